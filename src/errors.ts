@@ -1,0 +1,51 @@
+// One error class and one catalogue of coded errors (style.md §7): clients and docs rely on the
+// codes, transports map `httpStatus` to a response, and only errors meant for the client
+// (`expose`) have their message shown; anything else is an internal error and is logged.
+
+export const ErrorCodes = {
+  INVALID_ARGUMENT: { httpStatus: 400 },
+  INVALID_FLAG: { httpStatus: 400 },
+  NOT_SUPPORTED: { httpStatus: 400 },
+  EXECUTION_NOT_FOUND: { httpStatus: 404 },
+  HEAP_NOT_FOUND: { httpStatus: 404 },
+  HEAP_CORRUPT: { httpStatus: 422 },
+  SESSION_NOT_FOUND: { httpStatus: 404 },
+  STATEFUL_ONLY: { httpStatus: 400 },
+  BODY_TOO_LARGE: { httpStatus: 413 },
+  ROUTE_NOT_FOUND: { httpStatus: 404 },
+  STORAGE_UNAVAILABLE: { httpStatus: 503 },
+  STORAGE_LOCKED: { httpStatus: 503 },
+  NOT_LEADER: { httpStatus: 503 },
+  INTERNAL: { httpStatus: 500 },
+} as const satisfies Record<string, { httpStatus: number }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class McpV8Error extends Error {
+  readonly code: ErrorCode;
+  readonly httpStatus: number;
+  /** True when the message is written for the client; internal errors are not exposed. */
+  readonly expose: boolean;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'McpV8Error';
+    this.code = code;
+    this.httpStatus = ErrorCodes[code].httpStatus;
+    this.expose = this.httpStatus < 500 || code === 'STORAGE_UNAVAILABLE' || code === 'NOT_LEADER' || code === 'STORAGE_LOCKED';
+  }
+
+  /** The stable, prefixed code clients can match on, e.g. MCPV8_ERR_HEAP_NOT_FOUND. */
+  get publicCode(): string {
+    return `MCPV8_ERR_${this.code}`;
+  }
+}
+
+export function isMcpV8Error(value: unknown): value is McpV8Error {
+  return value instanceof McpV8Error;
+}
+
+/** Assertions state what the code believes; a broken invariant stops loudly (TigerBeetle). */
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
