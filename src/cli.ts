@@ -1,0 +1,41 @@
+// The mcp-v8 command: parse flags, start the server, stop cleanly on SIGINT/SIGTERM.
+import { parseConfig } from './config.ts';
+import { isMcpV8Error } from './errors.ts';
+import { createLogger, startServer } from './server.ts';
+import { version } from './version.ts';
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseConfig(process.argv.slice(2));
+  } catch (error) {
+    if (!isMcpV8Error(error)) throw error;
+    process.stderr.write(`mcp-v8: ${error.message}\n`);
+    process.exit(2);
+  }
+  if (parsed.action === 'help') {
+    process.stdout.write(parsed.text + '\n');
+    return;
+  }
+  if (parsed.action === 'version') {
+    process.stdout.write(`mcp-v8 ${version}\n`);
+    return;
+  }
+  const logger = createLogger(parsed.config);
+  let server;
+  try {
+    server = await startServer(parsed.config, logger);
+  } catch (error) {
+    const message = isMcpV8Error(error) ? error.message : (error as Error).message;
+    process.stderr.write(`mcp-v8: cannot start: ${message}\n`);
+    process.exit(1);
+  }
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'stopping');
+    void server.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+await main();

@@ -1,0 +1,253 @@
+// Flags → one validated Config. Every flag of api.md is declared here, once, with its kind,
+// range and environment alias; conflicts are checked in one place; a flag whose feature is not
+// built yet is refused with a clear "not supported yet" line instead of being ignored.
+import os from 'node:os';
+import { McpV8Error } from './errors.ts';
+
+export type HeapStoreConfig =
+  | { kind: 'none' }
+  | { kind: 'directory'; path: string }
+  | { kind: 's3'; bucket: string; cacheDir: string | null };
+
+export interface Config {
+  heapStore: HeapStoreConfig;
+  stateless: boolean;
+  transport: 'stdio' | 'http' | 'sse';
+  port: number | null;
+  bindHost: string;
+  statelessHttp: boolean;
+  heapMemoryMaxMb: number;
+  executionTimeoutSecs: number;
+  maxConcurrentExecutions: number;
+  sessionDbPath: string;
+  executionDbPath: string;
+  nodeId: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  httpBodyBytesMax: number;
+}
+
+type FlagKind = 'string' | 'int' | 'bool' | 'list';
+interface FlagSpec {
+  kind: FlagKind;
+  help: string;
+  min?: number;
+  max?: number;
+  /** Set when the flag is part of api.md but its feature is not built yet. */
+  notSupportedYet?: string;
+  alias?: string;
+}
+
+const flagSpecs: Record<string, FlagSpec> = {
+  'stateless': { kind: 'bool', help: 'Run without heap persistence: every execution starts fresh.' },
+  'directory-path': { kind: 'string', help: 'Store heaps in this local directory (default /tmp/mcp-v8-heaps).' },
+  'heap-dir': { kind: 'string', help: 'Alias of --directory-path.', alias: 'directory-path' },
+  'heap-store': { kind: 'string', help: 'none | dir | s3: newer spelling of the storage choice.' },
+  's3-bucket': { kind: 'string', help: 'Store heaps in this S3 bucket (AWS_* environment for endpoint, region, credentials).' },
+  'cache-dir': { kind: 'string', help: 'Write-through local cache for S3 heaps (requires --s3-bucket).' },
+  'session-db-path': { kind: 'string', help: 'LevelDB path of the session log and tag index (default /tmp/mcp-v8-sessions).' },
+  'execution-db-path': { kind: 'string', help: 'LevelDB path of execution records and console output (default /tmp/mcp-v8-executions).' },
+  'http-port': { kind: 'int', min: 1, max: 65535, help: 'Serve Streamable HTTP MCP at /mcp and the plain API on this port.' },
+  'sse-port': { kind: 'int', min: 1, max: 65535, help: 'Serve the SSE transport (/sse, /message) and the plain API on this port.' },
+  'bind-host': { kind: 'string', help: 'Address to listen on (default 127.0.0.1; anything wider is an open code runner).' },
+  'stateless-http': { kind: 'bool', help: 'Streamable HTTP without sessions: any request may go to any node.' },
+  'heap-memory-max': { kind: 'int', min: 1, max: 64, help: 'V8 heap limit per execution in MiB (1-64, default 8).' },
+  'execution-timeout': { kind: 'int', min: 1, max: 300, help: 'Execution wall-clock limit in seconds (1-300, default 30).' },
+  'max-concurrent-executions': { kind: 'int', min: 1, max: 1024, help: 'Executions running at once; more wait in a queue (default: CPU count).' },
+  'log-level': { kind: 'string', help: 'fatal|error|warn|info|debug|trace|silent (default info); logs go to stderr.' },
+  'cluster-port': { kind: 'int', min: 1, max: 65535, help: 'Raft cluster port.', notSupportedYet: 'cluster mode' },
+  'node-id': { kind: 'string', help: 'Node identifier (default node1).' },
+  'peers': { kind: 'list', help: 'Cluster seed peers id@host:port,…', notSupportedYet: 'cluster mode' },
+  'join': { kind: 'string', help: 'Join a cluster through this seed host:port.', notSupportedYet: 'cluster mode' },
+  'advertise-addr': { kind: 'string', help: 'Address peers use to reach this node.', notSupportedYet: 'cluster mode' },
+  'heartbeat-interval': { kind: 'int', min: 1, max: 60000, help: 'Raft heartbeat in ms.', notSupportedYet: 'cluster mode' },
+  'election-timeout-min': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout min in ms.', notSupportedYet: 'cluster mode' },
+  'election-timeout-max': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout max in ms.', notSupportedYet: 'cluster mode' },
+  'opa-url': { kind: 'string', help: 'OPA server enabling fetch().', notSupportedYet: 'policy-gated fetch' },
+  'opa-fetch-policy': { kind: 'string', help: 'OPA policy path for fetch.', notSupportedYet: 'policy-gated fetch' },
+  'fetch-header': { kind: 'list', help: 'Header injection rule.', notSupportedYet: 'policy-gated fetch' },
+  'fetch-header-config': { kind: 'string', help: 'Header injection rules file.', notSupportedYet: 'policy-gated fetch' },
+  'policies-json': { kind: 'string', help: 'Policies for fetch, filesystem and modules.', notSupportedYet: 'policies' },
+  'wasm-module': { kind: 'list', help: 'Pre-load name=path.wasm as a global.', notSupportedYet: 'pre-loaded WebAssembly modules' },
+  'wasm-config': { kind: 'string', help: 'JSON map of global name to .wasm path.', notSupportedYet: 'pre-loaded WebAssembly modules' },
+  'help': { kind: 'bool', help: 'Print this help and exit.' },
+  'version': { kind: 'bool', help: 'Print the version and exit.' },
+};
+
+/** Names that accept several occurrences (`--fetch-header a --fetch-header b`). */
+const repeatable = new Set(['peers', 'fetch-header', 'wasm-module']);
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const defaultHttpBodyBytesMax = 4 * 1024 * 1024;
+
+type RawFlags = Map<string, string[] | true>;
+
+function flagError(message: string): McpV8Error {
+  return new McpV8Error('INVALID_FLAG', message);
+}
+
+/** Splits argv into flags; `--x=v`, `--x v` and repeated list flags are accepted. */
+function readArgv(argv: readonly string[]): RawFlags {
+  const raw: RawFlags = new Map();
+  for (let index = 0; index < argv.length; index++) {
+    const argument = argv[index]!;
+    if (!argument.startsWith('--')) throw flagError(`unexpected argument '${argument}' (flags start with --; see --help)`);
+    const equalsAt = argument.indexOf('=');
+    const name = argument.slice(2, equalsAt === -1 ? undefined : equalsAt);
+    const spec = flagSpecs[name];
+    if (spec === undefined) throw flagError(`unknown flag --${name} (see --help)`);
+    if (spec.kind === 'bool') {
+      if (equalsAt !== -1) {
+        const text = argument.slice(equalsAt + 1);
+        if (text !== 'true' && text !== 'false') throw flagError(`--${name} takes no value (or =true/=false), got '${text}'`);
+        if (text === 'true') raw.set(name, true);
+        else raw.delete(name);
+      } else raw.set(name, true);
+      continue;
+    }
+    let value: string;
+    if (equalsAt !== -1) value = argument.slice(equalsAt + 1);
+    else {
+      const next = argv[index + 1];
+      if (next === undefined || next.startsWith('--')) throw flagError(`--${name} needs a value`);
+      value = next;
+      index++;
+    }
+    const previous = raw.get(name);
+    if (previous !== undefined && !repeatable.has(name)) throw flagError(`--${name} given twice`);
+    raw.set(name, [...(Array.isArray(previous) ? previous : []), value]);
+  }
+  return raw;
+}
+
+/** MCP_V8_<FLAG> environment variables fill flags the command line did not set. */
+function readEnvironment(raw: RawFlags, environment: NodeJS.ProcessEnv): void {
+  for (const [name, spec] of Object.entries(flagSpecs)) {
+    if (name === 'help' || name === 'version' || raw.has(name)) continue;
+    const value = environment[`MCP_V8_${name.toUpperCase().replaceAll('-', '_')}`];
+    if (value === undefined || value === '') continue;
+    if (spec.kind === 'bool') {
+      if (value === 'true' || value === '1') raw.set(name, true);
+      else if (value !== 'false' && value !== '0') throw flagError(`MCP_V8_${name.toUpperCase().replaceAll('-', '_')} must be true or false, got '${value}'`);
+    } else raw.set(name, [value]);
+  }
+}
+
+function stringFlag(raw: RawFlags, name: string): string | undefined {
+  const value = raw.get(name);
+  if (value === undefined || value === true) return undefined;
+  const text = value[0]!;
+  if (text.trim() === '') throw flagError(`--${name} must not be empty`);
+  return text;
+}
+
+function intFlag(raw: RawFlags, name: string): number | undefined {
+  const text = stringFlag(raw, name);
+  if (text === undefined) return undefined;
+  const spec = flagSpecs[name]!;
+  if (!/^\d+$/.test(text)) throw flagError(`--${name} must be a whole number from ${spec.min} to ${spec.max}, got '${text}'`);
+  const value = Number(text);
+  if (value < spec.min! || value > spec.max!) throw flagError(`--${name} must be from ${spec.min} to ${spec.max}, got ${value}`);
+  return value;
+}
+
+function resolveAliases(raw: RawFlags): void {
+  const heapDir = raw.get('heap-dir');
+  if (heapDir !== undefined) {
+    if (raw.has('directory-path')) throw flagError('--heap-dir and --directory-path are the same flag; give one');
+    raw.set('directory-path', heapDir);
+    raw.delete('heap-dir');
+  }
+  const heapStore = stringFlag(raw, 'heap-store');
+  if (heapStore === undefined) return;
+  raw.delete('heap-store');
+  if (heapStore === 'none') {
+    raw.set('stateless', true);
+  } else if (heapStore === 'dir') {
+    if (!raw.has('directory-path')) raw.set('directory-path', ['/tmp/mcp-v8-heaps']);
+  } else if (heapStore === 's3') {
+    if (!raw.has('s3-bucket')) throw flagError('--heap-store s3 needs --s3-bucket');
+  } else throw flagError(`--heap-store must be none, dir or s3, got '${heapStore}'`);
+}
+
+function checkConflicts(raw: RawFlags): void {
+  const conflicts: Array<[string, string]> = [
+    ['stateless', 's3-bucket'], ['stateless', 'directory-path'], ['s3-bucket', 'directory-path'],
+    ['stateless', 'session-db-path'], ['stateless', 'cache-dir'], ['http-port', 'sse-port'],
+  ];
+  for (const [first, second] of conflicts) {
+    if (raw.has(first) && raw.has(second)) throw flagError(`--${first} conflicts with --${second}`);
+  }
+  if (raw.has('cache-dir') && !raw.has('s3-bucket')) throw flagError('--cache-dir requires --s3-bucket');
+  if (raw.has('stateless-http') && !raw.has('http-port')) throw flagError('--stateless-http requires --http-port');
+  for (const name of raw.keys()) {
+    const feature = flagSpecs[name]!.notSupportedYet;
+    if (feature !== undefined) throw new McpV8Error('NOT_SUPPORTED', `--${name}: ${feature} is not supported yet by this version of mcp-v8`);
+  }
+}
+
+function chooseHeapStore(raw: RawFlags): HeapStoreConfig {
+  if (raw.has('stateless')) return { kind: 'none' };
+  const bucket = stringFlag(raw, 's3-bucket');
+  if (bucket !== undefined) return { kind: 's3', bucket, cacheDir: stringFlag(raw, 'cache-dir') ?? null };
+  return { kind: 'directory', path: stringFlag(raw, 'directory-path') ?? '/tmp/mcp-v8-heaps' };
+}
+
+function chooseTransport(raw: RawFlags, environment: NodeJS.ProcessEnv): Pick<Config, 'transport' | 'port'> {
+  const httpPort = intFlag(raw, 'http-port');
+  if (httpPort !== undefined) return { transport: 'http', port: httpPort };
+  const ssePort = intFlag(raw, 'sse-port');
+  if (ssePort !== undefined) return { transport: 'sse', port: ssePort };
+  // Hosted platforms hand the port over in $PORT; it turns on the HTTP transport.
+  const platformPort = environment.PORT;
+  if (platformPort !== undefined && platformPort !== '') {
+    raw.set('http-port', [platformPort]);
+    return { transport: 'http', port: intFlag(raw, 'http-port')! };
+  }
+  return { transport: 'stdio', port: null };
+}
+
+export type ParseResult = { action: 'run'; config: Config } | { action: 'help'; text: string } | { action: 'version' };
+
+export function parseConfig(argv: readonly string[], environment: NodeJS.ProcessEnv = process.env): ParseResult {
+  const raw = readArgv(argv);
+  if (raw.has('help')) return { action: 'help', text: helpText() };
+  if (raw.has('version')) return { action: 'version' };
+  readEnvironment(raw, environment);
+  resolveAliases(raw);
+  checkConflicts(raw);
+  const { transport, port } = chooseTransport(raw, environment);
+  const logLevel = stringFlag(raw, 'log-level') ?? 'info';
+  if (!(logLevels as readonly string[]).includes(logLevel)) throw flagError(`--log-level must be one of ${logLevels.join(', ')}, got '${logLevel}'`);
+  const heapStore = chooseHeapStore(raw);
+  const nodeId = stringFlag(raw, 'node-id') ?? 'node1';
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(nodeId)) throw flagError(`--node-id must be 1-64 letters, digits, '.', '_' or '-', got '${nodeId}'`);
+  return {
+    action: 'run',
+    config: {
+      heapStore,
+      stateless: heapStore.kind === 'none',
+      transport,
+      port,
+      bindHost: stringFlag(raw, 'bind-host') ?? '127.0.0.1',
+      statelessHttp: raw.has('stateless-http'),
+      heapMemoryMaxMb: intFlag(raw, 'heap-memory-max') ?? 8,
+      executionTimeoutSecs: intFlag(raw, 'execution-timeout') ?? 30,
+      maxConcurrentExecutions: intFlag(raw, 'max-concurrent-executions') ?? Math.max(1, os.availableParallelism()),
+      sessionDbPath: stringFlag(raw, 'session-db-path') ?? '/tmp/mcp-v8-sessions',
+      executionDbPath: stringFlag(raw, 'execution-db-path') ?? '/tmp/mcp-v8-executions',
+      nodeId,
+      logLevel: logLevel as Config['logLevel'],
+      httpBodyBytesMax: defaultHttpBodyBytesMax,
+    },
+  };
+}
+
+export function helpText(): string {
+  const lines = ['Usage: mcp-v8 [flags]', '', 'A JavaScript/TypeScript sandbox for AI agents over MCP (stdio unless --http-port or --sse-port).', '', 'Flags:'];
+  for (const [name, spec] of Object.entries(flagSpecs)) {
+    const value = spec.kind === 'bool' ? '' : spec.kind === 'int' ? ' <n>' : ' <value>';
+    const note = spec.notSupportedYet === undefined ? '' : ' (not supported yet)';
+    lines.push(`  --${name}${value}`.padEnd(34) + spec.help + note);
+  }
+  lines.push('', 'Every flag can also be set as MCP_V8_<FLAG> (e.g. MCP_V8_HTTP_PORT=8080); $PORT turns on HTTP.');
+  return lines.join('\n');
+}

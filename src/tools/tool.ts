@@ -1,0 +1,52 @@
+// A tool is defined once: zod input and output shapes, a description written for the agent, and
+// a handler. MCP (every transport) and the plain HTTP API both serve these same definitions.
+import { z } from 'zod';
+import { McpV8Error } from '../errors.ts';
+
+/** Who is calling: transports fill it; access control (a later issue) decides on it. */
+export interface ToolContext {
+  principal: string;
+  transport: 'stdio' | 'http' | 'sse' | 'api';
+}
+
+export interface ToolAnnotations {
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
+export interface ToolDefinition<Input extends z.ZodRawShape = z.ZodRawShape, Output extends z.ZodRawShape = z.ZodRawShape> {
+  name: string;
+  title: string;
+  description: string;
+  input: Input;
+  output: Output;
+  annotations: ToolAnnotations;
+  /** Served only when the server keeps heaps (not with --stateless). */
+  statefulOnly: boolean;
+  handler: (args: z.infer<z.ZodObject<Input>>, context: ToolContext) => Promise<z.infer<z.ZodObject<Output>>>;
+}
+
+export function defineTool<Input extends z.ZodRawShape, Output extends z.ZodRawShape>(
+  definition: ToolDefinition<Input, Output>,
+): ToolDefinition<Input, Output> {
+  return definition;
+}
+
+/** Validates arguments outside MCP (the plain API) with the same schema and one error shape. */
+export function parseToolArguments<Input extends z.ZodRawShape>(tool: ToolDefinition<Input, z.ZodRawShape>, value: unknown): z.infer<z.ZodObject<Input>> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new McpV8Error('INVALID_ARGUMENT', `${tool.name}: the body must be a JSON object`);
+  }
+  const parsed = z.strictObject(tool.input).safeParse(value);
+  if (!parsed.success) throw new McpV8Error('INVALID_ARGUMENT', `${tool.name}: ${describeIssues(parsed.error)}`);
+  return parsed.data as z.infer<z.ZodObject<Input>>;
+}
+
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'input'}: ${issue.message}`)
+    .join('; ');
+}

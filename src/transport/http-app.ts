@@ -1,0 +1,119 @@
+// The one Koa app of a node: health and metrics, the plain API, and the MCP transport the
+// config asks for. Built once, testable without a port (`app.callback()`).
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Context } from 'koa';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { McpV8Error, isMcpV8Error } from '../errors.ts';
+import type { Engine } from '../exec/types.ts';
+import type { Metrics } from '../metrics.ts';
+import { parseToolArguments, type ToolDefinition } from '../tools/tool.ts';
+import { version } from '../version.ts';
+import { readJsonBody } from './body.ts';
+import { createSseHandler, createStreamableHttpHandler } from './mcp-http.ts';
+
+export interface HttpAppOptions {
+  config: Config;
+  tools: readonly ToolDefinition[];
+  engine: Engine;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** One error path for every request: coded JSON for clients, a log line for the server's faults. */
+function errorMiddleware(logger: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      if (ctx.respond === false && ctx.res.headersSent) {
+        logger.error({ err: error, path: ctx.path }, 'request failed after the response started');
+        return;
+      }
+      ctx.respond = true;
+      if (isMcpV8Error(error) && error.expose) {
+        ctx.status = error.httpStatus;
+        ctx.body = { error: error.message, code: error.publicCode };
+      } else {
+        logger.error({ err: error, path: ctx.path }, 'request failed');
+        ctx.status = 500;
+        ctx.body = { error: 'internal error; it was logged', code: 'MCPV8_ERR_INTERNAL' };
+      }
+    }
+  };
+}
+
+function toolNamed(tools: readonly ToolDefinition[], name: string): ToolDefinition {
+  const tool = tools.find((candidate) => candidate.name === name);
+  if (tool === undefined) throw new McpV8Error('ROUTE_NOT_FOUND', `no tool named '${name.slice(0, 80)}'; tools: ${tools.map((t) => t.name).join(', ')}`);
+  return tool;
+}
+
+/** Query-string numbers for the output route, validated by the tool's own schema after this. */
+function numericQuery(ctx: Context, names: readonly string[]): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const name of names) {
+    const raw = ctx.query[name];
+    if (raw === undefined) continue;
+    if (typeof raw !== 'string' || !/^-?\d+$/.test(raw)) throw new McpV8Error('INVALID_ARGUMENT', `${name} must be a whole number, got '${String(raw).slice(0, 40)}'`);
+    values[name] = Number(raw);
+  }
+  return values;
+}
+
+function apiRoutes(router: Router, options: HttpAppOptions): void {
+  const { tools, config } = options;
+  const call = async (name: string, args: unknown) => {
+    const tool = toolNamed(tools, name);
+    return tool.handler(parseToolArguments(tool, args), { principal: 'anonymous', transport: 'api' });
+  };
+  router.post('/api/exec', async (ctx) => {
+    const result = await call('run_js', await readJsonBody(ctx.req, config.httpBodyBytesMax));
+    ctx.status = 'status' in result && result.status !== 'running' ? 200 : 202;
+    ctx.body = result;
+  });
+  router.get('/api/executions', async (ctx) => { ctx.body = await call('list_executions', {}); });
+  router.get('/api/executions/:id', async (ctx) => { ctx.body = await call('get_execution', { execution_id: ctx.params.id }); });
+  router.get('/api/executions/:id/output', async (ctx) => {
+    ctx.body = await call('get_execution_output', { execution_id: ctx.params.id, ...numericQuery(ctx, ['line_offset', 'line_limit', 'byte_offset', 'byte_limit']) });
+  });
+  router.post('/api/executions/:id/cancel', async (ctx) => { ctx.body = await call('cancel_execution', { execution_id: ctx.params.id }); });
+  // Every tool, by name, with its arguments as the JSON body: the same definitions MCP serves.
+  router.post('/api/tools/:name', async (ctx) => { ctx.body = await call(ctx.params.name!, await readJsonBody(ctx.req, config.httpBodyBytesMax)); });
+  router.get('/api/tools', (ctx) => { ctx.body = { tools: tools.map(({ name, title, description }) => ({ name, title, description })) }; });
+}
+
+export function createHttpApp(options: HttpAppOptions): { app: Koa; close: () => Promise<void> } {
+  const { config, logger } = options;
+  const app = new Koa();
+  app.silent = true;
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok', version, running: options.engine.runningCount, queued: options.engine.queuedCount };
+  });
+  router.get('/metrics', (ctx) => {
+    ctx.type = 'text/plain; version=0.0.4';
+    ctx.body = options.metrics.render({ queueDepth: options.engine.queuedCount, running: options.engine.runningCount });
+  });
+  apiRoutes(router, options);
+  const closers: Array<() => Promise<void>> = [];
+  const mcpOptions = { tools: options.tools, logger, bodyBytesMax: config.httpBodyBytesMax };
+  if (config.transport === 'http') {
+    const streamable = createStreamableHttpHandler({ ...mcpOptions, statelessHttp: config.statelessHttp });
+    router.all('/mcp', streamable.handle);
+    closers.push(streamable.close);
+  } else if (config.transport === 'sse') {
+    const sse = createSseHandler(mcpOptions);
+    router.get('/sse', sse.connect);
+    router.post('/message', sse.message);
+    closers.push(sse.close);
+  }
+  app.use(errorMiddleware(logger));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  app.use((ctx) => {
+    throw new McpV8Error('ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
+  });
+  return { app, close: async () => { await Promise.allSettled(closers.map((close) => close())); } };
+}

@@ -1,0 +1,43 @@
+// Builds an McpServer that serves the tool definitions. One is made per MCP session (and per
+// request in stateless HTTP mode); tools are plain data, so building one is cheap.
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import { isMcpV8Error } from '../errors.ts';
+import type { ToolContext, ToolDefinition } from '../tools/tool.ts';
+import { version } from '../version.ts';
+
+const instructions =
+  'A JavaScript/TypeScript sandbox. run_js runs code in an isolated V8 and returns an execution_id; ' +
+  'pass wait_ms to get quick results in the same reply, else poll get_execution and read get_execution_output.';
+
+export function toolResult(value: unknown): CallToolResult {
+  return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value as Record<string, unknown> };
+}
+
+/** A tool's failure as the agent sees it: a coded message it can act on, never a dropped connection. */
+export function toolError(error: unknown, logger: Logger, toolName: string): CallToolResult {
+  if (isMcpV8Error(error) && error.expose) {
+    return { isError: true, content: [{ type: 'text', text: `${error.publicCode}: ${error.message}` }] };
+  }
+  logger.error({ err: error, tool: toolName }, 'tool failed');
+  return { isError: true, content: [{ type: 'text', text: `MCPV8_ERR_INTERNAL: ${toolName} failed inside the server; the error was logged` }] };
+}
+
+export function createMcpServer(options: { tools: readonly ToolDefinition[]; context: ToolContext; logger: Logger }): McpServer {
+  const server = new McpServer({ name: 'mcp-v8', version }, { instructions, capabilities: { tools: {} } });
+  for (const tool of options.tools) {
+    server.registerTool(
+      tool.name,
+      { title: tool.title, description: tool.description, inputSchema: tool.input, outputSchema: tool.output, annotations: tool.annotations },
+      async (args: unknown) => {
+        try {
+          return toolResult(await tool.handler(args as never, options.context));
+        } catch (error) {
+          return toolError(error, options.logger, tool.name);
+        }
+      },
+    );
+  }
+  return server;
+}

@@ -1,0 +1,27 @@
+// MCP over stdio. Stdout carries JSON-RPC and nothing else: the transport gets the real stdout,
+// and every other writer in the process (a library's console.log, say) is sent to stderr.
+import { Writable } from 'node:stream';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Logger } from 'pino';
+import type { ToolDefinition } from '../tools/tool.ts';
+import { createMcpServer } from './mcp-server.ts';
+
+function claimStdout(): Writable {
+  const writeToStdout = process.stdout.write.bind(process.stdout);
+  const jsonRpcOut = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      writeToStdout(chunk, (error) => callback(error ?? null));
+    },
+  });
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) =>
+    (process.stderr.write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest)) as typeof process.stdout.write;
+  return jsonRpcOut;
+}
+
+export async function serveStdio(options: { tools: readonly ToolDefinition[]; logger: Logger; onClose: () => void }): Promise<void> {
+  const transport = new StdioServerTransport(process.stdin, claimStdout());
+  const server = createMcpServer({ tools: options.tools, context: { principal: 'local', transport: 'stdio' }, logger: options.logger });
+  transport.onclose = options.onClose;
+  process.stdin.on('end', options.onClose);
+  await server.connect(transport);
+}
