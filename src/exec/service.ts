@@ -105,7 +105,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   /** Waits up to `waitMs` for the execution to finish; returns its record either way. */
   async wait(executionId: string, waitMs: number): Promise<ExecutionRecord> {
-    const live = this.live.get(executionId);
+    const live = this.live.get(checkedId(executionId));
     if (live === undefined || waitMs <= 0) return this.get(executionId);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<null>((resolve) => { timer = setTimeout(resolve, waitMs, null); });

@@ -84,12 +84,15 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
   const getExecution = defineTool({
     name: 'get_execution',
     title: 'Get execution status',
-    description: 'Status of an execution (running, completed, failed, cancelled, timed_out) with its result, error and times. Console output is read with get_execution_output.',
-    input: { execution_id: executionId },
+    description: 'Status of an execution (running, completed, failed, cancelled, timed_out) with its result, error and times. Pass wait_ms to wait up to that long for a running execution to finish (long poll) instead of calling again. Console output is read with get_execution_output.',
+    input: {
+      execution_id: executionId,
+      wait_ms: z.number().int().min(0).max(waitMsMax).optional().describe('Wait up to this many ms while the execution is running (0 = answer at once).'),
+    },
     output: executionFields,
     annotations: { readOnlyHint: true, openWorldHint: false },
     statefulOnly: false,
-    handler: async (args) => service.get(args.execution_id),
+    handler: async (args) => service.wait(args.execution_id, args.wait_ms ?? 0),
   });
 
   const getOutput = defineTool({

@@ -74,7 +74,7 @@ function apiRoutes(router: Router, options: HttpAppOptions): void {
     ctx.body = result;
   });
   router.get('/api/executions', async (ctx) => { ctx.body = await call('list_executions', {}); });
-  router.get('/api/executions/:id', async (ctx) => { ctx.body = await call('get_execution', { execution_id: ctx.params.id }); });
+  router.get('/api/executions/:id', async (ctx) => { ctx.body = await call('get_execution', { execution_id: ctx.params.id, ...numericQuery(ctx, ['wait_ms']) }); });
   router.get('/api/executions/:id/output', async (ctx) => {
     ctx.body = await call('get_execution_output', { execution_id: ctx.params.id, ...numericQuery(ctx, ['line_offset', 'line_limit', 'byte_offset', 'byte_limit']) });
   });

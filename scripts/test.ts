@@ -1,0 +1,26 @@
+// `npm test`: the type check, then every test file under test/ with node:test. Test files run in
+// parallel processes (two, for this machine's two cores) and each starts with --no-node-snapshot.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function testFiles(directory: string): string[] {
+  const files: string[] = [];
+  for (const name of readdirSync(directory).sort()) {
+    const path = join(directory, name);
+    if (statSync(path).isDirectory()) files.push(...testFiles(path));
+    else if (name.endsWith('.test.ts')) files.push(path);
+  }
+  return files;
+}
+
+const filter = process.argv.slice(2);
+const typecheck = spawnSync('tsc', ['-p', 'tsconfig.json'], { stdio: 'inherit', shell: false });
+if (typecheck.status !== 0) {
+  process.stderr.write('type check failed\n');
+  process.exit(typecheck.status ?? 1);
+}
+const files = testFiles('test').filter((file) => filter.length === 0 || filter.some((part) => file.includes(part)));
+const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+const run = spawnSync(process.execPath, ['--no-node-snapshot', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], { stdio: 'inherit' });
+process.exit(run.status ?? 1);

@@ -1,0 +1,88 @@
+// The CLI contract of api.md: defaults, ranges, conflicts, aliases, and clear one-line errors.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseConfig, type Config } from '../src/config.ts';
+import { McpV8Error } from '../src/errors.ts';
+
+function config(argv: string[], environment: NodeJS.ProcessEnv = {}): Config {
+  const parsed = parseConfig(argv, environment);
+  assert.equal(parsed.action, 'run');
+  return (parsed as { config: Config }).config;
+}
+
+function rejects(argv: string[], pattern: RegExp, environment: NodeJS.ProcessEnv = {}): void {
+  assert.throws(() => parseConfig(argv, environment), (error: unknown) => {
+    assert.ok(error instanceof McpV8Error);
+    assert.match(error.message, pattern);
+    assert.ok(!error.message.includes('\n'), 'one line');
+    return true;
+  });
+}
+
+describe('flags', () => {
+  test('no flags: stateful on /tmp/mcp-v8-heaps over stdio with the documented defaults', () => {
+    const c = config([]);
+    assert.deepEqual(c.heapStore, { kind: 'directory', path: '/tmp/mcp-v8-heaps' });
+    assert.equal(c.transport, 'stdio');
+    assert.equal(c.heapMemoryMaxMb, 8);
+    assert.equal(c.executionTimeoutSecs, 30);
+    assert.equal(c.sessionDbPath, '/tmp/mcp-v8-sessions');
+    assert.equal(c.bindHost, '127.0.0.1');
+    assert.equal(c.nodeId, 'node1');
+    assert.ok(c.maxConcurrentExecutions >= 1);
+  });
+
+  test('values in both spellings, ranges enforced at both ends', () => {
+    assert.equal(config(['--heap-memory-max', '64']).heapMemoryMaxMb, 64);
+    assert.equal(config(['--heap-memory-max=1']).heapMemoryMaxMb, 1);
+    rejects(['--heap-memory-max', '65'], /--heap-memory-max must be from 1 to 64, got 65/);
+    rejects(['--heap-memory-max', '0'], /--heap-memory-max must be from 1 to 64/);
+    rejects(['--execution-timeout', '301'], /--execution-timeout must be from 1 to 300/);
+    rejects(['--execution-timeout', 'ten'], /--execution-timeout must be a whole number/);
+    rejects(['--http-port', '70000'], /--http-port must be from 0 to 65535/);
+  });
+
+  test('conflicts name both flags', () => {
+    rejects(['--stateless', '--directory-path', '/x'], /--stateless conflicts with --directory-path/);
+    rejects(['--stateless', '--s3-bucket', 'b'], /--stateless conflicts with --s3-bucket/);
+    rejects(['--s3-bucket', 'b', '--directory-path', '/x'], /--s3-bucket conflicts with --directory-path/);
+    rejects(['--http-port', '1', '--sse-port', '2'], /--http-port conflicts with --sse-port/);
+    rejects(['--cache-dir', '/c'], /--cache-dir requires --s3-bucket/);
+    rejects(['--stateless', '--session-db-path', '/s'], /--stateless conflicts with --session-db-path/);
+  });
+
+  test('unknown, repeated, valueless and stray arguments are refused', () => {
+    rejects(['--heap-memory'], /unknown flag --heap-memory/);
+    rejects(['--http-port'], /--http-port needs a value/);
+    rejects(['--http-port', '1', '--http-port', '2'], /--http-port given twice/);
+    rejects(['stateless'], /unexpected argument 'stateless'/);
+    rejects(['--stateless=yes'], /--stateless takes no value/);
+  });
+
+  test('flags of features not built yet are refused, never ignored', () => {
+    rejects(['--http-port', '1', '--cluster-port', '2'], /--cluster-port: cluster mode is not supported yet/);
+    rejects(['--opa-url', 'http://x'], /not supported yet/);
+    rejects(['--wasm-module', 'm=/x.wasm'], /not supported yet/);
+  });
+
+  test('newer spellings and environment variables are aliases', () => {
+    assert.deepEqual(config(['--heap-store', 'none']).heapStore, { kind: 'none' });
+    assert.deepEqual(config(['--heap-dir', '/h']).heapStore, { kind: 'directory', path: '/h' });
+    assert.deepEqual(config(['--s3-bucket', 'b', '--cache-dir', '/c']).heapStore, { kind: 's3', bucket: 'b', cacheDir: '/c' });
+    rejects(['--heap-store', 'tape'], /--heap-store must be none, dir or s3/);
+    assert.equal(config([], { MCP_V8_HTTP_PORT: '8080' }).port, 8080);
+    assert.equal(config([], { PORT: '9090' }).transport, 'http');
+    assert.equal(config(['--sse-port', '7000'], { PORT: '9090' }).transport, 'sse');
+    assert.equal(config(['--heap-memory-max', '16'], { MCP_V8_HEAP_MEMORY_MAX: '32' }).heapMemoryMaxMb, 16, 'the command line wins');
+    rejects([], /MCP_V8_HEAP_MEMORY_MAX|--heap-memory-max/, { MCP_V8_HEAP_MEMORY_MAX: '99' });
+  });
+
+  test('--help lists every flag', () => {
+    const parsed = parseConfig(['--help'], {});
+    assert.equal(parsed.action, 'help');
+    const text = (parsed as { text: string }).text;
+    for (const flag of ['--stateless', '--http-port', '--sse-port', '--heap-memory-max', '--execution-timeout', '--max-concurrent-executions', '--bind-host', '--s3-bucket', '--cache-dir']) {
+      assert.ok(text.includes(flag), flag);
+    }
+  });
+});

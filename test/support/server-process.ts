@@ -1,0 +1,67 @@
+// Starts the real server as a child process (the way users and the MCP clients start it) and
+// waits for the log line that says where it listens. No sleeps: the port comes from that event.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const cliPath = join(repoRoot, 'src', 'cli.ts');
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `mcp-v8-${prefix}-`));
+}
+
+/** The arguments that start the server with Node 24's flags, for StdioClientTransport and spawn. */
+export function serverCommand(args: readonly string[]): { command: string; args: string[] } {
+  return { command: process.execPath, args: ['--no-node-snapshot', cliPath, ...args] };
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  port: number;
+  baseUrl: string;
+  stderr: () => string;
+  /** Sends a signal and resolves with the exit code (or signal name) once the process is gone. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | string>;
+}
+
+export function startServerProcess(args: readonly string[], options: { timeoutMs?: number } = {}): Promise<ServerProcess> {
+  const { command, args: fullArgs } = serverCommand(args);
+  const child = spawn(command, fullArgs, { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
+  let stderrText = '';
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code ?? -1)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within ${options.timeoutMs ?? 20_000} ms:\n${stderrText}`)), options.timeoutMs ?? 20_000);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code} before listening:\n${stderrText}`)); });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      stderrText += chunk;
+      const match = /"msg":"mcp-v8 listening"/.test(stderrText) ? /"port":(\d+)[^\n]*"msg":"mcp-v8 listening"/.exec(stderrText) : null;
+      if (match === null) return;
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      const port = Number(match[1]);
+      resolve({
+        child, port, baseUrl: `http://127.0.0.1:${port}`,
+        stderr: () => stderrText,
+        stop: (signal = 'SIGTERM') => {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          return exited;
+        },
+      });
+    });
+  });
+}
+
+/** Exit code or signal of a process that is expected to fail at start (bad flags, say). */
+export function runToExit(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { command, args: fullArgs } = serverCommand(args);
+  const child = spawn(command, fullArgs, { stdio: ['pipe', 'pipe', 'pipe'], cwd: repoRoot });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  child.stdin.end();
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}

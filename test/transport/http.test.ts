@@ -1,0 +1,165 @@
+// Streamable HTTP at /mcp (sessions and stateless requests), the plain API, health and metrics,
+// against the real server process, with the SDK's own client.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { callTool, runAndWait } from '../support/mcp-client.ts';
+import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
+
+const jsonRpcHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+
+async function connect(baseUrl: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const client = new Client({ name: 'http-test', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`));
+  await client.connect(transport);
+  return { client, transport };
+}
+
+describe('Streamable HTTP transport and plain API', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServerProcess(['--stateless', '--http-port', '0', '--execution-db-path', tempDir('http')]);
+  });
+  after(async () => { await server.stop(); });
+
+  test('a session lists the tools with their schemas and runs code, result and output in one reply', async () => {
+    const { client, transport } = await connect(server.baseUrl);
+    assert.ok(transport.sessionId, 'the server assigned a session id');
+    const { tools } = await client.listTools();
+    const names = tools.map((tool) => tool.name).sort();
+    assert.deepEqual(names, ['cancel_execution', 'get_execution', 'get_execution_output', 'list_executions', 'run_js']);
+    for (const tool of tools) assert.ok(tool.outputSchema, `${tool.name} has an output schema`);
+    const run = await runAndWait(client, "console.log('hi'); console.warn('careful'); 6 * 7");
+    assert.equal(run.status, 'completed');
+    assert.equal(run.result, '42');
+    assert.equal(run.heap, null);
+    assert.equal((run.output as { data: string }).data, 'hi\n[WARN] careful\n');
+    await transport.terminateSession();
+    await client.close();
+  });
+
+  test('run_js answers at once with only an id; the run can be watched and cancelled', async () => {
+    const { client } = await connect(server.baseUrl);
+    const started = await callTool(client, 'run_js', { code: 'await new Promise((resolve) => setTimeout(resolve, 60_000))' });
+    assert.deepEqual(Object.keys(started.value), ['execution_id']);
+    const id = started.value.execution_id as string;
+    assert.equal((await callTool(client, 'get_execution', { execution_id: id })).value.status, 'running');
+    assert.deepEqual((await callTool(client, 'cancel_execution', { execution_id: id })).value, { ok: true });
+    const record = (await callTool(client, 'get_execution', { execution_id: id })).value;
+    assert.equal(record.status, 'cancelled');
+    assert.equal(record.error, 'Cancelled by user');
+    const again = await callTool(client, 'cancel_execution', { execution_id: id });
+    assert.equal(again.value.ok, false);
+    assert.match(again.value.error as string, /not running \(status: cancelled\)/);
+    const listed = (await callTool(client, 'list_executions')).value.executions as Array<{ execution_id: string }>;
+    assert.ok(listed.some((entry) => entry.execution_id === id));
+    await client.close();
+  });
+
+  test('bad tool arguments and unknown ids are tool errors that say what to do', async () => {
+    const { client } = await connect(server.baseUrl);
+    const unknown = await callTool(client, 'get_execution', { execution_id: '00000000-0000-8000-8000-000000000000' });
+    assert.equal(unknown.isError, true);
+    assert.match(unknown.text, /MCPV8_ERR_EXECUTION_NOT_FOUND: No execution with id/);
+    const malformed = await callTool(client, 'get_execution', { execution_id: 'nope' });
+    assert.match(malformed.text, /execution_id must be a UUID/);
+    const tooBig = await callTool(client, 'run_js', { code: '1', heap_memory_max_mb: 100 });
+    assert.equal(tooBig.isError, true);
+    assert.match(tooBig.text, /heap_memory_max_mb/);
+    const stateful = await callTool(client, 'run_js', { code: '1', heap: 'a'.repeat(64) });
+    assert.match(stateful.text, /MCPV8_ERR_STATEFUL_ONLY: heap: only in stateful mode/);
+    const bothModes = await callTool(client, 'get_execution_output', { execution_id: '00000000-0000-8000-8000-000000000000', line_offset: 1, byte_offset: 0 });
+    assert.equal(bothModes.isError, true);
+    assert.equal((await client.listTools()).tools.length, 5, 'the connection survived every error');
+    await client.close();
+  });
+
+  test('a request without a session is served statelessly, as a load balancer needs', async () => {
+    const response = await fetch(`${server.baseUrl}/mcp`, {
+      method: 'POST', headers: jsonRpcHeaders,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'run_js', arguments: { code: '2 ** 10', wait_ms: 10_000 } } }),
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('mcp-session-id'), null);
+    const message = (await response.json()) as { id: number; result: { structuredContent: { result: string } } };
+    assert.equal(message.id, 7);
+    assert.equal(message.result.structuredContent.result, '1024');
+  });
+
+  test('an unknown session id is 404 so the client re-initializes', async () => {
+    const response = await fetch(`${server.baseUrl}/mcp`, {
+      method: 'POST', headers: { ...jsonRpcHeaders, 'mcp-session-id': 'gone' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert.equal(response.status, 404);
+    assert.match(JSON.stringify(await response.json()), /Session not found/);
+  });
+
+  test('POST /api/exec then GET the record and its output pages', async () => {
+    const accepted = await fetch(`${server.baseUrl}/api/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: "for (let i = 1; i <= 5; i++) console.log('line ' + i); 'done'" }) });
+    assert.equal(accepted.status, 202);
+    const { execution_id: id } = (await accepted.json()) as { execution_id: string };
+    const waited = await fetch(`${server.baseUrl}/api/tools/run_js`, { method: 'POST', body: JSON.stringify({ code: '0', wait_ms: 10_000 }) });
+    assert.equal(waited.status, 200);
+    const record = (await (await fetch(`${server.baseUrl}/api/executions/${id}?wait_ms=10000`)).json()) as Record<string, unknown>;
+    assert.equal(record.status, 'completed');
+    assert.equal(record.result, 'done');
+    assert.match(record.started_at as string, /^\d{4}-\d\d-\d\dT/);
+    const page = (await (await fetch(`${server.baseUrl}/api/executions/${id}/output?line_offset=2&line_limit=2`)).json()) as Record<string, unknown>;
+    assert.equal(page.data, 'line 2\nline 3\n');
+    assert.equal(page.total_lines, 5);
+    assert.equal(page.next_line_offset, 4);
+    assert.equal(page.has_more, true);
+    const list = (await (await fetch(`${server.baseUrl}/api/executions`)).json()) as { executions: Array<{ execution_id: string }> };
+    assert.ok(list.executions.some((entry) => entry.execution_id === id));
+  });
+
+  test('bad HTTP input gets a clear status and message, and the server stays up', async () => {
+    const post = (path: string, body: string) => fetch(`${server.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const badJson = await post('/api/exec', '{"code": ');
+    assert.equal(badJson.status, 400);
+    assert.match(((await badJson.json()) as { error: string }).error, /not valid JSON/);
+    const missingCode = await post('/api/exec', '{}');
+    assert.equal(missingCode.status, 400);
+    assert.match(((await missingCode.json()) as { error: string }).error, /code/);
+    const extraField = await post('/api/exec', '{"code": "1", "cod": 2}');
+    assert.equal(extraField.status, 400);
+    const notObject = await post('/api/exec', '[1]');
+    assert.equal(notObject.status, 400);
+    const huge = await post('/api/exec', JSON.stringify({ code: 'x'.repeat(5 * 1024 * 1024) }));
+    assert.equal(huge.status, 413);
+    assert.equal((await fetch(`${server.baseUrl}/api/executions/00000000-0000-8000-8000-000000000000`)).status, 404);
+    assert.equal((await fetch(`${server.baseUrl}/api/executions/not-an-id`)).status, 400);
+    const badOffset = await fetch(`${server.baseUrl}/api/executions/00000000-0000-8000-8000-000000000000/output?line_offset=abc`);
+    assert.equal(badOffset.status, 400);
+    const noRoute = await fetch(`${server.baseUrl}/nowhere`);
+    assert.equal(noRoute.status, 404);
+    assert.match(((await noRoute.json()) as { error: string }).error, /no route for GET \/nowhere/);
+    assert.equal((await fetch(`${server.baseUrl}/healthz`)).status, 200);
+  });
+
+  test('/healthz and Prometheus /metrics describe the node', async () => {
+    const health = (await (await fetch(`${server.baseUrl}/healthz`)).json()) as Record<string, unknown>;
+    assert.equal(health.status, 'ok');
+    const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    assert.match(metrics, /^mcp_v8_executions_total\{status="completed"\} [1-9]\d*$/m);
+    assert.match(metrics, /^mcp_v8_execution_queue_depth \d+$/m);
+    assert.match(metrics, /^mcp_v8_execution_duration_seconds_bucket\{le="\+Inf"\} [1-9]\d*$/m);
+  });
+});
+
+describe('--stateless-http', () => {
+  test('no session is ever created; the SDK client works all the same', async () => {
+    const server = await startServerProcess(['--stateless', '--http-port', '0', '--stateless-http', '--execution-db-path', tempDir('stateless-http')]);
+    try {
+      const { client, transport } = await connect(server.baseUrl);
+      assert.equal(transport.sessionId, undefined);
+      const run = await runAndWait(client, "'ok'");
+      assert.equal(run.result, 'ok');
+      await client.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -1,0 +1,74 @@
+// MCP over stdio, as Claude Desktop, Claude Code and Cursor start the server: the SDK's client,
+// the MCP Inspector CLI, and a raw reader that proves stdout carries JSON-RPC and nothing else.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { callTool, runAndWait } from '../support/mcp-client.ts';
+import { repoRoot, runToExit, serverCommand, tempDir } from '../support/server-process.ts';
+
+describe('stdio transport', () => {
+  test('the SDK client runs code and reads its output', async () => {
+    const { command, args } = serverCommand(['--stateless', '--execution-db-path', tempDir('stdio')]);
+    const transport = new StdioClientTransport({ command, args, stderr: 'pipe' });
+    const client = new Client({ name: 'stdio-test', version: '1.0.0' });
+    await client.connect(transport);
+    assert.equal(client.getServerVersion()?.name, 'mcp-v8');
+    const run = await runAndWait(client, "console.log([1, 2, 3].map((x) => x * 2)); 'ok'");
+    assert.equal(run.result, 'ok');
+    assert.equal((run.output as { data: string }).data, '[ 2, 4, 6 ]\n');
+    const page = await callTool(client, 'get_execution_output', { execution_id: run.execution_id, byte_offset: 0, byte_limit: 3 });
+    assert.equal(page.value.data, '[ 2');
+    await client.close();
+  });
+
+  test('stdout carries only JSON-RPC, whatever the sandboxed code prints', async () => {
+    const { command, args } = serverCommand(['--stateless', '--execution-db-path', tempDir('stdio-raw')]);
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const lines = createInterface({ input: child.stdout });
+    const received: unknown[] = [];
+    const send = (message: unknown) => child.stdin.write(JSON.stringify(message) + '\n');
+    send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    const noisy = "for (let i = 0; i < 2000; i++) console.log('noise ' + i); console.error('to stderr?'); typeof process + ',' + typeof require";
+    send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'run_js', arguments: { code: noisy, wait_ms: 20_000 } } });
+    for await (const line of lines) {
+      const message = JSON.parse(line) as { jsonrpc: string; id?: number; result?: { structuredContent: { result: string } } };
+      assert.equal(message.jsonrpc, '2.0', `not JSON-RPC: ${line.slice(0, 200)}`);
+      received.push(message);
+      if (message.id === 2) {
+        assert.equal(message.result!.structuredContent.result, 'undefined,undefined');
+        break;
+      }
+    }
+    child.stdin.end();
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, 'the server exits cleanly when its client goes away');
+    assert.equal(received.length, 2);
+  });
+
+  test('a bad flag exits non-zero with one line naming it, and nothing on stdout', async () => {
+    const result = await runToExit(['--heap-memory-max', '100']);
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr, 'mcp-v8: --heap-memory-max must be from 1 to 64, got 100\n');
+  });
+
+  test('the MCP Inspector CLI lists the tools and calls run_js', async () => {
+    const inspector = join(repoRoot, 'node_modules', '.bin', 'mcp-inspector');
+    const { command, args } = serverCommand(['--stateless', '--execution-db-path', tempDir('inspector')]);
+    const run = promisify(execFile);
+    const listed = await run(inspector, ['--cli', command, ...args, '--method', 'tools/list'], { cwd: repoRoot, timeout: 60_000 });
+    const tools = (JSON.parse(listed.stdout) as { tools: Array<{ name: string }> }).tools.map((tool) => tool.name);
+    assert.ok(tools.includes('run_js') && tools.includes('get_execution_output'), listed.stdout.slice(0, 500));
+    const called = await run(inspector, ['--cli', command, ...args, '--method', 'tools/call', '--tool-name', 'run_js', '--tool-arg', 'code=6*7', '--tool-arg', 'wait_ms=10000'], { cwd: repoRoot, timeout: 60_000 });
+    const result = JSON.parse(called.stdout) as { structuredContent: { status: string; result: string } };
+    assert.equal(result.structuredContent.status, 'completed');
+    assert.equal(result.structuredContent.result, '42');
+  });
+});
