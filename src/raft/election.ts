@@ -1,0 +1,97 @@
+// Leader election (Raft paper §5.2) with pre-vote (Raft thesis §9.6): a node first asks whether it
+// could win, without raising its term, so a node returning from a partition cannot depose a
+// healthy leader by bumping the term.
+import { assert } from '../errors.ts';
+import type { Raft } from './raft.ts';
+import { stepFollower } from './replication.ts';
+import type { Message } from './types.ts';
+import { nodeNone } from './types.ts';
+
+/** How far past the applied index a node looks for an unapplied config entry before campaigning. */
+const configScanEntriesMax = 4096;
+
+export function isPromotable(raft: Raft): boolean {
+  return raft.config.voters.includes(raft.id);
+}
+
+/** A node does not campaign while a committed membership change is still unapplied (etcd does the same). */
+export function hasUnappliedConfigChange(raft: Raft): boolean {
+  const log = raft.log;
+  if (log.pendingSnapshot !== null) return true;
+  const last = Math.min(log.committed, log.applied + configScanEntriesMax);
+  for (let index = log.applied + 1; index <= last; index++) {
+    if (log.entry(index).kind === 'config') return true;
+  }
+  return false;
+}
+
+/** Start an election; `stage: 'preVote'` first asks whether it could win (skipped when pre-vote is off or for a transfer). */
+export function campaign(raft: Raft, options: { transfer: boolean; stage: 'preVote' | 'vote' }): void {
+  const usePreVote = options.stage === 'preVote' && raft.options.preVote && !options.transfer;
+  if (usePreVote) raft.becomePreCandidate();
+  else raft.becomeCandidate();
+  const type = usePreVote ? 'preVote' : 'vote';
+  const term = usePreVote ? raft.term + 1 : raft.term;
+  raft.votes.set(raft.id, true);
+  if (hasWon(raft)) {
+    onWin(raft);
+    return;
+  }
+  for (const voter of raft.config.voters) {
+    if (voter === raft.id) continue;
+    raft.send({
+      ...raft.message(type, voter), term, index: raft.log.lastIndex(), logTerm: raft.log.lastTerm(), transfer: options.transfer,
+    });
+  }
+}
+
+function hasWon(raft: Raft): boolean {
+  let granted = 0;
+  for (const [voter, vote] of raft.votes) if (vote && raft.config.voters.includes(voter)) granted++;
+  return granted >= raft.quorum();
+}
+
+function hasLost(raft: Raft): boolean {
+  let rejected = 0;
+  for (const [voter, vote] of raft.votes) if (!vote && raft.config.voters.includes(voter)) rejected++;
+  return rejected >= raft.quorum();
+}
+
+function onWin(raft: Raft): void {
+  if (raft.role === 'preCandidate') campaign(raft, { transfer: false, stage: 'vote' });
+  else raft.becomeLeader();
+}
+
+/** Figure 2, RequestVote receiver: one vote per term, only for a log at least as up-to-date. */
+export function handleVoteRequest(raft: Raft, request: Message): void {
+  const isPreVote = request.type === 'preVote';
+  const canVote = raft.vote === request.from
+    || (raft.vote === nodeNone && raft.lead === nodeNone)
+    || (isPreVote && request.term > raft.term);
+  const responseType = isPreVote ? 'preVoteResponse' : 'voteResponse';
+  if (canVote && raft.log.isUpToDate(request.index, request.logTerm)) {
+    // A granted pre-vote answers with the asked-for term so the pre-candidate counts it.
+    raft.send({ ...raft.message(responseType, request.from), term: request.term });
+    if (!isPreVote) {
+      assert(request.term === raft.term, 'a real vote is cast in the current term');
+      raft.vote = request.from;
+      raft.electionElapsedTicks = 0;
+    }
+  } else {
+    raft.send({ ...raft.message(responseType, request.from), reject: true });
+  }
+}
+
+export function stepCandidate(raft: Raft, message: Message): void {
+  const expected = raft.role === 'preCandidate' ? 'preVoteResponse' : 'voteResponse';
+  if (message.type === 'append' || message.type === 'heartbeat' || message.type === 'snapshot') {
+    // A leader of our term exists (§5.2: "the candidate recognizes the leader as legitimate").
+    raft.becomeFollower(raft.term, message.from);
+    stepFollower(raft, message);
+    return;
+  }
+  if (message.type !== expected) return;
+  raft.votes.set(message.from, !message.reject);
+  if (hasWon(raft)) onWin(raft);
+  else if (hasLost(raft)) raft.becomeFollower(raft.term, nodeNone);
+}

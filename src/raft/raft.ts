@@ -1,0 +1,306 @@
+// The Raft core: a pure state machine. Ticks, messages and proposals go in; a Ready comes out
+// (hard state and entries to persist, messages to send, entries to apply); then `advance`.
+// No timers, sockets, disk or global randomness: the same inputs always give the same outputs.
+// Role behaviour lives in election.ts, replication.ts, reads.ts and membership.ts; this file holds
+// the state, the term check every message passes once, and the Ready/advance contract.
+import { assert } from '../errors.ts';
+import { RaftLog } from './log.ts';
+import type { Progress } from './progress.ts';
+import { campaign, handleVoteRequest, hasUnappliedConfigChange, isPromotable, stepCandidate } from './election.ts';
+import { broadcastAppend, broadcastHeartbeat, maybeCommit, stepFollower, stepLeader, tickLeader } from './replication.ts';
+import { ReadTracker } from './reads.ts';
+import { applyConfigChange, resetProgress } from './membership.ts';
+import { emptyMessage, nodeNone } from './types.ts';
+import type { Config, ConfigChange, Entry, HardState, Message, MessageType, NodeId, ProposalResult, RaftBoot, RaftOptions, Ready, Role, Snapshot } from './types.ts';
+
+/** Committed entries handed out per Ready, so one Ready's apply work stays bounded. */
+export const committedEntriesPerReadyMax = 1024;
+
+export class Raft {
+  readonly id: NodeId;
+  readonly options: RaftOptions;
+  term = 0;
+  vote: NodeId = nodeNone;
+  lead: NodeId = nodeNone;
+  role: Role = 'follower';
+  readonly log: RaftLog;
+  /** Membership as of the last applied config entry (or the last restored snapshot). */
+  config: Config;
+  readonly progress = new Map<NodeId, Progress>();
+  readonly votes = new Map<NodeId, boolean>();
+  electionElapsedTicks = 0;
+  heartbeatElapsedTicks = 0;
+  randomizedElectionTimeoutTicks = 0;
+  leadTransferee: NodeId = nodeNone;
+  /** Index of the last config entry this leader proposed; another waits until it is applied. */
+  pendingConfigIndex = 0;
+  /** Set by proposals; the leader sends the batch of new entries once, when the Ready is built. */
+  appendPending = false;
+  readonly reads: ReadTracker;
+  outbox: Message[] = [];
+  private persistedHardState: HardState;
+  private readyOutstanding = false;
+
+  constructor(options: RaftOptions, boot: RaftBoot) {
+    assert(options.id !== nodeNone, 'node id is not the none id');
+    assert(options.heartbeatIntervalTicks >= 1 && options.heartbeatIntervalTicks < options.electionTimeoutTicks, 'heartbeat interval below election timeout');
+    assert(options.entriesPerAppendMax >= 1 && options.inflightAppendsMax >= 1, 'append bounds are positive');
+    this.id = options.id;
+    this.options = options;
+    this.log = new RaftLog(boot.snapshot, boot.entries, boot.hardState.commit);
+    this.config = boot.snapshot.config;
+    this.reads = new ReadTracker(options.pendingReadsMax);
+    this.persistedHardState = boot.hardState;
+    this.becomeFollower(boot.hardState.term, nodeNone);
+    this.vote = boot.hardState.vote;
+  }
+
+  quorum(): number {
+    return Math.floor(this.config.voters.length / 2) + 1;
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  send(message: Message): void {
+    assert(message.to !== this.id, 'a node never messages itself');
+    assert(message.term > 0 || message.type === 'preVote', 'messages carry a term');
+    this.outbox.push(message);
+  }
+
+  message(type: MessageType, to: NodeId): Message {
+    return emptyMessage(type, this.id, to, this.term);
+  }
+
+  resetElectionTimer(): void {
+    this.electionElapsedTicks = 0;
+    const timeoutTicks = this.options.electionTimeoutTicks;
+    this.randomizedElectionTimeoutTicks = timeoutTicks + this.options.random.nextInt(timeoutTicks);
+  }
+
+  private reset(term: number): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = nodeNone;
+    }
+    this.lead = nodeNone;
+    this.heartbeatElapsedTicks = 0;
+    this.resetElectionTimer();
+    this.votes.clear();
+    this.progress.clear();
+    this.leadTransferee = nodeNone;
+    this.appendPending = false;
+  }
+
+  becomeFollower(term: number, lead: NodeId): void {
+    this.reads.rejectAll(this.lead === this.id ? lead : this.lead);
+    this.reset(term);
+    this.role = 'follower';
+    this.lead = lead;
+  }
+
+  becomePreCandidate(): void {
+    assert(this.role !== 'leader', 'a leader does not pre-campaign');
+    // Pre-vote asks for the next term without taking it: a partitioned node does not inflate terms.
+    this.votes.clear();
+    this.role = 'preCandidate';
+    this.lead = nodeNone;
+  }
+
+  becomeCandidate(): void {
+    assert(this.role !== 'leader', 'a leader does not campaign');
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = 'candidate';
+  }
+
+  becomeLeader(): void {
+    assert(this.role === 'candidate', 'only a candidate becomes leader');
+    this.reset(this.term);
+    this.role = 'leader';
+    this.lead = this.id;
+    resetProgress(this);
+    // The empty entry of the new term lets the leader commit earlier terms' entries (§5.4.2).
+    this.appendEntries([{ term: this.term, index: 0, kind: 'normal', data: '' }]);
+    this.pendingConfigIndex = this.log.lastIndex();
+  }
+
+  appendEntries(entries: readonly Entry[]): void {
+    const lastIndex = this.log.lastIndex();
+    const stamped = entries.map((entry, i) => ({ term: this.term, index: lastIndex + 1 + i, kind: entry.kind, data: entry.data }));
+    this.log.append(stamped);
+    this.appendPending = true;
+  }
+
+  tick(): void {
+    assert(!this.readyOutstanding, 'no input between ready() and advance()');
+    if (this.role === 'leader') {
+      tickLeader(this);
+      return;
+    }
+    this.electionElapsedTicks++;
+    if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks) {
+      this.electionElapsedTicks = 0;
+      if (isPromotable(this) && !hasUnappliedConfigChange(this)) campaign(this, { transfer: false, stage: 'preVote' });
+    }
+  }
+
+  /** The leader lease that makes a node ignore vote requests (check-quorum, Raft thesis §4.2.3). */
+  inLease(): boolean {
+    return this.options.checkQuorum && this.lead !== nodeNone && this.electionElapsedTicks < this.options.electionTimeoutTicks;
+  }
+
+  step(message: Message): void {
+    assert(!this.readyOutstanding, 'no input between ready() and advance()');
+    assert(message.to === this.id, 'message addressed to this node');
+    if (message.term > this.term) {
+      const isVoteRequest = message.type === 'vote' || message.type === 'preVote';
+      if (isVoteRequest && !message.transfer && this.inLease()) return;
+      const keepsTerm = message.type === 'preVote' || (message.type === 'preVoteResponse' && !message.reject);
+      if (!keepsTerm) {
+        const fromLeader = message.type === 'append' || message.type === 'heartbeat' || message.type === 'snapshot';
+        this.becomeFollower(message.term, fromLeader ? message.from : nodeNone);
+      }
+    } else if (message.term < this.term) {
+      this.answerStaleTerm(message);
+      return;
+    }
+    if (message.type === 'vote' || message.type === 'preVote') {
+      handleVoteRequest(this, message);
+    } else if (this.role === 'leader') {
+      stepLeader(this, message);
+    } else if (this.role === 'follower') {
+      stepFollower(this, message);
+    } else {
+      stepCandidate(this, message);
+    }
+  }
+
+  /** A message from an older term: tell a stale leader or pre-candidate the current term, drop the rest. */
+  private answerStaleTerm(message: Message): void {
+    if (message.type === 'append' || message.type === 'heartbeat') {
+      if (this.options.checkQuorum || this.options.preVote) this.send(this.message('appendResponse', message.from));
+    } else if (message.type === 'preVote') {
+      this.send({ ...this.message('preVoteResponse', message.from), reject: true });
+    }
+  }
+
+  propose(data: string): ProposalResult {
+    const refusal = this.refuseProposal();
+    if (refusal !== null) return refusal;
+    this.appendEntries([{ term: 0, index: 0, kind: 'normal', data }]);
+    return { accepted: true, index: this.log.lastIndex(), term: this.term };
+  }
+
+  refuseProposal(): ProposalResult | null {
+    assert(!this.readyOutstanding, 'no input between ready() and advance()');
+    if (this.role !== 'leader') return { accepted: false, reason: 'notLeader', leaderHint: this.lead };
+    if (this.leadTransferee !== nodeNone) return { accepted: false, reason: 'transferring', leaderHint: this.leadTransferee };
+    if (this.log.lastIndex() - this.log.committed >= this.options.uncommittedEntriesMax) {
+      return { accepted: false, reason: 'overloaded', leaderHint: this.id };
+    }
+    return null;
+  }
+
+  proposeConfigChange(change: ConfigChange): ProposalResult {
+    const refusal = this.refuseProposal() ?? this.refuseConfigChange(change);
+    if (refusal !== null) return refusal;
+    this.appendEntries([{ term: 0, index: 0, kind: 'config', data: JSON.stringify(change) }]);
+    this.pendingConfigIndex = this.log.lastIndex();
+    return { accepted: true, index: this.log.lastIndex(), term: this.term };
+  }
+
+  private refuseConfigChange(change: ConfigChange): ProposalResult | null {
+    // One change at a time (Raft thesis §4.1): the next waits until the previous one is applied.
+    if (this.pendingConfigIndex > this.log.applied) return { accepted: false, reason: 'configChangePending', leaderHint: this.id };
+    const { voters, learners } = this.config;
+    const isVoter = voters.includes(change.nodeId);
+    const isLearner = learners.includes(change.nodeId);
+    const valid = change.kind === 'addVoter' || change.kind === 'addLearner' ? !isVoter && !isLearner
+      : change.kind === 'removeVoter' ? isVoter || isLearner : isLearner;
+    if (!valid || (change.kind === 'removeVoter' && isVoter && voters.length === 1)) {
+      return { accepted: false, reason: 'invalidConfigChange', leaderHint: this.id };
+    }
+    if (change.kind === 'promoteLearner') {
+      const match = this.progress.get(change.nodeId)?.match ?? 0;
+      if (match + this.options.learnerPromotionLagEntriesMax < this.log.lastIndex()) return { accepted: false, reason: 'learnerBehind', leaderHint: this.id };
+    }
+    return null;
+  }
+
+  /** Ask the leader for a linearizable read point; the answer comes as a ReadState or ReadRejection. */
+  requestRead(readContext: number): void {
+    assert(!this.readyOutstanding, 'no input between ready() and advance()');
+    assert(readContext > 0, 'read contexts are positive');
+    this.reads.request(this, readContext);
+  }
+
+  /** Hand leadership to `target` once its log is current (Raft thesis §3.10). Returns whether it started. */
+  transferLeadership(target: NodeId): boolean {
+    assert(!this.readyOutstanding, 'no input between ready() and advance()');
+    if (this.role !== 'leader' || target === this.id || !this.config.voters.includes(target)) return false;
+    const progress = this.progress.get(target);
+    assert(progress !== undefined, 'every voter has progress');
+    this.leadTransferee = target;
+    this.electionElapsedTicks = 0;
+    if (progress.match === this.log.lastIndex()) this.send(this.message('timeoutNow', target));
+    else broadcastAppend(this);
+    return true;
+  }
+
+  /** Replace the applied prefix by the state machine's snapshot of it. The caller persists the result. */
+  compact(appliedIndex: number, data: string): Snapshot {
+    assert(appliedIndex === this.log.applied, 'a snapshot is taken at the applied index');
+    return this.log.compact(appliedIndex, this.config, data);
+  }
+
+  hasReady(): boolean {
+    const hardState = this.hardState();
+    const persisted = this.persistedHardState;
+    return this.outbox.length > 0 || this.log.stableIndex < this.log.lastIndex() || this.log.pendingSnapshot !== null
+      || this.log.applied < this.log.committed || this.appendPending || this.reads.hasOutput()
+      || hardState.term !== persisted.term || hardState.vote !== persisted.vote || hardState.commit !== persisted.commit;
+  }
+
+  ready(): Ready {
+    assert(!this.readyOutstanding, 'one Ready at a time');
+    if (this.role === 'leader' && this.appendPending) broadcastAppend(this);
+    this.appendPending = false;
+    const hardState = this.hardState();
+    const persisted = this.persistedHardState;
+    const changed = hardState.term !== persisted.term || hardState.vote !== persisted.vote || hardState.commit !== persisted.commit;
+    const ready: Ready = {
+      hardState: changed ? hardState : null,
+      entries: this.log.unstableEntries(),
+      snapshot: this.log.pendingSnapshot,
+      committedEntries: this.log.nextCommittedEntries(committedEntriesPerReadyMax),
+      messages: this.outbox,
+      ...this.reads.takeOutput(),
+    };
+    this.outbox = [];
+    this.readyOutstanding = true;
+    return ready;
+  }
+
+  /** The caller has persisted, sent and applied everything in `ready`. */
+  advance(ready: Ready): void {
+    assert(this.readyOutstanding, 'advance follows ready');
+    this.readyOutstanding = false;
+    if (ready.hardState !== null) this.persistedHardState = ready.hardState;
+    if (ready.snapshot !== null) this.log.snapshotRestored(ready.snapshot);
+    const lastEntry = ready.entries.at(-1);
+    if (lastEntry !== undefined) {
+      assert(this.log.term(lastEntry.index) === lastEntry.term, 'persisted entries are still in the log');
+      this.log.stableIndex = Math.max(this.log.stableIndex, lastEntry.index);
+    }
+    for (const entry of ready.committedEntries) {
+      this.log.appliedTo(entry.index);
+      if (entry.kind === 'config') applyConfigChange(this, JSON.parse(entry.data) as ConfigChange);
+    }
+    if (this.role === 'leader' && maybeCommit(this)) broadcastAppend(this);
+    if (this.role === 'leader') this.reads.releaseAwaitingCommit(this);
+  }
+}
+
+export { broadcastHeartbeat };

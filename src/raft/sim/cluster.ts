@@ -1,0 +1,226 @@
+// A simulated cluster: Raft cores with memory storage and key-value machines, joined by SimNetwork.
+// Each tick every live node takes its due messages, ticks, and (usually) handles its Ready in the
+// order the contract requires: persist, send, apply, advance. A crash discards everything a node
+// holds in memory, including a Ready it has not handled: only what MemoryStorage saved survives.
+import { assert } from '../../errors.ts';
+import { KvMachine } from '../kv-machine.ts';
+import type { KvCommand, KvResult } from '../kv-machine.ts';
+import { ProposalTracker } from '../proposals.ts';
+import type { ProposalOutcome } from '../proposals.ts';
+import { Raft } from '../raft.ts';
+import { isApplicable } from '../state-machine.ts';
+import type { Config, NodeId, RaftOptions, Ready, Snapshot } from '../types.ts';
+import { defaultRaftOptions } from '../types.ts';
+import { SafetyChecker } from './invariants.ts';
+import { MemoryStorage } from './memory-storage.ts';
+import type { NetworkFaults } from './network.ts';
+import { SimNetwork } from './network.ts';
+import type { SeededRandom } from './random.ts';
+
+export type CommandOutcome = ProposalOutcome<number, KvResult>;
+export type ReadOutcome = { readonly ok: true; readonly value: string | null } | { readonly ok: false };
+
+export const proposalsPerNodeMax = 10_000;
+export const waitingReadsPerNodeMax = 10_000;
+
+interface WaitingRead {
+  readonly key: string;
+  readonly done: (outcome: ReadOutcome) => void;
+  index: number;
+}
+
+export interface SimNode {
+  readonly id: NodeId;
+  raft: Raft;
+  readonly storage: MemoryStorage;
+  machine: KvMachine;
+  alive: boolean;
+  proposals: ProposalTracker<number, KvResult>;
+  reads: Map<number, WaitingRead>;
+}
+
+export interface ClusterOptions {
+  readonly random: SeededRandom;
+  readonly voters: readonly NodeId[];
+  /** Every node that may ever take part; the ones not in `voters` start idle, outside the config. */
+  readonly nodeIds: readonly NodeId[];
+  readonly faults: NetworkFaults;
+  readonly raft?: Partial<Omit<RaftOptions, 'id' | 'random'>>;
+  /** Compact once this many applied entries sit after the last snapshot. */
+  readonly compactEntriesThreshold: number;
+  /** Probability that a live node handles its Ready in a given tick. */
+  readonly readyProbability: number;
+}
+
+export class SimCluster {
+  readonly nodes = new Map<NodeId, SimNode>();
+  readonly network: SimNetwork;
+  readonly safety = new SafetyChecker();
+  readonly random: SeededRandom;
+  nowTick = 0;
+  private readonly options: ClusterOptions;
+  readyProbability: number;
+  private readonly bootstrap: Snapshot;
+  private readonly commandOutcomes = new Map<number, (outcome: CommandOutcome) => void>();
+  private nextToken = 1;
+
+  constructor(options: ClusterOptions) {
+    this.options = options;
+    this.random = options.random;
+    this.readyProbability = options.readyProbability;
+    this.network = new SimNetwork(options.random.fork(), options.faults);
+    const config: Config = { voters: [...options.voters], learners: [] };
+    this.bootstrap = { index: 0, term: 0, config, data: '' };
+    for (const id of options.nodeIds) {
+      const storage = new MemoryStorage(this.bootstrap);
+      const node: SimNode = { id, raft: this.makeRaft(id, storage), storage, machine: new KvMachine(), alive: true, proposals: new ProposalTracker(proposalsPerNodeMax), reads: new Map() };
+      this.nodes.set(id, node);
+    }
+  }
+
+  private makeRaft(id: NodeId, storage: MemoryStorage): Raft {
+    const options: RaftOptions = { ...defaultRaftOptions, ...this.options.raft, id, random: this.random.fork() };
+    return new Raft(options, storage.boot());
+  }
+
+  node(id: NodeId): SimNode {
+    const node = this.nodes.get(id);
+    assert(node !== undefined, `node ${id} exists`);
+    return node;
+  }
+
+  /** The live leader with the highest term, if any. */
+  leader(): SimNode | null {
+    let best: SimNode | null = null;
+    for (const node of this.nodes.values()) {
+      if (node.alive && node.raft.role === 'leader' && (best === null || node.raft.term > best.raft.term)) best = node;
+    }
+    return best;
+  }
+
+  crash(id: NodeId): void {
+    const node = this.node(id);
+    node.alive = false;
+    for (const read of node.reads.values()) read.done({ ok: false });
+    node.reads.clear();
+  }
+
+  restart(id: NodeId): void {
+    const node = this.node(id);
+    assert(!node.alive, 'only a crashed node restarts');
+    node.raft = this.makeRaft(id, node.storage);
+    node.machine = new KvMachine();
+    node.machine.restore(node.raft.log.snapshot.data);
+    // Whatever this node was tracking is unknown now: its clients time out.
+    node.proposals = new ProposalTracker(proposalsPerNodeMax);
+    node.alive = true;
+    this.safety.nodeRestarted(id);
+    this.safety.check(node.raft);
+  }
+
+  propose(id: NodeId, command: KvCommand, done: (outcome: CommandOutcome) => void): { accepted: boolean; leaderHint: NodeId } {
+    const node = this.node(id);
+    if (!node.alive || !node.proposals.hasRoom()) return { accepted: false, leaderHint: 0 };
+    const result = node.raft.propose(JSON.stringify(command));
+    this.safety.check(node.raft);
+    if (!result.accepted) return { accepted: false, leaderHint: result.leaderHint };
+    const token = this.nextToken++;
+    this.commandOutcomes.set(token, done);
+    const superseded = node.proposals.replace(result.index, result.term, token);
+    if (superseded !== null) this.settle(superseded);
+    return { accepted: true, leaderHint: id };
+  }
+
+  read(id: NodeId, key: string, done: (outcome: ReadOutcome) => void): void {
+    const node = this.node(id);
+    if (!node.alive || node.reads.size >= waitingReadsPerNodeMax) {
+      done({ ok: false });
+      return;
+    }
+    const readContext = this.nextToken++;
+    node.reads.set(readContext, { key, done, index: -1 });
+    node.raft.requestRead(readContext);
+  }
+
+  private settle(outcome: CommandOutcome): void {
+    const done = this.commandOutcomes.get(outcome.token);
+    this.commandOutcomes.delete(outcome.token);
+    done?.(outcome);
+  }
+
+  tick(): void {
+    this.nowTick++;
+    for (const message of this.network.deliver(this.nowTick)) {
+      const node = this.node(message.to);
+      if (!node.alive) continue;
+      node.raft.step(message);
+      this.safety.check(node.raft);
+    }
+    for (const node of this.nodes.values()) {
+      if (!node.alive) continue;
+      node.raft.tick();
+      this.safety.check(node.raft);
+      if (this.random.chance(this.readyProbability)) this.handleReady(node);
+    }
+  }
+
+  /** Persist, send, apply, advance: the order the Ready contract requires. */
+  handleReady(node: SimNode): void {
+    const raft = node.raft;
+    if (!raft.hasReady()) return;
+    const ready = raft.ready();
+    this.safety.checkEntries(raft, ready.entries);
+    node.storage.save(ready);
+    for (const message of ready.messages) this.network.send(message, this.nowTick);
+    if (ready.snapshot !== null) {
+      node.machine.restore(ready.snapshot.data);
+      for (const outcome of node.proposals.snapshotRestored(ready.snapshot.index)) this.settle(outcome);
+    }
+    this.applyReady(node, ready);
+    raft.advance(ready);
+    this.safety.check(raft);
+    this.serveReads(node);
+    this.maybeCompact(node);
+  }
+
+  private applyReady(node: SimNode, ready: Ready): void {
+    for (const entry of ready.committedEntries) {
+      this.safety.checkApplied(entry);
+      const result = isApplicable(entry) ? node.machine.apply(entry) : null;
+      const outcome = node.proposals.applied(entry, result);
+      if (outcome !== null) this.settle(outcome);
+    }
+    for (const state of ready.readStates) {
+      const read = node.reads.get(state.readContext);
+      if (read !== undefined) read.index = state.index;
+    }
+    for (const rejection of ready.readRejections) {
+      const read = node.reads.get(rejection.readContext);
+      node.reads.delete(rejection.readContext);
+      read?.done({ ok: false });
+    }
+  }
+
+  /** A confirmed read is served once the machine has applied its read index. */
+  private serveReads(node: SimNode): void {
+    for (const [readContext, read] of node.reads) {
+      if (read.index < 0 || read.index > node.raft.log.applied) continue;
+      node.reads.delete(readContext);
+      read.done({ ok: true, value: node.machine.get(read.key) });
+    }
+  }
+
+  private maybeCompact(node: SimNode): void {
+    const log = node.raft.log;
+    if (log.applied - log.snapshot.index < this.options.compactEntriesThreshold) return;
+    const snapshot = node.raft.compact(log.applied, node.machine.snapshot());
+    node.storage.compact(snapshot);
+  }
+
+  /** Members of the configuration the leader (or, failing that, any live node) knows. */
+  memberIds(): NodeId[] {
+    const reference = this.leader() ?? [...this.nodes.values()].find((node) => node.alive);
+    if (reference === undefined) return [];
+    return [...reference.raft.config.voters, ...reference.raft.config.learners];
+  }
+}

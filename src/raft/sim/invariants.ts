@@ -1,0 +1,91 @@
+// Raft's safety properties (Raft paper, figure 3), checked after every step of the simulation:
+// - Election Safety: at most one leader per term.
+// - Log Matching: an (index, term) pair names one entry, with one predecessor term; by induction,
+//   two logs holding the same (index, term) hold the same prefix.
+// - Leader Completeness: a leader's log holds every entry committed before its term.
+// - State Machine Safety: no two nodes apply different entries at one index.
+import { assert } from '../../errors.ts';
+import type { Raft } from '../raft.ts';
+import type { Entry, NodeId } from '../types.ts';
+
+interface EntryIdentity {
+  readonly data: string;
+  readonly previousTerm: number;
+}
+
+export class SafetyChecker {
+  private readonly leaderByTerm = new Map<number, NodeId>();
+  private readonly entryByIndexTerm = new Map<string, EntryIdentity>();
+  /** committedTermByIndex[i]: the term of the entry committed at index i, as first observed. */
+  private readonly committedTermByIndex: number[] = [0];
+  private readonly committedDataByIndex: string[] = [''];
+  /** The highest commit index checked per node, reset when the node restarts. */
+  private readonly checkedCommitByNode = new Map<NodeId, number>();
+  private readonly leaderTermChecked = new Map<NodeId, number>();
+
+  committedIndexMax(): number {
+    return this.committedTermByIndex.length - 1;
+  }
+
+  nodeRestarted(id: NodeId): void {
+    this.checkedCommitByNode.delete(id);
+  }
+
+  /** Check one node after it stepped, ticked or handled a Ready. */
+  check(raft: Raft): void {
+    if (raft.role === 'leader') this.checkLeader(raft);
+    this.checkCommitted(raft);
+  }
+
+  private checkLeader(raft: Raft): void {
+    const leader = this.leaderByTerm.get(raft.term);
+    assert(leader === undefined || leader === raft.id, `election safety: term ${raft.term} has leaders ${leader} and ${raft.id}`);
+    this.leaderByTerm.set(raft.term, raft.id);
+    if (this.leaderTermChecked.get(raft.id) === raft.term) return;
+    this.leaderTermChecked.set(raft.id, raft.term);
+    // Leader completeness: every entry committed so far is in the new leader's log.
+    const log = raft.log;
+    const committedMax = this.committedIndexMax();
+    assert(log.lastIndex() >= committedMax, `leader completeness: leader ${raft.id} of term ${raft.term} ends at ${log.lastIndex()} < committed ${committedMax}`);
+    for (let index = log.snapshot.index + 1; index <= committedMax; index++) {
+      assert(log.term(index) === this.committedTermByIndex[index], `leader completeness: leader ${raft.id} term ${raft.term} index ${index}`);
+    }
+  }
+
+  private checkCommitted(raft: Raft): void {
+    const log = raft.log;
+    const from = Math.max(this.checkedCommitByNode.get(raft.id) ?? 0, log.snapshot.index) + 1;
+    for (let index = from; index <= log.committed; index++) {
+      const entry = log.entry(index);
+      const knownTerm = this.committedTermByIndex[index];
+      if (knownTerm === undefined) {
+        assert(index === this.committedTermByIndex.length, `commit index ${index} leaves no gap`);
+        this.committedTermByIndex.push(entry.term);
+        this.committedDataByIndex.push(entry.data);
+      } else {
+        assert(knownTerm === entry.term && this.committedDataByIndex[index] === entry.data, `state machine safety: node ${raft.id} committed a different entry at ${index}`);
+      }
+    }
+    this.checkedCommitByNode.set(raft.id, Math.max(log.committed, from - 1));
+  }
+
+  /** Log matching, for entries a node is about to persist. */
+  checkEntries(raft: Raft, entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      const previousTerm = raft.log.term(entry.index - 1);
+      const key = `${entry.index}:${entry.term}`;
+      const known = this.entryByIndexTerm.get(key);
+      if (known === undefined) {
+        this.entryByIndexTerm.set(key, { data: entry.data, previousTerm });
+        continue;
+      }
+      assert(known.data === entry.data, `log matching: two entries at index ${entry.index} term ${entry.term}`);
+      assert(previousTerm === -1 || known.previousTerm === -1 || known.previousTerm === previousTerm, `log matching: entry ${key} follows different terms`);
+    }
+  }
+
+  /** State machine safety at apply time: the applied entry is the committed one. */
+  checkApplied(entry: Entry): void {
+    assert(this.committedTermByIndex[entry.index] === entry.term, `state machine safety: applied ${entry.index}:${entry.term} is not the committed entry`);
+  }
+}

@@ -1,0 +1,175 @@
+// One seeded simulation run: a safety phase with faults (lossy, duplicating, reordering network;
+// symmetric and one-way partitions; crashes that lose unsynced state; compaction; membership
+// changes; leadership transfers) while clients record a history, then a liveness phase in which
+// every fault heals and a leader must commit a proposal on every member within a bound, then the
+// linearizability check of the history. Every choice comes from the seed: a seed replays exactly.
+import { assert } from '../../errors.ts';
+import { checkOperations } from '../linearizability.ts';
+import type { CheckResult } from '../linearizability.ts';
+import { kvModel } from '../kv-model.ts';
+import type { ConfigChange, NodeId } from '../types.ts';
+import { ClientFleet } from './clients.ts';
+import { SimCluster } from './cluster.ts';
+import { reliableNetwork } from './network.ts';
+import { SeededRandom } from './random.ts';
+
+export interface RunOptions {
+  readonly faultTicks: number;
+  /** After healing, a leader must have committed and spread a proposal within this many ticks. */
+  readonly livenessTicksMax: number;
+}
+
+export const defaultRunOptions: RunOptions = { faultTicks: 500, livenessTicksMax: 400 };
+
+export interface RunReport {
+  readonly seed: number;
+  readonly ok: boolean;
+  readonly error: string | null;
+  readonly clusterSize: number;
+  readonly ticks: number;
+  readonly committedIndex: number;
+  readonly historyOperations: number;
+  readonly linearizability: CheckResult | 'skipped';
+}
+
+interface Scenario {
+  readonly cluster: SimCluster;
+  readonly clients: ClientFleet;
+  readonly random: SeededRandom;
+  readonly allIds: readonly NodeId[];
+  readonly baseVoterCount: number;
+}
+
+export function runSeed(seed: number, options: RunOptions = defaultRunOptions): RunReport {
+  const random = new SeededRandom(seed);
+  const clusterSize = random.chance(0.5) ? 3 : 5;
+  let scenario: Scenario | null = null;
+  try {
+    scenario = buildScenario(random, clusterSize);
+    runFaultPhase(scenario, options.faultTicks);
+    runLivenessPhase(scenario, options.livenessTicksMax);
+    const linearizability = checkOperations(kvModel, scenario.clients.history);
+    assert(linearizability !== 'illegal', 'linearizability: the client history has no legal order');
+    return report(seed, clusterSize, scenario, null, linearizability);
+  } catch (error) {
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    return report(seed, clusterSize, scenario, message, 'skipped');
+  }
+}
+
+function report(seed: number, clusterSize: number, scenario: Scenario | null, error: string | null, linearizability: CheckResult | 'skipped'): RunReport {
+  return {
+    seed, ok: error === null, error, clusterSize,
+    ticks: scenario?.cluster.nowTick ?? 0,
+    committedIndex: scenario?.cluster.safety.committedIndexMax() ?? 0,
+    historyOperations: scenario?.clients.history.length ?? 0,
+    linearizability,
+  };
+}
+
+function buildScenario(random: SeededRandom, clusterSize: number): Scenario {
+  const spareCount = 2;
+  const allIds = Array.from({ length: clusterSize + spareCount }, (_, i) => i + 1);
+  const faults = {
+    dropProbability: random.pick([0, 0.01, 0.05, 0.1]),
+    duplicateProbability: random.pick([0, 0.01, 0.05]),
+    delayTicksMax: 1 + random.nextInt(4),
+  };
+  const cluster = new SimCluster({
+    random: random.fork(),
+    voters: allIds.slice(0, clusterSize),
+    nodeIds: allIds,
+    faults,
+    raft: { entriesPerAppendMax: random.pick([1, 4, 64]), inflightAppendsMax: random.pick([1, 2, 8]) },
+    compactEntriesThreshold: random.pick([5, 20, 100]),
+    readyProbability: random.pick([0.5, 0.8, 1]),
+  });
+  const clients = new ClientFleet({ cluster, random: random.fork(), clientCount: 3, callTimeoutTicks: 60 });
+  return { cluster, clients, random: random.fork(), allIds, baseVoterCount: clusterSize };
+}
+
+function runFaultPhase(scenario: Scenario, faultTicks: number): void {
+  const { cluster, clients } = scenario;
+  for (let tick = 0; tick < faultTicks; tick++) {
+    injectFault(scenario);
+    clients.tick(0.3);
+    cluster.tick();
+  }
+}
+
+function injectFault(scenario: Scenario): void {
+  const { cluster, random, allIds } = scenario;
+  const roll = random.nextInt(1000);
+  if (roll < 4) {
+    const alive = allIds.filter((id) => cluster.node(id).alive);
+    if (alive.length > 0) cluster.crash(random.pick(alive));
+  } else if (roll < 24) {
+    const crashed = allIds.filter((id) => !cluster.node(id).alive);
+    if (crashed.length > 0) cluster.restart(random.pick(crashed));
+  } else if (roll < 27) {
+    const group = allIds.filter(() => random.chance(0.4));
+    cluster.network.partition(group, allIds);
+  } else if (roll < 30) {
+    cluster.network.block(random.pick(allIds), random.pick(allIds));
+  } else if (roll < 40) {
+    cluster.network.heal();
+  } else if (roll < 44) {
+    proposeMembershipChange(scenario);
+  } else if (roll < 46) {
+    const leader = cluster.leader();
+    if (leader !== null) leader.raft.transferLeadership(random.pick(leader.raft.config.voters));
+  }
+}
+
+/** Keep the voter count near the base: add a learner, promote it, remove a voter. */
+function proposeMembershipChange(scenario: Scenario): void {
+  const { cluster, random, allIds, baseVoterCount } = scenario;
+  const leader = cluster.leader();
+  if (leader === null) return;
+  const { voters, learners } = leader.raft.config;
+  const outsiders = allIds.filter((id) => !voters.includes(id) && !learners.includes(id));
+  let change: ConfigChange | null = null;
+  if (learners.length > 0) change = { kind: 'promoteLearner', nodeId: random.pick(learners) };
+  else if (voters.length > baseVoterCount) change = { kind: 'removeVoter', nodeId: random.pick(voters) };
+  else if (outsiders.length > 0) change = { kind: 'addLearner', nodeId: random.pick(outsiders) };
+  if (change !== null) leader.raft.proposeConfigChange(change);
+  cluster.safety.check(leader.raft);
+}
+
+function runLivenessPhase(scenario: Scenario, livenessTicksMax: number): void {
+  const { cluster, clients, allIds } = scenario;
+  cluster.network.heal();
+  cluster.network.faults = reliableNetwork;
+  cluster.readyProbability = 1;
+  for (const id of allIds) if (!cluster.node(id).alive) cluster.restart(id);
+  let markerIndex = 0;
+  let markerTerm = 0;
+  for (let tick = 0; tick < livenessTicksMax; tick++) {
+    clients.tick(0);
+    cluster.tick();
+    const leader = cluster.leader();
+    if (leader === null) continue;
+    if (markerTerm !== leader.raft.term) {
+      const proposal = leader.raft.propose(JSON.stringify({ op: 'put', key: 'liveness', value: String(tick) }));
+      cluster.safety.check(leader.raft);
+      if (!proposal.accepted) continue;
+      markerIndex = proposal.index;
+      markerTerm = proposal.term;
+    }
+    if (everyMemberApplied(scenario, markerIndex, markerTerm)) return;
+  }
+  throw new Error(`liveness: no proposal committed on every member within ${livenessTicksMax} ticks after healing`);
+}
+
+function everyMemberApplied(scenario: Scenario, index: number, term: number): boolean {
+  const { cluster } = scenario;
+  const leader = cluster.leader();
+  if (leader === null) return false;
+  for (const id of [...leader.raft.config.voters, ...leader.raft.config.learners]) {
+    const log = cluster.node(id).raft.log;
+    if (log.applied < index) return false;
+    const appliedTerm = log.term(index);
+    if (appliedTerm !== -1 && appliedTerm !== term) return false;
+  }
+  return true;
+}
