@@ -61,6 +61,14 @@ export class ClientFleet {
     }
   }
 
+  /** The run is over: calls still in flight have an unknown outcome and stay open in the history. */
+  finish(): void {
+    for (const client of this.clients) {
+      const call = client.call;
+      if (call !== null && !call.settled) this.abandon(client, call);
+    }
+  }
+
   private nextCommand(): KvCommand {
     const key = this.random.pick(simKeys);
     const choice = this.random.nextInt(3);

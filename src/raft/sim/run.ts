@@ -48,6 +48,7 @@ export function runSeed(seed: number, options: RunOptions = defaultRunOptions): 
     scenario = buildScenario(random, clusterSize);
     runFaultPhase(scenario, options.faultTicks);
     runLivenessPhase(scenario, options.livenessTicksMax);
+    scenario.clients.finish();
     const linearizability = checkOperations(kvModel, scenario.clients.history);
     assert(linearizability !== 'illegal', 'linearizability: the client history has no legal order');
     return report(seed, clusterSize, scenario, null, linearizability);

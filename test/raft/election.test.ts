@@ -1,0 +1,144 @@
+// Election scenarios, each named after the sentence of the Raft paper or thesis it proves.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { emptyMessage } from '../../src/raft/types.ts';
+import { Harness } from './harness.ts';
+
+test('§5.2 "a candidate wins an election if it receives votes from a majority of the servers in the full cluster for the same term"', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  assert.equal(harness.raft(1).role, 'leader');
+  assert.equal(harness.raft(2).lead, 1);
+  assert.equal(harness.raft(3).lead, 1);
+  assert.equal(harness.raft(2).vote, 1);
+});
+
+test('§5.2 "each server will vote for at most one candidate in a given term": a second candidate of the same term is refused', () => {
+  const harness = new Harness({ voters: [1, 2, 3], raft: { preVote: false, checkQuorum: false } });
+  harness.isolate(3);
+  harness.campaign(1);
+  const term = harness.raft(1).term;
+  assert.equal(harness.raft(2).vote, 1);
+  harness.raft(2).step({ ...emptyMessage('vote', 3, 2, term), index: 5, logTerm: term });
+  harness.processAll();
+  const answer = harness.sent.at(-1);
+  assert.ok(answer !== undefined && answer.type === 'voteResponse' && answer.to === 3 && answer.reject);
+  assert.equal(harness.raft(2).vote, 1);
+});
+
+test('§5.4.1 "the voter denies its vote if its own log is more up-to-date than that of the candidate"', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  harness.isolate(3);
+  harness.put(1, 'k', 'v');
+  harness.stabilize();
+  harness.isolate(1);
+  harness.heal();
+  harness.isolate(1);
+  // Node 3 missed an entry node 2 holds: node 2 must refuse it, even its pre-vote.
+  harness.campaign(3);
+  assert.notEqual(harness.raft(3).role, 'leader');
+  harness.campaign(2);
+  assert.equal(harness.raft(2).role, 'leader');
+});
+
+test('thesis §9.6 pre-vote: "a server rejoining the cluster after a partition does not disrupt the cluster" (pre-vote keeps a healthy leader)', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  const term = harness.raft(1).term;
+  harness.isolate(3);
+  // Node 3 times out again and again behind its partition; pre-vote never raises its term.
+  harness.tick(100, [1, 2]);
+  assert.equal(harness.raft(3).term, term);
+  harness.heal();
+  harness.tick(30);
+  assert.equal(harness.raft(1).role, 'leader');
+  assert.equal(harness.raft(1).term, term);
+  assert.equal(harness.raft(3).lead, 1);
+});
+
+test('without pre-vote the same rejoining node does force a new term (the disruption pre-vote prevents)', () => {
+  const harness = new Harness({ voters: [1, 2, 3], raft: { preVote: false, checkQuorum: false } });
+  harness.campaign(1);
+  const term = harness.raft(1).term;
+  harness.isolate(3);
+  harness.tick(100, [1, 2]);
+  assert.ok(harness.raft(3).term > term + 1);
+  harness.heal();
+  harness.tick(40);
+  assert.ok(harness.raft(1).term > term, 'the healthy leader was deposed');
+});
+
+test('thesis §6.2 check-quorum: "a leader steps down if an election timeout elapses without a successful round of heartbeats to a majority"', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  harness.isolate(1);
+  const timeoutTicks = harness.raft(1).options.electionTimeoutTicks;
+  harness.tick(timeoutTicks * 2, [2, 3]);
+  assert.equal(harness.raft(1).role, 'follower');
+});
+
+test('thesis §4.2.3 leader lease: a node that heard from its leader within the election timeout ignores vote requests', () => {
+  const harness = new Harness({ voters: [1, 2, 3], raft: { preVote: false } });
+  harness.campaign(1);
+  const term = harness.raft(1).term;
+  // Node 3 alone jumps ahead in term (it cannot hear the leader) and asks 2 for a vote.
+  harness.cutOneWay(1, 3);
+  harness.campaign(3);
+  assert.equal(harness.raft(2).term, term, 'node 2 kept its term: it ignored the vote request');
+  assert.equal(harness.raft(1).role, 'leader');
+});
+
+test('thesis §3.10 leadership transfer: "the prior leader sends a TimeoutNow request to the target server", which then wins at once', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  harness.isolate(2);
+  harness.put(1, 'k', 'v');
+  harness.stabilize();
+  harness.heal();
+  assert.equal(harness.raft(1).transferLeadership(2), true);
+  const refused = harness.raft(1).propose('{}');
+  assert.deepEqual(refused, { accepted: false, reason: 'transferring', leaderHint: 2 });
+  // Node 2 is behind: the leader first catches it up (heartbeats resume its probe), then sends TimeoutNow.
+  harness.tick(10);
+  assert.equal(harness.raft(2).role, 'leader');
+  assert.equal(harness.raft(1).lead, 2);
+  assert.ok(harness.sent.some((message) => message.type === 'timeoutNow' && message.to === 2));
+});
+
+test('a transfer to an unreachable target is abandoned after an election timeout and proposals resume', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  harness.isolate(3);
+  assert.equal(harness.raft(1).transferLeadership(3), true);
+  harness.tick(harness.raft(1).options.electionTimeoutTicks + 1, [3]);
+  assert.equal(harness.raft(1).role, 'leader');
+  assert.equal(harness.raft(1).propose('{"op":"put","key":"k","value":"v"}').accepted, true);
+});
+
+test('figure 2 persistence: "updated on stable storage before responding to RPCs" — a vote is in the same Ready as the answer', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  for (const ready of harness.node(2).readies) {
+    const grant = ready.messages.find((message) => message.type === 'voteResponse' && !message.reject);
+    if (grant === undefined) continue;
+    assert.ok(ready.hardState !== null && ready.hardState.vote === 1 && ready.hardState.term === grant.term);
+    return;
+  }
+  assert.fail('node 2 granted a vote');
+});
+
+test('a restarted node keeps its term and vote (they were durable) and may not vote twice in that term', () => {
+  const harness = new Harness({ voters: [1, 2, 3], raft: { preVote: false, checkQuorum: false } });
+  harness.campaign(1);
+  const term = harness.raft(2).term;
+  harness.restart(2);
+  assert.equal(harness.raft(2).term, term);
+  assert.equal(harness.raft(2).vote, 1);
+});
+
+test('a proposal to a follower is refused with the leader as a hint', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  assert.deepEqual(harness.raft(2).propose('{}'), { accepted: false, reason: 'notLeader', leaderHint: 1 });
+});
