@@ -1,0 +1,182 @@
+// Durable Raft storage on LevelDB (the `level` package, classic-level underneath). It keeps the
+// core's persistence contract: a Ready's snapshot, entries and hard state are written in one
+// atomic batch with a synchronous write (fsync) before the caller sends or applies anything, so
+// what a node acknowledged survives kill -9.
+//
+// Format (utf8 keys, sorted): `h` hard state, `s` snapshot, `e` + 16-digit zero-padded index for
+// each entry. Every value is a record: 8 hex digits of the CRC-32 of the JSON text, then the JSON.
+// On open the entries are read in order; the first record that fails its checksum, is out of
+// sequence or is unreadable starts a torn tail, which is deleted (never mistaken for data).
+import { crc32 } from 'node:zlib';
+import { Level } from 'level';
+import { assert, McpV8Error } from '../errors.ts';
+import type { Entry, HardState, RaftBoot, Ready, Snapshot } from './types.ts';
+
+const hardStateKey = 'h';
+const snapshotKey = 's';
+const entryKeyPrefix = 'e';
+const indexDigits = 16;
+/** Entries read back per open before giving up: a log this long should have been compacted. */
+export const bootEntriesMax = 10_000_000;
+
+type BatchOperation = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
+
+export function entryKey(index: number): string {
+  assert(Number.isSafeInteger(index) && index >= 0, 'entry index is a non-negative integer');
+  return entryKeyPrefix + String(index).padStart(indexDigits, '0');
+}
+
+export function encodeRecord(value: unknown): string {
+  const json = JSON.stringify(value);
+  return crc32(json).toString(16).padStart(8, '0') + json;
+}
+
+/** The decoded value, or null when the checksum does not match (a torn or corrupt record). */
+export function decodeRecord(record: string): unknown {
+  if (record.length < 8) return null;
+  const json = record.slice(8);
+  if (crc32(json).toString(16).padStart(8, '0') !== record.slice(0, 8)) return null;
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+function isEntry(value: unknown, index: number): value is Entry {
+  if (typeof value !== 'object' || value === null) return false;
+  const entry = value as Record<string, unknown>;
+  return entry.index === index && typeof entry.term === 'number' && typeof entry.data === 'string' && (entry.kind === 'normal' || entry.kind === 'config');
+}
+
+export class LevelStorage {
+  private readonly db: Level<string, string>;
+  private hardState: HardState;
+  private snapshot: Snapshot;
+  private entries: Entry[];
+  /** Records dropped at open because they failed their checksum or broke the sequence. */
+  readonly truncatedRecordCount: number;
+
+  private constructor(db: Level<string, string>, boot: RaftBoot, truncatedRecordCount: number) {
+    this.db = db;
+    this.hardState = boot.hardState;
+    this.snapshot = boot.snapshot;
+    this.entries = [...boot.entries];
+    this.truncatedRecordCount = truncatedRecordCount;
+  }
+
+  /** Open (or create with `bootstrap`) the log at `path`, truncating a torn tail. */
+  static async open(path: string, bootstrap: Snapshot): Promise<LevelStorage> {
+    const db = new Level<string, string>(path, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    await db.open();
+    try {
+      const snapshot = (await LevelStorage.readRecord(db, snapshotKey) as Snapshot | null) ?? bootstrap;
+      const hardState = (await LevelStorage.readRecord(db, hardStateKey) as HardState | null) ?? { term: 0, vote: 0, commit: snapshot.index };
+      const { entries, tornKeys, staleKeys } = await LevelStorage.readEntries(db, snapshot, hardState.term);
+      const deletions = [...tornKeys, ...staleKeys];
+      if (deletions.length > 0) await db.batch(deletions.map((key) => ({ type: 'del' as const, key })), { sync: true });
+      const lastIndex = snapshot.index + entries.length;
+      if (hardState.commit > lastIndex) {
+        throw new McpV8Error('STORAGE_UNAVAILABLE', `raft log at ${path} ends at ${lastIndex} but commit is ${hardState.commit}: acknowledged entries are missing`);
+      }
+      return new LevelStorage(db, { hardState, snapshot, entries }, tornKeys.length);
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
+
+  private static async readRecord(db: Level<string, string>, key: string): Promise<unknown> {
+    const record = await db.get(key);
+    if (record === undefined) return null;
+    const value = decodeRecord(record);
+    // The hard state and snapshot are only ever written inside synced batches: a bad one is corruption.
+    if (value === null) throw new McpV8Error('STORAGE_UNAVAILABLE', `raft storage record ${key} fails its checksum`);
+    return value;
+  }
+
+  /**
+   * Entries after the snapshot, in order. From the first bad record on (checksum, sequence, or a
+   * term that goes backwards or beyond the durable term), every key is part of the torn tail.
+   */
+  private static async readEntries(db: Level<string, string>, snapshot: Snapshot, termMax: number): Promise<{ entries: Entry[]; tornKeys: string[]; staleKeys: string[] }> {
+    const entries: Entry[] = [];
+    const tornKeys: string[] = [];
+    const staleKeys: string[] = [];
+    let previousTerm = snapshot.term;
+    for await (const [key, record] of db.iterator({ gte: entryKey(0), lt: `${entryKeyPrefix}~` })) {
+      const index = Number(key.slice(entryKeyPrefix.length));
+      if (index <= snapshot.index) {
+        staleKeys.push(key); // covered by the snapshot; a compaction deletes these in the same batch
+        continue;
+      }
+      if (tornKeys.length === 0) {
+        const value = decodeRecord(record);
+        if (isEntry(value, snapshot.index + entries.length + 1) && value.term >= previousTerm && value.term <= termMax) {
+          assert(entries.length < bootEntriesMax, 'boot entries within bootEntriesMax');
+          entries.push(value);
+          previousTerm = value.term;
+          continue;
+        }
+      }
+      tornKeys.push(key);
+    }
+    return { entries, tornKeys, staleKeys };
+  }
+
+  boot(): RaftBoot {
+    return { hardState: this.hardState, snapshot: this.snapshot, entries: [...this.entries] };
+  }
+
+  lastIndex(): number {
+    return this.snapshot.index + this.entries.length;
+  }
+
+  /** Persist a Ready's durable part in one synchronous batch. */
+  async save(ready: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): Promise<void> {
+    const operations: BatchOperation[] = [];
+    if (ready.snapshot !== null) {
+      // An installed snapshot replaces the whole log.
+      for (let index = this.snapshot.index + 1; index <= this.lastIndex(); index++) operations.push({ type: 'del', key: entryKey(index) });
+      operations.push({ type: 'put', key: snapshotKey, value: encodeRecord(ready.snapshot) });
+      this.snapshot = ready.snapshot;
+      this.entries = [];
+    }
+    const first = ready.entries[0];
+    if (first !== undefined) {
+      assert(first.index > this.snapshot.index && first.index <= this.lastIndex() + 1, 'stored log stays contiguous');
+      const newLast = ready.entries.at(-1)!.index;
+      for (let index = newLast + 1; index <= this.lastIndex(); index++) operations.push({ type: 'del', key: entryKey(index) });
+      this.entries.length = first.index - this.snapshot.index - 1;
+      for (const entry of ready.entries) {
+        operations.push({ type: 'put', key: entryKey(entry.index), value: encodeRecord(entry) });
+        this.entries.push(entry);
+      }
+    }
+    if (ready.hardState !== null) {
+      operations.push({ type: 'put', key: hardStateKey, value: encodeRecord(ready.hardState) });
+      this.hardState = ready.hardState;
+    }
+    assert(this.hardState.commit <= this.lastIndex(), 'stored commit index within the stored log');
+    if (operations.length > 0) await this.db.batch(operations, { sync: true });
+  }
+
+  /** Local compaction: store the snapshot and drop the entries it covers, atomically. */
+  async compact(snapshot: Snapshot): Promise<void> {
+    assert(snapshot.index > this.snapshot.index && snapshot.index <= this.lastIndex(), 'compaction within the stored log');
+    const operations: BatchOperation[] = [{ type: 'put', key: snapshotKey, value: encodeRecord(snapshot) }];
+    for (let index = this.snapshot.index + 1; index <= snapshot.index; index++) operations.push({ type: 'del', key: entryKey(index) });
+    this.entries = this.entries.slice(snapshot.index - this.snapshot.index);
+    this.snapshot = snapshot;
+    await this.db.batch(operations, { sync: true });
+  }
+
+  /** Raw access for the torn-tail test: write a record exactly as given. */
+  async writeRawForTest(key: string, value: string): Promise<void> {
+    await this.db.put(key, value, { sync: true });
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
