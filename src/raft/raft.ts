@@ -7,7 +7,7 @@ import { assert } from '../errors.ts';
 import { RaftLog } from './log.ts';
 import type { Progress } from './progress.ts';
 import { campaign, handleVoteRequest, hasUnappliedConfigChange, isPromotable, stepCandidate } from './election.ts';
-import { broadcastAppend, broadcastHeartbeat, maybeCommit, stepFollower, stepLeader, tickLeader } from './replication.ts';
+import { broadcastAppend, maybeCommit, stepFollower, stepLeader, tickLeader } from './replication.ts';
 import { ReadTracker } from './reads.ts';
 import { applyConfigChange, resetProgress } from './membership.ts';
 import { emptyMessage, nodeNone } from './types.ts';
@@ -303,4 +303,3 @@ export class Raft {
   }
 }
 
-export { broadcastHeartbeat };
