@@ -9,7 +9,7 @@ import { SeededRandom } from '../../src/raft/sim/random.ts';
 import { runSeed } from '../../src/raft/sim/run.ts';
 import { defaultRaftOptions } from '../../src/raft/types.ts';
 
-const quickSweepSeeds = 2000;
+const quickSweepSeeds = 3000;
 
 test(`quick sweep: ${quickSweepSeeds} seeds keep election safety, log matching, leader completeness, state machine safety, liveness and linearizability`, () => {
   const failures: string[] = [];

@@ -104,19 +104,26 @@ function injectFault(scenario: Scenario): void {
   if (roll < 4) {
     const alive = allIds.filter((id) => cluster.node(id).alive);
     if (alive.length > 0) cluster.crash(random.pick(alive));
-  } else if (roll < 24) {
+  } else if (roll < 7) {
+    // Leaders are where the interesting histories (figure 8) start: crash them more often.
+    const leader = cluster.leader();
+    if (leader !== null) cluster.crash(leader.id);
+  } else if (roll < 27) {
     const crashed = allIds.filter((id) => !cluster.node(id).alive);
     if (crashed.length > 0) cluster.restart(random.pick(crashed));
-  } else if (roll < 27) {
+  } else if (roll < 30) {
     const group = allIds.filter(() => random.chance(0.4));
     cluster.network.partition(group, allIds);
-  } else if (roll < 30) {
+  } else if (roll < 33) {
+    const leader = cluster.leader();
+    if (leader !== null) cluster.network.partition([leader.id], allIds);
+  } else if (roll < 36) {
     cluster.network.block(random.pick(allIds), random.pick(allIds));
-  } else if (roll < 40) {
-    cluster.network.heal();
-  } else if (roll < 44) {
-    proposeMembershipChange(scenario);
   } else if (roll < 46) {
+    cluster.network.heal();
+  } else if (roll < 50) {
+    proposeMembershipChange(scenario);
+  } else if (roll < 52) {
     const leader = cluster.leader();
     if (leader !== null) leader.raft.transferLeadership(random.pick(leader.raft.config.voters));
   }
