@@ -84,8 +84,8 @@ export class Progress {
   sentAppend(entryCount: number, lastIndex: number): void {
     if (this.state === 'replicate') {
       if (entryCount === 0) return;
-      this.next = lastIndex + 1;
       assert(this.inflightLastIndexes.length < this.inflightAppendsMax, 'inflight appends within bound');
+      this.next = lastIndex + 1;
       this.inflightLastIndexes.push(lastIndex);
     } else if (this.state === 'probe') {
       this.probeSent = true;
