@@ -1,0 +1,182 @@
+// RaftDriver: the loop that runs one Raft core against real storage, a state machine and a
+// transport, in the order the Ready contract requires (persist, send, apply, advance). Inputs
+// (ticks, messages, proposals, reads) that arrive while a Ready is being persisted wait in a
+// bounded queue, so the core never sees input between ready() and advance(). Callers get a
+// promise per proposal that settles when the entry is applied (with the machine's result), or at
+// once when it is refused (with the leader hint to forward to).
+import { assert } from '../errors.ts';
+import { ProposalTracker } from './proposals.ts';
+import type { ProposalOutcome } from './proposals.ts';
+import type { Raft } from './raft.ts';
+import type { StateMachine } from './state-machine.ts';
+import { isApplicable } from './state-machine.ts';
+import type { Message, NodeId, ProposalRejectReason, Ready, Snapshot } from './types.ts';
+
+/** What the driver needs from storage; LevelStorage and MemoryStorage-like stores provide it. */
+export interface DurableLog {
+  save(ready: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): Promise<void> | void;
+  compact(snapshot: Snapshot): Promise<void> | void;
+}
+
+export type ProposeOutcome<Result> =
+  | { readonly status: 'applied'; readonly result: Result }
+  | { readonly status: 'rejected'; readonly reason: ProposalRejectReason | 'queueFull'; readonly leaderHint: NodeId }
+  /** Certainly not applied (another entry was committed at its index): safe to retry. */
+  | { readonly status: 'dropped' }
+  /** This node cannot tell (snapshot over it, or leadership changed): the caller must check. */
+  | { readonly status: 'unknown' };
+
+export type ReadOutcome = { readonly ok: true } | { readonly ok: false; readonly leaderHint: NodeId };
+
+export interface DriverOptions<Result> {
+  readonly raft: Raft;
+  readonly storage: DurableLog;
+  readonly machine: StateMachine<Result>;
+  readonly send: (messages: readonly Message[]) => void;
+  readonly inputsQueuedMax: number;
+  readonly proposalsMax: number;
+  /** Compact once this many applied entries follow the last snapshot. */
+  readonly compactEntriesThreshold: number;
+}
+
+interface PendingRead {
+  index: number;
+  readonly resolve: (outcome: ReadOutcome) => void;
+}
+
+export class RaftDriver<Result> {
+  private readonly options: DriverOptions<Result>;
+  private readonly raft: Raft;
+  private readonly proposals: ProposalTracker<number, Result>;
+  private readonly waiting = new Map<number, (outcome: ProposeOutcome<Result>) => void>();
+  private readonly reads = new Map<number, PendingRead>();
+  private inputs: (() => void)[] = [];
+  private nextToken = 1;
+  private running = false;
+  /** Set when storage failed: the node stops rather than run on an unknown durable state. */
+  failure: unknown = null;
+
+  constructor(options: DriverOptions<Result>) {
+    assert(options.inputsQueuedMax >= 1 && options.proposalsMax >= 1, 'driver bounds are positive');
+    this.options = options;
+    this.raft = options.raft;
+    this.proposals = new ProposalTracker(options.proposalsMax);
+    options.machine.restore(options.raft.log.snapshot.data);
+  }
+
+  /** Resolves once every queued input and Ready has been handled. */
+  async settled(): Promise<void> {
+    await this.pump();
+  }
+
+  tick(): void {
+    this.enqueue(() => this.raft.tick());
+  }
+
+  receive(message: Message): void {
+    this.enqueue(() => this.raft.step(message)); // a full queue drops it: Raft tolerates loss
+  }
+
+  propose(data: string): Promise<ProposeOutcome<Result>> {
+    return new Promise((resolve) => {
+      const queued = this.enqueue(() => {
+        const result = this.proposals.hasRoom() ? this.raft.propose(data) : { accepted: false as const, reason: 'overloaded' as const, leaderHint: this.raft.id };
+        if (!result.accepted) {
+          resolve({ status: 'rejected', reason: result.reason, leaderHint: result.leaderHint });
+          return;
+        }
+        const token = this.nextToken++;
+        this.waiting.set(token, resolve);
+        const superseded = this.proposals.replace(result.index, result.term, token);
+        if (superseded !== null) this.settle(superseded);
+      });
+      if (!queued) resolve({ status: 'rejected', reason: 'queueFull', leaderHint: this.raft.lead });
+    });
+  }
+
+  /** A linearizable read barrier (ReadIndex): resolves ok once this node's machine may be read. */
+  readBarrier(): Promise<ReadOutcome> {
+    return new Promise((resolve) => {
+      const queued = this.enqueue(() => {
+        const readContext = this.nextToken++;
+        this.reads.set(readContext, { index: -1, resolve });
+        this.raft.requestRead(readContext);
+      });
+      if (!queued) resolve({ ok: false, leaderHint: this.raft.lead });
+    });
+  }
+
+  private enqueue(input: () => void): boolean {
+    if (this.failure !== null || this.inputs.length >= this.options.inputsQueuedMax) return false;
+    this.inputs.push(input);
+    void this.pump();
+    return true;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (;;) { // until no input and no Ready remain; each pass handles one Ready
+        const inputs = this.inputs;
+        this.inputs = [];
+        for (const input of inputs) input();
+        if (!this.raft.hasReady()) break;
+        await this.handleReady(this.raft.ready());
+      }
+    } catch (error) {
+      this.failure = error;
+      this.inputs = [];
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async handleReady(ready: Ready): Promise<void> {
+    await this.options.storage.save(ready);
+    if (ready.messages.length > 0) this.options.send(ready.messages);
+    if (ready.snapshot !== null) {
+      this.options.machine.restore(ready.snapshot.data);
+      for (const outcome of this.proposals.snapshotRestored(ready.snapshot.index)) this.settle(outcome);
+    }
+    for (const entry of ready.committedEntries) {
+      const result = isApplicable(entry) ? this.options.machine.apply(entry) : null;
+      const outcome = this.proposals.applied(entry, result);
+      if (outcome !== null) this.settle(outcome);
+    }
+    for (const state of ready.readStates) {
+      const read = this.reads.get(state.readContext);
+      if (read !== undefined) read.index = state.index;
+    }
+    for (const rejection of ready.readRejections) {
+      this.reads.get(rejection.readContext)?.resolve({ ok: false, leaderHint: rejection.leaderHint });
+      this.reads.delete(rejection.readContext);
+    }
+    this.raft.advance(ready);
+    this.serveReads();
+    await this.maybeCompact();
+  }
+
+  private serveReads(): void {
+    for (const [readContext, read] of this.reads) {
+      if (read.index < 0 || read.index > this.raft.log.applied) continue;
+      this.reads.delete(readContext);
+      read.resolve({ ok: true });
+    }
+  }
+
+  private async maybeCompact(): Promise<void> {
+    const log = this.raft.log;
+    if (log.applied - log.snapshot.index < this.options.compactEntriesThreshold) return;
+    const snapshot = this.raft.compact(log.applied, this.options.machine.snapshot());
+    await this.options.storage.compact(snapshot);
+  }
+
+  private settle(outcome: ProposalOutcome<number, Result>): void {
+    const resolve = this.waiting.get(outcome.token);
+    this.waiting.delete(outcome.token);
+    if (resolve === undefined) return;
+    if (outcome.outcome === 'applied') resolve({ status: 'applied', result: outcome.result });
+    else resolve({ status: outcome.outcome });
+  }
+}
