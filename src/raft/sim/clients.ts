@@ -39,6 +39,8 @@ export class ClientFleet {
   private eventTime = 0;
   private valueCounter = 0;
   completedCount = 0;
+  /** The start tick of the latest call abandoned (timed out or unknown outcome); -1 if none. */
+  latestAbandonedCallStartTick = -1;
 
   constructor(options: { cluster: SimCluster; random: SeededRandom; clientCount: number; callTimeoutTicks: number }) {
     this.cluster = options.cluster;
@@ -59,6 +61,10 @@ export class ClientFleet {
         this.start(client);
       }
     }
+  }
+
+  isIdle(): boolean {
+    return this.clients.every((client) => client.call === null);
   }
 
   /** The run is over: calls still in flight have an unknown outcome and stay open in the history. */
@@ -124,6 +130,7 @@ export class ClientFleet {
   /** Outcome unknown: the call stays open in the history; the client moves on. */
   private abandon(client: SimClient, call: Call): void {
     call.settled = true;
+    this.latestAbandonedCallStartTick = Math.max(this.latestAbandonedCallStartTick, call.startTick);
     if (call.command.op !== 'get') {
       this.history.push({ clientId: client.id, input: call.command, output: null, callTime: call.callTime, returnTime: Infinity });
     }

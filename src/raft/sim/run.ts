@@ -48,6 +48,7 @@ export function runSeed(seed: number, options: RunOptions = defaultRunOptions): 
     scenario = buildScenario(random, clusterSize);
     runFaultPhase(scenario, options.faultTicks);
     runLivenessPhase(scenario, options.livenessTicksMax);
+    runServicePhase(scenario);
     scenario.clients.finish();
     const linearizability = checkOperations(kvModel, scenario.clients.history);
     assert(linearizability !== 'illegal', 'linearizability: the client history has no legal order');
@@ -167,6 +168,31 @@ function runLivenessPhase(scenario: Scenario, livenessTicksMax: number): void {
     if (everyMemberApplied(scenario, markerIndex, markerTerm)) return;
   }
   throw new Error(`liveness: no proposal committed on every member within ${livenessTicksMax} ticks after healing`);
+}
+
+/** Ticks of client traffic after healing, and the most ticks any call may then take. */
+const serviceTicks = 100;
+const serviceCallTicksMax = 40;
+
+/**
+ * With every fault healed and a leader in place, every client call must complete: none may time
+ * out (abandoned), and the clients must go idle within serviceCallTicksMax once they stop.
+ */
+function runServicePhase(scenario: Scenario): void {
+  const { cluster, clients } = scenario;
+  const serviceStartTick = cluster.nowTick;
+  const completedBefore = clients.completedCount;
+  for (let tick = 0; tick < serviceTicks; tick++) {
+    clients.tick(0.5);
+    cluster.tick();
+  }
+  for (let tick = 0; tick < serviceCallTicksMax && !clients.isIdle(); tick++) {
+    clients.tick(0);
+    cluster.tick();
+  }
+  assert(clients.isIdle(), `liveness: client calls still open ${serviceCallTicksMax} ticks after traffic stopped`);
+  assert(clients.latestAbandonedCallStartTick < serviceStartTick, 'liveness: a client call made after the cluster healed timed out');
+  assert(clients.completedCount > completedBefore, 'liveness: clients completed calls after the cluster healed');
 }
 
 function everyMemberApplied(scenario: Scenario, index: number, term: number): boolean {
