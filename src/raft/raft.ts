@@ -65,7 +65,7 @@ export class Raft {
 
   send(message: Message): void {
     assert(message.to !== this.id, 'a node never messages itself');
-    assert(message.term > 0 || message.type === 'preVote', 'messages carry a term');
+    assert(message.term > 0 || message.type === 'preVote' || message.type === 'preVoteResponse', 'messages carry a term');
     this.outbox.push(message);
   }
 
@@ -104,6 +104,7 @@ export class Raft {
     assert(this.role !== 'leader', 'a leader does not pre-campaign');
     // Pre-vote asks for the next term without taking it: a partitioned node does not inflate terms.
     this.votes.clear();
+    this.resetElectionTimer();
     this.role = 'preCandidate';
     this.lead = nodeNone;
   }
