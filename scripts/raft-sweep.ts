@@ -1,57 +1,110 @@
 // `npm run raft:sweep`: run many seeded Raft simulations (default 100,000) and report seeds/s and
 // any failure with the seed that replays it. `--seeds N` sets the count, `--start S` the first
-// seed, `--seed S` replays one seed and prints its report. Exits 1 when any seed fails.
+// seed, `--workers W` the worker threads (default: one per core), `--seed S` replays one seed and
+// prints its report. Exits 1 when any seed fails.
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { runSeed } from '../src/raft/sim/run.ts';
 import type { RunReport } from '../src/raft/sim/run.ts';
 
-const { values } = parseArgs({
-  options: {
-    seeds: { type: 'string', default: '100000' },
-    start: { type: 'string', default: '1' },
-    seed: { type: 'string' },
-  },
-});
-
-function printFailure(report: RunReport): void {
-  process.stdout.write(`FAIL seed ${report.seed} (${report.clusterSize} nodes, tick ${report.ticks})\n${report.error}\n`);
-  process.stdout.write(`replay: npm run raft:sweep -- --seed ${report.seed}\n`);
+interface Chunk {
+  readonly firstSeed: number;
+  readonly seedCount: number;
 }
 
-if (values.seed !== undefined) {
-  const report = runSeed(Number(values.seed));
-  if (report.ok) process.stdout.write(`${JSON.stringify(report)}\n`);
-  else printFailure(report);
+type WorkerMessage = { kind: 'progress'; seeds: number; operations: number; unknown: number } | { kind: 'failure'; report: RunReport };
+
+/** Seeds a worker runs between progress messages. */
+const progressSeedsPerMessage = 200;
+
+function failureText(report: RunReport): string {
+  return `FAIL seed ${report.seed} (${report.clusterSize} nodes, tick ${report.ticks})\n${report.error}\nreplay: npm run raft:sweep -- --seed ${report.seed}\n`;
+}
+
+function runChunk(chunk: Chunk, port: NonNullable<typeof parentPort>): void {
+  let seeds = 0;
+  let operations = 0;
+  let unknown = 0;
+  for (let seed = chunk.firstSeed; seed < chunk.firstSeed + chunk.seedCount; seed++) {
+    const report = runSeed(seed);
+    seeds++;
+    operations += report.historyOperations;
+    if (report.linearizability === 'unknown') unknown++;
+    if (!report.ok) port.postMessage({ kind: 'failure', report } satisfies WorkerMessage);
+    if (seeds === progressSeedsPerMessage || seed === chunk.firstSeed + chunk.seedCount - 1) {
+      port.postMessage({ kind: 'progress', seeds, operations, unknown } satisfies WorkerMessage);
+      seeds = 0;
+      operations = 0;
+      unknown = 0;
+    }
+  }
+}
+
+function replay(seed: number): never {
+  const report = runSeed(seed);
+  process.stdout.write(report.ok ? `${JSON.stringify(report)}\n` : failureText(report));
   process.exit(report.ok ? 0 : 1);
 }
 
-const seedCount = Number(values.seeds);
-const firstSeed = Number(values.start);
-if (!Number.isInteger(seedCount) || seedCount < 1 || !Number.isInteger(firstSeed)) {
-  process.stderr.write('--seeds must be a positive integer and --start an integer\n');
-  process.exit(2);
-}
-const startedMs = performance.now();
-let lastReportMs = startedMs;
-let failureCount = 0;
-let unknownCount = 0;
-let operationCount = 0;
-for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
-  const report = runSeed(seed);
-  operationCount += report.historyOperations;
-  if (report.linearizability === 'unknown') unknownCount++;
-  if (!report.ok) {
-    failureCount++;
-    printFailure(report);
+async function sweep(firstSeed: number, seedCount: number, workerCount: number): Promise<number> {
+  const startedMs = performance.now();
+  let done = 0;
+  let operations = 0;
+  let unknown = 0;
+  let failures = 0;
+  let lastReportMs = startedMs;
+  const perWorker = Math.ceil(seedCount / workerCount);
+  const workers: Promise<void>[] = [];
+  for (let index = 0; index < workerCount; index++) {
+    const chunk: Chunk = { firstSeed: firstSeed + index * perWorker, seedCount: Math.max(0, Math.min(perWorker, seedCount - index * perWorker)) };
+    if (chunk.seedCount === 0) continue;
+    const worker = new Worker(new URL(import.meta.url), { workerData: chunk });
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.kind === 'failure') {
+        failures++;
+        process.stdout.write(failureText(message.report));
+        return;
+      }
+      done += message.seeds;
+      operations += message.operations;
+      unknown += message.unknown;
+      const nowMs = performance.now();
+      if (nowMs - lastReportMs < 5000) return;
+      lastReportMs = nowMs;
+      process.stdout.write(`${done}/${seedCount} seeds, ${(done / ((nowMs - startedMs) / 1000)).toFixed(0)} seeds/s, ${failures} failed\n`);
+    });
+    workers.push(new Promise((resolve, reject) => {
+      worker.on('error', reject);
+      worker.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sweep worker exited with ${code}`))));
+    }));
   }
-  const nowMs = performance.now();
-  if (nowMs - lastReportMs > 5000) {
-    lastReportMs = nowMs;
-    const done = seed - firstSeed + 1;
-    process.stdout.write(`${done}/${seedCount} seeds, ${(done / ((nowMs - startedMs) / 1000)).toFixed(0)} seeds/s, ${failureCount} failed\n`);
-  }
+  await Promise.all(workers);
+  const seconds = (performance.now() - startedMs) / 1000;
+  process.stdout.write(`${seedCount} seeds (${firstSeed}..${firstSeed + seedCount - 1}) on ${workerCount} workers in ${seconds.toFixed(1)} s: `
+    + `${(seedCount / seconds).toFixed(0)} seeds/s, ${operations} client operations checked, ${unknown} checks gave up (unknown), ${failures} failed\n`);
+  return failures;
 }
-const seconds = (performance.now() - startedMs) / 1000;
-process.stdout.write(`${seedCount} seeds (${firstSeed}..${firstSeed + seedCount - 1}) in ${seconds.toFixed(1)} s: ${(seedCount / seconds).toFixed(0)} seeds/s, `
-  + `${operationCount} client operations checked, ${unknownCount} checks gave up (unknown), ${failureCount} failed\n`);
-process.exit(failureCount === 0 ? 0 : 1);
+
+if (!isMainThread) {
+  runChunk(workerData as Chunk, parentPort!);
+} else {
+  const { values } = parseArgs({
+    options: {
+      seeds: { type: 'string', default: '100000' },
+      start: { type: 'string', default: '1' },
+      workers: { type: 'string', default: String(availableParallelism()) },
+      seed: { type: 'string' },
+    },
+  });
+  if (values.seed !== undefined) replay(Number(values.seed));
+  const seedCount = Number(values.seeds);
+  const firstSeed = Number(values.start);
+  const workerCount = Number(values.workers);
+  if (!Number.isInteger(seedCount) || seedCount < 1 || !Number.isInteger(firstSeed) || !Number.isInteger(workerCount) || workerCount < 1) {
+    process.stderr.write('--seeds and --workers must be positive integers and --start an integer\n');
+    process.exit(2);
+  }
+  const failures = await sweep(firstSeed, seedCount, workerCount);
+  process.exit(failures === 0 ? 0 : 1);
+}
