@@ -1,0 +1,137 @@
+// Paging console output by lines or by bytes, with both coordinate systems in every answer.
+//
+// The output text is every line followed by "\n". Semantics (docs/storage.md):
+// - line mode: lines [line_offset, line_offset + line_limit), 1-based; end_line is the last line
+//   returned (inclusive), so an empty page has end_line = start_line - 1.
+// - byte mode: bytes [byte_offset, byte_offset + byte_limit) of the UTF-8 text, shrunk so that no
+//   character is cut: a start inside a character moves forward to the next one, an end inside a
+//   character moves back; if that leaves nothing although bytes remain (a limit smaller than one
+//   character), the page holds that one character, so a reader always makes progress.
+// - next_line_offset is the first line not wholly returned; next_byte_offset the first byte not
+//   returned; has_more says whether output exists beyond this page (more may still come while the
+//   execution runs).
+import { assert } from '../errors.ts';
+
+export interface LineSource {
+  /** Lines first..last (1-based, inclusive; last may exceed the count). */
+  read(first: number, last: number): Promise<string[]>;
+  readAll(): Promise<string[]>;
+  /** Lines known now, for a running execution; null when the output can no longer grow. */
+  liveLineCount(): number | null;
+}
+
+/** Byte offset of each line's start, plus the total: enough to map bytes to lines without reading. */
+export interface OutputIndex {
+  lineStartBytes: number[];
+  totalBytes: number;
+}
+
+export type PageFields = {
+  data: string; start_line: number; end_line: number; next_line_offset: number; total_lines: number;
+  start_byte: number; end_byte: number; next_byte_offset: number; total_bytes: number; has_more: boolean;
+};
+
+/** Indexes of recently read executions; running ones are kept up to date as lines arrive. */
+export const outputIndexesMax = 256;
+
+function addLine(index: OutputIndex, line: string): void {
+  index.lineStartBytes.push(index.totalBytes);
+  index.totalBytes += Buffer.byteLength(line, 'utf8') + 1;
+}
+
+export class OutputIndexCache {
+  private readonly indexes = new Map<string, OutputIndex>();
+
+  appendLine(id: string, line: string): void {
+    const index = this.indexes.get(id);
+    if (index !== undefined) addLine(index, line);
+  }
+
+  forget(id: string): void {
+    this.indexes.delete(id);
+  }
+
+  async load(id: string, source: LineSource): Promise<OutputIndex> {
+    const cached = this.indexes.get(id);
+    if (cached !== undefined) {
+      this.indexes.delete(id);
+      this.indexes.set(id, cached);
+      return cached;
+    }
+    const index: OutputIndex = { lineStartBytes: [], totalBytes: 0 };
+    for (const line of await source.readAll()) addLine(index, line);
+    // Lines that arrived while we read are added before the index is published; after that,
+    // appendLine keeps it current (no await between the check and the publication).
+    for (let live = source.liveLineCount(); live !== null && live > index.lineStartBytes.length; live = source.liveLineCount()) {
+      for (const line of await source.read(index.lineStartBytes.length + 1, live)) addLine(index, line);
+    }
+    this.indexes.set(id, index);
+    if (this.indexes.size > outputIndexesMax) this.indexes.delete(this.indexes.keys().next().value!);
+    return index;
+  }
+}
+
+/** The 1-based line that holds byte `offset` (offset < totalBytes). */
+function lineAtByte(index: OutputIndex, offset: number): number {
+  let low = 0;
+  let high = index.lineStartBytes.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (index.lineStartBytes[middle]! <= offset) low = middle;
+    else high = middle - 1;
+  }
+  return low + 1;
+}
+
+export async function pageByLines(index: OutputIndex, source: LineSource, lineOffset: number, lineLimit: number): Promise<PageFields> {
+  assert(lineOffset >= 1 && lineLimit >= 1, 'line page bounds are positive');
+  const totalLines = index.lineStartBytes.length;
+  const lastLine = Math.min(totalLines, lineOffset + lineLimit - 1);
+  const lines = lineOffset <= lastLine ? await source.read(lineOffset, lastLine) : [];
+  const data = lines.map((line) => line + '\n').join('');
+  const startByte = lineOffset <= totalLines ? index.lineStartBytes[lineOffset - 1]! : index.totalBytes;
+  const endByte = startByte + Buffer.byteLength(data, 'utf8');
+  const endLine = lineOffset + lines.length - 1;
+  return {
+    data, start_line: lineOffset, end_line: endLine, next_line_offset: endLine + 1, total_lines: totalLines,
+    start_byte: startByte, end_byte: endByte, next_byte_offset: endByte, total_bytes: index.totalBytes,
+    has_more: endLine < totalLines,
+  };
+}
+
+const isContinuationByte = (byte: number) => (byte & 0xc0) === 0x80;
+
+export async function pageByBytes(index: OutputIndex, source: LineSource, byteOffset: number, byteLimit: number): Promise<PageFields> {
+  assert(byteOffset >= 0 && byteLimit >= 1, 'byte page bounds are valid');
+  const totalLines = index.lineStartBytes.length;
+  if (byteOffset >= index.totalBytes) {
+    return {
+      data: '', start_line: totalLines + 1, end_line: totalLines, next_line_offset: totalLines + 1, total_lines: totalLines,
+      start_byte: index.totalBytes, end_byte: index.totalBytes, next_byte_offset: index.totalBytes, total_bytes: index.totalBytes, has_more: false,
+    };
+  }
+  const firstLine = lineAtByte(index, byteOffset);
+  const lastLine = lineAtByte(index, Math.min(index.totalBytes, byteOffset + byteLimit) - 1);
+  const lines = await source.read(firstLine, lastLine);
+  const bytes = Buffer.from(lines.map((line) => line + '\n').join(''), 'utf8');
+  const base = index.lineStartBytes[firstLine - 1]!;
+  let start = byteOffset - base;
+  while (start < bytes.length && isContinuationByte(bytes[start]!)) start++;
+  let end = Math.min(bytes.length, byteOffset + byteLimit - base);
+  while (end > start && end < bytes.length && isContinuationByte(bytes[end]!)) end--;
+  if (end === start && start < bytes.length) {
+    end = start + 1;
+    while (end < bytes.length && isContinuationByte(bytes[end]!)) end++;
+  }
+  const startByte = base + start;
+  const endByte = base + end;
+  const endsOnLineBreak = end > 0 && bytes[end - 1] === 0x0a;
+  const startLine = lineAtByte(index, Math.min(startByte, index.totalBytes - 1));
+  const endLine = end > start ? lineAtByte(index, endByte - 1) : startLine - 1;
+  return {
+    data: bytes.subarray(start, end).toString('utf8'),
+    start_line: startLine, end_line: endLine, next_line_offset: endsOnLineBreak ? endLine + 1 : Math.max(endLine, startLine), total_lines: totalLines,
+    start_byte: startByte, end_byte: endByte, next_byte_offset: endByte, total_bytes: index.totalBytes,
+    has_more: endByte < index.totalBytes,
+  };
+}

@@ -1,0 +1,154 @@
+// The execution store on a real LevelDB: records, interrupted runs, and output pages in both
+// coordinate systems, including the edges (empty output, last page, multi-byte UTF-8).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ExecutionStore, interruptedError, type ExecutionRecord } from '../../src/storage/execution-store.ts';
+import { McpV8Error } from '../../src/errors.ts';
+import { newExecutionId } from '../../src/exec/ids.ts';
+import { tempDir } from '../support/server-process.ts';
+
+function running(): ExecutionRecord {
+  return { execution_id: newExecutionId('t'), status: 'running', result: null, heap: null, error: null, started_at: new Date().toISOString(), completed_at: null };
+}
+
+async function withStore<T>(body: (store: ExecutionStore, path: string) => Promise<T>, path = tempDir('store')): Promise<T> {
+  const store = await ExecutionStore.open({ path });
+  try {
+    return await body(store, path);
+  } finally {
+    await store.close();
+  }
+}
+
+const finished = { status: 'completed' as const, result: '1', error: null, heap: null, completed_at: new Date().toISOString() };
+
+describe('execution store', () => {
+  test('a record goes from running to its final fields, and lists newest first', async () => {
+    await withStore(async (store) => {
+      const first = running();
+      const second = { ...running(), execution_id: newExecutionId('t', Date.now() + 5) };
+      await store.create(first);
+      await store.create(second);
+      assert.equal((await store.get(first.execution_id))?.status, 'running');
+      await store.finish(first.execution_id, finished);
+      assert.deepEqual(await store.get(first.execution_id), { ...first, ...finished });
+      assert.deepEqual((await store.list()).map((record) => record.execution_id), [second.execution_id, first.execution_id]);
+      assert.equal(await store.get(newExecutionId('t')), undefined);
+    });
+  });
+
+  test('reopening marks runs left running as interrupted and keeps their output', async () => {
+    const path = tempDir('reopen');
+    const record = running();
+    await withStore(async (store) => {
+      await store.create(record);
+      store.appendOutput(record.execution_id, 'partial');
+    }, path);
+    await withStore(async (store) => {
+      const reopened = await store.get(record.execution_id);
+      assert.equal(reopened?.status, 'failed');
+      assert.equal(reopened?.error, interruptedError);
+      assert.equal((await store.readOutput(record.execution_id, { mode: 'line', lineOffset: 1, lineLimit: 10 })).data, 'partial\n');
+    }, path);
+  });
+
+  test('a second process on the same path is refused with a clear error', async () => {
+    await withStore(async (_store, path) => {
+      await assert.rejects(ExecutionStore.open({ path }), (error: unknown) => error instanceof McpV8Error && error.code === 'STORAGE_LOCKED' && error.message.includes(path));
+    });
+  });
+
+  test('empty output: one empty page with consistent coordinates', async () => {
+    await withStore(async (store) => {
+      const record = running();
+      await store.create(record);
+      const page = await store.readOutput(record.execution_id, { mode: 'line', lineOffset: 1, lineLimit: 100 });
+      assert.deepEqual({ ...page, execution_id: '' }, {
+        execution_id: '', data: '', start_line: 1, end_line: 0, next_line_offset: 1, total_lines: 0,
+        start_byte: 0, end_byte: 0, next_byte_offset: 0, total_bytes: 0, has_more: false, status: 'running',
+      });
+      const bytes = await store.readOutput(record.execution_id, { mode: 'byte', byteOffset: 0, byteLimit: 10 });
+      assert.equal(bytes.data, '');
+      assert.equal(bytes.has_more, false);
+    });
+  });
+
+  test('line pages walk the output to its last page, readable while running and after finish', async () => {
+    await withStore(async (store) => {
+      const record = running();
+      await store.create(record);
+      for (let i = 1; i <= 25; i++) store.appendOutput(record.execution_id, `line ${i}`);
+      const live = await store.readOutput(record.execution_id, { mode: 'line', lineOffset: 21, lineLimit: 10 });
+      assert.equal(live.data, 'line 21\nline 22\nline 23\nline 24\nline 25\n');
+      assert.equal(live.end_line, 25);
+      assert.equal(live.has_more, false);
+      await store.finish(record.execution_id, finished);
+      let offset = 1;
+      const seen: string[] = [];
+      for (let pages = 0; pages < 10; pages++) {
+        const page = await store.readOutput(record.execution_id, { mode: 'line', lineOffset: offset, lineLimit: 10 });
+        seen.push(page.data);
+        assert.equal(page.total_lines, 25);
+        assert.equal(page.next_byte_offset, page.end_byte);
+        offset = page.next_line_offset;
+        if (!page.has_more) break;
+      }
+      assert.equal(seen.length, 3);
+      assert.equal(seen.join(''), Array.from({ length: 25 }, (_, i) => `line ${i + 1}\n`).join(''));
+      const past = await store.readOutput(record.execution_id, { mode: 'line', lineOffset: 40, lineLimit: 10 });
+      assert.equal(past.data, '');
+      assert.equal(past.has_more, false);
+      assert.equal(past.start_byte, past.total_bytes);
+    });
+  });
+
+  test('byte pages never cut a multi-byte character and always make progress', async () => {
+    await withStore(async (store) => {
+      const record = running();
+      await store.create(record);
+      const lines = ['héllo', '日本語', '🙂🙂', 'end'];
+      for (const line of lines) store.appendOutput(record.execution_id, line);
+      await store.finish(record.execution_id, finished);
+      const whole = lines.map((line) => line + '\n').join('');
+      const total = Buffer.byteLength(whole);
+      for (const limit of [1, 2, 3, 5, 7, 64]) {
+        let offset = 0;
+        let text = '';
+        for (let pages = 0; pages < 100 && offset < total; pages++) {
+          const page = await store.readOutput(record.execution_id, { mode: 'byte', byteOffset: offset, byteLimit: limit });
+          assert.ok(!page.data.includes('\uFFFD'), `limit ${limit}: no broken character at ${offset}`);
+          assert.ok(page.next_byte_offset > offset, 'progress');
+          assert.equal(page.end_byte - page.start_byte, Buffer.byteLength(page.data));
+          text += page.data;
+          offset = page.next_byte_offset;
+        }
+        assert.equal(text, whole, `limit ${limit} reassembles the output`);
+      }
+      const middle = await store.readOutput(record.execution_id, { mode: 'byte', byteOffset: 7, byteLimit: 9 });
+      assert.equal(middle.data, '日本語');
+      assert.equal(middle.start_line, 2);
+      assert.equal(middle.end_line, 2);
+      assert.equal(middle.next_line_offset, 2, 'the line is not wholly returned yet: its newline is next');
+      const inside = await store.readOutput(record.execution_id, { mode: 'byte', byteOffset: 8, byteLimit: 4 });
+      assert.equal(inside.start_byte, 10, 'a start inside a character moves to the next character');
+    });
+  });
+
+  test('a flood of lines is group-committed and reads back in order', async () => {
+    const path = tempDir('flood');
+    const record = running();
+    await withStore(async (store) => {
+      await store.create(record);
+      for (let i = 0; i < 20_000; i++) store.appendOutput(record.execution_id, `n${i}`);
+      await store.finish(record.execution_id, finished);
+    }, path);
+    await withStore(async (store) => {
+      const page = await store.readOutput(record.execution_id, { mode: 'line', lineOffset: 19_999, lineLimit: 5 });
+      assert.equal(page.data, 'n19998\nn19999\n');
+      assert.equal(page.total_lines, 20_000);
+      const bytes = await store.readOutput(record.execution_id, { mode: 'byte', byteOffset: page.start_byte, byteLimit: 7 });
+      assert.equal(bytes.data, 'n19998\n');
+      assert.equal(bytes.start_line, 19_999);
+    }, path);
+  });
+});
