@@ -90,6 +90,10 @@ export function stepCandidate(raft: Raft, message: Message): void {
     stepFollower(raft, message);
     return;
   }
+  if (message.type === 'readIndex' || message.type === 'readIndexResponse') {
+    stepFollower(raft, message); // refuse the forwarded read / take the (late) answer
+    return;
+  }
   if (message.type !== expected) return;
   raft.votes.set(message.from, !message.reject);
   if (hasWon(raft)) onWin(raft);

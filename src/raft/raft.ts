@@ -94,7 +94,7 @@ export class Raft {
   }
 
   becomeFollower(term: number, lead: NodeId): void {
-    this.reads.rejectAll(this.lead === this.id ? lead : this.lead);
+    if (lead !== this.lead || term !== this.term) this.reads.rejectAll(this, lead);
     this.reset(term);
     this.role = 'follower';
     this.lead = lead;
@@ -111,6 +111,7 @@ export class Raft {
 
   becomeCandidate(): void {
     assert(this.role !== 'leader', 'a leader does not campaign');
+    this.reads.rejectAll(this, nodeNone);
     this.reset(this.term + 1);
     this.vote = this.id;
     this.role = 'candidate';
@@ -140,6 +141,7 @@ export class Raft {
       tickLeader(this);
       return;
     }
+    this.reads.tick(this);
     this.electionElapsedTicks++;
     if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks) {
       this.electionElapsedTicks = 0;
@@ -230,7 +232,7 @@ export class Raft {
     return null;
   }
 
-  /** Ask the leader for a linearizable read point; the answer comes as a ReadState or ReadRejection. */
+  /** Ask for a linearizable read point (a follower asks its leader); the answer comes as a ReadState or ReadRejection. */
   requestRead(readContext: number): void {
     assert(!this.readyOutstanding, 'no input between ready() and advance()');
     assert(readContext > 0, 'read contexts are positive');

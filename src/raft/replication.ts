@@ -47,7 +47,7 @@ export function broadcastAppend(raft: Raft): void {
 }
 
 export function broadcastHeartbeat(raft: Raft): void {
-  const readContext = raft.reads.lastPendingContext();
+  const readContext = raft.reads.lastPendingAckContext();
   for (const [to, progress] of raft.progress) {
     // Commit no further than the follower is known to hold, so its log cannot be short of it.
     const commit = Math.min(progress.match, raft.log.committed);
@@ -99,6 +99,10 @@ function quorumActive(raft: Raft): boolean {
 }
 
 export function stepLeader(raft: Raft, message: Message): void {
+  if (message.type === 'readIndex') {
+    raft.reads.handleForwarded(raft, message); // from any node, member or not
+    return;
+  }
   const progress = raft.progress.get(message.from);
   if (progress === undefined) return;
   progress.recentActive = true;
@@ -143,6 +147,8 @@ export function stepFollower(raft: Raft, message: Message): void {
     raft.send({ ...raft.message('heartbeatResponse', message.from), readContext: message.readContext });
   } else if (message.type === 'snapshot') handleSnapshot(raft, message);
   else if (message.type === 'timeoutNow' && isPromotable(raft)) campaign(raft, { transfer: true, stage: 'vote' });
+  else if (message.type === 'readIndex') raft.reads.handleForwarded(raft, message);
+  else if (message.type === 'readIndexResponse') raft.reads.handleResponse(raft, message);
 }
 
 /** Figure 2, AppendEntries receiver. A rejection carries the hint that makes back-off fast. */

@@ -48,7 +48,8 @@ export type MessageType =
   | 'append' | 'appendResponse'
   | 'heartbeat' | 'heartbeatResponse'
   | 'snapshot'
-  | 'timeoutNow';
+  | 'timeoutNow'
+  | 'readIndex' | 'readIndexResponse';
 
 /**
  * One message shape for every type, as etcd does: fields a type does not use stay zero.
@@ -67,7 +68,7 @@ export interface Message {
   readonly reject: boolean;
   readonly rejectHintIndex: number;
   readonly rejectHintTerm: number;
-  /** ReadIndex request id carried by heartbeats; 0 when none. */
+  /** ReadIndex: the leader's read id in heartbeats, or a follower's read id in readIndex(Response); 0 when none. */
   readonly readContext: number;
   /** Set on a vote started by leadership transfer: voters skip their leader lease. */
   readonly transfer: boolean;

@@ -209,3 +209,27 @@ test('lease reads (readLease with check-quorum) answer at once from the leader',
   harness.processAll();
   assert.ok(harness.node(1).readies.at(-1)?.readStates.some((read) => read.readContext === 3));
 });
+
+test('thesis §6.4.1 follower reads: "the follower issues a request to the leader to learn the current commit index" and serves at that index', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  harness.put(1, 'k', 'v1');
+  harness.stabilize();
+  harness.raft(2).requestRead(11);
+  harness.stabilize();
+  const state = harness.node(2).readies.flatMap((ready) => ready.readStates).find((read) => read.readContext === 11);
+  assert.ok(state !== undefined, 'the follower got a read index from the leader');
+  assert.ok(state.index === harness.raft(1).log.committed && state.index <= harness.raft(2).log.applied);
+  assert.equal(harness.node(2).machine.get('k'), 'v1');
+});
+
+test('a follower cut off from its leader refuses a forwarded read after an election timeout instead of serving it stale', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  harness.isolate(3);
+  harness.raft(3).requestRead(12);
+  harness.tick(harness.raft(3).options.electionTimeoutTicks, [1, 2]);
+  const readies = harness.node(3).readies;
+  assert.ok(readies.every((ready) => ready.readStates.length === 0));
+  assert.ok(readies.some((ready) => ready.readRejections.some((rejection) => rejection.readContext === 12)));
+});

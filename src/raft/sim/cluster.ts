@@ -23,8 +23,12 @@ export type ReadOutcome = { readonly ok: true; readonly value: string | null } |
 export const proposalsPerNodeMax = 10_000;
 export const waitingReadsPerNodeMax = 10_000;
 
+/** A confirmed read whose index this node does not reach in this many ticks fails (a removed node never will). */
+export const readWaitTicksMax = 40;
+
 interface WaitingRead {
   readonly key: string;
+  readonly startTick: number;
   readonly done: (outcome: ReadOutcome) => void;
   index: number;
 }
@@ -138,7 +142,7 @@ export class SimCluster {
       return;
     }
     const readContext = this.nextToken++;
-    node.reads.set(readContext, { key, done, index: -1 });
+    node.reads.set(readContext, { key, done, index: -1, startTick: this.nowTick });
     node.raft.requestRead(readContext);
   }
 
@@ -158,6 +162,7 @@ export class SimCluster {
     }
     for (const node of this.nodes.values()) {
       if (!node.alive) continue;
+      this.expireReads(node);
       node.raft.tick();
       this.safety.check(node.raft);
       if (this.random.chance(this.readyProbability)) this.handleReady(node);
@@ -207,6 +212,14 @@ export class SimCluster {
       if (read.index < 0 || read.index > node.raft.log.applied) continue;
       node.reads.delete(readContext);
       read.done({ ok: true, value: node.machine.get(read.key) });
+    }
+  }
+
+  private expireReads(node: SimNode): void {
+    for (const [readContext, read] of node.reads) {
+      if (this.nowTick - read.startTick < readWaitTicksMax) continue;
+      node.reads.delete(readContext);
+      read.done({ ok: false });
     }
   }
 
