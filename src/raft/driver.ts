@@ -34,6 +34,7 @@ export interface DriverOptions<Result> {
   readonly machine: StateMachine<Result>;
   readonly send: (messages: readonly Message[]) => void;
   readonly inputsQueuedMax: number;
+  /** Proposals awaiting their outcome, and (separately) reads awaiting theirs, at most. */
   readonly proposalsMax: number;
   /** Compact once this many applied entries follow the last snapshot. */
   readonly compactEntriesThreshold: number;
@@ -98,6 +99,10 @@ export class RaftDriver<Result> {
   readBarrier(): Promise<ReadOutcome> {
     return new Promise((resolve) => {
       const queued = this.enqueue(() => {
+        if (this.reads.size >= this.options.proposalsMax) {
+          resolve({ ok: false, leaderHint: this.raft.lead });
+          return;
+        }
         const readContext = this.nextToken++;
         this.reads.set(readContext, { index: -1, resolve });
         this.raft.requestRead(readContext);
