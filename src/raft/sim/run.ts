@@ -130,7 +130,7 @@ function injectFault(scenario: Scenario): void {
   }
 }
 
-/** Keep the voter count near the base: add a learner, promote it, remove a voter. */
+/** Keep the voter count near the base: add a learner (or a voter outright), promote or drop it, remove a voter. */
 function proposeMembershipChange(scenario: Scenario): void {
   const { cluster, random, allIds, baseVoterCount } = scenario;
   const leader = cluster.leader();
@@ -138,9 +138,9 @@ function proposeMembershipChange(scenario: Scenario): void {
   const { voters, learners } = leader.raft.config;
   const outsiders = allIds.filter((id) => !voters.includes(id) && !learners.includes(id));
   let change: ConfigChange | null = null;
-  if (learners.length > 0) change = { kind: 'promoteLearner', nodeId: random.pick(learners) };
+  if (learners.length > 0) change = { kind: random.chance(0.8) ? 'promoteLearner' : 'removeVoter', nodeId: random.pick(learners) };
   else if (voters.length > baseVoterCount) change = { kind: 'removeVoter', nodeId: random.pick(voters) };
-  else if (outsiders.length > 0) change = { kind: 'addLearner', nodeId: random.pick(outsiders) };
+  else if (outsiders.length > 0) change = { kind: random.chance(0.8) ? 'addLearner' : 'addVoter', nodeId: random.pick(outsiders) };
   if (change !== null) leader.raft.proposeConfigChange(change);
   cluster.safety.check(leader.raft);
 }
