@@ -126,7 +126,10 @@ function handleAppendResponse(raft: Raft, message: Message, progress: Progress):
     }
     return;
   }
-  if (!progress.maybeUpdate(message.index)) return;
+  const updated = progress.maybeUpdate(message.index);
+  // A probe accepted at the index already matched also proves the follower agrees: replicate again.
+  const probeConfirmed = progress.state === 'probe' && progress.match === message.index;
+  if (!updated && !probeConfirmed) return;
   if (progress.state === 'probe') progress.becomeReplicate();
   else if (progress.state === 'snapshot' && progress.match >= progress.pendingSnapshotIndex) progress.becomeReplicate();
   if (maybeCommit(raft)) broadcastAppend(raft);

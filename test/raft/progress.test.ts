@@ -53,3 +53,15 @@ test('snapshot state pauses appends until acknowledged, and times out back to pr
   assert.equal(progress.state, 'probe');
   assert.equal(progress.next, 1);
 });
+
+test('a probe accepted at the index already matched returns the follower to replicating (etcd does the same)', async () => {
+  const { Harness } = await import('./harness.ts');
+  const { emptyMessage } = await import('../../src/raft/types.ts');
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  const leader = harness.raft(1);
+  const progress = leader.progress.get(2)!;
+  progress.becomeProbe();
+  leader.step({ ...emptyMessage('appendResponse', 2, 1, leader.term), index: progress.match });
+  assert.equal(progress.state, 'replicate');
+});
