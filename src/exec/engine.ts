@@ -1,0 +1,261 @@
+// The execution engine: a FIFO of runs, at most N at once, each in its own fresh context on a
+// warm isolate, driven by a host-side event loop (see docs/exec.md):
+//   compile → run the script (completion value by reference) → settle it in the sandbox →
+//   while a timer is pending, sleep until it is due and fire it (one callback per turn) →
+//   finished when the completion value has settled and no ref'd timer is left.
+// The wall-clock deadline covers all of it; every call into the isolate also carries the time
+// left, so a synchronous loop, a microtask loop or a loop inside a timer ends on time.
+import ivm from 'isolated-vm';
+import type { Logger } from 'pino';
+import { assert } from '../errors.ts';
+import { IsolatePool, type PreparedContext } from './isolate-pool.ts';
+import { SourceError, stripTypes, wrapTopLevelAwait } from './typescript.ts';
+import { ErrorTexts, type Engine, type RunOutcome, type RunRequest } from './types.ts';
+
+/** Runs waiting for a slot; past this, submissions still queue (never rejected) but we log. */
+export const queueWarnDepth = 10_000;
+
+interface SandboxState {
+  settled: boolean;
+  outcome: { ok: true; value: string } | { ok: false; error: string } | null;
+  fatal: string | null;
+  batchesSent: number;
+  refTimers: number;
+  timers: number;
+  nextDueInMs: number | null;
+}
+
+type StopReason = 'timeout' | 'cancelled';
+
+class RunStopped extends Error {
+  readonly reason: StopReason;
+  constructor(reason: StopReason) {
+    super(reason);
+    this.reason = reason;
+  }
+}
+
+const awaitRequired = /await is only valid|Cannot use import statement|Unexpected reserved word/;
+
+/** The text of an error thrown at the top level: its stack inside the sandbox, host frames cut. */
+function describeThrown(error: Error): string {
+  const stack = error.stack ?? `${error.name}: ${error.message}`;
+  return stack.split('\n').filter((line) => !line.includes('<isolated-vm boundary>') && !line.includes('mcp-v8:prelude') && !/\(node:|\(file:|node_modules/.test(line)).join('\n');
+}
+
+function failed(error: string): RunOutcome {
+  return { status: 'failed', result: null, error };
+}
+
+/** Maps what isolated-vm throws to the outcome the user sees. */
+function outcomeOfError(error: unknown, stopReason: StopReason | null, isolate: ivm.Isolate): RunOutcome {
+  if (stopReason === 'cancelled') return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
+  const message = error instanceof Error ? error.message : String(error);
+  if (/memory limit/i.test(message) || (isolate.isDisposed && stopReason === null)) return failed(ErrorTexts.outOfMemory);
+  if (stopReason === 'timeout' || /timed out/i.test(message)) return { status: 'timed_out', result: null, error: ErrorTexts.timeout };
+  return failed(error instanceof Error ? describeThrown(error) : message);
+}
+
+class Run {
+  private stopReason: StopReason | null = null;
+  private wake: (() => void) | null = null;
+  private readonly deadlineMs: number;
+  private readonly prepared: PreparedContext;
+  private readonly request: RunRequest;
+
+  constructor(prepared: PreparedContext, request: RunRequest) {
+    this.prepared = prepared;
+    this.request = request;
+    this.deadlineMs = Date.now() + request.limits.executionTimeoutMs;
+  }
+
+  get stopped(): StopReason | null {
+    return this.stopReason;
+  }
+
+  /** Ends the run from outside: the isolate is disposed, so any call into it returns at once. */
+  stop(reason: StopReason): void {
+    if (this.stopReason !== null) return;
+    this.stopReason = reason;
+    if (!this.prepared.isolate.isDisposed) this.prepared.isolate.dispose();
+    this.wake?.();
+  }
+
+  private remainingMs(): number {
+    const remaining = this.deadlineMs - Date.now();
+    if (remaining <= 0) throw new RunStopped('timeout');
+    return remaining;
+  }
+
+  private async call(method: string, args: ivm.Transferable[] = []): Promise<SandboxState> {
+    const fn = (await this.prepared.control.get(method, { reference: true })) as ivm.Reference<(...a: unknown[]) => SandboxState>;
+    try {
+      return (await fn.apply(undefined, args as never[], { timeout: this.remainingMs(), result: { copy: true } })) as SandboxState;
+    } finally {
+      fn.release();
+    }
+  }
+
+  /**
+   * One turn of the sandbox's event loop: the call, then (after the microtask checkpoint that
+   * ends it) the state, which is only then final: a microtask may settle the run or add a timer.
+   */
+  private async turn(method: string, args: ivm.Transferable[] = []): Promise<SandboxState> {
+    await this.call(method, args);
+    return this.call('state');
+  }
+
+  private async compile(code: string): Promise<ivm.Script> {
+    const { isolate } = this.prepared;
+    try {
+      return await isolate.compileScript(code, { filename: 'main.js' });
+    } catch (error) {
+      if (!(error instanceof Error) || !awaitRequired.test(error.message)) throw error;
+      return isolate.compileScript(wrapTopLevelAwait(code), { filename: 'main.js' });
+    }
+  }
+
+  private sleep(delayMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.wake = null; resolve(); }, Math.min(delayMs, this.deadlineMs - Date.now()));
+      this.wake = () => { clearTimeout(timer); this.wake = null; resolve(); };
+    });
+  }
+
+  async execute(): Promise<RunOutcome> {
+    const script = await this.compile(stripTypes(this.request.code));
+    let completion: ivm.Reference<unknown>;
+    try {
+      completion = await script.run(this.prepared.context, { timeout: this.remainingMs(), reference: true });
+    } catch (error) {
+      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error) || /timed out/.test(error.message)) throw error;
+      // A throw from the top level of the code: the run fails with the sandbox's own stack,
+      // after the lines it printed before throwing.
+      await this.drainOutput(await this.call('state'));
+      return failed(describeThrown(error));
+    } finally {
+      script.release();
+    }
+    const outcome = await this.loop(await this.turn('settle', [completion.derefInto()]));
+    completion.release();
+    return outcome;
+  }
+
+  /** Waits until every console batch the sandbox sent has reached the host. */
+  private async drainOutput(state: SandboxState): Promise<void> {
+    const { route } = this.prepared;
+    while (route.batchesReceived < state.batchesSent) {
+      await new Promise<void>((resolve) => { route.onBatch = resolve; });
+      route.onBatch = null;
+    }
+  }
+
+  private async loop(initial: SandboxState): Promise<RunOutcome> {
+    let state = initial;
+    for (;;) {
+      await this.drainOutput(state);
+      if (state.fatal !== null) return failed(state.fatal);
+      if (state.settled && state.refTimers === 0) break;
+      if (state.nextDueInMs === null) {
+        if (!state.settled) return failed('Error: the code awaits a promise that nothing can settle (no timer or pending work is left)');
+        break;
+      }
+      if (state.nextDueInMs > 0) await this.sleep(state.nextDueInMs);
+      if (this.stopReason !== null) throw new RunStopped(this.stopReason);
+      state = await this.turn('fire');
+    }
+    const outcome = state.outcome;
+    assert(outcome !== null, 'a settled run has an outcome');
+    return outcome.ok ? { status: 'completed', result: outcome.value, error: null } : failed(outcome.error);
+  }
+}
+
+interface QueuedRun {
+  request: RunRequest;
+  resolve: (outcome: RunOutcome) => void;
+}
+
+class IsolateEngine implements Engine {
+  private readonly pool = new IsolatePool();
+  private readonly queue: QueuedRun[] = [];
+  private running = 0;
+  private readonly slots: number;
+  private readonly logger: Logger | undefined;
+
+  constructor(options: { maxConcurrentExecutions: number; logger?: Logger }) {
+    assert(options.maxConcurrentExecutions >= 1, 'at least one slot');
+    this.slots = options.maxConcurrentExecutions;
+    this.logger = options.logger;
+  }
+
+  get queuedCount(): number {
+    return this.queue.length;
+  }
+
+  get runningCount(): number {
+    return this.running;
+  }
+
+  run(request: RunRequest): Promise<RunOutcome> {
+    return new Promise((resolve) => {
+      this.queue.push({ request, resolve });
+      if (this.queue.length === queueWarnDepth) this.logger?.warn({ depth: this.queue.length }, 'execution queue is deep');
+      this.startQueued();
+    });
+  }
+
+  private startQueued(): void {
+    while (this.running < this.slots && this.queue.length > 0) {
+      const next = this.queue.shift()!;
+      this.running++;
+      void this.runOne(next.request).then(next.resolve).finally(() => {
+        this.running--;
+        this.startQueued();
+      });
+    }
+  }
+
+  private async runOne(request: RunRequest): Promise<RunOutcome> {
+    if (request.signal.aborted) return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
+    const memoryMb = request.limits.heapMemoryMaxMb;
+    let prepared: PreparedContext;
+    try {
+      prepared = await this.pool.acquire(memoryMb);
+    } catch (error) {
+      this.logger?.error({ err: error }, 'could not prepare an isolate');
+      return failed(`Internal error: could not prepare an isolate: ${(error as Error).message}`);
+    }
+    prepared.route.sink = (lines) => { for (const line of lines) request.onConsoleLine(line); };
+    const run = new Run(prepared, request);
+    const onAbort = () => run.stop('cancelled');
+    request.signal.addEventListener('abort', onAbort, { once: true });
+    const deadline = setTimeout(() => run.stop('timeout'), request.limits.executionTimeoutMs);
+    let outcome: RunOutcome;
+    let clean = false;
+    try {
+      outcome = await run.execute();
+      clean = run.stopped === null && !prepared.isolate.isDisposed;
+    } catch (error) {
+      outcome = error instanceof SourceError ? failed(error.message) : outcomeOfError(error, run.stopped, prepared.isolate);
+      clean = error instanceof SourceError || (outcome.status === 'failed' && !prepared.isolate.isDisposed && run.stopped === null && !/timed out/.test(String(error)));
+    } finally {
+      clearTimeout(deadline);
+      request.signal.removeEventListener('abort', onAbort);
+    }
+    if (clean) this.pool.release(prepared, memoryMb);
+    else this.pool.discard(prepared);
+    return outcome;
+  }
+
+  async close(): Promise<void> {
+    for (const queued of this.queue.splice(0)) queued.resolve({ status: 'cancelled', result: null, error: ErrorTexts.cancelled });
+    this.pool.close();
+  }
+}
+
+export async function createEngine(options: { maxConcurrentExecutions: number; logger?: Logger }): Promise<Engine> {
+  const engine = new IsolateEngine(options);
+  // Load swc and compile the prelude once before the first request pays for it.
+  stripTypes('0');
+  return engine;
+}

@@ -1,0 +1,230 @@
+// Sandbox code (runs inside the isolate): console, timers and the small web globals V8 lacks,
+// plus the control object the host drives the run with. Host functions arrive as globals, are
+// captured in this closure and deleted, so user code never sees a host reference.
+(function () {
+  'use strict';
+  const hostLog = globalThis.__mcpv8_log;
+  const { inspect, format } = globalThis.__mcpv8_inspect;
+  delete globalThis.__mcpv8_log;
+  delete globalThis.__mcpv8_inspect;
+
+  // ---- console: one call, one entry (split on newlines); batched to the host ----
+  const outputBytesMax = 32 * 1024 * 1024;
+  const linesPerFlushMax = 500;
+  const flushIntervalMs = 10;
+  let outputBytes = 0;
+  let batchesSent = 0;
+  let lastFlushMs = 0;
+  let truncated = false;
+  let pendingLines = [];
+  let groupIndent = '';
+
+  function flushOutput() {
+    if (pendingLines.length === 0) return;
+    const lines = pendingLines;
+    pendingLines = [];
+    batchesSent++;
+    lastFlushMs = Date.now();
+    hostLog(lines);
+  }
+
+  function emit(prefix, text) {
+    if (truncated) return;
+    for (const line of text.split('\n')) {
+      const shown = groupIndent + prefix + line;
+      prefix = '';
+      outputBytes += shown.length + 1;
+      if (outputBytes > outputBytesMax) {
+        truncated = true;
+        pendingLines.push('[output truncated: this execution reached the console limit of 32 MiB]');
+        break;
+      }
+      pendingLines.push(shown);
+    }
+    // A line after a quiet spell goes out at once (so it survives a loop that never yields);
+    // a flood goes out in batches.
+    if (pendingLines.length >= linesPerFlushMax || Date.now() - lastFlushMs >= flushIntervalMs) flushOutput();
+  }
+
+  const counts = new Map();
+  const timers = new Map();
+  function table(data) {
+    if (data === null || typeof data !== 'object') return format(data);
+    const rows = Object.keys(data);
+    const columns = [];
+    for (const row of rows) {
+      const item = data[row];
+      if (item !== null && typeof item === 'object') for (const key of Object.keys(item)) if (!columns.includes(key)) columns.push(key);
+    }
+    const hasValues = rows.some((row) => data[row] === null || typeof data[row] !== 'object');
+    const header = ['(index)', ...columns, ...(hasValues ? ['Values'] : [])];
+    const cell = (value) => (value === undefined ? '' : inspect(value, { depth: 0 }));
+    const body = rows.map((row) => {
+      const item = data[row];
+      const isObject = item !== null && typeof item === 'object';
+      return [row, ...columns.map((key) => (isObject ? cell(item[key]) : '')), ...(hasValues ? [isObject ? '' : cell(item)] : [])];
+    });
+    const widths = header.map((title, index) => Math.max(title.length, ...body.map((line) => line[index].length)) + 2);
+    const line = (left, middle, right) => left + widths.map((width) => '─'.repeat(width)).join(middle) + right;
+    const render = (cells) => '│' + cells.map((text, index) => {
+      const space = widths[index] - text.length;
+      return ' '.repeat(Math.floor(space / 2)) + text + ' '.repeat(Math.ceil(space / 2));
+    }).join('│') + '│';
+    return [line('┌', '┬', '┐'), render(header), line('├', '┼', '┤'), ...body.map(render), line('└', '┴', '┘')].join('\n');
+  }
+
+  const consoleObject = {
+    log: (...args) => emit('', format(...args)),
+    info: (...args) => emit('[INFO] ', format(...args)),
+    warn: (...args) => emit('[WARN] ', format(...args)),
+    error: (...args) => emit('[ERROR] ', format(...args)),
+    debug: (...args) => emit('', format(...args)),
+    trace: (...args) => {
+      const stack = String(new Error().stack).split('\n').slice(2).join('\n');
+      emit('', `Trace${args.length > 0 ? ': ' + format(...args) : ''}\n${stack}`);
+    },
+    dir: (value, options) => emit('', inspect(value, options)),
+    table: (data) => emit('', table(data)),
+    assert: (condition, ...args) => { if (!condition) emit('[ERROR] ', `Assertion failed${args.length > 0 ? ': ' + format(...args) : ''}`); },
+    count: (label = 'default') => { const count = (counts.get(label) ?? 0) + 1; counts.set(label, count); emit('', `${label}: ${count}`); },
+    countReset: (label = 'default') => { counts.delete(label); },
+    time: (label = 'default') => { timers.set(label, performance.now()); },
+    timeEnd: (label = 'default') => { if (timers.has(label)) { emit('', `${label}: ${(performance.now() - timers.get(label)).toFixed(3)}ms`); timers.delete(label); } },
+    timeLog: (label = 'default', ...args) => { if (timers.has(label)) emit('', `${label}: ${(performance.now() - timers.get(label)).toFixed(3)}ms${args.length > 0 ? ' ' + format(...args) : ''}`); },
+    group: (...args) => { if (args.length > 0) emit('', format(...args)); groupIndent += '  '; },
+    groupEnd: () => { groupIndent = groupIndent.slice(2); },
+  };
+  consoleObject.groupCollapsed = consoleObject.group;
+  Object.defineProperty(globalThis, 'console', { value: consoleObject, writable: true, configurable: true });
+
+  // ---- timers: a queue the host drives; one callback per host turn so microtasks run between ----
+  const timerDelayMax = 2 ** 31 - 1;
+  const timerQueue = new Map();
+  let timerSequence = 0;
+  let idSequence = 0;
+  const idSymbol = Symbol('timerId');
+
+  class Timeout {
+    constructor(id) { this[idSymbol] = id; }
+    ref() { const timer = timerQueue.get(this[idSymbol]); if (timer) timer.ref = true; return this; }
+    unref() { const timer = timerQueue.get(this[idSymbol]); if (timer) timer.ref = false; return this; }
+    hasRef() { const timer = timerQueue.get(this[idSymbol]); return timer ? timer.ref : false; }
+    refresh() {
+      const timer = timerQueue.get(this[idSymbol]);
+      if (timer) { timer.due = performance.now() + timer.delay; timer.sequence = ++timerSequence; }
+      return this;
+    }
+    close() { timerQueue.delete(this[idSymbol]); return this; }
+    [Symbol.toPrimitive]() { return this[idSymbol]; }
+  }
+
+  function addTimer(callback, delay, args, repeat) {
+    if (typeof callback !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${inspect(callback, { depth: 0 })}`);
+    let delayMs = Number(delay);
+    if (!(delayMs >= 1 && delayMs <= timerDelayMax)) delayMs = 1;
+    const id = ++idSequence;
+    timerQueue.set(id, { callback, args, delay: delayMs, due: performance.now() + delayMs, repeat, ref: true, sequence: ++timerSequence });
+    return new Timeout(id);
+  }
+
+  function clearTimer(handle) {
+    if (handle === null || handle === undefined) return;
+    const id = typeof handle === 'object' ? handle[idSymbol] : Number(handle);
+    timerQueue.delete(id);
+  }
+
+  globalThis.setTimeout = (callback, delay, ...args) => addTimer(callback, delay, args, false);
+  globalThis.setInterval = (callback, delay, ...args) => addTimer(callback, delay, args, true);
+  globalThis.clearTimeout = clearTimer;
+  globalThis.clearInterval = clearTimer;
+  globalThis.queueMicrotask = (callback) => {
+    if (typeof callback !== 'function') throw new TypeError('The "callback" argument must be of type function');
+    Promise.resolve().then(callback);
+  };
+
+  function nextTimer() {
+    let next = null;
+    for (const [id, timer] of timerQueue) {
+      if (next === null || timer.due < next.timer.due || (timer.due === next.timer.due && timer.sequence < next.timer.sequence)) next = { id, timer };
+    }
+    return next;
+  }
+
+  // ---- web globals V8 lacks ----
+  const startedAtMs = Date.now();
+  globalThis.performance = { now: () => Date.now() - startedAtMs, timeOrigin: startedAtMs };
+  globalThis.structuredClone = (value) => {
+    if (value === undefined) return undefined;
+    return JSON.parse(JSON.stringify(value));
+  };
+  globalThis.crypto = {
+    getRandomValues(array) {
+      if (!ArrayBuffer.isView(array)) throw new TypeError('crypto.getRandomValues needs an integer typed array');
+      const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+      for (let index = 0; index < bytes.length; index++) bytes[index] = Math.floor(Math.random() * 256);
+      return array;
+    },
+    randomUUID() {
+      const bytes = this.getRandomValues(new Uint8Array(16));
+      bytes[6] = (bytes[6] & 0x0f) | 0x40;
+      bytes[8] = (bytes[8] & 0x3f) | 0x80;
+      const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    },
+  };
+
+  // ---- the run's state, read by the host after every turn ----
+  let settled = false;
+  let outcome = null;
+  let fatal = null;
+
+  function describeError(error) {
+    if (error instanceof Error) {
+      if (error.stack === undefined) return String(error);
+      return String(error.stack).split('\n').filter((line) => !line.includes('mcp-v8:prelude')).join('\n');
+    }
+    return `Uncaught ${inspect(error)}`;
+  }
+
+  function describeResult(value) {
+    return typeof value === 'string' ? value : inspect(value);
+  }
+
+  function state() {
+    flushOutput();
+    let refTimers = 0;
+    for (const timer of timerQueue.values()) if (timer.ref) refTimers++;
+    const next = nextTimer();
+    return { settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, nextDueInMs: next === null ? null : Math.max(0, next.timer.due - performance.now()) };
+  }
+
+  const control = {
+    settle(value) {
+      if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function') {
+        Promise.resolve(value).then(
+          (result) => { settled = true; outcome = { ok: true, value: describeResult(result) }; },
+          (error) => { settled = true; outcome = { ok: false, error: describeError(error) }; },
+        );
+      } else {
+        settled = true;
+        outcome = { ok: true, value: describeResult(value) };
+      }
+      return state();
+    },
+    fire() {
+      const next = nextTimer();
+      if (next !== null && next.timer.due <= performance.now() + 1) {
+        const { id, timer } = next;
+        if (timer.repeat) { timer.due = performance.now() + timer.delay; timer.sequence = ++timerSequence; } else timerQueue.delete(id);
+        try {
+          timer.callback(...timer.args);
+        } catch (error) {
+          fatal = describeError(error);
+        }
+      }
+      return state();
+    },
+    state,
+  };
+  Object.defineProperty(globalThis, '__mcpv8_control', { value: control, configurable: true });
+})();

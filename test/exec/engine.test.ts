@@ -1,0 +1,230 @@
+// The engine as the issue names it: every status, completion values, TypeScript, timers,
+// WebAssembly, console formatting and streaming, limits, concurrency, and hostile code.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { createEngine } from '../../src/exec/engine.ts';
+import { ErrorTexts, type RunOutcome } from '../../src/exec/types.ts';
+
+const engine = await createEngine({ maxConcurrentExecutions: 2 });
+after(() => engine.close());
+
+interface Ran extends RunOutcome { lines: string[] }
+
+async function run(code: string, options: { timeoutMs?: number; memoryMb?: number; signal?: AbortSignal; onLine?: (line: string) => void } = {}): Promise<Ran> {
+  const lines: string[] = [];
+  const outcome = await engine.run({
+    code,
+    limits: { heapMemoryMaxMb: options.memoryMb ?? 8, executionTimeoutMs: options.timeoutMs ?? 5_000 },
+    signal: options.signal ?? new AbortController().signal,
+    onConsoleLine: (line) => { lines.push(line); options.onLine?.(line); },
+  });
+  return { ...outcome, lines };
+}
+
+async function result(code: string): Promise<string | null> {
+  const ran = await run(code);
+  assert.equal(ran.status, 'completed', ran.error ?? '');
+  return ran.result;
+}
+
+describe('completion values', () => {
+  test('the value of the last expression, as a string', async () => {
+    assert.equal(await result('var x = 1; x;'), '1');
+    assert.equal(await result('1 + 1'), '2');
+    assert.equal(await result("'hello'.repeat(3)"), 'hellohellohello');
+    assert.equal(await result('undefined'), 'undefined');
+    assert.equal(await result('var y = 2;'), 'undefined');
+    assert.equal(await result('[1, 2]'), '[ 1, 2 ]');
+    assert.equal(await result('({ a: 1 })'), '{ a: 1 }');
+    assert.equal(await result('JSON.stringify({a: 1, b: 2})'), '{"a":1,"b":2}');
+    assert.equal(await result('10n ** 20n'), '100000000000000000000n');
+  });
+
+  test('a promise completion value is awaited; top-level await works', async () => {
+    assert.equal(await result('Promise.resolve(7)'), '7');
+    assert.equal(await result('await new Promise((resolve) => setTimeout(resolve, 10)); 42'), '42');
+    assert.equal(await result("const r = await Promise.all([1, Promise.resolve(2)]);\nr.join('+')"), '1+2');
+  });
+
+  test('TypeScript types are stripped', async () => {
+    assert.equal(await result('const x: number = 5; x'), '5');
+    assert.equal(await result('interface P { n: number }\ntype T = P[];\nfunction sum<V extends P>(items: V[]): number { return items.reduce((a, b) => a + b.n, 0); }\nsum([{ n: 2 }, { n: 3 }] as T)'), '5');
+    const bad = await run('let x: = 5');
+    assert.equal(bad.status, 'failed');
+    assert.match(bad.error!, /^SyntaxError/);
+  });
+
+  test('WebAssembly, sync and async', async () => {
+    const bytes = '[0,97,115,109,1,0,0,0,1,7,1,96,2,127,127,1,127,3,2,1,0,7,7,1,3,97,100,100,0,0,10,9,1,7,0,32,0,32,1,106,11]';
+    assert.equal(await result(`new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(${bytes}))).exports.add(21, 21)`), '42');
+    assert.equal(await result(`const { instance } = await WebAssembly.instantiate(new Uint8Array(${bytes})); instance.exports.add(2, 3)`), '5');
+    assert.equal(await result(`WebAssembly.validate(new Uint8Array(${bytes}))`), 'true');
+  });
+});
+
+describe('statuses and error texts', () => {
+  test('a throw fails with the error and its stack in the sandbox; output before it is kept', async () => {
+    const thrown = await run("console.log('before'); throw new Error('boom')");
+    assert.equal(thrown.status, 'failed');
+    assert.match(thrown.error!, /^Error: boom\n\s+at main\.js:1:30/, 'the line and column of the code as written');
+    assert.deepEqual(thrown.lines, ['before']);
+    assert.match((await run("Promise.reject(new TypeError('bad'))")).error!, /^TypeError: bad/);
+    assert.match((await run("throw 'plain'")).error!, /plain/);
+  });
+
+  test('a throw inside a timer fails the run, as an uncaught exception would end Node', async () => {
+    const ran = await run("setTimeout(() => { throw new RangeError('in timer') }, 1); 'x'");
+    assert.equal(ran.status, 'failed');
+    assert.match(ran.error!, /^RangeError: in timer/);
+    assert.ok(!ran.error!.includes('prelude'), 'no frames of our own code');
+  });
+
+  test('timeouts: sync loop, microtask loop, loop in a timer, ReDoS, a timer that never ends', async () => {
+    for (const code of ['while (true) {}', '(function f() { Promise.resolve().then(f) })()', 'setTimeout(() => { while (true) {} }, 1)', "/(a+)+$/.test('a'.repeat(40) + 'b')", 'setInterval(() => {}, 10)']) {
+      const started = Date.now();
+      const ran = await run(code, { timeoutMs: 300 });
+      assert.equal(ran.status, 'timed_out', `${code}: ${ran.error}`);
+      assert.equal(ran.error, ErrorTexts.timeout);
+      assert.ok(Date.now() - started < 3_000, `${code} ended near its timeout`);
+    }
+  });
+
+  test('the timeout is wall clock, including time spent awaiting', async () => {
+    const ran = await run('await new Promise((resolve) => setTimeout(resolve, 10_000))', { timeoutMs: 200 });
+    assert.equal(ran.status, 'timed_out');
+  });
+
+  test('out of memory fails with the documented text, and the engine stays healthy', async () => {
+    const ran = await run('const a = []; while (true) a.push(new Array(1e5).fill(1))', { memoryMb: 8 });
+    assert.equal(ran.status, 'failed');
+    assert.equal(ran.error, ErrorTexts.outOfMemory);
+    assert.equal(await result('2 * 21'), '42');
+  });
+
+  test('cancel ends a running execution with Cancelled by user', async () => {
+    const controller = new AbortController();
+    const running = run("console.log('started'); while (true) {}", { signal: controller.signal, timeoutMs: 30_000, onLine: () => controller.abort() });
+    const ran = await running;
+    assert.equal(ran.status, 'cancelled');
+    assert.equal(ran.error, ErrorTexts.cancelled);
+  });
+
+  test('a promise nothing can settle fails at once instead of hanging until the timeout', async () => {
+    const started = Date.now();
+    const ran = await run('await new Promise(() => {})', { timeoutMs: 20_000 });
+    assert.equal(ran.status, 'failed');
+    assert.match(ran.error!, /nothing can settle/);
+    assert.ok(Date.now() - started < 5_000);
+  });
+});
+
+describe('timers', () => {
+  test('order, intervals, clearing by handle or id, microtasks between callbacks', async () => {
+    const code = `
+      const order = [];
+      setTimeout(() => { order.push('a'); Promise.resolve().then(() => order.push('micro')); }, 0);
+      setTimeout(() => order.push('b'), 0);
+      const cleared = setTimeout(() => order.push('never'), 1);
+      clearTimeout(+cleared);
+      let n = 0;
+      const h = setInterval(() => { n++; if (n === 3) clearInterval(h); }, 2);
+      queueMicrotask(() => order.push('queued'));
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      order.join(',') + ' n=' + n`;
+    assert.equal(await result(code), 'queued,a,micro,b n=3');
+  });
+
+  test('the run waits for ref\'d timers after the code ends, not for unref\'d ones', async () => {
+    assert.equal((await run("setTimeout(() => console.log('late'), 20); 'done'")).lines.join(), 'late');
+    const unref = await run("setTimeout(() => console.log('never'), 10_000).unref(); 'quick'");
+    assert.equal(unref.result, 'quick');
+    assert.deepEqual(unref.lines, []);
+    assert.equal(await result('const t = setTimeout(() => {}, 5); [typeof t.ref, t.hasRef(), typeof +t, t.unref().hasRef()].join()'), 'function,true,number,false');
+  });
+});
+
+describe('console', () => {
+  test('formats like Node and prefixes info, warn and error', async () => {
+    const ran = await run(`
+      console.log('a', { a: 1 }, [1, 2, 3]);
+      console.info('%s is %d years', 'Bob', 42);
+      console.warn('w'); console.error(new Map([['k', { v: [1] }]]));
+      console.debug('%o|%j|%i|%f|%%|%c', 'x', { j: 1 }, '42.9', '1.5', 'css');
+      const cyclic = { name: 'c' }; cyclic.self = cyclic; console.log(cyclic);
+      console.log(new Set([1]), Symbol('s'), null, undefined, -0, 1n, () => 1, class K {});
+      console.log({ deep: { er: { than: { two: 1 } } } }, [, 1], 'multi\\nline');
+      console.dir('quoted');
+      console.table([{ a: 1, b: 'x' }, { a: 2 }]);`);
+    assert.equal(ran.status, 'completed', ran.error ?? '');
+    assert.deepEqual(ran.lines, [
+      'a { a: 1 } [ 1, 2, 3 ]',
+      '[INFO] Bob is 42 years',
+      '[WARN] w',
+      "[ERROR] Map(1) { 'k' => { v: [ 1 ] } }",
+      "'x'|{\"j\":1}|42|1.5|%|",
+      "<ref *1> { name: 'c', self: [Circular *1] }",
+      'Set(1) { 1 } Symbol(s) null undefined -0 1n [Function (anonymous)] [class K]',
+      '{ deep: { er: { than: [Object] } } } [ <1 empty item>, 1 ] multi',
+      'line',
+      "'quoted'",
+      '┌─────────┬───┬─────┐',
+      '│ (index) │ a │  b  │',
+      '├─────────┼───┼─────┤',
+      "│    0    │ 1 │ 'x' │",
+      '│    1    │ 2 │     │',
+      '└─────────┴───┴─────┘',
+    ]);
+  });
+
+  test('lines stream to the host while the code still runs', async () => {
+    let firstLineAtMs = 0;
+    const started = Date.now();
+    const ran = await run("console.log('early'); await new Promise((resolve) => setTimeout(resolve, 300)); 'end'", { onLine: () => { firstLineAtMs ||= Date.now() - started; } });
+    assert.equal(ran.result, 'end');
+    assert.ok(firstLineAtMs > 0 && firstLineAtMs < 250, `first line after ${firstLineAtMs} ms`);
+  });
+
+  test('a flood of lines is delivered whole and in order, and a giant one is cut at the limit', async () => {
+    const flood = await run("for (let i = 0; i < 50_000; i++) console.log(i); 'ok'");
+    assert.equal(flood.lines.length, 50_000);
+    assert.equal(flood.lines[49_999], '49999');
+    assert.ok(flood.lines.every((line, index) => line === String(index)));
+    const giant = await run("const chunk = 'x'.repeat(1024 * 1024); for (let i = 0; i < 40; i++) console.log(chunk); 'survived'", { memoryMb: 64, timeoutMs: 20_000 });
+    assert.equal(giant.result, 'survived');
+    assert.equal(giant.lines.length, 32);
+    assert.match(giant.lines.at(-1)!, /output truncated/);
+  });
+});
+
+describe('isolation from the host', () => {
+  test('no process, require, module, host references or constructor-chain escapes', async () => {
+    assert.equal(await result('[typeof process, typeof require, typeof module, typeof global, typeof Deno, typeof __mcpv8_log, typeof __mcpv8_control, typeof __mcpv8_inspect].join()'), 'undefined,undefined,undefined,undefined,undefined,undefined,undefined,undefined');
+    assert.equal(await result("this.constructor.constructor('return typeof process')()"), 'undefined');
+    assert.equal(await result("console.log.constructor('return this')() === globalThis"), 'true');
+    assert.equal(await result("setTimeout.constructor('return typeof process')()"), 'undefined');
+    assert.equal(await result("Object.getOwnPropertyNames(globalThis).filter((name) => /mcpv8|ivm/i.test(name)).join()"), '');
+    const framesCode = "Error.prepareStackTrace = (error, frames) => frames.map((frame) => { const fn = frame.getFunction?.(); return fn === undefined || fn instanceof Function; }); let seen; setTimeout(() => { seen = new Error().stack; }, 1); await new Promise((resolve) => setTimeout(resolve, 5)); seen.every(Boolean)";
+    assert.equal(await result(framesCode), 'true', 'every frame user code can reach holds sandbox functions only');
+  });
+
+  test('state never leaks from one run to the next', async () => {
+    await result('globalThis.leak = 1; Object.prototype.polluted = true; Array.prototype.push = null; 0');
+    assert.equal(await result('[typeof leak, typeof ({}).polluted, typeof [].push].join()'), 'undefined,undefined,function');
+  });
+
+  test('a hostile run does not starve the others: two slots, a loop in one, quick runs still finish', async () => {
+    const hog = run('while (true) {}', { timeoutMs: 1_500 });
+    const started = Date.now();
+    for (let i = 0; i < 5; i++) assert.equal(await result(`${i} + 1`), String(i + 1));
+    assert.ok(Date.now() - started < 1_500, 'quick runs finished while the hog still ran');
+    assert.equal((await hog).status, 'timed_out');
+  });
+
+  test('more runs than slots queue in order and all complete', async () => {
+    const runs = Array.from({ length: 20 }, (_, i) => run(`await new Promise((resolve) => setTimeout(resolve, 5)); ${i}`));
+    const results = await Promise.all(runs);
+    assert.deepEqual(results.map((ran) => ran.result), Array.from({ length: 20 }, (_, i) => String(i)));
+    assert.equal(engine.queuedCount, 0);
+    assert.equal(engine.runningCount, 0);
+  });
+});
