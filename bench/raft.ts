@@ -88,7 +88,8 @@ async function measureStorageAppends(): Promise<{ entriesPerSecond: number; sync
 
 function machine(): string {
   const nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
-  const model = cpus()[0]?.model ?? 'unknown CPU';
+  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown CPU';
   return `${nproc} CPUs (nproc), ${model}, Node ${process.version}`;
 }
 
