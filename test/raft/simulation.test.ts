@@ -54,3 +54,12 @@ test('the safety checker itself fails on two different entries at one (index, te
   checker.checkEntries(raft, [{ index: 1, term: 1, kind: 'normal', data: 'a' }]);
   assert.throws(() => checker.checkEntries(raft, [{ index: 1, term: 1, kind: 'normal', data: 'b' }]), /log matching/);
 });
+
+test('the safety checker itself fails on a leader that rewrites its own log', () => {
+  const checker = new SafetyChecker();
+  const raft = leaderAt(1, 2);
+  raft.log.append([{ index: 1, term: 2, kind: 'normal', data: 'a' }, { index: 2, term: 2, kind: 'normal', data: 'b' }]);
+  checker.check(raft);
+  raft.log.entries.length = 1;
+  assert.throws(() => checker.check(raft), /leader append-only/);
+});

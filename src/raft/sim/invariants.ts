@@ -2,6 +2,7 @@
 // - Election Safety: at most one leader per term.
 // - Log Matching: an (index, term) pair names one entry, with one predecessor term; by induction,
 //   two logs holding the same (index, term) hold the same prefix.
+// - Leader Append-Only: a leader never overwrites or deletes entries in its log during its term.
 // - Leader Completeness: a leader's log holds every entry committed before its term.
 // - State Machine Safety: no two nodes apply different entries at one index.
 import { assert } from '../../errors.ts';
@@ -22,6 +23,8 @@ export class SafetyChecker {
   /** The highest commit index checked per node, reset when the node restarts. */
   private readonly checkedCommitByNode = new Map<NodeId, number>();
   private readonly leaderTermChecked = new Map<NodeId, number>();
+  /** Per leader: the term it leads in and the last (index, term) of its log seen in that term. */
+  private readonly leaderLastEntry = new Map<NodeId, { leaderTerm: number; index: number; term: number }>();
 
   committedIndexMax(): number {
     return this.committedTermByIndex.length - 1;
@@ -41,6 +44,7 @@ export class SafetyChecker {
     const leader = this.leaderByTerm.get(raft.term);
     assert(leader === undefined || leader === raft.id, `election safety: term ${raft.term} has leaders ${leader} and ${raft.id}`);
     this.leaderByTerm.set(raft.term, raft.id);
+    this.checkAppendOnly(raft);
     if (this.leaderTermChecked.get(raft.id) === raft.term) return;
     this.leaderTermChecked.set(raft.id, raft.term);
     // Leader completeness: every entry committed so far is in the new leader's log.
@@ -50,6 +54,17 @@ export class SafetyChecker {
     for (let index = log.snapshot.index + 1; index <= committedMax; index++) {
       assert(log.term(index) === this.committedTermByIndex[index], `leader completeness: leader ${raft.id} term ${raft.term} index ${index}`);
     }
+  }
+
+  private checkAppendOnly(raft: Raft): void {
+    const log = raft.log;
+    const seen = this.leaderLastEntry.get(raft.id);
+    if (seen !== undefined && seen.leaderTerm === raft.term) {
+      assert(log.lastIndex() >= seen.index, `leader append-only: leader ${raft.id} of term ${raft.term} shrank its log below ${seen.index}`);
+      const termNow = log.term(seen.index);
+      assert(termNow === -1 || termNow === seen.term, `leader append-only: leader ${raft.id} of term ${raft.term} rewrote index ${seen.index}`);
+    }
+    this.leaderLastEntry.set(raft.id, { leaderTerm: raft.term, index: log.lastIndex(), term: log.lastTerm() });
   }
 
   private checkCommitted(raft: Raft): void {
