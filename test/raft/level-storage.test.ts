@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeRecord, entryKey, LevelStorage } from '../../src/raft/level-storage.ts';
+import { KvMachine } from '../../src/raft/kv-machine.ts';
+import { isApplicable } from '../../src/raft/state-machine.ts';
 import type { Entry, Snapshot } from '../../src/raft/types.ts';
 import { expectedData } from './fixtures/append-data.ts';
 
@@ -87,9 +89,10 @@ interface ChildRun {
   readonly lastAcked: number;
 }
 
-/** Start the appender, let it acknowledge `acksWanted` batches, then SIGKILL it mid-append. */
-function appendUntilKilled(path: string, acksWanted: number): Promise<ChildRun> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'append-child.ts'), path], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Start a child, let it print `acksWanted` lines `<ackWord> <n>`, then SIGKILL it mid-write. */
+function runUntilKilled(options: { script: string; args: string[]; ackWord: string; acksWanted: number }): Promise<ChildRun> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', options.script), ...options.args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { ackWord, acksWanted } = options;
   return new Promise((resolve, reject) => {
     let lastAcked = -1;
     let acks = 0;
@@ -101,7 +104,7 @@ function appendUntilKilled(path: string, acksWanted: number): Promise<ChildRun> 
       buffered = lines.pop() ?? '';
       for (const line of lines) {
         const [word, value] = line.split(' ');
-        if (word === 'ack') {
+        if (word === ackWord) {
           lastAcked = Number(value);
           acks++;
         }
@@ -120,7 +123,7 @@ test('kill -9 while appending: the reopened log is a valid prefix holding everyt
   await withDirectory(async (path) => {
     let acknowledged = 0;
     for (const acksWanted of [40, 25, 60]) {
-      const run = await appendUntilKilled(path, acksWanted);
+      const run = await runUntilKilled({ script: 'append-child.ts', args: [path], ackWord: 'ack', acksWanted });
       assert.ok(run.lastAcked > acknowledged, 'the child made progress');
       acknowledged = run.lastAcked;
       const storage = await LevelStorage.open(path, bootstrap);
@@ -133,6 +136,24 @@ test('kill -9 while appending: the reopened log is a valid prefix holding everyt
       assert.ok(boot.hardState.commit >= acknowledged && boot.hardState.commit <= storage.lastIndex());
       acknowledged = storage.lastIndex();
       await storage.close();
+    }
+  });
+});
+
+test('kill -9 under a whole Raft node: every put reported applied is in the recovered state machine', async () => {
+  await withDirectory(async (path) => {
+    let nextPut = 1;
+    for (const acksWanted of [30, 50]) {
+      const run = await runUntilKilled({ script: 'driver-child.ts', args: [path, String(nextPut)], ackWord: 'applied', acksWanted });
+      const storage = await LevelStorage.open(path, bootstrap);
+      const boot = storage.boot();
+      const machine = new KvMachine();
+      machine.restore(boot.snapshot.data);
+      for (const entry of boot.entries) if (entry.index <= boot.hardState.commit && isApplicable(entry)) machine.apply(entry);
+      for (let put = 1; put <= run.lastAcked; put++) assert.equal(machine.get(`k${put}`), `v${put}`, `put ${put} survived`);
+      assert.ok(boot.snapshot.index > 0, 'compaction ran in the child');
+      await storage.close();
+      nextPut = run.lastAcked + 1;
     }
   });
 });
