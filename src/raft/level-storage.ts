@@ -56,6 +56,8 @@ export class LevelStorage {
   private entries: Entry[];
   /** Records dropped at open because they failed their checksum or broke the sequence. */
   readonly truncatedRecordCount: number;
+  /** Writes are serial: the in-memory view is updated before the batch lands, so one may run at a time. */
+  private writing = false;
 
   private constructor(db: Level<string, string>, boot: RaftBoot, truncatedRecordCount: number) {
     this.db = db;
@@ -134,6 +136,7 @@ export class LevelStorage {
 
   /** Persist a Ready's durable part in one synchronous batch. */
   async save(ready: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): Promise<void> {
+    assert(!this.writing, 'one LevelStorage write at a time');
     const operations: BatchOperation[] = [];
     if (ready.snapshot !== null) {
       // An installed snapshot replaces the whole log.
@@ -158,17 +161,28 @@ export class LevelStorage {
       this.hardState = ready.hardState;
     }
     assert(this.hardState.commit <= this.lastIndex(), 'stored commit index within the stored log');
-    if (operations.length > 0) await this.db.batch(operations, { sync: true });
+    if (operations.length > 0) await this.write(operations);
+  }
+
+  private async write(operations: BatchOperation[]): Promise<void> {
+    assert(!this.writing, 'one LevelStorage write at a time');
+    this.writing = true;
+    try {
+      await this.db.batch(operations, { sync: true });
+    } finally {
+      this.writing = false;
+    }
   }
 
   /** Local compaction: store the snapshot and drop the entries it covers, atomically. */
   async compact(snapshot: Snapshot): Promise<void> {
+    assert(!this.writing, 'one LevelStorage write at a time');
     assert(snapshot.index > this.snapshot.index && snapshot.index <= this.lastIndex(), 'compaction within the stored log');
     const operations: BatchOperation[] = [{ type: 'put', key: snapshotKey, value: encodeRecord(snapshot) }];
     for (let index = this.snapshot.index + 1; index <= snapshot.index; index++) operations.push({ type: 'del', key: entryKey(index) });
     this.entries = this.entries.slice(snapshot.index - this.snapshot.index);
     this.snapshot = snapshot;
-    await this.db.batch(operations, { sync: true });
+    await this.write(operations);
   }
 
   /** Raw access for the torn-tail test: write a record exactly as given. */
