@@ -134,7 +134,10 @@ export class LevelStorage {
     return this.snapshot.index + this.entries.length;
   }
 
-  /** Persist a Ready's durable part in one synchronous batch. */
+  /**
+   * Persist a Ready's durable part in one synchronous batch. If it throws, the durable state is
+   * unknown: discard this instance and reopen (RaftDriver stops on the error for that reason).
+   */
   async save(ready: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): Promise<void> {
     assert(!this.writing, 'one LevelStorage write at a time');
     const operations: BatchOperation[] = [];
