@@ -1,16 +1,18 @@
 // `npm run raft:sweep`: run many seeded Raft simulations (default 100,000) and report seeds/s and
 // any failure with the seed that replays it. `--seeds N` sets the count, `--start S` the first
-// seed, `--workers W` the worker threads (default: one per core), `--seed S` replays one seed and
-// prints its report. Exits 1 when any seed fails.
+// seed, `--workers W` the worker threads (default: one per core), `--fault-ticks T` the length of
+// each run's fault phase (default 500; longer runs reach deeper histories), `--seed S` replays one
+// seed (with the same --fault-ticks) and prints its report. Exits 1 when any seed fails.
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { runSeed } from '../src/raft/sim/run.ts';
-import type { RunReport } from '../src/raft/sim/run.ts';
+import { defaultRunOptions, runSeed } from '../src/raft/sim/run.ts';
+import type { RunOptions, RunReport } from '../src/raft/sim/run.ts';
 
 interface Chunk {
   readonly firstSeed: number;
   readonly seedCount: number;
+  readonly runOptions: RunOptions;
 }
 
 type WorkerMessage = { kind: 'progress'; seeds: number; operations: number; unknown: number } | { kind: 'failure'; report: RunReport };
@@ -18,8 +20,9 @@ type WorkerMessage = { kind: 'progress'; seeds: number; operations: number; unkn
 /** Seeds a worker runs between progress messages. */
 const progressSeedsPerMessage = 200;
 
-function failureText(report: RunReport): string {
-  return `FAIL seed ${report.seed} (${report.clusterSize} nodes, tick ${report.ticks})\n${report.error}\nreplay: npm run raft:sweep -- --seed ${report.seed}\n`;
+function failureText(report: RunReport, runOptions: RunOptions): string {
+  const faultTicks = runOptions.faultTicks === defaultRunOptions.faultTicks ? '' : ` --fault-ticks ${runOptions.faultTicks}`;
+  return `FAIL seed ${report.seed} (${report.clusterSize} nodes, tick ${report.ticks})\n${report.error}\nreplay: npm run raft:sweep -- --seed ${report.seed}${faultTicks}\n`;
 }
 
 function runChunk(chunk: Chunk, port: NonNullable<typeof parentPort>): void {
@@ -27,7 +30,7 @@ function runChunk(chunk: Chunk, port: NonNullable<typeof parentPort>): void {
   let operations = 0;
   let unknown = 0;
   for (let seed = chunk.firstSeed; seed < chunk.firstSeed + chunk.seedCount; seed++) {
-    const report = runSeed(seed);
+    const report = runSeed(seed, chunk.runOptions);
     seeds++;
     operations += report.historyOperations;
     if (report.linearizability === 'unknown') unknown++;
@@ -41,13 +44,13 @@ function runChunk(chunk: Chunk, port: NonNullable<typeof parentPort>): void {
   }
 }
 
-function replay(seed: number): never {
-  const report = runSeed(seed);
-  process.stdout.write(report.ok ? `${JSON.stringify(report)}\n` : failureText(report));
+function replay(seed: number, runOptions: RunOptions): never {
+  const report = runSeed(seed, runOptions);
+  process.stdout.write(report.ok ? `${JSON.stringify(report)}\n` : failureText(report, runOptions));
   process.exit(report.ok ? 0 : 1);
 }
 
-async function sweep(firstSeed: number, seedCount: number, workerCount: number): Promise<number> {
+async function sweep(firstSeed: number, seedCount: number, workerCount: number, runOptions: RunOptions): Promise<number> {
   const startedMs = performance.now();
   let done = 0;
   let operations = 0;
@@ -57,13 +60,13 @@ async function sweep(firstSeed: number, seedCount: number, workerCount: number):
   const perWorker = Math.ceil(seedCount / workerCount);
   const workers: Promise<void>[] = [];
   for (let index = 0; index < workerCount; index++) {
-    const chunk: Chunk = { firstSeed: firstSeed + index * perWorker, seedCount: Math.max(0, Math.min(perWorker, seedCount - index * perWorker)) };
+    const chunk: Chunk = { firstSeed: firstSeed + index * perWorker, seedCount: Math.max(0, Math.min(perWorker, seedCount - index * perWorker)), runOptions };
     if (chunk.seedCount === 0) continue;
     const worker = new Worker(new URL(import.meta.url), { workerData: chunk });
     worker.on('message', (message: WorkerMessage) => {
       if (message.kind === 'failure') {
         failures++;
-        process.stdout.write(failureText(message.report));
+        process.stdout.write(failureText(message.report, runOptions));
         return;
       }
       done += message.seeds;
@@ -94,10 +97,17 @@ if (!isMainThread) {
       seeds: { type: 'string', default: '100000' },
       start: { type: 'string', default: '1' },
       workers: { type: 'string', default: String(availableParallelism()) },
+      'fault-ticks': { type: 'string', default: String(defaultRunOptions.faultTicks) },
       seed: { type: 'string' },
     },
   });
-  if (values.seed !== undefined) replay(Number(values.seed));
+  const faultTicks = Number(values['fault-ticks']);
+  if (!Number.isInteger(faultTicks) || faultTicks < 1) {
+    process.stderr.write('--fault-ticks must be a positive integer\n');
+    process.exit(2);
+  }
+  const runOptions: RunOptions = { ...defaultRunOptions, faultTicks };
+  if (values.seed !== undefined) replay(Number(values.seed), runOptions);
   const seedCount = Number(values.seeds);
   const firstSeed = Number(values.start);
   const workerCount = Number(values.workers);
@@ -105,6 +115,6 @@ if (!isMainThread) {
     process.stderr.write('--seeds and --workers must be positive integers and --start an integer\n');
     process.exit(2);
   }
-  const failures = await sweep(firstSeed, seedCount, workerCount);
+  const failures = await sweep(firstSeed, seedCount, workerCount, runOptions);
   process.exit(failures === 0 ? 0 : 1);
 }
