@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LevelStorage } from '../src/raft/level-storage.ts';
 import { SimCluster } from '../src/raft/sim/cluster.ts';
@@ -103,6 +103,7 @@ function writeResults(section: string): void {
   writeFileSync(path, `${updated.trimEnd()}\n`);
 }
 
+const loadAtStart = loadavg()[0]!.toFixed(2);
 const coreRuns: number[] = [];
 const seedRuns: number[] = [];
 const storageRuns: { entriesPerSecond: number; syncedBatchesPerSecond: number }[] = [];
@@ -121,7 +122,8 @@ const rows = [
 const table = rows.map(([name, value, note]) => `| ${name} | ${Math.round(value).toLocaleString('en-US')} | ${note} |`).join('\n');
 const section = `## Raft core
 
-Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}; \`npm run bench:raft\`, median of ${repetitions} runs.
+Measured ${new Date().toISOString().slice(0, 10)} on ${machine()} (1-minute load ${loadAtStart} at start: the
+machine is shared); \`npm run bench:raft\`, median of ${repetitions} runs.
 
 | Measurement | Median | Note |
 | --- | ---: | --- |
