@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { assert } from '../errors.ts';
 import { IsolatePool, type PreparedContext } from './isolate-pool.ts';
 import { SourceError, stripTypes, wrapTopLevelAwait } from './typescript.ts';
-import { ErrorTexts, type Engine, type RunOutcome, type RunRequest } from './types.ts';
+import { ErrorTexts, type DeterminismRecord, type Engine, type RunOutcome, type RunRequest } from './types.ts';
 
 /** Runs waiting for a slot; past this, submissions still queue (never rejected) but we log. */
 export const queueWarnDepth = 10_000;
@@ -23,6 +23,8 @@ interface SandboxState {
   refTimers: number;
   timers: number;
   nextDueInMs: number | null;
+  /** Sent once, with the state that ends the run. */
+  record: DeterminismRecord | null;
 }
 
 type StopReason = 'timeout' | 'cancelled';
@@ -43,12 +45,13 @@ function describeThrown(error: Error): string {
   return stack.split('\n').filter((line) => !line.includes('<isolated-vm boundary>') && !line.includes('mcp-v8:prelude') && !/\(node:|\(file:|node_modules/.test(line)).join('\n');
 }
 
-function failed(error: string): RunOutcome {
-  return { status: 'failed', result: null, error };
+function failed(error: string, record: DeterminismRecord | null = null): RunOutcome {
+  return { status: 'failed', result: null, error, record };
 }
 
 /** Maps what isolated-vm throws to the outcome the user sees. */
-function outcomeOfError(error: unknown, stopReason: StopReason | null, isolate: ivm.Isolate): RunOutcome {
+function outcomeOfError(error: unknown, stoppedBy: StopReason | null, isolate: ivm.Isolate): RunOutcome {
+  const stopReason = error instanceof RunStopped ? error.reason : stoppedBy;
   if (stopReason === 'cancelled') return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
   const message = error instanceof Error ? error.message : String(error);
   if (/memory limit/i.test(message) || (isolate.isDisposed && stopReason === null)) return failed(ErrorTexts.outOfMemory);
@@ -83,14 +86,18 @@ class Run {
 
   private remainingMs(): number {
     const remaining = this.deadlineMs - Date.now();
-    if (remaining <= 0) throw new RunStopped('timeout');
+    if (remaining <= 0) {
+      // The host deadline timer may not have fired yet; the run is over either way.
+      this.stop('timeout');
+      throw new RunStopped('timeout');
+    }
     return remaining;
   }
 
-  private async call(method: string, args: ivm.Transferable[] = []): Promise<SandboxState> {
-    const fn = (await this.prepared.control.get(method, { reference: true })) as ivm.Reference<(...a: unknown[]) => SandboxState>;
+  private async call<Result = SandboxState>(method: string, args: ivm.Transferable[] = []): Promise<Result> {
+    const fn = (await this.prepared.control.get(method, { reference: true })) as ivm.Reference<(...a: unknown[]) => Result>;
     try {
-      return (await fn.apply(undefined, args as never[], { timeout: this.remainingMs(), result: { copy: true } })) as SandboxState;
+      return (await fn.apply(undefined, args as never[], { timeout: this.remainingMs(), result: { copy: true } })) as Result;
     } finally {
       fn.release();
     }
@@ -124,6 +131,11 @@ class Run {
 
   async execute(): Promise<RunOutcome> {
     const script = await this.compile(stripTypes(this.request.code));
+    const seed = this.request.environment?.seed;
+    if (seed !== undefined) {
+      assert(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32, 'a seed is a 32-bit unsigned integer');
+      await this.call('reseed', [seed]);
+    }
     let completion: ivm.Reference<unknown>;
     try {
       completion = await script.run(this.prepared.context, { timeout: this.remainingMs(), reference: true });
@@ -132,7 +144,7 @@ class Run {
       // A throw from the top level of the code: the run fails with the sandbox's own stack,
       // after the lines it printed before throwing.
       await this.drainOutput(await this.call('state'));
-      return failed(describeThrown(error));
+      return failed(describeThrown(error), await this.call<DeterminismRecord>('record'));
     } finally {
       script.release();
     }
@@ -154,10 +166,10 @@ class Run {
     let state = initial;
     for (;;) {
       await this.drainOutput(state);
-      if (state.fatal !== null) return failed(state.fatal);
+      if (state.fatal !== null) return failed(state.fatal, state.record);
       if (state.settled && state.refTimers === 0) break;
       if (state.nextDueInMs === null) {
-        if (!state.settled) return failed('Error: the code awaits a promise that nothing can settle (no timer or pending work is left)');
+        if (!state.settled) return failed('Error: the code awaits a promise that nothing can settle (no timer or pending work is left)', state.record);
         break;
       }
       if (state.nextDueInMs > 0) await this.sleep(state.nextDueInMs);
@@ -166,7 +178,7 @@ class Run {
     }
     const outcome = state.outcome;
     assert(outcome !== null, 'a settled run has an outcome');
-    return outcome.ok ? { status: 'completed', result: outcome.value, error: null } : failed(outcome.error);
+    return outcome.ok ? { status: 'completed', result: outcome.value, error: null, record: state.record } : failed(outcome.error, state.record);
   }
 }
 

@@ -5,12 +5,15 @@
 // is created and given its prelude right after the previous run, off the request path. A context
 // is never reused: every run starts from a clean global. An isolate that ran out of memory, timed
 // out, was cancelled or is in any doubt is disposed, never returned.
+import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 
 const sandboxDirectory = new URL('./sandbox/', import.meta.url);
-const preludeSource = ['inspect.js', 'prelude.js'].map((name) => readFileSync(new URL(name, sandboxDirectory), 'utf8')).join('\n');
+// Order matters: prelude.js captures (and deletes) what the others define.
+const sandboxFiles = ['inspect.js', 'determinism.js', 'web.js', 'prelude.js'];
+const preludeSource = sandboxFiles.map((name) => readFileSync(new URL(name, sandboxDirectory), 'utf8')).join('\n');
 
 /** Console lines arrive here in batches, from the isolate's thread, while the run goes on. */
 export type LineBatchSink = (lines: string[]) => void;
@@ -33,6 +36,8 @@ interface WarmIsolate {
 /** Idle warm isolates kept per memory limit, and in all. */
 export const idleIsolatesPerLimitMax = 8;
 export const idleIsolatesMax = 32;
+/** Seeds are 32-bit unsigned integers; randomInt's bound is exclusive and at most 2^48. */
+const seedLimit = 2 ** 32;
 
 async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
   const context = await warm.isolate.createContext();
@@ -43,6 +48,9 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
     route.onBatch?.();
   }, { ignored: true });
   await context.global.set('__mcpv8_log', log);
+  // Every context gets a fresh seed; a run that needs a given one reseeds (control.reseed).
+  const seed = randomInt(0, seedLimit);
+  await context.global.set('__mcpv8_seed', seed);
   await warm.prelude.run(context, { timeout: 5_000 });
   const control = (await context.global.get('__mcpv8_control', { reference: true })) as ivm.Reference<Record<string, unknown>>;
   await context.global.delete('__mcpv8_control');

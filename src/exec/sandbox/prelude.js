@@ -5,8 +5,10 @@
   'use strict';
   const hostLog = globalThis.__mcpv8_log;
   const { inspect, format } = globalThis.__mcpv8_inspect;
+  const { loopNow, noteEvent, reseed, takeRecord } = globalThis.__mcpv8_determinism;
   delete globalThis.__mcpv8_log;
   delete globalThis.__mcpv8_inspect;
+  delete globalThis.__mcpv8_determinism;
 
   // ---- console: one call, one entry (split on newlines); batched to the host ----
   const outputBytesMax = 32 * 1024 * 1024;
@@ -24,7 +26,7 @@
     const lines = pendingLines;
     pendingLines = [];
     batchesSent++;
-    lastFlushMs = Date.now();
+    lastFlushMs = loopNow();
     hostLog(lines);
   }
 
@@ -43,7 +45,7 @@
     }
     // A line after a quiet spell goes out at once (so it survives a loop that never yields);
     // a flood goes out in batches.
-    if (pendingLines.length >= linesPerFlushMax || Date.now() - lastFlushMs >= flushIntervalMs) flushOutput();
+    if (pendingLines.length >= linesPerFlushMax || loopNow() - lastFlushMs >= flushIntervalMs) flushOutput();
   }
 
   const counts = new Map();
@@ -111,7 +113,7 @@
     hasRef() { const timer = timerQueue.get(this[idSymbol]); return timer ? timer.ref : false; }
     refresh() {
       const timer = timerQueue.get(this[idSymbol]);
-      if (timer) { timer.due = performance.now() + timer.delay; timer.sequence = ++timerSequence; }
+      if (timer) { timer.due = loopNow() + timer.delay; timer.sequence = ++timerSequence; }
       return this;
     }
     close() { timerQueue.delete(this[idSymbol]); return this; }
@@ -123,7 +125,7 @@
     let delayMs = Number(delay);
     if (!(delayMs >= 1 && delayMs <= timerDelayMax)) delayMs = 1;
     const id = ++idSequence;
-    timerQueue.set(id, { callback, args, delay: delayMs, due: performance.now() + delayMs, repeat, ref: true, sequence: ++timerSequence });
+    timerQueue.set(id, { callback, args, delay: delayMs, due: loopNow() + delayMs, repeat, ref: true, sequence: ++timerSequence });
     return new Timeout(id);
   }
 
@@ -150,29 +152,6 @@
     return next;
   }
 
-  // ---- web globals V8 lacks ----
-  const startedAtMs = Date.now();
-  globalThis.performance = { now: () => Date.now() - startedAtMs, timeOrigin: startedAtMs };
-  globalThis.structuredClone = (value) => {
-    if (value === undefined) return undefined;
-    return JSON.parse(JSON.stringify(value));
-  };
-  globalThis.crypto = {
-    getRandomValues(array) {
-      if (!ArrayBuffer.isView(array)) throw new TypeError('crypto.getRandomValues needs an integer typed array');
-      const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-      for (let index = 0; index < bytes.length; index++) bytes[index] = Math.floor(Math.random() * 256);
-      return array;
-    },
-    randomUUID() {
-      const bytes = this.getRandomValues(new Uint8Array(16));
-      bytes[6] = (bytes[6] & 0x0f) | 0x40;
-      bytes[8] = (bytes[8] & 0x3f) | 0x80;
-      const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
-      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-    },
-  };
-
   // ---- the run's state, read by the host after every turn ----
   let settled = false;
   let outcome = null;
@@ -195,7 +174,13 @@
     let refTimers = 0;
     for (const timer of timerQueue.values()) if (timer.ref) refTimers++;
     const next = nextTimer();
-    return { settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, nextDueInMs: next === null ? null : Math.max(0, next.timer.due - performance.now()) };
+    // The record travels once, with the state that ends the run.
+    const ending = fatal !== null || (settled && refTimers === 0) || (next === null && !settled);
+    return {
+      settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size,
+      nextDueInMs: next === null ? null : Math.max(0, next.timer.due - loopNow()),
+      record: ending ? takeRecord() : null,
+    };
   }
 
   const control = {
@@ -213,9 +198,11 @@
     },
     fire() {
       const next = nextTimer();
-      if (next !== null && next.timer.due <= performance.now() + 1) {
+      const nowMs = loopNow();
+      if (next !== null && next.timer.due <= nowMs + 1) {
         const { id, timer } = next;
-        if (timer.repeat) { timer.due = performance.now() + timer.delay; timer.sequence = ++timerSequence; } else timerQueue.delete(id);
+        noteEvent({ kind: 'timer', timerId: id, atMs: nowMs });
+        if (timer.repeat) { timer.due = nowMs + timer.delay; timer.sequence = ++timerSequence; } else timerQueue.delete(id);
         try {
           timer.callback(...timer.args);
         } catch (error) {
@@ -225,6 +212,9 @@
       return state();
     },
     state,
+    /** Only for a run that asks for its own seed; a prepared context already has a fresh one. */
+    reseed(seed) { reseed(seed); },
+    record: () => takeRecord(),
   };
   Object.defineProperty(globalThis, '__mcpv8_control', { value: control, configurable: true });
 })();

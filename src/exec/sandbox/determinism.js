@@ -1,0 +1,80 @@
+// Sandbox code: everything non-deterministic that user code can observe comes from here, so a
+// run can be recorded and later replayed (docs/exec.md, "Determinism hooks"):
+//   - Math.random and crypto draw from one seeded generator (xoshiro128**), seeded per run;
+//   - Date.now, new Date(), Date() and performance.now read one clock, and every reading user
+//     code makes is logged;
+//   - the event loop notes every macrotask it delivers (timerId and the clock when it fired).
+// The host reads the log at the end of the run as `record`. Readings the event loop makes for
+// its own bookkeeping (loopNow) are not logged: a replayer drives the loop from the events.
+// Defines globalThis.__mcpv8_determinism; the prelude captures and deletes it.
+(function () {
+  'use strict';
+  const RealDate = Date;
+  const realNow = RealDate.now;
+  const clockReadingsMax = 10000;
+  const eventsMax = 10000;
+  let record = null;
+  const state = new Uint32Array(4);
+
+  function rotl(value, shift) { return (value << shift) | (value >>> (32 - shift)); }
+
+  /** xoshiro128**: 32 random bits per call, period 2^128 - 1. */
+  function next32() {
+    const result = Math.imul(rotl(Math.imul(state[1], 5), 7), 9) >>> 0;
+    const shifted = state[1] << 9;
+    state[2] ^= state[0]; state[3] ^= state[1]; state[1] ^= state[2]; state[0] ^= state[3];
+    state[2] ^= shifted; state[3] = rotl(state[3], 11);
+    return result;
+  }
+
+  /** Fills the generator's state from a 32-bit seed with splitmix32, as xoshiro's authors advise. */
+  function reseed(seed) {
+    let z = seed >>> 0;
+    for (let index = 0; index < 4; index++) {
+      z = (z + 0x9e3779b9) >>> 0;
+      let t = z ^ (z >>> 16); t = Math.imul(t, 0x21f0aaad);
+      t ^= t >>> 15; t = Math.imul(t, 0x735a2d97);
+      state[index] = (t ^ (t >>> 15)) >>> 0;
+    }
+    if ((state[0] | state[1] | state[2] | state[3]) === 0) state[0] = 1;
+    record = { seed: seed >>> 0, clockReadingsMs: [], events: [], complete: true };
+  }
+
+  /** A double in [0, 1) with 53 random bits, like V8's own Math.random. */
+  function random() {
+    return ((next32() >>> 5) * 67108864 + (next32() >>> 6)) / 9007199254740992;
+  }
+
+  function userNow() {
+    const now = realNow();
+    if (record.clockReadingsMs.length < clockReadingsMax) record.clockReadingsMs.push(now);
+    else record.complete = false;
+    return now;
+  }
+
+  function noteEvent(event) {
+    if (record.events.length < eventsMax) record.events.push(event);
+    else record.complete = false;
+  }
+
+  function SandboxDate(...args) {
+    if (new.target === undefined) return new RealDate(userNow()).toString();
+    return Reflect.construct(RealDate, args.length === 0 ? [userNow()] : args, new.target);
+  }
+  Object.defineProperty(SandboxDate, 'name', { value: 'Date' });
+  Object.defineProperty(SandboxDate, 'length', { value: 7 });
+  Object.defineProperty(SandboxDate, 'prototype', { value: RealDate.prototype, writable: false });
+  Object.defineProperty(RealDate.prototype, 'constructor', { value: SandboxDate, writable: true, configurable: true });
+  SandboxDate.now = function now() { return userNow(); };
+  SandboxDate.parse = RealDate.parse;
+  SandboxDate.UTC = RealDate.UTC;
+  Object.defineProperty(globalThis, 'Date', { value: SandboxDate, writable: true, configurable: true });
+  Object.defineProperty(Math, 'random', { value: function random53() { return random(); }, writable: true, configurable: true });
+
+  reseed(globalThis.__mcpv8_seed);
+  delete globalThis.__mcpv8_seed;
+  Object.defineProperty(globalThis, '__mcpv8_determinism', {
+    value: { next32, reseed, userNow, loopNow: realNow, noteEvent, takeRecord: () => record },
+    configurable: true,
+  });
+})();
