@@ -1,0 +1,106 @@
+// Formatting load reports: the reference's table columns plus ours, and A/B medians.
+import { cpus } from 'node:os';
+import type { RunReport } from './runner.ts';
+import { median } from './stats.ts';
+
+export interface RunRecord {
+  target: 'mcp-v8' | 'floor';
+  topology: string;
+  round: number;
+  command: string | null;
+  report: RunReport;
+}
+
+export interface AbSummary {
+  topology: string;
+  ratePerS: number;
+  rounds: { server: number; floor: number };
+  server: Medians;
+  floor: Medians | null;
+  /** server ÷ floor for each latency median (how much mcp-v8 adds over bare Node HTTP). */
+  ratio: Partial<Medians> | null;
+}
+
+export interface Medians {
+  achievedIterPerS: number;
+  httpReqPerS: number;
+  execAvgMs: number;
+  execP95Ms: number;
+  execP99Ms: number;
+  iterationP50Ms: number;
+  iterationP95Ms: number;
+  iterationP99Ms: number;
+  successPct: number;
+  dropped: number;
+  maxInFlightVUs: number;
+  serverCpuPct: number;
+  generatorCpuPct: number;
+}
+
+export function machine(): { nproc: number; cpuModel: string; node: string; date: string } {
+  return { nproc: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() };
+}
+
+function mediansOf(reports: readonly RunReport[]): Medians {
+  const m = (pick: (r: RunReport) => number) => median(reports.map(pick));
+  return {
+    achievedIterPerS: m((r) => r.achievedIterPerS),
+    httpReqPerS: m((r) => r.httpReqPerS),
+    execAvgMs: m((r) => r.execLatencyMs.avg),
+    execP95Ms: m((r) => r.execLatencyMs.p95),
+    execP99Ms: m((r) => r.execLatencyMs.p99),
+    iterationP50Ms: m((r) => r.iterationMs.p50),
+    iterationP95Ms: m((r) => r.iterationMs.p95),
+    iterationP99Ms: m((r) => r.iterationMs.p99),
+    successPct: m((r) => r.successPct),
+    dropped: m((r) => r.iterations.dropped),
+    maxInFlightVUs: m((r) => r.maxInFlightVUs),
+    serverCpuPct: m((r) => r.cpu.serverPct ?? Number.NaN),
+    generatorCpuPct: m((r) => r.cpu.generatorPct),
+  };
+}
+
+export function summarizeAb(records: readonly RunRecord[]): AbSummary[] {
+  const keys = [...new Set(records.map((r) => `${r.topology}@${r.report.ratePerS}`))];
+  return keys.map((key) => {
+    const same = records.filter((r) => `${r.topology}@${r.report.ratePerS}` === key);
+    const server = same.filter((r) => r.target === 'mcp-v8').map((r) => r.report);
+    const floor = same.filter((r) => r.target === 'floor').map((r) => r.report);
+    const serverMedians = mediansOf(server);
+    const floorMedians = floor.length > 0 ? mediansOf(floor) : null;
+    const ratio = floorMedians === null ? null : {
+      execAvgMs: serverMedians.execAvgMs / floorMedians.execAvgMs,
+      execP95Ms: serverMedians.execP95Ms / floorMedians.execP95Ms,
+      execP99Ms: serverMedians.execP99Ms / floorMedians.execP99Ms,
+      iterationP50Ms: serverMedians.iterationP50Ms / floorMedians.iterationP50Ms,
+      iterationP95Ms: serverMedians.iterationP95Ms / floorMedians.iterationP95Ms,
+    };
+    return { topology: same[0]!.topology, ratePerS: same[0]!.report.ratePerS, rounds: { server: server.length, floor: floor.length }, server: serverMedians, floor: floorMedians, ratio };
+  });
+}
+
+const f = (value: number, digits = 2) => Number.isNaN(value) ? '—' : value.toFixed(digits);
+
+/** One line per run, for the console while a sweep runs. */
+export function runLine(record: RunRecord): string {
+  const r = record.report;
+  return `${record.target.padEnd(6)} ${record.topology} ${r.ratePerS}/s round ${record.round}: ` +
+    `iter/s ${f(r.achievedIterPerS)} req/s ${f(r.httpReqPerS)} exec avg ${f(r.execLatencyMs.avg)} p95 ${f(r.execLatencyMs.p95)} p99 ${f(r.execLatencyMs.p99)} ms; ` +
+    `iteration p50 ${f(r.iterationMs.p50)} p95 ${f(r.iterationMs.p95)} p99 ${f(r.iterationMs.p99)} ms; success ${f(r.successPct)}% dropped ${r.iterations.dropped} ` +
+    `max in-flight ${r.maxInFlightVUs}; cpu generator ${f(r.cpu.generatorPct, 0)}% server ${r.cpu.serverPct === null ? '—' : f(r.cpu.serverPct, 0)}%; ` +
+    `start lag p99 ${f(r.startLagMs.p99)} ms` + (Object.keys(r.failures).length > 0 ? `; failures ${JSON.stringify(r.failures)}` : '');
+}
+
+/** The markdown table: the reference's columns (medians over rounds), then the floor and ratio. */
+export function markdownTable(summaries: readonly AbSummary[]): string {
+  const head = '| Topology | Target Rate | Actual Iter/s | HTTP Req/s | Exec Avg (ms) | Exec p95 (ms) | Exec p99 (ms) | Success % | Dropped | Max VUs (in flight) | Iteration p50/p95/p99 (ms) | Server CPU % | Generator CPU % | Rounds | Floor exec avg/p95/p99 (ms) | Floor iteration p50/p95 (ms) | Ratio exec p95 (server/floor) |';
+  const rule = `|${' --- |'.repeat(head.split('|').length - 2)}`;
+  const rows = summaries.map((s) => {
+    const v = s.server;
+    const fl = s.floor;
+    return `| ${s.topology} | ${s.ratePerS}/s | ${f(v.achievedIterPerS, 1)} | ${f(v.httpReqPerS, 1)} | ${f(v.execAvgMs)} | ${f(v.execP95Ms)} | ${f(v.execP99Ms)} | ${f(v.successPct)}% | ${f(v.dropped, 0)} | ${f(v.maxInFlightVUs, 0)} | ` +
+      `${f(v.iterationP50Ms, 1)} / ${f(v.iterationP95Ms, 1)} / ${f(v.iterationP99Ms, 1)} | ${f(v.serverCpuPct, 0)} | ${f(v.generatorCpuPct, 0)} | ${s.rounds.server}+${s.rounds.floor} | ` +
+      (fl === null ? '— | — | — |' : `${f(fl.execAvgMs)} / ${f(fl.execP95Ms)} / ${f(fl.execP99Ms)} | ${f(fl.iterationP50Ms, 1)} / ${f(fl.iterationP95Ms, 1)} | ${f(s.ratio!.execP95Ms!, 1)}× |`);
+  });
+  return [head, rule, ...rows].join('\n');
+}

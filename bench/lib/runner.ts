@@ -1,0 +1,221 @@
+// The constant-arrival-rate load loop: schedules iterations at a fixed rate, gives each a free
+// VU or drops it, and measures. One iteration: POST /api/exec {code} expecting 202, then
+// GET /api/executions/:id every pollMs until completed (at most pollsMax GETs, pollCapMs in all).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import { dueCount, dueNs, makeSchedule, type Schedule } from './schedule.ts';
+import { snippetBodies, snippets } from './snippets.ts';
+import { Samples, type Summary } from './stats.ts';
+import { processCpuS } from './processes.ts';
+import { VuPool, type Vu } from './vu-pool.ts';
+
+export interface RunOptions {
+  baseUrl: string;
+  ratePerS: number;
+  durationS: number;
+  /** Seconds run at the same rate before measuring, not counted (0: none). */
+  warmupS: number;
+  maxVUs: number;
+  preAllocatedVUs: number;
+  /** Each VU resumes the heap its previous iteration produced (stateful servers only). */
+  chained: boolean;
+  pollMs: number;
+  pollsMax: number;
+  pollCapMs: number;
+  /** The server's pid, to read its CPU time from /proc (spawned or given). */
+  serverPid: number | null;
+}
+
+export const defaultPoll = { pollMs: 50, pollsMax: 100, pollCapMs: 10_000 } as const;
+/** The most distinct failure kinds a report lists; the rest are counted as 'other'. */
+const failureKindsMax = 20;
+
+export interface RunReport {
+  ratePerS: number;
+  durationS: number;
+  warmupS: number;
+  windowS: number;
+  maxVUs: number;
+  preAllocatedVUs: number;
+  chained: boolean;
+  iterations: { scheduled: number; started: number; dropped: number; finished: number; succeeded: number; failed: number };
+  achievedIterPerS: number;
+  httpRequests: number;
+  httpReqPerS: number;
+  getsPerIteration: number;
+  successPct: number;
+  maxInFlightVUs: number;
+  allocatedVUs: number;
+  /** Duration of each POST /api/exec: request written to response body read (k6 http_req_duration). */
+  execLatencyMs: Summary;
+  /** Start of the iteration to the GET that saw it completed (successful iterations only). */
+  iterationMs: Summary;
+  /** Duration of each GET /api/executions/:id. */
+  getLatencyMs: Summary;
+  /** How late the generator started iterations relative to the schedule (its own health). */
+  startLagMs: Summary;
+  failures: Record<string, number>;
+  cpu: { generatorPct: number; serverPct: number | null };
+}
+
+class Phase {
+  readonly exec = new Samples(4096);
+  readonly iteration = new Samples(4096);
+  readonly get = new Samples(8192);
+  readonly startLag = new Samples(4096);
+  readonly failures = new Map<string, number>();
+  httpRequests = 0;
+  gets = 0;
+  started = 0;
+  finished = 0;
+  succeeded = 0;
+  lastEndNs = 0n;
+
+  fail(kind: string): void {
+    const key = this.failures.has(kind) || this.failures.size < failureKindsMax ? kind : 'other';
+    this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
+  }
+}
+
+const jsonHeaders = { 'content-type': 'application/json' };
+const statusOf = /"status":"([a-z_]+)"/;
+
+interface Context {
+  options: RunOptions;
+  client: Pool;
+  vus: VuPool;
+}
+
+async function iterate(ctx: Context, phase: Phase, vu: Vu, index: number): Promise<void> {
+  const { client, options } = ctx;
+  const startNs = process.hrtime.bigint();
+  const snippetIndex = index % snippets.length;
+  const body = options.chained && vu.heap !== null
+    ? JSON.stringify({ code: snippets[snippetIndex], heap: vu.heap })
+    : snippetBodies[snippetIndex]!;
+  let id: string;
+  try {
+    const sentNs = process.hrtime.bigint();
+    const response = await client.request({ path: '/api/exec', method: 'POST', headers: jsonHeaders, body });
+    const text = await response.body.text();
+    phase.exec.add(Number(process.hrtime.bigint() - sentNs) / 1e6);
+    phase.httpRequests++;
+    if (response.statusCode !== 202) return phase.fail(`POST ${response.statusCode}`);
+    id = (JSON.parse(text) as { execution_id: string }).execution_id;
+  } catch (error) {
+    return phase.fail(`POST ${(error as Error).name}`);
+  }
+  const path = `/api/executions/${id}`;
+  for (let poll = 0; poll < options.pollsMax; poll++) {
+    await sleep(options.pollMs);
+    let text: string;
+    try {
+      const sentNs = process.hrtime.bigint();
+      const response = await client.request({ path, method: 'GET' });
+      text = await response.body.text();
+      const endNs = process.hrtime.bigint();
+      phase.get.add(Number(endNs - sentNs) / 1e6);
+      phase.httpRequests++;
+      phase.gets++;
+      if (response.statusCode !== 200) return phase.fail(`GET ${response.statusCode}`);
+      const status = statusOf.exec(text)?.[1];
+      if (status === 'running' || status === 'queued') {
+        if (Number(endNs - startNs) / 1e6 >= options.pollCapMs) break;
+        continue;
+      }
+      if (status !== 'completed') return phase.fail(`status ${status ?? 'unreadable'}`);
+      const record = JSON.parse(text) as { error: unknown; heap: string | null };
+      if (record.error !== null && record.error !== undefined) return phase.fail('completed with error');
+      if (options.chained) vu.heap = record.heap;
+      phase.succeeded++;
+      phase.iteration.add(Number(endNs - startNs) / 1e6);
+      return;
+    } catch (error) {
+      return phase.fail(`GET ${(error as Error).name}`);
+    }
+  }
+  phase.fail('not completed within the poll cap');
+}
+
+/** Runs one schedule to its end and waits for every started iteration. */
+function runPhase(ctx: Context, schedule: Schedule, phase: Phase): Promise<bigint> {
+  const t0 = process.hrtime.bigint();
+  let next = 0;
+  let pending = 0;
+  return new Promise((resolve) => {
+    const finish = (vu: Vu) => {
+      ctx.vus.release(vu);
+      phase.finished++;
+      phase.lastEndNs = process.hrtime.bigint();
+      if (--pending === 0 && next >= schedule.iterations) resolve(t0);
+    };
+    const tick = () => {
+      const elapsedNs = Number(process.hrtime.bigint() - t0);
+      const due = dueCount(schedule, elapsedNs);
+      for (; next < due; next++) {
+        phase.startLag.add((elapsedNs - dueNs(schedule, next)) / 1e6);
+        const vu = ctx.vus.acquire();
+        if (vu === null) continue;
+        phase.started++;
+        pending++;
+        void iterate(ctx, phase, vu, next).finally(() => finish(vu));
+      }
+      if (next < schedule.iterations) {
+        setTimeout(tick, Math.max(0, Math.floor((dueNs(schedule, next) - elapsedNs) / 1e6)));
+      } else if (pending === 0) {
+        phase.lastEndNs = process.hrtime.bigint();
+        resolve(t0);
+      }
+    };
+    tick();
+  });
+}
+
+const round2 = (value: number) => Math.round(value * 100) / 100;
+
+function roundSummary(summary: Summary): Summary {
+  const out = { ...summary };
+  for (const key of Object.keys(out) as Array<keyof Summary>) if (key !== 'count') out[key] = round2(out[key]);
+  return out;
+}
+
+export async function runLoad(options: RunOptions): Promise<RunReport> {
+  const client = new Pool(options.baseUrl, { connections: options.maxVUs, pipelining: 1, keepAliveTimeout: 60_000 });
+  const ctx: Context = { options, client, vus: new VuPool(options.preAllocatedVUs, options.maxVUs) };
+  try {
+    if (options.warmupS > 0) await runPhase(ctx, makeSchedule(options.ratePerS, options.warmupS), new Phase());
+    ctx.vus.resetCounters();
+    const schedule = makeSchedule(options.ratePerS, options.durationS);
+    const phase = new Phase();
+    const cpu0 = process.cpuUsage();
+    const server0 = options.serverPid === null ? Number.NaN : processCpuS(options.serverPid);
+    const t0 = await runPhase(ctx, schedule, phase);
+    const cpu = process.cpuUsage(cpu0);
+    const server1 = options.serverPid === null ? Number.NaN : processCpuS(options.serverPid);
+    const windowS = Number(phase.lastEndNs - t0) / 1e9;
+    const failed = phase.finished - phase.succeeded;
+    return {
+      ratePerS: options.ratePerS, durationS: options.durationS, warmupS: options.warmupS, windowS: round2(windowS),
+      maxVUs: options.maxVUs, preAllocatedVUs: options.preAllocatedVUs, chained: options.chained,
+      iterations: { scheduled: schedule.iterations, started: phase.started, dropped: ctx.vus.dropped, finished: phase.finished, succeeded: phase.succeeded, failed },
+      achievedIterPerS: round2(phase.finished / windowS),
+      httpRequests: phase.httpRequests,
+      httpReqPerS: round2(phase.httpRequests / windowS),
+      getsPerIteration: round2(phase.gets / Math.max(1, phase.started)),
+      successPct: round2((100 * phase.succeeded) / Math.max(1, phase.finished)),
+      maxInFlightVUs: ctx.vus.maxInFlight,
+      allocatedVUs: ctx.vus.allocated,
+      execLatencyMs: roundSummary(phase.exec.summary()),
+      iterationMs: roundSummary(phase.iteration.summary()),
+      getLatencyMs: roundSummary(phase.get.summary()),
+      startLagMs: roundSummary(phase.startLag.summary()),
+      failures: Object.fromEntries(phase.failures),
+      cpu: {
+        generatorPct: round2((100 * (cpu.user + cpu.system)) / 1e6 / windowS),
+        serverPct: Number.isNaN(server1 - server0) ? null : round2((100 * (server1 - server0)) / windowS),
+      },
+    };
+  } finally {
+    await client.close();
+  }
+}
