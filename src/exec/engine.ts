@@ -9,7 +9,8 @@ import ivm from 'isolated-vm';
 import type { Logger } from 'pino';
 import { assert } from '../errors.ts';
 import { IsolatePool, type PreparedContext } from './isolate-pool.ts';
-import { SourceError, stripTypes, wrapTopLevelAwait } from './typescript.ts';
+import { wrapTopLevelAwait } from './top-level-await.ts';
+import { SourceError, stripTypes } from './typescript.ts';
 import { ErrorTexts, type DeterminismRecord, type Engine, type RunOutcome, type RunRequest } from './types.ts';
 
 /** Runs waiting for a slot; past this, submissions still queue (never rejected) but we log. */

@@ -1,0 +1,99 @@
+// Code with top-level await cannot run as a classic script, and a module has no completion value.
+// So such code runs as the body of an async arrow function (docs/exec.md, "Top-level await"):
+//   - the last statement, when it is an expression, becomes `return (expression);`, so the run's
+//     result is still the completion value of the code;
+//   - top-level `var` declarations become assignments to globals declared in front of the wrapper,
+//     and top-level function declarations are copied to globalThis when the body starts, so both
+//     still become globals, as they would in a script;
+//   - `let`, `const` and `class` stay local to the wrapper (in a script they would be global
+//     lexical bindings, which nothing in a stateless run can observe).
+// Everything stays on the lines the agent wrote, so stack traces point at the right line.
+import { parseSync } from '@swc/wasm';
+import { SourceError } from './typescript.ts';
+
+interface Span { start: number; end: number }
+interface Pattern { type: string; value?: string; span?: Span; properties?: Pattern[]; elements?: Array<Pattern | null>; key?: Pattern; argument?: Pattern; left?: Pattern }
+interface Statement {
+  type: string;
+  span: Span;
+  kind?: string;
+  declarations?: Array<{ id: Pattern; init: unknown; span: Span }>;
+  identifier?: { value: string };
+  expression?: { span: Span };
+}
+interface Edit { start: number; end: number; text: string }
+
+/** The names a binding pattern declares: `{a, b: [c, ...d], e = 1}` declares a, c, d, e. */
+export function boundNames(pattern: Pattern | null | undefined, names: string[] = []): string[] {
+  if (pattern === null || pattern === undefined) return names;
+  switch (pattern.type) {
+    case 'Identifier': names.push(pattern.value!); break;
+    case 'ObjectPattern': for (const property of pattern.properties ?? []) boundNames(property, names); break;
+    case 'ArrayPattern': for (const element of pattern.elements ?? []) boundNames(element, names); break;
+    case 'AssignmentPatternProperty': boundNames(pattern.key, names); break;
+    case 'KeyValuePatternProperty': boundNames((pattern as { value?: unknown }).value as Pattern, names); break;
+    case 'RestElement': boundNames(pattern.argument, names); break;
+    case 'AssignmentPattern': boundNames(pattern.left, names); break;
+    default: throw new SourceError(`SyntaxError: unsupported binding pattern ${pattern.type}`);
+  }
+  return names;
+}
+
+function parseStatements(source: string): { body: Statement[]; base: number } {
+  // A leading empty statement pins the byte offset of the source in swc's global span space.
+  const program = parseSync(';' + source, { syntax: 'ecmascript', target: 'es2022' }) as unknown as { body: Statement[] };
+  const base = program.body[0]!.span.start;
+  const body = program.body.slice(1);
+  if (body.some((statement) => statement.type.startsWith('Import') || statement.type.startsWith('Export'))) {
+    throw new SourceError('SyntaxError: import and export statements are not supported yet');
+  }
+  return { body, base: base + 1 };
+}
+
+/** The edits that turn the top level into an async function body; names to declare as globals. */
+function planEdits(body: Statement[], at: (position: number) => number): { edits: Edit[]; varNames: string[]; functionNames: string[] } {
+  const edits: Edit[] = [];
+  const varNames: string[] = [];
+  const functionNames: string[] = [];
+  for (const statement of body) {
+    if (statement.type === 'VariableDeclaration' && statement.kind === 'var') {
+      const declarations = statement.declarations ?? [];
+      for (const declaration of declarations) boundNames(declaration.id, varNames);
+      const last = declarations[declarations.length - 1]!;
+      // `var a = 1, {b} = o;` → `;( a = 1, {b} = o);` (the `;` guards against a missing one before).
+      edits.push({ start: at(statement.span.start), end: at(statement.span.start) + 3, text: ';(' });
+      edits.push({ start: at(last.span.end), end: at(last.span.end), text: ')' });
+    } else if (statement.type === 'FunctionDeclaration' && statement.identifier !== undefined) {
+      functionNames.push(statement.identifier.value);
+    }
+  }
+  const last = body[body.length - 1];
+  if (last?.type === 'ExpressionStatement' && last.expression !== undefined) {
+    edits.push({ start: at(last.span.start), end: at(last.expression.span.start), text: 'return (' });
+    edits.push({ start: at(last.expression.span.end), end: at(last.span.end), text: ');' });
+  }
+  return { edits, varNames, functionNames };
+}
+
+function applyEdits(source: Buffer, edits: Edit[]): string {
+  const sorted = [...edits].sort((left, right) => left.start - right.start || left.end - right.end);
+  const parts: string[] = [];
+  let position = 0;
+  for (const edit of sorted) {
+    if (edit.start < position) throw new SourceError('SyntaxError: overlapping rewrite of the top level');
+    parts.push(source.subarray(position, edit.start).toString('utf8'), edit.text);
+    position = edit.end;
+  }
+  parts.push(source.subarray(position).toString('utf8'));
+  return parts.join('');
+}
+
+export function wrapTopLevelAwait(code: string): string {
+  const { body, base } = parseStatements(code);
+  const source = Buffer.from(code, 'utf8');
+  const { edits, varNames, functionNames } = planEdits(body, (position) => position - base);
+  const declared = varNames.length === 0 ? '' : `var ${[...new Set(varNames)].join(', ')}; `;
+  const exported = functionNames.map((name) => `globalThis[${JSON.stringify(name)}] = ${name}; `).join('');
+  // One line of prefix, no newline: the user's line numbers stay as written.
+  return `${declared}(async () => { ${exported}${applyEdits(source, edits)}\n})()`;
+}

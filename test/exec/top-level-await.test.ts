@@ -1,0 +1,35 @@
+// Top-level await: the completion value survives the rewrite, `var` and function declarations
+// still become globals, and line numbers in stacks stay where the agent wrote them.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { wrapTopLevelAwait } from '../../src/exec/top-level-await.ts';
+import { engineForFile } from './harness.ts';
+
+const { run, result } = await engineForFile();
+
+describe('top-level await', () => {
+  test('the completion value is the last expression, awaited', async () => {
+    assert.equal(await result('await new Promise(r => setTimeout(r, 10)); 42'), '42');
+    assert.equal(await result('const v = await Promise.resolve({ a: [1] }); v'), '{ a: [ 1 ] }');
+    assert.equal(await result('await 1; const unused = 2;'), 'undefined');
+    assert.equal(await result('await 1\n;(async () => 9)()'), '9', 'a returned promise is awaited too');
+  });
+
+  test('top-level var and function declarations become globals, also with destructuring', async () => {
+    const code = "var a = await Promise.resolve(1), { b, c: [d, ...e] } = { b: 2, c: [3, 4, 5] }, f;\nfunction g() { return 'g'; }\n[globalThis.a, globalThis.b, globalThis.d, globalThis.e.join('+'), 'f' in globalThis, globalThis.g()].join()";
+    assert.equal(await result(code), '1,2,3,4+5,true,g');
+    assert.equal(await result('console.log(1)\nvar x = await 5\nx'), '5', 'no semicolon before the var');
+  });
+
+  test('a throw after an await keeps its line number', async () => {
+    const ran = await run("await null;\n\nthrow new Error('late')");
+    assert.equal(ran.status, 'failed');
+    assert.match(ran.error!, /^Error: late\n\s+at .*main\.js:3:7/);
+  });
+
+  test('the rewrite itself: one line of prefix, nothing moved to another line', () => {
+    const wrapped = wrapTopLevelAwait('var x = 1;\nawait x;\nx + 1');
+    assert.equal(wrapped, 'var x; (async () => { ;( x = 1);\nawait x;\nreturn (x + 1);\n})()');
+    assert.throws(() => wrapTopLevelAwait("import fs from 'fs'; await 1"), /import and export/);
+  });
+});
