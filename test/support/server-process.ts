@@ -34,13 +34,14 @@ export function startServerProcess(args: readonly string[], options: { timeoutMs
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code ?? -1)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start within ${options.timeoutMs ?? 20_000} ms:\n${stderrText}`)), options.timeoutMs ?? 20_000);
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code} before listening:\n${stderrText}`)); });
+    const exitedEarly = (code: number | null) => { clearTimeout(timer); reject(new Error(`server exited with ${code} before listening:\n${stderrText}`)); };
+    child.once('exit', exitedEarly);
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       stderrText += chunk;
       const match = /"msg":"mcp-v8 listening"/.test(stderrText) ? /"port":(\d+)[^\n]*"msg":"mcp-v8 listening"/.exec(stderrText) : null;
       if (match === null) return;
       clearTimeout(timer);
-      child.removeAllListeners('exit');
+      child.off('exit', exitedEarly);
       const port = Number(match[1]);
       resolve({
         child, port, baseUrl: `http://127.0.0.1:${port}`,
