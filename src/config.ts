@@ -21,6 +21,8 @@ export interface Config {
   maxConcurrentExecutions: number;
   sessionDbPath: string;
   executionDbPath: string;
+  /** False when the path is the default, which several local servers may share (see server.ts). */
+  executionDbPathExplicit: boolean;
   nodeId: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   httpBodyBytesMax: number;
@@ -234,6 +236,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       maxConcurrentExecutions: intFlag(raw, 'max-concurrent-executions') ?? Math.max(1, os.availableParallelism()),
       sessionDbPath: stringFlag(raw, 'session-db-path') ?? '/tmp/mcp-v8-sessions',
       executionDbPath: stringFlag(raw, 'execution-db-path') ?? '/tmp/mcp-v8-executions',
+      executionDbPathExplicit: raw.has('execution-db-path'),
       nodeId,
       logLevel: logLevel as Config['logLevel'],
       httpBodyBytesMax: defaultHttpBodyBytesMax,

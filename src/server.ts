@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
+import { isMcpV8Error } from './errors.ts';
 import { createEngine } from './exec/engine.ts';
 import { ExecutionService } from './exec/service.ts';
 import type { Engine } from './exec/types.ts';
@@ -36,8 +37,25 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
+/**
+ * Claude Desktop, Claude Code and Cursor may each start a server with the defaults at the same
+ * time; LevelDB allows one process per database. The first takes the default path; the others
+ * get a database of their own next to it (their records then last as long as that process),
+ * and say so. A path given explicitly is never swapped for another.
+ */
+async function openExecutionStore(config: Config, logger: Logger): Promise<ExecutionStore> {
+  try {
+    return await ExecutionStore.open({ path: config.executionDbPath, logger });
+  } catch (error) {
+    if (config.executionDbPathExplicit || !isMcpV8Error(error) || error.code !== 'STORAGE_LOCKED') throw error;
+    const path = `${config.executionDbPath}-${process.pid}`;
+    logger.warn({ defaultPath: config.executionDbPath, path }, 'the default execution database is in use by another mcp-v8; using a database of this process (pass --execution-db-path to choose)');
+    return ExecutionStore.open({ path, logger });
+  }
+}
+
 export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
-  const store = await ExecutionStore.open({ path: config.executionDbPath, logger });
+  const store = await openExecutionStore(config, logger);
   let engine: Engine;
   try {
     engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger });

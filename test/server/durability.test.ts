@@ -72,3 +72,29 @@ describe('durability of execution records', () => {
     }
   });
 });
+
+describe('several local servers on the defaults', () => {
+  test('a second server whose default execution database is taken starts on its own and says so', async () => {
+    const first = await startServerProcess(['--stateless', '--http-port', '0']);
+    const second = await startServerProcess(['--stateless', '--http-port', '0']);
+    try {
+      assert.match(second.stderr() + first.stderr(), /default execution database is in use by another mcp-v8/);
+      for (const server of [first, second]) {
+        const run = await post(server.baseUrl, '/api/exec', { code: '1 + 2', wait_ms: 10_000 });
+        assert.equal(run.result, '3');
+      }
+    } finally {
+      await Promise.all([first.stop(), second.stop()]);
+    }
+  });
+
+  test('an explicit path that is taken is refused with a line naming the flag', async () => {
+    const dbPath = tempDir('taken');
+    const first = await startServerProcess(['--stateless', '--http-port', '0', '--execution-db-path', dbPath]);
+    try {
+      await assert.rejects(startServerProcess(['--stateless', '--http-port', '0', '--execution-db-path', dbPath]), /in use by another mcp-v8 process; give this one its own --execution-db-path/);
+    } finally {
+      await first.stop();
+    }
+  });
+});
