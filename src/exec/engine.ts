@@ -8,7 +8,7 @@
 import ivm from 'isolated-vm';
 import type { Logger } from 'pino';
 import { assert } from '../errors.ts';
-import { IsolatePool, type PreparedContext } from './isolate-pool.ts';
+import { IsolatePool, isolateMemoryMbMin, type ControlName, type PreparedContext } from './isolate-pool.ts';
 import { wrapTopLevelAwait } from './top-level-await.ts';
 import { SourceError, stripTypes } from './typescript.ts';
 import { ErrorTexts, type DeterminismRecord, type Engine, type RunOutcome, type RunRequest } from './types.ts';
@@ -24,6 +24,8 @@ interface SandboxState {
   refTimers: number;
   timers: number;
   nextDueInMs: number | null;
+  /** True when the call ran no user code, so no microtask can change this state. */
+  final: boolean;
   /** Sent once, with the state that ends the run. */
   record: DeterminismRecord | null;
 }
@@ -95,22 +97,20 @@ class Run {
     return remaining;
   }
 
-  private async call<Result = SandboxState>(method: string, args: ivm.Transferable[] = []): Promise<Result> {
-    const fn = (await this.prepared.control.get(method, { reference: true })) as ivm.Reference<(...a: unknown[]) => Result>;
-    try {
-      return (await fn.apply(undefined, args as never[], { timeout: this.remainingMs(), result: { copy: true } })) as Result;
-    } finally {
-      fn.release();
-    }
+  private async call<Result = SandboxState>(method: ControlName, args: ivm.Transferable[] = []): Promise<Result> {
+    assert(args.length <= 1, 'control methods take at most one argument');
+    const result = await this.prepared.control.apply(undefined, [method, ...args] as never, { timeout: this.remainingMs(), result: { copy: true } });
+    return result as Result;
   }
 
   /**
    * One turn of the sandbox's event loop: the call, then (after the microtask checkpoint that
    * ends it) the state, which is only then final: a microtask may settle the run or add a timer.
    */
-  private async turn(method: string, args: ivm.Transferable[] = []): Promise<SandboxState> {
-    await this.call(method, args);
-    return this.call('state');
+  private async turn(method: ControlName, args: ivm.Transferable[] = []): Promise<SandboxState> {
+    const state = await this.call(method, args);
+    // A call that ran no user code could not queue a microtask: its state is already final.
+    return state.final ? state : this.call('state');
   }
 
   private async compile(code: string): Promise<ivm.Script> {
@@ -230,7 +230,7 @@ class IsolateEngine implements Engine {
 
   private async runOne(request: RunRequest): Promise<RunOutcome> {
     if (request.signal.aborted) return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
-    const memoryMb = request.limits.heapMemoryMaxMb;
+    const memoryMb = Math.max(isolateMemoryMbMin, Math.ceil(request.limits.heapMemoryMaxMb));
     let prepared: PreparedContext;
     try {
       prepared = await this.pool.acquire(memoryMb);

@@ -18,11 +18,17 @@ const preludeSource = sandboxFiles.map((name) => readFileSync(new URL(name, sand
 /** Console lines arrive here in batches, from the isolate's thread, while the run goes on. */
 export type LineBatchSink = (lines: string[]) => void;
 
+/** What the host asks the sandbox to do (prelude.js, `control`): one function, the method by name. */
+export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'reseed';
+export type ControlFunction = ivm.Reference<(method: ControlName, argument?: unknown) => unknown>;
+
 export interface PreparedContext {
   isolate: ivm.Isolate;
   prelude: ivm.Script;
+  /** Contexts made on this isolate so far, this one included. */
+  contextsCreated: number;
   context: ivm.Context;
-  control: ivm.Reference<Record<string, unknown>>;
+  control: ControlFunction;
   /** Where this context's console lines go, and how many batches arrived; set by the run that takes it. */
   route: { sink: LineBatchSink | null; batchesReceived: number; onBatch: (() => void) | null };
 }
@@ -30,31 +36,45 @@ export interface PreparedContext {
 interface WarmIsolate {
   isolate: ivm.Isolate;
   prelude: ivm.Script;
+  contextsCreated: number;
   next: Promise<PreparedContext> | null;
 }
 
 /** Idle warm isolates kept per memory limit, and in all. */
 export const idleIsolatesPerLimitMax = 8;
 export const idleIsolatesMax = 32;
+/** isolated-vm refuses a smaller memoryLimit; smaller requested limits run with this one. */
+export const isolateMemoryMbMin = 8;
+/**
+ * Released contexts are only freed by a full collection, and V8 may report the heap limit
+ * reached before it runs one (isolated-vm issue #42): an isolate whose heap grew past this share
+ * of its limit is retired, so that leftovers of earlier runs never make a small run fail.
+ */
+export const retireHeapShare = 0.5;
+/** An isolate is also retired after this many contexts, whatever its heap says. */
+export const contextsPerIsolateMax = 1_000;
 /** Seeds are 32-bit unsigned integers; randomInt's bound is exclusive and at most 2^48. */
 const seedLimit = 2 ** 32;
+/** The prelude is our own code and runs in well under a millisecond; this only guards a bug. */
+const preludeTimeoutMs = 5_000;
 
 async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
   const context = await warm.isolate.createContext();
+  warm.contextsCreated++;
   const route: PreparedContext['route'] = { sink: null, batchesReceived: 0, onBatch: null };
   const log = new ivm.Callback((lines: string[]) => {
     route.batchesReceived++;
     route.sink?.(lines);
     route.onBatch?.();
   }, { ignored: true });
-  await context.global.set('__mcpv8_log', log);
-  // Every context gets a fresh seed; a run that needs a given one reseeds (control.reseed).
+  // Every context gets a fresh seed; a run that needs a given one reseeds (control 'reseed').
   const seed = randomInt(0, seedLimit);
-  await context.global.set('__mcpv8_seed', seed);
-  await warm.prelude.run(context, { timeout: 5_000 });
-  const control = (await context.global.get('__mcpv8_control', { reference: true })) as ivm.Reference<Record<string, unknown>>;
-  await context.global.delete('__mcpv8_control');
-  return { isolate: warm.isolate, prelude: warm.prelude, context, control, route };
+  // Three calls into the isolate: each one is a thread hop, and this runs once per execution.
+  const attach = (await warm.prelude.run(context, { timeout: preludeTimeoutMs, reference: true })) as ivm.Reference<(log: unknown, seed: number) => unknown>;
+  assert(attach.typeof === 'function', 'the prelude evaluates to its attach function');
+  const control = (await attach.apply(undefined, [log, seed], { timeout: preludeTimeoutMs, result: { reference: true } })) as ControlFunction;
+  attach.release();
+  return { isolate: warm.isolate, prelude: warm.prelude, contextsCreated: warm.contextsCreated, context, control, route };
 }
 
 export class IsolatePool {
@@ -65,12 +85,13 @@ export class IsolatePool {
   private create(memoryMb: number): WarmIsolate {
     const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
     const prelude = isolate.compileScriptSync(preludeSource, { filename: 'mcp-v8:prelude' });
-    return { isolate, prelude, next: null };
+    return { isolate, prelude, contextsCreated: 0, next: null };
   }
 
   /** A context ready to run user code, on an isolate nothing else is using. */
   async acquire(memoryMb: number): Promise<PreparedContext> {
     assert(!this.closed, 'acquire on an open pool');
+    assert(Number.isInteger(memoryMb) && memoryMb >= isolateMemoryMbMin, 'a memory limit isolated-vm accepts');
     const list = this.idle.get(memoryMb);
     const warm = list?.pop();
     if (warm !== undefined) this.idleCount--;
@@ -95,16 +116,22 @@ export class IsolatePool {
     const { isolate } = prepared;
     if (isolate.isDisposed) return;
     const list = this.idle.get(memoryMb) ?? [];
-    if (this.closed || list.length >= idleIsolatesPerLimitMax || this.idleCount >= idleIsolatesMax) {
+    if (this.closed || list.length >= idleIsolatesPerLimitMax || this.idleCount >= idleIsolatesMax || this.worn(prepared, memoryMb)) {
       isolate.dispose();
       return;
     }
-    const warm: WarmIsolate = { isolate, prelude: prepared.prelude, next: null };
+    const warm: WarmIsolate = { isolate, prelude: prepared.prelude, contextsCreated: prepared.contextsCreated, next: null };
     warm.next = prepareContext(warm);
     warm.next.catch(() => { if (!isolate.isDisposed) isolate.dispose(); });
     list.push(warm);
     this.idle.set(memoryMb, list);
     this.idleCount++;
+  }
+
+  private worn(prepared: PreparedContext, memoryMb: number): boolean {
+    if (prepared.contextsCreated >= contextsPerIsolateMax) return true;
+    const heap = prepared.isolate.getHeapStatisticsSync();
+    return heap.total_heap_size + heap.externally_allocated_size > retireHeapShare * memoryMb * 1024 * 1024;
   }
 
   discard(prepared: PreparedContext): void {

@@ -6,7 +6,8 @@
 //   - the event loop notes every macrotask it delivers (timerId and the clock when it fired).
 // The host reads the log at the end of the run as `record`. Readings the event loop makes for
 // its own bookkeeping (loopNow) are not logged: a replayer drives the loop from the events.
-// Defines globalThis.__mcpv8_determinism; the prelude captures and deletes it.
+// Defines globalThis.__mcpv8_determinism; the prelude captures and deletes it, and seeds the
+// generator when the host attaches the context to a run.
 (function () {
   'use strict';
   const RealDate = Date;
@@ -71,8 +72,7 @@
   Object.defineProperty(globalThis, 'Date', { value: SandboxDate, writable: true, configurable: true });
   Object.defineProperty(Math, 'random', { value: function random53() { return random(); }, writable: true, configurable: true });
 
-  reseed(globalThis.__mcpv8_seed);
-  delete globalThis.__mcpv8_seed;
+  reseed(0);
   Object.defineProperty(globalThis, '__mcpv8_determinism', {
     value: { next32, reseed, userNow, loopNow: realNow, noteEvent, takeRecord: () => record },
     configurable: true,

@@ -1,12 +1,13 @@
 // Sandbox code (runs inside the isolate): console, timers and the small web globals V8 lacks,
-// plus the control object the host drives the run with. Host functions arrive as globals, are
-// captured in this closure and deleted, so user code never sees a host reference.
+// plus the control function the host drives the run with. The completion value of the prelude
+// is `attach(log, seed)`: the host calls it once per context with its console callback and the
+// context's seed and keeps the returned control function. Neither is ever a global, so user code
+// never sees a host reference.
 (function () {
   'use strict';
-  const hostLog = globalThis.__mcpv8_log;
+  let hostLog = null;
   const { inspect, format } = globalThis.__mcpv8_inspect;
   const { loopNow, noteEvent, reseed, takeRecord } = globalThis.__mcpv8_determinism;
-  delete globalThis.__mcpv8_log;
   delete globalThis.__mcpv8_inspect;
   delete globalThis.__mcpv8_determinism;
 
@@ -169,7 +170,7 @@
     return typeof value === 'string' ? value : inspect(value);
   }
 
-  function state() {
+  function state(final = false) {
     flushOutput();
     let refTimers = 0;
     for (const timer of timerQueue.values()) if (timer.ref) refTimers++;
@@ -177,7 +178,7 @@
     // The record travels once, with the state that ends the run.
     const ending = fatal !== null || (settled && refTimers === 0) || (next === null && !settled);
     return {
-      settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size,
+      final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size,
       nextDueInMs: next === null ? null : Math.max(0, next.timer.due - loopNow()),
       record: ending ? takeRecord() : null,
     };
@@ -190,11 +191,12 @@
           (result) => { settled = true; outcome = { ok: true, value: describeResult(result) }; },
           (error) => { settled = true; outcome = { ok: false, error: describeError(error) }; },
         );
-      } else {
-        settled = true;
-        outcome = { ok: true, value: describeResult(value) };
+        return state();
       }
-      return state();
+      settled = true;
+      outcome = { ok: true, value: describeResult(value) };
+      // A primitive is formatted without running user code; objects may have getters or proxies.
+      return state(value === null || (typeof value !== 'object' && typeof value !== 'function'));
     },
     fire() {
       const next = nextTimer();
@@ -211,10 +213,16 @@
       }
       return state();
     },
-    state,
+    state: () => state(),
     /** Only for a run that asks for its own seed; a prepared context already has a fresh one. */
     reseed(seed) { reseed(seed); },
     record: () => takeRecord(),
   };
-  Object.defineProperty(globalThis, '__mcpv8_control', { value: control, configurable: true });
+  function attach(log, seed) {
+    if (hostLog !== null) throw new Error('the context is attached already');
+    hostLog = log;
+    reseed(seed);
+    return (method, argument) => control[method](argument);
+  }
+  return attach;
 })();
