@@ -6,7 +6,6 @@
 // The wall-clock deadline covers all of it; every call into the isolate also carries the time
 // left, so a synchronous loop, a microtask loop or a loop inside a timer ends on time.
 import ivm from 'isolated-vm';
-import type { Logger } from 'pino';
 import { assert } from '../errors.ts';
 import { IsolatePool, isolateMemoryMbMin, type ControlName, type PreparedContext } from './isolate-pool.ts';
 import { wrapTopLevelAwait } from './top-level-await.ts';
@@ -186,6 +185,21 @@ class Run {
 interface QueuedRun {
   request: RunRequest;
   resolve: (outcome: RunOutcome) => void;
+  onAbort: (() => void) | null;
+}
+
+/** The logger the engine needs: pino's, or anything with the same methods. */
+export interface EngineLogger {
+  info(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+  debug(object: object, message?: string): void;
+}
+
+export interface EngineOptions {
+  /** Runs at once; more wait in a FIFO queue (never refused). */
+  maxConcurrentExecutions: number;
+  logger?: EngineLogger;
 }
 
 class IsolateEngine implements Engine {
@@ -193,10 +207,10 @@ class IsolateEngine implements Engine {
   private readonly queue: QueuedRun[] = [];
   private running = 0;
   private readonly slots: number;
-  private readonly logger: Logger | undefined;
+  private readonly logger: EngineLogger | undefined;
 
-  constructor(options: { maxConcurrentExecutions: number; logger?: Logger }) {
-    assert(options.maxConcurrentExecutions >= 1, 'at least one slot');
+  constructor(options: EngineOptions) {
+    assert(Number.isInteger(options.maxConcurrentExecutions) && options.maxConcurrentExecutions >= 1, 'at least one slot');
     this.slots = options.maxConcurrentExecutions;
     this.logger = options.logger;
   }
@@ -209,9 +223,20 @@ class IsolateEngine implements Engine {
     return this.running;
   }
 
+  /** Queues the run (FIFO, never refused); its timeout starts when it leaves the queue. */
   run(request: RunRequest): Promise<RunOutcome> {
+    assert(request.limits.executionTimeoutMs > 0 && request.limits.heapMemoryMaxMb > 0, 'positive limits');
     return new Promise((resolve) => {
-      this.queue.push({ request, resolve });
+      const queued: QueuedRun = { request, resolve, onAbort: null };
+      // Cancelling a run that still waits for a slot answers at once, without using a slot.
+      queued.onAbort = () => {
+        const index = this.queue.indexOf(queued);
+        if (index === -1) return;
+        this.queue.splice(index, 1);
+        resolve({ status: 'cancelled', result: null, error: ErrorTexts.cancelled, record: null });
+      };
+      request.signal.addEventListener('abort', queued.onAbort, { once: true });
+      this.queue.push(queued);
       if (this.queue.length === queueWarnDepth) this.logger?.warn({ depth: this.queue.length }, 'execution queue is deep');
       this.startQueued();
     });
@@ -220,11 +245,20 @@ class IsolateEngine implements Engine {
   private startQueued(): void {
     while (this.running < this.slots && this.queue.length > 0) {
       const next = this.queue.shift()!;
+      next.request.signal.removeEventListener('abort', next.onAbort!);
       this.running++;
-      void this.runOne(next.request).then(next.resolve).finally(() => {
-        this.running--;
-        this.startQueued();
-      });
+      this.runOne(next.request)
+        .catch((error: unknown) => {
+          // The engine turns every sandbox failure into an outcome; this is a fault of our own.
+          this.logger?.error({ err: error }, 'execution engine fault');
+          return failed(`Internal error: ${error instanceof Error ? error.message : String(error)}`);
+        })
+        .then(next.resolve)
+        .finally(() => {
+          this.running--;
+          assert(this.running >= 0, 'running count never negative');
+          this.startQueued();
+        });
     }
   }
 
@@ -266,7 +300,7 @@ class IsolateEngine implements Engine {
   }
 }
 
-export async function createEngine(options: { maxConcurrentExecutions: number; logger?: Logger }): Promise<Engine> {
+export async function createEngine(options: EngineOptions): Promise<Engine> {
   const engine = new IsolateEngine(options);
   // Load swc and compile the prelude once before the first request pays for it.
   stripTypes('0');

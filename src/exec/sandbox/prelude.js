@@ -15,9 +15,11 @@
   const outputBytesMax = 32 * 1024 * 1024;
   const linesPerFlushMax = 500;
   const flushIntervalMs = 10;
+  const eagerFlushesPerIntervalMax = 20;
   let outputBytes = 0;
   let batchesSent = 0;
-  let lastFlushMs = 0;
+  let intervalStartMs = 0;
+  let flushesInInterval = 0;
   let truncated = false;
   let pendingLines = [];
   let groupIndent = '';
@@ -27,7 +29,7 @@
     const lines = pendingLines;
     pendingLines = [];
     batchesSent++;
-    lastFlushMs = loopNow();
+    flushesInInterval++;
     hostLog(lines);
   }
 
@@ -44,9 +46,12 @@
       }
       pendingLines.push(shown);
     }
-    // A line after a quiet spell goes out at once (so it survives a loop that never yields);
-    // a flood goes out in batches.
-    if (pendingLines.length >= linesPerFlushMax || loopNow() - lastFlushMs >= flushIntervalMs) flushOutput();
+    // The first lines of every 10 ms go out at once, so that what a program printed before it
+    // hangs in a loop that never yields reaches the host; past that (a flood) lines go out in
+    // batches, and a loop that never yields loses at most the last batch when it times out.
+    const nowMs = loopNow();
+    if (nowMs - intervalStartMs >= flushIntervalMs) { intervalStartMs = nowMs; flushesInInterval = 0; }
+    if (truncated || pendingLines.length >= linesPerFlushMax || flushesInInterval < eagerFlushesPerIntervalMax) flushOutput();
   }
 
   const counts = new Map();

@@ -1,0 +1,57 @@
+// Limits and scheduling: memory limits isolated-vm cannot express, many runs on one isolate,
+// the FIFO queue with its counts, a queued run's timeout, and cancelling a queued run.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ErrorTexts } from '../../src/exec/types.ts';
+import { engineForFile } from './harness.ts';
+
+const { engine, run, result } = await engineForFile(1);
+
+describe('limits and scheduling', () => {
+  test('a limit below isolated-vm\'s minimum of 8 MiB runs (at 8 MiB)', async () => {
+    for (const memoryMb of [1, 4]) assert.equal((await run('1 + 1', { memoryMb })).result, '2');
+  });
+
+  test('thousands of runs on warm isolates never fail from leftovers of earlier contexts', async () => {
+    for (let index = 0; index < 1_500; index++) {
+      const ran = await run(`[${index}, 'x'.repeat(100)].length`);
+      assert.equal(ran.status, 'completed', `run ${index}: ${ran.error}`);
+    }
+  });
+
+  test('runs beyond the slots queue in order; the counts say so; a queued run\'s timeout starts when it runs', async () => {
+    const first = run('await new Promise((resolve) => setTimeout(resolve, 300)); 1', { timeoutMs: 5_000 });
+    const second = run('2', { timeoutMs: 100 });
+    const third = run('3', { timeoutMs: 100 });
+    assert.equal(engine.runningCount, 1);
+    assert.equal(engine.queuedCount, 2);
+    const outcomes = await Promise.all([first, second, third]);
+    assert.deepEqual(outcomes.map((ran) => ran.result), ['1', '2', '3'], 'waiting 300 ms in the queue did not use the 100 ms timeouts');
+    assert.equal(engine.queuedCount, 0);
+    assert.equal(engine.runningCount, 0);
+  });
+
+  test('cancelling a queued run answers at once and frees its place', async () => {
+    const blocker = run('await new Promise((resolve) => setTimeout(resolve, 500)); 1');
+    const controller = new AbortController();
+    const queued = run('2', { signal: controller.signal });
+    assert.equal(engine.queuedCount, 1);
+    const started = Date.now();
+    controller.abort();
+    const ran = await queued;
+    assert.equal(ran.status, 'cancelled');
+    assert.equal(ran.error, ErrorTexts.cancelled);
+    assert.ok(Date.now() - started < 200, 'did not wait for the blocker');
+    assert.equal(engine.queuedCount, 0);
+    assert.equal((await blocker).result, '1');
+  });
+
+  test('a signal aborted before submission cancels without running', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const ran = await run("console.log('ran'); 1", { signal: controller.signal });
+    assert.equal(ran.status, 'cancelled');
+    assert.deepEqual(ran.lines, []);
+    assert.equal(await result('1'), '1');
+  });
+});

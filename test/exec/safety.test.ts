@@ -1,0 +1,95 @@
+// Hostile code: nothing of the host is reachable, and every attack on resources stays inside its
+// own execution and ends within its timeout while other runs still complete.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import ivm from 'isolated-vm';
+import { ErrorTexts } from '../../src/exec/types.ts';
+import { engineForFile } from './harness.ts';
+
+const { run, result } = await engineForFile(2);
+
+/** The globals we add to V8's own (which include a silent `console` we replace); anything else would be a leak. */
+const sandboxGlobals = ['TextDecoder', 'TextEncoder', 'atob', 'btoa', 'clearInterval', 'clearTimeout', 'crypto', 'performance', 'queueMicrotask', 'setInterval', 'setTimeout', 'structuredClone'];
+
+describe('nothing of the host is reachable', () => {
+  test('globalThis holds V8\'s built-ins plus exactly the documented sandbox globals', async () => {
+    const isolate = new ivm.Isolate({ memoryLimit: 8 });
+    const context = await isolate.createContext();
+    const builtIns = new Set(JSON.parse(await context.eval('JSON.stringify(Object.getOwnPropertyNames(globalThis))', { copy: true }) as string) as string[]);
+    isolate.dispose();
+    const names = JSON.parse((await result('JSON.stringify(Object.getOwnPropertyNames(globalThis))'))!) as string[];
+    assert.deepEqual(names.filter((name) => !builtIns.has(name)).sort(), sandboxGlobals);
+    assert.equal(await result('Object.getOwnPropertySymbols(globalThis).length'), '0');
+  });
+
+  test('caller chains end at strict sandbox code: arguments.callee.caller gives null', async () => {
+    const code = `
+      let fromTimer = 'unset'; let fromFormat = 'unset';
+      setTimeout(function () { fromTimer = arguments.callee.caller; }, 1);
+      console.log('%s', { toString: function () { fromFormat = arguments.callee.caller; return 'x'; } });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      [fromTimer, fromFormat].join()`;
+    assert.equal(await result(code), ',');
+  });
+
+  test('Error.prepareStackTrace sees only sandbox frames, and their receivers are sandbox objects', async () => {
+    const code = `
+      let receivers = [];
+      Error.prepareStackTrace = (error, frames) => { receivers = frames.map((frame) => { const self = frame.getThis(); return self === undefined || self === null || self instanceof Object; }); return 'custom'; };
+      console.log('%s', { toString() { new Error().stack; return 'x'; } });
+      setTimeout(() => new Error().stack, 1);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      receivers.length > 0 && receivers.every(Boolean)`;
+    assert.equal(await result(code), 'true');
+  });
+
+  test('constructor chains from every sandbox function lead back to the sandbox\'s own Function', async () => {
+    for (const path of ['console.log', 'setTimeout', 'crypto.getRandomValues', 'TextEncoder', 'Date.now', 'Math.random', 'performance.now', 'structuredClone']) {
+      assert.equal(await result(`${path}.constructor('return [typeof process, typeof require, Object.getPrototypeOf(${path}) === Function.prototype].join()')()`), 'undefined,undefined,true', path);
+    }
+  });
+});
+
+describe('resource attacks stay inside their run', () => {
+  test('a memory bomb fails with the OOM text while a parallel run completes', async () => {
+    const bomb = run("const keep = []; while (true) keep.push('x'.repeat(1e5) + Math.random())", { memoryMb: 8, timeoutMs: 10_000 });
+    assert.equal(await result('[1, 2, 3].length'), '3');
+    const ran = await bomb;
+    assert.equal(ran.status, 'failed');
+    assert.equal(ran.error, ErrorTexts.outOfMemory);
+    assert.equal(await result('"healthy"'), 'healthy');
+  });
+
+  test('a console flood in a loop that never ends is cut at the cap and times out; a parallel run completes', async () => {
+    let received = 0;
+    const flood = run("while (true) console.log('y'.repeat(1000))", { timeoutMs: 1_500, onLine: () => { received++; } });
+    assert.equal(await result('6 * 7'), '42');
+    const ran = await flood;
+    assert.equal(ran.status, 'timed_out');
+    assert.match(ran.lines.at(-1)!, /output truncated/);
+    assert.ok(received <= Math.ceil((32 * 1024 * 1024) / 1001) + 1, `${received} lines: 32 MiB of 1000-character lines and the marker`);
+  });
+
+  test('infinite loops in sync code, a microtask, a timer, and a ReDoS each end at their timeout', async () => {
+    const attacks = ['for (;;) {}', 'queueMicrotask(function spin() { queueMicrotask(spin) })', 'setInterval(() => { for (;;) {} }, 1)', "/(a+)+$/.test('a'.repeat(40) + 'b')"];
+    const started = Date.now();
+    const outcomes = await Promise.all(attacks.map((code) => run(code, { timeoutMs: 400 })));
+    assert.deepEqual(outcomes.map((ran) => ran.status), attacks.map(() => 'timed_out'));
+    assert.ok(Date.now() - started < 4_000, 'two slots, four runs of 400 ms');
+    assert.equal(await result('1 + 1'), '2');
+  });
+
+  test('a run that tampers with built-ins only breaks itself', async () => {
+    const ran = await run("Map.prototype.values = null; Promise.prototype.then = null; Array.prototype.map = null; setTimeout(() => {}, 1); 'x'");
+    assert.ok(['completed', 'failed'].includes(ran.status), ran.status);
+    assert.equal(await result('[1, 2].map((n) => n * 2)'), '[ 2, 4 ]');
+  });
+});
+
+describe('output before a hang', () => {
+  test('lines printed just before a loop that never yields still reach the host', async () => {
+    const ran = await run("console.log('a'); console.log('b'); console.warn('c'); for (;;) {}", { timeoutMs: 300 });
+    assert.equal(ran.status, 'timed_out');
+    assert.deepEqual(ran.lines, ['a', 'b', '[WARN] c']);
+  });
+});
