@@ -14,6 +14,8 @@ import { ErrorTexts, type DeterminismRecord, type Engine, type RunOutcome, type 
 
 /** Runs waiting for a slot; past this, submissions still queue (never rejected) but we log. */
 export const queueWarnDepth = 10_000;
+/** How often the host looks again while V8 finishes work the sandbox awaits (a wasm compile). */
+export const pendingWorkPollMs = 2;
 
 interface SandboxState {
   settled: boolean;
@@ -23,6 +25,8 @@ interface SandboxState {
   refTimers: number;
   timers: number;
   nextDueInMs: number | null;
+  /** Async work V8 finishes outside microtasks (WebAssembly.compile/instantiate) still pending. */
+  pendingWork: number;
   /** True when the call ran no user code, so no microtask can change this state. */
   final: boolean;
   /** Sent once, with the state that ends the run. */
@@ -168,11 +172,13 @@ class Run {
       await this.drainOutput(state);
       if (state.fatal !== null) return failed(state.fatal, state.record);
       if (state.settled && state.refTimers === 0) break;
-      if (state.nextDueInMs === null) {
+      if (state.nextDueInMs === null && state.pendingWork === 0) {
         if (!state.settled) return failed('Error: the code awaits a promise that nothing can settle (no timer or pending work is left)', state.record);
         break;
       }
-      if (state.nextDueInMs > 0) await this.sleep(state.nextDueInMs);
+      // While V8 finishes work of its own (an async WebAssembly compile), poll for it.
+      const waitMs = state.pendingWork > 0 ? Math.min(state.nextDueInMs ?? pendingWorkPollMs, pendingWorkPollMs) : state.nextDueInMs!;
+      if (waitMs > 0) await this.sleep(waitMs);
       if (this.stopReason !== null) throw new RunStopped(this.stopReason);
       state = await this.turn('fire');
     }

@@ -4,19 +4,27 @@
 (function () {
   'use strict';
   const breakLength = 80;
+  const compactLevels = 3;
+  const groupColumnsMax = 15;
   const arrayItemsMax = 100;
   const stringCharsMax = 10000;
   const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
   const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
   const typedArrayTag = Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag).get;
 
+  const escapes = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' };
+
+  /** Node's choice of quote: single, else double if the text has single quotes, else backtick. */
   function quote(text) {
     const shown = text.length > stringCharsMax ? text.slice(0, stringCharsMax) : text;
-    const escaped = shown.replace(/[\\'\n\r\t\b\f\v\0]/g, (character) => ({
-      '\\': '\\\\', "'": "\\'", '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0',
-    })[character]);
+    let mark = "'";
+    if (shown.includes("'")) {
+      if (!shown.includes('"')) mark = '"';
+      else if (!shown.includes('`') && !shown.includes('${')) mark = '`';
+    }
+    const escaped = shown.replace(/[\\\n\r\t\b\f\v\0'"`]/g, (character) => escapes[character] ?? (character === mark ? `\\${character}` : character));
     const more = text.length > shown.length ? `... ${text.length - shown.length} more characters` : '';
-    return `'${escaped}'${more}`;
+    return `${mark}${escaped}${mark}${more}`;
   }
 
   function formatNumber(value) {
@@ -45,15 +53,61 @@
   }
 
   function formatKey(key) {
-    if (typeof key === 'symbol') return `[${key.toString()}]`;
+    if (typeof key === 'symbol') return key.toString();
     return identifier.test(key) ? key : quote(key);
   }
 
-  function reduceToLines(ctx, entries, open, close, prefix) {
-    const start = entries.length + ctx.indentation + open.length + prefix.length + 10;
-    const total = entries.reduce((sum, entry) => sum + entry.length, 0);
-    if (total + start <= breakLength && !entries.some((entry) => entry.includes('\n'))) {
-      return `${prefix}${open} ${entries.join(', ')} ${close}`;
+  /**
+   * Node's grouping of long arrays into aligned columns (util.inspect's groupArrayElements):
+   * about as many columns as make a square of cells 2.5 times higher than wide, at most 15 and
+   * within 80 columns; numbers are right-aligned, anything else left-aligned.
+   */
+  function groupListEntries(ctx, entries, list) {
+    const more = list.length > arrayItemsMax ? 1 : 0;
+    const count = entries.length - more;
+    const separatorSpace = 2;
+    const lengths = entries.slice(0, count).map((entry) => entry.length);
+    const totalLength = lengths.reduce((sum, length) => sum + length + separatorSpace, 0);
+    const maxLength = Math.max(0, ...lengths);
+    const actualMax = maxLength + separatorSpace;
+    if (!(actualMax * 3 + ctx.indentation < breakLength && (totalLength / actualMax > 5 || maxLength <= 6))) return entries;
+    const averageBias = Math.sqrt(actualMax - totalLength / entries.length);
+    const biasedMax = Math.max(actualMax - 3 - averageBias, 1);
+    const columns = Math.min(Math.round(Math.sqrt(2.5 * biasedMax * count) / biasedMax), Math.floor((breakLength - ctx.indentation) / actualMax), compactLevels * 4, groupColumnsMax);
+    if (columns <= 1) return entries;
+    const widths = [];
+    for (let column = 0; column < columns; column++) {
+      let width = 0;
+      for (let index = column; index < count; index += columns) width = Math.max(width, lengths[index]);
+      widths.push(width + separatorSpace);
+    }
+    let numeric = true;
+    for (let index = 0; index < count && numeric; index++) numeric = typeof list[index] === 'number' || typeof list[index] === 'bigint';
+    const rows = [];
+    for (let start = 0; start < count; start += columns) {
+      const end = Math.min(start + columns, count);
+      let row = '';
+      for (let index = start; index < end - 1; index++) {
+        const cell = `${entries[index]}, `;
+        row += numeric ? cell.padStart(widths[index - start]) : cell.padEnd(widths[index - start]);
+      }
+      row += numeric ? entries[end - 1].padStart(widths[end - 1 - start] - separatorSpace) : entries[end - 1];
+      rows.push(row);
+    }
+    if (more === 1) rows.push(entries[entries.length - 1]);
+    return rows;
+  }
+
+  /** Node's rule: up to 3 levels of nesting share a line when the entries fit in 80 columns. */
+  function reduceToLines(ctx, entries, open, close, prefix, depth, list) {
+    const count = entries.length;
+    if (list !== undefined && count > 6) entries = groupListEntries(ctx, entries, list);
+    if (ctx.currentDepth - depth < compactLevels && count === entries.length) {
+      const start = entries.length + ctx.indentation + open.length + prefix.length + 10;
+      const total = entries.reduce((sum, entry) => sum + entry.length, entries.length + start);
+      if (total <= breakLength && !entries.some((entry) => entry.includes('\n'))) {
+        return `${prefix}${open} ${entries.join(', ')} ${close}`;
+      }
     }
     const indent = ' '.repeat(ctx.indentation + 2);
     return `${prefix}${open}\n${indent}${entries.join(`,\n${indent}`)}\n${' '.repeat(ctx.indentation)}${close}`;
@@ -97,44 +151,49 @@
 
   function formatObjectBody(ctx, value, depth) {
     if (Array.isArray(value)) {
+      if (value.length > 0) ctx.currentDepth = depth;
       const entries = formatList(ctx, value, depth, value.length).concat(propertyEntries(ctx, value, depth, true));
       const name = constructorName(value);
       const prefix = name === 'Array' ? '' : `${name}(${value.length}) `;
-      return entries.length === 0 ? `${prefix}[]` : reduceToLines(ctx, entries, '[', ']', prefix);
+      return entries.length === 0 ? `${prefix}[]` : reduceToLines(ctx, entries, '[', ']', prefix, depth, value);
     }
     if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+      if (value.length > 0) ctx.currentDepth = depth;
       const entries = formatList(ctx, value, depth, value.length);
       const prefix = `${typedArrayTag.call(value)}(${value.length}) `;
-      return entries.length === 0 ? `${prefix}[]` : reduceToLines(ctx, entries, '[', ']', prefix);
+      return entries.length === 0 ? `${prefix}[]` : reduceToLines(ctx, entries, '[', ']', prefix, depth, value);
     }
     if (value instanceof ArrayBuffer) {
       const bytes = Array.from(new Uint8Array(value, 0, Math.min(value.byteLength, 50)), (byte) => byte.toString(16).padStart(2, '0'));
       const more = value.byteLength > 50 ? ` ... ${value.byteLength - 50} more bytes` : '';
-      return `ArrayBuffer { [Uint8Contents]: <${bytes.join(' ')}${more}>, byteLength: ${value.byteLength} }`;
+      return `ArrayBuffer { [Uint8Contents]: <${bytes.join(' ')}${more}>, [byteLength]: ${value.byteLength} }`;
     }
     if (value instanceof Map) {
+      if (value.size > 0) ctx.currentDepth = depth;
       const entries = [];
       for (const [key, item] of value) {
         if (entries.length >= arrayItemsMax) { entries.push(`... ${value.size - arrayItemsMax} more items`); break; }
         entries.push(`${formatValue(ctx, key, depth + 1)} => ${formatValue(ctx, item, depth + 1)}`);
       }
-      return entries.length === 0 ? `Map(0) {}` : reduceToLines(ctx, entries, '{', '}', `Map(${value.size}) `);
+      return entries.length === 0 ? `Map(0) {}` : reduceToLines(ctx, entries, '{', '}', `Map(${value.size}) `, depth);
     }
     if (value instanceof Set) {
+      if (value.size > 0) ctx.currentDepth = depth;
       const entries = [];
       for (const item of value) {
         if (entries.length >= arrayItemsMax) { entries.push(`... ${value.size - arrayItemsMax} more items`); break; }
         entries.push(formatValue(ctx, item, depth + 1));
       }
-      return entries.length === 0 ? `Set(0) {}` : reduceToLines(ctx, entries, '{', '}', `Set(${value.size}) `);
+      return entries.length === 0 ? `Set(0) {}` : reduceToLines(ctx, entries, '{', '}', `Set(${value.size}) `, depth);
     }
+    if (Object.keys(value).length > 0 || Object.getOwnPropertySymbols(value).length > 0) ctx.currentDepth = depth;
     const entries = propertyEntries(ctx, value, depth, false);
     const name = constructorName(value);
     let prefix = name === 'Object' ? '' : name === null ? '[Object: null prototype] ' : `${name} `;
     const tag = value[Symbol.toStringTag];
     if (typeof tag === 'string' && tag !== '' && tag !== name) prefix = `${prefix === '' ? 'Object ' : prefix}[${tag}] `;
     if (entries.length === 0) return `${prefix}{}`;
-    return reduceToLines(ctx, entries, '{', '}', prefix);
+    return reduceToLines(ctx, entries, '{', '}', prefix, depth);
   }
 
   function formatSpecial(value) {
@@ -150,10 +209,30 @@
     return null;
   }
 
+  /** Empty containers print as `{}` or `[]` at any depth, as in Node. */
+  function isEmpty(value) {
+    if (value instanceof Map || value instanceof Set) return value.size === 0;
+    if ((Array.isArray(value) || ArrayBuffer.isView(value)) && value.length > 0) return false;
+    return Object.keys(value).length === 0 && Object.getOwnPropertySymbols(value).length === 0;
+  }
+
+  function formatFunctionWithProperties(ctx, value, depth) {
+    const base = formatFunction(value);
+    if (Object.keys(value).length === 0 || depth > ctx.depth || ctx.seen.includes(value)) return base;
+    ctx.seen.push(value);
+    const savedIndentation = ctx.indentation;
+    ctx.indentation = depth * 2;
+    ctx.currentDepth = depth;
+    const text = reduceToLines(ctx, propertyEntries(ctx, value, depth, false), '{', '}', `${base} `, depth);
+    ctx.indentation = savedIndentation;
+    ctx.seen.pop();
+    return text;
+  }
+
   function formatValue(ctx, value, depth) {
     if (value === null) return 'null';
     if (typeof value !== 'object' && typeof value !== 'function') return formatPrimitive(value);
-    if (typeof value === 'function') return formatFunction(value);
+    if (typeof value === 'function') return formatFunctionWithProperties(ctx, value, depth);
     const special = formatSpecial(value);
     if (special !== null) return special;
     if (ctx.seen.includes(value)) {
@@ -161,7 +240,7 @@
       if (index === undefined) { index = ctx.circular.size + 1; ctx.circular.set(value, index); }
       return `[Circular *${index}]`;
     }
-    if (depth > ctx.depth) return Array.isArray(value) ? '[Array]' : `[${constructorName(value) ?? 'Object'}]`;
+    if (depth > ctx.depth && !isEmpty(value)) return Array.isArray(value) ? '[Array]' : `[${constructorName(value) ?? 'Object'}]`;
     ctx.seen.push(value);
     const savedIndentation = ctx.indentation;
     ctx.indentation = depth * 2;
@@ -179,7 +258,7 @@
 
   function inspect(value, options) {
     const depth = options && typeof options.depth === 'number' ? options.depth : 2;
-    return formatValue({ depth, seen: [], circular: new Map(), indentation: 0 }, value, 0);
+    return formatValue({ depth, seen: [], circular: new Map(), indentation: 0, currentDepth: 0 }, value, 0);
   }
 
   function formatString(argument) {

@@ -150,6 +150,27 @@
     Promise.resolve().then(callback);
   };
 
+  // ---- work V8 finishes outside microtasks: async WebAssembly compiles on a background thread ----
+  // The host cannot see those tasks, so the sandbox counts them; while one is pending, a run
+  // that awaits it is not stuck, and the host polls instead of failing it.
+  const promiseThen = Promise.prototype.then;
+  let pendingWork = 0;
+  function trackedWork(original) {
+    const tracked = function (...args) {
+      const promise = Reflect.apply(original, this, args);
+      pendingWork++;
+      const done = () => { pendingWork--; };
+      Reflect.apply(promiseThen, promise, [done, done]);
+      return promise;
+    };
+    Object.defineProperty(tracked, 'name', { value: original.name });
+    Object.defineProperty(tracked, 'length', { value: original.length });
+    return tracked;
+  }
+  for (const name of ['compile', 'instantiate']) {
+    Object.defineProperty(WebAssembly, name, { value: trackedWork(WebAssembly[name]), writable: true, configurable: true });
+  }
+
   function nextTimer() {
     let next = null;
     for (const [id, timer] of timerQueue) {
@@ -181,9 +202,9 @@
     for (const timer of timerQueue.values()) if (timer.ref) refTimers++;
     const next = nextTimer();
     // The record travels once, with the state that ends the run.
-    const ending = fatal !== null || (settled && refTimers === 0) || (next === null && !settled);
+    const ending = fatal !== null || (settled && refTimers === 0) || (next === null && !settled && pendingWork === 0);
     return {
-      final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size,
+      final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork,
       nextDueInMs: next === null ? null : Math.max(0, next.timer.due - loopNow()),
       record: ending ? takeRecord() : null,
     };
@@ -206,7 +227,9 @@
     fire() {
       const next = nextTimer();
       const nowMs = loopNow();
-      if (next !== null && next.timer.due <= nowMs + 1) {
+      // Nothing due: no user code runs, so this state is final (the host was polling).
+      if (next === null || next.timer.due > nowMs + 1) return state(true);
+      {
         const { id, timer } = next;
         noteEvent({ kind: 'timer', timerId: id, atMs: nowMs });
         if (timer.repeat) { timer.due = nowMs + timer.delay; timer.sequence = ++timerSequence; } else timerQueue.delete(id);
