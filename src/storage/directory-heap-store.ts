@@ -1,0 +1,86 @@
+// Heaps in a local directory, sharded by the first two hex digits of the id. A write goes to a
+// temporary file in the same directory, is fsynced, renamed over the final name and the folder
+// fsynced: a crash leaves either the whole object or none, never a partial one.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { McpV8Error } from '../errors.ts';
+import { checkHeapId, heapIdOf, heapNotFound, verified, type HeapStore } from './heap-store.ts';
+
+export async function writeFileAtomic(path: string, directory: string, bytes: Uint8Array): Promise<void> {
+  const temporary = join(directory, `.tmp-${randomBytes(8).toString('hex')}`);
+  const file = await open(temporary, 'wx');
+  try {
+    await file.writeFile(bytes);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  try {
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  const folder = await open(directory, 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}
+
+export class DirectoryHeapStore implements HeapStore {
+  readonly path: string;
+
+  private constructor(path: string) {
+    this.path = path;
+  }
+
+  static async open(path: string): Promise<DirectoryHeapStore> {
+    try {
+      await mkdir(path, { recursive: true });
+    } catch (error) {
+      throw new McpV8Error('STORAGE_UNAVAILABLE', `cannot use heap directory ${path}: ${(error as Error).message}`, { cause: error });
+    }
+    return new DirectoryHeapStore(path);
+  }
+
+  private locate(id: string): { directory: string; file: string } {
+    const directory = join(this.path, id.slice(0, 2));
+    return { directory, file: join(directory, id) };
+  }
+
+  async put(bytes: Uint8Array): Promise<string> {
+    const id = heapIdOf(bytes);
+    const { directory, file } = this.locate(id);
+    if (await this.has(id)) return id;
+    await mkdir(directory, { recursive: true });
+    await writeFileAtomic(file, directory, bytes);
+    return id;
+  }
+
+  async get(id: string): Promise<Uint8Array> {
+    const { file } = this.locate(checkHeapId(id));
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw heapNotFound(id);
+      throw new McpV8Error('STORAGE_UNAVAILABLE', `cannot read heap ${id}: ${(error as Error).message}`, { cause: error });
+    }
+    return verified(id, bytes, `directory ${this.path}`);
+  }
+
+  async has(id: string): Promise<boolean> {
+    try {
+      await stat(this.locate(checkHeapId(id)).file);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {}
+}
