@@ -28,9 +28,18 @@ function transform(code: string, mode: 'strip-only' | 'transform'): string {
   return swcTypescript.transformSync(code, { mode, sourceMap: false }).code;
 }
 
+function cacheKey(code: string): string {
+  return createHash('sha256').update(code).digest('base64');
+}
+
+/** For tests and metrics: whether this input's stripped output is cached, and how many are. */
+export function strippedCacheState(code: string): { cached: boolean; entries: number } {
+  return { cached: strippedCache.has(cacheKey(code)), entries: strippedCache.size };
+}
+
 export function stripTypes(code: string): string {
   const cacheable = code.length <= strippedCacheInputCharsMax;
-  const key = cacheable ? createHash('sha256').update(code).digest('base64') : '';
+  const key = cacheable ? cacheKey(code) : '';
   const cached = cacheable ? strippedCache.get(key) : undefined;
   if (cached !== undefined) {
     // Map keeps insertion order: re-inserting makes this the most recently used entry.

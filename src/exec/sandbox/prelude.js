@@ -107,6 +107,7 @@
 
   // ---- timers: a queue the host drives; one callback per host turn so microtasks run between ----
   const timerDelayMax = 2 ** 31 - 1;
+  const timersPendingMax = 100000;
   const timerQueue = new Map();
   let timerSequence = 0;
   let idSequence = 0;
@@ -128,6 +129,7 @@
 
   function addTimer(callback, delay, args, repeat) {
     if (typeof callback !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${inspect(callback, { depth: 0 })}`);
+    if (timerQueue.size >= timersPendingMax) throw new RangeError(`too many pending timers (at most ${timersPendingMax} per execution)`);
     let delayMs = Number(delay);
     if (!(delayMs >= 1 && delayMs <= timerDelayMax)) delayMs = 1;
     const id = ++idSequence;

@@ -1,0 +1,49 @@
+// TypeScript stripping: types vanish in place (positions kept), TypeScript-only syntax that needs
+// a transform still works, errors are SyntaxErrors, and the cache is bounded and LRU.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { SourceError, stripTypes, strippedCacheEntriesMax, strippedCacheState } from '../../src/exec/typescript.ts';
+import { engineForFile } from './harness.ts';
+
+const { run, result } = await engineForFile();
+
+describe('TypeScript', () => {
+  test('annotations, interfaces, type aliases, generics, as, satisfies, non-null, declare', async () => {
+    assert.equal(await result('const x: number = 5; x'), '5');
+    const code = `
+      interface Point { x: number; y?: number }
+      type Pair<T> = [T, T];
+      declare const never: string;
+      function first<T>(pair: Pair<T>): T { return pair[0]; }
+      const p = { x: 1 } satisfies Point;
+      const q = (p as Point).x! + first<number>([2, 3]);
+      q`;
+    assert.equal(await result(code), '3');
+  });
+
+  test('enums and parameter properties need a transform, and get one', async () => {
+    assert.equal(await result('enum Color { Red, Green }\nColor.Green'), '1');
+    assert.equal(await result('class P { constructor(public x: number) {} }\nnew P(4).x'), '4');
+  });
+
+  test('stripping keeps lines and columns, so stacks point at the code as written', async () => {
+    const ran = await run('const a: string = "x";\nconst b: Array<number> = [];\nthrow new Error(a)');
+    assert.match(ran.error!, /^Error: x\n\s+at .*main\.js:3:7/);
+    assert.equal(stripTypes('let v: number = 1;').length, 'let v: number = 1;'.length);
+  });
+
+  test('invalid code is a SyntaxError; the cache is an LRU by hash with a bound', () => {
+    assert.throws(() => stripTypes('let x: = 1'), (error: unknown) => error instanceof SourceError && /^SyntaxError/.test(error.message));
+    const kept = 'const kept: number = 1';
+    const dropped = 'const dropped: number = 2';
+    stripTypes(dropped);
+    stripTypes(kept);
+    for (let index = 0; index < strippedCacheEntriesMax - 1; index++) {
+      stripTypes(`const filler${index}: number = ${index}`);
+      if (index % 100 === 0) stripTypes(kept);
+    }
+    assert.equal(strippedCacheState(kept).cached, true, 'recently used: kept');
+    assert.equal(strippedCacheState(dropped).cached, false, 'least recently used: evicted');
+    assert.equal(strippedCacheState(kept).entries, strippedCacheEntriesMax);
+  });
+});
