@@ -1,0 +1,67 @@
+// A heap, as stored: not a V8 snapshot but the record of one run that, replayed on top of its
+// parent, rebuilds the state exactly (heap-persistence.md, "a heap is a recorded, replayable
+// history"). The bytes are canonical JSON (keys sorted), so the same run always has the same id,
+// and decoding checks every field: a damaged or foreign object is HEAP_CORRUPT, never replayed.
+import { z } from 'zod';
+import { McpV8Error } from '../errors.ts';
+import type { DeterminismRecord } from '../exec/types.ts';
+
+export const heapRecordFormat = 'mcp-v8/heap@1';
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+
+const heapRecordSchema = z.strictObject({
+  format: z.literal(heapRecordFormat),
+  parent: hex64.nullable(),
+  code: z.string(),
+  limits: z.strictObject({ heapMemoryMaxMb: z.number().int().min(1).max(64), executionTimeoutMs: z.number().int().min(1).max(300_000) }),
+  observed: z.strictObject({
+    seed: z.number().int().min(0).max(2 ** 32 - 1),
+    clockReadingsMs: z.array(z.number()),
+    events: z.array(z.strictObject({ kind: z.literal('timer'), timerId: z.number().int().min(1), atMs: z.number() })),
+    complete: z.literal(true),
+  }),
+  outcome: z.strictObject({ status: z.enum(['completed', 'failed']), result: z.string().nullable(), error: z.string().nullable() }),
+});
+
+export type HeapRecord = z.infer<typeof heapRecordSchema>;
+
+export function heapRecordOf(options: {
+  parent: string | null;
+  code: string;
+  limits: HeapRecord['limits'];
+  observed: DeterminismRecord;
+  outcome: HeapRecord['outcome'];
+}): HeapRecord {
+  if (!options.observed.complete) {
+    throw new McpV8Error('INVALID_ARGUMENT', 'this run observed more clock readings or events than a heap can record; it cannot be saved as a heap');
+  }
+  return { format: heapRecordFormat, ...options, observed: { ...options.observed, complete: true } };
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.keys(value).sort().map((key) => [key, canonical((value as Record<string, unknown>)[key])]));
+  }
+  return value;
+}
+
+export function encodeHeapRecord(record: HeapRecord): Uint8Array {
+  return Buffer.from(JSON.stringify(canonical(heapRecordSchema.parse(record))), 'utf8');
+}
+
+export function decodeHeapRecord(id: string, bytes: Uint8Array): HeapRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new McpV8Error('HEAP_CORRUPT', `heap ${id} is not a heap record (not JSON); it cannot be resumed`);
+  }
+  const parsed = heapRecordSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new McpV8Error('HEAP_CORRUPT', `heap ${id} is not a valid ${heapRecordFormat} record (${issue.path.join('.') || 'record'}: ${issue.message}); it cannot be resumed`);
+  }
+  return parsed.data;
+}
