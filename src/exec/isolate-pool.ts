@@ -46,11 +46,12 @@ export const idleIsolatesMax = 32;
 /** isolated-vm refuses a smaller memoryLimit; smaller requested limits run with this one. */
 export const isolateMemoryMbMin = 8;
 /**
- * Released contexts are only freed by a full collection, and V8 may report the heap limit
- * reached before it runs one (isolated-vm issue #42): an isolate whose heap grew past this share
- * of its limit is retired, so that leftovers of earlier runs never make a small run fail.
+ * Released contexts are only freed by a full collection (V8 runs one when the heap nears its
+ * limit; each context leaves ~20 KiB until then), and a tight loop of contexts can hit the limit
+ * first (isolated-vm issue #42): an isolate whose used heap is past this share of its limit after
+ * a run is retired, so that leftovers of earlier runs never make a small run fail.
  */
-export const retireHeapShare = 0.5;
+export const retireHeapShare = 0.8;
 /** An isolate is also retired after this many contexts, whatever its heap says. */
 export const contextsPerIsolateMax = 1_000;
 /** Seeds are 32-bit unsigned integers; randomInt's bound is exclusive and at most 2^48. */
@@ -69,10 +70,12 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
   }, { ignored: true });
   // Every context gets a fresh seed; a run that needs a given one reseeds (control 'reseed').
   const seed = randomInt(0, seedLimit);
-  // Three calls into the isolate: each one is a thread hop, and this runs once per execution.
+  // Few calls into the isolate: each one is a thread hop, and this runs once per execution.
   const attach = (await warm.prelude.run(context, { timeout: preludeTimeoutMs, reference: true })) as ivm.Reference<(log: unknown, seed: number) => unknown>;
   assert(attach.typeof === 'function', 'the prelude evaluates to its attach function');
-  const control = (await attach.apply(undefined, [log, seed], { timeout: preludeTimeoutMs, result: { reference: true } })) as ControlFunction;
+  // Synchronous: no user code has run in this context yet, so this is our code only, and a
+  // thread hop would cost more than the call.
+  const control = attach.applySync(undefined, [log, seed], { timeout: preludeTimeoutMs, result: { reference: true } }) as ControlFunction;
   attach.release();
   return { isolate: warm.isolate, prelude: warm.prelude, contextsCreated: warm.contextsCreated, context, control, route };
 }
@@ -82,9 +85,15 @@ export class IsolatePool {
   private idleCount = 0;
   private closed = false;
 
-  private create(memoryMb: number): WarmIsolate {
+  /** V8's code cache of the prelude, made by the first isolate, so later ones skip the parse. */
+  private preludeCache: ivm.ExternalCopy<ArrayBuffer> | null = null;
+
+  private async create(memoryMb: number): Promise<WarmIsolate> {
     const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
-    const prelude = isolate.compileScriptSync(preludeSource, { filename: 'mcp-v8:prelude' });
+    const cache = this.preludeCache;
+    // isolated-vm returns the produced cache on the script; its typings do not say so.
+    const prelude = (await isolate.compileScript(preludeSource, { filename: 'mcp-v8:prelude', ...(cache === null ? { produceCachedData: true } : { cachedData: cache }) })) as ivm.Script & ivm.CachedDataResult;
+    if (cache === null && prelude.cachedData !== undefined) this.preludeCache = prelude.cachedData;
     return { isolate, prelude, contextsCreated: 0, next: null };
   }
 
@@ -95,7 +104,7 @@ export class IsolatePool {
     const list = this.idle.get(memoryMb);
     const warm = list?.pop();
     if (warm !== undefined) this.idleCount--;
-    const chosen = warm ?? this.create(memoryMb);
+    const chosen = warm ?? (await this.create(memoryMb));
     const prepared = chosen.next ?? prepareContext(chosen);
     chosen.next = null;
     try {
@@ -104,7 +113,7 @@ export class IsolatePool {
       // A warm isolate that cannot make a context is broken: replace it with a fresh one once.
       if (!chosen.isolate.isDisposed) chosen.isolate.dispose();
       if (warm === undefined) throw error;
-      return prepareContext(this.create(memoryMb));
+      return prepareContext(await this.create(memoryMb));
     }
   }
 
@@ -131,7 +140,7 @@ export class IsolatePool {
   private worn(prepared: PreparedContext, memoryMb: number): boolean {
     if (prepared.contextsCreated >= contextsPerIsolateMax) return true;
     const heap = prepared.isolate.getHeapStatisticsSync();
-    return heap.total_heap_size + heap.externally_allocated_size > retireHeapShare * memoryMb * 1024 * 1024;
+    return heap.used_heap_size + heap.externally_allocated_size > retireHeapShare * memoryMb * 1024 * 1024;
   }
 
   discard(prepared: PreparedContext): void {
