@@ -43,6 +43,11 @@ class RunStopped extends Error {
   }
 }
 
+/** What isolated-vm throws when a call runs past its timeout or the isolate past its memory limit. */
+const ivmMessages = {
+  timeout: 'Script execution timed out.',
+  outOfMemory: 'Isolate was disposed during execution due to memory limit',
+} as const;
 const awaitRequired = /await is only valid|Cannot use import statement|Unexpected reserved word/;
 /** Code without the word `await` cannot use top-level await, so it needs no fallback compile. */
 const mayAwait = /\bawait\b/;
@@ -63,8 +68,8 @@ function outcomeOfError(error: unknown, stoppedBy: StopReason | null, isolate: i
   const stopReason = error instanceof RunStopped ? error.reason : stoppedBy;
   if (stopReason === 'cancelled') return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
   const message = error instanceof Error ? error.message : String(error);
-  if (/memory limit/i.test(message) || (isolate.isDisposed && stopReason === null)) return failed(ErrorTexts.outOfMemory);
-  if (stopReason === 'timeout' || /timed out/i.test(message)) return { status: 'timed_out', result: null, error: ErrorTexts.timeout };
+  if (message === ivmMessages.outOfMemory || (isolate.isDisposed && stopReason === null)) return failed(ErrorTexts.outOfMemory);
+  if (stopReason === 'timeout' || message === ivmMessages.timeout) return { status: 'timed_out', result: null, error: ErrorTexts.timeout };
   return failed(error instanceof Error ? describeThrown(error) : message);
 }
 
@@ -163,7 +168,7 @@ class Run {
     try {
       completion = await this.evaluate(code);
     } catch (error) {
-      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error) || /timed out/.test(error.message)) throw error;
+      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error) || error.message === ivmMessages.timeout) throw error;
       // A throw from the top level of the code: the run fails with the sandbox's own stack,
       // after the lines it printed before throwing.
       await this.drainOutput(await this.call('state'));
@@ -295,7 +300,14 @@ class IsolateEngine implements Engine {
       this.logger?.error({ err: error }, 'could not prepare an isolate');
       return failed(`Internal error: could not prepare an isolate: ${(error as Error).message}`);
     }
-    prepared.route.sink = (lines) => { for (const line of lines) request.onConsoleLine(line); };
+    prepared.route.sink = (lines) => {
+      try {
+        for (const line of lines) request.onConsoleLine(line);
+      } catch (error) {
+        // A failing sink is the caller's fault; it must not reach isolated-vm's callback thread.
+        this.logger?.error({ err: error }, 'console line sink threw');
+      }
+    };
     const run = new Run(prepared, request);
     const onAbort = () => run.stop('cancelled');
     request.signal.addEventListener('abort', onAbort, { once: true });
@@ -307,7 +319,7 @@ class IsolateEngine implements Engine {
       clean = run.stopped === null && !prepared.isolate.isDisposed;
     } catch (error) {
       outcome = error instanceof SourceError ? failed(error.message) : outcomeOfError(error, run.stopped, prepared.isolate);
-      clean = error instanceof SourceError || (outcome.status === 'failed' && !prepared.isolate.isDisposed && run.stopped === null && !/timed out/.test(String(error)));
+      clean = error instanceof SourceError || (outcome.status === 'failed' && !prepared.isolate.isDisposed && run.stopped === null && !(error instanceof Error && error.message === ivmMessages.timeout));
     } finally {
       clearTimeout(deadline);
       request.signal.removeEventListener('abort', onAbort);

@@ -64,6 +64,11 @@ describe('statuses and error texts', () => {
     assert.deepEqual(thrown.lines, ['before']);
     assert.match((await run("Promise.reject(new TypeError('bad'))")).error!, /^TypeError: bad/);
     assert.match((await run("throw 'plain'")).error!, /plain/);
+    for (const message of ['the request timed out', 'memory limit reached']) {
+      const ran = await run(`throw new Error(${JSON.stringify(message)})`);
+      assert.equal(ran.status, 'failed', 'an error of the code that reads like a limit is still the code\'s error');
+      assert.match(ran.error!, new RegExp(`^Error: ${message.replace('.', '\\.')}`));
+    }
   });
 
   test('a throw inside a timer fails the run, as an uncaught exception would end Node', async () => {
