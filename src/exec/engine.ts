@@ -183,8 +183,14 @@ class Run {
   private async drainOutput(state: SandboxState): Promise<void> {
     const { route } = this.prepared;
     while (route.batchesReceived < state.batchesSent) {
-      await new Promise<void>((resolve) => { route.onBatch = resolve; });
+      // A stop (timeout, cancel) disposes the isolate: batches still in flight may never come.
+      await new Promise<void>((resolve) => {
+        route.onBatch = resolve;
+        this.wake = resolve;
+      });
       route.onBatch = null;
+      this.wake = null;
+      if (this.stopReason !== null) throw new RunStopped(this.stopReason);
     }
   }
 
@@ -311,6 +317,8 @@ class IsolateEngine implements Engine {
     const run = new Run(prepared, request);
     const onAbort = () => run.stop('cancelled');
     request.signal.addEventListener('abort', onAbort, { once: true });
+    // Aborted while the isolate was being prepared: the listener came too late to hear it.
+    if (request.signal.aborted) run.stop('cancelled');
     const deadline = setTimeout(() => run.stop('timeout'), request.limits.executionTimeoutMs);
     let outcome: RunOutcome;
     let clean = false;
