@@ -333,7 +333,7 @@ class IsolateEngine implements Engine {
       request.signal.removeEventListener('abort', onAbort);
     }
     if (clean) this.pool.release(prepared, memoryMb);
-    else this.pool.discard(prepared);
+    else this.pool.discard(prepared, memoryMb);
     return outcome;
   }
 

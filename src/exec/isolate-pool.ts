@@ -52,6 +52,8 @@ export const isolateMemoryMbMin = 8;
  * a run is retired, so that leftovers of earlier runs never make a small run fail.
  */
 export const retireHeapShare = 0.8;
+/** Isolates being created in the background to replace disposed ones, at most. */
+export const replenishInFlightMax = 4;
 /** An isolate is also retired after this many contexts, whatever its heap says. */
 export const contextsPerIsolateMax = 1_000;
 /** Seeds are 32-bit unsigned integers; randomInt's bound is exclusive and at most 2^48. */
@@ -83,6 +85,8 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
 export class IsolatePool {
   private readonly idle = new Map<number, WarmIsolate[]>();
   private idleCount = 0;
+  private replenishing = 0;
+  private readonly replenishWaiters: Array<() => void> = [];
   private closed = false;
 
   /** V8's code cache of the prelude, made by the first isolate, so later ones skip the parse. */
@@ -124,17 +128,64 @@ export class IsolatePool {
     prepared.control.release();
     const { isolate } = prepared;
     if (isolate.isDisposed) return;
-    const list = this.idle.get(memoryMb) ?? [];
-    if (this.closed || list.length >= idleIsolatesPerLimitMax || this.idleCount >= idleIsolatesMax || this.worn(prepared, memoryMb)) {
+    if (!this.hasRoom(memoryMb)) {
       isolate.dispose();
       return;
     }
-    const warm: WarmIsolate = { isolate, prelude: prepared.prelude, contextsCreated: prepared.contextsCreated, next: null };
+    if (this.worn(prepared, memoryMb)) {
+      isolate.dispose();
+      this.replenishSoon(memoryMb);
+      return;
+    }
+    this.park({ isolate, prelude: prepared.prelude, contextsCreated: prepared.contextsCreated, next: null }, memoryMb);
+  }
+
+  /** Warm isolates waiting for a run of this memory limit (tests, metrics). */
+  idleFor(memoryMb: number): number {
+    return this.idle.get(memoryMb)?.length ?? 0;
+  }
+
+  /** Resolves when no replacement isolate is being created (tests). */
+  whenReplenished(): Promise<void> {
+    if (this.replenishing === 0) return Promise.resolve();
+    return new Promise((resolve) => { this.replenishWaiters.push(resolve); });
+  }
+
+  private hasRoom(memoryMb: number): boolean {
+    const list = this.idle.get(memoryMb) ?? [];
+    return !this.closed && list.length < idleIsolatesPerLimitMax && this.idleCount < idleIsolatesMax;
+  }
+
+  /** Keeps a warm isolate for the next run, its next context already on the way. */
+  private park(warm: WarmIsolate, memoryMb: number): void {
+    assert(warm.next === null && !warm.isolate.isDisposed, 'a parked isolate is alive and has no context yet');
+    const { isolate } = warm;
     warm.next = prepareContext(warm);
     warm.next.catch(() => { if (!isolate.isDisposed) isolate.dispose(); });
+    const list = this.idle.get(memoryMb) ?? [];
     list.push(warm);
     this.idle.set(memoryMb, list);
     this.idleCount++;
+  }
+
+  /**
+   * Replaces a disposed isolate in the background (after the outcome went out: creating an
+   * isolate blocks the host thread for ~1.5 ms), so the next run of that limit finds one warm.
+   */
+  private replenishSoon(memoryMb: number): void {
+    if (this.replenishing >= replenishInFlightMax) return;
+    this.replenishing++;
+    setImmediate(() => {
+      const created = this.hasRoom(memoryMb) ? this.create(memoryMb) : Promise.resolve(null);
+      created.then((warm) => {
+        if (warm === null) return;
+        if (this.hasRoom(memoryMb)) this.park(warm, memoryMb);
+        else warm.isolate.dispose();
+      }, () => undefined).finally(() => {
+        this.replenishing--;
+        if (this.replenishing === 0) for (const resolve of this.replenishWaiters.splice(0)) resolve();
+      });
+    });
   }
 
   private worn(prepared: PreparedContext, memoryMb: number): boolean {
@@ -143,9 +194,11 @@ export class IsolatePool {
     return heap.used_heap_size + heap.externally_allocated_size > retireHeapShare * memoryMb * 1024 * 1024;
   }
 
-  discard(prepared: PreparedContext): void {
+  /** Disposes the isolate of a run that ended in doubt (timeout, cancel, out of memory) and replaces it. */
+  discard(prepared: PreparedContext, memoryMb: number): void {
     prepared.route.sink = null;
     if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
+    this.replenishSoon(memoryMb);
   }
 
   close(): void {
