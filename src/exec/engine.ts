@@ -16,6 +16,8 @@ import { ErrorTexts, type DeterminismRecord, type Engine, type RunOutcome, type 
 export const queueWarnDepth = 10_000;
 /** How often the host looks again while V8 finishes work the sandbox awaits (a wasm compile). */
 export const pendingWorkPollMs = 2;
+/** An error text longer than this is cut (the sandbox cuts results at 8 Mi characters). */
+export const errorCharsMax = 64 * 1024;
 
 interface SandboxState {
   settled: boolean;
@@ -56,7 +58,8 @@ const scriptFilename = 'main.js';
 /** The text of an error thrown at the top level: its stack inside the sandbox, host frames cut. */
 function describeThrown(error: Error): string {
   const stack = error.stack ?? `${error.name}: ${error.message}`;
-  return stack.split('\n').filter((line) => !line.includes('<isolated-vm boundary>') && !line.includes('mcp-v8:prelude') && !/\(node:|\(file:|node_modules/.test(line)).join('\n');
+  const text = stack.split('\n').filter((line) => !line.includes('<isolated-vm boundary>') && !line.includes('mcp-v8:prelude') && !/\(node:|\(file:|node_modules/.test(line)).join('\n');
+  return text.length <= errorCharsMax ? text : `${text.slice(0, errorCharsMax)}… [truncated: ${text.length - errorCharsMax} more characters]`;
 }
 
 function failed(error: string, record: DeterminismRecord | null = null): RunOutcome {

@@ -39,6 +39,10 @@ describe('completion values', () => {
     assert.equal(await result('({ a: 1 })'), '{ a: 1 }');
     assert.equal(await result('JSON.stringify({a: 1, b: 2})'), '{"a":1,"b":2}');
     assert.equal(await result('10n ** 20n'), '100000000000000000000n');
+    assert.equal(await result('null'), 'null');
+    assert.equal(await result("Symbol('s')"), 'Symbol(s)');
+    assert.equal(await result('function named() {}; named'), '[Function: named]');
+    assert.equal(await result('new Map([[1, 2]])'), 'Map(1) { 1 => 2 }');
   });
 
   test('a promise completion value is awaited; top-level await works', async () => {

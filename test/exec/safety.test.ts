@@ -79,6 +79,16 @@ describe('resource attacks stay inside their run', () => {
     assert.equal(await result('1 + 1'), '2');
   });
 
+  test('results and errors that leave the sandbox are bounded', async () => {
+    const big = await run("'r'.repeat(9 * 1024 * 1024)", { memoryMb: 64 });
+    assert.equal(big.result!.length < 8 * 1024 * 1024 + 100, true);
+    assert.match(big.result!, /… \[truncated: 1048576 more characters\]$/);
+    const huge = await run("throw new Error('e'.repeat(200_000))", { memoryMb: 64 });
+    assert.equal(huge.status, 'failed');
+    assert.ok(huge.error!.length < 64 * 1024 + 100);
+    assert.match(huge.error!, /^Error: eee/);
+  });
+
   test('a run that tampers with built-ins only breaks itself', async () => {
     const ran = await run("Map.prototype.values = null; Promise.prototype.then = null; Array.prototype.map = null; setTimeout(() => {}, 1); 'x'");
     assert.ok(['completed', 'failed'].includes(ran.status), ran.status);

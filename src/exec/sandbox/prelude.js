@@ -186,16 +186,24 @@
   let outcome = null;
   let fatal = null;
 
+  // The texts that leave the sandbox are bounded: a result or an error can be as large as the
+  // heap, and the host stores them with the execution record.
+  const resultCharsMax = 8 * 1024 * 1024;
+  const errorCharsMax = 64 * 1024;
+  function bounded(text, charsMax) {
+    return text.length <= charsMax ? text : `${text.slice(0, charsMax)}… [truncated: ${text.length - charsMax} more characters]`;
+  }
+
   function describeError(error) {
     if (error instanceof Error) {
-      if (error.stack === undefined) return String(error);
-      return String(error.stack).split('\n').filter((line) => !line.includes('mcp-v8:prelude')).join('\n');
+      if (error.stack === undefined) return bounded(String(error), errorCharsMax);
+      return bounded(String(error.stack).split('\n').filter((line) => !line.includes('mcp-v8:prelude')).join('\n'), errorCharsMax);
     }
-    return `Uncaught ${inspect(error)}`;
+    return bounded(`Uncaught ${inspect(error)}`, errorCharsMax);
   }
 
   function describeResult(value) {
-    return typeof value === 'string' ? value : inspect(value);
+    return bounded(typeof value === 'string' ? value : inspect(value), resultCharsMax);
   }
 
   function state(final = false) {
