@@ -240,7 +240,7 @@ export interface EngineOptions {
 }
 
 class IsolateEngine implements Engine {
-  private readonly pool = new IsolatePool();
+  private readonly pool: IsolatePool;
   private readonly queue: QueuedRun[] = [];
   private running = 0;
   private readonly slots: number;
@@ -249,6 +249,7 @@ class IsolateEngine implements Engine {
   constructor(options: EngineOptions) {
     assert(Number.isInteger(options.maxConcurrentExecutions) && options.maxConcurrentExecutions >= 1, 'at least one slot');
     this.slots = options.maxConcurrentExecutions;
+    this.pool = new IsolatePool({ slots: this.slots });
     this.logger = options.logger;
   }
 

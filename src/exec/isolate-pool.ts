@@ -40,9 +40,13 @@ interface WarmIsolate {
   next: Promise<PreparedContext> | null;
 }
 
-/** Idle warm isolates kept per memory limit, and in all. */
-export const idleIsolatesPerLimitMax = 8;
-export const idleIsolatesMax = 32;
+/**
+ * Idle warm isolates kept per memory limit, and in all, at least (an idle isolate costs ~1.5 MiB).
+ * The pool keeps one per execution slot if there are more slots, or every release past the
+ * bound would dispose an isolate that the next run then has to make again.
+ */
+export const idleIsolatesPerLimitMin = 8;
+export const idleIsolatesMin = 32;
 /** isolated-vm refuses a smaller memoryLimit; smaller requested limits run with this one. */
 export const isolateMemoryMbMin = 8;
 /**
@@ -84,6 +88,15 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
 
 export class IsolatePool {
   private readonly idle = new Map<number, WarmIsolate[]>();
+  readonly idlePerLimitMax: number;
+  readonly idleMax: number;
+
+  constructor(options: { slots: number }) {
+    assert(Number.isInteger(options.slots) && options.slots >= 1, 'at least one execution slot');
+    this.idlePerLimitMax = Math.max(idleIsolatesPerLimitMin, options.slots);
+    this.idleMax = Math.max(idleIsolatesMin, 2 * options.slots);
+  }
+
   private idleCount = 0;
   private replenishing = 0;
   private readonly replenishWaiters: Array<() => void> = [];
@@ -153,7 +166,7 @@ export class IsolatePool {
 
   private hasRoom(memoryMb: number): boolean {
     const list = this.idle.get(memoryMb) ?? [];
-    return !this.closed && list.length < idleIsolatesPerLimitMax && this.idleCount < idleIsolatesMax;
+    return !this.closed && list.length < this.idlePerLimitMax && this.idleCount < this.idleMax;
   }
 
   /** Keeps a warm isolate for the next run, its next context already on the way. */

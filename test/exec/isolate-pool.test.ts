@@ -2,9 +2,9 @@
 // made in the background when an isolate is disposed.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { IsolatePool, idleIsolatesPerLimitMax } from '../../src/exec/isolate-pool.ts';
+import { IsolatePool, idleIsolatesPerLimitMin } from '../../src/exec/isolate-pool.ts';
 
-const pool = new IsolatePool();
+const pool = new IsolatePool({ slots: 2 });
 after(() => pool.close());
 
 describe('isolate pool', () => {
@@ -36,9 +36,11 @@ describe('isolate pool', () => {
   });
 
   test('idle isolates per memory limit are bounded; extras are disposed', async () => {
-    const taken = await Promise.all(Array.from({ length: idleIsolatesPerLimitMax + 2 }, () => pool.acquire(32)));
+    assert.equal(pool.idlePerLimitMax, idleIsolatesPerLimitMin, 'two slots: the minimum');
+    assert.equal(new IsolatePool({ slots: 20 }).idlePerLimitMax, 20, 'one per slot when there are more slots');
+    const taken = await Promise.all(Array.from({ length: pool.idlePerLimitMax + 2 }, () => pool.acquire(32)));
     for (const prepared of taken) pool.release(prepared, 32);
-    assert.equal(pool.idleFor(32), idleIsolatesPerLimitMax);
+    assert.equal(pool.idleFor(32), pool.idlePerLimitMax);
     assert.equal(taken.filter((prepared) => prepared.isolate.isDisposed).length, 2);
   });
 });
