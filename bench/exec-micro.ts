@@ -84,6 +84,28 @@ for (let block = 0; block < cpuBlocks; block++) {
 await engine.close();
 floorIsolate.dispose();
 
+// Phase 3: throughput with one slot per CPU, runs kept in flight as the service would.
+const throughputRuns = 4_000;
+const inFlightMax = 64;
+const slots = os.availableParallelism();
+const parallelEngine = await createEngine({ maxConcurrentExecutions: slots });
+const runParallel = async (code: string) => {
+  const outcome = await parallelEngine.run({ code, limits, signal: new AbortController().signal, onConsoleLine: () => {} });
+  if (outcome.status !== 'completed') throw new Error(`${code}: ${outcome.status} ${outcome.error}`);
+};
+for (let index = 0; index < warmupRuns; index++) await runParallel(snippets[index % snippets.length]!);
+const throughputCpuBefore = process.cpuUsage();
+const throughputStarted = performance.now();
+let submitted = 0;
+await Promise.all(Array.from({ length: inFlightMax }, async () => {
+  while (submitted < throughputRuns) await runParallel(snippets[submitted++ % snippets.length]!);
+}));
+const throughputSeconds = (performance.now() - throughputStarted) / 1000;
+const throughputCpu = process.cpuUsage(throughputCpuBefore);
+await parallelEngine.close();
+const runsPerSecond = throughputRuns / throughputSeconds;
+const throughputCpuPerRunMs = (throughputCpu.user + throughputCpu.system) / 1000 / throughputRuns;
+
 const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
 const nproc = execSync('nproc').toString().trim();
 const medianFloor = quantile(floorMs, 0.5);
@@ -108,6 +130,9 @@ settle call, about 0.4 ms on this machine.
 | Latency median (ms) | ${fixed(medianFloor)} | ${fixed(medianEngine)} | ${(medianEngine / medianFloor).toFixed(2)} |
 | Latency p95 (ms) | ${fixed(quantile(floorMs, 0.95))} | ${fixed(quantile(engineMs, 0.95))} | ${(quantile(engineMs, 0.95) / quantile(floorMs, 0.95)).toFixed(2)} |
 | CPU per run (ms) | ${fixed(medianFloorCpu)} | ${fixed(medianEngineCpu)} | ${(medianEngineCpu / medianFloorCpu).toFixed(2)} |
+
+Throughput of the engine alone with ${slots} slots and ${inFlightMax} runs in flight (${throughputRuns} runs of the same snippets):
+${Math.round(runsPerSecond)} runs/s, ${fixed(throughputCpuPerRunMs)} ms CPU per run (all threads).
 `;
 process.stdout.write(section);
 
