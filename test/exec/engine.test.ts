@@ -67,7 +67,9 @@ describe('statuses and error texts', () => {
     assert.match(thrown.error!, /^Error: boom\n\s+at main\.js:1:30/, 'the line and column of the code as written');
     assert.deepEqual(thrown.lines, ['before']);
     assert.match((await run("Promise.reject(new TypeError('bad'))")).error!, /^TypeError: bad/);
-    assert.match((await run("throw 'plain'")).error!, /plain/);
+    assert.equal((await run("throw 'plain'")).error, 'plain', 'String(e) for what is not an Error');
+    assert.equal((await run("setTimeout(() => { throw 'in timer' }, 1)")).error, 'in timer');
+    assert.equal((await run('setTimeout(() => { throw { code: 7 } }, 1)')).error, '{ code: 7 }');
     for (const message of ['the request timed out', 'memory limit reached']) {
       const ran = await run(`throw new Error(${JSON.stringify(message)})`);
       assert.equal(ran.status, 'failed', 'an error of the code that reads like a limit is still the code\'s error');

@@ -199,7 +199,9 @@
       if (error.stack === undefined) return bounded(String(error), errorCharsMax);
       return bounded(String(error.stack).split('\n').filter((line) => !line.includes('mcp-v8:prelude')).join('\n'), errorCharsMax);
     }
-    return bounded(`Uncaught ${inspect(error)}`, errorCharsMax);
+    // Not an Error: String(e) as for a throw at the top level, but objects inspected (not [object Object]).
+    const text = error !== null && typeof error === 'object' ? inspect(error) : String(error);
+    return bounded(text, errorCharsMax);
   }
 
   function describeResult(value) {
