@@ -241,6 +241,9 @@ export interface EngineOptions {
 
 class IsolateEngine implements Engine {
   private readonly pool: IsolatePool;
+  private readonly active = new Set<Run>();
+  private closed = false;
+  private onIdle: (() => void) | null = null;
   private readonly queue: QueuedRun[] = [];
   private running = 0;
   private readonly slots: number;
@@ -264,6 +267,7 @@ class IsolateEngine implements Engine {
   /** Queues the run (FIFO, never refused); its timeout starts when it leaves the queue. */
   run(request: RunRequest): Promise<RunOutcome> {
     assert(request.limits.executionTimeoutMs > 0 && request.limits.heapMemoryMaxMb > 0, 'positive limits');
+    if (this.closed) return Promise.resolve({ status: 'cancelled', result: null, error: ErrorTexts.cancelled, record: null });
     return new Promise((resolve) => {
       const queued: QueuedRun = { request, resolve, onAbort: null };
       // Cancelling a run that still waits for a slot answers at once, without using a slot.
@@ -295,6 +299,7 @@ class IsolateEngine implements Engine {
         .finally(() => {
           this.running--;
           assert(this.running >= 0, 'running count never negative');
+          if (this.running === 0) this.onIdle?.();
           this.startQueued();
         });
     }
@@ -319,10 +324,11 @@ class IsolateEngine implements Engine {
       }
     };
     const run = new Run(prepared, request);
+    this.active.add(run);
     const onAbort = () => run.stop('cancelled');
     request.signal.addEventListener('abort', onAbort, { once: true });
-    // Aborted while the isolate was being prepared: the listener came too late to hear it.
-    if (request.signal.aborted) run.stop('cancelled');
+    // Aborted or closed while the isolate was being prepared: too late to have heard it.
+    if (request.signal.aborted || this.closed) run.stop('cancelled');
     const deadline = setTimeout(() => run.stop('timeout'), request.limits.executionTimeoutMs);
     let outcome: RunOutcome;
     let clean = false;
@@ -335,14 +341,22 @@ class IsolateEngine implements Engine {
     } finally {
       clearTimeout(deadline);
       request.signal.removeEventListener('abort', onAbort);
+      this.active.delete(run);
     }
     if (clean) this.pool.release(prepared, memoryMb);
     else this.pool.discard(prepared, memoryMb);
     return outcome;
   }
 
+  /** Cancels what is queued and what runs (each answers `cancelled`), then disposes every isolate. */
   async close(): Promise<void> {
-    for (const queued of this.queue.splice(0)) queued.resolve({ status: 'cancelled', result: null, error: ErrorTexts.cancelled });
+    this.closed = true;
+    for (const queued of this.queue.splice(0)) {
+      queued.request.signal.removeEventListener('abort', queued.onAbort!);
+      queued.resolve({ status: 'cancelled', result: null, error: ErrorTexts.cancelled, record: null });
+    }
+    for (const run of this.active) run.stop('cancelled');
+    while (this.running > 0) await new Promise<void>((resolve) => { this.onIdle = resolve; });
     this.pool.close();
   }
 }

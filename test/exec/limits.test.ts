@@ -55,3 +55,19 @@ describe('limits and scheduling', () => {
     assert.equal(await result('1'), '1');
   });
 });
+
+describe('close', () => {
+  test('close cancels running and queued runs, then later runs answer cancelled', async () => {
+    const { createEngine } = await import('../../src/exec/engine.ts');
+    const closing = await createEngine({ maxConcurrentExecutions: 1 });
+    const submit = (code: string) => closing.run({ code, limits: { heapMemoryMaxMb: 8, executionTimeoutMs: 30_000 }, signal: new AbortController().signal, onConsoleLine: () => {} });
+    const running = submit('while (true) {}');
+    const queued = submit('1');
+    while (closing.runningCount === 0) await new Promise((resolve) => setImmediate(resolve));
+    await closing.close();
+    assert.equal((await running).status, 'cancelled');
+    assert.equal((await queued).status, 'cancelled');
+    assert.equal((await submit('1')).status, 'cancelled');
+    assert.equal(closing.runningCount, 0);
+  });
+});
