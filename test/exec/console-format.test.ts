@@ -73,4 +73,20 @@ describe('console output matches Node\'s util.format', () => {
     assert.match(ran.lines[1]!, /^\s+at /);
     assert.equal(ran.lines.at(-1), '{ bad: [Getter] }');
   });
+
+  test('group, count, assert, trace, time, dir with options', async () => {
+    const ran = await run(`
+      console.group('outer'); console.log('in'); console.group(); console.warn('deeper'); console.groupEnd(); console.groupEnd(); console.log('out');
+      console.count(); console.count(); console.count('x'); console.countReset(); console.count();
+      console.assert(1 === 1, 'never'); console.assert(false, 'broken %d', 7);
+      console.trace('here');
+      console.time('t'); console.timeEnd('t');
+      console.dir({ a: { b: { c: 1 } } }, { depth: 0 });`);
+    assert.equal(ran.status, 'completed', ran.error ?? '');
+    const traceAt = ran.lines.indexOf('Trace: here');
+    assert.deepEqual(ran.lines.slice(0, 10), ['outer', '  in', '    [WARN] deeper', 'out', 'default: 1', 'default: 2', 'x: 1', 'default: 1', '[ERROR] Assertion failed: broken 7', 'Trace: here']);
+    assert.match(ran.lines[traceAt + 1]!, /^\s+at .*main\.js:5:15/);
+    assert.ok(ran.lines.some((line) => /^t: \d+\.\d{3}ms$/.test(line)));
+    assert.equal(ran.lines.at(-1), '{ a: [Object] }');
+  });
 });
