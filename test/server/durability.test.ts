@@ -42,13 +42,15 @@ describe('durability of execution records', () => {
     const first = await startServerProcess(args);
     const code = "console.log('before the crash'); await new Promise((resolve) => setTimeout(resolve, 120_000))";
     const { execution_id: id } = await post(first.baseUrl, '/api/exec', { code, execution_timeout_secs: 300 });
-    // The line is streamed while the run waits; a long poll on the output shows it arrived.
+    // The line is streamed while the run waits: a long poll on another run that finishes makes
+    // the store write its group commit, which holds every line queued so far, this one included.
     let page: Record<string, unknown> = {};
-    for (let attempt = 0; attempt < 100 && page.total_lines !== 1; attempt++) {
+    for (let attempt = 0; attempt < 50 && page.total_lines !== 1; attempt++) {
+      await post(first.baseUrl, '/api/exec', { code: '0', wait_ms: 10_000 });
       page = await get(first.baseUrl, `/api/executions/${String(id)}/output`);
-      if (page.total_lines !== 1) await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.equal(page.total_lines, 1);
+    await post(first.baseUrl, '/api/exec', { code: '0', wait_ms: 10_000 });
     assert.equal(await first.stop('SIGKILL'), 'SIGKILL');
 
     const second = await startServerProcess(args);
