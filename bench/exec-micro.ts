@@ -123,7 +123,7 @@ Floor: a new context on a warm isolate (${floorMemoryMb} MiB), compile, run, cop
 Engine: \`engine.run()\` with 8 MiB and 30 s limits, one slot; its next context is prepared after each run (counted in CPU).
 The engine's latency is below the floor's because the context is made ahead, off the request path; its CPU
 is above because every run also pays the prelude (console, timers, inspect, web globals, determinism) and a
-settle call, about 0.4 ms on this machine.
+settle call, about 0.5 ms on this machine.
 
 | Measurement | Floor | Engine | Ratio |
 | --- | ---: | ---: | ---: |
