@@ -2,31 +2,11 @@
 // console formatting and streaming, limits, concurrency, and hostile code (more in the other
 // files of this folder: WebAssembly, safety, limits, determinism, top-level await, web globals).
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { createEngine } from '../../src/exec/engine.ts';
-import { ErrorTexts, type RunOutcome } from '../../src/exec/types.ts';
+import { describe, test } from 'node:test';
+import { ErrorTexts } from '../../src/exec/types.ts';
+import { engineForFile } from './harness.ts';
 
-const engine = await createEngine({ maxConcurrentExecutions: 2 });
-after(() => engine.close());
-
-interface Ran extends RunOutcome { lines: string[] }
-
-async function run(code: string, options: { timeoutMs?: number; memoryMb?: number; signal?: AbortSignal; onLine?: (line: string) => void } = {}): Promise<Ran> {
-  const lines: string[] = [];
-  const outcome = await engine.run({
-    code,
-    limits: { heapMemoryMaxMb: options.memoryMb ?? 8, executionTimeoutMs: options.timeoutMs ?? 5_000 },
-    signal: options.signal ?? new AbortController().signal,
-    onConsoleLine: (line) => { lines.push(line); options.onLine?.(line); },
-  });
-  return { ...outcome, lines };
-}
-
-async function result(code: string): Promise<string | null> {
-  const ran = await run(code);
-  assert.equal(ran.status, 'completed', ran.error ?? '');
-  return ran.result;
-}
+const { engine, run, result } = await engineForFile(2);
 
 describe('completion values', () => {
   test('the value of the last expression, as a string', async () => {
