@@ -155,6 +155,8 @@ class Run {
 
   private sleep(delayMs: number): Promise<void> {
     return new Promise((resolve) => {
+      // A stop that came between the last turn and this sleep has nobody to wake: do not wait.
+      if (this.stopReason !== null) return resolve();
       const timer = setTimeout(() => { this.wake = null; resolve(); }, Math.min(delayMs, this.deadlineMs - Date.now()));
       this.wake = () => { clearTimeout(timer); this.wake = null; resolve(); };
     });

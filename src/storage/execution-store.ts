@@ -58,6 +58,8 @@ export const outputFlushDelayMs = 5;
 export const outputFlushLinesMax = 2_000;
 export const listLimitDefault = 1_000;
 export const interruptedError = 'Interrupted: the server stopped before this execution finished';
+/** Records of recent executions kept in memory, so polling does not read LevelDB. */
+export const recentRecordsMax = 10_000;
 
 const lineKeyDigits = 10;
 const recordKey = (id: string) => `r!${id}`;
@@ -80,6 +82,8 @@ export class ExecutionStore {
   private readonly logger: Logger | undefined;
   private readonly outputs = new Map<string, OutputCounters>();
   private readonly indexes = new OutputIndexCache();
+  /** Running records and the most recently finished ones (insertion order = age). */
+  private readonly recent = new Map<string, ExecutionRecord>();
   private queued: BatchOperation[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
@@ -135,6 +139,8 @@ export class ExecutionStore {
   async create(record: ExecutionRecord): Promise<void> {
     assert(record.status === 'running', 'a record is created running');
     this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], batched: 0 });
+    this.indexes.track(record.execution_id);
+    this.remember(record);
     await this.db.batch([
       { type: 'put', key: recordKey(record.execution_id), value: JSON.stringify(record) },
       { type: 'put', key: runningKey(record.execution_id), value: '' },
@@ -194,10 +200,19 @@ export class ExecutionStore {
       { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
       { type: 'del', key: runningKey(id) },
     ]);
+    this.remember(finished);
     this.outputs.delete(id);
   }
 
+  private remember(record: ExecutionRecord): void {
+    this.recent.delete(record.execution_id);
+    this.recent.set(record.execution_id, record);
+    if (this.recent.size > recentRecordsMax) this.recent.delete(this.recent.keys().next().value!);
+  }
+
   async get(id: string): Promise<ExecutionRecord | undefined> {
+    const cached = this.recent.get(id);
+    if (cached !== undefined) return { ...cached };
     const text = await this.db.get(recordKey(id));
     return text === undefined ? undefined : (JSON.parse(text) as ExecutionRecord);
   }
@@ -263,6 +278,7 @@ export class ExecutionStore {
       await this.db.clear({ gt: `o!${id}!`, lt: `o!${id}!~` });
       await this.db.del(recordKey(id));
       this.indexes.forget(id);
+      this.recent.delete(id);
     }
     this.recordCount -= evicted.length;
   }

@@ -42,6 +42,12 @@ function addLine(index: OutputIndex, line: string): void {
 export class OutputIndexCache {
   private readonly indexes = new Map<string, OutputIndex>();
 
+  /** Starts an empty index for a new execution: every line it prints then passes appendLine. */
+  track(id: string): void {
+    this.indexes.set(id, { lineStartBytes: [], totalBytes: 0 });
+    if (this.indexes.size > outputIndexesMax) this.indexes.delete(this.indexes.keys().next().value!);
+  }
+
   appendLine(id: string, line: string): void {
     const index = this.indexes.get(id);
     if (index !== undefined) addLine(index, line);

@@ -34,12 +34,20 @@ export function defineTool<Input extends z.ZodRawShape, Output extends z.ZodRawS
   return definition;
 }
 
+/** Strict schemas built once per tool: building a zod object costs more than parsing with it. */
+const strictSchemas = new WeakMap<z.ZodRawShape, z.ZodObject>();
+
 /** Validates arguments outside MCP (the plain API) with the same schema and one error shape. */
 export function parseToolArguments<Input extends z.ZodRawShape>(tool: ToolDefinition<Input, z.ZodRawShape>, value: unknown): z.infer<z.ZodObject<Input>> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new McpV8Error('INVALID_ARGUMENT', `${tool.name}: the body must be a JSON object`);
   }
-  const parsed = z.strictObject(tool.input).safeParse(value);
+  let schema = strictSchemas.get(tool.input);
+  if (schema === undefined) {
+    schema = z.strictObject(tool.input);
+    strictSchemas.set(tool.input, schema);
+  }
+  const parsed = schema.safeParse(value);
   if (!parsed.success) throw new McpV8Error('INVALID_ARGUMENT', `${tool.name}: ${describeIssues(parsed.error)}`);
   return parsed.data as z.infer<z.ZodObject<Input>>;
 }
