@@ -21,8 +21,8 @@ const usage = `usage: node bench/load.ts (--url URL | --spawn | --floor | --ab) 
   --max-vus N          VU pool max (default max(10, rate/2)); --pre-vus N (default max VUs/10)
   --stateful           server without --stateless;  --chained: each VU resumes its previous heap
   --poll-ms N          GET interval (default 50)
-  --server-node-args "…"   extra Node flags for the spawned server (e.g. --cpu-prof)
-  --server-args "…"    extra server flags;  --server-pid N   CPU of a --url server
+  --server-node-args=…  extra Node flags for the spawned server ("--server-node-args=--cpu-prof")
+  --server-args=…      extra server flags;  --server-pid N   CPU of a --url server
   --json               print the whole result as JSON on stdout;  --out FILE  also write it there`;
 
 function parse() {
