@@ -60,6 +60,9 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     this.metrics.executionSubmitted();
     const abort = new AbortController();
     const done = this.runToRecord(executionId, request, abort.signal, startedAt);
+    // A failed final write (storage gone) reaches whoever waits on the run; it must never
+    // become an unhandled rejection that takes the whole server down.
+    done.catch(() => undefined);
     this.live.set(executionId, { abort, done });
     return executionId;
   }
