@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { McpV8Error, assert } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { ExecutionRecord, ExecutionStore, OutputPage, OutputQuery } from '../storage/execution-store.ts';
+import { executionNotFound, type ExecutionRecord, type ExecutionStore, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
 import { isExecutionId, newExecutionId } from './ids.ts';
 import type { Engine, FinalStatus, RunOutcome } from './types.ts';
 
@@ -102,7 +102,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   async get(executionId: string): Promise<ExecutionRecord> {
     const record = await this.store.get(checkedId(executionId));
-    if (record === undefined) throw notFound(executionId);
+    if (record === undefined) throw executionNotFound(executionId);
     return record;
   }
 
@@ -128,9 +128,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     return { ok: true };
   }
 
-  async output(executionId: string, query: OutputQuery): Promise<OutputPage> {
-    await this.get(executionId);
-    return this.store.readOutput(executionId, query);
+  output(executionId: string, query: OutputQuery): Promise<OutputPage> {
+    return this.store.readOutput(checkedId(executionId), query);
   }
 
   list(): Promise<ExecutionRecord[]> {
@@ -153,6 +152,3 @@ function checkedId(executionId: string): string {
   return executionId;
 }
 
-function notFound(executionId: string): McpV8Error {
-  return new McpV8Error('EXECUTION_NOT_FOUND', `No execution with id ${executionId}. Use list_executions to see known ids.`);
-}

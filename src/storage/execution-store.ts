@@ -8,10 +8,11 @@
 // every queued line of every execution, so a flood of console lines costs one write per batch,
 // never an fsync per line. A batch reaches the OS before `finish` records the final status, so
 // a kill -9 keeps every line of a finished execution (LevelDB's log is in the page cache).
-import { Level } from 'level';
+import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { McpV8Error, assert } from '../errors.ts';
 import type { ExecutionStatus, FinalStatus } from '../exec/types.ts';
+import { openLevel } from './level.ts';
 import { OutputIndexCache, pageByBytes, pageByLines, type LineSource } from './output-pages.ts';
 
 export interface ExecutionRecord {
@@ -62,6 +63,10 @@ export const interruptedError = 'Interrupted: the server stopped before this exe
 export const recentRecordsMax = 10_000;
 
 const lineKeyDigits = 10;
+
+export function executionNotFound(id: string): McpV8Error {
+  return new McpV8Error('EXECUTION_NOT_FOUND', `No execution with id ${id}. Use list_executions to see known ids.`);
+}
 const recordKey = (id: string) => `r!${id}`;
 const runningKey = (id: string) => `u!${id}`;
 const lineKey = (id: string, line: number) => `o!${id}!${String(line).padStart(lineKeyDigits, '0')}`;
@@ -95,16 +100,7 @@ export class ExecutionStore {
   }
 
   static async open(options: { path: string; logger?: Logger }): Promise<ExecutionStore> {
-    const db = new Level<string, string>(options.path, { valueEncoding: 'utf8' });
-    try {
-      await db.open();
-    } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause;
-      if (cause?.code === 'LEVEL_LOCKED') {
-        throw new McpV8Error('STORAGE_LOCKED', `the execution database ${options.path} is in use by another mcp-v8 process; give this one its own --execution-db-path`, { cause: error });
-      }
-      throw new McpV8Error('STORAGE_UNAVAILABLE', `cannot open the execution database ${options.path}: ${(error as Error).message}`, { cause: error });
-    }
+    const db = await openLevel(options.path, { what: 'execution database', flag: '--execution-db-path' });
     const store = new ExecutionStore(db, options.logger);
     await store.markInterrupted();
     await store.countRecords();
@@ -227,7 +223,7 @@ export class ExecutionStore {
 
   async readOutput(id: string, query: OutputQuery): Promise<OutputPage> {
     const record = await this.get(id);
-    if (record === undefined) throw new McpV8Error('EXECUTION_NOT_FOUND', `No execution with id ${id}`);
+    if (record === undefined) throw executionNotFound(id);
     const source = this.lineSource(id);
     const index = await this.indexes.load(id, source);
     const page = query.mode === 'line'

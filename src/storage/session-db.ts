@@ -10,7 +10,8 @@
 //   s!<session>\0<index:12>           one entry (JSON), index 0-based
 //   h!<heap>                          the heap's tags (JSON object)
 //   t!<key>\0<value>\0<heap>          index: heaps by tag pair, so a query never scans all heaps
-import { Level } from 'level';
+import type { Level } from 'level';
+import { openLevel } from './level.ts';
 import { McpV8Error } from '../errors.ts';
 import { checkHeapId } from './heap-store.ts';
 
@@ -73,15 +74,7 @@ export class SessionDb {
   }
 
   static async open(path: string): Promise<SessionDb> {
-    const db = new Level<string, string>(path, { valueEncoding: 'utf8' });
-    try {
-      await db.open();
-    } catch (error) {
-      const locked = (error as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED';
-      throw new McpV8Error(locked ? 'STORAGE_LOCKED' : 'STORAGE_UNAVAILABLE', locked
-        ? `the session database ${path} is in use by another mcp-v8 process; give this one its own --session-db-path`
-        : `cannot open the session database ${path}: ${(error as Error).message}`, { cause: error });
-    }
+    const db = await openLevel(path, { what: 'session database', flag: '--session-db-path' });
     return new SessionDb(db);
   }
 
