@@ -5,12 +5,13 @@
 //   finished when the completion value has settled and no ref'd timer is left.
 // The wall-clock deadline covers all of it; every call into the isolate also carries the time
 // left, so a synchronous loop, a microtask loop or a loop inside a timer ends on time.
+import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { IsolatePool, isolateMemoryMbMin, type ControlName, type PreparedContext } from './isolate-pool.ts';
-import { wrapTopLevelAwait } from './top-level-await.ts';
+import { globalizeDeclarations, wrapTopLevelAwait } from './top-level-await.ts';
 import { SourceError, stripTypes } from './typescript.ts';
-import { ErrorTexts, type DeterminismRecord, type Engine, type RunOutcome, type RunRequest } from './types.ts';
+import { ErrorTexts, type DeterminismRecord, type Engine, type LiveHeap, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
 
 /** Runs waiting for a slot; past this, submissions still queue (never rejected) but we log. */
 export const queueWarnDepth = 10_000;
@@ -33,6 +34,51 @@ interface SandboxState {
   final: boolean;
   /** Sent once, with the state that ends the run. */
   record: DeterminismRecord | null;
+  /** Replay: whether the last 'deliver' found its work finished. */
+  delivered: boolean;
+  /** Replay: how the run's use of the clock differed from the record, or null. */
+  replayIssue: string | null;
+}
+
+/** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
+export const replayTimeoutMsMax = 300_000;
+const seedLimit = 2 ** 32;
+
+/** A plain object handed to the sandbox by copy. */
+function copied(value: object): ivm.Transferable {
+  return new ivm.ExternalCopy(value).copyInto({ release: true });
+}
+
+/** A replay that cannot rebuild the heap: the run fails with this text, the context is discarded. */
+class ReplayFailed extends Error {}
+
+/** A context kept alive for the next run of the same heap (stateful mode). */
+class LiveContext implements LiveHeap {
+  readonly prepared: PreparedContext;
+  readonly memoryMb: number;
+  private consumed = false;
+
+  constructor(prepared: PreparedContext, memoryMb: number) {
+    this.prepared = prepared;
+    this.memoryMb = memoryMb;
+  }
+
+  get disposed(): boolean {
+    return this.consumed || this.prepared.isolate.isDisposed;
+  }
+
+  /** Taken by a run: from now on the run owns the context. */
+  consume(): PreparedContext {
+    assert(!this.disposed, 'a live heap is resumed once, while alive');
+    this.consumed = true;
+    return this.prepared;
+  }
+
+  dispose(): void {
+    this.consumed = true;
+    this.prepared.route.sink = null;
+    if (!this.prepared.isolate.isDisposed) this.prepared.isolate.dispose();
+  }
 }
 
 type StopReason = 'timeout' | 'cancelled';
@@ -79,14 +125,30 @@ function outcomeOfError(error: unknown, stoppedBy: StopReason | null, isolate: i
 class Run {
   private stopReason: StopReason | null = null;
   private wake: (() => void) | null = null;
-  private readonly deadlineMs: number;
+  private deadlineMs = 0;
+  private deadlineTimer: NodeJS.Timeout | null = null;
   private readonly prepared: PreparedContext;
   private readonly request: RunRequest;
+  private readonly memoryMb: number;
+  /** The source that ran, after type stripping and the rewrites: what a replay runs again. */
+  source: string | null = null;
 
-  constructor(prepared: PreparedContext, request: RunRequest) {
+  constructor(prepared: PreparedContext, request: RunRequest, memoryMb: number) {
     this.prepared = prepared;
     this.request = request;
-    this.deadlineMs = Date.now() + request.limits.executionTimeoutMs;
+    this.memoryMb = memoryMb;
+  }
+
+  /** (Re)starts the wall-clock limit: the replay of a history has its own, then the run its. */
+  startDeadline(timeoutMs: number): void {
+    this.clearDeadline();
+    this.deadlineMs = Date.now() + timeoutMs;
+    this.deadlineTimer = setTimeout(() => this.stop('timeout'), timeoutMs);
+  }
+
+  clearDeadline(): void {
+    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = null;
   }
 
   get stopped(): StopReason | null {
@@ -130,10 +192,27 @@ class Run {
   private async compile(code: string): Promise<ivm.Script> {
     const { isolate } = this.prepared;
     try {
+      this.source = code;
       return await isolate.compileScript(code, { filename: scriptFilename });
     } catch (error) {
-      if (!(error instanceof Error) || !awaitRequired.test(error.message)) throw error;
-      return isolate.compileScript(wrapTopLevelAwait(code), { filename: scriptFilename });
+      // `await x` in a script parses as an identifier `await` followed by something unexpected:
+      // any syntax error of code that has the word may be top-level await. If the wrapped code
+      // does not compile either, the error of the code as written is the one to report.
+      if (!(error instanceof Error) || !(awaitRequired.test(error.message) || error.name === 'SyntaxError')) throw error;
+      let wrapped: string;
+      try {
+        wrapped = wrapTopLevelAwait(code);
+      } catch (wrapError) {
+        throw awaitRequired.test(error.message) ? wrapError : error;
+      }
+      try {
+        const script = await isolate.compileScript(wrapped, { filename: scriptFilename });
+        this.source = wrapped;
+        return script;
+      } catch (wrappedError) {
+        if (awaitRequired.test(error.message)) throw wrappedError;
+        throw error;
+      }
     }
   }
 
@@ -143,6 +222,7 @@ class Run {
    */
   private async evaluate(code: string): Promise<ivm.Reference<unknown>> {
     if (!mayAwait.test(code)) {
+      this.source = code;
       return this.prepared.context.eval(code, { filename: scriptFilename, timeout: this.remainingMs(), reference: true }) as Promise<ivm.Reference<unknown>>;
     }
     const script = await this.compile(code);
@@ -163,12 +243,16 @@ class Run {
   }
 
   async execute(): Promise<RunOutcome> {
-    const code = stripTypes(this.request.code);
+    const start = this.request.stateful;
+    let code = stripTypes(this.request.code);
+    if (start !== undefined) code = globalizeDeclarations(code);
+    if (start !== undefined && 'replay' in start && start.replay.length > 0) await this.replay(start.replay);
+    this.startDeadline(this.request.limits.executionTimeoutMs);
     const seed = this.request.environment?.seed;
-    if (seed !== undefined) {
-      assert(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32, 'a seed is a 32-bit unsigned integer');
-      await this.call('reseed', [seed]);
-    }
+    if (seed !== undefined) assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
+    // A fresh context was seeded when it was prepared; one that ran before starts a new run.
+    if (this.prepared.runs > 0 || seed !== undefined) await this.call('begin', [copied({ seed: seed ?? randomInt(0, seedLimit) })]);
+    this.prepared.runs++;
     let completion: ivm.Reference<unknown>;
     try {
       completion = await this.evaluate(code);
@@ -182,6 +266,69 @@ class Run {
     const outcome = await this.loop(await this.turn('settle', [completion.derefInto()]));
     completion.release();
     return outcome;
+  }
+
+  /**
+   * Rebuilds a heap: runs each recorded step again in this context, with its seed, its clock
+   * readings and its events in their recorded order, on a virtual clock (no waiting), printing
+   * nothing. Each step must end as it did; anything else is a divergence and the heap cannot be
+   * rebuilt here. Throws ReplayFailed, or RunStopped on cancel.
+   */
+  private async replay(steps: ReplayStep[]): Promise<void> {
+    const last = steps[steps.length - 1]!;
+    const budgetMs = Math.min(replayTimeoutMsMax, steps.reduce((sum, step) => sum + step.limits.executionTimeoutMs, 0));
+    this.startDeadline(budgetMs);
+    const cannot = (reason: string) => new ReplayFailed(`Could not resume heap ${last.heap}: ${reason}`);
+    for (const [index, step] of steps.entries()) {
+      let ended: { status: 'completed' | 'failed'; result: string | null; error: string | null; issue: string | null };
+      try {
+        ended = await this.replayStep(step);
+      } catch (error) {
+        if (this.stopReason === 'cancelled') throw new RunStopped('cancelled');
+        const message = error instanceof Error ? error.message : String(error);
+        if (message === ivmMessages.outOfMemory || (this.prepared.isolate.isDisposed && this.stopReason === null)) {
+          throw cannot(`replaying its history (run ${index + 1} of ${steps.length}) ran out of memory under heap_memory_max_mb=${this.memoryMb}; resume it with a larger heap_memory_max_mb`);
+        }
+        if (this.stopReason === 'timeout' || message === ivmMessages.timeout) throw cannot(`replaying its history (${steps.length} runs) took longer than ${budgetMs / 1000} s`);
+        throw cannot(`replaying run ${index + 1} of ${steps.length} (heap ${step.heap}) failed: ${message}`);
+      }
+      const expected = step.outcome;
+      const issue = ended.issue ?? (ended.status !== expected.status || ended.result !== expected.result || ended.error !== expected.error
+        ? `it ended ${ended.status} (${(ended.result ?? ended.error ?? '').slice(0, 200)}), the recorded run ${expected.status} (${(expected.result ?? expected.error ?? '').slice(0, 200)})`
+        : null);
+      if (issue !== null) throw cannot(`replaying run ${index + 1} of ${steps.length} (heap ${step.heap}) diverged from its record: ${issue}`);
+    }
+  }
+
+  private async replayStep(step: ReplayStep): Promise<{ status: 'completed' | 'failed'; result: string | null; error: string | null; issue: string | null }> {
+    await this.call('begin', [copied({ seed: step.observed.seed, clockReadingsMs: step.observed.clockReadingsMs })]);
+    this.prepared.runs++;
+    let completion: ivm.Reference<unknown>;
+    try {
+      completion = await this.prepared.context.eval(step.code, { filename: scriptFilename, timeout: this.remainingMs(), reference: true }) as ivm.Reference<unknown>;
+    } catch (error) {
+      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error) || error.message === ivmMessages.timeout) throw error;
+      const state = await this.call('state');
+      return { status: 'failed', result: null, error: describeThrown(error), issue: state.replayIssue };
+    }
+    let state = await this.turn('settle', [completion.derefInto()]);
+    completion.release();
+    for (const event of step.observed.events) {
+      if (state.fatal !== null) break;
+      if (event.kind === 'timer') {
+        state = await this.turn('fire', [copied({ timerId: event.timerId, atMs: event.atMs })]);
+        continue;
+      }
+      // Work V8 finishes on its own time (a WebAssembly compile): wait for it, then deliver it.
+      for (;;) {
+        state = await this.turn('deliver', [event.workId]);
+        if (state.delivered) break;
+        await this.sleep(pendingWorkPollMs);
+        if (this.stopReason !== null) throw new RunStopped(this.stopReason);
+      }
+    }
+    const ended = endOf(state);
+    return { ...ended, issue: state.replayIssue };
   }
 
   /** Waits until every console batch the sandbox sent has reached the host. */
@@ -206,7 +353,7 @@ class Run {
       if (state.fatal !== null) return failed(state.fatal, state.record);
       if (state.settled && state.refTimers === 0) break;
       if (state.nextDueInMs === null && state.pendingWork === 0) {
-        if (!state.settled) return failed('Error: the code awaits a promise that nothing can settle (no timer or pending work is left)', state.record);
+        if (!state.settled) return failed(stuckError, state.record);
         break;
       }
       // While V8 finishes work of its own (an async WebAssembly compile), poll for it.
@@ -215,10 +362,19 @@ class Run {
       if (this.stopReason !== null) throw new RunStopped(this.stopReason);
       state = await this.turn('fire');
     }
-    const outcome = state.outcome;
-    assert(outcome !== null, 'a settled run has an outcome');
-    return outcome.ok ? { status: 'completed', result: outcome.value, error: null, record: state.record } : failed(outcome.error, state.record);
+    return { ...endOf(state), record: state.record };
   }
+}
+
+const stuckError = 'Error: the code awaits a promise that nothing can settle (no timer or pending work is left)';
+
+/** How a run ended, from the sandbox state after its last turn. */
+function endOf(state: SandboxState): { status: 'completed' | 'failed'; result: string | null; error: string | null } {
+  if (state.fatal !== null) return { status: 'failed', result: null, error: state.fatal };
+  if (!state.settled) return { status: 'failed', result: null, error: stuckError };
+  const outcome = state.outcome;
+  assert(outcome !== null, 'a settled run has an outcome');
+  return outcome.ok ? { status: 'completed', result: outcome.value, error: null } : { status: 'failed', result: null, error: outcome.error };
 }
 
 interface QueuedRun {
@@ -308,14 +464,26 @@ class IsolateEngine implements Engine {
   }
 
   private async runOne(request: RunRequest): Promise<RunOutcome> {
-    if (request.signal.aborted) return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
+    const start = request.stateful;
+    const resumed = start !== undefined && 'live' in start ? start.live : null;
+    if (request.signal.aborted) {
+      resumed?.dispose();
+      return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
+    }
     const memoryMb = Math.max(isolateMemoryMbMin, Math.ceil(request.limits.heapMemoryMaxMb));
     let prepared: PreparedContext;
-    try {
-      prepared = await this.pool.acquire(memoryMb);
-    } catch (error) {
-      this.logger?.error({ err: error }, 'could not prepare an isolate');
-      return failed(`Internal error: could not prepare an isolate: ${(error as Error).message}`);
+    if (resumed !== null) {
+      assert(resumed instanceof LiveContext && resumed.memoryMb === memoryMb, 'a live heap of this engine, with the memory limit of the run');
+      prepared = resumed.consume();
+    } else {
+      try {
+        prepared = await this.pool.acquire(memoryMb);
+      } catch (error) {
+        this.logger?.error({ err: error }, 'could not prepare an isolate');
+        return failed(`Internal error: could not prepare an isolate: ${(error as Error).message}`);
+      }
+      // A stateful context keeps its isolate after the run: the pool makes itself another.
+      if (start !== undefined) this.pool.detach(memoryMb);
     }
     prepared.route.sink = (lines) => {
       try {
@@ -325,25 +493,39 @@ class IsolateEngine implements Engine {
         this.logger?.error({ err: error }, 'console line sink threw');
       }
     };
-    const run = new Run(prepared, request);
+    const run = new Run(prepared, request, memoryMb);
     this.active.add(run);
     const onAbort = () => run.stop('cancelled');
     request.signal.addEventListener('abort', onAbort, { once: true });
     // Aborted or closed while the isolate was being prepared: too late to have heard it.
     if (request.signal.aborted || this.closed) run.stop('cancelled');
-    const deadline = setTimeout(() => run.stop('timeout'), request.limits.executionTimeoutMs);
     let outcome: RunOutcome;
     let clean = false;
     try {
       outcome = await run.execute();
       clean = run.stopped === null && !prepared.isolate.isDisposed;
     } catch (error) {
-      outcome = error instanceof SourceError ? failed(error.message) : outcomeOfError(error, run.stopped, prepared.isolate);
-      clean = error instanceof SourceError || (outcome.status === 'failed' && !prepared.isolate.isDisposed && run.stopped === null && !(error instanceof Error && error.message === ivmMessages.timeout));
+      if (error instanceof ReplayFailed) {
+        outcome = failed(error.message);
+      } else {
+        outcome = error instanceof SourceError ? failed(error.message) : outcomeOfError(error, run.stopped, prepared.isolate);
+        clean = error instanceof SourceError || (outcome.status === 'failed' && !prepared.isolate.isDisposed && run.stopped === null && !(error instanceof Error && error.message === ivmMessages.timeout));
+      }
     } finally {
-      clearTimeout(deadline);
+      run.clearDeadline();
       request.signal.removeEventListener('abort', onAbort);
       this.active.delete(run);
+    }
+    if (start !== undefined) {
+      // Stateful: a run that ended cleanly leaves its context alive for the next run; the
+      // source it ran goes with the outcome, for the record a replay runs again.
+      if (!clean) {
+        prepared.route.sink = null;
+        if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
+        return outcome;
+      }
+      prepared.route.sink = null;
+      return { ...outcome, source: run.source, live: new LiveContext(prepared, memoryMb) };
     }
     if (clean) this.pool.release(prepared, memoryMb);
     else this.pool.discard(prepared, memoryMb);

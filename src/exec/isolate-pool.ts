@@ -19,7 +19,7 @@ const preludeSource = sandboxFiles.map((name) => readFileSync(new URL(name, sand
 export type LineBatchSink = (lines: string[]) => void;
 
 /** What the host asks the sandbox to do (prelude.js, `control`): one function, the method by name. */
-export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'reseed';
+export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'begin' | 'deliver';
 export type ControlFunction = ivm.Reference<(method: ControlName, argument?: unknown) => unknown>;
 
 export interface PreparedContext {
@@ -29,6 +29,8 @@ export interface PreparedContext {
   contextsCreated: number;
   context: ivm.Context;
   control: ControlFunction;
+  /** Runs started in this context (stateful contexts run many). */
+  runs: number;
   /** Where this context's console lines go, and how many batches arrived; set by the run that takes it. */
   route: { sink: LineBatchSink | null; batchesReceived: number; onBatch: (() => void) | null };
 }
@@ -83,7 +85,7 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
   // thread hop would cost more than the call.
   const control = attach.applySync(undefined, [log, seed], { timeout: preludeTimeoutMs, result: { reference: true } }) as ControlFunction;
   attach.release();
-  return { isolate: warm.isolate, prelude: warm.prelude, contextsCreated: warm.contextsCreated, context, control, route };
+  return { isolate: warm.isolate, prelude: warm.prelude, contextsCreated: warm.contextsCreated, context, control, runs: 0, route };
 }
 
 export class IsolatePool {
@@ -205,6 +207,14 @@ export class IsolatePool {
     if (prepared.contextsCreated >= contextsPerIsolateMax) return true;
     const heap = prepared.isolate.getHeapStatisticsSync();
     return heap.used_heap_size + heap.externally_allocated_size > retireHeapShare * memoryMb * 1024 * 1024;
+  }
+
+  /**
+   * Hands the isolate to a stateful run for good (its context lives on in the live-heap cache),
+   * and makes a warm replacement in the background.
+   */
+  detach(memoryMb: number): void {
+    this.replenishSoon(memoryMb);
   }
 
   /** Disposes the isolate of a run that ended in doubt (timeout, cancel, out of memory) and replaces it. */

@@ -97,3 +97,37 @@ export function wrapTopLevelAwait(code: string): string {
   // One line of prefix, no newline: the user's line numbers stay as written.
   return `${declared}(async () => { ${exported}${applyEdits(source, edits)}\n})()`;
 }
+
+/** Only code with one of these words can declare a top-level lexical binding. */
+const lexicalWord = /\b(?:let|const|class)\b/;
+
+/**
+ * Stateful mode (docs/stateful.md, "Top-level declarations"): top-level `let`, `const` and
+ * `class` declarations become `var` globals, so that what a run declares is there in the next
+ * run and a later run may declare the same name again, as in the Node REPL (a script-scope
+ * `let` declared twice in one context is a SyntaxError). Keywords are replaced in place
+ * (`const` by `var` plus two spaces), so lines and columns stay as written; `class C {}` gains a
+ * `var C = ` in front. Code that does not parse is left alone for V8 to report.
+ */
+export function globalizeDeclarations(code: string): string {
+  if (!lexicalWord.test(code)) return code;
+  let parsed: { body: Statement[]; base: number };
+  try {
+    parsed = parseStatements(code);
+  } catch {
+    return code;
+  }
+  const at = (position: number) => position - parsed.base;
+  const edits: Edit[] = [];
+  for (const statement of parsed.body) {
+    const start = at(statement.span.start);
+    if (statement.type === 'VariableDeclaration' && (statement.kind === 'let' || statement.kind === 'const')) {
+      edits.push({ start, end: start + statement.kind.length, text: statement.kind === 'let' ? 'var' : 'var  ' });
+    } else if (statement.type === 'ClassDeclaration' && statement.identifier !== undefined) {
+      edits.push({ start, end: start, text: `var ${statement.identifier.value} = ` });
+      // A class expression statement needs its end: the next line may start with `(` or `[`.
+      edits.push({ start: at(statement.span.end), end: at(statement.span.end), text: ';' });
+    }
+  }
+  return edits.length === 0 ? code : applyEdits(Buffer.from(code, 'utf8'), edits);
+}

@@ -23,11 +23,17 @@ export interface DeterminismRecord {
   seed: number;
   /** Every clock reading user code made (Date.now, new Date(), Date(), performance.now), in order. */
   clockReadingsMs: number[];
-  /** Every macrotask delivered into the isolate, in delivery order, with the clock at delivery. */
-  events: Array<{ kind: 'timer'; timerId: number; atMs: number }>;
+  /**
+   * Every macrotask delivered into the isolate, in delivery order: a timer (with the clock when it
+   * fired), or work V8 finished outside the event loop (an async WebAssembly compile) reaching
+   * user code.
+   */
+  events: DeterminismEvent[];
   /** False when a bound cut the log short: such a run cannot be replayed exactly. */
   complete: boolean;
 }
+
+export type DeterminismEvent = { kind: 'timer'; timerId: number; atMs: number } | { kind: 'work'; workId: number };
 
 /** Per-run inputs of the determinism hooks; everything omitted is chosen fresh. */
 export interface ExecutionEnvironment {
@@ -42,7 +48,36 @@ export interface RunRequest {
   /** Aborting cancels the run: it ends with status `cancelled`, error `Cancelled by user`. */
   signal: AbortSignal;
   onConsoleLine: ConsoleLineSink;
+  /** Stateful mode: where the run starts; absent for a stateless run (a fresh, throwaway context). */
+  stateful?: StatefulStart;
 }
+
+/**
+ * One earlier run to replay: its code, limits and what it observed, and the outcome it had (a
+ * replay that ends otherwise has diverged). `heap` names it in errors.
+ */
+export interface ReplayStep {
+  heap: string;
+  code: string;
+  limits: RunLimits;
+  observed: DeterminismRecord;
+  outcome: { status: 'completed' | 'failed'; result: string | null; error: string | null };
+}
+
+/** A context kept alive after a stateful run, owned by whoever holds it (the live-heap cache). */
+export interface LiveHeap {
+  /** The isolate's memory limit: a run with another heap_memory_max_mb cannot use this context. */
+  readonly memoryMb: number;
+  readonly disposed: boolean;
+  /** Frees the context and its isolate; a handle passed to a run is consumed by it instead. */
+  dispose(): void;
+}
+
+/**
+ * Where a stateful run starts: a live context (consumed), or a fresh one on which the steps,
+ * oldest first, are replayed before the code runs (none: a fresh start).
+ */
+export type StatefulStart = { live: LiveHeap } | { replay: ReplayStep[] };
 
 export interface RunOutcome {
   status: FinalStatus;
@@ -55,6 +90,13 @@ export interface RunOutcome {
    * reproduce), null for cancelled, timed out and out-of-memory runs (which it cannot).
    */
   record?: DeterminismRecord | null;
+  /**
+   * Stateful runs that ended cleanly: the context, alive, to resume from. With `record` null (a
+   * source error: no code ran) it still holds the state the run started from.
+   */
+  live?: LiveHeap | null;
+  /** Stateful runs: the source that ran (types stripped, rewritten), what a replay runs again. */
+  source?: string | null;
 }
 
 export interface Engine {

@@ -18,7 +18,10 @@ const heapRecordSchema = z.strictObject({
   observed: z.strictObject({
     seed: z.number().int().min(0).max(2 ** 32 - 1),
     clockReadingsMs: z.array(z.number()),
-    events: z.array(z.strictObject({ kind: z.literal('timer'), timerId: z.number().int().min(1), atMs: z.number() })),
+    events: z.array(z.discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('timer'), timerId: z.number().int().min(1), atMs: z.number() }),
+      z.strictObject({ kind: z.literal('work'), workId: z.number().int().min(1) }),
+    ])),
     complete: z.literal(true),
   }),
   outcome: z.strictObject({ status: z.enum(['completed', 'failed']), result: z.string().nullable(), error: z.string().nullable() }),

@@ -54,16 +54,16 @@ describe('determinism hooks', () => {
       [+fast, +slow, order.join()].join(' ')`);
     const [fastId, slowId, order] = ran.result!.split(' ');
     assert.equal(order, 'fast,slow');
-    const timerIds = ran.record!.events.map((event) => event.timerId);
+    const timerIds = ran.record!.events.map((event) => (event.kind === 'timer' ? event.timerId : -1));
     assert.deepEqual(timerIds.slice(0, 2), [Number(fastId), Number(slowId)]);
     assert.equal(timerIds.length, 3, 'fast, slow, then the resolve of the awaited timer');
     assert.ok(ran.record!.events.every((event) => event.kind === 'timer' && event.atMs > 0));
   });
 
   test('a record is bounded: a busy clock loop marks it incomplete instead of growing without end', async () => {
-    const ran = await run('for (let i = 0; i < 20000; i++) Date.now(); 1');
+    const ran = await run('for (let i = 0; i < 200000; i++) Date.now(); 1');
     assert.equal(ran.record!.complete, false);
-    assert.ok(ran.record!.clockReadingsMs.length <= 10_000);
+    assert.ok(ran.record!.clockReadingsMs.length <= 100_000);
   });
 
   test('failed runs carry a record (replay can reproduce a throw); timed out and cancelled runs do not', async () => {

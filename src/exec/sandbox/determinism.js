@@ -6,16 +6,24 @@
 //   - the event loop notes every macrotask it delivers (timerId and the clock when it fired).
 // The host reads the log at the end of the run as `record`. Readings the event loop makes for
 // its own bookkeeping (loopNow) are not logged: a replayer drives the loop from the events.
+// Replay (stateful mode, docs/stateful.md): `begin(seed, readings)` makes the clock answer the
+// recorded readings in order and the loop's clock a virtual one, set by the host to the time of
+// each recorded event; reading more often than the record did is a divergence, reported.
 // Defines globalThis.__mcpv8_determinism; the prelude captures and deletes it, and seeds the
 // generator when the host attaches the context to a run.
 (function () {
   'use strict';
   const RealDate = Date;
   const realNow = RealDate.now;
-  const clockReadingsMax = 10000;
-  const eventsMax = 10000;
+  const clockReadingsMax = 100000;
+  const eventsMax = 100000;
   let record = null;
   const state = new Uint32Array(4);
+  /** The recorded readings while replaying, else null; the next one to answer; the virtual clock. */
+  let replayReadings = null;
+  let replayIndex = 0;
+  let virtualNowMs = 0;
+  let divergence = null;
 
   function rotl(value, shift) { return (value << shift) | (value >>> (32 - shift)); }
 
@@ -39,6 +47,18 @@
     }
     if ((state[0] | state[1] | state[2] | state[3]) === 0) state[0] = 1;
     record = { seed: seed >>> 0, clockReadingsMs: [], events: [], complete: true };
+    replayReadings = null;
+    divergence = null;
+  }
+
+  /** Starts a run: live (readings null) or replaying the recorded readings of one. */
+  function begin(seed, readings) {
+    reseed(seed);
+    if (readings !== null) {
+      replayReadings = readings;
+      replayIndex = 0;
+      virtualNowMs = readings.length > 0 ? readings[0] : 0;
+    }
   }
 
   /** A double in [0, 1) with 53 random bits, like V8's own Math.random. */
@@ -47,13 +67,33 @@
   }
 
   function userNow() {
+    if (replayReadings !== null) {
+      if (replayIndex < replayReadings.length) return replayReadings[replayIndex++];
+      divergence ??= `the code read the clock more often than the recorded run (${replayReadings.length} readings)`;
+      return virtualNowMs;
+    }
     const now = realNow();
     if (record.clockReadingsMs.length < clockReadingsMax) record.clockReadingsMs.push(now);
     else record.complete = false;
     return now;
   }
 
+  function loopNow() {
+    return replayReadings === null ? realNow() : virtualNowMs;
+  }
+
+  /** The replay's state after a run: what diverged from the record, or null. */
+  function replayIssue() {
+    if (replayReadings === null) return null;
+    if (divergence === null && replayIndex < replayReadings.length) return `the code read the clock ${replayIndex} times, the recorded run ${replayReadings.length}`;
+    return divergence;
+  }
+
   function noteEvent(event) {
+    if (replayReadings !== null) {
+      virtualNowMs = event.atMs ?? virtualNowMs;
+      return;
+    }
     if (record.events.length < eventsMax) record.events.push(event);
     else record.complete = false;
   }
@@ -74,7 +114,7 @@
 
   reseed(0);
   Object.defineProperty(globalThis, '__mcpv8_determinism', {
-    value: { next32, reseed, userNow, loopNow: realNow, noteEvent, takeRecord: () => record },
+    value: { next32, reseed, begin, userNow, loopNow, noteEvent, replayIssue, replaying: () => replayReadings !== null, takeRecord: () => record },
     configurable: true,
   });
 })();

@@ -7,7 +7,7 @@
   'use strict';
   let hostLog = null;
   const { inspect, format } = globalThis.__mcpv8_inspect;
-  const { loopNow, noteEvent, reseed, takeRecord } = globalThis.__mcpv8_determinism;
+  const { loopNow, noteEvent, reseed, begin, replaying, replayIssue, takeRecord } = globalThis.__mcpv8_determinism;
   delete globalThis.__mcpv8_inspect;
   delete globalThis.__mcpv8_determinism;
 
@@ -34,7 +34,8 @@
   }
 
   function emit(prefix, text) {
-    if (truncated) return;
+    // A replay prints nothing: the lines went out when the run was live.
+    if (truncated || replaying()) return;
     for (const line of text.split('\n')) {
       const shown = groupIndent + prefix + line;
       prefix = '';
@@ -155,15 +156,28 @@
   // ---- work V8 finishes outside microtasks: async WebAssembly compiles on a background thread ----
   // The host cannot see those tasks, so the sandbox counts them; while one is pending, a run
   // that awaits it is not stuck, and the host polls instead of failing it.
+  // Their results reach user code in an order the host records (a 'work' event), and a replay
+  // delivers them in that same order (control 'deliver'), whenever V8 actually finishes them.
   const promiseThen = Promise.prototype.then;
+  const RealPromise = Promise;
   let pendingWork = 0;
+  let workSequence = 0;
+  /** Replay: finished work waiting for its recorded turn, by work id. */
+  const finishedWork = new Map();
   function trackedWork(original) {
     const tracked = function (...args) {
       const promise = Reflect.apply(original, this, args);
+      const workId = ++workSequence;
       pendingWork++;
-      const done = () => { pendingWork--; };
-      Reflect.apply(promiseThen, promise, [done, done]);
-      return promise;
+      return new RealPromise((resolve, reject) => {
+        const finish = (ok, value) => {
+          pendingWork--;
+          const settle = () => (ok ? resolve(value) : reject(value));
+          if (replaying()) finishedWork.set(workId, settle);
+          else { noteEvent({ kind: 'work', workId }); settle(); }
+        };
+        Reflect.apply(promiseThen, promise, [(value) => finish(true, value), (error) => finish(false, error)]);
+      });
     };
     Object.defineProperty(tracked, 'name', { value: original.name });
     Object.defineProperty(tracked, 'length', { value: original.length });
@@ -185,6 +199,8 @@
   let settled = false;
   let outcome = null;
   let fatal = null;
+  /** Replay: whether the last 'deliver' found its work finished. */
+  let delivered = false;
 
   // The texts that leave the sandbox are bounded: a result or an error can be as large as the
   // heap, and the host stores them with the execution record.
@@ -216,7 +232,8 @@
     // The record travels once, with the state that ends the run.
     const ending = fatal !== null || (settled && refTimers === 0) || (next === null && !settled && pendingWork === 0);
     return {
-      final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork,
+      final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork, delivered,
+      replayIssue: replayIssue(),
       nextDueInMs: next === null ? null : Math.max(0, next.timer.due - loopNow()),
       record: ending ? takeRecord() : null,
     };
@@ -236,11 +253,16 @@
       // A primitive is formatted without running user code; objects may have getters or proxies.
       return state(value === null || (typeof value !== 'object' && typeof value !== 'function'));
     },
-    fire() {
-      const next = nextTimer();
-      const nowMs = loopNow();
+    fire(replayed) {
+      // Replay: the recorded timer, at its recorded time, whatever the virtual clock says is due.
+      const next = replayed === undefined ? nextTimer() : (timerQueue.has(replayed.timerId) ? { id: replayed.timerId, timer: timerQueue.get(replayed.timerId) } : null);
+      if (replayed !== undefined && next === null) {
+        fatal = `Replay diverged: timer ${replayed.timerId} was not pending when the recorded run fired it`;
+        return state(true);
+      }
+      const nowMs = replayed === undefined ? loopNow() : replayed.atMs;
       // Nothing due: no user code runs, so this state is final (the host was polling).
-      if (next === null || next.timer.due > nowMs + 1) return state(true);
+      if (next === null || (replayed === undefined && next.timer.due > nowMs + 1)) return state(true);
       {
         const { id, timer } = next;
         noteEvent({ kind: 'timer', timerId: id, atMs: nowMs });
@@ -253,9 +275,29 @@
       }
       return state();
     },
+    /** Replay: hands finished work to user code at its recorded turn (delivered: false if V8 is not done yet). */
+    deliver(workId) {
+      const settle = finishedWork.get(workId);
+      delivered = settle !== undefined;
+      if (!delivered) return state(true);
+      finishedWork.delete(workId);
+      settle();
+      return state();
+    },
+    /**
+     * Starts another run in this context (stateful mode): a fresh run state, no timers left from
+     * the last run, and the seed, live or replaying the recorded clock readings.
+     */
+    begin(options) {
+      flushOutput();
+      settled = false; outcome = null; fatal = null; delivered = false;
+      outputBytes = 0; truncated = false;
+      timerQueue.clear();
+      finishedWork.clear();
+      begin(options.seed, options.clockReadingsMs ?? null);
+      return state(true);
+    },
     state: () => state(),
-    /** Only for a run that asks for its own seed; a prepared context already has a fresh one. */
-    reseed(seed) { reseed(seed); },
     record: () => takeRecord(),
   };
   function attach(log, seed) {

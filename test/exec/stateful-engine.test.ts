@@ -1,0 +1,136 @@
+// The engine's half of stateful mode: a run leaves its context alive (resume), and a chain of
+// recorded runs replays into a fresh context to the same state (virtual clock, recorded timer
+// and work order, no console), or fails with a clear divergence.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { createEngine } from '../../src/exec/engine.ts';
+import type { ReplayStep, RunOutcome, StatefulStart } from '../../src/exec/types.ts';
+
+const engine = await createEngine({ maxConcurrentExecutions: 2 });
+after(() => engine.close());
+const limits = { heapMemoryMaxMb: 8, executionTimeoutMs: 5_000 };
+
+interface Stepped { outcome: RunOutcome; lines: string[]; step: ReplayStep | null }
+
+let heapCounter = 0;
+async function runStateful(code: string, start: StatefulStart, options: { signal?: AbortSignal; limits?: typeof limits } = {}): Promise<Stepped> {
+  const lines: string[] = [];
+  const outcome = await engine.run({
+    code, limits: options.limits ?? limits, signal: options.signal ?? new AbortController().signal, stateful: start,
+    onConsoleLine: (line) => lines.push(line),
+  });
+  const step = outcome.record && outcome.source && (outcome.status === 'completed' || outcome.status === 'failed')
+    ? { heap: String(++heapCounter).padStart(64, '0'), code: outcome.source, limits: options.limits ?? limits, observed: outcome.record, outcome: { status: outcome.status, result: outcome.result, error: outcome.error } }
+    : null;
+  return { outcome, lines, step };
+}
+
+/** Runs each code after the previous one, live; answers the steps and the last live context. */
+async function chain(codes: string[]): Promise<{ steps: ReplayStep[]; last: Stepped }> {
+  const steps: ReplayStep[] = [];
+  let start: StatefulStart = { replay: [] };
+  let last: Stepped | null = null;
+  for (const code of codes) {
+    last = await runStateful(code, start);
+    assert.ok(last.step !== null && last.outcome.live, `run ${steps.length + 1} keeps a heap: ${last.outcome.error}`);
+    steps.push(last.step);
+    start = { live: last.outcome.live };
+  }
+  return { steps, last: last! };
+}
+
+describe('stateful engine', () => {
+  test('a live context keeps var, let, const, class, functions and closures, and a later run may declare them again', async () => {
+    const { last } = await chain([
+      'var a = 1; let b = 2; const c = 3; class Point { constructor(x) { this.x = x } }; function f() { return a + b + c } const counter = (() => { let n = 0; return () => ++n })(); counter();',
+      'let b = 20; const p = new Point(5); [f(), p.x, counter()].join()',
+    ]);
+    assert.equal(last.outcome.result, '24,5,2');
+    const probe = await runStateful('[a, b, c, typeof Point, counter()].join()', { live: last.outcome.live! });
+    assert.equal(probe.outcome.result, '1,20,3,function,3');
+    probe.outcome.live!.dispose();
+  });
+
+  test('top-level await code keeps its let/const/class too', async () => {
+    const { last } = await chain(['const v = await Promise.resolve(41); class K {}; let w = v + 1; w']);
+    assert.equal(last.outcome.result, '42');
+    const probe = await runStateful('[v, w, typeof K].join()', { live: last.outcome.live! });
+    assert.equal(probe.outcome.result, '41,42,function');
+    probe.outcome.live!.dispose();
+  });
+
+  test('replay rebuilds random, clock, timers and promises exactly, in no wall time and silently', async () => {
+    const { steps, last } = await chain([
+      `var log = []; var r = Math.random(); var t0 = Date.now(); var p0 = performance.now();
+       var u = crypto.randomUUID(); console.log('printed once');
+       setTimeout(() => log.push('slow:' + Date.now()), 30); setTimeout(() => log.push('fast'), 1);
+       await Promise.all([new Promise((ok) => setTimeout(() => ok(log.push('awaited')), 10)), Promise.resolve().then(() => log.push('micro'))]);
+       log.length`,
+      `await new Promise((ok) => setTimeout(ok, 40)); log.push(new Date().toISOString()); var bytes = crypto.getRandomValues(new Uint8Array(4)).join(); log.length`,
+    ]);
+    const probe = '[r, t0, p0, u, bytes, log.join("|")].join(" ")';
+    const live = await runStateful(probe, { live: last.outcome.live! });
+    const started = Date.now();
+    const replayed = await runStateful(probe, { replay: steps });
+    assert.ok(Date.now() - started < 40, 'the recorded 40 ms timer costs no wall time on replay');
+    assert.equal(replayed.outcome.status, 'completed', replayed.outcome.error ?? '');
+    assert.equal(replayed.outcome.result, live.outcome.result);
+    assert.deepEqual(replayed.lines, [], 'a replay prints nothing');
+    live.outcome.live!.dispose();
+    replayed.outcome.live!.dispose();
+  });
+
+  test('a run that throws is a heap: replay throws at the same place and keeps the partial state', async () => {
+    const { steps, last } = await chain(['var before = Math.random(); null.boom; var after = 1']);
+    assert.equal(last.outcome.status, 'failed');
+    const replayed = await runStateful('[typeof before, typeof after].join()', { replay: steps });
+    assert.equal(replayed.outcome.result, 'number,undefined');
+    last.outcome.live!.dispose();
+    replayed.outcome.live!.dispose();
+  });
+
+  test('async WebAssembly results reach user code in their recorded order', async () => {
+    const wasm = '[0,97,115,109,1,0,0,0,1,5,1,96,0,1,127,3,2,1,0,7,7,1,3,103,101,116,0,0,10,6,1,4,0,65,42,11]';
+    const { steps, last } = await chain([
+      `var order = []; var bytes = new Uint8Array(${wasm});
+       var instance = (await WebAssembly.instantiate(bytes)).instance; order.push('wasm');
+       setTimeout(() => order.push('timer'), 0); await new Promise((ok) => setTimeout(ok, 5)); instance.exports.get()`,
+    ]);
+    assert.equal(last.outcome.result, '42');
+    const replayed = await runStateful('order.join() + ":" + instance.exports.get()', { replay: steps });
+    assert.equal(replayed.outcome.result, 'wasm,timer:42');
+    last.outcome.live!.dispose();
+    replayed.outcome.live!.dispose();
+  });
+
+  test('a record that does not match the code is a divergence, named, never a silent state', async () => {
+    const { steps, last } = await chain(['var x = Date.now(); x > 0']);
+    last.outcome.live!.dispose();
+    const tampered: ReplayStep[] = [{ ...steps[0]!, code: 'var x = Date.now() + Date.now(); x > 0' }];
+    const replayed = await runStateful('x', { replay: tampered });
+    assert.equal(replayed.outcome.status, 'failed');
+    assert.match(replayed.outcome.error!, /Could not resume heap 0+\d+: replaying run 1 of 1 .* diverged from its record: .*clock/);
+    assert.equal(replayed.outcome.live ?? null, null);
+  });
+
+  test('replay under a smaller memory limit than the history needs fails clearly', async () => {
+    const big = { heapMemoryMaxMb: 64, executionTimeoutMs: 10_000 };
+    const first = await runStateful('var keep = []; for (let i = 0; i < 40; i++) keep.push(new Array(100_000).fill(i)); keep.length', { replay: [] }, { limits: big });
+    assert.equal(first.outcome.status, 'completed', first.outcome.error ?? '');
+    first.outcome.live!.dispose();
+    const replayed = await runStateful('keep.length', { replay: [first.step!] }, { limits: { heapMemoryMaxMb: 8, executionTimeoutMs: 5_000 } });
+    assert.equal(replayed.outcome.status, 'failed');
+    assert.match(replayed.outcome.error!, /ran out of memory under heap_memory_max_mb=8; resume it with a larger heap_memory_max_mb/);
+  });
+
+  test('a cancelled, timed out or out-of-memory run leaves no live context', async () => {
+    const timedOut = await runStateful('while (true) {}', { replay: [] }, { limits: { heapMemoryMaxMb: 8, executionTimeoutMs: 200 } });
+    assert.equal(timedOut.outcome.status, 'timed_out');
+    assert.equal(timedOut.outcome.live ?? null, null);
+    const abort = new AbortController();
+    const cancelled = runStateful('await new Promise(() => setTimeout(() => {}, 10_000))', { replay: [] }, { signal: abort.signal });
+    setTimeout(() => abort.abort(), 50);
+    assert.equal((await cancelled).outcome.status, 'cancelled');
+    assert.equal((await cancelled).outcome.live ?? null, null);
+  });
+});
