@@ -4,10 +4,17 @@
 //   r!<id>            the record (JSON), ids sort by creation time (src/exec/ids.ts)
 //   u!<id>            present while the execution runs: a restart finds interrupted runs here
 //   o!<id>!<line>     one console line (text without its newline), line numbers 1-based, 10 digits
-// Output is group-committed: appendOutput only queues, one LevelDB batch a few ms later writes
-// every queued line of every execution, so a flood of console lines costs one write per batch,
-// never an fsync per line. A batch reaches the OS before `finish` records the final status, so
-// a kill -9 keeps every line of a finished execution (LevelDB's log is in the page cache).
+// Every write is group-committed through one queue, written one LevelDB batch at a time, in order:
+// - console lines only queue; a batch a few ms later (or at 2,000 queued lines) writes them, so a
+//   flood of lines costs one write per batch, never an fsync per line;
+// - a record write (create, finish) asks for a batch at once (the next turn of the event loop, or
+//   as soon as the batch being written is done) and resolves only when its batch is written, so
+//   under load many executions' creates and finishes share one batch and one trip to LevelDB's
+//   thread, while alone each costs what a direct write did.
+// A record's two keys always go in the same batch (atomic), and a batch holds everything queued
+// before it, so an execution's lines reach the OS before or with its final status: a kill -9 keeps
+// every line of a finished execution (LevelDB's log is in the page cache). A record is visible to
+// `get` as finished only once that write is done.
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { McpV8Error, assert } from '../errors.ts';
@@ -73,13 +80,20 @@ const lineKey = (id: string, line: number) => `o!${id}!${String(line).padStart(l
 
 type BatchOperation = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
 
+/** One entry of the write queue: a console line, a record's keys (atomic), or a flush barrier. */
+type QueuedWrite =
+  | { kind: 'line'; id: string; operation: BatchOperation }
+  | { kind: 'record'; operations: BatchOperation[]; resolve: () => void; reject: (error: unknown) => void }
+  | { kind: 'barrier'; resolve: () => void };
+
+/** A batch stops taking queue entries once it holds this many operations (bounds one write's main-thread cost). */
+export const batchOperationsMax = 10_000;
+
 interface OutputCounters {
   /** Lines written to LevelDB. */
   flushedLines: number;
-  /** Lines not yet written, in order after the flushed ones. */
+  /** Lines not yet written (queued or in the batch being written), in order after the flushed ones. */
   pending: string[];
-  /** How many of `pending` are already in a batch being written. */
-  batched: number;
 }
 
 export class ExecutionStore {
@@ -89,9 +103,13 @@ export class ExecutionStore {
   private readonly indexes = new OutputIndexCache();
   /** Running records and the most recently finished ones (insertion order = age). */
   private readonly recent = new Map<string, ExecutionRecord>();
-  private queued: BatchOperation[] = [];
+  private queue: QueuedWrite[] = [];
+  /** Entries of `queue` that someone awaits (records, barriers): they make the next batch start at once. */
+  private queuedUrgent = 0;
+  private queuedLines = 0;
+  private writing = false;
   private flushTimer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
+  private flushImmediate: NodeJS.Immediate | null = null;
   private recordCount = 0;
 
   private constructor(db: Level<string, string>, logger: Logger | undefined) {
@@ -134,10 +152,10 @@ export class ExecutionStore {
 
   async create(record: ExecutionRecord): Promise<void> {
     assert(record.status === 'running', 'a record is created running');
-    this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], batched: 0 });
+    this.outputs.set(record.execution_id, { flushedLines: 0, pending: [] });
     this.indexes.track(record.execution_id);
     this.remember(record);
-    await this.db.batch([
+    await this.writeRecord([
       { type: 'put', key: recordKey(record.execution_id), value: JSON.stringify(record) },
       { type: 'put', key: runningKey(record.execution_id), value: '' },
     ]);
@@ -150,54 +168,99 @@ export class ExecutionStore {
     assert(output !== undefined, `output appended to a running execution (${id})`);
     output.pending.push(line);
     const lineNumber = output.flushedLines + output.pending.length;
-    this.queued.push({ type: 'put', key: lineKey(id, lineNumber), value: line });
+    this.queue.push({ kind: 'line', id, operation: { type: 'put', key: lineKey(id, lineNumber), value: line } });
+    this.queuedLines++;
     this.indexes.appendLine(id, line);
-    if (this.queued.length >= outputFlushLinesMax) void this.flush();
-    else this.flushTimer ??= setTimeout(() => { void this.flush(); }, outputFlushDelayMs);
+    this.scheduleWrite();
   }
 
-  /** Writes every queued line in one batch; batches are written in order, one at a time. */
+  /** Resolves once everything queued before this call is written (a failed batch is logged, not thrown). */
   flush(): Promise<void> {
-    if (this.flushTimer !== null) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = null;
-    }
-    if (this.queued.length === 0) return this.flushing;
-    const operations = this.queued;
-    this.queued = [];
-    const written = new Map<string, number>();
-    for (const [id, output] of this.outputs) {
-      const count = output.pending.length - output.batched;
-      if (count === 0) continue;
-      written.set(id, count);
-      output.batched += count;
-    }
-    this.flushing = this.flushing.then(async () => {
-      await this.db.batch(operations);
-      for (const [id, count] of written) {
-        const output = this.outputs.get(id);
-        if (output === undefined) continue;
-        output.flushedLines += count;
-        output.pending.splice(0, count);
-        output.batched -= count;
-      }
-    }).catch((error: unknown) => {
-      this.logger?.error({ err: error }, 'console output could not be written');
+    if (this.queue.length === 0 && !this.writing) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.queue.push({ kind: 'barrier', resolve });
+      this.queuedUrgent++;
+      this.scheduleWrite();
     });
-    return this.flushing;
   }
 
   async finish(id: string, final: FinalRecordFields): Promise<void> {
-    await this.flush();
     const record = await this.get(id);
     assert(record !== undefined, `finish of a known execution (${id})`);
     const finished: ExecutionRecord = { ...record, ...final };
-    await this.db.batch([
+    // Queued after every line of this execution, so written with them or after them.
+    await this.writeRecord([
       { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
       { type: 'del', key: runningKey(id) },
     ]);
     this.remember(finished);
     this.outputs.delete(id);
+  }
+
+  private writeRecord(operations: BatchOperation[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind: 'record', operations, resolve, reject });
+      this.queuedUrgent++;
+      this.scheduleWrite();
+    });
+  }
+
+  /** Starts the next batch: at once when someone awaits a write, after a short delay for lines only. */
+  private scheduleWrite(): void {
+    if (this.writing || this.queue.length === 0) return;
+    if (this.queuedUrgent > 0 || this.queuedLines >= outputFlushLinesMax) {
+      this.flushImmediate ??= setImmediate(() => { this.flushImmediate = null; this.writeBatch(); });
+    } else {
+      this.flushTimer ??= setTimeout(() => { this.flushTimer = null; this.writeBatch(); }, outputFlushDelayMs);
+    }
+  }
+
+  /** Writes the head of the queue as one LevelDB batch; the next one starts when it is done. */
+  private writeBatch(): void {
+    if (this.writing || this.queue.length === 0) return;
+    if (this.flushTimer !== null) { clearTimeout(this.flushTimer); this.flushTimer = null; }
+    if (this.flushImmediate !== null) { clearImmediate(this.flushImmediate); this.flushImmediate = null; }
+    let taken = 0;
+    const operations: BatchOperation[] = [];
+    while (taken < this.queue.length && operations.length < batchOperationsMax) {
+      const entry = this.queue[taken++]!;
+      if (entry.kind === 'line') operations.push(entry.operation);
+      else if (entry.kind === 'record') operations.push(...entry.operations);
+    }
+    const entries = this.queue.splice(0, taken);
+    const lineCounts = new Map<string, number>();
+    for (const entry of entries) {
+      if (entry.kind !== 'line') {
+        this.queuedUrgent--;
+        continue;
+      }
+      this.queuedLines--;
+      lineCounts.set(entry.id, (lineCounts.get(entry.id) ?? 0) + 1);
+    }
+    this.writing = true;
+    const written = operations.length === 0 ? Promise.resolve() : this.db.batch(operations);
+    written.then(() => this.batchDone(entries, lineCounts, null), (error: unknown) => this.batchDone(entries, lineCounts, error));
+  }
+
+  private batchDone(entries: QueuedWrite[], lineCounts: Map<string, number>, error: unknown): void {
+    this.writing = false;
+    if (error !== null) this.logger?.error({ err: error }, 'an execution store batch could not be written');
+    // Lines of a failed batch are lost from the database either way: count them as done so the
+    // line numbers of later lines stay right.
+    for (const [id, count] of lineCounts) {
+      const output = this.outputs.get(id);
+      if (output === undefined) continue;
+      output.flushedLines += count;
+      output.pending.splice(0, count);
+    }
+    for (const entry of entries) {
+      if (entry.kind === 'barrier') entry.resolve();
+      else if (entry.kind === 'record') {
+        if (error === null) entry.resolve();
+        else entry.reject(error);
+      }
+    }
+    this.scheduleWrite();
   }
 
   private remember(record: ExecutionRecord): void {

@@ -1,0 +1,72 @@
+// The execution store's one write queue: creates and finishes of many executions share batches,
+// yet each still resolves only once written, a finished record is never visible before its write,
+// and a reopen finds every finished record and its lines.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ExecutionStore, type ExecutionRecord } from '../../src/storage/execution-store.ts';
+import { newExecutionId } from '../../src/exec/ids.ts';
+import { tempDir } from '../support/server-process.ts';
+
+function running(): ExecutionRecord {
+  return { execution_id: newExecutionId('g'), status: 'running', result: null, heap: null, error: null, started_at: new Date().toISOString(), completed_at: null };
+}
+
+const completed = (result: string) => ({ status: 'completed' as const, result, error: null, heap: null, completed_at: new Date().toISOString() });
+
+describe('execution store group commit', () => {
+  test('a finished record is visible only once its write is done', async () => {
+    const store = await ExecutionStore.open({ path: tempDir('gc-visible') });
+    try {
+      const record = running();
+      await store.create(record);
+      store.appendOutput(record.execution_id, 'out');
+      const finishing = store.finish(record.execution_id, completed('1'));
+      assert.equal((await store.get(record.execution_id))?.status, 'running', 'not finished before the batch is written');
+      await finishing;
+      assert.equal((await store.get(record.execution_id))?.status, 'completed');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('concurrent creates and finishes of many executions all land, with their lines, across a reopen', async () => {
+    const path = tempDir('gc-many');
+    const records = Array.from({ length: 300 }, running);
+    const store = await ExecutionStore.open({ path });
+    await Promise.all(records.map((record) => store.create(record)));
+    await Promise.all(records.map(async (record, index) => {
+      for (let line = 0; line < 3; line++) store.appendOutput(record.execution_id, `${index}:${line}`);
+      await store.finish(record.execution_id, completed(String(index)));
+    }));
+    await store.close();
+    const reopened = await ExecutionStore.open({ path });
+    try {
+      for (const [index, record] of records.entries()) {
+        const stored = await reopened.get(record.execution_id);
+        assert.equal(stored?.status, 'completed', `record ${index} completed, not interrupted`);
+        assert.equal(stored?.result, String(index));
+        const page = await reopened.readOutput(record.execution_id, { mode: 'line', lineOffset: 1, lineLimit: 10 });
+        assert.equal(page.data, `${index}:0\n${index}:1\n${index}:2\n`);
+      }
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  test('a create that is not followed by a finish is marked interrupted on reopen', async () => {
+    const path = tempDir('gc-interrupted');
+    const done = running();
+    const left = running();
+    const store = await ExecutionStore.open({ path });
+    await Promise.all([store.create(done), store.create(left)]);
+    await store.finish(done.execution_id, completed('ok'));
+    await store.close();
+    const reopened = await ExecutionStore.open({ path });
+    try {
+      assert.equal((await reopened.get(done.execution_id))?.status, 'completed');
+      assert.equal((await reopened.get(left.execution_id))?.status, 'failed');
+    } finally {
+      await reopened.close();
+    }
+  });
+});
