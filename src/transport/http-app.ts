@@ -10,6 +10,7 @@ import type { Engine } from '../exec/types.ts';
 import type { Metrics } from '../metrics.ts';
 import { parseToolArguments, type ToolDefinition } from '../tools/tool.ts';
 import { version } from '../version.ts';
+import { createFastPath, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
 import { createSseHandler, createStreamableHttpHandler } from './mcp-http.ts';
 
@@ -84,9 +85,28 @@ function apiRoutes(router: Router, options: HttpAppOptions): void {
   router.get('/api/tools', (ctx) => { ctx.body = { tools: tools.map(({ name, title, description }) => ({ name, title, description })) }; });
 }
 
+/** Koa, with the polling routes answered before Koa builds a context (see api-fast-path.ts). */
+class ApiApp extends Koa {
+  private readonly fastPath: FastHandler;
+
+  constructor(fastPath: FastHandler) {
+    super();
+    this.fastPath = fastPath;
+  }
+
+  override callback(): ReturnType<Koa['callback']> {
+    const koa = super.callback();
+    const fastPath = this.fastPath;
+    return (request, response) => {
+      if ('stream' in request || 'stream' in response) return koa(request, response);
+      return fastPath(request, response) ? Promise.resolve() : koa(request, response);
+    };
+  }
+}
+
 export function createHttpApp(options: HttpAppOptions): { app: Koa; close: () => Promise<void> } {
   const { config, logger } = options;
-  const app = new Koa();
+  const app = new ApiApp(createFastPath({ tools: options.tools, bodyBytesMax: config.httpBodyBytesMax, logger }));
   app.silent = true;
   const router = new Router();
   router.get('/healthz', (ctx) => {

@@ -1,0 +1,101 @@
+// The two routes a polling client hits on every run, `POST /api/exec` and
+// `GET /api/executions/:id`, served on node:http directly instead of through Koa. Under load
+// (thousands of requests/s on the thread that also drives the isolates) Koa's per-request context,
+// middleware chain, router match and body setter cost as much as the work itself. Same answers as
+// the Koa routes: the same tool handlers, the same validation (the common `{"code": "..."}` body is
+// checked here exactly as the tool's schema would; anything else goes through the schema), the
+// same statuses and error bodies. Requests this does not recognise exactly fall through to Koa.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { isMcpV8Error } from '../errors.ts';
+import { codeCharsMax } from '../tools/execution-tools.ts';
+import { parseToolArguments, type ToolContext, type ToolDefinition } from '../tools/tool.ts';
+import { readJsonBody } from './body.ts';
+
+const execPath = '/api/exec';
+const executionPrefix = '/api/executions/';
+/** An id the router would hand over unchanged (no escapes, no slash); anything else goes to Koa. */
+const plainId = /^[0-9A-Za-z_-]{1,128}$/;
+const apiContext: ToolContext = { principal: 'anonymous', transport: 'api' };
+const jsonType = 'application/json; charset=utf-8';
+
+export interface FastPathOptions {
+  tools: readonly ToolDefinition[];
+  bodyBytesMax: number;
+  logger: Logger;
+}
+
+export type FastHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
+
+function sendJson(response: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  response.writeHead(status, { 'content-type': jsonType, 'content-length': Buffer.byteLength(body) });
+  response.end(body);
+}
+
+/** The Koa app's error middleware, for these routes: coded JSON for clients, a log line for faults. */
+function sendError(response: ServerResponse, error: unknown, logger: Logger, path: string): void {
+  if (response.headersSent) {
+    logger.error({ err: error, path }, 'request failed after the response started');
+    response.destroy();
+    return;
+  }
+  if (isMcpV8Error(error) && error.expose) {
+    sendJson(response, error.httpStatus, { error: error.message, code: error.publicCode });
+    return;
+  }
+  logger.error({ err: error, path }, 'request failed');
+  sendJson(response, 500, { error: 'internal error; it was logged', code: 'MCPV8_ERR_INTERNAL' });
+}
+
+/** `{"code": string}` and nothing else, within the schema's bound: what the schema would accept unchanged. */
+function isPlainCodeBody(value: unknown): value is { code: string } {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  let keys = 0;
+  for (const key in value) {
+    if (key !== 'code' || !Object.hasOwn(value, key)) return false;
+    keys++;
+  }
+  const code = (value as { code?: unknown }).code;
+  return keys === 1 && typeof code === 'string' && code.length <= codeCharsMax;
+}
+
+export function createFastPath(options: FastPathOptions): FastHandler {
+  const { tools, bodyBytesMax, logger } = options;
+  const runJs = tools.find((candidate) => candidate.name === 'run_js');
+  const getExecution = tools.find((candidate) => candidate.name === 'get_execution');
+  // Without these tools (none today) Koa answers, as it does every other route.
+  if (runJs === undefined || getExecution === undefined) return () => false;
+
+  const exec = async (request: IncomingMessage, response: ServerResponse) => {
+    try {
+      const body = await readJsonBody(request, bodyBytesMax);
+      const args = isPlainCodeBody(body) ? { code: body.code } : parseToolArguments(runJs, body);
+      const result = await runJs.handler(args as never, apiContext);
+      sendJson(response, 'status' in result && result.status !== 'running' ? 200 : 202, result);
+    } catch (error) {
+      sendError(response, error, logger, execPath);
+    }
+  };
+  const get = async (id: string, response: ServerResponse) => {
+    try {
+      sendJson(response, 200, await getExecution.handler({ execution_id: id } as never, apiContext));
+    } catch (error) {
+      sendError(response, error, logger, executionPrefix);
+    }
+  };
+
+  return (request, response) => {
+    const url = request.url ?? '';
+    if (request.method === 'POST') {
+      if (url !== execPath) return false;
+      void exec(request, response);
+      return true;
+    }
+    if (request.method !== 'GET' || !url.startsWith(executionPrefix)) return false;
+    const id = url.slice(executionPrefix.length);
+    if (!plainId.test(id)) return false;
+    void get(id, response);
+    return true;
+  };
+}
