@@ -23,6 +23,7 @@ export interface Config {
   executionDbPath: string;
   /** False when the path is the default, which several local servers may share (see server.ts). */
   executionDbPathExplicit: boolean;
+  sessionDbPathExplicit: boolean;
   nodeId: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   httpBodyBytesMax: number;
@@ -237,6 +238,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       sessionDbPath: stringFlag(raw, 'session-db-path') ?? '/tmp/mcp-v8-sessions',
       executionDbPath: stringFlag(raw, 'execution-db-path') ?? '/tmp/mcp-v8-executions',
       executionDbPathExplicit: raw.has('execution-db-path'),
+      sessionDbPathExplicit: raw.has('session-db-path'),
       nodeId,
       logLevel: logLevel as Config['logLevel'],
       httpBodyBytesMax: defaultHttpBodyBytesMax,

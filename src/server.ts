@@ -5,11 +5,15 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
 import { createEngine } from './exec/engine.ts';
+import { HeapService } from './exec/heaps.ts';
 import { ExecutionService } from './exec/service.ts';
 import type { Engine } from './exec/types.ts';
 import { Metrics } from './metrics.ts';
 import { ExecutionStore } from './storage/execution-store.ts';
+import { openHeapStore, type HeapStore } from './storage/heap-store.ts';
+import { SessionDb } from './storage/session-db.ts';
 import { executionTools } from './tools/execution-tools.ts';
+import { heapTools } from './tools/heap-tools.ts';
 import type { ToolDefinition } from './tools/tool.ts';
 import { createHttpApp } from './transport/http-app.ts';
 import { serveStdio } from './transport/stdio.ts';
@@ -18,6 +22,13 @@ export interface RunningServer {
   /** The bound HTTP port, or null on stdio. */
   port: number | null;
   close(): Promise<void>;
+}
+
+async function closeHeaps(heaps: HeapService | null): Promise<void> {
+  if (heaps === null) return;
+  heaps.close();
+  await heaps.sessions.close();
+  await heaps.store.close();
 }
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
@@ -54,23 +65,59 @@ async function openExecutionStore(config: Config, logger: Logger): Promise<Execu
   }
 }
 
-export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
-  const store = await openExecutionStore(config, logger);
-  let engine: Engine;
+/** Stateful mode: the heap store and the session database (nothing is opened with --stateless). */
+async function openHeaps(config: Config, logger: Logger): Promise<HeapService | null> {
+  const choice = config.heapStore;
+  if (choice.kind === 'none') return null;
+  const store: HeapStore = await openHeapStore(choice.kind === 'directory' ? { kind: 'directory', path: choice.path } : { kind: 's3', bucket: choice.bucket, cacheDir: choice.cacheDir });
+  let sessions: SessionDb;
+  let sessionDbPath = config.sessionDbPath;
   try {
-    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger });
+    try {
+      sessions = await SessionDb.open(sessionDbPath);
+    } catch (error) {
+      // As for the execution database: two default servers (two MCP clients) must both start.
+      if (config.sessionDbPathExplicit || !isMcpV8Error(error) || error.code !== 'STORAGE_LOCKED') throw error;
+      sessionDbPath = `${config.sessionDbPath}-${process.pid}`;
+      logger.warn({ defaultPath: config.sessionDbPath, path: sessionDbPath }, 'the default session database is in use by another mcp-v8; sessions and tags of this process go to a database of its own (pass --session-db-path to choose)');
+      sessions = await SessionDb.open(sessionDbPath);
+    }
   } catch (error) {
     await store.close();
     throw error;
   }
+  logger.info({ heapStore: choice, sessionDbPath }, 'stateful mode: heaps and sessions opened');
+  return new HeapService({ store, sessions });
+}
+
+export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
+  // Sandboxed code sees one time zone wherever it runs, so a heap replays the same on any node.
+  process.env.TZ = 'UTC';
+  const store = await openExecutionStore(config, logger);
+  let heaps: HeapService | null;
+  let engine: Engine;
+  try {
+    heaps = await openHeaps(config, logger);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  try {
+    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger });
+  } catch (error) {
+    await store.close();
+    await closeHeaps(heaps);
+    throw error;
+  }
   const metrics = new Metrics();
-  const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId });
-  const tools: ToolDefinition[] = executionTools(service, config);
+  const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps });
+  const tools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : heapTools(heaps))];
   const shutdown = async (closeTransport: () => Promise<void>) => {
     await closeTransport();
     await service.close();
     await engine.close();
     await store.close();
+    await closeHeaps(heaps);
   };
 
   if (config.transport === 'stdio') {

@@ -6,13 +6,16 @@ import { EventEmitter } from 'node:events';
 import { McpV8Error, assert } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { executionNotFound, type ExecutionRecord, type ExecutionStore, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
+import type { HeapService, StatefulRequest } from './heaps.ts';
 import { isExecutionId, newExecutionId } from './ids.ts';
-import type { Engine, FinalStatus, RunOutcome } from './types.ts';
+import type { Engine, FinalStatus, RunLimits, RunOutcome } from './types.ts';
 
 export interface SubmitRequest {
   code: string;
   heapMemoryMaxMb: number;
   executionTimeoutSecs: number;
+  /** Stateful mode only (a service with heaps): heap, session and tags, each optional. */
+  stateful?: Partial<StatefulRequest>;
 }
 
 interface LiveExecution {
@@ -34,13 +37,16 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   private readonly store: ExecutionStore;
   private readonly metrics: Metrics;
   private readonly nodeId: string;
+  /** Stateful mode: every run leaves a heap. Null in stateless mode. */
+  readonly heaps: HeapService | null;
 
-  constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string }) {
+  constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null }) {
     super();
     this.engine = options.engine;
     this.store = options.store;
     this.metrics = options.metrics;
     this.nodeId = options.nodeId;
+    this.heaps = options.heaps ?? null;
   }
 
   get liveCount(): number {
@@ -51,6 +57,12 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     if (this.live.size >= liveExecutionsMax) {
       throw new McpV8Error('INVALID_ARGUMENT', `too many executions in flight (${liveExecutionsMax}); wait for some to finish`);
     }
+    let stateful: StatefulRequest | null = null;
+    if (this.heaps !== null) {
+      stateful = await this.heaps.check({ heap: request.stateful?.heap ?? null, session: request.stateful?.session ?? null, tags: request.stateful?.tags ?? null });
+    } else if (request.stateful !== undefined && Object.values(request.stateful).some((value) => value !== undefined && value !== null)) {
+      throw new McpV8Error('STATEFUL_ONLY', 'heap, session and tags are only for stateful mode; this server runs with --stateless');
+    }
     const executionId = newExecutionId(this.nodeId);
     const startedAt = new Date();
     await this.store.create({
@@ -59,7 +71,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     });
     this.metrics.executionSubmitted();
     const abort = new AbortController();
-    const done = this.runToRecord(executionId, request, abort.signal, startedAt);
+    const done = this.runToRecord(executionId, request, stateful, abort.signal, startedAt);
     // A failed final write (storage gone) reaches whoever waits on the run; it must never
     // become an unhandled rejection that takes the whole server down.
     done.catch(() => undefined);
@@ -67,30 +79,32 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     return executionId;
   }
 
-  private async runToRecord(executionId: string, request: SubmitRequest, signal: AbortSignal, startedAt: Date): Promise<ExecutionRecord> {
+  private async runToRecord(executionId: string, request: SubmitRequest, stateful: StatefulRequest | null, signal: AbortSignal, startedAt: Date): Promise<ExecutionRecord> {
+    const limits: RunLimits = { heapMemoryMaxMb: request.heapMemoryMaxMb, executionTimeoutMs: request.executionTimeoutSecs * 1000 };
+    const onConsoleLine = (line: string) => {
+      this.store.appendOutput(executionId, line);
+      this.emit('output', executionId, line);
+    };
     let outcome: RunOutcome;
+    let heap: string | null = null;
     try {
-      outcome = await this.engine.run({
-        code: request.code,
-        limits: { heapMemoryMaxMb: request.heapMemoryMaxMb, executionTimeoutMs: request.executionTimeoutSecs * 1000 },
-        signal,
-        onConsoleLine: (line) => {
-          this.store.appendOutput(executionId, line);
-          this.emit('output', executionId, line);
-        },
-      });
+      if (stateful === null || this.heaps === null) {
+        outcome = await this.engine.run({ code: request.code, limits, signal, onConsoleLine });
+      } else {
+        ({ outcome, heap } = await this.runStateful(request.code, limits, stateful, signal, onConsoleLine));
+      }
     } catch (error) {
       // The engine reports sandbox failures as outcomes; a throw here is a host fault.
       outcome = { status: 'failed', result: null, error: `Internal error: ${(error as Error).message}` };
     }
     const completedAt = new Date();
     const record: ExecutionRecord = {
-      execution_id: executionId, status: outcome.status, result: outcome.result, heap: null, error: outcome.error,
+      execution_id: executionId, status: outcome.status, result: outcome.result, heap, error: outcome.error,
       started_at: startedAt.toISOString(), completed_at: completedAt.toISOString(),
     };
     try {
       await this.store.finish(executionId, {
-        status: record.status as FinalStatus, result: record.result, error: record.error, heap: null, completed_at: record.completed_at!,
+        status: record.status as FinalStatus, result: record.result, error: record.error, heap, completed_at: record.completed_at!,
       });
     } finally {
       this.live.delete(executionId);
@@ -98,6 +112,29 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       this.emit('finished', record);
     }
     return record;
+  }
+
+  /**
+   * A stateful run, after the earlier runs of its session: find the parent heap, start from its
+   * live context or a replay of its history, run, and commit the heap before the record says so.
+   */
+  private runStateful(code: string, limits: RunLimits, stateful: StatefulRequest, signal: AbortSignal, onConsoleLine: (line: string) => void): Promise<{ outcome: RunOutcome; heap: string | null }> {
+    const heaps = this.heaps!;
+    return heaps.inSessionOrder(stateful.session, async () => {
+      let parent: string | null;
+      let start;
+      try {
+        parent = await heaps.parentOf(stateful);
+        start = await heaps.startOf(parent, limits.heapMemoryMaxMb);
+      } catch (error) {
+        // An unknown heap in the middle of a history, a corrupt record: the run cannot start.
+        return { outcome: { status: 'failed', result: null, error: (error as Error).message }, heap: null };
+      }
+      const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, stateful: start });
+      const committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, completedAt: new Date() });
+      if (committed.heap === null && committed.note !== null) onConsoleLine(committed.note);
+      return { outcome, heap: committed.heap };
+    });
   }
 
   async get(executionId: string): Promise<ExecutionRecord> {

@@ -28,7 +28,9 @@ export type Tags = Record<string, string>;
 export type SessionCommand =
   | { type: 'session.append'; session: string; entry: Omit<SessionEntry, 'index'> }
   | { type: 'tags.set'; heap: string; tags: Tags }
-  | { type: 'tags.delete'; heap: string; keys: string[] | null };
+  | { type: 'tags.delete'; heap: string; keys: string[] | null }
+  /** A stateful run's output heap: its session entry (if any) and its tags (if any), in one batch. */
+  | { type: 'heap.commit'; heap: string; session: string | null; entry: Omit<SessionEntry, 'index'> | null; tags: Tags | null };
 
 export const sessionNameCharsMax = 256;
 export const tagKeyCharsMax = 128;
@@ -88,13 +90,23 @@ export class SessionDb {
   private async applyNow(command: SessionCommand): Promise<number | null> {
     switch (command.type) {
       case 'session.append': {
-        const session = checkSessionName(command.session);
-        const index = Number((await this.db.get(`n!${session}`)) ?? '0');
-        const entry: SessionEntry = { index, ...command.entry };
-        await this.db.batch([
-          { type: 'put', key: `s!${session}${separator}${String(index).padStart(indexDigits, '0')}`, value: JSON.stringify(entry) },
-          { type: 'put', key: `n!${session}`, value: String(index + 1) },
-        ]);
+        const { operations, index } = await this.appendOperations(command.session, command.entry);
+        await this.db.batch(operations);
+        return index;
+      }
+      case 'heap.commit': {
+        const heap = checkHeapId(command.heap);
+        const operations: Operation[] = [];
+        let index: number | null = null;
+        if (command.session !== null) {
+          if (command.entry === null || command.entry.output_heap !== heap) throw new McpV8Error('INVALID_ARGUMENT', 'a session entry of a committed heap names that heap as its output');
+          const appended = await this.appendOperations(command.session, command.entry);
+          operations.push(...appended.operations);
+          index = appended.index;
+        }
+        if (command.tags !== null) operations.push(...(await this.replaceTags(heap, checkTags(command.tags))));
+        // One batch: a crash leaves the entry and the tags, or neither.
+        if (operations.length > 0) await this.db.batch(operations);
         return index;
       }
       case 'tags.set':
@@ -108,6 +120,19 @@ export class SessionDb {
         return null;
       }
     }
+  }
+
+  private async appendOperations(sessionName: string, fields: Omit<SessionEntry, 'index'>): Promise<{ operations: Operation[]; index: number }> {
+    const session = checkSessionName(sessionName);
+    const index = Number((await this.db.get(`n!${session}`)) ?? '0');
+    const entry: SessionEntry = { index, ...fields };
+    return {
+      index,
+      operations: [
+        { type: 'put', key: `s!${session}${separator}${String(index).padStart(indexDigits, '0')}`, value: JSON.stringify(entry) },
+        { type: 'put', key: `n!${session}`, value: String(index + 1) },
+      ],
+    };
   }
 
   private async replaceTags(heap: string, tags: Tags): Promise<Operation[]> {

@@ -41,18 +41,22 @@ const runJsInput = {
   execution_timeout_secs: z.number().int().min(1).max(300).optional().describe('Wall-clock limit for this run in seconds (1-300), including time spent awaiting.'),
   wait_ms: z.number().int().min(0).max(waitMsMax).optional().describe(
     'Wait up to this many ms for the run to finish (0 = return at once). Use 1000-5000 for quick snippets: when the run finishes in time the reply already holds status, result, error and the first page of console output, so no get_execution call is needed.'),
-  heap: z.string().optional().describe('Stateful mode: 64-hex heap hash to resume from.'),
-  session: z.string().optional().describe('Stateful mode: session name to log this run under.'),
-  tags: z.record(z.string(), z.string()).optional().describe('Stateful mode: tags for the output heap.'),
+  heap: z.string().optional().describe('Stateful mode: 64-hex heap hash (from get_execution) to resume; its variables, functions and data are there. Omit to start fresh (or to continue the session).'),
+  session: z.string().optional().describe('Stateful mode: session name; the run is logged under it, and without heap it continues from the session\'s latest heap.'),
+  tags: z.record(z.string(), z.string()).optional().describe('Stateful mode: tags for the output heap (find it later with query_heaps_by_tags).'),
 };
+
+const statefulDescription =
+  ' State persists: every run returns a heap (get_execution `heap`); pass it as `heap` to continue with everything the code defined (var/let/const/class/functions, closures, data), or use a `session` name to continue its latest heap automatically. A heap can be resumed many times (forks are independent).';
 
 export function executionTools(service: ExecutionService, config: Config): ToolDefinition[] {
   const runJs = defineTool({
     name: 'run_js',
     title: 'Run JavaScript',
     description:
-      'Run JavaScript or TypeScript in a fresh, isolated V8 sandbox. Returns {execution_id} at once; poll get_execution for status and result, and read console output with get_execution_output. ' +
-      'Pass wait_ms (e.g. 2000) to get the result in this same reply when the code finishes quickly. Timers, Promises, top-level await and WebAssembly work; there is no network, file system, process or require.',
+      'Run JavaScript or TypeScript in an isolated V8 sandbox. Returns {execution_id} at once; poll get_execution for status and result, and read console output with get_execution_output. ' +
+      'Pass wait_ms (e.g. 2000) to get the result in this same reply when the code finishes quickly. Timers, Promises, top-level await and WebAssembly work; there is no network, file system, process or require.' +
+      (config.stateless ? ' Every run starts fresh (this server is stateless).' : statefulDescription),
     input: runJsInput,
     output: {
       execution_id: z.string(),
@@ -63,15 +67,15 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     statefulOnly: false,
     handler: async (args) => {
-      if (args.heap !== undefined || args.session !== undefined || args.tags !== undefined) {
+      if (config.stateless && (args.heap !== undefined || args.session !== undefined || args.tags !== undefined)) {
         const which = ['heap', 'session', 'tags'].filter((key) => args[key as 'heap'] !== undefined).join(', ');
-        if (config.stateless) throw new McpV8Error('STATEFUL_ONLY', `${which}: only in stateful mode; this server runs with --stateless`);
-        throw new McpV8Error('NOT_SUPPORTED', `${which}: heaps, sessions and tags are not supported yet by this version of mcp-v8; omit them`);
+        throw new McpV8Error('STATEFUL_ONLY', `${which}: only in stateful mode; this server runs with --stateless`);
       }
       const id = await service.submit({
         code: args.code,
         heapMemoryMaxMb: args.heap_memory_max_mb ?? config.heapMemoryMaxMb,
         executionTimeoutSecs: args.execution_timeout_secs ?? config.executionTimeoutSecs,
+        ...(config.stateless ? {} : { stateful: { heap: args.heap ?? null, session: args.session ?? null, tags: args.tags ?? null } }),
       });
       if (args.wait_ms === undefined || args.wait_ms === 0) return { execution_id: id };
       const record = await service.wait(id, args.wait_ms);

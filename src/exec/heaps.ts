@@ -1,0 +1,226 @@
+// Stateful mode's bookkeeping around the engine (docs/stateful.md): where a run starts (a live
+// context of its parent heap, or a replay of the parent's recorded history loaded from the heap
+// store), what it leaves (a heap record, content-addressed, then its session entry and tags in
+// one batch), the bounded cache of live contexts, and the order of the runs of one session.
+import { McpV8Error, assert } from '../errors.ts';
+import { decodeHeapRecord, encodeHeapRecord, heapRecordOf, type HeapRecord } from '../storage/heap-record.ts';
+import { checkHeapId, heapNotFound, type HeapStore } from '../storage/heap-store.ts';
+import { checkSessionName, checkTags, type SessionDb, type SessionEntry, type Tags } from '../storage/session-db.ts';
+import { isolateMemoryMbMin } from './isolate-pool.ts';
+import type { LiveHeap, ReplayStep, RunLimits, RunOutcome, StatefulStart } from './types.ts';
+
+/** What a run_js call asks of stateful mode; all optional. */
+export interface StatefulRequest {
+  heap: string | null;
+  session: string | null;
+  tags: Tags | null;
+}
+
+/** Live contexts kept by default (each holds an isolate: ~1.3 MiB plus what the code built). */
+export const liveHeapsMaxDefault = 128;
+/** Decoded heap records kept in memory, so that replays rarely read the store. */
+export const recordsCachedMax = 10_000;
+/** The longest history a heap may have: a resume replays at most this many runs. */
+export const historyRunsMax = 10_000;
+
+/** The memory limit of the isolate a run with this heap_memory_max_mb uses. */
+export function isolateMemoryMb(heapMemoryMaxMb: number): number {
+  return Math.max(isolateMemoryMbMin, Math.ceil(heapMemoryMaxMb));
+}
+
+/** Live contexts by heap id, least recently kept first; a context is taken by one resume only. */
+export class LiveHeapCache {
+  private readonly entries = new Map<string, LiveHeap>();
+  readonly max: number;
+
+  constructor(max: number) {
+    assert(Number.isInteger(max) && max >= 0, 'a live-heap bound is a count');
+    this.max = max;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  has(heap: string): boolean {
+    return this.entries.has(heap);
+  }
+
+  put(heap: string, live: LiveHeap): void {
+    this.entries.get(heap)?.dispose();
+    this.entries.delete(heap);
+    if (this.max === 0 || live.disposed) {
+      live.dispose();
+      return;
+    }
+    this.entries.set(heap, live);
+    while (this.entries.size > this.max) {
+      const [oldest, evicted] = this.entries.entries().next().value!;
+      this.entries.delete(oldest);
+      evicted.dispose();
+    }
+  }
+
+  /** The live context of `heap` for a run of this isolate size, removed from the cache; else null. */
+  take(heap: string, memoryMb: number): LiveHeap | null {
+    const live = this.entries.get(heap);
+    if (live === undefined || live.memoryMb !== memoryMb) return null;
+    this.entries.delete(heap);
+    return live.disposed ? null : live;
+  }
+
+  clear(): void {
+    for (const live of this.entries.values()) live.dispose();
+    this.entries.clear();
+  }
+}
+
+export interface CommitRequest {
+  parent: string | null;
+  /** The code as the user wrote it (the session log's), and the source that ran (the record's). */
+  code: string;
+  limits: RunLimits;
+  outcome: RunOutcome;
+  session: string | null;
+  tags: Tags | null;
+  completedAt: Date;
+}
+
+/** What a finished stateful run left: its heap, or why it has none (a line for its output). */
+export type CommitResult = { heap: string } | { heap: null; note: string | null };
+
+export class HeapService {
+  readonly store: HeapStore;
+  readonly sessions: SessionDb;
+  readonly live: LiveHeapCache;
+  private readonly records = new Map<string, HeapRecord>();
+  /** The last submitted run of each session: the next one starts after it. */
+  private readonly sessionTails = new Map<string, Promise<void>>();
+
+  constructor(options: { store: HeapStore; sessions: SessionDb; liveHeapsMax?: number }) {
+    this.store = options.store;
+    this.sessions = options.sessions;
+    this.live = new LiveHeapCache(options.liveHeapsMax ?? liveHeapsMaxDefault);
+  }
+
+  /** Checks a request before it gets an execution id: bad names and unknown heaps are errors now. */
+  async check(request: StatefulRequest): Promise<StatefulRequest> {
+    const heap = request.heap === null ? null : checkHeapId(request.heap);
+    const session = request.session === null ? null : checkSessionName(request.session);
+    const tags = request.tags === null ? null : checkTags(request.tags);
+    if (heap !== null && !this.live.has(heap) && !this.records.has(heap) && !(await this.store.has(heap))) throw heapNotFound(heap);
+    return { heap, session, tags };
+  }
+
+  /**
+   * Runs `body` after every earlier run of the same session has finished (runs of one session
+   * apply in submission order); without a session, at once.
+   */
+  inSessionOrder<Result>(session: string | null, body: () => Promise<Result>): Promise<Result> {
+    if (session === null) return body();
+    const previous = this.sessionTails.get(session) ?? Promise.resolve();
+    const result = previous.then(body);
+    const tail = result.then(() => undefined, () => undefined);
+    this.sessionTails.set(session, tail);
+    void tail.then(() => {
+      if (this.sessionTails.get(session) === tail) this.sessionTails.delete(session);
+    });
+    return result;
+  }
+
+  /** The heap a run continues from: the one asked for, else its session's latest, else none. */
+  async parentOf(request: StatefulRequest): Promise<string | null> {
+    if (request.heap !== null) return request.heap;
+    if (request.session !== null) return (await this.sessions.latestHeap(request.session)) ?? null;
+    return null;
+  }
+
+  /** Where a run from `parent` starts: its live context if this node has it, else a replay. */
+  async startOf(parent: string | null, heapMemoryMaxMb: number): Promise<StatefulStart> {
+    if (parent === null) return { replay: [] };
+    const live = this.live.take(parent, isolateMemoryMb(heapMemoryMaxMb));
+    if (live !== null) return { live };
+    return { replay: await this.history(parent) };
+  }
+
+  /** The runs that built `heap`, oldest first, read (and verified) from the heap store. */
+  async history(heap: string): Promise<ReplayStep[]> {
+    const steps: ReplayStep[] = [];
+    let id: string | null = heap;
+    while (id !== null) {
+      if (steps.length >= historyRunsMax) {
+        throw new McpV8Error('HEAP_CORRUPT', `heap ${heap} has a history longer than ${historyRunsMax} runs; it cannot be resumed`);
+      }
+      const record = await this.record(id);
+      steps.push({ heap: id, code: record.code, limits: record.limits, observed: record.observed, outcome: record.outcome });
+      id = record.parent;
+    }
+    return steps.reverse();
+  }
+
+  private async record(id: string): Promise<HeapRecord> {
+    const cached = this.records.get(id);
+    if (cached !== undefined) return cached;
+    const record = decodeHeapRecord(id, await this.store.get(id));
+    this.remember(id, record);
+    return record;
+  }
+
+  private remember(id: string, record: HeapRecord): void {
+    this.records.set(id, record);
+    if (this.records.size > recordsCachedMax) this.records.delete(this.records.keys().next().value!);
+  }
+
+  /**
+   * Saves what a finished stateful run left. A clean run that ended completed or failed becomes
+   * a heap: the record first (content-addressed, atomic), then the session entry and tags in one
+   * batch, and its context goes to the live cache. Anything else has no heap; its context (if
+   * any) is freed, or kept for the parent when no code ran at all.
+   */
+  async commit(request: CommitRequest): Promise<CommitResult> {
+    const { outcome } = request;
+    const live = outcome.live ?? null;
+    const record = outcome.record ?? null;
+    if (live === null || (outcome.status !== 'completed' && outcome.status !== 'failed')) {
+      live?.dispose();
+      return { heap: null, note: null };
+    }
+    if (record === null || outcome.source === null || outcome.source === undefined) {
+      // No code ran (the source did not compile): the context still holds the parent's state.
+      if (request.parent !== null) this.live.put(request.parent, live);
+      else live.dispose();
+      return { heap: null, note: null };
+    }
+    if (!record.complete) {
+      live.dispose();
+      return { heap: null, note: '[WARN] mcp-v8: this run read the clock or fired timers more than 100000 times; its state was not saved as a heap' };
+    }
+    let heap: string;
+    try {
+      const heapRecord = heapRecordOf({
+        parent: request.parent,
+        code: outcome.source,
+        limits: request.limits,
+        observed: record,
+        outcome: { status: outcome.status, result: outcome.result, error: outcome.error },
+      });
+      heap = await this.store.put(encodeHeapRecord(heapRecord));
+      this.remember(heap, heapRecord);
+      const entry: Omit<SessionEntry, 'index'> | null = request.session === null ? null : {
+        input_heap: request.parent, output_heap: heap, code: request.code, timestamp: request.completedAt.toISOString(),
+      };
+      if (entry !== null || request.tags !== null) {
+        await this.sessions.apply({ type: 'heap.commit', heap, session: request.session, entry, tags: request.tags });
+      }
+    } catch (error) {
+      live.dispose();
+      throw error;
+    }
+    this.live.put(heap, live);
+    return { heap };
+  }
+
+  close(): void {
+    this.live.clear();
+  }
+}
