@@ -27,9 +27,9 @@ export interface ServerProcess {
   stop: (signal?: NodeJS.Signals) => Promise<number | string>;
 }
 
-export function startServerProcess(args: readonly string[], options: { timeoutMs?: number } = {}): Promise<ServerProcess> {
+export function startServerProcess(args: readonly string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<ServerProcess> {
   const { command, args: fullArgs } = serverCommand(args);
-  const child = spawn(command, fullArgs, { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
+  const child = spawn(command, fullArgs, { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot, env: { ...process.env, ...options.env } });
   let stderrText = '';
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code ?? -1)));
   return new Promise((resolve, reject) => {
