@@ -2,42 +2,11 @@
 // recorded runs replays into a fresh context to the same state (virtual clock, recorded timer
 // and work order, no console), or fails with a clear divergence.
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { createEngine } from '../../src/exec/engine.ts';
-import type { ReplayStep, RunOutcome, StatefulStart } from '../../src/exec/types.ts';
+import { describe, test } from 'node:test';
+import type { ReplayStep } from '../../src/exec/types.ts';
+import { statefulHarness } from './stateful-harness.ts';
 
-const engine = await createEngine({ maxConcurrentExecutions: 2 });
-after(() => engine.close());
-const limits = { heapMemoryMaxMb: 8, executionTimeoutMs: 5_000 };
-
-interface Stepped { outcome: RunOutcome; lines: string[]; step: ReplayStep | null }
-
-let heapCounter = 0;
-async function runStateful(code: string, start: StatefulStart, options: { signal?: AbortSignal; limits?: typeof limits } = {}): Promise<Stepped> {
-  const lines: string[] = [];
-  const outcome = await engine.run({
-    code, limits: options.limits ?? limits, signal: options.signal ?? new AbortController().signal, stateful: start,
-    onConsoleLine: (line) => lines.push(line),
-  });
-  const step = outcome.record && outcome.source && (outcome.status === 'completed' || outcome.status === 'failed')
-    ? { heap: String(++heapCounter).padStart(64, '0'), code: outcome.source, limits: options.limits ?? limits, observed: outcome.record, outcome: { status: outcome.status, result: outcome.result, error: outcome.error } }
-    : null;
-  return { outcome, lines, step };
-}
-
-/** Runs each code after the previous one, live; answers the steps and the last live context. */
-async function chain(codes: string[]): Promise<{ steps: ReplayStep[]; last: Stepped }> {
-  const steps: ReplayStep[] = [];
-  let start: StatefulStart = { replay: [] };
-  let last: Stepped | null = null;
-  for (const code of codes) {
-    last = await runStateful(code, start);
-    assert.ok(last.step !== null && last.outcome.live, `run ${steps.length + 1} keeps a heap: ${last.outcome.error}`);
-    steps.push(last.step);
-    start = { live: last.outcome.live };
-  }
-  return { steps, last: last! };
-}
+const { runStateful, chain } = await statefulHarness();
 
 describe('stateful engine', () => {
   test('a live context keeps var, let, const, class, functions and closures, and a later run may declare them again', async () => {
