@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { spawnTarget, type Child, type Mode } from './lib/processes.ts';
 import { machine, markdownTable, runLine, summarizeAb, type RunRecord } from './lib/report.ts';
-import { defaultPoll, runLoad, type RunOptions } from './lib/runner.ts';
+import { defaultPoll, runLoad, type ClientKind, type RunOptions } from './lib/runner.ts';
 
 const usage = `usage: node bench/load.ts (--url URL | --spawn | --floor | --ab) [options]
   --url URL            load an already running server (add --server-pid to measure its CPU)
@@ -21,6 +21,7 @@ const usage = `usage: node bench/load.ts (--url URL | --spawn | --floor | --ab) 
   --max-vus N          VU pool max (default max(10, rate/2)); --pre-vus N (default max VUs/10)
   --stateful           server without --stateless;  --chained: each VU resumes its previous heap
   --poll-ms N          GET interval (default 50)
+  --client raw|undici  generator HTTP client (default raw: bench/lib/http1.ts, the cheapest)
   --server-node-args=…  extra Node flags for the spawned server ("--server-node-args=--cpu-prof")
   --server-args=…      extra server flags;  --server-pid N   CPU of a --url server
   --json               print the whole result as JSON on stdout;  --out FILE  also write it there`;
@@ -31,7 +32,7 @@ function parse() {
       url: { type: 'string' }, spawn: { type: 'boolean' }, floor: { type: 'boolean' }, ab: { type: 'boolean' },
       rate: { type: 'string' }, rates: { type: 'string' }, duration: { type: 'string' }, short: { type: 'boolean' },
       warmup: { type: 'string' }, rounds: { type: 'string' }, 'max-vus': { type: 'string' }, 'pre-vus': { type: 'string' },
-      stateful: { type: 'boolean' }, chained: { type: 'boolean' }, 'poll-ms': { type: 'string' },
+      stateful: { type: 'boolean' }, chained: { type: 'boolean' }, 'poll-ms': { type: 'string' }, client: { type: 'string' },
       'server-node-args': { type: 'string' }, 'server-args': { type: 'string' }, 'server-pid': { type: 'string' },
       json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
@@ -48,6 +49,8 @@ function parse() {
   if (sources !== 1) throw new Error('give exactly one of --url, --spawn, --floor, --ab');
   const rates = (values.rates ?? values.rate ?? '100').split(',').map((raw) => number('rate', raw, 0, 0.001));
   const chained = values.chained === true;
+  const client = values.client ?? 'raw';
+  if (client !== 'raw' && client !== 'undici') throw new Error(`--client must be raw or undici, got '${client}'`);
   return {
     url: values.url, spawn: values.spawn === true, floor: values.floor === true, ab: values.ab === true, rates,
     durationS: number('duration', values.duration, values.short ? 5 : 60, 0.1),
@@ -58,6 +61,7 @@ function parse() {
     mode: (values.stateful || chained ? 'stateful' : 'stateless') as Mode,
     chained,
     pollMs: number('poll-ms', values['poll-ms'], defaultPoll.pollMs, 1),
+    client: client as ClientKind,
     serverNodeArgs: values['server-node-args']?.split(' ').filter(Boolean) ?? [],
     serverArgs: values['server-args']?.split(' ').filter(Boolean) ?? [],
     serverPid: values['server-pid'] === undefined ? null : number('server-pid', values['server-pid'], 0, 1),
@@ -72,7 +76,7 @@ function runOptions(args: Args, ratePerS: number, baseUrl: string, serverPid: nu
   return {
     baseUrl, ratePerS, durationS: args.durationS, warmupS: args.warmupS, maxVUs,
     preAllocatedVUs: Math.min(maxVUs, args.preVUs ?? Math.ceil(maxVUs / 10)), chained: args.chained,
-    pollMs: args.pollMs, pollsMax: defaultPoll.pollsMax, pollCapMs: defaultPoll.pollCapMs, serverPid,
+    pollMs: args.pollMs, pollsMax: defaultPoll.pollsMax, pollCapMs: defaultPoll.pollCapMs, serverPid, client: args.client,
   };
 }
 

@@ -2,7 +2,7 @@
 // VU or drops it, and measures. One iteration: POST /api/exec {code} expecting 202, then
 // GET /api/executions/:id every pollMs until completed (at most pollsMax GETs, pollCapMs in all).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool } from 'undici';
+import { Http1Client, UndiciClient, type HttpClient } from './http1.ts';
 import { dueCount, dueNs, makeSchedule, type Schedule } from './schedule.ts';
 import { snippetBodies, snippets } from './snippets.ts';
 import { Samples, type Summary } from './stats.ts';
@@ -24,7 +24,11 @@ export interface RunOptions {
   pollCapMs: number;
   /** The server's pid, to read its CPU time from /proc (spawned or given). */
   serverPid: number | null;
+  /** HTTP client: 'raw' (bench/lib/http1.ts, the default: cheapest) or 'undici' (its Pool). */
+  client?: ClientKind;
 }
+
+export type ClientKind = 'raw' | 'undici';
 
 export const defaultPoll = { pollMs: 50, pollsMax: 100, pollCapMs: 10_000 } as const;
 /** The most distinct failure kinds a report lists; the rest are counted as 'other'. */
@@ -38,6 +42,7 @@ export interface RunReport {
   maxVUs: number;
   preAllocatedVUs: number;
   chained: boolean;
+  client: ClientKind;
   iterations: { scheduled: number; started: number; dropped: number; finished: number; succeeded: number; failed: number };
   achievedIterPerS: number;
   httpRequests: number;
@@ -77,12 +82,11 @@ class Phase {
   }
 }
 
-const jsonHeaders = { 'content-type': 'application/json' };
 const statusOf = /"status":"([a-z_]+)"/;
 
 interface Context {
   options: RunOptions;
-  client: Pool;
+  client: HttpClient;
   vus: VuPool;
 }
 
@@ -96,11 +100,11 @@ async function iterate(ctx: Context, phase: Phase, vu: Vu, index: number): Promi
   let id: string;
   try {
     const sentNs = process.hrtime.bigint();
-    const response = await client.request({ path: '/api/exec', method: 'POST', headers: jsonHeaders, body });
-    const text = await response.body.text();
+    const response = await client.request('POST', '/api/exec', body);
+    const text = response.text;
     phase.exec.add(Number(process.hrtime.bigint() - sentNs) / 1e6);
     phase.httpRequests++;
-    if (response.statusCode !== 202) return phase.fail(`POST ${response.statusCode}`);
+    if (response.status !== 202) return phase.fail(`POST ${response.status}`);
     id = (JSON.parse(text) as { execution_id: string }).execution_id;
   } catch (error) {
     return phase.fail(`POST ${(error as Error).name}`);
@@ -111,13 +115,13 @@ async function iterate(ctx: Context, phase: Phase, vu: Vu, index: number): Promi
     let text: string;
     try {
       const sentNs = process.hrtime.bigint();
-      const response = await client.request({ path, method: 'GET' });
-      text = await response.body.text();
+      const response = await client.request('GET', path);
+      text = response.text;
       const endNs = process.hrtime.bigint();
       phase.get.add(Number(endNs - sentNs) / 1e6);
       phase.httpRequests++;
       phase.gets++;
-      if (response.statusCode !== 200) return phase.fail(`GET ${response.statusCode}`);
+      if (response.status !== 200) return phase.fail(`GET ${response.status}`);
       const status = statusOf.exec(text)?.[1];
       if (status === 'running' || status === 'queued') {
         if (Number(endNs - startNs) / 1e6 >= options.pollCapMs) break;
@@ -180,7 +184,8 @@ function roundSummary(summary: Summary): Summary {
 }
 
 export async function runLoad(options: RunOptions): Promise<RunReport> {
-  const client = new Pool(options.baseUrl, { connections: options.maxVUs, pipelining: 1, keepAliveTimeout: 60_000 });
+  const connections = { connectionsMax: options.maxVUs };
+  const client: HttpClient = options.client === 'undici' ? new UndiciClient(options.baseUrl, connections) : new Http1Client(options.baseUrl, connections);
   const ctx: Context = { options, client, vus: new VuPool(options.preAllocatedVUs, options.maxVUs) };
   try {
     if (options.warmupS > 0) await runPhase(ctx, makeSchedule(options.ratePerS, options.warmupS), new Phase());
@@ -197,6 +202,7 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
     return {
       ratePerS: options.ratePerS, durationS: options.durationS, warmupS: options.warmupS, windowS: round2(windowS),
       maxVUs: options.maxVUs, preAllocatedVUs: options.preAllocatedVUs, chained: options.chained,
+      client: options.client ?? 'raw',
       iterations: { scheduled: schedule.iterations, started: phase.started, dropped: ctx.vus.dropped, finished: phase.finished, succeeded: phase.succeeded, failed },
       achievedIterPerS: round2(phase.finished / windowS),
       httpRequests: phase.httpRequests,
