@@ -40,6 +40,8 @@ interface SandboxState {
   replayIssue: string | null;
 }
 
+/** A recorded run that took at most this long (ms) is replayed with synchronous calls. */
+export const syncReplayStepMsMax = 5;
 /** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
 export const replayTimeoutMsMax = 300_000;
 const seedLimit = 2 ** 32;
@@ -132,6 +134,13 @@ class Run {
   private readonly memoryMb: number;
   /** The source that ran, after type stripping and the rewrites: what a replay runs again. */
   source: string | null = null;
+  /** Wall time of the live part of the run (ms), recorded so that a replay knows its weight. */
+  elapsedMs = 0;
+  /**
+   * Replay of a short step: calls into the isolate run on this thread (no hop to the isolate's
+   * thread and back, ~10x cheaper), which blocks the host only as long as the recorded run took.
+   */
+  private syncCalls = false;
 
   constructor(prepared: PreparedContext, request: RunRequest, memoryMb: number) {
     this.prepared = prepared;
@@ -175,6 +184,7 @@ class Run {
 
   private async call<Result = SandboxState>(method: ControlName, args: ivm.Transferable[] = []): Promise<Result> {
     assert(args.length <= 1, 'control methods take at most one argument');
+    if (this.syncCalls) return this.prepared.control.applySync(undefined, [method, ...args] as never, { timeout: this.remainingMs(), result: { copy: true } }) as Result;
     const result = await this.prepared.control.apply(undefined, [method, ...args] as never, { timeout: this.remainingMs(), result: { copy: true } });
     return result as Result;
   }
@@ -253,6 +263,7 @@ class Run {
     // A fresh context was seeded when it was prepared; one that ran before starts a new run.
     if (this.prepared.runs > 0 || seed !== undefined) await this.call('begin', [copied({ seed: seed ?? randomInt(0, seedLimit) })]);
     this.prepared.runs++;
+    const startedMs = performance.now();
     let completion: ivm.Reference<unknown>;
     try {
       completion = await this.evaluate(code);
@@ -261,10 +272,12 @@ class Run {
       // A throw from the top level of the code: the run fails with the sandbox's own stack,
       // after the lines it printed before throwing.
       await this.drainOutput(await this.call('state'));
+      this.elapsedMs = Math.round(performance.now() - startedMs);
       return failed(describeThrown(error), await this.call<DeterminismRecord>('record'));
     }
     const outcome = await this.loop(await this.turn('settle', [completion.derefInto()]));
     completion.release();
+    this.elapsedMs = Math.round(performance.now() - startedMs);
     return outcome;
   }
 
@@ -301,11 +314,21 @@ class Run {
   }
 
   private async replayStep(step: ReplayStep): Promise<{ status: 'completed' | 'failed'; result: string | null; error: string | null; issue: string | null }> {
+    this.syncCalls = step.elapsedMs <= syncReplayStepMsMax && !step.observed.events.some((event) => event.kind === 'work');
+    try {
+      return await this.replayStepCalls(step);
+    } finally {
+      this.syncCalls = false;
+    }
+  }
+
+  private async replayStepCalls(step: ReplayStep): Promise<{ status: 'completed' | 'failed'; result: string | null; error: string | null; issue: string | null }> {
     await this.call('begin', [copied({ seed: step.observed.seed, clockReadingsMs: step.observed.clockReadingsMs })]);
     this.prepared.runs++;
     let completion: ivm.Reference<unknown>;
     try {
-      completion = await this.prepared.context.eval(step.code, { filename: scriptFilename, timeout: this.remainingMs(), reference: true }) as ivm.Reference<unknown>;
+      const options = { filename: scriptFilename, timeout: this.remainingMs(), reference: true } as const;
+      completion = (this.syncCalls ? this.prepared.context.evalSync(step.code, options) : await this.prepared.context.eval(step.code, options)) as ivm.Reference<unknown>;
     } catch (error) {
       if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error) || error.message === ivmMessages.timeout) throw error;
       const state = await this.call('state');
@@ -525,7 +548,7 @@ class IsolateEngine implements Engine {
         return outcome;
       }
       prepared.route.sink = null;
-      return { ...outcome, source: run.source, live: new LiveContext(prepared, memoryMb) };
+      return { ...outcome, source: run.source, elapsedMs: run.elapsedMs, live: new LiveContext(prepared, memoryMb) };
     }
     if (clean) this.pool.release(prepared, memoryMb);
     else this.pool.discard(prepared, memoryMb);

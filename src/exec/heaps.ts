@@ -152,7 +152,7 @@ export class HeapService {
         throw new McpV8Error('HEAP_CORRUPT', `heap ${heap} has a history longer than ${historyRunsMax} runs; it cannot be resumed`);
       }
       const record = await this.record(id);
-      steps.push({ heap: id, code: record.code, limits: record.limits, observed: record.observed, outcome: record.outcome });
+      steps.push({ heap: id, code: record.code, limits: record.limits, elapsedMs: record.elapsedMs, observed: record.observed, outcome: record.outcome });
       id = record.parent;
     }
     return steps.reverse();
@@ -201,6 +201,7 @@ export class HeapService {
         parent: request.parent,
         code: outcome.source,
         limits: request.limits,
+        elapsedMs: outcome.elapsedMs ?? 0,
         observed: record,
         outcome: { status: outcome.status, result: outcome.result, error: outcome.error },
       });

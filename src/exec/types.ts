@@ -59,6 +59,8 @@ export interface RunRequest {
 export interface ReplayStep {
   heap: string;
   code: string;
+  /** Wall time the recorded run took (ms): short steps replay with cheaper synchronous calls. */
+  elapsedMs: number;
   limits: RunLimits;
   observed: DeterminismRecord;
   outcome: { status: 'completed' | 'failed'; result: string | null; error: string | null };
@@ -97,6 +99,8 @@ export interface RunOutcome {
   live?: LiveHeap | null;
   /** Stateful runs: the source that ran (types stripped, rewritten), what a replay runs again. */
   source?: string | null;
+  /** Stateful runs: wall time of the run itself (ms), for the record. */
+  elapsedMs?: number;
 }
 
 export interface Engine {

@@ -2,7 +2,8 @@
 // temporary file in the same directory, is fsynced, renamed over the final name and the folder
 // fsynced: a crash leaves either the whole object or none, never a partial one.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { McpV8Error } from '../errors.ts';
 import { checkHeapId, heapIdOf, heapNotFound, verified, type HeapStore } from './heap-store.ts';
@@ -60,11 +61,16 @@ export class DirectoryHeapStore implements HeapStore {
     return id;
   }
 
+  /**
+   * Reads synchronously: heap records are small and usually in the page cache, where a blocking
+   * read costs ~40 µs against ~300 µs for the four thread-pool hops of an async one, and a resume
+   * reads its whole history one record after the other.
+   */
   async get(id: string): Promise<Uint8Array> {
     const { file } = this.locate(checkHeapId(id));
     let bytes: Buffer;
     try {
-      bytes = await readFile(file);
+      bytes = readFileSync(file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw heapNotFound(id);
       throw new McpV8Error('STORAGE_UNAVAILABLE', `cannot read heap ${id}: ${(error as Error).message}`, { cause: error });
@@ -73,13 +79,7 @@ export class DirectoryHeapStore implements HeapStore {
   }
 
   async has(id: string): Promise<boolean> {
-    try {
-      await stat(this.locate(checkHeapId(id)).file);
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw error;
-    }
+    return statSync(this.locate(checkHeapId(id)).file, { throwIfNoEntry: false }) !== undefined;
   }
 
   async close(): Promise<void> {}
