@@ -59,10 +59,13 @@ class LiveContext implements LiveHeap {
   readonly prepared: PreparedContext;
   readonly memoryMb: number;
   private consumed = false;
+  /** Gives the isolate back to the pool (the context is released, never reused). */
+  private readonly retire: (prepared: PreparedContext) => void;
 
-  constructor(prepared: PreparedContext, memoryMb: number) {
+  constructor(prepared: PreparedContext, memoryMb: number, retire: (prepared: PreparedContext) => void) {
     this.prepared = prepared;
     this.memoryMb = memoryMb;
+    this.retire = retire;
   }
 
   get disposed(): boolean {
@@ -76,10 +79,16 @@ class LiveContext implements LiveHeap {
     return this.prepared;
   }
 
+  /**
+   * The state is no longer wanted: its context is released and the isolate goes back to the pool
+   * for other runs (new contexts, as for stateless runs), so that a stream of fresh stateful runs
+   * does not create and dispose an isolate each.
+   */
   dispose(): void {
+    if (this.consumed) return;
     this.consumed = true;
     this.prepared.route.sink = null;
-    if (!this.prepared.isolate.isDisposed) this.prepared.isolate.dispose();
+    if (!this.prepared.isolate.isDisposed) this.retire(this.prepared);
   }
 }
 
@@ -548,7 +557,7 @@ class IsolateEngine implements Engine {
         return outcome;
       }
       prepared.route.sink = null;
-      return { ...outcome, source: run.source, elapsedMs: run.elapsedMs, live: new LiveContext(prepared, memoryMb) };
+      return { ...outcome, source: run.source, elapsedMs: run.elapsedMs, live: new LiveContext(prepared, memoryMb, (retired) => this.pool.release(retired, memoryMb)) };
     }
     if (clean) this.pool.release(prepared, memoryMb);
     else this.pool.discard(prepared, memoryMb);

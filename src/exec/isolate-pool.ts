@@ -58,6 +58,8 @@ export const isolateMemoryMbMin = 8;
  * a run is retired, so that leftovers of earlier runs never make a small run fail.
  */
 export const retireHeapShare = 0.8;
+/** A stateful run taking an isolate triggers a replacement only when fewer than this many are idle. */
+export const detachReplenishBelow = 2;
 /** Isolates being created in the background to replace disposed ones, at most. */
 export const replenishInFlightMax = 4;
 /** An isolate is also retired after this many contexts, whatever its heap says. */
@@ -214,7 +216,10 @@ export class IsolatePool {
    * and makes a warm replacement in the background.
    */
   detach(memoryMb: number): void {
-    this.replenishSoon(memoryMb);
+    // Live contexts come back (release) when the cache evicts them, so only replenish when the
+    // pool runs low: otherwise every fresh stateful run would create an isolate and every
+    // eviction dispose one.
+    if (this.idleFor(memoryMb) < detachReplenishBelow) this.replenishSoon(memoryMb);
   }
 
   /** Disposes the isolate of a run that ended in doubt (timeout, cancel, out of memory) and replaces it. */

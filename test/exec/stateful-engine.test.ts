@@ -28,7 +28,7 @@ describe('stateful engine', () => {
     probe.outcome.live!.dispose();
   });
 
-  test('replay rebuilds random, clock, timers and promises exactly, in no wall time and silently', async () => {
+  test('replay rebuilds random, clock, timers and promises exactly, and silently', async () => {
     const { steps, last } = await chain([
       `var log = []; var r = Math.random(); var t0 = Date.now(); var p0 = performance.now();
        var u = crypto.randomUUID(); console.log('printed once');
@@ -39,13 +39,33 @@ describe('stateful engine', () => {
     ]);
     const probe = '[r, t0, p0, u, bytes, log.join("|")].join(" ")';
     const live = await runStateful(probe, { live: last.outcome.live! });
-    const started = Date.now();
     const replayed = await runStateful(probe, { replay: steps });
-    assert.ok(Date.now() - started < 40, 'the recorded 40 ms timer costs no wall time on replay');
     assert.equal(replayed.outcome.status, 'completed', replayed.outcome.error ?? '');
     assert.equal(replayed.outcome.result, live.outcome.result);
     assert.deepEqual(replayed.lines, [], 'a replay prints nothing');
     live.outcome.live!.dispose();
+    replayed.outcome.live!.dispose();
+  });
+
+  test('replay runs on a virtual clock: a recorded hour-long wait replays within a one-second budget', async () => {
+    const { steps, last } = await chain(['var t0 = Date.now(); await new Promise((done) => setTimeout(done, 20)); var t1 = Date.now(); t1 - t0 >= 20']);
+    last.outcome.live!.dispose();
+    const hourMs = 3_600_000;
+    const step = steps[0]!;
+    const readings = step.observed.clockReadingsMs;
+    // As if the timer had been an hour long: the event and the reading after it move an hour on.
+    const stretched = {
+      ...step,
+      limits: { ...step.limits, executionTimeoutMs: 1_000 },
+      observed: {
+        ...step.observed,
+        clockReadingsMs: [readings[0]!, ...readings.slice(1).map((reading) => reading + hourMs)],
+        events: step.observed.events.map((event) => (event.kind === 'timer' ? { ...event, atMs: event.atMs + hourMs } : event)),
+      },
+    };
+    const replayed = await runStateful('t1 - t0', { replay: [stretched] });
+    assert.equal(replayed.outcome.status, 'completed', replayed.outcome.error ?? '');
+    assert.ok(Number(replayed.outcome.result) >= hourMs, `the replayed code saw the recorded hour pass: ${replayed.outcome.result}`);
     replayed.outcome.live!.dispose();
   });
 
