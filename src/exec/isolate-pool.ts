@@ -58,8 +58,8 @@ export const isolateMemoryMbMin = 8;
  * a run is retired, so that leftovers of earlier runs never make a small run fail.
  */
 export const retireHeapShare = 0.8;
-/** A stateful run taking an isolate triggers a replacement only when fewer than this many are idle. */
-export const detachReplenishBelow = 2;
+/** A stateful run taking an isolate triggers a replacement only when the pool is left with fewer idle than this (none). */
+export const detachReplenishBelow = 1;
 /** Isolates being created in the background to replace disposed ones, at most. */
 export const replenishInFlightMax = 4;
 /** An isolate is also retired after this many contexts, whatever its heap says. */
