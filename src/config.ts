@@ -19,6 +19,8 @@ export interface Config {
   heapMemoryMaxMb: number;
   executionTimeoutSecs: number;
   maxConcurrentExecutions: number;
+  /** Stateful mode: contexts kept alive for instant resume (each holds an isolate). */
+  liveHeapsMax: number;
   sessionDbPath: string;
   executionDbPath: string;
   /** False when the path is the default, which several local servers may share (see server.ts). */
@@ -56,6 +58,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'heap-memory-max': { kind: 'int', min: 1, max: 64, help: 'V8 heap limit per execution in MiB (1-64, default 8).' },
   'execution-timeout': { kind: 'int', min: 1, max: 300, help: 'Execution wall-clock limit in seconds (1-300, default 30).' },
   'max-concurrent-executions': { kind: 'int', min: 1, max: 1024, help: 'Executions running at once; more wait in a queue (default: CPU count).' },
+  'live-heaps-max': { kind: 'int', min: 0, max: 100000, help: 'Stateful mode: heaps kept live in memory for instant resume (default 128; others are rebuilt from storage).' },
   'log-level': { kind: 'string', help: 'fatal|error|warn|info|debug|trace|silent (default info); logs go to stderr.' },
   'cluster-port': { kind: 'int', min: 1, max: 65535, help: 'Raft cluster port.', notSupportedYet: 'cluster mode' },
   'node-id': { kind: 'string', help: 'Node identifier (default node1).' },
@@ -174,7 +177,7 @@ function resolveAliases(raw: RawFlags): void {
 function checkConflicts(raw: RawFlags): void {
   const conflicts: Array<[string, string]> = [
     ['stateless', 's3-bucket'], ['stateless', 'directory-path'], ['s3-bucket', 'directory-path'],
-    ['stateless', 'session-db-path'], ['stateless', 'cache-dir'], ['http-port', 'sse-port'],
+    ['stateless', 'session-db-path'], ['stateless', 'cache-dir'], ['stateless', 'live-heaps-max'], ['http-port', 'sse-port'],
   ];
   for (const [first, second] of conflicts) {
     if (raw.has(first) && raw.has(second)) throw flagError(`--${first} conflicts with --${second}`);
@@ -235,6 +238,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       heapMemoryMaxMb: intFlag(raw, 'heap-memory-max') ?? 8,
       executionTimeoutSecs: intFlag(raw, 'execution-timeout') ?? 30,
       maxConcurrentExecutions: intFlag(raw, 'max-concurrent-executions') ?? Math.max(1, os.availableParallelism()),
+      liveHeapsMax: intFlag(raw, 'live-heaps-max') ?? 128,
       sessionDbPath: stringFlag(raw, 'session-db-path') ?? '/tmp/mcp-v8-sessions',
       executionDbPath: stringFlag(raw, 'execution-db-path') ?? '/tmp/mcp-v8-executions',
       executionDbPathExplicit: raw.has('execution-db-path'),

@@ -87,7 +87,7 @@ async function openHeaps(config: Config, logger: Logger): Promise<HeapService | 
     throw error;
   }
   logger.info({ heapStore: choice, sessionDbPath }, 'stateful mode: heaps and sessions opened');
-  return new HeapService({ store, sessions });
+  return new HeapService({ store, sessions, liveHeapsMax: config.liveHeapsMax });
 }
 
 export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {

@@ -49,6 +49,8 @@ describe('flags', () => {
     rejects(['--http-port', '1', '--sse-port', '2'], /--http-port conflicts with --sse-port/);
     rejects(['--cache-dir', '/c'], /--cache-dir requires --s3-bucket/);
     rejects(['--stateless', '--session-db-path', '/s'], /--stateless conflicts with --session-db-path/);
+    rejects(['--stateless', '--live-heaps-max', '4'], /--stateless conflicts with --live-heaps-max/);
+    rejects(['--live-heaps-max', '-1'], /--live-heaps-max must be/);
   });
 
   test('unknown, repeated, valueless and stray arguments are refused', () => {
