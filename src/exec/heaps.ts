@@ -114,13 +114,23 @@ export class HeapService {
 
   /**
    * Runs `body` after every earlier run of the same session has finished (runs of one session
-   * apply in submission order); without a session, at once.
+   * apply in submission order); without a session, at once. A run cancelled while it waits for
+   * its turn answers `cancelled()` at once, and the runs after it still wait for the ones before.
    */
-  inSessionOrder<Result>(session: string | null, body: () => Promise<Result>): Promise<Result> {
+  inSessionOrder<Result>(session: string | null, body: () => Promise<Result>, signal?: AbortSignal, cancelled?: () => Result): Promise<Result> {
     if (session === null) return body();
     const previous = this.sessionTails.get(session) ?? Promise.resolve();
-    const result = previous.then(body);
-    const tail = result.then(() => undefined, () => undefined);
+    let result: Promise<Result>;
+    if (signal === undefined || cancelled === undefined) {
+      result = previous.then(body);
+    } else {
+      const aborted = new Promise<'aborted'>((resolve) => {
+        if (signal.aborted) resolve('aborted');
+        else signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+      });
+      result = Promise.race([previous.then(() => 'turn' as const), aborted]).then((first) => (first === 'aborted' ? cancelled() : body()));
+    }
+    const tail = Promise.all([previous, result.catch(() => undefined)]).then(() => undefined);
     this.sessionTails.set(session, tail);
     void tail.then(() => {
       if (this.sessionTails.get(session) === tail) this.sessionTails.delete(session);

@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics.ts';
 import { executionNotFound, type ExecutionRecord, type ExecutionStore, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
 import type { HeapService, StatefulRequest } from './heaps.ts';
 import { isExecutionId, newExecutionId } from './ids.ts';
-import type { Engine, FinalStatus, RunLimits, RunOutcome } from './types.ts';
+import { ErrorTexts, type Engine, type FinalStatus, type RunLimits, type RunOutcome } from './types.ts';
 
 export interface SubmitRequest {
   code: string;
@@ -134,7 +134,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       const committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, completedAt: new Date() });
       if (committed.heap === null && committed.note !== null) onConsoleLine(committed.note);
       return { outcome, heap: committed.heap };
-    });
+    }, signal, () => ({ outcome: { status: 'cancelled', result: null, error: ErrorTexts.cancelled }, heap: null }));
   }
 
   async get(executionId: string): Promise<ExecutionRecord> {

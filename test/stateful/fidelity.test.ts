@@ -166,6 +166,20 @@ describe('stateful heaps', () => {
     assert.equal((await heapOf(stack, 'blocks.length', { heap: big.heap, heapMemoryMaxMb: 64 })).result, '30');
   });
 
+  test('a session run cancelled while it waits for its turn ends at once; the next still waits for the running one', async () => {
+    const submit = (code: string) => stack.service.submit({ code, heapMemoryMaxMb: 8, executionTimeoutSecs: 60, stateful: { session: 'queue' } });
+    const running = await submit('var step = "first"; await new Promise((done) => { globalThis.finish = done; setTimeout(done, 60_000); })');
+    const waiting = await submit('step = "never"');
+    const after = await submit('typeof step');
+    assert.deepEqual(await stack.service.cancel(waiting), { ok: true });
+    assert.equal((await stack.service.get(waiting)).status, 'cancelled');
+    assert.equal((await stack.service.get(after)).status, 'running', 'the next run waits for the first, not for the cancelled one');
+    assert.deepEqual(await stack.service.cancel(running), { ok: true });
+    const last = await stack.service.wait(after, 30_000);
+    assert.equal(last.status, 'completed', last.error ?? '');
+    assert.equal(last.result, 'undefined', 'the first run was cancelled, so the session has no heap yet');
+  });
+
   test('console output is printed once: a replay is silent', async () => {
     const first = await stack.run("console.log('hello once'); var y = 1");
     assert.deepEqual(first.lines, ['hello once']);
