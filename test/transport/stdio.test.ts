@@ -27,6 +27,20 @@ describe('stdio transport', () => {
     await client.close();
   });
 
+  test('stateful mode over stdio: a heap resumes, a session continues, tags are found', async () => {
+    const root = tempDir('stdio-stateful');
+    const { command, args } = serverCommand(['--directory-path', join(root, 'heaps'), '--session-db-path', join(root, 'sessions'), '--execution-db-path', join(root, 'executions')]);
+    const transport = new StdioClientTransport({ command, args, stderr: 'pipe' });
+    const client = new Client({ name: 'stdio-stateful-test', version: '1.0.0' });
+    await client.connect(transport);
+    const first = await runAndWait(client, 'const notes = ["a"]; notes.length', { session: 'desk', tags: { kind: 'notes' } });
+    assert.match(String(first.heap), /^[0-9a-f]{64}$/);
+    assert.equal((await runAndWait(client, 'notes.push("b"); notes.join()', { session: 'desk' })).result, 'a,b');
+    assert.equal((await runAndWait(client, 'notes.join()', { heap: first.heap })).result, 'a');
+    assert.deepEqual((await callTool(client, 'query_heaps_by_tags', { tags: { kind: 'notes' } })).value.results, [{ heap: first.heap, tags: { kind: 'notes' } }]);
+    await client.close();
+  });
+
   test('stdout carries only JSON-RPC, whatever the sandboxed code prints', async () => {
     const { command, args } = serverCommand(['--stateless', '--execution-db-path', tempDir('stdio-raw')]);
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
