@@ -1,5 +1,6 @@
 // The legacy SSE transport (/sse + /message), as hosted MCP clients reach the server.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
@@ -21,6 +22,22 @@ describe('SSE transport', () => {
       assert.equal(viaApi.status, 200);
       const unknownSession = await fetch(`${server.baseUrl}/message?sessionId=nope`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' });
       assert.equal(unknownSession.status, 404);
+      await client.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('stateful mode over SSE: a heap resumes and the session tools answer', async () => {
+    const root = tempDir('sse-stateful');
+    const server = await startServerProcess(['--sse-port', '0', '--directory-path', join(root, 'heaps'), '--session-db-path', join(root, 'sessions'), '--execution-db-path', join(root, 'executions')]);
+    try {
+      const client = new Client({ name: 'sse-stateful-test', version: '1.0.0' });
+      await client.connect(new SSEClientTransport(new URL(`${server.baseUrl}/sse`)));
+      const first = await runAndWait(client, 'class Box { constructor(v) { this.v = v } }; var box = new Box(7); box.v', { session: 'hosted' });
+      assert.equal((await runAndWait(client, 'box instanceof Box && box.v * 6', { heap: first.heap })).result, '42');
+      const entries = (await callTool(client, 'list_session_snapshots', { session: 'hosted', fields: 'output_heap' })).value.entries;
+      assert.deepEqual(entries, [{ output_heap: first.heap }]);
       await client.close();
     } finally {
       await server.stop();
