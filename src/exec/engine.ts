@@ -58,6 +58,7 @@ class ReplayFailed extends Error {}
 class LiveContext implements LiveHeap {
   readonly prepared: PreparedContext;
   readonly memoryMb: number;
+  readonly heapBytes: number;
   private consumed = false;
   /** Gives the isolate back to the pool (the context is released, never reused). */
   private readonly retire: (prepared: PreparedContext) => void;
@@ -66,6 +67,8 @@ class LiveContext implements LiveHeap {
     this.prepared = prepared;
     this.memoryMb = memoryMb;
     this.retire = retire;
+    const heap = prepared.isolate.getHeapStatisticsSync();
+    this.heapBytes = heap.used_heap_size + heap.externally_allocated_size;
   }
 
   get disposed(): boolean {

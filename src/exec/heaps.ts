@@ -18,6 +18,8 @@ export interface StatefulRequest {
 
 /** Live contexts kept by default (each holds an isolate: ~1.3 MiB plus what the code built). */
 export const liveHeapsMaxDefault = 128;
+/** V8 heap bytes all live contexts may hold together; past it the least recently used go. */
+export const liveHeapBytesMaxDefault = 1024 * 1024 * 1024;
 /** Decoded heap records kept in memory, so that replays rarely read the store. */
 export const recordsCachedMax = 10_000;
 /** The longest history a heap may have: a resume replays at most this many runs. */
@@ -32,14 +34,31 @@ export function isolateMemoryMb(heapMemoryMaxMb: number): number {
 export class LiveHeapCache {
   private readonly entries = new Map<string, LiveHeap>();
   readonly max: number;
+  readonly bytesMax: number;
+  private bytes = 0;
 
-  constructor(max: number) {
+  constructor(max: number, bytesMax = liveHeapBytesMaxDefault) {
     assert(Number.isInteger(max) && max >= 0, 'a live-heap bound is a count');
+    assert(bytesMax > 0, 'a live-heap memory bound is positive');
     this.max = max;
+    this.bytesMax = bytesMax;
   }
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** V8 heap bytes the live contexts held when they were kept. */
+  get heapBytes(): number {
+    return this.bytes;
+  }
+
+  private remove(heap: string): LiveHeap | undefined {
+    const live = this.entries.get(heap);
+    if (live === undefined) return undefined;
+    this.entries.delete(heap);
+    this.bytes -= live.heapBytes;
+    return live;
   }
 
   has(heap: string): boolean {
@@ -47,17 +66,15 @@ export class LiveHeapCache {
   }
 
   put(heap: string, live: LiveHeap): void {
-    this.entries.get(heap)?.dispose();
-    this.entries.delete(heap);
-    if (this.max === 0 || live.disposed) {
+    this.remove(heap)?.dispose();
+    if (this.max === 0 || live.disposed || live.heapBytes > this.bytesMax) {
       live.dispose();
       return;
     }
     this.entries.set(heap, live);
-    while (this.entries.size > this.max) {
-      const [oldest, evicted] = this.entries.entries().next().value!;
-      this.entries.delete(oldest);
-      evicted.dispose();
+    this.bytes += live.heapBytes;
+    while (this.entries.size > this.max || this.bytes > this.bytesMax) {
+      this.remove(this.entries.keys().next().value!)!.dispose();
     }
   }
 
@@ -65,13 +82,14 @@ export class LiveHeapCache {
   take(heap: string, memoryMb: number): LiveHeap | null {
     const live = this.entries.get(heap);
     if (live === undefined || live.memoryMb !== memoryMb) return null;
-    this.entries.delete(heap);
+    this.remove(heap);
     return live.disposed ? null : live;
   }
 
   clear(): void {
     for (const live of this.entries.values()) live.dispose();
     this.entries.clear();
+    this.bytes = 0;
   }
 }
 
@@ -97,10 +115,10 @@ export class HeapService {
   /** The last submitted run of each session: the next one starts after it. */
   private readonly sessionTails = new Map<string, Promise<void>>();
 
-  constructor(options: { store: HeapStore; sessions: SessionDb; liveHeapsMax?: number }) {
+  constructor(options: { store: HeapStore; sessions: SessionDb; liveHeapsMax?: number; liveHeapBytesMax?: number }) {
     this.store = options.store;
     this.sessions = options.sessions;
-    this.live = new LiveHeapCache(options.liveHeapsMax ?? liveHeapsMaxDefault);
+    this.live = new LiveHeapCache(options.liveHeapsMax ?? liveHeapsMaxDefault, options.liveHeapBytesMax ?? liveHeapBytesMaxDefault);
   }
 
   /** Checks a request before it gets an execution id: bad names and unknown heaps are errors now. */

@@ -70,6 +70,8 @@ export interface ReplayStep {
 export interface LiveHeap {
   /** The isolate's memory limit: a run with another heap_memory_max_mb cannot use this context. */
   readonly memoryMb: number;
+  /** V8 heap bytes the isolate used when the run ended (its share of the live-heap memory bound). */
+  readonly heapBytes: number;
   readonly disposed: boolean;
   /** Frees the context and its isolate; a handle passed to a run is consumed by it instead. */
   dispose(): void;

@@ -1,0 +1,52 @@
+// The live-heap cache alone: least recently kept go first, by count and by V8 heap bytes; a heap
+// is taken by one resume, only for a run with the same isolate size; whatever leaves is freed.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { LiveHeapCache } from '../../src/exec/heaps.ts';
+import type { LiveHeap } from '../../src/exec/types.ts';
+
+function fakeLive(heapBytes: number, memoryMb = 8): LiveHeap & { freed: boolean } {
+  return { memoryMb, heapBytes, freed: false, get disposed() { return this.freed; }, dispose() { this.freed = true; } };
+}
+
+describe('live-heap cache', () => {
+  test('bounded by count: the least recently kept is freed', () => {
+    const cache = new LiveHeapCache(2, 1_000);
+    const [a, b, c] = [fakeLive(10), fakeLive(10), fakeLive(10)];
+    cache.put('a', a);
+    cache.put('b', b);
+    cache.put('c', c);
+    assert.deepEqual([cache.has('a'), cache.has('b'), cache.has('c')], [false, true, true]);
+    assert.deepEqual([a.freed, b.freed, c.freed], [true, false, false]);
+    assert.equal(cache.heapBytes, 20);
+  });
+
+  test('bounded by heap bytes; a context larger than the bound is not kept', () => {
+    const cache = new LiveHeapCache(100, 100);
+    const big = fakeLive(60);
+    const other = fakeLive(50);
+    cache.put('big', big);
+    cache.put('other', other);
+    assert.equal(big.freed, true);
+    assert.equal(cache.heapBytes, 50);
+    const huge = fakeLive(101);
+    cache.put('huge', huge);
+    assert.equal(huge.freed, true);
+    assert.equal(cache.has('huge'), false);
+  });
+
+  test('taken once, only for the same isolate size; clear frees everything', () => {
+    const cache = new LiveHeapCache(10, 1_000);
+    const live = fakeLive(10, 16);
+    cache.put('h', live);
+    assert.equal(cache.take('h', 8), null, 'a run with another memory limit replays instead');
+    assert.equal(cache.take('h', 16), live);
+    assert.equal(cache.take('h', 16), null, 'a second resume of the same heap replays');
+    assert.equal(cache.heapBytes, 0);
+    const kept = fakeLive(5);
+    cache.put('k', kept);
+    cache.clear();
+    assert.equal(kept.freed, true);
+    assert.equal(cache.size, 0);
+  });
+});
