@@ -148,6 +148,8 @@ class Run {
   source: string | null = null;
   /** Wall time of the live part of the run (ms), recorded so that a replay knows its weight. */
   elapsedMs = 0;
+  /** Timers (unref'd ones: a ref'd timer keeps the run going) still pending when the run ended. */
+  timersLeft = 0;
   /**
    * Replay of a short step: calls into the isolate run on this thread (no hop to the isolate's
    * thread and back, ~10x cheaper), which blocks the host only as long as the recorded run took.
@@ -397,6 +399,7 @@ class Run {
       if (this.stopReason !== null) throw new RunStopped(this.stopReason);
       state = await this.turn('fire');
     }
+    this.timersLeft = state.timers;
     return { ...endOf(state), record: state.record };
   }
 }
@@ -560,7 +563,7 @@ class IsolateEngine implements Engine {
         return outcome;
       }
       prepared.route.sink = null;
-      return { ...outcome, source: run.source, elapsedMs: run.elapsedMs, live: new LiveContext(prepared, memoryMb, (retired) => this.pool.release(retired, memoryMb)) };
+      return { ...outcome, source: run.source, elapsedMs: run.elapsedMs, timersLeft: run.timersLeft, live: new LiveContext(prepared, memoryMb, (retired) => this.pool.release(retired, memoryMb)) };
     }
     if (clean) this.pool.release(prepared, memoryMb);
     else this.pool.discard(prepared, memoryMb);

@@ -104,8 +104,8 @@ export interface CommitRequest {
   completedAt: Date;
 }
 
-/** What a finished stateful run left: its heap, or why it has none (a line for its output). */
-export type CommitResult = { heap: string } | { heap: null; note: string | null };
+/** What a finished stateful run left: its heap, or why it has none; a line for its output, if any. */
+export type CommitResult = { heap: string; note: string | null } | { heap: null; note: string | null };
 
 export class HeapService {
   readonly store: HeapStore;
@@ -246,7 +246,11 @@ export class HeapService {
       throw error;
     }
     this.live.put(heap, live);
-    return { heap };
+    const timersLeft = outcome.timersLeft ?? 0;
+    return {
+      heap,
+      note: timersLeft === 0 ? null : `[WARN] mcp-v8: ${timersLeft} unref'd timer${timersLeft === 1 ? ' was' : 's were'} still pending when the run ended; a heap does not carry pending timers over`,
+    };
   }
 
   close(): void {

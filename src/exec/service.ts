@@ -132,7 +132,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       }
       const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, stateful: start });
       const committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, completedAt: new Date() });
-      if (committed.heap === null && committed.note !== null) onConsoleLine(committed.note);
+      if (committed.note !== null) onConsoleLine(committed.note);
       return { outcome, heap: committed.heap };
     }, signal, () => ({ outcome: { status: 'cancelled', result: null, error: ErrorTexts.cancelled }, heap: null }));
   }

@@ -103,6 +103,8 @@ export interface RunOutcome {
   source?: string | null;
   /** Stateful runs: wall time of the run itself (ms), for the record. */
   elapsedMs?: number;
+  /** Stateful runs: unref'd timers still pending at the end, which a heap does not carry over. */
+  timersLeft?: number;
 }
 
 export interface Engine {

@@ -180,6 +180,13 @@ describe('stateful heaps', () => {
     assert.equal(last.result, 'undefined', 'the first run was cancelled, so the session has no heap yet');
   });
 
+  test('unref\'d timers pending at the end are dropped, and the output says so', async () => {
+    const ran = await stack.run("var fired = false; setTimeout(() => { fired = true }, 60_000).unref(); 'done'");
+    assert.equal(ran.status, 'completed');
+    assert.deepEqual(ran.lines, ["[WARN] mcp-v8: 1 unref'd timer was still pending when the run ended; a heap does not carry pending timers over"]);
+    assert.equal((await heapOf(stack, 'fired', { heap: ran.heap! })).result, 'false');
+  });
+
   test('console output is printed once: a replay is silent', async () => {
     const first = await stack.run("console.log('hello once'); var y = 1");
     assert.deepEqual(first.lines, ['hello once']);
