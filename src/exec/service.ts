@@ -121,14 +121,15 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   private runStateful(code: string, limits: RunLimits, stateful: StatefulRequest, signal: AbortSignal, onConsoleLine: (line: string) => void): Promise<{ outcome: RunOutcome; heap: string | null }> {
     const heaps = this.heaps!;
     return heaps.inSessionOrder(stateful.session, async () => {
-      let parent: string | null;
+      let parent: string | null = null;
       let start;
       try {
         parent = await heaps.parentOf(stateful);
         start = await heaps.startOf(parent, limits.heapMemoryMaxMb);
       } catch (error) {
-        // An unknown heap in the middle of a history, a corrupt record: the run cannot start.
-        return { outcome: { status: 'failed', result: null, error: (error as Error).message }, heap: null };
+        // A heap missing from the middle of a history, a corrupt record: the run cannot start.
+        const message = (error as Error).message;
+        return { outcome: { status: 'failed', result: null, error: parent === null ? message : `Could not resume heap ${parent}: ${message}` }, heap: null };
       }
       const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, stateful: start });
       const committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, completedAt: new Date() });

@@ -2,7 +2,7 @@
 // as it was left: resumed live (the context kept in memory) and after a restart (rebuilt from the
 // heap store by replaying the recorded history). Real engine, real heap directory, real LevelDB.
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isMcpV8Error } from '../../src/errors.ts';
@@ -146,15 +146,21 @@ describe('stateful heaps', () => {
       (error) => isMcpV8Error(error) && error.code === 'INVALID_ARGUMENT' && /64-character lowercase hex/.test(error.message));
 
     const made = await heapOf(stack, 'var precious = 42');
+    const base = await heapOf(stack, 'var lost = 1');
+    const child = await heapOf(stack, 'lost + 1', { heap: base.heap });
     await stack.close();
-    const directory = join(stack.root, 'heaps', made.heap.slice(0, 2));
-    assert.ok(readdirSync(directory).includes(made.heap));
-    writeFileSync(join(directory, made.heap), '{"format":"mcp-v8/heap@1","tampered":true}');
+    const fileOf = (heap: string) => join(stack.root, 'heaps', heap.slice(0, 2), heap);
+    assert.ok(readdirSync(join(stack.root, 'heaps', made.heap.slice(0, 2))).includes(made.heap));
+    writeFileSync(fileOf(made.heap), '{"format":"mcp-v8/heap@1","tampered":true}');
+    rmSync(fileOf(base.heap));
     stack = await openStack(stack.root);
     const resumed = await stack.run('precious', { heap: made.heap });
     assert.equal(resumed.status, 'failed');
     assert.match(resumed.error!, new RegExp(`heap ${made.heap} is corrupt`));
     assert.equal(resumed.heap, null);
+    const orphan = await stack.run('lost', { heap: child.heap });
+    assert.equal(orphan.status, 'failed');
+    assert.match(orphan.error!, new RegExp(`^Could not resume heap ${child.heap}: No heap ${base.heap}`));
   });
 
   test('a heap needs the memory of its history: resuming with less fails clearly, with more works', async () => {
