@@ -115,8 +115,13 @@ const awaitRequired = /await is only valid|Cannot use import statement|Unexpecte
 const mayAwait = /\bawait\b/;
 const scriptFilename = 'main.js';
 
+/** What isolated-vm reports for a thrown object that is not an Error (the value itself is lost). */
+const notAnErrorMessage = 'An object was thrown from supplied code within isolated-vm, but that object was not an instance of `Error`.';
+const notAnErrorText = 'Uncaught: the code threw an object that is not an Error (throw new Error(...) to get its message and stack)';
+
 /** The text of an error thrown at the top level: its stack inside the sandbox, host frames cut. */
 function describeThrown(error: Error): string {
+  if (error.message === notAnErrorMessage) return notAnErrorText;
   const stack = error.stack ?? `${error.name}: ${error.message}`;
   const text = stack.split('\n').filter((line) => !line.includes('<isolated-vm boundary>') && !line.includes('mcp-v8:prelude') && !/\(node:|\(file:|node_modules/.test(line)).join('\n');
   return text.length <= errorCharsMax ? text : `${text.slice(0, errorCharsMax)}… [truncated: ${text.length - errorCharsMax} more characters]`;

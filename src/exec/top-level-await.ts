@@ -94,8 +94,10 @@ export function wrapTopLevelAwait(code: string): string {
   const { edits, varNames, functionNames } = planEdits(body, (position) => position - base);
   const declared = varNames.length === 0 ? '' : `var ${[...new Set(varNames)].join(', ')}; `;
   const exported = functionNames.map((name) => `globalThis[${JSON.stringify(name)}] = ${name}; `).join('');
-  // One line of prefix, no newline: the user's line numbers stay as written.
-  return `${declared}(async () => { ${exported}${applyEdits(source, edits)}\n})()`;
+  // One line of prefix, no newline: the user's line numbers stay as written. The promise gets a
+  // handler at once: isolated-vm turns a rejection nobody handles by the end of the call into its
+  // own generic error, losing a rejected value that is not an Error (the run's settle reads it).
+  return `${declared}((run) => (run.catch(() => {}), run))((async () => { ${exported}${applyEdits(source, edits)}\n})())`;
 }
 
 /** Only code with one of these words can declare a top-level lexical binding. */

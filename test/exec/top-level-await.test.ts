@@ -29,7 +29,15 @@ describe('top-level await', () => {
 
   test('the rewrite itself: one line of prefix, nothing moved to another line', () => {
     const wrapped = wrapTopLevelAwait('var x = 1;\nawait x;\nx + 1');
-    assert.equal(wrapped, 'var x; (async () => { ;( x = 1);\nawait x;\nreturn (x + 1);\n})()');
+    assert.equal(wrapped, 'var x; ((run) => (run.catch(() => {}), run))((async () => { ;( x = 1);\nawait x;\nreturn (x + 1);\n})())');
     assert.throws(() => wrapTopLevelAwait("import fs from 'fs'; await 1"), /import and export/);
+  });
+
+  test('a rejection with a value that is not an Error reports the value; a thrown object says what happened', async () => {
+    const rejected = await run('await null; throw { code: 42 }');
+    assert.equal(rejected.status, 'failed');
+    assert.equal(rejected.error, '{ code: 42 }');
+    const thrown = await run('throw { code: 42 }');
+    assert.equal(thrown.error, 'Uncaught: the code threw an object that is not an Error (throw new Error(...) to get its message and stack)');
   });
 });
