@@ -252,12 +252,12 @@ export class ExecutionStore {
     }
     this.writing = true;
     const written = operations.length === 0 ? Promise.resolve() : this.db.batch(operations);
-    written.then(() => this.batchDone(entries, lineCounts, null), (error: unknown) => this.batchDone(entries, lineCounts, error));
+    written.then(() => this.batchDone(entries, lineCounts, { ok: true }), (error: unknown) => this.batchDone(entries, lineCounts, { ok: false, error }));
   }
 
-  private batchDone(entries: QueuedWrite[], lineCounts: Map<string, number>, error: unknown): void {
+  private batchDone(entries: QueuedWrite[], lineCounts: Map<string, number>, outcome: { ok: true } | { ok: false; error: unknown }): void {
     this.writing = false;
-    if (error !== null) this.logger?.error({ err: error }, 'an execution store batch could not be written');
+    if (!outcome.ok) this.logger?.error({ err: outcome.error }, 'an execution store batch could not be written');
     // Lines of a failed batch are lost from the database either way: count them as done so the
     // line numbers of later lines stay right.
     for (const [id, count] of lineCounts) {
@@ -269,8 +269,8 @@ export class ExecutionStore {
     for (const entry of entries) {
       if (entry.kind === 'barrier') entry.resolve();
       else if (entry.kind === 'record') {
-        if (error === null) entry.resolve();
-        else entry.reject(error);
+        if (outcome.ok) entry.resolve();
+        else entry.reject(outcome.error);
       }
     }
     this.scheduleWrite();
