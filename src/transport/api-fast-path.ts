@@ -66,11 +66,15 @@ export function createFastPath(options: FastPathOptions): FastHandler {
   const getExecution = tools.find((candidate) => candidate.name === 'get_execution');
   // Without these tools (none today) Koa answers, as it does every other route.
   if (runJs === undefined || getExecution === undefined) return () => false;
+  // The shortcut is only right while the schema passes a bare {code} through unchanged (no
+  // defaults or transforms): checked once here, so a later schema change cannot bypass it.
+  const probe = parseToolArguments(runJs, { code: '1' }) as Record<string, unknown>;
+  const bareCodeUnchanged = Object.keys(probe).length === 1 && probe.code === '1';
 
   const exec = async (request: IncomingMessage, response: ServerResponse) => {
     try {
       const body = await readJsonBody(request, bodyBytesMax);
-      const args = isPlainCodeBody(body) ? { code: body.code } : parseToolArguments(runJs, body);
+      const args = bareCodeUnchanged && isPlainCodeBody(body) ? { code: body.code } : parseToolArguments(runJs, body);
       const result = await runJs.handler(args as never, apiContext);
       sendJson(response, 'status' in result && result.status !== 'running' ? 200 : 202, result);
     } catch (error) {
