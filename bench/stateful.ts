@@ -1,7 +1,8 @@
 // Stateful mode micro-benchmarks (issue 3), in-process on real storage (heap directory, LevelDB),
 // through the execution service as a tool call reaches it:
-//   resume-live : run_js on a heap this node holds live, against a fresh stateful run of the same
-//                 code (A B A B …): the time resuming adds (target ≤ 1 ms);
+//   resume-live : run_js on a heap this node holds live, in turns with a fresh stateful run and a
+//                 stateless run of the same code (A B C A B C …): the time resuming adds (target
+//                 ≤ 1 ms), and what saving a heap costs;
 //   history     : after a "restart" (new engine, empty caches), a run on the last heap of a
 //                 100-run history, which replays it from storage (target ≤ 50 ms); also 10 and 50;
 //   bytes       : stored bytes of the heap of a small run (target ≤ 4 KiB).
@@ -30,6 +31,15 @@ async function openNode(name: string) {
   const sessions = await SessionDb.open(join(root, `sessions-${name}`));
   const heaps = new HeapService({ store: heapStore, sessions });
   const service = new ExecutionService({ engine, store, metrics: new Metrics(), nodeId: 'bench', heaps });
+  // The same engine and execution store without heaps: a stateless run, the floor of a stateful one.
+  const stateless = new ExecutionService({ engine, store, metrics: new Metrics(), nodeId: 'bench' });
+  async function runStateless(code: string): Promise<number> {
+    const started = performance.now();
+    const id = await stateless.submit({ code, heapMemoryMaxMb: 8, executionTimeoutSecs: 30 });
+    const record = await stateless.wait(id, 60_000);
+    if (record.status !== 'completed') throw new Error(`${code}: ${record.status} ${record.error}`);
+    return performance.now() - started;
+  }
   async function run(code: string, heap: string | null = null): Promise<{ heap: string; ms: number; result: string | null }> {
     const started = performance.now();
     const id = await service.submit({ code, heapMemoryMaxMb: 8, executionTimeoutSecs: 30, stateful: { heap } });
@@ -45,7 +55,7 @@ async function openNode(name: string) {
     await store.close();
     await sessions.close();
   }
-  return { run, close, heaps, heapStore };
+  return { run, runStateless, close, heaps, heapStore };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -65,7 +75,9 @@ let live = (await node.run('var x = 0; x')).heap;
 for (let index = 0; index < 50; index++) { live = (await node.run('x + 1', live)).heap; await node.run('var y = 1; y + 1'); }
 const resumeMs: number[] = [];
 const freshMs: number[] = [];
+const statelessMs: number[] = [];
 for (let index = 0; index < pairs; index++) {
+  statelessMs.push(await node.runStateless('var y = 1; y + 1'));
   freshMs.push((await node.run('var y = 1; y + 1')).ms);
   const resumed = await node.run('x + 1', live);
   resumeMs.push(resumed.ms);
@@ -112,9 +124,11 @@ const lines = [
   '',
   '| measure | median | p95 | target |',
   '|---|---|---|---|',
-  `| fresh stateful run (\`var y = 1; y + 1\`, stores a heap), ms | ${f(median(freshMs))} | ${f(p95(freshMs))} | |`,
+  `| stateless run (\`var y = 1; y + 1\`), ms | ${f(median(statelessMs))} | ${f(p95(statelessMs))} | |`,
+  `| fresh stateful run (same code, stores a heap: record written and fsynced), ms | ${f(median(freshMs))} | ${f(p95(freshMs))} | |`,
   `| resume of a live heap (\`x + 1\`, stores a heap), ms | ${f(median(resumeMs))} | ${f(p95(resumeMs))} | |`,
-  `| **added by resuming live** (median of resume − median of fresh, ${pairs} A/B pairs) | ${f(median(resumeMs) - median(freshMs))} ms | | ≤ 1 ms |`,
+  `| **added by resuming live** (median of resume − median of fresh stateful, ${pairs} A/B/C rounds) | ${f(median(resumeMs) - median(freshMs))} ms | | ≤ 1 ms |`,
+  `| cost of saving a heap (median of fresh stateful − median of stateless) | ${f(median(freshMs) - median(statelessMs))} ms | | |`,
   ...historyLengths.map((length) => `| resume of a ${length}-run history from storage after a restart, ms (${historyRepeats} restarts) | ${f(median(replayMs.get(length)!))} | ${f(p95(replayMs.get(length)!))} | ${length === 100 ? '≤ 50 ms' : ''} |`),
   `| stored bytes of \`var x = 1; x\` | ${smallBytes} B | | ≤ 4 KiB |`,
   `| stored bytes of a notebook cell (\`x + 1\`; the 100th history cell) | ${cellBytes} B; ${lastCellBytes} B | | |`,
