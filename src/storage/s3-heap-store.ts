@@ -42,7 +42,8 @@ export class S3HeapStore implements HeapStore {
       // Streamed bodies break against S3-compatible servers with the newer default checksums.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: 3,
+      // S3 (and S3-compatible servers) answer 503 SlowDown under load; the SDK backs off and retries.
+      maxAttempts: 6,
     });
     return new S3HeapStore({ client, bucket: options.bucket, ...(options.prefix === undefined ? {} : { prefix: options.prefix }) });
   }
