@@ -4,7 +4,7 @@
 // one batch), the bounded cache of live contexts, and the order of the runs of one session.
 import { McpV8Error, assert } from '../errors.ts';
 import { decodeHeapRecord, encodeHeapRecord, heapRecordOf, type HeapRecord } from '../storage/heap-record.ts';
-import { checkHeapId, heapNotFound, type HeapStore } from '../storage/heap-store.ts';
+import { checkHeapId, heapIdOf, heapNotFound, type HeapStore } from '../storage/heap-store.ts';
 import { checkSessionName, checkTags, type SessionDb, type SessionEntry, type Tags } from '../storage/session-db.ts';
 import { isolateMemoryMbMin } from './isolate-pool.ts';
 import type { LiveHeap, ReplayStep, RunLimits, RunOutcome, StatefulStart } from './types.ts';
@@ -223,17 +223,23 @@ export class HeapService {
       live.dispose();
       return { heap: null, note: '[WARN] mcp-v8: this run read the clock or fired timers more than 100000 times; its state was not saved as a heap' };
     }
-    let heap: string;
+    const heapRecord = heapRecordOf({
+      parent: request.parent,
+      code: outcome.source,
+      limits: request.limits,
+      elapsedMs: outcome.elapsedMs ?? 0,
+      observed: record,
+      outcome: { status: outcome.status, result: outcome.result, error: outcome.error },
+    });
+    const bytes = encodeHeapRecord(heapRecord);
+    const heap = heapIdOf(bytes);
+    // The context joins the cache now, not after the writes: under load the writes queue behind
+    // other fsyncs, and a context waiting there would hold its isolate out of the pool. Nobody
+    // can resume the heap before it is acknowledged (its id is not out yet, and the next run of
+    // its session waits for this one), and a failed write takes it out again.
+    this.live.put(heap, live);
     try {
-      const heapRecord = heapRecordOf({
-        parent: request.parent,
-        code: outcome.source,
-        limits: request.limits,
-        elapsedMs: outcome.elapsedMs ?? 0,
-        observed: record,
-        outcome: { status: outcome.status, result: outcome.result, error: outcome.error },
-      });
-      heap = await this.store.put(encodeHeapRecord(heapRecord));
+      assert((await this.store.put(bytes)) === heap, 'the store names a heap by the hash of its bytes');
       this.remember(heap, heapRecord);
       const entry: Omit<SessionEntry, 'index'> | null = request.session === null ? null : {
         input_heap: request.parent, output_heap: heap, code: request.code, timestamp: request.completedAt.toISOString(),
@@ -242,10 +248,9 @@ export class HeapService {
         await this.sessions.apply({ type: 'heap.commit', heap, session: request.session, entry, tags: request.tags });
       }
     } catch (error) {
-      live.dispose();
+      this.live.take(heap, live.memoryMb)?.dispose();
       throw error;
     }
-    this.live.put(heap, live);
     const timersLeft = outcome.timersLeft ?? 0;
     return {
       heap,

@@ -2,7 +2,7 @@
 // temporary file in the same directory, is fsynced, renamed over the final name and the folder
 // fsynced: a crash leaves either the whole object or none, never a partial one.
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { McpV8Error } from '../errors.ts';
@@ -52,11 +52,17 @@ export class DirectoryHeapStore implements HeapStore {
     return { directory, file: join(directory, id) };
   }
 
+  /** Shard folders known to exist: a put costs no mkdir after the first one of its folder. */
+  private readonly folders = new Set<string>();
+
   async put(bytes: Uint8Array): Promise<string> {
     const id = heapIdOf(bytes);
     const { directory, file } = this.locate(id);
     if (await this.has(id)) return id;
-    await mkdir(directory, { recursive: true });
+    if (!this.folders.has(directory)) {
+      mkdirSync(directory, { recursive: true });
+      this.folders.add(directory);
+    }
     await writeFileAtomic(file, directory, bytes);
     return id;
   }
