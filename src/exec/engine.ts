@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
-import { IsolatePool, isolateMemoryMbMin, type ControlName, type PreparedContext } from './isolate-pool.ts';
+import { IsolatePool, heapBytesOf, isolateMemoryMbMin, type ControlName, type PreparedContext } from './isolate-pool.ts';
 import { globalizeDeclarations, wrapTopLevelAwait } from './top-level-await.ts';
 import { SourceError, stripTypes } from './typescript.ts';
 import { ErrorTexts, type DeterminismRecord, type Engine, type LiveHeap, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
@@ -40,8 +40,6 @@ interface SandboxState {
   replayIssue: string | null;
 }
 
-/** A recorded run that took at most this long (ms) is replayed with synchronous calls. */
-export const syncReplayStepMsMax = 5;
 /** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
 export const replayTimeoutMsMax = 300_000;
 const seedLimit = 2 ** 32;
@@ -63,12 +61,11 @@ class LiveContext implements LiveHeap {
   /** Gives the isolate back to the pool (the context is released, never reused). */
   private readonly retire: (prepared: PreparedContext) => void;
 
-  constructor(prepared: PreparedContext, memoryMb: number, retire: (prepared: PreparedContext) => void) {
+  constructor(prepared: PreparedContext, memoryMb: number, heapBytes: number, retire: (prepared: PreparedContext) => void) {
     this.prepared = prepared;
     this.memoryMb = memoryMb;
+    this.heapBytes = heapBytes;
     this.retire = retire;
-    const heap = prepared.isolate.getHeapStatisticsSync();
-    this.heapBytes = heap.used_heap_size + heap.externally_allocated_size;
   }
 
   get disposed(): boolean {
@@ -156,10 +153,10 @@ class Run {
   /** Timers (unref'd ones: a ref'd timer keeps the run going) still pending when the run ended. */
   timersLeft = 0;
   /**
-   * Replay of a short step: calls into the isolate run on this thread (no hop to the isolate's
-   * thread and back, ~10x cheaper), which blocks the host only as long as the recorded run took.
+   * Async work (a WebAssembly compile) still pending at the end: its completion would reach this
+   * context later, outside the run, so the isolate must not serve anybody else afterwards.
    */
-  private syncCalls = false;
+  pendingWorkLeft = 0;
 
   constructor(prepared: PreparedContext, request: RunRequest, memoryMb: number) {
     this.prepared = prepared;
@@ -203,7 +200,6 @@ class Run {
 
   private async call<Result = SandboxState>(method: ControlName, args: ivm.Transferable[] = []): Promise<Result> {
     assert(args.length <= 1, 'control methods take at most one argument');
-    if (this.syncCalls) return this.prepared.control.applySync(undefined, [method, ...args] as never, { timeout: this.remainingMs(), result: { copy: true } }) as Result;
     const result = await this.prepared.control.apply(undefined, [method, ...args] as never, { timeout: this.remainingMs(), result: { copy: true } });
     return result as Result;
   }
@@ -290,7 +286,9 @@ class Run {
       if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error) || error.message === ivmMessages.timeout) throw error;
       // A throw from the top level of the code: the run fails with the sandbox's own stack,
       // after the lines it printed before throwing.
-      await this.drainOutput(await this.call('state'));
+      const state = await this.call('state');
+      await this.drainOutput(state);
+      this.pendingWorkLeft = state.pendingWork;
       this.elapsedMs = Math.round(performance.now() - startedMs);
       return failed(describeThrown(error), await this.call<DeterminismRecord>('record'));
     }
@@ -333,21 +331,11 @@ class Run {
   }
 
   private async replayStep(step: ReplayStep): Promise<{ status: 'completed' | 'failed'; result: string | null; error: string | null; issue: string | null }> {
-    this.syncCalls = step.elapsedMs <= syncReplayStepMsMax && !step.observed.events.some((event) => event.kind === 'work');
-    try {
-      return await this.replayStepCalls(step);
-    } finally {
-      this.syncCalls = false;
-    }
-  }
-
-  private async replayStepCalls(step: ReplayStep): Promise<{ status: 'completed' | 'failed'; result: string | null; error: string | null; issue: string | null }> {
     await this.call('begin', [copied({ seed: step.observed.seed, clockReadingsMs: step.observed.clockReadingsMs })]);
     this.prepared.runs++;
     let completion: ivm.Reference<unknown>;
     try {
-      const options = { filename: scriptFilename, timeout: this.remainingMs(), reference: true } as const;
-      completion = (this.syncCalls ? this.prepared.context.evalSync(step.code, options) : await this.prepared.context.eval(step.code, options)) as ivm.Reference<unknown>;
+      completion = await this.prepared.context.eval(step.code, { filename: scriptFilename, timeout: this.remainingMs(), reference: true }) as ivm.Reference<unknown>;
     } catch (error) {
       if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error) || error.message === ivmMessages.timeout) throw error;
       const state = await this.call('state');
@@ -405,6 +393,7 @@ class Run {
       state = await this.turn('fire');
     }
     this.timersLeft = state.timers;
+    this.pendingWorkLeft = state.pendingWork;
     return { ...endOf(state), record: state.record };
   }
 }
@@ -568,9 +557,20 @@ class IsolateEngine implements Engine {
         return outcome;
       }
       prepared.route.sink = null;
-      return { ...outcome, source: run.source, elapsedMs: run.elapsedMs, timersLeft: run.timersLeft, live: new LiveContext(prepared, memoryMb, (retired) => this.pool.release(retired, memoryMb)) };
+      const kept = { ...outcome, source: run.source, elapsedMs: run.elapsedMs, timersLeft: run.timersLeft, pendingWorkLeft: run.pendingWorkLeft };
+      // Async work still pending when the run ended would complete in this context later, before
+      // anything the next run asks, so the context is not kept: a resume replays the history,
+      // where that work never reaches user code. The heap itself is saved as for any run.
+      const heapBytes = run.pendingWorkLeft > 0 ? null : await heapBytesOf(prepared.isolate);
+      if (heapBytes === null) {
+        if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
+        return { ...kept, live: null };
+      }
+      return { ...kept, live: new LiveContext(prepared, memoryMb, heapBytes, (retired) => this.pool.release(retired, memoryMb)) };
     }
-    if (clean) this.pool.release(prepared, memoryMb);
+    // An isolate whose run left async work pending would run that work's user code during the
+    // next execution that uses it: it is discarded, as after a timeout.
+    if (clean && run.pendingWorkLeft === 0) this.pool.release(prepared, memoryMb);
     else this.pool.discard(prepared, memoryMb);
     return outcome;
   }

@@ -209,18 +209,19 @@ export class HeapService {
     const { outcome } = request;
     const live = outcome.live ?? null;
     const record = outcome.record ?? null;
-    if (live === null || (outcome.status !== 'completed' && outcome.status !== 'failed')) {
+    if (outcome.status !== 'completed' && outcome.status !== 'failed') {
       live?.dispose();
       return { heap: null, note: null };
     }
     if (record === null || outcome.source === null || outcome.source === undefined) {
-      // No code ran (the source did not compile): the context still holds the parent's state.
-      if (request.parent !== null) this.live.put(request.parent, live);
-      else live.dispose();
+      // No code ran (the source did not compile): a context still holds the parent's state. Or
+      // the run has no record (out of memory, a replay that failed): nothing to save.
+      if (live !== null && request.parent !== null && outcome.source === null) this.live.put(request.parent, live);
+      else live?.dispose();
       return { heap: null, note: null };
     }
     if (!record.complete) {
-      live.dispose();
+      live?.dispose();
       return { heap: null, note: '[WARN] mcp-v8: this run read the clock or fired timers more than 100000 times; its state was not saved as a heap' };
     }
     const heapRecord = heapRecordOf({
@@ -237,7 +238,7 @@ export class HeapService {
     // other fsyncs, and a context waiting there would hold its isolate out of the pool. Nobody
     // can resume the heap before it is acknowledged (its id is not out yet, and the next run of
     // its session waits for this one), and a failed write takes it out again.
-    this.live.put(heap, live);
+    if (live !== null) this.live.put(heap, live);
     try {
       assert((await this.store.put(bytes)) === heap, 'the store names a heap by the hash of its bytes');
       this.remember(heap, heapRecord);
@@ -248,14 +249,16 @@ export class HeapService {
         await this.sessions.apply({ type: 'heap.commit', heap, session: request.session, entry, tags: request.tags });
       }
     } catch (error) {
-      this.live.take(heap, live.memoryMb)?.dispose();
+      if (live !== null) this.live.take(heap, live.memoryMb)?.dispose();
       throw error;
     }
     const timersLeft = outcome.timersLeft ?? 0;
-    return {
-      heap,
-      note: timersLeft === 0 ? null : `[WARN] mcp-v8: ${timersLeft} unref'd timer${timersLeft === 1 ? ' was' : 's were'} still pending when the run ended; a heap does not carry pending timers over`,
-    };
+    const workLeft = outcome.pendingWorkLeft ?? 0;
+    const notes = [
+      ...(timersLeft === 0 ? [] : [`${timersLeft} unref'd timer${timersLeft === 1 ? ' was' : 's were'} still pending when the run ended; a heap does not carry pending timers over`]),
+      ...(workLeft === 0 ? [] : [`${workLeft} async WebAssembly compile${workLeft === 1 ? ' was' : 's were'} still pending when the run ended; ${workLeft === 1 ? 'it' : 'they'} will never complete (await it within the run)`]),
+    ];
+    return { heap, note: notes.length === 0 ? null : notes.map((note) => `[WARN] mcp-v8: ${note}`).join('\n') };
   }
 
   close(): void {

@@ -69,6 +69,34 @@ const seedLimit = 2 ** 32;
 /** The prelude is our own code and runs in well under a millisecond; this only guards a bug. */
 const preludeTimeoutMs = 5_000;
 
+/** How long the host waits for an isolate's heap statistics before giving up on the isolate. */
+export const isolateAnswerMsMax = 1_000;
+
+/**
+ * V8 heap bytes an isolate uses, asked asynchronously: a synchronous call would take the isolate's
+ * lock on this thread and first run whatever the isolate has queued (a continuation of the
+ * sandbox's code), with no time limit, blocking the server. Null when it does not answer in time.
+ */
+export async function heapBytesOf(isolate: ivm.Isolate): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => { timer = setTimeout(resolve, isolateAnswerMsMax, null); });
+  try {
+    const heap = await Promise.race([isolate.getHeapStatistics(), late]);
+    return heap === null ? null : heap.used_heap_size + heap.externally_allocated_size;
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Rejects when `promise` takes longer than `ms`: an isolate that does not answer is given up. */
+function within<Value>(promise: Promise<Value>, ms: number, what: string): Promise<Value> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms); });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
   const context = await warm.isolate.createContext();
   warm.contextsCreated++;
@@ -78,14 +106,14 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
     route.sink?.(lines);
     route.onBatch?.();
   }, { ignored: true });
-  // Every context gets a fresh seed; a run that needs a given one reseeds (control 'reseed').
+  // Every context gets a fresh seed; a stateful run sets its own with control 'begin'.
   const seed = randomInt(0, seedLimit);
-  // Few calls into the isolate: each one is a thread hop, and this runs once per execution.
-  const attach = (await warm.prelude.run(context, { timeout: preludeTimeoutMs, reference: true })) as ivm.Reference<(log: unknown, seed: number) => unknown>;
+  // Asynchronous calls only, each bounded: the isolate may have run other executions' code, and
+  // whatever they left queued in it (a continuation) runs before our call, on the isolate's thread
+  // for an asynchronous call, but on this thread, unbounded, for a synchronous one.
+  const attach = (await within(warm.prelude.run(context, { timeout: preludeTimeoutMs, reference: true }), preludeTimeoutMs, 'the prelude')) as ivm.Reference<(log: unknown, seed: number) => unknown>;
   assert(attach.typeof === 'function', 'the prelude evaluates to its attach function');
-  // Synchronous: no user code has run in this context yet, so this is our code only, and a
-  // thread hop would cost more than the call.
-  const control = attach.applySync(undefined, [log, seed], { timeout: preludeTimeoutMs, result: { reference: true } }) as ControlFunction;
+  const control = (await within(attach.apply(undefined, [log, seed], { timeout: preludeTimeoutMs, result: { reference: true } }), preludeTimeoutMs, 'attaching the prelude')) as ControlFunction;
   attach.release();
   return { isolate: warm.isolate, prelude: warm.prelude, contextsCreated: warm.contextsCreated, context, control, runs: 0, route };
 }
@@ -149,23 +177,35 @@ export class IsolatePool {
       isolate.dispose();
       return;
     }
-    if (this.worn(prepared, memoryMb)) {
-      isolate.dispose();
-      this.replenishSoon(memoryMb);
-      return;
-    }
-    this.park({ isolate, prelude: prepared.prelude, contextsCreated: prepared.contextsCreated, next: null }, memoryMb);
+    const returning = this.worn(prepared, memoryMb).then((worn) => {
+      this.returning.delete(returning);
+      if (isolate.isDisposed) return;
+      if (worn) {
+        isolate.dispose();
+        this.replenishSoon(memoryMb);
+      } else if (this.hasRoom(memoryMb)) {
+        this.park({ isolate, prelude: prepared.prelude, contextsCreated: prepared.contextsCreated, next: null }, memoryMb);
+      } else {
+        isolate.dispose();
+      }
+    });
+    this.returning.add(returning);
   }
+
+  /** Isolates on their way back to the pool (their heap is being measured). */
+  private readonly returning = new Set<Promise<void>>();
 
   /** Warm isolates waiting for a run of this memory limit (tests, metrics). */
   idleFor(memoryMb: number): number {
     return this.idle.get(memoryMb)?.length ?? 0;
   }
 
-  /** Resolves when no replacement isolate is being created (tests). */
-  whenReplenished(): Promise<void> {
-    if (this.replenishing === 0) return Promise.resolve();
-    return new Promise((resolve) => { this.replenishWaiters.push(resolve); });
+  /** Resolves when no isolate is on its way back and none is being created (tests). */
+  async whenReplenished(): Promise<void> {
+    while (this.returning.size > 0 || this.replenishing > 0) {
+      await Promise.all(this.returning);
+      if (this.replenishing > 0) await new Promise<void>((resolve) => { this.replenishWaiters.push(resolve); });
+    }
   }
 
   private hasRoom(memoryMb: number): boolean {
@@ -205,10 +245,11 @@ export class IsolatePool {
     });
   }
 
-  private worn(prepared: PreparedContext, memoryMb: number): boolean {
+  /** True when the isolate should be retired; an isolate that does not answer is worn out too. */
+  private async worn(prepared: PreparedContext, memoryMb: number): Promise<boolean> {
     if (prepared.contextsCreated >= contextsPerIsolateMax) return true;
-    const heap = prepared.isolate.getHeapStatisticsSync();
-    return heap.used_heap_size + heap.externally_allocated_size > retireHeapShare * memoryMb * 1024 * 1024;
+    const bytes = await heapBytesOf(prepared.isolate);
+    return bytes === null || bytes > retireHeapShare * memoryMb * 1024 * 1024;
   }
 
   /**

@@ -133,7 +133,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       }
       const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, stateful: start });
       const committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, completedAt: new Date() });
-      if (committed.note !== null) onConsoleLine(committed.note);
+      if (committed.note !== null) for (const line of committed.note.split('\n')) onConsoleLine(line);
       return { outcome, heap: committed.heap };
     }, signal, () => ({ outcome: { status: 'cancelled', result: null, error: ErrorTexts.cancelled }, heap: null }));
   }

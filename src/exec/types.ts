@@ -105,6 +105,8 @@ export interface RunOutcome {
   elapsedMs?: number;
   /** Stateful runs: unref'd timers still pending at the end, which a heap does not carry over. */
   timersLeft?: number;
+  /** Stateful runs: async work (a WebAssembly compile) still pending at the end, which never completes. */
+  pendingWorkLeft?: number;
 }
 
 export interface Engine {

@@ -12,6 +12,7 @@ describe('isolate pool', () => {
     const first = await pool.acquire(8);
     await first.context.eval('globalThis.marker = 1');
     pool.release(first, 8);
+    await pool.whenReplenished();
     assert.equal(pool.idleFor(8), 1);
     const second = await pool.acquire(8);
     assert.equal(second.isolate, first.isolate, 'the warm isolate');
@@ -40,6 +41,7 @@ describe('isolate pool', () => {
     assert.equal(new IsolatePool({ slots: 20 }).idlePerLimitMax, 20, 'one per slot when there are more slots');
     const taken = await Promise.all(Array.from({ length: pool.idlePerLimitMax + 2 }, () => pool.acquire(32)));
     for (const prepared of taken) pool.release(prepared, 32);
+    await pool.whenReplenished();
     assert.equal(pool.idleFor(32), pool.idlePerLimitMax);
     assert.equal(taken.filter((prepared) => prepared.isolate.isDisposed).length, 2);
   });

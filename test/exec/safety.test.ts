@@ -102,4 +102,16 @@ describe('output before a hang', () => {
     assert.equal(ran.status, 'timed_out');
     assert.deepEqual(ran.lines, ['a', 'b', '[WARN] c']);
   });
+
+  test('FinalizationRegistry never calls back (cleanup would run outside any run)', async () => {
+    const code = `
+      let calls = 0;
+      const registry = new FinalizationRegistry(() => { calls++; });
+      for (let i = 0; i < 2000; i++) registry.register({ payload: new Array(1000).fill(i) }, i);
+      await new Promise((done) => setTimeout(done, 50));
+      for (let i = 0; i < 200; i++) new Array(10000).fill(i);
+      await new Promise((done) => setTimeout(done, 50));
+      [calls, registry.unregister({}), String(registry)].join()`;
+    assert.equal(await result(code), '0,false,[object FinalizationRegistry]');
+  });
 });

@@ -162,15 +162,23 @@
   const RealPromise = Promise;
   let pendingWork = 0;
   let workSequence = 0;
+  /**
+   * Runs started in this context: work still pending when its run ended never completes (its
+   * promise stays pending), so it can neither reach user code during a later run (or during
+   * another execution on the same isolate) nor make a live resume differ from a replay.
+   */
+  let generation = 0;
   /** Replay: finished work waiting for its recorded turn, by work id. */
   const finishedWork = new Map();
   function trackedWork(original) {
     const tracked = function (...args) {
       const promise = Reflect.apply(original, this, args);
       const workId = ++workSequence;
+      const born = generation;
       pendingWork++;
       return new RealPromise((resolve, reject) => {
         const finish = (ok, value) => {
+          if (born !== generation) return;
           pendingWork--;
           const settle = () => (ok ? resolve(value) : reject(value));
           if (replaying()) finishedWork.set(workId, settle);
@@ -183,6 +191,29 @@
     Object.defineProperty(tracked, 'length', { value: original.length });
     return tracked;
   }
+  // FinalizationRegistry callbacks would run whenever V8 collects, outside any run: during a
+  // later run of a stateful context (which a replay could not reproduce) or during another
+  // execution on the same isolate. The specification allows cleanup never to be called; here it
+  // never is.
+  class FinalizationRegistry {
+    #cleanup;
+    constructor(cleanup) {
+      if (typeof cleanup !== 'function') throw new TypeError('FinalizationRegistry: cleanup must be callable');
+      this.#cleanup = cleanup;
+    }
+    register(target, heldValue, unregisterToken) {
+      if (target === null || (typeof target !== 'object' && typeof target !== 'function')) throw new TypeError('FinalizationRegistry.prototype.register: invalid target');
+      if (target === heldValue) throw new TypeError('FinalizationRegistry.prototype.register: target and holdings must not be same');
+      void unregisterToken;
+    }
+    unregister(unregisterToken) {
+      if (unregisterToken === null || (typeof unregisterToken !== 'object' && typeof unregisterToken !== 'function')) throw new TypeError('Invalid unregisterToken');
+      return false;
+    }
+    get [Symbol.toStringTag]() { return 'FinalizationRegistry'; }
+  }
+  Object.defineProperty(globalThis, 'FinalizationRegistry', { value: FinalizationRegistry, writable: true, configurable: true });
+
   for (const name of ['compile', 'instantiate']) {
     Object.defineProperty(WebAssembly, name, { value: trackedWork(WebAssembly[name]), writable: true, configurable: true });
   }
@@ -294,6 +325,8 @@
       outputBytes = 0; truncated = false;
       timerQueue.clear();
       finishedWork.clear();
+      generation++;
+      pendingWork = 0;
       begin(options.seed, options.clockReadingsMs ?? null);
       return state(true);
     },
