@@ -170,22 +170,25 @@
   let generation = 0;
   /** Replay: finished work waiting for its recorded turn, by work id. */
   const finishedWork = new Map();
+  /** A promise that settles with `promise`, at a turn the host records (or, replaying, replays). */
+  function trackWork(promise) {
+    const workId = ++workSequence;
+    const born = generation;
+    pendingWork++;
+    return new RealPromise((resolve, reject) => {
+      const finish = (ok, value) => {
+        if (born !== generation) return;
+        pendingWork--;
+        const settle = () => (ok ? resolve(value) : reject(value));
+        if (replaying()) finishedWork.set(workId, settle);
+        else { noteEvent({ kind: 'work', workId }); settle(); }
+      };
+      Reflect.apply(promiseThen, promise, [(value) => finish(true, value), (error) => finish(false, error)]);
+    });
+  }
   function trackedWork(original) {
     const tracked = function (...args) {
-      const promise = Reflect.apply(original, this, args);
-      const workId = ++workSequence;
-      const born = generation;
-      pendingWork++;
-      return new RealPromise((resolve, reject) => {
-        const finish = (ok, value) => {
-          if (born !== generation) return;
-          pendingWork--;
-          const settle = () => (ok ? resolve(value) : reject(value));
-          if (replaying()) finishedWork.set(workId, settle);
-          else { noteEvent({ kind: 'work', workId }); settle(); }
-        };
-        Reflect.apply(promiseThen, promise, [(value) => finish(true, value), (error) => finish(false, error)]);
-      });
+      return trackWork(Reflect.apply(original, this, args));
     };
     Object.defineProperty(tracked, 'name', { value: original.name });
     Object.defineProperty(tracked, 'length', { value: original.length });
