@@ -54,15 +54,27 @@ function listen(server: Server, port: number, host: string): Promise<number> {
  * get a database of their own next to it (their records then last as long as that process),
  * and say so. A path given explicitly is never swapped for another.
  */
-async function openExecutionStore(config: Config, logger: Logger): Promise<ExecutionStore> {
+async function openDefaultOrOwn<Database>(
+  options: { path: string; explicit: boolean; what: string; flag: string },
+  open: (path: string) => Promise<Database>,
+  logger: Logger,
+): Promise<Database> {
   try {
-    return await ExecutionStore.open({ path: config.executionDbPath, logger });
+    return await open(options.path);
   } catch (error) {
-    if (config.executionDbPathExplicit || !isMcpV8Error(error) || error.code !== 'STORAGE_LOCKED') throw error;
-    const path = `${config.executionDbPath}-${process.pid}`;
-    logger.warn({ defaultPath: config.executionDbPath, path }, 'the default execution database is in use by another mcp-v8; using a database of this process (pass --execution-db-path to choose)');
-    return ExecutionStore.open({ path, logger });
+    if (options.explicit || !isMcpV8Error(error) || error.code !== 'STORAGE_LOCKED') throw error;
+    const path = `${options.path}-${process.pid}`;
+    logger.warn({ defaultPath: options.path, path }, `the default ${options.what} is in use by another mcp-v8; using a database of this process (pass ${options.flag} to choose)`);
+    return open(path);
   }
+}
+
+function openExecutionStore(config: Config, logger: Logger): Promise<ExecutionStore> {
+  return openDefaultOrOwn(
+    { path: config.executionDbPath, explicit: config.executionDbPathExplicit, what: 'execution database', flag: '--execution-db-path' },
+    (path) => ExecutionStore.open({ path, logger }),
+    logger,
+  );
 }
 
 /** Stateful mode: the heap store and the session database (nothing is opened with --stateless). */
@@ -71,22 +83,17 @@ async function openHeaps(config: Config, logger: Logger): Promise<HeapService | 
   if (choice.kind === 'none') return null;
   const store: HeapStore = await openHeapStore(choice.kind === 'directory' ? { kind: 'directory', path: choice.path } : { kind: 's3', bucket: choice.bucket, cacheDir: choice.cacheDir });
   let sessions: SessionDb;
-  let sessionDbPath = config.sessionDbPath;
   try {
-    try {
-      sessions = await SessionDb.open(sessionDbPath);
-    } catch (error) {
-      // As for the execution database: two default servers (two MCP clients) must both start.
-      if (config.sessionDbPathExplicit || !isMcpV8Error(error) || error.code !== 'STORAGE_LOCKED') throw error;
-      sessionDbPath = `${config.sessionDbPath}-${process.pid}`;
-      logger.warn({ defaultPath: config.sessionDbPath, path: sessionDbPath }, 'the default session database is in use by another mcp-v8; sessions and tags of this process go to a database of its own (pass --session-db-path to choose)');
-      sessions = await SessionDb.open(sessionDbPath);
-    }
+    sessions = await openDefaultOrOwn(
+      { path: config.sessionDbPath, explicit: config.sessionDbPathExplicit, what: 'session database', flag: '--session-db-path' },
+      (path) => SessionDb.open(path),
+      logger,
+    );
   } catch (error) {
     await store.close();
     throw error;
   }
-  logger.info({ heapStore: choice, sessionDbPath }, 'stateful mode: heaps and sessions opened');
+  logger.info({ heapStore: choice }, 'stateful mode: heaps and sessions opened');
   return new HeapService({ store, sessions, liveHeapsMax: config.liveHeapsMax });
 }
 

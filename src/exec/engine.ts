@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
-import { IsolatePool, heapBytesOf, isolateMemoryMbMin, type ControlName, type PreparedContext } from './isolate-pool.ts';
+import { IsolatePool, heapBytesOf, isolateMemoryMb, seedLimit, type ControlName, type PreparedContext } from './isolate-pool.ts';
 import { globalizeDeclarations, wrapTopLevelAwait } from './top-level-await.ts';
 import { SourceError, stripTypes } from './typescript.ts';
 import { ErrorTexts, type DeterminismRecord, type Engine, type LiveHeap, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
@@ -42,7 +42,6 @@ interface SandboxState {
 
 /** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
 export const replayTimeoutMsMax = 300_000;
-const seedLimit = 2 ** 32;
 
 /** A plain object handed to the sandbox by copy. */
 function copied(value: object): ivm.Transferable {
@@ -148,8 +147,6 @@ class Run {
   private readonly memoryMb: number;
   /** The source that ran, after type stripping and the rewrites: what a replay runs again. */
   source: string | null = null;
-  /** Wall time of the live part of the run (ms), recorded so that a replay knows its weight. */
-  elapsedMs = 0;
   /** Timers (unref'd ones: a ref'd timer keeps the run going) still pending when the run ended. */
   timersLeft = 0;
   /**
@@ -278,7 +275,6 @@ class Run {
     // A fresh context was seeded when it was prepared; one that ran before starts a new run.
     if (this.prepared.runs > 0 || seed !== undefined) await this.call('begin', [copied({ seed: seed ?? randomInt(0, seedLimit) })]);
     this.prepared.runs++;
-    const startedMs = performance.now();
     let completion: ivm.Reference<unknown>;
     try {
       completion = await this.evaluate(code);
@@ -289,12 +285,10 @@ class Run {
       const state = await this.call('state');
       await this.drainOutput(state);
       this.pendingWorkLeft = state.pendingWork;
-      this.elapsedMs = Math.round(performance.now() - startedMs);
       return failed(describeThrown(error), await this.call<DeterminismRecord>('record'));
     }
     const outcome = await this.loop(await this.turn('settle', [completion.derefInto()]));
     completion.release();
-    this.elapsedMs = Math.round(performance.now() - startedMs);
     return outcome;
   }
 
@@ -502,7 +496,7 @@ class IsolateEngine implements Engine {
       resumed?.dispose();
       return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
     }
-    const memoryMb = Math.max(isolateMemoryMbMin, Math.ceil(request.limits.heapMemoryMaxMb));
+    const memoryMb = isolateMemoryMb(request.limits.heapMemoryMaxMb);
     let prepared: PreparedContext;
     if (resumed !== null) {
       assert(resumed instanceof LiveContext && resumed.memoryMb === memoryMb, 'a live heap of this engine, with the memory limit of the run');
@@ -551,13 +545,12 @@ class IsolateEngine implements Engine {
     if (start !== undefined) {
       // Stateful: a run that ended cleanly leaves its context alive for the next run; the
       // source it ran goes with the outcome, for the record a replay runs again.
+      prepared.route.sink = null;
       if (!clean) {
-        prepared.route.sink = null;
         if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
         return outcome;
       }
-      prepared.route.sink = null;
-      const kept = { ...outcome, source: run.source, elapsedMs: run.elapsedMs, timersLeft: run.timersLeft, pendingWorkLeft: run.pendingWorkLeft };
+      const kept = { ...outcome, source: run.source, timersLeft: run.timersLeft, pendingWorkLeft: run.pendingWorkLeft };
       // Async work still pending when the run ended would complete in this context later, before
       // anything the next run asks, so the context is not kept: a resume replays the history,
       // where that work never reaches user code. The heap itself is saved as for any run.

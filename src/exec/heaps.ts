@@ -6,7 +6,7 @@ import { McpV8Error, assert } from '../errors.ts';
 import { decodeHeapRecord, encodeHeapRecord, heapRecordOf, type HeapRecord } from '../storage/heap-record.ts';
 import { checkHeapId, heapIdOf, heapNotFound, type HeapStore } from '../storage/heap-store.ts';
 import { checkSessionName, checkTags, type SessionDb, type SessionEntry, type Tags } from '../storage/session-db.ts';
-import { isolateMemoryMbMin } from './isolate-pool.ts';
+import { isolateMemoryMb } from './isolate-pool.ts';
 import type { LiveHeap, ReplayStep, RunLimits, RunOutcome, StatefulStart } from './types.ts';
 
 /** What a run_js call asks of stateful mode; all optional. */
@@ -24,11 +24,6 @@ export const liveHeapBytesMaxDefault = 1024 * 1024 * 1024;
 export const recordsCachedMax = 10_000;
 /** The longest history a heap may have: a resume replays at most this many runs. */
 export const historyRunsMax = 10_000;
-
-/** The memory limit of the isolate a run with this heap_memory_max_mb uses. */
-export function isolateMemoryMb(heapMemoryMaxMb: number): number {
-  return Math.max(isolateMemoryMbMin, Math.ceil(heapMemoryMaxMb));
-}
 
 /** Live contexts by heap id, least recently kept first; a context is taken by one resume only. */
 export class LiveHeapCache {
@@ -126,8 +121,15 @@ export class HeapService {
     const heap = request.heap === null ? null : checkHeapId(request.heap);
     const session = request.session === null ? null : checkSessionName(request.session);
     const tags = request.tags === null ? null : checkTags(request.tags);
-    if (heap !== null && !this.live.has(heap) && !this.records.has(heap) && !(await this.store.has(heap))) throw heapNotFound(heap);
+    if (heap !== null) await this.mustExist(heap);
     return { heap, session, tags };
+  }
+
+  /** The heap id, checked: HEAP_NOT_FOUND unless this node holds it or the store has it. */
+  async mustExist(heap: string): Promise<string> {
+    const id = checkHeapId(heap);
+    if (!this.live.has(id) && !this.records.has(id) && !(await this.store.has(id))) throw heapNotFound(id);
+    return id;
   }
 
   /**
@@ -180,7 +182,7 @@ export class HeapService {
         throw new McpV8Error('HEAP_CORRUPT', `heap ${heap} has a history longer than ${historyRunsMax} runs; it cannot be resumed`);
       }
       const record = await this.record(id);
-      steps.push({ heap: id, code: record.code, limits: record.limits, elapsedMs: record.elapsedMs, observed: record.observed, outcome: record.outcome });
+      steps.push({ heap: id, code: record.code, limits: record.limits, observed: record.observed, outcome: record.outcome });
       id = record.parent;
     }
     return steps.reverse();
@@ -228,7 +230,6 @@ export class HeapService {
       parent: request.parent,
       code: outcome.source,
       limits: request.limits,
-      elapsedMs: outcome.elapsedMs ?? 0,
       observed: record,
       outcome: { status: outcome.status, result: outcome.result, error: outcome.error },
     });

@@ -51,6 +51,11 @@ export const idleIsolatesPerLimitMin = 8;
 export const idleIsolatesMin = 32;
 /** isolated-vm refuses a smaller memoryLimit; smaller requested limits run with this one. */
 export const isolateMemoryMbMin = 8;
+
+/** The memory limit of the isolate a run with this heap_memory_max_mb uses. */
+export function isolateMemoryMb(heapMemoryMaxMb: number): number {
+  return Math.max(isolateMemoryMbMin, Math.ceil(heapMemoryMaxMb));
+}
 /**
  * Released contexts are only freed by a full collection (V8 runs one when the heap nears its
  * limit; each context leaves ~20 KiB until then), and a tight loop of contexts can hit the limit
@@ -65,7 +70,7 @@ export const replenishInFlightMax = 4;
 /** An isolate is also retired after this many contexts, whatever its heap says. */
 export const contextsPerIsolateMax = 1_000;
 /** Seeds are 32-bit unsigned integers; randomInt's bound is exclusive and at most 2^48. */
-const seedLimit = 2 ** 32;
+export const seedLimit = 2 ** 32;
 /** The prelude is our own code and runs in well under a millisecond; this only guards a bug. */
 const preludeTimeoutMs = 5_000;
 
@@ -78,15 +83,11 @@ export const isolateAnswerMsMax = 1_000;
  * sandbox's code), with no time limit, blocking the server. Null when it does not answer in time.
  */
 export async function heapBytesOf(isolate: ivm.Isolate): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<null>((resolve) => { timer = setTimeout(resolve, isolateAnswerMsMax, null); });
   try {
-    const heap = await Promise.race([isolate.getHeapStatistics(), late]);
-    return heap === null ? null : heap.used_heap_size + heap.externally_allocated_size;
+    const heap = await within(isolate.getHeapStatistics(), isolateAnswerMsMax, 'heap statistics');
+    return heap.used_heap_size + heap.externally_allocated_size;
   } catch {
     return null;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -253,8 +254,8 @@ export class IsolatePool {
   }
 
   /**
-   * Hands the isolate to a stateful run for good (its context lives on in the live-heap cache),
-   * and makes a warm replacement in the background.
+   * Hands the isolate to a stateful run for good (its context lives on in the live-heap cache,
+   * which gives the isolate back through `release` when it evicts the context).
    */
   detach(memoryMb: number): void {
     // Live contexts come back (release) when the cache evicts them, so only replenish when the

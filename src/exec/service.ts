@@ -57,12 +57,11 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     if (this.live.size >= liveExecutionsMax) {
       throw new McpV8Error('INVALID_ARGUMENT', `too many executions in flight (${liveExecutionsMax}); wait for some to finish`);
     }
-    let stateful: StatefulRequest | null = null;
-    if (this.heaps !== null) {
-      stateful = await this.heaps.check({ heap: request.stateful?.heap ?? null, session: request.stateful?.session ?? null, tags: request.stateful?.tags ?? null });
-    } else if (request.stateful !== undefined && Object.values(request.stateful).some((value) => value !== undefined && value !== null)) {
-      throw new McpV8Error('STATEFUL_ONLY', 'heap, session and tags are only for stateful mode; this server runs with --stateless');
-    }
+    // The tools refuse heap, session and tags by name in stateless mode, before this.
+    assert(this.heaps !== null || request.stateful === undefined, 'stateful requests reach a service with heaps');
+    const stateful = this.heaps === null ? null : await this.heaps.check({
+      heap: request.stateful?.heap ?? null, session: request.stateful?.session ?? null, tags: request.stateful?.tags ?? null,
+    });
     const executionId = newExecutionId(this.nodeId);
     const startedAt = new Date();
     await this.store.create({

@@ -59,8 +59,6 @@ export interface RunRequest {
 export interface ReplayStep {
   heap: string;
   code: string;
-  /** Wall time the recorded run took (ms): short steps replay with cheaper synchronous calls. */
-  elapsedMs: number;
   limits: RunLimits;
   observed: DeterminismRecord;
   outcome: { status: 'completed' | 'failed'; result: string | null; error: string | null };
@@ -101,8 +99,6 @@ export interface RunOutcome {
   live?: LiveHeap | null;
   /** Stateful runs: the source that ran (types stripped, rewritten), what a replay runs again. */
   source?: string | null;
-  /** Stateful runs: wall time of the run itself (ms), for the record. */
-  elapsedMs?: number;
   /** Stateful runs: unref'd timers still pending at the end, which a heap does not carry over. */
   timersLeft?: number;
   /** Stateful runs: async work (a WebAssembly compile) still pending at the end, which never completes. */

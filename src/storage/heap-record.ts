@@ -15,8 +15,6 @@ const heapRecordSchema = z.strictObject({
   parent: hex64.nullable(),
   code: z.string(),
   limits: z.strictObject({ heapMemoryMaxMb: z.number().int().min(1).max(64), executionTimeoutMs: z.number().int().min(1).max(300_000) }),
-  /** Wall time the run took (ms): a replay runs short steps with cheaper synchronous calls. */
-  elapsedMs: z.number().int().min(0),
   observed: z.strictObject({
     seed: z.number().int().min(0).max(2 ** 32 - 1),
     clockReadingsMs: z.array(z.number()),
@@ -35,7 +33,6 @@ export function heapRecordOf(options: {
   parent: string | null;
   code: string;
   limits: HeapRecord['limits'];
-  elapsedMs: number;
   observed: DeterminismRecord;
   outcome: HeapRecord['outcome'];
 }): HeapRecord {

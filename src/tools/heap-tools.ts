@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
 import type { HeapService } from '../exec/heaps.ts';
-import { checkHeapId, heapNotFound } from '../storage/heap-store.ts';
+import { checkHeapId } from '../storage/heap-store.ts';
 import type { SessionEntry } from '../storage/session-db.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
 
@@ -31,14 +31,8 @@ function parseKeys(keys: string | string[] | undefined): string[] | null {
   return list;
 }
 
+/** Tag writes name a heap that exists (HeapService.mustExist): a typo must not create tags nobody can resume. */
 export function heapTools(heaps: HeapService): ToolDefinition[] {
-  /** Tag writes name a heap that exists: a typo must not create tags nobody can resume. */
-  const existing = async (heap: string): Promise<string> => {
-    const id = checkHeapId(heap);
-    if (!heaps.live.has(id) && !(await heaps.store.has(id))) throw heapNotFound(id);
-    return id;
-  };
-
   const listSessions = defineTool({
     name: 'list_sessions',
     title: 'List sessions',
@@ -88,7 +82,7 @@ export function heapTools(heaps: HeapService): ToolDefinition[] {
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     statefulOnly: true,
     handler: async (args) => {
-      await heaps.sessions.apply({ type: 'tags.set', heap: await existing(args.heap), tags: args.tags });
+      await heaps.sessions.apply({ type: 'tags.set', heap: await heaps.mustExist(args.heap), tags: args.tags });
       return { ok: true };
     },
   });
@@ -103,7 +97,7 @@ export function heapTools(heaps: HeapService): ToolDefinition[] {
     statefulOnly: true,
     handler: async (args) => {
       const keys = parseKeys(args.keys);
-      await heaps.sessions.apply({ type: 'tags.delete', heap: await existing(args.heap), keys });
+      await heaps.sessions.apply({ type: 'tags.delete', heap: await heaps.mustExist(args.heap), keys });
       return { ok: true };
     },
   });

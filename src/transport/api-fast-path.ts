@@ -33,19 +33,26 @@ function sendJson(response: ServerResponse, status: number, value: unknown): voi
   response.end(body);
 }
 
-/** The Koa app's error middleware, for these routes: coded JSON for clients, a log line for faults. */
+/** The answer to a failed request, for Koa's error middleware and these routes alike: coded JSON for clients, a log line for faults. */
+export function errorAnswer(error: unknown, logger: Logger, path: string): { status: number; body: { error: string; code: string } } {
+  if (isMcpV8Error(error) && error.expose) return { status: error.httpStatus, body: { error: error.message, code: error.publicCode } };
+  logger.error({ err: error, path }, 'request failed');
+  return { status: 500, body: { error: 'internal error; it was logged', code: 'MCPV8_ERR_INTERNAL' } };
+}
+
+/** POST /api/exec answers 200 with the record when the run finished within wait_ms, else 202. */
+export function execStatus(result: object): 200 | 202 {
+  return 'status' in result && result.status !== 'running' ? 200 : 202;
+}
+
 function sendError(response: ServerResponse, error: unknown, logger: Logger, path: string): void {
   if (response.headersSent) {
     logger.error({ err: error, path }, 'request failed after the response started');
     response.destroy();
     return;
   }
-  if (isMcpV8Error(error) && error.expose) {
-    sendJson(response, error.httpStatus, { error: error.message, code: error.publicCode });
-    return;
-  }
-  logger.error({ err: error, path }, 'request failed');
-  sendJson(response, 500, { error: 'internal error; it was logged', code: 'MCPV8_ERR_INTERNAL' });
+  const { status, body } = errorAnswer(error, logger, path);
+  sendJson(response, status, body);
 }
 
 /** `{"code": string}` and nothing else, within the schema's bound: what the schema would accept unchanged. */
@@ -76,7 +83,7 @@ export function createFastPath(options: FastPathOptions): FastHandler {
       const body = await readJsonBody(request, bodyBytesMax);
       const args = bareCodeUnchanged && isPlainCodeBody(body) ? { code: body.code } : parseToolArguments(runJs, body);
       const result = await runJs.handler(args as never, apiContext);
-      sendJson(response, 'status' in result && result.status !== 'running' ? 200 : 202, result);
+      sendJson(response, execStatus(result), result);
     } catch (error) {
       sendError(response, error, logger, execPath);
     }

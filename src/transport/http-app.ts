@@ -5,12 +5,12 @@ import Koa from 'koa';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import { McpV8Error, isMcpV8Error } from '../errors.ts';
+import { McpV8Error } from '../errors.ts';
 import type { Engine } from '../exec/types.ts';
 import type { Metrics } from '../metrics.ts';
 import { parseToolArguments, type ToolDefinition } from '../tools/tool.ts';
 import { version } from '../version.ts';
-import { createFastPath, type FastHandler } from './api-fast-path.ts';
+import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
 import { createSseHandler, createStreamableHttpHandler } from './mcp-http.ts';
 
@@ -33,14 +33,9 @@ function errorMiddleware(logger: Logger): Koa.Middleware {
         return;
       }
       ctx.respond = true;
-      if (isMcpV8Error(error) && error.expose) {
-        ctx.status = error.httpStatus;
-        ctx.body = { error: error.message, code: error.publicCode };
-      } else {
-        logger.error({ err: error, path: ctx.path }, 'request failed');
-        ctx.status = 500;
-        ctx.body = { error: 'internal error; it was logged', code: 'MCPV8_ERR_INTERNAL' };
-      }
+      const { status, body } = errorAnswer(error, logger, ctx.path);
+      ctx.status = status;
+      ctx.body = body;
     }
   };
 }
@@ -71,7 +66,7 @@ function apiRoutes(router: Router, options: HttpAppOptions): void {
   };
   router.post('/api/exec', async (ctx) => {
     const result = await call('run_js', await readJsonBody(ctx.req, config.httpBodyBytesMax));
-    ctx.status = 'status' in result && result.status !== 'running' ? 200 : 202;
+    ctx.status = execStatus(result);
     ctx.body = result;
   });
   router.get('/api/executions', async (ctx) => { ctx.body = await call('list_executions', {}); });

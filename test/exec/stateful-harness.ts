@@ -23,7 +23,7 @@ export async function statefulHarness(): Promise<{
       onConsoleLine: (line) => lines.push(line),
     });
     const step = outcome.record && outcome.source && (outcome.status === 'completed' || outcome.status === 'failed')
-      ? { heap: String(++heapCounter).padStart(64, '0'), code: outcome.source, limits: options.limits ?? limits, elapsedMs: outcome.elapsedMs ?? 0, observed: outcome.record, outcome: { status: outcome.status, result: outcome.result, error: outcome.error } }
+      ? { heap: String(++heapCounter).padStart(64, '0'), code: outcome.source, limits: options.limits ?? limits, observed: outcome.record, outcome: { status: outcome.status, result: outcome.result, error: outcome.error } }
       : null;
     return { outcome, lines, step };
   }

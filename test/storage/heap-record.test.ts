@@ -9,7 +9,6 @@ const record = heapRecordOf({
   parent: null,
   code: 'var x = Math.random(); x',
   limits: { heapMemoryMaxMb: 8, executionTimeoutMs: 30_000 },
-  elapsedMs: 3,
   observed: { seed: 42, clockReadingsMs: [1_700_000_000_000], events: [{ kind: 'timer', timerId: 1, atMs: 1_700_000_000_010 }], complete: true },
   outcome: { status: 'completed', result: '0.5', error: null },
 });
