@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
-import { IsolatePool, heapBytesOf, isolateMemoryMb, seedLimit, type ControlName, type PreparedContext } from './isolate-pool.ts';
+import { IsolatePool, attachContext, heapBytesOf, isolateMemoryMb, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
 import { globalizeDeclarations, wrapTopLevelAwait } from './top-level-await.ts';
 import { SourceError, stripTypes } from './typescript.ts';
 import { ErrorTexts, type DeterminismRecord, type Engine, type LiveHeap, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
@@ -154,6 +154,10 @@ class Run {
    * context later, outside the run, so the isolate must not serve anybody else afterwards.
    */
   pendingWorkLeft = 0;
+  /** Called right after the settle call is sent: what the host sends then shares its thread wake. */
+  onSettleSent: (() => void) | null = null;
+  /** User code ran after the settle call (timers, async work). */
+  ranAfterSettle = false;
 
   constructor(prepared: PreparedContext, request: RunRequest, memoryMb: number) {
     this.prepared = prepared;
@@ -197,6 +201,7 @@ class Run {
 
   private async call<Result = SandboxState>(method: ControlName, args: ivm.Transferable[] = []): Promise<Result> {
     assert(args.length <= 1, 'control methods take at most one argument');
+    assert(this.prepared.control !== null, 'the context is attached before the host drives it');
     const result = await this.prepared.control.apply(undefined, [method, ...args] as never, { timeout: this.remainingMs(), result: { copy: true } });
     return result as Result;
   }
@@ -206,7 +211,10 @@ class Run {
    * ends it) the state, which is only then final: a microtask may settle the run or add a timer.
    */
   private async turn(method: ControlName, args: ivm.Transferable[] = []): Promise<SandboxState> {
-    const state = await this.call(method, args);
+    const sent = this.call(method, args);
+    if (method === 'settle') this.onSettleSent?.();
+    else if (method === 'fire' || method === 'deliver') this.ranAfterSettle = true;
+    const state = await sent;
     // A call that ran no user code could not queue a microtask: its state is already final.
     return state.final ? state : this.call('state');
   }
@@ -240,13 +248,21 @@ class Run {
 
   /**
    * Runs the code as a classic script and keeps its completion value in the isolate. Code that
-   * cannot contain top-level await is compiled and run in one call (one thread hop fewer).
+   * cannot contain top-level await is compiled and run in one call, sent right after the attach
+   * call of a fresh context: one thread wake for both.
    */
-  private async evaluate(code: string): Promise<ivm.Reference<unknown>> {
+  private async evaluate(code: string, attaching: Promise<ControlFunction> | null): Promise<ivm.Reference<unknown>> {
     if (!mayAwait.test(code)) {
       this.source = code;
-      return this.prepared.context.eval(code, { filename: scriptFilename, timeout: this.remainingMs(), reference: true }) as Promise<ivm.Reference<unknown>>;
+      const evaluating = this.prepared.context.eval(code, { filename: scriptFilename, timeout: this.remainingMs(), reference: true }) as Promise<ivm.Reference<unknown>>;
+      if (attaching !== null) {
+        // Attaching can only fail with the isolate gone (a stop), and then the code fails too.
+        evaluating.catch(() => undefined);
+        await attaching;
+      }
+      return evaluating;
     }
+    if (attaching !== null) await attaching;
     const script = await this.compile(code);
     try {
       return await script.run(this.prepared.context, { timeout: this.remainingMs(), reference: true });
@@ -268,16 +284,22 @@ class Run {
     const start = this.request.stateful;
     let code = stripTypes(this.request.code);
     if (start !== undefined) code = globalizeDeclarations(code);
-    if (start !== undefined && 'replay' in start && start.replay.length > 0) await this.replay(start.replay);
-    this.startDeadline(this.request.limits.executionTimeoutMs);
     const seed = this.request.environment?.seed;
     if (seed !== undefined) assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
-    // A fresh context was seeded when it was prepared; one that ran before starts a new run.
-    if (this.prepared.runs > 0 || seed !== undefined) await this.call('begin', [copied({ seed: seed ?? randomInt(0, seedLimit) })]);
+    // A fresh context is attached with the seed of its first run; one that ran before (a live
+    // heap, a replayed history) starts a new run with 'begin'.
+    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit)) : null;
+    if (start !== undefined && 'replay' in start && start.replay.length > 0) {
+      if (attaching !== null) await attaching;
+      attaching = null;
+      await this.replay(start.replay);
+    }
+    this.startDeadline(this.request.limits.executionTimeoutMs);
+    if (attaching === null) await this.call('begin', [copied({ seed: seed ?? randomInt(0, seedLimit) })]);
     this.prepared.runs++;
     let completion: ivm.Reference<unknown>;
     try {
-      completion = await this.evaluate(code);
+      completion = await this.evaluate(code, attaching);
     } catch (error) {
       if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error) || error.message === ivmMessages.timeout) throw error;
       // A throw from the top level of the code: the run fails with the sandbox's own stack,
@@ -520,6 +542,8 @@ class IsolateEngine implements Engine {
       }
     };
     const run = new Run(prepared, request, memoryMb);
+    // A stateless run's isolate gets its heap reading and next context with the settle call.
+    if (start === undefined) run.onSettleSent = () => this.pool.sendSuccessor(prepared);
     this.active.add(run);
     const onAbort = () => run.stop('cancelled');
     request.signal.addEventListener('abort', onAbort, { once: true });
@@ -563,7 +587,7 @@ class IsolateEngine implements Engine {
     }
     // An isolate whose run left async work pending would run that work's user code during the
     // next execution that uses it: it is discarded, as after a timeout.
-    if (clean && run.pendingWorkLeft === 0) this.pool.release(prepared, memoryMb);
+    if (clean && run.pendingWorkLeft === 0) this.pool.release(prepared, memoryMb, run.ranAfterSettle);
     else this.pool.discard(prepared, memoryMb);
     return outcome;
   }

@@ -2,10 +2,14 @@
 //
 // A fresh isolate costs ~2 ms and a fresh context on a warm isolate ~0.5 ms (heap-persistence.md),
 // so isolates are reused across runs with the same memory limit, and the context of the next run
-// is created and given its prelude right after the previous run, off the request path. A context
-// is never reused: every run starts from a clean global. An isolate that ran out of memory, timed
-// out, was cancelled or is in any doubt is disposed, never returned.
-import { randomInt } from 'node:crypto';
+// is created and attached right after the previous run, off the request path. A context is never
+// reused: every run starts from a clean global. An isolate that ran out of memory, timed out, was
+// cancelled or is in any doubt is disposed, never returned.
+//
+// Every isolate starts from a V8 startup snapshot of the prelude (our own code, run once per
+// process when the first isolate is made): a context then comes with console, timers and the
+// rest already defined, and attaching it is one call instead of running ~1,000 lines of setup
+// (≈ 0.2 ms of CPU less per run, bench/RESULTS.md). Nothing of a user's run is ever snapshotted.
 import { readFileSync } from 'node:fs';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
@@ -14,6 +18,15 @@ const sandboxDirectory = new URL('./sandbox/', import.meta.url);
 // Order matters: prelude.js captures (and deletes) what the others define.
 const sandboxFiles = ['inspect.js', 'determinism.js', 'web.js', 'prelude.js'];
 const preludeSource = sandboxFiles.map((name) => readFileSync(new URL(name, sandboxDirectory), 'utf8')).join('\n');
+/** Run in each new context before any user code: takes the prelude's attach function (it deletes its own global name). */
+const attachSource = 'return globalThis.__mcpv8_attach($0, $1);';
+
+let preludeSnapshot: ivm.ExternalCopy<ArrayBuffer> | null = null;
+/** The prelude's startup snapshot, made on first use (≈ 20 ms, once per process). */
+function snapshotOfPrelude(): ivm.ExternalCopy<ArrayBuffer> {
+  preludeSnapshot ??= ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }]);
+  return preludeSnapshot;
+}
 
 /** Console lines arrive here in batches, from the isolate's thread, while the run goes on. */
 export type LineBatchSink = (lines: string[]) => void;
@@ -24,20 +37,33 @@ export type ControlFunction = ivm.Reference<(method: ControlName, argument?: unk
 
 export interface PreparedContext {
   isolate: ivm.Isolate;
-  prelude: ivm.Script;
   /** Contexts made on this isolate so far, this one included. */
   contextsCreated: number;
   context: ivm.Context;
-  control: ControlFunction;
+  /**
+   * The sandbox's control function; null until the context is attached (`attachContext`), which
+   * a run does together with its first call into the isolate: one thread wake for both.
+   */
+  control: ControlFunction | null;
+  /** The console callback the context is attached with. */
+  log: ivm.Callback;
   /** Runs started in this context (stateful contexts run many). */
   runs: number;
+  /** The isolate's heap reading and next context, sent early by `sendSuccessor`, or null. */
+  successor: Successor | null;
   /** Where this context's console lines go, and how many batches arrived; set by the run that takes it. */
   route: { sink: LineBatchSink | null; batchesReceived: number; onBatch: (() => void) | null };
 }
 
+/** What the pool sends an isolate whose run is over, in one thread wake: a heap reading and the next context. */
+interface Successor {
+  warm: WarmIsolate;
+  bytes: Promise<number | null>;
+  next: Promise<PreparedContext> | null;
+}
+
 interface WarmIsolate {
   isolate: ivm.Isolate;
-  prelude: ivm.Script;
   contextsCreated: number;
   next: Promise<PreparedContext> | null;
 }
@@ -98,8 +124,18 @@ function within<Value>(promise: Promise<Value>, ms: number, what: string): Promi
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Calls into an isolate cost little in the isolate and a lot in waking its thread (≈ 0.15–0.2 ms
+ * of CPU each under load on a 2-core machine, bench/RESULTS.md), and calls sent one right after
+ * the other run in one wake. So the pool sends the heap reading and the next context together,
+ * and a run sends the attach call together with its code.
+ *
+ * Asynchronous calls only, each bounded: the isolate may have run other executions' code, and
+ * whatever they left queued in it (a continuation) runs before our call, on the isolate's thread
+ * for an asynchronous call, but on this thread, unbounded, for a synchronous one.
+ */
 async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
-  const context = await warm.isolate.createContext();
+  const context = await within(warm.isolate.createContext(), preludeTimeoutMs, 'creating a context');
   warm.contextsCreated++;
   const route: PreparedContext['route'] = { sink: null, batchesReceived: 0, onBatch: null };
   const log = new ivm.Callback((lines: string[]) => {
@@ -107,16 +143,24 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
     route.sink?.(lines);
     route.onBatch?.();
   }, { ignored: true });
-  // Every context gets a fresh seed; a stateful run sets its own with control 'begin'.
-  const seed = randomInt(0, seedLimit);
-  // Asynchronous calls only, each bounded: the isolate may have run other executions' code, and
-  // whatever they left queued in it (a continuation) runs before our call, on the isolate's thread
-  // for an asynchronous call, but on this thread, unbounded, for a synchronous one.
-  const attach = (await within(warm.prelude.run(context, { timeout: preludeTimeoutMs, reference: true }), preludeTimeoutMs, 'the prelude')) as ivm.Reference<(log: unknown, seed: number) => unknown>;
-  assert(attach.typeof === 'function', 'the prelude evaluates to its attach function');
-  const control = (await within(attach.apply(undefined, [log, seed], { timeout: preludeTimeoutMs, result: { reference: true } }), preludeTimeoutMs, 'attaching the prelude')) as ControlFunction;
-  attach.release();
-  return { isolate: warm.isolate, prelude: warm.prelude, contextsCreated: warm.contextsCreated, context, control, runs: 0, route };
+  return { isolate: warm.isolate, contextsCreated: warm.contextsCreated, context, control: null, log, runs: 0, route, successor: null };
+}
+
+/**
+ * Attaches a fresh context to the prelude with the seed of its first run, before any user code.
+ * The call is sent at once: a call the caller sends right after it reaches the isolate in the
+ * same thread wake and runs after it.
+ */
+export function attachContext(prepared: PreparedContext, seed: number): Promise<ControlFunction> {
+  assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
+  assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
+  const attaching = prepared.context.evalClosure(attachSource, [prepared.log, seed], { timeout: preludeTimeoutMs, result: { reference: true } });
+  return within(attaching, preludeTimeoutMs, 'attaching the prelude').then((control) => {
+    const reference = control as ControlFunction;
+    assert(reference.typeof === 'function', 'attach returns the control function');
+    prepared.control = reference;
+    return reference;
+  });
 }
 
 export class IsolatePool {
@@ -135,16 +179,9 @@ export class IsolatePool {
   private readonly replenishWaiters: Array<() => void> = [];
   private closed = false;
 
-  /** V8's code cache of the prelude, made by the first isolate, so later ones skip the parse. */
-  private preludeCache: ivm.ExternalCopy<ArrayBuffer> | null = null;
-
   private async create(memoryMb: number): Promise<WarmIsolate> {
-    const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
-    const cache = this.preludeCache;
-    // isolated-vm returns the produced cache on the script; its typings do not say so.
-    const prelude = (await isolate.compileScript(preludeSource, { filename: 'mcp-v8:prelude', ...(cache === null ? { produceCachedData: true } : { cachedData: cache }) })) as ivm.Script & ivm.CachedDataResult;
-    if (cache === null && prelude.cachedData !== undefined) this.preludeCache = prelude.cachedData;
-    return { isolate, prelude, contextsCreated: 0, next: null };
+    const isolate = new ivm.Isolate({ memoryLimit: memoryMb, snapshot: snapshotOfPrelude() });
+    return { isolate, contextsCreated: 0, next: null };
   }
 
   /** A context ready to run user code, on an isolate nothing else is using. */
@@ -167,25 +204,54 @@ export class IsolatePool {
     }
   }
 
-  /** Gives back the isolate of a run that ended cleanly; anything in doubt must be disposed instead. */
-  release(prepared: PreparedContext, memoryMb: number): void {
+  /**
+   * The heap reading and the next context, sent together (one thread wake); the context is wasted
+   * when the heap says retire. An isolate past its contexts is retired whatever its heap says.
+   */
+  private successorOf(prepared: PreparedContext): Successor {
+    const warm: WarmIsolate = { isolate: prepared.isolate, contextsCreated: prepared.contextsCreated, next: null };
+    if (prepared.contextsCreated >= contextsPerIsolateMax) return { warm, bytes: Promise.resolve(null), next: null };
+    const bytes = heapBytesOf(prepared.isolate);
+    const next = prepareContext(warm);
+    next.catch(() => undefined);
+    return { warm, bytes, next };
+  }
+
+  /**
+   * Sends the heap reading and the next context of a stateless run's isolate now, while the run
+   * finishes: called right after the run's settle call, they share its thread wake, and `release`
+   * uses them. (A run that goes on, with timers, gets a fresh heap reading at release.)
+   */
+  sendSuccessor(prepared: PreparedContext): void {
+    assert(prepared.successor === null, 'one successor per context');
+    prepared.successor = this.successorOf(prepared);
+  }
+
+  /**
+   * Gives back the isolate of a run that ended cleanly; anything in doubt must be disposed instead.
+   * `heapChanged`: user code ran after the successor was sent, so its heap reading is stale.
+   */
+  release(prepared: PreparedContext, memoryMb: number, heapChanged = false): void {
     prepared.route.sink = null;
     prepared.context.release();
-    prepared.control.release();
+    prepared.control?.release();
     const { isolate } = prepared;
     if (isolate.isDisposed) return;
     if (!this.hasRoom(memoryMb)) {
       isolate.dispose();
       return;
     }
-    const returning = this.worn(prepared, memoryMb).then((worn) => {
+    let successor = prepared.successor ?? this.successorOf(prepared);
+    if (prepared.successor !== null && heapChanged && successor.next !== null) successor = { ...successor, bytes: heapBytesOf(isolate) };
+    const { warm, bytes, next } = successor;
+    const returning = bytes.then((used) => {
       this.returning.delete(returning);
       if (isolate.isDisposed) return;
-      if (worn) {
+      if (used === null || used > retireHeapShare * memoryMb * 1024 * 1024) {
         isolate.dispose();
         this.replenishSoon(memoryMb);
       } else if (this.hasRoom(memoryMb)) {
-        this.park({ isolate, prelude: prepared.prelude, contextsCreated: prepared.contextsCreated, next: null }, memoryMb);
+        this.park(warm, memoryMb, next);
       } else {
         isolate.dispose();
       }
@@ -215,10 +281,10 @@ export class IsolatePool {
   }
 
   /** Keeps a warm isolate for the next run, its next context already on the way. */
-  private park(warm: WarmIsolate, memoryMb: number): void {
+  private park(warm: WarmIsolate, memoryMb: number, next: Promise<PreparedContext> | null = null): void {
     assert(warm.next === null && !warm.isolate.isDisposed, 'a parked isolate is alive and has no context yet');
     const { isolate } = warm;
-    warm.next = prepareContext(warm);
+    warm.next = next ?? prepareContext(warm);
     warm.next.catch(() => { if (!isolate.isDisposed) isolate.dispose(); });
     const list = this.idle.get(memoryMb) ?? [];
     list.push(warm);
@@ -244,13 +310,6 @@ export class IsolatePool {
         if (this.replenishing === 0) for (const resolve of this.replenishWaiters.splice(0)) resolve();
       });
     });
-  }
-
-  /** True when the isolate should be retired; an isolate that does not answer is worn out too. */
-  private async worn(prepared: PreparedContext, memoryMb: number): Promise<boolean> {
-    if (prepared.contextsCreated >= contextsPerIsolateMax) return true;
-    const bytes = await heapBytesOf(prepared.isolate);
-    return bytes === null || bytes > retireHeapShare * memoryMb * 1024 * 1024;
   }
 
   /**

@@ -1,8 +1,9 @@
 // Sandbox code (runs inside the isolate): console, timers and the small web globals V8 lacks,
-// plus the control function the host drives the run with. The completion value of the prelude
-// is `attach(log, seed)`: the host calls it once per context with its console callback and the
-// context's seed and keeps the returned control function. Neither is ever a global, so user code
-// never sees a host reference.
+// plus the control function the host drives the run with. The prelude runs once, when the pool
+// builds its V8 startup snapshot; every context of a pool isolate starts from that snapshot with
+// `attach(log, seed)` under a hidden global name. The host calls it once per context, before any
+// user code, with its console callback and the context's seed; attach deletes its own name and
+// returns the control function, which the host keeps. Neither is ever reachable from user code.
 (function () {
   'use strict';
   let hostLog = null;
@@ -217,8 +218,11 @@
   }
   Object.defineProperty(globalThis, 'FinalizationRegistry', { value: FinalizationRegistry, writable: true, configurable: true });
 
-  for (const name of ['compile', 'instantiate']) {
-    Object.defineProperty(WebAssembly, name, { value: trackedWork(WebAssembly[name]), writable: true, configurable: true });
+  // WebAssembly does not exist while the snapshot is made: its tracking is installed by attach.
+  function trackWebAssembly() {
+    for (const name of ['compile', 'instantiate']) {
+      Object.defineProperty(WebAssembly, name, { value: trackedWork(WebAssembly[name]), writable: true, configurable: true });
+    }
   }
 
   function nextTimer() {
@@ -338,9 +342,12 @@
   };
   function attach(log, seed) {
     if (hostLog !== null) throw new Error('the context is attached already');
+    delete globalThis[attachName];
     hostLog = log;
     reseed(seed);
+    trackWebAssembly();
     return (method, argument) => control[method](argument);
   }
-  return attach;
+  const attachName = '__mcpv8_attach';
+  Object.defineProperty(globalThis, attachName, { value: attach, configurable: true });
 })();
