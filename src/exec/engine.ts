@@ -209,14 +209,31 @@ class Run {
   /**
    * One turn of the sandbox's event loop: the call, then (after the microtask checkpoint that
    * ends it) the state, which is only then final: a microtask may settle the run or add a timer.
+   * A call that ran no user code could not queue a microtask: its state is already final. When
+   * user code may run (`userCode`), the state call goes out right behind it, in the same thread
+   * wake, rather than after its answer.
    */
-  private async turn(method: ControlName, args: ivm.Transferable[] = []): Promise<SandboxState> {
+  private async turn(method: ControlName, args: ivm.Transferable[] = [], userCode = true): Promise<SandboxState> {
     const sent = this.call(method, args);
+    const after = userCode ? this.call('state') : null;
     if (method === 'settle') this.onSettleSent?.();
     else if (method === 'fire' || method === 'deliver') this.ranAfterSettle = true;
-    const state = await sent;
-    // A call that ran no user code could not queue a microtask: its state is already final.
-    return state.final ? state : this.call('state');
+    let state: SandboxState;
+    try {
+      state = await sent;
+    } catch (error) {
+      after?.catch(() => undefined);
+      throw error;
+    }
+    if (!state.final) return after ?? this.call('state');
+    after?.catch(() => undefined);
+    return state;
+  }
+
+  /** Settles the completion value; a primitive is formatted without running user code. */
+  private settle(completion: ivm.Reference<unknown>): Promise<SandboxState> {
+    const primitive = completion.typeof !== 'object' && completion.typeof !== 'function';
+    return this.turn('settle', [completion.derefInto()], !primitive);
   }
 
   private async compile(code: string): Promise<ivm.Script> {
@@ -309,7 +326,7 @@ class Run {
       this.pendingWorkLeft = state.pendingWork;
       return failed(describeThrown(error), await this.call<DeterminismRecord>('record'));
     }
-    const outcome = await this.loop(await this.turn('settle', [completion.derefInto()]));
+    const outcome = await this.loop(await this.settle(completion));
     completion.release();
     return outcome;
   }
@@ -357,7 +374,7 @@ class Run {
       const state = await this.call('state');
       return { status: 'failed', result: null, error: describeThrown(error), issue: state.replayIssue };
     }
-    let state = await this.turn('settle', [completion.derefInto()]);
+    let state = await this.settle(completion);
     completion.release();
     for (const event of step.observed.events) {
       if (state.fatal !== null) break;
@@ -367,7 +384,7 @@ class Run {
       }
       // Work V8 finishes on its own time (a WebAssembly compile): wait for it, then deliver it.
       for (;;) {
-        state = await this.turn('deliver', [event.workId]);
+        state = await this.turn('deliver', [event.workId], false);
         if (state.delivered) break;
         await this.sleep(pendingWorkPollMs);
         if (this.stopReason !== null) throw new RunStopped(this.stopReason);

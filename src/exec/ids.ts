@@ -6,7 +6,7 @@
 //    2 bits  variant 10
 //   30 bits  random
 //   32 bits  FNV-1a hash of the node id
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -19,12 +19,27 @@ export function nodeHash(nodeId: string): number {
   return hash >>> 0;
 }
 
+/** Random bytes drawn in blocks: one draw from the CSPRNG per 256 ids instead of one per id. */
+const randomBlock = Buffer.alloc(4096);
+let randomOffset = randomBlock.length;
+const nodeHashes = new Map<string, number>();
+
 export function newExecutionId(nodeId: string, nowMs: number = Date.now()): string {
-  const bytes = randomBytes(16);
+  if (randomOffset === randomBlock.length) {
+    randomFillSync(randomBlock);
+    randomOffset = 0;
+  }
+  const bytes = Buffer.from(randomBlock.subarray(randomOffset, randomOffset + 16));
+  randomOffset += 16;
+  let hash = nodeHashes.get(nodeId);
+  if (hash === undefined) {
+    hash = nodeHash(nodeId);
+    if (nodeHashes.size < 64) nodeHashes.set(nodeId, hash);
+  }
   bytes.writeUIntBE(nowMs, 0, 6);
   bytes[6] = 0x80 | (bytes[6]! & 0x0f);
   bytes[8] = 0x80 | (bytes[8]! & 0x3f);
-  bytes.writeUInt32BE(nodeHash(nodeId), 12);
+  bytes.writeUInt32BE(hash, 12);
   const hex = bytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
