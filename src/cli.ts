@@ -32,7 +32,10 @@ async function main(): Promise<void> {
   }
   const stop = (signal: string) => {
     logger.info({ signal }, 'stopping');
-    void server.close().then(() => process.exit(0), () => process.exit(1));
+    void server.close().then(() => process.exit(0), (error: unknown) => {
+      logger.error({ err: error }, 'stopping failed');
+      process.exit(1);
+    });
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));

@@ -16,6 +16,7 @@ export const ErrorCodes = {
   STORAGE_UNAVAILABLE: { httpStatus: 503 },
   STORAGE_LOCKED: { httpStatus: 503 },
   NOT_LEADER: { httpStatus: 503 },
+  STOPPING: { httpStatus: 503 },
   INTERNAL: { httpStatus: 500 },
 } as const satisfies Record<string, { httpStatus: number }>;
 
@@ -32,7 +33,7 @@ export class McpV8Error extends Error {
     this.name = 'McpV8Error';
     this.code = code;
     this.httpStatus = ErrorCodes[code].httpStatus;
-    this.expose = this.httpStatus < 500 || code === 'STORAGE_UNAVAILABLE' || code === 'NOT_LEADER' || code === 'STORAGE_LOCKED';
+    this.expose = this.httpStatus < 500 || code === 'STORAGE_UNAVAILABLE' || code === 'NOT_LEADER' || code === 'STORAGE_LOCKED' || code === 'STOPPING';
   }
 
   /** The stable, prefixed code clients can match on, e.g. MCPV8_ERR_HEAP_NOT_FOUND. */

@@ -130,7 +130,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   if (config.transport === 'stdio') {
     let closing: Promise<void> | undefined;
     const close = () => (closing ??= shutdown(async () => {}));
-    await serveStdio({ tools, logger, onClose: () => { void close().then(() => process.exit(0)); } });
+    const exitAfterClose = () => close().then(() => process.exit(0), (error: unknown) => {
+      logger.error({ err: error }, 'stopping failed');
+      process.exit(1);
+    });
+    await serveStdio({ tools, logger, onClose: () => { void exitAfterClose(); } });
     logger.info({ mode: config.stateless ? 'stateless' : 'stateful' }, 'mcp-v8 serving MCP on stdio');
     return { port: null, close };
   }

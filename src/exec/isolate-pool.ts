@@ -267,7 +267,7 @@ export class IsolatePool {
     return this.idle.get(memoryMb)?.length ?? 0;
   }
 
-  /** Resolves when no isolate is on its way back and none is being created (tests). */
+  /** Resolves when no isolate is on its way back and none is being created (tests, and the engine's close). */
   async whenReplenished(): Promise<void> {
     while (this.returning.size > 0 || this.replenishing > 0) {
       await Promise.all(this.returning);

@@ -53,7 +53,23 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     return this.live.size;
   }
 
+  /** Set by `close`: no execution starts after it. */
+  private closing = false;
+  /** Submissions past the door whose execution is not live yet (its record is being created). */
+  private readonly submitting = new Set<Promise<string>>();
+
   async submit(request: SubmitRequest): Promise<string> {
+    if (this.closing) throw new McpV8Error('STOPPING', 'the server is stopping and takes no new executions; retry on another node or after it restarts');
+    const submitted = this.start(request);
+    this.submitting.add(submitted);
+    try {
+      return await submitted;
+    } finally {
+      this.submitting.delete(submitted);
+    }
+  }
+
+  private async start(request: SubmitRequest): Promise<string> {
     if (this.live.size >= liveExecutionsMax) {
       throw new McpV8Error('INVALID_ARGUMENT', `too many executions in flight (${liveExecutionsMax}); wait for some to finish`);
     }
@@ -173,12 +189,19 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     return this.store.list();
   }
 
-  /** Cancels every live execution and waits for their records to be written. */
+  /**
+   * Refuses new executions, cancels every live one, and waits for their records to be written,
+   * including those of submissions that were still creating their record when it was called
+   * (a request in flight when the server stops).
+   */
   async close(): Promise<void> {
-    const pending = [...this.live.values()];
-    for (const live of pending) live.abort.abort();
-    await Promise.allSettled(pending.map((live) => live.done));
-    assert(this.live.size === 0, 'no live execution survives close');
+    this.closing = true;
+    while (this.submitting.size > 0 || this.live.size > 0) {
+      await Promise.allSettled([...this.submitting]);
+      const pending = [...this.live.values()];
+      for (const live of pending) live.abort.abort();
+      await Promise.allSettled(pending.map((live) => live.done));
+    }
   }
 }
 

@@ -65,6 +65,52 @@ describe('durability of execution records', () => {
     }
   });
 
+  test('SIGTERM while executions are being submitted: exit 0, and every accepted execution has its final record', async () => {
+    const dbPath = tempDir('stop-under-load');
+    const args = ['--stateless', '--http-port', '0', '--execution-db-path', dbPath];
+    const first = await startServerProcess(args);
+    const accepted: string[] = [];
+    let stopping = false;
+    let answersAfterStop = 0;
+    // Clients that keep submitting, so that the signal finds requests at every stage: parsed,
+    // creating their record, queued, running. A request answered after the signal is refused
+    // with 503 and the STOPPING code, or its connection is closed.
+    const client = async () => {
+      while (true) {
+        let response: Response;
+        try {
+          response = await fetch(`${first.baseUrl}/api/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: '[1, 2, 3].map((n) => n * 2)' }) });
+        } catch {
+          return;
+        }
+        const body = (await response.json()) as Record<string, unknown>;
+        if (response.status === 202) accepted.push(String(body.execution_id));
+        else {
+          assert.equal(response.status, 503, JSON.stringify(body));
+          assert.equal(body.code, 'MCPV8_ERR_STOPPING');
+        }
+        if (stopping) answersAfterStop++;
+        if (stopping && answersAfterStop > 200) return;
+      }
+    };
+    const clients = Array.from({ length: 24 }, client);
+    while (accepted.length < 300) await new Promise((resolve) => setImmediate(resolve));
+    stopping = true;
+    assert.equal(await first.stop('SIGTERM'), 0, first.stderr());
+    await Promise.all(clients);
+
+    const second = await startServerProcess(args);
+    try {
+      for (const id of accepted) {
+        const record = await get(second.baseUrl, `/api/executions/${id}`);
+        assert.ok(record.status === 'completed' || record.status === 'cancelled', `${id}: ${JSON.stringify(record)}`);
+      }
+      assert.doesNotMatch(second.stderr(), /interrupted by the last stop/);
+    } finally {
+      await second.stop();
+    }
+  });
+
   test('listening beyond loopback without auth logs a warning', async () => {
     const server = await startServerProcess(['--stateless', '--http-port', '0', '--bind-host', '0.0.0.0', '--execution-db-path', tempDir('bind')]);
     try {
