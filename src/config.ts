@@ -29,6 +29,10 @@ export interface Config {
   nodeId: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   httpBodyBytesMax: number;
+  /** Open MCP sessions per HTTP transport (Streamable HTTP, SSE). */
+  mcpSessionsMax: number;
+  /** A Streamable HTTP session unused for this long is closed. */
+  mcpSessionIdleSecs: number;
 }
 
 type FlagKind = 'string' | 'int' | 'bool' | 'list';
@@ -55,6 +59,8 @@ const flagSpecs: Record<string, FlagSpec> = {
   'sse-port': { kind: 'int', min: 0, max: 65535, help: 'Serve the SSE transport (/sse, /message) and the plain API on this port (0: any free port).' },
   'bind-host': { kind: 'string', help: 'Address to listen on (default 127.0.0.1; anything wider is an open code runner).' },
   'stateless-http': { kind: 'bool', help: 'Streamable HTTP without sessions: any request may go to any node.' },
+  'mcp-sessions-max': { kind: 'int', min: 1, max: 1000000, help: 'Open MCP sessions on /mcp (or /sse) at most (default 10000); at the bound the least recently used idle one is closed.' },
+  'mcp-session-idle-timeout': { kind: 'int', min: 1, max: 604800, help: 'Close a Streamable HTTP session after this many seconds with no request or stream open (default 3600).' },
   'heap-memory-max': { kind: 'int', min: 1, max: 64, help: 'V8 heap limit per execution in MiB (1-64, default 8).' },
   'execution-timeout': { kind: 'int', min: 1, max: 300, help: 'Execution wall-clock limit in seconds (1-300, default 30).' },
   'max-concurrent-executions': { kind: 'int', min: 1, max: 1024, help: 'Executions running at once; more wait in a queue (default: CPU count).' },
@@ -221,6 +227,8 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
   resolveAliases(raw);
   checkConflicts(raw);
   const { transport, port } = chooseTransport(raw, environment);
+  if (transport !== 'http' && raw.has('mcp-session-idle-timeout')) throw flagError('--mcp-session-idle-timeout applies to Streamable HTTP sessions: it requires --http-port');
+  if (transport === 'stdio' && raw.has('mcp-sessions-max')) throw flagError('--mcp-sessions-max requires --http-port or --sse-port');
   const logLevel = stringFlag(raw, 'log-level') ?? 'info';
   if (!(logLevels as readonly string[]).includes(logLevel)) throw flagError(`--log-level must be one of ${logLevels.join(', ')}, got '${logLevel}'`);
   const heapStore = chooseHeapStore(raw);
@@ -246,6 +254,8 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       nodeId,
       logLevel: logLevel as Config['logLevel'],
       httpBodyBytesMax: defaultHttpBodyBytesMax,
+      mcpSessionsMax: intFlag(raw, 'mcp-sessions-max') ?? 10_000,
+      mcpSessionIdleSecs: intFlag(raw, 'mcp-session-idle-timeout') ?? 3600,
     },
   };
 }

@@ -53,6 +53,19 @@ describe('flags', () => {
     rejects(['--live-heaps-max', '-1'], /--live-heaps-max must be/);
   });
 
+  test('MCP session bounds: defaults, ranges, and only with a transport that has sessions', () => {
+    const c = config(['--http-port', '0']);
+    assert.equal(c.mcpSessionsMax, 10_000);
+    assert.equal(c.mcpSessionIdleSecs, 3600);
+    assert.equal(config(['--http-port', '0', '--mcp-session-idle-timeout', '60', '--mcp-sessions-max', '5']).mcpSessionIdleSecs, 60);
+    assert.equal(config(['--sse-port', '0', '--mcp-sessions-max', '5']).mcpSessionsMax, 5);
+    assert.equal(config(['--mcp-session-idle-timeout', '60'], { PORT: '8080' }).mcpSessionIdleSecs, 60);
+    rejects(['--http-port', '0', '--mcp-sessions-max', '0'], /--mcp-sessions-max must be from 1 to 1000000, got 0/);
+    rejects(['--http-port', '0', '--mcp-session-idle-timeout', '604801'], /--mcp-session-idle-timeout must be from 1 to 604800/);
+    rejects(['--mcp-sessions-max', '5'], /--mcp-sessions-max requires --http-port or --sse-port/);
+    rejects(['--sse-port', '0', '--mcp-session-idle-timeout', '60'], /--mcp-session-idle-timeout applies to Streamable HTTP sessions: it requires --http-port/);
+  });
+
   test('unknown, repeated, valueless and stray arguments are refused', () => {
     rejects(['--heap-memory'], /unknown flag --heap-memory/);
     rejects(['--http-port'], /--http-port needs a value/);

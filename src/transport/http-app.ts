@@ -113,9 +113,9 @@ export function createHttpApp(options: HttpAppOptions): { app: Koa; close: () =>
   });
   apiRoutes(router, options);
   const closers: Array<() => Promise<void>> = [];
-  const mcpOptions = { tools: options.tools, logger, bodyBytesMax: config.httpBodyBytesMax };
+  const mcpOptions = { tools: options.tools, logger, bodyBytesMax: config.httpBodyBytesMax, sessionsMax: config.mcpSessionsMax };
   if (config.transport === 'http') {
-    const streamable = createStreamableHttpHandler({ ...mcpOptions, statelessHttp: config.statelessHttp });
+    const streamable = createStreamableHttpHandler({ ...mcpOptions, statelessHttp: config.statelessHttp, sessionIdleMs: config.mcpSessionIdleSecs * 1000 });
     router.all('/mcp', streamable.handle);
     closers.push(streamable.close);
   } else if (config.transport === 'sse') {

@@ -12,15 +12,29 @@ import type { ToolDefinition } from '../tools/tool.ts';
 import { readJsonBody } from './body.ts';
 import { createMcpServer } from './mcp-server.ts';
 
-/** Open MCP sessions per transport kind; past the bound new sessions are refused with 503. */
-export const mcpSessionsMax = 10_000;
-
 interface McpHttpOptions {
   tools: readonly ToolDefinition[];
   logger: Logger;
   bodyBytesMax: number;
   /** No sessions at all: every request is served by a fresh server. */
   statelessHttp: boolean;
+  /** Open MCP sessions per transport kind (`--mcp-sessions-max`). */
+  sessionsMax: number;
+  /** A Streamable HTTP session with no request or stream open for this long is closed (`--mcp-session-idle-timeout`). */
+  sessionIdleMs: number;
+}
+
+/** How often idle sessions are looked for: often enough that one outlives its timeout by at most a quarter of it. */
+function sweepIntervalMs(idleMs: number): number {
+  return Math.max(250, Math.min(60_000, Math.floor(idleMs / 4)));
+}
+
+/** A Streamable HTTP session: its transport, and whether anybody is using it. */
+interface Session {
+  transport: StreamableHTTPServerTransport;
+  /** Requests (a GET stream included) still open on it. */
+  requestsOpen: number;
+  lastUsedMs: number;
 }
 
 function jsonRpcError(response: ServerResponse, httpStatus: number, code: number, message: string): void {
@@ -33,8 +47,49 @@ function hasInitialize(body: unknown): boolean {
 }
 
 export function createStreamableHttpHandler(options: McpHttpOptions): { handle: (ctx: Context) => Promise<void>; close: () => Promise<void> } {
-  const sessions = new Map<string, StreamableHTTPServerTransport>();
+  // In the order of last use: the first idle entry is the least recently used one.
+  const sessions = new Map<string, Session>();
   const makeServer = () => createMcpServer({ tools: options.tools, context: { principal: 'anonymous', transport: 'http' }, logger: options.logger });
+
+  /** Marks a session used by this request until its response closes (a GET stream holds it for as long as it is open). */
+  function use(sessionId: string, session: Session, ctx: Context): void {
+    sessions.delete(sessionId);
+    sessions.set(sessionId, session);
+    session.requestsOpen++;
+    session.lastUsedMs = Date.now();
+    ctx.res.once('close', () => {
+      session.requestsOpen--;
+      session.lastUsedMs = Date.now();
+    });
+  }
+
+  function closeSession(sessionId: string, session: Session, why: string): void {
+    sessions.delete(sessionId);
+    options.logger.info({ sessionId, idleMs: Date.now() - session.lastUsedMs }, why);
+    void session.transport.close();
+  }
+
+  // Clients that go away without DELETE (a crash, a closed laptop) would otherwise hold their
+  // session for as long as the server runs, until the bound refuses everybody.
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    for (const [sessionId, session] of sessions) {
+      if (session.requestsOpen === 0 && now - session.lastUsedMs > options.sessionIdleMs) closeSession(sessionId, session, 'closed an idle MCP session');
+    }
+  }, sweepIntervalMs(options.sessionIdleMs));
+  sweeper.unref();
+
+  /** At the bound, the least recently used idle session makes room; with none idle, false. */
+  function makeRoom(): boolean {
+    if (sessions.size < options.sessionsMax) return true;
+    for (const [sessionId, session] of sessions) {
+      if (session.requestsOpen === 0) {
+        closeSession(sessionId, session, 'closed the least recently used idle MCP session to make room for a new one');
+        return true;
+      }
+    }
+    return false;
+  }
 
   async function serveStateless(ctx: Context, body: unknown): Promise<void> {
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
@@ -48,16 +103,17 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
   }
 
   async function openSession(ctx: Context, body: unknown): Promise<void> {
-    if (sessions.size >= mcpSessionsMax) {
-      jsonRpcError(ctx.res, 503, -32000, `too many open MCP sessions (${mcpSessionsMax}); close one or use stateless requests`);
+    if (!makeRoom()) {
+      jsonRpcError(ctx.res, 503, -32000, `too many open MCP sessions (${options.sessionsMax}), all in use; close one or use stateless requests`);
       return;
     }
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (sessionId) => { sessions.set(sessionId, transport); },
+      onsessioninitialized: (sessionId) => { use(sessionId, { transport, requestsOpen: 0, lastUsedMs: Date.now() }, ctx); },
     });
     transport.onclose = () => {
-      if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
+      const sessionId = transport.sessionId;
+      if (sessionId !== undefined && sessions.get(sessionId)?.transport === transport) sessions.delete(sessionId);
     };
     await makeServer().connect(transport);
     await transport.handleRequest(ctx.req, ctx.res, body);
@@ -68,9 +124,10 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
     ctx.respond = false;
     const sessionId = ctx.get('mcp-session-id');
     if (sessionId !== '' && !options.statelessHttp) {
-      const transport = sessions.get(sessionId);
-      if (transport === undefined) return jsonRpcError(ctx.res, 404, -32001, 'Session not found: initialize a new session');
-      return transport.handleRequest(ctx.req, ctx.res, body);
+      const session = sessions.get(sessionId);
+      if (session === undefined) return jsonRpcError(ctx.res, 404, -32001, 'Session not found: initialize a new session');
+      use(sessionId, session, ctx);
+      return session.transport.handleRequest(ctx.req, ctx.res, body);
     }
     if (ctx.method === 'POST' && !options.statelessHttp && hasInitialize(body)) return openSession(ctx, body);
     // Requests without a session are self-contained: any node behind a load balancer can answer.
@@ -78,21 +135,24 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
   }
 
   async function close(): Promise<void> {
-    await Promise.allSettled([...sessions.values()].map((transport) => transport.close()));
+    clearInterval(sweeper);
+    const open = [...sessions.values()];
     sessions.clear();
+    await Promise.allSettled(open.map((session) => session.transport.close()));
   }
 
   return { handle, close };
 }
 
-export function createSseHandler(options: Omit<McpHttpOptions, 'statelessHttp'>): {
+export function createSseHandler(options: Omit<McpHttpOptions, 'statelessHttp' | 'sessionIdleMs'>): {
   connect: (ctx: Context) => Promise<void>; message: (ctx: Context) => Promise<void>; close: () => Promise<void>;
 } {
   const sessions = new Map<string, SSEServerTransport>();
 
   async function connect(ctx: Context): Promise<void> {
     ctx.respond = false;
-    if (sessions.size >= mcpSessionsMax) return jsonRpcError(ctx.res, 503, -32000, `too many open SSE sessions (${mcpSessionsMax})`);
+    // An SSE session lives exactly as long as its GET /sse stream: every open one is in use.
+    if (sessions.size >= options.sessionsMax) return jsonRpcError(ctx.res, 503, -32000, `too many open SSE sessions (${options.sessionsMax})`);
     const transport = new SSEServerTransport('/message', ctx.res);
     sessions.set(transport.sessionId, transport);
     transport.onclose = () => { sessions.delete(transport.sessionId); };

@@ -23,6 +23,8 @@ export interface ServerProcess {
   port: number;
   baseUrl: string;
   stderr: () => string;
+  /** Resolves when the server's stderr (its log) has a line matching `pattern`, counting lines already written. */
+  waitForStderr: (pattern: RegExp) => Promise<string>;
   /** Sends a signal and resolves with the exit code (or signal name) once the process is gone. */
   stop: (signal?: NodeJS.Signals) => Promise<number | string>;
 }
@@ -46,6 +48,20 @@ export function startServerProcess(args: readonly string[], options: { timeoutMs
       resolve({
         child, port, baseUrl: `http://127.0.0.1:${port}`,
         stderr: () => stderrText,
+        waitForStderr: (pattern) => new Promise((resolveLine, rejectLine) => {
+          const check = () => {
+            const line = stderrText.split('\n').find((candidate) => pattern.test(candidate));
+            if (line === undefined) return false;
+            child.stderr!.off('data', check);
+            child.off('exit', gone);
+            resolveLine(line);
+            return true;
+          };
+          const gone = () => { child.stderr!.off('data', check); rejectLine(new Error(`server exited before logging ${pattern}:\n${stderrText}`)); };
+          if (check()) return;
+          child.stderr!.on('data', check);
+          child.once('exit', gone);
+        }),
         stop: (signal = 'SIGTERM') => {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
           return exited;

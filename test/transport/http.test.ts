@@ -163,3 +163,73 @@ describe('--stateless-http', () => {
     }
   });
 });
+
+/** An MCP session opened by hand, as a client that may go away without saying so. */
+async function openRawSession(baseUrl: string): Promise<string> {
+  const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+  const response = await fetch(`${baseUrl}/mcp`, { method: 'POST', headers: jsonRpcHeaders, body: JSON.stringify(initialize) });
+  await response.text();
+  assert.equal(response.status, 200);
+  const sessionId = response.headers.get('mcp-session-id');
+  assert.ok(sessionId !== null, 'a session id');
+  const initialized = await fetch(`${baseUrl}/mcp`, { method: 'POST', headers: { ...jsonRpcHeaders, 'mcp-session-id': sessionId }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+  await initialized.text();
+  assert.equal(initialized.status, 202);
+  return sessionId;
+}
+
+/** The HTTP status of a tools/list on a session (200 while it is open, 404 once closed). */
+async function listToolsStatus(baseUrl: string, sessionId: string): Promise<number> {
+  const response = await fetch(`${baseUrl}/mcp`, { method: 'POST', headers: { ...jsonRpcHeaders, 'mcp-session-id': sessionId }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
+  await response.text();
+  return response.status;
+}
+
+/** Opens the session's GET stream (a client listening for notifications); resolves once the server answered it. */
+async function openStream(baseUrl: string, sessionId: string): Promise<() => void> {
+  const controller = new AbortController();
+  const response = await fetch(`${baseUrl}/mcp`, { headers: { accept: 'text/event-stream', 'mcp-session-id': sessionId }, signal: controller.signal });
+  assert.equal(response.status, 200);
+  return () => controller.abort();
+}
+
+describe('MCP sessions that clients abandon', () => {
+  test('a session with no request or stream open for --mcp-session-idle-timeout is closed; a listening client keeps its own', async () => {
+    const server = await startServerProcess(['--stateless', '--http-port', '0', '--mcp-session-idle-timeout', '1', '--execution-db-path', tempDir('idle')]);
+    try {
+      const abandoned = await openRawSession(server.baseUrl);
+      const listening = await openRawSession(server.baseUrl);
+      const closeStream = await openStream(server.baseUrl, listening);
+      const { client } = await connect(server.baseUrl);
+      await server.waitForStderr(new RegExp(`"sessionId":"${abandoned}".*"msg":"closed an idle MCP session"`));
+      assert.equal(await listToolsStatus(server.baseUrl, abandoned), 404, 'the abandoned session is gone: the client must initialize again');
+      assert.equal(await listToolsStatus(server.baseUrl, listening), 200, 'a session with its stream open is in use');
+      assert.equal((await runAndWait(client, "'still here'")).result, 'still here', 'the SDK client listens on its stream too');
+      closeStream();
+      await client.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('at --mcp-sessions-max the least recently used idle session makes room; with every session in use a new one is refused', async () => {
+    const server = await startServerProcess(['--stateless', '--http-port', '0', '--mcp-sessions-max', '2', '--execution-db-path', tempDir('bound')]);
+    try {
+      const inUse = await openRawSession(server.baseUrl);
+      const closeFirst = await openStream(server.baseUrl, inUse);
+      const idle = await openRawSession(server.baseUrl);
+      const third = await openRawSession(server.baseUrl);
+      await server.waitForStderr(new RegExp(`"sessionId":"${idle}".*"msg":"closed the least recently used idle MCP session`));
+      assert.equal(await listToolsStatus(server.baseUrl, idle), 404);
+      assert.equal(await listToolsStatus(server.baseUrl, inUse), 200, 'the older session was kept: its stream is open');
+      const closeThird = await openStream(server.baseUrl, third);
+      const refused = await fetch(`${server.baseUrl}/mcp`, { method: 'POST', headers: jsonRpcHeaders, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) });
+      assert.equal(refused.status, 503);
+      assert.match(((await refused.json()) as { error: { message: string } }).error.message, /too many open MCP sessions \(2\), all in use/);
+      closeThird();
+      closeFirst();
+    } finally {
+      await server.stop();
+    }
+  });
+});
