@@ -159,16 +159,20 @@ class Run {
   /** User code ran after the settle call (timers, async work). */
   ranAfterSettle = false;
 
-  constructor(prepared: PreparedContext, request: RunRequest, memoryMb: number) {
+  /** The wall clock the deadline is read from (EngineOptions.clock). */
+  private readonly now: () => number;
+
+  constructor(prepared: PreparedContext, request: RunRequest, memoryMb: number, now: () => number) {
     this.prepared = prepared;
     this.request = request;
     this.memoryMb = memoryMb;
+    this.now = now;
   }
 
   /** (Re)starts the wall-clock limit: the replay of a history has its own, then the run its. */
   startDeadline(timeoutMs: number): void {
     this.clearDeadline();
-    this.deadlineMs = Date.now() + timeoutMs;
+    this.deadlineMs = this.now() + timeoutMs;
     this.deadlineTimer = setTimeout(() => this.stop('timeout'), timeoutMs);
   }
 
@@ -190,7 +194,7 @@ class Run {
   }
 
   private remainingMs(): number {
-    const remaining = this.deadlineMs - Date.now();
+    const remaining = this.deadlineMs - this.now();
     if (remaining <= 0) {
       // The host deadline timer may not have fired yet; the run is over either way.
       this.stop('timeout');
@@ -216,17 +220,14 @@ class Run {
   private async turn(method: ControlName, args: ivm.Transferable[] = [], userCode = true): Promise<SandboxState> {
     const sent = this.call(method, args);
     const after = userCode ? this.call('state') : null;
+    // `after` may reject while `sent` is awaited (the deadline passes between the two calls, the
+    // isolate is disposed): handled from the start, or Node would report an unhandled rejection
+    // and the server would stop. Whoever awaits it below still gets the rejection.
+    after?.catch(() => undefined);
     if (method === 'settle') this.onSettleSent?.();
     else if (method === 'fire' || method === 'deliver') this.ranAfterSettle = true;
-    let state: SandboxState;
-    try {
-      state = await sent;
-    } catch (error) {
-      after?.catch(() => undefined);
-      throw error;
-    }
+    const state = await sent;
     if (!state.final) return after ?? this.call('state');
-    after?.catch(() => undefined);
     return state;
   }
 
@@ -292,7 +293,7 @@ class Run {
     return new Promise((resolve) => {
       // A stop that came between the last turn and this sleep has nobody to wake: do not wait.
       if (this.stopReason !== null) return resolve();
-      const timer = setTimeout(() => { this.wake = null; resolve(); }, Math.min(delayMs, this.deadlineMs - Date.now()));
+      const timer = setTimeout(() => { this.wake = null; resolve(); }, Math.min(delayMs, this.deadlineMs - this.now()));
       this.wake = () => { clearTimeout(timer); this.wake = null; resolve(); };
     });
   }
@@ -306,6 +307,8 @@ class Run {
     // A fresh context is attached with the seed of its first run; one that ran before (a live
     // heap, a replayed history) starts a new run with 'begin'.
     let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit)) : null;
+    // Awaited later, after other calls that may throw first (a stop): handled from the start.
+    attaching?.catch(() => undefined);
     if (start !== undefined && 'replay' in start && start.replay.length > 0) {
       if (attaching !== null) await attaching;
       attaching = null;
@@ -460,6 +463,11 @@ export interface EngineOptions {
   /** Runs at once; more wait in a FIFO queue (never refused). */
   maxConcurrentExecutions: number;
   logger?: EngineLogger;
+  /**
+   * Where a run reads the time for its deadline (default Date.now). Tests move it to put a
+   * deadline exactly between two calls; the deadline's own timer still runs on real time.
+   */
+  clock?: () => number;
 }
 
 class IsolateEngine implements Engine {
@@ -477,7 +485,10 @@ class IsolateEngine implements Engine {
     this.slots = options.maxConcurrentExecutions;
     this.pool = new IsolatePool({ slots: this.slots });
     this.logger = options.logger;
+    this.clock = options.clock ?? Date.now;
   }
+
+  private readonly clock: () => number;
 
   get queuedCount(): number {
     return this.queue.length;
@@ -558,7 +569,7 @@ class IsolateEngine implements Engine {
         this.logger?.error({ err: error }, 'console line sink threw');
       }
     };
-    const run = new Run(prepared, request, memoryMb);
+    const run = new Run(prepared, request, memoryMb, this.clock);
     // A stateless run's isolate gets its heap reading and next context with the settle call.
     if (start === undefined) run.onSettleSent = () => this.pool.sendSuccessor(prepared);
     this.active.add(run);
