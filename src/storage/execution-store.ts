@@ -62,6 +62,11 @@ export interface OutputPage {
 
 /** Records kept; past this the oldest finished ones are evicted with their output. */
 export const recordsMax = 100_000;
+/**
+ * Eviction removes this share of the bound more than it must (1,000 records of 100,000), so it
+ * runs once per that many new executions, off the request path, rather than on every create.
+ */
+const evictionChunkShare = 0.01;
 /** A group commit is written after this long, or sooner when this many lines are queued. */
 export const outputFlushDelayMs = 5;
 /**
@@ -120,15 +125,27 @@ export class ExecutionStore {
   private flushTimerDelayMs = 0;
   private flushImmediate: NodeJS.Immediate | null = null;
   private recordCount = 0;
+  private readonly recordsMax: number;
+  /** The eviction under way, if any: one at a time, awaited by `close`. */
+  private evicting: Promise<void> | null = null;
+  /**
+   * Every record key up to this one is evicted, except running ones: the next eviction reads
+   * from here, not across the deletion markers LevelDB keeps until it compacts.
+   */
+  private evictedThrough = 'r!';
 
-  private constructor(db: Level<string, string>, logger: Logger | undefined) {
+  private constructor(db: Level<string, string>, logger: Logger | undefined, recordsMax: number) {
     this.db = db;
     this.logger = logger;
+    this.recordsMax = recordsMax;
   }
 
-  static async open(options: { path: string; logger?: Logger }): Promise<ExecutionStore> {
+  /** `recordsMax`: records kept (tests use a small bound). */
+  static async open(options: { path: string; logger?: Logger; recordsMax?: number }): Promise<ExecutionStore> {
+    const bound = options.recordsMax ?? recordsMax;
+    assert(Number.isInteger(bound) && bound >= 1, 'the record bound is a positive integer');
     const db = await openLevel(options.path, { what: 'execution database', flag: '--execution-db-path' });
-    const store = new ExecutionStore(db, options.logger);
+    const store = new ExecutionStore(db, options.logger, bound);
     await store.markInterrupted();
     await store.countRecords();
     return store;
@@ -169,7 +186,11 @@ export class ExecutionStore {
       { type: 'put', key: runningKey(record.execution_id), value: '' },
     ]);
     this.recordCount++;
-    if (this.recordCount > recordsMax) await this.evictOldest(this.recordCount - recordsMax);
+    if (this.recordCount > this.recordsMax && this.evicting === null) {
+      this.evicting = this.evictOldest(this.recordCount - this.recordsMax + Math.ceil(this.recordsMax * evictionChunkShare))
+        .catch((error: unknown) => { this.logger?.error({ err: error }, 'evicting old execution records failed; will retry'); })
+        .finally(() => { this.evicting = null; });
+    }
   }
 
   appendOutput(id: string, line: string): void {
@@ -340,22 +361,49 @@ export class ExecutionStore {
     return lines;
   }
 
+  /**
+   * Deletes the `count` oldest finished records and their output in batches (ids are time-ordered,
+   * so key order is age). A running record is skipped and stays, and so the next eviction starts
+   * reading at it.
+   */
   private async evictOldest(count: number): Promise<void> {
-    const evicted: string[] = [];
-    for await (const [key, value] of this.db.iterator({ gt: 'r!', lt: 'r~' })) {
-      if (evicted.length >= count) break;
-      if ((JSON.parse(value) as ExecutionRecord).status !== 'running') evicted.push(key.slice(2));
+    const evicted = new Set<string>();
+    let firstRunning: string | null = null;
+    let lastKey: string | null = null;
+    for await (const [key, value] of this.db.iterator({ gt: this.evictedThrough, lt: 'r~' })) {
+      if (evicted.size >= count) break;
+      if ((JSON.parse(value) as ExecutionRecord).status === 'running') firstRunning ??= key;
+      else {
+        evicted.add(key.slice(2));
+        if (firstRunning === null) lastKey = key;
+      }
     }
-    for (const id of evicted) {
-      await this.db.clear({ gt: `o!${id}!`, lt: `o!${id}!~` });
-      await this.db.del(recordKey(id));
+    if (evicted.size === 0) return;
+    const ids = [...evicted];
+    const operations: BatchOperation[] = ids.map((id) => ({ type: 'del', key: recordKey(id) }));
+    // Output lines of every evicted id lie between the first's and the last's keys; lines of a
+    // running record in between are kept.
+    for await (const key of this.db.keys({ gt: `o!${ids[0]}!`, lt: `o!${ids[ids.length - 1]}!~` })) {
+      if (evicted.has(key.slice(2, key.indexOf('!', 2)))) operations.push({ type: 'del', key });
+    }
+    for (let from = 0; from < operations.length; from += batchOperationsMax) {
+      await this.db.batch(operations.slice(from, from + batchOperationsMax));
+    }
+    for (const id of ids) {
       this.indexes.forget(id);
       this.recent.delete(id);
     }
-    this.recordCount -= evicted.length;
+    this.recordCount -= ids.length;
+    if (lastKey !== null) this.evictedThrough = lastKey;
+  }
+
+  /** Resolves when no eviction is under way (tests). */
+  async whenEvicted(): Promise<void> {
+    await this.evicting;
   }
 
   async close(): Promise<void> {
+    await this.evicting;
     await this.flush();
     await this.db.close();
   }

@@ -2,6 +2,7 @@
 // coordinate systems, including the edges (empty output, last page, multi-byte UTF-8).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Level } from 'level';
 import { ExecutionStore, interruptedError, type ExecutionRecord } from '../../src/storage/execution-store.ts';
 import { McpV8Error } from '../../src/errors.ts';
 import { newExecutionId } from '../../src/exec/ids.ts';
@@ -150,5 +151,49 @@ describe('execution store', () => {
       assert.equal(bytes.data, 'n19998\n');
       assert.equal(bytes.start_line, 19_999);
     }, path);
+  });
+});
+
+describe('execution store bound', () => {
+  test('past recordsMax the oldest finished records go with their output; a running one stays; nothing else is touched', async () => {
+    const path = tempDir('bound');
+    const bound = 20;
+    const base = Date.now() - 1_000_000;
+    const ids: string[] = [];
+    const stillRunning = 2;
+    const store = await ExecutionStore.open({ path, recordsMax: bound });
+    for (let index = 0; index < 3 * bound; index++) {
+      const record = { ...running(), execution_id: newExecutionId('t', base + index) };
+      ids.push(record.execution_id);
+      await store.create(record);
+      for (let line = 0; line < 3; line++) store.appendOutput(record.execution_id, `run ${index} line ${line}`);
+      if (index !== stillRunning) await store.finish(record.execution_id, finished);
+      await store.whenEvicted();
+      assert.ok((await store.list()).length <= bound, `at most ${bound} records after run ${index}`);
+    }
+    const kept = new Set((await store.list()).map((record) => record.execution_id));
+    assert.ok(kept.has(ids[stillRunning]!), 'the running record is never evicted');
+    for (const id of ids.slice(-bound + 2)) assert.ok(kept.has(id), 'the newest records are kept');
+    assert.equal(await store.get(ids[0]!), undefined, 'the oldest finished record is gone');
+    await assert.rejects(store.readOutput(ids[0]!, { mode: 'line', lineOffset: 1, lineLimit: 100 }), (error: unknown) => error instanceof McpV8Error && error.code === 'EXECUTION_NOT_FOUND');
+    const page = await store.readOutput(ids[ids.length - 1]!, { mode: 'line', lineOffset: 1, lineLimit: 100 });
+    assert.equal(page.data, `run ${3 * bound - 1} line 0\nrun ${3 * bound - 1} line 1\nrun ${3 * bound - 1} line 2\n`);
+    const runningPage = await store.readOutput(ids[stillRunning]!, { mode: 'line', lineOffset: 1, lineLimit: 100 });
+    assert.equal(runningPage.total_lines, 3, 'the running record keeps its output');
+    await store.close();
+
+    // On disk: exactly the kept records and their lines, nothing of the evicted ones.
+    const db = new Level<string, string>(path);
+    const recordKeys: string[] = [];
+    const lineIds = new Set<string>();
+    let lines = 0;
+    for await (const key of db.keys()) {
+      if (key.startsWith('r!')) recordKeys.push(key.slice(2));
+      if (key.startsWith('o!')) { lines++; lineIds.add(key.slice(2, key.indexOf('!', 2))); }
+    }
+    await db.close();
+    assert.deepEqual(new Set(recordKeys), kept);
+    assert.deepEqual(lineIds, kept);
+    assert.equal(lines, 3 * kept.size);
   });
 });
