@@ -5,6 +5,7 @@
 //   node bench/load.ts --url http://127.0.0.1:3000 --rate 100      an already running server
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { numberArg } from './lib/args.ts';
 import { spawnTarget, type Child, type Mode } from './lib/processes.ts';
 import { machine, markdownTable, runLine, summarizeAb, type RunRecord } from './lib/report.ts';
 import { defaultPoll, runLoad, type ClientKind, type RunOptions } from './lib/runner.ts';
@@ -39,12 +40,7 @@ function parse() {
     strict: true,
   });
   if (values.help) { process.stdout.write(`${usage}\n`); process.exit(0); }
-  const number = (name: string, raw: string | undefined, fallback: number, min: number) => {
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!(Number.isFinite(value) && value >= min)) throw new Error(`--${name} must be a number ≥ ${min}, got '${raw}'`);
-    return value;
-  };
+  const number = numberArg;
   const sources = [values.url !== undefined, values.spawn, values.floor, values.ab].filter(Boolean).length;
   if (sources !== 1) throw new Error('give exactly one of --url, --spawn, --floor, --ab');
   const rates = (values.rates ?? values.rate ?? '100').split(',').map((raw) => number('rate', raw, 0, 0.001));

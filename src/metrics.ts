@@ -26,32 +26,29 @@ export class Metrics {
   }
 
   render(gauges: { queueDepth: number; running: number }): string {
-    const lines: string[] = [
-      '# HELP mcp_v8_executions_submitted_total Executions accepted by run_js or POST /api/exec.',
-      '# TYPE mcp_v8_executions_submitted_total counter',
-      `mcp_v8_executions_submitted_total ${this.submitted}`,
-      '# HELP mcp_v8_executions_total Finished executions by final status.',
-      '# TYPE mcp_v8_executions_total counter',
-    ];
-    for (const [status, count] of this.executionsByStatus) lines.push(`mcp_v8_executions_total{status="${status}"} ${count}`);
-    lines.push(
-      '# HELP mcp_v8_executions_running Executions running in an isolate now.',
-      '# TYPE mcp_v8_executions_running gauge',
-      `mcp_v8_executions_running ${gauges.running}`,
-      '# HELP mcp_v8_execution_queue_depth Executions waiting for a free isolate.',
-      '# TYPE mcp_v8_execution_queue_depth gauge',
-      `mcp_v8_execution_queue_depth ${gauges.queueDepth}`,
-      '# HELP mcp_v8_execution_duration_seconds Time from submission to a final status.',
-      '# TYPE mcp_v8_execution_duration_seconds histogram',
-    );
-    latencyBucketsSeconds.forEach((bound, index) => {
-      lines.push(`mcp_v8_execution_duration_seconds_bucket{le="${bound}"} ${this.latencyBucketCounts[index]}`);
-    });
-    lines.push(
-      `mcp_v8_execution_duration_seconds_bucket{le="+Inf"} ${this.latencyCount}`,
-      `mcp_v8_execution_duration_seconds_sum ${this.latencySumSeconds}`,
-      `mcp_v8_execution_duration_seconds_count ${this.latencyCount}`,
-    );
+    const lines: string[] = [];
+    /** One metric's HELP and TYPE lines and its samples (`suffix` is a label set or `_bucket…`). */
+    const metric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: Array<[suffix: string, value: number]>) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [suffix, value] of samples) lines.push(`${name}${suffix} ${value}`);
+    };
+    metric('mcp_v8_executions_submitted_total', 'counter', 'Executions accepted by run_js or POST /api/exec.', [['', this.submitted]]);
+    metric('mcp_v8_executions_total', 'counter', 'Finished executions by final status.',
+      [...this.executionsByStatus].map(([status, count]) => [`{status="${status}"}`, count]));
+    metric('mcp_v8_executions_running', 'gauge', 'Executions running in an isolate now.', [['', gauges.running]]);
+    metric('mcp_v8_execution_queue_depth', 'gauge', 'Executions waiting for a free isolate.', [['', gauges.queueDepth]]);
+    metric('mcp_v8_execution_duration_seconds', 'histogram', 'Time from submission to a final status.', [
+      ...latencyBucketsSeconds.map((bound, index): [string, number] => [`_bucket{le="${bound}"}`, this.latencyBucketCounts[index]!]),
+      ['_bucket{le="+Inf"}', this.latencyCount],
+      ['_sum', this.latencySumSeconds],
+      ['_count', this.latencyCount],
+    ]);
+    // The process as a whole: what an operator watches for leaks and sizes a host by. The
+    // isolates' heaps are outside the Node heap, in the resident set.
+    const memory = process.memoryUsage();
+    metric('process_resident_memory_bytes', 'gauge', 'Resident memory of the server process (isolates included).', [['', memory.rss]]);
+    metric('nodejs_heap_used_bytes', 'gauge', 'V8 heap used by the server itself (not the sandboxes).', [['', memory.heapUsed]]);
+    metric('nodejs_external_memory_bytes', 'gauge', "Memory of C++ objects bound to the server's JavaScript objects.", [['', memory.external]]);
     return lines.join('\n') + '\n';
   }
 }

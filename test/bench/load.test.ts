@@ -151,8 +151,8 @@ describe('load loop', () => {
   });
 });
 
-function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(repoRoot, 'bench', 'load.ts'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+function runCli(args: readonly string[], script = 'load.ts'): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(repoRoot, 'bench', script), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
@@ -205,5 +205,20 @@ describe('bench/load.ts end to end', () => {
     const run = await runCli(['--spawn', '--floor', '--short']);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /give exactly one of --url, --spawn, --floor, --ab/);
+  });
+});
+
+describe('bench/soak.ts end to end', () => {
+  it('holds the load in windows against a spawned server and reports each window with the server\'s memory', async () => {
+    const { code, stdout, stderr } = await runCli(['--rate', '20', '--window', '5', '--minutes', '0.17'], 'soak.ts');
+    const rows = stdout.split('\n').filter((line) => /^\| \d+ \|/.test(line)).map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
+    assert.equal(rows.length, 2, stdout);
+    const executions = rows.map((row) => Number(row[1]));
+    assert.ok(executions[0]! >= 90 && executions[1]! >= executions[0]! + 90, `executions so far grow by a window's worth: ${executions}`);
+    for (const row of rows) {
+      assert.equal(row[6], '100.00%');
+      assert.ok(Number(row[8]) > 0 && Number(row[9]) > 0, 'RSS and heap read from /metrics');
+    }
+    assert.match(stdout, /Second half: iter\/s [\d.]+ → [\d.]+; RSS \d+ → \d+ MiB/);
   });
 });

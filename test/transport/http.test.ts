@@ -146,6 +146,10 @@ describe('Streamable HTTP transport and plain API', () => {
     assert.match(metrics, /^mcp_v8_executions_total\{status="completed"\} [1-9]\d*$/m);
     assert.match(metrics, /^mcp_v8_execution_queue_depth \d+$/m);
     assert.match(metrics, /^mcp_v8_execution_duration_seconds_bucket\{le="\+Inf"\} [1-9]\d*$/m);
+    assert.match(metrics, /^# TYPE mcp_v8_execution_duration_seconds histogram$/m);
+    const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(metrics)?.[1]);
+    const heap = Number(/^nodejs_heap_used_bytes (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(rss > 20 * 2 ** 20 && heap > 0 && heap < rss, `resident ${rss} and heap used ${heap} bytes`);
   });
 });
 
