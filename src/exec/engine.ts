@@ -459,6 +459,16 @@ export interface EngineLogger {
   debug(object: object, message?: string): void;
 }
 
+/**
+ * The outcome of a run cancelled before it started. A live heap it was to resume was handed over
+ * to it (taken out of the live-heap cache): it is freed here, or its isolate would never be.
+ */
+function cancelledBeforeStart(request: RunRequest): RunOutcome {
+  const start = request.stateful;
+  if (start !== undefined && 'live' in start) start.live.dispose();
+  return { status: 'cancelled', result: null, error: ErrorTexts.cancelled, record: null };
+}
+
 export interface EngineOptions {
   /** Runs at once; more wait in a FIFO queue (never refused). */
   maxConcurrentExecutions: number;
@@ -501,7 +511,7 @@ class IsolateEngine implements Engine {
   /** Queues the run (FIFO, never refused); its timeout starts when it leaves the queue. */
   run(request: RunRequest): Promise<RunOutcome> {
     assert(request.limits.executionTimeoutMs > 0 && request.limits.heapMemoryMaxMb > 0, 'positive limits');
-    if (this.closed) return Promise.resolve({ status: 'cancelled', result: null, error: ErrorTexts.cancelled, record: null });
+    if (this.closed) return Promise.resolve(cancelledBeforeStart(request));
     return new Promise((resolve) => {
       const queued: QueuedRun = { request, resolve, onAbort: null };
       // Cancelling a run that still waits for a slot answers at once, without using a slot.
@@ -509,7 +519,7 @@ class IsolateEngine implements Engine {
         const index = this.queue.indexOf(queued);
         if (index === -1) return;
         this.queue.splice(index, 1);
-        resolve({ status: 'cancelled', result: null, error: ErrorTexts.cancelled, record: null });
+        resolve(cancelledBeforeStart(request));
       };
       request.signal.addEventListener('abort', queued.onAbort, { once: true });
       this.queue.push(queued);
@@ -542,10 +552,7 @@ class IsolateEngine implements Engine {
   private async runOne(request: RunRequest): Promise<RunOutcome> {
     const start = request.stateful;
     const resumed = start !== undefined && 'live' in start ? start.live : null;
-    if (request.signal.aborted) {
-      resumed?.dispose();
-      return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
-    }
+    if (request.signal.aborted) return cancelledBeforeStart(request);
     const memoryMb = isolateMemoryMb(request.limits.heapMemoryMaxMb);
     let prepared: PreparedContext;
     if (resumed !== null) {
@@ -625,7 +632,7 @@ class IsolateEngine implements Engine {
     this.closed = true;
     for (const queued of this.queue.splice(0)) {
       queued.request.signal.removeEventListener('abort', queued.onAbort!);
-      queued.resolve({ status: 'cancelled', result: null, error: ErrorTexts.cancelled, record: null });
+      queued.resolve(cancelledBeforeStart(queued.request));
     }
     for (const run of this.active) run.stop('cancelled');
     while (this.running > 0) await new Promise<void>((resolve) => { this.onIdle = resolve; });

@@ -122,4 +122,19 @@ describe('stateful engine', () => {
     assert.equal((await cancelled).outcome.status, 'cancelled');
     assert.equal((await cancelled).outcome.live ?? null, null);
   });
+
+  test('a resume cancelled while it waits for a slot frees the live context it was handed', async () => {
+    const { last } = await chain(['var kept = 1']);
+    const live = last.outcome.live!;
+    // Both slots busy, so the resume queues.
+    const busy = new AbortController();
+    const blockers = [0, 1].map(() => runStateful('await new Promise((resolve) => setTimeout(resolve, 10_000))', { replay: [] }, { signal: busy.signal }));
+    const cancel = new AbortController();
+    const resume = runStateful('kept', { live }, { signal: cancel.signal });
+    cancel.abort();
+    assert.equal((await resume).outcome.status, 'cancelled');
+    assert.equal(live.disposed, true, 'the context (and its isolate) is not left behind');
+    busy.abort();
+    for (const blocker of await Promise.all(blockers)) assert.equal(blocker.outcome.status, 'cancelled');
+  });
 });
