@@ -19,7 +19,17 @@ function claimStdout(): Writable {
 }
 
 export async function serveStdio(options: { tools: readonly ToolDefinition[]; logger: Logger; onClose: () => void }): Promise<void> {
-  const transport = new StdioServerTransport(process.stdin, claimStdout());
+  const out = claimStdout();
+  // A client that closes its end of the pipe while an answer is on its way (EPIPE): it is gone,
+  // as when stdin ends. Without a listener the error would be uncaught and stop the process
+  // before its executions are cancelled and recorded.
+  const clientGone = (error: Error) => {
+    options.logger.info({ err: error }, 'the stdio client closed its end of stdout; stopping');
+    options.onClose();
+  };
+  out.on('error', clientGone);
+  process.stdout.on('error', clientGone);
+  const transport = new StdioServerTransport(process.stdin, out);
   const server = createMcpServer({ tools: options.tools, context: { principal: 'local', transport: 'stdio' }, logger: options.logger });
   transport.onclose = options.onClose;
   process.stdin.on('end', options.onClose);

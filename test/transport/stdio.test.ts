@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ExecutionStore } from '../../src/storage/execution-store.ts';
 import { callTool, runAndWait } from '../support/mcp-client.ts';
 import { repoRoot, runToExit, serverCommand, tempDir } from '../support/server-process.ts';
 
@@ -64,6 +65,35 @@ describe('stdio transport', () => {
     const [code] = await once(child, 'exit');
     assert.equal(code, 0, 'the server exits cleanly when its client goes away');
     assert.equal(received.length, 2);
+  });
+
+  test('a client that closes stdout while an answer is on its way: the server stops cleanly (exit 0), the run recorded', async () => {
+    const dbPath = tempDir('stdio-epipe');
+    const { command, args } = serverCommand(['--stateless', '--execution-db-path', dbPath]);
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    const lines = createInterface({ input: child.stdout });
+    const send = (message: unknown) => child.stdin.write(JSON.stringify(message) + '\n');
+    send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    for await (const line of lines) if ((JSON.parse(line) as { id?: number }).id === 1) break;
+    send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    // The answer comes once the run has waited; by then nobody reads stdout (stdin stays open).
+    send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'run_js', arguments: { code: "await new Promise((resolve) => setTimeout(resolve, 300)); 'done'", wait_ms: 5_000 } } });
+    lines.close();
+    child.stdout.destroy();
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /Uncaught|EPIPE.*\n\s+at /);
+    child.stdin.destroy();
+    const store = await ExecutionStore.open({ path: dbPath });
+    try {
+      const records = await store.list();
+      assert.equal(records.length, 1);
+      assert.ok(records[0]!.status === 'completed' || records[0]!.status === 'cancelled', `recorded as it ended, not interrupted: ${JSON.stringify(records[0])}`);
+    } finally {
+      await store.close();
+    }
   });
 
   test('a bad flag exits non-zero with one line naming it, and nothing on stdout', async () => {
