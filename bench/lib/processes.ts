@@ -38,7 +38,7 @@ export function childCommand(options: SpawnOptions, dataDir: string): string[] {
   if (options.target === 'floor') return [...node, join(repoRoot, 'bench', 'lib', 'floor-server.ts')];
   const storage = options.mode === 'stateless'
     ? ['--stateless']
-    : ['--directory-path', join(dataDir, 'heaps')];
+    : ['--directory-path', join(dataDir, 'heaps'), '--session-db-path', join(dataDir, 'sessions')];
   return [...node, join(repoRoot, 'src', 'cli.ts'), ...storage, '--http-port', '0',
     '--execution-db-path', join(dataDir, 'executions'), ...(options.serverArgs ?? [])];
 }
