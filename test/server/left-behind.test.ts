@@ -40,8 +40,15 @@ for (const [what, hostile] of Object.entries(leftBehind)) for (const mode of ['s
     after(async () => { await server?.stop('SIGKILL'); });
 
     test('later runs complete on time and the server answers', async () => {
-      const left = await exec(server, { code: hostile, heap_memory_max_mb: 64 });
-      assert.equal(left.status, 'completed', String(left.error));
+      // On a loaded machine the compile can finish while the run is still going: its endless
+      // continuation then runs inside the run, which times out, as it should. The case under test
+      // is a compile that outlives its run: try until one does.
+      let left: Record<string, unknown> = {};
+      for (let attempt = 0; attempt < 5 && left.status !== 'completed'; attempt++) {
+        left = await exec(server, { code: hostile, heap_memory_max_mb: 64, execution_timeout_secs: 3 });
+        assert.ok(left.status === 'completed' || left.status === 'timed_out', `${String(left.status)}: ${String(left.error)}`);
+      }
+      assert.equal(left.status, 'completed', 'a run ended before the compile it started');
       // Later runs that last a while (120 ms in all), so that the left-behind work settles during them.
       for (let index = 0; index < 4; index++) {
         const later = await exec(server, { code: 'await new Promise((done) => setTimeout(done, 30)); 6 * 7', heap_memory_max_mb: 64, execution_timeout_secs: 5 });
