@@ -1,7 +1,7 @@
 // The mcp-v8 command: parse flags, start the server, stop cleanly on SIGINT/SIGTERM.
 import { parseConfig } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
-import { createLogger, startServer } from './server.ts';
+import { closeAndExit, createLogger, startServer } from './server.ts';
 import { version } from './version.ts';
 
 async function main(): Promise<void> {
@@ -32,10 +32,7 @@ async function main(): Promise<void> {
   }
   const stop = (signal: string) => {
     logger.info({ signal }, 'stopping');
-    void server.close().then(() => process.exit(0), (error: unknown) => {
-      logger.error({ err: error }, 'stopping failed');
-      process.exit(1);
-    });
+    closeAndExit(() => server.close(), logger);
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));

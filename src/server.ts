@@ -97,6 +97,14 @@ async function openHeaps(config: Config, logger: Logger): Promise<HeapService | 
   return new HeapService({ store, sessions, liveHeapsMax: config.liveHeapsMax });
 }
 
+/** Stops the server, then the process: exit 0, or 1 with the reason logged when stopping failed. */
+export function closeAndExit(close: () => Promise<void>, logger: Logger): void {
+  void close().then(() => process.exit(0), (error: unknown) => {
+    logger.error({ err: error }, 'stopping failed');
+    process.exit(1);
+  });
+}
+
 export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
   // Sandboxed code sees one time zone wherever it runs, so a heap replays the same on any node.
   process.env.TZ = 'UTC';
@@ -130,11 +138,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   if (config.transport === 'stdio') {
     let closing: Promise<void> | undefined;
     const close = () => (closing ??= shutdown(async () => {}));
-    const exitAfterClose = () => close().then(() => process.exit(0), (error: unknown) => {
-      logger.error({ err: error }, 'stopping failed');
-      process.exit(1);
-    });
-    await serveStdio({ tools, logger, onClose: () => { void exitAfterClose(); } });
+    await serveStdio({ tools, logger, onClose: () => closeAndExit(close, logger) });
     logger.info({ mode: config.stateless ? 'stateless' : 'stateful' }, 'mcp-v8 serving MCP on stdio');
     return { port: null, close };
   }

@@ -489,6 +489,7 @@ class IsolateEngine implements Engine {
   private running = 0;
   private readonly slots: number;
   private readonly logger: EngineLogger | undefined;
+  private readonly clock: () => number;
 
   constructor(options: EngineOptions) {
     assert(Number.isInteger(options.maxConcurrentExecutions) && options.maxConcurrentExecutions >= 1, 'at least one slot');
@@ -497,8 +498,6 @@ class IsolateEngine implements Engine {
     this.logger = options.logger;
     this.clock = options.clock ?? Date.now;
   }
-
-  private readonly clock: () => number;
 
   get queuedCount(): number {
     return this.queue.length;

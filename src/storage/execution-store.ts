@@ -368,14 +368,14 @@ export class ExecutionStore {
    */
   private async evictOldest(count: number): Promise<void> {
     const evicted = new Set<string>();
-    let firstRunning: string | null = null;
+    let passedRunning = false;
     let lastKey: string | null = null;
     for await (const [key, value] of this.db.iterator({ gt: this.evictedThrough, lt: 'r~' })) {
       if (evicted.size >= count) break;
-      if ((JSON.parse(value) as ExecutionRecord).status === 'running') firstRunning ??= key;
+      if ((JSON.parse(value) as ExecutionRecord).status === 'running') passedRunning = true;
       else {
         evicted.add(key.slice(2));
-        if (firstRunning === null) lastKey = key;
+        if (!passedRunning) lastKey = key;
       }
     }
     if (evicted.size === 0) return;
