@@ -38,6 +38,11 @@ interface SandboxState {
   delivered: boolean;
   /** Replay: how the run's use of the clock differed from the record, or null. */
   replayIssue: string | null;
+  /**
+   * Bytes the context reserved outside the V8 heap (WebAssembly memories, resizable buffers),
+   * which neither the memory limit nor the heap statistics see (prelude.js).
+   */
+  offHeapBytes: number;
 }
 
 /** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
@@ -154,6 +159,8 @@ class Run {
    * context later, outside the run, so the isolate must not serve anybody else afterwards.
    */
   pendingWorkLeft = 0;
+  /** What the context holds outside the V8 heap at the end (SandboxState.offHeapBytes). */
+  offHeapBytes = 0;
   /** Called right after the settle call is sent: what the host sends then shares its thread wake. */
   onSettleSent: (() => void) | null = null;
   /** User code ran after the settle call (timers, async work). */
@@ -306,7 +313,7 @@ class Run {
     if (seed !== undefined) assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
     // A fresh context is attached with the seed of its first run; one that ran before (a live
     // heap, a replayed history) starts a new run with 'begin'.
-    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit)) : null;
+    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb) : null;
     // Awaited later, after other calls that may throw first (a stop): handled from the start.
     attaching?.catch(() => undefined);
     if (start !== undefined && 'replay' in start && start.replay.length > 0) {
@@ -327,6 +334,7 @@ class Run {
       const state = await this.call('state');
       await this.drainOutput(state);
       this.pendingWorkLeft = state.pendingWork;
+      this.offHeapBytes = state.offHeapBytes;
       return failed(describeThrown(error), await this.call<DeterminismRecord>('record'));
     }
     const outcome = await this.loop(await this.settle(completion));
@@ -415,6 +423,7 @@ class Run {
   private async loop(initial: SandboxState): Promise<RunOutcome> {
     let state = initial;
     for (;;) {
+      this.offHeapBytes = state.offHeapBytes;
       await this.drainOutput(state);
       if (state.fatal !== null) return failed(state.fatal, state.record);
       if (state.settled && state.refTimers === 0) break;
@@ -430,6 +439,7 @@ class Run {
     }
     this.timersLeft = state.timers;
     this.pendingWorkLeft = state.pendingWork;
+    this.offHeapBytes = state.offHeapBytes;
     return { ...endOf(state), record: state.record };
   }
 }
@@ -617,11 +627,14 @@ class IsolateEngine implements Engine {
         if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
         return { ...kept, live: null };
       }
-      return { ...kept, live: new LiveContext(prepared, memoryMb, heapBytes, (retired) => this.pool.release(retired, memoryMb)) };
+      // The live-heap cache bounds its memory by these bytes: what V8 keeps outside the heap counts.
+      return { ...kept, live: new LiveContext(prepared, memoryMb, heapBytes + run.offHeapBytes, (retired) => this.pool.release(retired, memoryMb)) };
     }
     // An isolate whose run left async work pending would run that work's user code during the
-    // next execution that uses it: it is discarded, as after a timeout.
-    if (clean && run.pendingWorkLeft === 0) this.pool.release(prepared, memoryMb, run.ranAfterSettle);
+    // next execution that uses it: it is discarded, as after a timeout. So is one whose run made
+    // WebAssembly memories or resizable buffers: V8 frees those only when it collects, which
+    // nothing about them prompts (it does not count them), and disposing frees them now.
+    if (clean && run.pendingWorkLeft === 0 && run.offHeapBytes === 0) this.pool.release(prepared, memoryMb, run.ranAfterSettle);
     else this.pool.discard(prepared, memoryMb);
     return outcome;
   }

@@ -19,7 +19,7 @@ const sandboxDirectory = new URL('./sandbox/', import.meta.url);
 const sandboxFiles = ['inspect.js', 'determinism.js', 'web.js', 'prelude.js'];
 const preludeSource = sandboxFiles.map((name) => readFileSync(new URL(name, sandboxDirectory), 'utf8')).join('\n');
 /** Run in each new context before any user code: takes the prelude's attach function (it deletes its own global name). */
-const attachSource = 'return globalThis.__mcpv8_attach($0, $1);';
+const attachSource = 'return globalThis.__mcpv8_attach($0, $1, $2);';
 
 let preludeSnapshot: ivm.ExternalCopy<ArrayBuffer> | null = null;
 /** The prelude's startup snapshot, made on first use (≈ 20 ms, once per process). */
@@ -151,10 +151,11 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
  * The call is sent at once: a call the caller sends right after it reaches the isolate in the
  * same thread wake and runs after it.
  */
-export function attachContext(prepared: PreparedContext, seed: number): Promise<ControlFunction> {
+export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number): Promise<ControlFunction> {
   assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
   assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
-  const attaching = prepared.context.evalClosure(attachSource, [prepared.log, seed], { timeout: preludeTimeoutMs, result: { reference: true } });
+  // The memory limit is also the budget of memory V8 keeps outside its heap (prelude.js).
+  const attaching = prepared.context.evalClosure(attachSource, [prepared.log, seed, memoryMb * 1024 * 1024], { timeout: preludeTimeoutMs, result: { reference: true } });
   return within(attaching, preludeTimeoutMs, 'attaching the prelude').then((control) => {
     const reference = control as ControlFunction;
     assert(reference.typeof === 'function', 'attach returns the control function');

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { createEngine } from '../../src/exec/engine.ts';
 import type { ReplayStep, RunOutcome, StatefulStart } from '../../src/exec/types.ts';
+import { collectBeforeExit } from './harness.ts';
 
 export interface Stepped { outcome: RunOutcome; lines: string[]; step: ReplayStep | null }
 
@@ -12,7 +13,10 @@ export async function statefulHarness(): Promise<{
   chain: (codes: string[]) => Promise<{ steps: ReplayStep[]; last: Stepped }>;
 }> {
   const engine = await createEngine({ maxConcurrentExecutions: 2 });
-  after(() => engine.close());
+  after(async () => {
+    await engine.close();
+    collectBeforeExit();
+  });
   const limits = { heapMemoryMaxMb: 8, executionTimeoutMs: 5_000 };
 
   let heapCounter = 0;

@@ -218,10 +218,336 @@
   }
   Object.defineProperty(globalThis, 'FinalizationRegistry', { value: FinalizationRegistry, writable: true, configurable: true });
 
-  // WebAssembly does not exist while the snapshot is made: its tracking is installed by attach.
-  function trackWebAssembly() {
-    for (const name of ['compile', 'instantiate']) {
-      Object.defineProperty(WebAssembly, name, { value: trackedWork(WebAssembly[name]), writable: true, configurable: true });
+  // ---- memory V8 keeps outside its heap: WebAssembly memories, resizable and growable buffers ----
+  // V8 reserves these itself: neither isolated-vm's memory limit nor the heap statistics count
+  // them, so a run with an 8 MiB limit could otherwise fill gigabytes of the host's memory. Each
+  // one may be at most as large as the execution's memory limit, and together they may reserve at
+  // most `offHeapShare` times it, counted by their maximum sizes for the life of the context (what
+  // a program drops is not given back: that would depend on when V8 collects, and a replay must
+  // decide the same). A WebAssembly memory's maximum, which a program cannot read, is lowered to
+  // the limit (one that declares none gets it); a buffer's maxByteLength, which it can, is refused
+  // when it does not fit. Every WebAssembly memory also takes 8 GiB of address space whatever its
+  // size, so a context has at most `wasmMemoriesMax` of them.
+  // Everything on this path is captured here, before any user code: a program that replaces a
+  // built-in changes its own behaviour, never what is counted.
+  const reflectApply = Reflect.apply;
+  const reflectConstruct = Reflect.construct;
+  const defineProperty = Object.defineProperty;
+  const RealProxy = Proxy;
+  const RealUint8Array = Uint8Array;
+  const RealNumber = Number;
+  const RealBigInt = BigInt;
+  const RealRangeError = RangeError;
+  const RealWeakMap = WeakMap;
+  const weakMapGet = WeakMap.prototype.get;
+  const weakMapSet = WeakMap.prototype.set;
+  const mathFloor = Math.floor;
+  const mathMin = Math.min;
+  const mathMax = Math.max;
+  const mathTrunc = Math.trunc;
+  const mathRound = Math.round;
+  const promiseReject = Promise.reject;
+  const arrayBufferIsView = ArrayBuffer.isView;
+  const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
+  const getterOf = (prototype, name) => Object.getOwnPropertyDescriptor(prototype, name).get;
+  const typedArrayView = [getterOf(TypedArrayPrototype, 'buffer'), getterOf(TypedArrayPrototype, 'byteOffset'), getterOf(TypedArrayPrototype, 'byteLength')];
+  const dataViewView = [getterOf(DataView.prototype, 'buffer'), getterOf(DataView.prototype, 'byteOffset'), getterOf(DataView.prototype, 'byteLength')];
+  const arrayBufferByteLength = getterOf(ArrayBuffer.prototype, 'byteLength');
+  /** SharedArrayBuffer, like WebAssembly, does not exist while the snapshot is made: set by attach. */
+  let sharedArrayBufferByteLength = null;
+  const typedArraySet = TypedArrayPrototype.set;
+
+  const mebibyte = 1024 * 1024;
+  const wasmPageBytes = 64 * 1024;
+  const wasmMemoriesMax = 16;
+  const offHeapShare = 16;
+  /** Set by attach: the execution's memory limit. */
+  let memoryLimitBytes = 0;
+  let offHeapBytes = 0;
+  let wasmMemories = 0;
+  const shownMiB = (bytes) => (bytes < mebibyte / 10 ? `${bytes} byte${bytes === 1 ? '' : 's'}` : `${mathRound((bytes / mebibyte) * 10) / 10} MiB`);
+  const limitPages = () => mathFloor(memoryLimitBytes / wasmPageBytes);
+
+  /** `largest`: the largest single memory or buffer among `bytes`. */
+  function reserveOffHeap(bytes, largest, memories, what) {
+    if (largest > memoryLimitBytes) {
+      throw new RealRangeError(`${what} needs ${shownMiB(largest)}, more than this execution's memory limit of ${shownMiB(memoryLimitBytes)}; heap_memory_max_mb raises it (up to 64)`);
+    }
+    if (wasmMemories + memories > wasmMemoriesMax) {
+      throw new RealRangeError(`${what}: an execution can have at most ${wasmMemoriesMax} WebAssembly memories`);
+    }
+    const left = offHeapShare * memoryLimitBytes - offHeapBytes;
+    if (bytes > left) {
+      throw new RealRangeError(`${what} needs ${shownMiB(bytes)}, more than the ${shownMiB(left)} left of what an execution may reserve for WebAssembly memories and resizable buffers (${offHeapShare} times its memory limit of ${shownMiB(memoryLimitBytes)}); heap_memory_max_mb raises it (up to 64)`);
+    }
+    offHeapBytes += bytes;
+    wasmMemories += memories;
+  }
+  function releaseOffHeap(bytes, memories) {
+    offHeapBytes -= bytes;
+    wasmMemories -= memories;
+  }
+
+  /** The specification's ToIndex, done once here so that a getter or valueOf cannot tell V8 another value. */
+  function toIndex(value, what) {
+    const number = +value;
+    const integer = number !== number ? 0 : mathTrunc(number);
+    if (integer < 0 || integer > Number.MAX_SAFE_INTEGER) throw new RealRangeError(`Invalid ${what}`);
+    return integer + 0;
+  }
+
+  /** ArrayBuffer or SharedArrayBuffer whose maxByteLength counts against the budget. */
+  function boundedBufferConstructor(Original) {
+    const name = Original.name;
+    const bounded = new RealProxy(Original, {
+      construct(target, args, newTarget) {
+        const options = args[1];
+        if (options === null || (typeof options !== 'object' && typeof options !== 'function')) return reflectConstruct(target, args, newTarget);
+        const maxByteLength = options.maxByteLength;
+        if (maxByteLength === undefined) return reflectConstruct(target, [args[0]], newTarget);
+        const bytes = toIndex(maxByteLength, `${name} maxByteLength`);
+        reserveOffHeap(bytes, bytes, 0, `new ${name} with a maxByteLength of ${bytes}`);
+        try {
+          return reflectConstruct(target, [args[0], { maxByteLength: bytes }], newTarget);
+        } catch (error) {
+          // Refused before anything was allocated (a length past the maximum, no memory).
+          releaseOffHeap(bytes, 0);
+          throw error;
+        }
+      },
+    });
+    defineProperty(Original.prototype, 'constructor', { value: bounded, writable: true, enumerable: false, configurable: true });
+    defineProperty(globalThis, name, { value: bounded, writable: true, enumerable: false, configurable: true });
+  }
+  boundedBufferConstructor(ArrayBuffer);
+
+  /** A private copy of a module's bytes (a buffer or a view of one), or null for anything else. */
+  function copyOfBytes(source) {
+    let buffer;
+    let offset = 0;
+    let length;
+    if (reflectApply(arrayBufferIsView, undefined, [source])) {
+      let getters = typedArrayView;
+      try {
+        buffer = reflectApply(getters[0], source, []);
+      } catch {
+        getters = dataViewView;
+        buffer = reflectApply(getters[0], source, []);
+      }
+      offset = reflectApply(getters[1], source, []);
+      length = reflectApply(getters[2], source, []);
+    } else {
+      try {
+        length = reflectApply(arrayBufferByteLength, source, []);
+      } catch {
+        try {
+          if (sharedArrayBufferByteLength === null) return null;
+          length = reflectApply(sharedArrayBufferByteLength, source, []);
+        } catch {
+          return null;
+        }
+      }
+      buffer = source;
+    }
+    const copy = new RealUint8Array(length);
+    reflectApply(typedArraySet, copy, [new RealUint8Array(buffer, offset, length)]);
+    return copy;
+  }
+
+  /** An unsigned LEB128 from `bytes` at `at`, at most `bytesMax` long: [value as a BigInt, next], or null if malformed. */
+  function readLeb(bytes, at, bytesMax) {
+    let value = 0n;
+    for (let index = 0; index < bytesMax && at < bytes.length; index++) {
+      const byte = bytes[at++];
+      value |= RealBigInt(byte & 0x7f) << RealBigInt(7 * index);
+      if ((byte & 0x80) === 0) return [value, at];
+    }
+    return null;
+  }
+  function writeLeb(out, at, value) {
+    do {
+      let byte = RealNumber(value & 0x7fn);
+      value >>= 7n;
+      if (value !== 0n) byte |= 0x80;
+      out[at++] = byte;
+    } while (value !== 0n);
+    return at;
+  }
+
+  const moduleMemory = new RealWeakMap();
+  /**
+   * The module with the maximum of each memory it defines lowered to the memory limit (one that
+   * declares none gets it), and what each instance of it reserves. A module this cannot read is left as it
+   * is: V8 refuses it too. (WebAssembly byte offsets in stack traces move by the bytes added.)
+   */
+  function boundedModuleBytes(bytes) {
+    const unchanged = { bytes, reserve: 0, largest: 0, memories: 0 };
+    const header = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+    if (bytes.length < 8) return unchanged;
+    for (let index = 0; index < 8; index++) if (bytes[index] !== header[index]) return unchanged;
+    const budgetPages = RealBigInt(limitPages());
+    let at = 8;
+    let result = unchanged;
+    while (at < bytes.length) {
+      const id = bytes[at];
+      const size = readLeb(bytes, at + 1, 5);
+      if (size === null) return unchanged;
+      const start = size[1];
+      const end = start + RealNumber(size[0]);
+      if (end > bytes.length) return unchanged;
+      if (id !== 5) {
+        at = end;
+        continue;
+      }
+      const count = readLeb(bytes, start, 5);
+      if (count === null) return unchanged;
+      const memories = RealNumber(count[0]);
+      // Each entry grows by at most a flag bit and a 10-byte maximum; the section size by 5 bytes.
+      const payload = new RealUint8Array(end - start + 11 * memories + 5);
+      let out = writeLeb(payload, 0, count[0]);
+      let reservePages = 0n;
+      let largestPages = 0n;
+      let read = count[1];
+      for (let memory = 0; memory < memories; memory++) {
+        if (read >= end) return unchanged;
+        const flags = bytes[read++];
+        if (flags > 7) throw new WebAssembly.CompileError(`WebAssembly.Module(): memory limits flags 0x${flags.toString(16)} are not supported here`);
+        const lebMax = (flags & 4) !== 0 ? 10 : 5;
+        const minimum = readLeb(bytes, read, lebMax);
+        if (minimum === null) return unchanged;
+        read = minimum[1];
+        let maximum = null;
+        if ((flags & 1) !== 0) {
+          const declared = readLeb(bytes, read, lebMax);
+          if (declared === null) return unchanged;
+          maximum = declared[0];
+          read = declared[1];
+        }
+        // A shared memory must declare its maximum: one that does not stays invalid, as V8 says.
+        const sharedWithoutMaximum = (flags & 2) !== 0 && maximum === null;
+        const cap = minimum[0] > budgetPages ? minimum[0] : budgetPages;
+        const lowered = sharedWithoutMaximum ? null : (maximum === null || maximum > cap ? cap : maximum);
+        payload[out++] = sharedWithoutMaximum ? flags : flags | 1;
+        out = writeLeb(payload, out, minimum[0]);
+        if (lowered !== null) out = writeLeb(payload, out, lowered);
+        const pages = lowered ?? minimum[0];
+        reservePages += pages;
+        if (pages > largestPages) largestPages = pages;
+      }
+      if (read !== end) return unchanged;
+      const rebuilt = new RealUint8Array(bytes.length - (end - at) + 1 + 5 + out);
+      let next = 0;
+      reflectApply(typedArraySet, rebuilt, [new RealUint8Array(reflectApply(typedArrayView[0], bytes, []), 0, at), 0]);
+      next = at;
+      rebuilt[next++] = 5;
+      next = writeLeb(rebuilt, next, RealBigInt(out));
+      reflectApply(typedArraySet, rebuilt, [new RealUint8Array(reflectApply(typedArrayView[0], payload, []), 0, out), next]);
+      next += out;
+      reflectApply(typedArraySet, rebuilt, [new RealUint8Array(reflectApply(typedArrayView[0], bytes, []), end, bytes.length - end), next]);
+      next += bytes.length - end;
+      const trimmed = new RealUint8Array(reflectApply(typedArrayView[0], rebuilt, []), 0, next);
+      result = { bytes: trimmed, reserve: RealNumber(reservePages) * wasmPageBytes, largest: RealNumber(largestPages) * wasmPageBytes, memories };
+      // A second memory section makes the module invalid: V8 refuses it.
+      break;
+    }
+    return result;
+  }
+
+  /**
+   * WebAssembly and SharedArrayBuffer do not exist while the snapshot is made: attach installs
+   * this. Every way to make a module goes through `boundedModuleBytes`, every way to make a memory
+   * counts it; async compiles and instantiations are tracked as work (`trackedWork`).
+   */
+  function installPerContext() {
+    if (typeof SharedArrayBuffer === 'function') {
+      sharedArrayBufferByteLength = getterOf(SharedArrayBuffer.prototype, 'byteLength');
+      boundedBufferConstructor(SharedArrayBuffer);
+    }
+    const wasm = WebAssembly;
+    const { Module, Instance, Memory } = wasm;
+    const originalCompile = wasm.compile;
+    const originalInstantiate = wasm.instantiate;
+    const register = (module, entry) => { reflectApply(weakMapSet, moduleMemory, [module, entry]); return module; };
+    const reserveInstance = (module) => {
+      const entry = reflectApply(weakMapGet, moduleMemory, [module]);
+      // Memory an instance made stays counted even if instantiating fails later (a start function
+      // that traps): it is only freed when V8 collects it.
+      if (entry !== undefined) reserveOffHeap(entry.reserve, entry.largest, entry.memories, 'instantiating a WebAssembly module');
+    };
+    const BoundedModule = new RealProxy(Module, {
+      construct(target, args, newTarget) {
+        const bytes = copyOfBytes(args[0]);
+        if (bytes === null) return reflectConstruct(target, args, newTarget);
+        const bounded = boundedModuleBytes(bytes);
+        return register(reflectConstruct(target, [bounded.bytes, args[1]], newTarget), bounded);
+      },
+    });
+    const BoundedInstance = new RealProxy(Instance, {
+      construct(target, args, newTarget) {
+        reserveInstance(args[0]);
+        return reflectConstruct(target, args, newTarget);
+      },
+    });
+    const BoundedMemory = new RealProxy(Memory, {
+      construct(target, args, newTarget) {
+        const descriptor = args[0];
+        if (descriptor === null || (typeof descriptor !== 'object' && typeof descriptor !== 'function')) return reflectConstruct(target, args, newTarget);
+        // Each member read once, made a primitive once: V8 is handed exactly what was counted.
+        const primitive = (value) => (value !== null && (typeof value === 'object' || typeof value === 'function') ? +value : value);
+        const address = descriptor.address === undefined ? undefined : `${descriptor.address}`;
+        const index = descriptor.index === undefined ? undefined : `${descriptor.index}`;
+        const initial = primitive(descriptor.initial);
+        const maximum = primitive(descriptor.maximum);
+        const shared = descriptor.shared;
+        const clean = { initial, maximum, shared };
+        if (address !== undefined) clean.address = address;
+        if (index !== undefined) clean.index = index;
+        const initialPages = RealNumber(initial);
+        // Invalid (V8 throws, allocating nothing) or a shared memory without a maximum (also invalid).
+        if (initial === undefined || !(initialPages >= 0) || (shared && maximum === undefined)) return reflectConstruct(target, [clean], newTarget);
+        const declared = maximum === undefined ? Infinity : RealNumber(maximum);
+        const loweredPages = mathMin(declared, mathMax(initialPages, limitPages()));
+        clean.maximum = typeof initial === 'bigint' ? RealBigInt(loweredPages) : loweredPages;
+        const bytes = loweredPages * wasmPageBytes;
+        reserveOffHeap(bytes, bytes, 1, `new WebAssembly.Memory of ${initialPages} pages`);
+        try {
+          return reflectConstruct(target, [clean], newTarget);
+        } catch (error) {
+          releaseOffHeap(bytes, 1);
+          throw error;
+        }
+      },
+    });
+    function compile(source) {
+      const bytes = copyOfBytes(source);
+      if (bytes === null) return reflectApply(originalCompile, wasm, arguments);
+      const bounded = boundedModuleBytes(bytes);
+      return reflectApply(promiseThen, reflectApply(originalCompile, wasm, [bounded.bytes, arguments[1]]), [(module) => register(module, bounded)]);
+    }
+    function instantiate(source) {
+      const entry = reflectApply(weakMapGet, moduleMemory, [source]);
+      try {
+        if (entry !== undefined) {
+          reserveInstance(source);
+          return reflectApply(originalInstantiate, wasm, arguments);
+        }
+        const bytes = copyOfBytes(source);
+        if (bytes === null) return reflectApply(originalInstantiate, wasm, arguments);
+        const bounded = boundedModuleBytes(bytes);
+        reserveOffHeap(bounded.reserve, bounded.largest, bounded.memories, 'instantiating a WebAssembly module');
+        const made = reflectApply(originalInstantiate, wasm, [bounded.bytes, arguments[1], arguments[2]]);
+        return reflectApply(promiseThen, made, [(result) => { register(result.module, bounded); return result; }]);
+      } catch (error) {
+        return reflectApply(promiseReject, RealPromise, [error]);
+      }
+    }
+    for (const [name, value, Original] of [['Module', BoundedModule, Module], ['Instance', BoundedInstance, Instance], ['Memory', BoundedMemory, Memory]]) {
+      defineProperty(Original.prototype, 'constructor', { value, writable: true, enumerable: false, configurable: true });
+      defineProperty(wasm, name, { value, writable: true, enumerable: false, configurable: true });
+    }
+    for (const [name, value] of [['compile', compile], ['instantiate', instantiate]]) {
+      defineProperty(value, 'name', { value: name });
+      defineProperty(wasm, name, { value: trackedWork(value), writable: true, enumerable: false, configurable: true });
     }
   }
 
@@ -270,7 +596,7 @@
     // The record travels once, with the state that ends the run.
     const ending = fatal !== null || (settled && refTimers === 0) || (next === null && !settled && pendingWork === 0);
     return {
-      final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork, delivered,
+      final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork, delivered, offHeapBytes,
       replayIssue: replayIssue(),
       nextDueInMs: next === null ? null : Math.max(0, next.timer.due - loopNow()),
       record: ending ? takeRecord() : null,
@@ -340,12 +666,13 @@
     state: () => state(),
     record: () => takeRecord(),
   };
-  function attach(log, seed) {
+  function attach(log, seed, memoryBytes) {
     if (hostLog !== null) throw new Error('the context is attached already');
     delete globalThis[attachName];
     hostLog = log;
     reseed(seed);
-    trackWebAssembly();
+    memoryLimitBytes = memoryBytes;
+    installPerContext();
     return (method, argument) => control[method](argument);
   }
   const attachName = '__mcpv8_attach';
