@@ -39,11 +39,18 @@ interface SandboxState {
   /** Replay: how the run's use of the clock differed from the record, or null. */
   replayIssue: string | null;
   /**
-   * Bytes the context reserved outside the V8 heap (WebAssembly memories, resizable buffers),
-   * which neither the memory limit nor the heap statistics see (prelude.js).
+   * Bytes the context reserved outside the V8 heap (WebAssembly memories, resizable buffers) and
+   * the ballast its Intl objects carried, none of which the heap statistics see (prelude.js).
    */
   offHeapBytes: number;
 }
+
+/**
+ * A stateless isolate whose run made more than this outside the V8 heap is disposed rather than
+ * reused: V8 frees that memory only when it collects, which nothing about it prompts (an isolate
+ * reused by runs that each kept Intl objects grew the host by ≈ 20 MiB a run).
+ */
+export const offHeapReuseBytesMax = 64 * 1024;
 
 /** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
 export const replayTimeoutMsMax = 300_000;
@@ -632,9 +639,8 @@ class IsolateEngine implements Engine {
     }
     // An isolate whose run left async work pending would run that work's user code during the
     // next execution that uses it: it is discarded, as after a timeout. So is one whose run made
-    // WebAssembly memories or resizable buffers: V8 frees those only when it collects, which
-    // nothing about them prompts (it does not count them), and disposing frees them now.
-    if (clean && run.pendingWorkLeft === 0 && run.offHeapBytes === 0) this.pool.release(prepared, memoryMb, run.ranAfterSettle);
+    // much outside the V8 heap (offHeapReuseBytesMax): disposing frees it now.
+    if (clean && run.pendingWorkLeft === 0 && run.offHeapBytes <= offHeapReuseBytesMax) this.pool.release(prepared, memoryMb, run.ranAfterSettle);
     else this.pool.discard(prepared, memoryMb);
     return outcome;
   }

@@ -163,3 +163,35 @@ describe('memory outside the V8 heap counts against the memory limit', () => {
     assert.ok(grownMiB < 600, `RSS grew by ${Math.round(grownMiB)} MiB`);
   });
 });
+
+describe('Intl objects count their ICU memory against the memory limit', () => {
+  test('Intl objects kept in a loop stop at the limit with a RangeError that names heap_memory_max_mb', async () => {
+    const ran = await run('const kept = []; for (;;) kept.push(new Intl.DateTimeFormat("en-US", { timeZone: "Europe/Paris", hour: "numeric" }));', { memoryMb: 8 });
+    assert.equal(ran.status, 'failed');
+    assert.match(ran.error!, /^RangeError: Intl.DateTimeFormat: this execution's memory limit is reached \(an Intl object counts 32 KiB for the ICU memory V8 keeps outside its heap\); heap_memory_max_mb raises it \(up to 64\)/);
+    const segments = await run('const kept = []; const segmenter = new Intl.Segmenter("en"); for (;;) kept.push(segmenter.segment("words to split " + kept.length));', { memoryMb: 8 });
+    // Each kept result holds its string on the heap too: whichever limit comes first ends it.
+    assert.match(segments.error!, /^(RangeError: Intl.Segmenter.prototype.segment: this execution's memory limit is reached|Out of memory: V8 heap limit exceeded)/);
+  });
+
+  test('Intl objects that are dropped are collected: 20,000 formatters made one at a time fit in 8 MiB', async () => {
+    const ran = await run('let text = ""; for (let i = 0; i < 20000; i++) text = new Intl.NumberFormat("de-DE", { style: "currency", currency: "EUR" }).format(i); text', { memoryMb: 8, timeoutMs: 30_000 });
+    assert.equal(ran.status, 'completed', ran.error ?? '');
+    assert.equal(ran.result, '19.999,00\u00a0€');
+  });
+
+  test('Intl behaves as before: formatting, calls without new, instanceof, constructors, segments, locales', async () => {
+    const ran = await run(`[
+      new Intl.DateTimeFormat('en-US', { timeZone: 'UTC', dateStyle: 'medium' }).format(0),
+      Intl.NumberFormat('en-US').format(1234.5),
+      new Intl.Collator('de').compare('ä', 'z'),
+      Intl.DateTimeFormat() instanceof Intl.DateTimeFormat,
+      Intl.DateTimeFormat.prototype.constructor === Intl.DateTimeFormat,
+      Intl.DateTimeFormat.name + '/' + Intl.DateTimeFormat.length,
+      [...new Intl.Segmenter('en', { granularity: 'word' }).segment('two words')].filter((s) => s.isWordLike).map((s) => s.segment).join('+'),
+      new Intl.Locale('en').maximize().toString(),
+      new Intl.PluralRules('en').select(1),
+    ].join(' | ')`);
+    assert.equal(ran.result, 'Jan 1, 1970 | 1,234.5 | -1 | true | true | DateTimeFormat/0 | two+words | en-Latn-US | one');
+  });
+});
