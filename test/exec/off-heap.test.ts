@@ -168,7 +168,7 @@ describe('Intl objects count their ICU memory against the memory limit', () => {
   test('Intl objects kept in a loop stop at the limit with a RangeError that names heap_memory_max_mb', async () => {
     const ran = await run('const kept = []; for (;;) kept.push(new Intl.DateTimeFormat("en-US", { timeZone: "Europe/Paris", hour: "numeric" }));', { memoryMb: 8 });
     assert.equal(ran.status, 'failed');
-    assert.match(ran.error!, /^RangeError: Intl.DateTimeFormat: this execution's memory limit is reached \(an Intl object counts 32 KiB for the ICU memory V8 keeps outside its heap\); heap_memory_max_mb raises it \(up to 64\)/);
+    assert.match(ran.error!, /^RangeError: Intl.DateTimeFormat: this execution's memory limit is reached \(an Intl object counts 32 KiB for the memory V8 keeps outside its heap\); heap_memory_max_mb raises it \(up to 64\)/);
     const segments = await run('const kept = []; const segmenter = new Intl.Segmenter("en"); for (;;) kept.push(segmenter.segment("words to split " + kept.length));', { memoryMb: 8 });
     // Each kept result holds its string on the heap too: whichever limit comes first ends it.
     assert.match(segments.error!, /^(RangeError: Intl.Segmenter.prototype.segment: this execution's memory limit is reached|Out of memory: V8 heap limit exceeded)/);
@@ -193,5 +193,22 @@ describe('Intl objects count their ICU memory against the memory limit', () => {
       new Intl.PluralRules('en').select(1),
     ].join(' | ')`);
     assert.equal(ran.result, 'Jan 1, 1970 | 1,234.5 | -1 | true | true | DateTimeFormat/0 | two+words | en-Latn-US | one');
+  });
+});
+
+describe('compiled WebAssembly and suspended calls count the memory V8 keeps for them', () => {
+  // (import "env" "f" (func (result i32))) (func (export "g") (result i32) call 0)
+  const suspending = '[0,97,115,109,1,0,0,0, 1,5,1,96,0,1,127, 2,9,1,3,101,110,118,1,102,0,0, 3,2,1,0, 7,5,1,1,103,0,1, 10,6,1,4,0,16,0,11]';
+
+  test('distinct modules kept in a loop stop at the limit (each is ≈ 15 KiB of machine code behind ≈ 200 bytes of heap)', async () => {
+    const ran = await run('const kept = []; for (let i = 0; ; i++) kept.push(new WebAssembly.Module(new Uint8Array([0,97,115,109,1,0,0,0,1,5,1,96,0,1,127,3,2,1,0,7,5,1,1,102,0,0,10,9,1,7,0,65,i & 63,65,(i >> 6) & 63,106,11])));', { memoryMb: 8 });
+    assert.match(ran.error!, /^RangeError: compiling a WebAssembly module: this execution's memory limit is reached \(a compiled WebAssembly module counts 16 KiB for the memory V8 keeps outside its heap\); heap_memory_max_mb raises it \(up to 64\)/);
+  });
+
+  test('suspended WebAssembly.promising calls kept in a loop stop at the limit; one that resumes gives its value', async () => {
+    const kept = await run(`const mod = new WebAssembly.Module(new Uint8Array(${suspending})); const instance = new WebAssembly.Instance(mod, { env: { f: new WebAssembly.Suspending(() => new Promise(() => {})) } }); const g = WebAssembly.promising(instance.exports.g); const kept = []; for (;;) kept.push(g());`, { memoryMb: 8 });
+    assert.match(kept.error!, /^RangeError: (suspending a WebAssembly call|calling a WebAssembly.promising function): this execution's memory limit is reached/);
+    const resumed = await run(`const mod = new WebAssembly.Module(new Uint8Array(${suspending})); const instance = new WebAssembly.Instance(mod, { env: { f: new WebAssembly.Suspending(async () => 41) } }); (await WebAssembly.promising(instance.exports.g)()) + 1`);
+    assert.equal(resumed.result, '42', resumed.error ?? '');
   });
 });

@@ -326,33 +326,38 @@
   }
   defineProperty(globalThis, 'ArrayBuffer', { value: boundedBufferConstructor(ArrayBuffer), writable: true, enumerable: false, configurable: true });
 
-  // ---- Intl objects keep their ICU state outside the V8 heap too ----
-  // An Intl.DateTimeFormat holds ≈ 28 KiB of ICU memory behind ≈ 200 bytes of heap, and V8 counts
-  // it nowhere (not even as external memory, so it does not prompt a collection either): a run
-  // that kept them in an array filled 2.2 GiB of the host's memory in 15 s under a 64 MiB limit.
-  // So every Intl object made here carries a ballast ArrayBuffer of about its ICU size, held only
-  // by a WeakMap entry keyed by the object: isolated-vm counts the ballast against the memory
-  // limit, and it goes when the object goes. Sizes measured on Node 24 (bytes of RSS per object
-  // kept), rounded up: DateTimeFormat 28.5 K, RelativeTimeFormat 9 K, Segmenter and
-  // v8BreakIterator 8 K, a segment() result 3.3 K plus its string, the rest 1.6-3.5 K.
-  const intlBallast = new RealWeakMap();
-  const intlKiB = Object.assign(Object.create(null), { DateTimeFormat: 32, RelativeTimeFormat: 12, Segmenter: 8, v8BreakIterator: 8 });
-  const intlDefaultKiB = 4;
-  /** Ballast made in this context, reported with the state: the host does not reuse an isolate with much ICU garbage. */
-  let intlBytes = 0;
-  function ballastFor(bytes, what) {
+  // ---- ballast: memory V8 allocates outside its heap and counts nowhere ----
+  // ICU state behind Intl objects, the machine code of a compiled WebAssembly module, the stack of
+  // a suspended WebAssembly call (JSPI): each is many times the heap of the object that holds it,
+  // and V8 counts none of it (not even as external memory, so it does not prompt a collection
+  // either). So each such object made here carries a ballast ArrayBuffer of about that size, held
+  // only by a WeakMap entry keyed by the object: isolated-vm counts the ballast against the memory
+  // limit, and it goes when the object goes. Sizes are bytes of RSS per object kept, measured on
+  // Node 24 and rounded up (docs/exec.md, "Limits").
+  const ballasts = new RealWeakMap();
+  /** Ballast made in this context, reported with the state: the host does not reuse an isolate with much garbage it cannot see. */
+  let ballastBytes = 0;
+  /** `why`: what the ballast stands for, in the error that says the limit is reached. */
+  function ballastFor(bytes, what, why) {
     try {
       const ballast = new RealArrayBuffer(bytes);
-      intlBytes += bytes;
+      ballastBytes += bytes;
       return ballast;
     } catch {
-      throw new RealRangeError(`${what}: this execution's memory limit is reached (an Intl object counts ${shownMiB(bytes)} for the ICU memory V8 keeps outside its heap); heap_memory_max_mb raises it (up to 64)`);
+      throw new RealRangeError(`${what}: this execution's memory limit is reached (${why} counts ${shownMiB(bytes)} for the memory V8 keeps outside its heap); heap_memory_max_mb raises it (up to 64)`);
     }
   }
   function carrying(ballast, object) {
-    if (object !== null && (typeof object === 'object' || typeof object === 'function')) reflectApply(weakMapSet, intlBallast, [object, ballast]);
+    if (object !== null && (typeof object === 'object' || typeof object === 'function')) reflectApply(weakMapSet, ballasts, [object, ballast]);
     return object;
   }
+
+  // Intl: DateTimeFormat 28.5 K, RelativeTimeFormat 9 K, Segmenter and v8BreakIterator 8 K, a
+  // segment() result 3.3 K plus its string, the rest 1.6-3.5 K. (A run that kept DateTimeFormats
+  // in an array filled 2.2 GiB of the host's memory in 15 s under a 64 MiB limit.)
+  const intlKiB = Object.assign(Object.create(null), { DateTimeFormat: 32, RelativeTimeFormat: 12, Segmenter: 8, v8BreakIterator: 8 });
+  const intlDefaultKiB = 4;
+  const intlWhy = 'an Intl object';
   for (const name of Object.getOwnPropertyNames(Intl)) {
     const Original = Intl[name];
     // Constructors only: getCanonicalLocales and supportedValuesOf return arrays of strings.
@@ -361,12 +366,12 @@
     const what = `Intl.${name}`;
     const bounded = new RealProxy(Original, {
       construct(target, args, newTarget) {
-        const ballast = ballastFor(bytes, what);
+        const ballast = ballastFor(bytes, what, intlWhy);
         return carrying(ballast, reflectConstruct(target, args, newTarget));
       },
       // Collator, DateTimeFormat and NumberFormat still make an object when called without new.
       apply(target, receiver, args) {
-        const ballast = ballastFor(bytes, what);
+        const ballast = ballastFor(bytes, what, intlWhy);
         return carrying(ballast, reflectApply(target, receiver, args));
       },
     });
@@ -378,7 +383,7 @@
     const original = prototype[key];
     const method = {
       [what](...args) {
-        const ballast = ballastFor(bytesOf(args), `${what}`);
+        const ballast = ballastFor(bytesOf(args), what, intlWhy);
         return carrying(ballast, reflectApply(original, this, args));
       },
     }[what];
@@ -394,7 +399,7 @@
     const segment = {
       segment(string) {
         const text = `${string}`;
-        const ballast = ballastFor(intlDefaultKiB * 1024 + 2 * text.length, 'Intl.Segmenter.prototype.segment');
+        const ballast = ballastFor(intlDefaultKiB * 1024 + 2 * text.length, 'Intl.Segmenter.prototype.segment', intlWhy);
         return carrying(ballast, reflectApply(originalSegment, this, [text]));
       },
     }.segment;
@@ -595,6 +600,12 @@
 
   /** Set with the WebAssembly wrappers: a program may replace the global. */
   let WasmCompileError = null;
+  // A compiled module's machine code and metadata: 15 K per small module, growing with its size
+  // (a run keeping distinct small modules under a 64 MiB limit could hold ≈ 5 GiB of them).
+  const moduleBallast = (bytes) => ballastFor(16 * 1024 + 4 * bytes.length, 'compiling a WebAssembly module', 'a compiled WebAssembly module');
+  // A suspended call's stack (JSPI): 5.9 K each; kept suspensions took the host to 1.4 GiB in 15 s
+  // under a 64 MiB limit. The promise of the call and the promise it waits on each carry one.
+  const stackBytes = 8 * 1024;
   function installWebAssembly(wasm) {
     const { Module, Instance, Memory } = wasm;
     WasmCompileError = wasm.CompileError;
@@ -612,7 +623,8 @@
         const bytes = copyOfBytes(args[0]);
         if (bytes === null) return reflectConstruct(target, args, newTarget);
         const bounded = boundedModuleBytes(bytes);
-        return register(reflectConstruct(target, [bounded.bytes, args[1]], newTarget), bounded);
+        const ballast = moduleBallast(bounded.bytes);
+        return carrying(ballast, register(reflectConstruct(target, [bounded.bytes, args[1]], newTarget), bounded));
       },
     });
     const BoundedInstance = new RealProxy(Instance, {
@@ -654,8 +666,15 @@
     function compile(source) {
       const bytes = copyOfBytes(source);
       if (bytes === null) return reflectApply(originalCompile, wasm, arguments);
-      const bounded = boundedModuleBytes(bytes);
-      return reflectApply(promiseThen, reflectApply(originalCompile, wasm, [bounded.bytes, arguments[1]]), [(module) => register(module, bounded)]);
+      let bounded;
+      let ballast;
+      try {
+        bounded = boundedModuleBytes(bytes);
+        ballast = moduleBallast(bounded.bytes);
+      } catch (error) {
+        return reflectApply(promiseReject, RealPromise, [error]);
+      }
+      return reflectApply(promiseThen, reflectApply(originalCompile, wasm, [bounded.bytes, arguments[1]]), [(module) => carrying(ballast, register(module, bounded))]);
     }
     function instantiate(source) {
       const entry = reflectApply(weakMapGet, moduleMemory, [source]);
@@ -667,9 +686,10 @@
         const bytes = copyOfBytes(source);
         if (bytes === null) return reflectApply(originalInstantiate, wasm, arguments);
         const bounded = boundedModuleBytes(bytes);
+        const ballast = moduleBallast(bounded.bytes);
         reserveOffHeap(bounded.reserve, bounded.largest, bounded.memories, 'instantiating a WebAssembly module');
         const made = reflectApply(originalInstantiate, wasm, [bounded.bytes, arguments[1], arguments[2]]);
-        return reflectApply(promiseThen, made, [(result) => { register(result.module, bounded); return result; }]);
+        return reflectApply(promiseThen, made, [(result) => { carrying(ballast, register(result.module, bounded)); return result; }]);
       } catch (error) {
         return reflectApply(promiseReject, RealPromise, [error]);
       }
@@ -681,6 +701,35 @@
     for (const [name, value] of [['compile', compile], ['instantiate', instantiate]]) {
       defineProperty(value, 'name', { value: name });
       defineProperty(wasm, name, { value: trackedWork(value), writable: true, enumerable: false, configurable: true });
+    }
+    const stackWhat = 'a suspended WebAssembly call';
+    const carryingStack = (result) => carrying(ballastFor(stackBytes, 'calling a WebAssembly.promising function', stackWhat), result);
+    if (typeof wasm.promising === 'function') {
+      const bounded = new RealProxy(wasm.promising, {
+        apply(target, receiver, args) {
+          const exported = reflectApply(target, receiver, args);
+          return new RealProxy(exported, { apply: (call, self, callArgs) => carryingStack(reflectApply(call, self, callArgs)) });
+        },
+      });
+      defineProperty(wasm, 'promising', { value: bounded, writable: true, enumerable: false, configurable: true });
+    }
+    if (typeof wasm.Suspending === 'function') {
+      const Original = wasm.Suspending;
+      const bounded = new RealProxy(Original, {
+        construct(target, args, newTarget) {
+          const callback = args[0];
+          if (typeof callback !== 'function') return reflectConstruct(target, args, newTarget);
+          const counted = new RealProxy(callback, {
+            apply(call, self, callArgs) {
+              const result = reflectApply(call, self, callArgs);
+              return result !== null && typeof result === 'object' ? carrying(ballastFor(stackBytes, 'suspending a WebAssembly call', stackWhat), result) : result;
+            },
+          });
+          return reflectConstruct(target, [counted, args[1]], newTarget);
+        },
+      });
+      defineProperty(Original.prototype, 'constructor', { value: bounded, writable: true, enumerable: false, configurable: true });
+      defineProperty(wasm, 'Suspending', { value: bounded, writable: true, enumerable: false, configurable: true });
     }
   }
 
@@ -730,7 +779,7 @@
     const ending = fatal !== null || (settled && refTimers === 0) || (next === null && !settled && pendingWork === 0);
     return {
       final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork, delivered,
-      offHeapBytes: offHeapBytes + intlBytes,
+      offHeapBytes: offHeapBytes + ballastBytes,
       replayIssue: replayIssue(),
       nextDueInMs: next === null ? null : Math.max(0, next.timer.due - loopNow()),
       record: ending ? takeRecord() : null,
