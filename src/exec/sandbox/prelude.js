@@ -602,8 +602,8 @@
   let WasmCompileError = null;
   // A compiled module's machine code and metadata: 15 K per small module (a run keeping distinct
   // small modules under a 64 MiB limit could hold ≈ 5 GiB of them); a large one takes 7-16 bytes
-  // per byte as its functions get compiled on first call. 4 per byte bounds it without refusing a
-  // 10 MiB module at the 64 MiB limit (docs/exec.md, "Limits").
+  // per byte as its functions get compiled on first call. 4 per byte bounds it and still loads the
+  // largest module code can carry at the limit it needed before (docs/exec.md, "Limits").
   const moduleBallast = (bytes) => ballastFor(16 * 1024 + 4 * bytes.length, 'compiling a WebAssembly module', 'a compiled WebAssembly module');
   // A suspended call's stack (JSPI): 5.9 K each; kept suspensions took the host to 1.4 GiB in 15 s
   // under a 64 MiB limit. The promise of the call and the promise it waits on each carry one.
