@@ -73,6 +73,13 @@ const cases: Array<{ name: string; build: string; probe: string; expected: strin
     expected: '3,3,2',
   },
   {
+    // Counted outside the heap (docs/exec.md, "Limits"): a replay takes the same decisions.
+    name: 'Intl objects, a resizable buffer and a JS-made WebAssembly memory, with what they count',
+    build: "const money = new Intl.NumberFormat('de-DE', { style: 'currency', currency: 'EUR' }); const words = new Intl.Segmenter('en', { granularity: 'word' }); const grows = new ArrayBuffer(1, { maxByteLength: 1024 }); grows.resize(16); const memory = new WebAssembly.Memory({ initial: 1 }); new Uint8Array(memory.buffer)[0] = 7;",
+    probe: "let refused; try { new WebAssembly.Memory({ initial: 129 }); } catch (error) { refused = error.name; } [money.format(1234.5), [...words.segment('a b')].length, grows.byteLength, grows.maxByteLength, new Uint8Array(memory.buffer)[0], memory.grow(1), refused].join()",
+    expected: '1.234,50\u00a0€,3,16,1024,7,1,RangeError',
+  },
+  {
     name: 'what it observed: Math.random, Date.now, performance.now, crypto, timer order',
     build: "const seen = [Math.random(), Date.now(), performance.now(), crypto.getRandomValues(new Uint32Array(2)).join('-'), crypto.randomUUID()]; const order = []; setTimeout(() => order.push('late'), 20); setTimeout(() => order.push('early'), 5); await new Promise((done) => setTimeout(done, 30)); JSON.stringify([seen, order])",
     probe: 'JSON.stringify([seen, order])',
