@@ -231,10 +231,10 @@
   // Everything on this path is captured here, before any user code: a program that replaces a
   // built-in changes its own behaviour, never what is counted.
   const reflectApply = Reflect.apply;
-  const RealArrayBuffer = ArrayBuffer;
   const reflectConstruct = Reflect.construct;
   const defineProperty = Object.defineProperty;
   const RealProxy = Proxy;
+  const RealArrayBuffer = ArrayBuffer;
   const RealUint8Array = Uint8Array;
   const RealNumber = Number;
   const RealBigInt = BigInt;
@@ -247,6 +247,7 @@
   const mathMax = Math.max;
   const mathTrunc = Math.trunc;
   const mathRound = Math.round;
+  const maxSafeInteger = Number.MAX_SAFE_INTEGER;
   const promiseReject = Promise.reject;
   const arrayBufferIsView = ArrayBuffer.isView;
   const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
@@ -297,7 +298,7 @@
   function toIndex(value, what) {
     const number = +value;
     const integer = number !== number ? 0 : mathTrunc(number);
-    if (integer < 0 || integer > Number.MAX_SAFE_INTEGER) throw new RealRangeError(`Invalid ${what}`);
+    if (integer < 0 || integer > maxSafeInteger) throw new RealRangeError(`Invalid ${what}`);
     return integer + 0;
   }
 
