@@ -23,8 +23,13 @@ interface LiveExecution {
   done: Promise<ExecutionRecord>;
 }
 
-/** Executions accepted but not finished, queued or running: the one bound on work in memory. */
+/** Executions accepted but not finished, queued or running: the bound on their number. */
 export const liveExecutionsMax = 100_000;
+/**
+ * ...and on the characters of their code, which a queued run keeps in memory until it starts
+ * (up to 1,000,000 each: 100,000 of them would be 100 GB). 512 Mi characters: 0.5-1 GiB.
+ */
+export const liveCodeCharsMaxDefault = 512 * 1024 * 1024;
 
 export interface ExecutionServiceEvents {
   output: [executionId: string, line: string];
@@ -33,6 +38,9 @@ export interface ExecutionServiceEvents {
 
 export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   private readonly live = new Map<string, LiveExecution>();
+  /** Characters of code of the executions in flight, counted from the door (`start`) to the record. */
+  private liveCodeChars = 0;
+  private readonly liveCodeCharsMax: number;
   private readonly engine: Engine;
   private readonly store: ExecutionStore;
   private readonly metrics: Metrics;
@@ -40,8 +48,10 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   /** Stateful mode: every run leaves a heap. Null in stateless mode. */
   readonly heaps: HeapService | null;
 
-  constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null }) {
+  constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null; liveCodeCharsMax?: number }) {
     super();
+    this.liveCodeCharsMax = options.liveCodeCharsMax ?? liveCodeCharsMaxDefault;
+    assert(Number.isInteger(this.liveCodeCharsMax) && this.liveCodeCharsMax >= 1, 'the bound on code in flight is a positive integer');
     this.engine = options.engine;
     this.store = options.store;
     this.metrics = options.metrics;
@@ -73,6 +83,21 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     if (this.live.size >= liveExecutionsMax) {
       throw new McpV8Error('INVALID_ARGUMENT', `too many executions in flight (${liveExecutionsMax}); wait for some to finish`);
     }
+    const codeChars = request.code.length;
+    if (this.liveCodeChars + codeChars > this.liveCodeCharsMax) {
+      throw new McpV8Error('INVALID_ARGUMENT', `the executions in flight hold ${this.liveCodeChars} characters of code, and this one's ${codeChars} would pass the bound of ${this.liveCodeCharsMax}; wait for some to finish`);
+    }
+    // Counted at once (the awaits below let other submissions in), given back if this one fails.
+    this.liveCodeChars += codeChars;
+    try {
+      return await this.startCounted(request);
+    } catch (error) {
+      this.liveCodeChars -= codeChars;
+      throw error;
+    }
+  }
+
+  private async startCounted(request: SubmitRequest): Promise<string> {
     // The tools refuse heap, session and tags by name in stateless mode, before this.
     assert(this.heaps !== null || request.stateful === undefined, 'stateful requests reach a service with heaps');
     const stateful = this.heaps === null ? null : await this.heaps.check({
@@ -123,6 +148,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       });
     } finally {
       this.live.delete(executionId);
+      this.liveCodeChars -= request.code.length;
+      assert(this.liveCodeChars >= 0, 'code in flight never negative');
       this.metrics.executionFinished(outcome.status, (completedAt.getTime() - startedAt.getTime()) / 1000);
       this.emit('finished', record);
     }
