@@ -446,7 +446,6 @@ class Run {
     }
     this.timersLeft = state.timers;
     this.pendingWorkLeft = state.pendingWork;
-    this.offHeapBytes = state.offHeapBytes;
     return { ...endOf(state), record: state.record };
   }
 }

@@ -233,6 +233,14 @@
   const reflectApply = Reflect.apply;
   const reflectConstruct = Reflect.construct;
   const defineProperty = Object.defineProperty;
+  /** Defines `name` on `target` as V8 defines its built-ins: writable, configurable, not enumerable. */
+  const defineBuiltin = (target, name, value) => defineProperty(target, name, { value, writable: true, enumerable: false, configurable: true });
+  /** Puts `bounded`, a proxy of the constructor `Original`, where `Original` was: its prototype's `constructor`, and `holder[name]`. */
+  function replaceConstructor(Original, bounded, holder, name) {
+    defineBuiltin(Original.prototype, 'constructor', bounded);
+    if (holder !== null) defineBuiltin(holder, name, bounded);
+    return bounded;
+  }
   const RealProxy = Proxy;
   const RealArrayBuffer = ArrayBuffer;
   const RealUint8Array = Uint8Array;
@@ -322,10 +330,9 @@
         }
       },
     });
-    defineProperty(Original.prototype, 'constructor', { value: bounded, writable: true, enumerable: false, configurable: true });
-    return bounded;
+    return replaceConstructor(Original, bounded, null, name);
   }
-  defineProperty(globalThis, 'ArrayBuffer', { value: boundedBufferConstructor(ArrayBuffer), writable: true, enumerable: false, configurable: true });
+  defineBuiltin(globalThis, 'ArrayBuffer', boundedBufferConstructor(ArrayBuffer));
 
   // ---- ballast: memory V8 allocates outside its heap and counts nowhere ----
   // ICU state behind Intl objects, the machine code of a compiled WebAssembly module, the stack of
@@ -376,8 +383,7 @@
         return carrying(ballast, reflectApply(target, receiver, args));
       },
     });
-    defineProperty(Original.prototype, 'constructor', { value: bounded, writable: true, enumerable: false, configurable: true });
-    defineProperty(Intl, name, { value: bounded, writable: true, enumerable: false, configurable: true });
+    replaceConstructor(Original, bounded, Intl, name);
   }
   /** Methods that make Intl objects of their own: each result carries its ballast. */
   function carryingMethod(prototype, key, what, bytesOf) {
@@ -390,7 +396,7 @@
     }[what];
     defineProperty(method, 'name', { value: typeof key === 'symbol' ? '[Symbol.iterator]' : key });
     defineProperty(method, 'length', { value: original.length });
-    defineProperty(prototype, key, { value: method, writable: true, enumerable: false, configurable: true });
+    defineBuiltin(prototype, key, method);
   }
   const segmentsPrototype = Object.getPrototypeOf(new Intl.Segmenter().segment(''));
   // A segment() result holds a copy of its string (UTF-16) and a break iterator; the string is
@@ -404,7 +410,7 @@
         return carrying(ballast, reflectApply(originalSegment, this, [text]));
       },
     }.segment;
-    defineProperty(Intl.Segmenter.prototype, 'segment', { value: segment, writable: true, enumerable: false, configurable: true });
+    defineBuiltin(Intl.Segmenter.prototype, 'segment', segment);
   }
   carryingMethod(segmentsPrototype, Symbol.iterator, 'Segments iterator', () => intlDefaultKiB * 1024);
   carryingMethod(Intl.Locale.prototype, 'maximize', 'Intl.Locale.prototype.maximize', () => intlDefaultKiB * 1024);
@@ -525,9 +531,8 @@
       }
       if (read !== end) return unchanged;
       const rebuilt = new RealUint8Array(bytes.length - (end - at) + 1 + 5 + out);
-      let next = 0;
       reflectApply(typedArraySet, rebuilt, [new RealUint8Array(reflectApply(typedArrayView[0], bytes, []), 0, at), 0]);
-      next = at;
+      let next = at;
       rebuilt[next++] = 5;
       next = writeLeb(rebuilt, next, RealBigInt(out));
       reflectApply(typedArraySet, rebuilt, [new RealUint8Array(reflectApply(typedArrayView[0], payload, []), 0, out), next]);
@@ -564,7 +569,7 @@
     function settle(name, value) {
       // Only while the accessor is still there: a program that deleted or replaced the global keeps that.
       const current = Object.getOwnPropertyDescriptor(globalThis, name);
-      if (current !== undefined && current.get === accessors[name]) defineProperty(globalThis, name, { value, writable: true, enumerable: false, configurable: true });
+      if (current !== undefined && current.get === accessors[name]) defineBuiltin(globalThis, name, value);
     }
     function wrapSharedArrayBuffer() {
       if (sharedArrayBufferWrapped) return;
@@ -591,7 +596,7 @@
         get: accessors[name],
         set(value) {
           wrap();
-          defineProperty(globalThis, name, { value, writable: true, enumerable: false, configurable: true });
+          defineBuiltin(globalThis, name, value);
         },
         enumerable: false,
         configurable: true,
@@ -697,13 +702,12 @@
         return reflectApply(promiseReject, RealPromise, [error]);
       }
     }
-    for (const [name, value, Original] of [['Module', BoundedModule, Module], ['Instance', BoundedInstance, Instance], ['Memory', BoundedMemory, Memory]]) {
-      defineProperty(Original.prototype, 'constructor', { value, writable: true, enumerable: false, configurable: true });
-      defineProperty(wasm, name, { value, writable: true, enumerable: false, configurable: true });
-    }
+    replaceConstructor(Module, BoundedModule, wasm, 'Module');
+    replaceConstructor(Instance, BoundedInstance, wasm, 'Instance');
+    replaceConstructor(Memory, BoundedMemory, wasm, 'Memory');
     for (const [name, value] of [['compile', compile], ['instantiate', instantiate]]) {
       defineProperty(value, 'name', { value: name });
-      defineProperty(wasm, name, { value: trackedWork(value), writable: true, enumerable: false, configurable: true });
+      defineBuiltin(wasm, name, trackedWork(value));
     }
     const stackWhat = 'a suspended WebAssembly call';
     const carryingStack = (result) => carrying(ballastFor(stackBytes, 'calling a WebAssembly.promising function', stackWhat), result);
@@ -714,7 +718,7 @@
           return new RealProxy(exported, { apply: (call, self, callArgs) => carryingStack(reflectApply(call, self, callArgs)) });
         },
       });
-      defineProperty(wasm, 'promising', { value: bounded, writable: true, enumerable: false, configurable: true });
+      defineBuiltin(wasm, 'promising', bounded);
     }
     if (typeof wasm.Suspending === 'function') {
       const Original = wasm.Suspending;
@@ -731,8 +735,7 @@
           return reflectConstruct(target, [counted, args[1]], newTarget);
         },
       });
-      defineProperty(Original.prototype, 'constructor', { value: bounded, writable: true, enumerable: false, configurable: true });
-      defineProperty(wasm, 'Suspending', { value: bounded, writable: true, enumerable: false, configurable: true });
+      replaceConstructor(Original, bounded, wasm, 'Suspending');
     }
   }
 
