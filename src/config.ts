@@ -23,6 +23,8 @@ export interface Config {
   liveHeapsMax: number;
   sessionDbPath: string;
   executionDbPath: string;
+  /** Console output kept across all stored executions, in MiB; past it the oldest finished go. */
+  executionOutputMaxMb: number;
   /** False when the path is the default, which several local servers may share (see server.ts). */
   executionDbPathExplicit: boolean;
   sessionDbPathExplicit: boolean;
@@ -55,6 +57,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'cache-dir': { kind: 'string', help: 'Write-through local cache for S3 heaps (requires --s3-bucket).' },
   'session-db-path': { kind: 'string', help: 'LevelDB path of the session log and tag index (default /tmp/mcp-v8-sessions).' },
   'execution-db-path': { kind: 'string', help: 'LevelDB path of execution records and console output (default /tmp/mcp-v8-executions).' },
+  'execution-output-max': { kind: 'int', min: 64, max: 1048576, help: 'Console output kept across all stored executions, in MiB (64-1048576, default 1024); past it the oldest finished executions are deleted with their output.' },
   'http-port': { kind: 'int', min: 0, max: 65535, help: 'Serve Streamable HTTP MCP at /mcp and the plain API on this port (0: any free port, logged).' },
   'sse-port': { kind: 'int', min: 0, max: 65535, help: 'Serve the SSE transport (/sse, /message) and the plain API on this port (0: any free port).' },
   'bind-host': { kind: 'string', help: 'Address to listen on (default 127.0.0.1; anything wider is an open code runner).' },
@@ -250,6 +253,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       sessionDbPath: stringFlag(raw, 'session-db-path') ?? '/tmp/mcp-v8-sessions',
       executionDbPath: stringFlag(raw, 'execution-db-path') ?? '/tmp/mcp-v8-executions',
       executionDbPathExplicit: raw.has('execution-db-path'),
+      executionOutputMaxMb: intFlag(raw, 'execution-output-max') ?? 1024,
       sessionDbPathExplicit: raw.has('session-db-path'),
       nodeId,
       logLevel: logLevel as Config['logLevel'],

@@ -72,7 +72,7 @@ async function openDefaultOrOwn<Database>(
 function openExecutionStore(config: Config, logger: Logger): Promise<ExecutionStore> {
   return openDefaultOrOwn(
     { path: config.executionDbPath, explicit: config.executionDbPathExplicit, what: 'execution database', flag: '--execution-db-path' },
-    (path) => ExecutionStore.open({ path, logger }),
+    (path) => ExecutionStore.open({ path, logger, outputBytesMax: config.executionOutputMaxMb * 1024 * 1024 }),
     logger,
   );
 }

@@ -29,6 +29,7 @@ describe('flags', () => {
     assert.equal(c.sessionDbPath, '/tmp/mcp-v8-sessions');
     assert.equal(c.bindHost, '127.0.0.1');
     assert.equal(c.nodeId, 'node1');
+    assert.equal(c.executionOutputMaxMb, 1024);
     assert.ok(c.maxConcurrentExecutions >= 1);
   });
 
@@ -40,6 +41,8 @@ describe('flags', () => {
     rejects(['--execution-timeout', '301'], /--execution-timeout must be from 1 to 300/);
     rejects(['--execution-timeout', 'ten'], /--execution-timeout must be a whole number/);
     rejects(['--http-port', '70000'], /--http-port must be from 0 to 65535/);
+    assert.equal(config(['--execution-output-max', '64']).executionOutputMaxMb, 64);
+    rejects(['--execution-output-max', '63'], /--execution-output-max must be from 64 to 1048576, got 63/);
   });
 
   test('conflicts name both flags', () => {

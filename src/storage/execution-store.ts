@@ -63,6 +63,12 @@ export interface OutputPage {
 /** Records kept; past this the oldest finished ones are evicted with their output. */
 export const recordsMax = 100_000;
 /**
+ * Console output kept across all records (UTF-8 bytes, one more per line); past this the oldest
+ * finished records are evicted with their output, as past `recordsMax`. Without it 100,000
+ * records of up to 32 MiB each could fill a disk.
+ */
+export const outputBytesMaxDefault = 1024 * 1024 * 1024;
+/**
  * Eviction removes this share of the bound more than it must (1,000 records of 100,000), so it
  * runs once per that many new executions, off the request path, rather than on every create.
  */
@@ -82,11 +88,18 @@ export const recentRecordsMax = 10_000;
 
 const lineKeyDigits = 10;
 
+/** What one console line adds to the stored output: its UTF-8 bytes and the newline after it. */
+function lineBytes(line: string): number {
+  return Buffer.byteLength(line, 'utf8') + 1;
+}
+
 export function executionNotFound(id: string): McpV8Error {
   return new McpV8Error('EXECUTION_NOT_FOUND', `No execution with id ${id}. Use list_executions to see known ids.`);
 }
 const recordKey = (id: string) => `r!${id}`;
 const runningKey = (id: string) => `u!${id}`;
+/** Output bytes of a finished record, written with its final fields when it printed anything. */
+const bytesKey = (id: string) => `b!${id}`;
 const lineKey = (id: string, line: number) => `o!${id}!${String(line).padStart(lineKeyDigits, '0')}`;
 
 type BatchOperation = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
@@ -105,7 +118,18 @@ interface OutputCounters {
   flushedLines: number;
   /** Lines not yet written (queued or in the batch being written), in order after the flushed ones. */
   pending: string[];
+  /** Output bytes so far (UTF-8, one more per line). */
+  bytes: number;
 }
+
+/** What an eviction must free at least. */
+interface EvictionTarget {
+  records: number;
+  bytes: number;
+}
+
+/** Records read per step of an eviction (their byte counts are read together). */
+const evictionPageRecords = 256;
 
 export class ExecutionStore {
   private readonly db: Level<string, string>;
@@ -126,6 +150,9 @@ export class ExecutionStore {
   private flushImmediate: NodeJS.Immediate | null = null;
   private recordCount = 0;
   private readonly recordsMax: number;
+  /** Output bytes of every record kept, running ones included. */
+  private outputBytes = 0;
+  private readonly outputBytesMax: number;
   /** The eviction under way, if any: one at a time, awaited by `close`. */
   private evicting: Promise<void> | null = null;
   /**
@@ -134,20 +161,23 @@ export class ExecutionStore {
    */
   private evictedThrough = 'r!';
 
-  private constructor(db: Level<string, string>, logger: Logger | undefined, recordsMax: number) {
+  private constructor(db: Level<string, string>, logger: Logger | undefined, bounds: { recordsMax: number; outputBytesMax: number }) {
     this.db = db;
     this.logger = logger;
-    this.recordsMax = recordsMax;
+    this.recordsMax = bounds.recordsMax;
+    this.outputBytesMax = bounds.outputBytesMax;
   }
 
-  /** `recordsMax`: records kept (tests use a small bound). */
-  static async open(options: { path: string; logger?: Logger; recordsMax?: number }): Promise<ExecutionStore> {
-    const bound = options.recordsMax ?? recordsMax;
-    assert(Number.isInteger(bound) && bound >= 1, 'the record bound is a positive integer');
+  /** `recordsMax`: records kept; `outputBytesMax`: their console output (tests use small bounds). */
+  static async open(options: { path: string; logger?: Logger; recordsMax?: number; outputBytesMax?: number }): Promise<ExecutionStore> {
+    const bounds = { recordsMax: options.recordsMax ?? recordsMax, outputBytesMax: options.outputBytesMax ?? outputBytesMaxDefault };
+    assert(Number.isInteger(bounds.recordsMax) && bounds.recordsMax >= 1, 'the record bound is a positive integer');
+    assert(Number.isInteger(bounds.outputBytesMax) && bounds.outputBytesMax >= 1, 'the output bound is a positive integer');
     const db = await openLevel(options.path, { what: 'execution database', flag: '--execution-db-path' });
-    const store = new ExecutionStore(db, options.logger, bound);
+    const store = new ExecutionStore(db, options.logger, bounds);
     await store.markInterrupted();
     await store.countRecords();
+    store.evictIfOver();
     return store;
   }
 
@@ -163,6 +193,9 @@ export class ExecutionStore {
       const record = JSON.parse(text) as ExecutionRecord;
       const interrupted: ExecutionRecord = { ...record, status: 'failed', error: interruptedError, completed_at: now };
       operations.push({ type: 'put', key: recordKey(id), value: JSON.stringify(interrupted) });
+      let bytes = 0;
+      for await (const line of this.db.values({ gt: `o!${id}!`, lt: `o!${id}!~` })) bytes += lineBytes(line);
+      if (bytes > 0) operations.push({ type: 'put', key: bytesKey(id), value: String(bytes) });
     }
     if (operations.length > 0) {
       await this.db.batch(operations);
@@ -174,11 +207,14 @@ export class ExecutionStore {
     let count = 0;
     for await (const _key of this.db.keys({ gt: 'r!', lt: 'r~' })) count++;
     this.recordCount = count;
+    let bytes = 0;
+    for await (const value of this.db.values({ gt: 'b!', lt: 'b~' })) bytes += Number(value);
+    this.outputBytes = bytes;
   }
 
   async create(record: ExecutionRecord): Promise<void> {
     assert(record.status === 'running', 'a record is created running');
-    this.outputs.set(record.execution_id, { flushedLines: 0, pending: [] });
+    this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], bytes: 0 });
     this.indexes.track(record.execution_id);
     this.remember(record);
     await this.writeRecord(true, [
@@ -186,11 +222,23 @@ export class ExecutionStore {
       { type: 'put', key: runningKey(record.execution_id), value: '' },
     ]);
     this.recordCount++;
-    if (this.recordCount > this.recordsMax && this.evicting === null) {
-      this.evicting = this.evictOldest(this.recordCount - this.recordsMax + Math.ceil(this.recordsMax * evictionChunkShare))
-        .catch((error: unknown) => { this.logger?.error({ err: error }, 'evicting old execution records failed; will retry'); })
-        .finally(() => { this.evicting = null; });
-    }
+    this.evictIfOver();
+  }
+
+  /**
+   * Starts an eviction, off the request path, when a bound is passed; it frees a chunk more than
+   * it must (1 % of each bound), so it runs once per many executions rather than on every one.
+   */
+  private evictIfOver(): void {
+    if (this.evicting !== null) return;
+    const target: EvictionTarget = {
+      records: this.recordCount > this.recordsMax ? this.recordCount - this.recordsMax + Math.ceil(this.recordsMax * evictionChunkShare) : 0,
+      bytes: this.outputBytes > this.outputBytesMax ? this.outputBytes - this.outputBytesMax + Math.ceil(this.outputBytesMax * evictionChunkShare) : 0,
+    };
+    if (target.records === 0 && target.bytes === 0) return;
+    this.evicting = this.evictOldest(target)
+      .catch((error: unknown) => { this.logger?.error({ err: error }, 'evicting old execution records failed; will retry'); })
+      .finally(() => { this.evicting = null; });
   }
 
   appendOutput(id: string, line: string): void {
@@ -200,7 +248,10 @@ export class ExecutionStore {
     const lineNumber = output.flushedLines + output.pending.length;
     this.queue.push({ kind: 'line', id, operation: { type: 'put', key: lineKey(id, lineNumber), value: line } });
     this.queuedLines++;
-    this.indexes.appendLine(id, line);
+    const bytes = lineBytes(line);
+    output.bytes += bytes;
+    this.outputBytes += bytes;
+    this.indexes.appendLine(id, line, bytes);
     this.scheduleWrite();
   }
 
@@ -218,13 +269,16 @@ export class ExecutionStore {
     const record = await this.get(id);
     assert(record !== undefined, `finish of a known execution (${id})`);
     const finished: ExecutionRecord = { ...record, ...final };
+    const bytes = this.outputs.get(id)?.bytes ?? 0;
     // Queued after every line of this execution, so written with them or after them.
     await this.writeRecord(false, [
       { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
       { type: 'del', key: runningKey(id) },
+      ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
     ]);
     this.remember(finished);
     this.outputs.delete(id);
+    if (bytes > 0) this.evictIfOver();
   }
 
   private writeRecord(urgent: boolean, operations: BatchOperation[]): Promise<void> {
@@ -362,25 +416,41 @@ export class ExecutionStore {
   }
 
   /**
-   * Deletes the `count` oldest finished records and their output in batches (ids are time-ordered,
-   * so key order is age). A running record is skipped and stays, and so the next eviction starts
-   * reading at it.
+   * Deletes the oldest finished records and their output, in batches, until `target` is freed or
+   * none is left (ids are time-ordered, so key order is age). A running record is skipped and
+   * stays, and so the next eviction starts reading at it.
    */
-  private async evictOldest(count: number): Promise<void> {
+  private async evictOldest(target: EvictionTarget): Promise<void> {
     const evicted = new Set<string>();
+    let evictedBytes = 0;
     let passedRunning = false;
     let lastKey: string | null = null;
+    let page: string[] = [];
+    const enough = () => evicted.size >= target.records && evictedBytes >= target.bytes;
+    // A page of candidates at a time, so that their byte counts are read in one call.
+    const takePage = async () => {
+      const counts = await this.db.getMany(page.map(bytesKey));
+      for (let index = 0; index < page.length && !enough(); index++) {
+        evicted.add(page[index]!);
+        evictedBytes += Number(counts[index] ?? 0);
+        if (!passedRunning) lastKey = recordKey(page[index]!);
+      }
+      page = [];
+    };
     for await (const [key, value] of this.db.iterator({ gt: this.evictedThrough, lt: 'r~' })) {
-      if (evicted.size >= count) break;
-      if ((JSON.parse(value) as ExecutionRecord).status === 'running') passedRunning = true;
-      else {
-        evicted.add(key.slice(2));
-        if (!passedRunning) lastKey = key;
+      if (enough()) break;
+      if ((JSON.parse(value) as ExecutionRecord).status === 'running') {
+        if (page.length > 0) await takePage();
+        passedRunning = true;
+      } else {
+        page.push(key.slice(2));
+        if (page.length >= evictionPageRecords) await takePage();
       }
     }
+    if (page.length > 0 && !enough()) await takePage();
     if (evicted.size === 0) return;
     const ids = [...evicted];
-    const operations: BatchOperation[] = ids.map((id) => ({ type: 'del', key: recordKey(id) }));
+    const operations: BatchOperation[] = ids.flatMap((id) => [{ type: 'del', key: recordKey(id) }, { type: 'del', key: bytesKey(id) }]);
     // Output lines of every evicted id lie between the first's and the last's keys; lines of a
     // running record in between are kept.
     for await (const key of this.db.keys({ gt: `o!${ids[0]}!`, lt: `o!${ids[ids.length - 1]}!~` })) {
@@ -394,7 +464,13 @@ export class ExecutionStore {
       this.recent.delete(id);
     }
     this.recordCount -= ids.length;
+    this.outputBytes -= evictedBytes;
     if (lastKey !== null) this.evictedThrough = lastKey;
+  }
+
+  /** Output bytes of every record kept (tests, metrics). */
+  get storedOutputBytes(): number {
+    return this.outputBytes;
   }
 
   /** Resolves when no eviction is under way (tests). */

@@ -34,9 +34,9 @@ export type PageFields = {
 /** Indexes of recently read executions; running ones are kept up to date as lines arrive. */
 export const outputIndexesMax = 256;
 
-function addLine(index: OutputIndex, line: string): void {
+function addLine(index: OutputIndex, line: string, bytes = Buffer.byteLength(line, 'utf8') + 1): void {
   index.lineStartBytes.push(index.totalBytes);
-  index.totalBytes += Buffer.byteLength(line, 'utf8') + 1;
+  index.totalBytes += bytes;
 }
 
 export class OutputIndexCache {
@@ -48,9 +48,10 @@ export class OutputIndexCache {
     if (this.indexes.size > outputIndexesMax) this.indexes.delete(this.indexes.keys().next().value!);
   }
 
-  appendLine(id: string, line: string): void {
+  /** `bytes`: the line's UTF-8 bytes plus its newline, when the caller has counted them already. */
+  appendLine(id: string, line: string, bytes?: number): void {
     const index = this.indexes.get(id);
-    if (index !== undefined) addLine(index, line);
+    if (index !== undefined) addLine(index, line, bytes);
   }
 
   forget(id: string): void {

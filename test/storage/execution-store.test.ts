@@ -186,14 +186,65 @@ describe('execution store bound', () => {
     const db = new Level<string, string>(path);
     const recordKeys: string[] = [];
     const lineIds = new Set<string>();
+    const byteCountIds = new Set<string>();
     let lines = 0;
     for await (const key of db.keys()) {
       if (key.startsWith('r!')) recordKeys.push(key.slice(2));
+      if (key.startsWith('b!')) byteCountIds.add(key.slice(2));
       if (key.startsWith('o!')) { lines++; lineIds.add(key.slice(2, key.indexOf('!', 2))); }
     }
     await db.close();
     assert.deepEqual(new Set(recordKeys), kept);
     assert.deepEqual(lineIds, kept);
+    assert.deepEqual(byteCountIds, new Set([...kept].filter((id) => id !== ids[stillRunning])), 'byte counts of finished records, kept or evicted with them');
     assert.equal(lines, 3 * kept.size);
+  });
+
+  test('past outputBytesMax the oldest finished records go with their output; the count survives a restart and an interrupted run', async () => {
+    const path = tempDir('output-bound');
+    const base = Date.now() - 1_000_000;
+    const line = 'é'.repeat(49); // 98 bytes of UTF-8, 99 with its newline
+    const lineBytes = 99;
+    const bound = 10 * lineBytes * 4; // ten executions of four lines
+    const ids: string[] = [];
+    const store = await ExecutionStore.open({ path, outputBytesMax: bound });
+    const run = async (target: ExecutionStore, index: number, options: { lines?: number; finish?: boolean } = {}) => {
+      const record = { ...running(), execution_id: newExecutionId('t', base + index) };
+      ids.push(record.execution_id);
+      await target.create(record);
+      for (let count = 0; count < (options.lines ?? 4); count++) target.appendOutput(record.execution_id, line);
+      if (options.finish ?? true) await target.finish(record.execution_id, finished);
+      await target.whenEvicted();
+    };
+    const keptIds = async (target: ExecutionStore) => (await target.list()).map((record) => record.execution_id).reverse();
+    for (let index = 0; index < 10; index++) await run(store, index);
+    assert.equal(store.storedOutputBytes, bound, 'at the bound, nothing is evicted');
+    assert.equal((await store.list()).length, 10);
+    await run(store, 10);
+    // Over by one execution's output plus the chunk of 1 %: the two oldest go.
+    assert.deepEqual(await keptIds(store), ids.slice(2, 11));
+    assert.equal(store.storedOutputBytes, 9 * 4 * lineBytes);
+    await assert.rejects(store.readOutput(ids[0]!, { mode: 'line', lineOffset: 1, lineLimit: 10 }), (error: unknown) => error instanceof McpV8Error && error.code === 'EXECUTION_NOT_FOUND');
+    assert.equal((await store.readOutput(ids[10]!, { mode: 'byte', byteOffset: 0, byteLimit: 10_000 })).total_bytes, 4 * lineBytes);
+    // A run left running when the process stops, with eight lines: the store is then over its
+    // bound, which only the count restored from disk can tell.
+    await run(store, 11, { lines: 8, finish: false });
+    await store.flush();
+    await store.close();
+
+    const reopened = await ExecutionStore.open({ path, outputBytesMax: bound });
+    try {
+      await reopened.whenEvicted();
+      assert.equal((await reopened.get(ids[11]!))?.error, interruptedError);
+      assert.deepEqual(await keptIds(reopened), ids.slice(4, 12), 'the restart found the store over its bound and evicted the oldest');
+      let total = 0;
+      for (const id of await keptIds(reopened)) total += (await reopened.readOutput(id, { mode: 'byte', byteOffset: 0, byteLimit: 1 })).total_bytes;
+      assert.equal(reopened.storedOutputBytes, total, 'the count is exactly the output of the records kept');
+      for (let index = 12; index < 40; index++) await run(reopened, index);
+      assert.ok(reopened.storedOutputBytes <= bound);
+      assert.ok((await reopened.list()).length <= 10);
+    } finally {
+      await reopened.close();
+    }
   });
 });
