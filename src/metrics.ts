@@ -25,7 +25,7 @@ export class Metrics {
     });
   }
 
-  render(gauges: { queueDepth: number; running: number }): string {
+  render(gauges: { queueDepth: number; running: number; storedRecords: number; storedOutputBytes: number }): string {
     const lines: string[] = [];
     /** One metric's HELP and TYPE lines and its samples (`suffix` is a label set or `_bucket…`). */
     const metric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: Array<[suffix: string, value: number]>) => {
@@ -37,6 +37,8 @@ export class Metrics {
       [...this.executionsByStatus].map(([status, count]) => [`{status="${status}"}`, count]));
     metric('mcp_v8_executions_running', 'gauge', 'Executions running in an isolate now.', [['', gauges.running]]);
     metric('mcp_v8_execution_queue_depth', 'gauge', 'Executions waiting for a free isolate.', [['', gauges.queueDepth]]);
+    metric('mcp_v8_stored_executions', 'gauge', 'Execution records kept (bounded at 100,000; the oldest finished go first).', [['', gauges.storedRecords]]);
+    metric('mcp_v8_stored_output_bytes', 'gauge', 'Console output kept across all records (bounded by --execution-output-max).', [['', gauges.storedOutputBytes]]);
     metric('mcp_v8_execution_duration_seconds', 'histogram', 'Time from submission to a final status.', [
       ...latencyBucketsSeconds.map((bound, index): [string, number] => [`_bucket{le="${bound}"}`, this.latencyBucketCounts[index]!]),
       ['_bucket{le="+Inf"}', this.latencyCount],

@@ -143,7 +143,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     return { port: null, close };
   }
 
-  const { app, close: closeApp } = createHttpApp({ config, tools, engine, metrics, logger });
+  const { app, close: closeApp } = createHttpApp({ config, tools, engine, metrics, store, logger });
   const httpServer = createServer(app.callback());
   httpServer.keepAliveTimeout = 65_000;
   const port = await listen(httpServer, config.port!, config.bindHost);

@@ -468,6 +468,11 @@ export class ExecutionStore {
     if (lastKey !== null) this.evictedThrough = lastKey;
   }
 
+  /** Records kept (metrics). */
+  get storedRecords(): number {
+    return this.recordCount;
+  }
+
   /** Output bytes of every record kept (tests, metrics). */
   get storedOutputBytes(): number {
     return this.outputBytes;

@@ -13,12 +13,15 @@ import { version } from '../version.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
 import { createSseHandler, createStreamableHttpHandler } from './mcp-http.ts';
+import type { ExecutionStore } from '../storage/execution-store.ts';
 
 export interface HttpAppOptions {
   config: Config;
   tools: readonly ToolDefinition[];
   engine: Engine;
   metrics: Metrics;
+  /** What the execution store holds, for /metrics. */
+  store: Pick<ExecutionStore, 'storedRecords' | 'storedOutputBytes'>;
   logger: Logger;
 }
 
@@ -109,7 +112,12 @@ export function createHttpApp(options: HttpAppOptions): { app: Koa; close: () =>
   });
   router.get('/metrics', (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';
-    ctx.body = options.metrics.render({ queueDepth: options.engine.queuedCount, running: options.engine.runningCount });
+    ctx.body = options.metrics.render({
+      queueDepth: options.engine.queuedCount,
+      running: options.engine.runningCount,
+      storedRecords: options.store.storedRecords,
+      storedOutputBytes: options.store.storedOutputBytes,
+    });
   });
   apiRoutes(router, options);
   const closers: Array<() => Promise<void>> = [];

@@ -145,6 +145,9 @@ describe('Streamable HTTP transport and plain API', () => {
     const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
     assert.match(metrics, /^mcp_v8_executions_total\{status="completed"\} [1-9]\d*$/m);
     assert.match(metrics, /^mcp_v8_execution_queue_depth \d+$/m);
+    // Earlier tests of this server printed lines and finished runs: the store's gauges count them.
+    assert.match(metrics, /^mcp_v8_stored_executions [1-9]\d*$/m);
+    assert.match(metrics, /^mcp_v8_stored_output_bytes [1-9]\d*$/m);
     assert.match(metrics, /^mcp_v8_execution_duration_seconds_bucket\{le="\+Inf"\} [1-9]\d*$/m);
     assert.match(metrics, /^# TYPE mcp_v8_execution_duration_seconds histogram$/m);
     const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(metrics)?.[1]);
