@@ -43,4 +43,27 @@ describe('web globals', () => {
     assert.equal(await result("try { crypto.getRandomValues(new Float64Array(2)); 'no' } catch (e) { e.name }"), 'TypeMismatchError');
     assert.equal(await result("try { crypto.getRandomValues(new Uint8Array(65537)); 'no' } catch (e) { e.name }"), 'QuotaExceededError');
   });
+
+  test('functions the sandbox provides print as V8\'s own; everything else keeps its source', async () => {
+    const natives: Array<[string, string]> = [
+      ['setTimeout', 'setTimeout'], ['clearTimeout', 'clearTimeout'], ['clearInterval', 'clearInterval'], ['queueMicrotask', 'queueMicrotask'],
+      ['Date', 'Date'], ['Date.now', 'now'], ['Math.random', 'random'], ['console.log', 'log'], ['console.groupCollapsed', 'groupCollapsed'],
+      ['ArrayBuffer', 'ArrayBuffer'], ['SharedArrayBuffer', 'SharedArrayBuffer'], ['Intl.DateTimeFormat', 'DateTimeFormat'],
+      ['WebAssembly.Memory', 'Memory'], ['WebAssembly.compile', 'compile'], ['TextEncoder', 'TextEncoder'], ['structuredClone', 'structuredClone'],
+      ['FinalizationRegistry', 'FinalizationRegistry'], ['Function.prototype.toString', 'toString'],
+    ];
+    for (const [expression, name] of natives) {
+      assert.equal(await result(`String(${expression})`), `function ${name}() { [native code] }`, expression);
+      assert.equal(await result(`${expression}.name`), name, `${expression}.name`);
+    }
+    // lodash's isNative: a pattern made from a native method's text.
+    const isNative = "const reIsNative = RegExp('^' + Function.prototype.toString.call(Object.prototype.hasOwnProperty).replace(/[\\\\^$.*+?()[\\]{}|]/g, '\\\\$&').replace(/hasOwnProperty|(function).*?(?=\\\\\\()| for .+?(?=\\\\\\])/g, '$1.*?') + '$');";
+    assert.equal(await result(`${isNative} [Date, setTimeout, Math.random, ArrayBuffer, console.log, Object].every((f) => reIsNative.test(Function.prototype.toString.call(f)))`), 'true');
+    assert.equal(await result(`${isNative} reIsNative.test(String(function own() {}))`), 'false');
+    assert.equal(await result('String(function own(a) { return a; })'), 'function own(a) { return a; }');
+    assert.equal(await result('String(class A { m() {} })'), 'class A { m() {} }');
+    assert.equal(await result('String(Object.keys)'), 'function keys() { [native code] }');
+    assert.equal(await result('try { Function.prototype.toString.call({}); "no" } catch (e) { e.name }'), 'TypeError');
+    assert.equal(await result('try { new Function.prototype.toString(); "no" } catch (e) { e.name }'), 'TypeError');
+  });
 });

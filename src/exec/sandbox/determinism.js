@@ -110,7 +110,7 @@
   SandboxDate.parse = RealDate.parse;
   SandboxDate.UTC = RealDate.UTC;
   Object.defineProperty(globalThis, 'Date', { value: SandboxDate, writable: true, configurable: true });
-  Object.defineProperty(Math, 'random', { value: function random53() { return random(); }, writable: true, configurable: true });
+  Object.defineProperty(Math, 'random', { value: { random() { return random(); } }.random, writable: true, configurable: true });
 
   reseed(0);
   Object.defineProperty(globalThis, '__mcpv8_determinism', {

@@ -104,7 +104,8 @@
     group: (...args) => { if (args.length > 0) emit('', format(...args)); groupIndent += '  '; },
     groupEnd: () => { groupIndent = groupIndent.slice(2); },
   };
-  consoleObject.groupCollapsed = consoleObject.group;
+  const consoleGroup = consoleObject.group;
+  consoleObject.groupCollapsed = { groupCollapsed: (...args) => consoleGroup(...args) }.groupCollapsed;
   Object.defineProperty(globalThis, 'console', { value: consoleObject, writable: true, configurable: true });
 
   // ---- timers: a queue the host drives; one callback per host turn so microtasks run between ----
@@ -147,8 +148,8 @@
 
   globalThis.setTimeout = (callback, delay, ...args) => addTimer(callback, delay, args, false);
   globalThis.setInterval = (callback, delay, ...args) => addTimer(callback, delay, args, true);
-  globalThis.clearTimeout = clearTimer;
-  globalThis.clearInterval = clearTimer;
+  globalThis.clearTimeout = { clearTimeout: (handle) => clearTimer(handle) }.clearTimeout;
+  globalThis.clearInterval = { clearInterval: (handle) => clearTimer(handle) }.clearInterval;
   globalThis.queueMicrotask = (callback) => {
     if (typeof callback !== 'function') throw new TypeError('The "callback" argument must be of type function');
     Promise.resolve().then(callback);
@@ -235,8 +236,54 @@
   const defineProperty = Object.defineProperty;
   /** Defines `name` on `target` as V8 defines its built-ins: writable, configurable, not enumerable. */
   const defineBuiltin = (target, name, value) => defineProperty(target, name, { value, writable: true, enumerable: false, configurable: true });
+  // ---- functions the sandbox provides print as V8's own do ----
+  // `String(setTimeout)`, `String(Date)` or `String(ArrayBuffer)` would otherwise show the
+  // prelude's source, or `function () { [native code] }` for a proxy, and code that tells native
+  // functions from polyfills by their text (lodash's isNative, core-js) would take ours for
+  // polyfills. Function.prototype.toString answers `function <name>() { [native code] }` for the
+  // functions registered here and defers to V8's for every other.
+  const realFunctionToString = Function.prototype.toString;
+  const nativeNames = new WeakMap();
+  const nativeNamesGet = WeakMap.prototype.get;
+  const nativeNamesSet = WeakMap.prototype.set;
+  const presentAsNative = (fn, name) => { Reflect.apply(nativeNamesSet, nativeNames, [fn, name]); };
+  const functionToString = {
+    toString() {
+      const name = Reflect.apply(nativeNamesGet, nativeNames, [this]);
+      if (name !== undefined) return 'function ' + name + '() { [native code] }';
+      return Reflect.apply(realFunctionToString, this, []);
+    },
+  }.toString;
+  presentAsNative(functionToString, 'toString');
+  Object.defineProperty(Function.prototype, 'toString', { value: functionToString, writable: true, enumerable: false, configurable: true });
+  const stringIncludes = String.prototype.includes;
+  const reflectOwnKeys = Reflect.ownKeys;
+  const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+  /**
+   * Registers every function written in JavaScript reachable from `value` within `depth` property
+   * steps (a global, its static members, its prototype's methods and accessors), and names the
+   * anonymous ones after their key, as V8 names its own.
+   */
+  function presentTreeAsNative(value, key, depth, prefix = '') {
+    if (typeof value === 'function' && !Reflect.apply(stringIncludes, Reflect.apply(realFunctionToString, value, []), ['[native code]'])) {
+      if (value.name === '' && typeof key === 'string') Object.defineProperty(value, 'name', { value: prefix + key, configurable: true });
+      presentAsNative(value, value.name);
+    }
+    if (depth === 0 || value === null || (typeof value !== 'object' && typeof value !== 'function')) return;
+    for (const ownKey of reflectOwnKeys(value)) {
+      const descriptor = getOwnPropertyDescriptor(value, ownKey);
+      if ('value' in descriptor) {
+        if (descriptor.value !== value) presentTreeAsNative(descriptor.value, ownKey, depth - 1);
+      } else {
+        if (descriptor.get !== undefined) presentTreeAsNative(descriptor.get, ownKey, 0, 'get ');
+        if (descriptor.set !== undefined) presentTreeAsNative(descriptor.set, ownKey, 0, 'set ');
+      }
+    }
+  }
+
   /** Puts `bounded`, a proxy of the constructor `Original`, where `Original` was: its prototype's `constructor`, and `holder[name]`. */
   function replaceConstructor(Original, bounded, holder, name) {
+    presentAsNative(bounded, name);
     defineBuiltin(Original.prototype, 'constructor', bounded);
     if (holder !== null) defineBuiltin(holder, name, bounded);
     return bounded;
@@ -570,6 +617,7 @@
       // Only while the accessor is still there: a program that deleted or replaced the global keeps that.
       const current = Object.getOwnPropertyDescriptor(globalThis, name);
       if (current !== undefined && current.get === accessors[name]) defineBuiltin(globalThis, name, value);
+      presentTreeAsNative(value, name, 3);
     }
     function wrapSharedArrayBuffer() {
       if (sharedArrayBufferWrapped) return;
@@ -863,6 +911,10 @@
     memoryLimitBytes = memoryBytes;
     installPerContext();
     return (method, argument) => control[method](argument);
+  }
+  for (const key of reflectOwnKeys(globalThis)) {
+    const descriptor = getOwnPropertyDescriptor(globalThis, key);
+    if ('value' in descriptor && descriptor.value !== globalThis) presentTreeAsNative(descriptor.value, key, 2);
   }
   const attachName = '__mcpv8_attach';
   Object.defineProperty(globalThis, attachName, { value: attach, configurable: true });
