@@ -653,7 +653,7 @@ class IsolateEngine implements Engine {
     }
     for (const run of this.active) run.stop('cancelled');
     while (this.running > 0) await new Promise<void>((resolve) => { this.onIdle = resolve; });
-    this.pool.close();
+    await this.pool.close();
     // Isolates on their way back or being created are disposed when they arrive: wait for them,
     // since a process that exits while an isolate's thread still runs can crash on the way out.
     await this.pool.whenReplenished();

@@ -117,6 +117,18 @@ export async function heapBytesOf(isolate: ivm.Isolate): Promise<number | null> 
   }
 }
 
+/**
+ * Disposes an isolate once the call under way on its thread, if any (`pending`), has ended. An
+ * isolate disposed during a call is destroyed on the isolate's thread when the call ends, and a
+ * process that exits meanwhile tears V8's platform down under it and crashes on the way out (3
+ * of 20 scripts that exited right after the engine's close). Disposed with nothing under way, it
+ * is destroyed at once, on this thread. An isolate that does not answer is disposed anyway.
+ */
+export async function disposeWhenIdle(isolate: ivm.Isolate, pending: Promise<unknown> | null): Promise<void> {
+  if (pending !== null) await within(pending, isolateAnswerMsMax, 'the call under way').catch(() => undefined);
+  if (!isolate.isDisposed) isolate.dispose();
+}
+
 /** Rejects when `promise` takes longer than `ms`: an isolate that does not answer is given up. */
 function within<Value>(promise: Promise<Value>, ms: number, what: string): Promise<Value> {
   let timer: NodeJS.Timeout | undefined;
@@ -245,18 +257,17 @@ export class IsolatePool {
     let successor = prepared.successor ?? this.successorOf(prepared);
     if (prepared.successor !== null && heapChanged && successor.next !== null) successor = { ...successor, bytes: heapBytesOf(isolate) };
     const { warm, bytes, next } = successor;
-    const returning = bytes.then((used) => {
-      this.returning.delete(returning);
+    const returning = bytes.then(async (used) => {
       if (isolate.isDisposed) return;
       if (used === null || used > retireHeapShare * memoryMb * 1024 * 1024) {
-        isolate.dispose();
         this.replenishSoon(memoryMb);
+        await disposeWhenIdle(isolate, next);
       } else if (this.hasRoom(memoryMb)) {
         this.park(warm, memoryMb, next);
       } else {
-        isolate.dispose();
+        await disposeWhenIdle(isolate, next);
       }
-    });
+    }).finally(() => { this.returning.delete(returning); });
     this.returning.add(returning);
   }
 
@@ -331,12 +342,12 @@ export class IsolatePool {
     this.replenishSoon(memoryMb);
   }
 
-  close(): void {
+  /** Disposes the idle isolates, each once its next context is made (see `disposeWhenIdle`). */
+  async close(): Promise<void> {
     this.closed = true;
-    for (const list of this.idle.values()) {
-      for (const warm of list) if (!warm.isolate.isDisposed) warm.isolate.dispose();
-    }
+    const idle = [...this.idle.values()].flat();
     this.idle.clear();
     this.idleCount = 0;
+    await Promise.all(idle.map((warm) => disposeWhenIdle(warm.isolate, warm.next)));
   }
 }
