@@ -2,6 +2,7 @@
 // coordinate systems, including the edges (empty output, last page, multi-byte UTF-8).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { writeFileSync } from 'node:fs';
 import { Level } from 'level';
 import { ExecutionStore, interruptedError, type ExecutionRecord } from '../../src/storage/execution-store.ts';
 import { McpV8Error } from '../../src/errors.ts';
@@ -57,6 +58,17 @@ describe('execution store', () => {
     await withStore(async (_store, path) => {
       await assert.rejects(ExecutionStore.open({ path }), (error: unknown) => error instanceof McpV8Error && error.code === 'STORAGE_LOCKED' && error.message.includes(path));
     });
+  });
+
+  test('a path LevelDB cannot open is refused with what is in the way, not just "failed to open"', async () => {
+    const path = `${tempDir('not-a-database')}/file`;
+    writeFileSync(path, 'not a database');
+    await assert.rejects(ExecutionStore.open({ path }), (error: unknown) =>
+      error instanceof McpV8Error && error.code === 'STORAGE_UNAVAILABLE' && error.message.includes(`the execution database ${path}`) && /EEXIST|exists/.test(error.message));
+    const corrupt = tempDir('corrupt-database');
+    writeFileSync(`${corrupt}/CURRENT`, 'MANIFEST-missing\n');
+    await assert.rejects(ExecutionStore.open({ path: corrupt }), (error: unknown) =>
+      error instanceof McpV8Error && error.code === 'STORAGE_UNAVAILABLE' && error.message.includes('MANIFEST-missing'));
   });
 
   test('empty output: one empty page with consistent coordinates', async () => {
