@@ -38,14 +38,27 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
 
 const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);
 
-function listen(server: Server, port: number, host: string): Promise<number> {
+/** Listens on `host`:`port`; a failure names the flag to change (`portFlag`: --http-port or --sse-port). */
+function listen(server: Server, port: number, host: string, portFlag: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (error: NodeJS.ErrnoException) => reject(new Error(listenFailure(error, port, host, portFlag), { cause: error }));
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+function listenFailure(error: NodeJS.ErrnoException, port: number, host: string, portFlag: string): string {
+  switch (error.code) {
+    case 'EADDRINUSE': return `${portFlag} ${port}: the port is in use on ${host} by another process (choose another, or 0 for any free port)`;
+    case 'EACCES': return `${portFlag} ${port}: permission denied (ports below 1024 need privileges)`;
+    case 'EADDRNOTAVAIL': return `--bind-host ${host}: not an address of this machine`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN': return `--bind-host ${host}: no such host`;
+    default: return `cannot listen on ${host}:${port}: ${error.message}`;
+  }
 }
 
 /**
@@ -146,7 +159,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const { app, close: closeApp } = createHttpApp({ config, tools, engine, metrics, store, logger });
   const httpServer = createServer(app.callback());
   httpServer.keepAliveTimeout = 65_000;
-  const port = await listen(httpServer, config.port!, config.bindHost);
+  const port = await listen(httpServer, config.port!, config.bindHost, config.transport === 'sse' ? '--sse-port' : '--http-port');
   if (!loopbackHosts.has(config.bindHost)) {
     logger.warn({ host: config.bindHost }, 'listening beyond loopback with no authentication: anyone who can reach this port can run code');
   }

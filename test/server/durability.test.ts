@@ -1,6 +1,8 @@
 // Execution records and their console output outlive the process: after a clean stop, and after
 // kill -9 in the middle of a run (that run is then reported as interrupted, not left running).
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { startServerProcess, tempDir } from '../support/server-process.ts';
 
@@ -144,5 +146,18 @@ describe('several local servers on the defaults', () => {
     } finally {
       await first.stop();
     }
+  });
+
+  test('a port in use or an address not of this machine is refused with a line naming the flag', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      await assert.rejects(startServerProcess(['--stateless', '--sse-port', String(port), '--execution-db-path', tempDir('port')]), new RegExp(`--sse-port ${port}: the port is in use on 127.0.0.1 by another process`));
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine has it.
+    await assert.rejects(startServerProcess(['--stateless', '--http-port', '0', '--bind-host', '192.0.2.1', '--execution-db-path', tempDir('host')]), /--bind-host 192\.0\.2\.1: not an address of this machine/);
   });
 });
