@@ -24,10 +24,13 @@ export interface ServerProcess {
   baseUrl: string;
   stderr: () => string;
   /** Resolves when the server's stderr (its log) has a line matching `pattern`, counting lines already written. */
-  waitForStderr: (pattern: RegExp) => Promise<string>;
+  /** Resolves with the first stderr line matching `pattern`; rejects if the server exits or `timeoutMs` (20 s) passes first. */
+  waitForStderr: (pattern: RegExp, timeoutMs?: number) => Promise<string>;
   /** Sends a signal and resolves with the exit code (or signal name) once the process is gone. */
   stop: (signal?: NodeJS.Signals) => Promise<number | string>;
 }
+
+const waitForStderrMsMax = 20_000;
 
 export function startServerProcess(args: readonly string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<ServerProcess> {
   const { command, args: fullArgs } = serverCommand(args);
@@ -48,16 +51,22 @@ export function startServerProcess(args: readonly string[], options: { timeoutMs
       resolve({
         child, port, baseUrl: `http://127.0.0.1:${port}`,
         stderr: () => stderrText,
-        waitForStderr: (pattern) => new Promise((resolveLine, rejectLine) => {
+        waitForStderr: (pattern, timeoutMs = waitForStderrMsMax) => new Promise((resolveLine, rejectLine) => {
+          const stopWaiting = () => {
+            clearTimeout(late);
+            child.stderr!.off('data', check);
+            child.off('exit', gone);
+          };
           const check = () => {
             const line = stderrText.split('\n').find((candidate) => pattern.test(candidate));
             if (line === undefined) return false;
-            child.stderr!.off('data', check);
-            child.off('exit', gone);
+            stopWaiting();
             resolveLine(line);
             return true;
           };
-          const gone = () => { child.stderr!.off('data', check); rejectLine(new Error(`server exited before logging ${pattern}:\n${stderrText}`)); };
+          const gone = () => { stopWaiting(); rejectLine(new Error(`server exited before logging ${pattern}:\n${stderrText}`)); };
+          // A line that never comes fails the test with what the server did log, not a hang.
+          const late = setTimeout(() => { stopWaiting(); rejectLine(new Error(`server did not log ${pattern} within ${timeoutMs} ms:\n${stderrText}`)); }, timeoutMs);
           if (check()) return;
           child.stderr!.on('data', check);
           child.once('exit', gone);

@@ -192,11 +192,17 @@ async function listToolsStatus(baseUrl: string, sessionId: string): Promise<numb
   return response.status;
 }
 
-/** Opens the session's GET stream (a client listening for notifications); resolves once the server answered it. */
+/**
+ * Opens the session's GET stream (a client listening for notifications) and reads it; resolves
+ * once the server answered it. The body is read, not left alone: undici cancels the body of a
+ * Response that is garbage collected unread, which closed the stream under the test now and then
+ * (the server then rightly took the session for idle).
+ */
 async function openStream(baseUrl: string, sessionId: string): Promise<() => void> {
   const controller = new AbortController();
   const response = await fetch(`${baseUrl}/mcp`, { headers: { accept: 'text/event-stream', 'mcp-session-id': sessionId }, signal: controller.signal });
   assert.equal(response.status, 200);
+  void response.body!.pipeTo(new WritableStream()).catch(() => undefined);
   return () => controller.abort();
 }
 
