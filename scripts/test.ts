@@ -22,5 +22,9 @@ if (typecheck.status !== 0) {
 }
 const files = testFiles('test').filter((file) => filter.length === 0 || filter.some((part) => file.includes(part)));
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-const run = spawnSync(process.execPath, ['--no-node-snapshot', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], { stdio: 'inherit' });
+// The longest test takes ≈ 30 s here; one that hangs fails after 3 minutes with its name, rather
+// than holding CI until its 90-minute limit, and --test-force-exit ends its file even when what
+// the hung test started (a server process) would keep it alive.
+const testTimeoutMs = 180_000;
+const run = spawnSync(process.execPath, ['--no-node-snapshot', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${testTimeoutMs}`, '--test-force-exit', '--test-reporter=spec', ...files], { stdio: 'inherit' });
 process.exit(run.status ?? 1);
