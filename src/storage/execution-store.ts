@@ -88,6 +88,20 @@ export const recentRecordsMax = 10_000;
 
 const lineKeyDigits = 10;
 
+/**
+ * A stored record, or null when it cannot be read. LevelDB checksums what it stores, so only a
+ * bug or a hand edit makes one; it must not stop listing, eviction or a restart.
+ */
+function parseRecord(text: string): ExecutionRecord | null {
+  try {
+    const record = JSON.parse(text) as Partial<ExecutionRecord> | null;
+    if (typeof record === 'object' && record !== null && typeof record.execution_id === 'string' && typeof record.status === 'string') return record as ExecutionRecord;
+  } catch {
+    // Not JSON: reported as unreadable below.
+  }
+  return null;
+}
+
 /** What one console line adds to the stored output: its UTF-8 bytes and the newline after it. */
 function lineBytes(line: string): number {
   return Buffer.byteLength(line, 'utf8') + 1;
@@ -190,7 +204,11 @@ export class ExecutionStore {
       const text = await this.db.get(recordKey(id));
       operations.push({ type: 'del', key });
       if (text === undefined) continue;
-      const record = JSON.parse(text) as ExecutionRecord;
+      const record = parseRecord(text);
+      if (record === null) {
+        this.logger?.error({ executionId: id }, 'the stored record of an interrupted execution cannot be read; it is left for eviction');
+        continue;
+      }
       const interrupted: ExecutionRecord = { ...record, status: 'failed', error: interruptedError, completed_at: now };
       operations.push({ type: 'put', key: recordKey(id), value: JSON.stringify(interrupted) });
       let bytes = 0;
@@ -361,13 +379,21 @@ export class ExecutionStore {
     const cached = this.recent.get(id);
     if (cached !== undefined) return { ...cached };
     const text = await this.db.get(recordKey(id));
-    return text === undefined ? undefined : (JSON.parse(text) as ExecutionRecord);
+    if (text === undefined) return undefined;
+    const record = parseRecord(text);
+    if (record === null) {
+      this.logger?.error({ executionId: id }, 'a stored execution record cannot be read');
+      throw new McpV8Error('EXECUTION_NOT_FOUND', `The stored record of execution ${id} cannot be read (it is damaged in the execution database): its result and output are lost.`);
+    }
+    return record;
   }
 
   async list(options: { limit?: number } = {}): Promise<ExecutionRecord[]> {
     const records: ExecutionRecord[] = [];
     for await (const value of this.db.values({ gt: 'r!', lt: 'r~', reverse: true, limit: options.limit ?? listLimitDefault })) {
-      records.push(JSON.parse(value) as ExecutionRecord);
+      const record = parseRecord(value);
+      if (record !== null) records.push(record);
+      else this.logger?.error('a stored execution record cannot be read; list_executions leaves it out');
     }
     return records;
   }
@@ -439,7 +465,8 @@ export class ExecutionStore {
     };
     for await (const [key, value] of this.db.iterator({ gt: this.evictedThrough, lt: 'r~' })) {
       if (enough()) break;
-      if ((JSON.parse(value) as ExecutionRecord).status === 'running') {
+      // An unreadable record is evicted like a finished one: it must not hold the store past its bounds.
+      if (parseRecord(value)?.status === 'running') {
         if (page.length > 0) await takePage();
         passedRunning = true;
       } else {

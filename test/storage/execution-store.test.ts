@@ -71,6 +71,43 @@ describe('execution store', () => {
       error instanceof McpV8Error && error.code === 'STORAGE_UNAVAILABLE' && error.message.includes('MANIFEST-missing'));
   });
 
+  test('a damaged record is reported as lost, left out of lists, and neither a restart nor eviction stops at it', async () => {
+    const path = tempDir('damaged');
+    const base = Date.now() - 1_000_000;
+    const ids = Array.from({ length: 6 }, (_, index) => newExecutionId('t', base + index));
+    const store = await ExecutionStore.open({ path, recordsMax: 4 });
+    for (const [index, id] of ids.slice(0, 3).entries()) {
+      await store.create({ ...running(), execution_id: id });
+      if (index !== 1) await store.finish(id, finished);
+    }
+    await store.flush();
+    await store.close();
+    // Two records damaged by hand: a finished one and one left running at the stop.
+    const db = new Level<string, string>(path);
+    await db.put(`r!${ids[0]}`, '{"execution_id": "trunc');
+    await db.put(`r!${ids[1]}`, 'null');
+    await db.close();
+
+    const reopened = await ExecutionStore.open({ path, recordsMax: 4 });
+    try {
+      for (const id of [ids[0]!, ids[1]!]) {
+        await assert.rejects(reopened.get(id), (error: unknown) => error instanceof McpV8Error && error.code === 'EXECUTION_NOT_FOUND' && /cannot be read/.test(error.message) && error.message.includes(id));
+      }
+      assert.deepEqual((await reopened.list()).map((record) => record.execution_id), [ids[2]]);
+      // Past the bound the oldest go first, damaged ones included: the store is not stuck at them.
+      for (const id of ids.slice(3)) {
+        await reopened.create({ ...running(), execution_id: id });
+        await reopened.finish(id, finished);
+        await reopened.whenEvicted();
+      }
+      assert.deepEqual((await reopened.list()).map((record) => record.execution_id).reverse(), ids.slice(2));
+      assert.equal(await reopened.get(ids[0]!), undefined, 'the damaged records were the oldest, and were evicted');
+      assert.equal(await reopened.get(ids[1]!), undefined);
+    } finally {
+      await reopened.close();
+    }
+  });
+
   test('empty output: one empty page with consistent coordinates', async () => {
     await withStore(async (store) => {
       const record = running();
