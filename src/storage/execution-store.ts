@@ -199,6 +199,7 @@ export class ExecutionStore {
   private async markInterrupted(): Promise<void> {
     const now = new Date().toISOString();
     const operations: BatchOperation[] = [];
+    let interruptedCount = 0;
     for await (const key of this.db.keys({ gt: 'u!', lt: 'u~' })) {
       const id = key.slice(2);
       const text = await this.db.get(recordKey(id));
@@ -211,13 +212,14 @@ export class ExecutionStore {
       }
       const interrupted: ExecutionRecord = { ...record, status: 'failed', error: interruptedError, completed_at: now };
       operations.push({ type: 'put', key: recordKey(id), value: JSON.stringify(interrupted) });
+      interruptedCount++;
       let bytes = 0;
       for await (const line of this.db.values({ gt: `o!${id}!`, lt: `o!${id}!~` })) bytes += lineBytes(line);
       if (bytes > 0) operations.push({ type: 'put', key: bytesKey(id), value: String(bytes) });
     }
     if (operations.length > 0) {
       await this.db.batch(operations);
-      this.logger?.warn({ count: operations.length / 2 }, 'executions interrupted by the last stop marked failed');
+      if (interruptedCount > 0) this.logger?.warn({ count: interruptedCount }, 'executions interrupted by the last stop marked failed');
     }
   }
 
