@@ -94,6 +94,20 @@ describe('resource attacks stay inside their run', () => {
     assert.ok(['completed', 'failed'].includes(ran.status), ran.status);
     assert.equal(await result('[1, 2].map((n) => n * 2)'), '[ 2, 4 ]');
   });
+
+  test('WebAssembly, wrapped on first use, uses none of the built-ins a program replaced before', async () => {
+    const ran = await run(`
+      const seen = [];
+      const realApply = Reflect.apply;
+      Reflect.apply = function (target, receiver, args) { seen.push(target.name); return realApply(target, receiver, args); };
+      Object.getOwnPropertyDescriptor = () => ({ get: () => 0, value: 0 });
+      Object.defineProperty = () => { throw new Error('replaced defineProperty'); };
+      const module = await WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+      const memory = new WebAssembly.Memory({ initial: 1 });
+      [seen.length, module instanceof WebAssembly.Module, memory.buffer.byteLength, String(WebAssembly.compile), String(SharedArrayBuffer)].join(' | ')`);
+    assert.equal(ran.status, 'completed', ran.error ?? '');
+    assert.equal(ran.result, '0 | true | 65536 | function compile() { [native code] } | function SharedArrayBuffer() { [native code] }');
+  });
 });
 
 describe('output before a hang', () => {

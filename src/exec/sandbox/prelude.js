@@ -185,15 +185,17 @@
         if (replaying()) finishedWork.set(workId, settle);
         else { noteEvent({ kind: 'work', workId }); settle(); }
       };
-      Reflect.apply(promiseThen, promise, [(value) => finish(true, value), (error) => finish(false, error)]);
+      reflectApply(promiseThen, promise, [(value) => finish(true, value), (error) => finish(false, error)]);
     });
   }
+  // Called once user code may have run (WebAssembly is wrapped on first use): only captured
+  // built-ins (reflectApply and defineProperty are captured further down, before any user code).
   function trackedWork(original) {
     const tracked = function (...args) {
-      return trackWork(Reflect.apply(original, this, args));
+      return trackWork(reflectApply(original, this, args));
     };
-    Object.defineProperty(tracked, 'name', { value: original.name });
-    Object.defineProperty(tracked, 'length', { value: original.length });
+    defineProperty(tracked, 'name', { value: original.name });
+    defineProperty(tracked, 'length', { value: original.length });
     return tracked;
   }
   // FinalizationRegistry callbacks would run whenever V8 collects, outside any run: during a
@@ -246,33 +248,36 @@
   const nativeNames = new WeakMap();
   const nativeNamesGet = WeakMap.prototype.get;
   const nativeNamesSet = WeakMap.prototype.set;
-  const presentAsNative = (fn, name) => { Reflect.apply(nativeNamesSet, nativeNames, [fn, name]); };
+  const presentAsNative = (fn, name) => { reflectApply(nativeNamesSet, nativeNames, [fn, name]); };
   const functionToString = {
     toString() {
-      const name = Reflect.apply(nativeNamesGet, nativeNames, [this]);
+      const name = reflectApply(nativeNamesGet, nativeNames, [this]);
       if (name !== undefined) return 'function ' + name + '() { [native code] }';
-      return Reflect.apply(realFunctionToString, this, []);
+      return reflectApply(realFunctionToString, this, []);
     },
   }.toString;
   presentAsNative(functionToString, 'toString');
-  Object.defineProperty(Function.prototype, 'toString', { value: functionToString, writable: true, enumerable: false, configurable: true });
+  defineBuiltin(Function.prototype, 'toString', functionToString);
+  // Captured, like everything the prelude calls once user code may have run (WebAssembly and
+  // SharedArrayBuffer are registered on first use).
   const stringIncludes = String.prototype.includes;
   const reflectOwnKeys = Reflect.ownKeys;
   const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+  const objectHasOwn = Object.hasOwn;
   /**
    * Registers every function written in JavaScript reachable from `value` within `depth` property
    * steps (a global, its static members, its prototype's methods and accessors), and names the
    * anonymous ones after their key, as V8 names its own.
    */
   function presentTreeAsNative(value, key, depth, prefix = '') {
-    if (typeof value === 'function' && !Reflect.apply(stringIncludes, Reflect.apply(realFunctionToString, value, []), ['[native code]'])) {
-      if (value.name === '' && typeof key === 'string') Object.defineProperty(value, 'name', { value: prefix + key, configurable: true });
+    if (typeof value === 'function' && !reflectApply(stringIncludes, reflectApply(realFunctionToString, value, []), ['[native code]'])) {
+      if (value.name === '' && typeof key === 'string') defineProperty(value, 'name', { value: prefix + key, configurable: true });
       presentAsNative(value, value.name);
     }
     if (depth === 0 || value === null || (typeof value !== 'object' && typeof value !== 'function')) return;
     for (const ownKey of reflectOwnKeys(value)) {
       const descriptor = getOwnPropertyDescriptor(value, ownKey);
-      if ('value' in descriptor) {
+      if (objectHasOwn(descriptor, 'value')) {
         if (descriptor.value !== value) presentTreeAsNative(descriptor.value, ownKey, depth - 1);
       } else {
         if (descriptor.get !== undefined) presentTreeAsNative(descriptor.get, ownKey, 0, 'get ');
@@ -306,7 +311,7 @@
   const promiseReject = Promise.reject;
   const arrayBufferIsView = ArrayBuffer.isView;
   const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
-  const getterOf = (prototype, name) => Object.getOwnPropertyDescriptor(prototype, name).get;
+  const getterOf = (prototype, name) => getOwnPropertyDescriptor(prototype, name).get;
   const typedArrayView = [getterOf(TypedArrayPrototype, 'buffer'), getterOf(TypedArrayPrototype, 'byteOffset'), getterOf(TypedArrayPrototype, 'byteLength')];
   const dataViewView = [getterOf(DataView.prototype, 'buffer'), getterOf(DataView.prototype, 'byteOffset'), getterOf(DataView.prototype, 'byteLength')];
   const arrayBufferByteLength = getterOf(ArrayBuffer.prototype, 'byteLength');
@@ -605,7 +610,7 @@
    */
   function installPerContext() {
     const original = (name) => {
-      const descriptor = Object.getOwnPropertyDescriptor(globalThis, name);
+      const descriptor = getOwnPropertyDescriptor(globalThis, name);
       return descriptor === undefined ? null : descriptor.value;
     };
     const OriginalSharedArrayBuffer = original('SharedArrayBuffer');
@@ -615,7 +620,7 @@
     const accessors = {};
     function settle(name, value) {
       // Only while the accessor is still there: a program that deleted or replaced the global keeps that.
-      const current = Object.getOwnPropertyDescriptor(globalThis, name);
+      const current = getOwnPropertyDescriptor(globalThis, name);
       if (current !== undefined && current.get === accessors[name]) defineBuiltin(globalThis, name, value);
       presentTreeAsNative(value, name, 3);
     }
@@ -914,7 +919,7 @@
   }
   for (const key of reflectOwnKeys(globalThis)) {
     const descriptor = getOwnPropertyDescriptor(globalThis, key);
-    if ('value' in descriptor && descriptor.value !== globalThis) presentTreeAsNative(descriptor.value, key, 2);
+    if (objectHasOwn(descriptor, 'value') && descriptor.value !== globalThis) presentTreeAsNative(descriptor.value, key, 2);
   }
   const attachName = '__mcpv8_attach';
   Object.defineProperty(globalThis, attachName, { value: attach, configurable: true });
