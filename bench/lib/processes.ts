@@ -94,8 +94,21 @@ function ticksPerS(): number {
 
 /** User + system CPU seconds a process has used so far (Linux /proc), or NaN when unreadable. */
 export function processCpuS(pid: number): number {
+  return cpuSOf(`/proc/${pid}/stat`);
+}
+
+/**
+ * The same for the process's main thread alone (its task whose id is the pid): Node's event loop,
+ * where HTTP, the store and the engine's calls all run, so it can saturate while the process as a
+ * whole is below its cores.
+ */
+export function mainThreadCpuS(pid: number): number {
+  return cpuSOf(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function cpuSOf(statPath: string): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(statPath, 'utf8');
     // Fields after the command name (which may hold spaces and parentheses): utime is the 14th
     // field of the line and stime the 15th, so the 12th and 13th after ") ".
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

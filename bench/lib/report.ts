@@ -87,7 +87,8 @@ export function runLine(record: RunRecord): string {
   return `${record.target.padEnd(6)} ${record.topology} ${r.ratePerS}/s round ${record.round}: ` +
     `iter/s ${f(r.achievedIterPerS)} req/s ${f(r.httpReqPerS)} exec avg ${f(r.execLatencyMs.avg)} p95 ${f(r.execLatencyMs.p95)} p99 ${f(r.execLatencyMs.p99)} ms; ` +
     `iteration p50 ${f(r.iterationMs.p50)} p95 ${f(r.iterationMs.p95)} p99 ${f(r.iterationMs.p99)} ms; success ${f(r.successPct)}% dropped ${r.iterations.dropped} ` +
-    `max in-flight ${r.maxInFlightVUs}; cpu generator ${f(r.cpu.generatorPct, 0)}% server ${r.cpu.serverPct === null ? '—' : f(r.cpu.serverPct, 0)}%; ` +
+    `max in-flight ${r.maxInFlightVUs}; cpu generator ${f(r.cpu.generatorPct, 0)}% server ${r.cpu.serverPct === null ? '—' : f(r.cpu.serverPct, 0)}%` +
+    (r.cpu.serverMainThreadPct === null ? '' : ` (main thread ${f(r.cpu.serverMainThreadPct, 0)}%)`) + '; ' +
     `start lag p99 ${f(r.startLagMs.p99)} ms` + (Object.keys(r.failures).length > 0 ? `; failures ${JSON.stringify(r.failures)}` : '');
 }
 

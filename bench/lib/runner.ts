@@ -6,7 +6,7 @@ import { Http1Client, UndiciClient, type HttpClient } from './http1.ts';
 import { dueCount, dueNs, makeSchedule, type Schedule } from './schedule.ts';
 import { snippetBodies, snippets } from './snippets.ts';
 import { Samples, type Summary } from './stats.ts';
-import { processCpuS } from './processes.ts';
+import { mainThreadCpuS, processCpuS } from './processes.ts';
 import { VuPool, type Vu } from './vu-pool.ts';
 
 export interface RunOptions {
@@ -60,7 +60,8 @@ export interface RunReport {
   /** How late the generator started iterations relative to the schedule (its own health). */
   startLagMs: Summary;
   failures: Record<string, number>;
-  cpu: { generatorPct: number; serverPct: number | null };
+  /** serverMainThreadPct: the server's event-loop thread alone (100 % = that thread saturated). */
+  cpu: { generatorPct: number; serverPct: number | null; serverMainThreadPct: number | null };
 }
 
 class Phase {
@@ -194,9 +195,11 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
     const phase = new Phase();
     const cpu0 = process.cpuUsage();
     const server0 = options.serverPid === null ? Number.NaN : processCpuS(options.serverPid);
+    const main0 = options.serverPid === null ? Number.NaN : mainThreadCpuS(options.serverPid);
     const t0 = await runPhase(ctx, schedule, phase);
     const cpu = process.cpuUsage(cpu0);
     const server1 = options.serverPid === null ? Number.NaN : processCpuS(options.serverPid);
+    const main1 = options.serverPid === null ? Number.NaN : mainThreadCpuS(options.serverPid);
     const windowS = Number(phase.lastEndNs - t0) / 1e9;
     const failed = phase.finished - phase.succeeded;
     return {
@@ -219,6 +222,7 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
       cpu: {
         generatorPct: round2((100 * (cpu.user + cpu.system)) / 1e6 / windowS),
         serverPct: Number.isNaN(server1 - server0) ? null : round2((100 * (server1 - server0)) / windowS),
+        serverMainThreadPct: Number.isNaN(main1 - main0) ? null : round2((100 * (main1 - main0)) / windowS),
       },
     };
   } finally {

@@ -145,6 +145,7 @@ describe('load loop', () => {
       assert.equal(report.successPct, 100);
       assert.equal(report.startLagMs.count, 20, 'dropped arrivals are scheduled too');
       assert.equal(report.cpu.serverPct, null);
+      assert.equal(report.cpu.serverMainThreadPct, null);
     } finally {
       server.close();
     }
@@ -193,6 +194,7 @@ describe('bench/load.ts end to end', () => {
       }
       assert.equal(typeof report.cpu.generatorPct, 'number');
       assert.equal(typeof report.cpu.serverPct, 'number', 'a spawned target’s CPU is read from /proc');
+      assert.ok(report.cpu.serverMainThreadPct! > 0 && report.cpu.serverMainThreadPct! <= report.cpu.serverPct! + 1, 'its main thread is part of it');
       assert.ok(report.maxInFlightVUs >= 1 && report.maxInFlightVUs <= report.maxVUs);
     }
     assert.match(result.records[0]!.command, /src\/cli\.ts --stateless --http-port 0/);
