@@ -148,6 +148,9 @@ describe('Streamable HTTP transport and plain API', () => {
     // Earlier tests of this server printed lines and finished runs: the store's gauges count them.
     assert.match(metrics, /^mcp_v8_stored_executions [1-9]\d*$/m);
     assert.match(metrics, /^mcp_v8_stored_output_bytes [1-9]\d*$/m);
+    const active = Number(/^nodejs_eventloop_active_seconds_total ([\d.e-]+)$/m.exec(metrics)?.[1]);
+    const idle = Number(/^nodejs_eventloop_idle_seconds_total ([\d.e-]+)$/m.exec(metrics)?.[1]);
+    assert.ok(active > 0 && idle > 0, `event loop active ${active} s, idle ${idle} s`);
     assert.match(metrics, /^mcp_v8_execution_duration_seconds_bucket\{le="\+Inf"\} [1-9]\d*$/m);
     assert.match(metrics, /^# TYPE mcp_v8_execution_duration_seconds histogram$/m);
     const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(metrics)?.[1]);
