@@ -39,5 +39,11 @@ export function createMcpServer(options: { tools: readonly ToolDefinition[]; con
       },
     );
   }
+  // A message the transport cannot read (not JSON, not JSON-RPC, a stdio line past the SDK's
+  // 10 MiB) would otherwise leave no trace; past the 10 MiB the SDK also closes the stdio
+  // transport, and the server stops.
+  server.server.onerror = (error) => {
+    options.logger.warn({ err: error, transport: options.context.transport }, 'an MCP message could not be read');
+  };
   return server;
 }

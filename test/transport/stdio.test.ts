@@ -96,6 +96,27 @@ describe('stdio transport', () => {
     }
   });
 
+  test('a line that is not JSON-RPC is logged and skipped; a line past 10 MiB is logged and ends the session cleanly', async () => {
+    const { command, args } = serverCommand(['--stateless', '--execution-db-path', tempDir('stdio-garbage')]);
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.stdin.on('error', () => undefined); // the server may close its stdin while the long line is still being written
+    const lines = createInterface({ input: child.stdout });
+    const send = (message: unknown) => child.stdin.write(JSON.stringify(message) + '\n');
+    send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    child.stdin.write('{not json\n');
+    send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
+    for await (const line of lines) if ((JSON.parse(line) as { id?: number }).id === 2) break;
+    assert.match(stderr, /"msg":"an MCP message could not be read"/, 'the bad line is logged, and the server answers the next one');
+    const exited = once(child, 'exit');
+    child.stdin.write('{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"pad":"' + 'x'.repeat(11 * 1024 * 1024) + '"}}\n');
+    const [code] = await exited;
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /ReadBuffer exceeded maximum size/);
+  });
+
   test('a bad flag exits non-zero with one line naming it, and nothing on stdout', async () => {
     const result = await runToExit(['--heap-memory-max', '100']);
     assert.equal(result.code, 2);
