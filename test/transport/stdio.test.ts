@@ -110,7 +110,8 @@ describe('stdio transport', () => {
     send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
     for await (const line of lines) if ((JSON.parse(line) as { id?: number }).id === 2) break;
     assert.match(stderr, /"msg":"an MCP message could not be read"/, 'the bad line is logged, and the server answers the next one');
-    const exited = once(child, 'exit');
+    // 'close', not 'exit': stderr may still hold the last lines when the process has exited.
+    const exited = once(child, 'close');
     child.stdin.write('{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"pad":"' + 'x'.repeat(11 * 1024 * 1024) + '"}}\n');
     const [code] = await exited;
     assert.equal(code, 0, stderr);
