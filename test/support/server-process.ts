@@ -40,13 +40,15 @@ export function startServerProcess(args: readonly string[], options: { timeoutMs
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start within ${options.timeoutMs ?? 20_000} ms:\n${stderrText}`)), options.timeoutMs ?? 20_000);
     const exitedEarly = (code: number | null) => { clearTimeout(timer); reject(new Error(`server exited with ${code} before listening:\n${stderrText}`)); };
-    child.once('exit', exitedEarly);
+    // 'close', not 'exit': after 'exit' the pipe may still hold the server's last lines, which the
+    // error must show (a refused flag, a port in use).
+    child.once('close', exitedEarly);
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       stderrText += chunk;
       const match = /"msg":"mcp-v8 listening"/.test(stderrText) ? /"port":(\d+)[^\n]*"msg":"mcp-v8 listening"/.exec(stderrText) : null;
       if (match === null) return;
       clearTimeout(timer);
-      child.off('exit', exitedEarly);
+      child.off('close', exitedEarly);
       const port = Number(match[1]);
       resolve({
         child, port, baseUrl: `http://127.0.0.1:${port}`,
@@ -55,7 +57,7 @@ export function startServerProcess(args: readonly string[], options: { timeoutMs
           const stopWaiting = () => {
             clearTimeout(late);
             child.stderr!.off('data', check);
-            child.off('exit', gone);
+            child.off('close', gone);
           };
           const check = () => {
             const line = stderrText.split('\n').find((candidate) => pattern.test(candidate));
@@ -69,7 +71,7 @@ export function startServerProcess(args: readonly string[], options: { timeoutMs
           const late = setTimeout(() => { stopWaiting(); rejectLine(new Error(`server did not log ${pattern} within ${timeoutMs} ms:\n${stderrText}`)); }, timeoutMs);
           if (check()) return;
           child.stderr!.on('data', check);
-          child.once('exit', gone);
+          child.once('close', gone);
         }),
         stop: (signal = 'SIGTERM') => {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
