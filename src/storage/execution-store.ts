@@ -169,6 +169,8 @@ export class ExecutionStore {
   private readonly outputBytesMax: number;
   /** The eviction under way, if any: one at a time, awaited by `close`. */
   private evicting: Promise<void> | null = null;
+  /** Set by `close`: no eviction starts after it. */
+  private closing = false;
   /**
    * Every record key up to this one is evicted, except running ones: the next eviction reads
    * from here, not across the deletion markers LevelDB keeps until it compacts.
@@ -250,15 +252,20 @@ export class ExecutionStore {
    * it must (1 % of each bound), so it runs once per many executions rather than on every one.
    */
   private evictIfOver(): void {
-    if (this.evicting !== null) return;
+    if (this.evicting !== null || this.closing) return;
     const target: EvictionTarget = {
       records: this.recordCount > this.recordsMax ? this.recordCount - this.recordsMax + Math.ceil(this.recordsMax * evictionChunkShare) : 0,
       bytes: this.outputBytes > this.outputBytesMax ? this.outputBytes - this.outputBytesMax + Math.ceil(this.outputBytesMax * evictionChunkShare) : 0,
     };
     if (target.records === 0 && target.bytes === 0) return;
     this.evicting = this.evictOldest(target)
-      .catch((error: unknown) => { this.logger?.error({ err: error }, 'evicting old execution records failed; will retry'); })
-      .finally(() => { this.evicting = null; });
+      .catch((error: unknown) => { this.logger?.error({ err: error }, 'evicting old execution records failed; will retry'); return 0; })
+      .then((evicted) => {
+        this.evicting = null;
+        // Executions that finished meanwhile found this eviction under way and started none:
+        // look again, as long as evicting makes progress (running records are never evicted).
+        if (evicted > 0) this.evictIfOver();
+      });
   }
 
   appendOutput(id: string, line: string): void {
@@ -448,7 +455,8 @@ export class ExecutionStore {
    * none is left (ids are time-ordered, so key order is age). A running record is skipped and
    * stays, and so the next eviction starts reading at it.
    */
-  private async evictOldest(target: EvictionTarget): Promise<void> {
+  /** Returns how many records it evicted. */
+  private async evictOldest(target: EvictionTarget): Promise<number> {
     const evicted = new Set<string>();
     let evictedBytes = 0;
     let passedRunning = false;
@@ -477,7 +485,7 @@ export class ExecutionStore {
       }
     }
     if (page.length > 0 && !enough()) await takePage();
-    if (evicted.size === 0) return;
+    if (evicted.size === 0) return 0;
     const ids = [...evicted];
     const operations: BatchOperation[] = ids.flatMap((id) => [{ type: 'del', key: recordKey(id) }, { type: 'del', key: bytesKey(id) }]);
     // Output lines of every evicted id lie between the first's and the last's keys; lines of a
@@ -495,6 +503,7 @@ export class ExecutionStore {
     this.recordCount -= ids.length;
     this.outputBytes -= evictedBytes;
     if (lastKey !== null) this.evictedThrough = lastKey;
+    return ids.length;
   }
 
   /** Records kept (metrics). */
@@ -507,13 +516,14 @@ export class ExecutionStore {
     return this.outputBytes;
   }
 
-  /** Resolves when no eviction is under way (tests). */
+  /** Resolves when no eviction is under way, including those an eviction started after it (tests). */
   async whenEvicted(): Promise<void> {
-    await this.evicting;
+    while (this.evicting !== null) await this.evicting;
   }
 
   async close(): Promise<void> {
-    await this.evicting;
+    this.closing = true;
+    await this.whenEvicted();
     await this.flush();
     await this.db.close();
   }

@@ -296,4 +296,26 @@ describe('execution store bound', () => {
       await reopened.close();
     }
   });
+
+  test('an execution that finishes while an eviction runs is looked at again when it ends', async () => {
+    const path = tempDir('evict-again');
+    const base = Date.now() - 1_000_000;
+    const bound = 100_000;
+    const store = await ExecutionStore.open({ path, outputBytesMax: bound });
+    try {
+      const run = async (index: number, lines: number, line: string) => {
+        const id = newExecutionId('t', base + index);
+        await store.create({ ...running(), execution_id: id });
+        for (let count = 0; count < lines; count++) store.appendOutput(id, line);
+        await store.finish(id, finished);
+      };
+      await run(0, 5_000, 'x'.repeat(19)); // exactly at the bound, in many lines: slow to evict
+      await run(1, 1, 'y'.repeat(999)); // over it: evicting run 0 starts, and takes a while
+      await run(2, 150, 'z'.repeat(999)); // finishes during that eviction, over the bound again
+      await store.whenEvicted();
+      assert.ok(store.storedOutputBytes <= bound, `${store.storedOutputBytes} bytes kept, bound ${bound}`);
+    } finally {
+      await store.close();
+    }
+  });
 });
