@@ -45,13 +45,13 @@ export class Metrics {
       ['_sum', this.latencySumSeconds],
       ['_count', this.latencyCount],
     ]);
-    // The process as a whole: what an operator watches for leaks and sizes a host by. The
-    // isolates' heaps are outside the Node heap, in the resident set.
     // The event loop is what saturates first under overload (HTTP, the store and the engine's
     // calls all run on it): rate(active) / (rate(active) + rate(idle)) is its utilization.
     const loop = performance.eventLoopUtilization();
     metric('nodejs_eventloop_active_seconds_total', 'counter', 'Time the event loop spent running callbacks since the server started.', [['', loop.active / 1000]]);
     metric('nodejs_eventloop_idle_seconds_total', 'counter', 'Time the event loop spent waiting for events since the server started.', [['', loop.idle / 1000]]);
+    // The process as a whole: what an operator watches for leaks and sizes a host by. The
+    // isolates' heaps are outside the Node heap, in the resident set.
     const memory = process.memoryUsage();
     metric('process_resident_memory_bytes', 'gauge', 'Resident memory of the server process (isolates included).', [['', memory.rss]]);
     metric('nodejs_heap_used_bytes', 'gauge', 'V8 heap used by the server itself (not the sandboxes).', [['', memory.heapUsed]]);

@@ -453,9 +453,8 @@ export class ExecutionStore {
   /**
    * Deletes the oldest finished records and their output, in batches, until `target` is freed or
    * none is left (ids are time-ordered, so key order is age). A running record is skipped and
-   * stays, and so the next eviction starts reading at it.
+   * stays, and so the next eviction starts reading at it. Returns how many records it evicted.
    */
-  /** Returns how many records it evicted. */
   private async evictOldest(target: EvictionTarget): Promise<number> {
     const evicted = new Set<string>();
     let evictedBytes = 0;
