@@ -9,6 +9,7 @@ export const ErrorCodes = {
   EXECUTION_NOT_FOUND: { httpStatus: 404 },
   HEAP_NOT_FOUND: { httpStatus: 404 },
   HEAP_CORRUPT: { httpStatus: 422 },
+  STORED_DATA_DAMAGED: { httpStatus: 422 },
   SESSION_NOT_FOUND: { httpStatus: 404 },
   STATEFUL_ONLY: { httpStatus: 400 },
   BODY_TOO_LARGE: { httpStatus: 413 },

@@ -99,7 +99,7 @@ async function openHeaps(config: Config, logger: Logger): Promise<HeapService | 
   try {
     sessions = await openDefaultOrOwn(
       { path: config.sessionDbPath, explicit: config.sessionDbPathExplicit, what: 'session database', flag: '--session-db-path' },
-      (path) => SessionDb.open(path),
+      (path) => SessionDb.open(path, logger),
       logger,
     );
   } catch (error) {

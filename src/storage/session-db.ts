@@ -11,6 +11,7 @@
 //   h!<heap>                          the heap's tags (JSON object)
 //   t!<key>\0<value>\0<heap>          index: heaps by tag pair, so a query never scans all heaps
 import type { Level } from 'level';
+import type { Logger } from 'pino';
 import { openLevel } from './level.ts';
 import { McpV8Error } from '../errors.ts';
 import { checkHeapId } from './heap-store.ts';
@@ -65,19 +66,57 @@ export function checkTags(tags: unknown): Tags {
 
 type Operation = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
 const tagKey = (key: string, value: string, heap: string) => `t!${key}${separator}${value}${separator}${heap}`;
+const entryKey = (session: string, index: number) => `s!${session}${separator}${String(index).padStart(indexDigits, '0')}`;
+const heapIdShape = /^[0-9a-f]{64}$/;
+const countShape = /^(0|[1-9][0-9]{0,11})$/;
+
+// Damaged values. LevelDB checksums what it stores, so only a bug or a hand edit makes one; it
+// must cost the one entry or tag set it is, never a session's other entries, other heaps' tags,
+// or a write that trusts it (a count read as NaN would file every later entry under "NaN").
+
+/** A stored session entry, or null when it cannot be read. */
+function parseEntry(text: string): SessionEntry | null {
+  try {
+    const entry = JSON.parse(text) as Partial<SessionEntry> | null;
+    if (
+      typeof entry === 'object' && entry !== null && Number.isSafeInteger(entry.index) && entry.index! >= 0 &&
+      (entry.input_heap === null || (typeof entry.input_heap === 'string' && heapIdShape.test(entry.input_heap))) &&
+      typeof entry.output_heap === 'string' && heapIdShape.test(entry.output_heap) &&
+      typeof entry.code === 'string' && typeof entry.timestamp === 'string'
+    ) return entry as SessionEntry;
+  } catch {
+    // Not JSON: reported as unreadable by the caller.
+  }
+  return null;
+}
+
+/** A heap's stored tags, or null when they cannot be read. */
+function parseTags(text: string): Tags | null {
+  try {
+    const tags = JSON.parse(text) as unknown;
+    if (typeof tags === 'object' && tags !== null && !Array.isArray(tags) && Object.values(tags).every((value) => typeof value === 'string')) return tags as Tags;
+  } catch {
+    // Not JSON: reported as unreadable by the caller.
+  }
+  return null;
+}
+
+const indexOfEntryKey = (key: string) => Number(key.slice(key.lastIndexOf(separator) + 1));
 
 export class SessionDb {
   private readonly db: Level<string, string>;
+  private readonly logger: Logger | undefined;
   /** Writes are applied one at a time, in the order they were asked for. */
   private writes: Promise<unknown> = Promise.resolve();
 
-  private constructor(db: Level<string, string>) {
+  private constructor(db: Level<string, string>, logger: Logger | undefined) {
     this.db = db;
+    this.logger = logger;
   }
 
-  static async open(path: string): Promise<SessionDb> {
+  static async open(path: string, logger?: Logger): Promise<SessionDb> {
     const db = await openLevel(path, { what: 'session database', flag: '--session-db-path' });
-    return new SessionDb(db);
+    return new SessionDb(db, logger);
   }
 
   /** Applies one command; the answer is the appended entry's index for session.append. */
@@ -114,7 +153,8 @@ export class SessionDb {
         return null;
       case 'tags.delete': {
         const heap = checkHeapId(command.heap);
-        const current = await this.getTags(heap);
+        // Damaged tags cannot be kept in part: deleting any of them deletes them all.
+        const current = (await this.readTags(heap)) ?? {};
         const remaining = command.keys === null ? {} : Object.fromEntries(Object.entries(current).filter(([key]) => !command.keys!.includes(key)));
         await this.db.batch(await this.replaceTags(heap, remaining));
         return null;
@@ -124,19 +164,41 @@ export class SessionDb {
 
   private async appendOperations(sessionName: string, fields: Omit<SessionEntry, 'index'>): Promise<{ operations: Operation[]; index: number }> {
     const session = checkSessionName(sessionName);
-    const index = Number((await this.db.get(`n!${session}`)) ?? '0');
+    const index = await this.nextIndex(session);
     const entry: SessionEntry = { index, ...fields };
     return {
       index,
       operations: [
-        { type: 'put', key: `s!${session}${separator}${String(index).padStart(indexDigits, '0')}`, value: JSON.stringify(entry) },
+        { type: 'put', key: entryKey(session, index), value: JSON.stringify(entry) },
         { type: 'put', key: `n!${session}`, value: String(index + 1) },
       ],
     };
   }
 
+  /** The index the session's next entry gets; a damaged count is recomputed from the entries' keys. */
+  private async nextIndex(session: string): Promise<number> {
+    const count = await this.db.get(`n!${session}`);
+    if (count === undefined) return 0;
+    if (countShape.test(count)) return Number(count);
+    const prefix = `s!${session}${separator}`;
+    let next = 0;
+    for await (const key of this.db.keys({ gt: prefix, lt: prefix + '\uffff', reverse: true, limit: 1 })) next = indexOfEntryKey(key) + 1;
+    this.logger?.error({ session, stored: count.slice(0, 80), next }, 'the stored entry count of a session cannot be read; it is recomputed from its entries');
+    return next;
+  }
+
+  /** The index keys of a heap's tags; damaged tags do not say which, so the index is searched. */
+  private async tagIndexKeys(heap: string): Promise<string[]> {
+    const stored = await this.readTags(heap);
+    if (stored !== null) return Object.entries(stored).map(([key, value]) => tagKey(key, value, heap));
+    const keys: string[] = [];
+    const suffix = `${separator}${heap}`;
+    for await (const key of this.db.keys({ gt: 't!', lt: 't~' })) if (key.endsWith(suffix)) keys.push(key);
+    return keys;
+  }
+
   private async replaceTags(heap: string, tags: Tags): Promise<Operation[]> {
-    const operations: Operation[] = Object.entries(await this.getTags(heap)).map(([key, value]) => ({ type: 'del', key: tagKey(key, value, heap) }));
+    const operations: Operation[] = (await this.tagIndexKeys(heap)).map((key) => ({ type: 'del', key }));
     if (Object.keys(tags).length === 0) {
       operations.push({ type: 'del', key: `h!${heap}` });
       return operations;
@@ -146,9 +208,19 @@ export class SessionDb {
     return operations;
   }
 
+  /** A heap's tags ({} when it has none), or null when they are damaged (logged). */
+  private async readTags(heap: string): Promise<Tags | null> {
+    const text = await this.db.get(`h!${heap}`);
+    if (text === undefined) return {};
+    const tags = parseTags(text);
+    if (tags === null) this.logger?.error({ heap }, 'the stored tags of a heap cannot be read');
+    return tags;
+  }
+
   async getTags(heap: string): Promise<Tags> {
-    const text = await this.db.get(`h!${checkHeapId(heap)}`);
-    return text === undefined ? {} : (JSON.parse(text) as Tags);
+    const tags = await this.readTags(checkHeapId(heap));
+    if (tags === null) throw new McpV8Error('STORED_DATA_DAMAGED', `The stored tags of heap ${heap} cannot be read (they are damaged in the session database). set_heap_tags replaces them; delete_heap_tags removes them.`);
+    return tags;
   }
 
   /** Heaps whose tags contain every given pair; with no pairs, every tagged heap. */
@@ -156,15 +228,20 @@ export class SessionDb {
     const pairs = Object.entries(checkTags(wanted));
     const results: Array<{ heap: string; tags: Tags }> = [];
     if (pairs.length === 0) {
-      for await (const [key, value] of this.db.iterator({ gt: 'h!', lt: 'h~', limit: queryResultsMax })) results.push({ heap: key.slice(2), tags: JSON.parse(value) as Tags });
+      for await (const [key, value] of this.db.iterator({ gt: 'h!', lt: 'h~' })) {
+        const tags = parseTags(value);
+        if (tags === null) this.logger?.error({ heap: key.slice(2) }, 'the stored tags of a heap cannot be read; a query leaves the heap out');
+        else results.push({ heap: key.slice(2), tags });
+        if (results.length >= queryResultsMax) break;
+      }
       return results;
     }
     const [firstKey, firstValue] = pairs[0]!;
     const prefix = `t!${firstKey}${separator}${firstValue}${separator}`;
     for await (const key of this.db.keys({ gt: prefix, lt: prefix + '\uffff' })) {
       const heap = key.slice(prefix.length);
-      const tags = await this.getTags(heap);
-      if (pairs.every(([name, value]) => tags[name] === value)) results.push({ heap, tags });
+      const tags = await this.readTags(heap);
+      if (tags !== null && pairs.every(([name, value]) => tags[name] === value)) results.push({ heap, tags });
       if (results.length >= queryResultsMax) break;
     }
     return results;
@@ -176,16 +253,35 @@ export class SessionDb {
     return sessions;
   }
 
+  /** The session's entries, oldest first; a damaged one is left out (logged), so its index is missing. */
   async entries(session: string): Promise<SessionEntry[]> {
     const prefix = `s!${checkSessionName(session)}${separator}`;
     const entries: SessionEntry[] = [];
-    for await (const value of this.db.values({ gt: prefix, lt: prefix + '\uffff' })) entries.push(JSON.parse(value) as SessionEntry);
+    for await (const [key, value] of this.db.iterator({ gt: prefix, lt: prefix + '\uffff' })) {
+      const entry = parseEntry(value);
+      if (entry === null) this.logger?.error({ session, index: indexOfEntryKey(key) }, 'a stored session entry cannot be read; list_session_snapshots leaves it out');
+      else entries.push(entry);
+    }
     return entries;
   }
 
+  /**
+   * The output heap of the session's latest entry. When that entry is damaged the session cannot
+   * be continued silently from an older heap (its latest state would be skipped): the caller is told.
+   */
   async latestHeap(session: string): Promise<string | undefined> {
     const prefix = `s!${checkSessionName(session)}${separator}`;
-    for await (const value of this.db.values({ gt: prefix, lt: prefix + '\uffff', reverse: true, limit: 1 })) return (JSON.parse(value) as SessionEntry).output_heap;
+    for await (const [key, value] of this.db.iterator({ gt: prefix, lt: prefix + '\uffff', reverse: true, limit: 1 })) {
+      const entry = parseEntry(value);
+      if (entry !== null) return entry.output_heap;
+      const index = indexOfEntryKey(key);
+      this.logger?.error({ session, index }, 'the latest entry of a session cannot be read');
+      throw new McpV8Error(
+        'STORED_DATA_DAMAGED',
+        `The latest entry (index ${index}) of session '${session}' cannot be read (it is damaged in the session database), so its latest heap is unknown. ` +
+          'Pick a heap from list_session_snapshots and pass it as run_js heap together with session: the session then continues from that run.',
+      );
+    }
     return undefined;
   }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Level } from 'level';
 import { startSwiftS3, type SwiftS3 } from '../fixtures/swift.ts';
 import { callTool, runAndWait } from '../support/mcp-client.ts';
 import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
@@ -118,6 +119,39 @@ describe('stateful server', () => {
     const session = await runAndWait(client, 'items.get("a") + 1', { session: 'api' });
     assert.equal(session.result, '2');
     assert.deepEqual((await callTool(client, 'get_heap_tags', { heap })).value.tags, { via: 'api' });
+  });
+
+  test('a damaged session entry or tag set costs only itself: the tools say what is wrong and how to go on', async () => {
+    const first = await runAndWait(client, 'var step = 1; step', { session: 'fragile', tags: { fragile: 'yes' } });
+    const second = await runAndWait(client, 'step += 1; step', { session: 'fragile' });
+    assert.equal(second.result, '2');
+    await client.close();
+    assert.equal(await server.stop('SIGTERM'), 0);
+    // A hand edit (or a bug) damages the session's latest entry and the first heap's tags.
+    const raw = new Level<string, string>(join(root, 'sessions'), { valueEncoding: 'utf8' });
+    await raw.open();
+    await raw.put(`s!fragile\u0000${'1'.padStart(12, '0')}`, '{"index":1,"output_heap":');
+    await raw.put(`h!${String(first.heap)}`, 'not json');
+    await raw.close();
+    server = await startServerProcess(args);
+    client = await connect(server.baseUrl);
+
+    const entries = (await callTool(client, 'list_session_snapshots', { session: 'fragile', fields: 'index' })).value.entries;
+    assert.deepEqual(entries, [{ index: 0 }], 'the readable entry is listed, the damaged one left out');
+    const blocked = await runAndWait(client, 'step', { session: 'fragile' });
+    assert.equal(blocked.status, 'failed');
+    assert.match(String(blocked.error), /latest entry \(index 1\) of session 'fragile' cannot be read.*run_js heap/);
+    const resumed = await runAndWait(client, 'step += 10; step', { session: 'fragile', heap: second.heap });
+    assert.equal(resumed.result, '12', 'naming the heap continues the session past the damage');
+    assert.equal((await runAndWait(client, 'step', { session: 'fragile' })).result, '12');
+
+    const tags = await callTool(client, 'get_heap_tags', { heap: first.heap });
+    assert.equal(tags.isError, true);
+    assert.match(tags.text, /STORED_DATA_DAMAGED.*tags of heap [0-9a-f]{64} cannot be read.*set_heap_tags replaces them/);
+    assert.deepEqual((await callTool(client, 'query_heaps_by_tags', { tags: { fragile: 'yes' } })).value.results, []);
+    await callTool(client, 'set_heap_tags', { heap: first.heap, tags: { fragile: 'mended' } });
+    assert.deepEqual((await callTool(client, 'get_heap_tags', { heap: first.heap })).value.tags, { fragile: 'mended' });
+    await server.waitForStderr(/the stored tags of a heap cannot be read/);
   });
 });
 

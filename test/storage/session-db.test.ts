@@ -5,6 +5,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { Level } from 'level';
+import pino from 'pino';
 import { McpV8Error } from '../../src/errors.ts';
 import { SessionDb } from '../../src/storage/session-db.ts';
 import { repoRoot, tempDir } from '../support/server-process.ts';
@@ -103,6 +105,72 @@ describe('tag index', () => {
       assert.deepEqual(await db.queryTags({ k: 'v' }), [{ heap: heap('a'), tags: { k: 'v' } }]);
       assert.deepEqual(await db.queryTags({ gone: 'yes' }), []);
     });
+  });
+});
+
+/** Overwrites stored values by hand, with the database closed, as a bug or a hand edit would. */
+async function damage(path: string, values: Record<string, string>): Promise<void> {
+  const raw = new Level<string, string>(path, { valueEncoding: 'utf8' });
+  await raw.open();
+  await raw.batch(Object.entries(values).map(([key, value]) => ({ type: 'put' as const, key, value })));
+  await raw.close();
+}
+
+describe('damaged values', () => {
+  test('a damaged entry, count or tag set costs only itself, and says so', async () => {
+    const path = tempDir('sessions-damaged');
+    await withDb(async (db) => {
+      for (let i = 0; i < 3; i++) await db.apply({ type: 'session.append', session: 'proj', entry: entry(String(i), null, heap(`p${i}`)) });
+      await db.apply({ type: 'session.append', session: 'other', entry: entry('x', null, heap('o')) });
+      await db.apply({ type: 'tags.set', heap: heap('t1'), tags: { project: 'x', stage: 'dev' } });
+      await db.apply({ type: 'tags.set', heap: heap('t2'), tags: { project: 'x' } });
+    }, path);
+    await damage(path, {
+      [`s!proj\u0000${'2'.padStart(12, '0')}`]: '{"index": 2, "output_he',
+      [`s!proj\u0000${'0'.padStart(12, '0')}`]: '{"index": 0}',
+      'n!other': 'garbage',
+      [`h!${heap('t1')}`]: 'not json',
+    });
+    const lines: string[] = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => lines.push(line) });
+    const db = await SessionDb.open(path, logger);
+    try {
+      // The readable entry is listed; the two damaged ones are left out and logged.
+      assert.deepEqual((await db.entries('proj')).map((e) => e.index), [1]);
+      assert.equal(lines.filter((line) => line.includes('a stored session entry cannot be read')).length, 2);
+      // The session's latest entry is damaged: continuing it from an older heap would skip its
+      // latest state, so the caller is told what to do instead.
+      await assert.rejects(db.latestHeap('proj'), (error: unknown) => error instanceof McpV8Error && error.code === 'STORED_DATA_DAMAGED' && error.message.includes("latest entry (index 2) of session 'proj'") && /run_js heap/.test(error.message));
+      // Naming a heap continues the session past the damage.
+      assert.equal(await db.apply({ type: 'session.append', session: 'proj', entry: entry('resumed', heap('p1'), heap('p3')) }), 3);
+      assert.equal(await db.latestHeap('proj'), heap('p3'));
+      // A damaged count is recomputed from the entries, never read as NaN.
+      assert.equal(await db.apply({ type: 'session.append', session: 'other', entry: entry('y', heap('o'), heap('o2')) }), 1);
+      assert.deepEqual((await db.entries('other')).map((e) => [e.index, e.code]), [[0, 'x'], [1, 'y']]);
+      assert.ok(lines.some((line) => line.includes('entry count of a session cannot be read')));
+      // Damaged tags: reading them says so; queries leave the heap out; the other heaps answer.
+      await assert.rejects(db.getTags(heap('t1')), (error: unknown) => error instanceof McpV8Error && error.code === 'STORED_DATA_DAMAGED' && error.message.includes(heap('t1')) && /set_heap_tags replaces them/.test(error.message));
+      assert.deepEqual(await db.queryTags({ project: 'x' }), [{ heap: heap('t2'), tags: { project: 'x' } }]);
+      assert.deepEqual(await db.queryTags({}), [{ heap: heap('t2'), tags: { project: 'x' } }]);
+      // Replacing them also drops their old index entries, found by searching the index.
+      await db.apply({ type: 'tags.set', heap: heap('t1'), tags: { project: 'y' } });
+      assert.deepEqual(await db.getTags(heap('t1')), { project: 'y' });
+      assert.deepEqual((await db.queryTags({ project: 'x' })).map((r) => r.heap), [heap('t2')]);
+      assert.deepEqual(await db.queryTags({ stage: 'dev' }), []);
+      // delete_heap_tags on damaged tags removes them all (they cannot be kept in part).
+      await db.close();
+      await damage(path, { [`h!${heap('t2')}`]: '["project"]' });
+      const again = await SessionDb.open(path, logger);
+      try {
+        await again.apply({ type: 'tags.delete', heap: heap('t2'), keys: ['other'] });
+        assert.deepEqual(await again.getTags(heap('t2')), {});
+        assert.deepEqual((await again.queryTags({ project: 'x' })), []);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await db.close().catch(() => undefined);
+    }
   });
 });
 
