@@ -3,12 +3,21 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import ivm from 'isolated-vm';
-import { IsolatePool, disposeWhenIdle, idleIsolatesPerLimitMin } from '../../src/exec/isolate-pool.ts';
+import { IsolatePool, disposeWhenIdle, idleIsolatesPerLimitMin, idleToTake } from '../../src/exec/isolate-pool.ts';
 
 const pool = new IsolatePool({ slots: 2 });
 after(() => pool.close());
 
 describe('isolate pool', () => {
+  test('a run takes the newest idle isolate whose context is made, not one still making it', () => {
+    const parked = (...ready: boolean[]) => ready.map((each) => ({ ready: each }));
+    assert.equal(idleToTake(parked(true, true, false)), 1, 'the newest is still making its context: the one before it');
+    assert.equal(idleToTake(parked(true, false, false)), 0);
+    assert.equal(idleToTake(parked(false, true, true)), 2, 'among ready ones, the newest (its memory is warm)');
+    assert.equal(idleToTake(parked(false, false)), 0, 'none ready: the oldest, whose context was started first');
+    assert.equal(idleToTake(parked(true)), 0);
+  });
+
   test('an isolate is reused, its context never: the next one is fresh and already prepared', async () => {
     const first = await pool.acquire(8);
     await first.context.eval('globalThis.marker = 1');
