@@ -30,6 +30,11 @@ export const liveExecutionsMax = 100_000;
  * (up to 1,000,000 each: 100,000 of them would be 100 GB). 512 Mi characters: 0.5-1 GiB.
  */
 export const liveCodeCharsMaxDefault = 512 * 1024 * 1024;
+/**
+ * How long a poll without wait_ms may be held while runs wait in the queue (see `poll`). Longer
+ * only means fewer "running" answers: a held poll answers the moment its execution finishes.
+ */
+export const busyPollHoldMs = 1_000;
 
 export interface ExecutionServiceEvents {
   output: [executionId: string, line: string];
@@ -184,6 +189,18 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     const record = await this.store.get(checkedId(executionId));
     if (record === undefined) throw executionNotFound(executionId);
     return record;
+  }
+
+  /**
+   * A poll without wait_ms: answered at once, unless runs are waiting for a slot. Then the server
+   * is behind, and every "running" answer it sends is work taken from the runs themselves: a
+   * backlog of n executions polled every 50 ms is 20·n requests/s, which at 1000 runs/s offered
+   * took the whole main thread and held this node at a third of its capacity until the load
+   * went away (bench/RESULTS.md). So the poll waits for its execution, up to busyPollHoldMs, and
+   * answers when it finishes: the same record a later poll would have got, sooner, for one request.
+   */
+  poll(executionId: string): Promise<ExecutionRecord> {
+    return this.wait(executionId, this.engine.queuedCount > 0 ? busyPollHoldMs : 0);
   }
 
   /** Waits up to `waitMs` for the execution to finish; returns its record either way. */

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { McpV8Error } from '../errors.ts';
-import type { ExecutionService } from '../exec/service.ts';
+import { busyPollHoldMs, type ExecutionService } from '../exec/service.ts';
 import type { OutputQuery } from '../storage/execution-store.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
 
@@ -91,12 +91,12 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
     description: 'Status of an execution (running, completed, failed, cancelled, timed_out) with its result, error and times. Pass wait_ms to wait up to that long for a running execution to finish (long poll) instead of calling again. Console output is read with get_execution_output.',
     input: {
       execution_id: executionId,
-      wait_ms: z.number().int().min(0).max(waitMsMax).optional().describe('Wait up to this many ms while the execution is running (0 = answer at once).'),
+      wait_ms: z.number().int().min(0).max(waitMsMax).optional().describe(`Wait up to this many ms while the execution is running (0 = answer at once). Omitted: at once, except while runs wait in the server's queue, when it waits up to ${busyPollHoldMs} ms.`),
     },
     output: executionFields,
     annotations: { readOnlyHint: true, openWorldHint: false },
     statefulOnly: false,
-    handler: async (args) => service.wait(args.execution_id, args.wait_ms ?? 0),
+    handler: async (args) => (args.wait_ms === undefined ? service.poll(args.execution_id) : service.wait(args.execution_id, args.wait_ms)),
   });
 
   const getOutput = defineTool({

@@ -249,3 +249,48 @@ describe('MCP sessions that clients abandon', () => {
     }
   });
 });
+
+describe('polls while runs wait in the queue', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServerProcess(['--stateless', '--http-port', '0', '--max-concurrent-executions', '1', '--execution-db-path', tempDir('busy-polls')]);
+  });
+  after(async () => { await server.stop(); });
+
+  const submit = async (code: string): Promise<string> => {
+    const response = await fetch(`${server.baseUrl}/api/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+    assert.equal(response.status, 202);
+    return ((await response.json()) as { execution_id: string }).execution_id;
+  };
+  const poll = async (id: string, query = ''): Promise<Record<string, unknown>> => (await (await fetch(`${server.baseUrl}/api/executions/${id}${query}`)).json()) as Record<string, unknown>;
+  const sleeper = "await new Promise((resolve) => setTimeout(resolve, 200)); 'slept'";
+
+  test('with runs queued, a poll answers when its execution finishes; otherwise, and with wait_ms, at once', async () => {
+    // One slot: the sleeper holds it, so the second run waits in the queue.
+    await submit(sleeper);
+    const queued = await submit("'second'");
+    const held = await poll(queued);
+    assert.equal(held.status, 'completed', 'the poll waited for the run instead of answering "running"');
+    assert.equal(held.result, 'second');
+
+    // wait_ms given (even 0) is obeyed as asked.
+    await submit(sleeper);
+    const queuedAgain = await submit("'third'");
+    assert.equal((await poll(queuedAgain, '?wait_ms=0')).status, 'running');
+    await poll(queuedAgain, '?wait_ms=10000');
+
+    // MCP's get_execution without wait_ms behaves as the plain API's poll.
+    const client = new Client({ name: 'busy-polls', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${server.baseUrl}/mcp`)));
+    await submit(sleeper);
+    const viaMcp = await submit("'fourth'");
+    assert.equal((await callTool(client, 'get_execution', { execution_id: viaMcp })).value.status, 'completed');
+    await client.close();
+
+    // Nothing queued: a poll of a running execution answers at once.
+    await poll(viaMcp, '?wait_ms=10000');
+    const alone = await submit(sleeper);
+    assert.equal((await poll(alone)).status, 'running');
+    assert.equal((await poll(alone, '?wait_ms=10000')).status, 'completed');
+  });
+});
