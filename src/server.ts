@@ -131,7 +131,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     throw error;
   }
   try {
-    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger });
+    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb });
   } catch (error) {
     await store.close();
     await closeHeaps(heaps);

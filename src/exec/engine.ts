@@ -494,6 +494,8 @@ export interface EngineOptions {
    * deadline exactly between two calls; the deadline's own timer still runs on real time.
    */
   clock?: () => number;
+  /** Isolates of this memory limit (the server's default) are made at start, one per slot. */
+  warmMemoryMb?: number;
 }
 
 class IsolateEngine implements Engine {
@@ -513,6 +515,11 @@ class IsolateEngine implements Engine {
     this.pool = new IsolatePool({ slots: this.slots });
     this.logger = options.logger;
     this.clock = options.clock ?? Date.now;
+  }
+
+  /** One warm isolate per slot, its context made (createEngine's warmMemoryMb). */
+  prewarm(memoryMb: number): Promise<void> {
+    return this.pool.prewarm(memoryMb, this.slots);
   }
 
   get queuedCount(): number {
@@ -664,5 +671,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const engine = new IsolateEngine(options);
   // Load swc and compile the prelude once before the first request pays for it.
   stripTypes('0');
+  if (options.warmMemoryMb !== undefined) await engine.prewarm(isolateMemoryMb(options.warmMemoryMb));
   return engine;
 }

@@ -209,6 +209,23 @@ export class IsolatePool {
     return { isolate, contextsCreated: 0, next: null, ready: false };
   }
 
+  /**
+   * Parks `count` isolates of a memory limit (at most the idle bound) with their contexts made,
+   * before any run asks: the server does it at start for its default limit, so its first runs
+   * do not pay for the prelude's snapshot (≈ 20 ms), an isolate (≈ 2 ms) and a context each.
+   */
+  async prewarm(memoryMb: number, count: number): Promise<void> {
+    assert(Number.isInteger(memoryMb) && memoryMb >= isolateMemoryMbMin, 'a memory limit isolated-vm accepts');
+    const made: WarmIsolate[] = [];
+    while (made.length < count && this.hasRoom(memoryMb)) {
+      const warm = await this.create(memoryMb);
+      this.park(warm, memoryMb);
+      made.push(warm);
+    }
+    // A context that fails is handled by park (its isolate is disposed); the next run replaces it.
+    await Promise.allSettled(made.map((warm) => warm.next));
+  }
+
   /** A context ready to run user code, on an isolate nothing else is using. */
   async acquire(memoryMb: number): Promise<PreparedContext> {
     assert(!this.closed, 'acquire on an open pool');

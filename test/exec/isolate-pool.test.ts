@@ -18,6 +18,24 @@ describe('isolate pool', () => {
     assert.equal(idleToTake(parked(true)), 0);
   });
 
+  test('prewarm parks isolates with their contexts made, within the idle bound', async () => {
+    const warmPool = new IsolatePool({ slots: 2 });
+    try {
+      await warmPool.prewarm(12, 2);
+      assert.equal(warmPool.idleFor(12), 2);
+      const taken = await warmPool.acquire(12);
+      assert.equal(taken.contextsCreated, 1, 'the context made at prewarm');
+      assert.equal(warmPool.idleFor(12), 1, 'taken from the warm ones, none created');
+      assert.equal(await taken.context.eval('1 + 1', { copy: true }), 2);
+      warmPool.release(taken, 12);
+      await warmPool.prewarm(12, 100);
+      assert.equal(warmPool.idleFor(12), warmPool.idlePerLimitMax, 'never past the idle bound');
+    } finally {
+      await warmPool.close();
+      await warmPool.whenReplenished();
+    }
+  });
+
   test('an isolate is reused, its context never: the next one is fresh and already prepared', async () => {
     const first = await pool.acquire(8);
     await first.context.eval('globalThis.marker = 1');
