@@ -81,12 +81,25 @@ export function summarizeAb(records: readonly RunRecord[]): AbSummary[] {
 
 const f = (value: number, digits = 2) => Number.isNaN(value) ? '—' : value.toFixed(digits);
 
+/** Where in the window the drops were, e.g. " (in s 0–4, 31)": a start-up backlog reads differently from a late one. */
+export function dropSeconds(perSecond: readonly number[]): string {
+  const ranges: string[] = [];
+  for (let second = 0; second < perSecond.length; second++) {
+    if (perSecond[second] === 0) continue;
+    let last = second;
+    while (last + 1 < perSecond.length && perSecond[last + 1] !== 0) last++;
+    ranges.push(last === second ? String(second) : `${second}–${last}`);
+    second = last;
+  }
+  return ranges.length === 0 ? '' : ` (in s ${ranges.join(', ')})`;
+}
+
 /** One line per run, for the console while a sweep runs. */
 export function runLine(record: RunRecord): string {
   const r = record.report;
   return `${record.target.padEnd(6)} ${record.topology} ${r.ratePerS}/s round ${record.round}: ` +
     `iter/s ${f(r.achievedIterPerS)} req/s ${f(r.httpReqPerS)} exec avg ${f(r.execLatencyMs.avg)} p95 ${f(r.execLatencyMs.p95)} p99 ${f(r.execLatencyMs.p99)} ms; ` +
-    `iteration p50 ${f(r.iterationMs.p50)} p95 ${f(r.iterationMs.p95)} p99 ${f(r.iterationMs.p99)} ms; success ${f(r.successPct)}% dropped ${r.iterations.dropped} ` +
+    `iteration p50 ${f(r.iterationMs.p50)} p95 ${f(r.iterationMs.p95)} p99 ${f(r.iterationMs.p99)} ms; success ${f(r.successPct)}% dropped ${r.iterations.dropped}${dropSeconds(r.droppedPerSecond)} ` +
     `max in-flight ${r.maxInFlightVUs}; cpu generator ${f(r.cpu.generatorPct, 0)}% server ${r.cpu.serverPct === null ? '—' : f(r.cpu.serverPct, 0)}%` +
     (r.cpu.serverMainThreadPct === null ? '' : ` (main thread ${f(r.cpu.serverMainThreadPct, 0)}%)`) + '; ' +
     `start lag p99 ${f(r.startLagMs.p99)} ms` + (Object.keys(r.failures).length > 0 ? `; failures ${JSON.stringify(r.failures)}` : '');

@@ -48,6 +48,8 @@ export interface RunReport {
   httpRequests: number;
   httpReqPerS: number;
   getsPerIteration: number;
+  /** Dropped iterations per second of the measured window (index = second), 0 where none. */
+  droppedPerSecond: number[];
   successPct: number;
   maxInFlightVUs: number;
   allocatedVUs: number;
@@ -76,6 +78,8 @@ class Phase {
   finished = 0;
   succeeded = 0;
   lastEndNs = 0n;
+  /** Dropped iterations by the second of the window they were due in: when a run fell behind. */
+  readonly droppedBySecond: number[] = [];
 
   fail(kind: string): void {
     const key = this.failures.has(kind) || this.failures.size < failureKindsMax ? kind : 'other';
@@ -160,7 +164,11 @@ function runPhase(ctx: Context, schedule: Schedule, phase: Phase): Promise<bigin
       for (; next < due; next++) {
         phase.startLag.add((elapsedNs - dueNs(schedule, next)) / 1e6);
         const vu = ctx.vus.acquire();
-        if (vu === null) continue;
+        if (vu === null) {
+          const second = Math.floor(dueNs(schedule, next) / 1e9);
+          phase.droppedBySecond[second] = (phase.droppedBySecond[second] ?? 0) + 1;
+          continue;
+        }
         phase.started++;
         pending++;
         void iterate(ctx, phase, vu, next).finally(() => finish(vu));
@@ -211,6 +219,7 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
       httpRequests: phase.httpRequests,
       httpReqPerS: round2(phase.httpRequests / windowS),
       getsPerIteration: round2(phase.gets / Math.max(1, phase.started)),
+      droppedPerSecond: Array.from({ length: Math.ceil(options.durationS) }, (_, second) => phase.droppedBySecond[second] ?? 0),
       successPct: round2((100 * phase.succeeded) / Math.max(1, phase.finished)),
       maxInFlightVUs: ctx.vus.maxInFlight,
       allocatedVUs: ctx.vus.allocated,

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { dropSeconds } from '../../bench/lib/report.ts';
 import { runLoad } from '../../bench/lib/runner.ts';
 import { dueCount, dueNs, makeSchedule } from '../../bench/lib/schedule.ts';
 import { snippetBodies, snippets } from '../../bench/lib/snippets.ts';
@@ -95,6 +96,13 @@ describe('VU pool', () => {
   });
 });
 
+describe('drop timeline', () => {
+  it('names the seconds that had drops, runs of them as ranges', () => {
+    assert.equal(dropSeconds([0, 0, 0]), '');
+    assert.equal(dropSeconds([5, 3, 1, 0, 0, 2, 0, 7, 7]), ' (in s 0–2, 5, 7–8)');
+  });
+});
+
 describe('snippets', () => {
   it('are the reference load test’s eight, serialized once', () => {
     assert.equal(snippets.length, 8);
@@ -144,6 +152,7 @@ describe('load loop', () => {
       assert.equal(report.httpRequests, 2 * it.started, 'one POST and one GET (completed at once) per iteration');
       assert.equal(report.successPct, 100);
       assert.equal(report.startLagMs.count, 20, 'dropped arrivals are scheduled too');
+      assert.deepEqual(report.droppedPerSecond, [it.dropped], 'every drop was due in the window\'s only second');
       assert.equal(report.cpu.serverPct, null);
       assert.equal(report.cpu.serverMainThreadPct, null);
     } finally {
