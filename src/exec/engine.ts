@@ -485,6 +485,9 @@ function cancelledBeforeStart(request: RunRequest): RunOutcome {
   return { status: 'cancelled', result: null, error: ErrorTexts.cancelled, record: null };
 }
 
+/** Isolates made at start for the server's default memory limit, at most (≈ 1.5 MiB and 2 ms each). */
+export const prewarmIsolatesMax = 8;
+
 export interface EngineOptions {
   /** Runs at once; more wait in a FIFO queue (never refused). */
   maxConcurrentExecutions: number;
@@ -494,7 +497,7 @@ export interface EngineOptions {
    * deadline exactly between two calls; the deadline's own timer still runs on real time.
    */
   clock?: () => number;
-  /** Isolates of this memory limit (the server's default) are made at start, one per slot. */
+  /** Isolates of this memory limit (the server's default) are made at start, one per slot, at most prewarmIsolatesMax. */
   warmMemoryMb?: number;
 }
 
@@ -517,9 +520,12 @@ class IsolateEngine implements Engine {
     this.clock = options.clock ?? Date.now;
   }
 
-  /** One warm isolate per slot, its context made (createEngine's warmMemoryMb). */
+  /**
+   * One warm isolate per slot, its context made (createEngine's warmMemoryMb), at most
+   * `prewarmIsolatesMax`: 1,024 slots must not mean 1.5 GiB of isolates before the first request.
+   */
   prewarm(memoryMb: number): Promise<void> {
-    return this.pool.prewarm(memoryMb, this.slots);
+    return this.pool.prewarm(memoryMb, Math.min(this.slots, prewarmIsolatesMax));
   }
 
   get queuedCount(): number {
