@@ -182,7 +182,11 @@ export class SessionDb {
     if (countShape.test(count)) return Number(count);
     const prefix = `s!${session}${separator}`;
     let next = 0;
-    for await (const key of this.db.keys({ gt: prefix, lt: prefix + '\uffff', reverse: true, limit: 1 })) next = indexOfEntryKey(key) + 1;
+    for await (const key of this.db.keys({ gt: prefix, lt: prefix + '\uffff', reverse: true })) {
+      const index = indexOfEntryKey(key);
+      // Keys are written by entryKey; one edited by hand into something else is passed over.
+      if (Number.isSafeInteger(index) && index >= 0) { next = index + 1; break; }
+    }
     this.logger?.error({ session, stored: count.slice(0, 80), next }, 'the stored entry count of a session cannot be read; it is recomputed from its entries');
     return next;
   }
