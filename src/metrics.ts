@@ -11,9 +11,15 @@ export class Metrics {
   private latencyCount = 0;
   private latencySumSeconds = 0;
   private submitted = 0;
+  private pollsHeld = 0;
 
   executionSubmitted(): void {
     this.submitted++;
+  }
+
+  /** A poll without wait_ms waited for its execution because runs were queued (ExecutionService.poll). */
+  pollHeld(): void {
+    this.pollsHeld++;
   }
 
   executionFinished(status: FinalStatus, latencySeconds: number): void {
@@ -37,6 +43,7 @@ export class Metrics {
       [...this.executionsByStatus].map(([status, count]) => [`{status="${status}"}`, count]));
     metric('mcp_v8_executions_running', 'gauge', 'Executions running in an isolate now.', [['', gauges.running]]);
     metric('mcp_v8_execution_queue_depth', 'gauge', 'Executions waiting for a free isolate.', [['', gauges.queueDepth]]);
+    metric('mcp_v8_polls_held_total', 'counter', 'Polls without wait_ms held until their execution finished (at most 1 s) because runs were queued: the node was behind.', [['', this.pollsHeld]]);
     metric('mcp_v8_stored_executions', 'gauge', 'Execution records kept (bounded at 100,000; the oldest finished go first).', [['', gauges.storedRecords]]);
     metric('mcp_v8_stored_output_bytes', 'gauge', 'Console output kept across all records (bounded by --execution-output-max).', [['', gauges.storedOutputBytes]]);
     metric('mcp_v8_execution_duration_seconds', 'histogram', 'Time from submission to a final status.', [

@@ -200,7 +200,9 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
    * answers when it finishes: the same record a later poll would have got, sooner, for one request.
    */
   poll(executionId: string): Promise<ExecutionRecord> {
-    return this.wait(executionId, this.engine.queuedCount > 0 ? busyPollHoldMs : 0);
+    const held = this.engine.queuedCount > 0 && this.live.has(checkedId(executionId));
+    if (held) this.metrics.pollHeld();
+    return this.wait(executionId, held ? busyPollHoldMs : 0);
   }
 
   /** Waits up to `waitMs` for the execution to finish; returns its record either way. */

@@ -292,5 +292,7 @@ describe('polls while runs wait in the queue', () => {
     const alone = await submit(sleeper);
     assert.equal((await poll(alone)).status, 'running');
     assert.equal((await poll(alone, '?wait_ms=10000')).status, 'completed');
+    const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    assert.match(metrics, /^mcp_v8_polls_held_total 2$/m, 'the two polls made while runs were queued, and only those');
   });
 });
