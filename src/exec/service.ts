@@ -200,14 +200,19 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
    * answers when it finishes: the same record a later poll would have got, sooner, for one request.
    */
   poll(executionId: string): Promise<ExecutionRecord> {
-    const held = this.engine.queuedCount > 0 && this.live.has(checkedId(executionId));
+    const live = this.live.get(checkedId(executionId));
+    const held = live !== undefined && this.engine.queuedCount > 0;
     if (held) this.metrics.pollHeld();
-    return this.wait(executionId, held ? busyPollHoldMs : 0);
+    return this.waitFor(executionId, live, held ? busyPollHoldMs : 0);
   }
 
   /** Waits up to `waitMs` for the execution to finish; returns its record either way. */
-  async wait(executionId: string, waitMs: number): Promise<ExecutionRecord> {
-    const live = this.live.get(checkedId(executionId));
+  wait(executionId: string, waitMs: number): Promise<ExecutionRecord> {
+    return this.waitFor(executionId, this.live.get(checkedId(executionId)), waitMs);
+  }
+
+  /** `wait` with the execution's live entry already looked up (undefined: it is not running here). */
+  private async waitFor(executionId: string, live: LiveExecution | undefined, waitMs: number): Promise<ExecutionRecord> {
     if (live === undefined || waitMs <= 0) return this.get(executionId);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<null>((resolve) => { timer = setTimeout(resolve, waitMs, null); });

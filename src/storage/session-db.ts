@@ -154,9 +154,9 @@ export class SessionDb {
       case 'tags.delete': {
         const heap = checkHeapId(command.heap);
         // Damaged tags cannot be kept in part: deleting any of them deletes them all.
-        const current = (await this.readTags(heap)) ?? {};
-        const remaining = command.keys === null ? {} : Object.fromEntries(Object.entries(current).filter(([key]) => !command.keys!.includes(key)));
-        await this.db.batch(await this.replaceTags(heap, remaining));
+        const stored = await this.readTags(heap);
+        const remaining = command.keys === null ? {} : Object.fromEntries(Object.entries(stored ?? {}).filter(([key]) => !command.keys!.includes(key)));
+        await this.db.batch(await this.replaceTags(heap, remaining, stored));
         return null;
       }
     }
@@ -191,9 +191,8 @@ export class SessionDb {
     return next;
   }
 
-  /** The index keys of a heap's tags; damaged tags do not say which, so the index is searched. */
-  private async tagIndexKeys(heap: string): Promise<string[]> {
-    const stored = await this.readTags(heap);
+  /** The index keys of a heap's tags (`stored`, as readTags gave them); damaged tags do not say which, so the index is searched. */
+  private async tagIndexKeys(heap: string, stored: Tags | null): Promise<string[]> {
     if (stored !== null) return Object.entries(stored).map(([key, value]) => tagKey(key, value, heap));
     const keys: string[] = [];
     const suffix = `${separator}${heap}`;
@@ -201,8 +200,10 @@ export class SessionDb {
     return keys;
   }
 
-  private async replaceTags(heap: string, tags: Tags): Promise<Operation[]> {
-    const operations: Operation[] = (await this.tagIndexKeys(heap)).map((key) => ({ type: 'del', key }));
+  /** `stored`: the heap's current tags when the caller has read them already. */
+  private async replaceTags(heap: string, tags: Tags, stored?: Tags | null): Promise<Operation[]> {
+    const current = stored === undefined ? await this.readTags(heap) : stored;
+    const operations: Operation[] = (await this.tagIndexKeys(heap, current)).map((key) => ({ type: 'del', key }));
     if (Object.keys(tags).length === 0) {
       operations.push({ type: 'del', key: `h!${heap}` });
       return operations;
