@@ -3,12 +3,12 @@
 //   compile → run the script (completion value by reference) → settle it in the sandbox →
 //   while a timer is pending, sleep until it is due and fire it (one callback per turn) →
 //   finished when the completion value has settled and no ref'd timer is left.
-// The wall-clock deadline covers all of it; every call into the isolate also carries the time
-// left, so a synchronous loop, a microtask loop or a loop inside a timer ends on time.
+// The wall-clock deadline covers all of it: when it passes, the host disposes the isolate, which
+// ends a synchronous loop, a microtask loop or a loop inside a timer wherever it runs.
 import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
-import { IsolatePool, attachContext, heapBytesOf, isolateMemoryMb, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
+import { IsolatePool, IsolateUnresponsive, attachContext, heapBytesOf, isolateMemoryMb, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
 import { globalizeDeclarations, wrapTopLevelAwait } from './top-level-await.ts';
 import { SourceError, stripTypes } from './typescript.ts';
 import { ErrorTexts, type DeterminismRecord, type Engine, type LiveHeap, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
@@ -207,20 +207,25 @@ class Run {
     this.wake?.();
   }
 
-  private remainingMs(): number {
-    const remaining = this.deadlineMs - this.now();
-    if (remaining <= 0) {
-      // The host deadline timer may not have fired yet; the run is over either way.
-      this.stop('timeout');
-      throw new RunStopped('timeout');
-    }
-    return remaining;
+  /**
+   * Throws once the deadline has passed (the host deadline timer may not have fired yet; the run
+   * is over either way). Calls into the isolate carry no timeout of their own: the deadline
+   * timer disposes the isolate, which ends whatever runs in it (a loop in sync code, in a
+   * microtask, in a timer) as surely, and an isolated-vm timeout costs a timer on its timer
+   * thread per call, which wakes for each one when it comes due, finished or not (≈ 800
+   * wakes/s at 1000 runs/s, bench/RESULTS.md).
+   */
+  private checkDeadline(): void {
+    if (this.deadlineMs - this.now() > 0) return;
+    this.stop('timeout');
+    throw new RunStopped('timeout');
   }
 
   private async call<Result = SandboxState>(method: ControlName, args: ivm.Transferable[] = []): Promise<Result> {
     assert(args.length <= 1, 'control methods take at most one argument');
     assert(this.prepared.control !== null, 'the context is attached before the host drives it');
-    const result = await this.prepared.control.apply(undefined, [method, ...args] as never, { timeout: this.remainingMs(), result: { copy: true } });
+    this.checkDeadline();
+    const result = await this.prepared.control.apply(undefined, [method, ...args] as never, { result: { copy: true } });
     return result as Result;
   }
 
@@ -286,7 +291,8 @@ class Run {
   private async evaluate(code: string, attaching: Promise<ControlFunction> | null): Promise<ivm.Reference<unknown>> {
     if (!mayAwait.test(code)) {
       this.source = code;
-      const evaluating = this.prepared.context.eval(code, { filename: scriptFilename, timeout: this.remainingMs(), reference: true }) as Promise<ivm.Reference<unknown>>;
+      this.checkDeadline();
+      const evaluating = this.prepared.context.eval(code, { filename: scriptFilename, reference: true }) as Promise<ivm.Reference<unknown>>;
       if (attaching !== null) {
         // Attaching can only fail with the isolate gone (a stop), and then the code fails too.
         evaluating.catch(() => undefined);
@@ -297,7 +303,8 @@ class Run {
     if (attaching !== null) await attaching;
     const script = await this.compile(code);
     try {
-      return await script.run(this.prepared.context, { timeout: this.remainingMs(), reference: true });
+      this.checkDeadline();
+      return await script.run(this.prepared.context, { reference: true });
     } finally {
       script.release();
     }
@@ -386,7 +393,8 @@ class Run {
     this.prepared.runs++;
     let completion: ivm.Reference<unknown>;
     try {
-      completion = await this.prepared.context.eval(step.code, { filename: scriptFilename, timeout: this.remainingMs(), reference: true }) as ivm.Reference<unknown>;
+      this.checkDeadline();
+      completion = await this.prepared.context.eval(step.code, { filename: scriptFilename, reference: true }) as ivm.Reference<unknown>;
     } catch (error) {
       if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error) || error.message === ivmMessages.timeout) throw error;
       const state = await this.call('state');
@@ -620,6 +628,10 @@ class IsolateEngine implements Engine {
     } catch (error) {
       if (error instanceof ReplayFailed) {
         outcome = failed(error.message);
+      } else if (error instanceof IsolateUnresponsive) {
+        // Our prelude did not answer (attachContext disposed the isolate): an internal fault.
+        this.logger?.error({ err: error }, 'an isolate did not answer');
+        outcome = failed(`Internal error: ${error.message}`);
       } else {
         outcome = error instanceof SourceError ? failed(error.message) : outcomeOfError(error, run.stopped, prepared.isolate);
         clean = error instanceof SourceError || (outcome.status === 'failed' && !prepared.isolate.isDisposed && run.stopped === null && !(error instanceof Error && error.message === ivmMessages.timeout));

@@ -131,10 +131,13 @@ export async function disposeWhenIdle(isolate: ivm.Isolate, pending: Promise<unk
   if (!isolate.isDisposed) isolate.dispose();
 }
 
+/** An isolate did not answer a call of ours in time: it is given up (a fault of ours, never of user code). */
+export class IsolateUnresponsive extends Error {}
+
 /** Rejects when `promise` takes longer than `ms`: an isolate that does not answer is given up. */
 function within<Value>(promise: Promise<Value>, ms: number, what: string): Promise<Value> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms); });
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new IsolateUnresponsive(`${what} took longer than ${ms} ms`)), ms); });
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
@@ -169,12 +172,17 @@ export function attachContext(prepared: PreparedContext, seed: number, memoryMb:
   assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
   assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
   // The memory limit is also the budget of memory V8 keeps outside its heap (prelude.js).
-  const attaching = prepared.context.evalClosure(attachSource, [prepared.log, seed, memoryMb * 1024 * 1024], { timeout: preludeTimeoutMs, result: { reference: true } });
+  // No isolated-vm timeout (a timer on its timer thread per call, see engine.ts): a prelude that
+  // does not answer in time has its isolate disposed, which ends whatever it was doing.
+  const attaching = prepared.context.evalClosure(attachSource, [prepared.log, seed, memoryMb * 1024 * 1024], { result: { reference: true } });
   return within(attaching, preludeTimeoutMs, 'attaching the prelude').then((control) => {
     const reference = control as ControlFunction;
     assert(reference.typeof === 'function', 'attach returns the control function');
     prepared.control = reference;
     return reference;
+  }, (error: unknown) => {
+    if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
+    throw error;
   });
 }
 
@@ -264,9 +272,11 @@ export class IsolatePool {
   private successorOf(prepared: PreparedContext): Successor {
     const warm: WarmIsolate = { isolate: prepared.isolate, contextsCreated: prepared.contextsCreated, next: null, ready: false };
     if (prepared.contextsCreated >= contextsPerIsolateMax) return { warm, bytes: Promise.resolve(null), next: null };
-    const bytes = heapBytesOf(prepared.isolate);
+    // The context first: the heap reading, right behind it, answers together with it (one wake
+    // of this thread instead of two), and it counts what the next run will start with.
     const next = prepareContext(warm);
     next.catch(() => undefined);
+    const bytes = heapBytesOf(prepared.isolate);
     return { warm, bytes, next };
   }
 
