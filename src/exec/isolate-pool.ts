@@ -168,14 +168,14 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
  * The call is sent at once: a call the caller sends right after it reaches the isolate in the
  * same thread wake and runs after it.
  */
-export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number): Promise<ControlFunction> {
+export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs): Promise<ControlFunction> {
   assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
   assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
   // The memory limit is also the budget of memory V8 keeps outside its heap (prelude.js).
   // No isolated-vm timeout (a timer on its timer thread per call, see engine.ts): a prelude that
   // does not answer in time has its isolate disposed, which ends whatever it was doing.
   const attaching = prepared.context.evalClosure(attachSource, [prepared.log, seed, memoryMb * 1024 * 1024], { result: { reference: true } });
-  return within(attaching, preludeTimeoutMs, 'attaching the prelude').then((control) => {
+  return within(attaching, answerMsMax, 'attaching the prelude').then((control) => {
     const reference = control as ControlFunction;
     assert(reference.typeof === 'function', 'attach returns the control function');
     prepared.control = reference;

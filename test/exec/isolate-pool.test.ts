@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import ivm from 'isolated-vm';
-import { IsolatePool, disposeWhenIdle, idleIsolatesPerLimitMin, idleToTake } from '../../src/exec/isolate-pool.ts';
+import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, idleIsolatesPerLimitMin, idleToTake } from '../../src/exec/isolate-pool.ts';
 
 const pool = new IsolatePool({ slots: 2 });
 after(() => pool.close());
@@ -96,6 +96,19 @@ describe('isolate pool', () => {
     const failed = new ivm.Isolate({ memoryLimit: 8 });
     await disposeWhenIdle(failed, Promise.reject(new Error('the call failed')));
     assert.equal(failed.isDisposed, true, 'a call that failed has ended too');
+  });
+
+  test('a prelude that does not answer its attach call has its isolate disposed, which ends it', async () => {
+    // Calls carry no isolated-vm timeout: the wait is bounded on the host, and the isolate goes.
+    const prepared = await pool.acquire(8);
+    // Stands in for a prelude bug: the attach function loops forever.
+    await prepared.context.eval("Object.defineProperty(globalThis, '__mcpv8_attach', { value: () => { for (;;) {} } });");
+    const started = performance.now();
+    await assert.rejects(attachContext(prepared, 1, 8, 200), (error: unknown) => error instanceof IsolateUnresponsive && /attaching the prelude took longer than 200 ms/.test(error.message));
+    assert.ok(performance.now() - started < 2_000, 'answered at the host bound, not later');
+    assert.ok(prepared.isolate.isDisposed, 'the looping isolate is disposed');
+    pool.discard(prepared, 8);
+    await pool.whenReplenished();
   });
 
   test('close disposes every idle isolate, after the context each was making', async () => {
