@@ -113,11 +113,8 @@ class RunStopped extends Error {
   }
 }
 
-/** What isolated-vm throws when a call runs past its timeout or the isolate past its memory limit. */
-const ivmMessages = {
-  timeout: 'Script execution timed out.',
-  outOfMemory: 'Isolate was disposed during execution due to memory limit',
-} as const;
+/** What isolated-vm throws when the isolate passes its memory limit. */
+const ivmOutOfMemory = 'Isolate was disposed during execution due to memory limit';
 const awaitRequired = /await is only valid|Cannot use import statement|Unexpected reserved word/;
 /** Code without the word `await` cannot use top-level await, so it needs no fallback compile. */
 const mayAwait = /\bawait\b/;
@@ -144,8 +141,8 @@ function outcomeOfError(error: unknown, stoppedBy: StopReason | null, isolate: i
   const stopReason = error instanceof RunStopped ? error.reason : stoppedBy;
   if (stopReason === 'cancelled') return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
   const message = error instanceof Error ? error.message : String(error);
-  if (message === ivmMessages.outOfMemory || (isolate.isDisposed && stopReason === null)) return failed(ErrorTexts.outOfMemory);
-  if (stopReason === 'timeout' || message === ivmMessages.timeout) return { status: 'timed_out', result: null, error: ErrorTexts.timeout };
+  if (message === ivmOutOfMemory || (isolate.isDisposed && stopReason === null)) return failed(ErrorTexts.outOfMemory);
+  if (stopReason === 'timeout') return { status: 'timed_out', result: null, error: ErrorTexts.timeout };
   return failed(error instanceof Error ? describeThrown(error) : message);
 }
 
@@ -342,7 +339,7 @@ class Run {
     try {
       completion = await this.evaluate(code, attaching);
     } catch (error) {
-      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error) || error.message === ivmMessages.timeout) throw error;
+      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error)) throw error;
       // A throw from the top level of the code: the run fails with the sandbox's own stack,
       // after the lines it printed before throwing.
       const state = await this.call('state');
@@ -374,10 +371,10 @@ class Run {
       } catch (error) {
         if (this.stopReason === 'cancelled') throw new RunStopped('cancelled');
         const message = error instanceof Error ? error.message : String(error);
-        if (message === ivmMessages.outOfMemory || (this.prepared.isolate.isDisposed && this.stopReason === null)) {
+        if (message === ivmOutOfMemory || (this.prepared.isolate.isDisposed && this.stopReason === null)) {
           throw cannot(`replaying its history (run ${index + 1} of ${steps.length}) ran out of memory under heap_memory_max_mb=${this.memoryMb}; resume it with a larger heap_memory_max_mb`);
         }
-        if (this.stopReason === 'timeout' || message === ivmMessages.timeout) throw cannot(`replaying its history (${steps.length} runs) took longer than ${budgetMs / 1000} s`);
+        if (this.stopReason === 'timeout') throw cannot(`replaying its history (${steps.length} runs) took longer than ${budgetMs / 1000} s`);
         throw cannot(`replaying run ${index + 1} of ${steps.length} (heap ${step.heap}) failed: ${message}`);
       }
       const expected = step.outcome;
@@ -396,7 +393,7 @@ class Run {
       this.checkDeadline();
       completion = await this.prepared.context.eval(step.code, { filename: scriptFilename, reference: true }) as ivm.Reference<unknown>;
     } catch (error) {
-      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error) || error.message === ivmMessages.timeout) throw error;
+      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error)) throw error;
       const state = await this.call('state');
       return { status: 'failed', result: null, error: describeThrown(error), issue: state.replayIssue };
     }
@@ -641,7 +638,7 @@ class IsolateEngine implements Engine {
         outcome = failed(`Internal error: ${error.message}`);
       } else {
         outcome = error instanceof SourceError ? failed(error.message) : outcomeOfError(error, run.stopped, prepared.isolate);
-        clean = error instanceof SourceError || (outcome.status === 'failed' && !prepared.isolate.isDisposed && run.stopped === null && !(error instanceof Error && error.message === ivmMessages.timeout));
+        clean = error instanceof SourceError || (outcome.status === 'failed' && !prepared.isolate.isDisposed && run.stopped === null);
       }
     } finally {
       run.clearDeadline();
