@@ -66,7 +66,9 @@ export function checkTags(tags: unknown): Tags {
 
 type Operation = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
 const tagKey = (key: string, value: string, heap: string) => `t!${key}${separator}${value}${separator}${heap}`;
-const entryKey = (session: string, index: number) => `s!${session}${separator}${String(index).padStart(indexDigits, '0')}`;
+/** Where a session's entries start: every entry key is this plus its zero-padded index. */
+const entryPrefix = (session: string) => `s!${session}${separator}`;
+const entryKey = (session: string, index: number) => entryPrefix(session) + String(index).padStart(indexDigits, '0');
 const heapIdShape = /^[0-9a-f]{64}$/;
 const countShape = /^(0|[1-9][0-9]{0,11})$/;
 
@@ -180,7 +182,7 @@ export class SessionDb {
     const count = await this.db.get(`n!${session}`);
     if (count === undefined) return 0;
     if (countShape.test(count)) return Number(count);
-    const prefix = `s!${session}${separator}`;
+    const prefix = entryPrefix(session);
     let next = 0;
     for await (const key of this.db.keys({ gt: prefix, lt: prefix + '\uffff', reverse: true })) {
       const index = indexOfEntryKey(key);
@@ -260,7 +262,7 @@ export class SessionDb {
 
   /** The session's entries, oldest first; a damaged one is left out (logged), so its index is missing. */
   async entries(session: string): Promise<SessionEntry[]> {
-    const prefix = `s!${checkSessionName(session)}${separator}`;
+    const prefix = entryPrefix(checkSessionName(session));
     const entries: SessionEntry[] = [];
     for await (const [key, value] of this.db.iterator({ gt: prefix, lt: prefix + '\uffff' })) {
       const entry = parseEntry(value);
@@ -275,7 +277,7 @@ export class SessionDb {
    * be continued silently from an older heap (its latest state would be skipped): the caller is told.
    */
   async latestHeap(session: string): Promise<string | undefined> {
-    const prefix = `s!${checkSessionName(session)}${separator}`;
+    const prefix = entryPrefix(checkSessionName(session));
     for await (const [key, value] of this.db.iterator({ gt: prefix, lt: prefix + '\uffff', reverse: true, limit: 1 })) {
       const entry = parseEntry(value);
       if (entry !== null) return entry.output_heap;
