@@ -81,17 +81,35 @@ export function summarizeAb(records: readonly RunRecord[]): AbSummary[] {
 
 const f = (value: number, digits = 2) => Number.isNaN(value) ? '—' : value.toFixed(digits);
 
-/** Where in the window the drops were, e.g. " (in s 0–4, 31)": a start-up backlog reads differently from a late one. */
-export function dropSeconds(perSecond: readonly number[]): string {
+/** The seconds where `marked` holds, as ranges: "0–4, 31", or '' for none. */
+function secondRanges(perSecond: readonly number[], marked: (value: number) => boolean): string {
   const ranges: string[] = [];
   for (let second = 0; second < perSecond.length; second++) {
-    if (perSecond[second] === 0) continue;
+    if (!marked(perSecond[second]!)) continue;
     let last = second;
-    while (last + 1 < perSecond.length && perSecond[last + 1] !== 0) last++;
+    while (last + 1 < perSecond.length && marked(perSecond[last + 1]!)) last++;
     ranges.push(last === second ? String(second) : `${second}–${last}`);
     second = last;
   }
-  return ranges.length === 0 ? '' : ` (in s ${ranges.join(', ')})`;
+  return ranges.join(', ');
+}
+
+/** Where in the window the drops were, e.g. " (in s 0–4, 31)": a start-up backlog reads differently from a late one. */
+export function dropSeconds(perSecond: readonly number[]): string {
+  const ranges = secondRanges(perSecond, (dropped) => dropped !== 0);
+  return ranges === '' ? '' : ` (in s ${ranges})`;
+}
+
+/**
+ * The seconds the server was behind, e.g. "; behind in s 3–6, 9–20": more than twice the VUs in
+ * flight that keeping up takes (the rate times the poll interval, as each iteration polls at least
+ * once). Drops come at the end of such a stretch, when it outgrows the VU pool; a run with none
+ * may still have been behind, and how often and how long says how close it came.
+ */
+export function behindSeconds(inFlightMaxPerSecond: readonly number[], ratePerS: number, pollMs: number): string {
+  const keepingUp = Math.max(5, (ratePerS * pollMs) / 1000);
+  const ranges = secondRanges(inFlightMaxPerSecond, (inFlight) => inFlight > 2 * keepingUp);
+  return ranges === '' ? '' : `; behind in s ${ranges}`;
 }
 
 /** One line per run, for the console while a sweep runs. */
@@ -102,7 +120,7 @@ export function runLine(record: RunRecord): string {
     `iteration p50 ${f(r.iterationMs.p50)} p95 ${f(r.iterationMs.p95)} p99 ${f(r.iterationMs.p99)} ms; success ${f(r.successPct)}% dropped ${r.iterations.dropped}${dropSeconds(r.droppedPerSecond)} ` +
     `max in-flight ${r.maxInFlightVUs}; cpu generator ${f(r.cpu.generatorPct, 0)}% server ${r.cpu.serverPct === null ? '—' : f(r.cpu.serverPct, 0)}%` +
     (r.cpu.serverMainThreadPct === null ? '' : ` (main thread ${f(r.cpu.serverMainThreadPct, 0)}%)`) + '; ' +
-    `start lag p99 ${f(r.startLagMs.p99)} ms` + (Object.keys(r.failures).length > 0 ? `; failures ${JSON.stringify(r.failures)}` : '');
+    `start lag p99 ${f(r.startLagMs.p99)} ms` + behindSeconds(r.inFlightMaxPerSecond, r.ratePerS, r.pollMs) + (Object.keys(r.failures).length > 0 ? `; failures ${JSON.stringify(r.failures)}` : '');
 }
 
 /** The markdown table: the reference's columns (medians over rounds), then the floor and ratio. */

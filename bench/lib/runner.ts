@@ -36,6 +36,7 @@ const failureKindsMax = 20;
 
 export interface RunReport {
   ratePerS: number;
+  pollMs: number;
   durationS: number;
   warmupS: number;
   windowS: number;
@@ -50,6 +51,8 @@ export interface RunReport {
   getsPerIteration: number;
   /** Dropped iterations per second of the measured window (index = second), 0 where none. */
   droppedPerSecond: number[];
+  /** The most VUs in flight per second of the measured window: a backlog shows as a bulge. */
+  inFlightMaxPerSecond: number[];
   successPct: number;
   maxInFlightVUs: number;
   allocatedVUs: number;
@@ -80,6 +83,8 @@ class Phase {
   lastEndNs = 0n;
   /** Dropped iterations by the second of the window they were due in: when a run fell behind. */
   readonly droppedBySecond: number[] = [];
+  /** The most VUs in flight at an iteration's start, by second: when a backlog formed, and how long it took to drain. */
+  readonly inFlightMaxBySecond: number[] = [];
 
   fail(kind: string): void {
     const key = this.failures.has(kind) || this.failures.size < failureKindsMax ? kind : 'other';
@@ -164,11 +169,12 @@ function runPhase(ctx: Context, schedule: Schedule, phase: Phase): Promise<bigin
       for (; next < due; next++) {
         phase.startLag.add((elapsedNs - dueNs(schedule, next)) / 1e6);
         const vu = ctx.vus.acquire();
+        const second = Math.floor(dueNs(schedule, next) / 1e9);
         if (vu === null) {
-          const second = Math.floor(dueNs(schedule, next) / 1e9);
           phase.droppedBySecond[second] = (phase.droppedBySecond[second] ?? 0) + 1;
           continue;
         }
+        if (ctx.vus.inFlight > (phase.inFlightMaxBySecond[second] ?? 0)) phase.inFlightMaxBySecond[second] = ctx.vus.inFlight;
         phase.started++;
         pending++;
         void iterate(ctx, phase, vu, next).finally(() => finish(vu));
@@ -211,7 +217,7 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
     const windowS = Number(phase.lastEndNs - t0) / 1e9;
     const failed = phase.finished - phase.succeeded;
     return {
-      ratePerS: options.ratePerS, durationS: options.durationS, warmupS: options.warmupS, windowS: round2(windowS),
+      ratePerS: options.ratePerS, pollMs: options.pollMs, durationS: options.durationS, warmupS: options.warmupS, windowS: round2(windowS),
       maxVUs: options.maxVUs, preAllocatedVUs: options.preAllocatedVUs, chained: options.chained,
       client: options.client ?? 'raw',
       iterations: { scheduled: schedule.iterations, started: phase.started, dropped: ctx.vus.dropped, finished: phase.finished, succeeded: phase.succeeded, failed },
@@ -220,6 +226,7 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
       httpReqPerS: round2(phase.httpRequests / windowS),
       getsPerIteration: round2(phase.gets / Math.max(1, phase.started)),
       droppedPerSecond: Array.from({ length: Math.ceil(options.durationS) }, (_, second) => phase.droppedBySecond[second] ?? 0),
+      inFlightMaxPerSecond: Array.from({ length: Math.ceil(options.durationS) }, (_, second) => phase.inFlightMaxBySecond[second] ?? 0),
       successPct: round2((100 * phase.succeeded) / Math.max(1, phase.finished)),
       maxInFlightVUs: ctx.vus.maxInFlight,
       allocatedVUs: ctx.vus.allocated,

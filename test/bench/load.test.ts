@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { dropSeconds } from '../../bench/lib/report.ts';
+import { behindSeconds, dropSeconds } from '../../bench/lib/report.ts';
 import { runLoad } from '../../bench/lib/runner.ts';
 import { dueCount, dueNs, makeSchedule } from '../../bench/lib/schedule.ts';
 import { snippetBodies, snippets } from '../../bench/lib/snippets.ts';
@@ -101,6 +101,14 @@ describe('drop timeline', () => {
     assert.equal(dropSeconds([0, 0, 0]), '');
     assert.equal(dropSeconds([5, 3, 1, 0, 0, 2, 0, 7, 7]), ' (in s 0–2, 5, 7–8)');
   });
+
+  it('names the seconds the server was behind: more than twice the VUs keeping up takes', () => {
+    // Keeping up at 1000/s with a 50 ms poll takes about 50 VUs in flight.
+    assert.equal(behindSeconds([52, 60, 100, 174, 197, 80, 53, 101, 53], 1000, 50), '; behind in s 3–4, 7');
+    assert.equal(behindSeconds([52, 60, 100], 1000, 50), '');
+    // At a low rate the bar is 10 VUs, not a fraction of one.
+    assert.equal(behindSeconds([1, 10, 11], 10, 50), '; behind in s 2');
+  });
 });
 
 describe('snippets', () => {
@@ -153,6 +161,7 @@ describe('load loop', () => {
       assert.equal(report.successPct, 100);
       assert.equal(report.startLagMs.count, 20, 'dropped arrivals are scheduled too');
       assert.deepEqual(report.droppedPerSecond, [it.dropped], 'every drop was due in the window\'s only second');
+      assert.deepEqual(report.inFlightMaxPerSecond, [2], 'drops came with both VUs in flight');
       assert.equal(report.cpu.serverPct, null);
       assert.equal(report.cpu.serverMainThreadPct, null);
     } finally {
