@@ -190,6 +190,8 @@ class Run {
   clearDeadline(): void {
     if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = null;
+    if (this.abandonTimer !== null) clearTimeout(this.abandonTimer);
+    this.abandonTimer = null;
   }
 
   get stopped(): StopReason | null {
@@ -202,6 +204,34 @@ class Run {
     this.stopReason = reason;
     if (!this.prepared.isolate.isDisposed) this.prepared.isolate.dispose();
     this.wake?.();
+    this.abandonTimer = setTimeout(() => this.abandon?.(), stoppedAnswerMsMax);
+  }
+
+  private abandonTimer: NodeJS.Timeout | null = null;
+  private abandon: (() => void) | null = null;
+  /** The run was stopped and its isolate never answered: its thread is lost (see `executeBounded`). */
+  abandoned = false;
+
+  /**
+   * `execute`, bounded: once the run is stopped, its isolate has `stoppedAnswerMsMax` to answer
+   * the call under way, after which the run ends without it (with its stop reason) and its slot
+   * is free again. Disposing an isolate terminates the JavaScript it runs once; isolated-vm's
+   * own code can call into it again afterwards (reading the properties of a thrown value or of
+   * an unhandled rejection's reason, where a getter or proxy trap can loop), and nothing then
+   * terminates that. The isolate is gone either way; its thread stays busy until the process ends.
+   */
+  executeBounded(): Promise<RunOutcome> {
+    const executing = this.execute();
+    const givenUp = new Promise<never>((_, reject) => {
+      this.abandon = () => {
+        this.abandoned = true;
+        reject(new RunStopped(this.stopReason ?? 'timeout'));
+      };
+    });
+    // Whichever loses the race may still settle later: nobody awaits it then.
+    executing.catch(() => undefined);
+    givenUp.catch(() => undefined);
+    return Promise.race([executing, givenUp]);
   }
 
   /**
@@ -490,6 +520,13 @@ function cancelledBeforeStart(request: RunRequest): RunOutcome {
   return { status: 'cancelled', result: null, error: ErrorTexts.cancelled, record: null };
 }
 
+/**
+ * How long a stopped run's isolate has to answer the call under way before the run ends without
+ * it. Disposing answers within milliseconds; only an isolate stuck in isolated-vm's own code after
+ * its termination takes longer (Run.executeBounded).
+ */
+export const stoppedAnswerMsMax = 2_000;
+
 /** Isolates made at start for the server's default memory limit, at most (≈ 1.5 MiB and 2 ms each). */
 export const prewarmIsolatesMax = 8;
 /**
@@ -547,6 +584,8 @@ class IsolateEngine implements Engine {
   get runningCount(): number {
     return this.running;
   }
+
+  stuckIsolates = 0;
 
   /** Queues the run (FIFO, never refused); its timeout starts when it leaves the queue. */
   run(request: RunRequest): Promise<RunOutcome> {
@@ -627,7 +666,7 @@ class IsolateEngine implements Engine {
     let outcome: RunOutcome;
     let clean = false;
     try {
-      outcome = await run.execute();
+      outcome = await run.executeBounded();
       clean = run.stopped === null && !prepared.isolate.isDisposed;
     } catch (error) {
       if (error instanceof ReplayFailed) {
@@ -644,6 +683,10 @@ class IsolateEngine implements Engine {
       run.clearDeadline();
       request.signal.removeEventListener('abort', onAbort);
       this.active.delete(run);
+    }
+    if (run.abandoned) {
+      this.stuckIsolates++;
+      this.logger?.error({ stuckIsolates: this.stuckIsolates }, 'a stopped run\'s isolate did not answer; the run ended without it, and its thread stays busy until the process exits');
     }
     if (start !== undefined) {
       // Stateful: a run that ended cleanly leaves its context alive for the next run; the

@@ -110,6 +110,8 @@ export interface Engine {
   /** Executions waiting for a free slot (queue depth, for /metrics). */
   readonly queuedCount: number;
   readonly runningCount: number;
+  /** Runs that ended without their stopped isolate's answer: each such isolate's thread stays busy (/metrics, /healthz). */
+  readonly stuckIsolates: number;
   close(): Promise<void>;
 }
 

@@ -108,13 +108,16 @@ export function createHttpApp(options: HttpAppOptions): { app: Koa; close: () =>
   app.silent = true;
   const router = new Router();
   router.get('/healthz', (ctx) => {
-    ctx.body = { status: 'ok', version, running: options.engine.runningCount, queued: options.engine.queuedCount };
+    const stuck = options.engine.stuckIsolates;
+    // Still serving, but each stuck isolate keeps a core busy: an operator should restart the node.
+    ctx.body = { status: stuck === 0 ? 'ok' : 'degraded', version, running: options.engine.runningCount, queued: options.engine.queuedCount, stuck_isolates: stuck };
   });
   router.get('/metrics', (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';
     ctx.body = options.metrics.render({
       queueDepth: options.engine.queuedCount,
       running: options.engine.runningCount,
+      stuckIsolates: options.engine.stuckIsolates,
       storedRecords: options.store.storedRecords,
       storedOutputBytes: options.store.storedOutputBytes,
     });
