@@ -5,6 +5,7 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
 import { createEngine } from './exec/engine.ts';
+import { isolatedVmBuild } from './exec/isolated-vm-build.ts';
 import { HeapService } from './exec/heaps.ts';
 import { ExecutionService } from './exec/service.ts';
 import type { Engine } from './exec/types.ts';
@@ -129,6 +130,10 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   } catch (error) {
     await store.close();
     throw error;
+  }
+  const ivm = isolatedVmBuild();
+  if (!ivm.patched) {
+    logger.warn({ why: ivm.why }, 'isolated-vm is the unpatched prebuilt: a stopped run whose thrown value or rejection reason has a getter or proxy trap that never returns keeps an isolate thread busy until restart (the run still ends, 2 s late; /healthz then says degraded)');
   }
   try {
     engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb });

@@ -6,7 +6,7 @@ import ivm from 'isolated-vm';
 import { ErrorTexts } from '../../src/exec/types.ts';
 import { engineForFile } from './harness.ts';
 
-const { run, result } = await engineForFile(2);
+const { engine, run, result } = await engineForFile(2);
 
 /** The globals we add to V8's own (which include a silent `console` we replace); anything else would be a leak. */
 const sandboxGlobals = ['TextDecoder', 'TextEncoder', 'atob', 'btoa', 'clearInterval', 'clearTimeout', 'crypto', 'performance', 'queueMicrotask', 'setInterval', 'setTimeout', 'structuredClone'];
@@ -77,6 +77,25 @@ describe('resource attacks stay inside their run', () => {
     assert.deepEqual(outcomes.map((ran) => ran.status), attacks.map(() => 'timed_out'));
     assert.ok(Date.now() - started < 4_000, 'two slots, four runs of 400 ms');
     assert.equal(await result('1 + 1'), '2');
+  });
+
+  test('a thrown value or rejection whose getters and traps never return ends at its timeout, and both slots serve on', async () => {
+    // Once a run is stopped, isolated-vm still reads the message and stack of what the code threw
+    // or left rejected; each read runs the code's getter or trap, and a loop there used to hold
+    // the isolate's thread, and the run's slot, forever.
+    const spin = '{ get message() { for (;;) {} }, get stack() { for (;;) {} } }';
+    const trap = 'new Proxy({}, { get() { for (;;) {} } })';
+    const attacks = [
+      `throw ${spin}`,
+      `throw ${trap}`,
+      `Promise.reject(${trap}); 1`,
+      `setTimeout(() => Promise.reject(${spin}), 1)`,
+      `await null; throw ${trap}`,
+    ];
+    const outcomes = await Promise.all(attacks.map((code) => run(code, { timeoutMs: 300 })));
+    assert.deepEqual(outcomes.map((ran) => ran.status), attacks.map(() => 'timed_out'));
+    assert.deepEqual(await Promise.all([result('1 + 1'), result('2 + 2')]), ['2', '4']);
+    assert.equal(engine.stuckIsolates, 0, 'every stopped isolate answered');
   });
 
   test('results and errors that leave the sandbox are bounded', async () => {

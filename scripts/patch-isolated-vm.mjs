@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// Builds isolated-vm from its own source with mcp-v8's patch, at install time (postinstall).
+//
+// Why: when a run is stopped (timeout, cancel) its isolate is disposed, which terminates the
+// JavaScript running in it once. isolated-vm's own C++ then reads the `message` and `stack` of
+// what the code threw, or of an unhandled rejection's reason, and each read may run a getter or a
+// proxy trap of the sandboxed code. A loop there is never terminated again: the isolate's thread
+// stays busy forever (`throw { get message() { for (;;) {} }, get stack() { for (;;) {} } }`).
+// The patch makes a terminated isolate run none of its code after the termination: no property
+// reads of a thrown value, no microtasks, no copy of unhandled rejections. docs/exec.md, "Limits".
+//
+// Plain JavaScript on purpose: npm may run it under an older Node than the server's (Node 24).
+//   node scripts/patch-isolated-vm.mjs            build if needed; on failure warn, exit 0
+//   node scripts/patch-isolated-vm.mjs --strict   the same, but a failure exits 1 (CI)
+// Without a C++ toolchain (g++, make, python3) the prebuilt isolated-vm stays in use: the server
+// then logs a warning at start, and ends a run whose isolate never answers after 2 s anyway.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+
+const strict = process.argv.includes('--strict');
+const require = createRequire(import.meta.url);
+
+/** The patch: exact edits of isolated-vm 7.0.1's source; a source that differs stops the build. */
+const supportedVersion = '7.0.1';
+const edits = [
+  {
+    file: 'src/external_copy/external_copy.cc',
+    before: `		auto get_property = [&](Local<Object> object, const char* key) {
+			try {`,
+    after: `		auto get_property = [&](Local<Object> object, const char* key) {
+			// mcp-v8 patch: a terminated isolate runs none of its code (a getter, a proxy trap):
+			// each read would need a termination of its own, and no second one comes.
+			if (IsolateEnvironment::GetCurrent().terminated) {
+				return ExternalCopyString{};
+			}
+			try {`,
+  },
+  {
+    file: 'src/isolate/environment.cc',
+    before: `auto IsolateEnvironment::TaskEpilogue() -> std::unique_ptr<ExternalCopy> {
+	isolate->PerformMicrotaskCheckpoint();`,
+    after: `auto IsolateEnvironment::TaskEpilogue() -> std::unique_ptr<ExternalCopy> {
+	// mcp-v8 patch: a terminated isolate runs no more microtasks and copies no rejection reason
+	// (copying reads its properties, which may run the isolate's code).
+	if (terminated) {
+		unhandled_promise_rejections.clear();
+		return {};
+	}
+	isolate->PerformMicrotaskCheckpoint();`,
+  },
+];
+
+function fail(message) {
+  process.stderr.write(`mcp-v8: isolated-vm not patched: ${message}\n`);
+  if (strict) process.exit(1);
+  process.stderr.write('mcp-v8: the prebuilt isolated-vm stays in use (see docs/exec.md, "Limits")\n');
+  process.exit(0);
+}
+
+let ivmDir;
+try {
+  ivmDir = dirname(require.resolve('isolated-vm/package.json'));
+} catch {
+  fail('isolated-vm is not installed');
+}
+const version = JSON.parse(readFileSync(join(ivmDir, 'package.json'), 'utf8')).version;
+if (version !== supportedVersion) fail(`the patch is for isolated-vm ${supportedVersion}, this is ${version}`);
+const patchId = createHash('sha256').update(JSON.stringify({ version, edits })).digest('hex').slice(0, 16);
+const releaseDir = join(ivmDir, 'build', 'Release');
+const markerPath = join(releaseDir, 'mcp-v8-patch.json');
+const binaryPath = join(releaseDir, 'isolated_vm.node');
+
+/** Node's headers for the Node the server runs on (24): the `node` package's own, else this Node's. */
+function nodeHeadersDir() {
+  const candidates = [];
+  if (process.env.MCP_V8_NODEDIR) candidates.push(process.env.MCP_V8_NODEDIR);
+  try {
+    const nodePackage = require.resolve('node/package.json');
+    const archPackage = createRequire(nodePackage).resolve(`node-${process.platform}-${process.arch}/package.json`);
+    candidates.push(dirname(archPackage));
+  } catch {}
+  if (Number(process.versions.node.split('.')[0]) >= 24) candidates.push(dirname(dirname(process.execPath)));
+  return candidates.find((dir) => {
+    const version = join(dir, 'include', 'node', 'node_version.h');
+    return existsSync(version) && /#define NODE_MAJOR_VERSION (\d+)/.exec(readFileSync(version, 'utf8'))?.[1] === '24';
+  });
+}
+
+/** npm's own node-gyp: npm names it in lifecycle scripts; else the one beside npm. */
+function nodeGyp() {
+  const candidates = [
+    process.env.npm_config_node_gyp,
+    join(dirname(dirname(process.execPath)), 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    '/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
+    '/usr/local/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
+  ];
+  return candidates.find((path) => path !== undefined && path.endsWith('.js') && existsSync(path));
+}
+
+if (existsSync(markerPath) && existsSync(binaryPath)) {
+  const built = JSON.parse(readFileSync(markerPath, 'utf8'));
+  if (built.patch === patchId && built.isolatedVm === version) process.exit(0);
+}
+const nodedir = nodeHeadersDir();
+if (nodedir === undefined) fail('no headers of Node 24 found (set MCP_V8_NODEDIR to a Node 24 install)');
+const marker = { patch: patchId, isolatedVm: version, nodedir };
+const gyp = nodeGyp();
+if (gyp === undefined) fail('node-gyp not found (it comes with npm)');
+
+const workDir = join(ivmDir, '..', '.cache', 'mcp-v8-isolated-vm');
+rmSync(workDir, { recursive: true, force: true });
+mkdirSync(workDir, { recursive: true });
+for (const entry of ['binding.gyp', 'package.json', 'src', 'vendor']) cpSync(join(ivmDir, entry), join(workDir, entry), { recursive: true });
+for (const { file, before, after } of edits) {
+  const path = join(workDir, file);
+  const source = readFileSync(path, 'utf8');
+  if (source.split(before).length !== 2) fail(`${file} does not read as the patch expects`);
+  writeFileSync(path, source.replace(before, after));
+}
+process.stderr.write(`mcp-v8: building isolated-vm ${version} with mcp-v8's patch (about 2 minutes on 2 cores)…\n`);
+const jobs = String(Math.max(1, cpus().length));
+const build = spawnSync(process.execPath, [gyp, 'rebuild', '--release', '-j', jobs, `--nodedir=${nodedir}`], { cwd: workDir, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+if (build.status !== 0) fail(`the build failed (a C++ toolchain is needed: g++, make, python3):\n${(build.stderr ?? '').split('\n').slice(-15).join('\n')}`);
+mkdirSync(releaseDir, { recursive: true });
+cpSync(join(workDir, 'build', 'Release', 'isolated_vm.node'), binaryPath);
+writeFileSync(markerPath, `${JSON.stringify(marker)}\n`);
+rmSync(workDir, { recursive: true, force: true });
+process.stderr.write(`mcp-v8: isolated-vm patched (${patchId})\n`);
