@@ -221,17 +221,14 @@ class Run {
    * terminates that. The isolate is gone either way; its thread stays busy until the process ends.
    */
   executeBounded(): Promise<RunOutcome> {
-    const executing = this.execute();
-    const givenUp = new Promise<never>((_, reject) => {
+    return new Promise((resolve, reject) => {
+      // Settling after the give-up changes nothing (a promise settles once) and is handled here.
+      this.execute().then(resolve, reject);
       this.abandon = () => {
         this.abandoned = true;
         reject(new RunStopped(this.stopReason ?? 'timeout'));
       };
     });
-    // Whichever loses the race may still settle later: nobody awaits it then.
-    executing.catch(() => undefined);
-    givenUp.catch(() => undefined);
-    return Promise.race([executing, givenUp]);
   }
 
   /**
