@@ -123,8 +123,15 @@ for (const { file, before, after } of edits) {
 }
 process.stderr.write(`mcp-v8: building isolated-vm ${version} with mcp-v8's patch (about 2 minutes on 2 cores)…\n`);
 const jobs = String(Math.max(1, cpus().length));
-const build = spawnSync(process.execPath, [gyp, 'rebuild', '--release', '-j', jobs, `--nodedir=${nodedir}`], { cwd: workDir, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-if (build.status !== 0) fail(`the build failed (a C++ toolchain is needed: g++, make, python3):\n${(build.stderr ?? '').split('\n').slice(-15).join('\n')}`);
+// npm's lifecycle environment names the nodedir of the Node that runs npm (npm_config_nodedir,
+// e.g. /usr for a system Node 20), and node-gyp prefers it to --nodedir: set it to Node 24's.
+const env = { ...process.env, npm_config_nodedir: nodedir };
+const build = spawnSync(process.execPath, [gyp, 'rebuild', '--release', '-j', jobs, `--nodedir=${nodedir}`], { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+if (build.status !== 0) {
+  const output = `${build.stdout ?? ''}\n${build.stderr ?? ''}`.split('\n');
+  const errors = output.filter((line) => /error/i.test(line)).slice(0, 20);
+  fail(`the build failed (a C++ toolchain is needed: g++, make, python3):\n${errors.join('\n')}`);
+}
 mkdirSync(releaseDir, { recursive: true });
 cpSync(join(workDir, 'build', 'Release', 'isolated_vm.node'), binaryPath);
 writeFileSync(markerPath, `${JSON.stringify(marker)}\n`);
