@@ -151,6 +151,11 @@ class Run {
   private wake: (() => void) | null = null;
   private deadlineMs = 0;
   private deadlineTimer: NodeJS.Timeout | null = null;
+  /** Set by `stop`: gives up on the isolate's answer (`executeBounded`). */
+  private abandonTimer: NodeJS.Timeout | null = null;
+  private abandon: (() => void) | null = null;
+  /** The run was stopped and its isolate never answered: its thread is lost (see `executeBounded`). */
+  abandoned = false;
   private readonly prepared: PreparedContext;
   private readonly request: RunRequest;
   private readonly memoryMb: number;
@@ -206,11 +211,6 @@ class Run {
     this.wake?.();
     this.abandonTimer = setTimeout(() => this.abandon?.(), stoppedAnswerMsMax);
   }
-
-  private abandonTimer: NodeJS.Timeout | null = null;
-  private abandon: (() => void) | null = null;
-  /** The run was stopped and its isolate never answered: its thread is lost (see `executeBounded`). */
-  abandoned = false;
 
   /**
    * `execute`, bounded: once the run is stopped, its isolate has `stoppedAnswerMsMax` to answer
@@ -582,7 +582,11 @@ class IsolateEngine implements Engine {
     return this.running;
   }
 
-  stuckIsolates = 0;
+  private stuck = 0;
+
+  get stuckIsolates(): number {
+    return this.stuck;
+  }
 
   /** Queues the run (FIFO, never refused); its timeout starts when it leaves the queue. */
   run(request: RunRequest): Promise<RunOutcome> {
@@ -682,8 +686,8 @@ class IsolateEngine implements Engine {
       this.active.delete(run);
     }
     if (run.abandoned) {
-      this.stuckIsolates++;
-      this.logger?.error({ stuckIsolates: this.stuckIsolates }, 'a stopped run\'s isolate did not answer; the run ended without it, and its thread stays busy until the process exits');
+      this.stuck++;
+      this.logger?.error({ stuckIsolates: this.stuck }, 'a stopped run\'s isolate did not answer; the run ended without it, and its thread stays busy until the process exits');
     }
     if (start !== undefined) {
       // Stateful: a run that ended cleanly leaves its context alive for the next run; the
