@@ -124,11 +124,17 @@ const scriptFilename = 'main.js';
 const notAnErrorMessage = 'An object was thrown from supplied code within isolated-vm, but that object was not an instance of `Error`.';
 const notAnErrorText = 'Uncaught: the code threw an object that is not an Error (throw new Error(...) to get its message and stack)';
 
+/**
+ * A frame of the host's own stack, which isolated-vm appends to errors it carries out: named
+ * (`at f (file:///…)`) or anonymous (`at file:///…`, `at node:internal/…`).
+ */
+const hostFrame = /\((node|file):|^\s*at (node|file):|node_modules/;
+
 /** The text of an error thrown at the top level: its stack inside the sandbox, host frames cut. */
-function describeThrown(error: Error): string {
+export function describeThrown(error: Error): string {
   if (error.message === notAnErrorMessage) return notAnErrorText;
   const stack = error.stack ?? `${error.name}: ${error.message}`;
-  const text = stack.split('\n').filter((line) => !line.includes('<isolated-vm boundary>') && !line.includes('mcp-v8:prelude') && !/\(node:|\(file:|node_modules/.test(line)).join('\n');
+  const text = stack.split('\n').filter((line) => !line.includes('<isolated-vm boundary>') && !line.includes('mcp-v8:prelude') && !hostFrame.test(line)).join('\n');
   return text.length <= errorCharsMax ? text : `${text.slice(0, errorCharsMax)}… [truncated: ${text.length - errorCharsMax} more characters]`;
 }
 
@@ -221,9 +227,10 @@ class Run {
    * terminates that. The isolate is gone either way; its thread stays busy until the process ends.
    */
   executeBounded(): Promise<RunOutcome> {
+    const executing = this.execute();
     return new Promise((resolve, reject) => {
       // Settling after the give-up changes nothing (a promise settles once) and is handled here.
-      this.execute().then(resolve, reject);
+      executing.then(resolve, reject);
       this.abandon = () => {
         this.abandoned = true;
         reject(new RunStopped(this.stopReason ?? 'timeout'));

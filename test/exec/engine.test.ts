@@ -3,6 +3,7 @@
 // files of this folder: WebAssembly, safety, limits, determinism, top-level await, web globals).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { describeThrown } from '../../src/exec/engine.ts';
 import { ErrorTexts } from '../../src/exec/types.ts';
 import { engineForFile } from './harness.ts';
 
@@ -191,6 +192,17 @@ describe('isolation from the host', () => {
     assert.equal(await result("Object.getOwnPropertyNames(globalThis).filter((name) => /mcpv8|ivm/i.test(name)).join()"), '');
     const framesCode = "Error.prepareStackTrace = (error, frames) => frames.map((frame) => { const fn = frame.getFunction?.(); return fn === undefined || fn instanceof Function; }); let seen; setTimeout(() => { seen = new Error().stack; }, 1); await new Promise((resolve) => setTimeout(resolve, 5)); seen.every(Boolean)";
     assert.equal(await result(framesCode), 'true', 'every frame user code can reach holds sandbox functions only');
+  });
+
+  test('a top-level error shows the sandbox\'s frames only, none of the host\'s that isolated-vm appends', async () => {
+    const thrown = await run("function f() { null.boom } f()");
+    assert.equal(thrown.status, 'failed');
+    assert.doesNotMatch(thrown.error!, /file:|node:|node_modules|isolated-vm/);
+    assert.match(thrown.error!, /^TypeError: Cannot read properties of null \(reading 'boom'\)\n {4}at f \(main\.js:1:21\)/);
+    // Host frames come named or anonymous, from our files or from Node's.
+    const carried = new Error('x');
+    carried.stack = 'Error: x\n    at main.js:1:7\n    at file:///srv/mcp-v8/src/exec/engine.ts:226:12\n    at Run.execute (file:///srv/mcp-v8/src/exec/engine.ts:40:1)\n    at node:internal/process/task_queues:105:5\n    at (<isolated-vm boundary>)';
+    assert.equal(describeThrown(carried), 'Error: x\n    at main.js:1:7');
   });
 
   test('state never leaks from one run to the next', async () => {
