@@ -120,7 +120,16 @@ export function runLine(record: RunRecord): string {
     `iteration p50 ${f(r.iterationMs.p50)} p95 ${f(r.iterationMs.p95)} p99 ${f(r.iterationMs.p99)} ms; success ${f(r.successPct)}% dropped ${r.iterations.dropped}${dropSeconds(r.droppedPerSecond)} ` +
     `max in-flight ${r.maxInFlightVUs}; cpu generator ${f(r.cpu.generatorPct, 0)}% server ${r.cpu.serverPct === null ? '—' : f(r.cpu.serverPct, 0)}%` +
     (r.cpu.serverMainThreadPct === null ? '' : ` (main thread ${f(r.cpu.serverMainThreadPct, 0)}%)`) + '; ' +
-    `start lag p99 ${f(r.startLagMs.p99)} ms` + behindSeconds(r.inFlightMaxPerSecond, r.ratePerS, r.pollMs) + (Object.keys(r.failures).length > 0 ? `; failures ${JSON.stringify(r.failures)}` : '');
+    `start lag p99 ${f(r.startLagMs.p99)} ms` + behindSeconds(r.inFlightMaxPerSecond, r.ratePerS, r.pollMs) + machineNote(r.machine) +
+    (Object.keys(r.failures).length > 0 ? `; failures ${JSON.stringify(r.failures)}` : '');
+}
+
+/** "; machine: work 82 ms, 100 contexts 50 ms, busy 93 %, steal 0.2 %": how fast and how full the machine was. */
+export function machineNote(machine: RunReport['machine']): string {
+  const parts: string[] = [];
+  if (machine.calibration !== null) parts.push(`work ${f(machine.calibration.workMs, 0)} ms`, `100 contexts ${f(machine.calibration.contextsMs, 0)} ms`);
+  if (machine.load !== null) parts.push(`busy ${f(machine.load.busyPct, 0)} %`, `steal ${f(machine.load.stealPct, 1)} %`);
+  return parts.length === 0 ? '' : `; machine: ${parts.join(', ')}`;
 }
 
 /** The markdown table: the reference's columns (medians over rounds), then the floor and ratio. */

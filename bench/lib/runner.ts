@@ -6,6 +6,7 @@ import { Http1Client, UndiciClient, type HttpClient } from './http1.ts';
 import { dueCount, dueNs, makeSchedule, type Schedule } from './schedule.ts';
 import { snippetBodies, snippets } from './snippets.ts';
 import { Samples, type Summary } from './stats.ts';
+import { calibrate, loadBetween, readCpuTicks, type Calibration, type MachineLoad } from './machine-speed.ts';
 import { mainThreadCpuS, processCpuS } from './processes.ts';
 import { VuPool, type Vu } from './vu-pool.ts';
 
@@ -26,6 +27,8 @@ export interface RunOptions {
   serverPid: number | null;
   /** HTTP client: 'raw' (bench/lib/http1.ts, the default: cheapest) or 'undici' (its Pool). */
   client?: ClientKind;
+  /** Time the machine's speed before the run (≈ 0.5–1 s, machine-speed.ts); default true. */
+  calibrate?: boolean;
 }
 
 export type ClientKind = 'raw' | 'undici';
@@ -67,6 +70,8 @@ export interface RunReport {
   failures: Record<string, number>;
   /** serverMainThreadPct: the server's event-loop thread alone (100 % = that thread saturated). */
   cpu: { generatorPct: number; serverPct: number | null; serverMainThreadPct: number | null };
+  /** The machine's speed just before the run, and how busy it was during the window (machine-speed.ts). */
+  machine: { calibration: Calibration | null; load: MachineLoad | null };
 }
 
 class Phase {
@@ -203,6 +208,7 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
   const client: HttpClient = options.client === 'undici' ? new UndiciClient(options.baseUrl, connections) : new Http1Client(options.baseUrl, connections);
   const ctx: Context = { options, client, vus: new VuPool(options.preAllocatedVUs, options.maxVUs) };
   try {
+    const calibration = options.calibrate === false ? null : calibrate();
     if (options.warmupS > 0) await runPhase(ctx, makeSchedule(options.ratePerS, options.warmupS), new Phase());
     ctx.vus.resetCounters();
     const schedule = makeSchedule(options.ratePerS, options.durationS);
@@ -210,10 +216,12 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
     const cpu0 = process.cpuUsage();
     const server0 = options.serverPid === null ? Number.NaN : processCpuS(options.serverPid);
     const main0 = options.serverPid === null ? Number.NaN : mainThreadCpuS(options.serverPid);
+    const ticks0 = readCpuTicks();
     const t0 = await runPhase(ctx, schedule, phase);
     const cpu = process.cpuUsage(cpu0);
     const server1 = options.serverPid === null ? Number.NaN : processCpuS(options.serverPid);
     const main1 = options.serverPid === null ? Number.NaN : mainThreadCpuS(options.serverPid);
+    const load = loadBetween(ticks0, readCpuTicks());
     const windowS = Number(phase.lastEndNs - t0) / 1e9;
     const failed = phase.finished - phase.succeeded;
     return {
@@ -240,6 +248,7 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
         serverPct: Number.isNaN(server1 - server0) ? null : round2((100 * (server1 - server0)) / windowS),
         serverMainThreadPct: Number.isNaN(main1 - main0) ? null : round2((100 * (main1 - main0)) / windowS),
       },
+      machine: { calibration, load },
     };
   } finally {
     await client.close();

@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { behindSeconds, dropSeconds } from '../../bench/lib/report.ts';
+import { cpuTicks, loadBetween } from '../../bench/lib/machine-speed.ts';
+import { behindSeconds, dropSeconds, machineNote } from '../../bench/lib/report.ts';
 import { runLoad } from '../../bench/lib/runner.ts';
 import { dueCount, dueNs, makeSchedule } from '../../bench/lib/schedule.ts';
 import { snippetBodies, snippets } from '../../bench/lib/snippets.ts';
@@ -111,6 +112,32 @@ describe('drop timeline', () => {
   });
 });
 
+describe('machine speed and load', () => {
+  const stat = (user: number, idle: number, steal: number) =>
+    `cpu  ${user} 10 200 ${idle} 40 0 50 ${steal} 7 0\ncpu0 1 2 3 4 5 6 7 8 9 0\nintr 1\n`;
+
+  it('reads busy, steal and total ticks from the aggregate line of /proc/stat', () => {
+    // user nice system idle iowait irq softirq steal guest guest_nice: guest is inside user already.
+    assert.deepEqual(cpuTicks(stat(1_000, 3_000, 20)), { busy: 1_280, steal: 20, total: 4_320 });
+    assert.equal(cpuTicks('intr 1\n'), null, 'no aggregate line');
+    assert.equal(cpuTicks('cpu  1 2 3\n'), null, 'too few fields');
+  });
+
+  it('turns two readings into the window\'s shares of all CPUs\' time', () => {
+    const before = cpuTicks(stat(1_000, 3_000, 20));
+    const after = cpuTicks(stat(1_900, 3_100, 20 + 10)); // 900 user + 10 steal busy, 100 idle
+    assert.deepEqual(loadBetween(before, after), { busyPct: 90.1, stealPct: 1 });
+    assert.equal(loadBetween(before, before), null, 'no time passed');
+    assert.equal(loadBetween(null, after), null);
+  });
+
+  it('says how fast and how full the machine was at the end of the run line', () => {
+    assert.equal(machineNote({ calibration: { workMs: 81.7, contextsMs: 50.2 }, load: { busyPct: 93.4, stealPct: 0.2 } }),
+      '; machine: work 82 ms, 100 contexts 50 ms, busy 93 %, steal 0.2 %');
+    assert.equal(machineNote({ calibration: null, load: null }), '');
+  });
+});
+
 describe('snippets', () => {
   it('are the reference load test’s eight, serialized once', () => {
     assert.equal(snippets.length, 8);
@@ -145,7 +172,7 @@ describe('load loop', () => {
     try {
       const report = await runLoad({
         baseUrl: url, ratePerS: 20, durationS: 1, warmupS: 0, maxVUs: 2, preAllocatedVUs: 1, chained: false,
-        pollMs: 10, pollsMax: 100, pollCapMs: 10_000, serverPid: null,
+        pollMs: 10, pollsMax: 100, pollCapMs: 10_000, serverPid: null, calibrate: false,
       });
       const it = report.iterations;
       assert.equal(it.scheduled, 20);
@@ -164,6 +191,7 @@ describe('load loop', () => {
       assert.deepEqual(report.inFlightMaxPerSecond, [2], 'drops came with both VUs in flight');
       assert.equal(report.cpu.serverPct, null);
       assert.equal(report.cpu.serverMainThreadPct, null);
+      assert.equal(report.machine.calibration, null, 'not asked for');
     } finally {
       server.close();
     }
@@ -214,7 +242,11 @@ describe('bench/load.ts end to end', () => {
       assert.equal(typeof report.cpu.serverPct, 'number', 'a spawned target’s CPU is read from /proc');
       assert.ok(report.cpu.serverMainThreadPct! > 0 && report.cpu.serverMainThreadPct! <= report.cpu.serverPct! + 1, 'its main thread is part of it');
       assert.ok(report.maxInFlightVUs >= 1 && report.maxInFlightVUs <= report.maxVUs);
+      const { calibration, load } = report.machine;
+      assert.ok(calibration !== null && calibration.workMs > 0 && calibration.contextsMs > 0, 'each run times the machine first');
+      assert.ok(load !== null && load.busyPct > 0 && load.busyPct <= 100 && load.stealPct >= 0 && load.stealPct <= load.busyPct, 'and reads its load from /proc/stat');
     }
+    assert.match(run.stderr, /; machine: work \d+ ms, 100 contexts \d+ ms, busy \d+ %, steal [\d.]+ %/);
     assert.match(result.records[0]!.command, /src\/cli\.ts --stateless --http-port 0/);
     assert.equal(result.summaries.length, 1);
     assert.deepEqual(result.summaries[0]!.rounds, { server: 1, floor: 1 });
