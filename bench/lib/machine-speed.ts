@@ -83,3 +83,38 @@ export function loadBetween(before: ReturnType<typeof cpuTicks>, after: ReturnTy
   const share = (ticks: number) => Math.round((1_000 * ticks) / total) / 10;
   return { busyPct: share(after.busy - before.busy), stealPct: share(after.steal - before.steal) };
 }
+
+/**
+ * Reads /proc/stat once a second while a run goes on (≈ 20 µs a reading): the busy and steal
+ * shares of each second, to line up with the run's per-second drops and VUs in flight.
+ */
+export class MachineSampler {
+  private readonly readings: Array<NonNullable<ReturnType<typeof cpuTicks>>> = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  start(): void {
+    const first = readCpuTicks();
+    if (first === null) return;
+    this.readings.push(first);
+    this.timer = setInterval(() => {
+      const reading = readCpuTicks();
+      if (reading !== null) this.readings.push(reading);
+    }, 1_000);
+    this.timer.unref();
+  }
+
+  /** The shares of each whole second since `start`, or null where /proc/stat cannot be read. */
+  stop(): { busyPct: number[]; stealPct: number[] } | null {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    if (this.readings.length < 2) return null;
+    const busyPct: number[] = [];
+    const stealPct: number[] = [];
+    for (let second = 1; second < this.readings.length; second++) {
+      const load = loadBetween(this.readings[second - 1]!, this.readings[second]!);
+      busyPct.push(load?.busyPct ?? 0);
+      stealPct.push(load?.stealPct ?? 0);
+    }
+    return { busyPct, stealPct };
+  }
+}

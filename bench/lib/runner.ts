@@ -6,7 +6,7 @@ import { Http1Client, UndiciClient, type HttpClient } from './http1.ts';
 import { dueCount, dueNs, makeSchedule, type Schedule } from './schedule.ts';
 import { snippetBodies, snippets } from './snippets.ts';
 import { Samples, type Summary } from './stats.ts';
-import { calibrate, loadBetween, readCpuTicks, type Calibration, type MachineLoad } from './machine-speed.ts';
+import { calibrate, loadBetween, MachineSampler, readCpuTicks, type Calibration, type MachineLoad } from './machine-speed.ts';
 import { mainThreadCpuS, processCpuS } from './processes.ts';
 import { VuPool, type Vu } from './vu-pool.ts';
 
@@ -71,7 +71,12 @@ export interface RunReport {
   /** serverMainThreadPct: the server's event-loop thread alone (100 % = that thread saturated). */
   cpu: { generatorPct: number; serverPct: number | null; serverMainThreadPct: number | null };
   /** The machine's speed just before the run, and how busy it was during the window (machine-speed.ts). */
-  machine: { calibration: Calibration | null; load: MachineLoad | null };
+  machine: {
+    calibration: Calibration | null;
+    load: MachineLoad | null;
+    /** The same shares for each second of the window (index = second), or null without /proc/stat. */
+    perSecond: { busyPct: number[]; stealPct: number[] } | null;
+  };
 }
 
 class Phase {
@@ -217,7 +222,10 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
     const server0 = options.serverPid === null ? Number.NaN : processCpuS(options.serverPid);
     const main0 = options.serverPid === null ? Number.NaN : mainThreadCpuS(options.serverPid);
     const ticks0 = readCpuTicks();
+    const sampler = new MachineSampler();
+    sampler.start();
     const t0 = await runPhase(ctx, schedule, phase);
+    const perSecond = sampler.stop();
     const cpu = process.cpuUsage(cpu0);
     const server1 = options.serverPid === null ? Number.NaN : processCpuS(options.serverPid);
     const main1 = options.serverPid === null ? Number.NaN : mainThreadCpuS(options.serverPid);
@@ -248,7 +256,7 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
         serverPct: Number.isNaN(server1 - server0) ? null : round2((100 * (server1 - server0)) / windowS),
         serverMainThreadPct: Number.isNaN(main1 - main0) ? null : round2((100 * (main1 - main0)) / windowS),
       },
-      machine: { calibration, load },
+      machine: { calibration, load, perSecond },
     };
   } finally {
     await client.close();

@@ -132,9 +132,9 @@ describe('machine speed and load', () => {
   });
 
   it('says how fast and how full the machine was at the end of the run line', () => {
-    assert.equal(machineNote({ calibration: { workMs: 81.7, contextsMs: 50.2 }, load: { busyPct: 93.4, stealPct: 0.2 } }),
+    assert.equal(machineNote({ calibration: { workMs: 81.7, contextsMs: 50.2 }, load: { busyPct: 93.4, stealPct: 0.2 }, perSecond: null }),
       '; machine: work 82 ms, 100 contexts 50 ms, busy 93 %, steal 0.2 %');
-    assert.equal(machineNote({ calibration: null, load: null }), '');
+    assert.equal(machineNote({ calibration: null, load: null, perSecond: null }), '');
   });
 });
 
@@ -245,6 +245,9 @@ describe('bench/load.ts end to end', () => {
       const { calibration, load } = report.machine;
       assert.ok(calibration !== null && calibration.workMs > 0 && calibration.contextsMs > 0, 'each run times the machine first');
       assert.ok(load !== null && load.busyPct > 0 && load.busyPct <= 100 && load.stealPct >= 0 && load.stealPct <= load.busyPct, 'and reads its load from /proc/stat');
+      const perSecond = report.machine.perSecond;
+      assert.ok(perSecond !== null && perSecond.busyPct.length >= 2 && perSecond.busyPct.length === perSecond.stealPct.length, 'once a second of the 3 s window');
+      assert.ok(perSecond.busyPct.every((pct) => pct >= 0 && pct <= 100));
     }
     assert.match(run.stderr, /; machine: work \d+ ms, 100 contexts \d+ ms, busy \d+ %, steal [\d.]+ %/);
     assert.match(result.records[0]!.command, /src\/cli\.ts --stateless --http-port 0/);
