@@ -147,4 +147,22 @@ describe('output before a hang', () => {
       [calls, registry.unregister({}), String(registry)].join()`;
     assert.equal(await result(code), '0,false,[object FinalizationRegistry]');
   });
+
+  test('Atomics.waitAsync: awaited, it fails at once; left behind with a loop, the loop never runs', async () => {
+    // V8 settles a waitAsync promise by a task of its own, outside the sandbox's event loop:
+    // nothing in a run can notify it, and its timeout must not run code after the run ended.
+    const awaited = await run('const cell = new Int32Array(new SharedArrayBuffer(16)); await Atomics.waitAsync(cell, 0, 0, 50).value');
+    assert.equal(awaited.status, 'failed');
+    assert.match(awaited.error!, /awaits a promise that nothing can settle/);
+    const leftBehind = await run("const cell = new Int32Array(new SharedArrayBuffer(16)); Atomics.waitAsync(cell, 0, 0, 20).value.then(() => { for (;;) {} }); 'left'");
+    assert.equal(leftBehind.result, 'left');
+    await new Promise((done) => setTimeout(done, 200)); // well past the 20 ms timeout
+    const before = process.cpuUsage();
+    await new Promise((done) => setTimeout(done, 500));
+    const used = process.cpuUsage(before);
+    const corePct = (100 * (used.user + used.system)) / 1e6 / 0.5;
+    assert.ok(corePct < 50, `the process used ${corePct.toFixed(0)} % of a core while idle: a thread runs the loop`);
+    assert.deepEqual(await Promise.all([1, 2, 3, 4].map((n) => result(`${n} * 10`))), ['10', '20', '30', '40']);
+    assert.equal(engine.stuckIsolates, 0);
+  });
 });
