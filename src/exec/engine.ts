@@ -9,7 +9,7 @@ import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { IsolatePool, IsolateUnresponsive, attachContext, heapBytesOf, isolateMemoryMb, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
-import { globalizeDeclarations, wrapTopLevelAwait } from './top-level-await.ts';
+import { globalizeDeclarations, originOf, wrapTopLevelAwait } from './top-level-await.ts';
 import { SourceError, stripTypes } from './typescript.ts';
 import { ErrorTexts, type DeterminismRecord, type Engine, type LiveHeap, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
 
@@ -291,7 +291,7 @@ class Run {
     const { isolate } = this.prepared;
     try {
       this.source = code;
-      return await isolate.compileScript(code, { filename: scriptFilename });
+      return await isolate.compileScript(code, originOf(code, scriptFilename));
     } catch (error) {
       // `await x` in a script parses as an identifier `await` followed by something unexpected:
       // any syntax error of code that has the word may be top-level await. If the wrapped code
@@ -304,7 +304,7 @@ class Run {
         throw awaitRequired.test(error.message) ? wrapError : error;
       }
       try {
-        const script = await isolate.compileScript(wrapped, { filename: scriptFilename });
+        const script = await isolate.compileScript(wrapped, originOf(wrapped, scriptFilename));
         this.source = wrapped;
         return script;
       } catch (wrappedError) {
@@ -323,7 +323,7 @@ class Run {
     if (!mayAwait.test(code)) {
       this.source = code;
       this.checkDeadline();
-      const evaluating = this.prepared.context.eval(code, { filename: scriptFilename, reference: true }) as Promise<ivm.Reference<unknown>>;
+      const evaluating = this.prepared.context.eval(code, { ...originOf(code, scriptFilename), reference: true }) as Promise<ivm.Reference<unknown>>;
       if (attaching !== null) {
         // Attaching can only fail with the isolate gone (a stop), and then the code fails too.
         evaluating.catch(() => undefined);
@@ -425,7 +425,7 @@ class Run {
     let completion: ivm.Reference<unknown>;
     try {
       this.checkDeadline();
-      completion = await this.prepared.context.eval(step.code, { filename: scriptFilename, reference: true }) as ivm.Reference<unknown>;
+      completion = await this.prepared.context.eval(step.code, { ...originOf(step.code, scriptFilename), reference: true }) as ivm.Reference<unknown>;
     } catch (error) {
       if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error)) throw error;
       const state = await this.call('state');

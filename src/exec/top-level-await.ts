@@ -7,7 +7,11 @@
 //     still become globals, as they would in a script;
 //   - `let`, `const` and `class` stay local to the wrapper (in a script they would be global
 //     lexical bindings, which nothing in a stateless run can observe).
-// Everything stays on the lines the agent wrote, so stack traces point at the right line.
+// The wrapper's prefix is a line of its own, run with a line offset of -1 (`originOf`), and the
+// rewrites keep every character of the agent's code in its line and column, so stack traces
+// point where the agent wrote, with two exceptions on one line: code after a top-level `var`
+// statement on its line moves right by one (the `)` that closes it), and a last expression that
+// shares its line with an earlier statement moves right by the `return (` put in front of it.
 import { parseSync } from '@swc/wasm';
 import { SourceError } from './typescript.ts';
 
@@ -51,7 +55,7 @@ function parseStatements(source: string): { body: Statement[]; base: number } {
 }
 
 /** The edits that turn the top level into an async function body; names to declare as globals. */
-function planEdits(body: Statement[], at: (position: number) => number): { edits: Edit[]; varNames: string[]; functionNames: string[] } {
+function planEdits(body: Statement[], source: Buffer, at: (position: number) => number): { edits: Edit[]; varNames: string[]; functionNames: string[]; returnsOnPrefixLine: boolean } {
   const edits: Edit[] = [];
   const varNames: string[] = [];
   const functionNames: string[] = [];
@@ -60,19 +64,33 @@ function planEdits(body: Statement[], at: (position: number) => number): { edits
       const declarations = statement.declarations ?? [];
       for (const declaration of declarations) boundNames(declaration.id, varNames);
       const last = declarations[declarations.length - 1]!;
-      // `var a = 1, {b} = o;` → `;( a = 1, {b} = o);` (the `;` guards against a missing one before).
-      edits.push({ start: at(statement.span.start), end: at(statement.span.start) + 3, text: ';(' });
+      // `var a = 1, {b} = o;` → `;(  a = 1, {b} = o);` (the `;` guards against a missing one
+      // before; three characters for `var`'s three, so nothing after them moves).
+      edits.push({ start: at(statement.span.start), end: at(statement.span.start) + 3, text: ';( ' });
       edits.push({ start: at(last.span.end), end: at(last.span.end), text: ')' });
     } else if (statement.type === 'FunctionDeclaration' && statement.identifier !== undefined) {
       functionNames.push(statement.identifier.value);
     }
   }
+  let returnsOnPrefixLine = false;
   const last = body[body.length - 1];
   if (last?.type === 'ExpressionStatement' && last.expression !== undefined) {
-    edits.push({ start: at(last.span.start), end: at(last.expression.span.start), text: 'return (' });
+    const before = body[body.length - 2];
+    const expressionStart = at(last.expression.span.start);
+    // The parenthesis lets `return (` end a line before its expression (no semicolon is inserted
+    // after it), so it goes at the end of the line before the expression when there is one: at
+    // the end of the statement before it (with a `;`, which may be missing there), or, when the
+    // expression is the first statement, at the end of the prefix line.
+    if (before === undefined) returnsOnPrefixLine = true;
+    else if (source.subarray(at(before.span.end), expressionStart).includes(0x0a)) edits.push({ start: at(before.span.end), end: at(before.span.end), text: ';return (' });
+    else edits.push({ start: expressionStart, end: expressionStart, text: 'return (' });
+    if (!returnsOnPrefixLine || expressionStart !== at(last.span.start)) {
+      // Anything between the statement's start and its expression (nothing that parses, today) is dropped as before.
+      edits.push({ start: at(last.span.start), end: expressionStart, text: '' });
+    }
     edits.push({ start: at(last.expression.span.end), end: at(last.span.end), text: ');' });
   }
-  return { edits, varNames, functionNames };
+  return { edits, varNames, functionNames, returnsOnPrefixLine };
 }
 
 function applyEdits(source: Buffer, edits: Edit[]): string {
@@ -88,16 +106,29 @@ function applyEdits(source: Buffer, edits: Edit[]): string {
   return parts.join('');
 }
 
+/** The start of the wrapper's own line; `originOf` runs a source that starts with it one line up. */
+export const wrapperLineMarker = '/* mcp-v8: top-level await */';
+
+/**
+ * How a source is compiled: with a line offset of -1 when its first line is the wrapper's, so the
+ * agent's first line is line 1. Replays compile the recorded source the same way (a source
+ * recorded before the wrapper had its own line has no marker, and runs as it did).
+ */
+export function originOf(source: string, filename: string): { filename: string; lineOffset: number } {
+  return { filename, lineOffset: source.startsWith(wrapperLineMarker) ? -1 : 0 };
+}
+
 export function wrapTopLevelAwait(code: string): string {
   const { body, base } = parseStatements(code);
   const source = Buffer.from(code, 'utf8');
-  const { edits, varNames, functionNames } = planEdits(body, (position) => position - base);
+  const { edits, varNames, functionNames, returnsOnPrefixLine } = planEdits(body, source, (position) => position - base);
   const declared = varNames.length === 0 ? '' : `var ${[...new Set(varNames)].join(', ')}; `;
   const exported = functionNames.map((name) => `globalThis[${JSON.stringify(name)}] = ${name}; `).join('');
-  // One line of prefix, no newline: the user's line numbers stay as written. The promise gets a
-  // handler at once: isolated-vm turns a rejection nobody handles by the end of the call into its
-  // own generic error, losing a rejected value that is not an Error (the run's settle reads it).
-  return `${declared}((run) => (run.catch(() => {}), run))((async () => { ${exported}${applyEdits(source, edits)}\n})())`;
+  // The promise gets a handler at once: isolated-vm turns a rejection nobody handles by the end of
+  // the call into its own generic error, losing a rejected value that is not an Error (the run's
+  // settle reads it).
+  const prefix = `${wrapperLineMarker} ${declared}((run) => (run.catch(() => {}), run))((async () => { ${exported}${returnsOnPrefixLine ? 'return (' : ''}`;
+  return `${prefix}\n${applyEdits(source, edits)}\n})())`;
 }
 
 /** Only code with one of these words can declare a top-level lexical binding. */

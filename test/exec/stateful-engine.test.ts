@@ -78,6 +78,25 @@ describe('stateful engine', () => {
     replayed.outcome.live!.dispose();
   });
 
+  test('a top-level await run that throws replays to the same line and column, also one recorded before the wrapper had its own line', async () => {
+    const { steps, last } = await chain(['var got = await Promise.resolve(1);\n  null.boom']);
+    assert.equal(last.outcome.status, 'failed');
+    assert.match(last.outcome.error!, /main\.js:2:8/, 'the column written, not the rewrite\'s');
+    const replayed = await runStateful('got', { replay: steps });
+    assert.equal(replayed.outcome.status, 'completed', replayed.outcome.error ?? '');
+    assert.equal(replayed.outcome.result, '1');
+    replayed.outcome.live!.dispose();
+    // The same run as the wrapper recorded it until 2026-12-01: prefix and code on line 1, and
+    // its error at the rewritten place (what that record says, and what its replay must match).
+    const oldSource = 'var got; ((run) => (run.catch(() => {}), run))((async () => { ;( got = await Promise.resolve(1));\n  return (null.boom);\n})())';
+    const oldStep = { ...steps[0]!, code: oldSource, outcome: { ...steps[0]!.outcome, error: steps[0]!.outcome.error!.replace('main.js:2:8', 'main.js:2:16') } };
+    const replayedOld = await runStateful('got', { replay: [oldStep] });
+    assert.equal(replayedOld.outcome.status, 'completed', replayedOld.outcome.error ?? '');
+    assert.equal(replayedOld.outcome.result, '1');
+    replayedOld.outcome.live!.dispose();
+    last.outcome.live!.dispose();
+  });
+
   test('async WebAssembly results reach user code in their recorded order', async () => {
     const wasm = '[0,97,115,109,1,0,0,0,1,5,1,96,0,1,127,3,2,1,0,7,7,1,3,103,101,116,0,0,10,6,1,4,0,65,42,11]';
     const { steps, last } = await chain([
