@@ -68,7 +68,7 @@ export function cpuTicks(statText: string): { busy: number; steal: number; total
   return { busy: total - idle - iowait, steal, total };
 }
 
-/** A reading of /proc/stat now; `loadSince` turns two into the window's shares. */
+/** A reading of /proc/stat now; `loadBetween` turns two into the shares of the time between them. */
 export function readCpuTicks(): ReturnType<typeof cpuTicks> {
   try {
     return cpuTicks(readFileSync('/proc/stat', 'utf8'));

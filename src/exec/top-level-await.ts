@@ -84,10 +84,8 @@ function planEdits(body: Statement[], source: Buffer, at: (position: number) => 
     if (before === undefined) returnsOnPrefixLine = true;
     else if (source.subarray(at(before.span.end), expressionStart).includes(0x0a)) edits.push({ start: at(before.span.end), end: at(before.span.end), text: ';return (' });
     else edits.push({ start: expressionStart, end: expressionStart, text: 'return (' });
-    if (!returnsOnPrefixLine || expressionStart !== at(last.span.start)) {
-      // Anything between the statement's start and its expression (nothing that parses, today) is dropped as before.
-      edits.push({ start: at(last.span.start), end: expressionStart, text: '' });
-    }
+    // Anything between the statement's start and its expression (nothing that parses, today) is dropped, as before.
+    if (at(last.span.start) !== expressionStart) edits.push({ start: at(last.span.start), end: expressionStart, text: '' });
     edits.push({ start: at(last.expression.span.end), end: at(last.span.end), text: ');' });
   }
   return { edits, varNames, functionNames, returnsOnPrefixLine };
