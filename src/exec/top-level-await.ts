@@ -8,10 +8,11 @@
 //   - `let`, `const` and `class` stay local to the wrapper (in a script they would be global
 //     lexical bindings, which nothing in a stateless run can observe).
 // The wrapper's prefix is a line of its own, run with a line offset of -1 (`originOf`), and the
-// rewrites keep every character of the agent's code in its line and column, so stack traces
-// point where the agent wrote, with two exceptions on one line: code after a top-level `var`
-// statement on its line moves right by one (the `)` that closes it), and a last expression that
-// shares its line with an earlier statement moves right by the `return (` put in front of it.
+// rewrites keep the agent's code on its lines and columns, so stack traces point where the agent
+// wrote, with two exceptions within a line: the last expression moves right by the `return (`
+// put in front of it (an error at its start is still placed right: V8 gives the statement's
+// position), and code after a top-level `var` statement on its line moves right by one (the `)`
+// that closes it).
 import { parseSync } from '@swc/wasm';
 import { SourceError } from './typescript.ts';
 
@@ -55,7 +56,7 @@ function parseStatements(source: string): { body: Statement[]; base: number } {
 }
 
 /** The edits that turn the top level into an async function body; names to declare as globals. */
-function planEdits(body: Statement[], source: Buffer, at: (position: number) => number): { edits: Edit[]; varNames: string[]; functionNames: string[]; returnsOnPrefixLine: boolean } {
+function planEdits(body: Statement[], at: (position: number) => number): { edits: Edit[]; varNames: string[]; functionNames: string[] } {
   const edits: Edit[] = [];
   const varNames: string[] = [];
   const functionNames: string[] = [];
@@ -72,23 +73,15 @@ function planEdits(body: Statement[], source: Buffer, at: (position: number) => 
       functionNames.push(statement.identifier.value);
     }
   }
-  let returnsOnPrefixLine = false;
   const last = body[body.length - 1];
   if (last?.type === 'ExpressionStatement' && last.expression !== undefined) {
-    const before = body[body.length - 2];
-    const expressionStart = at(last.expression.span.start);
-    // The parenthesis lets `return (` end a line before its expression (no semicolon is inserted
-    // after it), so it goes at the end of the line before the expression when there is one: at
-    // the end of the statement before it (with a `;`, which may be missing there), or, when the
-    // expression is the first statement, at the end of the prefix line.
-    if (before === undefined) returnsOnPrefixLine = true;
-    else if (source.subarray(at(before.span.end), expressionStart).includes(0x0a)) edits.push({ start: at(before.span.end), end: at(before.span.end), text: ';return (' });
-    else edits.push({ start: expressionStart, end: expressionStart, text: 'return (' });
-    // Anything between the statement's start and its expression (nothing that parses, today) is dropped, as before.
-    if (at(last.span.start) !== expressionStart) edits.push({ start: at(last.span.start), end: expressionStart, text: '' });
+    // `return (` goes where the expression starts, not at the end of an earlier line (which would
+    // keep the expression's own columns): V8 places some errors at the start of their statement
+    // (a ReferenceError of the first name, a failed import()), and that must be the agent's line.
+    edits.push({ start: at(last.span.start), end: at(last.expression.span.start), text: 'return (' });
     edits.push({ start: at(last.expression.span.end), end: at(last.span.end), text: ');' });
   }
-  return { edits, varNames, functionNames, returnsOnPrefixLine };
+  return { edits, varNames, functionNames };
 }
 
 function applyEdits(source: Buffer, edits: Edit[]): string {
@@ -119,13 +112,13 @@ export function originOf(source: string, filename: string): { filename: string; 
 export function wrapTopLevelAwait(code: string): string {
   const { body, base } = parseStatements(code);
   const source = Buffer.from(code, 'utf8');
-  const { edits, varNames, functionNames, returnsOnPrefixLine } = planEdits(body, source, (position) => position - base);
+  const { edits, varNames, functionNames } = planEdits(body, (position) => position - base);
   const declared = varNames.length === 0 ? '' : `var ${[...new Set(varNames)].join(', ')}; `;
   const exported = functionNames.map((name) => `globalThis[${JSON.stringify(name)}] = ${name}; `).join('');
   // The promise gets a handler at once: isolated-vm turns a rejection nobody handles by the end of
   // the call into its own generic error, losing a rejected value that is not an Error (the run's
   // settle reads it).
-  const prefix = `${wrapperLineMarker} ${declared}((run) => (run.catch(() => {}), run))((async () => { ${exported}${returnsOnPrefixLine ? 'return (' : ''}`;
+  const prefix = `${wrapperLineMarker} ${declared}((run) => (run.catch(() => {}), run))((async () => { ${exported}`;
   return `${prefix}\n${applyEdits(source, edits)}\n})())`;
 }
 
