@@ -301,7 +301,11 @@ class Run {
       try {
         wrapped = wrapTopLevelAwait(code);
       } catch (wrapError) {
-        throw awaitRequired.test(error.message) ? wrapError : error;
+        if (!awaitRequired.test(error.message)) throw error;
+        // Our rewrite refused the code (an import statement): no code ran, so a stateful run
+        // leaves no heap, whose replay would meet V8's error instead of this one.
+        this.source = null;
+        throw wrapError;
       }
       try {
         const script = await isolate.compileScript(wrapped, originOf(wrapped, scriptFilename));
@@ -375,12 +379,13 @@ class Run {
     } catch (error) {
       if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error)) throw error;
       // A throw from the top level of the code: the run fails with the sandbox's own stack,
-      // after the lines it printed before throwing.
+      // after the lines it printed before throwing. (A rewrite that failed, SourceError, already
+      // has its text: describing it again would say "SyntaxError: SyntaxError: …".)
       const state = await this.call('state');
       await this.drainOutput(state);
       this.pendingWorkLeft = state.pendingWork;
       this.offHeapBytes = state.offHeapBytes;
-      return failed(describeThrown(error), await this.call<DeterminismRecord>('record'));
+      return failed(error instanceof SourceError ? error.message : describeThrown(error), await this.call<DeterminismRecord>('record'));
     }
     const outcome = await this.loop(await this.settle(completion));
     completion.release();

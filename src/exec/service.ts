@@ -9,6 +9,7 @@ import { executionNotFound, type ExecutionRecord, type ExecutionStore, type Outp
 import type { HeapService, StatefulRequest } from './heaps.ts';
 import { isExecutionId, newExecutionId } from './ids.ts';
 import { ErrorTexts, type Engine, type FinalStatus, type RunLimits, type RunOutcome } from './types.ts';
+import { explainFailure } from './unsupported.ts';
 
 export interface SubmitRequest {
   code: string;
@@ -144,7 +145,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     }
     const completedAt = new Date();
     const record: ExecutionRecord = {
-      execution_id: executionId, status: outcome.status, result: outcome.result, heap, error: outcome.error,
+      execution_id: executionId, status: outcome.status, result: outcome.result, heap, error: explainFailure(outcome.error, request.code),
       started_at: startedAt.toISOString(), completed_at: completedAt.toISOString(),
     };
     try {

@@ -55,7 +55,7 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
     title: 'Run JavaScript',
     description:
       'Run JavaScript or TypeScript in an isolated V8 sandbox. Returns {execution_id} at once; poll get_execution for status and result, and read console output with get_execution_output. ' +
-      'Pass wait_ms (e.g. 2000) to get the result in this same reply when the code finishes quickly. Timers, Promises, top-level await and WebAssembly work; there is no network, file system, process or require.' +
+      'Pass wait_ms (e.g. 2000) to get the result in this same reply when the code finishes quickly. Timers, Promises, top-level await and WebAssembly work; there is no network, file system, process, require or import (modules).' +
       (config.stateless ? ' Every run starts fresh (this server is stateless).' : statefulDescription),
     input: runJsInput,
     output: {

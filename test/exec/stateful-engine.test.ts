@@ -79,22 +79,34 @@ describe('stateful engine', () => {
   });
 
   test('a top-level await run that throws replays to the same line and column, also one recorded before the wrapper had its own line', async () => {
-    const { steps, last } = await chain(['var got = await Promise.resolve(1);\n  null.boom']);
+    const { steps, last } = await chain(['var got = await Promise.resolve(1);\n  null.boom;\n  got']);
     assert.equal(last.outcome.status, 'failed');
-    assert.match(last.outcome.error!, /main\.js:2:8/, 'the column written, not the rewrite\'s');
+    assert.match(last.outcome.error!, /^TypeError: .*\n\s+at main\.js:2:8$/, 'the line and column written');
     const replayed = await runStateful('got', { replay: steps });
     assert.equal(replayed.outcome.status, 'completed', replayed.outcome.error ?? '');
     assert.equal(replayed.outcome.result, '1');
     replayed.outcome.live!.dispose();
-    // The same run as the wrapper recorded it until 2026-12-01: prefix and code on line 1, and
-    // its error at the rewritten place (what that record says, and what its replay must match).
-    const oldSource = 'var got; ((run) => (run.catch(() => {}), run))((async () => { ;( got = await Promise.resolve(1));\n  return (null.boom);\n})())';
-    const oldStep = { ...steps[0]!, code: oldSource, outcome: { ...steps[0]!.outcome, error: steps[0]!.outcome.error!.replace('main.js:2:8', 'main.js:2:16') } };
+    // The same run as the wrapper recorded it until 2026-12-01, prefix and code on line 1: its
+    // record says line 2 too, which a replay one line up would miss (a divergence).
+    const oldSource = 'var got; ((run) => (run.catch(() => {}), run))((async () => { ;( got = await Promise.resolve(1));\n  null.boom;\n  return (got);\n})())';
+    const oldStep = { ...steps[0]!, code: oldSource };
     const replayedOld = await runStateful('got', { replay: [oldStep] });
     assert.equal(replayedOld.outcome.status, 'completed', replayedOld.outcome.error ?? '');
     assert.equal(replayedOld.outcome.result, '1');
     replayedOld.outcome.live!.dispose();
     last.outcome.live!.dispose();
+  });
+
+  test('code the top-level-await rewrite refuses (an import statement) runs nothing and leaves no heap', async () => {
+    const { last } = await chain(['var kept = 7']);
+    const refused = await runStateful("import fs from 'fs'\nawait fs.promises.readFile('x')", { live: last.outcome.live! });
+    assert.equal(refused.outcome.status, 'failed');
+    assert.equal(refused.outcome.error, 'SyntaxError: import and export statements are not supported yet');
+    assert.equal(refused.outcome.source, null, 'no code ran');
+    assert.equal(refused.step, null, 'so there is no heap, whose replay would meet V8\'s error instead');
+    const after = await runStateful('kept', { live: refused.outcome.live ?? last.outcome.live! });
+    assert.equal(after.outcome.result, '7', 'the context still holds the parent\'s state');
+    after.outcome.live?.dispose();
   });
 
   test('async WebAssembly results reach user code in their recorded order', async () => {

@@ -1,0 +1,56 @@
+// Failures whose V8 text does not name the feature say what it is in the record the agent reads.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { createEngine } from '../../src/exec/engine.ts';
+import { ExecutionService } from '../../src/exec/service.ts';
+import { explainFailure } from '../../src/exec/unsupported.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { ExecutionStore } from '../../src/storage/execution-store.ts';
+import { tempDir } from '../support/server-process.ts';
+import { collectBeforeExit } from './harness.ts';
+
+const engine = await createEngine({ maxConcurrentExecutions: 2 });
+const store = await ExecutionStore.open({ path: join(tempDir('unsupported'), 'executions') });
+const service = new ExecutionService({ engine, store, metrics: new Metrics(), nodeId: 'test' });
+after(async () => {
+  await service.close();
+  await engine.close();
+  await store.close();
+  collectBeforeExit();
+});
+
+async function failure(code: string): Promise<string> {
+  const record = await service.wait(await service.submit({ code, heapMemoryMaxMb: 8, executionTimeoutSecs: 10 }), 10_000);
+  assert.equal(record.status, 'failed', `${code}: ${record.result}`);
+  return record.error!;
+}
+
+describe('unsupported features are named', () => {
+  test('dynamic import(), awaited or not, says it is not available and why; the stack stays', async () => {
+    for (const code of ["await import('node:fs')", "import('npm:lodash').then((m) => m.default)"]) {
+      const error = await failure(code);
+      assert.match(error, /^Error: Not supported \(dynamic import\(\) is not available; code runs as a classic script: modules .* are not supported yet\)\n\s+at main\.js:1:/, error);
+    }
+  });
+
+  test('an import statement says modules are not supported, with or without top-level await', async () => {
+    assert.match(await failure("import fs from 'fs'\nfs.readFileSync('/etc/passwd')"), /^SyntaxError: Cannot use import statement outside a module \[main\.js:1:1\] \(code runs as a classic script: modules .* not supported yet\)$/);
+    assert.match(await failure("import fs from 'fs'\nawait fs.promises.readFile('/etc/passwd')"), /^SyntaxError: import and export statements are not supported yet/);
+  });
+
+  test('code that catches the rejection completes, and the same text from elsewhere is left as it was', async () => {
+    const id = await service.submit({ code: "await import('x').catch((error) => error.message)", heapMemoryMaxMb: 8, executionTimeoutSecs: 10 });
+    const record = await service.wait(id, 10_000);
+    assert.equal(record.status, 'completed');
+    assert.equal(record.result, 'Not supported');
+    assert.equal(await failure("throw new Error('Not supported')"), "Error: Not supported\n    at main.js:1:7");
+  });
+
+  test('explainFailure: only the first line changes, and only for a known text with its cause in the code', () => {
+    assert.equal(explainFailure(null, 'import("x")'), null);
+    assert.equal(explainFailure('Error: Not supported', 'x'), 'Error: Not supported');
+    assert.equal(explainFailure('Error: Not supported yet', 'import("x")'), 'Error: Not supported yet');
+    assert.match(explainFailure('Error: Not supported\n    at main.js:1:1', 'import ("x")')!, /^Error: Not supported \(dynamic import\(\) .*\)\n    at main\.js:1:1$/);
+  });
+});
