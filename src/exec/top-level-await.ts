@@ -13,7 +13,7 @@
 // put in front of it (an error at its start is still placed right: V8 gives the statement's
 // position), and code after a top-level `var` statement on its line moves right by one (the `)`
 // that closes it).
-import { parseSync } from '@swc/wasm';
+import { SwcFault, swcParser } from './swc.ts';
 import { SourceError } from './typescript.ts';
 
 interface Span { start: number; end: number }
@@ -46,7 +46,13 @@ export function boundNames(pattern: Pattern | null | undefined, names: string[] 
 
 function parseStatements(source: string): { body: Statement[]; base: number } {
   // A leading empty statement pins the byte offset of the source in swc's global span space.
-  const program = parseSync(';' + source, { syntax: 'ecmascript', target: 'es2022' }) as unknown as { body: Statement[] };
+  let program: { body: Statement[] };
+  try {
+    program = swcParser.call((swc) => swc.parseSync(';' + source, { syntax: 'ecmascript', target: 'es2022' })) as unknown as { body: Statement[] };
+  } catch (error) {
+    if (error instanceof SwcFault) throw new SourceError('SyntaxError: the code is nested too deeply for the top-level await rewrite (swc\'s parser ran out of stack); nest less, or run it without top-level await');
+    throw error;
+  }
   const base = program.body[0]!.span.start;
   const body = program.body.slice(1);
   if (body.some((statement) => statement.type.startsWith('Import') || statement.type.startsWith('Export'))) {

@@ -4,7 +4,7 @@
 // erasing (enum, namespace, parameter properties) falls back to swc's transform mode (which
 // also only strips and lowers TypeScript-only syntax: no downlevelling of JavaScript).
 import { createHash } from 'node:crypto';
-import swcTypescript from '@swc/wasm-typescript';
+import { SwcFault, swcTypescript } from './swc.ts';
 
 /** Stripped sources kept by hash of the input (LRU); agents and load tests resend the same snippets. */
 export const strippedCacheEntriesMax = 1_000;
@@ -25,7 +25,7 @@ function swcMessage(error: unknown): string {
 }
 
 function transform(code: string, mode: 'strip-only' | 'transform'): string {
-  return swcTypescript.transformSync(code, { mode, sourceMap: false }).code;
+  return swcTypescript.call((swc) => swc.transformSync(code, { mode, sourceMap: false }).code);
 }
 
 function cacheKey(code: string): string {
@@ -51,9 +51,13 @@ export function stripTypes(code: string): string {
   try {
     stripped = transform(code, 'strip-only');
   } catch (stripError) {
+    // swc itself failed (code nested deeper than its stack allows): the code runs as written, and
+    // V8, whose parser has limits of its own, runs it or says what is wrong with it.
+    if (stripError instanceof SwcFault) return code;
     try {
       stripped = transform(code, 'transform');
-    } catch {
+    } catch (transformError) {
+      if (transformError instanceof SwcFault) return code;
       throw new SourceError(`SyntaxError: ${swcMessage(stripError)}`);
     }
   }

@@ -2,6 +2,7 @@
 // a transform still works, errors are SyntaxErrors, and the cache is bounded and LRU.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { swcParser, swcTypescript } from '../../src/exec/swc.ts';
 import { SourceError, stripTypes, strippedCacheEntriesMax, strippedCacheState } from '../../src/exec/typescript.ts';
 import { engineForFile } from './harness.ts';
 
@@ -30,6 +31,22 @@ describe('TypeScript', () => {
     const ran = await run('const a: string = "x";\nconst b: Array<number> = [];\nthrow new Error(a)');
     assert.match(ran.error!, /^Error: x\n\s+at .*main\.js:3:7/);
     assert.equal(stripTypes('let v: number = 1;').length, 'let v: number = 1;'.length);
+  });
+
+  test('code nested deeper than swc\'s stack costs swc its instance, not the server its TypeScript', async () => {
+    // A 3,000-deep parenthesis (6 KB) overflows swc's WebAssembly stack; the instance it ran on
+    // used to fail every later call ("memory access out of bounds"), for every run.
+    const deep = '('.repeat(3_000) + '41' + ')'.repeat(3_000);
+    const stripsBefore = swcTypescript.replaced;
+    assert.equal(await result(`${deep} + 1`), '42', 'the code runs as written (V8 parses it)');
+    assert.equal(swcTypescript.replaced, stripsBefore + 1, 'swc faulted, and its instance was replaced');
+    assert.equal(await result('const a: number = 41; a + 1'), '42', 'types are stripped after it');
+    const parsesBefore = swcParser.replaced;
+    const rewrite = await run(`await 0;\n${deep}`);
+    assert.equal(rewrite.status, 'failed');
+    assert.match(rewrite.error!, /^SyntaxError: the code is nested too deeply for the top-level await rewrite/);
+    assert.equal(swcParser.replaced, parsesBefore + 1);
+    assert.equal(await result('const b: number = await Promise.resolve(2); b'), '2', 'top-level await is rewritten after it');
   });
 
   test('invalid code is a SyntaxError; the cache is an LRU by hash with a bound', () => {
