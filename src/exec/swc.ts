@@ -5,7 +5,9 @@
 // bounds"). One hostile input would end TypeScript and top-level await for every later run of
 // the server. So a faulted instance is dropped and the package loaded afresh (≈ 50–100 ms, once
 // per fault).
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import NodeModule, { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import type * as SwcTypescript from '@swc/wasm-typescript';
 import type * as SwcWasm from '@swc/wasm';
 
@@ -24,35 +26,71 @@ export function isFault(error: unknown): boolean {
   return error instanceof RangeError || error instanceof WasmRuntimeError;
 }
 
-class WasmPackage<Module> {
+export class WasmPackage<Module> {
   private readonly path: string;
   private module: Module;
   /** Instances dropped after a fault (tests, logs). */
   replaced = 0;
+  /** Instances dropped because they had taken `renewAfterChars` of input (tests, logs). */
+  renewed = 0;
+  private readonly renewAfterChars: number;
+  private charsSinceLoad = 0;
 
-  constructor(name: string) {
+  /**
+   * `renewAfterChars`: a fresh instance once this many characters of input went through the
+   * current one. swc's parser keeps every source it parsed in a global source map inside its
+   * WebAssembly memory, which never shrinks: ≈ 1 byte per character, for good. A fresh instance
+   * starts empty, and the old one's memory goes with it.
+   */
+  constructor(name: string, options: { renewAfterChars?: number } = {}) {
     this.path = require.resolve(name);
+    this.renewAfterChars = options.renewAfterChars ?? Number.POSITIVE_INFINITY;
     this.module = this.load();
   }
 
-  /** wasm-bindgen's Node build instantiates when its file is evaluated: a fresh require, a fresh instance. */
+  /**
+   * wasm-bindgen's Node build instantiates when its file is evaluated, so evaluating it again
+   * makes a fresh instance. Not through require: a required module stays in its parent's
+   * `children` even once out of require's cache, and with it every instance it made.
+   */
   private load(): Module {
-    delete require.cache[this.path];
-    return require(this.path) as Module;
+    const loaded = new NodeModule(this.path);
+    loaded.filename = this.path;
+    loaded.paths = (NodeModule as unknown as { _nodeModulePaths(from: string): string[] })._nodeModulePaths(dirname(this.path));
+    (loaded as unknown as { _compile(source: string, filename: string): void })._compile(readFileSync(this.path, 'utf8'), this.path);
+    return loaded.exports as Module;
   }
 
-  /** Runs `use` on the current instance; after a fault the instance is replaced and SwcFault thrown. */
-  call<Result>(use: (module: Module) => Result): Result {
+  /** The current instance (tests). */
+  get instance(): Module {
+    return this.module;
+  }
+
+  /**
+   * Runs `use` on the current instance with `inputChars` of input; after a fault the instance is
+   * replaced and SwcFault thrown.
+   */
+  call<Result>(inputChars: number, use: (module: Module) => Result): Result {
+    if (this.charsSinceLoad > 0 && this.charsSinceLoad + inputChars > this.renewAfterChars) {
+      this.module = this.load();
+      this.charsSinceLoad = 0;
+      this.renewed++;
+    }
+    this.charsSinceLoad += inputChars;
     try {
       return use(this.module);
     } catch (error) {
       if (!isFault(error)) throw error;
       this.module = this.load();
+      this.charsSinceLoad = 0;
       this.replaced++;
       throw new SwcFault(error instanceof Error ? error.message : String(error));
     }
   }
 }
 
+/** swc's parser keeps what it parsed; 32 Mi characters ≈ 32–96 MiB of its memory at most. */
+export const parserRenewAfterChars = 32 * 1024 * 1024;
+
 export const swcTypescript = new WasmPackage<typeof SwcTypescript>('@swc/wasm-typescript');
-export const swcParser = new WasmPackage<typeof SwcWasm>('@swc/wasm');
+export const swcParser = new WasmPackage<typeof SwcWasm>('@swc/wasm', { renewAfterChars: parserRenewAfterChars });

@@ -48,7 +48,7 @@ function parseStatements(source: string): { body: Statement[]; base: number } {
   // A leading empty statement pins the byte offset of the source in swc's global span space.
   let program: { body: Statement[] };
   try {
-    program = swcParser.call((swc) => swc.parseSync(';' + source, { syntax: 'ecmascript', target: 'es2022' })) as unknown as { body: Statement[] };
+    program = swcParser.call(source.length + 1, (swc) => swc.parseSync(';' + source, { syntax: 'ecmascript', target: 'es2022' })) as unknown as { body: Statement[] };
   } catch (error) {
     if (error instanceof SwcFault) throw new SourceError('SyntaxError: the code is nested too deeply for the top-level await rewrite (swc\'s parser ran out of stack); nest less, or run it without top-level await');
     throw error;

@@ -25,7 +25,7 @@ function swcMessage(error: unknown): string {
 }
 
 function transform(code: string, mode: 'strip-only' | 'transform'): string {
-  return swcTypescript.call((swc) => swc.transformSync(code, { mode, sourceMap: false }).code);
+  return swcTypescript.call(code.length, (swc) => swc.transformSync(code, { mode, sourceMap: false }).code);
 }
 
 function cacheKey(code: string): string {

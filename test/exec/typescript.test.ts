@@ -2,7 +2,11 @@
 // a transform still works, errors are SyntaxErrors, and the cache is bounded and LRU.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { swcParser, swcTypescript } from '../../src/exec/swc.ts';
+import type * as SwcWasm from '@swc/wasm';
+import { setImmediate as turn } from 'node:timers/promises';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { WasmPackage, swcParser, swcTypescript } from '../../src/exec/swc.ts';
 import { SourceError, stripTypes, strippedCacheEntriesMax, strippedCacheState } from '../../src/exec/typescript.ts';
 import { engineForFile } from './harness.ts';
 
@@ -47,6 +51,21 @@ describe('TypeScript', () => {
     assert.match(rewrite.error!, /^SyntaxError: the code is nested too deeply for the top-level await rewrite/);
     assert.equal(swcParser.replaced, parsesBefore + 1);
     assert.equal(await result('const b: number = await Promise.resolve(2); b'), '2', 'top-level await is rewritten after it');
+  });
+
+  test('swc\'s parser, which keeps every source it parsed, is renewed after enough input, and the old instance is freed', async () => {
+    const parser = new WasmPackage<typeof SwcWasm>('@swc/wasm', { renewAfterChars: 1_000 });
+    const parse = (code: string) => parser.call(code.length, (swc) => swc.parseSync(code, { syntax: 'ecmascript', target: 'es2022' })) as unknown as { body: unknown[] };
+    const first = new WeakRef(parser.instance as object);
+    assert.equal(parse('a; b; c;'.repeat(100)).body.length, 300);
+    assert.equal(parser.renewed, 0);
+    assert.equal(parse('d;'.repeat(200)).body.length, 200, 'parsed by a fresh instance');
+    assert.equal(parser.renewed, 1, '800 + 400 characters passed the 1,000');
+    assert.notEqual(parser.instance, first.deref());
+    await turn(); // a WeakRef holds its target until the end of the job that made it
+    v8.setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+    assert.equal(first.deref(), undefined, 'nothing keeps the old instance (and its memory) alive');
   });
 
   test('invalid code is a SyntaxError; the cache is an LRU by hash with a bound', () => {
