@@ -50,7 +50,7 @@ function parseStatements(source: string): { body: Statement[]; base: number } {
   try {
     program = swcParser.call(source.length + 1, (swc) => swc.parseSync(';' + source, { syntax: 'ecmascript', target: 'es2022' })) as unknown as { body: Statement[] };
   } catch (error) {
-    if (error instanceof SwcFault) throw new SourceError('SyntaxError: the code is nested too deeply for the top-level await rewrite (swc\'s parser ran out of stack); nest less, or run it without top-level await');
+    if (error instanceof SwcFault) throw new SourceError(`SyntaxError: the top-level await rewrite could not parse this code (swc failed: ${error.message}; code nested thousands deep does this); nest less, or run it without top-level await`);
     throw error;
   }
   const base = program.body[0]!.span.start;
