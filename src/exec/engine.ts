@@ -9,8 +9,9 @@ import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { IsolatePool, IsolateUnresponsive, attachContext, heapBytesOf, isolateMemoryMb, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
-import { globalizeDeclarations, originOf, wrapTopLevelAwait } from './top-level-await.ts';
-import { SourceError, stripTypes } from './typescript.ts';
+import { SourcePrep } from './source-prep.ts';
+import { originOf } from './top-level-await.ts';
+import { SourceError } from './typescript.ts';
 import { ErrorTexts, type DeterminismRecord, type Engine, type LiveHeap, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
 
 /** Runs waiting for a slot; past this, submissions still queue (never rejected) but we log. */
@@ -183,12 +184,14 @@ class Run {
 
   /** The wall clock the deadline is read from (EngineOptions.clock). */
   private readonly now: () => number;
+  private readonly sources: SourcePrep;
 
-  constructor(prepared: PreparedContext, request: RunRequest, memoryMb: number, now: () => number) {
+  constructor(prepared: PreparedContext, request: RunRequest, memoryMb: number, now: () => number, sources: SourcePrep) {
     this.prepared = prepared;
     this.request = request;
     this.memoryMb = memoryMb;
     this.now = now;
+    this.sources = sources;
   }
 
   /** (Re)starts the wall-clock limit: the replay of a history has its own, then the run its. */
@@ -299,7 +302,7 @@ class Run {
       if (!(error instanceof Error) || !(awaitRequired.test(error.message) || error.name === 'SyntaxError')) throw error;
       let wrapped: string;
       try {
-        wrapped = wrapTopLevelAwait(code);
+        wrapped = await this.sources.wrap(code);
       } catch (wrapError) {
         if (!awaitRequired.test(error.message)) throw error;
         // Our rewrite refused the code (an import statement): no code ran, so a stateful run
@@ -356,8 +359,8 @@ class Run {
 
   async execute(): Promise<RunOutcome> {
     const start = this.request.stateful;
-    let code = stripTypes(this.request.code);
-    if (start !== undefined) code = globalizeDeclarations(code);
+    let code = await this.sources.strip(this.request.code);
+    if (start !== undefined) code = await this.sources.globalize(code);
     const seed = this.request.environment?.seed;
     if (seed !== undefined) assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
     // A fresh context is attached with the seed of its first run; one that ran before (a live
@@ -568,6 +571,8 @@ class IsolateEngine implements Engine {
   private readonly slots: number;
   private readonly logger: EngineLogger | undefined;
   private readonly clock: () => number;
+  /** swc's stripping and rewrites, in a worker thread (source-worker.ts). */
+  readonly sources = new SourcePrep();
 
   constructor(options: EngineOptions) {
     assert(Number.isInteger(options.maxConcurrentExecutions) && options.maxConcurrentExecutions >= 1, 'at least one slot');
@@ -668,7 +673,7 @@ class IsolateEngine implements Engine {
         this.logger?.error({ err: error }, 'console line sink threw');
       }
     };
-    const run = new Run(prepared, request, memoryMb, this.clock);
+    const run = new Run(prepared, request, memoryMb, this.clock, this.sources);
     // A stateless run's isolate gets its heap reading and next context with the settle call.
     if (start === undefined) run.onSettleSent = () => this.pool.sendSuccessor(prepared);
     this.active.add(run);
@@ -742,13 +747,14 @@ class IsolateEngine implements Engine {
     // Isolates on their way back or being created are disposed when they arrive: wait for them,
     // since a process that exits while an isolate's thread still runs can crash on the way out.
     await this.pool.whenReplenished();
+    await this.sources.close();
   }
 }
 
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const engine = new IsolateEngine(options);
-  // Load swc and compile the prelude once before the first request pays for it.
-  stripTypes('0');
+  // Start the source worker (it loads swc) before the first request pays for it.
+  await engine.sources.warm();
   if (options.warmMemoryMb !== undefined) await engine.prewarm(isolateMemoryMb(options.warmMemoryMb));
   return engine;
 }

@@ -1,8 +1,8 @@
-// swc's WebAssembly builds, replaced after a fault. Both packages run on the host's main thread,
-// on every input: a fault inside one (a stack overflow on deeply nested code, which takes a
-// 2,000-deep parenthesis, or a Rust panic) unwinds the WebAssembly stack without restoring
-// swc's own state, and every later call of that instance fails ("memory access out of
-// bounds"). One hostile input would end TypeScript and top-level await for every later run of
+// swc's WebAssembly builds, replaced after a fault. Both packages run on every input, in the
+// source worker (source-worker.ts; on the main thread only in tests). A fault inside one (a
+// stack overflow on deeply nested code, which takes a 2,000-deep parenthesis, or a Rust panic)
+// unwinds the WebAssembly stack without restoring swc's own state, and every later call of that
+// instance fails ("memory access out of bounds"). One hostile input would end TypeScript and top-level await for every later run of
 // the server. So a faulted instance is dropped and the package loaded afresh (≈ 10 ms for the
 // stripper, ≈ 30 ms for the parser, once per fault).
 import { readFileSync } from 'node:fs';
@@ -28,7 +28,8 @@ export function isFault(error: unknown): boolean {
 
 export class WasmPackage<Module> {
   private readonly path: string;
-  private module: Module;
+  /** Loaded on first use: the main thread, which leaves swc to the source worker, never loads it. */
+  private module: Module | null = null;
   /** Instances dropped after a fault (tests, logs). */
   replaced = 0;
   /** Instances dropped because they had taken `renewAfterChars` of input (tests, logs). */
@@ -45,7 +46,6 @@ export class WasmPackage<Module> {
   constructor(name: string, options: { renewAfterChars?: number } = {}) {
     this.path = require.resolve(name);
     this.renewAfterChars = options.renewAfterChars ?? Number.POSITIVE_INFINITY;
-    this.module = this.load();
   }
 
   /**
@@ -63,6 +63,7 @@ export class WasmPackage<Module> {
 
   /** The current instance (tests). */
   get instance(): Module {
+    this.module ??= this.load();
     return this.module;
   }
 
@@ -78,7 +79,7 @@ export class WasmPackage<Module> {
     }
     this.charsSinceLoad += inputChars;
     try {
-      return use(this.module);
+      return use(this.instance);
     } catch (error) {
       if (!isFault(error)) throw error;
       this.module = this.load();

@@ -131,6 +131,11 @@ export function wrapTopLevelAwait(code: string): string {
 /** Only code with one of these words can declare a top-level lexical binding. */
 const lexicalWord = /\b(?:let|const|class)\b/;
 
+/** Whether globalizeDeclarations could change this code (a cheap test, no parse). */
+export function mayDeclareLexically(code: string): boolean {
+  return lexicalWord.test(code);
+}
+
 /**
  * Stateful mode (docs/stateful.md, "Top-level declarations"): top-level `let`, `const` and
  * `class` declarations become `var` globals, so that what a run declares is there in the next

@@ -37,32 +37,47 @@ export function strippedCacheState(code: string): { cached: boolean; entries: nu
   return { cached: strippedCache.has(cacheKey(code)), entries: strippedCache.size };
 }
 
-export function stripTypes(code: string): string {
-  const cacheable = code.length <= strippedCacheInputCharsMax;
-  const key = cacheable ? cacheKey(code) : '';
-  const cached = cacheable ? strippedCache.get(key) : undefined;
-  if (cached !== undefined) {
-    // Map keeps insertion order: re-inserting makes this the most recently used entry.
-    strippedCache.delete(key);
-    strippedCache.set(key, cached);
-    return cached;
-  }
-  let stripped: string;
+/** The cached output for this input, marked most recently used; undefined when not cached. */
+export function cachedStrip(code: string): string | undefined {
+  if (code.length > strippedCacheInputCharsMax) return undefined;
+  const key = cacheKey(code);
+  const cached = strippedCache.get(key);
+  if (cached === undefined) return undefined;
+  // Map keeps insertion order: re-inserting makes this the most recently used entry.
+  strippedCache.delete(key);
+  strippedCache.set(key, cached);
+  return cached;
+}
+
+/** Keeps a stripped output (inputs above strippedCacheInputCharsMax are not kept). */
+export function rememberStrip(code: string, stripped: string): void {
+  if (code.length > strippedCacheInputCharsMax) return;
+  if (strippedCache.size >= strippedCacheEntriesMax) strippedCache.delete(strippedCache.keys().next().value!);
+  strippedCache.set(cacheKey(code), stripped);
+}
+
+/** Strips without the cache (the source worker's part): SourceError on a syntax error. */
+export function stripUncached(code: string): { stripped: string; cacheable: boolean } {
   try {
-    stripped = transform(code, 'strip-only');
+    return { stripped: transform(code, 'strip-only'), cacheable: true };
   } catch (stripError) {
     // swc itself failed (code nested deeper than its stack allows): the code runs as written, and
     // V8, whose parser has limits of its own, runs it or says what is wrong with it.
-    if (stripError instanceof SwcFault) return code;
+    if (stripError instanceof SwcFault) return { stripped: code, cacheable: false };
     try {
-      stripped = transform(code, 'transform');
+      return { stripped: transform(code, 'transform'), cacheable: true };
     } catch (transformError) {
-      if (transformError instanceof SwcFault) return code;
+      if (transformError instanceof SwcFault) return { stripped: code, cacheable: false };
       throw new SourceError(`SyntaxError: ${swcMessage(stripError)}`);
     }
   }
-  if (!cacheable) return stripped;
-  if (strippedCache.size >= strippedCacheEntriesMax) strippedCache.delete(strippedCache.keys().next().value!);
-  strippedCache.set(key, stripped);
+}
+
+/** Strips on this thread, through the cache (tests; the engine strips in its source worker). */
+export function stripTypes(code: string): string {
+  const cached = cachedStrip(code);
+  if (cached !== undefined) return cached;
+  const { stripped, cacheable } = stripUncached(code);
+  if (cacheable) rememberStrip(code, stripped);
   return stripped;
 }

@@ -7,6 +7,7 @@ import { setImmediate as turn } from 'node:timers/promises';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { WasmPackage, swcParser, swcTypescript } from '../../src/exec/swc.ts';
+import { wrapTopLevelAwait } from '../../src/exec/top-level-await.ts';
 import { SourceError, stripTypes, strippedCacheEntriesMax, strippedCacheState } from '../../src/exec/typescript.ts';
 import { engineForFile } from './harness.ts';
 
@@ -41,16 +42,43 @@ describe('TypeScript', () => {
     // A 3,000-deep parenthesis (6 KB) overflows swc's WebAssembly stack; the instance it ran on
     // used to fail every later call ("memory access out of bounds"), for every run.
     const deep = '('.repeat(3_000) + '41' + ')'.repeat(3_000);
-    const stripsBefore = swcTypescript.replaced;
+    // Through the engine (swc in its source worker):
     assert.equal(await result(`${deep} + 1`), '42', 'the code runs as written (V8 parses it)');
-    assert.equal(swcTypescript.replaced, stripsBefore + 1, 'swc faulted, and its instance was replaced');
     assert.equal(await result('const a: number = 41; a + 1'), '42', 'types are stripped after it');
-    const parsesBefore = swcParser.replaced;
     const rewrite = await run(`await 0;\n${deep}`);
     assert.equal(rewrite.status, 'failed');
     assert.match(rewrite.error!, /^SyntaxError: the top-level await rewrite could not parse this code \(swc failed: .+; code nested thousands deep does this\)/);
-    assert.equal(swcParser.replaced, parsesBefore + 1);
     assert.equal(await result('const b: number = await Promise.resolve(2); b'), '2', 'top-level await is rewritten after it');
+    // On this thread, where the instances can be counted:
+    const stripsBefore = swcTypescript.replaced;
+    assert.equal(stripTypes(`${deep} + 2`), `${deep} + 2`, 'given back as written');
+    assert.equal(swcTypescript.replaced, stripsBefore + 1, 'swc faulted, and its instance was replaced');
+    assert.equal(stripTypes('const c: number = 1'), 'const c         = 1');
+    const parsesBefore = swcParser.replaced;
+    assert.throws(() => wrapTopLevelAwait(`await 0;\n${deep}`), SourceError);
+    assert.equal(swcParser.replaced, parsesBefore + 1);
+    assert.match(wrapTopLevelAwait('await 1; 2'), /return \(2\);/);
+  });
+
+  test('a million characters with top-level await are prepared off the main thread, which stays responsive', async () => {
+    // On the main thread, stripping this took ≈ 0.3 s and the top-level await rewrite ≈ 1.75 s,
+    // during which no other run, poll or timer of the server moved.
+    const huge = 'await 0;\n' + 'a = 1;'.repeat(166_000) + '\na';
+    let last = performance.now();
+    let longestGapMs = 0;
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      longestGapMs = Math.max(longestGapMs, now - last);
+      last = now;
+    }, 10);
+    try {
+      const ran = await run(huge, { timeoutMs: 30_000 });
+      assert.equal(ran.status, 'completed', ran.error ?? '');
+      assert.equal(ran.result, '1');
+    } finally {
+      clearInterval(ticker);
+    }
+    assert.ok(longestGapMs < 600, `the main thread stalled for ${longestGapMs.toFixed(0)} ms`);
   });
 
   test('swc\'s parser, which keeps every source it parsed, is renewed after enough input, and the old instance is freed', async () => {
