@@ -69,7 +69,7 @@ export function cpuTicks(statText: string): { busy: number; steal: number; total
 }
 
 /** A reading of /proc/stat now; `loadBetween` turns two into the shares of the time between them. */
-export function readCpuTicks(): ReturnType<typeof cpuTicks> {
+function readCpuTicks(): ReturnType<typeof cpuTicks> {
   try {
     return cpuTicks(readFileSync('/proc/stat', 'utf8'));
   } catch {
@@ -86,7 +86,8 @@ export function loadBetween(before: ReturnType<typeof cpuTicks>, after: ReturnTy
 
 /**
  * Reads /proc/stat once a second while a run goes on (≈ 20 µs a reading): the busy and steal
- * shares of each second, to line up with the run's per-second drops and VUs in flight.
+ * shares of the whole window, and of each second, to line up with the run's per-second drops and
+ * VUs in flight.
  */
 export class MachineSampler {
   private readonly readings: Array<NonNullable<ReturnType<typeof cpuTicks>>> = [];
@@ -103,18 +104,23 @@ export class MachineSampler {
     this.timer.unref();
   }
 
-  /** The shares of each whole second since `start`, or null where /proc/stat cannot be read. */
-  stop(): { busyPct: number[]; stealPct: number[] } | null {
+  /**
+   * The shares over the whole window since `start` (`load`), and of each whole second in it
+   * (`perSecond`); null where /proc/stat cannot be read.
+   */
+  stop(): { load: MachineLoad | null; perSecond: { busyPct: number[]; stealPct: number[] } | null } {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    if (this.readings.length < 2) return null;
+    const seconds = this.readings;
+    const load = loadBetween(seconds[0] ?? null, seconds.length === 0 ? null : readCpuTicks());
+    if (seconds.length < 2) return { load, perSecond: null };
     const busyPct: number[] = [];
     const stealPct: number[] = [];
-    for (let second = 1; second < this.readings.length; second++) {
-      const load = loadBetween(this.readings[second - 1]!, this.readings[second]!);
-      busyPct.push(load?.busyPct ?? 0);
-      stealPct.push(load?.stealPct ?? 0);
+    for (let second = 1; second < seconds.length; second++) {
+      const shares = loadBetween(seconds[second - 1]!, seconds[second]!);
+      busyPct.push(shares?.busyPct ?? 0);
+      stealPct.push(shares?.stealPct ?? 0);
     }
-    return { busyPct, stealPct };
+    return { load, perSecond: { busyPct, stealPct } };
   }
 }

@@ -6,7 +6,7 @@ import { Http1Client, UndiciClient, type HttpClient } from './http1.ts';
 import { dueCount, dueNs, makeSchedule, type Schedule } from './schedule.ts';
 import { snippetBodies, snippets } from './snippets.ts';
 import { Samples, type Summary } from './stats.ts';
-import { calibrate, loadBetween, MachineSampler, readCpuTicks, type Calibration, type MachineLoad } from './machine-speed.ts';
+import { calibrate, MachineSampler, type Calibration, type MachineLoad } from './machine-speed.ts';
 import { mainThreadCpuS, processCpuS } from './processes.ts';
 import { VuPool, type Vu } from './vu-pool.ts';
 
@@ -221,15 +221,13 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
     const cpu0 = process.cpuUsage();
     const server0 = options.serverPid === null ? Number.NaN : processCpuS(options.serverPid);
     const main0 = options.serverPid === null ? Number.NaN : mainThreadCpuS(options.serverPid);
-    const ticks0 = readCpuTicks();
     const sampler = new MachineSampler();
     sampler.start();
     const t0 = await runPhase(ctx, schedule, phase);
-    const perSecond = sampler.stop();
+    const { load, perSecond } = sampler.stop();
     const cpu = process.cpuUsage(cpu0);
     const server1 = options.serverPid === null ? Number.NaN : processCpuS(options.serverPid);
     const main1 = options.serverPid === null ? Number.NaN : mainThreadCpuS(options.serverPid);
-    const load = loadBetween(ticks0, readCpuTicks());
     const windowS = Number(phase.lastEndNs - t0) / 1e9;
     const failed = phase.finished - phase.succeeded;
     return {

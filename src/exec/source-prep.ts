@@ -49,7 +49,11 @@ export class SourcePrep {
   private lost(worker: Worker, error: Error): void {
     if (this.worker !== worker) return;
     this.worker = null;
-    for (const waiting of this.waiting.values()) waiting.reject(new Error(`preparing the code failed: ${error.message}`));
+    this.rejectAll(`preparing the code failed: ${error.message}`);
+  }
+
+  private rejectAll(message: string): void {
+    for (const waiting of this.waiting.values()) waiting.reject(new Error(message));
     this.waiting.clear();
   }
 
@@ -89,8 +93,7 @@ export class SourcePrep {
     this.closed = true;
     const worker = this.worker;
     this.worker = null;
-    for (const waiting of this.waiting.values()) waiting.reject(new Error('the engine is closing'));
-    this.waiting.clear();
+    this.rejectAll('the engine is closing');
     if (worker !== null) await worker.terminate();
   }
 }
