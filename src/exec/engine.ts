@@ -9,8 +9,8 @@ import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { IsolatePool, IsolateUnresponsive, attachContext, heapBytesOf, isolateMemoryMb, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
-import { SourcePrep } from './source-prep.ts';
-import { originOf } from './top-level-await.ts';
+import { type PreparedSource, SourcePrep } from './source-prep.ts';
+import { mayAwait, originOf } from './top-level-await.ts';
 import { SourceError } from './typescript.ts';
 import { ErrorTexts, type DeterminismRecord, type Engine, type LiveHeap, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
 
@@ -117,8 +117,6 @@ class RunStopped extends Error {
 /** What isolated-vm throws when the isolate passes its memory limit. */
 const ivmOutOfMemory = 'Isolate was disposed during execution due to memory limit';
 const awaitRequired = /await is only valid|Cannot use import statement|Unexpected reserved word/;
-/** Code without the word `await` cannot use top-level await, so it needs no fallback compile. */
-const mayAwait = /\bawait\b/;
 const scriptFilename = 'main.js';
 
 /** What isolated-vm reports for a thrown object that is not an Error (the value itself is lost). */
@@ -185,13 +183,16 @@ class Run {
   /** The wall clock the deadline is read from (EngineOptions.clock). */
   private readonly now: () => number;
   private readonly sources: SourcePrep;
+  /** The code made ready before the run took its slot, or why it could not be. */
+  private readonly code: Settled<PreparedSource>;
 
-  constructor(prepared: PreparedContext, request: RunRequest, memoryMb: number, now: () => number, sources: SourcePrep) {
+  constructor(prepared: PreparedContext, request: RunRequest, memoryMb: number, now: () => number, sources: SourcePrep, code: Settled<PreparedSource>) {
     this.prepared = prepared;
     this.request = request;
     this.memoryMb = memoryMb;
     this.now = now;
     this.sources = sources;
+    this.code = code;
   }
 
   /** (Re)starts the wall-clock limit: the replay of a history has its own, then the run its. */
@@ -290,7 +291,7 @@ class Run {
     return this.turn('settle', [completion.derefInto()], !primitive);
   }
 
-  private async compile(code: string): Promise<ivm.Script> {
+  private async compile(code: string, foreseen: Promise<string> | null): Promise<ivm.Script> {
     const { isolate } = this.prepared;
     try {
       this.source = code;
@@ -302,7 +303,8 @@ class Run {
       if (!(error instanceof Error) || !(awaitRequired.test(error.message) || error.name === 'SyntaxError')) throw error;
       let wrapped: string;
       try {
-        wrapped = await this.sources.wrap(code);
+        // Made ahead, before the slot, when the source worker saw that V8 would refuse the code.
+        wrapped = await (foreseen ?? this.sources.wrap(code));
       } catch (wrapError) {
         if (!awaitRequired.test(error.message)) throw error;
         // Our rewrite refused the code (an import statement): no code ran, so a stateful run
@@ -326,7 +328,7 @@ class Run {
    * cannot contain top-level await is compiled and run in one call, sent right after the attach
    * call of a fresh context: one thread wake for both.
    */
-  private async evaluate(code: string, attaching: Promise<ControlFunction> | null): Promise<ivm.Reference<unknown>> {
+  private async evaluate({ code, wrapped }: PreparedSource, attaching: Promise<ControlFunction> | null): Promise<ivm.Reference<unknown>> {
     if (!mayAwait.test(code)) {
       this.source = code;
       this.checkDeadline();
@@ -339,7 +341,7 @@ class Run {
       return evaluating;
     }
     if (attaching !== null) await attaching;
-    const script = await this.compile(code);
+    const script = await this.compile(code, wrapped);
     try {
       this.checkDeadline();
       return await script.run(this.prepared.context, { reference: true });
@@ -359,8 +361,7 @@ class Run {
 
   async execute(): Promise<RunOutcome> {
     const start = this.request.stateful;
-    let code = await this.sources.strip(this.request.code);
-    if (start !== undefined) code = await this.sources.globalize(code);
+    if (!this.code.ok) throw this.code.error;
     const seed = this.request.environment?.seed;
     if (seed !== undefined) assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
     // A fresh context is attached with the seed of its first run; one that ran before (a live
@@ -378,7 +379,7 @@ class Run {
     this.prepared.runs++;
     let completion: ivm.Reference<unknown>;
     try {
-      completion = await this.evaluate(code, attaching);
+      completion = await this.evaluate(this.code.value, attaching);
     } catch (error) {
       if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error)) throw error;
       // A throw from the top level of the code: the run fails with the sandbox's own stack,
@@ -508,10 +509,15 @@ function endOf(state: SandboxState): { status: 'completed' | 'failed'; result: s
   return outcome.ok ? { status: 'completed', result: outcome.value, error: null } : { status: 'failed', result: null, error: outcome.error };
 }
 
+/** A promise's outcome, as a value. */
+type Settled<Value> = { ok: true; value: Value } | { ok: false; error: unknown };
+
 interface QueuedRun {
   request: RunRequest;
   resolve: (outcome: RunOutcome) => void;
   onAbort: (() => void) | null;
+  /** Its code, made ready before it joined the queue. */
+  code: Settled<PreparedSource> | null;
 }
 
 /** The logger the engine needs: pino's, or anything with the same methods. */
@@ -567,6 +573,8 @@ class IsolateEngine implements Engine {
   private closed = false;
   private onIdle: (() => void) | null = null;
   private readonly queue: QueuedRun[] = [];
+  /** Runs whose code a source worker is making ready; they join the queue after. */
+  private readonly preparing = new Set<QueuedRun>();
   private running = 0;
   private readonly slots: number;
   private readonly logger: EngineLogger | undefined;
@@ -591,8 +599,9 @@ class IsolateEngine implements Engine {
     return this.pool.prewarm(memoryMb, Math.min(prewarmIsolatesPerSlot * this.slots, prewarmIsolatesMax));
   }
 
+  /** Runs waiting to start: for a source worker to make their code ready, or for a slot. */
   get queuedCount(): number {
-    return this.queue.length;
+    return this.preparing.size + this.queue.length;
   }
 
   get runningCount(): number {
@@ -605,24 +614,40 @@ class IsolateEngine implements Engine {
     return this.stuck;
   }
 
-  /** Queues the run (FIFO, never refused); its timeout starts when it leaves the queue. */
+  /**
+   * Queues the run (FIFO, never refused); its timeout starts when it leaves the queue. Its code is
+   * made ready first (types stripped, rewrites), before it joins the queue: a run whose code a
+   * source worker takes long over (a megabyte takes seconds) holds no slot meanwhile, and the
+   * runs behind it in the queue do not wait for it.
+   */
   run(request: RunRequest): Promise<RunOutcome> {
     assert(request.limits.executionTimeoutMs > 0 && request.limits.heapMemoryMaxMb > 0, 'positive limits');
     if (this.closed) return Promise.resolve(cancelledBeforeStart(request));
+    const code = this.sources.prepare(request.code, request.stateful !== undefined);
     return new Promise((resolve) => {
-      const queued: QueuedRun = { request, resolve, onAbort: null };
-      // Cancelling a run that still waits for a slot answers at once, without using a slot.
+      const queued: QueuedRun = { request, resolve, onAbort: null, code: null };
+      // Cancelling a run that still waits for its code or a slot answers at once, without a slot.
       queued.onAbort = () => {
         const index = this.queue.indexOf(queued);
-        if (index === -1) return;
-        this.queue.splice(index, 1);
+        if (index !== -1) this.queue.splice(index, 1);
+        else if (!this.preparing.delete(queued)) return;
         resolve(cancelledBeforeStart(request));
       };
       request.signal.addEventListener('abort', queued.onAbort, { once: true });
-      this.queue.push(queued);
-      if (this.queue.length === queueWarnDepth) this.logger?.warn({ depth: this.queue.length }, 'execution queue is deep');
-      this.startQueued();
+      if (!(code instanceof Promise)) return this.enqueue(queued, { ok: true, value: code });
+      this.preparing.add(queued);
+      code.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error })).then((settled) => {
+        // Cancelled, or the engine closed, while the worker had it: already answered.
+        if (this.preparing.delete(queued)) this.enqueue(queued, settled);
+      });
     });
+  }
+
+  private enqueue(queued: QueuedRun, code: Settled<PreparedSource>): void {
+    queued.code = code;
+    this.queue.push(queued);
+    if (this.queue.length === queueWarnDepth) this.logger?.warn({ depth: this.queue.length }, 'execution queue is deep');
+    this.startQueued();
   }
 
   private startQueued(): void {
@@ -630,7 +655,7 @@ class IsolateEngine implements Engine {
       const next = this.queue.shift()!;
       next.request.signal.removeEventListener('abort', next.onAbort!);
       this.running++;
-      this.runOne(next.request)
+      this.runOne(next.request, next.code!)
         .catch((error: unknown) => {
           // The engine turns every sandbox failure into an outcome; this is a fault of our own.
           this.logger?.error({ err: error }, 'execution engine fault');
@@ -646,7 +671,7 @@ class IsolateEngine implements Engine {
     }
   }
 
-  private async runOne(request: RunRequest): Promise<RunOutcome> {
+  private async runOne(request: RunRequest, code: Settled<PreparedSource>): Promise<RunOutcome> {
     const start = request.stateful;
     const resumed = start !== undefined && 'live' in start ? start.live : null;
     if (request.signal.aborted) return cancelledBeforeStart(request);
@@ -673,7 +698,7 @@ class IsolateEngine implements Engine {
         this.logger?.error({ err: error }, 'console line sink threw');
       }
     };
-    const run = new Run(prepared, request, memoryMb, this.clock, this.sources);
+    const run = new Run(prepared, request, memoryMb, this.clock, this.sources, code);
     // A stateless run's isolate gets its heap reading and next context with the settle call.
     if (start === undefined) run.onSettleSent = () => this.pool.sendSuccessor(prepared);
     this.active.add(run);
@@ -737,10 +762,11 @@ class IsolateEngine implements Engine {
   /** Cancels what is queued and what runs (each answers `cancelled`), then disposes every isolate. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const queued of this.queue.splice(0)) {
+    for (const queued of [...this.preparing, ...this.queue.splice(0)]) {
       queued.request.signal.removeEventListener('abort', queued.onAbort!);
       queued.resolve(cancelledBeforeStart(queued.request));
     }
+    this.preparing.clear();
     for (const run of this.active) run.stop('cancelled');
     while (this.running > 0) await new Promise<void>((resolve) => { this.onIdle = resolve; });
     await this.pool.close();

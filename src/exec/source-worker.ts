@@ -1,28 +1,81 @@
 // The source worker: swc's stripping and rewrites, off the main thread. swc is WebAssembly and
 // synchronous: 1,000,000 characters take ≈ 270 ms to strip and ≈ 1.75 s for the top-level await
 // rewrite, and on the main thread every other execution waited that long. Here only the runs that
-// need the worker wait for it. Messages: {id, op, code} in; {id, ok: true, value, cacheable} or
-// {id, ok: false, sourceError, message} out (source-prep.ts is the other side).
+// need the worker wait for it, and they wait before they take a slot (engine.ts). Messages:
+// {id, op, …} in; {id, ok: true, …} or {id, ok: false, sourceError, message} out (source-prep.ts
+// is the other side).
+import { Script } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
-import { globalizeDeclarations, wrapTopLevelAwait } from './top-level-await.ts';
+import { globalizeDeclarations, mayAwait, mayDeclareLexically, wrapTopLevelAwait } from './top-level-await.ts';
 import { SourceError, stripUncached } from './typescript.ts';
 
-export type SourceOp = 'strip' | 'wrap' | 'globalize';
-export interface SourceAsk { id: number; op: SourceOp; code: string }
+/**
+ * `prepare`: everything a run's code needs before it runs, in one message: the types stripped
+ * (unless `stripped` says the main thread had them cached), stateful mode's declarations made
+ * globals (`globalize`), and the top-level await rewrite when the code will need it. `wrap`: the
+ * rewrite alone, for code whose need was not foreseen.
+ */
+export type SourceAsk =
+  | { id: number; op: 'prepare'; code: string; stripped: boolean; globalize: boolean }
+  | { id: number; op: 'wrap'; code: string };
+/** A failure: a SourceError (the code's own fault, its text for the user) or ours. */
+export interface SourceFailure { ok: false; sourceError: boolean; message: string }
+export type WrapAnswer = { ok: true; value: string } | SourceFailure;
 export type SourceAnswer =
-  | { id: number; ok: true; value: string; cacheable: boolean }
-  | { id: number; ok: false; sourceError: boolean; message: string };
+  | { id: number; ok: true; code: string; strip: { value: string; cacheable: boolean } | null; wrap: WrapAnswer | null }
+  | { id: number; ok: true; wrapped: string }
+  | ({ id: number } & SourceFailure);
+
+function failure(error: unknown): SourceFailure {
+  return { ok: false, sourceError: error instanceof SourceError, message: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * Whether V8 will refuse the code as a classic script: the engine then runs it through the
+ * top-level await rewrite (engine.ts, `compile`). Compiled here, in this thread's own isolate, and
+ * never run; the V8 is the process's, so it answers as the run's isolate will. A guess that turns
+ * out wrong costs only time: the engine asks for the rewrite when it needs one it was not given.
+ */
+function needsRewrite(code: string): boolean {
+  if (!mayAwait.test(code)) return false;
+  try {
+    new Script(code, { filename: 'main.js' });
+    return false;
+  } catch (error) {
+    return error instanceof SyntaxError;
+  }
+}
+
+function prepare(ask: Extract<SourceAsk, { op: 'prepare' }>): SourceAnswer {
+  let code = ask.code;
+  let strip: { value: string; cacheable: boolean } | null = null;
+  try {
+    if (!ask.stripped) {
+      const { stripped, cacheable } = stripUncached(code);
+      strip = { value: stripped, cacheable };
+      code = stripped;
+    }
+    if (ask.globalize && mayDeclareLexically(code)) code = globalizeDeclarations(code);
+  } catch (error) {
+    return { id: ask.id, ...failure(error) };
+  }
+  let wrap: WrapAnswer | null = null;
+  if (needsRewrite(code)) {
+    try {
+      wrap = { ok: true, value: wrapTopLevelAwait(code) };
+    } catch (error) {
+      wrap = failure(error);
+    }
+  }
+  return { id: ask.id, ok: true, code, strip, wrap };
+}
 
 function answer(ask: SourceAsk): SourceAnswer {
+  if (ask.op === 'prepare') return prepare(ask);
   try {
-    if (ask.op === 'strip') {
-      const { stripped, cacheable } = stripUncached(ask.code);
-      return { id: ask.id, ok: true, value: stripped, cacheable };
-    }
-    const value = ask.op === 'wrap' ? wrapTopLevelAwait(ask.code) : globalizeDeclarations(ask.code);
-    return { id: ask.id, ok: true, value, cacheable: false };
+    return { id: ask.id, ok: true, wrapped: wrapTopLevelAwait(ask.code) };
   } catch (error) {
-    return { id: ask.id, ok: false, sourceError: error instanceof SourceError, message: error instanceof Error ? error.message : String(error) };
+    return { id: ask.id, ...failure(error) };
   }
 }
 

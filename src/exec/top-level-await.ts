@@ -128,6 +128,9 @@ export function wrapTopLevelAwait(code: string): string {
   return `${prefix}\n${applyEdits(source, edits)}\n})())`;
 }
 
+/** Code without the word `await` cannot use top-level await: it never needs the rewrite. */
+export const mayAwait = /\bawait\b/;
+
 /** Only code with one of these words can declare a top-level lexical binding. */
 const lexicalWord = /\b(?:let|const|class)\b/;
 

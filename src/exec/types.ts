@@ -107,7 +107,7 @@ export interface RunOutcome {
 
 export interface Engine {
   run(request: RunRequest): Promise<RunOutcome>;
-  /** Executions waiting for a free slot (queue depth, for /metrics). */
+  /** Executions waiting to start: for their code to be made ready, or for a free slot (queue depth, for /metrics). */
   readonly queuedCount: number;
   readonly runningCount: number;
   /** Runs that ended without their stopped isolate's answer: each such isolate's thread stays busy (/metrics, /healthz). */

@@ -10,7 +10,47 @@ import { SwcFault, swcTypescript } from './swc.ts';
 export const strippedCacheEntriesMax = 1_000;
 /** Larger inputs are stripped every time: they are rare, and would crowd the cache. */
 export const strippedCacheInputCharsMax = 64 * 1024;
-const strippedCache = new Map<string, string>();
+
+/**
+ * What was made of a source, kept by a hash of it, least recently used out first; sources above
+ * strippedCacheInputCharsMax are never kept.
+ */
+export class SourceCache<Value> {
+  private readonly entries = new Map<string, Value>();
+  private readonly entriesMax: number;
+
+  constructor(entriesMax: number) {
+    this.entriesMax = entriesMax;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  has(code: string): boolean {
+    return code.length <= strippedCacheInputCharsMax && this.entries.has(cacheKey(code));
+  }
+
+  /** The kept value, marked most recently used; undefined when none is kept. */
+  get(code: string): Value | undefined {
+    if (code.length > strippedCacheInputCharsMax) return undefined;
+    const key = cacheKey(code);
+    const value = this.entries.get(key);
+    if (value === undefined) return undefined;
+    // Map keeps insertion order: re-inserting makes this the most recently used entry.
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    return value;
+  }
+
+  set(code: string, value: Value): void {
+    if (code.length > strippedCacheInputCharsMax) return;
+    if (this.entries.size >= this.entriesMax) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(cacheKey(code), value);
+  }
+}
+
+const strippedCache = new SourceCache<string>(strippedCacheEntriesMax);
 
 export class SourceError extends Error {
   override name = 'SyntaxError';
@@ -34,26 +74,17 @@ function cacheKey(code: string): string {
 
 /** For tests and metrics: whether this input's stripped output is cached, and how many are. */
 export function strippedCacheState(code: string): { cached: boolean; entries: number } {
-  return { cached: strippedCache.has(cacheKey(code)), entries: strippedCache.size };
+  return { cached: strippedCache.has(code), entries: strippedCache.size };
 }
 
 /** The cached output for this input, marked most recently used; undefined when not cached. */
 export function cachedStrip(code: string): string | undefined {
-  if (code.length > strippedCacheInputCharsMax) return undefined;
-  const key = cacheKey(code);
-  const cached = strippedCache.get(key);
-  if (cached === undefined) return undefined;
-  // Map keeps insertion order: re-inserting makes this the most recently used entry.
-  strippedCache.delete(key);
-  strippedCache.set(key, cached);
-  return cached;
+  return strippedCache.get(code);
 }
 
 /** Keeps a stripped output (inputs above strippedCacheInputCharsMax are not kept). */
 export function rememberStrip(code: string, stripped: string): void {
-  if (code.length > strippedCacheInputCharsMax) return;
-  if (strippedCache.size >= strippedCacheEntriesMax) strippedCache.delete(strippedCache.keys().next().value!);
-  strippedCache.set(cacheKey(code), stripped);
+  strippedCache.set(code, stripped);
 }
 
 /** Strips without the cache (the source worker's part): SourceError on a syntax error. */

@@ -19,8 +19,13 @@ describe('limits and scheduling', () => {
     }
   });
 
+  const sleeper = 'await new Promise((resolve) => setTimeout(resolve, 300)); 1';
+
   test('runs beyond the slots queue in order; the counts say so; a queued run\'s timeout starts when it runs', async () => {
-    const first = run('await new Promise((resolve) => setTimeout(resolve, 300)); 1', { timeoutMs: 5_000 });
+    // Run once first, so that their code is cached and each run joins the queue as it is
+    // submitted (code a source worker must prepare joins it when ready, source-prep.test.ts).
+    for (const code of [sleeper, '2', '3']) assert.equal((await run(code)).status, 'completed');
+    const first = run(sleeper, { timeoutMs: 5_000 });
     const second = run('2', { timeoutMs: 100 });
     const third = run('3', { timeoutMs: 100 });
     assert.equal(engine.runningCount, 1);
@@ -32,7 +37,7 @@ describe('limits and scheduling', () => {
   });
 
   test('cancelling a queued run answers at once and frees its place', async () => {
-    const blocker = run('await new Promise((resolve) => setTimeout(resolve, 500)); 1');
+    const blocker = run(sleeper);
     const controller = new AbortController();
     const queued = run('2', { signal: controller.signal });
     assert.equal(engine.queuedCount, 1);

@@ -1,0 +1,97 @@
+// A run's code is made ready (types stripped, rewrites) before it takes a slot, in one of two
+// source workers by its size: a megabyte that takes the worker seconds delays nobody else.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { createEngine } from '../../src/exec/engine.ts';
+import { SourcePrep } from '../../src/exec/source-prep.ts';
+import { SourceError, strippedCacheInputCharsMax } from '../../src/exec/typescript.ts';
+import { collectBeforeExit, engineForFile } from './harness.ts';
+
+// One slot: a run that held it while its code was prepared would hold up every other run.
+const { run } = await engineForFile(1);
+
+/** ≈ 1,000,000 characters that need the top-level await rewrite: ≈ 1–2 s of a source worker. */
+const huge = 'await 0;\n' + 'a = 1;'.repeat(166_000) + '\na';
+
+const limits = { heapMemoryMaxMb: 8, executionTimeoutMs: 30_000 };
+
+describe('source preparation', () => {
+  test('with one slot, a small run sent after a megabyte with top-level await finishes first', async () => {
+    const order: string[] = [];
+    const big = run(huge, { timeoutMs: 30_000 }).then((ran) => { order.push('huge'); return ran; });
+    // Not cached (no earlier run had this text), so it needs a worker too.
+    const small = run('const small: number = 6 * 7;\nsmall').then((ran) => { order.push('small'); return ran; });
+    const [bigRan, smallRan] = await Promise.all([big, small]);
+    assert.equal(smallRan.status, 'completed', smallRan.error ?? '');
+    assert.equal(smallRan.result, '42');
+    assert.equal(bigRan.status, 'completed', bigRan.error ?? '');
+    assert.equal(bigRan.result, '1');
+    assert.deepEqual(order, ['small', 'huge'], 'the small run neither waited for the slot nor for the worker');
+  });
+
+  test('a run cancelled while its code is prepared, or when the engine closes, answers cancelled without a slot', async () => {
+    const controller = new AbortController();
+    const cancelled = run(huge + ' ', { signal: controller.signal, timeoutMs: 30_000 });
+    controller.abort();
+    const ran = await cancelled;
+    assert.equal(ran.status, 'cancelled');
+    assert.deepEqual(ran.lines, []);
+
+    const engine = await createEngine({ maxConcurrentExecutions: 1 });
+    const pending = engine.run({ code: huge + '  ', limits, signal: new AbortController().signal, onConsoleLine: () => undefined });
+    await engine.close();
+    assert.equal((await pending).status, 'cancelled');
+    // The first engine still runs code, and sees nothing of the two.
+    assert.equal((await run('typeof a')).result, 'undefined');
+  });
+
+  test('code that V8 will refuse as a script gets its rewrite ahead; repeated code is answered at once', async () => {
+    const sources = new SourcePrep();
+    after(() => sources.close());
+    const topLevel = 'const t: number = await 1;\nt + 1';
+    const first = await sources.prepare(topLevel, false);
+    assert.equal(first.code, 'const t         = await 1;\nt + 1');
+    assert.ok(first.wrapped !== null, 'the rewrite is made ahead');
+    assert.match(await first.wrapped, /^\/\* mcp-v8: top-level await \*\/.*\nconst t         = await 1;\nreturn \(t \+ 1\);\n\}\)\(\)\)$/);
+    const again = sources.prepare(topLevel, false);
+    assert.ok(!(again instanceof Promise), 'strip and rewrite come from the caches');
+    assert.equal(await again.wrapped, await first.wrapped);
+
+    // `await` only inside a function: V8 compiles it as it is, and no rewrite is made.
+    const inner = 'async function f() { await 1; return 2 }\nf()';
+    assert.equal((await sources.prepare(inner, false)).wrapped, null);
+    const innerAgain = sources.prepare(inner, false);
+    assert.ok(!(innerAgain instanceof Promise));
+    assert.equal(innerAgain.wrapped, null);
+
+    // A rewrite that cannot be done rejects when awaited, with the code's own error.
+    const imported = await sources.prepare('import x from "y";\nawait x', false);
+    assert.ok(imported.wrapped !== null);
+    await assert.rejects(imported.wrapped, (error: unknown) => error instanceof SourceError && /import and export statements are not supported/.test(error.message));
+
+    // Stateful mode: declarations become globals first, then the rewrite is made of that.
+    const stateful = await sources.prepare('const s = await 2;\ns', true);
+    assert.equal(stateful.code, 'var   s = await 2;\ns');
+    assert.match(await stateful.wrapped!, /^\/\* mcp-v8: top-level await \*\/ var s; /);
+
+    // A syntax error of the code is the run's failure, as it was written.
+    await assert.rejects(async () => sources.prepare('let x: = 1', false), (error: unknown) => error instanceof SourceError && /^SyntaxError/.test(error.message));
+  });
+
+  test('inputs past the caches go to a lane of their own, whose worker closes when idle', async () => {
+    const sources = new SourcePrep({ largeLaneIdleCloseMs: 50 });
+    after(() => sources.close());
+    const large = 'let n: number = 1;\n'.repeat(Math.ceil((strippedCacheInputCharsMax + 1) / 19)) + 'n';
+    assert.ok(large.length > strippedCacheInputCharsMax);
+    assert.equal(sources.largeLane.open, false, 'not started before a large input comes');
+    const prepared = sources.prepare(large, false);
+    assert.equal(sources.largeLane.open, true);
+    assert.ok((await prepared).code.startsWith('let n         = 1;\n'));
+    await sources.largeLane.exited;
+    assert.equal(sources.largeLane.open, false, 'closed once idle, its memory freed');
+    // The next large input starts it again.
+    assert.ok((await sources.prepare(large + ' ', false)).code.endsWith('n '));
+  });
+});
+
+after(collectBeforeExit);
