@@ -644,6 +644,12 @@ class IsolateEngine implements Engine {
   }
 
   private enqueue(queued: QueuedRun, code: Settled<PreparedSource>): void {
+    // Code that does not parse fails at once, without a slot or a context: nothing would run. (A
+    // stateful run goes through its slot: its live context, which the run holds, goes back then.)
+    if (!code.ok && code.error instanceof SourceError && queued.request.stateful === undefined) {
+      queued.request.signal.removeEventListener('abort', queued.onAbort!);
+      return queued.resolve(failed(code.error.message));
+    }
     queued.code = code;
     this.queue.push(queued);
     if (this.queue.length === queueWarnDepth) this.logger?.warn({ depth: this.queue.length }, 'execution queue is deep');

@@ -29,6 +29,16 @@ describe('source preparation', () => {
     assert.deepEqual(order, ['small', 'huge'], 'the small run neither waited for the slot nor for the worker');
   });
 
+  test('code that does not parse fails at once, while the one slot is busy', async () => {
+    const controller = new AbortController();
+    const sleeper = run('await new Promise((resolve) => setTimeout(resolve, 10_000)); 1', { signal: controller.signal, timeoutMs: 30_000 });
+    const bad = await run('let broken: = 1');
+    assert.equal(bad.status, 'failed');
+    assert.match(bad.error!, /^SyntaxError/);
+    controller.abort();
+    assert.equal((await sleeper).status, 'cancelled', 'the syntax error was answered while the sleeper held the slot');
+  });
+
   test('a run cancelled while its code is prepared, or when the engine closes, answers cancelled without a slot', async () => {
     const controller = new AbortController();
     const cancelled = run(huge + ' ', { signal: controller.signal, timeoutMs: 30_000 });
