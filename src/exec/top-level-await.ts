@@ -14,7 +14,7 @@
 // position), and code after a top-level `var` statement on its line moves right by one (the `)`
 // that closes it).
 import { SwcFault, swcParser } from './swc.ts';
-import { SourceError } from './typescript.ts';
+import { SourceError, swcMessage } from './typescript.ts';
 
 interface Span { start: number; end: number }
 interface Pattern { type: string; value?: string; span?: Span; properties?: Pattern[]; elements?: Array<Pattern | null>; key?: Pattern; argument?: Pattern; left?: Pattern }
@@ -44,14 +44,24 @@ export function boundNames(pattern: Pattern | null | undefined, names: string[] 
   return names;
 }
 
-function parseStatements(source: string): { body: Statement[]; base: number } {
+/**
+ * A hashbang line (`#!…`) is allowed at the very start of a script only: inside the wrapper, and
+ * behind the empty statement `parseStatements` puts first, it becomes a comment of the same width.
+ */
+function withoutHashbang(code: string): string {
+  return code.startsWith('#!') ? `//${code.slice(2)}` : code;
+}
+
+function parseStatements(code: string): { body: Statement[]; base: number } {
+  const source = withoutHashbang(code);
   // A leading empty statement pins the byte offset of the source in swc's global span space.
   let program: { body: Statement[] };
   try {
     program = swcParser.call(source.length + 1, (swc) => swc.parseSync(';' + source, { syntax: 'ecmascript', target: 'es2022' })) as unknown as { body: Statement[] };
   } catch (error) {
     if (error instanceof SwcFault) throw new SourceError(`SyntaxError: the top-level await rewrite could not parse this code (swc failed: ${error.message}; code nested thousands deep does this); nest less, or run it without top-level await`);
-    throw error;
+    // The code's own syntax error, which V8 did not reach: it stopped at the top-level await.
+    throw new SourceError(`SyntaxError: ${swcMessage(error)}`);
   }
   const base = program.body[0]!.span.start;
   const body = program.body.slice(1);
@@ -117,7 +127,7 @@ export function originOf(source: string, filename: string): { filename: string; 
 
 export function wrapTopLevelAwait(code: string): string {
   const { body, base } = parseStatements(code);
-  const source = Buffer.from(code, 'utf8');
+  const source = Buffer.from(withoutHashbang(code), 'utf8');
   const { edits, varNames, functionNames } = planEdits(body, (position) => position - base);
   const declared = varNames.length === 0 ? '' : `var ${[...new Set(varNames)].join(', ')}; `;
   const exported = functionNames.map((name) => `globalThis[${JSON.stringify(name)}] = ${name}; `).join('');

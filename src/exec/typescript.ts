@@ -56,7 +56,8 @@ export class SourceError extends Error {
   override name = 'SyntaxError';
 }
 
-function swcMessage(error: unknown): string {
+/** The first meaningful line of a swc error: what a user reads after `SyntaxError: `. */
+export function swcMessage(error: unknown): string {
   const raw = error instanceof Error ? error.message : typeof error === 'object' && error !== null && 'message' in error ? String((error as { message: unknown }).message) : String(error);
   // swc may report with ANSI colours and a code frame; keep the first meaningful line.
   const clean = raw.replace(/\x1b\[[0-9;]*m/g, '');

@@ -2,7 +2,7 @@
 // still become globals, and line numbers in stacks stay where the agent wrote them.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { wrapTopLevelAwait } from '../../src/exec/top-level-await.ts';
+import { globalizeDeclarations, wrapTopLevelAwait } from '../../src/exec/top-level-await.ts';
 import { engineForFile } from './harness.ts';
 
 const { run, result } = await engineForFile();
@@ -33,6 +33,20 @@ describe('top-level await', () => {
     assert.equal(wrapTopLevelAwait('(await 1) + 1 // note'),
       '/* mcp-v8: top-level await */ ((run) => (run.catch(() => {}), run))((async () => { \nreturn ((await 1) + 1); // note\n})())');
     assert.throws(() => wrapTopLevelAwait("import fs from 'fs'; await 1"), /import and export/);
+    // Stateful mode's declarations, behind a hashbang line (which stays: it starts the script).
+    assert.equal(globalizeDeclarations('#!/usr/bin/env node\nconst a = 1'), '#!/usr/bin/env node\nvar   a = 1');
+  });
+
+  test('a hashbang line is kept out of the way; a syntax error past the first await is reported as itself', async () => {
+    assert.equal(await result('#!/usr/bin/env node\nawait 1;\n3'), '3');
+    const thrown = await run("#!/usr/bin/env node\nawait 0;\nthrow new Error('after the hashbang')");
+    assert.match(thrown.error!, /^Error: after the hashbang\n\s+at .*main\.js:3:7/);
+    // V8 stops at the first `await` and says it needs an async function; the real error is later
+    // (swc reports it, when it strips the types or when it parses for the rewrite).
+    const broken = await run('await 1;\nlet x = ;');
+    assert.equal(broken.status, 'failed');
+    assert.match(broken.error!, /^SyntaxError: /);
+    assert.doesNotMatch(broken.error!, /preparing the code failed|await is only valid/);
   });
 
   test('errors point at the line the agent wrote, and at its column outside the last expression', async () => {
