@@ -5,7 +5,8 @@
 // (≈ 2 s). The small lane's worker is started with the engine and unref'd while it has nothing to
 // do; the large lane's starts on demand and is closed when idle, which frees the memory swc's
 // WebAssembly grew to for its input (≈ 250 MiB for 1,000,000 characters; WebAssembly memory never
-// shrinks). A worker that dies is replaced, and what it had in hand fails.
+// shrinks). In each lane the smallest inputs go first (`Lane`). A worker that dies is replaced:
+// what it had in hand fails, what still waited goes to the new one.
 import { Worker } from 'node:worker_threads';
 import { assert } from '../errors.ts';
 import type { SourceAnswer, SourceAsk, SourceFailure, WrapAnswer } from './source-worker.ts';
@@ -27,18 +28,35 @@ export interface PreparedSource {
 /** How long the large lane's worker stays after its last input before it is closed. */
 export const largeLaneIdleCloseMs = 5_000;
 
+type Ask = SourceAsk extends infer A ? (A extends SourceAsk ? Omit<A, 'id'> : never) : never;
+
 interface Waiting {
+  id: number;
+  message: Ask;
   resolve: (answer: SourceAnswer) => void;
   reject: (error: Error) => void;
 }
 
-type Ask = SourceAsk extends infer A ? (A extends SourceAsk ? Omit<A, 'id'> : never) : never;
+/** Asks a worker holds at once: the one it works on and the next, so it never waits for a message. */
+export const asksSentMax = 2;
 
-/** One worker and its queue of asks. */
+/** Inputs of up to 1 Ki characters are class 0, up to 2 Ki class 1, and so on: the smaller, the sooner. */
+function sizeClassOf(chars: number): number {
+  return Math.max(0, Math.ceil(Math.log2(Math.max(1, chars))) - 10);
+}
+
+/**
+ * One worker and the asks waiting for it. The worker gets at most `asksSentMax` at once; the
+ * rest wait here, the smallest inputs first (first come, first served among inputs of a size
+ * class). So a flood of large inputs, which a single submitter can send by the thousand within
+ * the service's bounds on code in flight, delays a small input by at most the two it finds sent.
+ */
 class Lane {
   private worker: Worker | null = null;
   private nextId = 1;
-  private readonly waiting = new Map<number, Waiting>();
+  private readonly sent = new Map<number, Waiting>();
+  private readonly held: Waiting[][] = [];
+  private heldCount = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly idleCloseMs: number | null;
   /** Settles when the latest worker has exited. */
@@ -66,11 +84,24 @@ class Lane {
     return worker;
   }
 
+  /** Sends held asks, the smallest first, while the worker holds fewer than asksSentMax. */
+  private send(): void {
+    while (this.sent.size < asksSentMax && this.heldCount > 0) {
+      const waiting = this.held.find((queue) => queue !== undefined && queue.length > 0)!.shift()!;
+      this.heldCount--;
+      this.worker ??= this.start();
+      if (this.sent.size === 0) this.worker.ref();
+      this.sent.set(waiting.id, waiting);
+      this.worker.postMessage({ id: waiting.id, ...waiting.message } as SourceAsk);
+    }
+  }
+
   private settle(answer: SourceAnswer): void {
-    const waiting = this.waiting.get(answer.id);
+    const waiting = this.sent.get(answer.id);
     if (waiting === undefined) return;
-    this.waiting.delete(answer.id);
-    if (this.waiting.size === 0) this.idle();
+    this.sent.delete(answer.id);
+    this.send();
+    if (this.sent.size === 0) this.idle();
     waiting.resolve(answer);
   }
 
@@ -86,27 +117,23 @@ class Lane {
     this.idleTimer.unref();
   }
 
+  /** The worker died: what it had in hand fails; what waited here goes to a new one. */
   private lost(worker: Worker, error: Error): void {
     if (this.worker !== worker) return;
     this.worker = null;
-    this.rejectAll(`preparing the code failed: ${error.message}`);
-  }
-
-  rejectAll(message: string): void {
-    for (const waiting of this.waiting.values()) waiting.reject(new Error(message));
-    this.waiting.clear();
+    for (const waiting of this.sent.values()) waiting.reject(new Error(`preparing the code failed: ${error.message}`));
+    this.sent.clear();
+    this.send();
   }
 
   ask(message: Ask): Promise<SourceAnswer> {
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     this.idleTimer = null;
-    this.worker ??= this.start();
-    const id = this.nextId++;
-    const worker = this.worker;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      if (this.waiting.size === 1) worker.ref();
-      worker.postMessage({ id, ...message } as SourceAsk);
+      const sizeClass = sizeClassOf(message.code.length);
+      (this.held[sizeClass] ??= []).push({ id: this.nextId++, message, resolve, reject });
+      this.heldCount++;
+      this.send();
     });
   }
 
@@ -115,7 +142,11 @@ class Lane {
     this.idleTimer = null;
     const worker = this.worker;
     this.worker = null;
-    this.rejectAll('the engine is closing');
+    const closing = new Error('the engine is closing');
+    for (const waiting of [...this.sent.values(), ...this.held.flat()]) waiting.reject(closing);
+    this.sent.clear();
+    this.held.length = 0;
+    this.heldCount = 0;
     if (worker !== null) await worker.terminate();
   }
 }

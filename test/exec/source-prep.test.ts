@@ -88,6 +88,20 @@ describe('source preparation', () => {
     await assert.rejects(async () => sources.prepare('let x: = 1', false), (error: unknown) => error instanceof SourceError && /^SyntaxError/.test(error.message));
   });
 
+  test('a small input waits for at most the two inputs a worker holds, not for a flood of larger ones', async () => {
+    const sources = new SourcePrep();
+    after(() => sources.close());
+    const order: string[] = [];
+    // 40 inputs of ≈ 60,000 characters with top-level await, ≈ 20 ms of the worker each.
+    const flood = Array.from({ length: 40 }, (_, index) => {
+      const code = `await 0;\nlet q${index} = 0;\n` + `q${index}++;`.repeat(7_000);
+      return Promise.resolve(sources.prepare(code, false)).then(() => { order.push(`large ${index}`); });
+    });
+    const small = Promise.resolve(sources.prepare('const after: number = 1;\nafter', false)).then(() => { order.push('small'); });
+    await Promise.all([...flood, small]);
+    assert.ok(order.indexOf('small') <= 2, `answered after ${order.indexOf('small')} of the larger inputs`);
+  });
+
   test('inputs past the caches go to a lane of their own, whose worker closes when idle', async () => {
     const sources = new SourcePrep({ largeLaneIdleCloseMs: 50 });
     after(() => sources.close());
