@@ -201,6 +201,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
    * answers when it finishes: the same record a later poll would have got, sooner, for one request.
    */
   poll(executionId: string): Promise<ExecutionRecord> {
+    // queuedCount includes runs whose code a source worker is still preparing (engine.ts).
     const live = this.live.get(checkedId(executionId));
     const held = live !== undefined && this.engine.queuedCount > 0;
     if (held) this.metrics.pollHeld();
