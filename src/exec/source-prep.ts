@@ -59,11 +59,13 @@ class Lane {
   private heldCount = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly idleCloseMs: number | null;
+  private readonly workerUrl: URL;
   /** Settles when the latest worker has exited. */
   exited: Promise<void> = Promise.resolve();
 
-  constructor(idleCloseMs: number | null) {
+  constructor(idleCloseMs: number | null, workerUrl: URL) {
     this.idleCloseMs = idleCloseMs;
+    this.workerUrl = workerUrl;
   }
 
   get open(): boolean {
@@ -73,8 +75,7 @@ class Lane {
   private start(): Worker {
     // stdout: true keeps whatever the worker might print off the process's stdout (the stdio
     // transport's JSON-RPC stream); stderr goes where the server's logs go.
-    // Beside this file: source-worker.ts when run from src, source-worker.js in the built package.
-    const worker = new Worker(new URL(`./source-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url), { stdout: true, stderr: false });
+    const worker = new Worker(this.workerUrl, { stdout: true, stderr: false });
     worker.stdout.resume();
     this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     worker.on('message', (answer: SourceAnswer) => this.settle(answer));
@@ -162,15 +163,21 @@ function wrappedOf(answer: WrapAnswer): Promise<string> {
   return wrapped;
 }
 
+/** Beside this file: source-worker.ts when run from src, source-worker.js in the built package. */
+const sourceWorkerUrl = new URL(`./source-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+
 export class SourcePrep {
-  private readonly small = new Lane(null);
+  private readonly small: Lane;
   private readonly large: Lane;
   /** For code that may use top-level await, whether it needs the rewrite, and the rewrite: null when it does not. */
   private readonly rewrites = new SourceCache<WrapAnswer | null>(strippedCacheEntriesMax);
   private closed = false;
 
-  constructor(options: { largeLaneIdleCloseMs?: number } = {}) {
-    this.large = new Lane(options.largeLaneIdleCloseMs ?? largeLaneIdleCloseMs);
+  /** `workerUrl`: the worker's module (tests start one that can be made to die). */
+  constructor(options: { largeLaneIdleCloseMs?: number; workerUrl?: URL } = {}) {
+    const workerUrl = options.workerUrl ?? sourceWorkerUrl;
+    this.small = new Lane(null, workerUrl);
+    this.large = new Lane(options.largeLaneIdleCloseMs ?? largeLaneIdleCloseMs, workerUrl);
   }
 
   private laneOf(code: string): Lane {

@@ -102,6 +102,16 @@ describe('source preparation', () => {
     assert.ok(order.indexOf('small') <= 2, `answered after ${order.indexOf('small')} of the larger inputs`);
   });
 
+  test('a worker that dies fails the two asks it held; the waiting ones go to a new worker', async () => {
+    const sources = new SourcePrep({ workerUrl: new URL('../fixtures/dying-source-worker.ts', import.meta.url) });
+    after(() => sources.close());
+    const settled = await Promise.allSettled(['/* die */', 'let held: number = 1', 'let waited: number = 2', 'let waited2: number = 3'].map((code) => sources.prepare(code, false)));
+    assert.deepEqual(settled.map((outcome) => outcome.status), ['rejected', 'rejected', 'fulfilled', 'fulfilled']);
+    for (const outcome of settled.slice(0, 2)) assert.match(String((outcome as PromiseRejectedResult).reason), /preparing the code failed: the source worker exited with code 3/);
+    assert.equal((settled[3] as PromiseFulfilledResult<{ code: string }>).value.code, 'let waited2         = 3');
+    assert.equal((await sources.prepare('let later: number = 4', false)).code, 'let later         = 4');
+  });
+
   test('inputs past the caches go to a lane of their own, whose worker closes when idle', async () => {
     const sources = new SourcePrep({ largeLaneIdleCloseMs: 50 });
     after(() => sources.close());
