@@ -170,7 +170,7 @@ export class SourcePrep {
   private readonly small: Lane;
   private readonly large: Lane;
   /** For code that may use top-level await, whether it needs the rewrite, and the rewrite: null when it does not. */
-  private readonly rewrites = new SourceCache<WrapAnswer | null>(strippedCacheEntriesMax);
+  private readonly rewrites = new SourceCache<WrapAnswer | null>(strippedCacheEntriesMax, (answer) => answer === null ? 0 : answer.ok ? answer.value.length : answer.message.length);
   private closed = false;
 
   /** `workerUrl`: the worker's module (tests start one that can be made to die). */

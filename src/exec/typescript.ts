@@ -11,16 +11,25 @@ export const strippedCacheEntriesMax = 1_000;
 /** Larger inputs are stripped every time: they are rare, and would crowd the cache. */
 export const strippedCacheInputCharsMax = 64 * 1024;
 
+/** Characters of output a cache keeps in all, at most (one-byte strings: ≈ 16 MiB). */
+export const sourceCacheCharsMax = 16 * 1024 * 1024;
+
 /**
  * What was made of a source, kept by a hash of it, least recently used out first; sources above
- * strippedCacheInputCharsMax are never kept.
+ * strippedCacheInputCharsMax are never kept. Bounded by entries and by the characters of what it
+ * keeps (`charsOf` each value): 1,000 outputs of 64 Ki characters would be 64 MiB.
  */
 export class SourceCache<Value> {
-  private readonly entries = new Map<string, Value>();
+  private readonly entries = new Map<string, { value: Value; chars: number }>();
+  private chars = 0;
   private readonly entriesMax: number;
+  private readonly charsMax: number;
+  private readonly charsOf: (value: Value) => number;
 
-  constructor(entriesMax: number) {
+  constructor(entriesMax: number, charsOf: (value: Value) => number, charsMax = sourceCacheCharsMax) {
     this.entriesMax = entriesMax;
+    this.charsOf = charsOf;
+    this.charsMax = charsMax;
   }
 
   get size(): number {
@@ -35,22 +44,33 @@ export class SourceCache<Value> {
   get(code: string): Value | undefined {
     if (code.length > strippedCacheInputCharsMax) return undefined;
     const key = cacheKey(code);
-    const value = this.entries.get(key);
-    if (value === undefined) return undefined;
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
     // Map keeps insertion order: re-inserting makes this the most recently used entry.
     this.entries.delete(key);
-    this.entries.set(key, value);
-    return value;
+    this.entries.set(key, entry);
+    return entry.value;
   }
 
   set(code: string, value: Value): void {
     if (code.length > strippedCacheInputCharsMax) return;
-    if (this.entries.size >= this.entriesMax) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(cacheKey(code), value);
+    const key = cacheKey(code);
+    this.drop(key);
+    const chars = this.charsOf(value);
+    this.entries.set(key, { value, chars });
+    this.chars += chars;
+    while (this.entries.size > this.entriesMax || this.chars > this.charsMax) this.drop(this.entries.keys().next().value!);
+  }
+
+  private drop(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return;
+    this.entries.delete(key);
+    this.chars -= entry.chars;
   }
 }
 
-const strippedCache = new SourceCache<string>(strippedCacheEntriesMax);
+const strippedCache = new SourceCache<string>(strippedCacheEntriesMax, (stripped) => stripped.length);
 
 export class SourceError extends Error {
   override name = 'SyntaxError';

@@ -8,7 +8,7 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { WasmPackage, swcParser, swcTypescript } from '../../src/exec/swc.ts';
 import { wrapTopLevelAwait } from '../../src/exec/top-level-await.ts';
-import { SourceError, stripTypes, strippedCacheEntriesMax, strippedCacheState } from '../../src/exec/typescript.ts';
+import { SourceCache, SourceError, stripTypes, strippedCacheEntriesMax, strippedCacheState } from '../../src/exec/typescript.ts';
 import { engineForFile } from './harness.ts';
 
 const { run, result } = await engineForFile();
@@ -109,5 +109,19 @@ describe('TypeScript', () => {
     assert.equal(strippedCacheState(kept).cached, true, 'recently used: kept');
     assert.equal(strippedCacheState(dropped).cached, false, 'least recently used: evicted');
     assert.equal(strippedCacheState(kept).entries, strippedCacheEntriesMax);
+  });
+
+  test('a source cache is bounded by the characters it keeps as well as by entries', () => {
+    const cache = new SourceCache<string>(10, (value) => value.length, 100);
+    cache.set('one', 'a'.repeat(40));
+    cache.set('two', 'b'.repeat(40));
+    assert.equal(cache.get('one'), 'a'.repeat(40), 'both fit in 100 characters');
+    cache.set('three', 'c'.repeat(40));
+    assert.equal(cache.get('two'), undefined, '120 characters: the least recently used went');
+    assert.equal(cache.size, 2);
+    cache.set('one', 'd'.repeat(50));
+    assert.equal(cache.get('three'), 'c'.repeat(40), 'a replaced value counts once');
+    cache.set('big', 'e'.repeat(101));
+    assert.equal(cache.size, 0, 'a value past the bound is not kept, and pushed out the rest');
   });
 });
