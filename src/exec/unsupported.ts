@@ -1,5 +1,6 @@
 // What V8 says when code uses something this server does not run yet, made to name the feature.
-// V8's texts do not: dynamic import() in a script fails with "Error: Not supported". The
+// V8's texts do not: dynamic import() in a script fails with "Error: Not supported", and
+// `require('fs')` with "ReferenceError: require is not defined", which reads like a typo. The
 // execution record the agent reads gets the explanation; the engine's own outcome (what a
 // stateful heap records, and what its replay must reproduce) stays V8's text.
 
@@ -13,9 +14,26 @@ interface Unsupported {
 
 const modules = 'code runs as a classic script: modules (import, import(), npm:, jsr:, node: or URL specifiers) are not supported yet';
 
+/** The globals the sandbox adds to V8's built-ins (docs/exec.md, "Isolation"). */
+const present = 'the globals here are V8\'s built-ins plus console, the timer functions, queueMicrotask, TextEncoder, TextDecoder, atob, btoa, structuredClone, crypto and performance';
+
+/** Host globals agents reach for, by what their absence means. */
+const missing: ReadonlyArray<{ names: readonly string[]; explanation: (name: string) => string }> = [
+  { names: ['require', 'module', 'exports', '__dirname', '__filename'], explanation: (name) => `${name} belongs to Node's module system, which this sandbox does not have; ${modules}` },
+  { names: ['process', 'Buffer', 'global', 'setImmediate'], explanation: (name) => `${name} is a Node.js global, and this sandbox is not Node.js: use globalThis, Uint8Array with TextEncoder/TextDecoder, setTimeout; ${present}` },
+  { names: ['fetch', 'XMLHttpRequest', 'WebSocket', 'Headers', 'Request', 'Response'], explanation: () => 'this sandbox has no network access' },
+  { names: ['window', 'document', 'navigator', 'self', 'localStorage', 'sessionStorage'], explanation: (name) => `${name} is a browser global, and this sandbox is not a browser (no DOM); use globalThis` },
+  { names: ['URL', 'URLSearchParams', 'AbortController', 'AbortSignal', 'Blob', 'Event', 'EventTarget'], explanation: (name) => `${name} is not available in this sandbox; ${present}` },
+];
+
 const unsupported: readonly Unsupported[] = [
   { error: /^Error: Not supported$/, code: /\bimport\s*\(/, explanation: `dynamic import() is not available; ${modules}` },
   { error: /^SyntaxError: Cannot use import statement outside a module/, code: /\bimport\b/, explanation: modules },
+  ...missing.flatMap(({ names, explanation }) => names.map((name) => ({
+    error: new RegExp(`^ReferenceError: ${name} is not defined$`),
+    code: new RegExp(`(?<![\\w$.])${name}\\b`),
+    explanation: explanation(name),
+  }))),
 ];
 
 /** The failure text with what it means appended to its first line, or the text as it was. */
