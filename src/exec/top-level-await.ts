@@ -138,6 +138,20 @@ export function wrapTopLevelAwait(code: string): string {
   return `${prefix}\n${applyEdits(source, edits)}\n})())`;
 }
 
+/**
+ * An error thrown before the first `await` has one frame more than the same code run as a script:
+ * the wrapper's call of its async function, on the line after the agent's code (`})())`, column
+ * 3), always the outermost. The record the agent reads leaves it out (the engine's outcome, which
+ * a stateful heap records and its replay reproduces, keeps it). Lines are counted as V8 counts
+ * them; stripping types keeps them.
+ */
+export function withoutWrapperFrame(error: string | null, code: string): string | null {
+  if (error === null || !mayAwait.test(code)) return error;
+  const wrapperLine = code.split(/\r\n|[\n\r\u2028\u2029]/).length + 1;
+  const frame = `\n    at main.js:${wrapperLine}:3`;
+  return error.endsWith(frame) ? error.slice(0, -frame.length) : error;
+}
+
 /** Code without the word `await` cannot use top-level await: it never needs the rewrite. */
 export const mayAwait = /\bawait\b/;
 

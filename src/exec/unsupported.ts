@@ -4,6 +4,8 @@
 // execution record the agent reads gets the explanation; the engine's own outcome (what a
 // stateful heap records, and what its replay must reproduce) stays V8's text.
 
+import { withoutWrapperFrame } from './top-level-await.ts';
+
 interface Unsupported {
   /** The failure's first line as V8 writes it. */
   error: RegExp;
@@ -36,8 +38,12 @@ const unsupported: readonly Unsupported[] = [
   }))),
 ];
 
-/** The failure text with what it means appended to its first line, or the text as it was. */
-export function explainFailure(error: string | null, code: string): string | null {
+/**
+ * The failure text with what it means appended to its first line, or the text as it was; without
+ * the top-level await wrapper's own frame either way.
+ */
+export function explainFailure(thrown: string | null, code: string): string | null {
+  const error = withoutWrapperFrame(thrown, code);
   if (error === null) return null;
   const newline = error.indexOf('\n');
   const first = newline === -1 ? error : error.slice(0, newline);

@@ -2,7 +2,7 @@
 // still become globals, and line numbers in stacks stay where the agent wrote them.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { globalizeDeclarations, wrapTopLevelAwait } from '../../src/exec/top-level-await.ts';
+import { globalizeDeclarations, withoutWrapperFrame, wrapTopLevelAwait } from '../../src/exec/top-level-await.ts';
 import { engineForFile } from './harness.ts';
 
 const { run, result } = await engineForFile();
@@ -66,6 +66,26 @@ describe('top-level await', () => {
       const plain = await run(code.replaceAll('await ', '      '));
       assert.equal(plain.error!.split('\n')[1], ran.error!.split('\n')[1], 'the same code without await fails at the same place');
     }
+  });
+
+  test('an error before the first await reads as the same code run as a script: the wrapper frame is left out', async () => {
+    const cases = [
+      "null.x; await 1",
+      "function g() { throw new Error('in g') }\ng()\nawait 1",
+      "(function () { throw new Error('iife') })(); await 1",
+      "var t = 1\r\nnull.y\u2028await t",
+    ];
+    for (const code of cases) {
+      const ran = await run(code);
+      const plain = await run(code.replaceAll('await ', '      '));
+      assert.equal(plain.status, 'failed', code);
+      assert.notEqual(ran.error, plain.error, 'the engine outcome keeps the wrapper frame (a replay reproduces it)');
+      assert.equal(withoutWrapperFrame(ran.error, code), plain.error, code);
+    }
+    // Thrown after an await there is no wrapper frame; an outermost frame of the agent's own stays.
+    const late = await run("await 0; throw new Error('late')");
+    assert.equal(withoutWrapperFrame(late.error, "await 0; throw new Error('late')"), late.error);
+    assert.equal(withoutWrapperFrame('Error: x\n    at main.js:2:3', 'null\nawait 1'), 'Error: x\n    at main.js:2:3');
   });
 
   test('a rejection with a value that is not an Error reports the value; a thrown object says what happened', async () => {
