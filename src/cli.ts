@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   }
   const stop = (signal: string) => {
     logger.info({ signal }, 'stopping');
-    closeAndExit(() => server.close(), logger);
+    closeAndExit(server, logger);
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));

@@ -1,6 +1,7 @@
 // Wires one node together from a Config: storage, engine, execution service, tools, transport.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
@@ -23,6 +24,8 @@ export interface RunningServer {
   /** The bound HTTP port, or null on stdio. */
   port: number | null;
   close(): Promise<void>;
+  /** Isolate threads lost until the process exits (the engine's `stuckIsolates`). */
+  stuckIsolates(): number;
 }
 
 async function closeHeaps(heaps: HeapService | null): Promise<void> {
@@ -112,11 +115,36 @@ async function openHeaps(config: Config, logger: Logger): Promise<HeapService | 
 }
 
 /** Stops the server, then the process: exit 0, or 1 with the reason logged when stopping failed. */
-export function closeAndExit(close: () => Promise<void>, logger: Logger): void {
-  void close().then(() => process.exit(0), (error: unknown) => {
+export function closeAndExit(server: Pick<RunningServer, 'close' | 'stuckIsolates'>, logger: Logger): void {
+  void server.close().then(() => exitProcess(0, server.stuckIsolates(), logger), (error: unknown) => {
     logger.error({ err: error }, 'stopping failed');
-    process.exit(1);
+    exitProcess(1, server.stuckIsolates(), logger);
   });
+}
+
+/** How long the process may take to die of its own SIGTERM before it sends itself SIGKILL. */
+const selfTerminateMsMax = 5_000;
+
+/**
+ * `process.exit` runs isolated-vm's exit handler, which joins every isolate thread: one that
+ * never ends (stuck in a loop V8 does not interrupt, or parked after V8 ran out of memory) would
+ * hold the exit forever. With such threads the process ends by SIGTERM instead, after the stores
+ * have closed: the default action ends every thread at once, and service managers count death by
+ * SIGTERM as a clean stop.
+ */
+function exitProcess(code: number, stuckIsolates: number, logger: Logger): void {
+  if (stuckIsolates === 0) process.exit(code);
+  const terminate = () => {
+    process.removeAllListeners('SIGTERM');
+    process.kill(process.pid, 'SIGTERM');
+  };
+  setTimeout(() => process.kill(process.pid, 'SIGKILL'), selfTerminateMsMax);
+  // The log's destination writes asynchronously (pino's flush does not wait for a write under
+  // way): it says 'drain' once this last line, and all before it, are written.
+  const destination = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  if (destination instanceof EventEmitter) destination.once('drain', terminate);
+  logger.warn({ stuckIsolates, exitCode: code }, 'isolate threads that never end cannot be joined at exit: the process ends by SIGTERM');
+  if (!(destination instanceof EventEmitter)) terminate();
 }
 
 export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
@@ -156,9 +184,10 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   if (config.transport === 'stdio') {
     let closing: Promise<void> | undefined;
     const close = () => (closing ??= shutdown(async () => {}));
-    await serveStdio({ tools, logger, onClose: () => closeAndExit(close, logger) });
+    const stuckIsolates = () => engine.stuckIsolates;
+    await serveStdio({ tools, logger, onClose: () => closeAndExit({ close, stuckIsolates }, logger) });
     logger.info({ mode: config.stateless ? 'stateless' : 'stateful' }, 'mcp-v8 serving MCP on stdio');
-    return { port: null, close };
+    return { port: null, close, stuckIsolates };
   }
 
   const { app, close: closeApp } = createHttpApp({ config, tools, engine, metrics, store, logger });
@@ -177,5 +206,6 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       httpServer.closeAllConnections();
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
     })),
+    stuckIsolates: () => engine.stuckIsolates,
   };
 }

@@ -104,7 +104,8 @@ class LiveContext implements LiveHeap {
   }
 }
 
-type StopReason = 'timeout' | 'cancelled';
+/** Why a run was ended from outside: its deadline, a cancel, or V8 out of memory in its isolate (`onCatastrophicError`). */
+type StopReason = 'timeout' | 'cancelled' | 'out-of-memory';
 
 class RunStopped extends Error {
   readonly reason: StopReason;
@@ -146,7 +147,7 @@ function outcomeOfError(error: unknown, stoppedBy: StopReason | null, isolate: i
   const stopReason = error instanceof RunStopped ? error.reason : stoppedBy;
   if (stopReason === 'cancelled') return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
   const message = error instanceof Error ? error.message : String(error);
-  if (message === ivmOutOfMemory || (isolate.isDisposed && stopReason === null)) return failed(ErrorTexts.outOfMemory);
+  if (message === ivmOutOfMemory || stopReason === 'out-of-memory' || (isolate.isDisposed && stopReason === null)) return failed(ErrorTexts.outOfMemory);
   if (stopReason === 'timeout') return { status: 'timed_out', result: null, error: ErrorTexts.timeout };
   return failed(error instanceof Error ? describeThrown(error) : message);
 }
@@ -219,7 +220,13 @@ class Run {
     this.stopReason = reason;
     if (!this.prepared.isolate.isDisposed) this.prepared.isolate.dispose();
     this.wake?.();
-    this.abandonTimer = setTimeout(() => this.abandon?.(), stoppedAnswerMsMax);
+    // An isolate V8 ran out of memory in has its thread parked: it never answers.
+    this.abandonTimer = setTimeout(() => this.abandon?.(), reason === 'out-of-memory' ? 0 : stoppedAnswerMsMax);
+  }
+
+  /** Whether this run's code runs in `isolate`. */
+  runsIn(isolate: ivm.Isolate): boolean {
+    return this.prepared.isolate === isolate;
   }
 
   /**
@@ -585,7 +592,7 @@ class IsolateEngine implements Engine {
   constructor(options: EngineOptions) {
     assert(Number.isInteger(options.maxConcurrentExecutions) && options.maxConcurrentExecutions >= 1, 'at least one slot');
     this.slots = options.maxConcurrentExecutions;
-    this.pool = new IsolatePool({ slots: this.slots });
+    this.pool = new IsolatePool({ slots: this.slots, onCatastrophicError: (isolate, message) => this.onCatastrophicError(isolate, message) });
     this.logger = options.logger;
     this.clock = options.clock ?? Date.now;
   }
@@ -609,9 +616,33 @@ class IsolateEngine implements Engine {
   }
 
   private stuck = 0;
+  private readonly stuckOnes = new WeakSet<ivm.Isolate>();
 
   get stuckIsolates(): number {
     return this.stuck;
+  }
+
+  /** Counts an isolate whose thread is lost (busy or parked) until the process exits, once. */
+  private markStuck(isolate: ivm.Isolate): void {
+    if (this.stuckOnes.has(isolate)) return;
+    this.stuckOnes.add(isolate);
+    this.stuck++;
+  }
+
+  /**
+   * V8 ran out of memory in an isolate in a way it cannot recover from: in a builtin's own loop
+   * that never checks for termination (`new Array(1e9).fill(0)` keeps growing a dictionary after
+   * the memory limit terminated it). Without this handler V8 aborts the whole process; with it,
+   * isolated-vm parks the isolate's thread for good, holding the memory it has (at most its limit
+   * plus the 1 GiB of headroom isolated-vm gives to reach a termination; our patch gives a
+   * terminated isolate no more). The run in it ends now, out of memory; the thread is counted stuck.
+   */
+  private onCatastrophicError(isolate: ivm.Isolate, message: string): void {
+    const run = [...this.active].find((candidate) => candidate.runsIn(isolate));
+    // With a run, the engine counts the isolate once that run is abandoned (at once, below).
+    if (run === undefined) this.markStuck(isolate);
+    this.logger?.error({ v8: message, duringRun: run !== undefined }, 'V8 ran out of memory in an isolate beyond recovery; its thread is parked until the process exits, holding its memory');
+    run?.stop('out-of-memory');
   }
 
   /**
@@ -734,8 +765,11 @@ class IsolateEngine implements Engine {
       this.active.delete(run);
     }
     if (run.abandoned) {
-      this.stuck++;
-      this.logger?.error({ stuckIsolates: this.stuck }, 'a stopped run\'s isolate did not answer; the run ended without it, and its thread stays busy until the process exits');
+      this.markStuck(prepared.isolate);
+      // Out of memory, the isolate's thread is parked, and onCatastrophicError said so already.
+      if (run.stopped !== 'out-of-memory') {
+        this.logger?.error({ stuckIsolates: this.stuck }, 'a stopped run\'s isolate did not answer; the run ended without it, and its thread stays busy until the process exits');
+      }
     }
     if (start !== undefined) {
       // Stateful: a run that ended cleanly leaves its context alive for the next run; the

@@ -201,8 +201,15 @@ export class IsolatePool {
   readonly idlePerLimitMax: number;
   readonly idleMax: number;
 
-  constructor(options: { slots: number }) {
+  private readonly onCatastrophicError: (isolate: ivm.Isolate, message: string) => void;
+
+  /**
+   * `onCatastrophicError` hears of an isolate V8 ran out of memory in beyond recovery. Every
+   * isolate is made with the handler: without one, V8 aborts the process.
+   */
+  constructor(options: { slots: number; onCatastrophicError: (isolate: ivm.Isolate, message: string) => void }) {
     assert(Number.isInteger(options.slots) && options.slots >= 1, 'at least one execution slot');
+    this.onCatastrophicError = options.onCatastrophicError;
     this.idlePerLimitMax = Math.max(idleIsolatesPerLimitMin, options.slots);
     this.idleMax = Math.max(idleIsolatesMin, 2 * options.slots);
   }
@@ -213,7 +220,11 @@ export class IsolatePool {
   private closed = false;
 
   private async create(memoryMb: number): Promise<WarmIsolate> {
-    const isolate = new ivm.Isolate({ memoryLimit: memoryMb, snapshot: snapshotOfPrelude() });
+    const isolate: ivm.Isolate = new ivm.Isolate({
+      memoryLimit: memoryMb,
+      snapshot: snapshotOfPrelude(),
+      onCatastrophicError: (message) => this.onCatastrophicError(isolate, message),
+    });
     return { isolate, contextsCreated: 0, next: null, ready: false };
   }
 

@@ -5,7 +5,9 @@ import { after, describe, test } from 'node:test';
 import ivm from 'isolated-vm';
 import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, idleIsolatesPerLimitMin, idleToTake } from '../../src/exec/isolate-pool.ts';
 
-const pool = new IsolatePool({ slots: 2 });
+/** Nothing these tests run can make V8 fail beyond recovery: hearing of it fails the run. */
+const onCatastrophicError = (_isolate: ivm.Isolate, message: string) => assert.fail(`no isolate fails in V8: ${message}`);
+const pool = new IsolatePool({ slots: 2, onCatastrophicError });
 after(() => pool.close());
 
 describe('isolate pool', () => {
@@ -19,7 +21,7 @@ describe('isolate pool', () => {
   });
 
   test('prewarm parks isolates with their contexts made, within the idle bound', async () => {
-    const warmPool = new IsolatePool({ slots: 2 });
+    const warmPool = new IsolatePool({ slots: 2, onCatastrophicError });
     try {
       await warmPool.prewarm(12, 2);
       assert.equal(warmPool.idleFor(12), 2);
@@ -66,7 +68,7 @@ describe('isolate pool', () => {
 
   test('idle isolates per memory limit are bounded; extras are disposed', async () => {
     assert.equal(pool.idlePerLimitMax, idleIsolatesPerLimitMin, 'two slots: the minimum');
-    assert.equal(new IsolatePool({ slots: 20 }).idlePerLimitMax, 20, 'one per slot when there are more slots');
+    assert.equal(new IsolatePool({ slots: 20, onCatastrophicError }).idlePerLimitMax, 20, 'one per slot when there are more slots');
     const taken = await Promise.all(Array.from({ length: pool.idlePerLimitMax + 2 }, () => pool.acquire(32)));
     for (const prepared of taken) pool.release(prepared, 32);
     await pool.whenReplenished();
@@ -112,7 +114,7 @@ describe('isolate pool', () => {
   });
 
   test('close disposes every idle isolate, after the context each was making', async () => {
-    const own = new IsolatePool({ slots: 2 });
+    const own = new IsolatePool({ slots: 2, onCatastrophicError });
     const taken = await Promise.all([own.acquire(8), own.acquire(8)]);
     for (const prepared of taken) own.release(prepared, 8);
     await own.whenReplenished();

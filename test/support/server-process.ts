@@ -36,7 +36,8 @@ export function startServerProcess(args: readonly string[], options: { timeoutMs
   const { command, args: fullArgs } = serverCommand(args);
   const child = spawn(command, fullArgs, { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot, env: { ...process.env, ...options.env } });
   let stderrText = '';
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code ?? -1)));
+  // 'close': the process is gone and its last lines are read (stop's caller may check them).
+  const exited = new Promise<number | string>((resolve) => child.once('close', (code, signal) => resolve(signal ?? code ?? -1)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start within ${options.timeoutMs ?? 20_000} ms:\n${stderrText}`)), options.timeoutMs ?? 20_000);
     const exitedEarly = (code: number | null) => { clearTimeout(timer); reject(new Error(`server exited with ${code} before listening:\n${stderrText}`)); };
