@@ -98,6 +98,55 @@ describe('resource attacks stay inside their run', () => {
     assert.equal(engine.stuckIsolates, 0, 'every stopped isolate answered');
   });
 
+  test('Array builtins whose loops V8 never interrupts refuse a huge length at once; ranges and dense arrays work as before', async () => {
+    // Without the bound (src/exec/sandbox/bounds.js) each of these ran on after its timeout,
+    // keeping an isolate thread at 100 % until the process exited.
+    const attacks: Array<[builtin: string, code: string]> = [
+      ['Array.prototype.indexOf', 'Array.prototype.indexOf.call({ length: 2 ** 53 - 1 }, 1)'],
+      ['Array.prototype.includes', 'Array.prototype.includes.call({ length: 2 ** 53 - 1 }, 1)'],
+      ['Array.prototype.lastIndexOf', 'Array.prototype.lastIndexOf.call({ length: 2 ** 53 - 1 }, 1)'],
+      ['Array.prototype.reverse', 'Array.prototype.reverse.call({ length: 2 ** 53 - 1 })'],
+      ['Array.prototype.copyWithin', 'Array.prototype.copyWithin.call({ length: 2 ** 53 - 1 }, 1)'],
+      ['Array.prototype.forEach', 'Array.prototype.forEach.call({ length: 2 ** 53 - 1 }, () => {})'],
+      ['Array.prototype.slice', 'Array.prototype.slice.call({ length: 2 ** 53 - 1 }, 0, 1e9)'],
+      ['Array.prototype.splice', 'Array.prototype.splice.call({ length: 2 ** 53 - 2 }, 0, 0, 1)'],
+      ['Array.prototype.unshift', 'Array.prototype.unshift.call({ length: 2 ** 53 - 2 }, 1)'],
+      ['Array.prototype.shift', 'Array.prototype.shift.call({ length: 2 ** 53 - 1 })'],
+      ['Array.prototype.toLocaleString', 'Array.prototype.toLocaleString.call({ length: 2 ** 32 - 1 })'],
+      ['Array.prototype.with', 'Array.prototype.with.call({ length: 2 ** 32 - 1 }, 0, 1)'],
+      ['Array.prototype.indexOf', 'Array(2 ** 32 - 1).indexOf(1)'],
+      ['Array.prototype.sort', 'Array(2 ** 32 - 1).sort()'],
+      ['Array.prototype.toSorted', 'Array(2 ** 32 - 1).toSorted()'],
+      ['Array.prototype.flat', 'Array(2 ** 32 - 1).flat()'],
+      ['Array.from', 'Array.from({ length: 2 ** 32 - 1 })'],
+      ['Array.prototype.concat', 'Array.prototype.concat.call(1, { length: 2 ** 32 - 2, [Symbol.isConcatSpreadable]: true })'],
+    ];
+    const outcomes = await Promise.all(attacks.map(([, code]) => run(code, { timeoutMs: 1_000 })));
+    for (const [index, ran] of outcomes.entries()) {
+      const [builtin, code] = attacks[index]!;
+      assert.equal(ran.status, 'failed', code);
+      assert.ok(ran.error!.startsWith(`RangeError: ${builtin}: `), `${code}: ${ran.error}`);
+      assert.match(ran.error!, /indexes to visit \(length \d+\), more than this sandbox allows in one call \(16777216\): V8 cannot stop that loop at the execution timeout/, code);
+    }
+    assert.equal(engine.stuckIsolates, 0, 'no isolate thread was left running');
+    // What visits few indexes of a huge array, and everything on arrays that fit in memory, runs.
+    assert.equal(await result('[Array(2 ** 32 - 1).slice(0, 10).length, Array(2 ** 32 - 1).fill(0, 2 ** 32 - 2).at(-1), Array(2 ** 32 - 1).lastIndexOf(1, 5), Array(2 ** 32 - 1).indexOf(1, -5)].join()'), '10,0,-1,-1');
+    assert.equal(await result('const a = Array.from({ length: 1e5 }, (_, i) => i); [a.indexOf(99_999), a.map((n) => n * 2).at(-1), a.toReversed()[0], Array.prototype.slice.call({ length: 2, 0: "x", 1: "y" }).join()].join()'), '99999,199998,99999,x,y');
+    assert.equal(await result('[[1].concat([2], 3, [[4]]).length, Array.prototype.concat.call({ length: 2 ** 40 }, [1]).length].join()'), '4,2');
+    assert.equal(await result('[Array.prototype.indexOf.name, Array.prototype.indexOf.length, Array.from.length, "prototype" in Array.prototype.map, Array.prototype.propertyIsEnumerable("map")].join()'), 'indexOf,1,1,false,false');
+  });
+
+  test('splitting a huge string into more parts than V8 can hold is refused, not a crash of the server', async () => {
+    // V8 counts the parts, then makes one array of that many: past its largest array it aborted
+    // the whole process ("Fatal JavaScript invalid size error"), and this test file with it.
+    const crash = await run("'ab'.repeat(2 ** 27).split('').length", { timeoutMs: 5_000 });
+    assert.equal(crash.status, 'failed');
+    assert.equal(crash.error, 'RangeError: String.prototype.split: over 16777216 parts from a string of 268435456 characters, more than this sandbox allows in one call (16777216): V8 cannot stop that loop at the execution timeout\n    at main.js:1:22');
+    // A limit, a separator that is not there, no separator, and every conversion as before.
+    assert.equal(await result("['ab'.repeat(2 ** 27).split().length, 'abc'.split('', 2).join('|')].join()"), '1,a|b');
+    assert.equal(await result("['a,b,c'.split(',').join('|'), String.prototype.split.call(123454321, 4).join('|'), String.prototype.split.call({ toString: () => 'x-y' }, '-').join('|'), 'a-b'.split({ [Symbol.split]: (s, l) => 'custom ' + l }, 3), 'abc'.split.length].join()"), 'a|b|c,123|5|321,x|y,custom 3,2');
+  });
+
   test('results and errors that leave the sandbox are bounded', async () => {
     const big = await run("'r'.repeat(9 * 1024 * 1024)", { memoryMb: 64 });
     assert.equal(big.result!.length < 8 * 1024 * 1024 + 100, true);

@@ -1,7 +1,7 @@
-// V8 out of memory beyond recovery, inside a builtin's own loop: `new Array(1e9).fill(0)` never
-// checks for termination and grows a dictionary past its 16 MiB limit until V8 cannot make the
-// table larger (≈ 1.2 GB). Without isolated-vm's onCatastrophicError handler V8 aborts the whole
-// server there. With it the run fails out of memory, the server serves on, and the parked
+// V8 out of memory beyond recovery, inside a builtin's own loop: `replaceAll` over a string of
+// 2 ** 28 characters (a rope, which costs nothing to make) never checks for termination and
+// allocates past its 16 MiB limit until V8 has no memory left to give. Without isolated-vm's
+// onCatastrophicError handler V8 aborts the whole server there. With it the run fails out of memory, the server serves on, and the parked
 // isolate thread is counted; at SIGTERM the server closes its stores and ends by SIGTERM, since
 // isolated-vm's exit handler would wait for that thread forever. A real server process.
 import assert from 'node:assert/strict';
@@ -29,7 +29,7 @@ describe('V8 out of memory beyond recovery', () => {
 
   test('the run fails out of memory, the server serves on, and SIGTERM still ends it', async () => {
     const started = Date.now();
-    const bomb = await exec(server, { code: 'new Array(1e9).fill(0)', heap_memory_max_mb: 16, execution_timeout_secs: 60 });
+    const bomb = await exec(server, { code: "'ab'.repeat(2 ** 27).replaceAll('a', 'bb').length", heap_memory_max_mb: 16, execution_timeout_secs: 60 });
     assert.equal(bomb.status, 'failed', JSON.stringify(bomb));
     assert.equal(bomb.error, ErrorTexts.outOfMemory);
     assert.ok(Date.now() - started < 60_000, 'ended by V8 running out of memory, not by its timeout');
