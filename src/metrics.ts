@@ -43,7 +43,7 @@ export class Metrics {
       [...this.executionsByStatus].map(([status, count]) => [`{status="${status}"}`, count]));
     metric('mcp_v8_executions_running', 'gauge', 'Executions running in an isolate now.', [['', gauges.running]]);
     metric('mcp_v8_execution_queue_depth', 'gauge', 'Executions waiting for a free isolate.', [['', gauges.queueDepth]]);
-    metric('mcp_v8_isolates_stuck', 'gauge', 'Isolates that did not stop when their run was stopped, or that V8 ran out of memory in beyond recovery: each keeps a thread (busy or parked) and its memory until the process restarts.', [['', gauges.stuckIsolates]]);
+    metric('mcp_v8_isolates_stuck', 'gauge', 'Isolates that did not stop when their run was stopped, or that V8 ran out of memory in beyond recovery: each keeps a thread (busy or parked) and its memory until it answers, if ever, or the process restarts.', [['', gauges.stuckIsolates]]);
     metric('mcp_v8_polls_held_total', 'counter', 'Polls without wait_ms held until their execution finished (at most 1 s) because runs were queued: the node was behind.', [['', this.pollsHeld]]);
     metric('mcp_v8_stored_executions', 'gauge', 'Execution records kept (bounded at 100,000; the oldest finished go first).', [['', gauges.storedRecords]]);
     metric('mcp_v8_stored_output_bytes', 'gauge', 'Console output kept across all records (bounded by --execution-output-max).', [['', gauges.storedOutputBytes]]);

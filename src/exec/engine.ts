@@ -162,6 +162,8 @@ class Run {
   private abandon: (() => void) | null = null;
   /** The run was stopped and its isolate never answered: its thread is lost (see `executeBounded`). */
   abandoned = false;
+  /** Settles when the isolate has answered the calls of `execute`, abandoned or not (a thread parked after V8 ran out of memory never does). */
+  answered: Promise<void> = Promise.resolve();
   private readonly prepared: PreparedContext;
   private readonly request: RunRequest;
   private readonly memoryMb: number;
@@ -224,6 +226,22 @@ class Run {
     this.abandonTimer = setTimeout(() => this.abandon?.(), reason === 'out-of-memory' ? 0 : stoppedAnswerMsMax);
   }
 
+  /** Whether V8 ran out of memory in this run's isolate beyond recovery (its thread is parked for good). */
+  parked = false;
+
+  /**
+   * V8 ran out of memory in this run's isolate beyond recovery: its thread never answers. The
+   * run ends now, out of memory, or with the reason it was stopped for already (its deadline may
+   * have passed while V8 went on allocating).
+   */
+  parkedByV8(): void {
+    this.parked = true;
+    if (this.stopReason === null) return this.stop('out-of-memory');
+    if (this.abandonTimer !== null) clearTimeout(this.abandonTimer);
+    this.abandonTimer = null;
+    this.abandon?.();
+  }
+
   /** Whether this run's code runs in `isolate`. */
   runsIn(isolate: ivm.Isolate): boolean {
     return this.prepared.isolate === isolate;
@@ -239,6 +257,7 @@ class Run {
    */
   executeBounded(): Promise<RunOutcome> {
     const executing = this.execute();
+    this.answered = executing.then(() => {}, () => {});
     return new Promise((resolve, reject) => {
       // Settling after the give-up changes nothing (a promise settles once) and is handled here.
       executing.then(resolve, reject);
@@ -622,11 +641,18 @@ class IsolateEngine implements Engine {
     return this.stuck;
   }
 
-  /** Counts an isolate whose thread is lost (busy or parked) until the process exits, once. */
+  /** Counts an isolate whose thread is lost (busy or parked), once, until it answers (if ever). */
   private markStuck(isolate: ivm.Isolate): void {
     if (this.stuckOnes.has(isolate)) return;
     this.stuckOnes.add(isolate);
     this.stuck++;
+  }
+
+  private unmarkStuck(isolate: ivm.Isolate): void {
+    if (!this.stuckOnes.has(isolate)) return;
+    this.stuckOnes.delete(isolate);
+    this.stuck--;
+    this.logger?.info({ stuckIsolates: this.stuck }, 'a stuck isolate answered at last: its thread is free again');
   }
 
   /**
@@ -642,7 +668,7 @@ class IsolateEngine implements Engine {
     // With a run, the engine counts the isolate once that run is abandoned (at once, below).
     if (run === undefined) this.markStuck(isolate);
     this.logger?.error({ v8: message, duringRun: run !== undefined }, 'V8 ran out of memory in an isolate beyond recovery; its thread is parked until the process exits, holding its memory');
-    run?.stop('out-of-memory');
+    run?.parkedByV8();
   }
 
   /**
@@ -766,8 +792,11 @@ class IsolateEngine implements Engine {
     }
     if (run.abandoned) {
       this.markStuck(prepared.isolate);
+      // A builtin's loop that outlived the stop may still end (a string operation over a rope
+      // allocating its way through): its thread is free again then.
+      void run.answered.then(() => this.unmarkStuck(prepared.isolate));
       // Out of memory, the isolate's thread is parked, and onCatastrophicError said so already.
-      if (run.stopped !== 'out-of-memory') {
+      if (!run.parked) {
         this.logger?.error({ stuckIsolates: this.stuck }, 'a stopped run\'s isolate did not answer; the run ended without it, and its thread stays busy until the process exits');
       }
     }

@@ -110,7 +110,7 @@ export interface Engine {
   /** Executions waiting to start: for their code to be made ready, or for a free slot (queue depth, for /metrics). */
   readonly queuedCount: number;
   readonly runningCount: number;
-  /** Runs that ended without their stopped isolate's answer: each such isolate's thread stays busy (/metrics, /healthz). */
+  /** Isolates whose thread is lost: stopped runs' isolates that have not answered (busy), or that V8 ran out of memory in (parked) (/metrics, /healthz). */
   readonly stuckIsolates: number;
   close(): Promise<void>;
 }
