@@ -657,8 +657,8 @@ class IsolateEngine implements Engine {
 
   /**
    * V8 ran out of memory in an isolate in a way it cannot recover from: in a builtin's own loop
-   * that never checks for termination (`'ab'.repeat(2 ** 27).replaceAll('a', 'bb')` goes on
-   * building its result after the memory limit terminated it). Without this handler V8 aborts the whole process; with it,
+   * that never checks for termination (`JSON.stringify(['ab'.repeat(2 ** 27)])` goes on building
+   * its result after the memory limit terminated it; `Array(2 ** 25)` fills 256 MiB at once). Without this handler V8 aborts the whole process; with it,
    * isolated-vm parks the isolate's thread for good, holding the memory it has (at most its limit
    * plus the 1 GiB of headroom isolated-vm gives to reach a termination; our patch gives a
    * terminated isolate no more). The run in it ends now, out of memory; the thread is counted stuck.

@@ -147,6 +147,30 @@ describe('resource attacks stay inside their run', () => {
     assert.equal(await result("['a,b,c'.split(',').join('|'), String.prototype.split.call(123454321, 4).join('|'), String.prototype.split.call({ toString: () => 'x-y' }, '-').join('|'), 'a-b'.split({ [Symbol.split]: (s, l) => 'custom ' + l }, 3), 'abc'.split.length].join()"), 'a|b|c,123|5|321,x|y,custom 3,2');
   });
 
+  test('builtins that went on building a result from a huge rope string are refused; the same calls on strings that fit run as before', async () => {
+    // Each ran past its timeout and memory limit until V8 had no memory left to give: a thread
+    // parked for good with ≈ 1.2 GB (and, without onCatastrophicError, a crash of the server).
+    const rope = "'ab'.repeat(2 ** 27)";
+    const attacks: Array<[builtin: string, code: string]> = [
+      ['String.prototype.replaceAll', `${rope}.replaceAll('a', 'bb')`],
+      ['String.prototype.replace', `${rope}.replace(/a/g, 'bb')`],
+      ['RegExp.prototype[Symbol.replace]', `/a/g[Symbol.replace](${rope}, '')`],
+      ['encodeURIComponent', `encodeURIComponent(${rope})`],
+      ['JSON.stringify', `JSON.stringify(${rope})`],
+      ['Object.keys', `Object.keys(new String(${rope}))`],
+      ['Object.values', `Object.values(${rope})`],
+      ['Reflect.ownKeys', `Reflect.ownKeys(new String(${rope}))`],
+    ];
+    const outcomes = await Promise.all(attacks.map(([, code]) => run(code, { timeoutMs: 2_000 })));
+    for (const [index, ran] of outcomes.entries()) {
+      const [builtin, code] = attacks[index]!;
+      assert.equal(ran.status, 'failed', code);
+      assert.ok(ran.error!.startsWith(`RangeError: ${builtin}: a string of 268435456 characters`), `${code}: ${ran.error}`);
+    }
+    assert.equal(engine.stuckIsolates, 0);
+    assert.equal(await result("[JSON.stringify({ a: [1, 'x'] }), 'a-b'.replace('-', '+'), 'aXbX'.replaceAll('X', (m) => m.toLowerCase()), encodeURIComponent('a b'), Object.keys('abc').join(), Reflect.ownKeys([1]).join(), RegExp.prototype[Symbol.replace].name, JSON.stringify.length].join(' | ')"), '{"a":[1,"x"]} | a+b | axbx | a%20b | 0,1,2 | 0,length | [Symbol.replace] | 3');
+  });
+
   test('results and errors that leave the sandbox are bounded', async () => {
     const big = await run("'r'.repeat(9 * 1024 * 1024)", { memoryMb: 64 });
     assert.equal(big.result!.length < 8 * 1024 * 1024 + 100, true);
