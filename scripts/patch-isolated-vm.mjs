@@ -7,10 +7,7 @@
 // proxy trap of the sandboxed code. A loop there is never terminated again: the isolate's thread
 // stays busy forever (`throw { get message() { for (;;) {} }, get stack() { for (;;) {} } }`).
 // The patch makes a terminated isolate run none of its code after the termination: no property
-// reads of a thrown value, no microtasks, no copy of unhandled rejections. And a terminated
-// isolate gets no more memory: a builtin's loop in V8 (`new Array(1e9).fill(0)`) never checks
-// for termination, and isolated-vm gave it another gigabyte each time it reached its limit.
-// docs/exec.md, "Limits".
+// reads of a thrown value, no microtasks, no copy of unhandled rejections. docs/exec.md, "Limits".
 //
 // Plain JavaScript on purpose: npm may run it under an older Node than the server's (Node 24).
 //   node scripts/patch-isolated-vm.mjs            build if needed; on failure warn, exit 0
@@ -41,20 +38,6 @@ const edits = [
 				return ExternalCopyString{};
 			}
 			try {`,
-  },
-  {
-    file: 'src/isolate/environment.cc',
-    before: `	auto* that = static_cast<IsolateEnvironment*>(data);
-	that->did_adjust_heap_limit = true;`,
-    after: `	auto* that = static_cast<IsolateEnvironment*>(data);
-	// mcp-v8 patch: a terminated isolate that still allocates runs V8's own code (a builtin's loop
-	// that never checks for termination, such as \`new Array(1e9).fill(0)\`): it gets no more
-	// memory. V8 then reports it out of memory and, with onCatastrophicError set, its thread parks
-	// holding what it has, instead of growing a gigabyte at a time until the process dies.
-	if (that->terminated) {
-		return current_heap_limit;
-	}
-	that->did_adjust_heap_limit = true;`,
   },
   {
     file: 'src/isolate/environment.cc',

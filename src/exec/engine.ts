@@ -657,11 +657,11 @@ class IsolateEngine implements Engine {
 
   /**
    * V8 ran out of memory in an isolate in a way it cannot recover from: in a builtin's own loop
-   * that never checks for termination (`JSON.stringify(['ab'.repeat(2 ** 27)])` goes on building
-   * its result after the memory limit terminated it; `Array(2 ** 25)` fills 256 MiB at once). Without this handler V8 aborts the whole process; with it,
-   * isolated-vm parks the isolate's thread for good, holding the memory it has (at most its limit
-   * plus the 1 GiB of headroom isolated-vm gives to reach a termination; our patch gives a
-   * terminated isolate no more). The run in it ends now, out of memory; the thread is counted stuck.
+   * that never checks for termination (`fill` growing a dictionary for 1e9 elements after the
+   * memory limit terminated it, until V8 cannot make the table larger). Without this handler V8
+   * aborts the whole process; with it, isolated-vm parks the isolate's thread for good, holding
+   * the memory it has (isolated-vm gives an isolate 1 GiB of headroom at a time to reach a
+   * termination). The run in it ends now, out of memory; the thread is counted stuck.
    */
   private onCatastrophicError(isolate: ivm.Isolate, message: string): void {
     const run = [...this.active].find((candidate) => candidate.runsIn(isolate));

@@ -1,11 +1,12 @@
-// V8 out of memory beyond recovery, inside a builtin's own loop: replaceAll over a string of
-// 2 ** 28 characters (a rope, which costs nothing to make) never checks for termination and
-// builds its result past its 16 MiB limit until V8 has no memory left to give. (The bound on
-// such strings, src/exec/sandbox/bounds.js, checks a primitive receiver; a String object is
-// one of the cases it does not catch.) Without isolated-vm's
-// onCatastrophicError handler V8 aborts the whole server there. With it the run fails out of memory, the server serves on, and the parked
-// isolate thread is counted; at SIGTERM the server closes its stores and ends by SIGTERM, since
-// isolated-vm's exit handler would wait for that thread forever. A real server process.
+// V8 out of memory beyond recovery, inside a builtin's own loop: fill over an array of length
+// 1e9, reached through a proxy whose `length` answers 1 to the bound on such loops
+// (src/exec/sandbox/bounds.js; a case it does not catch) and 1e9 to V8. fill's loop never checks
+// for termination and grows the array's dictionary past the 16 MiB limit until V8 cannot make
+// the table larger (≈ 1.2 GB, "invalid table size"). Without isolated-vm's onCatastrophicError
+// handler V8 aborts the whole server there. With it the run fails out of memory, the server
+// serves on, and the parked isolate thread is counted; at SIGTERM the server closes its stores
+// and ends by SIGTERM, since isolated-vm's exit handler would wait for that thread forever. A
+// real server process.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -21,6 +22,8 @@ async function exec(server: ServerProcess, body: Record<string, unknown>): Promi
   return (await response.json()) as Record<string, unknown>;
 }
 
+const bombCode = "let reads = 0; Array.prototype.fill.call(new Proxy(Array(1e9), { get: (target, key) => key === 'length' ? (reads++ === 0 ? 1 : 1e9) : target[key] }), 0)";
+
 describe('V8 out of memory beyond recovery', () => {
   let server: ServerProcess;
   before(async () => {
@@ -31,7 +34,7 @@ describe('V8 out of memory beyond recovery', () => {
 
   test('the run fails out of memory, the server serves on, and SIGTERM still ends it', async () => {
     const started = Date.now();
-    const bomb = await exec(server, { code: "String.prototype.replaceAll.call(new String('ab'.repeat(2 ** 27)), 'a', 'bb').length", heap_memory_max_mb: 16, execution_timeout_secs: 60 });
+    const bomb = await exec(server, { code: bombCode, heap_memory_max_mb: 16, execution_timeout_secs: 60 });
     assert.equal(bomb.status, 'failed', JSON.stringify(bomb));
     assert.equal(bomb.error, ErrorTexts.outOfMemory);
     assert.ok(Date.now() - started < 60_000, 'ended by V8 running out of memory, not by its timeout');

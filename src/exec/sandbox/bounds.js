@@ -116,33 +116,58 @@
     replace(holder, name, native, wrapped);
   }
 
-  // The end of every compiled wrapper: the builtin called with this call's own arguments, by
-  // arity, through its bound `call` (TurboFan then inlines it at the caller's call site).
-  const callByArity = `switch (arguments.length) {
-            case 0: return callNative(this);
-            case 1: return callNative(this, first);
-            case 2: return callNative(this, first, second);
-            case 3: return callNative(this, first, second, third);
-            default: return apply(native, this, arguments);
-          }`;
+  // Wrappers for builtins called in hot loops are compiled from generated source, all of them in
+  // one Function: a function literal each, so that each has its own type feedback (closures of
+  // one literal share theirs, and a call site reaching 33 builtins is one TurboFan inlines none
+  // of), in one script, so that every context made from the snapshot carries one script, not 33.
+  // Each calls its builtin with the call's own arguments, by arity, through its bound `call`:
+  // TurboFan then still inlines the builtin at the caller's call site, as unwrapped.
+  const pending = [];
+  /** Wraps `holder[key]` when `compilePending` runs. `kind` 'array': `check(length, given, first, second, third)` runs when `this.length` is no number or above the bound; 'hot': `check(this, first)` runs on every call. */
+  function compileLater(holder, key, kind, check) {
+    pending.push({ holder, key, kind, check, native: holder[key] });
+  }
+  function compilePending() {
+    const params = [];
+    const values = [];
+    const literals = [];
+    for (let index = 0; index < pending.length; index++) {
+      const { key, kind, check, native } = pending[index];
+      params.push(`key${index}`, `native${index}`, `callNative${index}`, `check${index}`);
+      values.push(key, native, apply(bind, call, [native]), check);
+      // For an Array method, a check of \`this\` against null on the way made the hot path 3x
+      // slower, so the read of length finds out: on null or undefined the builtin throws its own.
+      const head = kind === 'hot' ? `check${index}(this, first);` : `let length;
+        try { length = this.length; } catch (error) { if (this === null || this === undefined) return apply(native${index}, this, arguments); throw error; }
+        if (!(typeof length === 'number' && length <= ${indexesMax})) check${index}(length, arguments.length, first, second, third);`;
+      literals.push(`{ [key${index}](first, second, third) {
+        ${head}
+        switch (arguments.length) {
+          case 0: return callNative${index}(this);
+          case 1: return callNative${index}(this, first);
+          case 2: return callNative${index}(this, first, second);
+          case 3: return callNative${index}(this, first, second, third);
+          default: return apply(native${index}, this, arguments);
+        }
+      } }[key${index}]`);
+    }
+    params.push('apply', `'use strict'; return [${literals.join(',\n')}];`);
+    values.push(apply);
+    const wrappers = apply(apply(SandboxFunction, undefined, params), undefined, values);
+    for (let index = 0; index < pending.length; index++) {
+      const { holder, key, native } = pending[index];
+      replace(holder, key, native, wrappers[index]);
+    }
+  }
 
   /**
    * `wrap` for builtins called in hot loops (JSON.stringify, Object.keys, replace): `check(this,
-   * first)` sees the receiver and the first argument only, and the builtin is called by arity
-   * through its bound `call`, from a wrapper compiled from its own source (see the Array methods
-   * below). A loop of Object.keys, replace and JSON.stringify took 1.4x as long through `wrap`
-   * as unwrapped, and 1.05x through this (plain Node 24, medians of four A/B rounds).
+   * first)` sees the receiver and the first argument only. A loop of Object.keys, replace and
+   * JSON.stringify took 1.4x as long through `wrap` as unwrapped, and 1.05x through this (plain
+   * Node 24, medians of four A/B rounds).
    */
   function wrapHot(holder, key, check) {
-    const native = holder[key];
-    const make = SandboxFunction('key', 'native', 'callNative', 'apply', 'check', `'use strict';
-      return {
-        [key](first, second, third) {
-          check(this, first);
-          ${callByArity}
-        },
-      }[key];`);
-    replace(holder, key, native, make(key, native, apply(bind, call, [native]), apply, check));
+    compileLater(holder, key, 'hot', check);
   }
 
   /** The slow path of an Array method: a length that is no number, or above the bound. */
@@ -154,35 +179,14 @@
   }
 
   // The Array methods are called in hot loops: the check on the way costs one read of `length`
-  // and a comparison, and the builtin is called with this call's own arguments, by arity, through
-  // its bound `call` (TurboFan then still inlines it at the caller's call site, as unwrapped).
-  // Each wrapper is compiled from its own source: closures of one function literal share their
-  // type feedback, so its call site would reach all 27 builtins (a hot loop of five wrapped
-  // methods ran ≈ 1.2x slower so). Measured in plain Node 24, medians of six A/B rounds: that
-  // loop took 1.15x as long as unwrapped; `indexOf` and `map` alone, the same as unwrapped.
+  // and a comparison. Measured in plain Node 24, medians of six A/B rounds: a hot loop of five
+  // wrapped methods took 1.15x as long as unwrapped (1.4x with one literal for all wrappers);
+  // `indexOf` and `map` alone, the same as unwrapped.
   for (const name of keys(indexesVisited)) {
     const visited = indexesVisited[name];
-    const native = Array.prototype[name];
-    const slowPath = (length, given, first, second, third) => {
+    compileLater(Array.prototype, name, 'array', (length, given, first, second, third) => {
       checkIndexes(name, visited, length, given === 0 ? [] : given === 1 ? [first] : given === 2 ? [first, second] : [first, second, third]);
-    };
-    const make = SandboxFunction('native', 'callNative', 'apply', 'slowPath', `'use strict';
-      return {
-        ${name}(first, second, third) {
-          // A check of \`this\` against null on the way made the hot path 3x slower, so the read
-          // of length finds out: on null or undefined the builtin throws its own TypeError.
-          let length;
-          try {
-            length = this.length;
-          } catch (error) {
-            if (this === null || this === undefined) return apply(native, this, arguments);
-            throw error;
-          }
-          if (!(typeof length === 'number' && length <= ${indexesMax})) slowPath(length, arguments.length, first, second, third);
-          ${callByArity}
-        },
-      }.${name};`);
-    replace(Array.prototype, name, native, make(native, apply(bind, call, [native]), apply, slowPath));
+    });
   }
 
   // concat visits every index of each array or spreadable array-like it joins.
@@ -268,4 +272,6 @@
   });
   for (const name of ['keys', 'values', 'entries', 'getOwnPropertyNames', 'getOwnPropertyDescriptors']) keyed(Object, name, `Object.${name}`);
   keyed(Reflect, 'ownKeys', 'Reflect.ownKeys');
+
+  compilePending();
 })();
