@@ -222,8 +222,7 @@ class Run {
     this.stopReason = reason;
     if (!this.prepared.isolate.isDisposed) this.prepared.isolate.dispose();
     this.wake?.();
-    // An isolate V8 ran out of memory in has its thread parked: it never answers.
-    this.abandonTimer = setTimeout(() => this.abandon?.(), reason === 'out-of-memory' ? 0 : stoppedAnswerMsMax);
+    this.abandonTimer = setTimeout(() => this.abandon?.(), stoppedAnswerMsMax);
   }
 
   /** Whether V8 ran out of memory in this run's isolate beyond recovery (its thread is parked for good). */
@@ -236,10 +235,10 @@ class Run {
    */
   parkedByV8(): void {
     this.parked = true;
-    if (this.stopReason === null) return this.stop('out-of-memory');
+    this.stop('out-of-memory');
+    // Its thread never answers: no waiting `stoppedAnswerMsMax` for it.
     if (this.abandonTimer !== null) clearTimeout(this.abandonTimer);
-    this.abandonTimer = null;
-    this.abandon?.();
+    this.abandonTimer = setTimeout(() => this.abandon?.(), 0);
   }
 
   /** Whether this run's code runs in `isolate`. */
@@ -634,25 +633,16 @@ class IsolateEngine implements Engine {
     return this.running;
   }
 
-  private stuck = 0;
-  private readonly stuckOnes = new WeakSet<ivm.Isolate>();
+  /** Isolates whose thread is lost (busy or parked), until they answer (if ever). */
+  private readonly stuck = new Set<ivm.Isolate>();
 
   get stuckIsolates(): number {
-    return this.stuck;
-  }
-
-  /** Counts an isolate whose thread is lost (busy or parked), once, until it answers (if ever). */
-  private markStuck(isolate: ivm.Isolate): void {
-    if (this.stuckOnes.has(isolate)) return;
-    this.stuckOnes.add(isolate);
-    this.stuck++;
+    return this.stuck.size;
   }
 
   private unmarkStuck(isolate: ivm.Isolate): void {
-    if (!this.stuckOnes.has(isolate)) return;
-    this.stuckOnes.delete(isolate);
-    this.stuck--;
-    this.logger?.info({ stuckIsolates: this.stuck }, 'a stuck isolate answered at last: its thread is free again');
+    if (!this.stuck.delete(isolate)) return;
+    this.logger?.info({ stuckIsolates: this.stuck.size }, 'a stuck isolate answered at last: its thread is free again');
   }
 
   /**
@@ -666,7 +656,7 @@ class IsolateEngine implements Engine {
   private onCatastrophicError(isolate: ivm.Isolate, message: string): void {
     const run = [...this.active].find((candidate) => candidate.runsIn(isolate));
     // With a run, the engine counts the isolate once that run is abandoned (at once, below).
-    if (run === undefined) this.markStuck(isolate);
+    if (run === undefined) this.stuck.add(isolate);
     this.logger?.error({ v8: message, duringRun: run !== undefined }, 'V8 ran out of memory in an isolate beyond recovery; its thread is parked until the process exits, holding its memory');
     run?.parkedByV8();
   }
@@ -791,13 +781,13 @@ class IsolateEngine implements Engine {
       this.active.delete(run);
     }
     if (run.abandoned) {
-      this.markStuck(prepared.isolate);
+      this.stuck.add(prepared.isolate);
       // A builtin's loop that outlived the stop may still end (a string operation over a rope
       // allocating its way through): its thread is free again then.
       void run.answered.then(() => this.unmarkStuck(prepared.isolate));
       // Out of memory, the isolate's thread is parked, and onCatastrophicError said so already.
       if (!run.parked) {
-        this.logger?.error({ stuckIsolates: this.stuck }, 'a stopped run\'s isolate did not answer; the run ended without it, and its thread stays busy until the process exits');
+        this.logger?.error({ stuckIsolates: this.stuck.size }, 'a stopped run\'s isolate did not answer; the run ended without it, and its thread stays busy until the process exits');
       }
     }
     if (start !== undefined) {

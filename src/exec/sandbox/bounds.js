@@ -123,7 +123,13 @@
   // Each calls its builtin with the call's own arguments, by arity, through its bound `call`:
   // TurboFan then still inlines the builtin at the caller's call site, as unwrapped.
   const pending = [];
-  /** Wraps `holder[key]` when `compilePending` runs. `kind` 'array': `check(length, given, first, second, third)` runs when `this.length` is no number or above the bound; 'hot': `check(this, first)` runs on every call. */
+  /**
+   * Wraps `holder[key]` when `compilePending` runs. `kind` 'array': `check(length, given, first,
+   * second, third)` runs when `this.length` is no number or above the bound; 'hot': `check(this,
+   * first)` runs on every call. A loop of Object.keys, replace and JSON.stringify took 1.4x as
+   * long through `wrap` as unwrapped, and 1.05x through this (plain Node 24, medians of four A/B
+   * rounds).
+   */
   function compileLater(holder, key, kind, check) {
     pending.push({ holder, key, kind, check, native: holder[key] });
   }
@@ -160,19 +166,9 @@
     }
   }
 
-  /**
-   * `wrap` for builtins called in hot loops (JSON.stringify, Object.keys, replace): `check(this,
-   * first)` sees the receiver and the first argument only. A loop of Object.keys, replace and
-   * JSON.stringify took 1.4x as long through `wrap` as unwrapped, and 1.05x through this (plain
-   * Node 24, medians of four A/B rounds).
-   */
-  function wrapHot(holder, key, check) {
-    compileLater(holder, key, 'hot', check);
-  }
-
   /** The slow path of an Array method: a length that is no number, or above the bound. */
   function checkIndexes(name, visited, length, args) {
-    const converted = typeof length === 'number' && length >= 0 ? min(floor(length), 2 ** 53 - 1) : toLength(length);
+    const converted = toLength(length);
     if (converted <= indexesMax) return;
     const indexes = visited(converted, args);
     if (indexes > indexesMax) throw refuse(`Array.prototype.${name}`, indexes, converted);
@@ -258,15 +254,15 @@
     if (typeof string === 'string' && string.length > charsMax) throw refusal(what, `a string of ${string.length} characters`, charsMax);
   };
   for (const name of ['replace', 'replaceAll']) {
-    wrapHot(String.prototype, name, (receiver) => refuseString(`String.prototype.${name}`, receiver));
+    compileLater(String.prototype, name, 'hot', (receiver) => refuseString(`String.prototype.${name}`, receiver));
   }
-  wrapHot(RegExp.prototype, replaceSymbol, (receiver, string) => refuseString('RegExp.prototype[Symbol.replace]', string));
+  compileLater(RegExp.prototype, replaceSymbol, 'hot', (receiver, string) => refuseString('RegExp.prototype[Symbol.replace]', string));
   for (const name of ['encodeURI', 'encodeURIComponent']) {
-    wrapHot(globalThis, name, (receiver, string) => refuseString(name, string));
+    compileLater(globalThis, name, 'hot', (receiver, string) => refuseString(name, string));
   }
-  wrapHot(JSON, 'stringify', (receiver, value) => refuseString('JSON.stringify', value));
+  compileLater(JSON, 'stringify', 'hot', (receiver, value) => refuseString('JSON.stringify', value));
   // The keys of a string are its indexes: one string made per character.
-  const keyed = (holder, name, what) => wrapHot(holder, name, (receiver, target) => {
+  const keyed = (holder, name, what) => compileLater(holder, name, 'hot', (receiver, target) => {
     const string = target instanceof SandboxString ? apply(stringValueOf, target, []) : target;
     if (typeof string === 'string' && string.length > indexesMax) throw refusal(what, `a string of ${string.length} characters, one key each`, indexesMax);
   });
