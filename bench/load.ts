@@ -1,5 +1,6 @@
-// `npm run bench:load`: a k6-like constant-arrival-rate load test of the plain HTTP API
-// (POST /api/exec, then GET /api/executions/:id until completed). See docs/bench.md.
+// `npm run bench:load`: a k6-like constant-arrival-rate load test of the plain HTTP API. The
+// headline scenario is time to result: one POST /api/exec with wait_ms per iteration, as the
+// reference's load test timed it; --scenario poll|accept add the 202-then-GET forms. See docs/bench.md.
 //   node bench/load.ts --spawn --rate 1000 --duration 60          one run against a fresh server
 //   node bench/load.ts --ab --rates 100,1000 --rounds 2            A/B: server, floor, server, floor…
 //   node bench/load.ts --url http://127.0.0.1:3000 --rate 100      an already running server
@@ -8,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { numberArg } from './lib/args.ts';
 import { spawnTarget, type Child, type Mode } from './lib/processes.ts';
 import { machine, markdownTable, runLine, summarizeAb, type RunRecord } from './lib/report.ts';
-import { defaultPoll, runLoad, type ClientKind, type RunOptions } from './lib/runner.ts';
+import { defaultPoll, defaultWaitMs, runLoad, scenarios, type ClientKind, type RunOptions, type Scenario } from './lib/runner.ts';
 
 const usage = `usage: node bench/load.ts (--url URL | --spawn | --floor | --ab) [options]
   --url URL            load an already running server (add --server-pid to measure its CPU)
@@ -21,6 +22,9 @@ const usage = `usage: node bench/load.ts (--url URL | --spawn | --floor | --ab) 
   --rounds N           runs per rate and target (default 1)
   --max-vus N          VU pool max (default max(10, rate/2)); --pre-vus N (default max VUs/10)
   --stateful           server without --stateless;  --chained: each VU resumes its previous heap
+  --scenario S         result (default: one POST with wait_ms answers with the result),
+                       poll (POST, then GET at once and every --poll-ms), accept (first GET after --poll-ms)
+  --wait-ms N          wait_ms of the result scenario (default 10000)
   --poll-ms N          GET interval (default 50)
   --client raw|undici  generator HTTP client (default raw: bench/lib/http1.ts, the cheapest)
   --server-node-args=…  extra Node flags for the spawned server ("--server-node-args=--cpu-prof")
@@ -33,7 +37,8 @@ function parse() {
       url: { type: 'string' }, spawn: { type: 'boolean' }, floor: { type: 'boolean' }, ab: { type: 'boolean' },
       rate: { type: 'string' }, rates: { type: 'string' }, duration: { type: 'string' }, short: { type: 'boolean' },
       warmup: { type: 'string' }, rounds: { type: 'string' }, 'max-vus': { type: 'string' }, 'pre-vus': { type: 'string' },
-      stateful: { type: 'boolean' }, chained: { type: 'boolean' }, 'poll-ms': { type: 'string' }, client: { type: 'string' },
+      stateful: { type: 'boolean' }, chained: { type: 'boolean' }, 'poll-ms': { type: 'string' },
+      scenario: { type: 'string' }, 'wait-ms': { type: 'string' }, client: { type: 'string' },
       'server-node-args': { type: 'string' }, 'server-args': { type: 'string' }, 'server-pid': { type: 'string' },
       json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
@@ -47,6 +52,8 @@ function parse() {
   const chained = values.chained === true;
   const client = values.client ?? 'raw';
   if (client !== 'raw' && client !== 'undici') throw new Error(`--client must be raw or undici, got '${client}'`);
+  const scenario = values.scenario ?? 'result';
+  if (!(scenarios as readonly string[]).includes(scenario)) throw new Error(`--scenario must be one of ${scenarios.join(', ')}, got '${scenario}'`);
   return {
     url: values.url, spawn: values.spawn === true, floor: values.floor === true, ab: values.ab === true, rates,
     durationS: number('duration', values.duration, values.short ? 5 : 60, 0.1),
@@ -58,6 +65,8 @@ function parse() {
     chained,
     pollMs: number('poll-ms', values['poll-ms'], defaultPoll.pollMs, 1),
     client: client as ClientKind,
+    scenario: scenario as Scenario,
+    waitMs: number('wait-ms', values['wait-ms'], defaultWaitMs, 0),
     serverNodeArgs: values['server-node-args']?.split(' ').filter(Boolean) ?? [],
     serverArgs: values['server-args']?.split(' ').filter(Boolean) ?? [],
     serverPid: values['server-pid'] === undefined ? null : number('server-pid', values['server-pid'], 0, 1),
@@ -73,6 +82,7 @@ function runOptions(args: Args, ratePerS: number, baseUrl: string, serverPid: nu
     baseUrl, ratePerS, durationS: args.durationS, warmupS: args.warmupS, maxVUs,
     preAllocatedVUs: Math.min(maxVUs, args.preVUs ?? Math.ceil(maxVUs / 10)), chained: args.chained,
     pollMs: args.pollMs, pollsMax: defaultPoll.pollsMax, pollCapMs: defaultPoll.pollCapMs, serverPid, client: args.client,
+    scenario: args.scenario, waitMs: args.waitMs,
   };
 }
 

@@ -59,7 +59,7 @@ const fixed = (value: number, digits = 1) => value.toFixed(digits);
 
 function rowLine(row: Row): string {
   const { report } = row;
-  return `| ${row.window} | ${row.executions} | ${fixed(report.achievedIterPerS)} | ${report.iterations.dropped} | ${fixed(report.execLatencyMs.p95, 2)} | ${fixed(report.iterationMs.p99)} | ${fixed(report.successPct, 2)}% | ${report.cpu.serverPct === null ? '—' : fixed(report.cpu.serverPct, 0)} | ${fixed(row.rssMb, 0)} | ${fixed(row.heapMb, 0)} |`;
+  return `| ${row.window} | ${row.executions} | ${fixed(report.achievedIterPerS)} | ${report.iterations.dropped} | ${fixed(report.iterationMs.p95, 2)} | ${fixed(report.iterationMs.p99)} | ${fixed(report.successPct, 2)}% | ${report.cpu.serverPct === null ? '—' : fixed(report.cpu.serverPct, 0)} | ${fixed(row.rssMb, 0)} | ${fixed(row.heapMb, 0)} |`;
 }
 
 async function main(): Promise<void> {
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     `Soak: ${args.rate}/s for ${windows} windows of ${args.windowS} s, ${args.mode}, ${child?.command ?? baseUrl}`,
     `Machine: ${JSON.stringify(machine())}`,
     '',
-    '| Window | Executions so far | Iter/s | Dropped | Exec p95 (ms) | Iteration p99 (ms) | Success | Server CPU % | RSS (MiB) | Node heap used (MiB) |',
+    '| Window | Executions so far | Iter/s | Dropped | Time to result p95 (ms) | Time to result p99 (ms) | Success | Server CPU % | RSS (MiB) | Node heap used (MiB) |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   process.stdout.write(`${header.join('\n')}\n`);

@@ -15,6 +15,11 @@ function answer(res: ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
+function completedRecord(id: string): string {
+  const now = new Date().toISOString();
+  return JSON.stringify({ execution_id: id, status: 'completed', result: '2', heap: null, error: null, started_at: now, completed_at: now });
+}
+
 function readBody(req: IncomingMessage, done: (body: string | null) => void): void {
   const chunks: Buffer[] = [];
   let bytes = 0;
@@ -30,17 +35,17 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   if (req.method === 'POST' && url === '/api/exec') {
     readBody(req, (body) => {
       if (body === null) return answer(res, 413, '{"error":"body too large"}');
-      let code: unknown;
-      try { code = (JSON.parse(body) as { code?: unknown }).code; } catch { code = undefined; }
-      if (typeof code !== 'string') return answer(res, 400, '{"error":"code must be a string"}');
+      let parsed: { code?: unknown; wait_ms?: unknown } = {};
+      try { parsed = JSON.parse(body) as typeof parsed; } catch { /* answered below */ }
+      if (typeof parsed.code !== 'string') return answer(res, 400, '{"error":"code must be a string"}');
+      // With wait_ms the server answers with the finished record, as mcp-v8 does for a quick run.
+      if (typeof parsed.wait_ms === 'number') return answer(res, 200, completedRecord(randomUUID()));
       answer(res, 202, `{"execution_id":"${randomUUID()}"}`);
     });
     return;
   }
   if (req.method === 'GET' && url.startsWith(executionPath) && url.length > executionPath.length) {
-    const id = url.slice(executionPath.length);
-    const now = new Date().toISOString();
-    answer(res, 200, JSON.stringify({ execution_id: id, status: 'completed', result: '2', heap: null, error: null, started_at: now, completed_at: now }));
+    answer(res, 200, completedRecord(url.slice(executionPath.length)));
     return;
   }
   if (req.method === 'GET' && url === '/healthz') return answer(res, 200, '{"status":"ok"}');

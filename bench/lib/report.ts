@@ -13,6 +13,7 @@ export interface RunRecord {
 
 export interface AbSummary {
   topology: string;
+  scenario: RunReport['scenario'];
   ratePerS: number;
   rounds: { server: number; floor: number };
   server: Medians;
@@ -61,9 +62,10 @@ function mediansOf(reports: readonly RunReport[]): Medians {
 }
 
 export function summarizeAb(records: readonly RunRecord[]): AbSummary[] {
-  const keys = [...new Set(records.map((r) => `${r.topology}@${r.report.ratePerS}`))];
+  const keyOf = (r: RunRecord) => `${r.topology}@${r.report.scenario}@${r.report.ratePerS}`;
+  const keys = [...new Set(records.map(keyOf))];
   return keys.map((key) => {
-    const same = records.filter((r) => `${r.topology}@${r.report.ratePerS}` === key);
+    const same = records.filter((r) => keyOf(r) === key);
     const server = same.filter((r) => r.target === 'mcp-v8').map((r) => r.report);
     const floor = same.filter((r) => r.target === 'floor').map((r) => r.report);
     const serverMedians = mediansOf(server);
@@ -75,7 +77,7 @@ export function summarizeAb(records: readonly RunRecord[]): AbSummary[] {
       iterationP50Ms: serverMedians.iterationP50Ms / floorMedians.iterationP50Ms,
       iterationP95Ms: serverMedians.iterationP95Ms / floorMedians.iterationP95Ms,
     };
-    return { topology: same[0]!.topology, ratePerS: same[0]!.report.ratePerS, rounds: { server: server.length, floor: floor.length }, server: serverMedians, floor: floorMedians, ratio };
+    return { topology: same[0]!.topology, scenario: same[0]!.report.scenario, ratePerS: same[0]!.report.ratePerS, rounds: { server: server.length, floor: floor.length }, server: serverMedians, floor: floorMedians, ratio };
   });
 }
 
@@ -115,9 +117,9 @@ export function behindSeconds(inFlightMaxPerSecond: readonly number[], ratePerS:
 /** One line per run, for the console while a sweep runs. */
 export function runLine(record: RunRecord): string {
   const r = record.report;
-  return `${record.target.padEnd(6)} ${record.topology} ${r.ratePerS}/s round ${record.round}: ` +
-    `iter/s ${f(r.achievedIterPerS)} req/s ${f(r.httpReqPerS)} exec avg ${f(r.execLatencyMs.avg)} p95 ${f(r.execLatencyMs.p95)} p99 ${f(r.execLatencyMs.p99)} ms; ` +
-    `iteration p50 ${f(r.iterationMs.p50)} p95 ${f(r.iterationMs.p95)} p99 ${f(r.iterationMs.p99)} ms; success ${f(r.successPct)}% dropped ${r.iterations.dropped}${dropSeconds(r.droppedPerSecond)} ` +
+  return `${record.target.padEnd(6)} ${record.topology} ${r.scenario} ${r.ratePerS}/s round ${record.round}: ` +
+    `iter/s ${f(r.achievedIterPerS)} req/s ${f(r.httpReqPerS)} time to result p50 ${f(r.iterationMs.p50)} p95 ${f(r.iterationMs.p95)} p99 ${f(r.iterationMs.p99)} ms; ` +
+    `POST (${r.scenario === 'result' ? 'to result' : 'to accept'}) avg ${f(r.execLatencyMs.avg)} p95 ${f(r.execLatencyMs.p95)} p99 ${f(r.execLatencyMs.p99)} ms; success ${f(r.successPct)}% dropped ${r.iterations.dropped}${dropSeconds(r.droppedPerSecond)} ` +
     `max in-flight ${r.maxInFlightVUs}; cpu generator ${f(r.cpu.generatorPct, 0)}% server ${r.cpu.serverPct === null ? '—' : f(r.cpu.serverPct, 0)}%` +
     (r.cpu.serverMainThreadPct === null ? '' : ` (main thread ${f(r.cpu.serverMainThreadPct, 0)}%)`) + '; ' +
     `start lag p99 ${f(r.startLagMs.p99)} ms` + behindSeconds(r.inFlightMaxPerSecond, r.ratePerS, r.pollMs) + machineNote(r.machine) +
@@ -132,16 +134,21 @@ export function machineNote(machine: RunReport['machine']): string {
   return parts.length === 0 ? '' : `; machine: ${parts.join(', ')}`;
 }
 
-/** The markdown table: the reference's columns (medians over rounds), then the floor and ratio. */
+/**
+ * The markdown table: time to result first (what an agent waits for, and what the reference's
+ * one-request iteration timed), the POST duration named for what it is in each scenario, medians
+ * over rounds, then the floor and the ratio of the time-to-result p95s.
+ */
 export function markdownTable(summaries: readonly AbSummary[]): string {
-  const head = '| Topology | Target Rate | Actual Iter/s | HTTP Req/s | Exec Avg (ms) | Exec p95 (ms) | Exec p99 (ms) | Success % | Dropped | Max VUs (in flight) | Iteration p50/p95/p99 (ms) | Server CPU % | Generator CPU % | Rounds | Floor exec avg/p95/p99 (ms) | Floor iteration p50/p95 (ms) | Ratio exec p95 (server/floor) |';
+  const head = '| Topology | Scenario | Target Rate | Actual Iter/s | Time to result p50 / p95 / p99 (ms) | POST p95 (ms) | Success % | Dropped | Max VUs (in flight) | HTTP Req/s | Server CPU % | Generator CPU % | Rounds | Floor time to result p50 / p95 (ms) | Ratio time to result p95 (server/floor) |';
   const rule = `|${' --- |'.repeat(head.split('|').length - 2)}`;
   const rows = summaries.map((s) => {
     const v = s.server;
     const fl = s.floor;
-    return `| ${s.topology} | ${s.ratePerS}/s | ${f(v.achievedIterPerS, 1)} | ${f(v.httpReqPerS, 1)} | ${f(v.execAvgMs)} | ${f(v.execP95Ms)} | ${f(v.execP99Ms)} | ${f(v.successPct)}% | ${f(v.dropped, 0)} | ${f(v.maxInFlightVUs, 0)} | ` +
-      `${f(v.iterationP50Ms, 1)} / ${f(v.iterationP95Ms, 1)} / ${f(v.iterationP99Ms, 1)} | ${f(v.serverCpuPct, 0)} | ${f(v.generatorCpuPct, 0)} | ${s.rounds.server}+${s.rounds.floor} | ` +
-      (fl === null ? '— | — | — |' : `${f(fl.execAvgMs)} / ${f(fl.execP95Ms)} / ${f(fl.execP99Ms)} | ${f(fl.iterationP50Ms, 1)} / ${f(fl.iterationP95Ms, 1)} | ${f(s.ratio!.execP95Ms!, 1)}× |`);
+    const post = s.scenario === 'result' ? `${f(v.execP95Ms)} (to result)` : `${f(v.execP95Ms)} (to accept)`;
+    return `| ${s.topology} | ${s.scenario} | ${s.ratePerS}/s | ${f(v.achievedIterPerS, 1)} | ${f(v.iterationP50Ms)} / ${f(v.iterationP95Ms)} / ${f(v.iterationP99Ms)} | ${post} | ` +
+      `${f(v.successPct)}% | ${f(v.dropped, 0)} | ${f(v.maxInFlightVUs, 0)} | ${f(v.httpReqPerS, 1)} | ${f(v.serverCpuPct, 0)} | ${f(v.generatorCpuPct, 0)} | ${s.rounds.server}+${s.rounds.floor} | ` +
+      (fl === null ? '— | — |' : `${f(fl.iterationP50Ms)} / ${f(fl.iterationP95Ms)} | ${f(s.ratio!.iterationP95Ms!, 1)}× |`);
   });
   return [head, rule, ...rows].join('\n');
 }

@@ -1,6 +1,11 @@
 // The constant-arrival-rate load loop: schedules iterations at a fixed rate, gives each a free
-// VU or drops it, and measures. One iteration: POST /api/exec {code} expecting 202, then
-// GET /api/executions/:id every pollMs until completed (at most pollsMax GETs, pollCapMs in all).
+// VU or drops it, and measures. One iteration is one of three scenarios (docs/bench.md):
+// - 'result' (the headline, the reference's iteration): one POST /api/exec {code, wait_ms} that
+//   answers with the finished record; its duration is the time to result.
+// - 'poll': POST /api/exec {code} expecting 202, then GET /api/executions/:id at once and every
+//   pollMs after until completed (at most pollsMax GETs, pollCapMs in all).
+// - 'accept': as 'poll', but the first GET comes pollMs after the 202 (a k6 script that sleeps
+//   before each poll); its POST duration is the time to accept a run, not to run it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Http1Client, UndiciClient, type HttpClient } from './http1.ts';
 import { dueCount, dueNs, makeSchedule, type Schedule } from './schedule.ts';
@@ -29,9 +34,17 @@ export interface RunOptions {
   client?: ClientKind;
   /** Time the machine's speed before the run (≈ 0.5–1 s, machine-speed.ts); default true. */
   calibrate?: boolean;
+  /** What one iteration is (see the top of this file); default 'result'. */
+  scenario?: Scenario;
+  /** 'result': the wait_ms sent with each POST (default defaultWaitMs). */
+  waitMs?: number;
 }
 
 export type ClientKind = 'raw' | 'undici';
+export type Scenario = 'result' | 'poll' | 'accept';
+export const scenarios: readonly Scenario[] = ['result', 'poll', 'accept'];
+/** The wait_ms of the 'result' scenario: well past any run of the snippets, under the tool's 60 s. */
+export const defaultWaitMs = 10_000;
 
 export const defaultPoll = { pollMs: 50, pollsMax: 100, pollCapMs: 10_000 } as const;
 /** The most distinct failure kinds a report lists; the rest are counted as 'other'. */
@@ -47,6 +60,7 @@ export interface RunReport {
   preAllocatedVUs: number;
   chained: boolean;
   client: ClientKind;
+  scenario: Scenario;
   iterations: { scheduled: number; started: number; dropped: number; finished: number; succeeded: number; failed: number };
   achievedIterPerS: number;
   httpRequests: number;
@@ -59,9 +73,12 @@ export interface RunReport {
   successPct: number;
   maxInFlightVUs: number;
   allocatedVUs: number;
-  /** Duration of each POST /api/exec: request written to response body read (k6 http_req_duration). */
+  /**
+   * Duration of each POST /api/exec: request written to response body read (k6 http_req_duration).
+   * In the 'result' scenario that is the time to result; in 'poll' and 'accept' the time to accept.
+   */
   execLatencyMs: Summary;
-  /** Start of the iteration to the GET that saw it completed (successful iterations only). */
+  /** Time to result: start of the iteration to the answer that carried it completed (successful iterations only). */
   iterationMs: Summary;
   /** Duration of each GET /api/executions/:id. */
   getLatencyMs: Summary;
@@ -110,28 +127,65 @@ interface Context {
   vus: VuPool;
 }
 
+function postBody(options: RunOptions, vu: Vu, index: number): string {
+  const snippetIndex = index % snippets.length;
+  const wait = options.scenario === undefined || options.scenario === 'result';
+  if (options.chained && vu.heap !== null) {
+    return JSON.stringify({ code: snippets[snippetIndex], heap: vu.heap, ...(wait ? { wait_ms: options.waitMs ?? defaultWaitMs } : {}) });
+  }
+  return wait ? resultBodies(options.waitMs ?? defaultWaitMs)[snippetIndex]! : snippetBodies[snippetIndex]!;
+}
+
+let resultBodiesCache: { waitMs: number; bodies: readonly string[] } | null = null;
+/** The 'result' scenario's POST bodies, serialized once per wait_ms. */
+function resultBodies(waitMs: number): readonly string[] {
+  if (resultBodiesCache?.waitMs !== waitMs) resultBodiesCache = { waitMs, bodies: snippets.map((code) => JSON.stringify({ code, wait_ms: waitMs })) };
+  return resultBodiesCache.bodies;
+}
+
+/** A finished record's verdict: null when it completed cleanly (and the VU keeps its heap). */
+function verdict(options: RunOptions, vu: Vu, text: string): string | null {
+  const status = statusOf.exec(text)?.[1];
+  if (status !== 'completed') return `status ${status ?? 'unreadable'}`;
+  const record = JSON.parse(text) as { error: unknown; heap: string | null };
+  if (record.error !== null && record.error !== undefined) return 'completed with error';
+  if (options.chained) vu.heap = record.heap;
+  return null;
+}
+
 async function iterate(ctx: Context, phase: Phase, vu: Vu, index: number): Promise<void> {
   const { client, options } = ctx;
   const startNs = process.hrtime.bigint();
-  const snippetIndex = index % snippets.length;
-  const body = options.chained && vu.heap !== null
-    ? JSON.stringify({ code: snippets[snippetIndex], heap: vu.heap })
-    : snippetBodies[snippetIndex]!;
+  const scenario = options.scenario ?? 'result';
   let id: string;
   try {
     const sentNs = process.hrtime.bigint();
-    const response = await client.request('POST', '/api/exec', body);
+    const response = await client.request('POST', '/api/exec', postBody(options, vu, index));
     const text = response.text;
-    phase.exec.add(Number(process.hrtime.bigint() - sentNs) / 1e6);
+    const endNs = process.hrtime.bigint();
+    phase.exec.add(Number(endNs - sentNs) / 1e6);
     phase.httpRequests++;
+    if (scenario === 'result') {
+      if (response.status === 202) return phase.fail('not completed within wait_ms');
+      if (response.status !== 200) return phase.fail(`POST ${response.status}`);
+      const failure = verdict(options, vu, text);
+      if (failure !== null) return phase.fail(failure);
+      phase.succeeded++;
+      phase.iteration.add(Number(endNs - startNs) / 1e6);
+      return;
+    }
     if (response.status !== 202) return phase.fail(`POST ${response.status}`);
     id = (JSON.parse(text) as { execution_id: string }).execution_id;
   } catch (error) {
     return phase.fail(`POST ${(error as Error).name}`);
   }
-  const path = `/api/executions/${id}`;
+  await pollUntilDone(ctx, phase, vu, `/api/executions/${id}`, startNs);
+}
+
+async function pollUntilDone(ctx: Context, phase: Phase, vu: Vu, path: string, startNs: bigint): Promise<void> {
+  const { client, options } = ctx;
   for (let poll = 0; poll < options.pollsMax; poll++) {
-    await sleep(options.pollMs);
+    if (poll > 0 || options.scenario === 'accept') await sleep(options.pollMs);
     let text: string;
     try {
       const sentNs = process.hrtime.bigint();
@@ -147,10 +201,8 @@ async function iterate(ctx: Context, phase: Phase, vu: Vu, index: number): Promi
         if (Number(endNs - startNs) / 1e6 >= options.pollCapMs) break;
         continue;
       }
-      if (status !== 'completed') return phase.fail(`status ${status ?? 'unreadable'}`);
-      const record = JSON.parse(text) as { error: unknown; heap: string | null };
-      if (record.error !== null && record.error !== undefined) return phase.fail('completed with error');
-      if (options.chained) vu.heap = record.heap;
+      const failure = verdict(options, vu, text);
+      if (failure !== null) return phase.fail(failure);
       phase.succeeded++;
       phase.iteration.add(Number(endNs - startNs) / 1e6);
       return;
@@ -234,6 +286,7 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
       ratePerS: options.ratePerS, pollMs: options.pollMs, durationS: options.durationS, warmupS: options.warmupS, windowS: round2(windowS),
       maxVUs: options.maxVUs, preAllocatedVUs: options.preAllocatedVUs, chained: options.chained,
       client: options.client ?? 'raw',
+      scenario: options.scenario ?? 'result',
       iterations: { scheduled: schedule.iterations, started: phase.started, dropped: ctx.vus.dropped, finished: phase.finished, succeeded: phase.succeeded, failed },
       achievedIterPerS: round2(phase.finished / windowS),
       httpRequests: phase.httpRequests,

@@ -166,13 +166,72 @@ function slowServer(holdMs: number): Promise<{ server: Server; url: string; post
   }));
 }
 
+/** A server that answers each POST with wait_ms by the finished record, and without it by a 202. */
+function waitingServer(): Promise<{ server: Server; url: string; bodies: string[]; gets: () => number }> {
+  const bodies: string[] = [];
+  let gets = 0;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (chunk: string) => { body += chunk; });
+    req.on('end', () => {
+      if (req.method === 'GET') {
+        gets++;
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"completed","error":null,"heap":null}');
+        return;
+      }
+      bodies.push(body);
+      const waited = typeof (JSON.parse(body) as { wait_ms?: unknown }).wait_ms === 'number';
+      if (waited) res.writeHead(200, { 'content-type': 'application/json' }).end('{"execution_id":"x","status":"completed","error":null,"heap":null}');
+      else res.writeHead(202, { 'content-type': 'application/json' }).end('{"execution_id":"x"}');
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies, gets: () => gets });
+  }));
+}
+
+describe('scenarios', () => {
+  const base = { ratePerS: 20, durationS: 0.5, warmupS: 0, maxVUs: 5, preAllocatedVUs: 1, chained: false, pollMs: 10, pollsMax: 100, pollCapMs: 10_000, serverPid: null, calibrate: false } as const;
+
+  it('result: one POST with wait_ms per iteration, whose answer is the result', async () => {
+    const { server, url, bodies, gets } = await waitingServer();
+    try {
+      const report = await runLoad({ ...base, baseUrl: url, scenario: 'result', waitMs: 1234 });
+      assert.equal(report.scenario, 'result');
+      assert.equal(report.iterations.succeeded, report.iterations.started);
+      assert.ok(report.iterations.started > 0);
+      assert.equal(gets(), 0, 'no polls');
+      assert.equal(report.httpRequests, report.iterations.started);
+      assert.equal(report.iterationMs.count, report.iterations.succeeded, 'time to result counted for each success');
+      for (const body of bodies) assert.equal((JSON.parse(body) as { wait_ms: number }).wait_ms, 1234);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('poll: the first GET follows the 202 at once; accept waits poll-ms first', async () => {
+    const { server, url, bodies } = await waitingServer();
+    try {
+      const poll = await runLoad({ ...base, baseUrl: url, scenario: 'poll', pollMs: 5_000 });
+      assert.equal(poll.iterations.succeeded, poll.iterations.started, 'completed by the GET right after the 202, long before a 5 s poll interval');
+      assert.equal(poll.httpRequests, 2 * poll.iterations.started);
+      assert.ok(bodies.every((body) => !('wait_ms' in (JSON.parse(body) as object))), 'no wait_ms when polling');
+      const accept = await runLoad({ ...base, baseUrl: url, scenario: 'accept', pollMs: 20 });
+      assert.equal(accept.scenario, 'accept');
+      assert.ok(accept.iterationMs.min >= 15, `the first GET comes after the poll interval (20 ms, less timer rounding): ${accept.iterationMs.min} ms`);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('load loop', () => {
   it('accounts every scheduled iteration as started or dropped, never exceeding the VU max', async () => {
     const { server, url, posts } = await slowServer(300);
     try {
       const report = await runLoad({
         baseUrl: url, ratePerS: 20, durationS: 1, warmupS: 0, maxVUs: 2, preAllocatedVUs: 1, chained: false,
-        pollMs: 10, pollsMax: 100, pollCapMs: 10_000, serverPid: null, calibrate: false,
+        pollMs: 10, pollsMax: 100, pollCapMs: 10_000, serverPid: null, calibrate: false, scenario: 'accept',
       });
       const it = report.iterations;
       assert.equal(it.scheduled, 20);
@@ -233,7 +292,8 @@ describe('bench/load.ts end to end', () => {
       assert.deepEqual(report.failures, {});
       assert.equal(report.execLatencyMs.count, report.iterations.started);
       assert.equal(report.iterationMs.count, report.iterations.succeeded);
-      assert.ok(report.httpRequests >= 2 * report.iterations.started, 'a POST and at least one GET each');
+      assert.equal(report.scenario, 'result');
+      assert.equal(report.httpRequests, report.iterations.started, 'one POST with wait_ms each, answered with the result');
       for (const key of ['avg', 'p50', 'p95', 'p99', 'max'] as const) {
         assert.equal(typeof report.execLatencyMs[key], 'number');
         assert.equal(typeof report.iterationMs[key], 'number');
@@ -253,7 +313,8 @@ describe('bench/load.ts end to end', () => {
     assert.match(result.records[0]!.command, /src\/cli\.ts --stateless --http-port 0/);
     assert.equal(result.summaries.length, 1);
     assert.deepEqual(result.summaries[0]!.rounds, { server: 1, floor: 1 });
-    assert.equal(typeof result.summaries[0]!.ratio?.execP95Ms, 'number');
+    assert.equal(typeof result.summaries[0]!.ratio?.iterationP95Ms, 'number');
+    assert.match(run.stderr, /mcp-v8 single-stateless result 50\/s round 1: .*time to result p50 [\d.]+ p95/);
   });
 
   it('refuses an ambiguous target with one clear line', async () => {
