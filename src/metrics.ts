@@ -1,9 +1,8 @@
 // Prometheus text exposition without a client library: a handful of counters, gauges and one
 // histogram, bounded by construction (labels come from a fixed set of statuses).
-import type { FinalStatus } from './exec/types.ts';
+import { finalStatuses, type FinalStatus } from './model.ts';
 
 const latencyBucketsSeconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] as const;
-const finalStatuses: readonly FinalStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
 
 export class Metrics {
   private readonly executionsByStatus = new Map<FinalStatus, number>(finalStatuses.map((status) => [status, 0]));

@@ -19,19 +19,11 @@
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { McpV8Error, assert } from '../errors.ts';
-import type { ExecutionStatus, FinalStatus } from '../exec/types.ts';
+import type { ExecutionRecord, ExecutionStatus, FinalStatus } from '../model.ts';
 import { openLevel } from './level.ts';
 import { OutputIndexCache, pageByBytes, pageByLines, type LineSource } from './output-pages.ts';
 
-export interface ExecutionRecord {
-  execution_id: string;
-  status: ExecutionStatus;
-  result: string | null;
-  heap: string | null;
-  error: string | null;
-  started_at: string;
-  completed_at: string | null;
-}
+export type { ExecutionRecord } from '../model.ts';
 
 export interface FinalRecordFields {
   status: FinalStatus;

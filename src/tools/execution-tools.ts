@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { McpV8Error } from '../errors.ts';
-import { busyPollHoldMs, type ExecutionService } from '../exec/service.ts';
+import { busyPollHoldMs, type ExecutionService } from '../service/executions.ts';
 import type { OutputQuery } from '../storage/execution-store.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
 

@@ -2,7 +2,7 @@
 // heaps; every write goes through SessionDb.apply (the Raft log, in a cluster).
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
-import type { HeapService } from '../exec/heaps.ts';
+import type { HeapService } from '../service/heaps.ts';
 import { checkHeapId } from '../storage/heap-store.ts';
 import type { SessionEntry } from '../storage/session-db.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';

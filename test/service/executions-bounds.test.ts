@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createEngine } from '../../src/exec/engine.ts';
-import { ExecutionService } from '../../src/exec/service.ts';
+import { ExecutionService } from '../../src/service/executions.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { ExecutionStore } from '../../src/storage/execution-store.ts';
 import { tempDir } from '../support/server-process.ts';
-import { collectBeforeExit } from './harness.ts';
+import { collectBeforeExit } from '../exec/harness.ts';
 
 const engine = await createEngine({ maxConcurrentExecutions: 1 });
 const store = await ExecutionStore.open({ path: join(tempDir('service-bounds'), 'executions') });

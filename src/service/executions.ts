@@ -4,12 +4,13 @@
 // the tool definitions in src/tools.
 import { EventEmitter } from 'node:events';
 import { McpV8Error, assert } from '../errors.ts';
+import { isExecutionId, newExecutionId } from '../exec/ids.ts';
+import { ErrorTexts, type Engine, type RunLimits, type RunOutcome } from '../exec/types.ts';
+import { explainFailure } from '../exec/unsupported.ts';
 import type { Metrics } from '../metrics.ts';
-import { executionNotFound, type ExecutionRecord, type ExecutionStore, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
+import type { ExecutionRecord, FinalStatus } from '../model.ts';
+import { executionNotFound, type ExecutionStore, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
 import type { HeapService, StatefulRequest } from './heaps.ts';
-import { isExecutionId, newExecutionId } from './ids.ts';
-import { ErrorTexts, type Engine, type FinalStatus, type RunLimits, type RunOutcome } from './types.ts';
-import { explainFailure } from './unsupported.ts';
 
 export interface SubmitRequest {
   code: string;

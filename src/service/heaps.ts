@@ -6,8 +6,8 @@ import { McpV8Error, assert } from '../errors.ts';
 import { decodeHeapRecord, encodeHeapRecord, heapRecordOf, type HeapRecord } from '../storage/heap-record.ts';
 import { checkHeapId, heapIdOf, heapNotFound, type HeapStore } from '../storage/heap-store.ts';
 import { checkSessionName, checkTags, type SessionDb, type SessionEntry, type Tags } from '../storage/session-db.ts';
-import { isolateMemoryMb } from './isolate-pool.ts';
-import type { LiveHeap, ReplayStep, RunLimits, RunOutcome, StatefulStart } from './types.ts';
+import { isolateMemoryMb } from '../exec/isolate-pool.ts';
+import type { LiveHeap, ReplayStep, RunLimits, RunOutcome, StatefulStart } from '../exec/types.ts';
 
 /** What a run_js call asks of stateful mode; all optional. */
 export interface StatefulRequest {
