@@ -190,7 +190,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     return { port: null, close, stuckIsolates };
   }
 
-  const { app, close: closeApp } = createHttpApp({ config, tools, engine, metrics, store, logger });
+  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, logger });
   const httpServer = createServer(app.callback());
   httpServer.keepAliveTimeout = 65_000;
   const port = await listen(httpServer, config.port!, config.bindHost, config.transport === 'sse' ? '--sse-port' : '--http-port');

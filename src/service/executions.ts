@@ -38,6 +38,17 @@ export const liveCodeCharsMaxDefault = 512 * 1024 * 1024;
  */
 export const busyPollHoldMs = 1_000;
 
+/** A node's load and health, as /healthz and /metrics report it. */
+export interface NodeLoad {
+  /** Executions waiting to start (for their code to be prepared, or for a slot). */
+  queued: number;
+  running: number;
+  /** Isolates whose thread is lost (busy or parked): the node is degraded. */
+  stuckIsolates: number;
+  storedRecords: number;
+  storedOutputBytes: number;
+}
+
 export interface ExecutionServiceEvents {
   output: [executionId: string, line: string];
   finished: [record: ExecutionRecord];
@@ -241,6 +252,23 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   list(): Promise<ExecutionRecord[]> {
     return this.store.list();
+  }
+
+  /** What /healthz and /metrics report of this node, so that transports need not know the engine. */
+  load(): NodeLoad {
+    return {
+      queued: this.engine.queuedCount,
+      running: this.engine.runningCount,
+      stuckIsolates: this.engine.stuckIsolates,
+      storedRecords: this.store.storedRecords,
+      storedOutputBytes: this.store.storedOutputBytes,
+    };
+  }
+
+  /** The Prometheus text of /metrics. */
+  metricsText(): string {
+    const load = this.load();
+    return this.metrics.render({ ...load, queueDepth: load.queued });
   }
 
   /**

@@ -6,22 +6,18 @@ import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { McpV8Error } from '../errors.ts';
-import type { Engine } from '../exec/types.ts';
-import type { Metrics } from '../metrics.ts';
+import type { ExecutionService } from '../service/executions.ts';
 import { parseToolArguments, type ToolDefinition } from '../tools/tool.ts';
 import { version } from '../version.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
 import { createSseHandler, createStreamableHttpHandler } from './mcp-http.ts';
-import type { ExecutionStore } from '../storage/execution-store.ts';
 
 export interface HttpAppOptions {
   config: Config;
   tools: readonly ToolDefinition[];
-  engine: Engine;
-  metrics: Metrics;
-  /** What the execution store holds, for /metrics. */
-  store: Pick<ExecutionStore, 'storedRecords' | 'storedOutputBytes'>;
+  /** The node's load and metrics, for /healthz and /metrics. */
+  node: Pick<ExecutionService, 'load' | 'metricsText'>;
   logger: Logger;
 }
 
@@ -108,19 +104,13 @@ export function createHttpApp(options: HttpAppOptions): { app: Koa; close: () =>
   app.silent = true;
   const router = new Router();
   router.get('/healthz', (ctx) => {
-    const stuck = options.engine.stuckIsolates;
+    const load = options.node.load();
     // Still serving, but each stuck isolate keeps a core busy: an operator should restart the node.
-    ctx.body = { status: stuck === 0 ? 'ok' : 'degraded', version, running: options.engine.runningCount, queued: options.engine.queuedCount, stuck_isolates: stuck };
+    ctx.body = { status: load.stuckIsolates === 0 ? 'ok' : 'degraded', version, running: load.running, queued: load.queued, stuck_isolates: load.stuckIsolates };
   });
   router.get('/metrics', (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';
-    ctx.body = options.metrics.render({
-      queueDepth: options.engine.queuedCount,
-      running: options.engine.runningCount,
-      stuckIsolates: options.engine.stuckIsolates,
-      storedRecords: options.store.storedRecords,
-      storedOutputBytes: options.store.storedOutputBytes,
-    });
+    ctx.body = options.node.metricsText();
   });
   apiRoutes(router, options);
   const closers: Array<() => Promise<void>> = [];
