@@ -14,6 +14,7 @@ export const ErrorCodes = {
   STATEFUL_ONLY: { httpStatus: 400 },
   BODY_TOO_LARGE: { httpStatus: 413 },
   ROUTE_NOT_FOUND: { httpStatus: 404 },
+  TOOL_NOT_FOUND: { httpStatus: 404 },
   STORAGE_UNAVAILABLE: { httpStatus: 503 },
   STORAGE_LOCKED: { httpStatus: 503 },
   NOT_LEADER: { httpStatus: 503 },

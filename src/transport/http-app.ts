@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { McpV8Error } from '../errors.ts';
 import type { ExecutionService } from '../service/executions.ts';
-import { parseToolArguments, type ToolDefinition } from '../tools/tool.ts';
+import { callTool, type ToolDefinition } from '../tools/tool.ts';
 import { version } from '../version.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
@@ -39,12 +39,6 @@ function errorMiddleware(logger: Logger): Koa.Middleware {
   };
 }
 
-function toolNamed(tools: readonly ToolDefinition[], name: string): ToolDefinition {
-  const tool = tools.find((candidate) => candidate.name === name);
-  if (tool === undefined) throw new McpV8Error('ROUTE_NOT_FOUND', `no tool named '${name.slice(0, 80)}'; tools: ${tools.map((t) => t.name).join(', ')}`);
-  return tool;
-}
-
 /** Query-string numbers for the output route, validated by the tool's own schema after this. */
 function numericQuery(ctx: Context, names: readonly string[]): Record<string, unknown> {
   const values: Record<string, unknown> = {};
@@ -59,10 +53,7 @@ function numericQuery(ctx: Context, names: readonly string[]): Record<string, un
 
 function apiRoutes(router: Router, options: HttpAppOptions): void {
   const { tools, config } = options;
-  const call = async (name: string, args: unknown) => {
-    const tool = toolNamed(tools, name);
-    return tool.handler(parseToolArguments(tool, args), { principal: 'anonymous', transport: 'api' });
-  };
+  const call = (name: string, args: unknown) => callTool(tools, name, args, { principal: 'anonymous', transport: 'api' });
   router.post('/api/exec', async (ctx) => {
     const result = await call('run_js', await readJsonBody(ctx.req, config.httpBodyBytesMax));
     ctx.status = execStatus(result);
@@ -80,12 +71,17 @@ function apiRoutes(router: Router, options: HttpAppOptions): void {
 }
 
 /** Koa, with the polling routes answered before Koa builds a context (see api-fast-path.ts). */
-class ApiApp extends Koa {
+export class ApiApp extends Koa {
   private readonly fastPath: FastHandler;
 
   constructor(fastPath: FastHandler) {
     super();
     this.fastPath = fastPath;
+  }
+
+  /** The same app without the fast path: what test/transport/fast-path.test.ts compares it with. */
+  koaCallback(): ReturnType<Koa['callback']> {
+    return super.callback();
   }
 
   override callback(): ReturnType<Koa['callback']> {
@@ -98,7 +94,7 @@ class ApiApp extends Koa {
   }
 }
 
-export function createHttpApp(options: HttpAppOptions): { app: Koa; close: () => Promise<void> } {
+export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: () => Promise<void> } {
   const { config, logger } = options;
   const app = new ApiApp(createFastPath({ tools: options.tools, bodyBytesMax: config.httpBodyBytesMax, logger }));
   app.silent = true;
