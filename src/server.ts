@@ -171,7 +171,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     throw error;
   }
   const metrics = new Metrics();
-  const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps });
+  const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps, logger });
   const tools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : heapTools(heaps))];
   const shutdown = async (closeTransport: () => Promise<void>) => {
     await closeTransport();

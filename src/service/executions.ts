@@ -3,7 +3,8 @@
 // lets callers wait for, cancel and page through executions. Transports reach it only through
 // the tool definitions in src/tools.
 import { EventEmitter } from 'node:events';
-import { McpV8Error, assert } from '../errors.ts';
+import type { Logger } from 'pino';
+import { AssertionFailed, McpV8Error, assert } from '../errors.ts';
 import { isExecutionId, newExecutionId } from '../exec/ids.ts';
 import { ErrorTexts, type Engine, type RunLimits, type RunOutcome } from '../exec/types.ts';
 import { explainFailure } from '../exec/unsupported.ts';
@@ -37,6 +38,8 @@ export const liveCodeCharsMaxDefault = 512 * 1024 * 1024;
  * only means fewer "running" answers: a held poll answers the moment its execution finishes.
  */
 export const busyPollHoldMs = 1_000;
+/** What a client refused for load is told to wait before it retries (HTTP Retry-After). */
+export const busyRetryAfterSecs = 1;
 
 /** A node's load and health, as /healthz and /metrics report it. */
 export interface NodeLoad {
@@ -47,6 +50,8 @@ export interface NodeLoad {
   stuckIsolates: number;
   storedRecords: number;
   storedOutputBytes: number;
+  /** Set when an invariant of ours failed: the node takes no new executions until a restart. */
+  fault: string | null;
 }
 
 export interface ExecutionServiceEvents {
@@ -63,10 +68,13 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   private readonly store: ExecutionStore;
   private readonly metrics: Metrics;
   private readonly nodeId: string;
+  private readonly logger: Logger | undefined;
+  /** The first failed assertion of this service: from then on it takes no new executions. */
+  private fault: AssertionFailed | null = null;
   /** Stateful mode: every run leaves a heap. Null in stateless mode. */
   readonly heaps: HeapService | null;
 
-  constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null; liveCodeCharsMax?: number }) {
+  constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null; liveCodeCharsMax?: number; logger?: Logger }) {
     super();
     this.liveCodeCharsMax = options.liveCodeCharsMax ?? liveCodeCharsMaxDefault;
     assert(Number.isInteger(this.liveCodeCharsMax) && this.liveCodeCharsMax >= 1, 'the bound on code in flight is a positive integer');
@@ -75,6 +83,16 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     this.metrics = options.metrics;
     this.nodeId = options.nodeId;
     this.heaps = options.heaps ?? null;
+    this.logger = options.logger;
+  }
+
+  /**
+   * A failed assertion is a bug of ours, not a failed run: say so loudly, once, and stop taking
+   * executions (the runs under way finish), rather than go on from a state we no longer understand.
+   */
+  private faulted(error: AssertionFailed, where: string): void {
+    this.logger?.fatal({ err: error, where }, 'an invariant failed: this node takes no new executions until it is restarted');
+    this.fault ??= error;
   }
 
   get liveCount(): number {
@@ -88,10 +106,14 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   async submit(request: SubmitRequest): Promise<string> {
     if (this.closing) throw new McpV8Error('STOPPING', 'the server is stopping and takes no new executions; retry on another node or after it restarts');
+    if (this.fault !== null) throw new McpV8Error('SERVER_FAULT', `an internal check failed on this node (${this.fault.message}); it takes no new executions until it is restarted; retry on another node`);
     const submitted = this.start(request);
     this.submitting.add(submitted);
     try {
       return await submitted;
+    } catch (error) {
+      if (error instanceof AssertionFailed) this.faulted(error, 'submit');
+      throw error;
     } finally {
       this.submitting.delete(submitted);
     }
@@ -99,11 +121,11 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   private async start(request: SubmitRequest): Promise<string> {
     if (this.live.size >= liveExecutionsMax) {
-      throw new McpV8Error('INVALID_ARGUMENT', `too many executions in flight (${liveExecutionsMax}); wait for some to finish`);
+      throw new McpV8Error('BUSY', `too many executions in flight (${liveExecutionsMax}); retry after some finish`, { retryAfterSecs: busyRetryAfterSecs });
     }
     const codeChars = request.code.length;
     if (this.liveCodeChars + codeChars > this.liveCodeCharsMax) {
-      throw new McpV8Error('INVALID_ARGUMENT', `the executions in flight hold ${this.liveCodeChars} characters of code, and this one's ${codeChars} would pass the bound of ${this.liveCodeCharsMax}; wait for some to finish`);
+      throw new McpV8Error('BUSY', `the executions in flight hold ${this.liveCodeChars} characters of code, and this one's ${codeChars} would pass the bound of ${this.liveCodeCharsMax}; retry after some finish`, { retryAfterSecs: busyRetryAfterSecs });
     }
     // Counted at once (the awaits below let other submissions in), given back if this one fails.
     this.liveCodeChars += codeChars;
@@ -152,7 +174,10 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
         ({ outcome, heap } = await this.runStateful(request.code, limits, stateful, signal, onConsoleLine));
       }
     } catch (error) {
-      // The engine reports sandbox failures as outcomes; a throw here is a host fault.
+      // The engine reports sandbox failures as outcomes; a throw here is a host fault (storage
+      // failing while a heap is saved, say): the run fails, and the log keeps the cause.
+      if (error instanceof AssertionFailed) this.faulted(error, 'run');
+      else this.logger?.error({ err: error, executionId }, 'a host fault failed this execution');
       outcome = { status: 'failed', result: null, error: `Internal error: ${(error as Error).message}` };
     }
     const completedAt = new Date();
@@ -164,6 +189,10 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       await this.store.finish(executionId, {
         status: record.status as FinalStatus, result: record.result, error: record.error, heap, completed_at: record.completed_at!,
       });
+    } catch (error) {
+      // The store answers the finished record from memory anyway (ExecutionStore.finish); on
+      // disk it stays "running" until the next start marks it interrupted.
+      this.logger?.error({ err: error, executionId, status: record.status }, 'the final record of an execution could not be written');
     } finally {
       this.live.delete(executionId);
       this.liveCodeChars -= request.code.length;
@@ -262,13 +291,14 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       stuckIsolates: this.engine.stuckIsolates,
       storedRecords: this.store.storedRecords,
       storedOutputBytes: this.store.storedOutputBytes,
+      fault: this.fault?.message ?? null,
     };
   }
 
   /** The Prometheus text of /metrics. */
   metricsText(): string {
     const load = this.load();
-    return this.metrics.render({ ...load, queueDepth: load.queued });
+    return this.metrics.render({ ...load, queueDepth: load.queued, faulted: load.fault !== null });
   }
 
   /**

@@ -289,14 +289,19 @@ export class ExecutionStore {
     assert(record !== undefined, `finish of a known execution (${id})`);
     const finished: ExecutionRecord = { ...record, ...final };
     const bytes = this.outputs.get(id)?.bytes ?? 0;
-    // Queued after every line of this execution, so written with them or after them.
-    await this.writeRecord(false, [
-      { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
-      { type: 'del', key: runningKey(id) },
-      ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
-    ]);
-    this.remember(finished);
-    this.outputs.delete(id);
+    try {
+      // Queued after every line of this execution, so written with them or after them.
+      await this.writeRecord(false, [
+        { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
+        { type: 'del', key: runningKey(id) },
+        ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
+      ]);
+    } finally {
+      // Finished in memory even when the write failed: a poll must not see "running" for ever.
+      // On disk the record keeps its running marker, and the next start marks it interrupted.
+      this.remember(finished);
+      this.outputs.delete(id);
+    }
     if (bytes > 0) this.evictIfOver();
   }
 
@@ -384,7 +389,7 @@ export class ExecutionStore {
     const record = parseRecord(text);
     if (record === null) {
       this.logger?.error({ executionId: id }, 'a stored execution record cannot be read');
-      throw new McpV8Error('EXECUTION_NOT_FOUND', `The stored record of execution ${id} cannot be read (it is damaged in the execution database): its result and output are lost.`);
+      throw new McpV8Error('STORED_DATA_DAMAGED', `The stored record of execution ${id} cannot be read (it is damaged in the execution database): its result and output are lost.`);
     }
     return record;
   }

@@ -32,8 +32,9 @@ function errorMiddleware(logger: Logger): Koa.Middleware {
         return;
       }
       ctx.respond = true;
-      const { status, body } = errorAnswer(error, logger, ctx.path);
+      const { status, body, headers } = errorAnswer(error, logger, ctx.path);
       ctx.status = status;
+      ctx.set(headers);
       ctx.body = body;
     }
   };
@@ -102,7 +103,10 @@ export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: ()
   router.get('/healthz', (ctx) => {
     const load = options.node.load();
     // Still serving, but each stuck isolate keeps a core busy: an operator should restart the node.
-    ctx.body = { status: load.stuckIsolates === 0 ? 'ok' : 'degraded', version, running: load.running, queued: load.queued, stuck_isolates: load.stuckIsolates };
+    // Faulted (an internal check failed), it serves reads but takes no new executions: 503.
+    const status = load.fault !== null ? 'faulted' : load.stuckIsolates === 0 ? 'ok' : 'degraded';
+    if (load.fault !== null) ctx.status = 503;
+    ctx.body = { status, version, running: load.running, queued: load.queued, stuck_isolates: load.stuckIsolates, ...(load.fault === null ? {} : { fault: load.fault }) };
   });
   router.get('/metrics', (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';
