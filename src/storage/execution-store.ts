@@ -17,6 +17,7 @@
 // every line of a finished execution (LevelDB's log is in the page cache). A record is visible to
 // `get` as finished only once that write is done.
 import type { Level } from 'level';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { McpV8Error, assert } from '../errors.ts';
 import type { ExecutionRecord, ExecutionStatus, FinalStatus } from '../model.ts';
@@ -143,7 +144,7 @@ export class ExecutionStore {
   private readonly outputs = new Map<string, OutputCounters>();
   private readonly indexes = new OutputIndexCache();
   /** Running records and the most recently finished ones (insertion order = age). */
-  private readonly recent = new Map<string, ExecutionRecord>();
+  private readonly recent = new LRUCache<string, ExecutionRecord>({ max: recentRecordsMax });
   private queue: QueuedWrite[] = [];
   /** Entries of `queue` that make the next batch start at once (creates, barriers). */
   private queuedUrgent = 0;
@@ -376,9 +377,7 @@ export class ExecutionStore {
   }
 
   private remember(record: ExecutionRecord): void {
-    this.recent.delete(record.execution_id);
     this.recent.set(record.execution_id, record);
-    if (this.recent.size > recentRecordsMax) this.recent.delete(this.recent.keys().next().value!);
   }
 
   async get(id: string): Promise<ExecutionRecord | undefined> {
