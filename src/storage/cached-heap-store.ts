@@ -6,6 +6,7 @@
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { McpV8Error } from '../errors.ts';
+import { heapIdPattern } from '../model.ts';
 import { writeFileAtomic } from './directory-heap-store.ts';
 import { checkHeapId, heapIdOf, type HeapStore } from './heap-store.ts';
 
@@ -41,7 +42,7 @@ export class CachedHeapStore implements HeapStore {
   private async loadEntries(): Promise<void> {
     const found: Array<{ id: string; size: number; usedMs: number }> = [];
     for (const name of await readdir(this.path)) {
-      if (!/^[0-9a-f]{64}$/.test(name)) {
+      if (!heapIdPattern.test(name)) {
         if (name.startsWith('.tmp-')) await rm(join(this.path, name), { force: true });
         continue;
       }

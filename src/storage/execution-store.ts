@@ -20,8 +20,10 @@ import type { Level } from 'level';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { McpV8Error, assert } from '../errors.ts';
-import type { ExecutionRecord, ExecutionStatus, FinalStatus } from '../model.ts';
+import { z } from 'zod';
+import { executionStatuses, heapIdPattern, type ExecutionRecord, type ExecutionStatus, type FinalStatus } from '../model.ts';
 import { openLevel } from './level.ts';
+import { parseStored } from './stored-json.ts';
 import { OutputIndexCache, pageByBytes, pageByLines, type LineSource } from './output-pages.ts';
 
 export type { ExecutionRecord } from '../model.ts';
@@ -81,18 +83,22 @@ export const recentRecordsMax = 10_000;
 
 const lineKeyDigits = 10;
 
+const storedRecordSchema = z.object({
+  execution_id: z.string(),
+  status: z.enum(executionStatuses),
+  result: z.string().nullable(),
+  heap: z.string().regex(heapIdPattern).nullable(),
+  error: z.string().nullable(),
+  started_at: z.string(),
+  completed_at: z.string().nullable(),
+}) satisfies z.ZodType<ExecutionRecord>;
+
 /**
  * A stored record, or null when it cannot be read. LevelDB checksums what it stores, so only a
  * bug or a hand edit makes one; it must not stop listing, eviction or a restart.
  */
 function parseRecord(text: string): ExecutionRecord | null {
-  try {
-    const record = JSON.parse(text) as Partial<ExecutionRecord> | null;
-    if (typeof record === 'object' && record !== null && typeof record.execution_id === 'string' && typeof record.status === 'string') return record as ExecutionRecord;
-  } catch {
-    // Not JSON: reported as unreadable below.
-  }
-  return null;
+  return parseStored(storedRecordSchema, text);
 }
 
 /** What one console line adds to the stored output: its UTF-8 bytes and the newline after it. */
