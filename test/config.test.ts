@@ -75,6 +75,10 @@ describe('flags', () => {
     rejects(['--http-port', '1', '--http-port', '2'], /--http-port given twice/);
     rejects(['stateless'], /unexpected argument 'stateless'/);
     rejects(['--stateless=yes'], /--stateless takes no value/);
+    rejects(['--http-port', '--stateless'], /--http-port needs a value/);
+    rejects(['-x'], /unexpected argument '-x'/);
+    rejects(['--', '--stateless'], /unknown flag -- /);
+    assert.equal(config(['--stateless=true', '--stateless=false']).stateless, false);
   });
 
   test('flags of features not built yet are refused, never ignored', () => {
