@@ -2,7 +2,6 @@
 // and console output in the ExecutionStore, hands runs to the engine (which queues them), and
 // lets callers wait for, cancel and page through executions. Transports reach it only through
 // the tool definitions in src/tools.
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { AssertionFailed, McpV8Error, assert } from '../errors.ts';
 import { isExecutionId, newExecutionId } from '../exec/ids.ts';
@@ -54,12 +53,7 @@ export interface NodeLoad {
   fault: string | null;
 }
 
-export interface ExecutionServiceEvents {
-  output: [executionId: string, line: string];
-  finished: [record: ExecutionRecord];
-}
-
-export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
+export class ExecutionService {
   private readonly live = new Map<string, LiveExecution>();
   /** Characters of code of the executions in flight, counted from the door (`start`) to the record. */
   private liveCodeChars = 0;
@@ -75,7 +69,6 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   readonly heaps: HeapService | null;
 
   constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null; liveCodeCharsMax?: number; logger?: Logger }) {
-    super();
     this.liveCodeCharsMax = options.liveCodeCharsMax ?? liveCodeCharsMaxDefault;
     assert(Number.isInteger(this.liveCodeCharsMax) && this.liveCodeCharsMax >= 1, 'the bound on code in flight is a positive integer');
     this.engine = options.engine;
@@ -93,10 +86,6 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   private faulted(error: AssertionFailed, where: string): void {
     this.logger?.fatal({ err: error, where }, 'an invariant failed: this node takes no new executions until it is restarted');
     this.fault ??= error;
-  }
-
-  get liveCount(): number {
-    return this.live.size;
   }
 
   /** Set by `close`: no execution starts after it. */
@@ -161,10 +150,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   private async runToRecord(executionId: string, request: SubmitRequest, stateful: StatefulRequest | null, signal: AbortSignal, startedAt: Date): Promise<ExecutionRecord> {
     const limits: RunLimits = { heapMemoryMaxMb: request.heapMemoryMaxMb, executionTimeoutMs: request.executionTimeoutSecs * 1000 };
-    const onConsoleLine = (line: string) => {
-      this.store.appendOutput(executionId, line);
-      this.emit('output', executionId, line);
-    };
+    const onConsoleLine = (line: string) => this.store.appendOutput(executionId, line);
     let outcome: RunOutcome;
     let heap: string | null = null;
     try {
@@ -198,7 +184,6 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       this.liveCodeChars -= request.code.length;
       assert(this.liveCodeChars >= 0, 'code in flight never negative');
       this.metrics.executionFinished(outcome.status, (completedAt.getTime() - startedAt.getTime()) / 1000);
-      this.emit('finished', record);
     }
     return record;
   }

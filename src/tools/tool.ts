@@ -23,8 +23,6 @@ export interface ToolDefinition<Input extends z.ZodRawShape = z.ZodRawShape, Out
   input: Input;
   output: Output;
   annotations: ToolAnnotations;
-  /** Served only when the server keeps heaps (not with --stateless). */
-  statefulOnly: boolean;
   handler: (args: z.infer<z.ZodObject<Input>>, context: ToolContext) => Promise<z.infer<z.ZodObject<Output>>>;
 }
 
