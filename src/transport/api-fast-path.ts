@@ -5,6 +5,8 @@
 // the Koa routes: the same tool handlers, the same validation (the common `{"code": "..."}` body is
 // checked here exactly as the tool's schema would; anything else goes through the schema), the
 // same statuses and error bodies. Requests this does not recognise exactly fall through to Koa.
+// test/transport/one-validation.test.ts sends both the same requests and compares status, body
+// and headers: a change here that makes them differ fails it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { isMcpV8Error } from '../errors.ts';
