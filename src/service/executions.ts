@@ -141,8 +141,9 @@ export class ExecutionService {
     this.metrics.executionSubmitted();
     const abort = new AbortController();
     const done = this.runToRecord(executionId, request, stateful, abort.signal, startedAt);
-    // A failed final write (storage gone) reaches whoever waits on the run; it must never
-    // become an unhandled rejection that takes the whole server down.
+    // runToRecord handles a failed final write itself; anything else that escapes it (a failed
+    // assert) reaches whoever waits on the run, and must never become an unhandled rejection
+    // that takes the whole server down.
     done.catch(() => undefined);
     this.live.set(executionId, { abort, done });
     return executionId;
