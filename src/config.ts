@@ -2,6 +2,7 @@
 // range and environment alias; conflicts are checked in one place; a flag whose feature is not
 // built yet is refused with a clear "not supported yet" line instead of being ignored.
 import os from 'node:os';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { McpV8Error } from './errors.ts';
 
 export type HeapStoreConfig =
@@ -45,13 +46,12 @@ interface FlagSpec {
   max?: number;
   /** Set when the flag is part of api.md but its feature is not built yet. */
   notSupportedYet?: string;
-  alias?: string;
 }
 
 const flagSpecs: Record<string, FlagSpec> = {
   'stateless': { kind: 'bool', help: 'Run without heap persistence: every execution starts fresh.' },
   'directory-path': { kind: 'string', help: 'Store heaps in this local directory (default /tmp/mcp-v8-heaps).' },
-  'heap-dir': { kind: 'string', help: 'Alias of --directory-path.', alias: 'directory-path' },
+  'heap-dir': { kind: 'string', help: 'Alias of --directory-path.' },
   'heap-store': { kind: 'string', help: 'none | dir | s3: newer spelling of the storage choice.' },
   's3-bucket': { kind: 'string', help: 'Store heaps in this S3 bucket (AWS_* environment for endpoint, region, credentials).' },
   'cache-dir': { kind: 'string', help: 'Write-through local cache for S3 heaps (requires --s3-bucket).' },
@@ -99,36 +99,38 @@ function flagError(message: string): McpV8Error {
   return new McpV8Error('INVALID_FLAG', message);
 }
 
-/** Splits argv into flags; `--x=v`, `--x v` and repeated list flags are accepted. */
+/** The flag table as node:util parseArgs options: booleans, and strings (list flags repeat). */
+const parseArgsOptions: ParseArgsOptionsConfig = Object.fromEntries(Object.entries(flagSpecs).map(([name, spec]) => [
+  name, spec.kind === 'bool' ? { type: 'boolean' } : { type: 'string', multiple: repeatable.has(name) },
+]));
+
+/**
+ * Splits argv into flags with node:util parseArgs; `--x=v`, `--x v` and repeated list flags are
+ * accepted. parseArgs runs non-strict and its tokens are checked here, in order, so that every
+ * refusal is our one line naming the flag (its own errors name no --help and differ by kind).
+ */
 function readArgv(argv: readonly string[]): RawFlags {
   const raw: RawFlags = new Map();
-  for (let index = 0; index < argv.length; index++) {
-    const argument = argv[index]!;
-    if (!argument.startsWith('--')) throw flagError(`unexpected argument '${argument}' (flags start with --; see --help)`);
-    const equalsAt = argument.indexOf('=');
-    const name = argument.slice(2, equalsAt === -1 ? undefined : equalsAt);
+  const { tokens } = parseArgs({ args: [...argv], options: parseArgsOptions, strict: false, allowPositionals: true, tokens: true });
+  for (const token of tokens) {
+    if (token.kind === 'positional') throw flagError(`unexpected argument '${token.value}' (flags start with --; see --help)`);
+    if (token.kind === 'option-terminator') throw flagError('unknown flag -- (see --help)');
+    if (!token.rawName.startsWith('--')) throw flagError(`unexpected argument '${argv[token.index]}' (flags start with --; see --help)`);
+    const name = token.name.split('=')[0]!; // `--=x`: parseArgs names it '=x'
     const spec = flagSpecs[name];
     if (spec === undefined) throw flagError(`unknown flag --${name} (see --help)`);
     if (spec.kind === 'bool') {
-      if (equalsAt !== -1) {
-        const text = argument.slice(equalsAt + 1);
-        if (text !== 'true' && text !== 'false') throw flagError(`--${name} takes no value (or =true/=false), got '${text}'`);
-        if (text === 'true') raw.set(name, true);
-        else raw.delete(name);
-      } else raw.set(name, true);
+      if (token.value === undefined) raw.set(name, true);
+      else if (token.value === 'true') raw.set(name, true);
+      else if (token.value === 'false') raw.delete(name);
+      else throw flagError(`--${name} takes no value (or =true/=false), got '${token.value}'`);
       continue;
     }
-    let value: string;
-    if (equalsAt !== -1) value = argument.slice(equalsAt + 1);
-    else {
-      const next = argv[index + 1];
-      if (next === undefined || next.startsWith('--')) throw flagError(`--${name} needs a value`);
-      value = next;
-      index++;
-    }
+    // parseArgs takes the next argument as the value even when it is a flag: `--http-port --stateless`.
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw flagError(`--${name} needs a value`);
     const previous = raw.get(name);
     if (previous !== undefined && !repeatable.has(name)) throw flagError(`--${name} given twice`);
-    raw.set(name, [...(Array.isArray(previous) ? previous : []), value]);
+    raw.set(name, [...(Array.isArray(previous) ? previous : []), token.value]);
   }
   return raw;
 }

@@ -1,6 +1,7 @@
 // One error class and one catalogue of coded errors (style.md §7): clients and docs rely on the
 // codes, transports map `httpStatus` to a response, and only errors meant for the client
-// (`expose`) have their message shown; anything else is an internal error and is logged.
+// (`expose`: every 4xx, and the 5xx marked so) have their message shown; anything else is an
+// internal error and is logged.
 
 export const ErrorCodes = {
   INVALID_ARGUMENT: { httpStatus: 400 },
@@ -14,12 +15,17 @@ export const ErrorCodes = {
   STATEFUL_ONLY: { httpStatus: 400 },
   BODY_TOO_LARGE: { httpStatus: 413 },
   ROUTE_NOT_FOUND: { httpStatus: 404 },
-  STORAGE_UNAVAILABLE: { httpStatus: 503 },
-  STORAGE_LOCKED: { httpStatus: 503 },
-  NOT_LEADER: { httpStatus: 503 },
-  STOPPING: { httpStatus: 503 },
+  TOOL_NOT_FOUND: { httpStatus: 404 },
+  STORAGE_UNAVAILABLE: { httpStatus: 503, expose: true },
+  STORAGE_LOCKED: { httpStatus: 503, expose: true },
+  NOT_LEADER: { httpStatus: 503, expose: true },
+  STOPPING: { httpStatus: 503, expose: true },
+  /** The node's bounds on work in flight are reached: retry later (Retry-After) or elsewhere. */
+  BUSY: { httpStatus: 503, expose: true },
+  /** An invariant of ours failed on this path: a bug, logged; the path takes no more work until a restart. */
+  SERVER_FAULT: { httpStatus: 503, expose: true },
   INTERNAL: { httpStatus: 500 },
-} as const satisfies Record<string, { httpStatus: number }>;
+} as const satisfies Record<string, { httpStatus: number; expose?: true }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
@@ -29,12 +35,17 @@ export class McpV8Error extends Error {
   /** True when the message is written for the client; internal errors are not exposed. */
   readonly expose: boolean;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Seconds after which a retry may succeed (HTTP `Retry-After`), for errors of load, not of input. */
+  readonly retryAfterSecs: number | null;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSecs?: number }) {
     super(message, options);
     this.name = 'McpV8Error';
     this.code = code;
-    this.httpStatus = ErrorCodes[code].httpStatus;
-    this.expose = this.httpStatus < 500 || code === 'STORAGE_UNAVAILABLE' || code === 'NOT_LEADER' || code === 'STORAGE_LOCKED' || code === 'STOPPING';
+    const entry: { httpStatus: number; expose?: true } = ErrorCodes[code];
+    this.httpStatus = entry.httpStatus;
+    this.expose = this.httpStatus < 500 || entry.expose === true;
+    this.retryAfterSecs = options?.retryAfterSecs ?? null;
   }
 
   /** The stable, prefixed code clients can match on, e.g. MCPV8_ERR_HEAP_NOT_FOUND. */
@@ -47,7 +58,15 @@ export function isMcpV8Error(value: unknown): value is McpV8Error {
   return value instanceof McpV8Error;
 }
 
+/** A failed `assert`: a bug of ours, never the user's input. Whoever catches one logs it loudly and stops that path. */
+export class AssertionFailed extends Error {
+  constructor(message: string) {
+    super(`assertion failed: ${message}`);
+    this.name = 'AssertionFailed';
+  }
+}
+
 /** Assertions state what the code believes; a broken invariant stops loudly (TigerBeetle). */
 export function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`assertion failed: ${message}`);
+  if (!condition) throw new AssertionFailed(message);
 }

@@ -1,9 +1,8 @@
 // Prometheus text exposition without a client library: a handful of counters, gauges and one
 // histogram, bounded by construction (labels come from a fixed set of statuses).
-import type { FinalStatus } from './exec/types.ts';
+import { finalStatuses, type FinalStatus } from './model.ts';
 
 const latencyBucketsSeconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] as const;
-const finalStatuses: readonly FinalStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
 
 export class Metrics {
   private readonly executionsByStatus = new Map<FinalStatus, number>(finalStatuses.map((status) => [status, 0]));
@@ -31,7 +30,7 @@ export class Metrics {
     });
   }
 
-  render(gauges: { queueDepth: number; running: number; stuckIsolates: number; storedRecords: number; storedOutputBytes: number }): string {
+  render(gauges: { queueDepth: number; running: number; stuckIsolates: number; storedRecords: number; storedOutputBytes: number; faulted: boolean }): string {
     const lines: string[] = [];
     /** One metric's HELP and TYPE lines and its samples (`suffix` is a label set or `_bucket…`). */
     const metric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: Array<[suffix: string, value: number]>) => {
@@ -44,6 +43,7 @@ export class Metrics {
     metric('mcp_v8_executions_running', 'gauge', 'Executions running in an isolate now.', [['', gauges.running]]);
     metric('mcp_v8_execution_queue_depth', 'gauge', 'Executions waiting for a free isolate.', [['', gauges.queueDepth]]);
     metric('mcp_v8_isolates_stuck', 'gauge', 'Isolates that did not stop when their run was stopped, or that V8 ran out of memory in beyond recovery: each keeps a thread (busy or parked) and its memory until it answers, if ever, or the process restarts.', [['', gauges.stuckIsolates]]);
+    metric('mcp_v8_faulted', 'gauge', 'Whether an internal check failed on this node (1): it then takes no new executions until restarted.', [['', gauges.faulted ? 1 : 0]]);
     metric('mcp_v8_polls_held_total', 'counter', 'Polls without wait_ms held until their execution finished (at most 1 s) because runs were queued: the node was behind.', [['', this.pollsHeld]]);
     metric('mcp_v8_stored_executions', 'gauge', 'Execution records kept (bounded at 100,000; the oldest finished go first).', [['', gauges.storedRecords]]);
     metric('mcp_v8_stored_output_bytes', 'gauge', 'Console output kept across all records (bounded by --execution-output-max).', [['', gauges.storedOutputBytes]]);

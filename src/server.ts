@@ -1,4 +1,5 @@
 // Wires one node together from a Config: storage, engine, execution service, tools, transport.
+import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'node:events';
@@ -7,8 +8,8 @@ import type { Config } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
 import { createEngine } from './exec/engine.ts';
 import { isolatedVmBuild } from './exec/isolated-vm-build.ts';
-import { HeapService } from './exec/heaps.ts';
-import { ExecutionService } from './exec/service.ts';
+import { HeapService } from './service/heaps.ts';
+import { ExecutionService } from './service/executions.ts';
 import type { Engine } from './exec/types.ts';
 import { Metrics } from './metrics.ts';
 import { ExecutionStore } from './storage/execution-store.ts';
@@ -68,34 +69,46 @@ function listenFailure(error: NodeJS.ErrnoException, port: number, host: string,
 /**
  * Claude Desktop, Claude Code and Cursor may each start a server with the defaults at the same
  * time; LevelDB allows one process per database. The first takes the default path; the others
- * get a database of their own next to it (their records then last as long as that process),
- * and say so. A path given explicitly is never swapped for another.
+ * get a database of their own next to it (their records then last as long as that process:
+ * `ownPaths` collects it, and the server deletes it when it stops), and say so. A path given
+ * explicitly is never swapped for another.
  */
 async function openDefaultOrOwn<Database>(
   options: { path: string; explicit: boolean; what: string; flag: string },
   open: (path: string) => Promise<Database>,
   logger: Logger,
+  ownPaths: string[],
 ): Promise<Database> {
   try {
     return await open(options.path);
   } catch (error) {
     if (options.explicit || !isMcpV8Error(error) || error.code !== 'STORAGE_LOCKED') throw error;
     const path = `${options.path}-${process.pid}`;
-    logger.warn({ defaultPath: options.path, path }, `the default ${options.what} is in use by another mcp-v8; using a database of this process (pass ${options.flag} to choose)`);
-    return open(path);
+    logger.warn({ defaultPath: options.path, path }, `the default ${options.what} is in use by another mcp-v8; using a database of this process, deleted when it stops (pass ${options.flag} to choose)`);
+    const database = await open(path);
+    ownPaths.push(path);
+    return database;
   }
 }
 
-function openExecutionStore(config: Config, logger: Logger): Promise<ExecutionStore> {
+/** Deletes the databases of this process only (see openDefaultOrOwn), once they are closed. */
+async function removeOwnPaths(ownPaths: readonly string[], logger: Logger): Promise<void> {
+  for (const path of ownPaths) {
+    await rm(path, { recursive: true, force: true }).catch((error: unknown) => logger.warn({ err: error, path }, 'could not delete the database of this process'));
+  }
+}
+
+function openExecutionStore(config: Config, logger: Logger, ownPaths: string[]): Promise<ExecutionStore> {
   return openDefaultOrOwn(
     { path: config.executionDbPath, explicit: config.executionDbPathExplicit, what: 'execution database', flag: '--execution-db-path' },
     (path) => ExecutionStore.open({ path, logger, outputBytesMax: config.executionOutputMaxMb * 1024 * 1024 }),
     logger,
+    ownPaths,
   );
 }
 
 /** Stateful mode: the heap store and the session database (nothing is opened with --stateless). */
-async function openHeaps(config: Config, logger: Logger): Promise<HeapService | null> {
+async function openHeaps(config: Config, logger: Logger, ownPaths: string[]): Promise<HeapService | null> {
   const choice = config.heapStore;
   if (choice.kind === 'none') return null;
   const store: HeapStore = await openHeapStore(choice.kind === 'directory' ? { kind: 'directory', path: choice.path } : { kind: 's3', bucket: choice.bucket, cacheDir: choice.cacheDir });
@@ -105,6 +118,7 @@ async function openHeaps(config: Config, logger: Logger): Promise<HeapService | 
       { path: config.sessionDbPath, explicit: config.sessionDbPathExplicit, what: 'session database', flag: '--session-db-path' },
       (path) => SessionDb.open(path, logger),
       logger,
+      ownPaths,
     );
   } catch (error) {
     await store.close();
@@ -150,13 +164,15 @@ function exitProcess(code: number, stuckIsolates: number, logger: Logger): void 
 export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
   // Sandboxed code sees one time zone wherever it runs, so a heap replays the same on any node.
   process.env.TZ = 'UTC';
-  const store = await openExecutionStore(config, logger);
+  const ownPaths: string[] = [];
+  const store = await openExecutionStore(config, logger, ownPaths);
   let heaps: HeapService | null;
   let engine: Engine;
   try {
-    heaps = await openHeaps(config, logger);
+    heaps = await openHeaps(config, logger, ownPaths);
   } catch (error) {
     await store.close();
+    await removeOwnPaths(ownPaths, logger);
     throw error;
   }
   const ivm = isolatedVmBuild();
@@ -168,10 +184,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   } catch (error) {
     await store.close();
     await closeHeaps(heaps);
+    await removeOwnPaths(ownPaths, logger);
     throw error;
   }
   const metrics = new Metrics();
-  const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps });
+  const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps, logger });
   const tools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : heapTools(heaps))];
   const shutdown = async (closeTransport: () => Promise<void>) => {
     await closeTransport();
@@ -179,6 +196,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     await engine.close();
     await store.close();
     await closeHeaps(heaps);
+    await removeOwnPaths(ownPaths, logger);
   };
 
   if (config.transport === 'stdio') {
@@ -190,7 +208,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     return { port: null, close, stuckIsolates };
   }
 
-  const { app, close: closeApp } = createHttpApp({ config, tools, engine, metrics, store, logger });
+  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, logger });
   const httpServer = createServer(app.callback());
   httpServer.keepAliveTimeout = 65_000;
   const port = await listen(httpServer, config.port!, config.bindHost, config.transport === 'sse' ? '--sse-port' : '--http-port');

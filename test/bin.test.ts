@@ -27,6 +27,11 @@ describe('the mcp-v8 launcher', () => {
     assert.match(help.stdout, /--heap-memory-max/);
   });
 
+  test('under Node 24 without --no-node-snapshot it runs on that same Node, adding the flag', async () => {
+    const version = await run(process.execPath, [bin, '--version'], { cwd: repoRoot });
+    assert.match(version.stdout, /^mcp-v8 \d+\.\d+\.\d+\n$/);
+  });
+
   test('serves MCP on stdio under Node 24, started from the system Node', async () => {
     const child = spawnSync(systemNode, [bin, '--stateless', '--execution-db-path', tempDir('bin')], {
       cwd: repoRoot,

@@ -1,5 +1,6 @@
 // The CLI contract of api.md: defaults, ranges, conflicts, aliases, and clear one-line errors.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { parseConfig, type Config } from '../src/config.ts';
 import { McpV8Error } from '../src/errors.ts';
@@ -75,6 +76,10 @@ describe('flags', () => {
     rejects(['--http-port', '1', '--http-port', '2'], /--http-port given twice/);
     rejects(['stateless'], /unexpected argument 'stateless'/);
     rejects(['--stateless=yes'], /--stateless takes no value/);
+    rejects(['--http-port', '--stateless'], /--http-port needs a value/);
+    rejects(['-x'], /unexpected argument '-x'/);
+    rejects(['--', '--stateless'], /unknown flag -- /);
+    assert.equal(config(['--stateless=true', '--stateless=false']).stateless, false);
   });
 
   test('flags of features not built yet are refused, never ignored', () => {
@@ -93,6 +98,15 @@ describe('flags', () => {
     assert.equal(config(['--sse-port', '7000'], { PORT: '9090' }).transport, 'sse');
     assert.equal(config(['--heap-memory-max', '16'], { MCP_V8_HEAP_MEMORY_MAX: '32' }).heapMemoryMaxMb, 16, 'the command line wins');
     rejects([], /MCP_V8_HEAP_MEMORY_MAX|--heap-memory-max/, { MCP_V8_HEAP_MEMORY_MAX: '99' });
+  });
+
+  test("the README's flag section names every flag the parser knows", () => {
+    const text = (parseConfig(['--help'], {}) as { text: string }).text;
+    const flags = [...text.matchAll(/^ {2}(--[a-z0-9-]+)/gm)].map((match) => match[1]!);
+    assert.ok(flags.length > 30, `${flags.length} flags in --help`);
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Flags'), readme.indexOf('\n## ', readme.indexOf('## Flags') + 1));
+    assert.deepEqual(flags.filter((flag) => !new RegExp(`${flag}(?![a-z-])`).test(section)), []);
   });
 
   test('--help lists every flag', () => {

@@ -1,8 +1,9 @@
 // The contract between the execution service (ids, records, output, queueing policy) and the
 // engine (isolates, limits, the sandbox's event loop). Transports never see the engine.
 
-export type ExecutionStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
-export type FinalStatus = Exclude<ExecutionStatus, 'running'>;
+export type { ExecutionStatus, FinalStatus } from '../model.ts';
+import type { DeterminismRecord, FinalStatus } from '../model.ts';
+export type { DeterminismEvent, DeterminismRecord } from '../model.ts';
 
 export interface RunLimits {
   /** V8 heap limit of the isolate the run uses, in MiB (4–64 per tool call, 1–64 per flag). */
@@ -13,27 +14,6 @@ export interface RunLimits {
 
 /** Receives one console line at a time (no trailing newline), while the code runs. */
 export type ConsoleLineSink = (line: string) => void;
-
-/**
- * What a run observed that its code does not determine (docs/exec.md, "Determinism hooks"):
- * enough for a replayer to deliver the same values and the same macrotask order again.
- */
-export interface DeterminismRecord {
-  /** Seed of Math.random, crypto.getRandomValues and crypto.randomUUID (32-bit unsigned). */
-  seed: number;
-  /** Every clock reading user code made (Date.now, new Date(), Date(), performance.now), in order. */
-  clockReadingsMs: number[];
-  /**
-   * Every macrotask delivered into the isolate, in delivery order: a timer (with the clock when it
-   * fired), or work V8 finished outside the event loop (an async WebAssembly compile) reaching
-   * user code.
-   */
-  events: DeterminismEvent[];
-  /** False when a bound cut the log short: such a run cannot be replayed exactly. */
-  complete: boolean;
-}
-
-export type DeterminismEvent = { kind: 'timer'; timerId: number; atMs: number } | { kind: 'work'; workId: number };
 
 /** Per-run inputs of the determinism hooks; everything omitted is chosen fresh. */
 export interface ExecutionEnvironment {

@@ -5,7 +5,9 @@
 // are evicted first (access order is kept in memory and rebuilt from file times on open).
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { LRUCache } from 'lru-cache';
 import { McpV8Error } from '../errors.ts';
+import { heapIdPattern } from '../model.ts';
 import { writeFileAtomic } from './directory-heap-store.ts';
 import { checkHeapId, heapIdOf, type HeapStore } from './heap-store.ts';
 
@@ -15,19 +17,26 @@ export class CachedHeapStore implements HeapStore {
   private readonly backing: HeapStore;
   private readonly path: string;
   private readonly bytesMax: number;
-  /** id → size, in access order (oldest first). */
-  private readonly entries = new Map<string, number>();
-  private bytes = 0;
+  /** id → size of the cached file, least recently used first, bounded by their bytes. */
+  private readonly entries: LRUCache<string, number>;
+  /** Ids the bound pushed out, whose files `deleteEvicted` removes. */
+  private evicted: string[] = [];
 
   private constructor(options: { backing: HeapStore; path: string; bytesMax: number }) {
     this.backing = options.backing;
     this.path = options.path;
     this.bytesMax = options.bytesMax;
+    this.entries = new LRUCache<string, number>({
+      maxSize: options.bytesMax,
+      // lru-cache sizes are positive integers; a heap record is never empty.
+      sizeCalculation: (size) => Math.max(1, size),
+      dispose: (_size, id, reason) => { if (reason === 'evict') this.evicted.push(id); },
+    });
   }
 
   static async open(options: { backing: HeapStore; path: string; bytesMax?: number }): Promise<CachedHeapStore> {
     const bytesMax = options.bytesMax ?? cacheBytesMaxDefault;
-    if (!(bytesMax > 0)) throw new McpV8Error('INVALID_ARGUMENT', `cache size must be positive, got ${bytesMax}`);
+    if (!(Number.isInteger(bytesMax) && bytesMax > 0)) throw new McpV8Error('INVALID_ARGUMENT', `cache size must be positive, got ${bytesMax}`);
     try {
       await mkdir(options.path, { recursive: true });
     } catch (error) {
@@ -41,7 +50,7 @@ export class CachedHeapStore implements HeapStore {
   private async loadEntries(): Promise<void> {
     const found: Array<{ id: string; size: number; usedMs: number }> = [];
     for (const name of await readdir(this.path)) {
-      if (!/^[0-9a-f]{64}$/.test(name)) {
+      if (!heapIdPattern.test(name)) {
         if (name.startsWith('.tmp-')) await rm(join(this.path, name), { force: true });
         continue;
       }
@@ -49,44 +58,33 @@ export class CachedHeapStore implements HeapStore {
       found.push({ id: name, size: info.size, usedMs: info.atimeMs > info.mtimeMs ? info.atimeMs : info.mtimeMs });
     }
     found.sort((left, right) => left.usedMs - right.usedMs);
-    for (const entry of found) this.remember(entry.id, entry.size);
-    await this.evict();
+    for (const entry of found) {
+      if (entry.size > this.bytesMax) await rm(join(this.path, entry.id), { force: true });
+      else this.entries.set(entry.id, entry.size);
+    }
+    await this.deleteEvicted();
   }
 
-  private remember(id: string, size: number): void {
-    const previous = this.entries.get(id);
-    if (previous !== undefined) {
-      this.entries.delete(id);
-      this.bytes -= previous;
-    }
-    this.entries.set(id, size);
-    this.bytes += size;
+  private async deleteEvicted(): Promise<void> {
+    const ids = this.evicted;
+    this.evicted = [];
+    for (const id of ids) await rm(join(this.path, id), { force: true });
   }
 
   private async forget(id: string): Promise<void> {
-    const size = this.entries.get(id);
-    if (size !== undefined) {
-      this.entries.delete(id);
-      this.bytes -= size;
-    }
+    this.entries.delete(id);
     await rm(join(this.path, id), { force: true });
-  }
-
-  private async evict(): Promise<void> {
-    while (this.bytes > this.bytesMax && this.entries.size > 0) {
-      await this.forget(this.entries.keys().next().value!);
-    }
   }
 
   private async fill(id: string, bytes: Uint8Array): Promise<void> {
     if (bytes.length > this.bytesMax) return;
     await writeFileAtomic(join(this.path, id), this.path, bytes);
-    this.remember(id, bytes.length);
-    await this.evict();
+    this.entries.set(id, bytes.length);
+    await this.deleteEvicted();
   }
 
   get cachedBytes(): number {
-    return this.bytes;
+    return this.entries.calculatedSize;
   }
 
   async put(bytes: Uint8Array): Promise<string> {
@@ -101,7 +99,7 @@ export class CachedHeapStore implements HeapStore {
       try {
         const bytes = await readFile(join(this.path, id));
         if (heapIdOf(bytes) === id) {
-          this.remember(id, bytes.length);
+          this.entries.get(id); // most recently used now
           return bytes;
         }
       } catch {

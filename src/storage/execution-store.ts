@@ -17,21 +17,16 @@
 // every line of a finished execution (LevelDB's log is in the page cache). A record is visible to
 // `get` as finished only once that write is done.
 import type { Level } from 'level';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { McpV8Error, assert } from '../errors.ts';
-import type { ExecutionStatus, FinalStatus } from '../exec/types.ts';
+import { z } from 'zod';
+import { executionStatuses, heapIdPattern, type ExecutionRecord, type ExecutionStatus, type FinalStatus } from '../model.ts';
 import { openLevel } from './level.ts';
+import { parseStored } from './stored-json.ts';
 import { OutputIndexCache, pageByBytes, pageByLines, type LineSource } from './output-pages.ts';
 
-export interface ExecutionRecord {
-  execution_id: string;
-  status: ExecutionStatus;
-  result: string | null;
-  heap: string | null;
-  error: string | null;
-  started_at: string;
-  completed_at: string | null;
-}
+export type { ExecutionRecord } from '../model.ts';
 
 export interface FinalRecordFields {
   status: FinalStatus;
@@ -88,18 +83,22 @@ export const recentRecordsMax = 10_000;
 
 const lineKeyDigits = 10;
 
+const storedRecordSchema = z.object({
+  execution_id: z.string(),
+  status: z.enum(executionStatuses),
+  result: z.string().nullable(),
+  heap: z.string().regex(heapIdPattern).nullable(),
+  error: z.string().nullable(),
+  started_at: z.string(),
+  completed_at: z.string().nullable(),
+}) satisfies z.ZodType<ExecutionRecord>;
+
 /**
  * A stored record, or null when it cannot be read. LevelDB checksums what it stores, so only a
  * bug or a hand edit makes one; it must not stop listing, eviction or a restart.
  */
 function parseRecord(text: string): ExecutionRecord | null {
-  try {
-    const record = JSON.parse(text) as Partial<ExecutionRecord> | null;
-    if (typeof record === 'object' && record !== null && typeof record.execution_id === 'string' && typeof record.status === 'string') return record as ExecutionRecord;
-  } catch {
-    // Not JSON: reported as unreadable below.
-  }
-  return null;
+  return parseStored(storedRecordSchema, text);
 }
 
 /** What one console line adds to the stored output: its UTF-8 bytes and the newline after it. */
@@ -151,7 +150,7 @@ export class ExecutionStore {
   private readonly outputs = new Map<string, OutputCounters>();
   private readonly indexes = new OutputIndexCache();
   /** Running records and the most recently finished ones (insertion order = age). */
-  private readonly recent = new Map<string, ExecutionRecord>();
+  private readonly recent = new LRUCache<string, ExecutionRecord>({ max: recentRecordsMax });
   private queue: QueuedWrite[] = [];
   /** Entries of `queue` that make the next batch start at once (creates, barriers). */
   private queuedUrgent = 0;
@@ -297,14 +296,19 @@ export class ExecutionStore {
     assert(record !== undefined, `finish of a known execution (${id})`);
     const finished: ExecutionRecord = { ...record, ...final };
     const bytes = this.outputs.get(id)?.bytes ?? 0;
-    // Queued after every line of this execution, so written with them or after them.
-    await this.writeRecord(false, [
-      { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
-      { type: 'del', key: runningKey(id) },
-      ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
-    ]);
-    this.remember(finished);
-    this.outputs.delete(id);
+    try {
+      // Queued after every line of this execution, so written with them or after them.
+      await this.writeRecord(false, [
+        { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
+        { type: 'del', key: runningKey(id) },
+        ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
+      ]);
+    } finally {
+      // Finished in memory even when the write failed: a poll must not see "running" for ever.
+      // On disk the record keeps its running marker, and the next start marks it interrupted.
+      this.remember(finished);
+      this.outputs.delete(id);
+    }
     if (bytes > 0) this.evictIfOver();
   }
 
@@ -379,9 +383,7 @@ export class ExecutionStore {
   }
 
   private remember(record: ExecutionRecord): void {
-    this.recent.delete(record.execution_id);
     this.recent.set(record.execution_id, record);
-    if (this.recent.size > recentRecordsMax) this.recent.delete(this.recent.keys().next().value!);
   }
 
   async get(id: string): Promise<ExecutionRecord | undefined> {
@@ -392,7 +394,7 @@ export class ExecutionStore {
     const record = parseRecord(text);
     if (record === null) {
       this.logger?.error({ executionId: id }, 'a stored execution record cannot be read');
-      throw new McpV8Error('EXECUTION_NOT_FOUND', `The stored record of execution ${id} cannot be read (it is damaged in the execution database): its result and output are lost.`);
+      throw new McpV8Error('STORED_DATA_DAMAGED', `The stored record of execution ${id} cannot be read (it is damaged in the execution database): its result and output are lost.`);
     }
     return record;
   }

@@ -4,11 +4,11 @@
 // and decoding checks every field: a damaged or foreign object is HEAP_CORRUPT, never replayed.
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
-import type { DeterminismRecord } from '../exec/types.ts';
+import { heapIdPattern, type DeterminismRecord } from '../model.ts';
 
 export const heapRecordFormat = 'mcp-v8/heap@1';
 
-const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+const hex64 = z.string().regex(heapIdPattern);
 
 const heapRecordSchema = z.strictObject({
   format: z.literal(heapRecordFormat),

@@ -3,6 +3,7 @@
 // Implementations: a local directory (atomic writes), S3, and S3 behind a write-through cache.
 import { createHash } from 'node:crypto';
 import { McpV8Error } from '../errors.ts';
+import { heapIdPattern } from '../model.ts';
 
 export interface HeapStore {
   /** Stores the bytes and answers their id (64 lowercase hex). Storing the same bytes twice is a no-op. */
@@ -16,8 +17,6 @@ export interface HeapStore {
 export type HeapStoreOptions =
   | { kind: 'directory'; path: string }
   | { kind: 's3'; bucket: string; prefix?: string; cacheDir?: string | null; cacheBytesMax?: number };
-
-const heapIdPattern = /^[0-9a-f]{64}$/;
 
 export function heapIdOf(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

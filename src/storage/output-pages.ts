@@ -10,6 +10,7 @@
 // - next_line_offset is the first line not wholly returned; next_byte_offset the first byte not
 //   returned; has_more says whether output exists beyond this page (more may still come while the
 //   execution runs).
+import { LRUCache } from 'lru-cache';
 import { assert } from '../errors.ts';
 
 export interface LineSource {
@@ -40,17 +41,16 @@ function addLine(index: OutputIndex, line: string, bytes = Buffer.byteLength(lin
 }
 
 export class OutputIndexCache {
-  private readonly indexes = new Map<string, OutputIndex>();
+  private readonly indexes = new LRUCache<string, OutputIndex>({ max: outputIndexesMax });
 
   /** Starts an empty index for a new execution: every line it prints then passes appendLine. */
   track(id: string): void {
     this.indexes.set(id, { lineStartBytes: [], totalBytes: 0 });
-    if (this.indexes.size > outputIndexesMax) this.indexes.delete(this.indexes.keys().next().value!);
   }
 
   /** `bytes`: the line's UTF-8 bytes plus its newline, when the caller has counted them already. */
   appendLine(id: string, line: string, bytes?: number): void {
-    const index = this.indexes.get(id);
+    const index = this.indexes.peek(id);
     if (index !== undefined) addLine(index, line, bytes);
   }
 
@@ -60,11 +60,7 @@ export class OutputIndexCache {
 
   async load(id: string, source: LineSource): Promise<OutputIndex> {
     const cached = this.indexes.get(id);
-    if (cached !== undefined) {
-      this.indexes.delete(id);
-      this.indexes.set(id, cached);
-      return cached;
-    }
+    if (cached !== undefined) return cached;
     const index: OutputIndex = { lineStartBytes: [], totalBytes: 0 };
     for (const line of await source.readAll()) addLine(index, line);
     // Lines that arrived while we read are added before the index is published; after that,
@@ -73,7 +69,6 @@ export class OutputIndexCache {
       for (const line of await source.read(index.lineStartBytes.length + 1, live)) addLine(index, line);
     }
     this.indexes.set(id, index);
-    if (this.indexes.size > outputIndexesMax) this.indexes.delete(this.indexes.keys().next().value!);
     return index;
   }
 }

@@ -13,7 +13,10 @@
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { openLevel } from './level.ts';
+import { parseStored } from './stored-json.ts';
+import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
+import { heapIdPattern } from '../model.ts';
 import { checkHeapId } from './heap-store.ts';
 
 export interface SessionEntry {
@@ -69,38 +72,31 @@ const tagKey = (key: string, value: string, heap: string) => `t!${key}${separato
 /** Where a session's entries start: every entry key is this plus its zero-padded index. */
 const entryPrefix = (session: string) => `s!${session}${separator}`;
 const entryKey = (session: string, index: number) => entryPrefix(session) + String(index).padStart(indexDigits, '0');
-const heapIdShape = /^[0-9a-f]{64}$/;
 const countShape = /^(0|[1-9][0-9]{0,11})$/;
 
 // Damaged values. LevelDB checksums what it stores, so only a bug or a hand edit makes one; it
 // must cost the one entry or tag set it is, never a session's other entries, other heaps' tags,
 // or a write that trusts it (a count read as NaN would file every later entry under "NaN").
 
+const heapId = z.string().regex(heapIdPattern);
+const storedEntrySchema = z.object({
+  index: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  input_heap: heapId.nullable(),
+  output_heap: heapId,
+  code: z.string(),
+  timestamp: z.string(),
+});
+const storedTagsSchema = z.record(z.string(), z.string());
+const snapshotSchema = z.array(z.tuple([z.string(), z.string()]));
+
 /** A stored session entry, or null when it cannot be read. */
 function parseEntry(text: string): SessionEntry | null {
-  try {
-    const entry = JSON.parse(text) as Partial<SessionEntry> | null;
-    if (
-      typeof entry === 'object' && entry !== null && Number.isSafeInteger(entry.index) && entry.index! >= 0 &&
-      (entry.input_heap === null || (typeof entry.input_heap === 'string' && heapIdShape.test(entry.input_heap))) &&
-      typeof entry.output_heap === 'string' && heapIdShape.test(entry.output_heap) &&
-      typeof entry.code === 'string' && typeof entry.timestamp === 'string'
-    ) return entry as SessionEntry;
-  } catch {
-    // Not JSON: reported as unreadable by the caller.
-  }
-  return null;
+  return parseStored(storedEntrySchema, text);
 }
 
 /** A heap's stored tags, or null when they cannot be read. */
 function parseTags(text: string): Tags | null {
-  try {
-    const tags = JSON.parse(text) as unknown;
-    if (typeof tags === 'object' && tags !== null && !Array.isArray(tags) && Object.values(tags).every((value) => typeof value === 'string')) return tags as Tags;
-  } catch {
-    // Not JSON: reported as unreadable by the caller.
-  }
-  return null;
+  return parseStored(storedTagsSchema, text);
 }
 
 const indexOfEntryKey = (key: string) => Number(key.slice(key.lastIndexOf(separator) + 1));
@@ -301,7 +297,8 @@ export class SessionDb {
   }
 
   async restore(snapshot: string): Promise<void> {
-    const pairs = JSON.parse(snapshot) as Array<[string, string]>;
+    const pairs = parseStored(snapshotSchema, snapshot);
+    if (pairs === null) throw new McpV8Error('STORED_DATA_DAMAGED', 'a session database snapshot is not a JSON list of [key, value] strings; the current state is kept');
     await this.writes;
     // One batch: a crash leaves the old state or the new one, never an empty database.
     const incoming = new Set(pairs.map(([key]) => key));

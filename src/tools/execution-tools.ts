@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { McpV8Error } from '../errors.ts';
-import { busyPollHoldMs, type ExecutionService } from '../exec/service.ts';
+import { busyPollHoldMs, type ExecutionService } from '../service/executions.ts';
 import type { OutputQuery } from '../storage/execution-store.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
 
@@ -65,7 +65,6 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
       output: z.object(outputPageFields).optional().describe('First page of console output, when the run finished within wait_ms.'),
     },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-    statefulOnly: false,
     handler: async (args) => {
       if (config.stateless && (args.heap !== undefined || args.session !== undefined || args.tags !== undefined)) {
         const which = ['heap', 'session', 'tags'].filter((key) => args[key as 'heap'] !== undefined).join(', ');
@@ -95,7 +94,6 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
     },
     output: executionFields,
     annotations: { readOnlyHint: true, openWorldHint: false },
-    statefulOnly: false,
     handler: async (args) => (args.wait_ms === undefined ? service.poll(args.execution_id) : service.wait(args.execution_id, args.wait_ms)),
   });
 
@@ -114,7 +112,6 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
     },
     output: outputPageFields,
     annotations: { readOnlyHint: true, openWorldHint: false },
-    statefulOnly: false,
     handler: async (args) => service.output(args.execution_id, outputQuery(args)),
   });
 
@@ -125,7 +122,6 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
     input: { execution_id: executionId },
     output: { ok: z.boolean(), error: z.string().optional() },
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-    statefulOnly: false,
     handler: async (args) => service.cancel(args.execution_id),
   });
 
@@ -136,7 +132,6 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
     input: {},
     output: { executions: z.array(z.object({ execution_id: z.string(), status, started_at: z.string(), completed_at: z.string().nullable() })) },
     annotations: { readOnlyHint: true, openWorldHint: false },
-    statefulOnly: false,
     handler: async () => ({
       executions: (await service.list()).map(({ execution_id, status, started_at, completed_at }) => ({ execution_id, status, started_at, completed_at })),
     }),

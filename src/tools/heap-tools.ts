@@ -2,7 +2,7 @@
 // heaps; every write goes through SessionDb.apply (the Raft log, in a cluster).
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
-import type { HeapService } from '../exec/heaps.ts';
+import type { HeapService } from '../service/heaps.ts';
 import { checkHeapId } from '../storage/heap-store.ts';
 import type { SessionEntry } from '../storage/session-db.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
@@ -40,7 +40,6 @@ export function heapTools(heaps: HeapService): ToolDefinition[] {
     input: {},
     output: { sessions: z.array(z.string()) },
     annotations: { readOnlyHint: true, openWorldHint: false },
-    statefulOnly: true,
     handler: async () => ({ sessions: await heaps.sessions.listSessions() }),
   });
 
@@ -54,7 +53,6 @@ export function heapTools(heaps: HeapService): ToolDefinition[] {
     },
     output: { entries: z.array(z.object({ index: z.number(), input_heap: z.string().nullable(), output_heap: z.string(), code: z.string(), timestamp: z.string() }).partial()) },
     annotations: { readOnlyHint: true, openWorldHint: false },
-    statefulOnly: true,
     handler: async (args) => {
       const fields = parseFields(args.fields);
       const entries = await heaps.sessions.entries(args.session);
@@ -69,7 +67,6 @@ export function heapTools(heaps: HeapService): ToolDefinition[] {
     input: { heap: heapArgument },
     output: { tags: tagMap },
     annotations: { readOnlyHint: true, openWorldHint: false },
-    statefulOnly: true,
     handler: async (args) => ({ tags: await heaps.sessions.getTags(checkHeapId(args.heap)) }),
   });
 
@@ -80,7 +77,6 @@ export function heapTools(heaps: HeapService): ToolDefinition[] {
     input: { heap: heapArgument, tags: tagMap.describe('The new tags, e.g. {"name": "parsed-data", "step": "2"}.') },
     output: { ok: z.boolean() },
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-    statefulOnly: true,
     handler: async (args) => {
       await heaps.sessions.apply({ type: 'tags.set', heap: await heaps.mustExist(args.heap), tags: args.tags });
       return { ok: true };
@@ -94,7 +90,6 @@ export function heapTools(heaps: HeapService): ToolDefinition[] {
     input: { heap: heapArgument, keys: z.union([z.string(), z.array(z.string())]).optional().describe('Comma list of tag keys to delete; omit to delete every tag.') },
     output: { ok: z.boolean() },
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-    statefulOnly: true,
     handler: async (args) => {
       const keys = parseKeys(args.keys);
       await heaps.sessions.apply({ type: 'tags.delete', heap: await heaps.mustExist(args.heap), keys });
@@ -109,7 +104,6 @@ export function heapTools(heaps: HeapService): ToolDefinition[] {
     input: { tags: tagMap.describe('Pairs that must all match, e.g. {"project": "etl"}.') },
     output: { results: z.array(z.object({ heap: z.string(), tags: tagMap })) },
     annotations: { readOnlyHint: true, openWorldHint: false },
-    statefulOnly: true,
     handler: async (args) => ({ results: await heaps.sessions.queryTags(args.tags) }),
   });
 

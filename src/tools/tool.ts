@@ -23,8 +23,6 @@ export interface ToolDefinition<Input extends z.ZodRawShape = z.ZodRawShape, Out
   input: Input;
   output: Output;
   annotations: ToolAnnotations;
-  /** Served only when the server keeps heaps (not with --stateless). */
-  statefulOnly: boolean;
   handler: (args: z.infer<z.ZodObject<Input>>, context: ToolContext) => Promise<z.infer<z.ZodObject<Output>>>;
 }
 
@@ -37,19 +35,36 @@ export function defineTool<Input extends z.ZodRawShape, Output extends z.ZodRawS
 /** Strict schemas built once per tool: building a zod object costs more than parsing with it. */
 const strictSchemas = new WeakMap<z.ZodRawShape, z.ZodObject>();
 
-/** Validates arguments outside MCP (the plain API) with the same schema and one error shape. */
-export function parseToolArguments<Input extends z.ZodRawShape>(tool: ToolDefinition<Input, z.ZodRawShape>, value: unknown): z.infer<z.ZodObject<Input>> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new McpV8Error('INVALID_ARGUMENT', `${tool.name}: the body must be a JSON object`);
-  }
+/** A tool's input as a strict object: an argument it does not know is an error, not ignored. */
+export function strictInput(tool: Pick<ToolDefinition, 'input'>): z.ZodObject {
   let schema = strictSchemas.get(tool.input);
   if (schema === undefined) {
     schema = z.strictObject(tool.input);
     strictSchemas.set(tool.input, schema);
   }
-  const parsed = schema.safeParse(value);
+  return schema;
+}
+
+/** Validates a tool's arguments, on every transport, with the same schema and one error shape. */
+export function parseToolArguments<Input extends z.ZodRawShape>(tool: ToolDefinition<Input, z.ZodRawShape>, value: unknown): z.infer<z.ZodObject<Input>> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new McpV8Error('INVALID_ARGUMENT', `${tool.name}: the arguments must be a JSON object`);
+  }
+  const parsed = strictInput(tool).safeParse(value);
   if (!parsed.success) throw new McpV8Error('INVALID_ARGUMENT', `${tool.name}: ${describeIssues(parsed.error)}`);
   return parsed.data as z.infer<z.ZodObject<Input>>;
+}
+
+export function findTool(tools: readonly ToolDefinition[], name: string): ToolDefinition {
+  const tool = tools.find((candidate) => candidate.name === name);
+  if (tool === undefined) throw new McpV8Error('TOOL_NOT_FOUND', `no tool named '${name.slice(0, 80)}'; tools: ${tools.map((t) => t.name).join(', ')}`);
+  return tool;
+}
+
+/** A tool call as every transport makes it: find the tool, validate its arguments, run it. */
+export async function callTool(tools: readonly ToolDefinition[], name: string, args: unknown, context: ToolContext): Promise<Record<string, unknown>> {
+  const tool = findTool(tools, name);
+  return tool.handler(parseToolArguments(tool, args), context);
 }
 
 export function describeIssues(error: z.ZodError): string {

@@ -5,6 +5,8 @@
 // the Koa routes: the same tool handlers, the same validation (the common `{"code": "..."}` body is
 // checked here exactly as the tool's schema would; anything else goes through the schema), the
 // same statuses and error bodies. Requests this does not recognise exactly fall through to Koa.
+// test/transport/one-validation.test.ts sends both the same requests and compares status, body
+// and headers: a change here that makes them differ fails it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { isMcpV8Error } from '../errors.ts';
@@ -27,17 +29,27 @@ export interface FastPathOptions {
 
 export type FastHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
 
-function sendJson(response: ServerResponse, status: number, value: unknown): void {
+function sendJson(response: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
-  response.writeHead(status, { 'content-type': jsonType, 'content-length': Buffer.byteLength(body) });
+  response.writeHead(status, { 'content-type': jsonType, 'content-length': Buffer.byteLength(body), ...headers });
   response.end(body);
 }
 
+export interface ErrorAnswer {
+  status: number;
+  body: { error: string; code: string };
+  /** Retry-After on errors of load (a full queue), none otherwise. */
+  headers: Record<string, string>;
+}
+
 /** The answer to a failed request, for Koa's error middleware and these routes alike: coded JSON for clients, a log line for faults. */
-export function errorAnswer(error: unknown, logger: Logger, path: string): { status: number; body: { error: string; code: string } } {
-  if (isMcpV8Error(error) && error.expose) return { status: error.httpStatus, body: { error: error.message, code: error.publicCode } };
+export function errorAnswer(error: unknown, logger: Logger, path: string): ErrorAnswer {
+  if (isMcpV8Error(error) && error.expose) {
+    const headers: Record<string, string> = error.retryAfterSecs === null ? {} : { 'retry-after': String(error.retryAfterSecs) };
+    return { status: error.httpStatus, body: { error: error.message, code: error.publicCode }, headers };
+  }
   logger.error({ err: error, path }, 'request failed');
-  return { status: 500, body: { error: 'internal error; it was logged', code: 'MCPV8_ERR_INTERNAL' } };
+  return { status: 500, body: { error: 'internal error; it was logged', code: 'MCPV8_ERR_INTERNAL' }, headers: {} };
 }
 
 /** POST /api/exec answers 200 with the record when the run finished within wait_ms, else 202. */
@@ -51,8 +63,8 @@ function sendError(response: ServerResponse, error: unknown, logger: Logger, pat
     response.destroy();
     return;
   }
-  const { status, body } = errorAnswer(error, logger, path);
-  sendJson(response, status, body);
+  const { status, body, headers } = errorAnswer(error, logger, path);
+  sendJson(response, status, body, headers);
 }
 
 /** `{"code": string}` and nothing else, within the schema's bound: what the schema would accept unchanged. */

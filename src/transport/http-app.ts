@@ -6,22 +6,18 @@ import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { McpV8Error } from '../errors.ts';
-import type { Engine } from '../exec/types.ts';
-import type { Metrics } from '../metrics.ts';
-import { parseToolArguments, type ToolDefinition } from '../tools/tool.ts';
+import type { ExecutionService } from '../service/executions.ts';
+import { callTool, type ToolDefinition } from '../tools/tool.ts';
 import { version } from '../version.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
 import { createSseHandler, createStreamableHttpHandler } from './mcp-http.ts';
-import type { ExecutionStore } from '../storage/execution-store.ts';
 
 export interface HttpAppOptions {
   config: Config;
   tools: readonly ToolDefinition[];
-  engine: Engine;
-  metrics: Metrics;
-  /** What the execution store holds, for /metrics. */
-  store: Pick<ExecutionStore, 'storedRecords' | 'storedOutputBytes'>;
+  /** The node's load and metrics, for /healthz and /metrics. */
+  node: Pick<ExecutionService, 'load' | 'metricsText'>;
   logger: Logger;
 }
 
@@ -36,17 +32,12 @@ function errorMiddleware(logger: Logger): Koa.Middleware {
         return;
       }
       ctx.respond = true;
-      const { status, body } = errorAnswer(error, logger, ctx.path);
+      const { status, body, headers } = errorAnswer(error, logger, ctx.path);
       ctx.status = status;
+      ctx.set(headers);
       ctx.body = body;
     }
   };
-}
-
-function toolNamed(tools: readonly ToolDefinition[], name: string): ToolDefinition {
-  const tool = tools.find((candidate) => candidate.name === name);
-  if (tool === undefined) throw new McpV8Error('ROUTE_NOT_FOUND', `no tool named '${name.slice(0, 80)}'; tools: ${tools.map((t) => t.name).join(', ')}`);
-  return tool;
 }
 
 /** Query-string numbers for the output route, validated by the tool's own schema after this. */
@@ -63,10 +54,7 @@ function numericQuery(ctx: Context, names: readonly string[]): Record<string, un
 
 function apiRoutes(router: Router, options: HttpAppOptions): void {
   const { tools, config } = options;
-  const call = async (name: string, args: unknown) => {
-    const tool = toolNamed(tools, name);
-    return tool.handler(parseToolArguments(tool, args), { principal: 'anonymous', transport: 'api' });
-  };
+  const call = (name: string, args: unknown) => callTool(tools, name, args, { principal: 'anonymous', transport: 'api' });
   router.post('/api/exec', async (ctx) => {
     const result = await call('run_js', await readJsonBody(ctx.req, config.httpBodyBytesMax));
     ctx.status = execStatus(result);
@@ -84,12 +72,17 @@ function apiRoutes(router: Router, options: HttpAppOptions): void {
 }
 
 /** Koa, with the polling routes answered before Koa builds a context (see api-fast-path.ts). */
-class ApiApp extends Koa {
+export class ApiApp extends Koa {
   private readonly fastPath: FastHandler;
 
   constructor(fastPath: FastHandler) {
     super();
     this.fastPath = fastPath;
+  }
+
+  /** The same app without the fast path: what test/transport/fast-path.test.ts compares it with. */
+  koaCallback(): ReturnType<Koa['callback']> {
+    return super.callback();
   }
 
   override callback(): ReturnType<Koa['callback']> {
@@ -102,25 +95,22 @@ class ApiApp extends Koa {
   }
 }
 
-export function createHttpApp(options: HttpAppOptions): { app: Koa; close: () => Promise<void> } {
+export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: () => Promise<void> } {
   const { config, logger } = options;
   const app = new ApiApp(createFastPath({ tools: options.tools, bodyBytesMax: config.httpBodyBytesMax, logger }));
   app.silent = true;
   const router = new Router();
   router.get('/healthz', (ctx) => {
-    const stuck = options.engine.stuckIsolates;
+    const load = options.node.load();
     // Still serving, but each stuck isolate keeps a core busy: an operator should restart the node.
-    ctx.body = { status: stuck === 0 ? 'ok' : 'degraded', version, running: options.engine.runningCount, queued: options.engine.queuedCount, stuck_isolates: stuck };
+    // Faulted (an internal check failed), it serves reads but takes no new executions: 503.
+    const status = load.fault !== null ? 'faulted' : load.stuckIsolates === 0 ? 'ok' : 'degraded';
+    if (load.fault !== null) ctx.status = 503;
+    ctx.body = { status, version, running: load.running, queued: load.queued, stuck_isolates: load.stuckIsolates, ...(load.fault === null ? {} : { fault: load.fault }) };
   });
   router.get('/metrics', (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';
-    ctx.body = options.metrics.render({
-      queueDepth: options.engine.queuedCount,
-      running: options.engine.runningCount,
-      stuckIsolates: options.engine.stuckIsolates,
-      storedRecords: options.store.storedRecords,
-      storedOutputBytes: options.store.storedOutputBytes,
-    });
+    ctx.body = options.node.metricsText();
   });
   apiRoutes(router, options);
   const closers: Array<() => Promise<void>> = [];

@@ -1,10 +1,10 @@
 // Builds an McpServer that serves the tool definitions. One is made per MCP session (and per
 // request in stateless HTTP mode); tools are plain data, so building one is cheap.
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { isMcpV8Error } from '../errors.ts';
-import type { ToolContext, ToolDefinition } from '../tools/tool.ts';
+import { callTool, strictInput, type ToolContext, type ToolDefinition } from '../tools/tool.ts';
 import { version } from '../version.ts';
 
 const instructions =
@@ -26,19 +26,24 @@ export function toolError(error: unknown, logger: Logger, toolName: string): Cal
 
 export function createMcpServer(options: { tools: readonly ToolDefinition[]; context: ToolContext; logger: Logger }): McpServer {
   const server = new McpServer({ name: 'mcp-v8', version }, { instructions, capabilities: { tools: {} } });
+  // Registered for tools/list (the strict schema says additionalProperties: false)...
   for (const tool of options.tools) {
     server.registerTool(
       tool.name,
-      { title: tool.title, description: tool.description, inputSchema: tool.input, outputSchema: tool.output, annotations: tool.annotations },
-      async (args: unknown) => {
-        try {
-          return toolResult(await tool.handler(args as never, options.context));
-        } catch (error) {
-          return toolError(error, options.logger, tool.name);
-        }
-      },
+      { title: tool.title, description: tool.description, inputSchema: strictInput(tool), outputSchema: tool.output, annotations: tool.annotations },
+      () => { throw new Error('unreachable: tools/call is answered below'); },
     );
   }
+  // ...but called through the one validation path the plain API uses (`callTool`): the SDK's own
+  // checks would word every error differently, and with a non-strict object would drop a typo'd
+  // argument (`timeout_secs`) silently instead of refusing it.
+  server.server.setRequestHandler(CallToolRequestSchema, async (request) => {
+    try {
+      return toolResult(await callTool(options.tools, request.params.name, request.params.arguments ?? {}, options.context));
+    } catch (error) {
+      return toolError(error, options.logger, request.params.name);
+    }
+  });
   // A message the transport cannot read (not JSON, not JSON-RPC, a stdio line past the SDK's
   // 10 MiB) would otherwise leave no trace; past the 10 MiB the SDK also closes the stdio
   // transport, and the server stops.

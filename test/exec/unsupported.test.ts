@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createEngine } from '../../src/exec/engine.ts';
-import { ExecutionService } from '../../src/exec/service.ts';
+import { ExecutionService } from '../../src/service/executions.ts';
 import { explainFailure } from '../../src/exec/unsupported.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { ExecutionStore } from '../../src/storage/execution-store.ts';

@@ -28,9 +28,8 @@ describe('WebAssembly', () => {
   });
 
   test('an async compile does not wait for an unrelated far timer', async () => {
-    const started = Date.now();
+    // Completed within the harness's 5 s timeout, so well before the 60 s timer.
     assert.equal(await result(`setTimeout(() => {}, 60_000).unref(); const { instance } = await WebAssembly.instantiate(${readmeModule}); instance.exports.add(1, 1)`), '2');
-    assert.ok(Date.now() - started < 5_000);
   });
 
   test('a bad module rejects with the CompileError, as in Node', async () => {

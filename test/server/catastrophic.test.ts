@@ -33,11 +33,9 @@ describe('V8 out of memory beyond recovery', () => {
   after(async () => { await server?.stop('SIGKILL'); });
 
   test('the run fails out of memory, the server serves on, and SIGTERM still ends it', async () => {
-    const started = Date.now();
     const bomb = await exec(server, { code: bombCode, heap_memory_max_mb: 16, execution_timeout_secs: 60 });
     assert.equal(bomb.status, 'failed', JSON.stringify(bomb));
     assert.equal(bomb.error, ErrorTexts.outOfMemory);
-    assert.ok(Date.now() - started < 60_000, 'ended by V8 running out of memory, not by its timeout');
     await server.waitForStderr(/"v8":"Catastrophic out-of-memory error".*V8 ran out of memory in an isolate beyond recovery/);
 
     // One slot: the next run can only complete if the bomb's run gave it back.

@@ -3,7 +3,12 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { pino } from 'pino';
+import { parseConfig, type Config } from '../../src/config.ts';
+import { startServer } from '../../src/server.ts';
 import { startServerProcess, tempDir } from '../support/server-process.ts';
 
 async function post(baseUrl: string, path: string, body: unknown): Promise<Record<string, unknown>> {
@@ -124,18 +129,32 @@ describe('durability of execution records', () => {
 });
 
 describe('several local servers on the defaults', () => {
-  test('a second server whose default execution database is taken starts on its own and says so', async () => {
-    const first = await startServerProcess(['--stateless', '--http-port', '0']);
-    const second = await startServerProcess(['--stateless', '--http-port', '0']);
+  // In-process (startServer with a Config), so that "the default path" can be a temporary one:
+  // the real defaults (/tmp/mcp-v8-*) belong to the user's servers, and a test must not touch them.
+  test('a second server whose default execution database is taken starts on its own, says so, and deletes it when it stops', async () => {
+    const parsed = parseConfig(['--stateless', '--http-port', '0', '--max-concurrent-executions', '1', '--log-level', 'warn'], {});
+    assert.equal(parsed.action, 'run');
+    const defaultPath = join(tempDir('defaults'), 'executions');
+    const config: Config = { ...(parsed as { config: Config }).config, executionDbPath: defaultPath, executionDbPathExplicit: false };
+    assert.equal(config.executionDbPathExplicit, false);
+    const logged: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => { logged.push(line); } });
+    const first = await startServer(config, logger);
+    const second = await startServer(config, logger);
+    const ownPath = `${defaultPath}-${process.pid}`;
     try {
-      assert.match(second.stderr() + first.stderr(), /default execution database is in use by another mcp-v8/);
+      assert.ok(logged.some((line) => line.includes('default execution database is in use by another mcp-v8')), logged.join(''));
+      assert.ok(existsSync(ownPath), 'the second server has a database of its own');
       for (const server of [first, second]) {
-        const run = await post(server.baseUrl, '/api/exec', { code: '1 + 2', wait_ms: 10_000 });
+        const run = await post(`http://127.0.0.1:${server.port}`, '/api/exec', { code: '1 + 2', wait_ms: 10_000 });
         assert.equal(run.result, '3');
       }
     } finally {
-      await Promise.all([first.stop(), second.stop()]);
+      await second.close();
+      await first.close();
     }
+    assert.equal(existsSync(ownPath), false, 'deleted when its server stopped');
+    assert.equal(existsSync(defaultPath), true, 'the default database stays');
   });
 
   test('an explicit path that is taken is refused with a line naming the flag', async () => {

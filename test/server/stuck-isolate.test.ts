@@ -51,7 +51,8 @@ for (const build of ['patched', 'prebuilt'] as const) {
       assert.equal(next.status, 'completed', String(next.error));
       assert.equal(next.result, '42');
       if (build === 'patched') {
-        assert.ok(tookMs < 2_500, `ended at its 1 s timeout (took ${tookMs} ms)`);
+        // Ended at its timeout: the engine never had to give up on the isolate (that is logged).
+        assert.doesNotMatch(server.stderr(), /a stopped run's isolate did not answer/);
         const report = await health(server);
         assert.equal(report.status, 'ok');
         assert.equal(report.stuck_isolates, 0);

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createEngine } from '../../src/exec/engine.ts';
-import { HeapService } from '../../src/exec/heaps.ts';
-import { ExecutionService, type SubmitRequest } from '../../src/exec/service.ts';
+import { HeapService } from '../../src/service/heaps.ts';
+import { ExecutionService, type SubmitRequest } from '../../src/service/executions.ts';
 import type { Engine } from '../../src/exec/types.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { DirectoryHeapStore } from '../../src/storage/directory-heap-store.ts';

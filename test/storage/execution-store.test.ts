@@ -91,7 +91,7 @@ describe('execution store', () => {
     const reopened = await ExecutionStore.open({ path, recordsMax: 4 });
     try {
       for (const id of [ids[0]!, ids[1]!]) {
-        await assert.rejects(reopened.get(id), (error: unknown) => error instanceof McpV8Error && error.code === 'EXECUTION_NOT_FOUND' && /cannot be read/.test(error.message) && error.message.includes(id));
+        await assert.rejects(reopened.get(id), (error: unknown) => error instanceof McpV8Error && error.code === 'STORED_DATA_DAMAGED' && /cannot be read/.test(error.message) && error.message.includes(id));
       }
       assert.deepEqual((await reopened.list()).map((record) => record.execution_id), [ids[2]]);
       // Past the bound the oldest go first, damaged ones included: the store is not stuck at them.

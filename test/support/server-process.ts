@@ -1,7 +1,7 @@
 // Starts the real server as a child process (the way users and the MCP clients start it) and
 // waits for the log line that says where it listens. No sleeps: the port comes from that event.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,8 +9,20 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const cliPath = join(repoRoot, 'src', 'cli.ts');
 
+/** This test process's folder for temporary files, made on first use and deleted when the process exits. */
+let testRoot: string | null = null;
+
+/**
+ * A fresh folder for one test, inside this process's own root (never the server's default
+ * paths, /tmp/mcp-v8-heaps and the like, nor a folder left behind in the system temp dir).
+ */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `mcp-v8-${prefix}-`));
+  if (testRoot === null) {
+    const root = mkdtempSync(join(tmpdir(), 'mcp-v8-test-'));
+    testRoot = root;
+    process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+  }
+  return mkdtempSync(join(testRoot, `${prefix}-`));
 }
 
 /** The arguments that start the server with Node 24's flags, for StdioClientTransport and spawn. */

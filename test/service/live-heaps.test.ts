@@ -2,7 +2,7 @@
 // is taken by one resume, only for a run with the same isolate size; whatever leaves is freed.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { LiveHeapCache } from '../../src/exec/heaps.ts';
+import { LiveHeapCache } from '../../src/service/heaps.ts';
 import type { LiveHeap } from '../../src/exec/types.ts';
 
 function fakeLive(heapBytes: number, memoryMb = 8): LiveHeap & { freed: boolean } {

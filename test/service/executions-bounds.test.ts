@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createEngine } from '../../src/exec/engine.ts';
-import { ExecutionService } from '../../src/exec/service.ts';
+import type { McpV8Error } from '../../src/errors.ts';
+import { ExecutionService } from '../../src/service/executions.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { ExecutionStore } from '../../src/storage/execution-store.ts';
 import { tempDir } from '../support/server-process.ts';
-import { collectBeforeExit } from './harness.ts';
+import { collectBeforeExit } from '../exec/harness.ts';
 
 const engine = await createEngine({ maxConcurrentExecutions: 1 });
 const store = await ExecutionStore.open({ path: join(tempDir('service-bounds'), 'executions') });
@@ -33,8 +34,10 @@ describe('code in flight', () => {
     const first = await submit(held(1_000));
     const queued = [await submit(held(1_000)), await submit(held(1_000))];
     await assert.rejects(submit('1'), (error: Error & { code?: string }) => {
-      assert.equal(error.code, 'INVALID_ARGUMENT');
-      assert.equal(error.message, "the executions in flight hold 3000 characters of code, and this one's 1 would pass the bound of 3000; wait for some to finish");
+      // Load, not a bad argument: 503 with Retry-After on HTTP.
+      assert.equal(error.code, 'BUSY');
+      assert.equal((error as McpV8Error).retryAfterSecs, 1);
+      assert.equal(error.message, "the executions in flight hold 3000 characters of code, and this one's 1 would pass the bound of 3000; retry after some finish");
       return true;
     });
     // Cancelling frees the place as the run is recorded.

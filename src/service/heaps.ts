@@ -2,12 +2,13 @@
 // context of its parent heap, or a replay of the parent's recorded history loaded from the heap
 // store), what it leaves (a heap record, content-addressed, then its session entry and tags in
 // one batch), the bounded cache of live contexts, and the order of the runs of one session.
+import { LRUCache } from 'lru-cache';
 import { McpV8Error, assert } from '../errors.ts';
 import { decodeHeapRecord, encodeHeapRecord, heapRecordOf, type HeapRecord } from '../storage/heap-record.ts';
 import { checkHeapId, heapIdOf, heapNotFound, type HeapStore } from '../storage/heap-store.ts';
 import { checkSessionName, checkTags, type SessionDb, type SessionEntry, type Tags } from '../storage/session-db.ts';
-import { isolateMemoryMb } from './isolate-pool.ts';
-import type { LiveHeap, ReplayStep, RunLimits, RunOutcome, StatefulStart } from './types.ts';
+import { isolateMemoryMb } from '../exec/isolate-pool.ts';
+import type { LiveHeap, ReplayStep, RunLimits, RunOutcome, StatefulStart } from '../exec/types.ts';
 
 /** What a run_js call asks of stateful mode; all optional. */
 export interface StatefulRequest {
@@ -25,66 +26,65 @@ export const recordsCachedMax = 10_000;
 /** The longest history a heap may have: a resume replays at most this many runs. */
 export const historyRunsMax = 10_000;
 
-/** Live contexts by heap id, least recently kept first; a context is taken by one resume only. */
+/**
+ * Live contexts by heap id, least recently kept first, bounded by count and by V8 heap bytes; a
+ * context is taken by one resume only. One that leaves by eviction or replacement is freed;
+ * one taken is the taker's.
+ */
 export class LiveHeapCache {
-  private readonly entries = new Map<string, LiveHeap>();
+  /** Null with a bound of 0 (lru-cache needs at least 1): nothing is kept. */
+  private readonly entries: LRUCache<string, LiveHeap> | null;
   readonly max: number;
   readonly bytesMax: number;
-  private bytes = 0;
 
   constructor(max: number, bytesMax = liveHeapBytesMaxDefault) {
     assert(Number.isInteger(max) && max >= 0, 'a live-heap bound is a count');
-    assert(bytesMax > 0, 'a live-heap memory bound is positive');
+    assert(Number.isInteger(bytesMax) && bytesMax > 0, 'a live-heap memory bound is positive');
     this.max = max;
     this.bytesMax = bytesMax;
+    this.entries = max === 0 ? null : new LRUCache<string, LiveHeap>({
+      max, maxSize: bytesMax,
+      // lru-cache sizes are positive integers.
+      sizeCalculation: (live) => Math.max(1, Math.ceil(live.heapBytes)),
+      dispose: (live, _heap, reason) => { if (reason === 'evict' || reason === 'set') live.dispose(); },
+    });
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.entries?.size ?? 0;
   }
 
   /** V8 heap bytes the live contexts held when they were kept. */
   get heapBytes(): number {
-    return this.bytes;
-  }
-
-  private remove(heap: string): LiveHeap | undefined {
-    const live = this.entries.get(heap);
-    if (live === undefined) return undefined;
-    this.entries.delete(heap);
-    this.bytes -= live.heapBytes;
-    return live;
+    return this.entries?.calculatedSize ?? 0;
   }
 
   has(heap: string): boolean {
-    return this.entries.has(heap);
+    return this.entries?.has(heap) ?? false;
   }
 
   put(heap: string, live: LiveHeap): void {
-    this.remove(heap)?.dispose();
-    if (this.max === 0 || live.disposed || live.heapBytes > this.bytesMax) {
+    if (this.entries === null || live.disposed || live.heapBytes > this.bytesMax) {
+      this.entries?.peek(heap)?.dispose();
+      this.entries?.delete(heap);
       live.dispose();
       return;
     }
     this.entries.set(heap, live);
-    this.bytes += live.heapBytes;
-    while (this.entries.size > this.max || this.bytes > this.bytesMax) {
-      this.remove(this.entries.keys().next().value!)!.dispose();
-    }
   }
 
   /** The live context of `heap` for a run of this isolate size, removed from the cache; else null. */
   take(heap: string, memoryMb: number): LiveHeap | null {
-    const live = this.entries.get(heap);
+    const live = this.entries?.peek(heap);
     if (live === undefined || live.memoryMb !== memoryMb) return null;
-    this.remove(heap);
+    this.entries!.delete(heap);
     return live.disposed ? null : live;
   }
 
   clear(): void {
+    if (this.entries === null) return;
     for (const live of this.entries.values()) live.dispose();
     this.entries.clear();
-    this.bytes = 0;
   }
 }
 
@@ -106,7 +106,7 @@ export class HeapService {
   readonly store: HeapStore;
   readonly sessions: SessionDb;
   readonly live: LiveHeapCache;
-  private readonly records = new Map<string, HeapRecord>();
+  private readonly records = new LRUCache<string, HeapRecord>({ max: recordsCachedMax });
   /** The last submitted run of each session: the next one starts after it. */
   private readonly sessionTails = new Map<string, Promise<void>>();
 
@@ -198,7 +198,6 @@ export class HeapService {
 
   private remember(id: string, record: HeapRecord): void {
     this.records.set(id, record);
-    if (this.records.size > recordsCachedMax) this.records.delete(this.records.keys().next().value!);
   }
 
   /**

@@ -2,14 +2,15 @@
 // and console output in the ExecutionStore, hands runs to the engine (which queues them), and
 // lets callers wait for, cancel and page through executions. Transports reach it only through
 // the tool definitions in src/tools.
-import { EventEmitter } from 'node:events';
-import { McpV8Error, assert } from '../errors.ts';
+import type { Logger } from 'pino';
+import { AssertionFailed, McpV8Error, assert } from '../errors.ts';
+import { isExecutionId, newExecutionId } from '../exec/ids.ts';
+import { ErrorTexts, type Engine, type RunLimits, type RunOutcome } from '../exec/types.ts';
+import { explainFailure } from '../exec/unsupported.ts';
 import type { Metrics } from '../metrics.ts';
-import { executionNotFound, type ExecutionRecord, type ExecutionStore, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
+import type { ExecutionRecord, FinalStatus } from '../model.ts';
+import { executionNotFound, type ExecutionStore, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
 import type { HeapService, StatefulRequest } from './heaps.ts';
-import { isExecutionId, newExecutionId } from './ids.ts';
-import { ErrorTexts, type Engine, type FinalStatus, type RunLimits, type RunOutcome } from './types.ts';
-import { explainFailure } from './unsupported.ts';
 
 export interface SubmitRequest {
   code: string;
@@ -36,13 +37,23 @@ export const liveCodeCharsMaxDefault = 512 * 1024 * 1024;
  * only means fewer "running" answers: a held poll answers the moment its execution finishes.
  */
 export const busyPollHoldMs = 1_000;
+/** What a client refused for load is told to wait before it retries (HTTP Retry-After). */
+export const busyRetryAfterSecs = 1;
 
-export interface ExecutionServiceEvents {
-  output: [executionId: string, line: string];
-  finished: [record: ExecutionRecord];
+/** A node's load and health, as /healthz and /metrics report it. */
+export interface NodeLoad {
+  /** Executions waiting to start (for their code to be prepared, or for a slot). */
+  queued: number;
+  running: number;
+  /** Isolates whose thread is lost (busy or parked): the node is degraded. */
+  stuckIsolates: number;
+  storedRecords: number;
+  storedOutputBytes: number;
+  /** Set when an invariant of ours failed: the node takes no new executions until a restart. */
+  fault: string | null;
 }
 
-export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
+export class ExecutionService {
   private readonly live = new Map<string, LiveExecution>();
   /** Characters of code of the executions in flight, counted from the door (`start`) to the record. */
   private liveCodeChars = 0;
@@ -51,11 +62,13 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   private readonly store: ExecutionStore;
   private readonly metrics: Metrics;
   private readonly nodeId: string;
+  private readonly logger: Logger | undefined;
+  /** The first failed assertion of this service: from then on it takes no new executions. */
+  private fault: AssertionFailed | null = null;
   /** Stateful mode: every run leaves a heap. Null in stateless mode. */
   readonly heaps: HeapService | null;
 
-  constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null; liveCodeCharsMax?: number }) {
-    super();
+  constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null; liveCodeCharsMax?: number; logger?: Logger }) {
     this.liveCodeCharsMax = options.liveCodeCharsMax ?? liveCodeCharsMaxDefault;
     assert(Number.isInteger(this.liveCodeCharsMax) && this.liveCodeCharsMax >= 1, 'the bound on code in flight is a positive integer');
     this.engine = options.engine;
@@ -63,10 +76,16 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     this.metrics = options.metrics;
     this.nodeId = options.nodeId;
     this.heaps = options.heaps ?? null;
+    this.logger = options.logger;
   }
 
-  get liveCount(): number {
-    return this.live.size;
+  /**
+   * A failed assertion is a bug of ours, not a failed run: say so loudly, once, and stop taking
+   * executions (the runs under way finish), rather than go on from a state we no longer understand.
+   */
+  private faulted(error: AssertionFailed, where: string): void {
+    this.logger?.fatal({ err: error, where }, 'an invariant failed: this node takes no new executions until it is restarted');
+    this.fault ??= error;
   }
 
   /** Set by `close`: no execution starts after it. */
@@ -76,10 +95,14 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   async submit(request: SubmitRequest): Promise<string> {
     if (this.closing) throw new McpV8Error('STOPPING', 'the server is stopping and takes no new executions; retry on another node or after it restarts');
+    if (this.fault !== null) throw new McpV8Error('SERVER_FAULT', `an internal check failed on this node (${this.fault.message}); it takes no new executions until it is restarted; retry on another node`);
     const submitted = this.start(request);
     this.submitting.add(submitted);
     try {
       return await submitted;
+    } catch (error) {
+      if (error instanceof AssertionFailed) this.faulted(error, 'submit');
+      throw error;
     } finally {
       this.submitting.delete(submitted);
     }
@@ -87,11 +110,11 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   private async start(request: SubmitRequest): Promise<string> {
     if (this.live.size >= liveExecutionsMax) {
-      throw new McpV8Error('INVALID_ARGUMENT', `too many executions in flight (${liveExecutionsMax}); wait for some to finish`);
+      throw new McpV8Error('BUSY', `too many executions in flight (${liveExecutionsMax}); retry after some finish`, { retryAfterSecs: busyRetryAfterSecs });
     }
     const codeChars = request.code.length;
     if (this.liveCodeChars + codeChars > this.liveCodeCharsMax) {
-      throw new McpV8Error('INVALID_ARGUMENT', `the executions in flight hold ${this.liveCodeChars} characters of code, and this one's ${codeChars} would pass the bound of ${this.liveCodeCharsMax}; wait for some to finish`);
+      throw new McpV8Error('BUSY', `the executions in flight hold ${this.liveCodeChars} characters of code, and this one's ${codeChars} would pass the bound of ${this.liveCodeCharsMax}; retry after some finish`, { retryAfterSecs: busyRetryAfterSecs });
     }
     // Counted at once (the awaits below let other submissions in), given back if this one fails.
     this.liveCodeChars += codeChars;
@@ -118,8 +141,9 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     this.metrics.executionSubmitted();
     const abort = new AbortController();
     const done = this.runToRecord(executionId, request, stateful, abort.signal, startedAt);
-    // A failed final write (storage gone) reaches whoever waits on the run; it must never
-    // become an unhandled rejection that takes the whole server down.
+    // runToRecord handles a failed final write itself; anything else that escapes it (a failed
+    // assert) reaches whoever waits on the run, and must never become an unhandled rejection
+    // that takes the whole server down.
     done.catch(() => undefined);
     this.live.set(executionId, { abort, done });
     return executionId;
@@ -127,10 +151,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   private async runToRecord(executionId: string, request: SubmitRequest, stateful: StatefulRequest | null, signal: AbortSignal, startedAt: Date): Promise<ExecutionRecord> {
     const limits: RunLimits = { heapMemoryMaxMb: request.heapMemoryMaxMb, executionTimeoutMs: request.executionTimeoutSecs * 1000 };
-    const onConsoleLine = (line: string) => {
-      this.store.appendOutput(executionId, line);
-      this.emit('output', executionId, line);
-    };
+    const onConsoleLine = (line: string) => this.store.appendOutput(executionId, line);
     let outcome: RunOutcome;
     let heap: string | null = null;
     try {
@@ -140,7 +161,10 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
         ({ outcome, heap } = await this.runStateful(request.code, limits, stateful, signal, onConsoleLine));
       }
     } catch (error) {
-      // The engine reports sandbox failures as outcomes; a throw here is a host fault.
+      // The engine reports sandbox failures as outcomes; a throw here is a host fault (storage
+      // failing while a heap is saved, say): the run fails, and the log keeps the cause.
+      if (error instanceof AssertionFailed) this.faulted(error, 'run');
+      else this.logger?.error({ err: error, executionId }, 'a host fault failed this execution');
       outcome = { status: 'failed', result: null, error: `Internal error: ${(error as Error).message}` };
     }
     const completedAt = new Date();
@@ -152,12 +176,15 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       await this.store.finish(executionId, {
         status: record.status as FinalStatus, result: record.result, error: record.error, heap, completed_at: record.completed_at!,
       });
+    } catch (error) {
+      // The store answers the finished record from memory anyway (ExecutionStore.finish); on
+      // disk it stays "running" until the next start marks it interrupted.
+      this.logger?.error({ err: error, executionId, status: record.status }, 'the final record of an execution could not be written');
     } finally {
       this.live.delete(executionId);
       this.liveCodeChars -= request.code.length;
       assert(this.liveCodeChars >= 0, 'code in flight never negative');
       this.metrics.executionFinished(outcome.status, (completedAt.getTime() - startedAt.getTime()) / 1000);
-      this.emit('finished', record);
     }
     return record;
   }
@@ -240,6 +267,24 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   list(): Promise<ExecutionRecord[]> {
     return this.store.list();
+  }
+
+  /** What /healthz and /metrics report of this node, so that transports need not know the engine. */
+  load(): NodeLoad {
+    return {
+      queued: this.engine.queuedCount,
+      running: this.engine.runningCount,
+      stuckIsolates: this.engine.stuckIsolates,
+      storedRecords: this.store.storedRecords,
+      storedOutputBytes: this.store.storedOutputBytes,
+      fault: this.fault?.message ?? null,
+    };
+  }
+
+  /** The Prometheus text of /metrics. */
+  metricsText(): string {
+    const load = this.load();
+    return this.metrics.render({ ...load, queueDepth: load.queued, faulted: load.fault !== null });
   }
 
   /**

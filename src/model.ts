@@ -1,0 +1,45 @@
+// Shared record and status types: what the service layer, the engine and the stores all speak
+// of. It imports nothing of theirs, so `storage` and `exec` both depend on it and not on each
+// other (docs/architecture.md).
+
+export type ExecutionStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
+export type FinalStatus = Exclude<ExecutionStatus, 'running'>;
+
+export const executionStatuses: readonly ExecutionStatus[] = ['running', 'completed', 'failed', 'cancelled', 'timed_out'];
+export const finalStatuses: readonly FinalStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
+
+/** One execution as the tools answer it and the execution store keeps it. */
+export interface ExecutionRecord {
+  execution_id: string;
+  status: ExecutionStatus;
+  result: string | null;
+  heap: string | null;
+  error: string | null;
+  started_at: string;
+  completed_at: string | null;
+}
+
+/** A heap id: the SHA-256 of the heap record's bytes, 64 lowercase hex digits. The one pattern. */
+export const heapIdPattern = /^[0-9a-f]{64}$/;
+
+/**
+ * What a run observed that its code does not determine (docs/exec.md, "Determinism hooks"):
+ * enough for a replayer to deliver the same values and the same macrotask order again.
+ */
+export interface DeterminismRecord {
+  /** Seed of Math.random, crypto.getRandomValues and crypto.randomUUID (32-bit unsigned). */
+  seed: number;
+  /** Every clock reading user code made (Date.now, new Date(), Date(), performance.now), in order. */
+  clockReadingsMs: number[];
+  /**
+   * Every macrotask delivered into the isolate, in delivery order: a timer (with the clock when it
+   * fired), or work V8 finished outside the event loop (an async WebAssembly compile) reaching
+   * user code.
+   */
+  events: DeterminismEvent[];
+  /** False when a bound cut the log short: such a run cannot be replayed exactly. */
+  complete: boolean;
+}
+
+export type DeterminismEvent = { kind: 'timer'; timerId: number; atMs: number } | { kind: 'work'; workId: number };
+
