@@ -176,6 +176,7 @@ export class Evaluator {
       case 'every': {
         const names = [...termVars(e.value), ...(e.key ? termVars(e.key) : [])];
         for (const coll of this.evalTerm(e.coll, f)) {
+          if (coll === null || typeof coll !== 'object') continue; // every over a non-collection is undefined
           let all = true;
           for (const _ of this.declare(names, f)) {
             for (const [k, v] of entriesOf(coll)) {
@@ -581,7 +582,7 @@ export class Evaluator {
         }
       }
     }
-    return result ?? fallback;
+    return result !== undefined ? result : fallback;
   }
 
   private pendingArgs: Value[] = [];
@@ -667,7 +668,14 @@ export class Evaluator {
       const target = refPath(o.term);
       const replacement = target === undefined ? undefined : this.functionKey(target, o.frame);
       if (replacement === undefined) { const v = this.first(o.term, o.frame); return v; }
-      if (replacement !== key) return this.callKey(replacement, args, t, o.frame);
+      if (replacement !== key) {
+        // Inside the replacement, the replaced function is the original again (OPA's scoping).
+        const overrides = new Map(this.ctx.overrides);
+        overrides.delete(key);
+        const outer = this.ctx;
+        this.ctx = { ...outer, cache: new Map(), overrides };
+        try { return this.callKey(replacement, args, t, o.frame); } finally { this.ctx = outer; }
+      }
     }
     if (key.startsWith('data.')) return this.callUser(this.compiled.lookup(key.split('.').slice(1))!, args);
     const b = builtins.get(key)!;

@@ -39,6 +39,7 @@ export function tokenize(src: string, file: string): Token[] {
     if (/[0-9]/.test(c)) {
       const m = /^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(src.slice(i))!;
       if (!m[1] && !m[2] && !Number.isSafeInteger(Number(m[0]))) throw unsupported(`integers beyond 2^53 (${m[0]})`);
+      if (!Number.isFinite(Number(m[0]))) throw unsupported(`numbers beyond 64-bit floating point (${m[0]})`);
       push('number', m[0]);
       i += m[0].length;
       continue;

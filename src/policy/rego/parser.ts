@@ -244,7 +244,12 @@ export class Parser {
       const v = this.parseOperand('relation');
       this.expect('in');
       const coll = this.parseOperand('relation');
-      return { e: 'term', term: { t: 'call', name: 'internal.member_3', args: [a, v, coll], line: this.tok.line } };
+      let term: Term = { t: 'call', name: 'internal.member_3', args: [a, v, coll], line: this.tok.line };
+      while (this.is('in') && this.sameLine()) {
+        const line = this.next().line;
+        term = { t: 'call', name: 'internal.member_2', args: [term, this.parseOperand('relation')], line };
+      }
+      return { e: 'term', term };
     }
     if ((this.is('=') || this.is(':=')) && this.sameLine()) {
       const op = this.next().text;
@@ -304,6 +309,13 @@ export class Parser {
       const saved = this.orAllowed;
       this.orAllowed = true;
       term = this.parseExprTerm();
+      if (this.is(',')) {
+        // `(k, v in coll)`: key-value membership
+        this.next();
+        const value = this.parseOperand('relation');
+        const line = this.expect('in').line;
+        term = { t: 'call', name: 'internal.member_3', args: [term, value, this.parseOperand('relation')], line };
+      }
       this.orAllowed = saved;
       this.depth--;
       this.expect(')');

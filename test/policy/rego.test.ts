@@ -1,0 +1,92 @@
+// The evaluator on the README's example policies and on the errors a policy author meets.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RegoError, RegoPolicy } from '../../src/policy/rego/index.ts';
+
+const FETCH_POLICY = `package mcp.fetch
+
+default allow = false
+
+# Allow GET requests to a specific API host
+allow if {
+    input.method == "GET"
+    input.url_parsed.host == "api.example.com"
+    startswith(input.url_parsed.path, "/public/")
+}
+`;
+
+const FS_POLICY = `package mcp.fs
+
+default allow = false
+
+allow if {
+    input.operation == "readFile"
+    startswith(input.path, "/tmp/")
+}
+
+allow if {
+    input.operation == "writeFile"
+    startswith(input.path, "/tmp/")
+}
+
+allow if {
+    input.operation in ["readdir", "stat", "exists"]
+    startswith(input.path, "/tmp/")
+}
+`;
+
+test('the README fetch policy allows GET /public/ on api.example.com and nothing else', () => {
+  const p = new RegoPolicy([{ file: 'fetch.rego', source: FETCH_POLICY }]);
+  const input = (method: string, host: string, path: string) => ({ operation: 'fetch', method, url: `https://${host}${path}`, headers: {}, url_parsed: { scheme: 'https', host, port: 443, path, query: '' } });
+  assert.equal(p.evaluate(['mcp', 'fetch', 'allow'], input('GET', 'api.example.com', '/public/x')), true);
+  assert.equal(p.evaluate(['mcp', 'fetch', 'allow'], input('POST', 'api.example.com', '/public/x')), false);
+  assert.equal(p.evaluate(['mcp', 'fetch', 'allow'], input('GET', 'evil.example.com', '/public/x')), false);
+  assert.equal(p.evaluate(['mcp', 'fetch', 'allow'], input('GET', 'api.example.com', '/private')), false);
+});
+
+test('the README fs policy: read, write and listing under /tmp/ only', () => {
+  const p = new RegoPolicy([{ file: 'fs.rego', source: FS_POLICY }]);
+  const allow = (operation: string, path: string) => p.evaluate(['mcp', 'fs', 'allow'], { operation, path });
+  assert.equal(allow('readFile', '/tmp/a'), true);
+  assert.equal(allow('stat', '/tmp/a'), true);
+  assert.equal(allow('rm', '/tmp/a'), false);
+  assert.equal(allow('readFile', '/etc/passwd'), false);
+});
+
+test('else chains, functions, comprehensions, every and with', () => {
+  const p = new RegoPolicy([{
+    file: 'x.rego',
+    source: `package x
+import rego.v1
+grade(n) := "high" if n > 10 else := "low"
+hosts := {h | some u in input.urls; h := split(u, "/")[2]}
+all_https if every u in input.urls { startswith(u, "https://") }
+by_host[h] := n if { some h in hosts; n := count([u | some u in input.urls; contains(u, h)]) }
+wrapped := v if v := count(hosts) with input.urls as ["http://c.test/"]
+`,
+  }]);
+  const input = { urls: ['https://a.test/x', 'https://b.test/y', 'https://a.test/z'] };
+  assert.deepEqual(p.evaluate(['x'], input), {
+    all_https: true,
+    by_host: { 'a.test': 2, 'b.test': 1 },
+    hosts: ['a.test', 'b.test'],
+    wrapped: 1,
+  });
+  assert.deepEqual(p.query('x := data.x.grade(11); y := data.x.grade(1)').map((r) => Object.fromEntries(r)), [{ x: 'high', y: 'low' }]);
+});
+
+test('bad policies are refused with the file and line; conflicts and recursion are errors', () => {
+  assert.throws(() => new RegoPolicy([{ file: 'bad.rego', source: 'package x\n\nallow if {\n  input.a ==\n}\n' }]), (e: unknown) => e instanceof RegoError && e.code === 'rego_parse_error' && e.message.startsWith('bad.rego:5:'));
+  const conflict = new RegoPolicy([{ file: 'c.rego', source: 'package c\np := 1 if input.a\np := 2 if input.a\n' }]);
+  assert.throws(() => conflict.evaluate(['c', 'p'], { a: true }), (e: unknown) => e instanceof RegoError && e.code === 'eval_conflict_error');
+  const rec = new RegoPolicy([{ file: 'r.rego', source: 'package r\np if q\nq if p\n' }]);
+  assert.throws(() => rec.evaluate(['r', 'p'], {}), (e: unknown) => e instanceof RegoError && /recursi/.test(e.message));
+  const unknown = new RegoPolicy([{ file: 'u.rego', source: 'package u\np if http.send({})\n' }]);
+  assert.throws(() => unknown.evaluate(['u', 'p'], {}), /unsupported: built-in function http.send/);
+});
+
+test('a combinatorial policy stops at the step bound instead of running away', () => {
+  const p = new RegoPolicy([{ file: 'b.rego', source: 'package b\np if { some a, b, c, d; input.xs[a]; input.xs[b]; input.xs[c]; input.xs[d]; false }\n' }]);
+  const xs = Array.from({ length: 60 }, (_, i) => i);
+  assert.throws(() => p.evaluate(['b', 'p'], { xs }, { stepsMax: 100_000 }), (e: unknown) => e instanceof RegoError && e.code === 'eval_limit_error');
+});
