@@ -15,37 +15,7 @@ import { LocalRegoDecider } from '../src/policy/decider.ts';
 import { FetchGate } from '../src/policy/fetch-gate.ts';
 import { parseFetchHeaderFlag } from '../src/policy/headers.ts';
 import { fetchInput } from '../src/policy/inputs.ts';
-
-const FETCH_POLICY = `package mcp.fetch
-
-default allow = false
-
-# Allow GET requests to a specific API host
-allow if {
-    input.method == "GET"
-    input.url_parsed.host == "api.example.com"
-    startswith(input.url_parsed.path, "/public/")
-}
-`;
-const FS_POLICY = `package mcp.fs
-
-default allow = false
-
-allow if {
-    input.operation == "readFile"
-    startswith(input.path, "/tmp/")
-}
-
-allow if {
-    input.operation == "writeFile"
-    startswith(input.path, "/tmp/")
-}
-
-allow if {
-    input.operation in ["readdir", "stat", "exists"]
-    startswith(input.path, "/tmp/")
-}
-`;
+import { README_FETCH_POLICY, README_FS_POLICY } from '../src/policy/readme-examples.ts';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 20);
 const callsPerRound = Number(process.env.BENCH_CALLS ?? 2_000);
@@ -55,8 +25,8 @@ const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - 
 const quantile = (xs: number[], q: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]!; };
 
 // ---- 1. decisions ----
-const fetchDecider = new LocalRegoDecider([{ file: 'fetch.rego', source: FETCH_POLICY }], 'data.mcp.fetch.allow');
-const fsDecider = new LocalRegoDecider([{ file: 'fs.rego', source: FS_POLICY }], 'data.mcp.fs.allow');
+const fetchDecider = new LocalRegoDecider([{ file: 'fetch.rego', source: README_FETCH_POLICY }], 'data.mcp.fetch.allow');
+const fsDecider = new LocalRegoDecider([{ file: 'fs.rego', source: README_FS_POLICY }], 'data.mcp.fs.allow');
 const headers: [string, string][] = [['accept', 'application/json'], ['user-agent', 'bench']];
 const cases = [
   { name: 'README fetch policy, allowed GET', decider: fetchDecider, input: fetchInput(new URL('https://api.example.com/public/data?x=1'), 'GET', headers), want: true },
@@ -80,7 +50,7 @@ const body = JSON.stringify({ items: Array.from({ length: 20 }, (_, i) => ({ id:
 const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const port = (server.address() as AddressInfo).port;
-const loopbackPolicy = FETCH_POLICY.replace('"api.example.com"', '"127.0.0.1"');
+const loopbackPolicy = README_FETCH_POLICY.replace('"api.example.com"', '"127.0.0.1"');
 const gate = new FetchGate({
   decider: new LocalRegoDecider([{ file: 'fetch.rego', source: loopbackPolicy }], 'data.mcp.fetch.allow'),
   headerRules: [parseFetchHeaderFlag('host=127.0.0.1,header=Authorization,value=Bearer bench-secret', 0), parseFetchHeaderFlag('host=*.example.com,header=X-Other,value=x', 1)],

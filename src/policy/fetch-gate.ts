@@ -6,12 +6,10 @@ import { request, type Dispatcher } from 'undici';
 import type { PolicyDecider } from './decider.ts';
 import { injectHeaders, type HeaderRule } from './headers.ts';
 import { fetchInput } from './inputs.ts';
+import { KindedError } from './kinded-error.ts';
+import { POLICY_LIMITS } from './limits.ts';
 
-export const FETCH_REDIRECTS_MAX = 20;
-export const FETCH_RESPONSE_BYTES_MAX = 10 * 1024 * 1024;
-export const FETCH_REQUEST_BYTES_MAX = 10 * 1024 * 1024;
-export const FETCH_TIMEOUT_MS = 30_000;
-const REQUEST_HEADERS_MAX = 100;
+const REQUEST_HEADERS_MAX = POLICY_LIMITS.fetchRequestHeadersMax;
 
 export interface FetchGateOptions {
   readonly decider: PolicyDecider;
@@ -44,12 +42,9 @@ export interface GatedResponse {
 export type FetchErrorKind = 'denied' | 'invalid_request' | 'too_many_redirects' | 'response_too_large' | 'timeout' | 'network';
 
 /** What the sandbox's fetch() rejects with; the message names the URL and, for a denial, the policy decision. */
-export class FetchGateError extends Error {
-  readonly kind: FetchErrorKind;
+export class FetchGateError extends KindedError<FetchErrorKind> {
   constructor(kind: FetchErrorKind, message: string) {
-    super(message);
-    this.name = 'FetchGateError';
-    this.kind = kind;
+    super('FetchGateError', kind, message);
   }
 }
 
@@ -66,10 +61,10 @@ export class FetchGate {
     this.o = {
       decider: options.decider,
       headerRules: options.headerRules ?? [],
-      redirectsMax: options.redirectsMax ?? FETCH_REDIRECTS_MAX,
-      responseBytesMax: options.responseBytesMax ?? FETCH_RESPONSE_BYTES_MAX,
-      requestBytesMax: options.requestBytesMax ?? FETCH_REQUEST_BYTES_MAX,
-      timeoutMs: options.timeoutMs ?? FETCH_TIMEOUT_MS,
+      redirectsMax: options.redirectsMax ?? POLICY_LIMITS.fetchRedirectsMax,
+      responseBytesMax: options.responseBytesMax ?? POLICY_LIMITS.fetchResponseBytesMax,
+      requestBytesMax: options.requestBytesMax ?? POLICY_LIMITS.fetchRequestBytesMax,
+      timeoutMs: options.timeoutMs ?? POLICY_LIMITS.fetchTimeoutMs,
       dispatcher: options.dispatcher,
     };
   }

@@ -10,11 +10,10 @@ import { constants, promises as fsp } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { PolicyDecider } from './decider.ts';
 import type { FsInput, FsOperation } from './inputs.ts';
+import { KindedError } from './kinded-error.ts';
+import { POLICY_LIMITS } from './limits.ts';
 
-export const FS_READ_BYTES_MAX = 10 * 1024 * 1024;
-export const FS_WRITE_BYTES_MAX = 10 * 1024 * 1024;
-export const FS_READDIR_ENTRIES_MAX = 10_000;
-const PATH_CHARS_MAX = 4096;
+const PATH_CHARS_MAX = POLICY_LIMITS.fsPathCharsMax;
 
 export interface FsGateOptions {
   readonly decider: PolicyDecider;
@@ -25,14 +24,11 @@ export interface FsGateOptions {
 
 export type FsErrorKind = 'denied' | 'invalid_request' | 'too_large' | 'io';
 
-export class FsGateError extends Error {
-  readonly kind: FsErrorKind;
+export class FsGateError extends KindedError<FsErrorKind> {
   /** The system error code for `io` (ENOENT, EISDIR, …). */
   readonly code: string | undefined;
   constructor(kind: FsErrorKind, message: string, code?: string) {
-    super(message);
-    this.name = 'FsGateError';
-    this.kind = kind;
+    super('FsGateError', kind, message);
     this.code = code;
   }
 }
@@ -66,9 +62,9 @@ export class FsGate {
 
   constructor(options: FsGateOptions) {
     this.decider = options.decider;
-    this.readBytesMax = options.readBytesMax ?? FS_READ_BYTES_MAX;
-    this.writeBytesMax = options.writeBytesMax ?? FS_WRITE_BYTES_MAX;
-    this.readdirEntriesMax = options.readdirEntriesMax ?? FS_READDIR_ENTRIES_MAX;
+    this.readBytesMax = options.readBytesMax ?? POLICY_LIMITS.fsReadBytesMax;
+    this.writeBytesMax = options.writeBytesMax ?? POLICY_LIMITS.fsWriteBytesMax;
+    this.readdirEntriesMax = options.readdirEntriesMax ?? POLICY_LIMITS.fsReaddirEntriesMax;
   }
 
   async readFile(path: string, encoding: 'utf8' | 'buffer' = 'utf8'): Promise<string | Uint8Array> {

@@ -2,41 +2,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RegoError, RegoPolicy } from '../../src/policy/rego/index.ts';
+import { README_FETCH_POLICY, README_FS_POLICY } from '../../src/policy/readme-examples.ts';
 
-const FETCH_POLICY = `package mcp.fetch
 
-default allow = false
-
-# Allow GET requests to a specific API host
-allow if {
-    input.method == "GET"
-    input.url_parsed.host == "api.example.com"
-    startswith(input.url_parsed.path, "/public/")
-}
-`;
-
-const FS_POLICY = `package mcp.fs
-
-default allow = false
-
-allow if {
-    input.operation == "readFile"
-    startswith(input.path, "/tmp/")
-}
-
-allow if {
-    input.operation == "writeFile"
-    startswith(input.path, "/tmp/")
-}
-
-allow if {
-    input.operation in ["readdir", "stat", "exists"]
-    startswith(input.path, "/tmp/")
-}
-`;
 
 test('the README fetch policy allows GET /public/ on api.example.com and nothing else', () => {
-  const p = new RegoPolicy([{ file: 'fetch.rego', source: FETCH_POLICY }]);
+  const p = new RegoPolicy([{ file: 'fetch.rego', source: README_FETCH_POLICY }]);
   const input = (method: string, host: string, path: string) => ({ operation: 'fetch', method, url: `https://${host}${path}`, headers: {}, url_parsed: { scheme: 'https', host, port: 443, path, query: '' } });
   assert.equal(p.evaluate(['mcp', 'fetch', 'allow'], input('GET', 'api.example.com', '/public/x')), true);
   assert.equal(p.evaluate(['mcp', 'fetch', 'allow'], input('POST', 'api.example.com', '/public/x')), false);
@@ -45,7 +16,7 @@ test('the README fetch policy allows GET /public/ on api.example.com and nothing
 });
 
 test('the README fs policy: read, write and listing under /tmp/ only', () => {
-  const p = new RegoPolicy([{ file: 'fs.rego', source: FS_POLICY }]);
+  const p = new RegoPolicy([{ file: 'fs.rego', source: README_FS_POLICY }]);
   const allow = (operation: string, path: string) => p.evaluate(['mcp', 'fs', 'allow'], { operation, path });
   assert.equal(allow('readFile', '/tmp/a'), true);
   assert.equal(allow('stat', '/tmp/a'), true);

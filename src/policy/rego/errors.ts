@@ -2,6 +2,8 @@
 // so callers and the conformance runner can tell them apart; `unsupported` marks a language
 // feature or built-in this evaluator refuses rather than guesses at.
 
+import { KindedError } from '../kinded-error.ts';
+
 export type RegoErrorCode =
   | 'rego_parse_error'
   | 'rego_compile_error'
@@ -14,12 +16,14 @@ export type RegoErrorCode =
   | 'eval_limit_error'
   | 'unsupported';
 
-export class RegoError extends Error {
-  readonly code: RegoErrorCode;
+export class RegoError extends KindedError<RegoErrorCode> {
   constructor(code: RegoErrorCode, message: string) {
-    super(message);
-    this.name = 'RegoError';
-    this.code = code;
+    super('RegoError', code, message);
+  }
+
+  /** OPA's name for the kind. */
+  get code(): RegoErrorCode {
+    return this.kind;
   }
 }
 
