@@ -43,3 +43,16 @@ export function fetchInput(url: URL, method: string, headers: Iterable<readonly 
   for (const [k, v] of headers) lower[k.toLowerCase()] = v;
   return { operation: 'fetch', url: url.href, method: method.toUpperCase(), headers: lower, url_parsed: parseUrlForPolicy(url) };
 }
+
+export interface ModuleInput {
+  readonly specifier: string;
+  readonly specifier_type: 'npm' | 'jsr' | 'url';
+  readonly resolved_url: string;
+  readonly url_parsed: UrlParsed;
+}
+
+/** The module-import input document (api.md): what the code wrote and where it resolved to. */
+export function moduleInput(specifier: string, resolvedUrl: URL): ModuleInput {
+  const specifier_type = specifier.startsWith('npm:') ? 'npm' : specifier.startsWith('jsr:') ? 'jsr' : 'url';
+  return { specifier, specifier_type, resolved_url: resolvedUrl.href, url_parsed: parseUrlForPolicy(resolvedUrl) };
+}

@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { CombinedDecider, LocalRegoDecider, OpaRestDecider } from '../../src/policy/decider.ts';
-import { fetchInput } from '../../src/policy/inputs.ts';
+import { fetchInput, moduleInput } from '../../src/policy/inputs.ts';
 import { startOpaStandIn } from './opa-stand-in.ts';
 
 const FETCH_POLICY = `package mcp.fetch
@@ -29,6 +29,11 @@ test('fetch input document: operation, url, upper-case method, lower-cased heade
     url_parsed: { scheme: 'https', host: 'api.example.com', port: 8443, path: '/a/b', query: 'x=1&y=2' },
   });
   assert.equal(get('http://h.test/').url_parsed.port, 80);
+  assert.deepEqual(moduleInput('npm:lodash-es@4', new URL('https://esm.sh/lodash-es@4')), {
+    specifier: 'npm:lodash-es@4', specifier_type: 'npm', resolved_url: 'https://esm.sh/lodash-es@4',
+    url_parsed: { scheme: 'https', host: 'esm.sh', port: 443, path: '/lodash-es@4', query: '' },
+  });
+  assert.equal(moduleInput('https://x.test/m.js', new URL('https://x.test/m.js')).specifier_type, 'url');
 });
 
 test('local Rego decider: allow only on true; a failing policy denies with the reason', async () => {

@@ -52,8 +52,10 @@ test('bad policies are refused with the file and line; conflicts and recursion a
   assert.throws(() => conflict.evaluate(['c', 'p'], { a: true }), (e: unknown) => e instanceof RegoError && e.code === 'eval_conflict_error');
   const rec = new RegoPolicy([{ file: 'r.rego', source: 'package r\np if q\nq if p\n' }]);
   assert.throws(() => rec.evaluate(['r', 'p'], {}), (e: unknown) => e instanceof RegoError && /recursi/.test(e.message));
-  const unknown = new RegoPolicy([{ file: 'u.rego', source: 'package u\np if http.send({})\n' }]);
-  assert.throws(() => unknown.evaluate(['u', 'p'], {}), /unsupported: built-in function http.send/);
+  // Unknown functions fail at load time, even in a rule no request reaches.
+  assert.throws(() => new RegoPolicy([{ file: 'u.rego', source: 'package u\np if http.send({})\n' }]), (e: unknown) => e instanceof RegoError && e.code === 'unsupported' && e.message === 'unsupported: built-in function http.send (u.rego:2)');
+  assert.throws(() => new RegoPolicy([{ file: 'v.rego', source: 'package v\nf(x) := x\np if { input.a; q.g(1) }\nq := 1\n' }]), /v\.rego:3: rego_type_error: undefined function q\.g/);
+  assert.equal(new RegoPolicy([{ file: 'w.rego', source: 'package w\np if { print("debug", input.a); input.a == 1 }\n' }]).evaluate(['w', 'p'], { a: 1 }), true);
 });
 
 test('a combinatorial policy stops at the step bound instead of running away', () => {

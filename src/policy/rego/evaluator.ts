@@ -66,6 +66,23 @@ export class Compiled {
         n.scope = scope;
       }
     }
+    for (const m of modules) for (const r of m.rules) forEachCall(r, (call) => this.checkCall(call, this.lookup(r.path)!.scope!));
+  }
+
+  /** Unknown functions fail when the policy loads, not when a request happens to reach them. */
+  private checkCall(call: Extract<Term, { t: 'call' }>, scope: Scope): void {
+    if (builtins.has(call.name)) return;
+    const path = call.name.split('.');
+    let full: readonly string[] | undefined;
+    if (path[0] === 'data') full = path.slice(1);
+    else if (scope.imports.has(path[0]!)) full = [...scope.imports.get(path[0]!)!.slice(1), ...path.slice(1)];
+    else if (scope.ruleNames.has(path[0]!)) full = [...scope.pkg, ...path];
+    if (full !== undefined) {
+      const node = this.lookup(full);
+      if (node !== undefined && isFunctionNode(node)) return;
+      throw new RegoError('rego_type_error', `${scope.file}:${call.line}: rego_type_error: undefined function ${call.name}`);
+    }
+    throw new RegoError('unsupported', `unsupported: built-in function ${call.name} (${scope.file}:${call.line})`);
   }
 
   private node(path: readonly string[]): TreeNode {
@@ -691,6 +708,34 @@ export class Evaluator {
       throw err;
     }
   }
+}
+
+/** Calls anywhere in a rule: heads, bodies, comprehensions, `with` values. */
+function forEachCall(r: Rule, visit: (call: Extract<Term, { t: 'call' }>) => void): void {
+  const term = (t: Term): void => {
+    switch (t.t) {
+      case 'call': visit(t); t.args.forEach(term); break;
+      case 'ref': term(t.head); t.path.forEach(term); break;
+      case 'array': case 'set': t.items.forEach(term); break;
+      case 'object': t.pairs.forEach(([k, v]) => { term(k); term(v); }); break;
+      case 'arraycomp': case 'setcomp': term(t.term); body(t.body); break;
+      case 'objcomp': term(t.key); term(t.value); body(t.body); break;
+      default: break;
+    }
+  };
+  const body = (lits: readonly Literal[]): void => {
+    for (const lit of lits) {
+      const e = lit.expr;
+      if (e.e === 'term') term(e.term);
+      else if (e.e === 'unify' || e.e === 'assign') { term(e.a); term(e.b); }
+      else if (e.e === 'somein') { if (e.key) term(e.key); term(e.value); term(e.coll); }
+      else if (e.e === 'every') { term(e.coll); body(e.body); }
+      for (const w of lit.withs) term(w.value);
+    }
+  };
+  if (r.key) term(r.key);
+  r.args?.forEach(term);
+  for (const b of r.branches) { term(b.value); body(b.body); }
 }
 
 function isFunctionNode(n: TreeNode): boolean {
