@@ -63,3 +63,22 @@ test('a combinatorial policy stops at the step bound instead of running away', (
   const xs = Array.from({ length: 60 }, (_, i) => i);
   assert.throws(() => p.evaluate(['b', 'p'], { xs }, { stepsMax: 100_000 }), (e: unknown) => e instanceof RegoError && e.code === 'eval_limit_error');
 });
+
+test('a literal that needs a variable bound later waits for it, as OPA orders them', () => {
+  const p = new RegoPolicy([{ file: 'o.rego', source: `package o
+allow if {
+  count(parts) == 3
+  parts[0] == "api"
+  parts = split(input.host, ".")
+  not blocked[parts[1]]
+}
+blocked contains "evil"
+out_arg if { glob.match("*.test", ["."], input.host, matched); matched == true }
+` }]);
+  assert.equal(p.evaluate(['o', 'allow'], { host: 'api.example.com' }), true);
+  assert.equal(p.evaluate(['o', 'allow'], { host: 'api.evil.com' }), undefined);
+  assert.equal(p.evaluate(['o', 'allow'], { host: 'www.example.com' }), undefined);
+  assert.equal(p.evaluate(['o', 'out_arg'], { host: 'a.test' }), true);
+  const unsafe = new RegoPolicy([{ file: 'u.rego', source: 'package u\np if { x > 1 }\n' }]);
+  assert.throws(() => unsafe.evaluate(['u', 'p'], {}), /rego_unsafe_var_error: var x is unsafe/);
+});

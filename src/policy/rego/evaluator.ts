@@ -47,6 +47,8 @@ const NO_SCOPE_FRAME = (): Frame => ({ env: new Map(), locals: new Set(), scope:
 
 export class Compiled {
   readonly root: TreeNode = { children: new Map(), rules: [], scope: undefined };
+  /** Per call site: the function it names and that function's arity. */
+  readonly calls = new WeakMap<Term, { key: string | undefined; arity: number | undefined }>();
 
   constructor(modules: readonly Module[]) {
     for (const m of modules) {
@@ -144,11 +146,61 @@ export class Evaluator {
 
   // ---- bodies and literals ----
 
+  /**
+   * Literals run in the order written while they can; one that needs a variable only a later
+   * literal binds waits for it (OPA's compiler reorders the same way), so `x > 1; x = input.n`
+   * works. If none can run, the first runs and reports its unsafe variable.
+   */
   *evalBody(body: readonly Literal[], i: number, f: Frame): Generator<void> {
     if (i === body.length) { yield; return; }
     const lit = body[i]!;
+    if (i + 1 < body.length && !this.ready(lit, f)) {
+      const k = body.findIndex((l, j) => j > i && this.ready(l, f));
+      if (k > i) {
+        const reordered = [...body.slice(0, i), body[k]!, ...body.slice(i, k), ...body.slice(k + 1)];
+        yield* this.evalBody(reordered, i, f);
+        return;
+      }
+    }
     const gen = lit.withs.length > 0 ? this.evalWith(lit, f) : this.evalLiteral(lit, f);
     for (const _ of gen) yield* this.evalBody(body, i + 1, f);
+  }
+
+  /** Whether a literal can run with the current bindings (it would not hit an unsafe variable). */
+  private ready(lit: Literal, f: Frame): boolean {
+    if (lit.withs.some((w) => !this.evaluable(w.value, f))) return false;
+    if (lit.negated) return this.allBound(lit, f);
+    const e = lit.expr;
+    switch (e.e) {
+      case 'term': return this.evaluable(e.term, f);
+      case 'unify': return this.unifiable(e.a, e.b, f);
+      case 'assign': return this.evaluable(e.b, f);
+      case 'some': return true;
+      case 'somein': case 'every': return this.evaluable(e.coll, f);
+    }
+  }
+
+  private unifiable(a: Term, b: Term, f: Frame): boolean {
+    if (this.evaluable(a, f) || this.evaluable(b, f)) return true;
+    if (a.t === 'array' && b.t === 'array') return a.items.length === b.items.length && a.items.every((x, i) => this.unifiable(x, b.items[i]!, f));
+    return a.t === 'object' && b.t === 'object';
+  }
+
+  /** A negated literal cannot bind: every variable in it (but `_`) must be bound already. */
+  private allBound(lit: Literal, f: Frame): boolean {
+    const e = lit.expr;
+    const terms = e.e === 'term' ? [e.term] : e.e === 'unify' || e.e === 'assign' ? [e.a, e.b] : [];
+    const ok = (t: Term): boolean => {
+      switch (t.t) {
+        case 'var': return t.name === '_' || f.env.has(t.name) || (!f.locals.has(t.name) && this.resolvesGlobally(t.name, f));
+        case 'ref': return ok(t.head) && t.path.every(ok);
+        case 'array': case 'set': return t.items.every(ok);
+        case 'object': return t.pairs.every(([k, v]) => ok(k) && ok(v));
+        case 'call': return t.args.every(ok);
+        default: return true;
+      }
+    };
+    return terms.every(ok);
   }
 
   private *evalLiteral(lit: Literal, f: Frame): Generator<void> {
@@ -358,7 +410,12 @@ export class Evaluator {
       case 'ref': return this.evaluable(t.head, f);
       case 'array': case 'set': return t.items.every((x) => this.evaluable(x, f));
       case 'object': return t.pairs.every(([k, v]) => this.evaluable(k, f) && this.evaluable(v, f));
-      case 'call': return t.args.every((x) => this.evaluable(x, f));
+      case 'call': {
+        // `f(x, out)`: the extra last argument is an output.
+        const { arity } = this.callInfo(t, f);
+        const inputs = arity !== undefined && t.args.length === arity + 1 ? t.args.slice(0, arity) : t.args;
+        return inputs.every((x) => this.evaluable(x, f));
+      }
     }
   }
 
@@ -652,15 +709,25 @@ export class Evaluator {
     return node !== undefined && isFunctionNode(node) ? node : undefined;
   }
 
+  /** A call's function key and arity: fixed per call site (its module's scope), so cached. */
+  private callInfo(t: Extract<Term, { t: 'call' }>, f: Frame): { key: string | undefined; arity: number | undefined } {
+    let info = this.compiled.calls.get(t);
+    if (info === undefined) {
+      const key = this.functionKey(t.name.split('.'), f);
+      info = { key, arity: key === undefined ? undefined : this.arityOf(key) };
+      this.compiled.calls.set(t, info);
+    }
+    return info;
+  }
+
   private *evalCall(t: Extract<Term, { t: 'call' }>, f: Frame): Generator<Value> {
-    const path = t.name.split('.');
-    const key = this.functionKey(path, f);
+    const { key, arity } = this.callInfo(t, f);
     if (key === undefined) {
-      if (f.scope?.ruleNames.has(path[0]!) || path[0] === 'data') throw new RegoError('rego_type_error', `rego_type_error: undefined function ${t.name}`);
+      const head = t.name.split('.')[0]!;
+      if (f.scope?.ruleNames.has(head) || head === 'data') throw new RegoError('rego_type_error', `rego_type_error: undefined function ${t.name}`);
       throw unsupported(`built-in function ${t.name}`);
     }
     // `f(x, out)`: one argument more than the function takes is unified with its result.
-    const arity = this.arityOf(key);
     if (arity !== undefined && t.args.length === arity + 1) {
       for (const args of this.evalList(t.args.slice(0, arity), 0, f)) {
         const v = this.callKey(key, args, t, f);
