@@ -2,6 +2,7 @@
 // evaluated in-process, and a remote OPA over its REST API. Every failure (a policy that does not
 // evaluate, an OPA that is down, slow or answers nonsense) is a deny with a reason that says why.
 import { request } from 'undici';
+import { POLICY_LIMITS } from './limits.ts';
 import { RegoError, RegoPolicy, type ModuleSource } from './rego/index.ts';
 
 export interface PolicyDecision {
@@ -35,7 +36,7 @@ export class LocalRegoDecider implements PolicyDecider {
 
   decideSync(input: unknown): PolicyDecision {
     try {
-      const value = this.policy.evaluate(this.rulePath, input);
+      const value = this.policy.evaluate(this.rulePath, input, { stepsMax: POLICY_LIMITS.regoDecisionStepsMax });
       if (value === true) return { allow: true, reason: `${this.description} allowed` };
       return { allow: false, reason: `${this.description} is ${value === undefined ? 'undefined' : JSON.stringify(value)}` };
     } catch (err) {

@@ -144,6 +144,7 @@ export class FetchGate {
 }
 
 function parseUrl(text: string): URL {
+  if (typeof text !== 'string' || text.length > POLICY_LIMITS.fetchUrlCharsMax) throw new FetchGateError('invalid_request', `fetch: the URL must be a string of at most ${POLICY_LIMITS.fetchUrlCharsMax} characters`);
   let url: URL;
   try { url = new URL(text); } catch { throw new FetchGateError('invalid_request', `fetch: invalid URL ${JSON.stringify(String(text).slice(0, 200))}`); }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new FetchGateError('invalid_request', `fetch ${url.href}: only http: and https: URLs can be fetched`);
@@ -160,7 +161,10 @@ function checkMethod(method: string): string {
 
 function checkHeaders(headers: Iterable<readonly [string, string]>): Map<string, string> {
   const out = new Map<string, string>();
+  let bytes = 0;
   for (const [k, v] of headers) {
+    bytes += String(k).length + String(v).length;
+    if (bytes > POLICY_LIMITS.fetchRequestHeaderBytesMax) throw new FetchGateError('invalid_request', `fetch: request headers larger than ${POLICY_LIMITS.fetchRequestHeaderBytesMax} bytes`);
     if (typeof k !== 'string' || typeof v !== 'string' || !TOKEN.test(k) || /[\r\n\0]/.test(v)) throw new FetchGateError('invalid_request', `fetch: invalid header ${JSON.stringify(String(k).slice(0, 80))}`);
     if (out.size >= REQUEST_HEADERS_MAX) throw new FetchGateError('invalid_request', `fetch: more than ${REQUEST_HEADERS_MAX} headers`);
     const key = k.toLowerCase();

@@ -5,6 +5,11 @@ export const POLICY_LIMITS = {
   fetchRequestBytesMax: 10 * 1024 * 1024,
   fetchTimeoutMs: 30_000,
   fetchRequestHeadersMax: 100,
+  /** Names and values of the code's request headers together. */
+  fetchRequestHeaderBytesMax: 64 * 1024,
+  fetchUrlCharsMax: 16 * 1024,
+  /** Evaluation steps of one in-process decision (the README's policies take < 50). */
+  regoDecisionStepsMax: 200_000,
   fsReadBytesMax: 10 * 1024 * 1024,
   fsWriteBytesMax: 10 * 1024 * 1024,
   fsReaddirEntriesMax: 10_000,

@@ -49,6 +49,9 @@ test('local Rego decider: allow only on true; a failing policy denies with the r
   assert.match(d2.reason, /failed to evaluate: .*eval_conflict_error/);
   const nonBoolean = new LocalRegoDecider([{ file: 'n.rego', source: 'package mcp.fetch\nallow := "yes"\n' }], 'data.mcp.fetch.allow');
   assert.equal((await nonBoolean.decide({})).allow, false);
+  const runaway = new LocalRegoDecider([{ file: 'w.rego', source: 'package mcp.fetch\nallow if { some a, b, c, d; input.xs[a]; input.xs[b]; input.xs[c]; input.xs[d]; false }\n' }], 'data.mcp.fetch.allow');
+  const d3 = await runaway.decide({ xs: Array.from({ length: 60 }, (_, i) => i) });
+  assert.deepEqual([d3.allow, /eval_limit_error: policy evaluation exceeded 200000 steps/.test(d3.reason)], [false, true]);
   assert.throws(() => new LocalRegoDecider([{ file: 'x.rego', source: 'package x\nallow if {' }], 'data.x.allow'), /x\.rego:2: rego_parse_error/);
   assert.throws(() => new LocalRegoDecider([], 'mcp.fetch.allow'), /must be a reference like data\.mcp\.fetch\.allow/);
 });

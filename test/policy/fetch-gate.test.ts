@@ -63,6 +63,9 @@ test('a denied request never reaches the server, and the error names the decisio
   await assert.rejects(gate.fetch({ url: 'file:///etc/passwd' }), /only http: and https: URLs/);
   await assert.rejects(gate.fetch({ url: 'http://user:pw@127.0.0.1/' }), /credentials are not allowed/);
   await assert.rejects(gate.fetch({ url: `http://127.0.0.1:${target.port}/`, headers: [['X-Bad', 'a\r\nInjected: 1']] }), /invalid header/);
+  await assert.rejects(gate.fetch({ url: `http://127.0.0.1:${target.port}/${'a'.repeat(20_000)}` }), /at most 16384 characters/);
+  await assert.rejects(gate.fetch({ url: `http://127.0.0.1:${target.port}/`, headers: [['X-Big', 'v'.repeat(70_000)]] }), /request headers larger than 65536 bytes/);
+  assert.equal(target.seen.length, 0);
 });
 
 test('every redirect hop is checked: a chain into a denied host stops before it', async (t) => {

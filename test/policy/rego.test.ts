@@ -82,3 +82,13 @@ out_arg if { glob.match("*.test", ["."], input.host, matched); matched == true }
   const unsafe = new RegoPolicy([{ file: 'u.rego', source: 'package u\np if { x > 1 }\n' }]);
   assert.throws(() => unsafe.evaluate(['u', 'p'], {}), /rego_unsafe_var_error: var x is unsafe/);
 });
+
+test('regexes that could backtrack exponentially on sandbox input are refused, not run', () => {
+  const p = new RegoPolicy([{ file: 'r.rego', source: 'package r\nok if regex.match(input.re, input.s)\n' }]);
+  for (const re of ['^(a+)+$', '^(a|aa)*$', '(x*)*y', '^([a-z]+\\.)*example\\.com$', '(a)\\1', 'a(?=b)']) {
+    assert.throws(() => p.evaluate(['r', 'ok'], { re, s: `${'a'.repeat(40)}!` }), /unsupported: regex/, re);
+  }
+  for (const [re, s, want] of [['^[a-z]+\\[[0-9]+\\]$', 'foo[1]', true], ['^(foo|bar)/[0-9]+$', 'bar/12', true], ['(?i)^GET$', 'get', true], ['^a{2,3}$', 'aaaa', undefined]] as const) {
+    assert.equal(p.evaluate(['r', 'ok'], { re, s }), want, re);
+  }
+});

@@ -239,10 +239,56 @@ function sprintf(format: string, args: Value[]): string {
 
 const regexCache = new Map<string, RegExp>();
 const REGEX_CACHE_MAX = 1000;
+const REGEX_PATTERN_CHARS_MAX = 4096;
+
+/**
+ * OPA's regexes are RE2 (linear time); JavaScript's backtrack. The subject is often sandbox
+ * input, so a pattern that could backtrack exponentially is refused: a quantified group that
+ * itself contains a quantifier or an alternation (`(a+)+`, `(a|aa)*`), and backreferences and
+ * lookarounds, which RE2 does not have either.
+ */
+export function checkRegexSafety(pattern: string): void {
+  if (pattern.length > REGEX_PATTERN_CHARS_MAX) throw unsupported(`regex patterns longer than ${REGEX_PATTERN_CHARS_MAX} characters`);
+  const groups: { risky: boolean }[] = [{ risky: false }];
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '\\') {
+      if (/[1-9k]/.test(pattern[i + 1] ?? '')) throw unsupported(`regex backreferences in ${JSON.stringify(pattern)}`);
+      i++;
+      continue;
+    }
+    if (c === '[') {
+      // a character class: skip to its end (a leading ] is literal)
+      let j = i + 1;
+      if (pattern[j] === '^') j++;
+      if (pattern[j] === ']') j++;
+      while (j < pattern.length && pattern[j] !== ']') j += pattern[j] === '\\' ? 2 : 1;
+      i = j;
+      continue;
+    }
+    if (c === '(') {
+      if (/^\(\?<?[=!]/.test(pattern.slice(i, i + 4))) throw unsupported(`regex lookaround in ${JSON.stringify(pattern)}`);
+      groups.push({ risky: false });
+      continue;
+    }
+    const quantifier = c === '*' || c === '+' || c === '?' || (c === '{' && /^\{\d+(,\d*)?\}/.test(pattern.slice(i)));
+    if (c === ')') {
+      const g = groups.length > 1 ? groups.pop()! : { risky: false };
+      const next = pattern[i + 1] ?? '';
+      const repeated = next === '*' || next === '+' || (next === '{' && /^\{\d+,\d*\}/.test(pattern.slice(i + 1)));
+      if (repeated && g.risky) throw unsupported(`regex with a repeated group that contains a quantifier or alternation (exponential backtracking) in ${JSON.stringify(pattern)}`);
+      if (g.risky) groups[groups.length - 1]!.risky = true;
+      continue;
+    }
+    if (quantifier || c === '|') groups[groups.length - 1]!.risky = true;
+  }
+}
+
 function regex(pattern: string, flags = 'u'): RegExp {
   const key = `${flags}/${pattern}`;
   let re = regexCache.get(key);
   if (re === undefined) {
+    checkRegexSafety(pattern);
     if (/\(\?[a-zA-Z]*[:)]/.test(pattern) && !/^\(\?i\)/.test(pattern)) throw unsupported(`regex inline flags in ${JSON.stringify(pattern)}`);
     let p = pattern;
     let f = flags;
