@@ -92,3 +92,23 @@ test('regexes that could backtrack exponentially on sandbox input are refused, n
     assert.equal(p.evaluate(['r', 'ok'], { re, s }), want, re);
   }
 });
+
+test('glob.match: delimiters, **, ?, classes, alternatives, escapes; linear on long subjects', () => {
+  const p = new RegoPolicy([{ file: 'g.rego', source: 'package g\nok if glob.match(input.p, input.d, input.s)\n' }]);
+  const m = (pattern: string, d: string[] | null, subject: string) => p.evaluate(['g', 'ok'], { p: pattern, d, s: subject }) === true;
+  assert.ok(m('*.github.com', ['.'], 'api.github.com'));
+  assert.ok(!m('*.github.com', ['.'], 'a.b.github.com'));
+  assert.ok(m('**.github.com', ['.'], 'a.b.github.com'));
+  assert.ok(m('*.github.com', null, 'api.github.com'));
+  assert.ok(m('/tmp/**', ['/'], '/tmp/a/b/c'));
+  assert.ok(!m('/tmp/*', ['/'], '/tmp/a/b'));
+  assert.ok(m('file-?.txt', [], 'file-1.txt'));
+  assert.ok(m('{api,www}.*.com', ['.'], 'www.example.com'));
+  assert.ok(m('{a*,b?}x', [], 'bzx') && !m('{a*,b?}x', [], 'bzzx'));
+  assert.ok(m('[!a-c]at', [], 'fat') && !m('[!a-c]at', [], 'bat'));
+  assert.ok(m('\\*literal', [], '*literal') && !m('\\*literal', [], 'xliteral'));
+  // A regex translation backtracks O(n^4) here; the state simulation is linear.
+  const long = `/${'a/'.repeat(6000)}`;
+  assert.ok(!m('*/*/*/*/x', [], long));
+  assert.ok(m('**/a/', [], long));
+});

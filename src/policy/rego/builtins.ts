@@ -3,7 +3,7 @@
 // an undefined result, or an error when strict built-in errors are on.
 import YAML from 'yaml';
 import { BuiltinTypeError, unsupported } from './errors.ts';
-import { globToRegExp } from './glob.ts';
+import { compileGlob, type GlobMatcher } from './glob.ts';
 import { RObject, RSet, compare, equal, formatValue, fromJSON, sortedValues, toJSON, typeName, type Value } from './values.ts';
 
 export interface Builtin {
@@ -310,7 +310,7 @@ def('regex.find_n', 3, (p, s, n) => {
 });
 def('regex.replace', 3, (s, p, r) => str(s, 1).replace(regex(str(p, 2), 'gu'), str(r, 3).replace(/\$\{?(\d+)\}?/g, '$$$1')));
 
-const globCache = new Map<string, RegExp>();
+const globCache = new Map<string, GlobMatcher>();
 def('glob.match', 3, (p, d, s) => {
   const pattern = str(p, 1);
   let delims: string[];
@@ -320,13 +320,16 @@ def('glob.match', 3, (p, d, s) => {
     delims = (d as Value[]).map((x) => { if (typeof x !== 'string') throw new BuiltinTypeError(`operand 2 must be array of strings but got array containing ${typeName(x)}`); return x; });
   }
   const key = `${delims.join('\u0000')}\u0001${pattern}`;
-  let re = globCache.get(key);
-  if (re === undefined) {
-    re = globToRegExp(pattern, delims);
+  let match = globCache.get(key);
+  if (match === undefined) {
+    try { match = compileGlob(pattern, delims); } catch (err) {
+      if (err instanceof SyntaxError) throw new BuiltinTypeError(err.message, 'eval_builtin_error');
+      throw err;
+    }
     if (globCache.size >= REGEX_CACHE_MAX) globCache.clear();
-    globCache.set(key, re);
+    globCache.set(key, match);
   }
-  return re.test(str(s, 3));
+  return match(str(s, 3));
 });
 def('glob.quote_meta', 1, (p) => str(p, 1).replace(/[*?\\[\]{}]/g, '\\$&'));
 
