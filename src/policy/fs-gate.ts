@@ -4,8 +4,9 @@
 // before the check, so neither `..` nor a link can step outside a prefix the policy allows. The
 // operation then runs on the resolved path, not on the one the code gave.
 //
-// Limit: a symlink swapped in by another process between the check and the operation is not
-// caught (the gate itself offers no way to create links).
+// Limit: reads and writes open the resolved file with O_NOFOLLOW, so a link swapped into its
+// place after the check fails; a link swapped into a parent directory by another process between
+// the check and the operation is not caught (the gate itself offers no way to create links).
 import { constants, promises as fsp } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { PolicyDecider } from './decider.ts';
@@ -72,7 +73,7 @@ export class FsGate {
     const p = await this.check('readFile', path, { encoding });
     return this.io('readFile', p, async () => {
       // O_NONBLOCK: a FIFO must not hang the gate; anything but a regular file is refused.
-      const handle = await fsp.open(p.target, constants.O_RDONLY | constants.O_NONBLOCK);
+      const handle = await fsp.open(p.target, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
       try {
         const st = await handle.stat();
         if (st.isDirectory()) throw Object.assign(new Error('illegal operation on a directory'), { code: 'EISDIR' });
@@ -96,13 +97,13 @@ export class FsGate {
   async writeFile(path: string, data: string | Uint8Array): Promise<void> {
     this.checkData('writeFile', data);
     const p = await this.check('writeFile', path);
-    await this.io('writeFile', p, () => fsp.writeFile(p.target, data));
+    await this.io('writeFile', p, () => writeNoFollow(p.target, data, constants.O_TRUNC));
   }
 
   async appendFile(path: string, data: string | Uint8Array): Promise<void> {
     this.checkData('appendFile', data);
     const p = await this.check('appendFile', path);
-    await this.io('appendFile', p, () => fsp.appendFile(p.target, data));
+    await this.io('appendFile', p, () => writeNoFollow(p.target, data, constants.O_APPEND));
   }
 
   async readdir(path: string): Promise<string[]> {
@@ -208,6 +209,20 @@ export class FsGate {
       const what = (e.message ?? '').replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
       throw new FsGateError('io', `fs.${op} ${p.asked}: ${e.code ?? 'EIO'}: ${what}`, e.code);
     }
+  }
+}
+
+/**
+ * Writes to the resolved path without following a symlink there: one swapped in after the check
+ * fails with ELOOP instead of redirecting the write.
+ */
+async function writeNoFollow(path: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const handle = await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK | mode, 0o666);
+  try {
+    if (!(await handle.stat()).isFile()) throw new FsGateError('invalid_request', `${path}: not a regular file`);
+    await handle.writeFile(data);
+  } finally {
+    await handle.close();
   }
 }
 

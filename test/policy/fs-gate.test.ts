@@ -2,6 +2,7 @@
 // policy, and the escapes a hostile script would try (`..`, symlinks to files, directories and
 // not-yet-existing targets, renames and copies across the boundary).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,4 +126,12 @@ test('size bounds on reading and writing', async (t) => {
   await assert.rejects(gate.writeFile(join(allowed, 'x'), 'y'.repeat(11 * 1024 * 1024)), (e: FsGateError) => e.kind === 'too_large');
   await assert.rejects(gate.writeFile(join(allowed, 'x'), 42 as unknown as string), /data must be a string or a Uint8Array/);
   await assert.rejects(gate.readFile(allowed), (e: FsGateError) => e.kind === 'io' && e.code === 'EISDIR');
+});
+
+test('a FIFO cannot hang a read or a write', async (t) => {
+  const { allowed, gate } = setup(t);
+  const fifo = join(allowed, 'pipe');
+  execFileSync('mkfifo', [fifo]);
+  await assert.rejects(gate.readFile(fifo), (e: FsGateError) => e.kind === 'invalid_request' && /not a regular file/.test(e.message));
+  await assert.rejects(gate.writeFile(fifo, 'x'), (e: FsGateError) => e.kind === 'invalid_request' || e.code === 'ENXIO');
 });
