@@ -112,3 +112,21 @@ test('glob.match: delimiters, **, ?, classes, alternatives, escapes; linear on l
   assert.ok(!m('*/*/*/*/x', [], long));
   assert.ok(m('**/a/', [], long));
 });
+
+test('net.cidr_contains keeps a fetch policy off private ranges', () => {
+  const p = new RegoPolicy([{ file: 'n.rego', source: `package mcp.fetch
+private := ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "::1/128", "fc00::/7"]
+default allow := false
+allow if {
+  input.url_parsed.scheme == "https"
+  not is_private(input.url_parsed.host)
+}
+is_private(h) if { net.cidr_is_valid(concat("", [h, "/32"])); some c in private; net.cidr_contains(c, h) }
+is_private(h) if { contains(h, ":"); some c in private; net.cidr_contains(c, trim(h, "[]")) }
+` }]);
+  const allow = (host: string) => p.evaluate(['mcp', 'fetch', 'allow'], { url_parsed: { scheme: 'https', host } });
+  assert.equal(allow('93.184.216.34'), true);
+  assert.equal(allow('api.example.com'), true);
+  for (const h of ['10.1.2.3', '127.0.0.1', '192.168.1.1', '169.254.169.254', '[::1]', '[fd00::1]']) assert.equal(allow(h), false, h);
+  assert.deepEqual(p.query('x := net.cidr_contains("10.0.0.0/8", "10.2.0.0/16"); y := net.cidr_contains("10.0.0.0/16", "10.0.0.0/8")').map((r) => Object.fromEntries(r)), [{ x: true, y: false }]);
+});

@@ -1,6 +1,7 @@
 // Rego built-in functions: operators, aggregates, strings, regex, glob, types, objects, JSON and
 // URL helpers. A built-in throws BuiltinTypeError for bad operands; the evaluator turns that into
 // an undefined result, or an error when strict built-in errors are on.
+import { BlockList, isIP } from 'node:net';
 import YAML from 'yaml';
 import { BuiltinTypeError, unsupported } from './errors.ts';
 import { compileGlob, type GlobMatcher } from './glob.ts';
@@ -433,3 +434,25 @@ def('base64.encode', 1, (a) => Buffer.from(str(a, 1)).toString('base64'));
 def('base64.decode', 1, (a) => Buffer.from(str(a, 1), 'base64').toString());
 def('base64url.encode', 1, (a) => Buffer.from(str(a, 1)).toString('base64url'));
 def('base64url.decode', 1, (a) => Buffer.from(str(a, 1), 'base64url').toString());
+
+// ---- networks (fetch policies keeping requests off private ranges) ----
+
+function parseCidr(text: string, pos: number): { net: string; prefix: number; family: 'ipv4' | 'ipv6' } {
+  const [addr = '', bits] = text.split('/');
+  const version = isIP(addr);
+  if (version === 0) throw new BuiltinTypeError(`operand ${pos}: invalid CIDR or IP ${JSON.stringify(text)}`, 'eval_builtin_error');
+  const max = version === 4 ? 32 : 128;
+  const prefix = bits === undefined ? max : Number(bits);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits))) throw new BuiltinTypeError(`operand ${pos}: invalid CIDR ${JSON.stringify(text)}`, 'eval_builtin_error');
+  return { net: addr, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
+}
+def('net.cidr_contains', 2, (a, b) => {
+  const outer = parseCidr(str(a, 1), 1);
+  const inner = parseCidr(str(b, 2), 2);
+  if (outer.family !== inner.family || inner.prefix < outer.prefix) return false;
+  const list = new BlockList();
+  list.addSubnet(outer.net, outer.prefix, outer.family);
+  return list.check(inner.net, inner.family);
+});
+def('net.cidr_is_valid', 1, (a) => { if (typeof a !== 'string' || !a.includes('/')) return false; try { parseCidr(a, 1); return true; } catch { return false; } });
+def('strings.count', 2, (a, b) => { const s = str(a, 1); const sub = str(b, 2); return sub === '' ? runes(s).length + 1 : s.split(sub).length - 1; });
