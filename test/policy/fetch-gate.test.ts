@@ -138,3 +138,11 @@ test('through a remote OPA (stand-in): allow, deny, and an unreachable OPA denie
   await assert.rejects(gate.fetch({ url: `http://127.0.0.1:${target.port}/ok` }), /denied by policy: OPA .* unreachable \(ECONNREFUSED\)/);
   assert.equal(target.seen.length, 1);
 });
+
+test('a policy that fails to evaluate denies, and nothing is sent', async (t) => {
+  const target = await serve(t, (_req, res) => res.end('ok'));
+  const broken = new LocalRegoDecider([{ file: 'broken.rego', source: 'package mcp.fetch\nallow := true if input.method == "GET"\nallow := false if startswith(input.url, "http")\n' }], 'data.mcp.fetch.allow');
+  const gate = new FetchGate({ decider: broken });
+  await assert.rejects(gate.fetch({ url: `http://127.0.0.1:${target.port}/` }), (e: FetchGateError) => e.kind === 'denied' && /failed to evaluate: broken\.rego:\d+: eval_conflict_error/.test(e.message));
+  assert.equal(target.seen.length, 0);
+});
