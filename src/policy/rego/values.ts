@@ -4,11 +4,42 @@
 export type Value = null | boolean | number | string | Value[] | RObject | RSet;
 
 export class RObject {
-  readonly entries = new Map<string, [Value, Value]>();
+  readonly #map = new Map<string, [Value, Value]>();
+  /** A JSON object not yet converted: values are converted when first looked up. */
+  #json: Record<string, unknown> | undefined;
+
+  /** Wraps a plain JSON object; a policy usually reads a few fields of a large input. */
+  static lazy(json: Record<string, unknown>): RObject {
+    const o = new RObject();
+    o.#json = json;
+    return o;
+  }
+
+  get entries(): Map<string, [Value, Value]> {
+    const json = this.#json;
+    if (json !== undefined) {
+      this.#json = undefined;
+      for (const k of Object.keys(json)) if (json[k] !== undefined && !this.#map.has(`"${k}`)) this.#map.set(`"${k}`, [k, fromJSON(json[k])]);
+    }
+    return this.#map;
+  }
+
   get size(): number { return this.entries.size; }
-  get(key: Value): Value | undefined { return this.entries.get(keyOf(key))?.[1]; }
+  get(key: Value): Value | undefined {
+    const json = this.#json;
+    if (json !== undefined && typeof key === 'string') {
+      const k = `"${key}`;
+      const hit = this.#map.get(k);
+      if (hit !== undefined) return hit[1];
+      if (!Object.hasOwn(json, key) || json[key] === undefined) return undefined;
+      const v = fromJSON(json[key]);
+      this.#map.set(k, [key, v]);
+      return v;
+    }
+    return this.entries.get(keyOf(key))?.[1];
+  }
   set(key: Value, value: Value): void { this.entries.set(keyOf(key), [key, value]); }
-  has(key: Value): boolean { return this.entries.has(keyOf(key)); }
+  has(key: Value): boolean { return this.get(key) !== undefined; }
   keys(): Value[] { return [...this.entries.values()].map((e) => e[0]); }
   *pairs(): Generator<[Value, Value]> { yield* this.entries.values(); }
   static from(pairs: Iterable<[Value, Value]>): RObject {
@@ -112,9 +143,7 @@ export function fromJSON(x: unknown): Value {
   if (Array.isArray(x)) return x.map(fromJSON);
   if (x instanceof RObject || x instanceof RSet) return x;
   if (x instanceof Uint8Array) throw new TypeError('binary data is not a JSON value');
-  const o = new RObject();
-  for (const [k, v] of Object.entries(x as Record<string, unknown>)) o.set(k, fromJSON(v));
-  return o;
+  return RObject.lazy(x as Record<string, unknown>);
 }
 
 /** A Rego value to JSON: sets become sorted arrays, non-string keys their JSON text. */
