@@ -43,12 +43,15 @@ export interface EvalOptions {
   readonly stepsMax?: number;
 }
 
+const NOT_CONSTANT = Symbol('not constant');
 const NO_SCOPE_FRAME = (): Frame => ({ env: new Map(), locals: new Set(), scope: undefined });
 
 export class Compiled {
   readonly root: TreeNode = { children: new Map(), rules: [], scope: undefined };
   /** Per call site: the function it names and that function's arity. */
   readonly calls = new WeakMap<Term, { key: string | undefined; arity: number | undefined }>();
+  /** Constant composite terms' values (see Evaluator.constant). */
+  readonly constants = new WeakMap<Term, Value | typeof NOT_CONSTANT>();
 
   constructor(modules: readonly Module[]) {
     for (const m of modules) {
@@ -429,13 +432,21 @@ export class Evaluator {
         if (t.head.t === 'var') yield* this.evalVar(t.head.name, t.path, f);
         else for (const h of this.evalTerm(t.head, f)) yield* this.walkValue(h, t.path, 0, f);
         return;
-      case 'array':
+      case 'array': {
+        const constant = this.constant(t);
+        if (constant !== undefined) { yield constant; return; }
         for (const items of this.evalList(t.items, 0, f)) yield items;
         return;
-      case 'set':
+      }
+      case 'set': {
+        const constant = this.constant(t);
+        if (constant !== undefined) { yield constant; return; }
         for (const items of this.evalList(t.items, 0, f)) yield RSet.from(items);
         return;
+      }
       case 'object': {
+        const constant = this.constant(t);
+        if (constant !== undefined) { yield constant; return; }
         const flat = t.pairs.flatMap(([k, v]) => [k, v]);
         for (const items of this.evalList(flat, 0, f)) {
           const o = new RObject();
@@ -468,6 +479,25 @@ export class Evaluator {
       }
       case 'call': yield* this.evalCall(t, f); return;
     }
+  }
+
+  /** The value of a composite term made of scalars only (`["readdir", "stat"]`), computed once. */
+  private constant(t: Term): Value | undefined {
+    const cached = this.compiled.constants.get(t);
+    if (cached !== undefined) return cached === NOT_CONSTANT ? undefined : cached;
+    const ground = (x: Term): boolean => x.t === 'scalar' || ((x.t === 'array' || x.t === 'set') && x.items.every(ground)) || (x.t === 'object' && x.pairs.every(([k, v]) => ground(k) && ground(v)));
+    const build = (x: Term): Value => {
+      switch (x.t) {
+        case 'scalar': return x.v;
+        case 'array': return x.items.map(build);
+        case 'set': return RSet.from(x.items.map(build));
+        case 'object': return RObject.from(x.pairs.map(([k, v]) => [build(k), build(v)]));
+        default: throw new Error('unreachable: not a constant term');
+      }
+    };
+    const value = ground(t) ? build(t) : undefined;
+    this.compiled.constants.set(t, value === undefined ? NOT_CONSTANT : value);
+    return value;
   }
 
   /** A comprehension or `every` body sees the outer bindings; its own bindings stay inside. */
@@ -565,6 +595,15 @@ export class Evaluator {
   }
 
   *walkValue(v: Value, path: readonly Term[], i: number, f: Frame): Generator<Value> {
+    // Constant keys (`input.url_parsed.host`) need no generator per step.
+    while (i < path.length) {
+      const p = path[i]!;
+      if (p.t !== 'scalar') break;
+      const x = member(v, p.v);
+      if (x === undefined) return;
+      v = x;
+      i++;
+    }
     if (i === path.length) { yield v; return; }
     const p = path[i]!;
     if (this.evaluable(p, f)) {
