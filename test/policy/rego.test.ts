@@ -88,6 +88,7 @@ test('regexes that could backtrack exponentially on sandbox input are refused, n
   for (const re of ['^(a+)+$', '^(a|aa)*$', '(x*)*y', '^([a-z]+\\.)*example\\.com$', '(a)\\1', 'a(?=b)']) {
     assert.throws(() => p.evaluate(['r', 'ok'], { re, s: `${'a'.repeat(40)}!` }), /unsupported: regex/, re);
   }
+  assert.deepEqual(p.query('x := regex.is_valid("^(a+)+$"); y := regex.is_valid("(")').map((r) => Object.fromEntries(r)), [{ x: true, y: false }]);
   for (const [re, s, want] of [['^[a-z]+\\[[0-9]+\\]$', 'foo[1]', true], ['^(foo|bar)/[0-9]+$', 'bar/12', true], ['(?i)^GET$', 'get', true], ['^a{2,3}$', 'aaaa', undefined]] as const) {
     assert.equal(p.evaluate(['r', 'ok'], { re, s }), want, re);
   }

@@ -302,7 +302,8 @@ function regex(pattern: string, flags = 'u'): RegExp {
 }
 def('regex.match', 2, (p, s) => regex(str(p, 1)).test(str(s, 2)));
 def('re_match', 2, (p, s) => regex(str(p, 1)).test(str(s, 2)));
-def('regex.is_valid', 1, (p) => { if (typeof p !== 'string') return false; try { regex(p); return true; } catch { return false; } });
+// Syntax only: a valid pattern this evaluator refuses to run (see checkRegexSafety) is still valid.
+def('regex.is_valid', 1, (p) => { if (typeof p !== 'string') return false; try { new RegExp(p.replace(/^\(\?i\)/, ''), 'u'); return true; } catch { return false; } });
 def('regex.split', 2, (p, s) => str(s, 2).split(regex(str(p, 1))));
 def('regex.find_n', 3, (p, s, n) => {
   const all = [...str(s, 2).matchAll(regex(str(p, 1), 'gu'))].map((m) => m[0]);
