@@ -19,6 +19,8 @@ export interface FetchGateOptions {
   readonly requestBytesMax?: number;
   /** For the whole fetch: every hop, and reading the body. */
   readonly timeoutMs?: number;
+  /** Fetches in flight at once; one more is refused (kind `busy`), not queued. */
+  readonly concurrentMax?: number;
   readonly dispatcher?: Dispatcher;
 }
 
@@ -39,7 +41,7 @@ export interface GatedResponse {
   readonly body: Uint8Array;
 }
 
-export type FetchErrorKind = 'denied' | 'invalid_request' | 'too_many_redirects' | 'response_too_large' | 'timeout' | 'network';
+export type FetchErrorKind = 'denied' | 'invalid_request' | 'too_many_redirects' | 'response_too_large' | 'timeout' | 'network' | 'busy';
 
 /** What the sandbox's fetch() rejects with; the message names the URL and, for a denial, the policy decision. */
 export class FetchGateError extends KindedError<FetchErrorKind> {
@@ -65,11 +67,24 @@ export class FetchGate {
       responseBytesMax: options.responseBytesMax ?? POLICY_LIMITS.fetchResponseBytesMax,
       requestBytesMax: options.requestBytesMax ?? POLICY_LIMITS.fetchRequestBytesMax,
       timeoutMs: options.timeoutMs ?? POLICY_LIMITS.fetchTimeoutMs,
+      concurrentMax: options.concurrentMax ?? POLICY_LIMITS.fetchConcurrentMax,
       dispatcher: options.dispatcher,
     };
   }
 
+  private inFlight = 0;
+
   async fetch(req: GatedRequest): Promise<GatedResponse> {
+    if (this.inFlight >= this.o.concurrentMax) throw new FetchGateError('busy', `fetch: ${this.o.concurrentMax} fetches are already in flight; await some first`);
+    this.inFlight++;
+    try {
+      return await this.fetchBounded(req);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async fetchBounded(req: GatedRequest): Promise<GatedResponse> {
     let url = parseUrl(req.url);
     let method = checkMethod(req.method ?? 'GET');
     const headers = checkHeaders(req.headers ?? []);

@@ -21,9 +21,11 @@ export interface FsGateOptions {
   readonly readBytesMax?: number;
   readonly writeBytesMax?: number;
   readonly readdirEntriesMax?: number;
+  /** Operations in flight at once; one more is refused (kind `busy`), not queued. */
+  readonly concurrentMax?: number;
 }
 
-export type FsErrorKind = 'denied' | 'invalid_request' | 'too_large' | 'io';
+export type FsErrorKind = 'denied' | 'invalid_request' | 'too_large' | 'io' | 'busy';
 
 export class FsGateError extends KindedError<FsErrorKind> {
   /** The system error code for `io` (ENOENT, EISDIR, …). */
@@ -60,112 +62,135 @@ export class FsGate {
   private readonly readBytesMax: number;
   private readonly writeBytesMax: number;
   private readonly readdirEntriesMax: number;
+  private readonly concurrentMax: number;
+  private inFlight = 0;
 
   constructor(options: FsGateOptions) {
     this.decider = options.decider;
     this.readBytesMax = options.readBytesMax ?? POLICY_LIMITS.fsReadBytesMax;
     this.writeBytesMax = options.writeBytesMax ?? POLICY_LIMITS.fsWriteBytesMax;
     this.readdirEntriesMax = options.readdirEntriesMax ?? POLICY_LIMITS.fsReaddirEntriesMax;
+    this.concurrentMax = options.concurrentMax ?? POLICY_LIMITS.fsConcurrentMax;
   }
 
   async readFile(path: string, encoding: 'utf8' | 'buffer' = 'utf8'): Promise<string | Uint8Array> {
-    if (encoding !== 'utf8' && encoding !== 'buffer') throw new FsGateError('invalid_request', `fs.readFile: encoding must be "utf8" or "buffer"`);
-    const p = await this.check('readFile', path, { encoding });
-    return this.io('readFile', p, async () => {
-      // O_NONBLOCK: a FIFO must not hang the gate; anything but a regular file is refused.
-      const handle = await fsp.open(p.target, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
-      try {
-        const st = await handle.stat();
-        if (st.isDirectory()) throw Object.assign(new Error('illegal operation on a directory'), { code: 'EISDIR' });
-        if (!st.isFile()) throw new FsGateError('invalid_request', `fs.readFile ${p.asked}: not a regular file`);
-        if (st.size > this.readBytesMax) throw new FsGateError('too_large', `fs.readFile ${p.asked}: file larger than ${this.readBytesMax} bytes`);
-        const buf = Buffer.alloc(this.readBytesMax + 1);
-        let n = 0;
-        for (;;) {
-          const { bytesRead } = await handle.read(buf, n, buf.length - n, null);
-          if (bytesRead === 0) break;
-          n += bytesRead;
-          if (n > this.readBytesMax) throw new FsGateError('too_large', `fs.readFile ${p.asked}: file larger than ${this.readBytesMax} bytes`);
+    return this.bounded('readFile', async () => {
+      if (encoding !== 'utf8' && encoding !== 'buffer') throw new FsGateError('invalid_request', `fs.readFile: encoding must be "utf8" or "buffer"`);
+      const p = await this.check('readFile', path, { encoding });
+      return this.io('readFile', p, async () => {
+        // O_NONBLOCK: a FIFO must not hang the gate; anything but a regular file is refused.
+        const handle = await fsp.open(p.target, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+        try {
+          const st = await handle.stat();
+          if (st.isDirectory()) throw Object.assign(new Error('illegal operation on a directory'), { code: 'EISDIR' });
+          if (!st.isFile()) throw new FsGateError('invalid_request', `fs.readFile ${p.asked}: not a regular file`);
+          if (st.size > this.readBytesMax) throw new FsGateError('too_large', `fs.readFile ${p.asked}: file larger than ${this.readBytesMax} bytes`);
+          const buf = Buffer.alloc(this.readBytesMax + 1);
+          let n = 0;
+          for (;;) {
+            const { bytesRead } = await handle.read(buf, n, buf.length - n, null);
+            if (bytesRead === 0) break;
+            n += bytesRead;
+            if (n > this.readBytesMax) throw new FsGateError('too_large', `fs.readFile ${p.asked}: file larger than ${this.readBytesMax} bytes`);
+          }
+          return encoding === 'utf8' ? buf.toString('utf8', 0, n) : new Uint8Array(buf.subarray(0, n));
+        } finally {
+          await handle.close();
         }
-        return encoding === 'utf8' ? buf.toString('utf8', 0, n) : new Uint8Array(buf.subarray(0, n));
-      } finally {
-        await handle.close();
-      }
+      });
     });
   }
 
   async writeFile(path: string, data: string | Uint8Array): Promise<void> {
-    this.checkData('writeFile', data);
-    const p = await this.check('writeFile', path);
-    await this.io('writeFile', p, () => writeNoFollow(p.target, data, constants.O_TRUNC));
+    return this.bounded('writeFile', async () => {
+      this.checkData('writeFile', data);
+      const p = await this.check('writeFile', path);
+      await this.io('writeFile', p, () => writeNoFollow(p.target, data, constants.O_TRUNC));
+    });
   }
 
   async appendFile(path: string, data: string | Uint8Array): Promise<void> {
-    this.checkData('appendFile', data);
-    const p = await this.check('appendFile', path);
-    await this.io('appendFile', p, () => writeNoFollow(p.target, data, constants.O_APPEND));
+    return this.bounded('appendFile', async () => {
+      this.checkData('appendFile', data);
+      const p = await this.check('appendFile', path);
+      await this.io('appendFile', p, () => writeNoFollow(p.target, data, constants.O_APPEND));
+    });
   }
 
   async readdir(path: string): Promise<string[]> {
-    const p = await this.check('readdir', path);
-    return this.io('readdir', p, async () => {
-      const out: string[] = [];
-      const dir = await fsp.opendir(p.target);
-      try {
-        for await (const e of dir) {
-          if (out.length >= this.readdirEntriesMax) throw new FsGateError('too_large', `fs.readdir ${p.asked}: more than ${this.readdirEntriesMax} entries`);
-          out.push(e.name);
+    return this.bounded('readdir', async () => {
+      const p = await this.check('readdir', path);
+      return this.io('readdir', p, async () => {
+        const out: string[] = [];
+        const dir = await fsp.opendir(p.target);
+        try {
+          for await (const e of dir) {
+            if (out.length >= this.readdirEntriesMax) throw new FsGateError('too_large', `fs.readdir ${p.asked}: more than ${this.readdirEntriesMax} entries`);
+            out.push(e.name);
+          }
+        } finally {
+          await dir.close().catch(() => undefined);
         }
-      } finally {
-        await dir.close().catch(() => undefined);
-      }
-      return out.sort();
+        return out.sort();
+      });
     });
   }
 
   async stat(path: string): Promise<FsStat> {
-    const p = await this.check('stat', path);
-    return this.io('stat', p, async () => {
-      const link = await fsp.lstat(p.entry);
-      const st = await fsp.stat(p.target);
-      return { size: st.size, isFile: st.isFile(), isDirectory: st.isDirectory(), isSymbolicLink: link.isSymbolicLink(), mode: st.mode, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, birthtimeMs: st.birthtimeMs };
+    return this.bounded('stat', async () => {
+      const p = await this.check('stat', path);
+      return this.io('stat', p, async () => {
+        const link = await fsp.lstat(p.entry);
+        const st = await fsp.stat(p.target);
+        return { size: st.size, isFile: st.isFile(), isDirectory: st.isDirectory(), isSymbolicLink: link.isSymbolicLink(), mode: st.mode, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, birthtimeMs: st.birthtimeMs };
+      });
     });
   }
 
   async mkdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
-    const recursive = options.recursive === true;
-    const p = await this.check('mkdir', path, { recursive });
-    await this.io('mkdir', p, () => fsp.mkdir(p.target, { recursive }));
+    return this.bounded('mkdir', async () => {
+      const recursive = options.recursive === true;
+      const p = await this.check('mkdir', path, { recursive });
+      await this.io('mkdir', p, () => fsp.mkdir(p.target, { recursive }));
+    });
   }
 
   async rm(path: string, options: { recursive?: boolean } = {}): Promise<void> {
-    const recursive = options.recursive === true;
-    const p = await this.check('rm', path, { recursive });
-    // A link is removed itself, never what it points to (Node's rm does not follow links inside either).
-    await this.io('rm', p, async () => {
-      const st = await fsp.lstat(p.entry);
-      if (st.isDirectory() && !recursive) await fsp.rmdir(p.entry);
-      else await fsp.rm(p.entry, { recursive });
+    return this.bounded('rm', async () => {
+      const recursive = options.recursive === true;
+      const p = await this.check('rm', path, { recursive });
+      // A link is removed itself, never what it points to (Node's rm does not follow links inside either).
+      await this.io('rm', p, async () => {
+        const st = await fsp.lstat(p.entry);
+        if (st.isDirectory() && !recursive) await fsp.rmdir(p.entry);
+        else await fsp.rm(p.entry, { recursive });
+      });
     });
   }
 
   async rename(from: string, to: string): Promise<void> {
-    const [a, b] = await this.checkPair('rename', from, to);
-    await this.io('rename', a, () => fsp.rename(a.entry, b.entry));
+    return this.bounded('rename', async () => {
+      const [a, b] = await this.checkPair('rename', from, to);
+      await this.io('rename', a, () => fsp.rename(a.entry, b.entry));
+    });
   }
 
   async copyFile(from: string, to: string): Promise<void> {
-    const [a, b] = await this.checkPair('copyFile', from, to);
-    await this.io('copyFile', a, async () => {
-      const st = await fsp.stat(a.target);
-      if (st.size > this.writeBytesMax) throw new FsGateError('too_large', `fs.copyFile ${a.asked}: file larger than ${this.writeBytesMax} bytes`);
-      await fsp.copyFile(a.target, b.target);
+    return this.bounded('copyFile', async () => {
+      const [a, b] = await this.checkPair('copyFile', from, to);
+      await this.io('copyFile', a, async () => {
+        const st = await fsp.stat(a.target);
+        if (st.size > this.writeBytesMax) throw new FsGateError('too_large', `fs.copyFile ${a.asked}: file larger than ${this.writeBytesMax} bytes`);
+        await fsp.copyFile(a.target, b.target);
+      });
     });
   }
 
   async exists(path: string): Promise<boolean> {
-    const p = await this.check('exists', path);
-    try { await fsp.stat(p.target); return true; } catch { return false; }
+    return this.bounded('exists', async () => {
+      const p = await this.check('exists', path);
+      try { await fsp.stat(p.target); return true; } catch { return false; }
+    });
   }
 
   // ---- checks ----
@@ -174,6 +199,17 @@ export class FsGate {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new FsGateError('invalid_request', `fs.${op}: data must be a string or a Uint8Array`);
     const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     if (size > this.writeBytesMax) throw new FsGateError('too_large', `fs.${op}: data larger than ${this.writeBytesMax} bytes`);
+  }
+
+  /** Runs one operation (check and I/O) inside the in-flight bound. */
+  private async bounded<T>(op: FsOperation, run: () => Promise<T>): Promise<T> {
+    if (this.inFlight >= this.concurrentMax) throw new FsGateError('busy', `fs.${op}: ${this.concurrentMax} operations are already in flight; await some first`);
+    this.inFlight++;
+    try {
+      return await run();
+    } finally {
+      this.inFlight--;
+    }
   }
 
   private async check(op: FsOperation, path: string, extra: Partial<FsInput> = {}): Promise<Resolved> {

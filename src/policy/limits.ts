@@ -5,6 +5,10 @@ export const POLICY_LIMITS = {
   fetchRequestBytesMax: 10 * 1024 * 1024,
   fetchTimeoutMs: 30_000,
   fetchRequestHeadersMax: 100,
+  /** Fetches in flight through one gate: with the body bound, caps the host memory they hold. */
+  fetchConcurrentMax: 16,
+  /** fs operations in flight through one gate, for the same reason. */
+  fsConcurrentMax: 16,
   /** Names and values of the code's request headers together. */
   fetchRequestHeaderBytesMax: 64 * 1024,
   fetchUrlCharsMax: 16 * 1024,

@@ -146,3 +146,25 @@ test('a policy that fails to evaluate denies, and nothing is sent', async (t) =>
   await assert.rejects(gate.fetch({ url: `http://127.0.0.1:${target.port}/` }), (e: FetchGateError) => e.kind === 'denied' && /failed to evaluate: broken\.rego:\d+: eval_conflict_error/.test(e.message));
   assert.equal(target.seen.length, 0);
 });
+
+test('fetches in flight are bounded: one more is refused at once, and the slot frees on completion', async (t) => {
+  const held: (() => void)[] = [];
+  const waiters: { count: number; resolve: () => void }[] = [];
+  const target = await serve(t, (_req, res) => {
+    held.push(() => res.end('done'));
+    for (const w of waiters.splice(0)) { if (held.length >= w.count) w.resolve(); else waiters.push(w); }
+  });
+  const arrivals = (count: number) => new Promise<void>((resolve) => { if (held.length >= count) resolve(); else waiters.push({ count, resolve }); });
+  t.after(() => held.splice(0).forEach((f) => f()));
+  const gate = new FetchGate({ decider: portPolicy([target.port]), concurrentMax: 2 });
+  const url = `http://127.0.0.1:${target.port}/`;
+  const first = [gate.fetch({ url }), gate.fetch({ url })];
+  await arrivals(2);
+  await assert.rejects(gate.fetch({ url }), (e: FetchGateError) => e.kind === 'busy' && /2 fetches are already in flight/.test(e.message));
+  held.splice(0).forEach((f) => f());
+  assert.deepEqual((await Promise.all(first)).map((r) => r.status), [200, 200]);
+  const again = gate.fetch({ url });
+  await arrivals(1);
+  held.splice(0).forEach((f) => f());
+  assert.equal((await again).status, 200);
+});

@@ -135,3 +135,17 @@ test('a FIFO cannot hang a read or a write', async (t) => {
   await assert.rejects(gate.readFile(fifo), (e: FsGateError) => e.kind === 'invalid_request' && /not a regular file/.test(e.message));
   await assert.rejects(gate.writeFile(fifo, 'x'), (e: FsGateError) => e.kind === 'invalid_request' || e.code === 'ENXIO');
 });
+
+test('fs operations in flight are bounded', async (t) => {
+  const { allowed } = setup(t);
+  let release: () => void = () => {};
+  let called: () => void = () => {};
+  const decided = new Promise<void>((r) => { called = r; });
+  const gate = new FsGate({ decider: { description: 'held', decide: () => new Promise((r) => { release = () => r({ allow: true, reason: 'ok' }); called(); }) }, concurrentMax: 1 });
+  const first = gate.exists(join(allowed, 'x'));
+  await assert.rejects(gate.exists(join(allowed, 'y')), (e: FsGateError) => e.kind === 'busy' && /1 operations are already in flight/.test(e.message));
+  await decided;
+  release();
+  assert.equal(await first, false);
+  assert.equal(await new FsGate({ decider: { description: 'yes', decide: async () => ({ allow: true, reason: 'ok' }) }, concurrentMax: 1 }).exists(allowed), true);
+});
