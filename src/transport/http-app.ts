@@ -1,5 +1,6 @@
 // The one Koa app of a node: health and metrics, the plain API, and the MCP transport the
 // config asks for. Built once, testable without a port (`app.callback()`).
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Context } from 'koa';
@@ -10,6 +11,7 @@ import type { Engine } from '../exec/types.ts';
 import type { Metrics } from '../metrics.ts';
 import { parseToolArguments, type ToolDefinition } from '../tools/tool.ts';
 import { version } from '../version.ts';
+import { createGate, principalOf, type Gate } from '../auth/gate.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
 import { createSseHandler, createStreamableHttpHandler } from './mcp-http.ts';
@@ -63,48 +65,61 @@ function numericQuery(ctx: Context, names: readonly string[]): Record<string, un
 
 function apiRoutes(router: Router, options: HttpAppOptions): void {
   const { tools, config } = options;
-  const call = async (name: string, args: unknown) => {
+  const call = async (ctx: Context, name: string, args: unknown) => {
     const tool = toolNamed(tools, name);
-    return tool.handler(parseToolArguments(tool, args), { principal: 'anonymous', transport: 'api' });
+    return tool.handler(parseToolArguments(tool, args), { principal: principalOf(ctx.req), transport: 'api' });
   };
   router.post('/api/exec', async (ctx) => {
-    const result = await call('run_js', await readJsonBody(ctx.req, config.httpBodyBytesMax));
+    const result = await call(ctx, 'run_js', await readJsonBody(ctx.req, config.httpBodyBytesMax));
     ctx.status = execStatus(result);
     ctx.body = result;
   });
-  router.get('/api/executions', async (ctx) => { ctx.body = await call('list_executions', {}); });
-  router.get('/api/executions/:id', async (ctx) => { ctx.body = await call('get_execution', { execution_id: ctx.params.id, ...numericQuery(ctx, ['wait_ms']) }); });
+  router.get('/api/executions', async (ctx) => { ctx.body = await call(ctx, 'list_executions', {}); });
+  router.get('/api/executions/:id', async (ctx) => { ctx.body = await call(ctx, 'get_execution', { execution_id: ctx.params.id, ...numericQuery(ctx, ['wait_ms']) }); });
   router.get('/api/executions/:id/output', async (ctx) => {
-    ctx.body = await call('get_execution_output', { execution_id: ctx.params.id, ...numericQuery(ctx, ['line_offset', 'line_limit', 'byte_offset', 'byte_limit']) });
+    ctx.body = await call(ctx, 'get_execution_output', { execution_id: ctx.params.id, ...numericQuery(ctx, ['line_offset', 'line_limit', 'byte_offset', 'byte_limit']) });
   });
-  router.post('/api/executions/:id/cancel', async (ctx) => { ctx.body = await call('cancel_execution', { execution_id: ctx.params.id }); });
+  router.post('/api/executions/:id/cancel', async (ctx) => { ctx.body = await call(ctx, 'cancel_execution', { execution_id: ctx.params.id }); });
   // Every tool, by name, with its arguments as the JSON body: the same definitions MCP serves.
-  router.post('/api/tools/:name', async (ctx) => { ctx.body = await call(ctx.params.name!, await readJsonBody(ctx.req, config.httpBodyBytesMax)); });
+  router.post('/api/tools/:name', async (ctx) => { ctx.body = await call(ctx, ctx.params.name!, await readJsonBody(ctx.req, config.httpBodyBytesMax)); });
   router.get('/api/tools', (ctx) => { ctx.body = { tools: tools.map(({ name, title, description }) => ({ name, title, description })) }; });
 }
 
-/** Koa, with the polling routes answered before Koa builds a context (see api-fast-path.ts). */
+/**
+ * Koa, with the polling routes answered before Koa builds a context (see api-fast-path.ts), and
+ * the access-control gate (src/auth/gate.ts) in front of both: no route is reached around it.
+ */
 class ApiApp extends Koa {
   private readonly fastPath: FastHandler;
+  private readonly gate: Gate;
 
-  constructor(fastPath: FastHandler) {
+  constructor(fastPath: FastHandler, gate: Gate) {
     super();
     this.fastPath = fastPath;
+    this.gate = gate;
   }
 
   override callback(): ReturnType<Koa['callback']> {
     const koa = super.callback();
-    const fastPath = this.fastPath;
-    return (request, response) => {
+    const { fastPath, gate } = this;
+    const serve: ReturnType<Koa['callback']> = (request, response) => {
       if ('stream' in request || 'stream' in response) return koa(request, response);
       return fastPath(request, response) ? Promise.resolve() : koa(request, response);
+    };
+    return (request, response) => {
+      // node:http only (server.ts); Koa's type also allows HTTP/2, whose request has the same headers and url.
+      const admitted = gate(request as IncomingMessage, response as ServerResponse);
+      if (admitted === true) return serve(request, response);
+      if (admitted === false) return Promise.resolve();
+      return admitted.then((ok) => (ok ? serve(request, response) : undefined));
     };
   }
 }
 
 export function createHttpApp(options: HttpAppOptions): { app: Koa; close: () => Promise<void> } {
   const { config, logger } = options;
-  const app = new ApiApp(createFastPath({ tools: options.tools, bodyBytesMax: config.httpBodyBytesMax, logger }));
+  const gate = createGate({ auth: config.auth, bindHost: config.bindHost, logger });
+  const app = new ApiApp(createFastPath({ tools: options.tools, bodyBytesMax: config.httpBodyBytesMax, logger }), gate);
   app.silent = true;
   const router = new Router();
   router.get('/healthz', (ctx) => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
-import { startServerProcess, tempDir } from '../support/server-process.ts';
+import { runToExit, startServerProcess, tempDir } from '../support/server-process.ts';
 
 async function post(baseUrl: string, path: string, body: unknown): Promise<Record<string, unknown>> {
   const response = await fetch(`${baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -113,8 +113,11 @@ describe('durability of execution records', () => {
     }
   });
 
-  test('listening beyond loopback without auth logs a warning', async () => {
-    const server = await startServerProcess(['--stateless', '--http-port', '0', '--bind-host', '0.0.0.0', '--execution-db-path', tempDir('bind')]);
+  test('listening beyond loopback without auth refuses to start; --allow-unauthenticated starts it with a warning', async () => {
+    const refused = await runToExit(['--stateless', '--http-port', '0', '--bind-host', '0.0.0.0', '--execution-db-path', tempDir('bind')]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /--bind-host 0\.0\.0\.0: listening beyond loopback without authentication .* --auth-token or --jwks-url, or --allow-unauthenticated/);
+    const server = await startServerProcess(['--stateless', '--http-port', '0', '--bind-host', '0.0.0.0', '--allow-unauthenticated', '--execution-db-path', tempDir('bind')]);
     try {
       assert.match(server.stderr(), /listening beyond loopback with no authentication/);
     } finally {

@@ -1,0 +1,49 @@
+// JWTs verified against a JWKS document (`--jwks-url`): the algorithms are pinned (never `none`,
+// never an HMAC one whose key could be the public key), iss, aud, exp and nbf are checked, and sub
+// names the principal. jose's remote key set refetches the document when a token names a key id
+// it does not know (key rotation), at most once per cooldown, and every 10 minutes anyway.
+import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
+import type { Logger } from 'pino';
+import type { JwtConfig } from './config.ts';
+
+export type JwtOutcome = { principal: string } | { refusal: string };
+
+/** Leeway for clocks that disagree a little (exp, nbf, iat). */
+const clockToleranceSecs = 5;
+const subjectCharsMax = 256;
+
+function describe(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'the token has expired';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf') return 'the token is not valid yet (nbf)';
+    if (error.claim === 'iss') return 'the token was issued by another issuer (iss)';
+    if (error.claim === 'aud') return 'the token is for another audience (aud)';
+    return `the token's ${error.claim} claim is missing or wrong`;
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm this server does not accept';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'no key of the issuer matches the token';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'the token signature is not valid';
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) return 'the issuer\'s keys could not be read';
+  return 'the token is not a valid JWT';
+}
+
+export function createJwtVerifier(config: JwtConfig, logger: Logger): (token: string) => Promise<JwtOutcome> {
+  const keys = createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: config.cooldownSecs * 1000, timeoutDuration: 5_000 });
+  return async (token) => {
+    try {
+      const { payload } = await jwtVerify(token, keys, {
+        issuer: config.issuer, audience: config.audience, algorithms: config.algorithms, clockTolerance: clockToleranceSecs, requiredClaims: ['sub', 'exp'],
+      });
+      const subject = payload.sub!;
+      if (subject === '' || subject.length > subjectCharsMax || subject === 'anonymous') return { refusal: 'the token\'s sub claim is empty, too long or reserved' };
+      return { principal: subject };
+    } catch (error) {
+      const why = describe(error);
+      // The server's own problem (the issuer unreachable) is logged; the token itself never is.
+      if (why === 'the token is not a valid JWT' || why === 'the issuer\'s keys could not be read') {
+        logger.warn({ jwksUrl: config.jwksUrl, error: (error as Error).message?.slice(0, 200), code: (error as { code?: string }).code }, 'a JWT could not be verified');
+      }
+      return { refusal: why };
+    }
+  };
+}
