@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { authEnabled, isLoopbackName } from './auth/config.ts';
+import { withTenancy } from './auth/tenants.ts';
 import type { Config } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
 import { createEngine } from './exec/engine.ts';
@@ -171,7 +172,10 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }
   const metrics = new Metrics();
   const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps });
-  const tools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : heapTools(heaps))];
+  const ownTools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : heapTools(heaps))];
+  const tools = authEnabled(config.auth)
+    ? withTenancy(ownTools, { service, shareHeaps: config.auth.shareHeaps, principalExecutionsMax: config.auth.principalExecutionsMax })
+    : ownTools;
   const shutdown = async (closeTransport: () => Promise<void>) => {
     await closeTransport();
     await service.close();

@@ -17,6 +17,8 @@ export interface SubmitRequest {
   executionTimeoutSecs: number;
   /** Stateful mode only (a service with heaps): heap, session and tags, each optional. */
   stateful?: Partial<StatefulRequest>;
+  /** The principal it runs for, kept in its record (access control on); null or absent: nobody's in particular. */
+  owner?: string | null;
 }
 
 interface LiveExecution {
@@ -114,6 +116,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     await this.store.create({
       execution_id: executionId, status: 'running', result: null, heap: null, error: null,
       started_at: startedAt.toISOString(), completed_at: null,
+      ...(request.owner == null ? {} : { owner: request.owner }),
     });
     this.metrics.executionSubmitted();
     const abort = new AbortController();
@@ -238,8 +241,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     return this.store.readOutput(checkedId(executionId), query);
   }
 
-  list(): Promise<ExecutionRecord[]> {
-    return this.store.list();
+  list(options: { limit?: number } = {}): Promise<ExecutionRecord[]> {
+    return this.store.list(options);
   }
 
   /**

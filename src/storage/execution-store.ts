@@ -31,6 +31,8 @@ export interface ExecutionRecord {
   error: string | null;
   started_at: string;
   completed_at: string | null;
+  /** The principal that ran it, when access control is on (src/auth/tenants.ts); never shown to clients. */
+  owner?: string;
 }
 
 export interface FinalRecordFields {
