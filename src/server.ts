@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { authEnabled, isLoopbackName } from './auth/config.ts';
+import { loggableUrl } from './auth/jwt.ts';
 import { withTenancy } from './auth/tenants.ts';
 import type { Config } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
@@ -202,7 +203,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     logger.warn({ host: config.bindHost }, 'listening beyond loopback with no authentication (--allow-unauthenticated): anyone who can reach this port can run code unless a proxy in front authenticates');
   }
   if (authEnabled(config.auth)) {
-    logger.info({ tokens: config.auth.tokens.map((token) => token.name), jwt: config.auth.jwt === null ? null : { issuer: config.auth.jwt.issuer, audience: config.auth.jwt.audience, jwksUrl: config.auth.jwt.jwksUrl } }, 'access control on: every request but /healthz needs a bearer token');
+    logger.info({ tokens: config.auth.tokens.map((token) => token.name), jwt: config.auth.jwt === null ? null : { issuer: config.auth.jwt.issuer, audience: config.auth.jwt.audience, jwksUrl: loggableUrl(config.auth.jwt.jwksUrl) } }, 'access control on: every request but /healthz needs a bearer token');
   }
   logger.info({ transport: config.transport, host: config.bindHost, port }, 'mcp-v8 listening');
   let closing: Promise<void> | undefined;

@@ -116,7 +116,9 @@ function parseJwt(values: AuthFlagValues): JwtConfig | null {
   for (const algorithm of algorithms) {
     if (!knownAlgorithms.has(algorithm)) throw flagError(`--jwt-algorithms: '${algorithm.slice(0, 40)}' is not an asymmetric JWS algorithm; choose from ${[...knownAlgorithms].join(', ')}`);
   }
-  return { jwksUrl: parseUrl('jwks-url', jwksUrl, 'the URL of a JWKS document'), issuer, audience, algorithms, cooldownSecs: values.int('jwks-cooldown') ?? 30 };
+  const url = new URL(parseUrl('jwks-url', jwksUrl, 'the URL of a JWKS document'));
+  if (url.username !== '' || url.password !== '') throw flagError('--jwks-url must not carry user:password@ (fetch refuses it); pass a key in the query string or serve the JWKS without credentials');
+  return { jwksUrl: url.href, issuer, audience, algorithms, cooldownSecs: values.int('jwks-cooldown') ?? 30 };
 }
 
 function parseHosts(values: string[]): string[] {

@@ -27,6 +27,18 @@ function describe(error: unknown): string {
   return 'the token is not a valid JWT';
 }
 
+/** A URL as logs may show it: no user info, query or fragment, where a credential could hide. */
+export function loggableUrl(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+}
+
+/** An error message with the JWKS URL's query (where a key may be passed) taken out. */
+function redacted(message: string, url: string): string {
+  const { search } = new URL(url);
+  return search.length > 1 ? message.replaceAll(search, '?…') : message;
+}
+
 export function createJwtVerifier(config: JwtConfig, logger: Logger): (token: string) => Promise<JwtOutcome> {
   const keys = createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: config.cooldownSecs * 1000, timeoutDuration: 5_000 });
   return async (token) => {
@@ -41,7 +53,7 @@ export function createJwtVerifier(config: JwtConfig, logger: Logger): (token: st
       const why = describe(error);
       // The server's own problem (the issuer unreachable) is logged; the token itself never is.
       if (why === 'the token is not a valid JWT' || why === 'the issuer\'s keys could not be read') {
-        logger.warn({ jwksUrl: config.jwksUrl, error: (error as Error).message?.slice(0, 200), code: (error as { code?: string }).code }, 'a JWT could not be verified');
+        logger.warn({ jwksUrl: loggableUrl(config.jwksUrl), error: redacted(String((error as Error).message), config.jwksUrl).slice(0, 200), code: (error as { code?: string }).code }, 'a JWT could not be verified');
       }
       return { refusal: why };
     }
