@@ -29,6 +29,8 @@ export interface RunOptions {
   client?: ClientKind;
   /** Time the machine's speed before the run (≈ 0.5–1 s, machine-speed.ts); default true. */
   calibrate?: boolean;
+  /** Sent as `Authorization: Bearer …` with every request (a server started with --auth-token). */
+  token?: string;
 }
 
 export type ClientKind = 'raw' | 'undici';
@@ -209,7 +211,7 @@ function roundSummary(summary: Summary): Summary {
 }
 
 export async function runLoad(options: RunOptions): Promise<RunReport> {
-  const connections = { connectionsMax: options.maxVUs };
+  const connections = { connectionsMax: options.maxVUs, ...(options.token === undefined ? {} : { token: options.token }) };
   const client: HttpClient = options.client === 'undici' ? new UndiciClient(options.baseUrl, connections) : new Http1Client(options.baseUrl, connections);
   const ctx: Context = { options, client, vus: new VuPool(options.preAllocatedVUs, options.maxVUs) };
   try {

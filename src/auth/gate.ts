@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { anonymousPrincipal, authEnabled, type AuthConfig } from './config.ts';
 import { createHostOriginPolicy } from './host-origin.ts';
-import { createJwtVerifier } from './jwt.ts';
+import { createJwtVerifier, type JwtOutcome } from './jwt.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { createTokenTable } from './tokens.ts';
 
@@ -109,6 +109,8 @@ export function createGate(options: GateOptions): Gate {
     const named = tokens.principalOf(token);
     if (named !== null) return admit(request, response, named);
     if (verifyJwt === null || token.split('.').length !== 3) return unauthorized(request, response, 'the token is not valid', true);
-    return verifyJwt(token).then((outcome) => ('principal' in outcome ? admit(request, response, outcome.principal) : unauthorized(request, response, outcome.refusal, true)));
+    const decide = (outcome: JwtOutcome) => ('principal' in outcome ? admit(request, response, outcome.principal) : unauthorized(request, response, outcome.refusal, true));
+    const outcome = verifyJwt(token);
+    return outcome instanceof Promise ? outcome.then(decide) : decide(outcome);
   };
 }
