@@ -4,30 +4,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createHostOriginPolicy } from '../../src/auth/host-origin.ts';
+import { httpRoutes, sseRoutes, type Route } from '../support/http-surfaces.ts';
 import { rawRequest } from '../support/raw-http.ts';
 import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
 
-const id = '0190a4f2-1c3b-8d4e-9f00-1a2b3c4d5e6f';
-const initialize = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
 const jsonHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-
-interface Route { method: string; path: string; body?: string }
-const apiRoutes: Route[] = [
-  { method: 'POST', path: '/api/exec', body: '{"code":"1"}' }, // the fast path
-  { method: 'POST', path: '/api/exec', body: '{"code":"1","wait_ms":0}' }, // through Koa
-  { method: 'GET', path: `/api/executions/${id}` }, // the fast path
-  { method: 'GET', path: `/api/executions/${id}?wait_ms=0` },
-  { method: 'GET', path: '/api/executions' },
-  { method: 'GET', path: `/api/executions/${id}/output` },
-  { method: 'POST', path: `/api/executions/${id}/cancel`, body: '{}' },
-  { method: 'POST', path: '/api/tools/list_executions', body: '{}' },
-  { method: 'GET', path: '/api/tools' },
-  { method: 'GET', path: '/metrics' },
-  { method: 'GET', path: '/.well-known/oauth-protected-resource' },
-  { method: 'GET', path: '/no/such/route' },
-];
-const httpRoutes: Route[] = [...apiRoutes, { method: 'POST', path: '/mcp', body: initialize }, { method: 'GET', path: '/mcp' }, { method: 'DELETE', path: '/mcp' }];
-const sseRoutes: Route[] = [...apiRoutes, { method: 'GET', path: '/sse' }, { method: 'POST', path: '/message?sessionId=x', body: '{"jsonrpc":"2.0","method":"ping","id":1}' }];
 
 async function send(server: ServerProcess, route: Route, headers: Record<string, string>) {
   return rawRequest(server.port, { method: route.method, path: route.path, headers: { ...jsonHeaders, ...headers }, ...(route.body === undefined ? {} : { body: route.body }) });

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { connectClient } from '../support/http-surfaces.ts';
 import { callTool, runAndWait } from '../support/mcp-client.ts';
 import { rawRequest } from '../support/raw-http.ts';
 import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
@@ -22,13 +22,8 @@ function statefulArgs(name: string, transport: '--http-port' | '--sse-port' = '-
   return [transport, '0', '--directory-path', join(root, 'heaps'), '--session-db-path', join(root, 'sessions'), '--execution-db-path', join(root, 'executions'), ...tokenFlags];
 }
 
-async function connect(server: ServerProcess, token: string, kind: 'http' | 'sse' = 'http'): Promise<Client> {
-  const client = new Client({ name: 'tenants-test', version: '1.0.0' });
-  const requestInit = { headers: { authorization: `Bearer ${token}` } };
-  await client.connect(kind === 'http'
-    ? new StreamableHTTPClientTransport(new URL(`${server.baseUrl}/mcp`), { requestInit })
-    : new SSEClientTransport(new URL(`${server.baseUrl}/sse`), { requestInit }));
-  return client;
+function connect(server: ServerProcess, token: string, kind: 'http' | 'sse' = 'http'): Promise<Client> {
+  return connectClient(server.baseUrl, kind, token);
 }
 
 function api(server: ServerProcess, token: string, method: string, path: string, body?: unknown) {

@@ -5,44 +5,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { runAndWait } from '../support/mcp-client.ts';
+import { connectClient, httpRoutes, sseRoutes } from '../support/http-surfaces.ts';
 import { rawRequest } from '../support/raw-http.ts';
 import { runToExit, serverCommand, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
 
 const aliceToken = 'alice-0123456789abcdef0123456789abcdef';
 const bareToken = 'bare-fedcba9876543210fedcba9876543210';
 const wrongToken = 'alice-0123456789abcdef0123456789abcdee';
-const id = '0190a4f2-1c3b-8d4e-9f00-1a2b3c4d5e6f';
-
-const protectedRoutes = [
-  { method: 'POST', path: '/api/exec', body: '{"code":"1"}' },
-  { method: 'GET', path: `/api/executions/${id}` },
-  { method: 'GET', path: '/api/executions' },
-  { method: 'GET', path: `/api/executions/${id}/output` },
-  { method: 'POST', path: `/api/executions/${id}/cancel`, body: '{}' },
-  { method: 'POST', path: '/api/tools/list_executions', body: '{}' },
-  { method: 'GET', path: '/api/tools' },
-  { method: 'GET', path: '/metrics' },
-  { method: 'GET', path: '/no/such/route' },
-];
+const metadataPath = '/.well-known/oauth-protected-resource';
 
 function headers(token?: string): Record<string, string> {
   return { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) };
-}
-
-async function connectHttp(baseUrl: string, token?: string): Promise<Client> {
-  const client = new Client({ name: 'tokens-test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), token === undefined ? {} : { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
-  return client;
-}
-
-async function connectSse(baseUrl: string, token?: string): Promise<Client> {
-  const client = new Client({ name: 'tokens-test', version: '1.0.0' });
-  await client.connect(new SSEClientTransport(new URL(`${baseUrl}/sse`), token === undefined ? {} : { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
-  return client;
 }
 
 describe('bearer tokens', () => {
@@ -58,8 +33,7 @@ describe('bearer tokens', () => {
 
   test('no token and a wrong token: 401 with the challenge on every route, fast path included', async () => {
     for (const server of [http, sse]) {
-      const routes = [...protectedRoutes, server === http ? { method: 'POST', path: '/mcp', body: '{}' } : { method: 'GET', path: '/sse' }, ...(server === sse ? [{ method: 'POST', path: '/message?sessionId=x', body: '{}' }] : [])];
-      for (const route of routes) {
+      for (const route of (server === http ? httpRoutes : sseRoutes).filter((candidate) => candidate.path !== metadataPath)) {
         for (const token of [undefined, wrongToken, 'not-a-jwt.at.all', '']) {
           const answer = await rawRequest(server.port, { method: route.method, path: route.path, headers: headers(token), ...(route.body === undefined ? {} : { body: route.body }) });
           const what = `${route.method} ${route.path} with ${token === undefined ? 'no token' : `'${token}'`}`;
@@ -75,7 +49,7 @@ describe('bearer tokens', () => {
   });
 
   test('the protected-resource metadata (RFC 9728) and /healthz answer without a token', async () => {
-    for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
+    for (const path of [metadataPath, `${metadataPath}/mcp`]) {
       const answer = await rawRequest(http.port, { path });
       assert.equal(answer.status, 200, path);
       assert.deepEqual(answer.json(), { resource: `http://127.0.0.1:${http.port}`, bearer_methods_supported: ['header'], resource_name: 'mcp-v8' });
@@ -83,23 +57,15 @@ describe('bearer tokens', () => {
     assert.equal((await rawRequest(http.port, { path: '/healthz' })).status, 200);
   });
 
-  test('the SDK client over Streamable HTTP: refused without a token, served with either token', async () => {
-    await assert.rejects(connectHttp(http.baseUrl), /401|Unauthorized/i);
-    await assert.rejects(connectHttp(http.baseUrl, wrongToken), /401|Unauthorized/i);
-    for (const token of [aliceToken, bareToken]) {
-      const client = await connectHttp(http.baseUrl, token);
-      assert.equal((await runAndWait(client, '6 * 7')).result, '42');
-      await client.close();
-    }
-  });
-
-  test('the SDK client over SSE (tokens from MCP_V8_AUTH_TOKEN): refused without a token, served with one', async () => {
-    await assert.rejects(connectSse(sse.baseUrl), /401|Unauthorized/i);
-    await assert.rejects(connectSse(sse.baseUrl, wrongToken), /401|Unauthorized/i);
-    for (const token of [aliceToken, bareToken]) {
-      const client = await connectSse(sse.baseUrl, token);
-      assert.equal((await runAndWait(client, '6 * 7')).result, '42');
-      await client.close();
+  test('the SDK client over Streamable HTTP and SSE (tokens from MCP_V8_AUTH_TOKEN): refused without a token or a wrong one, served with either right one', async () => {
+    for (const [server, kind] of [[http, 'http'], [sse, 'sse']] as const) {
+      await assert.rejects(connectClient(server.baseUrl, kind), /401|Unauthorized/i, kind);
+      await assert.rejects(connectClient(server.baseUrl, kind, wrongToken), /401|Unauthorized/i, kind);
+      for (const token of [aliceToken, bareToken]) {
+        const client = await connectClient(server.baseUrl, kind, token);
+        assert.equal((await runAndWait(client, '6 * 7')).result, '42', kind);
+        await client.close();
+      }
     }
   });
 
