@@ -11,7 +11,7 @@ import { McpV8Error } from '../errors.ts';
 import type { ExecutionService } from '../exec/service.ts';
 import { checkHeapId, heapNotFound } from '../storage/heap-store.ts';
 import { executionNotFound } from '../storage/execution-store.ts';
-import type { Tags } from '../storage/session-db.ts';
+import { tagsPerHeapMax, type Tags } from '../storage/session-db.ts';
 import type { ToolContext, ToolDefinition } from '../tools/tool.ts';
 import { anonymousPrincipal } from './config.ts';
 
@@ -41,9 +41,12 @@ export function scopedSession(owner: string, session: string): string {
   return `@${encodeURIComponent(owner)}/${session}`;
 }
 
+/** Tags from a client: none of the server's keys, and room left for the owner tag. */
 function checkUserTags(tags: unknown): void {
   if (tags === null || typeof tags !== 'object') return;
-  for (const key of Object.keys(tags)) {
+  const keys = Object.keys(tags);
+  if (keys.length > tagsPerHeapMax - 1) throw new McpV8Error('INVALID_ARGUMENT', `at most ${tagsPerHeapMax - 1} tags per heap with access control on (one is the server's), got ${keys.length}`);
+  for (const key of keys) {
     if (key.startsWith(reservedTagPrefix)) throw new McpV8Error('INVALID_ARGUMENT', `tag key '${key.slice(0, 80)}': keys starting with ${reservedTagPrefix} are reserved by the server`);
   }
 }
@@ -90,8 +93,9 @@ function executionCounter(service: ExecutionService, max: number) {
       throw error;
     }
     const id = result.execution_id as string;
-    if (typeof result.status === 'string' && result.status !== 'running') release(owner);
-    else if (finishedEarly.delete(id)) release(owner);
+    // Finished already (within wait_ms, or before the id came back): 'finished' has fired.
+    const finished = finishedEarly.delete(id);
+    if (finished || (typeof result.status === 'string' && result.status !== 'running')) release(owner);
     else tracked.set(id, owner);
     return result;
   };

@@ -4,6 +4,7 @@
 // a heap whose id he knows, and still lists nothing of hers. Per-principal limits: executions
 // queued or running, and the request rate (429 with Retry-After).
 import assert from 'node:assert/strict';
+import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -24,6 +25,22 @@ function statefulArgs(name: string, transport: '--http-port' | '--sse-port' = '-
 
 function connect(server: ServerProcess, token: string, kind: 'http' | 'sse' = 'http'): Promise<Client> {
   return connectClient(server.baseUrl, kind, token);
+}
+
+/** Opens GET /sse and reads the endpoint event that names the session's /message path. */
+function sseEndpoint(server: ServerProcess, token: string): Promise<{ path: string; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet({ host: '127.0.0.1', port: server.port, path: '/sse', headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => {
+        text += chunk;
+        const match = /event: endpoint\ndata: (\S+)/.exec(text);
+        if (match !== null) resolve({ path: match[1]!, close: () => request.destroy() });
+      });
+      response.once('end', () => reject(new Error(`the stream ended before its endpoint event: ${text}`)));
+    });
+    request.once('error', reject);
+  });
 }
 
 function api(server: ServerProcess, token: string, method: string, path: string, body?: unknown) {
@@ -82,6 +99,8 @@ describe('tenants on a stateful server', () => {
     await assertToolError(bobClient, 'query_heaps_by_tags', { tags: { 'mcp-v8:owner': 'alice' } }, /reserved/);
     await assertToolError(bobClient, 'set_heap_tags', { heap: own.heap, tags: { 'mcp-v8:owner': 'alice' } }, /reserved/);
     await assertToolError(bobClient, 'delete_heap_tags', { heap: own.heap, keys: 'mcp-v8:owner' }, /reserved/);
+    const sixtyFour = Object.fromEntries(Array.from({ length: 64 }, (_, index) => [`k${index}`, 'v']));
+    await assertToolError(bobClient, 'run_js', { code: '1', tags: sixtyFour }, /at most 63 tags per heap with access control on/);
   });
 
   test('alice finds all of hers, with the owner never shown', async () => {
@@ -141,6 +160,14 @@ describe('tenants on a stateful server', () => {
       assert.deepEqual((await callTool(bobSse, 'list_sessions')).value.sessions, []);
       assert.deepEqual((await callTool(bobSse, 'list_executions')).value.executions, []);
       assert.equal((await callTool(aliceSse, 'get_execution', { execution_id: run.execution_id })).value.result, '1');
+      // Alice's SSE session, opened by hand to learn its id: bob's messages to it are refused.
+      const endpoint = await sseEndpoint(sse, alice);
+      const ping = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+      const hijack = await rawRequest(sse.port, { method: 'POST', path: endpoint.path, headers: { 'content-type': 'application/json', authorization: `Bearer ${bob}` }, body: ping });
+      assert.equal(hijack.status, 404, hijack.text);
+      const own = await rawRequest(sse.port, { method: 'POST', path: endpoint.path, headers: { 'content-type': 'application/json', authorization: `Bearer ${alice}` }, body: ping });
+      assert.equal(own.status, 202, own.text);
+      endpoint.close();
     } finally {
       await aliceSse.close();
       await bobSse.close();
