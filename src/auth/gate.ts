@@ -3,6 +3,7 @@
 // It answers refusals itself and hands the principal on by the request (principalOf).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { Metrics, RefusalReason } from '../metrics.ts';
 import { anonymousPrincipal, authEnabled, type AuthConfig } from './config.ts';
 import { createHostOriginPolicy } from './host-origin.ts';
 import { createJwtVerifier, type JwtOutcome } from './jwt.ts';
@@ -24,6 +25,8 @@ export interface GateOptions {
   auth: AuthConfig;
   bindHost: string;
   logger: Logger;
+  /** Counts refusals by reason for /metrics. */
+  metrics?: Pick<Metrics, 'requestRefused'>;
 }
 
 /** True: go on (the principal is recorded). False: refused and answered. A promise while a JWT is verified. */
@@ -52,6 +55,7 @@ function bearerOf(request: IncomingMessage): string | null {
 
 export function createGate(options: GateOptions): Gate {
   const { auth, logger } = options;
+  const refused = (reason: RefusalReason) => options.metrics?.requestRefused(reason);
   const hostOrigin = createHostOriginPolicy(auth, options.bindHost);
   const enabled = authEnabled(auth);
   const tokens = createTokenTable(auth.tokens);
@@ -71,6 +75,7 @@ export function createGate(options: GateOptions): Gate {
   }
 
   function unauthorized(request: IncomingMessage, response: ServerResponse, why: string, tokenGiven: boolean): false {
+    refused('unauthorized');
     const challenge = `Bearer realm="mcp-v8", resource_metadata="${baseUrl(request)}${metadataPath}"${tokenGiven ? `, error="invalid_token", error_description="${why}"` : ''}`;
     sendJson(response, 401, { error: `${why}; send Authorization: Bearer <token> (see ${metadataPath})`, code: 'MCPV8_ERR_UNAUTHORIZED' }, { 'www-authenticate': challenge });
     return false;
@@ -79,6 +84,7 @@ export function createGate(options: GateOptions): Gate {
   function admit(request: IncomingMessage, response: ServerResponse, principal: string): boolean {
     const waitSecs = rate.take(principal);
     if (waitSecs > 0) {
+      refused('rate_limited');
       sendJson(response, 429, { error: `too many requests from ${principal}: at most ${auth.principalRequestsPerSec} per second (--principal-rate-limit); retry after ${waitSecs} s`, code: 'MCPV8_ERR_RATE_LIMITED' }, { 'retry-after': String(waitSecs) });
       return false;
     }
@@ -92,9 +98,10 @@ export function createGate(options: GateOptions): Gate {
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     const kind = classify(path, auth);
     if (kind === 'open') return true;
-    const refused = hostOrigin.check(request.headers);
-    if (refused !== null) {
-      sendJson(response, 403, { error: refused.message, code: refused.header === 'Host' ? 'MCPV8_ERR_HOST_NOT_ALLOWED' : 'MCPV8_ERR_ORIGIN_NOT_ALLOWED', header: refused.header });
+    const notAllowed = hostOrigin.check(request.headers);
+    if (notAllowed !== null) {
+      refused(notAllowed.header === 'Host' ? 'host' : 'origin');
+      sendJson(response, 403, { error: notAllowed.message, code: notAllowed.header === 'Host' ? 'MCPV8_ERR_HOST_NOT_ALLOWED' : 'MCPV8_ERR_ORIGIN_NOT_ALLOWED', header: notAllowed.header });
       return false;
     }
     if (path === metadataPath || path.startsWith(`${metadataPath}/`)) {

@@ -118,7 +118,7 @@ class ApiApp extends Koa {
 
 export function createHttpApp(options: HttpAppOptions): { app: Koa; close: () => Promise<void> } {
   const { config, logger } = options;
-  const gate = createGate({ auth: config.auth, bindHost: config.bindHost, logger });
+  const gate = createGate({ auth: config.auth, bindHost: config.bindHost, logger, metrics: options.metrics });
   const app = new ApiApp(createFastPath({ tools: options.tools, bodyBytesMax: config.httpBodyBytesMax, logger }), gate);
   app.silent = true;
   const router = new Router();

@@ -54,6 +54,12 @@ describe('Host and Origin on every route', () => {
   test('Streamable HTTP and the plain API beside it', async () => { await assertEveryRoute(http, httpRoutes); });
   test('SSE and the plain API beside it', async () => { await assertEveryRoute(sse, sseRoutes); });
 
+  test('the refusals are counted by reason in /metrics', async () => {
+    const metrics = (await rawRequest(http.port, { path: '/metrics' })).text;
+    assert.match(metrics, new RegExp(`^mcp_v8_http_refused_total\\{reason="host"\\} ${2 * httpRoutes.length}$`, 'm'));
+    assert.match(metrics, new RegExp(`^mcp_v8_http_refused_total\\{reason="origin"\\} ${2 * httpRoutes.length}$`, 'm'));
+  });
+
   test('/healthz answers whatever the Host, for load balancers and probes', async () => {
     const answer = await rawRequest(http.port, { path: '/healthz', headers: { host: 'evil.example.com' } });
     assert.equal(answer.status, 200);

@@ -77,7 +77,8 @@ describe('bearer tokens', () => {
     assert.equal(fast.json().result, '2');
     const metrics = await rawRequest(http.port, { path: '/metrics', headers: headers(bareToken) });
     assert.equal(metrics.status, 200);
-    assert.match(metrics.text, /mcp_v8_/);
+    assert.match(metrics.text, /^mcp_v8_http_refused_total\{reason="unauthorized"\} [1-9]\d*$/m, 'the 401s of the first test are counted');
+    assert.match(metrics.text, /^mcp_v8_http_refused_total\{reason="host"\} 0$/m);
   });
 
   test('the log names principals, never a token', () => {
