@@ -91,6 +91,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'peers': { kind: 'list', help: 'Cluster seed peers id@host:port,…', notSupportedYet: 'cluster mode' },
   'join': { kind: 'string', help: 'Join a cluster through this seed host:port.', notSupportedYet: 'cluster mode' },
   'advertise-addr': { kind: 'string', help: 'Address peers use to reach this node.', notSupportedYet: 'cluster mode' },
+  'cluster-secret': { kind: 'string', help: 'Secret (32+ characters) every request between nodes is signed with (MCP_V8_CLUSTER_SECRET keeps it out of ps).', notSupportedYet: 'cluster mode' },
   'heartbeat-interval': { kind: 'int', min: 1, max: 60000, help: 'Raft heartbeat in ms.', notSupportedYet: 'cluster mode' },
   'election-timeout-min': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout min in ms.', notSupportedYet: 'cluster mode' },
   'election-timeout-max': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout max in ms.', notSupportedYet: 'cluster mode' },
