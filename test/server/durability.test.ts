@@ -161,6 +161,6 @@ describe('several local servers on the defaults', () => {
       await new Promise((resolve) => taken.close(resolve));
     }
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine has it.
-    await assert.rejects(startServerProcess(['--stateless', '--http-port', '0', '--bind-host', '192.0.2.1', '--execution-db-path', tempDir('host')]), /--bind-host 192\.0\.2\.1: not an address of this machine/);
+    await assert.rejects(startServerProcess(['--stateless', '--http-port', '0', '--bind-host', '192.0.2.1', '--allow-unauthenticated', '--execution-db-path', tempDir('host')]), /--bind-host 192\.0\.2\.1: not an address of this machine/);
   });
 });
