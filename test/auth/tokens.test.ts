@@ -3,13 +3,16 @@
 // and the protected-resource metadata MCP clients look for; /healthz stays open, /metrics is
 // protected unless opened; stdio needs no token.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { runAndWait } from '../support/mcp-client.ts';
 import { connectClient, httpRoutes, sseRoutes } from '../support/http-surfaces.ts';
 import { rawRequest } from '../support/raw-http.ts';
-import { runToExit, serverCommand, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
+import { repoRoot, runToExit, serverCommand, startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
 
 const aliceToken = 'alice-0123456789abcdef0123456789abcdef';
 const bareToken = 'bare-fedcba9876543210fedcba9876543210';
@@ -66,6 +69,21 @@ describe('bearer tokens', () => {
         assert.equal((await runAndWait(client, '6 * 7')).result, '42', kind);
         await client.close();
       }
+    }
+  });
+
+  test('the MCP Inspector CLI over both transports: with the token it lists the tools; without, it finds the 401 asks for OAuth', async () => {
+    const inspector = join(repoRoot, 'node_modules', '.bin', 'mcp-inspector');
+    const run = promisify(execFile);
+    for (const [server, transport, path] of [[http, 'http', '/mcp'], [sse, 'sse', '/sse']] as const) {
+      const cli = ['--cli', `${server.baseUrl}${path}`, '--transport', transport, '--method', 'tools/list'];
+      const listed = await run(inspector, [...cli, '--header', `Authorization: Bearer ${aliceToken}`], { cwd: repoRoot, timeout: 60_000 });
+      assert.ok((JSON.parse(listed.stdout) as { tools: Array<{ name: string }> }).tools.some((tool) => tool.name === 'run_js'), transport);
+      const refused = await run(inspector, cli, { cwd: repoRoot, timeout: 60_000 }).then(
+        () => assert.fail(`${transport}: listed without a token`),
+        (error: { stdout: string; stderr: string }) => error.stdout + error.stderr,
+      );
+      assert.match(refused, /auth_required|OAuth/, transport);
     }
   });
 
