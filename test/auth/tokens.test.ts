@@ -108,11 +108,14 @@ describe('bearer tokens', () => {
 });
 
 describe('token flags and the other surfaces', () => {
-  test('--metrics-unauthenticated opens /metrics only', async () => {
-    const server = await startServerProcess(['--stateless', '--http-port', '0', '--execution-db-path', tempDir('tokens-metrics'), '--auth-token', aliceToken, '--metrics-unauthenticated']);
+  test('--metrics-unauthenticated opens /metrics only; --public-url names the resource', async () => {
+    const server = await startServerProcess(['--stateless', '--http-port', '0', '--execution-db-path', tempDir('tokens-metrics'), '--auth-token', aliceToken, '--metrics-unauthenticated', '--public-url', 'https://mcp.example']);
     try {
       assert.equal((await rawRequest(server.port, { path: '/metrics' })).status, 200);
-      assert.equal((await rawRequest(server.port, { path: '/api/executions' })).status, 401);
+      const refused = await rawRequest(server.port, { path: '/api/executions' });
+      assert.equal(refused.status, 401);
+      assert.match(refused.headers['www-authenticate'] as string, /resource_metadata="https:\/\/mcp\.example\/\.well-known\/oauth-protected-resource"/);
+      assert.equal((await rawRequest(server.port, { path: metadataPath })).json().resource, 'https://mcp.example');
     } finally {
       await server.stop();
     }
