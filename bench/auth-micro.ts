@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { pino } from 'pino';
-import { parseAuthConfig } from '../src/auth/config.ts';
+import { parseAuthConfig } from '../src/auth-config.ts';
 import { createGate, type Gate } from '../src/auth/gate.ts';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);

@@ -2,7 +2,7 @@
 // range and environment alias; conflicts are checked in one place; a flag whose feature is not
 // built yet is refused with a clear "not supported yet" line instead of being ignored.
 import os from 'node:os';
-import { checkNetworkExposure, parseAuthConfig, type AuthConfig } from './auth/config.ts';
+import { checkNetworkExposure, parseAuthConfig, type AuthConfig } from './auth-config.ts';
 import { McpV8Error } from './errors.ts';
 
 export type HeapStoreConfig =

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
-import { authEnabled, isLoopbackName } from './auth/config.ts';
+import { authEnabled, isLoopbackName } from './auth-config.ts';
 import { loggableUrl } from './auth/jwt.ts';
 import { withTenancy } from './auth/tenants.ts';
 import type { Config } from './config.ts';

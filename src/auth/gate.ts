@@ -4,7 +4,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics, RefusalReason } from '../metrics.ts';
-import { anonymousPrincipal, authEnabled, type AuthConfig } from './config.ts';
+import { authEnabled, type AuthConfig } from '../auth-config.ts';
+import { anonymousPrincipal } from '../principal.ts';
 import { createHostOriginPolicy } from './host-origin.ts';
 import { createJwtVerifier, type JwtOutcome } from './jwt.ts';
 import { createRateLimiter } from './rate-limit.ts';

@@ -3,7 +3,7 @@
 // page on any site can POST with its own Origin. Host must be a name this server answers to;
 // Origin, when a browser sends one, must be this server's own origin or one the operator allowed.
 import type { IncomingHttpHeaders } from 'node:http';
-import { isLoopbackName, type AuthConfig } from './config.ts';
+import { isLoopbackName, type AuthConfig } from '../auth-config.ts';
 
 export interface HostOriginPolicy {
   /** Null when allowed; else which header and how to allow it, for the 403 body. */

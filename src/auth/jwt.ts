@@ -5,7 +5,8 @@
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import type { JwtConfig } from './config.ts';
+import type { JwtConfig } from '../auth-config.ts';
+import { anonymousPrincipal } from '../principal.ts';
 
 export type JwtOutcome = { principal: string } | { refusal: string };
 
@@ -72,7 +73,7 @@ export function createJwtVerifier(config: JwtConfig, logger: Logger): (token: st
         issuer: config.issuer, audience: config.audience, algorithms: config.algorithms, clockTolerance: clockToleranceSecs, requiredClaims: ['sub', 'exp'],
       });
       const subject = payload.sub!;
-      if (subject === '' || subject.length > subjectCharsMax || subject === 'anonymous') return { refusal: 'the token\'s sub claim is empty, too long or reserved' };
+      if (subject === '' || subject.length > subjectCharsMax || subject === anonymousPrincipal) return { refusal: 'the token\'s sub claim is empty, too long or reserved' };
       return { principal: subject, expMs: (payload.exp! + clockToleranceSecs) * 1000 };
     } catch (error) {
       const why = describe(error);

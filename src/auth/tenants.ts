@@ -6,14 +6,13 @@
 // - a session name is stored under the principal's prefix, so names never meet;
 // - a heap's owner is a reserved tag written with the heap's other tags when it is committed,
 //   hidden from and protected against the tag tools (queries add it, so listings stay separate).
-import { LRUCache } from 'lru-cache';
 import { McpV8Error } from '../errors.ts';
 import type { ExecutionService } from '../exec/service.ts';
 import { checkHeapId, heapNotFound } from '../storage/heap-store.ts';
 import { executionNotFound } from '../storage/execution-store.ts';
 import { tagsPerHeapMax, type Tags } from '../storage/session-db.ts';
+import { ownerOf } from '../principal.ts';
 import type { ToolContext, ToolDefinition } from '../tools/tool.ts';
-import { anonymousPrincipal } from './config.ts';
 
 /** Tag keys starting with this are the server's own; tools neither show nor accept them. */
 export const reservedTagPrefix = 'mcp-v8:';
@@ -21,12 +20,7 @@ export const ownerTag = `${reservedTagPrefix}owner`;
 /** Records list_executions looks through for the caller's own (the newest first). */
 export const listScanRecordsMax = 10_000;
 const listResultsMax = 1_000;
-const finishedEarlyMax = 10_000;
 
-/** The principal whose things a call may see, or null when everyone sees everything (access control off, stdio). */
-export function ownerOf(context: ToolContext): string | null {
-  return context.transport === 'stdio' || context.principal === anonymousPrincipal ? null : context.principal;
-}
 
 export interface TenancyOptions {
   service: ExecutionService;
@@ -61,26 +55,26 @@ function withoutOwner<T extends Record<string, unknown>>(value: T): T {
   return rest as T;
 }
 
+/** How long one wait for a counted run lasts before it waits again (runs last at most 300 s). */
+const countedWaitMs = 60_000;
+
 /** Counts each principal's executions queued or running, and refuses past the bound. */
 function executionCounter(service: ExecutionService, max: number) {
   const counts = new Map<string, number>();
-  const tracked = new Map<string, string>();
-  // A run that finished before its submitter got its id back (not seen, but not excluded either).
-  const finishedEarly = new LRUCache<string, true>({ max: finishedEarlyMax });
   const release = (owner: string) => {
     const left = (counts.get(owner) ?? 1) - 1;
     if (left <= 0) counts.delete(owner);
     else counts.set(owner, left);
   };
-  service.on('finished', (record) => {
-    const owner = tracked.get(record.execution_id);
-    if (owner === undefined) {
-      finishedEarly.set(record.execution_id, true);
-      return;
+  /** Gives the slot back when the run has a final status (or its record is gone). */
+  const releaseWhenDone = async (owner: string, id: string) => {
+    try {
+      while ((await service.wait(id, countedWaitMs)).status === 'running');
+    } catch {
+      // Evicted or unreadable: it is not running here any more.
     }
-    tracked.delete(record.execution_id);
     release(owner);
-  });
+  };
   return async (owner: string, submit: () => Promise<Record<string, unknown>>) => {
     const count = counts.get(owner) ?? 0;
     if (count >= max) throw new McpV8Error('LIMIT_EXCEEDED', `${owner} has ${count} executions queued or running, the most one principal may (--principal-executions-max ${max}); wait for some to finish`);
@@ -92,11 +86,8 @@ function executionCounter(service: ExecutionService, max: number) {
       release(owner);
       throw error;
     }
-    const id = result.execution_id as string;
-    // Finished already (within wait_ms, or before the id came back): 'finished' has fired.
-    const finished = finishedEarly.delete(id);
-    if (finished || (typeof result.status === 'string' && result.status !== 'running')) release(owner);
-    else tracked.set(id, owner);
+    if (typeof result.status === 'string' && result.status !== 'running') release(owner);
+    else void releaseWhenDone(owner, result.execution_id as string);
     return result;
   };
 }

@@ -2,7 +2,7 @@
 // every configured token's hash in constant time, never stopping at the first match: how long the
 // check takes says nothing about how close a guess was or which token it matched.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { StaticToken } from './config.ts';
+import type { StaticToken } from '../auth-config.ts';
 
 function digest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();

@@ -5,7 +5,7 @@ import type { Config } from '../config.ts';
 import { McpV8Error } from '../errors.ts';
 import { busyPollHoldMs, type ExecutionService } from '../exec/service.ts';
 import type { OutputQuery } from '../storage/execution-store.ts';
-import { ownerOf } from '../auth/tenants.ts';
+import { ownerOf } from '../principal.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
 
 /** Bounds on what one call may ask for. */

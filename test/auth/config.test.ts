@@ -1,4 +1,4 @@
-// The access-control flags as parsed (src/auth/config.ts through src/config.ts), the token
+// The access-control flags as parsed (src/auth-config.ts through src/config.ts), the token
 // table and the rate limiter, without a server.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,7 +1,9 @@
-// Access control's part of the Config: allowed Host and Origin values, bearer tokens, JWT
+// Access control's part of the Config (src/auth uses it; a file of its own so that config.ts
+// depends on no part of the server): allowed Host and Origin values, bearer tokens, JWT
 // verification, tenancy and per-principal limits. Parsed from the flags declared in
 // src/config.ts; every bad value is an INVALID_FLAG error naming the flag.
-import { McpV8Error } from '../errors.ts';
+import { McpV8Error } from './errors.ts';
+import { anonymousPrincipal } from './principal.ts';
 
 export interface StaticToken {
   /** The principal the token stands for (`name=token`, or `token1`, `token2`… for bare tokens). */
@@ -54,8 +56,6 @@ export interface AuthFlagValues {
 
 export const tokenCharsMin = 16;
 const principalNamePattern = /^[A-Za-z0-9_.@-]{1,64}$/;
-/** Reserved: the principal of every request when access control is off. */
-export const anonymousPrincipal = 'anonymous';
 const defaultAlgorithms = ['RS256', 'ES256'];
 const knownAlgorithms = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
 
