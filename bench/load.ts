@@ -29,6 +29,7 @@ const usage = `usage: node bench/load.ts (--url URL | --spawn | --floor | --ab) 
   --client raw|undici  generator HTTP client (default raw: bench/lib/http1.ts, the cheapest)
   --server-node-args=…  extra Node flags for the spawned server ("--server-node-args=--cpu-prof")
   --server-args=…      extra server flags;  --server-pid N   CPU of a --url server
+  --token T            send Authorization: Bearer T (pair with --server-args="--auth-token T")
   --json               print the whole result as JSON on stdout;  --out FILE  also write it there`;
 
 function parse() {
@@ -40,7 +41,7 @@ function parse() {
       stateful: { type: 'boolean' }, chained: { type: 'boolean' }, 'poll-ms': { type: 'string' },
       scenario: { type: 'string' }, 'wait-ms': { type: 'string' }, client: { type: 'string' },
       'server-node-args': { type: 'string' }, 'server-args': { type: 'string' }, 'server-pid': { type: 'string' },
-      json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' }, out: { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -70,7 +71,7 @@ function parse() {
     serverNodeArgs: values['server-node-args']?.split(' ').filter(Boolean) ?? [],
     serverArgs: values['server-args']?.split(' ').filter(Boolean) ?? [],
     serverPid: values['server-pid'] === undefined ? null : number('server-pid', values['server-pid'], 0, 1),
-    json: values.json === true, out: values.out,
+    json: values.json === true, out: values.out, token: values.token,
   };
 }
 
@@ -83,6 +84,7 @@ function runOptions(args: Args, ratePerS: number, baseUrl: string, serverPid: nu
     preAllocatedVUs: Math.min(maxVUs, args.preVUs ?? Math.ceil(maxVUs / 10)), chained: args.chained,
     pollMs: args.pollMs, pollsMax: defaultPoll.pollsMax, pollCapMs: defaultPoll.pollCapMs, serverPid, client: args.client,
     scenario: args.scenario, waitMs: args.waitMs,
+    ...(args.token === undefined ? {} : { token: args.token }),
   };
 }
 

@@ -3,6 +3,7 @@
 // built yet is refused with a clear "not supported yet" line instead of being ignored.
 import os from 'node:os';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { checkNetworkExposure, parseAuthConfig, type AuthConfig } from './auth-config.ts';
 import { McpV8Error } from './errors.ts';
 
 export type HeapStoreConfig =
@@ -36,6 +37,8 @@ export interface Config {
   mcpSessionsMax: number;
   /** A Streamable HTTP session unused for this long is closed. */
   mcpSessionIdleSecs: number;
+  /** Host/Origin checks, tokens, JWT, tenants (src/auth). */
+  auth: AuthConfig;
 }
 
 type FlagKind = 'string' | 'int' | 'bool' | 'list';
@@ -64,6 +67,20 @@ const flagSpecs: Record<string, FlagSpec> = {
   'stateless-http': { kind: 'bool', help: 'Streamable HTTP without sessions: any request may go to any node.' },
   'mcp-sessions-max': { kind: 'int', min: 1, max: 1000000, help: 'Open MCP sessions on /mcp (or /sse) at most (default 10000); at the bound the least recently used idle one is closed.' },
   'mcp-session-idle-timeout': { kind: 'int', min: 1, max: 604800, help: 'Close a Streamable HTTP session after this many seconds with no request or stream open (default 3600).' },
+  'allowed-hosts': { kind: 'list', help: 'Host header values accepted beside loopback names and the bind address (name or name:port, comma list or repeated; * for any).' },
+  'allowed-origins': { kind: 'list', help: 'Browser origins accepted beside same-origin requests (https://app.example.com, comma list or repeated; * for any).' },
+  'auth-token': { kind: 'list', help: 'Bearer token clients must send: name=token or a bare token (repeatable; MCP_V8_AUTH_TOKEN takes a comma list). The name is the principal.' },
+  'jwks-url': { kind: 'string', help: 'Accept JWTs signed by a key of this JWKS document (needs --jwt-issuer and --jwt-audience); the principal is the sub claim.' },
+  'jwt-issuer': { kind: 'string', help: 'The iss every accepted JWT must carry.' },
+  'jwt-audience': { kind: 'string', help: 'The aud every accepted JWT must carry.' },
+  'jwt-algorithms': { kind: 'list', help: 'JWS algorithms accepted (default RS256,ES256; none never is).' },
+  'jwks-cooldown': { kind: 'int', min: 0, max: 3600, help: 'Seconds before a JWT naming an unknown key id may refetch the JWKS (key rotation; default 30).' },
+  'public-url': { kind: 'string', help: 'The URL clients reach this server by, for the OAuth protected-resource metadata (default: from the Host header).' },
+  'allow-unauthenticated': { kind: 'bool', help: 'Listen beyond loopback with no token or JWT (only behind a proxy that authenticates).' },
+  'metrics-unauthenticated': { kind: 'bool', help: 'Serve /metrics without a token (for a scraper on a trusted network).' },
+  'share-heaps': { kind: 'bool', help: 'With auth on: any principal may resume or tag any heap whose id it knows (listings stay per principal).' },
+  'principal-executions-max': { kind: 'int', min: 1, max: 100000, help: 'With auth on: executions queued or running per principal at once (default 1000).' },
+  'principal-rate-limit': { kind: 'int', min: 0, max: 1000000, help: 'With auth on: requests per second per principal, bursts of one second (default 0: no limit); past it 429 with Retry-After.' },
   'heap-memory-max': { kind: 'int', min: 1, max: 64, help: 'V8 heap limit per execution in MiB (1-64, default 8).' },
   'execution-timeout': { kind: 'int', min: 1, max: 300, help: 'Execution wall-clock limit in seconds (1-300, default 30).' },
   'max-concurrent-executions': { kind: 'int', min: 1, max: 1024, help: 'Executions running at once; more wait in a queue (default: CPU count).' },
@@ -74,6 +91,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'peers': { kind: 'list', help: 'Cluster seed peers id@host:port,…', notSupportedYet: 'cluster mode' },
   'join': { kind: 'string', help: 'Join a cluster through this seed host:port.', notSupportedYet: 'cluster mode' },
   'advertise-addr': { kind: 'string', help: 'Address peers use to reach this node.', notSupportedYet: 'cluster mode' },
+  'cluster-secret': { kind: 'string', help: 'Secret (32+ characters) every request between nodes is signed with (MCP_V8_CLUSTER_SECRET keeps it out of ps).', notSupportedYet: 'cluster mode' },
   'heartbeat-interval': { kind: 'int', min: 1, max: 60000, help: 'Raft heartbeat in ms.', notSupportedYet: 'cluster mode' },
   'election-timeout-min': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout min in ms.', notSupportedYet: 'cluster mode' },
   'election-timeout-max': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout max in ms.', notSupportedYet: 'cluster mode' },
@@ -89,7 +107,7 @@ const flagSpecs: Record<string, FlagSpec> = {
 };
 
 /** Names that accept several occurrences (`--fetch-header a --fetch-header b`). */
-const repeatable = new Set(['peers', 'fetch-header', 'wasm-module']);
+const repeatable = new Set(['peers', 'fetch-header', 'wasm-module', 'allowed-hosts', 'allowed-origins', 'auth-token', 'jwt-algorithms']);
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const defaultHttpBodyBytesMax = 4 * 1024 * 1024;
 
@@ -238,6 +256,14 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
   if (!(logLevels as readonly string[]).includes(logLevel)) throw flagError(`--log-level must be one of ${logLevels.join(', ')}, got '${logLevel}'`);
   const heapStore = chooseHeapStore(raw);
   const nodeId = stringFlag(raw, 'node-id') ?? 'node1';
+  const bindHost = stringFlag(raw, 'bind-host') ?? '127.0.0.1';
+  const auth = parseAuthConfig({
+    list: (name) => { const value = raw.get(name); return Array.isArray(value) ? value : []; },
+    string: (name) => stringFlag(raw, name),
+    bool: (name) => raw.has(name),
+    int: (name) => intFlag(raw, name),
+  });
+  checkNetworkExposure(auth, bindHost, transport);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(nodeId)) throw flagError(`--node-id must be 1-64 letters, digits, '.', '_' or '-', got '${nodeId}'`);
   return {
     action: 'run',
@@ -246,7 +272,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       stateless: heapStore.kind === 'none',
       transport,
       port,
-      bindHost: stringFlag(raw, 'bind-host') ?? '127.0.0.1',
+      bindHost,
       statelessHttp: raw.has('stateless-http'),
       heapMemoryMaxMb: intFlag(raw, 'heap-memory-max') ?? 8,
       executionTimeoutSecs: intFlag(raw, 'execution-timeout') ?? 30,
@@ -262,6 +288,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       httpBodyBytesMax: defaultHttpBodyBytesMax,
       mcpSessionsMax: intFlag(raw, 'mcp-sessions-max') ?? 10_000,
       mcpSessionIdleSecs: intFlag(raw, 'mcp-session-idle-timeout') ?? 3600,
+      auth,
     },
   };
 }

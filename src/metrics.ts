@@ -3,6 +3,8 @@
 import { finalStatuses, type FinalStatus } from './model.ts';
 
 const latencyBucketsSeconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] as const;
+export const refusalReasons = ['host', 'origin', 'unauthorized', 'rate_limited'] as const;
+export type RefusalReason = (typeof refusalReasons)[number];
 
 export class Metrics {
   private readonly executionsByStatus = new Map<FinalStatus, number>(finalStatuses.map((status) => [status, 0]));
@@ -11,6 +13,12 @@ export class Metrics {
   private latencySumSeconds = 0;
   private submitted = 0;
   private pollsHeld = 0;
+  private readonly refusals = new Map<RefusalReason, number>(refusalReasons.map((reason) => [reason, 0]));
+
+  /** The access-control gate turned a request away (src/auth/gate.ts). */
+  requestRefused(reason: RefusalReason): void {
+    this.refusals.set(reason, this.refusals.get(reason)! + 1);
+  }
 
   executionSubmitted(): void {
     this.submitted++;
@@ -45,6 +53,8 @@ export class Metrics {
     metric('mcp_v8_isolates_stuck', 'gauge', 'Isolates that did not stop when their run was stopped, or that V8 ran out of memory in beyond recovery: each keeps a thread (busy or parked) and its memory until it answers, if ever, or the process restarts.', [['', gauges.stuckIsolates]]);
     metric('mcp_v8_faulted', 'gauge', 'Whether an internal check failed on this node (1): it then takes no new executions until restarted.', [['', gauges.faulted ? 1 : 0]]);
     metric('mcp_v8_polls_held_total', 'counter', 'Polls without wait_ms held until their execution finished (at most 1 s) because runs were queued: the node was behind.', [['', this.pollsHeld]]);
+    metric('mcp_v8_http_refused_total', 'counter', 'HTTP requests turned away before any route: Host or Origin not allowed (403), no or a bad token (401), over the principal\'s request rate (429).',
+      [...this.refusals].map(([reason, count]) => [`{reason="${reason}"}`, count]));
     metric('mcp_v8_stored_executions', 'gauge', 'Execution records kept (bounded at 100,000; the oldest finished go first).', [['', gauges.storedRecords]]);
     metric('mcp_v8_stored_output_bytes', 'gauge', 'Console output kept across all records (bounded by --execution-output-max).', [['', gauges.storedOutputBytes]]);
     metric('mcp_v8_execution_duration_seconds', 'histogram', 'Time from submission to a final status.', [

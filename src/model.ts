@@ -17,6 +17,8 @@ export interface ExecutionRecord {
   error: string | null;
   started_at: string;
   completed_at: string | null;
+  /** The principal that ran it, when access control is on (src/auth/tenants.ts); never shown to clients. */
+  owner?: string;
 }
 
 /** A heap id: the SHA-256 of the heap record's bytes, 64 lowercase hex digits. The one pattern. */

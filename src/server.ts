@@ -4,6 +4,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
+import { authEnabled, isLoopbackName } from './auth-config.ts';
+import { loggableUrl } from './auth/jwt.ts';
+import { withTenancy } from './auth/tenants.ts';
 import type { Config } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
 import { createEngine } from './exec/engine.ts';
@@ -40,8 +43,6 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   // Logs go to stderr, never stdout: on stdio, stdout is the JSON-RPC channel.
   return pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }));
 }
-
-const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** Listens on `host`:`port`; a failure names the flag to change (`portFlag`: --http-port or --sse-port). */
 function listen(server: Server, port: number, host: string, portFlag: string): Promise<number> {
@@ -189,7 +190,10 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }
   const metrics = new Metrics();
   const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps, logger });
-  const tools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : heapTools(heaps))];
+  const ownTools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : heapTools(heaps))];
+  const tools = authEnabled(config.auth)
+    ? withTenancy(ownTools, { service, shareHeaps: config.auth.shareHeaps, principalExecutionsMax: config.auth.principalExecutionsMax })
+    : ownTools;
   const shutdown = async (closeTransport: () => Promise<void>) => {
     await closeTransport();
     await service.close();
@@ -208,12 +212,16 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     return { port: null, close, stuckIsolates };
   }
 
-  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, logger });
+  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, metrics, logger });
   const httpServer = createServer(app.callback());
   httpServer.keepAliveTimeout = 65_000;
   const port = await listen(httpServer, config.port!, config.bindHost, config.transport === 'sse' ? '--sse-port' : '--http-port');
-  if (!loopbackHosts.has(config.bindHost)) {
-    logger.warn({ host: config.bindHost }, 'listening beyond loopback with no authentication: anyone who can reach this port can run code');
+  if (!isLoopbackName(config.bindHost) && !authEnabled(config.auth)) {
+    // Only with --allow-unauthenticated (config.ts refuses to start otherwise).
+    logger.warn({ host: config.bindHost }, 'listening beyond loopback with no authentication (--allow-unauthenticated): anyone who can reach this port can run code unless a proxy in front authenticates');
+  }
+  if (authEnabled(config.auth)) {
+    logger.info({ tokens: config.auth.tokens.map((token) => token.name), jwt: config.auth.jwt === null ? null : { issuer: config.auth.jwt.issuer, audience: config.auth.jwt.audience, jwksUrl: loggableUrl(config.auth.jwt.jwksUrl) } }, 'access control on: every request but /healthz needs a bearer token');
   }
   logger.info({ transport: config.transport, host: config.bindHost, port }, 'mcp-v8 listening');
   let closing: Promise<void> | undefined;

@@ -170,13 +170,15 @@ class Connection {
 /** The undici Pool the harness used first, behind the same interface (`--client undici`). */
 export class UndiciClient implements HttpClient {
   private readonly pool: Pool;
+  private readonly authorization: Record<string, string>;
 
-  constructor(baseUrl: string, options: { connectionsMax: number }) {
+  constructor(baseUrl: string, options: { connectionsMax: number; token?: string }) {
     this.pool = new Pool(baseUrl, { connections: options.connectionsMax, pipelining: 1, keepAliveTimeout: 60_000 });
+    this.authorization = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
   }
 
   async request(method: 'GET' | 'POST', path: string, body?: string): Promise<HttpResponse> {
-    const response = await this.pool.request(body === undefined ? { path, method } : { path, method, headers: jsonHeaders, body });
+    const response = await this.pool.request(body === undefined ? { path, method, headers: this.authorization } : { path, method, headers: { ...jsonHeaders, ...this.authorization }, body });
     return { status: response.statusCode, text: await response.body.text() };
   }
 
@@ -191,29 +193,32 @@ export class Http1Client implements HttpClient {
   private readonly host: string;
   private readonly port: number;
   private readonly hostHeader: string;
+  /** The host line and, with a token, the authorization line. */
+  private readonly headLines: string;
   private readonly connectionsMax: number;
   private readonly idle: Connection[] = [];
   private readonly all = new Set<Connection>();
   private readonly waiting: Array<() => void> = [];
   private readonly postHeads = new Map<string, Buffer>();
 
-  constructor(baseUrl: string, options: { connectionsMax: number }) {
+  constructor(baseUrl: string, options: { connectionsMax: number; token?: string }) {
     const url = new URL(baseUrl);
     if (url.protocol !== 'http:') throw new Error(`only http:// is supported, got ${baseUrl}`);
     this.host = url.hostname;
     this.port = Number(url.port || 80);
     this.hostHeader = url.host;
+    this.headLines = `host: ${this.hostHeader}\r\n${options.token === undefined ? '' : `authorization: Bearer ${options.token}\r\n`}`;
     this.connectionsMax = options.connectionsMax;
   }
 
   private requestBytes(method: 'GET' | 'POST', path: string, body: string | undefined): string | Buffer {
-    if (body === undefined) return `${method} ${path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\n\r\n`;
+    if (body === undefined) return `${method} ${path} HTTP/1.1\r\n${this.headLines}\r\n`;
     // POST bodies repeat (the eight snippets): keep each whole request once.
     const key = `${path}\n${body}`;
     let bytes = this.postHeads.get(key);
     if (bytes === undefined) {
       const payload = Buffer.from(body, 'utf8');
-      bytes = Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`, 'latin1'), payload]);
+      bytes = Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\n${this.headLines}content-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`, 'latin1'), payload]);
       if (this.postHeads.size < 64) this.postHeads.set(key, bytes);
     }
     return bytes;

@@ -38,6 +38,8 @@ export interface RunOptions {
   scenario?: Scenario;
   /** 'result': the wait_ms sent with each POST (default defaultWaitMs). */
   waitMs?: number;
+  /** Sent as `Authorization: Bearer …` with every request (a server started with --auth-token). */
+  token?: string;
 }
 
 export type ClientKind = 'raw' | 'undici';
@@ -261,7 +263,7 @@ function roundSummary(summary: Summary): Summary {
 }
 
 export async function runLoad(options: RunOptions): Promise<RunReport> {
-  const connections = { connectionsMax: options.maxVUs };
+  const connections = { connectionsMax: options.maxVUs, ...(options.token === undefined ? {} : { token: options.token }) };
   const client: HttpClient = options.client === 'undici' ? new UndiciClient(options.baseUrl, connections) : new Http1Client(options.baseUrl, connections);
   const ctx: Context = { options, client, vus: new VuPool(options.preAllocatedVUs, options.maxVUs) };
   try {

@@ -18,6 +18,8 @@ export interface SubmitRequest {
   executionTimeoutSecs: number;
   /** Stateful mode only (a service with heaps): heap, session and tags, each optional. */
   stateful?: Partial<StatefulRequest>;
+  /** The principal it runs for, kept in its record (access control on); null or absent: nobody's in particular. */
+  owner?: string | null;
 }
 
 interface LiveExecution {
@@ -137,6 +139,7 @@ export class ExecutionService {
     await this.store.create({
       execution_id: executionId, status: 'running', result: null, heap: null, error: null,
       started_at: startedAt.toISOString(), completed_at: null,
+      ...(request.owner == null ? {} : { owner: request.owner }),
     });
     this.metrics.executionSubmitted();
     const abort = new AbortController();
@@ -265,8 +268,8 @@ export class ExecutionService {
     return this.store.readOutput(checkedId(executionId), query);
   }
 
-  list(): Promise<ExecutionRecord[]> {
-    return this.store.list();
+  list(options: { limit?: number } = {}): Promise<ExecutionRecord[]> {
+    return this.store.list(options);
   }
 
   /** What /healthz and /metrics report of this node, so that transports need not know the engine. */

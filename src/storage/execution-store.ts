@@ -91,6 +91,7 @@ const storedRecordSchema = z.object({
   error: z.string().nullable(),
   started_at: z.string(),
   completed_at: z.string().nullable(),
+  owner: z.string().optional(),
 }) satisfies z.ZodType<ExecutionRecord>;
 
 /**

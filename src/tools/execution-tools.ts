@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import { McpV8Error } from '../errors.ts';
 import { busyPollHoldMs, type ExecutionService } from '../service/executions.ts';
 import type { OutputQuery } from '../storage/execution-store.ts';
+import { ownerOf } from '../principal.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
 
 /** Bounds on what one call may ask for. */
@@ -65,7 +66,7 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
       output: z.object(outputPageFields).optional().describe('First page of console output, when the run finished within wait_ms.'),
     },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-    handler: async (args) => {
+    handler: async (args, context) => {
       if (config.stateless && (args.heap !== undefined || args.session !== undefined || args.tags !== undefined)) {
         const which = ['heap', 'session', 'tags'].filter((key) => args[key as 'heap'] !== undefined).join(', ');
         throw new McpV8Error('STATEFUL_ONLY', `${which}: only in stateful mode; this server runs with --stateless`);
@@ -75,6 +76,7 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
         heapMemoryMaxMb: args.heap_memory_max_mb ?? config.heapMemoryMaxMb,
         executionTimeoutSecs: args.execution_timeout_secs ?? config.executionTimeoutSecs,
         ...(config.stateless ? {} : { stateful: { heap: args.heap ?? null, session: args.session ?? null, tags: args.tags ?? null } }),
+        owner: ownerOf(context),
       });
       if (args.wait_ms === undefined || args.wait_ms === 0) return { execution_id: id };
       const record = await service.wait(id, args.wait_ms);

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
 
-/** Who is calling: transports fill it; access control (a later issue) decides on it. */
+/** Who is calling: transports fill it from the access-control gate (src/auth/gate.ts). */
 export interface ToolContext {
   principal: string;
   transport: 'stdio' | 'http' | 'sse' | 'api';

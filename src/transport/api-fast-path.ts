@@ -13,18 +13,23 @@ import { isMcpV8Error } from '../errors.ts';
 import { codeCharsMax } from '../tools/execution-tools.ts';
 import { parseToolArguments, type ToolContext, type ToolDefinition } from '../tools/tool.ts';
 import { readJsonBody } from './body.ts';
+import { principalOf } from '../auth/gate.ts';
 
 const execPath = '/api/exec';
 const executionPrefix = '/api/executions/';
 /** An id the router would hand over unchanged (no escapes, no slash); anything else goes to Koa. */
 const plainId = /^[0-9A-Za-z_-]{1,128}$/;
-const apiContext: ToolContext = { principal: 'anonymous', transport: 'api' };
 const jsonType = 'application/json; charset=utf-8';
 
 export interface FastPathOptions {
   tools: readonly ToolDefinition[];
   bodyBytesMax: number;
   logger: Logger;
+}
+
+/** The caller, as the access-control gate admitted it. */
+function apiContext(request: IncomingMessage): ToolContext {
+  return { principal: principalOf(request), transport: 'api' };
 }
 
 export type FastHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
@@ -94,15 +99,15 @@ export function createFastPath(options: FastPathOptions): FastHandler {
     try {
       const body = await readJsonBody(request, bodyBytesMax);
       const args = bareCodeUnchanged && isPlainCodeBody(body) ? { code: body.code } : parseToolArguments(runJs, body);
-      const result = await runJs.handler(args as never, apiContext);
+      const result = await runJs.handler(args as never, apiContext(request));
       sendJson(response, execStatus(result), result);
     } catch (error) {
       sendError(response, error, logger, execPath);
     }
   };
-  const get = async (id: string, response: ServerResponse) => {
+  const get = async (id: string, request: IncomingMessage, response: ServerResponse) => {
     try {
-      sendJson(response, 200, await getExecution.handler({ execution_id: id } as never, apiContext));
+      sendJson(response, 200, await getExecution.handler({ execution_id: id } as never, apiContext(request)));
     } catch (error) {
       sendError(response, error, logger, executionPrefix);
     }
@@ -118,7 +123,7 @@ export function createFastPath(options: FastPathOptions): FastHandler {
     if (request.method !== 'GET' || !url.startsWith(executionPrefix)) return false;
     const id = url.slice(executionPrefix.length);
     if (!plainId.test(id)) return false;
-    void get(id, response);
+    void get(id, request, response);
     return true;
   };
 }

@@ -1,14 +1,17 @@
 // The one Koa app of a node: health and metrics, the plain API, and the MCP transport the
 // config asks for. Built once, testable without a port (`app.callback()`).
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { McpV8Error } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
 import type { ExecutionService } from '../service/executions.ts';
 import { callTool, type ToolDefinition } from '../tools/tool.ts';
 import { version } from '../version.ts';
+import { createGate, principalOf, type Gate } from '../auth/gate.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
 import { createSseHandler, createStreamableHttpHandler } from './mcp-http.ts';
@@ -18,6 +21,8 @@ export interface HttpAppOptions {
   tools: readonly ToolDefinition[];
   /** The node's load and metrics, for /healthz and /metrics. */
   node: Pick<ExecutionService, 'load' | 'metricsText'>;
+  /** Counts requests the access-control gate turns away, for /metrics. */
+  metrics?: Pick<Metrics, 'requestRefused'>;
   logger: Logger;
 }
 
@@ -54,30 +59,35 @@ function numericQuery(ctx: Context, names: readonly string[]): Record<string, un
 
 function apiRoutes(router: Router, options: HttpAppOptions): void {
   const { tools, config } = options;
-  const call = (name: string, args: unknown) => callTool(tools, name, args, { principal: 'anonymous', transport: 'api' });
+  const call = (ctx: Context, name: string, args: unknown) => callTool(tools, name, args, { principal: principalOf(ctx.req), transport: 'api' });
   router.post('/api/exec', async (ctx) => {
-    const result = await call('run_js', await readJsonBody(ctx.req, config.httpBodyBytesMax));
+    const result = await call(ctx, 'run_js', await readJsonBody(ctx.req, config.httpBodyBytesMax));
     ctx.status = execStatus(result);
     ctx.body = result;
   });
-  router.get('/api/executions', async (ctx) => { ctx.body = await call('list_executions', {}); });
-  router.get('/api/executions/:id', async (ctx) => { ctx.body = await call('get_execution', { execution_id: ctx.params.id, ...numericQuery(ctx, ['wait_ms']) }); });
+  router.get('/api/executions', async (ctx) => { ctx.body = await call(ctx, 'list_executions', {}); });
+  router.get('/api/executions/:id', async (ctx) => { ctx.body = await call(ctx, 'get_execution', { execution_id: ctx.params.id, ...numericQuery(ctx, ['wait_ms']) }); });
   router.get('/api/executions/:id/output', async (ctx) => {
-    ctx.body = await call('get_execution_output', { execution_id: ctx.params.id, ...numericQuery(ctx, ['line_offset', 'line_limit', 'byte_offset', 'byte_limit']) });
+    ctx.body = await call(ctx, 'get_execution_output', { execution_id: ctx.params.id, ...numericQuery(ctx, ['line_offset', 'line_limit', 'byte_offset', 'byte_limit']) });
   });
-  router.post('/api/executions/:id/cancel', async (ctx) => { ctx.body = await call('cancel_execution', { execution_id: ctx.params.id }); });
+  router.post('/api/executions/:id/cancel', async (ctx) => { ctx.body = await call(ctx, 'cancel_execution', { execution_id: ctx.params.id }); });
   // Every tool, by name, with its arguments as the JSON body: the same definitions MCP serves.
-  router.post('/api/tools/:name', async (ctx) => { ctx.body = await call(ctx.params.name!, await readJsonBody(ctx.req, config.httpBodyBytesMax)); });
+  router.post('/api/tools/:name', async (ctx) => { ctx.body = await call(ctx, ctx.params.name!, await readJsonBody(ctx.req, config.httpBodyBytesMax)); });
   router.get('/api/tools', (ctx) => { ctx.body = { tools: tools.map(({ name, title, description }) => ({ name, title, description })) }; });
 }
 
-/** Koa, with the polling routes answered before Koa builds a context (see api-fast-path.ts). */
+/**
+ * Koa, with the polling routes answered before Koa builds a context (see api-fast-path.ts), and
+ * the access-control gate (src/auth/gate.ts) in front of both: no route is reached around it.
+ */
 export class ApiApp extends Koa {
   private readonly fastPath: FastHandler;
+  private readonly gate: Gate;
 
-  constructor(fastPath: FastHandler) {
+  constructor(fastPath: FastHandler, gate: Gate) {
     super();
     this.fastPath = fastPath;
+    this.gate = gate;
   }
 
   /** The same app without the fast path: what test/transport/fast-path.test.ts compares it with. */
@@ -87,17 +97,25 @@ export class ApiApp extends Koa {
 
   override callback(): ReturnType<Koa['callback']> {
     const koa = super.callback();
-    const fastPath = this.fastPath;
-    return (request, response) => {
+    const { fastPath, gate } = this;
+    const serve: ReturnType<Koa['callback']> = (request, response) => {
       if ('stream' in request || 'stream' in response) return koa(request, response);
       return fastPath(request, response) ? Promise.resolve() : koa(request, response);
+    };
+    return (request, response) => {
+      // node:http only (server.ts); Koa's type also allows HTTP/2, whose request has the same headers and url.
+      const admitted = gate(request as IncomingMessage, response as ServerResponse);
+      if (admitted === true) return serve(request, response);
+      if (admitted === false) return Promise.resolve();
+      return admitted.then((ok) => (ok ? serve(request, response) : undefined));
     };
   }
 }
 
 export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: () => Promise<void> } {
   const { config, logger } = options;
-  const app = new ApiApp(createFastPath({ tools: options.tools, bodyBytesMax: config.httpBodyBytesMax, logger }));
+  const gate = createGate({ auth: config.auth, bindHost: config.bindHost, logger, metrics: options.metrics });
+  const app = new ApiApp(createFastPath({ tools: options.tools, bodyBytesMax: config.httpBodyBytesMax, logger }), gate);
   app.silent = true;
   const router = new Router();
   router.get('/healthz', (ctx) => {

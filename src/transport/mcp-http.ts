@@ -9,6 +9,7 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { ToolDefinition } from '../tools/tool.ts';
+import { principalOf } from '../auth/gate.ts';
 import { readJsonBody } from './body.ts';
 import { createMcpServer } from './mcp-server.ts';
 
@@ -32,6 +33,8 @@ function sweepIntervalMs(idleMs: number): number {
 /** A Streamable HTTP session: its transport, and whether anybody is using it. */
 interface Session {
   transport: StreamableHTTPServerTransport;
+  /** Who opened it: only they may use it (src/auth). */
+  principal: string;
   /** Requests (a GET stream included) still open on it. */
   requestsOpen: number;
   lastUsedMs: number;
@@ -49,7 +52,7 @@ function hasInitialize(body: unknown): boolean {
 export function createStreamableHttpHandler(options: McpHttpOptions): { handle: (ctx: Context) => Promise<void>; close: () => Promise<void> } {
   // In the order of last use: the first idle entry is the least recently used one.
   const sessions = new Map<string, Session>();
-  const makeServer = () => createMcpServer({ tools: options.tools, context: { principal: 'anonymous', transport: 'http' }, logger: options.logger });
+  const makeServer = (principal: string) => createMcpServer({ tools: options.tools, context: { principal, transport: 'http' }, logger: options.logger });
 
   /** Marks a session used by this request until its response closes (a GET stream holds it for as long as it is open). */
   function use(sessionId: string, session: Session, ctx: Context): void {
@@ -93,7 +96,7 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
 
   async function serveStateless(ctx: Context, body: unknown): Promise<void> {
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    const server = makeServer();
+    const server = makeServer(principalOf(ctx.req));
     ctx.res.on('close', () => {
       void transport.close();
       void server.close();
@@ -107,15 +110,16 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
       jsonRpcError(ctx.res, 503, -32000, `too many open MCP sessions (${options.sessionsMax}), all in use; close one or use stateless requests`);
       return;
     }
+    const principal = principalOf(ctx.req);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (sessionId) => { use(sessionId, { transport, requestsOpen: 0, lastUsedMs: Date.now() }, ctx); },
+      onsessioninitialized: (sessionId) => { use(sessionId, { transport, principal, requestsOpen: 0, lastUsedMs: Date.now() }, ctx); },
     });
     transport.onclose = () => {
       const sessionId = transport.sessionId;
       if (sessionId !== undefined && sessions.get(sessionId)?.transport === transport) sessions.delete(sessionId);
     };
-    await makeServer().connect(transport);
+    await makeServer(principal).connect(transport);
     await transport.handleRequest(ctx.req, ctx.res, body);
   }
 
@@ -125,7 +129,8 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
     const sessionId = ctx.get('mcp-session-id');
     if (sessionId !== '' && !options.statelessHttp) {
       const session = sessions.get(sessionId);
-      if (session === undefined) return jsonRpcError(ctx.res, 404, -32001, 'Session not found: initialize a new session');
+      // Another principal's session reads as no session at all: its id tells them nothing.
+      if (session === undefined || session.principal !== principalOf(ctx.req)) return jsonRpcError(ctx.res, 404, -32001, 'Session not found: initialize a new session');
       use(sessionId, session, ctx);
       return session.transport.handleRequest(ctx.req, ctx.res, body);
     }
@@ -147,31 +152,32 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
 export function createSseHandler(options: Omit<McpHttpOptions, 'statelessHttp' | 'sessionIdleMs'>): {
   connect: (ctx: Context) => Promise<void>; message: (ctx: Context) => Promise<void>; close: () => Promise<void>;
 } {
-  const sessions = new Map<string, SSEServerTransport>();
+  const sessions = new Map<string, { transport: SSEServerTransport; principal: string }>();
 
   async function connect(ctx: Context): Promise<void> {
     ctx.respond = false;
     // An SSE session lives exactly as long as its GET /sse stream: every open one is in use.
     if (sessions.size >= options.sessionsMax) return jsonRpcError(ctx.res, 503, -32000, `too many open SSE sessions (${options.sessionsMax})`);
     const transport = new SSEServerTransport('/message', ctx.res);
-    sessions.set(transport.sessionId, transport);
+    const principal = principalOf(ctx.req);
+    sessions.set(transport.sessionId, { transport, principal });
     transport.onclose = () => { sessions.delete(transport.sessionId); };
     ctx.res.on('close', () => { sessions.delete(transport.sessionId); });
-    const server = createMcpServer({ tools: options.tools, context: { principal: 'anonymous', transport: 'sse' }, logger: options.logger });
+    const server = createMcpServer({ tools: options.tools, context: { principal, transport: 'sse' }, logger: options.logger });
     await server.connect(transport);
   }
 
   async function message(ctx: Context): Promise<void> {
     const sessionId = typeof ctx.query.sessionId === 'string' ? ctx.query.sessionId : '';
-    const transport = sessions.get(sessionId);
+    const session = sessions.get(sessionId);
     const body = await readJsonBody(ctx.req, options.bodyBytesMax);
     ctx.respond = false;
-    if (transport === undefined) return jsonRpcError(ctx.res, 404, -32001, `unknown SSE session '${sessionId.slice(0, 80)}': open GET /sse first`);
-    await transport.handlePostMessage(ctx.req, ctx.res, body);
+    if (session === undefined || session.principal !== principalOf(ctx.req)) return jsonRpcError(ctx.res, 404, -32001, `unknown SSE session '${sessionId.slice(0, 80)}': open GET /sse first`);
+    await session.transport.handlePostMessage(ctx.req, ctx.res, body);
   }
 
   async function close(): Promise<void> {
-    await Promise.allSettled([...sessions.values()].map((transport) => transport.close()));
+    await Promise.allSettled([...sessions.values()].map((session) => session.transport.close()));
     sessions.clear();
   }
 

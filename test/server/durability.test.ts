@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { parseConfig, type Config } from '../../src/config.ts';
 import { startServer } from '../../src/server.ts';
-import { startServerProcess, tempDir } from '../support/server-process.ts';
+import { runToExit, startServerProcess, tempDir } from '../support/server-process.ts';
 
 async function post(baseUrl: string, path: string, body: unknown): Promise<Record<string, unknown>> {
   const response = await fetch(`${baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -118,8 +118,11 @@ describe('durability of execution records', () => {
     }
   });
 
-  test('listening beyond loopback without auth logs a warning', async () => {
-    const server = await startServerProcess(['--stateless', '--http-port', '0', '--bind-host', '0.0.0.0', '--execution-db-path', tempDir('bind')]);
+  test('listening beyond loopback without auth refuses to start; --allow-unauthenticated starts it with a warning', async () => {
+    const refused = await runToExit(['--stateless', '--http-port', '0', '--bind-host', '0.0.0.0', '--execution-db-path', tempDir('bind')]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /--bind-host 0\.0\.0\.0: listening beyond loopback without authentication .* --auth-token or --jwks-url, or --allow-unauthenticated/);
+    const server = await startServerProcess(['--stateless', '--http-port', '0', '--bind-host', '0.0.0.0', '--allow-unauthenticated', '--execution-db-path', tempDir('bind')]);
     try {
       assert.match(server.stderr(), /listening beyond loopback with no authentication/);
     } finally {
@@ -177,6 +180,6 @@ describe('several local servers on the defaults', () => {
       await new Promise((resolve) => taken.close(resolve));
     }
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine has it.
-    await assert.rejects(startServerProcess(['--stateless', '--http-port', '0', '--bind-host', '192.0.2.1', '--execution-db-path', tempDir('host')]), /--bind-host 192\.0\.2\.1: not an address of this machine/);
+    await assert.rejects(startServerProcess(['--stateless', '--http-port', '0', '--bind-host', '192.0.2.1', '--allow-unauthenticated', '--execution-db-path', tempDir('host')]), /--bind-host 192\.0\.2\.1: not an address of this machine/);
   });
 });
