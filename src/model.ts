@@ -15,8 +15,11 @@ export interface ExecutionRecord {
   result: string | null;
   heap: string | null;
   error: string | null;
-  started_at: string;
+  /** When the run left the queue and began; null while it waits (or when it never started). */
+  started_at: string | null;
   completed_at: string | null;
+  /** The start of the code, on one line, so that a list of runs tells them apart. */
+  code_snippet?: string;
 }
 
 /** A heap id: the SHA-256 of the heap record's bytes, 64 lowercase hex digits. The one pattern. */

@@ -728,6 +728,7 @@ class IsolateEngine implements Engine {
     const start = request.stateful;
     const resumed = start !== undefined && 'live' in start ? start.live : null;
     if (request.signal.aborted) return cancelledBeforeStart(request);
+    request.onStarted?.();
     const memoryMb = isolateMemoryMb(request.limits.heapMemoryMaxMb);
     let prepared: PreparedContext;
     if (resumed !== null) {

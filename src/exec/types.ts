@@ -28,6 +28,8 @@ export interface RunRequest {
   /** Aborting cancels the run: it ends with status `cancelled`, error `Cancelled by user`. */
   signal: AbortSignal;
   onConsoleLine: ConsoleLineSink;
+  /** Called once when the run leaves the queue and takes its slot (never for a run cancelled before). */
+  onStarted?: () => void;
   /** Stateful mode: where the run starts; absent for a stateless run (a fresh, throwaway context). */
   stateful?: StatefulStart;
 }

@@ -8,7 +8,7 @@ import { isExecutionId, newExecutionId } from '../exec/ids.ts';
 import { ErrorTexts, type Engine, type RunLimits, type RunOutcome } from '../exec/types.ts';
 import { explainFailure } from '../exec/unsupported.ts';
 import type { Metrics } from '../metrics.ts';
-import type { ExecutionRecord, FinalStatus } from '../model.ts';
+import type { ExecutionRecord, ExecutionStatus, FinalStatus } from '../model.ts';
 import { executionNotFound, type ExecutionStore, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
 import type { HeapService, StatefulRequest } from './heaps.ts';
 
@@ -23,6 +23,16 @@ export interface SubmitRequest {
 interface LiveExecution {
   abort: AbortController;
   done: Promise<ExecutionRecord>;
+  /** Set when the engine starts the run; until then it is queued and has no started_at. */
+  startedAt: string | null;
+}
+
+/** Characters of code kept with each record for list_executions (its first line or so). */
+export const codeSnippetCharsMax = 80;
+
+export function codeSnippet(code: string): string {
+  const oneLine = code.slice(0, codeSnippetCharsMax * 4).replace(/\s+/g, ' ').trim();
+  return oneLine.length > codeSnippetCharsMax ? `${oneLine.slice(0, codeSnippetCharsMax - 1)}…` : oneLine;
 }
 
 /** Executions accepted but not finished, queued or running: the bound on their number. */
@@ -125,31 +135,34 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     const startedAt = new Date();
     await this.store.create({
       execution_id: executionId, status: 'running', result: null, heap: null, error: null,
-      started_at: startedAt.toISOString(), completed_at: null,
+      started_at: null, completed_at: null, code_snippet: codeSnippet(request.code),
     });
     this.metrics.executionSubmitted();
     const abort = new AbortController();
-    const done = this.runToRecord(executionId, request, stateful, abort.signal, startedAt);
+    const live: LiveExecution = { abort, done: undefined as unknown as Promise<ExecutionRecord>, startedAt: null };
+    live.done = this.runToRecord(executionId, request, stateful, live, startedAt);
     // A failed final write (storage gone) reaches whoever waits on the run; it must never
     // become an unhandled rejection that takes the whole server down.
-    done.catch(() => undefined);
-    this.live.set(executionId, { abort, done });
+    live.done.catch(() => undefined);
+    this.live.set(executionId, live);
     return executionId;
   }
 
-  private async runToRecord(executionId: string, request: SubmitRequest, stateful: StatefulRequest | null, signal: AbortSignal, startedAt: Date): Promise<ExecutionRecord> {
+  private async runToRecord(executionId: string, request: SubmitRequest, stateful: StatefulRequest | null, live: LiveExecution, startedAt: Date): Promise<ExecutionRecord> {
     const limits: RunLimits = { heapMemoryMaxMb: request.heapMemoryMaxMb, executionTimeoutMs: request.executionTimeoutSecs * 1000 };
+    const signal = live.abort.signal;
     const onConsoleLine = (line: string) => {
       this.store.appendOutput(executionId, line);
       this.emit('output', executionId, line);
     };
+    const onStarted = () => { live.startedAt ??= new Date().toISOString(); };
     let outcome: RunOutcome;
     let heap: string | null = null;
     try {
       if (stateful === null || this.heaps === null) {
-        outcome = await this.engine.run({ code: request.code, limits, signal, onConsoleLine });
+        outcome = await this.engine.run({ code: request.code, limits, signal, onConsoleLine, onStarted });
       } else {
-        ({ outcome, heap } = await this.runStateful(request.code, limits, stateful, signal, onConsoleLine));
+        ({ outcome, heap } = await this.runStateful(request.code, limits, stateful, signal, onConsoleLine, onStarted));
       }
     } catch (error) {
       // The engine reports sandbox failures as outcomes; a throw here is a host fault.
@@ -158,11 +171,11 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     const completedAt = new Date();
     const record: ExecutionRecord = {
       execution_id: executionId, status: outcome.status, result: outcome.result, heap, error: explainFailure(outcome.error, request.code),
-      started_at: startedAt.toISOString(), completed_at: completedAt.toISOString(),
+      started_at: live.startedAt, completed_at: completedAt.toISOString(), code_snippet: codeSnippet(request.code),
     };
     try {
       await this.store.finish(executionId, {
-        status: record.status as FinalStatus, result: record.result, error: record.error, heap, completed_at: record.completed_at!,
+        status: record.status as FinalStatus, result: record.result, error: record.error, heap, started_at: record.started_at, completed_at: record.completed_at!,
       });
     } finally {
       this.live.delete(executionId);
@@ -178,7 +191,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
    * A stateful run, after the earlier runs of its session: find the parent heap, start from its
    * live context or a replay of its history, run, and commit the heap before the record says so.
    */
-  private runStateful(code: string, limits: RunLimits, stateful: StatefulRequest, signal: AbortSignal, onConsoleLine: (line: string) => void): Promise<{ outcome: RunOutcome; heap: string | null }> {
+  private runStateful(code: string, limits: RunLimits, stateful: StatefulRequest, signal: AbortSignal, onConsoleLine: (line: string) => void, onStarted: () => void): Promise<{ outcome: RunOutcome; heap: string | null }> {
     const heaps = this.heaps!;
     return heaps.inSessionOrder(stateful.session, async () => {
       let parent: string | null = null;
@@ -191,7 +204,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
         const message = (error as Error).message;
         return { outcome: { status: 'failed', result: null, error: parent === null ? message : `Could not resume heap ${parent}: ${message}` }, heap: null };
       }
-      const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, stateful: start });
+      const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, onStarted, stateful: start });
       const committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, completedAt: new Date() });
       if (committed.note !== null) for (const line of committed.note.split('\n')) onConsoleLine(line);
       return { outcome, heap: committed.heap };
@@ -201,7 +214,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   async get(executionId: string): Promise<ExecutionRecord> {
     const record = await this.store.get(checkedId(executionId));
     if (record === undefined) throw executionNotFound(executionId);
-    return record;
+    const startedAt = record.status === 'running' ? this.live.get(executionId)?.startedAt : undefined;
+    return startedAt === undefined || startedAt === null ? record : { ...record, started_at: startedAt };
   }
 
   /**
@@ -250,8 +264,12 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     return this.store.readOutput(checkedId(executionId), query);
   }
 
-  list(): Promise<ExecutionRecord[]> {
-    return this.store.list();
+  /** Newest first, a page at a time; running records say when they started. */
+  async list(options: { limit?: number; offset?: number; status?: ExecutionStatus } = {}): Promise<ExecutionRecord[]> {
+    return (await this.store.list(options)).map((record) => {
+      const startedAt = record.status === 'running' ? this.live.get(record.execution_id)?.startedAt : undefined;
+      return startedAt === undefined || startedAt === null ? record : { ...record, started_at: startedAt };
+    });
   }
 
   /** What /healthz and /metrics report of this node, so that transports need not know the engine. */

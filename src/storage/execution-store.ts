@@ -30,11 +30,13 @@ export interface FinalRecordFields {
   result: string | null;
   error: string | null;
   heap: string | null;
+  /** When the run began (absent: the record keeps what it had). */
+  started_at?: string | null;
   completed_at: string;
 }
 
 export type OutputQuery =
-  | { mode: 'line'; lineOffset: number; lineLimit: number }
+  | { mode: 'line'; lineOffset: number; lineLimit: number; bytesMax?: number }
   | { mode: 'byte'; byteOffset: number; byteLimit: number };
 
 export interface OutputPage {
@@ -389,12 +391,24 @@ export class ExecutionStore {
     return record;
   }
 
-  async list(options: { limit?: number } = {}): Promise<ExecutionRecord[]> {
+  /** Newest first: `offset` records that match are skipped, then at most `limit` returned. */
+  async list(options: { limit?: number; offset?: number; status?: ExecutionStatus } = {}): Promise<ExecutionRecord[]> {
+    const limit = options.limit ?? listLimitDefault;
+    let skip = options.offset ?? 0;
     const records: ExecutionRecord[] = [];
-    for await (const value of this.db.values({ gt: 'r!', lt: 'r~', reverse: true, limit: options.limit ?? listLimitDefault })) {
+    // Without a filter LevelDB stops after the page; with one, the scan is bounded by recordsMax.
+    const scanLimit = options.status === undefined ? skip + limit : -1;
+    for await (const value of this.db.values({ gt: 'r!', lt: 'r~', reverse: true, limit: scanLimit })) {
       const record = parseRecord(value);
-      if (record !== null) records.push(record);
-      else this.logger?.error('a stored execution record cannot be read; list_executions leaves it out');
+      if (record === null) {
+        this.logger?.error('a stored execution record cannot be read; list_executions leaves it out');
+        continue;
+      }
+      const current = this.recent.get(record.execution_id) ?? record;
+      if (options.status !== undefined && current.status !== options.status) continue;
+      if (skip > 0) { skip--; continue; }
+      records.push(current);
+      if (records.length >= limit) break;
     }
     return records;
   }
@@ -405,7 +419,7 @@ export class ExecutionStore {
     const source = this.lineSource(id);
     const index = await this.indexes.load(id, source);
     const page = query.mode === 'line'
-      ? await pageByLines(index, source, query.lineOffset, query.lineLimit)
+      ? await pageByLines(index, source, query.lineOffset, query.lineLimit, query.bytesMax)
       : await pageByBytes(index, source, query.byteOffset, query.byteLimit);
     return { execution_id: id, ...page, status: record.status };
   }

@@ -65,12 +65,12 @@ export function heapTools(heaps: HeapService): ToolDefinition[] {
   const getTags = defineTool({
     name: 'get_heap_tags',
     title: 'Get heap tags',
-    description: 'The tags of a heap ({} when it has none).',
+    description: 'The tags of a heap ({} when it has none; an unknown heap is an error, as for set_heap_tags).',
     input: { heap: heapArgument },
     output: { tags: tagMap },
     annotations: { readOnlyHint: true, openWorldHint: false },
     statefulOnly: true,
-    handler: async (args) => ({ tags: await heaps.sessions.getTags(checkHeapId(args.heap)) }),
+    handler: async (args) => ({ tags: await heaps.sessions.getTags(await heaps.mustExist(args.heap)) }),
   });
 
   const setTags = defineTool({

@@ -25,6 +25,11 @@ export interface ToolDefinition<Input extends z.ZodRawShape = z.ZodRawShape, Out
   annotations: ToolAnnotations;
   /** Served only when the server keeps heaps (not with --stateless). */
   statefulOnly: boolean;
+  /**
+   * Arguments accepted (to refuse them with a clear error) but left out of the advertised
+   * schema: heap, session and tags on a stateless server, which an agent should not try.
+   */
+  unadvertised?: readonly string[];
   handler: (args: z.infer<z.ZodObject<Input>>, context: ToolContext) => Promise<z.infer<z.ZodObject<Output>>>;
 }
 

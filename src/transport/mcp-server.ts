@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { isMcpV8Error } from '../errors.ts';
 import type { ToolContext, ToolDefinition } from '../tools/tool.ts';
 import { version } from '../version.ts';
+import { serveCompactToolList } from './tool-list.ts';
 
 const instructions =
   'A JavaScript/TypeScript sandbox. run_js runs code in an isolated V8 and returns an execution_id; ' +
@@ -39,6 +40,7 @@ export function createMcpServer(options: { tools: readonly ToolDefinition[]; con
       },
     );
   }
+  serveCompactToolList(server, options.tools);
   // A message the transport cannot read (not JSON, not JSON-RPC, a stdio line past the SDK's
   // 10 MiB) would otherwise leave no trace; past the 10 MiB the SDK also closes the stdio
   // transport, and the server stops.

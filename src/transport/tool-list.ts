@@ -1,0 +1,65 @@
+// The tool list an agent reads on every connection, made smaller without losing meaning: the
+// SDK's JSON schemas name their draft in every schema ($schema), spell out the largest safe
+// integer as the maximum of every unbounded integer, and mark every tool "taskSupport:
+// forbidden", which is the protocol's default. Measured in bench/RESULTS.md ("Agent context").
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { ListToolsRequestSchema, type ListToolsResult } from '@modelcontextprotocol/sdk/types.js';
+import type { ToolDefinition } from '../tools/tool.ts';
+
+type Handler = (request: unknown, extra: unknown) => Promise<ListToolsResult>;
+
+function compactSchema(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(compactSchema);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    if (key === '$schema') continue;
+    if (key === 'maximum' && child === Number.MAX_SAFE_INTEGER) continue;
+    if (key === 'minimum' && child === Number.MIN_SAFE_INTEGER) continue;
+    out[key] = compactSchema(child);
+  }
+  return out;
+}
+
+function withoutProperties(schema: ListToolsResult['tools'][number]['inputSchema'], names: readonly string[]): unknown {
+  if (names.length === 0 || schema.properties === undefined) return schema;
+  const properties = Object.fromEntries(Object.entries(schema.properties).filter(([name]) => !names.includes(name)));
+  const required = schema.required?.filter((name) => !names.includes(name));
+  return { ...schema, properties, ...(required === undefined ? {} : { required }) };
+}
+
+export function compactToolList(result: ListToolsResult, definitions: readonly ToolDefinition[]): ListToolsResult {
+  return {
+    ...result,
+    tools: result.tools.map((tool) => {
+      const { execution, ...rest } = tool;
+      const hidden = definitions.find((definition) => definition.name === tool.name)?.unadvertised ?? [];
+      const compact = { ...rest, inputSchema: compactSchema(withoutProperties(tool.inputSchema, hidden)) } as ListToolsResult['tools'][number];
+      if (tool.outputSchema !== undefined) compact.outputSchema = compactSchema(tool.outputSchema) as typeof tool.outputSchema;
+      if (execution !== undefined && execution.taskSupport !== 'forbidden') compact.execution = execution;
+      return compact;
+    }),
+  };
+}
+
+/**
+ * Replaces the McpServer's tools/list handler (installed by its first registerTool) with one that
+ * answers the compact list. The list depends only on the tool definitions, so it is made once
+ * per definition list rather than per session or per stateless request.
+ */
+const cache = new WeakMap<object, Promise<ListToolsResult>>();
+
+export function serveCompactToolList(server: McpServer, definitions: readonly ToolDefinition[]): void {
+  const handlers = (server.server as unknown as { _requestHandlers: Map<string, Handler> })._requestHandlers;
+  const original = handlers.get('tools/list');
+  if (original === undefined) return;
+  server.server.setRequestHandler(ListToolsRequestSchema, (request, extra) => {
+    let list = cache.get(definitions);
+    if (list === undefined) {
+      list = original(request, extra).then((full) => compactToolList(full, definitions));
+      cache.set(definitions, list);
+      list.catch(() => cache.delete(definitions));
+    }
+    return list;
+  });
+}
