@@ -19,6 +19,7 @@ import { heapTools } from './tools/heap-tools.ts';
 import type { ToolDefinition } from './tools/tool.ts';
 import { createHttpApp } from './transport/http-app.ts';
 import { serveStdio } from './transport/stdio.ts';
+import { createMcpExtras } from './transport/mcp-extras.ts';
 
 export interface RunningServer {
   /** The bound HTTP port, or null on stdio. */
@@ -173,6 +174,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const metrics = new Metrics();
   const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps });
   const tools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : heapTools(heaps))];
+  const extras = createMcpExtras(service, config);
   const shutdown = async (closeTransport: () => Promise<void>) => {
     await closeTransport();
     await service.close();
@@ -185,12 +187,12 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     let closing: Promise<void> | undefined;
     const close = () => (closing ??= shutdown(async () => {}));
     const stuckIsolates = () => engine.stuckIsolates;
-    await serveStdio({ tools, logger, onClose: () => closeAndExit({ close, stuckIsolates }, logger) });
+    await serveStdio({ tools, logger, extras, onClose: () => closeAndExit({ close, stuckIsolates }, logger) });
     logger.info({ mode: config.stateless ? 'stateless' : 'stateful' }, 'mcp-v8 serving MCP on stdio');
     return { port: null, close, stuckIsolates };
   }
 
-  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, logger });
+  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, logger, extras });
   const httpServer = createServer(app.callback());
   httpServer.keepAliveTimeout = 65_000;
   const port = await listen(httpServer, config.port!, config.bindHost, config.transport === 'sse' ? '--sse-port' : '--http-port');

@@ -6,7 +6,8 @@ import { McpV8Error } from '../errors.ts';
 import { busyPollHoldMs, type ExecutionService } from '../service/executions.ts';
 import { recordsMax, type OutputQuery } from '../storage/execution-store.ts';
 import { linePageBytesMax } from '../storage/output-pages.ts';
-import { executionReply, executionShape, firstPage, firstPageBytesMax, firstPageLinesMax, firstPageShape, resultCharsMax, statusSchema } from './replies.ts';
+import type { ExecutionRecord } from '../model.ts';
+import { executionReply, executionShape, firstPage, type ExecutionReply, type FirstPage, firstPageBytesMax, firstPageLinesMax, firstPageShape, resultCharsMax, statusSchema } from './replies.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
 
 /** Bounds on what one call may ask for. */
@@ -69,7 +70,7 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
     } as typeof executionFields & { output: z.ZodOptional<typeof firstPageShape> },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     statefulOnly: false,
-    handler: async (args) => {
+    handler: async (args, context) => {
       const given = args;
       if (config.stateless && (given.heap !== undefined || given.session !== undefined || given.tags !== undefined)) {
         const which = ['heap', 'session', 'tags'].filter((key) => given[key as 'heap'] !== undefined).join(', ');
@@ -82,10 +83,10 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
         ...(config.stateless ? {} : { stateful: { heap: given.heap ?? null, session: given.session ?? null, tags: given.tags ?? null } }),
       });
       if (args.wait_ms === undefined || args.wait_ms === 0) return { execution_id: id } as never;
+      context.watch?.(id);
       const record = await service.wait(id, args.wait_ms);
       if (record.status === 'running') return { execution_id: id, status: record.status } as never;
-      const output = firstPage(await service.output(id, { mode: 'line', lineOffset: 1, lineLimit: firstPageLinesMax, bytesMax: firstPageBytesMax }));
-      return { ...executionReply(record, stateful), ...(output === undefined ? {} : { output }) } as never;
+      return finishedRunReply(service, record, stateful) as never;
     },
   });
 
@@ -101,7 +102,8 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
     output: executionFields,
     annotations: { readOnlyHint: true, openWorldHint: false },
     statefulOnly: false,
-    handler: async (args) => {
+    handler: async (args, context) => {
+      if (args.wait_ms !== undefined && args.wait_ms > 0) context.watch?.(args.execution_id);
       const record = await (args.wait_ms === undefined ? service.poll(args.execution_id) : service.wait(args.execution_id, args.wait_ms));
       return executionReply(record, stateful, args.result_offset ?? 0) as never;
     },
@@ -165,6 +167,12 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
   });
 
   return [runJs, getExecution, getOutput, cancelExecution, listExecutions] as unknown as ToolDefinition[];
+}
+
+/** run_js's reply for a finished run: the record and its first console lines (also a task's result). */
+export async function finishedRunReply(service: ExecutionService, record: ExecutionRecord, stateful: boolean): Promise<ExecutionReply & { output?: FirstPage }> {
+  const output = firstPage(await service.output(record.execution_id, { mode: 'line', lineOffset: 1, lineLimit: firstPageLinesMax, bytesMax: firstPageBytesMax }));
+  return { ...executionReply(record, stateful), ...(output === undefined ? {} : { output }) };
 }
 
 function outputQuery(args: { line_offset?: number | undefined; line_limit?: number | undefined; byte_offset?: number | undefined; byte_limit?: number | undefined }): OutputQuery {

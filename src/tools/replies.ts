@@ -35,6 +35,8 @@ export const firstPageShape = z.object({
   next_byte_offset: z.number().optional(),
 });
 
+export type FirstPage = z.infer<typeof firstPageShape>;
+
 export interface ExecutionReply {
   execution_id: string;
   status: ExecutionRecord['status'];

@@ -7,6 +7,11 @@ import { McpV8Error } from '../errors.ts';
 export interface ToolContext {
   principal: string;
   transport: 'stdio' | 'http' | 'sse' | 'api';
+  /**
+   * Called by a tool that is about to wait for an execution (run_js or get_execution with
+   * wait_ms): MCP uses it to send the run's console lines live while the request is open.
+   */
+  watch?: (executionId: string) => void;
 }
 
 export interface ToolAnnotations {

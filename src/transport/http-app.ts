@@ -12,6 +12,7 @@ import { version } from '../version.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
 import { createSseHandler, createStreamableHttpHandler } from './mcp-http.ts';
+import { guideRoute, type McpExtras } from './mcp-extras.ts';
 
 export interface HttpAppOptions {
   config: Config;
@@ -19,6 +20,8 @@ export interface HttpAppOptions {
   /** The node's load and metrics, for /healthz and /metrics. */
   node: Pick<ExecutionService, 'load' | 'metricsText'>;
   logger: Logger;
+  /** Tasks, resources, live output and the agents' guide (also served as /llms.txt). */
+  extras?: McpExtras;
 }
 
 /** One error path for every request: coded JSON for clients, a log line for the server's faults. */
@@ -113,8 +116,9 @@ export function createHttpApp(options: HttpAppOptions): { app: Koa; close: () =>
     ctx.body = options.node.metricsText();
   });
   apiRoutes(router, options);
+  if (options.extras !== undefined) guideRoute(router, options.extras.guide);
   const closers: Array<() => Promise<void>> = [];
-  const mcpOptions = { tools: options.tools, logger, bodyBytesMax: config.httpBodyBytesMax, sessionsMax: config.mcpSessionsMax };
+  const mcpOptions = { tools: options.tools, logger, bodyBytesMax: config.httpBodyBytesMax, sessionsMax: config.mcpSessionsMax, extras: options.extras };
   if (config.transport === 'http') {
     const streamable = createStreamableHttpHandler({ ...mcpOptions, statelessHttp: config.statelessHttp, sessionIdleMs: config.mcpSessionIdleSecs * 1000 });
     router.all('/mcp', streamable.handle);

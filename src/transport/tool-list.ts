@@ -5,8 +5,8 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ListToolsRequestSchema, type ListToolsResult } from '@modelcontextprotocol/sdk/types.js';
 import type { ToolDefinition } from '../tools/tool.ts';
+import { installedHandler } from './sdk-handlers.ts';
 
-type Handler = (request: unknown, extra: unknown) => Promise<ListToolsResult>;
 
 function compactSchema(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(compactSchema);
@@ -28,7 +28,7 @@ function withoutProperties(schema: ListToolsResult['tools'][number]['inputSchema
   return { ...schema, properties, ...(required === undefined ? {} : { required }) };
 }
 
-export function compactToolList(result: ListToolsResult, definitions: readonly ToolDefinition[]): ListToolsResult {
+export function compactToolList(result: ListToolsResult, definitions: readonly ToolDefinition[], taskTools: readonly string[] = []): ListToolsResult {
   return {
     ...result,
     tools: result.tools.map((tool) => {
@@ -36,7 +36,8 @@ export function compactToolList(result: ListToolsResult, definitions: readonly T
       const hidden = definitions.find((definition) => definition.name === tool.name)?.unadvertised ?? [];
       const compact = { ...rest, inputSchema: compactSchema(withoutProperties(tool.inputSchema, hidden)) } as ListToolsResult['tools'][number];
       if (tool.outputSchema !== undefined) compact.outputSchema = compactSchema(tool.outputSchema) as typeof tool.outputSchema;
-      if (execution !== undefined && execution.taskSupport !== 'forbidden') compact.execution = execution;
+      if (taskTools.includes(tool.name)) compact.execution = { taskSupport: 'optional' };
+      else if (execution !== undefined && execution.taskSupport !== 'forbidden') compact.execution = execution;
       return compact;
     }),
   };
@@ -47,18 +48,20 @@ export function compactToolList(result: ListToolsResult, definitions: readonly T
  * answers the compact list. The list depends only on the tool definitions, so it is made once
  * per definition list rather than per session or per stateless request.
  */
-const cache = new WeakMap<object, Promise<ListToolsResult>>();
+const cache = new WeakMap<object, Map<string, Promise<ListToolsResult>>>();
 
-export function serveCompactToolList(server: McpServer, definitions: readonly ToolDefinition[]): void {
-  const handlers = (server.server as unknown as { _requestHandlers: Map<string, Handler> })._requestHandlers;
-  const original = handlers.get('tools/list');
+export function serveCompactToolList(server: McpServer, definitions: readonly ToolDefinition[], taskTools: readonly string[] = []): void {
+  const original = installedHandler(server, 'tools/list') as ((request: unknown, extra: unknown) => Promise<ListToolsResult>) | undefined;
   if (original === undefined) return;
   server.server.setRequestHandler(ListToolsRequestSchema, (request, extra) => {
-    let list = cache.get(definitions);
+    let lists = cache.get(definitions);
+    if (lists === undefined) cache.set(definitions, lists = new Map());
+    const key = taskTools.join(',');
+    let list = lists.get(key);
     if (list === undefined) {
-      list = original(request, extra).then((full) => compactToolList(full, definitions));
-      cache.set(definitions, list);
-      list.catch(() => cache.delete(definitions));
+      list = original(request, extra).then((full) => compactToolList(full, definitions, taskTools));
+      lists.set(key, list);
+      list.catch(() => lists.delete(key));
     }
     return list;
   });
