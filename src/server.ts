@@ -16,6 +16,8 @@ import { openHeapStore, type HeapStore } from './storage/heap-store.ts';
 import { SessionDb } from './storage/session-db.ts';
 import { executionTools } from './tools/execution-tools.ts';
 import { heapTools } from './tools/heap-tools.ts';
+import { describeHeapTool } from './tools/describe-heap-tool.ts';
+import { HeapDescriber } from './service/describe-heap.ts';
 import type { ToolDefinition } from './tools/tool.ts';
 import { createHttpApp } from './transport/http-app.ts';
 import { serveStdio } from './transport/stdio.ts';
@@ -173,7 +175,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }
   const metrics = new Metrics();
   const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps });
-  const tools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : heapTools(heaps))];
+  const tools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : [...heapTools(heaps), describeHeapTool(new HeapDescriber(service, heaps))])];
   const extras = createMcpExtras(service, config);
   const shutdown = async (closeTransport: () => Promise<void>) => {
     await closeTransport();

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { McpV8Error, assert } from '../errors.ts';
 import { isExecutionId, newExecutionId } from '../exec/ids.ts';
-import { ErrorTexts, type Engine, type RunLimits, type RunOutcome } from '../exec/types.ts';
+import { ErrorTexts, type Engine, type ReplayStep, type RunLimits, type RunOutcome } from '../exec/types.ts';
 import { explainFailure } from '../exec/unsupported.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ExecutionRecord, ExecutionStatus, FinalStatus } from '../model.ts';
@@ -270,6 +270,17 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       const startedAt = record.status === 'running' ? this.live.get(record.execution_id)?.startedAt : undefined;
       return startedAt === undefined || startedAt === null ? record : { ...record, started_at: startedAt };
     });
+  }
+
+  /**
+   * Runs code after a replay of `steps` in a fresh context that nobody keeps (describe_heap's
+   * introspection): no record, no output, no heap; the context is disposed.
+   */
+  async runDetached(code: string, limits: RunLimits, steps: ReplayStep[]): Promise<RunOutcome> {
+    if (this.closing) throw new McpV8Error('STOPPING', 'the server is stopping');
+    const outcome = await this.engine.run({ code, limits, signal: new AbortController().signal, onConsoleLine: () => undefined, stateful: { replay: steps } });
+    outcome.live?.dispose();
+    return outcome;
   }
 
   /** What /healthz and /metrics report of this node, so that transports need not know the engine. */

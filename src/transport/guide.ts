@@ -11,7 +11,7 @@ export const guideUri = 'mcp-v8://guide';
 /** The initialize result's instructions: a few lines, the rest is in the guide. */
 export function instructionsFor(stateful: boolean): string {
   return 'A JavaScript/TypeScript sandbox (V8 isolates). Call run_js with wait_ms (e.g. 10000) to run code and get its result in one reply. ' +
-    (stateful ? 'Runs return a `heap`: pass it back (or use a `session`) to continue with everything defined so far; ' : '') +
+    (stateful ? 'Runs return a `heap`: pass it back (or use a `session`) to continue with everything defined so far; describe_heap shows what a heap holds. ' : '') +
     `Full guide: resource ${guideUri}.`;
 }
 
@@ -47,14 +47,15 @@ run_js {"code": "...", "wait_ms": 10000}
 - get_execution_output: console output by lines (line_offset, line_limit) or bytes
   (byte_offset, byte_limit); continue from next_line_offset / next_byte_offset while has_more.
 - cancel_execution, list_executions (limit, offset, status; each with the start of its code).
-${stateful ? `- list_sessions, list_session_snapshots: the runs of a session.
+${stateful ? `- describe_heap: the variables, functions and classes a heap holds, and the code that built it.
+- list_sessions, list_session_snapshots: the runs of a session.
 - get_heap_tags, set_heap_tags, delete_heap_tags, query_heaps_by_tags: name heaps.
 
 ## Stateful workflow
 1. run_js {"code": "const rows = [1, 2, 3]", "session": "work", "wait_ms": 10000} -> heap H1
 2. run_js {"code": "rows.length", "session": "work", "wait_ms": 10000} continues the latest heap
    of the session; or pass "heap": "H1" to continue (fork) from that exact heap.
-3. Lost track? list_session_snapshots {"session": "work"} shows the code of each step.
+3. Lost track? describe_heap {"heap": "H1"} lists what it holds and the code of each step.
 A heap keeps var/let/const/class/function bindings, closures and data; pending timers do not
 carry over.
 ` : ''}
