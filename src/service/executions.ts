@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.ts';
 import type { ExecutionRecord, ExecutionStatus, FinalStatus } from '../model.ts';
 import { executionNotFound, type ExecutionStore, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
 import type { HeapService, StatefulRequest } from './heaps.ts';
+import { ImageShelf } from './images.ts';
 
 export interface SubmitRequest {
   code: string;
@@ -75,6 +76,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   private readonly nodeId: string;
   /** Stateful mode: every run leaves a heap. Null in stateless mode. */
   readonly heaps: HeapService | null;
+  /** Images the runs displayed, for their replies (bounded). */
+  readonly images = new ImageShelf();
 
   constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null; liveCodeCharsMax?: number }) {
     super();
@@ -152,8 +155,9 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     const limits: RunLimits = { heapMemoryMaxMb: request.heapMemoryMaxMb, executionTimeoutMs: request.executionTimeoutSecs * 1000 };
     const signal = live.abort.signal;
     const onConsoleLine = (line: string) => {
-      this.store.appendOutput(executionId, line);
-      this.emit('output', executionId, line);
+      const stored = this.images.take(executionId, line);
+      this.store.appendOutput(executionId, stored);
+      this.emit('output', executionId, stored);
     };
     const onStarted = () => { live.startedAt ??= new Date().toISOString(); };
     let outcome: RunOutcome;

@@ -7,7 +7,7 @@ import { busyPollHoldMs, type ExecutionService } from '../service/executions.ts'
 import { recordsMax, type OutputQuery } from '../storage/execution-store.ts';
 import { linePageBytesMax } from '../storage/output-pages.ts';
 import type { ExecutionRecord } from '../model.ts';
-import { executionReply, executionShape, firstPage, type ExecutionReply, type FirstPage, firstPageBytesMax, firstPageLinesMax, firstPageShape, resultCharsMax, statusSchema } from './replies.ts';
+import { withImages, executionReply, executionShape, firstPage, type ExecutionReply, type FirstPage, firstPageBytesMax, firstPageLinesMax, firstPageShape, resultCharsMax, statusSchema } from './replies.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
 
 /** Bounds on what one call may ask for. */
@@ -105,7 +105,7 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
     handler: async (args, context) => {
       if (args.wait_ms !== undefined && args.wait_ms > 0) context.watch?.(args.execution_id);
       const record = await (args.wait_ms === undefined ? service.poll(args.execution_id) : service.wait(args.execution_id, args.wait_ms));
-      return executionReply(record, stateful, args.result_offset ?? 0) as never;
+      return withImages(executionReply(record, stateful, args.result_offset ?? 0), record.status === 'running' ? [] : service.images.of(record.execution_id)) as never;
     },
   });
 
@@ -172,7 +172,7 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
 /** run_js's reply for a finished run: the record and its first console lines (also a task's result). */
 export async function finishedRunReply(service: ExecutionService, record: ExecutionRecord, stateful: boolean): Promise<ExecutionReply & { output?: FirstPage }> {
   const output = firstPage(await service.output(record.execution_id, { mode: 'line', lineOffset: 1, lineLimit: firstPageLinesMax, bytesMax: firstPageBytesMax }));
-  return { ...executionReply(record, stateful), ...(output === undefined ? {} : { output }) };
+  return withImages({ ...executionReply(record, stateful), ...(output === undefined ? {} : { output }) }, service.images.of(record.execution_id));
 }
 
 function outputQuery(args: { line_offset?: number | undefined; line_limit?: number | undefined; byte_offset?: number | undefined; byte_limit?: number | undefined }): OutputQuery {

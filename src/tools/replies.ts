@@ -37,6 +37,22 @@ export const firstPageShape = z.object({
 
 export type FirstPage = z.infer<typeof firstPageShape>;
 
+/**
+ * Images a reply carries (display()), under a symbol: JSON (the text block, structuredContent)
+ * leaves them out, and the MCP layer turns them into image content blocks.
+ */
+export const replyImages = Symbol('mcp-v8 reply images');
+export interface ReplyImage { mimeType: string; data: string }
+
+export function withImages<Value extends object>(value: Value, images: readonly ReplyImage[]): Value {
+  if (images.length > 0) Object.defineProperty(value, replyImages, { value: images, enumerable: false });
+  return value;
+}
+
+export function imagesOf(value: unknown): readonly ReplyImage[] {
+  return value !== null && typeof value === 'object' ? ((value as { [replyImages]?: ReplyImage[] })[replyImages] ?? []) : [];
+}
+
 export interface ExecutionReply {
   execution_id: string;
   status: ExecutionRecord['status'];

@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import { listLimitMax, waitMsMax } from '../tools/execution-tools.ts';
 import { firstPageBytesMax, resultCharsMax } from '../tools/replies.ts';
 import { linePageBytesMax } from '../storage/output-pages.ts';
+import { imageBytesMax, imagesPerRunMax } from '../service/images.ts';
 
 export const guideUri = 'mcp-v8://guide';
 
@@ -33,6 +34,8 @@ run_js {"code": "...", "wait_ms": 10000}
   Clients that support MCP tasks can call run_js as a task instead (taskId = execution_id).
 - With a progress token (or after logging/setLevel) console lines arrive live as notifications,
   at a bounded rate; get_execution_output stays the complete record.
+- display(image) shows PNG/JPEG bytes (Uint8Array) or an SVG string as an image in the reply
+  (at most ${imagesPerRunMax} per run, ${imageBytesMax} bytes each). Charts: build an SVG string.
 
 ## Limits
 - Memory: heap_memory_max_mb (4-64, default ${config.heapMemoryMaxMb}). Time: execution_timeout_secs
@@ -65,7 +68,7 @@ carry over.
 ## Globals in the sandbox
 Standard JavaScript (ES2025), plus: console, setTimeout/setInterval/clearTimeout/clearInterval,
 queueMicrotask, structuredClone, TextEncoder/TextDecoder, atob/btoa, crypto.getRandomValues and
-crypto.randomUUID, performance.now. Check what else exists with
+crypto.randomUUID, performance.now, display. Check what else exists with
 Object.getOwnPropertyNames(globalThis).
 
 ## Errors

@@ -16,6 +16,7 @@ import { describeIssues, type ToolContext, type ToolDefinition } from '../tools/
 import { agentGuide, guideUri, instructionsFor } from './guide.ts';
 import { LiveOutput, type LiveNotification } from './live-output.ts';
 import { installedHandler } from './sdk-handlers.ts';
+import { toolResult } from './tool-result.ts';
 import { ExecutionTaskStore, taskPollIntervalMs } from './tasks.ts';
 
 /** Bytes of console output one execution://{id}/output read returns; get_execution_output pages on. */
@@ -36,8 +37,7 @@ export interface McpExtras {
 export function createMcpExtras(service: ExecutionService, config: Config): McpExtras {
   const stateful = !config.stateless;
   const tasks = new ExecutionTaskStore(service, async (executionId) => {
-    const reply = await finishedRunReply(service, await service.get(executionId), stateful);
-    return { content: [{ type: 'text', text: JSON.stringify(reply) }], structuredContent: reply as unknown as Record<string, unknown> };
+    return toolResult(await finishedRunReply(service, await service.get(executionId), stateful));
   });
   return { service, stateful, tasks, live: new LiveOutput(service), guide: agentGuide(config), instructions: instructionsFor(stateful) };
 }

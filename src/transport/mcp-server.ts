@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { isMcpV8Error } from '../errors.ts';
 import type { ToolContext, ToolDefinition } from '../tools/tool.ts';
 import { version } from '../version.ts';
+import { toolResult } from './tool-result.ts';
 import { serveCompactToolList } from './tool-list.ts';
 import { extrasCapabilities, installExtras, liveContext, type McpExtras } from './mcp-extras.ts';
 
@@ -13,9 +14,7 @@ const instructions =
   'A JavaScript/TypeScript sandbox. run_js runs code in an isolated V8 and returns an execution_id; ' +
   'pass wait_ms to get quick results in the same reply, else poll get_execution and read get_execution_output.';
 
-export function toolResult(value: unknown): CallToolResult {
-  return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value as Record<string, unknown> };
-}
+export { toolResult };
 
 /** A tool's failure as the agent sees it: a coded message it can act on, never a dropped connection. */
 export function toolError(error: unknown, logger: Logger, toolName: string): CallToolResult {
