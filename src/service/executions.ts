@@ -16,6 +16,11 @@ import { ImageShelf } from './images.ts';
 export interface SubmitRequest {
   code: string;
   heapMemoryMaxMb: number;
+  /**
+   * False when the caller did not choose heapMemoryMaxMb (it is the server's default): a run
+   * that resumes a heap then gets the limit that heap was made with, which its replay needs.
+   */
+  heapMemoryMaxMbChosen?: boolean;
   executionTimeoutSecs: number;
   /** Stateful mode only (a service with heaps): heap, session and tags, each optional. */
   stateful?: Partial<StatefulRequest>;
@@ -166,7 +171,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       if (stateful === null || this.heaps === null) {
         outcome = await this.engine.run({ code: request.code, limits, signal, onConsoleLine, onStarted });
       } else {
-        ({ outcome, heap } = await this.runStateful(request.code, limits, stateful, signal, onConsoleLine, onStarted));
+        ({ outcome, heap } = await this.runStateful(request.code, limits, stateful, signal, onConsoleLine, onStarted, request.heapMemoryMaxMbChosen ?? true));
       }
     } catch (error) {
       // The engine reports sandbox failures as outcomes; a throw here is a host fault.
@@ -195,13 +200,15 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
    * A stateful run, after the earlier runs of its session: find the parent heap, start from its
    * live context or a replay of its history, run, and commit the heap before the record says so.
    */
-  private runStateful(code: string, limits: RunLimits, stateful: StatefulRequest, signal: AbortSignal, onConsoleLine: (line: string) => void, onStarted: () => void): Promise<{ outcome: RunOutcome; heap: string | null }> {
+  private runStateful(code: string, chosenLimits: RunLimits, stateful: StatefulRequest, signal: AbortSignal, onConsoleLine: (line: string) => void, onStarted: () => void, memoryChosen: boolean): Promise<{ outcome: RunOutcome; heap: string | null }> {
     const heaps = this.heaps!;
     return heaps.inSessionOrder(stateful.session, async () => {
       let parent: string | null = null;
       let start;
+      let limits = chosenLimits;
       try {
         parent = await heaps.parentOf(stateful);
+        if (!memoryChosen && parent !== null) limits = { ...limits, heapMemoryMaxMb: await heaps.memoryOf(parent) };
         start = await heaps.startOf(parent, limits.heapMemoryMaxMb);
       } catch (error) {
         // A heap missing from the middle of a history, a corrupt record: the run cannot start.

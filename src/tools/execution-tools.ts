@@ -38,7 +38,7 @@ const outputPageFields = {
 
 const runJsInput = {
   code: z.string().max(codeCharsMax).describe('JavaScript or TypeScript (types are stripped). The value of the last expression becomes `result`; top-level await works.'),
-  heap_memory_max_mb: z.number().int().min(4).max(64).optional().describe('V8 heap limit in MiB (4-64).'),
+  heap_memory_max_mb: z.number().int().min(4).max(64).optional().describe('V8 heap limit in MiB (4-64). Default: the server\'s, or when resuming a heap the limit it was made with.'),
   execution_timeout_secs: z.number().int().min(1).max(300).optional().describe('Wall-clock limit in seconds (1-300), awaiting included.'),
   wait_ms: z.number().int().min(0).max(waitMsMax).optional().describe(
     `Wait up to this many ms (max ${waitMsMax}, under common 60 s client timeouts) for the run to finish; the reply then holds result, error and the first console lines. 0 or omitted: return the execution_id at once.`),
@@ -79,6 +79,7 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
       const id = await service.submit({
         code: args.code,
         heapMemoryMaxMb: args.heap_memory_max_mb ?? config.heapMemoryMaxMb,
+        heapMemoryMaxMbChosen: args.heap_memory_max_mb !== undefined,
         executionTimeoutSecs: args.execution_timeout_secs ?? config.executionTimeoutSecs,
         ...(config.stateless ? {} : { stateful: { heap: given.heap ?? null, session: given.session ?? null, tags: given.tags ?? null } }),
       });

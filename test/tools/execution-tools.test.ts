@@ -102,6 +102,19 @@ describe('heap tools as an agent uses them (stateful)', () => {
   before(async () => { client = await stdioClient({ stateful: true, name: 'tools-stateful' }); });
   after(async () => { await client.close(); });
 
+  test('a heap remembers the memory limit it was made with, by heap and by session', async () => {
+    const made = await runAndWait(client, 'const big = new Uint8Array(24 * 1024 * 1024); big.length', { heap_memory_max_mb: 64, session: 'roomy' });
+    assert.equal(made.status, 'completed', String(made.error));
+    const resumed = await runAndWait(client, 'big.length + 1', { heap: made.heap });
+    assert.equal(resumed.result, String(24 * 1024 * 1024 + 1), String(resumed.error));
+    const continued = await runAndWait(client, 'big.length + 2', { session: 'roomy' });
+    assert.equal(continued.result, String(24 * 1024 * 1024 + 2), String(continued.error));
+    const again = await runAndWait(client, 'big.length + 3', { session: 'roomy' });
+    assert.equal(again.result, String(24 * 1024 * 1024 + 3), 'the limit is passed on from heap to heap');
+    const smaller = await runAndWait(client, 'big.length', { heap: made.heap, heap_memory_max_mb: 8 });
+    assert.equal(smaller.status, 'failed', 'a limit given explicitly is used as given');
+  });
+
   test('get_heap_tags on an unknown heap answers not found, as set_heap_tags does', async () => {
     const unknown = 'f'.repeat(64);
     const get = await callTool(client, 'get_heap_tags', { heap: unknown });
