@@ -17,7 +17,7 @@ interface Unsupported {
 const modules = 'code runs as a classic script: modules (import, import(), npm:, jsr:, node: or URL specifiers) are not supported yet';
 
 /** The globals the sandbox adds to V8's built-ins (docs/exec.md, "Isolation"). */
-const present = 'the globals here are V8\'s built-ins plus console, the timer functions, queueMicrotask, TextEncoder, TextDecoder, atob, btoa, structuredClone, crypto and performance';
+const present = 'the globals here are V8\'s built-ins plus console, the timer functions, queueMicrotask, TextEncoder, TextDecoder, atob, btoa, structuredClone, crypto, performance and display';
 
 /** Host globals agents reach for, by what their absence means. */
 const missing: ReadonlyArray<{ names: readonly string[]; explanation: (name: string) => string }> = [
