@@ -13,6 +13,8 @@ export interface ExecutionRecord {
   execution_id: string;
   status: ExecutionStatus;
   result: string | null;
+  /** typeof of the completion value ('null' for null) when completed, so "1" and 1 differ. */
+  result_type?: string;
   heap: string | null;
   error: string | null;
   /** When the run left the queue and began; null while it waits (or when it never started). */

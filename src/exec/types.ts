@@ -67,6 +67,8 @@ export interface RunOutcome {
   status: FinalStatus;
   /** Completion value of the code as a string (`"var x = 1; x;"` → `"1"`), null unless completed. */
   result: string | null;
+  /** typeof of the completion value ('null' for null), when completed: tells "1" from 1. */
+  resultType?: string;
   /** Error text for failed, cancelled, timed_out (texts of api.md), else null. */
   error: string | null;
   /**

@@ -28,7 +28,27 @@ const missing: ReadonlyArray<{ names: readonly string[]; explanation: (name: str
   { names: ['URL', 'URLSearchParams', 'AbortController', 'AbortSignal', 'Blob', 'Event', 'EventTarget'], explanation: (name) => `${name} is not available in this sandbox; ${present}` },
 ];
 
+/** Syntax agents bring from elsewhere, by what swc or V8 says of it. */
+const foreignSyntax: readonly Unsupported[] = [
+  {
+    error: /^SyntaxError: (Return statement is not allowed here|Illegal return statement)/,
+    code: /\breturn\b/,
+    explanation: 'the code runs as a script, not a function: end it with the expression whose value you want (its value becomes `result`) instead of `return`',
+  },
+  {
+    error: /^SyntaxError: (Invalid or unexpected token|Unexpected token '@'|Unexpected character '@'|Decorators)/,
+    code: /^\s*@[A-Za-z_$][\w$.]*/m,
+    explanation: 'decorators (@name) are not supported here: apply the function to the class or method yourself, e.g. `Cls = sealed(Cls)`',
+  },
+  {
+    error: /^SyntaxError: (Expression expected|Unexpected token '<'|Unterminated regexp literal|Expected '>', got|Unexpected token `<`)/,
+    code: /<([A-Za-z][\w.]*)(\s[^<>]*)?\/?>/,
+    explanation: 'JSX is not supported: there is no React or DOM here; build strings, objects or SVG markup (display() shows SVG) instead',
+  },
+];
+
 const unsupported: readonly Unsupported[] = [
+  ...foreignSyntax,
   { error: /^Error: Not supported$/, code: /\bimport\s*\(/, explanation: `dynamic import() is not available; ${modules}` },
   { error: /^SyntaxError: Cannot use import statement outside a module/, code: /\bimport\b/, explanation: modules },
   ...missing.flatMap(({ names, explanation }) => names.map((name) => ({

@@ -179,12 +179,12 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     }
     const completedAt = new Date();
     const record: ExecutionRecord = {
-      execution_id: executionId, status: outcome.status, result: outcome.result, heap, error: explainFailure(outcome.error, request.code),
+      execution_id: executionId, status: outcome.status, result: outcome.result, ...(outcome.resultType === undefined ? {} : { result_type: outcome.resultType }), heap, error: explainFailure(outcome.error, request.code),
       started_at: live.startedAt, completed_at: completedAt.toISOString(), code_snippet: codeSnippet(request.code),
     };
     try {
       await this.store.finish(executionId, {
-        status: record.status as FinalStatus, result: record.result, error: record.error, heap, started_at: record.started_at, completed_at: record.completed_at!,
+        status: record.status as FinalStatus, result: record.result, ...(record.result_type === undefined ? {} : { result_type: record.result_type }), error: record.error, heap, started_at: record.started_at, completed_at: record.completed_at!,
       });
     } finally {
       this.live.delete(executionId);

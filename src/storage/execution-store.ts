@@ -28,6 +28,7 @@ export type { ExecutionRecord } from '../model.ts';
 export interface FinalRecordFields {
   status: FinalStatus;
   result: string | null;
+  result_type?: string;
   error: string | null;
   heap: string | null;
   /** When the run began (absent: the record keeps what it had). */

@@ -7,6 +7,7 @@ import { busyPollHoldMs, type ExecutionService } from '../service/executions.ts'
 import { recordsMax, type OutputQuery } from '../storage/execution-store.ts';
 import { linePageBytesMax } from '../storage/output-pages.ts';
 import type { ExecutionRecord } from '../model.ts';
+import { withoutMarkdownFence } from './code-fences.ts';
 import { withImages, executionReply, executionShape, firstPage, type ExecutionReply, type FirstPage, firstPageBytesMax, firstPageLinesMax, firstPageShape, resultCharsMax, statusSchema } from './replies.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
 
@@ -77,7 +78,7 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
         throw new McpV8Error('STATEFUL_ONLY', `${which}: only in stateful mode; this server runs with --stateless`);
       }
       const id = await service.submit({
-        code: args.code,
+        code: withoutMarkdownFence(args.code),
         heapMemoryMaxMb: args.heap_memory_max_mb ?? config.heapMemoryMaxMb,
         heapMemoryMaxMbChosen: args.heap_memory_max_mb !== undefined,
         executionTimeoutSecs: args.execution_timeout_secs ?? config.executionTimeoutSecs,

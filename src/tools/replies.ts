@@ -22,6 +22,7 @@ export function executionShape(stateful: boolean) {
     execution_id: z.string(),
     status: statusSchema,
     result: z.string().nullable(),
+    result_type: z.string().optional().describe('typeof the value (string, number, object, ...).'),
     result_chars: z.number().optional().describe('Present when result was cut: its full length.'),
     ...(stateful ? { heap: z.string().nullable() } : {}),
     error: z.string().nullable(),
@@ -57,6 +58,7 @@ export interface ExecutionReply {
   execution_id: string;
   status: ExecutionRecord['status'];
   result: string | null;
+  result_type?: string;
   result_chars?: number;
   heap?: string | null;
   error: string | null;
@@ -84,6 +86,7 @@ export function executionReply(record: ExecutionRecord, stateful: boolean, resul
     execution_id: record.execution_id,
     status: record.status,
     result,
+    ...(record.result_type === undefined ? {} : { result_type: record.result_type }),
     ...(resultChars === undefined ? {} : { result_chars: resultChars }),
     ...(stateful ? { heap: record.heap } : {}),
     error,

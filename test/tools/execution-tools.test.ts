@@ -30,7 +30,7 @@ describe('execution tools as an agent uses them (stateless)', () => {
 
   test('a trivial reply carries no output object and no heap field', async () => {
     const run = await runAndWait(client, '1 + 1');
-    assert.deepEqual(Object.keys(run).sort(), ['completed_at', 'error', 'execution_id', 'result', 'started_at', 'status']);
+    assert.deepEqual(Object.keys(run).sort(), ['completed_at', 'error', 'execution_id', 'result', 'result_type', 'started_at', 'status']);
     assert.equal(run.result, '2');
     const printed = await runAndWait(client, "console.log('a'); console.log('b'); 3");
     assert.deepEqual(printed.output, { data: 'a\nb\n', total_lines: 2, total_bytes: 4, next_line_offset: 3, has_more: false });
@@ -79,6 +79,33 @@ describe('execution tools as an agent uses them (stateless)', () => {
     assert.equal(listed.executions[0]!.execution_id, long.execution_id);
     assert.equal(listed.executions[0]!.code.length, 80);
     assert.match(listed.executions[0]!.code, /^const a = 1; const b = 2; \/\/ padding \/\/ padding.*…$/);
+  });
+
+  test('result_type tells a string from a number', async () => {
+    const text = await runAndWait(client, "'1'");
+    const number = await runAndWait(client, '1');
+    assert.deepEqual([text.result, text.result_type], ['1', 'string']);
+    assert.deepEqual([number.result, number.result_type], ['1', 'number']);
+    assert.equal((await runAndWait(client, 'null')).result_type, 'null');
+    assert.equal((await runAndWait(client, '({ a: 1 })')).result_type, 'object');
+    assert.equal('result_type' in (await runAndWait(client, "throw new Error('x')")), false, 'only for a completed run');
+  });
+
+  test('errors that teach: syntax errors with line, column and the line itself; return, decorators, JSX; fences are taken off', async () => {
+    const syntax = await runAndWait(client, 'const a = 1;\nconst b = [1, 2;\nconst c = 3;');
+    assert.equal(syntax.error, "SyntaxError: Expected ',', got ';' [main.js:2:16]\nconst b = [1, 2;\n               ^");
+    const typed = await runAndWait(client, 'const x: number = (1;');
+    assert.match(String(typed.error), /^SyntaxError: Expected ',', got ';' \[main\.js:1:21\]/);
+    const returned = await runAndWait(client, 'let x = 1;\nif (x) {\n  return x + 1;\n}');
+    assert.match(String(returned.error), /^SyntaxError: Return statement is not allowed here \[main\.js:3:3\] \(the code runs as a script, not a function: end it with the expression whose value you want/);
+    const decorated = await runAndWait(client, '@sealed\nclass A {}');
+    assert.match(String(decorated.error), /decorators \(@name\) are not supported here/);
+    const jsx = await runAndWait(client, 'const el = <div className="x">hi</div>;');
+    assert.match(String(jsx.error), /JSX is not supported/);
+    const fenced = await runAndWait(client, '```js\nconst x = 20;\nx + 22\n```');
+    assert.equal(fenced.result, '42');
+    const bare = await runAndWait(client, '```\n1 + 2\n```\n');
+    assert.equal(bare.result, '3');
   });
 
   test('a queued run has no started_at until it starts', async () => {
