@@ -8,7 +8,7 @@ export function describeHeapTool(describer: HeapDescriber): ToolDefinition {
     name: 'describe_heap',
     title: 'Describe a heap',
     description: `What a heap holds: the variables, functions and classes its code defined (name, kind, type, short preview, size estimate; at most ${bindingsMax}), without the sandbox's own globals; and its lineage: the session, and the code of each run that built it (the newest ${lineageStepsMax}).`,
-    input: { heap: z.string().describe('A 64-hex heap hash.') },
+    input: { heap: z.string().describe('64-hex heap id.') },
     output: {
       heap: z.string(),
       session: z.string().nullable(),

@@ -10,7 +10,7 @@ import { defineTool, type ToolDefinition } from './tool.ts';
 const entryFields = ['index', 'input_heap', 'output_heap', 'code', 'timestamp'] as const;
 type EntryField = (typeof entryFields)[number];
 
-const heapArgument = z.string().describe('A 64-hex heap hash (from get_execution or run_js).');
+const heapArgument = z.string().describe('64-hex heap id.');
 const tagMap = z.record(z.string(), z.string());
 
 function parseFields(text: string | undefined): EntryField[] {

@@ -14,6 +14,8 @@ function compactSchema(value: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(value)) {
     if (key === '$schema') continue;
+    // Output schemas only describe what the server sends: closing them says nothing to a client.
+    if (key === 'additionalProperties' && child === false) continue;
     if (key === 'maximum' && child === Number.MAX_SAFE_INTEGER) continue;
     if (key === 'minimum' && child === Number.MIN_SAFE_INTEGER) continue;
     out[key] = compactSchema(child);
@@ -28,6 +30,13 @@ function withoutProperties(schema: ListToolsResult['tools'][number]['inputSchema
   return { ...schema, properties, ...(required === undefined ? {} : { required }) };
 }
 
+/** The protocol's defaults: readOnly false, destructive true, idempotent false, openWorld true. */
+const hintDefaults: Record<string, boolean> = { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true };
+
+function withoutDefaultHints(annotations: NonNullable<ListToolsResult['tools'][number]['annotations']>): typeof annotations {
+  return Object.fromEntries(Object.entries(annotations).filter(([key, value]) => hintDefaults[key] !== value)) as typeof annotations;
+}
+
 export function compactToolList(result: ListToolsResult, definitions: readonly ToolDefinition[], taskTools: readonly string[] = []): ListToolsResult {
   return {
     ...result,
@@ -35,6 +44,7 @@ export function compactToolList(result: ListToolsResult, definitions: readonly T
       const { execution, ...rest } = tool;
       const hidden = definitions.find((definition) => definition.name === tool.name)?.unadvertised ?? [];
       const compact = { ...rest, inputSchema: compactSchema(withoutProperties(tool.inputSchema, hidden)) } as ListToolsResult['tools'][number];
+      if (tool.annotations !== undefined) compact.annotations = withoutDefaultHints(tool.annotations);
       if (tool.outputSchema !== undefined) compact.outputSchema = compactSchema(tool.outputSchema) as typeof tool.outputSchema;
       if (taskTools.includes(tool.name)) compact.execution = { taskSupport: 'optional' };
       else if (execution !== undefined && execution.taskSupport !== 'forbidden') compact.execution = execution;
