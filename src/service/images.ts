@@ -2,12 +2,15 @@
 // marked console line, is checked again here (sandbox output is never trusted for type or size),
 // and is kept for the execution's replies; its place in the console output gets a short line.
 // Memory is bounded: imagesPerRunMax images of imageBytesMax each, for the newest
-// executionsWithImagesMax executions (older ones' images are dropped; their output line stays).
+// executionsWithImagesMax executions, and imagesBytesMax in all (older executions' images are
+// dropped first; their output line stays, and a reply then carries no image).
 
 export const imageMarker = '\u0000mcp-v8:display:';
 export const imageBytesMax = 1024 * 1024;
 export const imagesPerRunMax = 8;
 export const executionsWithImagesMax = 64;
+/** Base64 characters of images kept across executions. */
+export const imagesCharsMax = 64 * 1024 * 1024;
 
 const allowedTypes = new Set(['image/png', 'image/jpeg', 'image/svg+xml']);
 const base64Pattern = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -28,6 +31,13 @@ function signatureMatches(mimeType: string, bytes: Buffer): boolean {
 
 export class ImageShelf {
   private readonly images = new Map<string, DisplayedImage[]>();
+  private chars = 0;
+
+  private dropOldest(): void {
+    const [oldest, list] = this.images.entries().next().value!;
+    this.images.delete(oldest);
+    for (const image of list) this.chars -= image.data.length;
+  }
 
   /**
    * A console line of `executionId`: the line to store instead (an image's place, or why it was
@@ -43,12 +53,15 @@ export class ImageShelf {
     const bytes = Buffer.from(data, 'base64');
     if (bytes.length > imageBytesMax || !signatureMatches(mimeType, bytes)) return '[display: refused, not an image this server accepts]';
     let list = this.images.get(executionId);
+    if (list !== undefined && list.length >= imagesPerRunMax) return `[display: image not kept, at most ${imagesPerRunMax} per execution]`;
     if (list === undefined) {
       this.images.set(executionId, list = []);
-      if (this.images.size > executionsWithImagesMax) this.images.delete(this.images.keys().next().value!);
+      if (this.images.size > executionsWithImagesMax) this.dropOldest();
     }
-    if (list.length >= imagesPerRunMax) return `[display: image not kept, at most ${imagesPerRunMax} per execution]`;
     list.push({ mimeType, data, bytes: bytes.length });
+    this.chars += data.length;
+    // Never this execution's own images: the newest run keeps what it just displayed.
+    while (this.chars > imagesCharsMax && this.images.keys().next().value !== executionId) this.dropOldest();
     return `[display: image ${list.length}, ${mimeType}, ${bytes.length} bytes]`;
   }
 
