@@ -34,6 +34,8 @@ class Watcher {
   private sent = 0;
   private lastSentMs = Date.now();
   private readonly timer: NodeJS.Timeout;
+  /** Notifications handed to the transport and not yet written: the reply waits for them. */
+  private readonly inFlight = new Set<Promise<void>>();
   executionId: string | null = null;
 
   constructor(target: LiveTarget) {
@@ -83,11 +85,16 @@ class Watcher {
       ? { method: 'notifications/progress', params: { progressToken: this.target.progressToken, progress: this.sent, message: text } }
       : { method: 'notifications/message', params: { level: 'info', logger: 'console', data: text } };
     // A client gone or a stream closed: the lines are in the execution's output all the same.
-    this.target.send(notification).catch(() => undefined);
+    const sending = this.target.send(notification).catch(() => undefined);
+    this.inFlight.add(sending);
+    void sending.then(() => this.inFlight.delete(sending));
   }
 
-  stop(): void {
+  /** Sends what is buffered, and resolves once every notification is written: before the reply. */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.flush();
+    await Promise.all([...this.inFlight]);
   }
 }
 
@@ -107,7 +114,7 @@ export class LiveOutput {
   }
 
   /** For one request; undefined when the client asked for nothing live. Call `stop` when it ends. */
-  start(target: LiveTarget): { watch: (executionId: string) => void; stop: () => void } | undefined {
+  start(target: LiveTarget): { watch: (executionId: string) => void; stop: () => Promise<void> } | undefined {
     if (target.progressToken === undefined && !target.logging) return undefined;
     const watcher = new Watcher(target);
     return {
@@ -119,12 +126,13 @@ export class LiveOutput {
         watching.add(watcher);
       },
       stop: () => {
-        watcher.stop();
         const id = watcher.executionId;
-        if (id === null) return;
-        const watching = this.watchers.get(id);
-        watching?.delete(watcher);
-        if (watching?.size === 0) this.watchers.delete(id);
+        if (id !== null) {
+          const watching = this.watchers.get(id);
+          watching?.delete(watcher);
+          if (watching?.size === 0) this.watchers.delete(id);
+        }
+        return watcher.stop();
       },
     };
   }

@@ -54,14 +54,14 @@ export function extrasCapabilities(): ServerCapabilities {
 type Extra = RequestHandlerExtra<never, never>;
 
 /** Per request: the ToolContext with a `watch` that sends console lines live, and its end. */
-export function liveContext(extras: McpExtras, base: ToolContext, extra: Extra, loggingOn: () => boolean): { context: ToolContext; stop: () => void } {
+export function liveContext(extras: McpExtras, base: ToolContext, extra: Extra, loggingOn: () => boolean): { context: ToolContext; stop: () => Promise<void> } {
   const progressToken = extra._meta?.progressToken;
   const live = extras.live.start({
     progressToken,
     logging: loggingOn(),
     send: (notification: LiveNotification) => extra.sendNotification(notification as never),
   });
-  if (live === undefined) return { context: base, stop: () => undefined };
+  if (live === undefined) return { context: base, stop: async () => undefined };
   return { context: { ...base, watch: live.watch }, stop: live.stop };
 }
 

@@ -43,7 +43,8 @@ export function createMcpServer(options: { tools: readonly ToolDefinition[]; con
         } catch (error) {
           return toolError(error, options.logger, tool.name);
         } finally {
-          live?.stop();
+          // The last lines go out before the reply, which ends the client's progress handler.
+          await live?.stop();
         }
       },
     );
