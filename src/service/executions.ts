@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { McpV8Error, assert } from '../errors.ts';
 import { isExecutionId, newExecutionId } from '../exec/ids.ts';
 import { ErrorTexts, type Engine, type ReplayStep, type RunLimits, type RunOutcome } from '../exec/types.ts';
+import { originalPositions } from '../exec/ts-positions.ts';
 import { explainFailure } from '../exec/unsupported.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ExecutionRecord, ExecutionStatus, FinalStatus } from '../model.ts';
@@ -179,7 +180,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     }
     const completedAt = new Date();
     const record: ExecutionRecord = {
-      execution_id: executionId, status: outcome.status, result: outcome.result, ...(outcome.resultType === undefined ? {} : { result_type: outcome.resultType }), heap, error: explainFailure(outcome.error, request.code),
+      execution_id: executionId, status: outcome.status, result: outcome.result, ...(outcome.resultType === undefined ? {} : { result_type: outcome.resultType }), heap, error: explainFailure(outcome.status === 'failed' ? originalPositions(outcome.error, request.code) : outcome.error, request.code),
       started_at: live.startedAt, completed_at: completedAt.toISOString(), code_snippet: codeSnippet(request.code),
     };
     try {

@@ -102,6 +102,8 @@ describe('execution tools as an agent uses them (stateless)', () => {
     assert.match(String(decorated.error), /decorators \(@name\) are not supported here/);
     const jsx = await runAndWait(client, 'const el = <div className="x">hi</div>;');
     assert.match(String(jsx.error), /JSX is not supported/);
+    const transformed = await runAndWait(client, "enum Color { Red, Green }\nclass P { constructor(private x: number) {} }\nnamespace N { export const a = 1; }\nconst v: number = 1;\nthrow new Error('boom');");
+    assert.equal(transformed.error, 'Error: boom\n    at main.js:5:7', 'the line the agent wrote, though swc wrote enum and namespace over several lines');
     const fenced = await runAndWait(client, '```js\nconst x = 20;\nx + 22\n```');
     assert.equal(fenced.result, '42');
     const bare = await runAndWait(client, '```\n1 + 2\n```\n');
