@@ -25,9 +25,11 @@ ${stateful ? 'This server is stateful: every run leaves a heap you can continue 
 
 ## Run code in one round trip
 run_js {"code": "...", "wait_ms": 10000}
-- The value of the last expression is \`result\` (a string: strings come back quoted in JSON
-  style, so "1" and 1 differ). Do not \`return\` at top level; end with the expression.
-- Top-level await, Promises, timers, WebAssembly, TypeScript (types are stripped) work.
+- The value of the last expression is \`result\`, as text (objects as console.log shows them);
+  \`result_type\` is its typeof, so "1" and 1 differ. Do not \`return\` at top level; end with
+  the expression.
+- Top-level await, Promises, timers, WebAssembly, TypeScript (types are stripped) work. A
+  markdown fence around the code (\`\`\`js … \`\`\`) is taken off.
 - console.log/info/warn/error/table go to the console output; the reply has the first lines.
 - wait_ms is at most ${waitMsMax} (under the 60 s timeout of common MCP clients). A longer run
   returns {execution_id, status: "running"}: call get_execution {execution_id, wait_ms} again.
@@ -60,7 +62,7 @@ ${stateful ? `- describe_heap: the variables, functions and classes a heap holds
    of the session; or pass "heap": "H1" to continue (fork) from that exact heap.
 3. Lost track? describe_heap {"heap": "H1"} lists what it holds and the code of each step.
 A heap keeps var/let/const/class/function bindings, closures and data; pending timers do not
-carry over.
+carry over. Resumed without heap_memory_max_mb, a heap runs with the limit it was made with.
 ` : ''}
 ## Resources
 - ${guideUri}: this guide. execution://{execution_id}/output: an execution's console output.
