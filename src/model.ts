@@ -13,12 +13,17 @@ export interface ExecutionRecord {
   execution_id: string;
   status: ExecutionStatus;
   result: string | null;
+  /** typeof of the completion value ('null' for null) when completed, so "1" and 1 differ. */
+  result_type?: string;
   heap: string | null;
   error: string | null;
-  started_at: string;
+  /** When the run left the queue and began; null while it waits (or when it never started). */
+  started_at: string | null;
   completed_at: string | null;
   /** The principal that ran it, when access control is on (src/auth/tenants.ts); never shown to clients. */
   owner?: string;
+  /** The start of the code, on one line, so that a list of runs tells them apart. */
+  code_snippet?: string;
 }
 
 /** A heap id: the SHA-256 of the heap record's bytes, 64 lowercase hex digits. The one pattern. */

@@ -20,9 +20,12 @@ import { openHeapStore, type HeapStore } from './storage/heap-store.ts';
 import { SessionDb } from './storage/session-db.ts';
 import { executionTools } from './tools/execution-tools.ts';
 import { heapTools } from './tools/heap-tools.ts';
+import { describeHeapTool } from './tools/describe-heap-tool.ts';
+import { HeapDescriber } from './service/describe-heap.ts';
 import type { ToolDefinition } from './tools/tool.ts';
 import { createHttpApp } from './transport/http-app.ts';
 import { serveStdio } from './transport/stdio.ts';
+import { createMcpExtras } from './transport/mcp-extras.ts';
 
 export interface RunningServer {
   /** The bound HTTP port, or null on stdio. */
@@ -190,10 +193,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }
   const metrics = new Metrics();
   const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps, logger });
-  const ownTools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : heapTools(heaps))];
+  const ownTools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : [...heapTools(heaps), describeHeapTool(new HeapDescriber(service, heaps))])];
   const tools = authEnabled(config.auth)
     ? withTenancy(ownTools, { service, shareHeaps: config.auth.shareHeaps, principalExecutionsMax: config.auth.principalExecutionsMax })
     : ownTools;
+  const extras = createMcpExtras(service, config);
   const shutdown = async (closeTransport: () => Promise<void>) => {
     await closeTransport();
     await service.close();
@@ -207,12 +211,12 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     let closing: Promise<void> | undefined;
     const close = () => (closing ??= shutdown(async () => {}));
     const stuckIsolates = () => engine.stuckIsolates;
-    await serveStdio({ tools, logger, onClose: () => closeAndExit({ close, stuckIsolates }, logger) });
+    await serveStdio({ tools, logger, extras, onClose: () => closeAndExit({ close, stuckIsolates }, logger) });
     logger.info({ mode: config.stateless ? 'stateless' : 'stateful' }, 'mcp-v8 serving MCP on stdio');
     return { port: null, close, stuckIsolates };
   }
 
-  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, metrics, logger });
+  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, metrics, logger, extras });
   const httpServer = createServer(app.callback());
   httpServer.keepAliveTimeout = 65_000;
   const port = await listen(httpServer, config.port!, config.bindHost, config.transport === 'sse' ? '--sse-port' : '--http-port');

@@ -12,6 +12,8 @@ import { checkHeapId, heapNotFound } from '../storage/heap-store.ts';
 import { executionNotFound } from '../storage/execution-store.ts';
 import { tagsPerHeapMax, type Tags } from '../storage/session-db.ts';
 import { ownerOf } from '../principal.ts';
+import type { ExecutionStatus } from '../model.ts';
+import { listLimitDefault } from '../tools/execution-tools.ts';
 import type { ToolContext, ToolDefinition } from '../tools/tool.ts';
 
 /** Tag keys starting with this are the server's own; tools neither show nor accept them. */
@@ -19,7 +21,6 @@ export const reservedTagPrefix = 'mcp-v8:';
 export const ownerTag = `${reservedTagPrefix}owner`;
 /** Records list_executions looks through for the caller's own (the newest first). */
 export const listScanRecordsMax = 10_000;
-const listResultsMax = 1_000;
 
 
 export interface TenancyOptions {
@@ -133,10 +134,16 @@ export function withTenancy(tools: readonly ToolDefinition[], options: TenancyOp
       await mustOwnExecution(args.execution_id, ownerOf(context)!);
       return original(args, context);
     },
-    list_executions: () => async (_args, context) => {
+    list_executions: () => async (args, context) => {
       const owner = ownerOf(context)!;
-      const own = (await service.list({ limit: listScanRecordsMax })).filter((record) => (record as { owner?: string }).owner === owner).slice(0, listResultsMax);
-      return { executions: own.map(({ execution_id, status, started_at, completed_at }) => ({ execution_id, status, started_at, completed_at })) };
+      const limit = (args.limit as number | undefined) ?? listLimitDefault;
+      const offset = (args.offset as number | undefined) ?? 0;
+      const status = args.status as ExecutionStatus | undefined;
+      const own = (await service.list({ limit: listScanRecordsMax, ...(status === undefined ? {} : { status }) })).filter((record) => record.owner === owner);
+      return {
+        executions: own.slice(offset, offset + limit).map(({ execution_id, status, code_snippet, started_at, completed_at }) => ({ execution_id, status, code: code_snippet ?? '', started_at, completed_at })),
+        next_offset: own.length > offset + limit ? offset + limit : null,
+      };
     },
     list_sessions: () => async (_args, context) => {
       const prefix = scopedSession(ownerOf(context)!, '');
@@ -168,6 +175,11 @@ export function withTenancy(tools: readonly ToolDefinition[], options: TenancyOp
       const current = await heaps!.sessions.getTags(checkHeapId(args.heap as string));
       const keys = Object.keys(visibleTags(current));
       return keys.length === 0 ? { ok: true } : original({ ...args, keys }, context);
+    },
+    // Lineage shows each step's code and session: another tenant's heap is not found, shared or not.
+    describe_heap: (original) => async (args, context) => {
+      await mustOwnHeap(args.heap, ownerOf(context)!, false);
+      return original(args, context);
     },
     query_heaps_by_tags: () => async (args, context) => {
       checkUserTags(args.tags);

@@ -23,7 +23,7 @@ export const errorCharsMax = 64 * 1024;
 
 interface SandboxState {
   settled: boolean;
-  outcome: { ok: true; value: string } | { ok: false; error: string } | null;
+  outcome: { ok: true; value: string; type?: unknown } | { ok: false; error: string } | null;
   fatal: string | null;
   batchesSent: number;
   refTimers: number;
@@ -526,12 +526,16 @@ class Run {
 const stuckError = 'Error: the code awaits a promise that nothing can settle (no timer or pending work is left)';
 
 /** How a run ended, from the sandbox state after its last turn. */
-function endOf(state: SandboxState): { status: 'completed' | 'failed'; result: string | null; error: string | null } {
+/** typeof of the completion value (or 'null'), as the sandbox says; anything else is not believed. */
+const resultTypes = new Set(['string', 'number', 'bigint', 'boolean', 'undefined', 'symbol', 'object', 'function', 'null']);
+
+function endOf(state: SandboxState): { status: 'completed' | 'failed'; result: string | null; error: string | null; resultType?: string } {
   if (state.fatal !== null) return { status: 'failed', result: null, error: state.fatal };
   if (!state.settled) return { status: 'failed', result: null, error: stuckError };
   const outcome = state.outcome;
   assert(outcome !== null, 'a settled run has an outcome');
-  return outcome.ok ? { status: 'completed', result: outcome.value, error: null } : { status: 'failed', result: null, error: outcome.error };
+  if (!outcome.ok) return { status: 'failed', result: null, error: outcome.error };
+  return { status: 'completed', result: outcome.value, error: null, ...(typeof outcome.type === 'string' && resultTypes.has(outcome.type) ? { resultType: outcome.type } : {}) };
 }
 
 /** A promise's outcome, as a value. */
@@ -728,6 +732,7 @@ class IsolateEngine implements Engine {
     const start = request.stateful;
     const resumed = start !== undefined && 'live' in start ? start.live : null;
     if (request.signal.aborted) return cancelledBeforeStart(request);
+    request.onStarted?.();
     const memoryMb = isolateMemoryMb(request.limits.heapMemoryMaxMb);
     let prepared: PreparedContext;
     if (resumed !== null) {

@@ -17,7 +17,7 @@ import { assert } from '../errors.ts';
 const sandboxDirectory = new URL('./sandbox/', import.meta.url);
 // Order matters: prelude.js captures (and deletes) what the others define, and presents every
 // function they put on a global as V8's own (bounds.js wraps builtins and defines no global).
-const sandboxFiles = ['inspect.js', 'determinism.js', 'web.js', 'bounds.js', 'prelude.js'];
+const sandboxFiles = ['inspect.js', 'determinism.js', 'web.js', 'bounds.js', 'prelude.js', 'display.js'];
 const preludeSource = sandboxFiles.map((name) => readFileSync(new URL(name, sandboxDirectory), 'utf8')).join('\n');
 /** Run in each new context before any user code: takes the prelude's attach function (it deletes its own global name). */
 const attachSource = 'return globalThis.__mcpv8_attach($0, $1, $2);';

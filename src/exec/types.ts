@@ -28,6 +28,8 @@ export interface RunRequest {
   /** Aborting cancels the run: it ends with status `cancelled`, error `Cancelled by user`. */
   signal: AbortSignal;
   onConsoleLine: ConsoleLineSink;
+  /** Called once when the run leaves the queue and takes its slot (never for a run cancelled before). */
+  onStarted?: () => void;
   /** Stateful mode: where the run starts; absent for a stateless run (a fresh, throwaway context). */
   stateful?: StatefulStart;
 }
@@ -65,6 +67,8 @@ export interface RunOutcome {
   status: FinalStatus;
   /** Completion value of the code as a string (`"var x = 1; x;"` → `"1"`), null unless completed. */
   result: string | null;
+  /** typeof of the completion value ('null' for null), when completed: tells "1" from 1. */
+  resultType?: string;
   /** Error text for failed, cancelled, timed_out (texts of api.md), else null. */
   error: string | null;
   /**

@@ -76,13 +76,34 @@ export class SourceError extends Error {
   override name = 'SyntaxError';
 }
 
-/** The first meaningful line of a swc error: what a user reads after `SyntaxError: `. */
+/** Characters of the offending source line shown under a syntax error. */
+const errorLineCharsMax = 200;
+
+/**
+ * What a user reads after `SyntaxError: `: swc's first meaningful line, and where it is, as V8
+ * writes positions (`[main.js:line:column]`, 1-based), with the offending line and a caret.
+ */
 export function swcMessage(error: unknown): string {
   const raw = error instanceof Error ? error.message : typeof error === 'object' && error !== null && 'message' in error ? String((error as { message: unknown }).message) : String(error);
   // swc may report with ANSI colours and a code frame; keep the first meaningful line.
   const clean = raw.replace(/\x1b\[[0-9;]*m/g, '');
   const line = clean.split('\n').map((part) => part.trim()).find((part) => part.startsWith('x ') || part.startsWith('×'));
-  return (line ?? clean.split('\n')[0] ?? 'invalid source').replace(/^(x|×)\s*/, '');
+  const message = (line ?? clean.split('\n')[0] ?? 'invalid source').replace(/^(x|×)\s*/, '');
+  return message + swcPosition(error);
+}
+
+/** swc's error object (@swc/wasm-typescript) carries startLine (1-based) and startColumn (0-based) and a snippet. */
+function swcPosition(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return '';
+  const { startLine, startColumn, snippet } = error as { startLine?: unknown; startColumn?: unknown; snippet?: unknown };
+  if (typeof startLine !== 'number' || typeof startColumn !== 'number' || !Number.isInteger(startLine) || !Number.isInteger(startColumn)) return '';
+  const where = ` [main.js:${startLine}:${startColumn + 1}]`;
+  if (typeof snippet !== 'string') return where;
+  // The snippet is a few lines with a caret line under the offending one.
+  const lines = snippet.split('\n');
+  const caret = lines.findIndex((text) => /^\s*\^+\s*$/.test(text));
+  if (caret < 1 || lines[caret - 1]!.length > errorLineCharsMax) return where;
+  return `${where}\n${lines[caret - 1]}\n${lines[caret]}`;
 }
 
 function transform(code: string, mode: 'strip-only' | 'transform'): string {

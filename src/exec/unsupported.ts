@@ -17,7 +17,7 @@ interface Unsupported {
 const modules = 'code runs as a classic script: modules (import, import(), npm:, jsr:, node: or URL specifiers) are not supported yet';
 
 /** The globals the sandbox adds to V8's built-ins (docs/exec.md, "Isolation"). */
-const present = 'the globals here are V8\'s built-ins plus console, the timer functions, queueMicrotask, TextEncoder, TextDecoder, atob, btoa, structuredClone, crypto and performance';
+const present = 'the globals here are V8\'s built-ins plus console, the timer functions, queueMicrotask, TextEncoder, TextDecoder, atob, btoa, structuredClone, crypto, performance and display';
 
 /** Host globals agents reach for, by what their absence means. */
 const missing: ReadonlyArray<{ names: readonly string[]; explanation: (name: string) => string }> = [
@@ -28,7 +28,27 @@ const missing: ReadonlyArray<{ names: readonly string[]; explanation: (name: str
   { names: ['URL', 'URLSearchParams', 'AbortController', 'AbortSignal', 'Blob', 'Event', 'EventTarget'], explanation: (name) => `${name} is not available in this sandbox; ${present}` },
 ];
 
+/** Syntax agents bring from elsewhere, by what swc or V8 says of it. */
+const foreignSyntax: readonly Unsupported[] = [
+  {
+    error: /^SyntaxError: (Return statement is not allowed here|Illegal return statement)/,
+    code: /\breturn\b/,
+    explanation: 'the code runs as a script, not a function: end it with the expression whose value you want (its value becomes `result`) instead of `return`',
+  },
+  {
+    error: /^SyntaxError: (Invalid or unexpected token|Unexpected token '@'|Unexpected character '@'|Decorators)/,
+    code: /^\s*@[A-Za-z_$][\w$.]*/m,
+    explanation: 'decorators (@name) are not supported here: apply the function to the class or method yourself, e.g. `Cls = sealed(Cls)`',
+  },
+  {
+    error: /^SyntaxError: (Expression expected|Unexpected token '<'|Unterminated regexp literal|Expected '>', got|Unexpected token `<`)/,
+    code: /<([A-Za-z][\w.]*)(\s[^<>]*)?\/?>/,
+    explanation: 'JSX is not supported: there is no React or DOM here; build strings, objects or SVG markup (display() shows SVG) instead',
+  },
+];
+
 const unsupported: readonly Unsupported[] = [
+  ...foreignSyntax,
   { error: /^Error: Not supported$/, code: /\bimport\s*\(/, explanation: `dynamic import() is not available; ${modules}` },
   { error: /^SyntaxError: Cannot use import statement outside a module/, code: /\bimport\b/, explanation: modules },
   ...missing.flatMap(({ names, explanation }) => names.map((name) => ({

@@ -2,19 +2,27 @@
 // and console output in the ExecutionStore, hands runs to the engine (which queues them), and
 // lets callers wait for, cancel and page through executions. Transports reach it only through
 // the tool definitions in src/tools.
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { AssertionFailed, McpV8Error, assert } from '../errors.ts';
 import { isExecutionId, newExecutionId } from '../exec/ids.ts';
-import { ErrorTexts, type Engine, type RunLimits, type RunOutcome } from '../exec/types.ts';
+import { ErrorTexts, type Engine, type ReplayStep, type RunLimits, type RunOutcome } from '../exec/types.ts';
+import { originalPositions } from '../exec/ts-positions.ts';
 import { explainFailure } from '../exec/unsupported.ts';
 import type { Metrics } from '../metrics.ts';
-import type { ExecutionRecord, FinalStatus } from '../model.ts';
+import type { ExecutionRecord, ExecutionStatus, FinalStatus } from '../model.ts';
 import { executionNotFound, type ExecutionStore, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
 import type { HeapService, StatefulRequest } from './heaps.ts';
+import { ImageShelf } from './images.ts';
 
 export interface SubmitRequest {
   code: string;
   heapMemoryMaxMb: number;
+  /**
+   * False when the caller did not choose heapMemoryMaxMb (it is the server's default): a run
+   * that resumes a heap then gets the limit that heap was made with, which its replay needs.
+   */
+  heapMemoryMaxMbChosen?: boolean;
   executionTimeoutSecs: number;
   /** Stateful mode only (a service with heaps): heap, session and tags, each optional. */
   stateful?: Partial<StatefulRequest>;
@@ -25,6 +33,16 @@ export interface SubmitRequest {
 interface LiveExecution {
   abort: AbortController;
   done: Promise<ExecutionRecord>;
+  /** Set when the engine starts the run; until then it is queued and has no started_at. */
+  startedAt: string | null;
+}
+
+/** Characters of code kept with each record for list_executions (its first line or so). */
+export const codeSnippetCharsMax = 80;
+
+export function codeSnippet(code: string): string {
+  const oneLine = code.slice(0, codeSnippetCharsMax * 4).replace(/\s+/g, ' ').trim();
+  return oneLine.length > codeSnippetCharsMax ? `${oneLine.slice(0, codeSnippetCharsMax - 1)}…` : oneLine;
 }
 
 /** Executions accepted but not finished, queued or running: the bound on their number. */
@@ -55,7 +73,13 @@ export interface NodeLoad {
   fault: string | null;
 }
 
-export class ExecutionService {
+/** What live output (src/transport/live-output.ts) listens to while a run goes on. */
+export interface ExecutionServiceEvents {
+  output: [executionId: string, line: string];
+  finished: [record: ExecutionRecord];
+}
+
+export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   private readonly live = new Map<string, LiveExecution>();
   /** Characters of code of the executions in flight, counted from the door (`start`) to the record. */
   private liveCodeChars = 0;
@@ -69,8 +93,11 @@ export class ExecutionService {
   private fault: AssertionFailed | null = null;
   /** Stateful mode: every run leaves a heap. Null in stateless mode. */
   readonly heaps: HeapService | null;
+  /** Images the runs displayed, for their replies (bounded). */
+  readonly images = new ImageShelf();
 
   constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null; liveCodeCharsMax?: number; logger?: Logger }) {
+    super();
     this.liveCodeCharsMax = options.liveCodeCharsMax ?? liveCodeCharsMaxDefault;
     assert(Number.isInteger(this.liveCodeCharsMax) && this.liveCodeCharsMax >= 1, 'the bound on code in flight is a positive integer');
     this.engine = options.engine;
@@ -138,30 +165,37 @@ export class ExecutionService {
     const startedAt = new Date();
     await this.store.create({
       execution_id: executionId, status: 'running', result: null, heap: null, error: null,
-      started_at: startedAt.toISOString(), completed_at: null,
+      started_at: null, completed_at: null, code_snippet: codeSnippet(request.code),
       ...(request.owner == null ? {} : { owner: request.owner }),
     });
     this.metrics.executionSubmitted();
     const abort = new AbortController();
-    const done = this.runToRecord(executionId, request, stateful, abort.signal, startedAt);
+    const live: LiveExecution = { abort, done: undefined as unknown as Promise<ExecutionRecord>, startedAt: null };
+    live.done = this.runToRecord(executionId, request, stateful, live, startedAt);
     // runToRecord handles a failed final write itself; anything else that escapes it (a failed
     // assert) reaches whoever waits on the run, and must never become an unhandled rejection
     // that takes the whole server down.
-    done.catch(() => undefined);
-    this.live.set(executionId, { abort, done });
+    live.done.catch(() => undefined);
+    this.live.set(executionId, live);
     return executionId;
   }
 
-  private async runToRecord(executionId: string, request: SubmitRequest, stateful: StatefulRequest | null, signal: AbortSignal, startedAt: Date): Promise<ExecutionRecord> {
+  private async runToRecord(executionId: string, request: SubmitRequest, stateful: StatefulRequest | null, live: LiveExecution, startedAt: Date): Promise<ExecutionRecord> {
     const limits: RunLimits = { heapMemoryMaxMb: request.heapMemoryMaxMb, executionTimeoutMs: request.executionTimeoutSecs * 1000 };
-    const onConsoleLine = (line: string) => this.store.appendOutput(executionId, line);
+    const signal = live.abort.signal;
+    const onConsoleLine = (line: string) => {
+      const stored = this.images.take(executionId, line);
+      this.store.appendOutput(executionId, stored);
+      this.emit('output', executionId, stored);
+    };
+    const onStarted = () => { live.startedAt ??= new Date().toISOString(); };
     let outcome: RunOutcome;
     let heap: string | null = null;
     try {
       if (stateful === null || this.heaps === null) {
-        outcome = await this.engine.run({ code: request.code, limits, signal, onConsoleLine });
+        outcome = await this.engine.run({ code: request.code, limits, signal, onConsoleLine, onStarted });
       } else {
-        ({ outcome, heap } = await this.runStateful(request.code, limits, stateful, signal, onConsoleLine));
+        ({ outcome, heap } = await this.runStateful(request.code, limits, stateful, signal, onConsoleLine, onStarted, request.heapMemoryMaxMbChosen ?? true));
       }
     } catch (error) {
       // The engine reports sandbox failures as outcomes; a throw here is a host fault (storage
@@ -172,12 +206,12 @@ export class ExecutionService {
     }
     const completedAt = new Date();
     const record: ExecutionRecord = {
-      execution_id: executionId, status: outcome.status, result: outcome.result, heap, error: explainFailure(outcome.error, request.code),
-      started_at: startedAt.toISOString(), completed_at: completedAt.toISOString(),
+      execution_id: executionId, status: outcome.status, result: outcome.result, ...(outcome.resultType === undefined ? {} : { result_type: outcome.resultType }), heap, error: explainFailure(outcome.status === 'failed' ? originalPositions(outcome.error, request.code) : outcome.error, request.code),
+      started_at: live.startedAt, completed_at: completedAt.toISOString(), code_snippet: codeSnippet(request.code),
     };
     try {
       await this.store.finish(executionId, {
-        status: record.status as FinalStatus, result: record.result, error: record.error, heap, completed_at: record.completed_at!,
+        status: record.status as FinalStatus, result: record.result, ...(record.result_type === undefined ? {} : { result_type: record.result_type }), error: record.error, heap, started_at: record.started_at, completed_at: record.completed_at!,
       });
     } catch (error) {
       // The store answers the finished record from memory anyway (ExecutionStore.finish); on
@@ -188,6 +222,7 @@ export class ExecutionService {
       this.liveCodeChars -= request.code.length;
       assert(this.liveCodeChars >= 0, 'code in flight never negative');
       this.metrics.executionFinished(outcome.status, (completedAt.getTime() - startedAt.getTime()) / 1000);
+      this.emit('finished', record);
     }
     return record;
   }
@@ -196,20 +231,22 @@ export class ExecutionService {
    * A stateful run, after the earlier runs of its session: find the parent heap, start from its
    * live context or a replay of its history, run, and commit the heap before the record says so.
    */
-  private runStateful(code: string, limits: RunLimits, stateful: StatefulRequest, signal: AbortSignal, onConsoleLine: (line: string) => void): Promise<{ outcome: RunOutcome; heap: string | null }> {
+  private runStateful(code: string, chosenLimits: RunLimits, stateful: StatefulRequest, signal: AbortSignal, onConsoleLine: (line: string) => void, onStarted: () => void, memoryChosen: boolean): Promise<{ outcome: RunOutcome; heap: string | null }> {
     const heaps = this.heaps!;
     return heaps.inSessionOrder(stateful.session, async () => {
       let parent: string | null = null;
       let start;
+      let limits = chosenLimits;
       try {
         parent = await heaps.parentOf(stateful);
+        if (!memoryChosen && parent !== null) limits = { ...limits, heapMemoryMaxMb: await heaps.memoryOf(parent) };
         start = await heaps.startOf(parent, limits.heapMemoryMaxMb);
       } catch (error) {
         // A heap missing from the middle of a history, a corrupt record: the run cannot start.
         const message = (error as Error).message;
         return { outcome: { status: 'failed', result: null, error: parent === null ? message : `Could not resume heap ${parent}: ${message}` }, heap: null };
       }
-      const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, stateful: start });
+      const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, onStarted, stateful: start });
       const committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, completedAt: new Date() });
       if (committed.note !== null) for (const line of committed.note.split('\n')) onConsoleLine(line);
       return { outcome, heap: committed.heap };
@@ -219,7 +256,8 @@ export class ExecutionService {
   async get(executionId: string): Promise<ExecutionRecord> {
     const record = await this.store.get(checkedId(executionId));
     if (record === undefined) throw executionNotFound(executionId);
-    return record;
+    const startedAt = record.status === 'running' ? this.live.get(executionId)?.startedAt : undefined;
+    return startedAt === undefined || startedAt === null ? record : { ...record, started_at: startedAt };
   }
 
   /**
@@ -268,8 +306,23 @@ export class ExecutionService {
     return this.store.readOutput(checkedId(executionId), query);
   }
 
-  list(options: { limit?: number } = {}): Promise<ExecutionRecord[]> {
-    return this.store.list(options);
+  /** Newest first, a page at a time; running records say when they started. */
+  async list(options: { limit?: number; offset?: number; status?: ExecutionStatus } = {}): Promise<ExecutionRecord[]> {
+    return (await this.store.list(options)).map((record) => {
+      const startedAt = record.status === 'running' ? this.live.get(record.execution_id)?.startedAt : undefined;
+      return startedAt === undefined || startedAt === null ? record : { ...record, started_at: startedAt };
+    });
+  }
+
+  /**
+   * Runs code after a replay of `steps` in a fresh context that nobody keeps (describe_heap's
+   * introspection): no record, no output, no heap; the context is disposed.
+   */
+  async runDetached(code: string, limits: RunLimits, steps: ReplayStep[]): Promise<RunOutcome> {
+    if (this.closing) throw new McpV8Error('STOPPING', 'the server is stopping');
+    const outcome = await this.engine.run({ code, limits, signal: new AbortController().signal, onConsoleLine: () => undefined, stateful: { replay: steps } });
+    outcome.live?.dispose();
+    return outcome;
   }
 
   /** What /healthz and /metrics report of this node, so that transports need not know the engine. */

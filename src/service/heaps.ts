@@ -188,6 +188,11 @@ export class HeapService {
     return steps.reverse();
   }
 
+  /** The memory limit (MiB) the heap was made with: what resuming it needs unless told otherwise. */
+  async memoryOf(id: string): Promise<number> {
+    return (await this.record(id)).limits.heapMemoryMaxMb;
+  }
+
   private async record(id: string): Promise<HeapRecord> {
     const cached = this.records.get(id);
     if (cached !== undefined) return cached;

@@ -31,13 +31,16 @@ export type { ExecutionRecord } from '../model.ts';
 export interface FinalRecordFields {
   status: FinalStatus;
   result: string | null;
+  result_type?: string;
   error: string | null;
   heap: string | null;
+  /** When the run began (absent: the record keeps what it had). */
+  started_at?: string | null;
   completed_at: string;
 }
 
 export type OutputQuery =
-  | { mode: 'line'; lineOffset: number; lineLimit: number }
+  | { mode: 'line'; lineOffset: number; lineLimit: number; bytesMax?: number }
   | { mode: 'byte'; byteOffset: number; byteLimit: number };
 
 export interface OutputPage {
@@ -87,11 +90,13 @@ const storedRecordSchema = z.object({
   execution_id: z.string(),
   status: z.enum(executionStatuses),
   result: z.string().nullable(),
+  result_type: z.string().optional(),
   heap: z.string().regex(heapIdPattern).nullable(),
   error: z.string().nullable(),
-  started_at: z.string(),
+  started_at: z.string().nullable(),
   completed_at: z.string().nullable(),
   owner: z.string().optional(),
+  code_snippet: z.string().optional(),
 }) satisfies z.ZodType<ExecutionRecord>;
 
 /**
@@ -400,12 +405,24 @@ export class ExecutionStore {
     return record;
   }
 
-  async list(options: { limit?: number } = {}): Promise<ExecutionRecord[]> {
+  /** Newest first: `offset` records that match are skipped, then at most `limit` returned. */
+  async list(options: { limit?: number; offset?: number; status?: ExecutionStatus } = {}): Promise<ExecutionRecord[]> {
+    const limit = options.limit ?? listLimitDefault;
+    let skip = options.offset ?? 0;
     const records: ExecutionRecord[] = [];
-    for await (const value of this.db.values({ gt: 'r!', lt: 'r~', reverse: true, limit: options.limit ?? listLimitDefault })) {
+    // Without a filter LevelDB stops after the page; with one, the scan is bounded by recordsMax.
+    const scanLimit = options.status === undefined ? skip + limit : -1;
+    for await (const value of this.db.values({ gt: 'r!', lt: 'r~', reverse: true, limit: scanLimit })) {
       const record = parseRecord(value);
-      if (record !== null) records.push(record);
-      else this.logger?.error('a stored execution record cannot be read; list_executions leaves it out');
+      if (record === null) {
+        this.logger?.error('a stored execution record cannot be read; list_executions leaves it out');
+        continue;
+      }
+      const current = this.recent.get(record.execution_id) ?? record;
+      if (options.status !== undefined && current.status !== options.status) continue;
+      if (skip > 0) { skip--; continue; }
+      records.push(current);
+      if (records.length >= limit) break;
     }
     return records;
   }
@@ -416,7 +433,7 @@ export class ExecutionStore {
     const source = this.lineSource(id);
     const index = await this.indexes.load(id, source);
     const page = query.mode === 'line'
-      ? await pageByLines(index, source, query.lineOffset, query.lineLimit)
+      ? await pageByLines(index, source, query.lineOffset, query.lineLimit, query.bytesMax)
       : await pageByBytes(index, source, query.byteOffset, query.byteLimit);
     return { execution_id: id, ...page, status: record.status };
   }

@@ -85,13 +85,25 @@ function lineAtByte(index: OutputIndex, offset: number): number {
   return low + 1;
 }
 
-export async function pageByLines(index: OutputIndex, source: LineSource, lineOffset: number, lineLimit: number): Promise<PageFields> {
-  assert(lineOffset >= 1 && lineLimit >= 1, 'line page bounds are positive');
+/**
+ * Bytes a line page may hold: 100 lines of a few bytes each are a small page, but one console
+ * line may be megabytes, and an agent reads a page whole into its context. Whole lines are
+ * returned while they fit; a first line that alone is larger comes back cut at this many bytes
+ * (a byte page), and the reader continues from next_byte_offset.
+ */
+export const linePageBytesMax = 64 * 1024;
+
+export async function pageByLines(index: OutputIndex, source: LineSource, lineOffset: number, lineLimit: number, bytesMax = linePageBytesMax): Promise<PageFields> {
+  assert(lineOffset >= 1 && lineLimit >= 1 && bytesMax >= 1, 'line page bounds are positive');
   const totalLines = index.lineStartBytes.length;
-  const lastLine = Math.min(totalLines, lineOffset + lineLimit - 1);
+  let lastLine = Math.min(totalLines, lineOffset + lineLimit - 1);
+  const startByte = lineOffset <= totalLines ? index.lineStartBytes[lineOffset - 1]! : index.totalBytes;
+  // The index knows where every line starts: the lines that fit are found before any is read.
+  const lineEnd = (line: number) => (line < totalLines ? index.lineStartBytes[line]! : index.totalBytes);
+  while (lastLine >= lineOffset && lineEnd(lastLine) - startByte > bytesMax) lastLine--;
+  if (lastLine < lineOffset && lineOffset <= totalLines) return pageByBytes(index, source, startByte, bytesMax);
   const lines = lineOffset <= lastLine ? await source.read(lineOffset, lastLine) : [];
   const data = lines.map((line) => line + '\n').join('');
-  const startByte = lineOffset <= totalLines ? index.lineStartBytes[lineOffset - 1]! : index.totalBytes;
   const endByte = startByte + Buffer.byteLength(data, 'utf8');
   const endLine = lineOffset + lines.length - 1;
   return {

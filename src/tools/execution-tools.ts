@@ -4,107 +4,119 @@ import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { McpV8Error } from '../errors.ts';
 import { busyPollHoldMs, type ExecutionService } from '../service/executions.ts';
-import type { OutputQuery } from '../storage/execution-store.ts';
+import { recordsMax, type OutputQuery } from '../storage/execution-store.ts';
+import { linePageBytesMax } from '../storage/output-pages.ts';
+import type { ExecutionRecord } from '../model.ts';
 import { ownerOf } from '../principal.ts';
+import { withoutMarkdownFence } from './code-fences.ts';
+import { withImages, executionReply, executionShape, firstPage, type ExecutionReply, type FirstPage, firstPageBytesMax, firstPageLinesMax, firstPageShape, resultCharsMax, statusSchema } from './replies.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
 
 /** Bounds on what one call may ask for. */
 export const codeCharsMax = 1_000_000;
-export const waitMsMax = 60_000;
+/**
+ * The longest wait one call may ask for: under the 60 s request timeout of the MCP SDKs (and
+ * the clients built on them), with room for the reply to arrive. A run that takes longer is
+ * followed with get_execution wait_ms, or as an MCP task.
+ */
+export const waitMsMax = 50_000;
 export const lineLimitMax = 10_000;
 export const byteLimitMax = 1024 * 1024;
 const lineLimitDefault = 100;
 const byteLimitDefault = 4096;
+/** list_executions: runs per page by default, and at most. */
+export const listLimitDefault = 20;
+export const listLimitMax = 200;
 
 const executionId = z.string().describe('The execution_id returned by run_js.');
-const status = z.enum(['running', 'completed', 'failed', 'cancelled', 'timed_out']);
-const executionFields = {
-  execution_id: z.string(),
-  status,
-  result: z.string().nullable().describe('Completion value of the code as a string, when completed.'),
-  heap: z.string().nullable().describe('Output heap hash in stateful mode, else null.'),
-  error: z.string().nullable(),
-  started_at: z.string(),
-  completed_at: z.string().nullable(),
-};
 const outputPageFields = {
   execution_id: z.string(),
-  data: z.string().describe('The console text of this page; each line ends with \\n.'),
+  data: z.string(),
   start_line: z.number(), end_line: z.number(), next_line_offset: z.number(), total_lines: z.number(),
   start_byte: z.number(), end_byte: z.number(), next_byte_offset: z.number(), total_bytes: z.number(),
   has_more: z.boolean(),
-  status,
+  status: statusSchema,
 };
 
 const runJsInput = {
   code: z.string().max(codeCharsMax).describe('JavaScript or TypeScript (types are stripped). The value of the last expression becomes `result`; top-level await works.'),
-  heap_memory_max_mb: z.number().int().min(4).max(64).optional().describe('V8 heap limit for this run in MiB (4-64).'),
-  execution_timeout_secs: z.number().int().min(1).max(300).optional().describe('Wall-clock limit for this run in seconds (1-300), including time spent awaiting.'),
+  heap_memory_max_mb: z.number().int().min(4).max(64).optional().describe('V8 heap limit in MiB (4-64). Default: the server\'s, or when resuming a heap the limit it was made with.'),
+  execution_timeout_secs: z.number().int().min(1).max(300).optional().describe('Wall-clock limit in seconds (1-300), awaiting included.'),
   wait_ms: z.number().int().min(0).max(waitMsMax).optional().describe(
-    'Wait up to this many ms for the run to finish (0 = return at once). Use 1000-5000 for quick snippets: when the run finishes in time the reply already holds status, result, error and the first page of console output, so no get_execution call is needed.'),
-  heap: z.string().optional().describe('Stateful mode: 64-hex heap hash (from get_execution) to resume; its variables, functions and data are there. Omit to start fresh (or to continue the session).'),
-  session: z.string().optional().describe('Stateful mode: session name; the run is logged under it, and without heap it continues from the session\'s latest heap.'),
-  tags: z.record(z.string(), z.string()).optional().describe('Stateful mode: tags for the output heap (find it later with query_heaps_by_tags).'),
+    `Wait up to this many ms (max ${waitMsMax}, under common 60 s client timeouts) for the run to finish; the reply then holds result, error and the first console lines. 0 or omitted: return the execution_id at once.`),
+};
+const statefulInput = {
+  heap: z.string().optional().describe('64-hex heap hash to resume (from a reply\'s `heap`): everything its code defined is there.'),
+  session: z.string().optional().describe('Session name: the run is logged under it and, without heap, continues its latest heap.'),
+  tags: z.record(z.string(), z.string()).optional().describe('Tags for the output heap (query_heaps_by_tags).'),
 };
 
 const statefulDescription =
-  ' State persists: every run returns a heap (get_execution `heap`); pass it as `heap` to continue with everything the code defined (var/let/const/class/functions, closures, data), or use a `session` name to continue its latest heap automatically. A heap can be resumed many times (forks are independent).';
+  ' State persists: every run returns a `heap`; pass it back as `heap` to continue with what the code defined, or use a `session` to continue its latest heap. Heaps can be resumed many times (forks).';
 
 export function executionTools(service: ExecutionService, config: Config): ToolDefinition[] {
+  const stateful = !config.stateless;
+  const executionFields = executionShape(stateful);
   const runJs = defineTool({
     name: 'run_js',
     title: 'Run JavaScript',
     description:
-      'Run JavaScript or TypeScript in an isolated V8 sandbox. Returns {execution_id} at once; poll get_execution for status and result, and read console output with get_execution_output. ' +
-      'Pass wait_ms (e.g. 2000) to get the result in this same reply when the code finishes quickly. Timers, Promises, top-level await and WebAssembly work; there is no network, file system, process, require or import (modules).' +
-      (config.stateless ? ' Every run starts fresh (this server is stateless).' : statefulDescription),
-    input: runJsInput,
+      `Run JavaScript or TypeScript in an isolated V8 sandbox. Pass wait_ms (e.g. 10000) to get the result in this reply; otherwise poll get_execution. Replies are bounded: result ${resultCharsMax} characters, console ${firstPageBytesMax} bytes (read more with get_execution_output). ` +
+      'Timers, Promises, top-level await and WebAssembly work; there is no network, file system, process, require or import.' +
+      (stateful ? statefulDescription : ''),
+    input: { ...runJsInput, ...statefulInput },
+    unadvertised: stateful ? [] : Object.keys(statefulInput),
     output: {
-      execution_id: z.string(),
-      status: status.optional(), result: z.string().nullable().optional(), heap: z.string().nullable().optional(),
-      error: z.string().nullable().optional(), started_at: z.string().optional(), completed_at: z.string().nullable().optional(),
-      output: z.object(outputPageFields).optional().describe('First page of console output, when the run finished within wait_ms.'),
-    },
+      ...Object.fromEntries(Object.entries(executionFields).map(([key, schema]) => [key, key === 'execution_id' ? schema : schema.optional()])),
+      output: firstPageShape.optional().describe('First console lines; absent when nothing was printed.'),
+    } as typeof executionFields & { output: z.ZodOptional<typeof firstPageShape> },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     handler: async (args, context) => {
-      if (config.stateless && (args.heap !== undefined || args.session !== undefined || args.tags !== undefined)) {
-        const which = ['heap', 'session', 'tags'].filter((key) => args[key as 'heap'] !== undefined).join(', ');
+      const given = args;
+      if (config.stateless && (given.heap !== undefined || given.session !== undefined || given.tags !== undefined)) {
+        const which = ['heap', 'session', 'tags'].filter((key) => given[key as 'heap'] !== undefined).join(', ');
         throw new McpV8Error('STATEFUL_ONLY', `${which}: only in stateful mode; this server runs with --stateless`);
       }
       const id = await service.submit({
-        code: args.code,
+        code: withoutMarkdownFence(args.code),
         heapMemoryMaxMb: args.heap_memory_max_mb ?? config.heapMemoryMaxMb,
+        heapMemoryMaxMbChosen: args.heap_memory_max_mb !== undefined,
         executionTimeoutSecs: args.execution_timeout_secs ?? config.executionTimeoutSecs,
-        ...(config.stateless ? {} : { stateful: { heap: args.heap ?? null, session: args.session ?? null, tags: args.tags ?? null } }),
+        ...(config.stateless ? {} : { stateful: { heap: given.heap ?? null, session: given.session ?? null, tags: given.tags ?? null } }),
         owner: ownerOf(context),
       });
-      if (args.wait_ms === undefined || args.wait_ms === 0) return { execution_id: id };
+      if (args.wait_ms === undefined || args.wait_ms === 0) return { execution_id: id } as never;
+      context.watch?.(id);
       const record = await service.wait(id, args.wait_ms);
-      if (record.status === 'running') return { execution_id: id, status: record.status };
-      const output = await service.output(id, { mode: 'line', lineOffset: 1, lineLimit: lineLimitDefault });
-      return { ...record, output };
+      if (record.status === 'running') return { execution_id: id, status: record.status } as never;
+      return finishedRunReply(service, record, stateful) as never;
     },
   });
 
   const getExecution = defineTool({
     name: 'get_execution',
     title: 'Get execution status',
-    description: 'Status of an execution (running, completed, failed, cancelled, timed_out) with its result, error and times. Pass wait_ms to wait up to that long for a running execution to finish (long poll) instead of calling again. Console output is read with get_execution_output.',
+    description: `Status (running, completed, failed, cancelled, timed_out), result, error and times of an execution. wait_ms waits for a running one to finish (long poll, max ${waitMsMax}). A result longer than ${resultCharsMax} characters is cut; result_offset reads on.`,
     input: {
       execution_id: executionId,
-      wait_ms: z.number().int().min(0).max(waitMsMax).optional().describe(`Wait up to this many ms while the execution is running (0 = answer at once). Omitted: at once, except while runs wait in the server's queue, when it waits up to ${busyPollHoldMs} ms.`),
+      wait_ms: z.number().int().min(0).max(waitMsMax).optional().describe(`Wait up to this many ms while it runs (0: at once; omitted: at once, or up to ${busyPollHoldMs} ms while runs are queued).`),
+      result_offset: z.number().int().min(0).optional().describe('Character offset in result to read from (default 0).'),
     },
     output: executionFields,
     annotations: { readOnlyHint: true, openWorldHint: false },
-    handler: async (args) => (args.wait_ms === undefined ? service.poll(args.execution_id) : service.wait(args.execution_id, args.wait_ms)),
+    handler: async (args, context) => {
+      if (args.wait_ms !== undefined && args.wait_ms > 0) context.watch?.(args.execution_id);
+      const record = await (args.wait_ms === undefined ? service.poll(args.execution_id) : service.wait(args.execution_id, args.wait_ms));
+      return withImages(executionReply(record, stateful, args.result_offset ?? 0), record.status === 'running' ? [] : service.images.of(record.execution_id)) as never;
+    },
   });
 
   const getOutput = defineTool({
     name: 'get_execution_output',
     title: 'Read console output',
     description:
-      'Read an execution\'s console output a page at a time, also while it runs. Line mode: line_offset (1-based, default 1) and line_limit (default 100). Byte mode: byte_offset (0-based) and byte_limit (default 4096). ' +
-      'Every answer gives both coordinates; continue from next_line_offset or next_byte_offset while has_more is true.',
+      `Read an execution's console output a page at a time, also while it runs. Line mode: line_offset (1-based, default 1), line_limit (default ${lineLimitDefault}); a line page holds at most ${linePageBytesMax} bytes. Byte mode: byte_offset (0-based), byte_limit (default ${byteLimitDefault}). ` +
+      'Continue from next_line_offset or next_byte_offset while has_more is true.',
     input: {
       execution_id: executionId,
       line_offset: z.number().int().min(1).optional(),
@@ -120,7 +132,7 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
   const cancelExecution = defineTool({
     name: 'cancel_execution',
     title: 'Cancel an execution',
-    description: 'Stop a running execution; it ends with status cancelled. Answers ok: false when the execution had already finished.',
+    description: 'Stop a running execution (status cancelled). ok: false when it had already finished.',
     input: { execution_id: executionId },
     output: { ok: z.boolean(), error: z.string().optional() },
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
@@ -130,16 +142,36 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
   const listExecutions = defineTool({
     name: 'list_executions',
     title: 'List executions',
-    description: 'Executions known to this server, newest first, with status and times.',
-    input: {},
-    output: { executions: z.array(z.object({ execution_id: z.string(), status, started_at: z.string(), completed_at: z.string().nullable() })) },
+    description: `Executions, newest first, ${listLimitDefault} per page (limit up to ${listLimitMax}, offset to page on), optionally only one status; each with the start of its code.`,
+    input: {
+      limit: z.number().int().min(1).max(listLimitMax).optional(),
+      offset: z.number().int().min(0).max(recordsMax).optional(),
+      status: statusSchema.optional(),
+    },
+    output: {
+      executions: z.array(z.object({ execution_id: z.string(), status: statusSchema, code: z.string(), started_at: z.string().nullable(), completed_at: z.string().nullable() })),
+      next_offset: z.number().nullable(),
+    },
     annotations: { readOnlyHint: true, openWorldHint: false },
-    handler: async () => ({
-      executions: (await service.list()).map(({ execution_id, status, started_at, completed_at }) => ({ execution_id, status, started_at, completed_at })),
-    }),
+    handler: async (args) => {
+      const limit = args.limit ?? listLimitDefault;
+      const offset = args.offset ?? 0;
+      // One more than asked tells whether another page exists.
+      const records = await service.list({ limit: limit + 1, offset, ...(args.status === undefined ? {} : { status: args.status }) });
+      return {
+        executions: records.slice(0, limit).map(({ execution_id, status, code_snippet, started_at, completed_at }) => ({ execution_id, status, code: code_snippet ?? '', started_at, completed_at })),
+        next_offset: records.length > limit ? offset + limit : null,
+      };
+    },
   });
 
   return [runJs, getExecution, getOutput, cancelExecution, listExecutions] as unknown as ToolDefinition[];
+}
+
+/** run_js's reply for a finished run: the record and its first console lines (also a task's result). */
+export async function finishedRunReply(service: ExecutionService, record: ExecutionRecord, stateful: boolean): Promise<ExecutionReply & { output?: FirstPage }> {
+  const output = firstPage(await service.output(record.execution_id, { mode: 'line', lineOffset: 1, lineLimit: firstPageLinesMax, bytesMax: firstPageBytesMax }));
+  return withImages({ ...executionReply(record, stateful), ...(output === undefined ? {} : { output }) }, service.images.of(record.execution_id));
 }
 
 function outputQuery(args: { line_offset?: number | undefined; line_limit?: number | undefined; byte_offset?: number | undefined; byte_limit?: number | undefined }): OutputQuery {

@@ -10,7 +10,7 @@ import { defineTool, type ToolDefinition } from './tool.ts';
 const entryFields = ['index', 'input_heap', 'output_heap', 'code', 'timestamp'] as const;
 type EntryField = (typeof entryFields)[number];
 
-const heapArgument = z.string().describe('A 64-hex heap hash (from get_execution or run_js).');
+const heapArgument = z.string().describe('64-hex heap id.');
 const tagMap = z.record(z.string(), z.string());
 
 function parseFields(text: string | undefined): EntryField[] {
@@ -63,11 +63,11 @@ export function heapTools(heaps: HeapService): ToolDefinition[] {
   const getTags = defineTool({
     name: 'get_heap_tags',
     title: 'Get heap tags',
-    description: 'The tags of a heap ({} when it has none).',
+    description: 'The tags of a heap ({} when it has none; an unknown heap is an error, as for set_heap_tags).',
     input: { heap: heapArgument },
     output: { tags: tagMap },
     annotations: { readOnlyHint: true, openWorldHint: false },
-    handler: async (args) => ({ tags: await heaps.sessions.getTags(checkHeapId(args.heap)) }),
+    handler: async (args) => ({ tags: await heaps.sessions.getTags(await heaps.mustExist(args.heap)) }),
   });
 
   const setTags = defineTool({

@@ -7,6 +7,11 @@ import { McpV8Error } from '../errors.ts';
 export interface ToolContext {
   principal: string;
   transport: 'stdio' | 'http' | 'sse' | 'api';
+  /**
+   * Called by a tool that is about to wait for an execution (run_js or get_execution with
+   * wait_ms): MCP uses it to send the run's console lines live while the request is open.
+   */
+  watch?: (executionId: string) => void;
 }
 
 export interface ToolAnnotations {
@@ -23,6 +28,11 @@ export interface ToolDefinition<Input extends z.ZodRawShape = z.ZodRawShape, Out
   input: Input;
   output: Output;
   annotations: ToolAnnotations;
+  /**
+   * Arguments accepted (to refuse them with a clear error) but left out of the advertised
+   * schema: heap, session and tags on a stateless server, which an agent should not try.
+   */
+  unadvertised?: readonly string[];
   handler: (args: z.infer<z.ZodObject<Input>>, context: ToolContext) => Promise<z.infer<z.ZodObject<Output>>>;
 }
 

@@ -15,6 +15,7 @@ import { createGate, principalOf, type Gate } from '../auth/gate.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
 import { createSseHandler, createStreamableHttpHandler } from './mcp-http.ts';
+import { guideRoute, type McpExtras } from './mcp-extras.ts';
 
 export interface HttpAppOptions {
   config: Config;
@@ -24,6 +25,8 @@ export interface HttpAppOptions {
   /** Counts requests the access-control gate turns away, for /metrics. */
   metrics?: Pick<Metrics, 'requestRefused'>;
   logger: Logger;
+  /** Tasks, resources, live output and the agents' guide (also served as /llms.txt). */
+  extras?: McpExtras;
 }
 
 /** One error path for every request: coded JSON for clients, a log line for the server's faults. */
@@ -131,8 +134,9 @@ export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: ()
     ctx.body = options.node.metricsText();
   });
   apiRoutes(router, options);
+  if (options.extras !== undefined) guideRoute(router, options.extras.guide);
   const closers: Array<() => Promise<void>> = [];
-  const mcpOptions = { tools: options.tools, logger, bodyBytesMax: config.httpBodyBytesMax, sessionsMax: config.mcpSessionsMax };
+  const mcpOptions = { tools: options.tools, logger, bodyBytesMax: config.httpBodyBytesMax, sessionsMax: config.mcpSessionsMax, extras: options.extras };
   if (config.transport === 'http') {
     const streamable = createStreamableHttpHandler({ ...mcpOptions, statelessHttp: config.statelessHttp, sessionIdleMs: config.mcpSessionIdleSecs * 1000 });
     router.all('/mcp', streamable.handle);

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { ToolDefinition } from '../tools/tool.ts';
 import { principalOf } from '../auth/gate.ts';
 import { readJsonBody } from './body.ts';
+import type { McpExtras } from './mcp-extras.ts';
 import { createMcpServer } from './mcp-server.ts';
 
 interface McpHttpOptions {
@@ -23,6 +24,8 @@ interface McpHttpOptions {
   sessionsMax: number;
   /** A Streamable HTTP session with no request or stream open for this long is closed (`--mcp-session-idle-timeout`). */
   sessionIdleMs: number;
+  /** Tasks, resources, live output (src/transport/mcp-extras.ts). */
+  extras?: McpExtras | undefined;
 }
 
 /** How often idle sessions are looked for: often enough that one outlives its timeout by at most a quarter of it. */
@@ -52,7 +55,7 @@ function hasInitialize(body: unknown): boolean {
 export function createStreamableHttpHandler(options: McpHttpOptions): { handle: (ctx: Context) => Promise<void>; close: () => Promise<void> } {
   // In the order of last use: the first idle entry is the least recently used one.
   const sessions = new Map<string, Session>();
-  const makeServer = (principal: string) => createMcpServer({ tools: options.tools, context: { principal, transport: 'http' }, logger: options.logger });
+  const makeServer = (principal: string) => createMcpServer({ tools: options.tools, context: { principal, transport: 'http' }, logger: options.logger, extras: options.extras });
 
   /** Marks a session used by this request until its response closes (a GET stream holds it for as long as it is open). */
   function use(sessionId: string, session: Session, ctx: Context): void {
@@ -163,7 +166,7 @@ export function createSseHandler(options: Omit<McpHttpOptions, 'statelessHttp' |
     sessions.set(transport.sessionId, { transport, principal });
     transport.onclose = () => { sessions.delete(transport.sessionId); };
     ctx.res.on('close', () => { sessions.delete(transport.sessionId); });
-    const server = createMcpServer({ tools: options.tools, context: { principal, transport: 'sse' }, logger: options.logger });
+    const server = createMcpServer({ tools: options.tools, context: { principal, transport: 'sse' }, logger: options.logger, extras: options.extras });
     await server.connect(transport);
   }
 

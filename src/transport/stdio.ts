@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Logger } from 'pino';
 import type { ToolDefinition } from '../tools/tool.ts';
+import type { McpExtras } from './mcp-extras.ts';
 import { createMcpServer } from './mcp-server.ts';
 
 function claimStdout(): Writable {
@@ -18,7 +19,7 @@ function claimStdout(): Writable {
   return jsonRpcOut;
 }
 
-export async function serveStdio(options: { tools: readonly ToolDefinition[]; logger: Logger; onClose: () => void }): Promise<void> {
+export async function serveStdio(options: { tools: readonly ToolDefinition[]; logger: Logger; onClose: () => void; extras?: McpExtras }): Promise<void> {
   const out = claimStdout();
   // A client that closes its end of the pipe while an answer is on its way (EPIPE): it is gone,
   // as when stdin ends. Without a listener the error would be uncaught and stop the process
@@ -30,7 +31,7 @@ export async function serveStdio(options: { tools: readonly ToolDefinition[]; lo
   out.on('error', clientGone);
   process.stdout.on('error', clientGone);
   const transport = new StdioServerTransport(process.stdin, out);
-  const server = createMcpServer({ tools: options.tools, context: { principal: 'local', transport: 'stdio' }, logger: options.logger });
+  const server = createMcpServer({ tools: options.tools, context: { principal: 'local', transport: 'stdio' }, logger: options.logger, extras: options.extras });
   transport.onclose = options.onClose;
   process.stdin.on('end', options.onClose);
   await server.connect(transport);

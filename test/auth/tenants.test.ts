@@ -8,6 +8,7 @@ import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { connectClient } from '../support/http-surfaces.ts';
 import { callTool, runAndWait } from '../support/mcp-client.ts';
@@ -222,6 +223,54 @@ describe('--share-heaps and per-principal limits', () => {
       }
       assert.equal((await api(server, bob, 'GET', '/api/tools')).status, 200, 'bob has his own bucket');
     } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('tenants and the agent surfaces (describe_heap, resources, tasks)', () => {
+  const tasksClient = async (baseUrl: string, token: string) => {
+    const client = new Client({ name: 'tasks-client', version: '1.0.0' }, { capabilities: { tasks: { list: {}, cancel: {} } } });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    return client;
+  };
+
+  test('bob can neither describe alice\'s heap nor list or read her output as resources', async () => {
+    const server = await startServerProcess(statefulArgs('tenants-surfaces'));
+    const aliceClient = await connect(server, alice);
+    const bobClient = await connect(server, bob);
+    try {
+      const run = await runAndWait(aliceClient, 'var secret = "alice-only"; console.log("alice output"); secret', { session: 'notes' });
+      const described = await callTool(aliceClient, 'describe_heap', { heap: run.heap });
+      assert.match(JSON.stringify(described.value), /secret/, 'alice describes her own heap');
+      await assertToolError(bobClient, 'describe_heap', { heap: run.heap }, /MCPV8_ERR_HEAP_NOT_FOUND/);
+      const uri = `execution://${run.execution_id as string}/output`;
+      assert.ok((await aliceClient.listResources()).resources.some((resource) => resource.uri === uri), 'alice lists her output');
+      assert.ok(!(await bobClient.listResources()).resources.some((resource) => resource.uri.startsWith('execution://')), 'bob lists none of it');
+      assert.match(JSON.stringify(await aliceClient.readResource({ uri })), /alice output/);
+      await assert.rejects(bobClient.readResource({ uri }), /not found|No execution/i);
+    } finally {
+      await aliceClient.close();
+      await bobClient.close();
+      await server.stop();
+    }
+  });
+
+  test('with stateless /mcp requests (no MCP session to scope them), bob sees none of alice\'s tasks', async () => {
+    const server = await startServerProcess(['--stateless', '--stateless-http', '--http-port', '0', '--execution-db-path', tempDir('tenants-tasks'), ...tokenFlags]);
+    const aliceClient = await tasksClient(server.baseUrl, alice);
+    const bobClient = await tasksClient(server.baseUrl, bob);
+    try {
+      const created = await aliceClient.request({ method: 'tools/call', params: { name: 'run_js', arguments: { code: "'alice task'" }, task: {} } }, CreateTaskResultSchema);
+      const listedByAlice = await aliceClient.experimental.tasks.listTasks();
+      assert.ok(listedByAlice.tasks.some((task) => task.taskId === created.task.taskId), 'alice lists her task');
+      const listedByBob = await bobClient.experimental.tasks.listTasks();
+      assert.deepEqual(listedByBob.tasks, [], 'bob lists none');
+      await assert.rejects(bobClient.experimental.tasks.getTask(created.task.taskId));
+      await assert.rejects(bobClient.experimental.tasks.getTaskResult(created.task.taskId, CallToolResultSchema));
+    } finally {
+      await aliceClient.close();
+      await bobClient.close();
       await server.stop();
     }
   });

@@ -16,7 +16,7 @@ import { startServerProcess, tempDir, type ServerProcess } from '../support/serv
 async function exec(server: ServerProcess, body: Record<string, unknown>): Promise<Record<string, unknown>> {
   const response = await fetch(`${server.baseUrl}/api/exec`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ wait_ms: 60_000, ...body }),
+    body: JSON.stringify({ wait_ms: 50_000, ...body }),
     signal: AbortSignal.timeout(90_000),
   });
   return (await response.json()) as Record<string, unknown>;

@@ -48,3 +48,28 @@ test('a session snapshot that is not a list of string pairs is refused and the s
     await sessions.close();
   }
 });
+
+test('every field a record can carry reads back after a restart: queued (no started_at), owner, snippet, result type', async () => {
+  const path = join(tempDir('stored-json'), 'executions');
+  const queued = newExecutionId('test');
+  const done = newExecutionId('test');
+  const now = new Date().toISOString();
+  const first = await ExecutionStore.open({ path });
+  await first.create({ execution_id: queued, status: 'running', result: null, heap: null, error: null, started_at: null, completed_at: null, owner: 'alice', code_snippet: 'await sleep()' });
+  await first.create({ execution_id: done, status: 'running', result: null, heap: null, error: null, started_at: now, completed_at: null, owner: 'bob', code_snippet: '1 + 1' });
+  await first.finish(done, { status: 'completed', result: '2', result_type: 'number', error: null, heap: null, started_at: now, completed_at: now });
+  await first.close();
+  const store = await ExecutionStore.open({ path });
+  try {
+    const listed = await store.list();
+    assert.deepEqual(listed.map((record) => record.execution_id).sort(), [queued, done].sort(), 'neither is left out as damaged');
+    const finished = await store.get(done);
+    assert.equal(finished?.owner, 'bob');
+    assert.equal(finished?.result_type, 'number');
+    assert.equal(finished?.code_snippet, '1 + 1');
+    const interrupted = await store.get(queued);
+    assert.equal(interrupted?.owner, 'alice', 'the owner survives the restart, so tenancy does');
+  } finally {
+    await store.close();
+  }
+});

@@ -849,13 +849,13 @@
     settle(value) {
       if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function') {
         Promise.resolve(value).then(
-          (result) => { settled = true; outcome = { ok: true, value: describeResult(result) }; },
+          (result) => { settled = true; outcome = { ok: true, value: describeResult(result), type: result === null ? 'null' : typeof result }; },
           (error) => { settled = true; outcome = { ok: false, error: describeError(error) }; },
         );
         return state();
       }
       settled = true;
-      outcome = { ok: true, value: describeResult(value) };
+      outcome = { ok: true, value: describeResult(value), type: value === null ? 'null' : typeof value };
       // A primitive is formatted without running user code; objects may have getters or proxies.
       return state(value === null || (typeof value !== 'object' && typeof value !== 'function'));
     },
