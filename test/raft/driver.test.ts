@@ -8,11 +8,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { RaftDriver } from '../../src/raft/driver.ts';
-import { KvMachine } from '../../src/raft/kv-machine.ts';
-import type { KvResult } from '../../src/raft/kv-machine.ts';
+import { KvMachine } from './sim/kv-machine.ts';
+import type { KvResult } from './sim/kv-machine.ts';
 import { LevelStorage } from '../../src/raft/level-storage.ts';
 import { Raft } from '../../src/raft/raft.ts';
-import { SeededRandom } from '../../src/raft/sim/random.ts';
+import { SeededRandom } from './sim/random.ts';
 import type { Message, NodeId, Snapshot } from '../../src/raft/types.ts';
 import { defaultRaftOptions } from '../../src/raft/types.ts';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeRecord, entryKey, LevelStorage } from '../../src/raft/level-storage.ts';
-import { KvMachine } from '../../src/raft/kv-machine.ts';
+import { KvMachine } from './sim/kv-machine.ts';
 import { isApplicable } from '../../src/raft/state-machine.ts';
 import type { Entry, Snapshot } from '../../src/raft/types.ts';
 import { expectedData } from './fixtures/append-data.ts';

@@ -1,10 +1,10 @@
 // The checker itself, on histories whose verdict is known, including calls that never returned.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { KvCommand, KvResult } from '../../src/raft/kv-machine.ts';
-import { kvModel } from '../../src/raft/kv-model.ts';
-import type { KvOperation } from '../../src/raft/kv-model.ts';
-import { checkOperations } from '../../src/raft/linearizability.ts';
+import type { KvCommand, KvResult } from './sim/kv-machine.ts';
+import { kvModel } from './sim/kv-model.ts';
+import type { KvOperation } from './sim/kv-model.ts';
+import { checkOperations } from './sim/linearizability.ts';
 
 function op(clientId: number, input: KvCommand, output: KvResult | null, callTime: number, returnTime: number): KvOperation {
   return { clientId, input, output, callTime, returnTime };

@@ -1,8 +1,8 @@
 // The simulated network: every message waits a random number of ticks (which reorders them), and
 // may be dropped or duplicated; partitions block chosen directions between nodes. All choices come
 // from the seeded generator, so one seed replays one exact sequence of deliveries.
-import { assert } from '../../errors.ts';
-import type { Message, NodeId } from '../types.ts';
+import { assert } from '../../../src/errors.ts';
+import type { Message, NodeId } from '../../../src/raft/types.ts';
 import type { SeededRandom } from './random.ts';
 
 export interface NetworkFaults {

@@ -5,9 +5,9 @@
 // - Leader Append-Only: a leader never overwrites or deletes entries in its log during its term.
 // - Leader Completeness: a leader's log holds every entry committed before its term.
 // - State Machine Safety: no two nodes apply different entries at one index.
-import { assert } from '../../errors.ts';
-import type { Raft } from '../raft.ts';
-import type { Entry, NodeId } from '../types.ts';
+import { assert } from '../../../src/errors.ts';
+import type { Raft } from '../../../src/raft/raft.ts';
+import type { Entry, NodeId } from '../../../src/raft/types.ts';
 
 interface EntryIdentity {
   readonly data: string;

@@ -3,11 +3,11 @@
 // changes; leadership transfers) while clients record a history, then a liveness phase in which
 // every fault heals and a leader must commit a proposal on every member within a bound, then the
 // linearizability check of the history. Every choice comes from the seed: a seed replays exactly.
-import { assert } from '../../errors.ts';
-import { checkOperations } from '../linearizability.ts';
-import type { CheckResult } from '../linearizability.ts';
-import { kvModel } from '../kv-model.ts';
-import type { ConfigChange, NodeId } from '../types.ts';
+import { assert } from '../../../src/errors.ts';
+import { checkOperations } from './linearizability.ts';
+import type { CheckResult } from './linearizability.ts';
+import { kvModel } from './kv-model.ts';
+import type { ConfigChange, NodeId } from '../../../src/raft/types.ts';
 import { ClientFleet } from './clients.ts';
 import { SimCluster } from './cluster.ts';
 import { reliableNetwork } from './network.ts';

@@ -2,15 +2,15 @@
 // Each tick every live node takes its due messages, ticks, and (usually) handles its Ready in the
 // order the contract requires: persist, send, apply, advance. A crash discards everything a node
 // holds in memory, including a Ready it has not handled: only what MemoryStorage saved survives.
-import { assert } from '../../errors.ts';
-import { KvMachine } from '../kv-machine.ts';
-import type { KvCommand, KvResult } from '../kv-machine.ts';
-import { ProposalTracker } from '../proposals.ts';
-import type { ProposalOutcome } from '../proposals.ts';
-import { Raft } from '../raft.ts';
-import { isApplicable } from '../state-machine.ts';
-import type { Config, NodeId, RaftOptions, Ready, Snapshot } from '../types.ts';
-import { defaultRaftOptions } from '../types.ts';
+import { assert } from '../../../src/errors.ts';
+import { KvMachine } from './kv-machine.ts';
+import type { KvCommand, KvResult } from './kv-machine.ts';
+import { ProposalTracker } from '../../../src/raft/proposals.ts';
+import type { ProposalOutcome } from '../../../src/raft/proposals.ts';
+import { Raft } from '../../../src/raft/raft.ts';
+import { isApplicable } from '../../../src/raft/state-machine.ts';
+import type { Config, NodeId, RaftOptions, Ready, Snapshot } from '../../../src/raft/types.ts';
+import { defaultRaftOptions } from '../../../src/raft/types.ts';
 import { SafetyChecker } from './invariants.ts';
 import { MemoryStorage } from './memory-storage.ts';
 import type { NetworkFaults } from './network.ts';

@@ -1,8 +1,8 @@
 // The simulation's durable storage: what survives a simulated crash. It follows the same contract as
 // LevelStorage (src/raft/level-storage.ts), synchronously: a Ready's snapshot, entries and hard
 // state are written together, entries replace any stored suffix from their first index.
-import { assert } from '../../errors.ts';
-import type { Entry, HardState, RaftBoot, Ready, Snapshot } from '../types.ts';
+import { assert } from '../../../src/errors.ts';
+import type { Entry, HardState, RaftBoot, Ready, Snapshot } from '../../../src/raft/types.ts';
 
 export class MemoryStorage {
   private hardState: HardState;
