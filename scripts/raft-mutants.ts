@@ -166,6 +166,13 @@ export const mutants: readonly Mutant[] = [
     replace: 'if (value !== null) {',
     breaks: 'a record failing its checksum starts a torn tail that is never read as data',
   },
+  {
+    id: 'ready-never-drains',
+    file: 'src/raft/raft.ts',
+    find: 'broadcastAppend(this);\n    this.appendPending = false;',
+    replace: 'broadcastAppend(this);',
+    breaks: 'a handled Ready is not offered again (a driver would loop on it forever)',
+  },
 ];
 
 /** The raft files `npm test` runs, cheapest first; a mutant stops at the first that fails. */
