@@ -2,7 +2,8 @@
 // any failure with the seed that replays it. `--seeds N` sets the count, `--start S` the first
 // seed, `--workers W` the worker threads (default: one per core), `--fault-ticks T` the length of
 // each run's fault phase (default 500; longer runs reach deeper histories), `--seed S` replays one
-// seed (with the same --fault-ticks) and prints its report. Exits 1 when any seed fails.
+// seed (with the same --fault-ticks) and prints its report, `--storage level` runs every node on the
+// real LevelStorage over CrashStore (test/raft/sim/crash-store.ts). Exits 1 when any seed fails.
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -22,15 +23,16 @@ const progressSeedsPerMessage = 200;
 
 function failureText(report: RunReport, runOptions: RunOptions): string {
   const faultTicks = runOptions.faultTicks === defaultRunOptions.faultTicks ? '' : ` --fault-ticks ${runOptions.faultTicks}`;
-  return `FAIL seed ${report.seed} (${report.clusterSize} nodes, tick ${report.ticks})\n${report.error}\nreplay: npm run raft:sweep -- --seed ${report.seed}${faultTicks}\n`;
+  const storage = runOptions.storage === defaultRunOptions.storage ? '' : ` --storage ${runOptions.storage}`;
+  return `FAIL seed ${report.seed} (${report.clusterSize} nodes, tick ${report.ticks})\n${report.error}\nreplay: npm run raft:sweep -- --seed ${report.seed}${faultTicks}${storage}\n`;
 }
 
-function runChunk(chunk: Chunk, port: NonNullable<typeof parentPort>): void {
+async function runChunk(chunk: Chunk, port: NonNullable<typeof parentPort>): Promise<void> {
   let seeds = 0;
   let operations = 0;
   let unknown = 0;
   for (let seed = chunk.firstSeed; seed < chunk.firstSeed + chunk.seedCount; seed++) {
-    const report = runSeed(seed, chunk.runOptions);
+    const report = await runSeed(seed, chunk.runOptions);
     seeds++;
     operations += report.historyOperations;
     if (report.linearizability === 'unknown') unknown++;
@@ -44,8 +46,8 @@ function runChunk(chunk: Chunk, port: NonNullable<typeof parentPort>): void {
   }
 }
 
-function replay(seed: number, runOptions: RunOptions): never {
-  const report = runSeed(seed, runOptions);
+async function replay(seed: number, runOptions: RunOptions): Promise<never> {
+  const report = await runSeed(seed, runOptions);
   process.stdout.write(report.ok ? `${JSON.stringify(report)}\n` : failureText(report, runOptions));
   process.exit(report.ok ? 0 : 1);
 }
@@ -90,7 +92,7 @@ async function sweep(firstSeed: number, seedCount: number, workerCount: number, 
 }
 
 if (!isMainThread) {
-  runChunk(workerData as Chunk, parentPort!);
+  await runChunk(workerData as Chunk, parentPort!);
 } else {
   const { values } = parseArgs({
     options: {
@@ -99,6 +101,7 @@ if (!isMainThread) {
       workers: { type: 'string', default: String(availableParallelism()) },
       'fault-ticks': { type: 'string', default: String(defaultRunOptions.faultTicks) },
       seed: { type: 'string' },
+      storage: { type: 'string', default: 'memory' },
     },
   });
   const faultTicks = Number(values['fault-ticks']);
@@ -106,8 +109,13 @@ if (!isMainThread) {
     process.stderr.write('--fault-ticks must be a positive integer\n');
     process.exit(2);
   }
-  const runOptions: RunOptions = { ...defaultRunOptions, faultTicks };
-  if (values.seed !== undefined) replay(Number(values.seed), runOptions);
+  const storage = values.storage;
+  if (storage !== 'memory' && storage !== 'level') {
+    process.stderr.write('--storage must be memory or level\n');
+    process.exit(2);
+  }
+  const runOptions: RunOptions = { ...defaultRunOptions, faultTicks, storage };
+  if (values.seed !== undefined) await replay(Number(values.seed), runOptions);
   const seedCount = Number(values.seeds);
   const firstSeed = Number(values.start);
   const workerCount = Number(values.workers);

@@ -1,7 +1,11 @@
-// A simulated cluster: Raft cores with memory storage and key-value machines, joined by SimNetwork.
+// A simulated cluster: Raft cores with storage and key-value machines, joined by SimNetwork.
 // Each tick every live node takes its due messages, ticks, and (usually) handles its Ready in the
 // order the contract requires: persist, send, apply, advance. A crash discards everything a node
-// holds in memory, including a Ready it has not handled: only what MemoryStorage saved survives.
+// holds in memory, including a Ready it has not handled: only what storage saved survives.
+// Storage is MemoryStorage (synchronous), or the real LevelStorage over CrashStore, a model of
+// LevelDB on a disk that loses unsynced writes at a crash (`useLevelStorage`). LevelStorage is
+// asynchronous: a node whose save is under way is busy until `settle()`, which the run awaits
+// after every tick; a crash can fall while the save is in flight.
 import { assert } from '../../../src/errors.ts';
 import { KvMachine } from './kv-machine.ts';
 import type { KvCommand, KvResult } from './kv-machine.ts';
@@ -11,8 +15,13 @@ import { Raft } from '../../../src/raft/raft.ts';
 import { isApplicable } from '../../../src/raft/state-machine.ts';
 import type { Config, NodeId, RaftOptions, Ready, Snapshot } from '../../../src/raft/types.ts';
 import { defaultRaftOptions } from '../../../src/raft/types.ts';
+import { decodeRecord, LevelStorage } from '../../../src/raft/level-storage.ts';
+import type { HardState, RaftBoot } from '../../../src/raft/types.ts';
+import { CrashStore } from './crash-store.ts';
 import { SafetyChecker } from './invariants.ts';
+import type { DurableView } from './invariants.ts';
 import { MemoryStorage } from './memory-storage.ts';
+import { ReadReleaseChecker } from './read-rule.ts';
 import type { NetworkFaults } from './network.ts';
 import { SimNetwork } from './network.ts';
 import type { SeededRandom } from './random.ts';
@@ -31,6 +40,8 @@ interface WaitingRead {
   readonly startTick: number;
   /** The highest index committed anywhere when the read was requested: its index may not be lower. */
   readonly committedAtRequest: number;
+  /** The term the node led when the read was requested, or -1: then the node serves it itself. */
+  readonly leaderTerm: number;
   readonly done: (outcome: ReadOutcome) => void;
   index: number;
 }
@@ -38,12 +49,56 @@ interface WaitingRead {
 export interface SimNode {
   readonly id: NodeId;
   raft: Raft;
-  readonly storage: MemoryStorage;
+  storage: SimStorage;
   machine: KvMachine;
   alive: boolean;
+  /** A LevelStorage write or reopen under way: the node takes no input until it settles. */
+  busy: Promise<void> | null;
   proposals: ProposalTracker<number, KvResult>;
   reads: Map<number, WaitingRead>;
 }
+
+/** What the cluster needs from a node's storage; MemoryStorage is synchronous, LevelStorage not. */
+export interface SimStorage extends DurableView {
+  save(ready: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): void | Promise<void>;
+  compact(snapshot: Snapshot): void | Promise<void>;
+  boot(): RaftBoot;
+}
+
+/** The real LevelStorage on a CrashStore; its durable view is what the store has synced. */
+class LevelSimStorage implements SimStorage {
+  readonly storage: LevelStorage;
+  readonly store: CrashStore;
+  constructor(storage: LevelStorage, store: CrashStore) {
+    this.storage = storage;
+    this.store = store;
+  }
+
+  save(ready: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): Promise<void> {
+    return this.storage.save(ready);
+  }
+
+  compact(snapshot: Snapshot): Promise<void> {
+    return this.storage.compact(snapshot);
+  }
+
+  boot(): RaftBoot {
+    return this.storage.boot();
+  }
+
+  durableHardState(): HardState {
+    const record = this.store.durableValue('h');
+    return record === undefined ? { term: 0, vote: 0, commit: 0 } : decodeRecord(record) as HardState;
+  }
+
+  durableLastIndex(): number {
+    assert(this.store.isSynced(), 'persistence: LevelStorage acknowledged a save that is not durable (a crash now would lose it)');
+    return this.storage.lastIndex();
+  }
+}
+
+/** Rounds of the event loop `settle` waits for LevelStorage writes before deciding they hang. */
+const settleRoundsMax = 100;
 
 export interface ClusterOptions {
   readonly random: SeededRandom;
@@ -61,17 +116,18 @@ export interface ClusterOptions {
 }
 
 /** Where in the handling of a Ready a crash falls (the persistence windows). */
-export type ReadyCrashPoint = 'beforeSave' | 'afterSave' | 'afterSend';
-const readyCrashPoints: readonly ReadyCrashPoint[] = ['beforeSave', 'afterSave', 'afterSend'];
+export type ReadyCrashPoint = 'beforeSave' | 'duringSave' | 'afterSave' | 'afterSend';
+const readyCrashPoints: readonly ReadyCrashPoint[] = ['beforeSave', 'duringSave', 'afterSave', 'afterSend'];
 
 export class SimCluster {
   readonly nodes = new Map<NodeId, SimNode>();
   readonly network: SimNetwork;
   readonly safety = new SafetyChecker();
+  readonly readRule = new ReadReleaseChecker();
   readonly random: SeededRandom;
   nowTick = 0;
   /** Crashes that fell inside a Ready's handling, by where. */
-  readonly readyCrashes = { beforeSave: 0, afterSave: 0, afterSend: 0 };
+  readonly readyCrashes = { beforeSave: 0, duringSave: 0, afterSave: 0, afterSend: 0 };
   private readonly options: ClusterOptions;
   readyProbability: number;
   readyCrashProbability: number;
@@ -89,12 +145,45 @@ export class SimCluster {
     this.bootstrap = { index: 0, term: 0, config, data: '' };
     for (const id of options.nodeIds) {
       const storage = new MemoryStorage(this.bootstrap);
-      const node: SimNode = { id, raft: this.makeRaft(id, storage), storage, machine: new KvMachine(), alive: true, proposals: new ProposalTracker(proposalsPerNodeMax), reads: new Map() };
+      const node: SimNode = { id, raft: this.makeRaft(id, storage), storage, machine: new KvMachine(), alive: true, busy: null, proposals: new ProposalTracker(proposalsPerNodeMax), reads: new Map() };
       this.nodes.set(id, node);
     }
   }
 
-  private makeRaft(id: NodeId, storage: MemoryStorage): Raft {
+  /** Give every node the real LevelStorage on its own CrashStore; call before the first tick. */
+  async useLevelStorage(): Promise<void> {
+    assert(this.nowTick === 0, 'storage is chosen before the run starts');
+    for (const node of this.nodes.values()) {
+      const store = new CrashStore(this.random.fork());
+      node.storage = new LevelSimStorage(await LevelStorage.open(`node-${node.id}`, this.bootstrap, store), store);
+      node.raft = this.makeRaft(node.id, node.storage);
+    }
+  }
+
+  /** Wait for every LevelStorage write and reopen under way (none with MemoryStorage). */
+  async settleStorage(): Promise<void> {
+    if (!this.isBusy()) return;
+    for (let round = 0; round < settleRoundsMax && this.isBusy(); round++) await new Promise((resolve) => setImmediate(resolve));
+    assert(!this.isBusy(), `storage writes settle within ${settleRoundsMax} event-loop rounds`);
+  }
+
+  private isBusy(): boolean {
+    for (const node of this.nodes.values()) if (node.busy !== null) return true;
+    return false;
+  }
+
+  /** Run `next` once `pending` resolves, with the node busy until then; a crash in between cancels it. */
+  private whenSettled(node: SimNode, pending: Promise<void>, next: () => void): void {
+    const raft = node.raft;
+    const busy: Promise<void> = pending.then(() => {
+      if (node.busy !== busy) return; // crashed meanwhile
+      node.busy = null;
+      if (node.raft === raft) next();
+    });
+    node.busy = busy;
+  }
+
+  private makeRaft(id: NodeId, storage: SimStorage): Raft {
     const options: RaftOptions = { ...defaultRaftOptions, ...this.options.raft, id, random: this.random.fork() };
     return new Raft(options, storage.boot());
   }
@@ -117,6 +206,8 @@ export class SimCluster {
   crash(id: NodeId): void {
     const node = this.node(id);
     node.alive = false;
+    node.busy = null; // a write in flight never completes: the process is gone
+    if (node.storage instanceof LevelSimStorage) node.storage.store.crash();
     for (const read of node.reads.values()) read.done({ ok: false });
     node.reads.clear();
   }
@@ -124,6 +215,20 @@ export class SimCluster {
   restart(id: NodeId): void {
     const node = this.node(id);
     assert(!node.alive, 'only a crashed node restarts');
+    if (node.busy !== null) return; // already reopening
+    const storage = node.storage;
+    if (storage instanceof LevelSimStorage) {
+      // The real reopen: LevelStorage reads back what the crash left on the store.
+      this.whenSettled(node, LevelStorage.open(`node-${id}`, this.bootstrap, storage.store).then((reopened) => {
+        node.storage = new LevelSimStorage(reopened, storage.store);
+      }), () => this.revive(node));
+      return;
+    }
+    this.revive(node);
+  }
+
+  private revive(node: SimNode): void {
+    const id = node.id;
     node.raft = this.makeRaft(id, node.storage);
     node.machine = new KvMachine();
     node.machine.restore(node.raft.log.snapshot.data);
@@ -136,7 +241,7 @@ export class SimCluster {
 
   propose(id: NodeId, command: KvCommand, done: (outcome: CommandOutcome) => void): { accepted: boolean; leaderHint: NodeId } {
     const node = this.node(id);
-    if (!node.alive || !node.proposals.hasRoom()) return { accepted: false, leaderHint: 0 };
+    if (!node.alive || node.busy !== null || !node.proposals.hasRoom()) return { accepted: false, leaderHint: 0 };
     const result = node.raft.propose(JSON.stringify(command));
     this.safety.check(node.raft);
     if (!result.accepted) return { accepted: false, leaderHint: result.leaderHint };
@@ -149,12 +254,14 @@ export class SimCluster {
 
   read(id: NodeId, key: string, done: (outcome: ReadOutcome) => void): void {
     const node = this.node(id);
-    if (!node.alive || node.reads.size >= waitingReadsPerNodeMax) {
+    if (!node.alive || node.busy !== null || node.reads.size >= waitingReadsPerNodeMax) {
       done({ ok: false });
       return;
     }
     const readContext = this.nextToken++;
-    node.reads.set(readContext, { key, done, index: -1, startTick: this.nowTick, committedAtRequest: this.safety.committedIndexMax() });
+    const leaderTerm = node.raft.role === 'leader' ? node.raft.term : -1;
+    node.reads.set(readContext, { key, done, index: -1, startTick: this.nowTick, committedAtRequest: this.safety.committedIndexMax(), leaderTerm });
+    this.readRule.requested(node.raft, readContext);
     node.raft.requestRead(readContext);
   }
 
@@ -168,12 +275,13 @@ export class SimCluster {
     this.nowTick++;
     for (const message of this.network.deliver(this.nowTick)) {
       const node = this.node(message.to);
-      if (!node.alive) continue;
+      if (!node.alive || node.busy !== null) continue;
+      this.readRule.delivered(node.raft, message);
       node.raft.step(message);
       this.safety.check(node.raft);
     }
     for (const node of this.nodes.values()) {
-      if (!node.alive) continue;
+      if (!node.alive || node.busy !== null) continue;
       this.expireReads(node);
       node.raft.tick();
       this.safety.check(node.raft);
@@ -189,10 +297,21 @@ export class SimCluster {
     this.safety.checkEntries(raft, ready.entries);
     const crashAt = this.pickReadyCrash();
     if (crashAt === 'beforeSave') return this.crashInReady(node, crashAt);
-    node.storage.save(ready);
+    const saved = node.storage.save(ready);
+    if (crashAt === 'duringSave') return this.crashInReady(node, crashAt);
+    if (saved instanceof Promise) this.whenSettled(node, saved, () => this.finishReady(node, ready, crashAt));
+    else this.finishReady(node, ready, crashAt);
+  }
+
+  /** The Ready is saved: check the contract, then send, apply, advance. */
+  private finishReady(node: SimNode, ready: Ready, crashAt: ReadyCrashPoint | null): void {
+    const raft = node.raft;
     this.safety.checkPersisted(node.id, ready, node.storage);
     if (crashAt === 'afterSave') return this.crashInReady(node, crashAt);
-    for (const message of ready.messages) this.network.send(message, this.nowTick);
+    for (const message of ready.messages) {
+      this.readRule.sent(raft, message);
+      this.network.send(message, this.nowTick);
+    }
     if (crashAt === 'afterSend') return this.crashInReady(node, crashAt);
     if (ready.snapshot !== null) {
       node.machine.restore(ready.snapshot.data);
@@ -227,6 +346,7 @@ export class SimCluster {
       const read = node.reads.get(state.readContext);
       if (read === undefined) continue;
       this.safety.checkReadIndex(node.id, read.committedAtRequest, state.index);
+      if (read.leaderTerm >= 0) this.readRule.releasedLocally(node.raft, state.readContext, read.leaderTerm);
       read.index = state.index;
     }
     for (const rejection of ready.readRejections) {
@@ -257,7 +377,8 @@ export class SimCluster {
     const log = node.raft.log;
     if (log.applied - log.snapshot.index < this.options.compactEntriesThreshold) return;
     const snapshot = node.raft.compact(log.applied, node.machine.snapshot());
-    node.storage.compact(snapshot);
+    const compacted = node.storage.compact(snapshot);
+    if (compacted instanceof Promise) this.whenSettled(node, compacted, () => {});
   }
 
   /** Members of the configuration the leader (or, failing that, any live node) knows. */

@@ -16,11 +16,13 @@ import { SeededRandom } from './random.ts';
 
 export interface RunOptions {
   readonly faultTicks: number;
+  /** `level`: every node runs the real LevelStorage on a CrashStore (slower, asynchronous). */
+  readonly storage: 'memory' | 'level';
   /** After healing, a leader must have committed and spread a proposal within this many ticks. */
   readonly livenessTicksMax: number;
 }
 
-export const defaultRunOptions: RunOptions = { faultTicks: 500, livenessTicksMax: 400 };
+export const defaultRunOptions: RunOptions = { faultTicks: 500, livenessTicksMax: 400, storage: 'memory' };
 
 export interface RunReport {
   readonly seed: number;
@@ -41,15 +43,16 @@ interface Scenario {
   readonly baseVoterCount: number;
 }
 
-export function runSeed(seed: number, options: RunOptions = defaultRunOptions): RunReport {
+export async function runSeed(seed: number, options: RunOptions = defaultRunOptions): Promise<RunReport> {
   const random = new SeededRandom(seed);
   const clusterSize = random.chance(0.5) ? 3 : 5;
   let scenario: Scenario | null = null;
   try {
     scenario = buildScenario(random, clusterSize);
-    runFaultPhase(scenario, options.faultTicks);
-    runLivenessPhase(scenario, options.livenessTicksMax);
-    runServicePhase(scenario);
+    if (options.storage === 'level') await scenario.cluster.useLevelStorage();
+    await runFaultPhase(scenario, options.faultTicks);
+    await runLivenessPhase(scenario, options.livenessTicksMax);
+    await runServicePhase(scenario);
     scenario.clients.finish();
     const linearizability = checkOperations(kvModel, scenario.clients.history);
     assert(linearizability !== 'illegal', 'linearizability: the client history has no legal order');
@@ -96,12 +99,18 @@ function buildScenario(random: SeededRandom, clusterSize: number): Scenario {
   return { cluster, clients, random: random.fork(), allIds, baseVoterCount: clusterSize };
 }
 
-function runFaultPhase(scenario: Scenario, faultTicks: number): void {
+/** One tick of the cluster, then every storage write it started settles. */
+async function tickAndSettle(cluster: SimCluster): Promise<void> {
+  cluster.tick();
+  await cluster.settleStorage();
+}
+
+async function runFaultPhase(scenario: Scenario, faultTicks: number): Promise<void> {
   const { cluster, clients } = scenario;
   for (let tick = 0; tick < faultTicks; tick++) {
     injectFault(scenario);
     clients.tick(0.3);
-    cluster.tick();
+    await tickAndSettle(cluster);
   }
 }
 
@@ -151,7 +160,7 @@ function proposeMembershipChange(scenario: Scenario): void {
   cluster.safety.check(leader.raft);
 }
 
-function runLivenessPhase(scenario: Scenario, livenessTicksMax: number): void {
+async function runLivenessPhase(scenario: Scenario, livenessTicksMax: number): Promise<void> {
   const { cluster, clients, allIds } = scenario;
   cluster.network.heal();
   cluster.network.faults = reliableNetwork;
@@ -162,7 +171,7 @@ function runLivenessPhase(scenario: Scenario, livenessTicksMax: number): void {
   let markerTerm = 0;
   for (let tick = 0; tick < livenessTicksMax; tick++) {
     clients.tick(0);
-    cluster.tick();
+    await tickAndSettle(cluster);
     const leader = cluster.leader();
     if (leader === null) continue;
     if (markerTerm !== leader.raft.term) {
@@ -185,17 +194,17 @@ const serviceCallTicksMax = 40;
  * With every fault healed and a leader in place, every client call must complete: none may time
  * out (abandoned), and the clients must go idle within serviceCallTicksMax once they stop.
  */
-function runServicePhase(scenario: Scenario): void {
+async function runServicePhase(scenario: Scenario): Promise<void> {
   const { cluster, clients } = scenario;
   const serviceStartTick = cluster.nowTick;
   const completedBefore = clients.completedCount;
   for (let tick = 0; tick < serviceTicks; tick++) {
     clients.tick(0.5);
-    cluster.tick();
+    await tickAndSettle(cluster);
   }
   for (let tick = 0; tick < serviceCallTicksMax && !clients.isIdle(); tick++) {
     clients.tick(0);
-    cluster.tick();
+    await tickAndSettle(cluster);
   }
   assert(clients.isIdle(), `liveness: client calls still open ${serviceCallTicksMax} ticks after traffic stopped`);
   assert(clients.latestAbandonedCallStartTick < serviceStartTick, 'liveness: a client call made after the cluster healed timed out');
