@@ -169,6 +169,7 @@ export class Raft {
       this.answerStaleTerm(message);
       return;
     }
+    const truncations = this.log.truncations;
     if (message.type === 'vote' || message.type === 'preVote') {
       handleVoteRequest(this, message);
     } else if (this.role === 'leader') {
@@ -178,6 +179,19 @@ export class Raft {
     } else {
       stepCandidate(this, message);
     }
+    if (this.log.truncations !== truncations) this.dropAcksOfRemovedEntries();
+  }
+
+  /**
+   * An append acknowledged since the last Ready may name entries that a newer leader's conflicting
+   * append has removed since: they will never be persisted, so the acknowledgement must not leave
+   * (the old leader could count it towards a commit). An acknowledgement names (index, logTerm);
+   * it stays only while the log still holds that entry, or a snapshot covers it.
+   */
+  private dropAcksOfRemovedEntries(): void {
+    const log = this.log;
+    this.outbox = this.outbox.filter((sent) => sent.type !== 'appendResponse' || sent.reject
+      || sent.index <= log.snapshot.index || log.term(sent.index) === sent.logTerm);
   }
 
   /** A message from an older term: tell a stale leader or pre-candidate the current term, drop the rest. */

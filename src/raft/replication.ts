@@ -159,13 +159,13 @@ function handleAppend(raft: Raft, message: Message): void {
   const log = raft.log;
   const response = raft.message('appendResponse', message.from);
   if (message.index < log.committed) {
-    raft.send({ ...response, index: log.committed });
+    raft.send({ ...response, index: log.committed, logTerm: log.term(log.committed) });
     return;
   }
   const lastNewIndex = log.maybeAppend(message.index, message.logTerm, message.entries);
   if (lastNewIndex >= 0) {
     log.commitTo(Math.min(message.commit, lastNewIndex));
-    raft.send({ ...response, index: lastNewIndex });
+    raft.send({ ...response, index: lastNewIndex, logTerm: log.term(lastNewIndex) });
     return;
   }
   const hintIndex = log.findConflictByTerm(Math.min(message.index, log.lastIndex()), message.logTerm);
@@ -188,5 +188,5 @@ function handleSnapshot(raft: Raft, message: Message): void {
     log.restore(snapshot);
     raft.config = snapshot.config;
   }
-  raft.send({ ...response, index: snapshot.index });
+  raft.send({ ...response, index: snapshot.index, logTerm: snapshot.term });
 }

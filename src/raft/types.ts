@@ -54,7 +54,7 @@ export type MessageType =
 /**
  * One message shape for every type, as etcd does: fields a type does not use stay zero.
  * append: index/logTerm name the entry before `entries`; vote: they name the candidate's last entry;
- * appendResponse: index is the follower's match (or the rejected index, with the hint fields).
+ * appendResponse: index is the follower's match and logTerm its term (or the rejected index, with the hint fields).
  */
 export interface Message {
   readonly type: MessageType;

@@ -204,3 +204,16 @@ test('LevelStorage: what save() acknowledged survives a crash of the disk\'s pag
     assert.deepEqual(reopened.boot(), { hardState: { term: 2, vote: 3, commit: 1 }, snapshot: bootstrap, entries: entries([1, 2]) }, `seed ${seed}`);
   }
 });
+
+test('figure 2 persistent state: an append acknowledged in one term and removed by a newer leader\'s conflict before the Ready is never acknowledged', () => {
+  // Node 3 takes entries 2 and 3 from the leader of term 1 and acknowledges them; before its Ready
+  // is handled, the leader of term 2 replaces them. The Ready persists only term 2's entry, so the
+  // term 1 acknowledgement of index 3 must not leave: leader 1 would count entries 3 never stores.
+  const follower = node({ id: 3, hardState: { term: 1, vote: 0, commit: 1 }, terms: [1] });
+  follower.step(message('append', 1, 3, 1, { index: 1, logTerm: 1, entries: [{ term: 1, index: 2, kind: 'normal', data: 'a' }, { term: 1, index: 3, kind: 'normal', data: 'b' }], commit: 1 }));
+  follower.step(message('append', 2, 3, 2, { index: 1, logTerm: 1, entries: [{ term: 2, index: 2, kind: 'normal', data: 'c' }], commit: 1 }));
+  const ready = drain(follower);
+  assert.deepEqual(ready.entries.map((entry) => `${entry.index}/${entry.term}`), ['2/2']);
+  const acks = ready.messages.filter((sent) => sent.type === 'appendResponse' && !sent.reject);
+  assert.deepEqual(acks.map((sent) => [sent.to, sent.term, sent.index]), [[2, 2, 2]]);
+});

@@ -54,6 +54,9 @@ export interface SimNode {
   alive: boolean;
   /** A LevelStorage write or reopen under way: the node takes no input until it settles. */
   busy: Promise<void> | null;
+  /** Ticks of this node's clock per cluster tick (clock skew), and the fraction owed. */
+  readonly clockRate: number;
+  clockOwed: number;
   proposals: ProposalTracker<number, KvResult>;
   reads: Map<number, WaitingRead>;
 }
@@ -111,6 +114,8 @@ export interface ClusterOptions {
   readonly compactEntriesThreshold: number;
   /** Probability that a live node handles its Ready in a given tick. */
   readonly readyProbability: number;
+  /** Node clock rates are drawn from [1 - clockSkew, 1 + clockSkew] ticks per cluster tick. */
+  readonly clockSkew?: number;
   /** Probability that a node crashes while handling a Ready: before its save, after it, or after sending. */
   readonly readyCrashProbability?: number;
 }
@@ -145,9 +150,14 @@ export class SimCluster {
     this.bootstrap = { index: 0, term: 0, config, data: '' };
     for (const id of options.nodeIds) {
       const storage = new MemoryStorage(this.bootstrap);
-      const node: SimNode = { id, raft: this.makeRaft(id, storage), storage, machine: new KvMachine(), alive: true, busy: null, proposals: new ProposalTracker(proposalsPerNodeMax), reads: new Map() };
+      const node: SimNode = { id, raft: this.makeRaft(id, storage), storage, machine: new KvMachine(), alive: true, busy: null, clockRate: this.clockRate(), clockOwed: 0, proposals: new ProposalTracker(proposalsPerNodeMax), reads: new Map() };
       this.nodes.set(id, node);
     }
+  }
+
+  private clockRate(): number {
+    const skew = this.options.clockSkew ?? 0;
+    return skew === 0 ? 1 : 1 - skew + 2 * skew * (this.random.nextUint32() / 4294967296);
   }
 
   /** Give every node the real LevelStorage on its own CrashStore; call before the first tick. */
@@ -283,7 +293,8 @@ export class SimCluster {
     for (const node of this.nodes.values()) {
       if (!node.alive || node.busy !== null) continue;
       this.expireReads(node);
-      node.raft.tick();
+      node.clockOwed += node.clockRate;
+      for (; node.clockOwed >= 1; node.clockOwed--) node.raft.tick();
       this.safety.check(node.raft);
       if (this.random.chance(this.readyProbability)) this.handleReady(node);
     }

@@ -90,7 +90,16 @@ function buildScenario(random: SeededRandom, clusterSize: number): Scenario {
     voters: allIds.slice(0, clusterSize),
     nodeIds: allIds,
     faults,
-    raft: { entriesPerAppendMax: random.pick([1, 4, 64]), inflightAppendsMax: random.pick([1, 2, 8]) },
+    raft: {
+      entriesPerAppendMax: random.pick([1, 4, 64]), inflightAppendsMax: random.pick([1, 2, 8]),
+      // Mostly both; sometimes pre-vote or check-quorum alone (never neither: then a removed
+      // voter that never learns of its removal disrupts the group forever, thesis §4.2.3), and
+      // lease reads (which without check-quorum must fall back to a heartbeat round).
+      ...random.pick([{ preVote: true, checkQuorum: true }, { preVote: true, checkQuorum: true }, { preVote: true, checkQuorum: false }, { preVote: false, checkQuorum: true }]),
+      readLease: random.chance(0.3),
+    },
+    // Node clocks run at different rates: up to ±clockSkew of a tick per tick.
+    clockSkew: random.pick([0, 0.05, 0.2]),
     compactEntriesThreshold: random.pick([5, 20, 100]),
     readyProbability: random.pick([0.5, 0.8, 1]),
     readyCrashProbability: random.pick([0, 0.001, 0.004]),
