@@ -50,8 +50,8 @@ export const mutants: readonly Mutant[] = [
   {
     id: 'lease-read-without-check-quorum',
     file: 'src/raft/reads.ts',
-    find: '(raft.options.readLease && raft.options.checkQuorum)',
-    replace: 'raft.options.readLease',
+    find: 'raft.options.readLease && raft.options.checkQuorum && leaseHolds(raft)',
+    replace: 'raft.options.readLease && leaseHolds(raft)',
     breaks: 'a lease read needs check-quorum, or a deposed leader keeps serving (thesis §6.4.1)',
   },
   {
@@ -172,6 +172,27 @@ export const mutants: readonly Mutant[] = [
     find: 'if (this.log.truncations !== truncations) this.dropAcksOfRemovedEntries();',
     replace: '',
     breaks: 'an acknowledgement leaves only for entries the Ready persists (found by the widened simulation)',
+  },
+  {
+    id: 'lease-never-expires',
+    file: 'src/raft/reads.ts',
+    find: 'return quorumSentTick >= 0 && raft.leaderTicks - quorumSentTick < leaseTicks(raft.options);',
+    replace: 'return quorumSentTick >= 0;',
+    breaks: 'a lease lasts less than an election timeout from a heartbeat a quorum answered (found by the simulation)',
+  },
+  {
+    id: 'lease-survives-transfer',
+    file: 'src/raft/reads.ts',
+    find: 'if (raft.leadTransferee !== nodeNone || raft.transferStarted) return false;',
+    replace: 'if (raft.leadTransferee !== nodeNone) return false;',
+    breaks: 'a leader that sent TimeoutNow serves no lease reads (the target skips the voters\' leases)',
+  },
+  {
+    id: 'restarted-node-votes-in-lease',
+    file: 'src/raft/raft.ts',
+    find: 'this.leaseAfterBoot = options.readLease && options.checkQuorum;',
+    replace: 'this.leaseAfterBoot = false;',
+    breaks: 'with lease reads, a restarted node refuses votes for its first election timeout',
   },
   {
     id: 'ready-never-drains',

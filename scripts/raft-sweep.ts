@@ -3,7 +3,8 @@
 // seed, `--workers W` the worker threads (default: one per core), `--fault-ticks T` the length of
 // each run's fault phase (default 500; longer runs reach deeper histories), `--seed S` replays one
 // seed (with the same --fault-ticks) and prints its report, `--storage level` runs every node on the
-// real LevelStorage over CrashStore (test/raft/sim/crash-store.ts). Exits 1 when any seed fails.
+// real LevelStorage over CrashStore (test/raft/sim/crash-store.ts), `--lease-reads` makes every
+// seed use lease reads with check-quorum (under the same clock skew). Exits 1 when any seed fails.
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -23,7 +24,7 @@ const progressSeedsPerMessage = 200;
 
 function failureText(report: RunReport, runOptions: RunOptions): string {
   const faultTicks = runOptions.faultTicks === defaultRunOptions.faultTicks ? '' : ` --fault-ticks ${runOptions.faultTicks}`;
-  const storage = runOptions.storage === defaultRunOptions.storage ? '' : ` --storage ${runOptions.storage}`;
+  const storage = (runOptions.storage === defaultRunOptions.storage ? '' : ` --storage ${runOptions.storage}`) + (runOptions.raft === undefined ? '' : ' --lease-reads');
   return `FAIL seed ${report.seed} (${report.clusterSize} nodes, tick ${report.ticks})\n${report.error}\nreplay: npm run raft:sweep -- --seed ${report.seed}${faultTicks}${storage}\n`;
 }
 
@@ -102,6 +103,7 @@ if (!isMainThread) {
       'fault-ticks': { type: 'string', default: String(defaultRunOptions.faultTicks) },
       seed: { type: 'string' },
       storage: { type: 'string', default: 'memory' },
+      'lease-reads': { type: 'boolean', default: false },
     },
   });
   const faultTicks = Number(values['fault-ticks']);
@@ -114,7 +116,8 @@ if (!isMainThread) {
     process.stderr.write('--storage must be memory or level\n');
     process.exit(2);
   }
-  const runOptions: RunOptions = { ...defaultRunOptions, faultTicks, storage };
+  const leaseReads = values['lease-reads'];
+  const runOptions: RunOptions = { ...defaultRunOptions, faultTicks, storage, ...(leaseReads ? { raft: { readLease: true, checkQuorum: true } } : {}) };
   if (values.seed !== undefined) await replay(Number(values.seed), runOptions);
   const seedCount = Number(values.seeds);
   const firstSeed = Number(values.start);

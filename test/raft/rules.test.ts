@@ -9,6 +9,7 @@ import { LevelStorage } from '../../src/raft/level-storage.ts';
 import { Raft } from '../../src/raft/raft.ts';
 import type { Entry, HardState, Message, RaftOptions, Ready, Snapshot } from '../../src/raft/types.ts';
 import { defaultRaftOptions, emptyMessage } from '../../src/raft/types.ts';
+import { leaseTicks } from '../../src/raft/reads.ts';
 import { Harness } from './harness.ts';
 import { CrashStore } from './sim/crash-store.ts';
 import { SeededRandom } from './sim/random.ts';
@@ -216,4 +217,59 @@ test('figure 2 persistent state: an append acknowledged in one term and removed 
   assert.deepEqual(ready.entries.map((entry) => `${entry.index}/${entry.term}`), ['2/2']);
   const acks = ready.messages.filter((sent) => sent.type === 'appendResponse' && !sent.reject);
   assert.deepEqual(acks.map((sent) => [sent.to, sent.term, sent.index]), [[2, 2, 2]]);
+});
+
+/** A 3-node group with lease reads, elected by ticking every node (a node just started refuses votes for a while). */
+function leaseGroup(): { harness: Harness; leader: Raft; readReleased: (readContext: number) => boolean } {
+  const harness = new Harness({ voters, raft: { readLease: true } });
+  for (let tick = 0; tick < 100 && harness.leaderId() === null; tick++) harness.tick(1);
+  const leaderId = harness.leaderId();
+  assert.ok(leaderId !== null, 'a leader was elected');
+  harness.tick(2); // its no-op committed, heartbeats answered
+  const readReleased = (readContext: number): boolean => harness.node(leaderId).readies.some((ready) => ready.readStates.some((read) => read.readContext === readContext));
+  return { harness, leader: harness.raft(leaderId), readReleased };
+}
+
+test('thesis §6.4.1 lease reads: answered at once while a quorum answered a recent heartbeat, by a heartbeat round once the lease ran out', () => {
+  const { harness, leader, readReleased } = leaseGroup();
+  leader.requestRead(3);
+  harness.processAll();
+  assert.equal(readReleased(3), true, 'released in the same Ready: no heartbeat round');
+  // The followers stop answering; the leader keeps its office (check-quorum has not run out yet).
+  harness.isolate(leader.id);
+  const others = voters.filter((id) => id !== leader.id);
+  harness.tick(leaseTicks(leader.options), others);
+  assert.equal(leader.role, 'leader');
+  leader.requestRead(4);
+  harness.tick(1, others);
+  assert.equal(readReleased(4), false, 'no lease: the read waits for a heartbeat round that cannot complete');
+});
+
+test('thesis §3.10 with lease reads: a leader that sent TimeoutNow serves no more lease reads (its target skips the leases)', () => {
+  const { harness, leader, readReleased } = leaseGroup();
+  const target = voters.find((id) => id !== leader.id)!;
+  harness.cutOneWay(leader.id, target); // the TimeoutNow is delayed, not lost: it may still arrive
+  assert.equal(leader.transferLeadership(target), true);
+  harness.processAll();
+  harness.tick(leader.options.electionTimeoutTicks + 1, [target]);
+  assert.equal(leader.leadTransferee, 0, 'the transfer was abandoned');
+  harness.heal();
+  harness.tick(2);
+  assert.equal(leader.role, 'leader');
+  leader.requestRead(5);
+  harness.processAll();
+  assert.equal(readReleased(5), false, 'no lease read after a TimeoutNow went out');
+  harness.stabilize();
+  assert.equal(readReleased(5), true, 'served after a heartbeat round');
+});
+
+test('thesis §6.4.1 with lease reads: a node just restarted refuses votes until its first election timeout (it may have promised a leader)', () => {
+  const voter = node({ id: 2, hardState: { term: 2, vote: 1, commit: 1 }, terms: [1, 2], raft: { readLease: true } });
+  voter.step(message('vote', 3, 2, 3, { index: 2, logTerm: 2 }));
+  assert.equal(voter.term, 2);
+  assert.deepEqual(drain(voter).messages, [], 'the vote request was ignored');
+  for (let tick = 0; tick < voter.options.electionTimeoutTicks * 2 && voter.role === 'follower'; tick++) voter.tick();
+  drain(voter);
+  voter.step(message('vote', 3, 2, 4, { index: 2, logTerm: 2 }));
+  assert.deepEqual(drain(voter).messages.map((sent) => [sent.type, sent.reject]), [['voteResponse', false]]);
 });

@@ -7,7 +7,7 @@ import { assert } from '../../../src/errors.ts';
 import { checkOperations } from './linearizability.ts';
 import type { CheckResult } from './linearizability.ts';
 import { kvModel } from './kv-model.ts';
-import type { ConfigChange, NodeId } from '../../../src/raft/types.ts';
+import type { ConfigChange, NodeId, RaftOptions } from '../../../src/raft/types.ts';
 import { defaultRaftOptions } from '../../../src/raft/types.ts';
 import { ClientFleet } from './clients.ts';
 import { SimCluster } from './cluster.ts';
@@ -18,6 +18,8 @@ export interface RunOptions {
   readonly faultTicks: number;
   /** `level`: every node runs the real LevelStorage on a CrashStore (slower, asynchronous). */
   readonly storage: 'memory' | 'level';
+  /** Protocol options forced over the seed's own choice (a sweep of lease reads only, say). */
+  readonly raft?: Partial<Omit<RaftOptions, 'id' | 'random'>>;
   /** After healing, a leader must have committed and spread a proposal within this many ticks. */
   readonly livenessTicksMax: number;
 }
@@ -48,7 +50,7 @@ export async function runSeed(seed: number, options: RunOptions = defaultRunOpti
   const clusterSize = random.chance(0.5) ? 3 : 5;
   let scenario: Scenario | null = null;
   try {
-    scenario = buildScenario(random, clusterSize);
+    scenario = buildScenario(random, clusterSize, options);
     if (options.storage === 'level') await scenario.cluster.useLevelStorage();
     await runFaultPhase(scenario, options.faultTicks);
     await runLivenessPhase(scenario, options.livenessTicksMax);
@@ -73,7 +75,7 @@ function report(seed: number, clusterSize: number, scenario: Scenario | null, er
   };
 }
 
-function buildScenario(random: SeededRandom, clusterSize: number): Scenario {
+function buildScenario(random: SeededRandom, clusterSize: number, options: RunOptions): Scenario {
   const spareCount = 2;
   const allIds = Array.from({ length: clusterSize + spareCount }, (_, i) => i + 1);
   const faults = {
@@ -85,6 +87,9 @@ function buildScenario(random: SeededRandom, clusterSize: number): Scenario {
     longDelayProbability: random.pick([0, 0.005, 0.02]),
     longDelayTicksMax: 3 * defaultRaftOptions.electionTimeoutTicks,
   };
+  // Node clocks run at different rates: up to ±clockSkew of a tick per tick. Lease reads are told
+  // the resulting bound on the ratio of two clock rates.
+  const clockSkew = random.pick([0, 0.05, 0.2]);
   const cluster = new SimCluster({
     random: random.fork(),
     voters: allIds.slice(0, clusterSize),
@@ -97,9 +102,10 @@ function buildScenario(random: SeededRandom, clusterSize: number): Scenario {
       // lease reads (which without check-quorum must fall back to a heartbeat round).
       ...random.pick([{ preVote: true, checkQuorum: true }, { preVote: true, checkQuorum: true }, { preVote: true, checkQuorum: false }, { preVote: false, checkQuorum: true }]),
       readLease: random.chance(0.3),
+      clockRateRatioMax: (1 + clockSkew) / (1 - clockSkew),
+      ...options.raft,
     },
-    // Node clocks run at different rates: up to ±clockSkew of a tick per tick.
-    clockSkew: random.pick([0, 0.05, 0.2]),
+    clockSkew,
     compactEntriesThreshold: random.pick([5, 20, 100]),
     readyProbability: random.pick([0.5, 0.8, 1]),
     readyCrashProbability: random.pick([0, 0.001, 0.004]),
