@@ -17,7 +17,7 @@ interface Chunk {
   readonly runOptions: RunOptions;
 }
 
-type WorkerMessage = { kind: 'progress'; seeds: number; operations: number; unknown: number } | { kind: 'failure'; report: RunReport };
+type WorkerMessage = { kind: 'progress'; seeds: number; operations: number; unknown: number; figure8: number } | { kind: 'failure'; report: RunReport };
 
 /** Seeds a worker runs between progress messages. */
 const progressSeedsPerMessage = 200;
@@ -32,17 +32,20 @@ async function runChunk(chunk: Chunk, port: NonNullable<typeof parentPort>): Pro
   let seeds = 0;
   let operations = 0;
   let unknown = 0;
+  let figure8 = 0;
   for (let seed = chunk.firstSeed; seed < chunk.firstSeed + chunk.seedCount; seed++) {
     const report = await runSeed(seed, chunk.runOptions);
     seeds++;
     operations += report.historyOperations;
     if (report.linearizability === 'unknown') unknown++;
+    figure8 += report.figure8Overwrites;
     if (!report.ok) port.postMessage({ kind: 'failure', report } satisfies WorkerMessage);
     if (seeds === progressSeedsPerMessage || seed === chunk.firstSeed + chunk.seedCount - 1) {
-      port.postMessage({ kind: 'progress', seeds, operations, unknown } satisfies WorkerMessage);
+      port.postMessage({ kind: 'progress', seeds, operations, unknown, figure8 } satisfies WorkerMessage);
       seeds = 0;
       operations = 0;
       unknown = 0;
+      figure8 = 0;
     }
   }
 }
@@ -59,6 +62,7 @@ async function sweep(firstSeed: number, seedCount: number, workerCount: number, 
   let operations = 0;
   let unknown = 0;
   let failures = 0;
+  let figure8 = 0;
   let lastReportMs = startedMs;
   const perWorker = Math.ceil(seedCount / workerCount);
   const workers: Promise<void>[] = [];
@@ -75,6 +79,7 @@ async function sweep(firstSeed: number, seedCount: number, workerCount: number, 
       done += message.seeds;
       operations += message.operations;
       unknown += message.unknown;
+      figure8 += message.figure8;
       const nowMs = performance.now();
       if (nowMs - lastReportMs < 5000) return;
       lastReportMs = nowMs;
@@ -88,7 +93,7 @@ async function sweep(firstSeed: number, seedCount: number, workerCount: number, 
   await Promise.all(workers);
   const seconds = (performance.now() - startedMs) / 1000;
   process.stdout.write(`${seedCount} seeds (${firstSeed}..${firstSeed + seedCount - 1}) on ${workerCount} workers in ${seconds.toFixed(1)} s: `
-    + `${(seedCount / seconds).toFixed(0)} seeds/s, ${operations} client operations checked, ${unknown} checks gave up (unknown), ${failures} failed\n`);
+    + `${(seedCount / seconds).toFixed(0)} seeds/s, ${operations} client operations checked, ${unknown} checks gave up (unknown), ${figure8} figure 8 overwrites reached, ${failures} failed\n`);
   return failures;
 }
 

@@ -37,6 +37,17 @@ export class SafetyChecker {
   /** Per leader: the term it leads in and the last (index, term) of its log seen in that term. */
   private readonly leaderLastEntry = new Map<NodeId, { leaderTerm: number; index: number; term: number }>();
 
+  /** node → index → the term of the entry it last stored there. */
+  private readonly storedTerm = new Map<NodeId, Map<number, number>>();
+  /** `${index}:${term}` → the nodes that ever stored that entry. */
+  private readonly storers = new Map<string, Set<NodeId>>();
+  /**
+   * Figure 8 (d): an entry a majority had stored (uncommitted, of an earlier term) overwritten by
+   * a later leader's entry. Counted, not asserted: it is legal, and it is what makes the commit
+   * rule of §5.4.2 matter, so a sweep should reach it.
+   */
+  figure8Overwrites = 0;
+
   committedIndexMax(): number {
     return this.committedTermByIndex.length - 1;
   }
@@ -100,6 +111,7 @@ export class SafetyChecker {
     for (const entry of entries) {
       const previousTerm = raft.log.term(entry.index - 1);
       const key = `${entry.index}:${entry.term}`;
+      this.countOverwrite(raft, entry, key);
       const known = this.entryByIndexTerm.get(key);
       if (known === undefined) {
         this.entryByIndexTerm.set(key, { data: entry.data, previousTerm });
@@ -108,6 +120,23 @@ export class SafetyChecker {
       assert(known.data === entry.data, `log matching: two entries at index ${entry.index} term ${entry.term}`);
       assert(previousTerm === -1 || known.previousTerm === -1 || known.previousTerm === previousTerm, `log matching: entry ${key} follows different terms`);
     }
+  }
+
+  private countOverwrite(raft: Raft, entry: Entry, key: string): void {
+    let stored = this.storedTerm.get(raft.id);
+    if (stored === undefined) {
+      stored = new Map();
+      this.storedTerm.set(raft.id, stored);
+    }
+    const overwrittenTerm = stored.get(entry.index);
+    if (overwrittenTerm !== undefined && overwrittenTerm !== entry.term && (this.storers.get(`${entry.index}:${overwrittenTerm}`)?.size ?? 0) >= raft.quorum()) this.figure8Overwrites++;
+    stored.set(entry.index, entry.term);
+    let storers = this.storers.get(key);
+    if (storers === undefined) {
+      storers = new Set();
+      this.storers.set(key, storers);
+    }
+    storers.add(raft.id);
   }
 
   /** State machine safety at apply time: the applied entry is the committed one. */

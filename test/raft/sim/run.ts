@@ -34,6 +34,8 @@ export interface RunReport {
   readonly ticks: number;
   readonly committedIndex: number;
   readonly historyOperations: number;
+  /** Entries a majority had stored, overwritten later (figure 8 (d)); see SafetyChecker. */
+  readonly figure8Overwrites: number;
   readonly linearizability: CheckResult | 'skipped';
 }
 
@@ -71,6 +73,7 @@ function report(seed: number, clusterSize: number, scenario: Scenario | null, er
     ticks: scenario?.cluster.nowTick ?? 0,
     committedIndex: scenario?.cluster.safety.committedIndexMax() ?? 0,
     historyOperations: scenario?.clients.history.length ?? 0,
+    figure8Overwrites: scenario?.cluster.safety.figure8Overwrites ?? 0,
     linearizability,
   };
 }
