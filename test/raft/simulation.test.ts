@@ -10,7 +10,7 @@ import { defaultRunOptions, runSeed } from './sim/run.ts';
 import { defaultRaftOptions } from '../../src/raft/types.ts';
 
 const quickSweepSeeds = 3000;
-const levelSweepSeeds = 200;
+const levelSweepSeeds = 100;
 
 test(`quick sweep: ${quickSweepSeeds} seeds keep election safety, log matching, leader completeness, state machine safety, liveness and linearizability`, async () => {
   const failures: string[] = [];
