@@ -273,3 +273,13 @@ test('thesis §6.4.1 with lease reads: a node just restarted refuses votes until
   voter.step(message('vote', 3, 2, 4, { index: 2, logTerm: 2 }));
   assert.deepEqual(drain(voter).messages.map((sent) => [sent.type, sent.reject]), [['voteResponse', false]]);
 });
+
+test('§5.2 "each server will vote for at most one candidate in a given term": no second vote while no leader is known', () => {
+  const voter = node({ id: 1, hardState: { term: 3, vote: 0, commit: 0 }, terms: [1], raft: { checkQuorum: false } });
+  voter.step(message('vote', 2, 1, 3, { index: 1, logTerm: 1 }));
+  voter.step(message('vote', 3, 1, 3, { index: 1, logTerm: 1 }));
+  assert.equal(voter.lead, 0, 'no leader known in term 3');
+  const answers = drain(voter).messages.map((sent) => [sent.to, sent.reject]);
+  assert.deepEqual(answers, [[2, false], [3, true]]);
+  assert.equal(voter.vote, 2);
+});
