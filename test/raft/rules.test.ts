@@ -283,3 +283,13 @@ test('§5.2 "each server will vote for at most one candidate in a given term": n
   assert.deepEqual(answers, [[2, false], [3, true]]);
   assert.equal(voter.vote, 2);
 });
+
+test('thesis §6.4.1 follower reads: the follower serves at the leader\'s read index, not at its own lagging commit index', () => {
+  const follower = node({ id: 2, hardState: { term: 2, vote: 1, commit: 1 }, terms: [1, 2, 2] });
+  follower.step(message('heartbeat', 1, 2, 2, { commit: 1 }));
+  drain(follower);
+  follower.requestRead(7);
+  assert.deepEqual(drain(follower).messages.map((sent) => [sent.type, sent.to, sent.readContext]), [['readIndex', 1, 7]]);
+  follower.step(message('readIndexResponse', 1, 2, 2, { index: 3, readContext: 7 }));
+  assert.deepEqual(drain(follower).readStates, [{ readContext: 7, index: 3 }]);
+});
