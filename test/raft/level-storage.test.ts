@@ -75,6 +75,26 @@ test('a torn tail (a record failing its checksum, and everything after it) is tr
   });
 });
 
+test('a record with a valid checksum that breaks the sequence (a gap, a term going back or beyond the durable term) starts the torn tail', async () => {
+  const cases: { name: string; records: Entry[] }[] = [
+    { name: 'a gap', records: entries(8, 9, 1) },
+    { name: 'a term below its predecessor', records: [...entries(7, 7, 2), ...entries(8, 8, 1)] },
+    { name: 'a term above the durable term', records: entries(7, 8, 3) },
+  ];
+  for (const { name, records } of cases) {
+    await withDirectory(async (path) => {
+      const storage = await LevelStorage.open(path, bootstrap);
+      await storage.save({ hardState: { term: 2, vote: 1, commit: 4 }, entries: entries(1, 6, 1), snapshot: null });
+      for (const record of records) await storage.writeRawForTest(entryKey(record.index), encodeRecord(record));
+      await storage.close();
+      const reopened = await LevelStorage.open(path, bootstrap);
+      const kept = records[0]!.index === 7 && records[0]!.term === 2 ? [...entries(1, 6, 1), ...entries(7, 7, 2)] : entries(1, 6, 1);
+      assert.deepEqual(reopened.boot().entries, kept, name);
+      await reopened.close();
+    });
+  }
+});
+
 test('a torn tail that would cut below the durable commit index is reported, not silently accepted', async () => {
   await withDirectory(async (path) => {
     const storage = await LevelStorage.open(path, bootstrap);
