@@ -137,6 +137,8 @@ export class SimCluster {
   readyProbability: number;
   readyCrashProbability: number;
   private readonly bootstrap: Snapshot;
+  /** The first error thrown after a LevelStorage write settled, rethrown by settleStorage. */
+  private storageFailure: unknown = null;
   private readonly commandOutcomes = new Map<number, (outcome: CommandOutcome) => void>();
   private nextToken = 1;
 
@@ -172,9 +174,11 @@ export class SimCluster {
 
   /** Wait for every LevelStorage write and reopen under way (none with MemoryStorage). */
   async settleStorage(): Promise<void> {
-    if (!this.isBusy()) return;
-    for (let round = 0; round < settleRoundsMax && this.isBusy(); round++) await new Promise((resolve) => setImmediate(resolve));
-    assert(!this.isBusy(), `storage writes settle within ${settleRoundsMax} event-loop rounds`);
+    if (this.isBusy()) {
+      for (let round = 0; round < settleRoundsMax && this.isBusy(); round++) await new Promise((resolve) => setImmediate(resolve));
+      assert(!this.isBusy(), `storage writes settle within ${settleRoundsMax} event-loop rounds`);
+    }
+    if (this.storageFailure !== null) throw this.storageFailure;
   }
 
   private isBusy(): boolean {
@@ -189,6 +193,10 @@ export class SimCluster {
       if (node.busy !== busy) return; // crashed meanwhile
       node.busy = null;
       if (node.raft === raft) next();
+    }).catch((error: unknown) => {
+      // A failed check (or a storage error) after a save: the run fails with it at settleStorage.
+      if (node.busy === busy) node.busy = null;
+      this.storageFailure ??= error;
     });
     node.busy = busy;
   }
