@@ -9,16 +9,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LevelStorage } from '../src/raft/level-storage.ts';
-import { SimCluster } from '../src/raft/sim/cluster.ts';
-import { reliableNetwork } from '../src/raft/sim/network.ts';
-import { SeededRandom } from '../src/raft/sim/random.ts';
-import { runSeed } from '../src/raft/sim/run.ts';
+import { SimCluster } from '../test/raft/sim/cluster.ts';
+import { reliableNetwork } from '../test/raft/sim/network.ts';
+import { SeededRandom } from '../test/raft/sim/random.ts';
+import { defaultRunOptions, runSeed } from '../test/raft/sim/run.ts';
+import type { RunOptions } from '../test/raft/sim/run.ts';
 import type { Entry, Snapshot } from '../src/raft/types.ts';
 
 const repetitions = 5;
 const proposalsPerTick = 512;
 const throughputTicks = 400;
 const seedsPerRun = 400;
+const levelSeedsPerRun = 40;
 const storageBatches = 300;
 const entriesPerStorageBatch = 64;
 
@@ -55,13 +57,13 @@ function measureCoreThroughput(): number {
   return (appliedEverywhere - startIndex) / elapsedCpu;
 }
 
-function measureSeedsPerSecond(firstSeed: number): number {
+async function measureSeedsPerSecond(firstSeed: number, seedCount: number, storage: RunOptions['storage']): Promise<number> {
   const startedMs = performance.now();
-  for (let seed = firstSeed; seed < firstSeed + seedsPerRun; seed++) {
-    const report = runSeed(seed);
+  for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
+    const report = await runSeed(seed, { ...defaultRunOptions, storage });
     if (!report.ok) throw new Error(`seed ${seed} failed during the benchmark: ${report.error}`);
   }
-  return seedsPerRun / ((performance.now() - startedMs) / 1000);
+  return seedCount / ((performance.now() - startedMs) / 1000);
 }
 
 async function measureStorageAppends(): Promise<{ entriesPerSecond: number; syncedBatchesPerSecond: number }> {
@@ -106,16 +108,19 @@ function writeResults(section: string): void {
 const loadAtStart = loadavg()[0]!.toFixed(2);
 const coreRuns: number[] = [];
 const seedRuns: number[] = [];
+const levelSeedRuns: number[] = [];
 const storageRuns: { entriesPerSecond: number; syncedBatchesPerSecond: number }[] = [];
 for (let run = 0; run < repetitions; run++) {
   coreRuns.push(measureCoreThroughput());
-  seedRuns.push(measureSeedsPerSecond(1 + run * seedsPerRun));
+  seedRuns.push(await measureSeedsPerSecond(1 + run * seedsPerRun, seedsPerRun, 'memory'));
+  levelSeedRuns.push(await measureSeedsPerSecond(1 + run * levelSeedsPerRun, levelSeedsPerRun, 'level'));
   storageRuns.push(await measureStorageAppends());
-  process.stdout.write(`run ${run + 1}/${repetitions}: core ${coreRuns.at(-1)!.toFixed(0)}/s, seeds ${seedRuns.at(-1)!.toFixed(0)}/s, storage ${storageRuns.at(-1)!.entriesPerSecond.toFixed(0)} entries/s\n`);
+  process.stdout.write(`run ${run + 1}/${repetitions}: core ${coreRuns.at(-1)!.toFixed(0)}/s, seeds ${seedRuns.at(-1)!.toFixed(0)}/s (LevelStorage ${levelSeedRuns.at(-1)!.toFixed(0)}/s), storage ${storageRuns.at(-1)!.entriesPerSecond.toFixed(0)} entries/s\n`);
 }
 const rows = [
   ['Proposals committed per CPU second (3 nodes, batched, applied on all)', median(coreRuns), 'target ≥ 50,000'],
   ['Simulated seeds per second (fault sweep, 1 core)', median(seedRuns), `${seedsPerRun} seeds per run`],
+  ['Simulated seeds per second, every node on LevelStorage over CrashStore (1 core)', median(levelSeedRuns), `${levelSeedsPerRun} seeds per run`],
   ['LevelDB log appends per second (synced batches of 64 entries)', median(storageRuns.map((run) => run.entriesPerSecond)), ''],
   ['LevelDB synced batches (fsyncs) per second', median(storageRuns.map((run) => run.syncedBatchesPerSecond)), ''],
 ] as const;

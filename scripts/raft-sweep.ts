@@ -2,12 +2,14 @@
 // any failure with the seed that replays it. `--seeds N` sets the count, `--start S` the first
 // seed, `--workers W` the worker threads (default: one per core), `--fault-ticks T` the length of
 // each run's fault phase (default 500; longer runs reach deeper histories), `--seed S` replays one
-// seed (with the same --fault-ticks) and prints its report. Exits 1 when any seed fails.
+// seed (with the same --fault-ticks) and prints its report, `--storage level` runs every node on the
+// real LevelStorage over CrashStore (test/raft/sim/crash-store.ts), `--lease-reads` makes every
+// seed use lease reads with check-quorum (under the same clock skew). Exits 1 when any seed fails.
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { defaultRunOptions, runSeed } from '../src/raft/sim/run.ts';
-import type { RunOptions, RunReport } from '../src/raft/sim/run.ts';
+import { defaultRunOptions, runSeed } from '../test/raft/sim/run.ts';
+import type { RunOptions, RunReport } from '../test/raft/sim/run.ts';
 
 interface Chunk {
   readonly firstSeed: number;
@@ -15,37 +17,41 @@ interface Chunk {
   readonly runOptions: RunOptions;
 }
 
-type WorkerMessage = { kind: 'progress'; seeds: number; operations: number; unknown: number } | { kind: 'failure'; report: RunReport };
+type WorkerMessage = { kind: 'progress'; seeds: number; operations: number; unknown: number; figure8: number } | { kind: 'failure'; report: RunReport };
 
 /** Seeds a worker runs between progress messages. */
 const progressSeedsPerMessage = 200;
 
 function failureText(report: RunReport, runOptions: RunOptions): string {
   const faultTicks = runOptions.faultTicks === defaultRunOptions.faultTicks ? '' : ` --fault-ticks ${runOptions.faultTicks}`;
-  return `FAIL seed ${report.seed} (${report.clusterSize} nodes, tick ${report.ticks})\n${report.error}\nreplay: npm run raft:sweep -- --seed ${report.seed}${faultTicks}\n`;
+  const storage = (runOptions.storage === defaultRunOptions.storage ? '' : ` --storage ${runOptions.storage}`) + (runOptions.raft === undefined ? '' : ' --lease-reads');
+  return `FAIL seed ${report.seed} (${report.clusterSize} nodes, tick ${report.ticks})\n${report.error}\nreplay: npm run raft:sweep -- --seed ${report.seed}${faultTicks}${storage}\n`;
 }
 
-function runChunk(chunk: Chunk, port: NonNullable<typeof parentPort>): void {
+async function runChunk(chunk: Chunk, port: NonNullable<typeof parentPort>): Promise<void> {
   let seeds = 0;
   let operations = 0;
   let unknown = 0;
+  let figure8 = 0;
   for (let seed = chunk.firstSeed; seed < chunk.firstSeed + chunk.seedCount; seed++) {
-    const report = runSeed(seed, chunk.runOptions);
+    const report = await runSeed(seed, chunk.runOptions);
     seeds++;
     operations += report.historyOperations;
     if (report.linearizability === 'unknown') unknown++;
+    figure8 += report.figure8Overwrites;
     if (!report.ok) port.postMessage({ kind: 'failure', report } satisfies WorkerMessage);
     if (seeds === progressSeedsPerMessage || seed === chunk.firstSeed + chunk.seedCount - 1) {
-      port.postMessage({ kind: 'progress', seeds, operations, unknown } satisfies WorkerMessage);
+      port.postMessage({ kind: 'progress', seeds, operations, unknown, figure8 } satisfies WorkerMessage);
       seeds = 0;
       operations = 0;
       unknown = 0;
+      figure8 = 0;
     }
   }
 }
 
-function replay(seed: number, runOptions: RunOptions): never {
-  const report = runSeed(seed, runOptions);
+async function replay(seed: number, runOptions: RunOptions): Promise<never> {
+  const report = await runSeed(seed, runOptions);
   process.stdout.write(report.ok ? `${JSON.stringify(report)}\n` : failureText(report, runOptions));
   process.exit(report.ok ? 0 : 1);
 }
@@ -56,6 +62,7 @@ async function sweep(firstSeed: number, seedCount: number, workerCount: number, 
   let operations = 0;
   let unknown = 0;
   let failures = 0;
+  let figure8 = 0;
   let lastReportMs = startedMs;
   const perWorker = Math.ceil(seedCount / workerCount);
   const workers: Promise<void>[] = [];
@@ -72,6 +79,7 @@ async function sweep(firstSeed: number, seedCount: number, workerCount: number, 
       done += message.seeds;
       operations += message.operations;
       unknown += message.unknown;
+      figure8 += message.figure8;
       const nowMs = performance.now();
       if (nowMs - lastReportMs < 5000) return;
       lastReportMs = nowMs;
@@ -85,12 +93,12 @@ async function sweep(firstSeed: number, seedCount: number, workerCount: number, 
   await Promise.all(workers);
   const seconds = (performance.now() - startedMs) / 1000;
   process.stdout.write(`${seedCount} seeds (${firstSeed}..${firstSeed + seedCount - 1}) on ${workerCount} workers in ${seconds.toFixed(1)} s: `
-    + `${(seedCount / seconds).toFixed(0)} seeds/s, ${operations} client operations checked, ${unknown} checks gave up (unknown), ${failures} failed\n`);
+    + `${(seedCount / seconds).toFixed(0)} seeds/s, ${operations} client operations checked, ${unknown} checks gave up (unknown), ${figure8} figure 8 overwrites reached, ${failures} failed\n`);
   return failures;
 }
 
 if (!isMainThread) {
-  runChunk(workerData as Chunk, parentPort!);
+  await runChunk(workerData as Chunk, parentPort!);
 } else {
   const { values } = parseArgs({
     options: {
@@ -99,6 +107,8 @@ if (!isMainThread) {
       workers: { type: 'string', default: String(availableParallelism()) },
       'fault-ticks': { type: 'string', default: String(defaultRunOptions.faultTicks) },
       seed: { type: 'string' },
+      storage: { type: 'string', default: 'memory' },
+      'lease-reads': { type: 'boolean', default: false },
     },
   });
   const faultTicks = Number(values['fault-ticks']);
@@ -106,8 +116,14 @@ if (!isMainThread) {
     process.stderr.write('--fault-ticks must be a positive integer\n');
     process.exit(2);
   }
-  const runOptions: RunOptions = { ...defaultRunOptions, faultTicks };
-  if (values.seed !== undefined) replay(Number(values.seed), runOptions);
+  const storage = values.storage;
+  if (storage !== 'memory' && storage !== 'level') {
+    process.stderr.write('--storage must be memory or level\n');
+    process.exit(2);
+  }
+  const leaseReads = values['lease-reads'];
+  const runOptions: RunOptions = { ...defaultRunOptions, faultTicks, storage, ...(leaseReads ? { raft: { readLease: true, checkQuorum: true } } : {}) };
+  if (values.seed !== undefined) await replay(Number(values.seed), runOptions);
   const seedCount = Number(values.seeds);
   const firstSeed = Number(values.start);
   const workerCount = Number(values.workers);

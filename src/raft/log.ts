@@ -15,6 +15,8 @@ export class RaftLog {
   stableIndex: number;
   /** A snapshot received from the leader that the caller has not yet persisted and restored. */
   pendingSnapshot: Snapshot | null = null;
+  /** Counts the times entries were removed from the log's end (a conflict) or replaced by a snapshot. */
+  truncations = 0;
 
   constructor(snapshot: Snapshot, entries: readonly Entry[], committed: number) {
     this.snapshot = snapshot;
@@ -82,6 +84,7 @@ export class RaftLog {
     const first = entries[0]!.index;
     assert(first > this.committed, `append at ${first} does not overwrite committed ${this.committed}`);
     assert(first <= this.lastIndex() + 1, 'append leaves no gap');
+    if (first <= this.lastIndex()) this.truncations++;
     this.entries.length = first - this.snapshot.index - 1;
     for (const entry of entries) this.entries.push(entry);
     if (this.stableIndex >= first) this.stableIndex = first - 1;
@@ -133,6 +136,7 @@ export class RaftLog {
   /** Replace the whole log by a leader's snapshot (Raft paper §7, InstallSnapshot step 7). */
   restore(snapshot: Snapshot): void {
     assert(snapshot.index > this.committed, 'a restored snapshot moves the commit index forward');
+    this.truncations++;
     this.snapshot = snapshot;
     this.entries = [];
     this.committed = snapshot.index;

@@ -13,6 +13,8 @@ export class Progress {
   /** The snapshot index being installed while in snapshot state. */
   pendingSnapshotIndex = 0;
   snapshotElapsedTicks = 0;
+  /** The leader tick of the latest heartbeat this follower answered, -1 before any (lease reads). */
+  leaseTick = -1;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
   readonly isLearner: boolean;
@@ -75,7 +77,8 @@ export class Progress {
    * A heartbeat answer proves the follower is reachable; if the pipeline is full its acks may have
    * been lost, so free one slot: the next append is either accepted or rejected into probing.
    */
-  heartbeatAnswered(): void {
+  heartbeatAnswered(heartbeatTick: number): void {
+    this.leaseTick = Math.max(this.leaseTick, heartbeatTick);
     this.probeSent = false;
     if (this.state === 'replicate' && this.inflightLastIndexes.length >= this.inflightAppendsMax) this.inflightLastIndexes.shift();
   }

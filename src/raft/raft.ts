@@ -8,7 +8,7 @@ import { RaftLog } from './log.ts';
 import type { Progress } from './progress.ts';
 import { campaign, handleVoteRequest, hasUnappliedConfigChange, isPromotable, stepCandidate } from './election.ts';
 import { broadcastAppend, maybeCommit, stepFollower, stepLeader, tickLeader } from './replication.ts';
-import { ReadTracker } from './reads.ts';
+import { leaseTicks, ReadTracker } from './reads.ts';
 import { applyConfigChange, resetProgress } from './membership.ts';
 import { emptyMessage, nodeNone } from './types.ts';
 import type { Config, ConfigChange, Entry, HardState, Message, MessageType, NodeId, ProposalResult, RaftBoot, RaftOptions, Ready, Role, Snapshot } from './types.ts';
@@ -34,6 +34,16 @@ export class Raft {
   leadTransferee: NodeId = nodeNone;
   /** Index of the last config entry this leader proposed; another waits until it is applied. */
   pendingConfigIndex = 0;
+  /** Ticks this node has led in its current term (the clock of its lease). */
+  leaderTicks = 0;
+  /** This leader sent TimeoutNow in its term: the target may win without waiting out leases. */
+  transferStarted = false;
+  /**
+   * With lease reads, a node just started does not know whether it promised a leader not to vote
+   * (it may have answered a heartbeat just before it crashed): until its first election timeout it
+   * refuses votes as if it had a leader.
+   */
+  private leaseAfterBoot: boolean;
   /** Set by proposals; the leader sends the batch of new entries once, when the Ready is built. */
   appendPending = false;
   readonly reads: ReadTracker;
@@ -51,6 +61,8 @@ export class Raft {
     this.config = boot.snapshot.config;
     this.reads = new ReadTracker(options.pendingReadsMax);
     this.persistedHardState = boot.hardState;
+    this.leaseAfterBoot = options.readLease && options.checkQuorum;
+    assert(!this.leaseAfterBoot || (options.clockRateRatioMax >= 1 && leaseTicks(options) >= 1), 'lease reads have a lease of at least one tick');
     this.becomeFollower(boot.hardState.term, nodeNone);
     this.vote = boot.hardState.vote;
   }
@@ -66,6 +78,7 @@ export class Raft {
   send(message: Message): void {
     assert(message.to !== this.id, 'a node never messages itself');
     assert(message.term > 0 || message.type === 'preVote' || message.type === 'preVoteResponse', 'messages carry a term');
+    if (message.type === 'timeoutNow') this.transferStarted = true;
     this.outbox.push(message);
   }
 
@@ -122,6 +135,8 @@ export class Raft {
     this.reset(this.term);
     this.role = 'leader';
     this.lead = this.id;
+    this.leaderTicks = 0;
+    this.transferStarted = false;
     resetProgress(this);
     // The empty entry of the new term lets the leader commit earlier terms' entries (§5.4.2).
     this.appendEntries([{ term: this.term, index: 0, kind: 'normal', data: '' }]);
@@ -145,13 +160,14 @@ export class Raft {
     this.electionElapsedTicks++;
     if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks) {
       this.electionElapsedTicks = 0;
+      this.leaseAfterBoot = false;
       if (isPromotable(this) && !hasUnappliedConfigChange(this)) campaign(this, { transfer: false, stage: 'preVote' });
     }
   }
 
   /** The leader lease that makes a node ignore vote requests (check-quorum, Raft thesis §4.2.3). */
   inLease(): boolean {
-    return this.options.checkQuorum && this.lead !== nodeNone && this.electionElapsedTicks < this.options.electionTimeoutTicks;
+    return this.options.checkQuorum && (this.lead !== nodeNone || this.leaseAfterBoot) && this.electionElapsedTicks < this.options.electionTimeoutTicks;
   }
 
   step(message: Message): void {
@@ -169,6 +185,7 @@ export class Raft {
       this.answerStaleTerm(message);
       return;
     }
+    const truncations = this.log.truncations;
     if (message.type === 'vote' || message.type === 'preVote') {
       handleVoteRequest(this, message);
     } else if (this.role === 'leader') {
@@ -178,6 +195,19 @@ export class Raft {
     } else {
       stepCandidate(this, message);
     }
+    if (this.log.truncations !== truncations) this.dropAcksOfRemovedEntries();
+  }
+
+  /**
+   * An append acknowledged since the last Ready may name entries that a newer leader's conflicting
+   * append has removed since: they will never be persisted, so the acknowledgement must not leave
+   * (the old leader could count it towards a commit). An acknowledgement names (index, logTerm);
+   * it stays only while the log still holds that entry, or a snapshot covers it.
+   */
+  private dropAcksOfRemovedEntries(): void {
+    const log = this.log;
+    this.outbox = this.outbox.filter((sent) => sent.type !== 'appendResponse' || sent.reject
+      || sent.index <= log.snapshot.index || log.term(sent.index) === sent.logTerm);
   }
 
   /** A message from an older term: tell a stale leader or pre-candidate the current term, drop the rest. */

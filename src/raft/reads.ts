@@ -5,11 +5,16 @@
 // A follower forwards the request to its leader and serves the read locally at the index the
 // leader returns (thesis §6.4.1); a forwarded read unanswered within an election timeout, or
 // outstanding when the follower's leader changes, is refused rather than left hanging.
-// With `readLease` (and check-quorum) the heartbeat round is skipped: the lease stands in for it.
+// With `readLease` (and check-quorum) the heartbeat round is skipped while the lease holds: a
+// quorum answered a heartbeat sent less than leaseTicks ago. Each of them reset its election timer
+// on receipt and will not vote for anyone else for an election timeout of its own clock (check-
+// quorum's leader lease); leaseTicks leaves room for clocks that run up to clockRateRatioMax
+// faster. A restarted node keeps that promise too (Raft.leaseAfterBoot). A transfer ends the lease:
+// its target is elected without waiting for leases to run out.
 import { assert } from '../errors.ts';
 import type { Raft } from './raft.ts';
 import { broadcastHeartbeat } from './replication.ts';
-import type { Message, NodeId, ReadRejection, ReadState } from './types.ts';
+import type { Message, NodeId, RaftOptions, ReadRejection, ReadState } from './types.ts';
 import { nodeNone } from './types.ts';
 
 interface ReadRequest {
@@ -23,6 +28,20 @@ interface PendingRead extends ReadRequest {
   /** The leader's own id for this read in heartbeats, unique for the leader's lifetime. */
   readonly ackContext: number;
   readonly acknowledgers: Set<NodeId>;
+}
+
+/** How many of its ticks a leader may serve lease reads after a heartbeat a quorum answered. */
+export function leaseTicks(options: Pick<RaftOptions, 'electionTimeoutTicks' | 'clockRateRatioMax'>): number {
+  return Math.floor((options.electionTimeoutTicks - 1) / options.clockRateRatioMax) - 1;
+}
+
+function leaseHolds(raft: Raft): boolean {
+  if (raft.leadTransferee !== nodeNone || raft.transferStarted) return false;
+  const sentTicks: number[] = [];
+  for (const voter of raft.config.voters) sentTicks.push(voter === raft.id ? raft.leaderTicks : (raft.progress.get(voter)?.leaseTick ?? -1));
+  sentTicks.sort((a, b) => b - a);
+  const quorumSentTick = sentTicks[raft.quorum() - 1] ?? -1;
+  return quorumSentTick >= 0 && raft.leaderTicks - quorumSentTick < leaseTicks(raft.options);
 }
 
 export class ReadTracker {
@@ -84,7 +103,7 @@ export class ReadTracker {
 
   private admit(raft: Raft, request: ReadRequest): void {
     const index = raft.log.committed;
-    if (raft.config.voters.length === 1 || (raft.options.readLease && raft.options.checkQuorum)) {
+    if (raft.config.voters.length === 1 || (raft.options.readLease && raft.options.checkQuorum && leaseHolds(raft))) {
       this.release(raft, request, index);
       return;
     }

@@ -51,7 +51,7 @@ export function broadcastHeartbeat(raft: Raft): void {
   for (const [to, progress] of raft.progress) {
     // Commit no further than the follower is known to hold, so its log cannot be short of it.
     const commit = Math.min(progress.match, raft.log.committed);
-    raft.send({ ...raft.message('heartbeat', to), commit, readContext });
+    raft.send({ ...raft.message('heartbeat', to), commit, readContext, heartbeatTick: raft.leaderTicks });
   }
 }
 
@@ -71,6 +71,7 @@ export function maybeCommit(raft: Raft): boolean {
 }
 
 export function tickLeader(raft: Raft): void {
+  raft.leaderTicks++;
   raft.electionElapsedTicks++;
   raft.heartbeatElapsedTicks++;
   for (const progress of raft.progress.values()) progress.tickSnapshot(raft.options.electionTimeoutTicks);
@@ -108,7 +109,7 @@ export function stepLeader(raft: Raft, message: Message): void {
   progress.recentActive = true;
   if (message.type === 'appendResponse') handleAppendResponse(raft, message, progress);
   else if (message.type === 'heartbeatResponse') {
-    progress.heartbeatAnswered();
+    progress.heartbeatAnswered(message.heartbeatTick);
     if (progress.match < raft.log.lastIndex()) sendAppends(raft, message.from, progress);
     if (message.readContext !== 0) raft.reads.acknowledge(raft, message.readContext, message.from);
   }
@@ -147,7 +148,7 @@ export function stepFollower(raft: Raft, message: Message): void {
   if (message.type === 'append') handleAppend(raft, message);
   else if (message.type === 'heartbeat') {
     raft.log.commitTo(Math.min(message.commit, raft.log.lastIndex()));
-    raft.send({ ...raft.message('heartbeatResponse', message.from), readContext: message.readContext });
+    raft.send({ ...raft.message('heartbeatResponse', message.from), readContext: message.readContext, heartbeatTick: message.heartbeatTick });
   } else if (message.type === 'snapshot') handleSnapshot(raft, message);
   else if (message.type === 'timeoutNow' && isPromotable(raft)) campaign(raft, { transfer: true, stage: 'vote' });
   else if (message.type === 'readIndex') raft.reads.handleForwarded(raft, message);
@@ -159,13 +160,13 @@ function handleAppend(raft: Raft, message: Message): void {
   const log = raft.log;
   const response = raft.message('appendResponse', message.from);
   if (message.index < log.committed) {
-    raft.send({ ...response, index: log.committed });
+    raft.send({ ...response, index: log.committed, logTerm: log.term(log.committed) });
     return;
   }
   const lastNewIndex = log.maybeAppend(message.index, message.logTerm, message.entries);
   if (lastNewIndex >= 0) {
     log.commitTo(Math.min(message.commit, lastNewIndex));
-    raft.send({ ...response, index: lastNewIndex });
+    raft.send({ ...response, index: lastNewIndex, logTerm: log.term(lastNewIndex) });
     return;
   }
   const hintIndex = log.findConflictByTerm(Math.min(message.index, log.lastIndex()), message.logTerm);
@@ -188,5 +189,5 @@ function handleSnapshot(raft: Raft, message: Message): void {
     log.restore(snapshot);
     raft.config = snapshot.config;
   }
-  raft.send({ ...response, index: snapshot.index });
+  raft.send({ ...response, index: snapshot.index, logTerm: snapshot.term });
 }

@@ -54,7 +54,7 @@ export type MessageType =
 /**
  * One message shape for every type, as etcd does: fields a type does not use stay zero.
  * append: index/logTerm name the entry before `entries`; vote: they name the candidate's last entry;
- * appendResponse: index is the follower's match (or the rejected index, with the hint fields).
+ * appendResponse: index is the follower's match and logTerm its term (or the rejected index, with the hint fields).
  */
 export interface Message {
   readonly type: MessageType;
@@ -70,6 +70,8 @@ export interface Message {
   readonly rejectHintTerm: number;
   /** ReadIndex: the leader's read id in heartbeats, or a follower's read id in readIndex(Response); 0 when none. */
   readonly readContext: number;
+  /** heartbeat: the leader's tick count in office when it sent it; heartbeatResponse: echoed (lease reads). */
+  readonly heartbeatTick: number;
   /** Set on a vote started by leadership transfer: voters skip their leader lease. */
   readonly transfer: boolean;
   readonly snapshot: Snapshot | null;
@@ -126,6 +128,11 @@ export interface RaftOptions {
   readonly checkQuorum: boolean;
   /** Serve ReadIndex without a heartbeat round while the leader lease holds (needs checkQuorum). */
   readonly readLease: boolean;
+  /**
+   * Lease reads: the largest ratio between two nodes' tick rates (clock drift) the lease must
+   * survive. The lease lasts (electionTimeoutTicks - 1) / clockRateRatioMax - 1 leader ticks.
+   */
+  readonly clockRateRatioMax: number;
   readonly entriesPerAppendMax: number;
   readonly inflightAppendsMax: number;
   readonly uncommittedEntriesMax: number;
@@ -147,6 +154,7 @@ export const defaultRaftOptions = {
   preVote: true,
   checkQuorum: true,
   readLease: false,
+  clockRateRatioMax: 1.2,
   entriesPerAppendMax: 64,
   inflightAppendsMax: 8,
   uncommittedEntriesMax: 4096,
@@ -157,6 +165,6 @@ export const defaultRaftOptions = {
 export function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number): Message {
   return {
     type, from, to, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false,
-    rejectHintIndex: 0, rejectHintTerm: 0, readContext: 0, transfer: false, snapshot: null,
+    rejectHintIndex: 0, rejectHintTerm: 0, readContext: 0, heartbeatTick: 0, transfer: false, snapshot: null,
   };
 }

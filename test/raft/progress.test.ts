@@ -29,7 +29,7 @@ test('a heartbeat answer frees one slot of a full pipeline whose acks were lost'
   progress.becomeReplicate();
   progress.sentAppend(5, 5);
   assert.equal(progress.isPaused(), true);
-  progress.heartbeatAnswered();
+  progress.heartbeatAnswered(0);
   assert.equal(progress.isPaused(), false);
 });
 

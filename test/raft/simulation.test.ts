@@ -4,19 +4,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Raft } from '../../src/raft/raft.ts';
-import { SafetyChecker } from '../../src/raft/sim/invariants.ts';
-import { SeededRandom } from '../../src/raft/sim/random.ts';
-import { runSeed } from '../../src/raft/sim/run.ts';
+import { SafetyChecker } from './sim/invariants.ts';
+import { SeededRandom } from './sim/random.ts';
+import { defaultRunOptions, runSeed } from './sim/run.ts';
 import { defaultRaftOptions } from '../../src/raft/types.ts';
 
 const quickSweepSeeds = 3000;
+const levelSweepSeeds = 100;
 
-test(`quick sweep: ${quickSweepSeeds} seeds keep election safety, log matching, leader completeness, state machine safety, liveness and linearizability`, () => {
+test(`quick sweep: ${quickSweepSeeds} seeds keep election safety, log matching, leader completeness, state machine safety, liveness and linearizability`, async () => {
   const failures: string[] = [];
   let operationCount = 0;
   let fiveNodeCount = 0;
   for (let seed = 1; seed <= quickSweepSeeds; seed++) {
-    const report = runSeed(seed);
+    const report = await runSeed(seed);
     operationCount += report.historyOperations;
     if (report.clusterSize === 5) fiveNodeCount++;
     if (!report.ok) failures.push(`seed ${seed}: ${report.error}\nreplay: npm run raft:sweep -- --seed ${seed}`);
@@ -26,9 +27,19 @@ test(`quick sweep: ${quickSweepSeeds} seeds keep election safety, log matching, 
   assert.ok(operationCount > quickSweepSeeds * 50, 'clients completed operations that the checker verified');
 });
 
-test('a seed replays exactly: the same seed gives the same run', () => {
-  for (const seed of [3, 77, 1234]) assert.deepEqual(runSeed(seed), runSeed(seed));
-  assert.notDeepEqual(runSeed(3), runSeed(4));
+test(`${levelSweepSeeds} seeds with every node on the real LevelStorage over CrashStore (unsynced writes lost at a crash)`, async () => {
+  const failures: string[] = [];
+  for (let seed = 1; seed <= levelSweepSeeds; seed++) {
+    const report = await runSeed(seed, { ...defaultRunOptions, storage: 'level' });
+    if (!report.ok) failures.push(`seed ${seed}: ${report.error}\nreplay: npm run raft:sweep -- --seed ${seed} --storage level`);
+  }
+  assert.deepEqual(failures, []);
+});
+
+test('a seed replays exactly: the same seed gives the same run', async () => {
+  for (const seed of [3, 77, 1234]) assert.deepEqual(await runSeed(seed), await runSeed(seed));
+  assert.notDeepEqual(await runSeed(3), await runSeed(4));
+  assert.deepEqual(await runSeed(5, { ...defaultRunOptions, storage: 'level' }), await runSeed(5, { ...defaultRunOptions, storage: 'level' }));
 });
 
 function leaderAt(id: number, term: number): Raft {

@@ -3,11 +3,12 @@
 // changes; leadership transfers) while clients record a history, then a liveness phase in which
 // every fault heals and a leader must commit a proposal on every member within a bound, then the
 // linearizability check of the history. Every choice comes from the seed: a seed replays exactly.
-import { assert } from '../../errors.ts';
-import { checkOperations } from '../linearizability.ts';
-import type { CheckResult } from '../linearizability.ts';
-import { kvModel } from '../kv-model.ts';
-import type { ConfigChange, NodeId } from '../types.ts';
+import { assert } from '../../../src/errors.ts';
+import { checkOperations } from './linearizability.ts';
+import type { CheckResult } from './linearizability.ts';
+import { kvModel } from './kv-model.ts';
+import type { ConfigChange, NodeId, RaftOptions } from '../../../src/raft/types.ts';
+import { defaultRaftOptions } from '../../../src/raft/types.ts';
 import { ClientFleet } from './clients.ts';
 import { SimCluster } from './cluster.ts';
 import { reliableNetwork } from './network.ts';
@@ -15,11 +16,15 @@ import { SeededRandom } from './random.ts';
 
 export interface RunOptions {
   readonly faultTicks: number;
+  /** `level`: every node runs the real LevelStorage on a CrashStore (slower, asynchronous). */
+  readonly storage: 'memory' | 'level';
+  /** Protocol options forced over the seed's own choice (a sweep of lease reads only, say). */
+  readonly raft?: Partial<Omit<RaftOptions, 'id' | 'random'>>;
   /** After healing, a leader must have committed and spread a proposal within this many ticks. */
   readonly livenessTicksMax: number;
 }
 
-export const defaultRunOptions: RunOptions = { faultTicks: 500, livenessTicksMax: 400 };
+export const defaultRunOptions: RunOptions = { faultTicks: 500, livenessTicksMax: 400, storage: 'memory' };
 
 export interface RunReport {
   readonly seed: number;
@@ -29,6 +34,8 @@ export interface RunReport {
   readonly ticks: number;
   readonly committedIndex: number;
   readonly historyOperations: number;
+  /** Entries a majority had stored, overwritten later (figure 8 (d)); see SafetyChecker. */
+  readonly figure8Overwrites: number;
   readonly linearizability: CheckResult | 'skipped';
 }
 
@@ -40,15 +47,16 @@ interface Scenario {
   readonly baseVoterCount: number;
 }
 
-export function runSeed(seed: number, options: RunOptions = defaultRunOptions): RunReport {
+export async function runSeed(seed: number, options: RunOptions = defaultRunOptions): Promise<RunReport> {
   const random = new SeededRandom(seed);
   const clusterSize = random.chance(0.5) ? 3 : 5;
   let scenario: Scenario | null = null;
   try {
-    scenario = buildScenario(random, clusterSize);
-    runFaultPhase(scenario, options.faultTicks);
-    runLivenessPhase(scenario, options.livenessTicksMax);
-    runServicePhase(scenario);
+    scenario = buildScenario(random, clusterSize, options);
+    if (options.storage === 'level') await scenario.cluster.useLevelStorage();
+    await runFaultPhase(scenario, options.faultTicks);
+    await runLivenessPhase(scenario, options.livenessTicksMax);
+    await runServicePhase(scenario);
     scenario.clients.finish();
     const linearizability = checkOperations(kvModel, scenario.clients.history);
     assert(linearizability !== 'illegal', 'linearizability: the client history has no legal order');
@@ -65,37 +73,62 @@ function report(seed: number, clusterSize: number, scenario: Scenario | null, er
     ticks: scenario?.cluster.nowTick ?? 0,
     committedIndex: scenario?.cluster.safety.committedIndexMax() ?? 0,
     historyOperations: scenario?.clients.history.length ?? 0,
+    figure8Overwrites: scenario?.cluster.safety.figure8Overwrites ?? 0,
     linearizability,
   };
 }
 
-function buildScenario(random: SeededRandom, clusterSize: number): Scenario {
+function buildScenario(random: SeededRandom, clusterSize: number, options: RunOptions): Scenario {
   const spareCount = 2;
   const allIds = Array.from({ length: clusterSize + spareCount }, (_, i) => i + 1);
   const faults = {
     dropProbability: random.pick([0, 0.01, 0.05, 0.1]),
     duplicateProbability: random.pick([0, 0.01, 0.05]),
     delayTicksMax: 1 + random.nextInt(4),
+    // Now and then a message is held past an election timeout: a heartbeat answered after the
+    // leader was replaced, a vote arriving in a later term.
+    longDelayProbability: random.pick([0, 0.005, 0.02]),
+    longDelayTicksMax: 3 * defaultRaftOptions.electionTimeoutTicks,
   };
+  // Node clocks run at different rates: up to ±clockSkew of a tick per tick. Lease reads are told
+  // the resulting bound on the ratio of two clock rates.
+  const clockSkew = random.pick([0, 0.05, 0.2]);
   const cluster = new SimCluster({
     random: random.fork(),
     voters: allIds.slice(0, clusterSize),
     nodeIds: allIds,
     faults,
-    raft: { entriesPerAppendMax: random.pick([1, 4, 64]), inflightAppendsMax: random.pick([1, 2, 8]) },
+    raft: {
+      entriesPerAppendMax: random.pick([1, 4, 64]), inflightAppendsMax: random.pick([1, 2, 8]),
+      // Mostly both; sometimes pre-vote or check-quorum alone (never neither: then a removed
+      // voter that never learns of its removal disrupts the group forever, thesis §4.2.3), and
+      // lease reads (which without check-quorum must fall back to a heartbeat round).
+      ...random.pick([{ preVote: true, checkQuorum: true }, { preVote: true, checkQuorum: true }, { preVote: true, checkQuorum: false }, { preVote: false, checkQuorum: true }]),
+      readLease: random.chance(0.3),
+      clockRateRatioMax: (1 + clockSkew) / (1 - clockSkew),
+      ...options.raft,
+    },
+    clockSkew,
     compactEntriesThreshold: random.pick([5, 20, 100]),
     readyProbability: random.pick([0.5, 0.8, 1]),
+    readyCrashProbability: random.pick([0, 0.001, 0.004]),
   });
   const clients = new ClientFleet({ cluster, random: random.fork(), clientCount: 3, callTimeoutTicks: 60 });
   return { cluster, clients, random: random.fork(), allIds, baseVoterCount: clusterSize };
 }
 
-function runFaultPhase(scenario: Scenario, faultTicks: number): void {
+/** One tick of the cluster, then every storage write it started settles. */
+async function tickAndSettle(cluster: SimCluster): Promise<void> {
+  cluster.tick();
+  await cluster.settleStorage();
+}
+
+async function runFaultPhase(scenario: Scenario, faultTicks: number): Promise<void> {
   const { cluster, clients } = scenario;
   for (let tick = 0; tick < faultTicks; tick++) {
     injectFault(scenario);
     clients.tick(0.3);
-    cluster.tick();
+    await tickAndSettle(cluster);
   }
 }
 
@@ -145,17 +178,18 @@ function proposeMembershipChange(scenario: Scenario): void {
   cluster.safety.check(leader.raft);
 }
 
-function runLivenessPhase(scenario: Scenario, livenessTicksMax: number): void {
+async function runLivenessPhase(scenario: Scenario, livenessTicksMax: number): Promise<void> {
   const { cluster, clients, allIds } = scenario;
   cluster.network.heal();
   cluster.network.faults = reliableNetwork;
   cluster.readyProbability = 1;
+  cluster.readyCrashProbability = 0;
   for (const id of allIds) if (!cluster.node(id).alive) cluster.restart(id);
   let markerIndex = 0;
   let markerTerm = 0;
   for (let tick = 0; tick < livenessTicksMax; tick++) {
     clients.tick(0);
-    cluster.tick();
+    await tickAndSettle(cluster);
     const leader = cluster.leader();
     if (leader === null) continue;
     if (markerTerm !== leader.raft.term) {
@@ -178,17 +212,17 @@ const serviceCallTicksMax = 40;
  * With every fault healed and a leader in place, every client call must complete: none may time
  * out (abandoned), and the clients must go idle within serviceCallTicksMax once they stop.
  */
-function runServicePhase(scenario: Scenario): void {
+async function runServicePhase(scenario: Scenario): Promise<void> {
   const { cluster, clients } = scenario;
   const serviceStartTick = cluster.nowTick;
   const completedBefore = clients.completedCount;
   for (let tick = 0; tick < serviceTicks; tick++) {
     clients.tick(0.5);
-    cluster.tick();
+    await tickAndSettle(cluster);
   }
   for (let tick = 0; tick < serviceCallTicksMax && !clients.isIdle(); tick++) {
     clients.tick(0);
-    cluster.tick();
+    await tickAndSettle(cluster);
   }
   assert(clients.isIdle(), `liveness: client calls still open ${serviceCallTicksMax} ticks after traffic stopped`);
   assert(clients.latestAbandonedCallStartTick < serviceStartTick, 'liveness: a client call made after the cluster healed timed out');

@@ -5,9 +5,20 @@
 // - Leader Append-Only: a leader never overwrites or deletes entries in its log during its term.
 // - Leader Completeness: a leader's log holds every entry committed before its term.
 // - State Machine Safety: no two nodes apply different entries at one index.
-import { assert } from '../../errors.ts';
-import type { Raft } from '../raft.ts';
-import type { Entry, NodeId } from '../types.ts';
+// And two rules of ours, checked at every Ready and every read:
+// - Persistence contract: whatever a Ready's messages promise (a vote, an acknowledged entry, a
+//   term) is covered by what storage holds once the Ready is saved, before they are sent.
+// - Read release: a read is served at an index at least as high as every index committed before
+//   the read was requested (what makes ReadIndex linearizable).
+import { assert } from '../../../src/errors.ts';
+import type { Raft } from '../../../src/raft/raft.ts';
+import type { Entry, HardState, NodeId, Ready } from '../../../src/raft/types.ts';
+
+/** What a storage holds durably: what a restart would recover. */
+export interface DurableView {
+  durableHardState(): HardState;
+  durableLastIndex(): number;
+}
 
 interface EntryIdentity {
   readonly data: string;
@@ -25,6 +36,17 @@ export class SafetyChecker {
   private readonly leaderTermChecked = new Map<NodeId, number>();
   /** Per leader: the term it leads in and the last (index, term) of its log seen in that term. */
   private readonly leaderLastEntry = new Map<NodeId, { leaderTerm: number; index: number; term: number }>();
+
+  /** node → index → the term of the entry it last stored there. */
+  private readonly storedTerm = new Map<NodeId, Map<number, number>>();
+  /** `${index}:${term}` → the nodes that ever stored that entry. */
+  private readonly storers = new Map<string, Set<NodeId>>();
+  /**
+   * Figure 8 (d): an entry a majority had stored (uncommitted, of an earlier term) overwritten by
+   * a later leader's entry. Counted, not asserted: it is legal, and it is what makes the commit
+   * rule of §5.4.2 matter, so a sweep should reach it.
+   */
+  figure8Overwrites = 0;
 
   committedIndexMax(): number {
     return this.committedTermByIndex.length - 1;
@@ -89,6 +111,7 @@ export class SafetyChecker {
     for (const entry of entries) {
       const previousTerm = raft.log.term(entry.index - 1);
       const key = `${entry.index}:${entry.term}`;
+      this.countOverwrite(raft, entry, key);
       const known = this.entryByIndexTerm.get(key);
       if (known === undefined) {
         this.entryByIndexTerm.set(key, { data: entry.data, previousTerm });
@@ -99,8 +122,47 @@ export class SafetyChecker {
     }
   }
 
+  private countOverwrite(raft: Raft, entry: Entry, key: string): void {
+    let stored = this.storedTerm.get(raft.id);
+    if (stored === undefined) {
+      stored = new Map();
+      this.storedTerm.set(raft.id, stored);
+    }
+    const overwrittenTerm = stored.get(entry.index);
+    if (overwrittenTerm !== undefined && overwrittenTerm !== entry.term && (this.storers.get(`${entry.index}:${overwrittenTerm}`)?.size ?? 0) >= raft.quorum()) this.figure8Overwrites++;
+    stored.set(entry.index, entry.term);
+    let storers = this.storers.get(key);
+    if (storers === undefined) {
+      storers = new Set();
+      this.storers.set(key, storers);
+    }
+    storers.add(raft.id);
+  }
+
   /** State machine safety at apply time: the applied entry is the committed one. */
   checkApplied(entry: Entry): void {
     assert(this.committedTermByIndex[entry.index] === entry.term, `state machine safety: applied ${entry.index}:${entry.term} is not the committed entry`);
+  }
+
+  /** Persistence contract: run after the Ready was saved and before its messages are sent. */
+  checkPersisted(id: NodeId, ready: Ready, storage: DurableView): void {
+    const hardState = storage.durableHardState();
+    const lastIndex = storage.durableLastIndex();
+    for (const message of ready.messages) {
+      // A pre-vote (and its grant) asks about the next term without taking it: nothing to persist.
+      if (message.type === 'preVote' || message.type === 'preVoteResponse') continue;
+      assert(message.term <= hardState.term, `persistence: node ${id} sent ${message.type} of term ${message.term} with term ${hardState.term} stored`);
+      if (message.type === 'voteResponse' && !message.reject) {
+        assert(hardState.term > message.term || hardState.vote === message.to, `persistence: node ${id} granted its term ${message.term} vote to ${message.to} with vote ${hardState.vote} stored`);
+      }
+      if (message.type === 'appendResponse' && !message.reject) {
+        assert(message.index <= lastIndex, `persistence: node ${id} acknowledged index ${message.index} with ${lastIndex} stored`);
+      }
+    }
+  }
+
+  /** Read release: `index` serves a read requested when `committedAtRequest` was committed. */
+  checkReadIndex(id: NodeId, committedAtRequest: number, index: number): void {
+    assert(index >= committedAtRequest, `read release: node ${id} served a read at ${index}, below ${committedAtRequest} committed before the read began`);
   }
 }
