@@ -1,0 +1,10 @@
+import v8 from 'node:v8'; if (process.env.FL) v8.setFlagsFromString(process.env.FL);
+import ivm from 'isolated-vm';
+const code = process.argv[2];
+const iso = new ivm.Isolate({ memoryLimit: Number(process.env.LIM ?? 3000), onCatastrophicError: (m) => console.log('catastrophic', m) });
+const ctx = await iso.createContext();
+const t0 = Date.now();
+let done = false;
+ctx.eval(code).then((v) => { done = true; console.log('ok', v); }, (e) => { done = true; console.log('err', Date.now() - t0, e.message); });
+setTimeout(() => { try { iso.dispose(); } catch (e) { console.log('dispose:', e.message); } }, 800);
+setTimeout(() => { console.log(done ? 'STOPPED' : 'STILL RUNNING', Math.round(process.memoryUsage().rss / 1e6), 'MB'); process.exit(0); }, 1800);

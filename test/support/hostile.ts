@@ -1,0 +1,46 @@
+// What the issue-18 tests (test/server/host-*.test.ts) ask of a real server process: a run over
+// the plain API, /healthz, and the process's resident memory read from /proc.
+import { readFileSync } from 'node:fs';
+import type { ServerProcess } from './server-process.ts';
+
+export interface ExecAnswer {
+  execution_id: string;
+  status: string;
+  result: string | null;
+  error: string | null;
+  heap?: string | null;
+  output?: { data: string; total_bytes: number; total_lines: number; has_more: boolean };
+  [key: string]: unknown;
+}
+
+/** POST /api/exec, waiting for the outcome (up to `wait_ms`, 60 s unless given). */
+export async function exec(server: ServerProcess, body: Record<string, unknown>): Promise<ExecAnswer> {
+  const response = await fetch(`${server.baseUrl}/api/exec`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ wait_ms: 60_000, ...body }),
+    signal: AbortSignal.timeout(120_000),
+  });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`POST /api/exec answered ${response.status}: ${text.slice(0, 500)}`);
+  return JSON.parse(text) as ExecAnswer;
+}
+
+export interface Health { status: string; stuck_isolates: number; running: number; queued: number; reason?: string; [key: string]: unknown }
+
+export async function health(server: ServerProcess): Promise<Health> {
+  return (await (await fetch(`${server.baseUrl}/healthz`, { signal: AbortSignal.timeout(10_000) })).json()) as Health;
+}
+
+/** The server process's resident memory, in MiB (VmRSS of /proc/<pid>/status). */
+export function rssMiB(server: ServerProcess): number {
+  const kib = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))?.[1];
+  if (kib === undefined) throw new Error(`no VmRSS for process ${server.child.pid}`);
+  return Number(kib) / 1024;
+}
+
+/** Runs `1+1` `count` times one after the other; every one must complete with 2. */
+export async function neighbours(server: ServerProcess, count: number): Promise<ExecAnswer[]> {
+  const answers: ExecAnswer[] = [];
+  for (let index = 0; index < count; index++) answers.push(await exec(server, { code: '1+1', execution_timeout_secs: 30 }));
+  return answers;
+}
