@@ -56,6 +56,53 @@ export const offHeapReuseBytesMax = 64 * 1024;
 /** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
 export const replayTimeoutMsMax = 300_000;
 
+/** Console output one execution may print, in UTF-8 bytes (one more per line), and in lines. */
+export const consoleBytesMax = 32 * 1024 * 1024;
+export const consoleLinesMax = 100_000;
+/** The last line of an execution whose console output reached a bound (the sandbox writes the same). */
+export const consoleTruncatedLine = `[output truncated: this execution reached the console limit of ${consoleLinesMax} lines or 32 MiB]`;
+const consoleRefusedLine = '[output truncated: the sandbox sent console output that is not text]';
+
+/**
+ * The host's own count of one execution's console output. The sandbox bounds it too, but its
+ * code runs beside user code, so nothing it sends is trusted: a batch that is not a string ends
+ * the output, and the bounds are counted again here, in exact UTF-8 bytes.
+ */
+export class ConsoleBudget {
+  private bytes = 0;
+  private lines = 0;
+  private ended = false;
+
+  /** The lines of one batch that may be stored, the truncation line last if a bound is reached. */
+  take(batch: unknown): string[] {
+    if (this.ended) return [];
+    if (typeof batch !== 'string') {
+      this.ended = true;
+      return [consoleRefusedLine];
+    }
+    const lines = batch.split('\n');
+    const batchBytes = Buffer.byteLength(batch, 'utf8') + 1;
+    if (this.bytes + batchBytes <= consoleBytesMax && this.lines + lines.length <= consoleLinesMax) {
+      this.bytes += batchBytes;
+      this.lines += lines.length;
+      return lines;
+    }
+    const kept: string[] = [];
+    for (const line of lines) {
+      const lineBytes = Buffer.byteLength(line, 'utf8') + 1;
+      if (line === consoleTruncatedLine || this.bytes + lineBytes > consoleBytesMax || this.lines + 1 > consoleLinesMax) {
+        this.ended = true;
+        kept.push(consoleTruncatedLine);
+        break;
+      }
+      this.bytes += lineBytes;
+      this.lines++;
+      kept.push(line);
+    }
+    return kept;
+  }
+}
+
 /** A plain object handed to the sandbox by copy. */
 function copied(value: object): ivm.Transferable {
   return new ivm.ExternalCopy(value).copyInto({ release: true });
@@ -743,9 +790,10 @@ class IsolateEngine implements Engine {
       // A stateful context keeps its isolate after the run: the pool makes itself another.
       if (start !== undefined) this.pool.detach(memoryMb);
     }
-    prepared.route.sink = (lines) => {
+    const consoleBudget = new ConsoleBudget();
+    prepared.route.sink = (batch) => {
       try {
-        for (const line of lines) request.onConsoleLine(line);
+        for (const line of consoleBudget.take(batch)) request.onConsoleLine(line);
       } catch (error) {
         // A failing sink is the caller's fault; it must not reach isolated-vm's callback thread.
         this.logger?.error({ err: error }, 'console line sink threw');

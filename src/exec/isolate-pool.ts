@@ -43,8 +43,12 @@ function snapshotOfPrelude(): ivm.ExternalCopy<ArrayBuffer> {
   return preludeSnapshot;
 }
 
-/** Console lines arrive here in batches, from the isolate's thread, while the run goes on. */
-export type LineBatchSink = (lines: string[]) => void;
+/**
+ * Console lines arrive here in batches, while the run goes on: one string each, lines joined by
+ * '\n' (prelude.js). Typed unknown: it comes from the sandbox, whose code user code can subvert,
+ * so the engine checks it (ConsoleBudget) before anything of the host sees it.
+ */
+export type LineBatchSink = (batch: unknown) => void;
 
 /** What the host asks the sandbox to do (prelude.js, `control`): one function, the method by name. */
 export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'begin' | 'deliver';
@@ -170,9 +174,9 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
   const context = await within(warm.isolate.createContext(), preludeTimeoutMs, 'creating a context');
   warm.contextsCreated++;
   const route: PreparedContext['route'] = { sink: null, batchesReceived: 0, onBatch: null };
-  const log = new ivm.Callback((lines: string[]) => {
+  const log = new ivm.Callback((batch: unknown) => {
     route.batchesReceived++;
-    route.sink?.(lines);
+    route.sink?.(batch);
     route.onBatch?.();
   }, { ignored: true });
   return { isolate: warm.isolate, contextsCreated: warm.contextsCreated, context, control: null, log, runs: 0, route, successor: null };

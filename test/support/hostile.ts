@@ -21,7 +21,7 @@ export async function exec(server: ServerProcess, body: Record<string, unknown>)
     signal: AbortSignal.timeout(120_000),
   });
   const text = await response.text();
-  if (response.status !== 200) throw new Error(`POST /api/exec answered ${response.status}: ${text.slice(0, 500)}`);
+  if (response.status !== 200 && response.status !== 202) throw new Error(`POST /api/exec answered ${response.status}: ${text.slice(0, 500)}`);
   return JSON.parse(text) as ExecAnswer;
 }
 
@@ -43,4 +43,32 @@ export async function neighbours(server: ServerProcess, count: number): Promise<
   const answers: ExecAnswer[] = [];
   for (let index = 0; index < count; index++) answers.push(await exec(server, { code: '1+1', execution_timeout_secs: 30 }));
   return answers;
+}
+
+/** Submits without waiting: the execution id, the run still going. */
+export async function submit(server: ServerProcess, body: Record<string, unknown>): Promise<string> {
+  const answer = await exec(server, { ...body, wait_ms: 0 });
+  return answer.execution_id;
+}
+
+/** GET /api/executions/:id, waiting up to `waitMs` for it to finish. */
+export async function execution(server: ServerProcess, id: string, waitMs = 60_000): Promise<ExecAnswer> {
+  const response = await fetch(`${server.baseUrl}/api/executions/${id}?wait_ms=${waitMs}`, { signal: AbortSignal.timeout(waitMs + 30_000) });
+  return (await response.json()) as ExecAnswer;
+}
+
+/** GET /api/executions/:id/output in line mode. */
+export async function output(server: ServerProcess, id: string, query: Record<string, number> = {}): Promise<{ data: string; total_lines: number; total_bytes: number; status: string }> {
+  const search = new URLSearchParams(Object.entries(query).map(([key, value]) => [key, String(value)]));
+  const response = await fetch(`${server.baseUrl}/api/executions/${id}/output?${search}`, { signal: AbortSignal.timeout(30_000) });
+  return (await response.json()) as { data: string; total_lines: number; total_bytes: number; status: string };
+}
+
+/** Resolves once the execution has printed at least one line (polled: the output is the event). */
+export async function firstOutput(server: ServerProcess, id: string): Promise<void> {
+  for (let tries = 0; tries < 2_000; tries++) {
+    if ((await output(server, id, { line_limit: 1 })).total_lines > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`execution ${id} printed nothing`);
 }
