@@ -59,7 +59,7 @@ export async function execution(server: ServerProcess, id: string, waitMs = 60_0
 
 /** GET /api/executions/:id/output in line mode. */
 export async function output(server: ServerProcess, id: string, query: Record<string, number> = {}): Promise<{ data: string; total_lines: number; total_bytes: number; status: string }> {
-  const search = new URLSearchParams(Object.entries(query).map(([key, value]) => [key, String(value)]));
+  const search = new URLSearchParams(Object.fromEntries(Object.entries(query).map(([key, value]) => [key, String(value)])));
   const response = await fetch(`${server.baseUrl}/api/executions/${id}/output?${search}`, { signal: AbortSignal.timeout(30_000) });
   return (await response.json()) as { data: string; total_lines: number; total_bytes: number; status: string };
 }
