@@ -626,6 +626,17 @@ export const prewarmIsolatesMax = 8;
  */
 export const prewarmIsolatesPerSlot = 3;
 
+/**
+ * Fair share between long and short runs (docs/exec.md, "Safety"). A run that has held its slot
+ * this long counts as long; while runs wait, long runs do not count against the slots, up to
+ * `longRunLanesPerSlot` × slots runs at once in all. Two `for(;;){}` runs on a 2-slot node held
+ * both slots for their whole timeout (up to 300 s) while every `1+1` waited; now a waiting run
+ * starts at most this long after the last free slot was taken, whatever the runs before it do.
+ * The price: up to twice as many isolate threads as slots while long runs last (CPU is shared).
+ */
+export const longRunMs = 500;
+export const longRunLanesPerSlot = 2;
+
 export interface EngineOptions {
   /** Runs at once; more wait in a FIFO queue (never refused). */
   maxConcurrentExecutions: number;
@@ -648,6 +659,10 @@ class IsolateEngine implements Engine {
   /** Runs whose code a source worker is making ready; they join the queue after. */
   private readonly preparing = new Set<QueuedRun>();
   private running = 0;
+  /** When each running run took its slot (performance.now()), for the fair share of `longRunMs`. */
+  private readonly slotsTakenAt = new Set<{ sinceMs: number }>();
+  /** Looks at the queue again when the oldest short run turns long (one timer for all). */
+  private longRunCheck: NodeJS.Timeout | null = null;
   private readonly slots: number;
   private readonly logger: EngineLogger | undefined;
   private readonly clock: () => number;
@@ -750,11 +765,25 @@ class IsolateEngine implements Engine {
     this.startQueued();
   }
 
+  /**
+   * Whether the next queued run may start: a free slot, or every slot held by a long run (one
+   * that has run `longRunMs`) and room left under `longRunLanesPerSlot` × slots.
+   */
+  private mayStart(nowMs: number): boolean {
+    if (this.running < this.slots) return true;
+    if (this.running >= this.slots * longRunLanesPerSlot) return false;
+    let short = 0;
+    for (const taken of this.slotsTakenAt) if (nowMs - taken.sinceMs < longRunMs) short++;
+    return short < this.slots;
+  }
+
   private startQueued(): void {
-    while (this.running < this.slots && this.queue.length > 0) {
+    while (this.queue.length > 0 && this.mayStart(performance.now())) {
       const next = this.queue.shift()!;
       next.request.signal.removeEventListener('abort', next.onAbort!);
       this.running++;
+      const taken = { sinceMs: performance.now() };
+      this.slotsTakenAt.add(taken);
       this.runOne(next.request, next.code!)
         .catch((error: unknown) => {
           // The engine turns every sandbox failure into an outcome; this is a fault of our own.
@@ -764,11 +793,30 @@ class IsolateEngine implements Engine {
         .then(next.resolve)
         .finally(() => {
           this.running--;
+          this.slotsTakenAt.delete(taken);
           assert(this.running >= 0, 'running count never negative');
           if (this.running === 0) this.onIdle?.();
           this.startQueued();
         });
     }
+    this.checkWhenLong();
+  }
+
+  /** Runs wait and every slot is taken: look again when the oldest short run turns long. */
+  private checkWhenLong(): void {
+    if (this.queue.length === 0 || this.closed || this.running >= this.slots * longRunLanesPerSlot) {
+      if (this.longRunCheck !== null) clearTimeout(this.longRunCheck);
+      this.longRunCheck = null;
+      return;
+    }
+    if (this.longRunCheck !== null) return;
+    const nowMs = performance.now();
+    let oldestShortMs = Infinity;
+    for (const taken of this.slotsTakenAt) if (nowMs - taken.sinceMs < longRunMs) oldestShortMs = Math.min(oldestShortMs, taken.sinceMs);
+    if (oldestShortMs === Infinity) return;
+    const delayMs = Math.max(1, Math.ceil(oldestShortMs + longRunMs - nowMs));
+    this.longRunCheck = setTimeout(() => { this.longRunCheck = null; this.startQueued(); }, delayMs);
+    this.longRunCheck.unref();
   }
 
   private async runOne(request: RunRequest, code: Settled<PreparedSource>): Promise<RunOutcome> {
@@ -869,6 +917,8 @@ class IsolateEngine implements Engine {
   /** Cancels what is queued and what runs (each answers `cancelled`), then disposes every isolate. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.longRunCheck !== null) clearTimeout(this.longRunCheck);
+    this.longRunCheck = null;
     for (const queued of [...this.preparing, ...this.queue.splice(0)]) {
       queued.request.signal.removeEventListener('abort', queued.onAbort!);
       queued.resolve(cancelledBeforeStart(queued.request));
