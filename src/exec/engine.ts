@@ -637,6 +637,18 @@ export const prewarmIsolatesPerSlot = 3;
 export const longRunMs = 500;
 export const longRunLanesPerSlot = 2;
 
+/**
+ * Isolate threads that V8 cannot stop (parked after running out of memory beyond recovery, or
+ * busy in a loop that outlived the stop) a node keeps at most. Each holds a thread and its memory
+ * (up to ≈ 1.2 GB) until the process ends: at this many, or past `stuckRssBytesMax` of process
+ * RSS with any of them, the node takes no more runs, lets those running finish (at most
+ * `retireDrainMsMax`) and exits, for its supervisor to start it afresh (docs/exec.md, "Safety").
+ */
+export const stuckIsolatesMax = 4;
+export const stuckRssBytesMax = 4 * 1024 ** 3;
+/** How often the RSS bound is read while any isolate is stuck (a busy one may still allocate). */
+export const stuckRssCheckMs = 1_000;
+
 export interface EngineOptions {
   /** Runs at once; more wait in a FIFO queue (never refused). */
   maxConcurrentExecutions: number;
@@ -648,6 +660,10 @@ export interface EngineOptions {
   clock?: () => number;
   /** Isolates of this memory limit (the server's default) are made at start, prewarmIsolatesPerSlot per slot, at most prewarmIsolatesMax. */
   warmMemoryMb?: number;
+  /** Hears once that the node must retire (the stuck isolates' bound), with why; the server then exits. */
+  onRetire?: (reason: string) => void;
+  /** Tests: a lower bound than `stuckIsolatesMax`. */
+  stuckIsolatesMax?: number;
 }
 
 class IsolateEngine implements Engine {
@@ -675,6 +691,47 @@ class IsolateEngine implements Engine {
     this.pool = new IsolatePool({ slots: this.slots, onCatastrophicError: (isolate, message) => this.onCatastrophicError(isolate, message) });
     this.logger = options.logger;
     this.clock = options.clock ?? Date.now;
+    this.onRetire = options.onRetire ?? null;
+    this.stuckMax = options.stuckIsolatesMax ?? stuckIsolatesMax;
+    assert(Number.isInteger(this.stuckMax) && this.stuckMax >= 1, 'a positive bound on stuck isolates');
+  }
+
+  private readonly onRetire: ((reason: string) => void) | null;
+  private readonly stuckMax: number;
+  private retiringReason: string | null = null;
+  private rssCheck: NodeJS.Timeout | null = null;
+
+  get retiring(): string | null {
+    return this.retiringReason;
+  }
+
+  /** Counts a stuck isolate, and retires the node past the bound on them. */
+  private markStuck(isolate: ivm.Isolate): void {
+    this.stuck.add(isolate);
+    this.checkStuckBound();
+    if (this.rssCheck === null && this.retiringReason === null) {
+      this.rssCheck = setInterval(() => this.checkStuckBound(), stuckRssCheckMs);
+      this.rssCheck.unref();
+    }
+  }
+
+  private checkStuckBound(): void {
+    if (this.retiringReason !== null) return;
+    if (this.stuck.size === 0) {
+      if (this.rssCheck !== null) clearInterval(this.rssCheck);
+      this.rssCheck = null;
+      return;
+    }
+    const rssBytes = process.memoryUsage.rss();
+    const reason = this.stuck.size >= this.stuckMax
+      ? `${this.stuck.size} isolate threads V8 cannot stop (bound ${this.stuckMax})`
+      : rssBytes > stuckRssBytesMax ? `process RSS ${Math.round(rssBytes / 2 ** 20)} MiB with ${this.stuck.size} isolate threads V8 cannot stop (bound ${stuckRssBytesMax / 2 ** 20} MiB)` : null;
+    if (reason === null) return;
+    this.retiringReason = reason;
+    if (this.rssCheck !== null) clearInterval(this.rssCheck);
+    this.rssCheck = null;
+    this.logger?.error({ stuckIsolates: this.stuck.size, rssBytes, reason }, 'retiring: this node takes no more runs and exits once the runs under way end, for its supervisor to restart it');
+    this.onRetire?.(reason);
   }
 
   /**
@@ -718,7 +775,7 @@ class IsolateEngine implements Engine {
   private onCatastrophicError(isolate: ivm.Isolate, message: string): void {
     const run = [...this.active].find((candidate) => candidate.runsIn(isolate));
     // With a run, the engine counts the isolate once that run is abandoned (at once, below).
-    if (run === undefined) this.stuck.add(isolate);
+    if (run === undefined) this.markStuck(isolate);
     this.logger?.error({ v8: message, duringRun: run !== undefined }, 'V8 ran out of memory in an isolate beyond recovery; its thread is parked until the process exits, holding its memory');
     run?.parkedByV8();
   }
@@ -732,6 +789,10 @@ class IsolateEngine implements Engine {
   run(request: RunRequest): Promise<RunOutcome> {
     assert(request.limits.executionTimeoutMs > 0 && request.limits.heapMemoryMaxMb > 0, 'positive limits');
     if (this.closed) return Promise.resolve(cancelledBeforeStart(request));
+    if (this.retiringReason !== null) {
+      if (request.stateful !== undefined && 'live' in request.stateful) request.stateful.live.dispose();
+      return Promise.resolve(failed(ErrorTexts.retiring));
+    }
     const code = this.sources.prepare(request.code, request.stateful !== undefined);
     return new Promise((resolve) => {
       const queued: QueuedRun = { request, resolve, onAbort: null, code: null };
@@ -877,7 +938,7 @@ class IsolateEngine implements Engine {
       this.active.delete(run);
     }
     if (run.abandoned) {
-      this.stuck.add(prepared.isolate);
+      this.markStuck(prepared.isolate);
       // A builtin's loop that outlived the stop may still end (a string operation over a rope
       // allocating its way through): its thread is free again then.
       void run.answered.then(() => this.unmarkStuck(prepared.isolate));
@@ -917,6 +978,8 @@ class IsolateEngine implements Engine {
   /** Cancels what is queued and what runs (each answers `cancelled`), then disposes every isolate. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.rssCheck !== null) clearInterval(this.rssCheck);
+    this.rssCheck = null;
     if (this.longRunCheck !== null) clearTimeout(this.longRunCheck);
     this.longRunCheck = null;
     for (const queued of [...this.preparing, ...this.queue.splice(0)]) {

@@ -109,8 +109,14 @@ export function createHttpApp(options: HttpAppOptions): { app: Koa; close: () =>
   const router = new Router();
   router.get('/healthz', (ctx) => {
     const stuck = options.engine.stuckIsolates;
+    const retiring = options.engine.retiring;
     // Still serving, but each stuck isolate keeps a core busy: an operator should restart the node.
-    ctx.body = { status: stuck === 0 ? 'ok' : 'degraded', version, running: options.engine.runningCount, queued: options.engine.queuedCount, stuck_isolates: stuck };
+    // Retiring: past the bound on them it takes no more runs and exits (503 for load balancers).
+    if (retiring !== null) ctx.status = 503;
+    ctx.body = {
+      status: retiring !== null ? 'retiring' : stuck === 0 ? 'ok' : 'degraded', version, running: options.engine.runningCount,
+      queued: options.engine.queuedCount, stuck_isolates: stuck, ...(retiring !== null ? { reason: retiring } : {}),
+    };
   });
   router.get('/metrics', (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';

@@ -150,6 +150,12 @@
   // ---- timers: a queue the host drives; one callback per host turn so microtasks run between ----
   const timerDelayMax = 2 ** 31 - 1;
   const timersPendingMax = 100000;
+  /**
+   * And at most this many per MiB of the memory limit: 60,000 timers at 8 or 16 MiB ran V8 out of
+   * memory while it grew the timer table, beyond recovery (a parked isolate thread, issue 18);
+   * 1,024 per MiB stay well inside the heap and fail with this RangeError instead.
+   */
+  const timersPerMiB = 1024;
   const timerQueue = safeMap();
   let timerSequence = 0;
   let idSequence = 0;
@@ -171,7 +177,8 @@
 
   function addTimer(callback, delay, args, repeat) {
     if (typeof callback !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${inspect(callback, { depth: 0 })}`);
-    if (timerQueue.size >= timersPendingMax) throw new RangeError(`too many pending timers (at most ${timersPendingMax} per execution)`);
+    const timersMax = mathMin(timersPendingMax, timersPerMiB * mathFloor(memoryLimitBytes / (1024 * 1024)));
+    if (timerQueue.size >= timersMax) throw new RangeError(`too many pending timers (at most ${timersMax} per execution at this heap_memory_max_mb, ${timersPerMiB} per MiB)`);
     let delayMs = Number(delay);
     if (!(delayMs >= 1 && delayMs <= timerDelayMax)) delayMs = 1;
     const id = ++idSequence;
