@@ -1,6 +1,7 @@
 // The tools of every mode: run_js, get_execution, get_execution_output, cancel_execution,
 // list_executions. Texts are written for the agent that reads them.
 import { z } from 'zod';
+import { tagMapArgument } from './tags-argument.ts';
 import type { Config } from '../config.ts';
 import { McpV8Error } from '../errors.ts';
 import { busyPollHoldMs, type ExecutionService } from '../exec/service.ts';
@@ -43,7 +44,7 @@ const runJsInput = {
     'Wait up to this many ms for the run to finish (0 = return at once). Use 1000-5000 for quick snippets: when the run finishes in time the reply already holds status, result, error and the first page of console output, so no get_execution call is needed.'),
   heap: z.string().optional().describe('Stateful mode: 64-hex heap hash (from get_execution) to resume; its variables, functions and data are there. Omit to start fresh (or to continue the session).'),
   session: z.string().optional().describe('Stateful mode: session name; the run is logged under it, and without heap it continues from the session\'s latest heap.'),
-  tags: z.record(z.string(), z.string()).optional().describe('Stateful mode: tags for the output heap (find it later with query_heaps_by_tags).'),
+  tags: tagMapArgument.optional().describe('Stateful mode: tags for the output heap (find it later with query_heaps_by_tags).'),
 };
 
 const statefulDescription =
