@@ -230,8 +230,11 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       return { ok: false, error: `Execution ${executionId} is not running (status: ${record.status})` };
     }
     live.abort.abort();
-    await live.done;
-    return { ok: true };
+    // The run may have ended on its own before the abort reached it (its outcome was on its
+    // way): the cancel then lost, and says so with the final status (issue 18 item 7).
+    const record = await live.done;
+    if (record.status === 'cancelled') return { ok: true };
+    return { ok: false, error: `Execution ${executionId} finished before the cancel took effect (status: ${record.status})` };
   }
 
   output(executionId: string, query: OutputQuery): Promise<OutputPage> {
