@@ -48,6 +48,36 @@ function readBody(request: IncomingMessage, bodyBytesMax: number): Promise<Buffe
  * the message names the first few.
  */
 export const bodyKeysMax = 64;
+/**
+ * Strings (keys and values, at any depth) a JSON body may hold, counted before it is parsed: to
+ * parse 200,000 keys took the main thread ≈ 0.1 s per body before any check could run, and a
+ * client sending eight such bodies again and again held a neighbour's `1+1` for seconds. No
+ * request needs a thousandth of this; a body too small to hold this many is not scanned.
+ */
+export const bodyStringsMax = 10_000;
+const scannedCharsMin = 4 * bodyStringsMax;
+
+/** Refuses, before JSON.parse, a body of more than bodyStringsMax strings (hops from quote to quote). */
+function checkStringCount(text: string): void {
+  if (text.length < scannedCharsMin) return;
+  let strings = 0;
+  let at = text.indexOf('"');
+  while (at !== -1) {
+    let end = text.indexOf('"', at + 1);
+    // A quote after an odd number of backslashes is inside the string.
+    for (;;) {
+      if (end === -1) return; // unterminated: JSON.parse says so
+      let backslashes = 0;
+      while (text.charCodeAt(end - 1 - backslashes) === 92) backslashes++;
+      if (backslashes % 2 === 0) break;
+      end = text.indexOf('"', end + 1);
+    }
+    if (++strings > bodyStringsMax) {
+      throw new McpV8Error('INVALID_ARGUMENT', `request body holds more than ${bodyStringsMax} strings (keys and values); no request takes that many`);
+    }
+    at = text.indexOf('"', end + 1);
+  }
+}
 const keysNamedMax = 5;
 
 function checkKeyCount(value: unknown): void {
@@ -67,6 +97,7 @@ export async function readJsonBody(request: IncomingMessage, bodyBytesMax: numbe
   }
   const text = (await readBody(request, bodyBytesMax)).toString('utf8');
   if (text.trim() === '') throw new McpV8Error('INVALID_ARGUMENT', 'request body is empty; send a JSON object');
+  checkStringCount(text);
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;

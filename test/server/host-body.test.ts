@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { bodyKeysMax } from '../../src/transport/body.ts';
+import { bodyKeysMax, bodyStringsMax } from '../../src/transport/body.ts';
 import { exec } from '../support/hostile.ts';
 import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
 
@@ -31,9 +31,24 @@ describe('bodies of many unknown keys', () => {
     for (const answer of answers) {
       assert.equal(answer.status, 400);
       assert.ok(answer.text.length < 1024, `${answer.text.length} characters`);
-      assert.match(answer.text, new RegExp(`request body has 200001 keys, more than any request takes \\(at most ${bodyKeysMax}\\); the first: \\\\"code\\\\", \\\\"k0\\\\"`));
+      assert.match(answer.text, new RegExp(`request body holds more than ${bodyStringsMax} strings`));
     }
     assert.deepEqual(new Set(neighbours.map((neighbour) => `${neighbour.status} ${neighbour.result}`)), new Set(['completed 2']));
+  });
+
+  test('a body of fewer strings but more than 64 keys is refused on the key count, naming the first', async () => {
+    const keys: Record<string, number> = { code: 1 };
+    for (let index = 0; index < 100; index++) keys[`k${index}`] = 1;
+    const response = await fetch(`${server.baseUrl}/api/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(keys) });
+    const text = await response.text();
+    assert.equal(response.status, 400);
+    assert.match(text, new RegExp(`request body has 101 keys, more than any request takes \\(at most ${bodyKeysMax}\\); the first: \\\\"code\\\\", \\\\"k0\\\\"`));
+  });
+
+  test('a long code string full of escaped quotes is not miscounted', async () => {
+    // 40,000 escaped quotes and 20,000 escaped backslashes inside one string: one string.
+    const answer = await exec(server, { code: `const s = ${JSON.stringify('say "hi" \\ '.repeat(20_000))}; s.length` });
+    assert.deepEqual([answer.status, answer.result], ['completed', '220000'], JSON.stringify(answer).slice(0, 300));
   });
 
   test('a few unknown keys are still named, each message capped', async () => {
