@@ -5,10 +5,8 @@
 // server process: each attack ends at its timeout, within the 2 s a stopped isolate has to
 // answer, and leaves no stuck isolate.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { exec, health } from '../support/hostile.ts';
-import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
+import { describe, test } from 'node:test';
+import { exec, health, serverForSuite } from '../support/hostile.ts';
 
 const loops = [
   "const s='\\u1e9b\\u0323'.repeat(1e6); let n=0; for(let i=0;i<1000;i++) n+=s.normalize('NFKD').length; n",
@@ -18,20 +16,15 @@ const loops = [
 ];
 
 describe('string builtins in a loop end at the timeout', () => {
-  let server: ServerProcess;
-  before(async () => {
-    const root = tempDir('host-builtins');
-    server = await startServerProcess(['--stateless', '--http-port', '0', '--execution-db-path', join(root, 'executions'), '--max-concurrent-executions', '2']);
-  });
-  after(async () => { await server?.stop('SIGKILL'); });
+  const server = serverForSuite('host-builtins', 'stateless', ['--max-concurrent-executions', '2']);
 
   for (const code of loops) {
     test(code.slice(code.indexOf('n+=') + 3, code.indexOf('.length')), async () => {
-      const ran = await exec(server, { code, heap_memory_max_mb: 64, execution_timeout_secs: 3 });
+      const ran = await exec(server(), { code, heap_memory_max_mb: 64, execution_timeout_secs: 3 });
       assert.equal(ran.status, 'timed_out', JSON.stringify(ran));
-      const neighbour = await exec(server, { code: '1+1', execution_timeout_secs: 30 });
+      const neighbour = await exec(server(), { code: '1+1', execution_timeout_secs: 30 });
       assert.deepEqual([neighbour.status, neighbour.result], ['completed', '2']);
-      const now = await health(server);
+      const now = await health(server());
       assert.deepEqual([now.status, now.stuck_isolates], ['ok', 0], 'the isolate answered: its thread is free');
     });
   }

@@ -4,10 +4,9 @@
 // timed to end around the moment of the cancel, over a real server process: every answer must
 // agree with the record.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { execution, submit } from '../support/hostile.ts';
-import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
+import { describe, test } from 'node:test';
+import { execution, serverForSuite, submit } from '../support/hostile.ts';
+import { type ServerProcess } from '../support/server-process.ts';
 
 async function cancel(server: ServerProcess, id: string): Promise<{ ok: boolean; error?: string }> {
   const response = await fetch(`${server.baseUrl}/api/executions/${id}/cancel`, { method: 'POST', signal: AbortSignal.timeout(60_000) });
@@ -16,22 +15,16 @@ async function cancel(server: ServerProcess, id: string): Promise<{ ok: boolean;
 
 for (const mode of ['stateless', 'stateful'] as const) {
   describe(`cancel wins or says it lost (${mode})`, () => {
-    let server: ServerProcess;
-    before(async () => {
-      const root = tempDir(`host-cancel-${mode}`);
-      const storage = mode === 'stateless' ? ['--stateless'] : ['--directory-path', join(root, 'heaps'), '--session-db-path', join(root, 'sessions')];
-      server = await startServerProcess([...storage, '--http-port', '0', '--execution-db-path', join(root, 'executions')]);
-    });
-    after(async () => { await server?.stop('SIGKILL'); });
+    const server = serverForSuite(`host-cancel-${mode}`, mode);
 
     test('60 runs ending around their cancel: each answer agrees with the record', async () => {
       const seen = { won: 0, lost: 0 };
       for (let index = 0; index < 60; index++) {
         const body: Record<string, unknown> = { code: `await new Promise((resolve) => setTimeout(resolve, ${index % 6})); ${index}`, execution_timeout_secs: 30 };
         if (mode === 'stateful') body.session = 'cancel-race';
-        const id = await submit(server, body);
-        const answer = await cancel(server, id);
-        const record = await execution(server, id);
+        const id = await submit(server(), body);
+        const answer = await cancel(server(), id);
+        const record = await execution(server(), id);
         if (answer.ok) {
           seen.won++;
           assert.equal(record.status, 'cancelled', `cancel said ok, the record says ${record.status}`);

@@ -9,11 +9,9 @@
 //    and again by the host. Real server processes; the neighbours' bound is event order: each
 //    neighbour completes while the attacker still runs.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { consoleLinesMax, consoleTruncatedLine } from '../../src/exec/engine.ts';
-import { exec, execution, firstOutput, health, output, submit } from '../support/hostile.ts';
-import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
+import { exec, execution, firstOutput, health, output, serverForSuite, submit } from '../support/hostile.ts';
 
 const replacedBuiltins = [
   'Array.prototype.push = function () { this[this.length] = null; return this.length }',
@@ -24,30 +22,25 @@ const replacedBuiltins = [
 ];
 
 describe('sandbox code that replaces builtins the console relies on', () => {
-  let server: ServerProcess;
-  before(async () => {
-    const root = tempDir('host-console');
-    server = await startServerProcess(['--stateless', '--http-port', '0', '--execution-db-path', join(root, 'executions'), '--max-concurrent-executions', '2']);
-  });
-  after(async () => { await server?.stop('SIGKILL'); });
+  const server = serverForSuite('host-console', 'stateless', ['--max-concurrent-executions', '2']);
 
   for (const replaced of replacedBuiltins) {
     test(replaced.slice(0, 60), async () => {
       // A victim accepted first prints and finishes while the attacker runs.
-      const victim = await submit(server, { code: "console.log('victim line'); await new Promise((resolve) => setTimeout(resolve, 300)); 'victim done'", execution_timeout_secs: 30 });
-      const attacker = await submit(server, { code: `${replaced}; setInterval(() => console.log(1), 5); 'x'`, execution_timeout_secs: 3 });
-      await firstOutput(server, attacker);
-      const others = await Promise.all(Array.from({ length: 40 }, () => exec(server, { code: '1+1', execution_timeout_secs: 30 })));
+      const victim = await submit(server(), { code: "console.log('victim line'); await new Promise((resolve) => setTimeout(resolve, 300)); 'victim done'", execution_timeout_secs: 30 });
+      const attacker = await submit(server(), { code: `${replaced}; setInterval(() => console.log(1), 5); 'x'`, execution_timeout_secs: 3 });
+      await firstOutput(server(), attacker);
+      const others = await Promise.all(Array.from({ length: 40 }, () => exec(server(), { code: '1+1', execution_timeout_secs: 30 })));
       assert.deepEqual(new Set(others.map((other) => `${other.status} ${other.result}`)), new Set(['completed 2']));
-      assert.equal((await execution(server, attacker, 0)).status, 'running', 'the neighbours finished while the attacker ran');
-      const victimDone = await execution(server, victim);
+      assert.equal((await execution(server(), attacker, 0)).status, 'running', 'the neighbours finished while the attacker ran');
+      const victimDone = await execution(server(), victim);
       assert.deepEqual([victimDone.status, victimDone.result], ['completed', 'victim done']);
-      assert.equal((await output(server, victim)).data, 'victim line\n');
-      const attackerDone = await execution(server, attacker);
+      assert.equal((await output(server(), victim)).data, 'victim line\n');
+      const attackerDone = await execution(server(), attacker);
       assert.equal(attackerDone.status, 'timed_out');
-      const printed = (await output(server, attacker, { line_limit: 1000 })).data.split('\n').slice(0, -1);
+      const printed = (await output(server(), attacker, { line_limit: 1000 })).data.split('\n').slice(0, -1);
       assert.ok(printed.length > 0 && printed.every((line) => line === '1'), `the attacker's own lines: ${printed.slice(0, 5).join('|')}`);
-      assert.equal((await health(server)).status, 'ok');
+      assert.equal((await health(server())).status, 'ok');
     });
   }
 });
@@ -59,24 +52,19 @@ const floods = [
 ];
 
 describe('console floods', () => {
-  let server: ServerProcess;
-  before(async () => {
-    const root = tempDir('host-flood');
-    server = await startServerProcess(['--stateless', '--http-port', '0', '--execution-db-path', join(root, 'executions'), '--max-concurrent-executions', '2']);
-  });
-  after(async () => { await server?.stop('SIGKILL'); });
+  const server = serverForSuite('host-flood', 'stateless', ['--max-concurrent-executions', '2']);
 
   for (const flood of floods) {
     test(`${flood.name}: cut at the bound; a neighbour's 1+1 completes while it floods`, async () => {
-      const attacker = await submit(server, { code: `${flood.code}; await new Promise((resolve) => setTimeout(resolve, 2000)); 'done'`, execution_timeout_secs: 30, heap_memory_max_mb: 64 });
-      await firstOutput(server, attacker);
-      const neighbour = await exec(server, { code: '1+1', execution_timeout_secs: 30 });
+      const attacker = await submit(server(), { code: `${flood.code}; await new Promise((resolve) => setTimeout(resolve, 2000)); 'done'`, execution_timeout_secs: 30, heap_memory_max_mb: 64 });
+      await firstOutput(server(), attacker);
+      const neighbour = await exec(server(), { code: '1+1', execution_timeout_secs: 30 });
       assert.deepEqual([neighbour.status, neighbour.result], ['completed', '2']);
       // The flood ends with a 2 s wait: the neighbour must have come back well before that.
-      assert.equal((await execution(server, attacker, 0)).status, 'running', 'the neighbour did not wait for the flood');
-      const done = await execution(server, attacker);
+      assert.equal((await execution(server(), attacker, 0)).status, 'running', 'the neighbour did not wait for the flood');
+      const done = await execution(server(), attacker);
       assert.deepEqual([done.status, done.result], ['completed', 'done']);
-      const last = await output(server, attacker, { line_offset: flood.lines, line_limit: 10 });
+      const last = await output(server(), attacker, { line_offset: flood.lines, line_limit: 10 });
       assert.equal(last.total_lines, flood.lines);
       assert.equal(last.data, `${consoleTruncatedLine}\n`);
       assert.ok(last.total_bytes <= 32 * 1024 * 1024 + 200, `${last.total_bytes} bytes`);

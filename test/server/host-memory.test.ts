@@ -6,11 +6,9 @@
 // The attacker must fail out of memory, the server's RSS come back within a stated bound, no
 // isolate stay stuck, and a neighbour's run complete. Real server processes.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ErrorTexts } from '../../src/exec/types.ts';
-import { exec, health, neighbours, rssMiB } from '../support/hostile.ts';
-import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
+import { exec, health, neighbours, rssMiB, serverForSuite } from '../support/hostile.ts';
 
 /** What the server's RSS may grow by over a bomb, once its run has ended: a few times the largest heap limit, not gigabytes. */
 const rssGrowthMiBMax = 256;
@@ -25,29 +23,23 @@ const bombs = [
 
 for (const mode of ['stateless', 'stateful'] as const) {
   describe(`memory bombs end with their run (${mode})`, () => {
-    let server: ServerProcess;
-    before(async () => {
-      const root = tempDir(`host-memory-${mode}`);
-      const storage = mode === 'stateless' ? ['--stateless'] : ['--directory-path', join(root, 'heaps'), '--session-db-path', join(root, 'sessions')];
-      server = await startServerProcess([...storage, '--http-port', '0', '--execution-db-path', join(root, 'executions'), '--max-concurrent-executions', '2']);
-    });
-    after(async () => { await server?.stop('SIGKILL'); });
+    const server = serverForSuite(`host-memory-${mode}`, mode, ['--max-concurrent-executions', '2']);
 
     for (const bomb of mode === 'stateless' ? bombs : bombs.slice(0, 1)) {
       test(bomb.name, async () => {
-        await neighbours(server, 3);
-        const before = rssMiB(server);
-        const attack = exec(server, { code: bomb.code, heap_memory_max_mb: bomb.mb, execution_timeout_secs: 5 });
-        const neighbour = exec(server, { code: '1+1', execution_timeout_secs: 30 });
+        await neighbours(server(), 3);
+        const before = rssMiB(server());
+        const attack = exec(server(), { code: bomb.code, heap_memory_max_mb: bomb.mb, execution_timeout_secs: 5 });
+        const neighbour = exec(server(), { code: '1+1', execution_timeout_secs: 30 });
         const outcome = await attack;
         assert.equal(outcome.status, 'failed', JSON.stringify(outcome));
         assert.equal(outcome.error, ErrorTexts.outOfMemory);
         assert.deepEqual([(await neighbour).status, (await neighbour).result], ['completed', '2']);
         // After the run: twenty more runs' worth of time, in which the bomb grew ≈ 4 GB before.
-        await neighbours(server, 20);
-        const grown = rssMiB(server) - before;
+        await neighbours(server(), 20);
+        const grown = rssMiB(server()) - before;
         assert.ok(grown < rssGrowthMiBMax, `RSS grew ${grown.toFixed(0)} MiB over the bomb (bound ${rssGrowthMiBMax})`);
-        const healthNow = await health(server);
+        const healthNow = await health(server());
         assert.equal(healthNow.stuck_isolates, 0, JSON.stringify(healthNow));
         assert.equal(healthNow.status, 'ok');
       });

@@ -1,7 +1,9 @@
 // What the issue-18 tests (test/server/host-*.test.ts) ask of a real server process: a run over
 // the plain API, /healthz, and the process's resident memory read from /proc.
 import { readFileSync } from 'node:fs';
-import type { ServerProcess } from './server-process.ts';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { startServerProcess, tempDir, type ServerProcess } from './server-process.ts';
 
 export interface ExecAnswer {
   execution_id: string;
@@ -71,4 +73,22 @@ export async function firstOutput(server: ServerProcess, id: string): Promise<vo
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error(`execution ${id} printed nothing`);
+}
+
+/**
+ * A real server process for the enclosing describe: started before its tests, killed after
+ * them. `--http-port 0`, its own temporary stores, and `extra` flags.
+ */
+export function serverForSuite(name: string, mode: 'stateless' | 'stateful', extra: readonly string[] = []): () => ServerProcess {
+  let server: ServerProcess | undefined;
+  before(async () => {
+    const root = tempDir(name);
+    const storage = mode === 'stateless' ? ['--stateless'] : ['--directory-path', join(root, 'heaps'), '--session-db-path', join(root, 'sessions')];
+    server = await startServerProcess([...storage, '--http-port', '0', '--execution-db-path', join(root, 'executions'), ...extra]);
+  });
+  after(async () => { await server?.stop('SIGKILL'); });
+  return () => {
+    if (server === undefined) throw new Error(`the server of ${name} did not start`);
+    return server;
+  };
 }
