@@ -20,6 +20,17 @@ export const queueWarnDepth = 10_000;
 export const pendingWorkPollMs = 2;
 /** An error text longer than this is cut (the sandbox cuts results at 8 Mi characters). */
 export const errorCharsMax = 64 * 1024;
+/** A result longer than this is cut, by the sandbox and again by the host. */
+export const resultCharsMax = 8 * 1024 * 1024;
+
+/**
+ * A result or error text from the sandbox, checked: the prelude formats them with builtins user
+ * code can replace, so what arrives may be no string, or longer than the prelude's own bound.
+ */
+export function sandboxText(value: unknown, charsMax: number): string {
+  if (typeof value !== 'string') return '[the sandbox returned a value that is not text]';
+  return value.length <= charsMax ? value : `${value.slice(0, charsMax)}… [truncated: ${value.length - charsMax} more characters]`;
+}
 
 interface SandboxState {
   settled: boolean;
@@ -552,7 +563,7 @@ class Run {
     for (;;) {
       this.offHeapBytes = state.offHeapBytes;
       await this.drainOutput(state);
-      if (state.fatal !== null) return failed(state.fatal, state.record);
+      if (state.fatal !== null) return failed(sandboxText(state.fatal, errorCharsMax), state.record);
       if (state.settled && state.refTimers === 0) break;
       if (state.nextDueInMs === null && state.pendingWork === 0) {
         if (!state.settled) return failed(stuckError, state.record);
@@ -574,11 +585,13 @@ const stuckError = 'Error: the code awaits a promise that nothing can settle (no
 
 /** How a run ended, from the sandbox state after its last turn. */
 function endOf(state: SandboxState): { status: 'completed' | 'failed'; result: string | null; error: string | null } {
-  if (state.fatal !== null) return { status: 'failed', result: null, error: state.fatal };
+  if (state.fatal !== null) return { status: 'failed', result: null, error: sandboxText(state.fatal, errorCharsMax) };
   if (!state.settled) return { status: 'failed', result: null, error: stuckError };
   const outcome = state.outcome;
   assert(outcome !== null, 'a settled run has an outcome');
-  return outcome.ok ? { status: 'completed', result: outcome.value, error: null } : { status: 'failed', result: null, error: outcome.error };
+  return outcome.ok
+    ? { status: 'completed', result: sandboxText(outcome.value, resultCharsMax), error: null }
+    : { status: 'failed', result: null, error: sandboxText(outcome.error, errorCharsMax) };
 }
 
 /** A promise's outcome, as a value. */
