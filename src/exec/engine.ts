@@ -20,6 +20,8 @@ export const queueWarnDepth = 10_000;
 export const pendingWorkPollMs = 2;
 /** An error text longer than this is cut (the sandbox cuts results at 8 Mi characters). */
 export const errorCharsMax = 64 * 1024;
+/** The prelude's truncation marker (`… [truncated: N more characters]`) is shorter than this. */
+const sandboxMarkerCharsMax = 64;
 /** A result longer than this is cut, by the sandbox and again by the host. */
 export const resultCharsMax = 8 * 1024 * 1024;
 
@@ -29,7 +31,9 @@ export const resultCharsMax = 8 * 1024 * 1024;
  */
 export function sandboxText(value: unknown, charsMax: number): string {
   if (typeof value !== 'string') return '[the sandbox returned a value that is not text]';
-  return value.length <= charsMax ? value : `${value.slice(0, charsMax)}… [truncated: ${value.length - charsMax} more characters]`;
+  // The prelude's own cut adds its marker past charsMax: room for it, so that it stays.
+  const allowed = charsMax + sandboxMarkerCharsMax;
+  return value.length <= allowed ? value : `${value.slice(0, charsMax)}… [truncated: ${value.length - charsMax} more characters]`;
 }
 
 interface SandboxState {
