@@ -133,8 +133,8 @@ async function openHeaps(config: Config, logger: Logger, ownPaths: string[]): Pr
 }
 
 /** Stops the server, then the process: exit 0, or 1 with the reason logged when stopping failed. */
-export function closeAndExit(server: Pick<RunningServer, 'close' | 'stuckIsolates'>, logger: Logger): void {
-  void server.close().then(() => exitProcess(0, server.stuckIsolates(), logger), (error: unknown) => {
+export function closeAndExit(server: Pick<RunningServer, 'close' | 'stuckIsolates'>, logger: Logger, exitCode = 0): void {
+  void server.close().then(() => exitProcess(exitCode, server.stuckIsolates(), logger), (error: unknown) => {
     logger.error({ err: error }, 'stopping failed');
     exitProcess(1, server.stuckIsolates(), logger);
   });
@@ -152,16 +152,19 @@ const selfTerminateMsMax = 5_000;
  */
 function exitProcess(code: number, stuckIsolates: number, logger: Logger): void {
   if (stuckIsolates === 0) process.exit(code);
+  // A failure (a node that retired itself, stores that did not close) must read as one to a
+  // supervisor (systemd's Restart=on-failure ignores death by SIGTERM): SIGKILL then.
+  const signal = code === 0 ? 'SIGTERM' : 'SIGKILL';
   const terminate = () => {
     process.removeAllListeners('SIGTERM');
-    process.kill(process.pid, 'SIGTERM');
+    process.kill(process.pid, signal);
   };
   setTimeout(() => process.kill(process.pid, 'SIGKILL'), selfTerminateMsMax);
   // The log's destination writes asynchronously (pino's flush does not wait for a write under
   // way): it says 'drain' once this last line, and all before it, are written.
   const destination = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
   if (destination instanceof EventEmitter) destination.once('drain', terminate);
-  logger.warn({ stuckIsolates, exitCode: code }, 'isolate threads that never end cannot be joined at exit: the process ends by SIGTERM');
+  logger.warn({ stuckIsolates, exitCode: code }, `isolate threads that never end cannot be joined at exit: the process ends by ${signal}`);
   if (!(destination instanceof EventEmitter)) terminate();
 }
 
@@ -179,12 +182,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     await removeOwnPaths(ownPaths, logger);
     throw error;
   }
+  // The engine retires the node past its bound on isolate threads V8 cannot stop: it exits once
+  // the runs under way end (at most retireDrainMsMax), for its supervisor to restart it.
+  let retire = () => {};
   const ivm = isolatedVmBuild();
   if (!ivm.patched) {
     logger.warn({ why: ivm.why }, 'isolated-vm is the unpatched prebuilt: a stopped run whose thrown value or rejection reason has a getter or proxy trap that never returns keeps an isolate thread busy until restart (the run still ends, 2 s late; /healthz then says degraded)');
   }
   try {
-    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb });
+    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire: () => retire() });
   } catch (error) {
     await store.close();
     await closeHeaps(heaps);
@@ -207,10 +213,14 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     await removeOwnPaths(ownPaths, logger);
   };
 
+  const retireWhenDrained = (running: RunningServer) => {
+    retire = () => void drained(engine).then(() => closeAndExit(running, logger, retiredExitCode));
+  };
   if (config.transport === 'stdio') {
     let closing: Promise<void> | undefined;
     const close = () => (closing ??= shutdown(async () => {}));
     const stuckIsolates = () => engine.stuckIsolates;
+    retireWhenDrained({ port: null, close, stuckIsolates });
     await serveStdio({ tools, logger, extras, onClose: () => closeAndExit({ close, stuckIsolates }, logger) });
     logger.info({ mode: config.stateless ? 'stateless' : 'stateful' }, 'mcp-v8 serving MCP on stdio');
     return { port: null, close, stuckIsolates };
@@ -229,7 +239,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }
   logger.info({ transport: config.transport, host: config.bindHost, port }, 'mcp-v8 listening');
   let closing: Promise<void> | undefined;
-  return {
+  const running: RunningServer = {
     port,
     close: () => (closing ??= shutdown(async () => {
       await closeApp();
@@ -238,4 +248,17 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     })),
     stuckIsolates: () => engine.stuckIsolates,
   };
+  retireWhenDrained(running);
+  return running;
+}
+
+/** The exit code of a node that retired itself (its stuck isolates' bound): EX_TEMPFAIL, restart it. */
+export const retiredExitCode = 75;
+/** A retiring node waits this long at most for the runs under way before it exits. */
+export const retireDrainMsMax = 30_000;
+
+/** Resolves when no run is under way any more, or after retireDrainMsMax. */
+async function drained(engine: Engine): Promise<void> {
+  const deadline = Date.now() + retireDrainMsMax;
+  while (engine.runningCount > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
 }

@@ -20,6 +20,21 @@ export const queueWarnDepth = 10_000;
 export const pendingWorkPollMs = 2;
 /** An error text longer than this is cut (the sandbox cuts results at 8 Mi characters). */
 export const errorCharsMax = 64 * 1024;
+/** The prelude's truncation marker (`… [truncated: N more characters]`) is shorter than this. */
+const sandboxMarkerCharsMax = 64;
+/** A result longer than this is cut, by the sandbox and again by the host. */
+export const resultCharsMax = 8 * 1024 * 1024;
+
+/**
+ * A result or error text from the sandbox, checked: the prelude formats them with builtins user
+ * code can replace, so what arrives may be no string, or longer than the prelude's own bound.
+ */
+export function sandboxText(value: unknown, charsMax: number): string {
+  if (typeof value !== 'string') return '[the sandbox returned a value that is not text]';
+  // The prelude's own cut adds its marker past charsMax: room for it, so that it stays.
+  const allowed = charsMax + sandboxMarkerCharsMax;
+  return value.length <= allowed ? value : `${value.slice(0, charsMax)}… [truncated: ${value.length - charsMax} more characters]`;
+}
 
 interface SandboxState {
   settled: boolean;
@@ -55,6 +70,53 @@ export const offHeapReuseBytesMax = 64 * 1024;
 
 /** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
 export const replayTimeoutMsMax = 300_000;
+
+/** Console output one execution may print, in UTF-8 bytes (one more per line), and in lines. */
+export const consoleBytesMax = 32 * 1024 * 1024;
+export const consoleLinesMax = 100_000;
+/** The last line of an execution whose console output reached a bound (the sandbox writes the same). */
+export const consoleTruncatedLine = `[output truncated: this execution reached the console limit of ${consoleLinesMax} lines or 32 MiB]`;
+const consoleRefusedLine = '[output truncated: the sandbox sent console output that is not text]';
+
+/**
+ * The host's own count of one execution's console output. The sandbox bounds it too, but its
+ * code runs beside user code, so nothing it sends is trusted: a batch that is not a string ends
+ * the output, and the bounds are counted again here, in exact UTF-8 bytes.
+ */
+export class ConsoleBudget {
+  private bytes = 0;
+  private lines = 0;
+  private ended = false;
+
+  /** The lines of one batch that may be stored, the truncation line last if a bound is reached. */
+  take(batch: unknown): string[] {
+    if (this.ended) return [];
+    if (typeof batch !== 'string') {
+      this.ended = true;
+      return [consoleRefusedLine];
+    }
+    const lines = batch.split('\n');
+    const batchBytes = Buffer.byteLength(batch, 'utf8') + 1;
+    if (this.bytes + batchBytes <= consoleBytesMax && this.lines + lines.length <= consoleLinesMax) {
+      this.bytes += batchBytes;
+      this.lines += lines.length;
+      return lines;
+    }
+    const kept: string[] = [];
+    for (const line of lines) {
+      const lineBytes = Buffer.byteLength(line, 'utf8') + 1;
+      if (line === consoleTruncatedLine || this.bytes + lineBytes > consoleBytesMax || this.lines + 1 > consoleLinesMax) {
+        this.ended = true;
+        kept.push(consoleTruncatedLine);
+        break;
+      }
+      this.bytes += lineBytes;
+      this.lines++;
+      kept.push(line);
+    }
+    return kept;
+  }
+}
 
 /** A plain object handed to the sandbox by copy. */
 function copied(value: object): ivm.Transferable {
@@ -505,7 +567,7 @@ class Run {
     for (;;) {
       this.offHeapBytes = state.offHeapBytes;
       await this.drainOutput(state);
-      if (state.fatal !== null) return failed(state.fatal, state.record);
+      if (state.fatal !== null) return failed(sandboxText(state.fatal, errorCharsMax), state.record);
       if (state.settled && state.refTimers === 0) break;
       if (state.nextDueInMs === null && state.pendingWork === 0) {
         if (!state.settled) return failed(stuckError, state.record);
@@ -530,12 +592,13 @@ const stuckError = 'Error: the code awaits a promise that nothing can settle (no
 const resultTypes = new Set(['string', 'number', 'bigint', 'boolean', 'undefined', 'symbol', 'object', 'function', 'null']);
 
 function endOf(state: SandboxState): { status: 'completed' | 'failed'; result: string | null; error: string | null; resultType?: string } {
-  if (state.fatal !== null) return { status: 'failed', result: null, error: state.fatal };
+  if (state.fatal !== null) return { status: 'failed', result: null, error: sandboxText(state.fatal, errorCharsMax) };
   if (!state.settled) return { status: 'failed', result: null, error: stuckError };
   const outcome = state.outcome;
   assert(outcome !== null, 'a settled run has an outcome');
-  if (!outcome.ok) return { status: 'failed', result: null, error: outcome.error };
-  return { status: 'completed', result: outcome.value, error: null, ...(typeof outcome.type === 'string' && resultTypes.has(outcome.type) ? { resultType: outcome.type } : {}) };
+  if (!outcome.ok) return { status: 'failed', result: null, error: sandboxText(outcome.error, errorCharsMax) };
+  const resultType = typeof outcome.type === 'string' && resultTypes.has(outcome.type) ? { resultType: outcome.type } : {};
+  return { status: 'completed', result: sandboxText(outcome.value, resultCharsMax), error: null, ...resultType };
 }
 
 /** A promise's outcome, as a value. */
@@ -583,6 +646,29 @@ export const prewarmIsolatesMax = 8;
  */
 export const prewarmIsolatesPerSlot = 3;
 
+/**
+ * Fair share between long and short runs (docs/exec.md, "Safety"). A run that has held its slot
+ * this long counts as long; while runs wait, long runs do not count against the slots, up to
+ * `longRunLanesPerSlot` × slots runs at once in all. Two `for(;;){}` runs on a 2-slot node held
+ * both slots for their whole timeout (up to 300 s) while every `1+1` waited; now a waiting run
+ * starts at most this long after the last free slot was taken, whatever the runs before it do.
+ * The price: up to twice as many isolate threads as slots while long runs last (CPU is shared).
+ */
+export const longRunMs = 500;
+export const longRunLanesPerSlot = 2;
+
+/**
+ * Isolate threads that V8 cannot stop (parked after running out of memory beyond recovery, or
+ * busy in a loop that outlived the stop) a node keeps at most. Each holds a thread and its memory
+ * (up to ≈ 1.2 GB) until the process ends: at this many, or past `stuckRssBytesMax` of process
+ * RSS with any of them, the node takes no more runs, lets those running finish (at most
+ * `retireDrainMsMax`) and exits, for its supervisor to start it afresh (docs/exec.md, "Safety").
+ */
+export const stuckIsolatesMax = 4;
+export const stuckRssBytesMax = 4 * 1024 ** 3;
+/** How often the RSS bound is read while any isolate is stuck (a busy one may still allocate). */
+export const stuckRssCheckMs = 1_000;
+
 export interface EngineOptions {
   /** Runs at once; more wait in a FIFO queue (never refused). */
   maxConcurrentExecutions: number;
@@ -594,6 +680,10 @@ export interface EngineOptions {
   clock?: () => number;
   /** Isolates of this memory limit (the server's default) are made at start, prewarmIsolatesPerSlot per slot, at most prewarmIsolatesMax. */
   warmMemoryMb?: number;
+  /** Hears once that the node must retire (the stuck isolates' bound), with why; the server then exits. */
+  onRetire?: (reason: string) => void;
+  /** Tests: a lower bound than `stuckIsolatesMax`. */
+  stuckIsolatesMax?: number;
 }
 
 class IsolateEngine implements Engine {
@@ -605,6 +695,10 @@ class IsolateEngine implements Engine {
   /** Runs whose code a source worker is making ready; they join the queue after. */
   private readonly preparing = new Set<QueuedRun>();
   private running = 0;
+  /** When each running run took its slot (performance.now()), for the fair share of `longRunMs`. */
+  private readonly slotsTakenAt = new Set<{ sinceMs: number }>();
+  /** Looks at the queue again when the oldest short run turns long (one timer for all). */
+  private longRunCheck: NodeJS.Timeout | null = null;
   private readonly slots: number;
   private readonly logger: EngineLogger | undefined;
   private readonly clock: () => number;
@@ -617,6 +711,47 @@ class IsolateEngine implements Engine {
     this.pool = new IsolatePool({ slots: this.slots, onCatastrophicError: (isolate, message) => this.onCatastrophicError(isolate, message) });
     this.logger = options.logger;
     this.clock = options.clock ?? Date.now;
+    this.onRetire = options.onRetire ?? null;
+    this.stuckMax = options.stuckIsolatesMax ?? stuckIsolatesMax;
+    assert(Number.isInteger(this.stuckMax) && this.stuckMax >= 1, 'a positive bound on stuck isolates');
+  }
+
+  private readonly onRetire: ((reason: string) => void) | null;
+  private readonly stuckMax: number;
+  private retiringReason: string | null = null;
+  private rssCheck: NodeJS.Timeout | null = null;
+
+  get retiring(): string | null {
+    return this.retiringReason;
+  }
+
+  /** Counts a stuck isolate, and retires the node past the bound on them. */
+  private markStuck(isolate: ivm.Isolate): void {
+    this.stuck.add(isolate);
+    this.checkStuckBound();
+    if (this.rssCheck === null && this.retiringReason === null) {
+      this.rssCheck = setInterval(() => this.checkStuckBound(), stuckRssCheckMs);
+      this.rssCheck.unref();
+    }
+  }
+
+  private checkStuckBound(): void {
+    if (this.retiringReason !== null) return;
+    if (this.stuck.size === 0) {
+      if (this.rssCheck !== null) clearInterval(this.rssCheck);
+      this.rssCheck = null;
+      return;
+    }
+    const rssBytes = process.memoryUsage.rss();
+    const reason = this.stuck.size >= this.stuckMax
+      ? `${this.stuck.size} isolate threads V8 cannot stop (bound ${this.stuckMax})`
+      : rssBytes > stuckRssBytesMax ? `process RSS ${Math.round(rssBytes / 2 ** 20)} MiB with ${this.stuck.size} isolate threads V8 cannot stop (bound ${stuckRssBytesMax / 2 ** 20} MiB)` : null;
+    if (reason === null) return;
+    this.retiringReason = reason;
+    if (this.rssCheck !== null) clearInterval(this.rssCheck);
+    this.rssCheck = null;
+    this.logger?.error({ stuckIsolates: this.stuck.size, rssBytes, reason }, 'retiring: this node takes no more runs and exits once the runs under way end, for its supervisor to restart it');
+    this.onRetire?.(reason);
   }
 
   /**
@@ -660,7 +795,7 @@ class IsolateEngine implements Engine {
   private onCatastrophicError(isolate: ivm.Isolate, message: string): void {
     const run = [...this.active].find((candidate) => candidate.runsIn(isolate));
     // With a run, the engine counts the isolate once that run is abandoned (at once, below).
-    if (run === undefined) this.stuck.add(isolate);
+    if (run === undefined) this.markStuck(isolate);
     this.logger?.error({ v8: message, duringRun: run !== undefined }, 'V8 ran out of memory in an isolate beyond recovery; its thread is parked until the process exits, holding its memory');
     run?.parkedByV8();
   }
@@ -674,6 +809,10 @@ class IsolateEngine implements Engine {
   run(request: RunRequest): Promise<RunOutcome> {
     assert(request.limits.executionTimeoutMs > 0 && request.limits.heapMemoryMaxMb > 0, 'positive limits');
     if (this.closed) return Promise.resolve(cancelledBeforeStart(request));
+    if (this.retiringReason !== null) {
+      if (request.stateful !== undefined && 'live' in request.stateful) request.stateful.live.dispose();
+      return Promise.resolve(failed(ErrorTexts.retiring));
+    }
     const code = this.sources.prepare(request.code, request.stateful !== undefined);
     return new Promise((resolve) => {
       const queued: QueuedRun = { request, resolve, onAbort: null, code: null };
@@ -707,11 +846,25 @@ class IsolateEngine implements Engine {
     this.startQueued();
   }
 
+  /**
+   * Whether the next queued run may start: a free slot, or every slot held by a long run (one
+   * that has run `longRunMs`) and room left under `longRunLanesPerSlot` × slots.
+   */
+  private mayStart(nowMs: number): boolean {
+    if (this.running < this.slots) return true;
+    if (this.running >= this.slots * longRunLanesPerSlot) return false;
+    let short = 0;
+    for (const taken of this.slotsTakenAt) if (nowMs - taken.sinceMs < longRunMs) short++;
+    return short < this.slots;
+  }
+
   private startQueued(): void {
-    while (this.running < this.slots && this.queue.length > 0) {
+    while (this.queue.length > 0 && this.mayStart(performance.now())) {
       const next = this.queue.shift()!;
       next.request.signal.removeEventListener('abort', next.onAbort!);
       this.running++;
+      const taken = { sinceMs: performance.now() };
+      this.slotsTakenAt.add(taken);
       this.runOne(next.request, next.code!)
         .catch((error: unknown) => {
           // The engine turns every sandbox failure into an outcome; this is a fault of our own.
@@ -721,11 +874,30 @@ class IsolateEngine implements Engine {
         .then(next.resolve)
         .finally(() => {
           this.running--;
+          this.slotsTakenAt.delete(taken);
           assert(this.running >= 0, 'running count never negative');
           if (this.running === 0) this.onIdle?.();
           this.startQueued();
         });
     }
+    this.checkWhenLong();
+  }
+
+  /** Runs wait and every slot is taken: look again when the oldest short run turns long. */
+  private checkWhenLong(): void {
+    if (this.queue.length === 0 || this.closed || this.running >= this.slots * longRunLanesPerSlot) {
+      if (this.longRunCheck !== null) clearTimeout(this.longRunCheck);
+      this.longRunCheck = null;
+      return;
+    }
+    if (this.longRunCheck !== null) return;
+    const nowMs = performance.now();
+    let oldestShortMs = Infinity;
+    for (const taken of this.slotsTakenAt) if (nowMs - taken.sinceMs < longRunMs) oldestShortMs = Math.min(oldestShortMs, taken.sinceMs);
+    if (oldestShortMs === Infinity) return;
+    const delayMs = Math.max(1, Math.ceil(oldestShortMs + longRunMs - nowMs));
+    this.longRunCheck = setTimeout(() => { this.longRunCheck = null; this.startQueued(); }, delayMs);
+    this.longRunCheck.unref();
   }
 
   private async runOne(request: RunRequest, code: Settled<PreparedSource>): Promise<RunOutcome> {
@@ -748,9 +920,10 @@ class IsolateEngine implements Engine {
       // A stateful context keeps its isolate after the run: the pool makes itself another.
       if (start !== undefined) this.pool.detach(memoryMb);
     }
-    prepared.route.sink = (lines) => {
+    const consoleBudget = new ConsoleBudget();
+    prepared.route.sink = (batch) => {
       try {
-        for (const line of lines) request.onConsoleLine(line);
+        for (const line of consoleBudget.take(batch)) request.onConsoleLine(line);
       } catch (error) {
         // A failing sink is the caller's fault; it must not reach isolated-vm's callback thread.
         this.logger?.error({ err: error }, 'console line sink threw');
@@ -786,7 +959,7 @@ class IsolateEngine implements Engine {
       this.active.delete(run);
     }
     if (run.abandoned) {
-      this.stuck.add(prepared.isolate);
+      this.markStuck(prepared.isolate);
       // A builtin's loop that outlived the stop may still end (a string operation over a rope
       // allocating its way through): its thread is free again then.
       void run.answered.then(() => this.unmarkStuck(prepared.isolate));
@@ -826,6 +999,10 @@ class IsolateEngine implements Engine {
   /** Cancels what is queued and what runs (each answers `cancelled`), then disposes every isolate. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.rssCheck !== null) clearInterval(this.rssCheck);
+    this.rssCheck = null;
+    if (this.longRunCheck !== null) clearTimeout(this.longRunCheck);
+    this.longRunCheck = null;
     for (const queued of [...this.preparing, ...this.queue.splice(0)]) {
       queued.request.signal.removeEventListener('abort', queued.onAbort!);
       queued.resolve(cancelledBeforeStart(queued.request));

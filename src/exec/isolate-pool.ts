@@ -11,8 +11,22 @@
 // rest already defined, and attaching it is one call instead of running ~1,000 lines of setup
 // (≈ 0.2 ms of CPU less per run, bench/RESULTS.md). Nothing of a user's run is ever snapshotted.
 import { readFileSync } from 'node:fs';
+import v8 from 'node:v8';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
+
+/**
+ * V8's concurrent on-stack replacement left some loops with no interrupt check: the optimized
+ * code of `const a = []; for (;;) a.push(new Array(1000))`, compiled on a background thread and
+ * entered mid-loop, never saw the termination that the memory limit or the deadline requested.
+ * The isolate went on allocating after its run had ended (host RSS 134 MB → 11 GB in 40 s, only
+ * SIGTERM freed it). With OSR compiled on the isolate's own thread the same loop stops at its
+ * memory limit (20 of 20 tries here, every variant of issue 18; 0 of 20 before). Set before any
+ * isolate exists; it applies to the whole process (the host's own long loops are OSR-compiled on
+ * the main thread too, a one-off pause of a few milliseconds per loop). docs/exec.md, "Safety".
+ */
+export const v8FlagsForSandbox = '--no-concurrent-osr';
+v8.setFlagsFromString(v8FlagsForSandbox);
 
 const sandboxDirectory = new URL('./sandbox/', import.meta.url);
 // Order matters: prelude.js captures (and deletes) what the others define, and presents every
@@ -29,8 +43,12 @@ function snapshotOfPrelude(): ivm.ExternalCopy<ArrayBuffer> {
   return preludeSnapshot;
 }
 
-/** Console lines arrive here in batches, from the isolate's thread, while the run goes on. */
-export type LineBatchSink = (lines: string[]) => void;
+/**
+ * Console lines arrive here in batches, while the run goes on: one string each, lines joined by
+ * '\n' (prelude.js). Typed unknown: it comes from the sandbox, whose code user code can subvert,
+ * so the engine checks it (ConsoleBudget) before anything of the host sees it.
+ */
+export type LineBatchSink = (batch: unknown) => void;
 
 /** What the host asks the sandbox to do (prelude.js, `control`): one function, the method by name. */
 export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'begin' | 'deliver';
@@ -156,9 +174,9 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
   const context = await within(warm.isolate.createContext(), preludeTimeoutMs, 'creating a context');
   warm.contextsCreated++;
   const route: PreparedContext['route'] = { sink: null, batchesReceived: 0, onBatch: null };
-  const log = new ivm.Callback((lines: string[]) => {
+  const log = new ivm.Callback((batch: unknown) => {
     route.batchesReceived++;
-    route.sink?.(lines);
+    route.sink?.(batch);
     route.onBatch?.();
   }, { ignored: true });
   return { isolate: warm.isolate, contextsCreated: warm.contextsCreated, context, control: null, log, runs: 0, route, successor: null };

@@ -96,6 +96,11 @@ export interface Engine {
   readonly runningCount: number;
   /** Isolates whose thread is lost: stopped runs' isolates that have not answered (busy), or that V8 ran out of memory in (parked) (/metrics, /healthz). */
   readonly stuckIsolates: number;
+  /**
+   * Why the node takes no more runs, or null: its stuck isolates passed their bound (engine.ts,
+   * `stuckIsolatesMax`, `stuckRssBytesMax`); it exits for its supervisor to replace it.
+   */
+  readonly retiring: string | null;
   close(): Promise<void>;
 }
 
@@ -104,4 +109,5 @@ export const ErrorTexts = {
   timeout: 'Execution timed out',
   cancelled: 'Cancelled by user',
   outOfMemory: 'Out of memory: V8 heap limit exceeded. Try increasing heap_memory_max_mb.',
+  retiring: 'This node takes no more executions: isolate threads V8 cannot stop passed their bound, and it restarts. Submit the code again (to another node, or to this one once it is back).',
 } as const;

@@ -71,6 +71,8 @@ export interface NodeLoad {
   storedOutputBytes: number;
   /** Set when an invariant of ours failed: the node takes no new executions until a restart. */
   fault: string | null;
+  /** Set past the bound on stuck isolates: the node takes no more runs and exits once the runs under way end. */
+  retiring: string | null;
 }
 
 /** What live output (src/transport/live-output.ts) listens to while a run goes on. */
@@ -298,8 +300,11 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       return { ok: false, error: `Execution ${executionId} is not running (status: ${record.status})` };
     }
     live.abort.abort();
-    await live.done;
-    return { ok: true };
+    // The run may have ended on its own before the abort reached it (its outcome was on its
+    // way): the cancel then lost, and says so with the final status (issue 18 item 7).
+    const record = await live.done;
+    if (record.status === 'cancelled') return { ok: true };
+    return { ok: false, error: `Execution ${executionId} finished before the cancel took effect (status: ${record.status})` };
   }
 
   output(executionId: string, query: OutputQuery): Promise<OutputPage> {
@@ -334,6 +339,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       storedRecords: this.store.storedRecords,
       storedOutputBytes: this.store.storedOutputBytes,
       fault: this.fault?.message ?? null,
+      retiring: this.engine.retiring,
     };
   }
 

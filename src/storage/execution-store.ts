@@ -274,6 +274,9 @@ export class ExecutionStore {
   }
 
   appendOutput(id: string, line: string): void {
+    // Checked here, per execution, before the line joins the batch that every execution's writes
+    // share: a value LevelDB refuses (null) failed whole batches, other runs' records with them.
+    if (typeof line !== 'string') throw new TypeError(`console output of execution ${id} must be text, not ${line === null ? 'null' : typeof line}`);
     const output = this.outputs.get(id);
     assert(output !== undefined, `output appended to a running execution (${id})`);
     output.pending.push(line);

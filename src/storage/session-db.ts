@@ -58,6 +58,8 @@ export function checkSessionName(session: unknown): string {
 
 export function checkTags(tags: unknown): Tags {
   if (tags === null || typeof tags !== 'object' || Array.isArray(tags)) throw new McpV8Error('INVALID_ARGUMENT', 'tags must be an object of string keys and string values');
+  // `__proto__` never arrives here as data through the tools (tags-argument.ts); refused all the same.
+  if (Object.hasOwn(tags, '__proto__')) throw new McpV8Error('INVALID_ARGUMENT', "the tag key '__proto__' is reserved: JavaScript objects cannot hold it as data; choose another key");
   const entries = Object.entries(tags as Record<string, unknown>);
   if (entries.length > tagsPerHeapMax) throw new McpV8Error('INVALID_ARGUMENT', `at most ${tagsPerHeapMax} tags per heap, got ${entries.length}`);
   for (const [key, value] of entries) {

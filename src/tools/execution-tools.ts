@@ -1,6 +1,7 @@
 // The tools of every mode: run_js, get_execution, get_execution_output, cancel_execution,
 // list_executions. Texts are written for the agent that reads them.
 import { z } from 'zod';
+import { tagMapArgument } from './tags-argument.ts';
 import type { Config } from '../config.ts';
 import { McpV8Error } from '../errors.ts';
 import { busyPollHoldMs, type ExecutionService } from '../service/executions.ts';
@@ -48,7 +49,7 @@ const runJsInput = {
 const statefulInput = {
   heap: z.string().optional().describe('64-hex heap hash to resume (from a reply\'s `heap`): everything its code defined is there.'),
   session: z.string().optional().describe('Session name: the run is logged under it and, without heap, continues its latest heap.'),
-  tags: z.record(z.string(), z.string()).optional().describe('Tags for the output heap (query_heaps_by_tags).'),
+  tags: tagMapArgument.optional().describe('Tags for the output heap (query_heaps_by_tags).'),
 };
 
 const statefulDescription =

@@ -1,6 +1,7 @@
 // The tools of stateful mode (api.md): sessions and heap tags. Served only when the server keeps
 // heaps; every write goes through SessionDb.apply (the Raft log, in a cluster).
 import { z } from 'zod';
+import { tagMapArgument } from './tags-argument.ts';
 import { McpV8Error } from '../errors.ts';
 import type { HeapService } from '../service/heaps.ts';
 import { checkHeapId } from '../storage/heap-store.ts';
@@ -11,7 +12,7 @@ const entryFields = ['index', 'input_heap', 'output_heap', 'code', 'timestamp'] 
 type EntryField = (typeof entryFields)[number];
 
 const heapArgument = z.string().describe('64-hex heap id.');
-const tagMap = z.record(z.string(), z.string());
+const tagMap = tagMapArgument;
 
 function parseFields(text: string | undefined): EntryField[] {
   if (text === undefined || text.trim() === '') return [...entryFields];

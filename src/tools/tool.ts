@@ -77,9 +77,13 @@ export async function callTool(tools: readonly ToolDefinition[], name: string, a
   return tool.handler(parseToolArguments(tool, args), context);
 }
 
+/** An issue's message longer than this is cut. */
+const issueCharsMax = 300;
+
 export function describeIssues(error: z.ZodError): string {
   return error.issues
     .slice(0, 5)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'input'}: ${issue.message}`)
+    // Capped: zod's "Unrecognized keys" names every key, which a body can have by the thousand.
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.').slice(0, 200) : 'input'}: ${issue.message.length > issueCharsMax ? `${issue.message.slice(0, issueCharsMax)}… [${issue.message.length - issueCharsMax} more characters]` : issue.message}`)
     .join('; ');
 }

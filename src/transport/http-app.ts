@@ -125,9 +125,13 @@ export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: ()
     const load = options.node.load();
     // Still serving, but each stuck isolate keeps a core busy: an operator should restart the node.
     // Faulted (an internal check failed), it serves reads but takes no new executions: 503.
-    const status = load.fault !== null ? 'faulted' : load.stuckIsolates === 0 ? 'ok' : 'degraded';
-    if (load.fault !== null) ctx.status = 503;
-    ctx.body = { status, version, running: load.running, queued: load.queued, stuck_isolates: load.stuckIsolates, ...(load.fault === null ? {} : { fault: load.fault }) };
+    // Retiring: past the bound on stuck isolates it takes no more runs and exits (503 for load balancers).
+    const status = load.fault !== null ? 'faulted' : load.retiring !== null ? 'retiring' : load.stuckIsolates === 0 ? 'ok' : 'degraded';
+    if (load.fault !== null || load.retiring !== null) ctx.status = 503;
+    ctx.body = {
+      status, version, running: load.running, queued: load.queued, stuck_isolates: load.stuckIsolates,
+      ...(load.fault === null ? {} : { fault: load.fault }), ...(load.retiring === null ? {} : { reason: load.retiring }),
+    };
   });
   router.get('/metrics', (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';

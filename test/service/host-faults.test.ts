@@ -94,6 +94,7 @@ describe('host faults', () => {
       run(_request: RunRequest): Promise<RunOutcome> { return Promise.reject(new AssertionFailed('injected by the test')); }
       get queuedCount() { return engine.queuedCount; }
       get runningCount() { return engine.runningCount; }
+      get retiring() { return engine.retiring; }
       get stuckIsolates() { return engine.stuckIsolates; }
       close() { return Promise.resolve(); }
     }

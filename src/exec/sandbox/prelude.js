@@ -13,51 +13,90 @@
   delete globalThis.__mcpv8_determinism;
 
   // ---- console: one call, one entry (split on newlines); batched to the host ----
+  // User code runs in this context and may replace any built-in before it calls console.log:
+  // what this path calls is captured here, and a batch goes to the host as one string (lines
+  // joined by '\n'; a line never holds one), built with `+`, which nothing can replace. Before,
+  // a replaced Array.prototype.push sent `null` lines that failed every other run's store write.
+  // The host checks the type and the size of what arrives all the same (engine.ts, ConsoleBudget).
   const outputBytesMax = 32 * 1024 * 1024;
+  /** Lines per execution at most: each costs the host a store write, so a flood of empty lines must end too. */
+  const outputLinesMax = 100000;
   const linesPerFlushMax = 500;
+  const flushCharsMax = 1024 * 1024;
   const flushIntervalMs = 10;
   const eagerFlushesPerIntervalMax = 20;
+  const consoleApply = Reflect.apply;
+  const consoleIndexOf = String.prototype.indexOf;
+  const consoleSlice = String.prototype.slice;
   let outputBytes = 0;
+  let outputLines = 0;
   let batchesSent = 0;
   let intervalStartMs = 0;
   let flushesInInterval = 0;
   let truncated = false;
-  let pendingLines = [];
+  let pendingText = '';
+  let pendingCount = 0;
   let groupIndent = '';
 
   function flushOutput() {
-    if (pendingLines.length === 0) return;
-    const lines = pendingLines;
-    pendingLines = [];
+    if (pendingCount === 0) return;
+    const text = pendingText;
+    pendingText = '';
+    pendingCount = 0;
     batchesSent++;
     flushesInInterval++;
-    hostLog(lines);
+    hostLog(text);
+  }
+
+  function queueLine(line) {
+    pendingText = pendingCount === 0 ? line : pendingText + '\n' + line;
+    pendingCount++;
   }
 
   function emit(prefix, text) {
     // A replay prints nothing: the lines went out when the run was live.
     if (truncated || replaying()) return;
-    for (const line of text.split('\n')) {
+    // `format` runs through built-ins user code may have replaced: only a string is printed.
+    if (typeof text !== 'string') text = '[console: the arguments could not be formatted]';
+    let from = 0;
+    for (;;) {
+      const newline = consoleApply(consoleIndexOf, text, ['\n', from]);
+      const line = consoleApply(consoleSlice, text, newline === -1 ? [from] : [from, newline]);
       const shown = groupIndent + prefix + line;
       prefix = '';
+      // Characters count up to 3 UTF-8 bytes each; the host counts the exact bytes.
       outputBytes += shown.length + 1;
-      if (outputBytes > outputBytesMax) {
+      outputLines++;
+      if (outputBytes > outputBytesMax || outputLines > outputLinesMax) {
         truncated = true;
-        pendingLines.push('[output truncated: this execution reached the console limit of 32 MiB]');
+        queueLine(`[output truncated: this execution reached the console limit of ${outputLinesMax} lines or 32 MiB]`);
         break;
       }
-      pendingLines.push(shown);
+      queueLine(shown);
+      if (newline === -1) break;
+      from = newline + 1;
     }
     // The first lines of every 10 ms go out at once, so that what a program printed before it
     // hangs in a loop that never yields reaches the host; past that (a flood) lines go out in
     // batches, and a loop that never yields loses at most the last batch when it times out.
     const nowMs = loopNow();
     if (nowMs - intervalStartMs >= flushIntervalMs) { intervalStartMs = nowMs; flushesInInterval = 0; }
-    if (truncated || pendingLines.length >= linesPerFlushMax || flushesInInterval < eagerFlushesPerIntervalMax) flushOutput();
+    if (truncated || pendingCount >= linesPerFlushMax || pendingText.length >= flushCharsMax || flushesInInterval < eagerFlushesPerIntervalMax) flushOutput();
   }
 
-  const counts = new Map();
-  const timers = new Map();
+  // Maps of our own whose methods user code cannot replace: a prototype of their own (null-based)
+  // with the original methods, iterated by forEach (a for-of would call the MapIterator
+  // prototype's `next`, which user code can reach and replace).
+  const SafeMapPrototype = Object.create(null);
+  for (const key of Reflect.ownKeys(Map.prototype)) Object.defineProperty(SafeMapPrototype, key, Object.getOwnPropertyDescriptor(Map.prototype, key));
+  const OriginalMap = Map;
+  const setPrototypeOf = Object.setPrototypeOf;
+  function safeMap() {
+    return setPrototypeOf(new OriginalMap(), SafeMapPrototype);
+  }
+
+  const counts = safeMap();
+  const timers = safeMap();
   function table(data) {
     if (data === null || typeof data !== 'object') return format(data);
     const rows = Object.keys(data);
@@ -111,7 +150,13 @@
   // ---- timers: a queue the host drives; one callback per host turn so microtasks run between ----
   const timerDelayMax = 2 ** 31 - 1;
   const timersPendingMax = 100000;
-  const timerQueue = new Map();
+  /**
+   * And at most this many per MiB of the memory limit: 60,000 timers at 8 or 16 MiB ran V8 out of
+   * memory while it grew the timer table, beyond recovery (a parked isolate thread, issue 18);
+   * 1,024 per MiB stay well inside the heap and fail with this RangeError instead.
+   */
+  const timersPerMiB = 1024;
+  const timerQueue = safeMap();
   let timerSequence = 0;
   let idSequence = 0;
   const idSymbol = Symbol('timerId');
@@ -132,7 +177,8 @@
 
   function addTimer(callback, delay, args, repeat) {
     if (typeof callback !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${inspect(callback, { depth: 0 })}`);
-    if (timerQueue.size >= timersPendingMax) throw new RangeError(`too many pending timers (at most ${timersPendingMax} per execution)`);
+    const timersMax = mathMin(timersPendingMax, timersPerMiB * mathFloor(memoryLimitBytes / (1024 * 1024)));
+    if (timerQueue.size >= timersMax) throw new RangeError(`too many pending timers (at most ${timersMax} per execution at this heap_memory_max_mb, ${timersPerMiB} per MiB)`);
     let delayMs = Number(delay);
     if (!(delayMs >= 1 && delayMs <= timerDelayMax)) delayMs = 1;
     const id = ++idSequence;
@@ -171,7 +217,7 @@
    */
   let generation = 0;
   /** Replay: finished work waiting for its recorded turn, by work id. */
-  const finishedWork = new Map();
+  const finishedWork = safeMap();
   /** A promise that settles with `promise`, at a turn the host records (or, replaying, replays). */
   function trackWork(promise) {
     const workId = ++workSequence;
@@ -794,9 +840,9 @@
 
   function nextTimer() {
     let next = null;
-    for (const [id, timer] of timerQueue) {
+    timerQueue.forEach((timer, id) => {
       if (next === null || timer.due < next.timer.due || (timer.due === next.timer.due && timer.sequence < next.timer.sequence)) next = { id, timer };
-    }
+    });
     return next;
   }
 
@@ -832,7 +878,7 @@
   function state(final = false) {
     flushOutput();
     let refTimers = 0;
-    for (const timer of timerQueue.values()) if (timer.ref) refTimers++;
+    timerQueue.forEach((timer) => { if (timer.ref) refTimers++; });
     const next = nextTimer();
     // The record travels once, with the state that ends the run.
     const ending = fatal !== null || (settled && refTimers === 0) || (next === null && !settled && pendingWork === 0);
@@ -874,7 +920,7 @@
         noteEvent({ kind: 'timer', timerId: id, atMs: nowMs });
         if (timer.repeat) { timer.due = nowMs + timer.delay; timer.sequence = ++timerSequence; } else timerQueue.delete(id);
         try {
-          timer.callback(...timer.args);
+          reflectApply(timer.callback, undefined, timer.args);
         } catch (error) {
           fatal = describeError(error);
         }
@@ -897,7 +943,7 @@
     begin(options) {
       flushOutput();
       settled = false; outcome = null; fatal = null; delivered = false;
-      outputBytes = 0; truncated = false;
+      outputBytes = 0; outputLines = 0; truncated = false;
       timerQueue.clear();
       finishedWork.clear();
       generation++;

@@ -1,0 +1,93 @@
+// The neighbour benchmark (issue 18): the latency of a benign `1+1` beside each hostile run of
+// the issue, against its latency on the same server with nothing else running. In turns, quiet
+// and hostile (A B A B), on a fresh server per attack (some attacks leave parked isolates). What
+// it measures: the wall time of POST /api/exec {"code":"1+1"} answered with its outcome, from
+// this client on loopback, one request at a time, while the attack runs (each attack is started,
+// then the neighbours are sent at once; an attack that ends early, say out of memory, leaves them
+// measuring its aftermath). Figures: p50 and p95 of each phase, and p95 hostile / p95 quiet.
+//   npm run bench:neighbour [-- --samples 40 --rounds 2 --only flood]
+import { parseArgs } from 'node:util';
+import { machine } from './lib/report.ts';
+import { spawnTarget, type Child } from './lib/processes.ts';
+import { percentile } from './lib/stats.ts';
+
+const { values } = parseArgs({ options: { samples: { type: 'string', default: '40' }, rounds: { type: 'string', default: '2' }, only: { type: 'string' } } });
+const samples = Number(values.samples);
+const rounds = Number(values.rounds);
+
+interface Attack { name: string; start: (child: Child, until: Promise<void>) => Promise<unknown> }
+
+async function post(child: Child, path: string, body: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(`${child.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(120_000) });
+  return { status: response.status, text: await response.text() };
+}
+
+const run = (code: string, mb = 64, timeoutSecs = 5) => (child: Child) => post(child, '/api/exec', JSON.stringify({ code, heap_memory_max_mb: mb, execution_timeout_secs: timeoutSecs, wait_ms: 60_000 }));
+/** Runs `attack` once, or again and again until the neighbours are done (`until`). */
+const once = (attack: (child: Child) => Promise<unknown>): Attack['start'] => (child) => attack(child);
+const repeated = (attack: (child: Child) => Promise<unknown>): Attack['start'] => async (child, until) => {
+  let done = false;
+  void until.then(() => { done = true; });
+  while (!done) await attack(child);
+};
+
+const manyKeys = JSON.stringify(Object.fromEntries([['code', '1'], ...Array.from({ length: 200_000 }, (_, index) => [`k${index}`, 1])]));
+
+const attacks: Attack[] = [
+  { name: '1 memory bomb, push(new Array(1000)), 64 MiB', start: repeated(run('const a=[]; for(;;) a.push(new Array(1000))')) },
+  { name: '2 replaced push + setInterval console.log', start: once(run("Array.prototype.push=function(){this[this.length]=null;return this.length}; setInterval(()=>console.log(1),5); 'x'", 64, 5)) },
+  { name: '3 console flood, 3e6 lines', start: once(run("for(let i=0;i<3e6;i++) console.log(i); 'done'", 64, 5)) },
+  { name: '3 console flood, 8e6 empty lines', start: once(run("for(let i=0;i<8e6;i++) console.log(); 'done'", 64, 5)) },
+  { name: '3 console flood, 100 lines of 1 MB', start: repeated(run("const mb='x'.repeat(1e6); for(let i=0;i<100;i++) console.log(mb); 'done'", 64, 5)) },
+  { name: '4 object-key bomb, 64 MiB (parks)', start: once(run("const m={}; for(let i=0;;i++) m['k'+i]=i", 64, 5)) },
+  { name: '4 60,000 timers, 8 MiB', start: repeated(run('for(let i=0;i<60000;i++) setTimeout(()=>{},1e6)', 8, 5)) },
+  { name: '5 normalize in a loop', start: once(run("const s='\\u1e9b\\u0323'.repeat(1e6); let n=0; for(let i=0;i<1000;i++) n+=s.normalize('NFKD').length; n", 64, 5)) },
+  { name: '6 8 × 200,000 unknown keys', start: repeated((child) => Promise.all(Array.from({ length: 8 }, () => post(child, '/api/exec', manyKeys)))) },
+  { name: '9 two for(;;){}', start: (child) => Promise.all([run('for(;;){}', 64, 10)(child), run('for(;;){}', 64, 10)(child)]) },
+];
+
+async function neighbours(child: Child): Promise<number[]> {
+  const times: number[] = [];
+  for (let index = 0; index < samples; index++) {
+    const started = performance.now();
+    const answer = await post(child, '/api/exec', '{"code":"1+1","wait_ms":60000}');
+    times.push(performance.now() - started);
+    if (answer.status !== 200 || !answer.text.includes('"result":"2"')) throw new Error(`a neighbour failed: ${answer.status} ${answer.text.slice(0, 300)}`);
+  }
+  return times;
+}
+
+const sorted = (values: number[]) => Float64Array.from(values).sort();
+const ms = (value: number) => value.toFixed(1);
+
+console.log(`# neighbour benchmark: ${samples} sequential 1+1 per phase, ${rounds} rounds of quiet/hostile per attack, fresh server per attack`);
+const m = machine();
+console.log(`# ${m.date}, ${m.nproc} CPUs, ${m.cpuModel}, node ${m.node}`);
+console.log('| attack | quiet p50 ms | quiet p95 ms | beside p50 ms | beside p95 ms | p95 ratio |');
+console.log('|---|---|---|---|---|---|');
+for (const attack of attacks) {
+  if (values.only !== undefined && !attack.name.includes(values.only)) continue;
+  const child = await spawnTarget({ target: 'server', mode: 'stateless' });
+  try {
+    await neighbours(child); // warm-up, not counted
+    const quiet: number[] = [];
+    const beside: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      quiet.push(...await neighbours(child));
+      let finish = () => {};
+      const until = new Promise<void>((resolve) => { finish = resolve; });
+      const attacking = attack.start(child, until).catch((error: unknown) => error);
+      // Let the attack reach the server and start before the first neighbour.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      beside.push(...await neighbours(child));
+      finish();
+      await attacking;
+    }
+    const q = sorted(quiet);
+    const b = sorted(beside);
+    const ratio = percentile(b, 95) / percentile(q, 95);
+    console.log(`| ${attack.name} | ${ms(percentile(q, 50))} | ${ms(percentile(q, 95))} | ${ms(percentile(b, 50))} | ${ms(percentile(b, 95))} | ${ratio.toFixed(2)} |`);
+  } finally {
+    await child.stop();
+  }
+}

@@ -1,0 +1,54 @@
+// Issue 18, item 6: a 2.4 MB JSON body of 200,000 unknown keys got a 400 whose message listed
+// every key (2.5 MB, ≈ 0.3 s of the main thread each); eight in parallel held a neighbour's
+// `1+1` for 4.6 s. Now a body is refused on its key count (src/transport/body.ts) with a short
+// message, and every validation message is capped (src/tools/tool.ts). Real server process; the
+// neighbours' bound is that each completes (latency figures: bench/neighbour.ts).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { bodyKeysMax, bodyStringsMax } from '../../src/transport/body.ts';
+import { exec, serverForSuite } from '../support/hostile.ts';
+
+describe('bodies of many unknown keys', () => {
+  const server = serverForSuite('host-body', 'stateless');
+
+  test('200,000 unknown keys: a short 400, eight at once, while neighbours run', async () => {
+    const keys: Record<string, number> = { code: 1 };
+    for (let index = 0; index < 200_000; index++) keys[`k${index}`] = 1;
+    const body = JSON.stringify(keys);
+    const attack = () => fetch(`${server().baseUrl}/api/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(60_000) })
+      .then(async (response) => ({ status: response.status, text: await response.text() }));
+    const [answers, neighbours] = await Promise.all([
+      Promise.all(Array.from({ length: 8 }, attack)),
+      Promise.all(Array.from({ length: 8 }, () => exec(server(), { code: '1+1', execution_timeout_secs: 30 }))),
+    ]);
+    for (const answer of answers) {
+      assert.equal(answer.status, 400);
+      assert.ok(answer.text.length < 1024, `${answer.text.length} characters`);
+      assert.match(answer.text, new RegExp(`request body holds more than ${bodyStringsMax} strings`));
+    }
+    assert.deepEqual(new Set(neighbours.map((neighbour) => `${neighbour.status} ${neighbour.result}`)), new Set(['completed 2']));
+  });
+
+  test('a body of fewer strings but more than 64 keys is refused on the key count, naming the first', async () => {
+    const keys: Record<string, number> = { code: 1 };
+    for (let index = 0; index < 100; index++) keys[`k${index}`] = 1;
+    const response = await fetch(`${server().baseUrl}/api/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(keys) });
+    const text = await response.text();
+    assert.equal(response.status, 400);
+    assert.match(text, new RegExp(`request body has 101 keys, more than any request takes \\(at most ${bodyKeysMax}\\); the first: \\\\"code\\\\", \\\\"k0\\\\"`));
+  });
+
+  test('a long code string full of escaped quotes is not miscounted', async () => {
+    // 40,000 escaped quotes and 20,000 escaped backslashes inside one string: one string.
+    const answer = await exec(server(), { code: `const s = ${JSON.stringify('say "hi" \\ '.repeat(20_000))}; s.length` });
+    assert.deepEqual([answer.status, answer.result], ['completed', '220000'], JSON.stringify(answer).slice(0, 300));
+  });
+
+  test('a few unknown keys are still named, each message capped', async () => {
+    const response = await fetch(`${server().baseUrl}/api/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: '1', [`x${'y'.repeat(5000)}`]: 1 }) });
+    const text = await response.text();
+    assert.equal(response.status, 400);
+    assert.match(text, /Unrecognized key/);
+    assert.ok(text.length < 1024, `${text.length} characters`);
+  });
+});

@@ -1,0 +1,51 @@
+// Issue 18, item 4: ordinary bombs parked an isolate thread for good (V8 out of memory beyond
+// recovery): 30 repetitions left 30 stuck isolates, 44 threads, RSS 134 → 401 MB, with no bound.
+// - The timer bomb no longer parks: pending timers are bounded per MiB of the memory limit
+//   (prelude.js), so it fails with a RangeError at 8 and 16 MiB.
+// - The object-key bomb still parks (V8 grows the dictionary past its limit in one step; nothing
+//   in the sandbox sees it). Past `stuckIsolatesMax` such threads the node takes no more runs,
+//   says why in its log and /healthz (503, `retiring`), lets the runs under way finish, and exits
+//   for its supervisor (SIGKILL, since isolated-vm would wait for the parked threads at exit).
+// Real server processes.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { stuckIsolatesMax } from '../../src/exec/engine.ts';
+import { ErrorTexts } from '../../src/exec/types.ts';
+import { exec, execution, health, serverForSuite, submit } from '../support/hostile.ts';
+
+describe('bombs that parked isolate threads', () => {
+  const server = serverForSuite('host-parked', 'stateless', ['--max-concurrent-executions', '2']);
+
+  test('60,000 timers at 8 and 16 MiB fail with a RangeError; no isolate is stuck', async () => {
+    for (const mb of [8, 16, 8, 16]) {
+      const ran = await exec(server(), { code: 'for(let i=0;i<60000;i++) setTimeout(()=>{},1e6)', heap_memory_max_mb: mb, execution_timeout_secs: 5 });
+      assert.equal(ran.status, 'failed');
+      assert.match(ran.error!, /^RangeError: too many pending timers \(at most \d+ per execution/);
+    }
+    const now = await health(server());
+    assert.deepEqual([now.status, now.stuck_isolates], ['ok', 0]);
+  });
+
+  test(`object-key bombs: past ${stuckIsolatesMax} parked threads the node retires, finishing the runs under way`, async () => {
+    // A neighbour under way when the bound is passed: it must finish, not fail.
+    const neighbour = await submit(server(), { code: "await new Promise((resolve) => setTimeout(resolve, 1500)); 'neighbour done'", execution_timeout_secs: 30 });
+    const exited = new Promise<number | string>((resolve) => server().child.once('close', (code, signal) => resolve(signal ?? code ?? -1)));
+    for (let index = 0; index < stuckIsolatesMax; index++) {
+      const bomb = await exec(server(), { code: 'const m={}; for(let i=0;;i++) m["k"+i]=i', heap_memory_max_mb: 8, execution_timeout_secs: 5 });
+      assert.equal(bomb.status, 'failed');
+      assert.equal(bomb.error, ErrorTexts.outOfMemory);
+    }
+    await server().waitForStderr(/"msg":"retiring: this node takes no more runs/);
+    const response = await fetch(`${server().baseUrl}/healthz`);
+    assert.equal(response.status, 503);
+    const retiring = (await response.json()) as { status: string; reason: string; stuck_isolates: number };
+    assert.equal(retiring.status, 'retiring');
+    assert.match(retiring.reason, new RegExp(`${stuckIsolatesMax} isolate threads V8 cannot stop`));
+    const refused = await exec(server(), { code: '1+1' });
+    assert.deepEqual([refused.status, refused.error], ['failed', ErrorTexts.retiring]);
+    const finished = await execution(server(), neighbour);
+    assert.deepEqual([finished.status, finished.result], ['completed', 'neighbour done']);
+    assert.equal(await exited, 'SIGKILL', 'a failure to a supervisor');
+    assert.match(server().stderr(), /the process ends by SIGKILL/);
+  });
+});
