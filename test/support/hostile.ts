@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { startServerProcess, tempDir, type ServerProcess } from './server-process.ts';
+import { waitMsMax } from '../../src/tools/execution-tools.ts';
 
 export interface ExecAnswer {
   execution_id: string;
@@ -15,11 +16,11 @@ export interface ExecAnswer {
   [key: string]: unknown;
 }
 
-/** POST /api/exec, waiting for the outcome (up to `wait_ms`, 60 s unless given). */
+/** POST /api/exec, waiting for the outcome (up to `wait_ms`, the tool's largest unless given). */
 export async function exec(server: ServerProcess, body: Record<string, unknown>): Promise<ExecAnswer> {
   const response = await fetch(`${server.baseUrl}/api/exec`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ wait_ms: 60_000, ...body }),
+    body: JSON.stringify({ wait_ms: waitMsMax, ...body }),
     signal: AbortSignal.timeout(120_000),
   });
   const text = await response.text();
@@ -54,7 +55,7 @@ export async function submit(server: ServerProcess, body: Record<string, unknown
 }
 
 /** GET /api/executions/:id, waiting up to `waitMs` for it to finish. */
-export async function execution(server: ServerProcess, id: string, waitMs = 60_000): Promise<ExecAnswer> {
+export async function execution(server: ServerProcess, id: string, waitMs = waitMsMax): Promise<ExecAnswer> {
   const response = await fetch(`${server.baseUrl}/api/executions/${id}?wait_ms=${waitMs}`, { signal: AbortSignal.timeout(waitMs + 30_000) });
   return (await response.json()) as ExecAnswer;
 }
