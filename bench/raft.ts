@@ -9,10 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LevelStorage } from '../src/raft/level-storage.ts';
-import { SimCluster } from '../src/raft/sim/cluster.ts';
-import { reliableNetwork } from '../src/raft/sim/network.ts';
-import { SeededRandom } from '../src/raft/sim/random.ts';
-import { runSeed } from '../src/raft/sim/run.ts';
+import { SimCluster } from '../test/raft/sim/cluster.ts';
+import { reliableNetwork } from '../test/raft/sim/network.ts';
+import { SeededRandom } from '../test/raft/sim/random.ts';
+import { runSeed } from '../test/raft/sim/run.ts';
 import type { Entry, Snapshot } from '../src/raft/types.ts';
 
 const repetitions = 5;

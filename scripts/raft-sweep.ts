@@ -6,8 +6,8 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { defaultRunOptions, runSeed } from '../src/raft/sim/run.ts';
-import type { RunOptions, RunReport } from '../src/raft/sim/run.ts';
+import { defaultRunOptions, runSeed } from '../test/raft/sim/run.ts';
+import type { RunOptions, RunReport } from '../test/raft/sim/run.ts';
 
 interface Chunk {
   readonly firstSeed: number;

@@ -19,7 +19,20 @@ const indexDigits = 16;
 /** Entries read back per open before giving up: a log this long should have been compacted. */
 export const bootEntriesMax = 10_000_000;
 
-type BatchOperation = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
+export type BatchOperation = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
+
+/**
+ * The part of a LevelDB handle LevelStorage uses. In production it is `level`'s `Level`; the
+ * simulation passes a stand-in that models which writes survive a crash (test/raft/sim).
+ */
+export interface LogStore {
+  open(): Promise<void>;
+  close(): Promise<void>;
+  get(key: string): Promise<string | undefined>;
+  put(key: string, value: string, options: { sync: boolean }): Promise<void>;
+  batch(operations: BatchOperation[], options: { sync: boolean }): Promise<void>;
+  iterator(range: { gte: string; lt: string }): AsyncIterable<[string, string]>;
+}
 
 export function entryKey(index: number): string {
   assert(Number.isSafeInteger(index) && index >= 0, 'entry index is a non-negative integer');
@@ -50,7 +63,7 @@ function isEntry(value: unknown, index: number): value is Entry {
 }
 
 export class LevelStorage {
-  private readonly db: Level<string, string>;
+  private readonly db: LogStore;
   private hardState: HardState;
   private snapshot: Snapshot;
   private entries: Entry[];
@@ -59,7 +72,7 @@ export class LevelStorage {
   /** Writes are serial: the in-memory view is updated before the batch lands, so one may run at a time. */
   private writing = false;
 
-  private constructor(db: Level<string, string>, boot: RaftBoot, truncatedRecordCount: number) {
+  private constructor(db: LogStore, boot: RaftBoot, truncatedRecordCount: number) {
     this.db = db;
     this.hardState = boot.hardState;
     this.snapshot = boot.snapshot;
@@ -67,9 +80,12 @@ export class LevelStorage {
     this.truncatedRecordCount = truncatedRecordCount;
   }
 
-  /** Open (or create with `bootstrap`) the log at `path`, truncating a torn tail. */
-  static async open(path: string, bootstrap: Snapshot): Promise<LevelStorage> {
-    const db = new Level<string, string>(path, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+  /**
+   * Open (or create with `bootstrap`) the log at `path`, truncating a torn tail. `store` replaces
+   * the LevelDB database at `path` (the simulation's crash model); `path` then only names it.
+   */
+  static async open(path: string, bootstrap: Snapshot, store?: LogStore): Promise<LevelStorage> {
+    const db: LogStore = store ?? new Level<string, string>(path, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
     await db.open();
     try {
       const snapshot = (await LevelStorage.readRecord(db, snapshotKey) as Snapshot | null) ?? bootstrap;
@@ -88,7 +104,7 @@ export class LevelStorage {
     }
   }
 
-  private static async readRecord(db: Level<string, string>, key: string): Promise<unknown> {
+  private static async readRecord(db: LogStore, key: string): Promise<unknown> {
     const record = await db.get(key);
     if (record === undefined) return null;
     const value = decodeRecord(record);
@@ -101,7 +117,7 @@ export class LevelStorage {
    * Entries after the snapshot, in order. From the first bad record on (checksum, sequence, or a
    * term that goes backwards or beyond the durable term), every key is part of the torn tail.
    */
-  private static async readEntries(db: Level<string, string>, snapshot: Snapshot, termMax: number): Promise<{ entries: Entry[]; tornKeys: string[]; staleKeys: string[] }> {
+  private static async readEntries(db: LogStore, snapshot: Snapshot, termMax: number): Promise<{ entries: Entry[]; tornKeys: string[]; staleKeys: string[] }> {
     const entries: Entry[] = [];
     const tornKeys: string[] = [];
     const staleKeys: string[] = [];

@@ -2,10 +2,10 @@
 // them, links can be cut, and every node's Ready is handled in contract order (persist, send,
 // apply, advance). Deterministic: node random sources are seeded by id.
 import assert from 'node:assert/strict';
-import { KvMachine } from '../../src/raft/kv-machine.ts';
+import { KvMachine } from './sim/kv-machine.ts';
 import { Raft } from '../../src/raft/raft.ts';
-import { SeededRandom } from '../../src/raft/sim/random.ts';
-import { MemoryStorage } from '../../src/raft/sim/memory-storage.ts';
+import { SeededRandom } from './sim/random.ts';
+import { MemoryStorage } from './sim/memory-storage.ts';
 import { isApplicable } from '../../src/raft/state-machine.ts';
 import type { Message, NodeId, RaftOptions, Ready, Snapshot } from '../../src/raft/types.ts';
 import { defaultRaftOptions } from '../../src/raft/types.ts';

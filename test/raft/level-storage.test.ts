@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeRecord, entryKey, LevelStorage } from '../../src/raft/level-storage.ts';
-import { KvMachine } from '../../src/raft/kv-machine.ts';
+import { KvMachine } from './sim/kv-machine.ts';
 import { isApplicable } from '../../src/raft/state-machine.ts';
 import type { Entry, Snapshot } from '../../src/raft/types.ts';
 import { expectedData } from './fixtures/append-data.ts';
@@ -89,16 +89,35 @@ interface ChildRun {
   readonly lastAcked: number;
 }
 
-/** Start a child, let it print `acksWanted` lines `<ackWord> <n>`, then SIGKILL it mid-write. */
+/** A child that has printed nothing new for this long is hung: the test fails instead of waiting forever. */
+const childSilenceMsMax = 120_000;
+
+function childPath(script: string): string {
+  return join(import.meta.dirname, 'fixtures', script);
+}
+
+/**
+ * Start a child, let it print `acksWanted` lines `<ackWord> <n>`, then SIGKILL it mid-write. Its
+ * stdin is a pipe we never write: if this process dies, the child sees it close and exits
+ * (fixtures/guarded.ts), so no child outlives the test.
+ */
 function runUntilKilled(options: { script: string; args: string[]; ackWord: string; acksWanted: number }): Promise<ChildRun> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', options.script), ...options.args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [childPath(options.script), ...options.args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const { ackWord, acksWanted } = options;
   return new Promise((resolve, reject) => {
     let lastAcked = -1;
     let acks = 0;
     let buffered = '';
+    let hung = false;
+    let silence = setTimeout(onSilence, childSilenceMsMax);
+    function onSilence(): void {
+      hung = true;
+      child.kill('SIGKILL');
+    }
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
+      clearTimeout(silence);
+      silence = setTimeout(onSilence, childSilenceMsMax);
       buffered += chunk;
       const lines = buffered.split('\n');
       buffered = lines.pop() ?? '';
@@ -113,11 +132,53 @@ function runUntilKilled(options: { script: string; args: string[]; ackWord: stri
     });
     child.on('error', reject);
     child.on('exit', (code, signal) => {
-      if (signal !== 'SIGKILL') reject(new Error(`append child exited with ${code} before it was killed`));
+      clearTimeout(silence);
+      if (hung) reject(new Error(`${options.script} printed nothing for ${childSilenceMsMax} ms after ${acks} acks: hung, killed`));
+      else if (signal !== 'SIGKILL') reject(new Error(`${options.script} exited with ${code} before it was killed`));
       else resolve({ lastAcked });
     });
   });
 }
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('a test child stuck in a loop that never yields exits when its parent dies (no orphan)', async () => {
+  // A stand-in parent starts the child (whose worker spins forever), reports its pid, and is
+  // killed with SIGKILL, as a test runner killing a hung test file would.
+  const parentScript = `const child = require('node:child_process').spawn(process.execPath, [${JSON.stringify(childPath('driver-child.ts'))}, '/nonexistent', '1'], { stdio: ['pipe', 'inherit', 'inherit'], env: { ...process.env, RAFT_CHILD_SPIN: '1' } }); setInterval(() => {}, 1000);`;
+  const parent = spawn(process.execPath, ['-e', parentScript], { stdio: ['ignore', 'pipe', 'inherit'] });
+  parent.stdout.setEncoding('utf8');
+  let output = '';
+  const childPid = await new Promise<number>((resolve, reject) => {
+    parent.stdout.on('data', (chunk: string) => {
+      output += chunk;
+      const match = /pid (\d+)\n/.exec(output);
+      if (match !== null) resolve(Number(match[1]));
+    });
+    parent.on('exit', () => reject(new Error('the stand-in parent exited early')));
+  });
+  assert.ok(isRunning(childPid), 'the child runs while its parent lives');
+  const parentGone = new Promise((resolve) => parent.on('exit', resolve));
+  parent.kill('SIGKILL');
+  await parentGone;
+  // The child is not ours to wait for (it was the stand-in's): look until it is gone, within a bound.
+  const pollsMax = 600;
+  let polls = 0;
+  while (isRunning(childPid) && polls < pollsMax) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    polls++;
+  }
+  const orphaned = isRunning(childPid);
+  if (orphaned) process.kill(childPid, 'SIGKILL');
+  assert.equal(orphaned, false, 'the child exited after its parent died');
+});
 
 test('kill -9 while appending: the reopened log is a valid prefix holding everything acknowledged', async () => {
   await withDirectory(async (path) => {

@@ -1,10 +1,10 @@
 // The checker itself, on histories whose verdict is known, including calls that never returned.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { KvCommand, KvResult } from '../../src/raft/kv-machine.ts';
-import { kvModel } from '../../src/raft/kv-model.ts';
-import type { KvOperation } from '../../src/raft/kv-model.ts';
-import { checkOperations } from '../../src/raft/linearizability.ts';
+import type { KvCommand, KvResult } from './sim/kv-machine.ts';
+import { kvModel } from './sim/kv-model.ts';
+import type { KvOperation } from './sim/kv-model.ts';
+import { checkOperations } from './sim/linearizability.ts';
 
 function op(clientId: number, input: KvCommand, output: KvResult | null, callTime: number, returnTime: number): KvOperation {
   return { clientId, input, output, callTime, returnTime };
@@ -101,4 +101,26 @@ test('many concurrent operations are checked quickly thanks to memoization', () 
   const startedMs = performance.now();
   assert.equal(checkOperations(kvModel, history), 'ok');
   assert.ok(performance.now() - startedMs < 5000);
+});
+
+test('a failed compare-and-set that reports a stale current value is not linearizable', () => {
+  const history = [
+    op(0, put('x', '1'), done('1'), 0, 1),
+    op(0, put('x', '2'), done('2'), 2, 3),
+    // Fails correctly (x is 2, not 3), but names 1 as the current value: a stale read.
+    op(1, cas('x', '3', '4'), failed('1'), 4, 5),
+  ];
+  assert.equal(checkOperations(kvModel, history), 'illegal');
+  const honest = [...history.slice(0, 2), op(1, cas('x', '3', '4'), failed('2'), 4, 5)];
+  assert.equal(checkOperations(kvModel, honest), 'ok');
+});
+
+test('a put or a successful compare-and-set whose reply carries another value is not linearizable', () => {
+  assert.equal(checkOperations(kvModel, [op(0, put('x', '1'), done('0'), 0, 1)]), 'illegal');
+  assert.equal(checkOperations(kvModel, [op(0, put('x', '1'), done('1'), 0, 1), op(0, cas('x', '1', '2'), done('1'), 2, 3)]), 'illegal');
+  assert.equal(checkOperations(kvModel, [op(0, put('x', '1'), done('1'), 0, 1), op(0, cas('x', '1', '2'), done('2'), 2, 3)]), 'ok');
+});
+
+test('a get reply marked failed is not a read of the value it carries', () => {
+  assert.equal(checkOperations(kvModel, [op(0, get('x'), failed(null), 0, 1)]), 'illegal');
 });

@@ -1,7 +1,7 @@
 // ProposalTracker and the key-value machine: how a caller learns the fate of its proposal.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KvMachine } from '../../src/raft/kv-machine.ts';
+import { KvMachine } from './sim/kv-machine.ts';
 import { ProposalTracker } from '../../src/raft/proposals.ts';
 import type { Entry } from '../../src/raft/types.ts';
 import { Harness } from './harness.ts';

@@ -185,23 +185,6 @@ test('§8 ReadIndex: "a leader must check whether it has been deposed before pro
   assert.equal(harness.node(newLeader).machine.get('k'), 'new');
 });
 
-test('§8 a new leader serves no read before it has committed an entry of its own term', () => {
-  const harness = new Harness({ voters: [1, 2, 3] });
-  harness.tick(1);
-  const raft = harness.raft(1);
-  for (let tick = 0; tick < 30 && raft.role !== 'leader'; tick++) {
-    raft.tick();
-    harness.processAll();
-    harness.deliverRound((message) => message.type !== 'appendResponse');
-  }
-  assert.equal(raft.role, 'leader');
-  raft.requestRead(9);
-  harness.processAll();
-  assert.ok(harness.node(1).readies.every((ready) => ready.readStates.length === 0));
-  harness.stabilize();
-  assert.ok(harness.node(1).readies.some((ready) => ready.readStates.some((read) => read.readContext === 9)));
-});
-
 test('lease reads (readLease with check-quorum) answer at once from the leader', () => {
   const harness = new Harness({ voters: [1, 2, 3], raft: { readLease: true } });
   harness.campaign(1);

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Raft } from '../../src/raft/raft.ts';
-import { SafetyChecker } from '../../src/raft/sim/invariants.ts';
-import { SeededRandom } from '../../src/raft/sim/random.ts';
-import { runSeed } from '../../src/raft/sim/run.ts';
+import { SafetyChecker } from './sim/invariants.ts';
+import { SeededRandom } from './sim/random.ts';
+import { runSeed } from './sim/run.ts';
 import { defaultRaftOptions } from '../../src/raft/types.ts';
 
 const quickSweepSeeds = 3000;

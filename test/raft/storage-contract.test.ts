@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LevelStorage } from '../../src/raft/level-storage.ts';
-import { MemoryStorage } from '../../src/raft/sim/memory-storage.ts';
-import { SeededRandom } from '../../src/raft/sim/random.ts';
+import { MemoryStorage } from './sim/memory-storage.ts';
+import { SeededRandom } from './sim/random.ts';
 import type { Entry, HardState, RaftBoot, Ready, Snapshot } from '../../src/raft/types.ts';
 
 const bootstrap: Snapshot = { index: 0, term: 0, config: { voters: [1, 2, 3], learners: [] }, data: '' };

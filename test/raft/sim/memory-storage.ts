@@ -1,10 +1,11 @@
 // The simulation's durable storage: what survives a simulated crash. It follows the same contract as
 // LevelStorage (src/raft/level-storage.ts), synchronously: a Ready's snapshot, entries and hard
 // state are written together, entries replace any stored suffix from their first index.
-import { assert } from '../../errors.ts';
-import type { Entry, HardState, RaftBoot, Ready, Snapshot } from '../types.ts';
+import { assert } from '../../../src/errors.ts';
+import type { Entry, HardState, RaftBoot, Ready, Snapshot } from '../../../src/raft/types.ts';
+import type { DurableView } from './invariants.ts';
 
-export class MemoryStorage {
+export class MemoryStorage implements DurableView {
   private hardState: HardState;
   private snapshot: Snapshot;
   private entries: Entry[] = [];
@@ -39,6 +40,14 @@ export class MemoryStorage {
     assert(snapshot.index > this.snapshot.index && snapshot.index <= this.lastIndex(), 'compaction within the stored log');
     this.entries = this.entries.slice(snapshot.index - this.snapshot.index);
     this.snapshot = snapshot;
+  }
+
+  durableHardState(): HardState {
+    return this.hardState;
+  }
+
+  durableLastIndex(): number {
+    return this.lastIndex();
   }
 
   boot(): RaftBoot {

@@ -1,8 +1,8 @@
 // An in-memory key-value state machine (put/get/cas), the model the simulation's clients use and
 // the linearizability checker verifies against.
-import { assert } from '../errors.ts';
-import type { StateMachine } from './state-machine.ts';
-import type { Entry } from './types.ts';
+import { assert } from '../../../src/errors.ts';
+import type { StateMachine } from '../../../src/raft/state-machine.ts';
+import type { Entry } from '../../../src/raft/types.ts';
 
 export type KvCommand =
   | { readonly op: 'put'; readonly key: string; readonly value: string }

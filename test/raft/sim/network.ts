@@ -1,17 +1,20 @@
-// The simulated network: every message waits a random number of ticks (which reorders them), and
-// may be dropped or duplicated; partitions block chosen directions between nodes. All choices come
+// The simulated network: every message waits a random number of ticks (which reorders them), a few
+// of them longer than an election timeout, and may be dropped or duplicated; partitions block chosen directions between nodes. All choices come
 // from the seeded generator, so one seed replays one exact sequence of deliveries.
-import { assert } from '../../errors.ts';
-import type { Message, NodeId } from '../types.ts';
+import { assert } from '../../../src/errors.ts';
+import type { Message, NodeId } from '../../../src/raft/types.ts';
 import type { SeededRandom } from './random.ts';
 
 export interface NetworkFaults {
   dropProbability: number;
   duplicateProbability: number;
   delayTicksMax: number;
+  /** The chance that a message is held much longer: up to longDelayTicksMax, past an election timeout. */
+  longDelayProbability: number;
+  longDelayTicksMax: number;
 }
 
-export const reliableNetwork: NetworkFaults = { dropProbability: 0, duplicateProbability: 0, delayTicksMax: 2 };
+export const reliableNetwork: NetworkFaults = { dropProbability: 0, duplicateProbability: 0, delayTicksMax: 2, longDelayProbability: 0, longDelayTicksMax: 0 };
 
 /** Messages held in flight; beyond this the network drops, as a real one would. */
 export const messagesInFlightMax = 100_000;
@@ -61,7 +64,8 @@ export class SimNetwork {
     const copies = faults.duplicateProbability > 0 && this.random.chance(faults.duplicateProbability) ? 2 : 1;
     for (let copy = 0; copy < copies; copy++) {
       if (this.inFlightCount >= messagesInFlightMax) return;
-      const deliverAtTick = nowTick + 1 + this.random.nextInt(faults.delayTicksMax);
+      const isLong = faults.longDelayProbability > 0 && this.random.chance(faults.longDelayProbability);
+      const deliverAtTick = nowTick + 1 + this.random.nextInt(isLong ? faults.longDelayTicksMax : faults.delayTicksMax);
       let bucket = this.queue.get(deliverAtTick);
       if (bucket === undefined) {
         bucket = [];

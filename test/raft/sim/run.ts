@@ -3,11 +3,12 @@
 // changes; leadership transfers) while clients record a history, then a liveness phase in which
 // every fault heals and a leader must commit a proposal on every member within a bound, then the
 // linearizability check of the history. Every choice comes from the seed: a seed replays exactly.
-import { assert } from '../../errors.ts';
-import { checkOperations } from '../linearizability.ts';
-import type { CheckResult } from '../linearizability.ts';
-import { kvModel } from '../kv-model.ts';
-import type { ConfigChange, NodeId } from '../types.ts';
+import { assert } from '../../../src/errors.ts';
+import { checkOperations } from './linearizability.ts';
+import type { CheckResult } from './linearizability.ts';
+import { kvModel } from './kv-model.ts';
+import type { ConfigChange, NodeId } from '../../../src/raft/types.ts';
+import { defaultRaftOptions } from '../../../src/raft/types.ts';
 import { ClientFleet } from './clients.ts';
 import { SimCluster } from './cluster.ts';
 import { reliableNetwork } from './network.ts';
@@ -76,6 +77,10 @@ function buildScenario(random: SeededRandom, clusterSize: number): Scenario {
     dropProbability: random.pick([0, 0.01, 0.05, 0.1]),
     duplicateProbability: random.pick([0, 0.01, 0.05]),
     delayTicksMax: 1 + random.nextInt(4),
+    // Now and then a message is held past an election timeout: a heartbeat answered after the
+    // leader was replaced, a vote arriving in a later term.
+    longDelayProbability: random.pick([0, 0.005, 0.02]),
+    longDelayTicksMax: 3 * defaultRaftOptions.electionTimeoutTicks,
   };
   const cluster = new SimCluster({
     random: random.fork(),
@@ -85,6 +90,7 @@ function buildScenario(random: SeededRandom, clusterSize: number): Scenario {
     raft: { entriesPerAppendMax: random.pick([1, 4, 64]), inflightAppendsMax: random.pick([1, 2, 8]) },
     compactEntriesThreshold: random.pick([5, 20, 100]),
     readyProbability: random.pick([0.5, 0.8, 1]),
+    readyCrashProbability: random.pick([0, 0.001, 0.004]),
   });
   const clients = new ClientFleet({ cluster, random: random.fork(), clientCount: 3, callTimeoutTicks: 60 });
   return { cluster, clients, random: random.fork(), allIds, baseVoterCount: clusterSize };
@@ -150,6 +156,7 @@ function runLivenessPhase(scenario: Scenario, livenessTicksMax: number): void {
   cluster.network.heal();
   cluster.network.faults = reliableNetwork;
   cluster.readyProbability = 1;
+  cluster.readyCrashProbability = 0;
   for (const id of allIds) if (!cluster.node(id).alive) cluster.restart(id);
   let markerIndex = 0;
   let markerTerm = 0;

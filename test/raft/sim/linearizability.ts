@@ -4,7 +4,7 @@
 // memoize (set of linearized operations, model state) pairs so no configuration is explored twice.
 // Histories are first split by the model (per key, for a key-value store), since linearizability
 // is compositional (Herlihy & Wing): each part is checked alone.
-import { assert } from '../errors.ts';
+import { assert } from '../../../src/errors.ts';
 
 export interface Operation<Input, Output> {
   readonly clientId: number;

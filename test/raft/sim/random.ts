@@ -1,6 +1,6 @@
 // A small seeded generator (mulberry32): fast, 32-bit state, and the same sequence on every run.
-import { assert } from '../../errors.ts';
-import type { RandomSource } from '../types.ts';
+import { assert } from '../../../src/errors.ts';
+import type { RandomSource } from '../../../src/raft/types.ts';
 
 export class SeededRandom implements RandomSource {
   private state: number;

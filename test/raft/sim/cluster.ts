@@ -2,15 +2,15 @@
 // Each tick every live node takes its due messages, ticks, and (usually) handles its Ready in the
 // order the contract requires: persist, send, apply, advance. A crash discards everything a node
 // holds in memory, including a Ready it has not handled: only what MemoryStorage saved survives.
-import { assert } from '../../errors.ts';
-import { KvMachine } from '../kv-machine.ts';
-import type { KvCommand, KvResult } from '../kv-machine.ts';
-import { ProposalTracker } from '../proposals.ts';
-import type { ProposalOutcome } from '../proposals.ts';
-import { Raft } from '../raft.ts';
-import { isApplicable } from '../state-machine.ts';
-import type { Config, NodeId, RaftOptions, Ready, Snapshot } from '../types.ts';
-import { defaultRaftOptions } from '../types.ts';
+import { assert } from '../../../src/errors.ts';
+import { KvMachine } from './kv-machine.ts';
+import type { KvCommand, KvResult } from './kv-machine.ts';
+import { ProposalTracker } from '../../../src/raft/proposals.ts';
+import type { ProposalOutcome } from '../../../src/raft/proposals.ts';
+import { Raft } from '../../../src/raft/raft.ts';
+import { isApplicable } from '../../../src/raft/state-machine.ts';
+import type { Config, NodeId, RaftOptions, Ready, Snapshot } from '../../../src/raft/types.ts';
+import { defaultRaftOptions } from '../../../src/raft/types.ts';
 import { SafetyChecker } from './invariants.ts';
 import { MemoryStorage } from './memory-storage.ts';
 import type { NetworkFaults } from './network.ts';
@@ -29,6 +29,8 @@ export const readWaitTicksMax = 40;
 interface WaitingRead {
   readonly key: string;
   readonly startTick: number;
+  /** The highest index committed anywhere when the read was requested: its index may not be lower. */
+  readonly committedAtRequest: number;
   readonly done: (outcome: ReadOutcome) => void;
   index: number;
 }
@@ -54,7 +56,13 @@ export interface ClusterOptions {
   readonly compactEntriesThreshold: number;
   /** Probability that a live node handles its Ready in a given tick. */
   readonly readyProbability: number;
+  /** Probability that a node crashes while handling a Ready: before its save, after it, or after sending. */
+  readonly readyCrashProbability?: number;
 }
+
+/** Where in the handling of a Ready a crash falls (the persistence windows). */
+export type ReadyCrashPoint = 'beforeSave' | 'afterSave' | 'afterSend';
+const readyCrashPoints: readonly ReadyCrashPoint[] = ['beforeSave', 'afterSave', 'afterSend'];
 
 export class SimCluster {
   readonly nodes = new Map<NodeId, SimNode>();
@@ -62,8 +70,11 @@ export class SimCluster {
   readonly safety = new SafetyChecker();
   readonly random: SeededRandom;
   nowTick = 0;
+  /** Crashes that fell inside a Ready's handling, by where. */
+  readonly readyCrashes = { beforeSave: 0, afterSave: 0, afterSend: 0 };
   private readonly options: ClusterOptions;
   readyProbability: number;
+  readyCrashProbability: number;
   private readonly bootstrap: Snapshot;
   private readonly commandOutcomes = new Map<number, (outcome: CommandOutcome) => void>();
   private nextToken = 1;
@@ -72,6 +83,7 @@ export class SimCluster {
     this.options = options;
     this.random = options.random;
     this.readyProbability = options.readyProbability;
+    this.readyCrashProbability = options.readyCrashProbability ?? 0;
     this.network = new SimNetwork(options.random.fork(), options.faults);
     const config: Config = { voters: [...options.voters], learners: [] };
     this.bootstrap = { index: 0, term: 0, config, data: '' };
@@ -142,7 +154,7 @@ export class SimCluster {
       return;
     }
     const readContext = this.nextToken++;
-    node.reads.set(readContext, { key, done, index: -1, startTick: this.nowTick });
+    node.reads.set(readContext, { key, done, index: -1, startTick: this.nowTick, committedAtRequest: this.safety.committedIndexMax() });
     node.raft.requestRead(readContext);
   }
 
@@ -175,8 +187,13 @@ export class SimCluster {
     if (!raft.hasReady()) return;
     const ready = raft.ready();
     this.safety.checkEntries(raft, ready.entries);
+    const crashAt = this.pickReadyCrash();
+    if (crashAt === 'beforeSave') return this.crashInReady(node, crashAt);
     node.storage.save(ready);
+    this.safety.checkPersisted(node.id, ready, node.storage);
+    if (crashAt === 'afterSave') return this.crashInReady(node, crashAt);
     for (const message of ready.messages) this.network.send(message, this.nowTick);
+    if (crashAt === 'afterSend') return this.crashInReady(node, crashAt);
     if (ready.snapshot !== null) {
       node.machine.restore(ready.snapshot.data);
       for (const outcome of node.proposals.snapshotRestored(ready.snapshot.index)) this.settle(outcome);
@@ -188,6 +205,17 @@ export class SimCluster {
     this.maybeCompact(node);
   }
 
+  private pickReadyCrash(): ReadyCrashPoint | null {
+    if (this.readyCrashProbability === 0 || !this.random.chance(this.readyCrashProbability)) return null;
+    return this.random.pick(readyCrashPoints);
+  }
+
+  /** The node dies in the middle of a Ready: what it had not saved (or sent) is gone. */
+  private crashInReady(node: SimNode, point: ReadyCrashPoint): void {
+    this.readyCrashes[point]++;
+    this.crash(node.id);
+  }
+
   private applyReady(node: SimNode, ready: Ready): void {
     for (const entry of ready.committedEntries) {
       this.safety.checkApplied(entry);
@@ -197,7 +225,9 @@ export class SimCluster {
     }
     for (const state of ready.readStates) {
       const read = node.reads.get(state.readContext);
-      if (read !== undefined) read.index = state.index;
+      if (read === undefined) continue;
+      this.safety.checkReadIndex(node.id, read.committedAtRequest, state.index);
+      read.index = state.index;
     }
     for (const rejection of ready.readRejections) {
       const read = node.reads.get(rejection.readContext);

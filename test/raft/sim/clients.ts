@@ -3,9 +3,9 @@
 // that starts after another returned is ordered after it even within one tick. A call that fails
 // for certain (not leader, proposal dropped, read refused) had no effect and leaves no record; a
 // call whose outcome is unknown (timeout, crash) stays open forever, as Porcupine expects.
-import type { KvCommand, KvResult } from '../kv-machine.ts';
-import type { KvOperation } from '../kv-model.ts';
-import type { NodeId } from '../types.ts';
+import type { KvCommand, KvResult } from './kv-machine.ts';
+import type { KvOperation } from './kv-model.ts';
+import type { NodeId } from '../../../src/raft/types.ts';
 import type { CommandOutcome, ReadOutcome, SimCluster } from './cluster.ts';
 import type { SeededRandom } from './random.ts';
 

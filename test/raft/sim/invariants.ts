@@ -5,9 +5,20 @@
 // - Leader Append-Only: a leader never overwrites or deletes entries in its log during its term.
 // - Leader Completeness: a leader's log holds every entry committed before its term.
 // - State Machine Safety: no two nodes apply different entries at one index.
-import { assert } from '../../errors.ts';
-import type { Raft } from '../raft.ts';
-import type { Entry, NodeId } from '../types.ts';
+// And two rules of ours, checked at every Ready and every read:
+// - Persistence contract: whatever a Ready's messages promise (a vote, an acknowledged entry, a
+//   term) is covered by what storage holds once the Ready is saved, before they are sent.
+// - Read release: a read is served at an index at least as high as every index committed before
+//   the read was requested (what makes ReadIndex linearizable).
+import { assert } from '../../../src/errors.ts';
+import type { Raft } from '../../../src/raft/raft.ts';
+import type { Entry, HardState, NodeId, Ready } from '../../../src/raft/types.ts';
+
+/** What a storage holds durably: what a restart would recover. */
+export interface DurableView {
+  durableHardState(): HardState;
+  durableLastIndex(): number;
+}
 
 interface EntryIdentity {
   readonly data: string;
@@ -102,5 +113,27 @@ export class SafetyChecker {
   /** State machine safety at apply time: the applied entry is the committed one. */
   checkApplied(entry: Entry): void {
     assert(this.committedTermByIndex[entry.index] === entry.term, `state machine safety: applied ${entry.index}:${entry.term} is not the committed entry`);
+  }
+
+  /** Persistence contract: run after the Ready was saved and before its messages are sent. */
+  checkPersisted(id: NodeId, ready: Ready, storage: DurableView): void {
+    const hardState = storage.durableHardState();
+    const lastIndex = storage.durableLastIndex();
+    for (const message of ready.messages) {
+      // A pre-vote (and its grant) asks about the next term without taking it: nothing to persist.
+      if (message.type === 'preVote' || message.type === 'preVoteResponse') continue;
+      assert(message.term <= hardState.term, `persistence: node ${id} sent ${message.type} of term ${message.term} with term ${hardState.term} stored`);
+      if (message.type === 'voteResponse' && !message.reject) {
+        assert(hardState.term > message.term || hardState.vote === message.to, `persistence: node ${id} granted its term ${message.term} vote to ${message.to} with vote ${hardState.vote} stored`);
+      }
+      if (message.type === 'appendResponse' && !message.reject) {
+        assert(message.index <= lastIndex, `persistence: node ${id} acknowledged index ${message.index} with ${lastIndex} stored`);
+      }
+    }
+  }
+
+  /** Read release: `index` serves a read requested when `committedAtRequest` was committed. */
+  checkReadIndex(id: NodeId, committedAtRequest: number, index: number): void {
+    assert(index >= committedAtRequest, `read release: node ${id} served a read at ${index}, below ${committedAtRequest} committed before the read began`);
   }
 }

@@ -1,0 +1,261 @@
+// `npm run raft:mutants`: our own small mutation harness for the Raft core. Each mutant is one
+// realistic bug written as an exact source edit (a string that must occur exactly once, and its
+// replacement). The harness copies the repository's src/ and test/ into a temporary directory
+// once, applies one mutant at a time there (the worktree is never edited), and runs the raft test
+// files that `npm test` runs, cheapest first, stopping at the first one that fails: the mutant is
+// caught by that file. A file that does not finish within its time limit also counts as caught
+// (a hang is a failure `npm test` would report), and is named so. Exits 1 if any mutant survives
+// or no longer applies (its text is gone from the source: update the list).
+//   --only a,b          run only these mutants (by id)
+//   --files x,y         run only these test files (paths under test/raft), e.g. to check that a
+//                       new unit test alone catches its mutant
+//   --list              print the list and exit
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export interface Mutant {
+  readonly id: string;
+  readonly file: string;
+  readonly find: string;
+  readonly replace: string;
+  /** The rule the edit breaks, in a few words. */
+  readonly breaks: string;
+}
+
+export const mutants: readonly Mutant[] = [
+  {
+    id: 'follower-commit-past-last-new',
+    file: 'src/raft/replication.ts',
+    find: 'log.commitTo(Math.min(message.commit, lastNewIndex));',
+    replace: 'log.commitTo(Math.min(message.commit, log.lastIndex()));',
+    breaks: 'a follower commits only up to the last entry the leader sent (figure 2, AppendEntries 5)',
+  },
+  {
+    id: 'vote-only-change-not-persisted',
+    file: 'src/raft/raft.ts',
+    find: 'const changed = hardState.term !== persisted.term || hardState.vote !== persisted.vote || hardState.commit !== persisted.commit;',
+    replace: 'const changed = hardState.term !== persisted.term || hardState.commit !== persisted.commit;',
+    breaks: 'a vote is durable before the grant leaves the node (figure 2, persistent state)',
+  },
+  {
+    id: 'pre-vote-raises-term',
+    file: 'src/raft/raft.ts',
+    find: "const keepsTerm = message.type === 'preVote' || (message.type === 'preVoteResponse' && !message.reject);",
+    replace: "const keepsTerm = message.type === 'preVoteResponse' && !message.reject;",
+    breaks: 'a pre-vote request does not change the receiver\'s term (thesis §9.6)',
+  },
+  {
+    id: 'lease-read-without-check-quorum',
+    file: 'src/raft/reads.ts',
+    find: '(raft.options.readLease && raft.options.checkQuorum)',
+    replace: 'raft.options.readLease',
+    breaks: 'a lease read needs check-quorum, or a deposed leader keeps serving (thesis §6.4.1)',
+  },
+  {
+    id: 'level-storage-unsynced',
+    file: 'src/raft/level-storage.ts',
+    find: 'await this.db.batch(operations, { sync: true });',
+    replace: 'await this.db.batch(operations, { sync: false });',
+    breaks: 'a Ready is on disk (fsync) before anything depends on it',
+  },
+  {
+    id: 'one-ack-releases-every-read',
+    file: 'src/raft/reads.ts',
+    find: 'this.pending.splice(0, position + 1)',
+    replace: 'this.pending.splice(0)',
+    breaks: 'a heartbeat quorum releases only the reads issued before that heartbeat (thesis §6.4)',
+  },
+  {
+    id: 'figure-8-commit-by-counting',
+    file: 'src/raft/replication.ts',
+    find: 'if (quorumIndex <= raft.log.committed || raft.log.term(quorumIndex) !== raft.term) return false;',
+    replace: 'if (quorumIndex <= raft.log.committed) return false;',
+    breaks: 'entries of earlier terms are never committed by counting replicas (§5.4.2, figure 8)',
+  },
+  {
+    id: 'two-config-changes-in-flight',
+    file: 'src/raft/raft.ts',
+    find: 'if (this.pendingConfigIndex > this.log.applied) return',
+    replace: 'if (this.pendingConfigIndex > this.log.committed) return',
+    breaks: 'one membership change at a time: the next waits until the previous is applied (thesis §4.1)',
+  },
+  {
+    id: 'snapshot-keeps-old-membership',
+    file: 'src/raft/replication.ts',
+    find: '    log.restore(snapshot);\n    raft.config = snapshot.config;',
+    replace: '    log.restore(snapshot);',
+    breaks: 'an installed snapshot brings its membership (§7)',
+  },
+  {
+    id: 'stale-term-append-accepted',
+    file: 'src/raft/raft.ts',
+    find: '} else if (message.term < this.term) {',
+    replace: "} else if (message.term < this.term && message.type !== 'append') {",
+    breaks: 'a follower rejects appends of an older term (figure 2, AppendEntries 1)',
+  },
+  {
+    id: 'vote-without-up-to-date-check',
+    file: 'src/raft/election.ts',
+    find: 'if (canVote && raft.log.isUpToDate(request.index, request.logTerm)) {',
+    replace: 'if (canVote) {',
+    breaks: 'a vote only for a log at least as up-to-date (§5.4.1)',
+  },
+  {
+    id: 'read-before-commit-in-term',
+    file: 'src/raft/reads.ts',
+    find: 'if (raft.log.term(raft.log.committed) !== raft.term) {\n      this.awaitingCommit.push(request);',
+    replace: 'if (raft.log.committed < 0) {\n      this.awaitingCommit.push(request);',
+    breaks: 'a new leader serves no read before it commits an entry of its term (§8)',
+  },
+  {
+    id: 'second-vote-in-a-term',
+    file: 'src/raft/election.ts',
+    find: '|| (raft.vote === nodeNone && raft.lead === nodeNone)',
+    replace: '|| raft.lead === nodeNone',
+    breaks: 'one vote per term (§5.2)',
+  },
+  {
+    id: 'check-quorum-never-resets',
+    file: 'src/raft/replication.ts',
+    find: '    progress.recentActive = false;\n',
+    replace: '',
+    breaks: 'a leader that cannot hear a majority for an election timeout steps down (thesis §6.2)',
+  },
+  {
+    id: 'heartbeat-commit-past-match',
+    file: 'src/raft/replication.ts',
+    find: 'const commit = Math.min(progress.match, raft.log.committed);',
+    replace: 'const commit = raft.log.committed;',
+    breaks: 'a heartbeat never tells a follower to commit entries it may not hold in the leader\'s form',
+  },
+  {
+    id: 'append-without-truncating-conflicts',
+    file: 'src/raft/log.ts',
+    find: 'if (!this.matchTerm(entry.index, entry.term)) {',
+    replace: 'if (entry.index > this.lastIndex()) {',
+    breaks: 'a conflicting entry and all after it are deleted (figure 2, AppendEntries 3)',
+  },
+  {
+    id: 'dropped-proposal-reported-applied',
+    file: 'src/raft/proposals.ts',
+    find: 'if (tracked.term === entry.term && result !== null)',
+    replace: 'if (result !== null)',
+    breaks: 'a proposal is applied only if the entry at its index has its term',
+  },
+  {
+    id: 'follower-reads-own-commit',
+    file: 'src/raft/reads.ts',
+    find: 'else this.readStates.push({ readContext: message.readContext, index: message.index });',
+    replace: 'else this.readStates.push({ readContext: message.readContext, index: raft.log.committed });',
+    breaks: 'a follower read waits for the leader\'s read index (thesis §6.4.1)',
+  },
+  {
+    id: 'stale-leader-keeps-reads',
+    file: 'src/raft/raft.ts',
+    find: '    if (lead !== this.lead || term !== this.term) this.reads.rejectAll(this, lead);\n',
+    replace: '',
+    breaks: 'a node that stops leading refuses the reads it was confirming',
+  },
+  {
+    id: 'torn-tail-accepted',
+    file: 'src/raft/level-storage.ts',
+    find: 'if (isEntry(value, snapshot.index + entries.length + 1) && value.term >= previousTerm && value.term <= termMax) {',
+    replace: 'if (value !== null) {',
+    breaks: 'a record failing its checksum starts a torn tail that is never read as data',
+  },
+  {
+    id: 'ready-never-drains',
+    file: 'src/raft/raft.ts',
+    find: 'broadcastAppend(this);\n    this.appendPending = false;',
+    replace: 'broadcastAppend(this);',
+    breaks: 'a handled Ready is not offered again (a driver would loop on it forever)',
+  },
+];
+
+/** The raft files `npm test` runs, cheapest first; a mutant stops at the first that fails. */
+const testFiles = [
+  'log.test.ts', 'progress.test.ts', 'proposals.test.ts', 'election.test.ts', 'replication.test.ts', 'rules.test.ts',
+  'interaction.test.ts', 'linearizability.test.ts', 'storage-contract.test.ts', 'level-storage.test.ts',
+  'driver.test.ts', 'simulation.test.ts',
+].map((name) => `test/raft/${name}`);
+
+/** A test file that runs longer than this under a mutant is reported as a hang (caught). */
+const fileTimeoutMs = 600_000;
+
+interface Verdict {
+  readonly mutant: Mutant;
+  readonly result: 'caught' | 'survived' | 'stale';
+  readonly by: string;
+  readonly seconds: number;
+}
+
+function runFile(directory: string, file: string): 'pass' | 'fail' | 'hang' {
+  const run = spawnSync(process.execPath, ['--no-node-snapshot', '--test', '--test-reporter=dot', `--test-timeout=${fileTimeoutMs}`, file], {
+    cwd: directory, timeout: fileTimeoutMs + 30_000, killSignal: 'SIGKILL', stdio: 'ignore',
+  });
+  if (run.error !== undefined || run.signal !== null) return 'hang';
+  return run.status === 0 ? 'pass' : 'fail';
+}
+
+function judge(directory: string, mutant: Mutant, files: readonly string[]): Verdict {
+  const path = join(directory, mutant.file);
+  const original = readFileSync(path, 'utf8');
+  const occurrences = original.split(mutant.find).length - 1;
+  if (occurrences !== 1) return { mutant, result: 'stale', by: `its text occurs ${occurrences} times`, seconds: 0 };
+  const startedMs = performance.now();
+  writeFileSync(path, original.replace(mutant.find, () => mutant.replace));
+  try {
+    for (const file of files) {
+      const outcome = runFile(directory, file);
+      if (outcome !== 'pass') {
+        return { mutant, result: 'caught', by: outcome === 'hang' ? `${file} (hung)` : file, seconds: (performance.now() - startedMs) / 1000 };
+      }
+    }
+    return { mutant, result: 'survived', by: '', seconds: (performance.now() - startedMs) / 1000 };
+  } finally {
+    writeFileSync(path, original);
+  }
+}
+
+function main(): void {
+  const { values } = parseArgs({ options: { only: { type: 'string' }, files: { type: 'string' }, list: { type: 'boolean', default: false } } });
+  if (values.list) {
+    for (const mutant of mutants) process.stdout.write(`${mutant.id}\t${mutant.file}\t${mutant.breaks}\n`);
+    return;
+  }
+  const only = values.only?.split(',');
+  const unknown = only?.filter((id) => !mutants.some((mutant) => mutant.id === id)) ?? [];
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown mutant: ${unknown.join(', ')} (see --list)\n`);
+    process.exit(2);
+  }
+  const files = values.files?.split(',').map((file) => (file.startsWith('test/') ? file : `test/raft/${file}`)) ?? testFiles;
+  const selected = mutants.filter((mutant) => only === undefined || only.includes(mutant.id));
+  const root = join(import.meta.dirname, '..');
+  const directory = mkdtempSync(join(tmpdir(), 'raft-mutants-'));
+  try {
+    for (const entry of ['src', 'test', 'package.json', 'tsconfig.json']) cpSync(join(root, entry), join(directory, entry), { recursive: true });
+    symlinkSync(join(root, 'node_modules'), join(directory, 'node_modules'));
+    const baseline = files.filter((file) => runFile(directory, file) !== 'pass');
+    if (baseline.length > 0) {
+      process.stderr.write(`the unmutated tests fail: ${baseline.join(', ')}\n`);
+      process.exit(2);
+    }
+    const verdicts: Verdict[] = [];
+    for (const mutant of selected) {
+      const verdict = judge(directory, mutant, files);
+      verdicts.push(verdict);
+      process.stdout.write(`${verdict.result.padEnd(8)} ${mutant.id.padEnd(36)} ${verdict.by} (${verdict.seconds.toFixed(0)} s)\n`);
+    }
+    const caught = verdicts.filter((verdict) => verdict.result === 'caught').length;
+    process.stdout.write(`${caught} of ${verdicts.length} mutants caught by ${files.length} test files\n`);
+    process.exitCode = caught === verdicts.length ? 0 : 1;
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) main();
