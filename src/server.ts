@@ -19,6 +19,7 @@ import { heapTools } from './tools/heap-tools.ts';
 import type { ToolDefinition } from './tools/tool.ts';
 import { createHttpApp } from './transport/http-app.ts';
 import { serveStdio } from './transport/stdio.ts';
+import { startCluster, type RunningCluster } from './cluster/start.ts';
 
 export interface RunningServer {
   /** The bound HTTP port, or null on stdio. */
@@ -95,9 +96,15 @@ function openExecutionStore(config: Config, logger: Logger): Promise<ExecutionSt
 }
 
 /** Stateful mode: the heap store and the session database (nothing is opened with --stateless). */
-async function openHeaps(config: Config, logger: Logger): Promise<HeapService | null> {
+async function openHeaps(config: Config, logger: Logger, cluster: RunningCluster | null): Promise<HeapService | null> {
   const choice = config.heapStore;
   if (choice.kind === 'none') return null;
+  if (cluster !== null) {
+    // Cluster mode: sessions and tags are the Raft log's state machine, and so are heap records
+    // unless --s3-bucket holds them (src/cluster/replicated.ts).
+    logger.info({ heapStore: choice.kind === 's3' ? choice : 'raft log' }, 'stateful cluster mode: sessions, tags and heaps replicated');
+    return new HeapService({ store: await cluster.openHeapStore(), sessions: cluster.sessions, liveHeapsMax: config.liveHeapsMax });
+  }
   const store: HeapStore = await openHeapStore(choice.kind === 'directory' ? { kind: 'directory', path: choice.path } : { kind: 's3', bucket: choice.bucket, cacheDir: choice.cacheDir });
   let sessions: SessionDb;
   try {
@@ -150,13 +157,22 @@ function exitProcess(code: number, stuckIsolates: number, logger: Logger): void 
 export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
   // Sandboxed code sees one time zone wherever it runs, so a heap replays the same on any node.
   process.env.TZ = 'UTC';
-  const store = await openExecutionStore(config, logger);
+  const s3 = config.heapStore.kind === 's3' ? { bucket: config.heapStore.bucket, cacheDir: config.heapStore.cacheDir } : null;
+  const cluster = config.cluster === null ? null : await startCluster({ nodeId: config.nodeId, bindHost: config.bindHost, s3, cluster: config.cluster }, logger);
+  let store: ExecutionStore;
+  try {
+    store = await openExecutionStore(config, logger);
+  } catch (error) {
+    await cluster?.close();
+    throw error;
+  }
   let heaps: HeapService | null;
   let engine: Engine;
   try {
-    heaps = await openHeaps(config, logger);
+    heaps = await openHeaps(config, logger, cluster);
   } catch (error) {
     await store.close();
+    await cluster?.close();
     throw error;
   }
   const ivm = isolatedVmBuild();
@@ -168,10 +184,12 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   } catch (error) {
     await store.close();
     await closeHeaps(heaps);
+    await cluster?.close();
     throw error;
   }
   const metrics = new Metrics();
   const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps, logger });
+  cluster?.attach(service);
   const tools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : heapTools(heaps))];
   const shutdown = async (closeTransport: () => Promise<void>) => {
     await closeTransport();
@@ -179,6 +197,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     await engine.close();
     await store.close();
     await closeHeaps(heaps);
+    await cluster?.close();
   };
 
   if (config.transport === 'stdio') {
@@ -190,7 +209,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     return { port: null, close, stuckIsolates };
   }
 
-  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, logger });
+  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, logger, ...(cluster === null ? {} : { cluster: () => cluster.status() }) });
   const httpServer = createServer(app.callback());
   httpServer.keepAliveTimeout = 65_000;
   const port = await listen(httpServer, config.port!, config.bindHost, config.transport === 'sse' ? '--sse-port' : '--http-port');

@@ -21,6 +21,18 @@ export interface SubmitRequest {
   stateful?: Partial<StatefulRequest>;
 }
 
+/**
+ * Cluster mode: executions another node ran, reached through that node (src/cluster). `ownerOf`
+ * names the node's address when the id is another member's, else null (served here).
+ */
+export interface RemoteExecutions {
+  ownerOf(executionId: string): string | null;
+  get(owner: string, executionId: string): Promise<ExecutionRecord>;
+  wait(owner: string, executionId: string, waitMs: number): Promise<ExecutionRecord>;
+  cancel(owner: string, executionId: string): Promise<{ ok: true } | { ok: false; error: string }>;
+  output(owner: string, executionId: string, query: OutputQuery): Promise<OutputPage>;
+}
+
 interface LiveExecution {
   abort: AbortController;
   done: Promise<ExecutionRecord>;
@@ -73,6 +85,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   private fault: AssertionFailed | null = null;
   /** Stateful mode: every run leaves a heap. Null in stateless mode. */
   readonly heaps: HeapService | null;
+  /** Cluster mode: where other nodes' executions are asked for (set once the cluster is up). */
+  remote: RemoteExecutions | null = null;
 
   constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null; liveCodeCharsMax?: number; logger?: Logger }) {
     super();
@@ -227,7 +241,14 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     }, signal, () => ({ outcome: { status: 'cancelled', result: null, error: ErrorTexts.cancelled }, heap: null }));
   }
 
+  /** The other node that owns `executionId` (cluster mode), or null when it is this node's. */
+  private ownerOf(executionId: string): string | null {
+    return this.remote?.ownerOf(checkedId(executionId)) ?? null;
+  }
+
   async get(executionId: string): Promise<ExecutionRecord> {
+    const owner = this.ownerOf(executionId);
+    if (owner !== null) return this.remote!.get(owner, executionId);
     const record = await this.store.get(checkedId(executionId));
     if (record === undefined) throw executionNotFound(executionId);
     return record;
@@ -242,6 +263,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
    * answers when it finishes: the same record a later poll would have got, sooner, for one request.
    */
   poll(executionId: string): Promise<ExecutionRecord> {
+    const owner = this.ownerOf(executionId);
+    if (owner !== null) return this.remote!.get(owner, executionId);
     // queuedCount includes runs whose code a source worker is still preparing (engine.ts).
     const live = this.live.get(checkedId(executionId));
     const held = live !== undefined && this.engine.queuedCount > 0;
@@ -251,6 +274,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   /** Waits up to `waitMs` for the execution to finish; returns its record either way. */
   wait(executionId: string, waitMs: number): Promise<ExecutionRecord> {
+    const owner = this.ownerOf(executionId);
+    if (owner !== null) return this.remote!.wait(owner, executionId, waitMs);
     return this.waitFor(executionId, this.live.get(checkedId(executionId)), waitMs);
   }
 
@@ -265,6 +290,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   }
 
   async cancel(executionId: string): Promise<{ ok: true } | { ok: false; error: string }> {
+    const owner = this.ownerOf(executionId);
+    if (owner !== null) return this.remote!.cancel(owner, executionId);
     const live = this.live.get(checkedId(executionId));
     if (live === undefined) {
       const record = await this.get(executionId);
@@ -276,6 +303,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   }
 
   output(executionId: string, query: OutputQuery): Promise<OutputPage> {
+    const owner = this.ownerOf(executionId);
+    if (owner !== null) return this.remote!.output(owner, executionId, query);
     return this.store.readOutput(checkedId(executionId), query);
   }
 

@@ -19,6 +19,8 @@ export interface HttpAppOptions {
   /** The node's load and metrics, for /healthz and /metrics. */
   node: Pick<ExecutionService, 'load' | 'metricsText'>;
   logger: Logger;
+  /** Cluster mode: the Raft status (members, roles, term, commit and apply indexes) for /healthz. */
+  cluster?: () => object;
 }
 
 /** One error path for every request: coded JSON for clients, a log line for the server's faults. */
@@ -106,7 +108,10 @@ export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: ()
     // Faulted (an internal check failed), it serves reads but takes no new executions: 503.
     const status = load.fault !== null ? 'faulted' : load.stuckIsolates === 0 ? 'ok' : 'degraded';
     if (load.fault !== null) ctx.status = 503;
-    ctx.body = { status, version, running: load.running, queued: load.queued, stuck_isolates: load.stuckIsolates, ...(load.fault === null ? {} : { fault: load.fault }) };
+    ctx.body = {
+      status, version, running: load.running, queued: load.queued, stuck_isolates: load.stuckIsolates, ...(load.fault === null ? {} : { fault: load.fault }),
+      ...(options.cluster === undefined ? {} : { cluster: options.cluster() }),
+    };
   });
   router.get('/metrics', (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';
