@@ -1,0 +1,112 @@
+// A three-node cluster as real processes on loopback: what is written through one node is read
+// on every other (sessions, tags, heaps), a stateful run on one node resumes on another, calls on
+// another node's execution id are answered by forwarding, and real MCP clients see one system.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { api, raftStatus, run, startCluster, stopAll, waitForApplied, waitForLeader, type TestNode } from '../support/cluster.ts';
+import { callTool, runAndWait } from '../support/mcp-client.ts';
+import { tempDir } from '../support/server-process.ts';
+
+describe('a three-node cluster', () => {
+  let nodes: TestNode[] = [];
+
+  before(async () => {
+    nodes = await startCluster({ size: 3, dir: tempDir('cluster-replication') });
+    await waitForLeader(nodes);
+  });
+  after(() => stopAll(nodes));
+
+  test('/raft/status and /healthz show members, roles, term, commit and apply indexes', async () => {
+    const statuses = await Promise.all(nodes.map(raftStatus));
+    assert.deepEqual(statuses.map((status) => status.members.map((member) => member.node_id).sort()), [['n1', 'n2', 'n3'], ['n1', 'n2', 'n3'], ['n1', 'n2', 'n3']]);
+    assert.equal(statuses.filter((status) => status.role === 'leader').length, 1);
+    for (const status of statuses) assert.ok(status.term >= 1 && status.commit >= 1, JSON.stringify(status));
+    const health = (await api(nodes[0]!, '/healthz')).body as { status: string; cluster: { node_id: string; members: unknown[]; applied: number } };
+    assert.equal(health.status, 'ok');
+    assert.equal(health.cluster.node_id, 'n1');
+    assert.equal(health.cluster.members.length, 3);
+  });
+
+  test('a stateful session runs on one node and continues on each other node, from the replicated heap records', async () => {
+    const [a, b, c] = nodes as [TestNode, TestNode, TestNode];
+    const first = await run(a, 'globalThis.count = 40; count', { session: 'replicated' });
+    assert.equal(first.status, 'completed', JSON.stringify(first));
+    const second = await run(b, 'count += 1; count', { session: 'replicated' });
+    assert.equal(second.result, '41', JSON.stringify(second));
+    const third = await run(c, 'count += 1; count', { session: 'replicated', tags: { step: 'three' } });
+    assert.equal(third.result, '42', JSON.stringify(third));
+    // A heap made on c resumed explicitly on a.
+    const fromHeap = await run(a, 'count * 2', { heap: third.heap });
+    assert.equal(fromHeap.result, '84');
+    for (const node of nodes) {
+      const listed = await api(node, '/api/tools/list_session_snapshots', { session: 'replicated', fields: 'index,output_heap' });
+      assert.deepEqual(listed.body.entries, [0, 1, 2].map((index) => ({ index, output_heap: [first, second, third][index]!.heap })), node.name);
+      const tags = await api(node, '/api/tools/get_heap_tags', { heap: third.heap });
+      assert.deepEqual(tags.body.tags, { step: 'three' }, node.name);
+    }
+  });
+
+  test('tag writes on a follower are forwarded to the leader and read back linearizably from any node', async () => {
+    const leader = await waitForLeader(nodes);
+    const follower = nodes.find((node) => node !== leader)!;
+    const heap = (await run(leader, '1', {})).heap as string;
+    for (const [index, writer] of nodes.entries()) {
+      const set = await api(writer, '/api/tools/set_heap_tags', { heap, tags: { writer: writer.name, round: String(index) } });
+      assert.equal(set.status, 200, JSON.stringify(set.body));
+      // Read right after the acknowledgement, on every node: each sees the write (ReadIndex).
+      for (const reader of nodes) assert.deepEqual((await api(reader, '/api/tools/get_heap_tags', { heap })).body.tags, { writer: writer.name, round: String(index) }, `${reader.name} after ${writer.name}`);
+    }
+    const queried = await api(follower, '/api/tools/query_heaps_by_tags', { tags: { writer: 'n3' } });
+    assert.deepEqual((queried.body.results as Array<{ heap: string }>).map((entry) => entry.heap), [heap]);
+  });
+
+  test('get_execution, get_execution_output and cancel_execution on another node\'s id are answered through that node', async () => {
+    const [a, b] = nodes as [TestNode, TestNode];
+    const started = await api(a, '/api/exec', { code: 'console.log("from a"); await new Promise((r) => setTimeout(r, 60000))' });
+    const id = started.body.execution_id as string;
+    const output = await api(b, `/api/executions/${id}/output`);
+    assert.equal(output.status, 200, JSON.stringify(output.body));
+    const running = await api(b, `/api/executions/${id}`);
+    assert.equal(running.body.status, 'running');
+    const cancelled = await api(b, `/api/executions/${id}/cancel`, {});
+    assert.deepEqual(cancelled.body, { ok: true });
+    const record = await api(nodes[2]!, `/api/executions/${id}?wait_ms=10000`);
+    assert.equal(record.body.status, 'cancelled');
+    const lines = await api(nodes[2]!, `/api/executions/${id}/output`);
+    assert.equal(lines.body.data, 'from a\n');
+    const unknown = await api(b, '/api/executions/01a24e08-90b9-8d64-b6db-f28c0735e0b9');
+    assert.equal(unknown.status, 404);
+  });
+
+  test('real MCP clients on different nodes share sessions (Streamable HTTP)', async () => {
+    const clients: Client[] = [];
+    try {
+      for (const node of nodes.slice(0, 2)) {
+        const client = new Client({ name: `cluster-${node.name}`, version: '1.0.0' });
+        await client.connect(new StreamableHTTPClientTransport(new URL(`${node.baseUrl}/mcp`)));
+        clients.push(client);
+      }
+      const [one, two] = clients as [Client, Client];
+      const made = await runAndWait(one, 'globalThis.agent = "mcp"; agent', { session: 'mcp-session' });
+      assert.equal(made.result, 'mcp');
+      const resumed = await runAndWait(two, 'agent + "!"', { session: 'mcp-session' });
+      assert.equal(resumed.result, 'mcp!');
+      const sessions = await callTool(two, 'list_sessions');
+      assert.ok((sessions.value.sessions as string[]).includes('mcp-session'));
+      const fetched = await callTool(two, 'get_execution', { execution_id: made.execution_id });
+      assert.equal(fetched.value.result, 'mcp');
+    } finally {
+      await Promise.allSettled(clients.map((client) => client.close()));
+    }
+  });
+
+  test('every node applies the same log', async () => {
+    const leader = await raftStatus(await waitForLeader(nodes));
+    await waitForApplied(nodes, leader.commit);
+    const sessions = await Promise.all(nodes.map(async (node) => (await api(node, '/api/tools/list_sessions', {})).body.sessions));
+    assert.deepEqual(sessions[0], sessions[1]);
+    assert.deepEqual(sessions[1], sessions[2]);
+  });
+});
