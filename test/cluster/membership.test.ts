@@ -1,0 +1,75 @@
+// A follower killed and restarted catches up (from a snapshot: the log is compacted every 20
+// entries here); a node started with --join catches up as a learner, becomes a voter, and leaves.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { api, freePort, launch, nodeArgs, raftStatus, run, startCluster, stopAll, waitForApplied, waitForLeader, waitUntil, type TestNode } from '../support/cluster.ts';
+import { tempDir } from '../support/server-process.ts';
+
+const compactEvery = ['--raft-snapshot-entries', '20'];
+
+async function tagMany(node: TestNode, heap: string, count: number, label: string): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const answer = await api(node, '/api/tools/set_heap_tags', { heap, tags: { [label]: String(i) } });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  }
+}
+
+describe('membership and catch-up', () => {
+  const nodes: TestNode[] = [];
+  after(() => stopAll(nodes));
+
+  test('a follower killed and restarted catches up, from a snapshot once the log was compacted past it', async () => {
+    const dir = tempDir('cluster-membership');
+    nodes.push(...await startCluster({ size: 3, dir, extra: compactEvery }));
+    const leader = await waitForLeader(nodes);
+    const follower = nodes.find((node) => node !== leader)!;
+    const heap = (await run(leader, 'globalThis.v = "kept"; v', { session: 'catch-up' })).heap as string;
+    await follower.process!.stop('SIGKILL');
+    const live = nodes.filter((node) => node !== follower);
+    await tagMany(live[0]!, heap, 45, 'while-down');
+    const leaderStatus = await raftStatus(await waitForLeader(live));
+    assert.ok(leaderStatus.snapshot_index > 0, 'the leader compacted its log');
+    await launch(follower);
+    await waitForApplied([follower], leaderStatus.commit);
+    const status = await raftStatus(follower);
+    assert.ok(status.snapshot_index >= leaderStatus.snapshot_index - 20, `the follower caught up from a snapshot: ${JSON.stringify(status)}`);
+    assert.deepEqual((await api(follower, '/api/tools/get_heap_tags', { heap })).body.tags, { 'while-down': '44' });
+    const resumed = await run(follower, 'v + "!"', { session: 'catch-up' });
+    assert.equal(resumed.result, 'kept!');
+  });
+
+  test('--join adds a learner that catches up from a snapshot, then a voter; leave removes it', async () => {
+    const seed = nodes[0]!;
+    const clusterPort = await freePort();
+    const joiner: TestNode = {
+      name: 'n4', clusterPort, dir: seed.dir, process: null, baseUrl: '',
+      args: nodeArgs({ name: 'n4', clusterPort, dir: seed.dir, join: `127.0.0.1:${seed.clusterPort}`, extra: compactEvery }),
+    };
+    await launch(joiner);
+    nodes.push(joiner);
+    await joiner.process!.waitForStderr(/joined the cluster as a learner/);
+    await waitUntil('n4 promoted to voter on every node', async () => {
+      const statuses = await Promise.all(nodes.map(raftStatus));
+      return statuses.every((status) => status.members.some((member) => member.node_id === 'n4' && member.suffrage === 'voter')) ? true : undefined;
+    });
+    const joined = await raftStatus(joiner);
+    assert.equal(joined.suffrage, 'voter');
+    assert.ok(joined.snapshot_index > 0, 'the joiner started from a snapshot (the log was compacted)');
+    // What was written before it joined is there, and it takes writes.
+    const sessions = await api(joiner, '/api/tools/list_session_snapshots', { session: 'catch-up', fields: 'index' });
+    assert.deepEqual(sessions.body.entries, [{ index: 0 }, { index: 1 }]);
+    const made = await run(joiner, 'v + "?"', { session: 'catch-up' });
+    assert.equal(made.result, 'kept?');
+
+    const leave = await fetch(`http://127.0.0.1:${nodes[1]!.clusterPort}/raft/leave`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ node_id: 'n4' }) });
+    assert.deepEqual(await leave.json(), { removed: true });
+    const remaining = nodes.filter((node) => node !== joiner);
+    await waitUntil('n4 gone from every member list', async () => {
+      const statuses = await Promise.all(remaining.map(raftStatus));
+      return statuses.every((status) => status.members.length === 3 && !status.members.some((member) => member.node_id === 'n4')) ? true : undefined;
+    });
+    // The three go on without it.
+    const after3 = await run(remaining[2]!, 'v', { session: 'catch-up' });
+    assert.equal(after3.result, 'kept');
+  });
+});
