@@ -3,7 +3,7 @@
 // store), what it leaves (a heap record, content-addressed, then its session entry and tags in
 // one batch), the bounded cache of live contexts, and the order of the runs of one session.
 import { LRUCache } from 'lru-cache';
-import { McpV8Error, assert } from '../errors.ts';
+import { McpV8Error, assert, isMcpV8Error } from '../errors.ts';
 import { decodeHeapRecord, encodeHeapRecord, heapRecordOf, type HeapRecord } from '../storage/heap-record.ts';
 import { checkHeapId, heapIdOf, heapNotFound, type HeapStore } from '../storage/heap-store.ts';
 import { checkSessionName, checkTags, type SessionStore, type SessionEntry, type Tags } from '../storage/session-db.ts';
@@ -250,6 +250,11 @@ export class HeapService {
       }
     } catch (error) {
       if (live !== null) this.live.take(heap, live.memoryMb)?.dispose();
+      // A cluster node cut off from its quorum still runs code: a run that asked for no session
+      // and no tags keeps its result, without a heap, and says why.
+      if (isMcpV8Error(error) && error.code === 'NO_QUORUM' && request.session === null && request.tags === null) {
+        return { heap: null, note: `[WARN] mcp-v8: this run's heap was not saved: ${error.message}` };
+      }
       throw error;
     }
     const timersLeft = outcome.timersLeft ?? 0;

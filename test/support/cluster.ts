@@ -45,6 +45,13 @@ export interface TestNode {
   baseUrl: string;
 }
 
+function withoutFlags(args: readonly string[], replaced: readonly string[]): string[] {
+  const names = new Set(replaced.filter((arg) => arg.startsWith('--')));
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i += 2) if (!names.has(args[i]!)) kept.push(args[i]!, args[i + 1]!);
+  return kept;
+}
+
 /** Starts (or restarts) a node process; resolves once it serves HTTP. */
 export async function launch(node: TestNode): Promise<TestNode> {
   node.process = await startServerProcess(node.args, { timeoutMs: clusterWaitMs });
@@ -59,14 +66,15 @@ export function nodeArgs(options: { name: string; clusterPort: number; dir: stri
     ...(options.peers === undefined || options.peers.length === 0 ? [] : ['--peers', options.peers.join(',')]),
     ...(options.join === undefined ? [] : ['--join', options.join]),
     ...(options.advertise === undefined ? [] : ['--advertise-addr', options.advertise]),
-    '--log-level', 'info', ...testTimings, ...(options.extra ?? []),
+    // A flag in `extra` replaces the same flag of testTimings.
+    '--log-level', 'info', ...withoutFlags(testTimings, options.extra ?? []), ...(options.extra ?? []),
   ];
 }
 
 /** A cluster of `size` voters named n1..n<size>; `peerAddr(i, j)` is how node i reaches node j (a proxy, say). */
-export async function startCluster(options: { size: number; dir: string; extra?: string[]; peerAddr?: (from: number, to: number, ports: number[]) => string }): Promise<TestNode[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < options.size; i++) ports.push(await freePort());
+export async function startCluster(options: { size: number; dir: string; extra?: string[]; ports?: number[]; peerAddr?: (from: number, to: number, ports: number[]) => string }): Promise<TestNode[]> {
+  const ports: number[] = options.ports ?? [];
+  while (ports.length < options.size) ports.push(await freePort());
   const peerAddr = options.peerAddr ?? ((_from: number, to: number) => `127.0.0.1:${ports[to]}`);
   const nodes: TestNode[] = ports.map((clusterPort, i) => ({
     name: `n${i + 1}`, clusterPort, dir: options.dir, process: null, baseUrl: '',
