@@ -2,9 +2,9 @@
 // (src/exec/ids.ts), which is that node's Raft id, so get_execution, get_execution_output and
 // cancel_execution on another node's id go to that node's cluster port (/raft/executions), and
 // its answer (or its coded error) comes back unchanged.
-import { executionNodeHash } from '../exec/ids.ts';
+import { executionNodeHash, nodeHash } from '../exec/ids.ts';
 import type { ExecutionRecord } from '../model.ts';
-import type { ExecutionService, RemoteExecutions } from '../service/executions.ts';
+import type { ExecutionService, RemoteExecutions, SubmitRequest } from '../service/executions.ts';
 import type { OutputPage, OutputQuery } from '../storage/execution-store.ts';
 import type { ClusterNode } from './node.ts';
 
@@ -12,7 +12,8 @@ export type ExecutionCall =
   | { op: 'get'; execution_id: string }
   | { op: 'wait'; execution_id: string; wait_ms?: number }
   | { op: 'cancel'; execution_id: string }
-  | { op: 'output'; execution_id: string; query?: OutputQuery };
+  | { op: 'output'; execution_id: string; query?: OutputQuery }
+  | { op: 'submit'; request: SubmitRequest };
 
 /** A forwarded call may wait this much longer than the wait it carries (the hop, a busy node). */
 const forwardSlackMs = 10_000;
@@ -25,8 +26,9 @@ export class LocalExecutions {
     this.service = service;
   }
 
-  call(call: ExecutionCall): Promise<unknown> {
+  async call(call: ExecutionCall): Promise<unknown> {
     switch (call.op) {
+      case 'submit': return { execution_id: await this.service.submit({ ...call.request, forwarded: true }) };
       case 'get': return this.service.poll(call.execution_id);
       case 'wait': return this.service.wait(call.execution_id, call.wait_ms ?? 0);
       case 'cancel': return this.service.cancel(call.execution_id);
@@ -67,5 +69,24 @@ export class ForwardedExecutions implements RemoteExecutions {
 
   output(addr: string, executionId: string, query: OutputQuery): Promise<OutputPage> {
     return this.forward(addr, { op: 'output', execution_id: executionId, query });
+  }
+
+  /**
+   * A session's home: the voter with the highest hash of (its node id, the session), so every node
+   * picks the same one while the membership holds, and a membership change moves few sessions.
+   * Its runs go there: they queue in order behind each other, and each resumes its parent's live
+   * context instead of replaying the history.
+   */
+  homeOf(session: string): string | null {
+    let best: { name: string; addr: string; score: number } | null = null;
+    for (const voter of this.node.voters()) {
+      const score = nodeHash(`${voter.name}\u0000${session}`);
+      if (best === null || score > best.score || (score === best.score && voter.name < best.name)) best = { ...voter, score };
+    }
+    return best === null || best.name === this.node.name ? null : best.addr;
+  }
+
+  async submit(addr: string, request: SubmitRequest): Promise<string> {
+    return (await this.forward<{ execution_id: string }>(addr, { op: 'submit', request })).execution_id;
   }
 }

@@ -366,6 +366,14 @@ export class ClusterNode {
     }).finally(() => { this.promoting = false; });
   }
 
+  /** The voters whose address this node knows (every voter, once the log is applied). */
+  voters(): Member[] {
+    return (this.raft?.config.voters ?? []).flatMap((id) => {
+      const member = this.memberOf(id);
+      return member === undefined ? [] : [member];
+    });
+  }
+
   knownMembers(): Array<[number, Member]> {
     const all = new Map(this.staticMembers);
     for (const [id, member] of this.machine.members) all.set(id, member);

@@ -36,6 +36,14 @@ const proposeBody = z.object({ data: z.string(), timeout_ms: z.number().int().mi
 const nodeName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
 const joinBody = z.object({ node_id: nodeName, addr: z.string() });
 const leaveBody = z.object({ node_id: nodeName });
+const submitBody = z.object({
+  op: z.literal('submit'),
+  request: z.object({
+    code: z.string(), heapMemoryMaxMb: z.number().int().min(1).max(64), executionTimeoutSecs: z.number().int().min(1).max(300),
+    stateful: z.object({ heap: z.string().nullable(), session: z.string().nullable(), tags: z.record(z.string(), z.string()).nullable() }).partial().optional(),
+    forwarded: z.boolean().optional(),
+  }),
+});
 const executionBody = z.object({
   op: z.enum(['get', 'wait', 'cancel', 'output']),
   execution_id: z.string().max(128),
@@ -91,7 +99,8 @@ export function clusterApp(options: { node: ClusterNode; executions: () => Local
   });
   router.get('/raft/status', (ctx) => { ctx.body = node.status(); });
   router.post('/raft/executions', async (ctx) => {
-    const body = parse(executionBody, await readJsonBody(ctx.req, callBodyBytesMax), 'execution call');
+    const raw = await readJsonBody(ctx.req, callBodyBytesMax);
+    const body = (raw as { op?: unknown } | null)?.op === 'submit' ? parse(submitBody, raw, 'forwarded run') : parse(executionBody, raw, 'execution call');
     const executions = options.executions();
     if (executions === null) throw new McpV8Error('STOPPING', `node ${node.name} is not serving executions`);
     ctx.body = await executions.call(body as ExecutionCall);

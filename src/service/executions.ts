@@ -4,7 +4,7 @@
 // the tool definitions in src/tools.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { AssertionFailed, McpV8Error, assert } from '../errors.ts';
+import { AssertionFailed, McpV8Error, assert, isMcpV8Error } from '../errors.ts';
 import { isExecutionId, newExecutionId } from '../exec/ids.ts';
 import { ErrorTexts, type Engine, type RunLimits, type RunOutcome } from '../exec/types.ts';
 import { explainFailure } from '../exec/unsupported.ts';
@@ -19,6 +19,8 @@ export interface SubmitRequest {
   executionTimeoutSecs: number;
   /** Stateful mode only (a service with heaps): heap, session and tags, each optional. */
   stateful?: Partial<StatefulRequest>;
+  /** Cluster mode: set on a run another node handed over, so it is not handed on again. */
+  forwarded?: boolean;
 }
 
 /**
@@ -31,6 +33,10 @@ export interface RemoteExecutions {
   wait(owner: string, executionId: string, waitMs: number): Promise<ExecutionRecord>;
   cancel(owner: string, executionId: string): Promise<{ ok: true } | { ok: false; error: string }>;
   output(owner: string, executionId: string, query: OutputQuery): Promise<OutputPage>;
+  /** The other node that runs a session's runs (so they stay in order and resume live), or null: here. */
+  homeOf(session: string): string | null;
+  /** Submits on `owner`; answers the execution id (which carries `owner`). Throws NO_QUORUM when it cannot be reached. */
+  submit(owner: string, request: SubmitRequest): Promise<string>;
 }
 
 interface LiveExecution {
@@ -121,6 +127,16 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   async submit(request: SubmitRequest): Promise<string> {
     if (this.closing) throw new McpV8Error('STOPPING', 'the server is stopping and takes no new executions; retry on another node or after it restarts');
     if (this.fault !== null) throw new McpV8Error('SERVER_FAULT', `an internal check failed on this node (${this.fault.message}); it takes no new executions until it is restarted; retry on another node`);
+    const home = this.sessionHome(request);
+    if (home !== null) {
+      try {
+        return await this.remote!.submit(home, { ...request, forwarded: true });
+      } catch (error) {
+        // The home node is down: run here (its runs are done; the session log holds their heaps).
+        if (!isMcpV8Error(error) || error.code !== 'NO_QUORUM') throw error;
+        this.logger?.warn({ home, session: request.stateful?.session, err: error.message }, 'the home node of a session cannot be reached; running here');
+      }
+    }
     const submitted = this.start(request);
     this.submitting.add(submitted);
     try {
@@ -239,6 +255,13 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       if (committed.note !== null) for (const line of committed.note.split('\n')) onConsoleLine(line);
       return { outcome, heap: committed.heap };
     }, signal, () => ({ outcome: { status: 'cancelled', result: null, error: ErrorTexts.cancelled }, heap: null }));
+  }
+
+  /** Cluster mode: the other node that runs this request's session, if any. */
+  private sessionHome(request: SubmitRequest): string | null {
+    const session = request.stateful?.session;
+    if (this.remote === null || request.forwarded === true || session === undefined || session === null) return null;
+    return this.remote.homeOf(session);
   }
 
   /** The other node that owns `executionId` (cluster mode), or null when it is this node's. */

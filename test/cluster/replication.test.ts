@@ -29,7 +29,7 @@ describe('a three-node cluster', () => {
     assert.equal(health.cluster.members.length, 3);
   });
 
-  test('a stateful session runs on one node and continues on each other node, from the replicated heap records', async () => {
+  test('a session continues through any node, and its heaps resume on every node (live on one, replayed from the replicated records on the others)', async () => {
     const [a, b, c] = nodes as [TestNode, TestNode, TestNode];
     const first = await run(a, 'globalThis.count = 40; count', { session: 'replicated' });
     assert.equal(first.status, 'completed', JSON.stringify(first));
@@ -37,9 +37,7 @@ describe('a three-node cluster', () => {
     assert.equal(second.result, '41', JSON.stringify(second));
     const third = await run(c, 'count += 1; count', { session: 'replicated', tags: { step: 'three' } });
     assert.equal(third.result, '42', JSON.stringify(third));
-    // A heap made on c resumed explicitly on a.
-    const fromHeap = await run(a, 'count * 2', { heap: third.heap });
-    assert.equal(fromHeap.result, '84');
+    for (const node of nodes) assert.equal((await run(node, 'count * 2', { heap: third.heap })).result, '84', node.name);
     for (const node of nodes) {
       const listed = await api(node, '/api/tools/list_session_snapshots', { session: 'replicated', fields: 'index,output_heap' });
       assert.deepEqual(listed.body.entries, [0, 1, 2].map((index) => ({ index, output_heap: [first, second, third][index]!.heap })), node.name);
@@ -100,6 +98,24 @@ describe('a three-node cluster', () => {
     } finally {
       await Promise.allSettled(clients.map((client) => client.close()));
     }
+  });
+
+  test('runs of one session submitted to every node at once run in submission order, on the session\'s home node', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 9; i++) {
+      const node = nodes[i % 3]!;
+      const started = await api(node, '/api/exec', { code: `globalThis.seen = [...(globalThis.seen ?? []), ${i}]; seen.join(',')`, session: 'ordered' });
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      ids.push(started.body.execution_id as string);
+    }
+    const records = [];
+    for (const [i, id] of ids.entries()) records.push((await api(nodes[(i + 1) % 3]!, `/api/executions/${id}?wait_ms=20000`)).body);
+    assert.deepEqual(records.map((record) => record.result), Array.from({ length: 9 }, (_, i) => Array.from({ length: i + 1 }, (_, j) => j).join(',')));
+    // Every id carries the same node (the last 8 hex digits: its hash): one home ran them all.
+    assert.equal(new Set(ids.map((id) => id.slice(-8))).size, 1);
+    const entries = (await api(nodes[2]!, '/api/tools/list_session_snapshots', { session: 'ordered', fields: 'input_heap,output_heap' })).body.entries as Array<{ input_heap: string | null; output_heap: string }>;
+    assert.equal(entries.length, 9);
+    entries.forEach((entry, i) => assert.equal(entry.input_heap, i === 0 ? null : entries[i - 1]!.output_heap, 'the session log is one chain'));
   });
 
   test('every node applies the same log', async () => {
