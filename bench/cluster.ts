@@ -9,6 +9,7 @@
 //      killed node is restarted (on its data) before the next round. Timings are the reference's
 //      defaults: heartbeat 100 ms, election timeout 300-500 ms.
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
 import { Pool } from 'undici';
@@ -30,11 +31,18 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 }
 
+/** CPU milliseconds (user + system) a process has used, from /proc (Linux). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 function median(values: number[]): number {
   return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 }
 
-async function appendRound(leader: TestNode): Promise<{ perS: number; p50: number; p95: number; p99: number; errors: number }> {
+async function appendRound(leader: TestNode, nodes: readonly TestNode[]): Promise<{ perS: number; p50: number; p95: number; p99: number; errors: number; leaderUsPerAppend: number; followerUsPerAppend: number }> {
+  const cpuBefore = nodes.map((node) => cpuMs(node.process!.child.pid!));
   const pool = new Pool(`http://127.0.0.1:${leader.clusterPort}`, { connections: writers, pipelining: 1 });
   const latencies: number[] = [];
   let errors = 0;
@@ -53,8 +61,15 @@ async function appendRound(leader: TestNode): Promise<{ perS: number; p50: numbe
   await Promise.all(Array.from({ length: writers }, (_, id) => writer(id)));
   const elapsedS = (performance.now() - startedAt) / 1000;
   await pool.close();
+  const cpuUsed = nodes.map((node, i) => cpuMs(node.process!.child.pid!) - cpuBefore[i]!);
+  const perAppendUs = (ms: number) => (ms * 1000) / Math.max(1, latencies.length);
+  const leaderIndex = nodes.indexOf(leader);
+  const followerMs = cpuUsed.filter((_, i) => i !== leaderIndex);
   latencies.sort((a, b) => a - b);
-  return { perS: latencies.length / elapsedS, p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99), errors };
+  return {
+    perS: latencies.length / elapsedS, p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99), errors,
+    leaderUsPerAppend: perAppendUs(cpuUsed[leaderIndex]!), followerUsPerAppend: perAppendUs(followerMs.reduce((a, b) => a + b, 0) / followerMs.length),
+  };
 }
 
 async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; readMs: number }> {
@@ -85,9 +100,9 @@ async function main(): Promise<void> {
     process.stdout.write(`cluster bench: ${cpus().length} cores, load ${loadavg().map((value) => value.toFixed(1)).join(' ')}; ${writers} writers, ${rounds} x ${seconds} s\n`);
     const appendRounds = [];
     for (let round = 0; round < rounds; round++) {
-      const result = await appendRound(await waitForLeader(nodes));
+      const result = await appendRound(await waitForLeader(nodes), nodes);
       appendRounds.push(result);
-      process.stdout.write(`appends round ${round + 1}: ${result.perS.toFixed(0)}/s, commit p50 ${result.p50.toFixed(2)} ms p95 ${result.p95.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms, ${result.errors} errors\n`);
+      process.stdout.write(`appends round ${round + 1}: ${result.perS.toFixed(0)}/s, commit p50 ${result.p50.toFixed(2)} ms p95 ${result.p95.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms, ${result.errors} errors; CPU per append: leader ${result.leaderUsPerAppend.toFixed(0)} us, follower ${result.followerUsPerAppend.toFixed(0)} us\n`);
     }
     process.stdout.write(`appends median: ${median(appendRounds.map((r) => r.perS)).toFixed(0)}/s, commit p50 ${median(appendRounds.map((r) => r.p50)).toFixed(2)} ms, p95 ${median(appendRounds.map((r) => r.p95)).toFixed(2)} ms, p99 ${median(appendRounds.map((r) => r.p99)).toFixed(2)} ms\n`);
     const failoverRounds = [];
