@@ -1,25 +1,16 @@
 // Real cluster nodes as child processes on 127.0.0.1: start, SIGKILL, restart on the same data,
 // and wait on what their /raft/status says (bounded polls, never fixed sleeps). Election timeouts
 // are generous: the machine is shared and slow, and a test must not depend on its speed.
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../fixtures/swift.ts';
 import { startServerProcess, type ServerProcess } from './server-process.ts';
+
+export { freePort };
 
 /** Timings every test cluster uses: slow enough that a busy machine does not cause elections. */
 export const testTimings = ['--heartbeat-interval', '100', '--election-timeout-min', '1000', '--election-timeout-max', '2000', '--cluster-write-timeout', '10000'];
 /** How long a test waits for a cluster to reach a state (a leader, a caught-up follower). */
 export const clusterWaitMs = 60_000;
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface RaftStatus {
   node_id: string;
