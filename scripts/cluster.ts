@@ -4,6 +4,7 @@
 //   npm run cluster                          ports of the topology (3001-3003, 4001-4003, 8080)
 //   npm run cluster -- --port-offset 10000   every port plus 10000 (13001..., 18080)
 //   npm run cluster -- --data-dir /var/tmp/c  where the nodes keep their Raft logs (default: a new temp dir)
+//   npm run cluster -- --stateless           nodes without heaps (the load table's stateless rows)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,7 +53,8 @@ function main(): void {
   };
   for (const node of nodes) {
     mkdirSync(placement.dataDir(node), { recursive: true });
-    start(node.name, process.execPath, ['--no-node-snapshot', join(repoRoot, 'src', 'cli.ts'), ...nodeFlags(node, placement, nodes)]);
+    const extra = process.argv.includes('--stateless') ? ['--stateless'] : [];
+    start(node.name, process.execPath, ['--no-node-snapshot', join(repoRoot, 'src', 'cli.ts'), ...nodeFlags(node, placement, nodes), ...extra]);
   }
   const nginxDir = join(dataDir, 'nginx');
   mkdirSync(nginxDir, { recursive: true });

@@ -37,8 +37,11 @@ export type ApplyResult = { ok: true; value: number | null } | { ok: false; code
 
 /** Request ids remembered for retries, oldest forgotten first (every replica forgets the same ones). */
 export const requestIdsRememberedMax = 65_536;
-/** Bytes of heap records the log-replicated heap store holds at most; past it, configure --s3-bucket. */
-export const replicatedHeapBytesMax = 1024 * 1024 * 1024;
+/**
+ * Bytes of heap records the log-replicated heap store holds at most; past it, configure
+ * --s3-bucket. A snapshot is one JSON string, and V8 strings end near 512 Mi characters.
+ */
+export const replicatedHeapBytesMax = 256 * 1024 * 1024;
 
 const snapshotFormat = 'mcp-v8/cluster-machine@1';
 const entrySchema = z.object({ index: z.number().int().min(0), input_heap: z.string().nullable(), output_heap: z.string(), code: z.string(), timestamp: z.string() });

@@ -16,9 +16,13 @@ import { checkHostPort } from '../config.ts';
 import type { ExecutionCall, LocalExecutions } from './executions.ts';
 import type { ClusterNode } from './node.ts';
 
-/** Raft message batches (appends with entries), and snapshots, at most. */
-const messageBodyBytesMax = 64 * 1024 * 1024;
-const snapshotBodyBytesMax = 1536 * 1024 * 1024;
+/**
+ * Raft message batches, and snapshots, at most. An append carries up to 64 entries, each up to a
+ * run's code (1,000,000 characters, ≤ 6 bytes each as JSON): a smaller bound could refuse a batch
+ * forever. A snapshot holds at most replicatedHeapBytesMax of records plus the session log.
+ */
+const messageBodyBytesMax = 512 * 1024 * 1024;
+const snapshotBodyBytesMax = 512 * 1024 * 1024;
 const callBodyBytesMax = 8 * 1024 * 1024;
 
 const entry = z.object({ term: z.number().int().min(0), index: z.number().int().min(0), kind: z.enum(['normal', 'config']), data: z.string() });
