@@ -14,6 +14,13 @@ export const messageRequestTimeoutMs = 5_000;
 /** Idle keep-alive connections are closed after this long. */
 const keepAliveMs = 30_000;
 const connectTimeoutMs = 2_000;
+/**
+ * Connections per peer: Raft messages need few (one request in flight per route); calls (forwarded
+ * writes, execution calls, some held for a long poll) get their own pool, so a held poll never
+ * queues a write, and enough connections that many clients' calls travel at once.
+ */
+const messageConnectionsMax = 4;
+const callConnectionsMax = 256;
 
 export type RaftRoute = 'vote' | 'append' | 'snapshot';
 
@@ -50,11 +57,13 @@ export class PeerClient {
     this.logger = logger;
   }
 
-  private pool(addr: string): Pool {
-    let pool = this.pools.get(addr);
+  private pool(addr: string, kind: 'messages' | 'calls'): Pool {
+    const key = `${kind} ${addr}`;
+    let pool = this.pools.get(key);
     if (pool === undefined) {
-      pool = new Pool(`http://${addr}`, { connections: 4, keepAliveTimeout: keepAliveMs, connectTimeout: connectTimeoutMs, pipelining: 1 });
-      this.pools.set(addr, pool);
+      const connections = kind === 'messages' ? messageConnectionsMax : callConnectionsMax;
+      pool = new Pool(`http://${addr}`, { connections, keepAliveTimeout: keepAliveMs, connectTimeout: connectTimeoutMs, pipelining: 1 });
+      this.pools.set(key, pool);
     }
     return pool;
   }
@@ -79,7 +88,7 @@ export class PeerClient {
         const batch = queue.queued;
         queue.queued = [];
         try {
-          await this.post(addr, `/raft/${route}`, { messages: batch }, messageRequestTimeoutMs);
+          await this.request(addr, 'messages', 'POST', `/raft/${route}`, { messages: batch }, messageRequestTimeoutMs);
           if (this.unreachable.delete(addr)) this.logger.info({ peer: addr }, 'cluster peer reachable again');
         } catch (error) {
           if (!this.unreachable.has(addr)) {
@@ -95,19 +104,19 @@ export class PeerClient {
 
   /** POST JSON to a peer; answers its JSON, or throws its coded error (or NO_QUORUM when it cannot be reached). */
   async post<Answer>(addr: string, path: string, body: unknown, timeoutMs: number): Promise<Answer> {
-    return this.request<Answer>(addr, 'POST', path, body, timeoutMs);
+    return this.request<Answer>(addr, 'calls', 'POST', path, body, timeoutMs);
   }
 
   async get<Answer>(addr: string, path: string, timeoutMs: number): Promise<Answer> {
-    return this.request<Answer>(addr, 'GET', path, undefined, timeoutMs);
+    return this.request<Answer>(addr, 'calls', 'GET', path, undefined, timeoutMs);
   }
 
-  private async request<Answer>(addr: string, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<Answer> {
+  private async request<Answer>(addr: string, kind: 'messages' | 'calls', method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<Answer> {
     if (this.closed) throw new McpV8Error('STOPPING', 'this node is stopping');
     const text = body === undefined ? undefined : JSON.stringify(body);
     let response;
     try {
-      response = await this.pool(addr).request({
+      response = await this.pool(addr, kind).request({
         method, path, body: text,
         headers: { ...(text === undefined ? {} : { 'content-type': 'application/json' }), ...peerAuthHeaders() },
         headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs),
