@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { api, raftStatus, run, startCluster, stopAll, waitForApplied, waitForLeader, type TestNode } from '../support/cluster.ts';
+import { api, raftStatus, run, startCluster, stopAll, waitForApplied, waitForLeader, waitUntil, type TestNode } from '../support/cluster.ts';
 import { callTool, runAndWait } from '../support/mcp-client.ts';
 import { tempDir } from '../support/server-process.ts';
 
@@ -15,6 +15,7 @@ describe('a three-node cluster', () => {
   before(async () => {
     nodes = await startCluster({ size: 3, dir: tempDir('cluster-replication') });
     await waitForLeader(nodes);
+    await waitForApplied(nodes, 1); // the new leader's first entry: every node knows the commit index
   });
   after(() => stopAll(nodes));
 
@@ -64,8 +65,8 @@ describe('a three-node cluster', () => {
     const [a, b] = nodes as [TestNode, TestNode];
     const started = await api(a, '/api/exec', { code: 'console.log("from a"); await new Promise((r) => setTimeout(r, 60000))' });
     const id = started.body.execution_id as string;
-    const output = await api(b, `/api/executions/${id}/output`);
-    assert.equal(output.status, 200, JSON.stringify(output.body));
+    // Asked through b until the run on a has printed (it starts when a has a free slot).
+    await waitUntil('the run on a printing, seen through b', async () => ((await api(b, `/api/executions/${id}/output`)).body.data === 'from a\n' ? true : undefined));
     const running = await api(b, `/api/executions/${id}`);
     assert.equal(running.body.status, 'running');
     const cancelled = await api(b, `/api/executions/${id}/cancel`, {});
