@@ -86,6 +86,12 @@ export class ForwardedExecutions implements RemoteExecutions {
     return best === null || best.name === this.node.name ? null : best.addr;
   }
 
+  heapHomeOf(heap: string): string | null {
+    const creator = this.node.machine.heapCreator(heap);
+    if (creator === undefined || creator === this.node.name) return null;
+    return this.node.voters().find((member) => member.name === creator)?.addr ?? null;
+  }
+
   async submit(addr: string, request: SubmitRequest): Promise<string> {
     return (await this.forward<{ execution_id: string }>(addr, { op: 'submit', request })).execution_id;
   }

@@ -21,8 +21,8 @@ export interface Member {
 
 export type MachineCommand =
   | SessionCommand
-  /** A heap record replicated through the log (no shared store): `record` is its canonical JSON text. */
-  | { type: 'heap.put'; heap: string; record: string }
+  /** A heap record replicated through the log (no shared store): `record` is its canonical JSON text; `node` the node that ran it (it may hold the heap live). */
+  | { type: 'heap.put'; heap: string; record: string; node?: string }
   | { type: 'member.add'; id: number; name: string; addr: string }
   | { type: 'member.remove'; id: number };
 
@@ -54,6 +54,7 @@ const snapshotSchema = z.object({
   sessions: z.array(z.tuple([z.string(), z.array(entrySchema)])),
   tags: z.array(z.tuple([z.string(), z.record(z.string(), z.string())])),
   heaps: z.array(z.tuple([z.string(), z.string()])),
+  creators: z.array(z.tuple([z.string(), z.string()])),
   members: z.array(z.tuple([z.number().int(), z.object({ name: z.string(), addr: z.string() })])),
   requests: z.array(z.tuple([z.string(), resultSchema])),
 });
@@ -66,6 +67,8 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
   /** Heaps by tag pair, so a query never scans every heap. */
   private tagIndex = new Map<string, Set<string>>();
   private heaps = new Map<string, string>();
+  /** The node that ran each heap's run: where its live context is, if anywhere. */
+  private creators = new Map<string, string>();
   private heapBytes = 0;
   readonly members = new Map<number, Member>();
   private requests = new Map<string, ApplyResult>();
@@ -121,7 +124,7 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
         return null;
       }
       case 'heap.put':
-        return this.putHeap(command.heap, command.record);
+        return this.putHeap(command.heap, command.record, command.node ?? null);
       case 'member.add':
         this.members.set(command.id, { name: command.name, addr: command.addr });
         return null;
@@ -158,7 +161,7 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
     }
   }
 
-  private putHeap(heapId: string, record: string): null {
+  private putHeap(heapId: string, record: string, node: string | null): null {
     const heap = checkHeapId(heapId);
     if (this.heaps.has(heap)) return null;
     if (createHash('sha256').update(record, 'utf8').digest('hex') !== heap) throw new McpV8Error('HEAP_CORRUPT', `heap ${heap}: the replicated record does not hash to its id`);
@@ -167,6 +170,7 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
       throw new McpV8Error('BUSY', `the cluster's replicated heap records would pass ${replicatedHeapBytesMax} bytes; run the cluster with --s3-bucket for more heaps`);
     }
     this.heaps.set(heap, record);
+    if (node !== null) this.creators.set(heap, node);
     this.heapBytes += bytes;
     return null;
   }
@@ -175,6 +179,11 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
 
   heapRecord(heap: string): string | undefined {
     return this.heaps.get(heap);
+  }
+
+  /** The node that ran `heap`, when its record came through the log. */
+  heapCreator(heap: string): string | undefined {
+    return this.creators.get(heap);
   }
 
   get heapRecordBytes(): number {
@@ -215,6 +224,7 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
       sessions: [...this.sessions],
       tags: [...this.tags],
       heaps: [...this.heaps],
+      creators: [...this.creators],
       members: [...this.members],
       requests: [...this.requests],
     });
@@ -226,6 +236,7 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
     this.tags = new Map();
     this.tagIndex = new Map();
     this.heaps = new Map();
+    this.creators = new Map();
     this.heapBytes = 0;
     this.members.clear();
     this.requests = new Map();
@@ -240,6 +251,7 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
       this.heaps.set(heap, record);
       this.heapBytes += Buffer.byteLength(record, 'utf8');
     }
+    this.creators = new Map(state.creators);
     for (const [id, member] of state.members) this.members.set(id, member);
     this.requests = new Map(state.requests as Array<[string, ApplyResult]>);
   }

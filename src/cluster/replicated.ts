@@ -60,7 +60,7 @@ export class ReplicatedHeapStore implements HeapStore {
     if (this.node.machine.heapRecord(heap) !== undefined) return heap;
     const record = Buffer.from(bytes).toString('utf8');
     if (heapIdOf(Buffer.from(record, 'utf8')) !== heap) throw new McpV8Error('INVALID_ARGUMENT', 'a replicated heap record must be UTF-8 text');
-    await this.node.write({ type: 'heap.put', heap, record });
+    await this.node.write({ type: 'heap.put', heap, record, node: this.node.name });
     return heap;
   }
 

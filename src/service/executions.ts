@@ -35,6 +35,8 @@ export interface RemoteExecutions {
   output(owner: string, executionId: string, query: OutputQuery): Promise<OutputPage>;
   /** The other node that runs a session's runs (so they stay in order and resume live), or null: here. */
   homeOf(session: string): string | null;
+  /** The other node that ran `heap` (it may hold it live), or null: here, or not known. */
+  heapHomeOf(heap: string): string | null;
   /** Submits on `owner`; answers the execution id (which carries `owner`). Throws NO_QUORUM when it cannot be reached. */
   submit(owner: string, request: SubmitRequest): Promise<string>;
 }
@@ -132,7 +134,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       try {
         return await this.remote!.submit(home, { ...request, forwarded: true });
       } catch (error) {
-        // The home node is down: run here (its runs are done; the session log holds their heaps).
+        // The home node is down: run here (the replicated records rebuild the heap by replay).
         if (!isMcpV8Error(error) || error.code !== 'NO_QUORUM') throw error;
         this.logger?.warn({ home, session: request.stateful?.session, err: error.message }, 'the home node of a session cannot be reached; running here');
       }
@@ -259,9 +261,11 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   /** Cluster mode: the other node that runs this request's session, if any. */
   private sessionHome(request: SubmitRequest): string | null {
-    const session = request.stateful?.session;
-    if (this.remote === null || request.forwarded === true || session === undefined || session === null) return null;
-    return this.remote.homeOf(session);
+    if (this.remote === null || request.forwarded === true) return null;
+    const { session, heap } = request.stateful ?? {};
+    if (session !== undefined && session !== null) return this.remote.homeOf(session);
+    // A run from a heap, outside a session: to the node that ran that heap, which may hold it live.
+    return heap === undefined || heap === null ? null : this.remote.heapHomeOf(heap);
   }
 
   /** The other node that owns `executionId` (cluster mode), or null when it is this node's. */
