@@ -2,6 +2,12 @@
 // entries here); a node started with --join catches up as a learner, becomes a voter, and leaves.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { kvModel } from '../raft/sim/kv-model.ts';
+import { checkOperations } from '../raft/sim/linearizability.ts';
+import { recordTagHistory } from '../support/cluster-history.ts';
+import { runAndWait } from '../support/mcp-client.ts';
 import { api, freePort, launch, nodeArgs, raftStatus, run, startCluster, stopAll, waitForApplied, waitForLeader, waitUntil, type TestNode } from '../support/cluster.ts';
 import { tempDir } from '../support/server-process.ts';
 
@@ -38,8 +44,11 @@ describe('membership and catch-up', () => {
     assert.equal(resumed.result, 'kept!');
   });
 
-  test('--join adds a learner that catches up from a snapshot, then a voter; leave removes it', async () => {
+  test('--join adds a learner that catches up from a snapshot, then a voter; leave removes it; under load, linearizable throughout', async () => {
     const seed = nodes[0]!;
+    const founders = [...nodes];
+    const heaps = [(await run(founders[0]!, '"k1"')).heap as string, (await run(founders[1]!, '"k2"')).heap as string];
+    const load = recordTagHistory({ nodes: founders, heaps, clients: 2, alive: () => true });
     const clusterPort = await freePort();
     const joiner: TestNode = {
       name: 'n4', clusterPort, dir: seed.dir, process: null, baseUrl: '',
@@ -60,6 +69,14 @@ describe('membership and catch-up', () => {
     assert.deepEqual(sessions.body.entries, [{ index: 0 }, { index: 1 }]);
     const made = await run(joiner, 'v + "?"', { session: 'catch-up' });
     assert.equal(made.result, 'kept?');
+    // The reference's scenario: an MCP client on the node that joined.
+    const client = new Client({ name: 'on-the-joiner', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${joiner.baseUrl}/mcp`)));
+    try {
+      assert.equal((await runAndWait(client, 'v + "!"', { session: 'catch-up' })).result, 'kept!');
+    } finally {
+      await client.close();
+    }
 
     const leave = await fetch(`http://127.0.0.1:${nodes[1]!.clusterPort}/raft/leave`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ node_id: 'n4' }) });
     assert.deepEqual(await leave.json(), { removed: true });
@@ -71,5 +88,10 @@ describe('membership and catch-up', () => {
     // The three go on without it.
     const after3 = await run(remaining[2]!, 'v', { session: 'catch-up' });
     assert.equal(after3.result, 'kept');
+    const before = load.acknowledged;
+    await waitUntil('more acknowledged tag calls after the leave', async () => (load.acknowledged >= before + 10 ? true : undefined));
+    await load.stop();
+    assert.ok(load.history.length > 20, `tag calls made during the join and the leave: ${load.history.length}`);
+    assert.equal(checkOperations(kvModel, load.history), 'ok', 'the tag history across the join and the leave is linearizable');
   });
 });
