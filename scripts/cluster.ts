@@ -5,12 +5,17 @@
 //   npm run cluster -- --port-offset 10000   every port plus 10000 (13001..., 18080)
 //   npm run cluster -- --data-dir /var/tmp/c  where the nodes keep their Raft logs (default: a new temp dir)
 //   npm run cluster -- --stateless           nodes without heaps (the load table's stateless rows)
+//   npm run cluster -- --s3                  heaps in S3: Debian's Swift (s3api) started alongside, bucket mcp-v8-heaps;
+//                                            the Raft log then carries heap ids only (the compose file's `s3` profile)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { localPlacement, nginxConfig, nodeFlags, topology, type TopologyNode } from '../deploy/topology.ts';
+import { startSwiftS3, type SwiftS3 } from '../test/fixtures/swift.ts';
+
+const s3Bucket = 'mcp-v8-heaps';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -24,22 +29,33 @@ export function shiftedNodes(offset: number): TopologyNode[] {
   return topology.nodes.map((node) => ({ ...node, httpPort: node.httpPort + offset, clusterPort: node.clusterPort + offset }));
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const offset = Number(option('port-offset') ?? 0);
   const dataDir = option('data-dir') ?? mkdtempSync(join(tmpdir(), 'mcp-v8-cluster-'));
   const nodes = shiftedNodes(offset);
   const placement = localPlacement(dataDir);
   const children: ChildProcess[] = [];
+  let swift: SwiftS3 | null = null;
+  if (process.argv.includes('--s3')) {
+    swift = await startSwiftS3();
+    await swift.createBucket(s3Bucket);
+    process.stderr.write(`[cluster] S3 (Swift) at ${swift.endpoint}, bucket ${s3Bucket}\n`);
+  }
   let stopping = false;
   const stop = (code: number) => {
     if (stopping) return;
     stopping = true;
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
     let left = children.length;
-    for (const child of children) child.once('close', () => { if (--left === 0) process.exit(code); });
+    for (const child of children) {
+      child.once('close', () => {
+        if (--left > 0) return;
+        void (swift?.stop() ?? Promise.resolve()).finally(() => process.exit(code));
+      });
+    }
   };
   const start = (name: string, command: string, args: string[]) => {
-    const child = spawn(command, args, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'pipe'] });
+    const child = spawn(command, args, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, ...(swift?.environment ?? {}) } });
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       for (const line of chunk.split('\n')) if (line !== '') process.stderr.write(`[${name}] ${line}\n`);
     });
@@ -53,7 +69,7 @@ function main(): void {
   };
   for (const node of nodes) {
     mkdirSync(placement.dataDir(node), { recursive: true });
-    const extra = process.argv.includes('--stateless') ? ['--stateless'] : [];
+    const extra = process.argv.includes('--stateless') ? ['--stateless'] : swift === null ? [] : ['--s3-bucket', s3Bucket];
     start(node.name, process.execPath, ['--no-node-snapshot', join(repoRoot, 'src', 'cli.ts'), ...nodeFlags(node, placement, nodes), ...extra]);
   }
   const nginxDir = join(dataDir, 'nginx');
@@ -67,4 +83,4 @@ function main(): void {
   process.once('SIGTERM', () => stop(0));
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
