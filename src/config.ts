@@ -82,6 +82,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'raft-db-path': { kind: 'string', help: 'Cluster mode: directory of the Raft log (LevelDB), which holds sessions, tags and heap records (default /tmp/mcp-v8-raft-<node-id>).' },
   'raft-snapshot-entries': { kind: 'int', min: 2, max: 10000000, help: 'Cluster mode: compact the Raft log into a snapshot every this many applied entries (default 4096).' },
   'cluster-write-timeout': { kind: 'int', min: 100, max: 600000, help: 'Cluster mode: a replicated write or read that cannot reach a quorum fails after this many ms (default 5000).' },
+  'raft-lease-reads': { kind: 'bool', help: 'Cluster mode: serve reads on the leader under its lease, without a heartbeat round (trusts clocks to run at similar rates; default off: ReadIndex).' },
   'opa-url': { kind: 'string', help: 'OPA server enabling fetch().', notSupportedYet: 'policy-gated fetch' },
   'opa-fetch-policy': { kind: 'string', help: 'OPA policy path for fetch.', notSupportedYet: 'policy-gated fetch' },
   'fetch-header': { kind: 'list', help: 'Header injection rule.', notSupportedYet: 'policy-gated fetch' },
@@ -274,10 +275,11 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
 
 /** The cluster flags, read here (kinds and ranges) and checked together below. */
 function readClusterFlags(raw: RawFlags, node: { transport: Config['transport']; nodeId: string; bindHost: string }): ClusterConfig | null {
-  const values: Record<string, string | number | string[] | undefined> = {};
+  const values: ClusterValues = {};
   for (const name of clusterFlags) {
     const spec = flagSpecs[name]!;
-    if (spec.kind === 'int') values[name] = intFlag(raw, name);
+    if (spec.kind === 'bool') values[name] = raw.has(name) ? true : undefined;
+    else if (spec.kind === 'int') values[name] = intFlag(raw, name);
     else if (spec.kind === 'list') {
       const list = raw.get(name);
       values[name] = Array.isArray(list) ? list : undefined;
@@ -296,7 +298,7 @@ function readClusterFlags(raw: RawFlags, node: { transport: Config['transport'];
 
 const clusterFlags = [
   'cluster-port', 'peers', 'join', 'advertise-addr', 'heartbeat-interval', 'election-timeout-min', 'election-timeout-max',
-  'raft-db-path', 'raft-snapshot-entries', 'cluster-write-timeout',
+  'raft-db-path', 'raft-snapshot-entries', 'cluster-write-timeout', 'raft-lease-reads',
 ] as const;
 
 /** A peer as --peers names it: its node id when given (`id@host:port`), else learnt from the peer itself. */
@@ -317,6 +319,8 @@ export interface ClusterConfig {
   raftDbPath: string;
   snapshotEntries: number;
   writeTimeoutMs: number;
+  /** Lease reads (Raft thesis §6.4.1) instead of a ReadIndex heartbeat round per read batch. */
+  leaseReads: boolean;
 }
 
 export const clusterDefaults = {
@@ -353,7 +357,7 @@ function parsePeers(values: readonly string[]): PeerSpec[] {
   return peers;
 }
 
-type ClusterValues = Record<string, string | number | string[] | undefined>;
+type ClusterValues = Record<string, string | number | boolean | string[] | undefined>;
 
 function parseClusterConfig(values: ClusterValues, node: { transport: 'stdio' | 'http' | 'sse'; nodeId: string; bindHost: string }): ClusterConfig | null {
   const clusterPort = values['cluster-port'] as number | undefined;
@@ -389,6 +393,7 @@ function parseClusterConfig(values: ClusterValues, node: { transport: 'stdio' | 
     raftDbPath: (values['raft-db-path'] as string | undefined) ?? `/tmp/mcp-v8-raft-${node.nodeId}`,
     snapshotEntries: (values['raft-snapshot-entries'] as number | undefined) ?? clusterDefaults.snapshotEntries,
     writeTimeoutMs: (values['cluster-write-timeout'] as number | undefined) ?? clusterDefaults.writeTimeoutMs,
+    leaseReads: values['raft-lease-reads'] === true,
   };
 }
 

@@ -115,6 +115,8 @@ describe('cluster flags', () => {
     assert.equal(c.electionTimeoutMaxMs, 500);
     assert.equal(c.raftDbPath, '/tmp/mcp-v8-raft-n1');
     assert.equal(c.join, null);
+    assert.equal(c.leaseReads, false);
+    assert.equal(config([...node, '--cluster-port', '7001', '--raft-lease-reads']).cluster!.leaseReads, true);
     assert.deepEqual(config([...node, '--cluster-port', '7001', '--peers', 'a@h:1', '--peers', 'b@h:2']).cluster!.peers.map((peer) => peer.nodeId), ['a', 'b']);
     assert.equal(config([...node, '--cluster-port', '7001', '--join', '127.0.0.1:7002']).cluster!.join, '127.0.0.1:7002');
     assert.equal(config(['--sse-port', '0', '--cluster-port', '7001']).cluster!.clusterPort, 7001);
@@ -125,6 +127,7 @@ describe('cluster flags', () => {
     rejects(['--cluster-port', '7001'], /--cluster-port requires --http-port or --sse-port/);
     rejects([...node, '--peers', 'n2@h:1'], /--peers applies in cluster mode only: it requires --cluster-port/);
     rejects([...node, '--election-timeout-min', '400'], /--election-timeout-min applies in cluster mode only/);
+    rejects([...node, '--raft-lease-reads'], /--raft-lease-reads applies in cluster mode only/);
     rejects([...node, '--cluster-port', '1', '--join', 'h:2', '--peers', 'n2@h:3'], /--join conflicts with --peers/);
     rejects([...node, '--cluster-port', '1', '--peers', 'n1@h:3'], /--peers names this node's own --node-id n1/);
     rejects([...node, '--cluster-port', '1', '--peers', 'n2@nohost'], /--peers entry 'n2@nohost' must be host:port/);

@@ -115,7 +115,7 @@ export class ClusterNode {
     this.staticMembers.set(this.id, { name: this.name, addr: this.addr });
     this.storage = await LevelStorage.open(join(this.config.raftDbPath, 'log'), { index: 0, term: 0, config: { voters: bootstrap.voters, learners: [] }, data: '' });
     const { heartbeatTicks, electionTicks, jitterTicks } = this.ticks;
-    this.raft = new Raft({ ...defaultRaftOptions, id: this.id, electionTimeoutTicks: electionTicks, heartbeatIntervalTicks: heartbeatTicks, random: jitter(jitterTicks) }, this.storage.boot());
+    this.raft = new Raft({ ...defaultRaftOptions, id: this.id, electionTimeoutTicks: electionTicks, heartbeatIntervalTicks: heartbeatTicks, random: jitter(jitterTicks), readLease: this.config.leaseReads }, this.storage.boot());
     this.driver = new RaftDriver({
       raft: this.raft, storage: this.storage, machine: this.machine, send: (messages) => this.send(messages),
       inputsQueuedMax, proposalsMax, compactEntriesThreshold: this.config.snapshotEntries,
