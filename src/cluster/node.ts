@@ -307,6 +307,10 @@ export class ClusterNode {
     return this.onLeader(timeoutMs, async (remainingMs) => {
       const id = raftIdOf(name);
       const raft = this.raft!;
+      const existing = this.memberOf(id);
+      if (existing !== undefined && existing.addr !== addr && (raft.config.voters.includes(id) || raft.config.learners.includes(id))) {
+        throw new McpV8Error('INVALID_ARGUMENT', `node id ${name} is already a member of the cluster, at ${existing.addr}; give the new node another --node-id (or remove ${name} first: POST /raft/leave)`);
+      }
       if (!raft.config.voters.includes(id) && !raft.config.learners.includes(id)) {
         await this.write({ type: 'member.add', id, name, addr }, remainingMs);
         await this.changeConfig({ kind: 'addLearner', nodeId: id }, Date.now() + remainingMs);

@@ -9,7 +9,7 @@ import { checkOperations } from '../raft/sim/linearizability.ts';
 import { recordTagHistory } from '../support/cluster-history.ts';
 import { runAndWait } from '../support/mcp-client.ts';
 import { api, freePort, launch, nodeArgs, raftStatus, run, startCluster, stopAll, waitForApplied, waitForLeader, waitUntil, type TestNode } from '../support/cluster.ts';
-import { tempDir } from '../support/server-process.ts';
+import { runToExit, tempDir } from '../support/server-process.ts';
 
 const compactEvery = ['--raft-snapshot-entries', '20'];
 
@@ -54,6 +54,10 @@ describe('membership and catch-up', () => {
       name: 'n4', clusterPort, dir: seed.dir, process: null, baseUrl: '',
       args: nodeArgs({ name: 'n4', clusterPort, dir: seed.dir, join: `127.0.0.1:${seed.clusterPort}`, extra: compactEvery }),
     };
+    // A node id already in the cluster is refused at start, with the reason.
+    const clash = await runToExit(nodeArgs({ name: 'n2', clusterPort: await freePort(), dir: tempDir('cluster-clash'), join: `127.0.0.1:${seed.clusterPort}` }));
+    assert.equal(clash.code, 1);
+    assert.match(clash.stderr, /node id n2 is already a member of the cluster, at 127\.0\.0\.1:\d+/);
     await launch(joiner);
     nodes.push(joiner);
     await joiner.process!.waitForStderr(/joined the cluster as a learner/);
