@@ -1,9 +1,11 @@
-// The cluster port: Raft's transport and the node-to-node calls, on Koa + @koa/router.
+// The cluster port: Raft's transport and the node-to-node calls, on Koa + @koa/router (the hot
+// routes on node:http directly, see clusterHandler).
 //   POST /raft/vote, /raft/append, /raft/snapshot   Raft messages ({ messages: [...] }), 204
 //   POST /raft/propose                              a write forwarded by a follower to the leader
 //   POST /raft/join, /raft/leave                    membership (forwarded to the leader)
 //   GET  /raft/status                               members, roles, term, commit and apply indexes
 //   POST /raft/executions                           get/wait/cancel/output of an execution of this node
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
@@ -75,24 +77,63 @@ function authorizePeer(ctx: Koa.Context): void {
   if (ctx.get('origin') !== '') throw new McpV8Error('INVALID_ARGUMENT', 'the cluster port does not take browser requests (Origin header present)');
 }
 
-export function clusterApp(options: { node: ClusterNode; executions: () => LocalExecutions | null; logger: Logger }): Koa {
+interface ClusterAppOptions {
+  node: ClusterNode;
+  executions: () => LocalExecutions | null;
+  logger: Logger;
+}
+
+/**
+ * The hot routes (Raft messages, forwarded writes: one request per write) on node:http directly,
+ * the rest through Koa: under load Koa's context and middleware cost as much as the work itself
+ * (the same reasoning as src/transport/api-fast-path.ts). Same validation, same error bodies.
+ */
+export function clusterHandler(options: ClusterAppOptions): (request: IncomingMessage, response: ServerResponse) => void {
+  const { node, logger } = options;
+  const koa = clusterApp(options).callback();
+  const messages = (bytesMax: number) => async (request: IncomingMessage) => {
+    const body = parse(messagesBody, await readJsonBody(request, bytesMax), 'raft messages');
+    node.receive(body.messages as Message[]);
+    return null;
+  };
+  const hot = new Map<string, (request: IncomingMessage) => Promise<unknown>>([
+    ['/raft/vote', messages(messageBodyBytesMax)],
+    ['/raft/append', messages(messageBodyBytesMax)],
+    ['/raft/snapshot', messages(snapshotBodyBytesMax)],
+    ['/raft/propose', async (request) => {
+      const body = parse(proposeBody, await readJsonBody(request, messageBodyBytesMax), 'raft propose');
+      if (!node.isLeader) throw new McpV8Error('NOT_LEADER', `node ${node.name} is not the leader`);
+      return { value: await node.proposeHere(body.data, body.timeout_ms) };
+    }],
+  ]);
+  return (request, response) => {
+    const route = request.method === 'POST' && request.headers.origin === undefined ? hot.get(request.url ?? '') : undefined;
+    if (route === undefined) {
+      void koa(request, response);
+      return;
+    }
+    route(request).then((answer) => {
+      if (answer === null) {
+        response.writeHead(204).end();
+        return;
+      }
+      const text = JSON.stringify(answer);
+      response.writeHead(200, { 'content-type': jsonType, 'content-length': Buffer.byteLength(text) }).end(text);
+    }, (error: unknown) => {
+      const { status, body, headers } = errorAnswer(error, logger, request.url ?? '');
+      const text = JSON.stringify(body);
+      if (!response.headersSent) response.writeHead(status, { 'content-type': jsonType, 'content-length': Buffer.byteLength(text), ...headers }).end(text);
+    });
+  };
+}
+
+const jsonType = 'application/json; charset=utf-8';
+
+function clusterApp(options: ClusterAppOptions): Koa {
   const { node, logger } = options;
   const app = new Koa();
   app.silent = true;
   const router = new Router();
-  const messages = async (ctx: Koa.Context, bytesMax: number) => {
-    const body = parse(messagesBody, await readJsonBody(ctx.req, bytesMax), 'raft messages');
-    node.receive(body.messages as Message[]);
-    ctx.status = 204;
-  };
-  router.post('/raft/vote', (ctx) => messages(ctx, messageBodyBytesMax));
-  router.post('/raft/append', (ctx) => messages(ctx, messageBodyBytesMax));
-  router.post('/raft/snapshot', (ctx) => messages(ctx, snapshotBodyBytesMax));
-  router.post('/raft/propose', async (ctx) => {
-    const body = parse(proposeBody, await readJsonBody(ctx.req, messageBodyBytesMax), 'raft propose');
-    if (!node.isLeader) throw new McpV8Error('NOT_LEADER', `node ${node.name} is not the leader`);
-    ctx.body = { value: await node.proposeHere(body.data, body.timeout_ms) };
-  });
   router.post('/raft/join', async (ctx) => {
     const body = parse(joinBody, await readJsonBody(ctx.req, callBodyBytesMax), 'raft join');
     ctx.body = await node.join(body.node_id, checkHostPort('addr', body.addr));

@@ -9,7 +9,7 @@ import { openHeapStore, type HeapStore } from '../storage/heap-store.ts';
 import { ForwardedExecutions, LocalExecutions } from './executions.ts';
 import { ClusterNode, type NodeStatus } from './node.ts';
 import { ReplicatedHeapStore, ReplicatedSessions } from './replicated.ts';
-import { clusterApp } from './routes.ts';
+import { clusterHandler } from './routes.ts';
 
 export interface RunningCluster {
   readonly node: ClusterNode;
@@ -48,7 +48,7 @@ export async function startCluster(config: ClusterStart, logger: Logger): Promis
   let local: LocalExecutions | null = null;
   // The address is known once the port is bound (--cluster-port 0 in a single-node cluster).
   const node = new ClusterNode({ name: config.nodeId, config: clusterConfig, addr: clusterConfig.advertiseAddr ?? '', logger });
-  const server = createServer(clusterApp({ node, executions: () => local, logger }).callback());
+  const server = createServer(clusterHandler({ node, executions: () => local, logger }));
   server.keepAliveTimeout = 65_000;
   const port = await listenOn(server, clusterConfig.clusterPort, config.bindHost);
   node.addr = clusterConfig.advertiseAddr ?? `${config.bindHost}:${port}`;

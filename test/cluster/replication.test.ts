@@ -124,6 +124,29 @@ describe('a three-node cluster', () => {
     entries.forEach((entry, i) => assert.equal(entry.input_heap, i === 0 ? null : entries[i - 1]!.output_heap, 'the session log is one chain'));
   });
 
+  test('the cluster port refuses bad input with a coded error, and browser requests', async () => {
+    const port = nodes[0]!.clusterPort;
+    const post = async (path: string, body: string, headers: Record<string, string> = {}) => {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      return { status: response.status, body: (await response.json()) as { code: string; error: string } };
+    };
+    const notJson = await post('/raft/append', '{');
+    assert.equal(notJson.status, 400);
+    assert.match(notJson.body.error, /not valid JSON/);
+    const badMessage = await post('/raft/append', JSON.stringify({ messages: [{ type: 'append', from: 0 }] }));
+    assert.equal(badMessage.status, 400);
+    assert.match(badMessage.body.error, /^raft messages: messages\.0\.from: /);
+    const badJoin = await post('/raft/join', JSON.stringify({ node_id: 'n9', addr: 'nowhere' }));
+    assert.equal(badJoin.status, 400);
+    assert.match(badJoin.body.error, /addr must be host:port/);
+    const browser = await post('/raft/append', JSON.stringify({ messages: [] }), { origin: 'http://example.com' });
+    assert.equal(browser.status, 400);
+    assert.match(browser.body.error, /does not take browser requests/);
+    const unknown = await post('/raft/nothing', '{}');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.code, 'MCPV8_ERR_ROUTE_NOT_FOUND');
+  });
+
   test('every node applies the same log', async () => {
     const leader = await raftStatus(await waitForLeader(nodes));
     await waitForApplied(nodes, leader.commit);
