@@ -384,6 +384,25 @@ export class ClusterNode {
     return [...all];
   }
 
+  /**
+   * A leader that stops hands leadership to its most caught-up voter first (TimeoutNow), so the
+   * cluster does not wait an election timeout; bounded by the maximum election timeout.
+   */
+  private async handOverLeadership(): Promise<void> {
+    const raft = this.raft;
+    if (raft === null || raft.role !== 'leader' || this.driver?.failure !== null) return;
+    let target: { id: number; match: number } | null = null;
+    for (const id of raft.config.voters) {
+      const match = raft.progress.get(id)?.match ?? -1;
+      if (id !== this.id && (target === null || match > target.match)) target = { id, match };
+    }
+    if (target === null) return;
+    this.driver!.transferLeadership(target.id);
+    const deadline = Date.now() + this.config.electionTimeoutMaxMs;
+    while (raft.role === 'leader' && Date.now() < deadline) await delay(this.ticks.tickMs);
+    if (raft.role !== 'leader') this.logger.info({ to: this.memberOf(target.id)?.name ?? target.id }, 'stopping: handed leadership over');
+  }
+
   // ---- status ----
 
   status(): NodeStatus {
@@ -414,6 +433,7 @@ export class ClusterNode {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.handOverLeadership();
     this.closed = true;
     if (this.ticker !== null) clearInterval(this.ticker);
     await this.client.close();

@@ -97,5 +97,12 @@ describe('membership and catch-up', () => {
     await load.stop();
     assert.ok(load.history.length > 20, `tag calls made during the join and the leave: ${load.history.length}`);
     assert.equal(checkOperations(kvModel, load.history), 'ok', 'the tag history across the join and the leave is linearizable');
+
+    // A leader stopped with SIGTERM hands leadership over before it goes.
+    const leader = await waitForLeader(remaining);
+    await leader.process!.stop('SIGTERM');
+    assert.match(leader.process!.stderr(), /stopping: handed leadership over/);
+    const successor = await waitForLeader(remaining.filter((node) => node !== leader));
+    assert.notEqual(successor, leader);
   });
 });
