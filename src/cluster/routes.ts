@@ -147,7 +147,7 @@ function clusterApp(options: ClusterAppOptions): Koa {
     const raw = await readJsonBody(ctx.req, callBodyBytesMax);
     const body = (raw as { op?: unknown } | null)?.op === 'submit' ? parse(submitBody, raw, 'forwarded run') : parse(executionBody, raw, 'execution call');
     const executions = options.executions();
-    if (executions === null) throw new McpV8Error('STOPPING', `node ${node.name} is not serving executions`);
+    if (executions === null) throw new McpV8Error('STOPPING', `node ${node.name} is starting or stopping: it serves no executions now`);
     ctx.body = await executions.call(body as ExecutionCall);
   });
   app.use(async (ctx, next) => {

@@ -134,8 +134,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       try {
         return await this.remote!.submit(home, { ...request, forwarded: true });
       } catch (error) {
-        // The home node is down: run here (the replicated records rebuild the heap by replay).
-        if (!isMcpV8Error(error) || error.code !== 'NO_QUORUM') throw error;
+        // The home node is down, starting or stopping: run here (the replicated records rebuild the heap by replay).
+        if (!isMcpV8Error(error) || (error.code !== 'NO_QUORUM' && error.code !== 'STOPPING')) throw error;
         this.logger?.warn({ home, session: request.stateful?.session, err: error.message }, 'the home node of a session cannot be reached; running here');
       }
     }

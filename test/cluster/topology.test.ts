@@ -11,7 +11,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { parse } from 'yaml';
 import { composePlacement, nginxConfig, nodeFlags, topology } from '../../deploy/topology.ts';
 import { shiftedNodes } from '../../scripts/cluster.ts';
-import { freePort, waitUntil } from '../support/cluster.ts';
+import { freeOffset, waitUntil } from '../support/cluster.ts';
 import { runAndWait } from '../support/mcp-client.ts';
 import { repoRoot, tempDir } from '../support/server-process.ts';
 
@@ -41,8 +41,8 @@ describe('deployment topology', () => {
     after(() => { script?.kill('SIGKILL'); });
 
     test('three nodes and nginx as local processes: the same topology, and a session continued through nginx and directly', async () => {
-      // Ports of the topology shifted to a free range (a probe of the load balancer's port).
-      const offset = (await freePort()) - topology.loadBalancerPort;
+      // Ports of the topology shifted to a free range.
+      const offset = await freeOffset([...topology.nodes.flatMap((node) => [node.httpPort, node.clusterPort]), topology.loadBalancerPort]);
       const nodes = shiftedNodes(offset);
       script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('npm-run-cluster')], { stdio: ['ignore', 'ignore', 'pipe'] });
       script.stderr!.setEncoding('utf8').on('data', (chunk: string) => { log += chunk; });
@@ -53,6 +53,7 @@ describe('deployment topology', () => {
         const health = (await response.json()) as { cluster?: { leader: unknown } };
         return response.status === 200 && health.cluster?.leader !== null ? true : undefined;
       }).catch((error: Error) => { throw new Error(`${error.message}\n${log.slice(-3000)}`); });
+      for (const node of nodes) await waitUntil(`${node.name} serving`, async () => ((await fetch(`http://127.0.0.1:${node.httpPort}/healthz`)).status === 200 ? true : undefined));
 
       for (const node of nodes) {
         const status = (await (await fetch(`http://127.0.0.1:${node.clusterPort}/raft/status`)).json()) as { node_id: string; members: Array<{ node_id: string; addr: string }> };

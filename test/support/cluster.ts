@@ -2,10 +2,44 @@
 // and wait on what their /raft/status says (bounded polls, never fixed sleeps). Election timeouts
 // are generous: the machine is shared and slow, and a test must not depend on its speed.
 import { join } from 'node:path';
-import { freePort } from '../fixtures/swift.ts';
+import { createServer } from 'node:net';
 import { startServerProcess, type ServerProcess } from './server-process.ts';
 
-export { freePort };
+/**
+ * Ports a test hands to nodes that start later must not be ones the kernel hands out meanwhile,
+ * so they come from below its ephemeral range (32768-60999 by default, where port 0 and the
+ * source ports of every outgoing connection of the tests running beside this one are drawn).
+ */
+const testPortsFrom = 20_000;
+const testPortsTo = 32_000;
+
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A free port below the ephemeral range, for a node started later. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = testPortsFrom + Math.floor(Math.random() * (testPortsTo - testPortsFrom));
+    if (await portIsFree(port)) return port;
+  }
+  throw new Error(`no free port in ${testPortsFrom}-${testPortsTo} after 200 tries`);
+}
+
+/** An offset that moves every one of `ports` to a free port below the ephemeral range. */
+export async function freeOffset(ports: readonly number[]): Promise<number> {
+  const low = Math.min(...ports);
+  const high = Math.max(...ports);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const offset = testPortsFrom - low + Math.floor(Math.random() * (testPortsTo - testPortsFrom - (high - low)));
+    if ((await Promise.all(ports.map((port) => portIsFree(port + offset)))).every(Boolean)) return offset;
+  }
+  throw new Error('no free range of ports for the topology after 200 tries');
+}
 
 /** Timings every test cluster uses: slow enough that a busy machine does not cause elections. */
 export const testTimings = ['--heartbeat-interval', '100', '--election-timeout-min', '1000', '--election-timeout-max', '2000', '--cluster-write-timeout', '10000'];
