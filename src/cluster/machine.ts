@@ -186,10 +186,6 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
     return this.creators.get(heap);
   }
 
-  get heapRecordBytes(): number {
-    return this.heapBytes;
-  }
-
   listSessions(): string[] {
     return [...this.sessions.keys()].sort();
   }

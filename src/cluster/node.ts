@@ -91,10 +91,6 @@ export class ClusterNode {
     this.ticks = clusterTicks(options.config);
   }
 
-  get started(): boolean {
-    return this.driver !== null;
-  }
-
   // ---- start ----
 
   /** Finds the initial membership (stored, from --peers, or by joining), opens the log and starts ticking. */

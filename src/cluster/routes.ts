@@ -168,6 +168,3 @@ function clusterApp(options: ClusterAppOptions): Koa {
   });
   return app;
 }
-
-/** The body of a forwarded propose: what a follower posts to the leader. */
-export type ProposeAnswer = { value: number | null };
