@@ -38,13 +38,16 @@ describe('deployment topology', () => {
   describe('npm run cluster', () => {
     let script: ReturnType<typeof spawn> | null = null;
     let log = '';
-    after(() => { script?.kill('SIGKILL'); });
+    // The script runs in a process group of its own: a failed test ends it with its nodes and nginx.
+    after(() => {
+      if (script?.pid !== undefined && script.exitCode === null && script.signalCode === null) process.kill(-script.pid, 'SIGKILL');
+    });
 
     test('three nodes and nginx as local processes: the same topology, and a session continued through nginx and directly', async () => {
       // Ports of the topology shifted to a free range.
       const offset = await freeOffset([...topology.nodes.flatMap((node) => [node.httpPort, node.clusterPort]), topology.loadBalancerPort]);
       const nodes = shiftedNodes(offset);
-      script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('npm-run-cluster')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('npm-run-cluster')], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
       script.stderr!.setEncoding('utf8').on('data', (chunk: string) => { log += chunk; });
       const exited = new Promise((resolve) => script!.once('close', (code, signal) => resolve(signal ?? code)));
       const lb = `http://127.0.0.1:${topology.loadBalancerPort + offset}`;

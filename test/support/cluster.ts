@@ -108,7 +108,13 @@ export async function startCluster(options: { size: number; dir: string; extra?:
       peers: ports.flatMap((_port, j) => (j === i ? [] : [`n${j + 1}@${peerAddr(i, j, ports)}`])),
     }),
   }));
-  await Promise.all(nodes.map(launch));
+  const launched = await Promise.allSettled(nodes.map(launch));
+  const failed = launched.find((outcome) => outcome.status === 'rejected');
+  if (failed !== undefined) {
+    // None may outlive the test: the ones that did start are stopped before the error is told.
+    await stopAll(nodes);
+    throw (failed as PromiseRejectedResult).reason;
+  }
   return nodes;
 }
 
