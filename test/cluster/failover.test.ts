@@ -15,7 +15,9 @@ describe('failover', () => {
   after(() => stopAll(nodes));
 
   test('SIGKILL of the leader under load: a new leader, no acknowledged session entry, tag or heap lost', async (t) => {
-    nodes = await startCluster({ size: 3, dir: tempDir('cluster-failover') });
+    // Peers as host:port only (the reference's other spelling): the nodes learn each other's ids.
+    nodes = await startCluster({ size: 3, dir: tempDir('cluster-failover'), peersById: false });
+    assert.ok(nodes[0]!.args.join(' ').includes(`--peers 127.0.0.1:${nodes[1]!.clusterPort},`), 'peers given without ids');
     const leader = await waitForLeader(nodes);
     const dead = new Set<TestNode>();
     const alive = (node: TestNode) => !dead.has(node);

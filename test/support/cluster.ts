@@ -97,7 +97,8 @@ export function nodeArgs(options: { name: string; clusterPort: number; dir: stri
 }
 
 /** A cluster of `size` voters named n1..n<size>; `peerAddr(i, j)` is how node i reaches node j (a proxy, say). */
-export async function startCluster(options: { size: number; dir: string; extra?: string[]; ports?: number[]; peerAddr?: (from: number, to: number, ports: number[]) => string }): Promise<TestNode[]> {
+/** `peersById: false` lists peers as host:port only, so each node asks the others for their ids at boot. */
+export async function startCluster(options: { size: number; dir: string; extra?: string[]; ports?: number[]; peerAddr?: (from: number, to: number, ports: number[]) => string; peersById?: boolean }): Promise<TestNode[]> {
   const ports: number[] = options.ports ?? [];
   while (ports.length < options.size) ports.push(await freePort());
   const peerAddr = options.peerAddr ?? ((_from: number, to: number) => `127.0.0.1:${ports[to]}`);
@@ -105,7 +106,7 @@ export async function startCluster(options: { size: number; dir: string; extra?:
     name: `n${i + 1}`, clusterPort, dir: options.dir, process: null, baseUrl: '',
     args: nodeArgs({
       name: `n${i + 1}`, clusterPort, dir: options.dir, ...(options.extra === undefined ? {} : { extra: options.extra }),
-      peers: ports.flatMap((_port, j) => (j === i ? [] : [`n${j + 1}@${peerAddr(i, j, ports)}`])),
+      peers: ports.flatMap((_port, j) => (j === i ? [] : [`${options.peersById === false ? '' : `n${j + 1}@`}${peerAddr(i, j, ports)}`])),
     }),
   }));
   const launched = await Promise.allSettled(nodes.map(launch));
