@@ -33,6 +33,16 @@ export interface JoinAnswer {
 
 const bootstrapSchema = z.object({ voters: z.array(z.number().int().positive()), members: z.array(z.tuple([z.number().int(), z.object({ name: z.string(), addr: z.string() })])) });
 
+/** `promise`, or 'timeout' after `timeoutMs`; the timer is cleared either way (thousands of writes a second each race one). */
+async function withinMs<Value>(promise: Promise<Value>, timeoutMs: number): Promise<Value | 'timeout'> {
+  const abort = new AbortController();
+  try {
+    return await Promise.race([promise, delay(timeoutMs, 'timeout' as const, { signal: abort.signal })]);
+  } finally {
+    abort.abort();
+  }
+}
+
 /** Node ids in Raft are numbers: the FNV-1a hash of the --node-id, the same hash execution ids carry. */
 export function raftIdOf(nodeName: string): NodeId {
   const id = nodeHash(nodeName);
@@ -260,7 +270,7 @@ export class ClusterNode {
     for (;;) {
       this.checkRunning();
       const remainingMs = deadline - Date.now();
-      const outcome = remainingMs <= 0 ? 'timeout' : await Promise.race([this.driver!.propose(data), delay(remainingMs, 'timeout' as const)]);
+      const outcome = remainingMs <= 0 ? 'timeout' : await withinMs(this.driver!.propose(data), remainingMs);
       if (outcome === 'timeout') throw new McpV8Error('NO_QUORUM', `the write was not committed within ${timeoutMs} ms: this node cannot reach a quorum`);
       const settled = outcome as ProposeOutcome<ApplyResult>;
       if (settled.status === 'applied') {
@@ -282,7 +292,7 @@ export class ClusterNode {
       this.checkRunning();
       const remainingMs = deadline - Date.now();
       if (remainingMs <= 0) break;
-      const outcome = await Promise.race([this.driver!.readBarrier(), delay(remainingMs, 'timeout' as const)]);
+      const outcome = await withinMs(this.driver!.readBarrier(), remainingMs);
       if (outcome === 'timeout') break;
       if (outcome.ok) return read();
       await delay(Math.min(this.ticks.tickMs * this.ticks.heartbeatTicks, Math.max(1, deadline - Date.now())));
