@@ -3,7 +3,7 @@
 // built yet is refused with a clear "not supported yet" line instead of being ignored.
 import os from 'node:os';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { checkNetworkExposure, parseAuthConfig, type AuthConfig } from './auth-config.ts';
+import { checkNetworkExposure, isLoopbackName, parseAuthConfig, type AuthConfig } from './auth-config.ts';
 import { McpV8Error } from './errors.ts';
 
 export type HeapStoreConfig =
@@ -39,6 +39,8 @@ export interface Config {
   mcpSessionIdleSecs: number;
   /** Host/Origin checks, tokens, JWT, tenants (src/auth). */
   auth: AuthConfig;
+  /** Cluster mode (--cluster-port), or null for a single node. */
+  cluster: ClusterConfig | null;
 }
 
 type FlagKind = 'string' | 'int' | 'bool' | 'list';
@@ -86,15 +88,19 @@ const flagSpecs: Record<string, FlagSpec> = {
   'max-concurrent-executions': { kind: 'int', min: 1, max: 1024, help: 'Executions running at once; more wait in a queue (default: CPU count).' },
   'live-heaps-max': { kind: 'int', min: 0, max: 100000, help: 'Stateful mode: heaps kept live in memory for instant resume (default 128; others are rebuilt from storage).' },
   'log-level': { kind: 'string', help: 'fatal|error|warn|info|debug|trace|silent (default info); logs go to stderr.' },
-  'cluster-port': { kind: 'int', min: 1, max: 65535, help: 'Raft cluster port.', notSupportedYet: 'cluster mode' },
-  'node-id': { kind: 'string', help: 'Node identifier (default node1).' },
-  'peers': { kind: 'list', help: 'Cluster seed peers id@host:port,…', notSupportedYet: 'cluster mode' },
-  'join': { kind: 'string', help: 'Join a cluster through this seed host:port.', notSupportedYet: 'cluster mode' },
-  'advertise-addr': { kind: 'string', help: 'Address peers use to reach this node.', notSupportedYet: 'cluster mode' },
-  'cluster-secret': { kind: 'string', help: 'Secret (32+ characters) every request between nodes is signed with (MCP_V8_CLUSTER_SECRET keeps it out of ps).', notSupportedYet: 'cluster mode' },
-  'heartbeat-interval': { kind: 'int', min: 1, max: 60000, help: 'Raft heartbeat in ms.', notSupportedYet: 'cluster mode' },
-  'election-timeout-min': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout min in ms.', notSupportedYet: 'cluster mode' },
-  'election-timeout-max': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout max in ms.', notSupportedYet: 'cluster mode' },
+  'cluster-port': { kind: 'int', min: 0, max: 65535, help: 'Serve the Raft cluster transport (/raft/*) on this port: cluster mode (requires --http-port or --sse-port; 0: any free port).' },
+  'node-id': { kind: 'string', help: 'Node identifier, unique in the cluster (default node1).' },
+  'peers': { kind: 'list', help: 'Cluster mode: the other initial voters, id@host:port or host:port, comma-separated or repeated.' },
+  'join': { kind: 'string', help: 'Cluster mode: join a running cluster through this seed host:port (as a learner, then a voter).' },
+  'advertise-addr': { kind: 'string', help: 'Cluster mode: host:port peers use to reach this node (default <bind-host>:<cluster-port>).' },
+  'cluster-secret': { kind: 'string', help: 'Secret (32+ characters) every request between nodes is signed with (MCP_V8_CLUSTER_SECRET keeps it out of ps).', notSupportedYet: 'authenticated cluster traffic' },
+  'heartbeat-interval': { kind: 'int', min: 1, max: 60000, help: 'Raft heartbeat in ms (default 100).' },
+  'election-timeout-min': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout, lower end, in ms (default 300).' },
+  'election-timeout-max': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout, upper end, in ms (default 500; at most 2 x the minimum).' },
+  'raft-db-path': { kind: 'string', help: 'Cluster mode: directory of the Raft log (LevelDB), which holds sessions, tags and heap records (default /tmp/mcp-v8-raft-<node-id>).' },
+  'raft-snapshot-entries': { kind: 'int', min: 2, max: 10000000, help: 'Cluster mode: compact the Raft log into a snapshot every this many applied entries (default 4096).' },
+  'cluster-write-timeout': { kind: 'int', min: 100, max: 600000, help: 'Cluster mode: a replicated write or read that cannot reach a quorum fails after this many ms (default 5000).' },
+  'raft-lease-reads': { kind: 'bool', help: 'Cluster mode: serve reads on the leader under its lease, without a heartbeat round (trusts clocks to run at similar rates; default off: ReadIndex).' },
   'opa-url': { kind: 'string', help: 'OPA server enabling fetch().', notSupportedYet: 'policy-gated fetch' },
   'opa-fetch-policy': { kind: 'string', help: 'OPA policy path for fetch.', notSupportedYet: 'policy-gated fetch' },
   'fetch-header': { kind: 'list', help: 'Header injection rule.', notSupportedYet: 'policy-gated fetch' },
@@ -265,6 +271,12 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
   });
   checkNetworkExposure(auth, bindHost, transport);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(nodeId)) throw flagError(`--node-id must be 1-64 letters, digits, '.', '_' or '-', got '${nodeId}'`);
+  const cluster = readClusterFlags(raw, { transport, nodeId, bindHost });
+  if (cluster !== null && !isLoopbackName(bindHost) && !auth.allowUnauthenticated) {
+    // Node-to-node traffic (votes, appends, forwarded runs) is not authenticated yet: a cluster
+    // port on the network would run anybody's code, whatever tokens the HTTP port asks for.
+    throw flagError(`--cluster-port with --bind-host ${bindHost}: the cluster port does not authenticate its peers yet (--cluster-secret is not built), so beyond loopback anyone who reaches it could run code; keep the nodes on loopback, or on a private network that only they reach and give --allow-unauthenticated`);
+  }
   return {
     action: 'run',
     config: {
@@ -289,9 +301,135 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       mcpSessionsMax: intFlag(raw, 'mcp-sessions-max') ?? 10_000,
       mcpSessionIdleSecs: intFlag(raw, 'mcp-session-idle-timeout') ?? 3600,
       auth,
+      cluster,
     },
   };
 }
+
+/** The cluster flags, read here (kinds and ranges) and checked together below. */
+function readClusterFlags(raw: RawFlags, node: { transport: Config['transport']; nodeId: string; bindHost: string }): ClusterConfig | null {
+  const values: ClusterValues = {};
+  for (const name of clusterFlags) {
+    const spec = flagSpecs[name]!;
+    if (spec.kind === 'bool') values[name] = raw.has(name) ? true : undefined;
+    else if (spec.kind === 'int') values[name] = intFlag(raw, name);
+    else if (spec.kind === 'list') {
+      const list = raw.get(name);
+      values[name] = Array.isArray(list) ? list : undefined;
+    } else values[name] = stringFlag(raw, name);
+  }
+  if (values['cluster-port'] !== undefined && raw.has('session-db-path')) {
+    throw flagError('--session-db-path does not apply in cluster mode: sessions and tags live in the Raft log (--raft-db-path)');
+  }
+  if (values['cluster-port'] !== undefined && raw.has('directory-path')) {
+    throw flagError('--directory-path does not apply in cluster mode: heap records replicate through the Raft log (or give --s3-bucket for a shared store)');
+  }
+  return parseClusterConfig(values, node);
+}
+
+// ---- cluster flags (src/cluster reads the ClusterConfig; docs/cluster.md) ----
+
+const clusterFlags = [
+  'cluster-port', 'peers', 'join', 'advertise-addr', 'heartbeat-interval', 'election-timeout-min', 'election-timeout-max',
+  'raft-db-path', 'raft-snapshot-entries', 'cluster-write-timeout', 'raft-lease-reads',
+] as const;
+
+/** A peer as --peers names it: its node id when given (`id@host:port`), else learnt from the peer itself. */
+export interface PeerSpec {
+  readonly nodeId: string | null;
+  readonly addr: string;
+}
+
+export interface ClusterConfig {
+  clusterPort: number;
+  /** host:port the other nodes reach this node's cluster port at (null: bind host and the bound port). */
+  advertiseAddr: string | null;
+  peers: PeerSpec[];
+  join: string | null;
+  heartbeatIntervalMs: number;
+  electionTimeoutMinMs: number;
+  electionTimeoutMaxMs: number;
+  raftDbPath: string;
+  snapshotEntries: number;
+  writeTimeoutMs: number;
+  /** Lease reads (Raft thesis §6.4.1) instead of a ReadIndex heartbeat round per read batch. */
+  leaseReads: boolean;
+}
+
+export const clusterDefaults = {
+  heartbeatIntervalMs: 100,
+  electionTimeoutMinMs: 300,
+  electionTimeoutMaxMs: 500,
+  snapshotEntries: 4096,
+  writeTimeoutMs: 5000,
+} as const;
+
+const nodeIdShape = /^[A-Za-z0-9_.-]{1,64}$/;
+const hostPortShape = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/** `host:port`, checked; `what` names the flag in the error. */
+export function checkHostPort(what: string, text: string): string {
+  const match = hostPortShape.exec(text);
+  const port = match === null ? NaN : Number(match[2]);
+  if (match === null || !(port >= 1 && port <= 65535)) throw flagError(`${what} must be host:port (port 1-65535), got '${text.slice(0, 100)}'`);
+  return text;
+}
+
+function parsePeers(values: readonly string[]): PeerSpec[] {
+  const peers: PeerSpec[] = [];
+  for (const part of values.flatMap((value) => value.split(',')).map((item) => item.trim()).filter((item) => item !== '')) {
+    const at = part.indexOf('@');
+    const nodeId = at === -1 ? null : part.slice(0, at);
+    if (nodeId !== null && !nodeIdShape.test(nodeId)) throw flagError(`--peers: '${part.slice(0, 100)}' has a bad node id (1-64 letters, digits, '.', '_' or '-')`);
+    peers.push({ nodeId, addr: checkHostPort(`--peers entry '${part.slice(0, 100)}'`, at === -1 ? part : part.slice(at + 1)) });
+  }
+  const addrs = new Set(peers.map((peer) => peer.addr));
+  if (addrs.size !== peers.length) throw flagError('--peers names the same host:port twice');
+  const ids = peers.flatMap((peer) => (peer.nodeId === null ? [] : [peer.nodeId]));
+  if (new Set(ids).size !== ids.length) throw flagError('--peers names the same node id twice');
+  return peers;
+}
+
+type ClusterValues = Record<string, string | number | boolean | string[] | undefined>;
+
+function parseClusterConfig(values: ClusterValues, node: { transport: 'stdio' | 'http' | 'sse'; nodeId: string; bindHost: string }): ClusterConfig | null {
+  const clusterPort = values['cluster-port'] as number | undefined;
+  if (clusterPort === undefined) {
+    const stray = clusterFlags.find((name) => values[name] !== undefined);
+    if (stray !== undefined) throw flagError(`--${stray} applies in cluster mode only: it requires --cluster-port`);
+    return null;
+  }
+  if (node.transport === 'stdio') throw flagError('--cluster-port requires --http-port or --sse-port (a cluster node serves MCP over the network)');
+  const peers = parsePeers((values.peers as string[] | undefined) ?? []);
+  const join = values.join === undefined ? null : checkHostPort('--join', values.join as string);
+  if (join !== null && peers.length > 0) throw flagError('--join conflicts with --peers: a joining node learns its peers from the cluster');
+  if (peers.some((peer) => peer.nodeId === node.nodeId)) throw flagError(`--peers names this node's own --node-id ${node.nodeId}; list the other nodes only`);
+  const advertiseAddr = values['advertise-addr'] === undefined ? null : checkHostPort('--advertise-addr', values['advertise-addr'] as string);
+  if (advertiseAddr !== null && peers.some((peer) => peer.addr === advertiseAddr)) throw flagError(`--peers names this node's own --advertise-addr ${advertiseAddr}`);
+  if (advertiseAddr === null && clusterPort === 0 && (peers.length > 0 || join !== null)) {
+    throw flagError('--cluster-port 0 with --peers or --join needs --advertise-addr (peers must know where to reach this node)');
+  }
+  const heartbeatIntervalMs = (values['heartbeat-interval'] as number | undefined) ?? clusterDefaults.heartbeatIntervalMs;
+  const electionTimeoutMinMs = (values['election-timeout-min'] as number | undefined) ?? Math.max(clusterDefaults.electionTimeoutMinMs, 3 * heartbeatIntervalMs);
+  const electionTimeoutMaxMs = (values['election-timeout-max'] as number | undefined) ?? Math.max(electionTimeoutMinMs + 1, Math.min(2 * electionTimeoutMinMs, Math.round(electionTimeoutMinMs * 5 / 3)));
+  if (electionTimeoutMinMs <= heartbeatIntervalMs) throw flagError(`--election-timeout-min (${electionTimeoutMinMs} ms) must be above --heartbeat-interval (${heartbeatIntervalMs} ms)`);
+  if (electionTimeoutMaxMs < electionTimeoutMinMs) throw flagError(`--election-timeout-max (${electionTimeoutMaxMs} ms) must be at least --election-timeout-min (${electionTimeoutMinMs} ms)`);
+  if (electionTimeoutMaxMs > 2 * electionTimeoutMinMs) throw flagError(`--election-timeout-max (${electionTimeoutMaxMs} ms) may be at most 2 x --election-timeout-min (${electionTimeoutMinMs} ms)`);
+  return {
+    clusterPort,
+    advertiseAddr,
+    peers,
+    join,
+    heartbeatIntervalMs,
+    electionTimeoutMinMs,
+    electionTimeoutMaxMs,
+    raftDbPath: (values['raft-db-path'] as string | undefined) ?? `/tmp/mcp-v8-raft-${node.nodeId}`,
+    snapshotEntries: (values['raft-snapshot-entries'] as number | undefined) ?? clusterDefaults.snapshotEntries,
+    writeTimeoutMs: (values['cluster-write-timeout'] as number | undefined) ?? clusterDefaults.writeTimeoutMs,
+    leaseReads: values['raft-lease-reads'] === true,
+  };
+}
+
 
 export function helpText(): string {
   const lines = ['Usage: mcp-v8 [flags]', '', 'A JavaScript/TypeScript sandbox for AI agents over MCP (stdio unless --http-port or --sse-port).', '', 'Flags:'];

@@ -24,6 +24,8 @@ export const ErrorCodes = {
   STORAGE_UNAVAILABLE: { httpStatus: 503, expose: true },
   STORAGE_LOCKED: { httpStatus: 503, expose: true },
   NOT_LEADER: { httpStatus: 503, expose: true },
+  /** Cluster mode: this node cannot reach a quorum (or a leader) within the write timeout. */
+  NO_QUORUM: { httpStatus: 503, expose: true },
   STOPPING: { httpStatus: 503, expose: true },
   /** The node's bounds on work in flight are reached: retry later (Retry-After) or elsewhere. */
   BUSY: { httpStatus: 503, expose: true },

@@ -26,6 +26,7 @@ import type { ToolDefinition } from './tools/tool.ts';
 import { createHttpApp } from './transport/http-app.ts';
 import { serveStdio } from './transport/stdio.ts';
 import { createMcpExtras } from './transport/mcp-extras.ts';
+import { startCluster, type RunningCluster } from './cluster/start.ts';
 
 export interface RunningServer {
   /** The bound HTTP port, or null on stdio. */
@@ -112,9 +113,15 @@ function openExecutionStore(config: Config, logger: Logger, ownPaths: string[]):
 }
 
 /** Stateful mode: the heap store and the session database (nothing is opened with --stateless). */
-async function openHeaps(config: Config, logger: Logger, ownPaths: string[]): Promise<HeapService | null> {
+async function openHeaps(config: Config, logger: Logger, ownPaths: string[], cluster: RunningCluster | null): Promise<HeapService | null> {
   const choice = config.heapStore;
   if (choice.kind === 'none') return null;
+  if (cluster !== null) {
+    // Cluster mode: sessions and tags are the Raft log's state machine, and so are heap records
+    // unless --s3-bucket holds them (src/cluster/replicated.ts).
+    logger.info({ heapStore: choice.kind === 's3' ? choice : 'raft log' }, 'stateful cluster mode: sessions, tags and heaps replicated');
+    return new HeapService({ store: await cluster.openHeapStore(), sessions: cluster.sessions, liveHeapsMax: config.liveHeapsMax });
+  }
   const store: HeapStore = await openHeapStore(choice.kind === 'directory' ? { kind: 'directory', path: choice.path } : { kind: 's3', bucket: choice.bucket, cacheDir: choice.cacheDir });
   let sessions: SessionDb;
   try {
@@ -172,13 +179,23 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   // Sandboxed code sees one time zone wherever it runs, so a heap replays the same on any node.
   process.env.TZ = 'UTC';
   const ownPaths: string[] = [];
-  const store = await openExecutionStore(config, logger, ownPaths);
+  const s3 = config.heapStore.kind === 's3' ? { bucket: config.heapStore.bucket, cacheDir: config.heapStore.cacheDir } : null;
+  const cluster = config.cluster === null ? null : await startCluster({ nodeId: config.nodeId, bindHost: config.bindHost, s3, cluster: config.cluster }, logger);
+  let store: ExecutionStore;
+  try {
+    store = await openExecutionStore(config, logger, ownPaths);
+  } catch (error) {
+    await cluster?.close();
+    await removeOwnPaths(ownPaths, logger);
+    throw error;
+  }
   let heaps: HeapService | null;
   let engine: Engine;
   try {
-    heaps = await openHeaps(config, logger, ownPaths);
+    heaps = await openHeaps(config, logger, ownPaths, cluster);
   } catch (error) {
     await store.close();
+    await cluster?.close();
     await removeOwnPaths(ownPaths, logger);
     throw error;
   }
@@ -194,11 +211,13 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   } catch (error) {
     await store.close();
     await closeHeaps(heaps);
+    await cluster?.close();
     await removeOwnPaths(ownPaths, logger);
     throw error;
   }
   const metrics = new Metrics();
   const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps, logger });
+  cluster?.attach(service);
   const ownTools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : [...heapTools(heaps), describeHeapTool(new HeapDescriber(service, heaps))])];
   const tools = authEnabled(config.auth)
     ? withTenancy(ownTools, { service, shareHeaps: config.auth.shareHeaps, principalExecutionsMax: config.auth.principalExecutionsMax })
@@ -210,6 +229,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     await engine.close();
     await store.close();
     await closeHeaps(heaps);
+    await cluster?.close();
     await removeOwnPaths(ownPaths, logger);
   };
 
@@ -226,7 +246,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     return { port: null, close, stuckIsolates };
   }
 
-  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, metrics, logger, extras });
+  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, metrics, logger, extras, ...(cluster === null ? {} : { cluster: () => cluster.status() }) });
   const httpServer = createServer(app.callback());
   httpServer.keepAliveTimeout = 65_000;
   const port = await listen(httpServer, config.port!, config.bindHost, config.transport === 'sse' ? '--sse-port' : '--http-port');

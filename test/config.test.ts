@@ -83,7 +83,6 @@ describe('flags', () => {
   });
 
   test('flags of features not built yet are refused, never ignored', () => {
-    rejects(['--http-port', '1', '--cluster-port', '2'], /--cluster-port: cluster mode is not supported yet/);
     rejects(['--opa-url', 'http://x'], /not supported yet/);
     rejects(['--wasm-module', 'm=/x.wasm'], /not supported yet/);
   });
@@ -116,5 +115,50 @@ describe('flags', () => {
     for (const flag of ['--stateless', '--http-port', '--sse-port', '--heap-memory-max', '--execution-timeout', '--max-concurrent-executions', '--bind-host', '--s3-bucket', '--cache-dir']) {
       assert.ok(text.includes(flag), flag);
     }
+  });
+});
+
+describe('cluster flags', () => {
+  const node = ['--http-port', '0', '--node-id', 'n1'];
+  test('a cluster node: peers in both spellings, defaults of the reference, Raft log path per node', () => {
+    const c = config([...node, '--cluster-port', '7001', '--peers', 'n2@127.0.0.1:7002,127.0.0.1:7003']).cluster!;
+    assert.deepEqual(c.peers, [{ nodeId: 'n2', addr: '127.0.0.1:7002' }, { nodeId: null, addr: '127.0.0.1:7003' }]);
+    assert.equal(c.clusterPort, 7001);
+    assert.equal(c.heartbeatIntervalMs, 100);
+    assert.equal(c.electionTimeoutMinMs, 300);
+    assert.equal(c.electionTimeoutMaxMs, 500);
+    assert.equal(c.raftDbPath, '/tmp/mcp-v8-raft-n1');
+    assert.equal(c.join, null);
+    assert.equal(c.leaseReads, false);
+    assert.equal(config([...node, '--cluster-port', '7001', '--raft-lease-reads']).cluster!.leaseReads, true);
+    assert.deepEqual(config([...node, '--cluster-port', '7001', '--peers', 'a@h:1', '--peers', 'b@h:2']).cluster!.peers.map((peer) => peer.nodeId), ['a', 'b']);
+    assert.equal(config([...node, '--cluster-port', '7001', '--join', '127.0.0.1:7002']).cluster!.join, '127.0.0.1:7002');
+    assert.equal(config(['--sse-port', '0', '--cluster-port', '7001']).cluster!.clusterPort, 7001);
+    assert.equal(config(node).cluster, null);
+  });
+
+  test('bad combinations are one-line start-up errors naming the flags', () => {
+    rejects(['--cluster-port', '7001'], /--cluster-port requires --http-port or --sse-port/);
+    rejects([...node, '--peers', 'n2@h:1'], /--peers applies in cluster mode only: it requires --cluster-port/);
+    rejects([...node, '--election-timeout-min', '400'], /--election-timeout-min applies in cluster mode only/);
+    rejects([...node, '--raft-lease-reads'], /--raft-lease-reads applies in cluster mode only/);
+    rejects([...node, '--cluster-port', '1', '--join', 'h:2', '--peers', 'n2@h:3'], /--join conflicts with --peers/);
+    rejects([...node, '--cluster-port', '1', '--peers', 'n1@h:3'], /--peers names this node's own --node-id n1/);
+    rejects([...node, '--cluster-port', '1', '--peers', 'n2@nohost'], /--peers entry 'n2@nohost' must be host:port/);
+    rejects([...node, '--cluster-port', '1', '--peers', 'bad id@h:1'], /--peers: 'bad id@h:1' has a bad node id/);
+    rejects([...node, '--cluster-port', '1', '--peers', 'a@h:1,b@h:1'], /--peers names the same host:port twice/);
+    rejects([...node, '--cluster-port', '1', '--join', 'h'], /--join must be host:port/);
+    rejects([...node, '--cluster-port', '0', '--join', 'h:1'], /--cluster-port 0 with --peers or --join needs --advertise-addr/);
+    rejects([...node, '--cluster-port', '1', '--election-timeout-min', '300', '--election-timeout-max', '200'], /--election-timeout-max \(200 ms\) must be at least --election-timeout-min \(300 ms\)/);
+    rejects([...node, '--cluster-port', '1', '--election-timeout-min', '300', '--election-timeout-max', '700'], /at most 2 x --election-timeout-min/);
+    rejects([...node, '--cluster-port', '1', '--heartbeat-interval', '300', '--election-timeout-min', '300'], /--election-timeout-min \(300 ms\) must be above --heartbeat-interval/);
+    rejects([...node, '--cluster-port', '1', '--session-db-path', '/s'], /--session-db-path does not apply in cluster mode/);
+    rejects([...node, '--cluster-port', '1', '--directory-path', '/h'], /--directory-path does not apply in cluster mode/);
+  });
+
+  test('a cluster port beyond loopback is refused while peers are not authenticated, even with tokens on the HTTP port', () => {
+    const wide = [...node, '--cluster-port', '1', '--bind-host', '0.0.0.0'];
+    rejects([...wide, '--auth-token', 'a=0123456789abcdef0123456789abcdef'], /the cluster port does not authenticate its peers yet/);
+    assert.equal(config([...wide, '--allow-unauthenticated']).cluster!.clusterPort, 1, 'unless the operator says the network is private');
   });
 });

@@ -10,7 +10,7 @@ import type { ProposalOutcome } from './proposals.ts';
 import type { Raft } from './raft.ts';
 import type { StateMachine } from './state-machine.ts';
 import { isApplicable } from './state-machine.ts';
-import type { Message, NodeId, ProposalRejectReason, Ready, Snapshot } from './types.ts';
+import type { ConfigChange, Message, NodeId, ProposalRejectReason, ProposalResult, Ready, Snapshot } from './types.ts';
 
 /** What the driver needs from storage; LevelStorage and MemoryStorage-like stores provide it. */
 export interface DurableLog {
@@ -93,6 +93,22 @@ export class RaftDriver<Result> {
       });
       if (!queued) resolve({ status: 'rejected', reason: 'queueFull', leaderHint: this.raft.lead });
     });
+  }
+
+  /**
+   * A membership change, through the input queue. Resolves with the core's answer only (accepted:
+   * the entry is in the leader's log); the caller watches the applied config for the outcome.
+   */
+  proposeConfigChange(change: ConfigChange): Promise<ProposalResult> {
+    return new Promise((resolve) => {
+      const queued = this.enqueue(() => resolve(this.raft.proposeConfigChange(change)));
+      if (!queued) resolve({ accepted: false, reason: 'overloaded', leaderHint: this.raft.lead });
+    });
+  }
+
+  /** Hand leadership to `target`, through the input queue (a leader leaving does this first). */
+  transferLeadership(target: NodeId): void {
+    this.enqueue(() => this.raft.transferLeadership(target));
   }
 
   /** A linearizable read barrier (ReadIndex): resolves ok once this node's machine may be read. */

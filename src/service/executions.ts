@@ -4,7 +4,7 @@
 // the tool definitions in src/tools.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { AssertionFailed, McpV8Error, assert } from '../errors.ts';
+import { AssertionFailed, McpV8Error, assert, isMcpV8Error } from '../errors.ts';
 import { isExecutionId, newExecutionId } from '../exec/ids.ts';
 import { ErrorTexts, type Engine, type ReplayStep, type RunLimits, type RunOutcome } from '../exec/types.ts';
 import { originalPositions } from '../exec/ts-positions.ts';
@@ -28,6 +28,26 @@ export interface SubmitRequest {
   stateful?: Partial<StatefulRequest>;
   /** The principal it runs for, kept in its record (access control on); null or absent: nobody's in particular. */
   owner?: string | null;
+  /** Cluster mode: set on a run another node handed over, so it is not handed on again. */
+  forwarded?: boolean;
+}
+
+/**
+ * Cluster mode: executions another node ran, reached through that node (src/cluster). `ownerOf`
+ * names the node's address when the id is another member's, else null (served here).
+ */
+export interface RemoteExecutions {
+  ownerOf(executionId: string): string | null;
+  get(owner: string, executionId: string): Promise<ExecutionRecord>;
+  wait(owner: string, executionId: string, waitMs: number): Promise<ExecutionRecord>;
+  cancel(owner: string, executionId: string): Promise<{ ok: true } | { ok: false; error: string }>;
+  output(owner: string, executionId: string, query: OutputQuery): Promise<OutputPage>;
+  /** The other node that runs a session's runs (so they stay in order and resume live), or null: here. */
+  homeOf(session: string): string | null;
+  /** The other node that ran `heap` (it may hold it live), or null: here, or not known. */
+  heapHomeOf(heap: string): string | null;
+  /** Submits on `owner`; answers the execution id (which carries `owner`). Throws NO_QUORUM when it cannot be reached. */
+  submit(owner: string, request: SubmitRequest): Promise<string>;
 }
 
 interface LiveExecution {
@@ -97,6 +117,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   readonly heaps: HeapService | null;
   /** Images the runs displayed, for their replies (bounded). */
   readonly images = new ImageShelf();
+  /** Cluster mode: where other nodes' executions are asked for (set once the cluster is up). */
+  remote: RemoteExecutions | null = null;
 
   constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null; liveCodeCharsMax?: number; logger?: Logger }) {
     super();
@@ -127,6 +149,16 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   async submit(request: SubmitRequest): Promise<string> {
     if (this.closing) throw new McpV8Error('STOPPING', 'the server is stopping and takes no new executions; retry on another node or after it restarts');
     if (this.fault !== null) throw new McpV8Error('SERVER_FAULT', `an internal check failed on this node (${this.fault.message}); it takes no new executions until it is restarted; retry on another node`);
+    const home = this.sessionHome(request);
+    if (home !== null) {
+      try {
+        return await this.remote!.submit(home, { ...request, forwarded: true });
+      } catch (error) {
+        // The home node is down, starting or stopping: run here (the replicated records rebuild the heap by replay).
+        if (!isMcpV8Error(error) || (error.code !== 'NO_QUORUM' && error.code !== 'STOPPING')) throw error;
+        this.logger?.warn({ home, session: request.stateful?.session, err: error.message }, 'the home node of a session cannot be reached; running here');
+      }
+    }
     const submitted = this.start(request);
     this.submitting.add(submitted);
     try {
@@ -255,7 +287,23 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     }, signal, () => ({ outcome: { status: 'cancelled', result: null, error: ErrorTexts.cancelled }, heap: null }));
   }
 
+  /** Cluster mode: the other node that runs this request's session, if any. */
+  private sessionHome(request: SubmitRequest): string | null {
+    if (this.remote === null || request.forwarded === true) return null;
+    const { session, heap } = request.stateful ?? {};
+    if (session !== undefined && session !== null) return this.remote.homeOf(session);
+    // A run from a heap, outside a session: to the node that ran that heap, which may hold it live.
+    return heap === undefined || heap === null ? null : this.remote.heapHomeOf(heap);
+  }
+
+  /** The other node that owns `executionId` (cluster mode), or null when it is this node's. */
+  private ownerOf(executionId: string): string | null {
+    return this.remote?.ownerOf(checkedId(executionId)) ?? null;
+  }
+
   async get(executionId: string): Promise<ExecutionRecord> {
+    const owner = this.ownerOf(executionId);
+    if (owner !== null) return this.remote!.get(owner, executionId);
     const record = await this.store.get(checkedId(executionId));
     if (record === undefined) throw executionNotFound(executionId);
     const startedAt = record.status === 'running' ? this.live.get(executionId)?.startedAt : undefined;
@@ -271,6 +319,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
    * answers when it finishes: the same record a later poll would have got, sooner, for one request.
    */
   poll(executionId: string): Promise<ExecutionRecord> {
+    const owner = this.ownerOf(executionId);
+    if (owner !== null) return this.remote!.get(owner, executionId);
     // queuedCount includes runs whose code a source worker is still preparing (engine.ts).
     const live = this.live.get(checkedId(executionId));
     const held = live !== undefined && this.engine.queuedCount > 0;
@@ -280,6 +330,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
 
   /** Waits up to `waitMs` for the execution to finish; returns its record either way. */
   wait(executionId: string, waitMs: number): Promise<ExecutionRecord> {
+    const owner = this.ownerOf(executionId);
+    if (owner !== null) return this.remote!.wait(owner, executionId, waitMs);
     return this.waitFor(executionId, this.live.get(checkedId(executionId)), waitMs);
   }
 
@@ -294,6 +346,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   }
 
   async cancel(executionId: string): Promise<{ ok: true } | { ok: false; error: string }> {
+    const owner = this.ownerOf(executionId);
+    if (owner !== null) return this.remote!.cancel(owner, executionId);
     const live = this.live.get(checkedId(executionId));
     if (live === undefined) {
       const record = await this.get(executionId);
@@ -308,6 +362,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   }
 
   output(executionId: string, query: OutputQuery): Promise<OutputPage> {
+    const owner = this.ownerOf(executionId);
+    if (owner !== null) return this.remote!.output(owner, executionId, query);
     return this.store.readOutput(checkedId(executionId), query);
   }
 

@@ -3,10 +3,10 @@
 // store), what it leaves (a heap record, content-addressed, then its session entry and tags in
 // one batch), the bounded cache of live contexts, and the order of the runs of one session.
 import { LRUCache } from 'lru-cache';
-import { McpV8Error, assert } from '../errors.ts';
+import { McpV8Error, assert, isMcpV8Error } from '../errors.ts';
 import { decodeHeapRecord, encodeHeapRecord, heapRecordOf, type HeapRecord } from '../storage/heap-record.ts';
 import { checkHeapId, heapIdOf, heapNotFound, type HeapStore } from '../storage/heap-store.ts';
-import { checkSessionName, checkTags, type SessionDb, type SessionEntry, type Tags } from '../storage/session-db.ts';
+import { checkSessionName, checkTags, type SessionStore, type SessionEntry, type Tags } from '../storage/session-db.ts';
 import { isolateMemoryMb } from '../exec/isolate-pool.ts';
 import type { LiveHeap, ReplayStep, RunLimits, RunOutcome, StatefulStart } from '../exec/types.ts';
 
@@ -104,13 +104,13 @@ export type CommitResult = { heap: string; note: string | null } | { heap: null;
 
 export class HeapService {
   readonly store: HeapStore;
-  readonly sessions: SessionDb;
+  readonly sessions: SessionStore;
   readonly live: LiveHeapCache;
   private readonly records = new LRUCache<string, HeapRecord>({ max: recordsCachedMax });
   /** The last submitted run of each session: the next one starts after it. */
   private readonly sessionTails = new Map<string, Promise<void>>();
 
-  constructor(options: { store: HeapStore; sessions: SessionDb; liveHeapsMax?: number; liveHeapBytesMax?: number }) {
+  constructor(options: { store: HeapStore; sessions: SessionStore; liveHeapsMax?: number; liveHeapBytesMax?: number }) {
     this.store = options.store;
     this.sessions = options.sessions;
     this.live = new LiveHeapCache(options.liveHeapsMax ?? liveHeapsMaxDefault, options.liveHeapBytesMax ?? liveHeapBytesMaxDefault);
@@ -255,6 +255,11 @@ export class HeapService {
       }
     } catch (error) {
       if (live !== null) this.live.take(heap, live.memoryMb)?.dispose();
+      // A cluster node cut off from its quorum still runs code: a run that asked for no session
+      // and no tags keeps its result, without a heap, and says why.
+      if (isMcpV8Error(error) && error.code === 'NO_QUORUM' && request.session === null && request.tags === null) {
+        return { heap: null, note: `[WARN] mcp-v8: this run's heap was not saved: ${error.message}` };
+      }
       throw error;
     }
     const timersLeft = outcome.timersLeft ?? 0;

@@ -103,6 +103,9 @@ function parseTags(text: string): Tags | null {
 
 const indexOfEntryKey = (key: string) => Number(key.slice(key.lastIndexOf(separator) + 1));
 
+/** What the service layer needs of a session store: SessionDb on one node, the Raft log in a cluster (src/cluster). */
+export type SessionStore = Pick<SessionDb, 'apply' | 'getTags' | 'queryTags' | 'listSessions' | 'entries' | 'latestHeap' | 'close'>;
+
 export class SessionDb {
   private readonly db: Level<string, string>;
   private readonly logger: Logger | undefined;

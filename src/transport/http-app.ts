@@ -27,6 +27,8 @@ export interface HttpAppOptions {
   logger: Logger;
   /** Tasks, resources, live output and the agents' guide (also served as /llms.txt). */
   extras?: McpExtras;
+  /** Cluster mode: the Raft status (members, roles, term, commit and apply indexes) for /healthz. */
+  cluster?: () => object;
 }
 
 /** One error path for every request: coded JSON for clients, a log line for the server's faults. */
@@ -131,6 +133,7 @@ export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: ()
     ctx.body = {
       status, version, running: load.running, queued: load.queued, stuck_isolates: load.stuckIsolates,
       ...(load.fault === null ? {} : { fault: load.fault }), ...(load.retiring === null ? {} : { reason: load.retiring }),
+      ...(options.cluster === undefined ? {} : { cluster: options.cluster() }),
     };
   });
   router.get('/metrics', (ctx) => {

@@ -51,7 +51,11 @@ export function startServerProcess(args: readonly string[], options: { timeoutMs
   // 'close': the process is gone and its last lines are read (stop's caller may check them).
   const exited = new Promise<number | string>((resolve) => child.once('close', (code, signal) => resolve(signal ?? code ?? -1)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${options.timeoutMs ?? 20_000} ms:\n${stderrText}`)), options.timeoutMs ?? 20_000);
+    // A server that never said it listens is killed, so it cannot outlive the test that gave up on it.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start within ${options.timeoutMs ?? 20_000} ms:\n${stderrText}`));
+    }, options.timeoutMs ?? 20_000);
     const exitedEarly = (code: number | null) => { clearTimeout(timer); reject(new Error(`server exited with ${code} before listening:\n${stderrText}`)); };
     // 'close', not 'exit': after 'exit' the pipe may still hold the server's last lines, which the
     // error must show (a refused flag, a port in use).

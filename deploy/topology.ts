@@ -1,0 +1,88 @@
+// The three-node deployment, described once: cluster-compose.yml (containers) and `npm run
+// cluster` (local processes, scripts/cluster.ts) both follow it, and test/cluster/topology.test.ts
+// checks that the compose file says the same nodes, ports and flags.
+
+export interface TopologyNode {
+  readonly name: string;
+  /** Streamable HTTP (/mcp, stateless) and the plain API (/api). */
+  readonly httpPort: number;
+  /** The Raft transport (/raft/*). */
+  readonly clusterPort: number;
+}
+
+export const topology = {
+  nodes: [
+    { name: 'n1', httpPort: 3001, clusterPort: 4001 },
+    { name: 'n2', httpPort: 3002, clusterPort: 4002 },
+    { name: 'n3', httpPort: 3003, clusterPort: 4003 },
+  ] as readonly TopologyNode[],
+  /** nginx, in front of /mcp and /api: any node answers any request. */
+  loadBalancerPort: 8080,
+} as const;
+
+/** Where the nodes run: in compose each is a host of its own name; locally all are 127.0.0.1. */
+export interface Placement {
+  host(node: TopologyNode): string;
+  bindHost: string;
+  dataDir(node: TopologyNode): string;
+}
+
+export const composePlacement: Placement = { host: (node) => node.name, bindHost: '0.0.0.0', dataDir: () => '/data' };
+
+export function localPlacement(dataDir: string): Placement {
+  return { host: () => '127.0.0.1', bindHost: '127.0.0.1', dataDir: (node) => `${dataDir}/${node.name}` };
+}
+
+/** The flags of one node. --stateless-http: behind a load balancer any node serves any /mcp request. */
+export function nodeFlags(node: TopologyNode, placement: Placement, nodes: readonly TopologyNode[] = topology.nodes): string[] {
+  const peers = nodes.filter((peer) => peer !== node).map((peer) => `${peer.name}@${placement.host(peer)}:${peer.clusterPort}`);
+  const dataDir = placement.dataDir(node);
+  return [
+    '--node-id', node.name,
+    '--http-port', String(node.httpPort), '--stateless-http',
+    '--cluster-port', String(node.clusterPort),
+    '--advertise-addr', `${placement.host(node)}:${node.clusterPort}`,
+    '--peers', peers.join(','),
+    '--bind-host', placement.bindHost,
+    // Beyond loopback the server refuses to start unauthenticated: the cluster port does not
+    // authenticate its peers yet, so the nodes must sit on a network only they (and nginx) reach,
+    // which compose's default network is. MCP_V8_AUTH_TOKEN in the environment adds tokens.
+    ...(placement.bindHost === '127.0.0.1' ? [] : ['--allow-unauthenticated']),
+    '--raft-db-path', `${dataDir}/raft`,
+    '--execution-db-path', `${dataDir}/executions`,
+  ];
+}
+
+/** nginx in front of the nodes: round-robin over /mcp, /api and /healthz, no session affinity. */
+export function nginxConfig(options: { listenPort: number; upstreams: readonly string[]; prefix: string | null }): string {
+  const logs = options.prefix === null
+    ? ['  access_log off;', '  error_log stderr warn;']
+    : [`  access_log off;`, `  error_log ${options.prefix}/error.log warn;`];
+  return [
+    'worker_processes 1;',
+    ...(options.prefix === null ? [] : [`pid ${options.prefix}/nginx.pid;`]),
+    'events { worker_connections 4096; }',
+    'http {',
+    ...logs,
+    ...(options.prefix === null ? [] : [`  client_body_temp_path ${options.prefix}/body;`, `  proxy_temp_path ${options.prefix}/proxy;`]),
+    '  upstream mcp_v8 {',
+    ...options.upstreams.map((upstream) => `    server ${upstream} max_fails=1 fail_timeout=2s;`),
+    '    keepalive 64;',
+    '  }',
+    '  server {',
+    `    listen ${options.listenPort};`,
+    '    client_max_body_size 8m;',
+    '    location ~ ^/(mcp|api/|healthz) {',
+    '      proxy_pass http://mcp_v8;',
+    '      proxy_http_version 1.1;',
+    '      proxy_set_header Connection "";',
+    '      proxy_set_header Host $host;',
+    '      proxy_buffering off;',
+    '      proxy_read_timeout 360s;',
+    '      proxy_next_upstream error timeout http_502;',
+    '    }',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,149 @@
+// Node-to-node HTTP client (undici): keep-alive connections per peer, a timeout on every request,
+// and for Raft messages one request in flight per peer and route with the messages that arrive
+// meanwhile batched behind it (Raft tolerates loss and reordering, so a full queue drops the
+// oldest; appends batched in order keep a follower's log moving without reject round trips).
+import { Pool } from 'undici';
+import type { Logger } from 'pino';
+import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.ts';
+import type { Message } from '../raft/types.ts';
+
+/** Messages waiting for one peer and route, at most; beyond it the oldest are dropped. */
+export const messagesQueuedMax = 4096;
+/** How long one Raft message request may take before it counts as lost. */
+export const messageRequestTimeoutMs = 5_000;
+/** Idle keep-alive connections are closed after this long. */
+const keepAliveMs = 30_000;
+const connectTimeoutMs = 2_000;
+/**
+ * Connections per peer: Raft messages need few (one request in flight per route); calls (forwarded
+ * writes, execution calls, some held for a long poll) get their own pool, so a held poll never
+ * queues a write, and enough connections that many clients' calls travel at once.
+ */
+const messageConnectionsMax = 4;
+const callConnectionsMax = 256;
+
+export type RaftRoute = 'vote' | 'append' | 'snapshot';
+
+export function routeOf(message: Message): RaftRoute {
+  switch (message.type) {
+    case 'vote': case 'voteResponse': case 'preVote': case 'preVoteResponse': return 'vote';
+    case 'snapshot': return 'snapshot';
+    default: return 'append';
+  }
+}
+
+/**
+ * The hook for node-to-node authentication: headers every request to a peer carries. Today none;
+ * a cluster secret (a later issue) adds its proof here and checks it in routes.ts `authorizePeer`.
+ */
+export function peerAuthHeaders(): Record<string, string> {
+  return {};
+}
+
+class PeerQueue {
+  queued: Message[] = [];
+  sending = false;
+}
+
+export class PeerClient {
+  private readonly pools = new Map<string, Pool>();
+  private readonly queues = new Map<string, PeerQueue>();
+  private readonly logger: Logger;
+  private closed = false;
+  /** Failures logged per peer, so an unreachable peer is logged once per outage, not per heartbeat. */
+  private readonly unreachable = new Set<string>();
+
+  constructor(logger: Logger) {
+    this.logger = logger;
+  }
+
+  private pool(addr: string, kind: 'messages' | 'calls'): Pool {
+    const key = `${kind} ${addr}`;
+    let pool = this.pools.get(key);
+    if (pool === undefined) {
+      const connections = kind === 'messages' ? messageConnectionsMax : callConnectionsMax;
+      pool = new Pool(`http://${addr}`, { connections, keepAliveTimeout: keepAliveMs, connectTimeout: connectTimeoutMs, pipelining: 1 });
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** Queue Raft messages for `addr`; they leave as soon as the previous request to that route answers. */
+  sendMessages(addr: string, messages: readonly Message[]): void {
+    if (this.closed) return;
+    for (const message of messages) {
+      const key = `${addr} ${routeOf(message)}`;
+      let queue = this.queues.get(key);
+      if (queue === undefined) this.queues.set(key, (queue = new PeerQueue()));
+      queue.queued.push(message);
+      if (queue.queued.length > messagesQueuedMax) queue.queued.shift();
+      if (!queue.sending) void this.drain(addr, routeOf(message), queue);
+    }
+  }
+
+  private async drain(addr: string, route: RaftRoute, queue: PeerQueue): Promise<void> {
+    queue.sending = true;
+    try {
+      while (queue.queued.length > 0 && !this.closed) {
+        const batch = queue.queued;
+        queue.queued = [];
+        try {
+          await this.request(addr, 'messages', 'POST', `/raft/${route}`, { messages: batch }, messageRequestTimeoutMs);
+          if (this.unreachable.delete(addr)) this.logger.info({ peer: addr }, 'cluster peer reachable again');
+        } catch (error) {
+          if (!this.unreachable.has(addr)) {
+            this.unreachable.add(addr);
+            this.logger.warn({ peer: addr, err: (error as Error).message }, 'cluster peer unreachable; Raft retries on its own');
+          }
+        }
+      }
+    } finally {
+      queue.sending = false;
+    }
+  }
+
+  /** POST JSON to a peer; answers its JSON, or throws its coded error (or NO_QUORUM when it cannot be reached). */
+  async post<Answer>(addr: string, path: string, body: unknown, timeoutMs: number): Promise<Answer> {
+    return this.request<Answer>(addr, 'calls', 'POST', path, body, timeoutMs);
+  }
+
+  async get<Answer>(addr: string, path: string, timeoutMs: number): Promise<Answer> {
+    return this.request<Answer>(addr, 'calls', 'GET', path, undefined, timeoutMs);
+  }
+
+  private async request<Answer>(addr: string, kind: 'messages' | 'calls', method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<Answer> {
+    if (this.closed) throw new McpV8Error('STOPPING', 'this node is stopping');
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    let response;
+    try {
+      response = await this.pool(addr, kind).request({
+        method, path, body: text,
+        headers: { ...(text === undefined ? {} : { 'content-type': 'application/json' }), ...peerAuthHeaders() },
+        headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new McpV8Error('NO_QUORUM', `cluster peer ${addr} did not answer ${method} ${path}: ${(error as Error).message}`, { cause: error });
+    }
+    const answer = response.statusCode === 204 ? null : await response.body.json().catch(() => null);
+    if (response.statusCode >= 200 && response.statusCode < 300) return answer as Answer;
+    throw peerError(addr, path, response.statusCode, answer);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.pools.values()].map((pool) => pool.destroy()));
+    this.pools.clear();
+  }
+}
+
+/** A peer's coded error answer, as our own error again (so a forwarded call fails the way a local one would). */
+function peerError(addr: string, path: string, status: number, answer: unknown): McpV8Error {
+  const body = answer as { code?: unknown; error?: unknown } | null;
+  const code = typeof body?.code === 'string' ? body.code.replace(/^MCPV8_ERR_/, '') : '';
+  const message = typeof body?.error === 'string' ? body.error : `cluster peer ${addr} answered ${status} to ${path}`;
+  return new McpV8Error(code in ErrorCodes ? (code as ErrorCode) : 'NO_QUORUM', message);
+}
+
+export function isRetryableAcrossNodes(error: unknown): boolean {
+  return isMcpV8Error(error) && (error.code === 'NO_QUORUM' || error.code === 'NOT_LEADER' || error.code === 'STOPPING');
+}

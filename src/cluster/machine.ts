@@ -1,0 +1,254 @@
+// The replicated state machine of a cluster: the session log, the heap tag index, the heap records
+// (when no shared heap store is configured) and the address book of members that joined. Every
+// node applies the same committed commands in the same order, so every replica holds the same
+// state; the Raft log (LevelDB, fsync) is what makes it durable, and a restarted node rebuilds
+// this machine from its last snapshot and the entries after it.
+//
+// Commands carry a request id: a write retried after a lost answer (a forwarded write whose
+// leader died, a client that timed out) is applied once, and the retry gets the first answer.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.ts';
+import type { StateMachine } from '../raft/state-machine.ts';
+import type { Entry } from '../raft/types.ts';
+import { checkHeapId } from '../storage/heap-store.ts';
+import { checkSessionName, checkTags, queryResultsMax, type SessionCommand, type SessionEntry, type Tags } from '../storage/session-db.ts';
+
+export interface Member {
+  readonly name: string;
+  readonly addr: string;
+}
+
+export type MachineCommand =
+  | SessionCommand
+  /** A heap record replicated through the log (no shared store): `record` is its canonical JSON text; `node` the node that ran it (it may hold the heap live). */
+  | { type: 'heap.put'; heap: string; record: string; node?: string }
+  | { type: 'member.add'; id: number; name: string; addr: string }
+  | { type: 'member.remove'; id: number };
+
+/** What one Raft entry of ours holds. */
+export interface Envelope {
+  /** Request id: the same id applied twice answers the first result. */
+  readonly rid: string;
+  readonly command: MachineCommand;
+}
+
+export type ApplyResult = { ok: true; value: number | null } | { ok: false; code: ErrorCode; message: string };
+
+/** Request ids remembered for retries, oldest forgotten first (every replica forgets the same ones). */
+export const requestIdsRememberedMax = 65_536;
+/**
+ * Bytes of heap records the log-replicated heap store holds at most; past it, configure
+ * --s3-bucket. A snapshot is one JSON string, and V8 strings end near 512 Mi characters.
+ */
+export const replicatedHeapBytesMax = 256 * 1024 * 1024;
+
+const snapshotFormat = 'mcp-v8/cluster-machine@1';
+const entrySchema = z.object({ index: z.number().int().min(0), input_heap: z.string().nullable(), output_heap: z.string(), code: z.string(), timestamp: z.string() });
+const resultSchema = z.union([
+  z.object({ ok: z.literal(true), value: z.number().nullable() }),
+  z.object({ ok: z.literal(false), code: z.string().refine((code) => code in ErrorCodes), message: z.string() }),
+]);
+const snapshotSchema = z.object({
+  format: z.literal(snapshotFormat),
+  sessions: z.array(z.tuple([z.string(), z.array(entrySchema)])),
+  tags: z.array(z.tuple([z.string(), z.record(z.string(), z.string())])),
+  heaps: z.array(z.tuple([z.string(), z.string()])),
+  creators: z.array(z.tuple([z.string(), z.string()])),
+  members: z.array(z.tuple([z.number().int(), z.object({ name: z.string(), addr: z.string() })])),
+  requests: z.array(z.tuple([z.string(), resultSchema])),
+});
+
+const pairKey = (key: string, value: string) => `${key}\u0000${value}`;
+
+export class ClusterMachine implements StateMachine<ApplyResult> {
+  private sessions = new Map<string, SessionEntry[]>();
+  private tags = new Map<string, Tags>();
+  /** Heaps by tag pair, so a query never scans every heap. */
+  private tagIndex = new Map<string, Set<string>>();
+  private heaps = new Map<string, string>();
+  /** The node that ran each heap's run: where its live context is, if anywhere. */
+  private creators = new Map<string, string>();
+  private heapBytes = 0;
+  readonly members = new Map<number, Member>();
+  private requests = new Map<string, ApplyResult>();
+
+  apply(entry: Entry): ApplyResult {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(entry.data) as Envelope;
+    } catch {
+      return { ok: false, code: 'INTERNAL', message: `raft entry ${entry.index} is not JSON` };
+    }
+    const earlier = this.requests.get(envelope.rid);
+    if (earlier !== undefined) return earlier;
+    let result: ApplyResult;
+    try {
+      result = { ok: true, value: this.applyCommand(envelope.command) };
+    } catch (error) {
+      // Deterministic refusals (a bad name, a full store) are answers too: every replica gives the same.
+      result = isMcpV8Error(error) ? { ok: false, code: error.code, message: error.message } : { ok: false, code: 'INTERNAL', message: (error as Error).message };
+    }
+    this.remember(envelope.rid, result);
+    return result;
+  }
+
+  private remember(rid: string, result: ApplyResult): void {
+    this.requests.set(rid, result);
+    if (this.requests.size > requestIdsRememberedMax) this.requests.delete(this.requests.keys().next().value!);
+  }
+
+  private applyCommand(command: MachineCommand): number | null {
+    switch (command.type) {
+      case 'session.append':
+        return this.append(command.session, command.entry);
+      case 'heap.commit': {
+        const heap = checkHeapId(command.heap);
+        if (command.session !== null && (command.entry === null || command.entry.output_heap !== heap)) {
+          throw new McpV8Error('INVALID_ARGUMENT', 'a session entry of a committed heap names that heap as its output');
+        }
+        const tags = command.tags === null ? null : checkTags(command.tags);
+        if (command.session !== null) checkSessionName(command.session);
+        const index = command.session === null ? null : this.append(command.session, command.entry!);
+        if (tags !== null) this.replaceTags(heap, tags);
+        return index;
+      }
+      case 'tags.set':
+        this.replaceTags(checkHeapId(command.heap), checkTags(command.tags));
+        return null;
+      case 'tags.delete': {
+        const heap = checkHeapId(command.heap);
+        const keys = command.keys;
+        const current = this.tags.get(heap) ?? {};
+        this.replaceTags(heap, keys === null ? {} : Object.fromEntries(Object.entries(current).filter(([key]) => !keys.includes(key))));
+        return null;
+      }
+      case 'heap.put':
+        return this.putHeap(command.heap, command.record, command.node ?? null);
+      case 'member.add':
+        this.members.set(command.id, { name: command.name, addr: command.addr });
+        return null;
+      case 'member.remove':
+        this.members.delete(command.id);
+        return null;
+    }
+  }
+
+  private append(sessionName: string, fields: Omit<SessionEntry, 'index'>): number {
+    const session = checkSessionName(sessionName);
+    let entries = this.sessions.get(session);
+    if (entries === undefined) this.sessions.set(session, (entries = []));
+    const entry: SessionEntry = { index: entries.length, input_heap: fields.input_heap, output_heap: fields.output_heap, code: fields.code, timestamp: fields.timestamp };
+    entries.push(entry);
+    return entry.index;
+  }
+
+  private replaceTags(heap: string, tags: Tags): void {
+    for (const [key, value] of Object.entries(this.tags.get(heap) ?? {})) {
+      const heaps = this.tagIndex.get(pairKey(key, value));
+      heaps?.delete(heap);
+      if (heaps?.size === 0) this.tagIndex.delete(pairKey(key, value));
+    }
+    if (Object.keys(tags).length === 0) {
+      this.tags.delete(heap);
+      return;
+    }
+    this.tags.set(heap, { ...tags });
+    for (const [key, value] of Object.entries(tags)) {
+      let heaps = this.tagIndex.get(pairKey(key, value));
+      if (heaps === undefined) this.tagIndex.set(pairKey(key, value), (heaps = new Set()));
+      heaps.add(heap);
+    }
+  }
+
+  private putHeap(heapId: string, record: string, node: string | null): null {
+    const heap = checkHeapId(heapId);
+    if (this.heaps.has(heap)) return null;
+    if (createHash('sha256').update(record, 'utf8').digest('hex') !== heap) throw new McpV8Error('HEAP_CORRUPT', `heap ${heap}: the replicated record does not hash to its id`);
+    const bytes = Buffer.byteLength(record, 'utf8');
+    if (this.heapBytes + bytes > replicatedHeapBytesMax) {
+      throw new McpV8Error('BUSY', `the cluster's replicated heap records would pass ${replicatedHeapBytesMax} bytes; run the cluster with --s3-bucket for more heaps`);
+    }
+    this.heaps.set(heap, record);
+    if (node !== null) this.creators.set(heap, node);
+    this.heapBytes += bytes;
+    return null;
+  }
+
+  // Reads: the caller has passed a ReadIndex barrier first (ReplicatedSessions), so they are linearizable.
+
+  heapRecord(heap: string): string | undefined {
+    return this.heaps.get(heap);
+  }
+
+  /** The node that ran `heap`, when its record came through the log. */
+  heapCreator(heap: string): string | undefined {
+    return this.creators.get(heap);
+  }
+
+  listSessions(): string[] {
+    return [...this.sessions.keys()].sort();
+  }
+
+  entries(session: string): SessionEntry[] {
+    return (this.sessions.get(checkSessionName(session)) ?? []).map((entry) => ({ ...entry }));
+  }
+
+  latestHeap(session: string): string | undefined {
+    return this.sessions.get(checkSessionName(session))?.at(-1)?.output_heap;
+  }
+
+  getTags(heap: string): Tags {
+    return { ...(this.tags.get(checkHeapId(heap)) ?? {}) };
+  }
+
+  queryTags(wanted: Tags): Array<{ heap: string; tags: Tags }> {
+    const pairs = Object.entries(checkTags(wanted));
+    const candidates = pairs.length === 0 ? [...this.tags.keys()] : [...(this.tagIndex.get(pairKey(pairs[0]![0], pairs[0]![1])) ?? [])];
+    const results: Array<{ heap: string; tags: Tags }> = [];
+    for (const heap of candidates.sort()) {
+      const tags = this.tags.get(heap)!;
+      if (pairs.every(([key, value]) => tags[key] === value)) results.push({ heap, tags: { ...tags } });
+      if (results.length >= queryResultsMax) break;
+    }
+    return results;
+  }
+
+  snapshot(): string {
+    return JSON.stringify({
+      format: snapshotFormat,
+      sessions: [...this.sessions],
+      tags: [...this.tags],
+      heaps: [...this.heaps],
+      creators: [...this.creators],
+      members: [...this.members],
+      requests: [...this.requests],
+    });
+  }
+
+  /** '' is the bootstrap snapshot's data: the empty machine. */
+  restore(data: string): void {
+    this.sessions = new Map();
+    this.tags = new Map();
+    this.tagIndex = new Map();
+    this.heaps = new Map();
+    this.creators = new Map();
+    this.heapBytes = 0;
+    this.members.clear();
+    this.requests = new Map();
+    if (data === '') return;
+    const parsed = snapshotSchema.safeParse(JSON.parse(data));
+    // A snapshot is checksummed by LevelStorage and written by us: failing here is a bug, not input.
+    if (!parsed.success) throw new McpV8Error('STORED_DATA_DAMAGED', `a cluster snapshot is not a ${snapshotFormat} (${parsed.error.issues[0]?.message})`);
+    const state = parsed.data;
+    this.sessions = new Map(state.sessions);
+    for (const [heap, tags] of state.tags) this.replaceTags(heap, tags);
+    for (const [heap, record] of state.heaps) {
+      this.heaps.set(heap, record);
+      this.heapBytes += Buffer.byteLength(record, 'utf8');
+    }
+    this.creators = new Map(state.creators);
+    for (const [id, member] of state.members) this.members.set(id, member);
+    this.requests = new Map(state.requests as Array<[string, ApplyResult]>);
+  }
+}

@@ -1,0 +1,449 @@
+// One cluster node: the Raft core (src/raft) run by its RaftDriver on LevelStorage, ticked by a
+// timer, talking to its peers through PeerClient, with the replicated ClusterMachine as its state.
+// It offers what the rest of the server needs: `write` (a command applied once, on whichever node
+// leads, within a deadline), `read` (a ReadIndex barrier, then the local machine), membership
+// (join, leave, promotion of caught-up learners) and a status report.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { McpV8Error } from '../errors.ts';
+import { nodeHash } from '../exec/ids.ts';
+import { RaftDriver, type ProposeOutcome } from '../raft/driver.ts';
+import { LevelStorage } from '../raft/level-storage.ts';
+import { Raft } from '../raft/raft.ts';
+import { defaultRaftOptions, type ConfigChange, type Message, type NodeId, type RandomSource } from '../raft/types.ts';
+import type { ClusterConfig } from '../config.ts';
+import { clusterTicks } from './ticks.ts';
+import { PeerClient, isRetryableAcrossNodes } from './client.ts';
+import { ClusterMachine, type ApplyResult, type MachineCommand, type Member } from './machine.ts';
+
+/** Inputs waiting for the driver, and proposals (or reads) awaiting their outcome, at most. */
+const inputsQueuedMax = 16_384;
+const proposalsMax = 8_192;
+/** How long a starting node waits for peers named by host:port alone to say who they are, or for its join to be accepted. */
+const bootWaitMs = 120_000;
+
+export interface JoinAnswer {
+  voters: number[];
+  members: Array<[number, Member]>;
+}
+
+const bootstrapSchema = z.object({ voters: z.array(z.number().int().positive()), members: z.array(z.tuple([z.number().int(), z.object({ name: z.string(), addr: z.string() })])) });
+
+/** `promise`, or 'timeout' after `timeoutMs`; the timer is cleared either way (thousands of writes a second each race one). */
+async function withinMs<Value>(promise: Promise<Value>, timeoutMs: number): Promise<Value | 'timeout'> {
+  const abort = new AbortController();
+  try {
+    return await Promise.race([promise, delay(timeoutMs, 'timeout' as const, { signal: abort.signal })]);
+  } finally {
+    abort.abort();
+  }
+}
+
+/** Node ids in Raft are numbers: the FNV-1a hash of the --node-id, the same hash execution ids carry. */
+export function raftIdOf(nodeName: string): NodeId {
+  const id = nodeHash(nodeName);
+  if (id === 0) throw new McpV8Error('INVALID_FLAG', `--node-id ${nodeName} hashes to 0, which Raft reserves; choose another`);
+  return id;
+}
+
+/** The core's election jitter, capped so the timeout stays within --election-timeout-min..max. */
+function jitter(jitterTicks: number): RandomSource {
+  return { nextInt: (bound) => Math.floor(Math.random() * Math.min(bound, jitterTicks)) };
+}
+
+export interface NodeStatus {
+  node_id: string;
+  id: number;
+  addr: string;
+  role: string;
+  suffrage: 'voter' | 'learner' | 'none';
+  term: number;
+  leader: { node_id: string | null; id: number; addr: string | null } | null;
+  commit: number;
+  applied: number;
+  snapshot_index: number;
+  last_index: number;
+  members: Array<{ node_id: string | null; id: number; addr: string | null; suffrage: 'voter' | 'learner'; match: number | null }>;
+  failure: string | null;
+}
+
+export class ClusterNode {
+  readonly name: string;
+  readonly id: NodeId;
+  /** host:port the peers reach this node at. */
+  addr: string;
+  readonly config: ClusterConfig;
+  readonly machine = new ClusterMachine();
+  readonly client: PeerClient;
+  private readonly logger: Logger;
+  private readonly ticks: ReturnType<typeof clusterTicks>;
+  /** Members known from the flags or the join answer, before (or beside) the replicated address book. */
+  private readonly staticMembers = new Map<number, Member>();
+  private bootstrapVoters: number[] = [];
+  private raft: Raft | null = null;
+  private driver: RaftDriver<ApplyResult> | null = null;
+  private storage: LevelStorage | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private closed = false;
+  private failureLogged = false;
+
+  constructor(options: { name: string; config: ClusterConfig; addr: string; logger: Logger }) {
+    this.name = options.name;
+    this.id = raftIdOf(options.name);
+    this.config = options.config;
+    this.addr = options.addr;
+    this.logger = options.logger.child({ component: 'cluster' });
+    this.client = new PeerClient(this.logger);
+    this.ticks = clusterTicks(options.config);
+  }
+
+  // ---- start ----
+
+  /** Finds the initial membership (stored, from --peers, or by joining), opens the log and starts ticking. */
+  async boot(): Promise<void> {
+    mkdirSync(this.config.raftDbPath, { recursive: true });
+    const bootstrapPath = join(this.config.raftDbPath, 'cluster.json');
+    let bootstrap = this.readBootstrap(bootstrapPath);
+    if (bootstrap === null) {
+      bootstrap = this.config.join !== null ? await this.joinThrough(this.config.join) : await this.bootstrapFromPeers();
+      const temporary = `${bootstrapPath}.tmp`;
+      writeFileSync(temporary, JSON.stringify(bootstrap));
+      renameSync(temporary, bootstrapPath);
+    }
+    this.bootstrapVoters = bootstrap.voters;
+    for (const [id, member] of bootstrap.members) this.staticMembers.set(id, member);
+    // Addresses given on this start win over stored ones (a peer moved).
+    for (const peer of this.config.peers) if (peer.nodeId !== null) this.staticMembers.set(raftIdOf(peer.nodeId), { name: peer.nodeId, addr: peer.addr });
+    this.staticMembers.set(this.id, { name: this.name, addr: this.addr });
+    this.storage = await LevelStorage.open(join(this.config.raftDbPath, 'log'), { index: 0, term: 0, config: { voters: bootstrap.voters, learners: [] }, data: '' });
+    const { heartbeatTicks, electionTicks, jitterTicks } = this.ticks;
+    this.raft = new Raft({ ...defaultRaftOptions, id: this.id, electionTimeoutTicks: electionTicks, heartbeatIntervalTicks: heartbeatTicks, random: jitter(jitterTicks), readLease: this.config.leaseReads }, this.storage.boot());
+    this.driver = new RaftDriver({
+      raft: this.raft, storage: this.storage, machine: this.machine, send: (messages) => this.send(messages),
+      inputsQueuedMax, proposalsMax, compactEntriesThreshold: this.config.snapshotEntries,
+    });
+    this.ticker = setInterval(() => this.tick(), this.ticks.tickMs);
+    this.logger.info({ nodeId: this.name, raftId: this.id, addr: this.addr, voters: bootstrap.voters, tickMs: this.ticks.tickMs }, 'raft node started');
+  }
+
+  private readBootstrap(path: string): { voters: number[]; members: Array<[number, Member]> } | null {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      return null;
+    }
+    const parsed = bootstrapSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) throw new McpV8Error('STORED_DATA_DAMAGED', `${path} is not a cluster bootstrap record; move the --raft-db-path aside to start this node afresh`);
+    return parsed.data;
+  }
+
+  /** --peers: every initial voter, with ids learnt from peers given as host:port only. */
+  private async bootstrapFromPeers(): Promise<JoinAnswer> {
+    const members: Array<[number, Member]> = [[this.id, { name: this.name, addr: this.addr }]];
+    for (const peer of this.config.peers) {
+      const name = peer.nodeId ?? (await this.askName(peer.addr));
+      members.push([raftIdOf(name), { name, addr: peer.addr }]);
+    }
+    const voters = members.map(([id]) => id).sort((a, b) => a - b);
+    if (new Set(voters).size !== voters.length) throw new McpV8Error('INVALID_FLAG', `two cluster members have the same node id (or node-id hash): ${members.map(([, m]) => m.name).join(', ')}`);
+    return { voters, members };
+  }
+
+  private async askName(addr: string): Promise<string> {
+    const deadline = Date.now() + bootWaitMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await this.client.get<{ node_id: string }>(addr, '/raft/status', 2_000)).node_id;
+      } catch (error) {
+        if (Date.now() > deadline || this.closed) throw new McpV8Error('NO_QUORUM', `--peers ${addr}: no node answered there within ${bootWaitMs} ms (${(error as Error).message})`);
+        if (attempt === 0) this.logger.info({ peer: addr }, 'waiting for a peer to start, to learn its node id');
+        await delay(200);
+      }
+    }
+  }
+
+  /** --join: ask the seed (which forwards to the leader) to add this node as a learner. */
+  private async joinThrough(seed: string): Promise<JoinAnswer> {
+    const deadline = Date.now() + bootWaitMs;
+    for (;;) {
+      try {
+        const answer = await this.client.post<JoinAnswer>(seed, '/raft/join', { node_id: this.name, addr: this.addr }, Math.min(this.config.writeTimeoutMs * 2, Math.max(1, deadline - Date.now())));
+        this.logger.info({ seed, voters: answer.voters }, 'joined the cluster as a learner');
+        return answer;
+      } catch (error) {
+        if (!isRetryableAcrossNodes(error) || Date.now() > deadline || this.closed) throw error;
+        await delay(200);
+      }
+    }
+  }
+
+  // ---- the loop ----
+
+  private tick(): void {
+    const driver = this.driver!;
+    if (driver.failure !== null) {
+      if (!this.failureLogged) this.logger.fatal({ err: driver.failure }, 'the Raft log cannot be written: this node stops taking part in the cluster');
+      this.failureLogged = true;
+      return;
+    }
+    driver.tick();
+    if (this.raft!.role === 'leader' && this.raft!.config.learners.length > 0) this.promoteLearners();
+  }
+
+  /** Raft messages from a peer (the /raft/vote, /append and /snapshot routes). */
+  receive(messages: readonly Message[]): void {
+    if (this.driver === null) return; // still starting: Raft retries
+    for (const message of messages) if (message.to === this.id) this.driver.receive(message);
+  }
+
+  private send(messages: readonly Message[]): void {
+    const byPeer = new Map<string, Message[]>();
+    for (const message of messages) {
+      const addr = this.memberOf(message.to)?.addr;
+      if (addr === undefined) continue; // an address not known yet; Raft retries
+      let list = byPeer.get(addr);
+      if (list === undefined) byPeer.set(addr, (list = []));
+      list.push(message);
+    }
+    for (const [addr, list] of byPeer) this.client.sendMessages(addr, list);
+  }
+
+  memberOf(id: number): Member | undefined {
+    return this.machine.members.get(id) ?? this.staticMembers.get(id);
+  }
+
+  /** The node an execution id names (by its node hash), when it is another member than this one. */
+  peerOfHash(hash: number): Member | undefined {
+    return hash === this.id ? undefined : this.memberOf(hash);
+  }
+
+  private get leaderAddr(): string | undefined {
+    const lead = this.raft?.lead ?? 0;
+    return lead === 0 || lead === this.id ? undefined : this.memberOf(lead)?.addr;
+  }
+
+  get isLeader(): boolean {
+    return this.raft?.role === 'leader';
+  }
+
+  // ---- writes and reads ----
+
+  /** Applies `command` once on every replica; answers its result, or fails with NO_QUORUM by the deadline. */
+  async write(command: MachineCommand, timeoutMs = this.config.writeTimeoutMs): Promise<number | null> {
+    const data = JSON.stringify({ rid: randomUUID(), command });
+    const answer = await this.onLeader(timeoutMs, async (remainingMs) => ({ value: await this.proposeHere(data, remainingMs) }), '/raft/propose', (remainingMs) => ({ data, timeout_ms: remainingMs }));
+    return answer.value;
+  }
+
+  /**
+   * Runs `here` when this node leads, else posts `body` to the leader's `path`; retries (through
+   * elections, lost answers) until `timeoutMs`. Safe because what it carries is idempotent.
+   */
+  async onLeader<Answer>(timeoutMs: number, here: (remainingMs: number) => Promise<Answer>, path: string, body: (remainingMs: number) => unknown): Promise<Answer> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown = null;
+    for (;;) {
+      const remainingMs = deadline - Date.now();
+      if (remainingMs <= 0) break;
+      this.checkRunning();
+      try {
+        if (this.isLeader) return await here(remainingMs);
+        const leader = this.leaderAddr;
+        if (leader !== undefined) return await this.client.post<Answer>(leader, path, body(remainingMs), remainingMs);
+      } catch (error) {
+        if (!isRetryableAcrossNodes(error)) throw error;
+        lastError = error;
+      }
+      await delay(Math.min(this.ticks.tickMs * this.ticks.heartbeatTicks, Math.max(1, deadline - Date.now())));
+    }
+    throw new McpV8Error('NO_QUORUM', `this cluster node cannot reach a quorum: no leader committed the write within ${timeoutMs} ms${lastError === null ? '' : ` (${(lastError as Error).message})`}; stateless runs still work here, retry writes later`);
+  }
+
+  /** On the leader (or a node that believes it leads): propose and wait for the outcome. */
+  async proposeHere(data: string, timeoutMs: number): Promise<number | null> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.checkRunning();
+      const remainingMs = deadline - Date.now();
+      const outcome = remainingMs <= 0 ? 'timeout' : await withinMs(this.driver!.propose(data), remainingMs);
+      if (outcome === 'timeout') throw new McpV8Error('NO_QUORUM', `the write was not committed within ${timeoutMs} ms: this node cannot reach a quorum`);
+      const settled = outcome as ProposeOutcome<ApplyResult>;
+      if (settled.status === 'applied') {
+        if (settled.result.ok) return settled.result.value;
+        throw new McpV8Error(settled.result.code, settled.result.message);
+      }
+      if (settled.status === 'rejected' && (settled.reason === 'notLeader' || settled.reason === 'transferring')) {
+        throw new McpV8Error('NOT_LEADER', `node ${this.name} is not the leader`);
+      }
+      // dropped, unknown, or a full queue: propose again; the request id makes a second apply a no-op.
+      await delay(Math.min(this.ticks.tickMs, Math.max(1, deadline - Date.now())));
+    }
+  }
+
+  /** `read` after a ReadIndex barrier: it sees every write acknowledged before it was called. */
+  async read<Value>(read: () => Value, timeoutMs = this.config.writeTimeoutMs): Promise<Value> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.checkRunning();
+      const remainingMs = deadline - Date.now();
+      if (remainingMs <= 0) break;
+      const outcome = await withinMs(this.driver!.readBarrier(), remainingMs);
+      if (outcome === 'timeout') break;
+      if (outcome.ok) return read();
+      await delay(Math.min(this.ticks.tickMs * this.ticks.heartbeatTicks, Math.max(1, deadline - Date.now())));
+    }
+    throw new McpV8Error('NO_QUORUM', `this cluster node cannot reach a quorum: a linearizable read was not confirmed within ${timeoutMs} ms; stateless runs still work here, retry later`);
+  }
+
+  private checkRunning(): void {
+    if (this.closed) throw new McpV8Error('STOPPING', `node ${this.name} is stopping`);
+    if (this.driver === null) throw new McpV8Error('NO_QUORUM', `node ${this.name} has not joined its cluster yet`);
+    if (this.driver.failure !== null) throw new McpV8Error('STORAGE_UNAVAILABLE', `node ${this.name} cannot write its Raft log (${(this.driver.failure as Error).message}); it takes no writes until restarted`);
+  }
+
+  // ---- membership ----
+
+  /** POST /raft/join on the leader: record the address, add a learner; it is promoted once caught up. */
+  async join(name: string, addr: string, timeoutMs = this.config.writeTimeoutMs * 2): Promise<JoinAnswer> {
+    return this.onLeader(timeoutMs, async (remainingMs) => {
+      const id = raftIdOf(name);
+      const raft = this.raft!;
+      const existing = this.memberOf(id);
+      if (existing !== undefined && existing.addr !== addr && (raft.config.voters.includes(id) || raft.config.learners.includes(id))) {
+        throw new McpV8Error('INVALID_ARGUMENT', `node id ${name} is already a member of the cluster, at ${existing.addr}; give the new node another --node-id (or remove ${name} first: POST /raft/leave)`);
+      }
+      if (!raft.config.voters.includes(id) && !raft.config.learners.includes(id)) {
+        await this.write({ type: 'member.add', id, name, addr }, remainingMs);
+        await this.changeConfig({ kind: 'addLearner', nodeId: id }, Date.now() + remainingMs);
+        this.logger.info({ nodeId: name, raftId: id, addr }, 'a node joined as a learner');
+      }
+      return { voters: this.bootstrapVoters, members: this.knownMembers() };
+    }, '/raft/join', () => ({ node_id: name, addr }));
+  }
+
+  /** POST /raft/leave on the leader: remove the member (voter or learner), then its address. */
+  async leave(name: string, timeoutMs = this.config.writeTimeoutMs * 2): Promise<{ removed: boolean }> {
+    const id = raftIdOf(name);
+    const removed = await this.onLeader(timeoutMs, async (remainingMs) => {
+      const raft = this.raft!;
+      if (!raft.config.voters.includes(id) && !raft.config.learners.includes(id)) return { removed: false };
+      await this.changeConfig({ kind: 'removeVoter', nodeId: id }, Date.now() + remainingMs);
+      this.logger.info({ nodeId: name, raftId: id }, 'a node left the cluster');
+      return { removed: true };
+    }, '/raft/leave', () => ({ node_id: name }));
+    // Its address goes once it is out (the leader may have been the one leaving: write through the new one).
+    if (removed.removed) await this.write({ type: 'member.remove', id }, timeoutMs);
+    return removed;
+  }
+
+  /** Proposes a change and waits until this node has applied it (config changes are one at a time). */
+  private async changeConfig(change: ConfigChange, deadline: number): Promise<void> {
+    const done = () => {
+      const { voters, learners } = this.raft!.config;
+      if (change.kind === 'removeVoter') return !voters.includes(change.nodeId) && !learners.includes(change.nodeId);
+      if (change.kind === 'addLearner') return learners.includes(change.nodeId) || voters.includes(change.nodeId);
+      return voters.includes(change.nodeId);
+    };
+    let proposed = false;
+    while (!done()) {
+      if (Date.now() > deadline) throw new McpV8Error('NO_QUORUM', `the membership change ${change.kind} ${change.nodeId} was not applied in time`);
+      this.checkRunning();
+      if (!proposed) {
+        const result = await this.driver!.proposeConfigChange(change);
+        if (result.accepted) proposed = true;
+        else if (result.reason === 'notLeader' || result.reason === 'transferring') throw new McpV8Error('NOT_LEADER', `node ${this.name} is not the leader`);
+        else if (result.reason === 'invalidConfigChange') return;
+      }
+      await delay(this.ticks.tickMs);
+      // A leader that lost its place before the entry committed: propose again on the next leader.
+      if (proposed && !this.isLeader) throw new McpV8Error('NOT_LEADER', `node ${this.name} lost leadership during a membership change`);
+    }
+  }
+
+  private promoting = false;
+
+  private promoteLearners(): void {
+    if (this.promoting) return;
+    this.promoting = true;
+    const learner = this.raft!.config.learners[0]!;
+    void this.driver!.proposeConfigChange({ kind: 'promoteLearner', nodeId: learner }).then((result) => {
+      if (result.accepted) this.logger.info({ raftId: learner, nodeId: this.memberOf(learner)?.name }, 'a learner caught up and is promoted to voter');
+    }).finally(() => { this.promoting = false; });
+  }
+
+  /** The voters whose address this node knows (every voter, once the log is applied). */
+  voters(): Member[] {
+    return (this.raft?.config.voters ?? []).flatMap((id) => {
+      const member = this.memberOf(id);
+      return member === undefined ? [] : [member];
+    });
+  }
+
+  knownMembers(): Array<[number, Member]> {
+    const all = new Map(this.staticMembers);
+    for (const [id, member] of this.machine.members) all.set(id, member);
+    return [...all];
+  }
+
+  /**
+   * A leader that stops hands leadership to its most caught-up voter first (TimeoutNow), so the
+   * cluster does not wait an election timeout; bounded by the maximum election timeout.
+   */
+  private async handOverLeadership(): Promise<void> {
+    const raft = this.raft;
+    if (raft === null || raft.role !== 'leader' || this.driver?.failure !== null) return;
+    let target: { id: number; match: number } | null = null;
+    for (const id of raft.config.voters) {
+      const match = raft.progress.get(id)?.match ?? -1;
+      if (id !== this.id && (target === null || match > target.match)) target = { id, match };
+    }
+    if (target === null) return;
+    this.driver!.transferLeadership(target.id);
+    const deadline = Date.now() + this.config.electionTimeoutMaxMs;
+    while (raft.role === 'leader' && Date.now() < deadline) await delay(this.ticks.tickMs);
+    if (raft.role !== 'leader') this.logger.info({ to: this.memberOf(target.id)?.name ?? target.id }, 'stopping: handed leadership over');
+  }
+
+  // ---- status ----
+
+  status(): NodeStatus {
+    const raft = this.raft;
+    if (raft === null) {
+      return { node_id: this.name, id: this.id, addr: this.addr, role: 'starting', suffrage: 'none', term: 0, leader: null, commit: 0, applied: 0, snapshot_index: 0, last_index: 0, members: [], failure: null };
+    }
+    const { voters, learners } = raft.config;
+    const member = (id: number, suffrage: 'voter' | 'learner') => ({
+      node_id: this.memberOf(id)?.name ?? null, id, addr: this.memberOf(id)?.addr ?? null, suffrage,
+      match: raft.role !== 'leader' ? null : id === this.id ? raft.log.lastIndex() : raft.progress.get(id)?.match ?? null,
+    });
+    const lead = raft.lead;
+    return {
+      node_id: this.name, id: this.id, addr: this.addr,
+      role: raft.role,
+      suffrage: voters.includes(this.id) ? 'voter' : learners.includes(this.id) ? 'learner' : 'none',
+      term: raft.term,
+      leader: lead === 0 ? null : { node_id: this.memberOf(lead)?.name ?? null, id: lead, addr: this.memberOf(lead)?.addr ?? null },
+      commit: raft.log.committed,
+      applied: raft.log.applied,
+      snapshot_index: raft.log.snapshot.index,
+      last_index: raft.log.lastIndex(),
+      members: [...voters.map((id) => member(id, 'voter')), ...learners.map((id) => member(id, 'learner'))],
+      failure: this.driver?.failure === null || this.driver === null ? null : String((this.driver.failure as Error).message),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.handOverLeadership();
+    this.closed = true;
+    if (this.ticker !== null) clearInterval(this.ticker);
+    await this.client.close();
+    if (this.driver !== null) await this.driver.settled();
+    await this.storage?.close();
+  }
+}

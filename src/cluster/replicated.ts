@@ -1,0 +1,83 @@
+// The session store and the heap store of a cluster node, on the Raft log: writes are commands
+// applied once by every replica (ClusterNode.write, forwarded to the leader), reads pass a ReadIndex
+// barrier first (ClusterNode.read), so any node answers with every acknowledged write in view.
+import { McpV8Error } from '../errors.ts';
+import type { HeapStore } from '../storage/heap-store.ts';
+import { checkHeapId, heapIdOf, heapNotFound, verified } from '../storage/heap-store.ts';
+import type { SessionCommand, SessionEntry, SessionStore, Tags } from '../storage/session-db.ts';
+import type { ClusterNode } from './node.ts';
+
+export class ReplicatedSessions implements SessionStore {
+  private readonly node: ClusterNode;
+
+  constructor(node: ClusterNode) {
+    this.node = node;
+  }
+
+  apply(command: SessionCommand): Promise<number | null> {
+    return this.node.write(command);
+  }
+
+  getTags(heap: string): Promise<Tags> {
+    return this.node.read(() => this.node.machine.getTags(heap));
+  }
+
+  queryTags(wanted: Tags): Promise<Array<{ heap: string; tags: Tags }>> {
+    return this.node.read(() => this.node.machine.queryTags(wanted));
+  }
+
+  listSessions(): Promise<string[]> {
+    return this.node.read(() => this.node.machine.listSessions());
+  }
+
+  entries(session: string): Promise<SessionEntry[]> {
+    return this.node.read(() => this.node.machine.entries(session));
+  }
+
+  async latestHeap(session: string): Promise<string | undefined> {
+    return this.node.read(() => this.node.machine.latestHeap(session));
+  }
+
+  /** The node closes the log; nothing of its own to close. */
+  async close(): Promise<void> {}
+}
+
+/**
+ * Heap records replicated through the log itself (the default with no shared store): a record is
+ * committed on a quorum before its id is handed out, so a node dying loses no heap. Records are
+ * content-addressed, so one found locally is current; one not found is looked for again after a
+ * ReadIndex barrier (it may have been committed a moment ago through another node).
+ */
+export class ReplicatedHeapStore implements HeapStore {
+  private readonly node: ClusterNode;
+
+  constructor(node: ClusterNode) {
+    this.node = node;
+  }
+
+  async put(bytes: Uint8Array): Promise<string> {
+    const heap = heapIdOf(bytes);
+    if (this.node.machine.heapRecord(heap) !== undefined) return heap;
+    const record = Buffer.from(bytes).toString('utf8');
+    if (heapIdOf(Buffer.from(record, 'utf8')) !== heap) throw new McpV8Error('INVALID_ARGUMENT', 'a replicated heap record must be UTF-8 text');
+    await this.node.write({ type: 'heap.put', heap, record, node: this.node.name });
+    return heap;
+  }
+
+  private async find(id: string): Promise<string | undefined> {
+    const heap = checkHeapId(id);
+    return this.node.machine.heapRecord(heap) ?? (await this.node.read(() => this.node.machine.heapRecord(heap)));
+  }
+
+  async get(id: string): Promise<Uint8Array> {
+    const record = await this.find(id);
+    if (record === undefined) throw heapNotFound(id);
+    return verified(id, Buffer.from(record, 'utf8'), 'the replicated heap records');
+  }
+
+  async has(id: string): Promise<boolean> {
+    return (await this.find(id)) !== undefined;
+  }
+
+  async close(): Promise<void> {}
+}

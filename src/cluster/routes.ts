@@ -1,0 +1,170 @@
+// The cluster port: Raft's transport and the node-to-node calls, on Koa + @koa/router (the hot
+// routes on node:http directly, see clusterHandler).
+//   POST /raft/vote, /raft/append, /raft/snapshot   Raft messages ({ messages: [...] }), 204
+//   POST /raft/propose                              a write forwarded by a follower to the leader
+//   POST /raft/join, /raft/leave                    membership (forwarded to the leader)
+//   GET  /raft/status                               members, roles, term, commit and apply indexes
+//   POST /raft/executions                           get/wait/cancel/output of an execution of this node
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { McpV8Error } from '../errors.ts';
+import type { Message } from '../raft/types.ts';
+import { errorAnswer } from '../transport/api-fast-path.ts';
+import { readJsonBody } from '../transport/body.ts';
+import { checkHostPort } from '../config.ts';
+import type { ExecutionCall, LocalExecutions } from './executions.ts';
+import type { ClusterNode } from './node.ts';
+
+/**
+ * Raft message batches, and snapshots, at most. An append carries up to 64 entries, each up to a
+ * run's code (1,000,000 characters, ≤ 6 bytes each as JSON): a smaller bound could refuse a batch
+ * forever. A snapshot holds at most replicatedHeapBytesMax of records plus the session log.
+ */
+const messageBodyBytesMax = 512 * 1024 * 1024;
+const snapshotBodyBytesMax = 512 * 1024 * 1024;
+const callBodyBytesMax = 8 * 1024 * 1024;
+
+const entry = z.object({ term: z.number().int().min(0), index: z.number().int().min(0), kind: z.enum(['normal', 'config']), data: z.string() });
+const configShape = z.object({ voters: z.array(z.number().int().positive()), learners: z.array(z.number().int().positive()) });
+const messageSchema = z.object({
+  type: z.enum(['preVote', 'preVoteResponse', 'vote', 'voteResponse', 'append', 'appendResponse', 'heartbeat', 'heartbeatResponse', 'snapshot', 'timeoutNow', 'readIndex', 'readIndexResponse']),
+  from: z.number().int().positive(), to: z.number().int().positive(), term: z.number().int().min(0),
+  logTerm: z.number().int().min(0), index: z.number().int().min(0), entries: z.array(entry), commit: z.number().int().min(0),
+  reject: z.boolean(), rejectHintIndex: z.number().int().min(0), rejectHintTerm: z.number().int().min(0),
+  readContext: z.number().int().min(0), heartbeatTick: z.number().int().min(0), transfer: z.boolean(),
+  snapshot: z.object({ index: z.number().int().min(0), term: z.number().int().min(0), config: configShape, data: z.string() }).nullable(),
+});
+const messagesBody = z.object({ messages: z.array(messageSchema).max(100_000) });
+const proposeBody = z.object({ data: z.string(), timeout_ms: z.number().int().min(1).max(600_000) });
+const nodeName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
+const joinBody = z.object({ node_id: nodeName, addr: z.string() });
+const leaveBody = z.object({ node_id: nodeName });
+const submitBody = z.object({
+  op: z.literal('submit'),
+  request: z.object({
+    code: z.string(), heapMemoryMaxMb: z.number().int().min(1).max(64), executionTimeoutSecs: z.number().int().min(1).max(300),
+    stateful: z.object({ heap: z.string().nullable(), session: z.string().nullable(), tags: z.record(z.string(), z.string()).nullable() }).partial().optional(),
+    forwarded: z.boolean().optional(),
+  }),
+});
+const executionBody = z.object({
+  op: z.enum(['get', 'wait', 'cancel', 'output']),
+  execution_id: z.string().max(128),
+  wait_ms: z.number().int().min(0).max(600_000).optional(),
+  query: z.union([
+    z.object({ mode: z.literal('line'), lineOffset: z.number().int(), lineLimit: z.number().int() }),
+    z.object({ mode: z.literal('byte'), byteOffset: z.number().int(), byteLimit: z.number().int() }),
+  ]).optional(),
+});
+
+function parse<Shape extends z.ZodType>(schema: Shape, value: unknown, what: string): z.infer<Shape> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new McpV8Error('INVALID_ARGUMENT', `${what}: ${issue.path.join('.') || 'body'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * The hook for node-to-node authentication (a cluster secret comes with a later issue): today it
+ * refuses browser requests (an Origin header) so a web page cannot drive the cluster port.
+ */
+function authorizePeer(ctx: Koa.Context): void {
+  if (ctx.get('origin') !== '') throw new McpV8Error('INVALID_ARGUMENT', 'the cluster port does not take browser requests (Origin header present)');
+}
+
+interface ClusterAppOptions {
+  node: ClusterNode;
+  executions: () => LocalExecutions | null;
+  logger: Logger;
+}
+
+/**
+ * The hot routes (Raft messages, forwarded writes: one request per write) on node:http directly,
+ * the rest through Koa: under load Koa's context and middleware cost as much as the work itself
+ * (the same reasoning as src/transport/api-fast-path.ts). Same validation, same error bodies.
+ */
+export function clusterHandler(options: ClusterAppOptions): (request: IncomingMessage, response: ServerResponse) => void {
+  const { node, logger } = options;
+  const koa = clusterApp(options).callback();
+  const messages = (bytesMax: number) => async (request: IncomingMessage) => {
+    const body = parse(messagesBody, await readJsonBody(request, bytesMax), 'raft messages');
+    node.receive(body.messages as Message[]);
+    return null;
+  };
+  const hot = new Map<string, (request: IncomingMessage) => Promise<unknown>>([
+    ['/raft/vote', messages(messageBodyBytesMax)],
+    ['/raft/append', messages(messageBodyBytesMax)],
+    ['/raft/snapshot', messages(snapshotBodyBytesMax)],
+    ['/raft/propose', async (request) => {
+      const body = parse(proposeBody, await readJsonBody(request, messageBodyBytesMax), 'raft propose');
+      if (!node.isLeader) throw new McpV8Error('NOT_LEADER', `node ${node.name} is not the leader`);
+      return { value: await node.proposeHere(body.data, body.timeout_ms) };
+    }],
+  ]);
+  return (request, response) => {
+    const route = request.method === 'POST' && request.headers.origin === undefined ? hot.get(request.url ?? '') : undefined;
+    if (route === undefined) {
+      void koa(request, response);
+      return;
+    }
+    route(request).then((answer) => {
+      if (answer === null) {
+        response.writeHead(204).end();
+        return;
+      }
+      const text = JSON.stringify(answer);
+      response.writeHead(200, { 'content-type': jsonType, 'content-length': Buffer.byteLength(text) }).end(text);
+    }, (error: unknown) => {
+      const { status, body, headers } = errorAnswer(error, logger, request.url ?? '');
+      const text = JSON.stringify(body);
+      if (!response.headersSent) response.writeHead(status, { 'content-type': jsonType, 'content-length': Buffer.byteLength(text), ...headers }).end(text);
+    });
+  };
+}
+
+const jsonType = 'application/json; charset=utf-8';
+
+function clusterApp(options: ClusterAppOptions): Koa {
+  const { node, logger } = options;
+  const app = new Koa();
+  app.silent = true;
+  const router = new Router();
+  router.post('/raft/join', async (ctx) => {
+    const body = parse(joinBody, await readJsonBody(ctx.req, callBodyBytesMax), 'raft join');
+    ctx.body = await node.join(body.node_id, checkHostPort('addr', body.addr));
+  });
+  router.post('/raft/leave', async (ctx) => {
+    const body = parse(leaveBody, await readJsonBody(ctx.req, callBodyBytesMax), 'raft leave');
+    ctx.body = await node.leave(body.node_id);
+  });
+  router.get('/raft/status', (ctx) => { ctx.body = node.status(); });
+  router.post('/raft/executions', async (ctx) => {
+    const raw = await readJsonBody(ctx.req, callBodyBytesMax);
+    const body = (raw as { op?: unknown } | null)?.op === 'submit' ? parse(submitBody, raw, 'forwarded run') : parse(executionBody, raw, 'execution call');
+    const executions = options.executions();
+    if (executions === null) throw new McpV8Error('STOPPING', `node ${node.name} is starting or stopping: it serves no executions now`);
+    ctx.body = await executions.call(body as ExecutionCall);
+  });
+  app.use(async (ctx, next) => {
+    try {
+      authorizePeer(ctx);
+      await next();
+    } catch (error) {
+      const { status, body, headers } = errorAnswer(error, logger, ctx.path);
+      ctx.status = status;
+      ctx.set(headers);
+      ctx.body = body;
+    }
+  });
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  app.use((ctx) => {
+    throw new McpV8Error('ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.path.slice(0, 200)} on the cluster port`);
+  });
+  return app;
+}

@@ -1,0 +1,82 @@
+// The replicated state machine on its own: the same entries give the same state and answers on
+// every replica, a retried request id is applied once, snapshots carry everything, bad commands
+// fail the same way everywhere; and the flags-to-ticks mapping keeps timeouts within the flags.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { ClusterMachine, type MachineCommand } from '../../src/cluster/machine.ts';
+import { clusterTicks } from '../../src/cluster/ticks.ts';
+import type { Entry } from '../../src/raft/types.ts';
+
+let index = 0;
+function entry(rid: string, command: MachineCommand): Entry {
+  return { term: 1, index: ++index, kind: 'normal', data: JSON.stringify({ rid, command }) };
+}
+
+const record = '{"format":"test","n":1}';
+const heap = createHash('sha256').update(record).digest('hex');
+const other = 'b'.repeat(64);
+
+function history(): Entry[] {
+  return [
+    entry('r1', { type: 'heap.put', heap, record }),
+    entry('r2', { type: 'heap.commit', heap, session: 's', entry: { input_heap: null, output_heap: heap, code: 'x = 1', timestamp: 't1' }, tags: { project: 'etl' } }),
+    entry('r3', { type: 'session.append', session: 's', entry: { input_heap: heap, output_heap: other, code: 'x++', timestamp: 't2' } }),
+    entry('r3', { type: 'session.append', session: 's', entry: { input_heap: heap, output_heap: other, code: 'x++', timestamp: 't2' } }),
+    entry('r4', { type: 'tags.set', heap: other, tags: { project: 'etl', step: '2' } }),
+    entry('r5', { type: 'tags.delete', heap, keys: ['project'] }),
+    entry('r6', { type: 'session.append', session: 'bad\u0001name', entry: { input_heap: null, output_heap: other, code: '', timestamp: 't' } }),
+    entry('r7', { type: 'heap.put', heap: other, record }),
+    entry('r8', { type: 'member.add', id: 7, name: 'n7', addr: '127.0.0.1:7007' }),
+  ];
+}
+
+describe('ClusterMachine', () => {
+  test('replicas applying the same log agree on every answer and on their state; a retried request id is applied once', () => {
+    const entries = history();
+    const one = new ClusterMachine();
+    const two = new ClusterMachine();
+    const answers = entries.map((e) => one.apply(e));
+    assert.deepEqual(entries.map((e) => two.apply(e)), answers);
+    assert.equal(one.snapshot(), two.snapshot());
+    assert.deepEqual(answers.slice(0, 6), [{ ok: true, value: null }, { ok: true, value: 0 }, { ok: true, value: 1 }, { ok: true, value: 1 }, { ok: true, value: null }, { ok: true, value: null }]);
+    assert.equal(one.entries('s').length, 2, 'the retried append (r3 twice) is one entry');
+    assert.deepEqual({ ...answers[6]!, message: '' }, { ok: false, code: 'INVALID_ARGUMENT', message: '' });
+    assert.deepEqual({ ...answers[7]!, message: '' }, { ok: false, code: 'HEAP_CORRUPT', message: '' }, 'a record that does not hash to its id is refused');
+    assert.equal(one.latestHeap('s'), other);
+    assert.deepEqual(one.queryTags({ project: 'etl' }), [{ heap: other, tags: { project: 'etl', step: '2' } }]);
+    assert.deepEqual(one.getTags(heap), {});
+    assert.equal(one.heapRecord(heap), record);
+    assert.equal(one.heapRecord(other), undefined);
+    assert.deepEqual(one.members.get(7), { name: 'n7', addr: '127.0.0.1:7007' });
+  });
+
+  test('a snapshot restores everything, including the request ids (a retry after a restore is still a no-op)', () => {
+    const entries = history();
+    const source = new ClusterMachine();
+    for (const e of entries) source.apply(e);
+    const restored = new ClusterMachine();
+    restored.restore(source.snapshot());
+    assert.equal(restored.snapshot(), source.snapshot());
+    assert.deepEqual(restored.queryTags({}), source.queryTags({}));
+    const retry = entry('r3', { type: 'session.append', session: 's', entry: { input_heap: heap, output_heap: other, code: 'x++', timestamp: 't2' } });
+    assert.deepEqual(restored.apply(retry), { ok: true, value: 1 });
+    assert.equal(restored.entries('s').length, 2);
+    restored.restore('');
+    assert.deepEqual(restored.listSessions(), []);
+    assert.throws(() => restored.restore('{"format":"other"}'), /not a mcp-v8\/cluster-machine@1/);
+  });
+});
+
+describe('cluster ticks', () => {
+  test('the election timeout the core draws stays within --election-timeout-min..max', () => {
+    for (const [heartbeat, min, max] of [[100, 300, 500], [100, 1000, 2000], [10, 50, 51], [1, 2, 4], [200, 1000, 1000]] as const) {
+      const ticks = clusterTicks({ heartbeatIntervalMs: heartbeat, electionTimeoutMinMs: min, electionTimeoutMaxMs: max });
+      assert.ok(ticks.heartbeatTicks < ticks.electionTicks, 'heartbeats come before an election');
+      const lowestMs = ticks.electionTicks * ticks.tickMs;
+      const highestMs = (ticks.electionTicks + Math.min(ticks.electionTicks, ticks.jitterTicks) - 1) * ticks.tickMs;
+      assert.ok(Math.abs(lowestMs - min) <= ticks.tickMs, `${heartbeat}/${min}/${max}: lowest ${lowestMs}`);
+      assert.ok(highestMs <= max + ticks.tickMs, `${heartbeat}/${min}/${max}: highest ${highestMs}`);
+    }
+  });
+});

@@ -1,0 +1,157 @@
+// A three-node cluster as real processes on loopback: what is written through one node is read
+// on every other (sessions, tags, heaps), a stateful run on one node resumes on another, calls on
+// another node's execution id are answered by forwarding, and real MCP clients see one system.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { api, raftStatus, run, startCluster, stopAll, waitForApplied, waitForLeader, waitUntil, type TestNode } from '../support/cluster.ts';
+import { callTool, runAndWait } from '../support/mcp-client.ts';
+import { tempDir } from '../support/server-process.ts';
+
+describe('a three-node cluster', () => {
+  let nodes: TestNode[] = [];
+
+  before(async () => {
+    nodes = await startCluster({ size: 3, dir: tempDir('cluster-replication') });
+    await waitForLeader(nodes);
+    await waitForApplied(nodes, 1); // the new leader's first entry: every node knows the commit index
+  });
+  after(() => stopAll(nodes));
+
+  test('/raft/status and /healthz show members, roles, term, commit and apply indexes', async () => {
+    const statuses = await Promise.all(nodes.map(raftStatus));
+    assert.deepEqual(statuses.map((status) => status.members.map((member) => member.node_id).sort()), [['n1', 'n2', 'n3'], ['n1', 'n2', 'n3'], ['n1', 'n2', 'n3']]);
+    assert.equal(statuses.filter((status) => status.role === 'leader').length, 1);
+    for (const status of statuses) assert.ok(status.term >= 1 && status.commit >= 1, JSON.stringify(status));
+    const health = (await api(nodes[0]!, '/healthz')).body as { status: string; cluster: { node_id: string; members: unknown[]; applied: number } };
+    assert.equal(health.status, 'ok');
+    assert.equal(health.cluster.node_id, 'n1');
+    assert.equal(health.cluster.members.length, 3);
+  });
+
+  test('a session continues through any node, and its heaps resume from any node (on the node that made them)', async () => {
+    const [a, b, c] = nodes as [TestNode, TestNode, TestNode];
+    const first = await run(a, 'globalThis.count = 40; count', { session: 'replicated' });
+    assert.equal(first.status, 'completed', JSON.stringify(first));
+    const second = await run(b, 'count += 1; count', { session: 'replicated' });
+    assert.equal(second.result, '41', JSON.stringify(second));
+    const third = await run(c, 'count += 1; count', { session: 'replicated', tags: { step: 'three' } });
+    assert.equal(third.result, '42', JSON.stringify(third));
+    for (const node of nodes) {
+      const resumed = await run(node, 'count * 2', { heap: third.heap });
+      assert.equal(resumed.result, '84', node.name);
+      // Asked on any node, it ran on the node that made the heap (the id carries the node's hash).
+      assert.equal((resumed.execution_id as string).slice(-8), (third.execution_id as string).slice(-8), node.name);
+    }
+    for (const node of nodes) {
+      const listed = await api(node, '/api/tools/list_session_snapshots', { session: 'replicated', fields: 'index,output_heap' });
+      assert.deepEqual(listed.body.entries, [0, 1, 2].map((index) => ({ index, output_heap: [first, second, third][index]!.heap })), node.name);
+      const tags = await api(node, '/api/tools/get_heap_tags', { heap: third.heap });
+      assert.deepEqual(tags.body.tags, { step: 'three' }, node.name);
+    }
+  });
+
+  test('tag writes on a follower are forwarded to the leader and read back linearizably from any node', async () => {
+    const leader = await waitForLeader(nodes);
+    const follower = nodes.find((node) => node !== leader)!;
+    const heap = (await run(leader, '1', {})).heap as string;
+    for (const [index, writer] of nodes.entries()) {
+      const set = await api(writer, '/api/tools/set_heap_tags', { heap, tags: { writer: writer.name, round: String(index) } });
+      assert.equal(set.status, 200, JSON.stringify(set.body));
+      // Read right after the acknowledgement, on every node: each sees the write (ReadIndex).
+      for (const reader of nodes) assert.deepEqual((await api(reader, '/api/tools/get_heap_tags', { heap })).body.tags, { writer: writer.name, round: String(index) }, `${reader.name} after ${writer.name}`);
+    }
+    const queried = await api(follower, '/api/tools/query_heaps_by_tags', { tags: { writer: 'n3' } });
+    assert.deepEqual((queried.body.results as Array<{ heap: string }>).map((entry) => entry.heap), [heap]);
+  });
+
+  test('get_execution, get_execution_output and cancel_execution on another node\'s id are answered through that node', async () => {
+    const [a, b] = nodes as [TestNode, TestNode];
+    const started = await api(a, '/api/exec', { code: 'console.log("from a"); await new Promise((r) => setTimeout(r, 60000))' });
+    const id = started.body.execution_id as string;
+    // Asked through b until the run on a has printed (it starts when a has a free slot).
+    await waitUntil('the run on a printing, seen through b', async () => ((await api(b, `/api/executions/${id}/output`)).body.data === 'from a\n' ? true : undefined));
+    const running = await api(b, `/api/executions/${id}`);
+    assert.equal(running.body.status, 'running');
+    const cancelled = await api(b, `/api/executions/${id}/cancel`, {});
+    assert.deepEqual(cancelled.body, { ok: true });
+    const record = await api(nodes[2]!, `/api/executions/${id}?wait_ms=10000`);
+    assert.equal(record.body.status, 'cancelled');
+    const lines = await api(nodes[2]!, `/api/executions/${id}/output`);
+    assert.equal(lines.body.data, 'from a\n');
+    const unknown = await api(b, '/api/executions/01a24e08-90b9-8d64-b6db-f28c0735e0b9');
+    assert.equal(unknown.status, 404);
+  });
+
+  test('real MCP clients on different nodes share sessions (Streamable HTTP)', async () => {
+    const clients: Client[] = [];
+    try {
+      for (const node of nodes.slice(0, 2)) {
+        const client = new Client({ name: `cluster-${node.name}`, version: '1.0.0' });
+        await client.connect(new StreamableHTTPClientTransport(new URL(`${node.baseUrl}/mcp`)));
+        clients.push(client);
+      }
+      const [one, two] = clients as [Client, Client];
+      const made = await runAndWait(one, 'globalThis.agent = "mcp"; agent', { session: 'mcp-session' });
+      assert.equal(made.result, 'mcp');
+      const resumed = await runAndWait(two, 'agent + "!"', { session: 'mcp-session' });
+      assert.equal(resumed.result, 'mcp!');
+      const sessions = await callTool(two, 'list_sessions');
+      assert.ok((sessions.value.sessions as string[]).includes('mcp-session'));
+      const fetched = await callTool(two, 'get_execution', { execution_id: made.execution_id });
+      assert.equal(fetched.value.result, 'mcp');
+    } finally {
+      await Promise.allSettled(clients.map((client) => client.close()));
+    }
+  });
+
+  test('runs of one session submitted to every node at once run in submission order, on the session\'s home node', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 9; i++) {
+      const node = nodes[i % 3]!;
+      const started = await api(node, '/api/exec', { code: `globalThis.seen = [...(globalThis.seen ?? []), ${i}]; seen.join(',')`, session: 'ordered' });
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      ids.push(started.body.execution_id as string);
+    }
+    const records = [];
+    for (const [i, id] of ids.entries()) records.push((await api(nodes[(i + 1) % 3]!, `/api/executions/${id}?wait_ms=20000`)).body);
+    assert.deepEqual(records.map((record) => record.result), Array.from({ length: 9 }, (_, i) => Array.from({ length: i + 1 }, (_, j) => j).join(',')));
+    // Every id carries the same node (the last 8 hex digits: its hash): one home ran them all.
+    assert.equal(new Set(ids.map((id) => id.slice(-8))).size, 1);
+    const entries = (await api(nodes[2]!, '/api/tools/list_session_snapshots', { session: 'ordered', fields: 'input_heap,output_heap' })).body.entries as Array<{ input_heap: string | null; output_heap: string }>;
+    assert.equal(entries.length, 9);
+    entries.forEach((entry, i) => assert.equal(entry.input_heap, i === 0 ? null : entries[i - 1]!.output_heap, 'the session log is one chain'));
+  });
+
+  test('the cluster port refuses bad input with a coded error, and browser requests', async () => {
+    const port = nodes[0]!.clusterPort;
+    const post = async (path: string, body: string, headers: Record<string, string> = {}) => {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      return { status: response.status, body: (await response.json()) as { code: string; error: string } };
+    };
+    const notJson = await post('/raft/append', '{');
+    assert.equal(notJson.status, 400);
+    assert.match(notJson.body.error, /not valid JSON/);
+    const badMessage = await post('/raft/append', JSON.stringify({ messages: [{ type: 'append', from: 0 }] }));
+    assert.equal(badMessage.status, 400);
+    assert.match(badMessage.body.error, /^raft messages: messages\.0\.from: /);
+    const badJoin = await post('/raft/join', JSON.stringify({ node_id: 'n9', addr: 'nowhere' }));
+    assert.equal(badJoin.status, 400);
+    assert.match(badJoin.body.error, /addr must be host:port/);
+    const browser = await post('/raft/append', JSON.stringify({ messages: [] }), { origin: 'http://example.com' });
+    assert.equal(browser.status, 400);
+    assert.match(browser.body.error, /does not take browser requests/);
+    const unknown = await post('/raft/nothing', '{}');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.code, 'MCPV8_ERR_ROUTE_NOT_FOUND');
+  });
+
+  test('every node applies the same log', async () => {
+    const leader = await raftStatus(await waitForLeader(nodes));
+    await waitForApplied(nodes, leader.commit);
+    const sessions = await Promise.all(nodes.map(async (node) => (await api(node, '/api/tools/list_sessions', {})).body.sessions));
+    assert.deepEqual(sessions[0], sessions[1]);
+    assert.deepEqual(sessions[1], sessions[2]);
+  });
+});
