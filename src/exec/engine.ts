@@ -56,7 +56,7 @@ interface SandboxState {
   replayIssue: string | null;
   /**
    * Bytes the context reserved outside the V8 heap (WebAssembly memories, resizable buffers) and
-   * the ballast its Intl objects carried, none of which the heap statistics see (prelude.js).
+   * the ballast its Intl objects carried, none of which the heap statistics see (sandbox/prelude/off-heap.js).
    */
   offHeapBytes: number;
 }

@@ -29,10 +29,17 @@ export const v8FlagsForSandbox = '--no-concurrent-osr';
 v8.setFlagsFromString(v8FlagsForSandbox);
 
 const sandboxDirectory = new URL('./sandbox/', import.meta.url);
-// Order matters: prelude.js captures (and deletes) what the others define, and presents every
-// function they put on a global as V8's own (bounds.js wraps builtins and defines no global).
-const sandboxFiles = ['inspect.js', 'determinism.js', 'web.js', 'bounds.js', 'prelude.js', 'display.js'];
-const preludeSource = sandboxFiles.map((name) => readFileSync(new URL(name, sandboxDirectory), 'utf8')).join('\n');
+// Order matters: the prelude captures (and deletes) what the files before it define, and presents
+// every function they put on a global as V8's own (bounds.js wraps builtins and defines no global).
+// The prelude is written in parts by concern (sandbox/prelude/*.js), run as one closure: its parts
+// share their top-level names, and this order is the order they run in (a part may use what an
+// earlier part defines as soon as it runs; a later part's names only from functions called later).
+const preludeParts = ['console.js', 'timers.js', 'work.js', 'natives.js', 'off-heap.js', 'wasm.js', 'control.js'];
+const sandboxFiles = ['inspect.js', 'determinism.js', 'web.js', 'bounds.js', 'prelude', 'display.js'];
+const readSandbox = (name: string): string => readFileSync(new URL(name, sandboxDirectory), 'utf8');
+const preludeSource = sandboxFiles
+  .map((name) => (name === 'prelude' ? `(function () {\n'use strict';\n${preludeParts.map((part) => readSandbox(`prelude/${part}`)).join('\n')}\n})();` : readSandbox(name)))
+  .join('\n');
 /** Run in each new context before any user code: takes the prelude's attach function (it deletes its own global name). */
 const attachSource = 'return globalThis.__mcpv8_attach($0, $1, $2);';
 
@@ -45,12 +52,12 @@ function snapshotOfPrelude(): ivm.ExternalCopy<ArrayBuffer> {
 
 /**
  * Console lines arrive here in batches, while the run goes on: one string each, lines joined by
- * '\n' (prelude.js). Typed unknown: it comes from the sandbox, whose code user code can subvert,
+ * '\n' (sandbox/prelude/console.js). Typed unknown: it comes from the sandbox, whose code user code can subvert,
  * so the engine checks it (ConsoleBudget) before anything of the host sees it.
  */
 export type LineBatchSink = (batch: unknown) => void;
 
-/** What the host asks the sandbox to do (prelude.js, `control`): one function, the method by name. */
+/** What the host asks the sandbox to do (sandbox/prelude/control.js, `control`): one function, the method by name. */
 export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'begin' | 'deliver';
 export type ControlFunction = ivm.Reference<(method: ControlName, argument?: unknown) => unknown>;
 
@@ -190,7 +197,7 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
 export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs): Promise<ControlFunction> {
   assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
   assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
-  // The memory limit is also the budget of memory V8 keeps outside its heap (prelude.js).
+  // The memory limit is also the budget of memory V8 keeps outside its heap (sandbox/prelude/off-heap.js).
   // No isolated-vm timeout (a timer on its timer thread per call, see engine.ts): a prelude that
   // does not answer in time has its isolate disposed, which ends whatever it was doing.
   const attaching = prepared.context.evalClosure(attachSource, [prepared.log, seed, memoryMb * 1024 * 1024], { result: { reference: true } });
