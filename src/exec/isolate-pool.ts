@@ -198,7 +198,7 @@ export function attachContext(prepared: PreparedContext, seed: number, memoryMb:
   assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
   assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
   // The memory limit is also the budget of memory V8 keeps outside its heap (sandbox/prelude/off-heap.js).
-  // No isolated-vm timeout (a timer on its timer thread per call, see engine.ts): a prelude that
+  // No isolated-vm timeout (a timer on its timer thread per call, see run.ts): a prelude that
   // does not answer in time has its isolate disposed, which ends whatever it was doing.
   const attaching = prepared.context.evalClosure(attachSource, [prepared.log, seed, memoryMb * 1024 * 1024], { result: { reference: true } });
   return within(attaching, answerMsMax, 'attaching the prelude').then((control) => {

@@ -13,7 +13,7 @@ delete globalThis.__mcpv8_determinism;
 // what this path calls is captured here, and a batch goes to the host as one string (lines
 // joined by '\n'; a line never holds one), built with `+`, which nothing can replace. Before,
 // a replaced Array.prototype.push sent `null` lines that failed every other run's store write.
-// The host checks the type and the size of what arrives all the same (engine.ts, ConsoleBudget).
+// The host checks the type and the size of what arrives all the same (outcome.ts, ConsoleBudget).
 const outputBytesMax = 32 * 1024 * 1024;
 /** Lines per execution at most: each costs the host a store write, so a flood of empty lines must end too. */
 const outputLinesMax = 100000;
