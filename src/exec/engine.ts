@@ -13,7 +13,7 @@ import { ConsoleBudget, ReplayFailed, failed, outcomeOfError, type Settled } fro
 import { Run } from './run.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
-import { ErrorTexts, type Engine, type LiveHeap, type RunOutcome, type RunRequest } from './types.ts';
+import { ErrorTexts, type Engine, type RunOutcome, type RunRequest } from './types.ts';
 
 
 /** Runs waiting for a slot; past this, submissions still queue (never rejected) but we log. */
@@ -26,46 +26,6 @@ export const queueWarnDepth = 10_000;
  * reused by runs that each kept Intl objects grew the host by ≈ 20 MiB a run).
  */
 export const offHeapReuseBytesMax = 64 * 1024;
-
-/** A context kept alive for the next run of the same heap (stateful mode). */
-class LiveContext implements LiveHeap {
-  readonly prepared: PreparedContext;
-  readonly memoryMb: number;
-  readonly heapBytes: number;
-  private consumed = false;
-  /** Gives the isolate back to the pool (the context is released, never reused). */
-  private readonly retire: (prepared: PreparedContext) => void;
-
-  constructor(prepared: PreparedContext, memoryMb: number, heapBytes: number, retire: (prepared: PreparedContext) => void) {
-    this.prepared = prepared;
-    this.memoryMb = memoryMb;
-    this.heapBytes = heapBytes;
-    this.retire = retire;
-  }
-
-  get disposed(): boolean {
-    return this.consumed || this.prepared.isolate.isDisposed;
-  }
-
-  /** Taken by a run: from now on the run owns the context. */
-  consume(): PreparedContext {
-    assert(!this.disposed, 'a live heap is resumed once, while alive');
-    this.consumed = true;
-    return this.prepared;
-  }
-
-  /**
-   * The state is no longer wanted: its context is released and the isolate goes back to the pool
-   * for other runs (new contexts, as for stateless runs), so that a stream of fresh stateful runs
-   * does not create and dispose an isolate each.
-   */
-  dispose(): void {
-    if (this.consumed) return;
-    this.consumed = true;
-    this.prepared.route.sink = null;
-    if (!this.prepared.isolate.isDisposed) this.retire(this.prepared);
-  }
-}
 
 interface QueuedRun {
   request: RunRequest;
@@ -382,9 +342,7 @@ class IsolateEngine implements Engine {
   private async contextFor(request: RunRequest, memoryMb: number): Promise<PreparedContext | RunOutcome> {
     const start = request.stateful;
     if (start !== undefined && 'live' in start) {
-      const resumed = start.live;
-      assert(resumed instanceof LiveContext && resumed.memoryMb === memoryMb, 'a live heap of this engine, with the memory limit of the run');
-      return resumed.consume();
+      return this.pool.resume(start.live, memoryMb);
     }
     let prepared: PreparedContext;
     try {
@@ -454,9 +412,8 @@ class IsolateEngine implements Engine {
    * ran goes with the outcome, for the record a replay runs again.
    */
   private async keepStateful(run: Run, prepared: PreparedContext, memoryMb: number, outcome: RunOutcome, clean: boolean): Promise<RunOutcome> {
-    prepared.route.sink = null;
     if (!clean) {
-      if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
+      this.pool.dropDetached(prepared);
       return outcome;
     }
     const left = run.leftover;
@@ -466,11 +423,11 @@ class IsolateEngine implements Engine {
     // where that work never reaches user code. The heap itself is saved as for any run.
     const heapBytes = left.pendingWorkLeft > 0 ? null : await heapBytesOf(prepared.isolate);
     if (heapBytes === null) {
-      if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
+      this.pool.dropDetached(prepared);
       return { ...kept, live: null };
     }
     // The live-heap cache bounds its memory by these bytes: what V8 keeps outside the heap counts.
-    return { ...kept, live: new LiveContext(prepared, memoryMb, heapBytes + left.offHeapBytes, (retired) => this.pool.release(retired, memoryMb)) };
+    return { ...kept, live: this.pool.keepLive(prepared, memoryMb, heapBytes + left.offHeapBytes) };
   }
 
   /** Cancels what is queued and what runs (each answers `cancelled`), then disposes every isolate. */

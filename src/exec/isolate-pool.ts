@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
+import type { LiveHeap } from './types.ts';
 
 /**
  * V8's concurrent on-stack replacement left some loops with no interrupt check: the optimized
@@ -430,6 +431,28 @@ export class IsolatePool {
     this.replenishSoon(memoryMb);
   }
 
+  /**
+   * Keeps the context of a stateful run that ended cleanly alive for the next run of its heap. The
+   * handle goes to the live-heap cache, which hands it to the run that resumes it (`resume`) or
+   * disposes it: the isolate then comes back here (`release`) for other runs.
+   */
+  keepLive(prepared: PreparedContext, memoryMb: number, heapBytes: number): LiveHeap {
+    prepared.route.sink = null;
+    return new LiveContext(prepared, memoryMb, heapBytes, (retired) => this.release(retired, memoryMb));
+  }
+
+  /** The context of a live heap, taken by the run that resumes it (from then on the run's). */
+  resume(live: LiveHeap, memoryMb: number): PreparedContext {
+    assert(live instanceof LiveContext && live.memoryMb === memoryMb, 'a live heap of this pool, with the memory limit of the run');
+    return live.consume();
+  }
+
+  /** Disposes the isolate of a stateful run whose context is not kept (it was detached: nothing replaces it). */
+  dropDetached(prepared: PreparedContext): void {
+    prepared.route.sink = null;
+    if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
+  }
+
   /** Disposes the idle isolates, each once its next context is made (see `disposeWhenIdle`). */
   async close(): Promise<void> {
     this.closed = true;
@@ -437,5 +460,45 @@ export class IsolatePool {
     this.idle.clear();
     this.idleCount = 0;
     await Promise.all(idle.map((warm) => disposeWhenIdle(warm.isolate, warm.next)));
+  }
+}
+
+/** A context kept alive for the next run of the same heap (stateful mode). */
+class LiveContext implements LiveHeap {
+  readonly prepared: PreparedContext;
+  readonly memoryMb: number;
+  readonly heapBytes: number;
+  private consumed = false;
+  /** Gives the isolate back to the pool (the context is released, never reused). */
+  private readonly retire: (prepared: PreparedContext) => void;
+
+  constructor(prepared: PreparedContext, memoryMb: number, heapBytes: number, retire: (prepared: PreparedContext) => void) {
+    this.prepared = prepared;
+    this.memoryMb = memoryMb;
+    this.heapBytes = heapBytes;
+    this.retire = retire;
+  }
+
+  get disposed(): boolean {
+    return this.consumed || this.prepared.isolate.isDisposed;
+  }
+
+  /** Taken by a run: from now on the run owns the context. */
+  consume(): PreparedContext {
+    assert(!this.disposed, 'a live heap is resumed once, while alive');
+    this.consumed = true;
+    return this.prepared;
+  }
+
+  /**
+   * The state is no longer wanted: its context is released and the isolate goes back to the pool
+   * for other runs (new contexts, as for stateless runs), so that a stream of fresh stateful runs
+   * does not create and dispose an isolate each.
+   */
+  dispose(): void {
+    if (this.consumed) return;
+    this.consumed = true;
+    this.prepared.route.sink = null;
+    if (!this.prepared.isolate.isDisposed) this.retire(this.prepared);
   }
 }
