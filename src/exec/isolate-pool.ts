@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
+import type { LiveHeap } from './types.ts';
 
 /**
  * V8's concurrent on-stack replacement left some loops with no interrupt check: the optimized
@@ -29,10 +30,17 @@ export const v8FlagsForSandbox = '--no-concurrent-osr';
 v8.setFlagsFromString(v8FlagsForSandbox);
 
 const sandboxDirectory = new URL('./sandbox/', import.meta.url);
-// Order matters: prelude.js captures (and deletes) what the others define, and presents every
-// function they put on a global as V8's own (bounds.js wraps builtins and defines no global).
-const sandboxFiles = ['inspect.js', 'determinism.js', 'web.js', 'bounds.js', 'prelude.js', 'display.js'];
-const preludeSource = sandboxFiles.map((name) => readFileSync(new URL(name, sandboxDirectory), 'utf8')).join('\n');
+// Order matters: the prelude captures (and deletes) what the files before it define, and presents
+// every function they put on a global as V8's own (bounds.js wraps builtins and defines no global).
+// The prelude is written in parts by concern (sandbox/prelude/*.js), run as one closure: its parts
+// share their top-level names, and this order is the order they run in (a part may use what an
+// earlier part defines as soon as it runs; a later part's names only from functions called later).
+export const preludeParts = ['console.js', 'timers.js', 'work.js', 'natives.js', 'off-heap.js', 'wasm.js', 'control.js'];
+export const sandboxFiles = ['inspect.js', 'determinism.js', 'web.js', 'bounds.js', 'prelude', 'display.js'];
+const readSandbox = (name: string): string => readFileSync(new URL(name, sandboxDirectory), 'utf8');
+const preludeSource = sandboxFiles
+  .map((name) => (name === 'prelude' ? `(function () {\n'use strict';\n${preludeParts.map((part) => readSandbox(`prelude/${part}`)).join('\n')}\n})();` : readSandbox(name)))
+  .join('\n');
 /** Run in each new context before any user code: takes the prelude's attach function (it deletes its own global name). */
 const attachSource = 'return globalThis.__mcpv8_attach($0, $1, $2);';
 
@@ -45,12 +53,12 @@ function snapshotOfPrelude(): ivm.ExternalCopy<ArrayBuffer> {
 
 /**
  * Console lines arrive here in batches, while the run goes on: one string each, lines joined by
- * '\n' (prelude.js). Typed unknown: it comes from the sandbox, whose code user code can subvert,
+ * '\n' (sandbox/prelude/console.js). Typed unknown: it comes from the sandbox, whose code user code can subvert,
  * so the engine checks it (ConsoleBudget) before anything of the host sees it.
  */
 export type LineBatchSink = (batch: unknown) => void;
 
-/** What the host asks the sandbox to do (prelude.js, `control`): one function, the method by name. */
+/** What the host asks the sandbox to do (sandbox/prelude/control.js, `control`): one function, the method by name. */
 export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'begin' | 'deliver';
 export type ControlFunction = ivm.Reference<(method: ControlName, argument?: unknown) => unknown>;
 
@@ -190,8 +198,8 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
 export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs): Promise<ControlFunction> {
   assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
   assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
-  // The memory limit is also the budget of memory V8 keeps outside its heap (prelude.js).
-  // No isolated-vm timeout (a timer on its timer thread per call, see engine.ts): a prelude that
+  // The memory limit is also the budget of memory V8 keeps outside its heap (sandbox/prelude/off-heap.js).
+  // No isolated-vm timeout (a timer on its timer thread per call, see run.ts): a prelude that
   // does not answer in time has its isolate disposed, which ends whatever it was doing.
   const attaching = prepared.context.evalClosure(attachSource, [prepared.log, seed, memoryMb * 1024 * 1024], { result: { reference: true } });
   return within(attaching, answerMsMax, 'attaching the prelude').then((control) => {
@@ -423,6 +431,28 @@ export class IsolatePool {
     this.replenishSoon(memoryMb);
   }
 
+  /**
+   * Keeps the context of a stateful run that ended cleanly alive for the next run of its heap. The
+   * handle goes to the live-heap cache, which hands it to the run that resumes it (`resume`) or
+   * disposes it: the isolate then comes back here (`release`) for other runs.
+   */
+  keepLive(prepared: PreparedContext, memoryMb: number, heapBytes: number): LiveHeap {
+    prepared.route.sink = null;
+    return new LiveContext(prepared, memoryMb, heapBytes, (retired) => this.release(retired, memoryMb));
+  }
+
+  /** The context of a live heap, taken by the run that resumes it (from then on the run's). */
+  resume(live: LiveHeap, memoryMb: number): PreparedContext {
+    assert(live instanceof LiveContext && live.memoryMb === memoryMb, 'a live heap of this pool, with the memory limit of the run');
+    return live.consume();
+  }
+
+  /** Disposes the isolate of a stateful run whose context is not kept (it was detached: nothing replaces it). */
+  dropDetached(prepared: PreparedContext): void {
+    prepared.route.sink = null;
+    if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
+  }
+
   /** Disposes the idle isolates, each once its next context is made (see `disposeWhenIdle`). */
   async close(): Promise<void> {
     this.closed = true;
@@ -430,5 +460,45 @@ export class IsolatePool {
     this.idle.clear();
     this.idleCount = 0;
     await Promise.all(idle.map((warm) => disposeWhenIdle(warm.isolate, warm.next)));
+  }
+}
+
+/** A context kept alive for the next run of the same heap (stateful mode). */
+class LiveContext implements LiveHeap {
+  readonly prepared: PreparedContext;
+  readonly memoryMb: number;
+  readonly heapBytes: number;
+  private consumed = false;
+  /** Gives the isolate back to the pool (the context is released, never reused). */
+  private readonly retire: (prepared: PreparedContext) => void;
+
+  constructor(prepared: PreparedContext, memoryMb: number, heapBytes: number, retire: (prepared: PreparedContext) => void) {
+    this.prepared = prepared;
+    this.memoryMb = memoryMb;
+    this.heapBytes = heapBytes;
+    this.retire = retire;
+  }
+
+  get disposed(): boolean {
+    return this.consumed || this.prepared.isolate.isDisposed;
+  }
+
+  /** Taken by a run: from now on the run owns the context. */
+  consume(): PreparedContext {
+    assert(!this.disposed, 'a live heap is resumed once, while alive');
+    this.consumed = true;
+    return this.prepared;
+  }
+
+  /**
+   * The state is no longer wanted: its context is released and the isolate goes back to the pool
+   * for other runs (new contexts, as for stateless runs), so that a stream of fresh stateful runs
+   * does not create and dispose an isolate each.
+   */
+  dispose(): void {
+    if (this.consumed) return;
+    this.consumed = true;
+    this.prepared.route.sink = null;
+    if (!this.prepared.isolate.isDisposed) this.retire(this.prepared);
   }
 }

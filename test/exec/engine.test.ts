@@ -3,7 +3,7 @@
 // files of this folder: WebAssembly, safety, limits, determinism, top-level await, web globals).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { describeThrown } from '../../src/exec/engine.ts';
+import { describeThrown } from '../../src/exec/outcome.ts';
 import { ErrorTexts } from '../../src/exec/types.ts';
 import { engineForFile } from './harness.ts';
 

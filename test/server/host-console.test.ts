@@ -10,7 +10,7 @@
 //    neighbour completes while the attacker still runs.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { consoleLinesMax, consoleTruncatedLine } from '../../src/exec/engine.ts';
+import { consoleLinesMax, consoleTruncatedLine } from '../../src/exec/outcome.ts';
 import { exec, execution, firstOutput, health, output, serverForSuite, submit } from '../support/hostile.ts';
 
 const replacedBuiltins = [

@@ -1,7 +1,7 @@
 // Issue 18, item 4: ordinary bombs parked an isolate thread for good (V8 out of memory beyond
 // recovery): 30 repetitions left 30 stuck isolates, 44 threads, RSS 134 → 401 MB, with no bound.
 // - The timer bomb no longer parks: pending timers are bounded per MiB of the memory limit
-//   (prelude.js), so it fails with a RangeError at 8 and 16 MiB.
+//   (sandbox/prelude/timers.js), so it fails with a RangeError at 8 and 16 MiB.
 // - The object-key bomb still parks (V8 grows the dictionary past its limit in one step; nothing
 //   in the sandbox sees it). Past `stuckIsolatesMax` such threads the node takes no more runs,
 //   says why in its log and /healthz (503, `retiring`), lets the runs under way finish, and exits

@@ -1,3 +1,4 @@
+// @ts-check
 // Sandbox code: a bound on the loops of V8's own Array builtins. Termination (the execution
 // timeout, a cancel) only takes effect where V8 checks for it, and the loops of these builtins
 // never do: over a sparse array or an array-like, they visit every index up to `length`, whatever

@@ -1,3 +1,4 @@
+// @ts-check
 // Sandbox code: everything non-deterministic that user code can observe comes from here, so a
 // run can be recorded and later replayed (docs/exec.md, "Determinism hooks"):
 //   - Math.random and crypto draw from one seeded generator (xoshiro128**), seeded per run;

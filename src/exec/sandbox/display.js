@@ -1,5 +1,6 @@
+// @ts-check
 // Sandbox code: display(image), which hands PNG or JPEG bytes, or an SVG string, to the agent as
-// MCP image content. It runs after prelude.js at snapshot time and captures what it uses then
+// MCP image content. It runs after the prelude at snapshot time and captures what it uses then
 // (console.log, btoa, builtins), so user code that replaces them later changes nothing. The image
 // travels as one console line with a marker; the host (src/service/images.ts) takes such lines
 // out of the output, checks them again, and keeps the image for the reply. A replay displays
@@ -16,8 +17,8 @@
   const ArrayBufferType = ArrayBuffer;
   const TypeErrorType = TypeError;
   const RangeErrorType = RangeError;
-  const typedArrayBytes = Reflect.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'byteLength').get;
-  const arrayBufferBytes = Reflect.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength').get;
+  const typedArrayBytes = /** @type {(this: unknown) => number} */ (/** @type {PropertyDescriptor} */ (Reflect.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'byteLength')).get);
+  const arrayBufferBytes = /** @type {(this: unknown) => number} */ (/** @type {PropertyDescriptor} */ (Reflect.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')).get);
   const stringTrim = String.prototype.trimStart;
   const stringStartsWith = String.prototype.startsWith;
   const stringLength = (text) => text.length;

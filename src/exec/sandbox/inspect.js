@@ -1,3 +1,4 @@
+// @ts-check
 // Sandbox code (runs inside the isolate, never on the host): Node's util.inspect and util.format,
 // reimplemented small, so console output reads as it would in Node.
 // Defines globalThis.__mcpv8_inspect = { inspect, format }; the prelude captures and deletes it.
@@ -10,7 +11,7 @@
   const stringCharsMax = 10000;
   const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
   const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
-  const typedArrayTag = Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag).get;
+  const typedArrayTag = /** @type {(this: unknown) => string} */ (/** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag)).get);
 
   const escapes = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' };
 
@@ -158,6 +159,7 @@
       return entries.length === 0 ? `${prefix}[]` : reduceToLines(ctx, entries, '[', ']', prefix, depth, value);
     }
     if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+      value = /** @type {Uint8Array} */ (value);
       if (value.length > 0) ctx.currentDepth = depth;
       const entries = formatList(ctx, value, depth, value.length);
       const prefix = `${typedArrayTag.call(value)}(${value.length}) `;
@@ -212,7 +214,7 @@
   /** Empty containers print as `{}` or `[]` at any depth, as in Node. */
   function isEmpty(value) {
     if (value instanceof Map || value instanceof Set) return value.size === 0;
-    if ((Array.isArray(value) || ArrayBuffer.isView(value)) && value.length > 0) return false;
+    if ((Array.isArray(value) || ArrayBuffer.isView(value)) && /** @type {ArrayLike<unknown>} */ (value).length > 0) return false;
     return Object.keys(value).length === 0 && Object.getOwnPropertySymbols(value).length === 0;
   }
 
@@ -248,7 +250,7 @@
     try {
       text = formatObjectBody(ctx, value, depth);
     } catch (error) {
-      text = `[object: inspection failed: ${error && error.message}]`;
+      text = `[object: inspection failed: ${error && /** @type {{ message?: unknown }} */ (error).message}]`;
     }
     ctx.indentation = savedIndentation;
     ctx.seen.pop();

@@ -1,9 +1,10 @@
+// @ts-check
 // Sandbox code: the small web globals V8 lacks (TextEncoder/TextDecoder for UTF-8, atob/btoa,
 // structuredClone, crypto.getRandomValues/randomUUID, performance.now). Randomness and time come
 // from the determinism hooks (determinism.js), never from the host directly.
 (function () {
   'use strict';
-  const { next32, userNow } = globalThis.__mcpv8_determinism;
+  const { next32, userNow } = /** @type {SandboxDeterminism} */ (globalThis.__mcpv8_determinism);
   const getRandomValuesBytesMax = 65536;
 
   function domError(name, message) {
@@ -18,7 +19,7 @@
     const bytes = new Uint8Array(source.length * 3);
     let length = 0;
     for (const character of source) {
-      const code = character.codePointAt(0);
+      const code = /** @type {number} */ (character.codePointAt(0));
       if (code < 0x80) bytes[length++] = code;
       else if (code < 0x800) { bytes[length++] = 0xc0 | (code >> 6); bytes[length++] = 0x80 | (code & 63); }
       else if (code < 0x10000) { bytes[length++] = 0xe0 | (code >> 12); bytes[length++] = 0x80 | ((code >> 6) & 63); bytes[length++] = 0x80 | (code & 63); }
@@ -138,7 +139,7 @@
     if (value instanceof globalThis.Date) copy = new globalThis.Date(value.getTime());
     else if (value instanceof RegExp) copy = new RegExp(value.source, value.flags);
     else if (value instanceof ArrayBuffer) copy = value.slice(0);
-    else if (ArrayBuffer.isView(value)) copy = new value.constructor(value);
+    else if (ArrayBuffer.isView(value)) copy = new (/** @type {any} */ (value).constructor)(value);
     else if (value instanceof Map) { copy = new Map(); seen.set(value, copy); for (const [key, item] of value) copy.set(cloneValue(key, seen), cloneValue(item, seen)); return copy; }
     else if (value instanceof Set) { copy = new Set(); seen.set(value, copy); for (const item of value) copy.add(cloneValue(item, seen)); return copy; }
     else if (value instanceof Error) { copy = new Error(value.message); copy.name = value.name; copy.stack = value.stack; }
@@ -167,7 +168,7 @@
       return array;
     },
     randomUUID() {
-      const bytes = crypto.getRandomValues(new Uint8Array(16));
+      const bytes = /** @type {Uint8Array} */ (crypto.getRandomValues(new Uint8Array(16)));
       bytes[6] = (bytes[6] & 0x0f) | 0x40;
       bytes[8] = (bytes[8] & 0x3f) | 0x80;
       const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');

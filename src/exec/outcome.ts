@@ -1,0 +1,164 @@
+// How a run ends, as the user sees it: the sandbox's state after a turn, its texts checked (they
+// come from code user code can subvert), the console output counted again on the host, and what
+// isolated-vm throws turned into outcomes (failed, timed out, cancelled, out of memory).
+import type ivm from 'isolated-vm';
+import { assert } from '../errors.ts';
+import { ErrorTexts, type DeterminismRecord, type RunOutcome } from './types.ts';
+
+/** An error text longer than this is cut (the sandbox cuts results at 8 Mi characters). */
+export const errorCharsMax = 64 * 1024;
+/** The prelude's truncation marker (`… [truncated: N more characters]`) is shorter than this. */
+const sandboxMarkerCharsMax = 64;
+/** A result longer than this is cut, by the sandbox and again by the host. */
+export const resultCharsMax = 8 * 1024 * 1024;
+
+/**
+ * A result or error text from the sandbox, checked: the prelude formats them with builtins user
+ * code can replace, so what arrives may be no string, or longer than the prelude's own bound.
+ */
+export function sandboxText(value: unknown, charsMax: number): string {
+  if (typeof value !== 'string') return '[the sandbox returned a value that is not text]';
+  // The prelude's own cut adds its marker past charsMax: room for it, so that it stays.
+  const allowed = charsMax + sandboxMarkerCharsMax;
+  return value.length <= allowed ? value : `${value.slice(0, charsMax)}… [truncated: ${value.length - charsMax} more characters]`;
+}
+
+export interface SandboxState {
+  settled: boolean;
+  outcome: { ok: true; value: string; type?: unknown } | { ok: false; error: string } | null;
+  fatal: string | null;
+  batchesSent: number;
+  refTimers: number;
+  timers: number;
+  nextDueInMs: number | null;
+  /** Async work V8 finishes outside microtasks (WebAssembly.compile/instantiate) still pending. */
+  pendingWork: number;
+  /** True when the call ran no user code, so no microtask can change this state. */
+  final: boolean;
+  /** Sent once, with the state that ends the run. */
+  record: DeterminismRecord | null;
+  /** Replay: whether the last 'deliver' found its work finished. */
+  delivered: boolean;
+  /** Replay: how the run's use of the clock differed from the record, or null. */
+  replayIssue: string | null;
+  /**
+   * Bytes the context reserved outside the V8 heap (WebAssembly memories, resizable buffers) and
+   * the ballast its Intl objects carried, none of which the heap statistics see (sandbox/prelude/off-heap.js).
+   */
+  offHeapBytes: number;
+}
+
+/** Console output one execution may print, in UTF-8 bytes (one more per line), and in lines. */
+export const consoleBytesMax = 32 * 1024 * 1024;
+export const consoleLinesMax = 100_000;
+/** The last line of an execution whose console output reached a bound (the sandbox writes the same). */
+export const consoleTruncatedLine = `[output truncated: this execution reached the console limit of ${consoleLinesMax} lines or 32 MiB]`;
+const consoleRefusedLine = '[output truncated: the sandbox sent console output that is not text]';
+
+/**
+ * The host's own count of one execution's console output. The sandbox bounds it too, but its
+ * code runs beside user code, so nothing it sends is trusted: a batch that is not a string ends
+ * the output, and the bounds are counted again here, in exact UTF-8 bytes.
+ */
+export class ConsoleBudget {
+  private bytes = 0;
+  private lines = 0;
+  private ended = false;
+
+  /** The lines of one batch that may be stored, the truncation line last if a bound is reached. */
+  take(batch: unknown): string[] {
+    if (this.ended) return [];
+    if (typeof batch !== 'string') {
+      this.ended = true;
+      return [consoleRefusedLine];
+    }
+    const lines = batch.split('\n');
+    const batchBytes = Buffer.byteLength(batch, 'utf8') + 1;
+    if (this.bytes + batchBytes <= consoleBytesMax && this.lines + lines.length <= consoleLinesMax) {
+      this.bytes += batchBytes;
+      this.lines += lines.length;
+      return lines;
+    }
+    const kept: string[] = [];
+    for (const line of lines) {
+      const lineBytes = Buffer.byteLength(line, 'utf8') + 1;
+      if (line === consoleTruncatedLine || this.bytes + lineBytes > consoleBytesMax || this.lines + 1 > consoleLinesMax) {
+        this.ended = true;
+        kept.push(consoleTruncatedLine);
+        break;
+      }
+      this.bytes += lineBytes;
+      this.lines++;
+      kept.push(line);
+    }
+    return kept;
+  }
+}
+
+/** A replay that cannot rebuild the heap: the run fails with this text, the context is discarded. */
+export class ReplayFailed extends Error {}
+
+/** Why a run was ended from outside: its deadline, a cancel, or V8 out of memory in its isolate (`onCatastrophicError`). */
+export type StopReason = 'timeout' | 'cancelled' | 'out-of-memory';
+
+export class RunStopped extends Error {
+  readonly reason: StopReason;
+  constructor(reason: StopReason) {
+    super(reason);
+    this.reason = reason;
+  }
+}
+
+/** What isolated-vm throws when the isolate passes its memory limit. */
+export const ivmOutOfMemory = 'Isolate was disposed during execution due to memory limit';
+
+/** What isolated-vm reports for a thrown object that is not an Error (the value itself is lost). */
+const notAnErrorMessage = 'An object was thrown from supplied code within isolated-vm, but that object was not an instance of `Error`.';
+const notAnErrorText = 'Uncaught: the code threw an object that is not an Error (throw new Error(...) to get its message and stack)';
+
+/**
+ * A frame of the host's own stack, which isolated-vm appends to errors it carries out: named
+ * (`at f (file:///…)`) or anonymous (`at file:///…`, `at node:internal/…`).
+ */
+const hostFrame = /\((node|file):|^\s*at (node|file):|node_modules/;
+
+/** The text of an error thrown at the top level: its stack inside the sandbox, host frames cut. */
+export function describeThrown(error: Error): string {
+  if (error.message === notAnErrorMessage) return notAnErrorText;
+  const stack = error.stack ?? `${error.name}: ${error.message}`;
+  const text = stack.split('\n').filter((line) => !line.includes('<isolated-vm boundary>') && !line.includes('mcp-v8:prelude') && !hostFrame.test(line)).join('\n');
+  return text.length <= errorCharsMax ? text : `${text.slice(0, errorCharsMax)}… [truncated: ${text.length - errorCharsMax} more characters]`;
+}
+
+export function failed(error: string, record: DeterminismRecord | null = null): RunOutcome {
+  return { status: 'failed', result: null, error, record };
+}
+
+/** Maps what isolated-vm throws to the outcome the user sees. */
+export function outcomeOfError(error: unknown, stoppedBy: StopReason | null, isolate: ivm.Isolate): RunOutcome {
+  const stopReason = error instanceof RunStopped ? error.reason : stoppedBy;
+  if (stopReason === 'cancelled') return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
+  const message = error instanceof Error ? error.message : String(error);
+  if (message === ivmOutOfMemory || stopReason === 'out-of-memory' || (isolate.isDisposed && stopReason === null)) return failed(ErrorTexts.outOfMemory);
+  if (stopReason === 'timeout') return { status: 'timed_out', result: null, error: ErrorTexts.timeout };
+  return failed(error instanceof Error ? describeThrown(error) : message);
+}
+
+export const stuckError = 'Error: the code awaits a promise that nothing can settle (no timer or pending work is left)';
+
+/** How a run ended, from the sandbox state after its last turn. */
+/** typeof of the completion value (or 'null'), as the sandbox says; anything else is not believed. */
+const resultTypes = new Set(['string', 'number', 'bigint', 'boolean', 'undefined', 'symbol', 'object', 'function', 'null']);
+
+export function endOf(state: SandboxState): { status: 'completed' | 'failed'; result: string | null; error: string | null; resultType?: string } {
+  if (state.fatal !== null) return { status: 'failed', result: null, error: sandboxText(state.fatal, errorCharsMax) };
+  if (!state.settled) return { status: 'failed', result: null, error: stuckError };
+  const outcome = state.outcome;
+  assert(outcome !== null, 'a settled run has an outcome');
+  if (!outcome.ok) return { status: 'failed', result: null, error: sandboxText(outcome.error, errorCharsMax) };
+  const resultType = typeof outcome.type === 'string' && resultTypes.has(outcome.type) ? { resultType: outcome.type } : {};
+  return { status: 'completed', result: sandboxText(outcome.value, resultCharsMax), error: null, ...resultType };
+}
+
+/** A promise's outcome, as a value. */
+export type Settled<Value> = { ok: true; value: Value } | { ok: false; error: unknown };

@@ -1,0 +1,401 @@
+// One run: a context's code compiled and run, the host side of its event loop (one turn per
+// timer or finished piece of async work), its deadline and its stop. The engine (engine.ts) gives
+// it a context and takes the context back with what the run left (`leftover`); a replay of a
+// stateful history (replay.ts) drives the same turns through `ReplayHost`.
+import { randomInt } from 'node:crypto';
+import ivm from 'isolated-vm';
+import { assert } from '../errors.ts';
+import { attachContext, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
+import { RunStopped, describeThrown, endOf, errorCharsMax, failed, sandboxText, stuckError, type SandboxState, type Settled, type StopReason } from './outcome.ts';
+import { replayHistory, type ReplayHost } from './replay.ts';
+import { type PreparedSource, SourcePrep } from './source-prep.ts';
+import { mayAwait, originOf } from './top-level-await.ts';
+import { SourceError } from './typescript.ts';
+import type { DeterminismRecord, RunOutcome, RunRequest } from './types.ts';
+
+/** How often the host looks again while V8 finishes work the sandbox awaits (a wasm compile). */
+export const pendingWorkPollMs = 2;
+
+/**
+ * How long a stopped run's isolate has to answer the call under way before the run ends without
+ * it. Disposing answers within milliseconds; only an isolate stuck in isolated-vm's own code after
+ * its termination takes longer (Run.executeBounded).
+ */
+export const stoppedAnswerMsMax = 2_000;
+
+/** A plain object handed to the sandbox by copy. */
+export function copied(value: object): ivm.Transferable {
+  return new ivm.ExternalCopy(value).copyInto({ release: true });
+}
+
+const awaitRequired = /await is only valid|Cannot use import statement|Unexpected reserved word/;
+export const scriptFilename = 'main.js';
+
+/** What a run needs: its context, its request, and what the engine lends it. */
+export interface RunOptions {
+  prepared: PreparedContext;
+  request: RunRequest;
+  memoryMb: number;
+  /** The wall clock the deadline is read from (EngineOptions.clock). */
+  now: () => number;
+  sources: SourcePrep;
+  /** The code made ready before the run took its slot, or why it could not be. */
+  code: Settled<PreparedSource>;
+  /** Called right after the settle call is sent: what the host sends then shares its thread wake. */
+  onSettleSent?: () => void;
+}
+
+/** What a run left in its context when it ended: what decides whether the context is kept, reused or discarded. */
+export interface RunLeftover {
+  /** The source that ran, after type stripping and the rewrites: what a replay runs again. */
+  source: string | null;
+  /** Timers (unref'd ones: a ref'd timer keeps the run going) still pending when the run ended. */
+  timersLeft: number;
+  /**
+   * Async work (a WebAssembly compile) still pending at the end: its completion would reach this
+   * context later, outside the run, so the isolate must not serve anybody else afterwards.
+   */
+  pendingWorkLeft: number;
+  /** What the context holds outside the V8 heap at the end (SandboxState.offHeapBytes). */
+  offHeapBytes: number;
+  /** User code ran after the settle call (timers, async work). */
+  ranAfterSettle: boolean;
+}
+
+/**
+ * One execution in one context. The engine calls `executeBounded` once, may `stop` it (deadline,
+ * cancel) or report its isolate parked (`parkedByV8`), and afterwards reads `leftover` and whether
+ * its isolate was `abandoned`.
+ */
+export class Run {
+  private stopReason: StopReason | null = null;
+  private wake: (() => void) | null = null;
+  private deadlineMs = 0;
+  private deadlineTimer: NodeJS.Timeout | null = null;
+  /** Set by `stop`: gives up on the isolate's answer (`executeBounded`). */
+  private abandonTimer: NodeJS.Timeout | null = null;
+  private abandon: (() => void) | null = null;
+  /** The run was stopped and its isolate never answered: its thread is lost (see `executeBounded`). */
+  private abandonedFlag = false;
+  /** Settles when the isolate has answered the calls of `execute`, abandoned or not (a thread parked after V8 ran out of memory never does). */
+  private answeredPromise: Promise<void> = Promise.resolve();
+  /** Whether V8 ran out of memory in this run's isolate beyond recovery (its thread is parked for good). */
+  private parkedFlag = false;
+  private readonly prepared: PreparedContext;
+  private readonly request: RunRequest;
+  private readonly memoryMb: number;
+  private readonly left: RunLeftover = { source: null, timersLeft: 0, pendingWorkLeft: 0, offHeapBytes: 0, ranAfterSettle: false };
+  private readonly onSettleSent: (() => void) | null;
+  private readonly now: () => number;
+  private readonly sources: SourcePrep;
+  private readonly code: Settled<PreparedSource>;
+
+  constructor(options: RunOptions) {
+    this.prepared = options.prepared;
+    this.request = options.request;
+    this.memoryMb = options.memoryMb;
+    this.now = options.now;
+    this.sources = options.sources;
+    this.code = options.code;
+    this.onSettleSent = options.onSettleSent ?? null;
+  }
+
+  /** What the run left in its context; read once it has ended. */
+  get leftover(): Readonly<RunLeftover> {
+    return this.left;
+  }
+
+  get abandoned(): boolean {
+    return this.abandonedFlag;
+  }
+
+  get parked(): boolean {
+    return this.parkedFlag;
+  }
+
+  /** Settles when the isolate has answered, abandoned or not (never, for a parked thread). */
+  get answered(): Promise<void> {
+    return this.answeredPromise;
+  }
+
+  /** (Re)starts the wall-clock limit: the replay of a history has its own, then the run its. */
+  startDeadline(timeoutMs: number): void {
+    this.clearDeadline();
+    this.deadlineMs = this.now() + timeoutMs;
+    this.deadlineTimer = setTimeout(() => this.stop('timeout'), timeoutMs);
+  }
+
+  clearDeadline(): void {
+    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = null;
+    if (this.abandonTimer !== null) clearTimeout(this.abandonTimer);
+    this.abandonTimer = null;
+  }
+
+  get stopped(): StopReason | null {
+    return this.stopReason;
+  }
+
+  /** Ends the run from outside: the isolate is disposed, so any call into it returns at once. */
+  stop(reason: StopReason): void {
+    if (this.stopReason !== null) return;
+    this.stopReason = reason;
+    if (!this.prepared.isolate.isDisposed) this.prepared.isolate.dispose();
+    this.wake?.();
+    this.abandonTimer = setTimeout(() => this.abandon?.(), stoppedAnswerMsMax);
+  }
+
+  /**
+   * V8 ran out of memory in this run's isolate beyond recovery: its thread never answers. The
+   * run ends now, out of memory, or with the reason it was stopped for already (its deadline may
+   * have passed while V8 went on allocating).
+   */
+  parkedByV8(): void {
+    this.parkedFlag = true;
+    this.stop('out-of-memory');
+    // Its thread never answers: no waiting `stoppedAnswerMsMax` for it.
+    if (this.abandonTimer !== null) clearTimeout(this.abandonTimer);
+    this.abandonTimer = setTimeout(() => this.abandon?.(), 0);
+  }
+
+  /** Whether this run's code runs in `isolate`. */
+  runsIn(isolate: ivm.Isolate): boolean {
+    return this.prepared.isolate === isolate;
+  }
+
+  /**
+   * `execute`, bounded: once the run is stopped, its isolate has `stoppedAnswerMsMax` to answer
+   * the call under way, after which the run ends without it (with its stop reason) and its slot
+   * is free again. Disposing an isolate terminates the JavaScript it runs once; isolated-vm's
+   * own code can call into it again afterwards (reading the properties of a thrown value or of
+   * an unhandled rejection's reason, where a getter or proxy trap can loop), and nothing then
+   * terminates that. The isolate is gone either way; its thread stays busy until the process ends.
+   */
+  executeBounded(): Promise<RunOutcome> {
+    const executing = this.execute();
+    this.answeredPromise = executing.then(() => {}, () => {});
+    return new Promise((resolve, reject) => {
+      // Settling after the give-up changes nothing (a promise settles once) and is handled here.
+      executing.then(resolve, reject);
+      this.abandon = () => {
+        this.abandonedFlag = true;
+        reject(new RunStopped(this.stopReason ?? 'timeout'));
+      };
+    });
+  }
+
+  /**
+   * Throws once the deadline has passed (the host deadline timer may not have fired yet; the run
+   * is over either way). Calls into the isolate carry no timeout of their own: the deadline
+   * timer disposes the isolate, which ends whatever runs in it (a loop in sync code, in a
+   * microtask, in a timer) as surely, and an isolated-vm timeout costs a timer on its timer
+   * thread per call, which wakes for each one when it comes due, finished or not (≈ 800
+   * wakes/s at 1000 runs/s, bench/RESULTS.md).
+   */
+  private checkDeadline(): void {
+    if (this.deadlineMs - this.now() > 0) return;
+    this.stop('timeout');
+    throw new RunStopped('timeout');
+  }
+
+  private async call<Result = SandboxState>(method: ControlName, args: ivm.Transferable[] = []): Promise<Result> {
+    assert(args.length <= 1, 'control methods take at most one argument');
+    assert(this.prepared.control !== null, 'the context is attached before the host drives it');
+    this.checkDeadline();
+    const result = await this.prepared.control.apply(undefined, [method, ...args] as never, { result: { copy: true } });
+    return result as Result;
+  }
+
+  /**
+   * One turn of the sandbox's event loop: the call, then (after the microtask checkpoint that
+   * ends it) the state, which is only then final: a microtask may settle the run or add a timer.
+   * A call that ran no user code could not queue a microtask: its state is already final. When
+   * user code may run (`userCode`), the state call goes out right behind it, in the same thread
+   * wake, rather than after its answer.
+   */
+  private async turn(method: ControlName, args: ivm.Transferable[] = [], userCode = true): Promise<SandboxState> {
+    const sent = this.call(method, args);
+    const after = userCode ? this.call('state') : null;
+    // `after` may reject while `sent` is awaited (the deadline passes between the two calls, the
+    // isolate is disposed): handled from the start, or Node would report an unhandled rejection
+    // and the server would stop. Whoever awaits it below still gets the rejection.
+    after?.catch(() => undefined);
+    if (method === 'settle') this.onSettleSent?.();
+    else if (method === 'fire' || method === 'deliver') this.left.ranAfterSettle = true;
+    const state = await sent;
+    if (!state.final) return after ?? this.call('state');
+    return state;
+  }
+
+  /** Settles the completion value; a primitive is formatted without running user code. */
+  private settle(completion: ivm.Reference<unknown>): Promise<SandboxState> {
+    const primitive = completion.typeof !== 'object' && completion.typeof !== 'function';
+    return this.turn('settle', [completion.derefInto()], !primitive);
+  }
+
+  private async compile(code: string, foreseen: Promise<string> | null): Promise<ivm.Script> {
+    const { isolate } = this.prepared;
+    try {
+      this.left.source = code;
+      return await isolate.compileScript(code, originOf(code, scriptFilename));
+    } catch (error) {
+      // `await x` in a script parses as an identifier `await` followed by something unexpected:
+      // any syntax error of code that has the word may be top-level await. If the wrapped code
+      // does not compile either, the error of the code as written is the one to report.
+      if (!(error instanceof Error) || !(awaitRequired.test(error.message) || error.name === 'SyntaxError')) throw error;
+      let wrapped: string;
+      try {
+        // Made ahead, before the slot, when the source worker saw that V8 would refuse the code.
+        wrapped = await (foreseen ?? this.sources.wrap(code));
+      } catch (wrapError) {
+        if (!awaitRequired.test(error.message)) throw error;
+        // Our rewrite refused the code (an import statement): no code ran, so a stateful run
+        // leaves no heap, whose replay would meet V8's error instead of this one.
+        this.left.source = null;
+        throw wrapError;
+      }
+      try {
+        const script = await isolate.compileScript(wrapped, originOf(wrapped, scriptFilename));
+        this.left.source = wrapped;
+        return script;
+      } catch (wrappedError) {
+        if (awaitRequired.test(error.message)) throw wrappedError;
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Runs the code as a classic script and keeps its completion value in the isolate. Code that
+   * cannot contain top-level await is compiled and run in one call, sent right after the attach
+   * call of a fresh context: one thread wake for both.
+   */
+  private async evaluate({ code, wrapped }: PreparedSource, attaching: Promise<ControlFunction> | null): Promise<ivm.Reference<unknown>> {
+    if (!mayAwait.test(code)) {
+      this.left.source = code;
+      this.checkDeadline();
+      const evaluating = this.prepared.context.eval(code, { ...originOf(code, scriptFilename), reference: true }) as Promise<ivm.Reference<unknown>>;
+      if (attaching !== null) {
+        // Attaching can only fail with the isolate gone (a stop), and then the code fails too.
+        evaluating.catch(() => undefined);
+        await attaching;
+      }
+      return evaluating;
+    }
+    if (attaching !== null) await attaching;
+    const script = await this.compile(code, wrapped);
+    try {
+      this.checkDeadline();
+      return await script.run(this.prepared.context, { reference: true });
+    } finally {
+      script.release();
+    }
+  }
+
+  private sleep(delayMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      // A stop that came between the last turn and this sleep has nobody to wake: do not wait.
+      if (this.stopReason !== null) return resolve();
+      const timer = setTimeout(() => { this.wake = null; resolve(); }, Math.min(delayMs, this.deadlineMs - this.now()));
+      this.wake = () => { clearTimeout(timer); this.wake = null; resolve(); };
+    });
+  }
+
+  async execute(): Promise<RunOutcome> {
+    const start = this.request.stateful;
+    if (!this.code.ok) throw this.code.error;
+    const seed = this.request.environment?.seed;
+    if (seed !== undefined) assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
+    // A fresh context is attached with the seed of its first run; one that ran before (a live
+    // heap, a replayed history) starts a new run with 'begin'.
+    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb) : null;
+    // Awaited later, after other calls that may throw first (a stop): handled from the start.
+    attaching?.catch(() => undefined);
+    if (start !== undefined && 'replay' in start && start.replay.length > 0) {
+      if (attaching !== null) await attaching;
+      attaching = null;
+      await replayHistory(this.replayHost(), start.replay);
+    }
+    this.startDeadline(this.request.limits.executionTimeoutMs);
+    if (attaching === null) await this.call('begin', [copied({ seed: seed ?? randomInt(0, seedLimit) })]);
+    this.prepared.runs++;
+    let completion: ivm.Reference<unknown>;
+    try {
+      completion = await this.evaluate(this.code.value, attaching);
+    } catch (error) {
+      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error)) throw error;
+      // A throw from the top level of the code: the run fails with the sandbox's own stack,
+      // after the lines it printed before throwing. (A rewrite that failed, SourceError, already
+      // has its text: describing it again would say "SyntaxError: SyntaxError: …".)
+      const state = await this.call('state');
+      await this.drainOutput(state);
+      this.left.pendingWorkLeft = state.pendingWork;
+      this.left.offHeapBytes = state.offHeapBytes;
+      return failed(error instanceof SourceError ? error.message : describeThrown(error), await this.call<DeterminismRecord>('record'));
+    }
+    const outcome = await this.loop(await this.settle(completion));
+    completion.release();
+    return outcome;
+  }
+
+  /** The turns a replay drives (replay.ts), lent without making them part of the run's surface. */
+  private replayHost(): ReplayHost {
+    return {
+      memoryMb: this.memoryMb,
+      stopped: () => this.stopReason,
+      isolateDisposed: () => this.prepared.isolate.isDisposed,
+      startDeadline: (timeoutMs) => this.startDeadline(timeoutMs),
+      begin: async (seed, clockReadingsMs) => {
+        const begun = await this.call('begin', [copied({ seed, clockReadingsMs })]);
+        this.prepared.runs++;
+        return begun;
+      },
+      evaluate: (code) => {
+        this.checkDeadline();
+        return this.prepared.context.eval(code, { ...originOf(code, scriptFilename), reference: true }) as Promise<ivm.Reference<unknown>>;
+      },
+      state: () => this.call('state'),
+      settle: (completion) => this.settle(completion),
+      fire: (timerId, atMs) => this.turn('fire', [copied({ timerId, atMs })]),
+      deliver: (workId) => this.turn('deliver', [workId], false),
+      pollWait: () => this.sleep(pendingWorkPollMs),
+    };
+  }
+
+  /** Waits until every console batch the sandbox sent has reached the host. */
+  private async drainOutput(state: SandboxState): Promise<void> {
+    const { route } = this.prepared;
+    while (route.batchesReceived < state.batchesSent) {
+      // A stop (timeout, cancel) disposes the isolate: batches still in flight may never come.
+      await new Promise<void>((resolve) => {
+        route.onBatch = resolve;
+        this.wake = resolve;
+      });
+      route.onBatch = null;
+      this.wake = null;
+      if (this.stopReason !== null) throw new RunStopped(this.stopReason);
+    }
+  }
+
+  private async loop(initial: SandboxState): Promise<RunOutcome> {
+    let state = initial;
+    for (;;) {
+      this.left.offHeapBytes = state.offHeapBytes;
+      await this.drainOutput(state);
+      if (state.fatal !== null) return failed(sandboxText(state.fatal, errorCharsMax), state.record);
+      if (state.settled && state.refTimers === 0) break;
+      if (state.nextDueInMs === null && state.pendingWork === 0) {
+        if (!state.settled) return failed(stuckError, state.record);
+        break;
+      }
+      // While V8 finishes work of its own (an async WebAssembly compile), poll for it.
+      const waitMs = state.pendingWork > 0 ? Math.min(state.nextDueInMs ?? pendingWorkPollMs, pendingWorkPollMs) : state.nextDueInMs!;
+      if (waitMs > 0) await this.sleep(waitMs);
+      if (this.stopReason !== null) throw new RunStopped(this.stopReason);
+      state = await this.turn('fire');
+    }
+    this.left.timersLeft = state.timers;
+    this.left.pendingWorkLeft = state.pendingWork;
+    return { ...endOf(state), record: state.record };
+  }
+}

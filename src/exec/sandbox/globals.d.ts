@@ -1,0 +1,26 @@
+// Types for the sandbox code (src/exec/sandbox/*.js), checked by tsconfig.sandbox.json with no
+// DOM and no Node types: the globals the sandbox files define for each other (each deleted by the
+// file that takes it), and the web globals web.js defines for the prelude and user code.
+// Not part of the host's program (tsconfig.json excludes this folder).
+
+/** The isolate's global object, indexable by the names the sandbox defines and replaces. */
+interface SandboxInspect { inspect(value: unknown, options?: { depth?: number }): string; format(...args: unknown[]): string }
+interface SandboxDeterminism {
+  next32(): number;
+  userNow(): number;
+  loopNow(): number;
+  noteEvent(event: { kind: 'timer'; timerId: number; atMs: number } | { kind: 'work'; workId: number }): void;
+  reseed(seed: number): void;
+  begin(seed: number, clockReadingsMs: number[] | null): void;
+  replaying(): boolean;
+  replayIssue(): string | null;
+  takeRecord(): unknown;
+}
+/** Each defined by one sandbox file and deleted by the one that takes it (so: optional). */
+declare var __mcpv8_inspect: SandboxInspect | undefined;
+declare var __mcpv8_determinism: SandboxDeterminism | undefined;
+declare var __mcpv8_attach: unknown;
+declare var performance: { now(): number };
+declare var TextEncoder: { new (): { encode(text?: string): Uint8Array }; prototype: { encode(text?: string): Uint8Array } };
+/** V8's WebAssembly namespace (lib.dom declares it; the sandbox has no DOM): read by name, wrapped. */
+declare var WebAssembly: any;

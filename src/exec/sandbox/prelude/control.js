@@ -1,0 +1,126 @@
+// @ts-check
+// Sandbox code, part of the prelude (see console.js): the run's state, the control function the
+// host drives a run with, and attach(log, seed, memoryBytes), the prelude's only entry point.
+// ---- the run's state, read by the host after every turn ----
+let settled = false;
+let outcome = null;
+let fatal = null;
+/** Replay: whether the last 'deliver' found its work finished. */
+let delivered = false;
+
+// The texts that leave the sandbox are bounded: a result or an error can be as large as the
+// heap, and the host stores them with the execution record.
+const resultCharsMax = 8 * 1024 * 1024;
+const errorCharsMax = 64 * 1024;
+function bounded(text, charsMax) {
+  return text.length <= charsMax ? text : `${text.slice(0, charsMax)}… [truncated: ${text.length - charsMax} more characters]`;
+}
+
+function describeError(error) {
+  if (error instanceof Error) {
+    if (error.stack === undefined) return bounded(String(error), errorCharsMax);
+    return bounded(String(error.stack).split('\n').filter((line) => !line.includes('mcp-v8:prelude')).join('\n'), errorCharsMax);
+  }
+  // Not an Error: String(e) as for a throw at the top level, but objects inspected (not [object Object]).
+  const text = error !== null && typeof error === 'object' ? inspect(error) : String(error);
+  return bounded(text, errorCharsMax);
+}
+
+function describeResult(value) {
+  return bounded(typeof value === 'string' ? value : inspect(value), resultCharsMax);
+}
+
+function state(final = false) {
+  flushOutput();
+  let refTimers = 0;
+  timerQueue.forEach((timer) => { if (timer.ref) refTimers++; });
+  const next = nextTimer();
+  // The record travels once, with the state that ends the run.
+  const ending = fatal !== null || (settled && refTimers === 0) || (next === null && !settled && pendingWork === 0);
+  return {
+    final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork, delivered,
+    offHeapBytes: offHeapBytes + ballastBytes,
+    replayIssue: replayIssue(),
+    nextDueInMs: next === null ? null : Math.max(0, next.timer.due - loopNow()),
+    record: ending ? takeRecord() : null,
+  };
+}
+
+const control = {
+  settle(value) {
+    if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function') {
+      Promise.resolve(value).then(
+        (result) => { settled = true; outcome = { ok: true, value: describeResult(result), type: result === null ? 'null' : typeof result }; },
+        (error) => { settled = true; outcome = { ok: false, error: describeError(error) }; },
+      );
+      return state();
+    }
+    settled = true;
+    outcome = { ok: true, value: describeResult(value), type: value === null ? 'null' : typeof value };
+    // A primitive is formatted without running user code; objects may have getters or proxies.
+    return state(value === null || (typeof value !== 'object' && typeof value !== 'function'));
+  },
+  fire(replayed) {
+    // Replay: the recorded timer, at its recorded time, whatever the virtual clock says is due.
+    const next = replayed === undefined ? nextTimer() : (timerQueue.has(replayed.timerId) ? { id: replayed.timerId, timer: timerQueue.get(replayed.timerId) } : null);
+    if (replayed !== undefined && next === null) {
+      fatal = `Replay diverged: timer ${replayed.timerId} was not pending when the recorded run fired it`;
+      return state(true);
+    }
+    const nowMs = replayed === undefined ? loopNow() : replayed.atMs;
+    // Nothing due: no user code runs, so this state is final (the host was polling).
+    if (next === null || (replayed === undefined && next.timer.due > nowMs + 1)) return state(true);
+    {
+      const { id, timer } = next;
+      noteEvent({ kind: 'timer', timerId: id, atMs: nowMs });
+      if (timer.repeat) { timer.due = nowMs + timer.delay; timer.sequence = ++timerSequence; } else timerQueue.delete(id);
+      try {
+        reflectApply(timer.callback, undefined, timer.args);
+      } catch (error) {
+        fatal = describeError(error);
+      }
+    }
+    return state();
+  },
+  /** Replay: hands finished work to user code at its recorded turn (delivered: false if V8 is not done yet). */
+  deliver(workId) {
+    const settle = finishedWork.get(workId);
+    delivered = settle !== undefined;
+    if (!delivered) return state(true);
+    finishedWork.delete(workId);
+    settle();
+    return state();
+  },
+  /**
+   * Starts another run in this context (stateful mode): a fresh run state, no timers left from
+   * the last run, and the seed, live or replaying the recorded clock readings.
+   */
+  begin(options) {
+    flushOutput();
+    settled = false; outcome = null; fatal = null; delivered = false;
+    outputBytes = 0; outputLines = 0; truncated = false;
+    timerQueue.clear();
+    finishedWork.clear();
+    generation++;
+    pendingWork = 0;
+    begin(options.seed, options.clockReadingsMs ?? null);
+    return state(true);
+  },
+  state: () => state(),
+  record: () => takeRecord(),
+};
+function attach(log, seed, memoryBytes) {
+  if (hostLog !== null) throw new Error('the context is attached already');
+  delete globalThis[attachName];
+  hostLog = log;
+  reseed(seed);
+  memoryLimitBytes = memoryBytes;
+  installPerContext();
+  return (method, argument) => control[method](argument);
+}
+for (const key of reflectOwnKeys(globalThis)) {
+  const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(globalThis, key));
+  if (objectHasOwn(descriptor, 'value') && descriptor.value !== globalThis) presentTreeAsNative(descriptor.value, key, 2);
+}
+const attachName = '__mcpv8_attach';
+Object.defineProperty(globalThis, attachName, { value: attach, configurable: true });

@@ -1,0 +1,90 @@
+// @ts-check
+// Sandbox code, part of the prelude (see console.js): the built-ins captured before any user code,
+// and the functions of ours that print as V8's own.
+const reflectApply = Reflect.apply;
+const reflectConstruct = Reflect.construct;
+const defineProperty = Object.defineProperty;
+/** Defines `name` on `target` as V8 defines its built-ins: writable, configurable, not enumerable. */
+const defineBuiltin = (target, name, value) => defineProperty(target, name, { value, writable: true, enumerable: false, configurable: true });
+// ---- functions the sandbox provides print as V8's own do ----
+// `String(setTimeout)`, `String(Date)` or `String(ArrayBuffer)` would otherwise show the
+// prelude's source, or `function () { [native code] }` for a proxy, and code that tells native
+// functions from polyfills by their text (lodash's isNative, core-js) would take ours for
+// polyfills. Function.prototype.toString answers `function <name>() { [native code] }` for the
+// functions registered here and defers to V8's for every other.
+const realFunctionToString = Function.prototype.toString;
+const nativeNames = new WeakMap();
+const nativeNamesGet = WeakMap.prototype.get;
+const nativeNamesSet = WeakMap.prototype.set;
+const presentAsNative = (fn, name) => { reflectApply(nativeNamesSet, nativeNames, [fn, name]); };
+const functionToString = {
+  toString() {
+    const name = reflectApply(nativeNamesGet, nativeNames, [this]);
+    if (name !== undefined) return 'function ' + name + '() { [native code] }';
+    return reflectApply(realFunctionToString, this, []);
+  },
+}.toString;
+presentAsNative(functionToString, 'toString');
+defineBuiltin(Function.prototype, 'toString', functionToString);
+// Captured, like everything the prelude calls once user code may have run (WebAssembly and
+// SharedArrayBuffer are registered on first use).
+const stringIncludes = String.prototype.includes;
+const reflectOwnKeys = Reflect.ownKeys;
+const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+const objectHasOwn = Object.hasOwn;
+/**
+ * Registers every function written in JavaScript reachable from `value` within `depth` property
+ * steps (a global, its static members, its prototype's methods and accessors), and names the
+ * anonymous ones after their key, as V8 names its own.
+ */
+function presentTreeAsNative(value, key, depth, prefix = '') {
+  if (typeof value === 'function' && !reflectApply(stringIncludes, reflectApply(realFunctionToString, value, []), ['[native code]'])) {
+    if (value.name === '' && typeof key === 'string') defineProperty(value, 'name', { value: prefix + key, configurable: true });
+    presentAsNative(value, value.name);
+  }
+  if (depth === 0 || value === null || (typeof value !== 'object' && typeof value !== 'function')) return;
+  for (const ownKey of reflectOwnKeys(value)) {
+    const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(value, ownKey));
+    if (objectHasOwn(descriptor, 'value')) {
+      if (descriptor.value !== value) presentTreeAsNative(descriptor.value, ownKey, depth - 1);
+    } else {
+      if (descriptor.get !== undefined) presentTreeAsNative(descriptor.get, ownKey, 0, 'get ');
+      if (descriptor.set !== undefined) presentTreeAsNative(descriptor.set, ownKey, 0, 'set ');
+    }
+  }
+}
+
+/** Puts `bounded`, a proxy of the constructor `Original`, where `Original` was: its prototype's `constructor`, and `holder[name]`. */
+function replaceConstructor(Original, bounded, holder, name) {
+  presentAsNative(bounded, name);
+  defineBuiltin(Original.prototype, 'constructor', bounded);
+  if (holder !== null) defineBuiltin(holder, name, bounded);
+  return bounded;
+}
+const RealProxy = Proxy;
+const RealArrayBuffer = ArrayBuffer;
+const RealUint8Array = Uint8Array;
+const RealNumber = Number;
+const RealBigInt = BigInt;
+const RealRangeError = RangeError;
+const RealWeakMap = WeakMap;
+const weakMapGet = WeakMap.prototype.get;
+const weakMapSet = WeakMap.prototype.set;
+const mathFloor = Math.floor;
+const mathMin = Math.min;
+const mathMax = Math.max;
+const mathTrunc = Math.trunc;
+const mathRound = Math.round;
+const maxSafeInteger = Number.MAX_SAFE_INTEGER;
+const promiseReject = Promise.reject;
+const arrayBufferIsView = ArrayBuffer.isView;
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
+/** @type {(prototype: object, name: string) => (this: unknown) => any} */
+const getterOf = (prototype, name) => /** @type {(this: unknown) => any} */ (/** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(prototype, name)).get);
+const typedArrayView = [getterOf(TypedArrayPrototype, 'buffer'), getterOf(TypedArrayPrototype, 'byteOffset'), getterOf(TypedArrayPrototype, 'byteLength')];
+const dataViewView = [getterOf(DataView.prototype, 'buffer'), getterOf(DataView.prototype, 'byteOffset'), getterOf(DataView.prototype, 'byteLength')];
+const arrayBufferByteLength = getterOf(ArrayBuffer.prototype, 'byteLength');
+/** SharedArrayBuffer, like WebAssembly, does not exist while the snapshot is made: set by attach. */
+let sharedArrayBufferByteLength = null;
+const typedArraySet = TypedArrayPrototype.set;
+

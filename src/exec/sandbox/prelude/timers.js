@@ -1,0 +1,73 @@
+// @ts-check
+// Sandbox code, part of the prelude (see console.js): the timer queue the host drives.
+// ---- timers: a queue the host drives; one callback per host turn so microtasks run between ----
+const timerDelayMax = 2 ** 31 - 1;
+const timersPendingMax = 100000;
+/**
+ * And at most this many per MiB of the memory limit: 60,000 timers at 8 or 16 MiB ran V8 out of
+ * memory while it grew the timer table, beyond recovery (a parked isolate thread, issue 18);
+ * 1,024 per MiB stay well inside the heap and fail with this RangeError instead.
+ */
+const timersPerMiB = 1024;
+const timerQueue = safeMap();
+let timerSequence = 0;
+let idSequence = 0;
+const idSymbol = Symbol('timerId');
+
+class Timeout {
+  constructor(id) { this[idSymbol] = id; }
+  ref() { const timer = timerQueue.get(this[idSymbol]); if (timer) timer.ref = true; return this; }
+  unref() { const timer = timerQueue.get(this[idSymbol]); if (timer) timer.ref = false; return this; }
+  hasRef() { const timer = timerQueue.get(this[idSymbol]); return timer ? timer.ref : false; }
+  refresh() {
+    const timer = timerQueue.get(this[idSymbol]);
+    if (timer) { timer.due = loopNow() + timer.delay; timer.sequence = ++timerSequence; }
+    return this;
+  }
+  close() { timerQueue.delete(this[idSymbol]); return this; }
+  [Symbol.toPrimitive]() { return this[idSymbol]; }
+}
+
+function addTimer(callback, delay, args, repeat) {
+  if (typeof callback !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${inspect(callback, { depth: 0 })}`);
+  const timersMax = mathMin(timersPendingMax, timersPerMiB * mathFloor(memoryLimitBytes / (1024 * 1024)));
+  if (timerQueue.size >= timersMax) throw new RangeError(`too many pending timers (at most ${timersMax} per execution at this heap_memory_max_mb, ${timersPerMiB} per MiB)`);
+  let delayMs = Number(delay);
+  if (!(delayMs >= 1 && delayMs <= timerDelayMax)) delayMs = 1;
+  const id = ++idSequence;
+  timerQueue.set(id, { callback, args, delay: delayMs, due: loopNow() + delayMs, repeat, ref: true, sequence: ++timerSequence });
+  return new Timeout(id);
+}
+
+function clearTimer(handle) {
+  if (handle === null || handle === undefined) return;
+  const id = typeof handle === 'object' ? handle[idSymbol] : Number(handle);
+  timerQueue.delete(id);
+}
+
+globalThis.setTimeout = (callback, delay, ...args) => addTimer(callback, delay, args, false);
+globalThis.setInterval = (callback, delay, ...args) => addTimer(callback, delay, args, true);
+globalThis.clearTimeout = { clearTimeout: (handle) => clearTimer(handle) }.clearTimeout;
+globalThis.clearInterval = { clearInterval: (handle) => clearTimer(handle) }.clearInterval;
+globalThis.queueMicrotask = (callback) => {
+  if (typeof callback !== 'function') throw new TypeError('The "callback" argument must be of type function');
+  Promise.resolve().then(callback);
+};
+
+
+/**
+ * @typedef {{ callback: Function, args: unknown[], delay: number, due: number, repeat: boolean, ref: boolean, sequence: number }} Timer
+ */
+/**
+ * The timer that fires next: the earliest due, the first made among equals.
+ * @returns {{ id: number, timer: Timer } | null}
+ */
+function nextTimer() {
+  /** @type {{ id: number, timer: Timer } | null} */
+  let next = null;
+  timerQueue.forEach((timer, id) => {
+    if (next === null || timer.due < next.timer.due || (timer.due === next.timer.due && timer.sequence < next.timer.sequence)) next = { id, timer };
+  });
+  return next;
+}
+

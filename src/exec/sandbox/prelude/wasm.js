@@ -1,0 +1,329 @@
+// @ts-check
+// Sandbox code, part of the prelude (see console.js): WebAssembly and SharedArrayBuffer, wrapped
+// on first use so that every module, memory and suspended call is counted.
+/** A private copy of a module's bytes (a buffer or a view of one), or null for anything else. */
+function copyOfBytes(source) {
+  let buffer;
+  let offset = 0;
+  let length;
+  if (reflectApply(arrayBufferIsView, undefined, [source])) {
+    let getters = typedArrayView;
+    try {
+      buffer = reflectApply(getters[0], source, []);
+    } catch {
+      getters = dataViewView;
+      buffer = reflectApply(getters[0], source, []);
+    }
+    offset = reflectApply(getters[1], source, []);
+    length = reflectApply(getters[2], source, []);
+  } else {
+    try {
+      length = reflectApply(arrayBufferByteLength, source, []);
+    } catch {
+      try {
+        if (sharedArrayBufferByteLength === null) return null;
+        length = reflectApply(sharedArrayBufferByteLength, source, []);
+      } catch {
+        return null;
+      }
+    }
+    buffer = source;
+  }
+  const copy = new RealUint8Array(length);
+  reflectApply(typedArraySet, copy, [new RealUint8Array(buffer, offset, length)]);
+  return copy;
+}
+
+/** An unsigned LEB128 from `bytes` at `at`, at most `bytesMax` long: [value as a BigInt, next], or null if malformed. */
+function readLeb(bytes, at, bytesMax) {
+  let value = 0n;
+  for (let index = 0; index < bytesMax && at < bytes.length; index++) {
+    const byte = bytes[at++];
+    value |= RealBigInt(byte & 0x7f) << RealBigInt(7 * index);
+    if ((byte & 0x80) === 0) return [value, at];
+  }
+  return null;
+}
+function writeLeb(out, at, value) {
+  do {
+    let byte = RealNumber(value & 0x7fn);
+    value >>= 7n;
+    if (value !== 0n) byte |= 0x80;
+    out[at++] = byte;
+  } while (value !== 0n);
+  return at;
+}
+
+const moduleMemory = new RealWeakMap();
+/**
+ * The module with the maximum of each memory it defines lowered to the memory limit (one that
+ * declares none gets it), and what each instance of it reserves. A module this cannot read is left as it
+ * is: V8 refuses it too. (WebAssembly byte offsets in stack traces move by the bytes added.)
+ */
+function boundedModuleBytes(bytes) {
+  const unchanged = { bytes, reserve: 0, largest: 0, memories: 0 };
+  const header = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  if (bytes.length < 8) return unchanged;
+  for (let index = 0; index < 8; index++) if (bytes[index] !== header[index]) return unchanged;
+  const budgetPages = RealBigInt(limitPages());
+  let at = 8;
+  let result = unchanged;
+  while (at < bytes.length) {
+    const id = bytes[at];
+    const size = readLeb(bytes, at + 1, 5);
+    if (size === null) return unchanged;
+    const start = size[1];
+    const end = start + RealNumber(size[0]);
+    if (end > bytes.length) return unchanged;
+    if (id !== 5) {
+      at = end;
+      continue;
+    }
+    const count = readLeb(bytes, start, 5);
+    if (count === null) return unchanged;
+    const memories = RealNumber(count[0]);
+    // Each entry grows by at most a flag bit and a 10-byte maximum; the section size by 5 bytes.
+    const payload = new RealUint8Array(end - start + 11 * memories + 5);
+    let out = writeLeb(payload, 0, count[0]);
+    let reservePages = 0n;
+    let largestPages = 0n;
+    let read = count[1];
+    for (let memory = 0; memory < memories; memory++) {
+      if (read >= end) return unchanged;
+      const flags = bytes[read++];
+      if (flags > 7) throw new WasmCompileError(`WebAssembly.Module(): memory limits flags 0x${flags.toString(16)} are not supported here`);
+      const lebMax = (flags & 4) !== 0 ? 10 : 5;
+      const minimum = readLeb(bytes, read, lebMax);
+      if (minimum === null) return unchanged;
+      read = minimum[1];
+      let maximum = null;
+      if ((flags & 1) !== 0) {
+        const declared = readLeb(bytes, read, lebMax);
+        if (declared === null) return unchanged;
+        maximum = declared[0];
+        read = declared[1];
+      }
+      // A shared memory must declare its maximum: one that does not stays invalid, as V8 says.
+      const sharedWithoutMaximum = (flags & 2) !== 0 && maximum === null;
+      const cap = minimum[0] > budgetPages ? minimum[0] : budgetPages;
+      const lowered = sharedWithoutMaximum ? null : (maximum === null || maximum > cap ? cap : maximum);
+      payload[out++] = sharedWithoutMaximum ? flags : flags | 1;
+      out = writeLeb(payload, out, minimum[0]);
+      if (lowered !== null) out = writeLeb(payload, out, lowered);
+      const pages = lowered ?? minimum[0];
+      reservePages += pages;
+      if (pages > largestPages) largestPages = pages;
+    }
+    if (read !== end) return unchanged;
+    const rebuilt = new RealUint8Array(bytes.length - (end - at) + 1 + 5 + out);
+    reflectApply(typedArraySet, rebuilt, [new RealUint8Array(reflectApply(typedArrayView[0], bytes, []), 0, at), 0]);
+    let next = at;
+    rebuilt[next++] = 5;
+    next = writeLeb(rebuilt, next, RealBigInt(out));
+    reflectApply(typedArraySet, rebuilt, [new RealUint8Array(reflectApply(typedArrayView[0], payload, []), 0, out), next]);
+    next += out;
+    reflectApply(typedArraySet, rebuilt, [new RealUint8Array(reflectApply(typedArrayView[0], bytes, []), end, bytes.length - end), next]);
+    next += bytes.length - end;
+    const trimmed = new RealUint8Array(reflectApply(typedArrayView[0], rebuilt, []), 0, next);
+    result = { bytes: trimmed, reserve: RealNumber(reservePages) * wasmPageBytes, largest: RealNumber(largestPages) * wasmPageBytes, memories };
+    // A second memory section makes the module invalid: V8 refuses it.
+    break;
+  }
+  return result;
+}
+
+/**
+ * WebAssembly and SharedArrayBuffer do not exist while the snapshot is made, and wrapping them
+ * in every context cost ≈ 0.15 ms of each run's CPU (most runs use neither): attach makes each
+ * global an accessor that wraps on first use and turns back into the data property it was. Every
+ * way to reach the originals goes through one of the two (a SharedArrayBuffer also comes from a
+ * shared WebAssembly memory, so wrapping WebAssembly wraps it too). Every way to make a module
+ * goes through `boundedModuleBytes`, every way to make a memory counts it; async compiles and
+ * instantiations are tracked as work (`trackedWork`).
+ */
+function installPerContext() {
+  const original = (name) => {
+    const descriptor = getOwnPropertyDescriptor(globalThis, name);
+    return descriptor === undefined ? null : descriptor.value;
+  };
+  const OriginalSharedArrayBuffer = original('SharedArrayBuffer');
+  const wasm = original('WebAssembly');
+  let sharedArrayBufferWrapped = OriginalSharedArrayBuffer === null;
+  let wasmWrapped = wasm === null;
+  const accessors = {};
+  function settle(name, value) {
+    // Only while the accessor is still there: a program that deleted or replaced the global keeps that.
+    const current = getOwnPropertyDescriptor(globalThis, name);
+    if (current !== undefined && current.get === accessors[name]) defineBuiltin(globalThis, name, value);
+    presentTreeAsNative(value, name, 3);
+  }
+  function wrapSharedArrayBuffer() {
+    if (sharedArrayBufferWrapped) return;
+    sharedArrayBufferWrapped = true;
+    sharedArrayBufferByteLength = getterOf(OriginalSharedArrayBuffer.prototype, 'byteLength');
+    settle('SharedArrayBuffer', boundedBufferConstructor(OriginalSharedArrayBuffer));
+  }
+  function wrapWebAssembly() {
+    if (wasmWrapped) return;
+    wasmWrapped = true;
+    wrapSharedArrayBuffer();
+    installWebAssembly(wasm);
+    settle('WebAssembly', wasm);
+  }
+  /** @type {[string, () => void, boolean][]} */
+  const lazyGlobals = [['SharedArrayBuffer', wrapSharedArrayBuffer, OriginalSharedArrayBuffer !== null], ['WebAssembly', wrapWebAssembly, wasm !== null]];
+  for (const [name, wrap, present] of lazyGlobals) {
+    if (!present) continue;
+    accessors[name] = {
+      [name]() {
+        wrap();
+        return globalThis[name];
+      },
+    }[name];
+    defineProperty(globalThis, name, {
+      get: accessors[name],
+      set(value) {
+        wrap();
+        defineBuiltin(globalThis, name, value);
+      },
+      enumerable: false,
+      configurable: true,
+    });
+  }
+}
+
+/** Set with the WebAssembly wrappers: a program may replace the global. */
+let WasmCompileError = null;
+// A compiled module's machine code and metadata: 15 K per small module (a run keeping distinct
+// small modules under a 64 MiB limit could hold ≈ 5 GiB of them); a large one takes 7-16 bytes
+// per byte as its functions get compiled on first call. 4 per byte bounds it and still loads the
+// largest module code can carry at the limit it needed before (docs/exec.md, "Limits").
+const moduleBallast = (bytes) => ballastFor(16 * 1024 + 4 * bytes.length, 'compiling a WebAssembly module', 'a compiled WebAssembly module');
+// A suspended call's stack (JSPI): 5.9 K each; kept suspensions took the host to 1.4 GiB in 15 s
+// under a 64 MiB limit. The promise of the call and the promise it waits on each carry one.
+const stackBytes = 8 * 1024;
+function installWebAssembly(wasm) {
+  const { Module, Instance, Memory } = wasm;
+  WasmCompileError = wasm.CompileError;
+  const originalCompile = wasm.compile;
+  const originalInstantiate = wasm.instantiate;
+  const register = (module, entry) => { reflectApply(weakMapSet, moduleMemory, [module, entry]); return module; };
+  const reserveInstance = (module) => {
+    const entry = reflectApply(weakMapGet, moduleMemory, [module]);
+    // Memory an instance made stays counted even if instantiating fails later (a start function
+    // that traps): it is only freed when V8 collects it.
+    if (entry !== undefined) reserveOffHeap(entry.reserve, entry.largest, entry.memories, 'instantiating a WebAssembly module');
+  };
+  const BoundedModule = new RealProxy(Module, {
+    construct(target, args, newTarget) {
+      const bytes = copyOfBytes(args[0]);
+      if (bytes === null) return reflectConstruct(target, args, newTarget);
+      const bounded = boundedModuleBytes(bytes);
+      const ballast = moduleBallast(bounded.bytes);
+      return carrying(ballast, register(reflectConstruct(target, [bounded.bytes, args[1]], newTarget), bounded));
+    },
+  });
+  const BoundedInstance = new RealProxy(Instance, {
+    construct(target, args, newTarget) {
+      reserveInstance(args[0]);
+      return reflectConstruct(target, args, newTarget);
+    },
+  });
+  const BoundedMemory = new RealProxy(Memory, {
+    construct(target, args, newTarget) {
+      const descriptor = args[0];
+      if (descriptor === null || (typeof descriptor !== 'object' && typeof descriptor !== 'function')) return reflectConstruct(target, args, newTarget);
+      // Each member read once, made a primitive once: V8 is handed exactly what was counted.
+      const primitive = (value) => (value !== null && (typeof value === 'object' || typeof value === 'function') ? +value : value);
+      const address = descriptor.address === undefined ? undefined : `${descriptor.address}`;
+      const index = descriptor.index === undefined ? undefined : `${descriptor.index}`;
+      const initial = primitive(descriptor.initial);
+      const maximum = primitive(descriptor.maximum);
+      const shared = descriptor.shared;
+      const clean = { initial, maximum, shared };
+      if (address !== undefined) clean.address = address;
+      if (index !== undefined) clean.index = index;
+      const initialPages = RealNumber(initial);
+      // Invalid (V8 throws, allocating nothing) or a shared memory without a maximum (also invalid).
+      if (initial === undefined || !(initialPages >= 0) || (shared && maximum === undefined)) return reflectConstruct(target, [clean], newTarget);
+      const declared = maximum === undefined ? Infinity : RealNumber(maximum);
+      const loweredPages = mathMin(declared, mathMax(initialPages, limitPages()));
+      clean.maximum = typeof initial === 'bigint' ? RealBigInt(loweredPages) : loweredPages;
+      const bytes = loweredPages * wasmPageBytes;
+      reserveOffHeap(bytes, bytes, 1, `new WebAssembly.Memory of ${initialPages} pages`);
+      try {
+        return reflectConstruct(target, [clean], newTarget);
+      } catch (error) {
+        releaseOffHeap(bytes, 1);
+        throw error;
+      }
+    },
+  });
+  function compile(source) {
+    const bytes = copyOfBytes(source);
+    if (bytes === null) return reflectApply(originalCompile, wasm, arguments);
+    let bounded;
+    let ballast;
+    try {
+      bounded = boundedModuleBytes(bytes);
+      ballast = moduleBallast(bounded.bytes);
+    } catch (error) {
+      return reflectApply(promiseReject, RealPromise, [error]);
+    }
+    return reflectApply(promiseThen, reflectApply(originalCompile, wasm, [bounded.bytes, arguments[1]]), [(module) => carrying(ballast, register(module, bounded))]);
+  }
+  function instantiate(source) {
+    const entry = reflectApply(weakMapGet, moduleMemory, [source]);
+    try {
+      if (entry !== undefined) {
+        reserveInstance(source);
+        return reflectApply(originalInstantiate, wasm, arguments);
+      }
+      const bytes = copyOfBytes(source);
+      if (bytes === null) return reflectApply(originalInstantiate, wasm, arguments);
+      const bounded = boundedModuleBytes(bytes);
+      const ballast = moduleBallast(bounded.bytes);
+      reserveOffHeap(bounded.reserve, bounded.largest, bounded.memories, 'instantiating a WebAssembly module');
+      const made = reflectApply(originalInstantiate, wasm, [bounded.bytes, arguments[1], arguments[2]]);
+      return reflectApply(promiseThen, made, [(result) => { carrying(ballast, register(result.module, bounded)); return result; }]);
+    } catch (error) {
+      return reflectApply(promiseReject, RealPromise, [error]);
+    }
+  }
+  replaceConstructor(Module, BoundedModule, wasm, 'Module');
+  replaceConstructor(Instance, BoundedInstance, wasm, 'Instance');
+  replaceConstructor(Memory, BoundedMemory, wasm, 'Memory');
+  for (const [name, value] of [['compile', compile], ['instantiate', instantiate]]) {
+    defineProperty(value, 'name', { value: name });
+    defineBuiltin(wasm, name, trackedWork(value));
+  }
+  const stackWhat = 'a suspended WebAssembly call';
+  const carryingStack = (result) => carrying(ballastFor(stackBytes, 'calling a WebAssembly.promising function', stackWhat), result);
+  if (typeof wasm.promising === 'function') {
+    const bounded = new RealProxy(wasm.promising, {
+      apply(target, receiver, args) {
+        const exported = reflectApply(target, receiver, args);
+        return new RealProxy(exported, { apply: (call, self, callArgs) => carryingStack(reflectApply(call, self, callArgs)) });
+      },
+    });
+    defineBuiltin(wasm, 'promising', bounded);
+  }
+  if (typeof wasm.Suspending === 'function') {
+    const Original = wasm.Suspending;
+    const bounded = new RealProxy(Original, {
+      construct(target, args, newTarget) {
+        const callback = args[0];
+        if (typeof callback !== 'function') return reflectConstruct(target, args, newTarget);
+        const counted = new RealProxy(callback, {
+          apply(call, self, callArgs) {
+            const result = reflectApply(call, self, callArgs);
+            return result !== null && typeof result === 'object' ? carrying(ballastFor(stackBytes, 'suspending a WebAssembly call', stackWhat), result) : result;
+          },
+        });
+        return reflectConstruct(target, [counted, args[1]], newTarget);
+      },
+    });
+    replaceConstructor(Original, bounded, wasm, 'Suspending');
+  }
+}
+
