@@ -167,4 +167,12 @@ describe('cluster traffic signed with --cluster-secret', () => {
       assert.deepEqual(status.members.map((member) => member.node_id).sort(), ['n1', 'n2', 'n3']);
     }
   });
+
+  test('the nodes logged the refusals, and never the secret', () => {
+    for (const node of nodes) {
+      const log = node.process!.stderr();
+      assert.match(log, /cluster port refused an unauthenticated request/, node.name);
+      assert.ok(!log.includes(secret), `${node.name}: the secret is not in its log`);
+    }
+  });
 });
