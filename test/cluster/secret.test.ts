@@ -4,10 +4,11 @@
 // replayed is refused; a node with another secret cannot join; and with access control on, a
 // client's call that another node answers keeps its principal (the tenant).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { signClusterRequest } from '../../src/auth/cluster.ts';
 import { freePort, nodeArgs, raftStatus, signedAs, startCluster, stopAll, waitForLeader, type RaftStatus, type TestNode } from '../support/cluster.ts';
-import { runToExit, tempDir } from '../support/server-process.ts';
+import { runToExit, serverCommand, tempDir } from '../support/server-process.ts';
 
 const secret = 'a-cluster-secret-for-tests-0123456789abcdef';
 const tokens = { alice: 'alice-token-0123456789abcdef', bob: 'bob-token-0123456789abcdef00' };
@@ -29,6 +30,17 @@ async function clusterPort(node: TestNode, method: 'GET' | 'POST', path: string,
     method, headers: { ...(method === 'POST' ? { 'content-type': 'application/json' } : {}), ...headers }, body: method === 'POST' ? body : undefined, signal: AbortSignal.timeout(10_000),
   });
   return { status: response.status, body: (await response.json()) as { code?: string; error?: string } };
+}
+
+/** The mcp-v8 command with `args`, its environment extended by `env`; resolves once it exited. */
+function runCli(args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { command, args: fullArgs } = serverCommand(args);
+  const child = spawn(command, fullArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
 async function submittedRuns(nodes: readonly TestNode[]): Promise<number> {
@@ -166,6 +178,22 @@ describe('cluster traffic signed with --cluster-secret', () => {
     for (const status of await Promise.all(nodes.map(raftStatus))) {
       assert.deepEqual(status.members.map((member) => member.node_id).sort(), ['n1', 'n2', 'n3']);
     }
+  });
+
+  test('mcp-v8 raft status|leave signs with MCP_V8_CLUSTER_SECRET from the environment; without it the node refuses', async () => {
+    const addr = `127.0.0.1:${nodes[0]!.clusterPort}`;
+    const status = await runCli(['raft', 'status', addr], { MCP_V8_CLUSTER_SECRET: secret });
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal((JSON.parse(status.stdout) as { node_id: string }).node_id, 'n1');
+    const leave = await runCli(['raft', 'leave', addr, 'ghost'], { MCP_V8_CLUSTER_SECRET: secret });
+    assert.equal(leave.code, 0, leave.stderr);
+    assert.deepEqual(JSON.parse(leave.stdout), { removed: false });
+    const unsigned = await runCli(['raft', 'status', addr], { MCP_V8_CLUSTER_SECRET: '' });
+    assert.equal(unsigned.code, 1);
+    assert.match(unsigned.stderr, /MCPV8_ERR_UNAUTHORIZED/);
+    const usage = await runCli(['raft', 'leave', addr], {});
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /usage: mcp-v8 raft status HOST:PORT/);
   });
 
   test('the nodes logged the refusals, and never the secret', () => {
