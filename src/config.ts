@@ -450,5 +450,6 @@ export function helpText(): string {
     lines.push(`  --${name}${value}`.padEnd(34) + spec.help + note);
   }
   lines.push('', 'Every flag can also be set as MCP_V8_<FLAG> (e.g. MCP_V8_HTTP_PORT=8080); $PORT turns on HTTP.');
+  lines.push('', 'mcp-v8 raft status HOST:PORT | mcp-v8 raft leave HOST:PORT NODE_ID: ask a cluster node (signed with MCP_V8_CLUSTER_SECRET).');
   return lines.join('\n');
 }
