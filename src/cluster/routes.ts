@@ -82,7 +82,7 @@ interface ClusterAppOptions {
   bindHost: string;
 }
 
-/** A request that passed authorizePeer: its body, read to check the signature, and the principal it acts for. */
+/** A signed request that passed peerGate: its body, read to check the signature, and the principal it acts for. */
 interface Authorized {
   body: Buffer | null;
   principal: string | null;
