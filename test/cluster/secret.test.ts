@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { signClusterRequest } from '../../src/auth/cluster.ts';
 import { freePort, nodeArgs, raftStatus, signedAs, startCluster, stopAll, waitForLeader, type RaftStatus, type TestNode } from '../support/cluster.ts';
-import { runToExit, serverCommand, tempDir } from '../support/server-process.ts';
+import { runToExit, serverCommand, startServerProcess, tempDir } from '../support/server-process.ts';
+import { rawRequest } from '../support/raw-http.ts';
 
 const secret = 'a-cluster-secret-for-tests-0123456789abcdef';
 const tokens = { alice: 'alice-token-0123456789abcdef', bob: 'bob-token-0123456789abcdef00' };
@@ -208,6 +209,27 @@ describe('cluster traffic signed with --cluster-secret', () => {
       const log = node.process!.stderr();
       assert.match(log, /cluster port refused an unauthenticated request/, node.name);
       assert.ok(!log.includes(secret.slice(0, 20)), `${node.name}: the secret is not in its log`);
+    }
+  });
+});
+
+describe('the Host header on the cluster port', () => {
+  test('answers loopback names, the advertise address and --allowed-hosts; refuses any other name (DNS rebinding)', async () => {
+    const port = await freePort();
+    const dir = tempDir('cluster-hosts');
+    const node = await startServerProcess([
+      '--http-port', '0', '--cluster-port', String(port), '--node-id', 'solo', '--advertise-addr', `solo.internal:${port}`, '--allowed-hosts', 'ops.internal',
+      '--raft-db-path', `${dir}/raft`, '--execution-db-path', `${dir}/executions`,
+    ], { timeoutMs: 60_000 });
+    try {
+      const statusAs = async (host: string) => (await rawRequest(port, { method: 'GET', path: '/raft/status', headers: { host } })).status;
+      assert.equal(await statusAs(`127.0.0.1:${port}`), 200);
+      assert.equal(await statusAs(`solo.internal:${port}`), 200, 'the advertise address');
+      assert.equal(await statusAs('ops.internal:1234'), 200, '--allowed-hosts, any port');
+      assert.equal(await statusAs('solo.internal:1'), 403, 'the advertise name on another port');
+      assert.equal(await statusAs(`attacker.example:${port}`), 403);
+    } finally {
+      await node.stop('SIGKILL');
     }
   });
 });
