@@ -8,12 +8,14 @@
 //      (status polled every 10 ms) and until a linearizable read (list_sessions, ReadIndex) through a survivor is answered. The
 //      killed node is restarted (on its data) before the next round. Timings are the reference's
 //      defaults: heartbeat 100 ms, election timeout 300-500 ms.
+// `--secret`: the nodes run with --cluster-secret and the writers sign each propose as a member
+// does (src/auth/cluster.ts), to measure what signed cluster traffic costs (compare in turns).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
 import { Pool } from 'undici';
-import { launch, raftStatus, startCluster, stopAll, waitForApplied, waitForLeader, waitUntil, type TestNode } from '../test/support/cluster.ts';
+import { launch, raftStatus, signedAs, startCluster, stopAll, waitForApplied, waitForLeader, waitUntil, type TestNode } from '../test/support/cluster.ts';
 import { tempDir } from '../test/support/server-process.ts';
 
 function option(name: string, fallback: number): number {
@@ -25,7 +27,11 @@ const writers = option('writers', 64);
 const rounds = option('rounds', 3);
 const seconds = option('seconds', 10);
 const failovers = option('failovers', 5);
-const referenceTimings = ['--heartbeat-interval', '100', '--election-timeout-min', '300', '--election-timeout-max', '500', '--cluster-write-timeout', '5000'];
+const signed = process.argv.includes('--secret');
+const referenceTimings = [
+  '--heartbeat-interval', '100', '--election-timeout-min', '300', '--election-timeout-max', '500', '--cluster-write-timeout', '5000',
+  ...(signed ? ['--cluster-secret', 'bench-cluster-secret-0123456789abcdef0123'] : []),
+];
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
@@ -50,8 +56,9 @@ async function appendRound(leader: TestNode, nodes: readonly TestNode[]): Promis
   const writer = async (id: number) => {
     for (let seq = 0; performance.now() < endAt; seq++) {
       const data = JSON.stringify({ rid: randomUUID(), command: { type: 'session.append', session: `bench-${id}`, entry: { input_heap: null, output_heap: 'a'.repeat(64), code: `step ${seq}`, timestamp: new Date().toISOString() } } });
+      const body = JSON.stringify({ data, timeout_ms: 5000 });
       const started = performance.now();
-      const response = await pool.request({ method: 'POST', path: '/raft/propose', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data, timeout_ms: 5000 }) });
+      const response = await pool.request({ method: 'POST', path: '/raft/propose', headers: { 'content-type': 'application/json', ...signedAs(leader, 'POST', '/raft/propose', body) }, body });
       await response.body.text();
       if (response.statusCode === 200) latencies.push(performance.now() - started);
       else errors++;
@@ -97,7 +104,7 @@ async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; re
 async function main(): Promise<void> {
   const nodes = await startCluster({ size: 3, dir: tempDir('bench-cluster'), extra: referenceTimings });
   try {
-    process.stdout.write(`cluster bench: ${cpus().length} cores, load ${loadavg().map((value) => value.toFixed(1)).join(' ')}; ${writers} writers, ${rounds} x ${seconds} s\n`);
+    process.stdout.write(`cluster bench${signed ? ' (signed with --cluster-secret)' : ''}: ${cpus().length} cores, load ${loadavg().map((value) => value.toFixed(1)).join(' ')}; ${writers} writers, ${rounds} x ${seconds} s\n`);
     const appendRounds = [];
     for (let round = 0; round < rounds; round++) {
       const result = await appendRound(await waitForLeader(nodes), nodes);

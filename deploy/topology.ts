@@ -44,14 +44,24 @@ export function nodeFlags(node: TopologyNode, placement: Placement, nodes: reado
     '--advertise-addr', `${placement.host(node)}:${node.clusterPort}`,
     '--peers', peers.join(','),
     '--bind-host', placement.bindHost,
-    // Beyond loopback the server refuses to start unauthenticated: the cluster port does not
-    // authenticate its peers yet, so the nodes must sit on a network only they (and nginx) reach,
-    // which compose's default network is. MCP_V8_AUTH_TOKEN in the environment adds tokens.
+    // The cluster port is authenticated by MCP_V8_CLUSTER_SECRET (nodeEnvironment), never by this
+    // flag. Beyond loopback the HTTP port wants tokens too; nginx in front is the front door here,
+    // so the flag lets it start without: give MCP_V8_AUTH_TOKEN in the environment to ask for tokens.
     ...(placement.bindHost === '127.0.0.1' ? [] : ['--allow-unauthenticated']),
     '--raft-db-path', `${dataDir}/raft`,
     '--execution-db-path', `${dataDir}/executions`,
   ];
 }
+
+/**
+ * The environment of every node in compose: the cluster secret every request between the nodes is
+ * signed with, from the operator's environment (compose refuses to start without it), never
+ * written in a file that is committed. Locally (loopback) a secret is optional: MCP_V8_CLUSTER_SECRET
+ * in the environment of `npm run cluster` is passed on to the nodes.
+ */
+export const composeNodeEnvironment = {
+  MCP_V8_CLUSTER_SECRET: '${MCP_V8_CLUSTER_SECRET:?set MCP_V8_CLUSTER_SECRET to one secret of 32+ characters for every node, e.g. openssl rand -hex 32}',
+} as const;
 
 /** nginx in front of the nodes: round-robin over /mcp, /api and /healthz, no session affinity. */
 export function nginxConfig(options: { listenPort: number; upstreams: readonly string[]; prefix: string | null }): string {

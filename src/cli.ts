@@ -1,10 +1,16 @@
 // The mcp-v8 command: parse flags, start the server, stop cleanly on SIGINT/SIGTERM.
+import { raftCommand } from './cluster/operator.ts';
 import { parseConfig } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
 import { closeAndExit, createLogger, startServer } from './server.ts';
 import { version } from './version.ts';
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'raft') {
+    // Operator calls to a cluster port (signed with MCP_V8_CLUSTER_SECRET): src/cluster/operator.ts.
+    process.exitCode = await raftCommand(process.argv.slice(3), process.env, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
+    return;
+  }
   let parsed;
   try {
     parsed = parseConfig(process.argv.slice(2));

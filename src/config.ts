@@ -3,6 +3,7 @@
 // built yet is refused with a clear "not supported yet" line instead of being ignored.
 import os from 'node:os';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { clusterSecretCharsMin } from './auth/cluster.ts';
 import { checkNetworkExposure, isLoopbackName, parseAuthConfig, type AuthConfig } from './auth-config.ts';
 import { McpV8Error } from './errors.ts';
 
@@ -93,7 +94,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'peers': { kind: 'list', help: 'Cluster mode: the other initial voters, id@host:port or host:port, comma-separated or repeated.' },
   'join': { kind: 'string', help: 'Cluster mode: join a running cluster through this seed host:port (as a learner, then a voter).' },
   'advertise-addr': { kind: 'string', help: 'Cluster mode: host:port peers use to reach this node (default <bind-host>:<cluster-port>).' },
-  'cluster-secret': { kind: 'string', help: 'Secret (32+ characters) every request between nodes is signed with (MCP_V8_CLUSTER_SECRET keeps it out of ps).', notSupportedYet: 'authenticated cluster traffic' },
+  'cluster-secret': { kind: 'string', help: 'Cluster mode: secret (32+ characters) every request between nodes is signed with; needed for a cluster port beyond loopback (MCP_V8_CLUSTER_SECRET keeps it out of ps).' },
   'heartbeat-interval': { kind: 'int', min: 1, max: 60000, help: 'Raft heartbeat in ms (default 100).' },
   'election-timeout-min': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout, lower end, in ms (default 300).' },
   'election-timeout-max': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout, upper end, in ms (default 500; at most 2 x the minimum).' },
@@ -272,10 +273,10 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
   checkNetworkExposure(auth, bindHost, transport);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(nodeId)) throw flagError(`--node-id must be 1-64 letters, digits, '.', '_' or '-', got '${nodeId}'`);
   const cluster = readClusterFlags(raw, { transport, nodeId, bindHost });
-  if (cluster !== null && !isLoopbackName(bindHost) && !auth.allowUnauthenticated) {
-    // Node-to-node traffic (votes, appends, forwarded runs) is not authenticated yet: a cluster
-    // port on the network would run anybody's code, whatever tokens the HTTP port asks for.
-    throw flagError(`--cluster-port with --bind-host ${bindHost}: the cluster port does not authenticate its peers yet (--cluster-secret is not built), so beyond loopback anyone who reaches it could run code; keep the nodes on loopback, or on a private network that only they reach and give --allow-unauthenticated`);
+  if (cluster !== null && cluster.secret === null && !isLoopbackName(bindHost) && !auth.allowUnauthenticated) {
+    // Without a secret node-to-node traffic (votes, appends, forwarded runs) is not authenticated:
+    // a cluster port on the network would run anybody's code, whatever tokens the HTTP port asks for.
+    throw flagError(`--cluster-port with --bind-host ${bindHost}: without --cluster-secret (or MCP_V8_CLUSTER_SECRET) the cluster port does not authenticate its peers, so beyond loopback anyone who reaches it could run code; give every node the same secret (e.g. openssl rand -hex 32), or keep the nodes on loopback`);
   }
   return {
     action: 'run',
@@ -331,7 +332,7 @@ function readClusterFlags(raw: RawFlags, node: { transport: Config['transport'];
 
 const clusterFlags = [
   'cluster-port', 'peers', 'join', 'advertise-addr', 'heartbeat-interval', 'election-timeout-min', 'election-timeout-max',
-  'raft-db-path', 'raft-snapshot-entries', 'cluster-write-timeout', 'raft-lease-reads',
+  'raft-db-path', 'raft-snapshot-entries', 'cluster-write-timeout', 'raft-lease-reads', 'cluster-secret',
 ] as const;
 
 /** A peer as --peers names it: its node id when given (`id@host:port`), else learnt from the peer itself. */
@@ -354,6 +355,8 @@ export interface ClusterConfig {
   writeTimeoutMs: number;
   /** Lease reads (Raft thesis §6.4.1) instead of a ReadIndex heartbeat round per read batch. */
   leaseReads: boolean;
+  /** --cluster-secret: every request between nodes is signed with it (src/auth/cluster.ts); null: unsigned (loopback only). */
+  secret: string | null;
 }
 
 export const clusterDefaults = {
@@ -392,6 +395,13 @@ function parsePeers(values: readonly string[]): PeerSpec[] {
 
 type ClusterValues = Record<string, string | number | boolean | string[] | undefined>;
 
+function clusterSecretOf(secret: string | undefined): string | null {
+  if (secret === undefined) return null;
+  // The message names the rule, never the value.
+  if (secret.length < clusterSecretCharsMin) throw flagError(`--cluster-secret (or MCP_V8_CLUSTER_SECRET) must have at least ${clusterSecretCharsMin} characters, got ${secret.length} (e.g. openssl rand -hex 32)`);
+  return secret;
+}
+
 function parseClusterConfig(values: ClusterValues, node: { transport: 'stdio' | 'http' | 'sse'; nodeId: string; bindHost: string }): ClusterConfig | null {
   const clusterPort = values['cluster-port'] as number | undefined;
   if (clusterPort === undefined) {
@@ -427,6 +437,7 @@ function parseClusterConfig(values: ClusterValues, node: { transport: 'stdio' | 
     snapshotEntries: (values['raft-snapshot-entries'] as number | undefined) ?? clusterDefaults.snapshotEntries,
     writeTimeoutMs: (values['cluster-write-timeout'] as number | undefined) ?? clusterDefaults.writeTimeoutMs,
     leaseReads: values['raft-lease-reads'] === true,
+    secret: clusterSecretOf(values['cluster-secret'] as string | undefined),
   };
 }
 
@@ -439,5 +450,6 @@ export function helpText(): string {
     lines.push(`  --${name}${value}`.padEnd(34) + spec.help + note);
   }
   lines.push('', 'Every flag can also be set as MCP_V8_<FLAG> (e.g. MCP_V8_HTTP_PORT=8080); $PORT turns on HTTP.');
+  lines.push('', 'mcp-v8 raft status HOST:PORT | mcp-v8 raft leave HOST:PORT NODE_ID: ask a cluster node (signed with MCP_V8_CLUSTER_SECRET).');
   return lines.join('\n');
 }

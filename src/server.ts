@@ -180,7 +180,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   process.env.TZ = 'UTC';
   const ownPaths: string[] = [];
   const s3 = config.heapStore.kind === 's3' ? { bucket: config.heapStore.bucket, cacheDir: config.heapStore.cacheDir } : null;
-  const cluster = config.cluster === null ? null : await startCluster({ nodeId: config.nodeId, bindHost: config.bindHost, s3, cluster: config.cluster }, logger);
+  const cluster = config.cluster === null ? null : await startCluster({ nodeId: config.nodeId, bindHost: config.bindHost, allowedHosts: config.auth.allowedHosts, s3, cluster: config.cluster }, logger);
   let store: ExecutionStore;
   try {
     store = await openExecutionStore(config, logger, ownPaths);

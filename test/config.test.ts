@@ -156,9 +156,15 @@ describe('cluster flags', () => {
     rejects([...node, '--cluster-port', '1', '--directory-path', '/h'], /--directory-path does not apply in cluster mode/);
   });
 
-  test('a cluster port beyond loopback is refused while peers are not authenticated, even with tokens on the HTTP port', () => {
-    const wide = [...node, '--cluster-port', '1', '--bind-host', '0.0.0.0'];
-    rejects([...wide, '--auth-token', 'a=0123456789abcdef0123456789abcdef'], /the cluster port does not authenticate its peers yet/);
-    assert.equal(config([...wide, '--allow-unauthenticated']).cluster!.clusterPort, 1, 'unless the operator says the network is private');
+  test('a cluster port beyond loopback needs a cluster secret (tokens on the HTTP port do not cover it)', () => {
+    const wide = [...node, '--cluster-port', '1', '--bind-host', '0.0.0.0', '--auth-token', 'a=0123456789abcdef0123456789abcdef'];
+    rejects(wide, /without --cluster-secret \(or MCP_V8_CLUSTER_SECRET\) the cluster port does not authenticate its peers/);
+    const secret = 's'.repeat(32);
+    assert.equal(config([...wide, '--cluster-secret', secret]).cluster!.secret, secret);
+    assert.equal(parseConfig(wide, { MCP_V8_CLUSTER_SECRET: secret }).action === 'run', true, 'the secret may come from the environment');
+    assert.equal(config([...node, '--cluster-port', '1', '--bind-host', '0.0.0.0', '--allow-unauthenticated']).cluster!.secret, null, 'or the operator says the network is private');
+    // A short secret is refused, and the message does not repeat it.
+    assert.throws(() => parseConfig([...wide, '--cluster-secret', 'tooshort-secret-value'], {}), (error: Error) => /at least 32 characters, got 21/.test(error.message) && !error.message.includes('tooshort'));
+    rejects([...node, '--cluster-secret', secret], /--cluster-secret applies in cluster mode only/);
   });
 });

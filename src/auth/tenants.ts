@@ -12,6 +12,7 @@ import { checkHeapId, heapNotFound } from '../storage/heap-store.ts';
 import { executionNotFound } from '../storage/execution-store.ts';
 import { tagsPerHeapMax, type Tags } from '../storage/session-db.ts';
 import { ownerOf } from '../principal.ts';
+import { forwardedPrincipal } from '../principal-scope.ts';
 import type { ExecutionStatus } from '../model.ts';
 import { listLimitDefault } from '../tools/execution-tools.ts';
 import type { ToolContext, ToolDefinition } from '../tools/tool.ts';
@@ -194,7 +195,10 @@ export function withTenancy(tools: readonly ToolDefinition[], options: TenancyOp
     if (guard === undefined) throw new Error(`tool ${tool.name} has no tenancy rule: add one in src/auth/tenants.ts`);
     const original = tool.handler as unknown as Handler;
     const guarded = guard(original);
-    const handler: Handler = (args, context) => (ownerOf(context) === null ? original(args, context) : guarded(args, context));
+    const handler: Handler = (args, context) => {
+      const owner = ownerOf(context);
+      return owner === null ? original(args, context) : forwardedPrincipal.run(owner, () => guarded(args, context));
+    };
     return { ...tool, handler: handler as unknown as ToolDefinition['handler'] };
   });
 }

@@ -6,6 +6,7 @@ import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.ts';
 import type { Message } from '../raft/types.ts';
+import { signClusterRequest } from '../auth/cluster.ts';
 
 /** Messages waiting for one peer and route, at most; beyond it the oldest are dropped. */
 export const messagesQueuedMax = 4096;
@@ -32,12 +33,19 @@ export function routeOf(message: Message): RaftRoute {
   }
 }
 
+/** Who signs this node's requests to its peers: its name and the cluster secret (null: unsigned, loopback only). */
+export interface PeerSigner {
+  node: string;
+  secret: string | null;
+}
+
 /**
- * The hook for node-to-node authentication: headers every request to a peer carries. Today none;
- * a cluster secret (a later issue) adds its proof here and checks it in routes.ts `authorizePeer`.
+ * The headers that prove a request to a peer comes from a member (src/auth/cluster.ts): a fresh
+ * timestamp and nonce and an HMAC over them, the route, the body and the principal it acts for.
  */
-export function peerAuthHeaders(): Record<string, string> {
-  return {};
+export function peerAuthHeaders(signer: PeerSigner, method: string, path: string, body: string, principal: string | null): Record<string, string> {
+  if (signer.secret === null) return {};
+  return signClusterRequest(signer.secret, signer.node, { method, path, body }, principal === null ? {} : { principal });
 }
 
 class PeerQueue {
@@ -49,12 +57,14 @@ export class PeerClient {
   private readonly pools = new Map<string, Pool>();
   private readonly queues = new Map<string, PeerQueue>();
   private readonly logger: Logger;
+  private readonly signer: PeerSigner;
   private closed = false;
   /** Failures logged per peer, so an unreachable peer is logged once per outage, not per heartbeat. */
   private readonly unreachable = new Set<string>();
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, signer: PeerSigner) {
     this.logger = logger;
+    this.signer = signer;
   }
 
   private pool(addr: string, kind: 'messages' | 'calls'): Pool {
@@ -102,23 +112,26 @@ export class PeerClient {
     }
   }
 
-  /** POST JSON to a peer; answers its JSON, or throws its coded error (or NO_QUORUM when it cannot be reached). */
-  async post<Answer>(addr: string, path: string, body: unknown, timeoutMs: number): Promise<Answer> {
-    return this.request<Answer>(addr, 'calls', 'POST', path, body, timeoutMs);
+  /**
+   * POST JSON to a peer; answers its JSON, or throws its coded error (or NO_QUORUM when it cannot be
+   * reached). `principal`: the client a forwarded call acts for, signed with it.
+   */
+  async post<Answer>(addr: string, path: string, body: unknown, timeoutMs: number, principal: string | null = null): Promise<Answer> {
+    return this.request<Answer>(addr, 'calls', 'POST', path, body, timeoutMs, principal);
   }
 
   async get<Answer>(addr: string, path: string, timeoutMs: number): Promise<Answer> {
     return this.request<Answer>(addr, 'calls', 'GET', path, undefined, timeoutMs);
   }
 
-  private async request<Answer>(addr: string, kind: 'messages' | 'calls', method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<Answer> {
+  private async request<Answer>(addr: string, kind: 'messages' | 'calls', method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, principal: string | null = null): Promise<Answer> {
     if (this.closed) throw new McpV8Error('STOPPING', 'this node is stopping');
     const text = body === undefined ? undefined : JSON.stringify(body);
     let response;
     try {
       response = await this.pool(addr, kind).request({
         method, path, body: text,
-        headers: { ...(text === undefined ? {} : { 'content-type': 'application/json' }), ...peerAuthHeaders() },
+        headers: { ...(text === undefined ? {} : { 'content-type': 'application/json' }), ...peerAuthHeaders(this.signer, method, path, text ?? '', principal) },
         headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {

@@ -5,7 +5,8 @@
 import { executionNodeHash, nodeHash } from '../exec/ids.ts';
 import type { ExecutionRecord } from '../model.ts';
 import type { ExecutionService, RemoteExecutions, SubmitRequest } from '../service/executions.ts';
-import type { OutputPage, OutputQuery } from '../storage/execution-store.ts';
+import { executionNotFound, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
+import { forwardedPrincipal } from '../principal-scope.ts';
 import type { ClusterNode } from './node.ts';
 
 export type ExecutionCall =
@@ -26,9 +27,21 @@ export class LocalExecutions {
     this.service = service;
   }
 
-  async call(call: ExecutionCall): Promise<unknown> {
+  /**
+   * `principal`: with --cluster-secret, the client the (signed) call acts for: a run is recorded as
+   * its own, and another's execution reads as unknown, as on the node the client asked. Undefined
+   * on an unsigned cluster: the run's owner travels in the request.
+   */
+  async call(call: ExecutionCall, principal?: string | null): Promise<unknown> {
+    if (call.op === 'submit') {
+      const owner = principal === undefined ? call.request.owner ?? null : principal;
+      return { execution_id: await this.service.submit({ ...call.request, owner, forwarded: true }) };
+    }
+    if (principal !== undefined && principal !== null) {
+      const record = await this.service.get(call.execution_id);
+      if (record.owner !== principal) throw executionNotFound(call.execution_id);
+    }
     switch (call.op) {
-      case 'submit': return { execution_id: await this.service.submit({ ...call.request, forwarded: true }) };
       case 'get': return this.service.poll(call.execution_id);
       case 'wait': return this.service.wait(call.execution_id, call.wait_ms ?? 0);
       case 'cancel': return this.service.cancel(call.execution_id);
@@ -51,8 +64,10 @@ export class ForwardedExecutions implements RemoteExecutions {
     return hash === null ? null : this.node.peerOfHash(hash)?.addr ?? null;
   }
 
+  /** Signed with the principal of the client call it serves (a submit: the run's owner). */
   private forward<Answer>(addr: string, call: ExecutionCall, waitMs = 0): Promise<Answer> {
-    return this.node.client.post<Answer>(addr, '/raft/executions', call, waitMs + forwardSlackMs);
+    const principal = call.op === 'submit' ? call.request.owner ?? null : forwardedPrincipal.getStore() ?? null;
+    return this.node.client.post<Answer>(addr, '/raft/executions', call, waitMs + forwardSlackMs, principal);
   }
 
   get(addr: string, executionId: string): Promise<ExecutionRecord> {

@@ -97,7 +97,7 @@ export class ClusterNode {
     this.config = options.config;
     this.addr = options.addr;
     this.logger = options.logger.child({ component: 'cluster' });
-    this.client = new PeerClient(this.logger);
+    this.client = new PeerClient(this.logger, { node: this.name, secret: options.config.secret });
     this.ticks = clusterTicks(options.config);
   }
 

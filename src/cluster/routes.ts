@@ -13,8 +13,10 @@ import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
 import type { Message } from '../raft/types.ts';
 import { errorAnswer } from '../transport/api-fast-path.ts';
-import { readJsonBody } from '../transport/body.ts';
+import { parseJsonBody, readBody, readJsonBody } from '../transport/body.ts';
 import { checkHostPort } from '../config.ts';
+import { clusterHeaders, createClusterVerifier, replayWindowMsDefault } from '../auth/cluster.ts';
+import { createHostOriginPolicy } from '../auth/host-origin.ts';
 import type { ExecutionCall, LocalExecutions } from './executions.ts';
 import type { ClusterNode } from './node.ts';
 
@@ -48,6 +50,8 @@ const submitBody = z.object({
     code: z.string(), heapMemoryMaxMb: z.number().int().min(1).max(64), executionTimeoutSecs: z.number().int().min(1).max(300),
     stateful: z.object({ heap: z.string().nullable(), session: z.string().nullable(), tags: z.record(z.string(), z.string()).nullable() }).partial().optional(),
     forwarded: z.boolean().optional(),
+    // Unsigned clusters (loopback) carry the client's principal here; a signed request's own wins.
+    owner: z.string().max(1024).nullable().optional(),
   }),
 });
 const executionBody = z.object({
@@ -69,18 +73,76 @@ function parse<Shape extends z.ZodType>(schema: Shape, value: unknown, what: str
   return parsed.data;
 }
 
-/**
- * The hook for node-to-node authentication (a cluster secret comes with a later issue): today it
- * refuses browser requests (an Origin header) so a web page cannot drive the cluster port.
- */
-function authorizePeer(ctx: Koa.Context): void {
-  if (ctx.get('origin') !== '') throw new McpV8Error('INVALID_ARGUMENT', 'the cluster port does not take browser requests (Origin header present)');
-}
-
 interface ClusterAppOptions {
   node: ClusterNode;
   executions: () => LocalExecutions | null;
   logger: Logger;
+  /** --allowed-hosts: Host values the cluster port answers to beside loopback, the bind and the advertise address. */
+  allowedHosts: readonly string[];
+  bindHost: string;
+}
+
+/** A signed request that passed peerGate: its body, read to check the signature, and the principal it acts for. */
+interface Authorized {
+  body: Buffer | null;
+  principal: string | null;
+}
+
+const authorized = new WeakMap<IncomingMessage, Authorized>();
+
+/** The JSON body of an authorized request (already read when it was signed), within `bytesMax`. */
+async function bodyOf(request: IncomingMessage, bytesMax: number): Promise<unknown> {
+  const body = authorized.get(request)?.body ?? null;
+  if (body === null) return readJsonBody(request, bytesMax);
+  if (body.length > bytesMax) throw new McpV8Error('BODY_TOO_LARGE', `request body exceeds the limit of ${bytesMax} bytes`);
+  return parseJsonBody(body);
+}
+
+/** Remote addresses whose refused requests were logged (a rogue peer is logged once, not per request). */
+const refusalsLoggedMax = 1024;
+
+/**
+ * Who may call the cluster port, checked before any route does any work: a Host this node answers
+ * to (a DNS-rebinding page names its own), no browser (Origin), and with --cluster-secret a request
+ * signed with it, fresh and not seen before (src/auth/cluster.ts). The signature covers the body,
+ * so the body is read here, within the route's bound; a request without fresh signature headers
+ * is refused before its body is read.
+ */
+function peerGate(options: ClusterAppOptions, bodyBytesMaxOf: (path: string) => number): (request: IncomingMessage) => Promise<void> {
+  const { node, logger } = options;
+  const advertised = node.config.advertiseAddr;
+  const hosts = createHostOriginPolicy({ allowedHosts: [...options.allowedHosts, ...(advertised === null ? [] : [advertised])], allowedOrigins: [] }, options.bindHost);
+  const secret = node.config.secret;
+  const verify = secret === null ? null : createClusterVerifier(secret);
+  const logged = new Set<string>();
+  const refuse = (request: IncomingMessage, why: string): never => {
+    const from = request.socket.remoteAddress ?? 'unknown';
+    if (!logged.has(from)) {
+      if (logged.size >= refusalsLoggedMax) logged.clear();
+      logged.add(from);
+      logger.warn({ from, path: (request.url ?? '').slice(0, 200), why }, 'cluster port refused an unauthenticated request (later ones from this address are not logged)');
+    }
+    throw new McpV8Error('UNAUTHORIZED', `the cluster port takes requests from members only: ${why}; every node needs the same --cluster-secret`);
+  };
+  return async (request) => {
+    const host = hosts.check({ host: request.headers.host });
+    if (host !== null) throw new McpV8Error('HOST_NOT_ALLOWED', `cluster port: ${host.message}`);
+    if (request.headers.origin !== undefined) throw new McpV8Error('INVALID_ARGUMENT', 'the cluster port does not take browser requests (Origin header present)');
+    if (verify === null) return;
+    const timestamp = Number(request.headers[clusterHeaders.timestamp]);
+    if (request.headers[clusterHeaders.signature] === undefined) refuse(request, 'the request is not signed');
+    if (!(Math.abs(Date.now() - timestamp) <= replayWindowMsDefault)) refuse(request, `its timestamp is outside the ${replayWindowMsDefault} ms window (clocks apart, or a replay)`);
+    const path = request.url ?? '';
+    const body = await readBody(request, bodyBytesMaxOf(path.split('?')[0]!));
+    const verdict = verify({ method: request.method ?? '', path, body }, request.headers);
+    if (!verdict.ok) refuse(request, verdict.why);
+    authorized.set(request, { body, principal: verdict.ok ? verdict.principal : null });
+  };
+}
+
+/** The principal a signed request acts for (null: none, or an unsigned cluster). */
+function principalOf(request: IncomingMessage): string | null {
+  return authorized.get(request)?.principal ?? null;
 }
 
 /**
@@ -92,7 +154,7 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
   const { node, logger } = options;
   const koa = clusterApp(options).callback();
   const messages = (bytesMax: number) => async (request: IncomingMessage) => {
-    const body = parse(messagesBody, await readJsonBody(request, bytesMax), 'raft messages');
+    const body = parse(messagesBody, await bodyOf(request, bytesMax), 'raft messages');
     node.receive(body.messages as Message[]);
     return null;
   };
@@ -101,18 +163,21 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
     ['/raft/append', messages(messageBodyBytesMax)],
     ['/raft/snapshot', messages(snapshotBodyBytesMax)],
     ['/raft/propose', async (request) => {
-      const body = parse(proposeBody, await readJsonBody(request, messageBodyBytesMax), 'raft propose');
+      const body = parse(proposeBody, await bodyOf(request, messageBodyBytesMax), 'raft propose');
       if (!node.isLeader) throw new McpV8Error('NOT_LEADER', `node ${node.name} is not the leader`);
       return { value: await node.proposeHere(body.data, body.timeout_ms) };
     }],
   ]);
+  const bytesMax = new Map([['/raft/vote', messageBodyBytesMax], ['/raft/append', messageBodyBytesMax], ['/raft/snapshot', snapshotBodyBytesMax], ['/raft/propose', messageBodyBytesMax]]);
+  const gate = peerGate(options, (path) => bytesMax.get(path) ?? callBodyBytesMax);
   return (request, response) => {
-    const route = request.method === 'POST' && request.headers.origin === undefined ? hot.get(request.url ?? '') : undefined;
-    if (route === undefined) {
+    const route = request.method === 'POST' ? hot.get(request.url ?? '') : undefined;
+    gate(request).then(() => {
+      if (route !== undefined) return route(request);
       void koa(request, response);
-      return;
-    }
-    route(request).then((answer) => {
+      return undefined;
+    }).then((answer) => {
+      if (answer === undefined) return;
       if (answer === null) {
         response.writeHead(204).end();
         return;
@@ -135,24 +200,23 @@ function clusterApp(options: ClusterAppOptions): Koa {
   app.silent = true;
   const router = new Router();
   router.post('/raft/join', async (ctx) => {
-    const body = parse(joinBody, await readJsonBody(ctx.req, callBodyBytesMax), 'raft join');
+    const body = parse(joinBody, await bodyOf(ctx.req, callBodyBytesMax), 'raft join');
     ctx.body = await node.join(body.node_id, checkHostPort('addr', body.addr));
   });
   router.post('/raft/leave', async (ctx) => {
-    const body = parse(leaveBody, await readJsonBody(ctx.req, callBodyBytesMax), 'raft leave');
+    const body = parse(leaveBody, await bodyOf(ctx.req, callBodyBytesMax), 'raft leave');
     ctx.body = await node.leave(body.node_id);
   });
   router.get('/raft/status', (ctx) => { ctx.body = node.status(); });
   router.post('/raft/executions', async (ctx) => {
-    const raw = await readJsonBody(ctx.req, callBodyBytesMax);
+    const raw = await bodyOf(ctx.req, callBodyBytesMax);
     const body = (raw as { op?: unknown } | null)?.op === 'submit' ? parse(submitBody, raw, 'forwarded run') : parse(executionBody, raw, 'execution call');
     const executions = options.executions();
     if (executions === null) throw new McpV8Error('STOPPING', `node ${node.name} is starting or stopping: it serves no executions now`);
-    ctx.body = await executions.call(body as ExecutionCall);
+    ctx.body = await executions.call(body as ExecutionCall, node.config.secret === null ? undefined : principalOf(ctx.req));
   });
   app.use(async (ctx, next) => {
     try {
-      authorizePeer(ctx);
       await next();
     } catch (error) {
       const { status, body, headers } = errorAnswer(error, logger, ctx.path);

@@ -38,6 +38,8 @@ function listenOn(server: Server, port: number, host: string): Promise<number> {
 export interface ClusterStart {
   nodeId: string;
   bindHost: string;
+  /** --allowed-hosts: Host values the cluster port answers to too. */
+  allowedHosts: readonly string[];
   /** The shared heap store, when --s3-bucket is given; else heap records replicate through the log. */
   s3: { bucket: string; cacheDir: string | null } | null;
   cluster: ClusterConfig;
@@ -48,7 +50,7 @@ export async function startCluster(config: ClusterStart, logger: Logger): Promis
   let local: LocalExecutions | null = null;
   // The address is known once the port is bound (--cluster-port 0 in a single-node cluster).
   const node = new ClusterNode({ name: config.nodeId, config: clusterConfig, addr: clusterConfig.advertiseAddr ?? '', logger });
-  const server = createServer(clusterHandler({ node, executions: () => local, logger }));
+  const server = createServer(clusterHandler({ node, executions: () => local, logger, allowedHosts: config.allowedHosts, bindHost: config.bindHost }));
   server.keepAliveTimeout = 65_000;
   const port = await listenOn(server, clusterConfig.clusterPort, config.bindHost);
   node.addr = clusterConfig.advertiseAddr ?? `${config.bindHost}:${port}`;

@@ -4,7 +4,8 @@
 import type { IncomingMessage } from 'node:http';
 import { McpV8Error } from '../errors.ts';
 
-function readBody(request: IncomingMessage, bodyBytesMax: number): Promise<Buffer> {
+/** The raw body, up to `bodyBytesMax` bytes (413 past it). */
+export function readBody(request: IncomingMessage, bodyBytesMax: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -95,7 +96,12 @@ export async function readJsonBody(request: IncomingMessage, bodyBytesMax: numbe
     request.resume();
     throw new McpV8Error('BODY_TOO_LARGE', `request body is ${declared} bytes; the limit is ${bodyBytesMax}`);
   }
-  const text = (await readBody(request, bodyBytesMax)).toString('utf8');
+  return parseJsonBody(await readBody(request, bodyBytesMax));
+}
+
+/** A body already read (readBody), parsed with the same checks as readJsonBody. */
+export function parseJsonBody(body: Buffer): unknown {
+  const text = body.toString('utf8');
   if (text.trim() === '') throw new McpV8Error('INVALID_ARGUMENT', 'request body is empty; send a JSON object');
   checkStringCount(text);
   let value: unknown;

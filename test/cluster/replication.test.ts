@@ -2,6 +2,7 @@
 // on every other (sessions, tags, heaps), a stateful run on one node resumes on another, calls on
 // another node's execution id are answered by forwarding, and real MCP clients see one system.
 import assert from 'node:assert/strict';
+import { get as httpGet } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -142,6 +143,18 @@ describe('a three-node cluster', () => {
     const browser = await post('/raft/append', JSON.stringify({ messages: [] }), { origin: 'http://example.com' });
     assert.equal(browser.status, 400);
     assert.match(browser.body.error, /does not take browser requests/);
+    // A page whose DNS name was rebound to 127.0.0.1 sends its own name as Host: refused, even a read.
+    const statusAs = (host: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = httpGet({ host: '127.0.0.1', port, path: '/raft/status', headers: { host } }, (response) => {
+        let text = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; }).on('end', () => resolve({ status: response.statusCode!, body: text }));
+      });
+      request.on('error', reject);
+    });
+    const rebound = await statusAs(`evil.example.com:${port}`);
+    assert.equal(rebound.status, 403);
+    assert.match(rebound.body, /--allowed-hosts.*MCPV8_ERR_HOST_NOT_ALLOWED/);
+    assert.equal((await statusAs(`localhost:${port}`)).status, 200);
     const unknown = await post('/raft/nothing', '{}');
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body.code, 'MCPV8_ERR_ROUTE_NOT_FOUND');

@@ -9,14 +9,14 @@ import { after, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { parse } from 'yaml';
-import { composePlacement, nginxConfig, nodeFlags, topology } from '../../deploy/topology.ts';
+import { composeNodeEnvironment, composePlacement, nginxConfig, nodeFlags, topology } from '../../deploy/topology.ts';
 import { shiftedNodes } from '../../scripts/cluster.ts';
 import { freeOffset, waitUntil } from '../support/cluster.ts';
 import { runAndWait } from '../support/mcp-client.ts';
 import { repoRoot, tempDir } from '../support/server-process.ts';
 
 interface ComposeFile {
-  services: Record<string, { image?: string; command?: string[]; expose?: string[]; ports?: string[]; volumes?: string[]; profiles?: string[] }>;
+  services: Record<string, { image?: string; command?: string[]; environment?: Record<string, string>; expose?: string[]; ports?: string[]; volumes?: string[]; profiles?: string[] }>;
 }
 
 describe('deployment topology', () => {
@@ -27,6 +27,9 @@ describe('deployment topology', () => {
     for (const node of topology.nodes) {
       const service = compose.services[node.name]!;
       assert.deepEqual(service.command, nodeFlags(node, composePlacement), node.name);
+      // The cluster port is authenticated by the secret from the operator's environment, required by compose.
+      assert.deepEqual(service.environment, composeNodeEnvironment, node.name);
+      assert.match(service.environment!.MCP_V8_CLUSTER_SECRET!, /^\$\{MCP_V8_CLUSTER_SECRET:\?/);
       assert.deepEqual(service.expose, [String(node.httpPort), String(node.clusterPort)], node.name);
     }
     assert.deepEqual(compose.services.nginx!.ports, [`${topology.loadBalancerPort}:${topology.loadBalancerPort}`]);

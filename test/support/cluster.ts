@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { startServerProcess, type ServerProcess } from './server-process.ts';
+import { signClusterRequest } from '../../src/auth/cluster.ts';
 
 /**
  * Ports a test hands to nodes that start later must not be ones the kernel hands out meanwhile,
@@ -68,6 +69,8 @@ export interface TestNode {
   process: ServerProcess | null;
   /** http://127.0.0.1:<http port> of the running process. */
   baseUrl: string;
+  /** Its --cluster-secret, when it has one: the test signs what it asks the cluster port. */
+  secret?: string;
 }
 
 function withoutFlags(args: readonly string[], replaced: readonly string[]): string[] {
@@ -103,7 +106,7 @@ export async function startCluster(options: { size: number; dir: string; extra?:
   while (ports.length < options.size) ports.push(await freePort());
   const peerAddr = options.peerAddr ?? ((_from: number, to: number) => `127.0.0.1:${ports[to]}`);
   const nodes: TestNode[] = ports.map((clusterPort, i) => ({
-    name: `n${i + 1}`, clusterPort, dir: options.dir, process: null, baseUrl: '',
+    name: `n${i + 1}`, clusterPort, dir: options.dir, process: null, baseUrl: '', ...secretOf(options.extra),
     args: nodeArgs({
       name: `n${i + 1}`, clusterPort, dir: options.dir, ...(options.extra === undefined ? {} : { extra: options.extra }),
       peers: ports.flatMap((_port, j) => (j === i ? [] : [`${options.peersById === false ? '' : `n${j + 1}@`}${peerAddr(i, j, ports)}`])),
@@ -123,8 +126,20 @@ export async function stopAll(nodes: readonly TestNode[]): Promise<void> {
   await Promise.all(nodes.map((node) => node.process?.stop('SIGKILL')));
 }
 
+/** `{ secret }` when `extra` gives --cluster-secret. */
+export function secretOf(extra: readonly string[] = []): { secret?: string } {
+  const at = extra.indexOf('--cluster-secret');
+  return at === -1 ? {} : { secret: extra[at + 1]! };
+}
+
+/** The headers a member would send with this request (none when the node has no secret). */
+export function signedAs(node: TestNode, method: string, path: string, body = '', options: { principal?: string; nowMs?: number } = {}): Record<string, string> {
+  return node.secret === undefined ? {} : signClusterRequest(node.secret, 'test-member', { method, path, body }, options);
+}
+
 export async function raftStatus(node: TestNode): Promise<RaftStatus> {
-  const response = await fetch(`http://127.0.0.1:${node.clusterPort}/raft/status`, { signal: AbortSignal.timeout(5_000) });
+  const response = await fetch(`http://127.0.0.1:${node.clusterPort}/raft/status`, { headers: signedAs(node, 'GET', '/raft/status'), signal: AbortSignal.timeout(5_000) });
+  if (response.status !== 200) throw new Error(`GET /raft/status on ${node.name} answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as RaftStatus;
 }
 
