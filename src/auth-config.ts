@@ -5,6 +5,9 @@
 import { McpV8Error } from './errors.ts';
 import { anonymousPrincipal } from './principal.ts';
 
+/** The shortest cluster secret accepted (src/auth/cluster.ts signs node traffic with it). */
+export const clusterSecretCharsMin = 32;
+
 export interface StaticToken {
   /** The principal the token stands for (`name=token`, or `token1`, `token2`… for bare tokens). */
   name: string;

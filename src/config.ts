@@ -3,8 +3,7 @@
 // built yet is refused with a clear "not supported yet" line instead of being ignored.
 import os from 'node:os';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { clusterSecretCharsMin } from './auth/cluster.ts';
-import { checkNetworkExposure, isLoopbackName, parseAuthConfig, type AuthConfig } from './auth-config.ts';
+import { checkNetworkExposure, clusterSecretCharsMin, isLoopbackName, parseAuthConfig, type AuthConfig } from './auth-config.ts';
 import { McpV8Error } from './errors.ts';
 
 export type HeapStoreConfig =

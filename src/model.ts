@@ -50,3 +50,6 @@ export interface DeterminismRecord {
 
 export type DeterminismEvent = { kind: 'timer'; timerId: number; atMs: number } | { kind: 'work'; workId: number };
 
+
+/** list_executions: runs per page when the caller names no limit (src/tools, src/auth/tenants.ts). */
+export const listLimitDefault = 20;

@@ -6,8 +6,9 @@
 // and a nonce it has seen within the window (a captured request replayed).
 import { createHash, createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { clusterSecretCharsMin } from '../auth-config.ts';
 
-export const clusterSecretCharsMin = 32;
+export { clusterSecretCharsMin };
 /** How far a request's timestamp may be from the receiver's clock, either way. */
 export const replayWindowMsDefault = 30_000;
 /** Nonces remembered (≈ 30 MB): up to this many requests per replay window are told apart, ≈ 6,600/s with the default window. */

@@ -13,8 +13,7 @@ import { executionNotFound } from '../storage/execution-store.ts';
 import { tagsPerHeapMax, type Tags } from '../storage/session-db.ts';
 import { ownerOf } from '../principal.ts';
 import { forwardedPrincipal } from '../principal-scope.ts';
-import type { ExecutionStatus } from '../model.ts';
-import { listLimitDefault } from '../tools/execution-tools.ts';
+import { listLimitDefault, type ExecutionStatus } from '../model.ts';
 import type { ToolContext, ToolDefinition } from '../tools/tool.ts';
 
 /** Tag keys starting with this are the server's own; tools neither show nor accept them. */

@@ -7,7 +7,7 @@ import { McpV8Error } from '../errors.ts';
 import { busyPollHoldMs, type ExecutionService } from '../service/executions.ts';
 import { recordsMax, type OutputQuery } from '../storage/execution-store.ts';
 import { linePageBytesMax } from '../storage/output-pages.ts';
-import type { ExecutionRecord } from '../model.ts';
+import { listLimitDefault, type ExecutionRecord } from '../model.ts';
 import { ownerOf } from '../principal.ts';
 import { withoutMarkdownFence } from './code-fences.ts';
 import { withImages, executionReply, executionShape, firstPage, type ExecutionReply, type FirstPage, firstPageBytesMax, firstPageLinesMax, firstPageShape, resultCharsMax, statusSchema } from './replies.ts';
@@ -26,7 +26,6 @@ export const byteLimitMax = 1024 * 1024;
 const lineLimitDefault = 100;
 const byteLimitDefault = 4096;
 /** list_executions: runs per page by default, and at most. */
-export const listLimitDefault = 20;
 export const listLimitMax = 200;
 
 const executionId = z.string().describe('The execution_id returned by run_js.');
