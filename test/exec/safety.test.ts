@@ -56,7 +56,7 @@ describe('resource attacks stay inside their run', () => {
     assert.equal(await result('[1, 2, 3].length'), '3');
     const ran = await bomb;
     assert.equal(ran.status, 'failed');
-    assert.equal(ran.error, ErrorTexts.outOfMemory);
+    assert.equal(ran.error, ErrorTexts.outOfMemory(8));
     assert.equal(await result('"healthy"'), 'healthy');
   });
 
