@@ -59,6 +59,7 @@ describe('web globals', () => {
       ['ArrayBuffer', 'ArrayBuffer'], ['SharedArrayBuffer', 'SharedArrayBuffer'], ['Intl.DateTimeFormat', 'DateTimeFormat'],
       ['WebAssembly.Memory', 'Memory'], ['WebAssembly.compile', 'compile'], ['TextEncoder', 'TextEncoder'], ['structuredClone', 'structuredClone'],
       ['FinalizationRegistry', 'FinalizationRegistry'], ['Function.prototype.toString', 'toString'],
+      ['URL', 'URL'], ['URLSearchParams.prototype.get', 'get'], ['Headers', 'Headers'], ['Blob.prototype.text', 'text'], ['AbortSignal.abort', 'abort'], ['crypto.subtle.digest', 'digest'],
       // Wrapped by the bounds on builtin loops (src/exec/sandbox/bounds.js).
       ['Array.prototype.indexOf', 'indexOf'], ['Array.from', 'from'], ['String.prototype.split', 'split'], ['JSON.stringify', 'stringify'], ['encodeURI', 'encodeURI'],
     ];
