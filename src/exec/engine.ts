@@ -386,7 +386,7 @@ class IsolateEngine implements Engine {
         this.logger?.error({ err: error }, 'an isolate did not answer');
         return { outcome: failed(`Internal error: ${error.message}`), clean: false };
       }
-      const outcome = error instanceof SourceError ? failed(error.message) : outcomeOfError(error, run.stopped, prepared.isolate);
+      const outcome = error instanceof SourceError ? failed(error.message) : outcomeOfError(error, run.stopped, prepared.isolate, run.limits);
       return { outcome, clean: error instanceof SourceError || (outcome.status === 'failed' && !prepared.isolate.isDisposed && run.stopped === null) };
     } finally {
       run.clearDeadline();

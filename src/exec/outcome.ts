@@ -134,14 +134,29 @@ export function failed(error: string, record: DeterminismRecord | null = null): 
   return { status: 'failed', result: null, error, record };
 }
 
+/** The limits a run had, and whether a timer alone kept it going, for the texts that name them. */
+export interface LimitsContext {
+  timeoutMs: number;
+  memoryMb: number;
+  /** The code had settled and only ref'd timers were left when the run was stopped. */
+  timerKeptAlive: boolean;
+}
+
+const arrayBufferFailed = /^RangeError: Array buffer allocation failed$/m;
+
+/** V8's "Array buffer allocation failed" names no limit: this adds the one that refused it. */
+export function explainLimits(text: string, memoryMb: number): string {
+  return text.replace(arrayBufferFailed, (line) => line + ErrorTexts.arrayBufferTooLarge(memoryMb));
+}
+
 /** Maps what isolated-vm throws to the outcome the user sees. */
-export function outcomeOfError(error: unknown, stoppedBy: StopReason | null, isolate: ivm.Isolate): RunOutcome {
+export function outcomeOfError(error: unknown, stoppedBy: StopReason | null, isolate: ivm.Isolate, limits: LimitsContext): RunOutcome {
   const stopReason = error instanceof RunStopped ? error.reason : stoppedBy;
   if (stopReason === 'cancelled') return { status: 'cancelled', result: null, error: ErrorTexts.cancelled };
   const message = error instanceof Error ? error.message : String(error);
-  if (message === ivmOutOfMemory || stopReason === 'out-of-memory' || (isolate.isDisposed && stopReason === null)) return failed(ErrorTexts.outOfMemory);
-  if (stopReason === 'timeout') return { status: 'timed_out', result: null, error: ErrorTexts.timeout };
-  return failed(error instanceof Error ? describeThrown(error) : message);
+  if (message === ivmOutOfMemory || stopReason === 'out-of-memory' || (isolate.isDisposed && stopReason === null)) return failed(ErrorTexts.outOfMemory(limits.memoryMb));
+  if (stopReason === 'timeout') return { status: 'timed_out', result: null, error: ErrorTexts.timeout(limits.timeoutMs / 1000, limits.timerKeptAlive) };
+  return failed(explainLimits(error instanceof Error ? describeThrown(error) : message, limits.memoryMb));
 }
 
 export const stuckError = 'Error: the code awaits a promise that nothing can settle (no timer or pending work is left)';

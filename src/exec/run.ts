@@ -6,7 +6,7 @@ import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { attachContext, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
-import { RunStopped, describeThrown, endOf, errorCharsMax, failed, sandboxText, stuckError, type SandboxState, type Settled, type StopReason } from './outcome.ts';
+import { RunStopped, describeThrown, endOf, explainLimits, errorCharsMax, failed, sandboxText, stuckError, type LimitsContext, type SandboxState, type Settled, type StopReason } from './outcome.ts';
 import { replayHistory, type ReplayHost } from './replay.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { mayAwait, originOf } from './top-level-await.ts';
@@ -81,6 +81,8 @@ export class Run {
   private answeredPromise: Promise<void> = Promise.resolve();
   /** Whether V8 ran out of memory in this run's isolate beyond recovery (its thread is parked for good). */
   private parkedFlag = false;
+  /** The code had settled and only ref'd timers kept the run going, as of its last turn. */
+  private timerKeptAliveFlag = false;
   private readonly prepared: PreparedContext;
   private readonly request: RunRequest;
   private readonly memoryMb: number;
@@ -134,6 +136,11 @@ export class Run {
 
   get stopped(): StopReason | null {
     return this.stopReason;
+  }
+
+  /** The limits of this run, for the texts that name them; `timerKeptAlive` as of its last turn. */
+  get limits(): LimitsContext {
+    return { timeoutMs: this.request.limits.executionTimeoutMs, memoryMb: this.memoryMb, timerKeptAlive: this.timerKeptAliveFlag };
   }
 
   /** Ends the run from outside: the isolate is disposed, so any call into it returns at once. */
@@ -331,7 +338,7 @@ export class Run {
       await this.drainOutput(state);
       this.left.pendingWorkLeft = state.pendingWork;
       this.left.offHeapBytes = state.offHeapBytes;
-      return failed(error instanceof SourceError ? error.message : describeThrown(error), await this.call<DeterminismRecord>('record'));
+      return failed(error instanceof SourceError ? error.message : explainLimits(describeThrown(error), this.memoryMb), await this.call<DeterminismRecord>('record'));
     }
     const outcome = await this.loop(await this.settle(completion));
     completion.release();
@@ -380,6 +387,7 @@ export class Run {
   private async loop(initial: SandboxState): Promise<RunOutcome> {
     let state = initial;
     for (;;) {
+      this.timerKeptAliveFlag = state.settled && state.refTimers > 0;
       this.left.offHeapBytes = state.offHeapBytes;
       await this.drainOutput(state);
       if (state.fatal !== null) return failed(sandboxText(state.fatal, errorCharsMax), state.record);
@@ -396,6 +404,7 @@ export class Run {
     }
     this.left.timersLeft = state.timers;
     this.left.pendingWorkLeft = state.pendingWork;
-    return { ...endOf(state), record: state.record };
+    const end = endOf(state);
+    return { ...end, error: end.error === null ? null : explainLimits(end.error, this.memoryMb), record: state.record };
   }
 }

@@ -104,10 +104,29 @@ export interface Engine {
   close(): Promise<void>;
 }
 
-/** Error texts fixed by api.md. */
+/** The largest heap limit a run may ask for (`heap_memory_max_mb`, `--heap-memory-max`), in MiB. */
+export const heapMemoryMbMax = 64;
+
+/** The limit a text names: a limit at its maximum is not worth raising. */
+const raise = (name: string, value: number, max: number, unit: string): string =>
+  value < max ? `raise ${name} (at most ${max})` : `${name} is already at its maximum (${max} ${unit})`;
+
+/** Error texts fixed by api.md: each names the limit that ended the run, and its value. */
 export const ErrorTexts = {
-  timeout: 'Execution timed out',
+  /** `timerKeptAlive`: the code had settled, but a pending ref'd timer (setInterval) kept the run going. */
+  timeout: (timeoutSecs: number, timerKeptAlive = false): string =>
+    `Execution timed out: it ran past execution_timeout_secs (${timeoutSecs} s)` +
+    (timerKeptAlive
+      ? '. The code itself had finished, but its timers kept the run going (a setInterval never cleared, a pending setTimeout, or a timer callback that did not end), so its result was lost: clear them (clearInterval, clearTimeout) before the end.'
+      : '.'),
   cancelled: 'Cancelled by user',
-  outOfMemory: 'Out of memory: V8 heap limit exceeded. Try increasing heap_memory_max_mb.',
+  outOfMemory: (memoryMb: number): string =>
+    `Out of memory: V8 heap limit exceeded (heap_memory_max_mb: ${memoryMb} MiB)` +
+    (memoryMb < heapMemoryMbMax
+      ? `. Try increasing heap_memory_max_mb (at most ${heapMemoryMbMax}), or use less memory.`
+      : `, which is its maximum: use less memory (typed arrays instead of arrays of objects, process data in parts).`),
+  /** Appended to V8's "RangeError: Array buffer allocation failed". */
+  arrayBufferTooLarge: (memoryMb: number): string =>
+    ` (an ArrayBuffer or typed array larger than the run's memory allows: heap_memory_max_mb is ${memoryMb} MiB; ${raise('heap_memory_max_mb', memoryMb, heapMemoryMbMax, 'MiB')})`,
   retiring: 'This node takes no more executions: isolate threads V8 cannot stop passed their bound, and it restarts. Submit the code again (to another node, or to this one once it is back).',
 } as const;

@@ -69,8 +69,10 @@ carry over. Resumed without heap_memory_max_mb, a heap runs with the limit it wa
 
 ## Globals in the sandbox
 Standard JavaScript (ES2025), plus: console, setTimeout/setInterval/clearTimeout/clearInterval,
-queueMicrotask, structuredClone, TextEncoder/TextDecoder, atob/btoa, crypto.getRandomValues and
-crypto.randomUUID, performance.now, display. Check what else exists with
+queueMicrotask, structuredClone, TextEncoder/TextDecoder, atob/btoa, crypto.getRandomValues,
+crypto.randomUUID and crypto.subtle.digest (SHA-1/256/384/512), performance.now, URL,
+URLSearchParams, AbortController/AbortSignal, Headers, Blob, display. No fetch, Request, Response,
+Event/EventTarget, streams or FormData. Check what else exists with
 Object.getOwnPropertyNames(globalThis).
 
 ## Errors

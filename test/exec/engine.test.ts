@@ -70,8 +70,26 @@ describe('statuses and error texts', () => {
     for (const code of ['while (true) {}', '(function f() { Promise.resolve().then(f) })()', 'setTimeout(() => { while (true) {} }, 1)', "/(a+)+$/.test('a'.repeat(40) + 'b')", 'setInterval(() => {}, 10)']) {
       const ran = await run(code, { timeoutMs: 300 });
       assert.equal(ran.status, 'timed_out', `${code}: ${ran.error}`);
-      assert.equal(ran.error, ErrorTexts.timeout);
+      assert.equal(ran.error, ErrorTexts.timeout(0.3, code.startsWith('set')));
     }
+  });
+
+  test('a timeout names execution_timeout_secs and its value, and says when a pending timer kept the run alive', async () => {
+    const looping = await run('while (true) {}', { timeoutMs: 300 });
+    assert.equal(looping.error, 'Execution timed out: it ran past execution_timeout_secs (0.3 s).');
+    const kept = await run("setInterval(() => {}, 10); 'done'", { timeoutMs: 300 });
+    assert.match(kept.error!, /^Execution timed out: it ran past execution_timeout_secs \(0\.3 s\)\. The code itself had finished, but its timers kept the run going \(a setInterval never cleared/);
+  });
+
+  test('out of memory at the largest heap limit does not advise raising it; an ArrayBuffer over the limit names heap_memory_max_mb', async () => {
+    assert.match(ErrorTexts.outOfMemory(64), /^Out of memory: V8 heap limit exceeded \(heap_memory_max_mb: 64 MiB\), which is its maximum: use less memory/);
+    assert.ok(!ErrorTexts.outOfMemory(64).includes('Try increasing'));
+    assert.match(ErrorTexts.outOfMemory(8), /Try increasing heap_memory_max_mb \(at most 64\)/);
+    const ran = await run('new ArrayBuffer(512 * 1024 * 1024).byteLength', { memoryMb: 8 });
+    assert.equal(ran.status, 'failed');
+    assert.match(ran.error!, /^RangeError: Array buffer allocation failed \(an ArrayBuffer or typed array larger than the run's memory allows: heap_memory_max_mb is 8 MiB; raise heap_memory_max_mb \(at most 64\)\)/);
+    const caught = await run('try { new Uint8Array(512 * 1024 * 1024) } catch (e) { String(e) }', { memoryMb: 8 });
+    assert.equal(caught.result, 'RangeError: Array buffer allocation failed', 'a caught error is the program\'s own: unchanged');
   });
 
   test('the timeout is wall clock, including time spent awaiting', async () => {
@@ -82,7 +100,7 @@ describe('statuses and error texts', () => {
   test('out of memory fails with the documented text, and the engine stays healthy', async () => {
     const ran = await run('const a = []; while (true) a.push(new Array(1e5).fill(1))', { memoryMb: 8 });
     assert.equal(ran.status, 'failed');
-    assert.equal(ran.error, ErrorTexts.outOfMemory);
+    assert.equal(ran.error, ErrorTexts.outOfMemory(8));
     assert.equal(await result('2 * 21'), '42');
   });
 

@@ -35,7 +35,7 @@ describe('V8 out of memory beyond recovery', () => {
   test('the run fails out of memory, the server serves on, and SIGTERM still ends it', async () => {
     const bomb = await exec(server, { code: bombCode, heap_memory_max_mb: 16, execution_timeout_secs: 60 });
     assert.equal(bomb.status, 'failed', JSON.stringify(bomb));
-    assert.equal(bomb.error, ErrorTexts.outOfMemory);
+    assert.equal(bomb.error, ErrorTexts.outOfMemory(16));
     await server.waitForStderr(/"v8":"Catastrophic out-of-memory error".*V8 ran out of memory in an isolate beyond recovery/);
 
     // One slot: the next run can only complete if the bomb's run gave it back.

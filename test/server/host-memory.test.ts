@@ -33,7 +33,7 @@ for (const mode of ['stateless', 'stateful'] as const) {
         const neighbour = exec(server(), { code: '1+1', execution_timeout_secs: 30 });
         const outcome = await attack;
         assert.equal(outcome.status, 'failed', JSON.stringify(outcome));
-        assert.equal(outcome.error, ErrorTexts.outOfMemory);
+        assert.equal(outcome.error, ErrorTexts.outOfMemory(bomb.mb));
         assert.deepEqual([(await neighbour).status, (await neighbour).result], ['completed', '2']);
         // After the run: twenty more runs' worth of time, in which the bomb grew ≈ 4 GB before.
         await neighbours(server(), 20);

@@ -31,7 +31,7 @@ describe('bombs that parked isolate threads', () => {
     const bomb = async () => {
       const ran = await exec(server(), { code: 'const m={}; for(let i=0;;i++) m["k"+i]=i', heap_memory_max_mb: 8, execution_timeout_secs: 5 });
       assert.equal(ran.status, 'failed');
-      assert.equal(ran.error, ErrorTexts.outOfMemory);
+      assert.equal(ran.error, ErrorTexts.outOfMemory(8));
     };
     for (let index = 0; index < stuckIsolatesMax - 1; index++) await bomb();
     // A neighbour under way when the bound is passed: it must finish, not fail. It is started just

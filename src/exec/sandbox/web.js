@@ -1,7 +1,7 @@
 // @ts-check
 // Sandbox code: the small web globals V8 lacks (TextEncoder/TextDecoder for UTF-8, atob/btoa,
 // structuredClone, crypto.getRandomValues/randomUUID, performance.now). Randomness and time come
-// from the determinism hooks (determinism.js), never from the host directly.
+// from the determinism hooks (determinism.js), never from the host directly. The larger classes (URL, Headers, ...) are in web-api.js.
 (function () {
   'use strict';
   const { next32, userNow } = /** @type {SandboxDeterminism} */ (globalThis.__mcpv8_determinism);

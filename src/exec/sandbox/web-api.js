@@ -1,0 +1,537 @@
+// @ts-check
+// Sandbox code: the web API classes agents use daily that V8 lacks: URL, URLSearchParams,
+// AbortController/AbortSignal, Headers, Blob and crypto.subtle.digest (SHA-1/256/384/512), in
+// pure JavaScript (no host access, so deterministic for replay). Each context gets its own copy
+// from the snapshot, so user code that replaces a builtin affects only its own run.
+(function () {
+  'use strict';
+  const encoder = new TextEncoder();
+  const decoder = new (/** @type {any} */ (globalThis).TextDecoder)();
+
+  // ---- URLSearchParams (application/x-www-form-urlencoded) ----
+  const formSafe = /[A-Za-z0-9*\-._]/;
+  function formEncode(text) {
+    let output = '';
+    for (const byte of encoder.encode(String(text))) {
+      const character = String.fromCharCode(byte);
+      if (byte === 0x20) output += '+';
+      else if (byte < 0x80 && formSafe.test(character)) output += character;
+      else output += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+    }
+    return output;
+  }
+  function percentDecode(text) {
+    const bytes = [];
+    for (let index = 0; index < text.length; index++) {
+      const code = text.charCodeAt(index);
+      if (code === 0x25 && /^[0-9A-Fa-f]{2}$/.test(text.slice(index + 1, index + 3))) { bytes.push(parseInt(text.slice(index + 1, index + 3), 16)); index += 2; }
+      else for (const byte of encoder.encode(text[index])) bytes.push(byte);
+    }
+    return decoder.decode(new Uint8Array(bytes));
+  }
+  function parseForm(query) {
+    const list = [];
+    for (const part of query.split('&')) {
+      if (part === '') continue;
+      const at = part.indexOf('=');
+      const name = at === -1 ? part : part.slice(0, at);
+      const value = at === -1 ? '' : part.slice(at + 1);
+      list.push([percentDecode(name.replace(/\+/g, ' ')), percentDecode(value.replace(/\+/g, ' '))]);
+    }
+    return list;
+  }
+
+  /** @type {(url: any, query: string) => void} */
+  let urlSetQuery = () => {};
+  /** @type {(params: any, url: any, query: string) => void} */
+  let bindParams = () => {};
+
+  class URLSearchParams {
+    #list = [];
+    /** @type {URL | null} */
+    #url = null;
+    /** @param {any} init */
+    constructor(init = '') {
+      if (typeof init === 'object' && init !== null) {
+        if (typeof init[Symbol.iterator] === 'function') {
+          for (const pair of init) {
+            const entry = [...pair];
+            if (entry.length !== 2) throw new TypeError('Each query pair must be an iterable [name, value] tuple');
+            this.#list.push([String(entry[0]), String(entry[1])]);
+          }
+        } else for (const key of Object.keys(init)) this.#list.push([key, String(init[key])]);
+      } else {
+        const text = String(init);
+        this.#list = parseForm(text.startsWith('?') ? text.slice(1) : text);
+      }
+    }
+    static { bindParams = (params, url, query) => { params.#url = url; params.#list = parseForm(query); }; }
+    #update() { if (this.#url) urlSetQuery(this.#url, this.toString()); }
+    get size() { return this.#list.length; }
+    append(name, value) { this.#list.push([String(name), String(value)]); this.#update(); }
+    delete(name, value) {
+      const key = String(name);
+      this.#list = this.#list.filter(([n, v]) => !(n === key && (value === undefined || v === String(value))));
+      this.#update();
+    }
+    get(name) { const key = String(name); const found = this.#list.find(([n]) => n === key); return found ? found[1] : null; }
+    getAll(name) { const key = String(name); return this.#list.filter(([n]) => n === key).map(([, v]) => v); }
+    has(name, value) { const key = String(name); return this.#list.some(([n, v]) => n === key && (value === undefined || v === String(value))); }
+    set(name, value) {
+      const key = String(name);
+      const at = this.#list.findIndex(([n]) => n === key);
+      if (at === -1) this.#list.push([key, String(value)]);
+      else { this.#list[at] = [key, String(value)]; this.#list = this.#list.filter(([n], index) => index <= at || n !== key); }
+      this.#update();
+    }
+    sort() { this.#list = this.#list.map((entry, index) => [entry, index]).sort((a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[1] - b[1])).map(([entry]) => entry); this.#update(); }
+    forEach(callback, thisArg) { for (const [name, value] of this.#list) callback.call(thisArg, value, name, this); }
+    *entries() { for (const [name, value] of this.#list) yield [name, value]; }
+    *keys() { for (const [name] of this.#list) yield name; }
+    *values() { for (const [, value] of this.#list) yield value; }
+    [Symbol.iterator]() { return this.entries(); }
+    toString() { return this.#list.map(([name, value]) => `${formEncode(name)}=${formEncode(value)}`).join('&'); }
+    get [Symbol.toStringTag]() { return 'URLSearchParams'; }
+  }
+
+  // ---- URL: WHATWG parsing for special schemes (http, https, ws, wss, ftp, file) and opaque ones ----
+  const specialPorts = { 'http:': '80', 'https:': '443', 'ws:': '80', 'wss:': '443', 'ftp:': '21', 'file:': '' };
+  const isSpecial = (protocol) => Object.hasOwn(specialPorts, protocol);
+  function percentEncode(text, unsafe) {
+    let output = '';
+    for (const character of String(text).toWellFormed()) {
+      const code = /** @type {number} */ (character.codePointAt(0));
+      if (code > 0x20 && code < 0x7f && !unsafe.includes(character)) output += character;
+      else for (const byte of encoder.encode(character)) output += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+    }
+    return output;
+  }
+  const pathUnsafe = ' "#<>?`{}';
+  const queryUnsafe = ' "#<>';
+  const specialQueryUnsafe = ' "#<>\'';
+  const fragmentUnsafe = ' "<>`';
+  const userinfoUnsafe = ' "#<>?`{}/:;=@[\\]^|';
+  function normalizePath(path, special) {
+    const segments = (special ? path.replace(/\\/g, '/') : path).split('/');
+    const output = [];
+    for (let index = 1; index < segments.length; index++) {
+      const segment = segments[index];
+      const lower = segment.toLowerCase();
+      const last = index === segments.length - 1;
+      if (lower === '..' || lower === '.%2e' || lower === '%2e.' || lower === '%2e%2e') { output.pop(); if (last) output.push(''); }
+      else if (lower === '.' || lower === '%2e') { if (last) output.push(''); }
+      else output.push(percentEncode(segment, pathUnsafe));
+    }
+    return '/' + output.join('/');
+  }
+  function parseHost(host, special) {
+    if (host.startsWith('[')) {
+      if (!host.endsWith(']')) throw new TypeError('Invalid URL');
+      return host.toLowerCase();
+    }
+    if (!special) return percentEncode(host, ' #/<>?@[\\]^|');
+    const decoded = percentDecode(host).toLowerCase();
+    if (decoded === '' || /[\0\t\n\r #%/:<>?@[\\\]^|]/.test(decoded)) throw new TypeError('Invalid URL');
+    if (/[^\x00-\x7f]/.test(decoded)) throw new TypeError('Invalid URL: non-ASCII host names (IDNA) are not supported in this sandbox');
+    const parts = decoded.split('.');
+    if (parts[parts.length - 1] === '' && parts.length > 1) parts.pop();
+    if (/^(0x[0-9a-f]*|[0-9]+)$/.test(parts[parts.length - 1])) {
+      if (parts.length > 4) throw new TypeError('Invalid URL');
+      const numbers = parts.map((part) => (/^0x/.test(part) ? parseInt(part.slice(2) || '0', 16) : /^0[0-7]+$/.test(part) ? parseInt(part, 8) : /^[0-9]+$/.test(part) ? Number(part) : NaN));
+      if (numbers.some((number) => Number.isNaN(number))) throw new TypeError('Invalid URL');
+      let address = numbers[numbers.length - 1];
+      if (address >= 256 ** (5 - numbers.length)) throw new TypeError('Invalid URL');
+      for (let index = 0; index < numbers.length - 1; index++) { if (numbers[index] > 255) throw new TypeError('Invalid URL'); address += numbers[index] * 256 ** (3 - index); }
+      return [address >>> 24, (address >>> 16) & 255, (address >>> 8) & 255, address & 255].join('.');
+    }
+    return decoded;
+  }
+
+  /** @typedef {{ protocol: string, username: string, password: string, hostname: string, port: string, pathname: string, query: string | null, fragment: string | null, opaque: boolean, hasHost: boolean }} UrlRecord */
+  /** @returns {UrlRecord} */
+  function parseUrl(input, base) {
+    let text = String(input).replace(/^[\0- ]+|[\0- ]+$/g, '').replace(/[\t\n\r]/g, '');
+    const schemeMatch = /^([A-Za-z][A-Za-z0-9+\-.]*):/.exec(text);
+    /** @type {UrlRecord} */
+    const record = { protocol: '', username: '', password: '', hostname: '', port: '', pathname: '', query: null, fragment: null, opaque: false, hasHost: false };
+    const hashAt = text.indexOf('#');
+    if (hashAt !== -1) { record.fragment = percentEncode(text.slice(hashAt + 1), fragmentUnsafe); text = text.slice(0, hashAt); }
+    const splitQuery = (rest, special) => {
+      const at = rest.indexOf('?');
+      if (at === -1) return rest;
+      record.query = percentEncode(rest.slice(at + 1), special ? specialQueryUnsafe : queryUnsafe);
+      return rest.slice(0, at);
+    };
+    if (!schemeMatch || (base && isSpecial(base.protocol) && schemeMatch[1].toLowerCase() + ':' === base.protocol && !/^[A-Za-z][A-Za-z0-9+\-.]*:[/\\]/.test(text))) {
+      if (!base) throw new TypeError('Invalid URL');
+      const rest = schemeMatch ? text.slice(schemeMatch[0].length) : text;
+      const special = isSpecial(base.protocol);
+      const slash = special ? /^[/\\]/ : /^\//;
+      Object.assign(record, { protocol: base.protocol, opaque: base.opaque });
+      if (base.opaque) { if (rest !== '' || record.fragment === null) throw new TypeError('Invalid URL'); return { ...base, fragment: record.fragment }; }
+      if (slash.test(rest) && slash.test(rest.slice(1))) return parseAfterScheme(record, rest, special, splitQuery);
+      Object.assign(record, { username: base.username, password: base.password, hostname: base.hostname, port: base.port, hasHost: base.hasHost });
+      const path = splitQuery(rest, special);
+      if (slash.test(path)) record.pathname = normalizePath(path, special);
+      else if (path === '') { record.pathname = base.pathname; if (record.query === null && !rest.includes('?')) record.query = base.query; }
+      else record.pathname = normalizePath(base.pathname.slice(0, base.pathname.lastIndexOf('/') + 1) + path, special);
+      return record;
+    }
+    record.protocol = schemeMatch[1].toLowerCase() + ':';
+    const rest = text.slice(schemeMatch[0].length);
+    const special = isSpecial(record.protocol);
+    if (record.protocol === 'file:') return parseAfterScheme(record, /^[/\\]{2}/.test(rest) ? rest : '//' + rest.replace(/^[/\\]/, '/'), true, splitQuery);
+    if (special) return parseAfterScheme(record, rest.replace(/^[/\\]*/, '//'), true, splitQuery);
+    if (rest.startsWith('//')) return parseAfterScheme(record, rest, false, splitQuery);
+    const path = splitQuery(rest, false);
+    if (path.startsWith('/')) record.pathname = normalizePath(path, false);
+    else { record.opaque = true; record.pathname = percentEncode(path, ''); }
+    return record;
+  }
+  function parseAfterScheme(record, rest, special, splitQuery) {
+    const afterSlashes = rest.slice(2);
+    const end = afterSlashes.search(special ? /[/\\?]/ : /[/?]/);
+    let authority = end === -1 ? afterSlashes : afterSlashes.slice(0, end);
+    const path = splitQuery(end === -1 ? '' : afterSlashes.slice(end), special);
+    const at = authority.lastIndexOf('@');
+    if (at !== -1) {
+      const userinfo = authority.slice(0, at);
+      const colon = userinfo.indexOf(':');
+      record.username = percentEncode(colon === -1 ? userinfo : userinfo.slice(0, colon), userinfoUnsafe);
+      record.password = colon === -1 ? '' : percentEncode(userinfo.slice(colon + 1), userinfoUnsafe);
+      authority = authority.slice(at + 1);
+    }
+    const portMatch = /:([^\]:]*)$/.exec(authority);
+    if (portMatch) {
+      authority = authority.slice(0, portMatch.index);
+      if (!/^[0-9]*$/.test(portMatch[1]) || Number(portMatch[1]) > 65535) throw new TypeError('Invalid URL');
+      record.port = portMatch[1] === '' ? '' : String(Number(portMatch[1]));
+      if (specialPorts[record.protocol] === record.port) record.port = '';
+    }
+    if (authority === '' && special && record.protocol !== 'file:') throw new TypeError('Invalid URL');
+    record.hostname = authority === '' ? '' : parseHost(authority, special);
+    record.hasHost = true;
+    record.pathname = path === '' ? (special ? '/' : '') : normalizePath(path, special);
+    return record;
+  }
+  function serialize(record, withFragment = true) {
+    let output = record.protocol;
+    if (record.hasHost) {
+      output += '//';
+      if (record.username || record.password) output += record.username + (record.password ? ':' + record.password : '') + '@';
+      output += record.hostname + (record.port ? ':' + record.port : '');
+    }
+    output += record.pathname;
+    if (record.query !== null) output += '?' + record.query;
+    if (withFragment && record.fragment !== null) output += '#' + record.fragment;
+    return output;
+  }
+
+  class URL {
+    /** @type {UrlRecord} */
+    #record;
+    #searchParams;
+    constructor(url, base) {
+      this.#record = parseUrl(url, base === undefined ? undefined : parseUrl(base));
+      this.#searchParams = new URLSearchParams();
+      bindParams(this.#searchParams, this, this.#record.query ?? '');
+    }
+    static canParse(url, base) { try { new URL(url, base); return true; } catch { return false; } }
+    static parse(url, base) { try { return new URL(url, base); } catch { return null; } }
+    static { urlSetQuery = (url, query) => { url.#record.query = query === '' ? null : query; }; }
+    get href() { return serialize(this.#record); }
+    set href(value) { this.#record = parseUrl(value); bindParams(this.#searchParams, this, this.#record.query ?? ''); }
+    get origin() {
+      const { protocol, hostname, port } = this.#record;
+      return isSpecial(protocol) && protocol !== 'file:' ? `${protocol}//${hostname}${port ? ':' + port : ''}` : 'null';
+    }
+    get protocol() { return this.#record.protocol; }
+    get username() { return this.#record.username; }
+    set username(value) { if (this.#record.hasHost) this.#record.username = percentEncode(value, userinfoUnsafe); }
+    get password() { return this.#record.password; }
+    set password(value) { if (this.#record.hasHost) this.#record.password = percentEncode(value, userinfoUnsafe); }
+    get host() { return this.#record.hostname + (this.#record.port ? ':' + this.#record.port : ''); }
+    get hostname() { return this.#record.hostname; }
+    set hostname(value) { if (!this.#record.opaque) this.#record.hostname = parseHost(String(value), isSpecial(this.#record.protocol)); }
+    get port() { return this.#record.port; }
+    set port(value) {
+      const digits = /^[0-9]*/.exec(String(value))?.[0] ?? '';
+      if (digits === '' && String(value) !== '') return;
+      if (Number(digits) > 65535) return;
+      this.#record.port = digits === '' || specialPorts[this.#record.protocol] === String(Number(digits)) ? '' : String(Number(digits));
+    }
+    get pathname() { return this.#record.pathname; }
+    set pathname(value) { if (!this.#record.opaque) { const text = String(value); this.#record.pathname = normalizePath(text.startsWith('/') ? text : '/' + text, isSpecial(this.#record.protocol)); } }
+    get search() { return this.#record.query ? '?' + this.#record.query : ''; }
+    set search(value) {
+      const text = String(value).replace(/^\?/, '');
+      this.#record.query = text === '' ? null : percentEncode(text, isSpecial(this.#record.protocol) ? specialQueryUnsafe : queryUnsafe);
+      bindParams(this.#searchParams, this, this.#record.query ?? '');
+    }
+    get searchParams() { return this.#searchParams; }
+    get hash() { return this.#record.fragment ? '#' + this.#record.fragment : ''; }
+    set hash(value) { const text = String(value).replace(/^#/, ''); this.#record.fragment = text === '' ? null : percentEncode(text, fragmentUnsafe); }
+    toString() { return this.href; }
+    toJSON() { return this.href; }
+    get [Symbol.toStringTag]() { return 'URL'; }
+  }
+
+  // ---- AbortController / AbortSignal ----
+  function abortError(name, message) { const error = new Error(message); error.name = name; return error; }
+  /** @type {(signal: any, reason: any) => void} */
+  let signalAbort = () => {};
+  class AbortSignal {
+    #aborted = false;
+    #reason = undefined;
+    #listeners = [];
+    onabort = null;
+    constructor(key) { if (key !== privateKey) throw new TypeError('Illegal constructor'); }
+    static { signalAbort = (signal, reason) => {
+      if (signal.#aborted) return;
+      signal.#aborted = true;
+      signal.#reason = reason === undefined ? abortError('AbortError', 'This operation was aborted') : reason;
+      const event = { type: 'abort', target: signal, currentTarget: signal };
+      if (typeof signal.onabort === 'function') signal.onabort.call(signal, event);
+      for (const entry of [...signal.#listeners]) {
+        if (entry.once) signal.#listeners = signal.#listeners.filter((other) => other !== entry);
+        if (typeof entry.listener === 'function') entry.listener.call(signal, event); else entry.listener.handleEvent(event);
+      }
+    }; }
+    get aborted() { return this.#aborted; }
+    get reason() { return this.#reason; }
+    throwIfAborted() { if (this.#aborted) throw this.#reason; }
+    addEventListener(type, listener, options) {
+      if (String(type) !== 'abort' || listener === null || listener === undefined) return;
+      if (this.#listeners.some((entry) => entry.listener === listener)) return;
+      this.#listeners.push({ listener, once: typeof options === 'object' && options !== null && Boolean(options.once) });
+    }
+    removeEventListener(type, listener) { if (String(type) === 'abort') this.#listeners = this.#listeners.filter((entry) => entry.listener !== listener); }
+    static abort(reason) { const signal = new AbortSignal(privateKey); signalAbort(signal, reason); return signal; }
+    static any(signals) {
+      const signal = new AbortSignal(privateKey);
+      for (const source of signals) {
+        if (source.aborted) { signalAbort(signal, source.reason); return signal; }
+        source.addEventListener('abort', () => signalAbort(signal, source.reason), { once: true });
+      }
+      return signal;
+    }
+    get [Symbol.toStringTag]() { return 'AbortSignal'; }
+  }
+  const privateKey = Symbol('AbortSignal');
+  class AbortController {
+    #signal = new AbortSignal(privateKey);
+    get signal() { return this.#signal; }
+    abort(reason) { signalAbort(this.#signal, reason); }
+    get [Symbol.toStringTag]() { return 'AbortController'; }
+  }
+
+  // ---- Headers ----
+  const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  function checkName(name) {
+    const text = String(name);
+    if (!headerName.test(text)) throw new TypeError(`Header name must be a valid HTTP token ["${text}"]`);
+    return text.toLowerCase();
+  }
+  function normalizeValue(value) {
+    const text = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
+    if (/[\0\n\r]/.test(text)) throw new TypeError(`Invalid header value`);
+    return text;
+  }
+  class Headers {
+    /** @type {Map<string, string[]>} */
+    #map = new Map();
+    constructor(init) {
+      if (init === undefined || init === null) return;
+      if (init instanceof Headers) { init.forEach((value, name) => this.append(name, value)); return; }
+      if (typeof init[Symbol.iterator] === 'function') {
+        for (const pair of init) {
+          const entry = [...pair];
+          if (entry.length !== 2) throw new TypeError('Header pairs must contain exactly two items');
+          this.append(entry[0], entry[1]);
+        }
+      } else for (const key of Object.keys(init)) this.append(key, init[key]);
+    }
+    append(name, value) {
+      const key = checkName(name);
+      const values = this.#map.get(key);
+      if (values) values.push(normalizeValue(value)); else this.#map.set(key, [normalizeValue(value)]);
+    }
+    set(name, value) { this.#map.set(checkName(name), [normalizeValue(value)]); }
+    get(name) { const values = this.#map.get(checkName(name)); return values ? values.join(', ') : null; }
+    getSetCookie() { return [...(this.#map.get('set-cookie') ?? [])]; }
+    has(name) { return this.#map.has(checkName(name)); }
+    delete(name) { this.#map.delete(checkName(name)); }
+    *entries() {
+      for (const name of [...this.#map.keys()].sort()) {
+        const values = /** @type {string[]} */ (this.#map.get(name));
+        if (name === 'set-cookie') for (const value of values) yield [name, value];
+        else yield [name, values.join(', ')];
+      }
+    }
+    *keys() { for (const [name] of this.entries()) yield name; }
+    *values() { for (const [, value] of this.entries()) yield value; }
+    forEach(callback, thisArg) { for (const [name, value] of this.entries()) callback.call(thisArg, value, name, this); }
+    [Symbol.iterator]() { return this.entries(); }
+    get [Symbol.toStringTag]() { return 'Headers'; }
+  }
+
+  // ---- Blob ----
+  class Blob {
+    #bytes;
+    #type;
+    constructor(parts = [], options = {}) {
+      const chunks = [];
+      let size = 0;
+      for (const part of parts) {
+        let bytes;
+        if (part instanceof Blob) bytes = part.#bytes;
+        else if (part instanceof ArrayBuffer) bytes = new Uint8Array(part.slice(0));
+        else if (ArrayBuffer.isView(part)) bytes = new Uint8Array(part.buffer.slice(part.byteOffset, part.byteOffset + part.byteLength));
+        else bytes = encoder.encode(String(part));
+        chunks.push(bytes);
+        size += bytes.length;
+      }
+      this.#bytes = new Uint8Array(size);
+      let offset = 0;
+      for (const chunk of chunks) { this.#bytes.set(chunk, offset); offset += chunk.length; }
+      const type = options?.type === undefined ? '' : String(options.type);
+      this.#type = /[^\x20-\x7e]/.test(type) ? '' : type.toLowerCase();
+    }
+    get size() { return this.#bytes.length; }
+    get type() { return this.#type; }
+    text() { return Promise.resolve(decoder.decode(this.#bytes)); }
+    arrayBuffer() { return Promise.resolve(this.#bytes.slice().buffer); }
+    bytes() { return Promise.resolve(this.#bytes.slice()); }
+    slice(start = 0, end = this.#bytes.length, type = '') {
+      const blob = new Blob([], { type });
+      blob.#bytes = this.#bytes.slice(start, end);
+      return blob;
+    }
+    get [Symbol.toStringTag]() { return 'Blob'; }
+  }
+
+  // ---- crypto.subtle.digest: SHA-1, SHA-256 (32-bit words), SHA-384, SHA-512 (BigInt words) ----
+  function pad(bytes, blockBytes, lengthBytes) {
+    const total = Math.ceil((bytes.length + 1 + lengthBytes) / blockBytes) * blockBytes;
+    const padded = new Uint8Array(total);
+    padded.set(bytes);
+    padded[bytes.length] = 0x80;
+    const view = new DataView(padded.buffer);
+    view.setUint32(total - 4, (bytes.length * 8) >>> 0);
+    view.setUint32(total - 8, Math.floor(bytes.length / 0x20000000));
+    return view;
+  }
+  const rotr = (x, n) => (x >>> n) | (x << (32 - n));
+  const k256 = Array.from({ length: 64 }, (_, i) => {
+    let n = 2, count = -1;
+    for (;; n++) { let prime = true; for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; } if (prime && ++count === i) break; }
+    return (Math.cbrt(n) % 1) * 2 ** 32 >>> 0;
+  });
+  function sha256(bytes) {
+    const view = pad(bytes, 64, 8);
+    const h = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+    const w = new Uint32Array(64);
+    for (let block = 0; block < view.byteLength; block += 64) {
+      for (let i = 0; i < 16; i++) w[i] = view.getUint32(block + i * 4);
+      for (let i = 16; i < 64; i++) {
+        const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+        const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+      }
+      let [a, b, c, d, e, f, g, hh] = h;
+      for (let i = 0; i < 64; i++) {
+        const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k256[i] + w[i]) >>> 0;
+        const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+        hh = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
+      }
+      const next = [a, b, c, d, e, f, g, hh];
+      for (let i = 0; i < 8; i++) h[i] = (h[i] + next[i]) >>> 0;
+    }
+    return words32(h);
+  }
+  function sha1(bytes) {
+    const view = pad(bytes, 64, 8);
+    const h = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
+    const w = new Uint32Array(80);
+    for (let block = 0; block < view.byteLength; block += 64) {
+      for (let i = 0; i < 16; i++) w[i] = view.getUint32(block + i * 4);
+      for (let i = 16; i < 80; i++) w[i] = rotr(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 31);
+      let [a, b, c, d, e] = h;
+      for (let i = 0; i < 80; i++) {
+        const f = i < 20 ? (b & c) | (~b & d) : i < 40 ? b ^ c ^ d : i < 60 ? (b & c) | (b & d) | (c & d) : b ^ c ^ d;
+        const k = i < 20 ? 0x5a827999 : i < 40 ? 0x6ed9eba1 : i < 60 ? 0x8f1bbcdc : 0xca62c1d6;
+        const t = (rotr(a, 27) + f + e + k + w[i]) >>> 0;
+        e = d; d = c; c = rotr(b, 2) >>> 0; b = a; a = t;
+      }
+      const next = [a, b, c, d, e];
+      for (let i = 0; i < 5; i++) h[i] = (h[i] + next[i]) >>> 0;
+    }
+    return words32(h);
+  }
+  function words32(words) {
+    const out = new DataView(new ArrayBuffer(words.length * 4));
+    words.forEach((word, i) => out.setUint32(i * 4, word));
+    return out.buffer;
+  }
+  const mask64 = (1n << 64n) - 1n;
+  const rotr64 = (/** @type {bigint} */ x, /** @type {bigint} */ n) => ((x >> n) | (x << (64n - n))) & mask64;
+  function primes(count) { const list = []; for (let n = 2; list.length < count; n++) { let prime = true; for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; } if (prime) list.push(BigInt(n)); } return list; }
+  /** The first 64 bits of the fractional part of the root of n, exactly (integer square/cube roots of n·2^(64·k)). */
+  function fractionBits(n, root) {
+    const shifted = n << (64n * BigInt(root));
+    let x = 1n << BigInt(Math.ceil((shifted.toString(2).length) / root) + 1);
+    for (;;) { const y = ((BigInt(root) - 1n) * x + shifted / x ** BigInt(root - 1)) / BigInt(root); if (y >= x) break; x = y; }
+    return x & mask64;
+  }
+  let k512 = /** @type {bigint[] | null} */ (null);
+  function sha512(bytes, initial, outputBytes) {
+    k512 ??= primes(80).map((p) => fractionBits(p, 3));
+    const k = k512;
+    const view = pad(bytes, 128, 16);
+    const h = [...initial];
+    const w = new Array(80);
+    for (let block = 0; block < view.byteLength; block += 128) {
+      for (let i = 0; i < 16; i++) w[i] = view.getBigUint64(block + i * 8);
+      for (let i = 16; i < 80; i++) {
+        const s0 = rotr64(w[i - 15], 1n) ^ rotr64(w[i - 15], 8n) ^ (w[i - 15] >> 7n);
+        const s1 = rotr64(w[i - 2], 19n) ^ rotr64(w[i - 2], 61n) ^ (w[i - 2] >> 6n);
+        w[i] = (w[i - 16] + s0 + w[i - 7] + s1) & mask64;
+      }
+      let [a, b, c, d, e, f, g, hh] = /** @type {bigint[]} */ (h);
+      for (let i = 0; i < 80; i++) {
+        const t1 = (hh + (rotr64(e, 14n) ^ rotr64(e, 18n) ^ rotr64(e, 41n)) + ((e & f) ^ (~e & mask64 & g)) + k[i] + w[i]) & mask64;
+        const t2 = ((rotr64(a, 28n) ^ rotr64(a, 34n) ^ rotr64(a, 39n)) + ((a & b) ^ (a & c) ^ (b & c))) & mask64;
+        hh = g; g = f; f = e; e = (d + t1) & mask64; d = c; c = b; b = a; a = (t1 + t2) & mask64;
+      }
+      const next = [a, b, c, d, e, f, g, hh];
+      for (let i = 0; i < 8; i++) h[i] = (h[i] + next[i]) & mask64;
+    }
+    const out = new DataView(new ArrayBuffer(64));
+    h.forEach((word, i) => out.setBigUint64(i * 8, word));
+    return out.buffer.slice(0, outputBytes);
+  }
+  let iv512 = /** @type {bigint[] | null} */ (null);
+  let iv384 = /** @type {bigint[] | null} */ (null);
+  const digests = {
+    'SHA-1': sha1,
+    'SHA-256': sha256,
+    'SHA-384': (bytes) => sha512(bytes, (iv384 ??= primes(16).slice(8).map((p) => fractionBits(p, 2))), 48),
+    'SHA-512': (bytes) => sha512(bytes, (iv512 ??= primes(8).map((p) => fractionBits(p, 2))), 64),
+  };
+  const subtle = {
+    digest(algorithm, data) {
+      try {
+        const name = String(typeof algorithm === 'object' && algorithm !== null ? algorithm.name : algorithm).toUpperCase();
+        const hash = Object.hasOwn(digests, name) ? digests[name] : null;
+        if (!hash) throw abortError('NotSupportedError', `Unrecognized algorithm name (only SHA-1, SHA-256, SHA-384 and SHA-512 exist in this sandbox)`);
+        const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
+        if (!bytes) throw new TypeError('The data argument must be an ArrayBuffer or an ArrayBufferView');
+        return Promise.resolve(hash(bytes));
+      } catch (error) { return Promise.reject(error); }
+    },
+  };
+  Object.defineProperty(globalThis.crypto, 'subtle', { value: subtle, enumerable: true, configurable: true });
+
+  const globals = { URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob };
+  for (const [name, value] of Object.entries(globals)) Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
+})();
