@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { machine } from './lib/report.ts';
 import { spawnTarget, type Child } from './lib/processes.ts';
 import { percentile } from './lib/stats.ts';
+import { waitMsMax } from '../src/tools/execution-tools.ts';
 
 const { values } = parseArgs({ options: { samples: { type: 'string', default: '40' }, rounds: { type: 'string', default: '2' }, only: { type: 'string' } } });
 const samples = Number(values.samples);
@@ -22,7 +23,7 @@ async function post(child: Child, path: string, body: string): Promise<{ status:
   return { status: response.status, text: await response.text() };
 }
 
-const run = (code: string, mb = 64, timeoutSecs = 5) => (child: Child) => post(child, '/api/exec', JSON.stringify({ code, heap_memory_max_mb: mb, execution_timeout_secs: timeoutSecs, wait_ms: 60_000 }));
+const run = (code: string, mb = 64, timeoutSecs = 5) => (child: Child) => post(child, '/api/exec', JSON.stringify({ code, heap_memory_max_mb: mb, execution_timeout_secs: timeoutSecs, wait_ms: waitMsMax }));
 /** Runs `attack` once, or again and again until the neighbours are done (`until`). */
 const once = (attack: (child: Child) => Promise<unknown>): Attack['start'] => (child) => attack(child);
 const repeated = (attack: (child: Child) => Promise<unknown>): Attack['start'] => async (child, until) => {
@@ -50,7 +51,7 @@ async function neighbours(child: Child): Promise<number[]> {
   const times: number[] = [];
   for (let index = 0; index < samples; index++) {
     const started = performance.now();
-    const answer = await post(child, '/api/exec', '{"code":"1+1","wait_ms":60000}');
+    const answer = await post(child, '/api/exec', JSON.stringify({ code: '1+1', wait_ms: waitMsMax }));
     times.push(performance.now() - started);
     if (answer.status !== 200 || !answer.text.includes('"result":"2"')) throw new Error(`a neighbour failed: ${answer.status} ${answer.text.slice(0, 300)}`);
   }
