@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { tagMapArgument } from './tags-argument.ts';
 import { McpV8Error } from '../errors.ts';
 import type { HeapService } from '../service/heaps.ts';
-import { checkHeapId } from '../storage/heap-store.ts';
 import type { SessionEntry } from '../storage/session-db.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
 
