@@ -50,7 +50,6 @@ async function openNode(name: string) {
   }
   async function close() {
     await service.close();
-    heaps.close();
     await engine.close();
     await store.close();
     await sessions.close();

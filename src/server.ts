@@ -38,7 +38,6 @@ export interface RunningServer {
 
 async function closeHeaps(heaps: HeapService | null): Promise<void> {
   if (heaps === null) return;
-  heaps.close();
   await heaps.sessions.close();
   await heaps.store.close();
 }
@@ -120,7 +119,7 @@ async function openHeaps(config: Config, logger: Logger, ownPaths: string[], clu
     // Cluster mode: sessions and tags are the Raft log's state machine, and so are heap records
     // unless --s3-bucket holds them (src/cluster/replicated.ts).
     logger.info({ heapStore: choice.kind === 's3' ? choice : 'raft log' }, 'stateful cluster mode: sessions, tags and heaps replicated');
-    return new HeapService({ store: await cluster.openHeapStore(), sessions: cluster.sessions, liveHeapsMax: config.liveHeapsMax });
+    return new HeapService({ store: await cluster.openHeapStore(), sessions: cluster.sessions });
   }
   const store: HeapStore = await openHeapStore(choice.kind === 'directory' ? { kind: 'directory', path: choice.path } : { kind: 's3', bucket: choice.bucket, cacheDir: choice.cacheDir });
   let sessions: SessionDb;
@@ -136,7 +135,7 @@ async function openHeaps(config: Config, logger: Logger, ownPaths: string[], clu
     throw error;
   }
   logger.info({ heapStore: choice }, 'stateful mode: heaps and sessions opened');
-  return new HeapService({ store, sessions, liveHeapsMax: config.liveHeapsMax });
+  return new HeapService({ store, sessions });
 }
 
 /** Stops the server, then the process: exit 0, or 1 with the reason logged when stopping failed. */
@@ -207,7 +206,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     logger.warn({ why: ivm.why }, 'isolated-vm is the unpatched prebuilt: a stopped run whose thrown value or rejection reason has a getter or proxy trap that never returns keeps an isolate thread busy until restart (the run still ends, 2 s late; /healthz then says degraded)');
   }
   try {
-    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire: () => retire() });
+    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire: () => retire(), liveHeapsMax: config.liveHeapsMax });
   } catch (error) {
     await store.close();
     await closeHeaps(heaps);

@@ -11,9 +11,10 @@ import { assert } from '../errors.ts';
 import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, type PreparedContext } from './isolate-pool.ts';
 import { ConsoleBudget, ReplayFailed, failed, outcomeOfError, type Settled } from './outcome.ts';
 import { Run } from './run.ts';
+import type { LiveContextHandle, LiveHeapCache } from './live-heaps.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
-import { ErrorTexts, type Engine, type RunOutcome, type RunRequest } from './types.ts';
+import { ErrorTexts, type Engine, type LiveHeaps, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
 
 
 /** Runs waiting for a slot; past this, submissions still queue (never rejected) but we log. */
@@ -33,6 +34,14 @@ interface QueuedRun {
   onAbort: (() => void) | null;
   /** Its code, made ready before it joined the queue. */
   code: Settled<PreparedSource> | null;
+  /** The live context it resumes, taken from the live heaps when it was submitted. */
+  resumed: Resumed | null;
+}
+
+/** A live context taken by a run that resumes it, and the heap it is of (to give it back). */
+interface Resumed {
+  heap: string;
+  live: LiveContextHandle;
 }
 
 /** The logger the engine needs: pino's, or anything with the same methods. */
@@ -44,12 +53,11 @@ export interface EngineLogger {
 }
 
 /**
- * The outcome of a run cancelled before it started. A live heap it was to resume was handed over
- * to it (taken out of the live-heap cache): it is freed here, or its isolate would never be.
+ * The outcome of a run cancelled before it started. A live context it was to resume (taken out
+ * of the live heaps) goes back there, unchanged: nothing ran in it.
  */
-function cancelledBeforeStart(request: RunRequest): RunOutcome {
-  const start = request.stateful;
-  if (start !== undefined && 'live' in start) start.live.dispose();
+function cancelledBeforeStart(live: LiveHeapCache, resumed: Resumed | null): RunOutcome {
+  if (resumed !== null) live.put(resumed.heap, resumed.live);
   return { status: 'cancelled', result: null, error: ErrorTexts.cancelled, record: null };
 }
 
@@ -100,6 +108,10 @@ export interface EngineOptions {
   onRetire?: (reason: string) => void;
   /** Tests: a lower bound than `stuckIsolatesMax`. */
   stuckIsolatesMax?: number;
+  /** Live contexts of stateful runs kept, at most (live-heaps.ts, `liveHeapsMaxDefault`); 0: none. */
+  liveHeapsMax?: number;
+  /** V8 heap bytes the live contexts may hold together (`liveHeapBytesMaxDefault`). */
+  liveHeapBytesMax?: number;
 }
 
 class IsolateEngine implements Engine {
@@ -124,7 +136,11 @@ class IsolateEngine implements Engine {
   constructor(options: EngineOptions) {
     assert(Number.isInteger(options.maxConcurrentExecutions) && options.maxConcurrentExecutions >= 1, 'at least one slot');
     this.slots = options.maxConcurrentExecutions;
-    this.pool = new IsolatePool({ slots: this.slots, onCatastrophicError: (isolate, message) => this.onCatastrophicError(isolate, message) });
+    this.pool = new IsolatePool({
+      slots: this.slots, onCatastrophicError: (isolate, message) => this.onCatastrophicError(isolate, message),
+      ...(options.liveHeapsMax === undefined ? {} : { liveHeapsMax: options.liveHeapsMax }),
+      ...(options.liveHeapBytesMax === undefined ? {} : { liveHeapBytesMax: options.liveHeapBytesMax }),
+    });
     this.logger = options.logger;
     this.clock = options.clock ?? Date.now;
     this.onRetire = options.onRetire ?? null;
@@ -136,6 +152,10 @@ class IsolateEngine implements Engine {
   private readonly stuckMax: number;
   private retiringReason: string | null = null;
   private rssCheck: NodeJS.Timeout | null = null;
+
+  get live(): LiveHeaps {
+    return this.pool.live;
+  }
 
   get retiring(): string | null {
     return this.retiringReason;
@@ -224,20 +244,25 @@ class IsolateEngine implements Engine {
    */
   run(request: RunRequest): Promise<RunOutcome> {
     assert(request.limits.executionTimeoutMs > 0 && request.limits.heapMemoryMaxMb > 0, 'positive limits');
-    if (this.closed) return Promise.resolve(cancelledBeforeStart(request));
-    if (this.retiringReason !== null) {
-      if (request.stateful !== undefined && 'live' in request.stateful) request.stateful.live.dispose();
-      return Promise.resolve(failed(ErrorTexts.retiring));
+    if (this.closed) return Promise.resolve(cancelledBeforeStart(this.pool.live, null));
+    if (this.retiringReason !== null) return Promise.resolve(failed(ErrorTexts.retiring));
+    const start = request.stateful;
+    let resumed: Resumed | null = null;
+    if (start !== undefined && 'resume' in start) {
+      const live = this.pool.live.take(start.resume, isolateMemoryMb(request.limits.heapMemoryMaxMb));
+      // Resumed meanwhile by another run, or evicted: this one replays the history instead.
+      if (live === null) return this.replayInstead(request, start.resume, start.history);
+      resumed = { heap: start.resume, live };
     }
     const code = this.sources.prepare(request.code, request.stateful !== undefined);
     return new Promise((resolve) => {
-      const queued: QueuedRun = { request, resolve, onAbort: null, code: null };
+      const queued: QueuedRun = { request, resolve, onAbort: null, code: null, resumed };
       // Cancelling a run that still waits for its code or a slot answers at once, without a slot.
       queued.onAbort = () => {
         const index = this.queue.indexOf(queued);
         if (index !== -1) this.queue.splice(index, 1);
         else if (!this.preparing.delete(queued)) return;
-        resolve(cancelledBeforeStart(request));
+        resolve(cancelledBeforeStart(this.pool.live, resumed));
       };
       request.signal.addEventListener('abort', queued.onAbort, { once: true });
       if (!(code instanceof Promise)) return this.enqueue(queued, { ok: true, value: code });
@@ -247,6 +272,17 @@ class IsolateEngine implements Engine {
         if (this.preparing.delete(queued)) this.enqueue(queued, settled);
       });
     });
+  }
+
+  /** Runs `request` on a replay of `heap`'s history, which was to be resumed live. */
+  private async replayInstead(request: RunRequest, heap: string, history: () => Promise<ReplayStep[]>): Promise<RunOutcome> {
+    let replay: ReplayStep[];
+    try {
+      replay = await history();
+    } catch (error) {
+      return failed(`Could not resume heap ${heap}: ${(error as Error).message}`);
+    }
+    return this.run({ ...request, stateful: { replay } });
   }
 
   private enqueue(queued: QueuedRun, code: Settled<PreparedSource>): void {
@@ -281,7 +317,7 @@ class IsolateEngine implements Engine {
       this.running++;
       const taken = { sinceMs: performance.now() };
       this.slotsTakenAt.add(taken);
-      this.runOne(next.request, next.code!)
+      this.runOne(next.request, next.code!, next.resumed)
         .catch((error: unknown) => {
           // The engine turns every sandbox failure into an outcome; this is a fault of our own.
           this.logger?.error({ err: error }, 'execution engine fault');
@@ -316,11 +352,11 @@ class IsolateEngine implements Engine {
     this.longRunCheck.unref();
   }
 
-  private async runOne(request: RunRequest, code: Settled<PreparedSource>): Promise<RunOutcome> {
-    if (request.signal.aborted) return cancelledBeforeStart(request);
+  private async runOne(request: RunRequest, code: Settled<PreparedSource>, resumed: Resumed | null): Promise<RunOutcome> {
+    if (request.signal.aborted) return cancelledBeforeStart(this.pool.live, resumed);
     request.onStarted?.();
     const memoryMb = isolateMemoryMb(request.limits.heapMemoryMaxMb);
-    const prepared = await this.contextFor(request, memoryMb);
+    const prepared = await this.contextFor(request, memoryMb, resumed);
     if (!('isolate' in prepared)) return prepared;
     this.routeConsole(prepared, request);
     const stateless = request.stateful === undefined;
@@ -339,11 +375,9 @@ class IsolateEngine implements Engine {
   }
 
   /** The context a run starts in: the live one it resumes, or a new one from the pool (or the failure to make one). */
-  private async contextFor(request: RunRequest, memoryMb: number): Promise<PreparedContext | RunOutcome> {
+  private async contextFor(request: RunRequest, memoryMb: number, resumed: Resumed | null): Promise<PreparedContext | RunOutcome> {
     const start = request.stateful;
-    if (start !== undefined && 'live' in start) {
-      return this.pool.resume(start.live, memoryMb);
-    }
+    if (resumed !== null) return this.pool.resume(resumed.live, memoryMb);
     let prepared: PreparedContext;
     try {
       prepared = await this.pool.acquire(memoryMb);
@@ -417,17 +451,17 @@ class IsolateEngine implements Engine {
       return outcome;
     }
     const left = run.leftover;
-    const kept = { ...outcome, source: left.source, timersLeft: left.timersLeft, pendingWorkLeft: left.pendingWorkLeft };
+    const ended = { ...outcome, source: left.source, timersLeft: left.timersLeft, pendingWorkLeft: left.pendingWorkLeft };
     // Async work still pending when the run ended would complete in this context later, before
     // anything the next run asks, so the context is not kept: a resume replays the history,
     // where that work never reaches user code. The heap itself is saved as for any run.
     const heapBytes = left.pendingWorkLeft > 0 ? null : await heapBytesOf(prepared.isolate);
     if (heapBytes === null) {
       this.pool.dropDetached(prepared);
-      return { ...kept, live: null };
+      return { ...ended, kept: null };
     }
     // The live-heap cache bounds its memory by these bytes: what V8 keeps outside the heap counts.
-    return { ...kept, live: this.pool.keepLive(prepared, memoryMb, heapBytes + left.offHeapBytes) };
+    return { ...ended, kept: this.pool.keepLive(prepared, memoryMb, heapBytes + left.offHeapBytes) };
   }
 
   /** Cancels what is queued and what runs (each answers `cancelled`), then disposes every isolate. */
@@ -439,7 +473,7 @@ class IsolateEngine implements Engine {
     this.longRunCheck = null;
     for (const queued of [...this.preparing, ...this.queue.splice(0)]) {
       queued.request.signal.removeEventListener('abort', queued.onAbort!);
-      queued.resolve(cancelledBeforeStart(queued.request));
+      queued.resolve(cancelledBeforeStart(this.pool.live, queued.resumed));
     }
     this.preparing.clear();
     for (const run of this.active) run.stop('cancelled');

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
-import type { LiveHeap } from './types.ts';
+import { LiveHeapCache, liveHeapBytesMaxDefault, liveHeapsMaxDefault, type LiveContextHandle } from './live-heaps.ts';
 
 /**
  * V8's concurrent on-stack replacement left some loops with no interrupt check: the optimized
@@ -229,14 +229,17 @@ export class IsolatePool {
   readonly idleMax: number;
 
   private readonly onCatastrophicError: (isolate: ivm.Isolate, message: string) => void;
+  /** The live contexts of stateful runs (live-heaps.ts): this pool owns them as it owns every isolate. */
+  readonly live: LiveHeapCache;
 
   /**
    * `onCatastrophicError` hears of an isolate V8 ran out of memory in beyond recovery. Every
    * isolate is made with the handler: without one, V8 aborts the process.
    */
-  constructor(options: { slots: number; onCatastrophicError: (isolate: ivm.Isolate, message: string) => void }) {
+  constructor(options: { slots: number; onCatastrophicError: (isolate: ivm.Isolate, message: string) => void; liveHeapsMax?: number; liveHeapBytesMax?: number }) {
     assert(Number.isInteger(options.slots) && options.slots >= 1, 'at least one execution slot');
     this.onCatastrophicError = options.onCatastrophicError;
+    this.live = new LiveHeapCache(options.liveHeapsMax ?? liveHeapsMaxDefault, options.liveHeapBytesMax ?? liveHeapBytesMaxDefault, isolateMemoryMb);
     this.idlePerLimitMax = Math.max(idleIsolatesPerLimitMin, options.slots);
     this.idleMax = Math.max(idleIsolatesMin, 2 * options.slots);
   }
@@ -432,17 +435,18 @@ export class IsolatePool {
   }
 
   /**
-   * Keeps the context of a stateful run that ended cleanly alive for the next run of its heap. The
-   * handle goes to the live-heap cache, which hands it to the run that resumes it (`resume`) or
-   * disposes it: the isolate then comes back here (`release`) for other runs.
+   * Keeps the context of a stateful run that ended cleanly alive for the next run of its heap:
+   * the live-heap cache holds it (answered: its number there) until the commit names it, then
+   * hands it to the run that resumes it (`resume`) or disposes it: the isolate then comes back
+   * here (`release`) for other runs.
    */
-  keepLive(prepared: PreparedContext, memoryMb: number, heapBytes: number): LiveHeap {
+  keepLive(prepared: PreparedContext, memoryMb: number, heapBytes: number): number {
     prepared.route.sink = null;
-    return new LiveContext(prepared, memoryMb, heapBytes, (retired) => this.release(retired, memoryMb));
+    return this.live.hold(new LiveContext(prepared, memoryMb, heapBytes, (retired) => this.release(retired, memoryMb)));
   }
 
   /** The context of a live heap, taken by the run that resumes it (from then on the run's). */
-  resume(live: LiveHeap, memoryMb: number): PreparedContext {
+  resume(live: LiveContextHandle, memoryMb: number): PreparedContext {
     assert(live instanceof LiveContext && live.memoryMb === memoryMb, 'a live heap of this pool, with the memory limit of the run');
     return live.consume();
   }
@@ -456,6 +460,7 @@ export class IsolatePool {
   /** Disposes the idle isolates, each once its next context is made (see `disposeWhenIdle`). */
   async close(): Promise<void> {
     this.closed = true;
+    this.live.clear();
     const idle = [...this.idle.values()].flat();
     this.idle.clear();
     this.idleCount = 0;
@@ -464,7 +469,7 @@ export class IsolatePool {
 }
 
 /** A context kept alive for the next run of the same heap (stateful mode). */
-class LiveContext implements LiveHeap {
+class LiveContext implements LiveContextHandle {
   readonly prepared: PreparedContext;
   readonly memoryMb: number;
   readonly heapBytes: number;

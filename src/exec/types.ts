@@ -46,22 +46,34 @@ export interface ReplayStep {
   outcome: { status: 'completed' | 'failed'; result: string | null; error: string | null };
 }
 
-/** A context kept alive after a stateful run, owned by whoever holds it (the live-heap cache). */
-export interface LiveHeap {
-  /** The isolate's memory limit: a run with another heap_memory_max_mb cannot use this context. */
-  readonly memoryMb: number;
-  /** V8 heap bytes the isolate used when the run ended (its share of the live-heap memory bound). */
+/**
+ * The live contexts of stateful runs, held by the engine (src/exec/live-heaps.ts) and named by
+ * heap id: whoever runs stateful code names contexts, never holds one.
+ */
+export interface LiveHeaps {
+  readonly size: number;
+  /** V8 heap bytes the live contexts held when they were kept. */
   readonly heapBytes: number;
-  readonly disposed: boolean;
-  /** Frees the context and its isolate; a handle passed to a run is consumed by it instead. */
-  dispose(): void;
+  /** Contexts runs left that no commit has named or released yet. */
+  readonly unnamed: number;
+  /** Whether `heap` is live here; with `heapMemoryMaxMb`, for a run of that limit (a resume can take it). */
+  has(heap: string, heapMemoryMaxMb?: number): boolean;
+  /** Names the context a run left (its outcome's `kept`) after the heap it made: it joins the cache. */
+  keep(kept: number, heap: string): void;
+  /** Frees the context a run left (its outcome's `kept`): no heap is made of it. */
+  release(kept: number): void;
+  /** Frees the live context of `heap`, if any. */
+  drop(heap: string): void;
+  clear(): void;
 }
 
 /**
- * Where a stateful run starts: a live context (consumed), or a fresh one on which the steps,
- * oldest first, are replayed before the code runs (none: a fresh start).
+ * Where a stateful run starts: the live context of a heap (`resume`, taken from the engine's live
+ * heaps when the run is submitted; gone by then, the engine replays `history()` instead, and a
+ * history that cannot be read fails the run), or a fresh context on which the steps, oldest
+ * first, are replayed before the code runs (none: a fresh start).
  */
-export type StatefulStart = { live: LiveHeap } | { replay: ReplayStep[] };
+export type StatefulStart = { resume: string; history: () => Promise<ReplayStep[]> } | { replay: ReplayStep[] };
 
 export interface RunOutcome {
   status: FinalStatus;
@@ -77,10 +89,11 @@ export interface RunOutcome {
    */
   record?: DeterminismRecord | null;
   /**
-   * Stateful runs that ended cleanly: the context, alive, to resume from. With `record` null (a
-   * source error: no code ran) it still holds the state the run started from.
+   * Stateful runs that ended cleanly: the number of the context, alive, that the engine holds
+   * until the caller names it after a heap (`LiveHeaps.keep`) or releases it: one of the two, once.
+   * With `record` null (a source error: no code ran) it still holds the state the run started from.
    */
-  live?: LiveHeap | null;
+  kept?: number | null;
   /** Stateful runs: the source that ran (types stripped, rewritten), what a replay runs again. */
   source?: string | null;
   /** Stateful runs: unref'd timers still pending at the end, which a heap does not carry over. */
@@ -91,6 +104,8 @@ export interface RunOutcome {
 
 export interface Engine {
   run(request: RunRequest): Promise<RunOutcome>;
+  /** The live contexts of stateful runs, by heap id. */
+  readonly live: LiveHeaps;
   /** Executions waiting to start: for their code to be made ready, or for a free slot (queue depth, for /metrics). */
   readonly queuedCount: number;
   readonly runningCount: number;

@@ -274,14 +274,14 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       try {
         parent = await heaps.parentOf(stateful);
         if (!memoryChosen && parent !== null) limits = { ...limits, heapMemoryMaxMb: await heaps.memoryOf(parent) };
-        start = await heaps.startOf(parent, limits.heapMemoryMaxMb);
+        start = await heaps.startOf(parent, limits.heapMemoryMaxMb, this.engine.live);
       } catch (error) {
         // A heap missing from the middle of a history, a corrupt record: the run cannot start.
         const message = (error as Error).message;
         return { outcome: { status: 'failed', result: null, error: parent === null ? message : `Could not resume heap ${parent}: ${message}` }, heap: null };
       }
       const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, onStarted, stateful: start });
-      const committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, completedAt: new Date() });
+      const committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, completedAt: new Date(), live: this.engine.live });
       if (committed.note !== null) for (const line of committed.note.split('\n')) onConsoleLine(line);
       return { outcome, heap: committed.heap };
     }, signal, () => ({ outcome: { status: 'cancelled', result: null, error: ErrorTexts.cancelled }, heap: null }));
@@ -382,7 +382,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   async runDetached(code: string, limits: RunLimits, steps: ReplayStep[]): Promise<RunOutcome> {
     if (this.closing) throw new McpV8Error('STOPPING', 'the server is stopping');
     const outcome = await this.engine.run({ code, limits, signal: new AbortController().signal, onConsoleLine: () => undefined, stateful: { replay: steps } });
-    outcome.live?.dispose();
+    if (outcome.kept !== undefined && outcome.kept !== null) this.engine.live.release(outcome.kept);
     return outcome;
   }
 

@@ -1,14 +1,14 @@
 // Stateful mode's bookkeeping around the engine (docs/stateful.md): where a run starts (a live
 // context of its parent heap, or a replay of the parent's recorded history loaded from the heap
 // store), what it leaves (a heap record, content-addressed, then its session entry and tags in
-// one batch), the bounded cache of live contexts, and the order of the runs of one session.
+// one batch), which live context the engine keeps, and the order of the runs of one session.
+// The live contexts themselves are the engine's (src/exec/live-heaps.ts): this names them by heap id.
 import { LRUCache } from 'lru-cache';
 import { McpV8Error, assert, isMcpV8Error } from '../errors.ts';
 import { decodeHeapRecord, encodeHeapRecord, heapRecordOf, type HeapRecord } from '../storage/heap-record.ts';
 import { checkHeapId, heapIdOf, heapNotFound, type HeapStore } from '../storage/heap-store.ts';
 import { checkSessionName, checkTags, type SessionStore, type SessionEntry, type Tags } from '../storage/session-db.ts';
-import { isolateMemoryMb } from '../exec/isolate-pool.ts';
-import type { LiveHeap, ReplayStep, RunLimits, RunOutcome, StatefulStart } from '../exec/types.ts';
+import type { LiveHeaps, ReplayStep, RunLimits, RunOutcome, StatefulStart } from '../exec/types.ts';
 
 /** What a run_js call asks of stateful mode; all optional. */
 export interface StatefulRequest {
@@ -17,76 +17,10 @@ export interface StatefulRequest {
   tags: Tags | null;
 }
 
-/** Live contexts kept by default (each holds an isolate: ~1.3 MiB plus what the code built). */
-export const liveHeapsMaxDefault = 128;
-/** V8 heap bytes all live contexts may hold together; past it the least recently used go. */
-export const liveHeapBytesMaxDefault = 1024 * 1024 * 1024;
 /** Decoded heap records kept in memory, so that replays rarely read the store. */
 export const recordsCachedMax = 10_000;
 /** The longest history a heap may have: a resume replays at most this many runs. */
 export const historyRunsMax = 10_000;
-
-/**
- * Live contexts by heap id, least recently kept first, bounded by count and by V8 heap bytes; a
- * context is taken by one resume only. One that leaves by eviction or replacement is freed;
- * one taken is the taker's.
- */
-export class LiveHeapCache {
-  /** Null with a bound of 0 (lru-cache needs at least 1): nothing is kept. */
-  private readonly entries: LRUCache<string, LiveHeap> | null;
-  readonly max: number;
-  readonly bytesMax: number;
-
-  constructor(max: number, bytesMax = liveHeapBytesMaxDefault) {
-    assert(Number.isInteger(max) && max >= 0, 'a live-heap bound is a count');
-    assert(Number.isInteger(bytesMax) && bytesMax > 0, 'a live-heap memory bound is positive');
-    this.max = max;
-    this.bytesMax = bytesMax;
-    this.entries = max === 0 ? null : new LRUCache<string, LiveHeap>({
-      max, maxSize: bytesMax,
-      // lru-cache sizes are positive integers.
-      sizeCalculation: (live) => Math.max(1, Math.ceil(live.heapBytes)),
-      dispose: (live, _heap, reason) => { if (reason === 'evict' || reason === 'set') live.dispose(); },
-    });
-  }
-
-  get size(): number {
-    return this.entries?.size ?? 0;
-  }
-
-  /** V8 heap bytes the live contexts held when they were kept. */
-  get heapBytes(): number {
-    return this.entries?.calculatedSize ?? 0;
-  }
-
-  has(heap: string): boolean {
-    return this.entries?.has(heap) ?? false;
-  }
-
-  put(heap: string, live: LiveHeap): void {
-    if (this.entries === null || live.disposed || live.heapBytes > this.bytesMax) {
-      this.entries?.peek(heap)?.dispose();
-      this.entries?.delete(heap);
-      live.dispose();
-      return;
-    }
-    this.entries.set(heap, live);
-  }
-
-  /** The live context of `heap` for a run of this isolate size, removed from the cache; else null. */
-  take(heap: string, memoryMb: number): LiveHeap | null {
-    const live = this.entries?.peek(heap);
-    if (live === undefined || live.memoryMb !== memoryMb) return null;
-    this.entries!.delete(heap);
-    return live.disposed ? null : live;
-  }
-
-  clear(): void {
-    if (this.entries === null) return;
-    for (const live of this.entries.values()) live.dispose();
-    this.entries.clear();
-  }
-}
 
 export interface CommitRequest {
   parent: string | null;
@@ -97,6 +31,8 @@ export interface CommitRequest {
   session: string | null;
   tags: Tags | null;
   completedAt: Date;
+  /** The engine's live contexts: the run's (`outcome.kept`) is named after its heap, or released. */
+  live: LiveHeaps;
 }
 
 /** What a finished stateful run left: its heap, or why it has none; a line for its output, if any. */
@@ -105,15 +41,13 @@ export type CommitResult = { heap: string; note: string | null } | { heap: null;
 export class HeapService {
   readonly store: HeapStore;
   readonly sessions: SessionStore;
-  readonly live: LiveHeapCache;
   private readonly records = new LRUCache<string, HeapRecord>({ max: recordsCachedMax });
   /** The last submitted run of each session: the next one starts after it. */
   private readonly sessionTails = new Map<string, Promise<void>>();
 
-  constructor(options: { store: HeapStore; sessions: SessionStore; liveHeapsMax?: number; liveHeapBytesMax?: number }) {
+  constructor(options: { store: HeapStore; sessions: SessionStore }) {
     this.store = options.store;
     this.sessions = options.sessions;
-    this.live = new LiveHeapCache(options.liveHeapsMax ?? liveHeapsMaxDefault, options.liveHeapBytesMax ?? liveHeapBytesMaxDefault);
   }
 
   /** Checks a request before it gets an execution id: bad names and unknown heaps are errors now. */
@@ -128,7 +62,7 @@ export class HeapService {
   /** The heap id, checked: HEAP_NOT_FOUND unless this node holds it or the store has it. */
   async mustExist(heap: string): Promise<string> {
     const id = checkHeapId(heap);
-    if (!this.live.has(id) && !this.records.has(id) && !(await this.store.has(id))) throw heapNotFound(id);
+    if (!this.records.has(id) && !(await this.store.has(id))) throw heapNotFound(id);
     return id;
   }
 
@@ -165,11 +99,10 @@ export class HeapService {
     return null;
   }
 
-  /** Where a run from `parent` starts: its live context if this node has it, else a replay. */
-  async startOf(parent: string | null, heapMemoryMaxMb: number): Promise<StatefulStart> {
+  /** Where a run from `parent` starts: its live context if the engine has it (`live`), else a replay. */
+  async startOf(parent: string | null, heapMemoryMaxMb: number, live: LiveHeaps): Promise<StatefulStart> {
     if (parent === null) return { replay: [] };
-    const live = this.live.take(parent, isolateMemoryMb(heapMemoryMaxMb));
-    if (live !== null) return { live };
+    if (live.has(parent, heapMemoryMaxMb)) return { resume: parent, history: () => this.history(parent) };
     return { replay: await this.history(parent) };
   }
 
@@ -208,26 +141,36 @@ export class HeapService {
   /**
    * Saves what a finished stateful run left. A clean run that ended completed or failed becomes
    * a heap: the record first (content-addressed, atomic), then the session entry and tags in one
-   * batch, and its context goes to the live cache. Anything else has no heap; its context (if
-   * any) is freed, or kept for the parent when no code ran at all.
+   * batch, and its context is named after the heap in the engine's live heaps. Anything else has
+   * no heap; its context (if any) is released, or named after the parent when no code ran at all.
+   * Whatever happens, the context the run left is named or released here, once.
    */
   async commit(request: CommitRequest): Promise<CommitResult> {
-    const { outcome } = request;
-    const live = outcome.live ?? null;
-    const record = outcome.record ?? null;
-    if (outcome.status !== 'completed' && outcome.status !== 'failed') {
-      live?.dispose();
-      return { heap: null, note: null };
+    const kept = request.outcome.kept ?? null;
+    let named = false;
+    const name = (heap: string) => {
+      named = true;
+      if (kept !== null) request.live.keep(kept, heap);
+    };
+    try {
+      return await this.save(request, name);
+    } finally {
+      if (!named && kept !== null) request.live.release(kept);
     }
+  }
+
+  /** `commit`, with the run's context named by `name` (else released by the caller). */
+  private async save(request: CommitRequest, name: (heap: string) => void): Promise<CommitResult> {
+    const { outcome } = request;
+    const record = outcome.record ?? null;
+    if (outcome.status !== 'completed' && outcome.status !== 'failed') return { heap: null, note: null };
     if (record === null || outcome.source === null || outcome.source === undefined) {
       // No code ran (the source did not compile): a context still holds the parent's state. Or
       // the run has no record (out of memory, a replay that failed): nothing to save.
-      if (live !== null && request.parent !== null && outcome.source === null) this.live.put(request.parent, live);
-      else live?.dispose();
+      if (request.parent !== null && outcome.source === null) name(request.parent);
       return { heap: null, note: null };
     }
     if (!record.complete) {
-      live?.dispose();
       return { heap: null, note: '[WARN] mcp-v8: this run read the clock or fired timers more than 100000 times; its state was not saved as a heap' };
     }
     const heapRecord = heapRecordOf({
@@ -243,7 +186,7 @@ export class HeapService {
     // other fsyncs, and a context waiting there would hold its isolate out of the pool. Nobody
     // can resume the heap before it is acknowledged (its id is not out yet, and the next run of
     // its session waits for this one), and a failed write takes it out again.
-    if (live !== null) this.live.put(heap, live);
+    name(heap);
     try {
       assert((await this.store.put(bytes)) === heap, 'the store names a heap by the hash of its bytes');
       this.remember(heap, heapRecord);
@@ -254,7 +197,7 @@ export class HeapService {
         await this.sessions.apply({ type: 'heap.commit', heap, session: request.session, entry, tags: request.tags });
       }
     } catch (error) {
-      if (live !== null) this.live.take(heap, live.memoryMb)?.dispose();
+      if (outcome.kept !== undefined && outcome.kept !== null) request.live.drop(heap);
       // A cluster node cut off from its quorum still runs code: a run that asked for no session
       // and no tags keeps its result, without a heap, and says why.
       if (isMcpV8Error(error) && error.code === 'NO_QUORUM' && request.session === null && request.tags === null) {
@@ -262,16 +205,17 @@ export class HeapService {
       }
       throw error;
     }
-    const timersLeft = outcome.timersLeft ?? 0;
-    const workLeft = outcome.pendingWorkLeft ?? 0;
-    const notes = [
-      ...(timersLeft === 0 ? [] : [`${timersLeft} unref'd timer${timersLeft === 1 ? ' was' : 's were'} still pending when the run ended; a heap does not carry pending timers over`]),
-      ...(workLeft === 0 ? [] : [`${workLeft} async WebAssembly compile${workLeft === 1 ? ' was' : 's were'} still pending when the run ended; ${workLeft === 1 ? 'it' : 'they'} will never complete (await it within the run)`]),
-    ];
-    return { heap, note: notes.length === 0 ? null : notes.map((note) => `[WARN] mcp-v8: ${note}`).join('\n') };
+    return { heap, note: leftoverNote(outcome) };
   }
+}
 
-  close(): void {
-    this.live.clear();
-  }
+/** The warning a run's output ends with when it left timers or async work that a heap does not carry over. */
+function leftoverNote(outcome: RunOutcome): string | null {
+  const timersLeft = outcome.timersLeft ?? 0;
+  const workLeft = outcome.pendingWorkLeft ?? 0;
+  const notes = [
+    ...(timersLeft === 0 ? [] : [`${timersLeft} unref'd timer${timersLeft === 1 ? ' was' : 's were'} still pending when the run ended; a heap does not carry pending timers over`]),
+    ...(workLeft === 0 ? [] : [`${workLeft} async WebAssembly compile${workLeft === 1 ? ' was' : 's were'} still pending when the run ended; ${workLeft === 1 ? 'it' : 'they'} will never complete (await it within the run)`]),
+  ];
+  return notes.length === 0 ? null : notes.map((note) => `[WARN] mcp-v8: ${note}`).join('\n');
 }

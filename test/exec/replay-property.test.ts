@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { statefulHarness } from './stateful-harness.ts';
 
-const { runStateful, chain } = await statefulHarness();
+const { runStateful, chain, resume, drop } = await statefulHarness();
 
 function generator(seed: number): () => number {
   let state = seed >>> 0;
@@ -60,14 +60,14 @@ describe('replay equals live', () => {
       const codes = program(seed);
       const { steps, last } = await chain(codes);
       const probe = 'JSON.stringify(s)';
-      const live = await runStateful(probe, { live: last.outcome.live! });
+      const live = await runStateful(probe, resume(last.live!));
       const replayed = await runStateful(probe, { replay: steps });
       const context = `seed ${seed}:\n${codes.join('\n---\n')}`;
       assert.equal(live.outcome.status, 'completed', `${context}\n${live.outcome.error}`);
       assert.equal(replayed.outcome.status, 'completed', `${context}\n${replayed.outcome.error}`);
       assert.equal(replayed.outcome.result, live.outcome.result, context);
-      live.outcome.live?.dispose();
-      replayed.outcome.live?.dispose();
+      drop(live.live);
+      drop(replayed.live);
     }
   });
 });

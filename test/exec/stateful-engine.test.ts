@@ -6,7 +6,14 @@ import { describe, test } from 'node:test';
 import type { ReplayStep } from '../../src/exec/types.ts';
 import { statefulHarness } from './stateful-harness.ts';
 
-const { runStateful, chain } = await statefulHarness();
+const { runStateful, chain, resume, drop, live: liveHeaps } = await statefulHarness();
+
+/** An onStarted callback whose call resolves a promise added to `started`. */
+function startedSignal(started: Array<Promise<void>>): () => void {
+  let resolve = (): void => undefined;
+  started.push(new Promise<void>((done) => { resolve = done; }));
+  return () => resolve();
+}
 
 describe('stateful engine', () => {
   test('a live context keeps var, let, const, class, functions and closures, and a later run may declare them again', async () => {
@@ -15,17 +22,17 @@ describe('stateful engine', () => {
       'let b = 20; const p = new Point(5); [f(), p.x, counter()].join()',
     ]);
     assert.equal(last.outcome.result, '24,5,2');
-    const probe = await runStateful('[a, b, c, typeof Point, counter()].join()', { live: last.outcome.live! });
+    const probe = await runStateful('[a, b, c, typeof Point, counter()].join()', resume(last.live!));
     assert.equal(probe.outcome.result, '1,20,3,function,3');
-    probe.outcome.live!.dispose();
+    drop(probe.live);
   });
 
   test('top-level await code keeps its let/const/class too', async () => {
     const { last } = await chain(['const v = await Promise.resolve(41); class K {}; let w = v + 1; w']);
     assert.equal(last.outcome.result, '42');
-    const probe = await runStateful('[v, w, typeof K].join()', { live: last.outcome.live! });
+    const probe = await runStateful('[v, w, typeof K].join()', resume(last.live!));
     assert.equal(probe.outcome.result, '41,42,function');
-    probe.outcome.live!.dispose();
+    drop(probe.live);
   });
 
   test('replay rebuilds random, clock, timers and promises exactly, and silently', async () => {
@@ -38,18 +45,18 @@ describe('stateful engine', () => {
       `await new Promise((ok) => setTimeout(ok, 40)); log.push(new Date().toISOString()); var bytes = crypto.getRandomValues(new Uint8Array(4)).join(); log.length`,
     ]);
     const probe = '[r, t0, p0, u, bytes, log.join("|")].join(" ")';
-    const live = await runStateful(probe, { live: last.outcome.live! });
+    const live = await runStateful(probe, resume(last.live!));
     const replayed = await runStateful(probe, { replay: steps });
     assert.equal(replayed.outcome.status, 'completed', replayed.outcome.error ?? '');
     assert.equal(replayed.outcome.result, live.outcome.result);
     assert.deepEqual(replayed.lines, [], 'a replay prints nothing');
-    live.outcome.live!.dispose();
-    replayed.outcome.live!.dispose();
+    drop(live.live);
+    drop(replayed.live);
   });
 
   test('replay runs on a virtual clock: a recorded hour-long wait replays within a one-second budget', async () => {
     const { steps, last } = await chain(['var t0 = Date.now(); await new Promise((done) => setTimeout(done, 20)); var t1 = Date.now(); t1 - t0 >= 20']);
-    last.outcome.live!.dispose();
+    drop(last.live);
     const hourMs = 3_600_000;
     const step = steps[0]!;
     const readings = step.observed.clockReadingsMs;
@@ -66,7 +73,7 @@ describe('stateful engine', () => {
     const replayed = await runStateful('t1 - t0', { replay: [stretched] });
     assert.equal(replayed.outcome.status, 'completed', replayed.outcome.error ?? '');
     assert.ok(Number(replayed.outcome.result) >= hourMs, `the replayed code saw the recorded hour pass: ${replayed.outcome.result}`);
-    replayed.outcome.live!.dispose();
+    drop(replayed.live);
   });
 
   test('a run that throws is a heap: replay throws at the same place and keeps the partial state', async () => {
@@ -74,8 +81,8 @@ describe('stateful engine', () => {
     assert.equal(last.outcome.status, 'failed');
     const replayed = await runStateful('[typeof before, typeof after].join()', { replay: steps });
     assert.equal(replayed.outcome.result, 'number,undefined');
-    last.outcome.live!.dispose();
-    replayed.outcome.live!.dispose();
+    drop(last.live);
+    drop(replayed.live);
   });
 
   test('a top-level await run that throws replays to the same line and column, also one recorded before the wrapper had its own line', async () => {
@@ -85,7 +92,7 @@ describe('stateful engine', () => {
     const replayed = await runStateful('got', { replay: steps });
     assert.equal(replayed.outcome.status, 'completed', replayed.outcome.error ?? '');
     assert.equal(replayed.outcome.result, '1');
-    replayed.outcome.live!.dispose();
+    drop(replayed.live);
     // The same run as the wrapper recorded it until 2026-12-01, prefix and code on line 1: its
     // record says line 2 too, which a replay one line up would miss (a divergence).
     const oldSource = 'var got; ((run) => (run.catch(() => {}), run))((async () => { ;( got = await Promise.resolve(1));\n  null.boom;\n  return (got);\n})())';
@@ -93,20 +100,20 @@ describe('stateful engine', () => {
     const replayedOld = await runStateful('got', { replay: [oldStep] });
     assert.equal(replayedOld.outcome.status, 'completed', replayedOld.outcome.error ?? '');
     assert.equal(replayedOld.outcome.result, '1');
-    replayedOld.outcome.live!.dispose();
-    last.outcome.live!.dispose();
+    drop(replayedOld.live);
+    drop(last.live);
   });
 
   test('code the top-level-await rewrite refuses (an import statement) runs nothing and leaves no heap', async () => {
     const { last } = await chain(['var kept = 7']);
-    const refused = await runStateful("import fs from 'fs'\nawait fs.promises.readFile('x')", { live: last.outcome.live! });
+    const refused = await runStateful("import fs from 'fs'\nawait fs.promises.readFile('x')", resume(last.live!));
     assert.equal(refused.outcome.status, 'failed');
     assert.equal(refused.outcome.error, 'SyntaxError: import and export statements are not supported yet');
     assert.equal(refused.outcome.source, null, 'no code ran');
     assert.equal(refused.step, null, 'so there is no heap, whose replay would meet V8\'s error instead');
-    const after = await runStateful('kept', { live: refused.outcome.live ?? last.outcome.live! });
+    const after = await runStateful('kept', resume(refused.live ?? last.live!));
     assert.equal(after.outcome.result, '7', 'the context still holds the parent\'s state');
-    after.outcome.live?.dispose();
+    drop(after.live);
   });
 
   test('async WebAssembly results reach user code in their recorded order', async () => {
@@ -119,25 +126,25 @@ describe('stateful engine', () => {
     assert.equal(last.outcome.result, '42');
     const replayed = await runStateful('order.join() + ":" + instance.exports.get()', { replay: steps });
     assert.equal(replayed.outcome.result, 'wasm,timer:42');
-    last.outcome.live!.dispose();
-    replayed.outcome.live!.dispose();
+    drop(last.live);
+    drop(replayed.live);
   });
 
   test('a record that does not match the code is a divergence, named, never a silent state', async () => {
     const { steps, last } = await chain(['var x = Date.now(); x > 0']);
-    last.outcome.live!.dispose();
+    drop(last.live);
     const tampered: ReplayStep[] = [{ ...steps[0]!, code: 'var x = Date.now() + Date.now(); x > 0' }];
     const replayed = await runStateful('x', { replay: tampered });
     assert.equal(replayed.outcome.status, 'failed');
     assert.match(replayed.outcome.error!, /Could not resume heap 0+\d+: replaying run 1 of 1 .* diverged from its record: .*clock/);
-    assert.equal(replayed.outcome.live ?? null, null);
+    assert.equal(replayed.live, null);
   });
 
   test('replay under a smaller memory limit than the history needs fails clearly', async () => {
     const big = { heapMemoryMaxMb: 64, executionTimeoutMs: 10_000 };
     const first = await runStateful('var keep = []; for (let i = 0; i < 40; i++) keep.push(new Array(100_000).fill(i)); keep.length', { replay: [] }, { limits: big });
     assert.equal(first.outcome.status, 'completed', first.outcome.error ?? '');
-    first.outcome.live!.dispose();
+    drop(first.live);
     const replayed = await runStateful('keep.length', { replay: [first.step!] }, { limits: { heapMemoryMaxMb: 8, executionTimeoutMs: 5_000 } });
     assert.equal(replayed.outcome.status, 'failed');
     assert.match(replayed.outcome.error!, /ran out of memory under heap_memory_max_mb=8; resume it with a larger heap_memory_max_mb/);
@@ -146,26 +153,45 @@ describe('stateful engine', () => {
   test('a cancelled, timed out or out-of-memory run leaves no live context', async () => {
     const timedOut = await runStateful('while (true) {}', { replay: [] }, { limits: { heapMemoryMaxMb: 8, executionTimeoutMs: 200 } });
     assert.equal(timedOut.outcome.status, 'timed_out');
-    assert.equal(timedOut.outcome.live ?? null, null);
+    assert.equal(timedOut.live, null);
     const abort = new AbortController();
     const cancelled = runStateful('await new Promise(() => setTimeout(() => {}, 10_000))', { replay: [] }, { signal: abort.signal });
     setTimeout(() => abort.abort(), 50);
     assert.equal((await cancelled).outcome.status, 'cancelled');
-    assert.equal((await cancelled).outcome.live ?? null, null);
+    assert.equal((await cancelled).live, null);
   });
 
-  test('a resume cancelled while it waits for a slot frees the live context it was handed', async () => {
+  test('a resume cancelled while it waits for a slot gives the live context back, unchanged', async () => {
     const { last } = await chain(['var kept = 1']);
-    const live = last.outcome.live!;
-    // Both slots busy, so the resume queues.
+    const name = last.live!;
+    // Both slots busy, so the resume queues, holding the context it took.
     const busy = new AbortController();
-    const blockers = [0, 1].map(() => runStateful('await new Promise((resolve) => setTimeout(resolve, 10_000))', { replay: [] }, { signal: busy.signal }));
+    const started: Array<Promise<void>> = [];
+    const blockers = [0, 1].map(() => runStateful('await new Promise((resolve) => setTimeout(resolve, 10_000))', { replay: [] }, {
+      signal: busy.signal, onStarted: startedSignal(started),
+    }));
+    await Promise.all(started);
     const cancel = new AbortController();
-    const resume = runStateful('kept', { live }, { signal: cancel.signal });
+    const resumed = runStateful('kept', resume(name), { signal: cancel.signal });
+    assert.equal(liveHeaps.has(name), false, 'taken by the queued resume');
     cancel.abort();
-    assert.equal((await resume).outcome.status, 'cancelled');
-    assert.equal(live.disposed, true, 'the context (and its isolate) is not left behind');
+    assert.equal((await resumed).outcome.status, 'cancelled');
+    assert.equal(liveHeaps.has(name), true, 'the context (and its isolate) is back where it was, not left behind');
     busy.abort();
     for (const blocker of await Promise.all(blockers)) assert.equal(blocker.outcome.status, 'cancelled');
+    const again = await runStateful('kept', resume(name));
+    assert.equal(again.outcome.result, '1');
+    drop(again.live);
+  });
+
+  test('a resume whose context is gone replays the history it was given instead', async () => {
+    const { steps, last } = await chain(['var kept = 5']);
+    drop(last.live);
+    const replayed = await runStateful('kept + 1', { resume: last.live!, history: () => Promise.resolve(steps) });
+    assert.equal(replayed.outcome.result, '6');
+    drop(replayed.live);
+    const unreadable = await runStateful('kept', { resume: last.live!, history: () => Promise.reject(new Error('the record is damaged')) });
+    assert.equal(unreadable.outcome.status, 'failed');
+    assert.equal(unreadable.outcome.error, `Could not resume heap ${last.live}: the record is damaged`);
   });
 });

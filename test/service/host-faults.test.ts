@@ -60,7 +60,6 @@ describe('host faults', () => {
       assert.match(JSON.stringify(logged.err), /ENOTDIR/);
     } finally {
       await service.close();
-      heaps.close();
       await store.close();
       await sessions.close();
     }
@@ -96,6 +95,7 @@ describe('host faults', () => {
       get runningCount() { return engine.runningCount; }
       get retiring() { return engine.retiring; }
       get stuckIsolates() { return engine.stuckIsolates; }
+      get live() { return engine.live; }
       close() { return Promise.resolve(); }
     }
     const store = await ExecutionStore.open({ path: join(tempDir('host-fault-assert'), 'executions') });

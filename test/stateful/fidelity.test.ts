@@ -97,7 +97,7 @@ describe('stateful fidelity', () => {
     test(`resumed live: ${item.name}`, async () => {
       const made = await heapOf(stack, item.build);
       built.set(item.name, made);
-      assert.ok(stack.heaps.live.has(made.heap), 'the context is kept live');
+      assert.ok(stack.live.has(made.heap), 'the context is kept live');
       const probed = await heapOf(stack, item.probe, { heap: made.heap });
       assert.equal(probed.result, typeof item.expected === 'function' ? item.expected(made.result) : item.expected);
     });
@@ -108,7 +108,7 @@ describe('stateful fidelity', () => {
     stack = await openStack(stack.root);
     for (const item of cases) {
       const made = built.get(item.name)!;
-      assert.equal(stack.heaps.live.has(made.heap), false);
+      assert.equal(stack.live.has(made.heap), false);
       const probed = await heapOf(stack, item.probe, { heap: made.heap });
       assert.equal(probed.result, typeof item.expected === 'function' ? item.expected(made.result) : item.expected, item.name);
     }
@@ -172,7 +172,7 @@ describe('stateful heaps', () => {
 
   test('a heap needs the memory of its history: resuming with less fails clearly, with more works', async () => {
     const big = await heapOf(stack, 'var blocks = []; for (let i = 0; i < 30; i++) blocks.push(new Array(100_000).fill(i)); blocks.length', { heapMemoryMaxMb: 64 });
-    stack.heaps.live.clear();
+    stack.live.clear();
     const small = await stack.run('blocks.length', { heap: big.heap, heapMemoryMaxMb: 8 });
     assert.equal(small.status, 'failed');
     assert.match(small.error!, /ran out of memory under heap_memory_max_mb=8; resume it with a larger heap_memory_max_mb/);
@@ -203,7 +203,7 @@ describe('stateful heaps', () => {
   test('console output is printed once: a replay is silent', async () => {
     const first = await stack.run("console.log('hello once'); var y = 1");
     assert.deepEqual(first.lines, ['hello once']);
-    stack.heaps.live.clear();
+    stack.live.clear();
     const resumed = await stack.run("console.log('second'); y", { heap: first.heap! });
     assert.deepEqual(resumed.lines, ['second']);
   });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createEngine } from '../../src/exec/engine.ts';
 import { HeapService } from '../../src/service/heaps.ts';
 import { ExecutionService, type SubmitRequest } from '../../src/service/executions.ts';
-import type { Engine } from '../../src/exec/types.ts';
+import type { Engine, LiveHeaps } from '../../src/exec/types.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { DirectoryHeapStore } from '../../src/storage/directory-heap-store.ts';
 import type { ExecutionRecord } from '../../src/storage/execution-store.ts';
@@ -17,20 +17,22 @@ import { tempDir } from '../support/server-process.ts';
 export interface Stack {
   service: ExecutionService;
   heaps: HeapService;
+  /** The engine's live contexts of stateful runs, by heap id. */
+  live: LiveHeaps;
   /** Submits and waits; the finished record and its console lines. */
   run(code: string, options?: Omit<Partial<SubmitRequest>, 'code'> & { heap?: string; session?: string; tags?: Record<string, string> }): Promise<ExecutionRecord & { lines: string[] }>;
   close(): Promise<void>;
 }
 
 export async function openStack(root = tempDir('stateful'), options: { liveHeapsMax?: number } = {}): Promise<Stack & { root: string }> {
-  const engine: Engine = await createEngine({ maxConcurrentExecutions: 2 });
+  const engine: Engine = await createEngine({ maxConcurrentExecutions: 2, ...(options.liveHeapsMax === undefined ? {} : { liveHeapsMax: options.liveHeapsMax }) });
   const store = await ExecutionStore.open({ path: join(root, 'executions') });
   const heapStore = await DirectoryHeapStore.open(join(root, 'heaps'));
   const sessions = await SessionDb.open(join(root, 'sessions'));
-  const heaps = new HeapService({ store: heapStore, sessions, ...(options.liveHeapsMax === undefined ? {} : { liveHeapsMax: options.liveHeapsMax }) });
+  const heaps = new HeapService({ store: heapStore, sessions });
   const service = new ExecutionService({ engine, store, metrics: new Metrics(), nodeId: 'test', heaps });
   return {
-    root, service, heaps,
+    root, service, heaps, live: engine.live,
     async run(code, runOptions = {}) {
       const id = await service.submit({
         code, heapMemoryMaxMb: runOptions.heapMemoryMaxMb ?? 8, executionTimeoutSecs: runOptions.executionTimeoutSecs ?? 10,
@@ -43,7 +45,6 @@ export async function openStack(root = tempDir('stateful'), options: { liveHeaps
     },
     async close() {
       await service.close();
-      heaps.close();
       await engine.close();
       await store.close();
       await sessions.close();

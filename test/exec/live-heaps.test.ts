@@ -1,11 +1,11 @@
 // The live-heap cache alone: least recently kept go first, by count and by V8 heap bytes; a heap
-// is taken by one resume, only for a run with the same isolate size; whatever leaves is freed.
+// is taken by one resume, only for a run with the same isolate size; a context a run left is
+// held until named or released, once; whatever leaves is freed.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { LiveHeapCache } from '../../src/service/heaps.ts';
-import type { LiveHeap } from '../../src/exec/types.ts';
+import { LiveHeapCache, type LiveContextHandle } from '../../src/exec/live-heaps.ts';
 
-function fakeLive(heapBytes: number, memoryMb = 8): LiveHeap & { freed: boolean } {
+function fakeLive(heapBytes: number, memoryMb = 8): LiveContextHandle & { freed: boolean } {
   return { memoryMb, heapBytes, freed: false, get disposed() { return this.freed; }, dispose() { this.freed = true; } };
 }
 
@@ -48,5 +48,20 @@ describe('live-heap cache', () => {
     cache.clear();
     assert.equal(kept.freed, true);
     assert.equal(cache.size, 0);
+  });
+
+  test('a held context is named or released once; clear frees the held ones too', () => {
+    const cache = new LiveHeapCache(10, 1_000);
+    const [named, released, held] = [fakeLive(10), fakeLive(10), fakeLive(10)];
+    const [a, b, c] = [cache.hold(named), cache.hold(released), cache.hold(held)];
+    assert.equal(cache.unnamed, 3);
+    cache.keep(a, 'heap-a');
+    cache.release(b);
+    assert.deepEqual([cache.has('heap-a'), named.freed, released.freed, cache.unnamed], [true, false, true, 1]);
+    assert.throws(() => cache.release(b), /named or released once/);
+    cache.clear();
+    assert.deepEqual([named.freed, held.freed, cache.unnamed, cache.size], [true, true, 0, 0]);
+    cache.keep(c, 'heap-c');
+    assert.equal(cache.has('heap-c'), false, 'a commit that ends after the clear names nothing');
   });
 });
