@@ -18,14 +18,16 @@
   const realNow = RealDate.now;
   const clockReadingsMax = 100000;
   const eventsMax = 100000;
-  let record = null;
+  /** @type {{ seed: number, clockReadingsMs: number[], events: unknown[], complete: boolean }} */
+  let record = { seed: 0, clockReadingsMs: [], events: [], complete: true };
   const state = new Uint32Array(4);
   /** The recorded readings while replaying, else null; the next one to answer; the virtual clock. */
-  let replayReadings = null;
+  let replayReadings = /** @type {number[] | null} */ (null);
   let replayIndex = 0;
   let virtualNowMs = 0;
-  let divergence = null;
+  let divergence = /** @type {string | null} */ (null);
 
+  /** @param {number} value @param {number} shift @returns {number} */
   function rotl(value, shift) { return (value << shift) | (value >>> (32 - shift)); }
 
   /** xoshiro128**: 32 random bits per call, period 2^128 - 1. */
@@ -38,6 +40,7 @@
   }
 
   /** Fills the generator's state from a 32-bit seed with splitmix32, as xoshiro's authors advise. */
+  /** @param {number} seed */
   function reseed(seed) {
     let z = seed >>> 0;
     for (let index = 0; index < 4; index++) {
@@ -53,6 +56,7 @@
   }
 
   /** Starts a run: live (readings null) or replaying the recorded readings of one. */
+  /** @param {number} seed @param {number[] | null} readings */
   function begin(seed, readings) {
     reseed(seed);
     if (readings !== null) {
@@ -90,6 +94,7 @@
     return divergence;
   }
 
+  /** @param {{ kind: string, atMs?: number }} event */
   function noteEvent(event) {
     if (replayReadings !== null) {
       virtualNowMs = event.atMs ?? virtualNowMs;
@@ -99,6 +104,7 @@
     else record.complete = false;
   }
 
+  /** @param {...unknown} args @returns {unknown} */
   function SandboxDate(...args) {
     if (new.target === undefined) return new RealDate(userNow()).toString();
     return Reflect.construct(RealDate, args.length === 0 ? [userNow()] : args, new.target);

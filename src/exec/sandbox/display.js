@@ -8,7 +8,7 @@
 (function () {
   'use strict';
   const log = globalThis.console.log;
-  const toBase64 = globalThis.btoa;
+  const toBase64 = /** @type {(binary: string) => string} */ (/** @type {Record<string, unknown>} */ (/** @type {unknown} */ (globalThis)).btoa);
   const fromCharCode = String.fromCharCode;
   const apply = Reflect.apply;
   const slice = Array.prototype.slice;
@@ -21,11 +21,12 @@
   const arrayBufferBytes = /** @type {(this: unknown) => number} */ (/** @type {PropertyDescriptor} */ (Reflect.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')).get);
   const stringTrim = String.prototype.trimStart;
   const stringStartsWith = String.prototype.startsWith;
-  const stringLength = (text) => text.length;
+  const stringLength = (/** @type {string} */ text) => text.length;
   const marker = '\u0000mcp-v8:display:';
   const imageBytesMax = 1024 * 1024;
-  const encodeUtf8 = (() => { const encoder = new TextEncoder(); const encode = TextEncoder.prototype.encode; return (text) => apply(encode, encoder, [text]); })();
+  const encodeUtf8 = (() => { const encoder = new TextEncoder(); const encode = TextEncoder.prototype.encode; return (/** @type {string} */ text) => apply(encode, encoder, [text]); })();
 
+  /** @param {Uint8Array} bytes @returns {string} */
   function base64(bytes) {
     let binary = '';
     const chunk = 0x8000;
@@ -35,12 +36,14 @@
     return toBase64(binary);
   }
 
+  /** @param {Uint8Array} bytes @returns {string | null} */
   function kindOf(bytes) {
     if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'image/png';
     if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
     return null;
   }
 
+  /** @param {unknown} image */
   function display(image) {
     let bytes;
     let mimeType;

@@ -13,9 +13,11 @@
   const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
   const typedArrayTag = /** @type {(this: unknown) => string} */ (/** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag)).get);
 
-  const escapes = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' };
+  const escapes = /** @type {Record<string, string>} */ ({ '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' });
+/** @typedef {{ depth: number, seen: unknown[], circular: Map<unknown, number>, indentation: number, currentDepth: number }} InspectContext */
 
   /** Node's choice of quote: single, else double if the text has single quotes, else backtick. */
+  /** @param {string} text @returns {string} */
   function quote(text) {
     const shown = text.length > stringCharsMax ? text.slice(0, stringCharsMax) : text;
     let mark = "'";
@@ -23,15 +25,17 @@
       if (!shown.includes('"')) mark = '"';
       else if (!shown.includes('`') && !shown.includes('${')) mark = '`';
     }
-    const escaped = shown.replace(/[\\\n\r\t\b\f\v\0'"`]/g, (character) => escapes[character] ?? (character === mark ? `\\${character}` : character));
+    const escaped = shown.replace(/[\\\n\r\t\b\f\v\0'"`]/g, (/** @type {string} */ character) => escapes[character] ?? (character === mark ? `\\${character}` : character));
     const more = text.length > shown.length ? `... ${text.length - shown.length} more characters` : '';
     return `${mark}${escaped}${mark}${more}`;
   }
 
+  /** @param {number} value @returns {string} */
   function formatNumber(value) {
     return Object.is(value, -0) ? '-0' : String(value);
   }
 
+  /** @param {unknown} value @returns {string} */
   function formatPrimitive(value) {
     switch (typeof value) {
       case 'string': return quote(value);
@@ -43,6 +47,7 @@
     }
   }
 
+  /** @param {object} value @returns {string | null} */
   function constructorName(value) {
     let prototype = Object.getPrototypeOf(value);
     while (prototype !== null) {
@@ -53,6 +58,7 @@
     return null;
   }
 
+  /** @param {string | symbol} key @returns {string} */
   function formatKey(key) {
     if (typeof key === 'symbol') return key.toString();
     return identifier.test(key) ? key : quote(key);
@@ -63,6 +69,7 @@
    * about as many columns as make a square of cells 2.5 times higher than wide, at most 15 and
    * within 80 columns; numbers are right-aligned, anything else left-aligned.
    */
+  /** @param {InspectContext} ctx @param {string[]} entries @param {ArrayLike<unknown>} list @returns {string[]} */
   function groupListEntries(ctx, entries, list) {
     const more = list.length > arrayItemsMax ? 1 : 0;
     const count = entries.length - more;
@@ -100,6 +107,7 @@
   }
 
   /** Node's rule: up to 3 levels of nesting share a line when the entries fit in 80 columns. */
+  /** @param {InspectContext} ctx @param {string[]} entries @param {string} open @param {string} close @param {string} prefix @param {number} depth @param {ArrayLike<unknown>} [list] @returns {string} */
   function reduceToLines(ctx, entries, open, close, prefix, depth, list) {
     const count = entries.length;
     if (list !== undefined && count > 6) entries = groupListEntries(ctx, entries, list);
@@ -114,6 +122,7 @@
     return `${prefix}${open}\n${indent}${entries.join(`,\n${indent}`)}\n${' '.repeat(ctx.indentation)}${close}`;
   }
 
+  /** @param {InspectContext} ctx @param {object} value @param {number} depth @param {boolean} skipIndexes @returns {string[]} */
   function propertyEntries(ctx, value, depth, skipIndexes) {
     const entries = [];
     for (const key of Reflect.ownKeys(value)) {
@@ -129,6 +138,7 @@
     return entries;
   }
 
+  /** @param {Function} value @returns {string} */
   function formatFunction(value) {
     const source = Function.prototype.toString.call(value);
     if (source.startsWith('class')) return value.name ? `[class ${value.name}]` : '[class (anonymous)]';
@@ -136,6 +146,7 @@
     return value.name ? `[${kind}: ${value.name}]` : `[${kind} (anonymous)]`;
   }
 
+  /** @param {InspectContext} ctx @param {ArrayLike<unknown>} items @param {number} depth @param {number} total @returns {string[]} */
   function formatList(ctx, items, depth, total) {
     const entries = [];
     const shown = Math.min(items.length, arrayItemsMax);
@@ -150,6 +161,7 @@
     return entries;
   }
 
+  /** @param {InspectContext} ctx @param {any} value @param {number} depth @returns {string} */
   function formatObjectBody(ctx, value, depth) {
     if (Array.isArray(value)) {
       if (value.length > 0) ctx.currentDepth = depth;
@@ -198,6 +210,7 @@
     return reduceToLines(ctx, entries, '{', '}', prefix, depth);
   }
 
+  /** @param {object} value @returns {string | null} */
   function formatSpecial(value) {
     if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
     if (value instanceof RegExp) return RegExp.prototype.toString.call(value);
@@ -212,12 +225,14 @@
   }
 
   /** Empty containers print as `{}` or `[]` at any depth, as in Node. */
+  /** @param {object} value @returns {boolean} */
   function isEmpty(value) {
     if (value instanceof Map || value instanceof Set) return value.size === 0;
     if ((Array.isArray(value) || ArrayBuffer.isView(value)) && /** @type {ArrayLike<unknown>} */ (value).length > 0) return false;
     return Object.keys(value).length === 0 && Object.getOwnPropertySymbols(value).length === 0;
   }
 
+  /** @param {InspectContext} ctx @param {Function} value @param {number} depth @returns {string} */
   function formatFunctionWithProperties(ctx, value, depth) {
     const base = formatFunction(value);
     if (Object.keys(value).length === 0 || depth > ctx.depth || ctx.seen.includes(value)) return base;
@@ -231,6 +246,7 @@
     return text;
   }
 
+  /** @param {InspectContext} ctx @param {unknown} value @param {number} depth @returns {string} */
   function formatValue(ctx, value, depth) {
     if (value === null) return 'null';
     if (typeof value !== 'object' && typeof value !== 'function') return formatPrimitive(value);
@@ -258,11 +274,13 @@
     return index === undefined ? text : `<ref *${index}> ${text}`;
   }
 
+  /** @param {unknown} value @param {{ depth?: unknown }} [options] @returns {string} */
   function inspect(value, options) {
     const depth = options && typeof options.depth === 'number' ? options.depth : 2;
     return formatValue({ depth, seen: [], circular: new Map(), indentation: 0, currentDepth: 0 }, value, 0);
   }
 
+  /** @param {unknown} argument @returns {string} */
   function formatString(argument) {
     if (typeof argument === 'string') return argument;
     if (typeof argument === 'bigint') return `${argument}n`;
@@ -275,6 +293,7 @@
     return String(argument);
   }
 
+  /** @param {any[]} args (user code's: `%i` and `%f` parse whatever they are given, as Node does) @returns {string} */
   function formatWithOptions(args) {
     const first = args[0];
     let index = 0;
@@ -308,5 +327,5 @@
     return text;
   }
 
-  Object.defineProperty(globalThis, '__mcpv8_inspect', { value: { inspect, format: (...args) => formatWithOptions(args) }, configurable: true });
+  Object.defineProperty(globalThis, '__mcpv8_inspect', { value: { inspect, format: (/** @type {unknown[]} */ ...args) => formatWithOptions(args) }, configurable: true });
 })();
