@@ -7,6 +7,7 @@
   const { next32, userNow } = /** @type {SandboxDeterminism} */ (globalThis.__mcpv8_determinism);
   const getRandomValuesBytesMax = 65536;
 
+  /** @param {string} name @param {string} message @returns {Error} */
   function domError(name, message) {
     const error = new Error(message);
     error.name = name;
@@ -14,6 +15,7 @@
   }
 
   // ---- UTF-8 ----
+  /** @param {unknown} text @returns {Uint8Array} */
   function encodeUtf8(text) {
     const source = String(text).toWellFormed();
     const bytes = new Uint8Array(source.length * 3);
@@ -29,6 +31,7 @@
   }
 
   /** WHATWG's UTF-8 decoder: a maximal invalid subpart becomes one U+FFFD, as in Node. */
+  /** @param {Uint8Array} bytes @param {boolean} fatal @returns {string} */
   function decodeUtf8(bytes, fatal) {
     const parts = [];
     let codes = [];
@@ -64,6 +67,7 @@
   class TextEncoder {
     get encoding() { return 'utf-8'; }
     encode(input = '') { return encodeUtf8(input); }
+    /** @param {unknown} input @param {Uint8Array} target @returns {{ read: number, written: number }} */
     encodeInto(input, target) {
       const bytes = encodeUtf8(input);
       let read = 0;
@@ -82,6 +86,7 @@
   class TextDecoder {
     #fatal;
     #ignoreBOM;
+    /** @param {unknown} [label] @param {{ fatal?: unknown, ignoreBOM?: unknown }} [options] */
     constructor(label = 'utf-8', options = {}) {
       if (!/^(utf-?8|unicode-1-1-utf-8)$/i.test(String(label).trim())) throw new RangeError(`The "${label}" encoding is not supported`);
       this.#fatal = Boolean(options.fatal);
@@ -90,6 +95,7 @@
     get encoding() { return 'utf-8'; }
     get fatal() { return this.#fatal; }
     get ignoreBOM() { return this.#ignoreBOM; }
+    /** @param {ArrayBuffer | ArrayBufferView} [input] @returns {string} */
     decode(input) {
       if (input === undefined) return '';
       const bytes = input instanceof ArrayBuffer ? new Uint8Array(input) : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
@@ -100,6 +106,7 @@
 
   // ---- base64 ----
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  /** @param {unknown} data @returns {string} */
   function btoa(data) {
     const text = String(data);
     let output = '';
@@ -112,6 +119,7 @@
     }
     return output;
   }
+  /** @param {unknown} data @returns {string} */
   function atob(data) {
     let text = String(data).replace(/[\t\n\f\r ]/g, '');
     if (text.length % 4 === 0) text = text.replace(/==?$/, '');
@@ -128,6 +136,7 @@
   }
 
   // ---- structuredClone: the structured-clone types that plain sandbox code can make ----
+  /** @param {any} value (user code's: any value) @param {Map<unknown, unknown>} seen @returns {unknown} */
   function cloneValue(value, seen) {
     if (value === null || (typeof value !== 'object' && typeof value !== 'function')) {
       if (typeof value === 'symbol') throw domError('DataCloneError', `${String(value)} could not be cloned.`);
@@ -144,7 +153,7 @@
     else if (value instanceof Set) { copy = new Set(); seen.set(value, copy); for (const item of value) copy.add(cloneValue(item, seen)); return copy; }
     else if (value instanceof Error) { copy = new Error(value.message); copy.name = value.name; copy.stack = value.stack; }
     else {
-      copy = Array.isArray(value) ? new Array(value.length) : {};
+      copy = /** @type {Record<string, unknown>} */ (Array.isArray(value) ? new Array(value.length) : {});
       seen.set(value, copy);
       for (const key of Object.keys(value)) copy[key] = cloneValue(value[key], seen);
       return copy;
@@ -155,6 +164,7 @@
 
   // ---- crypto and performance, from the determinism hooks ----
   const crypto = {
+    /** @param {unknown} array @returns {unknown} */
     getRandomValues(array) {
       if (!ArrayBuffer.isView(array) || array instanceof Float32Array || array instanceof Float64Array || array instanceof DataView) {
         throw domError('TypeMismatchError', 'The data argument must be an integer-type TypedArray');
@@ -176,12 +186,12 @@
     },
   };
 
-  let timeOrigin = null;
+  let timeOrigin = /** @type {number | null} */ (null);
   const performance = {
     now() { if (timeOrigin === null) timeOrigin = userNow(); return userNow() - timeOrigin; },
     get timeOrigin() { if (timeOrigin === null) timeOrigin = userNow(); return timeOrigin; },
   };
 
-  const globals = { TextEncoder, TextDecoder, atob, btoa, crypto, performance, structuredClone: (value) => cloneValue(value, new Map()) };
+  const globals = { TextEncoder, TextDecoder, atob, btoa, crypto, performance, structuredClone: (/** @type {unknown} */ value) => cloneValue(value, new Map()) };
   for (const [name, value] of Object.entries(globals)) Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
 })();
