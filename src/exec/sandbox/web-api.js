@@ -10,6 +10,7 @@
 
   // ---- URLSearchParams (application/x-www-form-urlencoded) ----
   const formSafe = /[A-Za-z0-9*\-._]/;
+  /** @param {unknown} text @returns {string} */
   function formEncode(text) {
     let output = '';
     for (const byte of encoder.encode(String(text))) {
@@ -20,6 +21,7 @@
     }
     return output;
   }
+  /** @param {string} text @returns {string} */
   function percentDecode(text) {
     const bytes = [];
     for (let index = 0; index < text.length; index++) {
@@ -29,6 +31,7 @@
     }
     return decoder.decode(new Uint8Array(bytes));
   }
+  /** @param {string} query @returns {string[][]} */
   function parseForm(query) {
     const list = [];
     for (const part of query.split('&')) {
@@ -47,6 +50,7 @@
   let bindParams = () => {};
 
   class URLSearchParams {
+    /** @type {string[][]} */
     #list = [];
     /** @type {URL | null} */
     #url = null;
@@ -68,15 +72,21 @@
     static { bindParams = (params, url, query) => { params.#url = url; params.#list = parseForm(query); }; }
     #update() { if (this.#url) urlSetQuery(this.#url, this.toString()); }
     get size() { return this.#list.length; }
+    /** @param {unknown} name @param {unknown} value */
     append(name, value) { this.#list.push([String(name), String(value)]); this.#update(); }
+    /** @param {unknown} name @param {unknown} [value] */
     delete(name, value) {
       const key = String(name);
       this.#list = this.#list.filter(([n, v]) => !(n === key && (value === undefined || v === String(value))));
       this.#update();
     }
+    /** @param {unknown} name */
     get(name) { const key = String(name); const found = this.#list.find(([n]) => n === key); return found ? found[1] : null; }
+    /** @param {unknown} name */
     getAll(name) { const key = String(name); return this.#list.filter(([n]) => n === key).map(([, v]) => v); }
+    /** @param {unknown} name @param {unknown} [value] */
     has(name, value) { const key = String(name); return this.#list.some(([n, v]) => n === key && (value === undefined || v === String(value))); }
+    /** @param {unknown} name @param {unknown} value */
     set(name, value) {
       const key = String(name);
       const at = this.#list.findIndex(([n]) => n === key);
@@ -84,7 +94,8 @@
       else { this.#list[at] = [key, String(value)]; this.#list = this.#list.filter(([n], index) => index <= at || n !== key); }
       this.#update();
     }
-    sort() { this.#list = this.#list.map((entry, index) => [entry, index]).sort((a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[1] - b[1])).map(([entry]) => entry); this.#update(); }
+    sort() { this.#list = this.#list.map((entry, index) => /** @type {[string[], number]} */ ([entry, index])).sort((a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[1] - b[1])).map(([entry]) => entry); this.#update(); }
+    /** @param {(value: string, name: string, params: URLSearchParams) => void} callback @param {unknown} [thisArg] */
     forEach(callback, thisArg) { for (const [name, value] of this.#list) callback.call(thisArg, value, name, this); }
     *entries() { for (const [name, value] of this.#list) yield [name, value]; }
     *keys() { for (const [name] of this.#list) yield name; }
@@ -95,8 +106,10 @@
   }
 
   // ---- URL: WHATWG parsing for special schemes (http, https, ws, wss, ftp, file) and opaque ones ----
+  /** @type {Record<string, string>} */
   const specialPorts = { 'http:': '80', 'https:': '443', 'ws:': '80', 'wss:': '443', 'ftp:': '21', 'file:': '' };
-  const isSpecial = (protocol) => Object.hasOwn(specialPorts, protocol);
+  const isSpecial = (/** @type {string} */ protocol) => Object.hasOwn(specialPorts, protocol);
+  /** @param {unknown} text @param {string} unsafe @returns {string} */
   function percentEncode(text, unsafe) {
     let output = '';
     for (const character of String(text).toWellFormed()) {
@@ -111,6 +124,7 @@
   const specialQueryUnsafe = ' "#<>\'';
   const fragmentUnsafe = ' "<>`';
   const userinfoUnsafe = ' "#<>?`{}/:;=@[\\]^|';
+  /** @param {string} path @param {boolean} special @returns {string} */
   function normalizePath(path, special) {
     const segments = (special ? path.replace(/\\/g, '/') : path).split('/');
     const output = [];
@@ -124,6 +138,7 @@
     }
     return '/' + output.join('/');
   }
+  /** @param {string} host @param {boolean} special @returns {string} */
   function parseHost(host, special) {
     if (host.startsWith('[')) {
       if (!host.endsWith(']')) throw new TypeError('Invalid URL');
@@ -148,7 +163,7 @@
   }
 
   /** @typedef {{ protocol: string, username: string, password: string, hostname: string, port: string, pathname: string, query: string | null, fragment: string | null, opaque: boolean, hasHost: boolean }} UrlRecord */
-  /** @returns {UrlRecord} */
+  /** @param {unknown} input @param {UrlRecord} [base] @returns {UrlRecord} */
   function parseUrl(input, base) {
     let text = String(input).replace(/^[\0- ]+|[\0- ]+$/g, '').replace(/[\t\n\r]/g, '');
     const schemeMatch = /^([A-Za-z][A-Za-z0-9+\-.]*):/.exec(text);
@@ -156,7 +171,7 @@
     const record = { protocol: '', username: '', password: '', hostname: '', port: '', pathname: '', query: null, fragment: null, opaque: false, hasHost: false };
     const hashAt = text.indexOf('#');
     if (hashAt !== -1) { record.fragment = percentEncode(text.slice(hashAt + 1), fragmentUnsafe); text = text.slice(0, hashAt); }
-    const splitQuery = (rest, special) => {
+    const splitQuery = (/** @type {string} */ rest, /** @type {boolean} */ special) => {
       const at = rest.indexOf('?');
       if (at === -1) return rest;
       record.query = percentEncode(rest.slice(at + 1), special ? specialQueryUnsafe : queryUnsafe);
@@ -188,6 +203,7 @@
     else { record.opaque = true; record.pathname = percentEncode(path, ''); }
     return record;
   }
+  /** @param {UrlRecord} record @param {string} rest @param {boolean} special @param {(rest: string, special: boolean) => string} splitQuery @returns {UrlRecord} */
   function parseAfterScheme(record, rest, special, splitQuery) {
     const afterSlashes = rest.slice(2);
     const end = afterSlashes.search(special ? /[/\\?]/ : /[/?]/);
@@ -214,6 +230,7 @@
     record.pathname = path === '' ? (special ? '/' : '') : normalizePath(path, special);
     return record;
   }
+  /** @param {UrlRecord} record @param {boolean} [withFragment] @returns {string} */
   function serialize(record, withFragment = true) {
     let output = record.protocol;
     if (record.hasHost) {
@@ -231,12 +248,15 @@
     /** @type {UrlRecord} */
     #record;
     #searchParams;
+    /** @param {unknown} url @param {unknown} [base] */
     constructor(url, base) {
       this.#record = parseUrl(url, base === undefined ? undefined : parseUrl(base));
       this.#searchParams = new URLSearchParams();
       bindParams(this.#searchParams, this, this.#record.query ?? '');
     }
+    /** @param {unknown} url @param {unknown} [base] */
     static canParse(url, base) { try { new URL(url, base); return true; } catch { return false; } }
+    /** @param {unknown} url @param {unknown} [base] */
     static parse(url, base) { try { return new URL(url, base); } catch { return null; } }
     static { urlSetQuery = (url, query) => { url.#record.query = query === '' ? null : query; }; }
     get href() { return serialize(this.#record); }
@@ -277,14 +297,17 @@
   }
 
   // ---- AbortController / AbortSignal ----
+  /** @param {string} name @param {string} message @returns {Error} */
   function abortError(name, message) { const error = new Error(message); error.name = name; return error; }
   /** @type {(signal: any, reason: any) => void} */
   let signalAbort = () => {};
   class AbortSignal {
     #aborted = false;
     #reason = undefined;
+    /** @type {Array<{ listener: any, once: boolean }>} user code's listeners: functions or objects with handleEvent */
     #listeners = [];
     onabort = null;
+    /** @param {unknown} key */
     constructor(key) { if (key !== privateKey) throw new TypeError('Illegal constructor'); }
     static { signalAbort = (signal, reason) => {
       if (signal.#aborted) return;
@@ -293,20 +316,24 @@
       const event = { type: 'abort', target: signal, currentTarget: signal };
       if (typeof signal.onabort === 'function') signal.onabort.call(signal, event);
       for (const entry of [...signal.#listeners]) {
-        if (entry.once) signal.#listeners = signal.#listeners.filter((other) => other !== entry);
+        if (entry.once) signal.#listeners = signal.#listeners.filter((/** @type {unknown} */ other) => other !== entry);
         if (typeof entry.listener === 'function') entry.listener.call(signal, event); else entry.listener.handleEvent(event);
       }
     }; }
     get aborted() { return this.#aborted; }
     get reason() { return this.#reason; }
     throwIfAborted() { if (this.#aborted) throw this.#reason; }
+    /** @param {unknown} type @param {any} listener (user code's: a function or an object with handleEvent) @param {any} [options] */
     addEventListener(type, listener, options) {
       if (String(type) !== 'abort' || listener === null || listener === undefined) return;
       if (this.#listeners.some((entry) => entry.listener === listener)) return;
       this.#listeners.push({ listener, once: typeof options === 'object' && options !== null && Boolean(options.once) });
     }
+    /** @param {unknown} type @param {unknown} listener */
     removeEventListener(type, listener) { if (String(type) === 'abort') this.#listeners = this.#listeners.filter((entry) => entry.listener !== listener); }
+    /** @param {unknown} [reason] */
     static abort(reason) { const signal = new AbortSignal(privateKey); signalAbort(signal, reason); return signal; }
+    /** @param {Iterable<AbortSignal>} signals */
     static any(signals) {
       const signal = new AbortSignal(privateKey);
       for (const source of signals) {
@@ -321,17 +348,20 @@
   class AbortController {
     #signal = new AbortSignal(privateKey);
     get signal() { return this.#signal; }
+    /** @param {unknown} [reason] */
     abort(reason) { signalAbort(this.#signal, reason); }
     get [Symbol.toStringTag]() { return 'AbortController'; }
   }
 
   // ---- Headers ----
   const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  /** @param {unknown} name @returns {string} */
   function checkName(name) {
     const text = String(name);
     if (!headerName.test(text)) throw new TypeError(`Header name must be a valid HTTP token ["${text}"]`);
     return text.toLowerCase();
   }
+  /** @param {unknown} value @returns {string} */
   function normalizeValue(value) {
     const text = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
     if (/[\0\n\r]/.test(text)) throw new TypeError(`Invalid header value`);
@@ -340,6 +370,7 @@
   class Headers {
     /** @type {Map<string, string[]>} */
     #map = new Map();
+    /** @param {any} [init] (user code's: Headers, [name, value] pairs or a record) */
     constructor(init) {
       if (init === undefined || init === null) return;
       if (init instanceof Headers) { init.forEach((value, name) => this.append(name, value)); return; }
@@ -351,15 +382,20 @@
         }
       } else for (const key of Object.keys(init)) this.append(key, init[key]);
     }
+    /** @param {unknown} name @param {unknown} value */
     append(name, value) {
       const key = checkName(name);
       const values = this.#map.get(key);
       if (values) values.push(normalizeValue(value)); else this.#map.set(key, [normalizeValue(value)]);
     }
+    /** @param {unknown} name @param {unknown} value */
     set(name, value) { this.#map.set(checkName(name), [normalizeValue(value)]); }
+    /** @param {unknown} name */
     get(name) { const values = this.#map.get(checkName(name)); return values ? values.join(', ') : null; }
     getSetCookie() { return [...(this.#map.get('set-cookie') ?? [])]; }
+    /** @param {unknown} name */
     has(name) { return this.#map.has(checkName(name)); }
+    /** @param {unknown} name */
     delete(name) { this.#map.delete(checkName(name)); }
     *entries() {
       for (const name of [...this.#map.keys()].sort()) {
@@ -370,6 +406,7 @@
     }
     *keys() { for (const [name] of this.entries()) yield name; }
     *values() { for (const [, value] of this.entries()) yield value; }
+    /** @param {(value: string, name: string, headers: Headers) => void} callback @param {unknown} [thisArg] */
     forEach(callback, thisArg) { for (const [name, value] of this.entries()) callback.call(thisArg, value, name, this); }
     [Symbol.iterator]() { return this.entries(); }
     get [Symbol.toStringTag]() { return 'Headers'; }
@@ -379,6 +416,7 @@
   class Blob {
     #bytes;
     #type;
+    /** @param {Iterable<unknown>} [parts] @param {{ type?: unknown }} [options] */
     constructor(parts = [], options = {}) {
       const chunks = [];
       let size = 0;
@@ -411,6 +449,7 @@
   }
 
   // ---- crypto.subtle.digest: SHA-1, SHA-256 (32-bit words), SHA-384, SHA-512 (BigInt words) ----
+  /** @param {Uint8Array} bytes @param {number} blockBytes @param {number} lengthBytes @returns {DataView} */
   function pad(bytes, blockBytes, lengthBytes) {
     const total = Math.ceil((bytes.length + 1 + lengthBytes) / blockBytes) * blockBytes;
     const padded = new Uint8Array(total);
@@ -421,12 +460,13 @@
     view.setUint32(total - 8, Math.floor(bytes.length / 0x20000000));
     return view;
   }
-  const rotr = (x, n) => (x >>> n) | (x << (32 - n));
+  const rotr = (/** @type {number} */ x, /** @type {number} */ n) => (x >>> n) | (x << (32 - n));
   const k256 = Array.from({ length: 64 }, (_, i) => {
     let n = 2, count = -1;
     for (;; n++) { let prime = true; for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; } if (prime && ++count === i) break; }
     return (Math.cbrt(n) % 1) * 2 ** 32 >>> 0;
   });
+  /** @param {Uint8Array} bytes @returns {ArrayBuffer} */
   function sha256(bytes) {
     const view = pad(bytes, 64, 8);
     const h = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
@@ -449,6 +489,7 @@
     }
     return words32(h);
   }
+  /** @param {Uint8Array} bytes @returns {ArrayBuffer} */
   function sha1(bytes) {
     const view = pad(bytes, 64, 8);
     const h = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
@@ -468,6 +509,7 @@
     }
     return words32(h);
   }
+  /** @param {number[]} words @returns {ArrayBuffer} */
   function words32(words) {
     const out = new DataView(new ArrayBuffer(words.length * 4));
     words.forEach((word, i) => out.setUint32(i * 4, word));
@@ -475,8 +517,10 @@
   }
   const mask64 = (1n << 64n) - 1n;
   const rotr64 = (/** @type {bigint} */ x, /** @type {bigint} */ n) => ((x >> n) | (x << (64n - n))) & mask64;
+  /** @param {number} count @returns {bigint[]} */
   function primes(count) { const list = []; for (let n = 2; list.length < count; n++) { let prime = true; for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; } if (prime) list.push(BigInt(n)); } return list; }
   /** The first 64 bits of the fractional part of the root of n, exactly (integer square/cube roots of n·2^(64·k)). */
+  /** @param {bigint} n @param {number} root @returns {bigint} */
   function fractionBits(n, root) {
     const shifted = n << (64n * BigInt(root));
     let x = 1n << BigInt(Math.ceil((shifted.toString(2).length) / root) + 1);
@@ -484,6 +528,7 @@
     return x & mask64;
   }
   let k512 = /** @type {bigint[] | null} */ (null);
+  /** @param {Uint8Array} bytes @param {bigint[]} initial @param {number} outputBytes @returns {ArrayBuffer} */
   function sha512(bytes, initial, outputBytes) {
     k512 ??= primes(80).map((p) => fractionBits(p, 3));
     const k = k512;
@@ -512,13 +557,15 @@
   }
   let iv512 = /** @type {bigint[] | null} */ (null);
   let iv384 = /** @type {bigint[] | null} */ (null);
+  /** @type {Record<string, (bytes: Uint8Array) => ArrayBuffer>} */
   const digests = {
     'SHA-1': sha1,
     'SHA-256': sha256,
-    'SHA-384': (bytes) => sha512(bytes, (iv384 ??= primes(16).slice(8).map((p) => fractionBits(p, 2))), 48),
-    'SHA-512': (bytes) => sha512(bytes, (iv512 ??= primes(8).map((p) => fractionBits(p, 2))), 64),
+    'SHA-384': (/** @type {Uint8Array} */ bytes) => sha512(bytes, (iv384 ??= primes(16).slice(8).map((p) => fractionBits(p, 2))), 48),
+    'SHA-512': (/** @type {Uint8Array} */ bytes) => sha512(bytes, (iv512 ??= primes(8).map((p) => fractionBits(p, 2))), 64),
   };
   const subtle = {
+    /** @param {any} algorithm (user code's: a name or { name }) @param {unknown} data @returns {Promise<ArrayBuffer>} */
     digest(algorithm, data) {
       try {
         const name = String(typeof algorithm === 'object' && algorithm !== null ? algorithm.name : algorithm).toUpperCase();
@@ -530,7 +577,7 @@
       } catch (error) { return Promise.reject(error); }
     },
   };
-  Object.defineProperty(globalThis.crypto, 'subtle', { value: subtle, enumerable: true, configurable: true });
+  Object.defineProperty(/** @type {any} */ (globalThis).crypto, 'subtle', { value: subtle, enumerable: true, configurable: true });
 
   const globals = { URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob };
   for (const [name, value] of Object.entries(globals)) Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
