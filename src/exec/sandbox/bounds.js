@@ -32,6 +32,7 @@
   const SandboxRangeError = RangeError;
 
   /** ECMAScript ToLength, without its ToPrimitive hooks twice: `+` calls valueOf once, as V8 will again. */
+  /** @param {any} value (user code's: converted once, as V8 will) @returns {number} */
   function toLength(value) {
     const number = +value;
     if (!(number > 0)) return 0;
@@ -39,6 +40,7 @@
   }
 
   /** ECMAScript's relative index of the start/end arguments, clamped to [0, length]. */
+  /** @param {any} value (user code's) @param {number} length @param {number} otherwise @returns {number} */
   function relative(value, length, otherwise) {
     if (value === undefined) return otherwise;
     const number = +value;
@@ -50,7 +52,9 @@
   // How many indexes each builtin visits, from the receiver's length and its arguments. Those that
   // work on a range (slice, fill, copyWithin, a search from an index) are bounded by the range,
   // so `Array(2 ** 32 - 1).slice(0, 10)` stays allowed.
-  const wholeLength = (length) => length;
+  /** @typedef {(length: number, args: any[]) => number} IndexesVisited */
+  const wholeLength = (/** @type {number} */ length) => length;
+  /** @type {Record<string, IndexesVisited>} */
   const indexesVisited = {
     copyWithin: (length, args) => {
       const target = relative(args[0], length, 0);
@@ -85,15 +89,18 @@
     with: wholeLength,
   };
 
+  /** @param {string} what @param {number} indexes @param {number} length @returns {RangeError} */
   function refuse(what, indexes, length) {
     return refusal(what, `${indexes} indexes to visit (length ${length})`, indexesMax);
   }
 
+  /** @param {string} what @param {string} count @param {number} bound @returns {RangeError} */
   function refusal(what, count, bound) {
     return new SandboxRangeError(`${what}: ${count}, more than this sandbox allows in one call (${bound}): V8 cannot stop that loop at the execution timeout`);
   }
 
   /** Puts `wrapped` in the builtin's place, with the builtin's `length`. */
+  /** @param {object} holder @param {PropertyKey} name @param {Function} native @param {Function} wrapped */
   function replace(holder, name, native, wrapped) {
     defineProperty(wrapped, 'length', { value: native.length });
     defineProperty(holder, name, { value: wrapped, writable: true, enumerable: false, configurable: true });
@@ -105,10 +112,12 @@
    * receiver and arguments as given, or `[receiver, args]` of values it has already converted
    * (so that no valueOf or toString of the caller's runs twice).
    */
+  /** @param {any} holder @param {string} name @param {(receiver: any, args: any[]) => [unknown, unknown[]] | undefined} check */
   function wrap(holder, name, check) {
     const native = holder[name];
     // A method, so that like the builtin it is no constructor and has no prototype.
     const wrapped = {
+      /** @this {unknown} @param {...unknown} args */
       [name](...args) {
         const converted = check(this, args);
         return converted === undefined ? apply(native, this, args) : apply(native, converted[0], converted[1]);
@@ -123,6 +132,7 @@
   // of), in one script, so that every context made from the snapshot carries one script, not 33.
   // Each calls its builtin with the call's own arguments, by arity, through its bound `call`:
   // TurboFan then still inlines the builtin at the caller's call site, as unwrapped.
+  /** @type {Array<{ holder: any, key: PropertyKey, kind: 'array' | 'hot', check: Function, native: Function }>} */
   const pending = [];
   /**
    * Wraps `holder[key]` when `compilePending` runs. `kind` 'array': `check(length, given, first,
@@ -131,6 +141,7 @@
    * long through `wrap` as unwrapped, and 1.05x through this (plain Node 24, medians of four A/B
    * rounds).
    */
+  /** @param {any} holder @param {PropertyKey} key @param {'array' | 'hot'} kind @param {(...args: any[]) => void} check */
   function compileLater(holder, key, kind, check) {
     pending.push({ holder, key, kind, check, native: holder[key] });
   }
@@ -168,6 +179,7 @@
   }
 
   /** The slow path of an Array method: a length that is no number, or above the bound. */
+  /** @param {string} name @param {IndexesVisited} visited @param {unknown} length @param {unknown[]} args */
   function checkIndexes(name, visited, length, args) {
     const converted = toLength(length);
     if (converted <= indexesMax) return;
@@ -251,7 +263,7 @@
   // process restarts. No string they could finish on passes the bound: the result alone would
   // not fit.
   const charsMax = 2 ** 26;
-  const refuseString = (what, string) => {
+  const refuseString = (/** @type {string} */ what, /** @type {unknown} */ string) => {
     if (typeof string === 'string' && string.length > charsMax) throw refusal(what, `a string of ${string.length} characters`, charsMax);
   };
   for (const name of ['replace', 'replaceAll']) {
@@ -263,7 +275,7 @@
   }
   compileLater(JSON, 'stringify', 'hot', (receiver, value) => refuseString('JSON.stringify', value));
   // The keys of a string are its indexes: one string made per character.
-  const keyed = (holder, name, what) => compileLater(holder, name, 'hot', (receiver, target) => {
+  const keyed = (/** @type {object} */ holder, /** @type {string} */ name, /** @type {string} */ what) => compileLater(holder, name, 'hot', (receiver, target) => {
     const string = target instanceof SandboxString ? apply(stringValueOf, target, []) : target;
     if (typeof string === 'string' && string.length > indexesMax) throw refusal(what, `a string of ${string.length} characters, one key each`, indexesMax);
   });
