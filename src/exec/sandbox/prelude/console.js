@@ -2,7 +2,7 @@
 // Sandbox code, part of the prelude (src/exec/sandbox/prelude/*.js, concatenated in one closure
 // by isolate-pool.ts; top-level names here are that closure's, shared by the parts): the
 // captured inspect and determinism hooks, and console, batched to the host.
-let hostLog = null;
+let hostLog = /** @type {((text: string) => void) | null} */ (null);
 const { inspect, format } = /** @type {SandboxInspect} */ (globalThis.__mcpv8_inspect);
 const { loopNow, noteEvent, reseed, begin, replaying, replayIssue, takeRecord } = /** @type {SandboxDeterminism} */ (globalThis.__mcpv8_determinism);
 delete globalThis.__mcpv8_inspect;
@@ -41,14 +41,16 @@ function flushOutput() {
   pendingCount = 0;
   batchesSent++;
   flushesInInterval++;
-  hostLog(text);
+  /** @type {(text: string) => void} */ (hostLog)(text);
 }
 
+/** @param {string} line */
 function queueLine(line) {
   pendingText = pendingCount === 0 ? line : pendingText + '\n' + line;
   pendingCount++;
 }
 
+/** @param {string} prefix @param {unknown} text */
 function emit(prefix, text) {
   // A replay prints nothing: the lines went out when the run was live.
   if (truncated || replaying()) return;
@@ -93,31 +95,33 @@ function safeMap() {
 
 const counts = safeMap();
 const timers = safeMap();
+/** @param {any} data (user code's: any value) @returns {string} */
 function table(data) {
   if (data === null || typeof data !== 'object') return format(data);
   const rows = Object.keys(data);
-  const columns = [];
+  const columns = /** @type {string[]} */ ([]);
   for (const row of rows) {
     const item = data[row];
     if (item !== null && typeof item === 'object') for (const key of Object.keys(item)) if (!columns.includes(key)) columns.push(key);
   }
   const hasValues = rows.some((row) => data[row] === null || typeof data[row] !== 'object');
   const header = ['(index)', ...columns, ...(hasValues ? ['Values'] : [])];
-  const cell = (value) => (value === undefined ? '' : inspect(value, { depth: 0 }));
+  const cell = (/** @type {unknown} */ value) => (value === undefined ? '' : inspect(value, { depth: 0 }));
   const body = rows.map((row) => {
     const item = data[row];
     const isObject = item !== null && typeof item === 'object';
     return [row, ...columns.map((key) => (isObject ? cell(item[key]) : '')), ...(hasValues ? [isObject ? '' : cell(item)] : [])];
   });
   const widths = header.map((title, index) => Math.max(title.length, ...body.map((line) => line[index].length)) + 2);
-  const line = (left, middle, right) => left + widths.map((width) => '─'.repeat(width)).join(middle) + right;
-  const render = (cells) => '│' + cells.map((text, index) => {
+  const line = (/** @type {string} */ left, /** @type {string} */ middle, /** @type {string} */ right) => left + widths.map((width) => '─'.repeat(width)).join(middle) + right;
+  const render = (/** @type {string[]} */ cells) => '│' + cells.map((text, index) => {
     const space = widths[index] - text.length;
     return ' '.repeat(Math.floor(space / 2)) + text + ' '.repeat(Math.ceil(space / 2));
   }).join('│') + '│';
   return [line('┌', '┬', '┐'), render(header), line('├', '┼', '┤'), ...body.map(render), line('└', '┴', '┘')].join('\n');
 }
 
+/** @type {Record<string, (...args: any[]) => void>} user code's arguments, any values */
 const consoleObject = {
   log: (...args) => emit('', format(...args)),
   info: (...args) => emit('[INFO] ', format(...args)),
@@ -140,6 +144,6 @@ const consoleObject = {
   groupEnd: () => { groupIndent = groupIndent.slice(2); },
 };
 const consoleGroup = consoleObject.group;
-consoleObject.groupCollapsed = { groupCollapsed: (...args) => consoleGroup(...args) }.groupCollapsed;
+consoleObject.groupCollapsed = { groupCollapsed: (/** @type {unknown[]} */ ...args) => consoleGroup(...args) }.groupCollapsed;
 Object.defineProperty(globalThis, 'console', { value: consoleObject, writable: true, configurable: true });
 

@@ -3,8 +3,8 @@
 // host drives a run with, and attach(log, seed, memoryBytes), the prelude's only entry point.
 // ---- the run's state, read by the host after every turn ----
 let settled = false;
-let outcome = null;
-let fatal = null;
+let outcome = /** @type {{ ok: true, value: string, type: string } | { ok: false, error: string } | null} */ (null);
+let fatal = /** @type {string | null} */ (null);
 /** Replay: whether the last 'deliver' found its work finished. */
 let delivered = false;
 
@@ -12,10 +12,12 @@ let delivered = false;
 // heap, and the host stores them with the execution record.
 const resultCharsMax = 8 * 1024 * 1024;
 const errorCharsMax = 64 * 1024;
+/** @param {string} text @param {number} charsMax @returns {string} */
 function bounded(text, charsMax) {
   return text.length <= charsMax ? text : `${text.slice(0, charsMax)}… [truncated: ${text.length - charsMax} more characters]`;
 }
 
+/** @param {unknown} error @returns {string} */
 function describeError(error) {
   if (error instanceof Error) {
     if (error.stack === undefined) return bounded(String(error), errorCharsMax);
@@ -26,6 +28,7 @@ function describeError(error) {
   return bounded(text, errorCharsMax);
 }
 
+/** @param {unknown} value @returns {string} */
 function describeResult(value) {
   return bounded(typeof value === 'string' ? value : inspect(value), resultCharsMax);
 }
@@ -46,7 +49,9 @@ function state(final = false) {
   };
 }
 
+/** @type {Record<string, (argument?: any) => unknown>} */
 const control = {
+  /** @param {any} value (user code's completion value) */
   settle(value) {
     if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function') {
       Promise.resolve(value).then(
@@ -60,9 +65,10 @@ const control = {
     // A primitive is formatted without running user code; objects may have getters or proxies.
     return state(value === null || (typeof value !== 'object' && typeof value !== 'function'));
   },
+  /** @param {{ timerId: number, atMs: number }} [replayed] */
   fire(replayed) {
     // Replay: the recorded timer, at its recorded time, whatever the virtual clock says is due.
-    const next = replayed === undefined ? nextTimer() : (timerQueue.has(replayed.timerId) ? { id: replayed.timerId, timer: timerQueue.get(replayed.timerId) } : null);
+    const next = replayed === undefined ? nextTimer() : (timerQueue.has(replayed.timerId) ? { id: replayed.timerId, timer: /** @type {Timer} */ (timerQueue.get(replayed.timerId)) } : null);
     if (replayed !== undefined && next === null) {
       fatal = `Replay diverged: timer ${replayed.timerId} was not pending when the recorded run fired it`;
       return state(true);
@@ -83,6 +89,7 @@ const control = {
     return state();
   },
   /** Replay: hands finished work to user code at its recorded turn (delivered: false if V8 is not done yet). */
+  /** @param {number} workId */
   deliver(workId) {
     const settle = finishedWork.get(workId);
     delivered = settle !== undefined;
@@ -95,6 +102,7 @@ const control = {
    * Starts another run in this context (stateful mode): a fresh run state, no timers left from
    * the last run, and the seed, live or replaying the recorded clock readings.
    */
+  /** @param {{ seed: number, clockReadingsMs?: number[] | null }} options */
   begin(options) {
     flushOutput();
     settled = false; outcome = null; fatal = null; delivered = false;
@@ -109,6 +117,7 @@ const control = {
   state: () => state(),
   record: () => takeRecord(),
 };
+/** @param {(text: string) => void} log @param {number} seed @param {number} memoryBytes @returns {(method: string, argument?: unknown) => unknown} */
 function attach(log, seed, memoryBytes) {
   if (hostLog !== null) throw new Error('the context is attached already');
   delete globalThis[attachName];
@@ -116,7 +125,7 @@ function attach(log, seed, memoryBytes) {
   reseed(seed);
   memoryLimitBytes = memoryBytes;
   installPerContext();
-  return (method, argument) => control[method](argument);
+  return (/** @type {string} */ method, /** @type {unknown} */ argument) => control[method](argument);
 }
 for (const key of reflectOwnKeys(globalThis)) {
   const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(globalThis, key));

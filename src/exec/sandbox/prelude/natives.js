@@ -5,7 +5,7 @@ const reflectApply = Reflect.apply;
 const reflectConstruct = Reflect.construct;
 const defineProperty = Object.defineProperty;
 /** Defines `name` on `target` as V8 defines its built-ins: writable, configurable, not enumerable. */
-const defineBuiltin = (target, name, value) => defineProperty(target, name, { value, writable: true, enumerable: false, configurable: true });
+const defineBuiltin = (/** @type {object} */ target, /** @type {any} */ name, /** @type {unknown} */ value) => defineProperty(target, name, { value, writable: true, enumerable: false, configurable: true });
 // ---- functions the sandbox provides print as V8's own do ----
 // `String(setTimeout)`, `String(Date)` or `String(ArrayBuffer)` would otherwise show the
 // prelude's source, or `function () { [native code] }` for a proxy, and code that tells native
@@ -16,7 +16,7 @@ const realFunctionToString = Function.prototype.toString;
 const nativeNames = new WeakMap();
 const nativeNamesGet = WeakMap.prototype.get;
 const nativeNamesSet = WeakMap.prototype.set;
-const presentAsNative = (fn, name) => { reflectApply(nativeNamesSet, nativeNames, [fn, name]); };
+const presentAsNative = (/** @type {Function} */ fn, /** @type {string} */ name) => { reflectApply(nativeNamesSet, nativeNames, [fn, name]); };
 const functionToString = {
   toString() {
     const name = reflectApply(nativeNamesGet, nativeNames, [this]);
@@ -37,6 +37,7 @@ const objectHasOwn = Object.hasOwn;
  * steps (a global, its static members, its prototype's methods and accessors), and names the
  * anonymous ones after their key, as V8 names its own.
  */
+/** @param {unknown} value @param {PropertyKey} key @param {number} depth @param {string} [prefix] */
 function presentTreeAsNative(value, key, depth, prefix = '') {
   if (typeof value === 'function' && !reflectApply(stringIncludes, reflectApply(realFunctionToString, value, []), ['[native code]'])) {
     if (value.name === '' && typeof key === 'string') defineProperty(value, 'name', { value: prefix + key, configurable: true });
@@ -55,6 +56,7 @@ function presentTreeAsNative(value, key, depth, prefix = '') {
 }
 
 /** Puts `bounded`, a proxy of the constructor `Original`, where `Original` was: its prototype's `constructor`, and `holder[name]`. */
+/** @param {any} Original @param {Function} bounded @param {object | null} holder @param {string} name @returns {Function} */
 function replaceConstructor(Original, bounded, holder, name) {
   presentAsNative(bounded, name);
   defineBuiltin(Original.prototype, 'constructor', bounded);

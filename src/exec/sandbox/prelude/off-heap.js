@@ -21,7 +21,7 @@ const offHeapShare = 16;
 let memoryLimitBytes = 0;
 let offHeapBytes = 0;
 let wasmMemories = 0;
-const shownMiB = (bytes) => {
+const shownMiB = (/** @type {number} */ bytes) => {
   if (bytes < 1024) return `${bytes} byte${bytes === 1 ? '' : 's'}`;
   if (bytes < mebibyte / 10) return `${mathRound(bytes / 1024)} KiB`;
   return `${mathRound((bytes / mebibyte) * 10) / 10} MiB`;
@@ -29,6 +29,7 @@ const shownMiB = (bytes) => {
 const limitPages = () => mathFloor(memoryLimitBytes / wasmPageBytes);
 
 /** `largest`: the largest single memory or buffer among `bytes`. */
+/** @param {number} bytes @param {number} largest @param {number} memories @param {string} what */
 function reserveOffHeap(bytes, largest, memories, what) {
   if (largest > memoryLimitBytes) {
     throw new RealRangeError(`${what} needs ${shownMiB(largest)}, more than this execution's memory limit of ${shownMiB(memoryLimitBytes)}; heap_memory_max_mb raises it (up to 64)`);
@@ -43,12 +44,14 @@ function reserveOffHeap(bytes, largest, memories, what) {
   offHeapBytes += bytes;
   wasmMemories += memories;
 }
+/** @param {number} bytes @param {number} memories */
 function releaseOffHeap(bytes, memories) {
   offHeapBytes -= bytes;
   wasmMemories -= memories;
 }
 
 /** The specification's ToIndex, done once here so that a getter or valueOf cannot tell V8 another value. */
+/** @param {any} value (user code's: converted once) @param {string} what @returns {number} */
 function toIndex(value, what) {
   const number = +value;
   const integer = number !== number ? 0 : mathTrunc(number);
@@ -57,6 +60,7 @@ function toIndex(value, what) {
 }
 
 /** ArrayBuffer or SharedArrayBuffer whose maxByteLength counts against the budget. */
+/** @param {any} Original ArrayBuffer or SharedArrayBuffer @returns {Function} */
 function boundedBufferConstructor(Original) {
   const name = Original.name;
   const bounded = new RealProxy(Original, {
@@ -92,6 +96,7 @@ const ballasts = new RealWeakMap();
 /** Ballast made in this context, reported with the state: the host does not reuse an isolate with much garbage it cannot see. */
 let ballastBytes = 0;
 /** `why`: what the ballast stands for, in the error that says the limit is reached. */
+/** @param {number} bytes @param {string} what @param {string} why @returns {ArrayBuffer} */
 function ballastFor(bytes, what, why) {
   try {
     const ballast = new RealArrayBuffer(bytes);
@@ -101,6 +106,7 @@ function ballastFor(bytes, what, why) {
     throw new RealRangeError(`${what}: this execution's memory limit is reached (${why} counts ${shownMiB(bytes)} for the memory V8 keeps outside its heap); heap_memory_max_mb raises it (up to 64)`);
   }
 }
+/** @template T @param {ArrayBuffer} ballast @param {T} object @returns {T} */
 function carrying(ballast, object) {
   if (object !== null && (typeof object === 'object' || typeof object === 'function')) reflectApply(weakMapSet, ballasts, [object, ballast]);
   return object;
@@ -113,7 +119,7 @@ const intlKiB = Object.assign(Object.create(null), { DateTimeFormat: 32, Relativ
 const intlDefaultKiB = 4;
 const intlWhy = 'an Intl object';
 for (const name of Object.getOwnPropertyNames(Intl)) {
-  const Original = Intl[name];
+  const Original = /** @type {any} */ (Intl)[name];
   // Constructors only: getCanonicalLocales and supportedValuesOf return arrays of strings.
   if (typeof Original !== 'function' || Original.prototype === undefined) continue;
   const bytes = (intlKiB[name] ?? intlDefaultKiB) * 1024;
@@ -132,9 +138,11 @@ for (const name of Object.getOwnPropertyNames(Intl)) {
   replaceConstructor(Original, bounded, Intl, name);
 }
 /** Methods that make Intl objects of their own: each result carries its ballast. */
+/** @param {any} prototype @param {PropertyKey} key @param {string} what @param {(args: unknown[]) => number} bytesOf */
 function carryingMethod(prototype, key, what, bytesOf) {
   const original = prototype[key];
   const method = {
+    /** @this {unknown} @param {...unknown} args */
     [what](...args) {
       const ballast = ballastFor(bytesOf(args), what, intlWhy);
       return carrying(ballast, reflectApply(original, this, args));
@@ -150,6 +158,7 @@ const segmentsPrototype = Object.getPrototypeOf(new Intl.Segmenter().segment('')
 {
   const originalSegment = Intl.Segmenter.prototype.segment;
   const segment = {
+    /** @this {unknown} @param {unknown} string */
     segment(string) {
       const text = `${string}`;
       const ballast = ballastFor(intlDefaultKiB * 1024 + 2 * text.length, 'Intl.Segmenter.prototype.segment', intlWhy);

@@ -9,12 +9,13 @@ const timersPendingMax = 100000;
  * 1,024 per MiB stay well inside the heap and fail with this RangeError instead.
  */
 const timersPerMiB = 1024;
-const timerQueue = safeMap();
+const timerQueue = /** @type {Map<number, Timer>} */ (safeMap());
 let timerSequence = 0;
 let idSequence = 0;
 const idSymbol = Symbol('timerId');
 
 class Timeout {
+  /** @param {number} id */
   constructor(id) { this[idSymbol] = id; }
   ref() { const timer = timerQueue.get(this[idSymbol]); if (timer) timer.ref = true; return this; }
   unref() { const timer = timerQueue.get(this[idSymbol]); if (timer) timer.ref = false; return this; }
@@ -28,6 +29,7 @@ class Timeout {
   [Symbol.toPrimitive]() { return this[idSymbol]; }
 }
 
+/** @param {unknown} callback @param {unknown} delay @param {unknown[]} args @param {boolean} repeat @returns {Timeout} */
 function addTimer(callback, delay, args, repeat) {
   if (typeof callback !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${inspect(callback, { depth: 0 })}`);
   const timersMax = mathMin(timersPendingMax, timersPerMiB * mathFloor(memoryLimitBytes / (1024 * 1024)));
@@ -39,17 +41,18 @@ function addTimer(callback, delay, args, repeat) {
   return new Timeout(id);
 }
 
+/** @param {any} handle (user code's: a Timeout or its number) */
 function clearTimer(handle) {
   if (handle === null || handle === undefined) return;
   const id = typeof handle === 'object' ? handle[idSymbol] : Number(handle);
   timerQueue.delete(id);
 }
 
-globalThis.setTimeout = (callback, delay, ...args) => addTimer(callback, delay, args, false);
-globalThis.setInterval = (callback, delay, ...args) => addTimer(callback, delay, args, true);
-globalThis.clearTimeout = { clearTimeout: (handle) => clearTimer(handle) }.clearTimeout;
-globalThis.clearInterval = { clearInterval: (handle) => clearTimer(handle) }.clearInterval;
-globalThis.queueMicrotask = (callback) => {
+globalThis.setTimeout = (/** @type {unknown} */ callback, /** @type {unknown} */ delay, /** @type {unknown[]} */ ...args) => addTimer(callback, delay, args, false);
+globalThis.setInterval = (/** @type {unknown} */ callback, /** @type {unknown} */ delay, /** @type {unknown[]} */ ...args) => addTimer(callback, delay, args, true);
+globalThis.clearTimeout = { clearTimeout: (/** @type {unknown} */ handle) => clearTimer(handle) }.clearTimeout;
+globalThis.clearInterval = { clearInterval: (/** @type {unknown} */ handle) => clearTimer(handle) }.clearInterval;
+globalThis.queueMicrotask = (/** @type {any} */ callback) => {
   if (typeof callback !== 'function') throw new TypeError('The "callback" argument must be of type function');
   Promise.resolve().then(callback);
 };

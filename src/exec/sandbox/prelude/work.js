@@ -19,12 +19,13 @@ let generation = 0;
 /** Replay: finished work waiting for its recorded turn, by work id. */
 const finishedWork = safeMap();
 /** A promise that settles with `promise`, at a turn the host records (or, replaying, replays). */
+/** @param {Promise<unknown>} promise @returns {Promise<unknown>} */
 function trackWork(promise) {
   const workId = ++workSequence;
   const born = generation;
   pendingWork++;
   return new RealPromise((resolve, reject) => {
-    const finish = (ok, value) => {
+    const finish = (/** @type {boolean} */ ok, /** @type {unknown} */ value) => {
       if (born !== generation) return;
       pendingWork--;
       const settle = () => (ok ? resolve(value) : reject(value));
@@ -36,6 +37,7 @@ function trackWork(promise) {
 }
 // Called once user code may have run (WebAssembly is wrapped on first use): only captured
 // built-ins (reflectApply and defineProperty are captured further down, before any user code).
+/** @param {any} original a built-in function @returns {Function} */
 function trackedWork(original) {
   /** @type {(this: unknown, ...args: unknown[]) => Promise<unknown>} */
   const tracked = function (...args) {
@@ -51,15 +53,18 @@ function trackedWork(original) {
 // never is.
 const FinalizationRegistryShim = class FinalizationRegistry {
   #cleanup;
+  /** @param {unknown} cleanup */
   constructor(cleanup) {
     if (typeof cleanup !== 'function') throw new TypeError('FinalizationRegistry: cleanup must be callable');
     this.#cleanup = cleanup;
   }
+  /** @param {unknown} target @param {unknown} heldValue @param {unknown} [unregisterToken] */
   register(target, heldValue, unregisterToken) {
     if (target === null || (typeof target !== 'object' && typeof target !== 'function')) throw new TypeError('FinalizationRegistry.prototype.register: invalid target');
     if (target === heldValue) throw new TypeError('FinalizationRegistry.prototype.register: target and holdings must not be same');
     void unregisterToken;
   }
+  /** @param {unknown} unregisterToken */
   unregister(unregisterToken) {
     if (unregisterToken === null || (typeof unregisterToken !== 'object' && typeof unregisterToken !== 'function')) throw new TypeError('Invalid unregisterToken');
     return false;
