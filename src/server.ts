@@ -174,6 +174,14 @@ function exitProcess(code: number, stuckIsolates: number, logger: Logger): void 
   if (!(destination instanceof EventEmitter)) terminate();
 }
 
+/** Says so at start when isolated-vm is the prebuilt without our patch (docs/exec.md, "Limits"). */
+function warnIfUnpatched(logger: Logger): void {
+  const ivm = isolatedVmBuild();
+  if (!ivm.patched) {
+    logger.warn({ why: ivm.why }, 'isolated-vm is the unpatched prebuilt: a stopped run whose thrown value or rejection reason has a getter or proxy trap that never returns keeps an isolate thread busy until restart (the run still ends, 2 s late; /healthz then says degraded)');
+  }
+}
+
 export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
   // Sandboxed code sees one time zone wherever it runs, so a heap replays the same on any node.
   process.env.TZ = 'UTC';
@@ -201,10 +209,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   // The engine retires the node past its bound on isolate threads V8 cannot stop: it exits once
   // the runs under way end (at most retireDrainMsMax), for its supervisor to restart it.
   let retire = () => {};
-  const ivm = isolatedVmBuild();
-  if (!ivm.patched) {
-    logger.warn({ why: ivm.why }, 'isolated-vm is the unpatched prebuilt: a stopped run whose thrown value or rejection reason has a getter or proxy trap that never returns keeps an isolate thread busy until restart (the run still ends, 2 s late; /healthz then says degraded)');
-  }
+  warnIfUnpatched(logger);
   try {
     engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire: () => retire(), liveHeapsMax: config.liveHeapsMax });
   } catch (error) {

@@ -57,41 +57,7 @@ const statefulDescription =
 export function executionTools(service: ExecutionService, config: Config): ToolDefinition[] {
   const stateful = !config.stateless;
   const executionFields = executionShape(stateful);
-  const runJs = defineTool({
-    name: 'run_js',
-    title: 'Run JavaScript',
-    description:
-      `Run JavaScript or TypeScript in an isolated V8 sandbox. Pass wait_ms (e.g. 10000) to get the result in this reply; otherwise poll get_execution. Replies are bounded: result ${resultCharsMax} characters, console ${firstPageBytesMax} bytes (read more with get_execution_output). ` +
-      'Timers, Promises, top-level await and WebAssembly work; there is no network, file system, process, require or import.' +
-      (stateful ? statefulDescription : ''),
-    input: { ...runJsInput, ...statefulInput },
-    unadvertised: stateful ? [] : Object.keys(statefulInput),
-    output: {
-      ...Object.fromEntries(Object.entries(executionFields).map(([key, schema]) => [key, key === 'execution_id' ? schema : schema.optional()])),
-      output: firstPageShape.optional().describe('First console lines; absent when nothing was printed.'),
-    } as typeof executionFields & { output: z.ZodOptional<typeof firstPageShape> },
-    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-    handler: async (args, context) => {
-      const given = args;
-      if (config.stateless && (given.heap !== undefined || given.session !== undefined || given.tags !== undefined)) {
-        const which = ['heap', 'session', 'tags'].filter((key) => given[key as 'heap'] !== undefined).join(', ');
-        throw new McpV8Error('STATEFUL_ONLY', `${which}: only in stateful mode; this server runs with --stateless`);
-      }
-      const id = await service.submit({
-        code: withoutMarkdownFence(args.code),
-        heapMemoryMaxMb: args.heap_memory_max_mb ?? config.heapMemoryMaxMb,
-        heapMemoryMaxMbChosen: args.heap_memory_max_mb !== undefined,
-        executionTimeoutSecs: args.execution_timeout_secs ?? config.executionTimeoutSecs,
-        ...(config.stateless ? {} : { stateful: { heap: given.heap ?? null, session: given.session ?? null, tags: given.tags ?? null } }),
-        owner: ownerOf(context),
-      });
-      if (args.wait_ms === undefined || args.wait_ms === 0) return { execution_id: id } as never;
-      context.watch?.(id);
-      const record = await service.wait(id, args.wait_ms);
-      if (record.status === 'running') return { execution_id: id, status: record.status } as never;
-      return finishedRunReply(service, record, stateful) as never;
-    },
-  });
+  const runJs = runJsTool(service, config);
 
   const getExecution = defineTool({
     name: 'get_execution',
@@ -166,6 +132,47 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
   });
 
   return [runJs, getExecution, getOutput, cancelExecution, listExecutions] as unknown as ToolDefinition[];
+}
+
+/** run_js: submits the code, and answers at once or after wait_ms. */
+function runJsTool(service: ExecutionService, config: Config) {
+  const stateful = !config.stateless;
+  const executionFields = executionShape(stateful);
+  return defineTool({
+    name: 'run_js',
+    title: 'Run JavaScript',
+    description:
+      `Run JavaScript or TypeScript in an isolated V8 sandbox. Pass wait_ms (e.g. 10000) to get the result in this reply; otherwise poll get_execution. Replies are bounded: result ${resultCharsMax} characters, console ${firstPageBytesMax} bytes (read more with get_execution_output). ` +
+      'Timers, Promises, top-level await and WebAssembly work; there is no network, file system, process, require or import.' +
+      (stateful ? statefulDescription : ''),
+    input: { ...runJsInput, ...statefulInput },
+    unadvertised: stateful ? [] : Object.keys(statefulInput),
+    output: {
+      ...Object.fromEntries(Object.entries(executionFields).map(([key, schema]) => [key, key === 'execution_id' ? schema : schema.optional()])),
+      output: firstPageShape.optional().describe('First console lines; absent when nothing was printed.'),
+    } as typeof executionFields & { output: z.ZodOptional<typeof firstPageShape> },
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    handler: async (args, context) => {
+      const given = args;
+      if (config.stateless && (given.heap !== undefined || given.session !== undefined || given.tags !== undefined)) {
+        const which = ['heap', 'session', 'tags'].filter((key) => given[key as 'heap'] !== undefined).join(', ');
+        throw new McpV8Error('STATEFUL_ONLY', `${which}: only in stateful mode; this server runs with --stateless`);
+      }
+      const id = await service.submit({
+        code: withoutMarkdownFence(args.code),
+        heapMemoryMaxMb: args.heap_memory_max_mb ?? config.heapMemoryMaxMb,
+        heapMemoryMaxMbChosen: args.heap_memory_max_mb !== undefined,
+        executionTimeoutSecs: args.execution_timeout_secs ?? config.executionTimeoutSecs,
+        ...(config.stateless ? {} : { stateful: { heap: given.heap ?? null, session: given.session ?? null, tags: given.tags ?? null } }),
+        owner: ownerOf(context),
+      });
+      if (args.wait_ms === undefined || args.wait_ms === 0) return { execution_id: id } as never;
+      context.watch?.(id);
+      const record = await service.wait(id, args.wait_ms);
+      if (record.status === 'running') return { execution_id: id, status: record.status } as never;
+      return finishedRunReply(service, record, stateful) as never;
+    },
+  });
 }
 
 /** run_js's reply for a finished run: the record and its first console lines (also a task's result). */
