@@ -157,6 +157,10 @@ class IsolateEngine implements Engine {
     return this.pool.live;
   }
 
+  get contextsInUse(): number {
+    return this.pool.contextsInUse;
+  }
+
   get retiring(): string | null {
     return this.retiringReason;
   }
@@ -358,6 +362,17 @@ class IsolateEngine implements Engine {
     const memoryMb = isolateMemoryMb(request.limits.heapMemoryMaxMb);
     const prepared = await this.contextFor(request, memoryMb, resumed);
     if (!('isolate' in prepared)) return prepared;
+    try {
+      return await this.runIn(prepared, request, code, memoryMb);
+    } finally {
+      // The engine frees the context on every path: given back already, unless a fault of ours
+      // escaped on the way, and then its isolate goes (a stateful one is not replaced).
+      this.pool.reclaim(prepared, memoryMb, request.stateful !== undefined);
+    }
+  }
+
+  /** Runs the request in its context, then gives the context back, keeps it live or discards it. */
+  private async runIn(prepared: PreparedContext, request: RunRequest, code: Settled<PreparedSource>, memoryMb: number): Promise<RunOutcome> {
     this.routeConsole(prepared, request);
     const stateless = request.stateful === undefined;
     // A stateless run's isolate gets its heap reading and next context with the settle call.

@@ -245,6 +245,8 @@ export class IsolatePool {
   }
 
   private idleCount = 0;
+  /** Contexts handed to runs (`acquire`, `resume`) and not given back yet (release, discard, dropDetached, keepLive). */
+  private readonly handedOut = new Set<PreparedContext>();
   private replenishing = 0;
   private readonly replenishWaiters: Array<() => void> = [];
   private closed = false;
@@ -284,13 +286,33 @@ export class IsolatePool {
     const prepared = chosen.next ?? prepareContext(chosen);
     chosen.next = null;
     try {
-      return await prepared;
+      return this.handOut(await prepared);
     } catch (error) {
       // A warm isolate that cannot make a context is broken: replace it with a fresh one once.
       if (!chosen.isolate.isDisposed) chosen.isolate.dispose();
       if (warm === undefined) throw error;
-      return prepareContext(await this.create(memoryMb));
+      return this.handOut(await prepareContext(await this.create(memoryMb)));
     }
+  }
+
+  private handOut(prepared: PreparedContext): PreparedContext {
+    this.handedOut.add(prepared);
+    return prepared;
+  }
+
+  /** Contexts runs hold now: handed out and not given back (tests: none once the runs have ended). */
+  get contextsInUse(): number {
+    return this.handedOut.size;
+  }
+
+  /**
+   * Frees a context its run could not give back the usual way (a fault of ours on the way): its
+   * isolate is disposed, and replaced unless it was detached (stateful). Nothing if given back.
+   */
+  reclaim(prepared: PreparedContext, memoryMb: number, detached: boolean): void {
+    if (!this.handedOut.has(prepared)) return;
+    if (detached) this.dropDetached(prepared);
+    else this.discard(prepared, memoryMb);
   }
 
   /**
@@ -336,6 +358,7 @@ export class IsolatePool {
    * `heapChanged`: user code ran after the successor was sent, so its heap reading is stale.
    */
   release(prepared: PreparedContext, memoryMb: number, heapChanged = false): void {
+    this.handedOut.delete(prepared);
     prepared.route.sink = null;
     prepared.context.release();
     prepared.control?.release();
@@ -429,6 +452,7 @@ export class IsolatePool {
 
   /** Disposes the isolate of a run that ended in doubt (timeout, cancel, out of memory) and replaces it. */
   discard(prepared: PreparedContext, memoryMb: number): void {
+    this.handedOut.delete(prepared);
     prepared.route.sink = null;
     if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
     this.replenishSoon(memoryMb);
@@ -441,6 +465,7 @@ export class IsolatePool {
    * here (`release`) for other runs.
    */
   keepLive(prepared: PreparedContext, memoryMb: number, heapBytes: number): number {
+    this.handedOut.delete(prepared);
     prepared.route.sink = null;
     return this.live.hold(new LiveContext(prepared, memoryMb, heapBytes, (retired) => this.release(retired, memoryMb)));
   }
@@ -448,11 +473,12 @@ export class IsolatePool {
   /** The context of a live heap, taken by the run that resumes it (from then on the run's). */
   resume(live: LiveContextHandle, memoryMb: number): PreparedContext {
     assert(live instanceof LiveContext && live.memoryMb === memoryMb, 'a live heap of this pool, with the memory limit of the run');
-    return live.consume();
+    return this.handOut(live.consume());
   }
 
   /** Disposes the isolate of a stateful run whose context is not kept (it was detached: nothing replaces it). */
   dropDetached(prepared: PreparedContext): void {
+    this.handedOut.delete(prepared);
     prepared.route.sink = null;
     if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
   }

@@ -70,8 +70,12 @@ async function replayStep(host: ReplayHost, step: ReplayStep): Promise<StepEnd> 
     const state = await host.state();
     return { status: 'failed', result: null, error: describeThrown(error), issue: state.replayIssue };
   }
-  let state = await host.settle(completion);
-  completion.release();
+  let state: SandboxState;
+  try {
+    state = await host.settle(completion);
+  } finally {
+    completion.release();
+  }
   for (const event of step.observed.events) {
     if (state.fatal !== null) break;
     if (event.kind === 'timer') {

@@ -340,9 +340,11 @@ export class Run {
       this.left.offHeapBytes = state.offHeapBytes;
       return failed(error instanceof SourceError ? error.message : explainLimits(describeThrown(error), this.memoryMb), await this.call<DeterminismRecord>('record'));
     }
-    const outcome = await this.loop(await this.settle(completion));
-    completion.release();
-    return outcome;
+    try {
+      return await this.loop(await this.settle(completion));
+    } finally {
+      completion.release();
+    }
   }
 
   /** The turns a replay drives (replay.ts), lent without making them part of the run's surface. */

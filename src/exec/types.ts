@@ -106,6 +106,8 @@ export interface Engine {
   run(request: RunRequest): Promise<RunOutcome>;
   /** The live contexts of stateful runs, by heap id. */
   readonly live: LiveHeaps;
+  /** Contexts runs hold now (each with its isolate): none once every run has ended (tests). */
+  readonly contextsInUse: number;
   /** Executions waiting to start: for their code to be made ready, or for a free slot (queue depth, for /metrics). */
   readonly queuedCount: number;
   readonly runningCount: number;

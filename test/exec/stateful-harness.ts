@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { createEngine } from '../../src/exec/engine.ts';
-import type { LiveHeaps, ReplayStep, RunOutcome, StatefulStart } from '../../src/exec/types.ts';
+import type { Engine, LiveHeaps, ReplayStep, RunOutcome, StatefulStart } from '../../src/exec/types.ts';
 import { collectBeforeExit } from './harness.ts';
 
 /** A run's outcome and output; `live`: the name its context is kept under in the engine's live heaps, or null. */
@@ -18,6 +18,7 @@ export async function statefulHarness(): Promise<{
   /** Frees the live context named `name`, if any. */
   drop: (name: string | null) => void;
   live: LiveHeaps;
+  engine: Engine;
 }> {
   const engine = await createEngine({ maxConcurrentExecutions: 2 });
   after(async () => {
@@ -61,5 +62,5 @@ export async function statefulHarness(): Promise<{
     }
     return { steps, last: last! };
   }
-  return { runStateful, chain, resume, drop, live: engine.live };
+  return { runStateful, chain, resume, drop, live: engine.live, engine };
 }

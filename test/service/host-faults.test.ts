@@ -96,6 +96,7 @@ describe('host faults', () => {
       get retiring() { return engine.retiring; }
       get stuckIsolates() { return engine.stuckIsolates; }
       get live() { return engine.live; }
+      get contextsInUse() { return engine.contextsInUse; }
       close() { return Promise.resolve(); }
     }
     const store = await ExecutionStore.open({ path: join(tempDir('host-fault-assert'), 'executions') });
