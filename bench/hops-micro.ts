@@ -23,6 +23,7 @@ const pool = {
 };
 const floorIsolate = new ivm.Isolate({ memoryLimit: 64 });
 
+const sharedLog = new ivm.Callback(() => {}, { ignored: true });
 type Variant = [string, () => Promise<void>];
 const variants: Variant[] = [
   ['raw floor: createContext, eval copy', async () => {
@@ -38,6 +39,14 @@ const variants: Variant[] = [
   }],
   ['+ attach (evalClosure) sent with eval', async () => {
     const prepared = await pool.acquire(8);
+    const attaching = attachContext(prepared, 1, 8);
+    const evaluating = prepared.context.eval(code, { reference: true }) as Promise<ivm.Reference<unknown>>;
+    await attaching; const ref = await evaluating;
+    ref.release(); prepared.control!.release(); prepared.context.release();
+  }],
+  ['+ attach, one console callback per isolate', async () => {
+    const prepared = await pool.acquire(8);
+    prepared.log = sharedLog;
     const attaching = attachContext(prepared, 1, 8);
     const evaluating = prepared.context.eval(code, { reference: true }) as Promise<ivm.Reference<unknown>>;
     await attaching; const ref = await evaluating;
@@ -64,19 +73,23 @@ const variants: Variant[] = [
 ];
 // The pool keeps one isolate: acquire makes a context on it each time (no successor sent).
 const results = new Map<string, number[]>();
+const mainResults = new Map<string, number[]>();
 for (let round = 0; round < 5; round++) {
   for (const [name, fn] of variants) {
     for (let i = 0; i < 100; i++) await fn();
     const before = process.cpuUsage();
-    const started = performance.now();
+    const mainBefore = process.threadCpuUsage();
     for (let i = 0; i < runs; i++) await fn();
     const cpu = process.cpuUsage(before);
-    void started;
+    const main = process.threadCpuUsage(mainBefore);
     const list = results.get(name) ?? [];
     list.push((cpu.user + cpu.system) / 1000 / runs);
     results.set(name, list);
+    const mainList = mainResults.get(name) ?? [];
+    mainList.push((main.user + main.system) / 1000 / runs);
+    mainResults.set(name, mainList);
   }
 }
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-for (const [name, list] of results) process.stdout.write(`${median(list).toFixed(3)} ms CPU/run  ${name}  (rounds ${list.map((v) => v.toFixed(3)).join(' ')})\n`);
+for (const [name, list] of results) process.stdout.write(`${median(list).toFixed(3)} ms CPU/run (main thread ${median(mainResults.get(name)!).toFixed(3)})  ${name}  (rounds ${list.map((v) => v.toFixed(3)).join(' ')})\n`);
 process.exit(0);
