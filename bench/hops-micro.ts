@@ -92,4 +92,14 @@ for (let round = 0; round < 5; round++) {
 }
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 for (const [name, list] of results) process.stdout.write(`${median(list).toFixed(3)} ms CPU/run (main thread ${median(mainResults.get(name)!).toFixed(3)})  ${name}  (rounds ${list.map((v) => v.toFixed(3)).join(' ')})\n`);
+// Heap bytes a new context takes (the part of its cost that does not depend on the machine's load).
+async function bytesPerContext(isolate: ivm.Isolate): Promise<number> {
+  const held: ivm.Context[] = [await isolate.createContext()];
+  const before = await isolate.getHeapStatistics();
+  for (let i = 0; i < 40; i++) held.push(await isolate.createContext());
+  const after = await isolate.getHeapStatistics();
+  for (const context of held) context.release();
+  return (after.used_heap_size - before.used_heap_size) / 40 / 1024;
+}
+process.stdout.write(`heap per new context: plain ${(await bytesPerContext(new ivm.Isolate({ memoryLimit: 128 }))).toFixed(1)} KiB, from the prelude's snapshot ${(await bytesPerContext(new ivm.Isolate({ memoryLimit: 128, snapshot }))).toFixed(1)} KiB\n`);
 process.exit(0);
