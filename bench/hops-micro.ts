@@ -2,15 +2,10 @@
 // variants add the engine's calls one at a time to the raw floor (new context, eval, copy).
 //   node --no-node-snapshot bench/hops-micro.ts [runs]
 import ivm from 'isolated-vm';
-import { readFileSync } from 'node:fs';
-import { attachContext, heapBytesOf, preludeParts, sandboxFiles, type PreparedContext } from '../src/exec/isolate-pool.ts';
+import { attachContext, heapBytesOf, preludeSource, type PreparedContext } from '../src/exec/isolate-pool.ts';
 
 const runs = Number(process.argv[2] ?? 1500);
 const code = 'Math.sqrt(144)';
-const read = (name: string) => readFileSync(new URL(`../src/exec/sandbox/${name}`, import.meta.url), 'utf8');
-const preludeSource = sandboxFiles
-  .map((name) => (name === 'prelude' ? `(function () {\n'use strict';\n${preludeParts.map((part) => read(`prelude/${part}`)).join('\n')}\n})();` : read(name)))
-  .join('\n');
 const snapshot = ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }]);
 const snapIsolate = new ivm.Isolate({ memoryLimit: 64, snapshot });
 const pool = {
@@ -19,10 +14,25 @@ const pool = {
     const log = new ivm.Callback(() => {}, { ignored: true });
     return { isolate: snapIsolate, contextsCreated: 1, context, control: null, log, runs: 0, route: { sink: null, batchesReceived: 0, onBatch: null }, successor: null };
   },
-  park2: undefined as ((p: PreparedContext) => void) | undefined,
 };
 const floorIsolate = new ivm.Isolate({ memoryLimit: 64 });
 
+/** A context attached (with `log`) and the snippet evaluated, sent together as a run sends them. */
+async function attachedRun(log?: ivm.Callback): Promise<{ prepared: PreparedContext; control: NonNullable<PreparedContext['control']>; completion: ivm.Reference<unknown> }> {
+  const prepared = await pool.acquire(8);
+  if (log !== undefined) prepared.log = log;
+  const attaching = attachContext(prepared, 1, 8);
+  const evaluating = prepared.context.eval(code, { reference: true }) as Promise<ivm.Reference<unknown>>;
+  const control = await attaching;
+  return { prepared, control, completion: await evaluating };
+}
+function releaseRun({ prepared, control, completion }: Awaited<ReturnType<typeof attachedRun>>): void {
+  completion.release();
+  control.release();
+  prepared.context.release();
+}
+const settle = ({ control, completion }: Awaited<ReturnType<typeof attachedRun>>) =>
+  control.apply(undefined, ['settle', completion.derefInto()] as never, { result: { copy: true } });
 const sharedLog = new ivm.Callback(() => {}, { ignored: true });
 type Variant = [string, () => Promise<void>];
 const variants: Variant[] = [
@@ -35,43 +45,23 @@ const variants: Variant[] = [
     const prepared = await pool.acquire(8);
     await prepared.context.eval(code, { copy: true });
     prepared.context.release();
-    pool.park2?.(prepared);
   }],
-  ['+ attach (evalClosure) sent with eval', async () => {
-    const prepared = await pool.acquire(8);
-    const attaching = attachContext(prepared, 1, 8);
-    const evaluating = prepared.context.eval(code, { reference: true }) as Promise<ivm.Reference<unknown>>;
-    await attaching; const ref = await evaluating;
-    ref.release(); prepared.control!.release(); prepared.context.release();
-  }],
-  ['+ attach, one console callback per isolate', async () => {
-    const prepared = await pool.acquire(8);
-    prepared.log = sharedLog;
-    const attaching = attachContext(prepared, 1, 8);
-    const evaluating = prepared.context.eval(code, { reference: true }) as Promise<ivm.Reference<unknown>>;
-    await attaching; const ref = await evaluating;
-    ref.release(); prepared.control!.release(); prepared.context.release();
-  }],
+  ['+ attach (evalClosure) sent with eval', async () => releaseRun(await attachedRun())],
+  ['+ attach, one console callback per isolate', async () => releaseRun(await attachedRun(sharedLog))],
   ['+ settle', async () => {
-    const prepared = await pool.acquire(8);
-    const attaching = attachContext(prepared, 1, 8);
-    const evaluating = prepared.context.eval(code, { reference: true }) as Promise<ivm.Reference<unknown>>;
-    const control = await attaching; const ref = await evaluating;
-    await control.apply(undefined, ['settle', ref.derefInto()] as never, { result: { copy: true } });
-    ref.release(); control.release(); prepared.context.release();
+    const run = await attachedRun();
+    await settle(run);
+    releaseRun(run);
   }],
   ['+ heap reading (engine-like)', async () => {
-    const prepared = await pool.acquire(8);
-    const attaching = attachContext(prepared, 1, 8);
-    const evaluating = prepared.context.eval(code, { reference: true }) as Promise<ivm.Reference<unknown>>;
-    const control = await attaching; const ref = await evaluating;
-    const settling = control.apply(undefined, ['settle', ref.derefInto()] as never, { result: { copy: true } });
-    const bytes = heapBytesOf(prepared.isolate);
-    await settling; await bytes;
-    ref.release(); control.release(); prepared.context.release();
+    const run = await attachedRun();
+    const settling = settle(run);
+    const bytes = heapBytesOf(run.prepared.isolate);
+    await settling;
+    await bytes;
+    releaseRun(run);
   }],
 ];
-// The pool keeps one isolate: acquire makes a context on it each time (no successor sent).
 const results = new Map<string, number[]>();
 const mainResults = new Map<string, number[]>();
 for (let round = 0; round < 5; round++) {

@@ -1,24 +1,10 @@
 // A caller waiting for a run (run_js or get_execution with wait_ms) has its final record written
 // at once, not after the store's group-commit delay, which would be part of its time to result.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { createEngine } from '../../src/exec/engine.ts';
-import { ExecutionService } from '../../src/service/executions.ts';
-import { Metrics } from '../../src/metrics.ts';
-import { ExecutionStore } from '../../src/storage/execution-store.ts';
-import { tempDir } from '../support/server-process.ts';
-import { collectBeforeExit } from '../exec/harness.ts';
+import { describe, test } from 'node:test';
+import { serviceForFile } from './harness.ts';
 
-const engine = await createEngine({ maxConcurrentExecutions: 1 });
-const store = await ExecutionStore.open({ path: join(tempDir('service-wait'), 'executions') });
-const service = new ExecutionService({ engine, store, metrics: new Metrics(), nodeId: 'test' });
-after(async () => {
-  await service.close();
-  await engine.close();
-  await store.close();
-  collectBeforeExit();
-});
+const { service, store } = await serviceForFile('service-wait');
 
 // The real store, its finish observed: which executions' records were written as urgent.
 const urgentById = new Map<string, boolean>();
