@@ -35,6 +35,8 @@ export interface Medians {
   dropped: number;
   maxInFlightVUs: number;
   serverCpuPct: number;
+  serverCpuMsPerRun: number;
+  loadAverage1m: number;
   generatorCpuPct: number;
 }
 
@@ -57,6 +59,8 @@ function mediansOf(reports: readonly RunReport[]): Medians {
     dropped: m((r) => r.iterations.dropped),
     maxInFlightVUs: m((r) => r.maxInFlightVUs),
     serverCpuPct: m((r) => r.cpu.serverPct ?? Number.NaN),
+    serverCpuMsPerRun: m((r) => r.cpu.serverMsPerRun ?? Number.NaN),
+    loadAverage1m: m((r) => r.loadAverage1m ?? Number.NaN),
     generatorCpuPct: m((r) => r.cpu.generatorPct),
   };
 }
@@ -121,7 +125,8 @@ export function runLine(record: RunRecord): string {
     `iter/s ${f(r.achievedIterPerS)} req/s ${f(r.httpReqPerS)} time to result p50 ${f(r.iterationMs.p50)} p95 ${f(r.iterationMs.p95)} p99 ${f(r.iterationMs.p99)} ms; ` +
     `POST (${r.scenario === 'result' ? 'to result' : 'to accept'}) avg ${f(r.execLatencyMs.avg)} p95 ${f(r.execLatencyMs.p95)} p99 ${f(r.execLatencyMs.p99)} ms; success ${f(r.successPct)}% dropped ${r.iterations.dropped}${dropSeconds(r.droppedPerSecond)} ` +
     `max in-flight ${r.maxInFlightVUs}; cpu generator ${f(r.cpu.generatorPct, 0)}% server ${r.cpu.serverPct === null ? '—' : f(r.cpu.serverPct, 0)}%` +
-    (r.cpu.serverMainThreadPct === null ? '' : ` (main thread ${f(r.cpu.serverMainThreadPct, 0)}%)`) + '; ' +
+    (r.cpu.serverMainThreadPct === null ? '' : ` (main thread ${f(r.cpu.serverMainThreadPct, 0)}%)`) +
+    (r.cpu.serverMsPerRun == null ? '' : `, ${f(r.cpu.serverMsPerRun, 3)} ms CPU per run`) + `; load average ${f(r.loadAverage1m ?? Number.NaN)}; ` +
     `start lag p99 ${f(r.startLagMs.p99)} ms` + behindSeconds(r.inFlightMaxPerSecond, r.ratePerS, r.pollMs) + machineNote(r.machine) +
     (Object.keys(r.failures).length > 0 ? `; failures ${JSON.stringify(r.failures)}` : '');
 }
@@ -140,14 +145,14 @@ export function machineNote(machine: RunReport['machine']): string {
  * over rounds, then the floor and the ratio of the time-to-result p95s.
  */
 export function markdownTable(summaries: readonly AbSummary[]): string {
-  const head = '| Topology | Scenario | Target Rate | Actual Iter/s | Time to result p50 / p95 / p99 (ms) | POST p95 (ms) | Success % | Dropped | Max VUs (in flight) | HTTP Req/s | Server CPU % | Generator CPU % | Rounds | Floor time to result p50 / p95 (ms) | Ratio time to result p95 (server/floor) |';
+  const head = '| Topology | Scenario | Target Rate | Actual Iter/s | Time to result p50 / p95 / p99 (ms) | POST p95 (ms) | Success % | Dropped | Max VUs (in flight) | HTTP Req/s | Server CPU % | Server CPU ms/run | Load avg (1 min) | Generator CPU % | Rounds | Floor time to result p50 / p95 (ms) | Ratio time to result p95 (server/floor) |';
   const rule = `|${' --- |'.repeat(head.split('|').length - 2)}`;
   const rows = summaries.map((s) => {
     const v = s.server;
     const fl = s.floor;
     const post = s.scenario === 'result' ? `${f(v.execP95Ms)} (to result)` : `${f(v.execP95Ms)} (to accept)`;
     return `| ${s.topology} | ${s.scenario} | ${s.ratePerS}/s | ${f(v.achievedIterPerS, 1)} | ${f(v.iterationP50Ms)} / ${f(v.iterationP95Ms)} / ${f(v.iterationP99Ms)} | ${post} | ` +
-      `${f(v.successPct)}% | ${f(v.dropped, 0)} | ${f(v.maxInFlightVUs, 0)} | ${f(v.httpReqPerS, 1)} | ${f(v.serverCpuPct, 0)} | ${f(v.generatorCpuPct, 0)} | ${s.rounds.server}+${s.rounds.floor} | ` +
+      `${f(v.successPct)}% | ${f(v.dropped, 0)} | ${f(v.maxInFlightVUs, 0)} | ${f(v.httpReqPerS, 1)} | ${f(v.serverCpuPct, 0)} | ${f(v.serverCpuMsPerRun, 3)} | ${f(v.loadAverage1m)} | ${f(v.generatorCpuPct, 0)} | ${s.rounds.server}+${s.rounds.floor} | ` +
       (fl === null ? '— | — |' : `${f(fl.iterationP50Ms)} / ${f(fl.iterationP95Ms)} | ${f(s.ratio!.iterationP95Ms!, 1)}× |`);
   });
   return [head, rule, ...rows].join('\n');

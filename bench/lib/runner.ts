@@ -6,6 +6,7 @@
 //   pollMs after until completed (at most pollsMax GETs, pollCapMs in all).
 // - 'accept': as 'poll', but the first GET comes pollMs after the 202 (a k6 script that sleeps
 //   before each poll); its POST duration is the time to accept a run, not to run it.
+import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Http1Client, UndiciClient, type HttpClient } from './http1.ts';
 import { dueCount, dueNs, makeSchedule, type Schedule } from './schedule.ts';
@@ -88,7 +89,10 @@ export interface RunReport {
   startLagMs: Summary;
   failures: Record<string, number>;
   /** serverMainThreadPct: the server's event-loop thread alone (100 % = that thread saturated). */
-  cpu: { generatorPct: number; serverPct: number | null; serverMainThreadPct: number | null };
+  /** serverMsPerRun: the server's CPU (all its threads) per finished iteration, the figure robust to a busy machine. */
+  cpu: { generatorPct: number; serverPct: number | null; serverMainThreadPct: number | null; serverMsPerRun: number | null };
+  /** The 1-minute load average when the run ended: every latency figure is read beside it. */
+  loadAverage1m: number;
   /** The machine's speed just before the run, and how busy it was during the window (machine-speed.ts). */
   machine: {
     calibration: Calibration | null;
@@ -308,7 +312,9 @@ export async function runLoad(options: RunOptions): Promise<RunReport> {
         generatorPct: round2((100 * (cpu.user + cpu.system)) / 1e6 / windowS),
         serverPct: Number.isNaN(server1 - server0) ? null : round2((100 * (server1 - server0)) / windowS),
         serverMainThreadPct: Number.isNaN(main1 - main0) ? null : round2((100 * (main1 - main0)) / windowS),
+        serverMsPerRun: Number.isNaN(server1 - server0) || phase.finished === 0 ? null : Math.round((1e6 * (server1 - server0)) / phase.finished) / 1000,
       },
+      loadAverage1m: round2(loadavg()[0]!),
       machine: { calibration, load, perSecond },
     };
   } finally {

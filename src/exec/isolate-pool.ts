@@ -38,7 +38,7 @@ const sandboxDirectory = new URL('./sandbox/', import.meta.url);
 export const preludeParts = ['console.js', 'timers.js', 'work.js', 'natives.js', 'off-heap.js', 'wasm.js', 'control.js'];
 export const sandboxFiles = ['inspect.js', 'determinism.js', 'web.js', 'web-api.js', 'bounds.js', 'prelude', 'display.js'];
 const readSandbox = (name: string): string => readFileSync(new URL(name, sandboxDirectory), 'utf8');
-const preludeSource = sandboxFiles
+export const preludeSource = sandboxFiles
   .map((name) => (name === 'prelude' ? `(function () {\n'use strict';\n${preludeParts.map((part) => readSandbox(`prelude/${part}`)).join('\n')}\n})();` : readSandbox(name)))
   .join('\n');
 /** Run in each new context before any user code: takes the prelude's attach function (it deletes its own global name). */

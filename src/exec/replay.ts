@@ -33,16 +33,45 @@ export interface ReplayHost {
 
 type StepEnd = { status: 'completed' | 'failed'; result: string | null; error: string | null; issue: string | null };
 
+/**
+ * A step's begin and evaluate, sent together (one thread wake). Sent right behind the previous
+ * step's settle when that step has no recorded events, so that an eventless step costs one wake of
+ * the isolate's thread rather than three (begin, evaluate, settle each waited for): the calls run
+ * in the isolate in the same order as before, each after the last has ended, and the previous
+ * step's end is still checked before anything of this one is looked at. A divergence found then
+ * fails the replay, and the context it ran in is discarded.
+ */
+function startStep(host: ReplayHost, step: ReplayStep): Promise<ivm.Reference<unknown>> {
+  let evaluating: Promise<ivm.Reference<unknown>>;
+  try {
+    const begun = host.begin(step.observed.seed, step.observed.clockReadingsMs);
+    begun.catch(() => undefined);
+    evaluating = host.evaluate(step.code);
+    evaluating.catch(() => undefined);
+    // Handled from the start: a replay that fails before it awaits this step must not leave an
+    // unhandled rejection behind (Node would stop the server); whoever awaits it still gets it.
+    const both = begun.then(() => evaluating);
+    both.catch(() => undefined);
+    return both;
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 /** Rebuilds a heap by replaying `steps`. Throws ReplayFailed, or RunStopped on cancel. */
 export async function replayHistory(host: ReplayHost, steps: ReplayStep[]): Promise<void> {
   const last = steps[steps.length - 1]!;
   const budgetMs = Math.min(replayTimeoutMsMax, steps.reduce((sum, step) => sum + step.limits.executionTimeoutMs, 0));
   host.startDeadline(budgetMs);
   const cannot = (reason: string) => new ReplayFailed(`Could not resume heap ${last.heap}: ${reason}`);
+  let next: Promise<ivm.Reference<unknown>> | null = null;
   for (const [index, step] of steps.entries()) {
     let ended: StepEnd;
     try {
-      ended = await replayStep(host, step);
+      const evaluating = next ?? startStep(host, step);
+      next = null;
+      const following = steps[index + 1];
+      ended = await replayStep(host, step, evaluating, following === undefined ? null : () => { next = startStep(host, following); });
     } catch (error) {
       if (host.stopped() === 'cancelled') throw new RunStopped('cancelled');
       const message = error instanceof Error ? error.message : String(error);
@@ -60,19 +89,24 @@ export async function replayHistory(host: ReplayHost, steps: ReplayStep[]): Prom
   }
 }
 
-async function replayStep(host: ReplayHost, step: ReplayStep): Promise<StepEnd> {
-  await host.begin(step.observed.seed, step.observed.clockReadingsMs);
+/**
+ * One step, its begin and evaluate already sent (`evaluating`). `sendNext` sends the next step's,
+ * right behind this step's settle, when this step has no recorded events to drive after it.
+ */
+async function replayStep(host: ReplayHost, step: ReplayStep, evaluating: Promise<ivm.Reference<unknown>>, sendNext: (() => void) | null): Promise<StepEnd> {
   let completion: ivm.Reference<unknown>;
   try {
-    completion = await host.evaluate(step.code);
+    completion = await evaluating;
   } catch (error) {
     if (host.stopped() !== null || host.isolateDisposed() || !(error instanceof Error)) throw error;
     const state = await host.state();
     return { status: 'failed', result: null, error: describeThrown(error), issue: state.replayIssue };
   }
+  const settling = host.settle(completion);
+  if (step.observed.events.length === 0) sendNext?.();
   let state: SandboxState;
   try {
-    state = await host.settle(completion);
+    state = await settling;
   } finally {
     completion.release();
   }

@@ -55,6 +55,8 @@ interface LiveExecution {
   done: Promise<ExecutionRecord>;
   /** Set when the engine starts the run; until then it is queued and has no started_at. */
   startedAt: string | null;
+  /** Callers waiting for it (wait_ms): its final record is then written at once (ExecutionStore.finish). */
+  waiters: number;
 }
 
 /** Characters of code kept with each record for list_executions (its first line or so). */
@@ -204,7 +206,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     });
     this.metrics.executionSubmitted();
     const abort = new AbortController();
-    const live: LiveExecution = { abort, done: undefined as unknown as Promise<ExecutionRecord>, startedAt: null };
+    const live: LiveExecution = { abort, done: undefined as unknown as Promise<ExecutionRecord>, startedAt: null, waiters: 0 };
     live.done = this.runToRecord(executionId, request, stateful, live, startedAt);
     // runToRecord handles a failed final write itself; anything else that escapes it (a failed
     // assert) reaches whoever waits on the run, and must never become an unhandled rejection
@@ -246,7 +248,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     try {
       await this.store.finish(executionId, {
         status: record.status as FinalStatus, result: record.result, ...(record.result_type === undefined ? {} : { result_type: record.result_type }), error: record.error, heap, started_at: record.started_at, completed_at: record.completed_at!,
-      });
+      }, live.waiters > 0);
     } catch (error) {
       // The store answers the finished record from memory anyway (ExecutionStore.finish); on
       // disk it stays "running" until the next start marks it interrupted.
@@ -340,8 +342,14 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     if (live === undefined || waitMs <= 0) return this.get(executionId);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<null>((resolve) => { timer = setTimeout(resolve, waitMs, null); });
-    const finished = await Promise.race([live.done, timeout]);
-    clearTimeout(timer);
+    live.waiters++;
+    let finished: ExecutionRecord | null;
+    try {
+      finished = await Promise.race([live.done, timeout]);
+    } finally {
+      live.waiters--;
+      clearTimeout(timer);
+    }
     return finished ?? this.get(executionId);
   }
 

@@ -76,6 +76,9 @@ export const outputFlushDelayMs = 5;
 /**
  * A finish waits at most this long for company in its batch (a create, which is written at once,
  * takes it along sooner). Nobody polling sees the difference; under load it halves the batches.
+ * A finish somebody waits for (`POST /api/exec` with wait_ms) is written at once instead: the
+ * wait would be part of the time to result (under load batches fill up anyway, since the next
+ * one starts only when the last is written).
  */
 export const finishFlushDelayMs = 2;
 export const outputFlushLinesMax = 2_000;
@@ -300,14 +303,15 @@ export class ExecutionStore {
     });
   }
 
-  async finish(id: string, final: FinalRecordFields): Promise<void> {
+  /** `urgent`: somebody waits for this record, so it is written at once rather than after `finishFlushDelayMs`. */
+  async finish(id: string, final: FinalRecordFields, urgent = false): Promise<void> {
     const record = await this.get(id);
     assert(record !== undefined, `finish of a known execution (${id})`);
     const finished: ExecutionRecord = { ...record, ...final };
     const bytes = this.outputs.get(id)?.bytes ?? 0;
     try {
       // Queued after every line of this execution, so written with them or after them.
-      await this.writeRecord(false, [
+      await this.writeRecord(urgent, [
         { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
         { type: 'del', key: runningKey(id) },
         ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),

@@ -1,24 +1,10 @@
 // Failures whose V8 text does not name the feature say what it is in the record the agent reads.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { createEngine } from '../../src/exec/engine.ts';
-import { ExecutionService } from '../../src/service/executions.ts';
+import { describe, test } from 'node:test';
 import { explainFailure } from '../../src/exec/unsupported.ts';
-import { Metrics } from '../../src/metrics.ts';
-import { ExecutionStore } from '../../src/storage/execution-store.ts';
-import { tempDir } from '../support/server-process.ts';
-import { collectBeforeExit } from './harness.ts';
+import { serviceForFile } from '../service/harness.ts';
 
-const engine = await createEngine({ maxConcurrentExecutions: 2 });
-const store = await ExecutionStore.open({ path: join(tempDir('unsupported'), 'executions') });
-const service = new ExecutionService({ engine, store, metrics: new Metrics(), nodeId: 'test' });
-after(async () => {
-  await service.close();
-  await engine.close();
-  await store.close();
-  collectBeforeExit();
-});
+const { service } = await serviceForFile('unsupported', 2);
 
 async function failure(code: string): Promise<string> {
   const record = await service.wait(await service.submit({ code, heapMemoryMaxMb: 8, executionTimeoutSecs: 10 }), 10_000);

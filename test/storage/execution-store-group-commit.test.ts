@@ -3,7 +3,7 @@
 // and a reopen finds every finished record and its lines.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ExecutionStore, type ExecutionRecord } from '../../src/storage/execution-store.ts';
+import { ExecutionStore, finishFlushDelayMs, type ExecutionRecord } from '../../src/storage/execution-store.ts';
 import { newExecutionId } from '../../src/exec/ids.ts';
 import { tempDir } from '../support/server-process.ts';
 
@@ -26,6 +26,30 @@ describe('execution store group commit', () => {
       assert.equal((await store.get(record.execution_id))?.status, 'completed');
     } finally {
       await store.close();
+    }
+  });
+
+  test('a finish somebody waits for is written at once; any other waits for company up to the group-commit delay', { timeout: 60_000 }, async (t) => {
+    const waited = await ExecutionStore.open({ path: tempDir('gc-urgent') });
+    const unwaited = await ExecutionStore.open({ path: tempDir('gc-lazy') });
+    try {
+      const [first, second] = [running(), running()];
+      await waited.create(first);
+      await unwaited.create(second);
+      // The group-commit delay is a setTimeout: frozen, only a finish that needs no timer lands.
+      t.mock.timers.enable({ apis: ['setTimeout'] });
+      let lazyWritten = false;
+      const lazy = unwaited.finish(second.execution_id, completed('2')).then(() => { lazyWritten = true; });
+      await waited.finish(first.execution_id, completed('1'), true);
+      assert.equal((await waited.get(first.execution_id))?.status, 'completed');
+      assert.equal(lazyWritten, false, 'an unwaited finish is still waiting for company');
+      t.mock.timers.tick(finishFlushDelayMs);
+      await lazy;
+      assert.equal((await unwaited.get(second.execution_id))?.status, 'completed');
+    } finally {
+      t.mock.timers.reset();
+      await waited.close();
+      await unwaited.close();
     }
   });
 

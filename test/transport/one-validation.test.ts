@@ -113,6 +113,18 @@ describe('the same answers on every path', () => {
     const requests: Array<[method: string, path: string, body?: string]> = [
       ['POST', '/api/exec', '{"code":"1"}'],
       ['POST', '/api/exec', '{"code":"console.log(1); 2","wait_ms":20000}'],
+      // {code, wait_ms} is the fast path's own check (the result scenario of bench/load.ts): the
+      // schema's bounds and types, each side of them.
+      ['POST', '/api/exec', '{"wait_ms":20000,"code":"3"}'],
+      ['POST', '/api/exec', '{"code":"4","wait_ms":0}'],
+      ['POST', '/api/exec', '{"code":"5","wait_ms":50000}'],
+      ['POST', '/api/exec', '{"code":"5","wait_ms":50001}'],
+      ['POST', '/api/exec', '{"code":"5","wait_ms":-1}'],
+      ['POST', '/api/exec', '{"code":"5","wait_ms":1.5}'],
+      ['POST', '/api/exec', '{"code":"5","wait_ms":"10"}'],
+      ['POST', '/api/exec', '{"code":"5","wait_ms":null}'],
+      ['POST', '/api/exec', '{"code":"5","wait_ms":1,"bogus":1}'],
+      ['POST', '/api/exec', '{"wait_ms":1}'],
       ['POST', '/api/exec', '{"code":"1","bogus":1}'],
       ['POST', '/api/exec', '{"code":1}'],
       ['POST', '/api/exec', '[]'],
