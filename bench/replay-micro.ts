@@ -25,11 +25,14 @@ const history: ReplayStep[] = [];
 let start: StatefulStart = { replay: [] };
 for (let index = 0; index < steps; index++) {
   const outcome = await engine.run({ code: codeOf(index), limits, signal: new AbortController().signal, stateful: start, onConsoleLine: () => {} });
-  if (outcome.status !== 'completed' || !outcome.record || !outcome.live || outcome.source == null) throw new Error(`step ${index}: ${outcome.status} ${outcome.error}`);
-  history.push({ heap: String(index).padStart(64, '0'), code: outcome.source, limits, observed: outcome.record, outcome: { status: outcome.status, result: outcome.result, error: outcome.error } });
-  start = { live: outcome.live };
+  if (outcome.status !== 'completed' || !outcome.record || outcome.kept == null || outcome.source == null) throw new Error(`step ${index}: ${outcome.status} ${outcome.error}`);
+  const heap = String(index).padStart(64, '0');
+  history.push({ heap, code: outcome.source, limits, observed: outcome.record, outcome: { status: outcome.status, result: outcome.result, error: outcome.error } });
+  if ('resume' in start) engine.live.drop(start.resume);
+  engine.live.keep(outcome.kept, heap);
+  start = { resume: heap, history: () => Promise.reject(new Error(`${heap} is not live`)) };
 }
-if ('live' in start) start.live.dispose();
+if ('resume' in start) engine.live.drop(start.resume);
 
 /** Voluntary context switches of all threads but the main one (isolate threads waking for calls), robust to a busy machine. */
 function threadWakes(): number {
@@ -52,7 +55,7 @@ for (let round = 0; round < rounds; round++) {
   const used = process.cpuUsage(cpu0);
   wakes.push(threadWakes() - wakes0);
   if (outcome.status !== 'completed') throw new Error(`resume: ${outcome.status} ${outcome.error}`);
-  outcome.live?.dispose();
+  if (outcome.kept != null) engine.live.release(outcome.kept);
   wall.push(elapsed);
   cpu.push((used.user + used.system) / 1000);
 }

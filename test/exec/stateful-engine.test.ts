@@ -142,17 +142,17 @@ describe('stateful engine', () => {
 
   test('a divergence in the middle of a history is named by its run, whatever runs after it (replay sends the next run behind an eventless one)', async () => {
     const { steps, last } = await chain(['var n = 1; n', 'n += 1; n', "n += 1; if (n > 2) throw new Error('three'); n", 'n += 10; n']);
-    last.outcome.live!.dispose();
+    drop(last.live);
     // The whole history replays as recorded, the run that threw included.
     const replayed = await runStateful('n', { replay: steps });
     assert.equal(replayed.outcome.result, '13');
-    replayed.outcome.live!.dispose();
+    drop(replayed.live);
     // Run 2 recorded another result: the replay stops there, names run 2, and keeps no context.
     const tampered: ReplayStep[] = steps.map((step, index) => (index === 1 ? { ...step, outcome: { ...step.outcome, result: '5' } } : step));
     const diverged = await runStateful('n', { replay: tampered });
     assert.equal(diverged.outcome.status, 'failed');
     assert.match(diverged.outcome.error!, /replaying run 2 of 4 .* diverged from its record: it ended completed \(2\), the recorded run completed \(5\)/);
-    assert.equal(diverged.outcome.live ?? null, null);
+    assert.equal(diverged.live ?? null, null);
   });
 
   test('replay under a smaller memory limit than the history needs fails clearly', async () => {
