@@ -83,7 +83,6 @@ describe('flags', () => {
   });
 
   test('flags of features not built yet are refused, never ignored', () => {
-    rejects(['--opa-url', 'http://x'], /not supported yet/);
     rejects(['--wasm-module', 'm=/x.wasm'], /not supported yet/);
   });
 

@@ -5,7 +5,7 @@
 // `ReplayHost`; nothing here holds a context or an isolate.
 import type ivm from 'isolated-vm';
 import { ReplayFailed, RunStopped, describeThrown, endOf, ivmOutOfMemory, type SandboxState, type StopReason } from './outcome.ts';
-import type { ReplayStep } from './types.ts';
+import type { EffectEntry, ReplayStep } from './types.ts';
 
 /** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
 export const replayTimeoutMsMax = 300_000;
@@ -18,7 +18,7 @@ export interface ReplayHost {
   isolateDisposed(): boolean;
   startDeadline(timeoutMs: number): void;
   /** Starts the step's run in the context ('begin', with its seed and clock readings) and counts it. */
-  begin(seed: number, clockReadingsMs: number[]): Promise<SandboxState>;
+  begin(seed: number, clockReadingsMs: number[], effects: EffectEntry[]): Promise<SandboxState>;
   /** Runs the step's code; its completion value stays in the isolate. */
   evaluate(code: string): Promise<ivm.Reference<unknown>>;
   state(): Promise<SandboxState>;
@@ -29,6 +29,8 @@ export interface ReplayHost {
   deliver(workId: number): Promise<SandboxState>;
   /** Waits a little for V8 to finish work of its own. */
   pollWait(): Promise<void>;
+  /** How the step's fetch/fs calls differed from its recorded ones (effects.ts), or null. */
+  effectsIssue(): string | null;
 }
 
 type StepEnd = { status: 'completed' | 'failed'; result: string | null; error: string | null; issue: string | null };
@@ -61,14 +63,14 @@ export async function replayHistory(host: ReplayHost, steps: ReplayStep[]): Prom
 }
 
 async function replayStep(host: ReplayHost, step: ReplayStep): Promise<StepEnd> {
-  await host.begin(step.observed.seed, step.observed.clockReadingsMs);
+  await host.begin(step.observed.seed, step.observed.clockReadingsMs, step.observed.effects ?? []);
   let completion: ivm.Reference<unknown>;
   try {
     completion = await host.evaluate(step.code);
   } catch (error) {
     if (host.stopped() !== null || host.isolateDisposed() || !(error instanceof Error)) throw error;
     const state = await host.state();
-    return { status: 'failed', result: null, error: describeThrown(error), issue: state.replayIssue };
+    return { status: 'failed', result: null, error: describeThrown(error), issue: state.replayIssue ?? host.effectsIssue() };
   }
   let state = await host.settle(completion);
   completion.release();
@@ -87,5 +89,5 @@ async function replayStep(host: ReplayHost, step: ReplayStep): Promise<StepEnd> 
       if (stopped !== null) throw new RunStopped(stopped);
     }
   }
-  return { ...endOf(state), issue: state.replayIssue };
+  return { ...endOf(state), issue: state.replayIssue ?? host.effectsIssue() };
 }

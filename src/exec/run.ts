@@ -7,6 +7,8 @@ import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { attachContext, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
 import { RunStopped, describeThrown, endOf, explainLimits, errorCharsMax, failed, sandboxText, stuckError, type LimitsContext, type SandboxState, type Settled, type StopReason } from './outcome.ts';
+import { EffectsJournal, ReplayedEffects, featuresOf, liveEffects } from './effects.ts';
+import type { PolicyCapabilities } from '../policy/capabilities.ts';
 import { replayHistory, type ReplayHost } from './replay.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { mayAwait, originOf } from './top-level-await.ts';
@@ -43,6 +45,10 @@ export interface RunOptions {
   code: Settled<PreparedSource>;
   /** Called right after the settle call is sent: what the host sends then shares its thread wake. */
   onSettleSent?: () => void;
+  /** fetch()/fs for the sandbox (EngineOptions.capabilities); absent: neither exists. */
+  capabilities?: PolicyCapabilities | null;
+  /** Hears a fault of ours in a fetch/fs call (the sandbox gets "internal error"). */
+  onEffectError?: (error: unknown) => void;
 }
 
 /** What a run left in its context when it ended: what decides whether the context is kept, reused or discarded. */
@@ -91,8 +97,16 @@ export class Run {
   private readonly now: () => number;
   private readonly sources: SourcePrep;
   private readonly code: Settled<PreparedSource>;
+  private readonly capabilities: PolicyCapabilities | null;
+  private readonly onEffectError: (error: unknown) => void;
+  /** A stateful run's fetch/fs answers, stored with its heap (effects.ts); null for a stateless run. */
+  private journal: EffectsJournal | null = null;
+  /** The replayed step's answers, while a history is replayed. */
+  private replayed: ReplayedEffects | null = null;
 
   constructor(options: RunOptions) {
+    this.capabilities = options.capabilities ?? null;
+    this.onEffectError = options.onEffectError ?? (() => {});
     this.prepared = options.prepared;
     this.request = options.request;
     this.memoryMb = options.memoryMb;
@@ -179,7 +193,7 @@ export class Run {
    * terminates that. The isolate is gone either way; its thread stays busy until the process ends.
    */
   executeBounded(): Promise<RunOutcome> {
-    const executing = this.execute();
+    const executing = this.execute().then((outcome) => this.withEffects(outcome));
     this.answeredPromise = executing.then(() => {}, () => {});
     return new Promise((resolve, reject) => {
       // Settling after the give-up changes nothing (a promise settles once) and is handled here.
@@ -315,13 +329,19 @@ export class Run {
     if (seed !== undefined) assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
     // A fresh context is attached with the seed of its first run; one that ran before (a live
     // heap, a replayed history) starts a new run with 'begin'.
-    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb) : null;
+    const features = featuresOf(this.capabilities);
+    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, features) : null;
     // Awaited later, after other calls that may throw first (a stop): handled from the start.
     attaching?.catch(() => undefined);
     if (start !== undefined && 'replay' in start && start.replay.length > 0) {
       if (attaching !== null) await attaching;
       attaching = null;
       await replayHistory(this.replayHost(), start.replay);
+    }
+    this.replayed = null;
+    if (features.fetch || features.fs) {
+      this.journal = start === undefined ? null : new EffectsJournal();
+      this.prepared.route.effect = liveEffects(this.capabilities, this.journal, this.onEffectError);
     }
     this.startDeadline(this.request.limits.executionTimeoutMs);
     if (attaching === null) await this.call('begin', [copied({ seed: seed ?? randomInt(0, seedLimit) })]);
@@ -352,7 +372,10 @@ export class Run {
       stopped: () => this.stopReason,
       isolateDisposed: () => this.prepared.isolate.isDisposed,
       startDeadline: (timeoutMs) => this.startDeadline(timeoutMs),
-      begin: async (seed, clockReadingsMs) => {
+      begin: async (seed, clockReadingsMs, effects) => {
+        // Every fetch/fs call of the replayed run is answered from its record, never performed.
+        this.replayed = new ReplayedEffects(effects);
+        this.prepared.route.effect = this.replayed.handler;
         const begun = await this.call('begin', [copied({ seed, clockReadingsMs })]);
         this.prepared.runs++;
         return begun;
@@ -366,7 +389,15 @@ export class Run {
       fire: (timerId, atMs) => this.turn('fire', [copied({ timerId, atMs })]),
       deliver: (workId) => this.turn('deliver', [workId], false),
       pollWait: () => this.sleep(pendingWorkPollMs),
+      effectsIssue: () => this.replayed?.issue ?? null,
     };
+  }
+
+  /** A stateful run's record carries its fetch/fs answers (absent when it made no call: heap ids stay as they were). */
+  private withEffects(outcome: RunOutcome): RunOutcome {
+    const entries = this.journal?.entries ?? [];
+    if (entries.length === 0 || outcome.record === undefined || outcome.record === null) return outcome;
+    return { ...outcome, record: { ...outcome.record, effects: entries } };
   }
 
   /** Waits until every console batch the sandbox sent has reached the host. */

@@ -109,13 +109,14 @@ const control = {
   state: () => state(),
   record: () => takeRecord(),
 };
-function attach(log, seed, memoryBytes) {
+function attach(log, seed, memoryBytes, host, features) {
   if (hostLog !== null) throw new Error('the context is attached already');
   delete globalThis[attachName];
   hostLog = log;
   reseed(seed);
   memoryLimitBytes = memoryBytes;
   installPerContext();
+  installEffects(host, features);
   return (method, argument) => control[method](argument);
 }
 for (const key of reflectOwnKeys(globalThis)) {
