@@ -13,10 +13,9 @@ const fetchHeadersHas = FetchHeaders.prototype.has;
 const fetchHeadersSet = FetchHeaders.prototype.set;
 const headerPairs = /** @type {(headers: unknown) => [string, string][] | null} */ (anyGlobal.__mcpv8_headerPairs);
 delete anyGlobal.__mcpv8_headerPairs;
-const fetchEncoder = new anyGlobal.TextEncoder();
-const fetchEncode = anyGlobal.TextEncoder.prototype.encode;
-const fetchDecoder = new anyGlobal.TextDecoder();
-const fetchDecode = anyGlobal.TextDecoder.prototype.decode;
+const fetchFromCharCode = String.fromCharCode;
+const fetchCharCodeAt = String.prototype.charCodeAt;
+const FetchUint16Array = Uint16Array;
 const FetchTypeError = TypeError;
 const FetchError = Error;
 const FetchRangeError = RangeError;
@@ -27,7 +26,9 @@ const fetchObjectKeys = Object.keys;
 const fetchIsArray = Array.isArray;
 const fetchFreeze = Object.freeze;
 const fetchStringToUpper = String.prototype.toUpperCase;
+const stringSlice = String.prototype.slice;
 const fetchRegExpExec = RegExp.prototype.exec;
+const fetchSchemed = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 const fetchMethodToken = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const fetchNormalizedMethods = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH'];
 const fetchIsView = ArrayBuffer.isView;
@@ -92,6 +93,67 @@ function installEffects(host, features) {
   }
 }
 
+// ---- UTF-8, with captured built-ins only (web.js's TextEncoder/TextDecoder call through prototypes) ----
+/**
+ * UTF-8 of a string; a lone surrogate becomes U+FFFD, as TextEncoder does.
+ * @param {string} text
+ * @returns {Uint8Array}
+ */
+function utf8Encode(text) {
+  const length = text.length;
+  const out = new RealUint8Array(length * 3);
+  let n = 0;
+  for (let i = 0; i < length; i++) {
+    let code = reflectApply(fetchCharCodeAt, text, [i]);
+    if (code >= 0xd800 && code <= 0xdfff) {
+      const next = i + 1 < length ? reflectApply(fetchCharCodeAt, text, [i + 1]) : 0;
+      if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) { code = 0x10000 + ((code - 0xd800) << 10) + (next - 0xdc00); i++; } else code = 0xfffd;
+    }
+    if (code < 0x80) out[n++] = code;
+    else if (code < 0x800) { out[n++] = 0xc0 | (code >> 6); out[n++] = 0x80 | (code & 63); }
+    else if (code < 0x10000) { out[n++] = 0xe0 | (code >> 12); out[n++] = 0x80 | ((code >> 6) & 63); out[n++] = 0x80 | (code & 63); }
+    else { out[n++] = 0xf0 | (code >> 18); out[n++] = 0x80 | ((code >> 12) & 63); out[n++] = 0x80 | ((code >> 6) & 63); out[n++] = 0x80 | (code & 63); }
+  }
+  const exact = new RealUint8Array(n);
+  reflectApply(typedArraySet, exact, [new RealUint8Array(out.buffer, 0, n)]);
+  return exact;
+}
+
+/**
+ * A string from UTF-8 bytes; an invalid byte becomes U+FFFD (one per byte: a truncated sequence
+ * may give more replacement characters than TextDecoder's maximal-subpart rule).
+ * @param {Uint8Array} bytes
+ * @returns {string}
+ */
+function utf8Decode(bytes) {
+  const length = bytes.length;
+  const units = new FetchUint16Array(8194);
+  let out = '';
+  let n = 0;
+  /** @param {number} at @returns {boolean} */
+  const continuation = (at) => at < length && (bytes[at] & 0xc0) === 0x80;
+  for (let i = 0; i < length;) {
+    const b = bytes[i];
+    let code = 0xfffd;
+    let size = 1;
+    if (b < 0x80) code = b;
+    else if (b >= 0xc2 && b <= 0xdf && continuation(i + 1)) { code = ((b & 0x1f) << 6) | (bytes[i + 1] & 63); size = 2; }
+    else if (b >= 0xe0 && b <= 0xef && continuation(i + 1) && continuation(i + 2)) {
+      const c = ((b & 0xf) << 12) | ((bytes[i + 1] & 63) << 6) | (bytes[i + 2] & 63);
+      if (c >= 0x800 && (c < 0xd800 || c > 0xdfff)) { code = c; size = 3; }
+    } else if (b >= 0xf0 && b <= 0xf4 && continuation(i + 1) && continuation(i + 2) && continuation(i + 3)) {
+      const c = ((b & 7) << 18) | ((bytes[i + 1] & 63) << 12) | ((bytes[i + 2] & 63) << 6) | (bytes[i + 3] & 63);
+      if (c >= 0x10000 && c <= 0x10ffff) { code = c; size = 4; }
+    }
+    i += size;
+    if (code > 0xffff) { code -= 0x10000; units[n++] = 0xd800 + (code >> 10); units[n++] = 0xdc00 + (code & 0x3ff); } else units[n++] = code;
+    if (n >= 8192) { out += reflectApply(fetchFromCharCode, null, units.length === n ? units : new FetchUint16Array(units.buffer, 0, n)); n = 0; }
+  }
+  if (n > 0) out += reflectApply(fetchFromCharCode, null, new FetchUint16Array(units.buffer, 0, n));
+  // A byte order mark is dropped, as TextDecoder does by default.
+  return out.length > 0 && reflectApply(fetchCharCodeAt, out, [0]) === 0xfeff ? reflectApply(stringSlice, out, [1]) : out;
+}
+
 // ---- bodies: bytes, copied in with captured built-ins only ----
 /**
  * A copy of the bytes of an ArrayBuffer or a view of one, or null if `value` is neither.
@@ -123,9 +185,9 @@ function extractBody(body) {
   if (body === undefined || body === null) return { bytes: null, type: null };
   const bytes = bytesOf(body);
   if (bytes !== null) return { bytes, type: null };
-  if (body instanceof FetchURLSearchParams) return { bytes: reflectApply(fetchEncode, fetchEncoder, [reflectApply(fetchUrlSearchParamsToString, body, [])]), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
+  if (body instanceof FetchURLSearchParams) return { bytes: utf8Encode(reflectApply(fetchUrlSearchParamsToString, body, [])), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
   const text = FetchString(body);
-  return { bytes: reflectApply(fetchEncode, fetchEncoder, [text]), type: 'text/plain;charset=UTF-8' };
+  return { bytes: utf8Encode(text), type: 'text/plain;charset=UTF-8' };
 }
 
 /**
@@ -209,8 +271,8 @@ function bodyMethods(kind) {
     }
   };
   return {
-    text: reader((bytes) => reflectApply(fetchDecode, fetchDecoder, [bytes])),
-    json: reader((bytes) => fetchJsonParse(reflectApply(fetchDecode, fetchDecoder, [bytes]))),
+    text: reader((bytes) => utf8Decode(bytes)),
+    json: reader((bytes) => fetchJsonParse(utf8Decode(bytes))),
     arrayBuffer: reader((bytes) => bytes.buffer),
     bytes: reader((bytes) => bytes),
   };
@@ -358,9 +420,14 @@ class Request {
  */
 function urlOf(input) {
   const text = input instanceof FetchURL ? reflectApply(fetchUrlHref, input, []) : FetchString(input);
-  let parsed;
-  try { parsed = new FetchURL(text); } catch { throw new FetchTypeError(`Failed to parse URL from ${text}`); }
-  return reflectApply(fetchUrlHref, parsed, []);
+  try {
+    return reflectApply(fetchUrlHref, new FetchURL(text), []);
+  } catch {
+    // The URL class runs on built-ins user code can replace: a text with a scheme goes on as
+    // written, and the host's own URL parser decides (an invalid one rejects there).
+    if (reflectApply(fetchRegExpExec, fetchSchemed, [text]) !== null) return text;
+    throw new FetchTypeError(`Failed to parse URL from ${text}`);
+  }
 }
 
 /**
