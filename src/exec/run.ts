@@ -103,6 +103,8 @@ export class Run {
   private journal: EffectsJournal | null = null;
   /** The replayed step's answers, while a history is replayed. */
   private replayed: ReplayedEffects | null = null;
+  /** fetch/fs calls of this run the host is still working on (the loop sleeps until one answers). */
+  private hostCallsInFlight = 0;
 
   constructor(options: RunOptions) {
     this.capabilities = options.capabilities ?? null;
@@ -341,7 +343,17 @@ export class Run {
     this.replayed = null;
     if (features.fetch || features.fs) {
       this.journal = start === undefined ? null : new EffectsJournal();
-      this.prepared.route.effect = liveEffects(this.capabilities, this.journal, this.onEffectError);
+      const live = liveEffects(this.capabilities, this.journal, this.onEffectError);
+      this.prepared.route.effect = async (kind, request) => {
+        this.hostCallsInFlight++;
+        try {
+          return await live(kind, request);
+        } finally {
+          this.hostCallsInFlight--;
+          // The answer goes to the isolate right behind this: a turn then finds the work done.
+          setImmediate(() => this.wake?.());
+        }
+      };
     }
     this.startDeadline(this.request.limits.executionTimeoutMs);
     if (attaching === null) await this.call('begin', [copied({ seed: seed ?? randomInt(0, seedLimit) })]);
@@ -427,8 +439,11 @@ export class Run {
         if (!state.settled) return failed(stuckError, state.record);
         break;
       }
-      // While V8 finishes work of its own (an async WebAssembly compile), poll for it.
-      const waitMs = state.pendingWork > 0 ? Math.min(state.nextDueInMs ?? pendingWorkPollMs, pendingWorkPollMs) : state.nextDueInMs!;
+      // While V8 finishes work of its own (an async WebAssembly compile), poll for it. Work that is
+      // only fetch/fs calls still with the host needs no polling: their answer wakes the loop.
+      const onlyHostCalls = state.pendingWork > 0 && state.pendingWork <= this.hostCallsInFlight;
+      const waitMs = onlyHostCalls ? (state.nextDueInMs ?? this.deadlineMs - this.now())
+        : state.pendingWork > 0 ? Math.min(state.nextDueInMs ?? pendingWorkPollMs, pendingWorkPollMs) : state.nextDueInMs!;
       if (waitMs > 0) await this.sleep(waitMs);
       if (this.stopReason !== null) throw new RunStopped(this.stopReason);
       state = await this.turn('fire');
