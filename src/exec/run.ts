@@ -409,7 +409,8 @@ export class Run {
   private withEffects(outcome: RunOutcome): RunOutcome {
     const entries = this.journal?.entries ?? [];
     if (entries.length === 0 || outcome.record === undefined || outcome.record === null) return outcome;
-    return { ...outcome, record: { ...outcome.record, effects: entries } };
+    // A copy: an answer that comes after the run ended must not change a record already made.
+    return { ...outcome, record: { ...outcome.record, effects: entries.map((entry) => ({ ...entry })) } };
   }
 
   /** Waits until every console batch the sandbox sent has reached the host. */
@@ -430,11 +431,11 @@ export class Run {
   private async loop(initial: SandboxState): Promise<RunOutcome> {
     let state = initial;
     for (;;) {
-      this.timerKeptAliveFlag = state.settled && state.refTimers > 0;
+      this.timerKeptAliveFlag = state.settled && state.refTimers > 0 && state.pendingHostCalls === 0;
       this.left.offHeapBytes = state.offHeapBytes;
       await this.drainOutput(state);
       if (state.fatal !== null) return failed(sandboxText(state.fatal, errorCharsMax), state.record);
-      if (state.settled && state.refTimers === 0) break;
+      if (state.settled && state.refTimers === 0 && state.pendingHostCalls === 0) break;
       if (state.nextDueInMs === null && state.pendingWork === 0) {
         if (!state.settled) return failed(stuckError, state.record);
         break;

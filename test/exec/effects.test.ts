@@ -66,6 +66,17 @@ describe('stateful replay answers fetch and fs from the record', () => {
     assert.match((await run('got', { stateful: { replay: [missing] } })).error!, /the run made a fetch\/fs call \(#1\) the recorded run did not make/);
   });
 
+  test('a fetch the code did not await: the run waits for it, and the replay delivers it at its recorded turn', async () => {
+    const first = await run(`fetch('${server.origin}/late').then((r) => r.text()).then((t) => { globalThis.late = t; }); globalThis.late = 'not yet'; 1`, { stateful: { replay: [] } });
+    assert.equal(first.status, 'completed', first.error ?? '');
+    first.live?.dispose();
+    const before = served;
+    const resumed = await run('late', { stateful: { replay: [stepOf(first, 3)] } });
+    assert.match(resumed.result ?? String(resumed.error), /^answer \d+$/);
+    assert.equal(served, before);
+    resumed.live?.dispose();
+  });
+
   test('a stateless run records nothing', async () => {
     const ran = await run(`await (await fetch('${server.origin}/s')).text()`);
     assert.equal(ran.status, 'completed');

@@ -20,6 +20,8 @@ allow if {
 }
 `);
 
+/** Resolvers called when a /never request's connection closes (the gate gave up on it). */
+const neverClosed: (() => void)[] = [];
 const server = await loopbackServer((req, res, body) => {
   const url = new URL(req.url ?? '/', 'http://x');
   const hop = /^\/hop\/(\d+)$/.exec(url.pathname);
@@ -31,6 +33,7 @@ const server = await loopbackServer((req, res, body) => {
   } else if (url.pathname === '/big') {
     res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.alloc(Number(url.searchParams.get('n')), 7));
   } else if (url.pathname === '/never') {
+    req.socket.once('close', () => neverClosed.shift()?.());
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.write('partial');
     // never ends: the gate's time bound must
@@ -120,8 +123,22 @@ describe('bounds: response size and time, named in the error', () => {
     const { run: boundedRun } = await engineWith(bounded);
     const big = await boundedRun(`await fetch('${origin}/big?n=5000')`);
     assert.match(big.error!, new RegExp(`^TypeError: fetch ${origin}/big\\?n=5000: response body larger than 1024 bytes`));
+    const closed = new Promise<void>((resolve) => neverClosed.push(resolve));
     const slow = await boundedRun(`await fetch('${origin}/never')`);
     assert.match(slow.error!, new RegExp(`^TypeError: fetch ${origin}/never: no complete response within 300 ms`));
+    await closed;
+  });
+
+  test('a fetch still in flight keeps the run going, as a pending request keeps Node running', async () => {
+    const { run: boundedRun } = await engineWith(bounded);
+    const closed = new Promise<void>((resolve) => neverClosed.push(resolve));
+    const ended = await boundedRun(`fetch('${origin}/echo').then((r) => r.json()).then((j) => console.log('answered', j.path));
+      fetch('${origin}/never').then(() => console.log('never answered'), (e) => console.log(e.message.includes('300 ms')));
+      'done'`);
+    assert.equal(ended.status, 'completed', ended.error ?? '');
+    assert.equal(ended.result, 'done');
+    assert.deepEqual(ended.lines.sort(), ['answered /echo', 'true']);
+    await closed;
   });
 });
 

@@ -36,9 +36,10 @@ function state(final = false) {
   timerQueue.forEach((timer) => { if (timer.ref) refTimers++; });
   const next = nextTimer();
   // The record travels once, with the state that ends the run.
-  const ending = fatal !== null || (settled && refTimers === 0) || (next === null && !settled && pendingWork === 0);
+  const pendingHostCalls = hostCallsPending();
+  const ending = fatal !== null || (settled && refTimers === 0 && pendingHostCalls === 0) || (next === null && !settled && pendingWork === 0);
   return {
-    final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork, delivered,
+    final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork, pendingHostCalls, delivered,
     offHeapBytes: offHeapBytes + ballastBytes,
     replayIssue: replayIssue(),
     nextDueInMs: next === null ? null : Math.max(0, next.timer.due - loopNow()),

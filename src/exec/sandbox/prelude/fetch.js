@@ -48,6 +48,16 @@ let hostEffects = /** @type {any} */ (null);
 let hostEffectsApply = /** @type {any} */ (null);
 /** What the host offers this context (src/exec/effects.ts, EffectFeatures). */
 let effectFeatures = { fetch: false, fs: false, fetchRequestBytesMax: 0, fsWriteBytesMax: 0 };
+/**
+ * Calls of the current run not answered yet: the run goes on until they are (as Node's event loop
+ * waits for a pending request). Calls of an earlier run never complete (work.js, `generation`).
+ */
+let pendingHostCalls = 0;
+let hostCallsGeneration = -1;
+/** @returns {number} */
+function hostCallsPending() {
+  return hostCallsGeneration === generation ? pendingHostCalls : 0;
+}
 const hostCallOptions = fetchFreeze({ arguments: fetchFreeze({ copy: true }), result: fetchFreeze({ promise: true, copy: true }) });
 
 /**
@@ -58,15 +68,19 @@ const hostCallOptions = fetchFreeze({ arguments: fetchFreeze({ copy: true }), re
  * @returns {Promise<any>}
  */
 function callHost(kind, request, makeError) {
+  if (hostCallsGeneration !== generation) { hostCallsGeneration = generation; pendingHostCalls = 0; }
+  pendingHostCalls++;
+  /** @param {() => void} settle */
+  const answered = (settle) => { pendingHostCalls--; settle(); };
   return new RealPromise((resolve, reject) => {
-    const answered = reflectApply(hostEffectsApply, hostEffects, [undefined, [kind, request], hostCallOptions]);
-    const tracked = trackWork(answered);
+    const reply = reflectApply(hostEffectsApply, hostEffects, [undefined, [kind, request], hostCallOptions]);
+    const tracked = trackWork(reply);
     reflectApply(promiseThen, tracked, [
-      (/** @type {any} */ answer) => {
+      (/** @type {any} */ answer) => answered(() => {
         if (answer !== null && typeof answer === 'object' && answer.ok === true) resolve(answer.value);
         else reject(makeError(answer !== null && typeof answer === 'object' && typeof answer.error === 'string' ? answer.error : `${kind}: no answer`, answer !== null && typeof answer === 'object' && typeof answer.code === 'string' ? answer.code : undefined));
-      },
-      (/** @type {unknown} */ error) => reject(makeError(`${kind}: ${error instanceof FetchError ? error.message : 'the host call failed'}`, undefined)),
+      }),
+      (/** @type {unknown} */ error) => answered(() => reject(makeError(`${kind}: ${error instanceof FetchError ? error.message : 'the host call failed'}`, undefined))),
     ]);
   });
 }
