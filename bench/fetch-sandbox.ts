@@ -6,11 +6,11 @@
 // body. Rounds alternate (A B A B …, order flipped each round); medians per fetch. Prints a
 // Markdown section; `--write` replaces that section in bench/RESULTS.md.
 import { execSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { request } from 'undici';
+import { writeResultsSection } from './lib/report.ts';
 import { createEngine } from '../src/exec/engine.ts';
 import { LocalRegoDecider } from '../src/policy/decider.ts';
 import { FetchGate } from '../src/policy/fetch-gate.ts';
@@ -92,11 +92,4 @@ const lines = [
 ];
 const section = lines.join('\n');
 process.stdout.write(`${section}\n`);
-if (process.argv.includes('--write')) {
-  const path = new URL('./RESULTS.md', import.meta.url);
-  const old = readFileSync(path, 'utf8');
-  const start = old.indexOf(lines[0]!);
-  const next = start < 0 ? -1 : old.indexOf('\n## ', start + 1);
-  const updated = start < 0 ? `${old.trimEnd()}\n\n${section}` : `${old.slice(0, start)}${section}${next < 0 ? '' : old.slice(next)}`;
-  writeFileSync(path, updated);
-}
+if (process.argv.includes('--write')) writeResultsSection(lines);

@@ -268,10 +268,21 @@ function takeBody(state) {
 }
 
 /**
- * The body-reading methods, shared by Request and Response.
- * @param {'request' | 'response'} kind
+ * A clone's state: its own copy of the body and of the headers.
+ * @param {BodyState} s
+ * @returns {BodyState}
  */
-function bodyMethods(kind) {
+function copyState(s) {
+  return { ...s, bytes: s.bytes === null ? null : bytesOf(s.bytes), headers: headersOf(headerPairs(s.headers) ?? []), used: false };
+}
+
+/**
+ * Puts the body-reading methods (text, json, arrayBuffer, bytes) on Request's or Response's prototype.
+ * @param {Function} Class
+ * @param {'request' | 'response'} kind
+ * @returns {void}
+ */
+function installBodyMethods(Class, kind) {
   /**
    * @param {(bytes: Uint8Array) => unknown} convert
    * @returns {(this: unknown) => Promise<any>}
@@ -284,16 +295,13 @@ function bodyMethods(kind) {
       return reflectApply(promiseReject, RealPromise, [error]);
     }
   };
-  return {
-    text: reader((bytes) => utf8Decode(bytes)),
-    json: reader((bytes) => fetchJsonParse(utf8Decode(bytes))),
-    arrayBuffer: reader((bytes) => bytes.buffer),
-    bytes: reader((bytes) => bytes),
-  };
+  defineBuiltin(Class.prototype, 'text', reader((bytes) => utf8Decode(bytes)));
+  defineBuiltin(Class.prototype, 'json', reader((bytes) => fetchJsonParse(utf8Decode(bytes))));
+  defineBuiltin(Class.prototype, 'arrayBuffer', reader((bytes) => bytes.buffer));
+  defineBuiltin(Class.prototype, 'bytes', reader((bytes) => bytes));
 }
 
 // ---- Response ----
-const responseBody = bodyMethods('response');
 /** @param {number} status @returns {boolean} */
 const isNullBodyStatus = (status) => status === 101 || status === 103 || status === 204 || status === 205 || status === 304;
 
@@ -324,14 +332,10 @@ class Response {
   get bodyUsed() { return stateOf(this, 'response').used; }
   /** No streams in this sandbox: the body is read whole (text(), json(), arrayBuffer(), bytes()). */
   get body() { return null; }
-  text() { return reflectApply(responseBody.text, this, []); }
-  json() { return reflectApply(responseBody.json, this, []); }
-  arrayBuffer() { return reflectApply(responseBody.arrayBuffer, this, []); }
-  bytes() { return reflectApply(responseBody.bytes, this, []); }
   clone() {
     const s = stateOf(this, 'response');
     if (s.used) throw new FetchTypeError("Failed to execute 'clone' on 'Response': Response body is already used");
-    return makeResponse({ ...s, bytes: s.bytes === null ? null : bytesOf(s.bytes), headers: headersOf(headerPairs(s.headers) ?? []), used: false });
+    return makeResponse(copyState(s));
   }
   /**
    * @param {unknown} data
@@ -375,7 +379,6 @@ function makeResponse(state) {
 }
 
 // ---- Request ----
-const requestBody = bodyMethods('request');
 
 class Request {
   /**
@@ -413,15 +416,11 @@ class Request {
   get body() { return null; }
   get redirect() { stateOf(this, 'request'); return 'follow'; }
   get signal() { return stateOf(this, 'request').signal; }
-  text() { return reflectApply(requestBody.text, this, []); }
-  json() { return reflectApply(requestBody.json, this, []); }
-  arrayBuffer() { return reflectApply(requestBody.arrayBuffer, this, []); }
-  bytes() { return reflectApply(requestBody.bytes, this, []); }
   clone() {
     const s = stateOf(this, 'request');
     if (s.used) throw new FetchTypeError("Failed to execute 'clone' on 'Request': Request body is already used");
     const copy = reflectConstruct(Request, [s.url]);
-    reflectApply(weakMapSet, fetchBodies, [copy, { ...s, bytes: s.bytes === null ? null : bytesOf(s.bytes), headers: headersOf(headerPairs(s.headers) ?? []) }]);
+    reflectApply(weakMapSet, fetchBodies, [copy, copyState(s)]);
     return copy;
   }
   get [Symbol.toStringTag]() { return 'Request'; }
@@ -503,6 +502,8 @@ function fetchFunction(input, init = undefined) {
   });
 }
 defineProperty(fetchFunction, 'name', { value: 'fetch' });
+installBodyMethods(Response, 'response');
+installBodyMethods(Request, 'request');
 // Request and Response exist in every context (with or without a fetch policy).
 defineBuiltin(globalThis, 'Request', Request);
 defineBuiltin(globalThis, 'Response', Response);

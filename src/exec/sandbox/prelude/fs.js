@@ -69,6 +69,25 @@ function fsCall(build) {
 }
 
 /**
+ * An operation on one path.
+ * @param {string} op
+ * @returns {(path: unknown) => Promise<any>}
+ */
+const onePath = (op) => (path) => fsCall(() => ({ op, path: fsPath(op, path) }));
+/**
+ * An operation on one path with `{recursive}`.
+ * @param {string} op
+ * @returns {(path: unknown, options?: unknown) => Promise<any>}
+ */
+const withRecursive = (op) => (path, options = undefined) => fsCall(() => ({ op, path: fsPath(op, path), recursive: fsRecursive(options) }));
+/**
+ * An operation from one path to another.
+ * @param {string} op
+ * @returns {(from: unknown, to: unknown) => Promise<any>}
+ */
+const twoPaths = (op) => (from, to) => fsCall(() => ({ op, path: fsPath(op, from), destination: fsPath(op, to) }));
+
+/**
  * The fs object of one context.
  * @returns {object}
  */
@@ -91,34 +110,13 @@ function makeFs() {
     appendFile(path, data) {
       return fsCall(() => ({ op: 'appendFile', path: fsPath('appendFile', path), data: fsData('appendFile', data) }));
     },
-    /** @param {unknown} path */
-    readdir(path) {
-      return fsCall(() => ({ op: 'readdir', path: fsPath('readdir', path) }));
-    },
-    /** @param {unknown} path */
-    stat(path) {
-      return fsCall(() => ({ op: 'stat', path: fsPath('stat', path) }));
-    },
-    /** @param {unknown} path @param {unknown} [options] */
-    mkdir(path, options = undefined) {
-      return fsCall(() => ({ op: 'mkdir', path: fsPath('mkdir', path), recursive: fsRecursive(options) }));
-    },
-    /** @param {unknown} path @param {unknown} [options] */
-    rm(path, options = undefined) {
-      return fsCall(() => ({ op: 'rm', path: fsPath('rm', path), recursive: fsRecursive(options) }));
-    },
-    /** @param {unknown} from @param {unknown} to */
-    rename(from, to) {
-      return fsCall(() => ({ op: 'rename', path: fsPath('rename', from), destination: fsPath('rename', to) }));
-    },
-    /** @param {unknown} from @param {unknown} to */
-    copyFile(from, to) {
-      return fsCall(() => ({ op: 'copyFile', path: fsPath('copyFile', from), destination: fsPath('copyFile', to) }));
-    },
-    /** @param {unknown} path */
-    exists(path) {
-      return fsCall(() => ({ op: 'exists', path: fsPath('exists', path) }));
-    },
+    readdir: onePath('readdir'),
+    stat: onePath('stat'),
+    mkdir: withRecursive('mkdir'),
+    rm: withRecursive('rm'),
+    rename: twoPaths('rename'),
+    copyFile: twoPaths('copyFile'),
+    exists: onePath('exists'),
   };
   // Code written for Node's fs/promises (`fs.promises.readFile`) works too.
   fsDefineProperty(fs, 'promises', { value: fs, enumerable: false, configurable: true, writable: true });
