@@ -54,6 +54,13 @@ describe('stateless server with --policies-json and --fetch-header', () => {
     await server?.stop();
   });
 
+  test('run_js and the guide tell agents that fetch and fs exist here', async () => {
+    const runJs = (await client.listTools()).tools.find((tool) => tool.name === 'run_js')!;
+    assert.match(runJs.description!, /fetch\(\) reaches URLs the server's policy allows, an fs global \(promises\) reaches paths a policy allows/);
+    const guide = await fetch(`${server.baseUrl}/llms.txt`).then((r) => r.text());
+    assert.match(guide, /Runs your code in an isolated V8 \(fetch\(\) to URLs a policy allows, a promise-based fs global/);
+  });
+
   test('fetch and fs work, the secret reaches only the target server', async () => {
     const ran = await runAndWait(client, `const r = await fetch('${origin}/data'); const body = await r.json();
       JSON.stringify({ status: r.status, sawKey: body.key !== null, headers: [...r.headers.keys()], file: await fs.readFile(${JSON.stringify(join(files, 'hello.txt'))}) })`);
@@ -96,6 +103,8 @@ describe('--opa-url: the OPA REST API (a stand-in speaking its exact protocol)',
     const denied = await runAndWait(client, `await fetch('${origin}/closed')`);
     assert.match(String(denied.error), /denied by policy/);
     assert.equal((await runAndWait(client, 'typeof fs')).result, 'undefined', 'no filesystem policy: no fs');
+    const runJs = (await client.listTools()).tools.find((tool) => tool.name === 'run_js')!;
+    assert.match(runJs.description!, /fetch\(\) reaches URLs the server's policy allows, no file system/);
   });
 });
 
