@@ -113,13 +113,30 @@ export class EffectsJournal {
   }
 }
 
+/**
+ * Calls of one run in flight at once: the gates' own bounds (16 each) are per server, so one run
+ * alone cannot take all of them from the others. One more is refused (and recorded), not queued.
+ */
+export const hostCallsPerRunMax = 8;
+
 /** The handler of a live run: the call goes through its gate; a journal, if any, records it. */
 export function liveEffects(capabilities: PolicyCapabilities | null, journal: EffectsJournal | null, onInternalError: (error: unknown) => void): EffectHandler {
+  let inFlight = 0;
   return async (kind, request) => {
     if (kind !== 'fetch' && kind !== 'fs') return { ok: false, error: 'unknown host call' };
     const opened = journal === null ? null : journal.open(kind, effectDigest(kind, request));
     if (opened !== null && typeof opened !== 'function') return opened;
-    const answer = await perform(capabilities, kind, request, onInternalError);
+    let answer: EffectAnswer;
+    if (inFlight >= hostCallsPerRunMax) {
+      answer = { ok: false, error: `${kind}: this run already has ${hostCallsPerRunMax} fetch/fs calls in flight, the most one run may; await some first`, code: 'busy' };
+    } else {
+      inFlight++;
+      try {
+        answer = await perform(capabilities, kind, request, onInternalError);
+      } finally {
+        inFlight--;
+      }
+    }
     return opened === null ? answer : opened(answer);
   };
 }
