@@ -6,11 +6,11 @@
 // Measured in turns (A B A B …) on a shared, noisy machine; medians reported. Prints a Markdown
 // section; `--write` replaces that section in bench/RESULTS.md.
 import { execSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { request } from 'undici';
+import { writeResultsSection } from './lib/report.ts';
 import { LocalRegoDecider } from '../src/policy/decider.ts';
 import { FetchGate } from '../src/policy/fetch-gate.ts';
 import { parseFetchHeaderFlag } from '../src/policy/headers.ts';
@@ -116,12 +116,4 @@ const lines = [
 ];
 const section = lines.join('\n');
 process.stdout.write(`${section}\n`);
-if (process.argv.includes('--write')) {
-  const path = new URL('./RESULTS.md', import.meta.url);
-  const text = readFileSync(path, 'utf8');
-  const start = text.indexOf(lines[0]!);
-  let next = start < 0 ? -1 : text.indexOf('\n## ', start + 1);
-  if (next >= 0) next += 1;
-  const updated = start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, start)}${section}${next < 0 ? '' : `\n${text.slice(next)}`}`;
-  writeFileSync(path, updated.endsWith('\n') ? updated : `${updated}\n`);
-}
+if (process.argv.includes('--write')) writeResultsSection(lines);

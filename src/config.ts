@@ -5,6 +5,7 @@ import os from 'node:os';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { checkNetworkExposure, clusterSecretCharsMin, isLoopbackName, parseAuthConfig, type AuthConfig } from './auth-config.ts';
 import { McpV8Error } from './errors.ts';
+import { buildPolicyCapabilities, type PolicyCapabilities } from './policy/capabilities.ts';
 
 export type HeapStoreConfig =
   | { kind: 'none' }
@@ -41,6 +42,8 @@ export interface Config {
   auth: AuthConfig;
   /** Cluster mode (--cluster-port), or null for a single node. */
   cluster: ClusterConfig | null;
+  /** fetch(), fs and gated imports from --policies-json/--opa-url/--fetch-header*, built at start-up (src/policy); null: none. */
+  capabilities: PolicyCapabilities | null;
 }
 
 type FlagKind = 'string' | 'int' | 'bool' | 'list';
@@ -101,11 +104,11 @@ const flagSpecs: Record<string, FlagSpec> = {
   'raft-snapshot-entries': { kind: 'int', min: 2, max: 10000000, help: 'Cluster mode: compact the Raft log into a snapshot every this many applied entries (default 4096).' },
   'cluster-write-timeout': { kind: 'int', min: 100, max: 600000, help: 'Cluster mode: a replicated write or read that cannot reach a quorum fails after this many ms (default 5000).' },
   'raft-lease-reads': { kind: 'bool', help: 'Cluster mode: serve reads on the leader under its lease, without a heartbeat round (trusts clocks to run at similar rates; default off: ReadIndex).' },
-  'opa-url': { kind: 'string', help: 'OPA server enabling fetch().', notSupportedYet: 'policy-gated fetch' },
-  'opa-fetch-policy': { kind: 'string', help: 'OPA policy path for fetch.', notSupportedYet: 'policy-gated fetch' },
-  'fetch-header': { kind: 'list', help: 'Header injection rule.', notSupportedYet: 'policy-gated fetch' },
-  'fetch-header-config': { kind: 'string', help: 'Header injection rules file.', notSupportedYet: 'policy-gated fetch' },
-  'policies-json': { kind: 'string', help: 'Policies for fetch, filesystem and modules.', notSupportedYet: 'policies' },
+  'opa-url': { kind: 'string', help: 'OPA server (http[s]://host:port) whose policy gates fetch(); turns fetch() on.' },
+  'opa-fetch-policy': { kind: 'string', help: 'OPA policy path for fetch, appended to /v1/data/ (default mcp/fetch).' },
+  'fetch-header': { kind: 'list', help: 'Header injection rule host=H,header=N,value=V[,methods=GET;POST] (repeatable; needs a fetch policy).' },
+  'fetch-header-config': { kind: 'string', help: 'JSON file of header injection rules [{"host","methods"?,"headers"}].' },
+  'policies-json': { kind: 'string', help: 'Policies (file path or inline JSON) for fetch, filesystem and modules (docs/policy.md).' },
   'wasm-module': { kind: 'list', help: 'Pre-load name=path.wasm as a global.', notSupportedYet: 'pre-loaded WebAssembly modules' },
   'wasm-config': { kind: 'string', help: 'JSON map of global name to .wasm path.', notSupportedYet: 'pre-loaded WebAssembly modules' },
   'help': { kind: 'bool', help: 'Print this help and exit.' },
@@ -302,8 +305,23 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       mcpSessionIdleSecs: intFlag(raw, 'mcp-session-idle-timeout') ?? 3600,
       auth,
       cluster,
+      capabilities: readPolicyFlags(raw),
     },
   };
+}
+
+/** The policy flags (src/policy/capabilities.ts): rules and policies loaded now, so a bad one stops start-up with INVALID_FLAG. */
+function readPolicyFlags(raw: RawFlags): PolicyCapabilities | null {
+  const fetchHeader = raw.get('fetch-header');
+  const flags = {
+    policiesJson: stringFlag(raw, 'policies-json'),
+    opaUrl: stringFlag(raw, 'opa-url'),
+    opaFetchPolicy: stringFlag(raw, 'opa-fetch-policy'),
+    fetchHeader: Array.isArray(fetchHeader) ? fetchHeader : undefined,
+    fetchHeaderConfig: stringFlag(raw, 'fetch-header-config'),
+  };
+  if (Object.values(flags).every((value) => value === undefined)) return null;
+  return buildPolicyCapabilities(flags);
 }
 
 /** The cluster flags, read here (kinds and ranges) and checked together below. */

@@ -46,6 +46,22 @@ export interface DeterminismRecord {
   events: DeterminismEvent[];
   /** False when a bound cut the log short: such a run cannot be replayed exactly. */
   complete: boolean;
+  /**
+   * What the run brought in from outside (fetch responses, fs results), in call order, answered
+   * from here on replay (src/exec/effects.ts). Absent when the run made no such call.
+   */
+  effects?: EffectEntry[];
+}
+
+/**
+ * One call of a run to the world outside: its kind ('fetch', 'fs'; 'module' later), the SHA-256
+ * of its request, and its answer as JSON (bytes as {"$bytes": base64}); null: never answered
+ * while the run lasted (the sandbox never saw an answer, so a replay gives none either).
+ */
+export interface EffectEntry {
+  kind: string;
+  digest: string;
+  response: { ok: true; value: unknown } | { ok: false; error: string; code?: string } | null;
 }
 
 export type DeterminismEvent = { kind: 'timer'; timerId: number; atMs: number } | { kind: 'work'; workId: number };

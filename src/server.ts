@@ -211,7 +211,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   let retire = () => {};
   warnIfUnpatched(logger);
   try {
-    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire: () => retire(), liveHeapsMax: config.liveHeapsMax });
+    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire: () => retire(), liveHeapsMax: config.liveHeapsMax, capabilities: config.capabilities });
+    if (config.capabilities !== null) logger.info({ policies: config.capabilities.summary }, 'sandbox capabilities: fetch/fs/imports gated by these policies (header values redacted)');
   } catch (error) {
     await store.close();
     await closeHeaps(heaps);

@@ -82,8 +82,18 @@ describe('flags', () => {
     assert.equal(config(['--stateless=true', '--stateless=false']).stateless, false);
   });
 
+  test('policy flags build the capabilities at start-up: fetch with a fetch policy, fs with a filesystem one', () => {
+    assert.equal(config([]).capabilities, null);
+    const opa = config(['--opa-url', 'http://127.0.0.1:8181', '--fetch-header', 'host=*.x.com,header=A,value=SECRET']).capabilities!;
+    assert.ok(opa.fetch !== undefined && opa.fs === undefined && opa.modules === undefined);
+    assert.ok(!JSON.stringify(opa.summary).includes('SECRET') && !JSON.stringify(opa).includes('SECRET'));
+    const fsOnly = config(['--policies-json', '{"filesystem": {"policies": [{"url": "http://127.0.0.1:8181"}]}}']).capabilities!;
+    assert.ok(fsOnly.fs !== undefined && fsOnly.fetch === undefined);
+    rejects(['--fetch-header', 'host=x.com,header=A,value=SECRET'], /--fetch-header requires a fetch policy/);
+    rejects(['--opa-url', 'localhost:8181'], /--opa-url "localhost:8181" must be an http:\/\/ or https:\/\/ URL/);
+  });
+
   test('flags of features not built yet are refused, never ignored', () => {
-    rejects(['--opa-url', 'http://x'], /not supported yet/);
     rejects(['--wasm-module', 'm=/x.wasm'], /not supported yet/);
   });
 

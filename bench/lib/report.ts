@@ -1,4 +1,5 @@
 // Formatting load reports: the reference's table columns plus ours, and A/B medians.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { RunReport } from './runner.ts';
 import { median } from './stats.ts';
@@ -156,4 +157,16 @@ export function markdownTable(summaries: readonly AbSummary[]): string {
       (fl === null ? '— | — |' : `${f(fl.iterationP50Ms)} / ${f(fl.iterationP95Ms)} | ${f(s.ratio!.iterationP95Ms!, 1)}× |`);
   });
   return [head, rule, ...rows].join('\n');
+}
+
+/** Replaces the section whose first line is `lines[0]` in bench/RESULTS.md (or appends it). */
+export function writeResultsSection(lines: readonly string[]): void {
+  const section = lines.join('\n');
+  const path = new URL('../RESULTS.md', import.meta.url);
+  const text = readFileSync(path, 'utf8');
+  const start = text.indexOf(lines[0]!);
+  let next = start < 0 ? -1 : text.indexOf('\n## ', start + 1);
+  if (next >= 0) next += 1;
+  const updated = start < 0 ? `${text.trimEnd()}\n\n${section}` : `${text.slice(0, start)}${section}${next < 0 ? '' : `\n${text.slice(next)}`}`;
+  writeFileSync(path, updated.endsWith('\n') ? updated : `${updated}\n`);
 }

@@ -6,6 +6,7 @@
 //   outcome.ts  the sandbox's state and texts checked, errors turned into outcomes.
 // The wall-clock deadline covers all of a run: when it passes, the host disposes the isolate,
 // which ends a synchronous loop, a microtask loop or a loop inside a timer wherever it runs.
+import type { PolicyCapabilities } from '../policy/capabilities.ts';
 import type ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, type PreparedContext } from './isolate-pool.ts';
@@ -112,6 +113,11 @@ export interface EngineOptions {
   liveHeapsMax?: number;
   /** V8 heap bytes the live contexts may hold together (`liveHeapBytesMaxDefault`). */
   liveHeapBytesMax?: number;
+  /**
+   * What the sandbox may reach outside (src/policy/capabilities.ts): fetch() with a fetch policy,
+   * fs with a filesystem policy, `modules` for gated imports. Absent: none of them.
+   */
+  capabilities?: PolicyCapabilities | null;
 }
 
 class IsolateEngine implements Engine {
@@ -145,10 +151,12 @@ class IsolateEngine implements Engine {
     this.clock = options.clock ?? Date.now;
     this.onRetire = options.onRetire ?? null;
     this.stuckMax = options.stuckIsolatesMax ?? stuckIsolatesMax;
+    this.capabilities = options.capabilities ?? null;
     assert(Number.isInteger(this.stuckMax) && this.stuckMax >= 1, 'a positive bound on stuck isolates');
   }
 
   private readonly onRetire: ((reason: string) => void) | null;
+  readonly capabilities: PolicyCapabilities | null;
   private readonly stuckMax: number;
   private retiringReason: string | null = null;
   private rssCheck: NodeJS.Timeout | null = null;
@@ -376,7 +384,11 @@ class IsolateEngine implements Engine {
     this.routeConsole(prepared, request);
     const stateless = request.stateful === undefined;
     // A stateless run's isolate gets its heap reading and next context with the settle call.
-    const run = new Run({ prepared, request, memoryMb, now: this.clock, sources: this.sources, code, ...(stateless ? { onSettleSent: () => this.pool.sendSuccessor(prepared) } : {}) });
+    const run = new Run({
+      prepared, request, memoryMb, now: this.clock, sources: this.sources, code, capabilities: this.capabilities,
+      onEffectError: (error) => this.logger?.error({ err: error }, 'a fetch/fs call of the sandbox failed in the host'),
+      ...(stateless ? { onSettleSent: () => this.pool.sendSuccessor(prepared) } : {}),
+    });
     const { outcome, clean } = await this.execute(run, prepared, request);
     if (run.abandoned) this.noteAbandoned(run, prepared.isolate);
     if (!stateless) return this.keepStateful(run, prepared, memoryMb, outcome, clean);

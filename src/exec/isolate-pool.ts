@@ -15,6 +15,7 @@ import v8 from 'node:v8';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { LiveHeapCache, liveHeapBytesMaxDefault, liveHeapsMaxDefault, type LiveContextHandle } from './live-heaps.ts';
+import type { EffectFeatures, EffectHandler } from './effects.ts';
 
 /**
  * V8's concurrent on-stack replacement left some loops with no interrupt check: the optimized
@@ -35,14 +36,14 @@ const sandboxDirectory = new URL('./sandbox/', import.meta.url);
 // The prelude is written in parts by concern (sandbox/prelude/*.js), run as one closure: its parts
 // share their top-level names, and this order is the order they run in (a part may use what an
 // earlier part defines as soon as it runs; a later part's names only from functions called later).
-export const preludeParts = ['console.js', 'timers.js', 'work.js', 'natives.js', 'off-heap.js', 'wasm.js', 'control.js'];
+export const preludeParts = ['console.js', 'timers.js', 'work.js', 'natives.js', 'off-heap.js', 'wasm.js', 'fetch.js', 'fs.js', 'control.js'];
 export const sandboxFiles = ['inspect.js', 'determinism.js', 'web.js', 'web-api.js', 'bounds.js', 'prelude', 'display.js'];
 const readSandbox = (name: string): string => readFileSync(new URL(name, sandboxDirectory), 'utf8');
 export const preludeSource = sandboxFiles
   .map((name) => (name === 'prelude' ? `(function () {\n'use strict';\n${preludeParts.map((part) => readSandbox(`prelude/${part}`)).join('\n')}\n})();` : readSandbox(name)))
   .join('\n');
 /** Run in each new context before any user code: takes the prelude's attach function (it deletes its own global name). */
-const attachSource = 'return globalThis.__mcpv8_attach($0, $1, $2);';
+const attachSource = 'return globalThis.__mcpv8_attach($0, $1, $2, $3, $4);';
 
 let preludeSnapshot: ivm.ExternalCopy<ArrayBuffer> | null = null;
 /** The prelude's startup snapshot, made on first use (≈ 20 ms, once per process). */
@@ -79,7 +80,7 @@ export interface PreparedContext {
   /** The isolate's heap reading and next context, sent early by `sendSuccessor`, or null. */
   successor: Successor | null;
   /** Where this context's console lines go, and how many batches arrived; set by the run that takes it. */
-  route: { sink: LineBatchSink | null; batchesReceived: number; onBatch: (() => void) | null };
+  route: { sink: LineBatchSink | null; batchesReceived: number; onBatch: (() => void) | null; effect?: EffectHandler | null };
 }
 
 /** What the pool sends an isolate whose run is over, in one thread wake: a heap reading and the next context. */
@@ -195,13 +196,20 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
  * The call is sent at once: a call the caller sends right after it reaches the isolate in the
  * same thread wake and runs after it.
  */
-export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs): Promise<ControlFunction> {
+export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs, features: EffectFeatures = noFeatures): Promise<ControlFunction> {
   assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
   assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
   // The memory limit is also the budget of memory V8 keeps outside its heap (sandbox/prelude/off-heap.js).
   // No isolated-vm timeout (a timer on its timer thread per call, see run.ts): a prelude that
   // does not answer in time has its isolate disposed, which ends whatever it was doing.
-  const attaching = prepared.context.evalClosure(attachSource, [prepared.log, seed, memoryMb * 1024 * 1024], { result: { reference: true } });
+  // fetch()/fs (sandbox/prelude/effects.js) call the host through one function, answered by the
+  // handler the run puts on the route (src/exec/effects.ts); without either, none is made.
+  const { route } = prepared;
+  const host = features.fetch || features.fs
+    ? new ivm.Reference((kind: unknown, request: unknown) => (route.effect ?? noEffects)(kind, request))
+    : undefined;
+  const args = [prepared.log, seed, memoryMb * 1024 * 1024, host, new ivm.ExternalCopy(features).copyInto({ release: true })];
+  const attaching = prepared.context.evalClosure(attachSource, args, { result: { reference: true } });
   return within(attaching, answerMsMax, 'attaching the prelude').then((control) => {
     const reference = control as ControlFunction;
     assert(reference.typeof === 'function', 'attach returns the control function');
@@ -212,6 +220,10 @@ export function attachContext(prepared: PreparedContext, seed: number, memoryMb:
     throw error;
   });
 }
+
+const noFeatures: EffectFeatures = { fetch: false, fs: false, fetchRequestBytesMax: 0, fsWriteBytesMax: 0 };
+/** A call that reaches a context no run holds (never, as the sandbox's calls end with its run). */
+const noEffects: EffectHandler = async () => ({ ok: false, error: 'no run holds this context' });
 
 /**
  * Of isolates in the order they were parked: the newest whose context is made (its memory is the

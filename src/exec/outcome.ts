@@ -33,6 +33,8 @@ export interface SandboxState {
   nextDueInMs: number | null;
   /** Async work V8 finishes outside microtasks (WebAssembly.compile/instantiate) still pending. */
   pendingWork: number;
+  /** fetch()/fs calls not answered yet (part of pendingWork): like a ref'd timer, they keep the run going. */
+  pendingHostCalls: number;
   /** True when the call ran no user code, so no microtask can change this state. */
   final: boolean;
   /** Sent once, with the state that ends the run. */

@@ -5,7 +5,7 @@
 // `ReplayHost`; nothing here holds a context or an isolate.
 import type ivm from 'isolated-vm';
 import { ReplayFailed, RunStopped, describeThrown, endOf, ivmOutOfMemory, type SandboxState, type StopReason } from './outcome.ts';
-import type { ReplayStep } from './types.ts';
+import type { EffectEntry, ReplayStep } from './types.ts';
 
 /** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
 export const replayTimeoutMsMax = 300_000;
@@ -18,7 +18,7 @@ export interface ReplayHost {
   isolateDisposed(): boolean;
   startDeadline(timeoutMs: number): void;
   /** Starts the step's run in the context ('begin', with its seed and clock readings) and counts it. */
-  begin(seed: number, clockReadingsMs: number[]): Promise<SandboxState>;
+  begin(seed: number, clockReadingsMs: number[], effects: EffectEntry[]): Promise<SandboxState>;
   /** Runs the step's code; its completion value stays in the isolate. */
   evaluate(code: string): Promise<ivm.Reference<unknown>>;
   state(): Promise<SandboxState>;
@@ -29,6 +29,8 @@ export interface ReplayHost {
   deliver(workId: number): Promise<SandboxState>;
   /** Waits a little for V8 to finish work of its own. */
   pollWait(): Promise<void>;
+  /** How the step's fetch/fs calls differed from its recorded ones (effects.ts), or null. */
+  effectsIssue(): string | null;
 }
 
 type StepEnd = { status: 'completed' | 'failed'; result: string | null; error: string | null; issue: string | null };
@@ -44,7 +46,7 @@ type StepEnd = { status: 'completed' | 'failed'; result: string | null; error: s
 function startStep(host: ReplayHost, step: ReplayStep): Promise<ivm.Reference<unknown>> {
   let evaluating: Promise<ivm.Reference<unknown>>;
   try {
-    const begun = host.begin(step.observed.seed, step.observed.clockReadingsMs);
+    const begun = host.begin(step.observed.seed, step.observed.clockReadingsMs, step.observed.effects ?? []);
     begun.catch(() => undefined);
     evaluating = host.evaluate(step.code);
     evaluating.catch(() => undefined);
@@ -91,7 +93,8 @@ export async function replayHistory(host: ReplayHost, steps: ReplayStep[]): Prom
 
 /**
  * One step, its begin and evaluate already sent (`evaluating`). `sendNext` sends the next step's,
- * right behind this step's settle, when this step has no recorded events to drive after it.
+ * right behind this step's settle, when this step has no recorded events or fetch/fs calls to
+ * drive or answer after it (those are answered from this step's journal while it settles).
  */
 async function replayStep(host: ReplayHost, step: ReplayStep, evaluating: Promise<ivm.Reference<unknown>>, sendNext: (() => void) | null): Promise<StepEnd> {
   let completion: ivm.Reference<unknown>;
@@ -100,10 +103,10 @@ async function replayStep(host: ReplayHost, step: ReplayStep, evaluating: Promis
   } catch (error) {
     if (host.stopped() !== null || host.isolateDisposed() || !(error instanceof Error)) throw error;
     const state = await host.state();
-    return { status: 'failed', result: null, error: describeThrown(error), issue: state.replayIssue };
+    return { status: 'failed', result: null, error: describeThrown(error), issue: state.replayIssue ?? host.effectsIssue() };
   }
   const settling = host.settle(completion);
-  if (step.observed.events.length === 0) sendNext?.();
+  if (step.observed.events.length === 0 && (step.observed.effects ?? []).length === 0) sendNext?.();
   let state: SandboxState;
   try {
     state = await settling;
@@ -125,5 +128,5 @@ async function replayStep(host: ReplayHost, step: ReplayStep, evaluating: Promis
       if (stopped !== null) throw new RunStopped(stopped);
     }
   }
-  return { ...endOf(state), issue: state.replayIssue };
+  return { ...endOf(state), issue: state.replayIssue ?? host.effectsIssue() };
 }

@@ -7,6 +7,8 @@ import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { attachContext, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
 import { RunStopped, describeThrown, endOf, explainLimits, errorCharsMax, failed, sandboxText, stuckError, type LimitsContext, type SandboxState, type Settled, type StopReason } from './outcome.ts';
+import { EffectsJournal, ReplayedEffects, featuresOf, liveEffects } from './effects.ts';
+import type { PolicyCapabilities } from '../policy/capabilities.ts';
 import { replayHistory, type ReplayHost } from './replay.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { mayAwait, originOf } from './top-level-await.ts';
@@ -43,6 +45,10 @@ export interface RunOptions {
   code: Settled<PreparedSource>;
   /** Called right after the settle call is sent: what the host sends then shares its thread wake. */
   onSettleSent?: () => void;
+  /** fetch()/fs for the sandbox (EngineOptions.capabilities); absent: neither exists. */
+  capabilities?: PolicyCapabilities | null;
+  /** Hears a fault of ours in a fetch/fs call (the sandbox gets "internal error"). */
+  onEffectError?: (error: unknown) => void;
 }
 
 /** What a run left in its context when it ended: what decides whether the context is kept, reused or discarded. */
@@ -91,8 +97,20 @@ export class Run {
   private readonly now: () => number;
   private readonly sources: SourcePrep;
   private readonly code: Settled<PreparedSource>;
+  private readonly capabilities: PolicyCapabilities | null;
+  private readonly onEffectError: (error: unknown) => void;
+  /** A stateful run's fetch/fs answers, stored with its heap (effects.ts); null for a stateless run. */
+  private journal: EffectsJournal | null = null;
+  /** The replayed step's answers, while a history is replayed. */
+  private replayed: ReplayedEffects | null = null;
+  /** The first divergence of an earlier replayed step, kept when the next step begins. */
+  private replayedIssue: string | null = null;
+  /** fetch/fs calls of this run the host is still working on (the loop sleeps until one answers). */
+  private hostCallsInFlight = 0;
 
   constructor(options: RunOptions) {
+    this.capabilities = options.capabilities ?? null;
+    this.onEffectError = options.onEffectError ?? (() => {});
     this.prepared = options.prepared;
     this.request = options.request;
     this.memoryMb = options.memoryMb;
@@ -179,7 +197,7 @@ export class Run {
    * terminates that. The isolate is gone either way; its thread stays busy until the process ends.
    */
   executeBounded(): Promise<RunOutcome> {
-    const executing = this.execute();
+    const executing = this.execute().then((outcome) => this.withEffects(outcome));
     this.answeredPromise = executing.then(() => {}, () => {});
     return new Promise((resolve, reject) => {
       // Settling after the give-up changes nothing (a promise settles once) and is handled here.
@@ -315,13 +333,29 @@ export class Run {
     if (seed !== undefined) assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
     // A fresh context is attached with the seed of its first run; one that ran before (a live
     // heap, a replayed history) starts a new run with 'begin'.
-    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb) : null;
+    const features = featuresOf(this.capabilities);
+    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, features) : null;
     // Awaited later, after other calls that may throw first (a stop): handled from the start.
     attaching?.catch(() => undefined);
     if (start !== undefined && 'replay' in start && start.replay.length > 0) {
       if (attaching !== null) await attaching;
       attaching = null;
       await replayHistory(this.replayHost(), start.replay);
+    }
+    this.replayed = null;
+    if (features.fetch || features.fs) {
+      this.journal = start === undefined ? null : new EffectsJournal();
+      const live = liveEffects(this.capabilities, this.journal, this.onEffectError);
+      this.prepared.route.effect = async (kind, request) => {
+        this.hostCallsInFlight++;
+        try {
+          return await live(kind, request);
+        } finally {
+          this.hostCallsInFlight--;
+          // The answer goes to the isolate right behind this: a turn then finds the work done.
+          setImmediate(() => this.wake?.());
+        }
+      };
     }
     this.startDeadline(this.request.limits.executionTimeoutMs);
     if (attaching === null) await this.call('begin', [copied({ seed: seed ?? randomInt(0, seedLimit) })]);
@@ -354,7 +388,12 @@ export class Run {
       stopped: () => this.stopReason,
       isolateDisposed: () => this.prepared.isolate.isDisposed,
       startDeadline: (timeoutMs) => this.startDeadline(timeoutMs),
-      begin: async (seed, clockReadingsMs) => {
+      begin: async (seed, clockReadingsMs, effects) => {
+        // Every fetch/fs call of the replayed run is answered from its record, never performed.
+        // A step begun behind an eventless one (replay.ts) must not hide that one's divergence.
+        this.replayedIssue ??= this.replayed?.issue ?? null;
+        this.replayed = new ReplayedEffects(effects);
+        this.prepared.route.effect = this.replayed.handler;
         const begun = await this.call('begin', [copied({ seed, clockReadingsMs })]);
         this.prepared.runs++;
         return begun;
@@ -368,7 +407,16 @@ export class Run {
       fire: (timerId, atMs) => this.turn('fire', [copied({ timerId, atMs })]),
       deliver: (workId) => this.turn('deliver', [workId], false),
       pollWait: () => this.sleep(pendingWorkPollMs),
+      effectsIssue: () => this.replayedIssue ?? this.replayed?.issue ?? null,
     };
+  }
+
+  /** A stateful run's record carries its fetch/fs answers (absent when it made no call: heap ids stay as they were). */
+  private withEffects(outcome: RunOutcome): RunOutcome {
+    const entries = this.journal?.entries ?? [];
+    if (entries.length === 0 || outcome.record === undefined || outcome.record === null) return outcome;
+    // A copy: an answer that comes after the run ended must not change a record already made.
+    return { ...outcome, record: { ...outcome.record, effects: entries.map((entry) => ({ ...entry })) } };
   }
 
   /** Waits until every console batch the sandbox sent has reached the host. */
@@ -389,17 +437,20 @@ export class Run {
   private async loop(initial: SandboxState): Promise<RunOutcome> {
     let state = initial;
     for (;;) {
-      this.timerKeptAliveFlag = state.settled && state.refTimers > 0;
+      this.timerKeptAliveFlag = state.settled && state.refTimers > 0 && state.pendingHostCalls === 0;
       this.left.offHeapBytes = state.offHeapBytes;
       await this.drainOutput(state);
       if (state.fatal !== null) return failed(sandboxText(state.fatal, errorCharsMax), state.record);
-      if (state.settled && state.refTimers === 0) break;
+      if (state.settled && state.refTimers === 0 && state.pendingHostCalls === 0) break;
       if (state.nextDueInMs === null && state.pendingWork === 0) {
         if (!state.settled) return failed(stuckError, state.record);
         break;
       }
-      // While V8 finishes work of its own (an async WebAssembly compile), poll for it.
-      const waitMs = state.pendingWork > 0 ? Math.min(state.nextDueInMs ?? pendingWorkPollMs, pendingWorkPollMs) : state.nextDueInMs!;
+      // While V8 finishes work of its own (an async WebAssembly compile), poll for it. Work that is
+      // only fetch/fs calls still with the host needs no polling: their answer wakes the loop.
+      const onlyHostCalls = state.pendingWork > 0 && state.pendingWork <= this.hostCallsInFlight;
+      const waitMs = onlyHostCalls ? (state.nextDueInMs ?? this.deadlineMs - this.now())
+        : state.pendingWork > 0 ? Math.min(state.nextDueInMs ?? pendingWorkPollMs, pendingWorkPollMs) : state.nextDueInMs!;
       if (waitMs > 0) await this.sleep(waitMs);
       if (this.stopReason !== null) throw new RunStopped(this.stopReason);
       state = await this.turn('fire');

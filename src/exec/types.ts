@@ -3,7 +3,7 @@
 
 export type { ExecutionStatus, FinalStatus } from '../model.ts';
 import type { DeterminismRecord, FinalStatus } from '../model.ts';
-export type { DeterminismEvent, DeterminismRecord } from '../model.ts';
+export type { DeterminismEvent, DeterminismRecord, EffectEntry } from '../model.ts';
 
 export interface RunLimits {
   /** V8 heap limit of the isolate the run uses, in MiB (4–64 per tool call, 1–64 per flag). */

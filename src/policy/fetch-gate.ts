@@ -4,7 +4,7 @@
 // response is bounded in size and time. Redirects are followed here, by hand, with a hop limit.
 import { request, type Dispatcher } from 'undici';
 import type { PolicyDecider } from './decider.ts';
-import { injectHeaders, type HeaderRule } from './headers.ts';
+import { describeHeaderRules, injectHeaders, type HeaderRule } from './headers.ts';
 import { fetchInput } from './inputs.ts';
 import { KindedError } from './kinded-error.ts';
 import { POLICY_LIMITS } from './limits.ts';
@@ -57,10 +57,10 @@ const CROSS_ORIGIN_DROPPED = ['authorization', 'cookie', 'proxy-authorization'];
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 export class FetchGate {
-  private readonly o: Required<Omit<FetchGateOptions, 'dispatcher'>> & { dispatcher: Dispatcher | undefined };
+  readonly #o: Required<Omit<FetchGateOptions, 'dispatcher'>> & { dispatcher: Dispatcher | undefined };
 
   constructor(options: FetchGateOptions) {
-    this.o = {
+    this.#o = {
       decider: options.decider,
       headerRules: options.headerRules ?? [],
       redirectsMax: options.redirectsMax ?? POLICY_LIMITS.fetchRedirectsMax,
@@ -74,8 +74,18 @@ export class FetchGate {
 
   private inFlight = 0;
 
+  /** A log line or JSON dump of the gate shows its rules with the values redacted, never the secrets. */
+  toJSON(): unknown {
+    return { redirectsMax: this.#o.redirectsMax, responseBytesMax: this.#o.responseBytesMax, timeoutMs: this.#o.timeoutMs, headerRules: describeHeaderRules(this.#o.headerRules) };
+  }
+
+  /** The bounds the sandbox's errors name. */
+  get limits(): { responseBytesMax: number; requestBytesMax: number; timeoutMs: number; redirectsMax: number } {
+    return { responseBytesMax: this.#o.responseBytesMax, requestBytesMax: this.#o.requestBytesMax, timeoutMs: this.#o.timeoutMs, redirectsMax: this.#o.redirectsMax };
+  }
+
   async fetch(req: GatedRequest): Promise<GatedResponse> {
-    if (this.inFlight >= this.o.concurrentMax) throw new FetchGateError('busy', `fetch: ${this.o.concurrentMax} fetches are already in flight; await some first`);
+    if (this.inFlight >= this.#o.concurrentMax) throw new FetchGateError('busy', `fetch: ${this.#o.concurrentMax} fetches are already in flight; await some first`);
     this.inFlight++;
     try {
       return await this.fetchBounded(req);
@@ -89,16 +99,16 @@ export class FetchGate {
     let method = checkMethod(req.method ?? 'GET');
     const headers = checkHeaders(req.headers ?? []);
     let body = req.body;
-    if (body !== undefined && byteLength(body) > this.o.requestBytesMax) throw new FetchGateError('invalid_request', `fetch ${url.href}: request body larger than ${this.o.requestBytesMax} bytes`);
-    const signal = AbortSignal.timeout(this.o.timeoutMs);
+    if (body !== undefined && byteLength(body) > this.#o.requestBytesMax) throw new FetchGateError('invalid_request', `fetch ${url.href}: request body larger than ${this.#o.requestBytesMax} bytes`);
+    const signal = AbortSignal.timeout(this.#o.timeoutMs);
     for (let hop = 0; ; hop++) {
-      const decision = await this.o.decider.decide(fetchInput(url, method, headers));
+      const decision = await this.#o.decider.decide(fetchInput(url, method, headers));
       if (!decision.allow) {
         const via = hop === 0 ? '' : ` (redirect hop ${hop})`;
         throw new FetchGateError('denied', `fetch ${method} ${url.href}${via} denied by policy: ${decision.reason}`);
       }
       const sent = new Map(headers);
-      injectHeaders(this.o.headerRules, url, method, sent);
+      injectHeaders(this.#o.headerRules, url, method, sent);
       const res = await this.send(url, method, sent, body, signal);
       const location = REDIRECTS.has(res.statusCode) ? headerValue(res.headers, 'location') : undefined;
       if (location === undefined) {
@@ -106,7 +116,7 @@ export class FetchGate {
         return { status: res.statusCode, statusText: STATUS_TEXT[res.statusCode] ?? '', url: url.href, redirected: hop > 0, headers: flattenHeaders(res.headers), body: bytes };
       }
       res.body.resume();
-      if (hop >= this.o.redirectsMax) throw new FetchGateError('too_many_redirects', `fetch ${req.url}: more than ${this.o.redirectsMax} redirects`);
+      if (hop >= this.#o.redirectsMax) throw new FetchGateError('too_many_redirects', `fetch ${req.url}: more than ${this.#o.redirectsMax} redirects`);
       let next: URL;
       try { next = parseUrl(new URL(location, url).href); } catch { throw new FetchGateError('network', `fetch ${url.href}: redirect to an invalid location`); }
       if (res.statusCode === 303 ? method !== 'HEAD' : (res.statusCode === 301 || res.statusCode === 302) && method === 'POST') {
@@ -122,7 +132,7 @@ export class FetchGate {
 
   private async send(url: URL, method: string, headers: Map<string, string>, body: string | Uint8Array | undefined, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     try {
-      return await request(url, { method: method as Dispatcher.HttpMethod, headers: Object.fromEntries(headers), body, signal, ...(this.o.dispatcher ? { dispatcher: this.o.dispatcher } : {}) });
+      return await request(url, { method: method as Dispatcher.HttpMethod, headers: Object.fromEntries(headers), body, signal, ...(this.#o.dispatcher ? { dispatcher: this.#o.dispatcher } : {}) });
     } catch (err) {
       throw this.networkError(err, url, signal);
     }
@@ -130,13 +140,13 @@ export class FetchGate {
 
   private networkError(err: unknown, url: URL, signal: AbortSignal): FetchGateError {
     if (err instanceof FetchGateError) return err;
-    if (signal.aborted) return new FetchGateError('timeout', `fetch ${url.href}: no complete response within ${this.o.timeoutMs} ms`);
+    if (signal.aborted) return new FetchGateError('timeout', `fetch ${url.href}: no complete response within ${this.#o.timeoutMs} ms`);
     const e = err as Error & { code?: string };
     return new FetchGateError('network', `fetch ${url.href}: ${e.code ?? e.message}`);
   }
 
   private async readBody(res: Dispatcher.ResponseData, url: URL, signal: AbortSignal): Promise<Uint8Array> {
-    const max = this.o.responseBytesMax;
+    const max = this.#o.responseBytesMax;
     const declared = Number(headerValue(res.headers, 'content-length') ?? NaN);
     const tooLarge = (): FetchGateError => new FetchGateError('response_too_large', `fetch ${url.href}: response body larger than ${max} bytes`);
     if (declared > max) { res.body.destroy(); throw tooLarge(); }

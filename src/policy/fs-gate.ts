@@ -73,6 +73,11 @@ export class FsGate {
     this.concurrentMax = options.concurrentMax ?? POLICY_LIMITS.fsConcurrentMax;
   }
 
+  /** The bound on data written at once (the sandbox checks it before data crosses). */
+  get writeBytesLimit(): number {
+    return this.writeBytesMax;
+  }
+
   async readFile(path: string, encoding: 'utf8' | 'buffer' = 'utf8'): Promise<string | Uint8Array> {
     return this.bounded('readFile', async () => {
       if (encoding !== 'utf8' && encoding !== 'buffer') throw new FsGateError('invalid_request', `fs.readFile: encoding must be "utf8" or "buffer"`);

@@ -23,6 +23,14 @@ const heapRecordSchema = z.strictObject({
       z.strictObject({ kind: z.literal('work'), workId: z.number().int().min(1) }),
     ])),
     complete: z.literal(true),
+    effects: z.array(z.strictObject({
+      kind: z.string().regex(/^[a-z]{1,32}$/),
+      digest: hex64,
+      response: z.union([
+        z.strictObject({ ok: z.literal(true), value: z.unknown() }),
+        z.strictObject({ ok: z.literal(false), error: z.string(), code: z.string().optional() }),
+      ]).nullable(),
+    })).optional(),
   }),
   outcome: z.strictObject({ status: z.enum(['completed', 'failed']), result: z.string().nullable(), error: z.string().nullable() }),
 });

@@ -143,7 +143,7 @@ function runJsTool(service: ExecutionService, config: Config) {
     title: 'Run JavaScript',
     description:
       `Run JavaScript or TypeScript in an isolated V8 sandbox. Pass wait_ms (e.g. 10000) to get the result in this reply; otherwise poll get_execution. Replies are bounded: result ${resultCharsMax} characters, console ${firstPageBytesMax} bytes (read more with get_execution_output). ` +
-      'Timers, Promises, top-level await and WebAssembly work; there is no network, file system, process, require or import.' +
+      `Timers, Promises, top-level await and WebAssembly work; ${config.capabilities?.fetch !== undefined ? 'fetch() reaches URLs the server\'s policy allows' : 'there is no network'}, ${config.capabilities?.fs !== undefined ? 'an fs global (promises) reaches paths a policy allows' : 'no file system'}, no process, require or import.` +
       (stateful ? statefulDescription : ''),
     input: { ...runJsInput, ...statefulInput },
     unadvertised: stateful ? [] : Object.keys(statefulInput),

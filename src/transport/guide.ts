@@ -16,11 +16,14 @@ export function instructionsFor(stateful: boolean): string {
     `Full guide: resource ${guideUri}.`;
 }
 
-export function agentGuide(config: Pick<Config, 'stateless' | 'heapMemoryMaxMb' | 'executionTimeoutSecs'>): string {
+export function agentGuide(config: Pick<Config, 'stateless' | 'heapMemoryMaxMb' | 'executionTimeoutSecs'> & { capabilities?: Config['capabilities'] }): string {
   const stateful = !config.stateless;
+  const hasFetch = config.capabilities?.fetch !== undefined;
+  const hasFs = config.capabilities?.fs !== undefined;
+  const reach = [hasFetch ? 'fetch() to URLs a policy allows' : 'no network', hasFs ? 'a promise-based fs global for paths a policy allows' : 'no file system'].join(', ');
   return `# mcp-v8: a JavaScript/TypeScript sandbox for agents
 
-Runs your code in an isolated V8 (no network, no file system, no process, no require/import).
+Runs your code in an isolated V8 (${reach}, no process, no require/import).
 ${stateful ? 'This server is stateful: every run leaves a heap you can continue from.' : 'This server is stateless: every run starts fresh.'}
 
 ## Run code in one round trip
@@ -71,8 +74,8 @@ carry over. Resumed without heap_memory_max_mb, a heap runs with the limit it wa
 Standard JavaScript (ES2025), plus: console, setTimeout/setInterval/clearTimeout/clearInterval,
 queueMicrotask, structuredClone, TextEncoder/TextDecoder, atob/btoa, crypto.getRandomValues,
 crypto.randomUUID and crypto.subtle.digest (SHA-1/256/384/512), performance.now, URL,
-URLSearchParams, AbortController/AbortSignal, Headers, Blob, display. No fetch, Request, Response,
-Event/EventTarget, streams or FormData. Check what else exists with
+URLSearchParams, AbortController/AbortSignal, Headers, Request, Response, Blob, display${hasFetch ? ', fetch (each request checked by the server\'s policy; a denial rejects with the decision)' : ''}${hasFs ? ', fs (readFile, writeFile, appendFile, readdir, stat, mkdir, rm, rename, copyFile, exists; promises, absolute paths, each checked by a policy)' : ''}.
+No ${hasFetch ? '' : 'fetch, '}Event/EventTarget, streams or FormData. Check what else exists with
 Object.getOwnPropertyNames(globalThis).
 
 ## Errors

@@ -20,6 +20,7 @@ interface SandboxDeterminism {
 declare var __mcpv8_inspect: SandboxInspect | undefined;
 declare var __mcpv8_determinism: SandboxDeterminism | undefined;
 declare var __mcpv8_attach: unknown;
+declare var __mcpv8_headerPairs: ((headers: unknown) => [string, string][] | null) | undefined;
 declare var performance: { now(): number };
 declare var TextEncoder: { new (): { encode(text?: string): Uint8Array }; prototype: { encode(text?: string): Uint8Array } };
 /** V8's WebAssembly namespace (lib.dom declares it; the sandbox has no DOM): read by name, wrapped. */

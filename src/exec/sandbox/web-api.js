@@ -367,9 +367,30 @@
     if (/[\0\n\r]/.test(text)) throw new TypeError(`Invalid header value`);
     return text;
   }
+  const mapForEach = Map.prototype.forEach;
+  const headersApply = Reflect.apply;
+  /**
+   * The prelude's fetch() reads a Headers' pairs through this, not through methods user code can
+   * replace (taken and deleted by prelude/fetch.js as __mcpv8_headerPairs).
+   * @type {(headers: unknown) => [string, string][] | null}
+   */
+  let headerPairsOf = () => null;
   class Headers {
     /** @type {Map<string, string[]>} */
     #map = new Map();
+    static {
+      headerPairsOf = (headers) => {
+        if (headers === null || typeof headers !== 'object' || !(#map in headers)) return null;
+        /** @type {[string, string][]} */
+        const out = [];
+        headersApply(mapForEach, /** @type {Headers} */ (headers).#map, [(/** @type {string[]} */ values, /** @type {string} */ name) => {
+          let joined = '';
+          for (let i = 0; i < values.length; i++) joined = i === 0 ? values[i] : joined + ', ' + values[i];
+          out[out.length] = [name, joined];
+        }]);
+        return out;
+      };
+    }
     /** @param {any} [init] (user code's: Headers, [name, value] pairs or a record) */
     constructor(init) {
       if (init === undefined || init === null) return;
@@ -579,6 +600,7 @@
   };
   Object.defineProperty(/** @type {any} */ (globalThis).crypto, 'subtle', { value: subtle, enumerable: true, configurable: true });
 
+  Object.defineProperty(globalThis, '__mcpv8_headerPairs', { value: headerPairsOf, configurable: true });
   const globals = { URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob };
   for (const [name, value] of Object.entries(globals)) Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
 })();

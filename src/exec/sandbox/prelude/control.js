@@ -39,9 +39,10 @@ function state(final = false) {
   timerQueue.forEach((timer) => { if (timer.ref) refTimers++; });
   const next = nextTimer();
   // The record travels once, with the state that ends the run.
-  const ending = fatal !== null || (settled && refTimers === 0) || (next === null && !settled && pendingWork === 0);
+  const pendingHostCalls = hostCallsPending();
+  const ending = fatal !== null || (settled && refTimers === 0 && pendingHostCalls === 0) || (next === null && !settled && pendingWork === 0);
   return {
-    final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork, delivered,
+    final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork, pendingHostCalls, delivered,
     offHeapBytes: offHeapBytes + ballastBytes,
     replayIssue: replayIssue(),
     nextDueInMs: next === null ? null : Math.max(0, next.timer.due - loopNow()),
@@ -117,14 +118,19 @@ const control = {
   state: () => state(),
   record: () => takeRecord(),
 };
-/** @param {(text: string) => void} log @param {number} seed @param {number} memoryBytes @returns {(method: string, argument?: unknown) => unknown} */
-function attach(log, seed, memoryBytes) {
+/**
+ * @param {(text: string) => void} log @param {number} seed @param {number} memoryBytes
+ * @param {any} host (the host's effect Reference) @param {any} features (which of fetch/fs exist)
+ * @returns {(method: string, argument?: unknown) => unknown}
+ */
+function attach(log, seed, memoryBytes, host, features) {
   if (hostLog !== null) throw new Error('the context is attached already');
   delete globalThis[attachName];
   hostLog = log;
   reseed(seed);
   memoryLimitBytes = memoryBytes;
   installPerContext();
+  installEffects(host, features);
   return (/** @type {string} */ method, /** @type {unknown} */ argument) => control[method](argument);
 }
 for (const key of reflectOwnKeys(globalThis)) {

@@ -1,0 +1,509 @@
+// @ts-check
+// Sandbox code, part of the prelude (see console.js): the calls to the host (fetch, fs), and the
+// Fetch API's Request and Response (always: constructible web globals) and fetch() (only with a
+// fetch policy: installed by attach). The host checks every call against its policy, performs it
+// and, for a stateful run, records its answer, which a replay gets back instead of a second call
+// (src/exec/effects.ts). Awaiting one never blocks the isolate's thread: the host answers later,
+// as work V8 finishes outside microtasks (work.js), delivered at a turn the host records.
+// Everything here is captured at start-up; user code may replace any built-in before it calls.
+const anyGlobal = /** @type {any} */ (globalThis);
+const FetchHeaders = anyGlobal.Headers;
+const fetchHeadersAppend = FetchHeaders.prototype.append;
+const fetchHeadersHas = FetchHeaders.prototype.has;
+const fetchHeadersSet = FetchHeaders.prototype.set;
+const headerPairs = /** @type {(headers: unknown) => [string, string][] | null} */ (anyGlobal.__mcpv8_headerPairs);
+delete anyGlobal.__mcpv8_headerPairs;
+const fetchFromCharCode = String.fromCharCode;
+const fetchCharCodeAt = String.prototype.charCodeAt;
+const FetchUint16Array = Uint16Array;
+const FetchTypeError = TypeError;
+const FetchError = Error;
+const FetchRangeError = RangeError;
+const FetchString = String;
+const fetchJsonParse = JSON.parse;
+const fetchJsonStringify = JSON.stringify;
+const fetchObjectKeys = Object.keys;
+const fetchIsArray = Array.isArray;
+const fetchFreeze = Object.freeze;
+const fetchStringToUpper = String.prototype.toUpperCase;
+const stringSlice = String.prototype.slice;
+const fetchRegExpExec = RegExp.prototype.exec;
+const fetchSchemed = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+const fetchMethodToken = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const fetchNormalizedMethods = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH'];
+const fetchIsView = ArrayBuffer.isView;
+const FetchArrayBuffer = ArrayBuffer;
+const FetchDataView = DataView;
+const fetchUrlHref = getterOf(anyGlobal.URL.prototype, 'href');
+const FetchURL = anyGlobal.URL;
+const FetchURLSearchParams = anyGlobal.URLSearchParams;
+const fetchUrlSearchParamsToString = anyGlobal.URLSearchParams.prototype.toString;
+const FetchAbortSignal = anyGlobal.AbortSignal;
+const fetchAbortedGetter = getterOf(anyGlobal.AbortSignal.prototype, 'aborted');
+const fetchBodies = new RealWeakMap();
+
+// ---- the host call ----
+/** The host's function (an isolated-vm Reference) and its apply, set by attach; null: no capability. */
+let hostEffects = /** @type {any} */ (null);
+let hostEffectsApply = /** @type {any} */ (null);
+/** What the host offers this context (src/exec/effects.ts, EffectFeatures). */
+let effectFeatures = { fetch: false, fs: false, fetchRequestBytesMax: 0, fsWriteBytesMax: 0 };
+/**
+ * Calls of the current run not answered yet: the run goes on until they are (as Node's event loop
+ * waits for a pending request). Calls of an earlier run never complete (work.js, `generation`).
+ */
+let pendingHostCalls = 0;
+let hostCallsGeneration = -1;
+/** @returns {number} */
+function hostCallsPending() {
+  return hostCallsGeneration === generation ? pendingHostCalls : 0;
+}
+const hostCallOptions = fetchFreeze({ arguments: fetchFreeze({ copy: true }), result: fetchFreeze({ promise: true, copy: true }) });
+
+/**
+ * One call to the host: settles with its answer's value, or rejects with `makeError(text, code)`.
+ * @param {'fetch' | 'fs'} kind
+ * @param {object} request
+ * @param {(message: string, code: string | undefined) => Error} makeError
+ * @returns {Promise<any>}
+ */
+function callHost(kind, request, makeError) {
+  if (hostCallsGeneration !== generation) { hostCallsGeneration = generation; pendingHostCalls = 0; }
+  pendingHostCalls++;
+  /** @param {() => void} settle */
+  const answered = (settle) => { pendingHostCalls--; settle(); };
+  return new RealPromise((resolve, reject) => {
+    const reply = reflectApply(hostEffectsApply, hostEffects, [undefined, [kind, request], hostCallOptions]);
+    const tracked = trackWork(reply);
+    reflectApply(promiseThen, tracked, [
+      (/** @type {any} */ answer) => answered(() => {
+        if (answer !== null && typeof answer === 'object' && answer.ok === true) resolve(answer.value);
+        else reject(makeError(answer !== null && typeof answer === 'object' && typeof answer.error === 'string' ? answer.error : `${kind}: no answer`, answer !== null && typeof answer === 'object' && typeof answer.code === 'string' ? answer.code : undefined));
+      }),
+      (/** @type {unknown} */ error) => answered(() => reject(makeError(`${kind}: ${error instanceof FetchError ? error.message : 'the host call failed'}`, undefined))),
+    ]);
+  });
+}
+
+/**
+ * Called by attach, before any user code: keeps the host function and installs fetch and fs as configured.
+ * @param {any} host
+ * @param {any} features
+ * @returns {void}
+ */
+function installEffects(host, features) {
+  if (host === undefined || host === null) return;
+  hostEffects = host;
+  hostEffectsApply = host.apply;
+  effectFeatures = { fetch: features.fetch === true, fs: features.fs === true, fetchRequestBytesMax: features.fetchRequestBytesMax, fsWriteBytesMax: features.fsWriteBytesMax };
+  if (effectFeatures.fetch) {
+    defineBuiltin(globalThis, 'fetch', fetchFunction);
+    presentTreeAsNative(fetchFunction, 'fetch', 0);
+  }
+  if (effectFeatures.fs) {
+    const fs = makeFs();
+    defineBuiltin(globalThis, 'fs', fs);
+    presentTreeAsNative(fs, 'fs', 1);
+  }
+}
+
+// ---- UTF-8, with captured built-ins only (web.js's TextEncoder/TextDecoder call through prototypes) ----
+/**
+ * UTF-8 of a string; a lone surrogate becomes U+FFFD, as TextEncoder does.
+ * @param {string} text
+ * @returns {Uint8Array}
+ */
+function utf8Encode(text) {
+  const length = text.length;
+  const out = new RealUint8Array(length * 3);
+  let n = 0;
+  for (let i = 0; i < length; i++) {
+    let code = reflectApply(fetchCharCodeAt, text, [i]);
+    if (code >= 0xd800 && code <= 0xdfff) {
+      const next = i + 1 < length ? reflectApply(fetchCharCodeAt, text, [i + 1]) : 0;
+      if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) { code = 0x10000 + ((code - 0xd800) << 10) + (next - 0xdc00); i++; } else code = 0xfffd;
+    }
+    if (code < 0x80) out[n++] = code;
+    else if (code < 0x800) { out[n++] = 0xc0 | (code >> 6); out[n++] = 0x80 | (code & 63); }
+    else if (code < 0x10000) { out[n++] = 0xe0 | (code >> 12); out[n++] = 0x80 | ((code >> 6) & 63); out[n++] = 0x80 | (code & 63); }
+    else { out[n++] = 0xf0 | (code >> 18); out[n++] = 0x80 | ((code >> 12) & 63); out[n++] = 0x80 | ((code >> 6) & 63); out[n++] = 0x80 | (code & 63); }
+  }
+  const exact = new RealUint8Array(n);
+  reflectApply(typedArraySet, exact, [new RealUint8Array(out.buffer, 0, n)]);
+  return exact;
+}
+
+/**
+ * A string from UTF-8 bytes; an invalid byte becomes U+FFFD (one per byte: a truncated sequence
+ * may give more replacement characters than TextDecoder's maximal-subpart rule).
+ * @param {Uint8Array} bytes
+ * @returns {string}
+ */
+function utf8Decode(bytes) {
+  const length = bytes.length;
+  const units = new FetchUint16Array(8194);
+  let out = '';
+  let n = 0;
+  /** @param {number} at @returns {boolean} */
+  const continuation = (at) => at < length && (bytes[at] & 0xc0) === 0x80;
+  for (let i = 0; i < length;) {
+    const b = bytes[i];
+    let code = 0xfffd;
+    let size = 1;
+    if (b < 0x80) code = b;
+    else if (b >= 0xc2 && b <= 0xdf && continuation(i + 1)) { code = ((b & 0x1f) << 6) | (bytes[i + 1] & 63); size = 2; }
+    else if (b >= 0xe0 && b <= 0xef && continuation(i + 1) && continuation(i + 2)) {
+      const c = ((b & 0xf) << 12) | ((bytes[i + 1] & 63) << 6) | (bytes[i + 2] & 63);
+      if (c >= 0x800 && (c < 0xd800 || c > 0xdfff)) { code = c; size = 3; }
+    } else if (b >= 0xf0 && b <= 0xf4 && continuation(i + 1) && continuation(i + 2) && continuation(i + 3)) {
+      const c = ((b & 7) << 18) | ((bytes[i + 1] & 63) << 12) | ((bytes[i + 2] & 63) << 6) | (bytes[i + 3] & 63);
+      if (c >= 0x10000 && c <= 0x10ffff) { code = c; size = 4; }
+    }
+    i += size;
+    if (code > 0xffff) { code -= 0x10000; units[n++] = 0xd800 + (code >> 10); units[n++] = 0xdc00 + (code & 0x3ff); } else units[n++] = code;
+    if (n >= 8192) { out += reflectApply(fetchFromCharCode, null, units.length === n ? units : new FetchUint16Array(units.buffer, 0, n)); n = 0; }
+  }
+  if (n > 0) out += reflectApply(fetchFromCharCode, null, new FetchUint16Array(units.buffer, 0, n));
+  // A byte order mark is dropped, as TextDecoder does by default.
+  return out.length > 0 && reflectApply(fetchCharCodeAt, out, [0]) === 0xfeff ? reflectApply(stringSlice, out, [1]) : out;
+}
+
+// ---- bodies: bytes, copied in with captured built-ins only ----
+/**
+ * A copy of the bytes of an ArrayBuffer or a view of one, or null if `value` is neither.
+ * @param {unknown} value
+ * @returns {Uint8Array | null}
+ */
+function bytesOf(value) {
+  if (value instanceof FetchArrayBuffer) {
+    const copy = new RealUint8Array(reflectApply(arrayBufferByteLength, value, []));
+    reflectApply(typedArraySet, copy, [new RealUint8Array(value)]);
+    return copy;
+  }
+  if (fetchIsView(value)) {
+    const getters = value instanceof FetchDataView ? dataViewView : typedArrayView;
+    const view = new RealUint8Array(reflectApply(getters[0], value, []), reflectApply(getters[1], value, []), reflectApply(getters[2], value, []));
+    const copy = new RealUint8Array(view.length);
+    reflectApply(typedArraySet, copy, [view]);
+    return copy;
+  }
+  return null;
+}
+
+/**
+ * A body as the Fetch standard extracts it: bytes (or null) and the content type it implies.
+ * @param {unknown} body
+ * @returns {{ bytes: Uint8Array | null, type: string | null }}
+ */
+function extractBody(body) {
+  if (body === undefined || body === null) return { bytes: null, type: null };
+  const bytes = bytesOf(body);
+  if (bytes !== null) return { bytes, type: null };
+  if (body instanceof FetchURLSearchParams) return { bytes: utf8Encode(reflectApply(fetchUrlSearchParamsToString, body, [])), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
+  const text = FetchString(body);
+  return { bytes: utf8Encode(text), type: 'text/plain;charset=UTF-8' };
+}
+
+/**
+ * Header pairs from a HeadersInit: a Headers, an array of pairs, or a record.
+ * @param {unknown} init
+ * @returns {[string, string][]}
+ */
+function headerPairsFrom(init) {
+  if (init === undefined || init === null) return [];
+  const fromHeaders = headerPairs(init);
+  if (fromHeaders !== null) return fromHeaders;
+  if (typeof init !== 'object' && typeof init !== 'function') throw new FetchTypeError('headers must be a Headers, an array of [name, value] pairs or an object');
+  /** @type {[string, string][]} */
+  const out = [];
+  if (fetchIsArray(init)) {
+    for (let i = 0; i < init.length; i++) {
+      const pair = init[i];
+      if (!fetchIsArray(pair) || pair.length !== 2) throw new FetchTypeError('Header pairs must contain exactly two items');
+      out[out.length] = [FetchString(pair[0]), FetchString(pair[1])];
+    }
+    return out;
+  }
+  const keys = fetchObjectKeys(init);
+  for (let i = 0; i < keys.length; i++) out[out.length] = [keys[i], FetchString(/** @type {any} */ (init)[keys[i]])];
+  return out;
+}
+
+/**
+ * A Headers holding `pairs` (each checked by Headers itself).
+ * @param {[string, string][]} pairs
+ * @returns {any}
+ */
+function headersOf(pairs) {
+  const headers = reflectConstruct(FetchHeaders, []);
+  for (let i = 0; i < pairs.length; i++) reflectApply(fetchHeadersAppend, headers, pairs[i]);
+  return headers;
+}
+
+/**
+ * @typedef {{ kind: 'request' | 'response', bytes: Uint8Array | null, used: boolean, headers: any, url: string,
+ *   method: string, status: number, statusText: string, redirected: boolean, type: string, signal: any }} BodyState
+ */
+/**
+ * The state of a Request or Response (an Illegal invocation TypeError for anything else).
+ * @param {unknown} self
+ * @param {'request' | 'response'} kind
+ * @returns {BodyState}
+ */
+function stateOf(self, kind) {
+  const state = self !== null && typeof self === 'object' ? reflectApply(weakMapGet, fetchBodies, [self]) : undefined;
+  if (state === undefined || state.kind !== kind) throw new FetchTypeError('Illegal invocation');
+  return state;
+}
+
+/**
+ * The body's bytes, once: a second read is a TypeError, as in the Fetch standard.
+ * @param {BodyState} state
+ * @returns {Uint8Array}
+ */
+function takeBody(state) {
+  if (state.used) throw new FetchTypeError('Body is unusable: Body has already been read');
+  if (state.bytes !== null) state.used = true;
+  return state.bytes ?? new RealUint8Array(0);
+}
+
+/**
+ * A clone's state: its own copy of the body and of the headers.
+ * @param {BodyState} s
+ * @returns {BodyState}
+ */
+function copyState(s) {
+  return { ...s, bytes: s.bytes === null ? null : bytesOf(s.bytes), headers: headersOf(headerPairs(s.headers) ?? []), used: false };
+}
+
+/**
+ * Puts the body-reading methods (text, json, arrayBuffer, bytes) on Request's or Response's prototype.
+ * @param {Function} Class
+ * @param {'request' | 'response'} kind
+ * @returns {void}
+ */
+function installBodyMethods(Class, kind) {
+  /**
+   * @param {(bytes: Uint8Array) => unknown} convert
+   * @returns {(this: unknown) => Promise<any>}
+   */
+  const reader = (convert) => function () {
+    try {
+      const value = convert(takeBody(stateOf(this, kind)));
+      return new RealPromise((resolve) => resolve(value));
+    } catch (error) {
+      return reflectApply(promiseReject, RealPromise, [error]);
+    }
+  };
+  defineBuiltin(Class.prototype, 'text', reader((bytes) => utf8Decode(bytes)));
+  defineBuiltin(Class.prototype, 'json', reader((bytes) => fetchJsonParse(utf8Decode(bytes))));
+  defineBuiltin(Class.prototype, 'arrayBuffer', reader((bytes) => bytes.buffer));
+  defineBuiltin(Class.prototype, 'bytes', reader((bytes) => bytes));
+}
+
+// ---- Response ----
+/** @param {number} status @returns {boolean} */
+const isNullBodyStatus = (status) => status === 101 || status === 103 || status === 204 || status === 205 || status === 304;
+
+class Response {
+  /**
+   * @param {unknown} [body]
+   * @param {any} [init]
+   */
+  constructor(body = null, init = undefined) {
+    const options = init === undefined || init === null ? {} : init;
+    const statusOption = options.status;
+    const status = statusOption === undefined ? 200 : RealNumber(statusOption);
+    if (!(status >= 200 && status <= 599) || mathTrunc(status) !== status) throw new FetchRangeError(`Failed to construct 'Response': The status provided (${FetchString(statusOption)}) is outside the range [200, 599].`);
+    const statusText = options.statusText === undefined ? '' : FetchString(options.statusText);
+    const headers = headersOf(headerPairsFrom(options.headers));
+    const extracted = extractBody(body);
+    if (extracted.bytes !== null && isNullBodyStatus(status)) throw new FetchTypeError(`Failed to construct 'Response': Response with null body status cannot have body`);
+    if (extracted.type !== null && reflectApply(fetchHeadersHas, headers, ['content-type']) === false) reflectApply(fetchHeadersAppend, headers, ['content-type', extracted.type]);
+    reflectApply(weakMapSet, fetchBodies, [this, { kind: 'response', bytes: extracted.bytes, used: false, headers, url: '', method: '', status, statusText, redirected: false, type: 'default', signal: null }]);
+  }
+  get ok() { const s = stateOf(this, 'response'); return s.status >= 200 && s.status <= 299; }
+  get status() { return stateOf(this, 'response').status; }
+  get statusText() { return stateOf(this, 'response').statusText; }
+  get headers() { return stateOf(this, 'response').headers; }
+  get url() { return stateOf(this, 'response').url; }
+  get redirected() { return stateOf(this, 'response').redirected; }
+  get type() { return stateOf(this, 'response').type; }
+  get bodyUsed() { return stateOf(this, 'response').used; }
+  /** No streams in this sandbox: the body is read whole (text(), json(), arrayBuffer(), bytes()). */
+  get body() { return null; }
+  clone() {
+    const s = stateOf(this, 'response');
+    if (s.used) throw new FetchTypeError("Failed to execute 'clone' on 'Response': Response body is already used");
+    return makeResponse(copyState(s));
+  }
+  /**
+   * @param {unknown} data
+   * @param {any} [init]
+   * @returns {Response}
+   */
+  static json(data, init = undefined) {
+    const text = fetchJsonStringify(data);
+    if (text === undefined) throw new FetchTypeError("Failed to execute 'json' on 'Response': The data is not JSON serializable");
+    const response = new Response(text, init);
+    reflectApply(fetchHeadersSet, stateOf(response, 'response').headers, ['content-type', 'application/json']);
+    return response;
+  }
+  /** @returns {Response} */
+  static error() {
+    const response = makeResponse({ kind: 'response', bytes: null, used: false, headers: headersOf([]), url: '', method: '', status: 0, statusText: '', redirected: false, type: 'error', signal: null });
+    return response;
+  }
+  /**
+   * @param {unknown} url
+   * @param {number} [status]
+   * @returns {Response}
+   */
+  static redirect(url, status = 302) {
+    if (status !== 301 && status !== 302 && status !== 303 && status !== 307 && status !== 308) throw new FetchRangeError(`Failed to execute 'redirect' on 'Response': Invalid status code`);
+    const href = reflectApply(fetchUrlHref, new FetchURL(FetchString(url)), []);
+    return makeResponse({ kind: 'response', bytes: null, used: false, headers: headersOf([['location', href]]), url: '', method: '', status, statusText: '', redirected: false, type: 'default', signal: null });
+  }
+  get [Symbol.toStringTag]() { return 'Response'; }
+}
+
+/**
+ * A Response with the given state (fetch's answer, clone, the static constructors).
+ * @param {BodyState} state
+ * @returns {Response}
+ */
+function makeResponse(state) {
+  const response = reflectConstruct(Response, []);
+  reflectApply(weakMapSet, fetchBodies, [response, state]);
+  return response;
+}
+
+// ---- Request ----
+
+class Request {
+  /**
+   * @param {unknown} input
+   * @param {any} [init]
+   */
+  constructor(input, init = undefined) {
+    const options = init === undefined || init === null ? {} : init;
+    const from = input !== null && typeof input === 'object' ? reflectApply(weakMapGet, fetchBodies, [input]) : undefined;
+    const base = from !== undefined && from.kind === 'request' ? from : null;
+    const url = base !== null ? base.url : urlOf(input);
+    const methodOption = options.method;
+    const method = methodOption === undefined ? (base !== null ? base.method : 'GET') : normalizeMethod(methodOption);
+    const headersOption = options.headers;
+    const headers = headersOf(headersOption !== undefined ? headerPairsFrom(headersOption) : base !== null ? (headerPairs(base.headers) ?? []) : []);
+    const bodyOption = options.body;
+    let bytes = null;
+    if (bodyOption !== undefined && bodyOption !== null) {
+      if (method === 'GET' || method === 'HEAD') throw new FetchTypeError(`Failed to construct 'Request': Request with ${method} method cannot have body.`);
+      const extracted = extractBody(bodyOption);
+      bytes = extracted.bytes;
+      if (extracted.type !== null && reflectApply(fetchHeadersHas, headers, ['content-type']) === false) reflectApply(fetchHeadersAppend, headers, ['content-type', extracted.type]);
+    } else if (base !== null && base.bytes !== null) {
+      if (base.used) throw new FetchTypeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.");
+      bytes = bytesOf(base.bytes);
+    }
+    const signal = options.signal !== undefined ? options.signal : base !== null ? base.signal : null;
+    if (signal !== null && signal !== undefined && !(signal instanceof FetchAbortSignal)) throw new FetchTypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
+    reflectApply(weakMapSet, fetchBodies, [this, { kind: 'request', bytes, used: false, headers, url, method, status: 0, statusText: '', redirected: false, type: '', signal: signal ?? null }]);
+  }
+  get url() { return stateOf(this, 'request').url; }
+  get method() { return stateOf(this, 'request').method; }
+  get headers() { return stateOf(this, 'request').headers; }
+  get bodyUsed() { return stateOf(this, 'request').used; }
+  get body() { return null; }
+  get redirect() { stateOf(this, 'request'); return 'follow'; }
+  get signal() { return stateOf(this, 'request').signal; }
+  clone() {
+    const s = stateOf(this, 'request');
+    if (s.used) throw new FetchTypeError("Failed to execute 'clone' on 'Request': Request body is already used");
+    const copy = reflectConstruct(Request, [s.url]);
+    reflectApply(weakMapSet, fetchBodies, [copy, copyState(s)]);
+    return copy;
+  }
+  get [Symbol.toStringTag]() { return 'Request'; }
+}
+
+/**
+ * An absolute URL's text (this sandbox has no base URL to resolve a relative one against).
+ * @param {unknown} input
+ * @returns {string}
+ */
+function urlOf(input) {
+  const text = input instanceof FetchURL ? reflectApply(fetchUrlHref, input, []) : FetchString(input);
+  try {
+    return reflectApply(fetchUrlHref, new FetchURL(text), []);
+  } catch {
+    // The URL class runs on built-ins user code can replace: a text with a scheme goes on as
+    // written, and the host's own URL parser decides (an invalid one rejects there).
+    if (reflectApply(fetchRegExpExec, fetchSchemed, [text]) !== null) return text;
+    throw new FetchTypeError(`Failed to parse URL from ${text}`);
+  }
+}
+
+/**
+ * @param {unknown} method
+ * @returns {string}
+ */
+function normalizeMethod(method) {
+  const text = FetchString(method);
+  if (reflectApply(fetchRegExpExec, fetchMethodToken, [text]) === null) throw new FetchTypeError(`'${text}' is not a valid HTTP method.`);
+  const upper = reflectApply(fetchStringToUpper, text, []);
+  for (let i = 0; i < fetchNormalizedMethods.length; i++) if (fetchNormalizedMethods[i] === upper) return upper;
+  return text;
+}
+
+// ---- fetch() ----
+/**
+ * @param {string} message
+ * @returns {Error}
+ */
+const fetchFailure = (message) => new FetchTypeError(message);
+
+/**
+ * The Fetch API's fetch(), through the host's policy gate.
+ * @param {unknown} input
+ * @param {any} [init]
+ * @returns {Promise<Response>}
+ */
+function fetchFunction(input, init = undefined) {
+  let request;
+  try {
+    request = new Request(input, init);
+  } catch (error) {
+    return reflectApply(promiseReject, RealPromise, [error]);
+  }
+  const s = stateOf(request, 'request');
+  if (s.signal !== null && reflectApply(fetchAbortedGetter, s.signal, []) === true) {
+    const aborted = new FetchError('This operation was aborted');
+    defineProperty(aborted, 'name', { value: 'AbortError' });
+    return reflectApply(promiseReject, RealPromise, [aborted]);
+  }
+  if (s.bytes !== null && s.bytes.length > effectFeatures.fetchRequestBytesMax) {
+    return reflectApply(promiseReject, RealPromise, [fetchFailure(`fetch ${s.url}: request body larger than ${effectFeatures.fetchRequestBytesMax} bytes`)]);
+  }
+  const hostRequest = { url: s.url, method: s.method, headers: headerPairs(s.headers) ?? [], ...(s.bytes === null ? {} : { body: s.bytes }) };
+  const answered = callHost('fetch', hostRequest, fetchFailure);
+  return new RealPromise((resolve, reject) => {
+    reflectApply(promiseThen, answered, [(/** @type {any} */ value) => {
+      try {
+        const pairs = fetchIsArray(value.headers) ? value.headers : [];
+        const status = RealNumber(value.status);
+        resolve(makeResponse({
+          kind: 'response', bytes: s.method === 'HEAD' || isNullBodyStatus(status) ? null : value.body, used: false, headers: headersOf(pairs),
+          url: FetchString(value.url), method: '', status, statusText: FetchString(value.statusText), redirected: value.redirected === true, type: 'basic', signal: null,
+        }));
+      } catch (error) {
+        reject(error);
+      }
+    }, reject]);
+  });
+}
+defineProperty(fetchFunction, 'name', { value: 'fetch' });
+installBodyMethods(Response, 'response');
+installBodyMethods(Request, 'request');
+// Request and Response exist in every context (with or without a fetch policy).
+defineBuiltin(globalThis, 'Request', Request);
+defineBuiltin(globalThis, 'Response', Response);
