@@ -76,7 +76,8 @@ Event/EventTarget, streams or FormData. Check what else exists with
 Object.getOwnPropertyNames(globalThis).
 
 ## Errors
-Errors are coded (MCPV8_ERR_...) and say what to change. A thrown value is reported as
-"Name: message" with its stack lines pointing at your code.
+Errors are coded (MCPV8_ERR_...) and say what to change. A thrown Error is reported as
+"Name: message" with its stack lines pointing at your code; any other thrown value as
+"Uncaught " and the value (Uncaught 'x', Uncaught { code: 42 }). Results are inspected to depth 4.
 `;
 }

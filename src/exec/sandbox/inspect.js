@@ -9,6 +9,16 @@
   const groupColumnsMax = 15;
   const arrayItemsMax = 100;
   const stringCharsMax = 10000;
+  /** Own properties listed per object, as Node lists array items: the rest are counted. */
+  const propertiesMax = 1000;
+  /**
+   * An array longer than this lists no properties beside its items: finding them means listing
+   * every index as a string (Reflect.ownKeys), 1,000,000 strings for `Array.from({length: 1e6})`,
+   * which ran an 8 MiB run out of memory where the array itself fits.
+   */
+  const arrayKeysScanLengthMax = 10000;
+  /** Values formatted per inspection at most: past it, objects print as at the depth limit ([Object]). */
+  const valuesMax = 20000;
   const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
   const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
   const typedArrayTag = /** @type {(this: unknown) => string} */ (/** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag)).get);
@@ -116,7 +126,14 @@
 
   function propertyEntries(ctx, value, depth, skipIndexes) {
     const entries = [];
-    for (const key of Reflect.ownKeys(value)) {
+    if (skipIndexes && value.length > arrayKeysScanLengthMax) return entries;
+    const keys = Reflect.ownKeys(value);
+    for (let index = 0; index < keys.length; index++) {
+      const key = keys[index];
+      if (entries.length >= propertiesMax) {
+        entries.push(`... ${keys.length - index} more properties`);
+        break;
+      }
       const descriptor = Object.getOwnPropertyDescriptor(value, key);
       if (descriptor === undefined || !descriptor.enumerable) continue;
       if (skipIndexes && typeof key === 'string' && /^(0|[1-9]\d*)$/.test(key)) continue;
@@ -242,7 +259,8 @@
       if (index === undefined) { index = ctx.circular.size + 1; ctx.circular.set(value, index); }
       return `[Circular *${index}]`;
     }
-    if (depth > ctx.depth && !isEmpty(value)) return Array.isArray(value) ? '[Array]' : `[${constructorName(value) ?? 'Object'}]`;
+    ctx.valuesLeft--;
+    if ((depth > ctx.depth || ctx.valuesLeft < 0) && !isEmpty(value)) return Array.isArray(value) ? '[Array]' : `[${constructorName(value) ?? 'Object'}]`;
     ctx.seen.push(value);
     const savedIndentation = ctx.indentation;
     ctx.indentation = depth * 2;
@@ -260,7 +278,7 @@
 
   function inspect(value, options) {
     const depth = options && typeof options.depth === 'number' ? options.depth : 2;
-    return formatValue({ depth, seen: [], circular: new Map(), indentation: 0, currentDepth: 0 }, value, 0);
+    return formatValue({ depth, seen: [], circular: new Map(), indentation: 0, currentDepth: 0, valuesLeft: valuesMax }, value, 0);
   }
 
   function formatString(argument) {
