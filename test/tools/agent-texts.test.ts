@@ -55,6 +55,11 @@ describe('thrown values, deep results and the default limit (stateless)', () => 
     assert.deepEqual(logged.output, { data: '{ a: { b: { c: [Object] } } }\n', total_lines: 1, total_bytes: 30, next_line_offset: 2, has_more: false }, 'console.log keeps Node\'s depth 2');
   });
 
+  test('Event, CustomEvent and EventTarget dispatch', async () => {
+    const run = await runAndWait(client, "const bus = new EventTarget(); const seen = []; bus.addEventListener('row', (e) => seen.push(e.detail), { once: true }); bus.dispatchEvent(new CustomEvent('row', { detail: 1 })); bus.dispatchEvent(new CustomEvent('row', { detail: 2 })); seen");
+    assert.equal(run.result, '[ 1 ]', String(run.error));
+  });
+
   test(`the default limit (${heapMemoryMbDefault} MiB) holds Array.from({length: 1e6}) and a million numbers`, async () => {
     const holes = await runAndWait(client, 'Array.from({ length: 1e6 })');
     assert.equal(holes.status, 'completed', String(holes.error));
