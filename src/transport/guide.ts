@@ -71,7 +71,8 @@ carry over. Resumed without heap_memory_max_mb, a heap runs with the limit it wa
 Standard JavaScript (ES2025), plus: console, setTimeout/setInterval/clearTimeout/clearInterval,
 queueMicrotask, structuredClone, TextEncoder/TextDecoder, atob/btoa, crypto.getRandomValues,
 crypto.randomUUID and crypto.subtle.digest (SHA-1/256/384/512), performance.now, URL,
-URLSearchParams, AbortController/AbortSignal, Headers, Blob, Event/CustomEvent/EventTarget, display.
+URLSearchParams, AbortController/AbortSignal (with AbortSignal.timeout), Headers, Blob, File,
+Event/CustomEvent/EventTarget, display.
 No fetch, Request, Response, streams or FormData. Check what else exists with
 Object.getOwnPropertyNames(globalThis).
 

@@ -410,6 +410,28 @@
     get [Symbol.toStringTag]() { return 'Blob'; }
   }
 
+  // ---- File: a Blob with a name and a time, as Node has it ----
+  const dateNow = Date.now;
+  class File extends Blob {
+    #name;
+    #lastModified;
+    /**
+     * @param {any[]} bits
+     * @param {unknown} name
+     * @param {{ type?: unknown, lastModified?: unknown }} [options]
+     */
+    constructor(bits, name, options = {}) {
+      if (arguments.length < 2) throw new TypeError('The "fileBits" and "fileName" arguments must be specified');
+      super(bits, options);
+      this.#name = String(name);
+      const time = options?.lastModified === undefined ? dateNow() : Number(options.lastModified);
+      this.#lastModified = Number.isNaN(time) ? 0 : time;
+    }
+    get name() { return this.#name; }
+    get lastModified() { return this.#lastModified; }
+    get [Symbol.toStringTag]() { return 'File'; }
+  }
+
   // ---- crypto.subtle.digest: SHA-1, SHA-256 (32-bit words), SHA-384, SHA-512 (BigInt words) ----
   function pad(bytes, blockBytes, lengthBytes) {
     const total = Math.ceil((bytes.length + 1 + lengthBytes) / blockBytes) * blockBytes;
@@ -532,6 +554,6 @@
   };
   Object.defineProperty(globalThis.crypto, 'subtle', { value: subtle, enumerable: true, configurable: true });
 
-  const globals = { URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob };
+  const globals = { URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob, File };
   for (const [name, value] of Object.entries(globals)) Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
 })();

@@ -1,0 +1,44 @@
+// AbortSignal.timeout (prelude/timers.js) and File (web-api.js), against Node's own on the same code.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { engineForFile } from './harness.ts';
+
+const { run } = await engineForFile(1);
+const AsyncFunction = (async () => {}).constructor as new (body: string) => () => Promise<unknown>;
+
+/** The body's `result` in Node (this process) and in the sandbox. */
+async function both(body: string): Promise<{ node: unknown; sandbox: string | null; error: string | null }> {
+  const node = await new AsyncFunction(`${body}\nreturn result;`)();
+  const ran = await run(`${body}\nresult`);
+  return { node, sandbox: ran.result, error: ran.error };
+}
+
+describe('AbortSignal.timeout and File', () => {
+  test('AbortSignal.timeout aborts with a TimeoutError after its delay, as in Node', async () => {
+    const body = `const signal = AbortSignal.timeout(5);
+      const before = signal.aborted;
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+      const errors = [];
+      for (const bad of ['5', -1, 1.5, 2 ** 32]) { try { AbortSignal.timeout(bad); errors.push('none'); } catch (error) { errors.push(error.constructor.name); } }
+      const result = JSON.stringify([before, signal.aborted, signal.reason.name, signal.reason.message, signal.reason instanceof Error, errors]);`;
+    const { node, sandbox, error } = await both(body);
+    assert.equal(sandbox, node, String(error));
+  });
+
+  test('the timer of AbortSignal.timeout does not keep the run going (a Node process exits with it pending)', async () => {
+    const ran = await run("AbortSignal.timeout(60_000); 'done'", { timeoutMs: 30_000 });
+    assert.equal(ran.status, 'completed');
+    assert.equal(ran.result, 'done');
+  });
+
+  test('File: name, type, size, lastModified, text, a Blob, the missing-argument TypeError, as in Node', async () => {
+    const body = `const file = new File(['ab', new Uint8Array([99])], 'x.txt', { type: 'Text/Plain', lastModified: 5 });
+      const errors = [];
+      try { new File([]); } catch (error) { errors.push(error.constructor.name, error.message); }
+      const result = JSON.stringify([file.name, file.size, file.type, file.lastModified, Object.prototype.toString.call(file), file instanceof Blob, await file.text(), await file.slice(1).text(),
+        file.slice(0, 1) instanceof File, typeof new File([], 'n').lastModified, new File([], 1.5, { lastModified: '7' }).lastModified, new File([], 'n', { lastModified: NaN }).lastModified,
+        new File([], 'n', { lastModified: -1.5 }).lastModified, new File([file], 'copy').size, Object.getOwnPropertyNames(File.prototype).sort(), errors]);`;
+    const { node, sandbox, error } = await both(body);
+    assert.equal(sandbox, node, String(error));
+  });
+});
