@@ -13,7 +13,16 @@ async function both(body: string): Promise<{ node: unknown; sandbox: string | nu
   return { node, sandbox: ran.result, error: ran.error };
 }
 
-describe('AbortSignal.timeout and File', () => {
+describe('AbortSignal.timeout, File and IDNA hosts in URL', () => {
+  test('a non-ASCII host becomes its punycode form, as in Node', async () => {
+    const hosts = ['münchen.de', 'BÜCHER.example', '例え.テスト', 'xn--mnchen-3ya.de', 'faß.de', 'ﬁ.com', 'a。b.com', '☕.us', 'παράδειγμα.δοκιμή', 'пример.рф', 'straße.de/pfad?q=ü#ä', 'ÿ.com'];
+    const body = `const hosts = ${JSON.stringify(hosts)};
+      const result = JSON.stringify(hosts.map((host) => { const url = new URL('https://' + host); return [url.hostname, url.href, url.origin]; }));`;
+    const { node, sandbox, error } = await both(body);
+    assert.equal(sandbox, node, String(error));
+    assert.match(String(sandbox), /"xn--mnchen-3ya\.de"/);
+  });
+
   test('AbortSignal.timeout aborts with a TimeoutError after its delay, as in Node', async () => {
     const body = `const signal = AbortSignal.timeout(5);
       const before = signal.aborted;

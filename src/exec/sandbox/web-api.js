@@ -124,6 +124,71 @@
     }
     return '/' + output.join('/');
   }
+  // ---- IDNA (UTS #46, non-transitional, as WHATWG URL): a non-ASCII host becomes its punycode form ----
+  const punycodeBase = 36;
+  /** RFC 3492's bias adaptation. */
+  function adapt(delta, points, first) {
+    delta = first ? Math.floor(delta / 700) : delta >> 1;
+    delta += Math.floor(delta / points);
+    let k = 0;
+    for (; delta > 455; k += punycodeBase) delta = Math.floor(delta / 35);
+    return k + Math.floor((36 * delta) / (delta + 38));
+  }
+  const punycodeDigit = (/** @type {number} */ digit) => String.fromCharCode(digit + 22 + 75 * (digit < 26 ? 1 : 0));
+  /**
+   * RFC 3492's encoder, one label.
+   * @param {string} label
+   * @returns {string}
+   */
+  function punycode(label) {
+    const points = Array.from(label, (character) => /** @type {number} */ (character.codePointAt(0)));
+    let output = '';
+    for (const point of points) if (point < 0x80) output += String.fromCharCode(point);
+    const basic = output.length;
+    let handled = basic;
+    if (basic > 0) output += '-';
+    let n = 0x80, delta = 0, bias = 72;
+    while (handled < points.length) {
+      let next = Infinity;
+      for (const point of points) if (point >= n && point < next) next = point;
+      delta += (next - n) * (handled + 1);
+      n = next;
+      for (const point of points) {
+        if (point < n) delta++;
+        if (point !== n) continue;
+        let q = delta;
+        for (let k = punycodeBase; ; k += punycodeBase) {
+          const t = k <= bias ? 1 : k >= bias + 26 ? 26 : k - bias;
+          if (q < t) break;
+          output += punycodeDigit(t + ((q - t) % (punycodeBase - t)));
+          q = Math.floor((q - t) / (punycodeBase - t));
+        }
+        output += punycodeDigit(q);
+        bias = adapt(delta, handled + 1, handled === basic);
+        delta = 0;
+        handled++;
+      }
+      delta++;
+      n++;
+    }
+    return output;
+  }
+  /**
+   * UTS #46's ToASCII as far as ECMAScript has it: its mapping approximated by NFKC and lower
+   * case (the full mapping table is not here), ideographic full stops as dots, then each label
+   * with non-ASCII characters as `xn--` and its punycode.
+   * @param {string} host
+   * @returns {string}
+   */
+  function domainToAscii(host) {
+    const mapped = host.replace(/[\u3002\uff0e\uff61]/g, '.').normalize('NFKC').toLowerCase();
+    const labels = mapped.split('.').map((label) => (/[^\x00-\x7f]/.test(label) ? 'xn--' + punycode(label) : label));
+    const ascii = labels.join('.');
+    // WHATWG URL checks no DNS lengths (beStrict is false); a forbidden code point after mapping is an error.
+    if (/[\0\t\n\r #%/:<>?@[\\\]^|]/.test(ascii)) throw new TypeError('Invalid URL');
+    return ascii;
+  }
+
   function parseHost(host, special) {
     if (host.startsWith('[')) {
       if (!host.endsWith(']')) throw new TypeError('Invalid URL');
@@ -132,8 +197,8 @@
     if (!special) return percentEncode(host, ' #/<>?@[\\]^|');
     const decoded = percentDecode(host).toLowerCase();
     if (decoded === '' || /[\0\t\n\r #%/:<>?@[\\\]^|]/.test(decoded)) throw new TypeError('Invalid URL');
-    if (/[^\x00-\x7f]/.test(decoded)) throw new TypeError('Invalid URL: non-ASCII host names (IDNA) are not supported in this sandbox');
-    const parts = decoded.split('.');
+    const ascii = /[^\x00-\x7f]/.test(decoded) ? domainToAscii(decoded) : decoded;
+    const parts = ascii.split('.');
     if (parts[parts.length - 1] === '' && parts.length > 1) parts.pop();
     if (/^(0x[0-9a-f]*|[0-9]+)$/.test(parts[parts.length - 1])) {
       if (parts.length > 4) throw new TypeError('Invalid URL');
@@ -144,7 +209,7 @@
       for (let index = 0; index < numbers.length - 1; index++) { if (numbers[index] > 255) throw new TypeError('Invalid URL'); address += numbers[index] * 256 ** (3 - index); }
       return [address >>> 24, (address >>> 16) & 255, (address >>> 8) & 255, address & 255].join('.');
     }
-    return decoded;
+    return ascii;
   }
 
   /** @typedef {{ protocol: string, username: string, password: string, hostname: string, port: string, pathname: string, query: string | null, fragment: string | null, opaque: boolean, hasHost: boolean }} UrlRecord */
