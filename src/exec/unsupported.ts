@@ -17,7 +17,7 @@ interface Unsupported {
 const modules = 'code runs as a classic script: modules (import, import(), npm:, jsr:, node: or URL specifiers) are not supported yet';
 
 /** The globals the sandbox adds to V8's built-ins (docs/exec.md, "Isolation"). */
-const present = 'the globals here are V8\'s built-ins plus console, the timer functions, queueMicrotask, TextEncoder, TextDecoder, atob, btoa, structuredClone, crypto (with subtle.digest), performance, URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob, File, Event, CustomEvent, EventTarget and display';
+const present = 'the globals here are V8\'s built-ins plus console, the timer functions, queueMicrotask, TextEncoder, TextDecoder, atob, btoa, structuredClone, crypto (with subtle.digest), performance, URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob, File, FormData, Event, CustomEvent, EventTarget and display';
 
 /** Host globals agents reach for, by what their absence means. */
 const missing: ReadonlyArray<{ names: readonly string[]; explanation: (name: string) => string }> = [
@@ -25,7 +25,7 @@ const missing: ReadonlyArray<{ names: readonly string[]; explanation: (name: str
   { names: ['process', 'Buffer', 'global', 'setImmediate'], explanation: (name) => `${name} is a Node.js global, and this sandbox is not Node.js: use globalThis, Uint8Array with TextEncoder/TextDecoder, setTimeout; ${present}` },
   { names: ['fetch', 'XMLHttpRequest', 'WebSocket', 'Request', 'Response'], explanation: () => 'this sandbox has no network access' },
   { names: ['window', 'document', 'navigator', 'self', 'localStorage', 'sessionStorage'], explanation: (name) => `${name} is a browser global, and this sandbox is not a browser (no DOM); use globalThis` },
-  { names: ['FormData', 'ReadableStream', 'WritableStream', 'TransformStream', 'CompressionStream', 'DecompressionStream', 'DOMException'], explanation: (name) => `${name} is not available in this sandbox; ${present}` },
+  { names: ['ReadableStream', 'WritableStream', 'TransformStream', 'CompressionStream', 'DecompressionStream', 'DOMException'], explanation: (name) => `${name} is not available in this sandbox; ${present}` },
 ];
 
 /** Syntax agents bring from elsewhere, by what swc or V8 says of it. */

@@ -72,8 +72,7 @@ Standard JavaScript (ES2025), plus: console, setTimeout/setInterval/clearTimeout
 queueMicrotask, structuredClone, TextEncoder/TextDecoder, atob/btoa, crypto.getRandomValues,
 crypto.randomUUID and crypto.subtle.digest (SHA-1/256/384/512), performance.now, URL,
 URLSearchParams, AbortController/AbortSignal (with AbortSignal.timeout), Headers, Blob, File,
-Event/CustomEvent/EventTarget, display.
-No fetch, Request, Response, streams or FormData. Check what else exists with
+FormData, Event/CustomEvent/EventTarget, display. No fetch, Request, Response or streams. Check what else exists with
 Object.getOwnPropertyNames(globalThis).
 
 ## Errors

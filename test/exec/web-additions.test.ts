@@ -13,7 +13,7 @@ async function both(body: string): Promise<{ node: unknown; sandbox: string | nu
   return { node, sandbox: ran.result, error: ran.error };
 }
 
-describe('AbortSignal.timeout, File and IDNA hosts in URL', () => {
+describe('AbortSignal.timeout, File, FormData and IDNA hosts in URL', () => {
   test('a non-ASCII host becomes its punycode form, as in Node', async () => {
     const hosts = ['münchen.de', 'BÜCHER.example', '例え.テスト', 'xn--mnchen-3ya.de', 'faß.de', 'ﬁ.com', 'a。b.com', '☕.us', 'παράδειγμα.δοκιμή', 'пример.рф', 'straße.de/pfad?q=ü#ä', 'ÿ.com'];
     const body = `const hosts = ${JSON.stringify(hosts)};
@@ -38,6 +38,27 @@ describe('AbortSignal.timeout, File and IDNA hosts in URL', () => {
     const ran = await run("AbortSignal.timeout(60_000); 'done'", { timeoutMs: 30_000 });
     assert.equal(ran.status, 'completed');
     assert.equal(ran.result, 'done');
+  });
+
+  test('FormData: entries in order, a Blob held as a File, set, delete, the argument errors, as in Node', async () => {
+    const body = `const form = new FormData();
+      form.append('a', '1'); form.append('a', 2); form.append('file', new Blob(['x'], { type: 'text/plain' })); form.append('named', new Blob(['y']), 'y.txt');
+      form.append('b', 'keep'); form.set('a', '3');
+      const original = new File(['z'], 'orig.txt', { lastModified: 9 });
+      form.append('same', original); form.append('renamed', original, 'new.txt');
+      const file = form.get('file');
+      const errors = [];
+      try { form.append('x'); } catch (error) { errors.push(error.constructor.name, error.message); }
+      try { new FormData({}); } catch (error) { errors.push(error.constructor.name, error.message); }
+      const listed = [];
+      form.forEach((value, name) => listed.push([name, typeof value === 'string' ? value : value.name]));
+      const before = [...form.keys()];
+      form.delete('b');
+      const result = JSON.stringify([file.constructor.name, file.name, file.type, await file.text(), form.get('named').name, form.getAll('a'), form.has('a'), form.get('none'),
+        form.get('same') === original, form.get('renamed') === original, form.get('renamed').name, form.get('renamed').lastModified, before, [...form].map(([name]) => name), listed,
+        Object.prototype.toString.call(form), Object.getOwnPropertyNames(FormData.prototype).sort(), errors]);`;
+    const { node, sandbox, error } = await both(body);
+    assert.equal(sandbox, node, String(error));
   });
 
   test('File: name, type, size, lastModified, text, a Blob, the missing-argument TypeError, as in Node', async () => {

@@ -497,6 +497,64 @@
     get [Symbol.toStringTag]() { return 'File'; }
   }
 
+  // ---- FormData: name/value pairs, a Blob value held as a File, as Node has it (no HTML form here) ----
+  /**
+   * @param {string} method
+   * @param {number} given
+   * @param {number} required
+   */
+  function requireArguments(method, given, required) {
+    if (given < required) throw new TypeError(`FormData.${method}: ${required} argument${required === 1 ? '' : 's'} required, but only ${given} found.`);
+  }
+  /**
+   * The entry a value makes: a string, or a File (a Blob given a name, or a File renamed).
+   * @param {unknown} name
+   * @param {unknown} value
+   * @param {unknown} filename
+   * @param {boolean} named
+   * @returns {[string, string | File]}
+   */
+  function formEntry(name, value, filename, named) {
+    if (!(value instanceof Blob)) return [String(name), String(value)];
+    if (value instanceof File && !named) return [String(name), value];
+    const fileName = named ? String(filename) : value instanceof File ? value.name : 'blob';
+    const options = value instanceof File ? { type: value.type, lastModified: value.lastModified } : { type: value.type };
+    return [String(name), new File([value], fileName, options)];
+  }
+  class FormData {
+    /** @type {Array<[string, string | File]>} */
+    #entries = [];
+    /** @param {unknown} [form] */
+    constructor(form) {
+      if (form !== undefined) throw new TypeError('FormData constructor: Argument 1 could not be converted to: undefined.');
+    }
+    /** @param {unknown} name @param {unknown} value @param {unknown} [filename] */
+    append(name, value, filename) { requireArguments('append', arguments.length, 2); this.#entries.push(formEntry(name, value, filename, arguments.length > 2)); }
+    /** @param {unknown} name */
+    delete(name) { requireArguments('delete', arguments.length, 1); const key = String(name); this.#entries = this.#entries.filter(([entryName]) => entryName !== key); }
+    /** @param {unknown} name */
+    get(name) { requireArguments('get', arguments.length, 1); const key = String(name); const found = this.#entries.find(([entryName]) => entryName === key); return found ? found[1] : null; }
+    /** @param {unknown} name */
+    getAll(name) { requireArguments('getAll', arguments.length, 1); const key = String(name); return this.#entries.filter(([entryName]) => entryName === key).map(([, value]) => value); }
+    /** @param {unknown} name */
+    has(name) { requireArguments('has', arguments.length, 1); const key = String(name); return this.#entries.some(([entryName]) => entryName === key); }
+    /** @param {unknown} name @param {unknown} value @param {unknown} [filename] */
+    set(name, value, filename) {
+      requireArguments('set', arguments.length, 2);
+      const entry = formEntry(name, value, filename, arguments.length > 2);
+      const at = this.#entries.findIndex(([entryName]) => entryName === entry[0]);
+      if (at === -1) this.#entries.push(entry);
+      else this.#entries = [...this.#entries.slice(0, at), entry, ...this.#entries.slice(at + 1).filter(([entryName]) => entryName !== entry[0])];
+    }
+    *keys() { for (const [name] of this.#entries) yield name; }
+    *values() { for (const [, value] of this.#entries) yield value; }
+    *entries() { for (const [name, value] of this.#entries) yield [name, value]; }
+    /** @param {(value: string | File, name: string, form: FormData) => void} callback @param {unknown} [thisArg] */
+    forEach(callback, thisArg) { for (const [name, value] of this.#entries) callback.call(thisArg, value, name, this); }
+    [Symbol.iterator]() { return this.entries(); }
+    get [Symbol.toStringTag]() { return 'FormData'; }
+  }
+
   // ---- crypto.subtle.digest: SHA-1, SHA-256 (32-bit words), SHA-384, SHA-512 (BigInt words) ----
   function pad(bytes, blockBytes, lengthBytes) {
     const total = Math.ceil((bytes.length + 1 + lengthBytes) / blockBytes) * blockBytes;
@@ -619,6 +677,6 @@
   };
   Object.defineProperty(globalThis.crypto, 'subtle', { value: subtle, enumerable: true, configurable: true });
 
-  const globals = { URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob, File };
+  const globals = { URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob, File, FormData };
   for (const [name, value] of Object.entries(globals)) Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
 })();
