@@ -132,6 +132,16 @@ describe('heaps across text formats, and replay failures that teach (stateful)',
     assert.deepEqual(lineage.at(-1), { heap: copy, code: 'globalThis.kept = 7;\nthrow { code: 42 }', status: 'failed' });
   });
 
+  test('a run that replaced Array.prototype.push still records its clock readings: its heap replays', async () => {
+    const made = await runAndWait(client, 'Array.prototype.push = function () { return 0; };\nglobalThis.stamp = Date.now();\ntypeof stamp');
+    assert.equal(made.result, 'number', String(made.error));
+    const record = await recordOf(made.heap);
+    assert.equal(record.observed.clockReadingsMs.length, 1);
+    const copy = await store.put(encodeHeapRecord({ ...record, limits: { ...record.limits, executionTimeoutMs: record.limits.executionTimeoutMs - 1 } }));
+    const resumed = await runAndWait(client, 'stamp', { heap: copy });
+    assert.equal(resumed.result, String(record.observed.clockReadingsMs[0]), String(resumed.error));
+  });
+
   test('a replay out of memory names heap_memory_max_mb and its value, like a live run', async () => {
     const made = await runAndWait(client, 'const big = new Uint8Array(24 * 1024 * 1024); big.length', { heap_memory_max_mb: 64 });
     const smaller = await runAndWait(client, 'big.length', { heap: made.heap, heap_memory_max_mb: 8 });
