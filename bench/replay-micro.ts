@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createEngine } from '../src/exec/engine.ts';
 import type { ReplayStep, StatefulStart } from '../src/exec/types.ts';
+import { textFormatCurrent } from '../src/model.ts';
 
 const steps = Number(process.argv[2] ?? 1000);
 const rounds = Number(process.argv[3] ?? 5);
@@ -27,7 +28,7 @@ for (let index = 0; index < steps; index++) {
   const outcome = await engine.run({ code: codeOf(index), limits, signal: new AbortController().signal, stateful: start, onConsoleLine: () => {} });
   if (outcome.status !== 'completed' || !outcome.record || outcome.kept == null || outcome.source == null) throw new Error(`step ${index}: ${outcome.status} ${outcome.error}`);
   const heap = String(index).padStart(64, '0');
-  history.push({ heap, code: outcome.source, limits, observed: outcome.record, outcome: { status: outcome.status, result: outcome.result, error: outcome.error } });
+  history.push({ heap, code: outcome.source, limits, observed: outcome.record, outcome: { status: outcome.status, result: outcome.result, error: outcome.error }, textFormat: textFormatCurrent });
   if ('resume' in start) engine.live.drop(start.resume);
   engine.live.keep(outcome.kept, heap);
   start = { resume: heap, history: () => Promise.reject(new Error(`${heap} is not live`)) };

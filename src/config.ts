@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { checkNetworkExposure, clusterSecretCharsMin, isLoopbackName, parseAuthConfig, type AuthConfig } from './auth-config.ts';
 import { McpV8Error } from './errors.ts';
 import { buildPolicyCapabilities, type PolicyCapabilities } from './policy/capabilities.ts';
+import { heapMemoryMbDefault } from './model.ts';
 
 export type HeapStoreConfig =
   | { kind: 'none' }
@@ -86,7 +87,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'share-heaps': { kind: 'bool', help: 'With auth on: any principal may resume or tag any heap whose id it knows (listings stay per principal).' },
   'principal-executions-max': { kind: 'int', min: 1, max: 100000, help: 'With auth on: executions queued or running per principal at once (default 1000).' },
   'principal-rate-limit': { kind: 'int', min: 0, max: 1000000, help: 'With auth on: requests per second per principal, bursts of one second (default 0: no limit); past it 429 with Retry-After.' },
-  'heap-memory-max': { kind: 'int', min: 1, max: 64, help: 'V8 heap limit per execution in MiB (1-64, default 8).' },
+  'heap-memory-max': { kind: 'int', min: 1, max: 64, help: 'V8 heap limit per execution in MiB (1-64, default 32).' },
   'execution-timeout': { kind: 'int', min: 1, max: 300, help: 'Execution wall-clock limit in seconds (1-300, default 30).' },
   'max-concurrent-executions': { kind: 'int', min: 1, max: 1024, help: 'Executions running at once; more wait in a queue (default: CPU count).' },
   'live-heaps-max': { kind: 'int', min: 0, max: 100000, help: 'Stateful mode: heaps kept live in memory for instant resume (default 128; others are rebuilt from storage).' },
@@ -289,7 +290,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       port,
       bindHost,
       statelessHttp: raw.has('stateless-http'),
-      heapMemoryMaxMb: intFlag(raw, 'heap-memory-max') ?? 8,
+      heapMemoryMaxMb: intFlag(raw, 'heap-memory-max') ?? heapMemoryMbDefault,
       executionTimeoutSecs: intFlag(raw, 'execution-timeout') ?? 30,
       maxConcurrentExecutions: intFlag(raw, 'max-concurrent-executions') ?? Math.max(1, os.availableParallelism()),
       liveHeapsMax: intFlag(raw, 'live-heaps-max') ?? 128,

@@ -27,6 +27,19 @@ export interface ExecutionRecord {
 }
 
 /** A heap id: the SHA-256 of the heap record's bytes, 64 lowercase hex digits. The one pattern. */
+/**
+ * The format of result and error texts this build writes (the sandbox's textFormatCurrent in
+ * prelude/control.js; docs/stateful.md, "Text format"). A heap record made before formats existed has format 1.
+ */
+export const textFormatCurrent = 2;
+
+/**
+ * The V8 heap limit of a run that names none (`--heap-memory-max`), in MiB: enough for an array
+ * of 1,000,000 numbers (`Array.from({length: 1e6}, (_, i) => i)` needs 16) with room to work on it.
+ * A higher limit costs nothing until used: a warm isolate holds ≈ 2 MiB of RSS at 8 or 32.
+ */
+export const heapMemoryMbDefault = 32;
+
 export const heapIdPattern = /^[0-9a-f]{64}$/;
 
 /**

@@ -25,7 +25,7 @@ describe('flags', () => {
     const c = config([]);
     assert.deepEqual(c.heapStore, { kind: 'directory', path: '/tmp/mcp-v8-heaps' });
     assert.equal(c.transport, 'stdio');
-    assert.equal(c.heapMemoryMaxMb, 8);
+    assert.equal(c.heapMemoryMaxMb, 32);
     assert.equal(c.executionTimeoutSecs, 30);
     assert.equal(c.sessionDbPath, '/tmp/mcp-v8-sessions');
     assert.equal(c.bindHost, '127.0.0.1');

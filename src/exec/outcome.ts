@@ -1,8 +1,10 @@
 // How a run ends, as the user sees it: the sandbox's state after a turn, its texts checked (they
 // come from code user code can subvert), the console output counted again on the host, and what
 // isolated-vm throws turned into outcomes (failed, timed out, cancelled, out of memory).
+import { inspect } from 'node:util';
 import type ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
+import { textFormatCurrent } from '../model.ts';
 import { ErrorTexts, type DeterminismRecord, type RunOutcome } from './types.ts';
 
 /** An error text longer than this is cut (the sandbox cuts results at 8 Mi characters). */
@@ -117,6 +119,11 @@ export const ivmOutOfMemory = 'Isolate was disposed during execution due to memo
 /** What isolated-vm reports for a thrown object that is not an Error (the value itself is lost). */
 const notAnErrorMessage = 'An object was thrown from supplied code within isolated-vm, but that object was not an instance of `Error`.';
 const notAnErrorText = 'Uncaught: the code threw an object that is not an Error (throw new Error(...) to get its message and stack)';
+/**
+ * Format 2: a top-level throw is shown (catch-thrown.ts); what is left is a promise the code
+ * ended with, rejected with such a value before the run's first turn, or code in strict mode.
+ */
+const notAnErrorTextNow = 'Uncaught: the code threw, or a promise it ended with rejected with, an object that is not an Error, which cannot be shown here (code in strict mode, or a rejection before the first await or timer): reject or throw new Error(...), or await the promise, to see it';
 
 /**
  * A frame of the host's own stack, which isolated-vm appends to errors it carries out: named
@@ -125,10 +132,26 @@ const notAnErrorText = 'Uncaught: the code threw an object that is not an Error 
 const hostFrame = /\((node|file):|^\s*at (node|file):|node_modules/;
 
 /** The text of an error thrown at the top level: its stack inside the sandbox, host frames cut. */
-export function describeThrown(error: Error): string {
-  if (error.message === notAnErrorMessage) return notAnErrorText;
+export function describeThrown(error: Error, textFormat = 1): string {
+  if (error.message === notAnErrorMessage) return textFormat >= 2 ? notAnErrorTextNow : notAnErrorText;
   const stack = error.stack ?? `${error.name}: ${error.message}`;
   const text = stack.split('\n').filter((line) => !line.includes('<isolated-vm boundary>') && !line.includes('mcp-v8:prelude') && !hostFrame.test(line)).join('\n');
+  return text.length <= errorCharsMax ? text : `${text.slice(0, errorCharsMax)}… [truncated: ${text.length - errorCharsMax} more characters]`;
+}
+
+/** Whether the code threw `error` (an Error, or a primitive isolated-vm copied out), not the host. */
+export function thrownByCode(error: unknown): boolean {
+  return error instanceof Error || error === null || (typeof error !== 'object' && typeof error !== 'function');
+}
+
+/**
+ * The text of what the code threw at the top level in `textFormat`: an Error's stack; a primitive
+ * (isolated-vm copies those out) inspected as the sandbox would (`Uncaught 'x'`), or in format 1
+ * as String(e).
+ */
+export function describeThrownValue(error: unknown, textFormat: number): string {
+  if (error instanceof Error) return describeThrown(error, textFormat);
+  const text = textFormat >= 2 ? `Uncaught ${inspect(error, { maxStringLength: 10_000 })}` : String(error);
   return text.length <= errorCharsMax ? text : `${text.slice(0, errorCharsMax)}… [truncated: ${text.length - errorCharsMax} more characters]`;
 }
 
@@ -144,7 +167,7 @@ export interface LimitsContext {
   timerKeptAlive: boolean;
 }
 
-const arrayBufferFailed = /^RangeError: Array buffer allocation failed$/m;
+export const arrayBufferFailed = /^RangeError: Array buffer allocation failed$/m;
 
 /** V8's "Array buffer allocation failed" names no limit: this adds the one that refused it. */
 export function explainLimits(text: string, memoryMb: number): string {
@@ -158,7 +181,7 @@ export function outcomeOfError(error: unknown, stoppedBy: StopReason | null, iso
   const message = error instanceof Error ? error.message : String(error);
   if (message === ivmOutOfMemory || stopReason === 'out-of-memory' || (isolate.isDisposed && stopReason === null)) return failed(ErrorTexts.outOfMemory(limits.memoryMb));
   if (stopReason === 'timeout') return { status: 'timed_out', result: null, error: ErrorTexts.timeout(limits.timeoutMs / 1000, limits.timerKeptAlive) };
-  return failed(explainLimits(error instanceof Error ? describeThrown(error) : message, limits.memoryMb));
+  return failed(explainLimits(error instanceof Error ? describeThrown(error, textFormatCurrent) : message, limits.memoryMb));
 }
 
 export const stuckError = 'Error: the code awaits a promise that nothing can settle (no timer or pending work is left)';

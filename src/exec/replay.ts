@@ -4,8 +4,9 @@
 // divergence, and the heap cannot be rebuilt here. The run (run.ts) lends its turns through
 // `ReplayHost`; nothing here holds a context or an isolate.
 import type ivm from 'isolated-vm';
-import { ReplayFailed, RunStopped, describeThrown, endOf, ivmOutOfMemory, type SandboxState, type StopReason } from './outcome.ts';
-import type { EffectEntry, ReplayStep } from './types.ts';
+import { ReplayFailed, RunStopped, arrayBufferFailed, describeThrownValue, endOf, explainLimits, ivmOutOfMemory, thrownByCode, type SandboxState, type StopReason } from './outcome.ts';
+import { isolateMemoryMb } from './isolate-pool.ts';
+import { ErrorTexts, type EffectEntry, type ReplayStep } from './types.ts';
 
 /** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
 export const replayTimeoutMsMax = 300_000;
@@ -17,8 +18,8 @@ export interface ReplayHost {
   stopped(): StopReason | null;
   isolateDisposed(): boolean;
   startDeadline(timeoutMs: number): void;
-  /** Starts the step's run in the context ('begin', with its seed and clock readings) and counts it. */
-  begin(seed: number, clockReadingsMs: number[], effects: EffectEntry[]): Promise<SandboxState>;
+  /** Starts the step's run in the context ('begin', with its seed, clock readings, fetch/fs answers and text format) and counts it. */
+  begin(seed: number, clockReadingsMs: number[], effects: EffectEntry[], textFormat: number): Promise<SandboxState>;
   /** Runs the step's code; its completion value stays in the isolate. */
   evaluate(code: string): Promise<ivm.Reference<unknown>>;
   state(): Promise<SandboxState>;
@@ -46,7 +47,7 @@ type StepEnd = { status: 'completed' | 'failed'; result: string | null; error: s
 function startStep(host: ReplayHost, step: ReplayStep): Promise<ivm.Reference<unknown>> {
   let evaluating: Promise<ivm.Reference<unknown>>;
   try {
-    const begun = host.begin(step.observed.seed, step.observed.clockReadingsMs, step.observed.effects ?? []);
+    const begun = host.begin(step.observed.seed, step.observed.clockReadingsMs, step.observed.effects ?? [], step.textFormat);
     begun.catch(() => undefined);
     evaluating = host.evaluate(step.code);
     evaluating.catch(() => undefined);
@@ -77,18 +78,30 @@ export async function replayHistory(host: ReplayHost, steps: ReplayStep[]): Prom
     } catch (error) {
       if (host.stopped() === 'cancelled') throw new RunStopped('cancelled');
       const message = error instanceof Error ? error.message : String(error);
-      if (message === ivmOutOfMemory || (host.isolateDisposed() && host.stopped() === null)) {
-        throw cannot(`replaying its history (run ${index + 1} of ${steps.length}) ran out of memory under heap_memory_max_mb=${host.memoryMb}; resume it with a larger heap_memory_max_mb`);
+      if (message === ivmOutOfMemory || host.stopped() === 'out-of-memory' || (host.isolateDisposed() && host.stopped() === null)) {
+        throw new ReplayFailed(ErrorTexts.replayOutOfMemory(last.heap, index + 1, steps.length, host.memoryMb));
       }
-      if (host.stopped() === 'timeout') throw cannot(`replaying its history (${steps.length} runs) took longer than ${budgetMs / 1000} s`);
+      if (host.stopped() === 'timeout') throw new ReplayFailed(ErrorTexts.replayTimeout(last.heap, steps.length, budgetMs / 1000, replayTimeoutMsMax / 1000));
       throw cannot(`replaying run ${index + 1} of ${steps.length} (heap ${step.heap}) failed: ${message}`);
     }
     const expected = step.outcome;
-    const issue = ended.issue ?? (ended.status !== expected.status || ended.result !== expected.result || ended.error !== expected.error
+    // V8 refuses an ArrayBuffer under a smaller limit with a RangeError, not by running out.
+    if (ended.status === 'failed' && expected.status !== 'failed' && arrayBufferFailed.test(ended.error ?? '')) {
+      throw new ReplayFailed(ErrorTexts.replayOutOfMemory(last.heap, index + 1, steps.length, host.memoryMb));
+    }
+    const issue = ended.issue ?? (ended.status !== expected.status || ended.result !== expected.result || !sameError(ended.error, expected.error, step)
       ? `it ended ${ended.status} (${(ended.result ?? ended.error ?? '').slice(0, 200)}), the recorded run ${expected.status} (${(expected.result ?? expected.error ?? '').slice(0, 200)})`
       : null);
     if (issue !== null) throw cannot(`replaying run ${index + 1} of ${steps.length} (heap ${step.heap}) diverged from its record: ${issue}`);
   }
+}
+
+/**
+ * Whether the replayed error is the recorded one. A live run adds the limit to V8's "Array buffer
+ * allocation failed" (explainLimits); records made before it did, and replays, have V8's text alone.
+ */
+function sameError(replayed: string | null, recorded: string | null, step: ReplayStep): boolean {
+  return replayed === recorded || (replayed !== null && explainLimits(replayed, isolateMemoryMb(step.limits.heapMemoryMaxMb)) === recorded);
 }
 
 /**
@@ -101,9 +114,9 @@ async function replayStep(host: ReplayHost, step: ReplayStep, evaluating: Promis
   try {
     completion = await evaluating;
   } catch (error) {
-    if (host.stopped() !== null || host.isolateDisposed() || !(error instanceof Error)) throw error;
+    if (host.stopped() !== null || host.isolateDisposed() || !thrownByCode(error)) throw error;
     const state = await host.state();
-    return { status: 'failed', result: null, error: describeThrown(error), issue: state.replayIssue ?? host.effectsIssue() };
+    return { status: 'failed', result: null, error: describeThrownValue(error, step.textFormat), issue: state.replayIssue ?? host.effectsIssue() };
   }
   const settling = host.settle(completion);
   if (step.observed.events.length === 0 && (step.observed.effects ?? []).length === 0) sendNext?.();

@@ -5,8 +5,10 @@
 import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
+import { textFormatCurrent } from '../model.ts';
 import { attachContext, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
-import { RunStopped, describeThrown, endOf, explainLimits, errorCharsMax, failed, sandboxText, stuckError, type LimitsContext, type SandboxState, type Settled, type StopReason } from './outcome.ts';
+import { RunStopped, describeThrownValue, endOf, explainLimits, errorCharsMax, failed, sandboxText, stuckError, thrownByCode, type LimitsContext, type SandboxState, type Settled, type StopReason } from './outcome.ts';
+import { catchThrown } from './catch-thrown.ts';
 import { EffectsJournal, ReplayedEffects, featuresOf, liveEffects } from './effects.ts';
 import type { PolicyCapabilities } from '../policy/capabilities.ts';
 import { replayHistory, type ReplayHost } from './replay.ts';
@@ -291,21 +293,43 @@ export class Run {
   }
 
   /**
+   * The error to report when the code, run inside catchThrown's try statement, threw `error`: a
+   * SyntaxError may be the wrapped source's compile error (no code ran), and then V8's error for
+   * the code as written is the one to report, and the code as written what a replay runs.
+   */
+  private async compileErrorOf(code: string, error: unknown): Promise<unknown> {
+    if (!(error instanceof Error) || error.name !== 'SyntaxError' || this.stopReason !== null || this.prepared.isolate.isDisposed) return error;
+    try {
+      (await this.prepared.isolate.compileScript(code, originOf(code, scriptFilename))).release();
+      return error;
+    } catch (compileError) {
+      this.left.source = code;
+      return compileError;
+    }
+  }
+
+  /**
    * Runs the code as a classic script and keeps its completion value in the isolate. Code that
    * cannot contain top-level await is compiled and run in one call, sent right after the attach
    * call of a fresh context: one thread wake for both.
    */
   private async evaluate({ code, wrapped }: PreparedSource, attaching: Promise<ControlFunction> | null): Promise<ivm.Reference<unknown>> {
     if (!mayAwait.test(code)) {
-      this.left.source = code;
+      const source = catchThrown(code);
+      this.left.source = source;
       this.checkDeadline();
-      const evaluating = this.prepared.context.eval(code, { ...originOf(code, scriptFilename), reference: true }) as Promise<ivm.Reference<unknown>>;
+      const evaluating = this.prepared.context.eval(source, { ...originOf(source, scriptFilename), reference: true }) as Promise<ivm.Reference<unknown>>;
       if (attaching !== null) {
         // Attaching can only fail with the isolate gone (a stop), and then the code fails too.
         evaluating.catch(() => undefined);
         await attaching;
       }
-      return evaluating;
+      if (source === code) return evaluating;
+      try {
+        return await evaluating;
+      } catch (error) {
+        throw await this.compileErrorOf(code, error);
+      }
     }
     if (attaching !== null) await attaching;
     const script = await this.compile(code, wrapped);
@@ -364,7 +388,7 @@ export class Run {
     try {
       completion = await this.evaluate(this.code.value, attaching);
     } catch (error) {
-      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error)) throw error;
+      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !thrownByCode(error)) throw error;
       // A throw from the top level of the code: the run fails with the sandbox's own stack,
       // after the lines it printed before throwing. (A rewrite that failed, SourceError, already
       // has its text: describing it again would say "SyntaxError: SyntaxError: …".)
@@ -372,7 +396,7 @@ export class Run {
       await this.drainOutput(state);
       this.left.pendingWorkLeft = state.pendingWork;
       this.left.offHeapBytes = state.offHeapBytes;
-      return failed(error instanceof SourceError ? error.message : explainLimits(describeThrown(error), this.memoryMb), await this.call<DeterminismRecord>('record'));
+      return failed(error instanceof SourceError ? error.message : explainLimits(describeThrownValue(error, textFormatCurrent), this.memoryMb), await this.call<DeterminismRecord>('record'));
     }
     try {
       return await this.loop(await this.settle(completion));
@@ -388,13 +412,13 @@ export class Run {
       stopped: () => this.stopReason,
       isolateDisposed: () => this.prepared.isolate.isDisposed,
       startDeadline: (timeoutMs) => this.startDeadline(timeoutMs),
-      begin: async (seed, clockReadingsMs, effects) => {
+      begin: async (seed, clockReadingsMs, effects, textFormat) => {
         // Every fetch/fs call of the replayed run is answered from its record, never performed.
         // A step begun behind an eventless one (replay.ts) must not hide that one's divergence.
         this.replayedIssue ??= this.replayed?.issue ?? null;
         this.replayed = new ReplayedEffects(effects);
         this.prepared.route.effect = this.replayed.handler;
-        const begun = await this.call('begin', [copied({ seed, clockReadingsMs })]);
+        const begun = await this.call('begin', [copied({ seed, clockReadingsMs, textFormat })]);
         this.prepared.runs++;
         return begun;
       },

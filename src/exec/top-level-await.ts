@@ -13,6 +13,7 @@
 // put in front of it (an error at its start is still placed right: V8 gives the statement's
 // position), and code after a top-level `var` statement on its line moves right by one (the `)`
 // that closes it).
+import { thrownWrapperMarker } from './catch-thrown.ts';
 import { SwcFault, swcParser } from './swc.ts';
 import { SourceError, swcMessage } from './typescript.ts';
 
@@ -122,7 +123,7 @@ export const wrapperLineMarker = '/* mcp-v8: top-level await */';
  * recorded before the wrapper had its own line has no marker, and runs as it did).
  */
 export function originOf(source: string, filename: string): { filename: string; lineOffset: number } {
-  return { filename, lineOffset: source.startsWith(wrapperLineMarker) ? -1 : 0 };
+  return { filename, lineOffset: source.startsWith(wrapperLineMarker) || source.startsWith(thrownWrapperMarker) ? -1 : 0 };
 }
 
 export function wrapTopLevelAwait(code: string): string {

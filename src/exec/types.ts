@@ -44,6 +44,8 @@ export interface ReplayStep {
   limits: RunLimits;
   observed: DeterminismRecord;
   outcome: { status: 'completed' | 'failed'; result: string | null; error: string | null };
+  /** The format its result and error texts were written in (outcome.ts textFormatCurrent; 1 before formats existed). */
+  textFormat: number;
 }
 
 /**
@@ -145,5 +147,16 @@ export const ErrorTexts = {
   /** Appended to V8's "RangeError: Array buffer allocation failed". */
   arrayBufferTooLarge: (memoryMb: number): string =>
     ` (an ArrayBuffer or typed array larger than the run's memory allows: heap_memory_max_mb is ${memoryMb} MiB; ${raise('heap_memory_max_mb', memoryMb, heapMemoryMbMax, 'MiB')})`,
+  /** A replay that rebuilds a heap ran out of memory: the heap needs a larger limit to resume. */
+  replayOutOfMemory: (heap: string, run: number, runs: number, memoryMb: number): string =>
+    `Could not resume heap ${heap}: replaying its history (run ${run} of ${runs}) ran out of memory: V8 heap limit exceeded (heap_memory_max_mb: ${memoryMb} MiB). ` +
+    (memoryMb < heapMemoryMbMax
+      ? `Resume it with a larger heap_memory_max_mb (at most ${heapMemoryMbMax}).`
+      : `heap_memory_max_mb is already at its maximum (${heapMemoryMbMax} MiB): this heap cannot be rebuilt here; start again from an earlier heap.`),
+  /** A replay ran past its budget: the sum of its runs' execution_timeout_secs, at most replayTimeoutMsMax. */
+  replayTimeout: (heap: string, runs: number, budgetSecs: number, budgetSecsMax: number): string =>
+    `Could not resume heap ${heap}: replaying its history (${runs} run${runs === 1 ? '' : 's'}) ran past its time limit of ${budgetSecs} s ` +
+    `(the sum of the execution_timeout_secs its runs were made with, at most ${budgetSecsMax} s). A busy server replays slower: try again, ` +
+    'or resume from an earlier heap; a heap still held live resumes without a replay.',
   retiring: 'This node takes no more executions: isolate threads V8 cannot stop passed their bound, and it restarts. Submit the code again (to another node, or to this one once it is back).',
 } as const;

@@ -9,6 +9,7 @@
 // report nonsense, never reach the host; what it answers is parsed with bounds.
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
+import { withoutThrownWrapper } from '../exec/catch-thrown.ts';
 import type { ReplayStep } from '../exec/types.ts';
 import type { ExecutionService } from './executions.ts';
 import type { HeapService } from './heaps.ts';
@@ -148,11 +149,14 @@ export class HeapDescriber {
       session: await this.sessionOf(id),
       memory_mb: memoryMb,
       bindings,
-      lineage: shown.map((step) => ({
-        heap: step.heap,
-        code: step.code.length > stepCodeCharsMax ? `${step.code.slice(0, stepCodeCharsMax)}\n…[cut at ${stepCodeCharsMax} of ${step.code.length} characters]` : step.code,
-        status: step.outcome.status,
-      })),
+      lineage: shown.map((step) => {
+        const code = withoutThrownWrapper(step.code);
+        return {
+          heap: step.heap,
+          code: code.length > stepCodeCharsMax ? `${code.slice(0, stepCodeCharsMax)}\n…[cut at ${stepCodeCharsMax} of ${code.length} characters]` : code,
+          status: step.outcome.status,
+        };
+      }),
       lineage_steps: steps.length,
     };
   }

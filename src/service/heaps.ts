@@ -115,7 +115,7 @@ export class HeapService {
         throw new McpV8Error('HEAP_CORRUPT', `heap ${heap} has a history longer than ${historyRunsMax} runs; it cannot be resumed`);
       }
       const record = await this.record(id);
-      steps.push({ heap: id, code: record.code, limits: record.limits, observed: record.observed, outcome: record.outcome });
+      steps.push({ heap: id, code: record.code, limits: record.limits, observed: record.observed, outcome: record.outcome, textFormat: record.textFormat ?? 1 });
       id = record.parent;
     }
     return steps.reverse();

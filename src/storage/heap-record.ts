@@ -4,7 +4,7 @@
 // and decoding checks every field: a damaged or foreign object is HEAP_CORRUPT, never replayed.
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
-import { heapIdPattern, type DeterminismRecord } from '../model.ts';
+import { heapIdPattern, textFormatCurrent, type DeterminismRecord } from '../model.ts';
 
 export const heapRecordFormat = 'mcp-v8/heap@1';
 
@@ -33,6 +33,11 @@ const heapRecordSchema = z.strictObject({
     })).optional(),
   }),
   outcome: z.strictObject({ status: z.enum(['completed', 'failed']), result: z.string().nullable(), error: z.string().nullable() }),
+  /**
+   * The format the outcome's texts were written in (docs/stateful.md, "Text format"): a replay
+   * writes them the same way to compare. Absent in records made before formats existed: format 1.
+   */
+  textFormat: z.number().int().min(2).max(textFormatCurrent).optional(),
 });
 
 export type HeapRecord = z.infer<typeof heapRecordSchema>;
@@ -47,7 +52,7 @@ export function heapRecordOf(options: {
   if (!options.observed.complete) {
     throw new McpV8Error('INVALID_ARGUMENT', 'this run observed more clock readings or events than a heap can record; it cannot be saved as a heap');
   }
-  return { format: heapRecordFormat, ...options, observed: { ...options.observed, complete: true } };
+  return { format: heapRecordFormat, ...options, observed: { ...options.observed, complete: true }, textFormat: textFormatCurrent };
 }
 
 function canonical(value: unknown): unknown {

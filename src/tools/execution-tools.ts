@@ -7,7 +7,7 @@ import { McpV8Error } from '../errors.ts';
 import { busyPollHoldMs, type ExecutionService } from '../service/executions.ts';
 import { recordsMax, type OutputQuery } from '../storage/execution-store.ts';
 import { linePageBytesMax } from '../storage/output-pages.ts';
-import { listLimitDefault, type ExecutionRecord } from '../model.ts';
+import { heapMemoryMbDefault, listLimitDefault, type ExecutionRecord } from '../model.ts';
 import { ownerOf } from '../principal.ts';
 import { withoutMarkdownFence } from './code-fences.ts';
 import { withImages, executionReply, executionShape, firstPage, type ExecutionReply, type FirstPage, firstPageBytesMax, firstPageLinesMax, firstPageShape, resultCharsMax, statusSchema } from './replies.ts';
@@ -40,7 +40,7 @@ const outputPageFields = {
 
 const runJsInput = {
   code: z.string().max(codeCharsMax).describe('JavaScript or TypeScript (types are stripped). The value of the last expression becomes `result`; top-level await works.'),
-  heap_memory_max_mb: z.number().int().min(4).max(64).optional().describe('V8 heap limit in MiB (4-64). Default: the server\'s, or when resuming a heap the limit it was made with.'),
+  heap_memory_max_mb: z.number().int().min(4).max(64).optional().describe(`V8 heap limit in MiB (4-64). Default: the server's (${heapMemoryMbDefault} unless set), or when resuming a heap the limit it was made with.`),
   execution_timeout_secs: z.number().int().min(1).max(300).optional().describe('Wall-clock limit in seconds (1-300), awaiting included.'),
   wait_ms: z.number().int().min(0).max(waitMsMax).optional().describe(
     `Wait up to this many ms (max ${waitMsMax}, under common 60 s client timeouts) for the run to finish; the reply then holds result, error and the first console lines. 0 or omitted: return the execution_id at once.`),

@@ -74,12 +74,14 @@ carry over. Resumed without heap_memory_max_mb, a heap runs with the limit it wa
 Standard JavaScript (ES2025), plus: console, setTimeout/setInterval/clearTimeout/clearInterval,
 queueMicrotask, structuredClone, TextEncoder/TextDecoder, atob/btoa, crypto.getRandomValues,
 crypto.randomUUID and crypto.subtle.digest (SHA-1/256/384/512), performance.now, URL,
-URLSearchParams, AbortController/AbortSignal, Headers, Request, Response, Blob, display${hasFetch ? ', fetch (each request checked by the server\'s policy; a denial rejects with the decision)' : ''}${hasFs ? ', fs (readFile, writeFile, appendFile, readdir, stat, mkdir, rm, rename, copyFile, exists; promises, absolute paths, each checked by a policy)' : ''}.
-No ${hasFetch ? '' : 'fetch, '}Event/EventTarget, streams or FormData. Check what else exists with
+URLSearchParams, AbortController/AbortSignal (with AbortSignal.timeout), Headers, Request, Response,
+Blob, File, FormData, Event/CustomEvent/EventTarget, display${hasFetch ? ', fetch (each request checked by the server\'s policy; a denial rejects with the decision)' : ''}${hasFs ? ', fs (readFile, writeFile, appendFile, readdir, stat, mkdir, rm, rename, copyFile, exists; promises, absolute paths, each checked by a policy)' : ''}.
+No ${hasFetch ? '' : 'fetch, '}streams. Check what else exists with
 Object.getOwnPropertyNames(globalThis).
 
 ## Errors
-Errors are coded (MCPV8_ERR_...) and say what to change. A thrown value is reported as
-"Name: message" with its stack lines pointing at your code.
+Errors are coded (MCPV8_ERR_...) and say what to change. A thrown Error is reported as
+"Name: message" with its stack lines pointing at your code; any other thrown value as
+"Uncaught " and the value (Uncaught 'x', Uncaught { code: 42 }). Results are inspected to depth 4.
 `;
 }

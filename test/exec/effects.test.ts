@@ -10,6 +10,7 @@ import type { ReplayStep } from '../../src/exec/types.ts';
 import { buildPolicyCapabilities } from '../../src/policy/capabilities.ts';
 import { decodeHeapRecord, encodeHeapRecord, heapRecordOf } from '../../src/storage/heap-record.ts';
 import { engineWith, loopbackServer, regoFile, tempFolder } from './effects-harness.ts';
+import { textFormatCurrent } from '../../src/model.ts';
 
 const dir = tempFolder('effects');
 let served = 0;
@@ -24,7 +25,7 @@ const limits = { heapMemoryMaxMb: 16, executionTimeoutMs: 10_000 };
 
 function stepOf(ran: Awaited<ReturnType<typeof run>>, n: number): ReplayStep {
   assert.ok(ran.record && ran.source, `run ${n} keeps a record: ${ran.error}`);
-  return { heap: String(n).padStart(64, '0'), code: ran.source, limits, observed: ran.record, outcome: { status: ran.status as 'completed', result: ran.result, error: ran.error } };
+  return { heap: String(n).padStart(64, '0'), code: ran.source, limits, observed: ran.record, outcome: { status: ran.status as 'completed', result: ran.result, error: ran.error }, textFormat: textFormatCurrent };
 }
 
 describe('stateful replay answers fetch and fs from the record', () => {

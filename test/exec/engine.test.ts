@@ -48,9 +48,9 @@ describe('statuses and error texts', () => {
     assert.match(thrown.error!, /^Error: boom\n\s+at main\.js:1:30/, 'the line and column of the code as written');
     assert.deepEqual(thrown.lines, ['before']);
     assert.match((await run("Promise.reject(new TypeError('bad'))")).error!, /^TypeError: bad/);
-    assert.equal((await run("throw 'plain'")).error, 'plain', 'String(e) for what is not an Error');
-    assert.equal((await run("setTimeout(() => { throw 'in timer' }, 1)")).error, 'in timer');
-    assert.equal((await run('setTimeout(() => { throw { code: 7 } }, 1)')).error, '{ code: 7 }');
+    assert.equal((await run("throw 'plain'")).error, "Uncaught 'plain'", 'what is not an Error, inspected: a string is told from a number');
+    assert.equal((await run("setTimeout(() => { throw 'in timer' }, 1)")).error, "Uncaught 'in timer'");
+    assert.equal((await run('setTimeout(() => { throw { code: 7 } }, 1)')).error, 'Uncaught { code: 7 }');
     // The third is isolated-vm's own timeout text: the engine sets no isolated-vm timeout, so it can only be the code's.
     for (const message of ['the request timed out', 'memory limit reached', 'Script execution timed out.']) {
       const ran = await run(`throw new Error(${JSON.stringify(message)})`);

@@ -9,7 +9,7 @@ import { engineForFile } from './harness.ts';
 const { engine, run, result } = await engineForFile(2);
 
 /** The globals we add to V8's own (which include a silent `console` we replace); anything else would be a leak. */
-const sandboxGlobals = ['AbortController', 'AbortSignal', 'Blob', 'Headers', 'Request', 'Response', 'TextDecoder', 'TextEncoder', 'URL', 'URLSearchParams', 'atob', 'btoa', 'clearInterval', 'clearTimeout', 'crypto', 'display', 'performance', 'queueMicrotask', 'setInterval', 'setTimeout', 'structuredClone'];
+const sandboxGlobals = ['AbortController', 'AbortSignal', 'Blob', 'CustomEvent', 'Event', 'EventTarget', 'File', 'FormData', 'Headers', 'Request', 'Response', 'TextDecoder', 'TextEncoder', 'URL', 'URLSearchParams', 'atob', 'btoa', 'clearInterval', 'clearTimeout', 'crypto', 'display', 'performance', 'queueMicrotask', 'setInterval', 'setTimeout', 'structuredClone'];
 
 describe('nothing of the host is reachable', () => {
   test('globalThis holds V8\'s built-ins plus exactly the documented sandbox globals', async () => {

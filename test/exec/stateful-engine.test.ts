@@ -162,7 +162,7 @@ describe('stateful engine', () => {
     drop(first.live);
     const replayed = await runStateful('keep.length', { replay: [first.step!] }, { limits: { heapMemoryMaxMb: 8, executionTimeoutMs: 5_000 } });
     assert.equal(replayed.outcome.status, 'failed');
-    assert.match(replayed.outcome.error!, /ran out of memory under heap_memory_max_mb=8; resume it with a larger heap_memory_max_mb/);
+    assert.match(replayed.outcome.error!, /replaying its history \(run 1 of 1\) ran out of memory: V8 heap limit exceeded \(heap_memory_max_mb: 8 MiB\)\. Resume it with a larger heap_memory_max_mb \(at most 64\)\.$/);
   });
 
   test('a cancelled, timed out or out-of-memory run leaves no live context', async () => {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { createEngine } from '../../src/exec/engine.ts';
+import { textFormatCurrent } from '../../src/model.ts';
 import type { Engine, LiveHeaps, ReplayStep, RunOutcome, StatefulStart } from '../../src/exec/types.ts';
 import { collectBeforeExit } from './harness.ts';
 
@@ -36,7 +37,7 @@ export async function statefulHarness(): Promise<{
       onConsoleLine: (line) => lines.push(line), ...(options.onStarted === undefined ? {} : { onStarted: options.onStarted }),
     });
     const step = outcome.record && outcome.source && (outcome.status === 'completed' || outcome.status === 'failed')
-      ? { heap: String(++heapCounter).padStart(64, '0'), code: outcome.source, limits: options.limits ?? limits, observed: outcome.record, outcome: { status: outcome.status, result: outcome.result, error: outcome.error } }
+      ? { heap: String(++heapCounter).padStart(64, '0'), code: outcome.source, limits: options.limits ?? limits, observed: outcome.record, outcome: { status: outcome.status, result: outcome.result, error: outcome.error }, textFormat: textFormatCurrent }
       : null;
     let live: string | null = null;
     if (outcome.kept !== undefined && outcome.kept !== null) {

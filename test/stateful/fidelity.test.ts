@@ -175,7 +175,7 @@ describe('stateful heaps', () => {
     stack.live.clear();
     const small = await stack.run('blocks.length', { heap: big.heap, heapMemoryMaxMb: 8 });
     assert.equal(small.status, 'failed');
-    assert.match(small.error!, /ran out of memory under heap_memory_max_mb=8; resume it with a larger heap_memory_max_mb/);
+    assert.match(small.error!, /ran out of memory: V8 heap limit exceeded \(heap_memory_max_mb: 8 MiB\)\. Resume it with a larger heap_memory_max_mb \(at most 64\)\./);
     assert.equal((await heapOf(stack, 'blocks.length', { heap: big.heap, heapMemoryMaxMb: 64 })).result, '30');
   });
 

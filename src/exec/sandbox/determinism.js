@@ -16,6 +16,10 @@
   'use strict';
   const RealDate = Date;
   const realNow = RealDate.now;
+  // Captured: a run that replaced Array.prototype.push lost its clock readings from the record
+  // (or failed at Date.now()), and its heap then could not be replayed.
+  const reflectApply = Reflect.apply;
+  const arrayPush = Array.prototype.push;
   const clockReadingsMax = 100000;
   const eventsMax = 100000;
   /** @type {{ seed: number, clockReadingsMs: number[], events: unknown[], complete: boolean }} */
@@ -78,7 +82,7 @@
       return virtualNowMs;
     }
     const now = realNow();
-    if (record.clockReadingsMs.length < clockReadingsMax) record.clockReadingsMs.push(now);
+    if (record.clockReadingsMs.length < clockReadingsMax) reflectApply(arrayPush, record.clockReadingsMs, [now]);
     else record.complete = false;
     return now;
   }
@@ -100,7 +104,7 @@
       virtualNowMs = event.atMs ?? virtualNowMs;
       return;
     }
-    if (record.events.length < eventsMax) record.events.push(event);
+    if (record.events.length < eventsMax) reflectApply(arrayPush, record.events, [event]);
     else record.complete = false;
   }
 

@@ -9,12 +9,22 @@
   const groupColumnsMax = 15;
   const arrayItemsMax = 100;
   const stringCharsMax = 10000;
+  /** Own properties listed per object, as Node lists array items: the rest are counted. */
+  const propertiesMax = 1000;
+  /**
+   * An array longer than this lists no properties beside its items: finding them means listing
+   * every index as a string (Reflect.ownKeys), 1,000,000 strings for `Array.from({length: 1e6})`,
+   * which ran an 8 MiB run out of memory where the array itself fits.
+   */
+  const arrayKeysScanLengthMax = 10000;
+  /** Values formatted per inspection at most: past it, objects print as at the depth limit ([Object]). */
+  const valuesMax = 20000;
   const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
   const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
   const typedArrayTag = /** @type {(this: unknown) => string} */ (/** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag)).get);
 
   const escapes = /** @type {Record<string, string>} */ ({ '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' });
-/** @typedef {{ depth: number, seen: unknown[], circular: Map<unknown, number>, indentation: number, currentDepth: number }} InspectContext */
+/** @typedef {{ depth: number, seen: unknown[], circular: Map<unknown, number>, indentation: number, currentDepth: number, valuesLeft: number }} InspectContext */
 
   /** Node's choice of quote: single, else double if the text has single quotes, else backtick. */
   /** @param {string} text @returns {string} */
@@ -122,10 +132,18 @@
     return `${prefix}${open}\n${indent}${entries.join(`,\n${indent}`)}\n${' '.repeat(ctx.indentation)}${close}`;
   }
 
-  /** @param {InspectContext} ctx @param {object} value @param {number} depth @param {boolean} skipIndexes @returns {string[]} */
+  /** @param {InspectContext} ctx @param {any} value @param {number} depth @param {boolean} skipIndexes @returns {string[]} */
   function propertyEntries(ctx, value, depth, skipIndexes) {
+    /** @type {string[]} */
     const entries = [];
-    for (const key of Reflect.ownKeys(value)) {
+    if (skipIndexes && value.length > arrayKeysScanLengthMax) return entries;
+    const keys = Reflect.ownKeys(value);
+    for (let index = 0; index < keys.length; index++) {
+      const key = keys[index];
+      if (entries.length >= propertiesMax) {
+        entries.push(`... ${keys.length - index} more properties`);
+        break;
+      }
       const descriptor = Object.getOwnPropertyDescriptor(value, key);
       if (descriptor === undefined || !descriptor.enumerable) continue;
       if (skipIndexes && typeof key === 'string' && /^(0|[1-9]\d*)$/.test(key)) continue;
@@ -258,7 +276,8 @@
       if (index === undefined) { index = ctx.circular.size + 1; ctx.circular.set(value, index); }
       return `[Circular *${index}]`;
     }
-    if (depth > ctx.depth && !isEmpty(value)) return Array.isArray(value) ? '[Array]' : `[${constructorName(value) ?? 'Object'}]`;
+    ctx.valuesLeft--;
+    if ((depth > ctx.depth || ctx.valuesLeft < 0) && !isEmpty(value)) return Array.isArray(value) ? '[Array]' : `[${constructorName(value) ?? 'Object'}]`;
     ctx.seen.push(value);
     const savedIndentation = ctx.indentation;
     ctx.indentation = depth * 2;
@@ -277,7 +296,7 @@
   /** @param {unknown} value @param {{ depth?: unknown }} [options] @returns {string} */
   function inspect(value, options) {
     const depth = options && typeof options.depth === 'number' ? options.depth : 2;
-    return formatValue({ depth, seen: [], circular: new Map(), indentation: 0, currentDepth: 0 }, value, 0);
+    return formatValue({ depth, seen: [], circular: new Map(), indentation: 0, currentDepth: 0, valuesLeft: valuesMax }, value, 0);
   }
 
   /** @param {unknown} argument @returns {string} */

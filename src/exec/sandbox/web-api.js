@@ -138,6 +138,71 @@
     }
     return '/' + output.join('/');
   }
+  // ---- IDNA (UTS #46, non-transitional, as WHATWG URL): a non-ASCII host becomes its punycode form ----
+  const punycodeBase = 36;
+  /** RFC 3492's bias adaptation. @param {number} delta @param {number} points @param {boolean} first @returns {number} */
+  function adapt(delta, points, first) {
+    delta = first ? Math.floor(delta / 700) : delta >> 1;
+    delta += Math.floor(delta / points);
+    let k = 0;
+    for (; delta > 455; k += punycodeBase) delta = Math.floor(delta / 35);
+    return k + Math.floor((36 * delta) / (delta + 38));
+  }
+  const punycodeDigit = (/** @type {number} */ digit) => String.fromCharCode(digit + 22 + 75 * (digit < 26 ? 1 : 0));
+  /**
+   * RFC 3492's encoder, one label.
+   * @param {string} label
+   * @returns {string}
+   */
+  function punycode(label) {
+    const points = Array.from(label, (character) => /** @type {number} */ (character.codePointAt(0)));
+    let output = '';
+    for (const point of points) if (point < 0x80) output += String.fromCharCode(point);
+    const basic = output.length;
+    let handled = basic;
+    if (basic > 0) output += '-';
+    let n = 0x80, delta = 0, bias = 72;
+    while (handled < points.length) {
+      let next = Infinity;
+      for (const point of points) if (point >= n && point < next) next = point;
+      delta += (next - n) * (handled + 1);
+      n = next;
+      for (const point of points) {
+        if (point < n) delta++;
+        if (point !== n) continue;
+        let q = delta;
+        for (let k = punycodeBase; ; k += punycodeBase) {
+          const t = k <= bias ? 1 : k >= bias + 26 ? 26 : k - bias;
+          if (q < t) break;
+          output += punycodeDigit(t + ((q - t) % (punycodeBase - t)));
+          q = Math.floor((q - t) / (punycodeBase - t));
+        }
+        output += punycodeDigit(q);
+        bias = adapt(delta, handled + 1, handled === basic);
+        delta = 0;
+        handled++;
+      }
+      delta++;
+      n++;
+    }
+    return output;
+  }
+  /**
+   * UTS #46's ToASCII as far as ECMAScript has it: its mapping approximated by NFKC and lower
+   * case (the full mapping table is not here), ideographic full stops as dots, then each label
+   * with non-ASCII characters as `xn--` and its punycode.
+   * @param {string} host
+   * @returns {string}
+   */
+  function domainToAscii(host) {
+    const mapped = host.replace(/[\u3002\uff0e\uff61]/g, '.').normalize('NFKC').toLowerCase();
+    const labels = mapped.split('.').map((label) => (/[^\x00-\x7f]/.test(label) ? 'xn--' + punycode(label) : label));
+    const ascii = labels.join('.');
+    // WHATWG URL checks no DNS lengths (beStrict is false); a forbidden code point after mapping is an error.
+    if (/[\0\t\n\r #%/:<>?@[\\\]^|]/.test(ascii)) throw new TypeError('Invalid URL');
+    return ascii;
+  }
+
   /** @param {string} host @param {boolean} special @returns {string} */
   function parseHost(host, special) {
     if (host.startsWith('[')) {
@@ -147,8 +212,8 @@
     if (!special) return percentEncode(host, ' #/<>?@[\\]^|');
     const decoded = percentDecode(host).toLowerCase();
     if (decoded === '' || /[\0\t\n\r #%/:<>?@[\\\]^|]/.test(decoded)) throw new TypeError('Invalid URL');
-    if (/[^\x00-\x7f]/.test(decoded)) throw new TypeError('Invalid URL: non-ASCII host names (IDNA) are not supported in this sandbox');
-    const parts = decoded.split('.');
+    const ascii = /[^\x00-\x7f]/.test(decoded) ? domainToAscii(decoded) : decoded;
+    const parts = ascii.split('.');
     if (parts[parts.length - 1] === '' && parts.length > 1) parts.pop();
     if (/^(0x[0-9a-f]*|[0-9]+)$/.test(parts[parts.length - 1])) {
       if (parts.length > 4) throw new TypeError('Invalid URL');
@@ -159,7 +224,7 @@
       for (let index = 0; index < numbers.length - 1; index++) { if (numbers[index] > 255) throw new TypeError('Invalid URL'); address += numbers[index] * 256 ** (3 - index); }
       return [address >>> 24, (address >>> 16) & 255, (address >>> 8) & 255, address & 255].join('.');
     }
-    return decoded;
+    return ascii;
   }
 
   /** @typedef {{ protocol: string, username: string, password: string, hostname: string, port: string, pathname: string, query: string | null, fragment: string | null, opaque: boolean, hasHost: boolean }} UrlRecord */
@@ -469,6 +534,86 @@
     get [Symbol.toStringTag]() { return 'Blob'; }
   }
 
+  // ---- File: a Blob with a name and a time, as Node has it ----
+  const dateNow = Date.now;
+  class File extends Blob {
+    #name;
+    #lastModified;
+    /**
+     * @param {any[]} bits
+     * @param {unknown} name
+     * @param {{ type?: unknown, lastModified?: unknown }} [options]
+     */
+    constructor(bits, name, options = {}) {
+      if (arguments.length < 2) throw new TypeError('The "fileBits" and "fileName" arguments must be specified');
+      super(bits, options);
+      this.#name = String(name);
+      const time = options?.lastModified === undefined ? dateNow() : Number(options.lastModified);
+      this.#lastModified = Number.isNaN(time) ? 0 : time;
+    }
+    get name() { return this.#name; }
+    get lastModified() { return this.#lastModified; }
+    get [Symbol.toStringTag]() { return 'File'; }
+  }
+
+  // ---- FormData: name/value pairs, a Blob value held as a File, as Node has it (no HTML form here) ----
+  /**
+   * @param {string} method
+   * @param {number} given
+   * @param {number} required
+   */
+  function requireArguments(method, given, required) {
+    if (given < required) throw new TypeError(`FormData.${method}: ${required} argument${required === 1 ? '' : 's'} required, but only ${given} found.`);
+  }
+  /**
+   * The entry a value makes: a string, or a File (a Blob given a name, or a File renamed).
+   * @param {unknown} name
+   * @param {unknown} value
+   * @param {unknown} filename
+   * @param {boolean} named
+   * @returns {[string, string | File]}
+   */
+  function formEntry(name, value, filename, named) {
+    if (!(value instanceof Blob)) return [String(name), String(value)];
+    if (value instanceof File && !named) return [String(name), value];
+    const fileName = named ? String(filename) : value instanceof File ? value.name : 'blob';
+    const options = value instanceof File ? { type: value.type, lastModified: value.lastModified } : { type: value.type };
+    return [String(name), new File([value], fileName, options)];
+  }
+  class FormData {
+    /** @type {Array<[string, string | File]>} */
+    #entries = [];
+    /** @param {unknown} [form] */
+    constructor(form) {
+      if (form !== undefined) throw new TypeError('FormData constructor: Argument 1 could not be converted to: undefined.');
+    }
+    /** @param {unknown} name @param {unknown} value @param {unknown} [filename] */
+    append(name, value, filename) { requireArguments('append', arguments.length, 2); this.#entries.push(formEntry(name, value, filename, arguments.length > 2)); }
+    /** @param {unknown} name */
+    delete(name) { requireArguments('delete', arguments.length, 1); const key = String(name); this.#entries = this.#entries.filter(([entryName]) => entryName !== key); }
+    /** @param {unknown} name */
+    get(name) { requireArguments('get', arguments.length, 1); const key = String(name); const found = this.#entries.find(([entryName]) => entryName === key); return found ? found[1] : null; }
+    /** @param {unknown} name */
+    getAll(name) { requireArguments('getAll', arguments.length, 1); const key = String(name); return this.#entries.filter(([entryName]) => entryName === key).map(([, value]) => value); }
+    /** @param {unknown} name */
+    has(name) { requireArguments('has', arguments.length, 1); const key = String(name); return this.#entries.some(([entryName]) => entryName === key); }
+    /** @param {unknown} name @param {unknown} value @param {unknown} [filename] */
+    set(name, value, filename) {
+      requireArguments('set', arguments.length, 2);
+      const entry = formEntry(name, value, filename, arguments.length > 2);
+      const at = this.#entries.findIndex(([entryName]) => entryName === entry[0]);
+      if (at === -1) this.#entries.push(entry);
+      else this.#entries = [...this.#entries.slice(0, at), entry, ...this.#entries.slice(at + 1).filter(([entryName]) => entryName !== entry[0])];
+    }
+    *keys() { for (const [name] of this.#entries) yield name; }
+    *values() { for (const [, value] of this.#entries) yield value; }
+    *entries() { for (const [name, value] of this.#entries) yield [name, value]; }
+    /** @param {(value: string | File, name: string, form: FormData) => void} callback @param {unknown} [thisArg] */
+    forEach(callback, thisArg) { for (const [name, value] of this.#entries) callback.call(thisArg, value, name, this); }
+    [Symbol.iterator]() { return this.entries(); }
+    get [Symbol.toStringTag]() { return 'FormData'; }
+  }
+
   // ---- crypto.subtle.digest: SHA-1, SHA-256 (32-bit words), SHA-384, SHA-512 (BigInt words) ----
   /** @param {Uint8Array} bytes @param {number} blockBytes @param {number} lengthBytes @returns {DataView} */
   function pad(bytes, blockBytes, lengthBytes) {
@@ -601,6 +746,6 @@
   Object.defineProperty(/** @type {any} */ (globalThis).crypto, 'subtle', { value: subtle, enumerable: true, configurable: true });
 
   Object.defineProperty(globalThis, '__mcpv8_headerPairs', { value: headerPairsOf, configurable: true });
-  const globals = { URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob };
+  const globals = { URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob, File, FormData };
   for (const [name, value] of Object.entries(globals)) Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
 })();

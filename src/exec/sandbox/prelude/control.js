@@ -17,20 +17,36 @@ function bounded(text, charsMax) {
   return text.length <= charsMax ? text : `${text.slice(0, charsMax)}… [truncated: ${text.length - charsMax} more characters]`;
 }
 
-/** @param {unknown} error @returns {string} */
+/**
+ * The format of result and error texts (docs/stateful.md, "Text format"): 1 inspected results to
+ * depth 2 and printed a thrown primitive as String(e); 2 inspects results to depth 4 and a thrown
+ * value that is not an Error as `Uncaught <inspected>`. A replay formats each run's texts as
+ * the run did ('begin' names its format), since the record holds them to compare with.
+ */
+const textFormatCurrent = 2;
+let textFormat = textFormatCurrent;
+
+/**
+ * @param {unknown} error
+ * @returns {string}
+ */
 function describeError(error) {
   if (error instanceof Error) {
     if (error.stack === undefined) return bounded(String(error), errorCharsMax);
     return bounded(String(error.stack).split('\n').filter((line) => !line.includes('mcp-v8:prelude')).join('\n'), errorCharsMax);
   }
-  // Not an Error: String(e) as for a throw at the top level, but objects inspected (not [object Object]).
+  if (textFormat >= 2) return bounded(`Uncaught ${inspect(error, { depth: 4 })}`, errorCharsMax);
+  // Format 1: String(e) as for a throw at the top level, but objects inspected (not [object Object]).
   const text = error !== null && typeof error === 'object' ? inspect(error) : String(error);
   return bounded(text, errorCharsMax);
 }
 
-/** @param {unknown} value @returns {string} */
+/**
+ * @param {unknown} value
+ * @returns {string}
+ */
 function describeResult(value) {
-  return bounded(typeof value === 'string' ? value : inspect(value), resultCharsMax);
+  return bounded(typeof value === 'string' ? value : inspect(value, { depth: textFormat >= 2 ? 4 : 2 }), resultCharsMax);
 }
 
 function state(final = false) {
@@ -50,10 +66,18 @@ function state(final = false) {
   };
 }
 
+/** Marks a value thrown at the top level, handed on as the completion value (src/exec/catch-thrown.ts). */
+const thrownKey = 'mcp-v8: thrown at the top level';
+
 /** @type {Record<string, (argument?: any) => unknown>} */
 const control = {
   /** @param {any} value (user code's completion value) */
   settle(value) {
+    if (value !== null && typeof value === 'object' && objectHasOwn(value, thrownKey)) {
+      settled = true;
+      outcome = { ok: false, error: describeError(value[thrownKey]) };
+      return state();
+    }
     if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function') {
       Promise.resolve(value).then(
         (result) => { settled = true; outcome = { ok: true, value: describeResult(result), type: result === null ? 'null' : typeof result }; },
@@ -103,7 +127,7 @@ const control = {
    * Starts another run in this context (stateful mode): a fresh run state, no timers left from
    * the last run, and the seed, live or replaying the recorded clock readings.
    */
-  /** @param {{ seed: number, clockReadingsMs?: number[] | null }} options */
+  /** @param {{ seed: number, clockReadingsMs?: number[] | null, textFormat?: number }} options */
   begin(options) {
     flushOutput();
     settled = false; outcome = null; fatal = null; delivered = false;
@@ -112,6 +136,7 @@ const control = {
     finishedWork.clear();
     generation++;
     pendingWork = 0;
+    textFormat = typeof options.textFormat === 'number' ? options.textFormat : textFormatCurrent;
     begin(options.seed, options.clockReadingsMs ?? null);
     return state(true);
   },

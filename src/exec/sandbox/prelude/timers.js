@@ -74,3 +74,34 @@ function nextTimer() {
   return next;
 }
 
+
+// ---- AbortSignal.timeout: web-api.js has the class; the timer is this queue's, unref'd as in Node ----
+{
+  const AbortControllerClass = /** @type {any} */ (globalThis).AbortController;
+  const abortControllerAbort = AbortControllerClass.prototype.abort;
+  const abortControllerSignal = /** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(AbortControllerClass.prototype, 'signal')).get;
+  const numberIsInteger = Number.isInteger;
+  const timeoutApply = Reflect.apply;
+  const TimeoutErrorBase = Error;
+  /**
+   * Node's AbortSignal.timeout(delay): aborted with a TimeoutError after `delay` ms; the timer
+   * does not keep the run going (a Node process would exit with it pending).
+   * @param {unknown} delay
+   * @returns {unknown}
+   */
+  const timeout = (delay) => {
+    if (typeof delay !== 'number') throw new TypeError(`The "delay" argument must be of type number. Received ${inspect(delay, { depth: 0 })}`);
+    if (!numberIsInteger(delay) || delay < 0 || delay > 4294967295) throw new RangeError(`The value of "delay" is out of range. It must be an integer >= 0 && <= 4294967295. Received ${delay}`);
+    const controller = new AbortControllerClass();
+    const fire = () => {
+      const reason = new TimeoutErrorBase('The operation was aborted due to timeout');
+      reason.name = 'TimeoutError';
+      timeoutApply(abortControllerAbort, controller, [reason]);
+    };
+    const handle = addTimer(fire, delay, [], false);
+    const timer = timerQueue.get(handle[idSymbol]);
+    if (timer) timer.ref = false;
+    return timeoutApply(/** @type {Function} */ (abortControllerSignal), controller, []);
+  };
+  Object.defineProperty(/** @type {any} */ (globalThis).AbortSignal, 'timeout', { value: { timeout }.timeout, writable: true, configurable: true });
+}
