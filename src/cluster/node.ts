@@ -384,6 +384,15 @@ export class ClusterNode {
     });
   }
 
+  /** Voters and learners with their addresses: every node that holds executions. */
+  members(): Member[] {
+    const config = this.raft?.config;
+    return [...(config?.voters ?? []), ...(config?.learners ?? [])].flatMap((id) => {
+      const member = this.memberOf(id);
+      return member === undefined ? [] : [member];
+    });
+  }
+
   knownMembers(): Array<[number, Member]> {
     const all = new Map(this.staticMembers);
     for (const [id, member] of this.machine.members) all.set(id, member);

@@ -122,6 +122,8 @@ describe('cluster traffic signed with --cluster-secret', () => {
       ['join', 'POST', '/raft/join', () => JSON.stringify({ node_id: 'rogue', addr: '127.0.0.1:1' })],
       ['leave', 'POST', '/raft/leave', () => JSON.stringify({ node_id: 'n3' })],
       ['run', 'POST', '/raft/executions', () => JSON.stringify({ op: 'submit', request: { code: '"rogue"', heapMemoryMaxMb: 8, executionTimeoutSecs: 5 } })],
+      ['list', 'POST', '/raft/executions', () => JSON.stringify({ op: 'list', limit: 10 })],
+      ['mcp', 'POST', '/raft/mcp', () => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })],
       ['status', 'GET', '/raft/status', () => ''],
     ];
     for (const [i, node] of nodes.entries()) {
