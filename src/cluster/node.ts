@@ -238,7 +238,8 @@ export class ClusterNode {
 
   /** Applies `command` once on every replica; answers its result, or fails with NO_QUORUM by the deadline. */
   async write(command: MachineCommand, timeoutMs = this.config.writeTimeoutMs): Promise<number | null> {
-    const data = JSON.stringify({ rid: randomUUID(), command });
+    // `since`: what this node had applied, so a retry the machine may have forgotten is refused, not applied twice.
+    const data = JSON.stringify({ rid: randomUUID(), since: this.raft?.log.applied ?? 0, command });
     const answer = await this.onLeader(timeoutMs, async (remainingMs) => ({ value: await this.proposeHere(data, remainingMs) }), '/raft/propose', (remainingMs) => ({ data, timeout_ms: remainingMs }));
     return answer.value;
   }
