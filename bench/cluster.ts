@@ -8,6 +8,7 @@
 //      (status polled every 10 ms) and until a linearizable read (list_sessions, ReadIndex) through a survivor is answered. The
 //      killed node is restarted (on its data) before the next round. Timings are the reference's
 //      defaults: heartbeat 100 ms, election timeout 300-500 ms.
+// `--profile DIR`: the nodes write V8 CPU profiles (--cpu-prof) into DIR, stopped with SIGTERM at the end.
 // `--secret`: the nodes run with --cluster-secret and the writers sign each propose as a member
 // does (src/auth/cluster.ts), to measure what signed cluster traffic costs (compare in turns).
 import { randomUUID } from 'node:crypto';
@@ -28,6 +29,8 @@ const rounds = option('rounds', 3);
 const seconds = option('seconds', 10);
 const failovers = option('failovers', 5);
 const signed = process.argv.includes('--secret');
+const profileAt = process.argv.indexOf('--profile');
+const profileDir = profileAt === -1 ? null : process.argv[profileAt + 1]!;
 const referenceTimings = [
   '--heartbeat-interval', '100', '--election-timeout-min', '300', '--election-timeout-max', '500', '--cluster-write-timeout', '5000',
   ...(signed ? ['--cluster-secret', 'bench-cluster-secret-0123456789abcdef0123'] : []),
@@ -102,6 +105,8 @@ async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; re
 }
 
 async function main(): Promise<void> {
+  // The node processes inherit this environment (test/support/server-process.ts).
+  if (profileDir !== null) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}`;
   const nodes = await startCluster({ size: 3, dir: tempDir('bench-cluster'), extra: referenceTimings });
   try {
     process.stdout.write(`cluster bench${signed ? ' (signed with --cluster-secret)' : ''}: ${cpus().length} cores, load ${loadavg().map((value) => value.toFixed(1)).join(' ')}; ${writers} writers, ${rounds} x ${seconds} s\n`);
@@ -118,8 +123,10 @@ async function main(): Promise<void> {
       failoverRounds.push(result);
       process.stdout.write(`failover round ${round + 1}: new leader agreed ${result.electedMs.toFixed(0)} ms after SIGKILL, first read through a survivor ${result.readMs.toFixed(0)} ms\n`);
     }
-    process.stdout.write(`failover median: new leader ${median(failoverRounds.map((r) => r.electedMs)).toFixed(0)} ms, max ${Math.max(...failoverRounds.map((r) => r.electedMs)).toFixed(0)} ms\n`);
+    if (failoverRounds.length > 0) process.stdout.write(`failover median: new leader ${median(failoverRounds.map((r) => r.electedMs)).toFixed(0)} ms, max ${Math.max(...failoverRounds.map((r) => r.electedMs)).toFixed(0)} ms\n`);
   } finally {
+    // A profile is written when the process exits on its own.
+    if (profileDir !== null) await Promise.all(nodes.map((node) => node.process?.stop('SIGTERM')));
     await stopAll(nodes);
   }
 }

@@ -4,7 +4,7 @@
 
 export interface TopologyNode {
   readonly name: string;
-  /** Streamable HTTP (/mcp, stateless) and the plain API (/api). */
+  /** Streamable HTTP (/mcp) and the plain API (/api). */
   readonly httpPort: number;
   /** The Raft transport (/raft/*). */
   readonly clusterPort: number;
@@ -33,13 +33,16 @@ export function localPlacement(dataDir: string): Placement {
   return { host: () => '127.0.0.1', bindHost: '127.0.0.1', dataDir: (node) => `${dataDir}/${node.name}` };
 }
 
-/** The flags of one node. --stateless-http: behind a load balancer any node serves any /mcp request. */
+/**
+ * The flags of one node. No --stateless-http: behind the load balancer a Streamable HTTP session's
+ * requests reach any node, which forwards them to the node that holds the session (docs/cluster.md).
+ */
 export function nodeFlags(node: TopologyNode, placement: Placement, nodes: readonly TopologyNode[] = topology.nodes): string[] {
   const peers = nodes.filter((peer) => peer !== node).map((peer) => `${peer.name}@${placement.host(peer)}:${peer.clusterPort}`);
   const dataDir = placement.dataDir(node);
   return [
     '--node-id', node.name,
-    '--http-port', String(node.httpPort), '--stateless-http',
+    '--http-port', String(node.httpPort),
     '--cluster-port', String(node.clusterPort),
     '--advertise-addr', `${placement.host(node)}:${node.clusterPort}`,
     '--peers', peers.join(','),

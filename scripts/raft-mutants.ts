@@ -57,9 +57,23 @@ export const mutants: readonly Mutant[] = [
   {
     id: 'level-storage-unsynced',
     file: 'src/raft/level-storage.ts',
-    find: 'await this.db.batch(operations, { sync: true });',
+    find: 'await this.db.batch(operations, { sync });',
     replace: 'await this.db.batch(operations, { sync: false });',
     breaks: 'a Ready is on disk (fsync) before anything depends on it',
+  },
+  {
+    id: 'level-storage-entries-unsynced',
+    file: 'src/raft/level-storage.ts',
+    find: 'let sync = operations.length > 0;',
+    replace: 'let sync = ready.snapshot !== null;',
+    breaks: 'new entries are on disk (fsync) before they are acknowledged; only a commit-index-only batch may skip it',
+  },
+  {
+    id: 'level-storage-vote-unsynced',
+    file: 'src/raft/level-storage.ts',
+    find: 'sync ||= ready.hardState.term !== this.hardState.term || ready.hardState.vote !== this.hardState.vote;',
+    replace: 'sync ||= ready.hardState.term !== this.hardState.term;',
+    breaks: 'a vote is on disk (fsync) before it is granted',
   },
   {
     id: 'one-ack-releases-every-read',

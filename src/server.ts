@@ -251,7 +251,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     return { port: null, close, stuckIsolates };
   }
 
-  const { app, close: closeApp } = createHttpApp({ config, tools, node: service, metrics, logger, extras, ...(cluster === null ? {} : { cluster: () => cluster.status() }) });
+  const { app, close: closeApp, serveForwardedMcp } = createHttpApp({ config, tools, node: service, metrics, logger, extras, ...(cluster === null ? {} : { cluster: () => cluster.status(), mcpPeers: cluster.mcpPeers }) });
+  cluster?.attachMcp(serveForwardedMcp);
   const httpServer = createServer(app.callback());
   httpServer.keepAliveTimeout = 65_000;
   const port = await listen(httpServer, config.port!, config.bindHost, config.transport === 'sse' ? '--sse-port' : '--http-port');

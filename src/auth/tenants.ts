@@ -139,10 +139,12 @@ export function withTenancy(tools: readonly ToolDefinition[], options: TenancyOp
       const limit = (args.limit as number | undefined) ?? listLimitDefault;
       const offset = (args.offset as number | undefined) ?? 0;
       const status = args.status as ExecutionStatus | undefined;
-      const own = (await service.list({ limit: listScanRecordsMax, ...(status === undefined ? {} : { status }) })).filter((record) => record.owner === owner);
+      const { records, unavailable } = await service.listEverywhere({ limit: listScanRecordsMax, ...(status === undefined ? {} : { status }) });
+      const own = records.filter((record) => record.owner === owner);
       return {
         executions: own.slice(offset, offset + limit).map(({ execution_id, status, code_snippet, started_at, completed_at }) => ({ execution_id, status, code: code_snippet ?? '', started_at, completed_at })),
         next_offset: own.length > offset + limit ? offset + limit : null,
+        ...(unavailable.length === 0 ? {} : { unavailable_nodes: unavailable }),
       };
     },
     list_sessions: () => async (_args, context) => {

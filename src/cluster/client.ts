@@ -2,11 +2,13 @@
 // and for Raft messages one request in flight per peer and route with the messages that arrive
 // meanwhile batched behind it (Raft tolerates loss and reordering, so a full queue drops the
 // oldest; appends batched in order keep a follower's log moving without reject round trips).
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.ts';
 import type { Message } from '../raft/types.ts';
-import { signClusterRequest } from '../auth/cluster.ts';
+import { clusterHeaders, signClusterRequest } from '../auth/cluster.ts';
+
+const clusterPrincipalHeader = clusterHeaders.principal;
 
 /** Messages waiting for one peer and route, at most; beyond it the oldest are dropped. */
 export const messagesQueuedMax = 4096;
@@ -22,6 +24,11 @@ const connectTimeoutMs = 2_000;
  */
 const messageConnectionsMax = 4;
 const callConnectionsMax = 256;
+/** Forwarded MCP requests: a GET stream of a session holds its connection while it is open, so they have a pool of their own. */
+const streamConnectionsMax = 1024;
+
+type PoolKind = 'messages' | 'calls' | 'streams';
+const connectionsOf: Record<PoolKind, number> = { messages: messageConnectionsMax, calls: callConnectionsMax, streams: streamConnectionsMax };
 
 export type RaftRoute = 'vote' | 'append' | 'snapshot';
 
@@ -67,12 +74,11 @@ export class PeerClient {
     this.signer = signer;
   }
 
-  private pool(addr: string, kind: 'messages' | 'calls'): Pool {
+  private pool(addr: string, kind: PoolKind): Pool {
     const key = `${kind} ${addr}`;
     let pool = this.pools.get(key);
     if (pool === undefined) {
-      const connections = kind === 'messages' ? messageConnectionsMax : callConnectionsMax;
-      pool = new Pool(`http://${addr}`, { connections, keepAliveTimeout: keepAliveMs, connectTimeout: connectTimeoutMs, pipelining: 1 });
+      pool = new Pool(`http://${addr}`, { connections: connectionsOf[kind], keepAliveTimeout: keepAliveMs, connectTimeout: connectTimeoutMs, pipelining: 1 });
       this.pools.set(key, pool);
     }
     return pool;
@@ -124,7 +130,23 @@ export class PeerClient {
     return this.request<Answer>(addr, 'calls', 'GET', path, undefined, timeoutMs);
   }
 
-  private async request<Answer>(addr: string, kind: 'messages' | 'calls', method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, principal: string | null = null): Promise<Answer> {
+  /**
+   * A request whose answer is streamed back as it comes (a forwarded MCP request: an SSE stream may
+   * stay open and quiet for as long as its client holds it, so the body has no timeout; `signal`
+   * ends it). Signed for `principal`; on an unsigned cluster the principal travels unsigned.
+   * Throws what undici throws when the peer cannot be reached or answer.
+   */
+  stream(addr: string, method: string, path: string, headers: Record<string, string>, body: string | undefined, principal: string, headersTimeoutMs: number, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    if (this.closed) return Promise.reject(new McpV8Error('STOPPING', 'this node is stopping'));
+    const signed = peerAuthHeaders(this.signer, method, path, body ?? '', principal);
+    return this.pool(addr, 'streams').request({
+      method: method as Dispatcher.HttpMethod, path, body,
+      headers: { ...headers, ...(this.signer.secret === null ? { [clusterPrincipalHeader]: principal } : signed) },
+      headersTimeout: headersTimeoutMs, bodyTimeout: 0, signal,
+    });
+  }
+
+  private async request<Answer>(addr: string, kind: PoolKind, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, principal: string | null = null): Promise<Answer> {
     if (this.closed) throw new McpV8Error('STOPPING', 'this node is stopping');
     const text = body === undefined ? undefined : JSON.stringify(body);
     let response;

@@ -3,8 +3,9 @@
 // cancel_execution on another node's id go to that node's cluster port (/raft/executions), and
 // its answer (or its coded error) comes back unchanged.
 import { executionNodeHash, nodeHash } from '../exec/ids.ts';
-import type { ExecutionRecord } from '../model.ts';
-import type { ExecutionService, RemoteExecutions, SubmitRequest } from '../service/executions.ts';
+import { McpV8Error } from '../errors.ts';
+import { listLimitDefault, type ExecutionRecord, type ExecutionStatus } from '../model.ts';
+import type { ExecutionService, ListOptions, ListPage, RemoteExecutions, SubmitRequest } from '../service/executions.ts';
 import { executionNotFound, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
 import { forwardedPrincipal } from '../principal-scope.ts';
 import type { ClusterNode } from './node.ts';
@@ -14,10 +15,18 @@ export type ExecutionCall =
   | { op: 'wait'; execution_id: string; wait_ms?: number }
   | { op: 'cancel'; execution_id: string }
   | { op: 'output'; execution_id: string; query?: OutputQuery }
-  | { op: 'submit'; request: SubmitRequest };
+  | { op: 'submit'; request: SubmitRequest }
+  | { op: 'list'; limit: number; status?: ExecutionStatus };
 
 /** A forwarded call may wait this much longer than the wait it carries (the hop, a busy node). */
 const forwardSlackMs = 10_000;
+/**
+ * list_executions in a cluster: how long every other member has to answer (one that does not is
+ * named in the reply, not waited for), and how deep a page may reach (offset + limit): every
+ * member sends its newest that many, and the page is cut from their merge.
+ */
+export const clusterListTimeoutMs = 3_000;
+export const clusterListDepthMax = 10_000;
 
 /** The owner's side: a forwarded call served by this node's own ExecutionService. */
 export class LocalExecutions {
@@ -36,6 +45,10 @@ export class LocalExecutions {
     if (call.op === 'submit') {
       const owner = principal === undefined ? call.request.owner ?? null : principal;
       return { execution_id: await this.service.submit({ ...call.request, owner, forwarded: true }) };
+    }
+    if (call.op === 'list') {
+      const records = await this.service.list({ limit: call.limit, ...(call.status === undefined ? {} : { status: call.status }) });
+      return { records: principal === undefined || principal === null ? records : records.filter((record) => record.owner === principal) };
     }
     if (principal !== undefined && principal !== null) {
       const record = await this.service.get(call.execution_id);
@@ -65,9 +78,40 @@ export class ForwardedExecutions implements RemoteExecutions {
   }
 
   /** Signed with the principal of the client call it serves (a submit: the run's owner). */
-  private forward<Answer>(addr: string, call: ExecutionCall, waitMs = 0): Promise<Answer> {
+  private forward<Answer>(addr: string, call: ExecutionCall, waitMs = 0, timeoutMs = waitMs + forwardSlackMs): Promise<Answer> {
     const principal = call.op === 'submit' ? call.request.owner ?? null : forwardedPrincipal.getStore() ?? null;
-    return this.node.client.post<Answer>(addr, '/raft/executions', call, waitMs + forwardSlackMs, principal);
+    return this.node.client.post<Answer>(addr, '/raft/executions', call, timeoutMs, principal);
+  }
+
+  /**
+   * Every member's newest `offset + limit` records (this node's through `local`), merged newest
+   * first (ids begin with their creation time) and cut to the page: the same page whichever node
+   * is asked, as long as the same members answer. A member that does not answer within
+   * clusterListTimeoutMs is named in `unavailable`, and its records are missing from the page.
+   */
+  async listAll(options: ListOptions, local: (options: ListOptions) => Promise<ExecutionRecord[]>): Promise<ListPage> {
+    const limit = options.limit ?? listLimitDefault;
+    const offset = options.offset ?? 0;
+    // (+ 1: list_executions asks one more than its page, to know whether another follows.)
+    if (offset + limit > clusterListDepthMax + 1) {
+      throw new McpV8Error('INVALID_ARGUMENT', `offset ${offset} is too deep: in a cluster, list_executions pages through each node's newest ${clusterListDepthMax} runs (offset + limit at most ${clusterListDepthMax})`);
+    }
+    const status = options.status === undefined ? {} : { status: options.status };
+    const peers = this.node.members().filter((member) => member.name !== this.node.name);
+    const [own, ...answers] = await Promise.allSettled([
+      local({ limit: offset + limit, ...status }),
+      ...peers.map((peer) => this.forward<{ records: ExecutionRecord[] }>(peer.addr, { op: 'list', limit: offset + limit, ...status }, 0, clusterListTimeoutMs)),
+    ]);
+    if (own!.status === 'rejected') throw own!.reason;
+    const records = [...own!.value];
+    const unavailable: ListPage['unavailable'] = [];
+    answers.forEach((answer, i) => {
+      if (answer.status === 'fulfilled') records.push(...answer.value.records);
+      else unavailable.push({ node_id: peers[i]!.name, error: (answer.reason as Error).message });
+    });
+    const unique = new Map(records.map((record) => [record.execution_id, record]));
+    const merged = [...unique.values()].sort((a, b) => (a.execution_id < b.execution_id ? 1 : a.execution_id > b.execution_id ? -1 : 0));
+    return { records: merged.slice(offset, offset + limit), unavailable };
   }
 
   get(addr: string, executionId: string): Promise<ExecutionRecord> {

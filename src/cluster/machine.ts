@@ -30,12 +30,22 @@ export type MachineCommand =
 export interface Envelope {
   /** Request id: the same id applied twice answers the first result. */
   readonly rid: string;
+  /**
+   * The log index the proposing node had applied when it first proposed this request (kept for
+   * every retry): the entry, if ever applied, lies after it. If the machine has since forgotten a
+   * request id applied after it, a retry could be a double apply, so it is refused instead.
+   */
+  readonly since?: number;
   readonly command: MachineCommand;
 }
 
 export type ApplyResult = { ok: true; value: number | null } | { ok: false; code: ErrorCode; message: string };
 
-/** Request ids remembered for retries, oldest forgotten first (every replica forgets the same ones). */
+/**
+ * Request ids remembered for retries, oldest forgotten first (every replica forgets the same ones).
+ * A retry of a request first proposed before the oldest remembered one was applied is refused
+ * (LIMIT_EXCEEDED), never applied a second time.
+ */
 export const requestIdsRememberedMax = 65_536;
 /**
  * Bytes of heap records the log-replicated heap store holds at most; past it, configure
@@ -56,7 +66,10 @@ const snapshotSchema = z.object({
   heaps: z.array(z.tuple([z.string(), z.string()])),
   creators: z.array(z.tuple([z.string(), z.string()])),
   members: z.array(z.tuple([z.number().int(), z.object({ name: z.string(), addr: z.string() })])),
-  requests: z.array(z.tuple([z.string(), resultSchema])),
+  // [rid, result, index applied at]; snapshots written before the index was kept have pairs.
+  requests: z.array(z.union([z.tuple([z.string(), resultSchema, z.number().int().min(0)]), z.tuple([z.string(), resultSchema])])),
+  /** The highest log index whose request id was forgotten (absent in older snapshots: 0). */
+  forgotten_through: z.number().int().min(0).optional(),
 });
 
 const pairKey = (key: string, value: string) => `${key}\u0000${value}`;
@@ -71,7 +84,9 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
   private creators = new Map<string, string>();
   private heapBytes = 0;
   readonly members = new Map<number, Member>();
-  private requests = new Map<string, ApplyResult>();
+  private requests = new Map<string, { result: ApplyResult; index: number }>();
+  /** The highest log index whose request id was forgotten. */
+  private forgottenThrough = 0;
 
   apply(entry: Entry): ApplyResult {
     let envelope: Envelope;
@@ -81,21 +96,31 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
       return { ok: false, code: 'INTERNAL', message: `raft entry ${entry.index} is not JSON` };
     }
     const earlier = this.requests.get(envelope.rid);
-    if (earlier !== undefined) return earlier;
+    if (earlier !== undefined) return earlier.result;
     let result: ApplyResult;
+    if (typeof envelope.since === 'number' && envelope.since < this.forgottenThrough) {
+      // It may have been applied at an index whose request id is forgotten: it is not applied again.
+      result = { ok: false, code: 'LIMIT_EXCEEDED', message: `this write was first proposed at log index ${envelope.since}, before the last ${requestIdsRememberedMax} writes, which are all the cluster remembers for retries: it may or may not have been applied; read the state back before writing again` };
+      this.remember(envelope.rid, result, entry.index);
+      return result;
+    }
     try {
       result = { ok: true, value: this.applyCommand(envelope.command) };
     } catch (error) {
       // Deterministic refusals (a bad name, a full store) are answers too: every replica gives the same.
       result = isMcpV8Error(error) ? { ok: false, code: error.code, message: error.message } : { ok: false, code: 'INTERNAL', message: (error as Error).message };
     }
-    this.remember(envelope.rid, result);
+    this.remember(envelope.rid, result, entry.index);
     return result;
   }
 
-  private remember(rid: string, result: ApplyResult): void {
-    this.requests.set(rid, result);
-    if (this.requests.size > requestIdsRememberedMax) this.requests.delete(this.requests.keys().next().value!);
+  private remember(rid: string, result: ApplyResult, index: number): void {
+    this.requests.set(rid, { result, index });
+    if (this.requests.size > requestIdsRememberedMax) {
+      const [oldest, forgotten] = this.requests.entries().next().value!;
+      this.requests.delete(oldest);
+      this.forgottenThrough = Math.max(this.forgottenThrough, forgotten.index);
+    }
   }
 
   private applyCommand(command: MachineCommand): number | null {
@@ -222,7 +247,8 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
       heaps: [...this.heaps],
       creators: [...this.creators],
       members: [...this.members],
-      requests: [...this.requests],
+      requests: [...this.requests].map(([rid, { result, index }]) => [rid, result, index]),
+      forgotten_through: this.forgottenThrough,
     });
   }
 
@@ -236,6 +262,7 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
     this.heapBytes = 0;
     this.members.clear();
     this.requests = new Map();
+    this.forgottenThrough = 0;
     if (data === '') return;
     const parsed = snapshotSchema.safeParse(JSON.parse(data));
     // A snapshot is checksummed by LevelStorage and written by us: failing here is a bug, not input.
@@ -249,6 +276,7 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
     }
     this.creators = new Map(state.creators);
     for (const [id, member] of state.members) this.members.set(id, member);
-    this.requests = new Map(state.requests as Array<[string, ApplyResult]>);
+    this.requests = new Map(state.requests.map(([rid, result, index]) => [rid, { result: result as ApplyResult, index: index ?? 0 }]));
+    this.forgottenThrough = state.forgotten_through ?? 0;
   }
 }

@@ -5,19 +5,24 @@
 //   POST /raft/join, /raft/leave                    membership (forwarded to the leader)
 //   GET  /raft/status                               members, roles, term, commit and apply indexes
 //   POST /raft/executions                           get/wait/cancel/output of an execution of this node
+//   POST/GET/DELETE /raft/mcp                       a client's request for a Streamable HTTP session of this node
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
+import { executionStatuses, type ExecutionStatus } from '../model.ts';
 import type { Message } from '../raft/types.ts';
 import { errorAnswer } from '../transport/api-fast-path.ts';
 import { parseJsonBody, readBody, readJsonBody } from '../transport/body.ts';
 import { checkHostPort } from '../config.ts';
 import { clusterHeaders, createClusterVerifier, replayWindowMsDefault } from '../auth/cluster.ts';
 import { createHostOriginPolicy } from '../auth/host-origin.ts';
-import type { ExecutionCall, LocalExecutions } from './executions.ts';
+import type { ForwardedMcpHandler } from '../transport/mcp-http.ts';
+import { anonymousPrincipal } from '../principal.ts';
+import { clusterListDepthMax, type ExecutionCall, type LocalExecutions } from './executions.ts';
+import { forwardedMcpPath } from './mcp-sessions.ts';
 import type { ClusterNode } from './node.ts';
 
 /**
@@ -28,6 +33,8 @@ import type { ClusterNode } from './node.ts';
 const messageBodyBytesMax = 512 * 1024 * 1024;
 const snapshotBodyBytesMax = 512 * 1024 * 1024;
 const callBodyBytesMax = 8 * 1024 * 1024;
+/** A forwarded MCP request: what the HTTP port took (--http-body-max-bytes is at most this). */
+const mcpBodyBytesMax = 64 * 1024 * 1024;
 
 const entry = z.object({ term: z.number().int().min(0), index: z.number().int().min(0), kind: z.enum(['normal', 'config']), data: z.string() });
 const configShape = z.object({ voters: z.array(z.number().int().positive()), learners: z.array(z.number().int().positive()) });
@@ -54,6 +61,11 @@ const submitBody = z.object({
     owner: z.string().max(1024).nullable().optional(),
   }),
 });
+const listBody = z.object({
+  op: z.literal('list'),
+  limit: z.number().int().min(1).max(clusterListDepthMax + 1),
+  status: z.enum(executionStatuses as [ExecutionStatus, ...ExecutionStatus[]]).optional(),
+});
 const executionBody = z.object({
   op: z.enum(['get', 'wait', 'cancel', 'output']),
   execution_id: z.string().max(128),
@@ -76,6 +88,8 @@ function parse<Shape extends z.ZodType>(schema: Shape, value: unknown, what: str
 interface ClusterAppOptions {
   node: ClusterNode;
   executions: () => LocalExecutions | null;
+  /** This node's Streamable HTTP sessions, once the HTTP app is up (null before, or with no such transport). */
+  mcp: () => ForwardedMcpHandler | null;
   logger: Logger;
   /** --allowed-hosts: Host values the cluster port answers to beside loopback, the bind and the advertise address. */
   allowedHosts: readonly string[];
@@ -168,12 +182,24 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
       return { value: await node.proposeHere(body.data, body.timeout_ms) };
     }],
   ]);
-  const bytesMax = new Map([['/raft/vote', messageBodyBytesMax], ['/raft/append', messageBodyBytesMax], ['/raft/snapshot', snapshotBodyBytesMax], ['/raft/propose', messageBodyBytesMax]]);
+  const bytesMax = new Map([['/raft/vote', messageBodyBytesMax], ['/raft/append', messageBodyBytesMax], ['/raft/snapshot', snapshotBodyBytesMax], ['/raft/propose', messageBodyBytesMax], [forwardedMcpPath, mcpBodyBytesMax]]);
   const gate = peerGate(options, (path) => bytesMax.get(path) ?? callBodyBytesMax);
+  /** A client's request for one of this node's MCP sessions, forwarded by the node the client reached (src/cluster/mcp-sessions.ts). */
+  const mcp = async (request: IncomingMessage, response: ServerResponse) => {
+    const serve = options.mcp();
+    if (serve === null) throw new McpV8Error('ROUTE_NOT_FOUND', `node ${node.name} serves no Streamable HTTP sessions`);
+    const signedBody = authorized.get(request)?.body ?? null;
+    const body = request.method !== 'POST' ? undefined : parseJsonBody(signedBody ?? (await readBody(request, mcpBodyBytesMax)));
+    // Signed: the principal the forwarding node signed for; unsigned (loopback only): as it says.
+    const unsigned = request.headers[clusterHeaders.principal];
+    const principal = node.config.secret !== null ? principalOf(request) : typeof unsigned === 'string' ? unsigned : null;
+    await serve(request, response, body, principal ?? anonymousPrincipal);
+  };
   return (request, response) => {
     const route = request.method === 'POST' ? hot.get(request.url ?? '') : undefined;
     gate(request).then(() => {
       if (route !== undefined) return route(request);
+      if (request.url === forwardedMcpPath) return mcp(request, response).then(() => undefined);
       void koa(request, response);
       return undefined;
     }).then((answer) => {
@@ -210,7 +236,8 @@ function clusterApp(options: ClusterAppOptions): Koa {
   router.get('/raft/status', (ctx) => { ctx.body = node.status(); });
   router.post('/raft/executions', async (ctx) => {
     const raw = await bodyOf(ctx.req, callBodyBytesMax);
-    const body = (raw as { op?: unknown } | null)?.op === 'submit' ? parse(submitBody, raw, 'forwarded run') : parse(executionBody, raw, 'execution call');
+    const op = (raw as { op?: unknown } | null)?.op;
+    const body = op === 'submit' ? parse(submitBody, raw, 'forwarded run') : op === 'list' ? parse(listBody, raw, 'execution list') : parse(executionBody, raw, 'execution call');
     const executions = options.executions();
     if (executions === null) throw new McpV8Error('STOPPING', `node ${node.name} is starting or stopping: it serves no executions now`);
     ctx.body = await executions.call(body as ExecutionCall, node.config.secret === null ? undefined : principalOf(ctx.req));

@@ -7,6 +7,8 @@ import type { ClusterConfig } from '../config.ts';
 import type { ExecutionService } from '../service/executions.ts';
 import { openHeapStore, type HeapStore } from '../storage/heap-store.ts';
 import { ForwardedExecutions, LocalExecutions } from './executions.ts';
+import type { ForwardedMcpHandler } from '../transport/mcp-http.ts';
+import { McpSessionForwarder } from './mcp-sessions.ts';
 import { ClusterNode, type NodeStatus } from './node.ts';
 import { ReplicatedHeapStore, ReplicatedSessions } from './replicated.ts';
 import { clusterHandler } from './routes.ts';
@@ -19,6 +21,10 @@ export interface RunningCluster {
   openHeapStore(): Promise<HeapStore>;
   /** Serve other nodes' calls for this node's executions, and forward calls for theirs. */
   attach(service: ExecutionService): void;
+  /** Streamable HTTP sessions of other nodes: ids that name their node, requests forwarded there. */
+  readonly mcpPeers: McpSessionForwarder;
+  /** Serve the requests other nodes forward for this node's Streamable HTTP sessions. */
+  attachMcp(serve: ForwardedMcpHandler | null): void;
   status(): NodeStatus;
   close(): Promise<void>;
 }
@@ -48,9 +54,10 @@ export interface ClusterStart {
 export async function startCluster(config: ClusterStart, logger: Logger): Promise<RunningCluster> {
   const clusterConfig = config.cluster;
   let local: LocalExecutions | null = null;
+  let mcp: ForwardedMcpHandler | null = null;
   // The address is known once the port is bound (--cluster-port 0 in a single-node cluster).
   const node = new ClusterNode({ name: config.nodeId, config: clusterConfig, addr: clusterConfig.advertiseAddr ?? '', logger });
-  const server = createServer(clusterHandler({ node, executions: () => local, logger, allowedHosts: config.allowedHosts, bindHost: config.bindHost }));
+  const server = createServer(clusterHandler({ node, executions: () => local, mcp: () => mcp, logger, allowedHosts: config.allowedHosts, bindHost: config.bindHost }));
   server.keepAliveTimeout = 65_000;
   const port = await listenOn(server, clusterConfig.clusterPort, config.bindHost);
   node.addr = clusterConfig.advertiseAddr ?? `${config.bindHost}:${port}`;
@@ -77,9 +84,12 @@ export async function startCluster(config: ClusterStart, logger: Logger): Promis
       local = new LocalExecutions(service);
       service.remote = new ForwardedExecutions(node);
     },
+    mcpPeers: new McpSessionForwarder(node, logger),
+    attachMcp: (serve) => { mcp = serve; },
     status: () => node.status(),
     close: async () => {
       local = null;
+      mcp = null;
       await node.close();
       await closeServer();
     },

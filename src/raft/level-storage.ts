@@ -1,7 +1,8 @@
 // Durable Raft storage on LevelDB (the `level` package, classic-level underneath). It keeps the
 // core's persistence contract: a Ready's snapshot, entries and hard state are written in one
 // atomic batch with a synchronous write (fsync) before the caller sends or applies anything, so
-// what a node acknowledged survives kill -9.
+// what a node acknowledged survives kill -9 (a batch that only moves the commit index is not
+// synced: see save()).
 //
 // Format (utf8 keys, sorted): `h` hard state, `s` snapshot, `e` + 16-digit zero-padded index for
 // each entry. Every value is a record: 8 hex digits of the CRC-32 of the JSON text, then the JSON.
@@ -175,19 +176,26 @@ export class LevelStorage {
         this.entries.push(entry);
       }
     }
+    // A batch with entries, a snapshot, a new term or a vote is synced before anything is sent or
+    // applied. One that only moves the commit index is not (etcd's MustSync): a commit index lost
+    // in a crash is learnt again from the leader (what it names is already on a quorum), and
+    // LevelDB's log is one file, so the next synced batch makes it durable too. That saves the
+    // leader an fsync between a quorum's acknowledgement and applying (answering) the write.
+    let sync = operations.length > 0;
     if (ready.hardState !== null) {
+      sync ||= ready.hardState.term !== this.hardState.term || ready.hardState.vote !== this.hardState.vote;
       operations.push({ type: 'put', key: hardStateKey, value: encodeRecord(ready.hardState) });
       this.hardState = ready.hardState;
     }
     assert(this.hardState.commit <= this.lastIndex(), 'stored commit index within the stored log');
-    if (operations.length > 0) await this.write(operations);
+    if (operations.length > 0) await this.write(operations, sync);
   }
 
-  private async write(operations: BatchOperation[]): Promise<void> {
+  private async write(operations: BatchOperation[], sync = true): Promise<void> {
     assert(!this.writing, 'one LevelStorage write at a time');
     this.writing = true;
     try {
-      await this.db.batch(operations, { sync: true });
+      await this.db.batch(operations, { sync });
     } finally {
       this.writing = false;
     }

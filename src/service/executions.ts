@@ -48,6 +48,20 @@ export interface RemoteExecutions {
   heapHomeOf(heap: string): string | null;
   /** Submits on `owner`; answers the execution id (which carries `owner`). Throws NO_QUORUM when it cannot be reached. */
   submit(owner: string, request: SubmitRequest): Promise<string>;
+  /** Every member's records (`local` lists this node's), merged newest first and paged; members that did not answer in time are named. */
+  listAll(options: ListOptions, local: (options: ListOptions) => Promise<ExecutionRecord[]>): Promise<ListPage>;
+}
+
+export interface ListOptions {
+  limit?: number;
+  offset?: number;
+  status?: ExecutionStatus;
+}
+
+/** A page of list_executions: in a cluster, every node's runs, and the nodes that did not answer. */
+export interface ListPage {
+  records: ExecutionRecord[];
+  unavailable: Array<{ node_id: string; error: string }>;
 }
 
 interface LiveExecution {
@@ -375,8 +389,14 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     return this.store.readOutput(checkedId(executionId), query);
   }
 
-  /** Newest first, a page at a time; running records say when they started. */
-  async list(options: { limit?: number; offset?: number; status?: ExecutionStatus } = {}): Promise<ExecutionRecord[]> {
+  /** This node's and, in a cluster, every member's records (src/cluster/executions.ts), newest first, a page at a time. */
+  async listEverywhere(options: ListOptions = {}): Promise<ListPage> {
+    if (this.remote === null) return { records: await this.list(options), unavailable: [] };
+    return this.remote.listAll(options, (query) => this.list(query));
+  }
+
+  /** Newest first, a page at a time; running records say when they started. This node's only. */
+  async list(options: ListOptions = {}): Promise<ExecutionRecord[]> {
     return (await this.store.list(options)).map((record) => {
       const startedAt = record.status === 'running' ? this.live.get(record.execution_id)?.startedAt : undefined;
       return startedAt === undefined || startedAt === null ? record : { ...record, started_at: startedAt };

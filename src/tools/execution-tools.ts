@@ -108,7 +108,7 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
   const listExecutions = defineTool({
     name: 'list_executions',
     title: 'List executions',
-    description: `Executions, newest first, ${listLimitDefault} per page (limit up to ${listLimitMax}, offset to page on), optionally only one status; each with the start of its code.`,
+    description: `Executions, newest first, ${listLimitDefault} per page (limit up to ${listLimitMax}, offset to page on), optionally only one status; each with the start of its code. In a cluster: every node's, and unavailable_nodes names nodes that did not answer.`,
     input: {
       limit: z.number().int().min(1).max(listLimitMax).optional(),
       offset: z.number().int().min(0).max(recordsMax).optional(),
@@ -117,16 +117,18 @@ export function executionTools(service: ExecutionService, config: Config): ToolD
     output: {
       executions: z.array(z.object({ execution_id: z.string(), status: statusSchema, code: z.string(), started_at: z.string().nullable(), completed_at: z.string().nullable() })),
       next_offset: z.number().nullable(),
+      unavailable_nodes: z.array(z.object({ node_id: z.string(), error: z.string() })).optional(),
     },
     annotations: { readOnlyHint: true, openWorldHint: false },
     handler: async (args) => {
       const limit = args.limit ?? listLimitDefault;
       const offset = args.offset ?? 0;
       // One more than asked tells whether another page exists.
-      const records = await service.list({ limit: limit + 1, offset, ...(args.status === undefined ? {} : { status: args.status }) });
+      const { records, unavailable } = await service.listEverywhere({ limit: limit + 1, offset, ...(args.status === undefined ? {} : { status: args.status }) });
       return {
         executions: records.slice(0, limit).map(({ execution_id, status, code_snippet, started_at, completed_at }) => ({ execution_id, status, code: code_snippet ?? '', started_at, completed_at })),
         next_offset: records.length > limit ? offset + limit : null,
+        ...(unavailable.length === 0 ? {} : { unavailable_nodes: unavailable }),
       };
     },
   });

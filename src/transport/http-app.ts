@@ -14,7 +14,7 @@ import { version } from '../version.ts';
 import { createGate, principalOf, type Gate } from '../auth/gate.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
-import { createSseHandler, createStreamableHttpHandler } from './mcp-http.ts';
+import { createSseHandler, createStreamableHttpHandler, type ForwardedMcpHandler, type McpSessionPeers } from './mcp-http.ts';
 import { guideRoute, type McpExtras } from './mcp-extras.ts';
 
 export interface HttpAppOptions {
@@ -29,6 +29,8 @@ export interface HttpAppOptions {
   extras?: McpExtras;
   /** Cluster mode: the Raft status (members, roles, term, commit and apply indexes) for /healthz. */
   cluster?: () => object;
+  /** Cluster mode: Streamable HTTP sessions of other nodes, served by forwarding (src/cluster/mcp-sessions.ts). */
+  mcpPeers?: McpSessionPeers;
 }
 
 /** One error path for every request: coded JSON for clients, a log line for the server's faults. */
@@ -117,7 +119,8 @@ export class ApiApp extends Koa {
   }
 }
 
-export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: () => Promise<void> } {
+/** `serveForwardedMcp`: serves the requests other nodes forward for this node's Streamable HTTP sessions (null: no such sessions). */
+export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: () => Promise<void>; serveForwardedMcp: ForwardedMcpHandler | null } {
   const { config, logger } = options;
   const gate = createGate({ auth: config.auth, bindHost: config.bindHost, logger, metrics: options.metrics });
   const app = new ApiApp(createFastPath({ tools: options.tools, bodyBytesMax: config.httpBodyBytesMax, logger }), gate);
@@ -143,10 +146,12 @@ export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: ()
   apiRoutes(router, options);
   if (options.extras !== undefined) guideRoute(router, options.extras.guide);
   const closers: Array<() => Promise<void>> = [];
+  let serveForwardedMcp: ForwardedMcpHandler | null = null;
   const mcpOptions = { tools: options.tools, logger, bodyBytesMax: config.httpBodyBytesMax, sessionsMax: config.mcpSessionsMax, extras: options.extras };
   if (config.transport === 'http') {
-    const streamable = createStreamableHttpHandler({ ...mcpOptions, statelessHttp: config.statelessHttp, sessionIdleMs: config.mcpSessionIdleSecs * 1000 });
+    const streamable = createStreamableHttpHandler({ ...mcpOptions, statelessHttp: config.statelessHttp, sessionIdleMs: config.mcpSessionIdleSecs * 1000, peers: options.mcpPeers });
     router.all('/mcp', streamable.handle);
+    serveForwardedMcp = streamable.serveForwarded;
     closers.push(streamable.close);
   } else if (config.transport === 'sse') {
     const sse = createSseHandler(mcpOptions);
@@ -160,5 +165,5 @@ export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: ()
   app.use((ctx) => {
     throw new McpV8Error('ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.path.slice(0, 200)}`);
   });
-  return { app, close: async () => { await Promise.allSettled(closers.map((close) => close())); } };
+  return { app, serveForwardedMcp, close: async () => { await Promise.allSettled(closers.map((close) => close())); } };
 }

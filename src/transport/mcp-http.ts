@@ -2,7 +2,7 @@
 // cluster can serve) and the legacy SSE transport at /sse + /message. Transports only translate:
 // every tool call ends in the same tool definitions.
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
@@ -26,7 +26,28 @@ interface McpHttpOptions {
   sessionIdleMs: number;
   /** Tasks, resources, live output (src/transport/mcp-extras.ts). */
   extras?: McpExtras | undefined;
+  /** Cluster mode: sessions whose id names another node are served there (src/cluster/mcp-sessions.ts). */
+  peers?: McpSessionPeers | undefined;
 }
+
+/**
+ * The other nodes of a cluster, as the Streamable HTTP handler sees them: a session's id names the
+ * node that holds it, so a load balancer that knows nothing of MCP sessions may send its requests
+ * to any node, and that node hands them on to the holder.
+ */
+export interface McpSessionPeers {
+  /** A new session id that names this node. */
+  newSessionId(): string;
+  /**
+   * When `sessionId` names another member, serves the request there (its answer, an SSE stream
+   * included, streamed back into `response`) and resolves true; false: the session is this node's
+   * or nobody's.
+   */
+  forward(sessionId: string, request: IncomingMessage, response: ServerResponse, body: unknown, principal: string): Promise<boolean>;
+}
+
+/** Serves a request that another node forwarded for a session of this node (never forwarded again). */
+export type ForwardedMcpHandler = (request: IncomingMessage, response: ServerResponse, body: unknown, principal: string) => Promise<void>;
 
 /** How often idle sessions are looked for: often enough that one outlives its timeout by at most a quarter of it. */
 function sweepIntervalMs(idleMs: number): number {
@@ -52,18 +73,18 @@ function hasInitialize(body: unknown): boolean {
   return Array.isArray(body) ? body.some((message) => isInitializeRequest(message)) : isInitializeRequest(body);
 }
 
-export function createStreamableHttpHandler(options: McpHttpOptions): { handle: (ctx: Context) => Promise<void>; close: () => Promise<void> } {
+export function createStreamableHttpHandler(options: McpHttpOptions): { handle: (ctx: Context) => Promise<void>; serveForwarded: ForwardedMcpHandler; close: () => Promise<void> } {
   // In the order of last use: the first idle entry is the least recently used one.
   const sessions = new Map<string, Session>();
   const makeServer = (principal: string) => createMcpServer({ tools: options.tools, context: { principal, transport: 'http' }, logger: options.logger, extras: options.extras });
 
   /** Marks a session used by this request until its response closes (a GET stream holds it for as long as it is open). */
-  function use(sessionId: string, session: Session, ctx: Context): void {
+  function use(sessionId: string, session: Session, response: ServerResponse): void {
     sessions.delete(sessionId);
     sessions.set(sessionId, session);
     session.requestsOpen++;
     session.lastUsedMs = Date.now();
-    ctx.res.once('close', () => {
+    response.once('close', () => {
       session.requestsOpen--;
       session.lastUsedMs = Date.now();
     });
@@ -115,8 +136,8 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
     }
     const principal = principalOf(ctx.req);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (sessionId) => { use(sessionId, { transport, principal, requestsOpen: 0, lastUsedMs: Date.now() }, ctx); },
+      sessionIdGenerator: options.peers === undefined ? () => randomUUID() : () => options.peers!.newSessionId(),
+      onsessioninitialized: (sessionId) => { use(sessionId, { transport, principal, requestsOpen: 0, lastUsedMs: Date.now() }, ctx.res); },
     });
     transport.onclose = () => {
       const sessionId = transport.sessionId;
@@ -126,16 +147,31 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
     await transport.handleRequest(ctx.req, ctx.res, body);
   }
 
+  function serveSession(sessionId: string, request: IncomingMessage, response: ServerResponse, body: unknown, principal: string): Promise<void> {
+    const session = sessions.get(sessionId);
+    // Another principal's session reads as no session at all: its id tells them nothing.
+    if (session === undefined || session.principal !== principal) {
+      jsonRpcError(response, 404, -32001, 'Session not found: initialize a new session');
+      return Promise.resolve();
+    }
+    use(sessionId, session, response);
+    return session.transport.handleRequest(request, response, body);
+  }
+
+  async function serveForwarded(request: IncomingMessage, response: ServerResponse, body: unknown, principal: string): Promise<void> {
+    const sessionId = request.headers['mcp-session-id'];
+    if (typeof sessionId !== 'string' || sessionId === '' || options.statelessHttp) return jsonRpcError(response, 400, -32000, 'a forwarded MCP request must name a session (Mcp-Session-Id)');
+    return serveSession(sessionId, request, response, body, principal);
+  }
+
   async function handle(ctx: Context): Promise<void> {
     const body = ctx.method === 'POST' ? await readJsonBody(ctx.req, options.bodyBytesMax) : undefined;
     ctx.respond = false;
     const sessionId = ctx.get('mcp-session-id');
     if (sessionId !== '' && !options.statelessHttp) {
-      const session = sessions.get(sessionId);
-      // Another principal's session reads as no session at all: its id tells them nothing.
-      if (session === undefined || session.principal !== principalOf(ctx.req)) return jsonRpcError(ctx.res, 404, -32001, 'Session not found: initialize a new session');
-      use(sessionId, session, ctx);
-      return session.transport.handleRequest(ctx.req, ctx.res, body);
+      const principal = principalOf(ctx.req);
+      if (!sessions.has(sessionId) && options.peers !== undefined && (await options.peers.forward(sessionId, ctx.req, ctx.res, body, principal))) return;
+      return serveSession(sessionId, ctx.req, ctx.res, body, principal);
     }
     if (ctx.method === 'POST' && !options.statelessHttp && hasInitialize(body)) return openSession(ctx, body);
     // Requests without a session are self-contained: any node behind a load balancer can answer.
@@ -149,7 +185,7 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
     await Promise.allSettled(open.map((session) => session.transport.close()));
   }
 
-  return { handle, close };
+  return { handle, serveForwarded, close };
 }
 
 export function createSseHandler(options: Omit<McpHttpOptions, 'statelessHttp' | 'sessionIdleMs'>): {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { ClusterMachine, type MachineCommand } from '../../src/cluster/machine.ts';
+import { ClusterMachine, requestIdsRememberedMax, type MachineCommand } from '../../src/cluster/machine.ts';
 import { clusterTicks } from '../../src/cluster/ticks.ts';
 import type { Entry } from '../../src/raft/types.ts';
 
@@ -65,6 +65,32 @@ describe('ClusterMachine', () => {
     restored.restore('');
     assert.deepEqual(restored.listSessions(), []);
     assert.throws(() => restored.restore('{"format":"other"}'), /not a mcp-v8\/cluster-machine@1/);
+  });
+});
+
+describe('the request-id window', () => {
+  test(`a retry after ${requestIdsRememberedMax} later writes is refused with a clear answer, never applied twice; within the window it gets the first answer`, () => {
+    const machine = new ClusterMachine();
+    let at = 0;
+    const write = (rid: string, since: number, code: string) => machine.apply({ term: 1, index: ++at, kind: 'normal', data: JSON.stringify({ rid, since, command: { type: 'session.append', session: 'window', entry: { input_heap: null, output_heap: other, code, timestamp: 't' } } }) });
+    assert.deepEqual(write('first', 0, 'once'), { ok: true, value: 0 });
+    for (let n = 0; n < requestIdsRememberedMax - 1; n++) machine.apply({ term: 1, index: ++at, kind: 'normal', data: JSON.stringify({ rid: `filler-${n}`, since: at - 1, command: { type: 'tags.set', heap: other, tags: { n: String(n) } } }) });
+    // Still remembered: the retry gets the first answer.
+    assert.deepEqual(write('first', 0, 'once'), { ok: true, value: 0 });
+    machine.apply({ term: 1, index: ++at, kind: 'normal', data: JSON.stringify({ rid: 'one-more', since: at - 1, command: { type: 'tags.set', heap: other, tags: {} } }) });
+    // Forgotten now: refused, and the session still holds it once.
+    const late = write('first', 0, 'once');
+    assert.equal(late.ok, false);
+    assert.equal(!late.ok && late.code, 'LIMIT_EXCEEDED');
+    assert.match(!late.ok ? late.message : '', /first proposed at log index 0, before the last 65536 writes.*may or may not have been applied; read the state back/);
+    assert.deepEqual(machine.entries('window').map((e) => e.code), ['once']);
+    // The refusal is remembered like an answer, and survives a snapshot; a fresh write is applied.
+    const restored = new ClusterMachine();
+    restored.restore(machine.snapshot());
+    assert.deepEqual(restored.apply({ term: 1, index: at + 1, kind: 'normal', data: JSON.stringify({ rid: 'first', since: 0, command: { type: 'session.append', session: 'window', entry: { input_heap: null, output_heap: other, code: 'once', timestamp: 't' } } }) }), late);
+    assert.deepEqual(write('fresh', at, 'fresh'), { ok: true, value: 1 });
+    // A retried write that was never applied, first proposed after the forgotten ones: applied once.
+    assert.deepEqual(write('late-but-new', at - 5, 'new'), { ok: true, value: 2 });
   });
 });
 

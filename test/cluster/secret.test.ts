@@ -107,6 +107,27 @@ describe('cluster traffic signed with --cluster-secret', () => {
     };
     assert.equal((await ask('bob')).status, 404);
     assert.equal((await ask('alice')).status, 200);
+    // list_executions asks every node, each for the signed principal's runs only.
+    const aliceList = (await call(n3, '/api/tools/list_executions', 'alice', { limit: 200 })).body as { executions: Array<{ execution_id: string }> };
+    assert.ok(aliceList.executions.some((execution) => execution.execution_id === localId), 'alice lists her run of n1 on n3');
+    const bobList = (await call(n3, '/api/tools/list_executions', 'bob', { limit: 200 })).body as { executions: unknown[] };
+    assert.deepEqual(bobList.executions, [], 'bob lists none of hers');
+    // A Streamable HTTP session of alice's on n1, asked for on n2 (forwarded to n1, signed for the caller): hers, not bob's.
+    const mcpHeaders = (who: keyof typeof tokens, sessionId?: string) => ({
+      authorization: `Bearer ${tokens[who]}`, accept: 'application/json, text/event-stream', 'content-type': 'application/json',
+      ...(sessionId === undefined ? {} : { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' }),
+    });
+    const init = await fetch(`${n1.baseUrl}/mcp`, { method: 'POST', headers: mcpHeaders('alice'), body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'alice', version: '1' } } }) });
+    assert.equal(init.status, 200);
+    await init.body?.cancel();
+    const sessionId = init.headers.get('mcp-session-id')!;
+    const listTools = (who: keyof typeof tokens) => fetch(`${n2.baseUrl}/mcp`, { method: 'POST', headers: mcpHeaders(who, sessionId), body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
+    const bobs = await listTools('bob');
+    assert.equal(bobs.status, 404, 'bob cannot use alice\'s session through another node');
+    await bobs.body?.cancel();
+    const hers = await listTools('alice');
+    assert.equal(hers.status, 200);
+    assert.match(await hers.text(), /run_js/);
   });
 
   test('a rogue without the secret, or with a wrong one, is refused on every route and changes nothing', async () => {
@@ -122,6 +143,8 @@ describe('cluster traffic signed with --cluster-secret', () => {
       ['join', 'POST', '/raft/join', () => JSON.stringify({ node_id: 'rogue', addr: '127.0.0.1:1' })],
       ['leave', 'POST', '/raft/leave', () => JSON.stringify({ node_id: 'n3' })],
       ['run', 'POST', '/raft/executions', () => JSON.stringify({ op: 'submit', request: { code: '"rogue"', heapMemoryMaxMb: 8, executionTimeoutSecs: 5 } })],
+      ['list', 'POST', '/raft/executions', () => JSON.stringify({ op: 'list', limit: 10 })],
+      ['mcp', 'POST', '/raft/mcp', () => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })],
       ['status', 'GET', '/raft/status', () => ''],
     ];
     for (const [i, node] of nodes.entries()) {

@@ -75,7 +75,7 @@ describe('deployment topology', () => {
         const direct = await post(`http://127.0.0.1:${node.httpPort}`, '/api/exec', { code: 'n * 10', heap: second.heap, wait_ms: 20_000 });
         assert.equal(direct.result, '20', `${node.name}: ${JSON.stringify(direct)}`);
       }
-      // A real MCP client through nginx: stateless Streamable HTTP, so any node takes any request.
+      // A real MCP client through nginx: a Streamable HTTP session, its requests served by any node (forwarded to its holder).
       const client = new Client({ name: 'through-nginx', version: '1.0.0' });
       await client.connect(new StreamableHTTPClientTransport(new URL(`${lb}/mcp`)));
       try {
