@@ -10,6 +10,7 @@ import type ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, type PreparedContext } from './isolate-pool.ts';
 import { ConsoleBudget, ReplayFailed, failed, outcomeOfError, type Settled } from './outcome.ts';
+import { ModuleLoader } from './modules.ts';
 import { Run } from './run.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
@@ -100,6 +101,8 @@ export interface EngineOptions {
   onRetire?: (reason: string) => void;
   /** Tests: a lower bound than `stuckIsolatesMax`. */
   stuckIsolatesMax?: number;
+  /** Where imports come from (modules.ts); by default external imports are disabled. */
+  modules?: ModuleLoader;
 }
 
 class IsolateEngine implements Engine {
@@ -120,6 +123,7 @@ class IsolateEngine implements Engine {
   private readonly clock: () => number;
   /** swc's stripping and rewrites, in a worker thread (source-worker.ts). */
   readonly sources = new SourcePrep();
+  private readonly modules: ModuleLoader;
 
   constructor(options: EngineOptions) {
     assert(Number.isInteger(options.maxConcurrentExecutions) && options.maxConcurrentExecutions >= 1, 'at least one slot');
@@ -129,6 +133,7 @@ class IsolateEngine implements Engine {
     this.clock = options.clock ?? Date.now;
     this.onRetire = options.onRetire ?? null;
     this.stuckMax = options.stuckIsolatesMax ?? stuckIsolatesMax;
+    this.modules = options.modules ?? new ModuleLoader({ allowExternal: false });
     assert(Number.isInteger(this.stuckMax) && this.stuckMax >= 1, 'a positive bound on stuck isolates');
   }
 
@@ -325,7 +330,7 @@ class IsolateEngine implements Engine {
     this.routeConsole(prepared, request);
     const stateless = request.stateful === undefined;
     // A stateless run's isolate gets its heap reading and next context with the settle call.
-    const run = new Run({ prepared, request, memoryMb, now: this.clock, sources: this.sources, code, ...(stateless ? { onSettleSent: () => this.pool.sendSuccessor(prepared) } : {}) });
+    const run = new Run({ prepared, request, memoryMb, now: this.clock, sources: this.sources, code, modules: this.modules, ...(stateless ? { onSettleSent: () => this.pool.sendSuccessor(prepared) } : {}) });
     const { outcome, clean } = await this.execute(run, prepared, request);
     if (run.abandoned) this.noteAbandoned(run, prepared.isolate);
     if (!stateless) return this.keepStateful(run, prepared, memoryMb, outcome, clean);
@@ -417,7 +422,7 @@ class IsolateEngine implements Engine {
       return outcome;
     }
     const left = run.leftover;
-    const kept = { ...outcome, source: left.source, timersLeft: left.timersLeft, pendingWorkLeft: left.pendingWorkLeft };
+    const kept = { ...outcome, source: left.source, timersLeft: left.timersLeft, pendingWorkLeft: left.pendingWorkLeft, modules: left.modules };
     // Async work still pending when the run ended would complete in this context later, before
     // anything the next run asks, so the context is not kept: a resume replays the history,
     // where that work never reaches user code. The heap itself is saved as for any run.

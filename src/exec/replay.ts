@@ -5,7 +5,7 @@
 // `ReplayHost`; nothing here holds a context or an isolate.
 import type ivm from 'isolated-vm';
 import { ReplayFailed, RunStopped, describeThrown, endOf, ivmOutOfMemory, type SandboxState, type StopReason } from './outcome.ts';
-import type { ReplayStep } from './types.ts';
+import type { ReplayStep, RunModules } from './types.ts';
 
 /** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
 export const replayTimeoutMsMax = 300_000;
@@ -19,8 +19,8 @@ export interface ReplayHost {
   startDeadline(timeoutMs: number): void;
   /** Starts the step's run in the context ('begin', with its seed and clock readings) and counts it. */
   begin(seed: number, clockReadingsMs: number[]): Promise<SandboxState>;
-  /** Runs the step's code; its completion value stays in the isolate. */
-  evaluate(code: string): Promise<ivm.Reference<unknown>>;
+  /** Runs the step's code, its recorded imports loaded first; its completion value stays in the isolate. */
+  evaluate(code: string, heap: string, modules: RunModules | undefined): Promise<ivm.Reference<unknown>>;
   state(): Promise<SandboxState>;
   settle(completion: ivm.Reference<unknown>): Promise<SandboxState>;
   /** Fires the recorded timer at its recorded time (one turn). */
@@ -64,7 +64,7 @@ async function replayStep(host: ReplayHost, step: ReplayStep): Promise<StepEnd> 
   await host.begin(step.observed.seed, step.observed.clockReadingsMs);
   let completion: ivm.Reference<unknown>;
   try {
-    completion = await host.evaluate(step.code);
+    completion = await host.evaluate(step.code, step.heap, step.modules);
   } catch (error) {
     if (host.stopped() !== null || host.isolateDisposed() || !(error instanceof Error)) throw error;
     const state = await host.state();

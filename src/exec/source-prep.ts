@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import { assert } from '../errors.ts';
 import type { SourceAnswer, SourceAsk, SourceFailure, WrapAnswer } from './source-worker.ts';
+import { type ImportRequest, mayImport } from './module-rewrite.ts';
 import { mayAwait, mayDeclareLexically } from './top-level-await.ts';
 import { SourceCache, SourceError, cachedStrip, rememberStrip, strippedCacheEntriesMax, strippedCacheInputCharsMax } from './typescript.ts';
 
@@ -23,6 +24,8 @@ export interface PreparedSource {
    * It rejects as the rewrite fails (a SourceError for the code's own fault), and only when awaited.
    */
   wrapped: Promise<string> | null;
+  /** What the code imports (module-rewrite.ts), loaded before it runs. */
+  imports: ImportRequest[];
 }
 
 /** How long the large lane's worker stays after its last input before it is closed. */
@@ -196,10 +199,10 @@ export class SourcePrep {
   prepare(code: string, globalize: boolean): PreparedSource | Promise<PreparedSource> {
     assert(!this.closed, 'the source workers are open');
     const stripped = cachedStrip(code);
-    if (stripped !== undefined && !(globalize && mayDeclareLexically(stripped))) {
-      if (!mayAwait.test(stripped)) return { code: stripped, wrapped: null };
+    if (stripped !== undefined && !(globalize && mayDeclareLexically(stripped)) && !mayImport.test(stripped)) {
+      if (!mayAwait.test(stripped)) return { code: stripped, wrapped: null, imports: [] };
       const rewrite = this.rewrites.get(stripped);
-      if (rewrite !== undefined) return { code: stripped, wrapped: rewrite === null ? null : wrappedOf(rewrite) };
+      if (rewrite !== undefined) return { code: stripped, wrapped: rewrite === null ? null : wrappedOf(rewrite), imports: [] };
     }
     const input = stripped ?? code;
     return this.laneOf(input).ask({ op: 'prepare', code: input, stripped: stripped !== undefined, globalize }).then((answer) => {
@@ -209,7 +212,7 @@ export class SourcePrep {
       // A rewrite that failed for a reason of ours (not the code's) is not kept: it may not recur.
       const keep = answer.wrap === null || answer.wrap.ok || answer.wrap.sourceError;
       if (keep && mayAwait.test(answer.code)) this.rewrites.set(answer.code, answer.wrap);
-      return { code: answer.code, wrapped: answer.wrap === null ? null : wrappedOf(answer.wrap) };
+      return { code: answer.code, wrapped: answer.wrap === null ? null : wrappedOf(answer.wrap), imports: answer.imports };
     });
   }
 

@@ -193,3 +193,28 @@ export function globalizeDeclarations(code: string): string {
   }
   return edits.length === 0 ? code : applyEdits(Buffer.from(code, 'utf8'), edits);
 }
+
+/** Nodes whose bodies are a scope of their own: an `await` inside is not the top level's. */
+const functionScopes = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression', 'ClassDeclaration', 'ClassExpression', 'MethodProperty', 'GetterProperty', 'SetterProperty']);
+
+/**
+ * Whether the code awaits at its top level (an `await` outside every function, or `for await`).
+ * V8 compiles `await (async () => 1)()` in a script as a call of a function named `await`, and
+ * fails when it runs: such code needs the rewrite too. Iterative: deep nesting must not overflow.
+ */
+export function hasTopLevelAwait(code: string): boolean {
+  const stack: unknown[] = [...parseStatements(code).body];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    if (Array.isArray(node)) {
+      for (const item of node) stack.push(item);
+      continue;
+    }
+    const type = (node as { type?: unknown }).type;
+    if (type === 'AwaitExpression' || (type === 'ForOfStatement' && Boolean((node as { await?: unknown }).await))) return true;
+    if (typeof type === 'string' && functionScopes.has(type)) continue;
+    for (const [key, value] of Object.entries(node)) if (key !== 'span') stack.push(value);
+  }
+  return false;
+}

@@ -3,6 +3,14 @@
 
 export type { ExecutionStatus, FinalStatus } from '../model.ts';
 import type { DeterminismRecord, FinalStatus } from '../model.ts';
+import type { ImportRequest } from './module-rewrite.ts';
+import type { ModuleJournal } from './modules.ts';
+
+/** What a run imported (its code's import requests) and how each import was answered (docs/modules.md). */
+export interface RunModules {
+  imports: ImportRequest[];
+  journal: ModuleJournal;
+}
 export type { DeterminismEvent, DeterminismRecord } from '../model.ts';
 
 export interface RunLimits {
@@ -44,6 +52,8 @@ export interface ReplayStep {
   limits: RunLimits;
   observed: DeterminismRecord;
   outcome: { status: 'completed' | 'failed'; result: string | null; error: string | null };
+  /** The modules the run imported, answered from its record (the sources from the heap store). */
+  modules?: RunModules;
 }
 
 /** A context kept alive after a stateful run, owned by whoever holds it (the live-heap cache). */
@@ -83,6 +93,8 @@ export interface RunOutcome {
   live?: LiveHeap | null;
   /** Stateful runs: the source that ran (types stripped, rewritten), what a replay runs again. */
   source?: string | null;
+  /** Stateful runs: what the run imported, and the sources, which its heap keeps. */
+  modules?: RunModules | null;
   /** Stateful runs: unref'd timers still pending at the end, which a heap does not carry over. */
   timersLeft?: number;
   /** Stateful runs: async work (a WebAssembly compile) still pending at the end, which never completes. */
