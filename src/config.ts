@@ -41,6 +41,18 @@ export interface Config {
   auth: AuthConfig;
   /** Cluster mode (--cluster-port), or null for a single node. */
   cluster: ClusterConfig | null;
+  /** Module imports (docs/modules.md). */
+  modules: ModulesConfig;
+}
+
+/** Module imports: off unless --allow-external-modules; where from; the cache and the bounds. */
+export interface ModulesConfig {
+  allowExternal: boolean;
+  cdnUrl: string;
+  cacheDir: string;
+  cacheBytesMax: number;
+  moduleBytesMax: number;
+  fetchTimeoutMs: number;
 }
 
 type FlagKind = 'string' | 'int' | 'bool' | 'list';
@@ -105,6 +117,12 @@ const flagSpecs: Record<string, FlagSpec> = {
   'opa-fetch-policy': { kind: 'string', help: 'OPA policy path for fetch.', notSupportedYet: 'policy-gated fetch' },
   'fetch-header': { kind: 'list', help: 'Header injection rule.', notSupportedYet: 'policy-gated fetch' },
   'fetch-header-config': { kind: 'string', help: 'Header injection rules file.', notSupportedYet: 'policy-gated fetch' },
+  'allow-external-modules': { kind: 'bool', help: 'Let code import npm:, jsr:, https:// and http:// modules (fetched at run time; off by default).' },
+  'module-cdn-url': { kind: 'string', help: 'Where npm: and jsr: imports are fetched from, in esm.sh\'s layout (default https://esm.sh; a mirror for machines without internet).' },
+  'module-cache-dir': { kind: 'string', help: 'Disk cache of fetched modules, by URL (default /tmp/mcp-v8-modules).' },
+  'module-cache-max': { kind: 'int', min: 1, max: 1048576, help: 'Disk cache of fetched modules, at most this many MiB (default 512); the oldest files go first.' },
+  'module-size-max': { kind: 'int', min: 1, max: 1024, help: 'A fetched module is at most this many MiB (default 10).' },
+  'module-fetch-timeout': { kind: 'int', min: 1, max: 300, help: 'A module fetch (with its redirects) takes at most this many seconds (default 30).' },
   'policies-json': { kind: 'string', help: 'Policies for fetch, filesystem and modules.', notSupportedYet: 'policies' },
   'wasm-module': { kind: 'list', help: 'Pre-load name=path.wasm as a global.', notSupportedYet: 'pre-loaded WebAssembly modules' },
   'wasm-config': { kind: 'string', help: 'JSON map of global name to .wasm path.', notSupportedYet: 'pre-loaded WebAssembly modules' },
@@ -302,7 +320,29 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       mcpSessionIdleSecs: intFlag(raw, 'mcp-session-idle-timeout') ?? 3600,
       auth,
       cluster,
+      modules: readModulesFlags(raw),
     },
+  };
+}
+
+function readModulesFlags(raw: RawFlags): ModulesConfig {
+  const cdnUrl = stringFlag(raw, 'module-cdn-url') ?? 'https://esm.sh';
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(cdnUrl);
+  } catch {
+    parsed = null;
+  }
+  if (parsed === null || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || parsed.search !== '' || parsed.hash !== '') {
+    throw flagError(`--module-cdn-url must be an http(s) URL without query or fragment, like https://esm.sh, got '${cdnUrl}'`);
+  }
+  return {
+    allowExternal: raw.has('allow-external-modules'),
+    cdnUrl: cdnUrl.replace(/\/+$/, ''),
+    cacheDir: stringFlag(raw, 'module-cache-dir') ?? '/tmp/mcp-v8-modules',
+    cacheBytesMax: (intFlag(raw, 'module-cache-max') ?? 512) * 1024 * 1024,
+    moduleBytesMax: (intFlag(raw, 'module-size-max') ?? 10) * 1024 * 1024,
+    fetchTimeoutMs: (intFlag(raw, 'module-fetch-timeout') ?? 30) * 1000,
   };
 }
 

@@ -11,6 +11,7 @@ import type { Config } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
 import { createEngine } from './exec/engine.ts';
 import { isolatedVmBuild } from './exec/isolated-vm-build.ts';
+import { ModuleLoader } from './exec/modules.ts';
 import { HeapService } from './service/heaps.ts';
 import { ExecutionService } from './service/executions.ts';
 import type { Engine } from './exec/types.ts';
@@ -207,7 +208,10 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     logger.warn({ why: ivm.why }, 'isolated-vm is the unpatched prebuilt: a stopped run whose thrown value or rejection reason has a getter or proxy trap that never returns keeps an isolate thread busy until restart (the run still ends, 2 s late; /healthz then says degraded)');
   }
   try {
-    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire: () => retire() });
+    // The modules policy (--policies-json "modules") joins here as `modulePolicy` once the policy
+    // plumbing is merged (docs/modules.md, "Policy").
+    const modules = new ModuleLoader({ ...config.modules });
+    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire: () => retire(), modules });
   } catch (error) {
     await store.close();
     await closeHeaps(heaps);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import type { PolicyDecider } from '../policy/decider.ts';
 import { moduleInput } from '../policy/inputs.ts';
+import { ReplayFailed } from './outcome.ts';
 
 export const moduleCdnUrlDefault = 'https://esm.sh';
 export const moduleBytesMaxDefault = 10 * 1024 * 1024;
@@ -320,10 +321,11 @@ export function replaying(heap: string, recorded: { entries: JournalEntry[]; sou
   return {
     async obtain(specifier, base) {
       const entry = recorded.entries.find((candidate) => candidate.specifier === specifier && candidate.base === base);
-      if (entry === undefined) throw new ModuleError(`Replay of heap ${heap}: the import of '${specifier}'${base === '' ? '' : ` from ${base}`} is not in its record`);
+      // A record without the answer cannot be replayed: the heap fails to resume (never a fetch).
+      if (entry === undefined) throw new ReplayFailed(`the import of '${specifier}'${base === '' ? '' : ` from ${base}`} is not in the record of heap ${heap}`);
       if (entry.error !== undefined) throw new ModuleError(entry.error, '');
       const source = recorded.sources.get(entry.sha256!);
-      if (source === undefined) throw new ModuleError(`Replay of heap ${heap}: the source of module ${entry.url} (sha256 ${entry.sha256}) is missing`);
+      if (source === undefined) throw new ReplayFailed(`the source of module ${entry.url} (sha256 ${entry.sha256}) that heap ${heap} imported is missing`);
       return { url: entry.url!, source, sha256: entry.sha256! };
     },
   };

@@ -66,7 +66,7 @@ async function replayStep(host: ReplayHost, step: ReplayStep): Promise<StepEnd> 
   try {
     completion = await host.evaluate(step.code, step.heap, step.modules);
   } catch (error) {
-    if (host.stopped() !== null || host.isolateDisposed() || !(error instanceof Error)) throw error;
+    if (host.stopped() !== null || host.isolateDisposed() || !(error instanceof Error) || error instanceof ReplayFailed) throw error;
     const state = await host.state();
     return { status: 'failed', result: null, error: describeThrown(error), issue: state.replayIssue };
   }
