@@ -156,9 +156,10 @@ async function evaluateModule(context: ivm.Context, state: ContextModules, url: 
 /**
  * Loads the imports of a run's code into its context: throws ModuleError when a static import
  * cannot be loaded or its module throws (no code of the run has run then); a literal import()
- * that fails is registered as failed, and rejects when the code calls it.
+ * that fails is registered as failed, and rejects when the code calls it. `onEvaluating` hears
+ * when modules start to run: before it, a failure has changed nothing in the context.
  */
-export async function linkImports(isolate: ivm.Isolate, context: ivm.Context, imports: readonly ImportRequest[], provider: SourceProvider): Promise<void> {
+export async function linkImports(isolate: ivm.Isolate, context: ivm.Context, imports: readonly ImportRequest[], provider: SourceProvider, onEvaluating: () => void = () => {}): Promise<void> {
   if (imports.length === 0) return;
   const state = stateOf(context);
   const linker = new Linker(state, provider);
@@ -166,6 +167,8 @@ export async function linkImports(isolate: ivm.Isolate, context: ivm.Context, im
   for (const request of imports) if (!request.dynamic) await linker.root(request.specifier, '', false);
   await Promise.all(imports.filter((request) => request.dynamic).map((request) => linker.root(request.specifier, '', true)));
   await linker.compile(isolate);
+  // Until here no code of any module ran: a failure leaves the context as it was.
+  onEvaluating();
   const rows = linker.registrations;
   for (const row of rows) {
     if (row.url === null) continue;

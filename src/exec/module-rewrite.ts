@@ -123,7 +123,7 @@ export function rewriteMainImports(code: string): { code: string; imports: Impor
   const imports: ImportRequest[] = [];
   for (const statement of body) {
     if (statement.type?.startsWith('Export') === true) {
-      throw new SourceError('SyntaxError: export statements are not supported in the code of a run (it runs as a script; its last expression is the result); import what you need and leave out export');
+      throw new SourceError('SyntaxError: export statements are not supported in the code of a run (it runs as a script; its last expression is the result); leave out export');
     }
     if (statement.type !== 'ImportDeclaration') continue;
     if (statement['typeOnly'] === true) continue;

@@ -301,12 +301,12 @@ export class Run {
     if (imports.length > 0) {
       if (attaching !== null) await attaching;
       attaching = null;
-      // Recorded before anything is loaded: a failed import is a failed run that a replay repeats.
-      this.left.source = code;
       const journal: ModuleJournal = { entries: [], sources: new Map() };
       this.left.modules = { imports, journal };
       this.checkDeadline();
-      await linkImports(this.prepared.isolate, this.prepared.context, imports, journaling(this.modules, journal));
+      // Once a module's code has run, a failure is a failed run that a replay repeats (from the
+      // journal); before, nothing ran and the run leaves no heap.
+      await linkImports(this.prepared.isolate, this.prepared.context, imports, journaling(this.modules, journal), () => { this.left.source = code; });
       this.checkDeadline();
     }
     if (!mayAwait.test(code)) {

@@ -66,7 +66,8 @@ function parseStatements(code: string): { body: Statement[]; base: number } {
   const base = program.body[0]!.span.start;
   const body = program.body.slice(1);
   if (body.some((statement) => statement.type.startsWith('Import') || statement.type.startsWith('Export'))) {
-    throw new SourceError('SyntaxError: import and export statements are not supported yet');
+    // Import statements were made script code before (module-rewrite.ts); what is left is an export.
+    throw new SourceError('SyntaxError: export statements are not supported in the code of a run (it runs as a script; its last expression is the result); leave out export');
   }
   return { body, base: base + 1 };
 }
