@@ -25,6 +25,12 @@ const heapRecordSchema = z.strictObject({
     complete: z.literal(true),
   }),
   outcome: z.strictObject({ status: z.enum(['completed', 'failed']), result: z.string().nullable(), error: z.string().nullable() }),
+  // What the run imported and how each import was answered (docs/modules.md, "Replay"); each
+  // source is an object of the heap store, by its sha256. Absent for runs that imported nothing.
+  modules: z.strictObject({
+    imports: z.array(z.strictObject({ specifier: z.string(), dynamic: z.boolean() })),
+    entries: z.array(z.strictObject({ specifier: z.string(), base: z.string(), url: z.string().optional(), sha256: hex64.optional(), error: z.string().optional() })),
+  }).optional(),
 });
 
 export type HeapRecord = z.infer<typeof heapRecordSchema>;
@@ -35,11 +41,14 @@ export function heapRecordOf(options: {
   limits: HeapRecord['limits'];
   observed: DeterminismRecord;
   outcome: HeapRecord['outcome'];
+  modules?: HeapRecord['modules'];
 }): HeapRecord {
   if (!options.observed.complete) {
     throw new McpV8Error('INVALID_ARGUMENT', 'this run observed more clock readings or events than a heap can record; it cannot be saved as a heap');
   }
-  return { format: heapRecordFormat, ...options, observed: { ...options.observed, complete: true } };
+  const { modules, ...rest } = options;
+  // A run that imported nothing has no `modules` key: its record (and id) is as before imports.
+  return { format: heapRecordFormat, ...rest, ...(modules === undefined || modules.imports.length === 0 ? {} : { modules }), observed: { ...options.observed, complete: true } };
 }
 
 function canonical(value: unknown): unknown {
