@@ -101,18 +101,25 @@ class Linker {
     }
   }
 
-  /** Compiles what is new to the context, in it. */
+  /**
+   * Compiles what is new to the context, in it. All compile calls are sent at once: calls sent
+   * one after the other run in one wake of the isolate's thread (isolate-pool.ts).
+   */
   async compile(isolate: ivm.Isolate): Promise<void> {
-    for (const [url, analysis] of this.sources) {
-      let module: ivm.Module;
-      try {
-        module = await isolate.compileModule(analysis.code, { filename: url });
-      } catch (error) {
-        throw new ModuleError(`${(error as Error).name ?? 'SyntaxError'} in module ${url}: ${(error as Error).message}`, '');
+    const compiled = await Promise.allSettled([...this.sources].map(([url, analysis]) => isolate.compileModule(analysis.code, { filename: url })));
+    const urls = [...this.sources.keys()];
+    let failure: ModuleError | null = null;
+    for (const [index, result] of compiled.entries()) {
+      const url = urls[index]!;
+      if (result.status === 'rejected') {
+        const error = result.reason as Error;
+        failure ??= new ModuleError(`${error.name ?? 'SyntaxError'} in module ${url}: ${error.message}`, '');
+        continue;
       }
-      this.state.byUrl.set(url, module);
-      this.state.urlOf.set(module, url);
+      this.state.byUrl.set(url, result.value);
+      this.state.urlOf.set(result.value, url);
     }
+    if (failure !== null) throw failure;
   }
 
   get registrations(): readonly Row[] {
@@ -170,14 +177,20 @@ export async function linkImports(isolate: ivm.Isolate, context: ivm.Context, im
   // Until here no code of any module ran: a failure leaves the context as it was.
   onEvaluating();
   const rows = linker.registrations;
-  for (const row of rows) {
-    if (row.url === null) continue;
-    const error = await evaluateModule(context, state, row.url);
-    if (error === null) continue;
-    if (!row.dynamic) throw new ModuleError(error, '');
-    row.error = error;
-    row.url = null;
+  if (rows.some((row) => row.dynamic && row.url !== null)) {
+    // A literal import() whose module throws must fail only that import(): each module is
+    // evaluated on its own, static imports first, in order.
+    for (const row of rows) {
+      if (row.url === null) continue;
+      const error = await evaluateModule(context, state, row.url);
+      if (error === null) continue;
+      if (!row.dynamic) throw new ModuleError(error, '');
+      row.error = error;
+      row.url = null;
+    }
   }
+  // Otherwise the registration module evaluates them, as its imports, in order: three calls into
+  // the isolate for the whole graph.
   await register(isolate, context, state, rows);
 }
 
@@ -189,8 +202,12 @@ async function register(isolate: ivm.Isolate, context: ivm.Context, state: Conte
   const table = rows.map((row) => `[${JSON.stringify(row.specifier)}, ${JSON.stringify(row.base)}, ${row.url === null ? 'null' : `m${urls.indexOf(row.url)}`}, ${JSON.stringify(row.error?.replace(/^Error: /, '') ?? null)}]`).join(',\n');
   const registration = await isolate.compileModule(`${imports}\n__mcpv8_register_imports([${table}]);`, { filename: 'mcp-v8:imports' });
   try {
-    await registration.instantiate(context, (specifier) => state.byUrl.get(specifier)!);
-    await registration.evaluate();
+    await registration.instantiate(context, (specifier, referrer) => referrer === registration ? state.byUrl.get(specifier)! : resolverOf(state)(specifier, referrer));
+    await registration.evaluate({ promise: true } as never);
+  } catch (error) {
+    if (error instanceof ModuleError) throw error;
+    const thrown = error as Error;
+    throw new ModuleError(`${thrown.stack ?? `${thrown.name}: ${thrown.message}`}`.split('\n').filter((line) => !line.includes('<isolated-vm boundary>')).join('\n'), '');
   } finally {
     registration.release();
   }

@@ -174,6 +174,8 @@ export class SourcePrep {
   private readonly large: Lane;
   /** For code that may use top-level await, whether it needs the rewrite, and the rewrite: null when it does not. */
   private readonly rewrites = new SourceCache<WrapAnswer | null>(strippedCacheEntriesMax, (answer) => answer === null ? 0 : answer.ok ? answer.value.length : answer.message.length);
+  /** Code with imports, prepared (its imports rewritten, made global in stateful mode, wrapped): by mode and stripped code. */
+  private readonly importing = new SourceCache<{ code: string; wrap: WrapAnswer | null; imports: ImportRequest[] }>(strippedCacheEntriesMax, (entry) => entry.code.length);
   private closed = false;
 
   /** `workerUrl`: the worker's module (tests start one that can be made to die). */
@@ -204,6 +206,9 @@ export class SourcePrep {
       const rewrite = this.rewrites.get(stripped);
       if (rewrite !== undefined) return { code: stripped, wrapped: rewrite === null ? null : wrappedOf(rewrite), imports: [] };
     }
+    const importKey = stripped !== undefined && mayImport.test(stripped) ? `${globalize ? 'g' : 's'}${stripped}` : null;
+    const known = importKey === null ? undefined : this.importing.get(importKey);
+    if (known !== undefined) return { code: known.code, wrapped: known.wrap === null ? null : wrappedOf(known.wrap), imports: known.imports };
     const input = stripped ?? code;
     return this.laneOf(input).ask({ op: 'prepare', code: input, stripped: stripped !== undefined, globalize }).then((answer) => {
       if (!answer.ok) throw errorOf(answer);
@@ -212,6 +217,10 @@ export class SourcePrep {
       // A rewrite that failed for a reason of ours (not the code's) is not kept: it may not recur.
       const keep = answer.wrap === null || answer.wrap.ok || answer.wrap.sourceError;
       if (keep && mayAwait.test(answer.code)) this.rewrites.set(answer.code, answer.wrap);
+      const strippedNow = answer.strip?.value ?? stripped;
+      if (keep && answer.imports.length > 0 && strippedNow !== undefined && (answer.strip === null || answer.strip.cacheable)) {
+        this.importing.set(`${globalize ? 'g' : 's'}${strippedNow}`, { code: answer.code, wrap: answer.wrap, imports: answer.imports });
+      }
       return { code: answer.code, wrapped: answer.wrap === null ? null : wrappedOf(answer.wrap), imports: answer.imports };
     });
   }
