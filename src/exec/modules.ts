@@ -21,6 +21,8 @@ export const moduleMemoryCacheBytesMax = 64 * 1024 * 1024;
 export const moduleRedirectsMax = 10;
 /** Modules one run may load (its whole graph): a bound on the work and memory one run can cause. */
 export const runModulesMax = 2_000;
+/** Characters of module source one run may load in all (the host holds them while it links). */
+export const runModuleCharsMax = 64 * 1024 * 1024;
 
 /** A module import failed: the text names the module (specifier and URL) and why. */
 export class ModuleError extends Error {
@@ -304,6 +306,11 @@ export function journaling(loader: ModuleLoader, journal: ModuleJournal): Source
       if (journal.entries.length >= runModulesMax) throw new ModuleError(`This run imports more than ${runModulesMax} modules`);
       try {
         const module = await loader.obtain(specifier, base);
+        if (!journal.sources.has(module.sha256)) {
+          let chars = module.source.length;
+          for (const source of journal.sources.values()) chars += source.length;
+          if (chars > runModuleCharsMax) throw new ModuleError(`This run's modules pass ${runModuleCharsMax} characters of source in all (at ${module.url})`);
+        }
         journal.entries.push({ specifier, base, url: module.url, sha256: module.sha256 });
         journal.sources.set(module.sha256, module.source);
         return module;
