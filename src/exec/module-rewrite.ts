@@ -9,6 +9,7 @@
 // Both globals are defined by module-link.ts; they answer from what the host loaded before the
 // code ran: static imports and literal import("…") specifiers, found here.
 import { SwcFault, swcParser } from './swc.ts';
+import { walkAst } from './top-level-await.ts';
 import { SourceError, swcMessage } from './typescript.ts';
 
 /** Only code with this word can import anything. */
@@ -49,26 +50,19 @@ function stringOf(node: unknown): string | null {
 
 /**
  * Every `import(…)` call: its callee's span and its literal specifier, if any; `import.meta`s go
- * to `metas`. Iterative: code nested thousands deep must not overflow this walk.
+ * to `metas`.
  */
 function dynamicImports(body: Node[], metas: Span[] = []): Array<{ callee: Span; specifier: string | null }> {
   const found: Array<{ callee: Span; specifier: string | null }> = [];
-  const stack: unknown[] = [...body];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (node === null || typeof node !== 'object') continue;
-    if (Array.isArray(node)) {
-      for (const item of node) stack.push(item);
-      continue;
-    }
-    const value = node as Node;
-    if (value.type === 'CallExpression' && (value['callee'] as Node | undefined)?.type === 'Import') {
+  walkAst(body, (value) => {
+    const callee = value['callee'] as Node | undefined;
+    if (value.type === 'CallExpression' && callee?.type === 'Import') {
       const args = value['arguments'] as Array<{ expression: unknown }>;
-      found.push({ callee: (value['callee'] as Node).span!, specifier: stringOf(args[0]?.expression) });
+      found.push({ callee: callee.span!, specifier: stringOf(args[0]?.expression) });
     }
-    if (value.type === 'MetaProperty' && value['kind'] === 'import.meta') metas.push(value.span!);
-    for (const key in value) if (key !== 'span') stack.push(value[key]);
-  }
+    if (value.type === 'MetaProperty' && value['kind'] === 'import.meta') metas.push((value as Node).span!);
+    return true;
+  });
   return found;
 }
 

@@ -204,7 +204,21 @@ const functionScopes = new Set(['FunctionDeclaration', 'FunctionExpression', 'Ar
  * fails when it runs: such code needs the rewrite too. Iterative: deep nesting must not overflow.
  */
 export function hasTopLevelAwait(code: string): boolean {
-  const stack: unknown[] = [...parseStatements(code).body];
+  let found = false;
+  walkAst(parseStatements(code).body, (node) => {
+    const type = node.type;
+    if (type === 'AwaitExpression' || (type === 'ForOfStatement' && Boolean(node['await']))) found = true;
+    return !found && !(typeof type === 'string' && functionScopes.has(type));
+  });
+  return found;
+}
+
+/**
+ * Visits every node of an swc AST, depth first; `visit` answers whether to go into the node.
+ * Iterative: code nested thousands deep must not overflow the walk.
+ */
+export function walkAst(roots: readonly unknown[], visit: (node: { type?: unknown; [key: string]: unknown }) => boolean): void {
+  const stack: unknown[] = [...roots];
   while (stack.length > 0) {
     const node = stack.pop();
     if (node === null || typeof node !== 'object') continue;
@@ -212,10 +226,8 @@ export function hasTopLevelAwait(code: string): boolean {
       for (const item of node) stack.push(item);
       continue;
     }
-    const type = (node as { type?: unknown }).type;
-    if (type === 'AwaitExpression' || (type === 'ForOfStatement' && Boolean((node as { await?: unknown }).await))) return true;
-    if (typeof type === 'string' && functionScopes.has(type)) continue;
-    for (const [key, value] of Object.entries(node)) if (key !== 'span') stack.push(value);
+    const value = node as { type?: unknown; [key: string]: unknown };
+    if (!visit(value)) continue;
+    for (const key in value) if (key !== 'span') stack.push(value[key]);
   }
-  return false;
 }

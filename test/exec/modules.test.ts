@@ -159,6 +159,18 @@ describe('imports allowed, from the local CDN', () => {
   });
 });
 
+describe('hostile code', () => {
+  test('builtins replaced by an earlier run do not reach the import machinery of a later one', async () => {
+    const { engine } = await engineWith({});
+    const first = await run(engine, 'Array.isArray = () => false; Promise.reject = () => 0; Function.prototype.bind = null; String = () => "x"; Error = function () { return 7 }; Object.defineProperty = null; globalThis.__mcpv8_imported = () => ({ camelCase: () => "forged" }); 1', { replay: [] });
+    assert.equal(first.status, 'completed', first.error ?? '');
+    const second = await run(engine, 'import { camelCase } from "npm:lodash-like@1.0.0"; const m = await import("npm:lodash-like@1.0.0"); let e; try { await import("npm:" + "other") } catch (x) { e = x instanceof Object } camelCase("a b") + " " + m.chunk([1, 2], 1).length + " " + e', { live: first.live! });
+    assert.equal(second.status, 'completed', second.error ?? '');
+    assert.equal(second.result, 'aB 2 true');
+    second.live?.dispose();
+  });
+});
+
 describe('stateful: a heap records its modules and a replay never fetches', () => {
   test('replay answers from the record; a missing source is a clear error', async () => {
     const { engine } = await engineWith({});
