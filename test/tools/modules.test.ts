@@ -2,6 +2,8 @@
 // process, stateless and stateful, the CDN pointed at a local HTTP server serving real ES modules
 // in esm.sh's layout (test/support/module-server.ts).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -78,6 +80,19 @@ describe('imports through MCP (stateful)', () => {
     } finally {
       await second.close();
       await changed.close();
+    }
+    // A module source lost from the heap store: the resume fails naming the module, never fetches.
+    const words = esmRoutes['/lodash-like@1.0.0/es2022/words.mjs']!.body!;
+    const sha256 = createHash('sha256').update(words).digest('hex');
+    await rm(join(root, 'heaps', sha256.slice(0, 2), sha256));
+    const third = await connect([...stateful, '--module-cdn-url', modules.url, '--module-cache-dir', join(root, 'cache-3')]);
+    try {
+      const requests = modules.total();
+      const lost = await callTool(third, 'run_js', { code: 'said', heap, wait_ms: 20_000 });
+      assert.match(lost.isError ? lost.text : String(lost.value.error), new RegExp(`heap ${heap} imported module ${modules.url.replace(/[.]/g, '\\.')}/lodash-like@1\\.0\\.0/es2022/words\\.mjs \\(sha256 ${sha256}\\), whose source is missing from the heap store; it cannot be resumed`));
+      assert.equal(modules.total(), requests, 'nothing was fetched instead');
+    } finally {
+      await third.close();
     }
   });
 });
