@@ -244,21 +244,30 @@ export class ModuleLoader {
     }
     if (!this.allowExternal) throw disabled(url.href);
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ModuleError(`Cannot import '${specifier}': only https: and http: modules can be fetched (it resolved to ${url.href})`);
-    if (this.policy !== null) {
-      const decision = await this.policy.decide(moduleInput(specifier, url));
-      if (!decision.allow) throw new ModuleError(`Module import denied by policy: '${specifier}' (${url.href}): ${decision.reason}`);
-    }
+    await this.check(specifier, url);
     const cached = await this.cache.get(url.href);
-    if (cached !== undefined) return cached;
+    // A redirect's target is checked too, also when the cache answers for it.
+    if (cached !== undefined) {
+      if (cached.url !== url.href) await this.check(specifier, new URL(cached.url));
+      return cached;
+    }
     let pending = this.inflight.get(url.href);
     if (pending === undefined) {
-      pending = this.fetchModule(url).finally(() => this.inflight.delete(url.href));
+      pending = this.fetchModule(url, (target) => this.check(specifier, target)).finally(() => this.inflight.delete(url.href));
       this.inflight.set(url.href, pending);
     }
     return pending;
   }
 
-  private async fetchModule(requested: URL): Promise<ModuleSource> {
+  /** The modules policy's decision on importing `specifier` from `url`: a denial throws. */
+  private async check(specifier: string, url: URL): Promise<void> {
+    if (this.policy === null) return;
+    const decision = await this.policy.decide(moduleInput(specifier, url));
+    if (!decision.allow) throw new ModuleError(`Module import denied by policy: '${specifier}' (${url.href}): ${decision.reason}`);
+  }
+
+  /** Fetches `requested`, following redirects by hand; each hop's target is `checkHop`ped before it is fetched. */
+  private async fetchModule(requested: URL, checkHop: (target: URL) => Promise<void>): Promise<ModuleSource> {
     const signal = AbortSignal.timeout(this.fetchTimeoutMs);
     let url = requested;
     for (let hop = 0; ; hop++) {
@@ -277,6 +286,7 @@ export class ModuleLoader {
         if (hop >= moduleRedirectsMax) throw new ModuleError(`Fetching module ${requested.href} followed more than ${moduleRedirectsMax} redirects`);
         url = new URL(location, url);
         if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ModuleError(`Module ${requested.href} redirected to ${url.href}, which is not an http(s) URL`);
+        await checkHop(url);
         continue;
       }
       if (response.statusCode !== 200) {

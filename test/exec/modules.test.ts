@@ -153,6 +153,13 @@ describe('imports allowed, from the local CDN', () => {
     const { engine: denying } = await engineWith({ modulePolicy: strict });
     const denied = await run(denying, 'import { pascalCase } from "jsr:@luca/cases@1.0.0"; 1');
     assert.match(denied.error ?? '', /^Error: Module import denied by policy: 'jsr:@luca\/cases@1\.0\.0' \(http:\/\/127\.0\.0\.1:\d+\/jsr\/@luca\/cases@1\.0\.0\): rego data\.mcp\.modules\.allow \(modules\.rego\) is false$/);
+    // A redirect's target is checked before it is fetched.
+    const hops = new LocalRegoDecider([{ file: 'modules.rego', source: 'package mcp.modules\ndefault allow := false\nallow if not contains(input.resolved_url, "/y/")' }], 'data.mcp.modules.allow');
+    const { engine: hopping } = await engineWith({ modulePolicy: hops });
+    const before = server.requests.get('/y/final/entry.js') ?? 0;
+    const redirected = await run(hopping, `import { near } from "${server.url}/x/moved.js"; near`);
+    assert.match(redirected.error ?? '', new RegExp(`^Error: Module import denied by policy: '${server.url}/x/moved\\.js' \\(${server.url}/y/final/entry\\.js\\)`));
+    assert.equal(server.requests.get('/y/final/entry.js') ?? 0, before, 'the denied target was not fetched');
     // A module's own imports are checked too (its relative specifier is a "url" import).
     const nested = await run(denying, 'import { camelCase } from "npm:lodash-like@1.0.0"; 1');
     assert.match(nested.error ?? '', /^Error: Module import denied by policy: '\/lodash-like@1\.0\.0\/es2022\/lodash-like\.mjs'/);
