@@ -174,7 +174,7 @@ export class SourcePrep {
   private readonly large: Lane;
   /** For code that may use top-level await, whether it needs the rewrite, and the rewrite: null when it does not. */
   private readonly rewrites = new SourceCache<WrapAnswer | null>(strippedCacheEntriesMax, (answer) => answer === null ? 0 : answer.ok ? answer.value.length : answer.message.length);
-  /** Code with imports, prepared (its imports rewritten, made global in stateful mode, wrapped): by mode and stripped code. */
+  /** Code with the word `import`, prepared (its imports rewritten, made global in stateful mode, wrapped): by mode and stripped code. */
   private readonly importing = new SourceCache<{ code: string; wrap: WrapAnswer | null; imports: ImportRequest[] }>(strippedCacheEntriesMax, (entry) => entry.code.length);
   private closed = false;
 
@@ -218,7 +218,7 @@ export class SourcePrep {
       const keep = answer.wrap === null || answer.wrap.ok || answer.wrap.sourceError;
       if (keep && mayAwait.test(answer.code)) this.rewrites.set(answer.code, answer.wrap);
       const strippedNow = answer.strip?.value ?? stripped;
-      if (keep && answer.imports.length > 0 && strippedNow !== undefined && (answer.strip === null || answer.strip.cacheable)) {
+      if (keep && strippedNow !== undefined && mayImport.test(strippedNow) && (answer.strip === null || answer.strip.cacheable)) {
         this.importing.set(`${globalize ? 'g' : 's'}${strippedNow}`, { code: answer.code, wrap: answer.wrap, imports: answer.imports });
       }
       return { code: answer.code, wrapped: answer.wrap === null ? null : wrappedOf(answer.wrap), imports: answer.imports };

@@ -78,6 +78,13 @@ describe('source preparation', () => {
     const imported = await sources.prepare('import x from "y";\nawait x', false);
     assert.deepEqual(imported.imports, [{ specifier: 'y', dynamic: false }]);
     assert.match(await imported.wrapped!, / var x; .*\n;\(  \{default: x\} = __mcpv8_imported\("y", ""\)\);\nreturn \(await x\);\n/);
+    const importedAgain = sources.prepare('import x from "y";\nawait x', false);
+    assert.ok(!(importedAgain instanceof Promise), 'code with imports is answered from the cache the second time');
+    assert.deepEqual(importedAgain.imports, imported.imports);
+    await sources.prepare('// import nothing\n1', false);
+    const commented = sources.prepare('// import nothing\n1', false);
+    assert.ok(!(commented instanceof Promise), 'so is code that only mentions the word');
+    assert.deepEqual(commented.imports, []);
     // A rewrite that cannot be done rejects when awaited, with the code's own error.
     const exported = await sources.prepare('export const e = await 1', false);
     assert.ok(exported.wrapped !== null);
