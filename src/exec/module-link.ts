@@ -53,7 +53,6 @@ type Row = { specifier: string; base: string; dynamic: boolean; url: string | nu
 
 class Linker {
   private readonly rows: Row[] = [];
-  private readonly pending: Array<Promise<void>> = [];
   private readonly visited = new Set<string>();
   private readonly sources = new Map<string, AnalysedModule>();
 
