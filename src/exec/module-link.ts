@@ -34,7 +34,8 @@ function analysed(module: ModuleSource): AnalysedModule {
     try {
       source = stripUncached(source).stripped;
     } catch (error) {
-      throw new ModuleError((error as Error).message.replace(/^SyntaxError: /, `SyntaxError in module ${module.url}: `), '');
+      // JSX is not transformed: a .tsx module's JSX is a syntax error here, like any other.
+      throw new ModuleError((error as Error).message.replace(/^SyntaxError: /, `SyntaxError in module ${module.url}: `).replace(' [main.js:', ' [line '), '');
     }
   }
   let result: AnalysedModule;

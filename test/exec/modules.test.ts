@@ -83,6 +83,18 @@ describe('imports allowed, from the local CDN', () => {
     assert.equal(await ok(engine, 'import { pascalCase, camelCase } from "jsr:@luca/cases@1.0.0"; pascalCase("hello world") + " " + camelCase("a b")'), 'HelloWorld aB');
   });
 
+  test('.tsx modules: types stripped; JSX is a syntax error naming the module', async () => {
+    const tsx = await startModuleServer({ '/c.tsx': { body: 'type P = { n: number };\nexport const id = <T,>(x: T): T => x;\nexport const twice = (p: P): number => p.n * 2;' }, '/e.tsx': { body: 'export const el = <div>hi</div>;' } });
+    try {
+      const { engine } = await engineWith({ cdnUrl: tsx.url });
+      assert.equal(await ok(engine, `import { id, twice } from "${tsx.url}/c.tsx"; id(1) + twice({ n: 2 })`), '5');
+      const jsx = await run(engine, `import { el } from "${tsx.url}/e.tsx"; el`);
+      assert.match(jsx.error ?? '', new RegExp(`^SyntaxError in module ${tsx.url}/e\\.tsx: Expression expected \\[line 1:27\\]`));
+    } finally {
+      await tsx.close();
+    }
+  });
+
   test('a relative import resolves against the module\'s final URL, after its redirect', async () => {
     const { engine } = await engineWith({});
     assert.equal(await ok(engine, `import { near } from "${server.url}/x/moved.js"; near`), 'resolved against the final URL');
