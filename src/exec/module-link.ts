@@ -56,6 +56,8 @@ class Linker {
   private readonly rows: Row[] = [];
   private readonly visited = new Set<string>();
   private readonly sources = new Map<string, AnalysedModule>();
+  /** Modules V8 did not compile (swc parsed them), by URL: the imports that reach one fail. */
+  private readonly failed = new Map<string, string>();
 
   private readonly state: ContextModules;
   private readonly provider: SourceProvider;
@@ -108,18 +110,31 @@ class Linker {
   async compile(isolate: ivm.Isolate): Promise<void> {
     const compiled = await Promise.allSettled([...this.sources].map(([url, analysis]) => isolate.compileModule(analysis.code, { filename: url })));
     const urls = [...this.sources.keys()];
-    let failure: ModuleError | null = null;
     for (const [index, result] of compiled.entries()) {
       const url = urls[index]!;
       if (result.status === 'rejected') {
         const error = result.reason as Error;
-        failure ??= new ModuleError(`${error.name ?? 'SyntaxError'} in module ${url}: ${error.message}`, '');
+        this.failed.set(url, `${error.name ?? 'SyntaxError'} in module ${url}: ${error.message}`);
         continue;
       }
       this.state.byUrl.set(url, result.value);
       this.state.urlOf.set(result.value, url);
     }
-    if (failure !== null) throw failure;
+  }
+
+  /** Why the module at `url` or one it imports, statically, did not compile; null when all did. */
+  compileFailure(url: string): string | null {
+    const seen = new Set<string>();
+    const stack = [url];
+    while (stack.length > 0) {
+      const next = stack.pop()!;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      const failure = this.failed.get(next);
+      if (failure !== undefined) return failure;
+      for (const dependency of this.state.links.get(next)?.values() ?? []) stack.push(dependency);
+    }
+    return null;
   }
 
   get registrations(): readonly Row[] {
@@ -177,6 +192,13 @@ export async function linkImports(isolate: ivm.Isolate, context: ivm.Context, im
   // Until here no code of any module ran: a failure leaves the context as it was.
   onEvaluating();
   const rows = linker.registrations;
+  for (const row of rows) {
+    const failure = row.url === null ? null : linker.compileFailure(row.url);
+    if (failure === null) continue;
+    if (!row.dynamic) throw new ModuleError(failure, '');
+    row.error = failure;
+    row.url = null;
+  }
   if (rows.some((row) => row.dynamic && row.url !== null)) {
     // A literal import() whose module throws must fail only that import(): each module is
     // evaluated on its own, static imports first, in order.

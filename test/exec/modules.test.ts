@@ -125,6 +125,11 @@ describe('imports allowed, from the local CDN', () => {
     }
     const caught = await run(engine, `let m; try { await import("${server.url}/x/nothere.js") } catch (e) { m = e.message } m`);
     assert.equal(caught.result, `Fetching module ${server.url}/x/nothere.js failed: HTTP 404`);
+    // An error only V8 finds (swc parses it): the static import fails the run, a literal import() only itself.
+    const early = await run(engine, `import "${server.url}/x/early.js"; 1`);
+    assert.match(early.error ?? '', new RegExp(`^SyntaxError in module ${server.url}/x/early\\.js: Duplicate export of 'a'`));
+    const lazy = await run(engine, `let m; try { await import("${server.url}/x/early.js") } catch (e) { m = e.message } m`);
+    assert.match(lazy.result ?? '', new RegExp(`^SyntaxError in module ${server.url}/x/early\\.js: Duplicate export`));
   });
 
   test('bounds: an oversize module and a slow one fail naming the module and the bound', async () => {

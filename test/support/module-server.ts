@@ -27,6 +27,7 @@ export const esmRoutes: Record<string, Route> = {
   '/x/counter.js': { body: 'export let count = 0; export function bump() { return ++count; }' },
   '/x/lazy.js': { body: 'export const load = () => import("./counter.js");' },
   '/x/broken.js': { body: 'export const = 1;' },
+  '/x/early.js': { body: 'const a = 1;\nexport { a };\nexport { a };' },
   '/x/throws.js': { body: 'throw new TypeError("module refused");' },
   '/x/missing-dep.js': { body: 'import { gone } from "./gone.js"; export const x = gone;' },
   '/x/slow.js': { body: 'export const slow = true;', held: true },
