@@ -338,7 +338,9 @@ class IsolateEngine implements Engine {
     // next execution that uses it: it is discarded, as after a timeout. So is one whose run made
     // much outside the V8 heap (offHeapReuseBytesMax): disposing frees it now.
     const left = run.leftover;
-    if (clean && left.pendingWorkLeft === 0 && left.offHeapBytes <= offHeapReuseBytesMax) this.pool.release(prepared, memoryMb, left.ranAfterSettle);
+    // So is one that compiled modules: they stay in its heap for as long as the host holds their
+    // handles, and the next run on it would pay for them (docs/modules.md).
+    if (clean && left.pendingWorkLeft === 0 && left.offHeapBytes <= offHeapReuseBytesMax && left.modules === null) this.pool.release(prepared, memoryMb, left.ranAfterSettle);
     else this.pool.discard(prepared, memoryMb);
     return outcome;
   }
