@@ -45,6 +45,18 @@ export interface Config {
   cluster: ClusterConfig | null;
   /** fetch(), fs and gated imports from --policies-json/--opa-url/--fetch-header*, built at start-up (src/policy); null: none. */
   capabilities: PolicyCapabilities | null;
+  /** Module imports (docs/modules.md). */
+  modules: ModulesConfig;
+}
+
+/** Module imports: off unless --allow-external-modules; where from; the cache and the bounds. */
+export interface ModulesConfig {
+  allowExternal: boolean;
+  cdnUrl: string;
+  cacheDir: string;
+  cacheBytesMax: number;
+  moduleBytesMax: number;
+  fetchTimeoutMs: number;
 }
 
 type FlagKind = 'string' | 'int' | 'bool' | 'list';
@@ -110,6 +122,12 @@ const flagSpecs: Record<string, FlagSpec> = {
   'fetch-header': { kind: 'list', help: 'Header injection rule host=H,header=N,value=V[,methods=GET;POST] (repeatable; needs a fetch policy).' },
   'fetch-header-config': { kind: 'string', help: 'JSON file of header injection rules [{"host","methods"?,"headers"}].' },
   'policies-json': { kind: 'string', help: 'Policies (file path or inline JSON) for fetch, filesystem and modules (docs/policy.md).' },
+  'allow-external-modules': { kind: 'bool', help: 'Let code import npm:, jsr:, https:// and http:// modules (fetched at run time; off by default).' },
+  'module-cdn-url': { kind: 'string', help: 'Where npm: and jsr: imports are fetched from, in esm.sh\'s layout (default https://esm.sh; a mirror for machines without internet).' },
+  'module-cache-dir': { kind: 'string', help: 'Disk cache of fetched modules, by URL (default /tmp/mcp-v8-modules).' },
+  'module-cache-max': { kind: 'int', min: 1, max: 1048576, help: 'Disk cache of fetched modules, at most this many MiB (default 512); the oldest files go first.' },
+  'module-size-max': { kind: 'int', min: 1, max: 1024, help: 'A fetched module is at most this many MiB (default 10).' },
+  'module-fetch-timeout': { kind: 'int', min: 1, max: 300, help: 'A module fetch (with its redirects) takes at most this many seconds (default 30).' },
   'wasm-module': { kind: 'list', help: 'Pre-load name=path.wasm as a global.', notSupportedYet: 'pre-loaded WebAssembly modules' },
   'wasm-config': { kind: 'string', help: 'JSON map of global name to .wasm path.', notSupportedYet: 'pre-loaded WebAssembly modules' },
   'help': { kind: 'bool', help: 'Print this help and exit.' },
@@ -307,6 +325,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       auth,
       cluster,
       capabilities: readPolicyFlags(raw),
+      modules: readModulesFlags(raw),
     },
   };
 }
@@ -323,6 +342,27 @@ function readPolicyFlags(raw: RawFlags): PolicyCapabilities | null {
   };
   if (Object.values(flags).every((value) => value === undefined)) return null;
   return buildPolicyCapabilities(flags);
+}
+
+function readModulesFlags(raw: RawFlags): ModulesConfig {
+  const cdnUrl = stringFlag(raw, 'module-cdn-url') ?? 'https://esm.sh';
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(cdnUrl);
+  } catch {
+    parsed = null;
+  }
+  if (parsed === null || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || parsed.search !== '' || parsed.hash !== '') {
+    throw flagError(`--module-cdn-url must be an http(s) URL without query or fragment, like https://esm.sh, got '${cdnUrl}'`);
+  }
+  return {
+    allowExternal: raw.has('allow-external-modules'),
+    cdnUrl: cdnUrl.replace(/\/+$/, ''),
+    cacheDir: stringFlag(raw, 'module-cache-dir') ?? '/tmp/mcp-v8-modules',
+    cacheBytesMax: (intFlag(raw, 'module-cache-max') ?? 512) * 1024 * 1024,
+    moduleBytesMax: (intFlag(raw, 'module-size-max') ?? 10) * 1024 * 1024,
+    fetchTimeoutMs: (intFlag(raw, 'module-fetch-timeout') ?? 30) * 1000,
+  };
 }
 
 /** The cluster flags, read here (kinds and ranges) and checked together below. */

@@ -11,6 +11,7 @@ import type { Config } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
 import { createEngine } from './exec/engine.ts';
 import { isolatedVmBuild } from './exec/isolated-vm-build.ts';
+import { ModuleLoader } from './exec/modules.ts';
 import { HeapService } from './service/heaps.ts';
 import { ExecutionService } from './service/executions.ts';
 import type { Engine } from './exec/types.ts';
@@ -182,6 +183,14 @@ function warnIfUnpatched(logger: Logger): void {
   }
 }
 
+/** The engine with what the sandbox may reach (policies, imports) as the flags configure it. */
+async function startEngine(config: Config, logger: Logger, onRetire: () => void): Promise<Engine> {
+  const modules = new ModuleLoader({ ...config.modules, ...(config.capabilities?.modules === undefined ? {} : { modulePolicy: config.capabilities.modules }) });
+  const engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire, liveHeapsMax: config.liveHeapsMax, capabilities: config.capabilities, modules });
+  if (config.capabilities !== null) logger.info({ policies: config.capabilities.summary }, 'sandbox capabilities: fetch/fs/imports gated by these policies (header values redacted)');
+  return engine;
+}
+
 export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
   // Sandboxed code sees one time zone wherever it runs, so a heap replays the same on any node.
   process.env.TZ = 'UTC';
@@ -211,8 +220,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   let retire = () => {};
   warnIfUnpatched(logger);
   try {
-    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire: () => retire(), liveHeapsMax: config.liveHeapsMax, capabilities: config.capabilities });
-    if (config.capabilities !== null) logger.info({ policies: config.capabilities.summary }, 'sandbox capabilities: fetch/fs/imports gated by these policies (header values redacted)');
+    engine = await startEngine(config, logger, () => retire());
   } catch (error) {
     await store.close();
     await closeHeaps(heaps);

@@ -97,6 +97,18 @@ describe('flags', () => {
     rejects(['--wasm-module', 'm=/x.wasm'], /not supported yet/);
   });
 
+  test('module imports: off by default; the CDN, cache and bounds flags, checked', () => {
+    assert.deepEqual(config([]).modules, {
+      allowExternal: false, cdnUrl: 'https://esm.sh', cacheDir: '/tmp/mcp-v8-modules', cacheBytesMax: 512 * 1024 * 1024, moduleBytesMax: 10 * 1024 * 1024, fetchTimeoutMs: 30_000,
+    });
+    const c = config(['--allow-external-modules', '--module-cdn-url', 'http://127.0.0.1:8080/mirror/', '--module-cache-dir', '/m', '--module-cache-max', '64', '--module-size-max', '2', '--module-fetch-timeout', '5']);
+    assert.deepEqual(c.modules, { allowExternal: true, cdnUrl: 'http://127.0.0.1:8080/mirror', cacheDir: '/m', cacheBytesMax: 64 * 1024 * 1024, moduleBytesMax: 2 * 1024 * 1024, fetchTimeoutMs: 5_000 });
+    rejects(['--module-cdn-url', 'esm.sh'], /--module-cdn-url must be an http\(s\) URL without query or fragment, like https:\/\/esm\.sh, got 'esm\.sh'/);
+    rejects(['--module-cdn-url', 'ftp://x'], /--module-cdn-url must be an http\(s\) URL/);
+    rejects(['--module-size-max', '0'], /--module-size-max must be from 1 to 1024, got 0/);
+    rejects(['--module-fetch-timeout', 'soon'], /--module-fetch-timeout must be a whole number from 1 to 300/);
+  });
+
   test('newer spellings and environment variables are aliases', () => {
     assert.deepEqual(config(['--heap-store', 'none']).heapStore, { kind: 'none' });
     assert.deepEqual(config(['--heap-dir', '/h']).heapStore, { kind: 'directory', path: '/h' });

@@ -11,6 +11,7 @@ import type ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, type PreparedContext } from './isolate-pool.ts';
 import { ConsoleBudget, ReplayFailed, failed, outcomeOfError, type Settled } from './outcome.ts';
+import { ModuleLoader } from './modules.ts';
 import { Run } from './run.ts';
 import type { LiveContextHandle, LiveHeapCache } from './live-heaps.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
@@ -118,6 +119,8 @@ export interface EngineOptions {
    * fs with a filesystem policy, `modules` for gated imports. Absent: none of them.
    */
   capabilities?: PolicyCapabilities | null;
+  /** Where imports come from (modules.ts); by default external imports are disabled. */
+  modules?: ModuleLoader;
 }
 
 class IsolateEngine implements Engine {
@@ -138,6 +141,7 @@ class IsolateEngine implements Engine {
   private readonly clock: () => number;
   /** swc's stripping and rewrites, in a worker thread (source-worker.ts). */
   readonly sources = new SourcePrep();
+  private readonly modules: ModuleLoader;
 
   constructor(options: EngineOptions) {
     assert(Number.isInteger(options.maxConcurrentExecutions) && options.maxConcurrentExecutions >= 1, 'at least one slot');
@@ -152,6 +156,7 @@ class IsolateEngine implements Engine {
     this.onRetire = options.onRetire ?? null;
     this.stuckMax = options.stuckIsolatesMax ?? stuckIsolatesMax;
     this.capabilities = options.capabilities ?? null;
+    this.modules = options.modules ?? new ModuleLoader({ allowExternal: false });
     assert(Number.isInteger(this.stuckMax) && this.stuckMax >= 1, 'a positive bound on stuck isolates');
   }
 
@@ -385,7 +390,7 @@ class IsolateEngine implements Engine {
     const stateless = request.stateful === undefined;
     // A stateless run's isolate gets its heap reading and next context with the settle call.
     const run = new Run({
-      prepared, request, memoryMb, now: this.clock, sources: this.sources, code, capabilities: this.capabilities,
+      prepared, request, memoryMb, now: this.clock, sources: this.sources, code, capabilities: this.capabilities, modules: this.modules,
       onEffectError: (error) => this.logger?.error({ err: error }, 'a fetch/fs call of the sandbox failed in the host'),
       ...(stateless ? { onSettleSent: () => this.pool.sendSuccessor(prepared) } : {}),
     });
@@ -396,7 +401,9 @@ class IsolateEngine implements Engine {
     // next execution that uses it: it is discarded, as after a timeout. So is one whose run made
     // much outside the V8 heap (offHeapReuseBytesMax): disposing frees it now.
     const left = run.leftover;
-    if (clean && left.pendingWorkLeft === 0 && left.offHeapBytes <= offHeapReuseBytesMax) this.pool.release(prepared, memoryMb, left.ranAfterSettle);
+    // So is one that compiled modules: they stay in its heap for as long as the host holds their
+    // handles, and the next run on it would pay for them (docs/modules.md).
+    if (clean && left.pendingWorkLeft === 0 && left.offHeapBytes <= offHeapReuseBytesMax && left.modules === null) this.pool.release(prepared, memoryMb, left.ranAfterSettle);
     else this.pool.discard(prepared, memoryMb);
     return outcome;
   }
@@ -478,7 +485,7 @@ class IsolateEngine implements Engine {
       return outcome;
     }
     const left = run.leftover;
-    const ended = { ...outcome, source: left.source, timersLeft: left.timersLeft, pendingWorkLeft: left.pendingWorkLeft };
+    const ended = { ...outcome, source: left.source, timersLeft: left.timersLeft, pendingWorkLeft: left.pendingWorkLeft, modules: left.modules };
     // Async work still pending when the run ended would complete in this context later, before
     // anything the next run asks, so the context is not kept: a resume replays the history,
     // where that work never reaches user code. The heap itself is saved as for any run.

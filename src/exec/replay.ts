@@ -6,7 +6,7 @@
 import type ivm from 'isolated-vm';
 import { ReplayFailed, RunStopped, arrayBufferFailed, describeThrownValue, endOf, explainLimits, ivmOutOfMemory, thrownByCode, type SandboxState, type StopReason } from './outcome.ts';
 import { isolateMemoryMb } from './isolate-pool.ts';
-import { ErrorTexts, type EffectEntry, type ReplayStep } from './types.ts';
+import { ErrorTexts, type EffectEntry, type ReplayStep, type RunModules } from './types.ts';
 
 /** The longest a replay of a whole history may take (each run's own timeout counts, up to this). */
 export const replayTimeoutMsMax = 300_000;
@@ -20,8 +20,8 @@ export interface ReplayHost {
   startDeadline(timeoutMs: number): void;
   /** Starts the step's run in the context ('begin', with its seed, clock readings, fetch/fs answers and text format) and counts it. */
   begin(seed: number, clockReadingsMs: number[], effects: EffectEntry[], textFormat: number): Promise<SandboxState>;
-  /** Runs the step's code; its completion value stays in the isolate. */
-  evaluate(code: string): Promise<ivm.Reference<unknown>>;
+  /** Runs the step's code, its recorded imports loaded first; its completion value stays in the isolate. */
+  evaluate(code: string, heap: string, modules: RunModules | undefined): Promise<ivm.Reference<unknown>>;
   state(): Promise<SandboxState>;
   settle(completion: ivm.Reference<unknown>): Promise<SandboxState>;
   /** Fires the recorded timer at its recorded time (one turn). */
@@ -49,7 +49,7 @@ function startStep(host: ReplayHost, step: ReplayStep): Promise<ivm.Reference<un
   try {
     const begun = host.begin(step.observed.seed, step.observed.clockReadingsMs, step.observed.effects ?? [], step.textFormat);
     begun.catch(() => undefined);
-    evaluating = host.evaluate(step.code);
+    evaluating = host.evaluate(step.code, step.heap, step.modules);
     evaluating.catch(() => undefined);
     // Handled from the start: a replay that fails before it awaits this step must not leave an
     // unhandled rejection behind (Node would stop the server); whoever awaits it still gets it.
@@ -74,7 +74,8 @@ export async function replayHistory(host: ReplayHost, steps: ReplayStep[]): Prom
       const evaluating = next ?? startStep(host, step);
       next = null;
       const following = steps[index + 1];
-      ended = await replayStep(host, step, evaluating, following === undefined ? null : () => { next = startStep(host, following); });
+      // A step with imports links them with calls of its own: it is not sent ahead.
+      ended = await replayStep(host, step, evaluating, following === undefined || following.modules !== undefined ? null : () => { next = startStep(host, following); });
     } catch (error) {
       if (host.stopped() === 'cancelled') throw new RunStopped('cancelled');
       const message = error instanceof Error ? error.message : String(error);
@@ -114,7 +115,7 @@ async function replayStep(host: ReplayHost, step: ReplayStep, evaluating: Promis
   try {
     completion = await evaluating;
   } catch (error) {
-    if (host.stopped() !== null || host.isolateDisposed() || !thrownByCode(error)) throw error;
+    if (host.stopped() !== null || host.isolateDisposed() || !thrownByCode(error) || error instanceof ReplayFailed) throw error;
     const state = await host.state();
     return { status: 'failed', result: null, error: describeThrownValue(error, step.textFormat), issue: state.replayIssue ?? host.effectsIssue() };
   }

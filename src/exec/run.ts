@@ -11,11 +11,13 @@ import { RunStopped, describeThrownValue, endOf, explainLimits, errorCharsMax, f
 import { catchThrown } from './catch-thrown.ts';
 import { EffectsJournal, ReplayedEffects, featuresOf, liveEffects } from './effects.ts';
 import type { PolicyCapabilities } from '../policy/capabilities.ts';
+import { linkImports } from './module-link.ts';
+import { journaling, replaying, type ModuleJournal, type ModuleLoader } from './modules.ts';
 import { replayHistory, type ReplayHost } from './replay.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { mayAwait, originOf } from './top-level-await.ts';
 import { SourceError } from './typescript.ts';
-import type { DeterminismRecord, RunOutcome, RunRequest } from './types.ts';
+import type { DeterminismRecord, RunModules, RunOutcome, RunRequest } from './types.ts';
 
 /** How often the host looks again while V8 finishes work the sandbox awaits (a wasm compile). */
 export const pendingWorkPollMs = 2;
@@ -51,6 +53,8 @@ export interface RunOptions {
   capabilities?: PolicyCapabilities | null;
   /** Hears a fault of ours in a fetch/fs call (the sandbox gets "internal error"). */
   onEffectError?: (error: unknown) => void;
+  /** Where imports are fetched from (modules.ts). */
+  modules: ModuleLoader;
 }
 
 /** What a run left in its context when it ended: what decides whether the context is kept, reused or discarded. */
@@ -68,6 +72,8 @@ export interface RunLeftover {
   offHeapBytes: number;
   /** User code ran after the settle call (timers, async work). */
   ranAfterSettle: boolean;
+  /** What the run imported, answered how (null: nothing): a stateful heap records it. */
+  modules: RunModules | null;
 }
 
 /**
@@ -94,7 +100,8 @@ export class Run {
   private readonly prepared: PreparedContext;
   private readonly request: RunRequest;
   private readonly memoryMb: number;
-  private readonly left: RunLeftover = { source: null, timersLeft: 0, pendingWorkLeft: 0, offHeapBytes: 0, ranAfterSettle: false };
+  private readonly left: RunLeftover = { source: null, timersLeft: 0, pendingWorkLeft: 0, offHeapBytes: 0, ranAfterSettle: false, modules: null };
+  private readonly modules: ModuleLoader;
   private readonly onSettleSent: (() => void) | null;
   private readonly now: () => number;
   private readonly sources: SourcePrep;
@@ -120,6 +127,7 @@ export class Run {
     this.sources = options.sources;
     this.code = options.code;
     this.onSettleSent = options.onSettleSent ?? null;
+    this.modules = options.modules;
   }
 
   /** What the run left in its context; read once it has ended. */
@@ -262,6 +270,18 @@ export class Run {
 
   private async compile(code: string, foreseen: Promise<string> | null): Promise<ivm.Script> {
     const { isolate } = this.prepared;
+    // The source worker foresaw the rewrite (V8 refuses the code, or it awaits at its top level
+    // in a way V8 reads as a call): the rewrite runs. If it failed, V8 reports on the code.
+    const rewritten = foreseen === null ? null : await foreseen.catch(() => null);
+    if (rewritten !== null) {
+      try {
+        const script = await isolate.compileScript(rewritten, originOf(rewritten, scriptFilename));
+        this.left.source = rewritten;
+        return script;
+      } catch {
+        // V8's error on the code as written is the one to report (below).
+      }
+    }
     try {
       this.left.source = code;
       return await isolate.compileScript(code, originOf(code, scriptFilename));
@@ -313,7 +333,18 @@ export class Run {
    * cannot contain top-level await is compiled and run in one call, sent right after the attach
    * call of a fresh context: one thread wake for both.
    */
-  private async evaluate({ code, wrapped }: PreparedSource, attaching: Promise<ControlFunction> | null): Promise<ivm.Reference<unknown>> {
+  private async evaluate({ code, wrapped, imports }: PreparedSource, attaching: Promise<ControlFunction> | null): Promise<ivm.Reference<unknown>> {
+    if (imports.length > 0) {
+      if (attaching !== null) await attaching;
+      attaching = null;
+      const journal: ModuleJournal = { entries: [], sources: new Map() };
+      this.left.modules = { imports, journal };
+      this.checkDeadline();
+      // Once a module's code has run, a failure is a failed run that a replay repeats (from the
+      // journal); before, nothing ran and the run leaves no heap.
+      await linkImports(this.prepared.isolate, this.prepared.context, imports, journaling(this.modules, journal), () => { this.left.source = code; });
+      this.checkDeadline();
+    }
     if (!mayAwait.test(code)) {
       const source = catchThrown(code);
       this.left.source = source;
@@ -422,7 +453,11 @@ export class Run {
         this.prepared.runs++;
         return begun;
       },
-      evaluate: (code) => {
+      evaluate: async (code, heap, modules) => {
+        if (modules !== undefined && modules.imports.length > 0) {
+          this.checkDeadline();
+          await linkImports(this.prepared.isolate, this.prepared.context, modules.imports, replaying(heap, modules.journal));
+        }
         this.checkDeadline();
         return this.prepared.context.eval(code, { ...originOf(code, scriptFilename), reference: true }) as Promise<ivm.Reference<unknown>>;
       },

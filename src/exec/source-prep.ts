@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import { assert } from '../errors.ts';
 import type { SourceAnswer, SourceAsk, SourceFailure, WrapAnswer } from './source-worker.ts';
+import { type ImportRequest, mayImport } from './module-rewrite.ts';
 import { mayAwait, mayDeclareLexically } from './top-level-await.ts';
 import { SourceCache, SourceError, cachedStrip, rememberStrip, strippedCacheEntriesMax, strippedCacheInputCharsMax } from './typescript.ts';
 
@@ -23,6 +24,8 @@ export interface PreparedSource {
    * It rejects as the rewrite fails (a SourceError for the code's own fault), and only when awaited.
    */
   wrapped: Promise<string> | null;
+  /** What the code imports (module-rewrite.ts), loaded before it runs. */
+  imports: ImportRequest[];
 }
 
 /** How long the large lane's worker stays after its last input before it is closed. */
@@ -171,6 +174,8 @@ export class SourcePrep {
   private readonly large: Lane;
   /** For code that may use top-level await, whether it needs the rewrite, and the rewrite: null when it does not. */
   private readonly rewrites = new SourceCache<WrapAnswer | null>(strippedCacheEntriesMax, (answer) => answer === null ? 0 : answer.ok ? answer.value.length : answer.message.length);
+  /** Code with the word `import`, prepared (its imports rewritten, made global in stateful mode, wrapped): by mode and stripped code. */
+  private readonly importing = new SourceCache<{ code: string; wrap: WrapAnswer | null; imports: ImportRequest[] }>(strippedCacheEntriesMax, (entry) => entry.code.length);
   private closed = false;
 
   /** `workerUrl`: the worker's module (tests start one that can be made to die). */
@@ -196,11 +201,14 @@ export class SourcePrep {
   prepare(code: string, globalize: boolean): PreparedSource | Promise<PreparedSource> {
     assert(!this.closed, 'the source workers are open');
     const stripped = cachedStrip(code);
-    if (stripped !== undefined && !(globalize && mayDeclareLexically(stripped))) {
-      if (!mayAwait.test(stripped)) return { code: stripped, wrapped: null };
+    if (stripped !== undefined && !(globalize && mayDeclareLexically(stripped)) && !mayImport.test(stripped)) {
+      if (!mayAwait.test(stripped)) return { code: stripped, wrapped: null, imports: [] };
       const rewrite = this.rewrites.get(stripped);
-      if (rewrite !== undefined) return { code: stripped, wrapped: rewrite === null ? null : wrappedOf(rewrite) };
+      if (rewrite !== undefined) return { code: stripped, wrapped: rewrite === null ? null : wrappedOf(rewrite), imports: [] };
     }
+    const importKey = stripped !== undefined && mayImport.test(stripped) ? `${globalize ? 'g' : 's'}${stripped}` : null;
+    const known = importKey === null ? undefined : this.importing.get(importKey);
+    if (known !== undefined) return { code: known.code, wrapped: known.wrap === null ? null : wrappedOf(known.wrap), imports: known.imports };
     const input = stripped ?? code;
     return this.laneOf(input).ask({ op: 'prepare', code: input, stripped: stripped !== undefined, globalize }).then((answer) => {
       if (!answer.ok) throw errorOf(answer);
@@ -209,7 +217,11 @@ export class SourcePrep {
       // A rewrite that failed for a reason of ours (not the code's) is not kept: it may not recur.
       const keep = answer.wrap === null || answer.wrap.ok || answer.wrap.sourceError;
       if (keep && mayAwait.test(answer.code)) this.rewrites.set(answer.code, answer.wrap);
-      return { code: answer.code, wrapped: answer.wrap === null ? null : wrappedOf(answer.wrap) };
+      const strippedNow = answer.strip?.value ?? stripped;
+      if (keep && strippedNow !== undefined && mayImport.test(strippedNow) && (answer.strip === null || answer.strip.cacheable)) {
+        this.importing.set(`${globalize ? 'g' : 's'}${strippedNow}`, { code: answer.code, wrap: answer.wrap, imports: answer.imports });
+      }
+      return { code: answer.code, wrapped: answer.wrap === null ? null : wrappedOf(answer.wrap), imports: answer.imports };
     });
   }
 

@@ -6,7 +6,8 @@
 // is the other side).
 import { Script } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
-import { globalizeDeclarations, mayAwait, mayDeclareLexically, wrapTopLevelAwait } from './top-level-await.ts';
+import { type ImportRequest, mayImport, rewriteMainImports } from './module-rewrite.ts';
+import { globalizeDeclarations, hasTopLevelAwait, mayAwait, mayDeclareLexically, wrapTopLevelAwait } from './top-level-await.ts';
 import { SourceError, stripUncached } from './typescript.ts';
 
 /**
@@ -22,7 +23,7 @@ export type SourceAsk =
 export interface SourceFailure { ok: false; sourceError: boolean; message: string }
 export type WrapAnswer = { ok: true; value: string } | SourceFailure;
 export type SourceAnswer =
-  | { id: number; ok: true; code: string; strip: { value: string; cacheable: boolean } | null; wrap: WrapAnswer | null }
+  | { id: number; ok: true; code: string; strip: { value: string; cacheable: boolean } | null; wrap: WrapAnswer | null; imports: ImportRequest[] }
   | { id: number; ok: true; wrapped: string }
   | ({ id: number } & SourceFailure);
 
@@ -31,8 +32,9 @@ function failure(error: unknown): SourceFailure {
 }
 
 /**
- * Whether V8 will refuse the code as a classic script: the engine then runs it through the
- * top-level await rewrite (engine.ts, `compile`). Compiled here, in this thread's own isolate, and
+ * Whether the code needs the top-level await rewrite: V8 refuses it as a classic script, or it
+ * has an `await` at its top level that V8 reads as a call (`await (f)()`): the engine then runs
+ * the rewrite (run.ts, `compile`). Compiled here, in this thread's own isolate, and
  * never run; the V8 is the process's, so it answers as the run's isolate will. A guess that turns
  * out wrong costs only time: the engine asks for the rewrite when it needs one it was not given.
  */
@@ -40,21 +42,28 @@ function needsRewrite(code: string): boolean {
   if (!mayAwait.test(code)) return false;
   try {
     new Script(code, { filename: 'main.js' });
-    return false;
   } catch (error) {
     return error instanceof SyntaxError;
+  }
+  // V8 compiles `await (async () => 1)()` as a call of a function named await; swc's parse tells.
+  try {
+    return hasTopLevelAwait(code);
+  } catch {
+    return false;
   }
 }
 
 function prepare(ask: Extract<SourceAsk, { op: 'prepare' }>): SourceAnswer {
   let code = ask.code;
   let strip: { value: string; cacheable: boolean } | null = null;
+  let imports: ImportRequest[] = [];
   try {
     if (!ask.stripped) {
       const { stripped, cacheable } = stripUncached(code);
       strip = { value: stripped, cacheable };
       code = stripped;
     }
+    if (mayImport.test(code)) ({ code, imports } = rewriteMainImports(code));
     if (ask.globalize && mayDeclareLexically(code)) code = globalizeDeclarations(code);
   } catch (error) {
     return { id: ask.id, ...failure(error) };
@@ -67,7 +76,7 @@ function prepare(ask: Extract<SourceAsk, { op: 'prepare' }>): SourceAnswer {
       wrap = failure(error);
     }
   }
-  return { id: ask.id, ok: true, code, strip, wrap };
+  return { id: ask.id, ok: true, code, strip, wrap, imports };
 }
 
 function answer(ask: SourceAsk): SourceAnswer {

@@ -67,7 +67,8 @@ function parseStatements(code: string): { body: Statement[]; base: number } {
   const base = program.body[0]!.span.start;
   const body = program.body.slice(1);
   if (body.some((statement) => statement.type.startsWith('Import') || statement.type.startsWith('Export'))) {
-    throw new SourceError('SyntaxError: import and export statements are not supported yet');
+    // Import statements were made script code before (module-rewrite.ts); what is left is an export.
+    throw new SourceError('SyntaxError: export statements are not supported in the code of a run (it runs as a script; its last expression is the result); leave out export');
   }
   return { body, base: base + 1 };
 }
@@ -193,4 +194,41 @@ export function globalizeDeclarations(code: string): string {
     }
   }
   return edits.length === 0 ? code : applyEdits(Buffer.from(code, 'utf8'), edits);
+}
+
+/** Nodes whose bodies are a scope of their own: an `await` inside is not the top level's. */
+const functionScopes = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression', 'ClassDeclaration', 'ClassExpression', 'MethodProperty', 'GetterProperty', 'SetterProperty']);
+
+/**
+ * Whether the code awaits at its top level (an `await` outside every function, or `for await`).
+ * V8 compiles `await (async () => 1)()` in a script as a call of a function named `await`, and
+ * fails when it runs: such code needs the rewrite too. Iterative: deep nesting must not overflow.
+ */
+export function hasTopLevelAwait(code: string): boolean {
+  let found = false;
+  walkAst(parseStatements(code).body, (node) => {
+    const type = node.type;
+    if (type === 'AwaitExpression' || (type === 'ForOfStatement' && Boolean(node['await']))) found = true;
+    return !found && !(typeof type === 'string' && functionScopes.has(type));
+  });
+  return found;
+}
+
+/**
+ * Visits every node of an swc AST, depth first; `visit` answers whether to go into the node.
+ * Iterative: code nested thousands deep must not overflow the walk.
+ */
+export function walkAst(roots: readonly unknown[], visit: (node: { type?: unknown; [key: string]: unknown }) => boolean): void {
+  const stack: unknown[] = [...roots];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    if (Array.isArray(node)) {
+      for (const item of node) stack.push(item);
+      continue;
+    }
+    const value = node as { type?: unknown; [key: string]: unknown };
+    if (!visit(value)) continue;
+    for (const key in value) if (key !== 'span') stack.push(value[key]);
+  }
 }

@@ -3,6 +3,14 @@
 
 export type { ExecutionStatus, FinalStatus } from '../model.ts';
 import type { DeterminismRecord, FinalStatus } from '../model.ts';
+import type { ImportRequest } from './module-rewrite.ts';
+import type { ModuleJournal } from './modules.ts';
+
+/** What a run imported (its code's import requests) and how each import was answered (docs/modules.md). */
+export interface RunModules {
+  imports: ImportRequest[];
+  journal: ModuleJournal;
+}
 export type { DeterminismEvent, DeterminismRecord, EffectEntry } from '../model.ts';
 
 export interface RunLimits {
@@ -46,6 +54,8 @@ export interface ReplayStep {
   outcome: { status: 'completed' | 'failed'; result: string | null; error: string | null };
   /** The format its result and error texts were written in (outcome.ts textFormatCurrent; 1 before formats existed). */
   textFormat: number;
+  /** The modules the run imported, answered from its record (the sources from the heap store). */
+  modules?: RunModules;
 }
 
 /**
@@ -98,6 +108,8 @@ export interface RunOutcome {
   kept?: number | null;
   /** Stateful runs: the source that ran (types stripped, rewritten), what a replay runs again. */
   source?: string | null;
+  /** Stateful runs: what the run imported, and the sources, which its heap keeps. */
+  modules?: RunModules | null;
   /** Stateful runs: unref'd timers still pending at the end, which a heap does not carry over. */
   timersLeft?: number;
   /** Stateful runs: async work (a WebAssembly compile) still pending at the end, which never completes. */

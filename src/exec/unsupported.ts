@@ -14,7 +14,7 @@ interface Unsupported {
   explanation: string;
 }
 
-const modules = 'code runs as a classic script: modules (import, import(), npm:, jsr:, node: or URL specifiers) are not supported yet';
+const modules = 'code runs as a classic script: ES modules are imported with import statements or import() of npm:, jsr: or https:// specifiers (when the server allows external modules), and Node\'s own modules (node:, require) do not exist here';
 
 /** The globals the sandbox adds to V8's built-ins (docs/exec.md, "Isolation"). */
 const present = 'the globals here are V8\'s built-ins plus console, the timer functions, queueMicrotask, TextEncoder, TextDecoder, atob, btoa, structuredClone, crypto (with subtle.digest), performance, URL, URLSearchParams, AbortController, AbortSignal, Headers, Request, Response, Blob, File, FormData, Event, CustomEvent, EventTarget and display (and fetch/fs with a policy)';

@@ -8,7 +8,8 @@ import { McpV8Error, assert, isMcpV8Error } from '../errors.ts';
 import { decodeHeapRecord, encodeHeapRecord, heapRecordOf, type HeapRecord } from '../storage/heap-record.ts';
 import { checkHeapId, heapIdOf, heapNotFound, type HeapStore } from '../storage/heap-store.ts';
 import { checkSessionName, checkTags, type SessionStore, type SessionEntry, type Tags } from '../storage/session-db.ts';
-import type { LiveHeaps, ReplayStep, RunLimits, RunOutcome, StatefulStart } from '../exec/types.ts';
+import { isolateMemoryMb } from '../exec/isolate-pool.ts';
+import type { LiveHeaps, ReplayStep, RunLimits, RunModules, RunOutcome, StatefulStart } from '../exec/types.ts';
 
 /** What a run_js call asks of stateful mode; all optional. */
 export interface StatefulRequest {
@@ -115,10 +116,26 @@ export class HeapService {
         throw new McpV8Error('HEAP_CORRUPT', `heap ${heap} has a history longer than ${historyRunsMax} runs; it cannot be resumed`);
       }
       const record = await this.record(id);
-      steps.push({ heap: id, code: record.code, limits: record.limits, observed: record.observed, outcome: record.outcome, textFormat: record.textFormat ?? 1 });
+      const modules = record.modules === undefined ? undefined : await this.modulesOf(id, record.modules);
+      steps.push({ heap: id, code: record.code, limits: record.limits, observed: record.observed, outcome: record.outcome, textFormat: record.textFormat ?? 1, ...(modules === undefined ? {} : { modules }) });
       id = record.parent;
     }
     return steps.reverse();
+  }
+
+  /** A heap's recorded imports with their sources, read from the heap store (each verified by its sha256). */
+  private async modulesOf(heap: string, recorded: NonNullable<HeapRecord['modules']>): Promise<RunModules> {
+    const sources = new Map<string, string>();
+    for (const entry of recorded.entries) {
+      if (entry.sha256 === undefined || sources.has(entry.sha256)) continue;
+      try {
+        sources.set(entry.sha256, Buffer.from(await this.store.get(entry.sha256)).toString('utf8'));
+      } catch (error) {
+        if (!isMcpV8Error(error) || (error.code !== 'HEAP_NOT_FOUND' && error.code !== 'HEAP_CORRUPT')) throw error;
+        throw new McpV8Error('HEAP_CORRUPT', `heap ${heap} imported module ${entry.url} (sha256 ${entry.sha256}), whose source is ${error.code === 'HEAP_NOT_FOUND' ? 'missing from' : 'corrupt in'} the heap store; it cannot be resumed`);
+      }
+    }
+    return { imports: recorded.imports, journal: { entries: recorded.entries, sources } };
   }
 
   /** The memory limit (MiB) the heap was made with: what resuming it needs unless told otherwise. */
@@ -179,8 +196,14 @@ export class HeapService {
       limits: request.limits,
       observed: record,
       outcome: { status: outcome.status, result: outcome.result, error: outcome.error },
+      ...(outcome.modules === undefined || outcome.modules === null ? {} : { modules: { imports: outcome.modules.imports, entries: outcome.modules.journal.entries } }),
     });
     const bytes = encodeHeapRecord(heapRecord);
+    // The sources the run imported go first, content-addressed: a resume reads them from here
+    // and never fetches (docs/modules.md, "Replay").
+    for (const [sha256, source] of outcome.modules?.journal.sources ?? []) {
+      assert((await this.store.put(Buffer.from(source, 'utf8'))) === sha256, 'a module source is stored by its sha256');
+    }
     const heap = heapIdOf(bytes);
     // The context joins the cache now, not after the writes: under load the writes queue behind
     // other fsyncs, and a context waiting there would hold its isolate out of the pool. Nobody

@@ -38,6 +38,12 @@ const heapRecordSchema = z.strictObject({
    * writes them the same way to compare. Absent in records made before formats existed: format 1.
    */
   textFormat: z.number().int().min(2).max(textFormatCurrent).optional(),
+  // What the run imported and how each import was answered (docs/modules.md, "Replay"); each
+  // source is an object of the heap store, by its sha256. Absent for runs that imported nothing.
+  modules: z.strictObject({
+    imports: z.array(z.strictObject({ specifier: z.string(), dynamic: z.boolean() })),
+    entries: z.array(z.strictObject({ specifier: z.string(), base: z.string(), url: z.string().optional(), sha256: hex64.optional(), error: z.string().optional() })),
+  }).optional(),
 });
 
 export type HeapRecord = z.infer<typeof heapRecordSchema>;
@@ -48,11 +54,14 @@ export function heapRecordOf(options: {
   limits: HeapRecord['limits'];
   observed: DeterminismRecord;
   outcome: HeapRecord['outcome'];
+  modules?: HeapRecord['modules'];
 }): HeapRecord {
   if (!options.observed.complete) {
     throw new McpV8Error('INVALID_ARGUMENT', 'this run observed more clock readings or events than a heap can record; it cannot be saved as a heap');
   }
-  return { format: heapRecordFormat, ...options, observed: { ...options.observed, complete: true }, textFormat: textFormatCurrent };
+  const { modules, ...rest } = options;
+  // A run that imported nothing has no `modules` key: its record (and id) is as before imports.
+  return { format: heapRecordFormat, ...rest, ...(modules === undefined || modules.imports.length === 0 ? {} : { modules }), observed: { ...options.observed, complete: true }, textFormat: textFormatCurrent };
 }
 
 function canonical(value: unknown): unknown {

@@ -74,10 +74,21 @@ describe('source preparation', () => {
     assert.ok(!(innerAgain instanceof Promise));
     assert.equal(innerAgain.wrapped, null);
 
-    // A rewrite that cannot be done rejects when awaited, with the code's own error.
+    // Import statements become script code first (module-rewrite.ts), then the rewrite is made.
     const imported = await sources.prepare('import x from "y";\nawait x', false);
-    assert.ok(imported.wrapped !== null);
-    await assert.rejects(imported.wrapped, (error: unknown) => error instanceof SourceError && /import and export statements are not supported/.test(error.message));
+    assert.deepEqual(imported.imports, [{ specifier: 'y', dynamic: false }]);
+    assert.match(await imported.wrapped!, / var x; .*\n;\(  \{default: x\} = __mcpv8_imported\("y", ""\)\);\nreturn \(await x\);\n/);
+    const importedAgain = sources.prepare('import x from "y";\nawait x', false);
+    assert.ok(!(importedAgain instanceof Promise), 'code with imports is answered from the cache the second time');
+    assert.deepEqual(importedAgain.imports, imported.imports);
+    await sources.prepare('// import nothing\n1', false);
+    const commented = sources.prepare('// import nothing\n1', false);
+    assert.ok(!(commented instanceof Promise), 'so is code that only mentions the word');
+    assert.deepEqual(commented.imports, []);
+    // A rewrite that cannot be done rejects when awaited, with the code's own error.
+    const exported = await sources.prepare('export const e = await 1', false);
+    assert.ok(exported.wrapped !== null);
+    await assert.rejects(exported.wrapped, (error: unknown) => error instanceof SourceError && /export statements are not supported in the code of a run/.test(error.message));
 
     // Stateful mode: declarations become globals first, then the rewrite is made of that.
     const stateful = await sources.prepare('const s = await 2;\ns', true);

@@ -33,6 +33,20 @@ describe('heap records', () => {
     assert.throws(() => decodeHeapRecord(id, Buffer.from(JSON.stringify({ ...record, extra: 1 }))), corrupt(/record/));
   });
 
+  test('a run\'s imports are recorded; a run without imports has no modules key (its id is as before)', () => {
+    const { format: _format, ...options } = record;
+    assert.equal(Object.hasOwn(heapRecordOf({ ...options, modules: { imports: [], entries: [] } }), 'modules'), false);
+    const modules = {
+      imports: [{ specifier: 'npm:a@1', dynamic: false }],
+      entries: [{ specifier: 'npm:a@1', base: '', url: 'https://esm.sh/a@1', sha256: 'b'.repeat(64) }, { specifier: './c.js', base: 'https://esm.sh/a@1', error: 'Error: Fetching module https://esm.sh/c.js failed: HTTP 404' }],
+    };
+    const importing = heapRecordOf({ ...options, modules });
+    const bytes = encodeHeapRecord(importing);
+    assert.deepEqual(decodeHeapRecord(heapIdOf(bytes), bytes).modules, modules);
+    const bad = { ...importing, modules: { ...modules, entries: [{ specifier: 'x', base: '', sha256: 'not-a-hash' }] } };
+    assert.throws(() => decodeHeapRecord('a'.repeat(64), Buffer.from(JSON.stringify(bad))), corrupt(/modules\.entries\.0\.sha256/));
+  });
+
   test('a run whose observation log was cut short cannot become a heap', () => {
     assert.throws(() => heapRecordOf({ ...record, observed: { ...record.observed, complete: false } }), /cannot be saved as a heap/);
   });
