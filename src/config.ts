@@ -5,6 +5,7 @@ import os from 'node:os';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { checkNetworkExposure, clusterSecretCharsMin, isLoopbackName, parseAuthConfig, type AuthConfig } from './auth-config.ts';
 import { McpV8Error } from './errors.ts';
+import { parseWasmFlags, type WasmModuleConfig } from './wasm-config.ts';
 
 export type HeapStoreConfig =
   | { kind: 'none' }
@@ -41,6 +42,8 @@ export interface Config {
   auth: AuthConfig;
   /** Cluster mode (--cluster-port), or null for a single node. */
   cluster: ClusterConfig | null;
+  /** --wasm-module and --wasm-config, loaded and checked (src/wasm-config.ts). */
+  wasmModules: WasmModuleConfig[];
 }
 
 type FlagKind = 'string' | 'int' | 'bool' | 'list';
@@ -106,8 +109,8 @@ const flagSpecs: Record<string, FlagSpec> = {
   'fetch-header': { kind: 'list', help: 'Header injection rule.', notSupportedYet: 'policy-gated fetch' },
   'fetch-header-config': { kind: 'string', help: 'Header injection rules file.', notSupportedYet: 'policy-gated fetch' },
   'policies-json': { kind: 'string', help: 'Policies for fetch, filesystem and modules.', notSupportedYet: 'policies' },
-  'wasm-module': { kind: 'list', help: 'Pre-load name=path.wasm as a global.', notSupportedYet: 'pre-loaded WebAssembly modules' },
-  'wasm-config': { kind: 'string', help: 'JSON map of global name to .wasm path.', notSupportedYet: 'pre-loaded WebAssembly modules' },
+  'wasm-module': { kind: 'list', help: 'Pre-load name=path.wasm in every execution: its exports as the global name (a module without imports), the compiled module as __wasm_name (repeatable).' },
+  'wasm-config': { kind: 'string', help: 'JSON file {"name": "path.wasm"} or {"name": {"path", "wrapper", "globals"}}, merged with --wasm-module (docs/exec.md).' },
   'help': { kind: 'bool', help: 'Print this help and exit.' },
   'version': { kind: 'bool', help: 'Print the version and exit.' },
 };
@@ -178,6 +181,11 @@ function stringFlag(raw: RawFlags, name: string): string | undefined {
   const text = value[0]!;
   if (text.trim() === '') throw flagError(`--${name} must not be empty`);
   return text;
+}
+
+function listFlag(raw: RawFlags, name: string): string[] {
+  const value = raw.get(name);
+  return Array.isArray(value) ? value : [];
 }
 
 function intFlag(raw: RawFlags, name: string): number | undefined {
@@ -302,6 +310,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       mcpSessionIdleSecs: intFlag(raw, 'mcp-session-idle-timeout') ?? 3600,
       auth,
       cluster,
+      wasmModules: parseWasmFlags(listFlag(raw, 'wasm-module'), stringFlag(raw, 'wasm-config')),
     },
   };
 }

@@ -46,6 +46,8 @@ export interface DeterminismRecord {
   events: DeterminismEvent[];
   /** False when a bound cut the log short: such a run cannot be replayed exactly. */
   complete: boolean;
+  /** The pre-loaded WebAssembly modules the run used (name → sha256 of the file); absent when none. */
+  wasmModules?: Record<string, string>;
 }
 
 export type DeterminismEvent = { kind: 'timer'; timerId: number; atMs: number } | { kind: 'work'; workId: number };

@@ -8,12 +8,14 @@
 // which ends a synchronous loop, a microtask loop or a loop inside a timer wherever it runs.
 import type ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
-import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, type PreparedContext } from './isolate-pool.ts';
+import type { WasmModuleConfig } from '../wasm-config.ts';
+import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, sandboxGlobalNames, type PreparedContext } from './isolate-pool.ts';
 import { ConsoleBudget, ReplayFailed, failed, outcomeOfError, type Settled } from './outcome.ts';
 import { Run } from './run.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
 import { ErrorTexts, type Engine, type RunOutcome, type RunRequest } from './types.ts';
+import { PreloadedWasm } from './wasm-modules.ts';
 
 
 /** Runs waiting for a slot; past this, submissions still queue (never rejected) but we log. */
@@ -100,6 +102,8 @@ export interface EngineOptions {
   onRetire?: (reason: string) => void;
   /** Tests: a lower bound than `stuckIsolatesMax`. */
   stuckIsolatesMax?: number;
+  /** Pre-loaded WebAssembly modules (--wasm-module, --wasm-config), checked at start-up. */
+  wasmModules?: readonly WasmModuleConfig[];
 }
 
 class IsolateEngine implements Engine {
@@ -120,6 +124,8 @@ class IsolateEngine implements Engine {
   private readonly clock: () => number;
   /** swc's stripping and rewrites, in a worker thread (source-worker.ts). */
   readonly sources = new SourcePrep();
+  /** The pre-loaded WebAssembly modules every context is attached with, or null for none. */
+  readonly wasm: PreloadedWasm | null;
 
   constructor(options: EngineOptions) {
     assert(Number.isInteger(options.maxConcurrentExecutions) && options.maxConcurrentExecutions >= 1, 'at least one slot');
@@ -127,6 +133,7 @@ class IsolateEngine implements Engine {
     this.pool = new IsolatePool({ slots: this.slots, onCatastrophicError: (isolate, message) => this.onCatastrophicError(isolate, message) });
     this.logger = options.logger;
     this.clock = options.clock ?? Date.now;
+    this.wasm = options.wasmModules === undefined || options.wasmModules.length === 0 ? null : new PreloadedWasm(options.wasmModules);
     this.onRetire = options.onRetire ?? null;
     this.stuckMax = options.stuckIsolatesMax ?? stuckIsolatesMax;
     assert(Number.isInteger(this.stuckMax) && this.stuckMax >= 1, 'a positive bound on stuck isolates');
@@ -325,7 +332,7 @@ class IsolateEngine implements Engine {
     this.routeConsole(prepared, request);
     const stateless = request.stateful === undefined;
     // A stateless run's isolate gets its heap reading and next context with the settle call.
-    const run = new Run({ prepared, request, memoryMb, now: this.clock, sources: this.sources, code, ...(stateless ? { onSettleSent: () => this.pool.sendSuccessor(prepared) } : {}) });
+    const run = new Run({ prepared, request, memoryMb, now: this.clock, sources: this.sources, code, wasm: this.wasm, ...(stateless ? { onSettleSent: () => this.pool.sendSuccessor(prepared) } : {}) });
     const { outcome, clean } = await this.execute(run, prepared, request);
     if (run.abandoned) this.noteAbandoned(run, prepared.isolate);
     if (!stateless) return this.keepStateful(run, prepared, memoryMb, outcome, clean);
@@ -454,6 +461,7 @@ class IsolateEngine implements Engine {
 
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const engine = new IsolateEngine(options);
+  engine.wasm?.checkAgainstGlobals(await sandboxGlobalNames());
   // Start the source worker (it loads swc) before the first request pays for it.
   await engine.sources.warm();
   if (options.warmMemoryMb !== undefined) await engine.prewarm(isolateMemoryMb(options.warmMemoryMb));

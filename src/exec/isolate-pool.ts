@@ -15,6 +15,7 @@ import v8 from 'node:v8';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import type { LiveHeap } from './types.ts';
+import type { PreloadedWasm } from './wasm-modules.ts';
 
 /**
  * V8's concurrent on-stack replacement left some loops with no interrupt check: the optimized
@@ -43,12 +44,26 @@ const preludeSource = sandboxFiles
   .join('\n');
 /** Run in each new context before any user code: takes the prelude's attach function (it deletes its own global name). */
 const attachSource = 'return globalThis.__mcpv8_attach($0, $1, $2);';
+/** The same, with the pre-loaded WebAssembly modules (wasm-modules.ts): their names and their payload's handle. */
+const attachWithWasmSource = 'return globalThis.__mcpv8_attach($0, $1, $2, $3, $4);';
 
 let preludeSnapshot: ivm.ExternalCopy<ArrayBuffer> | null = null;
 /** The prelude's startup snapshot, made on first use (≈ 20 ms, once per process). */
 function snapshotOfPrelude(): ivm.ExternalCopy<ArrayBuffer> {
   preludeSnapshot ??= ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }]);
   return preludeSnapshot;
+}
+
+/** The names of a fresh context's globals (before attach): what a pre-loaded module's name must not shadow. */
+export async function sandboxGlobalNames(): Promise<Set<string>> {
+  const isolate = new ivm.Isolate({ memoryLimit: isolateMemoryMbMin, snapshot: snapshotOfPrelude() });
+  try {
+    const context = await isolate.createContext();
+    const names = await context.eval("Reflect.ownKeys(globalThis).filter((key) => typeof key === 'string')", { copy: true, timeout: preludeTimeoutMs }) as string[];
+    return new Set(names);
+  } finally {
+    isolate.dispose();
+  }
 }
 
 /**
@@ -195,13 +210,16 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
  * The call is sent at once: a call the caller sends right after it reaches the isolate in the
  * same thread wake and runs after it.
  */
-export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs): Promise<ControlFunction> {
+export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs, wasm: PreloadedWasm | null = null): Promise<ControlFunction> {
   assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
   assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
   // The memory limit is also the budget of memory V8 keeps outside its heap (sandbox/prelude/off-heap.js).
   // No isolated-vm timeout (a timer on its timer thread per call, see run.ts): a prelude that
   // does not answer in time has its isolate disposed, which ends whatever it was doing.
-  const attaching = prepared.context.evalClosure(attachSource, [prepared.log, seed, memoryMb * 1024 * 1024], { result: { reference: true } });
+  const args = [prepared.log, seed, memoryMb * 1024 * 1024];
+  const attaching = wasm === null
+    ? prepared.context.evalClosure(attachSource, args, { result: { reference: true } })
+    : prepared.context.evalClosure(attachWithWasmSource, [...args, ...wasm.attachArguments()], { result: { reference: true } });
   return within(attaching, answerMsMax, 'attaching the prelude').then((control) => {
     const reference = control as ControlFunction;
     assert(reference.typeof === 'function', 'attach returns the control function');

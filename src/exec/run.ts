@@ -12,6 +12,7 @@ import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { mayAwait, originOf } from './top-level-await.ts';
 import { SourceError } from './typescript.ts';
 import type { DeterminismRecord, RunOutcome, RunRequest } from './types.ts';
+import { wasmReplayIssue, type PreloadedWasm } from './wasm-modules.ts';
 
 /** How often the host looks again while V8 finishes work the sandbox awaits (a wasm compile). */
 export const pendingWorkPollMs = 2;
@@ -43,6 +44,8 @@ export interface RunOptions {
   code: Settled<PreparedSource>;
   /** Called right after the settle call is sent: what the host sends then shares its thread wake. */
   onSettleSent?: () => void;
+  /** Pre-loaded WebAssembly modules the context is attached with (wasm-modules.ts), or null. */
+  wasm?: PreloadedWasm | null;
 }
 
 /** What a run left in its context when it ended: what decides whether the context is kept, reused or discarded. */
@@ -86,6 +89,7 @@ export class Run {
   private readonly prepared: PreparedContext;
   private readonly request: RunRequest;
   private readonly memoryMb: number;
+  private readonly wasm: PreloadedWasm | null;
   private readonly left: RunLeftover = { source: null, timersLeft: 0, pendingWorkLeft: 0, offHeapBytes: 0, ranAfterSettle: false };
   private readonly onSettleSent: (() => void) | null;
   private readonly now: () => number;
@@ -100,6 +104,7 @@ export class Run {
     this.sources = options.sources;
     this.code = options.code;
     this.onSettleSent = options.onSettleSent ?? null;
+    this.wasm = options.wasm ?? null;
   }
 
   /** What the run left in its context; read once it has ended. */
@@ -315,7 +320,7 @@ export class Run {
     if (seed !== undefined) assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
     // A fresh context is attached with the seed of its first run; one that ran before (a live
     // heap, a replayed history) starts a new run with 'begin'.
-    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb) : null;
+    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, this.wasm) : null;
     // Awaited later, after other calls that may throw first (a stop): handled from the start.
     attaching?.catch(() => undefined);
     if (start !== undefined && 'replay' in start && start.replay.length > 0) {
@@ -349,6 +354,7 @@ export class Run {
   private replayHost(): ReplayHost {
     return {
       memoryMb: this.memoryMb,
+      wasmIssue: (recorded) => (this.wasm === null ? wasmReplayIssue([], recorded) : this.wasm.replayIssue(recorded)),
       stopped: () => this.stopReason,
       isolateDisposed: () => this.prepared.isolate.isDisposed,
       startDeadline: (timeoutMs) => this.startDeadline(timeoutMs),

@@ -23,6 +23,7 @@ const heapRecordSchema = z.strictObject({
       z.strictObject({ kind: z.literal('work'), workId: z.number().int().min(1) }),
     ])),
     complete: z.literal(true),
+    wasmModules: z.record(z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/), hex64).optional(),
   }),
   outcome: z.strictObject({ status: z.enum(['completed', 'failed']), result: z.string().nullable(), error: z.string().nullable() }),
 });

@@ -109,13 +109,21 @@ const control = {
   state: () => state(),
   record: () => takeRecord(),
 };
-function attach(log, seed, memoryBytes) {
+/**
+ * @param {unknown} log
+ * @param {number} seed
+ * @param {number} memoryBytes
+ * @param {PreloadedName[]} [preloadedNames] pre-loaded WebAssembly modules (wasm.js), with
+ * @param {PreloadedPayload} [preloadedPayload]
+ */
+function attach(log, seed, memoryBytes, preloadedNames, preloadedPayload) {
   if (hostLog !== null) throw new Error('the context is attached already');
   delete globalThis[attachName];
   hostLog = log;
   reseed(seed);
   memoryLimitBytes = memoryBytes;
   installPerContext();
+  if (preloadedNames !== undefined && preloadedPayload !== undefined) installPreloaded(preloadedNames, preloadedPayload);
   return (method, argument) => control[method](argument);
 }
 for (const key of reflectOwnKeys(globalThis)) {

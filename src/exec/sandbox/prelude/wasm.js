@@ -190,7 +190,11 @@ function installPerContext() {
       configurable: true,
     });
   }
+  if (wasm !== null) contextWasm = { wasm, wrap: wrapWebAssembly };
 }
+/** This context's WebAssembly, as attach found it, and how to wrap it (installPerContext); null without WebAssembly. */
+/** @type {{ wasm: any, wrap: () => void } | null} */
+let contextWasm = null;
 
 /** Set with the WebAssembly wrappers: a program may replace the global. */
 let WasmCompileError = null;
@@ -202,25 +206,39 @@ const moduleBallast = (bytes) => ballastFor(16 * 1024 + 4 * bytes.length, 'compi
 // A suspended call's stack (JSPI): 5.9 K each; kept suspensions took the host to 1.4 GiB in 15 s
 // under a 64 MiB limit. The promise of the call and the promise it waits on each carry one.
 const stackBytes = 8 * 1024;
+/** @typedef {{ bytes: Uint8Array, reserve: number, largest: number, memories: number }} BoundedBytes */
+/** @typedef {{ Module: any, Instance: any }} BoundedConstructors */
+/** The wrapped Module and Instance of this context once WebAssembly is wrapped (pre-loaded modules use these, never the globals). */
+/** @type {BoundedConstructors | null} */
+let boundedWasm = null;
+/**
+ * @param {object} module
+ * @param {BoundedBytes} entry
+ * @returns {object}
+ */
+function registerModule(module, entry) {
+  reflectApply(weakMapSet, moduleMemory, [module, entry]);
+  return module;
+}
+/** @param {unknown} module */
+function reserveInstance(module) {
+  const entry = reflectApply(weakMapGet, moduleMemory, [module]);
+  // Memory an instance made stays counted even if instantiating fails later (a start function
+  // that traps): it is only freed when V8 collects it.
+  if (entry !== undefined) reserveOffHeap(entry.reserve, entry.largest, entry.memories, 'instantiating a WebAssembly module');
+}
+
+/** @param {any} wasm V8's WebAssembly namespace, captured before any user code. */
 function installWebAssembly(wasm) {
-  const { Module, Instance, Memory } = wasm;
   WasmCompileError = wasm.CompileError;
-  const originalCompile = wasm.compile;
-  const originalInstantiate = wasm.instantiate;
-  const register = (module, entry) => { reflectApply(weakMapSet, moduleMemory, [module, entry]); return module; };
-  const reserveInstance = (module) => {
-    const entry = reflectApply(weakMapGet, moduleMemory, [module]);
-    // Memory an instance made stays counted even if instantiating fails later (a start function
-    // that traps): it is only freed when V8 collects it.
-    if (entry !== undefined) reserveOffHeap(entry.reserve, entry.largest, entry.memories, 'instantiating a WebAssembly module');
-  };
+  const { Module, Instance, Memory } = wasm;
   const BoundedModule = new RealProxy(Module, {
     construct(target, args, newTarget) {
       const bytes = copyOfBytes(args[0]);
       if (bytes === null) return reflectConstruct(target, args, newTarget);
       const bounded = boundedModuleBytes(bytes);
       const ballast = moduleBallast(bounded.bytes);
-      return carrying(ballast, register(reflectConstruct(target, [bounded.bytes, args[1]], newTarget), bounded));
+      return carrying(ballast, registerModule(reflectConstruct(target, [bounded.bytes, args[1]], newTarget), bounded));
     },
   });
   const BoundedInstance = new RealProxy(Instance, {
@@ -229,17 +247,31 @@ function installWebAssembly(wasm) {
       return reflectConstruct(target, args, newTarget);
     },
   });
-  const BoundedMemory = new RealProxy(Memory, {
+  boundedWasm = { Module: BoundedModule, Instance: BoundedInstance };
+  replaceConstructor(Module, BoundedModule, wasm, 'Module');
+  replaceConstructor(Instance, BoundedInstance, wasm, 'Instance');
+  replaceConstructor(Memory, boundedMemoryConstructor(Memory), wasm, 'Memory');
+  installAsyncWebAssembly(wasm);
+  installSuspensions(wasm);
+}
+
+/**
+ * @param {any} Memory V8's WebAssembly.Memory
+ * @returns {any} the same, every memory's maximum lowered to the limit and counted
+ */
+function boundedMemoryConstructor(Memory) {
+  return new RealProxy(Memory, {
     construct(target, args, newTarget) {
       const descriptor = args[0];
       if (descriptor === null || (typeof descriptor !== 'object' && typeof descriptor !== 'function')) return reflectConstruct(target, args, newTarget);
       // Each member read once, made a primitive once: V8 is handed exactly what was counted.
-      const primitive = (value) => (value !== null && (typeof value === 'object' || typeof value === 'function') ? +value : value);
+      const primitive = (/** @type {unknown} */ value) => (value !== null && (typeof value === 'object' || typeof value === 'function') ? +(/** @type {any} */ (value)) : value);
       const address = descriptor.address === undefined ? undefined : `${descriptor.address}`;
       const index = descriptor.index === undefined ? undefined : `${descriptor.index}`;
       const initial = primitive(descriptor.initial);
       const maximum = primitive(descriptor.maximum);
       const shared = descriptor.shared;
+      /** @type {Record<string, unknown>} */
       const clean = { initial, maximum, shared };
       if (address !== undefined) clean.address = address;
       if (index !== undefined) clean.index = index;
@@ -259,6 +291,13 @@ function installWebAssembly(wasm) {
       }
     },
   });
+}
+
+/** WebAssembly.compile and instantiate: bounded like the constructors, tracked as work (work.js). @param {any} wasm */
+function installAsyncWebAssembly(wasm) {
+  const originalCompile = wasm.compile;
+  const originalInstantiate = wasm.instantiate;
+  /** @param {unknown} source */
   function compile(source) {
     const bytes = copyOfBytes(source);
     if (bytes === null) return reflectApply(originalCompile, wasm, arguments);
@@ -270,8 +309,10 @@ function installWebAssembly(wasm) {
     } catch (error) {
       return reflectApply(promiseReject, RealPromise, [error]);
     }
-    return reflectApply(promiseThen, reflectApply(originalCompile, wasm, [bounded.bytes, arguments[1]]), [(module) => carrying(ballast, register(module, bounded))]);
+    const done = bounded;
+    return reflectApply(promiseThen, reflectApply(originalCompile, wasm, [bounded.bytes, arguments[1]]), [(/** @type {object} */ module) => carrying(ballast, registerModule(module, done))]);
   }
+  /** @param {unknown} source */
   function instantiate(source) {
     const entry = reflectApply(weakMapGet, moduleMemory, [source]);
     try {
@@ -285,20 +326,23 @@ function installWebAssembly(wasm) {
       const ballast = moduleBallast(bounded.bytes);
       reserveOffHeap(bounded.reserve, bounded.largest, bounded.memories, 'instantiating a WebAssembly module');
       const made = reflectApply(originalInstantiate, wasm, [bounded.bytes, arguments[1], arguments[2]]);
-      return reflectApply(promiseThen, made, [(result) => { carrying(ballast, register(result.module, bounded)); return result; }]);
+      return reflectApply(promiseThen, made, [(/** @type {{ module: object }} */ result) => { carrying(ballast, registerModule(result.module, bounded)); return result; }]);
     } catch (error) {
       return reflectApply(promiseReject, RealPromise, [error]);
     }
   }
-  replaceConstructor(Module, BoundedModule, wasm, 'Module');
-  replaceConstructor(Instance, BoundedInstance, wasm, 'Instance');
-  replaceConstructor(Memory, BoundedMemory, wasm, 'Memory');
-  for (const [name, value] of [['compile', compile], ['instantiate', instantiate]]) {
+  /** @type {[string, Function][]} */
+  const methods = [['compile', compile], ['instantiate', instantiate]];
+  for (const [name, value] of methods) {
     defineProperty(value, 'name', { value: name });
-    defineBuiltin(wasm, name, trackedWork(value));
+    defineBuiltin(wasm, name, trackedWork(/** @type {any} */ (value)));
   }
+}
+
+/** JSPI: every suspended call carries the ballast of its stack. @param {any} wasm */
+function installSuspensions(wasm) {
   const stackWhat = 'a suspended WebAssembly call';
-  const carryingStack = (result) => carrying(ballastFor(stackBytes, 'calling a WebAssembly.promising function', stackWhat), result);
+  const carryingStack = (/** @type {unknown} */ result) => carrying(ballastFor(stackBytes, 'calling a WebAssembly.promising function', stackWhat), result);
   if (typeof wasm.promising === 'function') {
     const bounded = new RealProxy(wasm.promising, {
       apply(target, receiver, args) {
@@ -327,3 +371,108 @@ function installWebAssembly(wasm) {
   }
 }
 
+// ---- pre-loaded modules (--wasm-module, --wasm-config; src/exec/wasm-modules.ts) ----
+/** The indirect eval a wrapper runs with (global scope, as a script would), taken before any user code. */
+const globalEval = globalThis.eval;
+/** @typedef {{ name: string, sha256: string, instantiate: boolean, globals: string[] }} PreloadedName */
+/** @typedef {{ copy(): unknown }} PreloadedPayload isolated-vm's handle of [bytes, wrapper source] per module */
+
+/**
+ * A global that makes its value on first read and then becomes a plain data property; a write
+ * first replaces it, as a `var` would. What `make` throws (a memory limit) reaches the reader,
+ * and the next read tries again.
+ * @param {string} name
+ * @param {() => unknown} make
+ */
+function lazyGlobal(name, make) {
+  const getter = {
+    [name]() {
+      const value = make();
+      const current = getOwnPropertyDescriptor(globalThis, name);
+      if (current !== undefined && current.get === getter) defineBuiltin(globalThis, name, value);
+      return value;
+    },
+  }[name];
+  defineProperty(globalThis, name, {
+    get: getter,
+    set(/** @type {unknown} */ value) { defineBuiltin(globalThis, name, value); },
+    enumerable: false,
+    configurable: true,
+  });
+}
+
+/**
+ * Defines every pre-loaded module's globals (attach, before any user code): `__wasm_<name>`,
+ * the module compiled through the bounded constructor on first read; `<name>`, its instance's
+ * exports, for a module without imports; and its wrapper's globals. Nothing is copied in or
+ * compiled until a run reads one, so a run that uses none pays for the accessors only.
+ * @param {PreloadedName[]} names
+ * @param {PreloadedPayload} payload
+ */
+function installPreloaded(names, payload) {
+  if (contextWasm === null) return;
+  const { wasm, wrap } = contextWasm;
+  const copyPayload = payload.copy;
+  const instanceExports = getterOf(wasm.Instance.prototype, 'exports');
+  /** @type {any[] | null} */
+  let entries = null;
+  const entryOf = (/** @type {number} */ index) => {
+    entries ??= /** @type {any[]} */ (reflectApply(copyPayload, payload, []));
+    return entries[index];
+  };
+  for (let index = 0; index < names.length; index++) {
+    const { name, sha256, instantiate, globals } = names[index];
+    const moduleIndex = index;
+    /** @type {object | null} */
+    let compiled = null;
+    const compile = () => {
+      if (compiled !== null) return compiled;
+      wrap();
+      const Bounded = /** @type {BoundedConstructors} */ (boundedWasm).Module;
+      compiled = /** @type {object} */ (reflectConstruct(Bounded, [entryOf(moduleIndex)[0]], Bounded));
+      noteWasmModule(name, sha256);
+      return compiled;
+    };
+    lazyGlobal(`__wasm_${name}`, compile);
+    if (instantiate) {
+      lazyGlobal(name, () => {
+        const Bounded = (compile(), /** @type {BoundedConstructors} */ (boundedWasm).Instance);
+        return reflectApply(instanceExports, reflectConstruct(Bounded, [compiled], Bounded), []);
+      });
+    }
+    for (let at = 0; at < globals.length; at++) lazyGlobal(globals[at], () => runWrapper(name, globals, entryOf(moduleIndex)[1], globals[at]));
+  }
+}
+
+/**
+ * Runs a module's wrapper (sandbox code, in global scope) the first time one of its globals is
+ * read, and answers that global. The wrapper must define each of `globals` on globalThis.
+ * @param {string} module
+ * @param {string[]} globals
+ * @param {string} source
+ * @param {string} wanted
+ * @returns {unknown}
+ */
+function runWrapper(module, globals, source, wanted) {
+  for (let at = 0; at < globals.length; at++) delete globalThis[/** @type {any} */ (globals[at])];
+  globalEval(`${source}\n//# sourceURL=wasm-wrapper:${module}.js`);
+  const defined = getOwnPropertyDescriptor(globalThis, wanted);
+  if (defined === undefined) throw new ReferenceError(`the wrapper of the pre-loaded WebAssembly module ${module} did not define ${wanted} on globalThis`);
+  return globalThis[/** @type {any} */ (wanted)];
+}
+
+/**
+ * The run's record names each pre-loaded module it compiled, with the file's hash: a stateful
+ * heap that used one is only replayed where the same module is loaded (src/exec/replay.ts).
+ * @param {string} name
+ * @param {string} sha256
+ */
+function noteWasmModule(name, sha256) {
+  const record = /** @type {{ wasmModules?: Record<string, string> }} */ (takeRecord());
+  if (record.wasmModules === undefined) {
+    // A literal, not Object.create: user code may have replaced that by now.
+    const modules = /** @type {Record<string, string>} */ (/** @type {unknown} */ ({ __proto__: null }));
+    record.wasmModules = modules;
+  }
+  record.wasmModules[name] = sha256;
+}
