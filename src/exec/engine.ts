@@ -462,6 +462,7 @@ class IsolateEngine implements Engine {
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const engine = new IsolateEngine(options);
   engine.wasm?.checkAgainstGlobals(await sandboxGlobalNames());
+  if (engine.wasm !== null && options.warmMemoryMb !== undefined) await engine.wasm.prepare(isolateMemoryMb(options.warmMemoryMb));
   // Start the source worker (it loads swc) before the first request pays for it.
   await engine.sources.warm();
   if (options.warmMemoryMb !== undefined) await engine.prewarm(isolateMemoryMb(options.warmMemoryMb));

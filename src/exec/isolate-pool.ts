@@ -15,7 +15,6 @@ import v8 from 'node:v8';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import type { LiveHeap } from './types.ts';
-import type { PreloadedWasm } from './wasm-modules.ts';
 
 /**
  * V8's concurrent on-stack replacement left some loops with no interrupt check: the optimized
@@ -67,6 +66,24 @@ export async function sandboxGlobalNames(): Promise<Set<string>> {
 }
 
 /**
+ * Compiles the pre-loaded WebAssembly modules for one memory limit (wasm-modules.ts) in a context
+ * of an isolate of its own that runs no user code, through the prelude's bounded constructor;
+ * answers them as one copy that contexts of that limit receive (the compiled code is shared).
+ */
+export async function compilePreloadedWasm(memoryMb: number, payload: ivm.ExternalCopy<unknown>): Promise<ivm.ExternalCopy<unknown>> {
+  // Room for the modules' bytes, their rewritten copies and the ballast the constructor counts.
+  const isolate = new ivm.Isolate({ memoryLimit: 1024, snapshot: snapshotOfPrelude() });
+  try {
+    const context = await isolate.createContext();
+    const log = new ivm.Callback(() => undefined, { ignored: true });
+    const control = await context.evalClosure(attachSource, [log, 0, memoryMb * 1024 * 1024], { result: { reference: true } }) as ControlFunction;
+    return await control.apply(undefined, ['compilePreloaded', payload], { result: { externalCopy: true }, timeout: 120_000 }) as ivm.ExternalCopy<unknown>;
+  } finally {
+    isolate.dispose();
+  }
+}
+
+/**
  * Console lines arrive here in batches, while the run goes on: one string each, lines joined by
  * '\n' (sandbox/prelude/console.js). Typed unknown: it comes from the sandbox, whose code user code can subvert,
  * so the engine checks it (ConsoleBudget) before anything of the host sees it.
@@ -74,7 +91,7 @@ export async function sandboxGlobalNames(): Promise<Set<string>> {
 export type LineBatchSink = (batch: unknown) => void;
 
 /** What the host asks the sandbox to do (sandbox/prelude/control.js, `control`): one function, the method by name. */
-export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'begin' | 'deliver';
+export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'begin' | 'deliver' | 'compilePreloaded';
 export type ControlFunction = ivm.Reference<(method: ControlName, argument?: unknown) => unknown>;
 
 export interface PreparedContext {
@@ -210,7 +227,7 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
  * The call is sent at once: a call the caller sends right after it reaches the isolate in the
  * same thread wake and runs after it.
  */
-export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs, wasm: PreloadedWasm | null = null): Promise<ControlFunction> {
+export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs, wasm: [unknown, ivm.ExternalCopy<unknown>] | null = null): Promise<ControlFunction> {
   assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
   assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
   // The memory limit is also the budget of memory V8 keeps outside its heap (sandbox/prelude/off-heap.js).
@@ -219,7 +236,7 @@ export function attachContext(prepared: PreparedContext, seed: number, memoryMb:
   const args = [prepared.log, seed, memoryMb * 1024 * 1024];
   const attaching = wasm === null
     ? prepared.context.evalClosure(attachSource, args, { result: { reference: true } })
-    : prepared.context.evalClosure(attachWithWasmSource, [...args, ...wasm.attachArguments()], { result: { reference: true } });
+    : prepared.context.evalClosure(attachWithWasmSource, [...args, ...wasm], { result: { reference: true } });
   return within(attaching, answerMsMax, 'attaching the prelude').then((control) => {
     const reference = control as ControlFunction;
     assert(reference.typeof === 'function', 'attach returns the control function');

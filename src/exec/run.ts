@@ -320,7 +320,10 @@ export class Run {
     if (seed !== undefined) assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
     // A fresh context is attached with the seed of its first run; one that ran before (a live
     // heap, a replayed history) starts a new run with 'begin'.
-    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, this.wasm) : null;
+    // The first run of a memory limit waits while the host compiles the pre-loaded modules for it.
+    if (this.prepared.control === null && this.wasm !== null && !this.wasm.isReady(this.memoryMb)) await this.wasm.prepare(this.memoryMb);
+    const wasm = this.prepared.control === null && this.wasm !== null ? this.wasm.attachArguments(this.memoryMb) : null;
+    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, wasm) : null;
     // Awaited later, after other calls that may throw first (a stop): handled from the start.
     attaching?.catch(() => undefined);
     if (start !== undefined && 'replay' in start && start.replay.length > 0) {

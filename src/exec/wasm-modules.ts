@@ -2,14 +2,15 @@
 // what every context gets when it is attached, and the check that a stateful history replays
 // with the modules it was made with (docs/exec.md, "Pre-loaded WebAssembly modules").
 //
-// A context gets two things at attach: a small list of names (copied in, a few hundred bytes)
-// and one handle to the modules' bytes and wrappers, which stays on the host until a run first
-// touches one of the globals (sandbox/prelude/wasm.js). A run that uses none pays for the names
-// only; one that does copies the bytes in and compiles them through the same bounded path as
-// `new WebAssembly.Module`, which V8 answers from its process-wide module cache after the first
-// context (the machine code is shared, not compiled per run).
+// The host compiles each module once per memory limit that runs use (a module's memories have
+// their maxima lowered to the limit, sandbox/prelude/wasm.js), in a context of its own, and keeps
+// the compiled modules as one copy. A context gets two things at attach: a small list of names
+// (copied in, a few hundred bytes) and the handle of that copy, which stays on the host until a
+// run first reads one of the globals. Copying compiled modules into an isolate shares their
+// machine code (V8's CompiledWasmModule): nothing is compiled per run.
 import ivm from 'isolated-vm';
 import { McpV8Error } from '../errors.ts';
+import { compilePreloadedWasm } from './isolate-pool.ts';
 import type { WasmModuleConfig } from '../wasm-config.ts';
 
 /** What the sandbox learns of each module when a context is attached (sandbox/globals.d.ts, PreloadedName). */
@@ -26,6 +27,9 @@ export class PreloadedWasm {
   private readonly names: ivm.ExternalCopy<PreloadedName[]>;
   /** [bytes as an ArrayBuffer, wrapper source or null] per module, in `names` order. */
   private readonly payload: ivm.ExternalCopy<Array<[ArrayBuffer, string | null]>>;
+  /** The modules compiled for each memory limit (MiB) runs used so far: at most one per limit (1-64). */
+  private readonly compiled = new Map<number, Promise<ivm.ExternalCopy<unknown>>>();
+  private readonly ready = new Map<number, ivm.ExternalCopy<unknown>>();
 
   constructor(modules: readonly WasmModuleConfig[]) {
     this.modules = modules;
@@ -36,9 +40,26 @@ export class PreloadedWasm {
     }));
   }
 
-  /** The attach call's last two arguments: the names, copied in, and the payload's handle. */
-  attachArguments(): [unknown, ivm.ExternalCopy<unknown>] {
-    return [this.names.copyInto(), this.payload];
+  /** Compiles the modules for contexts of this memory limit, once (the first run of a limit waits for it). */
+  prepare(memoryMb: number): Promise<void> {
+    let compiling = this.compiled.get(memoryMb);
+    if (compiling === undefined) {
+      compiling = compilePreloadedWasm(memoryMb, this.payload);
+      this.compiled.set(memoryMb, compiling);
+      compiling.then((copy) => this.ready.set(memoryMb, copy), () => this.compiled.delete(memoryMb));
+    }
+    return compiling.then(() => undefined);
+  }
+
+  isReady(memoryMb: number): boolean {
+    return this.ready.has(memoryMb);
+  }
+
+  /** The attach call's last two arguments: the names, copied in, and the handle of the modules compiled for this limit. */
+  attachArguments(memoryMb: number): [unknown, ivm.ExternalCopy<unknown>] {
+    const compiled = this.ready.get(memoryMb);
+    if (compiled === undefined) throw new Error(`pre-loaded WebAssembly modules are not compiled for ${memoryMb} MiB yet (prepare first)`);
+    return [this.names.copyInto(), compiled];
   }
 
   /** Refuses a name that the sandbox already has as a global (its own or a standard one). */

@@ -108,6 +108,8 @@ const control = {
   },
   state: () => state(),
   record: () => takeRecord(),
+  /** The host, in a context of its own, never one that runs user code (src/exec/wasm-modules.ts). */
+  compilePreloaded: (payload) => compilePreloaded(payload),
 };
 /**
  * @param {unknown} log

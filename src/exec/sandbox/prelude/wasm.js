@@ -401,46 +401,76 @@ function lazyGlobal(name, make) {
   });
 }
 
+/** @typedef {{ module: object, reserve: number, largest: number, memories: number, wrapper: string | null }} PreloadedCompiled */
+
+/**
+ * The host, once per memory limit, in a context of its own (src/exec/wasm-modules.ts): each
+ * pre-loaded module compiled through the bounded constructor (its memories' maxima lowered to
+ * the limit), with what an instance reserves. The host keeps the answer as one copy that every
+ * context of that limit receives: V8 shares a compiled module's code between isolates.
+ * @param {PreloadedPayload} payload [bytes, wrapper source] per module
+ * @returns {PreloadedCompiled[]}
+ */
+function compilePreloaded(payload) {
+  const entries = /** @type {[ArrayBuffer, string | null][]} */ (payload.copy());
+  /** @type {PreloadedCompiled[]} */
+  const compiled = [];
+  if (contextWasm === null) throw new Error('this context has no WebAssembly');
+  contextWasm.wrap();
+  const Bounded = /** @type {BoundedConstructors} */ (boundedWasm).Module;
+  for (const [bytes, wrapper] of entries) {
+    const module = reflectConstruct(Bounded, [bytes], Bounded);
+    const { reserve, largest, memories } = reflectApply(weakMapGet, moduleMemory, [module]);
+    compiled.push({ module, reserve, largest, memories, wrapper });
+  }
+  return compiled;
+}
+
 /**
  * Defines every pre-loaded module's globals (attach, before any user code): `__wasm_<name>`,
- * the module compiled through the bounded constructor on first read; `<name>`, its instance's
- * exports, for a module without imports; and its wrapper's globals. Nothing is copied in or
- * compiled until a run reads one, so a run that uses none pays for the accessors only.
+ * the compiled module (shared, bounded for this context's limit by `compilePreloaded`); `<name>`,
+ * its instance's exports, for a module without imports; and its wrapper's globals. Nothing is
+ * copied in until a run reads one, so a run that uses none pays for the accessors only.
  * @param {PreloadedName[]} names
- * @param {PreloadedPayload} payload
+ * @param {PreloadedPayload} payload isolated-vm's handle of `compilePreloaded`'s answer
  */
 function installPreloaded(names, payload) {
   if (contextWasm === null) return;
   const { wasm, wrap } = contextWasm;
   const copyPayload = payload.copy;
   const instanceExports = getterOf(wasm.Instance.prototype, 'exports');
-  /** @type {any[] | null} */
+  /** @type {PreloadedCompiled[] | null} */
   let entries = null;
   const entryOf = (/** @type {number} */ index) => {
-    entries ??= /** @type {any[]} */ (reflectApply(copyPayload, payload, []));
+    if (entries === null) {
+      wrap();
+      entries = /** @type {PreloadedCompiled[]} */ (reflectApply(copyPayload, payload, []));
+      for (let at = 0; at < entries.length; at++) {
+        const { module, reserve, largest, memories } = entries[at];
+        registerModule(module, { bytes: new RealUint8Array(0), reserve, largest, memories });
+      }
+    }
     return entries[index];
   };
   for (let index = 0; index < names.length; index++) {
     const { name, sha256, instantiate, globals } = names[index];
     const moduleIndex = index;
-    /** @type {object | null} */
-    let compiled = null;
-    const compile = () => {
-      if (compiled !== null) return compiled;
-      wrap();
-      const Bounded = /** @type {BoundedConstructors} */ (boundedWasm).Module;
-      compiled = /** @type {object} */ (reflectConstruct(Bounded, [entryOf(moduleIndex)[0]], Bounded));
+    const compiled = () => {
+      const { module } = entryOf(moduleIndex);
       noteWasmModule(name, sha256);
-      return compiled;
+      return module;
     };
-    lazyGlobal(`__wasm_${name}`, compile);
+    lazyGlobal(`__wasm_${name}`, compiled);
     if (instantiate) {
       lazyGlobal(name, () => {
-        const Bounded = (compile(), /** @type {BoundedConstructors} */ (boundedWasm).Instance);
-        return reflectApply(instanceExports, reflectConstruct(Bounded, [compiled], Bounded), []);
+        const module = compiled();
+        const Bounded = /** @type {BoundedConstructors} */ (boundedWasm).Instance;
+        return reflectApply(instanceExports, reflectConstruct(Bounded, [module], Bounded), []);
       });
     }
-    for (let at = 0; at < globals.length; at++) lazyGlobal(globals[at], () => runWrapper(name, globals, entryOf(moduleIndex)[1], globals[at]));
+    for (let at = 0; at < globals.length; at++) {
+      lazyGlobal(globals[at], () => runWrapper(name, globals, /** @type {string} */ (entryOf(moduleIndex).wrapper), globals[at]));
+    }
   }
 }
 
