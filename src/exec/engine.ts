@@ -454,6 +454,7 @@ class IsolateEngine implements Engine {
     await this.pool.close();
     // Isolates on their way back or being created are disposed when they arrive: wait for them,
     // since a process that exits while an isolate's thread still runs can crash on the way out.
+    await this.wasm?.close();
     await this.pool.whenReplenished();
     await this.sources.close();
   }
@@ -461,10 +462,16 @@ class IsolateEngine implements Engine {
 
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const engine = new IsolateEngine(options);
-  engine.wasm?.checkAgainstGlobals(await sandboxGlobalNames());
-  if (engine.wasm !== null && options.warmMemoryMb !== undefined) await engine.wasm.prepare(isolateMemoryMb(options.warmMemoryMb));
-  // Start the source worker (it loads swc) before the first request pays for it.
-  await engine.sources.warm();
-  if (options.warmMemoryMb !== undefined) await engine.prewarm(isolateMemoryMb(options.warmMemoryMb));
+  try {
+    // Pre-loaded modules: names checked against the sandbox's globals, compiled for the default limit.
+    engine.wasm?.checkAgainstGlobals(await sandboxGlobalNames());
+    if (engine.wasm !== null && options.warmMemoryMb !== undefined) await engine.wasm.prepare(isolateMemoryMb(options.warmMemoryMb));
+    // Start the source worker (it loads swc) before the first request pays for it.
+    await engine.sources.warm();
+    if (options.warmMemoryMb !== undefined) await engine.prewarm(isolateMemoryMb(options.warmMemoryMb));
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
   return engine;
 }

@@ -62,6 +62,17 @@ export class PreloadedWasm {
     return [this.names.copyInto(), compiled];
   }
 
+  /**
+   * Releases the compiled copies: a process that still holds a compiled module's copy at exit
+   * does not exit (seen with isolated-vm 7 and SQLite's module). The engine calls it on close.
+   */
+  async close(): Promise<void> {
+    const compiling = [...this.compiled.values()];
+    this.compiled.clear();
+    for (const copy of await Promise.allSettled(compiling)) if (copy.status === 'fulfilled') copy.value.release();
+    this.ready.clear();
+  }
+
   /** Refuses a name that the sandbox already has as a global (its own or a standard one). */
   checkAgainstGlobals(globals: ReadonlySet<string>): void {
     for (const module of this.modules) {
