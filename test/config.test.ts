@@ -84,7 +84,7 @@ describe('flags', () => {
 
   test('flags of features not built yet are refused, never ignored', () => {
     rejects(['--opa-url', 'http://x'], /not supported yet/);
-    rejects(['--wasm-module', 'm=/x.wasm'], /not supported yet/);
+    // --wasm-module and --wasm-config are built: test/wasm-config.test.ts.
   });
 
   test('newer spellings and environment variables are aliases', () => {
