@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { createEngine } from '../../src/exec/engine.ts';
 import { parseWasmFlags } from '../../src/wasm-config.ts';
 import { repoRoot } from '../support/server-process.ts';
-import { addModule, importingModule, memoryModule, writeWasmFiles } from '../support/wasm-files.ts';
+import { readmeSqlite, addModule, importingModule, memoryModule, writeWasmFiles } from '../support/wasm-files.ts';
 import { engineForFile } from './harness.ts';
 
 const folder = writeWasmFiles({ 'add.wasm': addModule, 'imports.wasm': importingModule, 'memory.wasm': memoryModule });
@@ -17,13 +17,6 @@ const modules = [
   ...parseWasmFlags([`math=${folder}/add.wasm`, `needs=${folder}/imports.wasm`, `mem=${folder}/memory.wasm`], path.join(repoRoot, 'examples/sqlite-wasm/wasm-config.json')),
 ];
 const { run } = await engineForFile(2, { wasmModules: modules });
-
-const readmeSqlite = `var db = new SQLite();
-db.exec("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER)");
-db.exec("INSERT INTO users (name, age) VALUES ('Alice', 30)");
-var result = db.query("SELECT * FROM users");
-db.close();
-JSON.stringify(result.rows);`;
 
 async function completed(code: string, memoryMb = 8): Promise<{ result: string | null; used: Record<string, string> | undefined }> {
   const ran = await run(code, { memoryMb, timeoutMs: 20_000 });

@@ -10,7 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { runAndWait } from '../support/mcp-client.ts';
 import { repoRoot, serverCommand, tempDir } from '../support/server-process.ts';
-import { addModule, subModule, writeWasmFiles } from '../support/wasm-files.ts';
+import { readmeSqlite, addModule, subModule, writeWasmFiles } from '../support/wasm-files.ts';
 
 execFileSync('sh', [join(repoRoot, 'examples/sqlite-wasm/build.sh')], { stdio: 'ignore' });
 const sqliteConfig = join(repoRoot, 'examples/sqlite-wasm/wasm-config.json');
@@ -29,13 +29,6 @@ async function connect(args: string[]): Promise<Client> {
 function statefulArgs(root: string): string[] {
   return ['--directory-path', join(root, 'heaps'), '--session-db-path', join(root, 'sessions'), '--execution-db-path', join(root, 'executions')];
 }
-
-const readmeSqlite = `var db = new SQLite();
-db.exec("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER)");
-db.exec("INSERT INTO users (name, age) VALUES ('Alice', 30)");
-var result = db.query("SELECT * FROM users");
-db.close();
-JSON.stringify(result.rows);`;
 
 describe('pre-loaded WebAssembly modules over MCP', () => {
   test('stateless: the README\'s SQLite example and a module\'s exports as a global', async () => {

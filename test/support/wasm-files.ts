@@ -31,6 +31,14 @@ export const memoryModule = new Uint8Array([
   0x07, 0x0a, 0x01, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00,
 ]);
 
+/** The reference README's SQLite example (examples/sqlite-wasm); its result is [{"id":1,"name":"Alice","age":30}]. */
+export const readmeSqlite = `var db = new SQLite();
+db.exec("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER)");
+db.exec("INSERT INTO users (name, age) VALUES ('Alice', 30)");
+var result = db.query("SELECT * FROM users");
+db.close();
+JSON.stringify(result.rows);`;
+
 /** Writes each module as <name>.wasm in a fresh temporary folder; answers the folder. */
 export function writeWasmFiles(files: Record<string, Uint8Array | string>): string {
   const folder = mkdtempSync(path.join(os.tmpdir(), 'mcp-v8-wasm-'));
