@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { runAndWait } from '../support/mcp-client.ts';
-import { repoRoot, serverCommand, tempDir } from '../support/server-process.ts';
+import { repoRoot, runToExit, serverCommand, tempDir } from '../support/server-process.ts';
 import { readmeSqlite, addModule, subModule, writeWasmFiles } from '../support/wasm-files.ts';
 
 execFileSync('sh', [join(repoRoot, 'examples/sqlite-wasm/build.sh')], { stdio: 'ignore' });
@@ -31,6 +31,20 @@ function statefulArgs(root: string): string[] {
 }
 
 describe('pre-loaded WebAssembly modules over MCP', () => {
+  test('a bad module stops the start with status 2 and one line naming the flag and the module', async () => {
+    const bad = writeWasmFiles({ 'bad.wasm': 'not wasm' });
+    const cases: Array<[string[], RegExp]> = [
+      [['--wasm-module', `console=${folder}/add.wasm`], /^mcp-v8: cannot start: --wasm-module console: 'console' is already a global of the sandbox; choose another name$/m],
+      [['--wasm-module', `math=${bad}/bad.wasm`], /^mcp-v8: --wasm-module math: .*bad\.wasm is not a valid WebAssembly module/m],
+      [['--wasm-module', `math=${folder}/add.wasm`, '--wasm-config', sqliteConfig, '--wasm-module', `sqlite=${folder}/add.wasm`], /^mcp-v8: --wasm-config sqlite: the name is given twice \(also by --wasm-module\)/m],
+    ];
+    for (const [args, line] of cases) {
+      const exited = await runToExit(['--stateless', '--execution-db-path', tempDir('wasm-bad'), ...args]);
+      assert.equal(exited.code, 2, exited.stderr);
+      assert.match(exited.stderr, line);
+    }
+  });
+
   test('stateless: the README\'s SQLite example and a module\'s exports as a global', async () => {
     const client = await connect(['--stateless', '--heap-memory-max', '32', '--execution-db-path', tempDir('wasm-stateless'), '--wasm-config', sqliteConfig, '--wasm-module', `math=${folder}/add.wasm`]);
     const ran = await runAndWait(client, readmeSqlite);
