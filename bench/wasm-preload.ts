@@ -3,7 +3,7 @@
 // examples/sqlite-wasm), run in turns (A B A B …, one run at a time) on the same snippet.
 //   trivial:  '1 + 1', which reads no pre-loaded global: what every run pays (the accessors made at attach);
 //   add:      math.add(20, 22) on engine B: first use of a module without imports (copy in, instantiate);
-//   sqlite:   the README's SQLite example on engine B (instance of 21 MiB, wrapper evaluated, queries).
+//   sqlite:   the README's SQLite example on engine B (instance and its memory, wrapper evaluated, queries).
 // Each figure: median wall time of engine.run() in ms over the runs, and B/A for the trivial run.
 //   node --no-node-snapshot bench/wasm-preload.ts   (BENCH_PAIRS=2000 by default)
 import { execFileSync } from 'node:child_process';

@@ -46,7 +46,7 @@ describe('pre-loaded WebAssembly modules over MCP', () => {
   });
 
   test('stateless: the README\'s SQLite example and a module\'s exports as a global', async () => {
-    const client = await connect(['--stateless', '--heap-memory-max', '32', '--execution-db-path', tempDir('wasm-stateless'), '--wasm-config', sqliteConfig, '--wasm-module', `math=${folder}/add.wasm`]);
+    const client = await connect(['--stateless', '--execution-db-path', tempDir('wasm-stateless'), '--wasm-config', sqliteConfig, '--wasm-module', `math=${folder}/add.wasm`]);
     const ran = await runAndWait(client, readmeSqlite);
     assert.equal(ran.status, 'completed', String(ran.error));
     assert.equal(ran.result, '[{"id":1,"name":"Alice","age":30}]');
@@ -57,7 +57,7 @@ describe('pre-loaded WebAssembly modules over MCP', () => {
 
   test('stateful: the database lives on in the heap, also after a restart replays its history', async () => {
     const root = tempDir('wasm-stateful');
-    const args = [...statefulArgs(root), '--heap-memory-max', '32', '--wasm-config', sqliteConfig];
+    const args = [...statefulArgs(root), '--wasm-config', sqliteConfig];
     const first = await connect(args);
     const made = await runAndWait(first, `var db = new SQLite();
       db.exec("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER)");
