@@ -1,7 +1,11 @@
 // @ts-check
 // Sandbox code, part of the prelude (see console.js): WebAssembly and SharedArrayBuffer, wrapped
 // on first use so that every module, memory and suspended call is counted.
-/** A private copy of a module's bytes (a buffer or a view of one), or null for anything else. */
+/**
+ * A private copy of a module's bytes (a buffer or a view of one), or null for anything else.
+ * @param {unknown} source
+ * @returns {Uint8Array | null}
+ */
 function copyOfBytes(source) {
   let buffer;
   let offset = 0;
@@ -34,7 +38,13 @@ function copyOfBytes(source) {
   return copy;
 }
 
-/** An unsigned LEB128 from `bytes` at `at`, at most `bytesMax` long: [value as a BigInt, next], or null if malformed. */
+/**
+ * An unsigned LEB128 from `bytes` at `at`, at most `bytesMax` long: [value as a BigInt, next], or null if malformed.
+ * @param {Uint8Array} bytes
+ * @param {number} at
+ * @param {number} bytesMax
+ * @returns {[bigint, number] | null}
+ */
 function readLeb(bytes, at, bytesMax) {
   let value = 0n;
   for (let index = 0; index < bytesMax && at < bytes.length; index++) {
@@ -44,6 +54,13 @@ function readLeb(bytes, at, bytesMax) {
   }
   return null;
 }
+/**
+ * Writes `value` as an unsigned LEB128 into `out` at `at`; answers the next index.
+ * @param {Uint8Array} out
+ * @param {number} at
+ * @param {bigint} value
+ * @returns {number}
+ */
 function writeLeb(out, at, value) {
   do {
     let byte = RealNumber(value & 0x7fn);
@@ -59,6 +76,8 @@ const moduleMemory = new RealWeakMap();
  * The module with the maximum of each memory it defines lowered to the memory limit (one that
  * declares none gets it), and what each instance of it reserves. A module this cannot read is left as it
  * is: V8 refuses it too. (WebAssembly byte offsets in stack traces move by the bytes added.)
+ * @param {Uint8Array} bytes
+ * @returns {BoundedBytes}
  */
 function boundedModuleBytes(bytes) {
   const unchanged = { bytes, reserve: 0, largest: 0, memories: 0 };
@@ -142,7 +161,7 @@ function boundedModuleBytes(bytes) {
  * instantiations are tracked as work (`trackedWork`).
  */
 function installPerContext() {
-  const original = (name) => {
+  const original = (/** @type {string} */ name) => {
     const descriptor = getOwnPropertyDescriptor(globalThis, name);
     return descriptor === undefined ? null : descriptor.value;
   };
@@ -150,7 +169,12 @@ function installPerContext() {
   const wasm = original('WebAssembly');
   let sharedArrayBufferWrapped = OriginalSharedArrayBuffer === null;
   let wasmWrapped = wasm === null;
+  /** @type {Record<string, () => unknown>} */
   const accessors = {};
+  /**
+   * @param {string} name
+   * @param {unknown} value
+   */
   function settle(name, value) {
     // Only while the accessor is still there: a program that deleted or replaced the global keeps that.
     const current = getOwnPropertyDescriptor(globalThis, name);
@@ -177,7 +201,7 @@ function installPerContext() {
     accessors[name] = {
       [name]() {
         wrap();
-        return globalThis[name];
+        return /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (globalThis))[name];
       },
     }[name];
     defineProperty(globalThis, name, {
@@ -197,12 +221,13 @@ function installPerContext() {
 let contextWasm = null;
 
 /** Set with the WebAssembly wrappers: a program may replace the global. */
-let WasmCompileError = null;
+/** @type {new (message: string) => Error} */
+let WasmCompileError = Error;
 // A compiled module's machine code and metadata: 15 K per small module (a run keeping distinct
 // small modules under a 64 MiB limit could hold ≈ 5 GiB of them); a large one takes 7-16 bytes
 // per byte as its functions get compiled on first call. 4 per byte bounds it and still loads the
 // largest module code can carry at the limit it needed before (docs/exec.md, "Limits").
-const moduleBallast = (bytes) => ballastFor(16 * 1024 + 4 * bytes.length, 'compiling a WebAssembly module', 'a compiled WebAssembly module');
+const moduleBallast = (/** @type {Uint8Array} */ bytes) => ballastFor(16 * 1024 + 4 * bytes.length, 'compiling a WebAssembly module', 'a compiled WebAssembly module');
 // A suspended call's stack (JSPI): 5.9 K each; kept suspensions took the host to 1.4 GiB in 15 s
 // under a 64 MiB limit. The promise of the call and the promise it waits on each carry one.
 const stackBytes = 8 * 1024;
@@ -484,11 +509,12 @@ function installPreloaded(names, payload) {
  * @returns {unknown}
  */
 function runWrapper(module, globals, source, wanted) {
-  for (let at = 0; at < globals.length; at++) delete globalThis[/** @type {any} */ (globals[at])];
+  const globalObject = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (globalThis));
+  for (let at = 0; at < globals.length; at++) delete globalObject[globals[at]];
   globalEval(`${source}\n//# sourceURL=wasm-wrapper:${module}.js`);
   const defined = getOwnPropertyDescriptor(globalThis, wanted);
   if (defined === undefined) throw new ReferenceError(`the wrapper of the pre-loaded WebAssembly module ${module} did not define ${wanted} on globalThis`);
-  return globalThis[/** @type {any} */ (wanted)];
+  return globalObject[wanted];
 }
 
 /**
