@@ -34,7 +34,8 @@ async function main(): Promise<void> {
   } catch (error) {
     const message = isMcpV8Error(error) ? error.message : (error as Error).message;
     process.stderr.write(`mcp-v8: cannot start: ${message}\n`);
-    process.exit(1);
+    // A flag found wrong only at start (a --wasm-module name the sandbox already has) is a flag error: status 2.
+    process.exit(isMcpV8Error(error) && error.code === 'INVALID_FLAG' ? 2 : 1);
   }
   const stop = (signal: string) => {
     logger.info({ signal }, 'stopping');

@@ -7,6 +7,7 @@ import { checkNetworkExposure, clusterSecretCharsMin, isLoopbackName, parseAuthC
 import { McpV8Error } from './errors.ts';
 import { buildPolicyCapabilities, type PolicyCapabilities } from './policy/capabilities.ts';
 import { heapMemoryMbDefault } from './model.ts';
+import { parseWasmFlags, type WasmModuleConfig } from './wasm-config.ts';
 
 export type HeapStoreConfig =
   | { kind: 'none' }
@@ -47,6 +48,8 @@ export interface Config {
   capabilities: PolicyCapabilities | null;
   /** Module imports (docs/modules.md). */
   modules: ModulesConfig;
+  /** --wasm-module and --wasm-config, loaded and checked (src/wasm-config.ts). */
+  wasmModules: WasmModuleConfig[];
 }
 
 /** Module imports: off unless --allow-external-modules; where from; the cache and the bounds. */
@@ -128,8 +131,8 @@ const flagSpecs: Record<string, FlagSpec> = {
   'module-cache-max': { kind: 'int', min: 1, max: 1048576, help: 'Disk cache of fetched modules, at most this many MiB (default 512); the oldest files go first.' },
   'module-size-max': { kind: 'int', min: 1, max: 1024, help: 'A fetched module is at most this many MiB (default 10).' },
   'module-fetch-timeout': { kind: 'int', min: 1, max: 300, help: 'A module fetch (with its redirects) takes at most this many seconds (default 30).' },
-  'wasm-module': { kind: 'list', help: 'Pre-load name=path.wasm as a global.', notSupportedYet: 'pre-loaded WebAssembly modules' },
-  'wasm-config': { kind: 'string', help: 'JSON map of global name to .wasm path.', notSupportedYet: 'pre-loaded WebAssembly modules' },
+  'wasm-module': { kind: 'list', help: 'Pre-load name=path.wasm in every execution: its exports as the global name (a module without imports), the compiled module as __wasm_name (repeatable).' },
+  'wasm-config': { kind: 'string', help: 'JSON file {"name": "path.wasm"} or {"name": {"path", "wrapper", "globals"}}, merged with --wasm-module (docs/exec.md).' },
   'help': { kind: 'bool', help: 'Print this help and exit.' },
   'version': { kind: 'bool', help: 'Print the version and exit.' },
 };
@@ -200,6 +203,11 @@ function stringFlag(raw: RawFlags, name: string): string | undefined {
   const text = value[0]!;
   if (text.trim() === '') throw flagError(`--${name} must not be empty`);
   return text;
+}
+
+function listFlag(raw: RawFlags, name: string): string[] {
+  const value = raw.get(name);
+  return Array.isArray(value) ? value : [];
 }
 
 function intFlag(raw: RawFlags, name: string): number | undefined {
@@ -326,6 +334,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       cluster,
       capabilities: readPolicyFlags(raw),
       modules: readModulesFlags(raw),
+      wasmModules: parseWasmFlags(listFlag(raw, 'wasm-module'), stringFlag(raw, 'wasm-config')),
     },
   };
 }

@@ -64,6 +64,8 @@ export interface DeterminismRecord {
    * from here on replay (src/exec/effects.ts). Absent when the run made no such call.
    */
   effects?: EffectEntry[];
+  /** The pre-loaded WebAssembly modules the run used (name → sha256 of the file); absent when none. */
+  wasmModules?: Record<string, string>;
 }
 
 /**

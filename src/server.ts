@@ -186,7 +186,7 @@ function warnIfUnpatched(logger: Logger): void {
 /** The engine with what the sandbox may reach (policies, imports) as the flags configure it. */
 async function startEngine(config: Config, logger: Logger, onRetire: () => void): Promise<Engine> {
   const modules = new ModuleLoader({ ...config.modules, ...(config.capabilities?.modules === undefined ? {} : { modulePolicy: config.capabilities.modules }) });
-  const engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire, liveHeapsMax: config.liveHeapsMax, capabilities: config.capabilities, modules });
+  const engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire, liveHeapsMax: config.liveHeapsMax, capabilities: config.capabilities, modules, wasmModules: config.wasmModules });
   if (config.capabilities !== null) logger.info({ policies: config.capabilities.summary }, 'sandbox capabilities: fetch/fs/imports gated by these policies (header values redacted)');
   return engine;
 }

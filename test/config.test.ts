@@ -94,7 +94,7 @@ describe('flags', () => {
   });
 
   test('flags of features not built yet are refused, never ignored', () => {
-    rejects(['--wasm-module', 'm=/x.wasm'], /not supported yet/);
+    // --wasm-module and --wasm-config are built: test/wasm-config.test.ts.
   });
 
   test('module imports: off by default; the CDN, cache and bounds flags, checked', () => {

@@ -9,7 +9,8 @@
 import type { PolicyCapabilities } from '../policy/capabilities.ts';
 import type ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
-import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, type PreparedContext } from './isolate-pool.ts';
+import type { WasmModuleConfig } from '../wasm-config.ts';
+import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, sandboxGlobalNames, type PreparedContext } from './isolate-pool.ts';
 import { ConsoleBudget, ReplayFailed, failed, outcomeOfError, type Settled } from './outcome.ts';
 import { ModuleLoader } from './modules.ts';
 import { Run } from './run.ts';
@@ -17,6 +18,7 @@ import type { LiveContextHandle, LiveHeapCache } from './live-heaps.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
 import { ErrorTexts, type Engine, type LiveHeaps, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
+import { PreloadedWasm } from './wasm-modules.ts';
 
 
 /** Runs waiting for a slot; past this, submissions still queue (never rejected) but we log. */
@@ -121,6 +123,8 @@ export interface EngineOptions {
   capabilities?: PolicyCapabilities | null;
   /** Where imports come from (modules.ts); by default external imports are disabled. */
   modules?: ModuleLoader;
+  /** Pre-loaded WebAssembly modules (--wasm-module, --wasm-config), checked at start-up. */
+  wasmModules?: readonly WasmModuleConfig[];
 }
 
 class IsolateEngine implements Engine {
@@ -142,6 +146,8 @@ class IsolateEngine implements Engine {
   /** swc's stripping and rewrites, in a worker thread (source-worker.ts). */
   readonly sources = new SourcePrep();
   private readonly modules: ModuleLoader;
+  /** The pre-loaded WebAssembly modules every context is attached with, or null for none. */
+  readonly wasm: PreloadedWasm | null;
 
   constructor(options: EngineOptions) {
     assert(Number.isInteger(options.maxConcurrentExecutions) && options.maxConcurrentExecutions >= 1, 'at least one slot');
@@ -153,6 +159,7 @@ class IsolateEngine implements Engine {
     });
     this.logger = options.logger;
     this.clock = options.clock ?? Date.now;
+    this.wasm = options.wasmModules === undefined || options.wasmModules.length === 0 ? null : new PreloadedWasm(options.wasmModules);
     this.onRetire = options.onRetire ?? null;
     this.stuckMax = options.stuckIsolatesMax ?? stuckIsolatesMax;
     this.capabilities = options.capabilities ?? null;
@@ -390,7 +397,7 @@ class IsolateEngine implements Engine {
     const stateless = request.stateful === undefined;
     // A stateless run's isolate gets its heap reading and next context with the settle call.
     const run = new Run({
-      prepared, request, memoryMb, now: this.clock, sources: this.sources, code, capabilities: this.capabilities, modules: this.modules,
+      prepared, request, memoryMb, now: this.clock, sources: this.sources, code, capabilities: this.capabilities, modules: this.modules, wasm: this.wasm,
       onEffectError: (error) => this.logger?.error({ err: error }, 'a fetch/fs call of the sandbox failed in the host'),
       ...(stateless ? { onSettleSent: () => this.pool.sendSuccessor(prepared) } : {}),
     });
@@ -515,6 +522,7 @@ class IsolateEngine implements Engine {
     await this.pool.close();
     // Isolates on their way back or being created are disposed when they arrive: wait for them,
     // since a process that exits while an isolate's thread still runs can crash on the way out.
+    await this.wasm?.close();
     await this.pool.whenReplenished();
     await this.sources.close();
   }
@@ -522,8 +530,16 @@ class IsolateEngine implements Engine {
 
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const engine = new IsolateEngine(options);
-  // Start the source worker (it loads swc) before the first request pays for it.
-  await engine.sources.warm();
-  if (options.warmMemoryMb !== undefined) await engine.prewarm(isolateMemoryMb(options.warmMemoryMb));
+  try {
+    // Pre-loaded modules: names checked against the sandbox's globals, compiled for the default limit.
+    engine.wasm?.checkAgainstGlobals(await sandboxGlobalNames());
+    if (engine.wasm !== null && options.warmMemoryMb !== undefined) await engine.wasm.prepare(isolateMemoryMb(options.warmMemoryMb));
+    // Start the source worker (it loads swc) before the first request pays for it.
+    await engine.sources.warm();
+    if (options.warmMemoryMb !== undefined) await engine.prewarm(isolateMemoryMb(options.warmMemoryMb));
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
   return engine;
 }

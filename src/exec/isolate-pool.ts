@@ -43,13 +43,43 @@ export const preludeSource = sandboxFiles
   .map((name) => (name === 'prelude' ? `(function () {\n'use strict';\n${preludeParts.map((part) => readSandbox(`prelude/${part}`)).join('\n')}\n})();` : readSandbox(name)))
   .join('\n');
 /** Run in each new context before any user code: takes the prelude's attach function (it deletes its own global name). */
-const attachSource = 'return globalThis.__mcpv8_attach($0, $1, $2, $3, $4);';
+const attachSource = 'return globalThis.__mcpv8_attach($0, $1, $2, $3, $4, $5, $6);';
 
 let preludeSnapshot: ivm.ExternalCopy<ArrayBuffer> | null = null;
 /** The prelude's startup snapshot, made on first use (≈ 20 ms, once per process). */
 function snapshotOfPrelude(): ivm.ExternalCopy<ArrayBuffer> {
   preludeSnapshot ??= ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }]);
   return preludeSnapshot;
+}
+
+/** The names of a fresh context's globals (before attach): what a pre-loaded module's name must not shadow. */
+export async function sandboxGlobalNames(): Promise<Set<string>> {
+  const isolate = new ivm.Isolate({ memoryLimit: isolateMemoryMbMin, snapshot: snapshotOfPrelude() });
+  try {
+    const context = await isolate.createContext();
+    const names = await context.eval("Reflect.ownKeys(globalThis).filter((key) => typeof key === 'string')", { copy: true, timeout: preludeTimeoutMs }) as string[];
+    return new Set(names);
+  } finally {
+    isolate.dispose();
+  }
+}
+
+/**
+ * Compiles the pre-loaded WebAssembly modules for one memory limit (wasm-modules.ts) in a context
+ * of an isolate of its own that runs no user code, through the prelude's bounded constructor;
+ * answers them as one copy that contexts of that limit receive (the compiled code is shared).
+ */
+export async function compilePreloadedWasm(memoryMb: number, payload: ivm.ExternalCopy<unknown>): Promise<ivm.ExternalCopy<unknown>> {
+  // Room for the modules' bytes, their rewritten copies and the ballast the constructor counts.
+  const isolate = new ivm.Isolate({ memoryLimit: 1024, snapshot: snapshotOfPrelude() });
+  try {
+    const context = await isolate.createContext();
+    const log = new ivm.Callback(() => undefined, { ignored: true });
+    const control = await context.evalClosure(attachSource, [log, 0, memoryMb * 1024 * 1024, undefined, new ivm.ExternalCopy(noFeatures).copyInto({ release: true }), undefined, undefined], { result: { reference: true } }) as ControlFunction;
+    return await control.apply(undefined, ['compilePreloaded', payload], { result: { externalCopy: true }, timeout: 120_000 }) as ivm.ExternalCopy<unknown>;
+  } finally {
+    isolate.dispose();
+  }
 }
 
 /**
@@ -60,7 +90,7 @@ function snapshotOfPrelude(): ivm.ExternalCopy<ArrayBuffer> {
 export type LineBatchSink = (batch: unknown) => void;
 
 /** What the host asks the sandbox to do (sandbox/prelude/control.js, `control`): one function, the method by name. */
-export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'begin' | 'deliver';
+export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'begin' | 'deliver' | 'compilePreloaded';
 export type ControlFunction = ivm.Reference<(method: ControlName, argument?: unknown) => unknown>;
 
 export interface PreparedContext {
@@ -196,7 +226,7 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
  * The call is sent at once: a call the caller sends right after it reaches the isolate in the
  * same thread wake and runs after it.
  */
-export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs, features: EffectFeatures = noFeatures): Promise<ControlFunction> {
+export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs, features: EffectFeatures = noFeatures, wasm: [unknown, ivm.ExternalCopy<unknown>] | null = null): Promise<ControlFunction> {
   assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
   assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
   // The memory limit is also the budget of memory V8 keeps outside its heap (sandbox/prelude/off-heap.js).
@@ -208,7 +238,7 @@ export function attachContext(prepared: PreparedContext, seed: number, memoryMb:
   const host = features.fetch || features.fs
     ? new ivm.Reference((kind: unknown, request: unknown) => (route.effect ?? noEffects)(kind, request))
     : undefined;
-  const args = [prepared.log, seed, memoryMb * 1024 * 1024, host, new ivm.ExternalCopy(features).copyInto({ release: true })];
+  const args = [prepared.log, seed, memoryMb * 1024 * 1024, host, new ivm.ExternalCopy(features).copyInto({ release: true }), ...(wasm ?? [undefined, undefined])];
   const attaching = prepared.context.evalClosure(attachSource, args, { result: { reference: true } });
   return within(attaching, answerMsMax, 'attaching the prelude').then((control) => {
     const reference = control as ControlFunction;

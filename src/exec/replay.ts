@@ -14,6 +14,8 @@ export const replayTimeoutMsMax = 300_000;
 /** What a replay needs of the run it rebuilds a heap for. */
 export interface ReplayHost {
   readonly memoryMb: number;
+  /** Why a step that used these pre-loaded WebAssembly modules (name → sha256) cannot replay here, or null. */
+  wasmIssue(recorded: Readonly<Record<string, string>> | undefined): string | null;
   /** Why the run was stopped from outside, or null. */
   stopped(): StopReason | null;
   isolateDisposed(): boolean;
@@ -69,6 +71,8 @@ export async function replayHistory(host: ReplayHost, steps: ReplayStep[]): Prom
   const cannot = (reason: string) => new ReplayFailed(`Could not resume heap ${last.heap}: ${reason}`);
   let next: Promise<ivm.Reference<unknown>> | null = null;
   for (const [index, step] of steps.entries()) {
+    const wasmIssue = host.wasmIssue(step.observed.wasmModules);
+    if (wasmIssue !== null) throw cannot(`run ${index + 1} of ${steps.length} (heap ${step.heap}) cannot be replayed here: ${wasmIssue}`);
     let ended: StepEnd;
     try {
       const evaluating = next ?? startStep(host, step);

@@ -18,6 +18,7 @@ import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { mayAwait, originOf } from './top-level-await.ts';
 import { SourceError } from './typescript.ts';
 import type { DeterminismRecord, RunModules, RunOutcome, RunRequest } from './types.ts';
+import { wasmReplayIssue, type PreloadedWasm } from './wasm-modules.ts';
 
 /** How often the host looks again while V8 finishes work the sandbox awaits (a wasm compile). */
 export const pendingWorkPollMs = 2;
@@ -55,6 +56,8 @@ export interface RunOptions {
   onEffectError?: (error: unknown) => void;
   /** Where imports are fetched from (modules.ts). */
   modules: ModuleLoader;
+  /** Pre-loaded WebAssembly modules the context is attached with (wasm-modules.ts), or null. */
+  wasm?: PreloadedWasm | null;
 }
 
 /** What a run left in its context when it ended: what decides whether the context is kept, reused or discarded. */
@@ -102,6 +105,7 @@ export class Run {
   private readonly memoryMb: number;
   private readonly left: RunLeftover = { source: null, timersLeft: 0, pendingWorkLeft: 0, offHeapBytes: 0, ranAfterSettle: false, modules: null };
   private readonly modules: ModuleLoader;
+  private readonly wasm: PreloadedWasm | null;
   private readonly onSettleSent: (() => void) | null;
   private readonly now: () => number;
   private readonly sources: SourcePrep;
@@ -128,6 +132,7 @@ export class Run {
     this.code = options.code;
     this.onSettleSent = options.onSettleSent ?? null;
     this.modules = options.modules;
+    this.wasm = options.wasm ?? null;
   }
 
   /** What the run left in its context; read once it has ended. */
@@ -388,8 +393,11 @@ export class Run {
     if (seed !== undefined) assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
     // A fresh context is attached with the seed of its first run; one that ran before (a live
     // heap, a replayed history) starts a new run with 'begin'.
+    // The first run of a memory limit waits while the host compiles the pre-loaded modules for it.
+    if (this.prepared.control === null && this.wasm !== null && !this.wasm.isReady(this.memoryMb)) await this.wasm.prepare(this.memoryMb);
+    const wasm = this.prepared.control === null && this.wasm !== null ? this.wasm.attachArguments(this.memoryMb) : null;
     const features = featuresOf(this.capabilities);
-    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, features) : null;
+    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, features, wasm) : null;
     // Awaited later, after other calls that may throw first (a stop): handled from the start.
     attaching?.catch(() => undefined);
     if (start !== undefined && 'replay' in start && start.replay.length > 0) {
@@ -440,6 +448,7 @@ export class Run {
   private replayHost(): ReplayHost {
     return {
       memoryMb: this.memoryMb,
+      wasmIssue: (recorded) => (this.wasm === null ? wasmReplayIssue([], recorded) : this.wasm.replayIssue(recorded)),
       stopped: () => this.stopReason,
       isolateDisposed: () => this.prepared.isolate.isDisposed,
       startDeadline: (timeoutMs) => this.startDeadline(timeoutMs),

@@ -31,6 +31,7 @@ const heapRecordSchema = z.strictObject({
         z.strictObject({ ok: z.literal(false), error: z.string(), code: z.string().optional() }),
       ]).nullable(),
     })).optional(),
+    wasmModules: z.record(z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/), hex64).optional(),
   }),
   outcome: z.strictObject({ status: z.enum(['completed', 'failed']), result: z.string().nullable(), error: z.string().nullable() }),
   /**

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createEngine } from '../../src/exec/engine.ts';
+import { createEngine, type EngineOptions } from '../../src/exec/engine.ts';
 import type { Engine, ExecutionEnvironment, RunOutcome } from '../../src/exec/types.ts';
 
 export interface Ran extends RunOutcome { lines: string[] }
@@ -28,8 +28,8 @@ export function collectBeforeExit(): void {
   (runInNewContext('gc') as () => void)();
 }
 
-export async function engineForFile(maxConcurrentExecutions = 2): Promise<{ engine: Engine; run: (code: string, options?: RunOptions) => Promise<Ran>; result: (code: string) => Promise<string | null> }> {
-  const engine = await createEngine({ maxConcurrentExecutions });
+export async function engineForFile(maxConcurrentExecutions = 2, engineOptions: Partial<EngineOptions> = {}): Promise<{ engine: Engine; run: (code: string, options?: RunOptions) => Promise<Ran>; result: (code: string) => Promise<string | null> }> {
+  const engine = await createEngine({ maxConcurrentExecutions, ...engineOptions });
   after(async () => {
     await engine.close();
     collectBeforeExit();

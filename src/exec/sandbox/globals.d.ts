@@ -25,8 +25,3 @@ declare var performance: { now(): number };
 declare var TextEncoder: { new (): { encode(text?: string): Uint8Array }; prototype: { encode(text?: string): Uint8Array } };
 /** V8's WebAssembly namespace (lib.dom declares it; the sandbox has no DOM): read by name, wrapped. */
 declare var WebAssembly: any;
-/**
- * Defined by prelude/wasm.js (installs WebAssembly's bounds in a context), called by
- * prelude/control.js: declared here too while tsconfig.sandbox.json leaves wasm.js out.
- */
-declare function installPerContext(): void;

@@ -142,13 +142,17 @@ const control = {
   },
   state: () => state(),
   record: () => takeRecord(),
+  /** The host, in a context of its own, never one that runs user code (src/exec/wasm-modules.ts). */
+  compilePreloaded: (payload) => compilePreloaded(payload),
 };
 /**
  * @param {(text: string) => void} log @param {number} seed @param {number} memoryBytes
  * @param {any} host (the host's effect Reference) @param {any} features (which of fetch/fs exist)
+ * @param {PreloadedName[]} [preloadedNames] pre-loaded WebAssembly modules (wasm.js), with
+ * @param {PreloadedPayload} [preloadedPayload]
  * @returns {(method: string, argument?: unknown) => unknown}
  */
-function attach(log, seed, memoryBytes, host, features) {
+function attach(log, seed, memoryBytes, host, features, preloadedNames, preloadedPayload) {
   if (hostLog !== null) throw new Error('the context is attached already');
   delete globalThis[attachName];
   hostLog = log;
@@ -156,6 +160,7 @@ function attach(log, seed, memoryBytes, host, features) {
   memoryLimitBytes = memoryBytes;
   installPerContext();
   installEffects(host, features);
+  if (preloadedNames !== undefined && preloadedPayload !== undefined) installPreloaded(preloadedNames, preloadedPayload);
   return (/** @type {string} */ method, /** @type {unknown} */ argument) => control[method](argument);
 }
 for (const key of reflectOwnKeys(globalThis)) {

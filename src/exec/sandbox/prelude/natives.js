@@ -86,7 +86,7 @@ const getterOf = (prototype, name) => /** @type {(this: unknown) => any} */ (/**
 const typedArrayView = [getterOf(TypedArrayPrototype, 'buffer'), getterOf(TypedArrayPrototype, 'byteOffset'), getterOf(TypedArrayPrototype, 'byteLength')];
 const dataViewView = [getterOf(DataView.prototype, 'buffer'), getterOf(DataView.prototype, 'byteOffset'), getterOf(DataView.prototype, 'byteLength')];
 const arrayBufferByteLength = getterOf(ArrayBuffer.prototype, 'byteLength');
-/** SharedArrayBuffer, like WebAssembly, does not exist while the snapshot is made: set by attach. */
+/** SharedArrayBuffer, like WebAssembly, does not exist while the snapshot is made: set by attach. @type {Function | null} */
 let sharedArrayBufferByteLength = null;
 const typedArraySet = TypedArrayPrototype.set;
 
