@@ -11,6 +11,7 @@ import { assert } from '../errors.ts';
 import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, type PreparedContext } from './isolate-pool.ts';
 import { ConsoleBudget, ReplayFailed, failed, outcomeOfError, type Settled } from './outcome.ts';
 import { Run } from './run.ts';
+import { Scheduler, type Ticket } from './scheduler.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
 import { ErrorTexts, type Engine, type RunOutcome, type RunRequest } from './types.ts';
@@ -33,6 +34,8 @@ interface QueuedRun {
   onAbort: (() => void) | null;
   /** Its code, made ready before it joined the queue. */
   code: Settled<PreparedSource> | null;
+  /** Takes it out of the scheduler's queue (true), or says it had started (false). */
+  cancel: (() => boolean) | null;
 }
 
 /** The logger the engine needs: pino's, or anything with the same methods. */
@@ -62,16 +65,11 @@ export const prewarmIsolatesMax = 8;
  */
 export const prewarmIsolatesPerSlot = 3;
 
-/**
- * Fair share between long and short runs (docs/exec.md, "Safety"). A run that has held its slot
- * this long counts as long; while runs wait, long runs do not count against the slots, up to
- * `longRunLanesPerSlot` × slots runs at once in all. Two `for(;;){}` runs on a 2-slot node held
- * both slots for their whole timeout (up to 300 s) while every `1+1` waited; now a waiting run
- * starts at most this long after the last free slot was taken, whatever the runs before it do.
- * The price: up to twice as many isolate threads as slots while long runs last (CPU is shared).
- */
-export const longRunMs = 500;
-export const longRunLanesPerSlot = 2;
+/** The scheduler's client for runs whose request names none. */
+const anonymousClient = '';
+
+/** The fair share of the lanes (long runs, clients, awaiting runs): scheduler.ts. */
+export { inFlightPerSlot, longRunLanesPerSlot, longRunMs } from './scheduler.ts';
 
 /**
  * Isolate threads that V8 cannot stop (parked after running out of memory beyond recovery, or
@@ -100,6 +98,10 @@ export interface EngineOptions {
   onRetire?: (reason: string) => void;
   /** Tests: a lower bound than `stuckIsolatesMax`. */
   stuckIsolatesMax?: number;
+  /** Process RSS past which a node with any stuck isolate retires (default `stuckRssBytesMax`). */
+  stuckRssBytesMax?: number;
+  /** Runs in flight, busy or awaiting a timer (default slots × `inFlightPerSlot`). */
+  inFlightMax?: number;
 }
 
 class IsolateEngine implements Engine {
@@ -107,14 +109,12 @@ class IsolateEngine implements Engine {
   private readonly active = new Set<Run>();
   private closed = false;
   private onIdle: (() => void) | null = null;
-  private readonly queue: QueuedRun[] = [];
+  /** Runs waiting in the scheduler's queue for a lane. */
+  private readonly queue = new Set<QueuedRun>();
   /** Runs whose code a source worker is making ready; they join the queue after. */
   private readonly preparing = new Set<QueuedRun>();
   private running = 0;
-  /** When each running run took its slot (performance.now()), for the fair share of `longRunMs`. */
-  private readonly slotsTakenAt = new Set<{ sinceMs: number }>();
-  /** Looks at the queue again when the oldest short run turns long (one timer for all). */
-  private longRunCheck: NodeJS.Timeout | null = null;
+  private readonly scheduler: Scheduler;
   private readonly slots: number;
   private readonly logger: EngineLogger | undefined;
   private readonly clock: () => number;
@@ -130,7 +130,12 @@ class IsolateEngine implements Engine {
     this.onRetire = options.onRetire ?? null;
     this.stuckMax = options.stuckIsolatesMax ?? stuckIsolatesMax;
     assert(Number.isInteger(this.stuckMax) && this.stuckMax >= 1, 'a positive bound on stuck isolates');
+    this.stuckRssMax = options.stuckRssBytesMax ?? stuckRssBytesMax;
+    assert(this.stuckRssMax > 0, 'a positive RSS bound');
+    this.scheduler = new Scheduler({ slots: this.slots, ...(options.inFlightMax === undefined ? {} : { inFlightMax: options.inFlightMax }) });
   }
+
+  private readonly stuckRssMax: number;
 
   private readonly onRetire: ((reason: string) => void) | null;
   private readonly stuckMax: number;
@@ -161,7 +166,7 @@ class IsolateEngine implements Engine {
     const rssBytes = process.memoryUsage.rss();
     const reason = this.stuck.size >= this.stuckMax
       ? `${this.stuck.size} isolate threads V8 cannot stop (bound ${this.stuckMax})`
-      : rssBytes > stuckRssBytesMax ? `process RSS ${Math.round(rssBytes / 2 ** 20)} MiB with ${this.stuck.size} isolate threads V8 cannot stop (bound ${stuckRssBytesMax / 2 ** 20} MiB)` : null;
+      : rssBytes > this.stuckRssMax ? `process RSS ${Math.round(rssBytes / 2 ** 20)} MiB with ${this.stuck.size} isolate threads V8 cannot stop (bound ${Math.round(this.stuckRssMax / 2 ** 20)} MiB)` : null;
     if (reason === null) return;
     this.retiringReason = reason;
     if (this.rssCheck !== null) clearInterval(this.rssCheck);
@@ -181,7 +186,7 @@ class IsolateEngine implements Engine {
 
   /** Runs waiting to start: for a source worker to make their code ready, or for a slot. */
   get queuedCount(): number {
-    return this.preparing.size + this.queue.length;
+    return this.preparing.size + this.queue.size;
   }
 
   get runningCount(): number {
@@ -231,11 +236,10 @@ class IsolateEngine implements Engine {
     }
     const code = this.sources.prepare(request.code, request.stateful !== undefined);
     return new Promise((resolve) => {
-      const queued: QueuedRun = { request, resolve, onAbort: null, code: null };
+      const queued: QueuedRun = { request, resolve, onAbort: null, code: null, cancel: null };
       // Cancelling a run that still waits for its code or a slot answers at once, without a slot.
       queued.onAbort = () => {
-        const index = this.queue.indexOf(queued);
-        if (index !== -1) this.queue.splice(index, 1);
+        if (this.queue.delete(queued)) queued.cancel?.();
         else if (!this.preparing.delete(queued)) return;
         resolve(cancelledBeforeStart(request));
       };
@@ -257,66 +261,32 @@ class IsolateEngine implements Engine {
       return queued.resolve(failed(code.error.message));
     }
     queued.code = code;
-    this.queue.push(queued);
-    if (this.queue.length === queueWarnDepth) this.logger?.warn({ depth: this.queue.length }, 'execution queue is deep');
-    this.startQueued();
+    this.queue.add(queued);
+    if (this.queue.size === queueWarnDepth) this.logger?.warn({ depth: this.queue.size }, 'execution queue is deep');
+    queued.cancel = this.scheduler.admit(queued.request.client ?? anonymousClient, (ticket) => this.start(queued, ticket));
   }
 
-  /**
-   * Whether the next queued run may start: a free slot, or every slot held by a long run (one
-   * that has run `longRunMs`) and room left under `longRunLanesPerSlot` × slots.
-   */
-  private mayStart(nowMs: number): boolean {
-    if (this.running < this.slots) return true;
-    if (this.running >= this.slots * longRunLanesPerSlot) return false;
-    let short = 0;
-    for (const taken of this.slotsTakenAt) if (nowMs - taken.sinceMs < longRunMs) short++;
-    return short < this.slots;
+  /** The scheduler gave the run a lane (scheduler.ts). */
+  private start(queued: QueuedRun, ticket: Ticket): void {
+    this.queue.delete(queued);
+    queued.request.signal.removeEventListener('abort', queued.onAbort!);
+    this.running++;
+    this.runOne(queued.request, queued.code!, ticket)
+      .catch((error: unknown) => {
+        // The engine turns every sandbox failure into an outcome; this is a fault of our own.
+        this.logger?.error({ err: error }, 'execution engine fault');
+        return failed(`Internal error: ${error instanceof Error ? error.message : String(error)}`);
+      })
+      .then(queued.resolve)
+      .finally(() => {
+        this.running--;
+        assert(this.running >= 0, 'running count never negative');
+        if (this.running === 0) this.onIdle?.();
+        ticket.end();
+      });
   }
 
-  private startQueued(): void {
-    while (this.queue.length > 0 && this.mayStart(performance.now())) {
-      const next = this.queue.shift()!;
-      next.request.signal.removeEventListener('abort', next.onAbort!);
-      this.running++;
-      const taken = { sinceMs: performance.now() };
-      this.slotsTakenAt.add(taken);
-      this.runOne(next.request, next.code!)
-        .catch((error: unknown) => {
-          // The engine turns every sandbox failure into an outcome; this is a fault of our own.
-          this.logger?.error({ err: error }, 'execution engine fault');
-          return failed(`Internal error: ${error instanceof Error ? error.message : String(error)}`);
-        })
-        .then(next.resolve)
-        .finally(() => {
-          this.running--;
-          this.slotsTakenAt.delete(taken);
-          assert(this.running >= 0, 'running count never negative');
-          if (this.running === 0) this.onIdle?.();
-          this.startQueued();
-        });
-    }
-    this.checkWhenLong();
-  }
-
-  /** Runs wait and every slot is taken: look again when the oldest short run turns long. */
-  private checkWhenLong(): void {
-    if (this.queue.length === 0 || this.closed || this.running >= this.slots * longRunLanesPerSlot) {
-      if (this.longRunCheck !== null) clearTimeout(this.longRunCheck);
-      this.longRunCheck = null;
-      return;
-    }
-    if (this.longRunCheck !== null) return;
-    const nowMs = performance.now();
-    let oldestShortMs = Infinity;
-    for (const taken of this.slotsTakenAt) if (nowMs - taken.sinceMs < longRunMs) oldestShortMs = Math.min(oldestShortMs, taken.sinceMs);
-    if (oldestShortMs === Infinity) return;
-    const delayMs = Math.max(1, Math.ceil(oldestShortMs + longRunMs - nowMs));
-    this.longRunCheck = setTimeout(() => { this.longRunCheck = null; this.startQueued(); }, delayMs);
-    this.longRunCheck.unref();
-  }
-
-  private async runOne(request: RunRequest, code: Settled<PreparedSource>): Promise<RunOutcome> {
+  private async runOne(request: RunRequest, code: Settled<PreparedSource>, ticket: Ticket): Promise<RunOutcome> {
     if (request.signal.aborted) return cancelledBeforeStart(request);
     request.onStarted?.();
     const memoryMb = isolateMemoryMb(request.limits.heapMemoryMaxMb);
@@ -325,7 +295,7 @@ class IsolateEngine implements Engine {
     this.routeConsole(prepared, request);
     const stateless = request.stateful === undefined;
     // A stateless run's isolate gets its heap reading and next context with the settle call.
-    const run = new Run({ prepared, request, memoryMb, now: this.clock, sources: this.sources, code, ...(stateless ? { onSettleSent: () => this.pool.sendSuccessor(prepared) } : {}) });
+    const run = new Run({ prepared, request, memoryMb, now: this.clock, sources: this.sources, code, lane: ticket, ...(stateless ? { onSettleSent: () => this.pool.sendSuccessor(prepared) } : {}) });
     const { outcome, clean } = await this.execute(run, prepared, request);
     if (run.abandoned) this.noteAbandoned(run, prepared.isolate);
     if (!stateless) return this.keepStateful(run, prepared, memoryMb, outcome, clean);
@@ -435,9 +405,11 @@ class IsolateEngine implements Engine {
     this.closed = true;
     if (this.rssCheck !== null) clearInterval(this.rssCheck);
     this.rssCheck = null;
-    if (this.longRunCheck !== null) clearTimeout(this.longRunCheck);
-    this.longRunCheck = null;
-    for (const queued of [...this.preparing, ...this.queue.splice(0)]) {
+    this.scheduler.close();
+    this.scheduler.drain();
+    const waiting = [...this.queue];
+    this.queue.clear();
+    for (const queued of [...this.preparing, ...waiting]) {
       queued.request.signal.removeEventListener('abort', queued.onAbort!);
       queued.resolve(cancelledBeforeStart(queued.request));
     }

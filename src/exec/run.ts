@@ -10,6 +10,7 @@ import { RunStopped, describeThrown, endOf, explainLimits, errorCharsMax, failed
 import { replayHistory, type ReplayHost } from './replay.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { mayAwait, originOf } from './top-level-await.ts';
+import type { Ticket } from './scheduler.ts';
 import { SourceError } from './typescript.ts';
 import type { DeterminismRecord, RunOutcome, RunRequest } from './types.ts';
 
@@ -43,6 +44,8 @@ export interface RunOptions {
   code: Settled<PreparedSource>;
   /** Called right after the settle call is sent: what the host sends then shares its thread wake. */
   onSettleSent?: () => void;
+  /** The run's CPU lane (scheduler.ts): given back while it only awaits a timer, taken again before it runs code. */
+  lane?: Pick<Ticket, 'idle' | 'busy'>;
 }
 
 /** What a run left in its context when it ended: what decides whether the context is kept, reused or discarded. */
@@ -91,8 +94,10 @@ export class Run {
   private readonly now: () => number;
   private readonly sources: SourcePrep;
   private readonly code: Settled<PreparedSource>;
+  private readonly lane: Pick<Ticket, 'idle' | 'busy'> | null;
 
   constructor(options: RunOptions) {
+    this.lane = options.lane ?? null;
     this.prepared = options.prepared;
     this.request = options.request;
     this.memoryMb = options.memoryMb;
@@ -308,6 +313,23 @@ export class Run {
     });
   }
 
+  /**
+   * Sleeps until the next timer is due. Only awaiting a timer (`idle`), the run gives its lane back
+   * meanwhile and takes one again before it runs code (a stop wakes it from either wait).
+   * (While V8 compiles WebAssembly for it, it keeps its lane: that work uses the CPU.)
+   */
+  private async await(waitMs: number, idle: boolean): Promise<void> {
+    if (!idle || this.lane === null) return this.sleep(waitMs);
+    this.lane.idle();
+    await this.sleep(waitMs);
+    if (this.stopReason !== null) return;
+    await new Promise<void>((resolve) => {
+      this.wake = resolve;
+      void this.lane!.busy().then(resolve);
+    });
+    this.wake = null;
+  }
+
   async execute(): Promise<RunOutcome> {
     const start = this.request.stateful;
     if (!this.code.ok) throw this.code.error;
@@ -398,7 +420,7 @@ export class Run {
       }
       // While V8 finishes work of its own (an async WebAssembly compile), poll for it.
       const waitMs = state.pendingWork > 0 ? Math.min(state.nextDueInMs ?? pendingWorkPollMs, pendingWorkPollMs) : state.nextDueInMs!;
-      if (waitMs > 0) await this.sleep(waitMs);
+      if (waitMs > 0) await this.await(waitMs, state.pendingWork === 0);
       if (this.stopReason !== null) throw new RunStopped(this.stopReason);
       state = await this.turn('fire');
     }
