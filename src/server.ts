@@ -207,7 +207,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     logger.warn({ why: ivm.why }, 'isolated-vm is the unpatched prebuilt: a stopped run whose thrown value or rejection reason has a getter or proxy trap that never returns keeps an isolate thread busy until restart (the run still ends, 2 s late; /healthz then says degraded)');
   }
   try {
-    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire: () => retire() });
+    engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, stuckRssBytesMax: config.retireRssMb * 2 ** 20, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire: () => retire() });
   } catch (error) {
     await store.close();
     await closeHeaps(heaps);
