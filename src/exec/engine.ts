@@ -12,6 +12,7 @@ import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, type Pr
 import { ConsoleBudget, ReplayFailed, failed, outcomeOfError, type Settled } from './outcome.ts';
 import { Run } from './run.ts';
 import { Scheduler, type Ticket } from './scheduler.ts';
+import { ThreadNice } from './thread-nice.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
 import { ErrorTexts, type Engine, type RunOutcome, type RunRequest } from './types.ts';
@@ -133,7 +134,11 @@ class IsolateEngine implements Engine {
     this.stuckRssMax = options.stuckRssBytesMax ?? stuckRssBytesMax;
     assert(this.stuckRssMax > 0, 'a positive RSS bound');
     this.scheduler = new Scheduler({ slots: this.slots, ...(options.inFlightMax === undefined ? {} : { inFlightMax: options.inFlightMax }) });
+    this.threadNice = new ThreadNice(() => this.scheduler.anyLong, this.logger ?? null);
+    this.threadNice.start();
   }
+
+  private readonly threadNice: ThreadNice;
 
   private readonly stuckRssMax: number;
 
@@ -407,6 +412,7 @@ class IsolateEngine implements Engine {
     this.rssCheck = null;
     this.scheduler.close();
     this.scheduler.drain();
+    this.threadNice.stop();
     const waiting = [...this.queue];
     this.queue.clear();
     for (const queued of [...this.preparing, ...waiting]) {
