@@ -1,4 +1,4 @@
-// The execution engine: a FIFO of runs, at most N at once (with a fair share for long runs), each
+// The execution engine: a queue of runs, at most N at once (a fair share: scheduler.ts), each
 // in its own context on a warm isolate from the pool, or in the live context it resumes; what a
 // run leaves decides whether its context is kept (stateful), reused or discarded. The parts:
 //   run.ts      one run: compile, evaluate, the host side of its event loop, deadline, stop;
