@@ -392,6 +392,11 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   }
 
   /** What /healthz and /metrics report of this node, so that transports need not know the engine. */
+  /** Executions accepted whose final record is not yet written (a retiring node waits for them). */
+  get liveExecutions(): number {
+    return this.live.size;
+  }
+
   load(): NodeLoad {
     return {
       queued: this.engine.queuedCount,

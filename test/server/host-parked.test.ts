@@ -81,7 +81,7 @@ describe('the RSS bound of a node with a stuck isolate', () => {
     const retiring = (await response.json()) as { status: string; reason: string };
     assert.equal(retiring.status, 'retiring');
     assert.match(retiring.reason, /^process RSS \d+ MiB with 1 isolate threads V8 cannot stop \(bound 1 MiB\)$/);
-    // (That the neighbour finishes is the test above; its answer races the exit here.)
+    // (That the neighbour finishes is checked by the test above.)
     // Exit code 75 (EX_TEMPFAIL) is what the node exits with; a parked thread would hold a normal
     // exit, so it is logged and the process ends by SIGKILL, which supervisors count as a failure.
     assert.equal(await exited, 'SIGKILL');
