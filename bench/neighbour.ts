@@ -5,28 +5,33 @@
 // this client on loopback, one request at a time, while the attack runs (each attack is started,
 // then the neighbours are sent at once; an attack that ends early, say out of memory, leaves them
 // measuring its aftermath). Figures: p50 and p95 of each phase, and p95 hostile / p95 quiet.
-//   npm run bench:neighbour [-- --samples 40 --rounds 2 --only flood]
+//   npm run bench:neighbour [-- --samples 40 --rounds 2 --only flood --cpu-prof DIR]
+// (--cpu-prof DIR: the server writes a CPU profile of its main thread there when it stops.)
+import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { machine } from './lib/report.ts';
-import { spawnTarget, type Child } from './lib/processes.ts';
+import { spawnTarget } from './lib/processes.ts';
 import { percentile } from './lib/stats.ts';
 import { waitMsMax } from '../src/tools/execution-tools.ts';
 
-const { values } = parseArgs({ options: { samples: { type: 'string', default: '40' }, rounds: { type: 'string', default: '2' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { samples: { type: 'string', default: '40' }, rounds: { type: 'string', default: '2' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' } } });
 const samples = Number(values.samples);
 const rounds = Number(values.rounds);
 
-interface Attack { name: string; start: (child: Child, until: Promise<void>) => Promise<unknown> }
+/** Where requests go: the server's base URL (a worker thread gets it, not the process). */
+interface Target { baseUrl: string }
+interface Attack { name: string; start: (child: Target, until: Promise<void>) => Promise<unknown> }
 
-async function post(child: Child, path: string, body: string): Promise<{ status: number; text: string }> {
+async function post(child: Target, path: string, body: string): Promise<{ status: number; text: string }> {
   const response = await fetch(`${child.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(120_000) });
   return { status: response.status, text: await response.text() };
 }
 
-const run = (code: string, mb = 64, timeoutSecs = 5) => (child: Child) => post(child, '/api/exec', JSON.stringify({ code, heap_memory_max_mb: mb, execution_timeout_secs: timeoutSecs, wait_ms: waitMsMax }));
+const run = (code: string, mb = 64, timeoutSecs = 5) => (child: Target) => post(child, '/api/exec', JSON.stringify({ code, heap_memory_max_mb: mb, execution_timeout_secs: timeoutSecs, wait_ms: waitMsMax }));
 /** Runs `attack` once, or again and again until the neighbours are done (`until`). */
-const once = (attack: (child: Child) => Promise<unknown>): Attack['start'] => (child) => attack(child);
-const repeated = (attack: (child: Child) => Promise<unknown>): Attack['start'] => async (child, until) => {
+const once = (attack: (child: Target) => Promise<unknown>): Attack['start'] => (child: Target) => attack(child);
+const repeated = (attack: (child: Target) => Promise<unknown>): Attack['start'] => async (child, until) => {
   let done = false;
   void until.then(() => { done = true; });
   while (!done) await attack(child);
@@ -43,11 +48,11 @@ const attacks: Attack[] = [
   { name: '4 object-key bomb, 64 MiB (parks)', start: once(run("const m={}; for(let i=0;;i++) m['k'+i]=i", 64, 5)) },
   { name: '4 60,000 timers, 8 MiB', start: repeated(run('for(let i=0;i<60000;i++) setTimeout(()=>{},1e6)', 8, 5)) },
   { name: '5 normalize in a loop', start: once(run("const s='\\u1e9b\\u0323'.repeat(1e6); let n=0; for(let i=0;i<1000;i++) n+=s.normalize('NFKD').length; n", 64, 5)) },
-  { name: '6 8 × 200,000 unknown keys', start: repeated((child) => Promise.all(Array.from({ length: 8 }, () => post(child, '/api/exec', manyKeys)))) },
-  { name: '9 two for(;;){}', start: (child) => Promise.all([run('for(;;){}', 64, 10)(child), run('for(;;){}', 64, 10)(child)]) },
+  { name: '6 8 × 200,000 unknown keys', start: repeated((child: Target) => Promise.all(Array.from({ length: 8 }, () => post(child, '/api/exec', manyKeys)))) },
+  { name: '9 two for(;;){}', start: (child: Target) => Promise.all([run('for(;;){}', 64, 10)(child), run('for(;;){}', 64, 10)(child)]) },
 ];
 
-async function neighbours(child: Child): Promise<number[]> {
+async function neighbours(child: Target): Promise<number[]> {
   const times: number[] = [];
   for (let index = 0; index < samples; index++) {
     const started = performance.now();
@@ -58,37 +63,46 @@ async function neighbours(child: Child): Promise<number[]> {
   return times;
 }
 
-const sorted = (values: number[]) => Float64Array.from(values).sort();
-const ms = (value: number) => value.toFixed(1);
+if (!isMainThread) {
+  const { attack, baseUrl } = workerData as { attack: string; baseUrl: string };
+  const until = new Promise<void>((resolve) => parentPort!.once('message', () => resolve()));
+  await attacks.find((candidate) => candidate.name === attack)!.start({ baseUrl }, until).catch((error: unknown) => error);
+  parentPort!.postMessage('done');
+} else {
+  const sorted = (values: number[]) => Float64Array.from(values).sort();
+  const ms = (value: number) => value.toFixed(1);
 
-console.log(`# neighbour benchmark: ${samples} sequential 1+1 per phase, ${rounds} rounds of quiet/hostile per attack, fresh server per attack`);
-const m = machine();
-console.log(`# ${m.date}, ${m.nproc} CPUs, ${m.cpuModel}, node ${m.node}`);
-console.log('| attack | quiet p50 ms | quiet p95 ms | beside p50 ms | beside p95 ms | p95 ratio |');
-console.log('|---|---|---|---|---|---|');
-for (const attack of attacks) {
-  if (values.only !== undefined && !attack.name.includes(values.only)) continue;
-  const child = await spawnTarget({ target: 'server', mode: 'stateless' });
-  try {
-    await neighbours(child); // warm-up, not counted
-    const quiet: number[] = [];
-    const beside: number[] = [];
-    for (let round = 0; round < rounds; round++) {
-      quiet.push(...await neighbours(child));
-      let finish = () => {};
-      const until = new Promise<void>((resolve) => { finish = resolve; });
-      const attacking = attack.start(child, until).catch((error: unknown) => error);
-      // Let the attack reach the server and start before the first neighbour.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      beside.push(...await neighbours(child));
-      finish();
-      await attacking;
+  console.log(`# neighbour benchmark: ${samples} sequential 1+1 per phase, ${rounds} rounds of quiet/hostile per attack, fresh server per attack`);
+  const m = machine();
+  console.log(`# ${m.date}, ${m.nproc} CPUs, ${m.cpuModel}, node ${m.node}, load average ${os.loadavg().map((load) => load.toFixed(1)).join(' ')}`);
+  console.log('| attack | quiet p50 ms | quiet p95 ms | beside p50 ms | beside p95 ms | p95 ratio |');
+  console.log('|---|---|---|---|---|---|');
+  for (const attack of attacks) {
+    if (values.only !== undefined && !attack.name.includes(values.only)) continue;
+    const child = await spawnTarget({ target: 'server', mode: 'stateless', ...(values['cpu-prof'] === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] }) });
+    try {
+      await neighbours(child); // warm-up, not counted
+      const quiet: number[] = [];
+      const beside: number[] = [];
+      for (let round = 0; round < rounds; round++) {
+        quiet.push(...await neighbours(child));
+        // The attacker is another client: a thread of its own, so that sending its bodies does not
+        // hold this thread's event loop, which times the neighbours (it still shares the cores).
+        const attacker = new Worker(new URL(import.meta.url), { workerData: { attack: attack.name, baseUrl: child.baseUrl } });
+        const attacking = new Promise((resolve) => { attacker.once('message', resolve); attacker.once('error', resolve); });
+        // Let the attack reach the server and start before the first neighbour.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        beside.push(...await neighbours(child));
+        attacker.postMessage('stop');
+        await attacking;
+        await attacker.terminate();
+      }
+      const q = sorted(quiet);
+      const b = sorted(beside);
+      const ratio = percentile(b, 95) / percentile(q, 95);
+      console.log(`| ${attack.name} | ${ms(percentile(q, 50))} | ${ms(percentile(q, 95))} | ${ms(percentile(b, 50))} | ${ms(percentile(b, 95))} | ${ratio.toFixed(2)} |`);
+    } finally {
+      await child.stop();
     }
-    const q = sorted(quiet);
-    const b = sorted(beside);
-    const ratio = percentile(b, 95) / percentile(q, 95);
-    console.log(`| ${attack.name} | ${ms(percentile(q, 50))} | ${ms(percentile(q, 95))} | ${ms(percentile(b, 50))} | ${ms(percentile(b, 95))} | ${ratio.toFixed(2)} |`);
-  } finally {
-    await child.stop();
   }
 }

@@ -9,6 +9,9 @@ import { buildPolicyCapabilities, type PolicyCapabilities } from './policy/capab
 import { heapMemoryMbDefault } from './model.ts';
 import { parseWasmFlags, type WasmModuleConfig } from './wasm-config.ts';
 
+/** --retire-rss-mb's default: the engine's `stuckRssBytesMax` (4 GiB; not imported, which would load isolated-vm). */
+export const retireRssMbDefault = 4096;
+
 export type HeapStoreConfig =
   | { kind: 'none' }
   | { kind: 'directory'; path: string }
@@ -24,6 +27,8 @@ export interface Config {
   heapMemoryMaxMb: number;
   executionTimeoutSecs: number;
   maxConcurrentExecutions: number;
+  /** With any isolate thread V8 cannot stop, the node retires past this process RSS (MiB). */
+  retireRssMb: number;
   /** Stateful mode: contexts kept alive for instant resume (each holds an isolate). */
   liveHeapsMax: number;
   sessionDbPath: string;
@@ -105,6 +110,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'heap-memory-max': { kind: 'int', min: 1, max: 64, help: 'V8 heap limit per execution in MiB (1-64, default 32).' },
   'execution-timeout': { kind: 'int', min: 1, max: 300, help: 'Execution wall-clock limit in seconds (1-300, default 30).' },
   'max-concurrent-executions': { kind: 'int', min: 1, max: 1024, help: 'Executions running at once; more wait in a queue (default: CPU count).' },
+  'retire-rss-mb': { kind: 'int', min: 1, max: 1048576, help: 'With any isolate thread V8 cannot stop, past this process RSS in MiB the node takes no more runs and exits for its supervisor (default 4096).' },
   'live-heaps-max': { kind: 'int', min: 0, max: 100000, help: 'Stateful mode: heaps kept live in memory for instant resume (default 128; others are rebuilt from storage).' },
   'log-level': { kind: 'string', help: 'fatal|error|warn|info|debug|trace|silent (default info); logs go to stderr.' },
   'cluster-port': { kind: 'int', min: 0, max: 65535, help: 'Serve the Raft cluster transport (/raft/*) on this port: cluster mode (requires --http-port or --sse-port; 0: any free port).' },
@@ -319,6 +325,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       heapMemoryMaxMb: intFlag(raw, 'heap-memory-max') ?? heapMemoryMbDefault,
       executionTimeoutSecs: intFlag(raw, 'execution-timeout') ?? 30,
       maxConcurrentExecutions: intFlag(raw, 'max-concurrent-executions') ?? Math.max(1, os.availableParallelism()),
+      retireRssMb: intFlag(raw, 'retire-rss-mb') ?? retireRssMbDefault,
       liveHeapsMax: intFlag(raw, 'live-heaps-max') ?? 128,
       sessionDbPath: stringFlag(raw, 'session-db-path') ?? '/tmp/mcp-v8-sessions',
       executionDbPath: stringFlag(raw, 'execution-db-path') ?? '/tmp/mcp-v8-executions',

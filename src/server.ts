@@ -186,7 +186,7 @@ function warnIfUnpatched(logger: Logger): void {
 /** The engine with what the sandbox may reach (policies, imports) as the flags configure it. */
 async function startEngine(config: Config, logger: Logger, onRetire: () => void): Promise<Engine> {
   const modules = new ModuleLoader({ ...config.modules, ...(config.capabilities?.modules === undefined ? {} : { modulePolicy: config.capabilities.modules }) });
-  const engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire, liveHeapsMax: config.liveHeapsMax, capabilities: config.capabilities, modules, wasmModules: config.wasmModules });
+  const engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, stuckRssBytesMax: config.retireRssMb * 2 ** 20, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire, liveHeapsMax: config.liveHeapsMax, capabilities: config.capabilities, modules, wasmModules: config.wasmModules });
   if (config.capabilities !== null) logger.info({ policies: config.capabilities.summary }, 'sandbox capabilities: fetch/fs/imports gated by these policies (header values redacted)');
   return engine;
 }
@@ -247,7 +247,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   };
 
   const retireWhenDrained = (running: RunningServer) => {
-    retire = () => void drained(engine).then(() => closeAndExit(running, logger, retiredExitCode));
+    retire = () => void drained(engine, service).then(() => closeAndExit(running, logger, retiredExitCode));
   };
   if (config.transport === 'stdio') {
     let closing: Promise<void> | undefined;
@@ -292,7 +292,9 @@ export const retiredExitCode = 75;
 export const retireDrainMsMax = 30_000;
 
 /** Resolves when no run is under way any more, or after retireDrainMsMax. */
-async function drained(engine: Engine): Promise<void> {
+async function drained(engine: Engine, service: ExecutionService): Promise<void> {
   const deadline = Date.now() + retireDrainMsMax;
-  while (engine.runningCount > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  // The service too: a run the engine has finished may still be writing its record, and a
+  // client waiting for it (wait_ms) must get its answer before the transport closes.
+  while ((engine.runningCount > 0 || service.liveExecutions > 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
 }

@@ -55,6 +55,7 @@ describe('flags', () => {
     rejects(['--stateless', '--session-db-path', '/s'], /--stateless conflicts with --session-db-path/);
     rejects(['--stateless', '--live-heaps-max', '4'], /--stateless conflicts with --live-heaps-max/);
     rejects(['--live-heaps-max', '-1'], /--live-heaps-max must be/);
+    rejects(['--retire-rss-mb', '0'], /--retire-rss-mb must be/);
   });
 
   test('MCP session bounds: defaults, ranges, and only with a transport that has sessions', () => {

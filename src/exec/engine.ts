@@ -1,4 +1,4 @@
-// The execution engine: a FIFO of runs, at most N at once (with a fair share for long runs), each
+// The execution engine: a queue of runs, at most N at once (a fair share: scheduler.ts), each
 // in its own context on a warm isolate from the pool, or in the live context it resumes; what a
 // run leaves decides whether its context is kept (stateful), reused or discarded. The parts:
 //   run.ts      one run: compile, evaluate, the host side of its event loop, deadline, stop;
@@ -15,6 +15,8 @@ import { ConsoleBudget, ReplayFailed, failed, outcomeOfError, type Settled } fro
 import { ModuleLoader } from './modules.ts';
 import { Run } from './run.ts';
 import type { LiveContextHandle, LiveHeapCache } from './live-heaps.ts';
+import { Scheduler, type Ticket } from './scheduler.ts';
+import { ThreadNice } from './thread-nice.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
 import { ErrorTexts, type Engine, type LiveHeaps, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
@@ -40,6 +42,8 @@ interface QueuedRun {
   code: Settled<PreparedSource> | null;
   /** The live context it resumes, taken from the live heaps when it was submitted. */
   resumed: Resumed | null;
+  /** Takes it out of the scheduler's queue (true), or says it had started (false). */
+  cancel: (() => boolean) | null;
 }
 
 /** A live context taken by a run that resumes it, and the heap it is of (to give it back). */
@@ -74,16 +78,11 @@ export const prewarmIsolatesMax = 8;
  */
 export const prewarmIsolatesPerSlot = 3;
 
-/**
- * Fair share between long and short runs (docs/exec.md, "Safety"). A run that has held its slot
- * this long counts as long; while runs wait, long runs do not count against the slots, up to
- * `longRunLanesPerSlot` × slots runs at once in all. Two `for(;;){}` runs on a 2-slot node held
- * both slots for their whole timeout (up to 300 s) while every `1+1` waited; now a waiting run
- * starts at most this long after the last free slot was taken, whatever the runs before it do.
- * The price: up to twice as many isolate threads as slots while long runs last (CPU is shared).
- */
-export const longRunMs = 500;
-export const longRunLanesPerSlot = 2;
+/** The scheduler's client for runs whose request names none. */
+const anonymousClient = '';
+
+/** The fair share of the lanes (long runs, clients, awaiting runs): scheduler.ts. */
+export { inFlightPerSlot, longRunLanesPerSlot, longRunMs } from './scheduler.ts';
 
 /**
  * Isolate threads that V8 cannot stop (parked after running out of memory beyond recovery, or
@@ -125,6 +124,10 @@ export interface EngineOptions {
   modules?: ModuleLoader;
   /** Pre-loaded WebAssembly modules (--wasm-module, --wasm-config), checked at start-up. */
   wasmModules?: readonly WasmModuleConfig[];
+  /** Process RSS past which a node with any stuck isolate retires (default `stuckRssBytesMax`). */
+  stuckRssBytesMax?: number;
+  /** Runs in flight, busy or awaiting a timer (default slots × `inFlightPerSlot`). */
+  inFlightMax?: number;
 }
 
 class IsolateEngine implements Engine {
@@ -132,14 +135,12 @@ class IsolateEngine implements Engine {
   private readonly active = new Set<Run>();
   private closed = false;
   private onIdle: (() => void) | null = null;
-  private readonly queue: QueuedRun[] = [];
+  /** Runs waiting in the scheduler's queue for a lane. */
+  private readonly queue = new Set<QueuedRun>();
   /** Runs whose code a source worker is making ready; they join the queue after. */
   private readonly preparing = new Set<QueuedRun>();
   private running = 0;
-  /** When each running run took its slot (performance.now()), for the fair share of `longRunMs`. */
-  private readonly slotsTakenAt = new Set<{ sinceMs: number }>();
-  /** Looks at the queue again when the oldest short run turns long (one timer for all). */
-  private longRunCheck: NodeJS.Timeout | null = null;
+  private readonly scheduler: Scheduler;
   private readonly slots: number;
   private readonly logger: EngineLogger | undefined;
   private readonly clock: () => number;
@@ -165,7 +166,16 @@ class IsolateEngine implements Engine {
     this.capabilities = options.capabilities ?? null;
     this.modules = options.modules ?? new ModuleLoader({ allowExternal: false });
     assert(Number.isInteger(this.stuckMax) && this.stuckMax >= 1, 'a positive bound on stuck isolates');
+    this.stuckRssMax = options.stuckRssBytesMax ?? stuckRssBytesMax;
+    assert(this.stuckRssMax > 0, 'a positive RSS bound');
+    this.scheduler = new Scheduler({ slots: this.slots, ...(options.inFlightMax === undefined ? {} : { inFlightMax: options.inFlightMax }) });
+    this.threadNice = new ThreadNice(() => this.scheduler.anyLong, this.logger ?? null);
+    this.threadNice.start();
   }
+
+  private readonly threadNice: ThreadNice;
+
+  private readonly stuckRssMax: number;
 
   private readonly onRetire: ((reason: string) => void) | null;
   readonly capabilities: PolicyCapabilities | null;
@@ -205,7 +215,7 @@ class IsolateEngine implements Engine {
     const rssBytes = process.memoryUsage.rss();
     const reason = this.stuck.size >= this.stuckMax
       ? `${this.stuck.size} isolate threads V8 cannot stop (bound ${this.stuckMax})`
-      : rssBytes > stuckRssBytesMax ? `process RSS ${Math.round(rssBytes / 2 ** 20)} MiB with ${this.stuck.size} isolate threads V8 cannot stop (bound ${stuckRssBytesMax / 2 ** 20} MiB)` : null;
+      : rssBytes > this.stuckRssMax ? `process RSS ${Math.round(rssBytes / 2 ** 20)} MiB with ${this.stuck.size} isolate threads V8 cannot stop (bound ${Math.round(this.stuckRssMax / 2 ** 20)} MiB)` : null;
     if (reason === null) return;
     this.retiringReason = reason;
     if (this.rssCheck !== null) clearInterval(this.rssCheck);
@@ -225,7 +235,7 @@ class IsolateEngine implements Engine {
 
   /** Runs waiting to start: for a source worker to make their code ready, or for a slot. */
   get queuedCount(): number {
-    return this.preparing.size + this.queue.length;
+    return this.preparing.size + this.queue.size;
   }
 
   get runningCount(): number {
@@ -280,11 +290,10 @@ class IsolateEngine implements Engine {
     }
     const code = this.sources.prepare(request.code, request.stateful !== undefined);
     return new Promise((resolve) => {
-      const queued: QueuedRun = { request, resolve, onAbort: null, code: null, resumed };
+      const queued: QueuedRun = { request, resolve, onAbort: null, code: null, resumed, cancel: null };
       // Cancelling a run that still waits for its code or a slot answers at once, without a slot.
       queued.onAbort = () => {
-        const index = this.queue.indexOf(queued);
-        if (index !== -1) this.queue.splice(index, 1);
+        if (this.queue.delete(queued)) queued.cancel?.();
         else if (!this.preparing.delete(queued)) return;
         resolve(cancelledBeforeStart(this.pool.live, resumed));
       };
@@ -317,73 +326,39 @@ class IsolateEngine implements Engine {
       return queued.resolve(failed(code.error.message));
     }
     queued.code = code;
-    this.queue.push(queued);
-    if (this.queue.length === queueWarnDepth) this.logger?.warn({ depth: this.queue.length }, 'execution queue is deep');
-    this.startQueued();
+    this.queue.add(queued);
+    if (this.queue.size === queueWarnDepth) this.logger?.warn({ depth: this.queue.size }, 'execution queue is deep');
+    queued.cancel = this.scheduler.admit(queued.request.client ?? anonymousClient, (ticket) => this.start(queued, ticket));
   }
 
-  /**
-   * Whether the next queued run may start: a free slot, or every slot held by a long run (one
-   * that has run `longRunMs`) and room left under `longRunLanesPerSlot` × slots.
-   */
-  private mayStart(nowMs: number): boolean {
-    if (this.running < this.slots) return true;
-    if (this.running >= this.slots * longRunLanesPerSlot) return false;
-    let short = 0;
-    for (const taken of this.slotsTakenAt) if (nowMs - taken.sinceMs < longRunMs) short++;
-    return short < this.slots;
+  /** The scheduler gave the run a lane (scheduler.ts). */
+  private start(queued: QueuedRun, ticket: Ticket): void {
+    this.queue.delete(queued);
+    queued.request.signal.removeEventListener('abort', queued.onAbort!);
+    this.running++;
+    this.runOne(queued.request, queued.code!, queued.resumed, ticket)
+      .catch((error: unknown) => {
+        // The engine turns every sandbox failure into an outcome; this is a fault of our own.
+        this.logger?.error({ err: error }, 'execution engine fault');
+        return failed(`Internal error: ${error instanceof Error ? error.message : String(error)}`);
+      })
+      .then(queued.resolve)
+      .finally(() => {
+        this.running--;
+        assert(this.running >= 0, 'running count never negative');
+        if (this.running === 0) this.onIdle?.();
+        ticket.end();
+      });
   }
 
-  private startQueued(): void {
-    while (this.queue.length > 0 && this.mayStart(performance.now())) {
-      const next = this.queue.shift()!;
-      next.request.signal.removeEventListener('abort', next.onAbort!);
-      this.running++;
-      const taken = { sinceMs: performance.now() };
-      this.slotsTakenAt.add(taken);
-      this.runOne(next.request, next.code!, next.resumed)
-        .catch((error: unknown) => {
-          // The engine turns every sandbox failure into an outcome; this is a fault of our own.
-          this.logger?.error({ err: error }, 'execution engine fault');
-          return failed(`Internal error: ${error instanceof Error ? error.message : String(error)}`);
-        })
-        .then(next.resolve)
-        .finally(() => {
-          this.running--;
-          this.slotsTakenAt.delete(taken);
-          assert(this.running >= 0, 'running count never negative');
-          if (this.running === 0) this.onIdle?.();
-          this.startQueued();
-        });
-    }
-    this.checkWhenLong();
-  }
-
-  /** Runs wait and every slot is taken: look again when the oldest short run turns long. */
-  private checkWhenLong(): void {
-    if (this.queue.length === 0 || this.closed || this.running >= this.slots * longRunLanesPerSlot) {
-      if (this.longRunCheck !== null) clearTimeout(this.longRunCheck);
-      this.longRunCheck = null;
-      return;
-    }
-    if (this.longRunCheck !== null) return;
-    const nowMs = performance.now();
-    let oldestShortMs = Infinity;
-    for (const taken of this.slotsTakenAt) if (nowMs - taken.sinceMs < longRunMs) oldestShortMs = Math.min(oldestShortMs, taken.sinceMs);
-    if (oldestShortMs === Infinity) return;
-    const delayMs = Math.max(1, Math.ceil(oldestShortMs + longRunMs - nowMs));
-    this.longRunCheck = setTimeout(() => { this.longRunCheck = null; this.startQueued(); }, delayMs);
-    this.longRunCheck.unref();
-  }
-
-  private async runOne(request: RunRequest, code: Settled<PreparedSource>, resumed: Resumed | null): Promise<RunOutcome> {
+  private async runOne(request: RunRequest, code: Settled<PreparedSource>, resumed: Resumed | null, ticket: Ticket): Promise<RunOutcome> {
     if (request.signal.aborted) return cancelledBeforeStart(this.pool.live, resumed);
     request.onStarted?.();
     const memoryMb = isolateMemoryMb(request.limits.heapMemoryMaxMb);
     const prepared = await this.contextFor(request, memoryMb, resumed);
     if (!('isolate' in prepared)) return prepared;
     try {
-      return await this.runIn(prepared, request, code, memoryMb);
+      return await this.runIn(prepared, request, code, memoryMb, ticket);
     } finally {
       // The engine frees the context on every path: given back already, unless a fault of ours
       // escaped on the way, and then its isolate goes (a stateful one is not replaced).
@@ -392,12 +367,12 @@ class IsolateEngine implements Engine {
   }
 
   /** Runs the request in its context, then gives the context back, keeps it live or discards it. */
-  private async runIn(prepared: PreparedContext, request: RunRequest, code: Settled<PreparedSource>, memoryMb: number): Promise<RunOutcome> {
+  private async runIn(prepared: PreparedContext, request: RunRequest, code: Settled<PreparedSource>, memoryMb: number, ticket: Ticket): Promise<RunOutcome> {
     this.routeConsole(prepared, request);
     const stateless = request.stateful === undefined;
     // A stateless run's isolate gets its heap reading and next context with the settle call.
     const run = new Run({
-      prepared, request, memoryMb, now: this.clock, sources: this.sources, code, capabilities: this.capabilities, modules: this.modules, wasm: this.wasm,
+      prepared, request, memoryMb, now: this.clock, sources: this.sources, code, lane: ticket, capabilities: this.capabilities, modules: this.modules, wasm: this.wasm,
       onEffectError: (error) => this.logger?.error({ err: error }, 'a fetch/fs call of the sandbox failed in the host'),
       ...(stateless ? { onSettleSent: () => this.pool.sendSuccessor(prepared) } : {}),
     });
@@ -510,9 +485,12 @@ class IsolateEngine implements Engine {
     this.closed = true;
     if (this.rssCheck !== null) clearInterval(this.rssCheck);
     this.rssCheck = null;
-    if (this.longRunCheck !== null) clearTimeout(this.longRunCheck);
-    this.longRunCheck = null;
-    for (const queued of [...this.preparing, ...this.queue.splice(0)]) {
+    this.scheduler.close();
+    this.scheduler.drain();
+    this.threadNice.stop();
+    const waiting = [...this.queue];
+    this.queue.clear();
+    for (const queued of [...this.preparing, ...waiting]) {
       queued.request.signal.removeEventListener('abort', queued.onAbort!);
       queued.resolve(cancelledBeforeStart(this.pool.live, queued.resumed));
     }

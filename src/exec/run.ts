@@ -16,6 +16,7 @@ import { journaling, replaying, type ModuleJournal, type ModuleLoader } from './
 import { replayHistory, type ReplayHost } from './replay.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { mayAwait, originOf } from './top-level-await.ts';
+import type { Ticket } from './scheduler.ts';
 import { SourceError } from './typescript.ts';
 import type { DeterminismRecord, RunModules, RunOutcome, RunRequest } from './types.ts';
 import { wasmReplayIssue, type PreloadedWasm } from './wasm-modules.ts';
@@ -58,6 +59,8 @@ export interface RunOptions {
   modules: ModuleLoader;
   /** Pre-loaded WebAssembly modules the context is attached with (wasm-modules.ts), or null. */
   wasm?: PreloadedWasm | null;
+  /** The run's CPU lane (scheduler.ts): given back while it only awaits a timer, taken again before it runs code. */
+  lane?: Pick<Ticket, 'idle' | 'busy'>;
 }
 
 /** What a run left in its context when it ended: what decides whether the context is kept, reused or discarded. */
@@ -110,6 +113,7 @@ export class Run {
   private readonly now: () => number;
   private readonly sources: SourcePrep;
   private readonly code: Settled<PreparedSource>;
+  private readonly lane: Pick<Ticket, 'idle' | 'busy'> | null;
   private readonly capabilities: PolicyCapabilities | null;
   private readonly onEffectError: (error: unknown) => void;
   /** A stateful run's fetch/fs answers, stored with its heap (effects.ts); null for a stateless run. */
@@ -124,6 +128,7 @@ export class Run {
   constructor(options: RunOptions) {
     this.capabilities = options.capabilities ?? null;
     this.onEffectError = options.onEffectError ?? (() => {});
+    this.lane = options.lane ?? null;
     this.prepared = options.prepared;
     this.request = options.request;
     this.memoryMb = options.memoryMb;
@@ -386,6 +391,23 @@ export class Run {
     });
   }
 
+  /**
+   * Sleeps until the next timer is due. Only awaiting a timer (`idle`), the run gives its lane back
+   * meanwhile and takes one again before it runs code (a stop wakes it from either wait).
+   * (While V8 compiles WebAssembly for it, it keeps its lane: that work uses the CPU.)
+   */
+  private async await(waitMs: number, idle: boolean): Promise<void> {
+    if (!idle || this.lane === null) return this.sleep(waitMs);
+    this.lane.idle();
+    await this.sleep(waitMs);
+    if (this.stopReason !== null) return;
+    await new Promise<void>((resolve) => {
+      this.wake = resolve;
+      void this.lane!.busy().then(resolve);
+    });
+    this.wake = null;
+  }
+
   async execute(): Promise<RunOutcome> {
     const start = this.request.stateful;
     if (!this.code.ok) throw this.code.error;
@@ -519,7 +541,7 @@ export class Run {
       const onlyHostCalls = state.pendingWork > 0 && state.pendingWork <= this.hostCallsInFlight;
       const waitMs = onlyHostCalls ? (state.nextDueInMs ?? this.deadlineMs - this.now())
         : state.pendingWork > 0 ? Math.min(state.nextDueInMs ?? pendingWorkPollMs, pendingWorkPollMs) : state.nextDueInMs!;
-      if (waitMs > 0) await this.sleep(waitMs);
+      if (waitMs > 0) await this.await(waitMs, state.pendingWork === 0 || onlyHostCalls);
       if (this.stopReason !== null) throw new RunStopped(this.stopReason);
       state = await this.turn('fire');
     }

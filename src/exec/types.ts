@@ -36,6 +36,11 @@ export interface RunRequest {
   /** Aborting cancels the run: it ends with status `cancelled`, error `Cancelled by user`. */
   signal: AbortSignal;
   onConsoleLine: ConsoleLineSink;
+  /**
+   * Who asked (a principal), for the fair share between clients (scheduler.ts); every run
+   * without one is one client.
+   */
+  client?: string;
   /** Called once when the run leaves the queue and takes its slot (never for a run cancelled before). */
   onStarted?: () => void;
   /** Stateful mode: where the run starts; absent for a stateless run (a fresh, throwaway context). */

@@ -76,6 +76,11 @@ interface LiveExecution {
 /** Characters of code kept with each record for list_executions (its first line or so). */
 export const codeSnippetCharsMax = 80;
 
+/** Whom the engine's fair share counts a run for (scheduler.ts): its principal; anonymous runs share one. */
+function clientOf(request: SubmitRequest): { client?: string } {
+  return request.owner == null ? {} : { client: request.owner };
+}
+
 export function codeSnippet(code: string): string {
   const oneLine = code.slice(0, codeSnippetCharsMax * 4).replace(/\s+/g, ' ').trim();
   return oneLine.length > codeSnippetCharsMax ? `${oneLine.slice(0, codeSnippetCharsMax - 1)}…` : oneLine;
@@ -243,9 +248,9 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     let heap: string | null = null;
     try {
       if (stateful === null || this.heaps === null) {
-        outcome = await this.engine.run({ code: request.code, limits, signal, onConsoleLine, onStarted });
+        outcome = await this.engine.run({ code: request.code, limits, signal, onConsoleLine, onStarted, ...clientOf(request) });
       } else {
-        ({ outcome, heap } = await this.runStateful(request.code, limits, stateful, signal, onConsoleLine, onStarted, request.heapMemoryMaxMbChosen ?? true));
+        ({ outcome, heap } = await this.runStateful(request.code, limits, stateful, signal, onConsoleLine, onStarted, request.heapMemoryMaxMbChosen ?? true, clientOf(request)));
       }
     } catch (error) {
       // The engine reports sandbox failures as outcomes; a throw here is a host fault (storage
@@ -281,7 +286,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
    * A stateful run, after the earlier runs of its session: find the parent heap, start from its
    * live context or a replay of its history, run, and commit the heap before the record says so.
    */
-  private runStateful(code: string, chosenLimits: RunLimits, stateful: StatefulRequest, signal: AbortSignal, onConsoleLine: (line: string) => void, onStarted: () => void, memoryChosen: boolean): Promise<{ outcome: RunOutcome; heap: string | null }> {
+  private runStateful(code: string, chosenLimits: RunLimits, stateful: StatefulRequest, signal: AbortSignal, onConsoleLine: (line: string) => void, onStarted: () => void, memoryChosen: boolean, client: { client?: string }): Promise<{ outcome: RunOutcome; heap: string | null }> {
     const heaps = this.heaps!;
     return heaps.inSessionOrder(stateful.session, async () => {
       let parent: string | null = null;
@@ -296,7 +301,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
         const message = (error as Error).message;
         return { outcome: { status: 'failed', result: null, error: parent === null ? message : `Could not resume heap ${parent}: ${message}` }, heap: null };
       }
-      const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, onStarted, stateful: start });
+      const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, onStarted, stateful: start, ...client });
       const committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, completedAt: new Date(), live: this.engine.live });
       if (committed.note !== null) for (const line of committed.note.split('\n')) onConsoleLine(line);
       return { outcome, heap: committed.heap };
@@ -415,6 +420,11 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   }
 
   /** What /healthz and /metrics report of this node, so that transports need not know the engine. */
+  /** Executions accepted whose final record is not yet written (a retiring node waits for them). */
+  get liveExecutions(): number {
+    return this.live.size;
+  }
+
   load(): NodeLoad {
     return {
       queued: this.engine.queuedCount,

@@ -4,19 +4,24 @@
 import type { IncomingMessage } from 'node:http';
 import { McpV8Error } from '../errors.ts';
 
-/** The raw body, up to `bodyBytesMax` bytes (413 past it). */
-export function readBody(request: IncomingMessage, bodyBytesMax: number): Promise<Buffer> {
+/**
+ * The raw body, up to `bodyBytesMax` bytes (413 past it). `strings`: counts the JSON strings as
+ * the chunks arrive and refuses the body past `bodyStringsMax` at once, the rest unread (drained).
+ */
+export function readBody(request: IncomingMessage, bodyBytesMax: number, strings: StringCounter | null = null): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
+    const refuse = (error: McpV8Error) => {
+      cleanup();
+      chunks.length = 0;
+      request.resume();
+      reject(error);
+    };
     const onData = (chunk: Buffer) => {
       received += chunk.length;
-      if (received > bodyBytesMax) {
-        cleanup();
-        request.resume();
-        reject(new McpV8Error('BODY_TOO_LARGE', `request body exceeds the limit of ${bodyBytesMax} bytes`));
-        return;
-      }
+      if (received > bodyBytesMax) return refuse(new McpV8Error('BODY_TOO_LARGE', `request body exceeds the limit of ${bodyBytesMax} bytes`));
+      if (strings !== null && !strings.add(chunk)) return refuse(tooManyStrings());
       chunks.push(chunk);
     };
     const onEnd = () => {
@@ -58,6 +63,43 @@ export const bodyKeysMax = 64;
 export const bodyStringsMax = 10_000;
 const scannedCharsMin = 4 * bodyStringsMax;
 
+const tooManyStrings = () => new McpV8Error('INVALID_ARGUMENT', `request body holds more than ${bodyStringsMax} strings (keys and values); no request takes that many`);
+
+/**
+ * Counts the strings of a JSON text as its bytes arrive, hopping from quote to quote (memchr),
+ * escapes honoured across chunk boundaries. Eight 2.4 MB bodies of 200,000 keys, sent again and
+ * again, cost a neighbour's `1+1` 15 times its latency when each was received whole, copied
+ * into one string and scanned (allocation and GC of 19 MB/s on the main thread); now the
+ * count stops a body in its first 150 KB, and the rest is drained unread.
+ */
+export class StringCounter {
+  private strings = 0;
+  private inString = false;
+  /** Backslashes that ended the chunks before, inside a string. */
+  private carry = 0;
+
+  /** False once the text holds more than bodyStringsMax strings. */
+  add(chunk: Buffer): boolean {
+    let at = chunk.indexOf(34);
+    while (at !== -1) {
+      if (this.inString) {
+        let before = at - 1;
+        while (before >= 0 && chunk[before] === 92) before--;
+        const backslashes = at - 1 - before + (before < 0 ? this.carry : 0);
+        // A quote after an odd number of backslashes is inside the string.
+        if (backslashes % 2 === 1) { at = chunk.indexOf(34, at + 1); continue; }
+      }
+      this.inString = !this.inString;
+      if (!this.inString && ++this.strings > bodyStringsMax) return false;
+      at = chunk.indexOf(34, at + 1);
+    }
+    let last = chunk.length - 1;
+    while (last >= 0 && chunk[last] === 92) last--;
+    this.carry = last < 0 ? this.carry + chunk.length : chunk.length - 1 - last;
+    return true;
+  }
+}
+
 /** Refuses, before JSON.parse, a body of more than bodyStringsMax strings (hops from quote to quote). */
 function checkStringCount(text: string): void {
   if (text.length < scannedCharsMin) return;
@@ -73,9 +115,7 @@ function checkStringCount(text: string): void {
       if (backslashes % 2 === 0) break;
       end = text.indexOf('"', end + 1);
     }
-    if (++strings > bodyStringsMax) {
-      throw new McpV8Error('INVALID_ARGUMENT', `request body holds more than ${bodyStringsMax} strings (keys and values); no request takes that many`);
-    }
+    if (++strings > bodyStringsMax) throw tooManyStrings();
     at = text.indexOf('"', end + 1);
   }
 }
@@ -96,7 +136,7 @@ export async function readJsonBody(request: IncomingMessage, bodyBytesMax: numbe
     request.resume();
     throw new McpV8Error('BODY_TOO_LARGE', `request body is ${declared} bytes; the limit is ${bodyBytesMax}`);
   }
-  return parseJsonBody(await readBody(request, bodyBytesMax));
+  return parseJsonBody(await readBody(request, bodyBytesMax, new StringCounter()));
 }
 
 /** A body already read (readBody), parsed with the same checks as readJsonBody. */

@@ -9,7 +9,8 @@
 // Real server processes.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { stuckIsolatesMax } from '../../src/exec/engine.ts';
+import { retireRssMbDefault } from '../../src/config.ts';
+import { stuckIsolatesMax, stuckRssBytesMax } from '../../src/exec/engine.ts';
 import { ErrorTexts } from '../../src/exec/types.ts';
 import { exec, execution, health, serverForSuite, submit } from '../support/hostile.ts';
 
@@ -51,5 +52,39 @@ describe('bombs that parked isolate threads', () => {
     assert.deepEqual([finished.status, finished.result], ['completed', 'neighbour done']);
     assert.equal(await exited, 'SIGKILL', 'a failure to a supervisor');
     assert.match(server().stderr(), /the process ends by SIGKILL/);
+  });
+});
+
+// The other bound: process RSS with any stuck isolate (4 GiB by default, which a test cannot
+// reach on a shared machine). --retire-rss-mb 1 puts it below any process: the first parked
+// thread retires the node, naming RSS as the reason.
+describe('the RSS bound of a node with a stuck isolate', () => {
+  const server = serverForSuite('host-parked-rss', 'stateless', ['--max-concurrent-executions', '2', '--retire-rss-mb', '1']);
+
+  test('the default is the engine\'s 4 GiB', () => {
+    assert.equal(retireRssMbDefault * 2 ** 20, stuckRssBytesMax);
+    assert.equal(stuckRssBytesMax, 4 * 1024 ** 3);
+  });
+
+  test('one parked thread past --retire-rss-mb: /healthz 503 retiring with the RSS reason, then the exit for the supervisor', async () => {
+    const exited = new Promise<number | string>((resolve) => server().child.once('close', (code, signal) => resolve(signal ?? code ?? -1)));
+    const before = await health(server());
+    assert.deepEqual([before.status, before.stuck_isolates], ['ok', 0], 'the bound alone retires nothing: it needs a stuck isolate');
+    // A run under way holds the node while it drains (it outlasts the bomb's 5 s timeout), so
+    // /healthz can be read before the exit, however fast the machine is.
+    await submit(server(), { code: "await new Promise((resolve) => setTimeout(resolve, 8000)); 'neighbour done'", execution_timeout_secs: 30 });
+    const ran = await exec(server(), { code: 'const m={}; for(let i=0;;i++) m["k"+i]=i', heap_memory_max_mb: 8, execution_timeout_secs: 5 });
+    assert.deepEqual([ran.status, ran.error], ['failed', ErrorTexts.outOfMemory(8)]);
+    await server().waitForStderr(/"msg":"retiring: this node takes no more runs/);
+    const response = await fetch(`${server().baseUrl}/healthz`);
+    assert.equal(response.status, 503);
+    const retiring = (await response.json()) as { status: string; reason: string };
+    assert.equal(retiring.status, 'retiring');
+    assert.match(retiring.reason, /^process RSS \d+ MiB with 1 isolate threads V8 cannot stop \(bound 1 MiB\)$/);
+    // (That the neighbour finishes is checked by the test above.)
+    // Exit code 75 (EX_TEMPFAIL) is what the node exits with; a parked thread would hold a normal
+    // exit, so it is logged and the process ends by SIGKILL, which supervisors count as a failure.
+    assert.equal(await exited, 'SIGKILL');
+    assert.match(server().stderr(), /"exitCode":75[^\n]*the process ends by SIGKILL/);
   });
 });
