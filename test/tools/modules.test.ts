@@ -3,8 +3,9 @@
 // in esm.sh's layout (test/support/module-server.ts).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -45,6 +46,29 @@ describe('imports through MCP (stateless)', () => {
       const run = await runAndWait(client, 'import { camelCase } from "npm:lodash-like@1.0.0";\nconst { pascalCase } = await import("jsr:@luca/cases@1.0.0");\ncamelCase("hello world") + " " + pascalCase("hello world")');
       assert.equal(run.error, null);
       assert.equal(run.result, 'helloWorld HelloWorld');
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('imports gated by the modules policy of --policies-json (stateless, local Rego)', () => {
+  test('an import the policy denies fails naming the decision and is never fetched; one it allows runs', async () => {
+    const root = tempDir('modules-policy');
+    await mkdir(root, { recursive: true });
+    const rego = join(root, 'modules.rego');
+    await writeFile(rego, 'package mcp.modules\n\ndefault allow := false\n\nallow if input.specifier_type == "jsr"\n\n# a jsr module\'s own relative imports are url imports under /jsr/\nallow if {\n  input.specifier_type == "url"\n  contains(input.resolved_url, "/jsr/")\n}\n');
+    const policies = JSON.stringify({ modules: { policies: [{ url: pathToFileURL(rego).href }] } });
+    const client = await connect(['--stateless', '--execution-db-path', join(root, 'executions'), '--allow-external-modules', '--module-cdn-url', modules.url, '--module-cache-dir', join(root, 'modules'), '--policies-json', policies]);
+    try {
+      const before = modules.total();
+      const denied = await runAndWait(client, 'import { camelCase } from "npm:lodash-like@1.0.0"; camelCase("a b")');
+      assert.equal(denied.status, 'failed');
+      assert.match(denied.error ?? '', /^Error: Module import denied by policy: 'npm:lodash-like@1\.0\.0'/);
+      assert.equal(modules.total(), before, 'the denied module was not fetched');
+      const allowed = await runAndWait(client, 'const { pascalCase } = await import("jsr:@luca/cases@1.0.0"); pascalCase("hello world")');
+      assert.equal(allowed.error, null);
+      assert.equal(allowed.result, 'HelloWorld');
     } finally {
       await client.close();
     }
