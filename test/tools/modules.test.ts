@@ -64,7 +64,7 @@ describe('imports gated by the modules policy of --policies-json (stateless, loc
       const before = modules.total();
       const denied = await runAndWait(client, 'import { camelCase } from "npm:lodash-like@1.0.0"; camelCase("a b")');
       assert.equal(denied.status, 'failed');
-      assert.match(denied.error ?? '', /^Error: Module import denied by policy: 'npm:lodash-like@1\.0\.0'/);
+      assert.match(String(denied.error ?? ''), /^Error: Module import denied by policy: 'npm:lodash-like@1\.0\.0'/);
       assert.equal(modules.total(), before, 'the denied module was not fetched');
       const allowed = await runAndWait(client, 'const { pascalCase } = await import("jsr:@luca/cases@1.0.0"); pascalCase("hello world")');
       assert.equal(allowed.error, null);
