@@ -263,7 +263,9 @@ describe('polls while runs wait in the queue', () => {
     return ((await response.json()) as { execution_id: string }).execution_id;
   };
   const poll = async (id: string, query = ''): Promise<Record<string, unknown>> => (await (await fetch(`${server.baseUrl}/api/executions/${id}${query}`)).json()) as Record<string, unknown>;
-  const sleeper = "await new Promise((resolve) => setTimeout(resolve, 200)); 'slept'";
+  // Busy, not awaiting: a run that awaits a timer gives its lane back (src/exec/scheduler.ts), and
+  // one that holds it past the long-run bound (500 ms) no longer counts against the slot.
+  const sleeper = "for (const end = Date.now() + 300; Date.now() < end;) {} 'slept'";
 
   test('with runs queued, a poll answers when its execution finishes; otherwise, and with wait_ms, at once', async () => {
     // One slot: the sleeper holds it, so the second run waits in the queue.
