@@ -4,7 +4,7 @@
 // Not part of the host's program (tsconfig.json excludes this folder).
 
 /** The isolate's global object, indexable by the names the sandbox defines and replaces. */
-interface SandboxInspect { inspect(value: unknown, options?: { depth?: number }): string; format(...args: unknown[]): string }
+interface SandboxInspect { inspect(value: unknown, options?: { depth?: number }): string; /** util.format of an argument list (an array: no spread through the run's Array iterator) */ format(args: unknown[]): string }
 interface SandboxDeterminism {
   next32(): number;
   userNow(): number;

@@ -97,7 +97,7 @@ const counts = safeMap();
 const timers = safeMap();
 /** @param {any} data (user code's: any value) @returns {string} */
 function table(data) {
-  if (data === null || typeof data !== 'object') return format(data);
+  if (data === null || typeof data !== 'object') return format([data]);
   const rows = Object.keys(data);
   const columns = /** @type {string[]} */ ([]);
   for (const row of rows) {
@@ -123,27 +123,27 @@ function table(data) {
 
 /** @type {Record<string, (...args: any[]) => void>} user code's arguments, any values */
 const consoleObject = {
-  log: (...args) => emit('', format(...args)),
-  info: (...args) => emit('[INFO] ', format(...args)),
-  warn: (...args) => emit('[WARN] ', format(...args)),
-  error: (...args) => emit('[ERROR] ', format(...args)),
-  debug: (...args) => emit('', format(...args)),
+  log: (...args) => emit('', format(args)),
+  info: (...args) => emit('[INFO] ', format(args)),
+  warn: (...args) => emit('[WARN] ', format(args)),
+  error: (...args) => emit('[ERROR] ', format(args)),
+  debug: (...args) => emit('', format(args)),
   trace: (...args) => {
     const stack = String(new Error().stack).split('\n').slice(2).join('\n');
-    emit('', `Trace${args.length > 0 ? ': ' + format(...args) : ''}\n${stack}`);
+    emit('', `Trace${args.length > 0 ? ': ' + format(args) : ''}\n${stack}`);
   },
   dir: (value, options) => emit('', inspect(value, options)),
   table: (data) => emit('', table(data)),
-  assert: (condition, ...args) => { if (!condition) emit('[ERROR] ', `Assertion failed${args.length > 0 ? ': ' + format(...args) : ''}`); },
+  assert: (condition, ...args) => { if (!condition) emit('[ERROR] ', `Assertion failed${args.length > 0 ? ': ' + format(args) : ''}`); },
   count: (label = 'default') => { const count = (counts.get(label) ?? 0) + 1; counts.set(label, count); emit('', `${label}: ${count}`); },
   countReset: (label = 'default') => { counts.delete(label); },
   time: (label = 'default') => { timers.set(label, performance.now()); },
   timeEnd: (label = 'default') => { if (timers.has(label)) { emit('', `${label}: ${(performance.now() - timers.get(label)).toFixed(3)}ms`); timers.delete(label); } },
-  timeLog: (label = 'default', ...args) => { if (timers.has(label)) emit('', `${label}: ${(performance.now() - timers.get(label)).toFixed(3)}ms${args.length > 0 ? ' ' + format(...args) : ''}`); },
-  group: (...args) => { if (args.length > 0) emit('', format(...args)); groupIndent += '  '; },
+  timeLog: (label = 'default', ...args) => { if (timers.has(label)) emit('', `${label}: ${(performance.now() - timers.get(label)).toFixed(3)}ms${args.length > 0 ? ' ' + format(args) : ''}`); },
+  group: (...args) => { if (args.length > 0) emit('', format(args)); groupIndent += '  '; },
   groupEnd: () => { groupIndent = groupIndent.slice(2); },
 };
 const consoleGroup = consoleObject.group;
-consoleObject.groupCollapsed = { groupCollapsed: (/** @type {unknown[]} */ ...args) => consoleGroup(...args) }.groupCollapsed;
+consoleObject.groupCollapsed = { groupCollapsed: (/** @type {unknown[]} */ ...args) => consoleApply(consoleGroup, undefined, args) }.groupCollapsed;
 Object.defineProperty(globalThis, 'console', { value: consoleObject, writable: true, configurable: true });
 

@@ -1,0 +1,76 @@
+// A run that replaces every builtin src/exec/sandbox/inspect.js uses still gets its result and its
+// console lines as a clean run does: inspect and format call only what they captured at start-up.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { format } from 'node:util';
+import { engineForFile } from './harness.ts';
+
+const { run } = await engineForFile(1);
+
+/** Replaces (with a thrower or a liar) every prototype method, iterator and static inspect.js calls. */
+export const vandalSource = `(() => {
+  const defineProperty = Object.defineProperty;
+  const lie = (name) => function () { throw new Error('vandal: ' + name); };
+  const prototypes = { Array: Array.prototype, String: String.prototype, Map: Map.prototype, Set: Set.prototype, Number: Number.prototype, Boolean: Boolean.prototype, Symbol: Symbol.prototype,
+    Date: Date.prototype, RegExp: RegExp.prototype, Error: Error.prototype, Function: Function.prototype, Promise: Promise.prototype, Object: Object.prototype,
+    TypedArray: Object.getPrototypeOf(Uint8Array.prototype), MapIterator: Object.getPrototypeOf(new Map().entries()), SetIterator: Object.getPrototypeOf(new Set().values()),
+    ArrayIterator: Object.getPrototypeOf([].values()), StringIterator: Object.getPrototypeOf(''[Symbol.iterator]()) };
+  const statics = { Object, Reflect, JSON, Math, Array, Number, String, ArrayBuffer, Symbol };
+  // Planned first, done after: the plan's own loops must not run through what it replaces.
+  const plan = [];
+  for (const [name, owner] of Object.entries(prototypes)) for (const key of Reflect.ownKeys(owner)) {
+    const descriptor = Object.getOwnPropertyDescriptor(owner, key);
+    if (typeof descriptor.value === 'function' && key !== 'constructor' && !(name === 'Object' && key !== 'toString' && key !== 'valueOf' && key !== 'hasOwnProperty')) plan.push([owner, key, { value: lie(name + '.' + String(key)), writable: true, configurable: true }]);
+  }
+  for (const [name, owner] of Object.entries(statics)) for (const key of Reflect.ownKeys(owner)) {
+    const descriptor = Object.getOwnPropertyDescriptor(owner, key);
+    if (typeof descriptor.value === 'function' && key !== 'prototype') plan.push([owner, key, { value: lie(name + '.' + String(key)), writable: true, configurable: true }]);
+  }
+  for (const [owner, key] of [[Map.prototype, 'size'], [Set.prototype, 'size'], [ArrayBuffer.prototype, 'byteLength'], [Object.getPrototypeOf(Uint8Array.prototype), 'length'],
+    [RegExp.prototype, 'source'], [RegExp.prototype, 'flags'], [RegExp.prototype, 'global'], [Symbol.prototype, 'description']]) plan.push([owner, key, { get: lie(String(key)), configurable: true }]);
+  for (const key of ['0', '1', 'get', 'set', 'value', "'", '"', 'done']) plan.push([Object.prototype, key, { set: lie('set ' + key), get: () => 'vandal', configurable: true }]);
+  plan.push([Array.prototype, '0', { set: lie('set 0'), get: () => 'vandal', configurable: true }]);
+  plan.push([Array.prototype, 'constructor', { value: lie('Array constructor'), writable: true, configurable: true }]);
+  for (const C of [Map, Set, Date, RegExp, Error, Promise, Number, String, Boolean, ArrayBuffer, DataView, Array]) plan.push([C, Symbol.hasInstance, { value: () => false, configurable: true }]);
+  for (const name of ['String', 'Number', 'Boolean', 'parseInt', 'parseFloat', 'Map', 'Set', 'Symbol', 'Object', 'JSON', 'Math', 'Reflect', 'Uint8Array']) plan.push([globalThis, name, { value: lie(name), writable: true, configurable: true }]);
+  for (let i = 0; i < plan.length; i++) { try { defineProperty(plan[i][0], plan[i][1], plan[i][2]); } catch {} }
+})();
+`;
+
+/** Values as source text, evaluated before the vandal replaces anything (build) and printed after. */
+const values = [
+  `{a: 1}`, `{a: [1, {b: 2}], 'a-b': 1, [Symbol('s')]: 2}`, `{a: {b: {c: {d: 1}}}}`, `[[1, [2, [3, [4]]]]]`,
+  `new Map([[1, {a: 1}], ['k', [1]]])`, `new Set(['a', 1])`, `new Date(0)`, `new Date(NaN)`, `new (class Foo { constructor() { this.x = 1; } })()`,
+  `Object.create(null)`, `[1, , 3]`, `new Uint8Array([1, 2])`, `{ f() {}, g: () => 1, h: async () => 1, k: function* () {}, l: class K {} }`,
+  `Array.from({length: 120}, (_, i) => i)`, `{ long: 'x'.repeat(100) }`, `Array.from({length: 30}, (_, i) => 'item' + i)`, `{ s: "it's \\"q\\" \\n" }`,
+  `/re/gi`, `new ArrayBuffer(3)`, `Object.assign(() => {}, { a: 1 })`, `new Float64Array(8)`, `Object.assign([1, 2], { extra: true })`,
+  `(() => { const o = { name: 'loop' }; o.self = o; return o; })()`, `new Number(-0)`, `new String('w')`, `new Boolean(false)`, `Symbol.iterator`, `1n`,
+  `{ get x() { return 1; }, set y(v) {} }`, `new Map(Array.from({length: 3}, (_, i) => [i, new Set([i])]))`, `new Error('boom').message`, `[undefined, null, -0, NaN]`,
+];
+const formats = [`'%s:%d:%i:%f', 'x', 42.5, 42.5, '3.25'`, `'%j', {a: [1, {b: 2}]}`, `'%o', {a: 1}`, `'%O', {a: 1}`, `'100%', 5`, `'%%s %x', 1`, `'%c styled %s', 'color: red'`, `'a', {a: 1}, [1, 2, 3]`];
+
+describe('inspect and format with every builtin they use replaced by the run', () => {
+  test('results and console lines read as a clean run\'s (and as Node\'s)', async () => {
+    const build = `const values = [${values.join(', ')}];\nconst formats = [${formats.map((list) => `[${list}]`).join(', ')}];\n`;
+    const print = 'for (let i = 0; i < values.length; i++) console.log(values[i]);\nfor (let i = 0; i < formats.length; i++) console.log(...formats[i]);\n';
+    const clean = await run(build + print);
+    assert.equal(clean.status, 'completed', clean.error ?? '');
+    const expected = [...values.map((value) => format(new Function(`return ${value}`)())), ...formats.map((list) => format(...(new Function(`return [${list}]`)() as unknown[])))].flatMap((line) => line.split('\n'));
+    assert.deepEqual(clean.lines, expected);
+    // The vandal's own loop may not use for-of or spread after it ran: index loops, and the console's own call.
+    const vandalPrint = 'for (let i = 0; i < values.length; i++) console.log(values[i]);\nfor (let i = 0; i < formats.length; i++) Reflect.apply(console.log, console, formats[i]);\n';
+    const ran = await run(build + 'const ReflectApply = Reflect.apply;\n' + vandalSource + vandalPrint.replace('Reflect.apply', 'ReflectApply'));
+    assert.equal(ran.status, 'completed', ran.error ?? '');
+    assert.deepEqual(ran.lines, expected);
+  });
+
+  test('the brief\'s example: a replaced Array.prototype.push no longer empties the result', async () => {
+    const ran = await run('Array.prototype.push = () => 0; ({a: 1})');
+    assert.equal(ran.result, '{ a: 1 }');
+    const all = await run(`const value = { a: [1, 'two', { three: new Map([[3, new Set([3])]]) }] };\n${vandalSource}value`);
+    assert.equal(all.status, 'completed', all.error ?? '');
+    const clean = await run(`({ a: [1, 'two', { three: new Map([[3, new Set([3])]]) }] })`);
+    assert.equal(all.result, clean.result);
+    assert.match(String(all.result), /three: Map\(1\) \{ 3 => Set\(1\) \{ 3 \} \}/);
+  });
+});
