@@ -2,7 +2,7 @@
 // anything of ours runs on its behalf. Tests of those files (inspect-vandal, web-vandal,
 // web-api-vandal) prefix a scenario with it and expect the answers of a clean run.
 
-/** Replaces (with a thrower or a liar) every prototype method, iterator and static inspect.js calls. */
+/** Replaces (with a thrower or a liar) every prototype method, iterator, getter and static our sandbox files call. */
 export const vandalSource = `(() => {
   const defineProperty = Object.defineProperty;
   const lie = (name) => function () { throw new Error('vandal: ' + name); };
@@ -22,7 +22,8 @@ export const vandalSource = `(() => {
     if (typeof descriptor.value === 'function' && key !== 'prototype') plan.push([owner, key, { value: lie(name + '.' + String(key)), writable: true, configurable: true }]);
   }
   for (const [owner, key] of [[Map.prototype, 'size'], [Set.prototype, 'size'], [ArrayBuffer.prototype, 'byteLength'], [Object.getPrototypeOf(Uint8Array.prototype), 'length'],
-    [RegExp.prototype, 'source'], [RegExp.prototype, 'flags'], [RegExp.prototype, 'global'], [Symbol.prototype, 'description']]) plan.push([owner, key, { get: lie(String(key)), configurable: true }]);
+    [RegExp.prototype, 'source'], [RegExp.prototype, 'flags'], [RegExp.prototype, 'global'], [Symbol.prototype, 'description'],
+    [Object.getPrototypeOf(Uint8Array.prototype), 'buffer'], [Object.getPrototypeOf(Uint8Array.prototype), 'byteOffset'], [Object.getPrototypeOf(Uint8Array.prototype), 'byteLength'], [DataView.prototype, 'byteLength'], [DataView.prototype, 'buffer']]) plan.push([owner, key, { get: lie(String(key)), configurable: true }]);
   for (const key of ['0', '1', 'get', 'set', 'value', "'", '"', 'done']) plan.push([Object.prototype, key, { set: lie('set ' + key), get: () => 'vandal', configurable: true }]);
   plan.push([Array.prototype, '0', { set: lie('set 0'), get: () => 'vandal', configurable: true }]);
   plan.push([Array.prototype, 'constructor', { value: lie('Array constructor'), writable: true, configurable: true }]);

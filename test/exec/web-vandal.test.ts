@@ -16,6 +16,7 @@ const big = new Uint8Array(20000).fill(0x61);
 big[19999] = 0xc3;
 const bom = new Uint8Array([0xef, 0xbb, 0xbf, 0x41]);
 const fn = { f() {} };
+const viewBuffer = new TextEncoder().encode(sample).buffer;
 `;
 
 /** Uses each global and gives one array literal of what it saw, printed by inspect. */
@@ -40,7 +41,7 @@ const scenario = `(() => {
   try { crypto.getRandomValues(new Float64Array(2)); } catch (error) { float = error.name; }
   const uuid = crypto.randomUUID();
   const decodedBig = new TextDecoder().decode(big);
-  return [encoded, into.read + '/' + into.written, target, decoder.decode(encoded), decoder.decode(invalid), decoder.decode(new DataView(encoded.buffer, 1, 2)), fatal, label,
+  return [encoded, into.read + '/' + into.written, target, decoder.decode(encoded), decoder.decode(invalid), decoder.decode(new DataView(viewBuffer, 1, 2)), fatal, label,
     new TextDecoder().decode(bom.buffer), new TextDecoder('utf-8', { ignoreBOM: true }).decode(bom).length,
     btoa('hello world\\u00ff'), atob(' aGVs bG8=\\n'), atob('YQ'), badBase64, wide,
     copy, copy !== source, copy.self === copy, copy.list[1] !== source.list[1], copy.error.name, copy.error.message, refused,

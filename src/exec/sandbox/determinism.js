@@ -19,11 +19,14 @@
   // Captured: a run that replaced Array.prototype.push lost its clock readings from the record
   // (or failed at Date.now()), and its heap then could not be replayed.
   const reflectApply = Reflect.apply;
-  const arrayPush = Array.prototype.push;
   // Captured too: web.js's crypto and structuredClone call next32 and Date for a run that may
   // have replaced Math.imul, Reflect.construct or Date.prototype.toString.
   const mathImul = Math.imul;
   const reflectConstruct = Reflect.construct;
+  const defineProperty = Object.defineProperty;
+  /** Appends as a data property: neither push nor a setter the run put on Array.prototype sees it. */
+  /** @param {unknown[]} list @param {unknown} item */
+  const appendTo = (list, item) => { defineProperty(list, list.length, /** @type {PropertyDescriptor} */ ({ __proto__: null, value: item, writable: true, enumerable: true, configurable: true })); };
   const dateToString = RealDate.prototype.toString;
   const clockReadingsMax = 100000;
   const eventsMax = 100000;
@@ -87,7 +90,7 @@
       return virtualNowMs;
     }
     const now = realNow();
-    if (record.clockReadingsMs.length < clockReadingsMax) reflectApply(arrayPush, record.clockReadingsMs, [now]);
+    if (record.clockReadingsMs.length < clockReadingsMax) appendTo(record.clockReadingsMs, now);
     else record.complete = false;
     return now;
   }
@@ -109,7 +112,7 @@
       virtualNowMs = event.atMs ?? virtualNowMs;
       return;
     }
-    if (record.events.length < eventsMax) reflectApply(arrayPush, record.events, [event]);
+    if (record.events.length < eventsMax) appendTo(record.events, event);
     else record.complete = false;
   }
 

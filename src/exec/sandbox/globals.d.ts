@@ -20,6 +20,8 @@ interface SandboxDeterminism {
 declare var __mcpv8_inspect: SandboxInspect | undefined;
 declare var __mcpv8_determinism: SandboxDeterminism | undefined;
 declare var __mcpv8_attach: unknown;
+/** web.js's byte helpers for web-api.js, built on builtins captured at start-up. */
+declare var __mcpv8_webBytes: { bytesOf(input: unknown): Uint8Array | null; inherits(value: object, prototype: object): boolean; put(target: object, key: PropertyKey, value: unknown): void; typedArrayLength: (this: any) => number; typedArrayBuffer: (this: any) => ArrayBuffer } | undefined;
 declare var __mcpv8_headerPairs: ((headers: unknown) => [string, string][] | null) | undefined;
 declare var performance: { now(): number };
 declare var TextEncoder: { new (): { encode(text?: string): Uint8Array }; prototype: { encode(text?: string): Uint8Array } };

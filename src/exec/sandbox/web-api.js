@@ -498,37 +498,88 @@
     get [Symbol.toStringTag]() { return 'Headers'; }
   }
 
+  // ---- Blob, File, FormData and crypto.subtle.digest call only builtins captured here, at
+  // start-up: a run may replace any prototype method, iterator or static before it uses them
+  // (test/exec/web-api-vandal.test.ts). URL, URLSearchParams, AbortSignal and Headers above do not yet.
+  const { bytesOf, inherits, put, typedArrayLength, typedArrayBuffer } = /** @type {NonNullable<typeof __mcpv8_webBytes>} */ (globalThis.__mcpv8_webBytes);
+  delete globalThis.__mcpv8_webBytes;
+  const captured = {
+    apply: Reflect.apply, isArray: Array.isArray, hasOwn: Object.hasOwn, String, Number, BigInt, Uint8Array, ArrayBuffer, DataView, BigUint64Array, Error, TypeError, Promise,
+    trunc: Math.trunc, ceil: Math.ceil, floor: Math.floor, max: Math.max, min: Math.min,
+    encode: TextEncoder.prototype.encode, decode: /** @type {any} */ (globalThis).TextDecoder.prototype.decode,
+    typedArraySet: Uint8Array.prototype.set, toLowerCase: String.prototype.toLowerCase, toUpperCase: String.prototype.toUpperCase, charCodeAt: String.prototype.charCodeAt,
+    bigIntToString: BigInt.prototype.toString, promiseResolve: Promise.resolve, promiseReject: Promise.reject,
+    dataViewByteLength: /** @type {(this: DataView) => number} */ (/** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')).get),
+    getUint32: DataView.prototype.getUint32, setUint32: DataView.prototype.setUint32, getBigUint64: DataView.prototype.getBigUint64, setBigUint64: DataView.prototype.setBigUint64,
+  };
+  const call = captured.apply;
+  /** @param {unknown} value @returns {Promise<any>} */
+  const resolved = (value) => call(captured.promiseResolve, captured.Promise, [value]);
+  /** @param {Uint8Array} bytes @returns {Uint8Array} a copy */
+  function copyBytes(bytes) {
+    const copy = new captured.Uint8Array(call(typedArrayLength, bytes, []));
+    call(captured.typedArraySet, copy, [bytes]);
+    return copy;
+  }
+  /** TypedArray.prototype.slice's index rule (ToIntegerOrInfinity, negative from the end, clamped) @param {unknown} value @param {number} length @returns {number} */
+  function relativeIndex(value, length) {
+    const number = +(/** @type {any} */ (value));
+    const integer = number !== number ? 0 : captured.trunc(number);
+    return integer < 0 ? captured.max(length + integer, 0) : captured.min(integer, length);
+  }
+  /** The parts of a Blob or the bits of a File: an array by index (the run may have replaced the Array iterator), anything else by its own iterator. */
+  /** @param {any} parts @returns {unknown[]} */
+  function listOf(parts) {
+    if (captured.isArray(parts)) return parts;
+    /** @type {unknown[]} */
+    const list = [];
+    for (const part of parts) put(list, list.length, part);
+    return list;
+  }
+
   // ---- Blob ----
+  /** @type {(value: unknown) => value is Blob} */
+  let isBlob = (value) => false;
   class Blob {
     #bytes;
     #type;
     /** @param {Iterable<unknown>} [parts] @param {{ type?: unknown }} [options] */
     constructor(parts = [], options = {}) {
+      const list = listOf(parts);
+      /** @type {Uint8Array[]} */
       const chunks = [];
       let size = 0;
-      for (const part of parts) {
+      for (let index = 0; index < list.length; index++) {
+        const part = list[index];
         let bytes;
-        if (part instanceof Blob) bytes = part.#bytes;
-        else if (part instanceof ArrayBuffer) bytes = new Uint8Array(part.slice(0));
-        else if (ArrayBuffer.isView(part)) bytes = new Uint8Array(part.buffer.slice(part.byteOffset, part.byteOffset + part.byteLength));
-        else bytes = encoder.encode(String(part));
-        chunks.push(bytes);
-        size += bytes.length;
+        if (isBlob(part)) bytes = part.#bytes;
+        else {
+          const view = bytesOf(part);
+          bytes = view !== null ? copyBytes(view) : /** @type {Uint8Array} */ (call(captured.encode, encoder, [captured.String(part)]));
+        }
+        put(chunks, chunks.length, bytes);
+        size += call(typedArrayLength, bytes, []);
       }
-      this.#bytes = new Uint8Array(size);
+      this.#bytes = new captured.Uint8Array(size);
       let offset = 0;
-      for (const chunk of chunks) { this.#bytes.set(chunk, offset); offset += chunk.length; }
-      const type = options?.type === undefined ? '' : String(options.type);
-      this.#type = /[^\x20-\x7e]/.test(type) ? '' : type.toLowerCase();
+      for (let index = 0; index < chunks.length; index++) { call(captured.typedArraySet, this.#bytes, [chunks[index], offset]); offset += call(typedArrayLength, chunks[index], []); }
+      const type = options?.type === undefined ? '' : captured.String(options.type);
+      let printable = true;
+      for (let index = 0; index < type.length && printable; index++) { const code = call(captured.charCodeAt, type, [index]); printable = code >= 0x20 && code <= 0x7e; }
+      this.#type = printable ? call(captured.toLowerCase, type, []) : '';
     }
-    get size() { return this.#bytes.length; }
+    static { isBlob = (value) => value !== null && typeof value === 'object' && #bytes in value; }
+    get size() { return call(typedArrayLength, this.#bytes, []); }
     get type() { return this.#type; }
-    text() { return Promise.resolve(decoder.decode(this.#bytes)); }
-    arrayBuffer() { return Promise.resolve(this.#bytes.slice().buffer); }
-    bytes() { return Promise.resolve(this.#bytes.slice()); }
-    slice(start = 0, end = this.#bytes.length, type = '') {
+    text() { return resolved(call(captured.decode, decoder, [this.#bytes])); }
+    arrayBuffer() { return resolved(call(typedArrayBuffer, copyBytes(this.#bytes), [])); }
+    bytes() { return resolved(copyBytes(this.#bytes)); }
+    slice(start = 0, end = call(typedArrayLength, this.#bytes, []), type = '') {
+      const length = call(typedArrayLength, this.#bytes, []);
+      const from = relativeIndex(start, length);
+      const to = relativeIndex(end, length);
       const blob = new Blob([], { type });
-      blob.#bytes = this.#bytes.slice(start, end);
+      blob.#bytes = /** @type {Uint8Array<ArrayBuffer>} */ (copyBytes(new captured.Uint8Array(call(typedArrayBuffer, this.#bytes, []), from, captured.max(to - from, 0))));
       return blob;
     }
     get [Symbol.toStringTag]() { return 'Blob'; }
@@ -536,6 +587,8 @@
 
   // ---- File: a Blob with a name and a time, as Node has it ----
   const dateNow = Date.now;
+  /** @type {(value: unknown) => value is File} */
+  let isFile = (value) => false;
   class File extends Blob {
     #name;
     #lastModified;
@@ -545,12 +598,13 @@
      * @param {{ type?: unknown, lastModified?: unknown }} [options]
      */
     constructor(bits, name, options = {}) {
-      if (arguments.length < 2) throw new TypeError('The "fileBits" and "fileName" arguments must be specified');
+      if (arguments.length < 2) throw new captured.TypeError('The "fileBits" and "fileName" arguments must be specified');
       super(bits, options);
-      this.#name = String(name);
-      const time = options?.lastModified === undefined ? dateNow() : Number(options.lastModified);
-      this.#lastModified = Number.isNaN(time) ? 0 : time;
+      this.#name = captured.String(name);
+      const time = options?.lastModified === undefined ? dateNow() : captured.Number(options.lastModified);
+      this.#lastModified = time !== time ? 0 : time;
     }
+    static { isFile = (value) => value !== null && typeof value === 'object' && #name in value; }
     get name() { return this.#name; }
     get lastModified() { return this.#lastModified; }
     get [Symbol.toStringTag]() { return 'File'; }
@@ -563,7 +617,7 @@
    * @param {number} required
    */
   function requireArguments(method, given, required) {
-    if (given < required) throw new TypeError(`FormData.${method}: ${required} argument${required === 1 ? '' : 's'} required, but only ${given} found.`);
+    if (given < required) throw new captured.TypeError(`FormData.${method}: ${required} argument${required === 1 ? '' : 's'} required, but only ${given} found.`);
   }
   /**
    * The entry a value makes: a string, or a File (a Blob given a name, or a File renamed).
@@ -574,42 +628,68 @@
    * @returns {[string, string | File]}
    */
   function formEntry(name, value, filename, named) {
-    if (!(value instanceof Blob)) return [String(name), String(value)];
-    if (value instanceof File && !named) return [String(name), value];
-    const fileName = named ? String(filename) : value instanceof File ? value.name : 'blob';
-    const options = value instanceof File ? { type: value.type, lastModified: value.lastModified } : { type: value.type };
-    return [String(name), new File([value], fileName, options)];
+    if (!isBlob(value)) return [captured.String(name), captured.String(value)];
+    if (isFile(value) && !named) return [captured.String(name), value];
+    const fileName = named ? captured.String(filename) : isFile(value) ? value.name : 'blob';
+    const options = isFile(value) ? { type: value.type, lastModified: value.lastModified } : { type: value.type };
+    return [captured.String(name), new File([value], fileName, options)];
   }
   class FormData {
     /** @type {Array<[string, string | File]>} */
     #entries = [];
     /** @param {unknown} [form] */
     constructor(form) {
-      if (form !== undefined) throw new TypeError('FormData constructor: Argument 1 could not be converted to: undefined.');
+      if (form !== undefined) throw new captured.TypeError('FormData constructor: Argument 1 could not be converted to: undefined.');
+    }
+    /** The entries whose name is not `key` @param {string} key @returns {Array<[string, string | File]>} */
+    #without(key) {
+      /** @type {Array<[string, string | File]>} */
+      const kept = [];
+      for (let index = 0; index < this.#entries.length; index++) if (this.#entries[index][0] !== key) put(kept, kept.length, this.#entries[index]);
+      return kept;
     }
     /** @param {unknown} name @param {unknown} value @param {unknown} [filename] */
-    append(name, value, filename) { requireArguments('append', arguments.length, 2); this.#entries.push(formEntry(name, value, filename, arguments.length > 2)); }
+    append(name, value, filename) { requireArguments('append', arguments.length, 2); put(this.#entries, this.#entries.length, formEntry(name, value, filename, arguments.length > 2)); }
     /** @param {unknown} name */
-    delete(name) { requireArguments('delete', arguments.length, 1); const key = String(name); this.#entries = this.#entries.filter(([entryName]) => entryName !== key); }
+    delete(name) { requireArguments('delete', arguments.length, 1); this.#entries = this.#without(captured.String(name)); }
     /** @param {unknown} name */
-    get(name) { requireArguments('get', arguments.length, 1); const key = String(name); const found = this.#entries.find(([entryName]) => entryName === key); return found ? found[1] : null; }
+    get(name) {
+      requireArguments('get', arguments.length, 1);
+      const key = captured.String(name);
+      for (let index = 0; index < this.#entries.length; index++) if (this.#entries[index][0] === key) return this.#entries[index][1];
+      return null;
+    }
     /** @param {unknown} name */
-    getAll(name) { requireArguments('getAll', arguments.length, 1); const key = String(name); return this.#entries.filter(([entryName]) => entryName === key).map(([, value]) => value); }
+    getAll(name) {
+      requireArguments('getAll', arguments.length, 1);
+      const key = captured.String(name);
+      /** @type {Array<string | File>} */
+      const values = [];
+      for (let index = 0; index < this.#entries.length; index++) if (this.#entries[index][0] === key) put(values, values.length, this.#entries[index][1]);
+      return values;
+    }
     /** @param {unknown} name */
-    has(name) { requireArguments('has', arguments.length, 1); const key = String(name); return this.#entries.some(([entryName]) => entryName === key); }
+    has(name) { requireArguments('has', arguments.length, 1); return this.get(captured.String(name)) !== null; }
     /** @param {unknown} name @param {unknown} value @param {unknown} [filename] */
     set(name, value, filename) {
       requireArguments('set', arguments.length, 2);
       const entry = formEntry(name, value, filename, arguments.length > 2);
-      const at = this.#entries.findIndex(([entryName]) => entryName === entry[0]);
-      if (at === -1) this.#entries.push(entry);
-      else this.#entries = [...this.#entries.slice(0, at), entry, ...this.#entries.slice(at + 1).filter(([entryName]) => entryName !== entry[0])];
+      /** @type {Array<[string, string | File]>} */
+      const entries = [];
+      let placed = false;
+      for (let index = 0; index < this.#entries.length; index++) {
+        const current = this.#entries[index];
+        if (current[0] !== entry[0]) put(entries, entries.length, current);
+        else if (!placed) { put(entries, entries.length, entry); placed = true; }
+      }
+      if (!placed) put(entries, entries.length, entry);
+      this.#entries = entries;
     }
-    *keys() { for (const [name] of this.#entries) yield name; }
-    *values() { for (const [, value] of this.#entries) yield value; }
-    *entries() { for (const [name, value] of this.#entries) yield [name, value]; }
+    *keys() { const entries = this.#entries; for (let index = 0; index < entries.length; index++) yield entries[index][0]; }
+    *values() { const entries = this.#entries; for (let index = 0; index < entries.length; index++) yield entries[index][1]; }
+    *entries() { const entries = this.#entries; for (let index = 0; index < entries.length; index++) yield [entries[index][0], entries[index][1]]; }
     /** @param {(value: string | File, name: string, form: FormData) => void} callback @param {unknown} [thisArg] */
-    forEach(callback, thisArg) { for (const [name, value] of this.#entries) callback.call(thisArg, value, name, this); }
+    forEach(callback, thisArg) { const entries = this.#entries; for (let index = 0; index < entries.length; index++) call(callback, thisArg, [entries[index][1], entries[index][0], this]); }
     [Symbol.iterator]() { return this.entries(); }
     get [Symbol.toStringTag]() { return 'FormData'; }
   }
@@ -617,15 +697,18 @@
   // ---- crypto.subtle.digest: SHA-1, SHA-256 (32-bit words), SHA-384, SHA-512 (BigInt words) ----
   /** @param {Uint8Array} bytes @param {number} blockBytes @param {number} lengthBytes @returns {DataView} */
   function pad(bytes, blockBytes, lengthBytes) {
-    const total = Math.ceil((bytes.length + 1 + lengthBytes) / blockBytes) * blockBytes;
-    const padded = new Uint8Array(total);
-    padded.set(bytes);
-    padded[bytes.length] = 0x80;
-    const view = new DataView(padded.buffer);
-    view.setUint32(total - 4, (bytes.length * 8) >>> 0);
-    view.setUint32(total - 8, Math.floor(bytes.length / 0x20000000));
+    const length = call(typedArrayLength, bytes, []);
+    const total = captured.ceil((length + 1 + lengthBytes) / blockBytes) * blockBytes;
+    const padded = new captured.Uint8Array(total);
+    call(captured.typedArraySet, padded, [bytes]);
+    padded[length] = 0x80;
+    const view = new captured.DataView(call(typedArrayBuffer, padded, []));
+    call(captured.setUint32, view, [total - 4, (length * 8) >>> 0]);
+    call(captured.setUint32, view, [total - 8, captured.floor(length / 0x20000000)]);
     return view;
   }
+  /** @param {DataView} view @param {number} at @returns {number} */
+  const word32At = (view, at) => call(captured.getUint32, view, [at]);
   const rotr = (/** @type {number} */ x, /** @type {number} */ n) => (x >>> n) | (x << (32 - n));
   const k256 = Array.from({ length: 64 }, (_, i) => {
     let n = 2, count = -1;
@@ -637,14 +720,14 @@
     const view = pad(bytes, 64, 8);
     const h = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
     const w = new Uint32Array(64);
-    for (let block = 0; block < view.byteLength; block += 64) {
-      for (let i = 0; i < 16; i++) w[i] = view.getUint32(block + i * 4);
+    for (let block = 0, blocksEnd = call(captured.dataViewByteLength, view, []); block < blocksEnd; block += 64) {
+      for (let i = 0; i < 16; i++) w[i] = word32At(view, block + i * 4);
       for (let i = 16; i < 64; i++) {
         const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
         const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
       }
-      let [a, b, c, d, e, f, g, hh] = h;
+      let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
       for (let i = 0; i < 64; i++) {
         const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k256[i] + w[i]) >>> 0;
         const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
@@ -660,10 +743,10 @@
     const view = pad(bytes, 64, 8);
     const h = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
     const w = new Uint32Array(80);
-    for (let block = 0; block < view.byteLength; block += 64) {
-      for (let i = 0; i < 16; i++) w[i] = view.getUint32(block + i * 4);
+    for (let block = 0, blocksEnd = call(captured.dataViewByteLength, view, []); block < blocksEnd; block += 64) {
+      for (let i = 0; i < 16; i++) w[i] = word32At(view, block + i * 4);
       for (let i = 16; i < 80; i++) w[i] = rotr(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 31);
-      let [a, b, c, d, e] = h;
+      let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
       for (let i = 0; i < 80; i++) {
         const f = i < 20 ? (b & c) | (~b & d) : i < 40 ? b ^ c ^ d : i < 60 ? (b & c) | (b & d) | (c & d) : b ^ c ^ d;
         const k = i < 20 ? 0x5a827999 : i < 40 ? 0x6ed9eba1 : i < 60 ? 0x8f1bbcdc : 0xca62c1d6;
@@ -677,38 +760,53 @@
   }
   /** @param {number[]} words @returns {ArrayBuffer} */
   function words32(words) {
-    const out = new DataView(new ArrayBuffer(words.length * 4));
-    words.forEach((word, i) => out.setUint32(i * 4, word));
-    return out.buffer;
+    const buffer = new captured.ArrayBuffer(words.length * 4);
+    const out = new captured.DataView(buffer);
+    for (let i = 0; i < words.length; i++) call(captured.setUint32, out, [i * 4, words[i]]);
+    return buffer;
   }
   const mask64 = (1n << 64n) - 1n;
   const rotr64 = (/** @type {bigint} */ x, /** @type {bigint} */ n) => ((x >> n) | (x << (64n - n))) & mask64;
-  /** @param {number} count @returns {bigint[]} */
-  function primes(count) { const list = []; for (let n = 2; list.length < count; n++) { let prime = true; for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; } if (prime) list.push(BigInt(n)); } return list; }
+  /** The primes from the `from`-th (0-based) up to `count` of them @param {number} count @param {number} [from] @returns {BigUint64Array} */
+  function primes(count, from = 0) {
+    const list = new captured.BigUint64Array(count - from);
+    let found = 0;
+    for (let n = 2; found < count; n++) { let prime = true; for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; } if (prime) { if (found >= from) list[found - from] = captured.BigInt(n); found++; } }
+    return list;
+  }
   /** The first 64 bits of the fractional part of the root of n, exactly (integer square/cube roots of n·2^(64·k)). */
   /** @param {bigint} n @param {number} root @returns {bigint} */
   function fractionBits(n, root) {
-    const shifted = n << (64n * BigInt(root));
-    let x = 1n << BigInt(Math.ceil((shifted.toString(2).length) / root) + 1);
-    for (;;) { const y = ((BigInt(root) - 1n) * x + shifted / x ** BigInt(root - 1)) / BigInt(root); if (y >= x) break; x = y; }
+    const shifted = n << (64n * captured.BigInt(root));
+    const bigRoot = captured.BigInt(root);
+    let x = 1n << captured.BigInt(captured.ceil(call(captured.bigIntToString, shifted, [2]).length / root) + 1);
+    for (;;) { const y = ((bigRoot - 1n) * x + shifted / x ** captured.BigInt(root - 1)) / bigRoot; if (y >= x) break; x = y; }
     return x & mask64;
   }
-  let k512 = /** @type {bigint[] | null} */ (null);
-  /** @param {Uint8Array} bytes @param {bigint[]} initial @param {number} outputBytes @returns {ArrayBuffer} */
+  /** @param {BigUint64Array} values @param {number} root @returns {BigUint64Array} */
+  function fractionsOf(values, root) {
+    const count = call(typedArrayLength, values, []);
+    const fractions = new captured.BigUint64Array(count);
+    for (let i = 0; i < count; i++) fractions[i] = fractionBits(values[i], root);
+    return fractions;
+  }
+  let k512 = /** @type {BigUint64Array | null} */ (null);
+  /** @param {Uint8Array} bytes @param {BigUint64Array} initial @param {number} outputBytes @returns {ArrayBuffer} */
   function sha512(bytes, initial, outputBytes) {
-    k512 ??= primes(80).map((p) => fractionBits(p, 3));
+    k512 ??= fractionsOf(primes(80), 3);
     const k = k512;
     const view = pad(bytes, 128, 16);
-    const h = [...initial];
-    const w = new Array(80);
-    for (let block = 0; block < view.byteLength; block += 128) {
-      for (let i = 0; i < 16; i++) w[i] = view.getBigUint64(block + i * 8);
+    const h = new captured.BigUint64Array(8);
+    for (let i = 0; i < 8; i++) h[i] = initial[i];
+    const w = new captured.BigUint64Array(80);
+    for (let block = 0, blocksEnd = call(captured.dataViewByteLength, view, []); block < blocksEnd; block += 128) {
+      for (let i = 0; i < 16; i++) w[i] = call(captured.getBigUint64, view, [block + i * 8]);
       for (let i = 16; i < 80; i++) {
         const s0 = rotr64(w[i - 15], 1n) ^ rotr64(w[i - 15], 8n) ^ (w[i - 15] >> 7n);
         const s1 = rotr64(w[i - 2], 19n) ^ rotr64(w[i - 2], 61n) ^ (w[i - 2] >> 6n);
         w[i] = (w[i - 16] + s0 + w[i - 7] + s1) & mask64;
       }
-      let [a, b, c, d, e, f, g, hh] = /** @type {bigint[]} */ (h);
+      let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
       for (let i = 0; i < 80; i++) {
         const t1 = (hh + (rotr64(e, 14n) ^ rotr64(e, 18n) ^ rotr64(e, 41n)) + ((e & f) ^ (~e & mask64 & g)) + k[i] + w[i]) & mask64;
         const t2 = ((rotr64(a, 28n) ^ rotr64(a, 34n) ^ rotr64(a, 39n)) + ((a & b) ^ (a & c) ^ (b & c))) & mask64;
@@ -717,30 +815,37 @@
       const next = [a, b, c, d, e, f, g, hh];
       for (let i = 0; i < 8; i++) h[i] = (h[i] + next[i]) & mask64;
     }
-    const out = new DataView(new ArrayBuffer(64));
-    h.forEach((word, i) => out.setBigUint64(i * 8, word));
-    return out.buffer.slice(0, outputBytes);
+    const buffer = new captured.ArrayBuffer(outputBytes);
+    const out = new captured.DataView(buffer);
+    for (let i = 0; i * 8 < outputBytes; i++) call(captured.setBigUint64, out, [i * 8, h[i]]);
+    return buffer;
   }
-  let iv512 = /** @type {bigint[] | null} */ (null);
-  let iv384 = /** @type {bigint[] | null} */ (null);
+  let iv512 = /** @type {BigUint64Array | null} */ (null);
+  let iv384 = /** @type {BigUint64Array | null} */ (null);
   /** @type {Record<string, (bytes: Uint8Array) => ArrayBuffer>} */
   const digests = {
     'SHA-1': sha1,
     'SHA-256': sha256,
-    'SHA-384': (/** @type {Uint8Array} */ bytes) => sha512(bytes, (iv384 ??= primes(16).slice(8).map((p) => fractionBits(p, 2))), 48),
-    'SHA-512': (/** @type {Uint8Array} */ bytes) => sha512(bytes, (iv512 ??= primes(8).map((p) => fractionBits(p, 2))), 64),
+    'SHA-384': (/** @type {Uint8Array} */ bytes) => sha512(bytes, (iv384 ??= fractionsOf(primes(16, 8), 2)), 48),
+    'SHA-512': (/** @type {Uint8Array} */ bytes) => sha512(bytes, (iv512 ??= fractionsOf(primes(8), 2)), 64),
   };
+  /** @param {string} message @returns {Error} */
+  function notSupported(message) {
+    const error = new captured.Error(message);
+    put(error, 'name', 'NotSupportedError');
+    return error;
+  }
   const subtle = {
     /** @param {any} algorithm (user code's: a name or { name }) @param {unknown} data @returns {Promise<ArrayBuffer>} */
     digest(algorithm, data) {
       try {
-        const name = String(typeof algorithm === 'object' && algorithm !== null ? algorithm.name : algorithm).toUpperCase();
-        const hash = Object.hasOwn(digests, name) ? digests[name] : null;
-        if (!hash) throw abortError('NotSupportedError', `Unrecognized algorithm name (only SHA-1, SHA-256, SHA-384 and SHA-512 exist in this sandbox)`);
-        const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
-        if (!bytes) throw new TypeError('The data argument must be an ArrayBuffer or an ArrayBufferView');
-        return Promise.resolve(hash(bytes));
-      } catch (error) { return Promise.reject(error); }
+        const name = call(captured.toUpperCase, captured.String(typeof algorithm === 'object' && algorithm !== null ? algorithm.name : algorithm), []);
+        const hash = captured.hasOwn(digests, name) ? digests[name] : null;
+        if (!hash) throw notSupported(`Unrecognized algorithm name (only SHA-1, SHA-256, SHA-384 and SHA-512 exist in this sandbox)`);
+        const bytes = bytesOf(data);
+        if (!bytes) throw new captured.TypeError('The data argument must be an ArrayBuffer or an ArrayBufferView');
+        return resolved(hash(bytes));
+      } catch (error) { return call(captured.promiseReject, captured.Promise, [error]); }
     },
   };
   Object.defineProperty(/** @type {any} */ (globalThis).crypto, 'subtle', { value: subtle, enumerable: true, configurable: true });

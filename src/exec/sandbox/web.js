@@ -88,6 +88,16 @@
     return false;
   }
 
+  /** The bytes of an ArrayBuffer or a view (not copied), read through captured getters; null for anything else. */
+  /** @param {unknown} input @returns {Uint8Array | null} */
+  function bytesOf(input) {
+    if (input === null || typeof input !== 'object') return null;
+    if (inherits(input, prototypes.ArrayBuffer)) return new Uint8ArrayConstructor(/** @type {ArrayBuffer} */ (input));
+    if (!isView(input)) return null;
+    if (apply(typedArrayTag, input, []) !== undefined) return new Uint8ArrayConstructor(apply(typedArrayBuffer, input, []), apply(typedArrayByteOffset, input, []), apply(typedArrayByteLength, input, []));
+    return new Uint8ArrayConstructor(apply(dataViewBuffer, input, []), apply(dataViewByteOffset, input, []), apply(dataViewByteLength, input, []));
+  }
+
   /** An own data property as assignment makes it, without meeting a setter on a prototype. */
   /** @param {object} target @param {PropertyKey} key @param {unknown} value */
   function put(target, key, value) {
@@ -212,11 +222,7 @@
     /** @param {ArrayBuffer | ArrayBufferView} [input] @returns {string} */
     decode(input) {
       if (input === undefined) return '';
-      let bytes;
-      if (inherits(input, prototypes.ArrayBuffer)) bytes = new Uint8ArrayConstructor(/** @type {ArrayBuffer} */ (input));
-      else if (isView(input) && apply(typedArrayTag, input, []) !== undefined) bytes = new Uint8ArrayConstructor(apply(typedArrayBuffer, input, []), apply(typedArrayByteOffset, input, []), apply(typedArrayByteLength, input, []));
-      else if (isView(input)) bytes = new Uint8ArrayConstructor(apply(dataViewBuffer, input, []), apply(dataViewByteOffset, input, []), apply(dataViewByteLength, input, []));
-      else bytes = new Uint8ArrayConstructor(/** @type {any} */ (input).buffer, /** @type {any} */ (input).byteOffset, /** @type {any} */ (input).byteLength);
+      const bytes = bytesOf(input) ?? new Uint8ArrayConstructor(/** @type {any} */ (input).buffer, /** @type {any} */ (input).byteOffset, /** @type {any} */ (input).byteLength);
       const text = decodeUtf8(bytes, apply(typedArrayLength, bytes, []), this.#fatal);
       return !this.#ignoreBOM && apply(stringCharCodeAt, text, [0]) === 0xfeff ? apply(stringSlice, text, [1]) : text;
     }
@@ -362,4 +368,6 @@
 
   const globals = { TextEncoder, TextDecoder, atob, btoa, crypto, performance, structuredClone: (/** @type {unknown} */ value) => cloneValue(value, new MapConstructor()) };
   for (const [name, value] of Object.entries(globals)) Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
+  // For web-api.js, which takes and deletes it.
+  defineProperty(globalThis, '__mcpv8_webBytes', { value: { bytesOf, inherits, put, typedArrayLength, typedArrayBuffer }, configurable: true });
 })();

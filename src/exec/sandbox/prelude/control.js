@@ -69,6 +69,24 @@ function state(final = false) {
 /** Marks a value thrown at the top level, handed on as the completion value (src/exec/catch-thrown.ts). */
 const thrownKey = 'mcp-v8: thrown at the top level';
 
+/**
+ * A promised result, awaited: `await` reaches a promise's settlement without looking up `then`,
+ * which the run may have replaced on Promise.prototype (Promise.resolve(value).then did).
+ * @param {unknown} value
+ */
+async function settleLater(value) {
+  let result;
+  try {
+    result = await value;
+  } catch (error) {
+    settled = true;
+    outcome = { ok: false, error: describeError(error) };
+    return;
+  }
+  settled = true;
+  outcome = { ok: true, value: describeResult(result), type: result === null ? 'null' : typeof result };
+}
+
 /** @type {Record<string, (argument?: any) => unknown>} */
 const control = {
   /** @param {any} value (user code's completion value) */
@@ -79,10 +97,7 @@ const control = {
       return state();
     }
     if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function') {
-      Promise.resolve(value).then(
-        (result) => { settled = true; outcome = { ok: true, value: describeResult(result), type: result === null ? 'null' : typeof result }; },
-        (error) => { settled = true; outcome = { ok: false, error: describeError(error) }; },
-      );
+      void settleLater(value);
       return state();
     }
     settled = true;
