@@ -15,6 +15,7 @@ const invalid = new Uint8Array([0xff, 0x61, 0xe2, 0x82, 0xf0, 0x9f, 0x98, 0xed, 
 const big = new Uint8Array(20000).fill(0x61);
 big[19999] = 0xc3;
 const bom = new Uint8Array([0xef, 0xbb, 0xbf, 0x41]);
+const bomBuffer = bom.buffer;
 const fn = { f() {} };
 const viewBuffer = new TextEncoder().encode(sample).buffer;
 `;
@@ -42,7 +43,7 @@ const scenario = `(() => {
   const uuid = crypto.randomUUID();
   const decodedBig = new TextDecoder().decode(big);
   return [encoded, into.read + '/' + into.written, target, decoder.decode(encoded), decoder.decode(invalid), decoder.decode(new DataView(viewBuffer, 1, 2)), fatal, label,
-    new TextDecoder().decode(bom.buffer), new TextDecoder('utf-8', { ignoreBOM: true }).decode(bom).length,
+    new TextDecoder().decode(bomBuffer), new TextDecoder('utf-8', { ignoreBOM: true }).decode(bom).length,
     btoa('hello world\\u00ff'), atob(' aGVs bG8=\\n'), atob('YQ'), badBase64, wide,
     copy, copy !== source, copy.self === copy, copy.list[1] !== source.list[1], copy.error.name, copy.error.message, refused,
     typeof random[2] + typeof random[3], float, uuid.length + ':' + uuid[8] + uuid[14] + uuid[23], decodedBig.length, decodedBig[19999]];
