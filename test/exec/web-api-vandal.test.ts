@@ -12,6 +12,8 @@ const setup = `const bytes = new Uint8Array([104, 105, 0xe2, 0x82, 0xac]);
 const parts = ['a€', bytes, bytes.buffer, new DataView(bytes.buffer, 0, 2)];
 const million = new Uint8Array(1000);
 const names = ['SHA-1', 'sha-256', { name: 'SHA-384' }, 'SHA-512'];
+const headerPairs = [['X-B', ' two '], ['x-a', '1'], ['Set-Cookie', 'a=1'], ['set-cookie', 'b=2'], ['X-A', '3']];
+const headerRecord = { 'Content-Type': 'text/plain', Accept: '*/*' };
 `;
 
 /** Uses each class; everything it returns is text, so the clean run and Node compare as strings. */
@@ -33,11 +35,38 @@ const scenario = `(async () => {
   let unknown = 'none';
   try { await crypto.subtle.digest('MD5', million); } catch (error) { unknown = error.name; }
   const keys = form.keys();
+  const headers = new Headers(headerPairs);
+  headers.append('x-b', 'more');
+  const copied = new Headers(headers);
+  copied.set('X-New', '\t new ');
+  copied.delete('x-a');
+  let listed = '';
+  copied.forEach((value, name) => { listed += name + ':' + value + ';'; });
+  let badName = 'none';
+  try { headers.append('bad name', 'x'); } catch (error) { badName = error.name; }
+  const record = new Headers(headerRecord);
+  const controller = new AbortController();
+  let events = '';
+  controller.signal.onabort = (event) => { events += 'onabort:' + event.type + ';'; };
+  const once = () => { events += 'once;'; };
+  controller.signal.addEventListener('abort', once, { once: true });
+  controller.signal.addEventListener('abort', once);
+  controller.signal.addEventListener('abort', { handleEvent: (event) => { events += 'object:' + event.type + ';'; } });
+  const removed = () => { events += 'removed;'; };
+  controller.signal.addEventListener('abort', removed);
+  controller.signal.removeEventListener('abort', removed);
+  const anyOf = AbortSignal.any([new AbortController().signal, controller.signal]);
+  controller.abort();
+  let thrown = 'none';
+  try { controller.signal.throwIfAborted(); } catch (error) { thrown = error.name + ': ' + error.message; }
+  const already = AbortSignal.any([AbortSignal.abort('why')]);
   return 'size ' + blob.size + ', type ' + blob.type + ', text ' + await blob.text() + ', slice ' + sliced.size + ' ' + sliced.type + ' ' + await sliced.text() +
     ', bytes ' + (await blob.bytes())[0] + ' ' + new Uint8Array(await blob.arrayBuffer())[1] +
     ', file ' + file.name + ' ' + file.size + ' ' + file.type + ' ' + file.lastModified + ' ' + await file.text() +
     ', form ' + seen + ' | ' + form.get('k') + ' ' + form.getAll('k').length + ' ' + form.has('b') + ' ' + form.get('b').name + ' ' + keys.next().value + keys.next().value +
-    ', digests ' + digests + ' ' + unknown;
+    ', digests ' + digests + ' ' + unknown +
+    ', headers ' + headers.get('X-A') + '|' + headers.get('x-b') + '|' + headers.getSetCookie().length + '|' + headers.has('SET-COOKIE') + '|' + listed + '|' + badName + '|' + record.get('content-type') + '|' + copied.has('x-a') +
+    ', abort ' + events + '|' + controller.signal.aborted + '|' + thrown + '|' + anyOf.aborted + '|' + already.reason;
 })()`;
 
 describe('Blob, File, FormData and crypto.subtle.digest with every builtin they use replaced by the run', () => {

@@ -361,153 +361,17 @@
     get [Symbol.toStringTag]() { return 'URL'; }
   }
 
-  // ---- AbortController / AbortSignal ----
-  /** @param {string} name @param {string} message @returns {Error} */
-  function abortError(name, message) { const error = new Error(message); error.name = name; return error; }
-  /** @type {(signal: any, reason: any) => void} */
-  let signalAbort = () => {};
-  class AbortSignal {
-    #aborted = false;
-    #reason = undefined;
-    /** @type {Array<{ listener: any, once: boolean }>} user code's listeners: functions or objects with handleEvent */
-    #listeners = [];
-    onabort = null;
-    /** @param {unknown} key */
-    constructor(key) { if (key !== privateKey) throw new TypeError('Illegal constructor'); }
-    static { signalAbort = (signal, reason) => {
-      if (signal.#aborted) return;
-      signal.#aborted = true;
-      signal.#reason = reason === undefined ? abortError('AbortError', 'This operation was aborted') : reason;
-      const event = { type: 'abort', target: signal, currentTarget: signal };
-      if (typeof signal.onabort === 'function') signal.onabort.call(signal, event);
-      for (const entry of [...signal.#listeners]) {
-        if (entry.once) signal.#listeners = signal.#listeners.filter((/** @type {unknown} */ other) => other !== entry);
-        if (typeof entry.listener === 'function') entry.listener.call(signal, event); else entry.listener.handleEvent(event);
-      }
-    }; }
-    get aborted() { return this.#aborted; }
-    get reason() { return this.#reason; }
-    throwIfAborted() { if (this.#aborted) throw this.#reason; }
-    /** @param {unknown} type @param {any} listener (user code's: a function or an object with handleEvent) @param {any} [options] */
-    addEventListener(type, listener, options) {
-      if (String(type) !== 'abort' || listener === null || listener === undefined) return;
-      if (this.#listeners.some((entry) => entry.listener === listener)) return;
-      this.#listeners.push({ listener, once: typeof options === 'object' && options !== null && Boolean(options.once) });
-    }
-    /** @param {unknown} type @param {unknown} listener */
-    removeEventListener(type, listener) { if (String(type) === 'abort') this.#listeners = this.#listeners.filter((entry) => entry.listener !== listener); }
-    /** @param {unknown} [reason] */
-    static abort(reason) { const signal = new AbortSignal(privateKey); signalAbort(signal, reason); return signal; }
-    /** @param {Iterable<AbortSignal>} signals */
-    static any(signals) {
-      const signal = new AbortSignal(privateKey);
-      for (const source of signals) {
-        if (source.aborted) { signalAbort(signal, source.reason); return signal; }
-        source.addEventListener('abort', () => signalAbort(signal, source.reason), { once: true });
-      }
-      return signal;
-    }
-    get [Symbol.toStringTag]() { return 'AbortSignal'; }
-  }
-  const privateKey = Symbol('AbortSignal');
-  class AbortController {
-    #signal = new AbortSignal(privateKey);
-    get signal() { return this.#signal; }
-    /** @param {unknown} [reason] */
-    abort(reason) { signalAbort(this.#signal, reason); }
-    get [Symbol.toStringTag]() { return 'AbortController'; }
-  }
-
-  // ---- Headers ----
-  const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-  /** @param {unknown} name @returns {string} */
-  function checkName(name) {
-    const text = String(name);
-    if (!headerName.test(text)) throw new TypeError(`Header name must be a valid HTTP token ["${text}"]`);
-    return text.toLowerCase();
-  }
-  /** @param {unknown} value @returns {string} */
-  function normalizeValue(value) {
-    const text = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
-    if (/[\0\n\r]/.test(text)) throw new TypeError(`Invalid header value`);
-    return text;
-  }
-  const mapForEach = Map.prototype.forEach;
-  const headersApply = Reflect.apply;
-  /**
-   * The prelude's fetch() reads a Headers' pairs through this, not through methods user code can
-   * replace (taken and deleted by prelude/fetch.js as __mcpv8_headerPairs).
-   * @type {(headers: unknown) => [string, string][] | null}
-   */
-  let headerPairsOf = () => null;
-  class Headers {
-    /** @type {Map<string, string[]>} */
-    #map = new Map();
-    static {
-      headerPairsOf = (headers) => {
-        if (headers === null || typeof headers !== 'object' || !(#map in headers)) return null;
-        /** @type {[string, string][]} */
-        const out = [];
-        headersApply(mapForEach, /** @type {Headers} */ (headers).#map, [(/** @type {string[]} */ values, /** @type {string} */ name) => {
-          let joined = '';
-          for (let i = 0; i < values.length; i++) joined = i === 0 ? values[i] : joined + ', ' + values[i];
-          out[out.length] = [name, joined];
-        }]);
-        return out;
-      };
-    }
-    /** @param {any} [init] (user code's: Headers, [name, value] pairs or a record) */
-    constructor(init) {
-      if (init === undefined || init === null) return;
-      if (init instanceof Headers) { init.forEach((value, name) => this.append(name, value)); return; }
-      if (typeof init[Symbol.iterator] === 'function') {
-        for (const pair of init) {
-          const entry = [...pair];
-          if (entry.length !== 2) throw new TypeError('Header pairs must contain exactly two items');
-          this.append(entry[0], entry[1]);
-        }
-      } else for (const key of Object.keys(init)) this.append(key, init[key]);
-    }
-    /** @param {unknown} name @param {unknown} value */
-    append(name, value) {
-      const key = checkName(name);
-      const values = this.#map.get(key);
-      if (values) values.push(normalizeValue(value)); else this.#map.set(key, [normalizeValue(value)]);
-    }
-    /** @param {unknown} name @param {unknown} value */
-    set(name, value) { this.#map.set(checkName(name), [normalizeValue(value)]); }
-    /** @param {unknown} name */
-    get(name) { const values = this.#map.get(checkName(name)); return values ? values.join(', ') : null; }
-    getSetCookie() { return [...(this.#map.get('set-cookie') ?? [])]; }
-    /** @param {unknown} name */
-    has(name) { return this.#map.has(checkName(name)); }
-    /** @param {unknown} name */
-    delete(name) { this.#map.delete(checkName(name)); }
-    *entries() {
-      for (const name of [...this.#map.keys()].sort()) {
-        const values = /** @type {string[]} */ (this.#map.get(name));
-        if (name === 'set-cookie') for (const value of values) yield [name, value];
-        else yield [name, values.join(', ')];
-      }
-    }
-    *keys() { for (const [name] of this.entries()) yield name; }
-    *values() { for (const [, value] of this.entries()) yield value; }
-    /** @param {(value: string, name: string, headers: Headers) => void} callback @param {unknown} [thisArg] */
-    forEach(callback, thisArg) { for (const [name, value] of this.entries()) callback.call(thisArg, value, name, this); }
-    [Symbol.iterator]() { return this.entries(); }
-    get [Symbol.toStringTag]() { return 'Headers'; }
-  }
-
-  // ---- Blob, File, FormData and crypto.subtle.digest call only builtins captured here, at
-  // start-up: a run may replace any prototype method, iterator or static before it uses them
-  // (test/exec/web-api-vandal.test.ts). URL, URLSearchParams, AbortSignal and Headers above do not yet.
+  // ---- AbortController/AbortSignal, Headers, Blob, File, FormData and crypto.subtle.digest call
+  // only builtins captured here, at start-up: a run may replace any prototype method, iterator or
+  // static before it uses them (test/exec/web-api-vandal.test.ts). URL and URLSearchParams above do not yet.
   const { bytesOf, inherits, put, typedArrayLength, typedArrayBuffer } = /** @type {NonNullable<typeof __mcpv8_webBytes>} */ (globalThis.__mcpv8_webBytes);
   delete globalThis.__mcpv8_webBytes;
   const captured = {
-    apply: Reflect.apply, isArray: Array.isArray, hasOwn: Object.hasOwn, String, Number, BigInt, Uint8Array, ArrayBuffer, DataView, BigUint64Array, Error, TypeError, Promise,
+    apply: Reflect.apply, isArray: Array.isArray, hasOwn: Object.hasOwn, keys: Object.keys, Map, String, Number, BigInt, Uint8Array, ArrayBuffer, DataView, BigUint64Array, Error, TypeError, Promise,
     trunc: Math.trunc, ceil: Math.ceil, floor: Math.floor, max: Math.max, min: Math.min,
     encode: TextEncoder.prototype.encode, decode: /** @type {any} */ (globalThis).TextDecoder.prototype.decode,
-    typedArraySet: Uint8Array.prototype.set, toLowerCase: String.prototype.toLowerCase, toUpperCase: String.prototype.toUpperCase, charCodeAt: String.prototype.charCodeAt,
+    typedArraySet: Uint8Array.prototype.set, toLowerCase: String.prototype.toLowerCase, toUpperCase: String.prototype.toUpperCase, sort: Array.prototype.sort, indexOf: String.prototype.indexOf, slice: String.prototype.slice,
+    mapGet: Map.prototype.get, mapSet: Map.prototype.set, mapHas: Map.prototype.has, mapDelete: Map.prototype.delete, mapForEach: Map.prototype.forEach, charCodeAt: String.prototype.charCodeAt,
     bigIntToString: BigInt.prototype.toString, promiseResolve: Promise.resolve, promiseReject: Promise.reject,
     dataViewByteLength: /** @type {(this: DataView) => number} */ (/** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')).get),
     getUint32: DataView.prototype.getUint32, setUint32: DataView.prototype.setUint32, getBigUint64: DataView.prototype.getBigUint64, setBigUint64: DataView.prototype.setBigUint64,
@@ -535,6 +399,203 @@
     const list = [];
     for (const part of parts) put(list, list.length, part);
     return list;
+  }
+
+  // ---- AbortController / AbortSignal ----
+  /** @param {string} name @param {string} message @returns {Error} */
+  function abortError(name, message) { const error = new captured.Error(message); put(error, 'name', name); return error; }
+  /** The listeners but the one given @param {Array<{ listener: any, once: boolean }>} listeners @param {unknown} listener @returns {Array<{ listener: any, once: boolean }>} */
+  function without(listeners, listener) {
+    /** @type {Array<{ listener: any, once: boolean }>} */
+    const kept = [];
+    for (let index = 0; index < listeners.length; index++) if (listeners[index].listener !== listener) put(kept, kept.length, listeners[index]);
+    return kept;
+  }
+  /** @type {(signal: any, reason: any) => void} */
+  let signalAbort = () => {};
+  class AbortSignal {
+    #aborted = false;
+    #reason = undefined;
+    /** @type {Array<{ listener: any, once: boolean }>} user code's listeners: functions or objects with handleEvent */
+    #listeners = [];
+    onabort = null;
+    /** @param {unknown} key */
+    constructor(key) { if (key !== privateKey) throw new captured.TypeError('Illegal constructor'); }
+    static { signalAbort = (signal, reason) => {
+      if (signal.#aborted) return;
+      signal.#aborted = true;
+      signal.#reason = reason === undefined ? abortError('AbortError', 'This operation was aborted') : reason;
+      const event = { type: 'abort', target: signal, currentTarget: signal };
+      if (typeof signal.onabort === 'function') call(signal.onabort, signal, [event]);
+      // A copy (no listener is privateKey): one added while this dispatch runs is not called by it.
+      const listeners = without(signal.#listeners, privateKey);
+      for (let index = 0; index < listeners.length; index++) {
+        const entry = listeners[index];
+        if (entry.once) signal.#listeners = without(signal.#listeners, entry.listener);
+        if (typeof entry.listener === 'function') call(entry.listener, signal, [event]); else entry.listener.handleEvent(event);
+      }
+    }; }
+    get aborted() { return this.#aborted; }
+    get reason() { return this.#reason; }
+    throwIfAborted() { if (this.#aborted) throw this.#reason; }
+    /** @param {unknown} type @param {any} listener (user code's: a function or an object with handleEvent) @param {any} [options] */
+    addEventListener(type, listener, options) {
+      if (captured.String(type) !== 'abort' || listener === null || listener === undefined) return;
+      for (let index = 0; index < this.#listeners.length; index++) if (this.#listeners[index].listener === listener) return;
+      put(this.#listeners, this.#listeners.length, { listener, once: typeof options === 'object' && options !== null && !!options.once });
+    }
+    /** @param {unknown} type @param {unknown} listener */
+    removeEventListener(type, listener) { if (captured.String(type) === 'abort') this.#listeners = without(this.#listeners, listener); }
+    /** @param {unknown} [reason] */
+    static abort(reason) { const signal = new AbortSignal(privateKey); signalAbort(signal, reason); return signal; }
+    /** @param {Iterable<AbortSignal>} signals */
+    static any(signals) {
+      const signal = new AbortSignal(privateKey);
+      const sources = listOf(signals);
+      for (let index = 0; index < sources.length; index++) {
+        const source = /** @type {any} */ (sources[index]);
+        // Ours are read through their private state: AbortSignal.prototype is the run's to replace.
+        const ours = source !== null && typeof source === 'object' && #aborted in source;
+        if (ours ? source.#aborted : source.aborted) { signalAbort(signal, ours ? source.#reason : source.reason); return signal; }
+        const listener = () => signalAbort(signal, ours ? source.#reason : source.reason);
+        if (ours) put(source.#listeners, source.#listeners.length, { listener, once: true });
+        else source.addEventListener('abort', listener, { once: true });
+      }
+      return signal;
+    }
+    get [Symbol.toStringTag]() { return 'AbortSignal'; }
+  }
+  const privateKey = Symbol('AbortSignal');
+  class AbortController {
+    #signal = new AbortSignal(privateKey);
+    get signal() { return this.#signal; }
+    /** @param {unknown} [reason] */
+    abort(reason) { signalAbort(this.#signal, reason); }
+    get [Symbol.toStringTag]() { return 'AbortController'; }
+  }
+
+  // ---- Headers ----
+  /** An HTTP token's characters besides letters and digits (/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, scanned by hand). */
+  const tokenMarks = "!#$%&'*+-.^_`|~";
+  /** @param {unknown} name @returns {string} */
+  function checkName(name) {
+    const text = captured.String(name);
+    let valid = text.length > 0;
+    for (let index = 0; index < text.length && valid; index++) {
+      const code = call(captured.charCodeAt, text, [index]);
+      valid = (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || (code < 128 && call(captured.indexOf, tokenMarks, [text[index]]) !== -1);
+    }
+    if (!valid) throw new captured.TypeError(`Header name must be a valid HTTP token ["${text}"]`);
+    return call(captured.toLowerCase, text, []);
+  }
+  /** @param {number} code @returns {boolean} */
+  const isHttpSpace = (code) => code === 9 || code === 10 || code === 13 || code === 32;
+  /** @param {unknown} value @returns {string} */
+  function normalizeValue(value) {
+    const given = captured.String(value);
+    let start = 0;
+    let end = given.length;
+    while (start < end && isHttpSpace(call(captured.charCodeAt, given, [start]))) start++;
+    while (end > start && isHttpSpace(call(captured.charCodeAt, given, [end - 1]))) end--;
+    const text = start === 0 && end === given.length ? given : call(captured.slice, given, [start, end]);
+    for (let index = 0; index < text.length; index++) {
+      const code = call(captured.charCodeAt, text, [index]);
+      if (code === 0 || code === 10 || code === 13) throw new captured.TypeError(`Invalid header value`);
+    }
+    return text;
+  }
+  /** @param {string[]} values @returns {string} */
+  function joinValues(values) {
+    let joined = '';
+    for (let i = 0; i < values.length; i++) joined = i === 0 ? values[i] : joined + ', ' + values[i];
+    return joined;
+  }
+  /**
+   * The prelude's fetch() reads a Headers' pairs through this, not through methods user code can
+   * replace (taken and deleted by prelude/fetch.js as __mcpv8_headerPairs).
+   * @type {(headers: unknown) => [string, string][] | null}
+   */
+  let headerPairsOf = () => null;
+  class Headers {
+    /** @type {Map<string, string[]>} */
+    #map = new captured.Map();
+    static {
+      headerPairsOf = (headers) => {
+        if (headers === null || typeof headers !== 'object' || !(#map in headers)) return null;
+        /** @type {[string, string][]} */
+        const out = [];
+        call(captured.mapForEach, /** @type {Headers} */ (headers).#map, [(/** @type {string[]} */ values, /** @type {string} */ name) => {
+          put(out, out.length, [name, joinValues(values)]);
+        }]);
+        return out;
+      };
+    }
+    /** @param {any} [init] (user code's: Headers, [name, value] pairs or a record) */
+    constructor(init) {
+      if (init === undefined || init === null) return;
+      if (typeof init === 'object' && #map in init) {
+        const pairs = init.#pairs();
+        for (let index = 0; index < pairs.length; index++) this.#append(pairs[index][0], pairs[index][1]);
+        return;
+      }
+      if (typeof init[Symbol.iterator] === 'function') {
+        const pairs = listOf(init);
+        for (let index = 0; index < pairs.length; index++) {
+          const entry = listOf(pairs[index]);
+          if (entry.length !== 2) throw new captured.TypeError('Header pairs must contain exactly two items');
+          this.#append(entry[0], entry[1]);
+        }
+      } else {
+        const keys = captured.keys(init);
+        for (let index = 0; index < keys.length; index++) this.#append(keys[index], init[keys[index]]);
+      }
+    }
+    /** @param {unknown} name @param {unknown} value */
+    #append(name, value) {
+      const key = checkName(name);
+      const values = call(captured.mapGet, this.#map, [key]);
+      if (values) put(values, values.length, normalizeValue(value)); else call(captured.mapSet, this.#map, [key, [normalizeValue(value)]]);
+    }
+    /** The pairs in order of name, each Set-Cookie on its own @returns {Array<[string, string]>} */
+    #pairs() {
+      /** @type {string[]} */
+      const names = [];
+      call(captured.mapForEach, this.#map, [(/** @type {string[]} */ values, /** @type {string} */ name) => { put(names, names.length, name); }]);
+      call(captured.sort, names, []);
+      /** @type {Array<[string, string]>} */
+      const pairs = [];
+      for (let index = 0; index < names.length; index++) {
+        const name = names[index];
+        const values = /** @type {string[]} */ (call(captured.mapGet, this.#map, [name]));
+        if (name === 'set-cookie') for (let at = 0; at < values.length; at++) put(pairs, pairs.length, [name, values[at]]);
+        else put(pairs, pairs.length, [name, joinValues(values)]);
+      }
+      return pairs;
+    }
+    /** @param {unknown} name @param {unknown} value */
+    append(name, value) { this.#append(name, value); }
+    /** @param {unknown} name @param {unknown} value */
+    set(name, value) { call(captured.mapSet, this.#map, [checkName(name), [normalizeValue(value)]]); }
+    /** @param {unknown} name */
+    get(name) { const values = call(captured.mapGet, this.#map, [checkName(name)]); return values ? joinValues(values) : null; }
+    getSetCookie() {
+      const values = call(captured.mapGet, this.#map, ['set-cookie']);
+      /** @type {string[]} */
+      const copy = [];
+      if (values) for (let index = 0; index < values.length; index++) put(copy, index, values[index]);
+      return copy;
+    }
+    /** @param {unknown} name */
+    has(name) { return call(captured.mapHas, this.#map, [checkName(name)]); }
+    /** @param {unknown} name */
+    delete(name) { call(captured.mapDelete, this.#map, [checkName(name)]); }
+    *entries() { const pairs = this.#pairs(); for (let index = 0; index < pairs.length; index++) yield pairs[index]; }
+    *keys() { const pairs = this.#pairs(); for (let index = 0; index < pairs.length; index++) yield pairs[index][0]; }
+    *values() { const pairs = this.#pairs(); for (let index = 0; index < pairs.length; index++) yield pairs[index][1]; }
+    /** @param {(value: string, name: string, headers: Headers) => void} callback @param {unknown} [thisArg] */
+    forEach(callback, thisArg) { const pairs = this.#pairs(); for (let index = 0; index < pairs.length; index++) call(callback, thisArg, [pairs[index][1], pairs[index][0], this]); }
+    [Symbol.iterator]() { return this.entries(); }
+    get [Symbol.toStringTag]() { return 'Headers'; }
   }
 
   // ---- Blob ----
