@@ -14,6 +14,7 @@ const million = new Uint8Array(1000);
 const names = ['SHA-1', 'sha-256', { name: 'SHA-384' }, 'SHA-512'];
 const headerPairs = [['X-B', ' two '], ['x-a', '1'], ['Set-Cookie', 'a=1'], ['set-cookie', 'b=2'], ['X-A', '3']];
 const headerRecord = { 'Content-Type': 'text/plain', Accept: '*/*' };
+const queryPairs = [['b', '2 two'], ['a', 'x&y=z'], ['b', 'é+%']];
 `;
 
 /** Uses each class; everything it returns is text, so the clean run and Node compare as strings. */
@@ -60,13 +61,23 @@ const scenario = `(async () => {
   let thrown = 'none';
   try { controller.signal.throwIfAborted(); } catch (error) { thrown = error.name + ': ' + error.message; }
   const already = AbortSignal.any([AbortSignal.abort('why')]);
+  const query = new URLSearchParams('?q=a+b%2Bc&q=%E2%82%AC&empty=&=v&&bare');
+  query.append('z', 'ü ~*');
+  query.set('q', 'one');
+  query.delete('bare');
+  const fromPairs = new URLSearchParams(queryPairs);
+  fromPairs.sort();
+  let params = '';
+  fromPairs.forEach((value, name) => { params += name + '=' + value + ';'; });
+  const fromRecord = new URLSearchParams({ k: 'v', n: 1 });
   return 'size ' + blob.size + ', type ' + blob.type + ', text ' + await blob.text() + ', slice ' + sliced.size + ' ' + sliced.type + ' ' + await sliced.text() +
     ', bytes ' + (await blob.bytes())[0] + ' ' + new Uint8Array(await blob.arrayBuffer())[1] +
     ', file ' + file.name + ' ' + file.size + ' ' + file.type + ' ' + file.lastModified + ' ' + await file.text() +
     ', form ' + seen + ' | ' + form.get('k') + ' ' + form.getAll('k').length + ' ' + form.has('b') + ' ' + form.get('b').name + ' ' + keys.next().value + keys.next().value +
     ', digests ' + digests + ' ' + unknown +
     ', headers ' + headers.get('X-A') + '|' + headers.get('x-b') + '|' + headers.getSetCookie().length + '|' + headers.has('SET-COOKIE') + '|' + listed + '|' + badName + '|' + record.get('content-type') + '|' + copied.has('x-a') +
-    ', abort ' + events + '|' + controller.signal.aborted + '|' + thrown + '|' + anyOf.aborted + '|' + already.reason;
+    ', abort ' + events + '|' + controller.signal.aborted + '|' + thrown + '|' + anyOf.aborted + '|' + already.reason +
+    ', params ' + query.toString() + '|' + query.get('q') + '|' + query.getAll('empty').length + '|' + query.has('z') + '|' + query.size + '|' + fromPairs.toString() + '|' + params + '|' + fromRecord.toString() + '|' + fromRecord.has('n', '1');
 })()`;
 
 describe('Blob, File, FormData and crypto.subtle.digest with every builtin they use replaced by the run', () => {

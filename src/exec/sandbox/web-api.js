@@ -9,37 +9,60 @@
   const decoder = new (/** @type {any} */ (globalThis).TextDecoder)();
 
   // ---- URLSearchParams (application/x-www-form-urlencoded) ----
-  const formSafe = /[A-Za-z0-9*\-._]/;
+  // Calls only builtins captured at start-up (`captured`, below: called later, never at start-up).
+  const hexDigitsUpper = '0123456789ABCDEF';
+  /** /[A-Za-z0-9*\-._]/ @param {number} byte @returns {boolean} */
+  const isFormSafe = (byte) => (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte === 0x2a || byte === 0x2d || byte === 0x2e || byte === 0x5f;
+  /** @param {number} code @returns {number} the value of a hex digit, -1 for none */
+  const hexValue = (code) => (code >= 48 && code <= 57 ? code - 48 : code >= 65 && code <= 70 ? code - 55 : code >= 97 && code <= 102 ? code - 87 : -1);
   /** @param {unknown} text @returns {string} */
   function formEncode(text) {
     let output = '';
-    for (const byte of encoder.encode(String(text))) {
-      const character = String.fromCharCode(byte);
+    const bytes = /** @type {Uint8Array} */ (call(captured.encode, encoder, [captured.String(text)]));
+    const length = call(typedArrayLength, bytes, []);
+    for (let index = 0; index < length; index++) {
+      const byte = bytes[index];
       if (byte === 0x20) output += '+';
-      else if (byte < 0x80 && formSafe.test(character)) output += character;
-      else output += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+      else if (byte < 0x80 && isFormSafe(byte)) output += captured.fromCharCode(byte);
+      else output += '%' + hexDigitsUpper[byte >> 4] + hexDigitsUpper[byte & 15];
     }
     return output;
   }
-  /** @param {string} text @returns {string} */
-  function percentDecode(text) {
-    const bytes = [];
+  /** Percent-decodes; in a form, a '+' is a space @param {string} text @param {boolean} [plusIsSpace] @returns {string} */
+  function percentDecode(text, plusIsSpace = false) {
+    const bytes = new captured.Uint8Array(text.length * 3);
+    let length = 0;
     for (let index = 0; index < text.length; index++) {
-      const code = text.charCodeAt(index);
-      if (code === 0x25 && /^[0-9A-Fa-f]{2}$/.test(text.slice(index + 1, index + 3))) { bytes.push(parseInt(text.slice(index + 1, index + 3), 16)); index += 2; }
-      else for (const byte of encoder.encode(text[index])) bytes.push(byte);
+      const code = call(captured.charCodeAt, text, [index]);
+      const high = code === 0x25 && index + 2 < text.length ? hexValue(call(captured.charCodeAt, text, [index + 1])) : -1;
+      const low = high === -1 ? -1 : hexValue(call(captured.charCodeAt, text, [index + 2]));
+      if (low !== -1) { bytes[length++] = high * 16 + low; index += 2; }
+      else if (code === 0x2b && plusIsSpace) bytes[length++] = 0x20;
+      else {
+        // Each UTF-16 unit on its own, as before (a lone surrogate becomes U+FFFD).
+        const encoded = /** @type {Uint8Array} */ (call(captured.encode, encoder, [text[index]]));
+        const count = call(typedArrayLength, encoded, []);
+        for (let at = 0; at < count; at++) bytes[length++] = encoded[at];
+      }
     }
-    return decoder.decode(new Uint8Array(bytes));
+    return call(captured.decode, decoder, [new captured.Uint8Array(call(typedArrayBuffer, bytes, []), 0, length)]);
   }
   /** @param {string} query @returns {string[][]} */
   function parseForm(query) {
+    /** @type {string[][]} */
     const list = [];
-    for (const part of query.split('&')) {
-      if (part === '') continue;
-      const at = part.indexOf('=');
-      const name = at === -1 ? part : part.slice(0, at);
-      const value = at === -1 ? '' : part.slice(at + 1);
-      list.push([percentDecode(name.replace(/\+/g, ' ')), percentDecode(value.replace(/\+/g, ' '))]);
+    let start = 0;
+    while (start <= query.length) {
+      let end = call(captured.indexOf, query, ['&', start]);
+      if (end === -1) end = query.length;
+      if (end > start) {
+        const part = call(captured.slice, query, [start, end]);
+        const at = call(captured.indexOf, part, ['=']);
+        const name = at === -1 ? part : call(captured.slice, part, [0, at]);
+        const value = at === -1 ? '' : call(captured.slice, part, [at + 1]);
+        put(list, list.length, [percentDecode(name, true), percentDecode(value, true)]);
+      }
+      start = end + 1;
     }
     return list;
   }
@@ -48,6 +71,14 @@
   let urlSetQuery = () => {};
   /** @type {(params: any, url: any, query: string) => void} */
   let bindParams = () => {};
+
+  /** The pairs whose name is not `key` (or whose value is not `value`, if given) @param {string[][]} list @param {string} key @param {string | undefined} value @returns {string[][]} */
+  function pairsWithout(list, key, value) {
+    /** @type {string[][]} */
+    const kept = [];
+    for (let index = 0; index < list.length; index++) if (!(list[index][0] === key && (value === undefined || list[index][1] === value))) put(kept, kept.length, list[index]);
+    return kept;
+  }
 
   class URLSearchParams {
     /** @type {string[][]} */
@@ -58,50 +89,90 @@
     constructor(init = '') {
       if (typeof init === 'object' && init !== null) {
         if (typeof init[Symbol.iterator] === 'function') {
-          for (const pair of init) {
-            const entry = [...pair];
-            if (entry.length !== 2) throw new TypeError('Each query pair must be an iterable [name, value] tuple');
-            this.#list.push([String(entry[0]), String(entry[1])]);
+          const pairs = listOf(init);
+          for (let index = 0; index < pairs.length; index++) {
+            const entry = listOf(pairs[index]);
+            if (entry.length !== 2) throw new captured.TypeError('Each query pair must be an iterable [name, value] tuple');
+            put(this.#list, this.#list.length, [captured.String(entry[0]), captured.String(entry[1])]);
           }
-        } else for (const key of Object.keys(init)) this.#list.push([key, String(init[key])]);
+        } else {
+          const keys = captured.keys(init);
+          for (let index = 0; index < keys.length; index++) put(this.#list, this.#list.length, [keys[index], captured.String(init[keys[index]])]);
+        }
       } else {
-        const text = String(init);
-        this.#list = parseForm(text.startsWith('?') ? text.slice(1) : text);
+        const text = captured.String(init);
+        this.#list = parseForm(text[0] === '?' ? call(captured.slice, text, [1]) : text);
       }
     }
     static { bindParams = (params, url, query) => { params.#url = url; params.#list = parseForm(query); }; }
-    #update() { if (this.#url) urlSetQuery(this.#url, this.toString()); }
+    #update() { if (this.#url) urlSetQuery(this.#url, this.#serialize()); }
+    #serialize() {
+      let text = '';
+      for (let index = 0; index < this.#list.length; index++) text += (index === 0 ? '' : '&') + formEncode(this.#list[index][0]) + '=' + formEncode(this.#list[index][1]);
+      return text;
+    }
     get size() { return this.#list.length; }
     /** @param {unknown} name @param {unknown} value */
-    append(name, value) { this.#list.push([String(name), String(value)]); this.#update(); }
+    append(name, value) { put(this.#list, this.#list.length, [captured.String(name), captured.String(value)]); this.#update(); }
     /** @param {unknown} name @param {unknown} [value] */
     delete(name, value) {
-      const key = String(name);
-      this.#list = this.#list.filter(([n, v]) => !(n === key && (value === undefined || v === String(value))));
+      this.#list = pairsWithout(this.#list, captured.String(name), value === undefined ? undefined : captured.String(value));
       this.#update();
     }
     /** @param {unknown} name */
-    get(name) { const key = String(name); const found = this.#list.find(([n]) => n === key); return found ? found[1] : null; }
+    get(name) {
+      const key = captured.String(name);
+      for (let index = 0; index < this.#list.length; index++) if (this.#list[index][0] === key) return this.#list[index][1];
+      return null;
+    }
     /** @param {unknown} name */
-    getAll(name) { const key = String(name); return this.#list.filter(([n]) => n === key).map(([, v]) => v); }
+    getAll(name) {
+      const key = captured.String(name);
+      /** @type {string[]} */
+      const values = [];
+      for (let index = 0; index < this.#list.length; index++) if (this.#list[index][0] === key) put(values, values.length, this.#list[index][1]);
+      return values;
+    }
     /** @param {unknown} name @param {unknown} [value] */
-    has(name, value) { const key = String(name); return this.#list.some(([n, v]) => n === key && (value === undefined || v === String(value))); }
+    has(name, value) {
+      const key = captured.String(name);
+      const wanted = value === undefined ? undefined : captured.String(value);
+      for (let index = 0; index < this.#list.length; index++) if (this.#list[index][0] === key && (wanted === undefined || this.#list[index][1] === wanted)) return true;
+      return false;
+    }
     /** @param {unknown} name @param {unknown} value */
     set(name, value) {
-      const key = String(name);
-      const at = this.#list.findIndex(([n]) => n === key);
-      if (at === -1) this.#list.push([key, String(value)]);
-      else { this.#list[at] = [key, String(value)]; this.#list = this.#list.filter(([n], index) => index <= at || n !== key); }
+      const key = captured.String(name);
+      const entry = [key, captured.String(value)];
+      /** @type {string[][]} */
+      const list = [];
+      let placed = false;
+      for (let index = 0; index < this.#list.length; index++) {
+        if (this.#list[index][0] !== key) put(list, list.length, this.#list[index]);
+        else if (!placed) { put(list, list.length, entry); placed = true; }
+      }
+      if (!placed) put(list, list.length, entry);
+      this.#list = list;
       this.#update();
     }
-    sort() { this.#list = this.#list.map((entry, index) => /** @type {[string[], number]} */ ([entry, index])).sort((a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[1] - b[1])).map(([entry]) => entry); this.#update(); }
+    sort() {
+      /** @type {Array<[string[], number]>} */
+      const indexed = [];
+      for (let index = 0; index < this.#list.length; index++) put(indexed, index, [this.#list[index], index]);
+      call(captured.sort, indexed, [(/** @type {[string[], number]} */ a, /** @type {[string[], number]} */ b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[1] - b[1])]);
+      /** @type {string[][]} */
+      const list = [];
+      for (let index = 0; index < indexed.length; index++) put(list, index, indexed[index][0]);
+      this.#list = list;
+      this.#update();
+    }
     /** @param {(value: string, name: string, params: URLSearchParams) => void} callback @param {unknown} [thisArg] */
-    forEach(callback, thisArg) { for (const [name, value] of this.#list) callback.call(thisArg, value, name, this); }
-    *entries() { for (const [name, value] of this.#list) yield [name, value]; }
-    *keys() { for (const [name] of this.#list) yield name; }
-    *values() { for (const [, value] of this.#list) yield value; }
+    forEach(callback, thisArg) { const list = this.#list; for (let index = 0; index < list.length; index++) call(callback, thisArg, [list[index][1], list[index][0], this]); }
+    *entries() { const list = this.#list; for (let index = 0; index < list.length; index++) yield [list[index][0], list[index][1]]; }
+    *keys() { const list = this.#list; for (let index = 0; index < list.length; index++) yield list[index][0]; }
+    *values() { const list = this.#list; for (let index = 0; index < list.length; index++) yield list[index][1]; }
     [Symbol.iterator]() { return this.entries(); }
-    toString() { return this.#list.map(([name, value]) => `${formEncode(name)}=${formEncode(value)}`).join('&'); }
+    toString() { return this.#serialize(); }
     get [Symbol.toStringTag]() { return 'URLSearchParams'; }
   }
 
@@ -363,14 +434,14 @@
 
   // ---- AbortController/AbortSignal, Headers, Blob, File, FormData and crypto.subtle.digest call
   // only builtins captured here, at start-up: a run may replace any prototype method, iterator or
-  // static before it uses them (test/exec/web-api-vandal.test.ts). URL and URLSearchParams above do not yet.
+  // static before it uses them (test/exec/web-api-vandal.test.ts). URLSearchParams (above) uses them too; URL does not yet.
   const { bytesOf, inherits, put, typedArrayLength, typedArrayBuffer } = /** @type {NonNullable<typeof __mcpv8_webBytes>} */ (globalThis.__mcpv8_webBytes);
   delete globalThis.__mcpv8_webBytes;
   const captured = {
     apply: Reflect.apply, isArray: Array.isArray, hasOwn: Object.hasOwn, keys: Object.keys, Map, String, Number, BigInt, Uint8Array, ArrayBuffer, DataView, BigUint64Array, Error, TypeError, Promise,
     trunc: Math.trunc, ceil: Math.ceil, floor: Math.floor, max: Math.max, min: Math.min,
     encode: TextEncoder.prototype.encode, decode: /** @type {any} */ (globalThis).TextDecoder.prototype.decode,
-    typedArraySet: Uint8Array.prototype.set, toLowerCase: String.prototype.toLowerCase, toUpperCase: String.prototype.toUpperCase, sort: Array.prototype.sort, indexOf: String.prototype.indexOf, slice: String.prototype.slice,
+    typedArraySet: Uint8Array.prototype.set, toLowerCase: String.prototype.toLowerCase, toUpperCase: String.prototype.toUpperCase, sort: Array.prototype.sort, fromCharCode: String.fromCharCode, indexOf: String.prototype.indexOf, slice: String.prototype.slice,
     mapGet: Map.prototype.get, mapSet: Map.prototype.set, mapHas: Map.prototype.has, mapDelete: Map.prototype.delete, mapForEach: Map.prototype.forEach, charCodeAt: String.prototype.charCodeAt,
     bigIntToString: BigInt.prototype.toString, promiseResolve: Promise.resolve, promiseReject: Promise.reject,
     dataViewByteLength: /** @type {(this: DataView) => number} */ (/** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')).get),
