@@ -71,8 +71,8 @@
     if (typeof constructor === 'function') typedArrays[name] = constructor;
   }
   const prototypes = { Date: Date.prototype, RegExp: RegExp.prototype, ArrayBuffer: ArrayBuffer.prototype, Map: Map.prototype, Set: Set.prototype, Error: Error.prototype };
-  /** Code points per String.fromCodePoint call while decoding. */
-  const decodeChunk = 8192;
+  /** Code points per String.fromCodePoint call while decoding (the template below is in every context's heap: 8 KiB). */
+  const decodeChunk = 1024;
   /**
    * An array of `decodeChunk` own elements and an own `constructor` of undefined: its slices are
    * plain arrays (no species lookup through the replaceable Array.prototype.constructor) whose
