@@ -35,6 +35,19 @@ describe('inspect and format with every builtin they use replaced by the run', (
     assert.deepEqual(ran.lines, expected);
   });
 
+  test('console.table, group, count and trace read as in a clean run', async () => {
+    const build = "const rows = [{ a: 1, b: 'x' }, { a: 2, c: [1] }, 3];\nconst record = { one: { v: true }, two: 'plain' };\n";
+    const print = "console.table(rows); console.table(record); console.table(5); console.group('g'); console.count(); console.count(); console.groupEnd(); console.log('out'); console.trace('here');\n";
+    const clean = await run(build + print);
+    assert.equal(clean.status, 'completed', clean.error ?? '');
+    assert.ok(clean.lines.includes('│    0    │ 1 │ \'x\' │       │        │'), clean.lines.join('\n'));
+    const ran = await run(build + vandalSource + print);
+    assert.equal(ran.status, 'completed', ran.error ?? '');
+    const traceAt = clean.lines.indexOf('Trace: here');
+    assert.deepEqual(ran.lines.slice(0, traceAt + 1), clean.lines.slice(0, traceAt + 1));
+    assert.match(ran.lines[traceAt + 1]!, /^\s+at main\.js:\d+:\d+$/);
+  });
+
   test('the brief\'s example: a replaced Array.prototype.push no longer empties the result', async () => {
     const ran = await run('Array.prototype.push = () => 0; ({a: 1})');
     assert.equal(ran.result, '{ a: 1 }');
