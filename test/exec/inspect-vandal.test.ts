@@ -48,6 +48,19 @@ describe('inspect and format with every builtin they use replaced by the run', (
     assert.match(ran.lines[traceAt + 1]!, /^\s+at main\.js:\d+:\d+$/);
   });
 
+  test('a long result is cut and a thrown error keeps its stack, as in a clean run', async () => {
+    const long = "const text = 'ab'.repeat(5 * 1024 * 1024);\n";
+    const clean = await run(long + 'text');
+    const ran = await run(long + vandalSource + 'text');
+    assert.equal(ran.status, 'completed', ran.error ?? '');
+    assert.equal(ran.result, clean.result);
+    assert.match(String(ran.result), /… \[truncated: 2097152 more characters\]$/);
+    const thrown = await run(vandalSource + "throw new TypeError('vandalised')");
+    assert.equal(thrown.status, 'failed');
+    assert.match(String(thrown.error), /^TypeError: vandalised\n {4}at main\.js:\d+:\d+/);
+    assert.doesNotMatch(String(thrown.error), /mcp-v8:prelude/);
+  });
+
   test('the brief\'s example: a replaced Array.prototype.push no longer empties the result', async () => {
     const ran = await run('Array.prototype.push = () => 0; ({a: 1})');
     assert.equal(ran.result, '{ a: 1 }');
