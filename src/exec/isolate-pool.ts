@@ -32,12 +32,13 @@ v8.setFlagsFromString(v8FlagsForSandbox);
 
 const sandboxDirectory = new URL('./sandbox/', import.meta.url);
 // Order matters: the prelude captures (and deletes) what the files before it define, and presents
-// every function they put on a global as V8's own (bounds.js wraps builtins and defines no global).
+// every function they put on a global as V8's own (bounds.js wraps builtins and defines no global;
+// it runs first, so the builtins the other files capture at start-up are the bounded ones).
 // The prelude is written in parts by concern (sandbox/prelude/*.js), run as one closure: its parts
 // share their top-level names, and this order is the order they run in (a part may use what an
 // earlier part defines as soon as it runs; a later part's names only from functions called later).
 export const preludeParts = ['console.js', 'timers.js', 'work.js', 'natives.js', 'off-heap.js', 'wasm.js', 'fetch.js', 'fs.js', 'modules.js', 'control.js'];
-export const sandboxFiles = ['inspect.js', 'determinism.js', 'web.js', 'web-api.js', 'events.js', 'bounds.js', 'prelude', 'display.js'];
+export const sandboxFiles = ['bounds.js', 'inspect.js', 'determinism.js', 'web.js', 'web-api.js', 'events.js', 'prelude', 'display.js'];
 const readSandbox = (name: string): string => readFileSync(new URL(name, sandboxDirectory), 'utf8');
 export const preludeSource = sandboxFiles
   .map((name) => (name === 'prelude' ? `(function () {\n'use strict';\n${preludeParts.map((part) => readSandbox(`prelude/${part}`)).join('\n')}\n})();` : readSandbox(name)))

@@ -19,7 +19,15 @@
   // Captured: a run that replaced Array.prototype.push lost its clock readings from the record
   // (or failed at Date.now()), and its heap then could not be replayed.
   const reflectApply = Reflect.apply;
-  const arrayPush = Array.prototype.push;
+  // Captured too: web.js's crypto and structuredClone call next32 and Date for a run that may
+  // have replaced Math.imul, Reflect.construct or Date.prototype.toString.
+  const mathImul = Math.imul;
+  const reflectConstruct = Reflect.construct;
+  const defineProperty = Object.defineProperty;
+  /** Appends as a data property: neither push nor a setter the run put on Array.prototype sees it. */
+  /** @param {unknown[]} list @param {unknown} item */
+  const appendTo = (list, item) => { defineProperty(list, list.length, /** @type {PropertyDescriptor} */ ({ __proto__: null, value: item, writable: true, enumerable: true, configurable: true })); };
+  const dateToString = RealDate.prototype.toString;
   const clockReadingsMax = 100000;
   const eventsMax = 100000;
   /** @type {{ seed: number, clockReadingsMs: number[], events: unknown[], complete: boolean }} */
@@ -36,7 +44,7 @@
 
   /** xoshiro128**: 32 random bits per call, period 2^128 - 1. */
   function next32() {
-    const result = Math.imul(rotl(Math.imul(state[1], 5), 7), 9) >>> 0;
+    const result = mathImul(rotl(mathImul(state[1], 5), 7), 9) >>> 0;
     const shifted = state[1] << 9;
     state[2] ^= state[0]; state[3] ^= state[1]; state[1] ^= state[2]; state[0] ^= state[3];
     state[2] ^= shifted; state[3] = rotl(state[3], 11);
@@ -49,8 +57,8 @@
     let z = seed >>> 0;
     for (let index = 0; index < 4; index++) {
       z = (z + 0x9e3779b9) >>> 0;
-      let t = z ^ (z >>> 16); t = Math.imul(t, 0x21f0aaad);
-      t ^= t >>> 15; t = Math.imul(t, 0x735a2d97);
+      let t = z ^ (z >>> 16); t = mathImul(t, 0x21f0aaad);
+      t ^= t >>> 15; t = mathImul(t, 0x735a2d97);
       state[index] = (t ^ (t >>> 15)) >>> 0;
     }
     if ((state[0] | state[1] | state[2] | state[3]) === 0) state[0] = 1;
@@ -82,7 +90,7 @@
       return virtualNowMs;
     }
     const now = realNow();
-    if (record.clockReadingsMs.length < clockReadingsMax) reflectApply(arrayPush, record.clockReadingsMs, [now]);
+    if (record.clockReadingsMs.length < clockReadingsMax) appendTo(record.clockReadingsMs, now);
     else record.complete = false;
     return now;
   }
@@ -104,14 +112,14 @@
       virtualNowMs = event.atMs ?? virtualNowMs;
       return;
     }
-    if (record.events.length < eventsMax) reflectApply(arrayPush, record.events, [event]);
+    if (record.events.length < eventsMax) appendTo(record.events, event);
     else record.complete = false;
   }
 
   /** @param {...unknown} args @returns {unknown} */
   function SandboxDate(...args) {
-    if (new.target === undefined) return new RealDate(userNow()).toString();
-    return Reflect.construct(RealDate, args.length === 0 ? [userNow()] : args, new.target);
+    if (new.target === undefined) return reflectApply(dateToString, new RealDate(userNow()), []);
+    return reflectConstruct(RealDate, args.length === 0 ? [userNow()] : args, new.target);
   }
   Object.defineProperty(SandboxDate, 'name', { value: 'Date' });
   Object.defineProperty(SandboxDate, 'length', { value: 7 });

@@ -4,7 +4,7 @@
 // Not part of the host's program (tsconfig.json excludes this folder).
 
 /** The isolate's global object, indexable by the names the sandbox defines and replaces. */
-interface SandboxInspect { inspect(value: unknown, options?: { depth?: number }): string; format(...args: unknown[]): string }
+interface SandboxInspect { inspect(value: unknown, options?: { depth?: number }): string; /** util.format of an argument list (an array: no spread through the run's Array iterator) */ format(args: unknown[]): string }
 interface SandboxDeterminism {
   next32(): number;
   userNow(): number;
@@ -20,6 +20,8 @@ interface SandboxDeterminism {
 declare var __mcpv8_inspect: SandboxInspect | undefined;
 declare var __mcpv8_determinism: SandboxDeterminism | undefined;
 declare var __mcpv8_attach: unknown;
+/** web.js's byte helpers for web-api.js, built on builtins captured at start-up. */
+declare var __mcpv8_webBytes: { bytesOf(input: unknown): Uint8Array | null; inherits(value: object, prototype: object): boolean; put(target: object, key: PropertyKey, value: unknown): void; typedArrayLength: (this: any) => number; typedArrayBuffer: (this: any) => ArrayBuffer } | undefined;
 declare var __mcpv8_headerPairs: ((headers: unknown) => [string, string][] | null) | undefined;
 declare var performance: { now(): number };
 declare var TextEncoder: { new (): { encode(text?: string): Uint8Array }; prototype: { encode(text?: string): Uint8Array } };

@@ -4,6 +4,138 @@
 // Defines globalThis.__mcpv8_inspect = { inspect, format }; the prelude captures and deletes it.
 (function () {
   'use strict';
+  // Every builtin called below is captured here, at start-up, before any user code runs: user
+  // code may replace any prototype method, iterator or static, and results and console lines
+  // must read the same (test/exec/inspect-vandal.test.ts).
+  const apply = Reflect.apply;
+  const ObjectPrototype = Object.prototype;
+  const getPrototypeOf = Object.getPrototypeOf;
+  const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+  const getOwnPropertySymbols = Object.getOwnPropertySymbols;
+  const defineProperty = Object.defineProperty;
+  const objectKeys = Object.keys;
+  const objectIs = Object.is;
+  const hasOwn = Object.hasOwn;
+  const ownKeys = Reflect.ownKeys;
+  const isArray = Array.isArray;
+  const isView = ArrayBuffer.isView;
+  const StringConstructor = String;
+  const NumberConstructor = Number;
+  const parseIntFunction = parseInt;
+  const parseFloatFunction = parseFloat;
+  const jsonStringify = JSON.stringify;
+  const mathMax = Math.max;
+  const mathMin = Math.min;
+  const mathSqrt = Math.sqrt;
+  const mathRound = Math.round;
+  const mathFloor = Math.floor;
+  const MapConstructor = Map;
+  const Uint8ArrayConstructor = Uint8Array;
+  const symbolToStringTag = Symbol.toStringTag;
+  const stringSlice = String.prototype.slice;
+  const stringIndexOf = String.prototype.indexOf;
+  const stringStartsWith = String.prototype.startsWith;
+  const stringPadStart = String.prototype.padStart;
+  const stringPadEnd = String.prototype.padEnd;
+  const stringRepeat = String.prototype.repeat;
+  const stringCharCodeAt = String.prototype.charCodeAt;
+  const numberToString = Number.prototype.toString;
+  const numberValueOf = Number.prototype.valueOf;
+  const stringValueOf = String.prototype.valueOf;
+  const booleanValueOf = Boolean.prototype.valueOf;
+  const functionToString = Function.prototype.toString;
+  const errorToString = Error.prototype.toString;
+  const dateGetTime = Date.prototype.getTime;
+  const dateToISOString = Date.prototype.toISOString;
+  /** @param {object} prototype @param {string | symbol} key @returns {(this: any) => any} */
+  const getterOf = (prototype, key) => /** @type {(this: any) => any} */ (/** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(prototype, key)).get);
+  const mapSize = getterOf(Map.prototype, 'size');
+  const mapGet = Map.prototype.get;
+  const mapSet = Map.prototype.set;
+  const mapEntries = Map.prototype.entries;
+  const mapIteratorNext = getPrototypeOf(new Map().entries()).next;
+  const setSize = getterOf(Set.prototype, 'size');
+  const setValues = Set.prototype.values;
+  const setIteratorNext = getPrototypeOf(new Set().values()).next;
+  const arrayBufferByteLength = getterOf(ArrayBuffer.prototype, 'byteLength');
+  const regExpSource = getterOf(RegExp.prototype, 'source');
+  /** The flag getters in the order of RegExp.prototype.flags. */
+  const regExpFlags = [['d', 'hasIndices'], ['g', 'global'], ['i', 'ignoreCase'], ['m', 'multiline'], ['s', 'dotAll'], ['u', 'unicode'], ['v', 'unicodeSets'], ['y', 'sticky']];
+  const regExpFlagGetters = /** @type {Array<[string, (this: any) => any]>} */ ([]);
+  for (let index = 0; index < regExpFlags.length; index++) {
+    const descriptor = getOwnPropertyDescriptor(RegExp.prototype, regExpFlags[index][1]);
+    if (descriptor !== undefined && descriptor.get !== undefined) regExpFlagGetters[regExpFlagGetters.length] = [regExpFlags[index][0], descriptor.get];
+  }
+  const prototypes = {
+    Map: Map.prototype, Set: Set.prototype, ArrayBuffer: ArrayBuffer.prototype, DataView: DataView.prototype, Date: Date.prototype, RegExp: RegExp.prototype, Error: Error.prototype,
+    Promise: Promise.prototype, WeakMap: WeakMap.prototype, WeakSet: WeakSet.prototype, Number: Number.prototype, String: String.prototype, Boolean: Boolean.prototype,
+  };
+
+  /** `value instanceof C` for a builtin C, without C[Symbol.hasInstance] (which user code can define) @param {object} value @param {object} prototype @returns {boolean} */
+  function inherits(value, prototype) {
+    let current = getPrototypeOf(value);
+    while (current !== null) {
+      if (current === prototype) return true;
+      current = getPrototypeOf(current);
+    }
+    return false;
+  }
+
+  /** Appends to an array of ours as a data property: no push, no setter a run put on Array.prototype. */
+  /** @template T @param {T[]} list @param {T} item */
+  function append(list, item) {
+    defineProperty(list, list.length, /** @type {PropertyDescriptor} */ ({ __proto__: null, value: item, writable: true, enumerable: true, configurable: true }));
+  }
+
+  /** @param {string[]} list @param {string} separator @param {number} [end] @returns {string} */
+  function join(list, separator, end) {
+    const stop = end === undefined ? list.length : end;
+    let text = '';
+    for (let index = 0; index < stop; index++) text = index === 0 ? list[index] : text + separator + list[index];
+    return text;
+  }
+
+  /** @param {string} text @param {string} part @returns {boolean} */
+  function includes(text, part) {
+    return apply(stringIndexOf, text, [part]) !== -1;
+  }
+
+  /** @param {unknown[]} list @param {unknown} value @returns {boolean} */
+  function contains(list, value) {
+    for (let index = 0; index < list.length; index++) if (list[index] === value) return true;
+    return false;
+  }
+
+  /** @param {number} count @returns {string} */
+  function spaces(count) {
+    return apply(stringRepeat, ' ', [count]);
+  }
+
+  /** @param {string} text @param {number} index @returns {boolean} */
+  function isDigit(text, index) {
+    const code = apply(stringCharCodeAt, text, [index]);
+    return code >= 48 && code <= 57;
+  }
+
+  /** /^[A-Za-z_$][A-Za-z0-9_$]*$/ @param {string} text @returns {boolean} */
+  function isIdentifier(text) {
+    if (text.length === 0) return false;
+    for (let index = 0; index < text.length; index++) {
+      const code = apply(stringCharCodeAt, text, [index]);
+      const letter = (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 95 || code === 36;
+      if (!letter && (index === 0 || !(code >= 48 && code <= 57))) return false;
+    }
+    return true;
+  }
+
+  /** /^(0|[1-9]\d*)$/ @param {string} text @returns {boolean} */
+  function isIndexKey(text) {
+    if (text.length === 0) return false;
+    if (text === '0') return true;
+    if (apply(stringCharCodeAt, text, [0]) === 48) return false;
+    for (let index = 0; index < text.length; index++) if (!isDigit(text, index)) return false;
+    return true;
+  }
   const breakLength = 80;
   const compactLevels = 3;
   const groupColumnsMax = 15;
@@ -19,30 +151,43 @@
   const arrayKeysScanLengthMax = 10000;
   /** Values formatted per inspection at most: past it, objects print as at the depth limit ([Object]). */
   const valuesMax = 20000;
-  const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-  const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
-  const typedArrayTag = /** @type {(this: unknown) => string} */ (/** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag)).get);
+  const typedArrayPrototype = getPrototypeOf(Uint8Array.prototype);
+  const typedArrayTag = /** @type {(this: unknown) => string} */ (/** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag)).get);
 
-  const escapes = /** @type {Record<string, string>} */ ({ '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' });
+  const typedArrayLength = getterOf(typedArrayPrototype, 'length');
+
+  const escapes = /** @type {Record<string, string>} */ (/** @type {unknown} */ ({ __proto__: null, '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' }));
 /** @typedef {{ depth: number, seen: unknown[], circular: Map<unknown, number>, indentation: number, currentDepth: number, valuesLeft: number }} InspectContext */
 
   /** Node's choice of quote: single, else double if the text has single quotes, else backtick. */
   /** @param {string} text @returns {string} */
   function quote(text) {
-    const shown = text.length > stringCharsMax ? text.slice(0, stringCharsMax) : text;
+    const shown = text.length > stringCharsMax ? apply(stringSlice, text, [0, stringCharsMax]) : text;
     let mark = "'";
-    if (shown.includes("'")) {
-      if (!shown.includes('"')) mark = '"';
-      else if (!shown.includes('`') && !shown.includes('${')) mark = '`';
+    if (includes(shown, "'")) {
+      if (!includes(shown, '"')) mark = '"';
+      else if (!includes(shown, '`') && !includes(shown, '${')) mark = '`';
     }
-    const escaped = shown.replace(/[\\\n\r\t\b\f\v\0'"`]/g, (/** @type {string} */ character) => escapes[character] ?? (character === mark ? `\\${character}` : character));
+    let escaped = '';
+    let from = 0;
+    for (let index = 0; index < shown.length; index++) {
+      const character = shown[index];
+      let replacement = escapes[character];
+      if (replacement === undefined) {
+        if (character !== mark) continue;
+        replacement = '\\' + character;
+      }
+      escaped += apply(stringSlice, shown, [from, index]) + replacement;
+      from = index + 1;
+    }
+    escaped += from === 0 ? shown : apply(stringSlice, shown, [from]);
     const more = text.length > shown.length ? `... ${text.length - shown.length} more characters` : '';
     return `${mark}${escaped}${mark}${more}`;
   }
 
   /** @param {number} value @returns {string} */
   function formatNumber(value) {
-    return Object.is(value, -0) ? '-0' : String(value);
+    return objectIs(value, -0) ? '-0' : StringConstructor(value);
   }
 
   /** @param {unknown} value @returns {string} */
@@ -51,27 +196,32 @@
       case 'string': return quote(value);
       case 'number': return formatNumber(value);
       case 'bigint': return `${value}n`;
-      case 'symbol': return value.toString();
+      case 'symbol': return StringConstructor(value);
       case 'undefined': return 'undefined';
-      default: return String(value);
+      default: return StringConstructor(value);
     }
   }
 
   /** @param {object} value @returns {string | null} */
   function constructorName(value) {
-    let prototype = Object.getPrototypeOf(value);
+    let prototype = getPrototypeOf(value);
     while (prototype !== null) {
-      const descriptor = Object.getOwnPropertyDescriptor(prototype, 'constructor');
-      if (descriptor !== undefined && typeof descriptor.value === 'function' && descriptor.value.name !== '') return descriptor.value.name;
-      prototype = Object.getPrototypeOf(prototype);
+      const descriptor = getOwnPropertyDescriptor(prototype, 'constructor');
+      if (descriptor !== undefined && hasOwn(descriptor, 'value') && typeof descriptor.value === 'function' && descriptor.value.name !== '') return descriptor.value.name;
+      prototype = getPrototypeOf(prototype);
     }
     return null;
   }
 
   /** @param {string | symbol} key @returns {string} */
   function formatKey(key) {
-    if (typeof key === 'symbol') return key.toString();
-    return identifier.test(key) ? key : quote(key);
+    if (typeof key === 'symbol') return StringConstructor(key);
+    return isIdentifier(key) ? key : quote(key);
+  }
+
+  /** @param {ArrayLike<unknown>} list an array or a typed array @returns {number} */
+  function listLength(list) {
+    return isArray(list) ? list.length : apply(typedArrayLength, list, []);
   }
 
   /**
@@ -81,38 +231,47 @@
    */
   /** @param {InspectContext} ctx @param {string[]} entries @param {ArrayLike<unknown>} list @returns {string[]} */
   function groupListEntries(ctx, entries, list) {
-    const more = list.length > arrayItemsMax ? 1 : 0;
+    const more = listLength(list) > arrayItemsMax ? 1 : 0;
     const count = entries.length - more;
     const separatorSpace = 2;
-    const lengths = entries.slice(0, count).map((entry) => entry.length);
-    const totalLength = lengths.reduce((sum, length) => sum + length + separatorSpace, 0);
-    const maxLength = Math.max(0, ...lengths);
+    /** @type {number[]} */
+    const lengths = [];
+    let totalLength = 0;
+    let maxLength = 0;
+    for (let index = 0; index < count; index++) {
+      const length = entries[index].length;
+      append(lengths, length);
+      totalLength += length + separatorSpace;
+      if (length > maxLength) maxLength = length;
+    }
     const actualMax = maxLength + separatorSpace;
     if (!(actualMax * 3 + ctx.indentation < breakLength && (totalLength / actualMax > 5 || maxLength <= 6))) return entries;
-    const averageBias = Math.sqrt(actualMax - totalLength / entries.length);
-    const biasedMax = Math.max(actualMax - 3 - averageBias, 1);
-    const columns = Math.min(Math.round(Math.sqrt(2.5 * biasedMax * count) / biasedMax), Math.floor((breakLength - ctx.indentation) / actualMax), compactLevels * 4, groupColumnsMax);
+    const averageBias = mathSqrt(actualMax - totalLength / entries.length);
+    const biasedMax = mathMax(actualMax - 3 - averageBias, 1);
+    const columns = mathMin(mathRound(mathSqrt(2.5 * biasedMax * count) / biasedMax), mathFloor((breakLength - ctx.indentation) / actualMax), compactLevels * 4, groupColumnsMax);
     if (columns <= 1) return entries;
+    /** @type {number[]} */
     const widths = [];
     for (let column = 0; column < columns; column++) {
       let width = 0;
-      for (let index = column; index < count; index += columns) width = Math.max(width, lengths[index]);
-      widths.push(width + separatorSpace);
+      for (let index = column; index < count; index += columns) width = mathMax(width, lengths[index]);
+      append(widths, width + separatorSpace);
     }
     let numeric = true;
     for (let index = 0; index < count && numeric; index++) numeric = typeof list[index] === 'number' || typeof list[index] === 'bigint';
+    /** @type {string[]} */
     const rows = [];
     for (let start = 0; start < count; start += columns) {
-      const end = Math.min(start + columns, count);
+      const end = mathMin(start + columns, count);
       let row = '';
       for (let index = start; index < end - 1; index++) {
         const cell = `${entries[index]}, `;
-        row += numeric ? cell.padStart(widths[index - start]) : cell.padEnd(widths[index - start]);
+        row += apply(numeric ? stringPadStart : stringPadEnd, cell, [widths[index - start]]);
       }
-      row += numeric ? entries[end - 1].padStart(widths[end - 1 - start] - separatorSpace) : entries[end - 1];
-      rows.push(row);
+      row += numeric ? apply(stringPadStart, entries[end - 1], [widths[end - 1 - start] - separatorSpace]) : entries[end - 1];
+      append(rows, row);
     }
-    if (more === 1) rows.push(entries[entries.length - 1]);
+    if (more === 1) append(rows, entries[entries.length - 1]);
     return rows;
   }
 
@@ -123,144 +282,192 @@
     if (list !== undefined && count > 6) entries = groupListEntries(ctx, entries, list);
     if (ctx.currentDepth - depth < compactLevels && count === entries.length) {
       const start = entries.length + ctx.indentation + open.length + prefix.length + 10;
-      const total = entries.reduce((sum, entry) => sum + entry.length, entries.length + start);
-      if (total <= breakLength && !entries.some((entry) => entry.includes('\n'))) {
-        return `${prefix}${open} ${entries.join(', ')} ${close}`;
+      let total = entries.length + start;
+      let multiline = false;
+      for (let index = 0; index < entries.length; index++) {
+        total += entries[index].length;
+        if (includes(entries[index], '\n')) multiline = true;
+      }
+      if (total <= breakLength && !multiline) {
+        return `${prefix}${open} ${join(entries, ', ')} ${close}`;
       }
     }
-    const indent = ' '.repeat(ctx.indentation + 2);
-    return `${prefix}${open}\n${indent}${entries.join(`,\n${indent}`)}\n${' '.repeat(ctx.indentation)}${close}`;
+    const indent = spaces(ctx.indentation + 2);
+    return `${prefix}${open}\n${indent}${join(entries, `,\n${indent}`)}\n${spaces(ctx.indentation)}${close}`;
   }
 
-  /** @param {InspectContext} ctx @param {any} value @param {number} depth @param {boolean} skipIndexes @returns {string[]} */
-  function propertyEntries(ctx, value, depth, skipIndexes) {
-    /** @type {string[]} */
-    const entries = [];
+  /** @param {InspectContext} ctx @param {any} value @param {number} depth @param {boolean} skipIndexes @param {string[]} [entries] appended to @returns {string[]} */
+  function propertyEntries(ctx, value, depth, skipIndexes, entries = []) {
     if (skipIndexes && value.length > arrayKeysScanLengthMax) return entries;
-    const keys = Reflect.ownKeys(value);
+    const keys = ownKeys(value);
+    let listed = 0;
     for (let index = 0; index < keys.length; index++) {
       const key = keys[index];
-      if (entries.length >= propertiesMax) {
-        entries.push(`... ${keys.length - index} more properties`);
+      if (listed >= propertiesMax) {
+        append(entries, `... ${keys.length - index} more properties`);
         break;
       }
-      const descriptor = Object.getOwnPropertyDescriptor(value, key);
+      const descriptor = getOwnPropertyDescriptor(value, key);
       if (descriptor === undefined || !descriptor.enumerable) continue;
-      if (skipIndexes && typeof key === 'string' && /^(0|[1-9]\d*)$/.test(key)) continue;
+      if (skipIndexes && typeof key === 'string' && isIndexKey(key)) continue;
+      const getter = hasOwn(descriptor, 'get') ? descriptor.get : undefined;
+      const setter = hasOwn(descriptor, 'set') ? descriptor.set : undefined;
       let shown;
-      if (descriptor.get !== undefined) shown = descriptor.set !== undefined ? '[Getter/Setter]' : '[Getter]';
-      else if (descriptor.set !== undefined) shown = '[Setter]';
+      if (getter !== undefined) shown = setter !== undefined ? '[Getter/Setter]' : '[Getter]';
+      else if (setter !== undefined) shown = '[Setter]';
       else shown = formatValue(ctx, descriptor.value, depth + 1);
-      entries.push(`${formatKey(key)}: ${shown}`);
+      append(entries, `${formatKey(key)}: ${shown}`);
+      listed++;
     }
     return entries;
   }
 
+  /** \s of a regular expression @param {number} code @returns {boolean} */
+  function isSpace(code) {
+    return (code >= 9 && code <= 13) || code === 32 || code === 0xa0 || code === 0x1680 || (code >= 0x2000 && code <= 0x200a) || code === 0x2028 || code === 0x2029 || code === 0x202f || code === 0x205f || code === 0x3000 || code === 0xfeff;
+  }
+
+  /** A generator's source: `*` first, or `function`, white space, `*` @param {string} source @returns {boolean} */
+  function isGeneratorSource(source) {
+    if (apply(stringStartsWith, source, ['*'])) return true;
+    if (!apply(stringStartsWith, source, ['function'])) return false;
+    let index = 8;
+    while (index < source.length && isSpace(apply(stringCharCodeAt, source, [index]))) index++;
+    return source[index] === '*';
+  }
+
   /** @param {Function} value @returns {string} */
   function formatFunction(value) {
-    const source = Function.prototype.toString.call(value);
-    if (source.startsWith('class')) return value.name ? `[class ${value.name}]` : '[class (anonymous)]';
-    const kind = source.startsWith('async') ? 'AsyncFunction' : /^function\s*\*|^\*/.test(source) ? 'GeneratorFunction' : 'Function';
+    const source = apply(functionToString, value, []);
+    if (apply(stringStartsWith, source, ['class'])) return value.name ? `[class ${value.name}]` : '[class (anonymous)]';
+    const kind = apply(stringStartsWith, source, ['async']) ? 'AsyncFunction' : isGeneratorSource(source) ? 'GeneratorFunction' : 'Function';
     return value.name ? `[${kind}: ${value.name}]` : `[${kind} (anonymous)]`;
   }
 
   /** @param {InspectContext} ctx @param {ArrayLike<unknown>} items @param {number} depth @param {number} total @returns {string[]} */
   function formatList(ctx, items, depth, total) {
+    /** @type {string[]} */
     const entries = [];
-    const shown = Math.min(items.length, arrayItemsMax);
+    const shown = mathMin(total, arrayItemsMax);
     let holes = 0;
     for (let index = 0; index < shown; index++) {
-      if (!(index in items)) { holes++; continue; }
-      if (holes > 0) { entries.push(`<${holes} empty item${holes > 1 ? 's' : ''}>`); holes = 0; }
-      entries.push(formatValue(ctx, items[index], depth + 1));
+      if (!hasOwn(items, index)) { holes++; continue; }
+      if (holes > 0) { append(entries, `<${holes} empty item${holes > 1 ? 's' : ''}>`); holes = 0; }
+      append(entries, formatValue(ctx, items[index], depth + 1));
     }
-    if (holes > 0) entries.push(`<${holes} empty item${holes > 1 ? 's' : ''}>`);
-    if (total > shown) entries.push(`... ${total - shown} more item${total - shown > 1 ? 's' : ''}`);
+    if (holes > 0) append(entries, `<${holes} empty item${holes > 1 ? 's' : ''}>`);
+    if (total > shown) append(entries, `... ${total - shown} more item${total - shown > 1 ? 's' : ''}`);
     return entries;
   }
 
   /** @param {InspectContext} ctx @param {any} value @param {number} depth @returns {string} */
   function formatObjectBody(ctx, value, depth) {
-    if (Array.isArray(value)) {
+    if (isArray(value)) {
       if (value.length > 0) ctx.currentDepth = depth;
-      const entries = formatList(ctx, value, depth, value.length).concat(propertyEntries(ctx, value, depth, true));
+      const entries = propertyEntries(ctx, value, depth, true, formatList(ctx, value, depth, value.length));
       const name = constructorName(value);
       const prefix = name === 'Array' ? '' : `${name}(${value.length}) `;
       return entries.length === 0 ? `${prefix}[]` : reduceToLines(ctx, entries, '[', ']', prefix, depth, value);
     }
-    if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    if (isView(value) && !inherits(value, prototypes.DataView)) {
       value = /** @type {Uint8Array} */ (value);
-      if (value.length > 0) ctx.currentDepth = depth;
-      const entries = formatList(ctx, value, depth, value.length);
-      const prefix = `${typedArrayTag.call(value)}(${value.length}) `;
+      const length = apply(typedArrayLength, value, []);
+      if (length > 0) ctx.currentDepth = depth;
+      const entries = formatList(ctx, value, depth, length);
+      const prefix = `${apply(typedArrayTag, value, [])}(${length}) `;
       return entries.length === 0 ? `${prefix}[]` : reduceToLines(ctx, entries, '[', ']', prefix, depth, value);
     }
-    if (value instanceof ArrayBuffer) {
-      const bytes = Array.from(new Uint8Array(value, 0, Math.min(value.byteLength, 50)), (byte) => byte.toString(16).padStart(2, '0'));
-      const more = value.byteLength > 50 ? ` ... ${value.byteLength - 50} more bytes` : '';
-      return `ArrayBuffer { [Uint8Contents]: <${bytes.join(' ')}${more}>, [byteLength]: ${value.byteLength} }`;
+    if (inherits(value, prototypes.ArrayBuffer)) {
+      const byteLength = apply(arrayBufferByteLength, value, []);
+      const shown = mathMin(byteLength, 50);
+      const view = new Uint8ArrayConstructor(value, 0, shown);
+      let bytes = '';
+      for (let index = 0; index < shown; index++) bytes += (index === 0 ? '' : ' ') + apply(stringPadStart, apply(numberToString, view[index], [16]), [2, '0']);
+      const more = byteLength > 50 ? ` ... ${byteLength - 50} more bytes` : '';
+      return `ArrayBuffer { [Uint8Contents]: <${bytes}${more}>, [byteLength]: ${byteLength} }`;
     }
-    if (value instanceof Map) {
-      if (value.size > 0) ctx.currentDepth = depth;
+    if (inherits(value, prototypes.Map)) {
+      const size = apply(mapSize, value, []);
+      if (size > 0) ctx.currentDepth = depth;
+      /** @type {string[]} */
       const entries = [];
-      for (const [key, item] of value) {
-        if (entries.length >= arrayItemsMax) { entries.push(`... ${value.size - arrayItemsMax} more items`); break; }
-        entries.push(`${formatValue(ctx, key, depth + 1)} => ${formatValue(ctx, item, depth + 1)}`);
+      const iterator = apply(mapEntries, value, []);
+      for (let step = apply(mapIteratorNext, iterator, []); !step.done; step = apply(mapIteratorNext, iterator, [])) {
+        if (entries.length >= arrayItemsMax) { append(entries, `... ${size - arrayItemsMax} more items`); break; }
+        append(entries, `${formatValue(ctx, step.value[0], depth + 1)} => ${formatValue(ctx, step.value[1], depth + 1)}`);
       }
-      return entries.length === 0 ? `Map(0) {}` : reduceToLines(ctx, entries, '{', '}', `Map(${value.size}) `, depth);
+      return entries.length === 0 ? `Map(0) {}` : reduceToLines(ctx, entries, '{', '}', `Map(${size}) `, depth);
     }
-    if (value instanceof Set) {
-      if (value.size > 0) ctx.currentDepth = depth;
+    if (inherits(value, prototypes.Set)) {
+      const size = apply(setSize, value, []);
+      if (size > 0) ctx.currentDepth = depth;
+      /** @type {string[]} */
       const entries = [];
-      for (const item of value) {
-        if (entries.length >= arrayItemsMax) { entries.push(`... ${value.size - arrayItemsMax} more items`); break; }
-        entries.push(formatValue(ctx, item, depth + 1));
+      const iterator = apply(setValues, value, []);
+      for (let step = apply(setIteratorNext, iterator, []); !step.done; step = apply(setIteratorNext, iterator, [])) {
+        if (entries.length >= arrayItemsMax) { append(entries, `... ${size - arrayItemsMax} more items`); break; }
+        append(entries, formatValue(ctx, step.value, depth + 1));
       }
-      return entries.length === 0 ? `Set(0) {}` : reduceToLines(ctx, entries, '{', '}', `Set(${value.size}) `, depth);
+      return entries.length === 0 ? `Set(0) {}` : reduceToLines(ctx, entries, '{', '}', `Set(${size}) `, depth);
     }
-    if (Object.keys(value).length > 0 || Object.getOwnPropertySymbols(value).length > 0) ctx.currentDepth = depth;
+    if (objectKeys(value).length > 0 || getOwnPropertySymbols(value).length > 0) ctx.currentDepth = depth;
     const entries = propertyEntries(ctx, value, depth, false);
     const name = constructorName(value);
     let prefix = name === 'Object' ? '' : name === null ? '[Object: null prototype] ' : `${name} `;
-    const tag = value[Symbol.toStringTag];
+    const tag = value[symbolToStringTag];
     if (typeof tag === 'string' && tag !== '' && tag !== name) prefix = `${prefix === '' ? 'Object ' : prefix}[${tag}] `;
     if (entries.length === 0) return `${prefix}{}`;
     return reduceToLines(ctx, entries, '{', '}', prefix, depth);
   }
 
+  /** RegExp.prototype.toString without the replaceable `source` and `flags` getters @param {RegExp} value @returns {string} */
+  function formatRegExp(value) {
+    let flags = '';
+    for (let index = 0; index < regExpFlagGetters.length; index++) if (apply(regExpFlagGetters[index][1], value, [])) flags += regExpFlagGetters[index][0];
+    return `/${apply(regExpSource, value, [])}/${flags}`;
+  }
+
   /** @param {object} value @returns {string | null} */
   function formatSpecial(value) {
-    if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
-    if (value instanceof RegExp) return RegExp.prototype.toString.call(value);
-    if (value instanceof Error) return value.stack === undefined ? `[${String(value)}]` : String(value.stack);
-    if (value instanceof Promise) return 'Promise { <state unknown> }';
-    if (value instanceof WeakMap) return 'WeakMap { <items unknown> }';
-    if (value instanceof WeakSet) return 'WeakSet { <items unknown> }';
-    if (value instanceof Number) return `[Number: ${formatNumber(value.valueOf())}]`;
-    if (value instanceof String) return `[String: ${quote(value.valueOf())}]`;
-    if (value instanceof Boolean) return `[Boolean: ${value.valueOf()}]`;
+    if (inherits(value, prototypes.Date)) {
+      const time = apply(dateGetTime, value, []);
+      return time !== time ? 'Invalid Date' : apply(dateToISOString, value, []);
+    }
+    if (inherits(value, prototypes.RegExp)) return formatRegExp(/** @type {RegExp} */ (value));
+    if (inherits(value, prototypes.Error)) {
+      const stack = /** @type {Error} */ (value).stack;
+      return stack === undefined ? `[${apply(errorToString, value, [])}]` : StringConstructor(stack);
+    }
+    if (inherits(value, prototypes.Promise)) return 'Promise { <state unknown> }';
+    if (inherits(value, prototypes.WeakMap)) return 'WeakMap { <items unknown> }';
+    if (inherits(value, prototypes.WeakSet)) return 'WeakSet { <items unknown> }';
+    if (inherits(value, prototypes.Number)) return `[Number: ${formatNumber(apply(numberValueOf, value, []))}]`;
+    if (inherits(value, prototypes.String)) return `[String: ${quote(apply(stringValueOf, value, []))}]`;
+    if (inherits(value, prototypes.Boolean)) return `[Boolean: ${apply(booleanValueOf, value, [])}]`;
     return null;
   }
 
   /** Empty containers print as `{}` or `[]` at any depth, as in Node. */
   /** @param {object} value @returns {boolean} */
   function isEmpty(value) {
-    if (value instanceof Map || value instanceof Set) return value.size === 0;
-    if ((Array.isArray(value) || ArrayBuffer.isView(value)) && /** @type {ArrayLike<unknown>} */ (value).length > 0) return false;
-    return Object.keys(value).length === 0 && Object.getOwnPropertySymbols(value).length === 0;
+    if (inherits(value, prototypes.Map)) return apply(mapSize, value, []) === 0;
+    if (inherits(value, prototypes.Set)) return apply(setSize, value, []) === 0;
+    if (isArray(value) && value.length > 0) return false;
+    if (isView(value) && (inherits(value, prototypes.DataView) ? /** @type {any} */ (value).length > 0 : apply(typedArrayLength, value, []) > 0)) return false;
+    return objectKeys(value).length === 0 && getOwnPropertySymbols(value).length === 0;
   }
 
   /** @param {InspectContext} ctx @param {Function} value @param {number} depth @returns {string} */
   function formatFunctionWithProperties(ctx, value, depth) {
     const base = formatFunction(value);
-    if (Object.keys(value).length === 0 || depth > ctx.depth || ctx.seen.includes(value)) return base;
-    ctx.seen.push(value);
+    if (objectKeys(value).length === 0 || depth > ctx.depth || contains(ctx.seen, value)) return base;
+    append(ctx.seen, value);
     const savedIndentation = ctx.indentation;
     ctx.indentation = depth * 2;
     ctx.currentDepth = depth;
     const text = reduceToLines(ctx, propertyEntries(ctx, value, depth, false), '{', '}', `${base} `, depth);
     ctx.indentation = savedIndentation;
-    ctx.seen.pop();
+    ctx.seen.length--;
     return text;
   }
 
@@ -271,14 +478,14 @@
     if (typeof value === 'function') return formatFunctionWithProperties(ctx, value, depth);
     const special = formatSpecial(value);
     if (special !== null) return special;
-    if (ctx.seen.includes(value)) {
-      let index = ctx.circular.get(value);
-      if (index === undefined) { index = ctx.circular.size + 1; ctx.circular.set(value, index); }
+    if (contains(ctx.seen, value)) {
+      let index = apply(mapGet, ctx.circular, [value]);
+      if (index === undefined) { index = apply(mapSize, ctx.circular, []) + 1; apply(mapSet, ctx.circular, [value, index]); }
       return `[Circular *${index}]`;
     }
     ctx.valuesLeft--;
-    if ((depth > ctx.depth || ctx.valuesLeft < 0) && !isEmpty(value)) return Array.isArray(value) ? '[Array]' : `[${constructorName(value) ?? 'Object'}]`;
-    ctx.seen.push(value);
+    if ((depth > ctx.depth || ctx.valuesLeft < 0) && !isEmpty(value)) return isArray(value) ? '[Array]' : `[${constructorName(value) ?? 'Object'}]`;
+    append(ctx.seen, value);
     const savedIndentation = ctx.indentation;
     ctx.indentation = depth * 2;
     let text;
@@ -288,15 +495,15 @@
       text = `[object: inspection failed: ${error && /** @type {{ message?: unknown }} */ (error).message}]`;
     }
     ctx.indentation = savedIndentation;
-    ctx.seen.pop();
-    const index = ctx.circular.get(value);
+    ctx.seen.length--;
+    const index = apply(mapGet, ctx.circular, [value]);
     return index === undefined ? text : `<ref *${index}> ${text}`;
   }
 
   /** @param {unknown} value @param {{ depth?: unknown }} [options] @returns {string} */
   function inspect(value, options) {
     const depth = options && typeof options.depth === 'number' ? options.depth : 2;
-    return formatValue({ depth, seen: [], circular: new Map(), indentation: 0, currentDepth: 0, valuesLeft: valuesMax }, value, 0);
+    return formatValue({ depth, seen: [], circular: new MapConstructor(), indentation: 0, currentDepth: 0, valuesLeft: valuesMax }, value, 0);
   }
 
   /** @param {unknown} argument @returns {string} */
@@ -304,12 +511,26 @@
     if (typeof argument === 'string') return argument;
     if (typeof argument === 'bigint') return `${argument}n`;
     if (typeof argument === 'number') return formatNumber(argument);
-    if (typeof argument === 'symbol') return argument.toString();
+    if (typeof argument === 'symbol') return StringConstructor(argument);
     if (argument !== null && typeof argument === 'object') {
-      const ownToString = argument.toString !== Object.prototype.toString && typeof argument.toString === 'function' && !(argument instanceof Error);
-      return ownToString ? String(argument) : inspect(argument, { depth: 0 });
+      const ownToString = argument.toString !== ObjectPrototype.toString && typeof argument.toString === 'function' && !inherits(argument, prototypes.Error);
+      return ownToString ? StringConstructor(argument) : inspect(argument, { depth: 0 });
     }
-    return String(argument);
+    return StringConstructor(argument);
+  }
+
+  /** One `%` directive of util.format @param {string} kind @param {unknown} argument @returns {string} */
+  function formatDirective(kind, argument) {
+    switch (kind) {
+      case 's': return formatString(argument);
+      case 'd': return typeof argument === 'bigint' ? `${argument}n` : typeof argument === 'object' ? 'NaN' : formatNumber(NumberConstructor(argument));
+      case 'i': return typeof argument === 'bigint' ? `${argument}n` : typeof argument === 'object' ? 'NaN' : formatNumber(parseIntFunction(/** @type {string} */ (argument), 10));
+      case 'f': return typeof argument === 'symbol' ? 'NaN' : formatNumber(parseFloatFunction(/** @type {string} */ (argument)));
+      case 'j': try { return jsonStringify(argument); } catch { return '[Circular]'; }
+      case 'o': return inspect(argument, { depth: 4 });
+      case 'O': return inspect(argument);
+      default: return '';
+    }
   }
 
   /** @param {any[]} args (user code's: `%i` and `%f` parse whatever they are given, as Node does) @returns {string} */
@@ -317,24 +538,23 @@
     const first = args[0];
     let index = 0;
     let text = '';
-    if (typeof first === 'string' && args.length > 1 && first.includes('%')) {
+    if (typeof first === 'string' && args.length > 1 && includes(first, '%')) {
       index = 1;
-      text = first.replace(/%([sdifjoOc%])/g, (match, kind) => {
-        if (kind === '%') return '%';
-        if (index >= args.length) return match;
-        const argument = args[index++];
-        switch (kind) {
-          case 's': return formatString(argument);
-          case 'd': return typeof argument === 'bigint' ? `${argument}n` : typeof argument === 'object' ? 'NaN' : formatNumber(Number(argument));
-          case 'i': return typeof argument === 'bigint' ? `${argument}n` : typeof argument === 'object' ? 'NaN' : formatNumber(parseInt(argument, 10));
-          case 'f': return typeof argument === 'symbol' ? 'NaN' : formatNumber(parseFloat(argument));
-          case 'j': try { return JSON.stringify(argument); } catch { return '[Circular]'; }
-          case 'o': return inspect(argument, { depth: 4 });
-          case 'O': return inspect(argument);
-          case 'c': return '';
-          default: return match;
-        }
-      });
+      // first.replace(/%([sdifjoOc%])/g, …), scanned by hand: RegExp.prototype is the run's to replace.
+      let from = 0;
+      for (let at = 0; at < first.length - 1; at++) {
+        if (first[at] !== '%') continue;
+        const kind = first[at + 1];
+        if (!includes('sdifjoOc%', kind)) continue;
+        let replacement;
+        if (kind === '%') replacement = '%';
+        else if (index >= args.length) replacement = '%' + kind;
+        else replacement = formatDirective(kind, args[index++]);
+        text += apply(stringSlice, first, [from, at]) + replacement;
+        from = at + 2;
+        at++;
+      }
+      text += from === 0 ? first : apply(stringSlice, first, [from]);
     } else if (args.length > 0) {
       index = 1;
       text = typeof first === 'string' ? first : inspect(first);
@@ -346,5 +566,5 @@
     return text;
   }
 
-  Object.defineProperty(globalThis, '__mcpv8_inspect', { value: { inspect, format: (/** @type {unknown[]} */ ...args) => formatWithOptions(args) }, configurable: true });
+  defineProperty(globalThis, '__mcpv8_inspect', { value: { inspect, format: formatWithOptions }, configurable: true });
 })();

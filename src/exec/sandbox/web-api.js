@@ -9,37 +9,60 @@
   const decoder = new (/** @type {any} */ (globalThis).TextDecoder)();
 
   // ---- URLSearchParams (application/x-www-form-urlencoded) ----
-  const formSafe = /[A-Za-z0-9*\-._]/;
+  // Calls only builtins captured at start-up (`captured`, below: called later, never at start-up).
+  const hexDigitsUpper = '0123456789ABCDEF';
+  /** /[A-Za-z0-9*\-._]/ @param {number} byte @returns {boolean} */
+  const isFormSafe = (byte) => (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte === 0x2a || byte === 0x2d || byte === 0x2e || byte === 0x5f;
+  /** @param {number} code @returns {number} the value of a hex digit, -1 for none */
+  const hexValue = (code) => (code >= 48 && code <= 57 ? code - 48 : code >= 65 && code <= 70 ? code - 55 : code >= 97 && code <= 102 ? code - 87 : -1);
   /** @param {unknown} text @returns {string} */
   function formEncode(text) {
     let output = '';
-    for (const byte of encoder.encode(String(text))) {
-      const character = String.fromCharCode(byte);
+    const bytes = /** @type {Uint8Array} */ (call(captured.encode, encoder, [captured.String(text)]));
+    const length = call(typedArrayLength, bytes, []);
+    for (let index = 0; index < length; index++) {
+      const byte = bytes[index];
       if (byte === 0x20) output += '+';
-      else if (byte < 0x80 && formSafe.test(character)) output += character;
-      else output += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+      else if (byte < 0x80 && isFormSafe(byte)) output += captured.fromCharCode(byte);
+      else output += '%' + hexDigitsUpper[byte >> 4] + hexDigitsUpper[byte & 15];
     }
     return output;
   }
-  /** @param {string} text @returns {string} */
-  function percentDecode(text) {
-    const bytes = [];
+  /** Percent-decodes; in a form, a '+' is a space @param {string} text @param {boolean} [plusIsSpace] @returns {string} */
+  function percentDecode(text, plusIsSpace = false) {
+    const bytes = new captured.Uint8Array(text.length * 3);
+    let length = 0;
     for (let index = 0; index < text.length; index++) {
-      const code = text.charCodeAt(index);
-      if (code === 0x25 && /^[0-9A-Fa-f]{2}$/.test(text.slice(index + 1, index + 3))) { bytes.push(parseInt(text.slice(index + 1, index + 3), 16)); index += 2; }
-      else for (const byte of encoder.encode(text[index])) bytes.push(byte);
+      const code = call(captured.charCodeAt, text, [index]);
+      const high = code === 0x25 && index + 2 < text.length ? hexValue(call(captured.charCodeAt, text, [index + 1])) : -1;
+      const low = high === -1 ? -1 : hexValue(call(captured.charCodeAt, text, [index + 2]));
+      if (low !== -1) { bytes[length++] = high * 16 + low; index += 2; }
+      else if (code === 0x2b && plusIsSpace) bytes[length++] = 0x20;
+      else {
+        // Each UTF-16 unit on its own, as before (a lone surrogate becomes U+FFFD).
+        const encoded = /** @type {Uint8Array} */ (call(captured.encode, encoder, [text[index]]));
+        const count = call(typedArrayLength, encoded, []);
+        for (let at = 0; at < count; at++) bytes[length++] = encoded[at];
+      }
     }
-    return decoder.decode(new Uint8Array(bytes));
+    return call(captured.decode, decoder, [new captured.Uint8Array(call(typedArrayBuffer, bytes, []), 0, length)]);
   }
   /** @param {string} query @returns {string[][]} */
   function parseForm(query) {
+    /** @type {string[][]} */
     const list = [];
-    for (const part of query.split('&')) {
-      if (part === '') continue;
-      const at = part.indexOf('=');
-      const name = at === -1 ? part : part.slice(0, at);
-      const value = at === -1 ? '' : part.slice(at + 1);
-      list.push([percentDecode(name.replace(/\+/g, ' ')), percentDecode(value.replace(/\+/g, ' '))]);
+    let start = 0;
+    while (start <= query.length) {
+      let end = call(captured.indexOf, query, ['&', start]);
+      if (end === -1) end = query.length;
+      if (end > start) {
+        const part = call(captured.slice, query, [start, end]);
+        const at = call(captured.indexOf, part, ['=']);
+        const name = at === -1 ? part : call(captured.slice, part, [0, at]);
+        const value = at === -1 ? '' : call(captured.slice, part, [at + 1]);
+        put(list, list.length, [percentDecode(name, true), percentDecode(value, true)]);
+      }
+      start = end + 1;
     }
     return list;
   }
@@ -48,6 +71,14 @@
   let urlSetQuery = () => {};
   /** @type {(params: any, url: any, query: string) => void} */
   let bindParams = () => {};
+
+  /** The pairs whose name is not `key` (or whose value is not `value`, if given) @param {string[][]} list @param {string} key @param {string | undefined} value @returns {string[][]} */
+  function pairsWithout(list, key, value) {
+    /** @type {string[][]} */
+    const kept = [];
+    for (let index = 0; index < list.length; index++) if (!(list[index][0] === key && (value === undefined || list[index][1] === value))) put(kept, kept.length, list[index]);
+    return kept;
+  }
 
   class URLSearchParams {
     /** @type {string[][]} */
@@ -58,50 +89,90 @@
     constructor(init = '') {
       if (typeof init === 'object' && init !== null) {
         if (typeof init[Symbol.iterator] === 'function') {
-          for (const pair of init) {
-            const entry = [...pair];
-            if (entry.length !== 2) throw new TypeError('Each query pair must be an iterable [name, value] tuple');
-            this.#list.push([String(entry[0]), String(entry[1])]);
+          const pairs = listOf(init);
+          for (let index = 0; index < pairs.length; index++) {
+            const entry = listOf(pairs[index]);
+            if (entry.length !== 2) throw new captured.TypeError('Each query pair must be an iterable [name, value] tuple');
+            put(this.#list, this.#list.length, [captured.String(entry[0]), captured.String(entry[1])]);
           }
-        } else for (const key of Object.keys(init)) this.#list.push([key, String(init[key])]);
+        } else {
+          const keys = captured.keys(init);
+          for (let index = 0; index < keys.length; index++) put(this.#list, this.#list.length, [keys[index], captured.String(init[keys[index]])]);
+        }
       } else {
-        const text = String(init);
-        this.#list = parseForm(text.startsWith('?') ? text.slice(1) : text);
+        const text = captured.String(init);
+        this.#list = parseForm(text[0] === '?' ? call(captured.slice, text, [1]) : text);
       }
     }
     static { bindParams = (params, url, query) => { params.#url = url; params.#list = parseForm(query); }; }
-    #update() { if (this.#url) urlSetQuery(this.#url, this.toString()); }
+    #update() { if (this.#url) urlSetQuery(this.#url, this.#serialize()); }
+    #serialize() {
+      let text = '';
+      for (let index = 0; index < this.#list.length; index++) text += (index === 0 ? '' : '&') + formEncode(this.#list[index][0]) + '=' + formEncode(this.#list[index][1]);
+      return text;
+    }
     get size() { return this.#list.length; }
     /** @param {unknown} name @param {unknown} value */
-    append(name, value) { this.#list.push([String(name), String(value)]); this.#update(); }
+    append(name, value) { put(this.#list, this.#list.length, [captured.String(name), captured.String(value)]); this.#update(); }
     /** @param {unknown} name @param {unknown} [value] */
     delete(name, value) {
-      const key = String(name);
-      this.#list = this.#list.filter(([n, v]) => !(n === key && (value === undefined || v === String(value))));
+      this.#list = pairsWithout(this.#list, captured.String(name), value === undefined ? undefined : captured.String(value));
       this.#update();
     }
     /** @param {unknown} name */
-    get(name) { const key = String(name); const found = this.#list.find(([n]) => n === key); return found ? found[1] : null; }
+    get(name) {
+      const key = captured.String(name);
+      for (let index = 0; index < this.#list.length; index++) if (this.#list[index][0] === key) return this.#list[index][1];
+      return null;
+    }
     /** @param {unknown} name */
-    getAll(name) { const key = String(name); return this.#list.filter(([n]) => n === key).map(([, v]) => v); }
+    getAll(name) {
+      const key = captured.String(name);
+      /** @type {string[]} */
+      const values = [];
+      for (let index = 0; index < this.#list.length; index++) if (this.#list[index][0] === key) put(values, values.length, this.#list[index][1]);
+      return values;
+    }
     /** @param {unknown} name @param {unknown} [value] */
-    has(name, value) { const key = String(name); return this.#list.some(([n, v]) => n === key && (value === undefined || v === String(value))); }
+    has(name, value) {
+      const key = captured.String(name);
+      const wanted = value === undefined ? undefined : captured.String(value);
+      for (let index = 0; index < this.#list.length; index++) if (this.#list[index][0] === key && (wanted === undefined || this.#list[index][1] === wanted)) return true;
+      return false;
+    }
     /** @param {unknown} name @param {unknown} value */
     set(name, value) {
-      const key = String(name);
-      const at = this.#list.findIndex(([n]) => n === key);
-      if (at === -1) this.#list.push([key, String(value)]);
-      else { this.#list[at] = [key, String(value)]; this.#list = this.#list.filter(([n], index) => index <= at || n !== key); }
+      const key = captured.String(name);
+      const entry = [key, captured.String(value)];
+      /** @type {string[][]} */
+      const list = [];
+      let placed = false;
+      for (let index = 0; index < this.#list.length; index++) {
+        if (this.#list[index][0] !== key) put(list, list.length, this.#list[index]);
+        else if (!placed) { put(list, list.length, entry); placed = true; }
+      }
+      if (!placed) put(list, list.length, entry);
+      this.#list = list;
       this.#update();
     }
-    sort() { this.#list = this.#list.map((entry, index) => /** @type {[string[], number]} */ ([entry, index])).sort((a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[1] - b[1])).map(([entry]) => entry); this.#update(); }
+    sort() {
+      /** @type {Array<[string[], number]>} */
+      const indexed = [];
+      for (let index = 0; index < this.#list.length; index++) put(indexed, index, [this.#list[index], index]);
+      call(captured.sort, indexed, [(/** @type {[string[], number]} */ a, /** @type {[string[], number]} */ b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[1] - b[1])]);
+      /** @type {string[][]} */
+      const list = [];
+      for (let index = 0; index < indexed.length; index++) put(list, index, indexed[index][0]);
+      this.#list = list;
+      this.#update();
+    }
     /** @param {(value: string, name: string, params: URLSearchParams) => void} callback @param {unknown} [thisArg] */
-    forEach(callback, thisArg) { for (const [name, value] of this.#list) callback.call(thisArg, value, name, this); }
-    *entries() { for (const [name, value] of this.#list) yield [name, value]; }
-    *keys() { for (const [name] of this.#list) yield name; }
-    *values() { for (const [, value] of this.#list) yield value; }
+    forEach(callback, thisArg) { const list = this.#list; for (let index = 0; index < list.length; index++) call(callback, thisArg, [list[index][1], list[index][0], this]); }
+    *entries() { const list = this.#list; for (let index = 0; index < list.length; index++) yield [list[index][0], list[index][1]]; }
+    *keys() { const list = this.#list; for (let index = 0; index < list.length; index++) yield list[index][0]; }
+    *values() { const list = this.#list; for (let index = 0; index < list.length; index++) yield list[index][1]; }
     [Symbol.iterator]() { return this.entries(); }
-    toString() { return this.#list.map(([name, value]) => `${formEncode(name)}=${formEncode(value)}`).join('&'); }
+    toString() { return this.#serialize(); }
     get [Symbol.toStringTag]() { return 'URLSearchParams'; }
   }
 
@@ -361,9 +432,56 @@
     get [Symbol.toStringTag]() { return 'URL'; }
   }
 
+  // ---- AbortController/AbortSignal, Headers, Blob, File, FormData and crypto.subtle.digest call
+  // only builtins captured here, at start-up: a run may replace any prototype method, iterator or
+  // static before it uses them (test/exec/web-api-vandal.test.ts). URLSearchParams (above) uses them too; URL does not yet.
+  const { bytesOf, inherits, put, typedArrayLength, typedArrayBuffer } = /** @type {NonNullable<typeof __mcpv8_webBytes>} */ (globalThis.__mcpv8_webBytes);
+  delete globalThis.__mcpv8_webBytes;
+  const captured = {
+    apply: Reflect.apply, isArray: Array.isArray, hasOwn: Object.hasOwn, keys: Object.keys, Map, String, Number, BigInt, Uint8Array, ArrayBuffer, DataView, BigUint64Array, Error, TypeError, Promise,
+    trunc: Math.trunc, ceil: Math.ceil, floor: Math.floor, max: Math.max, min: Math.min,
+    encode: TextEncoder.prototype.encode, decode: /** @type {any} */ (globalThis).TextDecoder.prototype.decode,
+    typedArraySet: Uint8Array.prototype.set, toLowerCase: String.prototype.toLowerCase, toUpperCase: String.prototype.toUpperCase, sort: Array.prototype.sort, fromCharCode: String.fromCharCode, indexOf: String.prototype.indexOf, slice: String.prototype.slice,
+    mapGet: Map.prototype.get, mapSet: Map.prototype.set, mapHas: Map.prototype.has, mapDelete: Map.prototype.delete, mapForEach: Map.prototype.forEach, charCodeAt: String.prototype.charCodeAt,
+    bigIntToString: BigInt.prototype.toString, promiseResolve: Promise.resolve, promiseReject: Promise.reject,
+    dataViewByteLength: /** @type {(this: DataView) => number} */ (/** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')).get),
+    getUint32: DataView.prototype.getUint32, setUint32: DataView.prototype.setUint32, getBigUint64: DataView.prototype.getBigUint64, setBigUint64: DataView.prototype.setBigUint64,
+  };
+  const call = captured.apply;
+  /** @param {unknown} value @returns {Promise<any>} */
+  const resolved = (value) => call(captured.promiseResolve, captured.Promise, [value]);
+  /** @param {Uint8Array} bytes @returns {Uint8Array} a copy */
+  function copyBytes(bytes) {
+    const copy = new captured.Uint8Array(call(typedArrayLength, bytes, []));
+    call(captured.typedArraySet, copy, [bytes]);
+    return copy;
+  }
+  /** TypedArray.prototype.slice's index rule (ToIntegerOrInfinity, negative from the end, clamped) @param {unknown} value @param {number} length @returns {number} */
+  function relativeIndex(value, length) {
+    const number = +(/** @type {any} */ (value));
+    const integer = number !== number ? 0 : captured.trunc(number);
+    return integer < 0 ? captured.max(length + integer, 0) : captured.min(integer, length);
+  }
+  /** The parts of a Blob or the bits of a File: an array by index (the run may have replaced the Array iterator), anything else by its own iterator. */
+  /** @param {any} parts @returns {unknown[]} */
+  function listOf(parts) {
+    if (captured.isArray(parts)) return parts;
+    /** @type {unknown[]} */
+    const list = [];
+    for (const part of parts) put(list, list.length, part);
+    return list;
+  }
+
   // ---- AbortController / AbortSignal ----
   /** @param {string} name @param {string} message @returns {Error} */
-  function abortError(name, message) { const error = new Error(message); error.name = name; return error; }
+  function abortError(name, message) { const error = new captured.Error(message); put(error, 'name', name); return error; }
+  /** The listeners but the one given @param {Array<{ listener: any, once: boolean }>} listeners @param {unknown} listener @returns {Array<{ listener: any, once: boolean }>} */
+  function without(listeners, listener) {
+    /** @type {Array<{ listener: any, once: boolean }>} */
+    const kept = [];
+    for (let index = 0; index < listeners.length; index++) if (listeners[index].listener !== listener) put(kept, kept.length, listeners[index]);
+    return kept;
+  }
   /** @type {(signal: any, reason: any) => void} */
   let signalAbort = () => {};
   class AbortSignal {
@@ -373,16 +491,19 @@
     #listeners = [];
     onabort = null;
     /** @param {unknown} key */
-    constructor(key) { if (key !== privateKey) throw new TypeError('Illegal constructor'); }
+    constructor(key) { if (key !== privateKey) throw new captured.TypeError('Illegal constructor'); }
     static { signalAbort = (signal, reason) => {
       if (signal.#aborted) return;
       signal.#aborted = true;
       signal.#reason = reason === undefined ? abortError('AbortError', 'This operation was aborted') : reason;
       const event = { type: 'abort', target: signal, currentTarget: signal };
-      if (typeof signal.onabort === 'function') signal.onabort.call(signal, event);
-      for (const entry of [...signal.#listeners]) {
-        if (entry.once) signal.#listeners = signal.#listeners.filter((/** @type {unknown} */ other) => other !== entry);
-        if (typeof entry.listener === 'function') entry.listener.call(signal, event); else entry.listener.handleEvent(event);
+      if (typeof signal.onabort === 'function') call(signal.onabort, signal, [event]);
+      // A copy (no listener is privateKey): one added while this dispatch runs is not called by it.
+      const listeners = without(signal.#listeners, privateKey);
+      for (let index = 0; index < listeners.length; index++) {
+        const entry = listeners[index];
+        if (entry.once) signal.#listeners = without(signal.#listeners, entry.listener);
+        if (typeof entry.listener === 'function') call(entry.listener, signal, [event]); else entry.listener.handleEvent(event);
       }
     }; }
     get aborted() { return this.#aborted; }
@@ -390,20 +511,26 @@
     throwIfAborted() { if (this.#aborted) throw this.#reason; }
     /** @param {unknown} type @param {any} listener (user code's: a function or an object with handleEvent) @param {any} [options] */
     addEventListener(type, listener, options) {
-      if (String(type) !== 'abort' || listener === null || listener === undefined) return;
-      if (this.#listeners.some((entry) => entry.listener === listener)) return;
-      this.#listeners.push({ listener, once: typeof options === 'object' && options !== null && Boolean(options.once) });
+      if (captured.String(type) !== 'abort' || listener === null || listener === undefined) return;
+      for (let index = 0; index < this.#listeners.length; index++) if (this.#listeners[index].listener === listener) return;
+      put(this.#listeners, this.#listeners.length, { listener, once: typeof options === 'object' && options !== null && !!options.once });
     }
     /** @param {unknown} type @param {unknown} listener */
-    removeEventListener(type, listener) { if (String(type) === 'abort') this.#listeners = this.#listeners.filter((entry) => entry.listener !== listener); }
+    removeEventListener(type, listener) { if (captured.String(type) === 'abort') this.#listeners = without(this.#listeners, listener); }
     /** @param {unknown} [reason] */
     static abort(reason) { const signal = new AbortSignal(privateKey); signalAbort(signal, reason); return signal; }
     /** @param {Iterable<AbortSignal>} signals */
     static any(signals) {
       const signal = new AbortSignal(privateKey);
-      for (const source of signals) {
-        if (source.aborted) { signalAbort(signal, source.reason); return signal; }
-        source.addEventListener('abort', () => signalAbort(signal, source.reason), { once: true });
+      const sources = listOf(signals);
+      for (let index = 0; index < sources.length; index++) {
+        const source = /** @type {any} */ (sources[index]);
+        // Ours are read through their private state: AbortSignal.prototype is the run's to replace.
+        const ours = source !== null && typeof source === 'object' && #aborted in source;
+        if (ours ? source.#aborted : source.aborted) { signalAbort(signal, ours ? source.#reason : source.reason); return signal; }
+        const listener = () => signalAbort(signal, ours ? source.#reason : source.reason);
+        if (ours) put(source.#listeners, source.#listeners.length, { listener, once: true });
+        else source.addEventListener('abort', listener, { once: true });
       }
       return signal;
     }
@@ -419,21 +546,41 @@
   }
 
   // ---- Headers ----
-  const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  /** An HTTP token's characters besides letters and digits (/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, scanned by hand). */
+  const tokenMarks = "!#$%&'*+-.^_`|~";
   /** @param {unknown} name @returns {string} */
   function checkName(name) {
-    const text = String(name);
-    if (!headerName.test(text)) throw new TypeError(`Header name must be a valid HTTP token ["${text}"]`);
-    return text.toLowerCase();
+    const text = captured.String(name);
+    let valid = text.length > 0;
+    for (let index = 0; index < text.length && valid; index++) {
+      const code = call(captured.charCodeAt, text, [index]);
+      valid = (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || (code < 128 && call(captured.indexOf, tokenMarks, [text[index]]) !== -1);
+    }
+    if (!valid) throw new captured.TypeError(`Header name must be a valid HTTP token ["${text}"]`);
+    return call(captured.toLowerCase, text, []);
   }
+  /** @param {number} code @returns {boolean} */
+  const isHttpSpace = (code) => code === 9 || code === 10 || code === 13 || code === 32;
   /** @param {unknown} value @returns {string} */
   function normalizeValue(value) {
-    const text = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
-    if (/[\0\n\r]/.test(text)) throw new TypeError(`Invalid header value`);
+    const given = captured.String(value);
+    let start = 0;
+    let end = given.length;
+    while (start < end && isHttpSpace(call(captured.charCodeAt, given, [start]))) start++;
+    while (end > start && isHttpSpace(call(captured.charCodeAt, given, [end - 1]))) end--;
+    const text = start === 0 && end === given.length ? given : call(captured.slice, given, [start, end]);
+    for (let index = 0; index < text.length; index++) {
+      const code = call(captured.charCodeAt, text, [index]);
+      if (code === 0 || code === 10 || code === 13) throw new captured.TypeError(`Invalid header value`);
+    }
     return text;
   }
-  const mapForEach = Map.prototype.forEach;
-  const headersApply = Reflect.apply;
+  /** @param {string[]} values @returns {string} */
+  function joinValues(values) {
+    let joined = '';
+    for (let i = 0; i < values.length; i++) joined = i === 0 ? values[i] : joined + ', ' + values[i];
+    return joined;
+  }
   /**
    * The prelude's fetch() reads a Headers' pairs through this, not through methods user code can
    * replace (taken and deleted by prelude/fetch.js as __mcpv8_headerPairs).
@@ -442,16 +589,14 @@
   let headerPairsOf = () => null;
   class Headers {
     /** @type {Map<string, string[]>} */
-    #map = new Map();
+    #map = new captured.Map();
     static {
       headerPairsOf = (headers) => {
         if (headers === null || typeof headers !== 'object' || !(#map in headers)) return null;
         /** @type {[string, string][]} */
         const out = [];
-        headersApply(mapForEach, /** @type {Headers} */ (headers).#map, [(/** @type {string[]} */ values, /** @type {string} */ name) => {
-          let joined = '';
-          for (let i = 0; i < values.length; i++) joined = i === 0 ? values[i] : joined + ', ' + values[i];
-          out[out.length] = [name, joined];
+        call(captured.mapForEach, /** @type {Headers} */ (headers).#map, [(/** @type {string[]} */ values, /** @type {string} */ name) => {
+          put(out, out.length, [name, joinValues(values)]);
         }]);
         return out;
       };
@@ -459,76 +604,114 @@
     /** @param {any} [init] (user code's: Headers, [name, value] pairs or a record) */
     constructor(init) {
       if (init === undefined || init === null) return;
-      if (init instanceof Headers) { init.forEach((value, name) => this.append(name, value)); return; }
+      if (typeof init === 'object' && #map in init) {
+        const pairs = init.#pairs();
+        for (let index = 0; index < pairs.length; index++) this.#append(pairs[index][0], pairs[index][1]);
+        return;
+      }
       if (typeof init[Symbol.iterator] === 'function') {
-        for (const pair of init) {
-          const entry = [...pair];
-          if (entry.length !== 2) throw new TypeError('Header pairs must contain exactly two items');
-          this.append(entry[0], entry[1]);
+        const pairs = listOf(init);
+        for (let index = 0; index < pairs.length; index++) {
+          const entry = listOf(pairs[index]);
+          if (entry.length !== 2) throw new captured.TypeError('Header pairs must contain exactly two items');
+          this.#append(entry[0], entry[1]);
         }
-      } else for (const key of Object.keys(init)) this.append(key, init[key]);
-    }
-    /** @param {unknown} name @param {unknown} value */
-    append(name, value) {
-      const key = checkName(name);
-      const values = this.#map.get(key);
-      if (values) values.push(normalizeValue(value)); else this.#map.set(key, [normalizeValue(value)]);
-    }
-    /** @param {unknown} name @param {unknown} value */
-    set(name, value) { this.#map.set(checkName(name), [normalizeValue(value)]); }
-    /** @param {unknown} name */
-    get(name) { const values = this.#map.get(checkName(name)); return values ? values.join(', ') : null; }
-    getSetCookie() { return [...(this.#map.get('set-cookie') ?? [])]; }
-    /** @param {unknown} name */
-    has(name) { return this.#map.has(checkName(name)); }
-    /** @param {unknown} name */
-    delete(name) { this.#map.delete(checkName(name)); }
-    *entries() {
-      for (const name of [...this.#map.keys()].sort()) {
-        const values = /** @type {string[]} */ (this.#map.get(name));
-        if (name === 'set-cookie') for (const value of values) yield [name, value];
-        else yield [name, values.join(', ')];
+      } else {
+        const keys = captured.keys(init);
+        for (let index = 0; index < keys.length; index++) this.#append(keys[index], init[keys[index]]);
       }
     }
-    *keys() { for (const [name] of this.entries()) yield name; }
-    *values() { for (const [, value] of this.entries()) yield value; }
+    /** @param {unknown} name @param {unknown} value */
+    #append(name, value) {
+      const key = checkName(name);
+      const values = call(captured.mapGet, this.#map, [key]);
+      if (values) put(values, values.length, normalizeValue(value)); else call(captured.mapSet, this.#map, [key, [normalizeValue(value)]]);
+    }
+    /** The pairs in order of name, each Set-Cookie on its own @returns {Array<[string, string]>} */
+    #pairs() {
+      /** @type {string[]} */
+      const names = [];
+      call(captured.mapForEach, this.#map, [(/** @type {string[]} */ values, /** @type {string} */ name) => { put(names, names.length, name); }]);
+      call(captured.sort, names, []);
+      /** @type {Array<[string, string]>} */
+      const pairs = [];
+      for (let index = 0; index < names.length; index++) {
+        const name = names[index];
+        const values = /** @type {string[]} */ (call(captured.mapGet, this.#map, [name]));
+        if (name === 'set-cookie') for (let at = 0; at < values.length; at++) put(pairs, pairs.length, [name, values[at]]);
+        else put(pairs, pairs.length, [name, joinValues(values)]);
+      }
+      return pairs;
+    }
+    /** @param {unknown} name @param {unknown} value */
+    append(name, value) { this.#append(name, value); }
+    /** @param {unknown} name @param {unknown} value */
+    set(name, value) { call(captured.mapSet, this.#map, [checkName(name), [normalizeValue(value)]]); }
+    /** @param {unknown} name */
+    get(name) { const values = call(captured.mapGet, this.#map, [checkName(name)]); return values ? joinValues(values) : null; }
+    getSetCookie() {
+      const values = call(captured.mapGet, this.#map, ['set-cookie']);
+      /** @type {string[]} */
+      const copy = [];
+      if (values) for (let index = 0; index < values.length; index++) put(copy, index, values[index]);
+      return copy;
+    }
+    /** @param {unknown} name */
+    has(name) { return call(captured.mapHas, this.#map, [checkName(name)]); }
+    /** @param {unknown} name */
+    delete(name) { call(captured.mapDelete, this.#map, [checkName(name)]); }
+    *entries() { const pairs = this.#pairs(); for (let index = 0; index < pairs.length; index++) yield pairs[index]; }
+    *keys() { const pairs = this.#pairs(); for (let index = 0; index < pairs.length; index++) yield pairs[index][0]; }
+    *values() { const pairs = this.#pairs(); for (let index = 0; index < pairs.length; index++) yield pairs[index][1]; }
     /** @param {(value: string, name: string, headers: Headers) => void} callback @param {unknown} [thisArg] */
-    forEach(callback, thisArg) { for (const [name, value] of this.entries()) callback.call(thisArg, value, name, this); }
+    forEach(callback, thisArg) { const pairs = this.#pairs(); for (let index = 0; index < pairs.length; index++) call(callback, thisArg, [pairs[index][1], pairs[index][0], this]); }
     [Symbol.iterator]() { return this.entries(); }
     get [Symbol.toStringTag]() { return 'Headers'; }
   }
 
   // ---- Blob ----
+  /** @type {(value: unknown) => value is Blob} */
+  let isBlob = (value) => false;
   class Blob {
     #bytes;
     #type;
     /** @param {Iterable<unknown>} [parts] @param {{ type?: unknown }} [options] */
     constructor(parts = [], options = {}) {
+      const list = listOf(parts);
+      /** @type {Uint8Array[]} */
       const chunks = [];
       let size = 0;
-      for (const part of parts) {
+      for (let index = 0; index < list.length; index++) {
+        const part = list[index];
         let bytes;
-        if (part instanceof Blob) bytes = part.#bytes;
-        else if (part instanceof ArrayBuffer) bytes = new Uint8Array(part.slice(0));
-        else if (ArrayBuffer.isView(part)) bytes = new Uint8Array(part.buffer.slice(part.byteOffset, part.byteOffset + part.byteLength));
-        else bytes = encoder.encode(String(part));
-        chunks.push(bytes);
-        size += bytes.length;
+        if (isBlob(part)) bytes = part.#bytes;
+        else {
+          const view = bytesOf(part);
+          bytes = view !== null ? copyBytes(view) : /** @type {Uint8Array} */ (call(captured.encode, encoder, [captured.String(part)]));
+        }
+        put(chunks, chunks.length, bytes);
+        size += call(typedArrayLength, bytes, []);
       }
-      this.#bytes = new Uint8Array(size);
+      this.#bytes = new captured.Uint8Array(size);
       let offset = 0;
-      for (const chunk of chunks) { this.#bytes.set(chunk, offset); offset += chunk.length; }
-      const type = options?.type === undefined ? '' : String(options.type);
-      this.#type = /[^\x20-\x7e]/.test(type) ? '' : type.toLowerCase();
+      for (let index = 0; index < chunks.length; index++) { call(captured.typedArraySet, this.#bytes, [chunks[index], offset]); offset += call(typedArrayLength, chunks[index], []); }
+      const type = options?.type === undefined ? '' : captured.String(options.type);
+      let printable = true;
+      for (let index = 0; index < type.length && printable; index++) { const code = call(captured.charCodeAt, type, [index]); printable = code >= 0x20 && code <= 0x7e; }
+      this.#type = printable ? call(captured.toLowerCase, type, []) : '';
     }
-    get size() { return this.#bytes.length; }
+    static { isBlob = (value) => value !== null && typeof value === 'object' && #bytes in value; }
+    get size() { return call(typedArrayLength, this.#bytes, []); }
     get type() { return this.#type; }
-    text() { return Promise.resolve(decoder.decode(this.#bytes)); }
-    arrayBuffer() { return Promise.resolve(this.#bytes.slice().buffer); }
-    bytes() { return Promise.resolve(this.#bytes.slice()); }
-    slice(start = 0, end = this.#bytes.length, type = '') {
+    text() { return resolved(call(captured.decode, decoder, [this.#bytes])); }
+    arrayBuffer() { return resolved(call(typedArrayBuffer, copyBytes(this.#bytes), [])); }
+    bytes() { return resolved(copyBytes(this.#bytes)); }
+    slice(start = 0, end = call(typedArrayLength, this.#bytes, []), type = '') {
+      const length = call(typedArrayLength, this.#bytes, []);
+      const from = relativeIndex(start, length);
+      const to = relativeIndex(end, length);
       const blob = new Blob([], { type });
-      blob.#bytes = this.#bytes.slice(start, end);
+      blob.#bytes = /** @type {Uint8Array<ArrayBuffer>} */ (copyBytes(new captured.Uint8Array(call(typedArrayBuffer, this.#bytes, []), from, captured.max(to - from, 0))));
       return blob;
     }
     get [Symbol.toStringTag]() { return 'Blob'; }
@@ -536,6 +719,8 @@
 
   // ---- File: a Blob with a name and a time, as Node has it ----
   const dateNow = Date.now;
+  /** @type {(value: unknown) => value is File} */
+  let isFile = (value) => false;
   class File extends Blob {
     #name;
     #lastModified;
@@ -545,12 +730,13 @@
      * @param {{ type?: unknown, lastModified?: unknown }} [options]
      */
     constructor(bits, name, options = {}) {
-      if (arguments.length < 2) throw new TypeError('The "fileBits" and "fileName" arguments must be specified');
+      if (arguments.length < 2) throw new captured.TypeError('The "fileBits" and "fileName" arguments must be specified');
       super(bits, options);
-      this.#name = String(name);
-      const time = options?.lastModified === undefined ? dateNow() : Number(options.lastModified);
-      this.#lastModified = Number.isNaN(time) ? 0 : time;
+      this.#name = captured.String(name);
+      const time = options?.lastModified === undefined ? dateNow() : captured.Number(options.lastModified);
+      this.#lastModified = time !== time ? 0 : time;
     }
+    static { isFile = (value) => value !== null && typeof value === 'object' && #name in value; }
     get name() { return this.#name; }
     get lastModified() { return this.#lastModified; }
     get [Symbol.toStringTag]() { return 'File'; }
@@ -563,7 +749,7 @@
    * @param {number} required
    */
   function requireArguments(method, given, required) {
-    if (given < required) throw new TypeError(`FormData.${method}: ${required} argument${required === 1 ? '' : 's'} required, but only ${given} found.`);
+    if (given < required) throw new captured.TypeError(`FormData.${method}: ${required} argument${required === 1 ? '' : 's'} required, but only ${given} found.`);
   }
   /**
    * The entry a value makes: a string, or a File (a Blob given a name, or a File renamed).
@@ -574,42 +760,68 @@
    * @returns {[string, string | File]}
    */
   function formEntry(name, value, filename, named) {
-    if (!(value instanceof Blob)) return [String(name), String(value)];
-    if (value instanceof File && !named) return [String(name), value];
-    const fileName = named ? String(filename) : value instanceof File ? value.name : 'blob';
-    const options = value instanceof File ? { type: value.type, lastModified: value.lastModified } : { type: value.type };
-    return [String(name), new File([value], fileName, options)];
+    if (!isBlob(value)) return [captured.String(name), captured.String(value)];
+    if (isFile(value) && !named) return [captured.String(name), value];
+    const fileName = named ? captured.String(filename) : isFile(value) ? value.name : 'blob';
+    const options = isFile(value) ? { type: value.type, lastModified: value.lastModified } : { type: value.type };
+    return [captured.String(name), new File([value], fileName, options)];
   }
   class FormData {
     /** @type {Array<[string, string | File]>} */
     #entries = [];
     /** @param {unknown} [form] */
     constructor(form) {
-      if (form !== undefined) throw new TypeError('FormData constructor: Argument 1 could not be converted to: undefined.');
+      if (form !== undefined) throw new captured.TypeError('FormData constructor: Argument 1 could not be converted to: undefined.');
+    }
+    /** The entries whose name is not `key` @param {string} key @returns {Array<[string, string | File]>} */
+    #without(key) {
+      /** @type {Array<[string, string | File]>} */
+      const kept = [];
+      for (let index = 0; index < this.#entries.length; index++) if (this.#entries[index][0] !== key) put(kept, kept.length, this.#entries[index]);
+      return kept;
     }
     /** @param {unknown} name @param {unknown} value @param {unknown} [filename] */
-    append(name, value, filename) { requireArguments('append', arguments.length, 2); this.#entries.push(formEntry(name, value, filename, arguments.length > 2)); }
+    append(name, value, filename) { requireArguments('append', arguments.length, 2); put(this.#entries, this.#entries.length, formEntry(name, value, filename, arguments.length > 2)); }
     /** @param {unknown} name */
-    delete(name) { requireArguments('delete', arguments.length, 1); const key = String(name); this.#entries = this.#entries.filter(([entryName]) => entryName !== key); }
+    delete(name) { requireArguments('delete', arguments.length, 1); this.#entries = this.#without(captured.String(name)); }
     /** @param {unknown} name */
-    get(name) { requireArguments('get', arguments.length, 1); const key = String(name); const found = this.#entries.find(([entryName]) => entryName === key); return found ? found[1] : null; }
+    get(name) {
+      requireArguments('get', arguments.length, 1);
+      const key = captured.String(name);
+      for (let index = 0; index < this.#entries.length; index++) if (this.#entries[index][0] === key) return this.#entries[index][1];
+      return null;
+    }
     /** @param {unknown} name */
-    getAll(name) { requireArguments('getAll', arguments.length, 1); const key = String(name); return this.#entries.filter(([entryName]) => entryName === key).map(([, value]) => value); }
+    getAll(name) {
+      requireArguments('getAll', arguments.length, 1);
+      const key = captured.String(name);
+      /** @type {Array<string | File>} */
+      const values = [];
+      for (let index = 0; index < this.#entries.length; index++) if (this.#entries[index][0] === key) put(values, values.length, this.#entries[index][1]);
+      return values;
+    }
     /** @param {unknown} name */
-    has(name) { requireArguments('has', arguments.length, 1); const key = String(name); return this.#entries.some(([entryName]) => entryName === key); }
+    has(name) { requireArguments('has', arguments.length, 1); return this.get(captured.String(name)) !== null; }
     /** @param {unknown} name @param {unknown} value @param {unknown} [filename] */
     set(name, value, filename) {
       requireArguments('set', arguments.length, 2);
       const entry = formEntry(name, value, filename, arguments.length > 2);
-      const at = this.#entries.findIndex(([entryName]) => entryName === entry[0]);
-      if (at === -1) this.#entries.push(entry);
-      else this.#entries = [...this.#entries.slice(0, at), entry, ...this.#entries.slice(at + 1).filter(([entryName]) => entryName !== entry[0])];
+      /** @type {Array<[string, string | File]>} */
+      const entries = [];
+      let placed = false;
+      for (let index = 0; index < this.#entries.length; index++) {
+        const current = this.#entries[index];
+        if (current[0] !== entry[0]) put(entries, entries.length, current);
+        else if (!placed) { put(entries, entries.length, entry); placed = true; }
+      }
+      if (!placed) put(entries, entries.length, entry);
+      this.#entries = entries;
     }
-    *keys() { for (const [name] of this.#entries) yield name; }
-    *values() { for (const [, value] of this.#entries) yield value; }
-    *entries() { for (const [name, value] of this.#entries) yield [name, value]; }
+    *keys() { const entries = this.#entries; for (let index = 0; index < entries.length; index++) yield entries[index][0]; }
+    *values() { const entries = this.#entries; for (let index = 0; index < entries.length; index++) yield entries[index][1]; }
+    *entries() { const entries = this.#entries; for (let index = 0; index < entries.length; index++) yield [entries[index][0], entries[index][1]]; }
     /** @param {(value: string | File, name: string, form: FormData) => void} callback @param {unknown} [thisArg] */
-    forEach(callback, thisArg) { for (const [name, value] of this.#entries) callback.call(thisArg, value, name, this); }
+    forEach(callback, thisArg) { const entries = this.#entries; for (let index = 0; index < entries.length; index++) call(callback, thisArg, [entries[index][1], entries[index][0], this]); }
     [Symbol.iterator]() { return this.entries(); }
     get [Symbol.toStringTag]() { return 'FormData'; }
   }
@@ -617,15 +829,18 @@
   // ---- crypto.subtle.digest: SHA-1, SHA-256 (32-bit words), SHA-384, SHA-512 (BigInt words) ----
   /** @param {Uint8Array} bytes @param {number} blockBytes @param {number} lengthBytes @returns {DataView} */
   function pad(bytes, blockBytes, lengthBytes) {
-    const total = Math.ceil((bytes.length + 1 + lengthBytes) / blockBytes) * blockBytes;
-    const padded = new Uint8Array(total);
-    padded.set(bytes);
-    padded[bytes.length] = 0x80;
-    const view = new DataView(padded.buffer);
-    view.setUint32(total - 4, (bytes.length * 8) >>> 0);
-    view.setUint32(total - 8, Math.floor(bytes.length / 0x20000000));
+    const length = call(typedArrayLength, bytes, []);
+    const total = captured.ceil((length + 1 + lengthBytes) / blockBytes) * blockBytes;
+    const padded = new captured.Uint8Array(total);
+    call(captured.typedArraySet, padded, [bytes]);
+    padded[length] = 0x80;
+    const view = new captured.DataView(call(typedArrayBuffer, padded, []));
+    call(captured.setUint32, view, [total - 4, (length * 8) >>> 0]);
+    call(captured.setUint32, view, [total - 8, captured.floor(length / 0x20000000)]);
     return view;
   }
+  /** @param {DataView} view @param {number} at @returns {number} */
+  const word32At = (view, at) => call(captured.getUint32, view, [at]);
   const rotr = (/** @type {number} */ x, /** @type {number} */ n) => (x >>> n) | (x << (32 - n));
   const k256 = Array.from({ length: 64 }, (_, i) => {
     let n = 2, count = -1;
@@ -637,14 +852,14 @@
     const view = pad(bytes, 64, 8);
     const h = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
     const w = new Uint32Array(64);
-    for (let block = 0; block < view.byteLength; block += 64) {
-      for (let i = 0; i < 16; i++) w[i] = view.getUint32(block + i * 4);
+    for (let block = 0, blocksEnd = call(captured.dataViewByteLength, view, []); block < blocksEnd; block += 64) {
+      for (let i = 0; i < 16; i++) w[i] = word32At(view, block + i * 4);
       for (let i = 16; i < 64; i++) {
         const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
         const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
       }
-      let [a, b, c, d, e, f, g, hh] = h;
+      let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
       for (let i = 0; i < 64; i++) {
         const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k256[i] + w[i]) >>> 0;
         const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
@@ -660,10 +875,10 @@
     const view = pad(bytes, 64, 8);
     const h = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
     const w = new Uint32Array(80);
-    for (let block = 0; block < view.byteLength; block += 64) {
-      for (let i = 0; i < 16; i++) w[i] = view.getUint32(block + i * 4);
+    for (let block = 0, blocksEnd = call(captured.dataViewByteLength, view, []); block < blocksEnd; block += 64) {
+      for (let i = 0; i < 16; i++) w[i] = word32At(view, block + i * 4);
       for (let i = 16; i < 80; i++) w[i] = rotr(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 31);
-      let [a, b, c, d, e] = h;
+      let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
       for (let i = 0; i < 80; i++) {
         const f = i < 20 ? (b & c) | (~b & d) : i < 40 ? b ^ c ^ d : i < 60 ? (b & c) | (b & d) | (c & d) : b ^ c ^ d;
         const k = i < 20 ? 0x5a827999 : i < 40 ? 0x6ed9eba1 : i < 60 ? 0x8f1bbcdc : 0xca62c1d6;
@@ -677,38 +892,53 @@
   }
   /** @param {number[]} words @returns {ArrayBuffer} */
   function words32(words) {
-    const out = new DataView(new ArrayBuffer(words.length * 4));
-    words.forEach((word, i) => out.setUint32(i * 4, word));
-    return out.buffer;
+    const buffer = new captured.ArrayBuffer(words.length * 4);
+    const out = new captured.DataView(buffer);
+    for (let i = 0; i < words.length; i++) call(captured.setUint32, out, [i * 4, words[i]]);
+    return buffer;
   }
   const mask64 = (1n << 64n) - 1n;
   const rotr64 = (/** @type {bigint} */ x, /** @type {bigint} */ n) => ((x >> n) | (x << (64n - n))) & mask64;
-  /** @param {number} count @returns {bigint[]} */
-  function primes(count) { const list = []; for (let n = 2; list.length < count; n++) { let prime = true; for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; } if (prime) list.push(BigInt(n)); } return list; }
+  /** The primes from the `from`-th (0-based) up to `count` of them @param {number} count @param {number} [from] @returns {BigUint64Array} */
+  function primes(count, from = 0) {
+    const list = new captured.BigUint64Array(count - from);
+    let found = 0;
+    for (let n = 2; found < count; n++) { let prime = true; for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; } if (prime) { if (found >= from) list[found - from] = captured.BigInt(n); found++; } }
+    return list;
+  }
   /** The first 64 bits of the fractional part of the root of n, exactly (integer square/cube roots of n·2^(64·k)). */
   /** @param {bigint} n @param {number} root @returns {bigint} */
   function fractionBits(n, root) {
-    const shifted = n << (64n * BigInt(root));
-    let x = 1n << BigInt(Math.ceil((shifted.toString(2).length) / root) + 1);
-    for (;;) { const y = ((BigInt(root) - 1n) * x + shifted / x ** BigInt(root - 1)) / BigInt(root); if (y >= x) break; x = y; }
+    const shifted = n << (64n * captured.BigInt(root));
+    const bigRoot = captured.BigInt(root);
+    let x = 1n << captured.BigInt(captured.ceil(call(captured.bigIntToString, shifted, [2]).length / root) + 1);
+    for (;;) { const y = ((bigRoot - 1n) * x + shifted / x ** captured.BigInt(root - 1)) / bigRoot; if (y >= x) break; x = y; }
     return x & mask64;
   }
-  let k512 = /** @type {bigint[] | null} */ (null);
-  /** @param {Uint8Array} bytes @param {bigint[]} initial @param {number} outputBytes @returns {ArrayBuffer} */
+  /** @param {BigUint64Array} values @param {number} root @returns {BigUint64Array} */
+  function fractionsOf(values, root) {
+    const count = call(typedArrayLength, values, []);
+    const fractions = new captured.BigUint64Array(count);
+    for (let i = 0; i < count; i++) fractions[i] = fractionBits(values[i], root);
+    return fractions;
+  }
+  let k512 = /** @type {BigUint64Array | null} */ (null);
+  /** @param {Uint8Array} bytes @param {BigUint64Array} initial @param {number} outputBytes @returns {ArrayBuffer} */
   function sha512(bytes, initial, outputBytes) {
-    k512 ??= primes(80).map((p) => fractionBits(p, 3));
+    k512 ??= fractionsOf(primes(80), 3);
     const k = k512;
     const view = pad(bytes, 128, 16);
-    const h = [...initial];
-    const w = new Array(80);
-    for (let block = 0; block < view.byteLength; block += 128) {
-      for (let i = 0; i < 16; i++) w[i] = view.getBigUint64(block + i * 8);
+    const h = new captured.BigUint64Array(8);
+    for (let i = 0; i < 8; i++) h[i] = initial[i];
+    const w = new captured.BigUint64Array(80);
+    for (let block = 0, blocksEnd = call(captured.dataViewByteLength, view, []); block < blocksEnd; block += 128) {
+      for (let i = 0; i < 16; i++) w[i] = call(captured.getBigUint64, view, [block + i * 8]);
       for (let i = 16; i < 80; i++) {
         const s0 = rotr64(w[i - 15], 1n) ^ rotr64(w[i - 15], 8n) ^ (w[i - 15] >> 7n);
         const s1 = rotr64(w[i - 2], 19n) ^ rotr64(w[i - 2], 61n) ^ (w[i - 2] >> 6n);
         w[i] = (w[i - 16] + s0 + w[i - 7] + s1) & mask64;
       }
-      let [a, b, c, d, e, f, g, hh] = /** @type {bigint[]} */ (h);
+      let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
       for (let i = 0; i < 80; i++) {
         const t1 = (hh + (rotr64(e, 14n) ^ rotr64(e, 18n) ^ rotr64(e, 41n)) + ((e & f) ^ (~e & mask64 & g)) + k[i] + w[i]) & mask64;
         const t2 = ((rotr64(a, 28n) ^ rotr64(a, 34n) ^ rotr64(a, 39n)) + ((a & b) ^ (a & c) ^ (b & c))) & mask64;
@@ -717,30 +947,37 @@
       const next = [a, b, c, d, e, f, g, hh];
       for (let i = 0; i < 8; i++) h[i] = (h[i] + next[i]) & mask64;
     }
-    const out = new DataView(new ArrayBuffer(64));
-    h.forEach((word, i) => out.setBigUint64(i * 8, word));
-    return out.buffer.slice(0, outputBytes);
+    const buffer = new captured.ArrayBuffer(outputBytes);
+    const out = new captured.DataView(buffer);
+    for (let i = 0; i * 8 < outputBytes; i++) call(captured.setBigUint64, out, [i * 8, h[i]]);
+    return buffer;
   }
-  let iv512 = /** @type {bigint[] | null} */ (null);
-  let iv384 = /** @type {bigint[] | null} */ (null);
+  let iv512 = /** @type {BigUint64Array | null} */ (null);
+  let iv384 = /** @type {BigUint64Array | null} */ (null);
   /** @type {Record<string, (bytes: Uint8Array) => ArrayBuffer>} */
   const digests = {
     'SHA-1': sha1,
     'SHA-256': sha256,
-    'SHA-384': (/** @type {Uint8Array} */ bytes) => sha512(bytes, (iv384 ??= primes(16).slice(8).map((p) => fractionBits(p, 2))), 48),
-    'SHA-512': (/** @type {Uint8Array} */ bytes) => sha512(bytes, (iv512 ??= primes(8).map((p) => fractionBits(p, 2))), 64),
+    'SHA-384': (/** @type {Uint8Array} */ bytes) => sha512(bytes, (iv384 ??= fractionsOf(primes(16, 8), 2)), 48),
+    'SHA-512': (/** @type {Uint8Array} */ bytes) => sha512(bytes, (iv512 ??= fractionsOf(primes(8), 2)), 64),
   };
+  /** @param {string} message @returns {Error} */
+  function notSupported(message) {
+    const error = new captured.Error(message);
+    put(error, 'name', 'NotSupportedError');
+    return error;
+  }
   const subtle = {
     /** @param {any} algorithm (user code's: a name or { name }) @param {unknown} data @returns {Promise<ArrayBuffer>} */
     digest(algorithm, data) {
       try {
-        const name = String(typeof algorithm === 'object' && algorithm !== null ? algorithm.name : algorithm).toUpperCase();
-        const hash = Object.hasOwn(digests, name) ? digests[name] : null;
-        if (!hash) throw abortError('NotSupportedError', `Unrecognized algorithm name (only SHA-1, SHA-256, SHA-384 and SHA-512 exist in this sandbox)`);
-        const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
-        if (!bytes) throw new TypeError('The data argument must be an ArrayBuffer or an ArrayBufferView');
-        return Promise.resolve(hash(bytes));
-      } catch (error) { return Promise.reject(error); }
+        const name = call(captured.toUpperCase, captured.String(typeof algorithm === 'object' && algorithm !== null ? algorithm.name : algorithm), []);
+        const hash = captured.hasOwn(digests, name) ? digests[name] : null;
+        if (!hash) throw notSupported(`Unrecognized algorithm name (only SHA-1, SHA-256, SHA-384 and SHA-512 exist in this sandbox)`);
+        const bytes = bytesOf(data);
+        if (!bytes) throw new captured.TypeError('The data argument must be an ArrayBuffer or an ArrayBufferView');
+        return resolved(hash(bytes));
+      } catch (error) { return call(captured.promiseReject, captured.Promise, [error]); }
     },
   };
   Object.defineProperty(/** @type {any} */ (globalThis).crypto, 'subtle', { value: subtle, enumerable: true, configurable: true });

@@ -95,55 +95,116 @@ function safeMap() {
 
 const counts = safeMap();
 const timers = safeMap();
+// console.table, trace, time and groupEnd call only what is captured here, at start-up.
+const consoleKeys = Object.keys;
+const consoleDefineProperty = Object.defineProperty;
+const consoleRepeat = String.prototype.repeat;
+const consoleToFixed = Number.prototype.toFixed;
+const consoleFloor = Math.floor;
+const consoleCeil = Math.ceil;
+const ConsoleError = Error;
+const ConsoleString = String;
+/** Appends as a data property: no push, no setter a run put on Array.prototype. */
+/** @template T @param {T[]} list @param {T} item */
+function consoleAppend(list, item) {
+  consoleDefineProperty(list, list.length, /** @type {PropertyDescriptor} */ ({ __proto__: null, value: item, writable: true, enumerable: true, configurable: true }));
+}
+/** @param {string[]} list @param {string} separator @returns {string} */
+function consoleJoin(list, separator) {
+  let text = '';
+  for (let index = 0; index < list.length; index++) text = index === 0 ? list[index] : text + separator + list[index];
+  return text;
+}
+/** @param {number} count @returns {string} */
+const consoleSpaces = (count) => consoleApply(consoleRepeat, ' ', [count]);
 /** @param {any} data (user code's: any value) @returns {string} */
 function table(data) {
-  if (data === null || typeof data !== 'object') return format(data);
-  const rows = Object.keys(data);
+  if (data === null || typeof data !== 'object') return format([data]);
+  const rows = consoleKeys(data);
   const columns = /** @type {string[]} */ ([]);
-  for (const row of rows) {
-    const item = data[row];
-    if (item !== null && typeof item === 'object') for (const key of Object.keys(item)) if (!columns.includes(key)) columns.push(key);
+  for (let r = 0; r < rows.length; r++) {
+    const item = data[rows[r]];
+    if (item === null || typeof item !== 'object') continue;
+    const keys = consoleKeys(item);
+    for (let k = 0; k < keys.length; k++) {
+      let known = false;
+      for (let c = 0; c < columns.length && !known; c++) known = columns[c] === keys[k];
+      if (!known) consoleAppend(columns, keys[k]);
+    }
   }
-  const hasValues = rows.some((row) => data[row] === null || typeof data[row] !== 'object');
-  const header = ['(index)', ...columns, ...(hasValues ? ['Values'] : [])];
+  let hasValues = false;
+  for (let r = 0; r < rows.length && !hasValues; r++) hasValues = data[rows[r]] === null || typeof data[rows[r]] !== 'object';
+  const header = ['(index)'];
+  for (let c = 0; c < columns.length; c++) consoleAppend(header, columns[c]);
+  if (hasValues) consoleAppend(header, 'Values');
   const cell = (/** @type {unknown} */ value) => (value === undefined ? '' : inspect(value, { depth: 0 }));
-  const body = rows.map((row) => {
-    const item = data[row];
+  const body = /** @type {string[][]} */ ([]);
+  for (let r = 0; r < rows.length; r++) {
+    const item = data[rows[r]];
     const isObject = item !== null && typeof item === 'object';
-    return [row, ...columns.map((key) => (isObject ? cell(item[key]) : '')), ...(hasValues ? [isObject ? '' : cell(item)] : [])];
-  });
-  const widths = header.map((title, index) => Math.max(title.length, ...body.map((line) => line[index].length)) + 2);
-  const line = (/** @type {string} */ left, /** @type {string} */ middle, /** @type {string} */ right) => left + widths.map((width) => '─'.repeat(width)).join(middle) + right;
-  const render = (/** @type {string[]} */ cells) => '│' + cells.map((text, index) => {
-    const space = widths[index] - text.length;
-    return ' '.repeat(Math.floor(space / 2)) + text + ' '.repeat(Math.ceil(space / 2));
-  }).join('│') + '│';
-  return [line('┌', '┬', '┐'), render(header), line('├', '┼', '┤'), ...body.map(render), line('└', '┴', '┘')].join('\n');
+    const line = [rows[r]];
+    for (let c = 0; c < columns.length; c++) consoleAppend(line, isObject ? cell(item[columns[c]]) : '');
+    if (hasValues) consoleAppend(line, isObject ? '' : cell(item));
+    consoleAppend(body, line);
+  }
+  const widths = /** @type {number[]} */ ([]);
+  for (let index = 0; index < header.length; index++) {
+    let width = header[index].length;
+    for (let r = 0; r < body.length; r++) if (body[r][index].length > width) width = body[r][index].length;
+    consoleAppend(widths, width + 2);
+  }
+  const rule = (/** @type {string} */ left, /** @type {string} */ middle, /** @type {string} */ right) => {
+    const parts = /** @type {string[]} */ ([]);
+    for (let index = 0; index < widths.length; index++) consoleAppend(parts, consoleApply(consoleRepeat, '─', [widths[index]]));
+    return left + consoleJoin(parts, middle) + right;
+  };
+  const render = (/** @type {string[]} */ cells) => {
+    const parts = /** @type {string[]} */ ([]);
+    for (let index = 0; index < cells.length; index++) {
+      const space = widths[index] - cells[index].length;
+      consoleAppend(parts, consoleSpaces(consoleFloor(space / 2)) + cells[index] + consoleSpaces(consoleCeil(space / 2)));
+    }
+    return '│' + consoleJoin(parts, '│') + '│';
+  };
+  let text = rule('┌', '┬', '┐') + '\n' + render(header) + '\n' + rule('├', '┼', '┤');
+  for (let r = 0; r < body.length; r++) text += '\n' + render(body[r]);
+  return text + '\n' + rule('└', '┴', '┘');
+}
+
+/** The stack of a new Error less its first `skip` lines @param {number} skip @returns {string} */
+function stackBelow(skip) {
+  const stack = ConsoleString(new ConsoleError().stack);
+  let from = 0;
+  for (let line = 0; line < skip && from !== -1; line++) {
+    const newline = consoleApply(consoleIndexOf, stack, ['\n', from]);
+    from = newline === -1 ? -1 : newline + 1;
+  }
+  return from === -1 ? '' : consoleApply(consoleSlice, stack, [from]);
 }
 
 /** @type {Record<string, (...args: any[]) => void>} user code's arguments, any values */
 const consoleObject = {
-  log: (...args) => emit('', format(...args)),
-  info: (...args) => emit('[INFO] ', format(...args)),
-  warn: (...args) => emit('[WARN] ', format(...args)),
-  error: (...args) => emit('[ERROR] ', format(...args)),
-  debug: (...args) => emit('', format(...args)),
+  log: (...args) => emit('', format(args)),
+  info: (...args) => emit('[INFO] ', format(args)),
+  warn: (...args) => emit('[WARN] ', format(args)),
+  error: (...args) => emit('[ERROR] ', format(args)),
+  debug: (...args) => emit('', format(args)),
   trace: (...args) => {
-    const stack = String(new Error().stack).split('\n').slice(2).join('\n');
-    emit('', `Trace${args.length > 0 ? ': ' + format(...args) : ''}\n${stack}`);
+    const stack = stackBelow(3);
+    emit('', `Trace${args.length > 0 ? ': ' + format(args) : ''}\n${stack}`);
   },
   dir: (value, options) => emit('', inspect(value, options)),
   table: (data) => emit('', table(data)),
-  assert: (condition, ...args) => { if (!condition) emit('[ERROR] ', `Assertion failed${args.length > 0 ? ': ' + format(...args) : ''}`); },
+  assert: (condition, ...args) => { if (!condition) emit('[ERROR] ', `Assertion failed${args.length > 0 ? ': ' + format(args) : ''}`); },
   count: (label = 'default') => { const count = (counts.get(label) ?? 0) + 1; counts.set(label, count); emit('', `${label}: ${count}`); },
   countReset: (label = 'default') => { counts.delete(label); },
   time: (label = 'default') => { timers.set(label, performance.now()); },
-  timeEnd: (label = 'default') => { if (timers.has(label)) { emit('', `${label}: ${(performance.now() - timers.get(label)).toFixed(3)}ms`); timers.delete(label); } },
-  timeLog: (label = 'default', ...args) => { if (timers.has(label)) emit('', `${label}: ${(performance.now() - timers.get(label)).toFixed(3)}ms${args.length > 0 ? ' ' + format(...args) : ''}`); },
-  group: (...args) => { if (args.length > 0) emit('', format(...args)); groupIndent += '  '; },
-  groupEnd: () => { groupIndent = groupIndent.slice(2); },
+  timeEnd: (label = 'default') => { if (timers.has(label)) { emit('', `${label}: ${consoleApply(consoleToFixed, performance.now() - timers.get(label), [3])}ms`); timers.delete(label); } },
+  timeLog: (label = 'default', ...args) => { if (timers.has(label)) emit('', `${label}: ${consoleApply(consoleToFixed, performance.now() - timers.get(label), [3])}ms${args.length > 0 ? ' ' + format(args) : ''}`); },
+  group: (...args) => { if (args.length > 0) emit('', format(args)); groupIndent += '  '; },
+  groupEnd: () => { groupIndent = consoleApply(consoleSlice, groupIndent, [2]); },
 };
 const consoleGroup = consoleObject.group;
-consoleObject.groupCollapsed = { groupCollapsed: (/** @type {unknown[]} */ ...args) => consoleGroup(...args) }.groupCollapsed;
+consoleObject.groupCollapsed = { groupCollapsed: (/** @type {unknown[]} */ ...args) => consoleApply(consoleGroup, undefined, args) }.groupCollapsed;
 Object.defineProperty(globalThis, 'console', { value: consoleObject, writable: true, configurable: true });
 

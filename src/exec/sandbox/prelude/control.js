@@ -14,7 +14,30 @@ const resultCharsMax = 8 * 1024 * 1024;
 const errorCharsMax = 64 * 1024;
 /** @param {string} text @param {number} charsMax @returns {string} */
 function bounded(text, charsMax) {
-  return text.length <= charsMax ? text : `${text.slice(0, charsMax)}… [truncated: ${text.length - charsMax} more characters]`;
+  return text.length <= charsMax ? text : `${consoleApply(consoleSlice, text, [0, charsMax])}… [truncated: ${text.length - charsMax} more characters]`;
+}
+// Captured (with console.js's): results and errors are described after the run's code ran.
+const controlGetPrototypeOf = Object.getPrototypeOf;
+const ControlErrorPrototype = Error.prototype;
+/** `value instanceof Error`, without Error[Symbol.hasInstance] @param {unknown} value @returns {value is Error} */
+function isError(value) {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  for (let prototype = controlGetPrototypeOf(value); prototype !== null; prototype = controlGetPrototypeOf(prototype)) if (prototype === ControlErrorPrototype) return true;
+  return false;
+}
+/** The lines of a stack that are not the prelude's @param {string} stack @returns {string} */
+function userFrames(stack) {
+  let text = '';
+  let kept = 0;
+  for (let from = 0; from <= stack.length;) {
+    const newline = consoleApply(consoleIndexOf, stack, ['\n', from]);
+    const end = newline === -1 ? stack.length : newline;
+    const line = consoleApply(consoleSlice, stack, [from, end]);
+    if (consoleApply(consoleIndexOf, line, ['mcp-v8:prelude']) === -1) text = kept++ === 0 ? line : text + '\n' + line;
+    if (newline === -1) break;
+    from = newline + 1;
+  }
+  return text;
 }
 
 /**
@@ -31,13 +54,13 @@ let textFormat = textFormatCurrent;
  * @returns {string}
  */
 function describeError(error) {
-  if (error instanceof Error) {
-    if (error.stack === undefined) return bounded(String(error), errorCharsMax);
-    return bounded(String(error.stack).split('\n').filter((line) => !line.includes('mcp-v8:prelude')).join('\n'), errorCharsMax);
+  if (isError(error)) {
+    if (error.stack === undefined) return bounded(ConsoleString(error), errorCharsMax);
+    return bounded(userFrames(ConsoleString(error.stack)), errorCharsMax);
   }
   if (textFormat >= 2) return bounded(`Uncaught ${inspect(error, { depth: 4 })}`, errorCharsMax);
   // Format 1: String(e) as for a throw at the top level, but objects inspected (not [object Object]).
-  const text = error !== null && typeof error === 'object' ? inspect(error) : String(error);
+  const text = error !== null && typeof error === 'object' ? inspect(error) : ConsoleString(error);
   return bounded(text, errorCharsMax);
 }
 
@@ -69,6 +92,24 @@ function state(final = false) {
 /** Marks a value thrown at the top level, handed on as the completion value (src/exec/catch-thrown.ts). */
 const thrownKey = 'mcp-v8: thrown at the top level';
 
+/**
+ * A promised result, awaited: `await` reaches a promise's settlement without looking up `then`,
+ * which the run may have replaced on Promise.prototype (Promise.resolve(value).then did).
+ * @param {unknown} value
+ */
+async function settleLater(value) {
+  let result;
+  try {
+    result = await value;
+  } catch (error) {
+    settled = true;
+    outcome = { ok: false, error: describeError(error) };
+    return;
+  }
+  settled = true;
+  outcome = { ok: true, value: describeResult(result), type: result === null ? 'null' : typeof result };
+}
+
 /** @type {Record<string, (argument?: any) => unknown>} */
 const control = {
   /** @param {any} value (user code's completion value) */
@@ -79,10 +120,7 @@ const control = {
       return state();
     }
     if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function') {
-      Promise.resolve(value).then(
-        (result) => { settled = true; outcome = { ok: true, value: describeResult(result), type: result === null ? 'null' : typeof result }; },
-        (error) => { settled = true; outcome = { ok: false, error: describeError(error) }; },
-      );
+      void settleLater(value);
       return state();
     }
     settled = true;
