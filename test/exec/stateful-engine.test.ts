@@ -179,11 +179,14 @@ describe('stateful engine', () => {
   test('a resume cancelled while it waits for a slot gives the live context back, unchanged', async () => {
     const { last } = await chain(['var kept = 1']);
     const name = last.live!;
-    // Both slots busy, so the resume queues, holding the context it took.
+    // Every lane this (anonymous) client may hold is busy, so the resume queues, holding the
+    // context it took. Spinning, not awaiting: a run that awaits a timer gives its lane back
+    // (scheduler.ts). Two slots; the third spinner starts once the first two count as long, and
+    // then the client holds lanes - 1 = 3, its most, however long the resume takes to arrive.
     const busy = new AbortController();
     const started: Array<Promise<void>> = [];
-    const blockers = [0, 1].map(() => runStateful('await new Promise((resolve) => setTimeout(resolve, 10_000))', { replay: [] }, {
-      signal: busy.signal, onStarted: startedSignal(started),
+    const blockers = [0, 1, 2].map(() => runStateful('for (;;) {}', { replay: [] }, {
+      signal: busy.signal, onStarted: startedSignal(started), limits: { heapMemoryMaxMb: 8, executionTimeoutMs: 120_000 },
     }));
     await Promise.all(started);
     const cancel = new AbortController();
