@@ -177,16 +177,87 @@
   }
 
   // ---- URL: WHATWG parsing for special schemes (http, https, ws, wss, ftp, file) and opaque ones ----
+  // Calls only builtins captured at start-up (`captured`, below), by index loops and char scans (no regex calls).
   /** @type {Record<string, string>} */
   const specialPorts = { 'http:': '80', 'https:': '443', 'ws:': '80', 'wss:': '443', 'ftp:': '21', 'file:': '' };
-  const isSpecial = (/** @type {string} */ protocol) => Object.hasOwn(specialPorts, protocol);
+  const isSpecial = (/** @type {string} */ protocol) => captured.hasOwn(specialPorts, protocol);
+  /** @param {string} text @param {number} start @param {number} [end] @returns {string} */
+  const sliceOf = (text, start, end) => call(captured.slice, text, end === undefined ? [start] : [start, end]);
+  /** @param {string} text @returns {string} */
+  const lowerOf = (text) => call(captured.toLowerCase, text, []);
+  /** @param {string} text @param {string} search @returns {boolean} */
+  const contains = (text, search) => call(captured.indexOf, text, [search]) !== -1;
+  /** Whether text has a '/' (or, special, a '\') at index @param {string} text @param {number} index @param {boolean} special @returns {boolean} */
+  const slashAt = (text, index, special) => text[index] === '/' || (special && text[index] === '\\');
+  /** @param {number} code @returns {boolean} */
+  const isDigit = (code) => code >= 48 && code <= 57;
+  /** @param {number} code @returns {boolean} */
+  const isAlpha = (code) => (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
+  /** /^[0-9]*$/ from index on @param {string} text @param {number} from @returns {boolean} */
+  function allDigits(text, from) {
+    for (let index = from; index < text.length; index++) if (!isDigit(call(captured.charCodeAt, text, [index]))) return false;
+    return true;
+  }
+  /** @param {string} text @returns {boolean} */
+  function hasNonAscii(text) {
+    for (let index = 0; index < text.length; index++) if (call(captured.charCodeAt, text, [index]) > 0x7f) return true;
+    return false;
+  }
+  const forbiddenHostCharacters = '\0\t\n\r #%/:<>?@[\\]^|';
+  /** @param {string} text @returns {boolean} */
+  function hasForbiddenHostCharacter(text) {
+    for (let index = 0; index < text.length; index++) if (contains(forbiddenHostCharacters, text[index])) return true;
+    return false;
+  }
+  /** @param {string} text @param {string} separator one character @returns {string[]} */
+  function splitOn(text, separator) {
+    /** @type {string[]} */
+    const parts = [];
+    let start = 0;
+    for (;;) {
+      const end = call(captured.indexOf, text, [separator, start]);
+      if (end === -1) { put(parts, parts.length, sliceOf(text, start)); return parts; }
+      put(parts, parts.length, sliceOf(text, start, end));
+      start = end + 1;
+    }
+  }
+  /** @param {string[]} parts @param {string} separator @returns {string} */
+  function joinWith(parts, separator) {
+    let text = '';
+    for (let index = 0; index < parts.length; index++) text += (index === 0 ? '' : separator) + parts[index];
+    return text;
+  }
+  /** The code points of text (a lone surrogate as itself, as Array.from does) @param {string} text @returns {number[]} */
+  function codePointsOf(text) {
+    /** @type {number[]} */
+    const points = [];
+    for (let index = 0; index < text.length; index++) {
+      const code = call(captured.charCodeAt, text, [index]);
+      const next = index + 1 < text.length ? call(captured.charCodeAt, text, [index + 1]) : 0;
+      if (code >= 0xd800 && code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) { put(points, points.length, (code - 0xd800) * 0x400 + next - 0xdc00 + 0x10000); index++; }
+      else put(points, points.length, code);
+    }
+    return points;
+  }
   /** @param {unknown} text @param {string} unsafe @returns {string} */
   function percentEncode(text, unsafe) {
+    const string = captured.String(text);
     let output = '';
-    for (const character of String(text).toWellFormed()) {
-      const code = /** @type {number} */ (character.codePointAt(0));
-      if (code > 0x20 && code < 0x7f && !unsafe.includes(character)) output += character;
-      else for (const byte of encoder.encode(character)) output += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+    for (let index = 0; index < string.length; index++) {
+      const code = call(captured.charCodeAt, string, [index]);
+      let character = string[index];
+      if (code >= 0xd800 && code <= 0xdfff) {
+        const next = index + 1 < string.length ? call(captured.charCodeAt, string, [index + 1]) : 0;
+        // A surrogate pair is one character; a lone surrogate becomes U+FFFD (toWellFormed).
+        if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) { character = sliceOf(string, index, index + 2); index++; }
+        else character = '\ufffd';
+      }
+      if (code > 0x20 && code < 0x7f && !contains(unsafe, character)) output += character;
+      else {
+        const bytes = /** @type {Uint8Array} */ (call(captured.encode, encoder, [character]));
+        const count = call(typedArrayLength, bytes, []);
+        for (let at = 0; at < count; at++) output += '%' + hexDigitsUpper[bytes[at] >> 4] + hexDigitsUpper[bytes[at] & 15];
+      }
     }
     return output;
   }
@@ -197,48 +268,52 @@
   const userinfoUnsafe = ' "#<>?`{}/:;=@[\\]^|';
   /** @param {string} path @param {boolean} special @returns {string} */
   function normalizePath(path, special) {
-    const segments = (special ? path.replace(/\\/g, '/') : path).split('/');
+    let slashed = path;
+    if (special) { slashed = ''; for (let index = 0; index < path.length; index++) slashed += path[index] === '\\' ? '/' : path[index]; }
+    const segments = splitOn(slashed, '/');
+    /** @type {string[]} */
     const output = [];
     for (let index = 1; index < segments.length; index++) {
       const segment = segments[index];
-      const lower = segment.toLowerCase();
+      const lower = lowerOf(segment);
       const last = index === segments.length - 1;
-      if (lower === '..' || lower === '.%2e' || lower === '%2e.' || lower === '%2e%2e') { output.pop(); if (last) output.push(''); }
-      else if (lower === '.' || lower === '%2e') { if (last) output.push(''); }
-      else output.push(percentEncode(segment, pathUnsafe));
+      if (lower === '..' || lower === '.%2e' || lower === '%2e.' || lower === '%2e%2e') { if (output.length > 0) output.length--; if (last) put(output, output.length, ''); }
+      else if (lower === '.' || lower === '%2e') { if (last) put(output, output.length, ''); }
+      else put(output, output.length, percentEncode(segment, pathUnsafe));
     }
-    return '/' + output.join('/');
+    return '/' + joinWith(output, '/');
   }
   // ---- IDNA (UTS #46, non-transitional, as WHATWG URL): a non-ASCII host becomes its punycode form ----
   const punycodeBase = 36;
   /** RFC 3492's bias adaptation. @param {number} delta @param {number} points @param {boolean} first @returns {number} */
   function adapt(delta, points, first) {
-    delta = first ? Math.floor(delta / 700) : delta >> 1;
-    delta += Math.floor(delta / points);
+    delta = first ? captured.floor(delta / 700) : delta >> 1;
+    delta += captured.floor(delta / points);
     let k = 0;
-    for (; delta > 455; k += punycodeBase) delta = Math.floor(delta / 35);
-    return k + Math.floor((36 * delta) / (delta + 38));
+    for (; delta > 455; k += punycodeBase) delta = captured.floor(delta / 35);
+    return k + captured.floor((36 * delta) / (delta + 38));
   }
-  const punycodeDigit = (/** @type {number} */ digit) => String.fromCharCode(digit + 22 + 75 * (digit < 26 ? 1 : 0));
+  const punycodeDigit = (/** @type {number} */ digit) => captured.fromCharCode(digit + 22 + 75 * (digit < 26 ? 1 : 0));
   /**
    * RFC 3492's encoder, one label.
    * @param {string} label
    * @returns {string}
    */
   function punycode(label) {
-    const points = Array.from(label, (character) => /** @type {number} */ (character.codePointAt(0)));
+    const points = codePointsOf(label);
     let output = '';
-    for (const point of points) if (point < 0x80) output += String.fromCharCode(point);
+    for (let index = 0; index < points.length; index++) if (points[index] < 0x80) output += captured.fromCharCode(points[index]);
     const basic = output.length;
     let handled = basic;
     if (basic > 0) output += '-';
     let n = 0x80, delta = 0, bias = 72;
     while (handled < points.length) {
       let next = Infinity;
-      for (const point of points) if (point >= n && point < next) next = point;
+      for (let index = 0; index < points.length; index++) if (points[index] >= n && points[index] < next) next = points[index];
       delta += (next - n) * (handled + 1);
       n = next;
-      for (const point of points) {
+      for (let index = 0; index < points.length; index++) {
+        const point = points[index];
         if (point < n) delta++;
         if (point !== n) continue;
         let q = delta;
@@ -246,7 +321,7 @@
           const t = k <= bias ? 1 : k >= bias + 26 ? 26 : k - bias;
           if (q < t) break;
           output += punycodeDigit(t + ((q - t) % (punycodeBase - t)));
-          q = Math.floor((q - t) / (punycodeBase - t));
+          q = captured.floor((q - t) / (punycodeBase - t));
         }
         output += punycodeDigit(q);
         bias = adapt(delta, handled + 1, handled === basic);
@@ -266,101 +341,159 @@
    * @returns {string}
    */
   function domainToAscii(host) {
-    const mapped = host.replace(/[\u3002\uff0e\uff61]/g, '.').normalize('NFKC').toLowerCase();
-    const labels = mapped.split('.').map((label) => (/[^\x00-\x7f]/.test(label) ? 'xn--' + punycode(label) : label));
-    const ascii = labels.join('.');
+    let dotted = '';
+    for (let index = 0; index < host.length; index++) dotted += contains('\u3002\uff0e\uff61', host[index]) ? '.' : host[index];
+    const labels = splitOn(lowerOf(call(captured.normalize, dotted, ['NFKC'])), '.');
+    for (let index = 0; index < labels.length; index++) if (hasNonAscii(labels[index])) labels[index] = 'xn--' + punycode(labels[index]);
+    const ascii = joinWith(labels, '.');
     // WHATWG URL checks no DNS lengths (beStrict is false); a forbidden code point after mapping is an error.
-    if (/[\0\t\n\r #%/:<>?@[\\\]^|]/.test(ascii)) throw new TypeError('Invalid URL');
+    if (hasForbiddenHostCharacter(ascii)) throw new captured.TypeError('Invalid URL');
     return ascii;
+  }
+  /** One IPv4 part as WHATWG reads it (0x hex, 0 octal, decimal), NaN if none @param {string} part @returns {number} */
+  function ipv4Number(part) {
+    if (part[0] === '0' && part[1] === 'x') return captured.parseInt(sliceOf(part, 2) || '0', 16);
+    if (part.length > 1 && part[0] === '0') {
+      let octal = true;
+      for (let index = 1; index < part.length; index++) { const code = call(captured.charCodeAt, part, [index]); if (code < 48 || code > 55) octal = false; }
+      if (octal) return captured.parseInt(part, 8);
+    }
+    return part !== '' && allDigits(part, 0) ? captured.Number(part) : NaN;
+  }
+  /** /^(0x[0-9a-f]*|[0-9]+)$/ @param {string} part @returns {boolean} */
+  function endsInNumber(part) {
+    if (part[0] === '0' && part[1] === 'x') {
+      for (let index = 2; index < part.length; index++) { const code = call(captured.charCodeAt, part, [index]); if (!isDigit(code) && !(code >= 97 && code <= 102)) return false; }
+      return true;
+    }
+    return part !== '' && allDigits(part, 0);
   }
 
   /** @param {string} host @param {boolean} special @returns {string} */
   function parseHost(host, special) {
-    if (host.startsWith('[')) {
-      if (!host.endsWith(']')) throw new TypeError('Invalid URL');
-      return host.toLowerCase();
+    if (host[0] === '[') {
+      if (host[host.length - 1] !== ']') throw new captured.TypeError('Invalid URL');
+      return lowerOf(host);
     }
     if (!special) return percentEncode(host, ' #/<>?@[\\]^|');
-    const decoded = percentDecode(host).toLowerCase();
-    if (decoded === '' || /[\0\t\n\r #%/:<>?@[\\\]^|]/.test(decoded)) throw new TypeError('Invalid URL');
-    const ascii = /[^\x00-\x7f]/.test(decoded) ? domainToAscii(decoded) : decoded;
-    const parts = ascii.split('.');
-    if (parts[parts.length - 1] === '' && parts.length > 1) parts.pop();
-    if (/^(0x[0-9a-f]*|[0-9]+)$/.test(parts[parts.length - 1])) {
-      if (parts.length > 4) throw new TypeError('Invalid URL');
-      const numbers = parts.map((part) => (/^0x/.test(part) ? parseInt(part.slice(2) || '0', 16) : /^0[0-7]+$/.test(part) ? parseInt(part, 8) : /^[0-9]+$/.test(part) ? Number(part) : NaN));
-      if (numbers.some((number) => Number.isNaN(number))) throw new TypeError('Invalid URL');
+    const decoded = lowerOf(percentDecode(host));
+    if (decoded === '' || hasForbiddenHostCharacter(decoded)) throw new captured.TypeError('Invalid URL');
+    const ascii = hasNonAscii(decoded) ? domainToAscii(decoded) : decoded;
+    const parts = splitOn(ascii, '.');
+    if (parts[parts.length - 1] === '' && parts.length > 1) parts.length--;
+    if (endsInNumber(parts[parts.length - 1])) {
+      if (parts.length > 4) throw new captured.TypeError('Invalid URL');
+      /** @type {number[]} */
+      const numbers = [];
+      for (let index = 0; index < parts.length; index++) {
+        const number = ipv4Number(parts[index]);
+        if (number !== number) throw new captured.TypeError('Invalid URL');
+        put(numbers, index, number);
+      }
       let address = numbers[numbers.length - 1];
-      if (address >= 256 ** (5 - numbers.length)) throw new TypeError('Invalid URL');
-      for (let index = 0; index < numbers.length - 1; index++) { if (numbers[index] > 255) throw new TypeError('Invalid URL'); address += numbers[index] * 256 ** (3 - index); }
-      return [address >>> 24, (address >>> 16) & 255, (address >>> 8) & 255, address & 255].join('.');
+      if (address >= 256 ** (5 - numbers.length)) throw new captured.TypeError('Invalid URL');
+      for (let index = 0; index < numbers.length - 1; index++) { if (numbers[index] > 255) throw new captured.TypeError('Invalid URL'); address += numbers[index] * 256 ** (3 - index); }
+      return (address >>> 24) + '.' + ((address >>> 16) & 255) + '.' + ((address >>> 8) & 255) + '.' + (address & 255);
     }
     return ascii;
+  }
+
+  /** The length of /^[A-Za-z][A-Za-z0-9+\-.]*:/ at the start of text, 0 if none @param {string} text @returns {number} */
+  function schemeLength(text) {
+    if (text.length === 0 || !isAlpha(call(captured.charCodeAt, text, [0]))) return 0;
+    for (let index = 1; index < text.length; index++) {
+      const code = call(captured.charCodeAt, text, [index]);
+      if (code === 0x3a) return index + 1;
+      if (!isAlpha(code) && !isDigit(code) && code !== 0x2b && code !== 0x2d && code !== 0x2e) return 0;
+    }
+    return 0;
+  }
+  /** Trims C0 controls and spaces from both ends and drops tabs and newlines @param {string} input @returns {string} */
+  function trimUrl(input) {
+    let start = 0;
+    let end = input.length;
+    while (start < end && call(captured.charCodeAt, input, [start]) <= 0x20) start++;
+    while (end > start && call(captured.charCodeAt, input, [end - 1]) <= 0x20) end--;
+    let text = '';
+    for (let index = start; index < end; index++) if (!contains('\t\n\r', input[index])) text += input[index];
+    return text;
   }
 
   /** @typedef {{ protocol: string, username: string, password: string, hostname: string, port: string, pathname: string, query: string | null, fragment: string | null, opaque: boolean, hasHost: boolean }} UrlRecord */
   /** @param {unknown} input @param {UrlRecord} [base] @returns {UrlRecord} */
   function parseUrl(input, base) {
-    let text = String(input).replace(/^[\0- ]+|[\0- ]+$/g, '').replace(/[\t\n\r]/g, '');
-    const schemeMatch = /^([A-Za-z][A-Za-z0-9+\-.]*):/.exec(text);
+    let text = trimUrl(captured.String(input));
+    const schemeEnd = schemeLength(text);
+    const scheme = schemeEnd === 0 ? '' : lowerOf(sliceOf(text, 0, schemeEnd - 1));
     /** @type {UrlRecord} */
     const record = { protocol: '', username: '', password: '', hostname: '', port: '', pathname: '', query: null, fragment: null, opaque: false, hasHost: false };
-    const hashAt = text.indexOf('#');
-    if (hashAt !== -1) { record.fragment = percentEncode(text.slice(hashAt + 1), fragmentUnsafe); text = text.slice(0, hashAt); }
+    const hashAt = call(captured.indexOf, text, ['#']);
+    if (hashAt !== -1) { record.fragment = percentEncode(sliceOf(text, hashAt + 1), fragmentUnsafe); text = sliceOf(text, 0, hashAt); }
     const splitQuery = (/** @type {string} */ rest, /** @type {boolean} */ special) => {
-      const at = rest.indexOf('?');
+      const at = call(captured.indexOf, rest, ['?']);
       if (at === -1) return rest;
-      record.query = percentEncode(rest.slice(at + 1), special ? specialQueryUnsafe : queryUnsafe);
-      return rest.slice(0, at);
+      record.query = percentEncode(sliceOf(rest, at + 1), special ? specialQueryUnsafe : queryUnsafe);
+      return sliceOf(rest, 0, at);
     };
-    if (!schemeMatch || (base && isSpecial(base.protocol) && schemeMatch[1].toLowerCase() + ':' === base.protocol && !/^[A-Za-z][A-Za-z0-9+\-.]*:[/\\]/.test(text))) {
-      if (!base) throw new TypeError('Invalid URL');
-      const rest = schemeMatch ? text.slice(schemeMatch[0].length) : text;
+    if (schemeEnd === 0 || (base && isSpecial(base.protocol) && scheme + ':' === base.protocol && !slashAt(text, schemeEnd, true))) {
+      if (!base) throw new captured.TypeError('Invalid URL');
+      const rest = sliceOf(text, schemeEnd);
       const special = isSpecial(base.protocol);
-      const slash = special ? /^[/\\]/ : /^\//;
-      Object.assign(record, { protocol: base.protocol, opaque: base.opaque });
-      if (base.opaque) { if (rest !== '' || record.fragment === null) throw new TypeError('Invalid URL'); return { ...base, fragment: record.fragment }; }
-      if (slash.test(rest) && slash.test(rest.slice(1))) return parseAfterScheme(record, rest, special, splitQuery);
-      Object.assign(record, { username: base.username, password: base.password, hostname: base.hostname, port: base.port, hasHost: base.hasHost });
+      record.protocol = base.protocol;
+      record.opaque = base.opaque;
+      if (base.opaque) { if (rest !== '' || record.fragment === null) throw new captured.TypeError('Invalid URL'); return { ...base, fragment: record.fragment }; }
+      if (slashAt(rest, 0, special) && slashAt(rest, 1, special)) return parseAfterScheme(record, rest, special, splitQuery);
+      record.username = base.username;
+      record.password = base.password;
+      record.hostname = base.hostname;
+      record.port = base.port;
+      record.hasHost = base.hasHost;
       const path = splitQuery(rest, special);
-      if (slash.test(path)) record.pathname = normalizePath(path, special);
-      else if (path === '') { record.pathname = base.pathname; if (record.query === null && !rest.includes('?')) record.query = base.query; }
-      else record.pathname = normalizePath(base.pathname.slice(0, base.pathname.lastIndexOf('/') + 1) + path, special);
+      if (slashAt(path, 0, special)) record.pathname = normalizePath(path, special);
+      else if (path === '') { record.pathname = base.pathname; if (record.query === null && !contains(rest, '?')) record.query = base.query; }
+      else record.pathname = normalizePath(sliceOf(base.pathname, 0, call(captured.lastIndexOf, base.pathname, ['/']) + 1) + path, special);
       return record;
     }
-    record.protocol = schemeMatch[1].toLowerCase() + ':';
-    const rest = text.slice(schemeMatch[0].length);
+    record.protocol = scheme + ':';
+    const rest = sliceOf(text, schemeEnd);
     const special = isSpecial(record.protocol);
-    if (record.protocol === 'file:') return parseAfterScheme(record, /^[/\\]{2}/.test(rest) ? rest : '//' + rest.replace(/^[/\\]/, '/'), true, splitQuery);
-    if (special) return parseAfterScheme(record, rest.replace(/^[/\\]*/, '//'), true, splitQuery);
-    if (rest.startsWith('//')) return parseAfterScheme(record, rest, false, splitQuery);
+    if (record.protocol === 'file:') return parseAfterScheme(record, slashAt(rest, 0, true) && slashAt(rest, 1, true) ? rest : '//' + (slashAt(rest, 0, true) ? '/' + sliceOf(rest, 1) : rest), true, splitQuery);
+    if (special) {
+      let slashes = 0;
+      while (slashAt(rest, slashes, true)) slashes++;
+      return parseAfterScheme(record, '//' + sliceOf(rest, slashes), true, splitQuery);
+    }
+    if (rest[0] === '/' && rest[1] === '/') return parseAfterScheme(record, rest, false, splitQuery);
     const path = splitQuery(rest, false);
-    if (path.startsWith('/')) record.pathname = normalizePath(path, false);
+    if (path[0] === '/') record.pathname = normalizePath(path, false);
     else { record.opaque = true; record.pathname = percentEncode(path, ''); }
     return record;
   }
   /** @param {UrlRecord} record @param {string} rest @param {boolean} special @param {(rest: string, special: boolean) => string} splitQuery @returns {UrlRecord} */
   function parseAfterScheme(record, rest, special, splitQuery) {
-    const afterSlashes = rest.slice(2);
-    const end = afterSlashes.search(special ? /[/\\?]/ : /[/?]/);
-    let authority = end === -1 ? afterSlashes : afterSlashes.slice(0, end);
-    const path = splitQuery(end === -1 ? '' : afterSlashes.slice(end), special);
-    const at = authority.lastIndexOf('@');
+    const afterSlashes = sliceOf(rest, 2);
+    let end = 0;
+    while (end < afterSlashes.length && !slashAt(afterSlashes, end, special) && afterSlashes[end] !== '?') end++;
+    let authority = sliceOf(afterSlashes, 0, end);
+    const path = splitQuery(sliceOf(afterSlashes, end), special);
+    const at = call(captured.lastIndexOf, authority, ['@']);
     if (at !== -1) {
-      const userinfo = authority.slice(0, at);
-      const colon = userinfo.indexOf(':');
-      record.username = percentEncode(colon === -1 ? userinfo : userinfo.slice(0, colon), userinfoUnsafe);
-      record.password = colon === -1 ? '' : percentEncode(userinfo.slice(colon + 1), userinfoUnsafe);
-      authority = authority.slice(at + 1);
+      const userinfo = sliceOf(authority, 0, at);
+      const colon = call(captured.indexOf, userinfo, [':']);
+      record.username = percentEncode(colon === -1 ? userinfo : sliceOf(userinfo, 0, colon), userinfoUnsafe);
+      record.password = colon === -1 ? '' : percentEncode(sliceOf(userinfo, colon + 1), userinfoUnsafe);
+      authority = sliceOf(authority, at + 1);
     }
-    const portMatch = /:([^\]:]*)$/.exec(authority);
-    if (portMatch) {
-      authority = authority.slice(0, portMatch.index);
-      if (!/^[0-9]*$/.test(portMatch[1]) || Number(portMatch[1]) > 65535) throw new TypeError('Invalid URL');
-      record.port = portMatch[1] === '' ? '' : String(Number(portMatch[1]));
-      if (specialPorts[record.protocol] === record.port) record.port = '';
+    // /:([^\]:]*)$/: the last ':' with no ']' after it
+    const portAt = call(captured.lastIndexOf, authority, [':']);
+    if (portAt !== -1 && call(captured.indexOf, authority, [']', portAt]) === -1) {
+      const port = sliceOf(authority, portAt + 1);
+      authority = sliceOf(authority, 0, portAt);
+      if (!allDigits(port, 0) || captured.Number(port) > 65535) throw new captured.TypeError('Invalid URL');
+      record.port = port === '' ? '' : captured.String(captured.Number(port));
+      if (isSpecial(record.protocol) && specialPorts[record.protocol] === record.port) record.port = '';
     }
-    if (authority === '' && special && record.protocol !== 'file:') throw new TypeError('Invalid URL');
+    if (authority === '' && special && record.protocol !== 'file:') throw new captured.TypeError('Invalid URL');
     record.hostname = authority === '' ? '' : parseHost(authority, special);
     record.hasHost = true;
     record.pathname = path === '' ? (special ? '/' : '') : normalizePath(path, special);
@@ -408,25 +541,30 @@
     set password(value) { if (this.#record.hasHost) this.#record.password = percentEncode(value, userinfoUnsafe); }
     get host() { return this.#record.hostname + (this.#record.port ? ':' + this.#record.port : ''); }
     get hostname() { return this.#record.hostname; }
-    set hostname(value) { if (!this.#record.opaque) this.#record.hostname = parseHost(String(value), isSpecial(this.#record.protocol)); }
+    set hostname(value) { if (!this.#record.opaque) this.#record.hostname = parseHost(captured.String(value), isSpecial(this.#record.protocol)); }
     get port() { return this.#record.port; }
     set port(value) {
-      const digits = /^[0-9]*/.exec(String(value))?.[0] ?? '';
-      if (digits === '' && String(value) !== '') return;
-      if (Number(digits) > 65535) return;
-      this.#record.port = digits === '' || specialPorts[this.#record.protocol] === String(Number(digits)) ? '' : String(Number(digits));
+      const text = captured.String(value);
+      let length = 0;
+      while (length < text.length && isDigit(call(captured.charCodeAt, text, [length]))) length++;
+      const digits = sliceOf(text, 0, length);
+      if (digits === '' && text !== '') return;
+      if (captured.Number(digits) > 65535) return;
+      const port = captured.String(captured.Number(digits));
+      this.#record.port = digits === '' || (isSpecial(this.#record.protocol) && specialPorts[this.#record.protocol] === port) ? '' : port;
     }
     get pathname() { return this.#record.pathname; }
-    set pathname(value) { if (!this.#record.opaque) { const text = String(value); this.#record.pathname = normalizePath(text.startsWith('/') ? text : '/' + text, isSpecial(this.#record.protocol)); } }
+    set pathname(value) { if (!this.#record.opaque) { const text = captured.String(value); this.#record.pathname = normalizePath(text[0] === '/' ? text : '/' + text, isSpecial(this.#record.protocol)); } }
     get search() { return this.#record.query ? '?' + this.#record.query : ''; }
     set search(value) {
-      const text = String(value).replace(/^\?/, '');
+      const raw = captured.String(value);
+      const text = raw[0] === '?' ? sliceOf(raw, 1) : raw;
       this.#record.query = text === '' ? null : percentEncode(text, isSpecial(this.#record.protocol) ? specialQueryUnsafe : queryUnsafe);
       bindParams(this.#searchParams, this, this.#record.query ?? '');
     }
     get searchParams() { return this.#searchParams; }
     get hash() { return this.#record.fragment ? '#' + this.#record.fragment : ''; }
-    set hash(value) { const text = String(value).replace(/^#/, ''); this.#record.fragment = text === '' ? null : percentEncode(text, fragmentUnsafe); }
+    set hash(value) { const raw = captured.String(value); const text = raw[0] === '#' ? sliceOf(raw, 1) : raw; this.#record.fragment = text === '' ? null : percentEncode(text, fragmentUnsafe); }
     toString() { return this.href; }
     toJSON() { return this.href; }
     get [Symbol.toStringTag]() { return 'URL'; }
@@ -434,7 +572,7 @@
 
   // ---- AbortController/AbortSignal, Headers, Blob, File, FormData and crypto.subtle.digest call
   // only builtins captured here, at start-up: a run may replace any prototype method, iterator or
-  // static before it uses them (test/exec/web-api-vandal.test.ts). URLSearchParams (above) uses them too; URL does not yet.
+  // static before it uses them (test/exec/web-api-vandal.test.ts). URLSearchParams and URL (above) use them too.
   const { bytesOf, inherits, put, typedArrayLength, typedArrayBuffer } = /** @type {NonNullable<typeof __mcpv8_webBytes>} */ (globalThis.__mcpv8_webBytes);
   delete globalThis.__mcpv8_webBytes;
   const captured = {
@@ -442,6 +580,7 @@
     trunc: Math.trunc, ceil: Math.ceil, floor: Math.floor, max: Math.max, min: Math.min,
     encode: TextEncoder.prototype.encode, decode: /** @type {any} */ (globalThis).TextDecoder.prototype.decode,
     typedArraySet: Uint8Array.prototype.set, toLowerCase: String.prototype.toLowerCase, toUpperCase: String.prototype.toUpperCase, sort: Array.prototype.sort, fromCharCode: String.fromCharCode, indexOf: String.prototype.indexOf, slice: String.prototype.slice,
+    lastIndexOf: String.prototype.lastIndexOf, normalize: String.prototype.normalize, parseInt,
     mapGet: Map.prototype.get, mapSet: Map.prototype.set, mapHas: Map.prototype.has, mapDelete: Map.prototype.delete, mapForEach: Map.prototype.forEach, charCodeAt: String.prototype.charCodeAt,
     bigIntToString: BigInt.prototype.toString, promiseResolve: Promise.resolve, promiseReject: Promise.reject,
     dataViewByteLength: /** @type {(this: DataView) => number} */ (/** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')).get),
