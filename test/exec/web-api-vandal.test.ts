@@ -1,4 +1,4 @@
-// Blob, File, FormData and crypto.subtle.digest (src/exec/sandbox/web-api.js) answer a run that
+// Blob, File, FormData, crypto.subtle.digest and URL (src/exec/sandbox/web-api.js) answer a run that
 // first replaced every builtin they could call as they answer a clean run, and as Node does.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -91,6 +91,47 @@ describe('Blob, File, FormData and crypto.subtle.digest with every builtin they 
     const cleanAgain = await run(setup + vandalScenario);
     assert.equal(cleanAgain.result, clean.result);
     const ran = await run(setup + vandalSource + vandalScenario);
+    assert.equal(ran.status, 'completed', ran.error ?? '');
+    assert.equal(ran.result, clean.result);
+  });
+});
+
+/** URLs (and bases) to parse: an IDNA host, IPv6, IPv4 numbers, percent-encoding, relative references, search params and hashes; made before the vandal runs. */
+const urlSetup = `const urlCases = [
+  ['https://Bücher.Example/a/./b/../c?x=1 2&y=é#frag ment'], ['http://例え.テスト/パス'], ['http://[2001:DB8::1]:8080/p?q#h'], ['http://0x7f.1/'],
+  ['http://user:p@ss@EXAMPLE.com:80/%7Efoo/ba r/%2e%2E/x\\\\y'], ['HTTPS:\\\\\\\\host.test\\\\a?b=1'], ['file:///C:/dir/../file.txt'], ['mailto:Someone@Example.com?subject=Hi there'],
+  ['../x/y?z=%zz#h', 'http://example.com/a/b/c'], ['//other.org/p', 'https://example.com/'], ['?q=1&q=2', 'http://e.com/path?old#f'], ['#only', 'http://e.com/p?q'],
+  ['', 'http://e.com/p?q#f'], ['sub/file', 'ws://e.com:81/dir/'], ['http:rel', 'http://e.com/a/b'], ['http://exa mple.com/'], ['http://1.2.3.256/'], ['nope'],
+];
+`;
+/** Parses each case and reads its parts; plain loops and concatenation only (the vandal has replaced the rest). */
+const urlScenario = `(() => {
+  let out = '';
+  for (let i = 0; i < urlCases.length; i++) {
+    const input = urlCases[i][0];
+    const base = urlCases[i].length > 1 ? urlCases[i][1] : undefined; // [1] of a 1-element array reads the vandal's Object.prototype[1]
+    if (!URL.canParse(input, base)) { out += 'invalid ' + input + '\\n'; continue; }
+    const url = new URL(input, base);
+    out += url.href + ' | ' + url.protocol + ' ' + url.host + ' ' + url.hostname + ' ' + url.port + ' ' + url.pathname + ' ' + url.search + ' ' + url.hash + ' ' + url.origin +
+      ' ' + url.username + ' ' + url.password + ' ' + url.searchParams.get('q') + ' ' + url.searchParams.size + '\\n';
+  }
+  const edited = new URL('https://a.example/x?y=1');
+  edited.search = '?k=v w';
+  edited.hash = 'top';
+  edited.pathname = 'p/../q';
+  edited.port = '8443abc';
+  edited.hostname = 'B.Example';
+  edited.searchParams.append('n', 'é');
+  return out + edited.href + ' ' + (URL.parse('bad') === null) + ' ' + edited.toString() + ' ' + edited.toJSON();
+})()`;
+
+describe('URL with every builtin its parser uses replaced by the run', () => {
+  test('it parses as in a clean run and as Node', async () => {
+    const node = (new Function(`${urlSetup} return ${urlScenario}`) as () => string)();
+    const clean = await run(urlSetup + urlScenario);
+    assert.equal(clean.status, 'completed', clean.error ?? '');
+    assert.equal(clean.result, node);
+    const ran = await run(urlSetup + vandalSource + urlScenario);
     assert.equal(ran.status, 'completed', ran.error ?? '');
     assert.equal(ran.result, clean.result);
   });
