@@ -355,7 +355,7 @@ export class Run {
       await linkImports(this.prepared.isolate, this.prepared.context, imports, journaling(this.modules, journal), () => { this.left.source = code; });
       this.checkDeadline();
     }
-    if (!mayAwait.test(code)) {
+    if (wrapped === null && !mayAwait.test(code)) {
       const source = catchThrown(code);
       this.left.source = source;
       this.checkDeadline();

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { assert } from '../errors.ts';
 import type { SourceAnswer, SourceAsk, SourceFailure, WrapAnswer } from './source-worker.ts';
 import { type ImportRequest, mayImport } from './module-rewrite.ts';
-import { mayAwait, mayDeclareLexically } from './top-level-await.ts';
+import { mayDeclareLexically, mayRewrite } from './top-level-await.ts';
 import { SourceCache, SourceError, cachedStrip, rememberStrip, strippedCacheEntriesMax, strippedCacheInputCharsMax } from './typescript.ts';
 
 /** What a run's code becomes before it runs. */
@@ -202,7 +202,7 @@ export class SourcePrep {
     assert(!this.closed, 'the source workers are open');
     const stripped = cachedStrip(code);
     if (stripped !== undefined && !(globalize && mayDeclareLexically(stripped)) && !mayImport.test(stripped)) {
-      if (!mayAwait.test(stripped)) return { code: stripped, wrapped: null, imports: [] };
+      if (!mayRewrite(stripped)) return { code: stripped, wrapped: null, imports: [] };
       const rewrite = this.rewrites.get(stripped);
       if (rewrite !== undefined) return { code: stripped, wrapped: rewrite === null ? null : wrappedOf(rewrite), imports: [] };
     }
@@ -216,7 +216,7 @@ export class SourcePrep {
       if (answer.strip !== null && answer.strip.cacheable) rememberStrip(code, answer.strip.value);
       // A rewrite that failed for a reason of ours (not the code's) is not kept: it may not recur.
       const keep = answer.wrap === null || answer.wrap.ok || answer.wrap.sourceError;
-      if (keep && mayAwait.test(answer.code)) this.rewrites.set(answer.code, answer.wrap);
+      if (keep && mayRewrite(answer.code)) this.rewrites.set(answer.code, answer.wrap);
       const strippedNow = answer.strip?.value ?? stripped;
       if (keep && strippedNow !== undefined && mayImport.test(strippedNow) && (answer.strip === null || answer.strip.cacheable)) {
         this.importing.set(`${globalize ? 'g' : 's'}${strippedNow}`, { code: answer.code, wrap: answer.wrap, imports: answer.imports });

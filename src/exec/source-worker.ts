@@ -7,7 +7,7 @@
 import { Script } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { type ImportRequest, mayImport, rewriteMainImports } from './module-rewrite.ts';
-import { globalizeDeclarations, hasTopLevelAwait, mayAwait, mayDeclareLexically, wrapTopLevelAwait } from './top-level-await.ts';
+import { globalizeDeclarations, hasTopLevelAwait, mayAwait, mayDeclareLexically, routesThroughWrapper, wrapIfEndsWithExpression, wrapTopLevelAwait } from './top-level-await.ts';
 import { SourceError, stripUncached } from './typescript.ts';
 
 /**
@@ -74,6 +74,13 @@ function prepare(ask: Extract<SourceAsk, { op: 'prepare' }>): SourceAnswer {
       wrap = { ok: true, value: wrapTopLevelAwait(code) };
     } catch (error) {
       wrap = failure(error);
+    }
+  } else if (routesThroughWrapper(code)) {
+    try {
+      const wrapped = wrapIfEndsWithExpression(code);
+      if (wrapped !== null) wrap = { ok: true, value: wrapped };
+    } catch {
+      // Code swc cannot parse runs as written: V8 reports its error.
     }
   }
   return { id: ask.id, ok: true, code, strip, wrap, imports };

@@ -74,7 +74,7 @@ function parseStatements(code: string): { body: Statement[]; base: number } {
 }
 
 /** The edits that turn the top level into an async function body; names to declare as globals. */
-function planEdits(body: Statement[], at: (position: number) => number): { edits: Edit[]; varNames: string[]; functionNames: string[] } {
+function planEdits(body: Statement[], at: (position: number) => number, code: Buffer | null = null): { edits: Edit[]; varNames: string[]; functionNames: string[]; returnFirst: boolean } {
   const edits: Edit[] = [];
   const varNames: string[] = [];
   const functionNames: string[] = [];
@@ -92,6 +92,18 @@ function planEdits(body: Statement[], at: (position: number) => number): { edits
     }
   }
   const last = body[body.length - 1];
+  if (code !== null && last?.type === 'ExpressionStatement' && last.expression !== undefined) {
+    // Code without top-level await: `return void 0, (` ends the line before the expression's (the
+    // previous statement's, or the wrapper's own line when it is the first), so V8 reports every
+    // error in it on its own line and, but for a ReferenceError inside a member chain, column.
+    const previous = body[body.length - 2];
+    const between = previous === undefined ? null : code.subarray(at(previous.span.end), at(last.span.start)).toString('utf8');
+    if (between === null || /[\n\r\u2028\u2029]/.test(between)) {
+      if (previous !== undefined) edits.push({ start: at(previous.span.end), end: at(previous.span.end), text: ';return void 0, (' });
+      edits.push({ start: at(last.expression.span.end), end: at(last.span.end), text: ');' });
+      return { edits, varNames, functionNames, returnFirst: previous === undefined };
+    }
+  }
   if (last?.type === 'ExpressionStatement' && last.expression !== undefined) {
     // `return (` goes where the expression starts, not at the end of an earlier line (which would
     // keep the expression's own columns): V8 places some errors at the start of their statement
@@ -99,7 +111,7 @@ function planEdits(body: Statement[], at: (position: number) => number): { edits
     edits.push({ start: at(last.span.start), end: at(last.expression.span.start), text: 'return (' });
     edits.push({ start: at(last.expression.span.end), end: at(last.span.end), text: ');' });
   }
-  return { edits, varNames, functionNames };
+  return { edits, varNames, functionNames, returnFirst: false };
 }
 
 function applyEdits(source: Buffer, edits: Edit[]): string {
@@ -128,16 +140,69 @@ export function originOf(source: string, filename: string): { filename: string; 
 }
 
 export function wrapTopLevelAwait(code: string): string {
-  const { body, base } = parseStatements(code);
+  return wrapStatements(code, parseStatements(code), false);
+}
+
+/**
+ * The same rewrite for code without top-level await whose last statement is an expression, which
+ * may be a promise (`routesThroughWrapper`); null for code that ends otherwise. As a script, a
+ * completion value that is a promise rejected with an object that is not an Error reaches the host
+ * only as isolated-vm's generic text: the wrapper's handler keeps the value for the settle.
+ */
+export function wrapIfEndsWithExpression(code: string): string | null {
+  const parsed = parseStatements(code);
+  return parsed.body[parsed.body.length - 1]?.type === 'ExpressionStatement' ? wrapStatements(code, parsed, true) : null;
+}
+
+function wrapStatements(code: string, { body, base }: { body: Statement[]; base: number }, returnAhead: boolean): string {
   const source = Buffer.from(withoutHashbang(code), 'utf8');
-  const { edits, varNames, functionNames } = planEdits(body, (position) => position - base);
+  const { edits, varNames, functionNames, returnFirst } = planEdits(body, (position) => position - base, returnAhead ? source : null);
   const declared = varNames.length === 0 ? '' : `var ${[...new Set(varNames)].join(', ')}; `;
   const exported = functionNames.map((name) => `globalThis[${JSON.stringify(name)}] = ${name}; `).join('');
   // The promise gets a handler at once: isolated-vm turns a rejection nobody handles by the end of
   // the call into its own generic error, losing a rejected value that is not an Error (the run's
   // settle reads it).
-  const prefix = `${wrapperLineMarker} ${declared}((run) => (run.catch(() => {}), run))((async () => { ${exported}`;
-  return `${prefix}\n${applyEdits(source, edits)}\n})())`;
+  const prefix = `${wrapperLineMarker} ${declared}((run) => (run.catch(() => {}), run))((async () => { ${exported}${returnFirst ? 'return void 0, (' : ''}`;
+  return `${prefix}${undoComment(code, source, edits)}\n${applyEdits(source, edits)}\n})())`;
+}
+
+const undoMarker = '/* mcp-v8 undo: ';
+const wrapperEnd = '\n})())';
+
+/**
+ * How to get the agent's code back from the wrapped source (describe_heap shows the code as
+ * written): each edit as [byte offset in the wrapped code, bytes inserted, the text it replaced],
+ * a comment at the end of the wrapper's line. Escaped so that it ends no comment and no line.
+ */
+function undoComment(code: string, source: Buffer, edits: Edit[]): string {
+  const undo: Array<[number, number, string]> = code.startsWith('#!') ? [[0, 2, '#!']] : [];
+  let shift = 0;
+  for (const edit of [...edits].sort((left, right) => left.start - right.start || left.end - right.end)) {
+    const inserted = Buffer.byteLength(edit.text);
+    undo.push([edit.start + shift, inserted, source.subarray(edit.start, edit.end).toString('utf8')]);
+    shift += inserted - (edit.end - edit.start);
+  }
+  const json = JSON.stringify(undo).replaceAll('*/', '*\\/').replaceAll('\u2028', '\\u2028').replaceAll('\u2029', '\\u2029');
+  return ` ${undoMarker}${json} */`;
+}
+
+/** The agent's code of a source `wrapTopLevelAwait` or `wrapIfEndsWithExpression` made; any other source as it is. */
+export function withoutAwaitWrapper(source: string): string {
+  const lineEnd = source.indexOf('\n');
+  const undoAt = source.lastIndexOf(undoMarker, lineEnd);
+  if (!source.startsWith(wrapperLineMarker) || undoAt === -1 || !source.endsWith(wrapperEnd)) return source;
+  let undo: Array<[number, number, string]>;
+  try {
+    undo = JSON.parse(source.slice(undoAt + undoMarker.length, lineEnd - ' */'.length)) as Array<[number, number, string]>;
+  } catch {
+    return source;
+  }
+  let code = Buffer.from(source.slice(lineEnd + 1, source.length - wrapperEnd.length), 'utf8');
+  for (let index = undo.length - 1; index >= 0; index--) {
+    const [at, inserted, replaced] = undo[index]!;
+    code = Buffer.concat([code.subarray(0, at), Buffer.from(replaced, 'utf8'), code.subarray(at + inserted)]);
+  }
+  return code.toString('utf8');
 }
 
 /**
@@ -148,7 +213,7 @@ export function wrapTopLevelAwait(code: string): string {
  * them; stripping types keeps them.
  */
 export function withoutWrapperFrame(error: string | null, code: string): string | null {
-  if (error === null || !mayAwait.test(code)) return error;
+  if (error === null || !mayRewrite(code)) return error;
   const wrapperLine = code.split(/\r\n|[\n\r\u2028\u2029]/).length + 1;
   const frame = `\n    at main.js:${wrapperLine}:3`;
   return error.endsWith(frame) ? error.slice(0, -frame.length) : error;
@@ -156,6 +221,25 @@ export function withoutWrapperFrame(error: string | null, code: string): string 
 
 /** Code without the word `await` cannot use top-level await: it never needs the rewrite. */
 export const mayAwait = /\bawait\b/;
+
+/** The words of code that can make a promise without `await` (dynamic `import()` and `fetch` too). */
+const mayMakePromise = /\b(?:Promise|async|then|fetch|import)\b/;
+/** A 'use strict' directive first: inside the wrapper it would be no directive of the script. */
+const strictDirective = /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*(['"])use strict\1/;
+
+/**
+ * Code that may end with a promise (the completion value of a plain script): when it has no
+ * top-level await, the source worker routes it through the wrapper if its last statement is an
+ * expression (`wrapIfEndsWithExpression`). Strict code is left as it is.
+ */
+export function routesThroughWrapper(code: string): boolean {
+  return mayMakePromise.test(code) && !strictDirective.test(code);
+}
+
+/** Whether the code may run in the wrapper: top-level await, or `routesThroughWrapper`. */
+export function mayRewrite(code: string): boolean {
+  return mayAwait.test(code) || routesThroughWrapper(code);
+}
 
 /** Only code with one of these words can declare a top-level lexical binding. */
 const lexicalWord = /\b(?:let|const|class)\b/;

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
 import { withoutThrownWrapper } from '../exec/catch-thrown.ts';
+import { withoutAwaitWrapper } from '../exec/top-level-await.ts';
 import type { ReplayStep } from '../exec/types.ts';
 import type { ExecutionService } from './executions.ts';
 import type { HeapService } from './heaps.ts';
@@ -150,7 +151,7 @@ export class HeapDescriber {
       memory_mb: memoryMb,
       bindings,
       lineage: shown.map((step) => {
-        const code = withoutThrownWrapper(step.code);
+        const code = withoutAwaitWrapper(withoutThrownWrapper(step.code));
         return {
           heap: step.heap,
           code: code.length > stepCodeCharsMax ? `${code.slice(0, stepCodeCharsMax)}\n…[cut at ${stepCodeCharsMax} of ${code.length} characters]` : code,

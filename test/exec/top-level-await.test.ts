@@ -2,7 +2,7 @@
 // still become globals, and line numbers in stacks stay where the agent wrote them.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { globalizeDeclarations, withoutWrapperFrame, wrapTopLevelAwait } from '../../src/exec/top-level-await.ts';
+import { globalizeDeclarations, withoutAwaitWrapper, withoutWrapperFrame, wrapIfEndsWithExpression, wrapTopLevelAwait } from '../../src/exec/top-level-await.ts';
 import { engineForFile } from './harness.ts';
 
 const { run, result } = await engineForFile();
@@ -29,9 +29,14 @@ describe('top-level await', () => {
 
   test('the rewrite itself: a prefix line of its own, nothing of the code moved to another line', () => {
     assert.equal(wrapTopLevelAwait('var x = 1;\nawait x;\nx + 1'),
-      '/* mcp-v8: top-level await */ var x; ((run) => (run.catch(() => {}), run))((async () => { \n;(  x = 1);\nawait x;\nreturn (x + 1);\n})())');
+      '/* mcp-v8: top-level await */ var x; ((run) => (run.catch(() => {}), run))((async () => {  /* mcp-v8 undo: [[0,3,"var"],[9,1,""],[21,8,""],[34,2,""]] */\n;(  x = 1);\nawait x;\nreturn (x + 1);\n})())');
     assert.equal(wrapTopLevelAwait('(await 1) + 1 // note'),
-      '/* mcp-v8: top-level await */ ((run) => (run.catch(() => {}), run))((async () => { \nreturn ((await 1) + 1); // note\n})())');
+      '/* mcp-v8: top-level await */ ((run) => (run.catch(() => {}), run))((async () => {  /* mcp-v8 undo: [[0,8,""],[21,2,""]] */\nreturn ((await 1) + 1); // note\n})())');
+    // Without top-level await: `return void 0, (` ends the line before the last expression's.
+    assert.equal(wrapIfEndsWithExpression('var p = 1 // c\nPromise.reject(p)'),
+      '/* mcp-v8: top-level await */ var p; ((run) => (run.catch(() => {}), run))((async () => {  /* mcp-v8 undo: [[0,3,"var"],[9,1,""],[10,17,""],[50,2,""]] */\n;(  p = 1);return void 0, ( // c\nPromise.reject(p));\n})())');
+    assert.equal(wrapIfEndsWithExpression('f()'), '/* mcp-v8: top-level await */ ((run) => (run.catch(() => {}), run))((async () => { return void 0, ( /* mcp-v8 undo: [[3,2,""]] */\nf());\n})())');
+    assert.equal(wrapIfEndsWithExpression('f(); var x = 1'), null, 'the last statement is no expression');
     assert.throws(() => wrapTopLevelAwait('export const e = await 1'), /export statements are not supported in the code of a run/);
     // Stateful mode's declarations, behind a hashbang line (which stays: it starts the script).
     assert.equal(globalizeDeclarations('#!/usr/bin/env node\nconst a = 1'), '#!/usr/bin/env node\nvar   a = 1');
@@ -85,6 +90,41 @@ describe('top-level await', () => {
     const late = await run("await 0; throw new Error('late')");
     assert.equal(withoutWrapperFrame(late.error, "await 0; throw new Error('late')"), late.error);
     assert.equal(withoutWrapperFrame('Error: x\n    at main.js:2:3', 'null\nawait 1'), 'Error: x\n    at main.js:2:3');
+  });
+
+  test('the code as written comes back from every wrapped source', () => {
+    const codes = [
+      'var x = 1;\nawait x;\nx + 1', '#!/usr/bin/env node\nvar a = await 1, b\nfunction g() {}\na', 'await 0\nvar s = "*/ \u2028 é"; s /* end */;',
+      'var p = 1 // c\nPromise.reject(p)', 'f()', 'async function f() { throw { x: 1 } }\nf()', "const t = 'ü'; Promise.resolve(t)\n",
+    ];
+    for (const code of codes) {
+      const wrapped = wrapIfEndsWithExpression(code) ?? wrapTopLevelAwait(code);
+      assert.notEqual(wrapped, code);
+      assert.equal(withoutAwaitWrapper(wrapped), code, code);
+    }
+    assert.equal(withoutAwaitWrapper('1 + 1'), '1 + 1', 'other sources as they are');
+  });
+
+  test('a promise the code ends with, rejected with what is not an Error, reports the value; an Error keeps its stack', async () => {
+    const cases: Array<[code: string, error: string]> = [
+      ['Promise.reject({a:1})', 'Uncaught { a: 1 }'],
+      ['(async () => { await 0; throw {code: 42} })()', 'Uncaught { code: 42 }'],
+      ['Promise.reject(42)', 'Uncaught 42'],
+      ["Promise.reject('x')", "Uncaught 'x'"],
+      ['async function main() {\n  throw { reason: "no" }\n}\nmain()', "Uncaught { reason: 'no' }"],
+    ];
+    for (const [code, error] of cases) {
+      const ran = await run(code);
+      assert.equal(ran.status, 'failed', code);
+      assert.equal(ran.error, error, code);
+    }
+    // An Error: its own line and column, plus the wrapper's outermost frame, which the reply leaves out.
+    for (const [code, at] of [["Promise.reject(new Error('boom'))", '1:16'], ["const p = 1 // c\nPromise.reject(new Error('boom'))", '2:16'], ['Promise.resolve(1)\n  .then((v) => v.x.y)', '2:20']] as const) {
+      const ran = await run(code);
+      const lines = String(withoutWrapperFrame(ran.error, code)).split('\n');
+      assert.equal(lines[1], `    at main.js:${at}`, code);
+      assert.equal(lines.length, 2, `${code}: ${ran.error}`);
+    }
   });
 
   test('a rejection or a throw of a value that is not an Error reports the value', async () => {

@@ -28,6 +28,11 @@ describe('thrown values, deep results and the default limit (stateless)', () => 
       ['throw null', 'Uncaught null'],
       ['throw undefined', 'Uncaught undefined'],
       ['Promise.reject(5)', 'Uncaught 5'],
+      ["Promise.reject('x')", "Uncaught 'x'"],
+      ['Promise.reject({a:1})', 'Uncaught { a: 1 }'],
+      ['(async () => { await 0; throw {code: 42} })()', 'Uncaught { code: 42 }'],
+      ['async function main() {\n  const rows = await Promise.resolve([])\n  if (rows.length === 0) throw { reason: "no rows" }\n}\nmain()', "Uncaught { reason: 'no rows' }"],
+      ["const n = 1 // the last line rejects\nPromise.reject(new Error('boom'))", 'Error: boom\n    at main.js:2:16'],
       ['await 0; throw { code: 42 }', 'Uncaught { code: 42 }'],
       ['await Promise.reject({ code: 42, detail: { where: { file: "a.csv", line: 3 } } })', "Uncaught { code: 42, detail: { where: { file: 'a.csv', line: 3 } } }"],
       ["setTimeout(() => { throw ['a', 1] }, 0)", "Uncaught [ 'a', 1 ]"],
@@ -130,6 +135,21 @@ describe('heaps across text formats, and replay failures that teach (stateful)',
     const described = await callTool(client, 'describe_heap', { heap: copy });
     const lineage = described.value.lineage as Array<{ code: string; status: string }>;
     assert.deepEqual(lineage.at(-1), { heap: copy, code: 'globalThis.kept = 7;\nthrow { code: 42 }', status: 'failed' });
+  });
+
+  test('a heap whose last promise rejected with an object replays to the same text, and describe_heap shows the code as written', async () => {
+    const code = 'globalThis.kept = 8\nasync function load() { await 0; throw { code: 42 } }\nload()';
+    const rejected = await runAndWait(client, code);
+    assert.equal(rejected.error, 'Uncaught { code: 42 }');
+    const record = await recordOf(rejected.heap);
+    const copy = await store.put(encodeHeapRecord({ ...record, limits: { ...record.limits, executionTimeoutMs: record.limits.executionTimeoutMs - 1 } }));
+    const resumed = await runAndWait(client, 'kept', { heap: copy });
+    assert.equal(resumed.result, '8', String(resumed.error));
+    const described = await callTool(client, 'describe_heap', { heap: copy });
+    const lineage = described.value.lineage as Array<{ code: string; status: string }>;
+    assert.deepEqual(lineage.at(-1), { heap: copy, code, status: 'failed' });
+    const errorRejected = await runAndWait(client, "Promise.reject(new Error('boom'))", { heap: copy });
+    assert.equal(errorRejected.error, 'Error: boom\n    at main.js:1:16', 'an Error keeps its stack, the wrapper frame left out');
   });
 
   test('a run that replaced Array.prototype.push still records its clock readings: its heap replays', async () => {
