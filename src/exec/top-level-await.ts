@@ -161,8 +161,8 @@ function wrapStatements(code: string, { body, base }: { body: Statement[]; base:
   const exported = functionNames.map((name) => `globalThis[${JSON.stringify(name)}] = ${name}; `).join('');
   // The promise gets a handler at once: isolated-vm turns a rejection nobody handles by the end of
   // the call into its own generic error, losing a rejected value that is not an Error (the run's
-  // settle reads it).
-  const prefix = `${wrapperLineMarker} ${declared}((run) => (run.catch(() => {}), run))((async () => { ${exported}${returnFirst ? 'return void 0, (' : ''}`;
+  // settle reads it). The handler is the prelude's (control.js), which no run can replace.
+  const prefix = `${wrapperLineMarker} ${declared}__mcpv8_handled((async () => { ${exported}${returnFirst ? 'return void 0, (' : ''}`;
   return `${prefix}${undoComment(code, source, edits)}\n${applyEdits(source, edits)}\n})())`;
 }
 

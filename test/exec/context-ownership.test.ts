@@ -38,10 +38,12 @@ describe('context ownership', () => {
     const busy = new AbortController();
     let started!: () => void;
     const running = new Promise<void>((resolve) => { started = resolve; });
-    const blocker = run('console.log("busy"); await new Promise((resolve) => setTimeout(resolve, 60_000))', { signal: busy.signal, onLine: () => started() });
+    // Spinning: a run that awaits a timer gives its slot back (scheduler.ts), and blocks nothing.
+    const blocker = run('console.log("busy"); for (;;) {}', { signal: busy.signal, timeoutMs: 120_000, onLine: () => started() });
     await running;
     const queued = new AbortController();
     const waiting = run('1', { signal: queued.signal });
+    assert.equal(engine.queuedCount, 1, 'queued behind the spinner');
     queued.abort();
     assert.equal((await waiting).status, 'cancelled');
     assert.equal(engine.contextsInUse, 1, 'only the running one');

@@ -38,10 +38,11 @@ describe('limits and scheduling', () => {
 
   test('cancelling a queued run answers at once and frees its place', async () => {
     // The blocker runs until it is cancelled: the queued run's answer cannot have waited for it.
+    // It spins: a run that awaits a timer gives its slot back (scheduler.ts), and holds no place.
     const stopBlocker = new AbortController();
     let blockerStarted!: () => void;
     const started = new Promise<void>((resolve) => { blockerStarted = resolve; });
-    const blocker = run("console.log('started'); await new Promise((resolve) => setTimeout(resolve, 60_000)); 1", { signal: stopBlocker.signal, timeoutMs: 120_000, onLine: () => blockerStarted() });
+    const blocker = run("console.log('started'); for (;;) {}", { signal: stopBlocker.signal, timeoutMs: 120_000, onLine: () => blockerStarted() });
     await started;
     const controller = new AbortController();
     const queued = run('2', { signal: controller.signal });

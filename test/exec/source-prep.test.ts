@@ -67,12 +67,17 @@ describe('source preparation', () => {
     assert.ok(!(again instanceof Promise), 'strip and rewrite come from the caches');
     assert.equal(await again.wrapped, await first.wrapped);
 
-    // `await` only inside a function: V8 compiles it as it is, and no rewrite is made.
-    const inner = 'async function f() { await 1; return 2 }\nf()';
+    // `await` only inside a function: V8 compiles it as it is, and no rewrite is made; unless it
+    // ends with an expression, which may be a promise (the wrapper handles it in the run's call).
+    const inner = 'async function f() { await 1; return 2 }\nvar g = f()';
     assert.equal((await sources.prepare(inner, false)).wrapped, null);
     const innerAgain = sources.prepare(inner, false);
     assert.ok(!(innerAgain instanceof Promise));
     assert.equal(innerAgain.wrapped, null);
+    const endsWithPromise = 'async function f() { await 1; return 2 }\nf()';
+    assert.match(await (await sources.prepare(endsWithPromise, false)).wrapped!, /^\/\* mcp-v8: top-level await \*\/ __mcpv8_handled\(.*\nasync function f\(\) \{ await 1; return 2 \};return void 0, \(\nf\(\)\);\n\}\)\(\)\)$/);
+    assert.equal((await sources.prepare('[1, 2].map((n) => n * 2)', false)).wrapped, null, 'code with no word that makes a promise runs as it is');
+    assert.equal((await sources.prepare('await 1; var x = 2', false)).wrapped !== null, true, 'top-level await is rewritten whatever it ends with');
 
     // Import statements become script code first (module-rewrite.ts), then the rewrite is made.
     const imported = await sources.prepare('import x from "y";\nawait x', false);

@@ -29,13 +29,13 @@ describe('top-level await', () => {
 
   test('the rewrite itself: a prefix line of its own, nothing of the code moved to another line', () => {
     assert.equal(wrapTopLevelAwait('var x = 1;\nawait x;\nx + 1'),
-      '/* mcp-v8: top-level await */ var x; ((run) => (run.catch(() => {}), run))((async () => {  /* mcp-v8 undo: [[0,3,"var"],[9,1,""],[21,8,""],[34,2,""]] */\n;(  x = 1);\nawait x;\nreturn (x + 1);\n})())');
+      '/* mcp-v8: top-level await */ var x; __mcpv8_handled((async () => {  /* mcp-v8 undo: [[0,3,"var"],[9,1,""],[21,8,""],[34,2,""]] */\n;(  x = 1);\nawait x;\nreturn (x + 1);\n})())');
     assert.equal(wrapTopLevelAwait('(await 1) + 1 // note'),
-      '/* mcp-v8: top-level await */ ((run) => (run.catch(() => {}), run))((async () => {  /* mcp-v8 undo: [[0,8,""],[21,2,""]] */\nreturn ((await 1) + 1); // note\n})())');
+      '/* mcp-v8: top-level await */ __mcpv8_handled((async () => {  /* mcp-v8 undo: [[0,8,""],[21,2,""]] */\nreturn ((await 1) + 1); // note\n})())');
     // Without top-level await: `return void 0, (` ends the line before the last expression's.
     assert.equal(wrapIfEndsWithExpression('var p = 1 // c\nPromise.reject(p)'),
-      '/* mcp-v8: top-level await */ var p; ((run) => (run.catch(() => {}), run))((async () => {  /* mcp-v8 undo: [[0,3,"var"],[9,1,""],[10,17,""],[50,2,""]] */\n;(  p = 1);return void 0, ( // c\nPromise.reject(p));\n})())');
-    assert.equal(wrapIfEndsWithExpression('f()'), '/* mcp-v8: top-level await */ ((run) => (run.catch(() => {}), run))((async () => { return void 0, ( /* mcp-v8 undo: [[3,2,""]] */\nf());\n})())');
+      '/* mcp-v8: top-level await */ var p; __mcpv8_handled((async () => {  /* mcp-v8 undo: [[0,3,"var"],[9,1,""],[10,17,""],[50,2,""]] */\n;(  p = 1);return void 0, ( // c\nPromise.reject(p));\n})())');
+    assert.equal(wrapIfEndsWithExpression('f()'), '/* mcp-v8: top-level await */ __mcpv8_handled((async () => { return void 0, ( /* mcp-v8 undo: [[3,2,""]] */\nf());\n})())');
     assert.equal(wrapIfEndsWithExpression('f(); var x = 1'), null, 'the last statement is no expression');
     assert.throws(() => wrapTopLevelAwait('export const e = await 1'), /export statements are not supported in the code of a run/);
     // Stateful mode's declarations, behind a hashbang line (which stays: it starts the script).

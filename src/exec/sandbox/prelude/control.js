@@ -201,6 +201,21 @@ function attach(log, seed, memoryBytes, host, features, preloadedNames, preloade
   if (preloadedNames !== undefined && preloadedPayload !== undefined) installPreloaded(preloadedNames, preloadedPayload);
   return (/** @type {string} */ method, /** @type {unknown} */ argument) => control[method](argument);
 }
+// The await wrapper's handler (top-level-await.ts): the promise a wrapped run ends with gets one in
+// the run's own call, with the `then` captured here, so isolated-vm does not report its rejection
+// (which loses a value that is not an Error) before the settle reads it. Neither writable nor
+// configurable: no run can replace it.
+{
+  const handledThen = Promise.prototype.then;
+  const handledApply = Reflect.apply;
+  const ignore = () => {};
+  /** @param {unknown} run @returns {unknown} */
+  const handled = (run) => {
+    handledApply(handledThen, run, [undefined, ignore]);
+    return run;
+  };
+  Object.defineProperty(globalThis, '__mcpv8_handled', { value: handled });
+}
 for (const key of reflectOwnKeys(globalThis)) {
   const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(globalThis, key));
   if (objectHasOwn(descriptor, 'value') && descriptor.value !== globalThis) presentTreeAsNative(descriptor.value, key, 2);
