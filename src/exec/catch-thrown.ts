@@ -34,7 +34,9 @@ export const thrownWrapperMarker = '/* mcp-v8: thrown values */';
 /** The completion value's key that marks a thrown value (prelude/control.js has the same). */
 export const thrownKey = 'mcp-v8: thrown at the top level';
 
-const thrownSuffix = `\n} catch (thrown) { if ((typeof thrown !== 'object' && typeof thrown !== 'function') || thrown === null || 'message' in thrown || 'stack' in thrown) throw thrown; ({ ${JSON.stringify(thrownKey)}: thrown }) }`;
+/** The catch's test of what is thrown on unchanged (an Error, or a primitive); the await wrapper's plain form has it too. */
+export const thrownOnUnchanged = "(typeof thrown !== 'object' && typeof thrown !== 'function') || thrown === null || 'message' in thrown || 'stack' in thrown";
+const thrownSuffix = `\n} catch (thrown) { if (${thrownOnUnchanged}) throw thrown; ({ ${JSON.stringify(thrownKey)}: thrown }) }`;
 const strictDirective = /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*(['"])use strict\1/;
 
 const mayThrow = /\bthrow\b/;

@@ -13,7 +13,7 @@
 // put in front of it (an error at its start is still placed right: V8 gives the statement's
 // position), and code after a top-level `var` statement on its line moves right by one (the `)`
 // that closes it).
-import { thrownWrapperMarker } from './catch-thrown.ts';
+import { thrownKey, thrownOnUnchanged, thrownWrapperMarker } from './catch-thrown.ts';
 import { SwcFault, swcParser } from './swc.ts';
 import { SourceError, swcMessage } from './typescript.ts';
 
@@ -147,27 +147,30 @@ export function wrapTopLevelAwait(code: string): string {
  * The same rewrite for code without top-level await whose last statement is an expression, which
  * may be a promise (`routesThroughWrapper`); null for code that ends otherwise. As a script, a
  * completion value that is a promise rejected with an object that is not an Error reaches the host
- * only as isolated-vm's generic text: the wrapper's handler keeps the value for the settle.
+ * only as isolated-vm's generic text: the wrapper's handler keeps the value for the settle. The
+ * function is a plain one (no await needs it): it returns the completion value itself, whose
+ * `then` nothing looks up (an async function's return would), and its catch hands a thrown value
+ * that is not an Error on as catch-thrown.ts does.
  */
 export function wrapIfEndsWithExpression(code: string): string | null {
   const parsed = parseStatements(code);
   return parsed.body[parsed.body.length - 1]?.type === 'ExpressionStatement' ? wrapStatements(code, parsed, true) : null;
 }
 
-function wrapStatements(code: string, { body, base }: { body: Statement[]; base: number }, returnAhead: boolean): string {
+function wrapStatements(code: string, { body, base }: { body: Statement[]; base: number }, plain: boolean): string {
   const source = Buffer.from(withoutHashbang(code), 'utf8');
-  const { edits, varNames, functionNames, returnFirst } = planEdits(body, (position) => position - base, returnAhead ? source : null);
+  const { edits, varNames, functionNames, returnFirst } = planEdits(body, (position) => position - base, plain ? source : null);
   const declared = varNames.length === 0 ? '' : `var ${[...new Set(varNames)].join(', ')}; `;
   const exported = functionNames.map((name) => `globalThis[${JSON.stringify(name)}] = ${name}; `).join('');
   // The promise gets a handler at once: isolated-vm turns a rejection nobody handles by the end of
   // the call into its own generic error, losing a rejected value that is not an Error (the run's
   // settle reads it). The handler is the prelude's (control.js), which no run can replace.
-  const prefix = `${wrapperLineMarker} ${declared}__mcpv8_handled((async () => { ${exported}${returnFirst ? 'return void 0, (' : ''}`;
-  return `${prefix}${undoComment(code, source, edits)}\n${applyEdits(source, edits)}\n})())`;
+  const prefix = `${wrapperLineMarker} ${declared}__mcpv8_handled((${plain ? '() => { try {' : 'async () => {'} ${exported}${returnFirst ? 'return void 0, (' : ''}`;
+  const end = plain ? `} catch (thrown) { if (${thrownOnUnchanged}) throw thrown; return { ${JSON.stringify(thrownKey)}: thrown }; } })())` : '})())';
+  return `${prefix}${undoComment(code, source, edits)}\n${applyEdits(source, edits)}\n${end}`;
 }
 
 const undoMarker = '/* mcp-v8 undo: ';
-const wrapperEnd = '\n})())';
 
 /**
  * How to get the agent's code back from the wrapped source (describe_heap shows the code as
@@ -190,14 +193,15 @@ function undoComment(code: string, source: Buffer, edits: Edit[]): string {
 export function withoutAwaitWrapper(source: string): string {
   const lineEnd = source.indexOf('\n');
   const undoAt = source.lastIndexOf(undoMarker, lineEnd);
-  if (!source.startsWith(wrapperLineMarker) || undoAt === -1 || !source.endsWith(wrapperEnd)) return source;
+  const lastLine = source.lastIndexOf('\n');
+  if (!source.startsWith(wrapperLineMarker) || undoAt === -1 || lastLine === lineEnd || !source.endsWith('})())')) return source;
   let undo: Array<[number, number, string]>;
   try {
     undo = JSON.parse(source.slice(undoAt + undoMarker.length, lineEnd - ' */'.length)) as Array<[number, number, string]>;
   } catch {
     return source;
   }
-  let code = Buffer.from(source.slice(lineEnd + 1, source.length - wrapperEnd.length), 'utf8');
+  let code = Buffer.from(source.slice(lineEnd + 1, lastLine), 'utf8');
   for (let index = undo.length - 1; index >= 0; index--) {
     const [at, inserted, replaced] = undo[index]!;
     code = Buffer.concat([code.subarray(0, at), Buffer.from(replaced, 'utf8'), code.subarray(at + inserted)]);
@@ -215,8 +219,9 @@ export function withoutAwaitWrapper(source: string): string {
 export function withoutWrapperFrame(error: string | null, code: string): string | null {
   if (error === null || !mayRewrite(code)) return error;
   const wrapperLine = code.split(/\r\n|[\n\r\u2028\u2029]/).length + 1;
-  const frame = `\n    at main.js:${wrapperLine}:3`;
-  return error.endsWith(frame) ? error.slice(0, -frame.length) : error;
+  // Column 3 for the async form's `})())`; the plain form calls its function after its catch.
+  const frame = new RegExp(`\\n {4}at main\\.js:${wrapperLine}:\\d+$`).exec(error);
+  return frame === null ? error : error.slice(0, frame.index);
 }
 
 /** Code without the word `await` cannot use top-level await: it never needs the rewrite. */

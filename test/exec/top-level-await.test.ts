@@ -32,10 +32,12 @@ describe('top-level await', () => {
       '/* mcp-v8: top-level await */ var x; __mcpv8_handled((async () => {  /* mcp-v8 undo: [[0,3,"var"],[9,1,""],[21,8,""],[34,2,""]] */\n;(  x = 1);\nawait x;\nreturn (x + 1);\n})())');
     assert.equal(wrapTopLevelAwait('(await 1) + 1 // note'),
       '/* mcp-v8: top-level await */ __mcpv8_handled((async () => {  /* mcp-v8 undo: [[0,8,""],[21,2,""]] */\nreturn ((await 1) + 1); // note\n})())');
-    // Without top-level await: `return void 0, (` ends the line before the last expression's.
+    // Without top-level await: `return void 0, (` ends the line before the last expression's, in a
+    // plain function whose catch hands on what is not an Error, as catch-thrown.ts's does.
+    const plainEnd = `} catch (thrown) { if ((typeof thrown !== 'object' && typeof thrown !== 'function') || thrown === null || 'message' in thrown || 'stack' in thrown) throw thrown; return { "mcp-v8: thrown at the top level": thrown }; } })())`;
     assert.equal(wrapIfEndsWithExpression('var p = 1 // c\nPromise.reject(p)'),
-      '/* mcp-v8: top-level await */ var p; __mcpv8_handled((async () => {  /* mcp-v8 undo: [[0,3,"var"],[9,1,""],[10,17,""],[50,2,""]] */\n;(  p = 1);return void 0, ( // c\nPromise.reject(p));\n})())');
-    assert.equal(wrapIfEndsWithExpression('f()'), '/* mcp-v8: top-level await */ __mcpv8_handled((async () => { return void 0, ( /* mcp-v8 undo: [[3,2,""]] */\nf());\n})())');
+      '/* mcp-v8: top-level await */ var p; __mcpv8_handled((() => { try {  /* mcp-v8 undo: [[0,3,"var"],[9,1,""],[10,17,""],[50,2,""]] */\n;(  p = 1);return void 0, ( // c\nPromise.reject(p));\n' + plainEnd);
+    assert.equal(wrapIfEndsWithExpression('f()'), '/* mcp-v8: top-level await */ __mcpv8_handled((() => { try { return void 0, ( /* mcp-v8 undo: [[3,2,""]] */\nf());\n' + plainEnd);
     assert.equal(wrapIfEndsWithExpression('f(); var x = 1'), null, 'the last statement is no expression');
     assert.throws(() => wrapTopLevelAwait('export const e = await 1'), /export statements are not supported in the code of a run/);
     // Stateful mode's declarations, behind a hashbang line (which stays: it starts the script).

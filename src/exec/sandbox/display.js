@@ -11,14 +11,52 @@
   const toBase64 = /** @type {(binary: string) => string} */ (/** @type {Record<string, unknown>} */ (/** @type {unknown} */ (globalThis)).btoa);
   const fromCharCode = String.fromCharCode;
   const apply = Reflect.apply;
-  const slice = Array.prototype.slice;
   const isView = ArrayBuffer.isView;
   const Uint8ArrayOf = Uint8Array;
-  const ArrayBufferType = ArrayBuffer;
   const TypeErrorType = TypeError;
   const RangeErrorType = RangeError;
-  const typedArrayBytes = /** @type {(this: unknown) => number} */ (/** @type {PropertyDescriptor} */ (Reflect.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'byteLength')).get);
-  const arrayBufferBytes = /** @type {(this: unknown) => number} */ (/** @type {PropertyDescriptor} */ (Reflect.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')).get);
+  /** @type {(prototype: object, name: string) => Function} */
+  const getter = (prototype, name) => /** @type {Function} */ (/** @type {PropertyDescriptor} */ (Reflect.getOwnPropertyDescriptor(prototype, name)).get);
+  const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
+  const typedArrayView = { buffer: getter(TypedArrayPrototype, 'buffer'), offset: getter(TypedArrayPrototype, 'byteOffset'), bytes: getter(TypedArrayPrototype, 'byteLength') };
+  const dataViewView = { buffer: getter(DataView.prototype, 'buffer'), offset: getter(DataView.prototype, 'byteOffset'), bytes: getter(DataView.prototype, 'byteLength') };
+  const typedArrayLength = getter(TypedArrayPrototype, 'length');
+  const arrayBufferBytes = getter(ArrayBuffer.prototype, 'byteLength');
+  /** One character for each byte value, made before any run: base64 then calls nothing a run can replace. */
+  const byteChars = /** @type {string[]} */ ([]);
+  for (let value = 0; value < 256; value++) byteChars[value] = fromCharCode(value);
+  /** @param {Uint8Array} bytes @returns {number} */
+  const lengthOf = (bytes) => apply(typedArrayLength, bytes, []);
+  /**
+   * The bytes a view views, by the getters of its kind, or null if they refuse it.
+   * @param {unknown} view @param {{ buffer: Function, offset: Function, bytes: Function }} getters @returns {Uint8Array | null}
+   */
+  const viewBytes = (view, getters) => {
+    let buffer, offset, bytes;
+    try {
+      buffer = apply(getters.buffer, view, []);
+      offset = apply(getters.offset, view, []);
+      bytes = apply(getters.bytes, view, []);
+    } catch {
+      return null;
+    }
+    return new Uint8ArrayOf(buffer, offset, bytes);
+  };
+  /**
+   * The bytes of a typed array, a DataView or an ArrayBuffer, or null: told apart by the builtins'
+   * own getters, which throw for anything else (not by instanceof, which a run can answer for).
+   * @param {unknown} image @returns {Uint8Array | null}
+   */
+  const bytesOf = (image) => {
+    if (isView(image)) return viewBytes(image, typedArrayView) ?? viewBytes(image, dataViewView);
+    let bytes;
+    try {
+      bytes = apply(arrayBufferBytes, image, []);
+    } catch {
+      return null;
+    }
+    return new Uint8ArrayOf(/** @type {ArrayBuffer} */ (image), 0, bytes);
+  };
   const stringTrim = String.prototype.trimStart;
   const stringStartsWith = String.prototype.startsWith;
   const stringLength = (/** @type {string} */ text) => text.length;
@@ -29,17 +67,16 @@
   /** @param {Uint8Array} bytes @returns {string} */
   function base64(bytes) {
     let binary = '';
-    const chunk = 0x8000;
-    for (let index = 0; index < bytes.length; index += chunk) {
-      binary += apply(fromCharCode, null, apply(slice, bytes, [index, index + chunk]));
-    }
+    const length = lengthOf(bytes);
+    for (let index = 0; index < length; index++) binary += byteChars[bytes[index]];
     return toBase64(binary);
   }
 
   /** @param {Uint8Array} bytes @returns {string | null} */
   function kindOf(bytes) {
-    if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'image/png';
-    if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
+    const length = lengthOf(bytes);
+    if (length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'image/png';
+    if (length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
     return null;
   }
 
@@ -56,13 +93,13 @@
       bytes = encodeUtf8(image);
       mimeType = 'image/svg+xml';
     } else {
-      if (isView(image)) bytes = new Uint8ArrayOf(image.buffer, image.byteOffset, apply(typedArrayBytes, image, []));
-      else if (image instanceof ArrayBufferType) bytes = new Uint8ArrayOf(image, 0, apply(arrayBufferBytes, image, []));
-      else throw new TypeErrorType('display() takes PNG or JPEG bytes (a Uint8Array or ArrayBuffer) or an SVG string');
+      const viewed = bytesOf(image);
+      if (viewed === null) throw new TypeErrorType('display() takes PNG or JPEG bytes (a Uint8Array or ArrayBuffer) or an SVG string');
+      bytes = viewed;
       mimeType = kindOf(bytes);
       if (mimeType === null) throw new TypeErrorType('display(): the bytes are neither PNG nor JPEG (checked by their signature)');
     }
-    if (bytes.length > imageBytesMax) throw new RangeErrorType(`display(): the image is ${bytes.length} bytes; at most ${imageBytesMax}`);
+    if (lengthOf(bytes) > imageBytesMax) throw new RangeErrorType(`display(): the image is ${lengthOf(bytes)} bytes; at most ${imageBytesMax}`);
     log(marker + mimeType + ';' + base64(bytes));
   }
   Object.defineProperty(globalThis, 'display', { value: display, writable: true, configurable: true });

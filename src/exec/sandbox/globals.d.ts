@@ -27,3 +27,6 @@ declare var performance: { now(): number };
 declare var TextEncoder: { new (): { encode(text?: string): Uint8Array }; prototype: { encode(text?: string): Uint8Array } };
 /** V8's WebAssembly namespace (lib.dom declares it; the sandbox has no DOM): read by name, wrapped. */
 declare var WebAssembly: any;
+
+/** Proxy handlers of ours have no prototype: a trap a run puts on Object.prototype is never looked up. */
+interface ProxyHandler<T extends object> { __proto__?: null }

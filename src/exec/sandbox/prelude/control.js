@@ -84,7 +84,7 @@ function state(final = false) {
     final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork, pendingHostCalls, delivered,
     offHeapBytes: offHeapBytes + ballastBytes,
     replayIssue: replayIssue(),
-    nextDueInMs: next === null ? null : Math.max(0, next.timer.due - loopNow()),
+    nextDueInMs: next === null ? null : mathMax(0, next.timer.due - loopNow()),
     record: ending ? takeRecord() : null,
   };
 }
@@ -209,10 +209,14 @@ function attach(log, seed, memoryBytes, host, features, preloadedNames, preloade
   const handledThen = Promise.prototype.then;
   const handledApply = Reflect.apply;
   const ignore = () => {};
-  /** @param {unknown} run @returns {unknown} */
-  const handled = (run) => {
-    handledApply(handledThen, run, [undefined, ignore]);
-    return run;
+  /** @param {unknown} completion @returns {unknown} */
+  const handled = (completion) => {
+    try {
+      handledApply(handledThen, completion, [undefined, ignore]);
+    } catch {
+      // Not a promise (then's own check): nothing to handle.
+    }
+    return completion;
   };
   Object.defineProperty(globalThis, '__mcpv8_handled', { value: handled });
 }

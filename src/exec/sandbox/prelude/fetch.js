@@ -41,6 +41,19 @@ const fetchUrlSearchParamsToString = anyGlobal.URLSearchParams.prototype.toStrin
 const FetchAbortSignal = anyGlobal.AbortSignal;
 const fetchAbortedGetter = getterOf(anyGlobal.AbortSignal.prototype, 'aborted');
 const fetchBodies = new RealWeakMap();
+const fetchTypedLength = getterOf(TypedArrayPrototype, 'length');
+/** A typed array's length, by the getter captured here (a run may replace the prototype's). @param {ArrayBufferView} bytes @returns {number} */
+const lengthOfBytes = (bytes) => reflectApply(fetchTypedLength, bytes, []);
+/**
+ * The string of the first `n` UTF-16 units in `buffer`. fromCharCode's apply reads the list's
+ * `length`, which for a typed array is the prototype's getter a run can replace: the view gets its own.
+ * @param {ArrayBuffer} buffer @param {number} n @returns {string}
+ */
+const stringOfUnits = (buffer, n) => {
+  const view = new FetchUint16Array(buffer, 0, n);
+  defineProperty(view, 'length', /** @type {PropertyDescriptor} */ ({ __proto__: null, value: n }));
+  return reflectApply(fetchFromCharCode, null, /** @type {any} */ (view));
+};
 
 // ---- the host call ----
 /** The host's function (an isolated-vm Reference) and its apply, set by attach; null: no capability. */
@@ -129,7 +142,7 @@ function utf8Encode(text) {
     else { out[n++] = 0xf0 | (code >> 18); out[n++] = 0x80 | ((code >> 12) & 63); out[n++] = 0x80 | ((code >> 6) & 63); out[n++] = 0x80 | (code & 63); }
   }
   const exact = new RealUint8Array(n);
-  reflectApply(typedArraySet, exact, [new RealUint8Array(out.buffer, 0, n)]);
+  reflectApply(typedArraySet, exact, [new RealUint8Array(reflectApply(typedArrayView[0], out, []), 0, n)]);
   return exact;
 }
 
@@ -140,8 +153,9 @@ function utf8Encode(text) {
  * @returns {string}
  */
 function utf8Decode(bytes) {
-  const length = bytes.length;
-  const units = new FetchUint16Array(8194);
+  const length = lengthOfBytes(bytes);
+  const unitsBuffer = new FetchArrayBuffer(8194 * 2);
+  const units = new FetchUint16Array(unitsBuffer);
   let out = '';
   let n = 0;
   /** @param {number} at @returns {boolean} */
@@ -161,9 +175,9 @@ function utf8Decode(bytes) {
     }
     i += size;
     if (code > 0xffff) { code -= 0x10000; units[n++] = 0xd800 + (code >> 10); units[n++] = 0xdc00 + (code & 0x3ff); } else units[n++] = code;
-    if (n >= 8192) { out += reflectApply(fetchFromCharCode, null, units.length === n ? units : new FetchUint16Array(units.buffer, 0, n)); n = 0; }
+    if (n >= 8192) { out += stringOfUnits(unitsBuffer, n); n = 0; }
   }
-  if (n > 0) out += reflectApply(fetchFromCharCode, null, new FetchUint16Array(units.buffer, 0, n));
+  if (n > 0) out += stringOfUnits(unitsBuffer, n);
   // A byte order mark is dropped, as TextDecoder does by default.
   return out.length > 0 && reflectApply(fetchCharCodeAt, out, [0]) === 0xfeff ? reflectApply(stringSlice, out, [1]) : out;
 }
@@ -183,7 +197,7 @@ function bytesOf(value) {
   if (fetchIsView(value)) {
     const getters = value instanceof FetchDataView ? dataViewView : typedArrayView;
     const view = new RealUint8Array(reflectApply(getters[0], value, []), reflectApply(getters[1], value, []), reflectApply(getters[2], value, []));
-    const copy = new RealUint8Array(view.length);
+    const copy = new RealUint8Array(lengthOfBytes(view));
     reflectApply(typedArraySet, copy, [view]);
     return copy;
   }
@@ -220,12 +234,12 @@ function headerPairsFrom(init) {
     for (let i = 0; i < init.length; i++) {
       const pair = init[i];
       if (!fetchIsArray(pair) || pair.length !== 2) throw new FetchTypeError('Header pairs must contain exactly two items');
-      out[out.length] = [FetchString(pair[0]), FetchString(pair[1])];
+      consoleAppend(out, /** @type {[string, string]} */ ([FetchString(pair[0]), FetchString(pair[1])]));
     }
     return out;
   }
   const keys = fetchObjectKeys(init);
-  for (let i = 0; i < keys.length; i++) out[out.length] = [keys[i], FetchString(/** @type {any} */ (init)[keys[i]])];
+  for (let i = 0; i < keys.length; i++) consoleAppend(out, /** @type {[string, string]} */ ([keys[i], FetchString(/** @type {any} */ (init)[keys[i]])]));
   return out;
 }
 
@@ -297,7 +311,7 @@ function installBodyMethods(Class, kind) {
   };
   defineBuiltin(Class.prototype, 'text', reader((bytes) => utf8Decode(bytes)));
   defineBuiltin(Class.prototype, 'json', reader((bytes) => fetchJsonParse(utf8Decode(bytes))));
-  defineBuiltin(Class.prototype, 'arrayBuffer', reader((bytes) => bytes.buffer));
+  defineBuiltin(Class.prototype, 'arrayBuffer', reader((bytes) => reflectApply(typedArrayView[0], bytes, [])));
   defineBuiltin(Class.prototype, 'bytes', reader((bytes) => bytes));
 }
 
@@ -478,10 +492,10 @@ function fetchFunction(input, init = undefined) {
   const s = stateOf(request, 'request');
   if (s.signal !== null && reflectApply(fetchAbortedGetter, s.signal, []) === true) {
     const aborted = new FetchError('This operation was aborted');
-    defineProperty(aborted, 'name', { value: 'AbortError' });
+    defineProperty(aborted, 'name', /** @type {PropertyDescriptor} */ ({ __proto__: null, value: 'AbortError' }));
     return reflectApply(promiseReject, RealPromise, [aborted]);
   }
-  if (s.bytes !== null && s.bytes.length > effectFeatures.fetchRequestBytesMax) {
+  if (s.bytes !== null && lengthOfBytes(s.bytes) > effectFeatures.fetchRequestBytesMax) {
     return reflectApply(promiseReject, RealPromise, [fetchFailure(`fetch ${s.url}: request body larger than ${effectFeatures.fetchRequestBytesMax} bytes`)]);
   }
   const hostRequest = { url: s.url, method: s.method, headers: headerPairs(s.headers) ?? [], ...(s.bytes === null ? {} : { body: s.bytes }) };

@@ -64,6 +64,7 @@ function toIndex(value, what) {
 function boundedBufferConstructor(Original) {
   const name = Original.name;
   const bounded = new RealProxy(Original, {
+    __proto__: null, // no trap a run puts on Object.prototype (a `get`) is looked up
     construct(target, args, newTarget) {
       const options = args[1];
       if (options === null || (typeof options !== 'object' && typeof options !== 'function')) return reflectConstruct(target, args, newTarget);
@@ -125,6 +126,7 @@ for (const name of Object.getOwnPropertyNames(Intl)) {
   const bytes = (intlKiB[name] ?? intlDefaultKiB) * 1024;
   const what = `Intl.${name}`;
   const bounded = new RealProxy(Original, {
+    __proto__: null, // no trap a run puts on Object.prototype (a `get`) is looked up
     construct(target, args, newTarget) {
       const ballast = ballastFor(bytes, what, intlWhy);
       return carrying(ballast, reflectConstruct(target, args, newTarget));

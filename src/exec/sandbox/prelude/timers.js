@@ -34,7 +34,7 @@ function addTimer(callback, delay, args, repeat) {
   if (typeof callback !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${inspect(callback, { depth: 0 })}`);
   const timersMax = mathMin(timersPendingMax, timersPerMiB * mathFloor(memoryLimitBytes / (1024 * 1024)));
   if (timerQueue.size >= timersMax) throw new RangeError(`too many pending timers (at most ${timersMax} per execution at this heap_memory_max_mb, ${timersPerMiB} per MiB)`);
-  let delayMs = Number(delay);
+  let delayMs = RealNumber(delay);
   if (!(delayMs >= 1 && delayMs <= timerDelayMax)) delayMs = 1;
   const id = ++idSequence;
   timerQueue.set(id, { callback, args, delay: delayMs, due: loopNow() + delayMs, repeat, ref: true, sequence: ++timerSequence });
@@ -44,7 +44,7 @@ function addTimer(callback, delay, args, repeat) {
 /** @param {any} handle (user code's: a Timeout or its number) */
 function clearTimer(handle) {
   if (handle === null || handle === undefined) return;
-  const id = typeof handle === 'object' ? handle[idSymbol] : Number(handle);
+  const id = typeof handle === 'object' ? handle[idSymbol] : RealNumber(handle);
   timerQueue.delete(id);
 }
 
@@ -54,7 +54,7 @@ globalThis.clearTimeout = { clearTimeout: (/** @type {unknown} */ handle) => cle
 globalThis.clearInterval = { clearInterval: (/** @type {unknown} */ handle) => clearTimer(handle) }.clearInterval;
 globalThis.queueMicrotask = (/** @type {any} */ callback) => {
   if (typeof callback !== 'function') throw new TypeError('The "callback" argument must be of type function');
-  Promise.resolve().then(callback);
+  reflectApply(promiseThen, new RealPromise((/** @type {(value: undefined) => void} */ resolve) => resolve(undefined)), [callback]);
 };
 
 

@@ -267,6 +267,7 @@ function installWebAssembly(wasm) {
   WasmCompileError = wasm.CompileError;
   const { Module, Instance, Memory } = wasm;
   const BoundedModule = new RealProxy(Module, {
+    __proto__: null, // no trap a run puts on Object.prototype (a `get`) is looked up
     construct(target, args, newTarget) {
       const bytes = copyOfBytes(args[0]);
       if (bytes === null) return reflectConstruct(target, args, newTarget);
@@ -276,6 +277,7 @@ function installWebAssembly(wasm) {
     },
   });
   const BoundedInstance = new RealProxy(Instance, {
+    __proto__: null, // no trap a run puts on Object.prototype (a `get`) is looked up
     construct(target, args, newTarget) {
       reserveInstance(args[0]);
       return reflectConstruct(target, args, newTarget);
@@ -295,6 +297,7 @@ function installWebAssembly(wasm) {
  */
 function boundedMemoryConstructor(Memory) {
   return new RealProxy(Memory, {
+    __proto__: null, // no trap a run puts on Object.prototype (a `get`) is looked up
     construct(target, args, newTarget) {
       const descriptor = args[0];
       if (descriptor === null || (typeof descriptor !== 'object' && typeof descriptor !== 'function')) return reflectConstruct(target, args, newTarget);
@@ -379,9 +382,10 @@ function installSuspensions(wasm) {
   const carryingStack = (/** @type {unknown} */ result) => carrying(ballastFor(stackBytes, 'calling a WebAssembly.promising function', stackWhat), result);
   if (typeof wasm.promising === 'function') {
     const bounded = new RealProxy(wasm.promising, {
+      __proto__: null, // no trap a run puts on Object.prototype (a `get`) is looked up
       apply(target, receiver, args) {
         const exported = reflectApply(target, receiver, args);
-        return new RealProxy(exported, { apply: (call, self, callArgs) => carryingStack(reflectApply(call, self, callArgs)) });
+        return new RealProxy(exported, { __proto__: null, apply: (call, self, callArgs) => carryingStack(reflectApply(call, self, callArgs)) });
       },
     });
     defineBuiltin(wasm, 'promising', bounded);
@@ -389,10 +393,12 @@ function installSuspensions(wasm) {
   if (typeof wasm.Suspending === 'function') {
     const Original = wasm.Suspending;
     const bounded = new RealProxy(Original, {
+      __proto__: null, // no trap a run puts on Object.prototype (a `get`) is looked up
       construct(target, args, newTarget) {
         const callback = args[0];
         if (typeof callback !== 'function') return reflectConstruct(target, args, newTarget);
         const counted = new RealProxy(callback, {
+          __proto__: null, // no trap a run puts on Object.prototype (a `get`) is looked up
           apply(call, self, callArgs) {
             const result = reflectApply(call, self, callArgs);
             return result !== null && typeof result === 'object' ? carrying(ballastFor(stackBytes, 'suspending a WebAssembly call', stackWhat), result) : result;
