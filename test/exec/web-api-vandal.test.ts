@@ -96,12 +96,18 @@ describe('Blob, File, FormData and crypto.subtle.digest with every builtin they 
   });
 });
 
-/** URLs (and bases) to parse: an IDNA host, IPv6, IPv4 numbers, percent-encoding, relative references, search params and hashes; made before the vandal runs. */
+/** URLs (and bases) to parse: an IDNA host, IPv6 (compressed), opaque paths with spaces, IPv4 numbers, percent-encoding, relative references, search params and hashes; made before the vandal runs. */
 const urlSetup = `const urlCases = [
   ['https://Bücher.Example/a/./b/../c?x=1 2&y=é#frag ment'], ['http://例え.テスト/パス'], ['http://[2001:DB8::1]:8080/p?q#h'], ['http://0x7f.1/'],
   ['http://user:p@ss@EXAMPLE.com:80/%7Efoo/ba r/%2e%2E/x\\\\y'], ['HTTPS:\\\\\\\\host.test\\\\a?b=1'], ['file:///C:/dir/../file.txt'], ['mailto:Someone@Example.com?subject=Hi there'],
   ['../x/y?z=%zz#h', 'http://example.com/a/b/c'], ['//other.org/p', 'https://example.com/'], ['?q=1&q=2', 'http://e.com/path?old#f'], ['#only', 'http://e.com/p?q'],
   ['', 'http://e.com/p?q#f'], ['sub/file', 'ws://e.com:81/dir/'], ['http:rel', 'http://e.com/a/b'], ['http://exa mple.com/'], ['http://1.2.3.256/'], ['nope'],
+  // IPv6: compressed as WHATWG serializes it, an IPv4 end in hex, refused forms
+  ['http://[0:0:0:0:0:0:0:1]/'], ['http://[1:0:0:2:0:0:0:3]/'], ['http://[0:0:1:0:0:1:0:0]/'], ['http://[::ffff:192.168.0.1]/'], ['http://[0001:02:003::]/'],
+  ['http://[1:0:0:0:0:0:0:0]/'], ['http://[1:2:3:4:5:6:7:8]/'], ['sc://[::127.0.0.1]/x'], ['http://[1::2::3]/'], ['http://[::1.2.3]/'], ['http://[12345::]/'],
+  ['http://[1:2:3:4:5:6:7:8:9]/'], ['http://[:1]/'], ['http://[1:]/'], ['http://[::01.2.3.4]/'], ['http://[g::]/'],
+  // Opaque paths keep their spaces; one that ends the path before a query or fragment is %20
+  ['data:a b  '], ['mailto:x y?z'], ['mailto:x y #f'], ['sc:a  ?q'], ['sc:a\u007f b'], ['data:text/plain,a b c'], ['mailto:x y#f g'],
 ];
 `;
 /** Parses each case and reads its parts; plain loops and concatenation only (the vandal has replaced the rest). */

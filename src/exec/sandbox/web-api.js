@@ -239,8 +239,8 @@
     }
     return points;
   }
-  /** @param {unknown} text @param {string} unsafe @returns {string} */
-  function percentEncode(text, unsafe) {
+  /** @param {unknown} text @param {string} unsafe @param {boolean} [keepSpace] (an opaque path keeps its spaces) @returns {string} */
+  function percentEncode(text, unsafe, keepSpace = false) {
     const string = captured.String(text);
     let output = '';
     for (let index = 0; index < string.length; index++) {
@@ -252,7 +252,7 @@
         if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) { character = sliceOf(string, index, index + 2); index++; }
         else character = '\ufffd';
       }
-      if (code > 0x20 && code < 0x7f && !contains(unsafe, character)) output += character;
+      if ((code > 0x20 || (keepSpace && code === 0x20)) && code < 0x7f && !contains(unsafe, character)) output += character;
       else {
         const bytes = /** @type {Uint8Array} */ (call(captured.encode, encoder, [character]));
         const count = call(typedArrayLength, bytes, []);
@@ -369,11 +369,108 @@
     return part !== '' && allDigits(part, 0);
   }
 
+  /**
+   * WHATWG's IPv6 parser: eight 16-bit pieces, `::` compression and a trailing IPv4 form.
+   * @param {string} input the address without its brackets
+   * @returns {number[]}
+   */
+  function parseIpv6(input) {
+    const fail = () => { throw new captured.TypeError('Invalid URL'); };
+    const at = (/** @type {number} */ index) => index < input.length ? call(captured.charCodeAt, input, [index]) : NaN;
+    const address = [0, 0, 0, 0, 0, 0, 0, 0];
+    let pieceIndex = 0;
+    let compress = -1;
+    let pointer = 0;
+    if (at(0) === 0x3a) {
+      if (at(1) !== 0x3a) fail();
+      pointer = 2;
+      compress = pieceIndex = 1;
+    }
+    while (pointer < input.length) {
+      if (pieceIndex === 8) fail();
+      if (at(pointer) === 0x3a) {
+        if (compress !== -1) fail();
+        pointer++;
+        compress = ++pieceIndex;
+        continue;
+      }
+      let value = 0;
+      let length = 0;
+      while (length < 4 && hexValue(at(pointer)) !== -1) { value = value * 16 + hexValue(at(pointer)); pointer++; length++; }
+      if (at(pointer) === 0x2e) {
+        if (length === 0 || pieceIndex > 6) fail();
+        pointer -= length;
+        pieceIndex = ipv4InIpv6(address, pieceIndex, input, pointer, at);
+        pointer = input.length;
+        break;
+      }
+      if (at(pointer) === 0x3a) { pointer++; if (pointer >= input.length) fail(); }
+      else if (pointer < input.length) fail();
+      address[pieceIndex++] = value;
+    }
+    if (compress !== -1) {
+      let swaps = pieceIndex - compress;
+      for (let index = 7; index !== 0 && swaps > 0; index--, swaps--) {
+        const swapped = address[compress + swaps - 1];
+        address[compress + swaps - 1] = address[index];
+        address[index] = swapped;
+      }
+    } else if (pieceIndex !== 8) fail();
+    return address;
+  }
+  /**
+   * The dotted IPv4 end of an IPv6 address, into its last two pieces; the next piece index.
+   * @param {number[]} address @param {number} pieceIndex @param {string} input @param {number} pointer
+   * @param {(index: number) => number} at @returns {number}
+   */
+  function ipv4InIpv6(address, pieceIndex, input, pointer, at) {
+    let numbersSeen = 0;
+    while (pointer < input.length) {
+      if (numbersSeen > 0) {
+        if (at(pointer) !== 0x2e || numbersSeen >= 4) throw new captured.TypeError('Invalid URL');
+        pointer++;
+      }
+      if (!isDigit(at(pointer))) throw new captured.TypeError('Invalid URL');
+      let piece = -1;
+      while (isDigit(at(pointer))) {
+        const digit = at(pointer) - 48;
+        if (piece === 0) throw new captured.TypeError('Invalid URL');
+        piece = piece === -1 ? digit : piece * 10 + digit;
+        if (piece > 255) throw new captured.TypeError('Invalid URL');
+        pointer++;
+      }
+      address[pieceIndex] = address[pieceIndex] * 0x100 + piece;
+      numbersSeen++;
+      if (numbersSeen === 2 || numbersSeen === 4) pieceIndex++;
+    }
+    if (numbersSeen !== 4) throw new captured.TypeError('Invalid URL');
+    return pieceIndex;
+  }
+  /** WHATWG's IPv6 serializer: lower-case hex, the first longest run of zero pieces as `::` @param {number[]} address @returns {string} */
+  function serializeIpv6(address) {
+    let compress = -1;
+    let longest = 1;
+    for (let index = 0; index < 8;) {
+      let end = index;
+      while (end < 8 && address[end] === 0) end++;
+      if (end - index > longest) { compress = index; longest = end - index; }
+      index = end === index ? index + 1 : end;
+    }
+    let output = '[';
+    for (let index = 0; index < 8; index++) {
+      if (index === compress) { output += index === 0 ? '::' : ':'; index += longest - 1; continue; }
+      let hex = '';
+      for (let piece = address[index]; hex === '' || piece > 0; piece = piece >> 4) hex = '0123456789abcdef'[piece & 15] + hex;
+      output += hex + (index === 7 ? '' : ':');
+    }
+    return output + ']';
+  }
+
   /** @param {string} host @param {boolean} special @returns {string} */
   function parseHost(host, special) {
     if (host[0] === '[') {
       if (host[host.length - 1] !== ']') throw new captured.TypeError('Invalid URL');
-      return lowerOf(host);
+      return serializeIpv6(parseIpv6(sliceOf(host, 1, host.length - 1)));
     }
     if (!special) return percentEncode(host, ' #/<>?@[\\]^|');
     const decoded = lowerOf(percentDecode(host));
@@ -466,7 +563,14 @@
     if (rest[0] === '/' && rest[1] === '/') return parseAfterScheme(record, rest, false, splitQuery);
     const path = splitQuery(rest, false);
     if (path[0] === '/') record.pathname = normalizePath(path, false);
-    else { record.opaque = true; record.pathname = percentEncode(path, ''); }
+    else {
+      // An opaque path keeps its spaces (the C0 control set), but one that ends it before a query
+      // or fragment becomes %20, as in Node (`mailto:x y #f` → `mailto:x y%20#f`).
+      record.opaque = true;
+      const followed = record.query !== null || record.fragment !== null;
+      const last = path.length - 1;
+      record.pathname = followed && path[last] === ' ' ? percentEncode(sliceOf(path, 0, last), '', true) + '%20' : percentEncode(path, '', true);
+    }
     return record;
   }
   /** @param {UrlRecord} record @param {string} rest @param {boolean} special @param {(rest: string, special: boolean) => string} splitQuery @returns {UrlRecord} */
