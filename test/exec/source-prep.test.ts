@@ -75,7 +75,7 @@ describe('source preparation', () => {
     assert.ok(!(innerAgain instanceof Promise));
     assert.equal(innerAgain.wrapped, null);
     const endsWithPromise = 'async function f() { await 1; return 2 }\nf()';
-    assert.match(await (await sources.prepare(endsWithPromise, false)).wrapped!, /^\/\* mcp-v8: top-level await \*\/ __mcpv8_handled\(.*\nasync function f\(\) \{ await 1; return 2 \};return void 0, \(\nf\(\)\);\n\}\)\(\)\)$/);
+    assert.match(await (await sources.prepare(endsWithPromise, false)).wrapped!, /^\/\* mcp-v8: top-level await \*\/ __mcpv8_handled\(.*\nasync function f\(\) \{ await 1; return 2 \};return void 0, \(\nf\(\)\);\n\} catch \(thrown\) \{.*\} \}\)\(\)\)$/);
     assert.equal((await sources.prepare('[1, 2].map((n) => n * 2)', false)).wrapped, null, 'code with no word that makes a promise runs as it is');
     assert.equal((await sources.prepare('await 1; var x = 2', false)).wrapped !== null, true, 'top-level await is rewritten whatever it ends with');
 
