@@ -165,7 +165,9 @@ function wrapStatements(code: string, { body, base }: { body: Statement[]; base:
   // The promise gets a handler at once: isolated-vm turns a rejection nobody handles by the end of
   // the call into its own generic error, losing a rejected value that is not an Error (the run's
   // settle reads it). The handler is the prelude's (control.js), which no run can replace.
-  const prefix = `${wrapperLineMarker} ${declared}__mcpv8_handled((${plain ? '() => { try {' : 'async () => {'} ${exported}${returnFirst ? 'return void 0, (' : ''}`;
+  // Code in strict mode gets a strict function: its directive, inside the try block, is none.
+  const opening = !plain ? 'async () => {' : strictDirective.test(code) ? "() => { 'use strict'; try {" : '() => { try {';
+  const prefix = `${wrapperLineMarker} ${declared}__mcpv8_handled((${opening} ${exported}${returnFirst ? 'return void 0, (' : ''}`;
   const end = plain ? `} catch (thrown) { if (${thrownOnUnchanged}) throw thrown; return { ${JSON.stringify(thrownKey)}: thrown }; } })())` : '})())';
   return `${prefix}${undoComment(code, source, edits)}\n${applyEdits(source, edits)}\n${end}`;
 }
@@ -229,16 +231,16 @@ export const mayAwait = /\bawait\b/;
 
 /** The words of code that can make a promise without `await` (dynamic `import()` and `fetch` too). */
 const mayMakePromise = /\b(?:Promise|async|then|fetch|import)\b/;
-/** A 'use strict' directive first: inside the wrapper it would be no directive of the script. */
+/** A 'use strict' directive first: inside the wrapper's try block it would be no directive. */
 const strictDirective = /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*(['"])use strict\1/;
 
 /**
  * Code that may end with a promise (the completion value of a plain script): when it has no
  * top-level await, the source worker routes it through the wrapper if its last statement is an
- * expression (`wrapIfEndsWithExpression`). Strict code is left as it is.
+ * expression (`wrapIfEndsWithExpression`; strict code gets a strict function).
  */
 export function routesThroughWrapper(code: string): boolean {
-  return mayMakePromise.test(code) && !strictDirective.test(code);
+  return mayMakePromise.test(code);
 }
 
 /** Whether the code may run in the wrapper: top-level await, or `routesThroughWrapper`. */

@@ -114,12 +114,17 @@ describe('top-level await', () => {
       ['Promise.reject(42)', 'Uncaught 42'],
       ["Promise.reject('x')", "Uncaught 'x'"],
       ['async function main() {\n  throw { reason: "no" }\n}\nmain()', "Uncaught { reason: 'no' }"],
+      ["'use strict'; Promise.reject({a:1})", 'Uncaught { a: 1 }'],
+      ["'use strict'\nconst p = Promise.resolve(1)\nundeclared = 1", 'ReferenceError: undeclared is not defined\n    at main.js:3:12\n    at main.js:4:221'],
     ];
     for (const [code, error] of cases) {
       const ran = await run(code);
       assert.equal(ran.status, 'failed', code);
       assert.equal(ran.error, error, code);
     }
+    // Strict code stays strict in the wrapper; sloppy code stays sloppy.
+    assert.equal(await result("'use strict'; Promise.resolve(); (function () { return typeof this })()"), 'undefined');
+    assert.equal(await result('Promise.resolve(); (function () { return typeof this })()'), 'object');
     // An Error: its own line and column, plus the wrapper's outermost frame, which the reply leaves out.
     for (const [code, at] of [["Promise.reject(new Error('boom'))", '1:16'], ["const p = 1 // c\nPromise.reject(new Error('boom'))", '2:16'], ['Promise.resolve(1)\n  .then((v) => v.x.y)', '2:20']] as const) {
       const ran = await run(code);
