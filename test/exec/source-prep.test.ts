@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { createEngine } from '../../src/exec/engine.ts';
 import { SourcePrep } from '../../src/exec/source-prep.ts';
+import { routedCodeCharsMax } from '../../src/exec/top-level-await.ts';
 import { SourceError, strippedCacheInputCharsMax } from '../../src/exec/typescript.ts';
 import { collectBeforeExit, engineForFile } from './harness.ts';
 
@@ -78,6 +79,9 @@ describe('source preparation', () => {
     assert.match(await (await sources.prepare(endsWithPromise, false)).wrapped!, /^\/\* mcp-v8: top-level await \*\/ __mcpv8_handled\(.*\nasync function f\(\) \{ await 1; return 2 \};return void 0, \(\nf\(\)\);\n\} catch \(thrown\) \{.*\} \}\)\(\)\)$/);
     assert.equal((await sources.prepare('[1, 2].map((n) => n * 2)', false)).wrapped, null, 'code with no word that makes a promise runs as it is');
     assert.equal((await sources.prepare('await 1; var x = 2', false)).wrapped !== null, true, 'top-level await is rewritten whatever it ends with');
+    const long = `Promise.resolve(1)${' '.repeat(routedCodeCharsMax)}`;
+    const longPrepared = sources.prepare(long, false);
+    assert.equal((await longPrepared).wrapped, null, 'code past the bound runs as a script');
 
     // Import statements become script code first (module-rewrite.ts), then the rewrite is made.
     const imported = await sources.prepare('import x from "y";\nawait x', false);
