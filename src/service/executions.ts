@@ -28,6 +28,8 @@ export interface SubmitRequest {
   stateful?: Partial<StatefulRequest>;
   /** The principal it runs for, kept in its record (access control on); null or absent: nobody's in particular. */
   owner?: string | null;
+  /** Who the scheduler shares lanes between: the owner, or an anonymous caller's connection or session (null: the one anonymous client). */
+  client?: string | null;
   /** Cluster mode: set on a run another node handed over, so it is not handed on again. */
   forwarded?: boolean;
 }
@@ -78,7 +80,8 @@ export const codeSnippetCharsMax = 80;
 
 /** Whom the engine's fair share counts a run for (scheduler.ts): its principal; anonymous runs share one. */
 function clientOf(request: SubmitRequest): { client?: string } {
-  return request.owner == null ? {} : { client: request.owner };
+  const client = request.owner ?? request.client;
+  return client == null ? {} : { client };
 }
 
 export function codeSnippet(code: string): string {
