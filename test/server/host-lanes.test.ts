@@ -6,7 +6,7 @@
 // - Issue 18, fair share per client: four `for(;;){}` runs of one principal filled every lane
 //   (2 slots and 2 for long runs) until they timed out, and another principal's `1+1` waited.
 //   Now one client holds at most lanes − 1: the other's `1+1` completes while they still spin.
-// - A long run's isolate thread gets a lower priority (nice 10) while it spins, so short runs beside
+// - A long run's isolate thread gets a lower priority (nice 19) while it spins, so short runs beside
 //   it get the cores first (src/exec/thread-nice.ts), and its priority back when it ends: read from
 //   the server's /proc/<pid>/task (Linux).
 import assert from 'node:assert/strict';
