@@ -5,23 +5,11 @@
 // termination. With the prebuilt one (PREBUILDS_ONLY makes node-gyp-build load it) the run still
 // ends, 2 s late, and the node says what it lost. Real server processes, killed at the end.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
 import { loweredNice } from '../../src/exec/thread-nice.ts';
-
-/** The nice values of a process's threads (field 19 of /proc/<pid>/task/<tid>/stat). */
-function niceValues(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
-      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
-    } catch {
-      return []; // a thread that ended meanwhile
-    }
-  });
-}
+import { threadNiceValues as niceValues } from '../support/hostile.ts';
 
 const spin = 'throw { get message() { for (;;) {} }, get stack() { for (;;) {} } }';
 
