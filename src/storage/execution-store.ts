@@ -143,7 +143,7 @@ interface QueuedChunk { kind: 'chunk'; id: string; firstLine: number; lines: str
 /** One entry of the write queue: a chunk of console lines, a record's keys (atomic), or a flush barrier. */
 type QueuedWrite =
   | QueuedChunk
-  | { kind: 'record'; urgent: boolean; operations: BatchOperation[]; resolve: () => void; reject: (error: unknown) => void }
+  | { kind: 'record'; id: string; urgent: boolean; operations: BatchOperation[]; resolve: () => void; reject: (error: unknown) => void }
   | { kind: 'barrier'; resolve: () => void };
 
 /** A batch stops taking queue entries once it holds this many operations (bounds one write's main-thread cost). */
@@ -264,7 +264,7 @@ export class ExecutionStore {
     this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], bytes: 0, open: null });
     this.indexes.track(record.execution_id);
     this.remember(record);
-    await this.writeRecord(true, [
+    await this.writeRecord(record.execution_id, true, [
       { type: 'put', key: recordKey(record.execution_id), value: JSON.stringify(record) },
       { type: 'put', key: runningKey(record.execution_id), value: '' },
     ]);
@@ -336,7 +336,7 @@ export class ExecutionStore {
     const bytes = this.outputs.get(id)?.bytes ?? 0;
     try {
       // Queued after every line of this execution, so written with them or after them.
-      await this.writeRecord(urgent, [
+      await this.writeRecord(id, urgent, [
         { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
         { type: 'del', key: runningKey(id) },
         ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
@@ -350,9 +350,9 @@ export class ExecutionStore {
     if (bytes > 0) this.evictIfOver();
   }
 
-  private writeRecord(urgent: boolean, operations: BatchOperation[]): Promise<void> {
+  private writeRecord(id: string, urgent: boolean, operations: BatchOperation[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind: 'record', urgent, operations, resolve, reject });
+      this.queue.push({ kind: 'record', id, urgent, operations, resolve, reject });
       if (urgent) this.queuedUrgent++;
       else this.queuedFinishes++;
       this.scheduleWrite();
@@ -378,30 +378,54 @@ export class ExecutionStore {
     if (this.writing || this.queue.length === 0) return;
     if (this.flushTimer !== null) { clearTimeout(this.flushTimer); this.flushTimer = null; }
     if (this.flushImmediate !== null) { clearImmediate(this.flushImmediate); this.flushImmediate = null; }
-    let taken = 0;
-    let chars = 0;
-    const operations: BatchOperation[] = [];
-    const lineCounts = new Map<string, number>();
-    while (taken < this.queue.length && operations.length < batchOperationsMax && chars < batchCharsMax) {
-      const entry = this.queue[taken++]!;
-      if (entry.kind === 'record') operations.push(...entry.operations);
-      if (entry.kind !== 'chunk') continue;
-      // Taken: later lines of this execution start a chunk of their own.
-      const output = this.outputs.get(entry.id);
-      if (output?.open === entry) output.open = null;
-      operations.push({ type: 'put', key: chunkKey(entry.id, entry.firstLine), value: entry.lines.join('\n') });
-      chars += entry.chars;
-      this.queuedLines -= entry.lines.length;
-      lineCounts.set(entry.id, (lineCounts.get(entry.id) ?? 0) + entry.lines.length);
-    }
-    const entries = this.queue.splice(0, taken);
-    for (const entry of entries) {
-      if (entry.kind === 'record' && !entry.urgent) this.queuedFinishes--;
-      else if (entry.kind !== 'chunk') this.queuedUrgent--;
-    }
+    const { operations, entries, lineCounts } = this.takeBatch();
     this.writing = true;
     const written = operations.length === 0 ? Promise.resolve() : this.db.batch(operations);
     written.then(() => this.batchDone(entries, lineCounts, { ok: true }), (error: unknown) => this.batchDone(entries, lineCounts, { ok: false, error }));
+  }
+
+  /**
+   * The entries of the next batch, in queue order, but a record need not wait behind other
+   * executions' chunks: once the batch holds 1 MiB of lines (a 32 MiB flood is 32 batches), later
+   * chunks stay queued, while creates and finishes of other executions still go in this batch.
+   * What stays in order: everything of one execution (its create, chunks, finish), and a barrier
+   * after everything queued before it.
+   */
+  private takeBatch(): { operations: BatchOperation[]; entries: QueuedWrite[]; lineCounts: Map<string, number> } {
+    let chars = 0;
+    const operations: BatchOperation[] = [];
+    const entries: QueuedWrite[] = [];
+    const kept: QueuedWrite[] = [];
+    const lineCounts = new Map<string, number>();
+    /** Executions with an entry left in the queue: their later entries stay behind it. */
+    const waiting = new Set<string>();
+    for (const entry of this.queue) {
+      const full = operations.length >= batchOperationsMax;
+      const take = entry.kind === 'barrier' ? kept.length === 0 : !full && !waiting.has(entry.id) && (entry.kind === 'record' || chars < batchCharsMax);
+      if (!take) {
+        kept.push(entry);
+        if (entry.kind !== 'barrier') waiting.add(entry.id);
+        continue;
+      }
+      entries.push(entry);
+      if (entry.kind === 'record') {
+        operations.push(...entry.operations);
+        if (entry.urgent) this.queuedUrgent--;
+        else this.queuedFinishes--;
+      } else if (entry.kind === 'barrier') {
+        this.queuedUrgent--;
+      } else {
+        // Taken: later lines of this execution start a chunk of their own.
+        const output = this.outputs.get(entry.id);
+        if (output?.open === entry) output.open = null;
+        operations.push({ type: 'put', key: chunkKey(entry.id, entry.firstLine), value: entry.lines.join('\n') });
+        chars += entry.chars;
+        this.queuedLines -= entry.lines.length;
+        lineCounts.set(entry.id, (lineCounts.get(entry.id) ?? 0) + entry.lines.length);
+      }
+    }
+    this.queue = kept;
+    return { operations, entries, lineCounts };
   }
 
   private batchDone(entries: QueuedWrite[], lineCounts: Map<string, number>, outcome: { ok: true } | { ok: false; error: unknown }): void {
