@@ -29,6 +29,10 @@ export interface Config {
   maxConcurrentExecutions: number;
   /** With any isolate thread V8 cannot stop, the node retires past this process RSS (MiB). */
   retireRssMb: number;
+  /** Per client (principal; anonymous callers are one): Mi characters of code of its executions in flight. */
+  clientCodeMaxMb: number;
+  /** Per client: MiB (characters, one more per line) of console output its running executions hold. */
+  clientOutputMaxMb: number;
   /** Stateful mode: contexts kept alive for instant resume (each holds an isolate). */
   liveHeapsMax: number;
   sessionDbPath: string;
@@ -111,6 +115,8 @@ const flagSpecs: Record<string, FlagSpec> = {
   'execution-timeout': { kind: 'int', min: 1, max: 300, help: 'Execution wall-clock limit in seconds (1-300, default 30).' },
   'max-concurrent-executions': { kind: 'int', min: 1, max: 1024, help: 'Executions running at once; more wait in a queue (default: CPU count).' },
   'retire-rss-mb': { kind: 'int', min: 1, max: 1048576, help: 'With any isolate thread V8 cannot stop, past this process RSS in MiB the node takes no more runs and exits for its supervisor (default 4096).' },
+  'client-code-max-mb': { kind: 'int', min: 1, max: 1048576, help: 'Per client (principal; anonymous callers are one): Mi characters of code its executions in flight may hold; past it 429 LIMIT_EXCEEDED (default 64).' },
+  'client-output-max-mb': { kind: 'int', min: 1, max: 1048576, help: 'Per client: MiB of console output its running executions may hold; past it their further lines are dropped after one that says so (default 256).' },
   'live-heaps-max': { kind: 'int', min: 0, max: 100000, help: 'Stateful mode: heaps kept live in memory for instant resume (default 128; others are rebuilt from storage).' },
   'log-level': { kind: 'string', help: 'fatal|error|warn|info|debug|trace|silent (default info); logs go to stderr.' },
   'cluster-port': { kind: 'int', min: 0, max: 65535, help: 'Serve the Raft cluster transport (/raft/*) on this port: cluster mode (requires --http-port or --sse-port; 0: any free port).' },
@@ -326,6 +332,8 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       executionTimeoutSecs: intFlag(raw, 'execution-timeout') ?? 30,
       maxConcurrentExecutions: intFlag(raw, 'max-concurrent-executions') ?? Math.max(1, os.availableParallelism()),
       retireRssMb: intFlag(raw, 'retire-rss-mb') ?? retireRssMbDefault,
+      clientCodeMaxMb: intFlag(raw, 'client-code-max-mb') ?? 64,
+      clientOutputMaxMb: intFlag(raw, 'client-output-max-mb') ?? 256,
       liveHeapsMax: intFlag(raw, 'live-heaps-max') ?? 128,
       sessionDbPath: stringFlag(raw, 'session-db-path') ?? '/tmp/mcp-v8-sessions',
       executionDbPath: stringFlag(raw, 'execution-db-path') ?? '/tmp/mcp-v8-executions',

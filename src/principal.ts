@@ -4,6 +4,21 @@
 /** The principal of every request when access control is off; no token or JWT may name it. */
 export const anonymousPrincipal = 'anonymous';
 
+/**
+ * Who the scheduler shares CPU lanes between (src/exec/scheduler.ts): the principal, or for an
+ * anonymous caller its connection or MCP session (`ToolContext.connection`), so that without
+ * access control one caller's spinning runs cannot take every other caller's lanes. Undefined:
+ * the one anonymous client (stdio, whose caller is one process).
+ */
+export function schedulingClientOf(context: { principal: string; transport: string; connection?: string | undefined }): string | undefined {
+  return ownerOf(context) ?? context.connection;
+}
+
+/** The remote address and port of a request's connection: an anonymous caller's key for fair shares. */
+export function connectionOf(request: { socket: { remoteAddress?: string | undefined; remotePort?: number | undefined } }): string {
+  return `connection ${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
+}
+
 /** The principal whose things a call may see, or null when everyone sees everything (access control off, stdio). */
 export function ownerOf(context: { principal: string; transport: string }): string | null {
   return context.transport === 'stdio' || context.principal === anonymousPrincipal ? null : context.principal;

@@ -169,7 +169,9 @@ class IsolateEngine implements Engine {
     this.stuckRssMax = options.stuckRssBytesMax ?? stuckRssBytesMax;
     assert(this.stuckRssMax > 0, 'a positive RSS bound');
     this.scheduler = new Scheduler({ slots: this.slots, ...(options.inFlightMax === undefined ? {} : { inFlightMax: options.inFlightMax }) });
-    this.threadNice = new ThreadNice(() => this.scheduler.anyLong, this.logger ?? null);
+    // Also while any isolate is stuck: a thread V8 cannot stop that still spins stays lowered
+    // after its run ended (with no long run, every thread would get its priority back).
+    this.threadNice = new ThreadNice(() => this.scheduler.anyLong || this.stuck.size > 0, this.logger ?? null);
     this.threadNice.start();
   }
 

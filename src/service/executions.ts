@@ -14,6 +14,8 @@ import type { ExecutionRecord, ExecutionStatus, FinalStatus } from '../model.ts'
 import { executionNotFound, type ExecutionStore, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
 import type { HeapService, StatefulRequest } from './heaps.ts';
 import { ImageShelf } from './images.ts';
+import { ClientTally } from './client-tally.ts';
+import { anonymousPrincipal } from '../principal.ts';
 
 export interface SubmitRequest {
   code: string;
@@ -28,6 +30,8 @@ export interface SubmitRequest {
   stateful?: Partial<StatefulRequest>;
   /** The principal it runs for, kept in its record (access control on); null or absent: nobody's in particular. */
   owner?: string | null;
+  /** Who the scheduler shares lanes between: the owner, or an anonymous caller's connection or session (null: the one anonymous client). */
+  client?: string | null;
   /** Cluster mode: set on a run another node handed over, so it is not handed on again. */
   forwarded?: boolean;
 }
@@ -77,8 +81,14 @@ interface LiveExecution {
 export const codeSnippetCharsMax = 80;
 
 /** Whom the engine's fair share counts a run for (scheduler.ts): its principal; anonymous runs share one. */
+/** Whose bounds a request counts against (code and output in flight): its principal; every anonymous caller is one. */
+function boundsClientOf(request: SubmitRequest): string {
+  return request.owner ?? anonymousPrincipal;
+}
+
 function clientOf(request: SubmitRequest): { client?: string } {
-  return request.owner == null ? {} : { client: request.owner };
+  const client = request.owner ?? request.client;
+  return client == null ? {} : { client };
 }
 
 export function codeSnippet(code: string): string {
@@ -93,6 +103,17 @@ export const liveExecutionsMax = 100_000;
  * (up to 1,000,000 each: 100,000 of them would be 100 GB). 512 Mi characters: 0.5-1 GiB.
  */
 export const liveCodeCharsMaxDefault = 512 * 1024 * 1024;
+/**
+ * Per client (a principal; every anonymous caller is one), the characters of code of its
+ * executions in flight (`--client-code-max-mb`, in Mi characters): 64 runs of the largest code.
+ */
+export const clientCodeCharsMaxDefault = 64 * 1024 * 1024;
+/**
+ * Per client, the console output its running executions hold (`--client-output-max-mb`; counted
+ * in characters, one more per line, so empty lines count too): eight runs at the 32 MiB bound of
+ * one. Past it, those runs' further lines are dropped, after a line that says so.
+ */
+export const clientOutputCharsMaxDefault = 256 * 1024 * 1024;
 /**
  * How long a poll without wait_ms may be held while runs wait in the queue (see `poll`). Longer
  * only means fewer "running" answers: a held poll answers the moment its execution finishes.
@@ -127,6 +148,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   /** Characters of code of the executions in flight, counted from the door (`start`) to the record. */
   private liveCodeChars = 0;
   private readonly liveCodeCharsMax: number;
+  private readonly clientCode: ClientTally;
+  private readonly clientOutput: ClientTally;
   private readonly engine: Engine;
   private readonly store: ExecutionStore;
   private readonly metrics: Metrics;
@@ -141,8 +164,10 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   /** Cluster mode: where other nodes' executions are asked for (set once the cluster is up). */
   remote: RemoteExecutions | null = null;
 
-  constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null; liveCodeCharsMax?: number; logger?: Logger }) {
+  constructor(options: { engine: Engine; store: ExecutionStore; metrics: Metrics; nodeId: string; heaps?: HeapService | null; liveCodeCharsMax?: number; clientCodeCharsMax?: number; clientOutputCharsMax?: number; logger?: Logger }) {
     super();
+    this.clientCode = new ClientTally(options.clientCodeCharsMax ?? clientCodeCharsMaxDefault);
+    this.clientOutput = new ClientTally(options.clientOutputCharsMax ?? clientOutputCharsMaxDefault);
     this.liveCodeCharsMax = options.liveCodeCharsMax ?? liveCodeCharsMaxDefault;
     assert(Number.isInteger(this.liveCodeCharsMax) && this.liveCodeCharsMax >= 1, 'the bound on code in flight is a positive integer');
     this.engine = options.engine;
@@ -200,12 +225,17 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     if (this.liveCodeChars + codeChars > this.liveCodeCharsMax) {
       throw new McpV8Error('BUSY', `the executions in flight hold ${this.liveCodeChars} characters of code, and this one's ${codeChars} would pass the bound of ${this.liveCodeCharsMax}; retry after some finish`, { retryAfterSecs: busyRetryAfterSecs });
     }
+    const client = boundsClientOf(request);
+    if (!this.clientCode.tryAdd(client, codeChars)) {
+      throw new McpV8Error('LIMIT_EXCEEDED', `this client's executions in flight hold ${this.clientCode.of(client)} characters of code, and this one's ${codeChars} would pass the bound of ${this.clientCode.max} per client (--client-code-max-mb); retry after some finish`, { retryAfterSecs: busyRetryAfterSecs });
+    }
     // Counted at once (the awaits below let other submissions in), given back if this one fails.
     this.liveCodeChars += codeChars;
     try {
       return await this.startCounted(request);
     } catch (error) {
       this.liveCodeChars -= codeChars;
+      this.clientCode.release(client, codeChars);
       throw error;
     }
   }
@@ -238,7 +268,9 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   private async runToRecord(executionId: string, request: SubmitRequest, stateful: StatefulRequest | null, live: LiveExecution, startedAt: Date): Promise<ExecutionRecord> {
     const limits: RunLimits = { heapMemoryMaxMb: request.heapMemoryMaxMb, executionTimeoutMs: request.executionTimeoutSecs * 1000 };
     const signal = live.abort.signal;
+    const output = this.clientOutputOf(request, executionId);
     const onConsoleLine = (line: string) => {
+      if (!output.take(line)) return;
       const stored = this.images.take(executionId, line);
       this.store.appendOutput(executionId, stored);
       this.emit('output', executionId, stored);
@@ -276,10 +308,35 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       this.live.delete(executionId);
       this.liveCodeChars -= request.code.length;
       assert(this.liveCodeChars >= 0, 'code in flight never negative');
+      this.clientCode.release(boundsClientOf(request), request.code.length);
+      output.release();
       this.metrics.executionFinished(outcome.status, (completedAt.getTime() - startedAt.getTime()) / 1000);
       this.emit('finished', record);
     }
     return record;
+  }
+
+  /**
+   * One run's share of its client's output bound: `take` counts a line (false: drop it; the first
+   * line past the bound is replaced by one that says why), `release` gives it all back at the end.
+   */
+  private clientOutputOf(request: SubmitRequest, executionId: string): { take: (line: string) => boolean; release: () => void } {
+    const client = boundsClientOf(request);
+    const tally = this.clientOutput;
+    let held = 0;
+    let cut = false;
+    return {
+      take: (line) => {
+        if (cut) return false;
+        if (tally.tryAdd(client, line.length + 1)) { held += line.length + 1; return true; }
+        cut = true;
+        const why = `[output truncated: this client's running executions hold ${tally.of(client)} characters of console output, the bound per client (--client-output-max-mb)]`;
+        this.store.appendOutput(executionId, why);
+        this.emit('output', executionId, why);
+        return false;
+      },
+      release: () => tally.release(client, held),
+    };
   }
 
   /**

@@ -3,10 +3,15 @@
 // Keys (one LevelDB, `--execution-db-path`):
 //   r!<id>            the record (JSON), ids sort by creation time (src/exec/ids.ts)
 //   u!<id>            present while the execution runs: a restart finds interrupted runs here
-//   o!<id>!<line>     one console line (text without its newline), line numbers 1-based, 10 digits
+//   k!<id>!<line>     a chunk of console lines, joined by "\n" (a line never holds one), keyed by
+//                     its first line's number (1-based, 10 digits): one LevelDB entry per chunk, not
+//                     per line, so a flood of 100,000 short lines is ~100 entries, not 100,000 (each
+//                     entry of a batch costs the main thread a few microseconds in classic-level)
+//   o!<id>!<line>     one console line: what servers before the chunks wrote; still read and evicted
 // Every write is group-committed through one queue, written one LevelDB batch at a time, in order:
-// - console lines only queue; a batch a few ms later (or at 2,000 queued lines) writes them, so a
-//   flood of lines costs one write per batch, never an fsync per line;
+// - console lines only queue, into the execution's open chunk; a batch a few ms later (or at 2,000
+//   queued lines) writes them, so a flood of lines costs one write per batch, never an fsync per
+//   line, and one batch entry per chunk;
 // - a create asks for a batch at once (the next turn of the event loop, or as soon as the batch
 //   being written is done); a finish waits at most 2 ms for company; each resolves only when its
 //   batch is written. Under load many executions' creates and finishes share one batch and one
@@ -123,13 +128,22 @@ const runningKey = (id: string) => `u!${id}`;
 /** Output bytes of a finished record, written with its final fields when it printed anything. */
 const bytesKey = (id: string) => `b!${id}`;
 const lineKey = (id: string, line: number) => `o!${id}!${String(line).padStart(lineKeyDigits, '0')}`;
+const chunkKey = (id: string, firstLine: number) => `k!${id}!${String(firstLine).padStart(lineKeyDigits, '0')}`;
+/** A chunk takes lines until it holds this many, or this many characters (a longer line is a chunk of its own). */
+export const chunkLinesMax = 1_000;
+export const chunkCharsMax = 256 * 1024;
+/** A batch stops taking chunks past this many characters of lines, so no single write holds the main thread long. */
+export const batchCharsMax = 1024 * 1024;
 
 type BatchOperation = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
 
-/** One entry of the write queue: a console line, a record's keys (atomic), or a flush barrier. */
+/** Console lines of one execution that are written as one entry; it takes lines until a batch takes it. */
+interface QueuedChunk { kind: 'chunk'; id: string; firstLine: number; lines: string[]; chars: number }
+
+/** One entry of the write queue: a chunk of console lines, a record's keys (atomic), or a flush barrier. */
 type QueuedWrite =
-  | { kind: 'line'; id: string; operation: BatchOperation }
-  | { kind: 'record'; urgent: boolean; operations: BatchOperation[]; resolve: () => void; reject: (error: unknown) => void }
+  | QueuedChunk
+  | { kind: 'record'; id: string; urgent: boolean; operations: BatchOperation[]; resolve: () => void; reject: (error: unknown) => void }
   | { kind: 'barrier'; resolve: () => void };
 
 /** A batch stops taking queue entries once it holds this many operations (bounds one write's main-thread cost). */
@@ -142,6 +156,8 @@ interface OutputCounters {
   pending: string[];
   /** Output bytes so far (UTF-8, one more per line). */
   bytes: number;
+  /** The chunk in the queue that new lines join, until a batch takes it. */
+  open: QueuedChunk | null;
 }
 
 /** What an eviction must free at least. */
@@ -225,6 +241,7 @@ export class ExecutionStore {
       interruptedCount++;
       let bytes = 0;
       for await (const line of this.db.values({ gt: `o!${id}!`, lt: `o!${id}!~` })) bytes += lineBytes(line);
+      for await (const chunk of this.db.values({ gt: `k!${id}!`, lt: `k!${id}!~` })) bytes += lineBytes(chunk);
       if (bytes > 0) operations.push({ type: 'put', key: bytesKey(id), value: String(bytes) });
     }
     if (operations.length > 0) {
@@ -244,10 +261,10 @@ export class ExecutionStore {
 
   async create(record: ExecutionRecord): Promise<void> {
     assert(record.status === 'running', 'a record is created running');
-    this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], bytes: 0 });
+    this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], bytes: 0, open: null });
     this.indexes.track(record.execution_id);
     this.remember(record);
-    await this.writeRecord(true, [
+    await this.writeRecord(record.execution_id, true, [
       { type: 'put', key: recordKey(record.execution_id), value: JSON.stringify(record) },
       { type: 'put', key: runningKey(record.execution_id), value: '' },
     ]);
@@ -282,9 +299,17 @@ export class ExecutionStore {
     if (typeof line !== 'string') throw new TypeError(`console output of execution ${id} must be text, not ${line === null ? 'null' : typeof line}`);
     const output = this.outputs.get(id);
     assert(output !== undefined, `output appended to a running execution (${id})`);
+    // Chunks are stored joined by newlines; ConsoleBudget splits the sandbox's batches on them.
+    assert(!line.includes('\n'), 'a console line holds no newline');
     output.pending.push(line);
-    const lineNumber = output.flushedLines + output.pending.length;
-    this.queue.push({ kind: 'line', id, operation: { type: 'put', key: lineKey(id, lineNumber), value: line } });
+    let chunk = output.open;
+    if (chunk === null || chunk.lines.length >= chunkLinesMax || chunk.chars + line.length > chunkCharsMax) {
+      chunk = { kind: 'chunk', id, firstLine: output.flushedLines + output.pending.length, lines: [], chars: 0 };
+      output.open = chunk;
+      this.queue.push(chunk);
+    }
+    chunk.lines.push(line);
+    chunk.chars += line.length + 1;
     this.queuedLines++;
     const bytes = lineBytes(line);
     output.bytes += bytes;
@@ -311,7 +336,7 @@ export class ExecutionStore {
     const bytes = this.outputs.get(id)?.bytes ?? 0;
     try {
       // Queued after every line of this execution, so written with them or after them.
-      await this.writeRecord(urgent, [
+      await this.writeRecord(id, urgent, [
         { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
         { type: 'del', key: runningKey(id) },
         ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
@@ -325,9 +350,9 @@ export class ExecutionStore {
     if (bytes > 0) this.evictIfOver();
   }
 
-  private writeRecord(urgent: boolean, operations: BatchOperation[]): Promise<void> {
+  private writeRecord(id: string, urgent: boolean, operations: BatchOperation[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind: 'record', urgent, operations, resolve, reject });
+      this.queue.push({ kind: 'record', id, urgent, operations, resolve, reject });
       if (urgent) this.queuedUrgent++;
       else this.queuedFinishes++;
       this.scheduleWrite();
@@ -353,25 +378,54 @@ export class ExecutionStore {
     if (this.writing || this.queue.length === 0) return;
     if (this.flushTimer !== null) { clearTimeout(this.flushTimer); this.flushTimer = null; }
     if (this.flushImmediate !== null) { clearImmediate(this.flushImmediate); this.flushImmediate = null; }
-    let taken = 0;
-    const operations: BatchOperation[] = [];
-    while (taken < this.queue.length && operations.length < batchOperationsMax) {
-      const entry = this.queue[taken++]!;
-      if (entry.kind === 'line') operations.push(entry.operation);
-      else if (entry.kind === 'record') operations.push(...entry.operations);
-    }
-    const entries = this.queue.splice(0, taken);
-    const lineCounts = new Map<string, number>();
-    for (const entry of entries) {
-      if (entry.kind === 'record' && !entry.urgent) this.queuedFinishes--;
-      else if (entry.kind !== 'line') this.queuedUrgent--;
-      if (entry.kind !== 'line') continue;
-      this.queuedLines--;
-      lineCounts.set(entry.id, (lineCounts.get(entry.id) ?? 0) + 1);
-    }
+    const { operations, entries, lineCounts } = this.takeBatch();
     this.writing = true;
     const written = operations.length === 0 ? Promise.resolve() : this.db.batch(operations);
     written.then(() => this.batchDone(entries, lineCounts, { ok: true }), (error: unknown) => this.batchDone(entries, lineCounts, { ok: false, error }));
+  }
+
+  /**
+   * The entries of the next batch, in queue order, but a record need not wait behind other
+   * executions' chunks: once the batch holds 1 MiB of lines (a 32 MiB flood is 32 batches), later
+   * chunks stay queued, while creates and finishes of other executions still go in this batch.
+   * What stays in order: everything of one execution (its create, chunks, finish), and a barrier
+   * after everything queued before it.
+   */
+  private takeBatch(): { operations: BatchOperation[]; entries: QueuedWrite[]; lineCounts: Map<string, number> } {
+    let chars = 0;
+    const operations: BatchOperation[] = [];
+    const entries: QueuedWrite[] = [];
+    const kept: QueuedWrite[] = [];
+    const lineCounts = new Map<string, number>();
+    /** Executions with an entry left in the queue: their later entries stay behind it. */
+    const waiting = new Set<string>();
+    for (const entry of this.queue) {
+      const full = operations.length >= batchOperationsMax;
+      const take = entry.kind === 'barrier' ? kept.length === 0 : !full && !waiting.has(entry.id) && (entry.kind === 'record' || chars < batchCharsMax);
+      if (!take) {
+        kept.push(entry);
+        if (entry.kind !== 'barrier') waiting.add(entry.id);
+        continue;
+      }
+      entries.push(entry);
+      if (entry.kind === 'record') {
+        operations.push(...entry.operations);
+        if (entry.urgent) this.queuedUrgent--;
+        else this.queuedFinishes--;
+      } else if (entry.kind === 'barrier') {
+        this.queuedUrgent--;
+      } else {
+        // Taken: later lines of this execution start a chunk of their own.
+        const output = this.outputs.get(entry.id);
+        if (output?.open === entry) output.open = null;
+        operations.push({ type: 'put', key: chunkKey(entry.id, entry.firstLine), value: entry.lines.join('\n') });
+        chars += entry.chars;
+        this.queuedLines -= entry.lines.length;
+        lineCounts.set(entry.id, (lineCounts.get(entry.id) ?? 0) + entry.lines.length);
+      }
+    }
+    this.queue = kept;
+    return { operations, entries, lineCounts };
   }
 
   private batchDone(entries: QueuedWrite[], lineCounts: Map<string, number>, outcome: { ok: true } | { ok: false; error: unknown }): void {
@@ -472,8 +526,17 @@ export class ExecutionStore {
 
   private async readFlushed(id: string, first: number, last: number): Promise<string[]> {
     const lines: string[] = [];
-    const upper = last >= 10 ** lineKeyDigits ? `o!${id}!~` : lineKey(id, last);
-    for await (const value of this.db.values({ gte: lineKey(id, first), lte: upper })) lines.push(value);
+    const beyond = last >= 10 ** lineKeyDigits;
+    // The chunk that holds `first` starts at it or before it: the last chunk key up to it.
+    const [holding] = await this.db.keys({ gt: `k!${id}!`, lte: chunkKey(id, first), reverse: true, limit: 1 }).all();
+    for await (const [key, value] of this.db.iterator({ gte: holding ?? chunkKey(id, first), lte: beyond ? `k!${id}!~` : chunkKey(id, last) })) {
+      const firstLine = Number(key.slice(key.lastIndexOf('!') + 1));
+      const chunk = value.split('\n');
+      for (let at = Math.max(0, first - firstLine); at < chunk.length && firstLine + at <= last; at++) lines.push(chunk[at]!);
+    }
+    if (lines.length > 0) return lines;
+    // Output written one line per key, before chunks.
+    for await (const value of this.db.values({ gte: lineKey(id, first), lte: beyond ? `o!${id}!~` : lineKey(id, last) })) lines.push(value);
     return lines;
   }
 
@@ -514,10 +577,12 @@ export class ExecutionStore {
     if (evicted.size === 0) return 0;
     const ids = [...evicted];
     const operations: BatchOperation[] = ids.flatMap((id) => [{ type: 'del', key: recordKey(id) }, { type: 'del', key: bytesKey(id) }]);
-    // Output lines of every evicted id lie between the first's and the last's keys; lines of a
-    // running record in between are kept.
-    for await (const key of this.db.keys({ gt: `o!${ids[0]}!`, lt: `o!${ids[ids.length - 1]}!~` })) {
-      if (evicted.has(key.slice(2, key.indexOf('!', 2)))) operations.push({ type: 'del', key });
+    // Output of every evicted id lies between the first's and the last's keys (chunks, and lines
+    // of servers before chunks); output of a running record in between is kept.
+    for (const prefix of ['k!', 'o!']) {
+      for await (const key of this.db.keys({ gt: `${prefix}${ids[0]}!`, lt: `${prefix}${ids[ids.length - 1]}!~` })) {
+        if (evicted.has(key.slice(2, key.indexOf('!', 2)))) operations.push({ type: 'del', key });
+      }
     }
     for (let from = 0; from < operations.length; from += batchOperationsMax) {
       await this.db.batch(operations.slice(from, from + batchOperationsMax));

@@ -8,7 +8,7 @@ import { busyPollHoldMs, type ExecutionService } from '../service/executions.ts'
 import { recordsMax, type OutputQuery } from '../storage/execution-store.ts';
 import { linePageBytesMax } from '../storage/output-pages.ts';
 import { heapMemoryMbDefault, listLimitDefault, type ExecutionRecord } from '../model.ts';
-import { ownerOf } from '../principal.ts';
+import { ownerOf, schedulingClientOf } from '../principal.ts';
 import { withoutMarkdownFence } from './code-fences.ts';
 import { withImages, executionReply, executionShape, firstPage, type ExecutionReply, type FirstPage, firstPageBytesMax, firstPageLinesMax, firstPageShape, resultCharsMax, statusSchema } from './replies.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
@@ -167,6 +167,7 @@ function runJsTool(service: ExecutionService, config: Config) {
         executionTimeoutSecs: args.execution_timeout_secs ?? config.executionTimeoutSecs,
         ...(config.stateless ? {} : { stateful: { heap: given.heap ?? null, session: given.session ?? null, tags: given.tags ?? null } }),
         owner: ownerOf(context),
+        client: schedulingClientOf(context) ?? null,
       });
       if (args.wait_ms === undefined || args.wait_ms === 0) return { execution_id: id } as never;
       context.watch?.(id);

@@ -8,6 +8,11 @@ export interface ToolContext {
   principal: string;
   transport: 'stdio' | 'http' | 'sse' | 'api';
   /**
+   * The caller's connection (remote address and port) or MCP session: the scheduler's key for an
+   * anonymous caller (src/principal.ts, schedulingClientOf). Absent on stdio.
+   */
+  connection?: string;
+  /**
    * Called by a tool that is about to wait for an execution (run_js or get_execution with
    * wait_ms): MCP uses it to send the run's console lines live while the request is open.
    */

@@ -14,6 +14,7 @@ import { codeCharsMax, waitMsMax } from '../tools/execution-tools.ts';
 import { parseToolArguments, type ToolContext, type ToolDefinition } from '../tools/tool.ts';
 import { readJsonBody } from './body.ts';
 import { principalOf } from '../auth/gate.ts';
+import { connectionOf } from '../principal.ts';
 
 const execPath = '/api/exec';
 const executionPrefix = '/api/executions/';
@@ -29,7 +30,7 @@ export interface FastPathOptions {
 
 /** The caller, as the access-control gate admitted it. */
 function apiContext(request: IncomingMessage): ToolContext {
-  return { principal: principalOf(request), transport: 'api' };
+  return { principal: principalOf(request), transport: 'api', connection: connectionOf(request) };
 }
 
 export type FastHandler = (request: IncomingMessage, response: ServerResponse) => boolean;

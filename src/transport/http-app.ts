@@ -12,6 +12,7 @@ import type { ExecutionService } from '../service/executions.ts';
 import { callTool, type ToolDefinition } from '../tools/tool.ts';
 import { version } from '../version.ts';
 import { createGate, principalOf, type Gate } from '../auth/gate.ts';
+import { connectionOf } from '../principal.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
 import { createSseHandler, createStreamableHttpHandler, type ForwardedMcpHandler, type McpSessionPeers } from './mcp-http.ts';
@@ -66,7 +67,7 @@ function numericQuery(ctx: Context, names: readonly string[]): Record<string, un
 
 function apiRoutes(router: Router, options: HttpAppOptions): void {
   const { tools, config } = options;
-  const call = (ctx: Context, name: string, args: unknown) => callTool(tools, name, args, { principal: principalOf(ctx.req), transport: 'api' });
+  const call = (ctx: Context, name: string, args: unknown) => callTool(tools, name, args, { principal: principalOf(ctx.req), transport: 'api', connection: connectionOf(ctx.req) });
   router.post('/api/exec', async (ctx) => {
     const result = await call(ctx, 'run_js', await readJsonBody(ctx.req, config.httpBodyBytesMax));
     ctx.status = execStatus(result);

@@ -10,6 +10,7 @@ import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { ToolDefinition } from '../tools/tool.ts';
 import { principalOf } from '../auth/gate.ts';
+import { connectionOf } from '../principal.ts';
 import { readJsonBody } from './body.ts';
 import type { McpExtras } from './mcp-extras.ts';
 import { createMcpServer } from './mcp-server.ts';
@@ -76,7 +77,8 @@ function hasInitialize(body: unknown): boolean {
 export function createStreamableHttpHandler(options: McpHttpOptions): { handle: (ctx: Context) => Promise<void>; serveForwarded: ForwardedMcpHandler; close: () => Promise<void> } {
   // In the order of last use: the first idle entry is the least recently used one.
   const sessions = new Map<string, Session>();
-  const makeServer = (principal: string) => createMcpServer({ tools: options.tools, context: { principal, transport: 'http' }, logger: options.logger, extras: options.extras });
+  // `connection`: the scheduler's key for an anonymous caller; the session's own for a session.
+  const makeServer = (principal: string, connection: string) => createMcpServer({ tools: options.tools, context: { principal, transport: 'http', connection }, logger: options.logger, extras: options.extras });
 
   /** Marks a session used by this request until its response closes (a GET stream holds it for as long as it is open). */
   function use(sessionId: string, session: Session, response: ServerResponse): void {
@@ -120,7 +122,7 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
 
   async function serveStateless(ctx: Context, body: unknown): Promise<void> {
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    const server = makeServer(principalOf(ctx.req));
+    const server = makeServer(principalOf(ctx.req), connectionOf(ctx.req));
     ctx.res.on('close', () => {
       void transport.close();
       void server.close();
@@ -143,7 +145,8 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
       const sessionId = transport.sessionId;
       if (sessionId !== undefined && sessions.get(sessionId)?.transport === transport) sessions.delete(sessionId);
     };
-    await makeServer(principal).connect(transport);
+    // A session of its own for fair shares: its id is chosen later, while initialize is answered.
+    await makeServer(principal, `mcp session ${randomUUID()}`).connect(transport);
     await transport.handleRequest(ctx.req, ctx.res, body);
   }
 
@@ -202,7 +205,7 @@ export function createSseHandler(options: Omit<McpHttpOptions, 'statelessHttp' |
     sessions.set(transport.sessionId, { transport, principal });
     transport.onclose = () => { sessions.delete(transport.sessionId); };
     ctx.res.on('close', () => { sessions.delete(transport.sessionId); });
-    const server = createMcpServer({ tools: options.tools, context: { principal, transport: 'sse' }, logger: options.logger, extras: options.extras });
+    const server = createMcpServer({ tools: options.tools, context: { principal, transport: 'sse', connection: `sse session ${randomUUID()}` }, logger: options.logger, extras: options.extras });
     await server.connect(transport);
   }
 

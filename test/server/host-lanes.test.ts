@@ -6,15 +6,14 @@
 // - Issue 18, fair share per client: four `for(;;){}` runs of one principal filled every lane
 //   (2 slots and 2 for long runs) until they timed out, and another principal's `1+1` waited.
 //   Now one client holds at most lanes − 1: the other's `1+1` completes while they still spin.
-// - A long run's isolate thread gets a lower priority (nice 10) while it spins, so short runs beside
+// - A long run's isolate thread gets a lower priority (nice 19) while it spins, so short runs beside
 //   it get the cores first (src/exec/thread-nice.ts), and its priority back when it ends: read from
 //   the server's /proc/<pid>/task (Linux).
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { loweredNice } from '../../src/exec/thread-nice.ts';
 import { waitMsMax } from '../../src/tools/execution-tools.ts';
-import { execution, serverForSuite, type ExecAnswer } from '../support/hostile.ts';
+import { execution, serverForSuite, threadNiceValues, type ExecAnswer } from '../support/hostile.ts';
 
 const tokens = { alice: 'alice-token-0123456789abcdef', bob: 'bob-token-0123456789abcdef' } as const;
 
@@ -66,18 +65,7 @@ describe('CPU lanes: awaiting runs and clients', () => {
     await cancelAll('alice', spinners);
   });
 
-  /** The nice values of the server's threads (field 19 of /proc/<pid>/task/<tid>/stat). */
-  function niceValues(): number[] {
-    const pid = server().child.pid!;
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
-        return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
-      } catch {
-        return []; // a thread that ended meanwhile
-      }
-    });
-  }
+  const niceValues = () => threadNiceValues(server().child.pid!);
 
   test('a spinning run\'s thread is lowered while it spins and restored when it ends', async () => {
     // The spinners of the test before had their threads lowered: restored at the next look (100 ms).

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
+import { loweredNice } from '../../src/exec/thread-nice.ts';
+import { threadNiceValues as niceValues } from '../support/hostile.ts';
 
 const spin = 'throw { get message() { for (;;) {} }, get stack() { for (;;) {} } }';
 
@@ -64,6 +66,13 @@ for (const build of ['patched', 'prebuilt'] as const) {
         assert.equal(report.stuck_isolates, 1);
         assert.equal(await stuckGauge(server), 1);
         await server.waitForStderr(/"stuckIsolates":1,.*did not answer/);
+        // Its run has ended, no run is long, yet the lost thread still spins: it keeps the lowest
+        // priority (thread-nice.ts looks every 100 ms; polled, the server has no event for it).
+        let looks = 0;
+        while (!niceValues(server.child.pid!).includes(loweredNice)) {
+          assert.ok(++looks < 600, `the stuck thread was not lowered: nice values ${niceValues(server.child.pid!).join(',')}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
       }
       // A thread that never ends would hold process.exit forever (isolated-vm joins its threads):
       // the server that has one ends by SIGTERM once its stores are closed.

@@ -14,6 +14,39 @@ function running(): ExecutionRecord {
 const completed = (result: string) => ({ status: 'completed' as const, result, error: null, heap: null, completed_at: new Date().toISOString() });
 
 describe('execution store group commit', () => {
+  test("another execution's create and finish are written ahead of a 32 MiB flood's output, which still ends in order before its own finish", async () => {
+    const path = tempDir('gc-flood');
+    const store = await ExecutionStore.open({ path });
+    const flood = running();
+    const other = running();
+    const megabyte = 'm'.repeat(1024 * 1024);
+    try {
+      await store.create(flood);
+      for (let line = 0; line < 32; line++) store.appendOutput(flood.execution_id, `${line}${megabyte}`);
+      const order: string[] = [];
+      // A barrier: resolves once everything queued before it, the flood's output, is written.
+      const floodWritten = store.flush().then(() => order.push('flood output written'));
+      await store.create(other);
+      order.push('other created');
+      await store.finish(other.execution_id, completed('2'), true);
+      order.push('other finished');
+      await floodWritten;
+      assert.deepEqual(order, ['other created', 'other finished', 'flood output written']);
+      store.appendOutput(flood.execution_id, 'last');
+      await store.finish(flood.execution_id, completed('1'));
+    } finally {
+      await store.close();
+    }
+    const reopened = await ExecutionStore.open({ path });
+    try {
+      const page = await reopened.readOutput(flood.execution_id, { mode: 'line', lineOffset: 31, lineLimit: 5, bytesMax: 4 * 1024 * 1024 });
+      assert.deepEqual(page.data.split('\n').map((line) => line.slice(0, 3)), ['30m', '31m', 'las', '']);
+      assert.equal(page.total_lines, 33);
+    } finally {
+      await reopened.close();
+    }
+  });
+
   test('a finished record is visible only once its write is done', async () => {
     const store = await ExecutionStore.open({ path: tempDir('gc-visible') });
     try {

@@ -203,6 +203,61 @@ describe('execution store', () => {
   });
 });
 
+describe('execution store chunks', () => {
+  test('lines across chunk boundaries (by count and by size, one line larger than a chunk) read back as printed, after a reopen too', async () => {
+    const path = tempDir('chunks');
+    const record = running();
+    // Lines of 1 to 300 characters, two of 300 KB (each larger than a chunk's characters), an empty one.
+    const lines = Array.from({ length: 2_600 }, (_, index) => (index === 1_500 || index === 1_501 ? 'w'.repeat(300_000) : index === 7 ? '' : `${index}:${'é'.repeat(index % 300)}`));
+    const expect = (from: number, count: number) => lines.slice(from - 1, from - 1 + count).map((line) => line + '\n').join('');
+    const offsets = [1, 7, 8, 999, 1_000, 1_001, 1_499, 1_501, 1_502, 1_503, 2_001, 2_599, 2_600];
+    const check = async (store: ExecutionStore) => {
+      for (const offset of offsets) {
+        const page = await store.readOutput(record.execution_id, { mode: 'line', lineOffset: offset, lineLimit: 3, bytesMax: 1024 * 1024 });
+        assert.equal(page.data, expect(offset, 3), `lines from ${offset}`);
+        assert.equal(page.total_lines, lines.length);
+      }
+    };
+    await withStore(async (store) => {
+      await store.create(record);
+      for (const line of lines.slice(0, 1_200)) store.appendOutput(record.execution_id, line);
+      await store.flush();
+      for (const line of lines.slice(1_200)) store.appendOutput(record.execution_id, line);
+      await check(store); // part written, part queued
+      await store.finish(record.execution_id, finished);
+      await check(store);
+    }, path);
+    await withStore(check, path);
+  });
+
+  test('output stored one line per key (by servers before chunks) is still read and evicted', async () => {
+    const path = tempDir('per-line');
+    const record = { ...running(), ...finished, execution_id: newExecutionId('t', Date.now() - 100_000) };
+    const db = new Level<string, string>(path);
+    await db.batch([
+      { type: 'put', key: `r!${record.execution_id}`, value: JSON.stringify(record) },
+      { type: 'put', key: `b!${record.execution_id}`, value: '12' },
+      ...['one', 'two', 'six'].map((line, index) => ({ type: 'put' as const, key: `o!${record.execution_id}!${String(index + 1).padStart(10, '0')}`, value: line })),
+    ]);
+    await db.close();
+    const store = await ExecutionStore.open({ path, recordsMax: 1 });
+    const page = await store.readOutput(record.execution_id, { mode: 'line', lineOffset: 2, lineLimit: 5 });
+    assert.equal(page.data, 'two\nsix\n');
+    assert.equal(page.total_bytes, 12);
+    // A newer record pushes it out, its per-line keys with it.
+    const newer = running();
+    await store.create(newer);
+    await store.finish(newer.execution_id, finished);
+    await store.whenEvicted();
+    assert.equal(await store.get(record.execution_id), undefined);
+    await store.close();
+    const reopened = new Level<string, string>(path);
+    const left = await reopened.keys({ gt: 'o!', lt: 'o~' }).all();
+    await reopened.close();
+    assert.deepEqual(left, []);
+  });
+});
+
 describe('execution store bound', () => {
   test('past recordsMax the oldest finished records go with their output; a running one stays; nothing else is touched', async () => {
     const path = tempDir('bound');
@@ -237,10 +292,11 @@ describe('execution store bound', () => {
     const lineIds = new Set<string>();
     const byteCountIds = new Set<string>();
     let lines = 0;
-    for await (const key of db.keys()) {
+    for await (const [key, value] of db.iterator()) {
       if (key.startsWith('r!')) recordKeys.push(key.slice(2));
       if (key.startsWith('b!')) byteCountIds.add(key.slice(2));
-      if (key.startsWith('o!')) { lines++; lineIds.add(key.slice(2, key.indexOf('!', 2))); }
+      // Output is stored in chunks of lines joined by newlines.
+      if (key.startsWith('k!')) { lines += value.split('\n').length; lineIds.add(key.slice(2, key.indexOf('!', 2))); }
     }
     await db.close();
     assert.deepEqual(new Set(recordKeys), kept);

@@ -1,6 +1,6 @@
 // What the issue-18 tests (test/server/host-*.test.ts) ask of a real server process: a run over
 // the plain API, /healthz, and the process's resident memory read from /proc.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { startServerProcess, tempDir, type ServerProcess } from './server-process.ts';
@@ -92,4 +92,16 @@ export function serverForSuite(name: string, mode: 'stateless' | 'stateful', ext
     if (server === undefined) throw new Error(`the server of ${name} did not start`);
     return server;
   };
+}
+
+/** The nice values of a process's threads (field 19 of /proc/<pid>/task/<tid>/stat). */
+export function threadNiceValues(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+    } catch {
+      return []; // a thread that ended meanwhile
+    }
+  });
 }
