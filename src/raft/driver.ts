@@ -10,6 +10,7 @@ import type { ProposalOutcome } from './proposals.ts';
 import type { Raft } from './raft.ts';
 import type { StateMachine } from './state-machine.ts';
 import { isApplicable } from './state-machine.ts';
+import { sendableBeforePersist } from './types.ts';
 import type { ConfigChange, Message, NodeId, ProposalRejectReason, ProposalResult, Ready, Snapshot } from './types.ts';
 
 /** What the driver needs from storage; LevelStorage and MemoryStorage-like stores provide it. */
@@ -154,8 +155,11 @@ export class RaftDriver<Result> {
   }
 
   private async handleReady(ready: Ready): Promise<void> {
+    // A leader's appends leave first, so the followers write while this node does (see sendableBeforePersist).
+    const early = ready.messages.filter(sendableBeforePersist);
+    if (early.length > 0) this.options.send(early);
     await this.options.storage.save(ready);
-    if (ready.messages.length > 0) this.options.send(ready.messages);
+    if (early.length < ready.messages.length) this.options.send(early.length === 0 ? ready.messages : ready.messages.filter((message) => !sendableBeforePersist(message)));
     if (ready.snapshot !== null) {
       this.options.machine.restore(ready.snapshot.data);
       for (const outcome of this.proposals.snapshotRestored(ready.snapshot.index)) this.settle(outcome);
