@@ -8,6 +8,13 @@
 //      (status polled every 10 ms) and until a linearizable read (list_sessions, ReadIndex) through a survivor is answered. The
 //      killed node is restarted (on its data) before the next round. Timings are the reference's
 //      defaults: heartbeat 100 ms, election timeout 300-500 ms.
+// `--in-process`: the writers run inside the leader, as a node's own session appends do
+//   (ReplicatedSessions.apply -> ClusterNode.write, what a stateful run records): the bench process
+//   is node n1 (a real ClusterNode with its cluster port, src/cluster/start.ts), n2 and n3 are node
+//   processes with a longer election timeout, so n1 leads. No client HTTP request per append, so
+//   the figure is Raft's own (replication over HTTP, fsync, apply), not the loopback HTTP floor
+//   that one request per append meets (`npm run bench:raft-floor`). A 1-writer round follows each
+//   64-writer round: commit latency without queueing. No failover rounds in this mode.
 // `--profile DIR`: the nodes write V8 CPU profiles (--cpu-prof) into DIR, stopped with SIGTERM at the end.
 // `--secret`: the nodes run with --cluster-secret and the writers sign each propose as a member
 // does (src/auth/cluster.ts), to measure what signed cluster traffic costs (compare in turns).
@@ -16,7 +23,11 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
 import { Pool } from 'undici';
-import { launch, raftStatus, signedAs, startCluster, stopAll, waitForApplied, waitForLeader, waitUntil, type TestNode } from '../test/support/cluster.ts';
+import { join } from 'node:path';
+import pino from 'pino';
+import { parseConfig } from '../src/config.ts';
+import { startCluster as startClusterHere, type RunningCluster } from '../src/cluster/start.ts';
+import { freePort, launch, nodeArgs, raftStatus, signedAs, startCluster, stopAll, waitForApplied, waitForLeader, waitUntil, type TestNode } from '../test/support/cluster.ts';
 import { tempDir } from '../test/support/server-process.ts';
 
 function option(name: string, fallback: number): number {
@@ -29,6 +40,7 @@ const rounds = option('rounds', 3);
 const seconds = option('seconds', 10);
 const failovers = option('failovers', 5);
 const signed = process.argv.includes('--secret');
+const inProcess = process.argv.includes('--in-process');
 const profileAt = process.argv.indexOf('--profile');
 const profileDir = profileAt === -1 ? null : process.argv[profileAt + 1]!;
 const referenceTimings = [
@@ -104,6 +116,78 @@ async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; re
   return { electedMs, readMs };
 }
 
+/** Appends from `count` writers inside the leader (n1, this process): what a node's own session appends cost. */
+async function inProcessRound(here: RunningCluster, followers: readonly TestNode[], count: number): Promise<{ perS: number; p50: number; p95: number; p99: number; errors: number; leaderUsPerAppend: number; followerUsPerAppend: number }> {
+  const cpuBefore = followers.map((node) => cpuMs(node.process!.child.pid!));
+  const ownBefore = process.cpuUsage();
+  const latencies: number[] = [];
+  let errors = 0;
+  const endAt = performance.now() + seconds * 1000;
+  const writer = async (id: number) => {
+    for (let seq = 0; performance.now() < endAt; seq++) {
+      const started = performance.now();
+      try {
+        await here.sessions.apply({ type: 'session.append', session: `bench-${id}`, entry: { input_heap: null, output_heap: 'a'.repeat(64), code: `step ${seq}`, timestamp: new Date().toISOString() } });
+        latencies.push(performance.now() - started);
+      } catch {
+        errors++;
+      }
+    }
+  };
+  const startedAt = performance.now();
+  await Promise.all(Array.from({ length: count }, (_, id) => writer(id)));
+  const elapsedS = (performance.now() - startedAt) / 1000;
+  const own = process.cpuUsage(ownBefore);
+  const followerMs = followers.map((node, i) => cpuMs(node.process!.child.pid!) - cpuBefore[i]!);
+  const perAppendUs = (ms: number) => (ms * 1000) / Math.max(1, latencies.length);
+  latencies.sort((a, b) => a - b);
+  return {
+    perS: latencies.length / elapsedS, p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99), errors,
+    leaderUsPerAppend: (own.user + own.system) / Math.max(1, latencies.length), followerUsPerAppend: perAppendUs(followerMs.reduce((a, b) => a + b, 0) / followerMs.length),
+  };
+}
+
+function printRound(label: string, result: Awaited<ReturnType<typeof appendRound>>): void {
+  process.stdout.write(`${label}: ${result.perS.toFixed(0)}/s, commit p50 ${result.p50.toFixed(2)} ms p95 ${result.p95.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms, ${result.errors} errors; CPU per append: leader ${result.leaderUsPerAppend.toFixed(0)} us${inProcess ? ' (with its writers)' : ''}, follower ${result.followerUsPerAppend.toFixed(0)} us\n`);
+}
+
+/** `--in-process`: this process is n1 and leads; n2 and n3 are node processes. */
+async function inProcessMain(): Promise<void> {
+  const dir = tempDir('bench-cluster-here');
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const peersOf = (i: number) => ports.flatMap((port, j) => (j === i ? [] : [`n${j + 1}@127.0.0.1:${port}`]));
+  // n1 times out first (300-500 ms) and wins; the others wait 3-6 s, so leadership stays here.
+  const followers: TestNode[] = [1, 2].map((i) => ({
+    name: `n${i + 1}`, clusterPort: ports[i]!, dir, process: null, baseUrl: '',
+    args: nodeArgs({ name: `n${i + 1}`, clusterPort: ports[i]!, dir, peers: peersOf(i), extra: [...referenceTimings.map((arg, at) => (referenceTimings[at - 1] === '--election-timeout-min' ? '3000' : referenceTimings[at - 1] === '--election-timeout-max' ? '6000' : arg))] }),
+  }));
+  const parsed = parseConfig(['--http-port', '0', '--cluster-port', String(ports[0]), '--node-id', 'n1', '--raft-db-path', join(dir, 'n1-raft'), '--peers', peersOf(0).join(','), ...referenceTimings]);
+  if (parsed.action !== 'run' || parsed.config.cluster === null) throw new Error('the in-process node config did not parse');
+  const logger = pino({ level: 'warn' }, pino.destination({ fd: 2, sync: false }));
+  const [here] = await Promise.all([
+    startClusterHere({ nodeId: 'n1', bindHost: '127.0.0.1', allowedHosts: [], s3: null, cluster: parsed.config.cluster }, logger),
+    ...followers.map(launch),
+  ]);
+  try {
+    await waitUntil('n1 (this process) to lead', async () => (here.node.isLeader ? true : undefined));
+    process.stdout.write(`cluster bench, writers inside the leader: ${cpus().length} cores, load ${loadavg().map((value) => value.toFixed(1)).join(' ')}; ${writers} writers, ${rounds} x ${seconds} s, then 1 writer\n`);
+    const many = [];
+    const one = [];
+    for (let round = 0; round < rounds; round++) {
+      many.push(await inProcessRound(here, followers, writers));
+      printRound(`appends round ${round + 1}, ${writers} writers`, many.at(-1)!);
+      one.push(await inProcessRound(here, followers, 1));
+      printRound(`appends round ${round + 1}, 1 writer`, one.at(-1)!);
+    }
+    for (const [label, list] of [[`${writers} writers`, many], ['1 writer', one]] as const) {
+      process.stdout.write(`median, ${label}: ${median(list.map((r) => r.perS)).toFixed(0)}/s, commit p50 ${median(list.map((r) => r.p50)).toFixed(2)} ms, p95 ${median(list.map((r) => r.p95)).toFixed(2)} ms, p99 ${median(list.map((r) => r.p99)).toFixed(2)} ms; CPU per append leader ${median(list.map((r) => r.leaderUsPerAppend)).toFixed(0)} us, follower ${median(list.map((r) => r.followerUsPerAppend)).toFixed(0)} us\n`);
+    }
+  } finally {
+    await stopAll(followers);
+    await here.close();
+  }
+}
+
 async function main(): Promise<void> {
   // The node processes inherit this environment (test/support/server-process.ts).
   if (profileDir !== null) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}`;
@@ -131,4 +215,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (inProcess) await inProcessMain();
+else await main();

@@ -215,13 +215,20 @@ export const mutants: readonly Mutant[] = [
     replace: 'broadcastAppend(this);',
     breaks: 'a handled Ready is not offered again (a driver would loop on it forever)',
   },
+  {
+    id: 'ack-before-write',
+    file: 'src/raft/types.ts',
+    find: "return message.type === 'append' || message.type === 'heartbeat';",
+    replace: "return message.type === 'append' || message.type === 'heartbeat' || message.type === 'appendResponse';",
+    breaks: 'only a leader\'s appends and heartbeats leave before the write of their Ready',
+  },
 ];
 
 /** The raft files `npm test` runs, cheapest first; a mutant stops at the first that fails. */
 const testFiles = [
   'log.test.ts', 'progress.test.ts', 'proposals.test.ts', 'election.test.ts', 'replication.test.ts', 'rules.test.ts',
   'interaction.test.ts', 'linearizability.test.ts', 'storage-contract.test.ts', 'level-storage.test.ts',
-  'driver.test.ts', 'simulation.test.ts',
+  'driver.test.ts', 'driver-reply.test.ts', 'simulation.test.ts',
 ].map((name) => `test/raft/${name}`);
 
 /** A test file that runs longer than this under a mutant is reported as a hang (caught). */

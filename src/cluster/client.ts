@@ -1,12 +1,13 @@
 // Node-to-node HTTP client (undici): keep-alive connections per peer, a timeout on every request,
 // and for Raft messages one request in flight per peer and route with the messages that arrive
-// meanwhile batched behind it (Raft tolerates loss and reordering, so a full queue drops the
+// meanwhile batched behind it; the peer answers it with its own messages for this node (Raft tolerates loss and reordering, so a full queue drops the
 // oldest; appends batched in order keep a follower's log moving without reject round trips).
 import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.ts';
 import type { Message } from '../raft/types.ts';
 import { clusterHeaders, signClusterRequest } from '../auth/cluster.ts';
+import { parseMessages } from './wire.ts';
 
 const clusterPrincipalHeader = clusterHeaders.principal;
 
@@ -69,9 +70,13 @@ export class PeerClient {
   /** Failures logged per peer, so an unreachable peer is logged once per outage, not per heartbeat. */
   private readonly unreachable = new Set<string>();
 
-  constructor(logger: Logger, signer: PeerSigner) {
+  /** Where the messages a peer answers a Raft request with go (the node's input). */
+  private readonly onReply: (messages: readonly Message[]) => void;
+
+  constructor(logger: Logger, signer: PeerSigner, onReply: (messages: readonly Message[]) => void = () => {}) {
     this.logger = logger;
     this.signer = signer;
+    this.onReply = onReply;
   }
 
   private pool(addr: string, kind: PoolKind): Pool {
@@ -104,7 +109,9 @@ export class PeerClient {
         const batch = queue.queued;
         queue.queued = [];
         try {
-          await this.request(addr, 'messages', 'POST', `/raft/${route}`, { messages: batch }, messageRequestTimeoutMs);
+          // The peer answers with its own messages for this node (votes, append answers), or 204.
+          const answer = await this.request<unknown>(addr, 'messages', 'POST', `/raft/${route}`, { messages: batch }, messageRequestTimeoutMs);
+          if (answer !== null) this.onReply(parseMessages(answer, `the answer of cluster peer ${addr}`));
           if (this.unreachable.delete(addr)) this.logger.info({ peer: addr }, 'cluster peer reachable again');
         } catch (error) {
           if (!this.unreachable.has(addr)) {
@@ -154,7 +161,9 @@ export class PeerClient {
       response = await this.pool(addr, kind).request({
         method, path, body: text,
         headers: { ...(text === undefined ? {} : { 'content-type': 'application/json' }), ...peerAuthHeaders(this.signer, method, path, text ?? '', principal) },
-        headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs),
+        // Raft messages are bounded by the two timeouts alone: a timeout signal per message built a
+        // DOMException with a stack for each one still referenced when it fired (leader profile).
+        headersTimeout: timeoutMs, bodyTimeout: timeoutMs, ...(kind === 'messages' ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
       });
     } catch (error) {
       throw new McpV8Error('NO_QUORUM', `cluster peer ${addr} did not answer ${method} ${path}: ${(error as Error).message}`, { cause: error });

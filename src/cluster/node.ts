@@ -23,6 +23,8 @@ import { ClusterMachine, type ApplyResult, type MachineCommand, type Member } fr
 /** Inputs waiting for the driver, and proposals (or reads) awaiting their outcome, at most. */
 const inputsQueuedMax = 16_384;
 const proposalsMax = 8_192;
+/** How long a peer's Raft request waits for the answers to it before it is answered empty (receiveAndReply). */
+const replyWaitMaxMs = 1_000;
 /** How long a starting node waits for peers named by host:port alone to say who they are, or for its join to be accepted. */
 const bootWaitMs = 120_000;
 
@@ -93,6 +95,8 @@ export class ClusterNode {
   private ticker: NodeJS.Timeout | null = null;
   private closed = false;
   private failureLogged = false;
+  /** Peers with a request open on this node, and the messages to answer it with (receiveAndReply). */
+  private readonly replyTo = new Map<NodeId, Message[]>();
 
   constructor(options: { name: string; config: ClusterConfig; addr: string; logger: Logger }) {
     this.name = options.name;
@@ -100,7 +104,7 @@ export class ClusterNode {
     this.config = options.config;
     this.addr = options.addr;
     this.logger = options.logger.child({ component: 'cluster' });
-    this.client = new PeerClient(this.logger, { node: this.name, secret: options.config.secret });
+    this.client = new PeerClient(this.logger, { node: this.name, secret: options.config.secret }, (messages) => this.receive(messages));
     this.ticks = clusterTicks(options.config);
   }
 
@@ -198,15 +202,47 @@ export class ClusterNode {
     if (this.raft!.role === 'leader' && this.raft!.config.learners.length > 0) this.promoteLearners();
   }
 
-  /** Raft messages from a peer (the /raft/vote, /append and /snapshot routes). */
+  /** Raft messages from a peer (the answers a peer sent back on a request of ours), stepped in one pass. */
   receive(messages: readonly Message[]): void {
     if (this.driver === null) return; // still starting: Raft retries
-    for (const message of messages) if (message.to === this.id) this.driver.receive(message);
+    void this.driver.receiveAll(messages.filter((message) => message.to === this.id));
+  }
+
+  /**
+   * Raft messages from a peer (the /raft/vote, /append and /snapshot routes), answered on the same
+   * request: what this node then has to tell the sender (a vote, an append's answer, after the
+   * write it depends on) rides back in the response, so a replication round is one HTTP exchange
+   * per follower rather than a post each way. After replyWaitMaxMs (a long write, a snapshot) the
+   * request is answered empty and later answers travel as posts of their own.
+   */
+  async receiveAndReply(messages: readonly Message[]): Promise<Message[]> {
+    const mine = messages.filter((message) => message.to === this.id);
+    const from = mine[0]?.from;
+    if (this.driver === null || from === undefined) return []; // still starting: Raft retries
+    if (mine.some((message) => message.from !== from)) {
+      this.receive(mine);
+      return [];
+    }
+    const replies: Message[] = [];
+    this.replyTo.set(from, replies);
+    try {
+      await withinMs(this.driver.receiveAll(mine), replyWaitMaxMs);
+    } finally {
+      if (this.replyTo.get(from) === replies) this.replyTo.delete(from);
+    }
+    return replies;
   }
 
   private send(messages: readonly Message[]): void {
     const byPeer = new Map<string, Message[]>();
     for (const message of messages) {
+      // An answer to a peer whose request is still open goes back on it; this node's own appends
+      // and heartbeats leave on its own requests at once (they must not wait for that pass).
+      const reply = message.type.endsWith('Response') ? this.replyTo.get(message.to) : undefined;
+      if (reply !== undefined) {
+        reply.push(message);
+        continue;
+      }
       const addr = this.memberOf(message.to)?.addr;
       if (addr === undefined) continue; // an address not known yet; Raft retries
       let list = byPeer.get(addr);

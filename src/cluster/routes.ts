@@ -1,6 +1,7 @@
 // The cluster port: Raft's transport and the node-to-node calls, on Koa + @koa/router (the hot
 // routes on node:http directly, see clusterHandler).
-//   POST /raft/vote, /raft/append, /raft/snapshot   Raft messages ({ messages: [...] }), 204
+//   POST /raft/vote, /raft/append, /raft/snapshot   Raft messages ({ messages: [...] }), answered with
+//                                                   this node's messages for the sender, or 204
 //   POST /raft/propose                              a write forwarded by a follower to the leader
 //   POST /raft/join, /raft/leave                    membership (forwarded to the leader)
 //   GET  /raft/status                               members, roles, term, commit and apply indexes
@@ -13,7 +14,6 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
 import { executionStatuses, type ExecutionStatus } from '../model.ts';
-import type { Message } from '../raft/types.ts';
 import { errorAnswer } from '../transport/api-fast-path.ts';
 import { parseJsonBody, readBody, readJsonBody } from '../transport/body.ts';
 import { checkHostPort } from '../config.ts';
@@ -23,6 +23,7 @@ import type { ForwardedMcpHandler } from '../transport/mcp-http.ts';
 import { anonymousPrincipal } from '../principal.ts';
 import { clusterListDepthMax, type ExecutionCall, type LocalExecutions } from './executions.ts';
 import { forwardedMcpPath } from './mcp-sessions.ts';
+import { parseMessages } from './wire.ts';
 import type { ClusterNode } from './node.ts';
 
 /**
@@ -36,17 +37,6 @@ const callBodyBytesMax = 8 * 1024 * 1024;
 /** A forwarded MCP request: what the HTTP port took (--http-body-max-bytes is at most this). */
 const mcpBodyBytesMax = 64 * 1024 * 1024;
 
-const entry = z.object({ term: z.number().int().min(0), index: z.number().int().min(0), kind: z.enum(['normal', 'config']), data: z.string() });
-const configShape = z.object({ voters: z.array(z.number().int().positive()), learners: z.array(z.number().int().positive()) });
-const messageSchema = z.object({
-  type: z.enum(['preVote', 'preVoteResponse', 'vote', 'voteResponse', 'append', 'appendResponse', 'heartbeat', 'heartbeatResponse', 'snapshot', 'timeoutNow', 'readIndex', 'readIndexResponse']),
-  from: z.number().int().positive(), to: z.number().int().positive(), term: z.number().int().min(0),
-  logTerm: z.number().int().min(0), index: z.number().int().min(0), entries: z.array(entry), commit: z.number().int().min(0),
-  reject: z.boolean(), rejectHintIndex: z.number().int().min(0), rejectHintTerm: z.number().int().min(0),
-  readContext: z.number().int().min(0), heartbeatTick: z.number().int().min(0), transfer: z.boolean(),
-  snapshot: z.object({ index: z.number().int().min(0), term: z.number().int().min(0), config: configShape, data: z.string() }).nullable(),
-});
-const messagesBody = z.object({ messages: z.array(messageSchema).max(100_000) });
 const proposeBody = z.object({ data: z.string(), timeout_ms: z.number().int().min(1).max(600_000) });
 const nodeName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
 const joinBody = z.object({ node_id: nodeName, addr: z.string() });
@@ -167,10 +157,10 @@ function principalOf(request: IncomingMessage): string | null {
 export function clusterHandler(options: ClusterAppOptions): (request: IncomingMessage, response: ServerResponse) => void {
   const { node, logger } = options;
   const koa = clusterApp(options).callback();
+  // Answered with this node's messages for the sender once they are handled (receiveAndReply), or 204.
   const messages = (bytesMax: number) => async (request: IncomingMessage) => {
-    const body = parse(messagesBody, await bodyOf(request, bytesMax), 'raft messages');
-    node.receive(body.messages as Message[]);
-    return null;
+    const replies = await node.receiveAndReply(parseMessages(await bodyOf(request, bytesMax), 'raft messages'));
+    return replies.length === 0 ? null : { messages: replies };
   };
   const hot = new Map<string, (request: IncomingMessage) => Promise<unknown>>([
     ['/raft/vote', messages(messageBodyBytesMax)],

@@ -10,6 +10,7 @@ import type { ProposalOutcome } from './proposals.ts';
 import type { Raft } from './raft.ts';
 import type { StateMachine } from './state-machine.ts';
 import { isApplicable } from './state-machine.ts';
+import { sendableBeforePersist } from './types.ts';
 import type { ConfigChange, Message, NodeId, ProposalRejectReason, ProposalResult, Ready, Snapshot } from './types.ts';
 
 /** What the driver needs from storage; LevelStorage and MemoryStorage-like stores provide it. */
@@ -52,6 +53,8 @@ export class RaftDriver<Result> {
   private readonly waiting = new Map<number, (outcome: ProposeOutcome<Result>) => void>();
   private readonly reads = new Map<number, PendingRead>();
   private inputs: (() => void)[] = [];
+  /** Resolved when the pass that takes the queued inputs has handled its Ready (receiveAll); one per queued request. */
+  private passWaiters: (() => void)[] = [];
   private nextToken = 1;
   private running = false;
   /** Set when storage failed: the node stops rather than run on an unknown durable state. */
@@ -76,6 +79,23 @@ export class RaftDriver<Result> {
 
   receive(message: Message): void {
     this.enqueue(() => this.raft.step(message)); // a full queue drops it: Raft tolerates loss
+  }
+
+  /**
+   * Steps `messages` in one pass and resolves once the Ready they led to is handled (persisted,
+   * its messages sent), so a transport can carry the answers back on the request that brought
+   * them. Messages a full queue refuses are dropped, as receive() drops them.
+   */
+  receiveAll(messages: readonly Message[]): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.failure !== null) return resolve();
+      for (const message of messages) {
+        if (this.inputs.length >= this.options.inputsQueuedMax) break;
+        this.inputs.push(() => this.raft.step(message));
+      }
+      this.passWaiters.push(resolve);
+      void this.pump();
+    });
   }
 
   propose(data: string): Promise<ProposeOutcome<Result>> {
@@ -137,25 +157,34 @@ export class RaftDriver<Result> {
   private async pump(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    let waiters: (() => void)[] = [];
     try {
       for (;;) { // until no input and no Ready remain; each pass handles one Ready
         const inputs = this.inputs;
+        waiters = this.passWaiters;
         this.inputs = [];
+        this.passWaiters = [];
         for (const input of inputs) input();
-        if (!this.raft.hasReady()) break;
-        await this.handleReady(this.raft.ready());
+        if (this.raft.hasReady()) await this.handleReady(this.raft.ready());
+        for (const resolve of waiters.splice(0)) resolve();
+        if (!this.raft.hasReady() && this.inputs.length === 0 && this.passWaiters.length === 0) break;
       }
     } catch (error) {
       this.failure = error;
       this.inputs = [];
     } finally {
       this.running = false;
+      // A failed pass leaves nothing to wait for: every waiter is answered (the node stops).
+      if (this.failure !== null) for (const resolve of [...waiters.splice(0), ...this.passWaiters.splice(0)]) resolve();
     }
   }
 
   private async handleReady(ready: Ready): Promise<void> {
+    // A leader's appends leave first, so the followers write while this node does (see sendableBeforePersist).
+    const early = ready.messages.filter(sendableBeforePersist);
+    if (early.length > 0) this.options.send(early);
     await this.options.storage.save(ready);
-    if (ready.messages.length > 0) this.options.send(ready.messages);
+    if (early.length < ready.messages.length) this.options.send(early.length === 0 ? ready.messages : ready.messages.filter((message) => !sendableBeforePersist(message)));
     if (ready.snapshot !== null) {
       this.options.machine.restore(ready.snapshot.data);
       for (const outcome of this.proposals.snapshotRestored(ready.snapshot.index)) this.settle(outcome);

@@ -93,7 +93,8 @@ export interface ReadRejection {
 
 /**
  * The batch the caller must handle, in this order: persist `snapshot`, `entries` and `hardState`
- * (durably, in one write); then send `messages`; then restore `snapshot` and apply
+ * (durably, in one write); then send `messages` (a leader's appends may go first:
+ * sendableBeforePersist); then restore `snapshot` and apply
  * `committedEntries` to the state machine; then call `advance(ready)`.
  */
 export interface Ready {
@@ -105,6 +106,19 @@ export interface Ready {
   readonly messages: readonly Message[];
   readonly readStates: readonly ReadState[];
   readonly readRejections: readonly ReadRejection[];
+}
+
+/**
+ * The one exception to "persist, then send": a leader's appends and heartbeats may leave before
+ * its own write of the same Ready (Raft thesis §10.2.1), so the followers' fsyncs overlap the
+ * leader's. They promise nothing about the leader's disk: the leader counts itself towards a
+ * commit only up to its stable (persisted) index, and its term and vote were persisted before it
+ * could win (the vote requests left after that write). Every other message (a vote, an answer,
+ * anything a follower sends) still waits for the write it depends on. The simulation sends in
+ * the same order, and crashes a node between the two (test/raft/sim/cluster.ts).
+ */
+export function sendableBeforePersist(message: Message): boolean {
+  return message.type === 'append' || message.type === 'heartbeat';
 }
 
 export type ProposalRejectReason = 'notLeader' | 'transferring' | 'overloaded' | 'configChangePending' | 'learnerBehind' | 'invalidConfigChange';

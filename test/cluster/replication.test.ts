@@ -125,6 +125,21 @@ describe('a three-node cluster', () => {
     entries.forEach((entry, i) => assert.equal(entry.input_heap, i === 0 ? null : entries[i - 1]!.output_heap, 'the session log is one chain'));
   });
 
+  test('a Raft request is answered with what the node has to tell its sender, once handled', async () => {
+    const status = (await raftStatus(nodes[0]!)) as Awaited<ReturnType<typeof raftStatus>> & { id: number };
+    const stranger = 424_242;
+    const zero = { logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHintIndex: 0, rejectHintTerm: 0, readContext: 0, heartbeatTick: 0, transfer: false, snapshot: null };
+    // A pre-vote from an older term: the node refuses it and names its term, in the answer itself.
+    const response = await fetch(`http://127.0.0.1:${nodes[0]!.clusterPort}/raft/vote`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ type: 'preVote', from: stranger, to: status.id, term: 0, ...zero }] }),
+    });
+    assert.equal(response.status, 200);
+    const answer = (await response.json()) as { messages: Array<{ type: string; from: number; to: number; term: number; reject: boolean }> };
+    assert.equal(answer.messages.length, 1);
+    assert.deepEqual({ ...answer.messages[0]!, term: answer.messages[0]!.term >= status.term }, { ...answer.messages[0]!, type: 'preVoteResponse', from: status.id, to: stranger, reject: true, term: true });
+  });
+
   test('the cluster port refuses bad input with a coded error, and browser requests', async () => {
     const port = nodes[0]!.clusterPort;
     const post = async (path: string, body: string, headers: Record<string, string> = {}) => {

@@ -13,8 +13,8 @@ import { ProposalTracker } from '../../../src/raft/proposals.ts';
 import type { ProposalOutcome } from '../../../src/raft/proposals.ts';
 import { Raft } from '../../../src/raft/raft.ts';
 import { isApplicable } from '../../../src/raft/state-machine.ts';
-import type { Config, NodeId, RaftOptions, Ready, Snapshot } from '../../../src/raft/types.ts';
-import { defaultRaftOptions } from '../../../src/raft/types.ts';
+import type { Config, Message, NodeId, RaftOptions, Ready, Snapshot } from '../../../src/raft/types.ts';
+import { defaultRaftOptions, sendableBeforePersist } from '../../../src/raft/types.ts';
 import { decodeRecord, entryKey, LevelStorage } from '../../../src/raft/level-storage.ts';
 import type { HardState, RaftBoot } from '../../../src/raft/types.ts';
 import { CrashStore } from './crash-store.ts';
@@ -324,6 +324,9 @@ export class SimCluster {
     const ready = raft.ready();
     this.safety.checkEntries(raft, ready.entries);
     const crashAt = this.pickReadyCrash();
+    // As RaftDriver does: a leader's appends and heartbeats leave before its write, so a crash
+    // before or during the save falls after they were sent (what the leader had not written is lost).
+    for (const message of ready.messages) if (sendableBeforePersist(message)) this.sendMessage(raft, message);
     if (crashAt === 'beforeSave') return this.crashInReady(node, crashAt);
     const saved = node.storage.save(ready);
     if (crashAt === 'duringSave') return this.crashInReady(node, crashAt);
@@ -336,10 +339,7 @@ export class SimCluster {
     const raft = node.raft;
     this.safety.checkPersisted(node.id, ready, node.storage);
     if (crashAt === 'afterSave') return this.crashInReady(node, crashAt);
-    for (const message of ready.messages) {
-      this.readRule.sent(raft, message);
-      this.network.send(message, this.nowTick);
-    }
+    for (const message of ready.messages) if (!sendableBeforePersist(message)) this.sendMessage(raft, message);
     if (crashAt === 'afterSend') return this.crashInReady(node, crashAt);
     if (ready.snapshot !== null) {
       node.machine.restore(ready.snapshot.data);
@@ -350,6 +350,11 @@ export class SimCluster {
     this.safety.check(raft);
     this.serveReads(node);
     this.maybeCompact(node);
+  }
+
+  private sendMessage(raft: Raft, message: Message): void {
+    this.readRule.sent(raft, message);
+    this.network.send(message, this.nowTick);
   }
 
   private pickReadyCrash(): ReadyCrashPoint | null {

@@ -1,0 +1,85 @@
+// Raft messages as they cross the cluster port: `{ messages: [...] }`, checked field by field
+// before the core sees them (a peer's bytes are not trusted for type or size). A hand-written
+// check rather than zod: it runs on every append and every answer, thousands a second, and
+// zod's generic walk cost as much as the rest of the route (profile, bench/RESULTS.md).
+import { McpV8Error } from '../errors.ts';
+import type { Entry, Message, MessageType, Snapshot } from '../raft/types.ts';
+
+/** Messages in one body, at most. */
+export const messagesPerBodyMax = 100_000;
+
+const messageTypes: ReadonlySet<string> = new Set<MessageType>([
+  'preVote', 'preVoteResponse', 'vote', 'voteResponse', 'append', 'appendResponse', 'heartbeat', 'heartbeatResponse', 'snapshot', 'timeoutNow', 'readIndex', 'readIndexResponse',
+]);
+
+class WireError extends Error {}
+
+function fail(path: string, what: string): never {
+  throw new WireError(`${path}: ${what}`);
+}
+
+function count(value: unknown, path: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) fail(path, 'expected a non-negative integer');
+  return value as number;
+}
+
+function nodeId(value: unknown, path: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) <= 0) fail(path, 'expected a positive integer');
+  return value as number;
+}
+
+function record(value: unknown, path: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(path, 'expected an object');
+  return value as Record<string, unknown>;
+}
+
+function list(value: unknown, path: string, lengthMax = Number.MAX_SAFE_INTEGER): unknown[] {
+  if (!Array.isArray(value)) fail(path, 'expected an array');
+  if (value.length > lengthMax) fail(path, `at most ${lengthMax} items`);
+  return value;
+}
+
+function text(value: unknown, path: string): string {
+  if (typeof value !== 'string') fail(path, 'expected a string');
+  return value;
+}
+
+function entryOf(value: unknown, path: string): Entry {
+  const raw = record(value, path);
+  const kind = raw.kind;
+  if (kind !== 'normal' && kind !== 'config') fail(`${path}.kind`, "expected 'normal' or 'config'");
+  return { term: count(raw.term, `${path}.term`), index: count(raw.index, `${path}.index`), kind, data: text(raw.data, `${path}.data`) };
+}
+
+function snapshotOf(value: unknown, path: string): Snapshot | null {
+  if (value === null) return null;
+  const raw = record(value, path);
+  const config = record(raw.config, `${path}.config`);
+  const ids = (key: 'voters' | 'learners') => list(config[key], `${path}.config.${key}`).map((id, i) => nodeId(id, `${path}.config.${key}.${i}`));
+  return { index: count(raw.index, `${path}.index`), term: count(raw.term, `${path}.term`), config: { voters: ids('voters'), learners: ids('learners') }, data: text(raw.data, `${path}.data`) };
+}
+
+function messageOf(value: unknown, path: string): Message {
+  const raw = record(value, path);
+  if (typeof raw.type !== 'string' || !messageTypes.has(raw.type)) fail(`${path}.type`, 'expected a Raft message type');
+  const field = (name: string) => count(raw[name], `${path}.${name}`);
+  const flag = (name: string) => (typeof raw[name] === 'boolean' ? raw[name] : fail(`${path}.${name}`, 'expected a boolean'));
+  // Fields in the order of Message, so the first bad one is named first.
+  return {
+    type: raw.type as MessageType, from: nodeId(raw.from, `${path}.from`), to: nodeId(raw.to, `${path}.to`),
+    term: field('term'), logTerm: field('logTerm'), index: field('index'),
+    entries: list(raw.entries, `${path}.entries`).map((entry, i) => entryOf(entry, `${path}.entries.${i}`)),
+    commit: field('commit'), reject: flag('reject'), rejectHintIndex: field('rejectHintIndex'), rejectHintTerm: field('rejectHintTerm'),
+    readContext: field('readContext'), heartbeatTick: field('heartbeatTick'), transfer: flag('transfer'), snapshot: snapshotOf(raw.snapshot, `${path}.snapshot`),
+  };
+}
+
+/** The messages of a body (parsed JSON), each checked; INVALID_ARGUMENT naming the first bad field. */
+export function parseMessages(body: unknown, what: string): Message[] {
+  try {
+    return list(record(body, 'body').messages, 'messages', messagesPerBodyMax).map((message, i) => messageOf(message, `messages.${i}`));
+  } catch (error) {
+    if (error instanceof WireError) throw new McpV8Error('INVALID_ARGUMENT', `${what}: ${error.message}`);
+    throw error;
+  }
+}

@@ -1,0 +1,48 @@
+// The Raft messages' wire check (src/cluster/wire.ts): a well-formed body passes unchanged, and
+// each kind of bad field is refused with INVALID_ARGUMENT naming its path.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseMessages, messagesPerBodyMax } from '../../src/cluster/wire.ts';
+import { isMcpV8Error } from '../../src/errors.ts';
+
+const base = { type: 'append', from: 1, to: 2, term: 3, logTerm: 2, index: 7, entries: [{ term: 3, index: 8, kind: 'normal', data: 'x' }], commit: 6, reject: false, rejectHintIndex: 0, rejectHintTerm: 0, readContext: 0, heartbeatTick: 0, transfer: false, snapshot: null };
+const snapshot = { index: 5, term: 2, config: { voters: [1, 2, 3], learners: [] }, data: '{}' };
+
+function refusal(body: unknown): string {
+  try {
+    parseMessages(body, 'raft messages');
+  } catch (error) {
+    assert.ok(isMcpV8Error(error) && error.code === 'INVALID_ARGUMENT', `a coded error, got ${String(error)}`);
+    return error.message;
+  }
+  assert.fail('the body was accepted');
+}
+
+test('well-formed messages pass unchanged, a snapshot included', () => {
+  const messages = [base, { ...base, type: 'snapshot', entries: [], snapshot }];
+  assert.deepEqual(parseMessages(JSON.parse(JSON.stringify({ messages })), 'raft messages'), messages);
+});
+
+test('each bad field is named by its path', () => {
+  assert.equal(refusal([]), 'raft messages: body: expected an object');
+  assert.equal(refusal({ messages: {} }), 'raft messages: messages: expected an array');
+  assert.equal(refusal({ messages: [{ ...base, type: 'gossip' }] }), 'raft messages: messages.0.type: expected a Raft message type');
+  assert.equal(refusal({ messages: [base, { ...base, from: 0 }] }), 'raft messages: messages.1.from: expected a positive integer');
+  assert.equal(refusal({ messages: [{ ...base, term: -1 }] }), 'raft messages: messages.0.term: expected a non-negative integer');
+  assert.equal(refusal({ messages: [{ ...base, index: 1.5 }] }), 'raft messages: messages.0.index: expected a non-negative integer');
+  assert.equal(refusal({ messages: [{ ...base, commit: '6' }] }), 'raft messages: messages.0.commit: expected a non-negative integer');
+  assert.equal(refusal({ messages: [{ ...base, reject: 0 }] }), 'raft messages: messages.0.reject: expected a boolean');
+  assert.equal(refusal({ messages: [{ ...base, entries: [{ ...base.entries[0], kind: 'other' }] }] }), "raft messages: messages.0.entries.0.kind: expected 'normal' or 'config'");
+  assert.equal(refusal({ messages: [{ ...base, entries: [{ ...base.entries[0], data: 1 }] }] }), 'raft messages: messages.0.entries.0.data: expected a string');
+  assert.equal(refusal({ messages: [{ ...base, snapshot: { ...snapshot, config: { voters: [0], learners: [] } } }] }), 'raft messages: messages.0.snapshot.config.voters.0: expected a positive integer');
+  assert.equal(refusal({ messages: [{ ...base, snapshot: 'big' }] }), 'raft messages: messages.0.snapshot: expected an object');
+  assert.equal(refusal({ messages: [{ ...base, transfer: undefined }] }), 'raft messages: messages.0.transfer: expected a boolean');
+  assert.equal(refusal({ messages: { length: 1 } }), 'raft messages: messages: expected an array');
+  assert.equal(refusal({ messages: new Array(messagesPerBodyMax + 1).fill(base) }), `raft messages: messages: at most ${messagesPerBodyMax} items`);
+});
+
+test('fields the core does not know are not carried into it', () => {
+  const [message] = parseMessages({ messages: [{ ...base, extra: 'x'.repeat(1000), __proto__: { polluted: true } }] }, 'raft messages');
+  assert.equal(Object.hasOwn(message!, 'extra'), false);
+  assert.equal((message as unknown as Record<string, unknown>).polluted, undefined);
+});
