@@ -12,7 +12,7 @@ import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.
 import type { StateMachine } from '../raft/state-machine.ts';
 import type { Entry } from '../raft/types.ts';
 import { checkHeapId } from '../storage/heap-store.ts';
-import { checkSessionName, checkTags, queryResultsMax, type SessionCommand, type SessionEntry, type Tags } from '../storage/session-db.ts';
+import { checkSessionName, checkStillLatest, checkTags, queryResultsMax, type SessionCommand, type SessionEntry, type Tags } from '../storage/session-db.ts';
 
 export interface Member {
   readonly name: string;
@@ -134,6 +134,7 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
         }
         const tags = command.tags === null ? null : checkTags(command.tags);
         if (command.session !== null) checkSessionName(command.session);
+        if (command.session !== null && command.after !== undefined) checkStillLatest(command.session, command.after, this.latestHeap(command.session) ?? null);
         const index = command.session === null ? null : this.append(command.session, command.entry!);
         if (tags !== null) this.replaceTags(heap, tags);
         return index;

@@ -302,7 +302,14 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
         return { outcome: { status: 'failed', result: null, error: parent === null ? message : `Could not resume heap ${parent}: ${message}` }, heap: null };
       }
       const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, onStarted, stateful: start, ...client });
-      const committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, completedAt: new Date(), live: this.engine.live });
+      let committed;
+      try {
+        committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, continuesLatest: stateful.heap === null, completedAt: new Date(), live: this.engine.live });
+      } catch (error) {
+        // Another node saved a run of this session first (routing moved during a membership change): no fork, a clear failure.
+        if (isMcpV8Error(error) && error.code === 'SESSION_CONFLICT') return { outcome: { status: 'failed', result: null, error: error.message }, heap: null };
+        throw error;
+      }
       if (committed.note !== null) for (const line of committed.note.split('\n')) onConsoleLine(line);
       return { outcome, heap: committed.heap };
     }, signal, () => ({ outcome: { status: 'cancelled', result: null, error: ErrorTexts.cancelled }, heap: null }));

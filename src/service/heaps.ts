@@ -31,6 +31,8 @@ export interface CommitRequest {
   outcome: RunOutcome;
   session: string | null;
   tags: Tags | null;
+  /** The run continued its session's latest heap (it named none): the entry is saved only if that is still the latest. */
+  continuesLatest?: boolean;
   completedAt: Date;
   /** The engine's live contexts: the run's (`outcome.kept`) is named after its heap, or released. */
   live: LiveHeaps;
@@ -217,7 +219,7 @@ export class HeapService {
         input_heap: request.parent, output_heap: heap, code: request.code, timestamp: request.completedAt.toISOString(),
       };
       if (entry !== null || request.tags !== null) {
-        await this.sessions.apply({ type: 'heap.commit', heap, session: request.session, entry, tags: request.tags });
+        await this.sessions.apply({ type: 'heap.commit', heap, session: request.session, entry, tags: request.tags, ...(request.continuesLatest === true && entry !== null ? { after: request.parent } : {}) });
       }
     } catch (error) {
       if (outcome.kept !== undefined && outcome.kept !== null) request.live.drop(heap);

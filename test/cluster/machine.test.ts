@@ -51,6 +51,25 @@ describe('ClusterMachine', () => {
     assert.deepEqual(one.members.get(7), { name: 'n7', addr: '127.0.0.1:7007' });
   });
 
+  test('heap.commit with `after` is saved only while that heap is still the session\'s latest: two runs from one parent never both join the history', () => {
+    const commit = (rid: string, output: string, after: string | null) => entry(rid, { type: 'heap.commit', heap: output, session: 'line', entry: { input_heap: after, output_heap: output, code: 'n++', timestamp: 't' }, tags: null, after });
+    const third = 'c'.repeat(64);
+    const entries = [commit('a1', heap, null), commit('a2', other, heap), commit('a3', third, heap), commit('a4', third, other)];
+    const one = new ClusterMachine();
+    const two = new ClusterMachine();
+    const answers = entries.map((e) => one.apply(e));
+    assert.deepEqual(entries.map((e) => two.apply(e)), answers, 'every replica refuses the same one');
+    assert.deepEqual(answers[0], { ok: true, value: 0 });
+    assert.deepEqual(answers[1], { ok: true, value: 1 });
+    assert.equal(answers[2]!.ok, false);
+    assert.equal((answers[2] as { code: string }).code, 'SESSION_CONFLICT');
+    assert.match((answers[2] as { message: string }).message, new RegExp(`another run of session 'line' was saved first \\(its latest heap is now ${other}, this run continued ${heap}\\)`));
+    assert.deepEqual(answers[3], { ok: true, value: 2 });
+    assert.deepEqual(one.entries('line').map((e) => [e.input_heap, e.output_heap]), [[null, heap], [heap, other], [other, third]]);
+    // A run that names its heap (a fork the user asked for) carries no `after`, and is saved.
+    assert.deepEqual(one.apply(entry('a5', { type: 'heap.commit', heap: other, session: 'line', entry: { input_heap: heap, output_heap: other, code: 'fork', timestamp: 't' }, tags: null })), { ok: true, value: 3 });
+  });
+
   test('a snapshot restores everything, including the request ids (a retry after a restore is still a no-op)', () => {
     const entries = history();
     const source = new ClusterMachine();
