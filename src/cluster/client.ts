@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.ts';
 import type { Message } from '../raft/types.ts';
 import { clusterHeaders, signClusterRequest } from '../auth/cluster.ts';
+import { SnapshotSender, snapshotChunkCharsDefault, type SnapshotChunk } from './snapshot-transfer.ts';
 
 const clusterPrincipalHeader = clusterHeaders.principal;
 
@@ -69,9 +70,16 @@ export class PeerClient {
   /** Failures logged per peer, so an unreachable peer is logged once per outage, not per heartbeat. */
   private readonly unreachable = new Set<string>();
 
-  constructor(logger: Logger, signer: PeerSigner) {
+  /** Snapshots go in chunks, one transfer per peer (snapshot-transfer.ts), not through the message queues. */
+  private readonly snapshots: SnapshotSender;
+
+  constructor(logger: Logger, signer: PeerSigner, snapshotChunkChars = snapshotChunkCharsDefault) {
     this.logger = logger;
     this.signer = signer;
+    this.snapshots = new SnapshotSender({
+      logger, chunkChars: snapshotChunkChars,
+      post: (addr, chunk: SnapshotChunk) => this.request<{ next_offset: number }>(addr, 'messages', 'POST', '/raft/snapshot', { chunk }, messageRequestTimeoutMs),
+    });
   }
 
   private pool(addr: string, kind: PoolKind): Pool {
@@ -88,6 +96,10 @@ export class PeerClient {
   sendMessages(addr: string, messages: readonly Message[]): void {
     if (this.closed) return;
     for (const message of messages) {
+      if (message.type === 'snapshot' && message.snapshot !== null) {
+        this.snapshots.send(addr, message);
+        continue;
+      }
       const key = `${addr} ${routeOf(message)}`;
       let queue = this.queues.get(key);
       if (queue === undefined) this.queues.set(key, (queue = new PeerQueue()));
@@ -166,6 +178,7 @@ export class PeerClient {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.snapshots.close();
     await Promise.allSettled([...this.pools.values()].map((pool) => pool.destroy()));
     this.pools.clear();
   }

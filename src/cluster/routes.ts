@@ -24,6 +24,7 @@ import { anonymousPrincipal } from '../principal.ts';
 import { clusterListDepthMax, type ExecutionCall, type LocalExecutions } from './executions.ts';
 import { forwardedMcpPath } from './mcp-sessions.ts';
 import type { ClusterNode } from './node.ts';
+import { snapshotChunkCharsMax } from './snapshot-transfer.ts';
 
 /**
  * Raft message batches, and snapshots, at most. An append carries up to 64 entries, each up to a
@@ -31,7 +32,8 @@ import type { ClusterNode } from './node.ts';
  * forever. A snapshot holds at most replicatedHeapBytesMax of records plus the session log.
  */
 const messageBodyBytesMax = 512 * 1024 * 1024;
-const snapshotBodyBytesMax = 512 * 1024 * 1024;
+/** A snapshot chunk: at most --raft-snapshot-chunk-bytes' maximum of characters, each at most 6 bytes as JSON, and its header. */
+const snapshotBodyBytesMax = 6 * snapshotChunkCharsMax + 1024 * 1024;
 const callBodyBytesMax = 8 * 1024 * 1024;
 /** A forwarded MCP request: what the HTTP port took (--http-body-max-bytes is at most this). */
 const mcpBodyBytesMax = 64 * 1024 * 1024;
@@ -47,6 +49,7 @@ const messageSchema = z.object({
   snapshot: z.object({ index: z.number().int().min(0), term: z.number().int().min(0), config: configShape, data: z.string() }).nullable(),
 });
 const messagesBody = z.object({ messages: z.array(messageSchema).max(100_000) });
+const snapshotChunkBody = z.object({ chunk: z.object({ message: messageSchema, total: z.number(), offset: z.number(), data: z.string() }) });
 const proposeBody = z.object({ data: z.string(), timeout_ms: z.number().int().min(1).max(600_000) });
 const nodeName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
 const joinBody = z.object({ node_id: nodeName, addr: z.string() });
@@ -175,7 +178,10 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
   const hot = new Map<string, (request: IncomingMessage) => Promise<unknown>>([
     ['/raft/vote', messages(messageBodyBytesMax)],
     ['/raft/append', messages(messageBodyBytesMax)],
-    ['/raft/snapshot', messages(snapshotBodyBytesMax)],
+    ['/raft/snapshot', async (request: IncomingMessage) => {
+      const { chunk } = parse(snapshotChunkBody, await bodyOf(request, snapshotBodyBytesMax), 'raft snapshot chunk');
+      return node.snapshots.receive(chunk.message as Message, chunk);
+    }],
     ['/raft/propose', async (request) => {
       const body = parse(proposeBody, await bodyOf(request, messageBodyBytesMax), 'raft propose');
       if (!node.isLeader) throw new McpV8Error('NOT_LEADER', `node ${node.name} is not the leader`);
