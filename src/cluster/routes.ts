@@ -69,6 +69,7 @@ const listBody = z.object({
   limit: z.number().int().min(1).max(clusterListDepthMax + 1),
   status: z.enum(executionStatuses as [ExecutionStatus, ...ExecutionStatus[]]).optional(),
 });
+const holdsBody = z.object({ op: z.literal('holds'), heap: z.string().max(128) });
 const executionBody = z.object({
   op: z.enum(['get', 'wait', 'cancel', 'output']),
   execution_id: z.string().max(128),
@@ -243,7 +244,7 @@ function clusterApp(options: ClusterAppOptions): Koa {
   router.post('/raft/executions', async (ctx) => {
     const raw = await bodyOf(ctx.req, callBodyBytesMax);
     const op = (raw as { op?: unknown } | null)?.op;
-    const body = op === 'submit' ? parse(submitBody, raw, 'forwarded run') : op === 'list' ? parse(listBody, raw, 'execution list') : parse(executionBody, raw, 'execution call');
+    const body = op === 'submit' ? parse(submitBody, raw, 'forwarded run') : op === 'list' ? parse(listBody, raw, 'execution list') : op === 'holds' ? parse(holdsBody, raw, 'heap holder') : parse(executionBody, raw, 'execution call');
     const executions = options.executions();
     if (executions === null) throw new McpV8Error('STOPPING', `node ${node.name} is starting or stopping: it serves no executions now`);
     ctx.body = await executions.call(body as ExecutionCall, node.config.secret === null ? undefined : principalOf(ctx.req));
