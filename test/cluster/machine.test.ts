@@ -70,6 +70,24 @@ describe('ClusterMachine', () => {
     assert.deepEqual(one.apply(entry('a5', { type: 'heap.commit', heap: other, session: 'line', entry: { input_heap: heap, output_heap: other, code: 'fork', timestamp: 't' }, tags: null })), { ok: true, value: 3 });
   });
 
+  test('heap.save stores a record and commits its entry in one entry; refused by the commit\'s checks, it stores nothing', () => {
+    const machine = new ClusterMachine();
+    const commit = (after: string | null) => ({ type: 'heap.commit' as const, heap, session: 'one-write', entry: { input_heap: after, output_heap: heap, code: 'x', timestamp: 't' }, tags: { step: '1' }, after });
+    // A conflicting commit (the session has moved on) stores neither the record nor the entry.
+    machine.apply(entry('s0', { type: 'session.append', session: 'one-write', entry: { input_heap: null, output_heap: other, code: 'y', timestamp: 't' } }));
+    const refused = machine.apply(entry('s1', { type: 'heap.save', record, node: 'n2', commit: commit(null) }));
+    assert.equal((refused as { code: string }).code, 'SESSION_CONFLICT');
+    assert.equal(machine.heapRecord(heap), undefined, 'no record stored by a refused save');
+    assert.deepEqual(machine.apply(entry('s2', { type: 'heap.save', record, node: 'n2', commit: commit(other) })), { ok: true, value: 1 });
+    assert.equal(machine.heapRecord(heap), record);
+    assert.equal(machine.heapCreator(heap), 'n2');
+    assert.deepEqual(machine.getTags(heap), { step: '1' });
+    assert.equal(machine.latestHeap('one-write'), heap);
+    const corrupt = machine.apply(entry('s3', { type: 'heap.save', record: '{"other":1}', commit: { ...commit(heap), heap: 'd'.repeat(64), entry: { ...commit(heap).entry, output_heap: 'd'.repeat(64) } } }));
+    assert.equal((corrupt as { code: string }).code, 'HEAP_CORRUPT');
+    assert.equal(machine.entries('one-write').length, 2, 'a record that does not hash to its id commits no entry');
+  });
+
   test('a snapshot restores everything, including the request ids (a retry after a restore is still a no-op)', () => {
     const entries = history();
     const source = new ClusterMachine();
