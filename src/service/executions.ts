@@ -307,7 +307,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
         committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, continuesLatest: stateful.heap === null, completedAt: new Date(), live: this.engine.live });
       } catch (error) {
         // Another node saved a run of this session first (routing moved during a membership change): no fork, a clear failure.
-        if (isMcpV8Error(error) && error.code === 'SESSION_CONFLICT') return { outcome: { status: 'failed', result: null, error: error.message }, heap: null };
+        if (isMcpV8Error(error) && error.code === 'SESSION_CONFLICT') return { outcome: { status: 'failed', result: null, error: `${error.publicCode}: ${error.message}` }, heap: null };
         throw error;
       }
       if (committed.note !== null) for (const line of committed.note.split('\n')) onConsoleLine(line);
