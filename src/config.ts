@@ -130,6 +130,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'election-timeout-max': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout, upper end, in ms (default 500; at most 2 x the minimum).' },
   'raft-db-path': { kind: 'string', help: 'Cluster mode: directory of the Raft log (LevelDB), which holds sessions, tags and heap records (default /tmp/mcp-v8-raft-<node-id>).' },
   'raft-snapshot-entries': { kind: 'int', min: 2, max: 10000000, help: 'Cluster mode: compact the Raft log into a snapshot every this many applied entries (default 4096).' },
+  'raft-snapshot-chunk-bytes': { kind: 'int', min: 1024, max: 16777216, help: 'Cluster mode: a snapshot is sent to a lagging node in chunks of this many characters, each resumable (default 1048576).' },
   'cluster-write-timeout': { kind: 'int', min: 100, max: 600000, help: 'Cluster mode: a replicated write or read that cannot reach a quorum fails after this many ms (default 5000).' },
   'raft-lease-reads': { kind: 'bool', help: 'Cluster mode: serve reads on the leader under its lease, without a heartbeat round (trusts clocks to run at similar rates; default off: ReadIndex).' },
   'opa-url': { kind: 'string', help: 'OPA server (http[s]://host:port) whose policy gates fetch(); turns fetch() on.' },
@@ -414,7 +415,7 @@ function readClusterFlags(raw: RawFlags, node: { transport: Config['transport'];
 
 const clusterFlags = [
   'cluster-port', 'peers', 'join', 'advertise-addr', 'heartbeat-interval', 'election-timeout-min', 'election-timeout-max',
-  'raft-db-path', 'raft-snapshot-entries', 'cluster-write-timeout', 'raft-lease-reads', 'cluster-secret',
+  'raft-db-path', 'raft-snapshot-entries', 'raft-snapshot-chunk-bytes', 'cluster-write-timeout', 'raft-lease-reads', 'cluster-secret',
 ] as const;
 
 /** A peer as --peers names it: its node id when given (`id@host:port`), else learnt from the peer itself. */
@@ -434,6 +435,8 @@ export interface ClusterConfig {
   electionTimeoutMaxMs: number;
   raftDbPath: string;
   snapshotEntries: number;
+  /** --raft-snapshot-chunk-bytes: characters of snapshot data per InstallSnapshot request (src/cluster/snapshot-transfer.ts). */
+  snapshotChunkBytes: number;
   writeTimeoutMs: number;
   /** Lease reads (Raft thesis §6.4.1) instead of a ReadIndex heartbeat round per read batch. */
   leaseReads: boolean;
@@ -446,6 +449,7 @@ export const clusterDefaults = {
   electionTimeoutMinMs: 300,
   electionTimeoutMaxMs: 500,
   snapshotEntries: 4096,
+  snapshotChunkBytes: 1024 * 1024,
   writeTimeoutMs: 5000,
 } as const;
 
@@ -517,6 +521,7 @@ function parseClusterConfig(values: ClusterValues, node: { transport: 'stdio' | 
     electionTimeoutMaxMs,
     raftDbPath: (values['raft-db-path'] as string | undefined) ?? `/tmp/mcp-v8-raft-${node.nodeId}`,
     snapshotEntries: (values['raft-snapshot-entries'] as number | undefined) ?? clusterDefaults.snapshotEntries,
+    snapshotChunkBytes: (values['raft-snapshot-chunk-bytes'] as number | undefined) ?? clusterDefaults.snapshotChunkBytes,
     writeTimeoutMs: (values['cluster-write-timeout'] as number | undefined) ?? clusterDefaults.writeTimeoutMs,
     leaseReads: values['raft-lease-reads'] === true,
     secret: clusterSecretOf(values['cluster-secret'] as string | undefined),

@@ -13,6 +13,8 @@ export const ErrorCodes = {
   STORED_DATA_DAMAGED: { httpStatus: 422 },
   SESSION_NOT_FOUND: { httpStatus: 404 },
   STATEFUL_ONLY: { httpStatus: 400 },
+  /** Cluster mode: another run of the session was committed first (a membership change, an unreachable home); submit again. */
+  SESSION_CONFLICT: { httpStatus: 409 },
   BODY_TOO_LARGE: { httpStatus: 413 },
   UNAUTHORIZED: { httpStatus: 401 },
   HOST_NOT_ALLOWED: { httpStatus: 403 },

@@ -272,3 +272,23 @@ export class Http1Client implements HttpClient {
     this.idle.length = 0;
   }
 }
+
+/** Several servers, each request sent to the next in turn (the reference's round-robin over cluster nodes). */
+export class RoundRobinClient implements HttpClient {
+  private next = 0;
+  private readonly clients: readonly HttpClient[];
+
+  constructor(clients: readonly HttpClient[]) {
+    this.clients = clients;
+  }
+
+  request(method: 'GET' | 'POST', path: string, body?: string): Promise<HttpResponse> {
+    const client = this.clients[this.next]!;
+    this.next = (this.next + 1) % this.clients.length;
+    return client.request(method, path, body);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.clients.map((client) => client.close()));
+  }
+}

@@ -8,7 +8,7 @@
 //   before each poll); its POST duration is the time to accept a run, not to run it.
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Http1Client, UndiciClient, type HttpClient } from './http1.ts';
+import { Http1Client, RoundRobinClient, UndiciClient, type HttpClient } from './http1.ts';
 import { dueCount, dueNs, makeSchedule, type Schedule } from './schedule.ts';
 import { snippetBodies, snippets } from './snippets.ts';
 import { Samples, type Summary } from './stats.ts';
@@ -268,7 +268,9 @@ function roundSummary(summary: Summary): Summary {
 
 export async function runLoad(options: RunOptions): Promise<RunReport> {
   const connections = { connectionsMax: options.maxVUs, ...(options.token === undefined ? {} : { token: options.token }) };
-  const client: HttpClient = options.client === 'undici' ? new UndiciClient(options.baseUrl, connections) : new Http1Client(options.baseUrl, connections);
+  // A comma-separated baseUrl is several servers, sent iterations in turn (round-robin over cluster nodes).
+  const clients = options.baseUrl.split(',').map((url): HttpClient => (options.client === 'undici' ? new UndiciClient(url, connections) : new Http1Client(url, connections)));
+  const client: HttpClient = clients.length === 1 ? clients[0]! : new RoundRobinClient(clients);
   const ctx: Context = { options, client, vus: new VuPool(options.preAllocatedVUs, options.maxVUs) };
   try {
     const calibration = options.calibrate === false ? null : calibrate();

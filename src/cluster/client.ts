@@ -8,6 +8,7 @@ import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.
 import type { Message } from '../raft/types.ts';
 import { clusterHeaders, signClusterRequest } from '../auth/cluster.ts';
 import { parseMessages } from './wire.ts';
+import { SnapshotSender, snapshotChunkCharsDefault, type SnapshotChunk } from './snapshot-transfer.ts';
 
 const clusterPrincipalHeader = clusterHeaders.principal;
 
@@ -73,10 +74,21 @@ export class PeerClient {
   /** Where the messages a peer answers a Raft request with go (the node's input). */
   private readonly onReply: (messages: readonly Message[]) => void;
 
-  constructor(logger: Logger, signer: PeerSigner, onReply: (messages: readonly Message[]) => void = () => {}) {
+  /** Snapshots go in chunks, one transfer per peer (snapshot-transfer.ts), not through the message queues. */
+  private readonly snapshots: SnapshotSender;
+
+  constructor(
+    logger: Logger, signer: PeerSigner,
+    onReply: (messages: readonly Message[]) => void = () => {},
+    snapshotChunkChars = snapshotChunkCharsDefault,
+  ) {
     this.logger = logger;
     this.signer = signer;
     this.onReply = onReply;
+    this.snapshots = new SnapshotSender({
+      logger, chunkChars: snapshotChunkChars,
+      post: (addr, chunk: SnapshotChunk) => this.request<{ next_offset: number }>(addr, 'messages', 'POST', '/raft/snapshot', { chunk }, messageRequestTimeoutMs),
+    });
   }
 
   private pool(addr: string, kind: PoolKind): Pool {
@@ -93,6 +105,10 @@ export class PeerClient {
   sendMessages(addr: string, messages: readonly Message[]): void {
     if (this.closed) return;
     for (const message of messages) {
+      if (message.type === 'snapshot' && message.snapshot !== null) {
+        this.snapshots.send(addr, message);
+        continue;
+      }
       const key = `${addr} ${routeOf(message)}`;
       let queue = this.queues.get(key);
       if (queue === undefined) this.queues.set(key, (queue = new PeerQueue()));
@@ -175,6 +191,7 @@ export class PeerClient {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.snapshots.close();
     await Promise.allSettled([...this.pools.values()].map((pool) => pool.destroy()));
     this.pools.clear();
   }

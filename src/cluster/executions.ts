@@ -16,7 +16,8 @@ export type ExecutionCall =
   | { op: 'cancel'; execution_id: string }
   | { op: 'output'; execution_id: string; query?: OutputQuery }
   | { op: 'submit'; request: SubmitRequest }
-  | { op: 'list'; limit: number; status?: ExecutionStatus };
+  | { op: 'list'; limit: number; status?: ExecutionStatus }
+  | { op: 'holds'; heap: string };
 
 /** A forwarded call may wait this much longer than the wait it carries (the hop, a busy node). */
 const forwardSlackMs = 10_000;
@@ -27,6 +28,19 @@ const forwardSlackMs = 10_000;
  */
 export const clusterListTimeoutMs = 3_000;
 export const clusterListDepthMax = 10_000;
+/** How long the other voters have to say whether they hold a heap live (one that does not answer in time is passed over). */
+export const heapHolderTimeoutMs = 1_000;
+
+/** The first of `answers` to resolve to a value (not null); null once all resolved to null or failed. */
+function firstTrue(answers: ReadonlyArray<Promise<string | null>>): Promise<string | null> {
+  return new Promise((resolve) => {
+    let left = answers.length;
+    if (left === 0) resolve(null);
+    for (const answer of answers) {
+      answer.then((value) => { if (value !== null) resolve(value); }, () => {}).finally(() => { if (--left === 0) resolve(null); });
+    }
+  });
+}
 
 /** The owner's side: a forwarded call served by this node's own ExecutionService. */
 export class LocalExecutions {
@@ -46,6 +60,7 @@ export class LocalExecutions {
       const owner = principal === undefined ? call.request.owner ?? null : principal;
       return { execution_id: await this.service.submit({ ...call.request, owner, forwarded: true }) };
     }
+    if (call.op === 'holds') return { live: this.service.holdsLive(call.heap) };
     if (call.op === 'list') {
       const records = await this.service.list({ limit: call.limit, ...(call.status === undefined ? {} : { status: call.status }) });
       return { records: principal === undefined || principal === null ? records : records.filter((record) => record.owner === principal) };
@@ -145,10 +160,18 @@ export class ForwardedExecutions implements RemoteExecutions {
     return best === null || best.name === this.node.name ? null : best.addr;
   }
 
-  heapHomeOf(heap: string): string | null {
+  /**
+   * Where a run from `heap` (outside a session) goes: the node that ran it, as the log records
+   * (`heap.put`), which keeps its context live unless it was resumed or evicted since; when the log
+   * does not say (with --s3-bucket the records go to S3), the first other voter that answers that
+   * it holds the heap live. Null: here (this node ran it, or nobody holds it: a replay here).
+   */
+  async heapHomeOf(heap: string): Promise<string | null> {
     const creator = this.node.machine.heapCreator(heap);
-    if (creator === undefined || creator === this.node.name) return null;
-    return this.node.voters().find((member) => member.name === creator)?.addr ?? null;
+    if (creator === this.node.name) return null;
+    if (creator !== undefined) return this.node.voters().find((member) => member.name === creator)?.addr ?? null;
+    const peers = this.node.voters().filter((member) => member.name !== this.node.name);
+    return firstTrue(peers.map(async (peer) => ((await this.forward<{ live: boolean }>(peer.addr, { op: 'holds', heap }, 0, heapHolderTimeoutMs)).live ? peer.addr : null)));
   }
 
   async submit(addr: string, request: SubmitRequest): Promise<string> {

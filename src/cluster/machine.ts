@@ -12,7 +12,7 @@ import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.
 import type { StateMachine } from '../raft/state-machine.ts';
 import type { Entry } from '../raft/types.ts';
 import { checkHeapId } from '../storage/heap-store.ts';
-import { checkSessionName, checkTags, queryResultsMax, type SessionCommand, type SessionEntry, type Tags } from '../storage/session-db.ts';
+import { checkSessionName, checkStillLatest, checkTags, queryResultsMax, type SessionCommand, type SessionEntry, type Tags } from '../storage/session-db.ts';
 
 export interface Member {
   readonly name: string;
@@ -23,6 +23,8 @@ export type MachineCommand =
   | SessionCommand
   /** A heap record replicated through the log (no shared store): `record` is its canonical JSON text; `node` the node that ran it (it may hold the heap live). */
   | { type: 'heap.put'; heap: string; record: string; node?: string }
+  /** heap.put and its heap.commit in one entry: the record is stored only if the commit's checks pass. */
+  | { type: 'heap.save'; record: string; node?: string; commit: Extract<SessionCommand, { type: 'heap.commit' }> }
   | { type: 'member.add'; id: number; name: string; addr: string }
   | { type: 'member.remove'; id: number };
 
@@ -127,17 +129,10 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
     switch (command.type) {
       case 'session.append':
         return this.append(command.session, command.entry);
-      case 'heap.commit': {
-        const heap = checkHeapId(command.heap);
-        if (command.session !== null && (command.entry === null || command.entry.output_heap !== heap)) {
-          throw new McpV8Error('INVALID_ARGUMENT', 'a session entry of a committed heap names that heap as its output');
-        }
-        const tags = command.tags === null ? null : checkTags(command.tags);
-        if (command.session !== null) checkSessionName(command.session);
-        const index = command.session === null ? null : this.append(command.session, command.entry!);
-        if (tags !== null) this.replaceTags(heap, tags);
-        return index;
-      }
+      case 'heap.commit':
+        return this.commitHeap(command, () => {});
+      case 'heap.save':
+        return this.commitHeap(command.commit, (heap) => this.putHeap(heap, command.record, command.node ?? null));
       case 'tags.set':
         this.replaceTags(checkHeapId(command.heap), checkTags(command.tags));
         return null;
@@ -157,6 +152,21 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
         this.members.delete(command.id);
         return null;
     }
+  }
+
+  /** heap.commit: every check first, then `put` (heap.save's record, which may refuse too), then the entry and tags. */
+  private commitHeap(command: Extract<SessionCommand, { type: 'heap.commit' }>, put: (heap: string) => void): number | null {
+    const heap = checkHeapId(command.heap);
+    if (command.session !== null && (command.entry === null || command.entry.output_heap !== heap)) {
+      throw new McpV8Error('INVALID_ARGUMENT', 'a session entry of a committed heap names that heap as its output');
+    }
+    const tags = command.tags === null ? null : checkTags(command.tags);
+    if (command.session !== null) checkSessionName(command.session);
+    if (command.session !== null && command.after !== undefined) checkStillLatest(command.session, command.after, this.latestHeap(command.session) ?? null);
+    put(heap);
+    const index = command.session === null ? null : this.append(command.session, command.entry!);
+    if (tags !== null) this.replaceTags(heap, tags);
+    return index;
   }
 
   private append(sessionName: string, fields: Omit<SessionEntry, 'index'>): number {

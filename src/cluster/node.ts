@@ -17,6 +17,7 @@ import { Raft } from '../raft/raft.ts';
 import { defaultRaftOptions, type ConfigChange, type Message, type NodeId, type RandomSource } from '../raft/types.ts';
 import type { ClusterConfig } from '../config.ts';
 import { clusterTicks } from './ticks.ts';
+import { SnapshotReceiver } from './snapshot-transfer.ts';
 import { PeerClient, isRetryableAcrossNodes } from './client.ts';
 import { ClusterMachine, type ApplyResult, type MachineCommand, type Member } from './machine.ts';
 
@@ -74,6 +75,8 @@ export interface NodeStatus {
   last_index: number;
   members: Array<{ node_id: string | null; id: number; addr: string | null; suffrage: 'voter' | 'learner'; match: number | null }>;
   failure: string | null;
+  /** Characters of a snapshot this node is receiving in chunks (0: none in assembly). */
+  snapshot_receiving_chars: number;
 }
 
 export class ClusterNode {
@@ -104,9 +107,15 @@ export class ClusterNode {
     this.config = options.config;
     this.addr = options.addr;
     this.logger = options.logger.child({ component: 'cluster' });
-    this.client = new PeerClient(this.logger, { node: this.name, secret: options.config.secret }, (messages) => this.receive(messages));
+    this.client = new PeerClient(
+      this.logger, { node: this.name, secret: options.config.secret },
+      (messages) => this.receive(messages), options.config.snapshotChunkBytes,
+    );
     this.ticks = clusterTicks(options.config);
   }
+
+  /** Snapshots arriving in chunks (/raft/snapshot), handed to the core whole. */
+  readonly snapshots = new SnapshotReceiver((message) => this.receive([message]));
 
   // ---- start ----
 
@@ -463,7 +472,7 @@ export class ClusterNode {
   status(): NodeStatus {
     const raft = this.raft;
     if (raft === null) {
-      return { node_id: this.name, id: this.id, addr: this.addr, role: 'starting', suffrage: 'none', term: 0, leader: null, commit: 0, applied: 0, snapshot_index: 0, last_index: 0, members: [], failure: null };
+      return { node_id: this.name, id: this.id, addr: this.addr, role: 'starting', suffrage: 'none', term: 0, leader: null, commit: 0, applied: 0, snapshot_index: 0, last_index: 0, members: [], failure: null, snapshot_receiving_chars: this.snapshots.heldChars() };
     }
     const { voters, learners } = raft.config;
     const member = (id: number, suffrage: 'voter' | 'learner') => ({
@@ -483,6 +492,7 @@ export class ClusterNode {
       last_index: raft.log.lastIndex(),
       members: [...voters.map((id) => member(id, 'voter')), ...learners.map((id) => member(id, 'learner'))],
       failure: this.driver?.failure === null || this.driver === null ? null : String((this.driver.failure as Error).message),
+      snapshot_receiving_chars: this.snapshots.heldChars(),
     };
   }
 

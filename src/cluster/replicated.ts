@@ -3,7 +3,7 @@
 // barrier first (ClusterNode.read), so any node answers with every acknowledged write in view.
 import { McpV8Error } from '../errors.ts';
 import type { HeapStore } from '../storage/heap-store.ts';
-import { checkHeapId, heapIdOf, heapNotFound, verified } from '../storage/heap-store.ts';
+import { checkHeapId, heapIdOf, heapNotFound, verified, type HeapCommit } from '../storage/heap-store.ts';
 import type { SessionCommand, SessionEntry, SessionStore, Tags } from '../storage/session-db.ts';
 import type { ClusterNode } from './node.ts';
 
@@ -62,6 +62,16 @@ export class ReplicatedHeapStore implements HeapStore {
     if (heapIdOf(Buffer.from(record, 'utf8')) !== heap) throw new McpV8Error('INVALID_ARGUMENT', 'a replicated heap record must be UTF-8 text');
     await this.node.write({ type: 'heap.put', heap, record, node: this.node.name });
     return heap;
+  }
+
+  /** The record and its heap.commit in one log entry (`heap.save`): a run in a session waits for one commit, not two. */
+  async putAndCommit(bytes: Uint8Array, commit: HeapCommit): Promise<number | null> {
+    const heap = heapIdOf(bytes);
+    if (heap !== commit.heap) throw new McpV8Error('INVALID_ARGUMENT', 'a heap is committed with its own record');
+    if (this.node.machine.heapRecord(heap) !== undefined) return this.node.write(commit);
+    const record = Buffer.from(bytes).toString('utf8');
+    if (heapIdOf(Buffer.from(record, 'utf8')) !== heap) throw new McpV8Error('INVALID_ARGUMENT', 'a replicated heap record must be UTF-8 text');
+    return this.node.write({ type: 'heap.save', record, node: this.node.name, commit });
   }
 
   private async find(id: string): Promise<string | undefined> {

@@ -23,8 +23,9 @@ import type { ForwardedMcpHandler } from '../transport/mcp-http.ts';
 import { anonymousPrincipal } from '../principal.ts';
 import { clusterListDepthMax, type ExecutionCall, type LocalExecutions } from './executions.ts';
 import { forwardedMcpPath } from './mcp-sessions.ts';
-import { parseMessages } from './wire.ts';
+import { parseMessages, parseSnapshotChunk } from './wire.ts';
 import type { ClusterNode } from './node.ts';
+import { snapshotChunkCharsMax } from './snapshot-transfer.ts';
 
 /**
  * Raft message batches, and snapshots, at most. An append carries up to 64 entries, each up to a
@@ -32,7 +33,8 @@ import type { ClusterNode } from './node.ts';
  * forever. A snapshot holds at most replicatedHeapBytesMax of records plus the session log.
  */
 const messageBodyBytesMax = 512 * 1024 * 1024;
-const snapshotBodyBytesMax = 512 * 1024 * 1024;
+/** A snapshot chunk: at most --raft-snapshot-chunk-bytes' maximum of characters, each at most 6 bytes as JSON, and its header. */
+const snapshotBodyBytesMax = 6 * snapshotChunkCharsMax + 1024 * 1024;
 const callBodyBytesMax = 8 * 1024 * 1024;
 /** A forwarded MCP request: what the HTTP port took (--http-body-max-bytes is at most this). */
 const mcpBodyBytesMax = 64 * 1024 * 1024;
@@ -56,6 +58,7 @@ const listBody = z.object({
   limit: z.number().int().min(1).max(clusterListDepthMax + 1),
   status: z.enum(executionStatuses as [ExecutionStatus, ...ExecutionStatus[]]).optional(),
 });
+const holdsBody = z.object({ op: z.literal('holds'), heap: z.string().max(128) });
 const executionBody = z.object({
   op: z.enum(['get', 'wait', 'cancel', 'output']),
   execution_id: z.string().max(128),
@@ -165,7 +168,10 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
   const hot = new Map<string, (request: IncomingMessage) => Promise<unknown>>([
     ['/raft/vote', messages(messageBodyBytesMax)],
     ['/raft/append', messages(messageBodyBytesMax)],
-    ['/raft/snapshot', messages(snapshotBodyBytesMax)],
+    ['/raft/snapshot', async (request: IncomingMessage) => {
+      const chunk = parseSnapshotChunk(await bodyOf(request, snapshotBodyBytesMax), 'raft snapshot chunk');
+      return node.snapshots.receive(chunk.message, chunk);
+    }],
     ['/raft/propose', async (request) => {
       const body = parse(proposeBody, await bodyOf(request, messageBodyBytesMax), 'raft propose');
       if (!node.isLeader) throw new McpV8Error('NOT_LEADER', `node ${node.name} is not the leader`);
@@ -227,7 +233,7 @@ function clusterApp(options: ClusterAppOptions): Koa {
   router.post('/raft/executions', async (ctx) => {
     const raw = await bodyOf(ctx.req, callBodyBytesMax);
     const op = (raw as { op?: unknown } | null)?.op;
-    const body = op === 'submit' ? parse(submitBody, raw, 'forwarded run') : op === 'list' ? parse(listBody, raw, 'execution list') : parse(executionBody, raw, 'execution call');
+    const body = op === 'submit' ? parse(submitBody, raw, 'forwarded run') : op === 'list' ? parse(listBody, raw, 'execution list') : op === 'holds' ? parse(holdsBody, raw, 'heap holder') : parse(executionBody, raw, 'execution call');
     const executions = options.executions();
     if (executions === null) throw new McpV8Error('STOPPING', `node ${node.name} is starting or stopping: it serves no executions now`);
     ctx.body = await executions.call(body as ExecutionCall, node.config.secret === null ? undefined : principalOf(ctx.req));

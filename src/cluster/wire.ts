@@ -4,6 +4,7 @@
 // zod's generic walk cost as much as the rest of the route (profile, bench/RESULTS.md).
 import { McpV8Error } from '../errors.ts';
 import type { Entry, Message, MessageType, Snapshot } from '../raft/types.ts';
+import type { SnapshotChunk } from './snapshot-transfer.ts';
 
 /** Messages in one body, at most. */
 export const messagesPerBodyMax = 100_000;
@@ -78,6 +79,20 @@ function messageOf(value: unknown, path: string): Message {
 export function parseMessages(body: unknown, what: string): Message[] {
   try {
     return list(record(body, 'body').messages, 'messages', messagesPerBodyMax).map((message, i) => messageOf(message, `messages.${i}`));
+  } catch (error) {
+    if (error instanceof WireError) throw new McpV8Error('INVALID_ARGUMENT', `${what}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** One chunk of a snapshot transfer (`{ chunk: {message, total, offset, data} }`), checked like messages. */
+export function parseSnapshotChunk(body: unknown, what: string): SnapshotChunk {
+  try {
+    const chunk = record(record(body, 'body').chunk, 'chunk');
+    return {
+      message: messageOf(chunk.message, 'chunk.message'), total: count(chunk.total, 'chunk.total'),
+      offset: count(chunk.offset, 'chunk.offset'), data: text(chunk.data, 'chunk.data'),
+    };
   } catch (error) {
     if (error instanceof WireError) throw new McpV8Error('INVALID_ARGUMENT', `${what}: ${error.message}`);
     throw error;

@@ -48,8 +48,8 @@ export interface RemoteExecutions {
   output(owner: string, executionId: string, query: OutputQuery): Promise<OutputPage>;
   /** The other node that runs a session's runs (so they stay in order and resume live), or null: here. */
   homeOf(session: string): string | null;
-  /** The other node that ran `heap` (it may hold it live), or null: here, or not known. */
-  heapHomeOf(heap: string): string | null;
+  /** The other node that holds `heap` live (or ran it, and may), or null: here, or none known. */
+  heapHomeOf(heap: string): Promise<string | null>;
   /** Submits on `owner`; answers the execution id (which carries `owner`). Throws NO_QUORUM when it cannot be reached. */
   submit(owner: string, request: SubmitRequest): Promise<string>;
   /** Every member's records (`local` lists this node's), merged newest first and paged; members that did not answer in time are named. */
@@ -195,7 +195,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
   async submit(request: SubmitRequest): Promise<string> {
     if (this.closing) throw new McpV8Error('STOPPING', 'the server is stopping and takes no new executions; retry on another node or after it restarts');
     if (this.fault !== null) throw new McpV8Error('SERVER_FAULT', `an internal check failed on this node (${this.fault.message}); it takes no new executions until it is restarted; retry on another node`);
-    const home = this.sessionHome(request);
+    const home = await this.sessionHome(request);
     if (home !== null) {
       try {
         return await this.remote!.submit(home, { ...request, forwarded: true });
@@ -359,19 +359,32 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
         return { outcome: { status: 'failed', result: null, error: parent === null ? message : `Could not resume heap ${parent}: ${message}` }, heap: null };
       }
       const outcome = await this.engine.run({ code, limits, signal, onConsoleLine, onStarted, stateful: start, ...client });
-      const committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, completedAt: new Date(), live: this.engine.live });
+      let committed;
+      try {
+        committed = await heaps.commit({ parent, code, limits, outcome, session: stateful.session, tags: stateful.tags, continuesLatest: stateful.heap === null, completedAt: new Date(), live: this.engine.live });
+      } catch (error) {
+        // Another node saved a run of this session first (routing moved during a membership change): no fork, a clear failure.
+        if (isMcpV8Error(error) && error.code === 'SESSION_CONFLICT') return { outcome: { status: 'failed', result: null, error: `${error.publicCode}: ${error.message}` }, heap: null };
+        throw error;
+      }
       if (committed.note !== null) for (const line of committed.note.split('\n')) onConsoleLine(line);
       return { outcome, heap: committed.heap };
     }, signal, () => ({ outcome: { status: 'cancelled', result: null, error: ErrorTexts.cancelled }, heap: null }));
   }
 
   /** Cluster mode: the other node that runs this request's session, if any. */
-  private sessionHome(request: SubmitRequest): string | null {
+  private async sessionHome(request: SubmitRequest): Promise<string | null> {
     if (this.remote === null || request.forwarded === true) return null;
     const { session, heap } = request.stateful ?? {};
     if (session !== undefined && session !== null) return this.remote.homeOf(session);
     // A run from a heap, outside a session: to the node that ran that heap, which may hold it live.
-    return heap === undefined || heap === null ? null : this.remote.heapHomeOf(heap);
+    if (heap === undefined || heap === null || this.holdsLive(heap)) return null;
+    return this.remote.heapHomeOf(heap);
+  }
+
+  /** Whether this node's engine holds `heap`'s context live (a run from it resumes without a replay). */
+  holdsLive(heap: string): boolean {
+    return this.engine.live.has(heap);
   }
 
   /** The other node that owns `executionId` (cluster mode), or null when it is this node's. */

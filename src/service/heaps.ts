@@ -31,6 +31,8 @@ export interface CommitRequest {
   outcome: RunOutcome;
   session: string | null;
   tags: Tags | null;
+  /** The run continued its session's latest heap (it named none): the entry is saved only if that is still the latest. */
+  continuesLatest?: boolean;
   completedAt: Date;
   /** The engine's live contexts: the run's (`outcome.kept`) is named after its heap, or released. */
   live: LiveHeaps;
@@ -211,13 +213,18 @@ export class HeapService {
     // its session waits for this one), and a failed write takes it out again.
     name(heap);
     try {
-      assert((await this.store.put(bytes)) === heap, 'the store names a heap by the hash of its bytes');
-      this.remember(heap, heapRecord);
       const entry: Omit<SessionEntry, 'index'> | null = request.session === null ? null : {
         input_heap: request.parent, output_heap: heap, code: request.code, timestamp: request.completedAt.toISOString(),
       };
-      if (entry !== null || request.tags !== null) {
-        await this.sessions.apply({ type: 'heap.commit', heap, session: request.session, entry, tags: request.tags });
+      const commit = entry === null && request.tags === null ? null
+        : { type: 'heap.commit' as const, heap, session: request.session, entry, tags: request.tags, ...(request.continuesLatest === true && entry !== null ? { after: request.parent } : {}) };
+      if (commit !== null && this.store.putAndCommit !== undefined) {
+        await this.store.putAndCommit(bytes, commit);
+        this.remember(heap, heapRecord);
+      } else {
+        assert((await this.store.put(bytes)) === heap, 'the store names a heap by the hash of its bytes');
+        this.remember(heap, heapRecord);
+        if (commit !== null) await this.sessions.apply(commit);
       }
     } catch (error) {
       if (outcome.kept !== undefined && outcome.kept !== null) request.live.drop(heap);

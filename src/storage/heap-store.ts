@@ -12,7 +12,15 @@ export interface HeapStore {
   get(id: string): Promise<Uint8Array>;
   has(id: string): Promise<boolean>;
   close(): Promise<void>;
+  /**
+   * A store that is also the session log (a cluster's Raft log): the record and its session entry
+   * and tags saved in one write (one commit, not two). Answers what `SessionStore.apply` would.
+   */
+  putAndCommit?(bytes: Uint8Array, commit: HeapCommit): Promise<number | null>;
 }
+
+/** The heap.commit command a run's save ends with (src/storage/session-db.ts). */
+export type HeapCommit = { type: 'heap.commit'; heap: string; session: string | null; entry: { input_heap: string | null; output_heap: string; code: string; timestamp: string } | null; tags: Record<string, string> | null; after?: string | null };
 
 export type HeapStoreOptions =
   | { kind: 'directory'; path: string }

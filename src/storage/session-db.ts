@@ -33,8 +33,13 @@ export type SessionCommand =
   | { type: 'session.append'; session: string; entry: Omit<SessionEntry, 'index'> }
   | { type: 'tags.set'; heap: string; tags: Tags }
   | { type: 'tags.delete'; heap: string; keys: string[] | null }
-  /** A stateful run's output heap: its session entry (if any) and its tags (if any), in one batch. */
-  | { type: 'heap.commit'; heap: string; session: string | null; entry: Omit<SessionEntry, 'index'> | null; tags: Tags | null };
+  /**
+   * A stateful run's output heap: its session entry (if any) and its tags (if any), in one batch.
+   * `after`: the session's latest heap as the run found it (a run that continued its session and
+   * named no heap); the entry is refused (SESSION_CONFLICT) if another was appended since, so a
+   * session's history never forks however its runs were routed.
+   */
+  | { type: 'heap.commit'; heap: string; session: string | null; entry: Omit<SessionEntry, 'index'> | null; tags: Tags | null; after?: string | null };
 
 export const sessionNameCharsMax = 256;
 export const tagKeyCharsMax = 128;
@@ -50,6 +55,15 @@ function checkText(what: string, text: unknown, charsMax: number, allowEmpty = f
     throw new McpV8Error('INVALID_ARGUMENT', `${what} must be ${allowEmpty ? '' : 'a non-empty '}text of at most ${charsMax} characters without control characters`);
   }
   return text;
+}
+
+/** heap.commit's `after`: the session's latest heap must still be the one the run continued. */
+export function checkStillLatest(session: string, after: string | null, latest: string | null): void {
+  if (latest === after) return;
+  throw new McpV8Error(
+    'SESSION_CONFLICT',
+    `another run of session '${session}' was saved first (its latest heap is now ${latest ?? 'none'}, this run continued ${after ?? 'none'}): this run's state was not saved, so the session's history stays one line; submit the run again to continue from the latest heap`,
+  );
 }
 
 export function checkSessionName(session: unknown): string {
@@ -142,6 +156,7 @@ export class SessionDb {
         let index: number | null = null;
         if (command.session !== null) {
           if (command.entry === null || command.entry.output_heap !== heap) throw new McpV8Error('INVALID_ARGUMENT', 'a session entry of a committed heap names that heap as its output');
+          if (command.after !== undefined) checkStillLatest(command.session, command.after, (await this.latestHeap(command.session)) ?? null);
           const appended = await this.appendOperations(command.session, command.entry);
           operations.push(...appended.operations);
           index = appended.index;

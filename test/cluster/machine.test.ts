@@ -51,6 +51,43 @@ describe('ClusterMachine', () => {
     assert.deepEqual(one.members.get(7), { name: 'n7', addr: '127.0.0.1:7007' });
   });
 
+  test('heap.commit with `after` is saved only while that heap is still the session\'s latest: two runs from one parent never both join the history', () => {
+    const commit = (rid: string, output: string, after: string | null) => entry(rid, { type: 'heap.commit', heap: output, session: 'line', entry: { input_heap: after, output_heap: output, code: 'n++', timestamp: 't' }, tags: null, after });
+    const third = 'c'.repeat(64);
+    const entries = [commit('a1', heap, null), commit('a2', other, heap), commit('a3', third, heap), commit('a4', third, other)];
+    const one = new ClusterMachine();
+    const two = new ClusterMachine();
+    const answers = entries.map((e) => one.apply(e));
+    assert.deepEqual(entries.map((e) => two.apply(e)), answers, 'every replica refuses the same one');
+    assert.deepEqual(answers[0], { ok: true, value: 0 });
+    assert.deepEqual(answers[1], { ok: true, value: 1 });
+    assert.equal(answers[2]!.ok, false);
+    assert.equal((answers[2] as { code: string }).code, 'SESSION_CONFLICT');
+    assert.match((answers[2] as { message: string }).message, new RegExp(`another run of session 'line' was saved first \\(its latest heap is now ${other}, this run continued ${heap}\\)`));
+    assert.deepEqual(answers[3], { ok: true, value: 2 });
+    assert.deepEqual(one.entries('line').map((e) => [e.input_heap, e.output_heap]), [[null, heap], [heap, other], [other, third]]);
+    // A run that names its heap (a fork the user asked for) carries no `after`, and is saved.
+    assert.deepEqual(one.apply(entry('a5', { type: 'heap.commit', heap: other, session: 'line', entry: { input_heap: heap, output_heap: other, code: 'fork', timestamp: 't' }, tags: null })), { ok: true, value: 3 });
+  });
+
+  test('heap.save stores a record and commits its entry in one entry; refused by the commit\'s checks, it stores nothing', () => {
+    const machine = new ClusterMachine();
+    const commit = (after: string | null) => ({ type: 'heap.commit' as const, heap, session: 'one-write', entry: { input_heap: after, output_heap: heap, code: 'x', timestamp: 't' }, tags: { step: '1' }, after });
+    // A conflicting commit (the session has moved on) stores neither the record nor the entry.
+    machine.apply(entry('s0', { type: 'session.append', session: 'one-write', entry: { input_heap: null, output_heap: other, code: 'y', timestamp: 't' } }));
+    const refused = machine.apply(entry('s1', { type: 'heap.save', record, node: 'n2', commit: commit(null) }));
+    assert.equal((refused as { code: string }).code, 'SESSION_CONFLICT');
+    assert.equal(machine.heapRecord(heap), undefined, 'no record stored by a refused save');
+    assert.deepEqual(machine.apply(entry('s2', { type: 'heap.save', record, node: 'n2', commit: commit(other) })), { ok: true, value: 1 });
+    assert.equal(machine.heapRecord(heap), record);
+    assert.equal(machine.heapCreator(heap), 'n2');
+    assert.deepEqual(machine.getTags(heap), { step: '1' });
+    assert.equal(machine.latestHeap('one-write'), heap);
+    const corrupt = machine.apply(entry('s3', { type: 'heap.save', record: '{"other":1}', commit: { ...commit(heap), heap: 'd'.repeat(64), entry: { ...commit(heap).entry, output_heap: 'd'.repeat(64) } } }));
+    assert.equal((corrupt as { code: string }).code, 'HEAP_CORRUPT');
+    assert.equal(machine.entries('one-write').length, 2, 'a record that does not hash to its id commits no entry');
+  });
+
   test('a snapshot restores everything, including the request ids (a retry after a restore is still a no-op)', () => {
     const entries = history();
     const source = new ClusterMachine();

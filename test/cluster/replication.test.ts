@@ -53,6 +53,17 @@ describe('a three-node cluster', () => {
     }
   });
 
+  test('a stateful run in a session is one log entry: its heap record and session entry commit together', async () => {
+    const leader = await waitForLeader(nodes);
+    for (const node of nodes) {
+      const before = (await raftStatus(leader)).commit;
+      const made = await run(node, `globalThis.w = "${node.name}"; w`, { session: 'one-entry-per-run', tags: { on: node.name } });
+      assert.equal(made.status, 'completed', JSON.stringify(made));
+      assert.equal((await raftStatus(leader)).commit - before, 1, `a run on ${node.name} committed one entry`);
+      assert.deepEqual((await api(nodes[(nodes.indexOf(node) + 1) % nodes.length]!, '/api/tools/get_heap_tags', { heap: made.heap })).body.tags, { on: node.name });
+    }
+  });
+
   test('tag writes on a follower are forwarded to the leader and read back linearizably from any node', async () => {
     const leader = await waitForLeader(nodes);
     const follower = nodes.find((node) => node !== leader)!;

@@ -37,6 +37,16 @@ describe('session log', () => {
     });
   });
 
+  test('heap.commit with `after` is refused (SESSION_CONFLICT) once the session moved past that heap, as on a cluster', async () => {
+    await withDb(async (db) => {
+      const commit = (output: string, after: string | null) => db.apply({ type: 'heap.commit', heap: output, session: 'line', entry: entry('n++', after, output), tags: null, after });
+      assert.equal(await commit(heap('a'), null), 0);
+      assert.equal(await commit(heap('b'), heap('a')), 1);
+      await assert.rejects(commit(heap('c'), heap('a')), (error: McpV8Error) => error.code === 'SESSION_CONFLICT' && /another run of session 'line' was saved first/.test(error.message));
+      assert.deepEqual((await db.entries('line')).map((e) => e.output_heap), [heap('a'), heap('b')]);
+    });
+  });
+
   test('concurrent appends to one session lose nothing and get distinct indexes', async () => {
     await withDb(async (db) => {
       const indexes = await Promise.all(Array.from({ length: 50 }, (_, i) => db.apply({ type: 'session.append', session: 's', entry: entry(String(i), null, heap(String(i))) })));

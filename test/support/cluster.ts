@@ -56,6 +56,7 @@ export interface RaftStatus {
   commit: number;
   applied: number;
   snapshot_index: number;
+  snapshot_receiving_chars: number;
   last_index: number;
   members: Array<{ node_id: string | null; suffrage: string; addr: string | null }>;
 }
