@@ -193,15 +193,19 @@ function bytesOf(value) {
 /**
  * A body as the Fetch standard extracts it: bytes (or null) and the content type it implies.
  * @param {unknown} body
- * @returns {{ bytes: Uint8Array | null, type: string | null }}
+ * @returns {{ bytes: Uint8Array | null, stream: any, type: string | null }}
  */
 function extractBody(body) {
-  if (body === undefined || body === null) return { bytes: null, type: null };
+  if (body === undefined || body === null) return { bytes: null, stream: null, type: null };
+  if (streamsApi.isReadableStream(body)) {
+    if (streamsApi.isUnusable(body)) throw new FetchTypeError('The body is a ReadableStream that is locked or was read from already');
+    return { bytes: null, stream: body, type: null };
+  }
   const bytes = bytesOf(body);
-  if (bytes !== null) return { bytes, type: null };
-  if (body instanceof FetchURLSearchParams) return { bytes: utf8Encode(reflectApply(fetchUrlSearchParamsToString, body, [])), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
+  if (bytes !== null) return { bytes, stream: null, type: null };
+  if (body instanceof FetchURLSearchParams) return { bytes: utf8Encode(reflectApply(fetchUrlSearchParamsToString, body, [])), stream: null, type: 'application/x-www-form-urlencoded;charset=UTF-8' };
   const text = FetchString(body);
-  return { bytes: utf8Encode(text), type: 'text/plain;charset=UTF-8' };
+  return { bytes: utf8Encode(text), stream: null, type: 'text/plain;charset=UTF-8' };
 }
 
 /**
@@ -241,7 +245,9 @@ function headersOf(pairs) {
 }
 
 /**
- * @typedef {{ kind: 'request' | 'response', bytes: Uint8Array | null, used: boolean, headers: any, url: string,
+ * A body is `bytes` until its `body` stream is asked for (or it was made from a ReadableStream):
+ * then `stream` (a ReadableStream of Uint8Array chunks, prelude/streams.js) is the body.
+ * @typedef {{ kind: 'request' | 'response', bytes: Uint8Array | null, stream: any, used: boolean, headers: any, url: string,
  *   method: string, status: number, statusText: string, redirected: boolean, type: string, signal: any }} BodyState
  */
 /**
@@ -273,8 +279,27 @@ function takeBody(state) {
  * @returns {BodyState}
  */
 function copyState(s) {
-  return { ...s, bytes: s.bytes === null ? null : bytesOf(s.bytes), headers: headersOf(headerPairs(s.headers) ?? []), used: false };
+  /** @type {any[]} */
+  const branches = s.stream === null ? [null, null] : streamsApi.tee(s.stream);
+  s.stream = branches[0];
+  return { ...s, bytes: s.bytes === null ? null : bytesOf(s.bytes), stream: branches[1], headers: headersOf(headerPairs(s.headers) ?? []), used: false };
 }
+
+/**
+ * The body as a ReadableStream (made from the bytes on first use), or null for no body.
+ * @param {BodyState} state
+ * @returns {any}
+ */
+function bodyStream(state) {
+  if (state.stream === null && state.bytes !== null) {
+    state.stream = streamsApi.streamOf(state.used ? new RealUint8Array(0) : state.bytes);
+    if (state.used) streamsApi.readAll(state.stream);
+  }
+  return state.stream;
+}
+
+/** @param {BodyState} state @returns {boolean} */
+const bodyUsed = (state) => state.used || (state.stream !== null && streamsApi.isDisturbed(state.stream));
 
 /**
  * Puts the body-reading methods (text, json, arrayBuffer, bytes) on Request's or Response's prototype.
@@ -289,7 +314,13 @@ function installBodyMethods(Class, kind) {
    */
   const reader = (convert) => function () {
     try {
-      const value = convert(takeBody(stateOf(this, kind)));
+      const state = stateOf(this, kind);
+      if (state.stream !== null) {
+        if (streamsApi.isUnusable(state.stream)) throw new FetchTypeError('Body is unusable: Body has already been read');
+        state.used = true;
+        return reflectApply(promiseThen, streamsApi.readAll(state.stream), [convert]);
+      }
+      const value = convert(takeBody(state));
       return new RealPromise((resolve) => resolve(value));
     } catch (error) {
       return reflectApply(promiseReject, RealPromise, [error]);
@@ -318,9 +349,9 @@ class Response {
     const statusText = options.statusText === undefined ? '' : FetchString(options.statusText);
     const headers = headersOf(headerPairsFrom(options.headers));
     const extracted = extractBody(body);
-    if (extracted.bytes !== null && isNullBodyStatus(status)) throw new FetchTypeError(`Failed to construct 'Response': Response with null body status cannot have body`);
+    if ((extracted.bytes !== null || extracted.stream !== null) && isNullBodyStatus(status)) throw new FetchTypeError(`Failed to construct 'Response': Response with null body status cannot have body`);
     if (extracted.type !== null && reflectApply(fetchHeadersHas, headers, ['content-type']) === false) reflectApply(fetchHeadersAppend, headers, ['content-type', extracted.type]);
-    reflectApply(weakMapSet, fetchBodies, [this, { kind: 'response', bytes: extracted.bytes, used: false, headers, url: '', method: '', status, statusText, redirected: false, type: 'default', signal: null }]);
+    reflectApply(weakMapSet, fetchBodies, [this, { kind: 'response', bytes: extracted.bytes, stream: extracted.stream, used: false, headers, url: '', method: '', status, statusText, redirected: false, type: 'default', signal: null }]);
   }
   get ok() { const s = stateOf(this, 'response'); return s.status >= 200 && s.status <= 299; }
   get status() { return stateOf(this, 'response').status; }
@@ -329,12 +360,11 @@ class Response {
   get url() { return stateOf(this, 'response').url; }
   get redirected() { return stateOf(this, 'response').redirected; }
   get type() { return stateOf(this, 'response').type; }
-  get bodyUsed() { return stateOf(this, 'response').used; }
-  /** No streams in this sandbox: the body is read whole (text(), json(), arrayBuffer(), bytes()). */
-  get body() { return null; }
+  get bodyUsed() { return bodyUsed(stateOf(this, 'response')); }
+  get body() { return bodyStream(stateOf(this, 'response')); }
   clone() {
     const s = stateOf(this, 'response');
-    if (s.used) throw new FetchTypeError("Failed to execute 'clone' on 'Response': Response body is already used");
+    if (bodyUsed(s) || (s.stream !== null && streamsApi.isUnusable(s.stream))) throw new FetchTypeError("Failed to execute 'clone' on 'Response': Response body is already used");
     return makeResponse(copyState(s));
   }
   /**
@@ -351,7 +381,7 @@ class Response {
   }
   /** @returns {Response} */
   static error() {
-    const response = makeResponse({ kind: 'response', bytes: null, used: false, headers: headersOf([]), url: '', method: '', status: 0, statusText: '', redirected: false, type: 'error', signal: null });
+    const response = makeResponse({ kind: 'response', bytes: null, stream: null, used: false, headers: headersOf([]), url: '', method: '', status: 0, statusText: '', redirected: false, type: 'error', signal: null });
     return response;
   }
   /**
@@ -362,7 +392,7 @@ class Response {
   static redirect(url, status = 302) {
     if (status !== 301 && status !== 302 && status !== 303 && status !== 307 && status !== 308) throw new FetchRangeError(`Failed to execute 'redirect' on 'Response': Invalid status code`);
     const href = reflectApply(fetchUrlHref, new FetchURL(FetchString(url)), []);
-    return makeResponse({ kind: 'response', bytes: null, used: false, headers: headersOf([['location', href]]), url: '', method: '', status, statusText: '', redirected: false, type: 'default', signal: null });
+    return makeResponse({ kind: 'response', bytes: null, stream: null, used: false, headers: headersOf([['location', href]]), url: '', method: '', status, statusText: '', redirected: false, type: 'default', signal: null });
   }
   get [Symbol.toStringTag]() { return 'Response'; }
 }
@@ -396,29 +426,35 @@ class Request {
     const headers = headersOf(headersOption !== undefined ? headerPairsFrom(headersOption) : base !== null ? (headerPairs(base.headers) ?? []) : []);
     const bodyOption = options.body;
     let bytes = null;
+    let stream = null;
     if (bodyOption !== undefined && bodyOption !== null) {
       if (method === 'GET' || method === 'HEAD') throw new FetchTypeError(`Failed to construct 'Request': Request with ${method} method cannot have body.`);
       const extracted = extractBody(bodyOption);
       bytes = extracted.bytes;
+      stream = extracted.stream;
+      if (stream !== null && options.duplex !== 'half') throw new FetchTypeError("Failed to construct 'Request': a ReadableStream body needs the duplex: 'half' option");
       if (extracted.type !== null && reflectApply(fetchHeadersHas, headers, ['content-type']) === false) reflectApply(fetchHeadersAppend, headers, ['content-type', extracted.type]);
-    } else if (base !== null && base.bytes !== null) {
-      if (base.used) throw new FetchTypeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.");
-      bytes = bytesOf(base.bytes);
+    } else if (base !== null && (base.bytes !== null || base.stream !== null)) {
+      if (bodyUsed(base)) throw new FetchTypeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.");
+      bytes = base.bytes === null ? null : bytesOf(base.bytes);
+      // A stream body moves to the new Request, as the Fetch standard says; the old one is used.
+      stream = base.stream;
+      if (stream !== null) base.used = true;
     }
     const signal = options.signal !== undefined ? options.signal : base !== null ? base.signal : null;
     if (signal !== null && signal !== undefined && !(signal instanceof FetchAbortSignal)) throw new FetchTypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
-    reflectApply(weakMapSet, fetchBodies, [this, { kind: 'request', bytes, used: false, headers, url, method, status: 0, statusText: '', redirected: false, type: '', signal: signal ?? null }]);
+    reflectApply(weakMapSet, fetchBodies, [this, { kind: 'request', bytes, stream, used: false, headers, url, method, status: 0, statusText: '', redirected: false, type: '', signal: signal ?? null }]);
   }
   get url() { return stateOf(this, 'request').url; }
   get method() { return stateOf(this, 'request').method; }
   get headers() { return stateOf(this, 'request').headers; }
-  get bodyUsed() { return stateOf(this, 'request').used; }
-  get body() { return null; }
+  get bodyUsed() { return bodyUsed(stateOf(this, 'request')); }
+  get body() { return bodyStream(stateOf(this, 'request')); }
   get redirect() { stateOf(this, 'request'); return 'follow'; }
   get signal() { return stateOf(this, 'request').signal; }
   clone() {
     const s = stateOf(this, 'request');
-    if (s.used) throw new FetchTypeError("Failed to execute 'clone' on 'Request': Request body is already used");
+    if (bodyUsed(s)) throw new FetchTypeError("Failed to execute 'clone' on 'Request': Request body is already used");
     const copy = reflectConstruct(Request, [s.url]);
     reflectApply(weakMapSet, fetchBodies, [copy, copyState(s)]);
     return copy;
@@ -481,6 +517,25 @@ function fetchFunction(input, init = undefined) {
     defineProperty(aborted, 'name', { value: 'AbortError' });
     return reflectApply(promiseReject, RealPromise, [aborted]);
   }
+  const stream = s.stream;
+  if (stream === null) return sendFetch(s);
+  // A stream body is read whole in the isolate first: the host takes a request's body as bytes.
+  if (streamsApi.isUnusable(stream)) return reflectApply(promiseReject, RealPromise, [new FetchTypeError('fetch: the request body is a ReadableStream that is locked or was read from already')]);
+  return new RealPromise((resolve, reject) => {
+    reflectApply(promiseThen, streamsApi.readAll(stream), [(/** @type {Uint8Array} */ bytes) => {
+      s.stream = null;
+      s.bytes = bytes;
+      reflectApply(promiseThen, sendFetch(s), [resolve, reject]);
+    }, reject]);
+  });
+}
+
+/**
+ * fetch()'s call to the host, for a request whose body is bytes.
+ * @param {BodyState} s
+ * @returns {Promise<Response>}
+ */
+function sendFetch(s) {
   if (s.bytes !== null && s.bytes.length > effectFeatures.fetchRequestBytesMax) {
     return reflectApply(promiseReject, RealPromise, [fetchFailure(`fetch ${s.url}: request body larger than ${effectFeatures.fetchRequestBytesMax} bytes`)]);
   }
@@ -492,7 +547,7 @@ function fetchFunction(input, init = undefined) {
         const pairs = fetchIsArray(value.headers) ? value.headers : [];
         const status = RealNumber(value.status);
         resolve(makeResponse({
-          kind: 'response', bytes: s.method === 'HEAD' || isNullBodyStatus(status) ? null : value.body, used: false, headers: headersOf(pairs),
+          kind: 'response', bytes: s.method === 'HEAD' || isNullBodyStatus(status) ? null : value.body, stream: null, used: false, headers: headersOf(pairs),
           url: FetchString(value.url), method: '', status, statusText: FetchString(value.statusText), redirected: value.redirected === true, type: 'basic', signal: null,
         }));
       } catch (error) {
