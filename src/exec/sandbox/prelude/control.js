@@ -84,7 +84,7 @@ function state(final = false) {
     final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork, pendingHostCalls, delivered,
     offHeapBytes: offHeapBytes + ballastBytes,
     replayIssue: replayIssue(),
-    nextDueInMs: next === null ? null : Math.max(0, next.timer.due - loopNow()),
+    nextDueInMs: next === null ? null : mathMax(0, next.timer.due - loopNow()),
     record: ending ? takeRecord() : null,
   };
 }

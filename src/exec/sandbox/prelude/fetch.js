@@ -32,8 +32,7 @@ const fetchSchemed = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 const fetchMethodToken = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const fetchNormalizedMethods = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH'];
 const fetchIsView = ArrayBuffer.isView;
-const FetchArrayBuffer = ArrayBuffer;
-const FetchDataView = DataView;
+const fetchTypedArrayTag = /** @type {(this: unknown) => unknown} */ (/** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag)).get);
 const fetchUrlHref = getterOf(anyGlobal.URL.prototype, 'href');
 const FetchURL = anyGlobal.URL;
 const FetchURLSearchParams = anyGlobal.URLSearchParams;
@@ -129,8 +128,18 @@ function utf8Encode(text) {
     else { out[n++] = 0xf0 | (code >> 18); out[n++] = 0x80 | ((code >> 12) & 63); out[n++] = 0x80 | ((code >> 6) & 63); out[n++] = 0x80 | (code & 63); }
   }
   const exact = new RealUint8Array(n);
-  reflectApply(typedArraySet, exact, [new RealUint8Array(out.buffer, 0, n)]);
+  reflectApply(typedArraySet, exact, [new RealUint8Array(reflectApply(typedArrayView[0], out, []), 0, n)]);
   return exact;
+}
+
+/**
+ * `units` with an own `length` of `count`: Reflect.apply reads an argument list's length through
+ * Get, which for a typed array is TypedArray.prototype's getter, the run's to replace.
+ * @param {Uint16Array} units @param {number} count @returns {Uint16Array}
+ */
+function unitsOf(units, count) {
+  defineProperty(units, 'length', /** @type {PropertyDescriptor} */ ({ __proto__: null, value: count }));
+  return units;
 }
 
 /**
@@ -140,8 +149,8 @@ function utf8Encode(text) {
  * @returns {string}
  */
 function utf8Decode(bytes) {
-  const length = bytes.length;
-  const units = new FetchUint16Array(8194);
+  const length = reflectApply(typedArrayView[2], bytes, []);
+  const units = unitsOf(new FetchUint16Array(8194), 8192);
   let out = '';
   let n = 0;
   /** @param {number} at @returns {boolean} */
@@ -161,9 +170,9 @@ function utf8Decode(bytes) {
     }
     i += size;
     if (code > 0xffff) { code -= 0x10000; units[n++] = 0xd800 + (code >> 10); units[n++] = 0xdc00 + (code & 0x3ff); } else units[n++] = code;
-    if (n >= 8192) { out += reflectApply(fetchFromCharCode, null, units.length === n ? units : new FetchUint16Array(units.buffer, 0, n)); n = 0; }
+    if (n >= 8192) { out += reflectApply(fetchFromCharCode, null, n === 8192 ? units : unitsOf(new FetchUint16Array(reflectApply(typedArrayView[0], units, []), 0, n), n)); n = 0; }
   }
-  if (n > 0) out += reflectApply(fetchFromCharCode, null, new FetchUint16Array(units.buffer, 0, n));
+  if (n > 0) out += reflectApply(fetchFromCharCode, null, unitsOf(new FetchUint16Array(reflectApply(typedArrayView[0], units, []), 0, n), n));
   // A byte order mark is dropped, as TextDecoder does by default.
   return out.length > 0 && reflectApply(fetchCharCodeAt, out, [0]) === 0xfeff ? reflectApply(stringSlice, out, [1]) : out;
 }
@@ -175,19 +184,21 @@ function utf8Decode(bytes) {
  * @returns {Uint8Array | null}
  */
 function bytesOf(value) {
-  if (value instanceof FetchArrayBuffer) {
-    const copy = new RealUint8Array(reflectApply(arrayBufferByteLength, value, []));
-    reflectApply(typedArraySet, copy, [new RealUint8Array(value)]);
+  if (value === null || typeof value !== 'object') return null;
+  // Told apart by captured getters, not instanceof: ArrayBuffer is a proxy (off-heap.js) whose
+  // handler and statics a run can reach, and DataView[Symbol.hasInstance] is the run's to define.
+  if (!fetchIsView(value)) {
+    let length = 0;
+    try { length = reflectApply(arrayBufferByteLength, value, []); } catch { return null; }
+    const copy = new RealUint8Array(length);
+    reflectApply(typedArraySet, copy, [new RealUint8Array(/** @type {ArrayBuffer} */ (value))]);
     return copy;
   }
-  if (fetchIsView(value)) {
-    const getters = value instanceof FetchDataView ? dataViewView : typedArrayView;
-    const view = new RealUint8Array(reflectApply(getters[0], value, []), reflectApply(getters[1], value, []), reflectApply(getters[2], value, []));
-    const copy = new RealUint8Array(view.length);
-    reflectApply(typedArraySet, copy, [view]);
-    return copy;
-  }
-  return null;
+  const getters = reflectApply(fetchTypedArrayTag, value, []) === undefined ? dataViewView : typedArrayView;
+  const byteLength = reflectApply(getters[2], value, []);
+  const copy = new RealUint8Array(byteLength);
+  reflectApply(typedArraySet, copy, [new RealUint8Array(reflectApply(getters[0], value, []), reflectApply(getters[1], value, []), byteLength)]);
+  return copy;
 }
 
 /**

@@ -60,7 +60,12 @@ let streamsApi = /** @type {any} */ (null);
   function deferred() {
     const record = /** @type {Deferred} */ (/** @type {unknown} */ ({ __proto__: null, promise: null, resolve: null, reject: null, state: 'pending' }));
     record.promise = new RealPromise((resolve, reject) => {
-      record.resolve = (value) => { if (record.state === 'pending') { record.state = 'fulfilled'; resolve(value); } };
+      record.resolve = (value) => {
+        if (record.state !== 'pending') return;
+        record.state = 'fulfilled';
+        // One of this realm's promises is adopted through the captured then, not through its (replaceable) `then`.
+        if (!adoptPromise(value, resolve, reject)) resolve(value);
+      };
       record.reject = (reason) => { if (record.state === 'pending') { record.state = 'rejected'; reject(reason); } };
     });
     return record;
@@ -75,6 +80,34 @@ let streamsApi = /** @type {any} */ (null);
   const rejectedWith = (reason) => reflectApply(promiseReject, RealPromise, [reason]);
   /** @param {Promise<any>} promise @param {((value: any) => any) | undefined} onFulfilled @param {((reason: any) => any) | undefined} [onRejected] @returns {Promise<any>} */
   const then = (promise, onFulfilled, onRejected) => reflectApply(promiseThen, promise, [onFulfilled, onRejected]);
+  const PromisePrototype = RealPromise.prototype;
+  /**
+   * Settles with `value` through the captured then if it is a promise of this realm (no lookup
+   * of its `then`, no side effect otherwise); false if it is not one.
+   * @param {unknown} value @param {(value: any) => void} resolve @param {(reason: any) => void} reject @returns {boolean}
+   */
+  function adoptPromise(value, resolve, reject) {
+    if (value === null || typeof value !== 'object') return false;
+    try {
+      if (getPrototypeOf(value) !== PromisePrototype) return false;
+      then(/** @type {Promise<any>} */ (value), resolve, reject);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  /**
+   * `then` for handlers that may return a promise of ours: it is adopted through the captured
+   * then (a derived promise would call the returned promise's own, replaceable, `then`).
+   * @param {Promise<any>} promise @param {(value: any) => any} onFulfilled @param {(reason: any) => any} [onRejected] @returns {Promise<any>}
+   */
+  function chain(promise, onFulfilled, onRejected) {
+    const d = deferred();
+    /** @param {(argument: any) => any} handler @returns {(argument: any) => void} */
+    const adopt = (handler) => (argument) => { try { d.resolve(handler(argument)); } catch (error) { d.reject(error); } };
+    then(promise, adopt(onFulfilled), onRejected === undefined ? d.reject : adopt(onRejected));
+    return d.promise;
+  }
   /** @param {Promise<any>} promise */
   const markHandled = (promise) => { then(promise, undefined, noop); };
   /** Calls a user function, its throw as a rejection @param {Function} fn @param {unknown} self @param {unknown[]} args @returns {Promise<any>} */
@@ -515,7 +548,7 @@ let streamsApi = /** @type {any} */ (null);
       const iterator = recordOf(this, 'ReadableStreamAsyncIterator');
       if (iterator === null) return rejectedWith(new StreamTypeError('Illegal invocation: not a ReadableStream async iterator'));
       const nextSteps = () => iteratorNextSteps(iterator);
-      iterator.ongoing = iterator.ongoing === null ? nextSteps() : then(iterator.ongoing, nextSteps, nextSteps);
+      iterator.ongoing = iterator.ongoing === null ? nextSteps() : chain(iterator.ongoing, nextSteps, nextSteps);
       return iterator.ongoing;
     }
     /** @param {unknown} [value] */
@@ -523,7 +556,7 @@ let streamsApi = /** @type {any} */ (null);
       const iterator = recordOf(this, 'ReadableStreamAsyncIterator');
       if (iterator === null) return rejectedWith(new StreamTypeError('Illegal invocation: not a ReadableStream async iterator'));
       const returnSteps = () => iteratorReturnSteps(iterator, value);
-      iterator.ongoing = iterator.ongoing === null ? returnSteps() : then(iterator.ongoing, returnSteps, returnSteps);
+      iterator.ongoing = iterator.ongoing === null ? returnSteps() : chain(iterator.ongoing, returnSteps, returnSteps);
       return then(iterator.ongoing, () => ({ done: true, value }));
     }
   }
@@ -726,7 +759,7 @@ let streamsApi = /** @type {any} */ (null);
   /** @param {any} pipe @returns {Promise<any>} */
   function waitForWritesToFinish(pipe) {
     const oldCurrentWrite = pipe.currentWrite;
-    return then(oldCurrentWrite, () => (oldCurrentWrite !== pipe.currentWrite ? waitForWritesToFinish(pipe) : undefined));
+    return chain(oldCurrentWrite, () => (oldCurrentWrite !== pipe.currentWrite ? waitForWritesToFinish(pipe) : undefined));
   }
   /** @param {any} pipe @param {() => Promise<any>} action @param {boolean} originalIsError @param {unknown} originalError */
   function pipeShutdownWithAction(pipe, action, originalIsError, originalError) {
@@ -1149,7 +1182,7 @@ let streamsApi = /** @type {any} */ (null);
     const write = (/** @type {unknown} */ chunk) => {
       const controller = stream.controller;
       if (!stream.backpressure) return performTransform(controller, chunk);
-      return then(stream.backpressureChange.promise, () => {
+      return chain(stream.backpressureChange.promise, () => {
         if (stream.writable.state === 'erroring') throw stream.writable.storedError;
         return performTransform(controller, chunk);
       });
