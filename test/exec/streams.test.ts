@@ -284,3 +284,12 @@ const cases: Array<[string, string]> = [
 describe('WHATWG streams, compared with Node', () => {
   for (const [name, code] of cases) test(name, () => same(code, name));
 });
+
+describe('the stream globals are built on first use', () => {
+  test('they print as native, and a run may replace or delete one before the first use without breaking bodies', async () => {
+    assert.equal(await result("[String(ReadableStream), String(ReadableStream.prototype.getReader), String(Object.getOwnPropertyDescriptor(ReadableStream.prototype, 'locked').get), String(Blob.prototype.stream)].join()"),
+      'function ReadableStream() { [native code] },function getReader() { [native code] },function get locked() { [native code] },function stream() { [native code] }', 'as V8 prints its own (Node\'s streams are JavaScript and print their source)');
+    assert.equal(await result("ReadableStream = 1; delete globalThis.WritableStream; [ReadableStream, typeof WritableStream, new Response('ab').body.constructor.name, typeof TransformStream].join()"), '1,undefined,ReadableStream,function');
+    assert.equal(await result("const first = ReadableStream; [first === ReadableStream, Object.getOwnPropertyDescriptor(globalThis, 'ReadableStream').writable, Object.keys(globalThis).includes('ReadableStream')].join()"), 'true,true,false');
+  });
+});
