@@ -290,6 +290,12 @@ describe('the stream globals are built on first use', () => {
     assert.equal(await result("[String(ReadableStream), String(ReadableStream.prototype.getReader), String(Object.getOwnPropertyDescriptor(ReadableStream.prototype, 'locked').get), String(Blob.prototype.stream)].join()"),
       'function ReadableStream() { [native code] },function getReader() { [native code] },function get locked() { [native code] },function stream() { [native code] }', 'as V8 prints its own (Node\'s streams are JavaScript and print their source)');
     assert.equal(await result("ReadableStream = 1; delete globalThis.WritableStream; [ReadableStream, typeof WritableStream, new Response('ab').body.constructor.name, typeof TransformStream].join()"), '1,undefined,ReadableStream,function');
+    // A build cut short (the stack runs out inside it) leaves nothing half made: the next use builds again.
+    assert.equal(await result(`function dive() { try { return dive(); } catch { try { return typeof ReadableStream; } catch (error) { return error.name; } } }
+      const atTheEdge = dive();
+      const stream = new ReadableStream({ start(c) { c.enqueue(1); c.close(); } });
+      [atTheEdge === 'function' || atTheEdge === 'RangeError', (await stream.getReader().read()).value, String(TextDecoderStream), typeof new Response('x').body.getReader].join()`),
+    'true,1,function TextDecoderStream() { [native code] },function');
     assert.equal(await result("const first = ReadableStream; [first === ReadableStream, Object.getOwnPropertyDescriptor(globalThis, 'ReadableStream').writable, Object.keys(globalThis).includes('ReadableStream')].join()"), 'true,true,false');
   });
 });
