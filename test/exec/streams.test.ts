@@ -271,6 +271,41 @@ const cases: Array<[string, string]> = [
     try { new Response(locked); } catch (e) { note('locked body', e); }
     note('json', await new Response(ReadableStream.from([new TextEncoder().encode('{"a":')  , new TextEncoder().encode('1}')])).json());
     `],
+  ['TransformStream: cancelling the readable side errors the writable side; aborting the writable side errors the readable', `
+    const ts = new TransformStream({ cancel(reason) { note('transformer cancel', reason); } });
+    const writer = ts.writable.getWriter();
+    await ts.readable.cancel('stop reading').then(() => note('cancelled'));
+    await writer.closed.catch((e) => note('writable closed', e));
+    await writer.write('x').catch((e) => note('write after cancel', e));
+    const ts2 = new TransformStream();
+    const reader = ts2.readable.getReader();
+    await ts2.writable.abort(new RangeError('abort')).then(() => note('aborted'));
+    await reader.closed.catch((e) => note('readable closed', e));
+    `],
+  ['start() that rejects, or throws, errors the stream; Infinity is a highWaterMark', `
+    const rejecting = new ReadableStream({ start() { return Promise.reject(new RangeError('no start')); } });
+    await rejecting.getReader().read().catch((e) => note('read', e));
+    try { new ReadableStream({ start() { throw new TypeError('sync'); } }); } catch (e) { note('constructor', e); }
+    const sink = new WritableStream({ start() { return Promise.reject(new RangeError('sink start')); } });
+    const w = sink.getWriter();
+    await w.write('a').catch((e) => note('write', e));
+    await w.closed.catch((e) => note('closed', e));
+    const wide = new ReadableStream({ start(c) { for (let i = 0; i < 5; i++) c.enqueue(i); note('desired', c.desiredSize); } }, { highWaterMark: Infinity });
+    note('locked', wide.locked);
+    `],
+  ['pipeTo with preventClose and preventCancel; ReadableStream.from(a ReadableStream)', `
+    const seen = [];
+    const ws = new WritableStream({ write(chunk) { seen.push(chunk); }, close() { note('closed?'); } });
+    await ReadableStream.from(['a', 'b']).pipeTo(ws, { preventClose: true });
+    note('after pipe', seen, ws.locked);
+    const w = ws.getWriter(); await w.write('c'); await w.close(); note('now closed', seen);
+    const source = new ReadableStream({ start(c) { c.enqueue(1); }, cancel(reason) { note('source cancel', reason); } });
+    const failing = new WritableStream({ write() { throw new RangeError('w'); } });
+    await source.pipeTo(failing, { preventCancel: true }).catch((e) => note('pipe', e));
+    note('source locked', source.locked);
+    const wrapped = ReadableStream.from(ReadableStream.from([1, 2]));
+    const all = []; for await (const v of wrapped) all.push(v); note('wrapped', all);
+    `],
   ['Blob.stream()', `
     const blob = new Blob(['x'.repeat(70000), 'yz']);
     let sizes = [];
