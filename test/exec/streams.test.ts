@@ -320,6 +320,21 @@ describe('WHATWG streams, compared with Node', () => {
   for (const [name, code] of cases) test(name, () => same(code, name));
 });
 
+describe('a run that makes every object a thenable', () => {
+  test('a body read whole through its stream still gives its bytes', async () => {
+    assert.equal(await result(`const bytes = new TextEncoder().encode('safe');
+      Object.prototype.then = function (resolve) { resolve('trapped'); };
+      const streamed = new Response(new ReadableStream({ start(c) { c.enqueue(bytes); c.close(); } }));
+      const viaBody = new Response('body');
+      viaBody.body;
+      // Blob.stream() gets the blob's bytes from Blob.prototype.bytes(), a promise resolved with them (web-api.js), which
+      // asks the run's then: the stream errors with a TypeError, in this run only.
+      const texts = [await streamed.text(), await viaBody.text(), await new Response(new Blob(['blob']).stream()).text().catch((error) => error.name)];
+      delete Object.prototype.then;
+      texts.join()`), 'safe,body,TypeError');
+  });
+});
+
 describe('the stream globals are built on first use', () => {
   test('they print as native, and a run may replace or delete one before the first use without breaking bodies', async () => {
     assert.equal(await result("[String(ReadableStream), String(ReadableStream.prototype.getReader), String(Object.getOwnPropertyDescriptor(ReadableStream.prototype, 'locked').get), String(Blob.prototype.stream)].join()"),

@@ -329,7 +329,7 @@ function installBodyMethods(Class, kind) {
       if (state.stream !== null) {
         if (streamsApi.isUnusable(state.stream)) throw new FetchTypeError('Body is unusable: Body has already been read');
         state.used = true;
-        return reflectApply(promiseThen, streamsApi.readAll(state.stream), [convert]);
+        return reflectApply(promiseThen, streamsApi.readAll(state.stream), [(/** @type {{ bytes: Uint8Array }} */ box) => convert(box.bytes)]);
       }
       const value = convert(takeBody(state));
       return new RealPromise((resolve) => resolve(value));
@@ -533,9 +533,9 @@ function fetchFunction(input, init = undefined) {
   // A stream body is read whole in the isolate first: the host takes a request's body as bytes.
   if (streamsApi.isUnusable(stream)) return reflectApply(promiseReject, RealPromise, [new FetchTypeError('fetch: the request body is a ReadableStream that is locked or was read from already')]);
   return new RealPromise((resolve, reject) => {
-    reflectApply(promiseThen, streamsApi.readAll(stream), [(/** @type {Uint8Array} */ bytes) => {
+    reflectApply(promiseThen, streamsApi.readAll(stream), [(/** @type {{ bytes: Uint8Array }} */ box) => {
       s.stream = null;
-      s.bytes = bytes;
+      s.bytes = box.bytes;
       reflectApply(promiseThen, sendFetch(s), [resolve, reject]);
     }, reject]);
   });

@@ -13,7 +13,7 @@
 /**
  * What fetch.js uses of the streams, set below.
  * @type {{ isReadableStream: (value: unknown) => boolean, isUnusable: (value: unknown) => boolean, isDisturbed: (value: unknown) => boolean,
- *   streamOf: (bytes: Uint8Array) => any, readAll: (value: unknown) => Promise<Uint8Array>, tee: (value: unknown) => any[] }}
+ *   streamOf: (bytes: Uint8Array) => any, readAll: (value: unknown) => Promise<{ bytes: Uint8Array }>, tee: (value: unknown) => any[] }}
  */
 let streamsApi = /** @type {any} */ (null);
 (function () {
@@ -1190,12 +1190,14 @@ let streamsApi = /** @type {any} */ (null);
       get writable() { return this.#stream.writable.public; }
       get [toStringTagSymbol]() { return 'TextDecoderStream'; }
     }
-    /* ---- what fetch.js and Blob use ---- */ /** A stream of `bytes` in chunks of at most blobChunkBytesMax (copies: the reader may keep or change them) @param {Promise<Uint8Array>} bytesPromise @returns {any} */ function byteChunksStream(bytesPromise) {
-      /** @type {Uint8Array | null} */ let bytes = null;
+    /* ---- what fetch.js and Blob use ---- */ /** A stream of `bytes` in chunks of at most blobChunkBytesMax (copies: the reader may keep or change them) @param {Promise<Uint8Array> | null} bytesPromise @param {Uint8Array | null} known the bytes, when they are at hand @returns {any} */ function byteChunksStream(bytesPromise, known) {
+      /** @type {Uint8Array | null} */ let bytes = known;
       let offset = 0;
       /** @type {any} */ let stream = null;
-      const pull = () => then(bytesPromise, (whole) => {
-        if (bytes === null) bytes = whole;
+      // Bytes at hand are never passed through a promise: resolving one with a Uint8Array looks up its `then`, which a run may have put on Object.prototype.
+      const pull = () => (bytes !== null ? (step(), resolvedUndefined()) : then(/** @type {Promise<Uint8Array>} */ (bytesPromise), (whole) => { bytes = whole; step(); }));
+      const step = () => {
+        if (bytes === null) return;
         const length = reflectApply(typedArrayLength, bytes, []);
         if (offset >= length) { readableControllerClose(stream.controller); return; }
         const size = mathMin(blobChunkBytesMax, length - offset);
@@ -1204,11 +1206,11 @@ let streamsApi = /** @type {any} */ (null);
         offset += size;
         readableControllerEnqueue(stream.controller, chunk);
         if (offset >= length) readableControllerClose(stream.controller);
-      });
+      };
       stream = createReadableStream(noop, pull, () => { bytes = null; return resolvedUndefined(); }, 0);
       return stream;
     }
-    /** Reads a whole stream of Uint8Array chunks, as a body's text() does @param {any} stream @returns {Promise<Uint8Array>} */ function readAllBytes(stream) {
+    /** Reads a whole stream of Uint8Array chunks, as a body's text() does, the bytes in a null-prototype box (no `then` to look up) @param {any} stream @returns {Promise<{ bytes: Uint8Array }>} */ function readAllBytes(stream) {
       const reader = acquireReader(stream);
       const chunks = newQueue();
       let total = 0;
@@ -1230,24 +1232,23 @@ let streamsApi = /** @type {any} */ (null);
           const bytes = new RealUint8Array(total);
           let at = 0;
           while (chunks.length > 0) { const chunk = queueShift(chunks); reflectApply(typedArraySet, bytes, [chunk, at]); at += reflectApply(typedArrayLength, chunk, []); }
-          d.resolve(bytes);
+          d.resolve({ __proto__: null, bytes });
         },
         error: d.reject });
       step();
       return d.promise;
     }
-    const bytesDeferred = (/** @type {Uint8Array} */ bytes) => resolvedDeferred(bytes).promise;
     const api = {
       /** @param {unknown} value @returns {boolean} */ isReadableStream: (value) => recordOf(value, 'ReadableStream') !== null,
       /** @param {unknown} value @returns {boolean} locked or read from: a body made of it can no longer be read */ isUnusable: (value) => { const stream = recordOf(value, 'ReadableStream'); return stream.disturbed || isLocked(stream); },
       /** @param {unknown} value @returns {boolean} */ isDisturbed: (value) => recordOf(value, 'ReadableStream').disturbed,
-      /** @param {Uint8Array} bytes @returns {any} a ReadableStream of the bytes */ streamOf: (bytes) => byteChunksStream(bytesDeferred(bytes)).public,
-      /** @param {unknown} value @returns {Promise<Uint8Array>} */ readAll: (value) => readAllBytes(recordOf(value, 'ReadableStream')),
+      /** @param {Uint8Array} bytes @returns {any} a ReadableStream of the bytes */ streamOf: (bytes) => byteChunksStream(null, bytes).public,
+      /** @param {unknown} value @returns {Promise<{ bytes: Uint8Array }>} */ readAll: (value) => readAllBytes(recordOf(value, 'ReadableStream')),
       /** @param {unknown} value @returns {any[]} */ tee: (value) => { const branches = readableStreamTee(recordOf(value, 'ReadableStream')); return [branches[0].public, branches[1].public]; },
     };
     const globals = { __proto__: null, ReadableStream, ReadableStreamDefaultReader, ReadableStreamDefaultController, WritableStream, WritableStreamDefaultWriter, WritableStreamDefaultController,
       TransformStream, TransformStreamDefaultController, ByteLengthQueuingStrategy, CountQueuingStrategy, TextEncoderStream, TextDecoderStream };
-    return { __proto__: null, api, globals, blobStream: (/** @type {unknown} */ blob) => byteChunksStream(reflectApply(blobBytes, blob, [])).public };
+    return { __proto__: null, api, globals, blobStream: (/** @type {unknown} */ blob) => byteChunksStream(reflectApply(blobBytes, blob, []), null).public };
   }
 
   // ---- laziness: the classes are built on first use, by a global's getter, Blob.stream() or a body ----
