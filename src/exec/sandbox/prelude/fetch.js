@@ -547,7 +547,7 @@ function fetchFunction(input, init = undefined) {
  * @returns {Promise<Response>}
  */
 function sendFetch(s) {
-  if (s.bytes !== null && s.bytes.length > effectFeatures.fetchRequestBytesMax) {
+  if (s.bytes !== null && reflectApply(typedArrayView[2], s.bytes, []) > effectFeatures.fetchRequestBytesMax) {
     return reflectApply(promiseReject, RealPromise, [fetchFailure(`fetch ${s.url}: request body larger than ${effectFeatures.fetchRequestBytesMax} bytes`)]);
   }
   const hostRequest = { url: s.url, method: s.method, headers: headerPairs(s.headers) ?? [], ...(s.bytes === null ? {} : { body: s.bytes }) };
