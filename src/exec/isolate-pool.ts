@@ -37,7 +37,7 @@ const sandboxDirectory = new URL('./sandbox/', import.meta.url);
 // The prelude is written in parts by concern (sandbox/prelude/*.js), run as one closure: its parts
 // share their top-level names, and this order is the order they run in (a part may use what an
 // earlier part defines as soon as it runs; a later part's names only from functions called later).
-export const preludeParts = ['console.js', 'timers.js', 'work.js', 'natives.js', 'off-heap.js', 'wasm.js', 'fetch.js', 'fs.js', 'modules.js', 'control.js'];
+export const preludeParts = ['console.js', 'timers.js', 'work.js', 'natives.js', 'off-heap.js', 'wasm.js', 'streams.js', 'fetch.js', 'fs.js', 'modules.js', 'control.js'];
 export const sandboxFiles = ['bounds.js', 'inspect.js', 'determinism.js', 'web.js', 'web-api.js', 'events.js', 'prelude', 'display.js'];
 const readSandbox = (name: string): string => readFileSync(new URL(name, sandboxDirectory), 'utf8');
 export const preludeSource = sandboxFiles

@@ -17,7 +17,7 @@ interface Unsupported {
 const modules = 'code runs as a classic script: ES modules are imported with import statements or import() of npm:, jsr: or https:// specifiers (when the server allows external modules), and Node\'s own modules (node:, require) do not exist here';
 
 /** The globals the sandbox adds to V8's built-ins (docs/exec.md, "Isolation"). */
-const present = 'the globals here are V8\'s built-ins plus console, the timer functions, queueMicrotask, TextEncoder, TextDecoder, atob, btoa, structuredClone, crypto (with subtle.digest), performance, URL, URLSearchParams, AbortController, AbortSignal, Headers, Request, Response, Blob, File, FormData, Event, CustomEvent, EventTarget and display (and fetch/fs with a policy)';
+const present = 'the globals here are V8\'s built-ins plus console, the timer functions, queueMicrotask, TextEncoder, TextDecoder, atob, btoa, structuredClone, crypto (with subtle.digest), performance, URL, URLSearchParams, AbortController, AbortSignal, Headers, Request, Response, Blob, File, FormData, Event, CustomEvent, EventTarget, the WHATWG streams (ReadableStream, WritableStream, TransformStream, their readers, writers and controllers, the queuing strategies, TextEncoderStream, TextDecoderStream) and display (and fetch/fs with a policy)';
 
 /** Host globals agents reach for, by what their absence means. */
 const missing: ReadonlyArray<{ names: readonly string[]; explanation: (name: string) => string }> = [
@@ -27,7 +27,7 @@ const missing: ReadonlyArray<{ names: readonly string[]; explanation: (name: str
   { names: ['fs'], explanation: () => 'the fs global exists only when the server is started with a filesystem policy (a "filesystem" entry in --policies-json); this one has none' },
   { names: ['XMLHttpRequest', 'WebSocket'], explanation: (name) => `${name} is not available; the only network access is fetch(), and only with a fetch policy (--opa-url or --policies-json)` },
   { names: ['window', 'document', 'navigator', 'self', 'localStorage', 'sessionStorage'], explanation: (name) => `${name} is a browser global, and this sandbox is not a browser (no DOM); use globalThis` },
-  { names: ['ReadableStream', 'WritableStream', 'TransformStream', 'CompressionStream', 'DecompressionStream', 'DOMException'], explanation: (name) => `${name} is not available in this sandbox; ${present}` },
+  { names: ['CompressionStream', 'DecompressionStream', 'DOMException', 'ReadableByteStreamController', 'ReadableStreamBYOBReader', 'ReadableStreamBYOBRequest'], explanation: (name) => `${name} is not available in this sandbox; ${present}` },
 ];
 
 /** Syntax agents bring from elsewhere, by what swc or V8 says of it. */

@@ -75,8 +75,9 @@ Standard JavaScript (ES2025), plus: console, setTimeout/setInterval/clearTimeout
 queueMicrotask, structuredClone, TextEncoder/TextDecoder, atob/btoa, crypto.getRandomValues,
 crypto.randomUUID and crypto.subtle.digest (SHA-1/256/384/512), performance.now, URL,
 URLSearchParams, AbortController/AbortSignal (with AbortSignal.timeout), Headers, Request, Response,
-Blob, File, FormData, Event/CustomEvent/EventTarget, display${hasFetch ? ', fetch (each request checked by the server\'s policy; a denial rejects with the decision)' : ''}${hasFs ? ', fs (readFile, writeFile, appendFile, readdir, stat, mkdir, rm, rename, copyFile, exists; promises, absolute paths, each checked by a policy)' : ''}.
-No ${hasFetch ? '' : 'fetch, '}streams. Check what else exists with
+Blob, File, FormData, Event/CustomEvent/EventTarget, WHATWG streams (ReadableStream, WritableStream, TransformStream,
+TextEncoderStream, TextDecoderStream, queuing strategies; Response.body, Blob.stream()), display${hasFetch ? ', fetch (each request checked by the server\'s policy; a denial rejects with the decision)' : ''}${hasFs ? ', fs (readFile, writeFile, appendFile, readdir, stat, mkdir, rm, rename, copyFile, exists; promises, absolute paths, each checked by a policy)' : ''}.
+No ${hasFetch ? '' : 'fetch, '}byte streams (BYOB readers), CompressionStream or DOMException. Check what else exists with
 Object.getOwnPropertyNames(globalThis).
 
 ## Errors

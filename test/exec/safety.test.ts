@@ -10,7 +10,9 @@ const { engine, run, result } = await engineForFile(2);
 
 /** The globals we add to V8's own (which include a silent `console` we replace); anything else would be a leak. */
 // The three __mcpv8_ functions are what imports are rewritten to (docs/modules.md): non-writable, non-enumerable sandbox functions.
-const sandboxGlobals = ['AbortController', 'AbortSignal', 'Blob', 'CustomEvent', 'Event', 'EventTarget', 'File', 'FormData', 'Headers', 'Request', 'Response', 'TextDecoder', 'TextEncoder', 'URL', 'URLSearchParams', 'atob', 'btoa', 'clearInterval', 'clearTimeout', 'crypto', 'display', 'performance', 'queueMicrotask', 'setInterval', 'setTimeout', 'structuredClone', '__mcpv8_handled', '__mcpv8_imported', '__mcpv8_importer', '__mcpv8_register_imports'].sort();
+const sandboxGlobals = ['AbortController', 'AbortSignal', 'Blob', 'CustomEvent', 'Event', 'EventTarget', 'File', 'FormData', 'Headers', 'Request', 'Response', 'TextDecoder', 'TextEncoder', 'URL', 'URLSearchParams',
+  'ReadableStream', 'ReadableStreamDefaultReader', 'ReadableStreamDefaultController', 'WritableStream', 'WritableStreamDefaultWriter', 'WritableStreamDefaultController',
+  'TransformStream', 'TransformStreamDefaultController', 'ByteLengthQueuingStrategy', 'CountQueuingStrategy', 'TextEncoderStream', 'TextDecoderStream', 'atob', 'btoa', 'clearInterval', 'clearTimeout', 'crypto', 'display', 'performance', 'queueMicrotask', 'setInterval', 'setTimeout', 'structuredClone', '__mcpv8_handled', '__mcpv8_imported', '__mcpv8_importer', '__mcpv8_register_imports'].sort();
 
 describe('nothing of the host is reachable', () => {
   test('globalThis holds V8\'s built-ins plus exactly the documented sandbox globals', async () => {

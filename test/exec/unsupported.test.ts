@@ -29,7 +29,7 @@ describe('unsupported features are named', () => {
     assert.match(await failure("const fs = require('fs')"), /^ReferenceError: require is not defined \(require belongs to Node's module system, which this sandbox does not have; code runs as a classic script: .*\)\n\s+at main\.js:1:12$/);
     assert.match(await failure('process.env.HOME'), /^ReferenceError: process is not defined \(process is a Node\.js global, and this sandbox is not Node\.js: use globalThis, .*; the globals here are V8's built-ins plus console, .*\)\n/);
     assert.match(await failure('await fetch("https://example.com")'), /^ReferenceError: fetch is not defined \(fetch\(\) exists only when the server is started with a fetch policy .*; this one has none, so the sandbox has no network access\)\n    at main\.js:1:1$/, 'one frame: the top-level await wrapper\'s own is left out');
-    assert.match(await failure('setTimeout(() => { new ReadableStream() }, 1)'), /^ReferenceError: ReadableStream is not defined \(ReadableStream is not available in this sandbox; the globals here are .*\)\n/);
+    assert.match(await failure('setTimeout(() => { new CompressionStream(\'gzip\') }, 1)'), /^ReferenceError: CompressionStream is not defined \(CompressionStream is not available in this sandbox; the globals here are .*\)\n/);
     assert.match(await failure('Promise.resolve().then(() => document.title)'), /^ReferenceError: document is not defined \(document is a browser global, and this sandbox is not a browser \(no DOM\); use globalThis\)\n/);
     // The same text thrown by the code itself, or a name the code does not use, is left alone.
     assert.equal(await failure("throw new ReferenceError('pro' + 'cess is not defined')"), 'ReferenceError: process is not defined\n    at main.js:1:7');

@@ -32,8 +32,7 @@ const fetchSchemed = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 const fetchMethodToken = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const fetchNormalizedMethods = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH'];
 const fetchIsView = ArrayBuffer.isView;
-const FetchArrayBuffer = ArrayBuffer;
-const FetchDataView = DataView;
+const fetchTypedArrayTag = /** @type {(this: unknown) => unknown} */ (/** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag)).get);
 const fetchUrlHref = getterOf(anyGlobal.URL.prototype, 'href');
 const FetchURL = anyGlobal.URL;
 const FetchURLSearchParams = anyGlobal.URLSearchParams;
@@ -154,8 +153,8 @@ function utf8Encode(text) {
  */
 function utf8Decode(bytes) {
   const length = lengthOfBytes(bytes);
-  const unitsBuffer = new FetchArrayBuffer(8194 * 2);
-  const units = new FetchUint16Array(unitsBuffer);
+  const units = new FetchUint16Array(8194);
+  const unitsBuffer = reflectApply(typedArrayView[0], units, []);
   let out = '';
   let n = 0;
   /** @param {number} at @returns {boolean} */
@@ -189,33 +188,39 @@ function utf8Decode(bytes) {
  * @returns {Uint8Array | null}
  */
 function bytesOf(value) {
-  if (value instanceof FetchArrayBuffer) {
-    const copy = new RealUint8Array(reflectApply(arrayBufferByteLength, value, []));
-    reflectApply(typedArraySet, copy, [new RealUint8Array(value)]);
+  if (value === null || typeof value !== 'object') return null;
+  // Told apart by captured getters, not instanceof: ArrayBuffer is a proxy (off-heap.js) whose
+  // handler and statics a run can reach, and DataView[Symbol.hasInstance] is the run's to define.
+  if (!fetchIsView(value)) {
+    let length = 0;
+    try { length = reflectApply(arrayBufferByteLength, value, []); } catch { return null; }
+    const copy = new RealUint8Array(length);
+    reflectApply(typedArraySet, copy, [new RealUint8Array(/** @type {ArrayBuffer} */ (value))]);
     return copy;
   }
-  if (fetchIsView(value)) {
-    const getters = value instanceof FetchDataView ? dataViewView : typedArrayView;
-    const view = new RealUint8Array(reflectApply(getters[0], value, []), reflectApply(getters[1], value, []), reflectApply(getters[2], value, []));
-    const copy = new RealUint8Array(lengthOfBytes(view));
-    reflectApply(typedArraySet, copy, [view]);
-    return copy;
-  }
-  return null;
+  const getters = reflectApply(fetchTypedArrayTag, value, []) === undefined ? dataViewView : typedArrayView;
+  const byteLength = reflectApply(getters[2], value, []);
+  const copy = new RealUint8Array(byteLength);
+  reflectApply(typedArraySet, copy, [new RealUint8Array(reflectApply(getters[0], value, []), reflectApply(getters[1], value, []), byteLength)]);
+  return copy;
 }
 
 /**
  * A body as the Fetch standard extracts it: bytes (or null) and the content type it implies.
  * @param {unknown} body
- * @returns {{ bytes: Uint8Array | null, type: string | null }}
+ * @returns {{ bytes: Uint8Array | null, stream: any, type: string | null }}
  */
 function extractBody(body) {
-  if (body === undefined || body === null) return { bytes: null, type: null };
+  if (body === undefined || body === null) return { bytes: null, stream: null, type: null };
+  if (streamsApi.isReadableStream(body)) {
+    if (streamsApi.isUnusable(body)) throw new FetchTypeError('The body is a ReadableStream that is locked or was read from already');
+    return { bytes: null, stream: body, type: null };
+  }
   const bytes = bytesOf(body);
-  if (bytes !== null) return { bytes, type: null };
-  if (body instanceof FetchURLSearchParams) return { bytes: utf8Encode(reflectApply(fetchUrlSearchParamsToString, body, [])), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
+  if (bytes !== null) return { bytes, stream: null, type: null };
+  if (body instanceof FetchURLSearchParams) return { bytes: utf8Encode(reflectApply(fetchUrlSearchParamsToString, body, [])), stream: null, type: 'application/x-www-form-urlencoded;charset=UTF-8' };
   const text = FetchString(body);
-  return { bytes: utf8Encode(text), type: 'text/plain;charset=UTF-8' };
+  return { bytes: utf8Encode(text), stream: null, type: 'text/plain;charset=UTF-8' };
 }
 
 /**
@@ -255,7 +260,9 @@ function headersOf(pairs) {
 }
 
 /**
- * @typedef {{ kind: 'request' | 'response', bytes: Uint8Array | null, used: boolean, headers: any, url: string,
+ * A body is `bytes` until its `body` stream is asked for (or it was made from a ReadableStream):
+ * then `stream` (a ReadableStream of Uint8Array chunks, prelude/streams.js) is the body.
+ * @typedef {{ kind: 'request' | 'response', bytes: Uint8Array | null, stream: any, used: boolean, headers: any, url: string,
  *   method: string, status: number, statusText: string, redirected: boolean, type: string, signal: any }} BodyState
  */
 /**
@@ -287,8 +294,27 @@ function takeBody(state) {
  * @returns {BodyState}
  */
 function copyState(s) {
-  return { ...s, bytes: s.bytes === null ? null : bytesOf(s.bytes), headers: headersOf(headerPairs(s.headers) ?? []), used: false };
+  /** @type {any[]} */
+  const branches = s.stream === null ? [null, null] : streamsApi.tee(s.stream);
+  s.stream = branches[0];
+  return { ...s, bytes: s.bytes === null ? null : bytesOf(s.bytes), stream: branches[1], headers: headersOf(headerPairs(s.headers) ?? []), used: false };
 }
+
+/**
+ * The body as a ReadableStream (made from the bytes on first use), or null for no body.
+ * @param {BodyState} state
+ * @returns {any}
+ */
+function bodyStream(state) {
+  if (state.stream === null && state.bytes !== null) {
+    state.stream = streamsApi.streamOf(state.used ? new RealUint8Array(0) : state.bytes);
+    if (state.used) streamsApi.readAll(state.stream);
+  }
+  return state.stream;
+}
+
+/** @param {BodyState} state @returns {boolean} */
+const bodyUsed = (state) => state.used || (state.stream !== null && streamsApi.isDisturbed(state.stream));
 
 /**
  * Puts the body-reading methods (text, json, arrayBuffer, bytes) on Request's or Response's prototype.
@@ -303,7 +329,13 @@ function installBodyMethods(Class, kind) {
    */
   const reader = (convert) => function () {
     try {
-      const value = convert(takeBody(stateOf(this, kind)));
+      const state = stateOf(this, kind);
+      if (state.stream !== null) {
+        if (streamsApi.isUnusable(state.stream)) throw new FetchTypeError('Body is unusable: Body has already been read');
+        state.used = true;
+        return reflectApply(promiseThen, streamsApi.readAll(state.stream), [(/** @type {{ bytes: Uint8Array }} */ box) => convert(box.bytes)]);
+      }
+      const value = convert(takeBody(state));
       return new RealPromise((resolve) => resolve(value));
     } catch (error) {
       return reflectApply(promiseReject, RealPromise, [error]);
@@ -332,9 +364,9 @@ class Response {
     const statusText = options.statusText === undefined ? '' : FetchString(options.statusText);
     const headers = headersOf(headerPairsFrom(options.headers));
     const extracted = extractBody(body);
-    if (extracted.bytes !== null && isNullBodyStatus(status)) throw new FetchTypeError(`Failed to construct 'Response': Response with null body status cannot have body`);
+    if ((extracted.bytes !== null || extracted.stream !== null) && isNullBodyStatus(status)) throw new FetchTypeError(`Failed to construct 'Response': Response with null body status cannot have body`);
     if (extracted.type !== null && reflectApply(fetchHeadersHas, headers, ['content-type']) === false) reflectApply(fetchHeadersAppend, headers, ['content-type', extracted.type]);
-    reflectApply(weakMapSet, fetchBodies, [this, { kind: 'response', bytes: extracted.bytes, used: false, headers, url: '', method: '', status, statusText, redirected: false, type: 'default', signal: null }]);
+    reflectApply(weakMapSet, fetchBodies, [this, { kind: 'response', bytes: extracted.bytes, stream: extracted.stream, used: false, headers, url: '', method: '', status, statusText, redirected: false, type: 'default', signal: null }]);
   }
   get ok() { const s = stateOf(this, 'response'); return s.status >= 200 && s.status <= 299; }
   get status() { return stateOf(this, 'response').status; }
@@ -343,12 +375,11 @@ class Response {
   get url() { return stateOf(this, 'response').url; }
   get redirected() { return stateOf(this, 'response').redirected; }
   get type() { return stateOf(this, 'response').type; }
-  get bodyUsed() { return stateOf(this, 'response').used; }
-  /** No streams in this sandbox: the body is read whole (text(), json(), arrayBuffer(), bytes()). */
-  get body() { return null; }
+  get bodyUsed() { return bodyUsed(stateOf(this, 'response')); }
+  get body() { return bodyStream(stateOf(this, 'response')); }
   clone() {
     const s = stateOf(this, 'response');
-    if (s.used) throw new FetchTypeError("Failed to execute 'clone' on 'Response': Response body is already used");
+    if (bodyUsed(s) || (s.stream !== null && streamsApi.isUnusable(s.stream))) throw new FetchTypeError("Failed to execute 'clone' on 'Response': Response body is already used");
     return makeResponse(copyState(s));
   }
   /**
@@ -365,7 +396,7 @@ class Response {
   }
   /** @returns {Response} */
   static error() {
-    const response = makeResponse({ kind: 'response', bytes: null, used: false, headers: headersOf([]), url: '', method: '', status: 0, statusText: '', redirected: false, type: 'error', signal: null });
+    const response = makeResponse({ kind: 'response', bytes: null, stream: null, used: false, headers: headersOf([]), url: '', method: '', status: 0, statusText: '', redirected: false, type: 'error', signal: null });
     return response;
   }
   /**
@@ -376,7 +407,7 @@ class Response {
   static redirect(url, status = 302) {
     if (status !== 301 && status !== 302 && status !== 303 && status !== 307 && status !== 308) throw new FetchRangeError(`Failed to execute 'redirect' on 'Response': Invalid status code`);
     const href = reflectApply(fetchUrlHref, new FetchURL(FetchString(url)), []);
-    return makeResponse({ kind: 'response', bytes: null, used: false, headers: headersOf([['location', href]]), url: '', method: '', status, statusText: '', redirected: false, type: 'default', signal: null });
+    return makeResponse({ kind: 'response', bytes: null, stream: null, used: false, headers: headersOf([['location', href]]), url: '', method: '', status, statusText: '', redirected: false, type: 'default', signal: null });
   }
   get [Symbol.toStringTag]() { return 'Response'; }
 }
@@ -410,29 +441,35 @@ class Request {
     const headers = headersOf(headersOption !== undefined ? headerPairsFrom(headersOption) : base !== null ? (headerPairs(base.headers) ?? []) : []);
     const bodyOption = options.body;
     let bytes = null;
+    let stream = null;
     if (bodyOption !== undefined && bodyOption !== null) {
       if (method === 'GET' || method === 'HEAD') throw new FetchTypeError(`Failed to construct 'Request': Request with ${method} method cannot have body.`);
       const extracted = extractBody(bodyOption);
       bytes = extracted.bytes;
+      stream = extracted.stream;
+      if (stream !== null && options.duplex !== 'half') throw new FetchTypeError("Failed to construct 'Request': a ReadableStream body needs the duplex: 'half' option");
       if (extracted.type !== null && reflectApply(fetchHeadersHas, headers, ['content-type']) === false) reflectApply(fetchHeadersAppend, headers, ['content-type', extracted.type]);
-    } else if (base !== null && base.bytes !== null) {
-      if (base.used) throw new FetchTypeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.");
-      bytes = bytesOf(base.bytes);
+    } else if (base !== null && (base.bytes !== null || base.stream !== null)) {
+      if (bodyUsed(base)) throw new FetchTypeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.");
+      bytes = base.bytes === null ? null : bytesOf(base.bytes);
+      // A stream body moves to the new Request, as the Fetch standard says; the old one is used.
+      stream = base.stream;
+      if (stream !== null) base.used = true;
     }
     const signal = options.signal !== undefined ? options.signal : base !== null ? base.signal : null;
     if (signal !== null && signal !== undefined && !(signal instanceof FetchAbortSignal)) throw new FetchTypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
-    reflectApply(weakMapSet, fetchBodies, [this, { kind: 'request', bytes, used: false, headers, url, method, status: 0, statusText: '', redirected: false, type: '', signal: signal ?? null }]);
+    reflectApply(weakMapSet, fetchBodies, [this, { kind: 'request', bytes, stream, used: false, headers, url, method, status: 0, statusText: '', redirected: false, type: '', signal: signal ?? null }]);
   }
   get url() { return stateOf(this, 'request').url; }
   get method() { return stateOf(this, 'request').method; }
   get headers() { return stateOf(this, 'request').headers; }
-  get bodyUsed() { return stateOf(this, 'request').used; }
-  get body() { return null; }
+  get bodyUsed() { return bodyUsed(stateOf(this, 'request')); }
+  get body() { return bodyStream(stateOf(this, 'request')); }
   get redirect() { stateOf(this, 'request'); return 'follow'; }
   get signal() { return stateOf(this, 'request').signal; }
   clone() {
     const s = stateOf(this, 'request');
-    if (s.used) throw new FetchTypeError("Failed to execute 'clone' on 'Request': Request body is already used");
+    if (bodyUsed(s)) throw new FetchTypeError("Failed to execute 'clone' on 'Request': Request body is already used");
     const copy = reflectConstruct(Request, [s.url]);
     reflectApply(weakMapSet, fetchBodies, [copy, copyState(s)]);
     return copy;
@@ -495,6 +532,25 @@ function fetchFunction(input, init = undefined) {
     defineProperty(aborted, 'name', /** @type {PropertyDescriptor} */ ({ __proto__: null, value: 'AbortError' }));
     return reflectApply(promiseReject, RealPromise, [aborted]);
   }
+  const stream = s.stream;
+  if (stream === null) return sendFetch(s);
+  // A stream body is read whole in the isolate first: the host takes a request's body as bytes.
+  if (streamsApi.isUnusable(stream)) return reflectApply(promiseReject, RealPromise, [new FetchTypeError('fetch: the request body is a ReadableStream that is locked or was read from already')]);
+  return new RealPromise((resolve, reject) => {
+    reflectApply(promiseThen, streamsApi.readAll(stream), [(/** @type {{ bytes: Uint8Array }} */ box) => {
+      s.stream = null;
+      s.bytes = box.bytes;
+      reflectApply(promiseThen, sendFetch(s), [resolve, reject]);
+    }, reject]);
+  });
+}
+
+/**
+ * fetch()'s call to the host, for a request whose body is bytes.
+ * @param {BodyState} s
+ * @returns {Promise<Response>}
+ */
+function sendFetch(s) {
   if (s.bytes !== null && lengthOfBytes(s.bytes) > effectFeatures.fetchRequestBytesMax) {
     return reflectApply(promiseReject, RealPromise, [fetchFailure(`fetch ${s.url}: request body larger than ${effectFeatures.fetchRequestBytesMax} bytes`)]);
   }
@@ -506,7 +562,7 @@ function fetchFunction(input, init = undefined) {
         const pairs = fetchIsArray(value.headers) ? value.headers : [];
         const status = RealNumber(value.status);
         resolve(makeResponse({
-          kind: 'response', bytes: s.method === 'HEAD' || isNullBodyStatus(status) ? null : value.body, used: false, headers: headersOf(pairs),
+          kind: 'response', bytes: s.method === 'HEAD' || isNullBodyStatus(status) ? null : value.body, stream: null, used: false, headers: headersOf(pairs),
           url: FetchString(value.url), method: '', status, statusText: FetchString(value.statusText), redirected: value.redirected === true, type: 'basic', signal: null,
         }));
       } catch (error) {
