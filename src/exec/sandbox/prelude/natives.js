@@ -40,11 +40,14 @@ const objectHasOwn = Object.hasOwn;
 /** @param {unknown} value @param {PropertyKey} key @param {number} depth @param {string} [prefix] */
 function presentTreeAsNative(value, key, depth, prefix = '') {
   if (typeof value === 'function' && !reflectApply(stringIncludes, reflectApply(realFunctionToString, value, []), ['[native code]'])) {
-    if (value.name === '' && typeof key === 'string') defineProperty(value, 'name', { value: prefix + key, configurable: true });
+    if (value.name === '' && typeof key === 'string') defineProperty(value, 'name', /** @type {PropertyDescriptor} */ ({ __proto__: null, value: prefix + key, configurable: true }));
     presentAsNative(value, value.name);
   }
   if (depth === 0 || value === null || (typeof value !== 'object' && typeof value !== 'function')) return;
-  for (const ownKey of reflectOwnKeys(value)) {
+  // An index loop: lazy.js calls this after user code ran, which may have replaced the Array iterator.
+  const ownKeys = reflectOwnKeys(value);
+  for (let index = 0; index < ownKeys.length; index++) {
+    const ownKey = ownKeys[index];
     const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(value, ownKey));
     if (objectHasOwn(descriptor, 'value')) {
       if (descriptor.value !== value) presentTreeAsNative(descriptor.value, ownKey, depth - 1);
@@ -54,6 +57,14 @@ function presentTreeAsNative(value, key, depth, prefix = '') {
     }
   }
 }
+
+// Globals made on first use (lazy.js): a built group's functions print as V8's own too. Prelude
+// parts define their own groups with `defineLazy` (and `lazyBuildWith`), captured here.
+const sandboxLazy = /** @type {NonNullable<typeof __mcpv8_lazy>} */ (globalThis.__mcpv8_lazy);
+delete globalThis.__mcpv8_lazy;
+sandboxLazy.setPresenter(presentTreeAsNative);
+const defineLazy = sandboxLazy.defineLazy;
+const lazyBuildWith = sandboxLazy.buildWith;
 
 /** Puts `bounded`, a proxy of the constructor `Original`, where `Original` was: its prototype's `constructor`, and `holder[name]`. */
 /** @param {any} Original @param {Function} bounded @param {object | null} holder @param {string} name @returns {Function} */
