@@ -30,7 +30,9 @@
   /**
    * The classes and their helpers, made in a context on the first read of one of its globals
    * (most runs use none): everything it calls while building is captured above, and `Symbol`
-   * (the computed keys) is the start-up one, bound as a parameter.
+   * (the computed keys) is the start-up one, bound as a parameter. The file's module scope, run
+   * later: its length counts as the IIFE's does (scripts/long-functions.ts).
+   * @moduleScope
    * @param {SymbolConstructor} Symbol
    */
   function build(Symbol) {
