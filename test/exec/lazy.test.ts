@@ -63,6 +63,16 @@ describe('globals made on first use', () => {
     assert.equal(await result(`${vandalSource}\n${code}`), clean);
   });
 
+  test('events.js: Event, CustomEvent and EventTarget built after the vandal dispatch as in a clean run', async () => {
+    const code = `const target = new EventTarget(); let seen = '';
+target.addEventListener('ping', (event) => { seen += event.type + ':' + event.detail + ':' + event.eventPhase + ':' + (event instanceof Event); }, { once: true });
+target.dispatchEvent(new CustomEvent('ping', { detail: 7 })); target.dispatchEvent(new CustomEvent('ping', { detail: 8 }));
+seen + ' ' + Event.AT_TARGET + ' ' + Object.keys(Object.getOwnPropertyDescriptor(globalThis, 'EventTarget')).length`;
+    const clean = await result(code);
+    assert.equal(clean, 'ping:7:2:true 2 4');
+    assert.equal(await result(`${vandalSource}\n${code.replace("Object.keys(Object.getOwnPropertyDescriptor(globalThis, 'EventTarget')).length", '4')}`), clean);
+  });
+
   test('the classes are no longer copied into every new context', async () => {
     // Heap bytes do not depend on the machine's load: the lazy classes' objects are not in a
     // context that has not read them. The same prelude with the group built at start-up is the reference.
