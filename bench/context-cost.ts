@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import ivm from 'isolated-vm';
 import { preludeSource } from '../src/exec/isolate-pool.ts';
 import { numberArg } from './lib/args.ts';
+import { heapBytesPerContext } from './lib/context-bytes.ts';
 
 const { values } = parseArgs({ options: { against: { type: 'string' }, rounds: { type: 'string' }, contexts: { type: 'string' } }, strict: true });
 const rounds = numberArg('rounds', values.rounds, 11, 1);
@@ -20,19 +21,6 @@ if (values.against !== undefined) {
   variants.push([`prelude snapshot, ${values.against}`, fromSnapshot(other.preludeSource)]);
 }
 
-/** Heap bytes per context: 8 contexts held, median of 5 rounds (a GC within a round shows as an outlier). */
-async function bytesPerContext(isolate: ivm.Isolate): Promise<number> {
-  const perRound: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    const held = [await isolate.createContext()];
-    const before = await isolate.getHeapStatistics();
-    for (let index = 0; index < 8; index++) held.push(await isolate.createContext());
-    const after = await isolate.getHeapStatistics();
-    for (const context of held) context.release();
-    perRound.push((after.used_heap_size - before.used_heap_size) / 8);
-  }
-  return median(perRound);
-}
 const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
 
 const cpu = new Map<string, number[]>(variants.map(([name]) => [name, []]));
@@ -48,7 +36,7 @@ for (let round = 0; round < rounds; round++) {
 const floor = median(cpu.get(variants[0]![0])!);
 for (const [name, isolate] of variants) {
   const list = cpu.get(name)!;
-  process.stdout.write(`${name}: ${(await bytesPerContext(isolate) / 1024).toFixed(1)} KiB heap, ${median(list).toFixed(3)} ms CPU per context (${(median(list) / floor).toFixed(2)}× the floor; rounds ${list.map((value) => value.toFixed(3)).join(' ')})\n`);
+  process.stdout.write(`${name}: ${(await heapBytesPerContext(isolate) / 1024).toFixed(1)} KiB heap, ${median(list).toFixed(3)} ms CPU per context (${(median(list) / floor).toFixed(2)}× the floor; rounds ${list.map((value) => value.toFixed(3)).join(' ')})\n`);
 }
 if (variants.length === 3) {
   const ratios = cpu.get(variants[1]![0])!.map((value, index) => value / cpu.get(variants[2]![0])![index]!);

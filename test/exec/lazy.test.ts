@@ -6,26 +6,18 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import ivm from 'isolated-vm';
 import { preludeSource } from '../../src/exec/isolate-pool.ts';
+import { heapBytesPerContext } from '../../bench/lib/context-bytes.ts';
 import { engineForFile } from './harness.ts';
 import { vandalSource } from './vandal.ts';
 
 const { result } = await engineForFile(1);
 const lazyNames = ['URL', 'URLSearchParams', 'AbortController', 'AbortSignal', 'Headers', 'Blob', 'File', 'FormData'];
 
-/** Heap bytes a new context takes, on an isolate made from `source`'s snapshot (median of 5 rounds of 8). */
+/** Heap bytes a new context takes, on an isolate made from `source`'s snapshot. */
 async function bytesPerContext(source: string): Promise<number> {
   const isolate = new ivm.Isolate({ memoryLimit: 256, snapshot: ivm.Isolate.createSnapshot([{ code: source, filename: 'mcp-v8:prelude' }]) });
   try {
-    const rounds: number[] = [];
-    for (let round = 0; round < 5; round++) {
-      const held = [await isolate.createContext()];
-      const before = await isolate.getHeapStatistics();
-      for (let index = 0; index < 8; index++) held.push(await isolate.createContext());
-      const after = await isolate.getHeapStatistics();
-      for (const context of held) context.release();
-      rounds.push((after.used_heap_size - before.used_heap_size) / 8);
-    }
-    return rounds.sort((a, b) => a - b)[2]!;
+    return await heapBytesPerContext(isolate);
   } finally {
     isolate.dispose();
   }
