@@ -996,15 +996,21 @@
   /** @param {DataView} view @param {number} at @returns {number} */
   const word32At = (view, at) => call(captured.getUint32, view, [at]);
   const rotr = (/** @type {number} */ x, /** @type {number} */ n) => (x >>> n) | (x << (32 - n));
-  // A typed array, filled by index: no Array.from or prototype setter of user code takes part in the build.
-  const k256 = new captured.Uint32Array(64);
-  for (let i = 0; i < 64; i++) {
-    let n = 2, count = -1;
-    for (;; n++) { let prime = true; for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; } if (prime && ++count === i) break; }
-    k256[i] = (captured.cbrt(n) % 1) * 2 ** 32 >>> 0;
+  /** SHA-256's round constants, made on a context's first SHA-256 digest, not when the classes are built (its prime search took ≈ 2 ms of every run that read a web class). */
+  let k256 = /** @type {Uint32Array | null} */ (null);
+  // A typed array, filled by index: no Array.from or prototype setter of user code takes part.
+  function roundConstants256() {
+    const constants = new captured.Uint32Array(64);
+    for (let i = 0; i < 64; i++) {
+      let n = 2, count = -1;
+      for (;; n++) { let prime = true; for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; } if (prime && ++count === i) break; }
+      constants[i] = (captured.cbrt(n) % 1) * 2 ** 32 >>> 0;
+    }
+    return constants;
   }
   /** @param {Uint8Array} bytes @returns {ArrayBuffer} */
   function sha256(bytes) {
+    const k = (k256 ??= roundConstants256());
     const view = pad(bytes, 64, 8);
     const h = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
     const w = new Uint32Array(64);
@@ -1017,7 +1023,7 @@
       }
       let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
       for (let i = 0; i < 64; i++) {
-        const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k256[i] + w[i]) >>> 0;
+        const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i]) >>> 0;
         const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
         hh = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
       }
