@@ -26,6 +26,10 @@ describe('function length', () => {
     assert.deepEqual(longFunctionsOf('src/x.ts', outer), [], 'outer: 82 lines, 22 of its own');
     const iife = `(function () {\n${body(100)}\n})();`;
     assert.deepEqual(longFunctionsOf('src/x.js', iife), []);
+    const deferred = `(function () {\n  /** @moduleScope */\n  function build() {\n${body(100)}\n  }\n})();`;
+    assert.deepEqual(longFunctionsOf('src/x.js', deferred), [], 'a module scope built on first use (sandbox/lazy.js)');
+    const untagged = `(function () {\n  function build() {\n${body(100)}\n  }\n})();`;
+    assert.deepEqual(longFunctionsOf('src/x.js', untagged).map(({ name }) => name), ['build']);
     const methods = `class K {\n  method() {\n${body(80)}\n  }\n}`;
     assert.deepEqual(longFunctionsOf('src/x.ts', methods).map(({ name, lines }) => ({ name, lines })), [{ name: 'method', lines: 82 }]);
   });

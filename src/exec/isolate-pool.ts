@@ -38,7 +38,7 @@ const sandboxDirectory = new URL('./sandbox/', import.meta.url);
 // share their top-level names, and this order is the order they run in (a part may use what an
 // earlier part defines as soon as it runs; a later part's names only from functions called later).
 export const preludeParts = ['console.js', 'timers.js', 'work.js', 'natives.js', 'off-heap.js', 'wasm.js', 'streams.js', 'fetch.js', 'fs.js', 'modules.js', 'control.js'];
-export const sandboxFiles = ['bounds.js', 'inspect.js', 'determinism.js', 'web.js', 'web-api.js', 'events.js', 'prelude', 'display.js'];
+export const sandboxFiles = ['bounds.js', 'lazy.js', 'inspect.js', 'determinism.js', 'web.js', 'web-api.js', 'events.js', 'prelude', 'display.js'];
 const readSandbox = (name: string): string => readFileSync(new URL(name, sandboxDirectory), 'utf8');
 export const preludeSource = sandboxFiles
   .map((name) => (name === 'prelude' ? `(function () {\n'use strict';\n${preludeParts.map((part) => readSandbox(`prelude/${part}`)).join('\n')}\n})();` : readSandbox(name)))

@@ -14,7 +14,7 @@ export const vandalSource = `(() => {
     Date: Date.prototype, RegExp: RegExp.prototype, Error: Error.prototype, Function: Function.prototype, Prom: Prom.prototype, Object: Object.prototype,
     TypedArray: Object.getPrototypeOf(Uint8Array.prototype), MapIterator: Object.getPrototypeOf(new Map().entries()), SetIterator: Object.getPrototypeOf(new Set().values()),
     ArrayIterator: Object.getPrototypeOf([].values()), StringIterator: Object.getPrototypeOf(''[Symbol.iterator]()) };
-  const statics = { Object, Reflect, JSON, Math, Array, Number, String, ArrayBuffer, Symbol, Promise };
+  const statics = { Object, Reflect, JSON, Math, Array, Number, String, ArrayBuffer, Symbol, Prom };
   // Planned first, done after: the plan's own loops must not run through what it replaces.
   const plan = [];
   for (const [name, owner] of Object.entries(prototypes)) for (const key of Reflect.ownKeys(owner)) {

@@ -10,7 +10,6 @@
   const MapConstructor = Map;
   const mapGet = Map.prototype.get;
   const mapSet = Map.prototype.set;
-  const arrayPush = Array.prototype.push;
   const arraySplice = Array.prototype.splice;
   const arraySlice = Array.prototype.slice;
   const promiseResolve = Promise.resolve.bind(Promise);
@@ -25,7 +24,16 @@
   const CAPTURING_PHASE = 1;
   const AT_TARGET = 2;
   const BUBBLING_PHASE = 3;
+  const lazy = /** @type {NonNullable<typeof __mcpv8_lazy>} */ (globalThis.__mcpv8_lazy);
 
+  /**
+   * The classes, made in a context on the first read of one of them (lazy.js; most runs use
+   * none): what they call is captured above, at start-up, and `Symbol` (the computed keys) is the
+   * start-up one, bound as a parameter. The file's module scope, run later.
+   * @moduleScope
+   * @param {SymbolConstructor} Symbol
+   */
+  function build(Symbol) {
   /** A listener that throws does not stop the dispatch; its error is reported as a throw in a microtask would be. */
   /** @param {unknown} error */
   function report(error) {
@@ -53,7 +61,7 @@
         defaultPrevented: false, stopImmediate: false, stop: false, passive: false, phase: NONE, target: null, current: null, dispatching: false,
         timeStamp: apply(performanceNow, performanceObject, []),
       };
-      defineProperty(this, 'isTrusted', { get: isTrusted, enumerable: true, configurable: false });
+      defineProperty(this, 'isTrusted', /** @type {PropertyDescriptor} */ ({ __proto__: null, get: isTrusted, enumerable: true, configurable: false }));
     }
     static { stateOf = (event) => (event !== null && typeof event === 'object' && #state in event ? event.#state : null); }
     get type() { return this.#state.type; }
@@ -78,9 +86,11 @@
   }
   /** @this {unknown} */
   function isTrusted() { return false; }
-  for (const [name, value] of [['NONE', NONE], ['CAPTURING_PHASE', CAPTURING_PHASE], ['AT_TARGET', AT_TARGET], ['BUBBLING_PHASE', BUBBLING_PHASE]]) {
+  // An index loop and a null-prototype descriptor: this runs after user code (the Array iterator, Object.prototype.get may be its).
+  const phases = [['NONE', NONE], ['CAPTURING_PHASE', CAPTURING_PHASE], ['AT_TARGET', AT_TARGET], ['BUBBLING_PHASE', BUBBLING_PHASE]];
+  for (let index = 0; index < phases.length; index++) {
     // On the constructor only, as in Node (the DOM has them on the prototype too).
-    defineProperty(Event, name, { value, enumerable: true });
+    defineProperty(Event, phases[index][0], /** @type {PropertyDescriptor} */ ({ __proto__: null, value: phases[index][1], enumerable: true }));
   }
 
   class CustomEvent extends Event {
@@ -142,7 +152,8 @@
       let list = apply(mapGet, this.#listeners, [key]);
       if (list === undefined) { list = []; apply(mapSet, this.#listeners, [key, list]); }
       for (let index = 0; index < list.length; index++) if (list[index].listener === listener && list[index].capture === capture) return;
-      apply(arrayPush, list, [{ listener, capture, once, passive, removed: false }]);
+      // Defined, not pushed: a push onto the array's next index meets a setter a run put on Array.prototype.
+      defineProperty(list, list.length, /** @type {PropertyDescriptor} */ ({ __proto__: null, value: { listener, capture, once, passive, removed: false }, writable: true, enumerable: true, configurable: true }));
       if (signalled !== undefined && signalled !== null && typeof signalled.addEventListener === 'function') {
         apply(signalled.addEventListener, signalled, ['abort', () => removeListener(this, key, listener, capture), { once: true }]);
       }
@@ -196,7 +207,7 @@
     get [Symbol.toStringTag]() { return 'EventTarget'; }
   }
 
-  defineProperty(globalThis, 'Event', { value: Event, writable: true, configurable: true });
-  defineProperty(globalThis, 'CustomEvent', { value: CustomEvent, writable: true, configurable: true });
-  defineProperty(globalThis, 'EventTarget', { value: EventTarget, writable: true, configurable: true });
+  return { Event, CustomEvent, EventTarget };
+  }
+  lazy.defineLazy(globalThis, ['Event', 'CustomEvent', 'EventTarget'], lazy.buildWith(build, [Symbol]));
 })();

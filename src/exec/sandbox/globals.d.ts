@@ -22,6 +22,16 @@ declare var __mcpv8_determinism: SandboxDeterminism | undefined;
 declare var __mcpv8_attach: unknown;
 /** web.js's byte helpers for web-api.js, built on builtins captured at start-up. */
 declare var __mcpv8_webBytes: { bytesOf(input: unknown): Uint8Array | null; inherits(value: object, prototype: object): boolean; put(target: object, key: PropertyKey, value: unknown): void; typedArrayLength: (this: any) => number; typedArrayBuffer: (this: any) => ArrayBuffer } | undefined;
+/** lazy.js: globals made on first use. */
+declare var __mcpv8_lazy: {
+  defineLazy(holder: object, names: string[], build: () => Record<string, unknown>, options?: { enumerable?: boolean; readOnly?: boolean; depth?: number }): () => Record<string, unknown>;
+  buildWith(build: (...args: any[]) => Record<string, unknown>, values: unknown[]): () => Record<string, unknown>;
+  setPresenter(present: (value: unknown, name: string, depth: number) => void): void;
+} | undefined;
+/** web-api.js: builds (once) and answers its classes, for the prelude's fetch. */
+declare var __mcpv8_webApi: (() => Record<string, any>) | undefined;
+/** web-api.js: runs a prelude part's addition to the classes when they are built. */
+declare var __mcpv8_webApiExtend: ((extend: (values: Record<string, any>) => void) => void) | undefined;
 declare var __mcpv8_headerPairs: ((headers: unknown) => [string, string][] | null) | undefined;
 declare var performance: { now(): number };
 declare var TextEncoder: { new (): { encode(text?: string): Uint8Array }; prototype: { encode(text?: string): Uint8Array } };

@@ -7,6 +7,35 @@
   'use strict';
   const encoder = new TextEncoder();
   const decoder = new (/** @type {any} */ (globalThis).TextDecoder)();
+  // Captured at start-up; the classes below are built on first use (lazy.js), after user code ran.
+  const { bytesOf, inherits, put, typedArrayLength, typedArrayBuffer } = /** @type {NonNullable<typeof __mcpv8_webBytes>} */ (globalThis.__mcpv8_webBytes);
+  delete globalThis.__mcpv8_webBytes;
+  const captured = {
+    apply: Reflect.apply, isArray: Array.isArray, hasOwn: Object.hasOwn, keys: Object.keys, Map, String, Number, BigInt, Uint8Array, ArrayBuffer, DataView, BigUint64Array, Error, TypeError, Promise,
+    Uint32Array, cbrt: Math.cbrt, dateNow: Date.now, trunc: Math.trunc, ceil: Math.ceil, floor: Math.floor, max: Math.max, min: Math.min,
+    encode: TextEncoder.prototype.encode, decode: /** @type {any} */ (globalThis).TextDecoder.prototype.decode,
+    typedArraySet: Uint8Array.prototype.set, toLowerCase: String.prototype.toLowerCase, toUpperCase: String.prototype.toUpperCase, sort: Array.prototype.sort, fromCharCode: String.fromCharCode, indexOf: String.prototype.indexOf, slice: String.prototype.slice,
+    lastIndexOf: String.prototype.lastIndexOf, normalize: String.prototype.normalize, parseInt,
+    mapGet: Map.prototype.get, mapSet: Map.prototype.set, mapHas: Map.prototype.has, mapDelete: Map.prototype.delete, mapForEach: Map.prototype.forEach, charCodeAt: String.prototype.charCodeAt,
+    bigIntToString: BigInt.prototype.toString, promiseResolve: Promise.resolve, promiseReject: Promise.reject,
+    dataViewByteLength: /** @type {(this: DataView) => number} */ (/** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')).get),
+    getUint32: DataView.prototype.getUint32, setUint32: DataView.prototype.setUint32, getBigUint64: DataView.prototype.getBigUint64, setBigUint64: DataView.prototype.setBigUint64,
+  };
+  const call = captured.apply;
+  const lazy = /** @type {NonNullable<typeof __mcpv8_lazy>} */ (globalThis.__mcpv8_lazy);
+  const cryptoObject = /** @type {any} */ (globalThis).crypto;
+  /** What the prelude adds to the classes when they are built (AbortSignal.timeout). @type {Array<(values: Record<string, any>) => void>} */
+  const extensions = [];
+
+  /**
+   * The classes and their helpers, made in a context on the first read of one of its globals
+   * (most runs use none): everything it calls while building is captured above, and `Symbol`
+   * (the computed keys) is the start-up one, bound as a parameter. The file's module scope, run
+   * later: its length counts as the IIFE's does (scripts/long-functions.ts).
+   * @moduleScope
+   * @param {SymbolConstructor} Symbol
+   */
+  function build(Symbol) {
 
   // ---- URLSearchParams (application/x-www-form-urlencoded) ----
   // Calls only builtins captured at start-up (`captured`, below: called later, never at start-up).
@@ -677,20 +706,6 @@
   // ---- AbortController/AbortSignal, Headers, Blob, File, FormData and crypto.subtle.digest call
   // only builtins captured here, at start-up: a run may replace any prototype method, iterator or
   // static before it uses them (test/exec/web-api-vandal.test.ts). URLSearchParams and URL (above) use them too.
-  const { bytesOf, inherits, put, typedArrayLength, typedArrayBuffer } = /** @type {NonNullable<typeof __mcpv8_webBytes>} */ (globalThis.__mcpv8_webBytes);
-  delete globalThis.__mcpv8_webBytes;
-  const captured = {
-    apply: Reflect.apply, isArray: Array.isArray, hasOwn: Object.hasOwn, keys: Object.keys, Map, String, Number, BigInt, Uint8Array, ArrayBuffer, DataView, BigUint64Array, Error, TypeError, Promise,
-    trunc: Math.trunc, ceil: Math.ceil, floor: Math.floor, max: Math.max, min: Math.min,
-    encode: TextEncoder.prototype.encode, decode: /** @type {any} */ (globalThis).TextDecoder.prototype.decode,
-    typedArraySet: Uint8Array.prototype.set, toLowerCase: String.prototype.toLowerCase, toUpperCase: String.prototype.toUpperCase, sort: Array.prototype.sort, fromCharCode: String.fromCharCode, indexOf: String.prototype.indexOf, slice: String.prototype.slice,
-    lastIndexOf: String.prototype.lastIndexOf, normalize: String.prototype.normalize, parseInt,
-    mapGet: Map.prototype.get, mapSet: Map.prototype.set, mapHas: Map.prototype.has, mapDelete: Map.prototype.delete, mapForEach: Map.prototype.forEach, charCodeAt: String.prototype.charCodeAt,
-    bigIntToString: BigInt.prototype.toString, promiseResolve: Promise.resolve, promiseReject: Promise.reject,
-    dataViewByteLength: /** @type {(this: DataView) => number} */ (/** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')).get),
-    getUint32: DataView.prototype.getUint32, setUint32: DataView.prototype.setUint32, getBigUint64: DataView.prototype.getBigUint64, setBigUint64: DataView.prototype.setBigUint64,
-  };
-  const call = captured.apply;
   /** @param {unknown} value @returns {Promise<any>} */
   const resolved = (value) => call(captured.promiseResolve, captured.Promise, [value]);
   /** @param {Uint8Array} bytes @returns {Uint8Array} a copy */
@@ -961,7 +976,7 @@
   }
 
   // ---- File: a Blob with a name and a time, as Node has it ----
-  const dateNow = Date.now;
+  const dateNow = captured.dateNow;
   /** @type {(value: unknown) => value is File} */
   let isFile = (value) => false;
   class File extends Blob {
@@ -1085,13 +1100,21 @@
   /** @param {DataView} view @param {number} at @returns {number} */
   const word32At = (view, at) => call(captured.getUint32, view, [at]);
   const rotr = (/** @type {number} */ x, /** @type {number} */ n) => (x >>> n) | (x << (32 - n));
-  const k256 = Array.from({ length: 64 }, (_, i) => {
-    let n = 2, count = -1;
-    for (;; n++) { let prime = true; for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; } if (prime && ++count === i) break; }
-    return (Math.cbrt(n) % 1) * 2 ** 32 >>> 0;
-  });
+  /** SHA-256's round constants, made on a context's first SHA-256 digest, not when the classes are built (its prime search took ≈ 2 ms of every run that read a web class). */
+  let k256 = /** @type {Uint32Array | null} */ (null);
+  // A typed array, filled by index: no Array.from or prototype setter of user code takes part.
+  function roundConstants256() {
+    const constants = new captured.Uint32Array(64);
+    for (let i = 0; i < 64; i++) {
+      let n = 2, count = -1;
+      for (;; n++) { let prime = true; for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; } if (prime && ++count === i) break; }
+      constants[i] = (captured.cbrt(n) % 1) * 2 ** 32 >>> 0;
+    }
+    return constants;
+  }
   /** @param {Uint8Array} bytes @returns {ArrayBuffer} */
   function sha256(bytes) {
+    const k = (k256 ??= roundConstants256());
     const view = pad(bytes, 64, 8);
     const h = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
     const w = new Uint32Array(64);
@@ -1104,7 +1127,7 @@
       }
       let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
       for (let i = 0; i < 64; i++) {
-        const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k256[i] + w[i]) >>> 0;
+        const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i]) >>> 0;
         const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
         hh = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
       }
@@ -1223,9 +1246,13 @@
       } catch (error) { return call(captured.promiseReject, captured.Promise, [error]); }
     },
   };
-  Object.defineProperty(/** @type {any} */ (globalThis).crypto, 'subtle', { value: subtle, enumerable: true, configurable: true });
-
-  Object.defineProperty(globalThis, '__mcpv8_headerPairs', { value: headerPairsOf, configurable: true });
-  const globals = { URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob, File, FormData };
-  for (const [name, value] of Object.entries(globals)) Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
+  const values = { URL, URLSearchParams, AbortController, AbortSignal, Headers, Blob, File, FormData, subtle, headerPairsOf };
+  for (let index = 0; index < extensions.length; index++) extensions[index](values);
+  return values;
+  }
+  const webApi = lazy.defineLazy(globalThis, ['URL', 'URLSearchParams', 'AbortController', 'AbortSignal', 'Headers', 'Blob', 'File', 'FormData'], lazy.buildWith(build, [Symbol]));
+  lazy.defineLazy(cryptoObject, ['subtle'], () => ({ subtle: webApi().subtle }), { enumerable: true, readOnly: true, depth: 1 });
+  // The prelude's fetch (Request, Response) takes the classes from here when it first needs them.
+  Object.defineProperty(globalThis, '__mcpv8_webApi', { value: webApi, configurable: true });
+  Object.defineProperty(globalThis, '__mcpv8_webApiExtend', { value: (/** @type {(values: Record<string, any>) => void} */ extend) => { extensions[extensions.length] = extend; }, configurable: true });
 })();

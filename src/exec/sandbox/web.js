@@ -71,16 +71,30 @@
     if (typeof constructor === 'function') typedArrays[name] = constructor;
   }
   const prototypes = { Date: Date.prototype, RegExp: RegExp.prototype, ArrayBuffer: ArrayBuffer.prototype, Map: Map.prototype, Set: Set.prototype, Error: Error.prototype };
-  /** Code points per String.fromCodePoint call while decoding (the template below is in every context's heap: 8 KiB). */
+  /** Code points per String.fromCodePoint call while decoding (the template below: 8 KiB in a context that decodes). */
   const decodeChunk = 1024;
   /**
    * An array of `decodeChunk` own elements and an own `constructor` of undefined: its slices are
    * plain arrays (no species lookup through the replaceable Array.prototype.constructor) whose
    * elements are all own, so writing them meets no setter a run put on Array.prototype.
    */
-  const chunkTemplate = /** @type {number[]} */ ([]);
-  for (let index = 0; index < decodeChunk; index++) chunkTemplate[index] = 0;
-  defineProperty(chunkTemplate, 'constructor', { value: undefined });
+  /** @type {number[] | null} */
+  let chunkTemplate = null;
+  const arrayFrom = Array.from;
+  /**
+   * The template, made on a context's first decode: a context that decodes nothing does not hold
+   * it (every new context is a copy of the snapshot's). Array.from over a null-prototype
+   * array-like makes its elements with CreateDataProperty (no setter a run put on Array.prototype
+   * is met) and looks up no iterator; the descriptor has no prototype a run could add `get` to.
+   * @returns {number[]}
+   */
+  function decodeTemplate() {
+    if (chunkTemplate !== null) return chunkTemplate;
+    const template = /** @type {number[]} */ (apply(arrayFrom, undefined, [{ __proto__: null, length: decodeChunk }]));
+    defineProperty(template, 'constructor', /** @type {PropertyDescriptor} */ ({ __proto__: null, value: undefined }));
+    chunkTemplate = template;
+    return template;
+  }
 
   /** `value instanceof C` for a builtin C, without C[Symbol.hasInstance] (which a run can define) @param {object} value @param {object} prototype @returns {boolean} */
   function inherits(value, prototype) {
@@ -155,7 +169,7 @@
   function decodeUtf8(bytes, byteCount, fatal) {
     let text = '';
     // At most one code point per byte: U+FFFD replaces at least one byte.
-    const codes = /** @type {number[]} */ (apply(arraySlice, chunkTemplate, [0, byteCount < decodeChunk ? byteCount : decodeChunk]));
+    const codes = /** @type {number[]} */ (apply(arraySlice, decodeTemplate(), [0, byteCount < decodeChunk ? byteCount : decodeChunk]));
     let count = 0;
     let needed = 0, seen = 0, code = 0, lower = 0x80, upper = 0xbf;
     const fail = () => {

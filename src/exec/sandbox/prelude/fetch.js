@@ -7,12 +7,16 @@
 // as work V8 finishes outside microtasks (work.js), delivered at a turn the host records.
 // Everything here is captured at start-up; user code may replace any built-in before it calls.
 const anyGlobal = /** @type {any} */ (globalThis);
-const FetchHeaders = anyGlobal.Headers;
-const fetchHeadersAppend = FetchHeaders.prototype.append;
-const fetchHeadersHas = FetchHeaders.prototype.has;
-const fetchHeadersSet = FetchHeaders.prototype.set;
-const headerPairs = /** @type {(headers: unknown) => [string, string][] | null} */ (anyGlobal.__mcpv8_headerPairs);
-delete anyGlobal.__mcpv8_headerPairs;
+// web-api.js's classes are made on first use (lazy.js): Request, Response and fetch() take them,
+// and their methods, when the first of them is constructed (`takeWebApi`), not at start-up.
+const fetchWebApi = /** @type {NonNullable<typeof __mcpv8_webApi>} */ (anyGlobal.__mcpv8_webApi);
+delete anyGlobal.__mcpv8_webApi;
+/** @type {any} */ let FetchHeaders = null;
+/** @type {any} */ let fetchHeadersAppend = null;
+/** @type {any} */ let fetchHeadersHas = null;
+/** @type {any} */ let fetchHeadersSet = null;
+/** @type {(headers: unknown) => [string, string][] | null} */
+let headerPairs = () => null;
 const fetchFromCharCode = String.fromCharCode;
 const fetchCharCodeAt = String.prototype.charCodeAt;
 const FetchUint16Array = Uint16Array;
@@ -33,12 +37,28 @@ const fetchMethodToken = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const fetchNormalizedMethods = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH'];
 const fetchIsView = ArrayBuffer.isView;
 const fetchTypedArrayTag = /** @type {(this: unknown) => unknown} */ (/** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag)).get);
-const fetchUrlHref = getterOf(anyGlobal.URL.prototype, 'href');
-const FetchURL = anyGlobal.URL;
-const FetchURLSearchParams = anyGlobal.URLSearchParams;
-const fetchUrlSearchParamsToString = anyGlobal.URLSearchParams.prototype.toString;
-const FetchAbortSignal = anyGlobal.AbortSignal;
-const fetchAbortedGetter = getterOf(anyGlobal.AbortSignal.prototype, 'aborted');
+/** @type {any} */ let fetchUrlHref = null;
+/** @type {any} */ let FetchURL = null;
+/** @type {any} */ let FetchURLSearchParams = null;
+/** @type {any} */ let fetchUrlSearchParamsToString = null;
+/** @type {any} */ let FetchAbortSignal = null;
+/** @type {any} */ let fetchAbortedGetter = null;
+/** Takes web-api.js's classes (built then if no run's code has read one yet), once per context. */
+function takeWebApi() {
+  if (FetchHeaders !== null) return;
+  const api = fetchWebApi();
+  headerPairs = api.headerPairsOf;
+  fetchHeadersAppend = api.Headers.prototype.append;
+  fetchHeadersHas = api.Headers.prototype.has;
+  fetchHeadersSet = api.Headers.prototype.set;
+  fetchUrlHref = getterOf(api.URL.prototype, 'href');
+  FetchURL = api.URL;
+  FetchURLSearchParams = api.URLSearchParams;
+  fetchUrlSearchParamsToString = api.URLSearchParams.prototype.toString;
+  FetchAbortSignal = api.AbortSignal;
+  fetchAbortedGetter = getterOf(api.AbortSignal.prototype, 'aborted');
+  FetchHeaders = api.Headers;
+}
 const fetchBodies = new RealWeakMap();
 const fetchTypedLength = getterOf(TypedArrayPrototype, 'length');
 /** A typed array's length, by the getter captured here (a run may replace the prototype's). @param {ArrayBufferView} bytes @returns {number} */
@@ -357,6 +377,7 @@ class Response {
    * @param {any} [init]
    */
   constructor(body = null, init = undefined) {
+    takeWebApi();
     const options = init === undefined || init === null ? {} : init;
     const statusOption = options.status;
     const status = statusOption === undefined ? 200 : RealNumber(statusOption);
@@ -396,6 +417,7 @@ class Response {
   }
   /** @returns {Response} */
   static error() {
+    takeWebApi();
     const response = makeResponse({ kind: 'response', bytes: null, stream: null, used: false, headers: headersOf([]), url: '', method: '', status: 0, statusText: '', redirected: false, type: 'error', signal: null });
     return response;
   }
@@ -405,6 +427,7 @@ class Response {
    * @returns {Response}
    */
   static redirect(url, status = 302) {
+    takeWebApi();
     if (status !== 301 && status !== 302 && status !== 303 && status !== 307 && status !== 308) throw new FetchRangeError(`Failed to execute 'redirect' on 'Response': Invalid status code`);
     const href = reflectApply(fetchUrlHref, new FetchURL(FetchString(url)), []);
     return makeResponse({ kind: 'response', bytes: null, stream: null, used: false, headers: headersOf([['location', href]]), url: '', method: '', status, statusText: '', redirected: false, type: 'default', signal: null });
@@ -431,6 +454,7 @@ class Request {
    * @param {any} [init]
    */
   constructor(input, init = undefined) {
+    takeWebApi();
     const options = init === undefined || init === null ? {} : init;
     const from = input !== null && typeof input === 'object' ? reflectApply(weakMapGet, fetchBodies, [input]) : undefined;
     const base = from !== undefined && from.kind === 'request' ? from : null;

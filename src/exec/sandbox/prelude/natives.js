@@ -5,7 +5,7 @@ const reflectApply = Reflect.apply;
 const reflectConstruct = Reflect.construct;
 const defineProperty = Object.defineProperty;
 /** Defines `name` on `target` as V8 defines its built-ins: writable, configurable, not enumerable. */
-const defineBuiltin = (/** @type {object} */ target, /** @type {any} */ name, /** @type {unknown} */ value) => defineProperty(target, name, { value, writable: true, enumerable: false, configurable: true });
+const defineBuiltin = (/** @type {object} */ target, /** @type {any} */ name, /** @type {unknown} */ value) => defineProperty(target, name, /** @type {PropertyDescriptor} */ ({ __proto__: null, value, writable: true, enumerable: false, configurable: true }));
 // ---- functions the sandbox provides print as V8's own do ----
 // `String(setTimeout)`, `String(Date)` or `String(ArrayBuffer)` would otherwise show the
 // prelude's source, or `function () { [native code] }` for a proxy, and code that tells native
@@ -37,23 +37,39 @@ const objectHasOwn = Object.hasOwn;
  * steps (a global, its static members, its prototype's methods and accessors), and names the
  * anonymous ones after their key, as V8 names its own.
  */
-/** @param {unknown} value @param {PropertyKey} key @param {number} depth @param {string} [prefix] */
-function presentTreeAsNative(value, key, depth, prefix = '') {
-  if (typeof value === 'function' && !reflectApply(stringIncludes, reflectApply(realFunctionToString, value, []), ['[native code]'])) {
-    if (value.name === '' && typeof key === 'string') defineProperty(value, 'name', { value: prefix + key, configurable: true });
+/**
+ * `ours`: every function in the tree is the sandbox's (a lazy group just built), so none needs the
+ * test of its source text (the text of each class, ≈ 0.3 ms of a group's build; registering a
+ * builtin would change nothing it prints anyway).
+ * @param {unknown} value @param {PropertyKey} key @param {number} depth @param {string} [prefix] @param {boolean} [ours]
+ */
+function presentTreeAsNative(value, key, depth, prefix = '', ours = false) {
+  if (typeof value === 'function' && (ours || !reflectApply(stringIncludes, reflectApply(realFunctionToString, value, []), ['[native code]']))) {
+    if (value.name === '' && typeof key === 'string') defineProperty(value, 'name', /** @type {PropertyDescriptor} */ ({ __proto__: null, value: prefix + key, configurable: true }));
     presentAsNative(value, value.name);
   }
   if (depth === 0 || value === null || (typeof value !== 'object' && typeof value !== 'function')) return;
-  for (const ownKey of reflectOwnKeys(value)) {
+  // An index loop: lazy.js calls this after user code ran, which may have replaced the Array iterator.
+  const ownKeys = reflectOwnKeys(value);
+  for (let index = 0; index < ownKeys.length; index++) {
+    const ownKey = ownKeys[index];
     const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(value, ownKey));
     if (objectHasOwn(descriptor, 'value')) {
-      if (descriptor.value !== value) presentTreeAsNative(descriptor.value, ownKey, depth - 1);
+      if (descriptor.value !== value) presentTreeAsNative(descriptor.value, ownKey, depth - 1, '', ours);
     } else {
-      if (descriptor.get !== undefined) presentTreeAsNative(descriptor.get, ownKey, 0, 'get ');
-      if (descriptor.set !== undefined) presentTreeAsNative(descriptor.set, ownKey, 0, 'set ');
+      if (descriptor.get !== undefined) presentTreeAsNative(descriptor.get, ownKey, 0, 'get ', ours);
+      if (descriptor.set !== undefined) presentTreeAsNative(descriptor.set, ownKey, 0, 'set ', ours);
     }
   }
 }
+
+// Globals made on first use (lazy.js): a built group's functions print as V8's own too. Prelude
+// parts define their own groups with `defineLazy` (and `lazyBuildWith`), captured here.
+const sandboxLazy = /** @type {NonNullable<typeof __mcpv8_lazy>} */ (globalThis.__mcpv8_lazy);
+delete globalThis.__mcpv8_lazy;
+sandboxLazy.setPresenter((value, name, depth) => presentTreeAsNative(value, name, depth, '', true));
+const defineLazy = sandboxLazy.defineLazy;
+const lazyBuildWith = sandboxLazy.buildWith;
 
 /** Puts `bounded`, a proxy of the constructor `Original`, where `Original` was: its prototype's `constructor`, and `holder[name]`. */
 /** @param {any} Original @param {Function} bounded @param {object | null} holder @param {string} name @returns {Function} */

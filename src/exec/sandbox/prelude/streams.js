@@ -28,14 +28,15 @@ let streamsApi = /** @type {any} */ (null);
   const toStringTagSymbol = Symbol.toStringTag;
   const AsyncIteratorPrototype = getPrototypeOf(getPrototypeOf((async function* () {}).prototype));
   const anyGlobal = /** @type {any} */ (globalThis);
-  const AbortSignalPrototype = anyGlobal.AbortSignal.prototype;
-  const signalAborted = getterOf(AbortSignalPrototype, 'aborted');
-  const signalReason = getterOf(AbortSignalPrototype, 'reason');
-  const signalAddListener = AbortSignalPrototype.addEventListener;
-  const signalRemoveListener = AbortSignalPrototype.removeEventListener;
-  const StreamAbortController = anyGlobal.AbortController;
-  const abortControllerSignal = getterOf(StreamAbortController.prototype, 'signal');
-  const abortControllerAbort = StreamAbortController.prototype.abort;
+  // AbortSignal and AbortController are web-api.js's, built on a context's first read (lazy.js):
+  // their methods are taken when that build runs (the extension below), which ensureBuilt forces.
+  /** @type {any} */ let signalAborted = null;
+  /** @type {any} */ let signalReason = null;
+  /** @type {any} */ let signalAddListener = null;
+  /** @type {any} */ let signalRemoveListener = null;
+  /** @type {any} */ let StreamAbortController = null;
+  /** @type {any} */ let abortControllerSignal = null;
+  /** @type {any} */ let abortControllerAbort = null;
   const StreamTextEncoder = anyGlobal.TextEncoder;
   const textEncode = StreamTextEncoder.prototype.encode;
   const StreamTextDecoder = anyGlobal.TextDecoder;
@@ -45,7 +46,8 @@ let streamsApi = /** @type {any} */ (null);
   const textDecoderEncoding = getterOf(StreamTextDecoder.prototype, 'encoding');
   const stringCharCodeAt = String.prototype.charCodeAt;
   const stringSliceOf = String.prototype.slice;
-  const blobBytes = anyGlobal.Blob.prototype.bytes;
+  /** Blob.prototype.bytes as web-api.js built it (its classes are made on first use: see the extension below). @type {any} */
+  let blobBytes = null;
   const typedArrayTag = getterOf(TypedArrayPrototype, /** @type {any} */ (toStringTagSymbol));
   const typedArrayLength = getterOf(TypedArrayPrototype, 'length');
   /** Chunks Blob.stream() and a body's stream hand out, at most (as Node's Blob.stream does). */
@@ -1278,6 +1280,7 @@ let streamsApi = /** @type {any} */ (null);
   /** @returns {any} */
   function ensureBuilt() {
     if (built !== null) return built;
+    fetchWebApi();
     built = buildStreams();
     for (let index = 0; index < streamNames.length; index++) {
       const name = streamNames[index];
@@ -1297,7 +1300,20 @@ let streamsApi = /** @type {any} */ (null);
     presentAsNative(set, 'set ' + name);
     defineProperty(globalThis, name, { get, set, enumerable: false, configurable: true });
   }
-  defineBuiltin(anyGlobal.Blob.prototype, 'stream', { stream() { return ensureBuilt().blobStream(this); } }.stream);
+  // Blob is built on a context's first read (web-api.js, lazy.js): stream() joins its prototype then,
+  // so reading Blob here would build every web-api class into each context's snapshot.
+  webApiExtend((values) => {
+    blobBytes = values.Blob.prototype.bytes;
+    const AbortSignalPrototype = values.AbortSignal.prototype;
+    signalAborted = getterOf(AbortSignalPrototype, 'aborted');
+    signalReason = getterOf(AbortSignalPrototype, 'reason');
+    signalAddListener = AbortSignalPrototype.addEventListener;
+    signalRemoveListener = AbortSignalPrototype.removeEventListener;
+    StreamAbortController = values.AbortController;
+    abortControllerSignal = getterOf(StreamAbortController.prototype, 'signal');
+    abortControllerAbort = StreamAbortController.prototype.abort;
+    defineBuiltin(values.Blob.prototype, 'stream', { stream() { return ensureBuilt().blobStream(this); } }.stream);
+  });
   streamsApi = {
     isReadableStream: (value) => built !== null && built.api.isReadableStream(value),
     isUnusable: (value) => ensureBuilt().api.isUnusable(value),

@@ -76,10 +76,13 @@ function nextTimer() {
 
 
 // ---- AbortSignal.timeout: web-api.js has the class; the timer is this queue's, unref'd as in Node ----
+// The class is made on first use (lazy.js): `timeout` is put on it then, with its methods taken.
+const webApiExtend = /** @type {NonNullable<typeof __mcpv8_webApiExtend>} */ (globalThis.__mcpv8_webApiExtend);
+delete globalThis.__mcpv8_webApiExtend;
 {
-  const AbortControllerClass = /** @type {any} */ (globalThis).AbortController;
-  const abortControllerAbort = AbortControllerClass.prototype.abort;
-  const abortControllerSignal = /** @type {PropertyDescriptor} */ (Object.getOwnPropertyDescriptor(AbortControllerClass.prototype, 'signal')).get;
+  /** @type {any} */ let AbortControllerClass = null;
+  /** @type {any} */ let abortControllerAbort = null;
+  /** @type {Function | undefined} */ let abortControllerSignal;
   const numberIsInteger = Number.isInteger;
   const timeoutApply = Reflect.apply;
   const TimeoutErrorBase = Error;
@@ -103,5 +106,11 @@ function nextTimer() {
     if (timer) timer.ref = false;
     return timeoutApply(/** @type {Function} */ (abortControllerSignal), controller, []);
   };
-  Object.defineProperty(/** @type {any} */ (globalThis).AbortSignal, 'timeout', { value: { timeout }.timeout, writable: true, configurable: true });
+  const timeoutFunction = { timeout }.timeout;
+  webApiExtend((values) => {
+    AbortControllerClass = values.AbortController;
+    abortControllerAbort = AbortControllerClass.prototype.abort;
+    abortControllerSignal = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(AbortControllerClass.prototype, 'signal')).get;
+    defineProperty(values.AbortSignal, 'timeout', /** @type {PropertyDescriptor} */ ({ __proto__: null, value: timeoutFunction, writable: true, configurable: true }));
+  });
 }
