@@ -18,8 +18,9 @@ import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { mayAwait, originOf } from './top-level-await.ts';
 import type { Ticket } from './scheduler.ts';
 import { SourceError } from './typescript.ts';
-import type { DeterminismRecord, RunModules, RunOutcome, RunRequest } from './types.ts';
+import type { CheckpointStart, DeterminismRecord, ReplayStep, RunModules, RunOutcome, RunRequest } from './types.ts';
 import { wasmReplayIssue, type PreloadedWasm } from './wasm-modules.ts';
+import { checkpointCharsMax } from '../model.ts';
 
 /** How often the host looks again while V8 finishes work the sandbox awaits (a wasm compile). */
 export const pendingWorkPollMs = 2;
@@ -36,6 +37,11 @@ export function copied(value: object): ivm.Transferable {
   return new ivm.ExternalCopy(value).copyInto({ release: true });
 }
 
+/**
+ * A stateful context offers a checkpoint after every this many of its runs (replayed ones
+ * counted): a resume replays at most about this many runs after restoring the newest one.
+ */
+export const checkpointRunsEvery = 32;
 const awaitRequired = /await is only valid|Cannot use import statement|Unexpected reserved word/;
 export const scriptFilename = 'main.js';
 
@@ -419,13 +425,14 @@ export class Run {
     if (this.prepared.control === null && this.wasm !== null && !this.wasm.isReady(this.memoryMb)) await this.wasm.prepare(this.memoryMb);
     const wasm = this.prepared.control === null && this.wasm !== null ? this.wasm.attachArguments(this.memoryMb) : null;
     const features = featuresOf(this.capabilities);
-    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, features, wasm) : null;
+    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, features, wasm, start !== undefined) : null;
     // Awaited later, after other calls that may throw first (a stop): handled from the start.
     attaching?.catch(() => undefined);
-    if (start !== undefined && 'replay' in start && start.replay.length > 0) {
+    if (start !== undefined && 'replay' in start && (start.replay.length > 0 || start.checkpoint !== undefined)) {
       if (attaching !== null) await attaching;
       attaching = null;
-      await replayHistory(this.replayHost(), start.replay);
+      const steps = start.checkpoint === undefined ? start.replay : await this.restore(start.checkpoint, start.replay);
+      if (steps.length > 0) await replayHistory(this.replayHost(), steps);
     }
     this.replayed = null;
     if (features.fetch || features.fs) {
@@ -459,11 +466,42 @@ export class Run {
       this.left.offHeapBytes = state.offHeapBytes;
       return failed(error instanceof SourceError ? error.message : explainLimits(describeThrownValue(error, textFormatCurrent), this.memoryMb), await this.call<DeterminismRecord>('record'));
     }
+    let outcome: RunOutcome;
     try {
-      return await this.loop(await this.settle(completion));
+      outcome = await this.loop(await this.settle(completion));
     } finally {
       completion.release();
     }
+    if (start !== undefined && outcome.status === 'completed' && outcome.record != null && this.prepared.runs % checkpointRunsEvery === 0) {
+      outcome.checkpoint = await this.checkpoint();
+    }
+    return outcome;
+  }
+
+  /**
+   * Restores a checkpoint into the fresh context and answers the runs to replay after it; a
+   * checkpoint the sandbox refuses changed nothing there (it checks all before it defines a
+   * binding), and the whole history is replayed instead.
+   */
+  private async restore(checkpoint: CheckpointStart, after: ReplayStep[]): Promise<ReplayStep[]> {
+    // Within the run's own time (the replay after it has its own budget).
+    this.startDeadline(this.request.limits.executionTimeoutMs);
+    try {
+      await this.call('restore', [checkpoint.state]);
+      return after;
+    } catch (error) {
+      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error)) throw error;
+      return checkpoint.fallback(describeThrownValue(error, textFormatCurrent));
+    }
+  }
+
+  /** The checkpoint of the state this run left, or null when it is not plain data (checkpoint.js). */
+  private async checkpoint(): Promise<string | null> {
+    const answer = await this.call<unknown>('checkpoint');
+    // Nothing from the isolate is trusted for its type or size.
+    if (answer === null || typeof answer !== 'object') return null;
+    const text = (answer as { text?: unknown }).text;
+    return typeof text === 'string' && text.length <= checkpointCharsMax ? text : null;
   }
 
   /** The turns a replay drives (replay.ts), lent without making them part of the run's surface. */

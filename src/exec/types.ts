@@ -90,7 +90,18 @@ export interface LiveHeaps {
  * history that cannot be read fails the run), or a fresh context on which the steps, oldest
  * first, are replayed before the code runs (none: a fresh start).
  */
-export type StatefulStart = { resume: string; history: () => Promise<ReplayStep[]> } | { replay: ReplayStep[] };
+export type StatefulStart = { resume: string; history: () => Promise<ReplayStep[]> } | { replay: ReplayStep[]; checkpoint?: CheckpointStart };
+
+/**
+ * A checkpoint to restore before `replay` (then only the runs after it): the state the history
+ * left after run `heap` (docs/stateful.md, "Checkpoints"). One that the sandbox refuses (corrupt,
+ * foreign) is reported with `fallback`, which answers the whole history to replay instead.
+ */
+export interface CheckpointStart {
+  heap: string;
+  state: string;
+  fallback(reason: string): Promise<ReplayStep[]>;
+}
 
 export interface RunOutcome {
   status: FinalStatus;
@@ -115,6 +126,8 @@ export interface RunOutcome {
   source?: string | null;
   /** Stateful runs: what the run imported, and the sources, which its heap keeps. */
   modules?: RunModules | null;
+  /** Stateful runs that completed: the checkpoint of the state they left (taken every `checkpointRunsEvery` runs of a context), if its globals are plain data. */
+  checkpoint?: string | null;
   /** Stateful runs: unref'd timers still pending at the end, which a heap does not carry over. */
   timersLeft?: number;
   /** Stateful runs: async work (a WebAssembly compile) still pending at the end, which never completes. */

@@ -182,15 +182,18 @@ const control = {
   record: () => takeRecord(),
   /** The host, in a context of its own, never one that runs user code (src/exec/wasm-modules.ts). */
   compilePreloaded: (payload) => compilePreloaded(payload),
+  checkpoint: () => takeCheckpoint(),
+  restore: (text) => { restoreCheckpoint(text); return null; },
 };
 /**
  * @param {(text: string) => void} log @param {number} seed @param {number} memoryBytes
  * @param {any} host (the host's effect Reference) @param {any} features (which of fetch/fs exist)
  * @param {PreloadedName[]} [preloadedNames] pre-loaded WebAssembly modules (wasm.js), with
  * @param {PreloadedPayload} [preloadedPayload]
+ * @param {boolean} [stateful] a stateful context records its built-ins as attached (checkpoint.js)
  * @returns {(method: string, argument?: unknown) => unknown}
  */
-function attach(log, seed, memoryBytes, host, features, preloadedNames, preloadedPayload) {
+function attach(log, seed, memoryBytes, host, features, preloadedNames, preloadedPayload, stateful) {
   if (hostLog !== null) throw new Error('the context is attached already');
   delete globalThis[attachName];
   hostLog = log;
@@ -199,6 +202,7 @@ function attach(log, seed, memoryBytes, host, features, preloadedNames, preloade
   installPerContext();
   installEffects(host, features);
   if (preloadedNames !== undefined && preloadedPayload !== undefined) installPreloaded(preloadedNames, preloadedPayload);
+  if (stateful === true) captureBuiltins();
   return (/** @type {string} */ method, /** @type {unknown} */ argument) => control[method](argument);
 }
 for (const key of reflectOwnKeys(globalThis)) {

@@ -1,0 +1,232 @@
+// @ts-check
+// Sandbox code, part of the prelude (see console.js): the checkpoint of a stateful context
+// (docs/stateful.md, "Checkpoints"). A checkpoint is taken only when what the history left for the
+// next run is, exactly, a set of global bindings holding primitives (no symbol), plus the
+// prelude's counters (timer and work ids, the off-heap bytes counted against the memory limit): every built-in object (everything reachable from the global object
+// when the context was attached, through properties, accessors and prototypes) is as it was, no
+// console.count/console.time state is left, no console group is open and the legacy RegExp
+// statics (RegExp.$1 …) are those of a fresh context (nothing here matches a RegExp). Anything else answers null, and the heap resumes by replay.
+// What runs after user code uses only what was captured here before it (and reads no property
+// through a prototype); nothing here calls user code (descriptors are read, getters never called).
+const checkpointFormat = 1;
+/** Characters of a checkpoint at most (the bound of what a heap record carries besides its run). */
+const checkpointCharsMax = 1024 * 1024;
+// Captured (the rest from natives.js): what runs after user code.
+const { getPrototypeOf: checkpointGetPrototypeOf, isExtensible: checkpointIsExtensible, is: checkpointObjectIs } = Object;
+const { stringify: checkpointJsonStringify, parse: checkpointJsonParse } = JSON;
+const checkpointArrayIsArray = Array.isArray;
+const checkpointBigIntToString = RealBigInt.prototype.toString;
+const checkpointMapSize = getterOf(Map.prototype, 'size');
+const regExpStaticNames = ['input', 'lastMatch', 'lastParen', 'leftContext', 'rightContext', '$1', '$2', '$3', '$4', '$5', '$6', '$7', '$8', '$9'];
+/** @type {Array<(this: unknown) => unknown>} */
+const regExpStaticGetters = [];
+for (let index = 0; index < regExpStaticNames.length; index++) {
+  const descriptor = getOwnPropertyDescriptor(RegExp, regExpStaticNames[index]);
+  if (descriptor !== undefined && descriptor.get !== undefined) regExpStaticGetters[regExpStaticGetters.length] = descriptor.get;
+}
+
+/**
+ * The built-in graph as the context was attached: per object, its prototype, extensibility and
+ * own properties (key and descriptor parts), in `reflectOwnKeys` order. Null until captured.
+ * @type {null | Array<{ object: object; prototype: object | null; extensible: boolean; keys: Array<string | symbol>; parts: unknown[] }>}
+ */
+let builtinGraph = null;
+/** Object.prototype's own keys, captured with the prelude (before any user code). */
+const objectPrototypeKeysAttached = reflectOwnKeys(Object.prototype);
+/** The legacy RegExp statics as the context was attached (a fresh context's: web.js matched an encoding label). @type {unknown[]} */
+const regExpStaticsAttached = [];
+
+/**
+ * Records every object reachable from the global object (stateful contexts only, before any user
+ * code: the prelude's attach).
+ * @returns {void}
+ */
+function captureBuiltins() {
+  const seen = new Set();
+  /** @type {object[]} */
+  const queue = [globalThis];
+  seen.add(globalThis);
+  // Built-ins no property path from the global object reaches, but user code does (through an
+  // instance): each a root of its own.
+  const getPrototypeOf = checkpointGetPrototypeOf;
+  const roots = [
+    getPrototypeOf([][Symbol.iterator]()), getPrototypeOf(new Map()[Symbol.iterator]()), getPrototypeOf(new Set()[Symbol.iterator]()),
+    getPrototypeOf(''[Symbol.iterator]()), getPrototypeOf(/(?:)/[Symbol.matchAll]('')),
+    getPrototypeOf(function* () {}), getPrototypeOf(async function () {}), getPrototypeOf(async function* () {}),
+  ];
+  const iteratorPrototype = getPrototypeOf(getPrototypeOf([][Symbol.iterator]()));
+  if (typeof iteratorPrototype.map === 'function') roots.push(getPrototypeOf(/** @type {any} */ ([].values()).map(/** @param {unknown} value */ (value) => value)));
+  const iteratorFrom = /** @type {any} */ (globalThis).Iterator?.from;
+  if (typeof iteratorFrom === 'function') roots.push(getPrototypeOf(iteratorFrom({ next: () => ({ done: true, value: undefined }) })));
+  if (typeof Intl.Segmenter === 'function') {
+    // The segmenter made here is not the user's: its ballast is not counted against the run.
+    const ballastBefore = ballastBytes;
+    const segments = new Intl.Segmenter().segment('');
+    roots.push(getPrototypeOf(segments), getPrototypeOf(segments[Symbol.iterator]()));
+    ballastBytes = ballastBefore;
+  }
+  // The prelude's own: a timer's class; V8's: the accessor of an error's own `stack`.
+  roots.push(Timeout.prototype);
+  const stack = getOwnPropertyDescriptor(new Error(), 'stack');
+  if (stack !== undefined && stack.get !== undefined) roots.push(stack.get);
+  if (stack !== undefined && stack.set !== undefined) roots.push(stack.set);
+  for (const root of roots) if (!seen.has(root)) { seen.add(root); queue.push(root); }
+  /** @param {unknown} value @returns {void} */
+  const visit = (value) => {
+    if (value !== null && (typeof value === 'object' || typeof value === 'function') && !seen.has(value)) {
+      seen.add(value);
+      queue.push(value);
+    }
+  };
+  const graph = [];
+  for (let index = 0; index < queue.length; index++) {
+    const object = queue[index];
+    const keys = reflectOwnKeys(object);
+    const parts = [];
+    for (const key of keys) {
+      const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(object, key));
+      parts.push(descriptor.value, descriptor.get, descriptor.set, descriptor.writable, descriptor.enumerable, descriptor.configurable);
+      visit(descriptor.value); visit(descriptor.get); visit(descriptor.set);
+    }
+    const prototype = checkpointGetPrototypeOf(object);
+    visit(prototype);
+    graph.push({ object, prototype, extensible: checkpointIsExtensible(object), keys, parts });
+  }
+  builtinGraph = graph;
+  for (let index = 0; index < regExpStaticGetters.length; index++) regExpStaticsAttached[index] = reflectApply(regExpStaticGetters[index], RegExp, []);
+}
+
+/**
+ * Why the built-ins differ from their capture, or null. Reads own descriptors only.
+ * @returns {string | null}
+ */
+function builtinsChanged() {
+  const graph = builtinGraph;
+  if (graph === null) return 'no capture of the built-ins';
+  // Object.prototype's keys first: until they are known unchanged, reading a field a descriptor
+  // lacks (`get` of a data property) or a trap our proxies' handlers lack could reach user code.
+  const objectPrototypeKeys = reflectOwnKeys(Object.prototype);
+  if (objectPrototypeKeys.length !== objectPrototypeKeysAttached.length) return 'a built-in property was added or deleted';
+  for (let index = 0; index < objectPrototypeKeys.length; index++) {
+    if (objectPrototypeKeys[index] !== objectPrototypeKeysAttached[index]) return 'a built-in property was added or deleted';
+  }
+  for (let index = 0; index < graph.length; index++) {
+    const entry = graph[index];
+    const object = entry.object;
+    if (checkpointGetPrototypeOf(object) !== entry.prototype || checkpointIsExtensible(object) !== entry.extensible) return 'a built-in prototype or extensibility changed';
+    const keys = reflectOwnKeys(object);
+    const recorded = entry.keys;
+    if (object === globalThis ? keys.length < recorded.length : keys.length !== recorded.length) return 'a built-in property was added or deleted';
+    const parts = entry.parts;
+    for (let keyIndex = 0; keyIndex < recorded.length; keyIndex++) {
+      if (keys[keyIndex] !== recorded[keyIndex]) return 'a built-in property was added or deleted';
+      const descriptor = getOwnPropertyDescriptor(object, recorded[keyIndex]);
+      const at = keyIndex * 6;
+      if (descriptor === undefined || !checkpointObjectIs(descriptor.value, parts[at]) || descriptor.get !== parts[at + 1] || descriptor.set !== parts[at + 2]
+        || descriptor.writable !== parts[at + 3] || descriptor.enumerable !== parts[at + 4] || descriptor.configurable !== parts[at + 5]) {
+        return 'a built-in was changed';
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * A primitive, encoded for JSON exactly (NaN, ±Infinity, -0, undefined and BigInt included), or
+ * null if it is not one a checkpoint carries.
+ * @param {unknown} value
+ * @returns {unknown[] | null}
+ */
+function encodePrimitive(value) {
+  switch (typeof value) {
+    case 'undefined': return ['u'];
+    case 'boolean': case 'string': return ['j', value];
+    case 'number':
+      if (value !== value || value === Infinity || value === -Infinity || checkpointObjectIs(value, -0)) return ['n', value === 0 ? '-0' : '' + value];
+      return ['j', value];
+    case 'bigint': return ['b', reflectApply(checkpointBigIntToString, value, [])];
+    case 'object': return value === null ? ['j', null] : null;
+    default: return null;
+  }
+}
+
+/**
+ * The checkpoint of this context after a run, as text, or why there is none.
+ * @returns {{ text: string | null; reason: string | null }}
+ */
+function takeCheckpoint() {
+  /** @param {string} reason */
+  const none = (reason) => ({ text: null, reason });
+  // A module's own scope (its top-level bindings) is not reachable from the global object.
+  if (importTableEntries !== 0) return none('the context imported modules');
+  if (groupIndent !== '' || reflectApply(checkpointMapSize, counts, []) !== 0 || reflectApply(checkpointMapSize, timers, []) !== 0) return none('console state (a group, a count or a timer label) is left');
+  for (let index = 0; index < regExpStaticGetters.length; index++) {
+    if (reflectApply(regExpStaticGetters[index], RegExp, []) !== regExpStaticsAttached[index]) return none('the RegExp statics hold a match made since the context was attached');
+  }
+  const changed = builtinsChanged();
+  if (changed !== null) return none(changed);
+  // The built-ins are as captured: from here on, ordinary calls reach the real ones.
+  const keys = reflectOwnKeys(globalThis);
+  const first = /** @type {NonNullable<typeof builtinGraph>} */ (builtinGraph)[0].keys.length;
+  const bindings = [];
+  for (let index = first; index < keys.length; index++) {
+    const key = keys[index];
+    if (typeof key !== 'string') return none('a global has a symbol key');
+    const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(globalThis, key));
+    if (!objectHasOwn(descriptor, 'value')) return none(`global ${key} is an accessor`);
+    const value = encodePrimitive(descriptor.value);
+    if (value === null) return none(`global ${key} is not a primitive`);
+    bindings.push([key, value, descriptor.writable === true, descriptor.enumerable === true, descriptor.configurable === true]);
+  }
+  // The off-heap counters only grow (off-heap.js): carried, a restored context refuses the same allocations a replayed one would.
+  const text = checkpointJsonStringify({ format: checkpointFormat, sequences: [idSequence, timerSequence, workSequence, offHeapBytes, wasmMemories, ballastBytes], bindings });
+  if (text.length > checkpointCharsMax) return none(`the bindings take more than ${checkpointCharsMax} characters`);
+  return { text, reason: null };
+}
+
+/**
+ * A primitive from its encoding; throws on anything else.
+ * @param {unknown} encoded
+ * @returns {unknown}
+ */
+function decodePrimitive(encoded) {
+  if (!checkpointArrayIsArray(encoded)) throw new TypeError('a value is not an encoded primitive');
+  const tag = encoded[0];
+  const payload = encoded[1];
+  if (tag === 'u' && encoded.length === 1) return undefined;
+  if (tag === 'j' && encoded.length === 2 && (payload === null || typeof payload === 'boolean' || typeof payload === 'string' || typeof payload === 'number')) return payload;
+  if (tag === 'n' && encoded.length === 2 && (payload === 'NaN' || payload === 'Infinity' || payload === '-Infinity' || payload === '-0')) return payload === '-0' ? -0 : RealNumber(payload);
+  if (tag === 'b' && encoded.length === 2 && typeof payload === 'string') {
+    // Checked by its round trip (no RegExp here: a match would set the RegExp statics).
+    const value = RealBigInt(payload);
+    if (reflectApply(checkpointBigIntToString, value, []) === payload) return value;
+  }
+  throw new TypeError('a value is not an encoded primitive');
+}
+
+/**
+ * Restores a checkpoint into this fresh context (attached, no user code run yet): all checked
+ * before the first binding is defined, so a bad checkpoint throws and changes nothing.
+ * @param {unknown} text
+ * @returns {void}
+ */
+function restoreCheckpoint(text) {
+  if (typeof text !== 'string' || text.length > checkpointCharsMax) throw new TypeError('a checkpoint is a bounded string');
+  const parsed = checkpointJsonParse(text);
+  if (parsed === null || typeof parsed !== 'object' || parsed.format !== checkpointFormat) throw new TypeError('not a checkpoint of this format');
+  const sequences = parsed.sequences;
+  const bindings = parsed.bindings;
+  if (!checkpointArrayIsArray(sequences) || sequences.length !== 6 || !checkpointArrayIsArray(bindings)) throw new TypeError('a checkpoint has sequences and bindings');
+  for (const sequence of sequences) if (!Number.isSafeInteger(sequence) || sequence < 0) throw new TypeError('a sequence is a count');
+  const defined = new Set(reflectOwnKeys(globalThis));
+  const ready = [];
+  for (const binding of bindings) {
+    if (!checkpointArrayIsArray(binding) || binding.length !== 5 || typeof binding[0] !== 'string' || typeof binding[2] !== 'boolean' || typeof binding[3] !== 'boolean' || typeof binding[4] !== 'boolean') throw new TypeError('a binding is [name, value, writable, enumerable, configurable]');
+    if (defined.has(binding[0])) throw new TypeError(`a binding named ${binding[0]} is defined already`);
+    defined.add(binding[0]);
+    ready.push({ name: binding[0], descriptor: { value: decodePrimitive(binding[1]), writable: binding[2], enumerable: binding[3], configurable: binding[4] } });
+  }
+  for (const { name, descriptor } of ready) defineProperty(globalThis, name, descriptor);
+  idSequence = sequences[0]; timerSequence = sequences[1]; workSequence = sequences[2];
+  offHeapBytes = sequences[3]; wasmMemories = sequences[4]; ballastBytes = sequences[5];
+}

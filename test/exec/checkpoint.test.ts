@@ -1,0 +1,187 @@
+// Checkpoints (docs/stateful.md, "Checkpoints"): a heap resumed from its checkpoint plus the runs
+// after it equals the same heap rebuilt by replaying its whole history (same bindings with the
+// same attributes and order, same timer ids, same results of later runs); a history whose state
+// the rule does not cover gets no checkpoint; a checkpoint the sandbox refuses falls back to the
+// whole replay, with the reason reported.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { checkpointRunsEvery } from '../../src/exec/run.ts';
+import type { ReplayStep, StatefulStart } from '../../src/exec/types.ts';
+import { statefulHarness } from './stateful-harness.ts';
+
+const { runStateful, chain, resume, drop } = await statefulHarness();
+
+/** Every global's name, kind, value and attributes, in the global object's own order; the next timer id; the RegExp statics. */
+const probe = `JSON.stringify([Object.getOwnPropertyNames(globalThis).map((name) => {
+  const d = Object.getOwnPropertyDescriptor(globalThis, name);
+  const v = d.value;
+  const shown = typeof v === 'bigint' ? v + 'n' : typeof v === 'number' ? (Object.is(v, -0) ? '-0' : String(v)) : v === undefined ? 'undefined' : (typeof v === 'object' && v !== null) || typeof v === 'function' ? typeof v : v;
+  return [name, typeof v, shown, d.writable, d.enumerable, d.configurable, 'get' in d];
+}), +setTimeout(() => {}, 0), RegExp.lastMatch, RegExp.input])`;
+
+/** Plain-data runs: every kind of primitive, each way of making a global, the clock, the generator and timers. */
+const plainRun = (index: number): string => [
+  `var total = (globalThis.total ?? 0) + ${index}; total`,
+  `let text${index} = 'r' + Math.random(); const big${index} = ${index}n ** 20n; text${index}.length`,
+  `const odd${index} = [NaN, -0, Infinity, -Infinity, undefined, null, true][${index} % 7]; await new Promise((done) => setTimeout(done, 1)); Date.now() > 0`,
+  `globalThis.assigned${index} = 'configurable ' + ${index}; Object.defineProperty(globalThis, 'fixed${index}', { value: ${index}, enumerable: false }); fixed${index}`,
+  `if (typeof total === 'number') { var fromBlock${index} = total * 2; } delete globalThis.assigned${index - 1}; setInterval(() => {}, 1000).unref(); 'ok'`,
+][index % 5]!;
+
+const laterRuns = ['total += 1; total', "var after = 'after'; typeof big1 + typeof odd2 + after", 'Object.is(odd7, -0) + String(odd2) + String(odd12)'];
+
+/** The steps after the newest run that left a checkpoint, and that checkpoint. */
+function fromCheckpoint(steps: ReplayStep[], checkpoints: Array<string | null | undefined>): { index: number; state: string } {
+  for (let index = checkpoints.length - 1; index >= 0; index--) {
+    const state = checkpoints[index];
+    if (typeof state === 'string') return { index, state };
+  }
+  throw new Error('no checkpoint was taken');
+}
+
+async function plainHistory(runs: number): Promise<{ steps: ReplayStep[]; checkpoints: Array<string | null | undefined> }> {
+  const codes = Array.from({ length: runs }, (_, index) => plainRun(index));
+  const checkpoints: Array<string | null | undefined> = [];
+  const steps: ReplayStep[] = [];
+  let start: StatefulStart = { replay: [] };
+  for (const code of codes) {
+    const ran = await runStateful(code, start);
+    assert.equal(ran.outcome.status, 'completed', `${code}: ${ran.outcome.error}`);
+    steps.push(ran.step!);
+    checkpoints.push(ran.outcome.checkpoint);
+    if ('resume' in start) drop(start.resume);
+    start = resume(ran.live!);
+  }
+  if ('resume' in start) drop(start.resume);
+  return { steps, checkpoints };
+}
+
+/** Runs `codes` one after the other from `start`; answers their results. */
+async function resumeAndRun(start: StatefulStart, codes: string[]): Promise<string[]> {
+  const results: string[] = [];
+  let next = start;
+  for (const code of codes) {
+    const ran = await runStateful(code, next);
+    assert.equal(ran.outcome.status, 'completed', `${code}: ${ran.outcome.error}`);
+    results.push(ran.outcome.result!);
+    if ('resume' in next) drop(next.resume);
+    next = resume(ran.live!);
+  }
+  if ('resume' in next) drop(next.resume);
+  return results;
+}
+
+describe('a checkpoint-resumed heap equals the fully replayed one', () => {
+  test(`a plain-data history of ${2 * checkpointRunsEvery + 5} runs`, async () => {
+    const { steps, checkpoints } = await plainHistory(2 * checkpointRunsEvery + 5);
+    // A checkpoint every checkpointRunsEvery runs of a context, and only then.
+    assert.deepEqual(checkpoints.flatMap((state, index) => (typeof state === 'string' ? [index + 1] : [])), [checkpointRunsEvery, 2 * checkpointRunsEvery]);
+    const { index, state } = fromCheckpoint(steps, checkpoints);
+    const fallbacks: string[] = [];
+    const fromIt: StatefulStart = {
+      replay: steps.slice(index + 1),
+      checkpoint: { heap: steps[index]!.heap, state, fallback: async (reason) => { fallbacks.push(reason); return steps; } },
+    };
+    const codes = [probe, ...laterRuns, probe];
+    const restored = await resumeAndRun(fromIt, codes);
+    const replayed = await resumeAndRun({ replay: steps }, codes);
+    assert.deepEqual(fallbacks, []);
+    assert.deepEqual(restored, replayed);
+    // The probe saw the history's bindings (not two empty states that agree).
+    assert.match(restored[0]!, /"total","number","455"/);
+    assert.match(restored[0]!, /"big6","bigint","3656158440062976n"/);
+    assert.match(restored[0]!, /"fixed3","number","3",false,false,false/);
+  });
+
+  test('the off-heap counters are carried: a restored context counts what the history reserved', async () => {
+    const { last } = await chain(["var formatted = new Intl.NumberFormat('en').format(1234.5);", ...Array.from({ length: checkpointRunsEvery - 1 }, () => '1')]);
+    const state = JSON.parse(last.outcome.checkpoint!) as { sequences: number[] };
+    assert.ok(state.sequences[5]! > 0, `the Intl object's ballast is counted: ${JSON.stringify(state.sequences)}`);
+    drop(last.live);
+  });
+
+  test('a checkpoint taken at the very run resumed (nothing after it to replay)', async () => {
+    const { steps, checkpoints } = await plainHistory(checkpointRunsEvery);
+    const { index, state } = fromCheckpoint(steps, checkpoints);
+    assert.equal(index, steps.length - 1);
+    const restored = await resumeAndRun({ replay: [], checkpoint: { heap: steps[index]!.heap, state, fallback: () => assert.fail('no fallback') } }, [probe]);
+    assert.deepEqual(restored, await resumeAndRun({ replay: steps }, [probe]));
+  });
+});
+
+describe('state the rule does not cover has no checkpoint', () => {
+  const cases: Array<[string, string]> = [
+    ['a function', 'function helper() { return 1; }'],
+    ['a class', 'class Point {}'],
+    ['an object', 'var data = { a: 1 };'],
+    ['an array', 'const list = [1, 2];'],
+    ['a symbol', "var tag = Symbol('t');"],
+    ['a symbol-keyed global', "globalThis[Symbol.for('k')] = 1;"],
+    ['an accessor global', "Object.defineProperty(globalThis, 'lazy', { get() { return 1; } });"],
+    ['a mutated prototype', 'Array.prototype.sum = 1;'],
+    ['a replaced builtin', 'JSON.stringify = () => "x";'],
+    ['a deleted builtin', 'delete globalThis.WeakRef;'],
+    ['a frozen builtin', 'Object.freeze(Math);'],
+    ['an iterator prototype changed', 'Object.getPrototypeOf([][Symbol.iterator]()).extra = 1;'],
+    ['a generator prototype changed', 'Object.getPrototypeOf(function* () {}).prototype.extra = 1;'],
+    ['an async function prototype changed', 'Object.getPrototypeOf(async () => {}).extra = 1;'],
+    ['a segments prototype changed', "Object.getPrototypeOf(new Intl.Segmenter().segment('')).extra = 1;"],
+    ['an iterator helper prototype changed', 'Object.getPrototypeOf([].values().map((x) => x)).extra = 1;'],
+    ['a timer prototype changed', 'Object.getPrototypeOf(setTimeout(() => {}, 0)).extra = 1;'],
+    ["an error's stack accessor changed", "Object.getOwnPropertyDescriptor(new Error(), 'stack').get.extra = 1;"],
+    ['a RegExp match left in the statics', "var found = /(b)/.exec('abc')[1];"],
+    ['an open console group', "console.group('g');"],
+    ['a console.count label', "console.count('c');"],
+  ];
+  const rest = Array.from({ length: checkpointRunsEvery - 1 }, (_, index) => `var n${index} = ${index};`);
+  test('the control: plain runs get one', async () => {
+    const { last } = await chain(['var plain = 1;', ...rest]);
+    assert.equal(typeof last.outcome.checkpoint, 'string');
+    drop(last.live);
+  });
+  test('trying a checkpoint runs no user code (a getter on Object.prototype for a descriptor field or a proxy trap)', async () => {
+    const hooks = ['get', 'set', 'value', 'writable', 'enumerable', 'configurable', 'getPrototypeOf', 'ownKeys', 'getOwnPropertyDescriptor', 'isExtensible']
+      .map((name) => `Object.defineProperty(Object.prototype, '${name}', { get() { globalThis.hooked = (globalThis.hooked ?? 0) + 1; return undefined; }, configurable: true });`).join('\n');
+    const { steps, last } = await chain([`var hooked = 0; ${hooks}`, ...rest]);
+    assert.equal(last.outcome.checkpoint, null);
+    const probeHooked = 'String(hooked)';
+    const live = await runStateful(probeHooked, resume(last.live!));
+    const replayed = await runStateful(probeHooked, { replay: steps });
+    assert.equal(live.outcome.result, replayed.outcome.result);
+    drop(live.live);
+    drop(replayed.live);
+  });
+  for (const [what, code] of cases) {
+    test(what, async () => {
+      const { last } = await chain([code, ...rest]);
+      assert.equal(last.outcome.checkpoint, null);
+      drop(last.live);
+    });
+  }
+});
+
+describe('a checkpoint the sandbox refuses falls back to the whole replay', () => {
+  const corrupt: Array<[string, (state: string) => string]> = [
+    ['not JSON', () => '{'],
+    ['another format', (state) => state.replace('"format":1', '"format":2')],
+    ['a binding named as a builtin', (state) => state.replace('"total"', '"Map"')],
+    ['a malformed BigInt', (state) => state.replace(/\["b","\d+"\]/, '["b","0x10"]')],
+    ['an unknown tag', (state) => state.replace(/\["j",/, '["q",')],
+    ['a negative sequence', (state) => state.replace(/"sequences":\[\d+/, '"sequences":[-1')],
+    ['a counter missing', (state) => state.replace(/"sequences":\[\d+,/, '"sequences":[')],
+    ['not a string', () => 42 as unknown as string],
+  ];
+  for (const [what, damage] of corrupt) {
+    test(what, async () => {
+      const { steps, checkpoints } = await plainHistory(checkpointRunsEvery + 2);
+      const { index, state } = fromCheckpoint(steps, checkpoints);
+      const damaged = damage(state);
+      assert.notEqual(damaged, state);
+      const reasons: string[] = [];
+      const start: StatefulStart = { replay: steps.slice(index + 1), checkpoint: { heap: steps[index]!.heap, state: damaged, fallback: async (reason) => { reasons.push(reason); return steps; } } };
+      const codes = [probe, laterRuns[0]!];
+      assert.deepEqual(await resumeAndRun(start, codes), await resumeAndRun({ replay: steps }, codes));
+      assert.equal(reasons.length, 1);
+    });
+  }
+});
