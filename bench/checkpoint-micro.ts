@@ -1,22 +1,30 @@
-// What a checkpoint costs where it is paid (docs/stateful.md, "Checkpoints"): attaching a stateful
-// context records its built-ins (every attach of a stateful context, not of a stateless one), and
-// taking a checkpoint checks them and encodes the globals (one run in checkpointRunsEvery). CPU of
-// all threads, in turns (A B A B): attach stateless against stateful; a 'state' call against a
-// 'checkpoint' call on a context holding `bindings` primitive globals.
+// What a checkpoint costs where it is paid (docs/stateful.md, "Checkpoints"). CPU of all threads,
+// in turns (A B A B, medians of 5 alternations):
+//   1. a context made from the prelude's snapshot and attached (stateless), from a snapshot made
+//      without the built-in graph (A) and from the real one, which holds it (B): what every
+//      context pays for the graph, deserialized with the snapshot;
+//   2. a context made and attached stateless (A) against stateful (B, which records the global
+//      object and the built-ins V8 installs after the snapshot): what a stateful context pays;
+//   3. a 'state' call (A) against a 'checkpoint' call (B) on a context holding `bindings` globals
+//      (primitives and plain objects alternately): what a run that takes a checkpoint pays.
 //   node --no-node-snapshot bench/checkpoint-micro.ts [runs=300] [bindings=100]
 import { loadavg } from 'node:os';
 import ivm from 'isolated-vm';
-import { attachContext, preludeSource, type PreparedContext } from '../src/exec/isolate-pool.ts';
+import { attachContext, builtinDeltaOfPrelude, preludeSource, type PreparedContext } from '../src/exec/isolate-pool.ts';
 
 const runs = Number(process.argv[2] ?? 300);
 const bindings = Number(process.argv[3] ?? 100);
-const snapshot = ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }]);
-const isolate = new ivm.Isolate({ memoryLimit: 64, snapshot });
+const captureCall = 'captureSnapshotBuiltins();';
+if (!preludeSource.includes(captureCall)) throw new Error('the prelude no longer captures its built-ins as this bench expects');
+const withGraph = new ivm.Isolate({ memoryLimit: 64, snapshot: ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }]) });
+const withoutGraph = new ivm.Isolate({ memoryLimit: 64, snapshot: ivm.Isolate.createSnapshot([{ code: preludeSource.replace(captureCall, ''), filename: 'mcp-v8:prelude' }]) });
 const log = new ivm.Callback(() => {}, { ignored: true });
+const delta = await builtinDeltaOfPrelude();
+if (delta === null) throw new Error('no built-in delta');
 
-async function prepared(): Promise<PreparedContext> {
+async function prepared(isolate: ivm.Isolate): Promise<PreparedContext> {
   const context = await isolate.createContext();
-  return { isolate, contextsCreated: 1, context, control: null, log, runs: 0, route: { sink: null, batchesReceived: 0, onBatch: null }, successor: null };
+  return { isolate, contextsCreated: 1, context, control: null, log, runs: 0, route: { sink: null, batchesReceived: 0, onBatch: null }, successor: null } as unknown as PreparedContext;
 }
 
 /** CPU (ms, all threads) of `body`, run `runs` times. */
@@ -27,20 +35,21 @@ async function cpuOf(body: () => Promise<void>): Promise<number> {
   return (used.user + used.system) / 1000;
 }
 
-const attachOf = (stateful: boolean) => async () => {
-  const context = await prepared();
-  (await attachContext(context, 1, 8, undefined, undefined, null, stateful)).release();
+const attachOf = (isolate: ivm.Isolate, builtinDelta: string | null) => async () => {
+  const context = await prepared(isolate);
+  (await attachContext(context, 1, 8, undefined, undefined, null, builtinDelta)).release();
   context.context.release();
 };
-const holding = await prepared();
-const control = await attachContext(holding, 1, 8, undefined, undefined, null, true);
-await holding.context.eval(Array.from({ length: bindings }, (_, index) => `var b${index} = 'value ${index}';`).join('\n'));
+const holding = await prepared(withGraph);
+const control = await attachContext(holding, 1, 8, undefined, undefined, null, delta);
+await holding.context.eval(Array.from({ length: bindings }, (_, index) => (index % 2 === 0 ? `var b${index} = 'value ${index}';` : `var b${index} = { index: ${index}, tags: ['a', 'b'], at: new Date(${index}) };`)).join('\n'));
 const callOf = (method: string) => async () => { await control.apply(undefined, [method] as never, { result: { copy: true } }); };
 const probe = await control.apply(undefined, ['checkpoint'] as never, { result: { copy: true } }) as { text: string | null; reason: string | null };
 if (probe.text === null) throw new Error(`no checkpoint: ${probe.reason}`);
 
 const pairs: Array<[string, () => Promise<void>, string, () => Promise<void>]> = [
-  ['attach stateless', attachOf(false), 'attach stateful (records the built-ins)', attachOf(true)],
+  ['context + attach, snapshot without the graph', attachOf(withoutGraph, null), 'context + attach, snapshot with the graph', attachOf(withGraph, null)],
+  ['context + attach stateless', attachOf(withGraph, null), 'context + attach stateful (records what attach changed)', attachOf(withGraph, delta)],
   ["'state' call", callOf('state'), `'checkpoint' call, ${bindings} globals`, callOf('checkpoint')],
 ];
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -55,8 +64,9 @@ for (const [nameA, a, nameB, b] of pairs) {
   }
   const perA = median(cpuA) / runs;
   const perB = median(cpuB) / runs;
-  process.stdout.write(`A ${nameA}: ${perA.toFixed(3)} ms CPU; B ${nameB}: ${perB.toFixed(3)} ms CPU; B - A ${(perB - perA).toFixed(3)} ms (medians of 5 alternations of ${runs})\n`);
+  process.stdout.write(`A ${nameA}: ${perA.toFixed(3)} ms CPU; B ${nameB}: ${perB.toFixed(3)} ms CPU; B - A ${(perB - perA).toFixed(3)} ms, B/A ${(perB / perA).toFixed(3)} (medians of 5 alternations of ${runs})\n`);
 }
 process.stdout.write(`checkpoint of ${bindings} globals: ${probe.text.length} characters; load average ${loads.map((v) => v.toFixed(1)).join(' ')}\n`);
 control.release();
-isolate.dispose();
+withGraph.dispose();
+withoutGraph.dispose();

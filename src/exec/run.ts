@@ -6,7 +6,7 @@ import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { textFormatCurrent } from '../model.ts';
-import { attachContext, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
+import { attachContext, builtinDeltaOfPrelude, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
 import { RunStopped, describeThrownValue, endOf, explainLimits, errorCharsMax, failed, sandboxText, stuckError, thrownByCode, type LimitsContext, type SandboxState, type Settled, type StopReason } from './outcome.ts';
 import { catchThrown } from './catch-thrown.ts';
 import { EffectsJournal, ReplayedEffects, featuresOf, liveEffects } from './effects.ts';
@@ -425,7 +425,9 @@ export class Run {
     if (this.prepared.control === null && this.wasm !== null && !this.wasm.isReady(this.memoryMb)) await this.wasm.prepare(this.memoryMb);
     const wasm = this.prepared.control === null && this.wasm !== null ? this.wasm.attachArguments(this.memoryMb) : null;
     const features = featuresOf(this.capabilities);
-    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, features, wasm, start !== undefined) : null;
+    // A stateful context records its built-ins as attached, which its checkpoints are checked against.
+    const builtinDelta = this.prepared.control === null && start !== undefined ? await builtinDeltaOfPrelude() : null;
+    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, features, wasm, builtinDelta) : null;
     // Awaited later, after other calls that may throw first (a stop): handled from the start.
     attaching?.catch(() => undefined);
     if (start !== undefined && 'replay' in start && (start.replay.length > 0 || start.checkpoint !== undefined)) {

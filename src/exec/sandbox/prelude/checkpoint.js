@@ -25,29 +25,35 @@ for (let index = 0; index < regExpStaticNames.length; index++) {
   if (descriptor !== undefined && descriptor.get !== undefined) regExpStaticGetters[regExpStaticGetters.length] = descriptor.get;
 }
 
+/** @typedef {{ object: object; prototype: object | null; extensible: boolean; keys: Array<string | symbol>; parts: unknown[] }} GraphEntry */
 /**
- * The built-in graph as the context was attached: per object, its prototype, extensibility and
- * own properties (key and descriptor parts), in `reflectOwnKeys` order. Null until captured.
- * @type {null | Array<{ object: object; prototype: object | null; extensible: boolean; keys: Array<string | symbol>; parts: unknown[] }>}
+ * The built-in graph as the prelude's snapshot holds it: per object, its prototype, extensibility
+ * and own properties (key and descriptor parts), in `reflectOwnKeys` order; the global object
+ * first. Captured once, when the snapshot is made (the end of the prelude): every context made
+ * from the snapshot has its own copy, which points at its own built-ins, so no context walks them.
+ * @type {GraphEntry[]}
  */
-let builtinGraph = null;
+let snapshotGraph = [];
+/** The objects of `snapshotGraph`: where an attach's walk stops. @type {Set<unknown>} */
+let snapshotObjects = new Set();
+/**
+ * What attach changed after the snapshot, in a stateful context: the global object as attached
+ * (first) and the objects attach installed (wasm.js's lazy globals, fetch/fs, display). Null until
+ * captured (stateless contexts never are).
+ * @type {null | GraphEntry[]}
+ */
+let attachedGraph = null;
 /** Object.prototype's own keys, captured with the prelude (before any user code). */
 const objectPrototypeKeysAttached = reflectOwnKeys(Object.prototype);
 /** The legacy RegExp statics as the context was attached (a fresh context's: web.js matched an encoding label). @type {unknown[]} */
 const regExpStaticsAttached = [];
 
 /**
- * Records every object reachable from the global object (stateful contexts only, before any user
- * code: the prelude's attach).
- * @returns {void}
+ * Built-ins no property path from the global object reaches, but user code does (through an
+ * instance): each a root of its own.
+ * @returns {object[]}
  */
-function captureBuiltins() {
-  const seen = new Set();
-  /** @type {object[]} */
-  const queue = [globalThis];
-  seen.add(globalThis);
-  // Built-ins no property path from the global object reaches, but user code does (through an
-  // instance): each a root of its own.
+function unreachableBuiltins() {
   const getPrototypeOf = checkpointGetPrototypeOf;
   const roots = [
     getPrototypeOf([][Symbol.iterator]()), getPrototypeOf(new Map()[Symbol.iterator]()), getPrototypeOf(new Set()[Symbol.iterator]()),
@@ -70,14 +76,28 @@ function captureBuiltins() {
   const stack = getOwnPropertyDescriptor(new Error(), 'stack');
   if (stack !== undefined && stack.get !== undefined) roots.push(stack.get);
   if (stack !== undefined && stack.set !== undefined) roots.push(stack.set);
-  for (const root of roots) if (!seen.has(root)) { seen.add(root); queue.push(root); }
+  return roots;
+}
+
+/**
+ * Records every object reachable from `roots` (through properties, accessors and prototypes),
+ * except those `known` holds: before any user code.
+ * @param {object[]} roots
+ * @param {Set<unknown>} known
+ * @returns {{ graph: GraphEntry[]; seen: Set<unknown> }}
+ */
+function walkBuiltins(roots, known) {
+  const seen = new Set();
+  /** @type {object[]} */
+  const queue = [];
   /** @param {unknown} value @returns {void} */
   const visit = (value) => {
-    if (value !== null && (typeof value === 'object' || typeof value === 'function') && !seen.has(value)) {
+    if (value !== null && (typeof value === 'object' || typeof value === 'function') && !seen.has(value) && !known.has(value)) {
       seen.add(value);
       queue.push(value);
     }
   };
+  for (const root of roots) visit(root);
   const graph = [];
   for (let index = 0; index < queue.length; index++) {
     const object = queue[index];
@@ -92,7 +112,63 @@ function captureBuiltins() {
     visit(prototype);
     graph.push({ object, prototype, extensible: checkpointIsExtensible(object), keys, parts });
   }
-  builtinGraph = graph;
+  return { graph, seen };
+}
+
+/**
+ * The built-ins as the snapshot holds them: called once, at the end of the prelude, as the
+ * snapshot is made (control.js).
+ * @returns {void}
+ */
+function captureSnapshotBuiltins() {
+  const { graph, seen } = walkBuiltins([globalThis, ...unreachableBuiltins()], new Set());
+  snapshotGraph = graph;
+  snapshotObjects = seen;
+}
+
+/**
+ * The entries of the snapshot's graph that attach changed (V8 installs its flag-gated built-ins,
+ * `Promise.try` and others, on a context made from a snapshot, after it is deserialized), by
+ * index: the same in every context of a process. The host asks one context it throws away, once
+ * per process (isolate-pool.ts, `builtinDelta`), and hands the answer to every stateful attach.
+ * @returns {string}
+ */
+function builtinDelta() {
+  let delta = '';
+  for (let index = 1; index < snapshotGraph.length; index++) {
+    if (builtinChanged(snapshotGraph[index]) !== null) delta += (delta === '' ? '' : ',') + index;
+  }
+  return delta;
+}
+
+/** The indices of `snapshotGraph` superseded by `attachedGraph`, ascending. @type {number[]} */
+let supersededEntries = [];
+
+/**
+ * What attach changed since the snapshot (stateful contexts only, before any user code): the
+ * global object, the entries the host names (`builtinDelta`: indices, ascending, comma-separated),
+ * and the objects reachable from them that the snapshot's graph does not hold.
+ * @param {string} delta
+ * @returns {void}
+ */
+function captureBuiltins(delta) {
+  const known = snapshotObjects;
+  /** @type {object[]} */
+  const roots = [globalThis];
+  /** @type {number[]} */
+  const superseded = [];
+  const indices = delta === '' ? [] : delta.split(',');
+  for (const text of indices) {
+    const index = RealNumber(text);
+    if (!Number.isSafeInteger(index) || index < 1 || index >= snapshotGraph.length || (superseded.length > 0 && index <= superseded[superseded.length - 1])) throw new TypeError('a built-in delta is ascending entry indices');
+    superseded.push(index);
+    roots.push(snapshotGraph[index].object);
+  }
+  // These are walked again (attach changed them): out of the known set while it runs.
+  for (const root of roots) known.delete(root);
+  attachedGraph = walkBuiltins(roots, known).graph;
+  for (const root of roots) known.add(root);
+  supersededEntries = superseded;
   for (let index = 0; index < regExpStaticGetters.length; index++) regExpStaticsAttached[index] = reflectApply(regExpStaticGetters[index], RegExp, []);
 }
 
@@ -101,8 +177,8 @@ function captureBuiltins() {
  * @returns {string | null}
  */
 function builtinsChanged() {
-  const graph = builtinGraph;
-  if (graph === null) return 'no capture of the built-ins';
+  const attached = attachedGraph;
+  if (attached === null) return 'no capture of the built-ins';
   // Object.prototype's keys first: until they are known unchanged, reading a field a descriptor
   // lacks (`get` of a data property) or a trap our proxies' handlers lack could reach user code.
   const objectPrototypeKeys = reflectOwnKeys(Object.prototype);
@@ -110,22 +186,41 @@ function builtinsChanged() {
   for (let index = 0; index < objectPrototypeKeys.length; index++) {
     if (objectPrototypeKeys[index] !== objectPrototypeKeysAttached[index]) return 'a built-in property was added or deleted';
   }
-  for (let index = 0; index < graph.length; index++) {
-    const entry = graph[index];
-    const object = entry.object;
-    if (checkpointGetPrototypeOf(object) !== entry.prototype || checkpointIsExtensible(object) !== entry.extensible) return 'a built-in prototype or extensibility changed';
-    const keys = reflectOwnKeys(object);
-    const recorded = entry.keys;
-    if (object === globalThis ? keys.length < recorded.length : keys.length !== recorded.length) return 'a built-in property was added or deleted';
-    const parts = entry.parts;
-    for (let keyIndex = 0; keyIndex < recorded.length; keyIndex++) {
-      if (keys[keyIndex] !== recorded[keyIndex]) return 'a built-in property was added or deleted';
-      const descriptor = getOwnPropertyDescriptor(object, recorded[keyIndex]);
-      const at = keyIndex * 6;
-      if (descriptor === undefined || !checkpointObjectIs(descriptor.value, parts[at]) || descriptor.get !== parts[at + 1] || descriptor.set !== parts[at + 2]
-        || descriptor.writable !== parts[at + 3] || descriptor.enumerable !== parts[at + 4] || descriptor.configurable !== parts[at + 5]) {
-        return 'a built-in was changed';
-      }
+  for (let index = 0; index < attached.length; index++) {
+    const changed = builtinChanged(attached[index]);
+    if (changed !== null) return changed;
+  }
+  // The snapshot's entry of the global object (its first), and those of the delta, are superseded by the attached ones.
+  const graph = snapshotGraph;
+  const superseded = supersededEntries;
+  let next = 0;
+  for (let index = 1; index < graph.length; index++) {
+    if (next < superseded.length && superseded[next] === index) { next++; continue; }
+    const changed = builtinChanged(graph[index]);
+    if (changed !== null) return changed;
+  }
+  return null;
+}
+
+/**
+ * How one built-in object differs from its record, or null (the global object may have more keys).
+ * @param {GraphEntry} entry
+ * @returns {string | null}
+ */
+function builtinChanged(entry) {
+  const object = entry.object;
+  if (checkpointGetPrototypeOf(object) !== entry.prototype || checkpointIsExtensible(object) !== entry.extensible) return 'a built-in prototype or extensibility changed';
+  const keys = reflectOwnKeys(object);
+  const recorded = entry.keys;
+  if (object === globalThis ? keys.length < recorded.length : keys.length !== recorded.length) return 'a built-in property was added or deleted';
+  const parts = entry.parts;
+  for (let keyIndex = 0; keyIndex < recorded.length; keyIndex++) {
+    if (keys[keyIndex] !== recorded[keyIndex]) return 'a built-in property was added or deleted';
+    const descriptor = getOwnPropertyDescriptor(object, recorded[keyIndex]);
+    const at = keyIndex * 6;
+    if (descriptor === undefined || !checkpointObjectIs(descriptor.value, parts[at]) || descriptor.get !== parts[at + 1] || descriptor.set !== parts[at + 2]
+      || descriptor.writable !== parts[at + 3] || descriptor.enumerable !== parts[at + 4] || descriptor.configurable !== parts[at + 5]) {
+      return 'a built-in was changed';
     }
   }
   return null;
@@ -167,7 +262,7 @@ function takeCheckpoint() {
   if (changed !== null) return none(changed);
   // The built-ins are as captured: from here on, ordinary calls reach the real ones.
   const keys = reflectOwnKeys(globalThis);
-  const first = /** @type {NonNullable<typeof builtinGraph>} */ (builtinGraph)[0].keys.length;
+  const first = /** @type {GraphEntry[]} */ (attachedGraph)[0].keys.length;
   const bindings = [];
   for (let index = first; index < keys.length; index++) {
     const key = keys[index];

@@ -184,13 +184,15 @@ const control = {
   compilePreloaded: (payload) => compilePreloaded(payload),
   checkpoint: () => takeCheckpoint(),
   restore: (text) => { restoreCheckpoint(text); return null; },
+  /** The host, once per process, in a context of its own (isolate-pool.ts). */
+  builtinDelta: () => builtinDelta(),
 };
 /**
  * @param {(text: string) => void} log @param {number} seed @param {number} memoryBytes
  * @param {any} host (the host's effect Reference) @param {any} features (which of fetch/fs exist)
  * @param {PreloadedName[]} [preloadedNames] pre-loaded WebAssembly modules (wasm.js), with
  * @param {PreloadedPayload} [preloadedPayload]
- * @param {boolean} [stateful] a stateful context records its built-ins as attached (checkpoint.js)
+ * @param {string} [stateful] in a stateful context, what attach changed in the built-ins of the snapshot (checkpoint.js, `builtinDelta`), recorded with them
  * @returns {(method: string, argument?: unknown) => unknown}
  */
 function attach(log, seed, memoryBytes, host, features, preloadedNames, preloadedPayload, stateful) {
@@ -202,7 +204,7 @@ function attach(log, seed, memoryBytes, host, features, preloadedNames, preloade
   installPerContext();
   installEffects(host, features);
   if (preloadedNames !== undefined && preloadedPayload !== undefined) installPreloaded(preloadedNames, preloadedPayload);
-  if (stateful === true) captureBuiltins();
+  if (typeof stateful === 'string') captureBuiltins(stateful);
   return (/** @type {string} */ method, /** @type {unknown} */ argument) => control[method](argument);
 }
 for (const key of reflectOwnKeys(globalThis)) {
@@ -211,3 +213,5 @@ for (const key of reflectOwnKeys(globalThis)) {
 }
 const attachName = '__mcpv8_attach';
 Object.defineProperty(globalThis, attachName, { value: attach, configurable: true });
+// Last: the built-ins as the snapshot will hold them (checkpoint.js).
+captureSnapshotBuiltins();
