@@ -37,6 +37,16 @@ export function copied(value: object): ivm.Transferable {
   return new ivm.ExternalCopy(value).copyInto({ release: true });
 }
 
+/** The kind of plain data a copy made by V8's serializer is (checkpoint.js, `encodeObject`), or null. */
+function kindOfCopy(copy: unknown): string | null {
+  if (copy === null || typeof copy !== 'object') return null;
+  if (Array.isArray(copy)) return 'array';
+  if (copy instanceof Map) return 'map';
+  if (copy instanceof Set) return 'set';
+  if (copy instanceof Date) return 'date';
+  return Object.getPrototypeOf(copy) === Object.prototype ? 'object' : null;
+}
+
 /**
  * A stateful context offers a checkpoint after every this many of its runs (replayed ones
  * counted): a resume replays at most about this many runs after restoring the newest one.
@@ -497,13 +507,28 @@ export class Run {
     }
   }
 
-  /** The checkpoint of the state this run left, or null when it is not plain data (checkpoint.js). */
+  /**
+   * The checkpoint of the state this run left, or null when it is not plain data (checkpoint.js).
+   * The answer's copy is made by V8's serializer, which sees what JavaScript cannot: each object
+   * the checkpoint encodes must arrive as the kind the sandbox named (a Map given a plain
+   * object's prototype arrives as a Map, a promise or a generator cannot be copied at all).
+   */
   private async checkpoint(): Promise<string | null> {
-    const answer = await this.call<unknown>('checkpoint');
+    let answer: unknown;
+    try {
+      answer = await this.call<unknown>('checkpoint');
+    } catch (error) {
+      if (this.stopReason !== null || this.prepared.isolate.isDisposed) throw error;
+      return null;
+    }
     // Nothing from the isolate is trusted for its type or size.
     if (answer === null || typeof answer !== 'object') return null;
-    const text = (answer as { text?: unknown }).text;
-    return typeof text === 'string' && text.length <= checkpointCharsMax ? text : null;
+    const { text, originals, kinds } = answer as { text?: unknown; originals?: unknown; kinds?: unknown };
+    if (typeof text !== 'string' || text.length > checkpointCharsMax || !Array.isArray(originals) || !Array.isArray(kinds) || originals.length !== kinds.length) return null;
+    for (let index = 0; index < originals.length; index++) {
+      if (kindOfCopy(originals[index]) !== kinds[index]) return null;
+    }
+    return text;
   }
 
   /** The turns a replay drives (replay.ts), lent without making them part of the run's surface. */

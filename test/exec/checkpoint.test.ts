@@ -25,8 +25,45 @@ const plainRun = (index: number): string => [
   `let text${index} = 'r' + Math.random(); const big${index} = ${index}n ** 20n; text${index}.length`,
   `const odd${index} = [NaN, -0, Infinity, -Infinity, undefined, null, true][${index} % 7]; await new Promise((done) => setTimeout(done, 1)); Date.now() > 0`,
   `globalThis.assigned${index} = 'configurable ' + ${index}; Object.defineProperty(globalThis, 'fixed${index}', { value: ${index}, enumerable: false }); fixed${index}`,
-  `if (typeof total === 'number') { var fromBlock${index} = total * 2; } delete globalThis.assigned${index - 1}; setInterval(() => {}, 1000).unref(); 'ok'`,
+  `if (typeof total === 'number') { var fromBlock${index} = total * 2; } delete globalThis.assigned${index - 1}; setInterval(() => {}, 1000).unref(); var record${index} = { at: ${index}, list: [1, , 3] }; 'ok'`,
 ][index % 5]!;
+
+/** Plain-data runs that make objects: trees, Maps and Sets, shared references, cycles, frozen and null-prototype objects, holes, Dates. */
+const objectRun = (index: number): string => [
+  `var s_tree${index} = { id: ${index}, tags: ['a', 'b'], nested: { deep: [1, , 3], when: new Date(${index} * 1000) } }; s_tree${index}.id`,
+  `const s_map${index} = new Map([[1, 'one'], ['k', { v: ${index} }], [{ key: true }, [${index}]]]); const s_set${index} = new Set([1, 'two', s_map${index}, -0]); s_map${index}.size + s_set${index}.size`,
+  `let s_shared${index} = { n: ${index} }; var s_pair${index} = [s_shared${index}, s_shared${index}, { again: s_shared${index} }]; s_pair${index}.length`,
+  `var s_cycle${index} = { name: 'c' }; s_cycle${index}.self = s_cycle${index}; s_cycle${index}.list = [s_cycle${index}]; Object.freeze(s_cycle${index}.list); s_cycle${index}.name`,
+  `var s_odd${index} = Object.create(null); s_odd${index}[2] = 'two'; s_odd${index}.b = -0; s_odd${index}[0] = NaN; Object.defineProperty(s_odd${index}, 'hidden', { value: ${index}n, enumerable: false }); Object.preventExtensions(s_odd${index}); Object.keys(s_odd${index}).length`,
+  `var s_list${index} = [1, 2, 3]; s_list${index}.extra = 'x'; s_list${index}.length = 10; delete s_list${index}[1]; await new Promise((done) => setTimeout(done, 1)); s_tree${index - 5}.nested.deep.push(${index}); s_map${index - 4}.set('later', Math.random()); s_list${index}.length`,
+][index % 6]!;
+
+/** The globals named s_*, in depth: kinds, prototypes, extensibility, every property's attributes in order, Map and Set entries, Dates, and which objects are one. */
+const deepProbe = `(() => {
+  const ids = new Map();
+  const protoNames = new Map([[null, 'null'], [Object.prototype, 'Object'], [Array.prototype, 'Array'], [Map.prototype, 'Map'], [Set.prototype, 'Set'], [Date.prototype, 'Date']]);
+  const show = (v) => {
+    if (typeof v === 'bigint') return v + 'n';
+    if (typeof v === 'number') return Object.is(v, -0) ? '-0' : String(v);
+    if (typeof v === 'function') return 'function';
+    if (typeof v !== 'object' || v === null) return typeof v + ':' + String(v);
+    if (ids.has(v)) return '#' + ids.get(v);
+    ids.set(v, ids.size);
+    const parts = ['#' + ids.get(v), protoNames.get(Object.getPrototypeOf(v)) ?? 'other', Object.isExtensible(v), Object.isFrozen(v)];
+    for (const key of Reflect.ownKeys(v)) {
+      const d = Object.getOwnPropertyDescriptor(v, key);
+      parts.push([String(key), 'value' in d ? show(d.value) : 'accessor', d.writable, d.enumerable, d.configurable]);
+    }
+    if (v instanceof Map) for (const [k, x] of v) parts.push(['entry', show(k), show(x)]);
+    if (v instanceof Set) for (const x of v) parts.push(['item', show(x)]);
+    if (v instanceof Date) parts.push(['time', v.getTime()]);
+    return parts;
+  };
+  return JSON.stringify(Object.getOwnPropertyNames(globalThis).filter((name) => name.startsWith('s_')).map((name) => {
+    const d = Object.getOwnPropertyDescriptor(globalThis, name);
+    return [name, show(d.value), d.writable, d.enumerable, d.configurable];
+  }));
+})()`;
 
 const laterRuns = ['total += 1; total', "var after = 'after'; typeof big1 + typeof odd2 + after", 'Object.is(odd7, -0) + String(odd2) + String(odd12)'];
 
@@ -39,8 +76,8 @@ function fromCheckpoint(steps: ReplayStep[], checkpoints: Array<string | null | 
   throw new Error('no checkpoint was taken');
 }
 
-async function plainHistory(runs: number): Promise<{ steps: ReplayStep[]; checkpoints: Array<string | null | undefined> }> {
-  const codes = Array.from({ length: runs }, (_, index) => plainRun(index));
+async function plainHistory(runs: number, runOf = plainRun): Promise<{ steps: ReplayStep[]; checkpoints: Array<string | null | undefined> }> {
+  const codes = Array.from({ length: runs }, (_, index) => runOf(index));
   const checkpoints: Array<string | null | undefined> = [];
   const steps: ReplayStep[] = [];
   let start: StatefulStart = { replay: [] };
@@ -93,6 +130,30 @@ describe('a checkpoint-resumed heap equals the fully replayed one', () => {
     assert.match(restored[0]!, /"fixed3","number","3",false,false,false/);
   });
 
+  test(`a history of plain objects, arrays, Maps, Sets and Dates, ${2 * checkpointRunsEvery + 5} runs (sharing, cycles, attributes kept)`, async () => {
+    const { steps, checkpoints } = await plainHistory(2 * checkpointRunsEvery + 5, objectRun);
+    assert.deepEqual(checkpoints.flatMap((state, index) => (typeof state === 'string' ? [index + 1] : [])), [checkpointRunsEvery, 2 * checkpointRunsEvery]);
+    const { index, state } = fromCheckpoint(steps, checkpoints);
+    const fromIt: StatefulStart = {
+      replay: steps.slice(index + 1),
+      checkpoint: { heap: steps[index]!.heap, state, fallback: () => assert.fail('the checkpoint was refused') },
+    };
+    const codes = [
+      deepProbe,
+      "s_tree0.nested.deep.push(99); s_map1.get('k').v += 1; s_set7.add(s_tree6); s_map1.get('k').v + ':' + s_tree0.nested.deep.length",
+      's_pair2[0] === s_pair2[1] && s_pair2[2].again === s_pair2[0] && s_cycle3.self === s_cycle3 && s_cycle3.list[0] === s_cycle3 && Object.isFrozen(s_cycle3.list)',
+      "[...s_map1.keys()].map(String).join() + s_map1.get('later') + [...s_set1].length + s_tree0.nested.when.toISOString()",
+      deepProbe,
+    ];
+    const restored = await resumeAndRun(fromIt, codes);
+    const replayed = await resumeAndRun({ replay: steps }, codes);
+    assert.deepEqual(restored, replayed);
+    assert.equal(restored[2], 'true');
+    // The probe saw the objects (not two empty states that agree): a cycle, a frozen array, a null prototype.
+    assert.match(restored[0]!, /"s_cycle3",\["#\d+","Object",true,false,\["name","string:c",true,true,true\],\["self","#\d+"/);
+    assert.match(restored[0]!, /"s_odd4",\["#\d+","null",false,false,\["0","NaN"/);
+  });
+
   test('the off-heap counters are carried: a restored context counts what the history reserved', async () => {
     const { last } = await chain(["var formatted = new Intl.NumberFormat('en').format(1234.5);", ...Array.from({ length: checkpointRunsEvery - 1 }, () => '1')]);
     const state = JSON.parse(last.outcome.checkpoint!) as { sequences: number[] };
@@ -113,8 +174,31 @@ describe('state the rule does not cover has no checkpoint', () => {
   const cases: Array<[string, string]> = [
     ['a function', 'function helper() { return 1; }'],
     ['a class', 'class Point {}'],
-    ['an object', 'var data = { a: 1 };'],
-    ['an array', 'const list = [1, 2];'],
+    ['an object holding a function', 'var data = { a: 1, f() { return 1; } };'],
+    ['an array holding a closure', 'const list = [1, () => list];'],
+    ['a proxy', 'var seen = new Proxy({}, {});'],
+    ['a proxy of an array, deep in an object', 'var deep = { list: [1, { inner: new Proxy([], {}) }] };'],
+    ['a revocable proxy', 'var pair = { proxy: Proxy.revocable({}, {}).proxy };'],
+    ['a proxy made through Reflect.construct', 'var made = Reflect.construct(Proxy, [{}, {}]);'],
+    ['a class instance', 'var point = new (class Point { x = 1; })();'],
+    ['an object with an accessor', "var lazy = { get value() { return 1; } };"],
+    ['an object with a symbol key', "var tagged = { [Symbol.iterator]: 1 };"],
+    ['a Map given a plain prototype', 'var disguised = Object.setPrototypeOf(new Map([[1, 2]]), Object.prototype);'],
+    ['a Map made with a plain prototype', 'var constructed = Reflect.construct(Map, [], Object);'],
+    ['a Date given a plain prototype', 'var when = Object.setPrototypeOf(new Date(0), null);'],
+    ['a plain object given the prototype of a Map', 'var fake = Object.create(Map.prototype);'],
+    ['a promise given a plain prototype', 'var later = Object.setPrototypeOf(Promise.resolve(1), Object.prototype);'],
+    ['a generator given a plain prototype', 'var steps = Object.setPrototypeOf((function* () { yield 1; })(), Object.prototype);'],
+    ['an error', "var failure = new Error('x');"],
+    ['a RegExp', 'var pattern = /a/g;'],
+    ['a typed array', 'var bytes = new Uint8Array(4);'],
+    ['a WeakMap', 'var weak = new WeakMap();'],
+    ['a boxed number', 'var boxed = Object(1);'],
+    ['a Map with an own property', 'var tagged = new Map(); tagged.extra = 1;'],
+    ['the global object in an object', 'var holder = { global: globalThis };'],
+    ['a built-in object in an array', 'var holder = [Math];'],
+    ['a built-in prototype in a Map', 'var holder = new Map([[1, Array.prototype]]);'],
+    ['a flag-gated built-in changed (installed after the snapshot)', 'Promise.try.extra = 1;'],
     ['a symbol', "var tag = Symbol('t');"],
     ['a symbol-keyed global', "globalThis[Symbol.for('k')] = 1;"],
     ['an accessor global', "Object.defineProperty(globalThis, 'lazy', { get() { return 1; } });"],
@@ -163,7 +247,10 @@ describe('state the rule does not cover has no checkpoint', () => {
 describe('a checkpoint the sandbox refuses falls back to the whole replay', () => {
   const corrupt: Array<[string, (state: string) => string]> = [
     ['not JSON', () => '{'],
-    ['another format', (state) => state.replace('"format":1', '"format":2')],
+    ['another format', (state) => state.replace('"format":2', '"format":3')],
+    ['a value naming an object it does not have', (state) => state.replace('["o",0]', '["o",99999]')],
+    ['an object of an unknown kind', (state) => state.replace('["object",', '["weakmap",')],
+    ['an array with a negative length', (state) => state.replace(/\["array",\d+,/, '["array",-1,')],
     ['a binding named as a builtin', (state) => state.replace('"total"', '"Map"')],
     ['a malformed BigInt', (state) => state.replace(/\["b","\d+"\]/, '["b","0x10"]')],
     ['an unknown tag', (state) => state.replace(/\["j",/, '["q",')],

@@ -8,7 +8,7 @@
 // statics (RegExp.$1 …) are those of a fresh context (nothing here matches a RegExp). Anything else answers null, and the heap resumes by replay.
 // What runs after user code uses only what was captured here before it (and reads no property
 // through a prototype); nothing here calls user code (descriptors are read, getters never called).
-const checkpointFormat = 1;
+const checkpointFormat = 2;
 /** Characters of a checkpoint at most (the bound of what a heap record carries besides its run). */
 const checkpointCharsMax = 1024 * 1024;
 // Captured (the rest from natives.js): what runs after user code.
@@ -245,9 +245,167 @@ function encodePrimitive(value) {
   }
 }
 
+// ---- plain data: objects a checkpoint encodes, and proves ordinary ----
+// Captured: what plain data is made of, and how it is read and rebuilt.
+const checkpointObjectPrototype = Object.prototype;
+const checkpointArrayPrototype = Array.prototype;
+const CheckpointMap = Map;
+const CheckpointSet = Set;
+const CheckpointDate = Date;
+const checkpointMapPrototype = Map.prototype;
+const checkpointSetPrototype = Set.prototype;
+const checkpointDatePrototype = Date.prototype;
+const checkpointMapGet = Map.prototype.get;
+const checkpointMapSet = Map.prototype.set;
+const checkpointMapForEach = Map.prototype.forEach;
+const checkpointSetAdd = Set.prototype.add;
+const checkpointSetHas = Set.prototype.has;
+const checkpointSetForEach = Set.prototype.forEach;
+const checkpointSetSize = getterOf(Set.prototype, 'size');
+const checkpointDateGetTime = Date.prototype.getTime;
+const checkpointObjectCreate = Object.create;
+const checkpointPreventExtensions = Object.preventExtensions;
+const checkpointWeakSetAdd = WeakSet.prototype.add;
+const checkpointWeakSetHas = WeakSet.prototype.has;
+/** Values (primitives and objects) a checkpoint encodes at most. */
+const checkpointValuesMax = 100_000;
+
+// Every operation on a proxy may run its handler (user code), and nothing in JavaScript tells a
+// proxy from its target without one, so every proxy a program makes is noted as it is made: the
+// global Proxy and Proxy.revocable are proxies of V8's, whose handlers (null prototypes: no trap
+// is looked up where a program could put one) note the proxy made. A checkpoint refuses a state
+// that holds one.
+const madeProxies = new WeakSet();
+const notingProxy = new RealProxy(RealProxy, /** @type {ProxyHandler<any>} */ ({
+  __proto__: null,
+  /** @param {any} target @param {any[]} args @param {any} newTarget */
+  construct(target, args, newTarget) {
+    const made = reflectConstruct(target, args, newTarget);
+    reflectApply(checkpointWeakSetAdd, madeProxies, [made]);
+    return made;
+  },
+}));
+const notingRevocable = new RealProxy(RealProxy.revocable, /** @type {ProxyHandler<any>} */ ({
+  __proto__: null,
+  /** @param {any} target @param {unknown} self @param {any[]} args */
+  apply(target, self, args) {
+    const made = reflectApply(target, self, args);
+    reflectApply(checkpointWeakSetAdd, madeProxies, [made.proxy]);
+    return made;
+  },
+}));
+presentAsNative(notingProxy, 'Proxy');
+presentAsNative(notingRevocable, 'revocable');
+defineBuiltin(RealProxy, 'revocable', notingRevocable);
+defineBuiltin(globalThis, 'Proxy', notingProxy);
+
 /**
- * The checkpoint of this context after a run, as text, or why there is none.
- * @returns {{ text: string | null; reason: string | null }}
+ * Encodes the state's values: a primitive in place, an object as ['o', index] into `objects` (each
+ * object once, so shared references and cycles are kept), its contents encoded after it. Throws a
+ * string, why, for anything but plain data: a function, a symbol, a proxy, a built-in object, an
+ * accessor, a symbol key, another prototype. Runs after builtinsChanged found every built-in as
+ * attached, so the built-ins it calls are the real ones; it reads own descriptors only.
+ * @returns {{ value(value: unknown): unknown[]; drain(): void; objects: unknown[][]; originals: object[]; kinds: string[] }}
+ */
+function stateEncoder() {
+  /** @type {unknown[][]} */
+  const objects = [];
+  /** @type {object[]} */
+  const originals = [];
+  /** @type {string[]} */
+  const kinds = [];
+  const indexOf = new CheckpointMap();
+  const builtins = new CheckpointSet();
+  for (const entry of /** @type {GraphEntry[]} */ (attachedGraph)) reflectApply(checkpointSetAdd, builtins, [entry.object]);
+  let values = 0;
+  let drained = 0;
+  /** @param {unknown} value @returns {unknown[]} */
+  const value = (value) => {
+    if (++values > checkpointValuesMax) throw `the state holds more than ${checkpointValuesMax} values`;
+    const primitive = encodePrimitive(value);
+    if (primitive !== null) return primitive;
+    if (typeof value !== 'object' || value === null) throw `the state holds a ${typeof value}`;
+    const known = reflectApply(checkpointMapGet, indexOf, [value]);
+    if (known !== undefined) return ['o', known];
+    if (reflectApply(checkpointWeakSetHas, madeProxies, [value])) throw 'the state holds a proxy';
+    if (reflectApply(checkpointSetHas, snapshotObjects, [value]) || reflectApply(checkpointSetHas, builtins, [value])) throw 'the state holds a built-in object';
+    const index = originals.length;
+    reflectApply(checkpointMapSet, indexOf, [value, index]);
+    originals[index] = value;
+    return ['o', index];
+  };
+  const drain = () => {
+    for (; drained < originals.length; drained++) {
+      const encoded = encodeObject(originals[drained], value);
+      objects[drained] = encoded;
+      kinds[drained] = /** @type {string} */ (encoded[0]);
+    }
+  };
+  return { value, drain, objects, originals, kinds };
+}
+
+/**
+ * An object's own properties, each [key, value, writable, enumerable, configurable]; throws for a
+ * symbol key or an accessor. `skip`: a key left out (an array's length).
+ * @param {object} object
+ * @param {(value: unknown) => unknown[]} value
+ * @param {string | null} skip
+ * @returns {unknown[][]}
+ */
+function encodeProperties(object, value, skip) {
+  const keys = reflectOwnKeys(object);
+  /** @type {unknown[][]} */
+  const properties = [];
+  for (let index = 0; index < keys.length; index++) {
+    const key = keys[index];
+    if (typeof key !== 'string') throw 'an object of the state has a symbol key';
+    if (key === skip) continue;
+    const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(object, key));
+    if (!objectHasOwn(descriptor, 'value')) throw `an object of the state has an accessor (${key})`;
+    properties[properties.length] = [key, value(descriptor.value), descriptor.writable === true, descriptor.enumerable === true, descriptor.configurable === true];
+  }
+  return properties;
+}
+
+/**
+ * One object of the state (not a proxy, not a built-in): [kind, ...contents]. A Map, Set or Date
+ * must have its own prototype and no own property; the host checks each object's kind again on
+ * the copy it receives (V8's serializer sees internal slots, which JavaScript cannot).
+ * @param {object} object
+ * @param {(value: unknown) => unknown[]} value
+ * @returns {unknown[]}
+ */
+function encodeObject(object, value) {
+  const prototype = checkpointGetPrototypeOf(object);
+  const extensible = checkpointIsExtensible(object);
+  if (prototype === checkpointMapPrototype || prototype === checkpointSetPrototype || prototype === checkpointDatePrototype) {
+    if (!extensible || reflectOwnKeys(object).length !== 0) throw 'a Map, Set or Date of the state has own properties or is frozen';
+    /** @type {unknown[]} */
+    const items = [];
+    // Each throws for an object that only has the prototype (not the internal slots).
+    if (prototype === checkpointDatePrototype) return ['date', value(reflectApply(checkpointDateGetTime, object, []))];
+    if (prototype === checkpointMapPrototype) {
+      reflectApply(checkpointMapSize, object, []);
+      reflectApply(checkpointMapForEach, object, [(/** @type {unknown} */ item, /** @type {unknown} */ key) => { items[items.length] = [value(key), value(item)]; }]);
+      return ['map', items];
+    }
+    reflectApply(checkpointSetSize, object, []);
+    reflectApply(checkpointSetForEach, object, [(/** @type {unknown} */ item) => { items[items.length] = value(item); }]);
+    return ['set', items];
+  }
+  if (checkpointArrayIsArray(object)) {
+    if (prototype !== checkpointArrayPrototype) throw 'an array of the state has another prototype';
+    const length = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(object, 'length'));
+    return ['array', length.value, length.writable === true, extensible, encodeProperties(object, value, 'length')];
+  }
+  if (prototype !== checkpointObjectPrototype && prototype !== null) throw 'an object of the state has another prototype (a class instance, a built-in kind)';
+  return ['object', prototype === null, extensible, encodeProperties(object, value, null)];
+}
+
+/**
+ * The checkpoint of this context after a run, as text, or why there is none; with the objects it
+ * encodes and their kinds, for the host to check on its copy.
+ * @returns {{ text: string | null; reason: string | null; originals?: object[]; kinds?: string[] }}
  */
 function takeCheckpoint() {
   /** @param {string} reason */
@@ -264,19 +422,25 @@ function takeCheckpoint() {
   const keys = reflectOwnKeys(globalThis);
   const first = /** @type {GraphEntry[]} */ (attachedGraph)[0].keys.length;
   const bindings = [];
-  for (let index = first; index < keys.length; index++) {
-    const key = keys[index];
-    if (typeof key !== 'string') return none('a global has a symbol key');
-    const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(globalThis, key));
-    if (!objectHasOwn(descriptor, 'value')) return none(`global ${key} is an accessor`);
-    const value = encodePrimitive(descriptor.value);
-    if (value === null) return none(`global ${key} is not a primitive`);
-    bindings.push([key, value, descriptor.writable === true, descriptor.enumerable === true, descriptor.configurable === true]);
+  const encoder = stateEncoder();
+  try {
+    for (let index = first; index < keys.length; index++) {
+      const key = keys[index];
+      if (typeof key !== 'string') return none('a global has a symbol key');
+      const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(globalThis, key));
+      if (!objectHasOwn(descriptor, 'value')) return none(`global ${key} is an accessor`);
+      bindings.push([key, encoder.value(descriptor.value), descriptor.writable === true, descriptor.enumerable === true, descriptor.configurable === true]);
+    }
+    encoder.drain();
+  } catch (reason) {
+    if (typeof reason === 'string') return none(reason);
+    // A Map, Set or Date method refused an object that only has their prototype.
+    return none('an object of the state has a built-in prototype without being of its kind');
   }
   // The off-heap counters only grow (off-heap.js): carried, a restored context refuses the same allocations a replayed one would.
-  const text = checkpointJsonStringify({ format: checkpointFormat, sequences: [idSequence, timerSequence, workSequence, offHeapBytes, wasmMemories, ballastBytes], bindings });
-  if (text.length > checkpointCharsMax) return none(`the bindings take more than ${checkpointCharsMax} characters`);
-  return { text, reason: null };
+  const text = checkpointJsonStringify({ format: checkpointFormat, sequences: [idSequence, timerSequence, workSequence, offHeapBytes, wasmMemories, ballastBytes], bindings, objects: encoder.objects });
+  if (text.length > checkpointCharsMax) return none(`the state takes more than ${checkpointCharsMax} characters`);
+  return { text, reason: null, originals: encoder.originals, kinds: encoder.kinds };
 }
 
 /**
@@ -311,17 +475,90 @@ function restoreCheckpoint(text) {
   if (parsed === null || typeof parsed !== 'object' || parsed.format !== checkpointFormat) throw new TypeError('not a checkpoint of this format');
   const sequences = parsed.sequences;
   const bindings = parsed.bindings;
-  if (!checkpointArrayIsArray(sequences) || sequences.length !== 6 || !checkpointArrayIsArray(bindings)) throw new TypeError('a checkpoint has sequences and bindings');
+  const objects = parsed.objects;
+  if (!checkpointArrayIsArray(sequences) || sequences.length !== 6 || !checkpointArrayIsArray(bindings) || !checkpointArrayIsArray(objects)) throw new TypeError('a checkpoint has sequences, bindings and objects');
   for (const sequence of sequences) if (!Number.isSafeInteger(sequence) || sequence < 0) throw new TypeError('a sequence is a count');
+  if (objects.length > checkpointValuesMax) throw new TypeError(`a checkpoint has more than ${checkpointValuesMax} objects`);
+  // The objects first, empty (a value may name any of them), then filled; nothing is defined on
+  // the global object until all of them are built.
+  /** @type {object[]} */
+  const shells = [];
+  for (const object of objects) shells.push(shellOf(object));
+  /** @param {unknown} encoded @returns {unknown} */
+  const decode = (encoded) => {
+    if (checkpointArrayIsArray(encoded) && encoded[0] === 'o' && encoded.length === 2) {
+      const index = encoded[1];
+      if (!Number.isSafeInteger(index) || index < 0 || index >= shells.length) throw new TypeError('a value names an object the checkpoint does not have');
+      return shells[index];
+    }
+    return decodePrimitive(encoded);
+  };
+  for (let index = 0; index < objects.length; index++) fillShell(shells[index], objects[index], decode);
   const defined = new Set(reflectOwnKeys(globalThis));
   const ready = [];
   for (const binding of bindings) {
     if (!checkpointArrayIsArray(binding) || binding.length !== 5 || typeof binding[0] !== 'string' || typeof binding[2] !== 'boolean' || typeof binding[3] !== 'boolean' || typeof binding[4] !== 'boolean') throw new TypeError('a binding is [name, value, writable, enumerable, configurable]');
     if (defined.has(binding[0])) throw new TypeError(`a binding named ${binding[0]} is defined already`);
     defined.add(binding[0]);
-    ready.push({ name: binding[0], descriptor: { value: decodePrimitive(binding[1]), writable: binding[2], enumerable: binding[3], configurable: binding[4] } });
+    ready.push({ name: binding[0], descriptor: { value: decode(binding[1]), writable: binding[2], enumerable: binding[3], configurable: binding[4] } });
   }
   for (const { name, descriptor } of ready) defineProperty(globalThis, name, descriptor);
   idSequence = sequences[0]; timerSequence = sequences[1]; workSequence = sequences[2];
   offHeapBytes = sequences[3]; wasmMemories = sequences[4]; ballastBytes = sequences[5];
+}
+
+/**
+ * The empty object an encoded one is rebuilt into (its kind, its prototype; a Date its time).
+ * @param {unknown} encoded
+ * @returns {object}
+ */
+function shellOf(encoded) {
+  if (!checkpointArrayIsArray(encoded)) throw new TypeError('an object is [kind, ...contents]');
+  const kind = encoded[0];
+  if (kind === 'object' && encoded.length === 4 && typeof encoded[1] === 'boolean') return encoded[1] ? checkpointObjectCreate(null) : {};
+  if (kind === 'array' && encoded.length === 5) return [];
+  if (kind === 'map' && encoded.length === 2) return new CheckpointMap();
+  if (kind === 'set' && encoded.length === 2) return new CheckpointSet();
+  if (kind === 'date' && encoded.length === 2) {
+    const time = decodePrimitive(encoded[1]);
+    if (typeof time === 'number') return new CheckpointDate(time);
+  }
+  throw new TypeError('an object is of a kind a checkpoint does not have');
+}
+
+/**
+ * Fills a shell with its encoded contents (its values decoded by `decode`).
+ * @param {any} shell
+ * @param {any} encoded
+ * @param {(encoded: unknown) => unknown} decode
+ * @returns {void}
+ */
+function fillShell(shell, encoded, decode) {
+  const kind = encoded[0];
+  if (kind === 'date') return;
+  if (kind === 'map' || kind === 'set') {
+    const items = encoded[1];
+    if (!checkpointArrayIsArray(items)) throw new TypeError('a Map or Set has a list of items');
+    for (const item of items) {
+      if (kind === 'set') { reflectApply(checkpointSetAdd, shell, [decode(item)]); continue; }
+      if (!checkpointArrayIsArray(item) || item.length !== 2) throw new TypeError('a Map item is [key, value]');
+      reflectApply(checkpointMapSet, shell, [decode(item[0]), decode(item[1])]);
+    }
+    return;
+  }
+  const properties = encoded[kind === 'array' ? 4 : 3];
+  const extensible = encoded[kind === 'array' ? 3 : 2];
+  if (!checkpointArrayIsArray(properties) || typeof extensible !== 'boolean') throw new TypeError('an object has properties and its extensibility');
+  for (const property of properties) {
+    if (!checkpointArrayIsArray(property) || property.length !== 5 || typeof property[0] !== 'string' || typeof property[2] !== 'boolean' || typeof property[3] !== 'boolean' || typeof property[4] !== 'boolean') throw new TypeError('a property is [key, value, writable, enumerable, configurable]');
+    if (kind === 'array' && property[0] === 'length') throw new TypeError("an array's length is not one of its properties");
+    defineProperty(shell, property[0], { value: decode(property[1]), writable: property[2], enumerable: property[3], configurable: property[4] });
+  }
+  if (kind === 'array') {
+    const length = encoded[1];
+    if (!Number.isSafeInteger(length) || length < 0 || typeof encoded[2] !== 'boolean') throw new TypeError('an array has a length');
+    defineProperty(shell, 'length', { value: length });
+    if (!encoded[2]) defineProperty(shell, 'length', { writable: false });
+  }
+  if (!extensible) checkpointPreventExtensions(shell);
 }
