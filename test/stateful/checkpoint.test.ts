@@ -43,7 +43,7 @@ describe('checkpoints on real storage', () => {
     const at = heaps[checkpointRunsEvery - 1]!;
     const record = decodeHeapRecord(at, await stack.heaps.store.get(at));
     // Stored by its own hash, so the store accepts it: only the sandbox can refuse it.
-    const forged = await stack.heaps.store.put(encodeHeapRecord({ ...record, checkpoint: '{"format":1,"sequences":[0,0,0,0,0,0],"bindings":[["Map",["j",1],true,true,false]]}' }));
+    const forged = await stack.heaps.store.put(encodeHeapRecord({ ...record, checkpoint: '{"format":2,"sequences":[0,0,0,0,0,0],"bindings":[["Map",["j",1],true,true,false]],"objects":[]}' }));
     const resumed = await heapOf(stack, 'JSON.stringify([total, last, typeof Map])', { heap: forged });
     assert.equal(resumed.result, JSON.stringify([(checkpointRunsEvery * (checkpointRunsEvery - 1)) / 2, `run ${checkpointRunsEvery - 1}`, 'function']));
     assert.equal(warnings.length, 1);
