@@ -199,6 +199,7 @@ describe('state the rule does not cover has no checkpoint', () => {
     ['a built-in object in an array', 'var holder = [Math];'],
     ['a built-in prototype in a Map', 'var holder = new Map([[1, Array.prototype]]);'],
     ['a flag-gated built-in changed (installed after the snapshot)', 'Promise.try.extra = 1;'],
+    ['a state past 1 MiB of text', "var big = { text: 'x'.repeat(2 ** 20 + 1) };"],
     ['a symbol', "var tag = Symbol('t');"],
     ['a symbol-keyed global', "globalThis[Symbol.for('k')] = 1;"],
     ['an accessor global', "Object.defineProperty(globalThis, 'lazy', { get() { return 1; } });"],
@@ -242,6 +243,17 @@ describe('state the rule does not cover has no checkpoint', () => {
       drop(last.live);
     });
   }
+});
+
+test('the global Proxy, which notes the proxies made, behaves as V8\'s', async () => {
+  const code = `[typeof Proxy, Proxy.name, Proxy.length, String(Proxy), 'prototype' in Proxy, Object.getPrototypeOf(Proxy) === Function.prototype,
+    (() => { try { Proxy({}, {}); return 'called'; } catch (error) { return error.constructor.name + ': ' + error.message; } })(),
+    Proxy.revocable.name, Proxy.revocable.length, String(Proxy.revocable),
+    (() => { const pair = Proxy.revocable({ a: 1 }, {}); const before = pair.proxy.a; pair.revoke(); try { return pair.proxy.a; } catch (error) { return before + error.constructor.name; } })(),
+    new Proxy({}, { get: () => 7 }).x, Array.isArray(new Proxy([], {})), (() => { try { class Sub extends Proxy {} return 'extended'; } catch (error) { return error.constructor.name; } })()].join('|')`;
+  const ran = await runStateful(code, { replay: [] });
+  drop(ran.live);
+  assert.equal(ran.outcome.result, (0, eval)(code) as string);
 });
 
 describe('a checkpoint the sandbox refuses falls back to the whole replay', () => {

@@ -305,7 +305,7 @@ defineBuiltin(globalThis, 'Proxy', notingProxy);
  * string, why, for anything but plain data: a function, a symbol, a proxy, a built-in object, an
  * accessor, a symbol key, another prototype. Runs after builtinsChanged found every built-in as
  * attached, so the built-ins it calls are the real ones; it reads own descriptors only.
- * @returns {{ value(value: unknown): unknown[]; drain(): void; objects: unknown[][]; originals: object[]; kinds: string[] }}
+ * @returns {{ value(value: unknown): unknown[]; spend(text: string): void; drain(): void; objects: unknown[][]; originals: object[]; kinds: string[] }}
  */
 function stateEncoder() {
   /** @type {unknown[][]} */
@@ -318,10 +318,18 @@ function stateEncoder() {
   const builtins = new CheckpointSet();
   for (const entry of /** @type {GraphEntry[]} */ (attachedGraph)) reflectApply(checkpointSetAdd, builtins, [entry.object]);
   let values = 0;
+  let chars = 0;
   let drained = 0;
+  // Strings are counted as they are met: a state past the bound is refused before its text is made.
+  /** @param {string} text @returns {void} */
+  const spend = (text) => {
+    chars += text.length;
+    if (chars > checkpointCharsMax) throw `the state takes more than ${checkpointCharsMax} characters`;
+  };
   /** @param {unknown} value @returns {unknown[]} */
   const value = (value) => {
     if (++values > checkpointValuesMax) throw `the state holds more than ${checkpointValuesMax} values`;
+    if (typeof value === 'string') spend(value);
     const primitive = encodePrimitive(value);
     if (primitive !== null) return primitive;
     if (typeof value !== 'object' || value === null) throw `the state holds a ${typeof value}`;
@@ -336,12 +344,12 @@ function stateEncoder() {
   };
   const drain = () => {
     for (; drained < originals.length; drained++) {
-      const encoded = encodeObject(originals[drained], value);
+      const encoded = encodeObject(originals[drained], value, spend);
       objects[drained] = encoded;
       kinds[drained] = /** @type {string} */ (encoded[0]);
     }
   };
-  return { value, drain, objects, originals, kinds };
+  return { value, spend, drain, objects, originals, kinds };
 }
 
 /**
@@ -349,10 +357,11 @@ function stateEncoder() {
  * symbol key or an accessor. `skip`: a key left out (an array's length).
  * @param {object} object
  * @param {(value: unknown) => unknown[]} value
+ * @param {(text: string) => void} spend
  * @param {string | null} skip
  * @returns {unknown[][]}
  */
-function encodeProperties(object, value, skip) {
+function encodeProperties(object, value, spend, skip) {
   const keys = reflectOwnKeys(object);
   /** @type {unknown[][]} */
   const properties = [];
@@ -360,6 +369,7 @@ function encodeProperties(object, value, skip) {
     const key = keys[index];
     if (typeof key !== 'string') throw 'an object of the state has a symbol key';
     if (key === skip) continue;
+    spend(key);
     const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(object, key));
     if (!objectHasOwn(descriptor, 'value')) throw `an object of the state has an accessor (${key})`;
     properties[properties.length] = [key, value(descriptor.value), descriptor.writable === true, descriptor.enumerable === true, descriptor.configurable === true];
@@ -373,9 +383,10 @@ function encodeProperties(object, value, skip) {
  * the copy it receives (V8's serializer sees internal slots, which JavaScript cannot).
  * @param {object} object
  * @param {(value: unknown) => unknown[]} value
+ * @param {(text: string) => void} spend
  * @returns {unknown[]}
  */
-function encodeObject(object, value) {
+function encodeObject(object, value, spend) {
   const prototype = checkpointGetPrototypeOf(object);
   const extensible = checkpointIsExtensible(object);
   if (prototype === checkpointMapPrototype || prototype === checkpointSetPrototype || prototype === checkpointDatePrototype) {
@@ -396,10 +407,10 @@ function encodeObject(object, value) {
   if (checkpointArrayIsArray(object)) {
     if (prototype !== checkpointArrayPrototype) throw 'an array of the state has another prototype';
     const length = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(object, 'length'));
-    return ['array', length.value, length.writable === true, extensible, encodeProperties(object, value, 'length')];
+    return ['array', length.value, length.writable === true, extensible, encodeProperties(object, value, spend, 'length')];
   }
   if (prototype !== checkpointObjectPrototype && prototype !== null) throw 'an object of the state has another prototype (a class instance, a built-in kind)';
-  return ['object', prototype === null, extensible, encodeProperties(object, value, null)];
+  return ['object', prototype === null, extensible, encodeProperties(object, value, spend, null)];
 }
 
 /**
@@ -429,6 +440,7 @@ function takeCheckpoint() {
       if (typeof key !== 'string') return none('a global has a symbol key');
       const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(globalThis, key));
       if (!objectHasOwn(descriptor, 'value')) return none(`global ${key} is an accessor`);
+      encoder.spend(key);
       bindings.push([key, encoder.value(descriptor.value), descriptor.writable === true, descriptor.enumerable === true, descriptor.configurable === true]);
     }
     encoder.drain();
