@@ -247,26 +247,14 @@ function encodePrimitive(value) {
 
 // ---- plain data: objects a checkpoint encodes, and proves ordinary ----
 // Captured: what plain data is made of, and how it is read and rebuilt.
-const checkpointObjectPrototype = Object.prototype;
-const checkpointArrayPrototype = Array.prototype;
-const CheckpointMap = Map;
-const CheckpointSet = Set;
-const CheckpointDate = Date;
-const checkpointMapPrototype = Map.prototype;
-const checkpointSetPrototype = Set.prototype;
-const checkpointDatePrototype = Date.prototype;
-const checkpointMapGet = Map.prototype.get;
-const checkpointMapSet = Map.prototype.set;
-const checkpointMapForEach = Map.prototype.forEach;
-const checkpointSetAdd = Set.prototype.add;
-const checkpointSetHas = Set.prototype.has;
-const checkpointSetForEach = Set.prototype.forEach;
+const [CheckpointMap, CheckpointSet, CheckpointDate] = [Map, Set, Date];
+const [checkpointObjectPrototype, checkpointArrayPrototype, checkpointMapPrototype, checkpointSetPrototype, checkpointDatePrototype] = [Object.prototype, Array.prototype, Map.prototype, Set.prototype, Date.prototype];
+const { get: checkpointMapGet, set: checkpointMapSet, forEach: checkpointMapForEach } = Map.prototype;
+const { add: checkpointSetAdd, has: checkpointSetHas, forEach: checkpointSetForEach } = Set.prototype;
+const { add: checkpointWeakSetAdd, has: checkpointWeakSetHas } = WeakSet.prototype;
+const { create: checkpointObjectCreate, preventExtensions: checkpointPreventExtensions } = Object;
 const checkpointSetSize = getterOf(Set.prototype, 'size');
 const checkpointDateGetTime = Date.prototype.getTime;
-const checkpointObjectCreate = Object.create;
-const checkpointPreventExtensions = Object.preventExtensions;
-const checkpointWeakSetAdd = WeakSet.prototype.add;
-const checkpointWeakSetHas = WeakSet.prototype.has;
 /** Values (primitives and objects) a checkpoint encodes at most. */
 const checkpointValuesMax = 100_000;
 
