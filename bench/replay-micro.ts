@@ -2,9 +2,11 @@
 // a chain of N stateful runs made live on the engine, then engine runs that start from a replay
 // of all N steps (as a resume from storage does after a restart), timed and their CPU counted
 // (all threads). Prints the median of the rounds: ms per replayed step, wall and CPU.
-//   node --no-node-snapshot bench/replay-micro.ts [steps=1000] [rounds=5] [mixed|plain]
-// `plain`: a history whose globals are all primitives (docs/stateful.md, "Checkpoints"), resumed in
-// turns by whole replay (A) and from its newest checkpoint plus the runs after it (B), A B A B.
+//   node --no-node-snapshot bench/replay-micro.ts [steps=1000] [rounds=5] [mixed|plain|data]
+// `plain`: a history whose globals are all primitives, `data`: agent-like plain data (objects,
+// arrays, a Map, Dates; no function) (docs/stateful.md, "Checkpoints"), resumed in turns by whole
+// replay (A) and from its newest checkpoint plus the runs after it (B), A B A B. `mixed` declares a
+// function every fifth run: no checkpoint, whole replay only.
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createEngine } from '../src/exec/engine.ts';
@@ -14,7 +16,7 @@ import { textFormatCurrent } from '../src/model.ts';
 const steps = Number(process.argv[2] ?? 1000);
 const rounds = Number(process.argv[3] ?? 5);
 const kind = process.argv[4] ?? 'mixed';
-if (kind !== 'mixed' && kind !== 'plain') throw new Error('the history kind is mixed or plain');
+if (kind !== 'mixed' && kind !== 'plain' && kind !== 'data') throw new Error('the history kind is mixed, plain or data');
 const engine = await createEngine({ maxConcurrentExecutions: 1 });
 const limits = { heapMemoryMaxMb: 32, executionTimeoutMs: 30_000 };
 // Agent-like runs: bindings of every kind, a function, objects, now and then a console line and a timer.
@@ -32,7 +34,14 @@ const mixedCodeOf = (index: number): string => [
   `console.log('step', ${index}); Math.random() < 2`,
   `await new Promise((resolve) => setTimeout(resolve, 0)); ${index}`,
 ][index % 5]!;
-const codeOf = kind === 'plain' ? plainCodeOf : mixedCodeOf;
+const dataCodeOf = (index: number): string => [
+  `var total = (globalThis.total ?? 0) + ${index}; total`,
+  `let item${index} = { index: ${index}, tags: ['a', 'b'], at: new Date(Date.now()) }; item${index}.index`,
+  `var seen = globalThis.seen ?? new Map(); seen.set('k' + ${index}, { n: ${index}, last: item${index - 1} }); seen.size`,
+  `console.log('step', ${index}); Math.random() < 2`,
+  `await new Promise((resolve) => setTimeout(resolve, 0)); var rows = [...(globalThis.rows ?? []).slice(-20), [${index}, 'row']]; rows.length`,
+][index % 5]!;
+const codeOf = kind === 'plain' ? plainCodeOf : kind === 'data' ? dataCodeOf : mixedCodeOf;
 
 const history: ReplayStep[] = [];
 let start: StatefulStart = { replay: [] };
@@ -80,7 +89,7 @@ async function resume(into: Series, stateful: StatefulStart): Promise<void> {
   into.results.push(outcome.result ?? '');
 }
 const checkpointed = newest;
-if (kind === 'plain' && checkpointed === null) throw new Error('the plain history left no checkpoint');
+if (kind !== 'mixed' && checkpointed === null) throw new Error(`the ${kind} history left no checkpoint`);
 const loads: number[] = [];
 for (let round = 0; round < rounds; round++) {
   loads.push(loadavg()[0]!);

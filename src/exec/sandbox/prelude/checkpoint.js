@@ -25,28 +25,40 @@ for (let index = 0; index < regExpStaticNames.length; index++) {
   if (descriptor !== undefined && descriptor.get !== undefined) regExpStaticGetters[regExpStaticGetters.length] = descriptor.get;
 }
 
-/** @typedef {{ object: object; prototype: object | null; extensible: boolean; keys: Array<string | symbol>; parts: unknown[] }} GraphEntry */
 /**
- * The built-in graph as the prelude's snapshot holds it: per object, its prototype, extensibility
- * and own properties (key and descriptor parts), in `reflectOwnKeys` order; the global object
- * first. Captured once, when the snapshot is made (the end of the prelude): every context made
- * from the snapshot has its own copy, which points at its own built-ins, so no context walks them.
- * @type {GraphEntry[]}
+ * A record of built-in objects as they were, compact (a context made from the snapshot
+ * deserializes it, so it holds few references: one string and one flat list): `text` describes,
+ * object after object, its extensibility, own keys in order, their attributes and primitive
+ * values; `refs` holds, in the same order, what is compared by identity (each object's
+ * prototype, symbol keys, object values, getters, setters); `bounds` where each object's part of
+ * `text` and of `refs` ends (two numbers per object).
+ * @typedef {{ objects: object[]; text: string; refs: unknown[]; bounds: number[] }} BuiltinRecord
  */
-let snapshotGraph = [];
-/** The objects of `snapshotGraph`: where an attach's walk stops. @type {Set<unknown>} */
-let snapshotObjects = new Set();
+/**
+ * The built-ins as the prelude's snapshot holds them, the global object first. Made once, when
+ * the snapshot is made (the end of the prelude): every context made from the snapshot has its own
+ * copy, which points at its own built-ins, so no context walks them.
+ * @type {BuiltinRecord}
+ */
+let snapshotRecord = { objects: [], text: '', refs: [], bounds: [] };
 /**
  * What attach changed after the snapshot, in a stateful context: the global object as attached
- * (first) and the objects attach installed (wasm.js's lazy globals, fetch/fs, display). Null until
- * captured (stateless contexts never are).
- * @type {null | GraphEntry[]}
+ * (first), the built-ins V8 installed after the snapshot, and the objects attach installed
+ * (wasm.js's lazy globals, fetch/fs, display). Null until recorded (stateless contexts never are).
+ * @type {null | BuiltinRecord}
  */
-let attachedGraph = null;
+let attachedRecord = null;
+/** The global object's own keys as attached: the globals a program adds come after them. */
+let globalKeysAttached = 0;
+/** Every built-in object, as a set (stateful contexts, made at attach): the state may hold none. @type {Set<unknown>} */
+let builtinObjects = new Set();
+/** The indices of `snapshotRecord.objects` superseded by `attachedRecord`, ascending. @type {number[]} */
+let supersededEntries = [];
 /** Object.prototype's own keys, captured with the prelude (before any user code). */
 const objectPrototypeKeysAttached = reflectOwnKeys(Object.prototype);
 /** The legacy RegExp statics as the context was attached (a fresh context's: web.js matched an encoding label). @type {unknown[]} */
 const regExpStaticsAttached = [];
+const checkpointStringSlice = String.prototype.slice;
 
 /**
  * Built-ins no property path from the global object reaches, but user code does (through an
@@ -80,11 +92,11 @@ function unreachableBuiltins() {
 }
 
 /**
- * Records every object reachable from `roots` (through properties, accessors and prototypes),
- * except those `known` holds: before any user code.
+ * Every object reachable from `roots` (through properties, accessors and prototypes), except
+ * those `known` holds, in the order met: before any user code.
  * @param {object[]} roots
  * @param {Set<unknown>} known
- * @returns {{ graph: GraphEntry[]; seen: Set<unknown> }}
+ * @returns {object[]}
  */
 function walkBuiltins(roots, known) {
   const seen = new Set();
@@ -98,21 +110,98 @@ function walkBuiltins(roots, known) {
     }
   };
   for (const root of roots) visit(root);
-  const graph = [];
   for (let index = 0; index < queue.length; index++) {
     const object = queue[index];
-    const keys = reflectOwnKeys(object);
-    const parts = [];
-    for (const key of keys) {
+    for (const key of reflectOwnKeys(object)) {
       const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(object, key));
-      parts.push(descriptor.value, descriptor.get, descriptor.set, descriptor.writable, descriptor.enumerable, descriptor.configurable);
       visit(descriptor.value); visit(descriptor.get); visit(descriptor.set);
     }
-    const prototype = checkpointGetPrototypeOf(object);
-    visit(prototype);
-    graph.push({ object, prototype, extensible: checkpointIsExtensible(object), keys, parts });
+    visit(checkpointGetPrototypeOf(object));
   }
-  return { graph, seen };
+  return queue;
+}
+
+/**
+ * One built-in object's part of a record: its text, its references pushed onto `refs`. `count`:
+ * its first keys only (the global object, whose later keys are the program's), or all; null when
+ * it has fewer. Reads own descriptors, and only the fields each kind has (never a getter).
+ * @param {object} object
+ * @param {unknown[]} refs
+ * @param {number} count
+ * @returns {string | null}
+ */
+function describeBuiltin(object, refs, count) {
+  const keys = reflectOwnKeys(object);
+  const described = count < 0 ? keys.length : count;
+  if (keys.length < described) return null;
+  let text = (checkpointIsExtensible(object) ? 'E' : 'N') + described;
+  refs[refs.length] = checkpointGetPrototypeOf(object);
+  for (let index = 0; index < described; index++) {
+    const key = keys[index];
+    if (typeof key === 'string') text += '|' + key.length + ':' + key;
+    else { text += '|s'; refs[refs.length] = key; }
+    const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(object, key));
+    text += (descriptor.enumerable ? 'e' : '-') + (descriptor.configurable ? 'c' : '-');
+    if (!objectHasOwn(descriptor, 'value')) {
+      text += 'a';
+      refs[refs.length] = descriptor.get;
+      refs[refs.length] = descriptor.set;
+      continue;
+    }
+    text += descriptor.writable ? 'w' : '-';
+    const value = descriptor.value;
+    if ((typeof value === 'object' && value !== null) || typeof value === 'function' || typeof value === 'symbol') {
+      text += 'o';
+      refs[refs.length] = value;
+    } else if (typeof value === 'string') text += 's' + value.length + ':' + value;
+    else if (typeof value === 'number' && checkpointObjectIs(value, -0)) text += 'n-0';
+    else text += typeof value + ':' + value;
+  }
+  return text;
+}
+
+/**
+ * The record of `objects` (the global object described in full: attach and the snapshot).
+ * @param {object[]} objects
+ * @returns {BuiltinRecord}
+ */
+function recordOf(objects) {
+  /** @type {string[]} */
+  const parts = [];
+  /** @type {unknown[]} */
+  const refs = [];
+  /** @type {number[]} */
+  const bounds = [];
+  let length = 0;
+  for (const object of objects) {
+    const part = /** @type {string} */ (describeBuiltin(object, refs, -1));
+    parts.push(part);
+    length += part.length;
+    bounds.push(length, refs.length);
+  }
+  // Joined, one flat string (not a rope of a thousand parts kept in the snapshot).
+  return { objects, text: parts.join(''), refs, bounds };
+}
+
+/**
+ * Whether the record's object at `index` is as recorded (the global object: its keys as attached).
+ * @param {BuiltinRecord} record
+ * @param {number} index
+ * @returns {boolean}
+ */
+function asRecorded(record, index) {
+  const object = record.objects[index];
+  /** @type {unknown[]} */
+  const refs = [];
+  const text = describeBuiltin(object, refs, object === globalThis ? globalKeysAttached : -1);
+  const bounds = record.bounds;
+  const textStart = index === 0 ? 0 : bounds[2 * index - 2];
+  const refsStart = index === 0 ? 0 : bounds[2 * index - 1];
+  if (text === null || text.length !== bounds[2 * index] - textStart || refs.length !== bounds[2 * index + 1] - refsStart) return false;
+  if (text !== reflectApply(checkpointStringSlice, record.text, [textStart, bounds[2 * index]])) return false;
+  const recorded = record.refs;
+  for (let at = 0; at < refs.length; at++) if (refs[at] !== recorded[refsStart + at]) return false;
+  return true;
 }
 
 /**
@@ -121,38 +210,34 @@ function walkBuiltins(roots, known) {
  * @returns {void}
  */
 function captureSnapshotBuiltins() {
-  const { graph, seen } = walkBuiltins([globalThis, ...unreachableBuiltins()], new Set());
-  snapshotGraph = graph;
-  snapshotObjects = seen;
+  snapshotRecord = recordOf(walkBuiltins([globalThis, ...unreachableBuiltins()], new Set()));
 }
 
 /**
- * The entries of the snapshot's graph that attach changed (V8 installs its flag-gated built-ins,
+ * The entries of the snapshot's record that attach changed (V8 installs its flag-gated built-ins,
  * `Promise.try` and others, on a context made from a snapshot, after it is deserialized), by
  * index: the same in every context of a process. The host asks one context it throws away, once
- * per process (isolate-pool.ts, `builtinDelta`), and hands the answer to every stateful attach.
+ * per process (isolate-pool.ts, `builtinDeltaOfPrelude`), and hands the answer to every stateful
+ * attach.
  * @returns {string}
  */
 function builtinDelta() {
   let delta = '';
-  for (let index = 1; index < snapshotGraph.length; index++) {
-    if (builtinChanged(snapshotGraph[index]) !== null) delta += (delta === '' ? '' : ',') + index;
+  for (let index = 1; index < snapshotRecord.objects.length; index++) {
+    if (!asRecorded(snapshotRecord, index)) delta += (delta === '' ? '' : ',') + index;
   }
   return delta;
 }
 
-/** The indices of `snapshotGraph` superseded by `attachedGraph`, ascending. @type {number[]} */
-let supersededEntries = [];
-
 /**
  * What attach changed since the snapshot (stateful contexts only, before any user code): the
  * global object, the entries the host names (`builtinDelta`: indices, ascending, comma-separated),
- * and the objects reachable from them that the snapshot's graph does not hold.
+ * and the objects reachable from them that the snapshot's record does not hold.
  * @param {string} delta
  * @returns {void}
  */
 function captureBuiltins(delta) {
-  const known = snapshotObjects;
+  const objects = snapshotRecord.objects;
   /** @type {object[]} */
   const roots = [globalThis];
   /** @type {number[]} */
@@ -160,24 +245,29 @@ function captureBuiltins(delta) {
   const indices = delta === '' ? [] : delta.split(',');
   for (const text of indices) {
     const index = RealNumber(text);
-    if (!Number.isSafeInteger(index) || index < 1 || index >= snapshotGraph.length || (superseded.length > 0 && index <= superseded[superseded.length - 1])) throw new TypeError('a built-in delta is ascending entry indices');
+    if (!Number.isSafeInteger(index) || index < 1 || index >= objects.length || (superseded.length > 0 && index <= superseded[superseded.length - 1])) throw new TypeError('a built-in delta is ascending entry indices');
     superseded.push(index);
-    roots.push(snapshotGraph[index].object);
+    roots.push(objects[index]);
   }
+  const known = new Set(objects);
   // These are walked again (attach changed them): out of the known set while it runs.
   for (const root of roots) known.delete(root);
-  attachedGraph = walkBuiltins(roots, known).graph;
+  const attached = walkBuiltins(roots, known);
+  for (const object of attached) known.add(object);
   for (const root of roots) known.add(root);
+  attachedRecord = recordOf(attached);
+  globalKeysAttached = reflectOwnKeys(globalThis).length;
+  builtinObjects = known;
   supersededEntries = superseded;
   for (let index = 0; index < regExpStaticGetters.length; index++) regExpStaticsAttached[index] = reflectApply(regExpStaticGetters[index], RegExp, []);
 }
 
 /**
- * Why the built-ins differ from their capture, or null. Reads own descriptors only.
+ * Why the built-ins differ from their record, or null. Reads own descriptors only.
  * @returns {string | null}
  */
 function builtinsChanged() {
-  const attached = attachedGraph;
+  const attached = attachedRecord;
   if (attached === null) return 'no capture of the built-ins';
   // Object.prototype's keys first: until they are known unchanged, reading a field a descriptor
   // lacks (`get` of a data property) or a trap our proxies' handlers lack could reach user code.
@@ -186,42 +276,15 @@ function builtinsChanged() {
   for (let index = 0; index < objectPrototypeKeys.length; index++) {
     if (objectPrototypeKeys[index] !== objectPrototypeKeysAttached[index]) return 'a built-in property was added or deleted';
   }
-  for (let index = 0; index < attached.length; index++) {
-    const changed = builtinChanged(attached[index]);
-    if (changed !== null) return changed;
+  for (let index = 0; index < attached.objects.length; index++) {
+    if (!asRecorded(attached, index)) return 'a built-in was changed';
   }
   // The snapshot's entry of the global object (its first), and those of the delta, are superseded by the attached ones.
-  const graph = snapshotGraph;
   const superseded = supersededEntries;
   let next = 0;
-  for (let index = 1; index < graph.length; index++) {
+  for (let index = 1; index < snapshotRecord.objects.length; index++) {
     if (next < superseded.length && superseded[next] === index) { next++; continue; }
-    const changed = builtinChanged(graph[index]);
-    if (changed !== null) return changed;
-  }
-  return null;
-}
-
-/**
- * How one built-in object differs from its record, or null (the global object may have more keys).
- * @param {GraphEntry} entry
- * @returns {string | null}
- */
-function builtinChanged(entry) {
-  const object = entry.object;
-  if (checkpointGetPrototypeOf(object) !== entry.prototype || checkpointIsExtensible(object) !== entry.extensible) return 'a built-in prototype or extensibility changed';
-  const keys = reflectOwnKeys(object);
-  const recorded = entry.keys;
-  if (object === globalThis ? keys.length < recorded.length : keys.length !== recorded.length) return 'a built-in property was added or deleted';
-  const parts = entry.parts;
-  for (let keyIndex = 0; keyIndex < recorded.length; keyIndex++) {
-    if (keys[keyIndex] !== recorded[keyIndex]) return 'a built-in property was added or deleted';
-    const descriptor = getOwnPropertyDescriptor(object, recorded[keyIndex]);
-    const at = keyIndex * 6;
-    if (descriptor === undefined || !checkpointObjectIs(descriptor.value, parts[at]) || descriptor.get !== parts[at + 1] || descriptor.set !== parts[at + 2]
-      || descriptor.writable !== parts[at + 3] || descriptor.enumerable !== parts[at + 4] || descriptor.configurable !== parts[at + 5]) {
-      return 'a built-in was changed';
-    }
+    if (!asRecorded(snapshotRecord, index)) return 'a built-in was changed';
   }
   return null;
 }
@@ -303,8 +366,6 @@ function stateEncoder() {
   /** @type {string[]} */
   const kinds = [];
   const indexOf = new CheckpointMap();
-  const builtins = new CheckpointSet();
-  for (const entry of /** @type {GraphEntry[]} */ (attachedGraph)) reflectApply(checkpointSetAdd, builtins, [entry.object]);
   let values = 0;
   let chars = 0;
   let drained = 0;
@@ -324,7 +385,7 @@ function stateEncoder() {
     const known = reflectApply(checkpointMapGet, indexOf, [value]);
     if (known !== undefined) return ['o', known];
     if (reflectApply(checkpointWeakSetHas, madeProxies, [value])) throw 'the state holds a proxy';
-    if (reflectApply(checkpointSetHas, snapshotObjects, [value]) || reflectApply(checkpointSetHas, builtins, [value])) throw 'the state holds a built-in object';
+    if (reflectApply(checkpointSetHas, builtinObjects, [value])) throw 'the state holds a built-in object';
     const index = originals.length;
     reflectApply(checkpointMapSet, indexOf, [value, index]);
     originals[index] = value;
@@ -419,7 +480,7 @@ function takeCheckpoint() {
   if (changed !== null) return none(changed);
   // The built-ins are as captured: from here on, ordinary calls reach the real ones.
   const keys = reflectOwnKeys(globalThis);
-  const first = /** @type {GraphEntry[]} */ (attachedGraph)[0].keys.length;
+  const first = globalKeysAttached;
   const bindings = [];
   const encoder = stateEncoder();
   try {
