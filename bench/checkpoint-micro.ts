@@ -1,8 +1,8 @@
 // What a checkpoint costs where it is paid (docs/stateful.md, "Checkpoints"). CPU of all threads,
 // in turns (A B A B, medians of 5 alternations):
 //   1. a context made from the prelude's snapshot and attached (stateless), from a snapshot made
-//      without the built-in graph (A) and from the real one, which holds it (B): what every
-//      context pays for the graph, deserialized with the snapshot;
+//      without the built-in record (A) and from the real one, which holds it (B): what every
+//      context pays for the record, deserialized with the snapshot;
 //   2. a context made and attached stateless (A) against stateful (B, which records the global
 //      object and the built-ins V8 installs after the snapshot): what a stateful context pays;
 //   3. a 'state' call (A) against a 'checkpoint' call (B) on a context holding `bindings` globals
@@ -16,8 +16,8 @@ const runs = Number(process.argv[2] ?? 300);
 const bindings = Number(process.argv[3] ?? 100);
 const captureCall = 'captureSnapshotBuiltins();';
 if (!preludeSource.includes(captureCall)) throw new Error('the prelude no longer captures its built-ins as this bench expects');
-const withGraph = new ivm.Isolate({ memoryLimit: 64, snapshot: ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }]) });
-const withoutGraph = new ivm.Isolate({ memoryLimit: 64, snapshot: ivm.Isolate.createSnapshot([{ code: preludeSource.replace(captureCall, ''), filename: 'mcp-v8:prelude' }]) });
+const withRecord = new ivm.Isolate({ memoryLimit: 64, snapshot: ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }]) });
+const withoutRecord = new ivm.Isolate({ memoryLimit: 64, snapshot: ivm.Isolate.createSnapshot([{ code: preludeSource.replace(captureCall, ''), filename: 'mcp-v8:prelude' }]) });
 const log = new ivm.Callback(() => {}, { ignored: true });
 const delta = await builtinDeltaOfPrelude();
 if (delta === null) throw new Error('no built-in delta');
@@ -40,7 +40,7 @@ const attachOf = (isolate: ivm.Isolate, builtinDelta: string | null) => async ()
   (await attachContext(context, 1, 8, undefined, undefined, null, builtinDelta)).release();
   context.context.release();
 };
-const holding = await prepared(withGraph);
+const holding = await prepared(withRecord);
 const control = await attachContext(holding, 1, 8, undefined, undefined, null, delta);
 await holding.context.eval(Array.from({ length: bindings }, (_, index) => (index % 2 === 0 ? `var b${index} = 'value ${index}';` : `var b${index} = { index: ${index}, tags: ['a', 'b'], at: new Date(${index}) };`)).join('\n'));
 const callOf = (method: string) => async () => { await control.apply(undefined, [method] as never, { result: { copy: true } }); };
@@ -48,8 +48,8 @@ const probe = await control.apply(undefined, ['checkpoint'] as never, { result: 
 if (probe.text === null) throw new Error(`no checkpoint: ${probe.reason}`);
 
 const pairs: Array<[string, () => Promise<void>, string, () => Promise<void>]> = [
-  ['context + attach, snapshot without the graph', attachOf(withoutGraph, null), 'context + attach, snapshot with the graph', attachOf(withGraph, null)],
-  ['context + attach stateless', attachOf(withGraph, null), 'context + attach stateful (records what attach changed)', attachOf(withGraph, delta)],
+  ['context + attach, snapshot without the record', attachOf(withoutRecord, null), 'context + attach, snapshot with the record', attachOf(withRecord, null)],
+  ['context + attach stateless', attachOf(withRecord, null), 'context + attach stateful (records what attach changed)', attachOf(withRecord, delta)],
   ["'state' call", callOf('state'), `'checkpoint' call, ${bindings} globals`, callOf('checkpoint')],
 ];
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -68,5 +68,5 @@ for (const [nameA, a, nameB, b] of pairs) {
 }
 process.stdout.write(`checkpoint of ${bindings} globals: ${probe.text.length} characters; load average ${loads.map((v) => v.toFixed(1)).join(' ')}\n`);
 control.release();
-withGraph.dispose();
-withoutGraph.dispose();
+withRecord.dispose();
+withoutRecord.dispose();

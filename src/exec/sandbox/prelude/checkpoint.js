@@ -122,41 +122,48 @@ function walkBuiltins(roots, known) {
 }
 
 /**
- * One built-in object's part of a record: its text, its references pushed onto `refs`. `count`:
- * its first keys only (the global object, whose later keys are the program's), or all; null when
- * it has fewer. Reads own descriptors, and only the fields each kind has (never a getter).
+ * One own property of a built-in, described: its key, attributes and primitive value as text,
+ * what is compared by identity (a symbol key, an object value, a getter, a setter) pushed onto
+ * `refs`. Reads the descriptor's own fields only, those its kind has (never a getter).
+ * @param {object} object
+ * @param {string | symbol} key
+ * @param {unknown[]} refs
+ * @returns {string}
+ */
+function describeProperty(object, key, refs) {
+  let text;
+  if (typeof key === 'string') text = '|' + key.length + ':' + key;
+  else { text = '|s'; refs[refs.length] = key; }
+  const descriptor = getOwnPropertyDescriptor(object, key);
+  if (descriptor === undefined) return text + 'x';
+  text += (descriptor.enumerable ? 'e' : '-') + (descriptor.configurable ? 'c' : '-');
+  if (!objectHasOwn(descriptor, 'value')) {
+    refs[refs.length] = descriptor.get;
+    refs[refs.length] = descriptor.set;
+    return text + 'a';
+  }
+  text += descriptor.writable ? 'w' : '-';
+  const value = descriptor.value;
+  if ((typeof value === 'object' && value !== null) || typeof value === 'function' || typeof value === 'symbol') {
+    refs[refs.length] = value;
+    return text + 'o';
+  }
+  if (typeof value === 'string') return text + 's' + value.length + ':' + value;
+  if (typeof value === 'number' && checkpointObjectIs(value, -0)) return text + 'n-0';
+  return text + typeof value + ':' + value;
+}
+
+/**
+ * One built-in object's part of a record: its text, its references pushed onto `refs`.
  * @param {object} object
  * @param {unknown[]} refs
- * @param {number} count
- * @returns {string | null}
+ * @returns {string}
  */
-function describeBuiltin(object, refs, count) {
+function describeBuiltin(object, refs) {
   const keys = reflectOwnKeys(object);
-  const described = count < 0 ? keys.length : count;
-  if (keys.length < described) return null;
-  let text = (checkpointIsExtensible(object) ? 'E' : 'N') + described;
+  let text = (checkpointIsExtensible(object) ? 'E' : 'N') + keys.length;
   refs[refs.length] = checkpointGetPrototypeOf(object);
-  for (let index = 0; index < described; index++) {
-    const key = keys[index];
-    if (typeof key === 'string') text += '|' + key.length + ':' + key;
-    else { text += '|s'; refs[refs.length] = key; }
-    const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(object, key));
-    text += (descriptor.enumerable ? 'e' : '-') + (descriptor.configurable ? 'c' : '-');
-    if (!objectHasOwn(descriptor, 'value')) {
-      text += 'a';
-      refs[refs.length] = descriptor.get;
-      refs[refs.length] = descriptor.set;
-      continue;
-    }
-    text += descriptor.writable ? 'w' : '-';
-    const value = descriptor.value;
-    if ((typeof value === 'object' && value !== null) || typeof value === 'function' || typeof value === 'symbol') {
-      text += 'o';
-      refs[refs.length] = value;
-    } else if (typeof value === 'string') text += 's' + value.length + ':' + value;
-    else if (typeof value === 'number' && checkpointObjectIs(value, -0)) text += 'n-0';
-    else text += typeof value + ':' + value;
-  }
+  for (let index = 0; index < keys.length; index++) text += describeProperty(object, keys[index], refs);
   return text;
 }
 
@@ -174,7 +181,7 @@ function recordOf(objects) {
   const bounds = [];
   let length = 0;
   for (const object of objects) {
-    const part = /** @type {string} */ (describeBuiltin(object, refs, -1));
+    const part = describeBuiltin(object, refs);
     parts.push(part);
     length += part.length;
     bounds.push(length, refs.length);
@@ -184,7 +191,7 @@ function recordOf(objects) {
 }
 
 /**
- * Whether the record's object at `index` is as recorded (the global object: its keys as attached).
+ * Whether the record's object at `index` is as recorded.
  * @param {BuiltinRecord} record
  * @param {number} index
  * @returns {boolean}
@@ -193,16 +200,26 @@ function asRecorded(record, index) {
   const object = record.objects[index];
   /** @type {unknown[]} */
   const refs = [];
-  const text = describeBuiltin(object, refs, object === globalThis ? globalKeysAttached : -1);
+  const text = describeBuiltin(object, refs);
   const bounds = record.bounds;
   const textStart = index === 0 ? 0 : bounds[2 * index - 2];
   const refsStart = index === 0 ? 0 : bounds[2 * index - 1];
-  if (text === null || text.length !== bounds[2 * index] - textStart || refs.length !== bounds[2 * index + 1] - refsStart) return false;
+  if (text.length !== bounds[2 * index] - textStart || refs.length !== bounds[2 * index + 1] - refsStart) return false;
   if (text !== reflectApply(checkpointStringSlice, record.text, [textStart, bounds[2 * index]])) return false;
   const recorded = record.refs;
   for (let at = 0; at < refs.length; at++) if (refs[at] !== recorded[refsStart + at]) return false;
   return true;
 }
+
+/**
+ * The global object's own properties, one description each (describeProperty): `pieces[i]`
+ * describes `keys[i]`, whose references are `refs` up to `refEnds[i]`.
+ * @typedef {{ keys: Array<string | symbol>; pieces: string[]; refs: unknown[]; refEnds: number[] }} GlobalRecord
+ */
+/** The global object as the snapshot holds it, property by property. @type {GlobalRecord} */
+let snapshotGlobal = { keys: [], pieces: [], refs: [], refEnds: [] };
+/** The global object as attached (stateful contexts): its keys then are a prefix of its keys later. @type {GlobalRecord | null} */
+let attachedGlobal = null;
 
 /**
  * The built-ins as the snapshot holds them: called once, at the end of the prelude, as the
@@ -211,55 +228,122 @@ function asRecorded(record, index) {
  */
 function captureSnapshotBuiltins() {
   snapshotRecord = recordOf(walkBuiltins([globalThis, ...unreachableBuiltins()], new Set()));
+  const keys = reflectOwnKeys(globalThis);
+  /** @type {GlobalRecord} */
+  const global = { keys, pieces: [], refs: [], refEnds: [] };
+  for (const key of keys) {
+    global.pieces.push(describeProperty(globalThis, key, global.refs));
+    global.refEnds.push(global.refs.length);
+  }
+  snapshotGlobal = global;
 }
 
 /**
- * The entries of the snapshot's record that attach changed (V8 installs its flag-gated built-ins,
- * `Promise.try` and others, on a context made from a snapshot, after it is deserialized), by
- * index: the same in every context of a process. The host asks one context it throws away, once
- * per process (isolate-pool.ts, `builtinDeltaOfPrelude`), and hands the answer to every stateful
- * attach.
+ * Whether the global object's property `keys[index]` is as `record` describes it at `index`.
+ * @param {GlobalRecord} record
+ * @param {number} index
+ * @param {unknown[]} refs a scratch list
+ * @returns {boolean}
+ */
+function globalAsRecorded(record, index, refs) {
+  refs.length = 0;
+  if (describeProperty(globalThis, record.keys[index], refs) !== record.pieces[index]) return false;
+  const start = index === 0 ? 0 : record.refEnds[index - 1];
+  if (refs.length !== record.refEnds[index] - start) return false;
+  for (let at = 0; at < refs.length; at++) if (refs[at] !== record.refs[start + at]) return false;
+  return true;
+}
+
+/**
+ * What attach changes in the snapshot's built-ins, the same in every context of a process (V8
+ * installs its flag-gated built-ins, `Promise.try` and others, on a context made from a snapshot,
+ * after it is deserialized; attach makes SharedArrayBuffer and WebAssembly lazy): the indices of
+ * the record's objects, and the names of the global object's properties, that differ. The host
+ * asks one context it throws away, once per process (isolate-pool.ts, `builtinDeltaOfPrelude`),
+ * and hands the answer to every stateful attach.
  * @returns {string}
  */
 function builtinDelta() {
-  let delta = '';
-  for (let index = 1; index < snapshotRecord.objects.length; index++) {
-    if (!asRecorded(snapshotRecord, index)) delta += (delta === '' ? '' : ',') + index;
+  const entries = [];
+  for (let index = 1; index < snapshotRecord.objects.length; index++) if (!asRecorded(snapshotRecord, index)) entries.push(index);
+  const globals = [];
+  /** @type {unknown[]} */
+  const refs = [];
+  for (let index = 0; index < snapshotGlobal.keys.length; index++) {
+    const key = snapshotGlobal.keys[index];
+    if (typeof key === 'string' && getOwnPropertyDescriptor(globalThis, key) !== undefined && !globalAsRecorded(snapshotGlobal, index, refs)) globals.push(key);
   }
-  return delta;
+  return checkpointJsonStringify({ entries, globals });
 }
 
 /**
- * What attach changed since the snapshot (stateful contexts only, before any user code): the
- * global object, the entries the host names (`builtinDelta`: indices, ascending, comma-separated),
- * and the objects reachable from them that the snapshot's record does not hold.
+ * What attach changed since the snapshot (stateful contexts only, before any user code), from
+ * `delta` (builtinDelta's answer) without reading the rest again: the global object's properties
+ * (those the snapshot holds unchanged are taken from its record, the others described), the
+ * record's objects the delta names, and the objects reachable from either that the snapshot's
+ * record does not hold.
  * @param {string} delta
  * @returns {void}
  */
 function captureBuiltins(delta) {
+  const parsed = checkpointJsonParse(delta);
   const objects = snapshotRecord.objects;
-  /** @type {object[]} */
-  const roots = [globalThis];
   /** @type {number[]} */
-  const superseded = [];
-  const indices = delta === '' ? [] : delta.split(',');
-  for (const text of indices) {
-    const index = RealNumber(text);
-    if (!Number.isSafeInteger(index) || index < 1 || index >= objects.length || (superseded.length > 0 && index <= superseded[superseded.length - 1])) throw new TypeError('a built-in delta is ascending entry indices');
-    superseded.push(index);
-    roots.push(objects[index]);
+  const entries = parsed.entries;
+  /** @type {string[]} */
+  const changed = parsed.globals;
+  if (!checkpointArrayIsArray(entries) || !checkpointArrayIsArray(changed)) throw new TypeError('a built-in delta has entries and globals');
+  for (let at = 0; at < entries.length; at++) {
+    const index = entries[at];
+    if (!Number.isSafeInteger(index) || index < 1 || index >= objects.length || (at > 0 && index <= entries[at - 1])) throw new TypeError('a built-in delta has ascending entry indices');
   }
   const known = new Set(objects);
-  // These are walked again (attach changed them): out of the known set while it runs.
-  for (const root of roots) known.delete(root);
+  /** @type {object[]} */
+  const roots = [];
+  for (const index of entries) { known.delete(objects[index]); roots.push(objects[index]); }
+  attachedGlobal = globalAsAttached(new Set(changed), known, roots);
   const attached = walkBuiltins(roots, known);
   for (const object of attached) known.add(object);
-  for (const root of roots) known.add(root);
+  for (const index of entries) known.add(objects[index]);
   attachedRecord = recordOf(attached);
-  globalKeysAttached = reflectOwnKeys(globalThis).length;
+  globalKeysAttached = attachedGlobal.keys.length;
   builtinObjects = known;
-  supersededEntries = superseded;
+  supersededEntries = entries;
   for (let index = 0; index < regExpStaticGetters.length; index++) regExpStaticsAttached[index] = reflectApply(regExpStaticGetters[index], RegExp, []);
+}
+
+/**
+ * The global object's record as attached: a property the snapshot holds and the delta does not
+ * name is taken from the snapshot's record; any other is described, and the objects it holds
+ * that `known` does not are pushed onto `roots` (to be recorded too).
+ * @param {Set<string>} changed
+ * @param {Set<unknown>} known
+ * @param {object[]} roots
+ * @returns {GlobalRecord}
+ */
+function globalAsAttached(changed, known, roots) {
+  const snapshot = snapshotGlobal;
+  const indexOf = new Map();
+  for (let index = 0; index < snapshot.keys.length; index++) indexOf.set(snapshot.keys[index], index);
+  const keys = reflectOwnKeys(globalThis);
+  /** @type {GlobalRecord} */
+  const global = { keys, pieces: [], refs: [], refEnds: [] };
+  for (const key of keys) {
+    const at = indexOf.get(key);
+    if (at !== undefined && !(typeof key === 'string' && changed.has(key))) {
+      global.pieces.push(snapshot.pieces[at]);
+      for (let ref = at === 0 ? 0 : snapshot.refEnds[at - 1]; ref < snapshot.refEnds[at]; ref++) global.refs.push(snapshot.refs[ref]);
+    } else {
+      const from = global.refs.length;
+      global.pieces.push(describeProperty(globalThis, key, global.refs));
+      for (let ref = from; ref < global.refs.length; ref++) {
+        const value = global.refs[ref];
+        if (value !== null && (typeof value === 'object' || typeof value === 'function') && !known.has(value)) roots.push(value);
+      }
+    }
+    global.refEnds.push(global.refs.length);
+  }
+  return global;
 }
 
 /**
@@ -268,13 +352,23 @@ function captureBuiltins(delta) {
  */
 function builtinsChanged() {
   const attached = attachedRecord;
-  if (attached === null) return 'no capture of the built-ins';
+  const global = attachedGlobal;
+  if (attached === null || global === null) return 'no capture of the built-ins';
   // Object.prototype's keys first: until they are known unchanged, reading a field a descriptor
   // lacks (`get` of a data property) or a trap our proxies' handlers lack could reach user code.
   const objectPrototypeKeys = reflectOwnKeys(Object.prototype);
   if (objectPrototypeKeys.length !== objectPrototypeKeysAttached.length) return 'a built-in property was added or deleted';
   for (let index = 0; index < objectPrototypeKeys.length; index++) {
     if (objectPrototypeKeys[index] !== objectPrototypeKeysAttached[index]) return 'a built-in property was added or deleted';
+  }
+  // The global object: its keys as attached first, in order, each as it was (the program's follow).
+  const keys = reflectOwnKeys(globalThis);
+  if (keys.length < global.keys.length) return 'a global built-in was deleted';
+  /** @type {unknown[]} */
+  const refs = [];
+  for (let index = 0; index < global.keys.length; index++) {
+    if (keys[index] !== global.keys[index]) return 'a global built-in was deleted or moved';
+    if (!globalAsRecorded(global, index, refs)) return 'a global built-in was changed';
   }
   for (let index = 0; index < attached.objects.length; index++) {
     if (!asRecorded(attached, index)) return 'a built-in was changed';
