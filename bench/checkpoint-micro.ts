@@ -1,5 +1,5 @@
 // What a checkpoint costs where it is paid (docs/stateful.md, "Checkpoints"). CPU of all threads,
-// in turns (A B A B, medians of 5 alternations):
+// in turns (A B A B, medians of the alternations):
 //   1. a context made from the prelude's snapshot and attached (stateless), from a snapshot made
 //      without the built-in record (A) and from the real one, which holds it (B): what every
 //      context pays for the record, deserialized with the snapshot;
@@ -7,13 +7,14 @@
 //      object and the built-ins V8 installs after the snapshot): what a stateful context pays;
 //   3. a 'state' call (A) against a 'checkpoint' call (B) on a context holding `bindings` globals
 //      (primitives and plain objects alternately): what a run that takes a checkpoint pays.
-//   node --no-node-snapshot bench/checkpoint-micro.ts [runs=300] [bindings=100]
+//   node --no-node-snapshot bench/checkpoint-micro.ts [runs=300] [bindings=100] [alternations=5]
 import { loadavg } from 'node:os';
 import ivm from 'isolated-vm';
 import { attachContext, builtinDeltaOfPrelude, preludeSource, type PreparedContext } from '../src/exec/isolate-pool.ts';
 
 const runs = Number(process.argv[2] ?? 300);
 const bindings = Number(process.argv[3] ?? 100);
+const alternations = Number(process.argv[4] ?? 5);
 const captureCall = 'captureSnapshotBuiltins();';
 if (!preludeSource.includes(captureCall)) throw new Error('the prelude no longer captures its built-ins as this bench expects');
 const withRecord = new ivm.Isolate({ memoryLimit: 64, snapshot: ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }]) });
@@ -57,14 +58,14 @@ const loads: number[] = [];
 for (const [nameA, a, nameB, b] of pairs) {
   const cpuA: number[] = [];
   const cpuB: number[] = [];
-  for (let round = 0; round < 5; round++) {
+  for (let round = 0; round < alternations; round++) {
     loads.push(loadavg()[0]!);
     cpuA.push(await cpuOf(a));
     cpuB.push(await cpuOf(b));
   }
   const perA = median(cpuA) / runs;
   const perB = median(cpuB) / runs;
-  process.stdout.write(`A ${nameA}: ${perA.toFixed(3)} ms CPU; B ${nameB}: ${perB.toFixed(3)} ms CPU; B - A ${(perB - perA).toFixed(3)} ms, B/A ${(perB / perA).toFixed(3)} (medians of 5 alternations of ${runs})\n`);
+  process.stdout.write(`A ${nameA}: ${perA.toFixed(3)} ms CPU; B ${nameB}: ${perB.toFixed(3)} ms CPU; B - A ${(perB - perA).toFixed(3)} ms, B/A ${(perB / perA).toFixed(3)} (medians of ${alternations} alternations of ${runs})\n`);
 }
 process.stdout.write(`checkpoint of ${bindings} globals: ${probe.text.length} characters; load average ${loads.map((v) => v.toFixed(1)).join(' ')}\n`);
 control.release();
