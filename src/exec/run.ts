@@ -7,7 +7,7 @@ import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { textFormatCurrent } from '../model.ts';
 import { attachContext, builtinDeltaOfPrelude, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
-import { RunStopped, describeThrownValue, endOf, explainLimits, errorCharsMax, failed, sandboxText, stuckError, thrownByCode, type LimitsContext, type SandboxState, type Settled, type StopReason } from './outcome.ts';
+import { ReplayFailed, RunStopped, describeThrownValue, endOf, explainLimits, errorCharsMax, failed, sandboxText, stuckError, thrownByCode, type LimitsContext, type SandboxState, type Settled, type StopReason } from './outcome.ts';
 import { catchThrown } from './catch-thrown.ts';
 import { EffectsJournal, ReplayedEffects, featuresOf, liveEffects } from './effects.ts';
 import type { PolicyCapabilities } from '../policy/capabilities.ts';
@@ -36,6 +36,9 @@ export const stoppedAnswerMsMax = 2_000;
 export function copied(value: object): ivm.Transferable {
   return new ivm.ExternalCopy(value).copyInto({ release: true });
 }
+
+/** The runs replayed after a restored checkpoint diverged from their records (engine.ts replays the whole history then). */
+export class CheckpointDiverged extends ReplayFailed {}
 
 /** The kind of plain data a copy made by V8's serializer is (checkpoint.js, `encodeObject`), or null. */
 function kindOfCopy(copy: unknown): string | null {
@@ -444,7 +447,13 @@ export class Run {
       if (attaching !== null) await attaching;
       attaching = null;
       const steps = start.checkpoint === undefined ? start.replay : await this.restore(start.checkpoint, start.replay);
-      if (steps.length > 0) await replayHistory(this.replayHost(), steps);
+      try {
+        if (steps.length > 0) await replayHistory(this.replayHost(), steps);
+      } catch (error) {
+        // The runs after a restored checkpoint did not replay as recorded: the engine replays the whole history instead.
+        if (start.checkpoint !== undefined && steps === start.replay && error instanceof ReplayFailed) throw new CheckpointDiverged(error.message);
+        throw error;
+      }
     }
     this.replayed = null;
     if (features.fetch || features.fs) {

@@ -128,6 +128,8 @@ export interface RunOutcome {
   modules?: RunModules | null;
   /** Stateful runs that completed: the checkpoint of the state they left (taken every `checkpointRunsEvery` runs of a context), if its globals are plain data. */
   checkpoint?: string | null;
+  /** Set (by the engine, for itself) when the runs after a restored checkpoint diverged: why. */
+  checkpointDiverged?: string;
   /** Stateful runs: unref'd timers still pending at the end, which a heap does not carry over. */
   timersLeft?: number;
   /** Stateful runs: async work (a WebAssembly compile) still pending at the end, which never completes. */

@@ -261,6 +261,20 @@ test('the global Proxy, which notes the proxies made, behaves as V8\'s', async (
   assert.equal(ran.outcome.result, (0, eval)(code) as string);
 });
 
+test('a checkpoint that parses but does not stand for its history: the runs after it diverge, and the whole history is replayed instead', async () => {
+  // Run checkpointRunsEvery + 4 (index 35) adds to `total`: its recorded result no longer matches.
+  const { steps, checkpoints } = await plainHistory(checkpointRunsEvery + 4);
+  const { index, state } = fromCheckpoint(steps, checkpoints);
+  const damaged = state.replace(/\["total",\["j",(\d+)\]/, (_, total: string) => `["total",["j",${Number(total) + 1000}]`);
+  assert.notEqual(damaged, state);
+  const reasons: string[] = [];
+  const start: StatefulStart = { replay: steps.slice(index + 1), checkpoint: { heap: steps[index]!.heap, state: damaged, fallback: async (reason) => { reasons.push(reason); return steps; } } };
+  const codes = [probe, laterRuns[0]!];
+  assert.deepEqual(await resumeAndRun(start, codes), await resumeAndRun({ replay: steps }, codes));
+  assert.equal(reasons.length, 1);
+  assert.match(reasons[0]!, /diverged from its record/);
+});
+
 describe('a checkpoint the sandbox refuses falls back to the whole replay', () => {
   const corrupt: Array<[string, (state: string) => string]> = [
     ['not JSON', () => '{'],
