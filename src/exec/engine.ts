@@ -19,7 +19,7 @@ import { Scheduler, type Ticket } from './scheduler.ts';
 import { ThreadNice } from './thread-nice.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
-import { ErrorTexts, type CheckpointStart, type Engine, type LiveHeaps, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
+import { ErrorTexts, type CheckpointStart, type Engine, type LiveHeaps, type ReplayStart, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
 import { PreloadedWasm } from './wasm-modules.ts';
 
 
@@ -331,14 +331,15 @@ class IsolateEngine implements Engine {
   }
 
   /** Runs `request` on a replay of `heap`'s history, which was to be resumed live. */
-  private async replayInstead(request: RunRequest, heap: string, history: () => Promise<ReplayStep[]>): Promise<RunOutcome> {
-    let replay: ReplayStep[];
+  private async replayInstead(request: RunRequest, heap: string, history: () => Promise<ReplayStep[] | ReplayStart>): Promise<RunOutcome> {
+    let replay: ReplayStep[] | ReplayStart;
     try {
       replay = await history();
     } catch (error) {
       return failed(`Could not resume heap ${heap}: ${(error as Error).message}`);
     }
-    return this.run({ ...request, stateful: { replay } });
+    // From the history's checkpoint, when it answers one.
+    return this.run({ ...request, stateful: Array.isArray(replay) ? { replay } : replay });
   }
 
   private enqueue(queued: QueuedRun, code: Settled<PreparedSource>): void {

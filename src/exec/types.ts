@@ -87,10 +87,14 @@ export interface LiveHeaps {
 /**
  * Where a stateful run starts: the live context of a heap (`resume`, taken from the engine's live
  * heaps when the run is submitted; gone by then, the engine replays `history()` instead, and a
- * history that cannot be read fails the run), or a fresh context on which the steps, oldest
- * first, are replayed before the code runs (none: a fresh start).
+ * history that cannot be read fails the run; `history` may answer a checkpoint and the runs after
+ * it), or a fresh context on which the steps, oldest first, are replayed before the code runs
+ * (none: a fresh start), after `checkpoint` is restored if there is one.
  */
-export type StatefulStart = { resume: string; history: () => Promise<ReplayStep[]> } | { replay: ReplayStep[]; checkpoint?: CheckpointStart };
+export type StatefulStart = { resume: string; history: () => Promise<ReplayStep[] | ReplayStart> } | ReplayStart;
+
+/** A fresh context's start: a checkpoint to restore, if any, then the steps to replay. */
+export interface ReplayStart { replay: ReplayStep[]; checkpoint?: CheckpointStart }
 
 /**
  * A checkpoint to restore before `replay` (then only the runs after it): the state the history

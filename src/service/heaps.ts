@@ -9,7 +9,7 @@ import { decodeHeapRecord, encodeHeapRecord, heapRecordOf, type HeapRecord } fro
 import { checkHeapId, heapIdOf, heapNotFound, type HeapStore } from '../storage/heap-store.ts';
 import { checkSessionName, checkTags, type SessionStore, type SessionEntry, type Tags } from '../storage/session-db.ts';
 import { isolateMemoryMb } from '../exec/isolate-pool.ts';
-import type { CheckpointStart, LiveHeaps, ReplayStep, RunLimits, RunModules, RunOutcome, StatefulStart } from '../exec/types.ts';
+import type { LiveHeaps, ReplayStart, ReplayStep, RunLimits, RunModules, RunOutcome, StatefulStart } from '../exec/types.ts';
 
 /** What a run_js call asks of stateful mode; all optional. */
 export interface StatefulRequest {
@@ -111,7 +111,7 @@ export class HeapService {
   /** Where a run from `parent` starts: its live context if the engine has it (`live`), else a replay. */
   async startOf(parent: string | null, heapMemoryMaxMb: number, live: LiveHeaps): Promise<StatefulStart> {
     if (parent === null) return { replay: [] };
-    if (live.has(parent, heapMemoryMaxMb)) return { resume: parent, history: () => this.history(parent) };
+    if (live.has(parent, heapMemoryMaxMb)) return { resume: parent, history: () => this.replayFrom(parent) };
     return this.replayFrom(parent);
   }
 
@@ -119,7 +119,7 @@ export class HeapService {
    * The replay that rebuilds `heap`: from its newest checkpoint (the runs after it only), else the
    * whole history. A checkpoint the sandbox refuses is logged, and the whole history replayed.
    */
-  async replayFrom(heap: string): Promise<{ replay: ReplayStep[]; checkpoint?: CheckpointStart }> {
+  async replayFrom(heap: string): Promise<ReplayStart> {
     const steps: ReplayStep[] = [];
     let id: string | null = heap;
     while (id !== null) {

@@ -161,6 +161,16 @@ describe('a checkpoint-resumed heap equals the fully replayed one', () => {
     drop(last.live);
   });
 
+  test('a resume whose live context is gone replays from the checkpoint its history answers', async () => {
+    const { steps, checkpoints } = await plainHistory(checkpointRunsEvery + 3);
+    const { index, state } = fromCheckpoint(steps, checkpoints);
+    const gone: StatefulStart = {
+      resume: 'not-live',
+      history: () => Promise.resolve({ replay: steps.slice(index + 1), checkpoint: { heap: steps[index]!.heap, state, fallback: () => assert.fail('the checkpoint was refused') } }),
+    };
+    assert.deepEqual(await resumeAndRun(gone, [probe]), await resumeAndRun({ replay: steps }, [probe]));
+  });
+
   test('a checkpoint taken at the very run resumed (nothing after it to replay)', async () => {
     const { steps, checkpoints } = await plainHistory(checkpointRunsEvery);
     const { index, state } = fromCheckpoint(steps, checkpoints);
