@@ -526,8 +526,10 @@ export class Run {
     let answer: unknown;
     try {
       answer = await this.call<unknown>('checkpoint');
-    } catch (error) {
-      if (this.stopReason !== null || this.prepared.isolate.isDisposed) throw error;
+    } catch {
+      // The run completed: whatever became of the checkpoint (a copy V8 refused, its time or the
+      // isolate's memory running out), the outcome and record stand, and the engine keeps the
+      // context only if it is still fit (engine.ts, `execute`).
       return null;
     }
     // Nothing from the isolate is trusted for its type or size.

@@ -214,6 +214,7 @@ describe('state the rule does not cover has no checkpoint', () => {
     ["a lazy global's accessor changed", "Object.getOwnPropertyDescriptor(globalThis, 'WebAssembly').get.extra = 1;"],
     ['a global built-in replaced by another of the same name', 'globalThis.Map = WeakMap; globalThis.WeakMap = Map;'],
     ['a built-in method swapped with one of the same name and length', 'const get = Map.prototype.get; Map.prototype.get = WeakMap.prototype.get; WeakMap.prototype.get = get;'],
+    ['an array past the bound of values', 'var long = []; long.length = 200000; long[0] = 1;'],
     ['a state past 1 MiB of text', "var big = { text: 'x'.repeat(2 ** 20 + 1) };"],
     ['a symbol', "var tag = Symbol('t');"],
     ['a symbol-keyed global', "globalThis[Symbol.for('k')] = 1;"],

@@ -550,6 +550,8 @@ function encodeObject(object, value, spend) {
   if (checkpointArrayIsArray(object)) {
     if (prototype !== checkpointArrayPrototype) throw 'an array of the state has another prototype';
     const length = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(object, 'length'));
+    // Its keys are not listed past the bound (a long array's would be as many new strings).
+    if (length.value > checkpointValuesMax) throw `the state holds an array longer than ${checkpointValuesMax}`;
     return ['array', length.value, length.writable === true, extensible, encodeProperties(object, value, spend, 'length')];
   }
   if (prototype !== checkpointObjectPrototype && prototype !== null) throw 'an object of the state has another prototype (a class instance, a built-in kind)';
