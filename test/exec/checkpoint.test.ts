@@ -272,16 +272,25 @@ test('the global Proxy, which notes the proxies made, behaves as V8\'s', async (
   assert.equal(ran.outcome.result, (0, eval)(code) as string);
 });
 
-test('a checkpoint that parses but does not stand for its history: the runs after it diverge, and the whole history is replayed instead', async () => {
-  // Run checkpointRunsEvery + 4 (index 35) adds to `total`: its recorded result no longer matches.
-  const { steps, checkpoints } = await plainHistory(checkpointRunsEvery + 4);
+/**
+ * A plain history of `runs` resumed from its newest checkpoint, damaged: asserts that later runs
+ * see what a whole replay gives; answers the reasons the fallback was given.
+ */
+async function resumedDamaged(runs: number, damage: (state: string) => string): Promise<string[]> {
+  const { steps, checkpoints } = await plainHistory(runs);
   const { index, state } = fromCheckpoint(steps, checkpoints);
-  const damaged = state.replace(/\["total",\["j",(\d+)\]/, (_, total: string) => `["total",["j",${Number(total) + 1000}]`);
+  const damaged = damage(state);
   assert.notEqual(damaged, state);
   const reasons: string[] = [];
   const start: StatefulStart = { replay: steps.slice(index + 1), checkpoint: { heap: steps[index]!.heap, state: damaged, fallback: async (reason) => { reasons.push(reason); return steps; } } };
   const codes = [probe, laterRuns[0]!];
   assert.deepEqual(await resumeAndRun(start, codes), await resumeAndRun({ replay: steps }, codes));
+  return reasons;
+}
+
+test('a checkpoint that parses but does not stand for its history: the runs after it diverge, and the whole history is replayed instead', async () => {
+  // Run checkpointRunsEvery + 4 (index 35) adds to `total`: its recorded result no longer matches.
+  const reasons = await resumedDamaged(checkpointRunsEvery + 4, (state) => state.replace(/\["total",\["j",(\d+)\]/, (_, total: string) => `["total",["j",${Number(total) + 1000}]`));
   assert.equal(reasons.length, 1);
   assert.match(reasons[0]!, /diverged from its record/);
 });
@@ -302,15 +311,7 @@ describe('a checkpoint the sandbox refuses falls back to the whole replay', () =
   ];
   for (const [what, damage] of corrupt) {
     test(what, async () => {
-      const { steps, checkpoints } = await plainHistory(checkpointRunsEvery + 2);
-      const { index, state } = fromCheckpoint(steps, checkpoints);
-      const damaged = damage(state);
-      assert.notEqual(damaged, state);
-      const reasons: string[] = [];
-      const start: StatefulStart = { replay: steps.slice(index + 1), checkpoint: { heap: steps[index]!.heap, state: damaged, fallback: async (reason) => { reasons.push(reason); return steps; } } };
-      const codes = [probe, laterRuns[0]!];
-      assert.deepEqual(await resumeAndRun(start, codes), await resumeAndRun({ replay: steps }, codes));
-      assert.equal(reasons.length, 1);
+      assert.equal((await resumedDamaged(checkpointRunsEvery + 2, damage)).length, 1);
     });
   }
 });
