@@ -59,6 +59,7 @@ const objectPrototypeKeysAttached = reflectOwnKeys(Object.prototype);
 /** The legacy RegExp statics as the context was attached (a fresh context's: web.js matched an encoding label). @type {unknown[]} */
 const regExpStaticsAttached = [];
 const checkpointStringSlice = String.prototype.slice;
+const checkpointFunctionPrototype = Function.prototype;
 
 /**
  * Built-ins no property path from the global object reaches, but user code does (through an
@@ -162,7 +163,11 @@ function describeProperty(object, key, refs) {
 function describeBuiltin(object, refs) {
   const keys = reflectOwnKeys(object);
   let text = (checkpointIsExtensible(object) ? 'E' : 'N') + keys.length;
-  refs[refs.length] = checkpointGetPrototypeOf(object);
+  // The two usual prototypes by a letter: fewer references for every context to deserialize.
+  const prototype = checkpointGetPrototypeOf(object);
+  if (prototype === checkpointObjectPrototype) text += 'O';
+  else if (prototype === checkpointFunctionPrototype) text += 'F';
+  else { text += 'P'; refs[refs.length] = prototype; }
   for (let index = 0; index < keys.length; index++) text += describeProperty(object, keys[index], refs);
   return text;
 }
