@@ -84,3 +84,6 @@ export type DeterminismEvent = { kind: 'timer'; timerId: number; atMs: number } 
 
 /** list_executions: runs per page when the caller names no limit (src/tools, src/auth/tenants.ts). */
 export const listLimitDefault = 20;
+
+/** Characters of a heap's checkpoint at most (docs/stateful.md, "Checkpoints"; sandbox/prelude/checkpoint.js has the same bound). */
+export const checkpointCharsMax = 1024 * 1024;

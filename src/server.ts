@@ -120,7 +120,7 @@ async function openHeaps(config: Config, logger: Logger, ownPaths: string[], clu
     // Cluster mode: sessions and tags are the Raft log's state machine, and so are heap records
     // unless --s3-bucket holds them (src/cluster/replicated.ts).
     logger.info({ heapStore: choice.kind === 's3' ? choice : 'raft log' }, 'stateful cluster mode: sessions, tags and heaps replicated');
-    return new HeapService({ store: await cluster.openHeapStore(), sessions: cluster.sessions });
+    return new HeapService({ store: await cluster.openHeapStore(), sessions: cluster.sessions, logger });
   }
   const store: HeapStore = await openHeapStore(choice.kind === 'directory' ? { kind: 'directory', path: choice.path } : { kind: 's3', bucket: choice.bucket, cacheDir: choice.cacheDir });
   let sessions: SessionDb;
@@ -136,7 +136,7 @@ async function openHeaps(config: Config, logger: Logger, ownPaths: string[], clu
     throw error;
   }
   logger.info({ heapStore: choice }, 'stateful mode: heaps and sessions opened');
-  return new HeapService({ store, sessions });
+  return new HeapService({ store, sessions, logger });
 }
 
 /** Stops the server, then the process: exit 0, or 1 with the reason logged when stopping failed. */

@@ -13,13 +13,13 @@ import type { WasmModuleConfig } from '../wasm-config.ts';
 import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, sandboxGlobalNames, type PreparedContext } from './isolate-pool.ts';
 import { ConsoleBudget, ReplayFailed, failed, outcomeOfError, type Settled } from './outcome.ts';
 import { ModuleLoader } from './modules.ts';
-import { Run } from './run.ts';
+import { CheckpointDiverged, Run } from './run.ts';
 import type { LiveContextHandle, LiveHeapCache } from './live-heaps.ts';
 import { Scheduler, type Ticket } from './scheduler.ts';
 import { ThreadNice } from './thread-nice.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
-import { ErrorTexts, type Engine, type LiveHeaps, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
+import { ErrorTexts, type CheckpointStart, type Engine, type LiveHeaps, type ReplayStart, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
 import { PreloadedWasm } from './wasm-modules.ts';
 
 
@@ -279,6 +279,29 @@ class IsolateEngine implements Engine {
    * runs behind it in the queue do not wait for it.
    */
   run(request: RunRequest): Promise<RunOutcome> {
+    const start = request.stateful;
+    if (start !== undefined && 'replay' in start && start.checkpoint !== undefined) return this.fromCheckpoint(request, start.checkpoint);
+    return this.queued(request);
+  }
+
+  /**
+   * A run from a checkpoint: if the runs after it do not replay as recorded (the checkpoint was
+   * not faithful), the whole history is replayed instead, never a wrong state.
+   */
+  private async fromCheckpoint(request: RunRequest, checkpoint: CheckpointStart): Promise<RunOutcome> {
+    const outcome = await this.queued(request);
+    if (outcome.checkpointDiverged === undefined) return outcome;
+    let replay: ReplayStep[];
+    try {
+      replay = await checkpoint.fallback(outcome.checkpointDiverged);
+    } catch (error) {
+      return failed(`Could not resume heap ${checkpoint.heap}: ${(error as Error).message}`);
+    }
+    return this.queued({ ...request, stateful: { replay } });
+  }
+
+  /** The run, queued (see `run`). */
+  private queued(request: RunRequest): Promise<RunOutcome> {
     assert(request.limits.executionTimeoutMs > 0 && request.limits.heapMemoryMaxMb > 0, 'positive limits');
     if (this.closed) return Promise.resolve(cancelledBeforeStart(this.pool.live, null));
     if (this.retiringReason !== null) return Promise.resolve(failed(ErrorTexts.retiring));
@@ -310,14 +333,15 @@ class IsolateEngine implements Engine {
   }
 
   /** Runs `request` on a replay of `heap`'s history, which was to be resumed live. */
-  private async replayInstead(request: RunRequest, heap: string, history: () => Promise<ReplayStep[]>): Promise<RunOutcome> {
-    let replay: ReplayStep[];
+  private async replayInstead(request: RunRequest, heap: string, history: () => Promise<ReplayStep[] | ReplayStart>): Promise<RunOutcome> {
+    let replay: ReplayStep[] | ReplayStart;
     try {
       replay = await history();
     } catch (error) {
       return failed(`Could not resume heap ${heap}: ${(error as Error).message}`);
     }
-    return this.run({ ...request, stateful: { replay } });
+    // From the history's checkpoint, when it answers one.
+    return this.run({ ...request, stateful: Array.isArray(replay) ? { replay } : replay });
   }
 
   private enqueue(queued: QueuedRun, code: Settled<PreparedSource>): void {
@@ -432,6 +456,7 @@ class IsolateEngine implements Engine {
       const outcome = await run.executeBounded();
       return { outcome, clean: run.stopped === null && !prepared.isolate.isDisposed };
     } catch (error) {
+      if (error instanceof CheckpointDiverged) return { outcome: { ...failed(error.message), checkpointDiverged: error.message }, clean: false };
       if (error instanceof ReplayFailed) return { outcome: failed(error.message), clean: false };
       if (error instanceof IsolateUnresponsive) {
         // Our prelude did not answer (attachContext disposed the isolate): an internal fault.

@@ -37,14 +37,14 @@ const sandboxDirectory = new URL('./sandbox/', import.meta.url);
 // The prelude is written in parts by concern (sandbox/prelude/*.js), run as one closure: its parts
 // share their top-level names, and this order is the order they run in (a part may use what an
 // earlier part defines as soon as it runs; a later part's names only from functions called later).
-export const preludeParts = ['console.js', 'timers.js', 'work.js', 'natives.js', 'off-heap.js', 'wasm.js', 'streams.js', 'fetch.js', 'fs.js', 'modules.js', 'control.js'];
+export const preludeParts = ['console.js', 'timers.js', 'work.js', 'natives.js', 'off-heap.js', 'wasm.js', 'streams.js', 'fetch.js', 'fs.js', 'modules.js', 'checkpoint.js', 'control.js'];
 export const sandboxFiles = ['bounds.js', 'lazy.js', 'inspect.js', 'determinism.js', 'web.js', 'web-api.js', 'events.js', 'prelude', 'display.js'];
 const readSandbox = (name: string): string => readFileSync(new URL(name, sandboxDirectory), 'utf8');
 export const preludeSource = sandboxFiles
   .map((name) => (name === 'prelude' ? `(function () {\n'use strict';\n${preludeParts.map((part) => readSandbox(`prelude/${part}`)).join('\n')}\n})();` : readSandbox(name)))
   .join('\n');
 /** Run in each new context before any user code: takes the prelude's attach function (it deletes its own global name). */
-const attachSource = 'return globalThis.__mcpv8_attach($0, $1, $2, $3, $4, $5, $6);';
+const attachSource = 'return globalThis.__mcpv8_attach($0, $1, $2, $3, $4, $5, $6, $7);';
 
 let preludeSnapshot: ivm.ExternalCopy<ArrayBuffer> | null = null;
 /** The prelude's startup snapshot, made on first use (≈ 20 ms, once per process). */
@@ -76,11 +76,37 @@ export async function compilePreloadedWasm(memoryMb: number, payload: ivm.Extern
   try {
     const context = await isolate.createContext();
     const log = new ivm.Callback(() => undefined, { ignored: true });
-    const control = await context.evalClosure(attachSource, [log, 0, memoryMb * 1024 * 1024, undefined, new ivm.ExternalCopy(noFeatures).copyInto({ release: true }), undefined, undefined], { result: { reference: true } }) as ControlFunction;
+    const control = await context.evalClosure(attachSource, [log, 0, memoryMb * 1024 * 1024, undefined, new ivm.ExternalCopy(noFeatures).copyInto({ release: true }), undefined, undefined, undefined], { result: { reference: true } }) as ControlFunction;
     return await control.apply(undefined, ['compilePreloaded', payload], { result: { externalCopy: true }, timeout: 120_000 }) as ivm.ExternalCopy<unknown>;
   } finally {
     isolate.dispose();
   }
+}
+
+let builtinDelta: Promise<string | null> | null = null;
+/**
+ * What attaching changes in the built-ins of the prelude's snapshot (V8's flag-gated built-ins,
+ * installed on each context made from it; sandbox/prelude/checkpoint.js, `builtinDelta`): the
+ * same in every context of this process, so asked once, of a context of its own, and given to
+ * every stateful attach, which records those built-ins again (and only those and the global
+ * object). Null if it cannot be had: stateful contexts then take no checkpoints.
+ */
+export function builtinDeltaOfPrelude(): Promise<string | null> {
+  builtinDelta ??= (async () => {
+    const isolate = new ivm.Isolate({ memoryLimit: isolateMemoryMbMin, snapshot: snapshotOfPrelude() });
+    try {
+      const context = await isolate.createContext();
+      const log = new ivm.Callback(() => undefined, { ignored: true });
+      const control = await context.evalClosure(attachSource, [log, 0, isolateMemoryMbMin * 1024 * 1024, undefined, new ivm.ExternalCopy(noFeatures).copyInto({ release: true }), undefined, undefined, undefined], { result: { reference: true }, timeout: preludeTimeoutMs }) as ControlFunction;
+      const delta = await control.apply(undefined, ['builtinDelta'], { result: { copy: true }, timeout: preludeTimeoutMs });
+      return typeof delta === 'string' ? delta : null;
+    } catch {
+      return null;
+    } finally {
+      isolate.dispose();
+    }
+  })();
+  return builtinDelta;
 }
 
 /**
@@ -91,7 +117,7 @@ export async function compilePreloadedWasm(memoryMb: number, payload: ivm.Extern
 export type LineBatchSink = (batch: unknown) => void;
 
 /** What the host asks the sandbox to do (sandbox/prelude/control.js, `control`): one function, the method by name. */
-export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'begin' | 'deliver' | 'compilePreloaded';
+export type ControlName = 'settle' | 'fire' | 'state' | 'record' | 'begin' | 'deliver' | 'compilePreloaded' | 'checkpoint' | 'restore' | 'builtinDelta';
 export type ControlFunction = ivm.Reference<(method: ControlName, argument?: unknown) => unknown>;
 
 export interface PreparedContext {
@@ -227,7 +253,7 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
  * The call is sent at once: a call the caller sends right after it reaches the isolate in the
  * same thread wake and runs after it.
  */
-export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs, features: EffectFeatures = noFeatures, wasm: [unknown, ivm.ExternalCopy<unknown>] | null = null): Promise<ControlFunction> {
+export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs, features: EffectFeatures = noFeatures, wasm: [unknown, ivm.ExternalCopy<unknown>] | null = null, builtinDelta: string | null = null): Promise<ControlFunction> {
   assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
   assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
   // The memory limit is also the budget of memory V8 keeps outside its heap (sandbox/prelude/off-heap.js).
@@ -239,7 +265,7 @@ export function attachContext(prepared: PreparedContext, seed: number, memoryMb:
   const host = features.fetch || features.fs
     ? new ivm.Reference((kind: unknown, request: unknown) => (route.effect ?? noEffects)(kind, request))
     : undefined;
-  const args = [prepared.log, seed, memoryMb * 1024 * 1024, host, new ivm.ExternalCopy(features).copyInto({ release: true }), ...(wasm ?? [undefined, undefined])];
+  const args = [prepared.log, seed, memoryMb * 1024 * 1024, host, new ivm.ExternalCopy(features).copyInto({ release: true }), ...(wasm ?? [undefined, undefined]), builtinDelta ?? undefined];
   const attaching = prepared.context.evalClosure(attachSource, args, { result: { reference: true } });
   return within(attaching, answerMsMax, 'attaching the prelude').then((control) => {
     const reference = control as ControlFunction;

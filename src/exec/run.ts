@@ -6,8 +6,8 @@ import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { textFormatCurrent } from '../model.ts';
-import { attachContext, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
-import { RunStopped, describeThrownValue, endOf, explainLimits, errorCharsMax, failed, sandboxText, stuckError, thrownByCode, type LimitsContext, type SandboxState, type Settled, type StopReason } from './outcome.ts';
+import { attachContext, builtinDeltaOfPrelude, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
+import { ReplayFailed, RunStopped, describeThrownValue, endOf, explainLimits, errorCharsMax, failed, sandboxText, stuckError, thrownByCode, type LimitsContext, type SandboxState, type Settled, type StopReason } from './outcome.ts';
 import { catchThrown } from './catch-thrown.ts';
 import { EffectsJournal, ReplayedEffects, featuresOf, liveEffects } from './effects.ts';
 import type { PolicyCapabilities } from '../policy/capabilities.ts';
@@ -18,8 +18,9 @@ import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { mayAwait, originOf } from './top-level-await.ts';
 import type { Ticket } from './scheduler.ts';
 import { SourceError } from './typescript.ts';
-import type { DeterminismRecord, RunModules, RunOutcome, RunRequest } from './types.ts';
+import type { CheckpointStart, DeterminismRecord, ReplayStep, RunModules, RunOutcome, RunRequest } from './types.ts';
 import { wasmReplayIssue, type PreloadedWasm } from './wasm-modules.ts';
+import { checkpointCharsMax } from '../model.ts';
 
 /** How often the host looks again while V8 finishes work the sandbox awaits (a wasm compile). */
 export const pendingWorkPollMs = 2;
@@ -36,6 +37,24 @@ export function copied(value: object): ivm.Transferable {
   return new ivm.ExternalCopy(value).copyInto({ release: true });
 }
 
+/** The runs replayed after a restored checkpoint diverged from their records (engine.ts replays the whole history then). */
+export class CheckpointDiverged extends ReplayFailed {}
+
+/** The kind of plain data a copy made by V8's serializer is (checkpoint.js, `encodeObject`), or null. */
+function kindOfCopy(copy: unknown): string | null {
+  if (copy === null || typeof copy !== 'object') return null;
+  if (Array.isArray(copy)) return 'array';
+  if (copy instanceof Map) return 'map';
+  if (copy instanceof Set) return 'set';
+  if (copy instanceof Date) return 'date';
+  return Object.getPrototypeOf(copy) === Object.prototype ? 'object' : null;
+}
+
+/**
+ * A stateful context offers a checkpoint after every this many of its runs (replayed ones
+ * counted): a resume replays at most about this many runs after restoring the newest one.
+ */
+export const checkpointRunsEvery = 32;
 const awaitRequired = /await is only valid|Cannot use import statement|Unexpected reserved word/;
 export const scriptFilename = 'main.js';
 
@@ -419,13 +438,22 @@ export class Run {
     if (this.prepared.control === null && this.wasm !== null && !this.wasm.isReady(this.memoryMb)) await this.wasm.prepare(this.memoryMb);
     const wasm = this.prepared.control === null && this.wasm !== null ? this.wasm.attachArguments(this.memoryMb) : null;
     const features = featuresOf(this.capabilities);
-    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, features, wasm) : null;
+    // A stateful context records its built-ins as attached, which its checkpoints are checked against.
+    const builtinDelta = this.prepared.control === null && start !== undefined ? await builtinDeltaOfPrelude() : null;
+    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, features, wasm, builtinDelta) : null;
     // Awaited later, after other calls that may throw first (a stop): handled from the start.
     attaching?.catch(() => undefined);
-    if (start !== undefined && 'replay' in start && start.replay.length > 0) {
+    if (start !== undefined && 'replay' in start && (start.replay.length > 0 || start.checkpoint !== undefined)) {
       if (attaching !== null) await attaching;
       attaching = null;
-      await replayHistory(this.replayHost(), start.replay);
+      const steps = start.checkpoint === undefined ? start.replay : await this.restore(start.checkpoint, start.replay);
+      try {
+        if (steps.length > 0) await replayHistory(this.replayHost(), steps);
+      } catch (error) {
+        // The runs after a restored checkpoint did not replay as recorded: the engine replays the whole history instead.
+        if (start.checkpoint !== undefined && steps === start.replay && error instanceof ReplayFailed) throw new CheckpointDiverged(error.message);
+        throw error;
+      }
     }
     this.replayed = null;
     if (features.fetch || features.fs) {
@@ -459,11 +487,59 @@ export class Run {
       this.left.offHeapBytes = state.offHeapBytes;
       return failed(error instanceof SourceError ? error.message : explainLimits(describeThrownValue(error, textFormatCurrent), this.memoryMb), await this.call<DeterminismRecord>('record'));
     }
+    let outcome: RunOutcome;
     try {
-      return await this.loop(await this.settle(completion));
+      outcome = await this.loop(await this.settle(completion));
     } finally {
       completion.release();
     }
+    if (start !== undefined && outcome.status === 'completed' && outcome.record != null && this.prepared.runs % checkpointRunsEvery === 0) {
+      outcome.checkpoint = await this.checkpoint();
+    }
+    return outcome;
+  }
+
+  /**
+   * Restores a checkpoint into the fresh context and answers the runs to replay after it; a
+   * checkpoint the sandbox refuses changed nothing there (it checks all before it defines a
+   * binding), and the whole history is replayed instead.
+   */
+  private async restore(checkpoint: CheckpointStart, after: ReplayStep[]): Promise<ReplayStep[]> {
+    // Within the run's own time (the replay after it has its own budget).
+    this.startDeadline(this.request.limits.executionTimeoutMs);
+    try {
+      await this.call('restore', [checkpoint.state]);
+      return after;
+    } catch (error) {
+      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !(error instanceof Error)) throw error;
+      return checkpoint.fallback(describeThrownValue(error, textFormatCurrent));
+    }
+  }
+
+  /**
+   * The checkpoint of the state this run left, or null when it is not plain data (checkpoint.js).
+   * The answer's copy is made by V8's serializer, which sees what JavaScript cannot: each object
+   * the checkpoint encodes must arrive as the kind the sandbox named (a Map given a plain
+   * object's prototype arrives as a Map, a promise or a generator cannot be copied at all).
+   */
+  private async checkpoint(): Promise<string | null> {
+    let answer: unknown;
+    try {
+      answer = await this.call<unknown>('checkpoint');
+    } catch {
+      // The run completed: whatever became of the checkpoint (a copy V8 refused, its time or the
+      // isolate's memory running out), the outcome and record stand, and the engine keeps the
+      // context only if it is still fit (engine.ts, `execute`).
+      return null;
+    }
+    // Nothing from the isolate is trusted for its type or size.
+    if (answer === null || typeof answer !== 'object') return null;
+    const { text, originals, kinds } = answer as { text?: unknown; originals?: unknown; kinds?: unknown };
+    if (typeof text !== 'string' || text.length > checkpointCharsMax || !Array.isArray(originals) || !Array.isArray(kinds) || originals.length !== kinds.length) return null;
+    for (let index = 0; index < originals.length; index++) {
+      if (kindOfCopy(originals[index]) !== kinds[index]) return null;
+    }
+    return text;
   }
 
   /** The turns a replay drives (replay.ts), lent without making them part of the run's surface. */

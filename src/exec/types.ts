@@ -87,10 +87,25 @@ export interface LiveHeaps {
 /**
  * Where a stateful run starts: the live context of a heap (`resume`, taken from the engine's live
  * heaps when the run is submitted; gone by then, the engine replays `history()` instead, and a
- * history that cannot be read fails the run), or a fresh context on which the steps, oldest
- * first, are replayed before the code runs (none: a fresh start).
+ * history that cannot be read fails the run; `history` may answer a checkpoint and the runs after
+ * it), or a fresh context on which the steps, oldest first, are replayed before the code runs
+ * (none: a fresh start), after `checkpoint` is restored if there is one.
  */
-export type StatefulStart = { resume: string; history: () => Promise<ReplayStep[]> } | { replay: ReplayStep[] };
+export type StatefulStart = { resume: string; history: () => Promise<ReplayStep[] | ReplayStart> } | ReplayStart;
+
+/** A fresh context's start: a checkpoint to restore, if any, then the steps to replay. */
+export interface ReplayStart { replay: ReplayStep[]; checkpoint?: CheckpointStart }
+
+/**
+ * A checkpoint to restore before `replay` (then only the runs after it): the state the history
+ * left after run `heap` (docs/stateful.md, "Checkpoints"). One that the sandbox refuses (corrupt,
+ * foreign) is reported with `fallback`, which answers the whole history to replay instead.
+ */
+export interface CheckpointStart {
+  heap: string;
+  state: string;
+  fallback(reason: string): Promise<ReplayStep[]>;
+}
 
 export interface RunOutcome {
   status: FinalStatus;
@@ -115,6 +130,10 @@ export interface RunOutcome {
   source?: string | null;
   /** Stateful runs: what the run imported, and the sources, which its heap keeps. */
   modules?: RunModules | null;
+  /** Stateful runs that completed: the checkpoint of the state they left (taken every `checkpointRunsEvery` runs of a context), if its globals are plain data. */
+  checkpoint?: string | null;
+  /** Set (by the engine, for itself) when the runs after a restored checkpoint diverged: why. */
+  checkpointDiverged?: string;
   /** Stateful runs: unref'd timers still pending at the end, which a heap does not carry over. */
   timersLeft?: number;
   /** Stateful runs: async work (a WebAssembly compile) still pending at the end, which never completes. */

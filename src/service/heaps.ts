@@ -9,7 +9,7 @@ import { decodeHeapRecord, encodeHeapRecord, heapRecordOf, type HeapRecord } fro
 import { checkHeapId, heapIdOf, heapNotFound, type HeapStore } from '../storage/heap-store.ts';
 import { checkSessionName, checkTags, type SessionStore, type SessionEntry, type Tags } from '../storage/session-db.ts';
 import { isolateMemoryMb } from '../exec/isolate-pool.ts';
-import type { LiveHeaps, ReplayStep, RunLimits, RunModules, RunOutcome, StatefulStart } from '../exec/types.ts';
+import type { LiveHeaps, ReplayStart, ReplayStep, RunLimits, RunModules, RunOutcome, StatefulStart } from '../exec/types.ts';
 
 /** What a run_js call asks of stateful mode; all optional. */
 export interface StatefulRequest {
@@ -41,6 +41,11 @@ export interface CommitRequest {
 /** What a finished stateful run left: its heap, or why it has none; a line for its output, if any. */
 export type CommitResult = { heap: string; note: string | null } | { heap: null; note: string | null };
 
+/** The logger the heap service reports a refused checkpoint to: pino's, or anything with the same method. */
+export interface HeapLogger {
+  warn(fields: object, message: string): void;
+}
+
 export class HeapService {
   readonly store: HeapStore;
   readonly sessions: SessionStore;
@@ -48,7 +53,10 @@ export class HeapService {
   /** The last submitted run of each session: the next one starts after it. */
   private readonly sessionTails = new Map<string, Promise<void>>();
 
-  constructor(options: { store: HeapStore; sessions: SessionStore }) {
+  private readonly logger: HeapLogger | undefined;
+
+  constructor(options: { store: HeapStore; sessions: SessionStore; logger?: HeapLogger }) {
+    this.logger = options.logger;
     this.store = options.store;
     this.sessions = options.sessions;
   }
@@ -105,8 +113,38 @@ export class HeapService {
   /** Where a run from `parent` starts: its live context if the engine has it (`live`), else a replay. */
   async startOf(parent: string | null, heapMemoryMaxMb: number, live: LiveHeaps): Promise<StatefulStart> {
     if (parent === null) return { replay: [] };
-    if (live.has(parent, heapMemoryMaxMb)) return { resume: parent, history: () => this.history(parent) };
-    return { replay: await this.history(parent) };
+    if (live.has(parent, heapMemoryMaxMb)) return { resume: parent, history: () => this.replayFrom(parent) };
+    return this.replayFrom(parent);
+  }
+
+  /**
+   * The replay that rebuilds `heap`: from its newest checkpoint (the runs after it only), else the
+   * whole history. A checkpoint the sandbox refuses is logged, and the whole history replayed.
+   */
+  async replayFrom(heap: string): Promise<ReplayStart> {
+    const steps: ReplayStep[] = [];
+    let id: string | null = heap;
+    while (id !== null) {
+      if (steps.length >= historyRunsMax) break;
+      const record = await this.record(id);
+      if (record.checkpoint !== undefined) {
+        const at = id;
+        const fallback = async (reason: string): Promise<ReplayStep[]> => {
+          this.logger?.warn({ heap, checkpointOf: at, reason }, 'a heap checkpoint could not be restored; resuming by replaying the whole history');
+          return this.history(heap);
+        };
+        return { replay: steps.reverse(), checkpoint: { heap: at, state: record.checkpoint, fallback } };
+      }
+      steps.push(await this.stepOf(id, record));
+      id = record.parent;
+    }
+    return { replay: await this.history(heap) };
+  }
+
+  /** The replay step of the record `id`, with the module sources it imported. */
+  private async stepOf(id: string, record: HeapRecord): Promise<ReplayStep> {
+    const modules = record.modules === undefined ? undefined : await this.modulesOf(id, record.modules);
+    return { heap: id, code: record.code, limits: record.limits, observed: record.observed, outcome: record.outcome, textFormat: record.textFormat ?? 1, ...(modules === undefined ? {} : { modules }) };
   }
 
   /** The runs that built `heap`, oldest first, read (and verified) from the heap store. */
@@ -118,8 +156,7 @@ export class HeapService {
         throw new McpV8Error('HEAP_CORRUPT', `heap ${heap} has a history longer than ${historyRunsMax} runs; it cannot be resumed`);
       }
       const record = await this.record(id);
-      const modules = record.modules === undefined ? undefined : await this.modulesOf(id, record.modules);
-      steps.push({ heap: id, code: record.code, limits: record.limits, observed: record.observed, outcome: record.outcome, textFormat: record.textFormat ?? 1, ...(modules === undefined ? {} : { modules }) });
+      steps.push(await this.stepOf(id, record));
       id = record.parent;
     }
     return steps.reverse();
@@ -199,6 +236,7 @@ export class HeapService {
       observed: record,
       outcome: { status: outcome.status, result: outcome.result, error: outcome.error },
       ...(outcome.modules === undefined || outcome.modules === null ? {} : { modules: { imports: outcome.modules.imports, entries: outcome.modules.journal.entries } }),
+      checkpoint: outcome.status === 'completed' ? outcome.checkpoint ?? null : null,
     });
     const bytes = encodeHeapRecord(heapRecord);
     // The sources the run imported go first, content-addressed: a resume reads them from here

@@ -4,11 +4,12 @@
 // and decoding checks every field: a damaged or foreign object is HEAP_CORRUPT, never replayed.
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
-import { heapIdPattern, textFormatCurrent, type DeterminismRecord } from '../model.ts';
+import { checkpointCharsMax, heapIdPattern, textFormatCurrent, type DeterminismRecord } from '../model.ts';
 
 export const heapRecordFormat = 'mcp-v8/heap@1';
 
 const hex64 = z.string().regex(heapIdPattern);
+
 
 const heapRecordSchema = z.strictObject({
   format: z.literal(heapRecordFormat),
@@ -45,6 +46,8 @@ const heapRecordSchema = z.strictObject({
     imports: z.array(z.strictObject({ specifier: z.string(), dynamic: z.boolean() })),
     entries: z.array(z.strictObject({ specifier: z.string(), base: z.string(), url: z.string().optional(), sha256: hex64.optional(), error: z.string().optional() })),
   }).optional(),
+  /** The state after this run, when it is plain data (docs/stateful.md, "Checkpoints"); checked again by the sandbox that restores it. */
+  checkpoint: z.string().max(checkpointCharsMax).optional(),
 });
 
 export type HeapRecord = z.infer<typeof heapRecordSchema>;
@@ -56,13 +59,15 @@ export function heapRecordOf(options: {
   observed: DeterminismRecord;
   outcome: HeapRecord['outcome'];
   modules?: HeapRecord['modules'];
+  checkpoint?: string | null;
 }): HeapRecord {
   if (!options.observed.complete) {
     throw new McpV8Error('INVALID_ARGUMENT', 'this run observed more clock readings or events than a heap can record; it cannot be saved as a heap');
   }
-  const { modules, ...rest } = options;
-  // A run that imported nothing has no `modules` key: its record (and id) is as before imports.
-  return { format: heapRecordFormat, ...rest, ...(modules === undefined || modules.imports.length === 0 ? {} : { modules }), observed: { ...options.observed, complete: true }, textFormat: textFormatCurrent };
+  const { modules, checkpoint, ...rest } = options;
+  // A run that imported nothing has no `modules` key: its record (and id) is as before imports;
+  // likewise `checkpoint`, absent when there is none.
+  return { format: heapRecordFormat, ...rest, ...(modules === undefined || modules.imports.length === 0 ? {} : { modules }), observed: { ...options.observed, complete: true }, textFormat: textFormatCurrent, ...(checkpoint == null ? {} : { checkpoint }) };
 }
 
 function canonical(value: unknown): unknown {

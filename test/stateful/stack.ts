@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createEngine } from '../../src/exec/engine.ts';
-import { HeapService } from '../../src/service/heaps.ts';
+import { HeapService, type HeapLogger } from '../../src/service/heaps.ts';
 import { ExecutionService, type SubmitRequest } from '../../src/service/executions.ts';
 import type { Engine, LiveHeaps } from '../../src/exec/types.ts';
 import { Metrics } from '../../src/metrics.ts';
@@ -24,12 +24,12 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function openStack(root = tempDir('stateful'), options: { liveHeapsMax?: number } = {}): Promise<Stack & { root: string }> {
+export async function openStack(root = tempDir('stateful'), options: { liveHeapsMax?: number; logger?: HeapLogger } = {}): Promise<Stack & { root: string }> {
   const engine: Engine = await createEngine({ maxConcurrentExecutions: 2, ...(options.liveHeapsMax === undefined ? {} : { liveHeapsMax: options.liveHeapsMax }) });
   const store = await ExecutionStore.open({ path: join(root, 'executions') });
   const heapStore = await DirectoryHeapStore.open(join(root, 'heaps'));
   const sessions = await SessionDb.open(join(root, 'sessions'));
-  const heaps = new HeapService({ store: heapStore, sessions });
+  const heaps = new HeapService({ store: heapStore, sessions, ...(options.logger === undefined ? {} : { logger: options.logger }) });
   const service = new ExecutionService({ engine, store, metrics: new Metrics(), nodeId: 'test', heaps });
   return {
     root, service, heaps, live: engine.live,

@@ -182,15 +182,20 @@ const control = {
   record: () => takeRecord(),
   /** The host, in a context of its own, never one that runs user code (src/exec/wasm-modules.ts). */
   compilePreloaded: (payload) => compilePreloaded(payload),
+  checkpoint: () => takeCheckpoint(),
+  restore: (text) => { restoreCheckpoint(text); return null; },
+  /** The host, once per process, in a context of its own (isolate-pool.ts). */
+  builtinDelta: () => builtinDelta(),
 };
 /**
  * @param {(text: string) => void} log @param {number} seed @param {number} memoryBytes
  * @param {any} host (the host's effect Reference) @param {any} features (which of fetch/fs exist)
  * @param {PreloadedName[]} [preloadedNames] pre-loaded WebAssembly modules (wasm.js), with
  * @param {PreloadedPayload} [preloadedPayload]
+ * @param {string} [stateful] in a stateful context, what attach changed in the built-ins of the snapshot (checkpoint.js, `builtinDelta`), recorded with them
  * @returns {(method: string, argument?: unknown) => unknown}
  */
-function attach(log, seed, memoryBytes, host, features, preloadedNames, preloadedPayload) {
+function attach(log, seed, memoryBytes, host, features, preloadedNames, preloadedPayload, stateful) {
   if (hostLog !== null) throw new Error('the context is attached already');
   delete globalThis[attachName];
   hostLog = log;
@@ -199,6 +204,7 @@ function attach(log, seed, memoryBytes, host, features, preloadedNames, preloade
   installPerContext();
   installEffects(host, features);
   if (preloadedNames !== undefined && preloadedPayload !== undefined) installPreloaded(preloadedNames, preloadedPayload);
+  if (typeof stateful === 'string') captureBuiltins(stateful);
   return (/** @type {string} */ method, /** @type {unknown} */ argument) => control[method](argument);
 }
 // The await wrapper's handler (top-level-await.ts): the promise a wrapped run ends with gets one in
@@ -226,3 +232,5 @@ for (const key of reflectOwnKeys(globalThis)) {
 }
 const attachName = '__mcpv8_attach';
 Object.defineProperty(globalThis, attachName, { value: attach, configurable: true });
+// Last: the built-ins as the snapshot will hold them (checkpoint.js).
+captureSnapshotBuiltins();
