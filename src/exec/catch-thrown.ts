@@ -13,9 +13,13 @@
 //   nothing user code can replace (`typeof`, `in`, an object literal).
 // - The first line is the wrapper's: the source runs with a line offset of -1 (`originOf`), so
 //   stacks point where the agent wrote.
+// - Code with a 'use strict' directive gets the directive in front of the try statement (inside
+//   the block it would be no directive): `/* mcp-v8: thrown values */ 'use strict'; try {`. It is
+//   not wrapped when it seems to declare a function at its top level (a line that starts with
+//   `function` or `async function`, or has one after a `;` or `}`): in strict mode a function
+//   declared in a block is the block's, not a global.
 // - Not wrapped, and as before: code with no `throw` in it (nothing it runs can throw a value that
-//   is not an Error: builtins throw Errors); code with a 'use strict' directive (in a block it would
-//   be no directive, and strict functions in a block are not global); code starting with a
+//   is not an Error: builtins throw Errors); code starting with a
 //   hashbang; and code that seems to end with a function declaration: in a block, V8 makes a
 //   sloppy-mode function declaration the completion value (`try { 1; function f() {} }` is f, the
 //   script `1; function f() {}` is 1), so the result would change. "Seems": the last line that
@@ -57,14 +61,21 @@ export function seemsToEndWithFunction(code: string): boolean {
   return false;
 }
 
+/** A line of strict code that seems to declare a function (see above). */
+const strictFunction = /(?:^|[;}])[ \t]*(?:async\s+)?function\b/m;
+const sloppyPrefix = `${thrownWrapperMarker} try {\n`;
+const strictPrefix = `${thrownWrapperMarker} 'use strict'; try {\n`;
+
 /** The code inside the try statement, or as it is when it cannot be (see above). */
 export function catchThrown(code: string): string {
-  if (!mayThrow.test(code) || code.startsWith('#!') || strictDirective.test(code) || seemsToEndWithFunction(code)) return code;
-  return `${thrownWrapperMarker} try {\n${code}${thrownSuffix}`;
+  if (!mayThrow.test(code) || code.startsWith('#!') || seemsToEndWithFunction(code)) return code;
+  if (!strictDirective.test(code)) return `${sloppyPrefix}${code}${thrownSuffix}`;
+  return strictFunction.test(code) ? code : `${strictPrefix}${code}${thrownSuffix}`;
 }
 
 /** The agent's code of a source `catchThrown` made (describe_heap shows the code as written). */
 export function withoutThrownWrapper(source: string): string {
-  const prefix = `${thrownWrapperMarker} try {\n`;
-  return source.startsWith(prefix) && source.endsWith(thrownSuffix) ? source.slice(prefix.length, source.length - thrownSuffix.length) : source;
+  if (!source.endsWith(thrownSuffix)) return source;
+  const prefix = source.startsWith(sloppyPrefix) ? sloppyPrefix : source.startsWith(strictPrefix) ? strictPrefix : null;
+  return prefix === null ? source : source.slice(prefix.length, source.length - thrownSuffix.length);
 }

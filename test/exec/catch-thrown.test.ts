@@ -15,12 +15,24 @@ describe('values thrown at the top level', () => {
     }
   });
 
-  test('code whose last statement seems a function declaration, strict code, and code with no throw are left as they are', () => {
-    for (const code of ['1\nfunction f() { throw {} }', 'run(); async function run() {\n  throw {}\n}', '1; function f() { throw {} }', "'use strict'; throw {}", '// a note\n"use strict"\nthrow {}', '#!/usr/bin/env node\nthrow {}', '({ a: 1 })']) {
+  test('code whose last statement seems a function declaration, strict code that declares a function, and code with no throw are left as they are', () => {
+    for (const code of ['1\nfunction f() { throw {} }', 'run(); async function run() {\n  throw {}\n}', '1; function f() { throw {} }', "'use strict'; function f() { throw {} }\nf()", "'use strict'\nasync function f() { throw {} }\nf()", '#!/usr/bin/env node\nthrow {}', '({ a: 1 })']) {
       assert.equal(catchThrown(code), code, code);
     }
     assert.equal(seemsToEndWithFunction('function f() {\n  return 1\n}\nf()'), false);
     assert.equal(seemsToEndWithFunction('f()\nfunction f() {\n  return 1\n}\n// done\n'), true);
+  });
+
+  test('strict code runs strict, with its directive in front of the try statement, and keeps its result', async () => {
+    for (const code of ["'use strict'; throw {}", '// a note\n"use strict"\nthrow {}', "'use strict'\nconst o = { a: 1 }\nif (!o) throw 'x'\no.a"]) {
+      const wrapped = catchThrown(code);
+      assert.notEqual(wrapped, code, code);
+      assert.equal(withoutThrownWrapper(wrapped), code, code);
+    }
+    const strict = await run("'use strict'\nconst seen = (function () { return this })()\nif (seen !== undefined) throw { seen }\nundeclared = 1");
+    assert.match(String(strict.error), /^ReferenceError: undeclared is not defined\n {4}at main\.js:4:\d+$/, 'strict mode: an undeclared assignment fails, on the agent\'s line');
+    const thrown = await run("'use strict'; throw { a: 1 }");
+    assert.equal(thrown.error, 'Uncaught { a: 1 }');
   });
 
   test('describe_heap shows the code as written', () => {
