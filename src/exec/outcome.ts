@@ -133,11 +133,22 @@ const notAnErrorTextNow = 'Uncaught: the code threw, or a promise it ended with 
  */
 const hostFrame = /\((node|file):|^\s*at (node|file):|node_modules/;
 
+/**
+ * The message of the error a promise the code dropped is rejected with in the sandbox when its
+ * value is not an Error (prelude/control.js, `discarded`): the value's text follows. Only sources
+ * that mark dropped promises (top-level-await.ts, `discardedEdits`) make it.
+ */
+export const discardedMark = 'mcp-v8: a promise the code dropped rejected with: ';
+
 /** The text of an error thrown at the top level: its stack inside the sandbox, host frames cut. */
 export function describeThrown(error: Error, textFormat = 1): string {
   if (error.message === notAnErrorMessage) return textFormat >= 2 ? notAnErrorTextNow : notAnErrorText;
+  if (error.message.startsWith(discardedMark)) return bounded(error.message.slice(discardedMark.length));
   const stack = error.stack ?? `${error.name}: ${error.message}`;
-  const text = stack.split('\n').filter((line) => !line.includes('<isolated-vm boundary>') && !line.includes('mcp-v8:prelude') && !hostFrame.test(line)).join('\n');
+  return bounded(stack.split('\n').filter((line) => !line.includes('<isolated-vm boundary>') && !line.includes('mcp-v8:prelude') && !hostFrame.test(line)).join('\n'));
+}
+
+function bounded(text: string): string {
   return text.length <= errorCharsMax ? text : `${text.slice(0, errorCharsMax)}… [truncated: ${text.length - errorCharsMax} more characters]`;
 }
 
@@ -153,8 +164,7 @@ export function thrownByCode(error: unknown): boolean {
  */
 export function describeThrownValue(error: unknown, textFormat: number): string {
   if (error instanceof Error) return describeThrown(error, textFormat);
-  const text = textFormat >= 2 ? `Uncaught ${inspect(error, { maxStringLength: 10_000 })}` : String(error);
-  return text.length <= errorCharsMax ? text : `${text.slice(0, errorCharsMax)}… [truncated: ${text.length - errorCharsMax} more characters]`;
+  return bounded(textFormat >= 2 ? `Uncaught ${inspect(error, { maxStringLength: 10_000 })}` : String(error));
 }
 
 export function failed(error: string, record: DeterminismRecord | null = null): RunOutcome {

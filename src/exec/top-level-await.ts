@@ -114,8 +114,84 @@ function planEdits(body: Statement[], at: (position: number) => number, code: Bu
   return { edits, varNames, functionNames, returnFirst: false };
 }
 
+/** Promise-making calls of `Promise` whose promise is a new one (`discardedEdits`). */
+const freshStatics = new Set(['reject', 'resolve', 'all', 'allSettled', 'any', 'race', 'try']);
+const freshMethods = new Set(['then', 'catch', 'finally']);
+type Node = { type?: string; expression?: Node; callee?: Node; object?: Node; property?: Node; value?: unknown; async?: boolean; init?: Node; id?: Node; span?: Span };
+
+function unparenthesized(node: Node | undefined): Node | undefined {
+  while (node?.type === 'ParenthesisExpression') node = node.expression;
+  return node;
+}
+
+function isAsyncFunction(node: Node | undefined): boolean {
+  const inner = unparenthesized(node);
+  return (inner?.type === 'ArrowFunctionExpression' || inner?.type === 'FunctionExpression') && inner.async === true;
+}
+
+/** The names of the top level's async functions: `async function f`, `const f = async () => …`. */
+function asyncNames(body: Statement[]): Set<string> {
+  const names = new Set<string>();
+  for (const statement of body) {
+    if (statement.type === 'FunctionDeclaration' && (statement as Node).async === true && statement.identifier !== undefined) names.add(statement.identifier.value);
+    for (const declaration of statement.type === 'VariableDeclaration' ? statement.declarations ?? [] : []) {
+      const id = declaration.id as Node;
+      if (id.type === 'Identifier' && isAsyncFunction(declaration.init as Node)) names.add(String(id.value));
+    }
+  }
+  return names;
+}
+
+/**
+ * Whether an expression makes a promise that nothing else holds: `new Promise(…)`, `Promise.reject(…)`
+ * and its kin, `p.then(…)`/`.catch`/`.finally`, the call of an async function written in place or
+ * declared at the top level. (A call of any other function may return a promise kept elsewhere,
+ * which Node does not report when that holder handles it.)
+ */
+function makesFreshPromise(expression: Node | undefined, names: Set<string>): boolean {
+  const node = unparenthesized(expression);
+  if (node?.type === 'NewExpression') return unparenthesized(node.callee)?.type === 'Identifier' && unparenthesized(node.callee)?.value === 'Promise';
+  if (node?.type !== 'CallExpression') return false;
+  const callee = unparenthesized(node.callee);
+  if (callee?.type === 'Identifier') return names.has(String(callee.value));
+  if (callee?.type !== 'MemberExpression' || callee.property?.type !== 'Identifier') return isAsyncFunction(callee);
+  const method = String(callee.property.value);
+  const object = unparenthesized(callee.object);
+  return freshMethods.has(method) || (object?.type === 'Identifier' && object.value === 'Promise' && freshStatics.has(method));
+}
+
+/**
+ * Marks the top-level statements, but the last, that drop a fresh promise (`makesFreshPromise`):
+ * `Promise.reject(v);` becomes `__mcpv8_handled(Promise.reject(v),1);` (prelude/control.js,
+ * `discarded`), so that a rejection with a value that is not an Error shows the value. The call
+ * opens at the end of the line before when the statement starts a line, so lines and columns stay
+ * as written; `first` when that line is the wrapper's.
+ */
+function discardedEdits(body: Statement[], at: (position: number) => number, code: Buffer): { edits: Edit[]; first: boolean } {
+  const edits: Edit[] = [];
+  let first = false;
+  const names = asyncNames(body);
+  for (let index = 0; index < body.length - 1; index++) {
+    const statement = body[index]!;
+    if (statement.type !== 'ExpressionStatement' || !makesFreshPromise(statement.expression as Node, names)) continue;
+    const previous = body[index - 1];
+    const between = previous === undefined ? null : code.subarray(at(previous.span.end), at(statement.span.start)).toString('utf8');
+    if (previous === undefined) first = true;
+    else if (between !== null && /[\n\r\u2028\u2029]/.test(between)) edits.push({ start: at(previous.span.end), end: at(previous.span.end), text: ';__mcpv8_handled(' });
+    else edits.push({ start: at(statement.span.start), end: at(statement.span.start), text: '__mcpv8_handled(' });
+    edits.push({ start: at(statement.expression!.span.end), end: at(statement.expression!.span.end), text: ',1)' });
+  }
+  return { edits, first };
+}
+
+/** Edits in source order; at one position, what closes (`)`, `,1)`) before what opens. */
+function byPosition(left: Edit, right: Edit): number {
+  const closes = (edit: Edit) => (/^[),]/.test(edit.text) ? 0 : 1);
+  return left.start - right.start || left.end - right.end || closes(left) - closes(right);
+}
+
 function applyEdits(source: Buffer, edits: Edit[]): string {
-  const sorted = [...edits].sort((left, right) => left.start - right.start || left.end - right.end);
+  const sorted = [...edits].sort(byPosition);
   const parts: string[] = [];
   let position = 0;
   for (const edit of sorted) {
@@ -159,7 +235,11 @@ export function wrapIfEndsWithExpression(code: string): string | null {
 
 function wrapStatements(code: string, { body, base }: { body: Statement[]; base: number }, plain: boolean): string {
   const source = Buffer.from(withoutHashbang(code), 'utf8');
-  const { edits, varNames, functionNames, returnFirst } = planEdits(body, (position) => position - base, plain ? source : null);
+  const at = (position: number) => position - base;
+  const planned = planEdits(body, at, plain ? source : null);
+  const { varNames, functionNames, returnFirst } = planned;
+  const discarded = discardedEdits(body, at, source);
+  const edits = [...discarded.edits, ...planned.edits];
   const declared = varNames.length === 0 ? '' : `var ${[...new Set(varNames)].join(', ')}; `;
   const exported = functionNames.map((name) => `globalThis[${JSON.stringify(name)}] = ${name}; `).join('');
   // The promise gets a handler at once: isolated-vm turns a rejection nobody handles by the end of
@@ -167,7 +247,7 @@ function wrapStatements(code: string, { body, base }: { body: Statement[]; base:
   // settle reads it). The handler is the prelude's (control.js), which no run can replace.
   // Code in strict mode gets a strict function: its directive, inside the try block, is none.
   const opening = !plain ? 'async () => {' : strictDirective.test(code) ? "() => { 'use strict'; try {" : '() => { try {';
-  const prefix = `${wrapperLineMarker} ${declared}__mcpv8_handled((${opening} ${exported}${returnFirst ? 'return void 0, (' : ''}`;
+  const prefix = `${wrapperLineMarker} ${declared}__mcpv8_handled((${opening} ${exported}${returnFirst ? 'return void 0, (' : ''}${discarded.first ? '__mcpv8_handled(' : ''}`;
   const end = plain ? `} catch (thrown) { if (${thrownOnUnchanged}) throw thrown; return { ${JSON.stringify(thrownKey)}: thrown }; } })())` : '})())';
   return `${prefix}${undoComment(code, source, edits)}\n${applyEdits(source, edits)}\n${end}`;
 }
@@ -182,7 +262,7 @@ const undoMarker = '/* mcp-v8 undo: ';
 function undoComment(code: string, source: Buffer, edits: Edit[]): string {
   const undo: Array<[number, number, string]> = code.startsWith('#!') ? [[0, 2, '#!']] : [];
   let shift = 0;
-  for (const edit of [...edits].sort((left, right) => left.start - right.start || left.end - right.end)) {
+  for (const edit of [...edits].sort(byPosition)) {
     const inserted = Buffer.byteLength(edit.text);
     undo.push([edit.start + shift, inserted, source.subarray(edit.start, edit.end).toString('utf8')]);
     shift += inserted - (edit.end - edit.start);

@@ -91,6 +91,8 @@ function state(final = false) {
 
 /** Marks a value thrown at the top level, handed on as the completion value (src/exec/catch-thrown.ts). */
 const thrownKey = 'mcp-v8: thrown at the top level';
+/** Starts the message of a dropped promise's rejection with a value that is not an Error (outcome.ts has the same). */
+const discardedMark = 'mcp-v8: a promise the code dropped rejected with: ';
 
 /**
  * A promised result, awaited: `await` reaches a promise's settlement without looking up `then`,
@@ -215,10 +217,23 @@ function attach(log, seed, memoryBytes, host, features, preloadedNames, preloade
   const handledThen = Promise.prototype.then;
   const handledApply = Reflect.apply;
   const ignore = () => {};
-  /** @param {unknown} completion @returns {unknown} */
-  const handled = (completion) => {
+  /**
+   * A promise the code made and dropped (a top-level statement such as `Promise.reject(v);` or
+   * `main();`, marked by the wrapper with `, 1`) is nobody else's: when it rejects, Node reports an
+   * unhandled rejection, and so does isolated-vm, but with its generic text for a value that is
+   * not an Error. The handler hands such a value on described, as an object isolated-vm copies as
+   * an Error with that message (outcome.ts, `discardedMark`); Errors and primitives, which
+   * isolated-vm copies, are rethrown as they are. Either way the rejection stays unhandled.
+   * @param {unknown} reason @returns {never}
+   */
+  const discarded = (reason) => {
+    if ((typeof reason !== 'object' && typeof reason !== 'function') || reason === null || 'message' in reason || 'stack' in reason) throw reason;
+    throw { message: discardedMark + describeError(reason) };
+  };
+  /** @param {unknown} completion @param {unknown} [dropped] @returns {unknown} */
+  const handled = (completion, dropped) => {
     try {
-      handledApply(handledThen, completion, [undefined, ignore]);
+      handledApply(handledThen, completion, [undefined, dropped === 1 ? discarded : ignore]);
     } catch {
       // Not a promise (then's own check): nothing to handle.
     }
