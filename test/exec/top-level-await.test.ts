@@ -44,6 +44,18 @@ describe('top-level await', () => {
     assert.equal(globalizeDeclarations('#!/usr/bin/env node\nconst a = 1'), '#!/usr/bin/env node\nvar   a = 1');
   });
 
+  test('a top-level statement that drops a fresh promise is marked, lines and columns kept; nothing else is', async () => {
+    const code = "async function main() { throw { at: new Error('x').stack.split('\\n')[1].trim() } }\nmain()\nvar n = 1\nnew Promise((_, reject) => reject({ n })).then(() => 0)\nkeep(); Promise.reject(n)\nn";
+    const wrapped = wrapIfEndsWithExpression(code)!;
+    assert.equal(wrapped.split('\n').slice(1, -1).join('\n'),
+      "async function main() { throw { at: new Error('x').stack.split('\\n')[1].trim() } };__mcpv8_handled(\nmain(),1)\n;(  n = 1);__mcpv8_handled(\nnew Promise((_, reject) => reject({ n })).then(() => 0),1)\nkeep(); __mcpv8_handled(Promise.reject(n),1);return void 0, (\nn);");
+    assert.equal(withoutAwaitWrapper(wrapped), code, 'describe_heap shows the code as written');
+    assert.equal((await run(code.replace('keep', 'Date'))).error, "Uncaught { at: 'at main (main.js:1:37)' }", 'the first rejection, with its column as written');
+    assert.match(wrapIfEndsWithExpression('Promise.reject({})\n1')!, /^[^\n]*try \{ __mcpv8_handled\( \/\*[^\n]*\nPromise\.reject\(\{\}\),1\);/, 'the first statement opens on the wrapper\'s line');
+    for (const kept of ['keep()\n1', 'p.value\n1', 'Promise.reject({})', 'const f = () => Promise.reject({})\nf()\n1']) assert.doesNotMatch(wrapIfEndsWithExpression(kept)!, /,1\)/, kept);
+    assert.match(wrapTopLevelAwait('const go = async () => { throw {} }\ngo()\nawait 0'), /;__mcpv8_handled\(\ngo\(\),1\)\n/, 'the top-level await form too');
+  });
+
   test('a hashbang line is kept out of the way; a syntax error past the first await is reported as itself', async () => {
     assert.equal(await result('#!/usr/bin/env node\nawait 1;\n3'), '3');
     const thrown = await run("#!/usr/bin/env node\nawait 0;\nthrow new Error('after the hashbang')");
