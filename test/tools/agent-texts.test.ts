@@ -188,7 +188,7 @@ describe('heaps across text formats, and replay failures that teach (stateful)',
     const record = await recordOf(made.heap);
     const unmarked = record.code.replace(';__mcpv8_handled(\nPromise', '\nPromise').replace('}),1)', '})');
     assert.notEqual(unmarked, record.code);
-    const old = await store.put(encodeHeapRecord({ ...record, code: unmarked, outcome: { ...record.outcome, error: generic.error } }));
+    const old = await store.put(encodeHeapRecord({ ...record, code: unmarked, outcome: { ...record.outcome, error: String(generic.error) } }));
     const resumed = await runAndWait(client, 'kept', { heap: old });
     assert.equal(resumed.result, '9', String(resumed.error));
   });
