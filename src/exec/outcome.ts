@@ -121,9 +121,10 @@ const notAnErrorMessage = 'An object was thrown from supplied code within isolat
 const notAnErrorText = 'Uncaught: the code threw an object that is not an Error (throw new Error(...) to get its message and stack)';
 /**
  * Format 2: a top-level throw is shown (catch-thrown.ts), and so is the rejection of a promise the
- * code ends with (top-level-await.ts, `routesThroughWrapper`); what is left is another promise
- * nobody handled, rejected before the run's first turn, or code in strict mode. (The text stays
- * as heaps of format 2 recorded it: their replays must end with the same text.)
+ * code ends with (top-level-await.ts, `routesThroughWrapper`), of a promise it drops at its top
+ * level (`discardedMark`) and strict code's throw (catch-thrown.ts); what is left is a promise
+ * dropped elsewhere (inside a function), or code neither wrapper runs. (The text stays as heaps of
+ * format 2 recorded it: their replays must end with the same text.)
  */
 const notAnErrorTextNow = 'Uncaught: the code threw, or a promise it ended with rejected with, an object that is not an Error, which cannot be shown here (code in strict mode, or a rejection before the first await or timer): reject or throw new Error(...), or await the promise, to see it';
 
