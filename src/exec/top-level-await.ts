@@ -299,7 +299,7 @@ export function withoutAwaitWrapper(source: string): string {
  * them; stripping types keeps them.
  */
 export function withoutWrapperFrame(error: string | null, code: string): string | null {
-  if (error === null || !(mayAwait.test(code) || mayMakePromise.test(code))) return error;
+  if (error === null || !(mayAwait.test(code) || mayMakePromise.test(code) || strictThrows(code))) return error;
   const wrapperLine = code.split(/\r\n|[\n\r\u2028\u2029]/).length + 1;
   // Column 3 for the async form's `})())`; the plain form calls its function after its catch.
   const frame = new RegExp(`\\n {4}at main\\.js:${wrapperLine}:\\d+$`).exec(error);
@@ -315,6 +315,15 @@ const mayMakePromise = /\b(?:Promise|async|then|fetch|import)\b/;
 const strictDirective = /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*(['"])use strict\1/;
 
 /**
+ * Strict code with a `throw` in it: routed too, so that a value that is not an Error, thrown by
+ * strict code that declares functions (which catch-thrown.ts leaves unwrapped: in a strict block
+ * they would not be global), is handed on by the plain form's catch.
+ */
+function strictThrows(code: string): boolean {
+  return strictDirective.test(code) && /\bthrow\b/.test(code);
+}
+
+/**
  * Code up to this long is routed (`routesThroughWrapper`): the parse costs about 5 times the
  * type strip (≈ 1.75 s for 1,000,000 characters, ≈ 16 ms for 9,000 on a quiet machine), paid once
  * per new code in the source worker; longer code runs as a script, as before.
@@ -327,7 +336,7 @@ export const routedCodeCharsMax = 100_000;
  * expression (`wrapIfEndsWithExpression`; strict code gets a strict function).
  */
 export function routesThroughWrapper(code: string): boolean {
-  return code.length <= routedCodeCharsMax && mayMakePromise.test(code);
+  return code.length <= routedCodeCharsMax && (mayMakePromise.test(code) || strictThrows(code));
 }
 
 /** Whether the code may run in the wrapper: top-level await, or `routesThroughWrapper`. */

@@ -29,7 +29,7 @@ describe('values thrown at the top level', () => {
       assert.notEqual(wrapped, code, code);
       assert.equal(withoutThrownWrapper(wrapped), code, code);
     }
-    const strict = await run("'use strict'\nconst seen = (function () { return this })()\nif (seen !== undefined) throw { seen }\nundeclared = 1");
+    const strict = await run("'use strict'\nconst seen = (function () { return this })()\nif (seen !== undefined) throw { seen }\nif (seen === undefined) undeclared = 1");
     assert.match(String(strict.error), /^ReferenceError: undeclared is not defined\n {4}at main\.js:4:\d+$/, 'strict mode: an undeclared assignment fails, on the agent\'s line');
     const thrown = await run("'use strict'; throw { a: 1 }");
     assert.equal(thrown.error, 'Uncaught { a: 1 }');

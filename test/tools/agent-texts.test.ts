@@ -53,6 +53,8 @@ describe('thrown values, deep results and the default limit (stateless)', () => 
       // Strict code, with and without the promise words.
       ["'use strict'; throw {a:1}", 'Uncaught { a: 1 }'],
       ["'use strict'\nPromise.reject({ s: 1 }); 2", 'Uncaught { s: 1 }'],
+      ["'use strict'\nfunction fail() { throw { code: 1 } }\nfail()", 'Uncaught { code: 1 }'],
+      ["'use strict'\nfunction fail() { throw new Error('x') }\nfail()", 'Error: x\n    at fail (main.js:2:25)\n    at main.js:3:1'],
     ];
     for (const [code, error] of cases) {
       const run = await runAndWait(client, code);
@@ -179,6 +181,10 @@ describe('heaps across text formats, and replay failures that teach (stateful)',
       const described = await callTool(client, 'describe_heap', { heap: copy });
       assert.equal((described.value.lineage as Array<{ code: string }>).at(-1)!.code, code);
     }
+    const strict = await runAndWait(client, "'use strict'\nfunction twice(x) { if (typeof x !== 'number') throw { bad: x }; return 2 * x }\ntwice(2)");
+    assert.equal(strict.result, '4', String(strict.error));
+    const next = await runAndWait(client, "[twice(3), typeof twice, (() => { try { twice('a') } catch (e) { return e.bad } })()]", { heap: strict.heap });
+    assert.equal(next.result, "[ 6, 'function', 'a' ]", 'a strict function declared at the top level is still a global');
     // What this build still cannot show: a promise dropped inside a function.
     const generic = await runAndWait(client, 'function go() { Promise.reject({ code: 42 }) }\ngo()\n1');
     assert.match(String(generic.error), /^Uncaught: the code threw, or a promise it ended with rejected with, an object that is not an Error/);
