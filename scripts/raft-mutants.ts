@@ -222,6 +222,41 @@ export const mutants: readonly Mutant[] = [
     replace: "return message.type === 'append' || message.type === 'heartbeat' || message.type === 'appendResponse';",
     breaks: 'only a leader\'s appends and heartbeats leave before the write of their Ready',
   },
+  {
+    id: 'lease-needs-check-quorum',
+    file: 'src/raft/raft.ts',
+    find: "    if (this.role === 'leader') return this.leaderQuorumHeard;\n    return (this.lead !== nodeNone",
+    replace: '    return this.options.checkQuorum && (this.lead !== nodeNone',
+    breaks: 'a node that heard from a leader within the election timeout ignores vote requests, with or without check-quorum (thesis §4.2.3)',
+  },
+  {
+    id: 'removed-voter-answer-deposes',
+    file: 'src/raft/raft.ts',
+    find: '      if (this.isNonMemberAnswer(message)) return;\n',
+    replace: '',
+    breaks: 'a leader takes no higher term from the answer of a node outside its configuration (sweep seed 12864)',
+  },
+  {
+    id: 'leader-lease-never-lapses',
+    file: 'src/raft/replication.ts',
+    find: 'raft.leaderQuorumHeard = quorumActive(raft);',
+    replace: 'raft.leaderQuorumHeard ||= quorumActive(raft);',
+    breaks: 'a leader that heard no quorum for an election timeout takes a vote request\'s term again',
+  },
+  {
+    id: 'lease-blocks-transfer',
+    file: 'src/raft/raft.ts',
+    find: 'if (isVoteRequest && !message.transfer && this.inLease()) return;',
+    replace: 'if (isVoteRequest && this.inLease()) return;',
+    breaks: 'a transfer\'s vote request bypasses the leader lease (thesis §3.10)',
+  },
+  {
+    id: 'stale-leader-not-told',
+    file: 'src/raft/raft.ts',
+    find: "    if (message.type === 'append' || message.type === 'heartbeat') {\n      this.send(this.message('appendResponse', message.from));",
+    replace: "    if (message.type === 'append' || message.type === 'heartbeat') {\n      if (this.options.checkQuorum || this.options.preVote) this.send(this.message('appendResponse', message.from));",
+    breaks: 'a stale leader is told the higher term of a member that moved on (votes are ignored in the lease)',
+  },
 ];
 
 /** The raft files `npm test` runs, cheapest first; a mutant stops at the first that fails. */

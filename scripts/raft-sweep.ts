@@ -4,7 +4,9 @@
 // each run's fault phase (default 500; longer runs reach deeper histories), `--seed S` replays one
 // seed (with the same --fault-ticks) and prints its report, `--storage level` runs every node on the
 // real LevelStorage over CrashStore (test/raft/sim/crash-store.ts), `--lease-reads` makes every
-// seed use lease reads with check-quorum (under the same clock skew). Exits 1 when any seed fails.
+// seed use lease reads with check-quorum (under the same clock skew), `--bare` makes every seed run
+// with neither pre-vote nor check-quorum (the leader lease of thesis §4.2.3 alone keeps a removed
+// voter from deposing the leader; the seeds' own draws never pick that variant). Exits 1 when any seed fails.
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -24,7 +26,7 @@ const progressSeedsPerMessage = 200;
 
 function failureText(report: RunReport, runOptions: RunOptions): string {
   const faultTicks = runOptions.faultTicks === defaultRunOptions.faultTicks ? '' : ` --fault-ticks ${runOptions.faultTicks}`;
-  const storage = (runOptions.storage === defaultRunOptions.storage ? '' : ` --storage ${runOptions.storage}`) + (runOptions.raft === undefined ? '' : ' --lease-reads');
+  const storage = (runOptions.storage === defaultRunOptions.storage ? '' : ` --storage ${runOptions.storage}`) + (runOptions.raft?.readLease === true ? ' --lease-reads' : '') + (runOptions.raft?.checkQuorum === false ? ' --bare' : '');
   return `FAIL seed ${report.seed} (${report.clusterSize} nodes, tick ${report.ticks})\n${report.error}\nreplay: npm run raft:sweep -- --seed ${report.seed}${faultTicks}${storage}\n`;
 }
 
@@ -109,6 +111,7 @@ if (!isMainThread) {
       seed: { type: 'string' },
       storage: { type: 'string', default: 'memory' },
       'lease-reads': { type: 'boolean', default: false },
+      bare: { type: 'boolean', default: false },
     },
   });
   const faultTicks = Number(values['fault-ticks']);
@@ -122,7 +125,12 @@ if (!isMainThread) {
     process.exit(2);
   }
   const leaseReads = values['lease-reads'];
-  const runOptions: RunOptions = { ...defaultRunOptions, faultTicks, storage, ...(leaseReads ? { raft: { readLease: true, checkQuorum: true } } : {}) };
+  if (leaseReads && values.bare) {
+    process.stderr.write('--lease-reads needs check-quorum, which --bare turns off\n');
+    process.exit(2);
+  }
+  const bare = values.bare ? { raft: { preVote: false, checkQuorum: false } } : {};
+  const runOptions: RunOptions = { ...defaultRunOptions, faultTicks, storage, ...(leaseReads ? { raft: { readLease: true, checkQuorum: true } } : bare) };
   if (values.seed !== undefined) await replay(Number(values.seed), runOptions);
   const seedCount = Number(values.seeds);
   const firstSeed = Number(values.start);

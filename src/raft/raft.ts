@@ -38,6 +38,8 @@ export class Raft {
   leaderTicks = 0;
   /** This leader sent TimeoutNow in its term: the target may win without waiting out leases. */
   transferStarted = false;
+  /** Leader: a quorum answered within the last election timeout (checked as check-quorum does, with or without it). */
+  leaderQuorumHeard = false;
   /**
    * With lease reads, a node just started does not know whether it promised a leader not to vote
    * (it may have answered a heartbeat just before it crashed): until its first election timeout it
@@ -137,6 +139,7 @@ export class Raft {
     this.lead = this.id;
     this.leaderTicks = 0;
     this.transferStarted = false;
+    this.leaderQuorumHeard = true; // a quorum just voted for it
     resetProgress(this);
     // The empty entry of the new term lets the leader commit earlier terms' entries (§5.4.2).
     this.appendEntries([{ term: this.term, index: 0, kind: 'normal', data: '' }]);
@@ -165,9 +168,26 @@ export class Raft {
     }
   }
 
-  /** The leader lease that makes a node ignore vote requests (check-quorum, Raft thesis §4.2.3). */
+  /**
+   * Raft thesis §4.2.3: a server that heard from a current leader within the minimum election
+   * timeout ignores vote requests (neither grants nor takes their term), with or without
+   * check-quorum, so a voter removed while it was behind (it never learns of its removal) cannot
+   * depose the leader. The leader counts as having heard while a quorum answered within the last
+   * election timeout. A transfer's vote (`transfer`) bypasses this (thesis §3.10).
+   */
   inLease(): boolean {
-    return this.options.checkQuorum && (this.lead !== nodeNone || this.leaseAfterBoot) && this.electionElapsedTicks < this.options.electionTimeoutTicks;
+    if (this.role === 'leader') return this.leaderQuorumHeard;
+    return (this.lead !== nodeNone || this.leaseAfterBoot) && this.electionElapsedTicks < this.options.electionTimeoutTicks;
+  }
+
+  /**
+   * An answer to an append or heartbeat from a node outside the configuration: its higher term is
+   * not taken. A removed voter that missed its removal answers appends still in flight to it with
+   * the term its ignored campaigns reached, which would depose a healthy leader (sweep seed 12864).
+   */
+  private isNonMemberAnswer(message: Message): boolean {
+    if (message.type !== 'appendResponse' && message.type !== 'heartbeatResponse') return false;
+    return !this.config.voters.includes(message.from) && !this.config.learners.includes(message.from);
   }
 
   step(message: Message): void {
@@ -176,6 +196,7 @@ export class Raft {
     if (message.term > this.term) {
       const isVoteRequest = message.type === 'vote' || message.type === 'preVote';
       if (isVoteRequest && !message.transfer && this.inLease()) return;
+      if (this.isNonMemberAnswer(message)) return;
       const keepsTerm = message.type === 'preVote' || (message.type === 'preVoteResponse' && !message.reject);
       if (!keepsTerm) {
         const fromLeader = message.type === 'append' || message.type === 'heartbeat' || message.type === 'snapshot';
@@ -210,10 +231,14 @@ export class Raft {
       || sent.index <= log.snapshot.index || log.term(sent.index) === sent.logTerm);
   }
 
-  /** A message from an older term: tell a stale leader or pre-candidate the current term, drop the rest. */
+  /**
+   * A message from an older term: tell a stale leader or pre-candidate the current term, drop the
+   * rest. A stale leader is always told (figure 2's reply carries the term): vote requests are
+   * ignored in the lease, so a member that moved to a higher term rejoins only by deposing it.
+   */
   private answerStaleTerm(message: Message): void {
     if (message.type === 'append' || message.type === 'heartbeat') {
-      if (this.options.checkQuorum || this.options.preVote) this.send(this.message('appendResponse', message.from));
+      this.send(this.message('appendResponse', message.from));
     } else if (message.type === 'preVote') {
       this.send({ ...this.message('preVoteResponse', message.from), reject: true });
     }

@@ -77,7 +77,8 @@ export function tickLeader(raft: Raft): void {
   for (const progress of raft.progress.values()) progress.tickSnapshot(raft.options.electionTimeoutTicks);
   if (raft.electionElapsedTicks >= raft.options.electionTimeoutTicks) {
     raft.electionElapsedTicks = 0;
-    if (raft.options.checkQuorum && !quorumActive(raft)) {
+    raft.leaderQuorumHeard = quorumActive(raft);
+    if (raft.options.checkQuorum && !raft.leaderQuorumHeard) {
       // A leader that cannot hear a majority steps down (Raft thesis §6.2, check-quorum).
       raft.becomeFollower(raft.term, nodeNone);
       return;

@@ -27,7 +27,6 @@ test('§5.2 "each server will vote for at most one candidate in a given term": a
 });
 
 test('§5.4.1 "the voter denies its vote if its own log is more up-to-date than that of the candidate"', () => {
-  // Check-quorum off: with it, node 2's leader lease would drop the request before the log check.
   const harness = new Harness({ voters: [1, 2, 3], raft: { checkQuorum: false } });
   harness.campaign(1);
   harness.isolate(3);
@@ -36,6 +35,8 @@ test('§5.4.1 "the voter denies its vote if its own log is more up-to-date than 
   harness.isolate(1);
   harness.heal();
   harness.isolate(1);
+  // Restarted, node 2 knows no leader: no leader lease (thesis §4.2.3) drops the request before the log check.
+  harness.restart(2);
   // Node 3 missed an entry node 2 holds: node 2 must refuse it, even its pre-vote.
   harness.campaign(3);
   assert.notEqual(harness.raft(3).role, 'leader');
@@ -68,6 +69,8 @@ test('without pre-vote the same rejoining node does force a new term (the disrup
   harness.heal();
   harness.tick(40);
   assert.ok(harness.raft(1).term > term, 'the healthy leader was deposed');
+  // Its votes were ignored (leader lease, thesis §4.2.3); it got back by answering the leader's stale appends with its term.
+  assert.equal(harness.raft(3).lead, harness.leaderId(), 'node 3 follows the new leader');
 });
 
 test('thesis §6.2 check-quorum: "a leader steps down if an election timeout elapses without a successful round of heartbeats to a majority"', () => {
@@ -88,6 +91,35 @@ test('thesis §4.2.3 leader lease: a node that heard from its leader within the 
   harness.campaign(3);
   assert.equal(harness.raft(2).term, term, 'node 2 kept its term: it ignored the vote request');
   assert.equal(harness.raft(1).role, 'leader');
+});
+
+test('thesis §4.2.3 with check-quorum off too: a cut-off node\'s higher-term votes are ignored by a follower and a leader that hear each other; a transfer still wins', () => {
+  const harness = new Harness({ voters: [1, 2, 3], raft: { preVote: false, checkQuorum: false } });
+  harness.campaign(1);
+  const term = harness.raft(1).term;
+  // Node 3 stops hearing the leader, times out and asks 1 and 2 for their votes in a higher term.
+  harness.cutOneWay(1, 3);
+  harness.campaign(3);
+  assert.ok(harness.raft(3).term > term);
+  assert.ok(harness.sent.some((sent) => sent.type === 'vote' && sent.from === 3 && sent.to === 1), 'the leader was asked too');
+  assert.equal(harness.raft(2).term, term, 'the follower ignored the vote request: it heard from its leader');
+  assert.equal(harness.raft(1).role, 'leader');
+  assert.equal(harness.raft(1).term, term, 'so did the leader: a quorum answered it within the election timeout');
+  // A transfer's vote request bypasses the lease (thesis §3.10): node 1 votes for node 2 at once.
+  assert.equal(harness.raft(1).transferLeadership(2), true);
+  harness.tick(5, [3]);
+  assert.equal(harness.raft(2).role, 'leader');
+  assert.equal(harness.raft(1).lead, 2);
+  // A leader that heard no quorum for an election timeout takes a vote request's term again.
+  harness.isolate(2);
+  const ticks = 2 * harness.raft(2).options.electionTimeoutTicks;
+  for (let tick = 0; tick < ticks; tick++) harness.raft(2).tick();
+  harness.processAll();
+  harness.queue = [];
+  const leaderTerm = harness.raft(2).term;
+  harness.raft(2).step({ ...emptyMessage('vote', 1, 2, leaderTerm + 1), index: harness.raft(1).log.lastIndex(), logTerm: harness.raft(1).log.lastTerm() });
+  assert.equal(harness.raft(2).term, leaderTerm + 1);
+  assert.equal(harness.raft(2).role, 'follower');
 });
 
 test('thesis §3.10 leadership transfer: "the prior leader sends a TimeoutNow request to the target server", which then wins at once', () => {

@@ -18,6 +18,9 @@ test('figure 8: "Raft never commits log entries from previous terms by counting 
   // (b) Node 1 crashes; node 5 wins with 3 and 4 and writes an entry of its term nobody receives.
   harness.isolate(1);
   harness.isolate(2);
+  // Nodes 3 and 4 wait out their leases of node 1 (thesis §4.2.3): a restart stands for that wait.
+  harness.restart(3);
+  harness.restart(4);
   const fromLeader5 = (message: Message): boolean => !(message.from === 5 && (message.type === 'append' || message.type === 'heartbeat'));
   harness.campaign(5, { attemptsMax: 3, filter: fromLeader5 });
   const node5Leader = 5;
@@ -32,6 +35,10 @@ test('figure 8: "Raft never commits log entries from previous terms by counting 
   const others = [3, 4, 5].filter((id) => id !== node5Leader);
   harness.isolate(others[1]!);
   harness.restart(1);
+  // Node 2 and the other voter lost their leaders; restarting them stands for the election timeout
+  // that ends their leader leases (thesis §4.2.3), so they answer node 1's campaign.
+  harness.restart(2);
+  harness.restart(others[0]!);
   const leader = harness.raft(1);
   let sawOldOnMajorityUncommitted = false;
   const checkCommitRule = (): void => {
@@ -133,6 +140,8 @@ test('§5.3 fast back-off: "the follower can include the term of the conflicting
   for (let i = 0; i < 60; i++) harness.put(first, 'k', `kept${i}`);
   harness.stabilize();
   // The survivor leads a third term; its optimistic next index for node 1 is far past the conflict.
+  // The old leader hears no quorum for a whole election timeout: it no longer ignores vote requests (thesis §4.2.3).
+  harness.tick(2 * harness.raft(1).options.electionTimeoutTicks, [2, 3]);
   harness.heal();
   harness.isolate(first);
   const before = harness.sent.length;

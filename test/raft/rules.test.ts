@@ -65,13 +65,12 @@ test('figure 2 persistent state: a vote that changes only the vote (same term) i
 });
 
 test('thesis §9.6: a pre-vote request does not change the receiver\'s term, even with check-quorum off', () => {
+  // Just restarted: no leader heard, so no leader lease (thesis §4.2.3) keeps the request from the rule.
   const follower = node({ id: 1, hardState: { term: 2, vote: 2, commit: 1 }, terms: [1, 2], raft: { preVote: true, checkQuorum: false } });
-  follower.step(message('heartbeat', 2, 1, 2, { commit: 1 }));
   drain(follower);
   // A node that was cut off asks for term 3; its log is behind (it lacks entry 2).
   follower.step(message('preVote', 3, 1, 3, { index: 1, logTerm: 1 }));
   assert.equal(follower.term, 2);
-  assert.equal(follower.lead, 2, 'the follower still follows its leader');
   const ready = drain(follower);
   assert.equal(ready.hardState, null);
   assert.deepEqual(ready.messages.map((sent) => [sent.type, sent.term, sent.reject]), [['preVoteResponse', 2, true]]);
@@ -272,6 +271,25 @@ test('thesis §6.4.1 with lease reads: a node just restarted refuses votes until
   drain(voter);
   voter.step(message('vote', 3, 2, 4, { index: 2, logTerm: 2 }));
   assert.deepEqual(drain(voter).messages.map((sent) => [sent.type, sent.reject]), [['voteResponse', false]]);
+});
+
+test('thesis §4.2.3: a leader takes no higher term from the answer of a node outside its configuration (a removed voter that missed its removal), but does from a member', () => {
+  const harness = new Harness({ voters });
+  harness.campaign(1);
+  const leader = harness.raft(1);
+  assert.equal(leader.proposeConfigChange({ kind: 'removeVoter', nodeId: 3 }).accepted, true);
+  harness.stabilize();
+  assert.deepEqual(leader.config.voters, [1, 2]);
+  const term = leader.term;
+  // Node 3 campaigned in vain (its vote requests are ignored) and answers appends still in flight to it.
+  leader.step(message('appendResponse', 3, 1, term + 3));
+  leader.step(message('heartbeatResponse', 3, 1, term + 3));
+  assert.equal(leader.role, 'leader');
+  assert.equal(leader.term, term);
+  // A member's higher term still deposes it: that is how a member that moved on rejoins.
+  leader.step(message('appendResponse', 2, 1, term + 1));
+  assert.equal(leader.role, 'follower');
+  assert.equal(leader.term, term + 1);
 });
 
 test('§5.2 "each server will vote for at most one candidate in a given term": no second vote while no leader is known', () => {
