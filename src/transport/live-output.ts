@@ -44,6 +44,12 @@ class Watcher {
     this.timer.unref();
   }
 
+  /** Lines the execution printed before this request began to watch it: counted as not sent. */
+  behind(lines: number): void {
+    this.lines += lines;
+    this.skipped += lines;
+  }
+
   line(line: string): void {
     this.lines++;
     const bytes = Buffer.byteLength(line, 'utf8') + 1;
@@ -70,7 +76,7 @@ class Watcher {
     if (this.buffer.length === 0 && this.skipped === 0) return;
     let text = this.buffer.join('\n');
     if (this.skipped > 0) {
-      text += `${text === '' ? '' : '\n'}[${this.skipped} lines not sent live (rate bound); read them with get_execution_output]`;
+      text += `${text === '' ? '' : '\n'}[${this.skipped} lines not sent live (rate bound, or printed before this request watched); read them with get_execution_output]`;
     }
     this.buffer = [];
     this.bufferBytes = 0;
@@ -101,13 +107,22 @@ class Watcher {
 /** One per node: routes the service's console lines to the requests watching their execution. */
 export class LiveOutput {
   private readonly watchers = new Map<string, Set<Watcher>>();
+  /**
+   * Lines each running execution has printed: a request starts watching only once submit has
+   * answered its id, and a busy server may have run the code for a while by then; those lines are
+   * counted as not sent, so what a client is told adds up to the output. One entry per execution
+   * in flight (bounded by the service's in-flight bound), dropped when it finishes.
+   */
+  private readonly printed = new Map<string, number>();
 
   constructor(service: ExecutionService) {
     service.on('output', (executionId, line) => {
+      this.printed.set(executionId, (this.printed.get(executionId) ?? 0) + 1);
       const watching = this.watchers.get(executionId);
       if (watching !== undefined) for (const watcher of watching) watcher.line(line);
     });
     service.on('finished', (record: ExecutionRecord) => {
+      this.printed.delete(record.execution_id);
       const watching = this.watchers.get(record.execution_id);
       if (watching !== undefined) for (const watcher of watching) watcher.flush();
     });
@@ -121,6 +136,7 @@ export class LiveOutput {
       watch: (executionId) => {
         if (watcher.executionId !== null) return;
         watcher.executionId = executionId;
+        watcher.behind(this.printed.get(executionId) ?? 0);
         let watching = this.watchers.get(executionId);
         if (watching === undefined) this.watchers.set(executionId, watching = new Set());
         watching.add(watcher);
