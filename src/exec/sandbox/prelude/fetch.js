@@ -35,8 +35,6 @@ const fetchRegExpExec = RegExp.prototype.exec;
 const fetchSchemed = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 const fetchMethodToken = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const fetchNormalizedMethods = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH'];
-const fetchIsView = ArrayBuffer.isView;
-const fetchTypedArrayTag = /** @type {(this: unknown) => unknown} */ (/** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag)).get);
 /** @type {any} */ let fetchUrlHref = null;
 /** @type {any} */ let FetchURL = null;
 /** @type {any} */ let FetchURLSearchParams = null;
@@ -208,20 +206,10 @@ function utf8Decode(bytes) {
  * @returns {Uint8Array | null}
  */
 function bytesOf(value) {
-  if (value === null || typeof value !== 'object') return null;
-  // Told apart by captured getters, not instanceof: ArrayBuffer is a proxy (off-heap.js) whose
-  // handler and statics a run can reach, and DataView[Symbol.hasInstance] is the run's to define.
-  if (!fetchIsView(value)) {
-    let length = 0;
-    try { length = reflectApply(arrayBufferByteLength, value, []); } catch { return null; }
-    const copy = new RealUint8Array(length);
-    reflectApply(typedArraySet, copy, [new RealUint8Array(/** @type {ArrayBuffer} */ (value))]);
-    return copy;
-  }
-  const getters = reflectApply(fetchTypedArrayTag, value, []) === undefined ? dataViewView : typedArrayView;
-  const byteLength = reflectApply(getters[2], value, []);
-  const copy = new RealUint8Array(byteLength);
-  reflectApply(typedArraySet, copy, [new RealUint8Array(reflectApply(getters[0], value, []), reflectApply(getters[1], value, []), byteLength)]);
+  const view = bufferSourceView(value);
+  if (view === null) return null;
+  const copy = new RealUint8Array(lengthOfBytes(view));
+  reflectApply(typedArraySet, copy, [view]);
   return copy;
 }
 

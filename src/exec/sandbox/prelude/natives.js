@@ -105,4 +105,20 @@ const arrayBufferByteLength = getterOf(ArrayBuffer.prototype, 'byteLength');
 /** SharedArrayBuffer, like WebAssembly, does not exist while the snapshot is made: set by attach. @type {Function | null} */
 let sharedArrayBufferByteLength = null;
 const typedArraySet = TypedArrayPrototype.set;
+const viewTypedArrayTag = getterOf(TypedArrayPrototype, /** @type {any} */ (Symbol.toStringTag));
+/**
+ * The bytes of a BufferSource (an ArrayBuffer, a typed array or a DataView), not copied; null for
+ * anything else. Told apart by captured getters, not instanceof: ArrayBuffer is a proxy
+ * (off-heap.js) whose handler and statics a run can reach, and [Symbol.hasInstance] is the run's.
+ * @param {unknown} value @returns {Uint8Array | null}
+ */
+function bufferSourceView(value) {
+  if (value === null || typeof value !== 'object') return null;
+  if (arrayBufferIsView(value)) {
+    const getters = reflectApply(viewTypedArrayTag, value, []) !== undefined ? typedArrayView : dataViewView;
+    return new RealUint8Array(reflectApply(getters[0], value, []), reflectApply(getters[1], value, []), reflectApply(getters[2], value, []));
+  }
+  try { reflectApply(arrayBufferByteLength, value, []); } catch { return null; }
+  return new RealUint8Array(/** @type {ArrayBuffer} */ (value));
+}
 

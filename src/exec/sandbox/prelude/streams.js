@@ -1095,15 +1095,6 @@ let streamsApi = /** @type {any} */ (null);
       get [toStringTagSymbol]() { return 'CountQueuingStrategy'; }
     }
     /* ---- TextEncoderStream, TextDecoderStream ---- */ const encoder = new StreamTextEncoder();
-    /** @param {unknown} value @returns {Uint8Array | null} the bytes of a BufferSource (not copied) */ function bufferSourceBytes(value) {
-      if (value === null || typeof value !== 'object') return null;
-      if (arrayBufferIsView(value)) {
-        const getters = reflectApply(typedArrayTag, value, []) !== undefined ? typedArrayView : dataViewView;
-        return new RealUint8Array(reflectApply(getters[0], value, []), reflectApply(getters[1], value, []), reflectApply(getters[2], value, []));
-      }
-      try { reflectApply(arrayBufferByteLength, value, []); } catch { return null; }
-      return new RealUint8Array(/** @type {ArrayBuffer} */ (value));
-    }
     /** @param {any} transformer @returns {any} */ function textStream(transformer) {
       const stream = { __proto__: null, kind: '', public: null, readable: null, writable: null, backpressure: false, backpressureChange: null, controller: null };
       initializeTransformStream(stream, resolvedUndefined(), 1, () => 1, 0, () => 1);
@@ -1171,7 +1162,7 @@ let streamsApi = /** @type {any} */ (null);
         this.#stream = textStream({
           /** @param {unknown} chunk @param {(out: unknown) => void} enqueue */
           transform(chunk, enqueue) {
-            const view = bufferSourceBytes(chunk);
+            const view = bufferSourceView(chunk);
             if (view === null) throw new StreamTypeError('TextDecoderStream: a chunk must be an ArrayBuffer or an ArrayBufferView');
             const pendingLength = reflectApply(typedArrayLength, pending, []);
             const bytes = new RealUint8Array(pendingLength + reflectApply(typedArrayLength, view, []));
