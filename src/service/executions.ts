@@ -458,6 +458,11 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     return { ok: false, error: `Execution ${executionId} finished before the cancel took effect (status: ${record.status})` };
   }
 
+  /** Console lines an execution running here has printed so far (0 when none runs here). */
+  linesPrinted(executionId: string): number {
+    return this.store.liveLineCount(executionId) ?? 0;
+  }
+
   output(executionId: string, query: OutputQuery): Promise<OutputPage> {
     const owner = this.ownerOf(executionId);
     if (owner !== null) return this.remote!.output(owner, executionId, query);

@@ -499,13 +499,16 @@ export class ExecutionStore {
     return { execution_id: id, ...page, status: record.status };
   }
 
+  /** Lines appended so far to the output of an execution running here; null when none runs here. */
+  liveLineCount(id: string): number | null {
+    const output = this.outputs.get(id);
+    return output === undefined ? null : output.flushedLines + output.pending.length;
+  }
+
   /** Reads lines [first, last] (1-based), from LevelDB and from the queue of a running execution. */
   private lineSource(id: string): LineSource {
     return {
-      liveLineCount: () => {
-        const output = this.outputs.get(id);
-        return output === undefined ? null : output.flushedLines + output.pending.length;
-      },
+      liveLineCount: () => this.liveLineCount(id),
       readAll: async () => {
         const lines = await this.readFlushed(id, 1, Number.MAX_SAFE_INTEGER);
         const output = this.outputs.get(id);

@@ -107,22 +107,15 @@ class Watcher {
 /** One per node: routes the service's console lines to the requests watching their execution. */
 export class LiveOutput {
   private readonly watchers = new Map<string, Set<Watcher>>();
-  /**
-   * Lines each running execution has printed: a request starts watching only once submit has
-   * answered its id, and a busy server may have run the code for a while by then; those lines are
-   * counted as not sent, so what a client is told adds up to the output. One entry per execution
-   * in flight (bounded by the service's in-flight bound), dropped when it finishes.
-   */
-  private readonly printed = new Map<string, number>();
+  private readonly service: ExecutionService;
 
   constructor(service: ExecutionService) {
+    this.service = service;
     service.on('output', (executionId, line) => {
-      this.printed.set(executionId, (this.printed.get(executionId) ?? 0) + 1);
       const watching = this.watchers.get(executionId);
       if (watching !== undefined) for (const watcher of watching) watcher.line(line);
     });
     service.on('finished', (record: ExecutionRecord) => {
-      this.printed.delete(record.execution_id);
       const watching = this.watchers.get(record.execution_id);
       if (watching !== undefined) for (const watcher of watching) watcher.flush();
     });
@@ -136,7 +129,10 @@ export class LiveOutput {
       watch: (executionId) => {
         if (watcher.executionId !== null) return;
         watcher.executionId = executionId;
-        watcher.behind(this.printed.get(executionId) ?? 0);
+        // A request starts watching only once submit has answered the id, and a busy server may
+        // have run the code for a while by then: those lines are counted as not sent, so what a
+        // client is told adds up to the output.
+        watcher.behind(this.service.linesPrinted(executionId));
         let watching = this.watchers.get(executionId);
         if (watching === undefined) this.watchers.set(executionId, watching = new Set());
         watching.add(watcher);

@@ -1,19 +1,33 @@
 // LiveOutput on its own: what a watching request is told adds up to what the execution printed,
 // even when the request began to watch after the code had printed (a busy server answers submit's
-// id late). The service is an EventEmitter here: LiveOutput only listens to its 'output' and
-// 'finished' events (the real service is exercised in agent-surface.test.ts).
+// id late). The service is a stand-in here: an EventEmitter of 'output' and 'finished' that counts
+// what it emitted as the store does (the real service is exercised in agent-surface.test.ts).
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import type { ExecutionService } from '../../src/service/executions.ts';
 import { LiveOutput, type LiveNotification } from '../../src/transport/live-output.ts';
 
+/** Emits as the service does, and answers linesPrinted as its store does: lines of a running execution. */
+class ServiceStandIn extends EventEmitter {
+  private readonly printed = new Map<string, number>();
+  override emit(event: string, ...args: unknown[]): boolean {
+    const id = event === 'output' ? String(args[0]) : event === 'finished' ? (args[0] as { execution_id: string }).execution_id : null;
+    if (event === 'output' && id !== null) this.printed.set(id, (this.printed.get(id) ?? 0) + 1);
+    if (event === 'finished' && id !== null) this.printed.delete(id);
+    return super.emit(event, ...args);
+  }
+  linesPrinted(id: string): number {
+    return this.printed.get(id) ?? 0;
+  }
+}
+
 function textsOf(sent: LiveNotification[]): string[] {
   return sent.map((notification) => (notification.method === 'notifications/progress' ? notification.params.message : notification.params.data));
 }
 
 test('lines printed before a request watched are counted as not sent, so sent + not sent = printed', async () => {
-  const service = new EventEmitter();
+  const service = new ServiceStandIn();
   const live = new LiveOutput(service as unknown as ExecutionService);
   const sent: LiveNotification[] = [];
   for (let i = 0; i < 3; i++) service.emit('output', 'e1', `early ${i}`);
@@ -31,7 +45,7 @@ test('lines printed before a request watched are counted as not sent, so sent + 
 });
 
 test('an execution that finished is forgotten: a later watcher of the same id starts from nothing', async () => {
-  const service = new EventEmitter();
+  const service = new ServiceStandIn();
   const live = new LiveOutput(service as unknown as ExecutionService);
   service.emit('output', 'e2', 'a');
   service.emit('finished', { execution_id: 'e2' });
