@@ -193,6 +193,8 @@ export class ExecutionStore {
   private readonly outputBytesMax: number;
   /** The eviction under way, if any: one at a time, awaited by `close`. */
   private evicting: Promise<void> | null = null;
+  /** evictIfOver was called while an eviction ran: the eviction looks again when it ends. */
+  private evictAgain = false;
   /** Set by `close`: no eviction starts after it. */
   private closing = false;
   /**
@@ -277,7 +279,13 @@ export class ExecutionStore {
    * it must (1 % of each bound), so it runs once per many executions rather than on every one.
    */
   private evictIfOver(): void {
-    if (this.evicting !== null || this.closing) return;
+    if (this.closing) return;
+    if (this.evicting !== null) {
+      // A record finished or was made while an eviction ran on an older view: look once more after it.
+      this.evictAgain = true;
+      return;
+    }
+    this.evictAgain = false;
     const target: EvictionTarget = {
       records: this.recordCount > this.recordsMax ? this.recordCount - this.recordsMax + Math.ceil(this.recordsMax * evictionChunkShare) : 0,
       bytes: this.outputBytes > this.outputBytesMax ? this.outputBytes - this.outputBytesMax + Math.ceil(this.outputBytesMax * evictionChunkShare) : 0,
@@ -288,8 +296,8 @@ export class ExecutionStore {
       .then((evicted) => {
         this.evicting = null;
         // Executions that finished meanwhile found this eviction under way and started none:
-        // look again, as long as evicting makes progress (running records are never evicted).
-        if (evicted > 0) this.evictIfOver();
+        // look again for them, and as long as evicting makes progress (running records are never evicted).
+        if (evicted > 0 || this.evictAgain) this.evictIfOver();
       });
   }
 
