@@ -209,5 +209,5 @@
 
   return { Event, CustomEvent, EventTarget };
   }
-  lazy.defineLazy(globalThis, ['Event', 'CustomEvent', 'EventTarget'], lazy.buildWith(build, [Symbol]));
+  lazy.defineLazy(globalThis, ['Event', 'CustomEvent', 'EventTarget'], lazy.buildWith(build, [Symbol]), { group: 'events' });
 })();

@@ -22,11 +22,20 @@ declare var __mcpv8_determinism: SandboxDeterminism | undefined;
 declare var __mcpv8_attach: unknown;
 /** web.js's byte helpers for web-api.js, built on builtins captured at start-up. */
 declare var __mcpv8_webBytes: { bytesOf(input: unknown): Uint8Array | null; inherits(value: object, prototype: object): boolean; put(target: object, key: PropertyKey, value: unknown): void; typedArrayLength: (this: any) => number; typedArrayBuffer: (this: any) => ArrayBuffer } | undefined;
+/** lazy.js: a group of globals as its build ends. */
+type LazyGroup = { name: string; holder: object; names: string[]; values: Record<string, unknown>; getters: Function[]; setters: Array<Function | undefined>; writable: boolean; enumerable: boolean };
 /** lazy.js: globals made on first use. */
 declare var __mcpv8_lazy: {
-  defineLazy(holder: object, names: string[], build: () => Record<string, unknown>, options?: { enumerable?: boolean; readOnly?: boolean; depth?: number }): () => Record<string, unknown>;
+  defineLazy(holder: object, names: string[], build: () => Record<string, unknown>, options?: { enumerable?: boolean; readOnly?: boolean; depth?: number; group?: string }): () => Record<string, unknown>;
   buildWith(build: (...args: any[]) => Record<string, unknown>, values: unknown[]): () => Record<string, unknown>;
   setPresenter(present: (value: unknown, name: string, depth: number) => void): void;
+  /** Builds the group of that name (a checkpoint's restore); false if there is none. */
+  buildGroup(name: string): boolean;
+  /** The groups built in this context, in the order their builds ended. */
+  builtGroups(): string[];
+  hasGroup(name: string): boolean;
+  /** Told of each group as its build ends, before user code sees it (prelude/checkpoint.js). */
+  setBuildObserver(observe: (group: LazyGroup) => void): void;
 } | undefined;
 /** web-api.js: builds (once) and answers its classes, for the prelude's fetch. */
 declare var __mcpv8_webApi: (() => Record<string, any>) | undefined;

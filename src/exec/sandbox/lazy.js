@@ -24,6 +24,18 @@
   let presenter = null;
   /** Accessors made before the presenter was set: presented when it is. @type {Array<[Function, string]>} */
   const unpresented = [];
+  // Groups by name (a checkpoint names the groups its history built, and a restore builds them
+  // again: prelude/checkpoint.js). Null prototypes and index loops: read after user code ran.
+  /** @type {Record<string, () => Record<string, unknown>>} */
+  const groupsByName = /** @type {any} */ ({ __proto__: null });
+  /** The names of the groups built in this context, in the order their builds ended. @type {string[]} */
+  const builtNames = [];
+  /** Told of each group as its build ends, before any user code sees it (checkpoint.js). @type {((group: LazyGroup) => void) | null} */
+  let buildObserver = null;
+  // A built group (LazyGroup, globals.d.ts): its holder, names, values, and the accessors it
+  // replaced (`set` undefined for a read-only group).
+  /** @param {unknown[]} list @param {unknown} value */
+  const append = (list, value) => defineProperty(list, list.length, /** @type {PropertyDescriptor} */ ({ __proto__: null, value, writable: true, enumerable: true, configurable: true }));
 
   /** @param {Function} fn @param {string} name */
   function present(fn, name) {
@@ -40,16 +52,20 @@
    * @param {object} holder
    * @param {string[]} names
    * @param {() => Record<string, unknown>} build answers a value for each of `names`, as own properties
-   * @param {{ enumerable?: boolean, readOnly?: boolean, depth?: number }} [options] depth: how deep the presenter looks into each value (default 2)
+   * @param {{ enumerable?: boolean, readOnly?: boolean, depth?: number, group?: string }} [options] depth: how deep the presenter looks into each value (default 2); group: the group's name (default its names joined by commas), unique
    */
   function defineLazy(holder, names, build, options = {}) {
     const enumerable = options.enumerable === true;
     const writable = options.readOnly !== true;
     const depth = options.depth ?? 2;
+    const group = options.group ?? names.join(',');
+    if (groupsByName[group] !== undefined) throw new Error(`a lazy group named ${group} exists already`);
     /** @type {Record<string, unknown> | null} */
     let built = null;
     /** @type {Function[]} */
     const getters = [];
+    /** @type {Array<Function | undefined>} */
+    const setters = [];
     const settle = () => {
       if (built !== null) return built;
       const values = build();
@@ -61,8 +77,11 @@
         if (current !== undefined && current.get === getters[index]) defineProperty(holder, name, /** @type {PropertyDescriptor} */ ({ __proto__: null, value: values[name], writable, enumerable, configurable: true }));
         if (presenter !== null) presenter(values[name], name, depth);
       }
+      append(builtNames, group);
+      if (buildObserver !== null) buildObserver(/** @type {LazyGroup} */ ({ __proto__: null, name: group, holder, names, values, getters, setters, writable, enumerable }));
       return values;
     };
+    groupsByName[group] = settle;
     for (let index = 0; index < names.length; index++) {
       const name = names[index];
       const getter = { get [name]() { return settle()[name]; } };
@@ -75,6 +94,7 @@
         descriptor.set = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(setter, name)).set;
         present(/** @type {Function} */ (descriptor.set), `set ${name}`);
       }
+      setters[index] = descriptor.set;
       defineProperty(holder, name, descriptor);
     }
     return settle;
@@ -98,5 +118,32 @@
     unpresented.length = 0;
   }
 
-  defineProperty(globalThis, '__mcpv8_lazy', { value: { defineLazy, buildWith, setPresenter }, configurable: true });
+  /**
+   * Builds the group named `name` (a checkpoint's restore): false if there is none of that name.
+   * @param {string} name @returns {boolean}
+   */
+  function buildGroup(name) {
+    const settle = groupsByName[name];
+    if (settle === undefined) return false;
+    settle();
+    return true;
+  }
+
+  /** @returns {string[]} the groups built in this context, in the order their builds ended (a copy) */
+  function builtGroups() {
+    /** @type {string[]} */
+    const names = [];
+    for (let index = 0; index < builtNames.length; index++) append(names, builtNames[index]);
+    return names;
+  }
+
+  /** @param {string} name @returns {boolean} whether a group of that name exists */
+  const hasGroup = (name) => groupsByName[name] !== undefined;
+
+  /** @param {(group: LazyGroup) => void} observe */
+  function setBuildObserver(observe) {
+    buildObserver = observe;
+  }
+
+  defineProperty(globalThis, '__mcpv8_lazy', { value: { defineLazy, buildWith, setPresenter, buildGroup, builtGroups, hasGroup, setBuildObserver }, configurable: true });
 })();

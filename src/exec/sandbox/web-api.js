@@ -1250,8 +1250,8 @@
   for (let index = 0; index < extensions.length; index++) extensions[index](values);
   return values;
   }
-  const webApi = lazy.defineLazy(globalThis, ['URL', 'URLSearchParams', 'AbortController', 'AbortSignal', 'Headers', 'Blob', 'File', 'FormData'], lazy.buildWith(build, [Symbol]));
-  lazy.defineLazy(cryptoObject, ['subtle'], () => ({ subtle: webApi().subtle }), { enumerable: true, readOnly: true, depth: 1 });
+  const webApi = lazy.defineLazy(globalThis, ['URL', 'URLSearchParams', 'AbortController', 'AbortSignal', 'Headers', 'Blob', 'File', 'FormData'], lazy.buildWith(build, [Symbol]), { group: 'web-api' });
+  lazy.defineLazy(cryptoObject, ['subtle'], () => ({ subtle: webApi().subtle }), { enumerable: true, readOnly: true, depth: 1, group: 'crypto.subtle' });
   // The prelude's fetch (Request, Response) takes the classes from here when it first needs them.
   Object.defineProperty(globalThis, '__mcpv8_webApi', { value: webApi, configurable: true });
   Object.defineProperty(globalThis, '__mcpv8_webApiExtend', { value: (/** @type {(values: Record<string, any>) => void} */ extend) => { extensions[extensions.length] = extend; }, configurable: true });

@@ -9,6 +9,8 @@
 // What runs after user code uses only what was captured here before it (and reads no property
 // through a prototype); nothing here calls user code (descriptors are read, getters never called).
 const checkpointFormat = 2;
+/** The format of a checkpoint that names lazily built groups (`groups`, their names in build order). */
+const checkpointFormatGroups = 3;
 /** Characters of a checkpoint at most (the bound of what a heap record carries besides its run). */
 const checkpointCharsMax = 1024 * 1024;
 // Captured (the rest from natives.js): what runs after user code.
@@ -60,6 +62,111 @@ const objectPrototypeKeysAttached = reflectOwnKeys(Object.prototype);
 const regExpStaticsAttached = [];
 const checkpointStringSlice = String.prototype.slice;
 const checkpointFunctionPrototype = Function.prototype;
+
+// ---- lazily built groups (lazy.js): built after attach, recorded as each build ends ----
+// A group of globals built on a context's first read (URL, Headers, Event …) is made after the
+// built-ins were recorded: as its build ends (before any user code sees it) the objects it made
+// are recorded like the built-ins, and its accessors, now data properties, are described as the
+// accessors they were while they hold what the build put there. A checkpoint names the groups
+// built; a restore builds them again (the same code, the same captured built-ins) before the data.
+const checkpointSetPrototypeOf = Object.setPrototypeOf;
+/** Per holder, the properties built groups turned into data, by name. @type {null | Map<object, Record<string, { value: unknown, writable: boolean, enumerable: boolean, get: Function, set: Function | undefined }>>} */
+let builtLazyProperties = null;
+/** The records of the objects each built group made, in build order. @type {BuiltinRecord[]} */
+const builtGroupRecords = nullPrototypeList();
+/** Groups restored from a checkpoint at most (the groups lazy.js defines are a handful). */
+const checkpointGroupsMax = 64;
+
+/**
+ * An empty array without a prototype: what code of ours appends to after user code ran (an index
+ * setter on Array.prototype is not reached).
+ * @returns {any[]}
+ */
+function nullPrototypeList() {
+  const list = /** @type {any[]} */ ([]);
+  checkpointSetPrototypeOf(list, null);
+  return list;
+}
+
+/**
+ * The accessor a built group replaced at `object[key]`, if the property is what the build made it.
+ * @param {object} object
+ * @param {string} key
+ * @param {PropertyDescriptor} descriptor its own descriptor now
+ * @returns {null | { enumerable: boolean, get: Function, set: Function | undefined }}
+ */
+function builtProperty(object, key, descriptor) {
+  const properties = builtLazyProperties === null ? undefined : reflectApply(checkpointMapGet, builtLazyProperties, [object]);
+  const built = properties === undefined ? undefined : properties[key];
+  if (built === undefined || !objectHasOwn(descriptor, 'value')) return null;
+  if (descriptor.value !== built.value || descriptor.writable !== built.writable || descriptor.enumerable !== built.enumerable || descriptor.configurable !== true) return null;
+  return built;
+}
+
+/**
+ * lazy.js tells of each group as its build ends: in a stateful context (built-ins recorded), its
+ * objects not already built-ins are recorded, and become built-ins (the state may hold none).
+ * Runs after user code: captured calls, index loops and lists without a prototype only.
+ * @param {LazyGroup} group
+ * @returns {void}
+ */
+function noteGroupBuilt(group) {
+  if (attachedRecord === null) return;
+  if (builtLazyProperties === null) builtLazyProperties = new CheckpointMap();
+  let properties = reflectApply(checkpointMapGet, builtLazyProperties, [group.holder]);
+  if (properties === undefined) {
+    properties = /** @type {any} */ ({ __proto__: null });
+    reflectApply(checkpointMapSet, builtLazyProperties, [group.holder, properties]);
+  }
+  const roots = nullPrototypeList();
+  for (let index = 0; index < group.names.length; index++) {
+    const name = group.names[index];
+    const own = getOwnPropertyDescriptor(group.values, name);
+    const value = own !== undefined && objectHasOwn(own, 'value') ? own.value : undefined;
+    properties[name] = { __proto__: null, value, writable: group.writable, enumerable: group.enumerable, get: group.getters[index], set: group.setters[index] };
+    roots[roots.length] = value;
+  }
+  const objects = walkBuilt(roots);
+  let text = '';
+  const refs = nullPrototypeList();
+  const bounds = nullPrototypeList();
+  for (let index = 0; index < objects.length; index++) {
+    text += describeBuiltin(objects[index], refs);
+    bounds[bounds.length] = text.length;
+    bounds[bounds.length] = refs.length;
+  }
+  builtGroupRecords[builtGroupRecords.length] = { objects, text, refs, bounds };
+}
+sandboxLazy.setBuildObserver(noteGroupBuilt);
+
+/**
+ * Every object reachable from `roots` that is not a built-in yet (walkBuiltins' walk, safe after
+ * user code), added to the built-ins.
+ * @param {unknown[]} roots
+ * @returns {object[]}
+ */
+function walkBuilt(roots) {
+  const queue = nullPrototypeList();
+  /** @param {unknown} value @returns {void} */
+  const visit = (value) => {
+    if (value !== null && (typeof value === 'object' || typeof value === 'function') && !reflectApply(checkpointSetHas, builtinObjects, [value])) {
+      reflectApply(checkpointSetAdd, builtinObjects, [value]);
+      queue[queue.length] = value;
+    }
+  };
+  for (let index = 0; index < roots.length; index++) visit(roots[index]);
+  for (let index = 0; index < queue.length; index++) {
+    const object = queue[index];
+    const keys = reflectOwnKeys(object);
+    for (let at = 0; at < keys.length; at++) {
+      const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(object, keys[at]));
+      if (objectHasOwn(descriptor, 'value')) visit(descriptor.value);
+      else { visit(descriptor.get); visit(descriptor.set); }
+    }
+    visit(checkpointGetPrototypeOf(object));
+  }
+  return queue;
+}
 
 /**
  * Built-ins no property path from the global object reaches, but user code does (through an
@@ -137,6 +244,10 @@ function describeProperty(object, key, refs) {
   else { text = '|s'; refs[refs.length] = key; }
   const descriptor = getOwnPropertyDescriptor(object, key);
   if (descriptor === undefined) return text + 'x';
+  if (builtLazyProperties !== null && typeof key === 'string') {
+    const lazy = builtProperty(object, key, descriptor);
+    if (lazy !== null) { refs[refs.length] = lazy.get; refs[refs.length] = lazy.set; return text + (lazy.enumerable ? 'e' : '-') + 'ca'; }
+  }
   text += (descriptor.enumerable ? 'e' : '-') + (descriptor.configurable ? 'c' : '-');
   if (!objectHasOwn(descriptor, 'value')) {
     refs[refs.length] = descriptor.get;
@@ -203,8 +314,7 @@ function recordOf(objects) {
  */
 function asRecorded(record, index) {
   const object = record.objects[index];
-  /** @type {unknown[]} */
-  const refs = [];
+  const refs = nullPrototypeList();
   const text = describeBuiltin(object, refs);
   const bounds = record.bounds;
   const textStart = index === 0 ? 0 : bounds[2 * index - 2];
@@ -369,8 +479,8 @@ function builtinsChanged() {
   // The global object: its keys as attached first, in order, each as it was (the program's follow).
   const keys = reflectOwnKeys(globalThis);
   if (keys.length < global.keys.length) return 'a global built-in was deleted';
-  /** @type {unknown[]} */
-  const refs = [];
+  // No prototype: an index setter a program put on Array.prototype must not run here.
+  const refs = nullPrototypeList();
   for (let index = 0; index < global.keys.length; index++) {
     if (keys[index] !== global.keys[index]) return 'a global built-in was deleted or moved';
     if (!globalAsRecorded(global, index, refs)) return 'a global built-in was changed';
@@ -384,6 +494,12 @@ function builtinsChanged() {
   for (let index = 1; index < snapshotRecord.objects.length; index++) {
     if (next < superseded.length && superseded[next] === index) { next++; continue; }
     if (!asRecorded(snapshotRecord, index)) return 'a built-in was changed';
+  }
+  const groups = builtGroupRecords;
+  for (let group = 0; group < groups.length; group++) {
+    for (let index = 0; index < groups[group].objects.length; index++) {
+      if (!asRecorded(groups[group], index)) return 'a lazily built class or object (URL, Headers, Event …) was changed';
+    }
   }
   return null;
 }
@@ -600,7 +716,10 @@ function takeCheckpoint() {
     return none('an object of the state has a built-in prototype without being of its kind');
   }
   // The off-heap counters only grow (off-heap.js): carried, a restored context refuses the same allocations a replayed one would.
-  const text = checkpointJsonStringify({ format: checkpointFormat, sequences: [idSequence, timerSequence, workSequence, offHeapBytes, wasmMemories, ballastBytes], bindings, objects: encoder.objects });
+  const sequences = [idSequence, timerSequence, workSequence, offHeapBytes, wasmMemories, ballastBytes];
+  const groups = sandboxLazy.builtGroups();
+  // Without a built group, the format before groups existed (what an older server restores too).
+  const text = checkpointJsonStringify(groups.length === 0 ? { format: checkpointFormat, sequences, bindings, objects: encoder.objects } : { format: checkpointFormatGroups, sequences, bindings, objects: encoder.objects, groups });
   if (text.length > checkpointCharsMax) return none(`the state takes more than ${checkpointCharsMax} characters`);
   return { text, reason: null, originals: encoder.originals, kinds: encoder.kinds };
 }
@@ -634,7 +753,8 @@ function decodePrimitive(encoded) {
 function restoreCheckpoint(text) {
   if (typeof text !== 'string' || text.length > checkpointCharsMax) throw new TypeError('a checkpoint is a bounded string');
   const parsed = checkpointJsonParse(text);
-  if (parsed === null || typeof parsed !== 'object' || parsed.format !== checkpointFormat) throw new TypeError('not a checkpoint of this format');
+  if (parsed === null || typeof parsed !== 'object' || (parsed.format !== checkpointFormat && parsed.format !== checkpointFormatGroups)) throw new TypeError('not a checkpoint of this format');
+  const groups = restoredGroups(parsed);
   const sequences = parsed.sequences;
   const bindings = parsed.bindings;
   const objects = parsed.objects;
@@ -664,9 +784,34 @@ function restoreCheckpoint(text) {
     defined.add(binding[0]);
     ready.push({ name: binding[0], descriptor: { value: decode(binding[1]), writable: binding[2], enumerable: binding[3], configurable: binding[4] } });
   }
+  // Built before the data, as in the history (their objects' record made as each build ends),
+  // after everything was checked; the counters set below include what the builds counted.
+  for (const name of groups) sandboxLazy.buildGroup(name);
   for (const { name, descriptor } of ready) defineProperty(globalThis, name, descriptor);
   idSequence = sequences[0]; timerSequence = sequences[1]; workSequence = sequences[2];
   offHeapBytes = sequences[3]; wasmMemories = sequences[4]; ballastBytes = sequences[5];
+}
+
+/**
+ * The lazily built groups a parsed checkpoint names (none in format 2): distinct names of groups
+ * this sandbox defines, at most checkpointGroupsMax.
+ * @param {any} parsed
+ * @returns {string[]}
+ */
+function restoredGroups(parsed) {
+  if (parsed.format === checkpointFormat) {
+    if (parsed.groups !== undefined) throw new TypeError('a checkpoint of format 2 names no lazily built group');
+    return [];
+  }
+  const groups = parsed.groups;
+  if (!checkpointArrayIsArray(groups) || groups.length === 0 || groups.length > checkpointGroupsMax) throw new TypeError(`a checkpoint of format 3 names 1 to ${checkpointGroupsMax} lazily built groups`);
+  const seen = new Set();
+  for (const name of groups) {
+    if (typeof name !== 'string' || !sandboxLazy.hasGroup(name)) throw new TypeError(`a checkpoint names a lazily built group this sandbox does not have (${typeof name === 'string' ? name.slice(0, 100) : typeof name})`);
+    if (seen.has(name)) throw new TypeError(`a checkpoint names the lazily built group ${name} twice`);
+    seen.add(name);
+  }
+  return groups;
 }
 
 /**
