@@ -72,7 +72,7 @@ describe('a history that read lazily built globals resumes from a checkpoint', (
     const { steps, checkpoints, live } = await history([webRun], checkpointRunsEvery);
     drop(live);
     const start: StatefulStart = { replay: [], checkpoint: { heap: steps.at(-1)!.heap, state: checkpoints[0]!, fallback: () => assert.fail('the checkpoint was refused') } };
-    let next = start;
+    let next: StatefulStart = start;
     let last: string | null | undefined;
     for (let index = 0; index < checkpointRunsEvery; index++) {
       const ran = await runStateful(`s_count += 1; new URL('x', s_base).pathname`, next);
