@@ -76,7 +76,7 @@ describe('a history that read lazily built globals resumes from a checkpoint', (
     let last: string | null | undefined;
     for (let index = 0; index < checkpointRunsEvery; index++) {
       const ran = await runStateful(`s_count += 1; new URL('x', s_base).pathname`, next);
-      assert.equal(ran.outcome.status, 'completed', ran.outcome.error);
+      assert.equal(ran.outcome.status, 'completed', ran.outcome.error ?? undefined);
       last = ran.outcome.checkpoint;
       if ('resume' in next) drop(next.resume);
       next = resume(ran.live!);
