@@ -1247,49 +1247,21 @@ let streamsApi = /** @type {any} */ (null);
   // ---- laziness: the classes are built on first use, by a global's getter, Blob.stream() or a body ----
   // Every context starts from the prelude's snapshot, and each object made here at start-up would
   // be deserialized for every run (≈ 0.25 ms of CPU per context for these classes, measured):
-  // only the getters below exist until then. Building runs in a run whose code may have replaced
+  // only the accessors defineLazy makes exist until then. Building runs in a run whose code may have replaced
   // any builtin, so it too calls only what was captured above (null-prototype descriptors, index loops).
   /** @type {any} */
   let built = null;
-  const lazyGetters = objectCreate(null);
-  /** @param {string} name @param {unknown} value */
-  const defineGlobal = (name, value) => defineProperty(globalThis, name, /** @type {PropertyDescriptor} */ ({ __proto__: null, value, writable: true, enumerable: false, configurable: true }));
-  /** Our functions print as V8's own (natives.js), as control.js does for the globals that exist at start-up @param {Function} Class */
-  function presentClassAsNative(Class) {
-    presentAsNative(Class, Class.name);
-    const holders = [Class, Class.prototype];
-    for (let which = 0; which < 2; which++) {
-      const keys = reflectOwnKeys(holders[which]);
-      for (let index = 0; index < keys.length; index++) {
-        const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(holders[which], keys[index]));
-        if (objectHasOwn(descriptor, 'value')) { if (typeof descriptor.value === 'function' && descriptor.value !== Class) presentAsNative(descriptor.value, descriptor.value.name); continue; }
-        if (objectHasOwn(descriptor, 'get') && descriptor.get !== undefined) presentAsNative(descriptor.get, descriptor.get.name);
-        if (objectHasOwn(descriptor, 'set') && descriptor.set !== undefined) presentAsNative(descriptor.set, descriptor.set.name);
-      }
-    }
-  }
+  // A lazy.js group (defineLazy presents the classes as V8's own, and names the group to checkpoints).
+  const settleStreams = defineLazy(globalThis, streamNames, () => {
+    fetchWebApi();
+    const made = buildStreams();
+    built = made;
+    return made.globals;
+  }, { group: 'streams' });
   /** @returns {any} */
   function ensureBuilt() {
-    if (built !== null) return built;
-    fetchWebApi();
-    built = buildStreams();
-    for (let index = 0; index < streamNames.length; index++) {
-      const name = streamNames[index];
-      presentClassAsNative(built.globals[name]);
-      // A global the run deleted or replaced stays as the run left it.
-      const descriptor = getOwnPropertyDescriptor(globalThis, name);
-      if (descriptor !== undefined && objectHasOwn(descriptor, 'get') && descriptor.get === lazyGetters[name]) defineGlobal(name, built.globals[name]);
-    }
+    if (built === null) settleStreams();
     return built;
-  }
-  for (let index = 0; index < streamNames.length; index++) {
-    const name = streamNames[index];
-    const get = { get() { return ensureBuilt().globals[name]; } }.get;
-    const set = { set(/** @type {unknown} */ value) { defineGlobal(name, value); } }.set;
-    lazyGetters[name] = get;
-    presentAsNative(get, 'get ' + name);
-    presentAsNative(set, 'set ' + name);
-    defineProperty(globalThis, name, { get, set, enumerable: false, configurable: true });
   }
   // Blob is built on a context's first read (web-api.js, lazy.js): stream() joins its prototype then,
   // so reading Blob here would build every web-api class into each context's snapshot.
