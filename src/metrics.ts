@@ -14,6 +14,13 @@ export class Metrics {
   private submitted = 0;
   private pollsHeld = 0;
   private readonly refusals = new Map<RefusalReason, number>(refusalReasons.map((reason) => [reason, 0]));
+  /** The heap service's resumes from storage (HeapService.resumes), when the node is stateful. */
+  private heapResumes: (() => { checkpoint: number; history: number; checkpointFallbacks: number }) | null = null;
+
+  /** Reports the heap service's resumes from storage (stateful nodes). */
+  countHeapResumes(read: () => { checkpoint: number; history: number; checkpointFallbacks: number }): void {
+    this.heapResumes = read;
+  }
 
   /** The access-control gate turned a request away (src/auth/gate.ts). */
   requestRefused(reason: RefusalReason): void {
@@ -55,6 +62,12 @@ export class Metrics {
     metric('mcp_v8_polls_held_total', 'counter', 'Polls without wait_ms held until their execution finished (at most 1 s) because runs were queued: the node was behind.', [['', this.pollsHeld]]);
     metric('mcp_v8_http_refused_total', 'counter', 'HTTP requests turned away before any route: Host or Origin not allowed (403), no or a bad token (401), over the principal\'s request rate (429).',
       [...this.refusals].map(([reason, count]) => [`{reason="${reason}"}`, count]));
+    if (this.heapResumes !== null) {
+      const resumes = this.heapResumes();
+      metric('mcp_v8_heap_resumes_from_storage_total', 'counter', 'Heaps rebuilt from storage (not a live context): from a checkpoint and the runs after it, or by replaying the whole history (docs/stateful.md, "Checkpoints").',
+        [['{from="checkpoint"}', resumes.checkpoint], ['{from="history"}', resumes.history]]);
+      metric('mcp_v8_heap_checkpoint_fallbacks_total', 'counter', 'Checkpoints refused by the sandbox or whose later runs diverged: the whole history was replayed instead (each also logged).', [['', resumes.checkpointFallbacks]]);
+    }
     metric('mcp_v8_stored_executions', 'gauge', 'Execution records kept (bounded at 100,000; the oldest finished go first).', [['', gauges.storedRecords]]);
     metric('mcp_v8_stored_output_bytes', 'gauge', 'Console output kept across all records (bounded by --execution-output-max).', [['', gauges.storedOutputBytes]]);
     metric('mcp_v8_execution_duration_seconds', 'histogram', 'Time from submission to a final status.', [

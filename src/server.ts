@@ -229,6 +229,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     throw error;
   }
   const metrics = new Metrics();
+  if (heaps !== null) metrics.countHeapResumes(() => heaps.resumes);
   const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps, logger, clientCodeCharsMax: config.clientCodeMaxMb * 2 ** 20, clientOutputCharsMax: config.clientOutputMaxMb * 2 ** 20 });
   cluster?.attach(service);
   const ownTools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : [...heapTools(heaps), describeHeapTool(new HeapDescriber(service, heaps))])];

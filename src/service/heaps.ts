@@ -54,6 +54,11 @@ export class HeapService {
   private readonly sessionTails = new Map<string, Promise<void>>();
 
   private readonly logger: HeapLogger | undefined;
+  /**
+   * Resumes from storage since the process started (/metrics): from a checkpoint (and the runs
+   * after it), by replaying the whole history, and checkpoints that fell back to the whole history.
+   */
+  readonly resumes = { checkpoint: 0, history: 0, checkpointFallbacks: 0 };
 
   constructor(options: { store: HeapStore; sessions: SessionStore; logger?: HeapLogger }) {
     this.logger = options.logger;
@@ -130,14 +135,17 @@ export class HeapService {
       if (record.checkpoint !== undefined) {
         const at = id;
         const fallback = async (reason: string): Promise<ReplayStep[]> => {
+          this.resumes.checkpointFallbacks++;
           this.logger?.warn({ heap, checkpointOf: at, reason }, 'a heap checkpoint could not be restored; resuming by replaying the whole history');
           return this.history(heap);
         };
+        this.resumes.checkpoint++;
         return { replay: steps.reverse(), checkpoint: { heap: at, state: record.checkpoint, fallback } };
       }
       steps.push(await this.stepOf(id, record));
       id = record.parent;
     }
+    this.resumes.history++;
     return { replay: await this.history(heap) };
   }
 
