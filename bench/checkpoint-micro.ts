@@ -6,7 +6,10 @@
 //   2. a context made and attached stateless (A) against stateful (B, which records the global
 //      object and the built-ins V8 installs after the snapshot): what a stateful context pays;
 //   3. a 'state' call (A) against a 'checkpoint' call (B) on a context holding `bindings` globals
-//      (primitives and plain objects alternately): what a run that takes a checkpoint pays.
+//      (primitives and plain objects alternately): what a run that takes a checkpoint pays;
+//   4. a context made, attached and its lazily built web classes (lazy.js: URL … FormData) built by
+//      a read of URL, stateless (A) against stateful (B, which records the objects the build made):
+//      what the first read of a lazy group costs a stateful context more.
 //   node --no-node-snapshot bench/checkpoint-micro.ts [runs=300] [bindings=100] [alternations=5]
 import { loadavg } from 'node:os';
 import ivm from 'isolated-vm';
@@ -41,6 +44,13 @@ const attachOf = (isolate: ivm.Isolate, builtinDelta: string | null) => async ()
   (await attachContext(context, 1, 8, undefined, undefined, null, builtinDelta)).release();
   context.context.release();
 };
+const attachAndBuildOf = (builtinDelta: string | null) => async () => {
+  const context = await prepared(withRecord);
+  const control = await attachContext(context, 1, 8, undefined, undefined, null, builtinDelta);
+  await context.context.eval('typeof URL');
+  control.release();
+  context.context.release();
+};
 const holding = await prepared(withRecord);
 const control = await attachContext(holding, 1, 8, undefined, undefined, null, delta);
 await holding.context.eval(Array.from({ length: bindings }, (_, index) => (index % 2 === 0 ? `var b${index} = 'value ${index}';` : `var b${index} = { index: ${index}, tags: ['a', 'b'], at: new Date(${index}) };`)).join('\n'));
@@ -52,6 +62,7 @@ const pairs: Array<[string, () => Promise<void>, string, () => Promise<void>]> =
   ['context + attach, snapshot without the record', attachOf(withoutRecord, null), 'context + attach, snapshot with the record', attachOf(withRecord, null)],
   ['context + attach stateless', attachOf(withRecord, null), 'context + attach stateful (records what attach changed)', attachOf(withRecord, delta)],
   ["'state' call", callOf('state'), `'checkpoint' call, ${bindings} globals`, callOf('checkpoint')],
+  ['context + attach stateless + URL read (web classes built)', attachAndBuildOf(null), 'context + attach stateful + URL read (built and recorded)', attachAndBuildOf(delta)],
 ];
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const loads: number[] = [];

@@ -2,10 +2,12 @@
 // a chain of N stateful runs made live on the engine, then engine runs that start from a replay
 // of all N steps (as a resume from storage does after a restart), timed and their CPU counted
 // (all threads). Prints the median of the rounds: ms per replayed step, wall and CPU.
-//   node --no-node-snapshot bench/replay-micro.ts [steps=1000] [rounds=5] [mixed|plain|data]
+//   node --no-node-snapshot bench/replay-micro.ts [steps=1000] [rounds=5] [mixed|plain|data|web]
 // `plain`: a history whose globals are all primitives, `data`: agent-like plain data (objects,
 // arrays, a Map, Dates; no function) (docs/stateful.md, "Checkpoints"), resumed in turns by whole
-// replay (A) and from its newest checkpoint plus the runs after it (B), A B A B. `mixed` declares a
+// replay (A) and from its newest checkpoint plus the runs after it (B), A B A B; `web`: plain data
+// made with URL, URLSearchParams and Headers (lazily built classes: the checkpoint names their
+// group, and the restore builds it again). `mixed` declares a
 // function every fifth run: no checkpoint, whole replay only.
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -16,7 +18,7 @@ import { textFormatCurrent } from '../src/model.ts';
 const steps = Number(process.argv[2] ?? 1000);
 const rounds = Number(process.argv[3] ?? 5);
 const kind = process.argv[4] ?? 'mixed';
-if (kind !== 'mixed' && kind !== 'plain' && kind !== 'data') throw new Error('the history kind is mixed, plain or data');
+if (kind !== 'mixed' && kind !== 'plain' && kind !== 'data' && kind !== 'web') throw new Error('the history kind is mixed, plain, data or web');
 const engine = await createEngine({ maxConcurrentExecutions: 1 });
 const limits = { heapMemoryMaxMb: 32, executionTimeoutMs: 30_000 };
 // Agent-like runs: bindings of every kind, a function, objects, now and then a console line and a timer.
@@ -41,7 +43,14 @@ const dataCodeOf = (index: number): string => [
   `console.log('step', ${index}); Math.random() < 2`,
   `await new Promise((resolve) => setTimeout(resolve, 0)); var rows = [...(globalThis.rows ?? []).slice(-20), [${index}, 'row']]; rows.length`,
 ][index % 5]!;
-const codeOf = kind === 'plain' ? plainCodeOf : kind === 'data' ? dataCodeOf : mixedCodeOf;
+const webCodeOf = (index: number): string => index === 0 ? "var base = 'https://example.com/api/'; var auth = new Headers({ Authorization: 'Bearer t' }).get('authorization'); auth.length" : [
+  `var total = (globalThis.total ?? 0) + ${index}; total`,
+  `let link${index} = new URL('items/' + ${index} + '?page=2', base).href; link${index}.length`,
+  `var query = new URLSearchParams({ q: 'step ' + ${index}, at: String(Date.now()) }).toString(); query.length`,
+  `console.log('step', ${index}); new Headers([['x', String(${index})]]).get('x')`,
+  `await new Promise((resolve) => setTimeout(resolve, 0)); var rows = [...(globalThis.rows ?? []).slice(-20), [${index}, new URL(base).host]]; rows.length`,
+][index % 5]!;
+const codeOf = kind === 'plain' ? plainCodeOf : kind === 'data' ? dataCodeOf : kind === 'web' ? webCodeOf : mixedCodeOf;
 
 const history: ReplayStep[] = [];
 let start: StatefulStart = { replay: [] };
