@@ -7,9 +7,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { checkpointRunsEvery } from '../../src/exec/run.ts';
 import type { ReplayStep, StatefulStart } from '../../src/exec/types.ts';
+import { checkpointHelpers } from './checkpoint-support.ts';
 import { statefulHarness } from './stateful-harness.ts';
 
-const { runStateful, chain, resume, drop } = await statefulHarness();
+const harness = await statefulHarness();
+const { runStateful, chain, resume, drop } = harness;
+const { resumeAndRun, liveEqualsReplayed } = checkpointHelpers(harness);
 
 /** The lazily built globals (and crypto.subtle): data or accessor, and what the classes give. */
 const probe = `JSON.stringify([
@@ -27,21 +30,6 @@ async function history(first: string[], runs: number): Promise<{ steps: ReplaySt
   const codes = [...first, ...Array.from({ length: runs - first.length }, (_, index) => `var s_count = (globalThis.s_count ?? 0) + 1; var s_last${index % 3} = { at: ${index}, tags: ['t'] }; s_count`)];
   const { steps, last } = await chain(codes);
   return { steps, checkpoints: [last.outcome.checkpoint], live: last.live };
-}
-
-/** Runs `codes` one after the other from `start`; answers their results. */
-async function resumeAndRun(start: StatefulStart, codes: string[]): Promise<string[]> {
-  const results: string[] = [];
-  let next = start;
-  for (const code of codes) {
-    const ran = await runStateful(code, next);
-    assert.equal(ran.outcome.status, 'completed', `${code}: ${ran.outcome.error}`);
-    results.push(ran.outcome.result!);
-    if ('resume' in next) drop(next.resume);
-    next = resume(ran.live!);
-  }
-  if ('resume' in next) drop(next.resume);
-  return results;
 }
 
 const webRun = "var s_base = 'https://example.com/a/'; var s_path = new URL('b?x=1', s_base).pathname; var s_header = new Headers({ 'X-A': '1' }).get('x-a'); var s_event = typeof EventTarget; s_path";
@@ -127,12 +115,7 @@ describe('a lazily built class user code changed refuses the checkpoint', () => 
       const { steps, last } = await chain([code, ...rest]);
       assert.equal(last.outcome.checkpoint, null);
       // The whole replay gives what the live context has.
-      const check = "JSON.stringify([typeof URL, String(globalThis.URL?.prototype?.toString), typeof Headers, Object.keys(globalThis.Headers ?? {}), typeof Blob, Object.isFrozen(globalThis.EventTarget?.prototype ?? {})])";
-      const live = await runStateful(check, resume(last.live!));
-      const replayed = await runStateful(check, { replay: steps });
-      assert.equal(live.outcome.result, replayed.outcome.result);
-      drop(live.live);
-      drop(replayed.live);
+      await liveEqualsReplayed(steps, last.live, "JSON.stringify([typeof URL, String(globalThis.URL?.prototype?.toString), typeof Headers, Object.keys(globalThis.Headers ?? {}), typeof Blob, Object.isFrozen(globalThis.EventTarget?.prototype ?? {})])");
     });
   }
 });

@@ -7,9 +7,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { checkpointRunsEvery } from '../../src/exec/run.ts';
 import type { ReplayStep, StatefulStart } from '../../src/exec/types.ts';
+import { checkpointHelpers } from './checkpoint-support.ts';
 import { statefulHarness } from './stateful-harness.ts';
 
-const { runStateful, chain, resume, drop } = await statefulHarness();
+const harness = await statefulHarness();
+const { runStateful, chain, resume, drop } = harness;
+const { resumeAndRun, liveEqualsReplayed } = checkpointHelpers(harness);
 
 /** Every global's name, kind, value and attributes, in the global object's own order; the next timer id; the RegExp statics. */
 const probe = `JSON.stringify([Object.getOwnPropertyNames(globalThis).map((name) => {
@@ -91,21 +94,6 @@ async function plainHistory(runs: number, runOf = plainRun): Promise<{ steps: Re
   }
   if ('resume' in start) drop(start.resume);
   return { steps, checkpoints };
-}
-
-/** Runs `codes` one after the other from `start`; answers their results. */
-async function resumeAndRun(start: StatefulStart, codes: string[]): Promise<string[]> {
-  const results: string[] = [];
-  let next = start;
-  for (const code of codes) {
-    const ran = await runStateful(code, next);
-    assert.equal(ran.outcome.status, 'completed', `${code}: ${ran.outcome.error}`);
-    results.push(ran.outcome.result!);
-    if ('resume' in next) drop(next.resume);
-    next = resume(ran.live!);
-  }
-  if ('resume' in next) drop(next.resume);
-  return results;
 }
 
 describe('a checkpoint-resumed heap equals the fully replayed one', () => {
@@ -246,22 +234,12 @@ describe('state the rule does not cover has no checkpoint', () => {
       .map((name) => `Object.defineProperty(Object.prototype, '${name}', { get() { globalThis.hooked = (globalThis.hooked ?? 0) + 1; return undefined; }, configurable: true });`).join('\n');
     const { steps, last } = await chain([`var hooked = 0; ${hooks}`, ...rest]);
     assert.equal(last.outcome.checkpoint, null);
-    const probeHooked = 'String(hooked)';
-    const live = await runStateful(probeHooked, resume(last.live!));
-    const replayed = await runStateful(probeHooked, { replay: steps });
-    assert.equal(live.outcome.result, replayed.outcome.result);
-    drop(live.live);
-    drop(replayed.live);
+    await liveEqualsReplayed(steps, last.live, 'String(hooked)');
   });
   test('trying a checkpoint runs no user code (an index setter on Array.prototype, that removes itself)', async () => {
     const setter = `var hooked = 0; for (const index of ['0', '1', '2']) Object.defineProperty(Array.prototype, index, { set(value) { globalThis.hooked++; delete Array.prototype[index]; Object.defineProperty(this, index, { value, writable: true, enumerable: true, configurable: true }); }, configurable: true });`;
     const { steps, last } = await chain([setter, ...rest]);
-    const probeHooked = 'String(hooked)';
-    const live = await runStateful(probeHooked, resume(last.live!));
-    const replayed = await runStateful(probeHooked, { replay: steps });
-    assert.equal(live.outcome.result, replayed.outcome.result);
-    drop(live.live);
-    drop(replayed.live);
+    await liveEqualsReplayed(steps, last.live, 'String(hooked)');
   });
   for (const [what, code] of cases) {
     test(what, async () => {

@@ -675,7 +675,11 @@ function encodeObject(object, value, spend) {
     if (length.value > checkpointValuesMax) throw `the state holds an array longer than ${checkpointValuesMax}`;
     return ['array', length.value, length.writable === true, extensible, encodeProperties(object, value, spend, 'length')];
   }
-  if (prototype !== checkpointObjectPrototype && prototype !== null) throw 'an object of the state has another prototype (a class instance, a built-in kind)';
+  if (prototype !== checkpointObjectPrototype && prototype !== null) {
+    // Its internal state is in the class's closures and private fields: not data a checkpoint can see whole.
+    if (reflectApply(checkpointSetHas, builtinObjects, [prototype])) throw 'the state holds an instance of a built-in or lazily built class (a URL, Headers, Blob, an Error …)';
+    throw 'an object of the state has another prototype (a class instance)';
+  }
   return ['object', prototype === null, extensible, encodeProperties(object, value, spend, null)];
 }
 
