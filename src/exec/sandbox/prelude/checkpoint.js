@@ -72,7 +72,13 @@ const checkpointFunctionPrototype = Function.prototype;
 const checkpointSetPrototypeOf = Object.setPrototypeOf;
 /** Per holder, the properties built groups turned into data, by name. @type {null | Map<object, Record<string, { value: unknown, writable: boolean, enumerable: boolean, get: Function, set: Function | undefined }>>} */
 let builtLazyProperties = null;
-/** The records of the objects each built group made, in build order. @type {BuiltinRecord[]} */
+/**
+ * The objects a built group made, each described as it was when the build ended (describeBuiltin:
+ * `texts[i]` and `refs[i]` for `objects[i]`). Not in the snapshot, so kept plainly (the built-ins'
+ * compact BuiltinRecord is for what every context deserializes); lists without a prototype.
+ * @typedef {{ objects: object[]; texts: string[]; refs: unknown[][] }} GroupRecord
+ */
+/** The records of the groups built, in build order. @type {GroupRecord[]} */
 const builtGroupRecords = nullPrototypeList();
 /** Groups restored from a checkpoint at most (the groups lazy.js defines are a handful). */
 const checkpointGroupsMax = 64;
@@ -127,15 +133,28 @@ function noteGroupBuilt(group) {
     roots[roots.length] = value;
   }
   const objects = walkBuilt(roots);
-  let text = '';
+  const texts = nullPrototypeList();
   const refs = nullPrototypeList();
-  const bounds = nullPrototypeList();
   for (let index = 0; index < objects.length; index++) {
-    text += describeBuiltin(objects[index], refs);
-    bounds[bounds.length] = text.length;
-    bounds[bounds.length] = refs.length;
+    refs[index] = nullPrototypeList();
+    texts[index] = describeBuiltin(objects[index], refs[index]);
   }
-  builtGroupRecords[builtGroupRecords.length] = { objects, text, refs, bounds };
+  builtGroupRecords[builtGroupRecords.length] = { objects, texts, refs };
+}
+
+/**
+ * Whether the object at `index` of a group's record is as the build left it.
+ * @param {GroupRecord} record
+ * @param {number} index
+ * @returns {boolean}
+ */
+function groupObjectAsBuilt(record, index) {
+  const refs = nullPrototypeList();
+  if (describeBuiltin(record.objects[index], refs) !== record.texts[index]) return false;
+  const built = record.refs[index];
+  if (refs.length !== built.length) return false;
+  for (let at = 0; at < refs.length; at++) if (refs[at] !== built[at]) return false;
+  return true;
 }
 sandboxLazy.setBuildObserver(noteGroupBuilt);
 
@@ -498,7 +517,7 @@ function builtinsChanged() {
   const groups = builtGroupRecords;
   for (let group = 0; group < groups.length; group++) {
     for (let index = 0; index < groups[group].objects.length; index++) {
-      if (!asRecorded(groups[group], index)) return 'a lazily built class or object (URL, Headers, Event …) was changed';
+      if (!groupObjectAsBuilt(groups[group], index)) return 'a lazily built class or object (URL, Headers, Event …) was changed';
     }
   }
   return null;
