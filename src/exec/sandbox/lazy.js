@@ -30,10 +30,11 @@
   const groupsByName = /** @type {any} */ ({ __proto__: null });
   /** The names of the groups built in this context, in the order their builds ended. @type {string[]} */
   const builtNames = [];
-  /** Told of each group as its build ends, before any user code sees it (checkpoint.js). @type {((group: LazyGroup) => void) | null} */
+  // Told of each group as its build ends, before any user code sees it (checkpoint.js): a
+  // LazyGroup (globals.d.ts), its holder, names, values, and the accessors it replaced (`set`
+  // undefined for a read-only group).
+  /** @type {((group: LazyGroup) => void) | null} */
   let buildObserver = null;
-  // A built group (LazyGroup, globals.d.ts): its holder, names, values, and the accessors it
-  // replaced (`set` undefined for a read-only group).
   /** @param {unknown[]} list @param {unknown} value */
   const append = (list, value) => defineProperty(list, list.length, /** @type {PropertyDescriptor} */ ({ __proto__: null, value, writable: true, enumerable: true, configurable: true }));
 
