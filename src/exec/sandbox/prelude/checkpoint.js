@@ -74,9 +74,10 @@ const checkpointSetPrototypeOf = Object.setPrototypeOf;
 let builtLazyProperties = null;
 /**
  * The objects a built group made, each described as it was when the build ended (describeBuiltin:
- * `texts[i]` and `refs[i]` for `objects[i]`). Not in the snapshot, so kept plainly (the built-ins'
- * compact BuiltinRecord is for what every context deserializes); lists without a prototype.
- * @typedef {{ objects: object[]; texts: string[]; refs: unknown[][] }} GroupRecord
+ * `texts[i]` for `objects[i]`, whose references are `refs` from `ends[i - 1]` (0 for the first) to
+ * `ends[i]`). Not in the snapshot, so kept plainly (the built-ins' compact BuiltinRecord is for
+ * what every context deserializes); lists without a prototype.
+ * @typedef {{ objects: object[]; texts: string[]; refs: unknown[]; ends: number[] }} GroupRecord
  */
 /** The records of the groups built, in build order. @type {GroupRecord[]} */
 const builtGroupRecords = nullPrototypeList();
@@ -135,25 +136,27 @@ function noteGroupBuilt(group) {
   const objects = walkBuilt(roots);
   const texts = nullPrototypeList();
   const refs = nullPrototypeList();
+  const ends = nullPrototypeList();
   for (let index = 0; index < objects.length; index++) {
-    refs[index] = nullPrototypeList();
-    texts[index] = describeBuiltin(objects[index], refs[index]);
+    texts[index] = describeBuiltin(objects[index], refs);
+    ends[index] = refs.length;
   }
-  builtGroupRecords[builtGroupRecords.length] = { objects, texts, refs };
+  builtGroupRecords[builtGroupRecords.length] = { objects, texts, refs, ends };
 }
 
 /**
  * Whether the object at `index` of a group's record is as the build left it.
  * @param {GroupRecord} record
  * @param {number} index
+ * @param {unknown[]} refs a scratch list without a prototype
  * @returns {boolean}
  */
-function groupObjectAsBuilt(record, index) {
-  const refs = nullPrototypeList();
+function groupObjectAsBuilt(record, index, refs) {
+  refs.length = 0;
   if (describeBuiltin(record.objects[index], refs) !== record.texts[index]) return false;
-  const built = record.refs[index];
-  if (refs.length !== built.length) return false;
-  for (let at = 0; at < refs.length; at++) if (refs[at] !== built[at]) return false;
+  const start = index === 0 ? 0 : record.ends[index - 1];
+  if (refs.length !== record.ends[index] - start) return false;
+  for (let at = 0; at < refs.length; at++) if (refs[at] !== record.refs[start + at]) return false;
   return true;
 }
 sandboxLazy.setBuildObserver(noteGroupBuilt);
@@ -517,7 +520,7 @@ function builtinsChanged() {
   const groups = builtGroupRecords;
   for (let group = 0; group < groups.length; group++) {
     for (let index = 0; index < groups[group].objects.length; index++) {
-      if (!groupObjectAsBuilt(groups[group], index)) return 'a lazily built class or object (URL, Headers, Event …) was changed';
+      if (!groupObjectAsBuilt(groups[group], index, refs)) return 'a lazily built class or object (URL, Headers, Event …) was changed';
     }
   }
   return null;
