@@ -69,6 +69,26 @@ describe('a history that read lazily built globals resumes from a checkpoint', (
     assert.equal(restored[1], 'xyabfunction');
   });
 
+  test('a context rebuilt by whole replay records the groups its replayed runs built, and checkpoints', async () => {
+    const { steps, live } = await history([webRun], checkpointRunsEvery - 2);
+    drop(live);
+    // Replayed: run 30 of the context's; two live runs later, the 32nd takes a checkpoint.
+    const results = [];
+    let next: StatefulStart = { replay: steps };
+    let last: string | null | undefined;
+    for (let index = 0; index < 2; index++) {
+      const ran = await runStateful("s_count += 1; new Headers([['n', String(s_count)]]).get('n')", next);
+      assert.equal(ran.outcome.status, 'completed', ran.outcome.error ?? undefined);
+      results.push(ran.outcome.result);
+      last = ran.outcome.checkpoint;
+      if ('resume' in next) drop(next.resume);
+      next = resume(ran.live!);
+    }
+    if ('resume' in next) drop(next.resume);
+    assert.deepEqual(results, [String(checkpointRunsEvery - 2), String(checkpointRunsEvery - 1)]);
+    assert.deepEqual(JSON.parse(last!).groups, ['web-api', 'events']);
+  });
+
   test('a restored context checkpoints again (its groups recorded as the restore built them)', async () => {
     const { steps, checkpoints, live } = await history([webRun], checkpointRunsEvery);
     drop(live);
