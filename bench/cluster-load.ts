@@ -132,12 +132,12 @@ async function runCluster(args: Args, cluster: LocalCluster, target: 'nginx' | '
   return { report, cpuMsPerRun: (cpuS * 1000) / runs, costs };
 }
 
-/** Which child a pid is: `nginx`, or the node's id (from its --node-id flag). */
+/** Which process a pid is: `nginx`, a node's id (its --node-id flag), or the single `server`. */
 function processName(pid: number): string {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const id = argv.indexOf('--node-id');
-    return id !== -1 ? argv[id + 1]! : argv[0]!.includes('nginx') ? 'nginx' : argv[0]!;
+    return id !== -1 ? argv[id + 1]! : argv[0]!.includes('nginx') ? 'nginx' : 'server';
   } catch {
     return String(pid);
   }
@@ -182,10 +182,15 @@ function raftLines(before: readonly RaftCounts[], after: readonly RaftCounts[], 
   return lines;
 }
 
-async function runSingle(args: Args, mode: Mode, rate: number): Promise<RunRecord['report']> {
+async function runSingle(args: Args, mode: Mode, rate: number): Promise<{ report: RunRecord['report']; costs: string[] }> {
   const child = await spawnTarget({ target: 'server', mode, nodeArgs: [], serverArgs: [] });
   try {
-    return await runLoad(runOptions(args, rate, child.baseUrl, child.pid));
+    const options = runOptions(args, rate, child.baseUrl, child.pid);
+    // As runCluster: the warm-up apart, so that the CPU by thread is the measured runs' alone.
+    if (options.warmupS > 0) await runLoad({ ...options, durationS: options.warmupS, warmupS: 0, calibrate: false });
+    const threads0 = [threadCpu(child.pid)];
+    const report = await runLoad({ ...options, warmupS: 0 });
+    return { report, costs: threadLines([child.pid], threads0, Math.max(1, report.iterations.finished)) };
   } finally {
     await child.stop();
   }
@@ -205,12 +210,15 @@ async function main(): Promise<void> {
           for (const target of args.targets) {
             let record: RunRecord;
             if (target === 'single') {
-              record = { target: 'mcp-v8', topology: `single-${mode}${chained}`, round, command: null, report: await runSingle(args, mode, rate) };
+              const { report, costs } = await runSingle(args, mode, rate);
+              record = { target: 'mcp-v8', topology: `single-${mode}${chained}`, round, command: null, report };
+              notes.push(`${record.topology} ${rate}/s round ${round}:`, ...costs);
+              process.stderr.write(`${notes.at(-1 - costs.length)}\n${costs.join('\n')}\n`);
             } else {
               const { report, cpuMsPerRun, costs } = await runCluster(args, cluster!, target, rate);
               record = { target: 'mcp-v8', topology: `cluster-${mode}${chained} (${target === 'nginx' ? 'nginx' : 'round-robin'})`, round, command: null, report };
               notes.push(`${record.topology} ${rate}/s round ${round}: nodes + nginx ${cpuMsPerRun.toFixed(2)} ms CPU per run`, ...costs);
-              process.stderr.write(`${[`${record.topology} ${rate}/s round ${round}: nodes + nginx ${cpuMsPerRun.toFixed(2)} ms CPU per run`, ...costs].join('\n')}\n`);
+              process.stderr.write(`${notes.slice(-1 - costs.length).join('\n')}\n`);
             }
             records.push(record);
             process.stderr.write(`${runLine(record)}\n`);
