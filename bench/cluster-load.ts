@@ -9,6 +9,7 @@
 //   node bench/cluster-load.ts --modes stateful --rates-stateful 200 --duration 10 --rounds 2
 //   --targets nginx,rr,single   which of the three to run;  --chained: each VU resumes its previous heap
 //   --profile DIR               the nodes write V8 CPU profiles (--cpu-prof) into DIR (stopped with SIGTERM)
+//   --whole-machine             `npm run cluster -- --whole-machine`: each node sized for the whole machine
 // Besides the runner's figures it prints the CPU the three nodes (and nginx) used per run, from /proc,
 // each process's by kind of thread, the log entries committed per run and the Raft requests (and
 // their bytes) each node took per run (GET /raft/status `requests_in`).
@@ -33,7 +34,7 @@ function parse() {
     options: {
       modes: { type: 'string' }, 'rates-stateless': { type: 'string' }, 'rates-stateful': { type: 'string' },
       targets: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, rounds: { type: 'string' },
-      chained: { type: 'boolean' }, profile: { type: 'string' }, out: { type: 'string' },
+      chained: { type: 'boolean' }, profile: { type: 'string' }, out: { type: 'string' }, 'whole-machine': { type: 'boolean' },
     },
     strict: true,
   });
@@ -47,7 +48,7 @@ function parse() {
     modes: modes as Mode[], targets: targets as Target[],
     rates: { stateless: rates('rates-stateless', values['rates-stateless'], '100,200,500,1000'), stateful: rates('rates-stateful', values['rates-stateful'], '100,200') },
     durationS: numberArg('duration', values.duration, 20, 0.1), warmupS: numberArg('warmup', values.warmup, 2, 0),
-    rounds: numberArg('rounds', values.rounds, 1, 1), chained: values.chained === true, profile: values.profile, out: values.out,
+    rounds: numberArg('rounds', values.rounds, 1, 1), chained: values.chained === true, profile: values.profile, out: values.out, wholeMachine: values['whole-machine'] === true,
   };
 }
 
@@ -73,11 +74,11 @@ function childPids(pid: number): number[] {
 }
 
 /** `npm run cluster` on a free port range; resolves once nginx and every node answer /healthz with a leader. */
-async function startLocalCluster(mode: Mode, profileDir: string | undefined): Promise<LocalCluster> {
+async function startLocalCluster(mode: Mode, profileDir: string | undefined, wholeMachine: boolean): Promise<LocalCluster> {
   const offset = await freeOffset([...topology.nodes.flatMap((node) => [node.httpPort, node.clusterPort]), topology.loadBalancerPort]);
   const nodes = shiftedNodes(offset);
   const env = profileDir === undefined ? process.env : { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}` };
-  const script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('bench-cluster-load'), ...(mode === 'stateless' ? ['--stateless'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
+  const script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('bench-cluster-load'), ...(mode === 'stateless' ? ['--stateless'] : []), ...(wholeMachine ? ['--whole-machine'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
   let log = '';
   script.stderr!.setEncoding('utf8').on('data', (chunk: string) => { log = (log + chunk).slice(-20_000); });
   const closed = new Promise<void>((resolve) => script.once('close', () => resolve()));
@@ -143,12 +144,22 @@ function processName(pid: number): string {
   }
 }
 
+/** A process's resident memory now (VmRSS), in MiB. */
+function rssMiB(pid: number): string {
+  try {
+    const kiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return Number.isFinite(kiB) ? (kiB / 1024).toFixed(0) : '?';
+  } catch {
+    return '?';
+  }
+}
+
 /** Each process's CPU per run over the measured window, split by kind of thread (bench/lib/threads.ts). */
 function threadLines(pids: readonly number[], before: readonly ThreadCpu[], runs: number): string[] {
   return pids.map((pid, i) => {
     const byKind = [...cpuByKind(before[i]!, threadCpu(pid))].filter(([, cpuS]) => cpuS > 0).sort((a, b) => b[1] - a[1]);
     const total = byKind.reduce((sum, [, cpuS]) => sum + cpuS, 0);
-    return `  ${processName(pid)}: ${((1000 * total) / runs).toFixed(2)} ms CPU per run (${byKind.map(([kind, cpuS]) => `${kind} ${((1000 * cpuS) / runs).toFixed(2)}`).join(', ')})`;
+    return `  ${processName(pid)}: ${((1000 * total) / runs).toFixed(2)} ms CPU per run (${byKind.map(([kind, cpuS]) => `${kind} ${((1000 * cpuS) / runs).toFixed(2)}`).join(', ')}); RSS ${rssMiB(pid)} MiB at the end`;
   });
 }
 
@@ -203,7 +214,7 @@ async function main(): Promise<void> {
   const chained = args.chained ? '-chained' : '';
   for (const mode of args.modes) {
     const clusterTargets = args.targets.filter((target) => target !== 'single');
-    const cluster = clusterTargets.length === 0 ? null : await startLocalCluster(mode, args.profile);
+    const cluster = clusterTargets.length === 0 ? null : await startLocalCluster(mode, args.profile, args.wholeMachine);
     try {
       for (let round = 1; round <= args.rounds; round++) {
         for (const rate of args.rates[mode]) {
