@@ -9,7 +9,7 @@
 //   node bench/cluster-load.ts --modes stateful --rates-stateful 200 --duration 10 --rounds 2
 //   --targets nginx,rr,single   which of the three to run;  --chained: each VU resumes its previous heap
 //   --profile DIR               the nodes write V8 CPU profiles (--cpu-prof) into DIR (stopped with SIGTERM)
-//   --whole-machine             `npm run cluster -- --whole-machine`: each node sized for the whole machine
+//   --whole-machine             `npm run cluster -- --whole-machine`: each node keeps a whole machine's live heaps
 // Besides the runner's figures it prints the CPU the three nodes (and nginx) used per run, from /proc,
 // each process's by kind of thread, the log entries committed per run and the Raft requests (and
 // their bytes) each node took per run (GET /raft/status `requests_in`).
@@ -173,7 +173,10 @@ interface RaftCounts {
 /** Every node's GET /raft/status: role, commit index, and the requests its cluster port took (`requests_in`). */
 function raftCounts(cluster: LocalCluster): Promise<RaftCounts[]> {
   return Promise.all(cluster.raftUrls.map(async (url) => {
-    const status = (await (await fetch(`${url}/raft/status`, { signal: AbortSignal.timeout(10_000) })).json()) as { node_id: string; role: string; commit: number; requests_in?: RaftCounts['requests'] };
+    const response = await fetch(`${url}/raft/status`, { signal: AbortSignal.timeout(10_000) });
+    // A cluster with a secret (MCP_V8_CLUSTER_SECRET in the environment) answers signed requests only: no counts then.
+    if (response.status !== 200) return { node: `${url} (${response.status})`, role: 'unknown', commit: Number.NaN, requests: {} };
+    const status = (await response.json()) as { node_id: string; role: string; commit: number; requests_in?: RaftCounts['requests'] };
     return { node: status.node_id, role: status.role, commit: status.commit, requests: status.requests_in ?? {} };
   }));
 }
