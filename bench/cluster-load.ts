@@ -9,7 +9,7 @@
 //   node bench/cluster-load.ts --modes stateful --rates-stateful 200 --duration 10 --rounds 2
 //   --targets nginx,rr,single   which of the three to run;  --chained: each VU resumes its previous heap
 //   --profile DIR               the nodes write V8 CPU profiles (--cpu-prof) into DIR (stopped with SIGTERM)
-//   --whole-machine             `npm run cluster -- --whole-machine`: each node keeps a whole machine's live heaps
+//   --share-machine             `npm run cluster -- --share-machine`: each node keeps a third of the live heaps
 // Besides the runner's figures it prints the CPU the three nodes (and nginx) used per run, from /proc,
 // each process's by kind of thread, the log entries committed per run and the Raft requests (and
 // their bytes) each node took per run (GET /raft/status `requests_in`).
@@ -34,7 +34,7 @@ function parse() {
     options: {
       modes: { type: 'string' }, 'rates-stateless': { type: 'string' }, 'rates-stateful': { type: 'string' },
       targets: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, rounds: { type: 'string' },
-      chained: { type: 'boolean' }, profile: { type: 'string' }, out: { type: 'string' }, 'whole-machine': { type: 'boolean' },
+      chained: { type: 'boolean' }, profile: { type: 'string' }, out: { type: 'string' }, 'share-machine': { type: 'boolean' },
     },
     strict: true,
   });
@@ -48,7 +48,7 @@ function parse() {
     modes: modes as Mode[], targets: targets as Target[],
     rates: { stateless: rates('rates-stateless', values['rates-stateless'], '100,200,500,1000'), stateful: rates('rates-stateful', values['rates-stateful'], '100,200') },
     durationS: numberArg('duration', values.duration, 20, 0.1), warmupS: numberArg('warmup', values.warmup, 2, 0),
-    rounds: numberArg('rounds', values.rounds, 1, 1), chained: values.chained === true, profile: values.profile, out: values.out, wholeMachine: values['whole-machine'] === true,
+    rounds: numberArg('rounds', values.rounds, 1, 1), chained: values.chained === true, profile: values.profile, out: values.out, shareMachine: values['share-machine'] === true,
   };
 }
 
@@ -74,11 +74,11 @@ function childPids(pid: number): number[] {
 }
 
 /** `npm run cluster` on a free port range; resolves once nginx and every node answer /healthz with a leader. */
-async function startLocalCluster(mode: Mode, profileDir: string | undefined, wholeMachine: boolean): Promise<LocalCluster> {
+async function startLocalCluster(mode: Mode, profileDir: string | undefined, shareMachine: boolean): Promise<LocalCluster> {
   const offset = await freeOffset([...topology.nodes.flatMap((node) => [node.httpPort, node.clusterPort]), topology.loadBalancerPort]);
   const nodes = shiftedNodes(offset);
   const env = profileDir === undefined ? process.env : { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}` };
-  const script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('bench-cluster-load'), ...(mode === 'stateless' ? ['--stateless'] : []), ...(wholeMachine ? ['--whole-machine'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
+  const script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('bench-cluster-load'), ...(mode === 'stateless' ? ['--stateless'] : []), ...(shareMachine ? ['--share-machine'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
   let log = '';
   script.stderr!.setEncoding('utf8').on('data', (chunk: string) => { log = (log + chunk).slice(-20_000); });
   const closed = new Promise<void>((resolve) => script.once('close', () => resolve()));
@@ -217,7 +217,7 @@ async function main(): Promise<void> {
   const chained = args.chained ? '-chained' : '';
   for (const mode of args.modes) {
     const clusterTargets = args.targets.filter((target) => target !== 'single');
-    const cluster = clusterTargets.length === 0 ? null : await startLocalCluster(mode, args.profile, args.wholeMachine);
+    const cluster = clusterTargets.length === 0 ? null : await startLocalCluster(mode, args.profile, args.shareMachine);
     try {
       for (let round = 1; round <= args.rounds; round++) {
         for (const rate of args.rates[mode]) {

@@ -7,9 +7,8 @@
 //   npm run cluster -- --stateless           nodes without heaps (the load table's stateless rows)
 //   npm run cluster -- --s3                  heaps in S3: Debian's Swift (s3api) started alongside, bucket mcp-v8-heaps;
 //                                            the Raft log then carries heap ids only (the compose file's `s3` profile)
-//   npm run cluster -- --whole-machine       every node keeps the live heaps of a whole machine (the default), not a share
-// The nodes share one machine here (in compose each has its own), so each keeps a share of the live
-// heaps a single node would keep on it (machineShareFlags).
+//   npm run cluster -- --share-machine       each node keeps a third of a single node's live heaps (machineShareFlags):
+//                                            the nodes share this one machine (in compose each has its own)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,8 +34,9 @@ const liveHeapsMaxOfMachine = 128;
  * single node keeps there (each holds an isolate, ≈ 1 MiB and a V8 isolate to make). Three nodes
  * with a whole machine's each would make and hold three times the isolates of a single node: a
  * stateful run makes an isolate until its node's cache is full, which on 2 cores was most of the
- * first seconds of a load test (bench/RESULTS.md, "the cluster under load"). Execution slots stay
- * one per core on each node: one per node did no better in turns (same place).
+ * first seconds of a load test of fresh runs (bench/RESULTS.md, "The cluster under load"). Not the
+ * default: chained runs (each resuming its last heap) carried fewer runs/s with it, for a reason not
+ * found yet. Execution slots stay one per core on each node: one per node did no better in turns.
  */
 export function machineShareFlags(nodes: number, stateless: boolean): string[] {
   return stateless ? [] : ['--live-heaps-max', String(Math.max(1, Math.floor(liveHeapsMaxOfMachine / nodes)))];
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     mkdirSync(placement.dataDir(node), { recursive: true });
     const stateless = process.argv.includes('--stateless');
     const extra = stateless ? ['--stateless'] : swift === null ? [] : ['--s3-bucket', s3Bucket];
-    const share = process.argv.includes('--whole-machine') ? [] : machineShareFlags(nodes.length, stateless);
+    const share = process.argv.includes('--share-machine') ? machineShareFlags(nodes.length, stateless) : [];
     start(node.name, process.execPath, ['--no-node-snapshot', join(repoRoot, 'src', 'cli.ts'), ...nodeFlags(node, placement, nodes), ...extra, ...share]);
   }
   const nginxDir = join(dataDir, 'nginx');
