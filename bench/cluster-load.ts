@@ -9,7 +9,10 @@
 //   node bench/cluster-load.ts --modes stateful --rates-stateful 200 --duration 10 --rounds 2
 //   --targets nginx,rr,single   which of the three to run;  --chained: each VU resumes its previous heap
 //   --profile DIR               the nodes write V8 CPU profiles (--cpu-prof) into DIR (stopped with SIGTERM)
-// Besides the runner's figures it prints the CPU the three nodes (and nginx) used per run, from /proc.
+//   --share-machine             `npm run cluster -- --share-machine`: each node keeps a third of the live heaps
+// Besides the runner's figures it prints the CPU the three nodes (and nginx) used per run, from /proc,
+// each process's by kind of thread, the log entries committed per run and the Raft requests (and
+// their bytes) each node took per run (GET /raft/status `requests_in`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +25,7 @@ import { numberArg } from './lib/args.ts';
 import { processCpuS, repoRoot, spawnTarget, type Mode } from './lib/processes.ts';
 import { machine, markdownTable, runLine, summarizeAb, type RunRecord } from './lib/report.ts';
 import { defaultPoll, defaultWaitMs, runLoad, type RunOptions } from './lib/runner.ts';
+import { cpuByKind, threadCpu, type ThreadCpu } from './lib/threads.ts';
 
 type Target = 'nginx' | 'rr' | 'single';
 
@@ -30,7 +34,7 @@ function parse() {
     options: {
       modes: { type: 'string' }, 'rates-stateless': { type: 'string' }, 'rates-stateful': { type: 'string' },
       targets: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, rounds: { type: 'string' },
-      chained: { type: 'boolean' }, profile: { type: 'string' }, out: { type: 'string' },
+      chained: { type: 'boolean' }, profile: { type: 'string' }, out: { type: 'string' }, 'share-machine': { type: 'boolean' },
     },
     strict: true,
   });
@@ -44,7 +48,7 @@ function parse() {
     modes: modes as Mode[], targets: targets as Target[],
     rates: { stateless: rates('rates-stateless', values['rates-stateless'], '100,200,500,1000'), stateful: rates('rates-stateful', values['rates-stateful'], '100,200') },
     durationS: numberArg('duration', values.duration, 20, 0.1), warmupS: numberArg('warmup', values.warmup, 2, 0),
-    rounds: numberArg('rounds', values.rounds, 1, 1), chained: values.chained === true, profile: values.profile, out: values.out,
+    rounds: numberArg('rounds', values.rounds, 1, 1), chained: values.chained === true, profile: values.profile, out: values.out, shareMachine: values['share-machine'] === true,
   };
 }
 
@@ -54,7 +58,9 @@ interface LocalCluster {
   script: ChildProcess;
   lbUrl: string;
   nodeUrls: string[];
-  /** The node processes and nginx (children of the script), for their CPU time. */
+  /** The nodes' cluster ports' base URLs (GET /raft/status), in the order of nodeUrls. */
+  raftUrls: string[];
+  /** The node processes and nginx's (the script's children and theirs), for their CPU time. */
   pids(): number[];
   stop(): Promise<void>;
 }
@@ -68,19 +74,21 @@ function childPids(pid: number): number[] {
 }
 
 /** `npm run cluster` on a free port range; resolves once nginx and every node answer /healthz with a leader. */
-async function startLocalCluster(mode: Mode, profileDir: string | undefined): Promise<LocalCluster> {
+async function startLocalCluster(mode: Mode, profileDir: string | undefined, shareMachine: boolean): Promise<LocalCluster> {
   const offset = await freeOffset([...topology.nodes.flatMap((node) => [node.httpPort, node.clusterPort]), topology.loadBalancerPort]);
   const nodes = shiftedNodes(offset);
   const env = profileDir === undefined ? process.env : { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}` };
-  const script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('bench-cluster-load'), ...(mode === 'stateless' ? ['--stateless'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
+  const script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('bench-cluster-load'), ...(mode === 'stateless' ? ['--stateless'] : []), ...(shareMachine ? ['--share-machine'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
   let log = '';
   script.stderr!.setEncoding('utf8').on('data', (chunk: string) => { log = (log + chunk).slice(-20_000); });
   const closed = new Promise<void>((resolve) => script.once('close', () => resolve()));
   const lbUrl = `http://127.0.0.1:${topology.loadBalancerPort + offset}`;
   const nodeUrls = nodes.map((node) => `http://127.0.0.1:${node.httpPort}`);
+  const raftUrls = nodes.map((node) => `http://127.0.0.1:${node.clusterPort}`);
   const cluster: LocalCluster = {
-    script, lbUrl, nodeUrls,
-    pids: () => childPids(script.pid!),
+    script, lbUrl, nodeUrls, raftUrls,
+    // (nginx's worker is a child of its master.)
+    pids: () => childPids(script.pid!).flatMap((pid) => [pid, ...childPids(pid)]),
     stop: async () => {
       if (script.exitCode === null && script.signalCode === null) script.kill('SIGTERM');
       await closed;
@@ -109,19 +117,94 @@ function runOptions(args: Args, ratePerS: number, baseUrl: string, serverPid: nu
   };
 }
 
-async function runCluster(args: Args, cluster: LocalCluster, target: 'nginx' | 'rr', rate: number): Promise<{ report: RunRecord['report']; cpuMsPerRun: number }> {
+async function runCluster(args: Args, cluster: LocalCluster, target: 'nginx' | 'rr', rate: number): Promise<{ report: RunRecord['report']; cpuMsPerRun: number; costs: string[] }> {
+  const options = runOptions(args, rate, target === 'nginx' ? cluster.lbUrl : cluster.nodeUrls.join(','), null);
+  // The warm-up on its own, so that what is counted below (CPU, Raft) is the measured runs' alone.
+  if (options.warmupS > 0) await runLoad({ ...options, durationS: options.warmupS, warmupS: 0, calibrate: false });
   const pids = cluster.pids();
   const cpu0 = pids.map(processCpuS);
-  const report = await runLoad(runOptions(args, rate, target === 'nginx' ? cluster.lbUrl : cluster.nodeUrls.join(','), null));
+  const threads0 = pids.map(threadCpu);
+  const raft0 = await raftCounts(cluster);
+  const report = await runLoad({ ...options, warmupS: 0 });
   const cpuS = pids.map((pid, i) => processCpuS(pid) - cpu0[i]!).reduce((a, b) => a + b, 0);
-  // The runner counts CPU only for one server pid: this is the three nodes' and nginx's, over the measured window and its warm-up.
-  return { report, cpuMsPerRun: (cpuS * 1000) / Math.max(1, report.iterations.finished) };
+  const runs = Math.max(1, report.iterations.finished);
+  const costs = [...threadLines(pids, threads0, runs), ...raftLines(raft0, await raftCounts(cluster), runs)];
+  // The runner counts CPU only for one server pid: this is the three nodes' and nginx's, over the measured window.
+  return { report, cpuMsPerRun: (cpuS * 1000) / runs, costs };
 }
 
-async function runSingle(args: Args, mode: Mode, rate: number): Promise<RunRecord['report']> {
+/** Which process a pid is: `nginx`, a node's id (its --node-id flag), or the single `server`. */
+function processName(pid: number): string {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const id = argv.indexOf('--node-id');
+    return id !== -1 ? argv[id + 1]! : argv[0]!.includes('nginx') ? 'nginx' : 'server';
+  } catch {
+    return String(pid);
+  }
+}
+
+/** A process's resident memory now (VmRSS), in MiB. */
+function rssMiB(pid: number): string {
+  try {
+    const kiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return Number.isFinite(kiB) ? (kiB / 1024).toFixed(0) : '?';
+  } catch {
+    return '?';
+  }
+}
+
+/** Each process's CPU per run over the measured window, split by kind of thread (bench/lib/threads.ts). */
+function threadLines(pids: readonly number[], before: readonly ThreadCpu[], runs: number): string[] {
+  return pids.map((pid, i) => {
+    const byKind = [...cpuByKind(before[i]!, threadCpu(pid))].filter(([, cpuS]) => cpuS > 0).sort((a, b) => b[1] - a[1]);
+    const total = byKind.reduce((sum, [, cpuS]) => sum + cpuS, 0);
+    return `  ${processName(pid)}: ${((1000 * total) / runs).toFixed(2)} ms CPU per run (${byKind.map(([kind, cpuS]) => `${kind} ${((1000 * cpuS) / runs).toFixed(2)}`).join(', ')}); RSS ${rssMiB(pid)} MiB at the end`;
+  });
+}
+
+interface RaftCounts {
+  node: string;
+  role: string;
+  commit: number;
+  requests: Record<string, { requests: number; bytes: number }>;
+}
+
+/** Every node's GET /raft/status: role, commit index, and the requests its cluster port took (`requests_in`). */
+function raftCounts(cluster: LocalCluster): Promise<RaftCounts[]> {
+  return Promise.all(cluster.raftUrls.map(async (url) => {
+    const response = await fetch(`${url}/raft/status`, { signal: AbortSignal.timeout(10_000) });
+    // A cluster with a secret (MCP_V8_CLUSTER_SECRET in the environment) answers signed requests only: no counts then.
+    if (response.status !== 200) return { node: `${url} (${response.status})`, role: 'unknown', commit: Number.NaN, requests: {} };
+    const status = (await response.json()) as { node_id: string; role: string; commit: number; requests_in?: RaftCounts['requests'] };
+    return { node: status.node_id, role: status.role, commit: status.commit, requests: status.requests_in ?? {} };
+  }));
+}
+
+/** What a run cost in Raft: entries committed, and each node's incoming Raft requests and bytes, per run. */
+function raftLines(before: readonly RaftCounts[], after: readonly RaftCounts[], runs: number): string[] {
+  const commits = Math.max(...after.map((node) => node.commit)) - Math.max(...before.map((node) => node.commit));
+  const lines = [`  raft: ${(commits / runs).toFixed(3)} log entries committed per run`];
+  after.forEach((node, i) => {
+    const parts = Object.entries(node.requests).flatMap(([path, count]) => {
+      const was = before[i]!.requests[path] ?? { requests: 0, bytes: 0 };
+      const requests = count.requests - was.requests;
+      return requests === 0 ? [] : [`${path} ${(requests / runs).toFixed(3)} req/run, ${Math.round((count.bytes - was.bytes) / Math.max(1, requests))} B/req`];
+    });
+    lines.push(`  ${node.node} (${node.role}) took: ${parts.join('; ') || 'no Raft requests'}`);
+  });
+  return lines;
+}
+
+async function runSingle(args: Args, mode: Mode, rate: number): Promise<{ report: RunRecord['report']; costs: string[] }> {
   const child = await spawnTarget({ target: 'server', mode, nodeArgs: [], serverArgs: [] });
   try {
-    return await runLoad(runOptions(args, rate, child.baseUrl, child.pid));
+    const options = runOptions(args, rate, child.baseUrl, child.pid);
+    // As runCluster: the warm-up apart, so that the CPU by thread is the measured runs' alone.
+    if (options.warmupS > 0) await runLoad({ ...options, durationS: options.warmupS, warmupS: 0, calibrate: false });
+    const threads0 = [threadCpu(child.pid)];
+    const report = await runLoad({ ...options, warmupS: 0 });
+    return { report, costs: threadLines([child.pid], threads0, Math.max(1, report.iterations.finished)) };
   } finally {
     await child.stop();
   }
@@ -134,19 +217,22 @@ async function main(): Promise<void> {
   const chained = args.chained ? '-chained' : '';
   for (const mode of args.modes) {
     const clusterTargets = args.targets.filter((target) => target !== 'single');
-    const cluster = clusterTargets.length === 0 ? null : await startLocalCluster(mode, args.profile);
+    const cluster = clusterTargets.length === 0 ? null : await startLocalCluster(mode, args.profile, args.shareMachine);
     try {
       for (let round = 1; round <= args.rounds; round++) {
         for (const rate of args.rates[mode]) {
           for (const target of args.targets) {
             let record: RunRecord;
             if (target === 'single') {
-              record = { target: 'mcp-v8', topology: `single-${mode}${chained}`, round, command: null, report: await runSingle(args, mode, rate) };
+              const { report, costs } = await runSingle(args, mode, rate);
+              record = { target: 'mcp-v8', topology: `single-${mode}${chained}`, round, command: null, report };
+              notes.push(`${record.topology} ${rate}/s round ${round}:`, ...costs);
+              process.stderr.write(`${notes.at(-1 - costs.length)}\n${costs.join('\n')}\n`);
             } else {
-              const { report, cpuMsPerRun } = await runCluster(args, cluster!, target, rate);
+              const { report, cpuMsPerRun, costs } = await runCluster(args, cluster!, target, rate);
               record = { target: 'mcp-v8', topology: `cluster-${mode}${chained} (${target === 'nginx' ? 'nginx' : 'round-robin'})`, round, command: null, report };
-              notes.push(`${record.topology} ${rate}/s round ${round}: nodes + nginx ${cpuMsPerRun.toFixed(2)} ms CPU per run`);
-              process.stderr.write(`${notes.at(-1)}\n`);
+              notes.push(`${record.topology} ${rate}/s round ${round}: nodes + nginx ${cpuMsPerRun.toFixed(2)} ms CPU per run`, ...costs);
+              process.stderr.write(`${notes.slice(-1 - costs.length).join('\n')}\n`);
             }
             records.push(record);
             process.stderr.write(`${runLine(record)}\n`);

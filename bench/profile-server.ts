@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { numberArg } from './lib/args.ts';
 import { spawnTarget } from './lib/processes.ts';
 import { runLoad } from './lib/runner.ts';
+import { cpuByKind, threadCpu, type ThreadCpu } from './lib/threads.ts';
 
 const { values } = parseArgs({
   options: { rate: { type: 'string' }, duration: { type: 'string' }, stateful: { type: 'boolean' }, chained: { type: 'boolean' }, out: { type: 'string' }, 'cpu-only': { type: 'boolean' } },
@@ -25,25 +26,11 @@ const durationS = numberArg('duration', values.duration, 10, 1);
 const chained = values.chained === true;
 const profileDir = values.out ?? mkdtempSync(join(tmpdir(), 'mcp-v8-prof-'));
 
-const ticksPerS = 100;
-function threads(pid: number): Map<string, { comm: string; cpuS: number }> {
-  const out = new Map<string, { comm: string; cpuS: number }>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(tid, { comm: tid === String(pid) ? 'main (event loop)' : comm === 'MainThread' ? 'isolate threads' : comm, cpuS: (Number(fields[11]) + Number(fields[12])) / ticksPerS });
-    } catch { /* the thread ended */ }
-  }
-  return out;
-}
-
 const child = await spawnTarget({
   target: 'server', mode: values.stateful || chained ? 'stateful' : 'stateless',
   nodeArgs: values['cpu-only'] ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`], serverArgs: [],
 });
-let before: Map<string, { comm: string; cpuS: number }>;
+let before: ThreadCpu;
 let report;
 try {
   // Warm-up first (unmeasured), then the threads' CPU around the measured window.
@@ -51,15 +38,13 @@ try {
     baseUrl: child.baseUrl, ratePerS: rate, durationS: 2, warmupS: 0, maxVUs: Math.max(10, rate / 2), preAllocatedVUs: 10, chained,
     pollMs: 50, pollsMax: 100, pollCapMs: 10_000, serverPid: child.pid, client: 'raw', scenario: 'result', waitMs: 10_000, calibrate: false,
   });
-  before = threads(child.pid);
+  before = threadCpu(child.pid);
   report = await runLoad({
     baseUrl: child.baseUrl, ratePerS: rate, durationS, warmupS: 0, maxVUs: Math.max(10, rate / 2), preAllocatedVUs: 10, chained,
     pollMs: 50, pollsMax: 100, pollCapMs: 10_000, serverPid: child.pid, client: 'raw', scenario: 'result', waitMs: 10_000, calibrate: false,
   });
-  const after = threads(child.pid);
+  const byKind = cpuByKind(before, threadCpu(child.pid));
   const runs = report.iterations.finished;
-  const byKind = new Map<string, number>();
-  for (const [tid, { comm, cpuS }] of after) byKind.set(comm, (byKind.get(comm) ?? 0) + cpuS - (before.get(tid)?.cpuS ?? 0));
   const totalS = [...byKind.values()].reduce((a, b) => a + b, 0);
   process.stdout.write(`rate ${rate}/s for ${durationS} s: ${runs} runs finished, ${report.iterations.dropped} dropped, time to result p50/p95 ${report.execLatencyMs.p50}/${report.execLatencyMs.p95} ms, load average ${loadavg().map((v) => v.toFixed(2)).join(' ')}\n`);
   process.stdout.write(`server CPU per run, all threads: ${((1000 * totalS) / runs).toFixed(3)} ms\n`);

@@ -7,6 +7,8 @@
 //   npm run cluster -- --stateless           nodes without heaps (the load table's stateless rows)
 //   npm run cluster -- --s3                  heaps in S3: Debian's Swift (s3api) started alongside, bucket mcp-v8-heaps;
 //                                            the Raft log then carries heap ids only (the compose file's `s3` profile)
+//   npm run cluster -- --share-machine       each node keeps a third of a single node's live heaps (machineShareFlags):
+//                                            the nodes share this one machine (in compose each has its own)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +24,22 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 function option(name: string): string | undefined {
   const index = process.argv.indexOf(`--${name}`);
   return index === -1 ? undefined : process.argv[index + 1];
+}
+
+/** A single node's default live heaps (--live-heaps-max), shared by the nodes of one machine. */
+const liveHeapsMaxOfMachine = 128;
+
+/**
+ * The flags that size one of `nodes` nodes sharing one machine: its share of the live heaps a
+ * single node keeps there (each holds an isolate, ≈ 1 MiB and a V8 isolate to make). Three nodes
+ * with a whole machine's each would make and hold three times the isolates of a single node: a
+ * stateful run makes an isolate until its node's cache is full, which on 2 cores was most of the
+ * first seconds of a load test of fresh runs (bench/RESULTS.md, "The cluster under load"). Not the
+ * default: chained runs (each resuming its last heap) carried fewer runs/s with it, for a reason not
+ * found yet. Execution slots stay one per core on each node: one per node did no better in turns.
+ */
+export function machineShareFlags(nodes: number, stateless: boolean): string[] {
+  return stateless ? [] : ['--live-heaps-max', String(Math.max(1, Math.floor(liveHeapsMaxOfMachine / nodes)))];
 }
 
 /** The topology with every port shifted by `offset` (so several local clusters, or tests, can run at once). */
@@ -69,8 +87,10 @@ async function main(): Promise<void> {
   };
   for (const node of nodes) {
     mkdirSync(placement.dataDir(node), { recursive: true });
-    const extra = process.argv.includes('--stateless') ? ['--stateless'] : swift === null ? [] : ['--s3-bucket', s3Bucket];
-    start(node.name, process.execPath, ['--no-node-snapshot', join(repoRoot, 'src', 'cli.ts'), ...nodeFlags(node, placement, nodes), ...extra]);
+    const stateless = process.argv.includes('--stateless');
+    const extra = stateless ? ['--stateless'] : swift === null ? [] : ['--s3-bucket', s3Bucket];
+    const share = process.argv.includes('--share-machine') ? machineShareFlags(nodes.length, stateless) : [];
+    start(node.name, process.execPath, ['--no-node-snapshot', join(repoRoot, 'src', 'cli.ts'), ...nodeFlags(node, placement, nodes), ...extra, ...share]);
   }
   const nginxDir = join(dataDir, 'nginx');
   mkdirSync(nginxDir, { recursive: true });

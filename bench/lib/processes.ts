@@ -83,7 +83,7 @@ export function spawnTarget(options: SpawnOptions): Promise<Child> {
 
 let clockTicksPerS = 0;
 
-function ticksPerS(): number {
+export function ticksPerS(): number {
   if (clockTicksPerS === 0) {
     const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
     const value = Number(out.stdout?.trim());

@@ -78,8 +78,26 @@ function parse<Shape extends z.ZodType>(schema: Shape, value: unknown, what: str
   return parsed.data;
 }
 
+/**
+ * Requests and body bytes the hot routes took since the node started, by path (GET /raft/status,
+ * `requests_in`): what a run costs in Raft traffic (bench/cluster-load.ts). Fixed keys: the hot paths.
+ */
+export type RequestCounts = Record<string, { requests: number; bytes: number }>;
+
+export function newRequestCounts(): RequestCounts {
+  return Object.fromEntries(['/raft/vote', '/raft/append', '/raft/snapshot', '/raft/propose'].map((path) => [path, { requests: 0, bytes: 0 }]));
+}
+
+function countIn(counts: RequestCounts, request: IncomingMessage): void {
+  const count = counts[request.url ?? '']!;
+  count.requests += 1;
+  count.bytes += Number(request.headers['content-length'] ?? 0) || 0;
+}
+
 interface ClusterAppOptions {
   node: ClusterNode;
+  /** Counted by clusterHandler, shown by GET /raft/status. */
+  counts: RequestCounts;
   executions: () => LocalExecutions | null;
   /** This node's Streamable HTTP sessions, once the HTTP app is up (null before, or with no such transport). */
   mcp: () => ForwardedMcpHandler | null;
@@ -193,6 +211,7 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
   };
   return (request, response) => {
     const route = request.method === 'POST' ? hot.get(request.url ?? '') : undefined;
+    if (route !== undefined) countIn(options.counts, request);
     gate(request).then(() => {
       if (route !== undefined) return route(request);
       if (request.url === forwardedMcpPath) return mcp(request, response).then(() => undefined);
@@ -229,7 +248,7 @@ function clusterApp(options: ClusterAppOptions): Koa {
     const body = parse(leaveBody, await bodyOf(ctx.req, callBodyBytesMax), 'raft leave');
     ctx.body = await node.leave(body.node_id);
   });
-  router.get('/raft/status', (ctx) => { ctx.body = node.status(); });
+  router.get('/raft/status', (ctx) => { ctx.body = { ...node.status(), requests_in: options.counts }; });
   router.post('/raft/executions', async (ctx) => {
     const raw = await bodyOf(ctx.req, callBodyBytesMax);
     const op = (raw as { op?: unknown } | null)?.op;

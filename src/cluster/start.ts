@@ -11,7 +11,7 @@ import type { ForwardedMcpHandler } from '../transport/mcp-http.ts';
 import { McpSessionForwarder } from './mcp-sessions.ts';
 import { ClusterNode, type NodeStatus } from './node.ts';
 import { ReplicatedHeapStore, ReplicatedSessions } from './replicated.ts';
-import { clusterHandler } from './routes.ts';
+import { clusterHandler, newRequestCounts } from './routes.ts';
 
 export interface RunningCluster {
   readonly node: ClusterNode;
@@ -57,7 +57,7 @@ export async function startCluster(config: ClusterStart, logger: Logger): Promis
   let mcp: ForwardedMcpHandler | null = null;
   // The address is known once the port is bound (--cluster-port 0 in a single-node cluster).
   const node = new ClusterNode({ name: config.nodeId, config: clusterConfig, addr: clusterConfig.advertiseAddr ?? '', logger });
-  const server = createServer(clusterHandler({ node, executions: () => local, mcp: () => mcp, logger, allowedHosts: config.allowedHosts, bindHost: config.bindHost }));
+  const server = createServer(clusterHandler({ node, counts: newRequestCounts(), executions: () => local, mcp: () => mcp, logger, allowedHosts: config.allowedHosts, bindHost: config.bindHost }));
   server.keepAliveTimeout = 65_000;
   const port = await listenOn(server, clusterConfig.clusterPort, config.bindHost);
   node.addr = clusterConfig.advertiseAddr ?? `${config.bindHost}:${port}`;

@@ -64,6 +64,28 @@ describe('a three-node cluster', () => {
     }
   });
 
+  test('a stateful run outside a session is one log entry, forwarded to the leader once from a follower; /raft/status counts the Raft requests each node took', async () => {
+    const leader = await waitForLeader(nodes);
+    for (const node of nodes) {
+      const before = await Promise.all(nodes.map(raftStatus));
+      const made = await run(node, `globalThis.lone = "${node.name}"; lone`, {});
+      assert.equal(made.status, 'completed', JSON.stringify(made));
+      assert.match(String(made.heap), /^[0-9a-f]{64}$/);
+      const after = await Promise.all(nodes.map(raftStatus));
+      const leaderAt = nodes.indexOf(leader);
+      assert.equal(after[leaderAt]!.commit - before[leaderAt]!.commit, 1, `a run on ${node.name} committed one entry`);
+      const proposed = after[leaderAt]!.requests_in['/raft/propose'].requests - before[leaderAt]!.requests_in['/raft/propose'].requests;
+      assert.equal(proposed, node === leader ? 0 : 1, `a run on ${node.name}: proposals forwarded to the leader`);
+      // The entry reached every follower in an append that carried its record.
+      nodes.forEach((follower, i) => {
+        if (follower === leader) return;
+        const appended = after[i]!.requests_in['/raft/append'];
+        assert.ok(appended.requests > before[i]!.requests_in['/raft/append'].requests && appended.bytes > before[i]!.requests_in['/raft/append'].bytes, follower.name);
+      });
+    }
+    for (const status of await Promise.all(nodes.map(raftStatus))) assert.deepEqual(Object.keys(status.requests_in).sort(), ['/raft/append', '/raft/propose', '/raft/snapshot', '/raft/vote'], status.node_id);
+  });
+
   test('tag writes on a follower are forwarded to the leader and read back linearizably from any node', async () => {
     const leader = await waitForLeader(nodes);
     const follower = nodes.find((node) => node !== leader)!;

@@ -10,7 +10,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { parse } from 'yaml';
 import { composeNodeEnvironment, composePlacement, nginxConfig, nodeFlags, topology } from '../../deploy/topology.ts';
-import { shiftedNodes } from '../../scripts/cluster.ts';
+import { machineShareFlags, shiftedNodes } from '../../scripts/cluster.ts';
+import { parseConfig } from '../../src/config.ts';
 import { freeOffset, waitUntil } from '../support/cluster.ts';
 import { runAndWait } from '../support/mcp-client.ts';
 import { repoRoot, tempDir } from '../support/server-process.ts';
@@ -36,6 +37,16 @@ describe('deployment topology', () => {
     assert.ok(compose.services.nginx!.volumes!.includes('./deploy/nginx.conf:/etc/nginx/nginx.conf:ro'));
     const upstreams = topology.nodes.map((node) => `${node.name}:${node.httpPort}`);
     assert.equal(readFileSync(join(repoRoot, 'deploy', 'nginx.conf'), 'utf8'), nginxConfig({ listenPort: topology.loadBalancerPort, upstreams, prefix: null }));
+  });
+
+  test('npm run cluster -- --share-machine gives each node its share of the one machine\'s live heaps', () => {
+    assert.deepEqual(machineShareFlags(3, false), ['--live-heaps-max', '42']);
+    assert.deepEqual(machineShareFlags(1, false), ['--live-heaps-max', '128']);
+    // Stateless nodes keep no heaps (and refuse --live-heaps-max).
+    assert.deepEqual(machineShareFlags(3, true), []);
+    const nodes = shiftedNodes(0);
+    const parsed = parseConfig([...nodeFlags(nodes[0]!, { host: () => '127.0.0.1', bindHost: '127.0.0.1', dataDir: () => '/tmp/x' }, nodes), ...machineShareFlags(3, false)], {});
+    assert.ok(parsed.action === 'run' && parsed.config.liveHeapsMax === 42, JSON.stringify(parsed));
   });
 
   describe('npm run cluster', () => {
