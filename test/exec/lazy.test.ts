@@ -39,6 +39,16 @@ describe('globals made on first use', () => {
       'function Blob() { [native code] } function toString() { [native code] } function timeout() { [native code] } function digest() { [native code] }');
   });
 
+  test('functions print as V8 own after a vandal and index setters on Array.prototype (the names of natives are listed until attach, then a WeakMap)', async () => {
+    const code = "apply(toText, Blob, []) + ' ' + apply(toText, setTimeout, []) + ' ' + apply(toText, URL.prototype.toString, []) + ' ' + apply(toText, descriptorOf(globalThis, 'EventTarget').get, [])";
+    const prefix = 'const toText = Function.prototype.toString; const apply = Reflect.apply; const define = Object.defineProperty; const descriptorOf = Object.getOwnPropertyDescriptor;';
+    const clean = await result(`${prefix}\n${code}`);
+    assert.equal(clean, 'function Blob() { [native code] } function setTimeout() { [native code] } function toString() { [native code] } function get EventTarget() { [native code] }');
+    // After the vandal, whose own code pushes onto arrays.
+    const indexSetters = "for (let index = 0; index < 2000; index++) define(Array.prototype, index, { __proto__: null, set() { throw new Error('index setter ' + index); }, configurable: true });";
+    assert.equal(await result(`${prefix}\n${vandalSource}\n${indexSetters}\n${code}`), clean);
+  });
+
   test('a write or a delete before the first read is kept, and the rest of the group still builds', async () => {
     assert.equal(await result("URL = 5; [URL, typeof new Headers([['a', '1']]).get, typeof URL].join()"), '5,function,number');
     assert.equal(await result("delete globalThis.URLSearchParams; [typeof URLSearchParams, new URL('https://a.example/?q=1').searchParams.get('q')].join()"), 'undefined,1');

@@ -284,7 +284,10 @@ let attachedGlobal = null;
  * @returns {void}
  */
 function captureSnapshotBuiltins() {
-  snapshotRecord = recordOf(walkBuiltins([globalThis, ...unreachableBuiltins()], new Set()));
+  const record = recordOf(walkBuiltins([globalThis, ...unreachableBuiltins()], new Set()));
+  // Lists of their exact length (slice): a list grown by push keeps up to half again as many
+  // empty slots, which every context made from the snapshot would copy.
+  snapshotRecord = { ...record, objects: record.objects.slice(), others: record.others.slice() };
   const keys = reflectOwnKeys(globalThis);
   /** @type {GlobalRecord} */
   const global = { keys, pieces: [], refs: [], refEnds: [] };
@@ -292,7 +295,7 @@ function captureSnapshotBuiltins() {
     global.pieces.push(describeProperty(globalThis, key, global.refs));
     global.refEnds.push(global.refs.length);
   }
-  snapshotGlobal = global;
+  snapshotGlobal = { keys, pieces: global.pieces.slice(), refs: global.refs.slice(), refEnds: global.refEnds.slice() };
 }
 
 /**
