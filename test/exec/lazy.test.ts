@@ -75,6 +75,18 @@ seen + ' ' + Event.AT_TARGET + ' ' + Object.keys(Object.getOwnPropertyDescriptor
     assert.equal(await result(`${vandalSource}\n${code.replace("Object.keys(Object.getOwnPropertyDescriptor(globalThis, 'EventTarget')).length", '4')}`), clean);
   });
 
+  test('fetch.js: Request and Response are accessors until read, then built after the vandal as in a clean run', async () => {
+    assert.equal(await result("['Request', 'Response'].map((name) => Object.keys(Object.getOwnPropertyDescriptor(globalThis, name)).sort().join()).join(' ')"), 'configurable,enumerable,get,set configurable,enumerable,get,set');
+    assert.equal(await result("Response; ['Request', 'Response'].map((name) => { const d = Object.getOwnPropertyDescriptor(globalThis, name); return [typeof d.value, d.writable, d.enumerable, d.configurable].join(); }).join(' ')"), 'function,true,false,true function,true,false,true');
+    const code = "const response = new Response('hi', { status: 201, headers: { A: '1' } }); const request = new Request('https://a.example/x', { method: 'POST', body: 'b' }); "
+      + "describe(response) + ' ' + response.status + ' ' + response.headers.get('a') + ' ' + request.method + ' ' + request.url + ' ' + describe(request) + ' ' + describe(Response.error()) + ' ' + toText(Response)";
+    const prefix = 'const toText = Function.prototype.toString; const describe = (value) => Reflect.apply(Object.prototype.toString, value, []);';
+    const clean = await result(`${prefix}\n${code.replaceAll('toText(Response)', 'Reflect.apply(toText, Response, [])')}`);
+    assert.equal(clean, '[object Response] 201 1 POST https://a.example/x [object Request] [object Response] function Response() { [native code] }');
+    const captured = 'const toText = Function.prototype.toString; const apply = Reflect.apply; const objectToString = Object.prototype.toString; const describe = (value) => apply(objectToString, value, []);';
+    assert.equal(await result(`${captured}\n${vandalSource}\n${code.replaceAll('toText(Response)', 'apply(toText, Response, [])')}`), clean);
+  });
+
   test('the classes are no longer copied into every new context', async () => {
     // Heap bytes do not depend on the machine's load: the lazy classes' objects are not in a
     // context that has not read them. The same prelude with the group built at start-up is the reference.
