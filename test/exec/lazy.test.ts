@@ -39,6 +39,16 @@ describe('globals made on first use', () => {
       'function Blob() { [native code] } function toString() { [native code] } function timeout() { [native code] } function digest() { [native code] }');
   });
 
+  test('functions print as V8 own after a vandal and index setters on Array.prototype (the names of natives are listed until attach, then a WeakMap)', async () => {
+    const code = "apply(toText, Blob, []) + ' ' + apply(toText, setTimeout, []) + ' ' + apply(toText, URL.prototype.toString, []) + ' ' + apply(toText, descriptorOf(globalThis, 'EventTarget').get, [])";
+    const prefix = 'const toText = Function.prototype.toString; const apply = Reflect.apply; const define = Object.defineProperty; const descriptorOf = Object.getOwnPropertyDescriptor;';
+    const clean = await result(`${prefix}\n${code}`);
+    assert.equal(clean, 'function Blob() { [native code] } function setTimeout() { [native code] } function toString() { [native code] } function get EventTarget() { [native code] }');
+    // After the vandal, whose own code pushes onto arrays.
+    const indexSetters = "for (let index = 0; index < 2000; index++) define(Array.prototype, index, { __proto__: null, set() { throw new Error('index setter ' + index); }, configurable: true });";
+    assert.equal(await result(`${prefix}\n${vandalSource}\n${indexSetters}\n${code}`), clean);
+  });
+
   test('a write or a delete before the first read is kept, and the rest of the group still builds', async () => {
     assert.equal(await result("URL = 5; [URL, typeof new Headers([['a', '1']]).get, typeof URL].join()"), '5,function,number');
     assert.equal(await result("delete globalThis.URLSearchParams; [typeof URLSearchParams, new URL('https://a.example/?q=1').searchParams.get('q')].join()"), 'undefined,1');
@@ -63,6 +73,18 @@ seen + ' ' + Event.AT_TARGET + ' ' + Object.keys(Object.getOwnPropertyDescriptor
     const clean = await result(code);
     assert.equal(clean, 'ping:7:2:true 2 4');
     assert.equal(await result(`${vandalSource}\n${code.replace("Object.keys(Object.getOwnPropertyDescriptor(globalThis, 'EventTarget')).length", '4')}`), clean);
+  });
+
+  test('fetch.js: Request and Response are accessors until read, then built after the vandal as in a clean run', async () => {
+    assert.equal(await result("['Request', 'Response'].map((name) => Object.keys(Object.getOwnPropertyDescriptor(globalThis, name)).sort().join()).join(' ')"), 'configurable,enumerable,get,set configurable,enumerable,get,set');
+    assert.equal(await result("Response; ['Request', 'Response'].map((name) => { const d = Object.getOwnPropertyDescriptor(globalThis, name); return [typeof d.value, d.writable, d.enumerable, d.configurable].join(); }).join(' ')"), 'function,true,false,true function,true,false,true');
+    const code = "const response = new Response('hi', { status: 201, headers: { A: '1' } }); const request = new Request('https://a.example/x', { method: 'POST', body: 'b' }); "
+      + "describe(response) + ' ' + response.status + ' ' + response.headers.get('a') + ' ' + request.method + ' ' + request.url + ' ' + describe(request) + ' ' + describe(Response.error()) + ' ' + toText(Response)";
+    const prefix = 'const toText = Function.prototype.toString; const describe = (value) => Reflect.apply(Object.prototype.toString, value, []);';
+    const clean = await result(`${prefix}\n${code.replaceAll('toText(Response)', 'Reflect.apply(toText, Response, [])')}`);
+    assert.equal(clean, '[object Response] 201 1 POST https://a.example/x [object Request] [object Response] function Response() { [native code] }');
+    const captured = 'const toText = Function.prototype.toString; const apply = Reflect.apply; const objectToString = Object.prototype.toString; const describe = (value) => apply(objectToString, value, []);';
+    assert.equal(await result(`${captured}\n${vandalSource}\n${code.replaceAll('toText(Response)', 'apply(toText, Response, [])')}`), clean);
   });
 
   test('the classes are no longer copied into every new context', async () => {

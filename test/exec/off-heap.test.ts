@@ -194,6 +194,16 @@ describe('Intl objects count their ICU memory against the memory limit', () => {
     ].join(' | ')`);
     assert.equal(ran.result, 'Jan 1, 1970 | 1,234.5 | -1 | true | true | DateTimeFormat/0 | two+words | en-Latn-US | one');
   });
+
+  test('the ballast of each Intl constructor (one handler for all, by target) is charged after the vandal', async () => {
+    const vandal = `Array.prototype[Symbol.iterator] = function () { throw new Error('vandal: iterator'); };
+      WeakMap.prototype.get = function () { throw new Error('vandal: WeakMap get'); };`;
+    const ran = await run(`${vandal}\nconst kept = []; for (;;) kept.push(new Intl.RelativeTimeFormat('en'));`, { memoryMb: 8 });
+    assert.equal(ran.status, 'failed');
+    assert.match(ran.error!, /^RangeError: Intl.RelativeTimeFormat: this execution's memory limit is reached \(an Intl object counts 12 KiB/);
+    const called = await run(`${vandal}\nconst kept = []; for (;;) kept.push(Intl.NumberFormat('en'));`, { memoryMb: 8 });
+    assert.match(called.error!, /^RangeError: Intl.NumberFormat: this execution's memory limit is reached \(an Intl object counts 4 KiB/);
+  });
 });
 
 describe('compiled WebAssembly and suspended calls count the memory V8 keeps for them', () => {

@@ -137,6 +137,18 @@ describe('resource attacks stay inside their run', () => {
     assert.equal(await result('[Array.prototype.indexOf.name, Array.prototype.indexOf.length, Array.from.length, "prototype" in Array.prototype.map, Array.prototype.propertyIsEnumerable("map")].join()'), 'indexOf,1,1,false,false');
   });
 
+  test('the bounded builtins keep V8\'s name, length, no prototype and no [[Construct]], and the arguments as given', async () => {
+    // bounds.js gives each wrapper as many parameters as its builtin's length (no redefined length).
+    const list = "[...['copyWithin', 'every', 'fill', 'filter', 'flat', 'flatMap', 'forEach', 'includes', 'indexOf', 'join', 'lastIndexOf', 'map', 'reduce', 'reduceRight', 'reverse', 'shift', 'slice', 'some', 'sort', 'splice', 'toLocaleString', 'toReversed', 'toSorted', 'toSpliced', 'unshift', 'with', 'concat'].map((n) => [Array.prototype, n]), [Array, 'from'], "
+      + "...['split', 'replace', 'replaceAll', 'normalize', 'toUpperCase', 'toLowerCase', 'toLocaleUpperCase', 'toLocaleLowerCase', 'localeCompare', 'toWellFormed'].map((n) => [String.prototype, n]), [RegExp.prototype, Symbol.replace], [globalThis, 'encodeURI'], [globalThis, 'encodeURIComponent'], [JSON, 'stringify'], "
+      + "...['keys', 'values', 'entries', 'getOwnPropertyNames', 'getOwnPropertyDescriptors'].map((n) => [Object, n]), [Reflect, 'ownKeys']]";
+    const code = `${list}.map(([holder, key]) => { const f = holder[key]; let made = 'no [[Construct]]'; try { Reflect.construct(String, [], f); made = 'constructor'; } catch {} return [String(key), f.name, f.length, Object.hasOwn(f, 'prototype'), made].join(':'); }).join(' ')`
+      + " + ' | ' + [[].concat().length, [].concat(undefined).length, 'a,b'.split(',', undefined).length, Array.from({ length: 2 }).length].join()";
+    const expected = (0, eval)(code) as string;
+    assert.match(expected, /^copyWithin:copyWithin:2:false:no \[\[Construct\]\] /);
+    assert.equal(await result(code), expected);
+  });
+
   test('splitting a huge string into more parts than V8 can hold is refused, not a crash of the server', async () => {
     // V8 counts the parts, then makes one array of that many: past its largest array it aborted
     // the whole process ("Fatal JavaScript invalid size error"), and this test file with it.

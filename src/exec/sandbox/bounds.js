@@ -99,13 +99,6 @@
     return new SandboxRangeError(`${what}: ${count}, more than this sandbox allows in one call (${bound}): V8 cannot stop that loop at the execution timeout`);
   }
 
-  /** Puts `wrapped` in the builtin's place, with the builtin's `length`. */
-  /** @param {object} holder @param {PropertyKey} name @param {Function} native @param {Function} wrapped */
-  function replace(holder, name, native, wrapped) {
-    defineProperty(wrapped, 'length', { value: native.length });
-    defineProperty(holder, name, { value: wrapped, writable: true, enumerable: false, configurable: true });
-  }
-
   /**
    * Replaces `holder[name]` with a function of the same name and length that checks first.
    * `check(receiver, args)` throws, or returns what the builtin is called with: nothing for the
@@ -115,15 +108,25 @@
   /** @param {any} holder @param {string} name @param {(receiver: any, args: any[]) => [unknown, unknown[]] | undefined} check */
   function wrap(holder, name, check) {
     const native = holder[name];
-    // A method, so that like the builtin it is no constructor and has no prototype.
-    const wrapped = {
-      /** @this {unknown} @param {...unknown} args */
-      [name](...args) {
-        const converted = check(this, args);
-        return converted === undefined ? apply(native, this, args) : apply(native, converted[0], converted[1]);
-      },
-    }[name];
-    replace(holder, name, native, wrapped);
+    /** @param {unknown} receiver @param {any} args (the call's arguments object) */
+    const checked = (receiver, args) => {
+      const converted = check(receiver, args);
+      return converted === undefined ? apply(native, receiver, args) : apply(native, converted[0], converted[1]);
+    };
+    // A method, so that like the builtin it is no constructor and has no prototype; with as many
+    // parameters as the builtin's length, so that its own `length` is right (redefined, it made
+    // each function a dictionary of its own in every context's heap).
+    const wrapped = native.length === 1
+      ? {
+        /** @this {unknown} @param {unknown} first */
+        [name](first) { return checked(this, arguments); },
+      }[name]
+      : {
+        /** @this {unknown} @param {unknown} first @param {unknown} second */
+        [name](first, second) { return checked(this, arguments); },
+      }[name];
+    if (wrapped.length !== native.length) throw new SandboxRangeError(`bounds.js: no wrapper of ${native.length} parameters for ${name}`);
+    defineProperty(holder, name, { value: wrapped, writable: true, enumerable: false, configurable: true });
   }
 
   // Wrappers for builtins called in hot loops are compiled from generated source, all of them in
@@ -160,7 +163,11 @@
       const head = kind === 'hot' ? `check${index}(this, first);` : `let length;
         try { length = this.length; } catch (error) { if (this === null || this === undefined) return apply(native${index}, this, arguments); throw error; }
         if (!(typeof length === 'number' && length <= ${indexesMax})) checkArray(key${index}, check${index}, length, arguments.length, first, second, third);`;
-      literals.push(`{ [key${index}](first, second, third) {
+      // As many plain parameters as the builtin's length, the rest defaulted: the wrapper's own
+      // \`length\` is then the builtin's (redefining it made each wrapper a dictionary of its own,
+      // ≈ 270 bytes of every context's heap apiece, 12 KiB in all).
+      const parameterList = ['first', 'second', 'third'].map((param, at) => (at < native.length ? param : `${param} = undefined`)).join(', ');
+      literals.push(`{ [key${index}](${parameterList}) {
         ${head}
         switch (arguments.length) {
           case 0: return callNative${index}(this);
@@ -176,8 +183,11 @@
     const wrappers = apply(apply(SandboxFunction, undefined, params), undefined, values);
     for (let index = 0; index < pending.length; index++) {
       const { holder, key, native } = pending[index];
-      replace(holder, key, native, wrappers[index]);
+      if (wrappers[index].length !== native.length) throw new SandboxRangeError(`bounds.js: the wrapper of ${String(key)} has length ${wrappers[index].length}, not ${native.length}`);
+      defineProperty(holder, key, { value: wrappers[index], writable: true, enumerable: false, configurable: true });
     }
+    // Kept by the closures of this scope otherwise, in every context made from the snapshot.
+    pending.length = 0;
   }
 
   /** @param {string} name @param {IndexesVisited} visited @param {unknown} length @param {number} given @param {unknown} first @param {unknown} second @param {unknown} third */

@@ -29,12 +29,15 @@ for (let index = 0; index < regExpStaticNames.length; index++) {
 
 /**
  * A record of built-in objects as they were, compact (a context made from the snapshot
- * deserializes it, so it holds few references: one string and one flat list): `text` describes,
- * object after object, its extensibility, own keys in order, their attributes and primitive
- * values; `refs` holds, in the same order, what is compared by identity (each object's
- * prototype, symbol keys, object values, getters, setters); `bounds` where each object's part of
- * `text` and of `refs` ends (two numbers per object).
- * @typedef {{ objects: object[]; text: string; refs: unknown[]; bounds: number[] }} BuiltinRecord
+ * deserializes it, so it holds few references: strings, which V8 shares between the contexts of
+ * an isolate, and one list): `text` describes, object after object, its extensibility, own keys
+ * in order, their attributes and primitive values; `refs` names, in the same order, what is
+ * compared by identity (each object's prototype, symbol keys, object values, getters, setters),
+ * each as a number: its index in `objects`, or past them in `others` (what the record does not
+ * hold: symbols, undefined, objects of another record); `bounds` where each object's part of
+ * `text` and of `refs` ends (two numbers per object). Numbers are two UTF-16 code units each
+ * (`encodeNumbers`): as lists of numbers, `refs` and `bounds` were ≈ 25 KiB of every context's heap.
+ * @typedef {{ objects: object[]; text: string; refs: string; others: unknown[]; bounds: string }} BuiltinRecord
  */
 /**
  * The built-ins as the prelude's snapshot holds them, the global object first. Made once, when
@@ -42,7 +45,7 @@ for (let index = 0; index < regExpStaticNames.length; index++) {
  * copy, which points at its own built-ins, so no context walks them.
  * @type {BuiltinRecord}
  */
-let snapshotRecord = { objects: [], text: '', refs: [], bounds: [] };
+let snapshotRecord = { objects: [], text: '', refs: '', others: [], bounds: '' };
 /**
  * What attach changed after the snapshot, in a stateful context: the global object as attached
  * (first), the built-ins V8 installed after the snapshot, and the objects attach installed
@@ -61,6 +64,8 @@ const objectPrototypeKeysAttached = reflectOwnKeys(Object.prototype);
 /** The legacy RegExp statics as the context was attached (a fresh context's: web.js matched an encoding label). @type {unknown[]} */
 const regExpStaticsAttached = [];
 const checkpointStringSlice = String.prototype.slice;
+const checkpointCharCodeAt = String.prototype.charCodeAt;
+const checkpointFromCharCode = String.fromCharCode;
 const checkpointFunctionPrototype = Function.prototype;
 
 // ---- lazily built groups (lazy.js): built after attach, recorded as each build ends ----
@@ -324,8 +329,51 @@ function recordOf(objects) {
     length += part.length;
     bounds.push(length, refs.length);
   }
+  /** @type {Map<unknown, number>} */
+  const numbers = new Map();
+  for (let index = 0; index < objects.length; index++) numbers.set(objects[index], index);
+  /** @type {unknown[]} */
+  const others = [];
+  /** @type {number[]} */
+  const refNumbers = [];
+  for (const ref of refs) {
+    let number = numbers.get(ref);
+    if (number === undefined) {
+      number = objects.length + others.length;
+      others.push(ref);
+      numbers.set(ref, number);
+    }
+    refNumbers.push(number);
+  }
   // Joined, one flat string (not a rope of a thousand parts kept in the snapshot).
-  return { objects, text: parts.join(''), refs, bounds };
+  return { objects, text: parts.join(''), refs: encodeNumbers(refNumbers), others, bounds: encodeNumbers(bounds) };
+}
+
+/**
+ * Numbers below 2 ** 32 as a flat string, two UTF-16 code units each (`decodedNumber` reads one).
+ * @param {number[]} numbers
+ * @returns {string}
+ */
+function encodeNumbers(numbers) {
+  /** @type {string[]} */
+  const chunks = [];
+  for (let from = 0; from < numbers.length; from += 4096) {
+    /** @type {number[]} */
+    const units = [];
+    for (let index = from; index < numbers.length && index < from + 4096; index++) units.push(numbers[index] >>> 16, numbers[index] & 0xffff);
+    chunks.push(reflectApply(checkpointFromCharCode, undefined, units));
+  }
+  return chunks.join('');
+}
+
+/**
+ * The number at `index` of a string made by `encodeNumbers`.
+ * @param {string} numbers
+ * @param {number} index
+ * @returns {number}
+ */
+function decodedNumber(numbers, index) {
+  return reflectApply(checkpointCharCodeAt, numbers, [2 * index]) * 0x10000 + reflectApply(checkpointCharCodeAt, numbers, [2 * index + 1]);
 }
 
 /**
@@ -339,12 +387,16 @@ function asRecorded(record, index) {
   const refs = nullPrototypeList();
   const text = describeBuiltin(object, refs);
   const bounds = record.bounds;
-  const textStart = index === 0 ? 0 : bounds[2 * index - 2];
-  const refsStart = index === 0 ? 0 : bounds[2 * index - 1];
-  if (text.length !== bounds[2 * index] - textStart || refs.length !== bounds[2 * index + 1] - refsStart) return false;
-  if (text !== reflectApply(checkpointStringSlice, record.text, [textStart, bounds[2 * index]])) return false;
-  const recorded = record.refs;
-  for (let at = 0; at < refs.length; at++) if (refs[at] !== recorded[refsStart + at]) return false;
+  const textStart = index === 0 ? 0 : decodedNumber(bounds, 2 * index - 2);
+  const refsStart = index === 0 ? 0 : decodedNumber(bounds, 2 * index - 1);
+  const textEnd = decodedNumber(bounds, 2 * index);
+  if (text.length !== textEnd - textStart || refs.length !== decodedNumber(bounds, 2 * index + 1) - refsStart) return false;
+  if (text !== reflectApply(checkpointStringSlice, record.text, [textStart, textEnd])) return false;
+  const { objects, others } = record;
+  for (let at = 0; at < refs.length; at++) {
+    const number = decodedNumber(record.refs, refsStart + at);
+    if (refs[at] !== (number < objects.length ? objects[number] : others[number - objects.length])) return false;
+  }
   return true;
 }
 
@@ -364,7 +416,10 @@ let attachedGlobal = null;
  * @returns {void}
  */
 function captureSnapshotBuiltins() {
-  snapshotRecord = recordOf(walkBuiltins([globalThis, ...unreachableBuiltins()], new Set()));
+  const record = recordOf(walkBuiltins([globalThis, ...unreachableBuiltins()], new Set()));
+  // Lists of their exact length (slice): a list grown by push keeps up to half again as many
+  // empty slots, which every context made from the snapshot would copy.
+  snapshotRecord = { ...record, objects: record.objects.slice(), others: record.others.slice() };
   const keys = reflectOwnKeys(globalThis);
   /** @type {GlobalRecord} */
   const global = { keys, pieces: [], refs: [], refEnds: [] };
@@ -372,7 +427,7 @@ function captureSnapshotBuiltins() {
     global.pieces.push(describeProperty(globalThis, key, global.refs));
     global.refEnds.push(global.refs.length);
   }
-  snapshotGlobal = global;
+  snapshotGlobal = { keys, pieces: global.pieces.slice(), refs: global.refs.slice(), refEnds: global.refEnds.slice() };
 }
 
 /**

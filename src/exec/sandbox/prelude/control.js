@@ -207,6 +207,7 @@ function attach(log, seed, memoryBytes, host, features, preloadedNames, preloade
   installEffects(host, features);
   if (preloadedNames !== undefined && preloadedPayload !== undefined) installPreloaded(preloadedNames, preloadedPayload);
   if (typeof stateful === 'string') captureBuiltins(stateful);
+  nativeNamesAttached = true;
   return (/** @type {string} */ method, /** @type {unknown} */ argument) => control[method](argument);
 }
 // The await wrapper's handler (top-level-await.ts): the promise a wrapped run ends with gets one in
@@ -247,5 +248,6 @@ for (const key of reflectOwnKeys(globalThis)) {
 }
 const attachName = '__mcpv8_attach';
 Object.defineProperty(globalThis, attachName, { value: attach, configurable: true });
+listNativeNamesExactly();
 // Last: the built-ins as the snapshot will hold them (checkpoint.js).
 captureSnapshotBuiltins();

@@ -359,6 +359,14 @@ function installBodyMethods(Class, kind) {
 /** @param {number} status @returns {boolean} */
 const isNullBodyStatus = (status) => status === 101 || status === 103 || status === 204 || status === 205 || status === 304;
 
+// Request and Response are made on first use (lazy.js, `defineLazy`): built in every context they
+// were ≈ 11 KiB of its heap, and most runs never touch them. The build runs after user code: it
+// reads no global but the `Symbol` bound at start-up (SymbolOf). Not indented, to keep the diff small.
+/**
+ * @param {SymbolConstructor} SymbolOf
+ * @returns {{ Request: any, Response: any, makeResponse: (state: BodyState) => any }}
+ */
+function buildFetchClasses(SymbolOf) {
 class Response {
   /**
    * @param {unknown} [body]
@@ -420,7 +428,7 @@ class Response {
     const href = reflectApply(fetchUrlHref, new FetchURL(FetchString(url)), []);
     return makeResponse({ kind: 'response', bytes: null, stream: null, used: false, headers: headersOf([['location', href]]), url: '', method: '', status, statusText: '', redirected: false, type: 'default', signal: null });
   }
-  get [Symbol.toStringTag]() { return 'Response'; }
+  get [SymbolOf.toStringTag]() { return 'Response'; }
 }
 
 /**
@@ -486,8 +494,15 @@ class Request {
     reflectApply(weakMapSet, fetchBodies, [copy, copyState(s)]);
     return copy;
   }
-  get [Symbol.toStringTag]() { return 'Request'; }
+  get [SymbolOf.toStringTag]() { return 'Request'; }
 }
+installBodyMethods(Response, 'response');
+installBodyMethods(Request, 'request');
+return { Request, Response, makeResponse };
+}
+const fetchClasses = defineLazy(globalThis, ['Request', 'Response'], lazyBuildWith(buildFetchClasses, [Symbol]));
+/** @returns {{ Request: any, Response: any, makeResponse: (state: BodyState) => any }} */
+const fetchClassesBuilt = () => /** @type {any} */ (fetchClasses());
 
 /**
  * An absolute URL's text (this sandbox has no base URL to resolve a relative one against).
@@ -529,12 +544,12 @@ const fetchFailure = (message) => new FetchTypeError(message);
  * The Fetch API's fetch(), through the host's policy gate.
  * @param {unknown} input
  * @param {any} [init]
- * @returns {Promise<Response>}
+ * @returns {Promise<any>} a Response
  */
 function fetchFunction(input, init = undefined) {
   let request;
   try {
-    request = new Request(input, init);
+    request = reflectConstruct(fetchClassesBuilt().Request, [input, init]);
   } catch (error) {
     return reflectApply(promiseReject, RealPromise, [error]);
   }
@@ -560,7 +575,7 @@ function fetchFunction(input, init = undefined) {
 /**
  * fetch()'s call to the host, for a request whose body is bytes.
  * @param {BodyState} s
- * @returns {Promise<Response>}
+ * @returns {Promise<any>} a Response
  */
 function sendFetch(s) {
   if (s.bytes !== null && lengthOfBytes(s.bytes) > effectFeatures.fetchRequestBytesMax) {
@@ -573,7 +588,7 @@ function sendFetch(s) {
       try {
         const pairs = fetchIsArray(value.headers) ? value.headers : [];
         const status = RealNumber(value.status);
-        resolve(makeResponse({
+        resolve(fetchClassesBuilt().makeResponse({
           kind: 'response', bytes: s.method === 'HEAD' || isNullBodyStatus(status) ? null : value.body, stream: null, used: false, headers: headersOf(pairs),
           url: FetchString(value.url), method: '', status, statusText: FetchString(value.statusText), redirected: value.redirected === true, type: 'basic', signal: null,
         }));
@@ -584,8 +599,3 @@ function sendFetch(s) {
   });
 }
 defineProperty(fetchFunction, 'name', { value: 'fetch' });
-installBodyMethods(Response, 'response');
-installBodyMethods(Request, 'request');
-// Request and Response exist in every context (with or without a fetch policy).
-defineBuiltin(globalThis, 'Request', Request);
-defineBuiltin(globalThis, 'Response', Response);
