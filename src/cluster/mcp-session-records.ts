@@ -101,6 +101,11 @@ export class McpSessionRecords {
     return held === undefined ? undefined : { ...held.record };
   }
 
+  /** Every record, oldest first. */
+  all(): IterableIterator<McpSessionRecord> {
+    return [...this.records.values()].map((held) => held.record).values();
+  }
+
   get size(): number {
     return this.records.size;
   }

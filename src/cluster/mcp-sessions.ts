@@ -67,6 +67,8 @@ export class McpSessionForwarder implements McpSessionPeers {
   private readonly logger: Logger;
   /** Take-overs under way, so that requests at once for one session commit one adoption. */
   private readonly takingOver = new Map<string, Promise<McpSessionRecord | ForwardFailure>>();
+  /** Records this node should hold but does not hold live, and since when (at most one per record). */
+  private readonly unheld = new Map<string, number>();
 
   constructor(node: ClusterNode, logger: Logger) {
     this.node = node;
@@ -96,6 +98,29 @@ export class McpSessionForwarder implements McpSessionPeers {
 
   onMoved(listener: (sessionId: string) => void): void {
     this.node.machine.mcpSessions.listener = (sessionId, owner) => { if (owner !== this.node.name) listener(sessionId); };
+  }
+
+  /**
+   * Records are ended by their owner's idle close; a record whose owner restarted (its live
+   * session gone) would outlive every timeout, so it is ended once it has gone unused here for as
+   * long. The leader does the same for records of nodes no longer members.
+   */
+  sweep(isLive: (sessionId: string) => boolean, idleMs: number): void {
+    const now = Date.now();
+    const members = new Set(this.node.knownMembers().map(([, member]) => member.name));
+    const seen = new Set<string>();
+    for (const record of this.node.machine.mcpSessions.all()) {
+      const mine = record.owner === this.node.name || (this.node.isLeader && !members.has(record.owner));
+      if (!mine || isLive(record.id)) continue;
+      seen.add(record.id);
+      const since = this.unheld.get(record.id);
+      if (since === undefined) this.unheld.set(record.id, now);
+      else if (now - since > idleMs) {
+        this.unheld.delete(record.id);
+        void this.closed(record.id).then(() => this.logger.info({ sessionId: record.id, owner: record.owner }, 'ended an MCP session recorded for this node but unused since it restarted'));
+      }
+    }
+    for (const sessionId of [...this.unheld.keys()]) if (!seen.has(sessionId)) this.unheld.delete(sessionId);
   }
 
   /** The session's record: the local replica's, else (just opened elsewhere, not applied here yet) after a ReadIndex barrier. */

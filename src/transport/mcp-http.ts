@@ -55,6 +55,8 @@ export interface McpSessionPeers {
   claim(sessionId: string, principal: string): Promise<RestorableSession | null>;
   /** `listener` is told the id of a session another node took over: this node lets its live copy go. */
   onMoved(listener: (sessionId: string) => void): void;
+  /** Called with each idle sweep: ends the recorded sessions of this node that nobody has used live for `idleMs` (a restart left them). */
+  sweep(isLive: (sessionId: string) => boolean, idleMs: number): void;
 }
 
 /** Serves a request that another node forwarded for a session of this node (never forwarded again). */
@@ -121,6 +123,7 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
     for (const [sessionId, session] of sessions) {
       if (session.requestsOpen === 0 && now - session.lastUsedMs > options.sessionIdleMs) closeSession(sessionId, session, 'closed an idle MCP session');
     }
+    options.peers?.sweep((sessionId) => sessions.has(sessionId) || restoring.has(sessionId), options.sessionIdleMs);
   }, sweepIntervalMs(options.sessionIdleMs));
   sweeper.unref();
 

@@ -2,10 +2,11 @@
 // log was compacted knows the sessions opened before (from the snapshot) and takes one over when
 // its owner is SIGKILLed; a session taken over for one principal never answers another (nor does
 // the other's request move it); the old owner restarted forwards to the new one; an owner
-// restarted before anybody took its session over rebuilds it itself; a DELETE ends it everywhere.
+// restarted before anybody took its session over rebuilds it itself; a DELETE ends it everywhere;
+// a record its restarted owner no longer holds live ends after the idle timeout, like the session.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { freePort, launch, nodeArgs, raftStatus, startCluster, stopAll, waitForLeader, waitUntil, type TestNode } from '../support/cluster.ts';
+import { freePort, launch, nodeArgs, raftStatus, waitForApplied, startCluster, stopAll, waitForLeader, waitUntil, type TestNode } from '../support/cluster.ts';
 import { tempDir } from '../support/server-process.ts';
 
 const tokens = { alice: 'alice-token-0123456789abcdef', bob: 'bob-token-0123456789abcdef00' };
@@ -108,5 +109,29 @@ describe('MCP sessions taken over from a dead node', () => {
     // DELETE through any node ends it for every node.
     assert.equal((await fetch(`${n2.baseUrl}/mcp`, { method: 'DELETE', headers: headers('alice', alices) })).status, 200);
     for (const node of nodes) assert.equal((await listTools(node, 'alice', alices)).status, 404, node.name);
+  });
+});
+
+describe('MCP session records a restart left behind', () => {
+  let node: TestNode | null = null;
+  after(() => node?.process?.stop('SIGKILL'));
+
+  test('a session unused since its node restarted ends after the idle timeout (its record too); one used in time is rebuilt', async () => {
+    const clusterPort = await freePort();
+    const dir = tempDir('mcp-orphans');
+    const idleSecs = 15;
+    node = await launch({ name: 'solo', clusterPort, dir, process: null, baseUrl: '', args: nodeArgs({ name: 'solo', clusterPort, dir, extra: [...extra, '--mcp-session-idle-timeout', String(idleSecs)] }) });
+    await waitForLeader([node]);
+    const unused = await initialize(node, 'alice');
+    const used = await initialize(node, 'alice');
+    await node.process!.stop('SIGKILL');
+    await launch(node);
+    await waitForLeader([node]);
+    await waitForApplied([node], (await raftStatus(node)).commit);
+    // Used well within the timeout: rebuilt from its record.
+    assert.ok((await listTools(node, 'alice', used)).listed);
+    // The other is ended once it has gone unused for the timeout since the restart: its record is removed.
+    await node.process!.waitForStderr(new RegExp(`"sessionId":"${unused}"[^\\n]*"msg":"ended an MCP session recorded for this node but unused since it restarted`), (idleSecs + 30) * 1000);
+    assert.equal((await listTools(node, 'alice', unused)).status, 404);
   });
 });
