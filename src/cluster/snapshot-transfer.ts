@@ -42,6 +42,8 @@ export const snapshotCharsMax = 512 * 1024 * 1024;
 const assembliesMax = 4;
 /** An assembly no chunk arrived for in this long is dropped (its sender moved on, or died). */
 const assemblyIdleMs = 60_000;
+/** Snapshot digests the sender keeps. */
+const digestsKept = 4;
 /** Failed chunk requests a transfer retries (from where the receiver stands) before it leaves the resend to the core. */
 const chunkAttemptsMax = 5;
 
@@ -56,8 +58,30 @@ export interface SnapshotChunk {
   sha256: string;
 }
 
+const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
+
 export function snapshotDigest(data: string): string {
   return createHash('sha256').update(data, 'utf8').digest('hex');
+}
+
+/** Characters hashed between two turns of the event loop: a large snapshot's digest must not hold up heartbeats. */
+const digestSliceChars = 4 * 1024 * 1024;
+
+/**
+ * snapshotDigest in slices, yielding to the event loop between them (a 512 Mi-character snapshot
+ * takes seconds to hash). A slice never ends between the halves of a surrogate pair, whose UTF-8
+ * exists only whole.
+ */
+export async function snapshotDigestInTurns(data: string, sliceChars = digestSliceChars): Promise<string> {
+  const hash = createHash('sha256');
+  for (let start = 0; start < data.length;) {
+    let end = Math.min(start + sliceChars, data.length);
+    if (end < data.length && isHighSurrogate(data.charCodeAt(end - 1))) end++;
+    hash.update(data.slice(start, end), 'utf8');
+    start = end;
+    if (start < data.length) await new Promise((resolve) => setImmediate(resolve));
+  }
+  return hash.digest('hex');
 }
 
 /** The id a snapshot's chunks share: the same snapshot whichever message (term, commit) carries it. */
@@ -71,6 +95,8 @@ export class SnapshotSender {
   private readonly post: (addr: string, chunk: SnapshotChunk) => Promise<{ next_offset: number }>;
   private readonly chunkChars: number;
   private readonly logger: Logger;
+  /** The digests of the snapshots sent last (a snapshot goes to every lagging peer, and again on the core's resend): hashed once. */
+  private readonly digests = new Map<string, Promise<string>>();
 
   constructor(options: { post: (addr: string, chunk: SnapshotChunk) => Promise<{ next_offset: number }>; chunkChars: number; logger: Logger }) {
     this.post = options.post;
@@ -95,7 +121,8 @@ export class SnapshotSender {
   private async run(addr: string, message: Message, transfer: { cancelled: boolean }): Promise<void> {
     const data = message.snapshot!.data;
     const header: Message = { ...message, snapshot: { ...message.snapshot!, data: '' } };
-    const sha256 = snapshotDigest(data);
+    const sha256 = await this.digestOf(snapshotId(message.snapshot!, data.length), data);
+    if (transfer.cancelled) return;
     let offset = 0;
     let failures = 0;
     let chunks = 0;
@@ -113,6 +140,17 @@ export class SnapshotSender {
       }
     }
     if (!transfer.cancelled) this.logger.info({ peer: addr, index: message.snapshot!.index, chars: data.length, chunks, retried: failures }, 'snapshot sent in chunks');
+  }
+
+  private digestOf(snapshot: string, data: string): Promise<string> {
+    let digest = this.digests.get(snapshot);
+    if (digest === undefined) {
+      digest = snapshotDigestInTurns(data);
+      this.digests.set(snapshot, digest);
+      // A few snapshots at once at most (one per compaction); the oldest is forgotten.
+      if (this.digests.size > digestsKept) this.digests.delete(this.digests.keys().next().value!);
+    }
+    return digest;
   }
 
   /** Ends every transfer (the node is stopping). */
@@ -141,8 +179,6 @@ interface Assembly {
   hash: Hash;
   touchedAt: number;
 }
-
-const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
 
 /** The receiver's side: writes each sender's snapshot to disk as it comes; answers the offset it expects next. */
 export class SnapshotReceiver {

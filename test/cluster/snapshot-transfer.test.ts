@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import pino from 'pino';
-import { SnapshotReceiver, SnapshotSender, snapshotDigest, type SnapshotChunk } from '../../src/cluster/snapshot-transfer.ts';
+import { SnapshotReceiver, SnapshotSender, snapshotDigest, snapshotDigestInTurns, type SnapshotChunk } from '../../src/cluster/snapshot-transfer.ts';
 import { tempDir } from '../support/server-process.ts';
 import { emptyMessage, type Message } from '../../src/raft/types.ts';
 
@@ -163,6 +163,12 @@ describe('snapshot chunks', () => {
     assert.equal(readdirSync(dir).length, 1);
     receiverIn(dir, () => {});
     assert.deepEqual(readdirSync(dir), []);
+  });
+
+  test('the sender\'s digest in turns is the digest of the whole, surrogate pairs at slice ends included', async () => {
+    const data = `${'a'.repeat(9)}😀${'b'.repeat(7)}😀😀x`;
+    for (const slice of [1, 2, 3, 10, 11, 1000]) assert.equal(await snapshotDigestInTurns(data, slice), snapshotDigest(data), `slices of ${slice}`);
+    assert.equal(await snapshotDigestInTurns(''), snapshotDigest(''));
   });
 
   test('a receiver not started yet (its node opening its log) refuses chunks with a clear error', async () => {
