@@ -42,6 +42,19 @@ export const snapshotCharsMax = 512 * 1024 * 1024;
 const assembliesMax = 4;
 /** An assembly no chunk arrived for in this long is dropped (its sender moved on, or died). */
 const assemblyIdleMs = 60_000;
+/** Bytes of a read-back snapshot hashed between two turns of the event loop. */
+const digestSliceBytes = 16 * 1024 * 1024;
+
+/** SHA-256 (hex) of `bytes`, `sliceBytes` at a time, yielding to the event loop between slices. */
+export async function digestOfBytesInTurns(bytes: Buffer, sliceBytes = digestSliceBytes): Promise<string> {
+  const hash = createHash('sha256');
+  for (let start = 0; start < bytes.length; start += sliceBytes) {
+    hash.update(bytes.subarray(start, start + sliceBytes));
+    if (start + sliceBytes < bytes.length) await new Promise((resolve) => setImmediate(resolve));
+  }
+  return hash.digest('hex');
+}
+
 /** Snapshot digests the sender keeps. */
 const digestsKept = 4;
 /** Failed chunk requests a transfer retries (from where the receiver stands) before it leaves the resend to the core. */
@@ -290,7 +303,7 @@ export class SnapshotReceiver {
         throw new McpV8Error('INVALID_ARGUMENT', `snapshot ${assembly.id}: its chunks hash to ${received}, not to the sender's ${assembly.sha256} (a chunk was corrupted or cut short); nothing installed, the transfer starts over`);
       }
       const bytes = await readFile(assembly.path);
-      const stored = createHash('sha256').update(bytes).digest('hex');
+      const stored = await digestOfBytesInTurns(bytes);
       if (stored !== assembly.sha256) throw new McpV8Error('STORAGE_UNAVAILABLE', `snapshot ${assembly.id}: the file ${assembly.path} read back hashes to ${stored}, not ${assembly.sha256} (the disk changed it); nothing installed, the transfer starts over`);
       return bytes.toString('utf8');
     } finally {

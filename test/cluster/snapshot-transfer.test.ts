@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import pino from 'pino';
-import { SnapshotReceiver, SnapshotSender, snapshotDigest, snapshotDigestInTurns, type SnapshotChunk } from '../../src/cluster/snapshot-transfer.ts';
+import { digestOfBytesInTurns, SnapshotReceiver, SnapshotSender, snapshotDigest, snapshotDigestInTurns, type SnapshotChunk } from '../../src/cluster/snapshot-transfer.ts';
 import { tempDir } from '../support/server-process.ts';
 import { emptyMessage, type Message } from '../../src/raft/types.ts';
 
@@ -169,6 +169,7 @@ describe('snapshot chunks', () => {
     const data = `${'a'.repeat(9)}😀${'b'.repeat(7)}😀😀x`;
     for (const slice of [1, 2, 3, 10, 11, 1000]) assert.equal(await snapshotDigestInTurns(data, slice), snapshotDigest(data), `slices of ${slice}`);
     assert.equal(await snapshotDigestInTurns(''), snapshotDigest(''));
+    for (const slice of [1, 5, 64, 100_000]) assert.equal(await digestOfBytesInTurns(Buffer.from(data, 'utf8'), slice), snapshotDigest(data), `read back in slices of ${slice} bytes`);
   });
 
   test('a receiver not started yet (its node opening its log) refuses chunks with a clear error', async () => {
