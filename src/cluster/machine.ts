@@ -12,6 +12,7 @@ import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.
 import type { StateMachine } from '../raft/state-machine.ts';
 import type { Entry } from '../raft/types.ts';
 import { checkHeapId } from '../storage/heap-store.ts';
+import { McpSessionRecords, type McpSessionCommand } from './mcp-session-records.ts';
 import { checkSessionName, checkStillLatest, checkTags, queryResultsMax, type SessionCommand, type SessionEntry, type Tags } from '../storage/session-db.ts';
 
 export interface Member {
@@ -26,7 +27,9 @@ export type MachineCommand =
   /** heap.put and its heap.commit in one entry: the record is stored only if the commit's checks pass. */
   | { type: 'heap.save'; record: string; node?: string; commit: Extract<SessionCommand, { type: 'heap.commit' }> }
   | { type: 'member.add'; id: number; name: string; addr: string }
-  | { type: 'member.remove'; id: number };
+  | { type: 'member.remove'; id: number }
+  /** Streamable HTTP sessions (src/cluster/mcp-session-records.ts). */
+  | McpSessionCommand;
 
 /** What one Raft entry of ours holds. */
 export interface Envelope {
@@ -72,6 +75,8 @@ const snapshotSchema = z.object({
   requests: z.array(z.union([z.tuple([z.string(), resultSchema, z.number().int().min(0)]), z.tuple([z.string(), resultSchema])])),
   /** The highest log index whose request id was forgotten (absent in older snapshots: 0). */
   forgotten_through: z.number().int().min(0).optional(),
+  /** MCP session records, oldest first (absent in older snapshots: none). */
+  mcp_sessions: z.array(z.unknown()).optional(),
 });
 
 const pairKey = (key: string, value: string) => `${key}\u0000${value}`;
@@ -89,6 +94,8 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
   private requests = new Map<string, { result: ApplyResult; index: number }>();
   /** The highest log index whose request id was forgotten. */
   private forgottenThrough = 0;
+  /** Streamable HTTP sessions: who opened them, what they negotiated, which node holds them. */
+  readonly mcpSessions = new McpSessionRecords();
 
   apply(entry: Entry): ApplyResult {
     let envelope: Envelope;
@@ -151,6 +158,10 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
       case 'member.remove':
         this.members.delete(command.id);
         return null;
+      case 'mcp.open':
+      case 'mcp.adopt':
+      case 'mcp.close':
+        return this.mcpSessions.apply(command);
     }
   }
 
@@ -259,6 +270,7 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
       members: [...this.members],
       requests: [...this.requests].map(([rid, { result, index }]) => [rid, result, index]),
       forgotten_through: this.forgottenThrough,
+      mcp_sessions: this.mcpSessions.snapshot(),
     });
   }
 
@@ -273,6 +285,7 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
     this.members.clear();
     this.requests = new Map();
     this.forgottenThrough = 0;
+    this.mcpSessions.restore([]);
     if (data === '') return;
     const parsed = snapshotSchema.safeParse(JSON.parse(data));
     // A snapshot is checksummed by LevelStorage and written by us: failing here is a bug, not input.
@@ -288,5 +301,6 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
     for (const [id, member] of state.members) this.members.set(id, member);
     this.requests = new Map(state.requests.map(([rid, result, index]) => [rid, { result: result as ApplyResult, index: index ?? 0 }]));
     this.forgottenThrough = state.forgotten_through ?? 0;
+    this.mcpSessions.restore(state.mcp_sessions ?? []);
   }
 }

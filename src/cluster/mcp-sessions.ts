@@ -10,7 +10,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { nodeHash } from '../exec/ids.ts';
+import { isMcpV8Error } from '../errors.ts';
 import type { McpSessionPeers } from '../transport/mcp-http.ts';
+import type { RestorableSession } from '../transport/mcp-restore.ts';
+import type { Member } from './machine.ts';
+import type { McpSessionRecord } from './mcp-session-records.ts';
 import type { ClusterNode } from './node.ts';
 
 export const forwardedMcpPath = '/raft/mcp';
@@ -26,6 +30,11 @@ const hopByHop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te',
 const answerStartMsMax = 11 * 60_000;
 /** Errors that mean the holder is not there (down, or no route to it): its sessions are gone. */
 const unreachableCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND']);
+
+/** A record not applied here yet is read behind a barrier, for at most this long. */
+const recordReadMs = 3_000;
+/** Owners looked for again after losing a take-over to another node, before the client is told to retry. */
+const takeOverAttemptsMax = 2;
 
 const sessionIdPattern = /^([0-9a-f]{8})-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -50,9 +59,16 @@ function jsonRpcError(response: ServerResponse, status: number, code: number, me
   response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
 }
 
+/** How a forwarded request went when it did not reach its holder's answer. */
+type ForwardFailure = { kind: 'unreachable' | 'failed'; why: string };
+
 export class McpSessionForwarder implements McpSessionPeers {
   private readonly node: ClusterNode;
   private readonly logger: Logger;
+  /** Take-overs under way, so that requests at once for one session commit one adoption. */
+  private readonly takingOver = new Map<string, Promise<McpSessionRecord | ForwardFailure>>();
+  /** Records this node should hold but does not hold live, and since when (at most one per record). */
+  private readonly unheld = new Map<string, number>();
 
   constructor(node: ClusterNode, logger: Logger) {
     this.node = node;
@@ -63,10 +79,131 @@ export class McpSessionForwarder implements McpSessionPeers {
     return newMcpSessionId(this.node.name);
   }
 
-  async forward(sessionId: string, request: IncomingMessage, response: ServerResponse, body: unknown, principal: string): Promise<boolean> {
-    const hash = mcpSessionNodeHash(sessionId);
-    const holder = hash === null ? undefined : this.node.peerOfHash(hash);
-    if (holder === undefined) return false;
+  async opened(session: RestorableSession): Promise<void> {
+    try {
+      await this.node.write({ type: 'mcp.open', session: { ...session, owner: this.node.name } });
+    } catch (error) {
+      // The session still works here; only another node cannot take it over if this one dies.
+      this.logger.warn({ sessionId: session.id, err: (error as Error).message }, 'could not record a new MCP session in the cluster: it lives on this node only');
+    }
+  }
+
+  async closed(sessionId: string): Promise<void> {
+    try {
+      await this.node.write({ type: 'mcp.close', id: sessionId });
+    } catch (error) {
+      this.logger.warn({ sessionId, err: (error as Error).message }, 'could not remove an ended MCP session\'s record (it is forgotten at the records\' bound)');
+    }
+  }
+
+  onMoved(listener: (sessionId: string) => void): void {
+    this.node.machine.mcpSessions.listener = (sessionId, owner) => { if (owner !== this.node.name) listener(sessionId); };
+  }
+
+  /**
+   * Records are ended by their owner's idle close; a record whose owner restarted (its live
+   * session gone) would outlive every timeout, so it is ended once it has gone unused here for as
+   * long. The leader does the same for records of nodes no longer members.
+   */
+  sweep(isLive: (sessionId: string) => boolean, idleMs: number): void {
+    const now = Date.now();
+    const members = new Set(this.node.knownMembers().map(([, member]) => member.name));
+    const seen = new Set<string>();
+    for (const record of this.node.machine.mcpSessions.all()) {
+      const mine = record.owner === this.node.name || (this.node.isLeader && !members.has(record.owner));
+      if (!mine || isLive(record.id)) continue;
+      seen.add(record.id);
+      const since = this.unheld.get(record.id);
+      if (since === undefined) this.unheld.set(record.id, now);
+      else if (now - since > idleMs) {
+        this.unheld.delete(record.id);
+        void this.closed(record.id).then(() => this.logger.info({ sessionId: record.id, owner: record.owner }, 'ended an MCP session recorded for this node but unused since it restarted'));
+      }
+    }
+    for (const sessionId of [...this.unheld.keys()]) if (!seen.has(sessionId)) this.unheld.delete(sessionId);
+  }
+
+  /** The session's record: the local replica's, else (just opened elsewhere, not applied here yet) after a ReadIndex barrier. */
+  private async recordOf(sessionId: string, fresh = false): Promise<McpSessionRecord | undefined> {
+    const local = fresh ? undefined : this.node.machine.mcpSessions.get(sessionId);
+    if (local !== undefined) return local;
+    try {
+      return await this.node.read(() => this.node.machine.mcpSessions.get(sessionId), recordReadMs);
+    } catch {
+      return this.node.machine.mcpSessions.get(sessionId);
+    }
+  }
+
+  async claim(sessionId: string, principal: string): Promise<McpSessionRecord | null> {
+    const record = await this.recordOf(sessionId);
+    return record !== undefined && record.principal === principal && record.owner === this.node.name ? record : null;
+  }
+
+  async forward(sessionId: string, request: IncomingMessage, response: ServerResponse, body: unknown, principal: string): Promise<true | McpSessionRecord | null> {
+    let record = await this.recordOf(sessionId);
+    for (let attempt = 0; ; attempt++) {
+      // Another principal's session reads as no session at all, here as on its holder.
+      if (record !== undefined && record.principal !== principal) return null;
+      if (record?.owner === this.node.name) return record;
+      // No record (one opened while the cluster had no quorum): the node its id names may hold it.
+      const hash = mcpSessionNodeHash(sessionId);
+      const holder = record !== undefined ? this.memberNamed(record.owner) : hash === null ? undefined : this.node.peerOfHash(hash);
+      if (holder === undefined && record === undefined) return null;
+      let failure: ForwardFailure = { kind: 'unreachable', why: 'no longer a member' };
+      if (holder !== undefined) {
+        const outcome = await this.forwardTo(holder, sessionId, request, response, body, principal);
+        if (outcome === null) return true;
+        failure = outcome;
+      }
+      if (record === undefined || failure.kind === 'failed' || attempt === takeOverAttemptsMax) {
+        this.refuse(response, record?.owner ?? holder!.name, failure);
+        return true;
+      }
+      // Its owner is down: this node takes the session over, unless another node did first.
+      const taken = await this.takeOver(record);
+      if (!('kind' in taken)) return taken;
+      if (taken.kind === 'failed') {
+        this.refuse(response, record.owner, { kind: 'failed', why: `it cannot be reached, and this node could not take its session over: ${taken.why}` });
+        return true;
+      }
+      record = await this.recordOf(sessionId, true);
+    }
+  }
+
+  private memberNamed(name: string): Member | undefined {
+    return this.node.knownMembers().find(([, member]) => member.name === name)?.[1];
+  }
+
+  /** Commits `mcp.adopt` from the owner `record` names: the record with this node as owner, or why not ('unreachable': another node took it first; look again). */
+  private takeOver(record: McpSessionRecord): Promise<McpSessionRecord | ForwardFailure> {
+    const pending = this.takingOver.get(record.id);
+    if (pending !== undefined) return pending;
+    const taking = (async (): Promise<McpSessionRecord | ForwardFailure> => {
+      try {
+        await this.node.write({ type: 'mcp.adopt', id: record.id, from: record.owner, to: this.node.name });
+        this.logger.info({ sessionId: record.id, from: record.owner }, 'took over an MCP session whose node cannot be reached');
+        return { ...record, owner: this.node.name };
+      } catch (error) {
+        if (isMcpV8Error(error) && error.code === 'SESSION_CONFLICT') return { kind: 'unreachable', why: error.message };
+        return { kind: 'failed', why: `${isMcpV8Error(error) ? `${error.code}: ` : ''}${(error as Error).message}` };
+      }
+    })().finally(() => this.takingOver.delete(record.id));
+    this.takingOver.set(record.id, taking);
+    return taking;
+  }
+
+  private refuse(response: ServerResponse, holder: string, failure: ForwardFailure): void {
+    if (failure.kind === 'unreachable') {
+      // A node that is down has lost the sessions nobody recorded: the client must initialize a new
+      // one, which a 404 tells it (the MCP spec's answer for an ended session).
+      jsonRpcError(response, 404, -32001, `Session not found: the node that holds this MCP session (${holder}) cannot be reached (${failure.why}); initialize a new session`);
+    } else {
+      jsonRpcError(response, 502, -32000, `the node that holds this MCP session (${holder}) did not answer (${failure.why}); retry, or initialize a new session`);
+    }
+  }
+
+  /** Serves the request on `holder`, its answer streamed back; null when it was, else why not (nothing written yet). */
+  private async forwardTo(holder: Member, sessionId: string, request: IncomingMessage, response: ServerResponse, body: unknown, principal: string): Promise<ForwardFailure | null> {
     const headers: Record<string, string> = {};
     for (const name of forwardedRequestHeaders) {
       const value = request.headers[name];
@@ -82,18 +219,11 @@ export class McpSessionForwarder implements McpSessionPeers {
       answer = await this.node.client.stream(holder.addr, method, forwardedMcpPath, headers, body === undefined ? undefined : JSON.stringify(body), principal, answerStartMsMax, abort.signal);
     } catch (error) {
       response.off('close', onClose);
-      if (abort.signal.aborted) return true;
+      if (abort.signal.aborted) return null;
       const code = errorCode(error);
       const why = `${code ?? (error as Error).message}`;
       this.logger.warn({ sessionId, holder: holder.name, err: (error as Error).message }, 'could not forward an MCP request to the node holding its session');
-      // A node that is down has lost its sessions (they live in its memory): the client must
-      // initialize a new one, which a 404 tells it (the MCP spec's answer for an ended session).
-      if (code !== undefined && unreachableCodes.has(code)) {
-        jsonRpcError(response, 404, -32001, `Session not found: the node that holds this MCP session (${holder.name}) cannot be reached (${why}); initialize a new session`);
-      } else {
-        jsonRpcError(response, 502, -32000, `the node that holds this MCP session (${holder.name}) did not answer (${why}); retry, or initialize a new session`);
-      }
-      return true;
+      return { kind: code !== undefined && unreachableCodes.has(code) ? 'unreachable' : 'failed', why };
     }
     const outgoing: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(answer.headers)) {
@@ -111,6 +241,6 @@ export class McpSessionForwarder implements McpSessionPeers {
     } finally {
       response.off('close', onClose);
     }
-    return true;
+    return null;
   }
 }

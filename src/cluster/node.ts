@@ -136,6 +136,8 @@ export class ClusterNode {
     for (const peer of this.config.peers) if (peer.nodeId !== null) this.staticMembers.set(raftIdOf(peer.nodeId), { name: peer.nodeId, addr: peer.addr });
     this.staticMembers.set(this.id, { name: this.name, addr: this.addr });
     this.storage = await LevelStorage.open(join(this.config.raftDbPath, 'log'), { index: 0, term: 0, config: { voters: bootstrap.voters, learners: [] }, data: '' });
+    // Under the log's lock: snapshots arriving in chunks are written here, not held in memory.
+    this.snapshots.start(join(this.config.raftDbPath, 'snapshot-incoming'));
     const { heartbeatTicks, electionTicks, jitterTicks } = this.ticks;
     this.raft = new Raft({ ...defaultRaftOptions, id: this.id, electionTimeoutTicks: electionTicks, heartbeatIntervalTicks: heartbeatTicks, random: jitter(jitterTicks), readLease: this.config.leaseReads }, this.storage.boot());
     this.driver = new RaftDriver({
@@ -503,6 +505,7 @@ export class ClusterNode {
     if (this.ticker !== null) clearInterval(this.ticker);
     await this.client.close();
     if (this.driver !== null) await this.driver.settled();
+    await this.snapshots.close();
     await this.storage?.close();
   }
 }

@@ -91,7 +91,7 @@ export function parseSnapshotChunk(body: unknown, what: string): SnapshotChunk {
     const chunk = record(record(body, 'body').chunk, 'chunk');
     return {
       message: messageOf(chunk.message, 'chunk.message'), total: count(chunk.total, 'chunk.total'),
-      offset: count(chunk.offset, 'chunk.offset'), data: text(chunk.data, 'chunk.data'),
+      offset: count(chunk.offset, 'chunk.offset'), data: text(chunk.data, 'chunk.data'), sha256: text(chunk.sha256, 'chunk.sha256'),
     };
   } catch (error) {
     if (error instanceof WireError) throw new McpV8Error('INVALID_ARGUMENT', `${what}: ${error.message}`);

@@ -14,6 +14,7 @@ import { connectionOf } from '../principal.ts';
 import { readJsonBody } from './body.ts';
 import type { McpExtras } from './mcp-extras.ts';
 import { createMcpServer } from './mcp-server.ts';
+import { initializeOf, replayInitialize, type RestorableSession } from './mcp-restore.ts';
 
 interface McpHttpOptions {
   tools: readonly ToolDefinition[];
@@ -39,12 +40,23 @@ interface McpHttpOptions {
 export interface McpSessionPeers {
   /** A new session id that names this node. */
   newSessionId(): string;
+  /** Records a session initialize opened here, so that any node can serve it (resolves before initialize is answered). */
+  opened(session: RestorableSession): Promise<void>;
+  /** The session ended for good (DELETE, idle, made room): its record goes (resolves when it has, or could not; never rejects). */
+  closed(sessionId: string): Promise<void>;
   /**
-   * When `sessionId` names another member, serves the request there (its answer, an SSE stream
-   * included, streamed back into `response`) and resolves true; false: the session is this node's
-   * or nobody's.
+   * For a session this node does not hold live: when another member holds it, serves the request
+   * there (its answer, an SSE stream included, streamed back into `response`) and resolves true;
+   * when this node is to serve it (it owns the session's record, or took it over from an owner
+   * that cannot be reached), its record; null: no such session for `principal`.
    */
-  forward(sessionId: string, request: IncomingMessage, response: ServerResponse, body: unknown, principal: string): Promise<boolean>;
+  forward(sessionId: string, request: IncomingMessage, response: ServerResponse, body: unknown, principal: string): Promise<true | RestorableSession | null>;
+  /** The record of a session this node owns but does not hold live (it restarted), for a request another node forwarded. */
+  claim(sessionId: string, principal: string): Promise<RestorableSession | null>;
+  /** `listener` is told the id of a session another node took over: this node lets its live copy go. */
+  onMoved(listener: (sessionId: string) => void): void;
+  /** Called with each idle sweep: ends the recorded sessions of this node that nobody has used live for `idleMs` (a restart left them). */
+  sweep(isLive: (sessionId: string) => boolean, idleMs: number): void;
 }
 
 /** Serves a request that another node forwarded for a session of this node (never forwarded again). */
@@ -92,11 +104,17 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
     });
   }
 
-  function closeSession(sessionId: string, session: Session, why: string): void {
+  /** `ended`: the session is over for every node (its record goes); else only this node lets it go. */
+  function closeSession(sessionId: string, session: Session, why: string, ended = true): void {
     sessions.delete(sessionId);
     options.logger.info({ sessionId, idleMs: Date.now() - session.lastUsedMs }, why);
+    if (ended) void options.peers?.closed(sessionId);
     void session.transport.close();
   }
+  options.peers?.onMoved((sessionId) => {
+    const session = sessions.get(sessionId);
+    if (session !== undefined) closeSession(sessionId, session, 'let go of an MCP session another node took over', false);
+  });
 
   // Clients that go away without DELETE (a crash, a closed laptop) would otherwise hold their
   // session for as long as the server runs, until the bound refuses everybody.
@@ -105,6 +123,7 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
     for (const [sessionId, session] of sessions) {
       if (session.requestsOpen === 0 && now - session.lastUsedMs > options.sessionIdleMs) closeSession(sessionId, session, 'closed an idle MCP session');
     }
+    options.peers?.sweep((sessionId) => sessions.has(sessionId) || restoring.has(sessionId), options.sessionIdleMs);
   }, sweepIntervalMs(options.sessionIdleMs));
   sweeper.unref();
 
@@ -137,17 +156,66 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
       return;
     }
     const principal = principalOf(ctx.req);
+    const transport = sessionTransport(options.peers === undefined ? () => randomUUID() : () => options.peers!.newSessionId(), async (sessionId) => {
+      use(sessionId, { transport, principal, requestsOpen: 0, lastUsedMs: Date.now() }, ctx.res);
+      // Recorded before initialize is answered: the client never holds an id another node could not serve.
+      const opened = initializeOf(body, sessionId, principal);
+      if (opened !== null) await options.peers?.opened(opened);
+    });
+    // A session of its own for fair shares: its id is chosen later, while initialize is answered.
+    await makeServer(principal, `mcp session ${randomUUID()}`).connect(transport);
+    await transport.handleRequest(ctx.req, ctx.res, body);
+  }
+
+  function sessionTransport(idOf: () => string, initialized: (sessionId: string) => void | Promise<void>): StreamableHTTPServerTransport {
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: options.peers === undefined ? () => randomUUID() : () => options.peers!.newSessionId(),
-      onsessioninitialized: (sessionId) => { use(sessionId, { transport, principal, requestsOpen: 0, lastUsedMs: Date.now() }, ctx.res); },
+      sessionIdGenerator: idOf,
+      onsessioninitialized: initialized,
+      // DELETE: the client ended it, for every node; answered once no node would bring it back.
+      onsessionclosed: (sessionId) => options.peers?.closed(sessionId),
     });
     transport.onclose = () => {
       const sessionId = transport.sessionId;
       if (sessionId !== undefined && sessions.get(sessionId)?.transport === transport) sessions.delete(sessionId);
     };
-    // A session of its own for fair shares: its id is chosen later, while initialize is answered.
-    await makeServer(principal, `mcp session ${randomUUID()}`).connect(transport);
-    await transport.handleRequest(ctx.req, ctx.res, body);
+    return transport;
+  }
+
+  /** Sessions being rebuilt from their record, so that two requests at once rebuild one. */
+  const restoring = new Map<string, Promise<boolean>>();
+
+  /** Rebuilds a session another node opened (src/transport/mcp-restore.ts); false: no room for it. */
+  function restore(record: RestorableSession): Promise<boolean> {
+    if (sessions.has(record.id)) return Promise.resolve(true);
+    const pending = restoring.get(record.id);
+    if (pending !== undefined) return pending;
+    const restored = (async () => {
+      if (!makeRoom()) return false;
+      const transport = sessionTransport(() => record.id, (sessionId) => { sessions.set(sessionId, { transport, principal: record.principal, requestsOpen: 0, lastUsedMs: Date.now() }); });
+      try {
+        await makeServer(record.principal, `mcp session ${randomUUID()}`).connect(transport);
+        await replayInitialize(transport, record);
+      } catch (error) {
+        await transport.close();
+        throw error;
+      }
+      options.logger.info({ sessionId: record.id }, 'restored an MCP session from its replicated record');
+      return true;
+    })().finally(() => restoring.delete(record.id));
+    restoring.set(record.id, restored);
+    return restored;
+  }
+
+  /** restore(), answering the client itself when it fails; true: the session is here to serve. */
+  async function restoreOrRefuse(record: RestorableSession, response: ServerResponse): Promise<boolean> {
+    try {
+      if (await restore(record)) return true;
+      jsonRpcError(response, 503, -32000, `too many open MCP sessions (${options.sessionsMax}), all in use: this node cannot take this session over now; retry`);
+    } catch (error) {
+      options.logger.error({ sessionId: record.id, err: (error as Error).message }, 'could not restore an MCP session from its record');
+      jsonRpcError(response, 500, -32603, `this node could not restore MCP session ${record.id}: ${(error as Error).message}`);
+    }
+    return false;
   }
 
   function serveSession(sessionId: string, request: IncomingMessage, response: ServerResponse, body: unknown, principal: string): Promise<void> {
@@ -164,6 +232,11 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
   async function serveForwarded(request: IncomingMessage, response: ServerResponse, body: unknown, principal: string): Promise<void> {
     const sessionId = request.headers['mcp-session-id'];
     if (typeof sessionId !== 'string' || sessionId === '' || options.statelessHttp) return jsonRpcError(response, 400, -32000, 'a forwarded MCP request must name a session (Mcp-Session-Id)');
+    if (!sessions.has(sessionId) && options.peers !== undefined) {
+      // This node owns the session's record but not a live session: it restarted since.
+      const own = await options.peers.claim(sessionId, principal);
+      if (own !== null && !(await restoreOrRefuse(own, response))) return;
+    }
     return serveSession(sessionId, request, response, body, principal);
   }
 
@@ -173,7 +246,11 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
     const sessionId = ctx.get('mcp-session-id');
     if (sessionId !== '' && !options.statelessHttp) {
       const principal = principalOf(ctx.req);
-      if (!sessions.has(sessionId) && options.peers !== undefined && (await options.peers.forward(sessionId, ctx.req, ctx.res, body, principal))) return;
+      if (!sessions.has(sessionId) && options.peers !== undefined) {
+        const found = await options.peers.forward(sessionId, ctx.req, ctx.res, body, principal);
+        if (found === true) return;
+        if (found !== null && !(await restoreOrRefuse(found, ctx.res))) return;
+      }
       return serveSession(sessionId, ctx.req, ctx.res, body, principal);
     }
     if (ctx.method === 'POST' && !options.statelessHttp && hasInitialize(body)) return openSession(ctx, body);
