@@ -168,10 +168,10 @@ class IsolateEngine implements Engine {
     assert(Number.isInteger(this.stuckMax) && this.stuckMax >= 1, 'a positive bound on stuck isolates');
     this.stuckRssMax = options.stuckRssBytesMax ?? stuckRssBytesMax;
     assert(this.stuckRssMax > 0, 'a positive RSS bound');
-    this.scheduler = new Scheduler({ slots: this.slots, ...(options.inFlightMax === undefined ? {} : { inFlightMax: options.inFlightMax }) });
+    this.scheduler = new Scheduler({ slots: this.slots, onTake: () => this.threadNice.wake(), ...(options.inFlightMax === undefined ? {} : { inFlightMax: options.inFlightMax }) });
     // Also while any isolate is stuck: a thread V8 cannot stop that still spins stays lowered
     // after its run ended (with no long run, every thread would get its priority back).
-    this.threadNice = new ThreadNice(() => this.scheduler.anyLong || this.stuck.size > 0, this.logger ?? null);
+    this.threadNice = new ThreadNice({ heldForMs: () => this.scheduler.heldForMs, stuck: () => this.stuck.size > 0 }, this.logger ?? null);
     this.threadNice.start();
   }
 
@@ -200,6 +200,7 @@ class IsolateEngine implements Engine {
   /** Counts a stuck isolate, and retires the node past the bound on them. */
   private markStuck(isolate: ivm.Isolate): void {
     this.stuck.add(isolate);
+    this.threadNice.wake();
     this.checkStuckBound();
     if (this.rssCheck === null && this.retiringReason === null) {
       this.rssCheck = setInterval(() => this.checkStuckBound(), stuckRssCheckMs);

@@ -1,26 +1,45 @@
 // Long runs yield the CPU to short ones (docs/exec.md, "Safety"). The scheduler lets a queued run
 // start beside runs that have held their lane `longRunMs`, but then the kernel shares the cores
 // evenly: beside two `for(;;){}` runs on two cores, a neighbour's `1+1` got a third of a core.
-// While any run is long, this looks every `sampleMs` at the process's threads (Linux,
-// /proc/self/task) and lowers to `loweredNice` the priority of isolate threads found runnable
-// (state R: running, or waiting for a core) at `busySamples` looks in a row: a long run's thread.
-// (A share of CPU time would not do: on a loaded machine a spinning thread got a fifth of a
-// core.) isolated-vm's threads carry the name of the thread that made them, "MainThread", and are
-// not the process's main thread. A lowered thread gets its priority back at the first look that
-// finds it asleep, or when no run is long any more.
+// Once any run has held its lane `lookAfterMs`, this looks every `sampleMs` at the process's
+// threads (Linux, /proc/self/task) and lowers to `loweredNice` the priority of isolate threads
+// found runnable (state R: running, or waiting for a core) at `busySamples` looks in a row: a
+// CPU-bound run's thread, lowered ≈ 30–40 ms after it started. (Lowered only after 500 ms before,
+// a neighbour sent as an attack started ran mostly beside the attacker at full priority: three
+// runnable threads on two cores, p95 2–3.5× its quiet value, bench/RESULTS.md.) (A share of CPU
+// time would not do: on a loaded machine a spinning thread got a fifth of a core; and this kernel
+// keeps no schedstat.) No look is made while every run is younger than `lookAfterMs`: a stateless
+// `1+1` at 1,000/s pays for one timer of this class per `lookAfterMs`, no /proc read.
+// isolated-vm's threads carry the name of the thread that made them, "MainThread", and are not
+// the process's main thread. A lowered thread gets its priority back at the first look that finds
+// it asleep, or when no run has held its lane `lookAfterMs` any more. While an isolate is stuck
+// (a thread V8 cannot stop may still spin), looks go on every `stuckSampleMs`.
 // Raising a thread's priority again needs CAP_SYS_NICE (or an RLIMIT_NICE): without it, the
 // first refusal is logged and nothing is lowered any more, so threads are never left lowered.
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 
-export const sampleMs = 100;
+/** How long a run holds its lane before the looks begin (a `1+1` takes 1–2 ms). */
+export const lookAfterMs = 20;
+/** Between looks while a run has held its lane `lookAfterMs`. */
+export const sampleMs = 10;
+/** Between looks while only a stuck isolate keeps them going (it may spin for good). */
+export const stuckSampleMs = 100;
 /** The lowest priority there is (weight 15 against 1,024 at nice 0; nice 10 is 110): a long run gets ~1.5 % of a core a short run wants. */
 export const loweredNice = 19;
-/** Looks in a row a thread must be found runnable to be lowered: as long as a run takes to count as long. */
-const busySamples = 5;
+/** Looks in a row a thread must be found runnable to be lowered (runnable through `sampleMs`). */
+export const busySamples = 2;
 const isolateThreadName = 'MainThread';
 
 interface Logger { warn(object: object, message?: string): void }
+
+/** What the looks depend on: the engine's runs (Scheduler.heldForMs) and its stuck isolates. */
+export interface NiceSource {
+  /** How long the run holding its lane longest has held it, in ms (0: no run holds one). */
+  heldForMs(): number;
+  /** Whether an isolate V8 could not stop is left (its thread may spin for good). */
+  stuck(): boolean;
+}
 
 /** A thread's name and whether it is runnable, from /proc/self/task/<tid>/stat, or null once it is gone. */
 function threadState(tid: number): { name: string; runnable: boolean } | null {
@@ -39,15 +58,19 @@ export class ThreadNice {
   /** Looks in a row each isolate thread was found runnable. */
   private readonly streaks = new Map<number, number>();
   private readonly lowered = new Set<number>();
+  /** Threads seen not to be isolate threads (node's own: libuv's pool, V8's platform): not read again. */
+  private readonly others = new Set<number>();
   private timer: NodeJS.Timeout | null = null;
+  private started = false;
   private disabled = process.platform !== 'linux';
+  /** Looks made (for tests and benchmarks: behaviour is counted in looks, not wall time). */
+  looks = 0;
 
-  private readonly longRuns: () => boolean;
+  private readonly source: NiceSource;
   private readonly logger: Logger | null;
 
-  /** `longRuns`: whether any run has held its lane `longRunMs` (Scheduler.anyLong). */
-  constructor(longRuns: () => boolean, logger: Logger | null = null) {
-    this.longRuns = longRuns;
+  constructor(source: NiceSource, logger: Logger | null = null) {
+    this.source = source;
     this.logger = logger;
   }
 
@@ -57,15 +80,46 @@ export class ThreadNice {
   }
 
   start(): void {
-    if (this.disabled || this.timer !== null) return;
-    this.timer = setInterval(() => this.sample(), sampleMs);
-    this.timer.unref();
+    this.started = true;
+    this.wake();
   }
 
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
+    this.started = false;
+    if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.restoreAll();
+  }
+
+  /** A run took a lane, or an isolate got stuck: look when it may have gone on long enough. Cheap: one timer at most. */
+  wake(): void {
+    if (this.timer !== null || !this.started || this.disabled) return;
+    this.arm(lookAfterMs);
+  }
+
+  private arm(delayMs: number): void {
+    this.timer = setTimeout(() => this.tick(), delayMs);
+    this.timer.unref();
+  }
+
+  /** Looks if a run has held its lane `lookAfterMs` (or an isolate is stuck); else waits until one may have. */
+  private tick(): void {
+    this.timer = null;
+    if (this.disabled || !this.started) return;
+    const heldMs = this.source.heldForMs();
+    if (heldMs >= lookAfterMs) {
+      this.sample();
+      if (this.timer === null && !this.disabled) this.arm(sampleMs);
+      return;
+    }
+    if (this.source.stuck()) {
+      this.sample();
+      if (this.timer === null && !this.disabled) this.arm(heldMs > 0 ? Math.min(stuckSampleMs, Math.ceil(lookAfterMs - heldMs)) : stuckSampleMs);
+      return;
+    }
+    if (this.lowered.size > 0 || this.streaks.size > 0) this.restoreAll();
+    // A run younger than lookAfterMs: look when it turns that old. No run: the next lane taken wakes this.
+    if (heldMs > 0) this.arm(Math.max(1, Math.ceil(lookAfterMs - heldMs)));
   }
 
   private restoreAll(): void {
@@ -83,24 +137,25 @@ export class ThreadNice {
       const code = (error as { info?: { code?: string } }).info?.code;
       if ((code !== 'EACCES' && code !== 'EPERM') || this.disabled) return;
       this.disabled = true;
-      if (this.timer !== null) clearInterval(this.timer);
+      if (this.timer !== null) clearTimeout(this.timer);
       this.timer = null;
       this.logger?.warn({ err: error }, 'cannot give an isolate thread its priority back (needs CAP_SYS_NICE); long runs no longer yield the CPU to short ones');
     }
   }
 
+  /** One look at every isolate thread: lowers those runnable `busySamples` looks in a row, restores those found asleep. */
   sample(): void {
     if (this.disabled) return;
-    if (!this.longRuns()) {
-      if (this.lowered.size > 0 || this.streaks.size > 0) this.restoreAll();
-      return;
-    }
+    this.looks++;
     const seen = new Set<number>();
+    let othersSeen = 0;
     for (const entry of readdirSync('/proc/self/task')) {
       const tid = Number(entry);
       if (tid === process.pid) continue;
+      if (this.others.has(tid)) { othersSeen++; continue; }
       const state = threadState(tid);
-      if (state === null || state.name !== isolateThreadName) continue;
+      if (state === null) continue;
+      if (state.name !== isolateThreadName) { this.others.add(tid); othersSeen++; continue; }
       seen.add(tid);
       const streak = state.runnable ? (this.streaks.get(tid) ?? 0) + 1 : 0;
       this.streaks.set(tid, streak);
@@ -116,5 +171,7 @@ export class ThreadNice {
       }
     }
     for (const tid of this.streaks.keys()) if (!seen.has(tid)) { this.streaks.delete(tid); this.lowered.delete(tid); }
+    // A thread id ends with its thread and may be given to a new one: once one has ended, forget them all.
+    if (othersSeen < this.others.size) this.others.clear();
   }
 }
