@@ -18,7 +18,7 @@ describe('access-control flags', () => {
   test('defaults: nothing allowed beyond loopback, no credentials, no limits but the executions bound', () => {
     assert.deepEqual(auth([]), {
       allowedHosts: [], allowedOrigins: [], tokens: [], jwt: null, allowUnauthenticated: false, metricsUnauthenticated: false,
-      publicUrl: null, shareHeaps: false, principalExecutionsMax: 1000, principalRequestsPerSec: 0,
+      publicUrl: null, shareHeaps: false, principalExecutionsMax: 1000, principalRequestsPerSec: 0, trustedProxies: [],
     });
   });
 
