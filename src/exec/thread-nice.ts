@@ -155,7 +155,13 @@ export class ThreadNice {
       if (this.others.has(tid)) { othersSeen++; continue; }
       const state = threadState(tid);
       if (state === null) continue;
-      if (state.name !== isolateThreadName) { this.others.add(tid); othersSeen++; continue; }
+      if (state.name !== isolateThreadName) {
+        // A thread renamed since (a worker starts with its maker's name): never left lowered.
+        if (this.lowered.has(tid)) this.restore(tid);
+        this.others.add(tid);
+        othersSeen++;
+        continue;
+      }
       seen.add(tid);
       const streak = state.runnable ? (this.streaks.get(tid) ?? 0) + 1 : 0;
       this.streaks.set(tid, streak);
