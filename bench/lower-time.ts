@@ -5,27 +5,17 @@
 // /proc/<pid>/task/*/stat is read in a tight loop until a thread of the server is at nice 19.
 // Figures: median and p90 ms from send to lowered, per checkout, and the load average.
 //   node bench/lower-time.ts [--rounds 10] [checkout …]   (default: this checkout)
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { numberArg } from './lib/args.ts';
+import { startCheckoutServer } from './lib/checkout-server.ts';
 import { repoRoot } from './lib/processes.ts';
 import { percentile } from './lib/stats.ts';
 
 const { values, positionals } = parseArgs({ options: { rounds: { type: 'string' } }, allowPositionals: true });
 const rounds = numberArg('rounds', values.rounds, 10, 1);
 const checkouts = positionals.length > 0 ? positionals : [repoRoot];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function niceValues(pid: number): number[] {
   return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
@@ -38,19 +28,7 @@ function niceValues(pid: number): number[] {
   });
 }
 
-async function start(checkout: string): Promise<{ child: ChildProcess; baseUrl: string }> {
-  const port = await freePort();
-  const data = mkdtempSync(join(os.tmpdir(), 'mcp-v8-lower-'));
-  const child = spawn(process.execPath, ['--no-node-snapshot', join(checkout, 'src', 'cli.ts'), '--stateless', '--http-port', String(port), '--execution-db-path', join(data, 'executions')], { stdio: 'ignore' });
-  const baseUrl = `http://127.0.0.1:${port}`;
-  for (let tries = 0; ; tries++) {
-    if (tries > 300) throw new Error(`the server of ${checkout} did not start`);
-    if (await fetch(`${baseUrl}/healthz`).then((response) => response.ok, () => false)) return { child, baseUrl };
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-const servers = await Promise.all(checkouts.map(start));
+const servers = await Promise.all(checkouts.map(startCheckoutServer));
 const times = checkouts.map((): number[] => []);
 const loadStart = os.loadavg()[0]!;
 try {
