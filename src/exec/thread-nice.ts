@@ -3,8 +3,9 @@
 // evenly: beside two `for(;;){}` runs on two cores, a neighbour's `1+1` got a third of a core.
 // Once any run has held its lane `lookAfterMs`, this looks every `sampleMs` at the process's
 // threads (Linux, /proc/self/task) and lowers to `loweredNice` the priority of isolate threads
-// found runnable (state R: running, or waiting for a core) at `busySamples` looks in a row: a
-// CPU-bound run's thread, lowered ≈ 30–40 ms after it started. (Lowered only after 500 ms before,
+// found runnable (state R: running, or waiting for a core) at `busySamples` looks in a row and
+// busy in between (no sleep, or on a CPU half the time: see watch()), or runnable at every look
+// for `runnableLongMs`: a CPU-bound run's thread, lowered ≈ 30–40 ms after it started. (Lowered only after 500 ms before,
 // a neighbour sent as an attack started ran mostly beside the attacker at full priority: three
 // runnable threads on two cores, p95 2–3.5× its quiet value, bench/RESULTS.md.) (A share of CPU
 // time would not do: on a loaded machine a spinning thread got a fifth of a core; and this kernel
@@ -27,8 +28,12 @@ export const sampleMs = 10;
 export const stuckSampleMs = 100;
 /** The lowest priority there is (weight 15 against 1,024 at nice 0; nice 10 is 110): a long run gets ~1.5 % of a core a short run wants. */
 export const loweredNice = 19;
-/** Looks in a row a thread must be found runnable to be lowered (runnable through `sampleMs`). */
+/** Looks in a row a thread must be found runnable, busy in between, to be lowered (busy through `sampleMs`). */
 export const busySamples = 2;
+/** Busy between two looks without sleeping: on a CPU this share of the time at least. */
+const busyShare = 0.5;
+/** Runnable at every look for this long lowers a thread however it slept between (the rule before busy intervals). */
+export const runnableLongMs = 500;
 const isolateThreadName = 'MainThread';
 
 interface Logger { warn(object: object, message?: string): void }
@@ -54,9 +59,37 @@ function threadState(tid: number): { name: string; runnable: boolean } | null {
   return { name: stat.slice(stat.indexOf('(') + 1, close), runnable: stat[close + 2] === 'R' };
 }
 
+/** Voluntary context switches and CPU time (ms) of a thread, from /proc/self/task/<tid>/sched; null when gone or not there (a kernel without it). */
+function threadSched(tid: number): { voluntary: number; runMs: number } | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/self/task/${tid}/sched`, 'latin1');
+  } catch {
+    return null;
+  }
+  const field = (name: string) => {
+    const at = text.indexOf(`\n${name}`);
+    return at === -1 ? Number.NaN : Number.parseFloat(text.slice(text.indexOf(':', at) + 1, text.indexOf('\n', at + 1)));
+  };
+  const voluntary = field('nr_voluntary_switches');
+  const runMs = field('se.sum_exec_runtime');
+  return Number.isFinite(voluntary) && Number.isFinite(runMs) ? { voluntary, runMs } : null;
+}
+
+interface Watch {
+  /** Intervals between looks in a row spent busy. */
+  busy: number;
+  /** Found runnable at every look since. */
+  runnableSinceMs: number;
+  /** At the last look; -1: unknown. */
+  voluntary: number;
+  runMs: number;
+  atMs: number;
+}
+
 export class ThreadNice {
-  /** Looks in a row each isolate thread was found runnable. */
-  private readonly streaks = new Map<number, number>();
+  /** Isolate threads found runnable at the last look, with what was seen of them. */
+  private readonly watched = new Map<number, Watch>();
   private readonly lowered = new Set<number>();
   /** Threads seen not to be isolate threads (node's own: libuv's pool, V8's platform): not read again. */
   private readonly others = new Set<number>();
@@ -117,14 +150,14 @@ export class ThreadNice {
       if (this.timer === null && !this.disabled) this.arm(heldMs > 0 ? Math.min(stuckSampleMs, Math.ceil(lookAfterMs - heldMs)) : stuckSampleMs);
       return;
     }
-    if (this.lowered.size > 0 || this.streaks.size > 0) this.restoreAll();
+    if (this.lowered.size > 0 || this.watched.size > 0) this.restoreAll();
     // A run younger than lookAfterMs: look when it turns that old. No run: the next lane taken wakes this.
     if (heldMs > 0) this.arm(Math.max(1, Math.ceil(lookAfterMs - heldMs)));
   }
 
   private restoreAll(): void {
     for (const tid of this.lowered) this.restore(tid);
-    this.streaks.clear();
+    this.watched.clear();
   }
 
   private restore(tid: number): void {
@@ -143,11 +176,34 @@ export class ThreadNice {
     }
   }
 
+  /**
+   * A runnable thread's record, updated: `busy` counts the intervals between looks in a row it
+   * spent busy, that is runnable at both ends and either never asleep between them (no voluntary
+   * switch) or on a CPU at least `busyShare` of the time. State R alone would not do: on an
+   * overloaded machine every thread of a stream of short runs is found waiting for a core look
+   * after look (at 400 `1+1`/s beside a load of 25 they were lowered, and the server finished 12–24 %
+   * fewer runs, its main thread spending 35–40 % more per run); a sleep between looks is what tells them from a spinning run, and a GC-heavy run that
+   * waits for V8's helpers still shows its CPU time.
+   */
+  private watch(tid: number, nowMs: number): Watch {
+    const sched = threadSched(tid);
+    const last = this.watched.get(tid);
+    let busy = 0;
+    if (last !== undefined && sched !== null && last.voluntary >= 0) {
+      const asleep = sched.voluntary !== last.voluntary;
+      busy = !asleep || sched.runMs - last.runMs >= busyShare * (nowMs - last.atMs) ? last.busy + 1 : 0;
+    }
+    const watch: Watch = { busy, runnableSinceMs: last?.runnableSinceMs ?? nowMs, voluntary: sched?.voluntary ?? -1, runMs: sched?.runMs ?? 0, atMs: nowMs };
+    this.watched.set(tid, watch);
+    return watch;
+  }
+
   /** One look at every isolate thread: lowers those runnable `busySamples` looks in a row, restores those found asleep. */
   sample(): void {
     if (this.disabled) return;
     this.looks++;
     const seen = new Set<number>();
+    const nowMs = performance.now();
     let othersSeen = 0;
     for (const entry of readdirSync('/proc/self/task')) {
       const tid = Number(entry);
@@ -163,20 +219,20 @@ export class ThreadNice {
         continue;
       }
       seen.add(tid);
-      const streak = state.runnable ? (this.streaks.get(tid) ?? 0) + 1 : 0;
-      this.streaks.set(tid, streak);
-      if (streak >= busySamples && !this.lowered.has(tid)) {
+      const watch = state.runnable ? this.watch(tid, nowMs) : null;
+      if (watch === null) this.watched.delete(tid);
+      if (watch !== null && (watch.busy >= busySamples - 1 || nowMs - watch.runnableSinceMs >= runnableLongMs) && !this.lowered.has(tid)) {
         try {
           os.setPriority(tid, loweredNice);
           this.lowered.add(tid);
         } catch {
           // A thread that ended between the read and now.
         }
-      } else if (streak === 0 && this.lowered.has(tid)) {
+      } else if (watch === null && this.lowered.has(tid)) {
         this.restore(tid);
       }
     }
-    for (const tid of this.streaks.keys()) if (!seen.has(tid)) { this.streaks.delete(tid); this.lowered.delete(tid); }
+    for (const tid of this.watched.keys()) if (!seen.has(tid)) { this.watched.delete(tid); this.lowered.delete(tid); }
     // A thread id ends with its thread and may be given to a new one: once one has ended, forget them all.
     if (othersSeen < this.others.size) this.others.clear();
   }
