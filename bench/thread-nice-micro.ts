@@ -2,7 +2,7 @@
 // of each isolate thread, in this process, with `--isolates` isolates made (isolated-vm's pool
 // threads are made as isolates run). What it measures: CPU time (process.cpuUsage, user+system)
 // per look, median of `--rounds` rounds of `--looks` looks. A look is made every sampleMs (10 ms)
-// only while some run has held its lane lookAfterMs (20 ms), so the share of a core it costs then
+// only while some run has used lookAfterMs (20 ms) of CPU, so the share of a core it costs then
 // is cost ÷ sampleMs.
 //   node --no-node-snapshot bench/thread-nice-micro.ts [--isolates 8 --looks 2000 --rounds 5]
 import { readdirSync } from 'node:fs';
@@ -19,7 +19,7 @@ const rounds = numberArg('rounds', values.rounds, 5, 1);
 // Runs at once on as many pool threads as there are isolates, so the pool grows to them.
 const isolates = Array.from({ length: isolateCount }, () => new ivm.Isolate({ memoryLimit: 8 }));
 await Promise.all(isolates.map(async (isolate) => (await isolate.createContext()).eval('let n = 0; for (let i = 0; i < 1e7; i++) n += i; n')));
-const nice = new ThreadNice({ heldForMs: () => 0, stuck: () => false });
+const nice = new ThreadNice({ runsCpu: () => ({ running: 0, mostMs: 0, long: 0 }), stuck: () => false });
 const perLookUs: number[] = [];
 for (let round = 0; round < rounds; round++) {
   const before = process.cpuUsage();

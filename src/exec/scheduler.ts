@@ -22,8 +22,6 @@ export interface SchedulerOptions {
   slots: number;
   /** Default slots × inFlightPerSlot. */
   inFlightMax?: number;
-  /** Called whenever a run takes a lane (thread-nice.ts starts looking from there). */
-  onTake?: () => void;
 }
 
 /** A run's hold on the scheduler, from its start to its end. */
@@ -68,7 +66,6 @@ export class Scheduler {
   /** Looks again when the oldest short run turns long (one timer for all). */
   private longRunCheck: NodeJS.Timeout | null = null;
   private closed = false;
-  private readonly onTake: (() => void) | null;
 
   constructor(options: SchedulerOptions) {
     assert(Number.isInteger(options.slots) && options.slots >= 1, 'at least one slot');
@@ -77,7 +74,6 @@ export class Scheduler {
     this.clientLanes = this.lanes - 1;
     this.inFlightMax = options.inFlightMax ?? this.slots * inFlightPerSlot;
     assert(this.inFlightMax >= this.lanes, 'room in flight for every lane');
-    this.onTake = options.onTake ?? null;
   }
 
   /** Runs not yet started. */
@@ -90,12 +86,11 @@ export class Scheduler {
     return this.holders.size;
   }
 
-  /** How long the run holding its lane longest has held it, in ms; 0 when none holds one (thread-nice.ts looks past a bound). */
-  get heldForMs(): number {
+  /** Whether any run has held its lane `longRunMs` or longer (thread-nice.ts lowers such threads). */
+  get anyLong(): boolean {
     const nowMs = performance.now();
-    let heldMs = 0;
-    for (const holder of this.holders) if (holder.sinceMs !== null) heldMs = Math.max(heldMs, nowMs - holder.sinceMs);
-    return heldMs;
+    for (const holder of this.holders) if (holder.sinceMs !== null && nowMs - holder.sinceMs >= longRunMs) return true;
+    return false;
   }
 
   /** Runs holding a lane now. */
@@ -158,7 +153,6 @@ export class Scheduler {
     holder.sinceMs = nowMs;
     this.busyCount++;
     this.busyByClient.set(holder.client, (this.busyByClient.get(holder.client) ?? 0) + 1);
-    this.onTake?.();
   }
 
   private give(holder: Holder): void {

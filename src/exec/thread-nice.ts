@@ -1,28 +1,31 @@
 // Long runs yield the CPU to short ones (docs/exec.md, "Safety"). The scheduler lets a queued run
 // start beside runs that have held their lane `longRunMs`, but then the kernel shares the cores
 // evenly: beside two `for(;;){}` runs on two cores, a neighbour's `1+1` got a third of a core.
-// Once any run has held its lane `lookAfterMs`, this looks every `sampleMs` at the process's
-// threads (Linux, /proc/self/task) and lowers to `loweredNice` the priority of isolate threads
-// found runnable (state R: running, or waiting for a core) at `busySamples` looks in a row and
-// busy in between (no sleep, or on a CPU half the time: see watch()), or runnable at every look
-// for `runnableLongMs`: a CPU-bound run's thread, lowered ≈ 30–40 ms after it started. (Lowered only after 500 ms before,
-// a neighbour sent as an attack started ran mostly beside the attacker at full priority: three
-// runnable threads on two cores, p95 2–3.5× its quiet value, bench/RESULTS.md.) (A share of CPU
-// time would not do: on a loaded machine a spinning thread got a fifth of a core; and this kernel
-// keeps no schedstat.) No look is made while every run is younger than `lookAfterMs`: a stateless
-// `1+1` at 1,000/s pays for one timer of this class per `lookAfterMs`, no /proc read.
+// Once any run has used `lookAfterMs` of CPU (isolated-vm's count for its isolate), this looks
+// every `sampleMs` at the process's threads (Linux, /proc/self/task) and lowers to `loweredNice`
+// the priority of isolate threads found runnable (state R: running, or waiting for a core) at
+// `busySamples` looks in a row and busy in between (no sleep, or on a CPU half the time: see
+// watch()), or runnable at every look for `runnableLongMs`; no more of them than there are such
+// runs. A CPU-bound run's thread is lowered ≈ 30–40 ms after it starts. (Lowered only after
+// 500 ms of holding its lane before, a neighbour sent as an attack started ran mostly beside the
+// attacker at full priority: three runnable threads on two cores, p95 2–3.5× its quiet value,
+// bench/RESULTS.md.) CPU time, not time held: on an overloaded machine (load 25) short runs
+// held their lanes past 20 ms waiting for a core, the looks lowered their threads, and the
+// server finished 12–24 % fewer `1+1` at 400/s than with the 500 ms rule. No look is made
+// while no run has used `lookAfterMs`: a stream of `1+1` costs one timer per run that starts
+// while none is armed and a read of the runs' CPU times, no /proc read.
 // isolated-vm's threads carry the name of the thread that made them, "MainThread", and are not
 // the process's main thread. A lowered thread gets its priority back at the first look that finds
-// it asleep, or when no run has held its lane `lookAfterMs` any more. While an isolate is stuck
+// it asleep, or when no run has used `lookAfterMs` of CPU any more. While an isolate is stuck
 // (a thread V8 cannot stop may still spin), looks go on every `stuckSampleMs`.
 // Raising a thread's priority again needs CAP_SYS_NICE (or an RLIMIT_NICE): without it, the
 // first refusal is logged and nothing is lowered any more, so threads are never left lowered.
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 
-/** How long a run holds its lane before the looks begin (a `1+1` takes 1–2 ms). */
+/** CPU time (ms) a run uses before the looks begin (a `1+1` uses well under 1 ms). */
 export const lookAfterMs = 20;
-/** Between looks while a run has held its lane `lookAfterMs`. */
+/** Between looks while a run has used `lookAfterMs` of CPU. */
 export const sampleMs = 10;
 /** Between looks while only a stuck isolate keeps them going (it may spin for good). */
 export const stuckSampleMs = 100;
@@ -38,10 +41,18 @@ const isolateThreadName = 'MainThread';
 
 interface Logger { warn(object: object, message?: string): void }
 
-/** What the looks depend on: the engine's runs (Scheduler.heldForMs) and its stuck isolates. */
+/** The engine's runs executing now, as the looks need them (Engine.runsCpu). */
+export interface RunsCpu {
+  running: number;
+  /** The most CPU time (ms) one of them has used since it began. */
+  mostMs: number;
+  /** How many have used the `longMs` asked for or more. */
+  long: number;
+}
+
+/** What the looks depend on: the engine's runs and its stuck isolates. */
 export interface NiceSource {
-  /** How long the run holding its lane longest has held it, in ms (0: no run holds one). */
-  heldForMs(): number;
+  runsCpu(longMs: number): RunsCpu;
   /** Whether an isolate V8 could not stop is left (its thread may spin for good). */
   stuck(): boolean;
 }
@@ -135,24 +146,22 @@ export class ThreadNice {
     this.timer.unref();
   }
 
-  /** Looks if a run has held its lane `lookAfterMs` (or an isolate is stuck); else waits until one may have. */
+  /** Looks if a run has used `lookAfterMs` of CPU (or an isolate is stuck); else waits until one may have. */
   private tick(): void {
     this.timer = null;
     if (this.disabled || !this.started) return;
-    const heldMs = this.source.heldForMs();
-    if (heldMs >= lookAfterMs) {
-      this.sample();
-      if (this.timer === null && !this.disabled) this.arm(sampleMs);
-      return;
-    }
-    if (this.source.stuck()) {
-      this.sample();
-      if (this.timer === null && !this.disabled) this.arm(heldMs > 0 ? Math.min(stuckSampleMs, Math.ceil(lookAfterMs - heldMs)) : stuckSampleMs);
+    const runs = this.source.runsCpu(lookAfterMs);
+    const stuck = this.source.stuck();
+    if (runs.long > 0 || stuck) {
+      // No more threads lowered than runs that are long: the others serve short runs.
+      this.sample(stuck ? Infinity : runs.long);
+      if (this.timer === null && !this.disabled) this.arm(runs.long > 0 ? sampleMs : runs.running > 0 ? Math.min(stuckSampleMs, Math.max(1, Math.ceil(lookAfterMs - runs.mostMs))) : stuckSampleMs);
       return;
     }
     if (this.lowered.size > 0 || this.watched.size > 0) this.restoreAll();
-    // A run younger than lookAfterMs: look when it turns that old. No run: the next lane taken wakes this.
-    if (heldMs > 0) this.arm(Math.max(1, Math.ceil(lookAfterMs - heldMs)));
+    // A run's CPU time grows no faster than the clock: look when it may have reached lookAfterMs.
+    // No run: the next run to start wakes this.
+    if (runs.running > 0) this.arm(Math.max(1, Math.ceil(lookAfterMs - runs.mostMs)));
   }
 
   private restoreAll(): void {
@@ -180,10 +189,9 @@ export class ThreadNice {
    * A runnable thread's record, updated: `busy` counts the intervals between looks in a row it
    * spent busy, that is runnable at both ends and either never asleep between them (no voluntary
    * switch) or on a CPU at least `busyShare` of the time. State R alone would not do: on an
-   * overloaded machine every thread of a stream of short runs is found waiting for a core look
-   * after look (at 400 `1+1`/s beside a load of 25 they were lowered, and the server finished 12–24 %
-   * fewer runs, its main thread spending 35–40 % more per run); a sleep between looks is what tells them from a spinning run, and a GC-heavy run that
-   * waits for V8's helpers still shows its CPU time.
+   * overloaded machine a thread serving short runs is found waiting for a core look after look;
+   * a sleep between looks is what tells it from a spinning run, and a GC-heavy run that waits for
+   * V8's helpers still shows its CPU time.
    */
   private watch(tid: number, nowMs: number): Watch {
     const sched = threadSched(tid);
@@ -199,7 +207,7 @@ export class ThreadNice {
   }
 
   /** One look at every isolate thread: lowers those runnable `busySamples` looks in a row, restores those found asleep. */
-  sample(): void {
+  sample(lowerMax = Infinity): void {
     if (this.disabled) return;
     this.looks++;
     const seen = new Set<number>();
@@ -221,7 +229,7 @@ export class ThreadNice {
       seen.add(tid);
       const watch = state.runnable ? this.watch(tid, nowMs) : null;
       if (watch === null) this.watched.delete(tid);
-      if (watch !== null && (watch.busy >= busySamples - 1 || nowMs - watch.runnableSinceMs >= runnableLongMs) && !this.lowered.has(tid)) {
+      if (watch !== null && (watch.busy >= busySamples - 1 || nowMs - watch.runnableSinceMs >= runnableLongMs) && !this.lowered.has(tid) && this.lowered.size < lowerMax) {
         try {
           os.setPriority(tid, loweredNice);
           this.lowered.add(tid);

@@ -1,8 +1,9 @@
 // src/exec/thread-nice.ts in this process: a real isolated-vm isolate spins on a real pool
 // thread, and the looks are made by hand (sample()) or by the class's own timer, with the runs'
-// ages given by the test. Behaviour is counted in looks, never in wall time: a spinning run's
+// CPU times given by the test. Behaviour is counted in looks, never in wall time: a spinning run's
 // thread is lowered at the `busySamples`-th look that finds it runnable, not before, and gets
-// its priority back at the first look that finds it asleep, or once no run is old enough.
+// its priority back at the first look that finds it asleep, or once no run has used enough CPU;
+// and no more threads are lowered than there are runs that have.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -47,7 +48,11 @@ async function spin(): Promise<{ tid: number; stop: () => Promise<void> }> {
   return { tid, stop: async () => { isolate.dispose(); await running; } };
 }
 
-const source = (heldMs: () => number): NiceSource => ({ heldForMs: heldMs, stuck: () => false });
+/** Runs as the engine would report them: one executing, that has used `usedMs()` of CPU (none when 0). */
+const source = (usedMs: () => number): NiceSource => ({
+  runsCpu: (longMs) => { const mostMs = usedMs(); return { running: mostMs > 0 ? 1 : 0, mostMs, long: mostMs >= longMs ? 1 : 0 }; },
+  stuck: () => false,
+});
 
 test('a spinning run\'s thread is lowered at its busySamples-th look and restored at the first look that finds it asleep', async () => {
   const nice = new ThreadNice(source(() => lookAfterMs));
@@ -70,7 +75,7 @@ test('a spinning run\'s thread is lowered at its busySamples-th look and restore
   assert.equal(nice.looks, busySamples + 1);
 });
 
-test('its own timer: no look while every run is younger than lookAfterMs; looks once one is older; priorities back when none is', async () => {
+test('its own timer: no look while no run has used lookAfterMs of CPU; looks once one has; priorities back when none has', async () => {
   let heldMs = lookAfterMs / 2;
   let asked = 0;
   let onAsk: (() => void) | null = null;
@@ -80,18 +85,18 @@ test('its own timer: no look while every run is younger than lookAfterMs; looks 
   try {
     nice.start();
     await asks(3);
-    assert.equal(nice.looks, 0, 'a young run costs no look (no /proc read)');
+    assert.equal(nice.looks, 0, 'a run that has used little CPU costs no look (no /proc read)');
     heldMs = lookAfterMs;
     await asks(busySamples + 1);
     assert.ok(nice.looks >= busySamples, `looks made: ${nice.looks}`);
     assert.equal(os.getPriority(spinner.tid), loweredNice, 'the spinning thread is lowered by the timer\'s looks');
     heldMs = 0;
     await asks(1);
-    assert.equal(os.getPriority(spinner.tid), 0, 'no run holds a lane: every thread has its priority back');
+    assert.equal(os.getPriority(spinner.tid), 0, 'no run executing: every thread has its priority back');
     assert.equal(nice.loweredThreads, 0);
     const looks = nice.looks;
     heldMs = lookAfterMs;
-    nice.wake(); // a run took a lane: the timer runs again
+    nice.wake(); // a run started: the timer runs again
     await asks(busySamples + 1);
     assert.equal(os.getPriority(spinner.tid), loweredNice, 'lowered again');
     assert.ok(nice.looks > looks);
@@ -100,5 +105,20 @@ test('its own timer: no look while every run is younger than lookAfterMs; looks 
   } finally {
     nice.stop();
     await spinner.stop();
+  }
+});
+
+test('no more threads are lowered than the runs that have used lookAfterMs of CPU', async () => {
+  const nice = new ThreadNice(source(() => lookAfterMs));
+  const spinners = [await spin(), await spin()];
+  try {
+    for (let look = 0; look < busySamples + 2; look++) nice.sample(1);
+    assert.equal(nice.loweredThreads, 1, 'one long run: one thread lowered, though two spin');
+    assert.deepEqual(spinners.map((spinner) => os.getPriority(spinner.tid)).sort(), [0, loweredNice]);
+    nice.sample(2);
+    assert.equal(nice.loweredThreads, 2, 'two long runs: both');
+  } finally {
+    nice.stop();
+    for (const spinner of spinners) await spinner.stop();
   }
 });
