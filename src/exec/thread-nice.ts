@@ -11,7 +11,7 @@
 // attacker at full priority: three runnable threads on two cores, p95 2–3.5× its quiet value,
 // bench/RESULTS.md.) CPU time, not time held: on an overloaded machine (load 25) short runs
 // held their lanes past 20 ms waiting for a core, the looks lowered their threads, and the
-// server finished 12–24 % fewer `1+1` at 400/s than with the 500 ms rule. No look is made
+// server finished 12–27 % fewer `1+1` at 400/s than with the 500 ms rule. No look is made
 // while no run has used `lookAfterMs`: a stream of `1+1` costs one timer per run that starts
 // while none is armed and a read of the runs' CPU times, no /proc read.
 // isolated-vm's threads carry the name of the thread that made them, "MainThread", and are not
