@@ -57,14 +57,19 @@ export interface NiceSource {
   stuck(): boolean;
 }
 
-/** A thread's name and whether it is runnable, from /proc/self/task/<tid>/stat, or null once it is gone. */
-function threadState(tid: number): { name: string; runnable: boolean } | null {
-  let stat: string;
+/** /proc/self/task/<tid>/<file>, or null once the thread is gone (or the kernel has no such file). */
+function taskFile(tid: number, file: string): string | null {
   try {
-    stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+    return readFileSync(`/proc/self/task/${tid}/${file}`, 'latin1');
   } catch {
     return null;
   }
+}
+
+/** A thread's name and whether it is runnable, from /proc/self/task/<tid>/stat, or null once it is gone. */
+function threadState(tid: number): { name: string; runnable: boolean } | null {
+  const stat = taskFile(tid, 'stat');
+  if (stat === null) return null;
   // "tid (name) state ppid …": the name may hold spaces and parentheses; the last ')' ends it.
   const close = stat.lastIndexOf(')');
   return { name: stat.slice(stat.indexOf('(') + 1, close), runnable: stat[close + 2] === 'R' };
@@ -72,12 +77,8 @@ function threadState(tid: number): { name: string; runnable: boolean } | null {
 
 /** Voluntary context switches and CPU time (ms) of a thread, from /proc/self/task/<tid>/sched; null when gone or not there (a kernel without it). */
 function threadSched(tid: number): { voluntary: number; runMs: number } | null {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/self/task/${tid}/sched`, 'latin1');
-  } catch {
-    return null;
-  }
+  const text = taskFile(tid, 'sched');
+  if (text === null) return null;
   const field = (name: string) => {
     const at = text.indexOf(`\n${name}`);
     return at === -1 ? Number.NaN : Number.parseFloat(text.slice(text.indexOf(':', at) + 1, text.indexOf('\n', at + 1)));
