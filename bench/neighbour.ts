@@ -38,6 +38,7 @@ const repeated = (attack: (child: Target) => Promise<unknown>): Attack['start'] 
 };
 
 const manyKeys = JSON.stringify(Object.fromEntries([['code', '1'], ...Array.from({ length: 200_000 }, (_, index) => [`k${index}`, 1])]));
+const manyNumbers = JSON.stringify({ code: '1', x: Array.from({ length: 1_200_000 }, () => 1) });
 
 const attacks: Attack[] = [
   { name: '1 memory bomb, push(new Array(1000)), 64 MiB', start: repeated(run('const a=[]; for(;;) a.push(new Array(1000))')) },
@@ -49,6 +50,7 @@ const attacks: Attack[] = [
   { name: '4 60,000 timers, 8 MiB', start: repeated(run('for(let i=0;i<60000;i++) setTimeout(()=>{},1e6)', 8, 5)) },
   { name: '5 normalize in a loop', start: once(run("const s='\\u1e9b\\u0323'.repeat(1e6); let n=0; for(let i=0;i<1000;i++) n+=s.normalize('NFKD').length; n", 64, 5)) },
   { name: '6 8 × 200,000 unknown keys', start: repeated((child: Target) => Promise.all(Array.from({ length: 8 }, () => post(child, '/api/exec', manyKeys)))) },
+  { name: '6 8 × 1,200,000 numbers (2.4 MB)', start: repeated((child: Target) => Promise.all(Array.from({ length: 8 }, () => post(child, '/api/exec', manyNumbers)))) },
   { name: '9 two for(;;){}', start: (child: Target) => Promise.all([run('for(;;){}', 64, 10)(child), run('for(;;){}', 64, 10)(child)]) },
 ];
 

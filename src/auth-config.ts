@@ -2,6 +2,7 @@
 // depends on no part of the server): allowed Host and Origin values, bearer tokens, JWT
 // verification, tenancy and per-principal limits. Parsed from the flags declared in
 // src/config.ts; every bad value is an INVALID_FLAG error naming the flag.
+import { isIP } from 'node:net';
 import { McpV8Error } from './errors.ts';
 import { anonymousPrincipal } from './principal.ts';
 
@@ -42,6 +43,8 @@ export interface AuthConfig {
   principalExecutionsMax: number;
   /** Requests per second per principal (burst: one second's worth); 0: no limit. */
   principalRequestsPerSec: number;
+  /** `--trusted-proxy`: addresses and CIDRs whose X-Forwarded-For names the client (src/auth/trusted-proxy.ts). */
+  trustedProxies: string[];
 }
 
 /** True when some credential is required: tenancy and per-principal limits apply. */
@@ -142,6 +145,22 @@ function parseOrigins(values: string[]): string[] {
   });
 }
 
+/** `--trusted-proxy` values: an IPv4 or IPv6 address, or one with a /prefix (CIDR); comma lists allowed. */
+export function parseTrustedProxies(values: string[]): string[] {
+  return commaList(values).map((entry) => {
+    const slash = entry.indexOf('/');
+    const address = (slash === -1 ? entry : entry.slice(0, slash)).toLowerCase();
+    const family = isIP(address);
+    const what = `--trusted-proxy: '${entry.slice(0, 200)}'`;
+    if (family === 0) throw flagError(`${what} is not an IP address or CIDR (like 10.0.0.5, 10.0.0.0/8 or fd00::/8)`);
+    if (slash === -1) return address;
+    const prefix = entry.slice(slash + 1);
+    const bits = family === 4 ? 32 : 128;
+    if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > bits) throw flagError(`${what}: the prefix length must be a whole number from 0 to ${bits}`);
+    return `${address}/${Number(prefix)}`;
+  });
+}
+
 export function parseAuthConfig(values: AuthFlagValues): AuthConfig {
   const publicUrl = values.string('public-url');
   return {
@@ -155,6 +174,7 @@ export function parseAuthConfig(values: AuthFlagValues): AuthConfig {
     shareHeaps: values.bool('share-heaps'),
     principalExecutionsMax: values.int('principal-executions-max') ?? 1000,
     principalRequestsPerSec: values.int('principal-rate-limit') ?? 0,
+    trustedProxies: parseTrustedProxies(values.list('trusted-proxy')),
   };
 }
 

@@ -98,6 +98,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'mcp-sessions-max': { kind: 'int', min: 1, max: 1000000, help: 'Open MCP sessions on /mcp (or /sse) at most (default 10000); at the bound the least recently used idle one is closed.' },
   'mcp-session-idle-timeout': { kind: 'int', min: 1, max: 604800, help: 'Close a Streamable HTTP session after this many seconds with no request or stream open (default 3600).' },
   'allowed-hosts': { kind: 'list', help: 'Host header values accepted beside loopback names and the bind address (name or name:port, comma list or repeated; * for any).' },
+  'trusted-proxy': { kind: 'list', help: 'Address or CIDR of a reverse proxy in front (repeatable): from such a peer, the client for fair CPU shares is the rightmost X-Forwarded-For address not itself a trusted proxy; from any other peer X-Forwarded-For is ignored.' },
   'allowed-origins': { kind: 'list', help: 'Browser origins accepted beside same-origin requests (https://app.example.com, comma list or repeated; * for any).' },
   'auth-token': { kind: 'list', help: 'Bearer token clients must send: name=token or a bare token (repeatable; MCP_V8_AUTH_TOKEN takes a comma list). The name is the principal.' },
   'jwks-url': { kind: 'string', help: 'Accept JWTs signed by a key of this JWKS document (needs --jwt-issuer and --jwt-audience); the principal is the sub claim.' },
@@ -151,7 +152,7 @@ const flagSpecs: Record<string, FlagSpec> = {
 };
 
 /** Names that accept several occurrences (`--fetch-header a --fetch-header b`). */
-const repeatable = new Set(['peers', 'fetch-header', 'wasm-module', 'allowed-hosts', 'allowed-origins', 'auth-token', 'jwt-algorithms']);
+const repeatable = new Set(['peers', 'fetch-header', 'wasm-module', 'allowed-hosts', 'allowed-origins', 'trusted-proxy', 'auth-token', 'jwt-algorithms']);
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const defaultHttpBodyBytesMax = 4 * 1024 * 1024;
 

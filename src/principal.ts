@@ -14,8 +14,20 @@ export function schedulingClientOf(context: { principal: string; transport: stri
   return ownerOf(context) ?? context.connection;
 }
 
-/** The remote address and port of a request's connection: an anonymous caller's key for fair shares. */
+/** Requests from a trusted proxy, with the client address its X-Forwarded-For names (src/auth/trusted-proxy.ts; set by the gate). */
+const forwardedClients = new WeakMap<object, string>();
+
+export function setForwardedClient(request: object, address: string): void {
+  forwardedClients.set(request, address);
+}
+
+/**
+ * An anonymous caller's key for fair shares: the remote address and port of a request's
+ * connection, or behind a trusted proxy (--trusted-proxy) the client address it forwarded.
+ */
 export function connectionOf(request: { socket: { remoteAddress?: string | undefined; remotePort?: number | undefined } }): string {
+  const forwarded = forwardedClients.get(request);
+  if (forwarded !== undefined) return `client ${forwarded}`;
   return `connection ${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
 }
 

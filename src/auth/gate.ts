@@ -5,11 +5,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics, RefusalReason } from '../metrics.ts';
 import { authEnabled, type AuthConfig } from '../auth-config.ts';
-import { anonymousPrincipal } from '../principal.ts';
+import { anonymousPrincipal, setForwardedClient } from '../principal.ts';
 import { createHostOriginPolicy } from './host-origin.ts';
 import { createJwtVerifier, type JwtOutcome } from './jwt.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { createTokenTable } from './tokens.ts';
+import { createTrustedProxies } from './trusted-proxy.ts';
 
 const principals = new WeakMap<IncomingMessage, string>();
 
@@ -62,6 +63,7 @@ export function createGate(options: GateOptions): Gate {
   const tokens = createTokenTable(auth.tokens);
   const verifyJwt = auth.jwt === null ? null : createJwtVerifier(auth.jwt, logger);
   const rate = createRateLimiter(auth.principalRequestsPerSec);
+  const proxies = createTrustedProxies(auth.trustedProxies);
   const baseUrl = (request: IncomingMessage) => auth.publicUrl ?? `http://${request.headers.host ?? options.bindHost}`;
 
   function metadata(request: IncomingMessage, response: ServerResponse): void {
@@ -99,6 +101,10 @@ export function createGate(options: GateOptions): Gate {
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     const kind = classify(path, auth);
     if (kind === 'open') return true;
+    if (proxies !== null) {
+      const client = proxies.clientOf(request.socket.remoteAddress, request.headers['x-forwarded-for']);
+      if (client !== null) setForwardedClient(request, client);
+    }
     const notAllowed = hostOrigin.check(request.headers);
     if (notAllowed !== null) {
       refused(notAllowed.header === 'Host' ? 'host' : 'origin');

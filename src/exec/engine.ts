@@ -16,7 +16,7 @@ import { ModuleLoader } from './modules.ts';
 import { CheckpointDiverged, Run } from './run.ts';
 import type { LiveContextHandle, LiveHeapCache } from './live-heaps.ts';
 import { Scheduler, type Ticket } from './scheduler.ts';
-import { ThreadNice } from './thread-nice.ts';
+import { ThreadNice, type RunsCpu } from './thread-nice.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
 import { ErrorTexts, type CheckpointStart, type Engine, type LiveHeaps, type ReplayStart, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
@@ -171,11 +171,30 @@ class IsolateEngine implements Engine {
     this.scheduler = new Scheduler({ slots: this.slots, ...(options.inFlightMax === undefined ? {} : { inFlightMax: options.inFlightMax }) });
     // Also while any isolate is stuck: a thread V8 cannot stop that still spins stays lowered
     // after its run ended (with no long run, every thread would get its priority back).
-    this.threadNice = new ThreadNice(() => this.scheduler.anyLong || this.stuck.size > 0, this.logger ?? null);
+    this.threadNice = new ThreadNice({ runsCpu: (longMs) => this.runsCpu(longMs), stuck: () => this.stuck.size > 0 }, this.logger ?? null);
     this.threadNice.start();
   }
 
   private readonly threadNice: ThreadNice;
+  /** The isolate of each run executing now, with its CPU time (ns) when the run began (thread-nice.ts). */
+  private readonly runCpuStart = new Map<ivm.Isolate, bigint>();
+
+  /** Runs executing now, the most CPU time (ms) one has used since it began, and how many have used `longMs` or more. */
+  private runsCpu(longMs: number): RunsCpu {
+    let mostMs = 0;
+    let long = 0;
+    for (const [isolate, startNs] of this.runCpuStart) {
+      let usedMs: number;
+      try {
+        usedMs = Number(isolate.cpuTime - startNs) / 1e6;
+      } catch {
+        continue; // disposed meanwhile
+      }
+      mostMs = Math.max(mostMs, usedMs);
+      if (usedMs >= longMs) long++;
+    }
+    return { running: this.runCpuStart.size, mostMs, long };
+  }
 
   private readonly stuckRssMax: number;
 
@@ -200,6 +219,7 @@ class IsolateEngine implements Engine {
   /** Counts a stuck isolate, and retires the node past the bound on them. */
   private markStuck(isolate: ivm.Isolate): void {
     this.stuck.add(isolate);
+    this.threadNice.wake();
     this.checkStuckBound();
     if (this.rssCheck === null && this.retiringReason === null) {
       this.rssCheck = setInterval(() => this.checkStuckBound(), stuckRssCheckMs);
@@ -448,6 +468,12 @@ class IsolateEngine implements Engine {
   /** Runs it to its outcome, cancellable; `clean`: the context is fit for another run (stateful: to be kept). */
   private async execute(run: Run, prepared: PreparedContext, request: RunRequest): Promise<{ outcome: RunOutcome; clean: boolean }> {
     this.active.add(run);
+    try {
+      this.runCpuStart.set(prepared.isolate, prepared.isolate.cpuTime);
+      this.threadNice.wake();
+    } catch {
+      // Disposed already: the run fails at once.
+    }
     const onAbort = () => run.stop('cancelled');
     request.signal.addEventListener('abort', onAbort, { once: true });
     // Aborted or closed while the isolate was being prepared: too late to have heard it.
@@ -469,6 +495,7 @@ class IsolateEngine implements Engine {
       run.clearDeadline();
       request.signal.removeEventListener('abort', onAbort);
       this.active.delete(run);
+      this.runCpuStart.delete(prepared.isolate);
     }
   }
 

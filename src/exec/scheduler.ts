@@ -86,13 +86,6 @@ export class Scheduler {
     return this.holders.size;
   }
 
-  /** Whether any run has held its lane `longRunMs` or longer (thread-nice.ts lowers such threads). */
-  get anyLong(): boolean {
-    const nowMs = performance.now();
-    for (const holder of this.holders) if (holder.sinceMs !== null && nowMs - holder.sinceMs >= longRunMs) return true;
-    return false;
-  }
-
   /** Runs holding a lane now. */
   get busy(): number {
     return this.busyCount;

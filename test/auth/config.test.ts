@@ -18,7 +18,7 @@ describe('access-control flags', () => {
   test('defaults: nothing allowed beyond loopback, no credentials, no limits but the executions bound', () => {
     assert.deepEqual(auth([]), {
       allowedHosts: [], allowedOrigins: [], tokens: [], jwt: null, allowUnauthenticated: false, metricsUnauthenticated: false,
-      publicUrl: null, shareHeaps: false, principalExecutionsMax: 1000, principalRequestsPerSec: 0,
+      publicUrl: null, shareHeaps: false, principalExecutionsMax: 1000, principalRequestsPerSec: 0, trustedProxies: [],
     });
   });
 
@@ -30,6 +30,24 @@ describe('access-control flags', () => {
     const jwt = auth(['--jwks-url', 'https://issuer.example/jwks?k=1', '--jwt-issuer', 'https://issuer.example', '--jwt-audience', 'mcp', '--jwt-algorithms', 'ES256,EdDSA']).jwt;
     assert.deepEqual(jwt, { jwksUrl: 'https://issuer.example/jwks?k=1', issuer: 'https://issuer.example', audience: 'mcp', algorithms: ['ES256', 'EdDSA'], cooldownSecs: 30 });
     assert.equal(auth(['--public-url', 'https://mcp.example/some/path']).publicUrl, 'https://mcp.example');
+  });
+
+  test('--trusted-proxy: addresses and CIDRs, IPv4 and IPv6, repeated or comma-separated or from MCP_V8_TRUSTED_PROXY', () => {
+    assert.deepEqual(auth(['--trusted-proxy', '10.0.0.5', '--trusted-proxy', '192.168.0.0/16, FD00::/8']).trustedProxies, ['10.0.0.5', '192.168.0.0/16', 'fd00::/8']);
+    assert.deepEqual(auth([], { MCP_V8_TRUSTED_PROXY: '127.0.0.1,::1' }).trustedProxies, ['127.0.0.1', '::1']);
+    assert.deepEqual(auth([]).trustedProxies, []);
+  });
+
+  test('--trusted-proxy: a bad value is a start-up error naming it', () => {
+    const cases: [string, RegExp][] = [
+      ['proxy.example', /--trusted-proxy: 'proxy\.example' is not an IP address or CIDR/],
+      ['10.0.0.256', /'10\.0\.0\.256' is not an IP address/],
+      ['10.0.0.0/33', /'10\.0\.0\.0\/33': the prefix length must be a whole number from 0 to 32/],
+      ['fd00::/129', /from 0 to 128/],
+      ['10.0.0.0/', /prefix length/],
+      ['10.0.0.0/8x', /prefix length/],
+    ];
+    for (const [value, message] of cases) assert.throws(() => parseConfig(['--http-port', '0', '--trusted-proxy', value], {}), message, value);
   });
 
   test('beyond loopback: a credential or --allow-unauthenticated; loopback and stdio need neither', () => {

@@ -1,9 +1,10 @@
 // The streaming count of a JSON body's strings (src/transport/body.ts, StringCounter): whatever
 // the chunks the body arrives in, escapes across their boundaries included, it counts what
-// JSON.parse would see, and refuses past bodyStringsMax.
+// JSON.parse would see, and refuses past bodyStringsMax; and its values (commas, '[' and '{'
+// outside strings), refused past bodyValuesMax.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { StringCounter, bodyStringsMax } from '../../src/transport/body.ts';
+import { StringCounter, bodyStringsMax, bodyValuesMax, parseJsonBody } from '../../src/transport/body.ts';
 
 /** Whether the counter accepts `text` cut into pieces of `size` bytes. */
 function accepts(text: string, size: number): boolean {
@@ -22,8 +23,35 @@ describe('StringCounter', () => {
   });
 
   test('one string more than bodyStringsMax is refused, in any pieces', () => {
-    const text = JSON.stringify(Array.from({ length: bodyStringsMax + 1 }, (_, index) => `"${index}\\`));
-    for (const size of [1, 5, 65_536]) assert.equal(accepts(text, size), false, `pieces of ${size}`);
-    assert.equal(accepts(JSON.stringify(Array.from({ length: bodyStringsMax }, (_, index) => `"${index}\\`)), 3), true);
+    // Keys and values: two strings per comma, so the strings' bound is the one reached.
+    const pairs = Object.fromEntries(Array.from({ length: bodyStringsMax / 2 }, (_, index) => [`"${index}\\`, `\\${index}"`]));
+    const text = JSON.stringify([pairs, 'one more']);
+    for (const size of [1, 5, 65_536]) {
+      const counter = new StringCounter();
+      const bytes = Buffer.from(text);
+      let accepted = true;
+      for (let at = 0; at < bytes.length && accepted; at += size) accepted = counter.add(bytes.subarray(at, at + size));
+      assert.equal(accepted, false, `pieces of ${size}`);
+      assert.match(counter.refusal!.message, new RegExp(`more than ${bodyStringsMax} strings`));
+    }
+    assert.equal(accepts(JSON.stringify([pairs]), 3), true);
+  });
+
+  test('values outside strings past bodyValuesMax are refused, in any pieces; commas, brackets and braces inside strings are not values', () => {
+    // A 2.4 MB [1,1,…] took the main thread ≈ 100 ms to parse, with no string in it.
+    const numbers = (count: number) => JSON.stringify({ code: '1', x: Array.from({ length: count }, () => 1) });
+    // The object's '{', the array's '[', the comma between the members: 3; the items: count − 1 commas.
+    assert.equal(accepts(numbers(bodyValuesMax - 2), 65_536), true);
+    for (const size of [1, 3, 65_536]) assert.equal(accepts(numbers(bodyValuesMax - 1), size), false, `pieces of ${size}`);
+    assert.equal(accepts(JSON.stringify(Array.from({ length: bodyValuesMax + 1 }, () => ({}))), 4096), false, 'empty objects');
+    assert.equal(accepts('['.repeat(bodyValuesMax + 1), 4096), false, 'nesting');
+    const code = JSON.stringify({ code: `const a = [${'{x:[1,2]},'.repeat(50_000)}]; "\\",[{` });
+    for (const size of [1, 7, 65_536]) assert.equal(accepts(code, size), true, `code full of , [ { in pieces of ${size}`);
+  });
+
+  test('a body read whole (a cluster peer\'s) is counted the same, with a message naming the bound', () => {
+    const body = Buffer.from(JSON.stringify({ code: '1', x: Array.from({ length: bodyValuesMax }, () => 0) }));
+    assert.throws(() => parseJsonBody(body), new RegExp(`request body holds more than ${bodyValuesMax} values`));
+    assert.deepEqual(parseJsonBody(Buffer.from('{"code":"[1,2,3]"}')), { code: '[1,2,3]' });
   });
 });

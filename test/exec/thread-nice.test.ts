@@ -1,0 +1,124 @@
+// src/exec/thread-nice.ts in this process: a real isolated-vm isolate spins on a real pool
+// thread, and the looks are made by hand (sample()) or by the class's own timer, with the runs'
+// CPU times given by the test. Behaviour is counted in looks, never in wall time: a spinning run's
+// thread is lowered at the `busySamples`-th look that finds it runnable, not before, and gets
+// its priority back at the first look that finds it asleep, or once no run has used enough CPU;
+// and no more threads are lowered than there are runs that have.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { test } from 'node:test';
+import ivm from 'isolated-vm';
+import { busySamples, loweredNice, lookAfterMs, ThreadNice, type NiceSource } from '../../src/exec/thread-nice.ts';
+
+/** This process's isolate threads (named "MainThread", not the main thread) with their state. */
+function isolateThreads(): { tid: number; runnable: boolean }[] {
+  return readdirSync('/proc/self/task').flatMap((entry) => {
+    const tid = Number(entry);
+    if (tid === process.pid) return [];
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+      const close = stat.lastIndexOf(')');
+      return stat.slice(stat.indexOf('(') + 1, close) === 'MainThread' ? [{ tid, runnable: stat[close + 2] === 'R' }] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Waits (event loop turns, bounded) until `check` holds. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let turn = 0; !check(); turn++) {
+    assert.ok(turn < 200_000, `never: ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Starts `for(;;){}` in a fresh isolate; answers its thread's id and a way to stop it. */
+async function spin(): Promise<{ tid: number; stop: () => Promise<void> }> {
+  const before = new Set(isolateThreads().filter((thread) => thread.runnable).map((thread) => thread.tid));
+  const isolate = new ivm.Isolate({ memoryLimit: 16 });
+  const context = await isolate.createContext();
+  const running = context.eval('for(;;){}', { timeout: 120_000 }).catch((error: unknown) => error);
+  let tid = 0;
+  await until(() => {
+    tid = isolateThreads().find((thread) => thread.runnable && !before.has(thread.tid))?.tid ?? 0;
+    return tid !== 0;
+  }, 'the spinning isolate\'s thread runs');
+  return { tid, stop: async () => { isolate.dispose(); await running; } };
+}
+
+/** Runs as the engine would report them: one executing, that has used `usedMs()` of CPU (none when 0). */
+const source = (usedMs: () => number): NiceSource => ({
+  runsCpu: (longMs) => { const mostMs = usedMs(); return { running: mostMs > 0 ? 1 : 0, mostMs, long: mostMs >= longMs ? 1 : 0 }; },
+  stuck: () => false,
+});
+
+test('a spinning run\'s thread is lowered at its busySamples-th look and restored at the first look that finds it asleep', async () => {
+  const nice = new ThreadNice(source(() => lookAfterMs));
+  const spinner = await spin();
+  try {
+    for (let look = 1; look < busySamples; look++) {
+      nice.sample();
+      assert.equal(os.getPriority(spinner.tid), 0, `not lowered at look ${look}`);
+    }
+    nice.sample();
+    assert.equal(os.getPriority(spinner.tid), loweredNice, `lowered at look ${busySamples}`);
+    assert.equal(nice.loweredThreads, 1);
+  } finally {
+    await spinner.stop();
+  }
+  await until(() => !isolateThreads().find((thread) => thread.tid === spinner.tid)?.runnable, 'the thread sleeps once its isolate is gone');
+  nice.sample();
+  assert.equal(os.getPriority(spinner.tid), 0, 'restored at the first look that finds it asleep');
+  assert.equal(nice.loweredThreads, 0);
+  assert.equal(nice.looks, busySamples + 1);
+});
+
+test('its own timer: no look while no run has used lookAfterMs of CPU; looks once one has; priorities back when none has', async () => {
+  let heldMs = lookAfterMs / 2;
+  let asked = 0;
+  let onAsk: (() => void) | null = null;
+  const nice = new ThreadNice(source(() => { asked++; onAsk?.(); return heldMs; }));
+  const asks = (count: number) => new Promise<void>((resolve) => { const target = asked + count; onAsk = () => { if (asked >= target) { onAsk = null; setImmediate(resolve); } }; });
+  const spinner = await spin();
+  try {
+    nice.start();
+    await asks(3);
+    assert.equal(nice.looks, 0, 'a run that has used little CPU costs no look (no /proc read)');
+    heldMs = lookAfterMs;
+    await asks(busySamples + 1);
+    assert.ok(nice.looks >= busySamples, `looks made: ${nice.looks}`);
+    assert.equal(os.getPriority(spinner.tid), loweredNice, 'the spinning thread is lowered by the timer\'s looks');
+    heldMs = 0;
+    await asks(1);
+    assert.equal(os.getPriority(spinner.tid), 0, 'no run executing: every thread has its priority back');
+    assert.equal(nice.loweredThreads, 0);
+    const looks = nice.looks;
+    heldMs = lookAfterMs;
+    nice.wake(); // a run started: the timer runs again
+    await asks(busySamples + 1);
+    assert.equal(os.getPriority(spinner.tid), loweredNice, 'lowered again');
+    assert.ok(nice.looks > looks);
+    nice.stop();
+    assert.equal(os.getPriority(spinner.tid), 0, 'stop gives priorities back');
+  } finally {
+    nice.stop();
+    await spinner.stop();
+  }
+});
+
+test('no more threads are lowered than the runs that have used lookAfterMs of CPU', async () => {
+  const nice = new ThreadNice(source(() => lookAfterMs));
+  const spinners = [await spin(), await spin()];
+  try {
+    for (let look = 0; look < busySamples + 2; look++) nice.sample(1);
+    assert.equal(nice.loweredThreads, 1, 'one long run: one thread lowered, though two spin');
+    assert.deepEqual(spinners.map((spinner) => os.getPriority(spinner.tid)).sort(), [0, loweredNice]);
+    nice.sample(2);
+    assert.equal(nice.loweredThreads, 2, 'two long runs: both');
+  } finally {
+    nice.stop();
+    for (const spinner of spinners) await spinner.stop();
+  }
+});
