@@ -20,7 +20,10 @@
 // A record's two keys always go in the same batch (atomic), and a batch holds everything queued
 // before it, so an execution's lines reach the OS before or with its final status: a kill -9 keeps
 // every line of a finished execution (LevelDB's log is in the page cache). A record is visible to
-// `get` as finished only once that write is done.
+// `get` as finished as soon as `finish` is called, before that write is done: a reply with the
+// result goes out without waiting for LevelDB (a kill -9 in the milliseconds between leaves it
+// interrupted after the restart; docs/storage.md). A create is queued the same way: its record
+// is readable at once, and `create` resolves once it is written.
 import type { Level } from 'level';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
@@ -158,6 +161,8 @@ interface OutputCounters {
   bytes: number;
   /** The chunk in the queue that new lines join, until a batch takes it. */
   open: QueuedChunk | null;
+  /** The record as created (running): what `finish` completes without a read. */
+  created: ExecutionRecord;
 }
 
 /** What an eviction must free at least. */
@@ -263,7 +268,7 @@ export class ExecutionStore {
 
   async create(record: ExecutionRecord): Promise<void> {
     assert(record.status === 'running', 'a record is created running');
-    this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], bytes: 0, open: null });
+    this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], bytes: 0, open: null, created: record });
     this.indexes.track(record.execution_id);
     this.remember(record);
     await this.writeRecord(record.execution_id, true, [
@@ -336,26 +341,36 @@ export class ExecutionStore {
     });
   }
 
-  /** `urgent`: somebody waits for this record, so it is written at once rather than after `finishFlushDelayMs`. */
-  async finish(id: string, final: FinalRecordFields, urgent = false): Promise<void> {
-    const record = await this.get(id);
-    assert(record !== undefined, `finish of a known execution (${id})`);
-    const finished: ExecutionRecord = { ...record, ...final };
-    const bytes = this.outputs.get(id)?.bytes ?? 0;
-    try {
-      // Queued after every line of this execution, so written with them or after them.
-      await this.writeRecord(id, urgent, [
-        { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
-        { type: 'del', key: runningKey(id) },
-        ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
-      ]);
-    } finally {
-      // Finished in memory even when the write failed: a poll must not see "running" for ever.
-      // On disk the record keeps its running marker, and the next start marks it interrupted.
-      this.remember(finished);
+  /**
+   * The run's final fields. In memory at once, before this returns: `get` and `list` answer the
+   * finished record from here on (a reply from memory, then get_execution, agree), while its write
+   * is queued behind every line of the execution; the promise resolves once it is written.
+   * `urgent`: somebody waits for this record, so its batch starts at once rather than after
+   * `finishFlushDelayMs`. A crash before the batch is written leaves the record running on disk,
+   * and the next start marks it interrupted (docs/storage.md).
+   */
+  finish(id: string, final: FinalRecordFields, urgent = false): Promise<void> {
+    const output = this.outputs.get(id);
+    assert(output !== undefined, `finish of an execution created by this store and not yet finished (${id})`);
+    const finished: ExecutionRecord = { ...output.created, ...final };
+    const bytes = output.bytes;
+    // Finished in memory even when the write fails: a poll must not see "running" for ever.
+    // On disk the record keeps its running marker, and the next start marks it interrupted.
+    this.remember(finished);
+    // Queued after every line of this execution, so written with them or after them. Until then
+    // its unwritten lines stay readable from `outputs`.
+    const written = this.writeRecord(id, urgent, [
+      { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
+      { type: 'del', key: runningKey(id) },
+      ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
+    ]);
+    return written.then(() => {
       this.outputs.delete(id);
-    }
-    if (bytes > 0) this.evictIfOver();
+      if (bytes > 0) this.evictIfOver();
+    }, (error: unknown) => {
+      this.outputs.delete(id);
+      throw error;
+    });
   }
 
   private writeRecord(id: string, urgent: boolean, operations: BatchOperation[]): Promise<void> {
