@@ -34,6 +34,12 @@ export interface SubmitRequest {
   client?: string | null;
   /** Cluster mode: set on a run another node handed over, so it is not handed on again. */
   forwarded?: boolean;
+  /**
+   * The caller waits for the outcome (`wait_ms`) and tells nobody the id before: the id is
+   * answered before its record is written, which then usually shares its finish's batch. A wait
+   * that ends with the run still going answers only once the record is written (`waitFor`).
+   */
+  awaited?: boolean;
 }
 
 /**
@@ -79,6 +85,10 @@ interface LiveExecution {
   startedAt: string | null;
   /** Callers waiting for it (wait_ms): its final record is then written at once (ExecutionStore.finish). */
   waiters: number;
+  /** Its record's create is written (it rejects when that write failed). */
+  created: Promise<void>;
+  /** Set when the create's write failed: the run was cancelled for it, and fails with this. */
+  createFailed: Error | null;
 }
 
 /** Characters of code kept with each record for list_executions (its first line or so). */
@@ -202,7 +212,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     const home = await this.sessionHome(request);
     if (home !== null) {
       try {
-        return await this.remote!.submit(home, { ...request, forwarded: true });
+        return await this.remote!.submit(home, { ...request, forwarded: true, awaited: false });
       } catch (error) {
         // The home node is down, starting or stopping: run here (the replicated records rebuild the heap by replay).
         if (!isMcpV8Error(error) || (error.code !== 'NO_QUORUM' && error.code !== 'STOPPING')) throw error;
@@ -245,8 +255,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       throw error;
     }
     // The id is answered once its record is written (a 202 names an execution that survives a
-    // restart); the run did not wait for that write, and a wait_ms request waits for the run anyway.
-    await launched.created;
+    // restart); the run did not wait for that write. An awaited run's id goes out with its outcome.
+    if (request.awaited !== true) await launched.created;
     return launched.executionId;
   }
 
@@ -268,10 +278,10 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       execution_id: executionId, status: 'running', result: null, heap: null, error: null,
       started_at: null, completed_at: null, code_snippet: codeSnippet(request.code),
       ...(request.owner == null ? {} : { owner: request.owner }),
-    });
+    }, request.awaited !== true);
     this.metrics.executionSubmitted();
     const abort = new AbortController();
-    const live = { abort, startedAt: null, waiters: 0 } as Partial<LiveExecution> as LiveExecution;
+    const live = { abort, startedAt: null, waiters: 0, created, createFailed: null } as Partial<LiveExecution> as LiveExecution;
     let failSettled: (error: unknown) => void = () => undefined;
     live.settled = new Promise((resolve, reject) => { live.settle = resolve; failSettled = reject; });
     live.done = this.runToRecord(executionId, request, stateful, live, startedAt);
@@ -281,7 +291,10 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     live.done.then(live.settle, failSettled);
     live.settled.catch(() => undefined);
     this.live.set(executionId, live);
-    created.catch(() => abort.abort());
+    created.catch((error: unknown) => {
+      live.createFailed = error instanceof Error ? error : new Error(String(error));
+      abort.abort();
+    });
     return { executionId, created };
   }
 
@@ -311,6 +324,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       else this.logger?.error({ err: error, executionId }, 'a host fault failed this execution');
       outcome = { status: 'failed', result: null, error: `Internal error: ${(error as Error).message}` };
     }
+    if (live.createFailed !== null) outcome = { status: 'failed', result: null, error: `Internal error: the execution's record could not be written (${live.createFailed.message}); the run was stopped` };
     const completedAt = new Date();
     const record: ExecutionRecord = {
       execution_id: executionId, status: outcome.status, result: outcome.result, ...(outcome.resultType === undefined ? {} : { result_type: outcome.resultType }), heap, error: explainFailure(outcome.status === 'failed' ? originalPositions(outcome.error, request.code) : outcome.error, request.code),
@@ -470,7 +484,11 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
       live.waiters--;
       clearTimeout(timer);
     }
-    return finished ?? this.get(executionId);
+    if (finished !== null) return finished;
+    // Still running: its id goes out now, so its record must be written first (an awaited run's
+    // create waits for company; a failed create ends the run, whose record then says why).
+    await live.created.catch(() => undefined);
+    return this.get(executionId);
   }
 
   async cancel(executionId: string): Promise<{ ok: true } | { ok: false; error: string }> {

@@ -87,7 +87,7 @@ describe('host faults', () => {
     }
   });
 
-  test('a record whose create cannot be written: the submission fails with the cause, and the run (started beside the write) is cancelled', async () => {
+  test('a record whose create cannot be written: the submission fails with the cause (awaited: the run fails with it), and the run, started beside the write, is stopped', async () => {
     const path = join(tempDir('host-fault-create'), 'executions');
     const store = await ExecutionStore.open({ path });
     const { logger } = capturedLogger();
@@ -95,10 +95,17 @@ describe('host faults', () => {
     const finished: ExecutionRecord[] = [];
     service.on('finished', (record) => finished.push(record));
     await store.close();
-    await assert.rejects(service.submit(request('await new Promise((resolve) => setTimeout(resolve, 60_000))')), /closed|not open/i);
+    const slow = request('await new Promise((resolve) => setTimeout(resolve, 60_000))');
+    await assert.rejects(service.submit(slow), /closed|not open/i);
+    // A run somebody waits for (wait_ms) has its id before the write: its record says why it stopped.
+    const awaited = await service.submit({ ...slow, awaited: true });
+    const record = await service.wait(awaited, 60_000);
+    assert.equal(record.status, 'failed');
+    assert.match(record.error ?? '', /^Internal error: the execution's record could not be written \(.*(closed|not open).*\); the run was stopped$/i);
     await service.close();
-    assert.equal(finished.length, 1);
-    assert.equal(finished[0]!.status, 'cancelled', 'the run did not go on for a submission that failed');
+    assert.equal(finished.length, 2);
+    assert.equal(finished[0]!.status, 'failed', 'the run did not go on for a submission that failed');
+    assert.match(finished[0]!.error ?? '', /the run was stopped$/);
     assert.equal(service.liveExecutions, 0);
   });
 
