@@ -487,6 +487,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     if (finished !== null) return finished;
     // Still running: its id goes out now, so its record must be written first (an awaited run's
     // create waits for company; a failed create ends the run, whose record then says why).
+    void this.store.flush();
     await live.created.catch(() => undefined);
     return this.get(executionId);
   }

@@ -90,6 +90,13 @@ export const outputFlushDelayMs = 5;
  */
 export const finishFlushDelayMs = 2;
 export const outputFlushLinesMax = 2_000;
+/**
+ * A create nobody is told of before its run's outcome (wait_ms) waits this long for company: a
+ * short run's finish takes it along (one batch, one trip to LevelDB's thread, per run), and a
+ * longer run's record is on disk within this bound all the same. 2 ms was too short on a busy
+ * machine, where a run of `1 + 1` takes 3–5 ms.
+ */
+export const lazyCreateDelayMs = 20;
 export const listLimitDefault = 1_000;
 export const interruptedError = 'Interrupted: the server stopped before this execution finished';
 /** Records of recent executions kept in memory, so polling does not read LevelDB. */
@@ -143,10 +150,18 @@ type BatchOperation = { type: 'put'; key: string; value: string } | { type: 'del
 /** Console lines of one execution that are written as one entry; it takes lines until a batch takes it. */
 interface QueuedChunk { kind: 'chunk'; id: string; firstLine: number; lines: string[]; chars: number }
 
+/**
+ * When a record's batch starts: `now` (the next turn: a create whose id is answered, a finish
+ * somebody waits for), `soon` (within finishFlushDelayMs: other finishes), `lazy` (within
+ * lazyCreateDelayMs: the create of a run whose id goes out with its outcome, which usually
+ * shares its finish's batch).
+ */
+type WriteWhen = 'now' | 'soon' | 'lazy';
+
 /** One entry of the write queue: a chunk of console lines, a record's keys (atomic), or a flush barrier. */
 type QueuedWrite =
   | QueuedChunk
-  | { kind: 'record'; id: string; urgent: boolean; operations: BatchOperation[]; resolve: () => void; reject: (error: unknown) => void }
+  | { kind: 'record'; id: string; when: WriteWhen; operations: BatchOperation[]; resolve: () => void; reject: (error: unknown) => void }
   | { kind: 'barrier'; resolve: () => void };
 
 /** A batch stops taking queue entries once it holds this many operations (bounds one write's main-thread cost). */
@@ -184,8 +199,10 @@ export class ExecutionStore {
   private queue: QueuedWrite[] = [];
   /** Entries of `queue` that make the next batch start at once (creates, barriers). */
   private queuedUrgent = 0;
-  /** Records in `queue` that are not urgent (finishes, creates of awaited runs): the next batch starts within finishFlushDelayMs. */
+  /** Finishes in `queue` nobody waits for: the next batch starts within finishFlushDelayMs. */
   private queuedFinishes = 0;
+  /** Lazy creates in `queue`: the next batch starts within lazyCreateDelayMs. */
+  private queuedLazy = 0;
   private queuedLines = 0;
   private writing = false;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -268,7 +285,7 @@ export class ExecutionStore {
 
   /**
    * `urgent` false: nobody is told the id until the run's outcome (a request with wait_ms), so the
-   * record may wait up to `finishFlushDelayMs` for company, usually its own finish: one batch per
+   * record may wait up to `lazyCreateDelayMs` for company, usually its own finish: one batch per
    * short run instead of two.
    */
   async create(record: ExecutionRecord, urgent = true): Promise<void> {
@@ -276,7 +293,7 @@ export class ExecutionStore {
     this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], bytes: 0, open: null, created: record });
     this.indexes.track(record.execution_id);
     this.remember(record);
-    await this.writeRecord(record.execution_id, urgent, [
+    await this.writeRecord(record.execution_id, urgent ? 'now' : 'lazy', [
       { type: 'put', key: recordKey(record.execution_id), value: JSON.stringify(record) },
       { type: 'put', key: runningKey(record.execution_id), value: '' },
     ]);
@@ -364,7 +381,7 @@ export class ExecutionStore {
     this.remember(finished);
     // Queued after every line of this execution, so written with them or after them. Until then
     // its unwritten lines stay readable from `outputs`.
-    const written = this.writeRecord(id, urgent, [
+    const written = this.writeRecord(id, urgent ? 'now' : 'soon', [
       { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
       { type: 'del', key: runningKey(id) },
       ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
@@ -378,23 +395,28 @@ export class ExecutionStore {
     });
   }
 
-  private writeRecord(id: string, urgent: boolean, operations: BatchOperation[]): Promise<void> {
+  private writeRecord(id: string, when: WriteWhen, operations: BatchOperation[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind: 'record', id, urgent, operations, resolve, reject });
-      if (urgent) this.queuedUrgent++;
-      else this.queuedFinishes++;
+      this.queue.push({ kind: 'record', id, when, operations, resolve, reject });
+      this.countQueued(when, 1);
       this.scheduleWrite();
     });
   }
 
-  /** Starts the next batch: at once for a create or a flush, soon for a finish, later for lines only. */
+  private countQueued(when: WriteWhen, delta: 1 | -1): void {
+    if (when === 'now') this.queuedUrgent += delta;
+    else if (when === 'soon') this.queuedFinishes += delta;
+    else this.queuedLazy += delta;
+  }
+
+  /** Starts the next batch: at once for a create or a flush, soon for a finish, later for lines or a lazy create. */
   private scheduleWrite(): void {
     if (this.writing || this.queue.length === 0) return;
     if (this.queuedUrgent > 0 || this.queuedLines >= outputFlushLinesMax) {
       this.flushImmediate ??= setImmediate(() => { this.flushImmediate = null; this.writeBatch(); });
       return;
     }
-    const delayMs = this.queuedFinishes > 0 ? finishFlushDelayMs : outputFlushDelayMs;
+    const delayMs = this.queuedFinishes > 0 ? finishFlushDelayMs : this.queuedLines > 0 ? outputFlushDelayMs : lazyCreateDelayMs;
     if (this.flushTimer !== null && this.flushTimerDelayMs <= delayMs) return;
     if (this.flushTimer !== null) clearTimeout(this.flushTimer);
     this.flushTimerDelayMs = delayMs;
@@ -438,8 +460,7 @@ export class ExecutionStore {
       entries.push(entry);
       if (entry.kind === 'record') {
         operations.push(...entry.operations);
-        if (entry.urgent) this.queuedUrgent--;
-        else this.queuedFinishes--;
+        this.countQueued(entry.when, -1);
       } else if (entry.kind === 'barrier') {
         this.queuedUrgent--;
       } else {

@@ -3,7 +3,7 @@
 // write; and a reopen finds every finished record and its lines.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ExecutionStore, finishFlushDelayMs, type ExecutionRecord } from '../../src/storage/execution-store.ts';
+import { ExecutionStore, finishFlushDelayMs, lazyCreateDelayMs, type ExecutionRecord } from '../../src/storage/execution-store.ts';
 import { newExecutionId } from '../../src/exec/ids.ts';
 import { tempDir } from '../support/server-process.ts';
 
@@ -95,6 +95,39 @@ describe('execution store group commit', () => {
       t.mock.timers.reset();
       await waited.close();
       await unwaited.close();
+    }
+  });
+
+  test('a lazy create (wait_ms) waits for company: its finish takes it along in one batch; alone, it is written after lazyCreateDelayMs', { timeout: 60_000 }, async (t) => {
+    const path = tempDir('gc-lazy-create');
+    const store = await ExecutionStore.open({ path });
+    const [short, long] = [running(), running()];
+    try {
+      t.mock.timers.enable({ apis: ['setTimeout'] });
+      const written: string[] = [];
+      const shortCreated = store.create(short, false).then(() => written.push('short created'));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(written.length, 0, 'not written on the next turn');
+      assert.equal((await store.get(short.execution_id))?.status, 'running', 'readable at once');
+      await store.finish(short.execution_id, completed('1'), true).then(() => written.push('short finished'));
+      await shortCreated;
+      assert.deepEqual(written, ['short created', 'short finished'], 'written with its finish, in order');
+      const longCreated = store.create(long, false).then(() => written.push('long created'));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(written.length, 2);
+      t.mock.timers.tick(lazyCreateDelayMs);
+      await longCreated;
+      assert.equal(written[2], 'long created');
+    } finally {
+      t.mock.timers.reset();
+      await store.close();
+    }
+    const reopened = await ExecutionStore.open({ path });
+    try {
+      assert.equal((await reopened.get(short.execution_id))?.status, 'completed');
+      assert.equal((await reopened.get(long.execution_id))?.status, 'failed', 'created on disk, then interrupted by the stop');
+    } finally {
+      await reopened.close();
     }
   });
 
