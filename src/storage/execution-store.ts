@@ -13,8 +13,9 @@
 //   queued lines) writes them, so a flood of lines costs one write per batch, never an fsync per
 //   line, and one batch entry per chunk;
 // - a create asks for a batch at once (the next turn of the event loop, or as soon as the batch
-//   being written is done); a finish waits at most 2 ms for company; each resolves only when its
-//   batch is written. Under load many executions' creates and finishes share one batch and one
+//   being written is done), or within 20 ms for a run whose id goes out only with its outcome
+//   (wait_ms: its finish usually takes it along); a finish waits at most 2 ms for company, none
+//   when somebody waits for it; each resolves only when its batch is written. Under load many executions' creates and finishes share one batch and one
 //   trip to LevelDB's thread (a batch costs ~50 us of main thread whatever its size), while alone
 //   a create costs what a direct write did.
 // A record's two keys always go in the same batch (atomic), and a batch holds everything queued
@@ -22,7 +23,7 @@
 // every line of a finished execution (LevelDB's log is in the page cache). A record is visible to
 // `get` as finished as soon as `finish` is called, before that write is done: a reply with the
 // result goes out without waiting for LevelDB (a kill -9 in the milliseconds between leaves it
-// interrupted after the restart; docs/storage.md). A create is queued the same way: its record
+// interrupted, or unknown, after the restart; docs/storage.md). A create is queued the same way: its record
 // is readable at once, and `create` resolves once it is written.
 import type { Level } from 'level';
 import { LRUCache } from 'lru-cache';
