@@ -13,14 +13,18 @@
 //   queued lines) writes them, so a flood of lines costs one write per batch, never an fsync per
 //   line, and one batch entry per chunk;
 // - a create asks for a batch at once (the next turn of the event loop, or as soon as the batch
-//   being written is done); a finish waits at most 2 ms for company; each resolves only when its
-//   batch is written. Under load many executions' creates and finishes share one batch and one
+//   being written is done), or within 20 ms for a run whose id goes out only with its outcome
+//   (wait_ms: its finish usually takes it along); a finish waits at most 2 ms for company, none
+//   when somebody waits for it; each resolves only when its batch is written. Under load many executions' creates and finishes share one batch and one
 //   trip to LevelDB's thread (a batch costs ~50 us of main thread whatever its size), while alone
 //   a create costs what a direct write did.
 // A record's two keys always go in the same batch (atomic), and a batch holds everything queued
 // before it, so an execution's lines reach the OS before or with its final status: a kill -9 keeps
 // every line of a finished execution (LevelDB's log is in the page cache). A record is visible to
-// `get` as finished only once that write is done.
+// `get` as finished as soon as `finish` is called, before that write is done: a reply with the
+// result goes out without waiting for LevelDB (a kill -9 in the milliseconds between leaves it
+// interrupted, or unknown, after the restart; docs/storage.md). A create is queued the same way: its record
+// is readable at once, and `create` resolves once it is written.
 import type { Level } from 'level';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
@@ -87,6 +91,13 @@ export const outputFlushDelayMs = 5;
  */
 export const finishFlushDelayMs = 2;
 export const outputFlushLinesMax = 2_000;
+/**
+ * A create nobody is told of before its run's outcome (wait_ms) waits this long for company: a
+ * short run's finish takes it along (one batch, one trip to LevelDB's thread, per run), and a
+ * longer run's record is on disk within this bound all the same. 2 ms was too short on a busy
+ * machine, where a run of `1 + 1` takes 3–5 ms.
+ */
+export const lazyCreateDelayMs = 20;
 export const listLimitDefault = 1_000;
 export const interruptedError = 'Interrupted: the server stopped before this execution finished';
 /** Records of recent executions kept in memory, so polling does not read LevelDB. */
@@ -140,10 +151,18 @@ type BatchOperation = { type: 'put'; key: string; value: string } | { type: 'del
 /** Console lines of one execution that are written as one entry; it takes lines until a batch takes it. */
 interface QueuedChunk { kind: 'chunk'; id: string; firstLine: number; lines: string[]; chars: number }
 
+/**
+ * When a record's batch starts: `now` (the next turn: a create whose id is answered, a finish
+ * somebody waits for), `soon` (within finishFlushDelayMs: other finishes), `lazy` (within
+ * lazyCreateDelayMs: the create of a run whose id goes out with its outcome, which usually
+ * shares its finish's batch).
+ */
+type WriteWhen = 'now' | 'soon' | 'lazy';
+
 /** One entry of the write queue: a chunk of console lines, a record's keys (atomic), or a flush barrier. */
 type QueuedWrite =
   | QueuedChunk
-  | { kind: 'record'; id: string; urgent: boolean; operations: BatchOperation[]; resolve: () => void; reject: (error: unknown) => void }
+  | { kind: 'record'; id: string; when: WriteWhen; operations: BatchOperation[]; resolve: () => void; reject: (error: unknown) => void }
   | { kind: 'barrier'; resolve: () => void };
 
 /** A batch stops taking queue entries once it holds this many operations (bounds one write's main-thread cost). */
@@ -158,6 +177,8 @@ interface OutputCounters {
   bytes: number;
   /** The chunk in the queue that new lines join, until a batch takes it. */
   open: QueuedChunk | null;
+  /** The record as created (running): what `finish` completes without a read. */
+  created: ExecutionRecord;
 }
 
 /** What an eviction must free at least. */
@@ -179,8 +200,10 @@ export class ExecutionStore {
   private queue: QueuedWrite[] = [];
   /** Entries of `queue` that make the next batch start at once (creates, barriers). */
   private queuedUrgent = 0;
-  /** Finishes in `queue`: the next batch starts within finishFlushDelayMs. */
+  /** Finishes in `queue` nobody waits for: the next batch starts within finishFlushDelayMs. */
   private queuedFinishes = 0;
+  /** Lazy creates in `queue`: the next batch starts within lazyCreateDelayMs. */
+  private queuedLazy = 0;
   private queuedLines = 0;
   private writing = false;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -261,12 +284,17 @@ export class ExecutionStore {
     this.outputBytes = bytes;
   }
 
-  async create(record: ExecutionRecord): Promise<void> {
+  /**
+   * `urgent` false: nobody is told the id until the run's outcome (a request with wait_ms), so the
+   * record may wait up to `lazyCreateDelayMs` for company, usually its own finish: one batch per
+   * short run instead of two.
+   */
+  async create(record: ExecutionRecord, urgent = true): Promise<void> {
     assert(record.status === 'running', 'a record is created running');
-    this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], bytes: 0, open: null });
+    this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], bytes: 0, open: null, created: record });
     this.indexes.track(record.execution_id);
     this.remember(record);
-    await this.writeRecord(record.execution_id, true, [
+    await this.writeRecord(record.execution_id, urgent ? 'now' : 'lazy', [
       { type: 'put', key: recordKey(record.execution_id), value: JSON.stringify(record) },
       { type: 'put', key: runningKey(record.execution_id), value: '' },
     ]);
@@ -336,45 +364,60 @@ export class ExecutionStore {
     });
   }
 
-  /** `urgent`: somebody waits for this record, so it is written at once rather than after `finishFlushDelayMs`. */
-  async finish(id: string, final: FinalRecordFields, urgent = false): Promise<void> {
-    const record = await this.get(id);
-    assert(record !== undefined, `finish of a known execution (${id})`);
-    const finished: ExecutionRecord = { ...record, ...final };
-    const bytes = this.outputs.get(id)?.bytes ?? 0;
-    try {
-      // Queued after every line of this execution, so written with them or after them.
-      await this.writeRecord(id, urgent, [
-        { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
-        { type: 'del', key: runningKey(id) },
-        ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
-      ]);
-    } finally {
-      // Finished in memory even when the write failed: a poll must not see "running" for ever.
-      // On disk the record keeps its running marker, and the next start marks it interrupted.
-      this.remember(finished);
+  /**
+   * The run's final fields. In memory at once, before this returns: `get` and `list` answer the
+   * finished record from here on (a reply from memory, then get_execution, agree), while its write
+   * is queued behind every line of the execution; the promise resolves once it is written.
+   * `urgent`: somebody waits for this record, so its batch starts at once rather than after
+   * `finishFlushDelayMs`. A crash before the batch is written leaves the record running on disk,
+   * and the next start marks it interrupted (docs/storage.md).
+   */
+  finish(id: string, final: FinalRecordFields, urgent = false): Promise<void> {
+    const output = this.outputs.get(id);
+    assert(output !== undefined, `finish of an execution created by this store and not yet finished (${id})`);
+    const finished: ExecutionRecord = { ...output.created, ...final };
+    const bytes = output.bytes;
+    // Finished in memory even when the write fails: a poll must not see "running" for ever.
+    // On disk the record keeps its running marker, and the next start marks it interrupted.
+    this.remember(finished);
+    // Queued after every line of this execution, so written with them or after them. Until then
+    // its unwritten lines stay readable from `outputs`.
+    const written = this.writeRecord(id, urgent ? 'now' : 'soon', [
+      { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
+      { type: 'del', key: runningKey(id) },
+      ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
+    ]);
+    return written.then(() => {
       this.outputs.delete(id);
-    }
-    if (bytes > 0) this.evictIfOver();
+      if (bytes > 0) this.evictIfOver();
+    }, (error: unknown) => {
+      this.outputs.delete(id);
+      throw error;
+    });
   }
 
-  private writeRecord(id: string, urgent: boolean, operations: BatchOperation[]): Promise<void> {
+  private writeRecord(id: string, when: WriteWhen, operations: BatchOperation[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind: 'record', id, urgent, operations, resolve, reject });
-      if (urgent) this.queuedUrgent++;
-      else this.queuedFinishes++;
+      this.queue.push({ kind: 'record', id, when, operations, resolve, reject });
+      this.countQueued(when, 1);
       this.scheduleWrite();
     });
   }
 
-  /** Starts the next batch: at once for a create or a flush, soon for a finish, later for lines only. */
+  private countQueued(when: WriteWhen, delta: 1 | -1): void {
+    if (when === 'now') this.queuedUrgent += delta;
+    else if (when === 'soon') this.queuedFinishes += delta;
+    else this.queuedLazy += delta;
+  }
+
+  /** Starts the next batch: at once for a create or a flush, soon for a finish, later for lines or a lazy create. */
   private scheduleWrite(): void {
     if (this.writing || this.queue.length === 0) return;
     if (this.queuedUrgent > 0 || this.queuedLines >= outputFlushLinesMax) {
       this.flushImmediate ??= setImmediate(() => { this.flushImmediate = null; this.writeBatch(); });
       return;
     }
-    const delayMs = this.queuedFinishes > 0 ? finishFlushDelayMs : outputFlushDelayMs;
+    const delayMs = this.queuedFinishes > 0 ? finishFlushDelayMs : this.queuedLines > 0 ? outputFlushDelayMs : lazyCreateDelayMs;
     if (this.flushTimer !== null && this.flushTimerDelayMs <= delayMs) return;
     if (this.flushTimer !== null) clearTimeout(this.flushTimer);
     this.flushTimerDelayMs = delayMs;
@@ -418,8 +461,7 @@ export class ExecutionStore {
       entries.push(entry);
       if (entry.kind === 'record') {
         operations.push(...entry.operations);
-        if (entry.urgent) this.queuedUrgent--;
-        else this.queuedFinishes--;
+        this.countQueued(entry.when, -1);
       } else if (entry.kind === 'barrier') {
         this.queuedUrgent--;
       } else {

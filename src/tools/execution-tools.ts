@@ -168,6 +168,7 @@ function runJsTool(service: ExecutionService, config: Config) {
         ...(config.stateless ? {} : { stateful: { heap: given.heap ?? null, session: given.session ?? null, tags: given.tags ?? null } }),
         owner: ownerOf(context),
         client: schedulingClientOf(context) ?? null,
+        awaited: args.wait_ms !== undefined && args.wait_ms > 0,
       });
       if (args.wait_ms === undefined || args.wait_ms === 0) return { execution_id: id } as never;
       context.watch?.(id);

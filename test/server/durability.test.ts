@@ -72,6 +72,41 @@ describe('durability of execution records', () => {
     }
   });
 
+  test('a wait_ms reply comes from memory: a GET right after it finds the same record; an id answered while its run goes on is on disk; kill -9 then leaves every finished record completed', async () => {
+    const dbPath = tempDir('reply-then-kill');
+    const args = ['--stateless', '--http-port', '0', '--execution-db-path', dbPath];
+    const first = await startServerProcess(args);
+    const results: Array<{ id: string; result: unknown }> = [];
+    for (let index = 0; index < 20; index++) {
+      const run = await post(first.baseUrl, '/api/exec', { code: `console.log('line ${index}'); 'r${index}'`, wait_ms: 10_000 });
+      assert.equal(run.status, 'completed');
+      const id = String(run.execution_id);
+      const record = await get(first.baseUrl, `/api/executions/${id}`);
+      assert.deepEqual({ status: record.status, result: record.result }, { status: 'completed', result: `r${index}` });
+      assert.equal((await get(first.baseUrl, `/api/executions/${id}/output`)).data, `line ${index}\n`);
+      results.push({ id, result: run.result });
+    }
+    // A wait that ends before the run does answers the id only once the record is written.
+    const going = await post(first.baseUrl, '/api/exec', { code: 'await new Promise((resolve) => setTimeout(resolve, 120_000))', wait_ms: 1 });
+    assert.equal(going.status, 'running');
+    assert.equal(await first.stop('SIGKILL'), 'SIGKILL');
+
+    const second = await startServerProcess(args);
+    try {
+      for (const [index, { id, result }] of results.entries()) {
+        const record = await get(second.baseUrl, `/api/executions/${id}`);
+        // Each was written no later than the next run's create, which the last reply waited for.
+        assert.deepEqual({ status: record.status, result: record.result }, { status: 'completed', result }, `run ${index}`);
+        assert.equal((await get(second.baseUrl, `/api/executions/${id}/output`)).data, `line ${index}\n`);
+      }
+      const interrupted = await get(second.baseUrl, `/api/executions/${String(going.execution_id)}`);
+      assert.equal(interrupted.status, 'failed');
+      assert.match(String(interrupted.error), /^Interrupted/);
+    } finally {
+      await second.stop();
+    }
+  });
+
   test('SIGTERM while executions are being submitted: exit 0, and every accepted execution has its final record', async () => {
     const dbPath = tempDir('stop-under-load');
     const args = ['--stateless', '--http-port', '0', '--execution-db-path', dbPath];

@@ -13,7 +13,7 @@ import { Metrics } from '../../src/metrics.ts';
 import { ExecutionService } from '../../src/service/executions.ts';
 import { HeapService } from '../../src/service/heaps.ts';
 import { DirectoryHeapStore } from '../../src/storage/directory-heap-store.ts';
-import { ExecutionStore } from '../../src/storage/execution-store.ts';
+import { ExecutionStore, type ExecutionRecord } from '../../src/storage/execution-store.ts';
 import { SessionDb } from '../../src/storage/session-db.ts';
 import { errorAnswer } from '../../src/transport/api-fast-path.ts';
 import { collectBeforeExit } from '../exec/harness.ts';
@@ -85,6 +85,28 @@ describe('host faults', () => {
     } finally {
       await reopened.close();
     }
+  });
+
+  test('a record whose create cannot be written: the submission fails with the cause (awaited: the run fails with it), and the run, started beside the write, is stopped', async () => {
+    const path = join(tempDir('host-fault-create'), 'executions');
+    const store = await ExecutionStore.open({ path });
+    const { logger } = capturedLogger();
+    const service = new ExecutionService({ engine, store, metrics: new Metrics(), nodeId: 'test', logger });
+    const finished: ExecutionRecord[] = [];
+    service.on('finished', (record) => finished.push(record));
+    await store.close();
+    const slow = request('await new Promise((resolve) => setTimeout(resolve, 60_000))');
+    await assert.rejects(service.submit(slow), /closed|not open/i);
+    // A run somebody waits for (wait_ms) has its id before the write: its record says why it stopped.
+    const awaited = await service.submit({ ...slow, awaited: true });
+    const record = await service.wait(awaited, 60_000);
+    assert.equal(record.status, 'failed');
+    assert.match(record.error ?? '', /^Internal error: the execution's record could not be written \(.*(closed|not open).*\); the run was stopped$/i);
+    await service.close();
+    assert.equal(finished.length, 2);
+    assert.equal(finished[0]!.status, 'failed', 'the run did not go on for a submission that failed');
+    assert.match(finished[0]!.error ?? '', /the run was stopped$/);
+    assert.equal(service.liveExecutions, 0);
   });
 
   test('a failed assertion: logged as fatal, and the service takes no new executions (fault injected: no real path fails one on purpose)', async () => {

@@ -1,9 +1,9 @@
 // The execution store's one write queue: creates and finishes of many executions share batches,
-// yet each still resolves only once written, a finished record is never visible before its write,
-// and a reopen finds every finished record and its lines.
+// yet each still resolves only once written; a finished record is readable from memory before its
+// write; and a reopen finds every finished record and its lines.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ExecutionStore, finishFlushDelayMs, type ExecutionRecord } from '../../src/storage/execution-store.ts';
+import { ExecutionStore, finishFlushDelayMs, lazyCreateDelayMs, type ExecutionRecord } from '../../src/storage/execution-store.ts';
 import { newExecutionId } from '../../src/exec/ids.ts';
 import { tempDir } from '../support/server-process.ts';
 
@@ -47,18 +47,30 @@ describe('execution store group commit', () => {
     }
   });
 
-  test('a finished record is visible only once its write is done', async () => {
-    const store = await ExecutionStore.open({ path: tempDir('gc-visible') });
+  test('a finished record is readable at once, with its unwritten lines; the finish resolves once it is written, and a reopen finds it', async () => {
+    const path = tempDir('gc-visible');
+    const store = await ExecutionStore.open({ path });
+    const record = running();
     try {
-      const record = running();
       await store.create(record);
       store.appendOutput(record.execution_id, 'out');
-      const finishing = store.finish(record.execution_id, completed('1'));
-      assert.equal((await store.get(record.execution_id))?.status, 'running', 'not finished before the batch is written');
-      await finishing;
+      let written = false;
+      const finishing = store.finish(record.execution_id, completed('1')).then(() => { written = true; });
+      // What a reply from memory says, get_execution says too, before LevelDB has it.
       assert.equal((await store.get(record.execution_id))?.status, 'completed');
+      assert.equal((await store.list()).find((listed) => listed.execution_id === record.execution_id)?.status, 'completed');
+      assert.equal((await store.readOutput(record.execution_id, { mode: 'line', lineOffset: 1, lineLimit: 10 })).data, 'out\n');
+      assert.equal(written, false, 'the batch waits for company (finishFlushDelayMs)');
+      await finishing;
     } finally {
       await store.close();
+    }
+    const reopened = await ExecutionStore.open({ path });
+    try {
+      assert.equal((await reopened.get(record.execution_id))?.status, 'completed');
+      assert.equal((await reopened.readOutput(record.execution_id, { mode: 'line', lineOffset: 1, lineLimit: 10 })).data, 'out\n');
+    } finally {
+      await reopened.close();
     }
   });
 
@@ -83,6 +95,39 @@ describe('execution store group commit', () => {
       t.mock.timers.reset();
       await waited.close();
       await unwaited.close();
+    }
+  });
+
+  test('a lazy create (wait_ms) waits for company: its finish takes it along in one batch; alone, it is written after lazyCreateDelayMs', { timeout: 60_000 }, async (t) => {
+    const path = tempDir('gc-lazy-create');
+    const store = await ExecutionStore.open({ path });
+    const [short, long] = [running(), running()];
+    try {
+      t.mock.timers.enable({ apis: ['setTimeout'] });
+      const written: string[] = [];
+      const shortCreated = store.create(short, false).then(() => written.push('short created'));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(written.length, 0, 'not written on the next turn');
+      assert.equal((await store.get(short.execution_id))?.status, 'running', 'readable at once');
+      await store.finish(short.execution_id, completed('1'), true).then(() => written.push('short finished'));
+      await shortCreated;
+      assert.deepEqual(written, ['short created', 'short finished'], 'written with its finish, in order');
+      const longCreated = store.create(long, false).then(() => written.push('long created'));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(written.length, 2);
+      t.mock.timers.tick(lazyCreateDelayMs);
+      await longCreated;
+      assert.equal(written[2], 'long created');
+    } finally {
+      t.mock.timers.reset();
+      await store.close();
+    }
+    const reopened = await ExecutionStore.open({ path });
+    try {
+      assert.equal((await reopened.get(short.execution_id))?.status, 'completed');
+      assert.equal((await reopened.get(long.execution_id))?.status, 'failed', 'created on disk, then interrupted by the stop');
+    } finally {
+      await reopened.close();
     }
   });
 
