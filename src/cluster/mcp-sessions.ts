@@ -91,6 +91,10 @@ export class McpSessionForwarder implements McpSessionPeers {
   async closed(sessionId: string): Promise<void> {
     try {
       await this.node.write({ type: 'mcp.close', id: sessionId });
+      // A follower's write returns once the leader applied it; until this replica applies it too,
+      // a request forwarded here would find the record still naming this node and rebuild the
+      // session just ended. A ReadIndex barrier waits for that apply.
+      await this.node.read(() => undefined, recordReadMs);
     } catch (error) {
       this.logger.warn({ sessionId, err: (error as Error).message }, 'could not remove an ended MCP session\'s record (it is forgotten at the records\' bound)');
     }
