@@ -112,10 +112,13 @@ test('no more threads are lowered than the runs that have used lookAfterMs of CP
   const nice = new ThreadNice(source(() => lookAfterMs));
   const spinners = [await spin(), await spin()];
   try {
+    // Looks until one is lowered (on a loaded machine a spinner may be seen asleep once, which
+    // starts its count again), then as many more as would lower the other: the cap holds.
+    for (let look = 0; nice.loweredThreads === 0 && look < 1_000; look++) nice.sample(1);
     for (let look = 0; look < busySamples + 2; look++) nice.sample(1);
     assert.equal(nice.loweredThreads, 1, 'one long run: one thread lowered, though two spin');
     assert.deepEqual(spinners.map((spinner) => os.getPriority(spinner.tid)).sort(), [0, loweredNice]);
-    nice.sample(2);
+    for (let look = 0; nice.loweredThreads < 2 && look < 1_000; look++) nice.sample(2);
     assert.equal(nice.loweredThreads, 2, 'two long runs: both');
   } finally {
     nice.stop();

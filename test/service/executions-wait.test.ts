@@ -21,9 +21,19 @@ describe('waiting for a run', () => {
     assert.equal(record.result, '42');
     assert.equal(urgentById.get(waited), true);
 
+    // Listening before the submit: a run starts beside its record's create write, so it may have
+    // finished by the time submit answers.
+    const finishedIds = new Set<string>();
+    let onFinished = (): void => undefined;
+    const listener = (finished: { execution_id: string }): void => { finishedIds.add(finished.execution_id); onFinished(); };
+    service.on('finished', listener);
     const unwaited = await service.submit({ code: '6 * 8', heapMemoryMaxMb: 8, executionTimeoutSecs: 30 });
     // Finished without anybody waiting: a later wait finds the record, written by the group commit.
-    await new Promise<void>((resolve) => service.once('finished', (finished) => { if (finished.execution_id === unwaited) resolve(); }));
+    await new Promise<void>((resolve) => {
+      onFinished = () => { if (finishedIds.has(unwaited)) resolve(); };
+      onFinished();
+    });
+    service.off('finished', listener);
     assert.equal((await service.wait(unwaited, 20_000)).result, '48');
     assert.equal(urgentById.get(unwaited), false);
   });
