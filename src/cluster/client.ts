@@ -1,7 +1,7 @@
 // Node-to-node HTTP client (undici): keep-alive connections per peer, a timeout on every request,
 // and for Raft messages a bounded number of requests in flight per peer and route (one for votes,
-// appendRequestsInFlightMax for appends, each on its own connection), with the messages that
-// arrive meanwhile batched behind them; the peer answers each with its own messages for this node
+// appendRequestsInFlightMax for appends), with the messages that arrive meanwhile batched behind
+// them; the peer answers each with its own messages for this node
 // (Raft tolerates loss and reordering, so a full queue drops the oldest; appends batched in order
 // keep a follower's log moving without reject round trips).
 import { Pool, type Dispatcher } from 'undici';
@@ -29,15 +29,16 @@ const connectTimeoutMs = 2_000;
 const messageConnectionsMax = 4;
 const callConnectionsMax = 256;
 /**
- * Append requests in flight to one peer: the next batch leaves while the follower still writes the
- * one before (its next write then holds all that came meanwhile: one fsync for more entries),
- * instead of waiting a round trip. Each has its own connection (node:http reads a pipelined request
- * only once the one before it is answered, so HTTP pipelining would not overlap them). Requests on
- * different connections may be read out of order: an append that arrives before the one it
- * follows is rejected and the leader probes back from what the follower holds
- * (src/raft/replication.ts; test/raft/replication.test.ts has that case).
+ * Append requests in flight to one peer. Above 1, the next batch leaves while the follower still
+ * writes the one before, instead of a round trip later, each on its own connection (node:http
+ * reads a pipelined request only once the one before it is answered, so HTTP pipelining would not
+ * overlap them); requests on different connections may be read out of order, and an append that
+ * arrives before the one it follows is rejected and the leader probes back (src/raft/replication.ts;
+ * test/raft/replication.test.ts has that case). Measured on this 2-core machine at load 19-28
+ * (bench/RESULTS.md, "pipelining"), 4 in flight cost the leader 20-50 % more CPU per append (more,
+ * smaller requests) and gained nothing measurable, so it is 1: batches wait for the answer before.
  */
-export const appendRequestsInFlightMax = 4;
+export const appendRequestsInFlightMax = 1;
 /** Forwarded MCP requests: a GET stream of a session holds its connection while it is open, so they have a pool of their own. */
 const streamConnectionsMax = 1024;
 

@@ -1,7 +1,7 @@
 // The Raft transport's client side (src/cluster/client.ts) against a real HTTP server that holds
-// its answers: appends to one peer are pipelined (up to appendRequestsInFlightMax requests open at
-// once, each on its own connection), what is sent while they are all open leaves batched in the
-// next request, votes stay one at a time, and the messages a peer answers with reach the node.
+// its answers: appends to one peer go up to appendRequestsInFlightMax requests open at once (each on
+// its own connection), what is sent while they are all open leaves batched in the next request,
+// votes stay one at a time, and the messages a peer answers with reach the node.
 import assert from 'node:assert/strict';
 import { once, EventEmitter } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
@@ -52,7 +52,7 @@ async function holdingPeer(): Promise<{ addr: string; arrivals: Arrival[]; arriv
 
 const append = (index: number): Message => ({ ...emptyMessage('append', 1, 2, 1), index, logTerm: 1, entries: [{ term: 1, index: index + 1, kind: 'normal', data: `e${index + 1}` }] });
 
-test('appends to a peer are pipelined, at most appendRequestsInFlightMax requests open; what waits leaves batched; answers reach the node', async () => {
+test('appends to a peer: at most appendRequestsInFlightMax requests open; what waits leaves batched; answers reach the node', async () => {
   const peer = await holdingPeer();
   const replies: Message[] = [];
   const client = new PeerClient(pino({ level: 'silent' }), { node: 'n1', secret: null }, (messages) => replies.push(...messages));
