@@ -34,9 +34,10 @@ const callConnectionsMax = 256;
  * reads a pipelined request only once the one before it is answered, so HTTP pipelining would not
  * overlap them); requests on different connections may be read out of order, and an append that
  * arrives before the one it follows is rejected and the leader probes back (src/raft/replication.ts;
- * test/raft/replication.test.ts has that case). Measured on this 2-core machine at load 19-28
- * (bench/RESULTS.md, "pipelining"), 4 in flight cost the leader 20-50 % more CPU per append (more,
- * smaller requests) and gained nothing measurable, so it is 1: batches wait for the answer before.
+ * test/raft/replication.test.ts has that case). Measured on this 2-core machine (bench/RESULTS.md,
+ * "issue 21 speed, round 2"), 4 in flight cost the leader 20-50 % more CPU per append at load 19-28
+ * (more, smaller requests), and its median appends/s was below 1's at load 3-6 too, so it is 1:
+ * batches wait for the answer to the one before.
  */
 export const appendRequestsInFlightMax = 1;
 /** Forwarded MCP requests: a GET stream of a session holds its connection while it is open, so they have a pool of their own. */
