@@ -57,8 +57,8 @@ export const mutants: readonly Mutant[] = [
   {
     id: 'level-storage-unsynced',
     file: 'src/raft/level-storage.ts',
-    find: 'await this.db.batch(operations, { sync });',
-    replace: 'await this.db.batch(operations, { sync: false });',
+    find: 'await this.db.batch(this.withHardState(operations), { sync: true });',
+    replace: 'await this.db.batch(this.withHardState(operations), { sync: false });',
     breaks: 'a Ready is on disk (fsync) before anything depends on it',
   },
   {
@@ -66,7 +66,7 @@ export const mutants: readonly Mutant[] = [
     file: 'src/raft/level-storage.ts',
     find: 'let sync = operations.length > 0;',
     replace: 'let sync = ready.snapshot !== null;',
-    breaks: 'new entries are on disk (fsync) before they are acknowledged; only a commit-index-only batch may skip it',
+    breaks: 'new entries are on disk (fsync) before they are acknowledged; only a commit-index-only Ready may skip the write',
   },
   {
     id: 'level-storage-vote-unsynced',

@@ -1,7 +1,9 @@
 // Node-to-node HTTP client (undici): keep-alive connections per peer, a timeout on every request,
-// and for Raft messages one request in flight per peer and route with the messages that arrive
-// meanwhile batched behind it; the peer answers it with its own messages for this node (Raft tolerates loss and reordering, so a full queue drops the
-// oldest; appends batched in order keep a follower's log moving without reject round trips).
+// and for Raft messages a bounded number of requests in flight per peer and route (one for votes,
+// appendRequestsInFlightMax for appends), with the messages that arrive meanwhile batched behind
+// them; the peer answers each with its own messages for this node
+// (Raft tolerates loss and reordering, so a full queue drops the oldest; appends batched in order
+// keep a follower's log moving without reject round trips).
 import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.ts';
@@ -26,11 +28,23 @@ const connectTimeoutMs = 2_000;
  */
 const messageConnectionsMax = 4;
 const callConnectionsMax = 256;
+/**
+ * Append requests in flight to one peer. Above 1, the next batch leaves while the follower still
+ * writes the one before, instead of a round trip later, each on its own connection (node:http
+ * reads a pipelined request only once the one before it is answered, so HTTP pipelining would not
+ * overlap them); requests on different connections may be read out of order, and an append that
+ * arrives before the one it follows is rejected and the leader probes back (src/raft/replication.ts;
+ * test/raft/replication.test.ts has that case). Measured on this 2-core machine (bench/RESULTS.md,
+ * "issue 21 speed, round 2"), 4 in flight cost the leader 20-50 % more CPU per append at load 19-28
+ * (more, smaller requests), and its median appends/s was below 1's at load 3-6 too, so it is 1:
+ * batches wait for the answer to the one before.
+ */
+export const appendRequestsInFlightMax = 1;
 /** Forwarded MCP requests: a GET stream of a session holds its connection while it is open, so they have a pool of their own. */
 const streamConnectionsMax = 1024;
 
-type PoolKind = 'messages' | 'calls' | 'streams';
-const connectionsOf: Record<PoolKind, number> = { messages: messageConnectionsMax, calls: callConnectionsMax, streams: streamConnectionsMax };
+type PoolKind = 'messages' | 'appends' | 'calls' | 'streams';
+const connectionsOf: Record<PoolKind, number> = { messages: messageConnectionsMax, appends: appendRequestsInFlightMax, calls: callConnectionsMax, streams: streamConnectionsMax };
 
 export type RaftRoute = 'vote' | 'append' | 'snapshot';
 
@@ -59,7 +73,12 @@ export function peerAuthHeaders(signer: PeerSigner, method: string, path: string
 
 class PeerQueue {
   queued: Message[] = [];
-  sending = false;
+  /** Requests of this route to this peer in flight (each a drain loop). */
+  inFlight = 0;
+}
+
+function requestsInFlightMax(route: RaftRoute): number {
+  return route === 'append' ? appendRequestsInFlightMax : 1;
 }
 
 export class PeerClient {
@@ -101,32 +120,38 @@ export class PeerClient {
     return pool;
   }
 
-  /** Queue Raft messages for `addr`; they leave as soon as the previous request to that route answers. */
+  /**
+   * Queue Raft messages for `addr`; they leave in one request per route at once when fewer than
+   * that route's maximum are in flight, else as soon as one of those answers.
+   */
   sendMessages(addr: string, messages: readonly Message[]): void {
     if (this.closed) return;
+    const touched = new Map<RaftRoute, PeerQueue>();
     for (const message of messages) {
       if (message.type === 'snapshot' && message.snapshot !== null) {
         this.snapshots.send(addr, message);
         continue;
       }
-      const key = `${addr} ${routeOf(message)}`;
+      const route = routeOf(message);
+      const key = `${addr} ${route}`;
       let queue = this.queues.get(key);
       if (queue === undefined) this.queues.set(key, (queue = new PeerQueue()));
       queue.queued.push(message);
       if (queue.queued.length > messagesQueuedMax) queue.queued.shift();
-      if (!queue.sending) void this.drain(addr, routeOf(message), queue);
+      touched.set(route, queue);
     }
+    for (const [route, queue] of touched) if (queue.inFlight < requestsInFlightMax(route)) void this.drain(addr, route, queue);
   }
 
   private async drain(addr: string, route: RaftRoute, queue: PeerQueue): Promise<void> {
-    queue.sending = true;
+    queue.inFlight++;
     try {
       while (queue.queued.length > 0 && !this.closed) {
         const batch = queue.queued;
         queue.queued = [];
         try {
           // The peer answers with its own messages for this node (votes, append answers), or 204.
-          const answer = await this.request<unknown>(addr, 'messages', 'POST', `/raft/${route}`, { messages: batch }, messageRequestTimeoutMs);
+          const answer = await this.request<unknown>(addr, route === 'append' ? 'appends' : 'messages', 'POST', `/raft/${route}`, { messages: batch }, messageRequestTimeoutMs);
           if (answer !== null) this.onReply(parseMessages(answer, `the answer of cluster peer ${addr}`));
           if (this.unreachable.delete(addr)) this.logger.info({ peer: addr }, 'cluster peer reachable again');
         } catch (error) {
@@ -137,7 +162,7 @@ export class PeerClient {
         }
       }
     } finally {
-      queue.sending = false;
+      queue.inFlight--;
     }
   }
 
@@ -179,7 +204,7 @@ export class PeerClient {
         headers: { ...(text === undefined ? {} : { 'content-type': 'application/json' }), ...peerAuthHeaders(this.signer, method, path, text ?? '', principal) },
         // Raft messages are bounded by the two timeouts alone: a timeout signal per message built a
         // DOMException with a stack for each one still referenced when it fired (leader profile).
-        headersTimeout: timeoutMs, bodyTimeout: timeoutMs, ...(kind === 'messages' ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
+        headersTimeout: timeoutMs, bodyTimeout: timeoutMs, ...(kind === 'messages' || kind === 'appends' ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
       });
     } catch (error) {
       throw new McpV8Error('NO_QUORUM', `cluster peer ${addr} did not answer ${method} ${path}: ${(error as Error).message}`, { cause: error });

@@ -98,8 +98,11 @@ export class ClusterNode {
   private ticker: NodeJS.Timeout | null = null;
   private closed = false;
   private failureLogged = false;
-  /** Peers with a request open on this node, and the messages to answer it with (receiveAndReply). */
-  private readonly replyTo = new Map<NodeId, Message[]>();
+  /**
+   * Peers with requests open on this node, oldest first, and the messages to answer each with
+   * (receiveAndReply). A leader pipelines appends (client.ts), so several may be open at once.
+   */
+  private readonly replyTo = new Map<NodeId, Message[][]>();
 
   constructor(options: { name: string; config: ClusterConfig; addr: string; logger: Logger }) {
     this.name = options.name;
@@ -224,7 +227,9 @@ export class ClusterNode {
    * request: what this node then has to tell the sender (a vote, an append's answer, after the
    * write it depends on) rides back in the response, so a replication round is one HTTP exchange
    * per follower rather than a post each way. After replyWaitMaxMs (a long write, a snapshot) the
-   * request is answered empty and later answers travel as posts of their own.
+   * request is answered empty and later answers travel as posts of their own. With several
+   * requests from one peer open, answers ride on the oldest: the requests before it were answered
+   * by earlier passes, so it is the one whose messages the current pass handled.
    */
   async receiveAndReply(messages: readonly Message[]): Promise<Message[]> {
     const mine = messages.filter((message) => message.to === this.id);
@@ -235,11 +240,14 @@ export class ClusterNode {
       return [];
     }
     const replies: Message[] = [];
-    this.replyTo.set(from, replies);
+    let open = this.replyTo.get(from);
+    if (open === undefined) this.replyTo.set(from, (open = []));
+    open.push(replies);
     try {
       await withinMs(this.driver.receiveAll(mine), replyWaitMaxMs);
     } finally {
-      if (this.replyTo.get(from) === replies) this.replyTo.delete(from);
+      open.splice(open.indexOf(replies), 1);
+      if (open.length === 0 && this.replyTo.get(from) === open) this.replyTo.delete(from);
     }
     return replies;
   }
@@ -249,7 +257,7 @@ export class ClusterNode {
     for (const message of messages) {
       // An answer to a peer whose request is still open goes back on it; this node's own appends
       // and heartbeats leave on its own requests at once (they must not wait for that pass).
-      const reply = message.type.endsWith('Response') ? this.replyTo.get(message.to) : undefined;
+      const reply = message.type.endsWith('Response') ? this.replyTo.get(message.to)?.[0] : undefined;
       if (reply !== undefined) {
         reply.push(message);
         continue;

@@ -1,8 +1,8 @@
 // Durable Raft storage on LevelDB (the `level` package, classic-level underneath). It keeps the
 // core's persistence contract: a Ready's snapshot, entries and hard state are written in one
 // atomic batch with a synchronous write (fsync) before the caller sends or applies anything, so
-// what a node acknowledged survives kill -9 (a batch that only moves the commit index is not
-// synced: see save()).
+// what a node acknowledged survives kill -9 (a Ready that only moves the commit index is not
+// written at once: see save()).
 //
 // Format (utf8 keys, sorted): `h` hard state, `s` snapshot, `e` + 16-digit zero-padded index for
 // each entry. Every value is a record: 8 hex digits of the CRC-32 of the JSON text, then the JSON.
@@ -72,6 +72,8 @@ export class LevelStorage {
   readonly truncatedRecordCount: number;
   /** Writes are serial: the in-memory view is updated before the batch lands, so one may run at a time. */
   private writing = false;
+  /** `hardState` moved (its commit index only) since it was last written: the next batch carries it. */
+  private hardStateUnwritten = false;
 
   private constructor(db: LogStore, boot: RaftBoot, truncatedRecordCount: number) {
     this.db = db;
@@ -177,25 +179,35 @@ export class LevelStorage {
       }
     }
     // A batch with entries, a snapshot, a new term or a vote is synced before anything is sent or
-    // applied. One that only moves the commit index is not (etcd's MustSync): a commit index lost
-    // in a crash is learnt again from the leader (what it names is already on a quorum), and
-    // LevelDB's log is one file, so the next synced batch makes it durable too. That saves the
-    // leader an fsync between a quorum's acknowledgement and applying (answering) the write.
+    // applied. A Ready that only moves the commit index is not written at all: the hard state
+    // rides in the next batch (etcd's MustSync, one step further). A commit index lost in a crash
+    // is learnt again (what it names is already on a quorum, and a leader commits its log again
+    // with its first entry of a new term), so nothing depends on it being stored; not writing it
+    // saves each commit a LevelDB batch and a thread-pool round trip between a quorum's
+    // acknowledgement and applying (answering) the write, on every node.
     let sync = operations.length > 0;
     if (ready.hardState !== null) {
       sync ||= ready.hardState.term !== this.hardState.term || ready.hardState.vote !== this.hardState.vote;
-      operations.push({ type: 'put', key: hardStateKey, value: encodeRecord(ready.hardState) });
       this.hardState = ready.hardState;
+      this.hardStateUnwritten = true;
     }
     assert(this.hardState.commit <= this.lastIndex(), 'stored commit index within the stored log');
-    if (operations.length > 0) await this.write(operations, sync);
+    if (sync) await this.write(operations);
   }
 
-  private async write(operations: BatchOperation[], sync = true): Promise<void> {
+  /** A batch of `operations` with the hard state when it moved since it was written. */
+  private withHardState(operations: BatchOperation[]): BatchOperation[] {
+    if (this.hardStateUnwritten) operations.push({ type: 'put', key: hardStateKey, value: encodeRecord(this.hardState) });
+    return operations;
+  }
+
+  /** One synced batch of `operations` (and the hard state, if it moved). */
+  private async write(operations: BatchOperation[]): Promise<void> {
     assert(!this.writing, 'one LevelStorage write at a time');
     this.writing = true;
     try {
-      await this.db.batch(operations, { sync });
+      await this.db.batch(this.withHardState(operations), { sync: true });
+      this.hardStateUnwritten = false;
     } finally {
       this.writing = false;
     }

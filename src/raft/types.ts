@@ -95,7 +95,8 @@ export interface ReadRejection {
  * The batch the caller must handle, in this order: persist `snapshot`, `entries` and `hardState`
  * (durably, in one write); then send `messages` (a leader's appends may go first:
  * sendableBeforePersist); then restore `snapshot` and apply
- * `committedEntries` to the state machine; then call `advance(ready)`.
+ * `committedEntries` to the state machine (with no snapshot they may be applied first: they are
+ * durable on a quorum already); then call `advance(ready)`.
  */
 export interface Ready {
   readonly hardState: HardState | null;

@@ -217,3 +217,29 @@ test('a follower cut off from its leader refuses a forwarded read after an elect
   assert.ok(readies.every((ready) => ready.readStates.length === 0));
   assert.ok(readies.some((ready) => ready.readRejections.some((rejection) => rejection.readContext === 12)));
 });
+
+test('pipelined appends that reach a follower out of order, answered out of order: the later ones are rejected, the leader probes back, and every entry is replicated', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  harness.stabilize();
+  // One append per leader pass, all in flight to node 2 at once (the cluster transport pipelines them).
+  for (let i = 0; i < 3; i++) {
+    harness.put(1, `k${i}`, `v${i}`);
+    harness.process(1);
+  }
+  const appends = harness.queue.filter((message) => message.to === 2 && message.type === 'append' && message.entries.length > 0);
+  assert.equal(appends.length, 3, 'three appends in flight to node 2');
+  harness.queue = harness.queue.filter((message) => !appends.includes(message));
+  for (const message of [...appends].reverse()) harness.raft(2).step(message);
+  harness.process(2);
+  const answers = harness.queue.filter((message) => message.from === 2 && message.type === 'appendResponse');
+  assert.deepEqual(answers.map((message) => message.reject), [true, true, false], 'the two appends past the follower\'s log are rejected, the first accepted');
+  // The answers reach the leader out of order too: the acceptance first, then the rejections.
+  harness.queue = [...harness.queue.filter((message) => !answers.includes(message)), ...[...answers].reverse()];
+  harness.stabilize();
+  const lastIndex = harness.raft(1).log.lastIndex();
+  assert.equal(harness.raft(2).log.lastIndex(), lastIndex);
+  assert.equal(harness.raft(1).log.committed, lastIndex);
+  assert.equal(harness.raft(1).progress.get(2)?.state, 'replicate', 'back to pipelining once the follower agrees');
+  for (let i = 0; i < 3; i++) assert.equal(harness.node(2).machine.get(`k${i}`), `v${i}`);
+});

@@ -317,7 +317,7 @@ export class SimCluster {
     }
   }
 
-  /** Persist, send, apply, advance: the order the Ready contract requires. */
+  /** Send the leader's appends, apply what is committed, persist, send the rest, advance (RaftDriver's order). */
   handleReady(node: SimNode): void {
     const raft = node.raft;
     if (!raft.hasReady()) return;
@@ -327,6 +327,8 @@ export class SimCluster {
     // As RaftDriver does: a leader's appends and heartbeats leave before its write, so a crash
     // before or during the save falls after they were sent (what the leader had not written is lost).
     for (const message of ready.messages) if (sendableBeforePersist(message)) this.sendMessage(raft, message);
+    // As RaftDriver does: committed entries are applied (their writers answered) before the write.
+    if (ready.snapshot === null) this.applyCommitted(node, ready);
     if (crashAt === 'beforeSave') return this.crashInReady(node, crashAt);
     const saved = node.storage.save(ready);
     if (crashAt === 'duringSave') return this.crashInReady(node, crashAt);
@@ -344,6 +346,7 @@ export class SimCluster {
     if (ready.snapshot !== null) {
       node.machine.restore(ready.snapshot.data);
       for (const outcome of node.proposals.snapshotRestored(ready.snapshot.index)) this.settle(outcome);
+      this.applyCommitted(node, ready);
     }
     this.applyReady(node, ready);
     raft.advance(ready);
@@ -368,13 +371,16 @@ export class SimCluster {
     this.crash(node.id);
   }
 
-  private applyReady(node: SimNode, ready: Ready): void {
+  private applyCommitted(node: SimNode, ready: Ready): void {
     for (const entry of ready.committedEntries) {
       this.safety.checkApplied(entry);
       const result = isApplicable(entry) ? node.machine.apply(entry) : null;
       const outcome = node.proposals.applied(entry, result);
       if (outcome !== null) this.settle(outcome);
     }
+  }
+
+  private applyReady(node: SimNode, ready: Ready): void {
     for (const state of ready.readStates) {
       const read = node.reads.get(state.readContext);
       if (read === undefined) continue;
