@@ -523,6 +523,10 @@ export class ExecutionStore {
     const records: ExecutionRecord[] = [];
     // Without a filter LevelDB stops after the page; with one, the scan is bounded by recordsMax.
     const scanLimit = options.status === undefined ? skip + limit : -1;
+    // A wait_ms run's create may wait for its finish, so its record is in memory only; the page is
+    // read from LevelDB, so such creates (and what was queued before them) are written first. A
+    // record whose create is written is found and then read from memory as it is now.
+    if (this.queuedLazy > 0) await this.flush();
     for await (const value of this.db.values({ gt: 'r!', lt: 'r~', reverse: true, limit: scanLimit })) {
       const record = parseRecord(value);
       if (record === null) {

@@ -131,6 +131,25 @@ describe('execution store group commit', () => {
     }
   });
 
+  test('list_executions shows a record whose lazy create is not written yet (a wait_ms run answered from memory)', { timeout: 60_000 }, async (t) => {
+    const store = await ExecutionStore.open({ path: tempDir('gc-lazy-list') });
+    const [older, newer] = [running(), running()];
+    try {
+      await store.create(older);
+      await store.finish(older.execution_id, completed('1'), true);
+      t.mock.timers.enable({ apis: ['setTimeout'] });
+      const created = store.create(newer, false);
+      assert.equal((await store.get(newer.execution_id))?.status, 'running', 'readable from memory');
+      const listed = await store.list();
+      // (Two ids made in the same millisecond have no order between them.)
+      assert.deepEqual(listed.map((record) => record.execution_id).sort(), [newer.execution_id, older.execution_id].sort(), 'the unwritten one included');
+      await created;
+    } finally {
+      t.mock.timers.reset();
+      await store.close();
+    }
+  });
+
   test('concurrent creates and finishes of many executions all land, with their lines, across a reopen', async () => {
     const path = tempDir('gc-many');
     const records = Array.from({ length: 300 }, running);
