@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { ErrorTexts } from '../../src/exec/types.ts';
-import { exec, execution, health, neighbours, rssMiB, serverForSuite, submit, type ExecAnswer } from '../support/hostile.ts';
+import { exec, health, neighbours, outcomeOf, rssMiB, serverForSuite, submit } from '../support/hostile.ts';
 
 /**
  * Threads the server may hold more after the attacks than before: isolated-vm's pool and V8's
@@ -33,14 +33,6 @@ const attacks = [
   { name: 'object keys', code: 'const m={}; for(let i=0;;i++) m["k"+i]=i', limits },
   { name: 'Map entries', code: 'const m=new Map(); for(let i=0;;i++) m.set("k"+i,i)', limits: [8, 8, 8, 8, 8, 8, 8, 8] },
 ];
-
-/** The outcome of an execution, however long it runs (each wait ends after at most 50 s). */
-async function outcomeOf(server: Parameters<typeof execution>[0], id: string): Promise<ExecAnswer> {
-  for (;;) {
-    const answer = await execution(server, id);
-    if (answer.status !== 'running' && answer.status !== 'queued') return answer;
-  }
-}
 
 function threads(pid: number): number {
   return readdirSync(`/proc/${pid}/task`).length;
