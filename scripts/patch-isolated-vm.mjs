@@ -8,6 +8,10 @@
 // stays busy forever (`throw { get message() { for (;;) {} }, get stack() { for (;;) {} } }`).
 // The patch makes a terminated isolate run none of its code after the termination: no property
 // reads of a thrown value, no microtasks, no copy of unhandled rejections. docs/exec.md, "Limits".
+// And memory: V8's own heap limit gets headroom over the limit asked for (which isolated-vm's
+// checks keep enforcing), so that one allocation past the limit (a dictionary doubling its
+// table) ends the run out of memory instead of killing V8 beyond recovery and parking its
+// thread; a terminated isolate gets memory once more, then none. docs/exec.md, "Safety".
 //
 // Plain JavaScript on purpose: npm may run it under an older Node than the server's (Node 24).
 //   node scripts/patch-isolated-vm.mjs            build if needed; on failure warn, exit 0
@@ -51,6 +55,50 @@ const edits = [
 		return {};
 	}
 	isolate->PerformMicrotaskCheckpoint();`,
+  },
+  {
+    // One allocation larger than what is left under V8's own old-generation limit (a dictionary
+    // doubling its table: \`m['k'+i]=i\`) never reaches the near-heap-limit callback: V8 runs its
+    // last-resort GCs and dies in FatalProcessOutOfMemory, parking the thread. V8's limit gets
+    // headroom (2 × the limit + 16 MiB) so that allocation fits; isolated-vm's own checks below
+    // keep enforcing the limit asked for (its GC epilogue terminates the isolate past it).
+    file: 'src/isolate/environment.cc',
+    before: `	size_t old_generation_size_in_mb = memory_limit_in_mb;`,
+    after: `	// mcp-v8 patch: headroom in V8's limit; isolated-vm's checks keep \`memory_limit\`.
+	size_t old_generation_size_in_mb = memory_limit_in_mb * 2 + 16;`,
+  },
+  {
+    // The young generation and V8's overheads beyond the old generation, as before the headroom.
+    file: 'src/isolate/environment.cc',
+    before: `	misc_memory_size = heap.heap_size_limit() - memory_limit_in_mb * 1024 * 1024;`,
+    after: `	misc_memory_size = heap.heap_size_limit() - old_generation_size_in_mb * 1024 * 1024;`,
+  },
+  {
+    // A terminated isolate gets memory once more, then no more. Code that ignores termination (a
+    // C++ builtin's own loop: fill over a proxy of a 1e9-long array) would otherwise be granted
+    // 1 GiB per call and run on, busy past its deadline; refused, V8 ends it out of memory (the
+    // catastrophic handler parks the thread). One grant is kept: the allocation under way when
+    // the GC epilogue terminates (a string flattened to twice its size) still needs its memory.
+    file: 'src/isolate/environment.cc',
+    before: `auto IsolateEnvironment::NearHeapLimitCallback(void* data, size_t current_heap_limit, size_t /*initial_heap_limit*/) -> size_t {
+	// This callback will temporarily give the v8 vm up to an extra 1 GB of memory to prevent the
+	// application from crashing.
+	auto* that = static_cast<IsolateEnvironment*>(data);`,
+    after: `auto IsolateEnvironment::NearHeapLimitCallback(void* data, size_t current_heap_limit, size_t initial_heap_limit) -> size_t {
+	// This callback will temporarily give the v8 vm up to an extra 1 GB of memory to prevent the
+	// application from crashing.
+	auto* that = static_cast<IsolateEnvironment*>(data);
+	// mcp-v8 patch: a terminated isolate gets one grant (the limit + 16 MiB), then none.
+	if (that->terminated) {
+		return current_heap_limit > initial_heap_limit ? current_heap_limit : current_heap_limit + that->memory_limit + 16 * 1024 * 1024;
+	}`,
+  },
+  {
+    // The epilogue takes a grant back by restoring V8's limit: to its old-generation limit with
+    // the headroom, not to the limit asked for (which would leave the isolate without headroom).
+    file: 'src/isolate/environment.cc',
+    before: `			isolate->RemoveNearHeapLimitCallback(NearHeapLimitCallback, that->memory_limit);`,
+    after: `			isolate->RemoveNearHeapLimitCallback(NearHeapLimitCallback, that->initial_heap_size_limit - that->misc_memory_size);`,
   },
 ];
 

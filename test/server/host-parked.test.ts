@@ -2,17 +2,35 @@
 // recovery): 30 repetitions left 30 stuck isolates, 44 threads, RSS 134 → 401 MB, with no bound.
 // - The timer bomb no longer parks: pending timers are bounded per MiB of the memory limit
 //   (sandbox/prelude/timers.js), so it fails with a RangeError at 8 and 16 MiB.
-// - The object-key bomb still parks (V8 grows the dictionary past its limit in one step; nothing
-//   in the sandbox sees it). Past `stuckIsolatesMax` such threads the node takes no more runs,
-//   says why in its log and /healthz (503, `retiring`), lets the runs under way finish, and exits
-//   for its supervisor (SIGKILL, since isolated-vm would wait for the parked threads at exit).
+// - The object-key bomb no longer parks (host-keybomb.test.ts). A thread V8 still parks: fill
+//   over a proxy of a 1e9-long array (catastrophic.test.ts), a C++ builtin's loop that ignores
+//   termination and grows a dictionary until V8 gives up. Past `stuckIsolatesMax` such threads
+//   the node takes no more runs, says why in its log and /healthz (503, `retiring`), lets the
+//   runs under way finish, and exits for its supervisor (SIGKILL, since isolated-vm would wait
+//   for the parked threads at exit).
 // Real server processes.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { retireRssMbDefault } from '../../src/config.ts';
 import { stuckIsolatesMax, stuckRssBytesMax } from '../../src/exec/engine.ts';
 import { ErrorTexts } from '../../src/exec/types.ts';
-import { exec, execution, health, serverForSuite, submit } from '../support/hostile.ts';
+import { exec, execution, health, outcomeOf, serverForSuite, submit } from '../support/hostile.ts';
+import type { ServerProcess } from '../support/server-process.ts';
+
+/** Parks an isolate thread (V8 out of memory beyond recovery inside fill's own loop; catastrophic.test.ts). */
+const parkingBomb = "let reads = 0; Array.prototype.fill.call(new Proxy(Array(1e9), { get: (target, key) => key === 'length' ? (reads++ === 0 ? 1 : 1e9) : target[key] }), 0)";
+
+/**
+ * Runs the parking bomb at 8 MiB to its end: only memory may end it (seconds of its thread on a
+ * quiet machine, tens on a loaded one), so its timeout is the largest.
+ */
+async function parkOne(server: ServerProcess): Promise<void> {
+  const ran = await outcomeOf(server, await submit(server, { code: parkingBomb, heap_memory_max_mb: 8, execution_timeout_secs: 300 }));
+  assert.deepEqual([ran.status, ran.error], ['failed', ErrorTexts.outOfMemory(8)]);
+}
+
+/** A run under way while the node drains: it ends well within the 30 s a draining node gives its runs. */
+const neighbourCode = "await new Promise((resolve) => setTimeout(resolve, 25000)); 'neighbour done'";
 
 describe('bombs that parked isolate threads', () => {
   const server = serverForSuite('host-parked', 'stateless', ['--max-concurrent-executions', '2']);
@@ -27,18 +45,14 @@ describe('bombs that parked isolate threads', () => {
     assert.deepEqual([now.status, now.stuck_isolates], ['ok', 0]);
   });
 
-  test(`object-key bombs: past ${stuckIsolatesMax} parked threads the node retires, finishing the runs under way`, async () => {
+  test(`parking bombs: past ${stuckIsolatesMax} parked threads the node retires, finishing the runs under way`, async () => {
     const exited = new Promise<number | string>((resolve) => server().child.once('close', (code, signal) => resolve(signal ?? code ?? -1)));
-    const bomb = async () => {
-      const ran = await exec(server(), { code: 'const m={}; for(let i=0;;i++) m["k"+i]=i', heap_memory_max_mb: 8, execution_timeout_secs: 5 });
-      assert.equal(ran.status, 'failed');
-      assert.equal(ran.error, ErrorTexts.outOfMemory(8));
-    };
+    const bomb = () => parkOne(server());
     for (let index = 0; index < stuckIsolatesMax - 1; index++) await bomb();
     // A neighbour under way when the bound is passed: it must finish, not fail. It is started just
-    // before the last bomb and outlasts that bomb's 5 s timeout, so the node is still draining
-    // (not yet gone) while the checks below run, however fast or slow the machine is.
-    const neighbour = await submit(server(), { code: "await new Promise((resolve) => setTimeout(resolve, 8000)); 'neighbour done'", execution_timeout_secs: 30 });
+    // before the last bomb and sleeps 25 s, longer than the bomb takes to park its thread, so the
+    // node is still draining (not yet gone) while the checks below run.
+    const neighbour = await submit(server(), { code: neighbourCode, execution_timeout_secs: 60 });
     await bomb();
     await server().waitForStderr(/"msg":"retiring: this node takes no more runs/);
     const response = await fetch(`${server().baseUrl}/healthz`);
@@ -70,11 +84,10 @@ describe('the RSS bound of a node with a stuck isolate', () => {
     const exited = new Promise<number | string>((resolve) => server().child.once('close', (code, signal) => resolve(signal ?? code ?? -1)));
     const before = await health(server());
     assert.deepEqual([before.status, before.stuck_isolates], ['ok', 0], 'the bound alone retires nothing: it needs a stuck isolate');
-    // A run under way holds the node while it drains (it outlasts the bomb's 5 s timeout), so
-    // /healthz can be read before the exit, however fast the machine is.
-    await submit(server(), { code: "await new Promise((resolve) => setTimeout(resolve, 8000)); 'neighbour done'", execution_timeout_secs: 30 });
-    const ran = await exec(server(), { code: 'const m={}; for(let i=0;;i++) m["k"+i]=i', heap_memory_max_mb: 8, execution_timeout_secs: 5 });
-    assert.deepEqual([ran.status, ran.error], ['failed', ErrorTexts.outOfMemory(8)]);
+    // A run under way holds the node while it drains (it outlasts the bomb), so /healthz can be
+    // read before the exit.
+    await submit(server(), { code: neighbourCode, execution_timeout_secs: 60 });
+    await parkOne(server());
     await server().waitForStderr(/"msg":"retiring: this node takes no more runs/);
     const response = await fetch(`${server().baseUrl}/healthz`);
     assert.equal(response.status, 503);

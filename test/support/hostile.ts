@@ -60,6 +60,14 @@ export async function execution(server: ServerProcess, id: string, waitMs = wait
   return (await response.json()) as ExecAnswer;
 }
 
+/** The outcome of an execution, however long it runs (each wait ends after at most `waitMsMax`). */
+export async function outcomeOf(server: ServerProcess, id: string): Promise<ExecAnswer> {
+  for (;;) {
+    const answer = await execution(server, id);
+    if (answer.status !== 'running' && answer.status !== 'queued') return answer;
+  }
+}
+
 /** GET /api/executions/:id/output in line mode. */
 export async function output(server: ServerProcess, id: string, query: Record<string, number> = {}): Promise<{ data: string; total_lines: number; total_bytes: number; status: string }> {
   const search = new URLSearchParams(Object.fromEntries(Object.entries(query).map(([key, value]) => [key, String(value)])));
