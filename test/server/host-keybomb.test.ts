@@ -5,20 +5,13 @@
 // callback nothing for that. isolated-vm is now built with headroom in V8's limit while its own
 // checks keep the limit asked for (scripts/patch-isolated-vm.mjs; docs/exec.md, "Safety"), so
 // the bomb fails cleanly out of memory. Each attack is repeated against one real server process:
-// the attacker fails out of memory, no isolate is stuck, threads and RSS come back within the
-// bounds below, and a neighbour's `1+1` completes beside it.
+// the attacker fails out of memory, no isolate is stuck or parked, RSS comes back within the
+// bound below, and a neighbour's `1+1` completes beside it.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { ErrorTexts } from '../../src/exec/types.ts';
 import { exec, health, neighbours, outcomeOf, rssMiB, serverForSuite, submit } from '../support/hostile.ts';
 
-/**
- * Threads the server may hold more after the attacks than before: isolated-vm's pool and V8's
- * workers start threads on demand (4 more seen after the 12 object-key attacks, with no
- * stuck isolate), where a parked thread per attack would be 8 or 12 more.
- */
-const threadGrowthMax = 6;
 /** What the server's RSS may grow by over all the attacks, once they ended (as host-memory.test.ts). */
 const rssGrowthMiBMax = 256;
 /**
@@ -34,17 +27,12 @@ const attacks = [
   { name: 'Map entries', code: 'const m=new Map(); for(let i=0;;i++) m.set("k"+i,i)', limits: [8, 8, 8, 8, 8, 8, 8, 8] },
 ];
 
-function threads(pid: number): number {
-  return readdirSync(`/proc/${pid}/task`).length;
-}
-
 describe('dictionary bombs fail out of memory without parking a thread', () => {
   const server = serverForSuite('host-keybomb', 'stateless', ['--max-concurrent-executions', '2']);
 
   for (const attack of attacks) {
     test(`${attack.name}: ${attack.limits.length} attacks at ${[...new Set(attack.limits)].join(' and ')} MiB`, async () => {
       await neighbours(server(), 3);
-      const threadsBefore = threads(server().child.pid!);
       const rssBefore = rssMiB(server());
       for (const [index, mb] of attack.limits.entries()) {
         const id = await submit(server(), { code: attack.code, heap_memory_max_mb: mb, execution_timeout_secs: attackTimeoutSecs });
@@ -56,8 +44,10 @@ describe('dictionary bombs fail out of memory without parking a thread', () => {
       await neighbours(server(), 5);
       const now = await health(server());
       assert.deepEqual([now.status, now.stuck_isolates], ['ok', 0], JSON.stringify(now));
-      const threadGrowth = threads(server().child.pid!) - threadsBefore;
-      assert.ok(threadGrowth <= threadGrowthMax, `${threadGrowth} threads more after ${attack.limits.length} attacks (bound ${threadGrowthMax})`);
+      // A parked thread counts as a stuck isolate (above) and is logged; the process's thread count
+      // is no measure here: isolated-vm and V8 start threads on demand (4 to 8 more were seen
+      // after these attacks with none parked, where parking would add one per attack).
+      assert.doesNotMatch(server().stderr(), /its thread is parked/);
       const rssGrowth = rssMiB(server()) - rssBefore;
       assert.ok(rssGrowth < rssGrowthMiBMax, `RSS grew ${rssGrowth.toFixed(0)} MiB over ${attack.limits.length} attacks (bound ${rssGrowthMiBMax})`);
     });
