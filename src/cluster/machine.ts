@@ -285,8 +285,8 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
     this.members.clear();
     this.requests = new Map();
     this.forgottenThrough = 0;
-    this.mcpSessions.restore([]);
-    if (data === '') return;
+    // MCP session records are replaced once, at the end: their listener compares before and after.
+    if (data === '') return this.mcpSessions.restore([]);
     const parsed = snapshotSchema.safeParse(JSON.parse(data));
     // A snapshot is checksummed by LevelStorage and written by us: failing here is a bug, not input.
     if (!parsed.success) throw new McpV8Error('STORED_DATA_DAMAGED', `a cluster snapshot is not a ${snapshotFormat} (${parsed.error.issues[0]?.message})`);

@@ -43,8 +43,11 @@ export type McpSessionCommand =
   /** The session ended (DELETE, idle, made room for another): nobody may use it again. */
   | { type: 'mcp.close'; id: string };
 
-/** Told when a session's owner changes, so a node still holding it live lets it go. */
-export type McpOwnerListener = (id: string, owner: string) => void;
+/**
+ * Told when a session's owner changes (`owner` null: its record is gone, closed or forgotten, as
+ * a snapshot shows it), so a node still holding it live lets it go.
+ */
+export type McpOwnerListener = (id: string, owner: string | null) => void;
 
 export function checkMcpSessionRecord(value: unknown): { record: McpSessionRecord; bytes: number } {
   const parsed = mcpSessionRecordSchema.safeParse(value);
@@ -114,10 +117,20 @@ export class McpSessionRecords {
     return [...this.records.values()].map((held) => held.record);
   }
 
-  /** From a snapshot this node's machine wrote (checked again all the same: the bounds may have changed). */
+  /**
+   * From a snapshot (checked again all the same: the bounds may have changed). A snapshot installed
+   * from the leader may skip the adoptions and closes this replica missed (it was cut off): the
+   * listener is told of every record whose owner differs or that is gone, as if they had been applied.
+   */
   restore(records: readonly unknown[]): void {
+    const before = this.records;
     this.records = new Map();
     this.bytes = 0;
     for (const record of records) this.apply({ type: 'mcp.open', session: record as McpSessionRecord });
+    if (this.listener === null) return;
+    for (const [id, held] of before) {
+      const owner = this.records.get(id)?.record.owner ?? null;
+      if (owner !== held.record.owner) this.listener(id, owner);
+    }
   }
 }

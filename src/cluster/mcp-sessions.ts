@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { nodeHash } from '../exec/ids.ts';
 import { isMcpV8Error } from '../errors.ts';
-import type { McpSessionPeers } from '../transport/mcp-http.ts';
+import { sessionMovedStatus, sessionOwnerHeader, type McpSessionPeers } from '../transport/mcp-http.ts';
 import type { RestorableSession } from '../transport/mcp-restore.ts';
 import type { Member } from './machine.ts';
 import type { McpSessionRecord } from './mcp-session-records.ts';
@@ -35,6 +35,8 @@ const unreachableCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH',
 const recordReadMs = 3_000;
 /** Owners looked for again after losing a take-over to another node, before the client is told to retry. */
 const takeOverAttemptsMax = 2;
+/** Owners looked for again after the node tried said the session moved on (its replica is ahead of this one's). */
+const movedAttemptsMax = 3;
 
 const sessionIdPattern = /^([0-9a-f]{8})-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -59,8 +61,12 @@ function jsonRpcError(response: ServerResponse, status: number, code: number, me
   response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
 }
 
-/** How a forwarded request went when it did not reach its holder's answer. */
-type ForwardFailure = { kind: 'unreachable' | 'failed'; why: string };
+/**
+ * How a forwarded request went when it did not reach its holder's answer. 'moved': the node tried
+ * no longer owns the session by its own applied state (this replica has not applied an adoption
+ * yet), and names the owner it knows.
+ */
+type ForwardFailure = { kind: 'unreachable' | 'failed'; why: string } | { kind: 'moved'; why: string; owner: string };
 
 export class McpSessionForwarder implements McpSessionPeers {
   private readonly node: ClusterNode;
@@ -100,8 +106,9 @@ export class McpSessionForwarder implements McpSessionPeers {
     }
   }
 
-  onMoved(listener: (sessionId: string) => void): void {
-    this.node.machine.mcpSessions.listener = (sessionId, owner) => { if (owner !== this.node.name) listener(sessionId); };
+  onMoved(listener: (sessionId: string, owner: string | null) => void): void {
+    // owner null: ended (a snapshot shows it gone), so not served here either.
+    this.node.machine.mcpSessions.listener = (sessionId, owner) => { if (owner !== this.node.name) listener(sessionId, owner); };
   }
 
   /**
@@ -138,20 +145,30 @@ export class McpSessionForwarder implements McpSessionPeers {
     }
   }
 
-  async claim(sessionId: string, principal: string): Promise<McpSessionRecord | null> {
-    const record = await this.recordOf(sessionId);
-    return record !== undefined && record.principal === principal && record.owner === this.node.name ? record : null;
+  /**
+   * Read past a barrier, never from this replica alone: a node restarted behind an adoption would
+   * otherwise rebuild a session another node holds now. No quorum: throws (the client retries).
+   */
+  async claim(sessionId: string, principal: string): Promise<McpSessionRecord | { movedTo: string } | null> {
+    const record = await this.node.read(() => this.node.machine.mcpSessions.get(sessionId), recordReadMs);
+    if (record === undefined || record.principal !== principal) return null;
+    return record.owner === this.node.name ? record : { movedTo: record.owner };
   }
 
   async forward(sessionId: string, request: IncomingMessage, response: ServerResponse, body: unknown, principal: string): Promise<true | McpSessionRecord | null> {
     let record = await this.recordOf(sessionId);
+    // Its own record but not live here: this replica may be behind an adoption (a restart); look past a barrier.
+    if (record?.owner === this.node.name) record = await this.recordOf(sessionId, true);
+    /** The owner a node tried last named, when this replica had not learnt it (no record here). */
+    let hint: string | undefined;
     for (let attempt = 0; ; attempt++) {
       // Another principal's session reads as no session at all, here as on its holder.
       if (record !== undefined && record.principal !== principal) return null;
       if (record?.owner === this.node.name) return record;
       // No record (one opened while the cluster had no quorum): the node its id names may hold it.
       const hash = mcpSessionNodeHash(sessionId);
-      const holder = record !== undefined ? this.memberNamed(record.owner) : hash === null ? undefined : this.node.peerOfHash(hash);
+      const named = record?.owner ?? hint;
+      const holder = named !== undefined ? this.memberNamed(named) : hash === null ? undefined : this.node.peerOfHash(hash);
       if (holder === undefined && record === undefined) return null;
       let failure: ForwardFailure = { kind: 'unreachable', why: 'no longer a member' };
       if (holder !== undefined) {
@@ -159,7 +176,11 @@ export class McpSessionForwarder implements McpSessionPeers {
         if (outcome === null) return true;
         failure = outcome;
       }
-      if (record === undefined || failure.kind === 'failed' || attempt === takeOverAttemptsMax) {
+      if (failure.kind === 'moved' && attempt < movedAttemptsMax) {
+        ({ record, hint } = await this.afterMoved(sessionId, holder!.name, failure.owner));
+        continue;
+      }
+      if (record === undefined || failure.kind !== 'unreachable' || attempt === takeOverAttemptsMax) {
         this.refuse(response, record?.owner ?? holder!.name, failure);
         return true;
       }
@@ -172,6 +193,19 @@ export class McpSessionForwarder implements McpSessionPeers {
       }
       record = await this.recordOf(sessionId, true);
     }
+  }
+
+  /**
+   * `tried` said the session is `owner`'s now: this replica has not applied that yet. The record is
+   * read again past a barrier; when that still names `tried` (no quorum here, or not applied yet),
+   * `owner` is believed: `tried` read it past a barrier of its own, and an adoption from it commits
+   * only if it still owns the session.
+   */
+  private async afterMoved(sessionId: string, tried: string, owner: string): Promise<{ record: McpSessionRecord | undefined; hint: string | undefined }> {
+    const record = await this.recordOf(sessionId, true);
+    this.logger.info({ sessionId, tried, owner, applied: record?.owner ?? null }, 'a forwarded MCP request went to a node the session moved away from; trying its owner');
+    if (record === undefined) return { record, hint: owner };
+    return { record: record.owner === tried ? { ...record, owner } : record, hint: undefined };
   }
 
   private memberNamed(name: string): Member | undefined {
@@ -197,7 +231,9 @@ export class McpSessionForwarder implements McpSessionPeers {
   }
 
   private refuse(response: ServerResponse, holder: string, failure: ForwardFailure): void {
-    if (failure.kind === 'unreachable') {
+    if (failure.kind === 'moved') {
+      jsonRpcError(response, 503, -32000, `MCP session moved from ${holder} to ${failure.owner} and this node has not caught up with it yet (${failure.why}); retry`);
+    } else if (failure.kind === 'unreachable') {
       // A node that is down has lost the sessions nobody recorded: the client must initialize a new
       // one, which a 404 tells it (the MCP spec's answer for an ended session).
       jsonRpcError(response, 404, -32001, `Session not found: the node that holds this MCP session (${holder}) cannot be reached (${failure.why}); initialize a new session`);
@@ -228,6 +264,12 @@ export class McpSessionForwarder implements McpSessionPeers {
       const why = `${code ?? (error as Error).message}`;
       this.logger.warn({ sessionId, holder: holder.name, err: (error as Error).message }, 'could not forward an MCP request to the node holding its session');
       return { kind: code !== undefined && unreachableCodes.has(code) ? 'unreachable' : 'failed', why };
+    }
+    const owner = answer.headers[sessionOwnerHeader];
+    if (answer.statusCode === sessionMovedStatus && typeof owner === 'string') {
+      response.off('close', onClose);
+      await answer.body.dump().catch(() => {});
+      return { kind: 'moved', why: `${holder.name} no longer holds it`, owner };
     }
     const outgoing: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(answer.headers)) {

@@ -51,13 +51,26 @@ export interface McpSessionPeers {
    * that cannot be reached), its record; null: no such session for `principal`.
    */
   forward(sessionId: string, request: IncomingMessage, response: ServerResponse, body: unknown, principal: string): Promise<true | RestorableSession | null>;
-  /** The record of a session this node owns but does not hold live (it restarted), for a request another node forwarded. */
-  claim(sessionId: string, principal: string): Promise<RestorableSession | null>;
-  /** `listener` is told the id of a session another node took over: this node lets its live copy go. */
-  onMoved(listener: (sessionId: string) => void): void;
+  /**
+   * The record of a session this node owns but does not hold live (it restarted), for a request
+   * another node forwarded; `movedTo`: another node owns it now. Read past a barrier; rejects
+   * when this node cannot confirm it.
+   */
+  claim(sessionId: string, principal: string): Promise<RestorableSession | { movedTo: string } | null>;
+  /** `listener` is told the id of a session another node took over (`owner`), or that ended (null): this node lets its live copy go. */
+  onMoved(listener: (sessionId: string, owner: string | null) => void): void;
   /** Called with each idle sweep: ends the recorded sessions of this node that nobody has used live for `idleMs` (a restart left them). */
   sweep(isLive: (sessionId: string) => boolean, idleMs: number): void;
 }
+
+/**
+ * A forwarded request for a session that the node asked no longer owns (another node took it over,
+ * which the forwarding node has not applied yet) is answered 421 Misdirected Request with the
+ * owner's --node-id in this header: the forwarder goes there instead of telling the client to
+ * initialize again.
+ */
+export const sessionMovedStatus = 421;
+export const sessionOwnerHeader = 'mcp-v8-session-owner';
 
 /** Serves a request that another node forwarded for a session of this node (never forwarded again). */
 export type ForwardedMcpHandler = (request: IncomingMessage, response: ServerResponse, body: unknown, principal: string) => Promise<void>;
@@ -111,9 +124,9 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
     if (ended) void options.peers?.closed(sessionId);
     void session.transport.close();
   }
-  options.peers?.onMoved((sessionId) => {
+  options.peers?.onMoved((sessionId, owner) => {
     const session = sessions.get(sessionId);
-    if (session !== undefined) closeSession(sessionId, session, 'let go of an MCP session another node took over', false);
+    if (session !== undefined) closeSession(sessionId, session, owner === null ? 'let go of an MCP session the cluster ended (a snapshot no longer has it)' : 'let go of an MCP session another node took over', false);
   });
 
   // Clients that go away without DELETE (a crash, a closed laptop) would otherwise hold their
@@ -234,7 +247,16 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
     if (typeof sessionId !== 'string' || sessionId === '' || options.statelessHttp) return jsonRpcError(response, 400, -32000, 'a forwarded MCP request must name a session (Mcp-Session-Id)');
     if (!sessions.has(sessionId) && options.peers !== undefined) {
       // This node owns the session's record but not a live session: it restarted since.
-      const own = await options.peers.claim(sessionId, principal);
+      let own: RestorableSession | { movedTo: string } | null;
+      try {
+        own = await options.peers.claim(sessionId, principal);
+      } catch (error) {
+        return jsonRpcError(response, 503, -32000, `this node cannot confirm who holds MCP session ${sessionId} now (${(error as Error).message}); retry`);
+      }
+      if (own !== null && 'movedTo' in own) {
+        response.setHeader(sessionOwnerHeader, own.movedTo);
+        return jsonRpcError(response, sessionMovedStatus, -32000, `MCP session ${sessionId} is held by ${own.movedTo} now, not by this node`);
+      }
       if (own !== null && !(await restoreOrRefuse(own, response))) return;
     }
     return serveSession(sessionId, request, response, body, principal);

@@ -28,7 +28,7 @@ describe('MCP session records in the cluster machine', () => {
       entry('f', { type: 'mcp.close', id: 's2' }),
     ];
     const replicas = [new ClusterMachine(), new ClusterMachine()];
-    const moved: Array<[string, string]> = [];
+    const moved: Array<[string, string | null]> = [];
     replicas[0]!.mcpSessions.listener = (id, owner) => moved.push([id, owner]);
     const answers = replicas.map((machine) => log.map((e) => machine.apply(e)));
     assert.deepEqual(answers[0], answers[1]);
@@ -81,5 +81,25 @@ describe('MCP session records in the cluster machine', () => {
     delete older.mcp_sessions;
     restored.restore(JSON.stringify(older));
     assert.equal(restored.mcpSessions.size, 0);
+  });
+
+  test('installing a snapshot tells the listener of every session whose owner changed or that is gone, as applying would have', () => {
+    // A replica cut off while s1 was adopted by n2 and s2 was closed: the leader's snapshot skips those entries.
+    const behind = new ClusterMachine();
+    for (const [rid, id] of [['b1', 's1'], ['b2', 's2'], ['b3', 's3']] as const) behind.apply(entry(rid, { type: 'mcp.open', session: session(id) }));
+    const leader = new ClusterMachine();
+    leader.restore(behind.snapshot());
+    leader.apply(entry('l1', { type: 'mcp.adopt', id: 's1', from: 'n1', to: 'n2' }));
+    leader.apply(entry('l2', { type: 'mcp.close', id: 's2' }));
+    leader.apply(entry('l3', { type: 'mcp.open', session: session('s4', 'n3') }));
+    const told: Array<[string, string | null]> = [];
+    behind.mcpSessions.listener = (id, owner) => told.push([id, owner]);
+    behind.restore(leader.snapshot());
+    assert.deepEqual(told, [['s1', 'n2'], ['s2', null]], 's3 kept its owner and s4 is new: neither is told');
+    assert.equal(behind.snapshot(), leader.snapshot());
+    // The empty snapshot (a log started afresh) ends every session.
+    told.length = 0;
+    behind.restore('');
+    assert.deepEqual(told.map(([id, owner]) => `${id}:${owner}`).sort(), ['s1:null', 's3:null', 's4:null']);
   });
 });
