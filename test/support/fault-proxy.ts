@@ -46,6 +46,21 @@ export class FaultProxy {
     this.isCut = false;
   }
 
+  /** Like a node that is down: open connections dropped, new ones refused (ECONNREFUSED, not a reset). reopen() undoes it. */
+  async refuse(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Listens again on the same port after refuse(), and lets traffic through. */
+  async reopen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, '127.0.0.1', () => { this.server.off('error', reject); resolve(); });
+    });
+    this.heal();
+  }
+
   close(): Promise<void> {
     this.cut();
     return new Promise((resolve) => this.server.close(() => resolve()));
