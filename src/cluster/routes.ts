@@ -12,7 +12,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { McpV8Error } from '../errors.ts';
+import { McpV8Error, isMcpV8Error } from '../errors.ts';
 import { executionStatuses, type ExecutionStatus } from '../model.ts';
 import { errorAnswer } from '../transport/api-fast-path.ts';
 import { parseJsonBody, readBody, readJsonBody } from '../transport/body.ts';
@@ -123,6 +123,9 @@ async function bodyOf(request: IncomingMessage, bytesMax: number): Promise<unkno
   return parseJsonBody(body);
 }
 
+/** Refused chunks of older senders between two log lines (a sender tries 5 chunks a transfer). */
+const olderSenderLogEvery = 100;
+
 /** Remote addresses whose refused requests were logged (a rogue peer is logged once, not per request). */
 const refusalsLoggedMax = 1024;
 
@@ -178,6 +181,7 @@ function principalOf(request: IncomingMessage): string | null {
 export function clusterHandler(options: ClusterAppOptions): (request: IncomingMessage, response: ServerResponse) => void {
   const { node, logger } = options;
   const koa = clusterApp(options).callback();
+  let olderSendersLogged = 0;
   // Answered with this node's messages for the sender once they are handled (receiveAndReply), or 204.
   const messages = (bytesMax: number) => async (request: IncomingMessage) => {
     const replies = await node.receiveAndReply(parseMessages(await bodyOf(request, bytesMax), 'raft messages'));
@@ -187,7 +191,15 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
     ['/raft/vote', messages(messageBodyBytesMax)],
     ['/raft/append', messages(messageBodyBytesMax)],
     ['/raft/snapshot', async (request: IncomingMessage) => {
-      const chunk = parseSnapshotChunk(await bodyOf(request, snapshotBodyBytesMax), 'raft snapshot chunk');
+      const body = await bodyOf(request, snapshotBodyBytesMax);
+      let chunk;
+      try {
+        chunk = parseSnapshotChunk(body, 'raft snapshot chunk');
+      } catch (error) {
+        // An older sender during a rolling upgrade: said here too, once a transfer, not once a chunk.
+        if (isMcpV8Error(error) && error.code === 'NOT_SUPPORTED' && olderSendersLogged++ % olderSenderLogEvery === 0) options.logger.warn({ err: error.message }, 'refused a snapshot from an older node');
+        throw error;
+      }
       return node.snapshots.receive(chunk.message, chunk);
     }],
     ['/raft/propose', async (request) => {

@@ -60,6 +60,12 @@ const digestsKept = 4;
 /** Failed chunk requests a transfer retries (from where the receiver stands) before it leaves the resend to the core. */
 const chunkAttemptsMax = 5;
 
+/**
+ * What a chunk carries, by version: 1 had no `sha256` (refused now, src/cluster/wire.ts); 2 has it
+ * and says so in `format`, so that a later format can name the one it meets.
+ */
+export const snapshotChunkFormat = 2;
+
 export interface SnapshotChunk {
   /** The core's message, its snapshot's data left out (''). */
   message: Message;
@@ -69,6 +75,8 @@ export interface SnapshotChunk {
   data: string;
   /** SHA-256 (hex) of the whole snapshot's data as UTF-8: the receiver installs only what hashes to it. */
   sha256: string;
+  /** snapshotChunkFormat of the sender (an older receiver ignores it). */
+  format: number;
 }
 
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
@@ -141,7 +149,7 @@ export class SnapshotSender {
     let chunks = 0;
     while (!transfer.cancelled) {
       try {
-        const answer = await this.post(addr, { message: header, total: data.length, offset, data: data.slice(offset, offset + this.chunkChars), sha256 });
+        const answer = await this.post(addr, { message: header, total: data.length, offset, data: data.slice(offset, offset + this.chunkChars), sha256, format: snapshotChunkFormat });
         chunks++;
         if (answer.next_offset >= data.length) break;
         offset = answer.next_offset;

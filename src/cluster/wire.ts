@@ -4,7 +4,8 @@
 // zod's generic walk cost as much as the rest of the route (profile, bench/RESULTS.md).
 import { McpV8Error } from '../errors.ts';
 import type { Entry, Message, MessageType, Snapshot } from '../raft/types.ts';
-import type { SnapshotChunk } from './snapshot-transfer.ts';
+import { version } from '../version.ts';
+import { snapshotChunkFormat, type SnapshotChunk } from './snapshot-transfer.ts';
 
 /** Messages in one body, at most. */
 export const messagesPerBodyMax = 100_000;
@@ -86,12 +87,23 @@ export function parseMessages(body: unknown, what: string): Message[] {
 }
 
 /** One chunk of a snapshot transfer (`{ chunk: {message, total, offset, data} }`), checked like messages. */
+/**
+ * A chunk without `sha256` comes from a sender older than the snapshot digests (chunk format 1):
+ * refused, not installed unchecked. What this node answers, for the old sender's log and this one's.
+ */
+export function chunkWithoutDigest(from: number): string {
+  return `raft snapshot chunk from node ${from} has no sha256: the sender runs an mcp-v8 older than the snapshot digests (chunk format 1), and this node (mcp-v8 ${version}, chunk format ${snapshotChunkFormat}) installs only snapshots it can check. During a rolling upgrade an upgraded node catches up from a snapshot only once an upgraded node leads: upgrade the leader next (stopped with SIGTERM, it hands leadership over), see docs/cluster.md "Rolling upgrades"`;
+}
+
 export function parseSnapshotChunk(body: unknown, what: string): SnapshotChunk {
   try {
     const chunk = record(record(body, 'body').chunk, 'chunk');
+    const message = messageOf(chunk.message, 'chunk.message');
+    if (chunk.sha256 === undefined) throw new McpV8Error('NOT_SUPPORTED', chunkWithoutDigest(message.from));
     return {
-      message: messageOf(chunk.message, 'chunk.message'), total: count(chunk.total, 'chunk.total'),
+      message, total: count(chunk.total, 'chunk.total'),
       offset: count(chunk.offset, 'chunk.offset'), data: text(chunk.data, 'chunk.data'), sha256: text(chunk.sha256, 'chunk.sha256'),
+      format: count(chunk.format ?? snapshotChunkFormat, 'chunk.format'),
     };
   } catch (error) {
     if (error instanceof WireError) throw new McpV8Error('INVALID_ARGUMENT', `${what}: ${error.message}`);

@@ -98,6 +98,16 @@ describe('snapshots in chunks', () => {
     const short = await post(2000, data.slice(2000, 2100), 2100);
     assert.equal(short.status, 400);
     assert.match(short.body.error ?? '', /nothing installed/);
+    // An older sender's chunk (no sha256, as before the digests): refused with the versions named, and logged here.
+    const older = await fetch(`http://127.0.0.1:${target.clusterPort}/raft/snapshot`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10_000),
+      body: JSON.stringify({ chunk: { message, total: data.length, offset: 0, data } }),
+    });
+    const olderBody = (await older.json()) as { code?: string; error?: string };
+    assert.equal(older.status, 400, JSON.stringify(olderBody));
+    assert.equal(olderBody.code, 'MCPV8_ERR_NOT_SUPPORTED');
+    assert.match(olderBody.error ?? '', /has no sha256: the sender runs an mcp-v8 older than the snapshot digests \(chunk format 1\)/);
+    await target.process!.waitForStderr(/refused a snapshot from an older node/);
     const after = await raftStatus(target);
     assert.equal(after.snapshot_index, before.snapshot_index, 'no snapshot installed');
     assert.ok(after.commit >= before.commit);

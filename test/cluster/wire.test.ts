@@ -2,7 +2,7 @@
 // each kind of bad field is refused with INVALID_ARGUMENT naming its path.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseMessages, messagesPerBodyMax } from '../../src/cluster/wire.ts';
+import { parseMessages, parseSnapshotChunk, messagesPerBodyMax } from '../../src/cluster/wire.ts';
 import { isMcpV8Error } from '../../src/errors.ts';
 
 const base = { type: 'append', from: 1, to: 2, term: 3, logTerm: 2, index: 7, entries: [{ term: 3, index: 8, kind: 'normal', data: 'x' }], commit: 6, reject: false, rejectHintIndex: 0, rejectHintTerm: 0, readContext: 0, heartbeatTick: 0, transfer: false, snapshot: null };
@@ -45,4 +45,18 @@ test('fields the core does not know are not carried into it', () => {
   const [message] = parseMessages({ messages: [{ ...base, extra: 'x'.repeat(1000), __proto__: { polluted: true } }] }, 'raft messages');
   assert.equal(Object.hasOwn(message!, 'extra'), false);
   assert.equal((message as unknown as Record<string, unknown>).polluted, undefined);
+});
+
+test('a snapshot chunk without sha256 (an older sender) is refused naming both versions; one with it passes, its format kept', () => {
+  const message = { ...base, type: 'snapshot', entries: [], snapshot: { ...snapshot, data: '' } };
+  const chunk = { message, total: 2, offset: 0, data: '{}' };
+  assert.throws(() => parseSnapshotChunk({ chunk }, 'raft snapshot chunk'), (error: unknown) => {
+    assert.ok(isMcpV8Error(error) && error.code === 'NOT_SUPPORTED', String(error));
+    assert.match(error.message, /from node 1 has no sha256: the sender runs an mcp-v8 older than the snapshot digests \(chunk format 1\), and this node \(mcp-v8 \d+\.\d+\.\d+[^,]*, chunk format 2\) installs only snapshots it can check/);
+    assert.match(error.message, /Rolling upgrades/);
+    return true;
+  });
+  const sha256 = 'a'.repeat(64);
+  assert.equal(parseSnapshotChunk({ chunk: { ...chunk, sha256 } }, 'raft snapshot chunk').format, 2, 'a format-2 sender that does not say so');
+  assert.equal(parseSnapshotChunk({ chunk: { ...chunk, sha256, format: 3 } }, 'raft snapshot chunk').format, 3);
 });
