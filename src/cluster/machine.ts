@@ -7,12 +7,12 @@
 // Commands carry a request id: a write retried after a lost answer (a forwarded write whose
 // leader died, a client that timed out) is applied once, and the retry gets the first answer.
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
-import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.ts';
+import { McpV8Error, isMcpV8Error, type ErrorCode } from '../errors.ts';
 import type { StateMachine } from '../raft/state-machine.ts';
 import type { Entry } from '../raft/types.ts';
 import { checkHeapId } from '../storage/heap-store.ts';
 import { McpSessionRecords, type McpSessionCommand } from './mcp-session-records.ts';
+import { checkSnapshotState } from './snapshot-check.ts';
 import { checkSessionName, checkStillLatest, checkTags, queryResultsMax, type SessionCommand, type SessionEntry, type Tags } from '../storage/session-db.ts';
 
 export interface Member {
@@ -59,25 +59,6 @@ export const requestIdsRememberedMax = 65_536;
 export const replicatedHeapBytesMax = 256 * 1024 * 1024;
 
 const snapshotFormat = 'mcp-v8/cluster-machine@1';
-const entrySchema = z.object({ index: z.number().int().min(0), input_heap: z.string().nullable(), output_heap: z.string(), code: z.string(), timestamp: z.string() });
-const resultSchema = z.union([
-  z.object({ ok: z.literal(true), value: z.number().nullable() }),
-  z.object({ ok: z.literal(false), code: z.string().refine((code) => code in ErrorCodes), message: z.string() }),
-]);
-const snapshotSchema = z.object({
-  format: z.literal(snapshotFormat),
-  sessions: z.array(z.tuple([z.string(), z.array(entrySchema)])),
-  tags: z.array(z.tuple([z.string(), z.record(z.string(), z.string())])),
-  heaps: z.array(z.tuple([z.string(), z.string()])),
-  creators: z.array(z.tuple([z.string(), z.string()])),
-  members: z.array(z.tuple([z.number().int(), z.object({ name: z.string(), addr: z.string() })])),
-  // [rid, result, index applied at]; snapshots written before the index was kept have pairs.
-  requests: z.array(z.union([z.tuple([z.string(), resultSchema, z.number().int().min(0)]), z.tuple([z.string(), resultSchema])])),
-  /** The highest log index whose request id was forgotten (absent in older snapshots: 0). */
-  forgotten_through: z.number().int().min(0).optional(),
-  /** MCP session records, oldest first (absent in older snapshots: none). */
-  mcp_sessions: z.array(z.unknown()).optional(),
-});
 
 const pairKey = (key: string, value: string) => `${key}\u0000${value}`;
 
@@ -287,10 +268,8 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
     this.forgottenThrough = 0;
     // MCP session records are replaced once, at the end: their listener compares before and after.
     if (data === '') return this.mcpSessions.restore([]);
-    const parsed = snapshotSchema.safeParse(JSON.parse(data));
-    // A snapshot is checksummed by LevelStorage and written by us: failing here is a bug, not input.
-    if (!parsed.success) throw new McpV8Error('STORED_DATA_DAMAGED', `a cluster snapshot is not a ${snapshotFormat} (${parsed.error.issues[0]?.message})`);
-    const state = parsed.data;
+    // Checked in place, not copied (src/cluster/snapshot-check.ts): a snapshot may be hundreds of MiB.
+    const state = checkSnapshotState(JSON.parse(data), snapshotFormat);
     this.sessions = new Map(state.sessions);
     for (const [heap, tags] of state.tags) this.replaceTags(heap, tags);
     for (const [heap, record] of state.heaps) {
