@@ -5,7 +5,7 @@
 //   not answered 404 (the client would have had to initialize again);
 // - an owner cut off while its session is taken over elsewhere, then caught up from a snapshot
 //   (the log compacted past the adoption), lets its live copy go: its open GET stream ends, and the
-//   client's new GET stream on another node is served by the new owner.
+//   client's new GET stream on another node (with a Last-Event-ID) is served by the new owner.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
@@ -115,7 +115,8 @@ describe('MCP sessions that moved while a node was cut off', () => {
     const stillOpen = new Promise((resolve) => { timer = setTimeout(resolve, clusterWaitMs, 'still open'); });
     assert.equal(await Promise.race([streamEnded, stillOpen]).finally(() => clearTimeout(timer)), 'ended');
     // The client opens its GET stream again, on another node: the new owner serves it (forwarded).
-    const reopened = await fetch(`${stale.baseUrl}/mcp`, { headers: headers(second) });
+    // With a Last-Event-ID, as a client resuming would send: no event store, so a new stream, nothing replayed.
+    const reopened = await fetch(`${stale.baseUrl}/mcp`, { headers: { ...headers(second), 'last-event-id': 'an-event-on-the-old-owner' } });
     assert.equal(reopened.status, 200, await (reopened.status === 200 ? Promise.resolve('') : reopened.text()));
     assert.match(reopened.headers.get('content-type') ?? '', /text\/event-stream/);
     await reopened.body?.cancel();
