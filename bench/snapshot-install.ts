@@ -2,8 +2,9 @@
 // in bounded memory, and state the bound"): a snapshot of N heap records (~330 bytes each, one
 // session entry each) is written to a file, then each round starts a fresh process that reads it
 // as the snapshot receiver hands it to the core (one string) and times ClusterMachine.restore,
-// reporting the growth of the process's peak RSS over the string alone. Rounds alternate with a
-// floor (JSON.parse and the maps, no check) so the machine's noise shows: A B A B.
+// reporting the growth of the process's peak RSS over the string alone; `install` also persists it
+// first as the core does (LevelStorage.save of the snapshot record, then restore). Rounds alternate
+// with a floor (JSON.parse and the maps, no check) so the machine's noise shows: A B C A B C.
 //   node bench/snapshot-install.ts [records=200000] [rounds=4] [--src <another checkout's src>]
 // `--src` restores with another build's machine (an A/B against main: `git archive main src` into a
 // folder beside a node_modules link, and give its src).
@@ -25,6 +26,13 @@ async function child(): Promise<void> {
   const started = performance.now();
   if (mode === 'restore') {
     new ClusterMachine().restore(data);
+  } else if (mode === 'install') {
+    // What the core does with an installed snapshot: persist it (LevelStorage, one record), then restore.
+    const { LevelStorage } = (await import(pathToFileURL(join(src!, 'raft', 'level-storage.ts')).href)) as typeof import('../src/raft/level-storage.ts');
+    const storage = await LevelStorage.open(`${file!}.log-${process.pid}`, { index: 0, term: 0, config: { voters: [1], learners: [] }, data: '' });
+    await storage.save({ hardState: null, entries: [], snapshot: { index: 10, term: 1, config: { voters: [1], learners: [] }, data } });
+    new ClusterMachine().restore(data);
+    await storage.close();
   } else {
     const state = JSON.parse(data) as { sessions: Array<[string, unknown[]]>; heaps: Array<[string, string]> };
     const kept = [new Map(state.sessions), new Map(state.heaps)];
@@ -47,7 +55,7 @@ function snapshotOf(records: number): string {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-if (mode === 'restore' || mode === 'floor') {
+if (mode === 'restore' || mode === 'install' || mode === 'floor') {
   await child();
 } else {
   const args = process.argv.slice(2).filter((arg, i, all) => arg !== '--src' && all[i - 1] !== '--src');
@@ -58,10 +66,11 @@ if (mode === 'restore' || mode === 'floor') {
   const dir = mkdtempSync(join(tmpdir(), 'snapshot-install-'));
   const path = join(dir, 'snapshot.json');
   writeFileSync(path, snapshotOf(records));
-  const seen: Record<string, Array<{ ms: number; peakGrowMiB: number; chars: number }>> = { restore: [], floor: [] };
+  const kinds = ['restore', 'install', 'floor'];
+  const seen: Record<string, Array<{ ms: number; peakGrowMiB: number; chars: number }>> = { restore: [], install: [], floor: [] };
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const kind of ['restore', 'floor']) {
+      for (const kind of kinds) {
         const run = spawnSync(process.execPath, ['--max-old-space-size=8192', self, kind, path, source], { encoding: 'utf8' });
         if (run.status !== 0) throw new Error(`${kind}: ${run.stderr}`);
         seen[kind]!.push(JSON.parse(run.stdout.trim().split('\n').at(-1)!));
@@ -69,10 +78,11 @@ if (mode === 'restore' || mode === 'floor') {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    // (each install's log folder is under `dir` too)
   }
   const chars = seen.restore![0]!.chars;
   console.log(`snapshot of ${records} records, ${(chars / 2 ** 20).toFixed(0)} Mi characters; ${rounds} rounds, restore and floor in turns; src ${source}`);
-  for (const kind of ['restore', 'floor']) {
+  for (const kind of kinds) {
     const runs = seen[kind]!;
     console.log(`${kind.padEnd(8)} median ${median(runs.map((r) => r.ms)).toFixed(0)} ms, peak RSS +${median(runs.map((r) => r.peakGrowMiB)).toFixed(0)} MiB over the text (runs: ${runs.map((r) => `${r.ms.toFixed(0)} ms/+${r.peakGrowMiB.toFixed(0)}`).join(', ')})`);
   }
