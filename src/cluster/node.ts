@@ -19,6 +19,7 @@ import type { ClusterConfig } from '../config.ts';
 import { clusterTicks } from './ticks.ts';
 import { SnapshotReceiver } from './snapshot-transfer.ts';
 import { PeerClient, isRetryableAcrossNodes } from './client.ts';
+import { ProposalBatcher } from './propose-batch.ts';
 import { ClusterMachine, type ApplyResult, type MachineCommand, type Member } from './machine.ts';
 
 /** Inputs waiting for the driver, and proposals (or reads) awaiting their outcome, at most. */
@@ -295,15 +296,15 @@ export class ClusterNode {
   async write(command: MachineCommand, timeoutMs = this.config.writeTimeoutMs): Promise<number | null> {
     // `since`: what this node had applied, so a retry the machine may have forgotten is refused, not applied twice.
     const data = JSON.stringify({ rid: randomUUID(), since: this.raft?.log.applied ?? 0, command });
-    const answer = await this.onLeader(timeoutMs, async (remainingMs) => ({ value: await this.proposeHere(data, remainingMs) }), '/raft/propose', (remainingMs) => ({ data, timeout_ms: remainingMs }));
-    return answer.value;
+    return this.onLeader(timeoutMs, (remainingMs) => this.proposeHere(data, remainingMs), (leader, remainingMs) => this.forwarded.propose(leader, data, remainingMs));
   }
 
   /**
-   * Runs `here` when this node leads, else posts `body` to the leader's `path`; retries (through
-   * elections, lost answers) until `timeoutMs`. Safe because what it carries is idempotent.
+   * Runs `here` when this node leads, else `forward` to the leader (`toLeader`: posts `body` to its
+   * `path`); retries (through elections, lost answers) until `timeoutMs`. Safe because what it
+   * carries is idempotent.
    */
-  async onLeader<Answer>(timeoutMs: number, here: (remainingMs: number) => Promise<Answer>, path: string, body: (remainingMs: number) => unknown): Promise<Answer> {
+  async onLeader<Answer>(timeoutMs: number, here: (remainingMs: number) => Promise<Answer>, forward: (leader: string, remainingMs: number) => Promise<Answer>): Promise<Answer> {
     const deadline = Date.now() + timeoutMs;
     let lastError: unknown = null;
     for (;;) {
@@ -313,7 +314,7 @@ export class ClusterNode {
       try {
         if (this.isLeader) return await here(remainingMs);
         const leader = this.leaderAddr;
-        if (leader !== undefined) return await this.client.post<Answer>(leader, path, body(remainingMs), remainingMs);
+        if (leader !== undefined) return await forward(leader, remainingMs);
       } catch (error) {
         if (!isRetryableAcrossNodes(error)) throw error;
         lastError = error;
@@ -322,6 +323,14 @@ export class ClusterNode {
     }
     throw new McpV8Error('NO_QUORUM', `this cluster node cannot reach a quorum: no leader committed the write within ${timeoutMs} ms${lastError === null ? '' : ` (${(lastError as Error).message})`}; stateless runs still work here, retry writes later`);
   }
+
+  /** `onLeader`'s forward of a call: `body` posted to the leader's `path`. */
+  private toLeader<Answer>(path: string, body: unknown): (leader: string, remainingMs: number) => Promise<Answer> {
+    return (leader, remainingMs) => this.client.post<Answer>(leader, path, body, remainingMs);
+  }
+
+  /** Writes this node forwards to the leader, batched per turn of the event loop (propose-batch.ts). */
+  private readonly forwarded = new ProposalBatcher((leader, batch, remainingMs) => this.client.post(leader, '/raft/propose', { batch }, remainingMs));
 
   /** On the leader (or a node that believes it leads): propose and wait for the outcome. */
   async proposeHere(data: string, timeoutMs: number): Promise<number | null> {
@@ -382,7 +391,7 @@ export class ClusterNode {
         this.logger.info({ nodeId: name, raftId: id, addr }, 'a node joined as a learner');
       }
       return { voters: this.bootstrapVoters, members: this.knownMembers() };
-    }, '/raft/join', () => ({ node_id: name, addr }));
+    }, this.toLeader('/raft/join', { node_id: name, addr }));
   }
 
   /** POST /raft/leave on the leader: remove the member (voter or learner), then its address. */
@@ -394,7 +403,7 @@ export class ClusterNode {
       await this.changeConfig({ kind: 'removeVoter', nodeId: id }, Date.now() + remainingMs);
       this.logger.info({ nodeId: name, raftId: id }, 'a node left the cluster');
       return { removed: true };
-    }, '/raft/leave', () => ({ node_id: name }));
+    }, this.toLeader('/raft/leave', { node_id: name }));
     // Its address goes once it is out (the leader may have been the one leaving: write through the new one).
     if (removed.removed) await this.write({ type: 'member.remove', id }, timeoutMs);
     return removed;

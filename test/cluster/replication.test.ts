@@ -208,6 +208,44 @@ describe('a three-node cluster', () => {
     assert.equal(unknown.body.code, 'MCPV8_ERR_ROUTE_NOT_FOUND');
   });
 
+  test('writes forwarded in one batch are each applied once and answered on their own; only the leader takes a batch', async () => {
+    const leader = await waitForLeader(nodes);
+    const follower = nodes.find((node) => node !== leader)!;
+    const propose = async (node: TestNode, body: unknown) => {
+      const response = await fetch(`http://127.0.0.1:${node.clusterPort}/raft/propose`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: response.status, body: (await response.json()) as { results?: Array<{ value?: number | null; code?: string; message?: string }>; code?: string; error?: string } };
+    };
+    const append = (rid: string, session: string, code: string) => ({
+      data: JSON.stringify({ rid, command: { type: 'session.append', session, entry: { input_heap: null, output_heap: 'a'.repeat(64), code, timestamp: new Date(0).toISOString() } } }),
+      timeout_ms: 10_000,
+    });
+    // A retry of the first write inside the same batch, a write the machine refuses, and one more.
+    const batch = [append('batched-1', 'batched', 'one'), append('batched-1', 'batched', 'one'), append('batched-bad', '', 'refused'), append('batched-2', 'batched', 'two')];
+    const answered = await propose(leader, { batch });
+    assert.equal(answered.status, 200, JSON.stringify(answered.body));
+    const [first, retried, refused, second] = answered.body.results!;
+    assert.deepEqual([first, retried, second], [{ value: 0 }, { value: 0 }, { value: 1 }]);
+    assert.equal(refused!.code, 'INVALID_ARGUMENT');
+    assert.match(refused!.message!, /session must be a non-empty text/);
+    await waitForApplied(nodes, (await raftStatus(leader)).commit);
+    for (const node of nodes) {
+      const listed = await api(node, '/api/tools/list_session_snapshots', { session: 'batched', fields: 'index,code' });
+      assert.deepEqual(listed.body.entries, [{ index: 0, code: 'one' }, { index: 1, code: 'two' }], node.name);
+    }
+    // The same batch again (a follower retrying after a lost answer): every write answers as the first time, none applied twice.
+    assert.deepEqual((await propose(leader, { batch })).body.results, answered.body.results);
+    const onFollower = await propose(follower, { batch });
+    assert.equal(onFollower.status, 503);
+    assert.equal(onFollower.body.code, 'MCPV8_ERR_NOT_LEADER');
+    for (const [body, error] of [[{ batch: [] }, /^raft propose: batch: expected an array of 1 to 256 writes/], [{ batch: [{ data: 'x', timeout_ms: 0 }] }, /^raft propose: batch\.0\.timeout_ms: /]] as const) {
+      const bad = await propose(leader, body);
+      assert.equal(bad.status, 400);
+      assert.match(bad.body.error!, error);
+    }
+    const entries = await api(leader, '/api/tools/list_session_snapshots', { session: 'batched', fields: 'index' });
+    assert.equal((entries.body.entries as unknown[]).length, 2);
+  });
+
   test('every node applies the same log', async () => {
     const leader = await raftStatus(await waitForLeader(nodes));
     await waitForApplied(nodes, leader.commit);
