@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
 import { nodeHash } from '../exec/ids.ts';
-import { RaftDriver, type ProposeOutcome } from '../raft/driver.ts';
+import { RaftDriver, type ProposeOutcome, type ReadOutcome } from '../raft/driver.ts';
 import { LevelStorage } from '../raft/level-storage.ts';
 import { Raft } from '../raft/raft.ts';
 import { defaultRaftOptions, type ConfigChange, type Message, type NodeId, type RandomSource } from '../raft/types.ts';
@@ -360,12 +360,35 @@ export class ClusterNode {
       this.checkRunning();
       const remainingMs = deadline - Date.now();
       if (remainingMs <= 0) break;
-      const outcome = await withinMs(this.driver!.readBarrier(), remainingMs);
+      const outcome = await withinMs(this.sharedBarrier(), remainingMs);
       if (outcome === 'timeout') break;
       if (outcome.ok) return read();
       await delay(Math.min(this.ticks.tickMs * this.ticks.heartbeatTicks, Math.max(1, deadline - Date.now())));
     }
     throw new McpV8Error('NO_QUORUM', `this cluster node cannot reach a quorum: a linearizable read was not confirmed within ${timeoutMs} ms; stateless runs still work here, retry later`);
+  }
+
+  /** The read barrier the reads called in this turn of the event loop share (sharedBarrier). */
+  private turnBarrier: Promise<ReadOutcome> | null = null;
+
+  /**
+   * One ReadIndex barrier for every read called in this turn of the event loop, asked for at the
+   * turn's end: it is asked after each of them was called, so each sees every write acknowledged
+   * before it was (what a barrier of its own would give), and a heartbeat round (or a forwarded
+   * readIndex) serves them all instead of one each. Under load a session's runs each read their
+   * latest heap, and a round per read was most of the followers' Raft requests (bench/RESULTS.md).
+   */
+  private sharedBarrier(): Promise<ReadOutcome> {
+    if (this.turnBarrier === null) {
+      this.turnBarrier = new Promise((resolve) => {
+        setImmediate(() => {
+          this.turnBarrier = null;
+          if (this.driver === null) resolve({ ok: false, leaderHint: 0 });
+          else void this.driver.readBarrier().then(resolve);
+        });
+      });
+    }
+    return this.turnBarrier;
   }
 
   private checkRunning(): void {
