@@ -148,6 +148,7 @@ export class ClusterNode {
       raft: this.raft, storage: this.storage, machine: this.machine, send: (messages) => this.send(messages),
       inputsQueuedMax, proposalsMax, compactEntriesThreshold: this.config.snapshotEntries,
     });
+    this.tickedAtMs = performance.now();
     this.ticker = setInterval(() => this.tick(), this.ticks.tickMs);
     this.logger.info({ nodeId: this.name, raftId: this.id, addr: this.addr, voters: bootstrap.voters, tickMs: this.ticks.tickMs }, 'raft node started');
   }
@@ -213,13 +214,36 @@ export class ClusterNode {
       this.failureLogged = true;
       return;
     }
-    driver.tick();
+    if (!this.config.leaseReads) driver.tick();
+    else this.catchUpTicks();
     if (this.raft!.role === 'leader' && this.raft!.config.learners.length > 0) this.promoteLearners();
+  }
+
+  /** performance.now() of the last tick counted (lease reads: catchUpTicks). */
+  private tickedAtMs = 0;
+
+  /**
+   * Lease reads: the ticks the monotonic clock owes the core, stepped before what comes next. A busy
+   * or stalled event loop fires setInterval late and never twice, so a leader counting its lease in
+   * timer callbacks would serve reads past it in real time while its followers, whose timers run on
+   * other loops, may already have elected another (a leader stopped with SIGSTOP for seconds woke
+   * with its lease a tick older: test/cluster/lease.test.ts). Counted on the clock, before every
+   * read barrier and every message, the lease is the stated number of ticks of real time. At most
+   * twice the election timeout at once: past that every timer of the core has run out anyway.
+   * Without lease reads ticks stay one per timer callback (a slow loop only lengthens timeouts).
+   */
+  private catchUpTicks(): void {
+    if (!this.config.leaseReads || this.driver === null) return;
+    const due = Math.floor((performance.now() - this.tickedAtMs) / this.ticks.tickMs);
+    if (due <= 0) return;
+    this.tickedAtMs += due * this.ticks.tickMs;
+    for (let i = Math.min(due, 2 * this.ticks.electionTicks); i > 0; i--) this.driver.tick();
   }
 
   /** Raft messages from a peer (the answers a peer sent back on a request of ours), stepped in one pass. */
   receive(messages: readonly Message[]): void {
     if (this.driver === null) return; // still starting: Raft retries
+    this.catchUpTicks();
     void this.driver.receiveAll(messages.filter((message) => message.to === this.id));
   }
 
@@ -245,7 +269,8 @@ export class ClusterNode {
     if (open === undefined) this.replyTo.set(from, (open = []));
     open.push(replies);
     try {
-      await withinMs(this.driver.receiveAll(mine), replyWaitMaxMs);
+      this.catchUpTicks();
+    await withinMs(this.driver.receiveAll(mine), replyWaitMaxMs);
     } finally {
       open.splice(open.indexOf(replies), 1);
       if (open.length === 0 && this.replyTo.get(from) === open) this.replyTo.delete(from);
@@ -384,7 +409,10 @@ export class ClusterNode {
         setImmediate(() => {
           this.turnBarrier = null;
           if (this.driver === null) resolve({ ok: false, leaderHint: 0 });
-          else void this.driver.readBarrier().then(resolve);
+          else {
+            this.catchUpTicks();
+            void this.driver.readBarrier().then(resolve);
+          }
         });
       });
     }
