@@ -63,6 +63,7 @@ const executionBody = z.object({
   op: z.enum(['get', 'wait', 'cancel', 'output']),
   execution_id: z.string().max(128),
   wait_ms: z.number().int().min(0).max(600_000).optional(),
+  first_page: z.boolean().optional(),
   query: z.union([
     z.object({ mode: z.literal('line'), lineOffset: z.number().int(), lineLimit: z.number().int() }),
     z.object({ mode: z.literal('byte'), byteOffset: z.number().int(), byteLimit: z.number().int() }),
@@ -85,7 +86,7 @@ function parse<Shape extends z.ZodType>(schema: Shape, value: unknown, what: str
 export type RequestCounts = Record<string, { requests: number; bytes: number }>;
 
 export function newRequestCounts(): RequestCounts {
-  return Object.fromEntries(['/raft/vote', '/raft/append', '/raft/snapshot', '/raft/propose'].map((path) => [path, { requests: 0, bytes: 0 }]));
+  return Object.fromEntries(['/raft/vote', '/raft/append', '/raft/snapshot', '/raft/propose', '/raft/executions'].map((path) => [path, { requests: 0, bytes: 0 }]));
 }
 
 function countIn(counts: RequestCounts, request: IncomingMessage): void {
@@ -212,7 +213,7 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
   };
   return (request, response) => {
     const route = request.method === 'POST' ? hot.get(request.url ?? '') : undefined;
-    if (route !== undefined) countIn(options.counts, request);
+    if (route !== undefined || (request.method === 'POST' && request.url === '/raft/executions')) countIn(options.counts, request);
     gate(request).then(() => {
       if (route !== undefined) return route(request);
       if (request.url === forwardedMcpPath) return mcp(request, response).then(() => undefined);

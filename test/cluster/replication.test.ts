@@ -83,7 +83,7 @@ describe('a three-node cluster', () => {
         assert.ok(appended.requests > before[i]!.requests_in['/raft/append'].requests && appended.bytes > before[i]!.requests_in['/raft/append'].bytes, follower.name);
       });
     }
-    for (const status of await Promise.all(nodes.map(raftStatus))) assert.deepEqual(Object.keys(status.requests_in).sort(), ['/raft/append', '/raft/propose', '/raft/snapshot', '/raft/vote'], status.node_id);
+    for (const status of await Promise.all(nodes.map(raftStatus))) assert.deepEqual(Object.keys(status.requests_in).sort(), ['/raft/append', '/raft/executions', '/raft/propose', '/raft/snapshot', '/raft/vote'], status.node_id);
   });
 
   test('tag writes on a follower are forwarded to the leader and read back linearizably from any node', async () => {
@@ -156,6 +156,32 @@ describe('a three-node cluster', () => {
     const entries = (await api(nodes[2]!, '/api/tools/list_session_snapshots', { session: 'ordered', fields: 'input_heap,output_heap' })).body.entries as Array<{ input_heap: string | null; output_heap: string }>;
     assert.equal(entries.length, 9);
     entries.forEach((entry, i) => assert.equal(entry.input_heap, i === 0 ? null : entries[i - 1]!.output_heap, 'the session log is one chain'));
+  });
+
+  test('run_js with wait_ms on a node that is not the session\'s home: two calls to the home (submit, then its wait bringing the first console page), the same reply', async () => {
+    const made = await run(nodes[0]!, 'globalThis.n = 1; n', { session: 'first-page' });
+    assert.equal(made.status, 'completed', JSON.stringify(made));
+    const homeHash = (made.execution_id as string).slice(-8);
+    const calls: number[] = [];
+    for (const node of nodes) {
+      const before = await Promise.all(nodes.map(raftStatus));
+      const reply = await run(node, 'n += 1; for (let i = 0; i < 3; i++) console.log(`line ${i} of ${n}`); n', { session: 'first-page' });
+      const after = await Promise.all(nodes.map(raftStatus));
+      assert.equal(reply.status, 'completed', JSON.stringify(reply));
+      assert.equal((reply.execution_id as string).slice(-8), homeHash, `asked on ${node.name}, it ran on the home node`);
+      const n = reply.result as string;
+      const data = `line 0 of ${n}\nline 1 of ${n}\nline 2 of ${n}\n`;
+      assert.deepEqual(reply.output, { data, total_lines: 3, total_bytes: data.length, next_line_offset: 4, has_more: false }, node.name);
+      calls.push(after.reduce((sum, status, i) => sum + status.requests_in['/raft/executions'].requests - before[i]!.requests_in['/raft/executions'].requests, 0));
+    }
+    // The home node runs it without a call; each other node makes two (were three: submit, wait, output).
+    assert.deepEqual([...calls].sort(), [0, 2, 2], JSON.stringify(calls));
+    // A later page of a forwarded run is still asked of its home node.
+    const later = await run(nodes[(nodes.findIndex((_, i) => calls[i] === 2))]!, 'for (let i = 0; i < 150; i++) console.log(i); n', { session: 'first-page' });
+    assert.equal((later.output as { has_more: boolean; next_line_offset: number }).has_more, true);
+    const rest = await api(nodes[(nodes.findIndex((_, i) => calls[i] === 2))]!, `/api/executions/${later.execution_id as string}/output?line_offset=101`);
+    assert.equal(rest.status, 200, JSON.stringify(rest.body));
+    assert.equal((rest.body.data as string).split('\n')[0], '100');
   });
 
   test('a Raft request is answered with what the node has to tell its sender, once handled', async () => {
