@@ -214,8 +214,11 @@ export class ClusterNode {
       this.failureLogged = true;
       return;
     }
-    if (!this.config.leaseReads) driver.tick();
-    else this.catchUpTicks();
+    if (this.config.leaseReads && this.raft!.role === 'leader') this.catchUpTicks();
+    else {
+      driver.tick();
+      this.tickedAtMs = performance.now();
+    }
     if (this.raft!.role === 'leader' && this.raft!.config.learners.length > 0) this.promoteLearners();
   }
 
@@ -223,17 +226,20 @@ export class ClusterNode {
   private tickedAtMs = 0;
 
   /**
-   * Lease reads: the ticks the monotonic clock owes the core, stepped before what comes next. A busy
-   * or stalled event loop fires setInterval late and never twice, so a leader counting its lease in
-   * timer callbacks would serve reads past it in real time while its followers, whose timers run on
-   * other loops, may already have elected another (a leader stopped with SIGSTOP for seconds woke
-   * with its lease a tick older: test/cluster/lease.test.ts). Counted on the clock, before every
-   * read barrier and every message, the lease is the stated number of ticks of real time. At most
-   * twice the election timeout at once: past that every timer of the core has run out anyway.
-   * Without lease reads ticks stay one per timer callback (a slow loop only lengthens timeouts).
+   * Lease reads, on the leader: the ticks the monotonic clock owes the core, stepped before what
+   * comes next. A busy or stalled event loop fires setInterval late and never twice, so a leader
+   * counting its lease in timer callbacks would serve reads past it in real time while its
+   * followers, whose timers run on other loops, may already have elected another (a leader stopped
+   * with SIGSTOP for seconds woke with its lease a tick older: test/cluster/lease.test.ts). Counted
+   * on the clock, before every read barrier and every message, the lease is the stated number of
+   * ticks of real time (and a leader stalled past an election timeout steps down, as its followers
+   * have timed out by then). At most twice the election timeout at once: past that every timer of
+   * the core has run out anyway. A follower's ticks stay one per timer callback, as without lease
+   * reads: late ticks only make its election timeout longer, the safe side of the lease, and caught
+   * up after a stall of its own they would start an election before it read the leader's messages.
    */
   private catchUpTicks(): void {
-    if (!this.config.leaseReads || this.driver === null) return;
+    if (!this.config.leaseReads || this.driver === null || this.raft?.role !== 'leader') return;
     const due = Math.floor((performance.now() - this.tickedAtMs) / this.ticks.tickMs);
     if (due <= 0) return;
     this.tickedAtMs += due * this.ticks.tickMs;
