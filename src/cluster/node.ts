@@ -214,11 +214,10 @@ export class ClusterNode {
       this.failureLogged = true;
       return;
     }
-    if (this.config.leaseReads && this.raft!.role === 'leader') this.catchUpTicks();
-    else {
-      driver.tick();
-      this.tickedAtMs = performance.now();
-    }
+    driver.tick();
+    // A leader's late ticks are owed, and paid by catchUpTicks; a follower's are not counted.
+    if (this.config.leaseReads && this.raft!.role === 'leader') this.tickedAtMs += this.ticks.tickMs;
+    else this.tickedAtMs = performance.now();
     if (this.raft!.role === 'leader' && this.raft!.config.learners.length > 0) this.promoteLearners();
   }
 
@@ -226,17 +225,18 @@ export class ClusterNode {
   private tickedAtMs = 0;
 
   /**
-   * Lease reads, on the leader: the ticks the monotonic clock owes the core, stepped before what
-   * comes next. A busy or stalled event loop fires setInterval late and never twice, so a leader
-   * counting its lease in timer callbacks would serve reads past it in real time while its
-   * followers, whose timers run on other loops, may already have elected another (a leader stopped
-   * with SIGSTOP for seconds woke with its lease a tick older: test/cluster/lease.test.ts). Counted
-   * on the clock, before every read barrier and every message, the lease is the stated number of
-   * ticks of real time (and a leader stalled past an election timeout steps down, as its followers
-   * have timed out by then). At most twice the election timeout at once: past that every timer of
-   * the core has run out anyway. A follower's ticks stay one per timer callback, as without lease
-   * reads: late ticks only make its election timeout longer, the safe side of the lease, and caught
-   * up after a stall of its own they would start an election before it read the leader's messages.
+   * Lease reads, on the leader: the ticks the monotonic clock owes the core. A busy or stalled
+   * event loop fires setInterval late and never twice, so a leader counting its lease in timer
+   * callbacks would serve reads past it in real time while its followers, whose timers run on other
+   * loops, may already have elected another (a leader stopped with SIGSTOP for seconds woke with its
+   * lease a tick older: test/cluster/lease.test.ts). Paid before every read barrier and every
+   * forwarded read (readIndex), the lease is the stated number of ticks of real time; after the
+   * other messages of a batch (the answers that waited in its socket while it stalled count for
+   * check-quorum first, so a stall alone does not depose it). At most twice the election timeout at
+   * once: past that every timer of the core has run out anyway. A follower's ticks stay one per
+   * timer callback, as without lease reads: late ticks only make its election timeout longer, the
+   * safe side of the lease, and caught up after a stall of its own they would start an election
+   * before it read the leader's messages waiting in its socket.
    */
   private catchUpTicks(): void {
     if (!this.config.leaseReads || this.driver === null || this.raft?.role !== 'leader') return;
@@ -249,8 +249,11 @@ export class ClusterNode {
   /** Raft messages from a peer (the answers a peer sent back on a request of ours), stepped in one pass. */
   receive(messages: readonly Message[]): void {
     if (this.driver === null) return; // still starting: Raft retries
-    this.catchUpTicks();
-    void this.driver.receiveAll(messages.filter((message) => message.to === this.id));
+    const mine = messages.filter((message) => message.to === this.id);
+    const reads = mine.some((message) => message.type === 'readIndex');
+    if (reads) this.catchUpTicks();
+    void this.driver.receiveAll(mine);
+    if (!reads) this.catchUpTicks();
   }
 
   /**
@@ -275,8 +278,11 @@ export class ClusterNode {
     if (open === undefined) this.replyTo.set(from, (open = []));
     open.push(replies);
     try {
-      this.catchUpTicks();
-    await withinMs(this.driver.receiveAll(mine), replyWaitMaxMs);
+      const reads = mine.some((message) => message.type === 'readIndex');
+      if (reads) this.catchUpTicks();
+      const handled = this.driver.receiveAll(mine);
+      if (!reads) this.catchUpTicks();
+      await withinMs(handled, replyWaitMaxMs);
     } finally {
       open.splice(open.indexOf(replies), 1);
       if (open.length === 0 && this.replyTo.get(from) === open) this.replyTo.delete(from);
