@@ -14,6 +14,7 @@ import { nodeHash } from '../exec/ids.ts';
 import { RaftDriver, type ProposeOutcome, type ReadOutcome } from '../raft/driver.ts';
 import { LevelStorage } from '../raft/level-storage.ts';
 import { Raft } from '../raft/raft.ts';
+import { leaseTicks } from '../raft/reads.ts';
 import { defaultRaftOptions, type ConfigChange, type Message, type NodeId, type RandomSource } from '../raft/types.ts';
 import type { ClusterConfig } from '../config.ts';
 import { clusterTicks } from './ticks.ts';
@@ -232,8 +233,11 @@ export class ClusterNode {
    * lease a tick older: test/cluster/lease.test.ts). Paid before every read barrier and every
    * forwarded read (readIndex), the lease is the stated number of ticks of real time; after the
    * other messages of a batch (the answers that waited in its socket while it stalled count for
-   * check-quorum first, so a stall alone does not depose it). At most twice the election timeout at
-   * once: past that every timer of the core has run out anyway. A follower's ticks stay one per
+   * check-quorum first). At most the lease and one tick at once: that ends every lease given before
+   * the stall, and a longer catch-up would only feed check-quorum a stall's worth of silence (the
+   * leader's heartbeats, not its followers, were stopped), deposing a leader whose followers, on
+   * the same loaded machine, had not timed out (two of three loaded turns with twice the election
+   * timeout caught up, bench/RESULTS.md). A follower's ticks stay one per
    * timer callback, as without lease reads: late ticks only make its election timeout longer, the
    * safe side of the lease, and caught up after a stall of its own they would start an election
    * before it read the leader's messages waiting in its socket.
@@ -243,7 +247,7 @@ export class ClusterNode {
     const due = Math.floor((performance.now() - this.tickedAtMs) / this.ticks.tickMs);
     if (due <= 0) return;
     this.tickedAtMs += due * this.ticks.tickMs;
-    for (let i = Math.min(due, 2 * this.ticks.electionTicks); i > 0; i--) this.driver.tick();
+    for (let i = Math.min(due, leaseTicks(this.raft.options) + 1); i > 0; i--) this.driver.tick();
   }
 
   /** Raft messages from a peer (the answers a peer sent back on a request of ours), stepped in one pass. */
