@@ -8,8 +8,10 @@
 //   node bench/cluster-load.ts                                  the whole table, 20 s per run
 //   node bench/cluster-load.ts --modes stateful --rates-stateful 200 --duration 10 --rounds 2
 //   --targets nginx,rr,single   which of the three to run;  --chained: each VU resumes its previous heap
+//   --sessions N                stateful runs in N sessions (iteration i in session i % N), each continuing its latest heap
 //   --profile DIR               the nodes write V8 CPU profiles (--cpu-prof) into DIR (stopped with SIGTERM)
 //   --share-machine             `npm run cluster -- --share-machine`: each node keeps a third of the live heaps
+//   --lease-reads               `npm run cluster -- --lease-reads`: reads served under the leader's lease (--raft-lease-reads)
 // Besides the runner's figures it prints the CPU the three nodes (and nginx) used per run, from /proc,
 // each process's by kind of thread, the log entries committed per run and the Raft requests (and
 // their bytes) each node took per run (GET /raft/status `requests_in`).
@@ -34,7 +36,7 @@ function parse() {
     options: {
       modes: { type: 'string' }, 'rates-stateless': { type: 'string' }, 'rates-stateful': { type: 'string' },
       targets: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, rounds: { type: 'string' },
-      chained: { type: 'boolean' }, profile: { type: 'string' }, out: { type: 'string' }, 'share-machine': { type: 'boolean' },
+      chained: { type: 'boolean' }, sessions: { type: 'string' }, profile: { type: 'string' }, out: { type: 'string' }, 'share-machine': { type: 'boolean' }, 'lease-reads': { type: 'boolean' },
     },
     strict: true,
   });
@@ -44,11 +46,12 @@ function parse() {
   for (const target of targets) if (!['nginx', 'rr', 'single'].includes(target)) throw new Error(`--targets: '${target}' is not one of nginx, rr, single`);
   const modes = list(values.modes, 'stateful,stateless');
   for (const mode of modes) if (mode !== 'stateful' && mode !== 'stateless') throw new Error(`--modes: '${mode}' is not stateful or stateless`);
+  if (values.sessions !== undefined && modes.includes('stateless')) throw new Error('--sessions: stateful runs only; add --modes stateful');
   return {
     modes: modes as Mode[], targets: targets as Target[],
     rates: { stateless: rates('rates-stateless', values['rates-stateless'], '100,200,500,1000'), stateful: rates('rates-stateful', values['rates-stateful'], '100,200') },
     durationS: numberArg('duration', values.duration, 20, 0.1), warmupS: numberArg('warmup', values.warmup, 2, 0),
-    rounds: numberArg('rounds', values.rounds, 1, 1), chained: values.chained === true, profile: values.profile, out: values.out, shareMachine: values['share-machine'] === true,
+    rounds: numberArg('rounds', values.rounds, 1, 1), chained: values.chained === true, sessions: Math.floor(numberArg('sessions', values.sessions, 0, 1)), profile: values.profile, out: values.out, shareMachine: values['share-machine'] === true, leaseReads: values['lease-reads'] === true,
   };
 }
 
@@ -74,11 +77,11 @@ function childPids(pid: number): number[] {
 }
 
 /** `npm run cluster` on a free port range; resolves once nginx and every node answer /healthz with a leader. */
-async function startLocalCluster(mode: Mode, profileDir: string | undefined, shareMachine: boolean): Promise<LocalCluster> {
+async function startLocalCluster(mode: Mode, profileDir: string | undefined, shareMachine: boolean, leaseReads: boolean): Promise<LocalCluster> {
   const offset = await freeOffset([...topology.nodes.flatMap((node) => [node.httpPort, node.clusterPort]), topology.loadBalancerPort]);
   const nodes = shiftedNodes(offset);
   const env = profileDir === undefined ? process.env : { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}` };
-  const script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('bench-cluster-load'), ...(mode === 'stateless' ? ['--stateless'] : []), ...(shareMachine ? ['--share-machine'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
+  const script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('bench-cluster-load'), ...(mode === 'stateless' ? ['--stateless'] : []), ...(shareMachine ? ['--share-machine'] : []), ...(leaseReads ? ['--lease-reads'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
   let log = '';
   script.stderr!.setEncoding('utf8').on('data', (chunk: string) => { log = (log + chunk).slice(-20_000); });
   const closed = new Promise<void>((resolve) => script.once('close', () => resolve()));
@@ -112,7 +115,7 @@ async function startLocalCluster(mode: Mode, profileDir: string | undefined, sha
 function runOptions(args: Args, ratePerS: number, baseUrl: string, serverPid: number | null): RunOptions {
   const maxVUs = Math.max(10, Math.ceil(ratePerS / 2));
   return {
-    baseUrl, ratePerS, durationS: args.durationS, warmupS: args.warmupS, maxVUs, preAllocatedVUs: Math.ceil(maxVUs / 10), chained: args.chained,
+    baseUrl, ratePerS, durationS: args.durationS, warmupS: args.warmupS, maxVUs, preAllocatedVUs: Math.ceil(maxVUs / 10), chained: args.chained, sessions: args.sessions,
     pollMs: defaultPoll.pollMs, pollsMax: defaultPoll.pollsMax, pollCapMs: defaultPoll.pollCapMs, serverPid, client: 'raw', scenario: 'result', waitMs: defaultWaitMs,
   };
 }
@@ -214,10 +217,10 @@ async function main(): Promise<void> {
   const args = parse();
   const records: RunRecord[] = [];
   const notes: string[] = [];
-  const chained = args.chained ? '-chained' : '';
+  const chained = args.chained ? '-chained' : args.sessions > 0 ? `-${args.sessions}-sessions` : '';
   for (const mode of args.modes) {
     const clusterTargets = args.targets.filter((target) => target !== 'single');
-    const cluster = clusterTargets.length === 0 ? null : await startLocalCluster(mode, args.profile, args.shareMachine);
+    const cluster = clusterTargets.length === 0 ? null : await startLocalCluster(mode, args.profile, args.shareMachine, args.leaseReads);
     try {
       for (let round = 1; round <= args.rounds; round++) {
         for (const rate of args.rates[mode]) {

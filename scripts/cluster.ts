@@ -9,6 +9,7 @@
 //                                            the Raft log then carries heap ids only (the compose file's `s3` profile)
 //   npm run cluster -- --share-machine       each node keeps a third of a single node's live heaps (machineShareFlags):
 //                                            the nodes share this one machine (in compose each has its own)
+//   npm run cluster -- --lease-reads         the nodes serve reads under the leader's lease (--raft-lease-reads)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,7 +91,8 @@ async function main(): Promise<void> {
     const stateless = process.argv.includes('--stateless');
     const extra = stateless ? ['--stateless'] : swift === null ? [] : ['--s3-bucket', s3Bucket];
     const share = process.argv.includes('--share-machine') ? machineShareFlags(nodes.length, stateless) : [];
-    start(node.name, process.execPath, ['--no-node-snapshot', join(repoRoot, 'src', 'cli.ts'), ...nodeFlags(node, placement, nodes), ...extra, ...share]);
+    const lease = process.argv.includes('--lease-reads') ? ['--raft-lease-reads'] : [];
+    start(node.name, process.execPath, ['--no-node-snapshot', join(repoRoot, 'src', 'cli.ts'), ...nodeFlags(node, placement, nodes), ...extra, ...share, ...lease]);
   }
   const nginxDir = join(dataDir, 'nginx');
   mkdirSync(nginxDir, { recursive: true });

@@ -26,6 +26,8 @@ export interface RunOptions {
   preAllocatedVUs: number;
   /** Each VU resumes the heap its previous iteration produced (stateful servers only). */
   chained: boolean;
+  /** Each iteration runs in one of this many sessions (`bench-<run id>-<i % sessions>`), continuing its latest heap (stateful servers only). */
+  sessions?: number;
   pollMs: number;
   pollsMax: number;
   pollCapMs: number;
@@ -136,11 +138,17 @@ interface Context {
 function postBody(options: RunOptions, vu: Vu, index: number): string {
   const snippetIndex = index % snippets.length;
   const wait = options.scenario === undefined || options.scenario === 'result';
+  if (options.sessions !== undefined && options.sessions > 0) {
+    return JSON.stringify({ code: snippets[snippetIndex], session: `bench-${sessionRunId}-${index % options.sessions}`, ...(wait ? { wait_ms: options.waitMs ?? defaultWaitMs } : {}) });
+  }
   if (options.chained && vu.heap !== null) {
     return JSON.stringify({ code: snippets[snippetIndex], heap: vu.heap, ...(wait ? { wait_ms: options.waitMs ?? defaultWaitMs } : {}) });
   }
   return wait ? resultBodies(options.waitMs ?? defaultWaitMs)[snippetIndex]! : snippetBodies[snippetIndex]!;
 }
+
+/** Session names differ between bench processes, so a run of the bench never continues an earlier one's sessions. */
+const sessionRunId = `${process.pid}`;
 
 let resultBodiesCache: { waitMs: number; bodies: readonly string[] } | null = null;
 /** The 'result' scenario's POST bodies, serialized once per wait_ms. */

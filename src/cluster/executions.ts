@@ -8,11 +8,13 @@ import { listLimitDefault, type ExecutionRecord, type ExecutionStatus } from '..
 import type { ExecutionService, ListOptions, ListPage, RemoteExecutions, SubmitRequest } from '../service/executions.ts';
 import { executionNotFound, type OutputPage, type OutputQuery } from '../storage/execution-store.ts';
 import { forwardedPrincipal } from '../principal-scope.ts';
+import { firstPageQuery } from '../tools/replies.ts';
 import type { ClusterNode } from './node.ts';
 
 export type ExecutionCall =
   | { op: 'get'; execution_id: string }
-  | { op: 'wait'; execution_id: string; wait_ms?: number }
+  /** `first_page`: answered `{record, output}`, with run_js's first console page of a finished run. */
+  | { op: 'wait'; execution_id: string; wait_ms?: number; first_page?: boolean }
   | { op: 'cancel'; execution_id: string }
   | { op: 'output'; execution_id: string; query?: OutputQuery }
   | { op: 'submit'; request: SubmitRequest }
@@ -71,16 +73,43 @@ export class LocalExecutions {
     }
     switch (call.op) {
       case 'get': return this.service.poll(call.execution_id);
-      case 'wait': return this.service.wait(call.execution_id, call.wait_ms ?? 0);
+      case 'wait': {
+        const record = await this.service.wait(call.execution_id, call.wait_ms ?? 0);
+        if (call.first_page !== true) return record;
+        return { record, output: record.status === 'running' ? null : await this.service.output(call.execution_id, firstPageQuery) } satisfies WaitAnswer;
+      }
       case 'cancel': return this.service.cancel(call.execution_id);
       case 'output': return this.service.output(call.execution_id, call.query ?? { mode: 'line', lineOffset: 1, lineLimit: 1000 });
     }
   }
 }
 
+/** A forwarded wait with `first_page`: the record as the wait left it, and the first console page of a finished run. */
+interface WaitAnswer {
+  record: ExecutionRecord;
+  output: OutputPage | null;
+}
+
+/** Forwarded runs whose first page is wanted, and first pages brought back and not yet asked for, at most each (oldest dropped). */
+export const firstPagesMax = 1024;
+
+/** Adds to a bounded map (insertion order), dropping the oldest entry past `firstPagesMax`. */
+function remember<Value>(map: Map<string, Value>, key: string, value: Value): void {
+  if (map.size >= firstPagesMax) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
+
 /** The asking side: ExecutionService hands ids of other nodes to this. */
 export class ForwardedExecutions implements RemoteExecutions {
   private readonly node: ClusterNode;
+  /**
+   * run_js with wait_ms, on a run handed to its home node: its wait there brings the first console
+   * page back with the record (`first_page`), so the page run_js asks for next is answered from
+   * here: one call to the home node after the submit instead of two. The output of a
+   * finished run never changes, so a page kept here is never stale.
+   */
+  private readonly firstPageWanted = new Set<string>();
+  private readonly firstPages = new Map<string, OutputPage>();
 
   constructor(node: ClusterNode) {
     this.node = node;
@@ -133,8 +162,13 @@ export class ForwardedExecutions implements RemoteExecutions {
     return this.forward(addr, { op: 'get', execution_id: executionId });
   }
 
-  wait(addr: string, executionId: string, waitMs: number): Promise<ExecutionRecord> {
-    return this.forward(addr, { op: 'wait', execution_id: executionId, wait_ms: waitMs }, waitMs);
+  async wait(addr: string, executionId: string, waitMs: number): Promise<ExecutionRecord> {
+    if (!this.firstPageWanted.delete(executionId)) return this.forward(addr, { op: 'wait', execution_id: executionId, wait_ms: waitMs }, waitMs);
+    const answer = await this.forward<WaitAnswer | ExecutionRecord>(addr, { op: 'wait', execution_id: executionId, wait_ms: waitMs, first_page: true }, waitMs);
+    // A node of an earlier version answers the record alone.
+    if (!('record' in answer)) return answer;
+    if (answer.output !== null) remember(this.firstPages, executionId, answer.output);
+    return answer.record;
   }
 
   cancel(addr: string, executionId: string): Promise<{ ok: true } | { ok: false; error: string }> {
@@ -142,7 +176,10 @@ export class ForwardedExecutions implements RemoteExecutions {
   }
 
   output(addr: string, executionId: string, query: OutputQuery): Promise<OutputPage> {
-    return this.forward(addr, { op: 'output', execution_id: executionId, query });
+    const kept = sameQuery(query, firstPageQuery) ? this.firstPages.get(executionId) : undefined;
+    if (kept === undefined) return this.forward(addr, { op: 'output', execution_id: executionId, query });
+    this.firstPages.delete(executionId);
+    return Promise.resolve(kept);
   }
 
   /**
@@ -175,6 +212,16 @@ export class ForwardedExecutions implements RemoteExecutions {
   }
 
   async submit(addr: string, request: SubmitRequest): Promise<string> {
-    return (await this.forward<{ execution_id: string }>(addr, { op: 'submit', request })).execution_id;
+    const { waitMs, ...rest } = request;
+    const executionId = (await this.forward<{ execution_id: string }>(addr, { op: 'submit', request: rest })).execution_id;
+    if (waitMs !== undefined && waitMs > 0) {
+      if (this.firstPageWanted.size >= firstPagesMax) this.firstPageWanted.delete(this.firstPageWanted.values().next().value!);
+      this.firstPageWanted.add(executionId);
+    }
+    return executionId;
   }
+}
+
+function sameQuery(a: OutputQuery, b: OutputQuery): boolean {
+  return a.mode === 'line' && b.mode === 'line' && a.lineOffset === b.lineOffset && a.lineLimit === b.lineLimit && a.bytesMax === b.bytesMax;
 }

@@ -11,14 +11,16 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
 import { nodeHash } from '../exec/ids.ts';
-import { RaftDriver, type ProposeOutcome } from '../raft/driver.ts';
+import { RaftDriver, type ProposeOutcome, type ReadOutcome } from '../raft/driver.ts';
 import { LevelStorage } from '../raft/level-storage.ts';
 import { Raft } from '../raft/raft.ts';
+import { leaseTicks } from '../raft/reads.ts';
 import { defaultRaftOptions, type ConfigChange, type Message, type NodeId, type RandomSource } from '../raft/types.ts';
 import type { ClusterConfig } from '../config.ts';
 import { clusterTicks } from './ticks.ts';
 import { SnapshotReceiver } from './snapshot-transfer.ts';
 import { PeerClient, isRetryableAcrossNodes } from './client.ts';
+import { ProposalBatcher } from './propose-batch.ts';
 import { ClusterMachine, type ApplyResult, type MachineCommand, type Member } from './machine.ts';
 
 /** Inputs waiting for the driver, and proposals (or reads) awaiting their outcome, at most. */
@@ -147,6 +149,7 @@ export class ClusterNode {
       raft: this.raft, storage: this.storage, machine: this.machine, send: (messages) => this.send(messages),
       inputsQueuedMax, proposalsMax, compactEntriesThreshold: this.config.snapshotEntries,
     });
+    this.tickedAtMs = performance.now();
     this.ticker = setInterval(() => this.tick(), this.ticks.tickMs);
     this.logger.info({ nodeId: this.name, raftId: this.id, addr: this.addr, voters: bootstrap.voters, tickMs: this.ticks.tickMs }, 'raft node started');
   }
@@ -213,13 +216,48 @@ export class ClusterNode {
       return;
     }
     driver.tick();
+    // A leader's late ticks are owed, and paid by catchUpTicks; a follower's are not counted.
+    if (this.config.leaseReads && this.raft!.role === 'leader') this.tickedAtMs += this.ticks.tickMs;
+    else this.tickedAtMs = performance.now();
     if (this.raft!.role === 'leader' && this.raft!.config.learners.length > 0) this.promoteLearners();
+  }
+
+  /** performance.now() of the last tick counted (lease reads: catchUpTicks). */
+  private tickedAtMs = 0;
+
+  /**
+   * Lease reads, on the leader: the ticks the monotonic clock owes the core. A busy or stalled
+   * event loop fires setInterval late and never twice, so a leader counting its lease in timer
+   * callbacks would serve reads past it in real time while its followers, whose timers run on other
+   * loops, may already have elected another (a leader stopped with SIGSTOP for seconds woke with its
+   * lease a tick older: test/cluster/lease.test.ts). Paid before every read barrier and every
+   * forwarded read (readIndex), the lease is the stated number of ticks of real time; after the
+   * other messages of a batch (the answers that waited in its socket while it stalled count for
+   * check-quorum first). At most the lease and one tick at once: that ends every lease given before
+   * the stall, and a longer catch-up would only feed check-quorum a stall's worth of silence (the
+   * leader's heartbeats, not its followers, were stopped), deposing a leader whose followers, on
+   * the same loaded machine, had not timed out (two of three loaded turns with twice the election
+   * timeout caught up, bench/RESULTS.md). A follower's ticks stay one per
+   * timer callback, as without lease reads: late ticks only make its election timeout longer, the
+   * safe side of the lease, and caught up after a stall of its own they would start an election
+   * before it read the leader's messages waiting in its socket.
+   */
+  private catchUpTicks(): void {
+    if (!this.config.leaseReads || this.driver === null || this.raft?.role !== 'leader') return;
+    const due = Math.floor((performance.now() - this.tickedAtMs) / this.ticks.tickMs);
+    if (due <= 0) return;
+    this.tickedAtMs += due * this.ticks.tickMs;
+    for (let i = Math.min(due, leaseTicks(this.raft.options) + 1); i > 0; i--) this.driver.tick();
   }
 
   /** Raft messages from a peer (the answers a peer sent back on a request of ours), stepped in one pass. */
   receive(messages: readonly Message[]): void {
     if (this.driver === null) return; // still starting: Raft retries
-    void this.driver.receiveAll(messages.filter((message) => message.to === this.id));
+    const mine = messages.filter((message) => message.to === this.id);
+    const reads = mine.some((message) => message.type === 'readIndex');
+    if (reads) this.catchUpTicks();
+    void this.driver.receiveAll(mine);
+    if (!reads) this.catchUpTicks();
   }
 
   /**
@@ -244,7 +282,11 @@ export class ClusterNode {
     if (open === undefined) this.replyTo.set(from, (open = []));
     open.push(replies);
     try {
-      await withinMs(this.driver.receiveAll(mine), replyWaitMaxMs);
+      const reads = mine.some((message) => message.type === 'readIndex');
+      if (reads) this.catchUpTicks();
+      const handled = this.driver.receiveAll(mine);
+      if (!reads) this.catchUpTicks();
+      await withinMs(handled, replyWaitMaxMs);
     } finally {
       open.splice(open.indexOf(replies), 1);
       if (open.length === 0 && this.replyTo.get(from) === open) this.replyTo.delete(from);
@@ -295,15 +337,15 @@ export class ClusterNode {
   async write(command: MachineCommand, timeoutMs = this.config.writeTimeoutMs): Promise<number | null> {
     // `since`: what this node had applied, so a retry the machine may have forgotten is refused, not applied twice.
     const data = JSON.stringify({ rid: randomUUID(), since: this.raft?.log.applied ?? 0, command });
-    const answer = await this.onLeader(timeoutMs, async (remainingMs) => ({ value: await this.proposeHere(data, remainingMs) }), '/raft/propose', (remainingMs) => ({ data, timeout_ms: remainingMs }));
-    return answer.value;
+    return this.onLeader(timeoutMs, (remainingMs) => this.proposeHere(data, remainingMs), (leader, remainingMs) => this.forwarded.propose(leader, data, remainingMs));
   }
 
   /**
-   * Runs `here` when this node leads, else posts `body` to the leader's `path`; retries (through
-   * elections, lost answers) until `timeoutMs`. Safe because what it carries is idempotent.
+   * Runs `here` when this node leads, else `forward` to the leader (`toLeader`: posts `body` to its
+   * `path`); retries (through elections, lost answers) until `timeoutMs`. Safe because what it
+   * carries is idempotent.
    */
-  async onLeader<Answer>(timeoutMs: number, here: (remainingMs: number) => Promise<Answer>, path: string, body: (remainingMs: number) => unknown): Promise<Answer> {
+  async onLeader<Answer>(timeoutMs: number, here: (remainingMs: number) => Promise<Answer>, forward: (leader: string, remainingMs: number) => Promise<Answer>): Promise<Answer> {
     const deadline = Date.now() + timeoutMs;
     let lastError: unknown = null;
     for (;;) {
@@ -313,7 +355,7 @@ export class ClusterNode {
       try {
         if (this.isLeader) return await here(remainingMs);
         const leader = this.leaderAddr;
-        if (leader !== undefined) return await this.client.post<Answer>(leader, path, body(remainingMs), remainingMs);
+        if (leader !== undefined) return await forward(leader, remainingMs);
       } catch (error) {
         if (!isRetryableAcrossNodes(error)) throw error;
         lastError = error;
@@ -322,6 +364,14 @@ export class ClusterNode {
     }
     throw new McpV8Error('NO_QUORUM', `this cluster node cannot reach a quorum: no leader committed the write within ${timeoutMs} ms${lastError === null ? '' : ` (${(lastError as Error).message})`}; stateless runs still work here, retry writes later`);
   }
+
+  /** `onLeader`'s forward of a call: `body` posted to the leader's `path`. */
+  private toLeader<Answer>(path: string, body: unknown): (leader: string, remainingMs: number) => Promise<Answer> {
+    return (leader, remainingMs) => this.client.post<Answer>(leader, path, body, remainingMs);
+  }
+
+  /** Writes this node forwards to the leader, batched per turn of the event loop (propose-batch.ts). */
+  private readonly forwarded = new ProposalBatcher((leader, batch, remainingMs) => this.client.post(leader, '/raft/propose', { batch }, remainingMs));
 
   /** On the leader (or a node that believes it leads): propose and wait for the outcome. */
   async proposeHere(data: string, timeoutMs: number): Promise<number | null> {
@@ -351,12 +401,38 @@ export class ClusterNode {
       this.checkRunning();
       const remainingMs = deadline - Date.now();
       if (remainingMs <= 0) break;
-      const outcome = await withinMs(this.driver!.readBarrier(), remainingMs);
+      const outcome = await withinMs(this.sharedBarrier(), remainingMs);
       if (outcome === 'timeout') break;
       if (outcome.ok) return read();
       await delay(Math.min(this.ticks.tickMs * this.ticks.heartbeatTicks, Math.max(1, deadline - Date.now())));
     }
     throw new McpV8Error('NO_QUORUM', `this cluster node cannot reach a quorum: a linearizable read was not confirmed within ${timeoutMs} ms; stateless runs still work here, retry later`);
+  }
+
+  /** The read barrier the reads called in this turn of the event loop share (sharedBarrier). */
+  private turnBarrier: Promise<ReadOutcome> | null = null;
+
+  /**
+   * One ReadIndex barrier for every read called in this turn of the event loop, asked for at the
+   * turn's end: it is asked after each of them was called, so each sees every write acknowledged
+   * before it was (what a barrier of its own would give), and a heartbeat round (or a forwarded
+   * readIndex) serves them all instead of one each. Under load a session's runs each read their
+   * latest heap, and a round per read was most of the followers' Raft requests (bench/RESULTS.md).
+   */
+  private sharedBarrier(): Promise<ReadOutcome> {
+    if (this.turnBarrier === null) {
+      this.turnBarrier = new Promise((resolve) => {
+        setImmediate(() => {
+          this.turnBarrier = null;
+          if (this.driver === null) resolve({ ok: false, leaderHint: 0 });
+          else {
+            this.catchUpTicks();
+            void this.driver.readBarrier().then(resolve);
+          }
+        });
+      });
+    }
+    return this.turnBarrier;
   }
 
   private checkRunning(): void {
@@ -382,7 +458,7 @@ export class ClusterNode {
         this.logger.info({ nodeId: name, raftId: id, addr }, 'a node joined as a learner');
       }
       return { voters: this.bootstrapVoters, members: this.knownMembers() };
-    }, '/raft/join', () => ({ node_id: name, addr }));
+    }, this.toLeader('/raft/join', { node_id: name, addr }));
   }
 
   /** POST /raft/leave on the leader: remove the member (voter or learner), then its address. */
@@ -394,7 +470,7 @@ export class ClusterNode {
       await this.changeConfig({ kind: 'removeVoter', nodeId: id }, Date.now() + remainingMs);
       this.logger.info({ nodeId: name, raftId: id }, 'a node left the cluster');
       return { removed: true };
-    }, '/raft/leave', () => ({ node_id: name }));
+    }, this.toLeader('/raft/leave', { node_id: name }));
     // Its address goes once it is out (the leader may have been the one leaving: write through the new one).
     if (removed.removed) await this.write({ type: 'member.remove', id }, timeoutMs);
     return removed;

@@ -2,7 +2,7 @@
 // routes on node:http directly, see clusterHandler).
 //   POST /raft/vote, /raft/append, /raft/snapshot   Raft messages ({ messages: [...] }), answered with
 //                                                   this node's messages for the sender, or 204
-//   POST /raft/propose                              a write forwarded by a follower to the leader
+//   POST /raft/propose                              writes forwarded by a follower to the leader, batched
 //   POST /raft/join, /raft/leave                    membership (forwarded to the leader)
 //   GET  /raft/status                               members, roles, term, commit and apply indexes
 //   POST /raft/executions                           get/wait/cancel/output of an execution of this node
@@ -24,6 +24,7 @@ import { anonymousPrincipal } from '../principal.ts';
 import { clusterListDepthMax, type ExecutionCall, type LocalExecutions } from './executions.ts';
 import { forwardedMcpPath } from './mcp-sessions.ts';
 import { parseMessages, parseSnapshotChunk } from './wire.ts';
+import { answerBatch, parseProposeBody } from './propose-batch.ts';
 import type { ClusterNode } from './node.ts';
 import { snapshotChunkCharsMax } from './snapshot-transfer.ts';
 
@@ -39,7 +40,6 @@ const callBodyBytesMax = 8 * 1024 * 1024;
 /** A forwarded MCP request: what the HTTP port took (--http-body-max-bytes is at most this). */
 const mcpBodyBytesMax = 64 * 1024 * 1024;
 
-const proposeBody = z.object({ data: z.string(), timeout_ms: z.number().int().min(1).max(600_000) });
 const nodeName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
 const joinBody = z.object({ node_id: nodeName, addr: z.string() });
 const leaveBody = z.object({ node_id: nodeName });
@@ -63,6 +63,7 @@ const executionBody = z.object({
   op: z.enum(['get', 'wait', 'cancel', 'output']),
   execution_id: z.string().max(128),
   wait_ms: z.number().int().min(0).max(600_000).optional(),
+  first_page: z.boolean().optional(),
   query: z.union([
     z.object({ mode: z.literal('line'), lineOffset: z.number().int(), lineLimit: z.number().int() }),
     z.object({ mode: z.literal('byte'), byteOffset: z.number().int(), byteLimit: z.number().int() }),
@@ -85,7 +86,7 @@ function parse<Shape extends z.ZodType>(schema: Shape, value: unknown, what: str
 export type RequestCounts = Record<string, { requests: number; bytes: number }>;
 
 export function newRequestCounts(): RequestCounts {
-  return Object.fromEntries(['/raft/vote', '/raft/append', '/raft/snapshot', '/raft/propose'].map((path) => [path, { requests: 0, bytes: 0 }]));
+  return Object.fromEntries(['/raft/vote', '/raft/append', '/raft/snapshot', '/raft/propose', '/raft/executions'].map((path) => [path, { requests: 0, bytes: 0 }]));
 }
 
 function countIn(counts: RequestCounts, request: IncomingMessage): void {
@@ -203,9 +204,10 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
       return node.snapshots.receive(chunk.message, chunk);
     }],
     ['/raft/propose', async (request) => {
-      const body = parse(proposeBody, await bodyOf(request, messageBodyBytesMax), 'raft propose');
+      const { writes, batched } = parseProposeBody(await bodyOf(request, messageBodyBytesMax));
       if (!node.isLeader) throw new McpV8Error('NOT_LEADER', `node ${node.name} is not the leader`);
-      return { value: await node.proposeHere(body.data, body.timeout_ms) };
+      if (batched) return answerBatch(writes, (data, timeoutMs) => node.proposeHere(data, timeoutMs));
+      return { value: await node.proposeHere(writes[0]!.data, writes[0]!.timeout_ms) };
     }],
   ]);
   const bytesMax = new Map([['/raft/vote', messageBodyBytesMax], ['/raft/append', messageBodyBytesMax], ['/raft/snapshot', snapshotBodyBytesMax], ['/raft/propose', messageBodyBytesMax], [forwardedMcpPath, mcpBodyBytesMax]]);
@@ -223,7 +225,7 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
   };
   return (request, response) => {
     const route = request.method === 'POST' ? hot.get(request.url ?? '') : undefined;
-    if (route !== undefined) countIn(options.counts, request);
+    if (route !== undefined || (request.method === 'POST' && request.url === '/raft/executions')) countIn(options.counts, request);
     gate(request).then(() => {
       if (route !== undefined) return route(request);
       if (request.url === forwardedMcpPath) return mcp(request, response).then(() => undefined);

@@ -40,6 +40,12 @@ export interface SubmitRequest {
    * that ends with the run still going answers only once the record is written (`waitFor`).
    */
   awaited?: boolean;
+  /**
+   * How long the caller then waits (`wait_ms`, with `awaited`). Cluster mode: a run handed to another
+   * node is submitted and waited for there in one call, which brings the record (and its first
+   * console page) back for the wait that follows (src/cluster/executions.ts).
+   */
+  waitMs?: number;
 }
 
 /**

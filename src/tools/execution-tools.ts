@@ -10,7 +10,7 @@ import { linePageBytesMax } from '../storage/output-pages.ts';
 import { heapMemoryMbDefault, listLimitDefault, type ExecutionRecord } from '../model.ts';
 import { ownerOf, schedulingClientOf } from '../principal.ts';
 import { withoutMarkdownFence } from './code-fences.ts';
-import { withImages, executionReply, executionShape, firstPage, type ExecutionReply, type FirstPage, firstPageBytesMax, firstPageLinesMax, firstPageShape, resultCharsMax, statusSchema } from './replies.ts';
+import { withImages, executionReply, executionShape, firstPage, type ExecutionReply, type FirstPage, firstPageBytesMax, firstPageQuery, firstPageShape, resultCharsMax, statusSchema } from './replies.ts';
 import { defineTool, type ToolDefinition } from './tool.ts';
 
 /** Bounds on what one call may ask for. */
@@ -169,6 +169,7 @@ function runJsTool(service: ExecutionService, config: Config) {
         owner: ownerOf(context),
         client: schedulingClientOf(context) ?? null,
         awaited: args.wait_ms !== undefined && args.wait_ms > 0,
+        ...(args.wait_ms !== undefined && args.wait_ms > 0 ? { waitMs: args.wait_ms } : {}),
       });
       if (args.wait_ms === undefined || args.wait_ms === 0) return { execution_id: id } as never;
       context.watch?.(id);
@@ -181,7 +182,7 @@ function runJsTool(service: ExecutionService, config: Config) {
 
 /** run_js's reply for a finished run: the record and its first console lines (also a task's result). */
 export async function finishedRunReply(service: ExecutionService, record: ExecutionRecord, stateful: boolean): Promise<ExecutionReply & { output?: FirstPage }> {
-  const output = firstPage(await service.output(record.execution_id, { mode: 'line', lineOffset: 1, lineLimit: firstPageLinesMax, bytesMax: firstPageBytesMax }));
+  const output = firstPage(await service.output(record.execution_id, firstPageQuery));
   return withImages({ ...executionReply(record, stateful), ...(output === undefined ? {} : { output }) }, service.images.of(record.execution_id));
 }
 

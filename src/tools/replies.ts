@@ -3,7 +3,7 @@
 // always marked with the way to read the rest.
 import { z } from 'zod';
 import type { ExecutionRecord } from '../model.ts';
-import type { OutputPage } from '../storage/execution-store.ts';
+import type { OutputPage, OutputQuery } from '../storage/execution-store.ts';
 
 /** Characters of `result` in one reply; the rest is read with get_execution result_offset. */
 export const resultCharsMax = 20_000;
@@ -13,6 +13,8 @@ export const errorCharsMax = 4_000;
 export const firstPageBytesMax = 8 * 1024;
 /** Lines of console output in run_js's reply. */
 export const firstPageLinesMax = 100;
+/** run_js's first page of console lines (finishedRunReply); a run forwarded to another node brings it back with its record. */
+export const firstPageQuery: OutputQuery = { mode: 'line', lineOffset: 1, lineLimit: firstPageLinesMax, bytesMax: firstPageBytesMax };
 
 export const statusSchema = z.enum(['running', 'completed', 'failed', 'cancelled', 'timed_out']);
 

@@ -83,7 +83,7 @@ describe('a three-node cluster', () => {
         assert.ok(appended.requests > before[i]!.requests_in['/raft/append'].requests && appended.bytes > before[i]!.requests_in['/raft/append'].bytes, follower.name);
       });
     }
-    for (const status of await Promise.all(nodes.map(raftStatus))) assert.deepEqual(Object.keys(status.requests_in).sort(), ['/raft/append', '/raft/propose', '/raft/snapshot', '/raft/vote'], status.node_id);
+    for (const status of await Promise.all(nodes.map(raftStatus))) assert.deepEqual(Object.keys(status.requests_in).sort(), ['/raft/append', '/raft/executions', '/raft/propose', '/raft/snapshot', '/raft/vote'], status.node_id);
   });
 
   test('tag writes on a follower are forwarded to the leader and read back linearizably from any node', async () => {
@@ -158,6 +158,32 @@ describe('a three-node cluster', () => {
     entries.forEach((entry, i) => assert.equal(entry.input_heap, i === 0 ? null : entries[i - 1]!.output_heap, 'the session log is one chain'));
   });
 
+  test('run_js with wait_ms on a node that is not the session\'s home: two calls to the home (submit, then its wait bringing the first console page), the same reply', async () => {
+    const made = await run(nodes[0]!, 'globalThis.n = 1; n', { session: 'first-page' });
+    assert.equal(made.status, 'completed', JSON.stringify(made));
+    const homeHash = (made.execution_id as string).slice(-8);
+    const calls: number[] = [];
+    for (const node of nodes) {
+      const before = await Promise.all(nodes.map(raftStatus));
+      const reply = await run(node, 'n += 1; for (let i = 0; i < 3; i++) console.log(`line ${i} of ${n}`); n', { session: 'first-page' });
+      const after = await Promise.all(nodes.map(raftStatus));
+      assert.equal(reply.status, 'completed', JSON.stringify(reply));
+      assert.equal((reply.execution_id as string).slice(-8), homeHash, `asked on ${node.name}, it ran on the home node`);
+      const n = reply.result as string;
+      const data = `line 0 of ${n}\nline 1 of ${n}\nline 2 of ${n}\n`;
+      assert.deepEqual(reply.output, { data, total_lines: 3, total_bytes: data.length, next_line_offset: 4, has_more: false }, node.name);
+      calls.push(after.reduce((sum, status, i) => sum + status.requests_in['/raft/executions'].requests - before[i]!.requests_in['/raft/executions'].requests, 0));
+    }
+    // The home node runs it without a call; each other node makes two (were three: submit, wait, output).
+    assert.deepEqual([...calls].sort(), [0, 2, 2], JSON.stringify(calls));
+    // A later page of a forwarded run is still asked of its home node.
+    const later = await run(nodes[(nodes.findIndex((_, i) => calls[i] === 2))]!, 'for (let i = 0; i < 150; i++) console.log(i); n', { session: 'first-page' });
+    assert.equal((later.output as { has_more: boolean; next_line_offset: number }).has_more, true);
+    const rest = await api(nodes[(nodes.findIndex((_, i) => calls[i] === 2))]!, `/api/executions/${later.execution_id as string}/output?line_offset=101`);
+    assert.equal(rest.status, 200, JSON.stringify(rest.body));
+    assert.equal((rest.body.data as string).split('\n')[0], '100');
+  });
+
   test('a Raft request is answered with what the node has to tell its sender, once handled', async () => {
     const status = (await raftStatus(nodes[0]!)) as Awaited<ReturnType<typeof raftStatus>> & { id: number };
     const stranger = 424_242;
@@ -206,6 +232,44 @@ describe('a three-node cluster', () => {
     const unknown = await post('/raft/nothing', '{}');
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body.code, 'MCPV8_ERR_ROUTE_NOT_FOUND');
+  });
+
+  test('writes forwarded in one batch are each applied once and answered on their own; only the leader takes a batch', async () => {
+    const leader = await waitForLeader(nodes);
+    const follower = nodes.find((node) => node !== leader)!;
+    const propose = async (node: TestNode, body: unknown) => {
+      const response = await fetch(`http://127.0.0.1:${node.clusterPort}/raft/propose`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: response.status, body: (await response.json()) as { results?: Array<{ value?: number | null; code?: string; message?: string }>; code?: string; error?: string } };
+    };
+    const append = (rid: string, session: string, code: string) => ({
+      data: JSON.stringify({ rid, command: { type: 'session.append', session, entry: { input_heap: null, output_heap: 'a'.repeat(64), code, timestamp: new Date(0).toISOString() } } }),
+      timeout_ms: 10_000,
+    });
+    // A retry of the first write inside the same batch, a write the machine refuses, and one more.
+    const batch = [append('batched-1', 'batched', 'one'), append('batched-1', 'batched', 'one'), append('batched-bad', '', 'refused'), append('batched-2', 'batched', 'two')];
+    const answered = await propose(leader, { batch });
+    assert.equal(answered.status, 200, JSON.stringify(answered.body));
+    const [first, retried, refused, second] = answered.body.results!;
+    assert.deepEqual([first, retried, second], [{ value: 0 }, { value: 0 }, { value: 1 }]);
+    assert.equal(refused!.code, 'INVALID_ARGUMENT');
+    assert.match(refused!.message!, /session must be a non-empty text/);
+    await waitForApplied(nodes, (await raftStatus(leader)).commit);
+    for (const node of nodes) {
+      const listed = await api(node, '/api/tools/list_session_snapshots', { session: 'batched', fields: 'index,code' });
+      assert.deepEqual(listed.body.entries, [{ index: 0, code: 'one' }, { index: 1, code: 'two' }], node.name);
+    }
+    // The same batch again (a follower retrying after a lost answer): every write answers as the first time, none applied twice.
+    assert.deepEqual((await propose(leader, { batch })).body.results, answered.body.results);
+    const onFollower = await propose(follower, { batch });
+    assert.equal(onFollower.status, 503);
+    assert.equal(onFollower.body.code, 'MCPV8_ERR_NOT_LEADER');
+    for (const [body, error] of [[{ batch: [] }, /^raft propose: batch: expected an array of 1 to 256 writes/], [{ batch: [{ data: 'x', timeout_ms: 0 }] }, /^raft propose: batch\.0\.timeout_ms: /]] as const) {
+      const bad = await propose(leader, body);
+      assert.equal(bad.status, 400);
+      assert.match(bad.body.error!, error);
+    }
+    const entries = await api(leader, '/api/tools/list_session_snapshots', { session: 'batched', fields: 'index' });
+    assert.equal((entries.body.entries as unknown[]).length, 2);
   });
 
   test('every node applies the same log', async () => {

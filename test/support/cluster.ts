@@ -60,7 +60,7 @@ export interface RaftStatus {
   last_index: number;
   members: Array<{ node_id: string | null; suffrage: string; addr: string | null }>;
   /** Requests (and body bytes) the node's Raft routes took since it started. */
-  requests_in: Record<'/raft/vote' | '/raft/append' | '/raft/snapshot' | '/raft/propose', { requests: number; bytes: number }>;
+  requests_in: Record<'/raft/vote' | '/raft/append' | '/raft/snapshot' | '/raft/propose' | '/raft/executions', { requests: number; bytes: number }>;
 }
 
 export interface TestNode {
