@@ -22,6 +22,7 @@
 // first refusal is logged and nothing is lowered any more, so threads are never left lowered.
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import type { IdleGroup } from './idle-group.ts';
 
 /** CPU time (ms) a run uses before the looks begin (a `1+1` uses well under 1 ms). */
 export const lookAfterMs = 20;
@@ -113,10 +114,13 @@ export class ThreadNice {
 
   private readonly source: NiceSource;
   private readonly logger: Logger | null;
+  /** Where lowered threads also go, when the process could make one (idle-group.ts); closed at stop(). */
+  readonly group: IdleGroup | null;
 
-  constructor(source: NiceSource, logger: Logger | null = null) {
+  constructor(source: NiceSource, logger: Logger | null = null, group: IdleGroup | null = null) {
     this.source = source;
     this.logger = logger;
+    this.group = group;
   }
 
   /** Threads whose priority is lowered now. */
@@ -129,11 +133,13 @@ export class ThreadNice {
     this.wake();
   }
 
-  stop(): void {
+  /** Stops looking and gives every thread its priority back; resolves once the idle group is removed too. */
+  stop(): Promise<void> {
     this.started = false;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.restoreAll();
+    return this.group?.close() ?? Promise.resolve();
   }
 
   /** A run took a lane, or an isolate got stuck: look when it may have gone on long enough. Cheap: one timer at most. */
@@ -172,6 +178,7 @@ export class ThreadNice {
 
   private restore(tid: number): void {
     this.lowered.delete(tid);
+    this.group?.remove(tid);
     try {
       os.setPriority(tid, 0);
     } catch (error) {
@@ -234,6 +241,7 @@ export class ThreadNice {
         try {
           os.setPriority(tid, loweredNice);
           this.lowered.add(tid);
+          this.group?.add(tid);
         } catch {
           // A thread that ended between the read and now.
         }
@@ -241,7 +249,7 @@ export class ThreadNice {
         this.restore(tid);
       }
     }
-    for (const tid of this.watched.keys()) if (!seen.has(tid)) { this.watched.delete(tid); this.lowered.delete(tid); }
+    for (const tid of this.watched.keys()) if (!seen.has(tid)) { this.watched.delete(tid); this.lowered.delete(tid); this.group?.remove(tid); }
     // A thread id ends with its thread and may be given to a new one: once one has ended, forget them all.
     if (othersSeen < this.others.size) this.others.clear();
   }
