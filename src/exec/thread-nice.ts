@@ -20,6 +20,8 @@
 // (a thread V8 cannot stop may still spin), looks go on every `stuckSampleMs`.
 // Raising a thread's priority again needs CAP_SYS_NICE (or an RLIMIT_NICE): without it, the
 // first refusal is logged and nothing is lowered any more, so threads are never left lowered.
+// A lowered thread also goes into the engine's idle cgroup where it has one (idle-group.ts: nice
+// 19 alone still let a lowered spinner finish its ≈ 3 ms slice before a woken neighbour ran).
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { IdleGroup } from './idle-group.ts';
