@@ -20,14 +20,18 @@
 // (a thread V8 cannot stop may still spin), looks go on every `stuckSampleMs`.
 // Raising a thread's priority again needs CAP_SYS_NICE (or an RLIMIT_NICE): without it, the
 // first refusal is logged and nothing is lowered any more, so threads are never left lowered.
-// A lowered thread also goes into the engine's idle cgroup where it has one (idle-group.ts: nice
-// 19 alone still let a lowered spinner finish its ≈ 3 ms slice before a woken neighbour ran).
+// A lowered thread also goes into the engine's cgroup where it has one (idle-group.ts: nice 19
+// alone still let a lowered spinner finish its ≈ 3 ms slice before a woken neighbour ran), made
+// idle while short runs are about: from a run's start beside lowered threads until `idleHoldMs`
+// after the looks last saw one executing.
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { IdleGroup } from './idle-group.ts';
 
 /** CPU time (ms) a run uses before the looks begin (a `1+1` uses well under 1 ms). */
 export const lookAfterMs = 20;
+/** The idle group stays idle this long after a short run was last seen (a sequence of neighbours keeps it idle). */
+export const idleHoldMs = 100;
 /** Between looks while a run has used `lookAfterMs` of CPU. */
 export const sampleMs = 10;
 /** Between looks while only a stuck isolate keeps them going (it may spin for good). */
@@ -111,6 +115,8 @@ export class ThreadNice {
   private timer: NodeJS.Timeout | null = null;
   private started = false;
   private disabled = process.platform !== 'linux';
+  /** When a short run (under lookAfterMs of CPU) was last seen executing (performance.now()). */
+  private shortSeenMs = -Infinity;
   /** Looks made (for tests and benchmarks: behaviour is counted in looks, not wall time). */
   looks = 0;
 
@@ -146,6 +152,11 @@ export class ThreadNice {
 
   /** A run took a lane, or an isolate got stuck: look when it may have gone on long enough. Cheap: one timer at most. */
   wake(): void {
+    // A run starting beside lowered threads is short until it has used lookAfterMs: idle the group now.
+    if (this.lowered.size > 0 && this.group !== null) {
+      this.shortSeenMs = performance.now();
+      this.group.setIdle(true);
+    }
     if (this.timer !== null || !this.started || this.disabled) return;
     this.arm(lookAfterMs);
   }
@@ -161,6 +172,11 @@ export class ThreadNice {
     if (this.disabled || !this.started) return;
     const runs = this.source.runsCpu(lookAfterMs);
     const stuck = this.source.stuck();
+    if (this.group !== null) {
+      const nowMs = performance.now();
+      if (runs.running > runs.long) this.shortSeenMs = nowMs;
+      this.group.setIdle(this.lowered.size > 0 && nowMs - this.shortSeenMs < idleHoldMs);
+    }
     if (runs.long > 0 || stuck) {
       // No more threads lowered than runs that are long: the others serve short runs.
       this.sample(stuck ? Infinity : runs.long);
