@@ -152,8 +152,9 @@ export class ThreadNice {
 
   /** A run took a lane, or an isolate got stuck: look when it may have gone on long enough. Cheap: one timer at most. */
   wake(): void {
-    // A run starting beside lowered threads is short until it has used lookAfterMs: idle the group now.
-    if (this.lowered.size > 0 && this.group !== null) {
+    // A run starting beside a lowered long run is short until it has used lookAfterMs: idle the
+    // group now (not for lowered threads whose runs have ended: the next look restores them).
+    if (this.lowered.size > 0 && this.group !== null && this.source.runsCpu(lookAfterMs).long > 0) {
       this.shortSeenMs = performance.now();
       this.group.setIdle(true);
     }
