@@ -17,6 +17,7 @@ import { CheckpointDiverged, Run } from './run.ts';
 import type { LiveContextHandle, LiveHeapCache } from './live-heaps.ts';
 import { Scheduler, type Ticket } from './scheduler.ts';
 import { ThreadNice, type RunsCpu } from './thread-nice.ts';
+import { IdleGroup } from './idle-group.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
 import { ErrorTexts, type CheckpointStart, type Engine, type LiveHeaps, type ReplayStart, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
@@ -171,7 +172,7 @@ class IsolateEngine implements Engine {
     this.scheduler = new Scheduler({ slots: this.slots, ...(options.inFlightMax === undefined ? {} : { inFlightMax: options.inFlightMax }) });
     // Also while any isolate is stuck: a thread V8 cannot stop that still spins stays lowered
     // after its run ended (with no long run, every thread would get its priority back).
-    this.threadNice = new ThreadNice({ runsCpu: (longMs) => this.runsCpu(longMs), stuck: () => this.stuck.size > 0 }, this.logger ?? null);
+    this.threadNice = new ThreadNice({ runsCpu: (longMs) => this.runsCpu(longMs), stuck: () => this.stuck.size > 0 }, this.logger ?? null, IdleGroup.open(this.logger ?? null));
     this.threadNice.start();
   }
 
@@ -541,7 +542,7 @@ class IsolateEngine implements Engine {
     this.rssCheck = null;
     this.scheduler.close();
     this.scheduler.drain();
-    this.threadNice.stop();
+    const niceStopped = this.threadNice.stop();
     const waiting = [...this.queue];
     this.queue.clear();
     for (const queued of [...this.preparing, ...waiting]) {
@@ -557,6 +558,7 @@ class IsolateEngine implements Engine {
     await this.wasm?.close();
     await this.pool.whenReplenished();
     await this.sources.close();
+    await niceStopped;
   }
 }
 

@@ -20,11 +20,18 @@
 // (a thread V8 cannot stop may still spin), looks go on every `stuckSampleMs`.
 // Raising a thread's priority again needs CAP_SYS_NICE (or an RLIMIT_NICE): without it, the
 // first refusal is logged and nothing is lowered any more, so threads are never left lowered.
+// A lowered thread also goes into the engine's cgroup where it has one (idle-group.ts: nice 19
+// alone still let a lowered spinner finish its ≈ 3 ms slice before a woken neighbour ran), made
+// idle while short runs are about: from a run's start beside lowered threads until `idleHoldMs`
+// after the looks last saw one executing.
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import type { IdleGroup } from './idle-group.ts';
 
 /** CPU time (ms) a run uses before the looks begin (a `1+1` uses well under 1 ms). */
 export const lookAfterMs = 20;
+/** The idle group stays idle this long after a short run was last seen (a sequence of neighbours keeps it idle). */
+export const idleHoldMs = 100;
 /** Between looks while a run has used `lookAfterMs` of CPU. */
 export const sampleMs = 10;
 /** Between looks while only a stuck isolate keeps them going (it may spin for good). */
@@ -108,15 +115,20 @@ export class ThreadNice {
   private timer: NodeJS.Timeout | null = null;
   private started = false;
   private disabled = process.platform !== 'linux';
+  /** When a short run (under lookAfterMs of CPU) was last seen executing (performance.now()). */
+  private shortSeenMs = -Infinity;
   /** Looks made (for tests and benchmarks: behaviour is counted in looks, not wall time). */
   looks = 0;
 
   private readonly source: NiceSource;
   private readonly logger: Logger | null;
+  /** Where lowered threads also go, when the process could make one (idle-group.ts); closed at stop(). */
+  readonly group: IdleGroup | null;
 
-  constructor(source: NiceSource, logger: Logger | null = null) {
+  constructor(source: NiceSource, logger: Logger | null = null, group: IdleGroup | null = null) {
     this.source = source;
     this.logger = logger;
+    this.group = group;
   }
 
   /** Threads whose priority is lowered now. */
@@ -129,15 +141,23 @@ export class ThreadNice {
     this.wake();
   }
 
-  stop(): void {
+  /** Stops looking and gives every thread its priority back; resolves once the idle group is removed too. */
+  stop(): Promise<void> {
     this.started = false;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.restoreAll();
+    return this.group?.close() ?? Promise.resolve();
   }
 
   /** A run took a lane, or an isolate got stuck: look when it may have gone on long enough. Cheap: one timer at most. */
   wake(): void {
+    // A run starting beside a lowered long run is short until it has used lookAfterMs: idle the
+    // group now (not for lowered threads whose runs have ended: the next look restores them).
+    if (this.lowered.size > 0 && this.group !== null && this.source.runsCpu(lookAfterMs).long > 0) {
+      this.shortSeenMs = performance.now();
+      this.group.setIdle(true);
+    }
     if (this.timer !== null || !this.started || this.disabled) return;
     this.arm(lookAfterMs);
   }
@@ -153,6 +173,11 @@ export class ThreadNice {
     if (this.disabled || !this.started) return;
     const runs = this.source.runsCpu(lookAfterMs);
     const stuck = this.source.stuck();
+    if (this.group !== null) {
+      const nowMs = performance.now();
+      if (runs.running > runs.long) this.shortSeenMs = nowMs;
+      this.group.setIdle(this.lowered.size > 0 && nowMs - this.shortSeenMs < idleHoldMs);
+    }
     if (runs.long > 0 || stuck) {
       // No more threads lowered than runs that are long: the others serve short runs.
       this.sample(stuck ? Infinity : runs.long);
@@ -172,6 +197,7 @@ export class ThreadNice {
 
   private restore(tid: number): void {
     this.lowered.delete(tid);
+    this.group?.remove(tid);
     try {
       os.setPriority(tid, 0);
     } catch (error) {
@@ -234,6 +260,7 @@ export class ThreadNice {
         try {
           os.setPriority(tid, loweredNice);
           this.lowered.add(tid);
+          this.group?.add(tid);
         } catch {
           // A thread that ended between the read and now.
         }
@@ -241,7 +268,7 @@ export class ThreadNice {
         this.restore(tid);
       }
     }
-    for (const tid of this.watched.keys()) if (!seen.has(tid)) { this.watched.delete(tid); this.lowered.delete(tid); }
+    for (const tid of this.watched.keys()) if (!seen.has(tid)) { this.watched.delete(tid); this.lowered.delete(tid); this.group?.remove(tid); }
     // A thread id ends with its thread and may be given to a new one: once one has ended, forget them all.
     if (othersSeen < this.others.size) this.others.clear();
   }
