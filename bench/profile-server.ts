@@ -58,7 +58,7 @@ try {
 
 if (values['cpu-only']) process.exit(0);
 // The main thread's profile, by part.
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string }; children?: number[] }
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile') && name.includes('.0.0'));
 if (file === undefined) throw new Error(`no profile in ${profileDir}`);
 const profile = JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
