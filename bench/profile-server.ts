@@ -58,7 +58,7 @@ try {
 
 if (values['cpu-only']) process.exit(0);
 // The main thread's profile, by part.
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string }; children?: number[] }
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile') && name.includes('.0.0'));
 if (file === undefined) throw new Error(`no profile in ${profileDir}`);
 const profile = JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
@@ -83,9 +83,21 @@ const parts: Array<[string, (name: string, url: string) => boolean]> = [
 ];
 const sums = new Map<string, number>();
 let allUs = 0;
+const selfByFunction = new Map<string, number>();
+// Only the samples from the first request on: the process's start (module loading, compiles,
+// the prewarmed isolates) is not part of a run's cost. The first sample inside the fast path marks it.
+const isRequest = (url: string) => url.includes('/src/transport/api-fast-path');
+let started = false;
 profile.samples.forEach((leaf, index) => {
+  if (!started) {
+    for (let at: number | undefined = leaf; at !== undefined && !started; at = parent.get(at)) started = isRequest(byId.get(at)!.callFrame.url);
+    if (!started) return;
+  }
   const us = profile.timeDeltas[index] ?? 0;
   allUs += us;
+  const { functionName, url, lineNumber } = byId.get(leaf)!.callFrame;
+  const label = `${functionName || '(anonymous)'} ${url.replace(/^file:\/\/.*?\/(node_modules|src)\//, '$1/')}:${lineNumber + 1}`;
+  selfByFunction.set(label, (selfByFunction.get(label) ?? 0) + us);
   let part = 'other';
   for (let at: number | undefined = leaf; at !== undefined; at = parent.get(at)) {
     const { functionName, url } = byId.get(at)!.callFrame;
@@ -95,7 +107,11 @@ profile.samples.forEach((leaf, index) => {
   sums.set(part, (sums.get(part) ?? 0) + us);
 });
 const busyUs = allUs - (sums.get('idle') ?? 0);
-process.stdout.write(`main-thread profile (${join(profileDir, file)}), whole process life, ${(busyUs / 1e6).toFixed(2)} s busy; share of busy time:\n`);
+process.stdout.write(`main-thread profile (${join(profileDir, file)}), from the first request on, ${(busyUs / 1e6).toFixed(2)} s busy; share of busy time:\n`);
 for (const [part, us] of [...sums].sort((a, b) => b[1] - a[1])) {
   if (part !== 'idle') process.stdout.write(`  ${((100 * us) / busyUs).toFixed(1).padStart(5)} %  ${part}\n`);
+}
+process.stdout.write('hottest functions by self time, share of busy time:\n');
+for (const [label, us] of [...selfByFunction].filter(([label]) => !label.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+  process.stdout.write(`  ${((100 * us) / busyUs).toFixed(1).padStart(5)} %  ${label}\n`);
 }

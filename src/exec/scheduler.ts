@@ -137,6 +137,11 @@ export class Scheduler {
   /** Whether a run of `client` may take a lane now. */
   private laneFor(client: string, nowMs: number): boolean {
     if ((this.busyByClient.get(client) ?? 0) >= this.clientLanes) return false;
+    return this.laneFree(nowMs);
+  }
+
+  /** Whether a lane is free for a client below its share (the part of laneFor that is the same for every client). */
+  private laneFree(nowMs: number): boolean {
     if (this.busyCount < this.slots) return true;
     if (this.busyCount >= this.lanes) return false;
     return this.shortRuns(nowMs) < this.slots;
@@ -160,13 +165,17 @@ export class Scheduler {
 
   /** The waiting client's run to start next: the client holding the fewest lanes, then the oldest. */
   private nextWaiter(nowMs: number): Waiter | null {
+    // Asked once, not per waiting client: anonymous callers are a client per connection, so under
+    // overload hundreds wait, and every admission scanned them all (and the lanes per client) to
+    // find no lane free (bench/RESULTS.md, issue 23's hostpath2 section).
+    if (this.waitingCount === 0 || !this.laneFree(nowMs)) return null;
     let best: Waiter | null = null;
     let bestBusy = Infinity;
     for (const [client, queue] of this.waiting) {
       const busy = this.busyByClient.get(client) ?? 0;
       const head = queue[0]!;
       if (busy > bestBusy || (busy === bestBusy && best !== null && head.order > best.order)) continue;
-      if (!this.laneFor(client, nowMs)) continue;
+      if (busy >= this.clientLanes) continue;
       best = head;
       bestBusy = busy;
     }

@@ -380,6 +380,7 @@ export class ExecutionStore {
     // Finished in memory even when the write fails: a poll must not see "running" for ever.
     // On disk the record keeps its running marker, and the next start marks it interrupted.
     this.remember(finished);
+    this.indexes.finished(id);
     // Queued after every line of this execution, so written with them or after them. Until then
     // its unwritten lines stay readable from `outputs`.
     const written = this.writeRecord(id, urgent ? 'now' : 'soon', [

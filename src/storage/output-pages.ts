@@ -42,24 +42,41 @@ function addLine(index: OutputIndex, line: string, bytes = Buffer.byteLength(lin
 
 export class OutputIndexCache {
   private readonly indexes = new LRUCache<string, OutputIndex>({ max: outputIndexesMax });
+  /**
+   * Indexes of executions not yet finished, outside the LRU: under overload more than
+   * `outputIndexesMax` runs wait in the queue, and an index evicted before its run finished made
+   * the wait_ms reply rebuild it from LevelDB (three iterators per run, ≈ 0.5 ms of the main
+   * thread: the "2 or 3 ms a run" of bench/RESULTS.md). Bounded by the store's running records,
+   * each of which holds more than this; a queued run's index is empty.
+   */
+  private readonly running = new Map<string, OutputIndex>();
 
   /** Starts an empty index for a new execution: every line it prints then passes appendLine. */
   track(id: string): void {
-    this.indexes.set(id, { lineStartBytes: [], totalBytes: 0 });
+    this.running.set(id, { lineStartBytes: [], totalBytes: 0 });
+  }
+
+  /** The execution finished (no more lines): its index joins the recently read ones. */
+  finished(id: string): void {
+    const index = this.running.get(id);
+    if (index === undefined) return;
+    this.running.delete(id);
+    this.indexes.set(id, index);
   }
 
   /** `bytes`: the line's UTF-8 bytes plus its newline, when the caller has counted them already. */
   appendLine(id: string, line: string, bytes?: number): void {
-    const index = this.indexes.peek(id);
+    const index = this.running.get(id) ?? this.indexes.peek(id);
     if (index !== undefined) addLine(index, line, bytes);
   }
 
   forget(id: string): void {
+    this.running.delete(id);
     this.indexes.delete(id);
   }
 
   async load(id: string, source: LineSource): Promise<OutputIndex> {
-    const cached = this.indexes.get(id);
+    const cached = this.running.get(id) ?? this.indexes.get(id);
     if (cached !== undefined) return cached;
     const index: OutputIndex = { lineStartBytes: [], totalBytes: 0 };
     for (const line of await source.readAll()) addLine(index, line);

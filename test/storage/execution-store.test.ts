@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { Level } from 'level';
 import { ExecutionStore, interruptedError, type ExecutionRecord } from '../../src/storage/execution-store.ts';
+import { outputIndexesMax } from '../../src/storage/output-pages.ts';
 import { McpV8Error } from '../../src/errors.ts';
 import { newExecutionId } from '../../src/exec/ids.ts';
 import { tempDir } from '../support/server-process.ts';
@@ -255,6 +256,34 @@ describe('execution store chunks', () => {
     const left = await reopened.keys({ gt: 'o!', lt: 'o~' }).all();
     await reopened.close();
     assert.deepEqual(left, []);
+  });
+});
+
+describe('execution store output index', () => {
+  test('a run that finishes after more than outputIndexesMax others were created answers its first page from memory, as the first one would', async () => {
+    await withStore(async (store) => {
+      // Under overload hundreds of runs wait in the queue between their create and their finish.
+      const first = running();
+      const others = Array.from({ length: outputIndexesMax + 50 }, () => running());
+      await Promise.all([first, ...others].map((record) => store.create(record, false)));
+      // Printed, not yet written: the page is answered from memory, or its index from LevelDB.
+      store.appendOutput(first.execution_id, 'ab');
+      store.appendOutput(first.execution_id, 'cd');
+      // From here every LevelDB read the store makes is counted.
+      const db = store['db'];
+      let reads = 0;
+      for (const name of ['iterator', 'keys', 'values', 'get', 'getMany'] as const) {
+        const original = db[name].bind(db) as (...args: unknown[]) => unknown;
+        (db as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => { reads++; return original(...args); };
+      }
+      void store.finish(first.execution_id, finished, true);
+      const page = await store.readOutput(first.execution_id, { mode: 'line', lineOffset: 1, lineLimit: 1 });
+      assert.equal(page.data, 'ab\n');
+      assert.equal(page.total_lines, 2);
+      assert.equal(page.total_bytes, 6);
+      assert.equal(reads, 0, 'answered from memory');
+      for (const record of others) await store.finish(record.execution_id, finished);
+    });
   });
 });
 
