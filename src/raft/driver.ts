@@ -17,6 +17,8 @@ import type { Config, ConfigChange, Message, NodeId, ProposalRejectReason, Propo
 export interface DurableLog {
   save(ready: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): Promise<void> | void;
   compact(snapshot: Snapshot): Promise<void> | void;
+  /** Optional: make a snapshot's data durable ahead of the compact() that stores it (LevelStorage writes its file), off the driver's pass. */
+  stageSnapshot?(snapshot: Snapshot): Promise<void>;
 }
 
 export type ProposeOutcome<Result> =
@@ -77,6 +79,8 @@ export class RaftDriver<Result> {
   /** A snapshot being serialised in the background (snapshotParts), and the finished one the pump stores next. */
   private serialising: Promise<void> | null = null;
   private serialised: SerialisedSnapshot | null = null;
+  /** settled() callers waiting for the running pump to stop. */
+  private pumpStopped: (() => void)[] = [];
   /** Set when storage failed: the node stops rather than run on an unknown durable state. */
   failure: unknown = null;
 
@@ -91,8 +95,11 @@ export class RaftDriver<Result> {
   /** Resolves once every queued input and Ready has been handled. */
   async settled(): Promise<void> {
     await this.pump();
-    while (this.serialising !== null) {
-      await this.serialising;
+    // A pass already under way (started by an input) is waited for too: returning at once would
+    // let a caller that loops on tick() + settled() spin on microtasks and starve that pass's I/O.
+    while (this.running || this.serialising !== null) {
+      if (this.running) await new Promise<void>((resolve) => this.pumpStopped.push(resolve));
+      else await this.serialising;
       await this.pump();
     }
   }
@@ -199,6 +206,7 @@ export class RaftDriver<Result> {
       this.inputs = [];
     } finally {
       this.running = false;
+      for (const resolve of this.pumpStopped.splice(0)) resolve();
       // A failed pass leaves nothing to wait for: every waiter is answered (the node stops).
       if (this.failure !== null) for (const resolve of [...waiters.splice(0), ...this.passWaiters.splice(0)]) resolve();
     }
@@ -266,11 +274,11 @@ export class RaftDriver<Result> {
     }
     // The view is taken here, at the applied index, and serialised while the pump goes on; the
     // pump stores it between two Readies (storeSerialised), as one compaction at that index.
-    const view = { index: log.applied, config: this.raft.config, charsAt: this.appliedChars };
-    this.serialising = joinInTurns(parts).then(
-      (data) => void (this.serialised = { ...view, data }),
-      (error: unknown) => void (this.serialised = { error }),
-    ).finally(() => {
+    const view = { index: log.applied, term: log.term(log.applied), config: this.raft.config, charsAt: this.appliedChars };
+    this.serialising = joinInTurns(parts).then(async (data) => {
+      await this.options.storage.stageSnapshot?.({ index: view.index, term: view.term, config: view.config, data });
+      this.serialised = { ...view, data };
+    }).catch((error: unknown) => void (this.serialised = { error })).finally(() => {
       this.serialising = null;
       void this.pump();
     });
