@@ -288,6 +288,7 @@ export class RaftDriver<Result> {
   private async storeSerialised(): Promise<void> {
     const done = this.serialised!;
     this.serialised = null;
+    if (this.failure !== null) return; // the node stopped: nothing more is written
     if ('error' in done) throw done.error;
     if (done.index <= this.raft.log.snapshot.index) return;
     const snapshot = this.raft.compactAt(done.index, done.config, done.data);
