@@ -5,7 +5,9 @@
 //      committed on a quorum and applied. Reported: appends/s, and the commit latency each client
 //      saw (request to answer) at p50/p95/p99. Median of `--rounds` rounds of `--seconds` seconds.
 //   2. Failover: SIGKILL of the leader, then the time until the survivors agree on a new leader
-//      (status polled every 10 ms) and until a linearizable read (list_sessions, ReadIndex) through a survivor is answered. The
+//      (status polled every 10 ms), until a write (a session.append posted to each survivor's
+//      /raft/propose every 10 ms, answered once committed and applied) is acknowledged by the new
+//      leader, and until a linearizable read (list_sessions, ReadIndex) through a survivor is answered. The
 //      killed node is restarted (on its data) before the next round. Timings are the reference's
 //      defaults: heartbeat 100 ms, election timeout 300-500 ms.
 // `--in-process`: the writers run inside the leader, as a node's own session appends do
@@ -14,13 +16,15 @@
 //   processes with a longer election timeout, so n1 leads. No client HTTP request per append, so
 //   the figure is Raft's own (replication over HTTP, fsync, apply), not the loopback HTTP floor
 //   that one request per append meets (`npm run bench:raft-floor`). A 1-writer round follows each
-//   64-writer round: commit latency without queueing. No failover rounds in this mode.
+//   64-writer round: commit latency without queueing. No failover rounds in this mode. Also
+//   reported per round: the leader's event-loop delay (max and p99; a compaction that serialised
+//   the machine on the loop showed here as a stall) and the log's snapshot index at the end.
 // `--profile DIR`: the nodes write V8 CPU profiles (--cpu-prof) into DIR, stopped with SIGTERM at the end.
 // `--secret`: the nodes run with --cluster-secret and the writers sign each propose as a member
 // does (src/auth/cluster.ts), to measure what signed cluster traffic costs (compare in turns).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { cpus, loadavg } from 'node:os';
 import { Pool } from 'undici';
 import { join } from 'node:path';
@@ -94,11 +98,32 @@ async function appendRound(leader: TestNode, nodes: readonly TestNode[]): Promis
   };
 }
 
-async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; readMs: number }> {
+/** Milliseconds from `since` until a survivor's /raft/propose acknowledges a write (each survivor tried every 10 ms; a follower answers NOT_LEADER). */
+async function firstWriteAckedMs(survivors: readonly TestNode[], since: number): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    if (performance.now() - since > 30_000) throw new Error('no survivor acknowledged a write within 30 s of the SIGKILL');
+    const data = JSON.stringify({ rid: randomUUID(), command: { type: 'session.append', session: 'bench-failover', entry: { input_heap: null, output_heap: 'a'.repeat(64), code: `after kill ${attempt}`, timestamp: new Date().toISOString() } } });
+    const body = JSON.stringify({ data, timeout_ms: 2000 });
+    const answers = await Promise.all(survivors.map(async (node) => {
+      try {
+        const response = await fetch(`http://127.0.0.1:${node.clusterPort}/raft/propose`, { method: 'POST', headers: { 'content-type': 'application/json', ...signedAs(node, 'POST', '/raft/propose', body) }, body, signal: AbortSignal.timeout(3000) });
+        await response.text();
+        return response.status === 200;
+      } catch {
+        return false;
+      }
+    }));
+    if (answers.includes(true)) return performance.now() - since;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; writeMs: number; readMs: number }> {
   const leader = await waitForLeader(nodes);
   const survivors = nodes.filter((node) => node !== leader);
   const killedAt = performance.now();
   await leader.process!.stop('SIGKILL');
+  const writeAcked = firstWriteAckedMs(survivors, killedAt);
   let electedMs = NaN;
   await waitUntil('a new leader', async () => {
     const statuses = await Promise.all(survivors.map(raftStatus));
@@ -110,15 +135,18 @@ async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; re
   const heapless = await fetch(`${survivors[0]!.baseUrl}/api/tools/list_sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   await heapless.text();
   const readMs = performance.now() - killedAt;
+  const writeMs = await writeAcked;
   await launch(leader);
   const status = await raftStatus(await waitForLeader(nodes));
   await waitForApplied(nodes, status.commit);
-  return { electedMs, readMs };
+  return { electedMs, writeMs, readMs };
 }
 
 /** Appends from `count` writers inside the leader (n1, this process): what a node's own session appends cost. */
-async function inProcessRound(here: RunningCluster, followers: readonly TestNode[], count: number): Promise<{ perS: number; p50: number; p95: number; p99: number; errors: number; leaderUsPerAppend: number; followerUsPerAppend: number }> {
+async function inProcessRound(here: RunningCluster, followers: readonly TestNode[], count: number): Promise<{ perS: number; p50: number; p95: number; p99: number; errors: number; leaderUsPerAppend: number; followerUsPerAppend: number; loopMaxMs: number; loopP99Ms: number }> {
   const cpuBefore = followers.map((node) => cpuMs(node.process!.child.pid!));
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const ownBefore = process.cpuUsage();
   const latencies: number[] = [];
   let errors = 0;
@@ -138,17 +166,20 @@ async function inProcessRound(here: RunningCluster, followers: readonly TestNode
   await Promise.all(Array.from({ length: count }, (_, id) => writer(id)));
   const elapsedS = (performance.now() - startedAt) / 1000;
   const own = process.cpuUsage(ownBefore);
+  loop.disable();
   const followerMs = followers.map((node, i) => cpuMs(node.process!.child.pid!) - cpuBefore[i]!);
   const perAppendUs = (ms: number) => (ms * 1000) / Math.max(1, latencies.length);
   latencies.sort((a, b) => a - b);
   return {
     perS: latencies.length / elapsedS, p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99), errors,
     leaderUsPerAppend: (own.user + own.system) / Math.max(1, latencies.length), followerUsPerAppend: perAppendUs(followerMs.reduce((a, b) => a + b, 0) / followerMs.length),
+    loopMaxMs: loop.max / 1e6, loopP99Ms: loop.percentile(99) / 1e6,
   };
 }
 
-function printRound(label: string, result: Awaited<ReturnType<typeof appendRound>>): void {
-  process.stdout.write(`${label}: ${result.perS.toFixed(0)}/s, commit p50 ${result.p50.toFixed(2)} ms p95 ${result.p95.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms, ${result.errors} errors; CPU per append: leader ${result.leaderUsPerAppend.toFixed(0)} us${inProcess ? ' (with its writers)' : ''}, follower ${result.followerUsPerAppend.toFixed(0)} us\n`);
+function printRound(label: string, result: Awaited<ReturnType<typeof appendRound>> & { loopMaxMs?: number; loopP99Ms?: number }, snapshotIndex?: number): void {
+  const loop = result.loopMaxMs === undefined ? '' : `; leader loop delay max ${result.loopMaxMs.toFixed(1)} ms p99 ${result.loopP99Ms!.toFixed(1)} ms, snapshot index ${snapshotIndex}`;
+  process.stdout.write(`${label}: ${result.perS.toFixed(0)}/s, commit p50 ${result.p50.toFixed(2)} ms p95 ${result.p95.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms, ${result.errors} errors; CPU per append: leader ${result.leaderUsPerAppend.toFixed(0)} us${inProcess ? ' (with its writers)' : ''}, follower ${result.followerUsPerAppend.toFixed(0)} us${loop}\n`);
 }
 
 /** `--in-process`: this process is n1 and leads; n2 and n3 are node processes. */
@@ -175,12 +206,12 @@ async function inProcessMain(): Promise<void> {
     const one = [];
     for (let round = 0; round < rounds; round++) {
       many.push(await inProcessRound(here, followers, writers));
-      printRound(`appends round ${round + 1}, ${writers} writers`, many.at(-1)!);
+      printRound(`appends round ${round + 1}, ${writers} writers`, many.at(-1)!, here.node.status().snapshot_index);
       one.push(await inProcessRound(here, followers, 1));
-      printRound(`appends round ${round + 1}, 1 writer`, one.at(-1)!);
+      printRound(`appends round ${round + 1}, 1 writer`, one.at(-1)!, here.node.status().snapshot_index);
     }
     for (const [label, list] of [[`${writers} writers`, many], ['1 writer', one]] as const) {
-      process.stdout.write(`median, ${label}: ${median(list.map((r) => r.perS)).toFixed(0)}/s, commit p50 ${median(list.map((r) => r.p50)).toFixed(2)} ms, p95 ${median(list.map((r) => r.p95)).toFixed(2)} ms, p99 ${median(list.map((r) => r.p99)).toFixed(2)} ms; CPU per append leader ${median(list.map((r) => r.leaderUsPerAppend)).toFixed(0)} us, follower ${median(list.map((r) => r.followerUsPerAppend)).toFixed(0)} us\n`);
+      process.stdout.write(`median, ${label}: ${median(list.map((r) => r.perS)).toFixed(0)}/s, commit p50 ${median(list.map((r) => r.p50)).toFixed(2)} ms, p95 ${median(list.map((r) => r.p95)).toFixed(2)} ms, p99 ${median(list.map((r) => r.p99)).toFixed(2)} ms; CPU per append leader ${median(list.map((r) => r.leaderUsPerAppend)).toFixed(0)} us, follower ${median(list.map((r) => r.followerUsPerAppend)).toFixed(0)} us; leader loop delay max ${Math.max(...list.map((r) => r.loopMaxMs)).toFixed(1)} ms\n`);
     }
   } finally {
     await stopAll(followers);
@@ -205,9 +236,11 @@ async function main(): Promise<void> {
     for (let round = 0; round < failovers; round++) {
       const result = await failoverRound(nodes);
       failoverRounds.push(result);
-      process.stdout.write(`failover round ${round + 1}: new leader agreed ${result.electedMs.toFixed(0)} ms after SIGKILL, first read through a survivor ${result.readMs.toFixed(0)} ms\n`);
+      process.stdout.write(`failover round ${round + 1}: new leader agreed ${result.electedMs.toFixed(0)} ms after SIGKILL, first write acknowledged by it ${result.writeMs.toFixed(0)} ms, first read through a survivor ${result.readMs.toFixed(0)} ms\n`);
     }
-    if (failoverRounds.length > 0) process.stdout.write(`failover median: new leader ${median(failoverRounds.map((r) => r.electedMs)).toFixed(0)} ms, max ${Math.max(...failoverRounds.map((r) => r.electedMs)).toFixed(0)} ms\n`);
+    if (failoverRounds.length > 0) {
+      process.stdout.write(`failover median: new leader ${median(failoverRounds.map((r) => r.electedMs)).toFixed(0)} ms, max ${Math.max(...failoverRounds.map((r) => r.electedMs)).toFixed(0)} ms; first write acknowledged ${median(failoverRounds.map((r) => r.writeMs)).toFixed(0)} ms, max ${Math.max(...failoverRounds.map((r) => r.writeMs)).toFixed(0)} ms\n`);
+    }
   } finally {
     // A profile is written when the process exits on its own.
     if (profileDir !== null) await Promise.all(nodes.map((node) => node.process?.stop('SIGTERM')));

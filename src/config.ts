@@ -130,7 +130,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'election-timeout-min': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout, lower end, in ms (default 300).' },
   'election-timeout-max': { kind: 'int', min: 1, max: 60000, help: 'Raft election timeout, upper end, in ms (default 500; at most 2 x the minimum).' },
   'raft-db-path': { kind: 'string', help: 'Cluster mode: directory of the Raft log (LevelDB), which holds sessions, tags and heap records (default /tmp/mcp-v8-raft-<node-id>).' },
-  'raft-snapshot-entries': { kind: 'int', min: 2, max: 10000000, help: 'Cluster mode: compact the Raft log into a snapshot every this many applied entries (default 4096).' },
+  'raft-snapshot-entries': { kind: 'int', min: 2, max: 10000000, help: 'Cluster mode: compact the Raft log into a snapshot once this many entries were applied since the last one and they hold at least half its size (default 4096).' },
   'raft-snapshot-chunk-bytes': { kind: 'int', min: 1024, max: 16777216, help: 'Cluster mode: a snapshot is sent to a lagging node in chunks of this many characters, each resumable (default 1048576).' },
   'cluster-write-timeout': { kind: 'int', min: 100, max: 600000, help: 'Cluster mode: a replicated write or read that cannot reach a quorum fails after this many ms (default 5000).' },
   'raft-lease-reads': { kind: 'bool', help: 'Cluster mode: serve reads on the leader under its lease, without a heartbeat round (trusts clocks to run at similar rates; default off: ReadIndex).' },

@@ -60,6 +60,59 @@ export const replicatedHeapBytesMax = 256 * 1024 * 1024;
 
 const snapshotFormat = 'mcp-v8/cluster-machine@1';
 
+/** What snapshotParts() keeps of the machine, read later by snapshotText. */
+interface SnapshotView {
+  readonly sessions: ReadonlyArray<readonly [string, readonly SessionEntry[], number]>;
+  readonly tags: ReadonlyArray<readonly [string, Tags]>;
+  readonly heaps: ReadonlyMap<string, string>;
+  readonly heapsCount: number;
+  readonly creators: ReadonlyMap<string, string>;
+  readonly creatorsCount: number;
+  readonly members: ReadonlyArray<readonly [number, Member]>;
+  readonly requestIds: readonly string[];
+  readonly requests: ReadonlyArray<{ readonly result: ApplyResult; readonly index: number }>;
+  readonly forgottenThrough: number;
+  readonly mcpSessions: readonly unknown[];
+}
+
+/** Items per part of a long list (session entries, heaps, request ids): a part stays small whatever the list. */
+const snapshotItemsPerPart = 256;
+
+/** `items` as the JSON array's elements, `snapshotItemsPerPart` at a time ('[' and ']' are the caller's). */
+function* jsonElements<T>(items: Iterable<T>, count: number, encode: (item: T) => unknown = (item) => item): Generator<string> {
+  let batch: unknown[] = [];
+  let emitted = 0;
+  for (const item of items) {
+    if (emitted + batch.length >= count) break;
+    batch.push(encode(item));
+    if (batch.length < snapshotItemsPerPart) continue;
+    yield (emitted === 0 ? '' : ',') + JSON.stringify(batch).slice(1, -1);
+    emitted += batch.length;
+    batch = [];
+  }
+  if (batch.length > 0) yield (emitted === 0 ? '' : ',') + JSON.stringify(batch).slice(1, -1);
+}
+
+/** The snapshot's JSON text in parts: the same document snapshot() was as one JSON.stringify, which restore() reads. */
+function* snapshotText(view: SnapshotView): Generator<string> {
+  yield `{"format":${JSON.stringify(snapshotFormat)},"sessions":[`;
+  for (let at = 0; at < view.sessions.length; at++) {
+    const [name, entries, length] = view.sessions[at]!;
+    yield `${at === 0 ? '' : ','}[${JSON.stringify(name)},[`;
+    yield* jsonElements(entries, length);
+    yield ']]';
+  }
+  yield '],"tags":[';
+  yield* jsonElements(view.tags, view.tags.length);
+  yield '],"heaps":[';
+  yield* jsonElements(view.heaps, view.heapsCount);
+  yield '],"creators":[';
+  yield* jsonElements(view.creators, view.creatorsCount);
+  yield `],"members":${JSON.stringify(view.members)},"requests":[`;
+  yield* jsonElements(view.requestIds.keys(), view.requestIds.length, (at) => [view.requestIds[at], view.requests[at]!.result, view.requests[at]!.index]);
+  yield `],"forgotten_through":${view.forgottenThrough},"mcp_sessions":${JSON.stringify(view.mcpSessions)}}`;
+}
+
 const pairKey = (key: string, value: string) => `${key}\u0000${value}`;
 
 export class ClusterMachine implements StateMachine<ApplyResult> {
@@ -242,17 +295,29 @@ export class ClusterMachine implements StateMachine<ApplyResult> {
   }
 
   snapshot(): string {
-    return JSON.stringify({
-      format: snapshotFormat,
-      sessions: [...this.sessions],
+    return [...this.snapshotParts()].join('');
+  }
+
+  /**
+   * The snapshot in parts, of the state as it is at this call (see StateMachine.snapshotParts): a
+   * view copies what later entries change in place (the tag map, the request ids, the members and
+   * MCP session records) and keeps the rest by reference and length, since session entries, heap
+   * records and creators are only ever added (entries pushed, maps inserted into; restore() makes
+   * new ones), and every value is immutable once stored. Taking it costs a copy of the request
+   * ids (at most requestIdsRememberedMax) and the tags, not a serialisation of the whole machine.
+   */
+  snapshotParts(): Iterable<string> {
+    const view: SnapshotView = {
+      sessions: Array.from(this.sessions, ([name, entries]) => [name, entries, entries.length] as const),
       tags: [...this.tags],
-      heaps: [...this.heaps],
-      creators: [...this.creators],
+      heaps: this.heaps, heapsCount: this.heaps.size,
+      creators: this.creators, creatorsCount: this.creators.size,
       members: [...this.members],
-      requests: [...this.requests].map(([rid, { result, index }]) => [rid, result, index]),
-      forgotten_through: this.forgottenThrough,
-      mcp_sessions: this.mcpSessions.snapshot(),
-    });
+      requestIds: [...this.requests.keys()], requests: [...this.requests.values()],
+      forgottenThrough: this.forgottenThrough,
+      mcpSessions: this.mcpSessions.snapshot(),
+    };
+    return snapshotText(view);
   }
 
   /** '' is the bootstrap snapshot's data: the empty machine. */

@@ -11,12 +11,14 @@ import type { Raft } from './raft.ts';
 import type { StateMachine } from './state-machine.ts';
 import { isApplicable } from './state-machine.ts';
 import { sendableBeforePersist } from './types.ts';
-import type { ConfigChange, Message, NodeId, ProposalRejectReason, ProposalResult, Ready, Snapshot } from './types.ts';
+import type { Config, ConfigChange, Message, NodeId, ProposalRejectReason, ProposalResult, Ready, Snapshot } from './types.ts';
 
 /** What the driver needs from storage; LevelStorage and MemoryStorage-like stores provide it. */
 export interface DurableLog {
   save(ready: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): Promise<void> | void;
   compact(snapshot: Snapshot): Promise<void> | void;
+  /** Optional: make a snapshot's data durable ahead of the compact() that stores it (LevelStorage writes its file), off the driver's pass. */
+  stageSnapshot?(snapshot: Snapshot): Promise<void>;
 }
 
 export type ProposeOutcome<Result> =
@@ -41,6 +43,20 @@ export interface DriverOptions<Result> {
   readonly compactEntriesThreshold: number;
 }
 
+/**
+ * A compaction waits, past `compactEntriesThreshold`, until the entries applied since the last
+ * snapshot hold at least this share of that snapshot's characters: each compaction serialises the
+ * whole machine, so with a fixed count the work per entry would grow with the machine; this way a
+ * snapshot costs at most 1 / share characters serialised per character of log, and the log held
+ * (in memory and on disk) is at most that share of the snapshot past the entry threshold.
+ */
+export const compactLogShareMin = 0.5;
+/** Characters of a snapshot serialised between two turns of the event loop (snapshotParts). */
+export const snapshotCharsPerTurn = 256 * 1024;
+
+/** A machine's snapshot serialised in the background, to be stored as the log's at `index`. */
+type SerialisedSnapshot = { readonly index: number; readonly config: Config; readonly data: string; readonly charsAt: number } | { readonly error: unknown };
+
 interface PendingRead {
   index: number;
   readonly resolve: (outcome: ReadOutcome) => void;
@@ -57,6 +73,14 @@ export class RaftDriver<Result> {
   private passWaiters: (() => void)[] = [];
   private nextToken = 1;
   private running = false;
+  /** Characters of entry data applied since start, and that count when the last snapshot's view was taken. */
+  private appliedChars = 0;
+  private appliedCharsAtSnapshot = 0;
+  /** A snapshot being serialised in the background (snapshotParts), and the finished one the pump stores next. */
+  private serialising: Promise<void> | null = null;
+  private serialised: SerialisedSnapshot | null = null;
+  /** settled() callers waiting for the running pump to stop. */
+  private pumpStopped: (() => void)[] = [];
   /** Set when storage failed: the node stops rather than run on an unknown durable state. */
   failure: unknown = null;
 
@@ -71,6 +95,13 @@ export class RaftDriver<Result> {
   /** Resolves once every queued input and Ready has been handled. */
   async settled(): Promise<void> {
     await this.pump();
+    // A pass already under way (started by an input) is waited for too: returning at once would
+    // let a caller that loops on tick() + settled() spin on microtasks and starve that pass's I/O.
+    while (this.running || this.serialising !== null) {
+      if (this.running) await new Promise<void>((resolve) => this.pumpStopped.push(resolve));
+      else await this.serialising;
+      await this.pump();
+    }
   }
 
   tick(): void {
@@ -167,6 +198,7 @@ export class RaftDriver<Result> {
         for (const input of inputs) input();
         if (this.raft.hasReady()) await this.handleReady(this.raft.ready());
         for (const resolve of waiters.splice(0)) resolve();
+        if (this.serialised !== null) await this.storeSerialised();
         if (!this.raft.hasReady() && this.inputs.length === 0 && this.passWaiters.length === 0) break;
       }
     } catch (error) {
@@ -174,6 +206,7 @@ export class RaftDriver<Result> {
       this.inputs = [];
     } finally {
       this.running = false;
+      for (const resolve of this.pumpStopped.splice(0)) resolve();
       // A failed pass leaves nothing to wait for: every waiter is answered (the node stops).
       if (this.failure !== null) for (const resolve of [...waiters.splice(0), ...this.passWaiters.splice(0)]) resolve();
     }
@@ -193,6 +226,7 @@ export class RaftDriver<Result> {
     if (early.length < ready.messages.length) this.options.send(early.length === 0 ? ready.messages : ready.messages.filter((message) => !sendableBeforePersist(message)));
     if (ready.snapshot !== null) {
       this.options.machine.restore(ready.snapshot.data);
+      this.appliedCharsAtSnapshot = this.appliedChars;
       for (const outcome of this.proposals.snapshotRestored(ready.snapshot.index)) this.settle(outcome);
       this.applyCommitted(ready);
     }
@@ -212,6 +246,7 @@ export class RaftDriver<Result> {
   private applyCommitted(ready: Ready): void {
     for (const entry of ready.committedEntries) {
       const result = isApplicable(entry) ? this.options.machine.apply(entry) : null;
+      this.appliedChars += entry.data.length;
       const outcome = this.proposals.applied(entry, result);
       if (outcome !== null) this.settle(outcome);
     }
@@ -227,8 +262,37 @@ export class RaftDriver<Result> {
 
   private async maybeCompact(): Promise<void> {
     const log = this.raft.log;
+    if (this.serialising !== null || this.serialised !== null) return;
     if (log.applied - log.snapshot.index < this.options.compactEntriesThreshold) return;
-    const snapshot = this.raft.compact(log.applied, this.options.machine.snapshot());
+    if (this.appliedChars - this.appliedCharsAtSnapshot < log.snapshot.data.length * compactLogShareMin) return;
+    const parts = this.options.machine.snapshotParts?.();
+    if (parts === undefined) {
+      this.appliedCharsAtSnapshot = this.appliedChars;
+      const snapshot = this.raft.compact(log.applied, this.options.machine.snapshot());
+      await this.options.storage.compact(snapshot);
+      return;
+    }
+    // The view is taken here, at the applied index, and serialised while the pump goes on; the
+    // pump stores it between two Readies (storeSerialised), as one compaction at that index.
+    const view = { index: log.applied, term: log.term(log.applied), config: this.raft.config, charsAt: this.appliedChars };
+    this.serialising = joinInTurns(parts).then(async (data) => {
+      await this.options.storage.stageSnapshot?.({ index: view.index, term: view.term, config: view.config, data });
+      this.serialised = { ...view, data };
+    }).catch((error: unknown) => void (this.serialised = { error })).finally(() => {
+      this.serialising = null;
+      void this.pump();
+    });
+  }
+
+  /** Stores a snapshot serialised in the background, unless the log moved past its index (a leader's snapshot was installed). */
+  private async storeSerialised(): Promise<void> {
+    const done = this.serialised!;
+    this.serialised = null;
+    if (this.failure !== null) return; // the node stopped: nothing more is written
+    if ('error' in done) throw done.error;
+    if (done.index <= this.raft.log.snapshot.index) return;
+    const snapshot = this.raft.compactAt(done.index, done.config, done.data);
+    this.appliedCharsAtSnapshot = done.charsAt;
     await this.options.storage.compact(snapshot);
   }
 
@@ -239,4 +303,18 @@ export class RaftDriver<Result> {
     if (outcome.outcome === 'applied') resolve({ status: 'applied', result: outcome.result });
     else resolve({ status: outcome.outcome });
   }
+}
+
+/** `parts` joined, read `snapshotCharsPerTurn` characters at a time with a turn of the event loop between. */
+async function joinInTurns(parts: Iterable<string>): Promise<string> {
+  const pieces: string[] = [];
+  let charsThisTurn = 0;
+  for (const part of parts) {
+    pieces.push(part);
+    charsThisTurn += part.length;
+    if (charsThisTurn < snapshotCharsPerTurn) continue;
+    charsThisTurn = 0;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return pieces.join('');
 }

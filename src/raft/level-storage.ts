@@ -8,6 +8,18 @@
 // each entry. Every value is a record: 8 hex digits of the CRC-32 of the JSON text, then the JSON.
 // On open the entries are read in order; the first record that fails its checksum, is out of
 // sequence or is unreadable starts a torn tail, which is deleted (never mistaken for data).
+//
+// A local compaction's snapshot data is not inside `s` but in a file of its own beside the
+// database (`<path>-snapshots/snapshot-<index>-<term>.json`), written and fsynced before the batch
+// that names it (stageSnapshot, off the driver's pass), and `s` holds its index, term, config, file
+// name, length and CRC-32. So a compaction's batch is small: a snapshot of tens of megabytes does
+// not go through LevelDB's write-ahead log, where every synced write queued behind it would wait
+// for it, nor JSON-escaped into a record on the event loop. An installed snapshot (and the
+// simulation's stores, which have no folder) keep the data inside `s` as before; both are read.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { open as openFile, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Level } from 'level';
 import { assert, McpV8Error } from '../errors.ts';
@@ -19,6 +31,20 @@ const entryKeyPrefix = 'e';
 const indexDigits = 16;
 /** Entries read back per open before giving up: a log this long should have been compacted. */
 export const bootEntriesMax = 10_000_000;
+/** Characters of a staged snapshot encoded and written per turn of the event loop. */
+const snapshotFileSliceChars = 1024 * 1024;
+
+/** `s` when the snapshot's data is in a file: what identifies and checks that file. */
+interface SnapshotFileHeader {
+  readonly index: number;
+  readonly term: number;
+  readonly config: Snapshot['config'];
+  readonly data_file: string;
+  readonly data_bytes: number;
+  readonly data_crc32: number;
+}
+
+const snapshotFileName = (snapshot: Pick<Snapshot, 'index' | 'term'>) => `snapshot-${snapshot.index}-${snapshot.term}.json`;
 
 export type BatchOperation = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
 
@@ -74,9 +100,16 @@ export class LevelStorage {
   private writing = false;
   /** `hardState` moved (its commit index only) since it was last written: the next batch carries it. */
   private hardStateUnwritten = false;
+  /** Where snapshot data files live (null: a store without a folder keeps data inside `s`). */
+  private readonly snapshotDir: string | null;
+  /** The file the stored `s` names, if any; a snapshot written and fsynced by stageSnapshot, not yet named by `s`. */
+  private snapshotFile: string | null;
+  private staged: SnapshotFileHeader | null = null;
 
-  private constructor(db: LogStore, boot: RaftBoot, truncatedRecordCount: number) {
+  private constructor(db: LogStore, boot: RaftBoot, truncatedRecordCount: number, snapshotDir: string | null, snapshotFile: string | null) {
     this.db = db;
+    this.snapshotDir = snapshotDir;
+    this.snapshotFile = snapshotFile;
     this.hardState = boot.hardState;
     this.snapshot = boot.snapshot;
     this.entries = [...boot.entries];
@@ -89,9 +122,13 @@ export class LevelStorage {
    */
   static async open(path: string, bootstrap: Snapshot, store?: LogStore): Promise<LevelStorage> {
     const db: LogStore = store ?? new Level<string, string>(path, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    const snapshotDir = store === undefined ? `${path}-snapshots` : null;
     await db.open();
     try {
-      const snapshot = (await LevelStorage.readRecord(db, snapshotKey) as Snapshot | null) ?? bootstrap;
+      const stored = await LevelStorage.readRecord(db, snapshotKey) as Snapshot | SnapshotFileHeader | null;
+      const snapshot = stored === null ? bootstrap : 'data_file' in stored ? await LevelStorage.readSnapshotFile(snapshotDir, stored) : stored;
+      const snapshotFile = stored !== null && 'data_file' in stored ? stored.data_file : null;
+      if (snapshotDir !== null) await LevelStorage.removeSnapshotFilesBut(snapshotDir, snapshotFile);
       const hardState = (await LevelStorage.readRecord(db, hardStateKey) as HardState | null) ?? { term: 0, vote: 0, commit: snapshot.index };
       const { entries, tornKeys, staleKeys } = await LevelStorage.readEntries(db, snapshot, hardState.term);
       const deletions = [...tornKeys, ...staleKeys];
@@ -100,7 +137,7 @@ export class LevelStorage {
       if (hardState.commit > lastIndex) {
         throw new McpV8Error('STORAGE_UNAVAILABLE', `raft log at ${path} ends at ${lastIndex} but commit is ${hardState.commit}: acknowledged entries are missing`);
       }
-      return new LevelStorage(db, { hardState, snapshot, entries }, tornKeys.length);
+      return new LevelStorage(db, { hardState, snapshot, entries }, tornKeys.length, snapshotDir, snapshotFile);
     } catch (error) {
       await db.close();
       throw error;
@@ -114,6 +151,28 @@ export class LevelStorage {
     // The hard state and snapshot are only ever written inside synced batches: a bad one is corruption.
     if (value === null) throw new McpV8Error('STORAGE_UNAVAILABLE', `raft storage record ${key} fails its checksum`);
     return value;
+  }
+
+  /** The snapshot `s` names by file, its data read back and checked against the length and CRC-32 `s` holds. */
+  private static async readSnapshotFile(snapshotDir: string | null, header: SnapshotFileHeader): Promise<Snapshot> {
+    const path = snapshotDir === null ? header.data_file : join(snapshotDir, header.data_file);
+    let bytes: Buffer;
+    try {
+      if (snapshotDir === null || header.data_file !== snapshotFileName(header)) throw new Error('not a snapshot file of this store');
+      bytes = await readFile(path);
+    } catch (error) {
+      throw new McpV8Error('STORAGE_UNAVAILABLE', `raft snapshot ${header.index} names its data file ${path}, which cannot be read (${(error as Error).message})`);
+    }
+    if (bytes.length !== header.data_bytes || crc32(bytes) !== header.data_crc32) {
+      throw new McpV8Error('STORAGE_UNAVAILABLE', `raft snapshot file ${path} is damaged: ${bytes.length} bytes, CRC-32 ${crc32(bytes)}, where its record says ${header.data_bytes} bytes, CRC-32 ${header.data_crc32}`);
+    }
+    return { index: header.index, term: header.term, config: header.config, data: bytes.toString('utf8') };
+  }
+
+  /** Every file in the snapshot folder but `keep`: a staged file no compaction named, a replaced one a crash left behind. */
+  private static async removeSnapshotFilesBut(snapshotDir: string, keep: string | null): Promise<void> {
+    mkdirSync(snapshotDir, { recursive: true });
+    for (const name of await readdir(snapshotDir)) if (name !== keep) await rm(join(snapshotDir, name), { force: true });
   }
 
   /**
@@ -160,12 +219,15 @@ export class LevelStorage {
   async save(ready: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): Promise<void> {
     assert(!this.writing, 'one LevelStorage write at a time');
     const operations: BatchOperation[] = [];
+    let replaced: string | null = null;
     if (ready.snapshot !== null) {
       // An installed snapshot replaces the whole log.
       for (let index = this.snapshot.index + 1; index <= this.lastIndex(); index++) operations.push({ type: 'del', key: entryKey(index) });
       operations.push({ type: 'put', key: snapshotKey, value: encodeRecord(ready.snapshot) });
       this.snapshot = ready.snapshot;
       this.entries = [];
+      replaced = this.snapshotFile;
+      this.snapshotFile = null;
     }
     const first = ready.entries[0];
     if (first !== undefined) {
@@ -193,6 +255,7 @@ export class LevelStorage {
     }
     assert(this.hardState.commit <= this.lastIndex(), 'stored commit index within the stored log');
     if (sync) await this.write(operations);
+    await this.removeSnapshotFile(replaced);
   }
 
   /** A batch of `operations` with the hard state when it moved since it was written. */
@@ -213,15 +276,65 @@ export class LevelStorage {
     }
   }
 
-  /** Local compaction: store the snapshot and drop the entries it covers, atomically. */
+  /**
+   * Local compaction: store the snapshot and drop the entries it covers, atomically. A snapshot
+   * staged by stageSnapshot is named by its file; any other is stored inside `s`.
+   */
   async compact(snapshot: Snapshot): Promise<void> {
     assert(!this.writing, 'one LevelStorage write at a time');
     assert(snapshot.index > this.snapshot.index && snapshot.index <= this.lastIndex(), 'compaction within the stored log');
-    const operations: BatchOperation[] = [{ type: 'put', key: snapshotKey, value: encodeRecord(snapshot) }];
+    const staged = this.staged;
+    this.staged = null;
+    const named = staged !== null && staged.index === snapshot.index && staged.term === snapshot.term ? staged : null;
+    if (staged !== null && named === null) await this.removeSnapshotFile(staged.data_file);
+    const operations: BatchOperation[] = [{ type: 'put', key: snapshotKey, value: encodeRecord(named ?? snapshot) }];
     for (let index = this.snapshot.index + 1; index <= snapshot.index; index++) operations.push({ type: 'del', key: entryKey(index) });
     this.entries = this.entries.slice(snapshot.index - this.snapshot.index);
     this.snapshot = snapshot;
+    const replaced = this.snapshotFile;
+    this.snapshotFile = named?.data_file ?? null;
     await this.write(operations);
+    await this.removeSnapshotFile(replaced);
+  }
+
+  /**
+   * Write `snapshot`'s data to its file, fsynced (file and folder), for the compact() that follows
+   * to name: a megabyte at a time with a turn of the event loop between, so neither the encoding
+   * nor the write holds the loop. It may run while save() writes (another file). Without a folder
+   * (the simulation's stores) it does nothing, and compact() stores the data inside `s`.
+   */
+  async stageSnapshot(snapshot: Snapshot): Promise<void> {
+    if (this.snapshotDir === null) return;
+    const name = snapshotFileName(snapshot);
+    const temporary = join(this.snapshotDir, `${name}.${randomUUID()}.tmp`);
+    const file = await openFile(temporary, 'w');
+    let bytes = 0;
+    let crc = 0;
+    try {
+      for (let start = 0; start < snapshot.data.length;) {
+        let end = Math.min(snapshot.data.length, start + snapshotFileSliceChars);
+        // A surrogate pair is never cut: a lone half would be written as U+FFFD.
+        if (end < snapshot.data.length && isHighSurrogate(snapshot.data.charCodeAt(end - 1))) end++;
+        const slice = Buffer.from(snapshot.data.slice(start, end), 'utf8');
+        crc = crc32(slice, crc);
+        bytes += slice.length;
+        await file.write(slice);
+        start = end;
+      }
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temporary, join(this.snapshotDir, name));
+    await syncDirectory(this.snapshotDir);
+    if (this.staged !== null && this.staged.data_file !== name) await this.removeSnapshotFile(this.staged.data_file);
+    this.staged = { index: snapshot.index, term: snapshot.term, config: snapshot.config, data_file: name, data_bytes: bytes, data_crc32: crc };
+  }
+
+  /** Remove a snapshot file no record names any more (a crash before this leaves it to the next open). */
+  private async removeSnapshotFile(name: string | null): Promise<void> {
+    if (name === null || this.snapshotDir === null || name === this.snapshotFile) return;
+    await rm(join(this.snapshotDir, name), { force: true });
   }
 
   /** Raw access for the torn-tail test: write a record exactly as given. */
@@ -231,5 +344,17 @@ export class LevelStorage {
 
   async close(): Promise<void> {
     await this.db.close();
+  }
+}
+
+const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
+
+/** fsync a folder, so a file renamed into it is there after a crash. */
+async function syncDirectory(path: string): Promise<void> {
+  const directory = await openFile(path, 'r');
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
   }
 }

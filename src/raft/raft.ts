@@ -313,6 +313,15 @@ export class Raft {
     return this.log.compact(appliedIndex, this.config, data);
   }
 
+  /**
+   * The same with a snapshot of an earlier applied index: a caller that took its view of the
+   * machine (and `config`, the membership it read from `this.config` then) at `index` and
+   * serialised it while later entries were applied. Entries after `index` stay in the log.
+   */
+  compactAt(index: number, config: Config, data: string): Snapshot {
+    return this.log.compact(index, config, data);
+  }
+
   hasReady(): boolean {
     const hardState = this.hardState();
     const persisted = this.persistedHardState;

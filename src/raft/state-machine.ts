@@ -8,6 +8,13 @@ export interface StateMachine<Result> {
   apply(entry: Entry): Result;
   /** A serialisation of everything applied so far, for log compaction and InstallSnapshot. */
   snapshot(): string;
+  /**
+   * Optional: the same serialisation in parts, of a view taken when this is called (cheap: the
+   * state's containers, not their contents, are copied) and read lazily, so the caller can yield
+   * to the event loop between parts while later entries are applied. The parts joined are a
+   * snapshot that restore() takes, of the state as it was at the call.
+   */
+  snapshotParts?(): Iterable<string>;
   /** Replace the whole state by a snapshot (after a restart, or one installed from the leader). */
   restore(data: string): void;
 }

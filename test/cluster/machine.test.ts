@@ -103,6 +103,40 @@ describe('ClusterMachine', () => {
     assert.deepEqual(restored.listSessions(), []);
     assert.throws(() => restored.restore('{"format":"other"}'), /not a mcp-v8\/cluster-machine@1/);
   });
+
+  test('a snapshot in parts is the state when its view was taken, whatever is applied while it is read; past one part per list it is cut', () => {
+    const machine = new ClusterMachine();
+    for (const e of history()) machine.apply(e);
+    // Long enough lists that each is cut into several parts, and the request-id window turns over.
+    const appends = (from: number, count: number) => Array.from({ length: count }, (_, i) => entry(`bulk-${from + i}`, { type: 'session.append', session: `s${(from + i) % 3}`, entry: { input_heap: null, output_heap: other, code: `step "${from + i}"`, timestamp: 't' } }));
+    for (const e of appends(0, 1000)) machine.apply(e);
+    const whole = machine.snapshot();
+    const parts = machine.snapshotParts()[Symbol.iterator]();
+    const read: string[] = [];
+    const first = parts.next();
+    assert.equal(first.done, false);
+    read.push(first.value as string);
+    // Applied after the view: appends to the sessions it holds, a new session, a heap, tags and a member.
+    for (const e of appends(1000, 500)) machine.apply(e);
+    const laterRecord = '{"format":"test","n":2}';
+    const laterHeap = createHash('sha256').update(laterRecord).digest('hex');
+    machine.apply(entry('late-1', { type: 'heap.save', record: laterRecord, node: 'n2', commit: { type: 'heap.commit', heap: laterHeap, session: 'late', entry: { input_heap: null, output_heap: laterHeap, code: 'y', timestamp: 't3' }, tags: { project: 'later' } } }));
+    machine.apply(entry('late-2', { type: 'tags.set', heap: other, tags: { project: 'moved' } }));
+    machine.apply(entry('late-3', { type: 'member.remove', id: 7 }));
+    for (let next = parts.next(); next.done !== true; next = parts.next()) read.push(next.value);
+    assert.ok(read.length > 8, `cut into parts (${read.length})`);
+    assert.equal(read.join(''), whole);
+    const restored = new ClusterMachine();
+    restored.restore(read.join(''));
+    assert.equal(restored.entries('s0').length, 334);
+    assert.deepEqual(restored.getTags(other), { project: 'etl', step: '2' });
+    assert.equal(restored.heapRecord(laterHeap), undefined);
+    // A restore while a view is read leaves the view as it was.
+    const again = machine.snapshot();
+    const during = machine.snapshotParts();
+    machine.restore('');
+    assert.equal([...during].join(''), again);
+  });
 });
 
 describe('the request-id window', () => {

@@ -2,7 +2,7 @@
 // real child process killed with SIGKILL while it appends.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -58,6 +58,52 @@ test('hard state, entries and snapshot survive a reopen; appends replace a confl
     assert.deepEqual(afterInstall.boot().entries, []);
     assert.equal(afterInstall.lastIndex(), 20);
     await afterInstall.close();
+  });
+});
+
+test('a staged snapshot is stored as a file the record names (checked on open); installs, restarts and replaced compactions leave no stray file', async () => {
+  await withDirectory(async (path) => {
+    const files = async () => (await readdir(`${path}-snapshots`)).sort();
+    const storage = await LevelStorage.open(path, bootstrap);
+    await storage.save({ hardState: { term: 1, vote: 1, commit: 8 }, entries: entries(1, 10, 1), snapshot: null });
+    // Data with quotes, a surrogate pair across the 1 MiB slice boundary and multi-byte text.
+    const data = `${'"'.repeat(1024 * 1024 - 1)}\u{1F600}é${'x'.repeat(10)}`;
+    const first: Snapshot = { index: 4, term: 1, config: bootstrap.config, data };
+    await storage.stageSnapshot(first);
+    await storage.compact(first);
+    assert.deepEqual(await files(), ['snapshot-4-1.json']);
+    // A staged snapshot no compaction names (its index was passed by another) is removed by the next compaction.
+    await storage.stageSnapshot({ index: 6, term: 1, config: bootstrap.config, data: 'state@6' });
+    const eighth: Snapshot = { index: 8, term: 1, config: bootstrap.config, data: 'state@8' };
+    await storage.stageSnapshot(eighth);
+    await storage.compact(eighth);
+    assert.deepEqual(await files(), ['snapshot-8-1.json']);
+    await storage.close();
+    const reopened = await LevelStorage.open(path, bootstrap);
+    assert.deepEqual(reopened.boot().snapshot, eighth);
+    assert.deepEqual(reopened.boot().entries.map((entry) => entry.index), [9, 10]);
+    // A crash between staging and compacting leaves a file the next open removes.
+    await reopened.stageSnapshot({ index: 9, term: 1, config: bootstrap.config, data: 'state@9' });
+    await reopened.close();
+    const again = await LevelStorage.open(path, bootstrap);
+    assert.deepEqual(await files(), ['snapshot-8-1.json']);
+    // An installed snapshot is stored inside the record, and the file it replaced is removed.
+    const installed: Snapshot = { index: 20, term: 3, config: bootstrap.config, data: 'state@20' };
+    await again.save({ hardState: { term: 3, vote: 0, commit: 20 }, entries: [], snapshot: installed });
+    assert.deepEqual(await files(), []);
+    await again.save({ hardState: { term: 3, vote: 0, commit: 22 }, entries: entries(21, 22, 3), snapshot: null });
+    const last: Snapshot = { index: 22, term: 3, config: bootstrap.config, data };
+    await again.stageSnapshot(last);
+    await again.compact(last);
+    await again.close();
+    const withFile = await LevelStorage.open(path, bootstrap);
+    assert.deepEqual(withFile.boot().snapshot, last);
+    await withFile.close();
+    // A damaged file stops the open with a clear error instead of booting from wrong data.
+    await writeFile(join(`${path}-snapshots`, 'snapshot-22-3.json'), data.slice(0, -1) + 'y');
+    await assert.rejects(LevelStorage.open(path, bootstrap), /raft snapshot file .*snapshot-22-3\.json is damaged/);
+    await rm(join(`${path}-snapshots`, 'snapshot-22-3.json'));
+    await assert.rejects(LevelStorage.open(path, bootstrap), /raft snapshot 22 names its data file .*cannot be read/);
   });
 });
 

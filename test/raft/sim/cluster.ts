@@ -59,6 +59,8 @@ export interface SimNode {
   clockOwed: number;
   proposals: ProposalTracker<number, KvResult>;
   reads: Map<number, WaitingRead>;
+  /** A compaction whose view was taken at `index` and is stored once `dueApplied` is applied (as RaftDriver serialises in the background). */
+  deferredSnapshot: { index: number; config: Config; data: string; dueApplied: number } | null;
 }
 
 /** What the cluster needs from a node's storage; MemoryStorage is synchronous, LevelStorage not. */
@@ -161,7 +163,7 @@ export class SimCluster {
     this.bootstrap = { index: 0, term: 0, config, data: '' };
     for (const id of options.nodeIds) {
       const storage = new MemoryStorage(this.bootstrap);
-      const node: SimNode = { id, raft: this.makeRaft(id, storage), storage, machine: new KvMachine(), alive: true, busy: null, clockRate: this.clockRate(), clockOwed: 0, proposals: new ProposalTracker(proposalsPerNodeMax), reads: new Map() };
+      const node: SimNode = { id, raft: this.makeRaft(id, storage), storage, machine: new KvMachine(), alive: true, busy: null, clockRate: this.clockRate(), clockOwed: 0, proposals: new ProposalTracker(proposalsPerNodeMax), reads: new Map(), deferredSnapshot: null };
       this.nodes.set(id, node);
     }
   }
@@ -259,6 +261,7 @@ export class SimCluster {
     node.raft = this.makeRaft(id, node.storage);
     node.machine = new KvMachine();
     node.machine.restore(node.raft.log.snapshot.data);
+    node.deferredSnapshot = null;
     // Whatever this node was tracking is unknown now: its clients time out.
     node.proposals = new ProposalTracker(proposalsPerNodeMax);
     node.alive = true;
@@ -412,10 +415,30 @@ export class SimCluster {
     }
   }
 
+  /**
+   * As RaftDriver does: a compaction at the applied index, or (RaftDriver with a machine that
+   * serialises in parts) a view taken now and stored as a compaction at that index a few applied
+   * entries later (Raft.compactAt), with entries applied, snapshots installed and crashes in
+   * between. Which one is decided by the applied index, not a draw, so seeds keep their draws.
+   */
   private maybeCompact(node: SimNode): void {
     const log = node.raft.log;
+    const deferred = node.deferredSnapshot;
+    if (deferred !== null) {
+      if (log.applied < deferred.dueApplied) return;
+      node.deferredSnapshot = null;
+      if (deferred.index > log.snapshot.index) this.storeCompaction(node, node.raft.compactAt(deferred.index, deferred.config, deferred.data));
+      return;
+    }
     if (log.applied - log.snapshot.index < this.options.compactEntriesThreshold) return;
-    const snapshot = node.raft.compact(log.applied, node.machine.snapshot());
+    if (log.applied % 2 === 0) {
+      node.deferredSnapshot = { index: log.applied, config: node.raft.config, data: node.machine.snapshot(), dueApplied: log.applied + 1 + (log.applied % 5) };
+      return;
+    }
+    this.storeCompaction(node, node.raft.compact(log.applied, node.machine.snapshot()));
+  }
+
+  private storeCompaction(node: SimNode, snapshot: Snapshot): void {
     const compacted = node.storage.compact(snapshot);
     if (compacted instanceof Promise) this.whenSettled(node, compacted, () => {});
   }

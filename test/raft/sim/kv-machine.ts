@@ -44,6 +44,12 @@ export class KvMachine implements StateMachine<KvResult> {
     return JSON.stringify([...this.values].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
+  /** The view is the whole text, taken now (RaftDriver then stores it in the background, as with ClusterMachine). */
+  snapshotParts(): Iterable<string> {
+    const text = this.snapshot();
+    return [text.slice(0, text.length >> 1), text.slice(text.length >> 1)];
+  }
+
   restore(data: string): void {
     this.values = new Map(data === '' ? [] : (JSON.parse(data) as [string, string][]));
   }
