@@ -19,12 +19,12 @@ interface Unfinished {
 }
 
 /**
- * Sends `POST /api/exec` declaring `declaredBytes` of body on a keep-alive connection, then only
+ * Sends `POST path` declaring `declaredBytes` of body on a keep-alive connection, then only
  * `sent` of it, and keeps the connection open: resolves once the server has answered and closed
  * it, or with `closed: false` once a neighbour's `1+1` sent after the answer has completed and
  * the connection is still open (a server that drains a refused body waits for the rest here).
  */
-async function sendUnfinished(port: number, declaredBytes: number, sent: string, neighbour: () => Promise<unknown>): Promise<Unfinished> {
+async function sendUnfinished(port: number, declaredBytes: number, sent: string, neighbour: () => Promise<unknown>, path = '/api/exec'): Promise<Unfinished> {
   const socket = connect(port, '127.0.0.1');
   let received = '';
   const closed = new Promise<true>((resolve) => socket.once('close', () => resolve(true)));
@@ -37,7 +37,7 @@ async function sendUnfinished(port: number, declaredBytes: number, sent: string,
     });
   });
   socket.on('error', () => {});
-  socket.write(`POST /api/exec HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/json\r\nconnection: keep-alive\r\ncontent-length: ${declaredBytes}\r\n\r\n`);
+  socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/json\r\nconnection: keep-alive\r\ncontent-length: ${declaredBytes}\r\n\r\n`);
   socket.write(sent);
   await answered;
   const isClosed = await Promise.race([closed, neighbour().then(() => false)]);
@@ -100,6 +100,13 @@ describe('bodies of many unknown keys', () => {
     assert.match(declared.head, /\r\nconnection: close\r\n/);
     assert.match(declared.text, /request body is 67108864 bytes; the limit is 4194304/);
     assert.equal(declared.closed, true, 'the connection stayed open after the answer');
+    // The same through Koa's routes (the MCP endpoint, any tool by name) as through the fast path.
+    for (const path of ['/api/tools/run_js', '/mcp']) {
+      const viaKoa = await sendUnfinished(server().port, body.length, body.slice(0, 400_000), neighbour, path);
+      assert.match(viaKoa.head, /^http\/1\.1 400 /, path);
+      assert.match(viaKoa.head, /\r\nconnection: close\r\n/, path);
+      assert.equal(viaKoa.closed, true, `${path}: the connection stayed open after the answer`);
+    }
     await neighbour();
   });
 
