@@ -78,7 +78,10 @@ const edits = [
     // C++ builtin's own loop: fill over a proxy of a 1e9-long array) would otherwise be granted
     // 1 GiB per call and run on, busy past its deadline; refused, V8 ends it out of memory (the
     // catastrophic handler parks the thread). One grant is kept: the allocation under way when
-    // the GC epilogue terminates (a string flattened to twice its size) still needs its memory.
+    // the GC epilogue terminates still needs its memory. It is sized for a table or a string
+    // doubling (twice the used heap, at least the limit, + 16 MiB): a Set of integers at 64 MiB
+    // is terminated by the GC its 80 MB table's doubling starts, and the new 168 MB table did not
+    // fit the limit + 16 MiB (V8 died in CALL_AND_RETRY_LAST, the thread parked).
     file: 'src/isolate/environment.cc',
     before: `auto IsolateEnvironment::NearHeapLimitCallback(void* data, size_t current_heap_limit, size_t /*initial_heap_limit*/) -> size_t {
 	// This callback will temporarily give the v8 vm up to an extra 1 GB of memory to prevent the
@@ -88,10 +91,96 @@ const edits = [
 	// This callback will temporarily give the v8 vm up to an extra 1 GB of memory to prevent the
 	// application from crashing.
 	auto* that = static_cast<IsolateEnvironment*>(data);
-	// mcp-v8 patch: a terminated isolate gets one grant (the limit + 16 MiB), then none.
+	// mcp-v8 patch: a terminated isolate gets one grant, for a doubling of its largest object, then none.
 	if (that->terminated) {
-		return current_heap_limit > initial_heap_limit ? current_heap_limit : current_heap_limit + that->memory_limit + 16 * 1024 * 1024;
+		if (current_heap_limit > initial_heap_limit) {
+			return current_heap_limit;
+		}
+		HeapStatistics heap;
+		that->isolate->GetHeapStatistics(&heap);
+		return current_heap_limit + std::max(2 * heap.used_heap_size(), that->memory_limit) + 16 * 1024 * 1024;
 	}`,
+  },
+  {
+    // A grant is kept until the allocation that needed it is done. V8 asks the callback before
+    // its last-resort GCs and retries the allocation after them; the epilogue of those GCs took
+    // the grant back (its ratchet), so the allocation failed anyway and V8 died in
+    // CALL_AND_RETRY_LAST: a Set of integers at 48 MiB, whose 40 MB table doubles to 80 MB. Now
+    // the first interrupt after the grant (JavaScript runs again: the allocation is done) ends
+    // it, and checks the heap against the limit asked for at once: no GC may come before the
+    // next doubling (a Set's entries live in its table), which would need a grant of its own.
+    file: 'src/isolate/environment.cc',
+    before: `	that->did_adjust_heap_limit = true;
+	HeapStatistics heap;`,
+    after: `	that->did_adjust_heap_limit = true;
+	// mcp-v8 patch: the grant stays until the first interrupt, which checks the heap.
+	that->heap_grant_pending = true;
+	that->isolate->RequestInterrupt([](Isolate* isolate, void* data) {
+		auto* that = static_cast<IsolateEnvironment*>(data);
+		that->heap_grant_pending = false;
+		if (that->terminated) {
+			return;
+		}
+		HeapStatistics heap;
+		isolate->GetHeapStatistics(&heap);
+		if (heap.used_heap_size() + that->extra_allocated_memory > that->memory_limit + that->misc_memory_size) {
+			// A full GC: its epilogue terminates the isolate if the heap is still past the limit.
+			isolate->LowMemoryNotification();
+		}
+	}, that);
+	HeapStatistics heap;`,
+  },
+  {
+    file: 'src/isolate/environment.cc',
+    before: `		if (that->did_adjust_heap_limit) {
+			// There is also`,
+    after: `		if (that->did_adjust_heap_limit && !that->heap_grant_pending) {
+			// There is also`,
+  },
+  {
+    file: 'src/isolate/environment.h',
+    before: `		bool did_adjust_heap_limit = false;
+`,
+    after: `		bool did_adjust_heap_limit = false;
+		bool heap_grant_pending = false; // mcp-v8 patch: a near-heap-limit grant not yet used
+`,
+  },
+  {
+    // Threads that run isolates get a name of their own: every thread the process starts from its
+    // main thread is named "MainThread" (LevelDB's compaction too), and the server lowers the
+    // priority of busy isolate threads by name (src/exec/thread-nice.ts): exactly these.
+    file: 'src/lib/thread_pool.cc',
+    before: `#include <functional>
+
+namespace ivm {
+`,
+    after: `#include <functional>
+#ifdef __linux__
+#include <pthread.h>
+#endif
+
+namespace ivm {
+
+// mcp-v8 patch: isolate threads are named so (src/exec/thread-nice.ts looks for this name).
+static void name_isolate_thread() {
+#ifdef __linux__
+	pthread_setname_np(pthread_self(), "ivm-isolate");
+#endif
+}
+`,
+  },
+  {
+    file: 'src/lib/thread_pool.cc',
+    before: `				std::thread tmp_thread{[=]() { entry(false, param); }};`,
+    after: `				std::thread tmp_thread{[=]() { name_isolate_thread(); entry(false, param); }};`,
+  },
+  {
+    file: 'src/lib/thread_pool.cc',
+    before: `  data.thread = std::thread{[this, &data]() {
+`,
+    after: `  data.thread = std::thread{[this, &data]() {
+    name_isolate_thread();
+`,
   },
   {
     // The epilogue takes a grant back by restoring V8's limit: to its old-generation limit with
@@ -155,7 +244,8 @@ if (existsSync(markerPath) && existsSync(binaryPath)) {
 }
 const nodedir = nodeHeadersDir();
 if (nodedir === undefined) fail('no headers of Node 24 found (set MCP_V8_NODEDIR to a Node 24 install)');
-const marker = { patch: patchId, isolatedVm: version, nodedir };
+// isolateThreadName: what the patch names the threads that run isolates (src/exec/isolated-vm-build.ts).
+const marker = { patch: patchId, isolatedVm: version, nodedir, isolateThreadName: 'ivm-isolate' };
 const gyp = nodeGyp();
 if (gyp === undefined) fail('node-gyp not found (it comes with npm)');
 

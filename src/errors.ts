@@ -47,7 +47,10 @@ export class McpV8Error extends Error {
   /** Seconds after which a retry may succeed (HTTP `Retry-After`), for errors of load, not of input. */
   readonly retryAfterSecs: number | null;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSecs?: number }) {
+  /** The answer closes the connection (`Connection: close`): a request body refused unread, whose rest is not read either. */
+  readonly closeConnection: boolean;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSecs?: number; closeConnection?: boolean }) {
     super(message, options);
     this.name = 'McpV8Error';
     this.code = code;
@@ -55,6 +58,7 @@ export class McpV8Error extends Error {
     this.httpStatus = entry.httpStatus;
     this.expose = this.httpStatus < 500 || entry.expose === true;
     this.retryAfterSecs = options?.retryAfterSecs ?? null;
+    this.closeConnection = options?.closeConnection ?? false;
   }
 
   /** The stable, prefixed code clients can match on, e.g. MCPV8_ERR_HEAP_NOT_FOUND. */

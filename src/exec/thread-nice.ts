@@ -14,8 +14,8 @@
 // server finished 12–27 % fewer `1+1` at 400/s than with the 500 ms rule. No look is made
 // while no run has used `lookAfterMs`: a stream of `1+1` costs one timer per run that starts
 // while none is armed and a read of the runs' CPU times, no /proc read.
-// isolated-vm's threads carry the name of the thread that made them, "MainThread", and are not
-// the process's main thread. A lowered thread gets its priority back at the first look that finds
+// Isolate threads are told apart by name: our isolated-vm patch names them `ivm-isolate`
+// (isolateThreadName). A lowered thread gets its priority back at the first look that finds
 // it asleep, or when no run has used `lookAfterMs` of CPU any more. While an isolate is stuck
 // (a thread V8 cannot stop may still spin), looks go on every `stuckSampleMs`.
 // Raising a thread's priority again needs CAP_SYS_NICE (or an RLIMIT_NICE): without it, the
@@ -27,6 +27,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { IdleGroup } from './idle-group.ts';
+import { isolatedVmBuild } from './isolated-vm-build.ts';
 
 /** CPU time (ms) a run uses before the looks begin (a `1+1` uses well under 1 ms). */
 export const lookAfterMs = 20;
@@ -44,7 +45,14 @@ export const busySamples = 2;
 const busyShare = 0.5;
 /** Runnable at every look for this long lowers a thread however it slept between (the rule before busy intervals). */
 export const runnableLongMs = 500;
-const isolateThreadName = 'MainThread';
+/**
+ * The name of the threads that run isolates, the only ones ever lowered: our isolated-vm patch
+ * (scripts/patch-isolated-vm.mjs) names isolated-vm's pool threads `ivm-isolate`. Every other
+ * native thread started from node's main thread is named "MainThread" (isolated-vm's timer
+ * thread, a native module's), and a busy one took a lowering slot a run's thread should have had.
+ * A build that names none (the prebuilt one): every "MainThread" but the process's main thread.
+ */
+export const isolateThreadName = isolatedVmBuild().isolateThreadName;
 
 interface Logger { warn(object: object, message?: string): void }
 

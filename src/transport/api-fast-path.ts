@@ -44,7 +44,7 @@ function sendJson(response: ServerResponse, status: number, value: unknown, head
 export interface ErrorAnswer {
   status: number;
   body: { error: string; code: string };
-  /** Retry-After on errors of load (a full queue), none otherwise. */
+  /** Retry-After on errors of load (a full queue), `Connection: close` after a body refused unread, none otherwise. */
   headers: Record<string, string>;
 }
 
@@ -52,6 +52,7 @@ export interface ErrorAnswer {
 export function errorAnswer(error: unknown, logger: Logger, path: string): ErrorAnswer {
   if (isMcpV8Error(error) && error.expose) {
     const headers: Record<string, string> = error.retryAfterSecs === null ? {} : { 'retry-after': String(error.retryAfterSecs) };
+    if (error.closeConnection) headers.connection = 'close';
     return { status: error.httpStatus, body: { error: error.message, code: error.publicCode }, headers };
   }
   logger.error({ err: error, path }, 'request failed');

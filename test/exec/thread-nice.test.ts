@@ -5,13 +5,15 @@
 // its priority back at the first look that finds it asleep, or once no run has used enough CPU;
 // and no more threads are lowered than there are runs that have.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import ivm from 'isolated-vm';
-import { busySamples, loweredNice, lookAfterMs, ThreadNice, type NiceSource } from '../../src/exec/thread-nice.ts';
+import { isolatedVmBuild } from '../../src/exec/isolated-vm-build.ts';
+import { busySamples, isolateThreadName, loweredNice, lookAfterMs, ThreadNice, type NiceSource } from '../../src/exec/thread-nice.ts';
 
-/** This process's isolate threads (named "MainThread", not the main thread) with their state. */
+/** This process's isolate threads (named isolateThreadName, not the main thread) with their state. */
 function isolateThreads(): { tid: number; runnable: boolean }[] {
   return readdirSync('/proc/self/task').flatMap((entry) => {
     const tid = Number(entry);
@@ -19,7 +21,7 @@ function isolateThreads(): { tid: number; runnable: boolean }[] {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
       const close = stat.lastIndexOf(')');
-      return stat.slice(stat.indexOf('(') + 1, close) === 'MainThread' ? [{ tid, runnable: stat[close + 2] === 'R' }] : [];
+      return stat.slice(stat.indexOf('(') + 1, close) === isolateThreadName ? [{ tid, runnable: stat[close + 2] === 'R' }] : [];
     } catch {
       return [];
     }
@@ -129,5 +131,37 @@ test('no more threads are lowered than the runs that have used lookAfterMs of CP
   } finally {
     nice.stop();
     for (const spinner of spinners) await spinner.stop();
+  }
+});
+
+test('only isolate threads are lowered: a busy thread of another kind named "MainThread" (a native module\'s, isolated-vm\'s timer) is not', async () => {
+  // Before, every thread named "MainThread" but the main thread was taken for an isolate's: any
+  // native thread started from the main thread is named so, and a busy one took a lowering slot.
+  // Our isolated-vm build names the threads that run isolates (the prebuilt one names none).
+  assert.equal(isolatedVmBuild().patched, true, 'this test needs the patched isolated-vm (node scripts/patch-isolated-vm.mjs)');
+  assert.equal(isolateThreadName, 'ivm-isolate', 'the build\'s marker names the isolate threads (an older patch\'s build: run node scripts/patch-isolated-vm.mjs)');
+  const others = new Set(readdirSync('/proc/self/task'));
+  // A worker's thread stands in for the other kind: it spins, renamed "MainThread" (/proc lets a process rename its threads).
+  const worker = new Worker('for(;;){}', { eval: true });
+  await new Promise((resolve) => worker.once('online', resolve));
+  const workerTid = Number(readdirSync('/proc/self/task').find((entry) => !others.has(entry) && readFileSync(`/proc/self/task/${entry}/comm`, 'latin1').trim() === 'WorkerThread'));
+  assert.ok(workerTid > 0, 'the worker\'s thread');
+  writeFileSync(`/proc/self/task/${workerTid}/comm`, 'MainThread');
+  const nice = new ThreadNice(source(() => lookAfterMs));
+  let spinner: { tid: number; stop: () => Promise<void> } | null = null;
+  try {
+    // As many looks as lower a spinning isolate's thread (test 1), and many more: the worker stays.
+    for (let look = 0; look < 50 * busySamples; look++) nice.sample();
+    assert.equal(os.getPriority(workerTid), 0, 'a busy thread that is not an isolate\'s was lowered');
+    assert.equal(nice.loweredThreads, 0);
+    spinner = await spin();
+    assert.equal(readFileSync(`/proc/self/task/${spinner.tid}/comm`, 'latin1').trim(), isolateThreadName, 'the isolate\'s thread carries the name');
+    for (let look = 0; nice.loweredThreads === 0 && look < 1_000; look++) nice.sample(1);
+    assert.equal(os.getPriority(spinner.tid), loweredNice, 'the run\'s thread takes the one slot');
+    assert.equal(os.getPriority(workerTid), 0);
+  } finally {
+    nice.stop();
+    await spinner?.stop();
+    await worker.terminate();
   }
 });

@@ -4,9 +4,13 @@
 // table in one allocation that did not fit under V8's own limit, and V8 asks the near-heap-limit
 // callback nothing for that. isolated-vm is now built with headroom in V8's limit while its own
 // checks keep the limit asked for (scripts/patch-isolated-vm.mjs; docs/exec.md, "Safety"), so
-// the bomb fails cleanly out of memory. Each attack is repeated against one real server process:
-// the attacker fails out of memory, no isolate is stuck or parked, RSS comes back within the
-// bound below, and a neighbour's `1+1` completes beside it.
+// the bomb fails cleanly out of memory. A `Set` of integers still parked at 40, 48 and 64 MiB:
+// its entries live in its table, so no GC saw the heap pass the limit before the next doubling,
+// whose allocation then needed more than V8 granted (or kept granted) at that point; the patch
+// now keeps a grant until that allocation is done and sizes a terminated isolate's grant for a
+// doubling. Each attack is repeated against one real server process: the attacker fails out of
+// memory, no isolate is stuck or parked, RSS comes back within the bound below, and a
+// neighbour's `1+1` completes beside it.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ErrorTexts } from '../../src/exec/types.ts';
@@ -22,12 +26,19 @@ const rssGrowthMiBMax = 256;
 const limits = [8, 64, 8, 8, 8, 8, 64, 8, 8, 8, 8, 8];
 const attackTimeoutSecs = 300;
 
+const setOfIntegers = 'const s=new Set(); for(let i=0;;i++) s.add(i)';
+
 const attacks = [
   { name: 'object keys', code: 'const m={}; for(let i=0;;i++) m["k"+i]=i', limits },
   { name: 'Map entries', code: 'const m=new Map(); for(let i=0;;i++) m.set("k"+i,i)', limits: [8, 8, 8, 8, 8, 8, 8, 8] },
+  // Where a Set and a Map of integers parked before (isolated-vm alone, one process per try), and
+  // two limits where the Set did not; `npm run bench:bombs` sweeps every limit from 8 to 64 MiB.
+  { name: 'Set of integers, where it parked', code: setOfIntegers, limits: [40, 48, 64] },
+  { name: 'Set of integers', code: setOfIntegers, limits: [8, 24] },
+  { name: 'Map of integers, where it parked', code: 'const m=new Map(); for(let i=0;;i++) m.set(i,i)', limits: [40, 64] },
 ];
 
-describe('dictionary bombs fail out of memory without parking a thread', () => {
+describe('table bombs (dictionaries, Sets, arrays) fail out of memory without parking a thread', () => {
   const server = serverForSuite('host-keybomb', 'stateless', ['--max-concurrent-executions', '2']);
 
   for (const attack of attacks) {
