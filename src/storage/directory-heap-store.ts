@@ -98,6 +98,8 @@ export class DirectoryHeapStore implements HeapStore {
    */
   async get(id: string): Promise<Uint8Array> {
     const { file } = this.locate(checkHeapId(id));
+    const held = this.journal?.held(id);
+    if (held !== undefined) return held;
     let bytes: Buffer;
     try {
       bytes = readFileSync(file);
@@ -109,6 +111,7 @@ export class DirectoryHeapStore implements HeapStore {
   }
 
   async has(id: string): Promise<boolean> {
+    if (this.journal?.held(checkHeapId(id)) !== undefined) return true;
     return statSync(this.locate(checkHeapId(id)).file, { throwIfNoEntry: false }) !== undefined;
   }
 

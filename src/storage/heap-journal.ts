@@ -2,17 +2,18 @@
 //
 // A heap saved alone costs two fsyncs (its file, then its folder), 3–4 ms each on this kind of
 // disk, on the libuv pool that LevelDB shares. Instead, the heaps saved within one fsync of each
-// other are appended together to a journal segment and made durable by one fdatasync; only then is
-// each written to its own file (in the page cache, not synced) and its put answered. So every heap
-// file on disk is either synced or listed in a durable segment: a segment is deleted only after
-// its files and folders were synced (in the background, once the kernel has written them back
-// anyway), and opening the store replays what any segment left behind.
+// other are appended together to a journal segment and made durable by one fdatasync, and their
+// puts answered; each is then written to its own file (in the page cache, not synced) in the
+// background, off the event loop, and served from memory until it is. So every heap file on disk
+// is either synced or listed in a durable segment: a segment is deleted only after its files and
+// folders were synced (in the background, once the kernel has written them back anyway), and
+// opening the store replays what any segment left behind.
 //
 // Frame: magic (4 bytes) | length (u32 BE) | sha256 (32 bytes) | bytes. A segment is read up to
 // its first bad frame: a write that failed or was torn by a crash ends it (the segment is sealed
 // then, so nothing is ever appended after a torn frame), and none of its frames was answered.
 import { closeSync, fdatasync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { mkdir, open, rename, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,6 +34,10 @@ export const sealedSegmentsMax = 32;
 /** Heaps (and bytes) one group commit takes, at most; the rest wait for the next fdatasync. */
 export const groupEntriesMax = 512;
 export const groupBytesMax = 32 * 1024 * 1024;
+/** Bytes of heaps durable in the journal but not in their files yet, at most; past it, puts sync their own files (`full`). */
+export const unwrittenBytesMax = 64 * 1024 * 1024;
+/** Heap files written at once in the background (each on libuv's pool). */
+const fileWritersMax = 2;
 
 interface Waiting { id: string; bytes: Uint8Array; resolve: () => void; reject: (error: unknown) => void }
 interface Segment { path: string; fd: number; bytes: number; openedMs: number; ids: string[]; folderSynced: boolean }
@@ -101,6 +106,14 @@ export class HeapJournal {
   private readonly retireTimer: NodeJS.Timeout;
   private readonly timings: JournalTimings;
   private retiredWaiters: Array<() => void> = [];
+  /** Heaps durable in the journal whose files are not written yet: served from here until they are. */
+  private readonly unwritten = new Map<string, Uint8Array>();
+  private unwrittenBytes = 0;
+  /** Ids whose files are to be written, in order; and those whose write failed, tried again at the next look. */
+  private fileQueue: string[] = [];
+  private fileRetries: string[] = [];
+  private fileWriters = 0;
+  private drainedWaiters: Array<() => void> = [];
   /** Group commits made, heaps they carried, segments retired (tests, bench). */
   readonly stats = { groups: 0, heaps: 0, retired: 0 };
 
@@ -143,12 +156,23 @@ export class HeapJournal {
     return new HeapJournal(root, folders, last + 1, timings);
   }
 
-  /** Whether puts should bypass the journal: it is closed, or retiring cannot keep up. */
-  get full(): boolean {
-    return this.closed || this.sealed.length >= sealedSegmentsMax;
+  /** Resolves once every answered heap is in its file (tests). */
+  whenWritten(): Promise<void> {
+    if (this.fileWriters === 0 && this.fileQueue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainedWaiters.push(resolve));
   }
 
-  /** Saves `bytes` (whose sha256 is `id`): resolves once they are durable and in their file. */
+  /** Whether puts should bypass the journal: it is closed, or retiring or file writing cannot keep up. */
+  get full(): boolean {
+    return this.closed || this.sealed.length >= sealedSegmentsMax || this.unwrittenBytes >= unwrittenBytesMax;
+  }
+
+  /** The bytes of a heap answered but not in its file yet, else undefined (read the file). */
+  held(id: string): Uint8Array | undefined {
+    return this.unwritten.get(id);
+  }
+
+  /** Saves `bytes` (whose sha256 is `id`): resolves once they are durable (readable through `held` until in their file). */
   put(id: string, bytes: Uint8Array): Promise<void> {
     assert(!this.closed, 'no put after the journal is closed');
     return new Promise((resolve, reject) => {
@@ -176,9 +200,10 @@ export class HeapJournal {
 
   private async commit(group: Waiting[]): Promise<void> {
     let segment: Segment;
+    let data: Buffer;
     try {
       segment = this.currentSegment();
-      const data = Buffer.concat(group.map(({ id, bytes }) => frameOf(id, bytes)));
+      data = Buffer.concat(group.map(({ id, bytes }) => frameOf(id, bytes)));
       for (let written = 0; written < data.length;) written += writeSync(segment.fd, data, written, data.length - written);
       segment.bytes += data.length;
       await fdatasyncAsync(segment.fd);
@@ -196,21 +221,53 @@ export class HeapJournal {
     }
     this.stats.groups++;
     this.stats.heaps += group.length;
-    for (const { id, bytes, resolve, reject } of group) {
+    let at = 0;
+    for (const { id, bytes, resolve } of group) {
       segment.ids.push(id);
-      try {
-        const { directory, file } = heapFile(this.root, id);
-        if (!this.folders.has(directory)) {
-          mkdirSync(directory, { recursive: true });
-          this.folders.add(directory);
-        }
-        writeUnsynced(directory, file, bytes);
-        resolve();
-      } catch (error) {
-        // Durable in the journal (the next open writes it), but not readable now.
-        reject(new McpV8Error('STORAGE_UNAVAILABLE', `cannot write heap ${id}: ${(error as Error).message}`, { cause: error }));
-      }
+      // Our own copy (the frame's payload), not the caller's buffer.
+      this.unwritten.set(id, data.subarray(at + frameHeaderBytes, at + frameHeaderBytes + bytes.length));
+      this.unwrittenBytes += bytes.length;
+      at += frameHeaderBytes + bytes.length;
+      this.fileQueue.push(id);
+      resolve();
     }
+    this.writeFiles();
+  }
+
+  /** Starts writing queued heap files, `fileWritersMax` at a time. */
+  private writeFiles(): void {
+    while (this.fileWriters < fileWritersMax && this.fileQueue.length > 0) {
+      const id = this.fileQueue.shift()!;
+      this.fileWriters++;
+      void this.writeFile(id).finally(() => {
+        this.fileWriters--;
+        this.writeFiles();
+        if (this.fileWriters === 0 && this.fileQueue.length === 0) for (const resolve of this.drainedWaiters.splice(0)) resolve();
+      });
+    }
+  }
+
+  /** Writes one answered heap to its file (temporary name, rename; not synced: the journal holds it). */
+  private async writeFile(id: string): Promise<void> {
+    const bytes = this.unwritten.get(id);
+    if (bytes === undefined) return;
+    const { directory, file } = heapFile(this.root, id);
+    try {
+      if (!this.folders.has(directory)) {
+        await mkdir(directory, { recursive: true });
+        this.folders.add(directory);
+      }
+      const temporary = join(directory, `.tmp-${randomBytes(8).toString('hex')}`);
+      await writeFile(temporary, bytes, { flag: 'wx' });
+      await rename(temporary, file);
+    } catch {
+      // Still served from memory and durable in the journal (its segment is not retired while
+      // the file is missing); tried again at the next look.
+      this.fileRetries.push(id);
+      return;
+    }
+    this.unwritten.delete(id);
+    this.unwrittenBytes -= bytes.length;
   }
 
   /** The segment frames go to now: a new one when there is none or the current one is old or big. */
@@ -238,7 +295,11 @@ export class HeapJournal {
     const segment = this.segment;
     // A segment idle past its age is sealed here too, or a quiet store would never retire it.
     if (segment !== null && !this.flushing && Date.now() - segment.openedMs >= this.timings.segmentAgeMaxMs) this.seal();
-    const due = this.sealed.filter((sealed) => Date.now() - sealed.sealedMs >= this.timings.retireAfterMs);
+    if (this.fileRetries.length > 0) {
+      this.fileQueue.push(...this.fileRetries.splice(0));
+      this.writeFiles();
+    }
+    const due = this.sealed.filter((sealed) => Date.now() - sealed.sealedMs >= this.timings.retireAfterMs && sealed.ids.every((id) => !this.unwritten.has(id)));
     if (due.length === 0) return;
     this.retiring = true;
     void this.retire(due).finally(() => { this.retiring = false; });
@@ -258,10 +319,11 @@ export class HeapJournal {
     }
   }
 
-  /** Waits for the group commit in flight and stops taking puts; segments left are replayed by the next open. */
+  /** Waits for the group commit in flight and the file writes, and stops taking puts; segments left are replayed by the next open. */
   async close(): Promise<void> {
     clearInterval(this.retireTimer);
     while (this.flushing) await new Promise((resolve) => setImmediate(resolve));
+    await this.whenWritten();
     this.closed = true;
     this.seal();
   }
