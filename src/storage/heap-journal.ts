@@ -13,7 +13,7 @@
 // its first bad frame: a write that failed or was torn by a crash ends it (the segment is sealed
 // then, so nothing is ever appended after a torn frame), and none of its frames was answered.
 import { closeSync, fdatasync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -247,7 +247,11 @@ export class HeapJournal {
     }
   }
 
-  /** Writes one answered heap to its file (temporary name, rename; not synced: the journal holds it). */
+  /**
+   * Writes one answered heap to its file, not synced (the journal holds it), straight to its name:
+   * this process serves the heap from memory until the write is done, and a file cut short by a
+   * crash is written again by the next open, since its segment is kept until the file is synced.
+   */
   private async writeFile(id: string): Promise<void> {
     const bytes = this.unwritten.get(id);
     if (bytes === undefined) return;
@@ -257,9 +261,7 @@ export class HeapJournal {
         await mkdir(directory, { recursive: true });
         this.folders.add(directory);
       }
-      const temporary = join(directory, `.tmp-${randomBytes(8).toString('hex')}`);
-      await writeFile(temporary, bytes, { flag: 'wx' });
-      await rename(temporary, file);
+      await writeFile(file, bytes);
     } catch {
       // Still served from memory and durable in the journal (its segment is not retired while
       // the file is missing); tried again at the next look.
