@@ -80,16 +80,18 @@ describe('heap journal', () => {
     await second.close();
   });
 
-  test('a sealed segment is retired once its heaps are synced, and the store goes on', async () => {
-    const path = tempDir('journal-retire');
-    const store = await DirectoryHeapStore.open(path, { timings: { segmentAgeMaxMs: 20, retireAfterMs: 0 } });
-    const retired = store.journal!.whenRetired();
-    const id = await store.put(Buffer.from('retire me'));
-    await retired;
-    assert.equal(store.journal!.stats.retired, 1);
-    assert.deepEqual(segments(path), []);
-    assert.deepEqual(Buffer.from(await store.get(id)), Buffer.from('retire me'));
-    assert.equal(heapIdOf(Buffer.from('next')), await store.put(Buffer.from('next')));
-    await store.close();
-  });
+  for (const wholeFilesystemSync of [true, false]) {
+    test(`a sealed segment is retired once its heaps are synced (${wholeFilesystemSync ? 'syncfs' : 'file by file'}), and the store goes on`, async () => {
+      const path = tempDir('journal-retire');
+      const store = await DirectoryHeapStore.open(path, { timings: { segmentAgeMaxMs: 20, retireAfterMs: 0, wholeFilesystemSync } });
+      const retired = store.journal!.whenRetired();
+      const id = await store.put(Buffer.from('retire me'));
+      await retired;
+      assert.equal(store.journal!.stats.retired, 1);
+      assert.deepEqual(segments(path), []);
+      assert.deepEqual(Buffer.from(await store.get(id)), Buffer.from('retire me'));
+      assert.equal(heapIdOf(Buffer.from('next')), await store.put(Buffer.from('next')));
+      await store.close();
+    });
+  }
 });
