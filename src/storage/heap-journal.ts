@@ -2,18 +2,19 @@
 //
 // A heap saved alone costs two fsyncs (its file, then its folder), 3–4 ms each on this kind of
 // disk, on the libuv pool that LevelDB shares. Instead, the heaps saved within one fsync of each
-// other are appended together to a journal segment and made durable by one fdatasync, and their
-// puts answered; each is then written to its own file (in the page cache, not synced) in the
-// background, off the event loop, and served from memory until it is. So every heap file on disk
-// is either synced or listed in a durable segment: a segment is deleted only after its files and
-// folders were synced (in the background, once the kernel has written them back anyway), and
-// opening the store replays what any segment left behind.
+// other are appended together to a journal segment and made durable by one fdatasync; then each
+// is written to its own file (temporary name and rename, not synced) on libuv's pool, off the
+// event loop, and its put answered once its file is there, so another process reading the folder
+// finds every answered heap whole. Every heap file on disk is either synced or listed in a durable
+// segment: a segment is deleted only after its files and folders were synced (in the background,
+// once the kernel has written them back anyway), and opening the store replays what any segment
+// of a process no longer running left behind.
 //
 // Frame: magic (4 bytes) | length (u32 BE) | sha256 (32 bytes) | bytes. A segment is read up to
 // its first bad frame: a write that failed or was torn by a crash ends it (the segment is sealed
 // then, so nothing is ever appended after a torn frame), and none of its frames was answered.
 import { closeSync, fdatasync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -24,7 +25,8 @@ import { heapIdOf } from './heap-store.ts';
 const fdatasyncAsync = promisify(fdatasync);
 const frameMagic = 0x4d563848; // 'MV8H'
 const frameHeaderBytes = 4 + 4 + 32;
-const segmentPattern = /^journal-(\d{12})\.log$/;
+/** `journal-<pid of the writer>-<sequence>.log`: another running process's segments are left alone. */
+const segmentPattern = /^journal-(\d+)-(\d{12})\.log$/;
 /** A segment takes new frames for at most this long or this many bytes, then is sealed. */
 export const segmentAgeMaxMs = 5_000;
 export const segmentBytesMax = 16 * 1024 * 1024;
@@ -38,7 +40,7 @@ export const groupBytesMax = 32 * 1024 * 1024;
 /** Bytes of heaps durable in the journal but not in their files yet, at most; past it, puts sync their own files (`full`). */
 export const unwrittenBytesMax = 64 * 1024 * 1024;
 /** Heap files written at once in the background (each on libuv's pool). */
-const fileWritersMax = 2;
+const fileWritersMax = 4;
 
 interface Waiting { id: string; bytes: Uint8Array; resolve: () => void; reject: (error: unknown) => void }
 interface Segment { path: string; fd: number; bytes: number; openedMs: number; ids: string[]; folderSynced: boolean }
@@ -115,6 +117,8 @@ export class HeapJournal {
   private fileRetries: string[] = [];
   private fileWriters = 0;
   private drainedWaiters: Array<() => void> = [];
+  /** The puts waiting for their heap's file, by id. */
+  private readonly fileAnswers = new Map<string, { resolve: () => void; reject: (error: unknown) => void }>();
   /** Group commits made, heaps they carried, segments retired (tests, bench). */
   readonly stats = { groups: 0, heaps: 0, retired: 0 };
 
@@ -142,7 +146,8 @@ export class HeapJournal {
     for (const name of readdirSync(root).sort()) {
       const match = segmentPattern.exec(name);
       if (match === null) continue;
-      last = Math.max(last, Number(match[1]));
+      last = Math.max(last, Number(match[2]));
+      if (Number(match[1]) !== process.pid && processRuns(Number(match[1]))) continue;
       const path = join(root, name);
       const ids = framesOf(readFileSync(path)).map(({ id, bytes }) => {
         const { directory, file } = heapFile(root, id);
@@ -179,7 +184,7 @@ export class HeapJournal {
     return this.unwritten.get(id);
   }
 
-  /** Saves `bytes` (whose sha256 is `id`): resolves once they are durable (readable through `held` until in their file). */
+  /** Saves `bytes` (whose sha256 is `id`): resolves once they are durable and in their file. */
   put(id: string, bytes: Uint8Array): Promise<void> {
     assert(!this.closed, 'no put after the journal is closed');
     return new Promise((resolve, reject) => {
@@ -229,14 +234,14 @@ export class HeapJournal {
     this.stats.groups++;
     this.stats.heaps += group.length;
     let at = 0;
-    for (const { id, bytes, resolve } of group) {
+    for (const { id, bytes, resolve, reject } of group) {
       segment.ids.push(id);
       // Our own copy (the frame's payload), not the caller's buffer.
       this.unwritten.set(id, data.subarray(at + frameHeaderBytes, at + frameHeaderBytes + bytes.length));
       this.unwrittenBytes += bytes.length;
       at += frameHeaderBytes + bytes.length;
       this.fileQueue.push(id);
-      resolve();
+      this.fileAnswers.set(id, { resolve, reject });
     }
     this.writeFiles();
   }
@@ -255,28 +260,33 @@ export class HeapJournal {
   }
 
   /**
-   * Writes one answered heap to its file, not synced (the journal holds it), straight to its name:
-   * this process serves the heap from memory until the write is done, and a file cut short by a
-   * crash is written again by the next open, since its segment is kept until the file is synced.
+   * Writes a heap durable in the journal to its file, not synced (the journal holds it), through
+   * a temporary name (a reader sees the whole file or none), then answers its put.
    */
   private async writeFile(id: string): Promise<void> {
     const bytes = this.unwritten.get(id);
     if (bytes === undefined) return;
     const { directory, file } = heapFile(this.root, id);
+    const answer = this.fileAnswers.get(id);
+    this.fileAnswers.delete(id);
     try {
       if (!this.folders.has(directory)) {
         await mkdir(directory, { recursive: true });
         this.folders.add(directory);
       }
-      await writeFile(file, bytes);
-    } catch {
-      // Still served from memory and durable in the journal (its segment is not retired while
-      // the file is missing); tried again at the next look.
+      const temporary = join(directory, `.tmp-${randomBytes(8).toString('hex')}`);
+      await writeFile(temporary, bytes, { flag: 'wx' });
+      await rename(temporary, file);
+    } catch (error) {
+      // Durable in the journal (its segment is kept while the file is missing, and the next open
+      // writes it), but not readable by other processes: the put fails; tried again at the next look.
       this.fileRetries.push(id);
+      answer?.reject(new McpV8Error('STORAGE_UNAVAILABLE', `cannot write heap ${id}: ${(error as Error).message}`, { cause: error }));
       return;
     }
     this.unwritten.delete(id);
     this.unwrittenBytes -= bytes.length;
+    answer?.resolve();
   }
 
   /** The segment frames go to now: a new one when there is none or the current one is old or big. */
@@ -284,7 +294,7 @@ export class HeapJournal {
     const current = this.segment;
     if (current !== null && current.bytes < segmentBytesMax && Date.now() - current.openedMs < this.timings.segmentAgeMaxMs) return current;
     this.seal();
-    const path = join(this.root, `journal-${String(this.nextSequence++).padStart(12, '0')}.log`);
+    const path = join(this.root, `journal-${process.pid}-${String(this.nextSequence++).padStart(12, '0')}.log`);
     const segment: Segment = { path, fd: openSync(path, 'wx'), bytes: 0, openedMs: Date.now(), ids: [], folderSynced: false };
     this.segment = segment;
     return segment;
@@ -343,6 +353,16 @@ export class HeapJournal {
     await this.whenWritten();
     this.closed = true;
     this.seal();
+  }
+}
+
+/** Whether a process with this id runs (signal 0 checks without sending anything). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

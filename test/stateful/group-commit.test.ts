@@ -3,8 +3,8 @@
 // the last answer. Every heap it answered must be on disk and resume with the state it answered.
 //
 // A power cut cannot be made here. Its stand-in, named so: after the kill, every heap file that
-// a journal segment lists (those are written without a sync, after their frame was synced and the
-// put answered) is deleted behind the server's back, the most a power cut could take. The restarted server must
+// a journal segment lists (those are written without a sync, after their frame was synced) is
+// deleted behind the server's back, the most a power cut could take. The restarted server must
 // write them again from the journal.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -54,7 +54,6 @@ describe('heap group commit under kill -9', () => {
       for (const { id } of framesOf(readFileSync(join(heaps, name)))) listed.add(id);
     }
     for (const { heap } of answered) assert.ok(listed.has(heap), `answered heap ${heap} is in a synced journal segment`);
-    // (A file the server had not written yet when it was killed is simply not there.)
     for (const id of listed) rmSync(join(heaps, id.slice(0, 2), id), { force: true });
 
     const second = await startServerProcess(args);

@@ -8,7 +8,8 @@
 // segment, synced before any put answered, is left as it is.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, readdirSync, readFileSync, truncateSync, unlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, copyFileSync, readdirSync, readFileSync, truncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DirectoryHeapStore } from '../../src/storage/directory-heap-store.ts';
@@ -26,14 +27,12 @@ describe('heap journal', () => {
     const objects = Array.from({ length: 50 }, () => randomBytes(2_000));
     const ids = await Promise.all(objects.map((bytes) => store.put(bytes)));
     assert.deepEqual(store.journal!.stats, { groups: 1, heaps: 50, retired: 0 });
-    // Answered before their files are written: read from memory meanwhile.
+    // Answered once in their files: another process reading the folder finds them whole.
     for (const [index, id] of ids.entries()) {
       assert.equal(id, heapIdOf(objects[index]!));
-      assert.equal(await store.has(id), true);
+      assert.deepEqual(readFileSync(fileOf(path, id)), objects[index]);
       assert.deepEqual(Buffer.from(await store.get(id)), objects[index]);
     }
-    await store.journal!.whenWritten();
-    for (const [index, id] of ids.entries()) assert.deepEqual(readFileSync(fileOf(path, id)), objects[index]);
     // The segment holds every frame, verified.
     const [segment] = segments(path);
     assert.deepEqual(framesOf(readFileSync(join(path, segment!))).map((frame) => frame.id), ids);
@@ -78,6 +77,26 @@ describe('heap journal', () => {
     for (const [index, id] of ids.entries()) assert.deepEqual(Buffer.from(await second.get(id)), objects[index]);
     assert.deepEqual(segments(path), []);
     await second.close();
+  });
+
+  test("a running process's segments are left alone; an ended one's are replayed", async () => {
+    const source = tempDir('journal-source');
+    const writer = await DirectoryHeapStore.open(source);
+    const id = await writer.put(Buffer.from('kept by another process'));
+    const [segment] = segments(source);
+    const path = tempDir('journal-shared');
+    // The parent process runs (it started this one); a child that has exited does not.
+    const running = join(path, `journal-${process.ppid}-000000000007.log`);
+    copyFileSync(join(source, segment!), running);
+    const ended = spawnSync(process.execPath, ['-e', '0']).pid!;
+    copyFileSync(join(source, segment!), join(path, `journal-${ended}-000000000008.log`));
+    const store = await DirectoryHeapStore.open(path);
+    assert.deepEqual(segments(path), [`journal-${process.ppid}-000000000007.log`], "the running process's segment is kept, the ended one's replayed and deleted");
+    assert.deepEqual(Buffer.from(await store.get(id)), Buffer.from('kept by another process'));
+    // The next segment's sequence follows both.
+    await store.put(Buffer.from('mine'));
+    assert.ok(segments(path).includes(`journal-${process.pid}-000000000009.log`));
+    await Promise.all([store.close(), writer.close()]);
   });
 
   for (const wholeFilesystemSync of [true, false]) {
