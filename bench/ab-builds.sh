@@ -3,7 +3,8 @@
 #   bench/ab-builds.sh <checkout A> <checkout B> <rate> [seconds=30] [rounds=2]
 # Each checkout needs its node_modules (a symlink to this one's is enough). Servers listen on
 # 127.0.0.1:3996 with a fresh execution store per run; the harness's line per run is printed
-# with the checkout it measured.
+# with the checkout it measured. STATEFUL=1: stateful servers (fresh heap directory and session
+# database per run) under the chained stateful load (each VU resumes its previous heap).
 set -euo pipefail
 a=$1; b=$2; rate=$3; secs=${4:-30}; rounds=${5:-2}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,10 +12,12 @@ export PATH=$here/node_modules/.bin:$PATH
 for round in $(seq "$rounds"); do
   for dir in "$a" "$b"; do
     db=$(mktemp -d)
-    (cd "$dir" && exec node --no-node-snapshot src/cli.ts --stateless --http-port 3996 --execution-db-path "$db" 2>/dev/null) &
+    mode=(--stateless); load=()
+    if [ "${STATEFUL:-}" = 1 ]; then mode=(--directory-path "$db/heaps" --session-db-path "$db/sessions"); load=(--stateful --chained); fi
+    (cd "$dir" && exec node --no-node-snapshot src/cli.ts "${mode[@]}" --http-port 3996 --execution-db-path "$db/executions" 2>/dev/null) &
     pid=$!
     for _ in $(seq 50); do curl -sf http://127.0.0.1:3996/healthz >/dev/null && break; sleep 0.2; done
-    node "$here/bench/load.ts" --url http://127.0.0.1:3996 --server-pid "$pid" --rate "$rate" --duration "$secs" --warmup 2 2>&1 \
+    node "$here/bench/load.ts" --url http://127.0.0.1:3996 --server-pid "$pid" --rate "$rate" --duration "$secs" --warmup 2 "${load[@]}" 2>&1 \
       | grep " round 1:" | sed "s|^|round $round $dir: |"
     kill -TERM "$pid"; wait "$pid" || true
     rm -rf "$db"

@@ -4,6 +4,8 @@
 // where runs of a minute each see different loads, the ratio of the two medians stays readable.
 //   node bench/interleave.ts --a /path/to/checkout-A [--b /path/to/checkout-B] [--requests 2000]
 // --b defaults to this checkout. Each checkout needs its node_modules (a symlink is enough).
+// --session NAME (stateful servers, --server-args=""): every run continues that session, so each
+// resumes the live context its previous run left and saves a heap and a session entry.
 // What it measures: the wall time from writing the request to reading the whole answer, on a
 // keep-alive connection, nothing else in flight: the path of one run, not a server's capacity;
 // and each server's CPU (all threads, main thread) and write syscalls (its socket answers and
@@ -19,7 +21,7 @@ import { mainThreadCpuS, processCpuS, repoRoot } from './lib/processes.ts';
 import { snippets } from './lib/snippets.ts';
 import { summarize } from './lib/stats.ts';
 
-const { values } = parseArgs({ options: { a: { type: 'string' }, b: { type: 'string' }, requests: { type: 'string' }, 'server-args': { type: 'string' } }, strict: true });
+const { values } = parseArgs({ options: { a: { type: 'string' }, b: { type: 'string' }, requests: { type: 'string' }, 'server-args': { type: 'string' }, session: { type: 'string' } }, strict: true });
 if (values.a === undefined) throw new Error('usage: node bench/interleave.ts --a CHECKOUT [--b CHECKOUT] [--requests N] [--server-args="…"]');
 const requests = numberArg('requests', values.requests, 2000, 10);
 const serverArgs = (values['server-args'] ?? '--stateless').split(' ').filter((arg) => arg !== '');
@@ -56,7 +58,7 @@ function spent(pid: number): { cpuS: number; mainS: number; writes: number } {
 }
 
 async function timed(client: Http1Client, index: number): Promise<number> {
-  const body = JSON.stringify({ code: snippets[index % snippets.length], wait_ms: 10_000 });
+  const body = JSON.stringify({ code: snippets[index % snippets.length], wait_ms: 10_000, ...(values.session === undefined ? {} : { session: values.session }) });
   const began = process.hrtime.bigint();
   const response = await client.request('POST', '/api/exec', body);
   const ms = Number(process.hrtime.bigint() - began) / 1e6;

@@ -17,6 +17,14 @@ export class Metrics {
   /** The heap service's resumes from storage (HeapService.resumes), when the node is stateful. */
   private heapResumes: (() => { checkpoint: number; history: number; checkpointFallbacks: number }) | null = null;
 
+  /** The directory heap store's group commits (heap-journal.ts), when it has a journal. */
+  private heapJournal: (() => { groups: number; heaps: number }) | null = null;
+
+  /** Reports the heap journal's fdatasyncs and the heaps they carried. */
+  countHeapJournal(read: () => { groups: number; heaps: number }): void {
+    this.heapJournal = read;
+  }
+
   /** Reports the heap service's resumes from storage (stateful nodes). */
   countHeapResumes(read: () => { checkpoint: number; history: number; checkpointFallbacks: number }): void {
     this.heapResumes = read;
@@ -67,6 +75,11 @@ export class Metrics {
       metric('mcp_v8_heap_resumes_from_storage_total', 'counter', 'Heaps rebuilt from storage (not a live context): from a checkpoint and the runs after it, or by replaying the whole history (docs/stateful.md, "Checkpoints").',
         [['{from="checkpoint"}', resumes.checkpoint], ['{from="history"}', resumes.history]]);
       metric('mcp_v8_heap_checkpoint_fallbacks_total', 'counter', 'Checkpoints refused by the sandbox or whose later runs diverged: the whole history was replayed instead (each also logged).', [['', resumes.checkpointFallbacks]]);
+    }
+    if (this.heapJournal !== null) {
+      const journal = this.heapJournal();
+      metric('mcp_v8_heap_journal_syncs_total', 'counter', 'Group commits of the heap directory: one fdatasync each, for every heap saved while the one before ran (docs/storage.md).', [['', journal.groups]]);
+      metric('mcp_v8_heap_journal_heaps_total', 'counter', 'Heaps made durable by those group commits.', [['', journal.heaps]]);
     }
     metric('mcp_v8_stored_executions', 'gauge', 'Execution records kept (bounded at 100,000; the oldest finished go first).', [['', gauges.storedRecords]]);
     metric('mcp_v8_stored_output_bytes', 'gauge', 'Console output kept across all records (bounded by --execution-output-max).', [['', gauges.storedOutputBytes]]);

@@ -18,6 +18,7 @@ import type { Engine } from './exec/types.ts';
 import { Metrics } from './metrics.ts';
 import { ExecutionStore } from './storage/execution-store.ts';
 import { openHeapStore, type HeapStore } from './storage/heap-store.ts';
+import { DirectoryHeapStore } from './storage/directory-heap-store.ts';
 import { SessionDb } from './storage/session-db.ts';
 import { executionTools } from './tools/execution-tools.ts';
 import { heapTools } from './tools/heap-tools.ts';
@@ -230,6 +231,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }
   const metrics = new Metrics();
   if (heaps !== null) metrics.countHeapResumes(() => heaps.resumes);
+  const journal = heaps !== null && heaps.store instanceof DirectoryHeapStore ? heaps.store.journal : null;
+  if (journal !== null) metrics.countHeapJournal(() => journal.stats);
   const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps, logger, clientCodeCharsMax: config.clientCodeMaxMb * 2 ** 20, clientOutputCharsMax: config.clientOutputMaxMb * 2 ** 20 });
   cluster?.attach(service);
   const ownTools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : [...heapTools(heaps), describeHeapTool(new HeapDescriber(service, heaps))])];

@@ -12,6 +12,7 @@
 //   t!<key>\0<value>\0<heap>          index: heaps by tag pair, so a query never scans all heaps
 import type { Level } from 'level';
 import type { Logger } from 'pino';
+import { LRUCache } from 'lru-cache';
 import { openLevel } from './level.ts';
 import { parseStored } from './stored-json.ts';
 import { z } from 'zod';
@@ -46,6 +47,8 @@ export const tagKeyCharsMax = 128;
 export const tagValueCharsMax = 1024;
 export const tagsPerHeapMax = 64;
 export const queryResultsMax = 1_000;
+/** Sessions whose entry count and latest heap are kept in memory (`SessionDb.tails`). */
+export const sessionTailsCachedMax = 10_000;
 const indexDigits = 12;
 const separator = '\u0000';
 const controlCharacters = /[\u0000-\u001f\u007f]/;
@@ -125,6 +128,14 @@ export class SessionDb {
   private readonly logger: Logger | undefined;
   /** Writes are applied one at a time, in the order they were asked for. */
   private writes: Promise<unknown> = Promise.resolve();
+  /**
+   * Each recently written session's entry count and latest heap, as this process last wrote
+   * them: a stateful run reads its session's latest heap twice (its parent, then the check that
+   * it is still the latest) and its count once, three LevelDB trips that this answers from
+   * memory. Set only in the write chain, after the batch, so it never runs ahead of the disk;
+   * this process is the database's only writer (a cluster keeps sessions in the Raft log).
+   */
+  private readonly tails = new LRUCache<string, { count: number; latest: string }>({ max: sessionTailsCachedMax });
 
   private constructor(db: Level<string, string>, logger: Logger | undefined) {
     this.db = db;
@@ -148,6 +159,7 @@ export class SessionDb {
       case 'session.append': {
         const { operations, index } = await this.appendOperations(command.session, command.entry);
         await this.db.batch(operations);
+        this.tails.set(command.session, { count: index + 1, latest: command.entry.output_heap });
         return index;
       }
       case 'heap.commit': {
@@ -164,6 +176,7 @@ export class SessionDb {
         if (command.tags !== null) operations.push(...(await this.replaceTags(heap, checkTags(command.tags))));
         // One batch: a crash leaves the entry and the tags, or neither.
         if (operations.length > 0) await this.db.batch(operations);
+        if (command.session !== null && index !== null) this.tails.set(command.session, { count: index + 1, latest: heap });
         return index;
       }
       case 'tags.set':
@@ -195,6 +208,8 @@ export class SessionDb {
 
   /** The index the session's next entry gets; a damaged count is recomputed from the entries' keys. */
   private async nextIndex(session: string): Promise<number> {
+    const tail = this.tails.get(session);
+    if (tail !== undefined) return tail.count;
     const count = await this.db.get(`n!${session}`);
     if (count === undefined) return 0;
     if (countShape.test(count)) return Number(count);
@@ -293,7 +308,9 @@ export class SessionDb {
    * be continued silently from an older heap (its latest state would be skipped): the caller is told.
    */
   async latestHeap(session: string): Promise<string | undefined> {
-    const prefix = entryPrefix(checkSessionName(session));
+    const tail = this.tails.get(checkSessionName(session));
+    if (tail !== undefined) return tail.latest;
+    const prefix = entryPrefix(session);
     for await (const [key, value] of this.db.iterator({ gt: prefix, lt: prefix + '\uffff', reverse: true, limit: 1 })) {
       const entry = parseEntry(value);
       if (entry !== null) return entry.output_heap;
@@ -325,7 +342,9 @@ export class SessionDb {
     const operations: Operation[] = [];
     for await (const key of this.db.keys()) if (!incoming.has(key)) operations.push({ type: 'del', key });
     for (const [key, value] of pairs) operations.push({ type: 'put', key, value });
+    this.tails.clear();
     await this.db.batch(operations);
+    this.tails.clear();
   }
 
   async close(): Promise<void> {
