@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loweredNice } from '../../src/exec/thread-nice.ts';
+import { isolateThreadName, loweredNice } from '../../src/exec/thread-nice.ts';
 import { waitMsMax } from '../../src/tools/execution-tools.ts';
 import { threadNiceValues } from '../support/hostile.ts';
 import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
@@ -56,7 +56,7 @@ test('a spinning run\'s thread goes into the idle group while lowered and back w
     const inGroup = members(dir);
     assert.equal(inGroup.length, 1, `one thread in the group: ${inGroup.join(', ')}`);
     const tid = inGroup[0]!;
-    assert.match(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1'), /\(MainThread\)/, 'an isolate thread');
+    assert.ok(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1').includes(`(${isolateThreadName})`), 'an isolate thread');
     assert.equal(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1').split(') ')[1]!.split(' ')[16], String(loweredNice), 'the thread in the group is the lowered one');
     // Idle while short runs are about: seen idle while a neighbour is in flight (looked at until
     // it is, over at most 100 neighbours), and not idle again once the spinner is alone.
