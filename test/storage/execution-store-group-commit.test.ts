@@ -47,13 +47,16 @@ describe('execution store group commit', () => {
     }
   });
 
-  test('a finished record is readable at once, with its unwritten lines; the finish resolves once it is written, and a reopen finds it', async () => {
+  test('a finished record is readable at once, with its unwritten lines; the finish resolves once it is written, and a reopen finds it', { timeout: 60_000 }, async (t) => {
     const path = tempDir('gc-visible');
     const store = await ExecutionStore.open({ path });
     const record = running();
     try {
       await store.create(record);
       store.appendOutput(record.execution_id, 'out');
+      // The group-commit delay is a setTimeout: frozen, so the reads below meet the finish unwritten
+      // however slow the machine is (2 ms of wall time passed between them under npm test's load).
+      t.mock.timers.enable({ apis: ['setTimeout'] });
       let written = false;
       const finishing = store.finish(record.execution_id, completed('1')).then(() => { written = true; });
       // What a reply from memory says, get_execution says too, before LevelDB has it.
@@ -61,8 +64,10 @@ describe('execution store group commit', () => {
       assert.equal((await store.list()).find((listed) => listed.execution_id === record.execution_id)?.status, 'completed');
       assert.equal((await store.readOutput(record.execution_id, { mode: 'line', lineOffset: 1, lineLimit: 10 })).data, 'out\n');
       assert.equal(written, false, 'the batch waits for company (finishFlushDelayMs)');
+      t.mock.timers.tick(finishFlushDelayMs);
       await finishing;
     } finally {
+      t.mock.timers.reset();
       await store.close();
     }
     const reopened = await ExecutionStore.open({ path });
