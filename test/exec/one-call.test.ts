@@ -87,4 +87,19 @@ describe('one call per run, after the code replaced every builtin (vandal.ts)', 
     const once = await run(`${vandalSource}\nconsole.log('once'); new Function('{')`);
     assert.deepEqual([once.status, once.lines], ['failed', ['once']]);
   });
+
+  test('V8\'s CallSite methods replaced (reached through a formatter of the code\'s own) change no frame', async () => {
+    const replaced = `const ours = Error.prepareStackTrace;
+Error.prepareStackTrace = (error, frames) => frames;
+const site = Object.getPrototypeOf(new Error().stack[0]);
+for (const key of Object.getOwnPropertyNames(site)) if (key !== 'constructor') site[key] = () => { throw new Error('vandal: CallSite ' + key); };
+Error.prepareStackTrace = ours;
+`;
+    const thrown = await run(`${replaced}function f() { throw new Error('c') }\nf()`);
+    assert.equal(thrown.error, 'Error: c\n    at f (main.js:6:22)\n    at main.js:7:1');
+    assert.match((await result(`${replaced}(() => new Error('d').stack)()`))!, /^Error: d\n {4}at main\.js:6:\d+\n {4}at main\.js:6:\d+$/);
+    // A compile error still falls back: nothing ran.
+    const refused = await run(`${replaced}/(?<a>x)(?<a>y)/`);
+    assert.match(refused.error!, /^SyntaxError: Invalid regular expression/);
+  });
 });
