@@ -64,6 +64,9 @@ describe('one call per run', () => {
       assert.equal(refused.status, 'failed', code);
       assert.match(refused.error!, /^Error: not the host of this context/, code);
     }
+    // The frames below the code's (the prelude's run, attach's closure that holds the secret) are strict: no function, no receiver.
+    assert.equal(await result("Error.prepareStackTrace = (error, frames) => frames.slice(1).map((frame) => `${frame.getFunctionName()}:${typeof frame.getFunction()}:${typeof frame.getThis()}`).join(); new Error().stack"), 'eval:undefined:undefined,run:undefined:undefined,null:undefined:undefined,null:undefined:undefined');
+    assert.equal(await result("(function f() { return f.caller === null || typeof f.caller })()"), 'true');
     assert.equal(await result("[delete globalThis.__mcpv8_state, (() => { try { Object.defineProperty(globalThis, '__mcpv8_state', { value: 1 }); return 'redefined'; } catch (error) { return error.name; } })(), typeof __mcpv8_state].join()"), 'false,TypeError,function', 'no run can replace it');
   });
 });
