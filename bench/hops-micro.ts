@@ -2,7 +2,7 @@
 // variants add the engine's calls one at a time to the raw floor (new context, eval, copy).
 //   node --no-node-snapshot bench/hops-micro.ts [runs]
 import ivm from 'isolated-vm';
-import { attachContext, heapBytesOf, preludeSource, type PreparedContext } from '../src/exec/isolate-pool.ts';
+import { attachAndRun, attachContext, heapBytesOf, preludeSource, type PreparedContext } from '../src/exec/isolate-pool.ts';
 
 const runs = Number(process.argv[2] ?? 1500);
 const code = 'Math.sqrt(144)';
@@ -60,6 +60,17 @@ const variants: Variant[] = [
     await settling;
     await bytes;
     releaseRun(run);
+  }],
+  ['one call: attach, eval, settle in one call, state behind it, heap reading (the engine now)', async () => {
+    const prepared = await pool.acquire(8);
+    prepared.runs = 1;
+    const { attached, state } = attachAndRun(prepared, 1, 8, { fetch: false, fs: false, fetchRequestBytesMax: 0, fsWriteBytesMax: 0 }, null, `${code}\n//# sourceURL=main.js`);
+    const bytes = heapBytesOf(prepared.isolate);
+    const control = await attached;
+    await state;
+    await bytes;
+    control.release();
+    prepared.context.release();
   }],
 ];
 const results = new Map<string, number[]>();

@@ -10,6 +10,7 @@
 // process when the first isolate is made): a context then comes with console, timers and the
 // rest already defined, and attaching it is one call instead of running ~1,000 lines of setup
 // (≈ 0.2 ms of CPU less per run, bench/RESULTS.md). Nothing of a user's run is ever snapshotted.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import ivm from 'isolated-vm';
@@ -256,26 +257,54 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
 export function attachContext(prepared: PreparedContext, seed: number, memoryMb: number, answerMsMax = preludeTimeoutMs, features: EffectFeatures = noFeatures, wasm: [unknown, ivm.ExternalCopy<unknown>] | null = null, builtinDelta: string | null = null): Promise<ControlFunction> {
   assert(prepared.control === null && prepared.runs === 0, 'a context is attached once, before its first run');
   assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
-  // The memory limit is also the budget of memory V8 keeps outside its heap (sandbox/prelude/off-heap.js).
   // No isolated-vm timeout (a timer on its timer thread per call, see run.ts): a prelude that
   // does not answer in time has its isolate disposed, which ends whatever it was doing.
+  const attaching = prepared.context.evalClosure(attachSource, attachArguments(prepared, seed, memoryMb, features, wasm, builtinDelta), { result: { reference: true } });
+  return within(attaching, answerMsMax, 'attaching the prelude').then((control) => controlAttached(prepared, control), (error: unknown) => {
+    if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
+    throw error;
+  });
+}
+
+/** What attach is called with (sandbox/prelude/control.js, `attach`), the secret last. */
+function attachArguments(prepared: PreparedContext, seed: number, memoryMb: number, features: EffectFeatures, wasm: [unknown, ivm.ExternalCopy<unknown>] | null, builtinDelta: string | null, secret?: string): unknown[] {
+  // The memory limit is also the budget of memory V8 keeps outside its heap (sandbox/prelude/off-heap.js).
   // fetch()/fs (sandbox/prelude/effects.js) call the host through one function, answered by the
   // handler the run puts on the route (src/exec/effects.ts); without either, none is made.
   const { route } = prepared;
   const host = features.fetch || features.fs
     ? new ivm.Reference((kind: unknown, request: unknown) => (route.effect ?? noEffects)(kind, request))
     : undefined;
-  const args = [prepared.log, seed, memoryMb * 1024 * 1024, host, new ivm.ExternalCopy(features).copyInto({ release: true }), ...(wasm ?? [undefined, undefined]), builtinDelta ?? undefined];
-  const attaching = prepared.context.evalClosure(attachSource, args, { result: { reference: true } });
-  return within(attaching, answerMsMax, 'attaching the prelude').then((control) => {
-    const reference = control as ControlFunction;
-    assert(reference.typeof === 'function', 'attach returns the control function');
-    prepared.control = reference;
-    return reference;
-  }, (error: unknown) => {
-    if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
-    throw error;
-  });
+  return [prepared.log, seed, memoryMb * 1024 * 1024, host, new ivm.ExternalCopy(features).copyInto({ release: true }), ...(wasm ?? [undefined, undefined]), builtinDelta ?? undefined, secret];
+}
+
+function controlAttached(prepared: PreparedContext, control: unknown): ControlFunction {
+  const reference = control as ControlFunction;
+  assert(reference.typeof === 'function', 'attach returns the control function');
+  prepared.control = reference;
+  return reference;
+}
+
+/** Attaches a fresh context and runs `source` in the same call; the state is read by the secret right behind it. */
+const attachAndRunSource = `'use strict'; const control = globalThis.__mcpv8_attach($0, $1, $2, $3, $4, $5, $6, $7, $8); control('run', $9); return control;`;
+const stateBySecretSource = `'use strict'; return globalThis.__mcpv8_state($0);`;
+
+/**
+ * A fresh context's whole run in one thread wake (run.ts, `runInOneCall`): one call attaches it
+ * and evaluates `source` in it (the prelude's `run`: compile, run, settle), and a second, sent
+ * right behind, reads the state after the microtasks the code queued (they run when the first
+ * call ends). Before the first answers, the host holds no reference to the control function: the
+ * second call names the secret the first gave attach. Neither call has a time limit of its own:
+ * the run's deadline disposes the isolate (run.ts, `checkDeadline`).
+ */
+export function attachAndRun(prepared: PreparedContext, seed: number, memoryMb: number, features: EffectFeatures, wasm: [unknown, ivm.ExternalCopy<unknown>] | null, source: string): { attached: Promise<ControlFunction>; state: Promise<unknown> } {
+  assert(prepared.control === null && prepared.runs === 1, 'a context is attached once, by its first run');
+  assert(Number.isInteger(seed) && seed >= 0 && seed < seedLimit, 'a seed is a 32-bit unsigned integer');
+  const secret = randomUUID();
+  const args = [...attachArguments(prepared, seed, memoryMb, features, wasm, null, secret), source];
+  const attached = prepared.context.evalClosure(attachAndRunSource, args, { result: { reference: true } }).then((control) => controlAttached(prepared, control));
+  const state = prepared.context.evalClosure(stateBySecretSource, [secret], { result: { copy: true } });
+  return { attached, state };
 }
 
 const noFeatures: EffectFeatures = { fetch: false, fs: false, fetchRequestBytesMax: 0, fsWriteBytesMax: 0 };

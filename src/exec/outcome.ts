@@ -39,6 +39,8 @@ export interface SandboxState {
   pendingHostCalls: number;
   /** True when the call ran no user code, so no microtask can change this state. */
   final: boolean;
+  /** The code given to the prelude's `run` did not compile (run.ts, `runInOneCall`): none of it ran. */
+  compileFailed?: boolean;
   /** Sent once, with the state that ends the run. */
   record: DeterminismRecord | null;
   /** Replay: whether the last 'deliver' found its work finished. */

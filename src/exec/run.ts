@@ -6,10 +6,10 @@ import { randomInt } from 'node:crypto';
 import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { textFormatCurrent } from '../model.ts';
-import { attachContext, builtinDeltaOfPrelude, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
+import { attachAndRun, attachContext, builtinDeltaOfPrelude, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
 import { ReplayFailed, RunStopped, describeThrownValue, endOf, explainLimits, errorCharsMax, failed, sandboxText, stuckError, thrownByCode, type LimitsContext, type SandboxState, type Settled, type StopReason } from './outcome.ts';
 import { catchThrown } from './catch-thrown.ts';
-import { EffectsJournal, ReplayedEffects, featuresOf, liveEffects } from './effects.ts';
+import { EffectsJournal, ReplayedEffects, featuresOf, liveEffects, type EffectFeatures } from './effects.ts';
 import type { PolicyCapabilities } from '../policy/capabilities.ts';
 import { linkImports } from './module-link.ts';
 import { journaling, replaying, type ModuleJournal, type ModuleLoader } from './modules.ts';
@@ -55,6 +55,13 @@ function kindOfCopy(copy: unknown): string | null {
  * counted): a resume replays at most about this many runs after restoring the newest one.
  */
 export const checkpointRunsEvery = 32;
+/** Appended to code run through the prelude's eval: its frames then name main.js, as a script's do. */
+const oneCallSourceUrl = '\n//# sourceURL=main.js';
+
+/** Code that needs nothing before it runs (no import, no top-level await rewrite): one call can run it. */
+function runsInOneCall({ code, wrapped, imports }: PreparedSource): boolean {
+  return wrapped === null && imports.length === 0 && !mayAwait.test(code);
+}
 const awaitRequired = /await is only valid|Cannot use import statement|Unexpected reserved word/;
 export const scriptFilename = 'main.js';
 
@@ -143,6 +150,8 @@ export class Run {
   private replayedIssue: string | null = null;
   /** fetch/fs calls of this run the host is still working on (the loop sleeps until one answers). */
   private hostCallsInFlight = 0;
+  /** `onSettleSent` was called (by `runInOneCall`): once per run. */
+  private successorSent = false;
 
   constructor(options: RunOptions) {
     this.capabilities = options.capabilities ?? null;
@@ -284,7 +293,7 @@ export class Run {
     // isolate is disposed): handled from the start, or Node would report an unhandled rejection
     // and the server would stop. Whoever awaits it below still gets the rejection.
     after?.catch(() => undefined);
-    if (method === 'settle') this.onSettleSent?.();
+    if (method === 'settle' && !this.successorSent) this.onSettleSent?.();
     else if (method === 'fire' || method === 'deliver') this.left.ranAfterSettle = true;
     const state = await sent;
     if (!state.final) return after ?? this.call('state');
@@ -440,7 +449,9 @@ export class Run {
     const features = featuresOf(this.capabilities);
     // A stateful context records its built-ins as attached, which its checkpoints are checked against.
     const builtinDelta = this.prepared.control === null && start !== undefined ? await builtinDeltaOfPrelude() : null;
-    let attaching = this.prepared.control === null ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, features, wasm, builtinDelta) : null;
+    // A stateless run of a fresh context that needs nothing before its code runs: one call (runInOneCall).
+    const oneCall = this.prepared.control === null && start === undefined && this.onSettleSent !== null && runsInOneCall(this.code.value);
+    let attaching = this.prepared.control === null && !oneCall ? attachContext(this.prepared, seed ?? randomInt(0, seedLimit), this.memoryMb, undefined, features, wasm, builtinDelta) : null;
     // Awaited later, after other calls that may throw first (a stop): handled from the start.
     attaching?.catch(() => undefined);
     if (start !== undefined && 'replay' in start && (start.replay.length > 0 || start.checkpoint !== undefined)) {
@@ -471,8 +482,13 @@ export class Run {
       };
     }
     this.startDeadline(this.request.limits.executionTimeoutMs);
-    if (attaching === null) await this.call('begin', [copied({ seed: seed ?? randomInt(0, seedLimit) })]);
+    if (attaching === null && !oneCall) await this.call('begin', [copied({ seed: seed ?? randomInt(0, seedLimit) })]);
     this.prepared.runs++;
+    if (oneCall) {
+      const state = await this.runInOneCall(seed ?? randomInt(0, seedLimit), features, wasm);
+      // Code V8 would not compile ran not at all: it runs as a script, for V8's own error.
+      if (state !== null) return 'status' in state ? state : this.loop(state);
+    }
     let completion: ivm.Reference<unknown>;
     try {
       completion = await this.evaluate(this.code.value, attaching);
@@ -497,6 +513,42 @@ export class Run {
       outcome.checkpoint = await this.checkpoint();
     }
     return outcome;
+  }
+
+  /**
+   * The whole run of a fresh stateless context in one thread wake of its isolate (isolate-pool.ts,
+   * `attachAndRun`): attach, evaluation, settle and the state after the code's microtasks, with the
+   * pool's heap reading and next context sent right behind. Null when V8 did not compile the
+   * code (nothing ran): the caller runs it as a script then. The code runs through the prelude's
+   * indirect eval, as a script would at global scope (docs/exec.md, "One call per run").
+   */
+  private async runInOneCall(seed: number, features: EffectFeatures, wasm: [unknown, ivm.ExternalCopy<unknown>] | null): Promise<SandboxState | RunOutcome | null> {
+    assert(this.code.ok, 'code made ready');
+    const { code } = this.code.value;
+    this.left.source = code;
+    this.checkDeadline();
+    const { attached, state } = attachAndRun(this.prepared, seed, this.memoryMb, features, wasm, code + oneCallSourceUrl);
+    // Both are awaited below, after the other may reject (the isolate disposed): handled from the start.
+    attached.catch(() => undefined);
+    state.catch(() => undefined);
+    this.successorSent = true;
+    this.onSettleSent?.();
+    try {
+      await attached;
+    } catch (error) {
+      if (this.stopReason !== null || this.prepared.isolate.isDisposed || !thrownByCode(error)) throw error;
+      // An Error thrown at the top level, as a script's: the state behind it carries the record.
+      const ended = await state as SandboxState;
+      await this.drainOutput(ended);
+      this.left.pendingWorkLeft = ended.pendingWork;
+      this.left.offHeapBytes = ended.offHeapBytes;
+      return failed(explainLimits(describeThrownValue(error, textFormatCurrent), this.memoryMb), ended.record);
+    }
+    const answer = await state as SandboxState;
+    if (answer.compileFailed !== true) return answer;
+    // The successor's heap reading was sent before the script runs: read it again at release.
+    this.left.ranAfterSettle = true;
+    return null;
   }
 
   /**
@@ -606,7 +658,10 @@ export class Run {
       this.timerKeptAliveFlag = state.settled && state.refTimers > 0 && state.pendingHostCalls === 0;
       this.left.offHeapBytes = state.offHeapBytes;
       await this.drainOutput(state);
-      if (state.fatal !== null) return failed(sandboxText(state.fatal, errorCharsMax), state.record);
+      if (state.fatal !== null) {
+        this.left.pendingWorkLeft = state.pendingWork;
+        return failed(explainLimits(sandboxText(state.fatal, errorCharsMax), this.memoryMb), state.record);
+      }
       if (state.settled && state.refTimers === 0 && state.pendingHostCalls === 0) break;
       if (state.nextDueInMs === null && state.pendingWork === 0) {
         if (!state.settled) return failed(stuckError, state.record);

@@ -51,7 +51,9 @@ describe('values thrown at the top level', () => {
     assert.doesNotMatch(String(syntax.error), /catch|mcp-v8/, 'nothing of the wrapper shows');
     const parsed = await run("throw JSON.parse('{')");
     assert.match(String(parsed.error), /^SyntaxError: .*JSON.*\n {4}at JSON\.parse \(<anonymous>\)\n {4}at main\.js:1:12$/, 'a SyntaxError the code raised is reported, not compiled again');
+    // Run in one call (run.ts, `runInOneCall`), the thrown value is described in the isolate as
+    // it is (the wrapper's catch, whose `in` test met the trap, is for code run as a script).
     const proxied = await run("throw new Proxy({}, { has() { throw 'trap' } })");
-    assert.equal(proxied.error, "Uncaught 'trap'", 'a trap that throws in the catch is what the code threw');
+    assert.equal(proxied.error, 'Uncaught {}', 'the proxy the code threw, its trap not called');
   });
 });

@@ -210,8 +210,8 @@ describe('isolation from the host', () => {
     assert.equal(await result("setTimeout.constructor('return typeof process')()"), 'undefined');
     // The import globals (sandbox/prelude/modules.js) and the await wrapper's handler (control.js)
     // are sandbox functions the rewritten code calls, nothing of the host.
-    assert.equal(await result("Object.getOwnPropertyNames(globalThis).filter((name) => /mcpv8|ivm/i.test(name)).join()"), '__mcpv8_imported,__mcpv8_importer,__mcpv8_register_imports,__mcpv8_handled');
-    assert.equal(await result("[__mcpv8_imported, __mcpv8_importer, __mcpv8_register_imports, __mcpv8_handled].every((f) => /^function \\w+\\(\\) \\{ \\[native code\\] \\}$/.test(String(f)))"), 'true', 'they print as V8\'s own, not their source');
+    assert.equal(await result("Object.getOwnPropertyNames(globalThis).filter((name) => /mcpv8|ivm/i.test(name)).join()"), '__mcpv8_imported,__mcpv8_importer,__mcpv8_register_imports,__mcpv8_handled,__mcpv8_state');
+    assert.equal(await result("[__mcpv8_imported, __mcpv8_importer, __mcpv8_register_imports, __mcpv8_handled, __mcpv8_state].every((f) => /^function \\w+\\(\\) \\{ \\[native code\\] \\}$/.test(String(f)))"), 'true', 'they print as V8\'s own, not their source');
     const framesCode = "Error.prepareStackTrace = (error, frames) => frames.map((frame) => { const fn = frame.getFunction?.(); return fn === undefined || fn instanceof Function; }); let seen; setTimeout(() => { seen = new Error().stack; }, 1); await new Promise((resolve) => setTimeout(resolve, 5)); seen.every(Boolean)";
     assert.equal(await result(framesCode), 'true', 'every frame user code can reach holds sandbox functions only');
   });

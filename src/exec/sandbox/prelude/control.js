@@ -7,6 +7,12 @@ let outcome = /** @type {{ ok: true, value: string, type: string } | { ok: false
 let fatal = /** @type {string | null} */ (null);
 /** Replay: whether the last 'deliver' found its work finished. */
 let delivered = false;
+/** The code given to `run` did not compile: none of it ran. */
+let compileFailed = false;
+/** The code given to `run` threw at its top level: the run ends (its state carries the record). */
+let thrownAtTop = false;
+/** What `__mcpv8_state` asks for (attach's `secret`): only the host that attached the context knows it. */
+let stateSecret = /** @type {string | null} */ (null);
 
 // The texts that leave the sandbox are bounded: a result or an error can be as large as the
 // heap, and the host stores them with the execution record.
@@ -72,6 +78,91 @@ function describeResult(value) {
   return bounded(typeof value === 'string' ? value : inspect(value, { depth: textFormat >= 2 ? 4 : 2 }), resultCharsMax);
 }
 
+// ---- stacks: a run evaluated by `run` reads as a script's (main.js) ----
+// V8 names the top level and every anonymous function of eval code `eval` in a stack
+// (`at eval (main.js:1:7)`, where a script has `at main.js:1:7`), and the frames of the eval and of
+// the prelude that called it follow. Error.prepareStackTrace (a default the code may replace, as
+// in Node) formats each frame as V8 does, with those names as a script's and those frames left out.
+// It also notes an error whose stack starts in that eval itself: the code did not compile.
+// V8's CallSite methods, taken from the first stack formatted, or at attach (a snapshot's
+// creation records no stacks), before any user code: code can reach CallSite's prototype.
+/** @type {{ text: Function, isEval: Function, functionName: Function, script: Function, line: Function, column: Function } | null} */
+let site = null;
+/** @param {unknown[]} sites */
+function takeCallSite(sites) {
+  if (site !== null || sites.length === 0) return;
+  const prototype = controlGetPrototypeOf(sites[0]);
+  site = { text: prototype.toString, isEval: prototype.isEval, functionName: prototype.getFunctionName, script: prototype.getScriptNameOrSourceURL, line: prototype.getLineNumber, column: prototype.getColumnNumber };
+}
+/** At attach: the methods, from a stack made for them. */
+function takeCallSiteNow() {
+  const ErrorConstructor = /** @type {any} */ (Error);
+  const formatter = ErrorConstructor.prepareStackTrace;
+  ErrorConstructor.prepareStackTrace = (/** @type {unknown} */ _, /** @type {unknown[]} */ sites) => { takeCallSite(sites); return ''; };
+  void new Error().stack;
+  ErrorConstructor.prepareStackTrace = formatter;
+}
+const stringReplace = String.prototype.replace;
+/** The script name `run`'s source carries (src/exec/run.ts appends its sourceURL). */
+const runScript = 'main.js';
+/** The last error whose stack started in `run`'s own eval (nothing of the code ran). */
+let notCompiledError = /** @type {unknown} */ (null);
+
+/** `name: message` as V8 heads a stack @param {any} error @returns {string} */
+function stackHeader(error) {
+  try {
+    const name = error.name === undefined ? 'Error' : ConsoleString(error.name);
+    const message = error.message === undefined ? '' : ConsoleString(error.message);
+    return name === '' ? message : message === '' ? name : name + ': ' + message;
+  } catch {
+    return '<error>';
+  }
+}
+/** A frame as V8 writes it, a function of `run`'s code V8 calls `eval` as a script's @param {unknown} frame @returns {string} */
+function frameText(frame) {
+  if (site === null) return ConsoleString(frame);
+  const text = reflectApply(site.text, frame, []);
+  if (!reflectApply(site.isEval, frame, []) || reflectApply(site.script, frame, []) !== runScript || reflectApply(site.functionName, frame, []) !== 'eval') return text;
+  const at = runScript + ':' + reflectApply(site.line, frame, []) + ':' + reflectApply(site.column, frame, []);
+  if (text === 'eval (' + at + ')') return at;
+  if (text === 'async eval (' + at + ')') return 'async ' + at;
+  return reflectApply(stringReplace, reflectApply(stringReplace, text, ['.eval (', '.<anonymous> (']), ['new eval (', 'new <anonymous> (']);
+}
+/** The frame of `run`'s eval: V8's builtin, called by the prelude's `run` @param {unknown} frame @param {unknown} caller @returns {boolean} */
+function isRunEval(frame, caller) {
+  if (site === null) return false;
+  return !reflectApply(site.isEval, frame, []) && reflectApply(site.functionName, frame, []) === 'eval' && reflectApply(site.script, frame, []) == null
+    && reflectApply(site.functionName, caller, []) === 'run' && reflectApply(site.script, caller, []) === 'mcp-v8:prelude';
+}
+/** @param {unknown} error @param {unknown[]} sites @returns {string} */
+function prepareStackTrace(error, sites) {
+  // Before attach no user code ran: the methods are V8's own.
+  if (hostLog === null) takeCallSite(sites);
+  let end = sites.length;
+  for (let index = 0; index + 1 < sites.length; index++) {
+    if (isRunEval(sites[index], sites[index + 1])) {
+      end = index;
+      break;
+    }
+  }
+  if (end === 0 && sites.length > 0) notCompiledError = error;
+  let text = stackHeader(error);
+  for (let index = 0; index < end; index++) text += '\n    at ' + frameText(sites[index]);
+  return text;
+}
+/**
+ * Whether what `run`'s eval threw came from V8's compiler: its stack starts in the eval. Read
+ * through this file's own formatter only (code that replaced it has run).
+ * @param {unknown} error @returns {boolean}
+ */
+function notCompiled(error) {
+  if (!isError(error) || /** @type {any} */ (Error).prepareStackTrace !== prepareStackTrace) return false;
+  notCompiledError = null;
+  void error.stack;
+  return notCompiledError === error;
+}
+Object.defineProperty(Error, 'prepareStackTrace', { value: prepareStackTrace, writable: true, configurable: true });
+
 function state(final = false) {
   flushOutput();
   let refTimers = 0;
@@ -79,9 +170,9 @@ function state(final = false) {
   const next = nextTimer();
   // The record travels once, with the state that ends the run.
   const pendingHostCalls = hostCallsPending();
-  const ending = fatal !== null || (settled && refTimers === 0 && pendingHostCalls === 0) || (next === null && !settled && pendingWork === 0);
+  const ending = fatal !== null || thrownAtTop || (settled && refTimers === 0 && pendingHostCalls === 0) || (next === null && !settled && pendingWork === 0);
   return {
-    final: final === true, settled, outcome, fatal, batchesSent, refTimers, timers: timerQueue.size, pendingWork, pendingHostCalls, delivered,
+    final: final === true, settled, outcome, fatal, compileFailed, batchesSent, refTimers, timers: timerQueue.size, pendingWork, pendingHostCalls, delivered,
     offHeapBytes: offHeapBytes + ballastBytes,
     replayIssue: replayIssue(),
     nextDueInMs: next === null ? null : mathMax(0, next.timer.due - loopNow()),
@@ -112,23 +203,60 @@ async function settleLater(value) {
   outcome = { ok: true, value: describeResult(result), type: result === null ? 'null' : typeof result };
 }
 
+/**
+ * Settles the run with user code's completion value; answers whether no user code ran (a primitive).
+ * @param {any} value
+ * @returns {boolean}
+ */
+function settleCompletion(value) {
+  if (value !== null && typeof value === 'object' && objectHasOwn(value, thrownKey)) {
+    settled = true;
+    outcome = { ok: false, error: describeError(value[thrownKey]) };
+    return false;
+  }
+  if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function') {
+    void settleLater(value);
+    return false;
+  }
+  settled = true;
+  outcome = { ok: true, value: describeResult(value), type: value === null ? 'null' : typeof value };
+  // A primitive is formatted without running user code; objects may have getters or proxies.
+  return value === null || (typeof value !== 'object' && typeof value !== 'function');
+}
+
 /** @type {Record<string, (argument?: any) => unknown>} */
 const control = {
   /** @param {any} value (user code's completion value) */
   settle(value) {
-    if (value !== null && typeof value === 'object' && objectHasOwn(value, thrownKey)) {
-      settled = true;
-      outcome = { ok: false, error: describeError(value[thrownKey]) };
-      return state();
+    return state(settleCompletion(value));
+  },
+  /**
+   * A fresh context's whole run in the call that attaches it (src/exec/run.ts, `runInOneCall`):
+   * the code evaluated by the indirect eval captured at start-up (global scope, as a script), its
+   * completion value settled, a throw at its top level the run's end. Code V8 does not compile
+   * ran not at all: the host then runs it as a script (`compileFailed`).
+   * @param {string} source
+   */
+  run(source) {
+    let completion;
+    try {
+      completion = reflectApply(globalEval, undefined, [source]);
+    } catch (error) {
+      if (notCompiled(error)) {
+        compileFailed = true;
+        return undefined;
+      }
+      // As a script's throw: the run ends here, whatever timers its code set. An Error goes on
+      // to the host, which describes it as a script's (isolated-vm copies it, with no more of
+      // this heap than a script's throw took: a throw at the memory limit stays one); any
+      // other value is described here (isolated-vm would lose it).
+      thrownAtTop = true;
+      if (isError(error)) throw error;
+      fatal = describeError(error);
+      return undefined;
     }
-    if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function') {
-      void settleLater(value);
-      return state();
-    }
-    settled = true;
-    outcome = { ok: true, value: describeResult(value), type: value === null ? 'null' : typeof value };
-    // A primitive is formatted without running user code; objects may have getters or proxies.
-    return state(value === null || (typeof value !== 'object' && typeof value !== 'function'));
+    settleCompletion(completion);
+    return undefined;
   },
   /** @param {{ timerId: number, atMs: number }} [replayed] */
   fire(replayed) {
@@ -195,19 +323,22 @@ const control = {
  * @param {PreloadedName[]} [preloadedNames] pre-loaded WebAssembly modules (wasm.js), with
  * @param {PreloadedPayload} [preloadedPayload]
  * @param {string} [stateful] in a stateful context, what attach changed in the built-ins of the snapshot (checkpoint.js, `builtinDelta`), recorded with them
+ * @param {string} [secret] what the host names to read the state through `__mcpv8_state` before it holds the control function
  * @returns {(method: string, argument?: unknown) => unknown}
  */
-function attach(log, seed, memoryBytes, host, features, preloadedNames, preloadedPayload, stateful) {
+function attach(log, seed, memoryBytes, host, features, preloadedNames, preloadedPayload, stateful, secret) {
   if (hostLog !== null) throw new Error('the context is attached already');
   delete globalThis[attachName];
   hostLog = log;
   reseed(seed);
   memoryLimitBytes = memoryBytes;
+  takeCallSiteNow();
   installPerContext();
   installEffects(host, features);
   if (preloadedNames !== undefined && preloadedPayload !== undefined) installPreloaded(preloadedNames, preloadedPayload);
   if (typeof stateful === 'string') captureBuiltins(stateful);
   nativeNamesAttached = true;
+  if (typeof secret === 'string') stateSecret = secret;
   return (/** @type {string} */ method, /** @type {unknown} */ argument) => control[method](argument);
 }
 // The await wrapper's handler (top-level-await.ts): the promise a wrapped run ends with gets one in
@@ -241,6 +372,16 @@ function attach(log, seed, memoryBytes, host, features, preloadedNames, preloade
     return completion;
   };
   Object.defineProperty(globalThis, '__mcpv8_handled', { value: handled });
+}
+// The run's state for the host that attached the context in the same call as its run (run.ts,
+// `runInOneCall`), asked right behind it, after the microtasks its code queued: by the secret
+// attach was given, which no code in the context can know. Neither writable nor configurable.
+{
+  const stateOf = (/** @type {unknown} */ secret) => {
+    if (stateSecret === null || secret !== stateSecret) throw new Error('not the host of this context');
+    return state();
+  };
+  Object.defineProperty(globalThis, '__mcpv8_state', { value: stateOf });
 }
 for (const key of reflectOwnKeys(globalThis)) {
   const descriptor = /** @type {PropertyDescriptor} */ (getOwnPropertyDescriptor(globalThis, key));
