@@ -16,7 +16,7 @@ import { ModuleLoader } from './modules.ts';
 import { CheckpointDiverged, Run } from './run.ts';
 import type { LiveContextHandle, LiveHeapCache } from './live-heaps.ts';
 import { Scheduler, type Ticket } from './scheduler.ts';
-import { ThreadNice, type RunsCpu } from './thread-nice.ts';
+import { isolateThreadsSettled, ThreadNice, type RunsCpu } from './thread-nice.ts';
 import { IdleGroup } from './idle-group.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
@@ -559,6 +559,7 @@ class IsolateEngine implements Engine {
     await this.pool.whenReplenished();
     await this.sources.close();
     await niceStopped;
+    await isolateThreadsSettled();
   }
 }
 

@@ -281,3 +281,34 @@ export class ThreadNice {
     if (othersSeen < this.others.size) this.others.clear();
   }
 }
+
+/** Isolate threads of this process that are runnable now (the main thread is not counted). */
+export function runnableIsolateThreads(): number {
+  let runnable = 0;
+  for (const entry of readdirSync('/proc/self/task')) {
+    const tid = Number(entry);
+    if (tid === process.pid) continue;
+    const state = threadState(tid);
+    if (state !== null && state.runnable && state.name === isolateThreadName) runnable++;
+  }
+  return runnable;
+}
+
+/**
+ * Waits until no isolate thread has been runnable at three looks in a row, 5 ms apart, or
+ * `boundMs` have passed. A disposed isolate's thread may still run a task V8 queued for it (an
+ * incremental marking step, seen with gdb): a process that exits meanwhile can crash on its way
+ * out (SIGSEGV in V8's ArrayBufferSweeper while node tears down), turning a clean stop into 139.
+ */
+export async function isolateThreadsSettled(boundMs = 2_000): Promise<void> {
+  const endMs = performance.now() + boundMs;
+  let quietLooks = 0;
+  while (quietLooks < 3 && performance.now() < endMs) {
+    try {
+      quietLooks = runnableIsolateThreads() === 0 ? quietLooks + 1 : 0;
+    } catch {
+      return; // No /proc here: nothing to look at.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
