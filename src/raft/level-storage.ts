@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Level } from 'level';
 import { assert, McpV8Error } from '../errors.ts';
+import { syncPath } from '../storage/sync-path.ts';
 import type { Entry, HardState, RaftBoot, Ready, Snapshot } from './types.ts';
 
 const hardStateKey = 'h';
@@ -326,7 +327,7 @@ export class LevelStorage {
       await file.close();
     }
     await rename(temporary, join(this.snapshotDir, name));
-    await syncDirectory(this.snapshotDir);
+    await syncPath(this.snapshotDir);
     if (this.staged !== null && this.staged.data_file !== name) await this.removeSnapshotFile(this.staged.data_file);
     this.staged = { index: snapshot.index, term: snapshot.term, config: snapshot.config, data_file: name, data_bytes: bytes, data_crc32: crc };
   }
@@ -349,12 +350,3 @@ export class LevelStorage {
 
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
 
-/** fsync a folder, so a file renamed into it is there after a crash. */
-async function syncDirectory(path: string): Promise<void> {
-  const directory = await openFile(path, 'r');
-  try {
-    await directory.sync();
-  } finally {
-    await directory.close();
-  }
-}

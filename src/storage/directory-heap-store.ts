@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { McpV8Error } from '../errors.ts';
 import { checkHeapId, heapIdOf, heapNotFound, verified, type HeapStore } from './heap-store.ts';
 import { HeapJournal, heapFile, type JournalTimings } from './heap-journal.ts';
+import { syncPath } from './sync-path.ts';
 
 export async function writeFileAtomic(path: string, directory: string, bytes: Uint8Array): Promise<void> {
   const temporary = join(directory, `.tmp-${randomBytes(8).toString('hex')}`);
@@ -25,12 +26,7 @@ export async function writeFileAtomic(path: string, directory: string, bytes: Ui
     await rm(temporary, { force: true });
     throw error;
   }
-  const folder = await open(directory, 'r');
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
-  }
+  await syncPath(directory);
 }
 
 export class DirectoryHeapStore implements HeapStore {

@@ -14,13 +14,14 @@
 // its first bad frame: a write that failed or was torn by a crash ends it (the segment is sealed
 // then, so nothing is ever appended after a torn frame), and none of its frames was answered.
 import { closeSync, fdatasync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { McpV8Error, assert } from '../errors.ts';
 import { heapIdOf } from './heap-store.ts';
+import { syncPath } from './sync-path.ts';
 
 const fdatasyncAsync = promisify(fdatasync);
 const frameMagic = 0x4d563848; // 'MV8H'
@@ -77,16 +78,6 @@ export function framesOf(data: Buffer): Array<{ id: string; bytes: Buffer }> {
     at = end;
   }
   return frames;
-}
-
-/** Syncs a file or folder by path (open, fsync, close on the libuv pool). */
-async function syncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Writes `bytes` to `file` through a temporary name in its folder, not synced (the journal holds them). */
