@@ -17,8 +17,9 @@
 // Besides the runner's figures it prints the CPU the three nodes (and nginx) used per run, from /proc,
 // each process's by kind of thread, the log entries committed per run and the Raft requests (and
 // their bytes) each node took per run (GET /raft/status `requests_in`).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { topology } from '../deploy/topology.ts';
@@ -285,7 +286,13 @@ async function runMode(args: Args, mode: Mode, records: RunRecord[], notes: stri
         }
       }
       if (args.targets.includes('single')) {
+        // The cluster's writes still dirty in the page cache would be the single node's to flush at
+        // its heap journal's first syncfs (`sync -f`): flushed here, and timed.
+        const syncStartMs = performance.now();
+        const synced = spawnSync('sync', ['-f', tmpdir()]).status === 0;
+        const syncNote = `  before it: sync -f of the temp filesystem ${synced ? `took ${(performance.now() - syncStartMs).toFixed(0)} ms` : 'failed'}`;
         const { report, costs } = await runSingle(args, mode, rate);
+        costs.unshift(syncNote);
         const record: RunRecord = { target: 'mcp-v8', topology: `single-${mode}${chained}`, round, command: null, report };
         add(record, `${record.topology} ${rate}/s round ${round}:`, costs);
       }

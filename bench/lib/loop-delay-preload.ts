@@ -4,11 +4,16 @@
 //   loop-delay <max ms> <unix ms>
 // A stall (a long synchronous task, a GC pause, the process waiting for a core) shows as a second
 // with a large max. Written with process.stderr.write, not a logger: it must not depend on the app.
+// Worker threads inherit NODE_OPTIONS, so the preload runs in the source workers too: only the
+// process's own event loop reports.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { isMainThread } from 'node:worker_threads';
 
-const histogram = monitorEventLoopDelay({ resolution: 10 });
-histogram.enable();
-setInterval(() => {
-  process.stderr.write(`loop-delay ${(histogram.max / 1e6).toFixed(1)} ${Date.now()}\n`);
-  histogram.reset();
-}, 1_000).unref();
+if (isMainThread) {
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  setInterval(() => {
+    process.stderr.write(`loop-delay ${(histogram.max / 1e6).toFixed(1)} ${Date.now()}\n`);
+    histogram.reset();
+  }, 1_000).unref();
+}
