@@ -2,9 +2,10 @@
 // machine, beside a single node. Time to result: one POST /api/exec {code, wait_ms} per iteration
 // (bench/lib/runner.ts, scenario 'result'); an iteration succeeds when its record is completed.
 // The cluster is `npm run cluster` itself (scripts/cluster.ts: three node processes and Debian's
-// nginx round-robin in front), on a free port range, fresh for each mode; the stateless rows run it
-// with `--stateless`. Each rate is measured in turns: through nginx, round-robin over the three
-// nodes' HTTP ports from the generator (as the reference's load test did), and a fresh single node.
+// nginx round-robin in front), on a free port range, fresh for each rate and round; the stateless
+// rows run it with `--stateless`. Each rate is measured in turns: through nginx, round-robin over
+// the three nodes' HTTP ports from the generator (as the reference's load test did), then, once
+// the cluster is stopped, a fresh single node (the cores are its alone, as the cluster's were).
 //   node bench/cluster-load.ts                                  the whole table, 20 s per run
 //   node bench/cluster-load.ts --modes stateful --rates-stateful 200 --duration 10 --rounds 2
 //   --targets nginx,rr,single   which of the three to run;  --chained: each VU resumes its previous heap
@@ -12,11 +13,13 @@
 //   --profile DIR               the nodes write V8 CPU profiles (--cpu-prof) into DIR (stopped with SIGTERM)
 //   --share-machine             `npm run cluster -- --share-machine`: each node keeps a third of the live heaps
 //   --lease-reads               `npm run cluster -- --lease-reads`: reads served under the leader's lease (--raft-lease-reads)
+//   --loop-delay                each node reports its event loop's longest delay per second (bench/lib/loop-delay-preload.ts)
 // Besides the runner's figures it prints the CPU the three nodes (and nginx) used per run, from /proc,
 // each process's by kind of thread, the log entries committed per run and the Raft requests (and
 // their bytes) each node took per run (GET /raft/status `requests_in`).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { topology } from '../deploy/topology.ts';
@@ -36,7 +39,7 @@ function parse() {
     options: {
       modes: { type: 'string' }, 'rates-stateless': { type: 'string' }, 'rates-stateful': { type: 'string' },
       targets: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, rounds: { type: 'string' },
-      chained: { type: 'boolean' }, sessions: { type: 'string' }, profile: { type: 'string' }, out: { type: 'string' }, 'share-machine': { type: 'boolean' }, 'lease-reads': { type: 'boolean' },
+      chained: { type: 'boolean' }, sessions: { type: 'string' }, profile: { type: 'string' }, out: { type: 'string' }, 'share-machine': { type: 'boolean' }, 'lease-reads': { type: 'boolean' }, 'loop-delay': { type: 'boolean' },
     },
     strict: true,
   });
@@ -51,7 +54,7 @@ function parse() {
     modes: modes as Mode[], targets: targets as Target[],
     rates: { stateless: rates('rates-stateless', values['rates-stateless'], '100,200,500,1000'), stateful: rates('rates-stateful', values['rates-stateful'], '100,200') },
     durationS: numberArg('duration', values.duration, 20, 0.1), warmupS: numberArg('warmup', values.warmup, 2, 0),
-    rounds: numberArg('rounds', values.rounds, 1, 1), chained: values.chained === true, sessions: Math.floor(numberArg('sessions', values.sessions, 0, 1)), profile: values.profile, out: values.out, shareMachine: values['share-machine'] === true, leaseReads: values['lease-reads'] === true,
+    rounds: numberArg('rounds', values.rounds, 1, 1), chained: values.chained === true, sessions: Math.floor(numberArg('sessions', values.sessions, 0, 1)), profile: values.profile, out: values.out, shareMachine: values['share-machine'] === true, leaseReads: values['lease-reads'] === true, loopDelay: values['loop-delay'] === true,
   };
 }
 
@@ -63,9 +66,29 @@ interface LocalCluster {
   nodeUrls: string[];
   /** The nodes' cluster ports' base URLs (GET /raft/status), in the order of nodeUrls. */
   raftUrls: string[];
+  /** Each node's longest event-loop delay per second (`--loop-delay`), by node name. */
+  loopDelays: ReadonlyMap<string, readonly LoopDelay[]>;
   /** The node processes and nginx's (the script's children and theirs), for their CPU time. */
   pids(): number[];
   stop(): Promise<void>;
+}
+
+interface LoopDelay {
+  maxMs: number;
+  atMs: number;
+}
+
+/** Seconds of loop delay kept per node (an hour): the lines of the measured window are read after it. */
+const loopDelaysKeptMax = 3600;
+
+/** Each node's event-loop delay over [fromMs, toMs]: the median and the largest of its per-second maxima, and the seconds past 100 ms. */
+function loopDelayLines(cluster: LocalCluster, fromMs: number, toMs: number): string[] {
+  return [...cluster.loopDelays].sort((a, b) => a[0].localeCompare(b[0])).map(([node, list]) => {
+    const maxima = list.filter((second) => second.atMs > fromMs && second.atMs <= toMs + 1_000).map((second) => second.maxMs).sort((a, b) => a - b);
+    if (maxima.length === 0) return `  ${node}: no loop-delay lines`;
+    const median = maxima[Math.floor(maxima.length / 2)]!;
+    return `  ${node}: event loop late by at most ${median.toFixed(0)} ms in the median second, ${maxima.at(-1)!.toFixed(0)} ms in the worst; ${maxima.filter((ms) => ms >= 100).length} of ${maxima.length} s had a delay of 100 ms or more`;
+  });
 }
 
 function childPids(pid: number): number[] {
@@ -77,19 +100,37 @@ function childPids(pid: number): number[] {
 }
 
 /** `npm run cluster` on a free port range; resolves once nginx and every node answer /healthz with a leader. */
-async function startLocalCluster(mode: Mode, profileDir: string | undefined, shareMachine: boolean, leaseReads: boolean): Promise<LocalCluster> {
+async function startLocalCluster(mode: Mode, args: Args): Promise<LocalCluster> {
   const offset = await freeOffset([...topology.nodes.flatMap((node) => [node.httpPort, node.clusterPort]), topology.loadBalancerPort]);
   const nodes = shiftedNodes(offset);
-  const env = profileDir === undefined ? process.env : { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}` };
-  const script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('bench-cluster-load'), ...(mode === 'stateless' ? ['--stateless'] : []), ...(shareMachine ? ['--share-machine'] : []), ...(leaseReads ? ['--lease-reads'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
+  const nodeOptions = [
+    ...(args.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${args.profile}`]),
+    ...(args.loopDelay ? [`--import=${join(repoRoot, 'bench', 'lib', 'loop-delay-preload.ts')}`] : []),
+  ];
+  const env = nodeOptions.length === 0 ? process.env : { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${nodeOptions.join(' ')}` };
+  const script = spawn(process.execPath, ['--no-node-snapshot', join(repoRoot, 'scripts', 'cluster.ts'), '--port-offset', String(offset), '--data-dir', tempDir('bench-cluster-load'), ...(mode === 'stateless' ? ['--stateless'] : []), ...(args.shareMachine ? ['--share-machine'] : []), ...(args.leaseReads ? ['--lease-reads'] : [])], { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
   let log = '';
-  script.stderr!.setEncoding('utf8').on('data', (chunk: string) => { log = (log + chunk).slice(-20_000); });
+  const loopDelays = new Map<string, LoopDelay[]>();
+  let partial = '';
+  script.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    log = (log + chunk).slice(-20_000);
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const match = /^\[(\w+)\] loop-delay ([\d.]+) (\d+)$/.exec(line);
+      if (match === null) continue;
+      const list = loopDelays.get(match[1]!) ?? [];
+      loopDelays.set(match[1]!, list);
+      list.push({ maxMs: Number(match[2]), atMs: Number(match[3]) });
+      if (list.length > loopDelaysKeptMax) list.shift();
+    }
+  });
   const closed = new Promise<void>((resolve) => script.once('close', () => resolve()));
   const lbUrl = `http://127.0.0.1:${topology.loadBalancerPort + offset}`;
   const nodeUrls = nodes.map((node) => `http://127.0.0.1:${node.httpPort}`);
   const raftUrls = nodes.map((node) => `http://127.0.0.1:${node.clusterPort}`);
   const cluster: LocalCluster = {
-    script, lbUrl, nodeUrls, raftUrls,
+    script, lbUrl, nodeUrls, raftUrls, loopDelays,
     // (nginx's worker is a child of its master.)
     pids: () => childPids(script.pid!).flatMap((pid) => [pid, ...childPids(pid)]),
     stop: async () => {
@@ -128,10 +169,12 @@ async function runCluster(args: Args, cluster: LocalCluster, target: 'nginx' | '
   const cpu0 = pids.map(processCpuS);
   const threads0 = pids.map(threadCpu);
   const raft0 = await raftCounts(cluster);
+  const fromMs = Date.now();
   const report = await runLoad({ ...options, warmupS: 0 });
+  const toMs = Date.now();
   const cpuS = pids.map((pid, i) => processCpuS(pid) - cpu0[i]!).reduce((a, b) => a + b, 0);
   const runs = Math.max(1, report.iterations.finished);
-  const costs = [...threadLines(pids, threads0, runs), ...raftLines(raft0, await raftCounts(cluster), runs)];
+  const costs = [...threadLines(pids, threads0, runs), ...raftLines(raft0, await raftCounts(cluster), runs), ...(args.loopDelay ? loopDelayLines(cluster, fromMs, toMs) : [])];
   // The runner counts CPU only for one server pid: this is the three nodes' and nginx's, over the measured window.
   return { report, cpuMsPerRun: (cpuS * 1000) / runs, costs };
 }
@@ -213,39 +256,55 @@ async function runSingle(args: Args, mode: Mode, rate: number): Promise<{ report
   }
 }
 
+/**
+ * The rows of one mode: per round and rate, the cluster rows on a cluster started for them and
+ * stopped before the single node's row. A cluster left up beside the single node (as before)
+ * took the machine's cores from it: after a stateful row its three idle nodes still used a core's
+ * 12 % (timers, heartbeats, what the load left them), and the single row fell from 200/s alone to
+ * 33–58/s (bench/RESULTS.md, "The stateful cluster at 200/s").
+ */
+async function runMode(args: Args, mode: Mode, records: RunRecord[], notes: string[]): Promise<void> {
+  const chained = args.chained ? '-chained' : args.sessions > 0 ? `-${args.sessions}-sessions` : '';
+  const clusterTargets = args.targets.filter((target) => target !== 'single');
+  const add = (record: RunRecord, heading: string, costs: string[]) => {
+    records.push(record);
+    notes.push(heading, ...costs);
+    process.stderr.write(`${[heading, ...costs].join('\n')}\n${runLine(record)}\n`);
+  };
+  for (let round = 1; round <= args.rounds; round++) {
+    for (const rate of args.rates[mode]) {
+      if (clusterTargets.length > 0) {
+        const cluster = await startLocalCluster(mode, args);
+        try {
+          for (const target of clusterTargets) {
+            const { report, cpuMsPerRun, costs } = await runCluster(args, cluster, target as 'nginx' | 'rr', rate);
+            const record: RunRecord = { target: 'mcp-v8', topology: `cluster-${mode}${chained} (${target === 'nginx' ? 'nginx' : 'round-robin'})`, round, command: null, report };
+            add(record, `${record.topology} ${rate}/s round ${round}: nodes + nginx ${cpuMsPerRun.toFixed(2)} ms CPU per run`, costs);
+          }
+        } finally {
+          await cluster.stop();
+        }
+      }
+      if (args.targets.includes('single')) {
+        // The cluster's writes still dirty in the page cache would be the single node's to flush at
+        // its heap journal's first syncfs (`sync -f`): flushed here, and timed.
+        const syncStartMs = performance.now();
+        const synced = spawnSync('sync', ['-f', tmpdir()]).status === 0;
+        const syncNote = `  before it: sync -f of the temp filesystem ${synced ? `took ${(performance.now() - syncStartMs).toFixed(0)} ms` : 'failed'}`;
+        const { report, costs } = await runSingle(args, mode, rate);
+        costs.unshift(syncNote);
+        const record: RunRecord = { target: 'mcp-v8', topology: `single-${mode}${chained}`, round, command: null, report };
+        add(record, `${record.topology} ${rate}/s round ${round}:`, costs);
+      }
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const args = parse();
   const records: RunRecord[] = [];
   const notes: string[] = [];
-  const chained = args.chained ? '-chained' : args.sessions > 0 ? `-${args.sessions}-sessions` : '';
-  for (const mode of args.modes) {
-    const clusterTargets = args.targets.filter((target) => target !== 'single');
-    const cluster = clusterTargets.length === 0 ? null : await startLocalCluster(mode, args.profile, args.shareMachine, args.leaseReads);
-    try {
-      for (let round = 1; round <= args.rounds; round++) {
-        for (const rate of args.rates[mode]) {
-          for (const target of args.targets) {
-            let record: RunRecord;
-            if (target === 'single') {
-              const { report, costs } = await runSingle(args, mode, rate);
-              record = { target: 'mcp-v8', topology: `single-${mode}${chained}`, round, command: null, report };
-              notes.push(`${record.topology} ${rate}/s round ${round}:`, ...costs);
-              process.stderr.write(`${notes.at(-1 - costs.length)}\n${costs.join('\n')}\n`);
-            } else {
-              const { report, cpuMsPerRun, costs } = await runCluster(args, cluster!, target, rate);
-              record = { target: 'mcp-v8', topology: `cluster-${mode}${chained} (${target === 'nginx' ? 'nginx' : 'round-robin'})`, round, command: null, report };
-              notes.push(`${record.topology} ${rate}/s round ${round}: nodes + nginx ${cpuMsPerRun.toFixed(2)} ms CPU per run`, ...costs);
-              process.stderr.write(`${notes.slice(-1 - costs.length).join('\n')}\n`);
-            }
-            records.push(record);
-            process.stderr.write(`${runLine(record)}\n`);
-          }
-        }
-      }
-    } finally {
-      await cluster?.stop();
-    }
-  }
+  for (const mode of args.modes) await runMode(args, mode, records, notes);
   const result = { machine: machine(), argv: process.argv.slice(2), records, notes };
   if (args.out !== undefined) writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${markdownTable(summarizeAb(records))}\n\n${notes.join('\n')}\n`);

@@ -1,6 +1,7 @@
 // The session store and the heap store of a cluster node, on the Raft log: writes are commands
 // applied once by every replica (ClusterNode.write, forwarded to the leader), reads pass a ReadIndex
 // barrier first (ClusterNode.read), so any node answers with every acknowledged write in view.
+import { isUtf8 } from 'node:buffer';
 import { McpV8Error } from '../errors.ts';
 import type { HeapStore } from '../storage/heap-store.ts';
 import { checkHeapId, heapIdOf, heapNotFound, verified, type HeapCommit } from '../storage/heap-store.ts';
@@ -43,6 +44,17 @@ export class ReplicatedSessions implements SessionStore {
 }
 
 /**
+ * A record's bytes as the text the log carries. Valid UTF-8 decodes to text that encodes back to
+ * the same bytes, so the record keeps its id (the hash of its bytes) on every node; the check
+ * costs a scan, where encoding the text again and hashing it (as before) cost a copy and a SHA-256
+ * on the run's node for every record.
+ */
+function recordText(bytes: Uint8Array): string {
+  if (!isUtf8(bytes)) throw new McpV8Error('INVALID_ARGUMENT', 'a replicated heap record must be UTF-8 text');
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
+
+/**
  * Heap records replicated through the log itself (the default with no shared store): a record is
  * committed on a quorum before its id is handed out, so a node dying loses no heap. Records are
  * content-addressed, so one found locally is current; one not found is looked for again after a
@@ -58,9 +70,7 @@ export class ReplicatedHeapStore implements HeapStore {
   async put(bytes: Uint8Array): Promise<string> {
     const heap = heapIdOf(bytes);
     if (this.node.machine.heapRecord(heap) !== undefined) return heap;
-    const record = Buffer.from(bytes).toString('utf8');
-    if (heapIdOf(Buffer.from(record, 'utf8')) !== heap) throw new McpV8Error('INVALID_ARGUMENT', 'a replicated heap record must be UTF-8 text');
-    await this.node.write({ type: 'heap.put', heap, record, node: this.node.name });
+    await this.node.write({ type: 'heap.put', heap, record: recordText(bytes), node: this.node.name });
     return heap;
   }
 
@@ -69,9 +79,7 @@ export class ReplicatedHeapStore implements HeapStore {
     const heap = heapIdOf(bytes);
     if (heap !== commit.heap) throw new McpV8Error('INVALID_ARGUMENT', 'a heap is committed with its own record');
     if (this.node.machine.heapRecord(heap) !== undefined) return this.node.write(commit);
-    const record = Buffer.from(bytes).toString('utf8');
-    if (heapIdOf(Buffer.from(record, 'utf8')) !== heap) throw new McpV8Error('INVALID_ARGUMENT', 'a replicated heap record must be UTF-8 text');
-    return this.node.write({ type: 'heap.save', record, node: this.node.name, commit });
+    return this.node.write({ type: 'heap.save', record: recordText(bytes), node: this.node.name, commit });
   }
 
   private async find(id: string): Promise<string | undefined> {

@@ -24,7 +24,7 @@
 // alone still let a lowered spinner finish its ≈ 3 ms slice before a woken neighbour ran), made
 // idle while short runs are about: from a run's start beside lowered threads until `idleHoldMs`
 // after the looks last saw one executing.
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import os from 'node:os';
 import type { IdleGroup } from './idle-group.ts';
 import { isolatedVmBuild } from './isolated-vm-build.ts';
@@ -72,12 +72,32 @@ export interface NiceSource {
   stuck(): boolean;
 }
 
+/**
+ * One buffer for every /proc read of the looks. readFileSync sizes a file by fstat, which says 0
+ * for /proc files, and then reads into a fresh 64 KiB buffer per call: under load, with the looks
+ * running every 10 ms over every thread, those allocations were 5 % of a cluster leader's event
+ * loop and the looks 11 % (bench/RESULTS.md, "The stateful cluster at 200/s").
+ */
+const procBuffer = Buffer.allocUnsafe(16 * 1024);
+
 /** /proc/self/task/<tid>/<file>, or null once the thread is gone (or the kernel has no such file). */
 function taskFile(tid: number, file: string): string | null {
+  const path = `/proc/self/task/${tid}/${file}`;
+  let fd: number;
   try {
-    return readFileSync(`/proc/self/task/${tid}/${file}`, 'latin1');
+    fd = openSync(path, 'r');
   } catch {
     return null;
+  }
+  try {
+    let length = 0;
+    for (let read = -1; read !== 0 && length < procBuffer.length; length += read) read = readSync(fd, procBuffer, length, procBuffer.length - length, null);
+    // A file longer than the buffer (none of stat or sched is): read whole, the slow way.
+    return length < procBuffer.length ? procBuffer.toString('latin1', 0, length) : readFileSync(path, 'latin1');
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
   }
 }
 

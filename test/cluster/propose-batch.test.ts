@@ -10,11 +10,29 @@ import { batchCharsMax, parseProposeBody, ProposalBatcher, proposalsPerBatchMax,
 
 function recorder(answer: (batch: ForwardedWrite[]) => unknown = (batch) => ({ results: batch.map((_, i) => ({ value: i })) })) {
   const posts: Array<{ addr: string; batch: ForwardedWrite[]; timeoutMs: number }> = [];
+  // A clock that stands still unless a test moves it: the deadlines sent are exact.
+  const clock = { ms: 1_000 };
   const batcher = new ProposalBatcher(async (addr, batch, timeoutMs) => {
     posts.push({ addr, batch, timeoutMs });
     return answer(batch);
-  });
-  return { posts, batcher };
+  }, () => clock.ms);
+  return { posts, batcher, clock };
+}
+
+/** A leader whose answers the test gives by hand: every post waits until `answer(i)`. */
+function heldLeader() {
+  const posts: Array<{ batch: ForwardedWrite[]; timeoutMs: number; answer: () => void; fail: (error: Error) => void }> = [];
+  const waiters: Array<() => void> = [];
+  const clock = { ms: 0 };
+  const batcher = new ProposalBatcher((_addr, batch, timeoutMs) => new Promise((resolve, reject) => {
+    posts.push({ batch, timeoutMs, answer: () => resolve({ results: batch.map((write) => ({ value: Number(write.data.slice(1)) })) }), fail: reject });
+    for (const wake of waiters.splice(0)) wake();
+  }), () => clock.ms);
+  /** Resolves once `count` posts were made. */
+  const posted = async (count: number) => {
+    while (posts.length < count) await new Promise<void>((resolve) => waiters.push(resolve));
+  };
+  return { posts, batcher, clock, posted };
 }
 
 test('the writes of one turn leave in one request per leader, each answered with its own value', async () => {
@@ -34,7 +52,51 @@ test('a batch is cut at proposalsPerBatchMax writes and batchCharsMax characters
   const big = 'x'.repeat(batchCharsMax);
   const large = [batcher.propose('c:1', 'y', 1_000), batcher.propose('c:1', big, 1_000), batcher.propose('c:1', big, 1_000)];
   await Promise.all([...small, ...large]);
-  assert.deepEqual(posts.map((post) => [post.addr, post.batch.length]), [['a:1', proposalsPerBatchMax], ['a:1', 3], ['c:1', 1], ['c:1', 1], ['c:1', 1]]);
+  const lengths = (addr: string) => posts.filter((post) => post.addr === addr).map((post) => post.batch.length);
+  assert.deepEqual(lengths('a:1'), [proposalsPerBatchMax, 3]);
+  assert.deepEqual(lengths('c:1'), [1, 1, 1]);
+});
+
+test('while a batch is in flight to a leader, the writes forwarded meanwhile wait and leave together once it is answered, each with what is left of its deadline', async () => {
+  const { posts, batcher, clock, posted } = heldLeader();
+  const first = batcher.propose('a:1', 'w1', 1_000);
+  await posted(1);
+  assert.deepEqual(posts[0]!.batch, [{ data: 'w1', timeout_ms: 1_000 }], 'a write with nothing in flight leaves at once');
+  // Three writes in three later turns, while w1's batch waits for its answer: none is sent yet.
+  clock.ms = 40;
+  const second = batcher.propose('a:1', 'w2', 1_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  clock.ms = 100;
+  const third = batcher.propose('a:1', 'w3', 500);
+  await new Promise((resolve) => setImmediate(resolve));
+  const other = batcher.propose('b:1', 'w9', 1_000);
+  await posted(2);
+  assert.equal(posts.length, 2, 'another leader is not held up');
+  assert.deepEqual(posts[1]!.batch.map((write) => write.data), ['w9']);
+  clock.ms = 250;
+  posts[0]!.answer();
+  assert.equal(await first, 1);
+  await posted(3);
+  // w2 asked for 1,000 ms at 40 and w3 for 500 at 100: at 250 they have 790 and 350 left.
+  assert.deepEqual(posts[2]!.batch, [{ data: 'w2', timeout_ms: 790 }, { data: 'w3', timeout_ms: 350 }]);
+  assert.equal(posts[2]!.timeoutMs, 790);
+  posts[2]!.answer();
+  posts[1]!.answer();
+  assert.deepEqual(await Promise.all([second, third, other]), [2, 3, 9]);
+});
+
+test('a batch in flight that fails fails its own writes only: the writes that waited for it are sent next', async () => {
+  const { posts, batcher, posted } = heldLeader();
+  const first = batcher.propose('a:1', 'w1', 1_000);
+  await posted(1);
+  const second = batcher.propose('a:1', 'w2', 1_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  posts[0]!.fail(new McpV8Error('NO_QUORUM', 'cluster peer a:1 did not answer'));
+  await assert.rejects(first, (error: unknown) => isMcpV8Error(error) && error.code === 'NO_QUORUM');
+  await posted(2);
+  assert.deepEqual(posts[1]!.batch.map((write) => write.data), ['w2']);
+  posts[1]!.answer();
+  assert.equal(await second, 2);
 });
 
 test('a write refused inside a batch fails alone, with its code; an unanswered batch fails every write', async () => {
