@@ -1,0 +1,118 @@
+// Console batches between the isolates' callbacks and the runs' sinks (src/exec/console-queue.ts,
+// issue 18 item 3): queued in the callback, handed over a slice per event-loop turn, the waiting
+// runs taking turns; past the queue's bound handed over at once, in order. With a real engine: a
+// flood of 1 MB lines reaches the host over as many event-loop turns as it has batches, so other
+// work (a neighbour's request) gets the main thread between two of them (before, all of them
+// were checked and stored in one go).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConsoleQueue, queuedCharsMax, sliceCharsMax } from '../../src/exec/console-queue.ts';
+import { consoleTruncatedLine } from '../../src/exec/outcome.ts';
+import { engineForFile } from './harness.ts';
+
+/** A queue whose turns the test runs by hand. */
+function manual(): { queue: ConsoleQueue; turn: () => boolean; delivered: string[] } {
+  let next: (() => void) | null = null;
+  const queue = new ConsoleQueue((slice) => {
+    assert.equal(next, null, 'one turn scheduled at a time');
+    next = slice;
+    return setImmediate(() => undefined);
+  });
+  return {
+    queue,
+    delivered: [],
+    turn: () => {
+      const slice = next;
+      next = null;
+      slice?.();
+      return slice !== null;
+    },
+  };
+}
+
+describe('ConsoleQueue', () => {
+  test('a callback only queues; batches go out in later turns, in order, a slice per turn', () => {
+    const { queue, turn, delivered } = manual();
+    const route = { deliver: (batch: unknown) => delivered.push(String(batch)) };
+    const big = 'x'.repeat(sliceCharsMax);
+    queue.push(route, 'a');
+    queue.push(route, big);
+    queue.push(route, 'b');
+    queue.push(route, 'c');
+    assert.deepEqual(delivered, [], 'nothing handed over in the callback');
+    assert.equal(queue.queued, 3 + sliceCharsMax);
+    assert.ok(turn());
+    assert.deepEqual(delivered, ['a', big], 'a turn stops once it handed over sliceCharsMax characters');
+    assert.ok(turn());
+    assert.deepEqual(delivered, ['a', big, 'b', 'c']);
+    assert.equal(turn(), false, 'nothing left: no turn scheduled');
+    assert.equal(queue.queued, 0);
+  });
+
+  test('runs with batches waiting take turns, one batch each', () => {
+    const { queue, turn, delivered } = manual();
+    const flood = { deliver: (batch: unknown) => delivered.push(`flood ${String(batch).length}`) };
+    const neighbour = { deliver: (batch: unknown) => delivered.push(`neighbour ${String(batch)}`) };
+    for (let index = 0; index < 4; index++) queue.push(flood, 'x'.repeat(sliceCharsMax));
+    queue.push(neighbour, 'hello');
+    queue.push(neighbour, 'world');
+    assert.ok(turn());
+    assert.deepEqual(delivered, [`flood ${sliceCharsMax}`]);
+    assert.ok(turn());
+    assert.deepEqual(delivered.slice(1), ['neighbour hello', `flood ${sliceCharsMax}`], 'the neighbour\'s batch went before the flood\'s second');
+    assert.ok(turn());
+    assert.deepEqual(delivered.slice(3), ['neighbour world', `flood ${sliceCharsMax}`]);
+    while (turn());
+    assert.equal(delivered.length, 6);
+  });
+
+  test('what is not a string is queued and handed over as it came (the sink refuses it)', () => {
+    const { queue, turn } = manual();
+    const got: unknown[] = [];
+    queue.push({ deliver: (batch) => got.push(batch) }, null);
+    queue.push({ deliver: (batch) => got.push(batch) }, { length: 1e12 });
+    assert.equal(queue.queued, 2, 'counted as one character each, whatever length it claims');
+    while (turn());
+    assert.deepEqual(got, [null, { length: 1e12 }]);
+  });
+
+  test(`past ${queuedCharsMax / 1024 / 1024} Mi characters waiting, a route's batches are handed over at once, in order`, () => {
+    const { queue, turn } = manual();
+    const got: string[] = [];
+    const route = { deliver: (batch: unknown) => got.push(String(batch).slice(0, 1)) };
+    const other = { deliver: (batch: unknown) => got.push(`other ${String(batch).slice(0, 1)}`) };
+    const quarter = queuedCharsMax / 4;
+    for (const letter of ['a', 'b', 'c', 'd']) queue.push(letter === 'c' ? other : route, letter.repeat(quarter));
+    assert.deepEqual(got, []);
+    queue.push(route, 'e');
+    assert.deepEqual(got, ['a', 'b', 'd', 'e'], 'the route\'s waiting batches, then the new one');
+    assert.equal(queue.queued, quarter, 'the other route\'s batch still waits');
+    while (turn());
+    assert.deepEqual(got.slice(4), ['other c']);
+    assert.equal(queue.queued, 0);
+  });
+});
+
+const { run } = await engineForFile(1);
+
+describe('a flood of 1 MB lines through a real engine', () => {
+  test('its batches reach the host one per turn of the event loop, cut at the cap', async () => {
+    // A chain of immediates counts the turns of the event loop while the run goes on.
+    let turns = 0;
+    let counting = true;
+    const count = () => { turns++; if (counting) setImmediate(count); };
+    setImmediate(count);
+    const turnOfLine: number[] = [];
+    const ran = await run("const mb = 'x'.repeat(1e6); for (let i = 0; i < 100; i++) console.log(mb); 'done'", { memoryMb: 64, onLine: () => turnOfLine.push(turns) });
+    counting = false;
+    assert.deepEqual([ran.status, ran.result], ['completed', 'done']);
+    assert.equal(ran.lines.length, 34, '33 lines of 1 MB fit in 32 MiB (bytes plus one per line), then the truncation line');
+    assert.equal(ran.lines.at(-1), consoleTruncatedLine);
+    // The sandbox sends a batch once it holds 1 MiB of characters (or at once, its first 20 batches
+    // of every 10 ms): one or two of these lines each. No turn took more than one batch.
+    const linesPerTurn = new Map<number, number>();
+    for (const turn of turnOfLine.slice(0, -1)) linesPerTurn.set(turn, (linesPerTurn.get(turn) ?? 0) + 1);
+    assert.ok(Math.max(...linesPerTurn.values()) <= 2, `1 MB lines per turn of the event loop: ${[...linesPerTurn.values()].join(',')}`);
+    assert.ok(linesPerTurn.size >= 17, `over ${linesPerTurn.size} turns`);
+  });
+});
