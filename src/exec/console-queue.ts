@@ -12,19 +12,42 @@
 // run's lines. A run's outcome still waits until every batch its sandbox sent was handed over
 // (run.ts, `drainOutput`: `batchesReceived` counts handed-over batches).
 //
+// Throttled: batches enter the host at `rateCharsPerS` at most, after a burst of `burstChars`.
+// Each MB of output costs the host ≈ 2.7 ms of main thread (checks, counts, the store's batch)
+// and ≈ 2.3 ms of LevelDB's threads (its log and memtable, then compaction), measured on this
+// machine; a client that sent 100 × 1 MB floods one after the other kept about a core busy at
+// normal priority, and a neighbour's `1+1` took 8–15 times its quiet p95 (bench/RESULTS.md). At
+// the rate, a flood takes ≈ 4 % of the main thread; its run waits for its output to be taken (a
+// 32 MiB flood ≈ 2 s, within its timeout like any of its work), and a client printing flood
+// after flood gets no more host time than the rate. Output below the burst goes at once.
+//
 // Bounded: batches waiting here hold at most `queuedCharsMax` characters in all; past that a
-// batch is handed over at once, in its callback, as before (the sandbox caps each run at 32 MiB,
-// so only many floods at once get there).
+// batch is handed over at once, in its callback, unthrottled (the sandbox caps each run at 32 MiB,
+// so only several floods at once get there).
 
 /** Characters of batches handed over per turn of the event loop (at least one batch). */
 export const sliceCharsMax = 256 * 1024;
+/** Characters of batches handed over per second at most, once the burst is spent. */
+export const rateCharsPerS = 16 * 1024 * 1024;
+/** Characters handed over at once before the rate applies (refilled at the rate). */
+export const burstChars = 4 * 1024 * 1024;
 /** Characters waiting in the queue at most; past it batches are handed over in their callback. */
-export const queuedCharsMax = 256 * 1024 * 1024;
+export const queuedCharsMax = 64 * 1024 * 1024;
 
-/** One context's console route: `deliver` hands a batch to its run (checks, counts and stores it). */
+/**
+ * One context's console route: `deliver` hands a batch to its run (checks, counts and stores it);
+ * false when no run takes it any more (a stopped run's last batches): dropped, at no cost.
+ */
 export interface ConsoleQueueRoute {
-  deliver: (batch: unknown) => void;
+  deliver: (batch: unknown) => boolean;
 }
+
+/** Runs `slice` in a later turn of the event loop, after `delayMs` (0: the next turn). */
+export type ScheduleSlice = (slice: () => void, delayMs: number) => void;
+const scheduleSlice: ScheduleSlice = (slice, delayMs) => {
+  if (delayMs === 0) setImmediate(slice);
+  else setTimeout(slice, delayMs);
+};
 
 /** The size a batch is counted at: its length if it is a string (the sink refuses any other type). */
 const charsOf = (batch: unknown): number => (typeof batch === 'string' ? batch.length : 1);
@@ -32,11 +55,17 @@ const charsOf = (batch: unknown): number => (typeof batch === 'string' ? batch.l
 export class ConsoleQueue {
   private readonly waiting = new Map<ConsoleQueueRoute, unknown[]>();
   private queuedChars = 0;
-  private scheduled: NodeJS.Immediate | null = null;
-  private readonly schedule: (slice: () => void) => NodeJS.Immediate;
+  private scheduled = false;
+  /** Characters that may be handed over now (negative: owed, after a batch bigger than what was left). */
+  private tokens = burstChars;
+  private refilledAtMs: number;
+  private readonly schedule: ScheduleSlice;
+  private readonly nowMs: () => number;
 
-  constructor(schedule: (slice: () => void) => NodeJS.Immediate = setImmediate) {
+  constructor(schedule: ScheduleSlice = scheduleSlice, nowMs: () => number = () => performance.now()) {
     this.schedule = schedule;
+    this.nowMs = nowMs;
+    this.refilledAtMs = nowMs();
   }
 
   /** Characters of batches waiting now. */
@@ -66,15 +95,30 @@ export class ConsoleQueue {
     }
     batches.push(batch);
     this.queuedChars += chars;
-    this.scheduled ??= this.schedule(() => this.slice());
+    if (!this.scheduled) this.next();
   }
 
-  /** One turn's slice: one batch of each waiting route in turn, until `sliceCharsMax` characters. */
+  /** Adds the tokens earned since the last refill, up to the burst. */
+  private refill(): void {
+    const nowMs = this.nowMs();
+    this.tokens = Math.min(burstChars, this.tokens + ((nowMs - this.refilledAtMs) * rateCharsPerS) / 1000);
+    this.refilledAtMs = nowMs;
+  }
+
+  /** Schedules the next slice: the next turn while there are tokens, else when there will be. */
+  private next(): void {
+    this.scheduled = true;
+    this.refill();
+    this.schedule(() => this.slice(), this.tokens > 0 ? 0 : Math.ceil((-this.tokens * 1000) / rateCharsPerS) + 1);
+  }
+
+  /** One turn's slice: one batch of each waiting route in turn, until `sliceCharsMax` characters or the tokens are spent. */
   private slice(): void {
-    this.scheduled = null;
+    this.scheduled = false;
+    this.refill();
     let chars = 0;
     try {
-      while (chars < sliceCharsMax && this.waiting.size > 0) {
+      while (chars < sliceCharsMax && this.tokens > 0 && this.waiting.size > 0) {
         for (const [route, batches] of this.waiting) {
           const batch = batches.shift();
           // Taken off first: a route whose last batch goes now leaves the turn order, and one
@@ -83,13 +127,15 @@ export class ConsoleQueue {
           if (batches.length > 0) this.waiting.set(route, batches);
           const size = charsOf(batch);
           this.queuedChars -= size;
-          chars += size;
-          route.deliver(batch);
-          if (chars >= sliceCharsMax) break;
+          if (route.deliver(batch)) {
+            this.tokens -= size;
+            chars += size;
+          }
+          if (chars >= sliceCharsMax || this.tokens <= 0) break;
         }
       }
     } finally {
-      if (this.waiting.size > 0) this.scheduled ??= this.schedule(() => this.slice());
+      if (this.waiting.size > 0 && !this.scheduled) this.next();
     }
   }
 }

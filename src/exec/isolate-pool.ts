@@ -249,8 +249,10 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
   const queueRoute = {
     deliver: (batch: unknown) => {
       route.batchesReceived++;
-      route.sink?.(batch);
+      const sink = route.sink;
+      sink?.(batch);
       route.onBatch?.();
+      return sink !== null;
     },
   };
   const log = new ivm.Callback((batch: unknown) => consoleQueue.push(queueRoute, batch), { ignored: true });
