@@ -19,7 +19,9 @@
 // normal priority, and a neighbour's `1+1` took 8–15 times its quiet p95 (bench/RESULTS.md). At
 // the rate, a flood takes ≈ 4 % of the main thread; its run waits for its output to be taken (a
 // 32 MiB flood ≈ 2 s, within its timeout like any of its work), and a client printing flood
-// after flood gets no more host time than the rate. Output below the burst goes at once.
+// after flood gets no more host time than the rate. Each run's first `freeCharsPerRun` go at
+// once whatever the rate (a run that prints a few lines is never held behind a flood's debt),
+// and the rate's tokens allow a burst of `burstChars` after a quiet spell.
 //
 // Bounded: batches waiting here hold at most `queuedCharsMax` characters in all; past that a
 // batch is handed over at once, in its callback, unthrottled (the sandbox caps each run at 32 MiB,
@@ -27,19 +29,28 @@
 
 /** Characters of batches handed over per turn of the event loop (at least one batch). */
 export const sliceCharsMax = 256 * 1024;
-/** Characters of batches handed over per second at most, once the burst is spent. */
+/** Characters of batches handed over per second at most, once the burst is spent (a run's free characters aside). */
 export const rateCharsPerS = 16 * 1024 * 1024;
 /** Characters handed over at once before the rate applies (refilled at the rate). */
 export const burstChars = 4 * 1024 * 1024;
+/**
+ * Characters of each run handed over whatever the rate: they neither wait for tokens nor spend
+ * them. Enough for a run's few lines; small, so a client that sends run after run of this much
+ * output pays for it in runs (each a request, a lane and an isolate), not in unthrottled bytes.
+ */
+export const freeCharsPerRun = 64 * 1024;
 /** Characters waiting in the queue at most; past it batches are handed over in their callback. */
 export const queuedCharsMax = 64 * 1024 * 1024;
 
 /**
- * One context's console route: `deliver` hands a batch to its run (checks, counts and stores it);
- * false when no run takes it any more (a stopped run's last batches): dropped, at no cost.
+ * One context's console route. `deliver` hands a batch to its run (checks, counts and stores
+ * it); false when no run takes it any more (a stopped run's last batches): dropped, at no cost.
+ * `run`: what identifies the run that would take the next batch now (a stateful context serves
+ * many runs), or null for none; each run's free characters are counted by it.
  */
 export interface ConsoleQueueRoute {
   deliver: (batch: unknown) => boolean;
+  readonly run: object | null;
 }
 
 /** Runs `slice` in a later turn of the event loop, after `delayMs` (0: the next turn). */
@@ -54,8 +65,13 @@ const charsOf = (batch: unknown): number => (typeof batch === 'string' ? batch.l
 
 export class ConsoleQueue {
   private readonly waiting = new Map<ConsoleQueueRoute, unknown[]>();
+  /** Characters handed over per run so far (its free characters are the first freeCharsPerRun). */
+  private readonly taken = new WeakMap<object, number>();
   private queuedChars = 0;
-  private scheduled = false;
+  /** The delay the pending slice was scheduled with, or null when none is pending. */
+  private scheduledDelayMs: number | null = null;
+  /** Of the slice scheduled last: an earlier one that still fires does nothing. */
+  private generation = 0;
   /** Characters that may be handed over now (negative: owed, after a batch bigger than what was left). */
   private tokens = burstChars;
   private refilledAtMs: number;
@@ -95,7 +111,8 @@ export class ConsoleQueue {
     }
     batches.push(batch);
     this.queuedChars += chars;
-    if (!this.scheduled) this.next();
+    // A batch that may go now does not wait for the timer of another run's debt.
+    if (this.scheduledDelayMs === null || (this.scheduledDelayMs > 0 && this.mayGo(route, batches) === 'free')) this.next();
   }
 
   /** Adds the tokens earned since the last refill, up to the burst. */
@@ -105,37 +122,63 @@ export class ConsoleQueue {
     this.refilledAtMs = nowMs;
   }
 
-  /** Schedules the next slice: the next turn while there are tokens, else when there will be. */
-  private next(): void {
-    this.scheduled = true;
-    this.refill();
-    this.schedule(() => this.slice(), this.tokens > 0 ? 0 : Math.ceil((-this.tokens * 1000) / rateCharsPerS) + 1);
+  /** Whether the next batch of `route` may go now, and whether it spends tokens. */
+  private mayGo(route: ConsoleQueueRoute, batches: unknown[]): 'free' | 'paid' | 'wait' {
+    const run = route.run;
+    if (run === null || (this.taken.get(run) ?? 0) + charsOf(batches[0]) <= freeCharsPerRun) return 'free';
+    return this.tokens > 0 ? 'paid' : 'wait';
   }
 
-  /** One turn's slice: one batch of each waiting route in turn, until `sliceCharsMax` characters or the tokens are spent. */
+  /** Schedules the next slice: the next turn if a batch may go now, else when there will be tokens. */
+  private next(): void {
+    this.refill();
+    let now = this.tokens > 0;
+    for (const [route, batches] of this.waiting) if (!now) now = this.mayGo(route, batches) === 'free';
+    const delayMs = now ? 0 : Math.ceil((-this.tokens * 1000) / rateCharsPerS) + 1;
+    const generation = ++this.generation;
+    this.scheduledDelayMs = delayMs;
+    this.schedule(() => {
+      if (generation === this.generation) this.slice();
+    }, delayMs);
+  }
+
+  /** Hands over the next batch of `route`: its characters (0: dropped), or -1 if it must wait for tokens. */
+  private take(route: ConsoleQueueRoute, batches: unknown[]): number {
+    const may = this.mayGo(route, batches);
+    if (may === 'wait') return -1;
+    const run = route.run;
+    const batch = batches.shift();
+    // Taken off first: a route whose last batch goes now leaves the turn order, and one with
+    // more goes to its end (a Map iterates in insertion order, entries re-added too).
+    this.waiting.delete(route);
+    if (batches.length > 0) this.waiting.set(route, batches);
+    const size = charsOf(batch);
+    this.queuedChars -= size;
+    if (!route.deliver(batch)) return 0;
+    if (run !== null) this.taken.set(run, (this.taken.get(run) ?? 0) + size);
+    if (may === 'paid') this.tokens -= size;
+    return size;
+  }
+
+  /** One turn's slice: one batch of each waiting route in turn, until `sliceCharsMax` characters or none may go. */
   private slice(): void {
-    this.scheduled = false;
+    this.scheduledDelayMs = null;
     this.refill();
     let chars = 0;
     try {
-      while (chars < sliceCharsMax && this.tokens > 0 && this.waiting.size > 0) {
-        for (const [route, batches] of this.waiting) {
-          const batch = batches.shift();
-          // Taken off first: a route whose last batch goes now leaves the turn order, and one
-          // with more goes to its end (a Map iterates in insertion order, entries re-added too).
-          this.waiting.delete(route);
-          if (batches.length > 0) this.waiting.set(route, batches);
-          const size = charsOf(batch);
-          this.queuedChars -= size;
-          if (route.deliver(batch)) {
-            this.tokens -= size;
-            chars += size;
-          }
-          if (chars >= sliceCharsMax || this.tokens <= 0) break;
+      let moved = true;
+      while (chars < sliceCharsMax && moved) {
+        moved = false;
+        for (const [route, batches] of [...this.waiting]) {
+          const size = this.take(route, batches);
+          if (size < 0) continue;
+          moved = true;
+          chars += size;
+          if (chars >= sliceCharsMax) break;
         }
       }
     } finally {
-      if (this.waiting.size > 0 && !this.scheduled) this.next();
+      if (this.waiting.size > 0 && this.scheduledDelayMs === null) this.next();
     }
   }
 }

@@ -254,6 +254,7 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
       route.onBatch?.();
       return sink !== null;
     },
+    get run() { return route.sink; },
   };
   const log = new ivm.Callback((batch: unknown) => consoleQueue.push(queueRoute, batch), { ignored: true });
   return { isolate: warm.isolate, contextsCreated: warm.contextsCreated, context, control: null, log, runs: 0, route, successor: null };

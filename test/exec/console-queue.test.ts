@@ -6,20 +6,19 @@
 // were checked and stored in one go).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConsoleQueue, burstChars, queuedCharsMax, rateCharsPerS, sliceCharsMax } from '../../src/exec/console-queue.ts';
+import { ConsoleQueue, burstChars, freeCharsPerRun, queuedCharsMax, rateCharsPerS, sliceCharsMax } from '../../src/exec/console-queue.ts';
 import { consoleTruncatedLine } from '../../src/exec/outcome.ts';
 import { engineForFile } from './harness.ts';
 
-/** A queue whose turns and clock the test runs by hand: `turn` runs the slice scheduled, after moving the clock by its delay. */
+/** A queue whose turns and clock the test runs by hand: `turn` moves the clock by the delay of the slice scheduled last, then runs it. */
 function manual(): { queue: ConsoleQueue; turn: () => boolean; delivered: string[]; delays: number[]; clock: { ms: number } } {
-  let next: (() => void) | null = null;
+  let next: { slice: () => void; delayMs: number } | null = null;
   const clock = { ms: 0 };
   const delays: number[] = [];
+  // A slice scheduled again replaces the one before (the queue makes an earlier one do nothing).
   const queue = new ConsoleQueue((slice, delayMs) => {
-    assert.equal(next, null, 'one turn scheduled at a time');
-    next = slice;
+    next = { slice, delayMs };
     delays.push(delayMs);
-    clock.ms += delayMs;
   }, () => clock.ms);
   return {
     queue,
@@ -27,24 +26,32 @@ function manual(): { queue: ConsoleQueue; turn: () => boolean; delivered: string
     delays,
     clock,
     turn: () => {
-      const slice = next;
+      const scheduled = next;
       next = null;
-      slice?.();
-      return slice !== null;
+      if (scheduled === null) return false;
+      clock.ms += scheduled.delayMs;
+      scheduled.slice();
+      return true;
     },
   };
 }
 
-/** A route's deliver that takes every batch. */
-const taking = (take: (batch: unknown) => unknown) => (batch: unknown): boolean => {
-  take(batch);
-  return true;
-};
+/** A route of a run of its own whose deliver takes every batch. */
+const routeOf = (take: (batch: unknown) => unknown) => ({
+  run: {},
+  deliver: (batch: unknown): boolean => {
+    take(batch);
+    return true;
+  },
+});
+
+/** The 1 MiB batches of a run that go free. */
+const freeMegabytes = Math.floor(freeCharsPerRun / (1024 * 1024));
 
 describe('ConsoleQueue', () => {
   test('a callback only queues; batches go out in later turns, in order, a slice per turn', () => {
     const { queue, turn, delivered } = manual();
-    const route = { deliver: taking((batch) => delivered.push(String(batch))) };
+    const route = routeOf((batch) => delivered.push(String(batch)));
     const big = 'x'.repeat(sliceCharsMax);
     queue.push(route, 'a');
     queue.push(route, big);
@@ -62,8 +69,8 @@ describe('ConsoleQueue', () => {
 
   test('runs with batches waiting take turns, one batch each', () => {
     const { queue, turn, delivered } = manual();
-    const flood = { deliver: taking((batch) => delivered.push(`flood ${String(batch).length}`)) };
-    const neighbour = { deliver: taking((batch) => delivered.push(`neighbour ${String(batch)}`)) };
+    const flood = routeOf((batch) => delivered.push(`flood ${String(batch).length}`));
+    const neighbour = routeOf((batch) => delivered.push(`neighbour ${String(batch)}`));
     for (let index = 0; index < 4; index++) queue.push(flood, 'x'.repeat(sliceCharsMax));
     queue.push(neighbour, 'hello');
     queue.push(neighbour, 'world');
@@ -80,35 +87,52 @@ describe('ConsoleQueue', () => {
   test('what is not a string is queued and handed over as it came (the sink refuses it)', () => {
     const { queue, turn } = manual();
     const got: unknown[] = [];
-    queue.push({ deliver: taking((batch) => got.push(batch)) }, null);
-    queue.push({ deliver: taking((batch) => got.push(batch)) }, { length: 1e12 });
+    queue.push(routeOf((batch) => got.push(batch)), null);
+    queue.push(routeOf((batch) => got.push(batch)), { length: 1e12 });
     assert.equal(queue.queued, 2, 'counted as one character each, whatever length it claims');
     while (turn());
     assert.deepEqual(got, [null, { length: 1e12 }]);
   });
 
-  test(`past a burst of ${burstChars / 1024 / 1024} Mi characters, batches go out at ${rateCharsPerS / 1024 / 1024} Mi characters per second`, () => {
+  test(`a run's first ${freeCharsPerRun / 1024} KiB at once, then past a burst of ${burstChars / 1024 / 1024} Mi characters, ${rateCharsPerS / 1024 / 1024} Mi characters per second`, () => {
     const { queue, turn, delivered, delays, clock } = manual();
-    const route = { deliver: taking((batch) => delivered.push(String(batch).slice(0, 1))) };
+    const flood = routeOf((batch) => delivered.push(String(batch).slice(0, 1)));
     const megabytes = 2 * (burstChars + rateCharsPerS) / (1024 * 1024);
-    for (let index = 0; index < megabytes; index++) queue.push(route, 'x'.repeat(1024 * 1024));
+    for (let index = 0; index < megabytes; index++) queue.push(flood, 'x'.repeat(1024 * 1024));
     while (turn());
     assert.equal(delivered.length, megabytes, 'everything handed over, in the end');
-    // The burst goes out in turns of the event loop at once; the rest waits for tokens.
-    const burstTurns = burstChars / sliceCharsMax / 4;
-    assert.deepEqual(delays.slice(0, burstTurns), Array.from({ length: burstTurns }, () => 0));
-    assert.ok(delays.slice(burstTurns).every((delayMs) => delayMs > 0), 'then a timer for each batch');
+    // The free characters and the burst go out in turns of the event loop at once; the rest waits for tokens.
+    const atOnce = freeMegabytes + burstChars / (1024 * 1024);
+    assert.deepEqual(delays.slice(0, atOnce), Array.from({ length: atOnce }, () => 0));
+    assert.ok(delays.slice(atOnce).every((delayMs) => delayMs > 0), 'then a timer for each batch');
     // The last batch goes as soon as there is a token at all (its characters are owed afterwards).
-    const expectedMs = (((megabytes - 1) * 1024 * 1024 - burstChars) * 1000) / rateCharsPerS;
+    const expectedMs = (((megabytes - 1 - freeMegabytes) * 1024 * 1024 - burstChars) * 1000) / rateCharsPerS;
     assert.ok(clock.ms >= expectedMs - 1 && clock.ms <= expectedMs + delays.length, `${clock.ms} ms of clock for ${megabytes} MiB (${expectedMs} expected)`);
+  });
+
+  test('while a flood waits for tokens, another run\'s first lines go in the next turn, not after the flood\'s timer', () => {
+    const { queue, turn, delivered, delays } = manual();
+    const flood = routeOf((batch) => delivered.push(`flood ${String(batch).length}`));
+    const neighbour = routeOf((batch) => delivered.push(`neighbour ${String(batch)}`));
+    const atOnce = freeMegabytes + burstChars / (1024 * 1024);
+    for (let index = 0; index < atOnce + 3; index++) queue.push(flood, 'x'.repeat(1024 * 1024));
+    for (let index = 0; index < atOnce; index++) turn();
+    assert.ok(delays.at(-1)! > 0, 'the flood now waits for tokens');
+    queue.push(neighbour, 'hello');
+    assert.equal(delays.at(-1), 0, 'a turn at once for the neighbour');
+    assert.ok(turn());
+    assert.equal(delivered.at(-1), 'neighbour hello');
+    assert.equal(delivered.length, atOnce + 1, 'and the flood still waits');
+    while (turn());
+    assert.equal(delivered.length, atOnce + 4);
   });
 
   test('batches no run takes any more (a stopped run\'s) cost no tokens', () => {
     const { queue, turn, delays } = manual();
-    const stopped = { deliver: () => false };
+    const stopped = { run: null, deliver: () => false };
     for (let index = 0; index < 2 * burstChars / (1024 * 1024); index++) queue.push(stopped, 'x'.repeat(1024 * 1024));
     const got: unknown[] = [];
-    queue.push({ deliver: taking((batch) => got.push(batch)) }, 'after');
+    queue.push(routeOf((batch) => got.push(batch)), 'after');
     while (turn());
     assert.deepEqual(got, ['after']);
     assert.ok(delays.every((delayMs) => delayMs === 0), `no wait for tokens: ${delays.join(',')}`);
@@ -117,8 +141,8 @@ describe('ConsoleQueue', () => {
   test(`past ${queuedCharsMax / 1024 / 1024} Mi characters waiting, a route's batches are handed over at once, in order`, () => {
     const { queue, turn } = manual();
     const got: string[] = [];
-    const route = { deliver: taking((batch) => got.push(String(batch).slice(0, 1))) };
-    const other = { deliver: taking((batch) => got.push(`other ${String(batch).slice(0, 1)}`)) };
+    const route = routeOf((batch) => got.push(String(batch).slice(0, 1)));
+    const other = routeOf((batch) => got.push(`other ${String(batch).slice(0, 1)}`));
     const quarter = queuedCharsMax / 4;
     for (const letter of ['a', 'b', 'c', 'd']) queue.push(letter === 'c' ? other : route, letter.repeat(quarter));
     assert.deepEqual(got, []);
