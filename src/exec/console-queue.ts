@@ -23,6 +23,9 @@
 // once whatever the rate (a run that prints a few lines is never held behind a flood's debt),
 // and the rate's tokens allow a burst of `burstChars` after a quiet spell.
 //
+// A run that is stopped (timeout, cancel) while batches of its output wait here loses them; its
+// output then ends with a line that says so (`droppedBatchesLine`, engine.ts `execute`).
+//
 // Bounded: batches waiting here hold at most `queuedCharsMax` characters in all; past that a
 // batch is handed over at once, in its callback, unthrottled (the sandbox caps each run at 32 MiB,
 // so only several floods at once get there).
@@ -41,6 +44,9 @@ export const burstChars = 4 * 1024 * 1024;
 export const freeCharsPerRun = 64 * 1024;
 /** Characters waiting in the queue at most; past it batches are handed over in their callback. */
 export const queuedCharsMax = 64 * 1024 * 1024;
+
+/** The line that ends the output of a run stopped while `batches` of its output still waited here. */
+export const droppedBatchesLine = (batches: number) => `[output truncated: the execution ended before ${batches} more batch${batches === 1 ? '' : 'es'} of its output reached the server]`;
 
 /**
  * One context's console route. `deliver` hands a batch to its run (checks, counts and stores
@@ -113,6 +119,15 @@ export class ConsoleQueue {
     this.queuedChars += chars;
     // A batch that may go now does not wait for the timer of another run's debt.
     if (this.scheduledDelayMs === null || (this.scheduledDelayMs > 0 && this.mayGo(route, batches) === 'free')) this.next();
+  }
+
+  /** Drops the batches `route` has waiting (its run was stopped): how many there were. */
+  drop(route: ConsoleQueueRoute): number {
+    const batches = this.waiting.get(route);
+    if (batches === undefined) return 0;
+    this.waiting.delete(route);
+    for (const batch of batches) this.queuedChars -= charsOf(batch);
+    return batches.length;
   }
 
   /** Adds the tokens earned since the last refill, up to the burst. */

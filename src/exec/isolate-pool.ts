@@ -139,7 +139,7 @@ export interface PreparedContext {
   /** The isolate's heap reading and next context, sent early by `sendSuccessor`, or null. */
   successor: Successor | null;
   /** Where this context's console lines go, and how many batches arrived; set by the run that takes it. */
-  route: { sink: LineBatchSink | null; batchesReceived: number; onBatch: (() => void) | null; effect?: EffectHandler | null };
+  route: { sink: LineBatchSink | null; batchesReceived: number; onBatch: (() => void) | null; effect?: EffectHandler | null; dropQueued?: () => number };
 }
 
 /** What the pool sends an isolate whose run is over, in one thread wake: a heap reading and the next context. */
@@ -257,6 +257,7 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
     get run() { return route.sink; },
   };
   const log = new ivm.Callback((batch: unknown) => consoleQueue.push(queueRoute, batch), { ignored: true });
+  route.dropQueued = () => consoleQueue.drop(queueRoute);
   return { isolate: warm.isolate, contextsCreated: warm.contextsCreated, context, control: null, log, runs: 0, route, successor: null };
 }
 

@@ -6,7 +6,7 @@
 // were checked and stored in one go).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConsoleQueue, burstChars, freeCharsPerRun, queuedCharsMax, rateCharsPerS, sliceCharsMax } from '../../src/exec/console-queue.ts';
+import { ConsoleQueue, burstChars, droppedBatchesLine, freeCharsPerRun, queuedCharsMax, rateCharsPerS, sliceCharsMax } from '../../src/exec/console-queue.ts';
 import { consoleTruncatedLine } from '../../src/exec/outcome.ts';
 import { engineForFile } from './harness.ts';
 
@@ -176,5 +176,16 @@ describe('a flood of 1 MB lines through a real engine', () => {
     for (const turn of turnOfLine.slice(0, -1)) linesPerTurn.set(turn, (linesPerTurn.get(turn) ?? 0) + 1);
     assert.ok(Math.max(...linesPerTurn.values()) <= 2, `1 MB lines per turn of the event loop: ${[...linesPerTurn.values()].join(',')}`);
     assert.ok(linesPerTurn.size >= 17, `over ${linesPerTurn.size} turns`);
+  });
+
+  test('a run stopped while its output waits for the host loses that output, and its output ends with a line that says so', async () => {
+    // 33 MB printed at once; at the rate, less than 20 MiB can have reached the host by the 1 s timeout.
+    const ran = await run("const mb = 'x'.repeat(1e6); for (let i = 0; i < 40; i++) console.log(mb); for (;;) {}", { memoryMb: 64, timeoutMs: 1_000 });
+    assert.equal(ran.status, 'timed_out');
+    const last = ran.lines.at(-1)!;
+    assert.match(last, /^\[output truncated: the execution ended before (\d+) more batch(es)? of its output reached the server\]$/);
+    const dropped = Number(/before (\d+)/.exec(last)![1]);
+    assert.equal(last, droppedBatchesLine(dropped));
+    assert.ok(ran.lines.length - 1 < 33 && dropped > 0, `${ran.lines.length - 1} lines of 1 MB kept, ${dropped} batches dropped`);
   });
 });
