@@ -12,6 +12,7 @@ import { assert } from '../errors.ts';
 import type { WasmModuleConfig } from '../wasm-config.ts';
 import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, sandboxGlobalNames, type PreparedContext } from './isolate-pool.ts';
 import { ConsoleBudget, ReplayFailed, failed, outcomeOfError, type Settled } from './outcome.ts';
+import { droppedBatchesLine } from './console-queue.ts';
 import { ModuleLoader } from './modules.ts';
 import { CheckpointDiverged, Run } from './run.ts';
 import type { LiveContextHandle, LiveHeapCache } from './live-heaps.ts';
@@ -493,6 +494,9 @@ class IsolateEngine implements Engine {
       const outcome = error instanceof SourceError ? failed(error.message) : outcomeOfError(error, run.stopped, prepared.isolate, run.limits);
       return { outcome, clean: error instanceof SourceError || (outcome.status === 'failed' && !prepared.isolate.isDisposed && run.stopped === null) };
     } finally {
+      // A stopped run's batches still queued on the host (console-queue.ts) go no further: its output says so.
+      const dropped = prepared.route.dropQueued?.() ?? 0;
+      if (dropped > 0) prepared.route.sink?.(droppedBatchesLine(dropped));
       run.clearDeadline();
       request.signal.removeEventListener('abort', onAbort);
       this.active.delete(run);

@@ -17,6 +17,7 @@ import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { LiveHeapCache, liveHeapBytesMaxDefault, liveHeapsMaxDefault, type LiveContextHandle } from './live-heaps.ts';
 import type { EffectFeatures, EffectHandler } from './effects.ts';
+import { ConsoleQueue } from './console-queue.ts';
 
 /**
  * V8's concurrent on-stack replacement left some loops with no interrupt check: the optimized
@@ -138,7 +139,7 @@ export interface PreparedContext {
   /** The isolate's heap reading and next context, sent early by `sendSuccessor`, or null. */
   successor: Successor | null;
   /** Where this context's console lines go, and how many batches arrived; set by the run that takes it. */
-  route: { sink: LineBatchSink | null; batchesReceived: number; onBatch: (() => void) | null; effect?: EffectHandler | null };
+  route: { sink: LineBatchSink | null; batchesReceived: number; onBatch: (() => void) | null; effect?: EffectHandler | null; dropQueued?: () => number };
 }
 
 /** What the pool sends an isolate whose run is over, in one thread wake: a heap reading and the next context. */
@@ -227,6 +228,9 @@ function within<Value>(promise: Promise<Value>, ms: number, what: string): Promi
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
+/** Console batches of every context, on their way to their runs' sinks. */
+const consoleQueue = new ConsoleQueue();
+
 /**
  * Calls into an isolate cost little in the isolate and a lot in waking its thread (≈ 0.15–0.2 ms
  * of CPU each under load on a 2-core machine, bench/RESULTS.md), and calls sent one right after
@@ -241,11 +245,19 @@ async function prepareContext(warm: WarmIsolate): Promise<PreparedContext> {
   const context = await within(warm.isolate.createContext(), preludeTimeoutMs, 'creating a context');
   warm.contextsCreated++;
   const route: PreparedContext['route'] = { sink: null, batchesReceived: 0, onBatch: null };
-  const log = new ivm.Callback((batch: unknown) => {
-    route.batchesReceived++;
-    route.sink?.(batch);
-    route.onBatch?.();
-  }, { ignored: true });
+  // Queued, handed over in a later turn of the event loop (console-queue.ts).
+  const queueRoute = {
+    deliver: (batch: unknown) => {
+      route.batchesReceived++;
+      const sink = route.sink;
+      sink?.(batch);
+      route.onBatch?.();
+      return sink !== null;
+    },
+    get run() { return route.sink; },
+  };
+  const log = new ivm.Callback((batch: unknown) => consoleQueue.push(queueRoute, batch), { ignored: true });
+  route.dropQueued = () => consoleQueue.drop(queueRoute);
   return { isolate: warm.isolate, contextsCreated: warm.contextsCreated, context, control: null, log, runs: 0, route, successor: null };
 }
 

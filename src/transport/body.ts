@@ -101,74 +101,72 @@ export const bodyStringsMax = 10_000;
  * string in them. No request needs a thousandth of this.
  */
 export const bodyValuesMax = 10_000;
-/** The bytes counted outside strings: ',' '[' '{'. */
-const valueBytes = [44, 91, 123] as const;
+/** Bytes of a string read one at a time before its closing quote is looked for by memchr. */
+const shortStringBytes = 32;
 
 const tooManyStrings = () => new McpV8Error('INVALID_ARGUMENT', `request body holds more than ${bodyStringsMax} strings (keys and values); no request takes that many`);
 const tooManyValues = () => new McpV8Error('INVALID_ARGUMENT', `request body holds more than ${bodyValuesMax} values (array items, objects, members); no request takes that many`);
 
 /**
- * Counts the strings of a JSON text as its bytes arrive, hopping from quote to quote (memchr),
- * escapes honoured across chunk boundaries. Eight 2.4 MB bodies of 200,000 keys, sent again and
- * again, cost a neighbour's `1+1` 15 times its latency when each was received whole, copied
- * into one string and scanned (allocation and GC of 19 MB/s on the main thread); now the
- * count stops a body in its first 150 KB, and the rest is drained unread.
+ * Counts the strings of a JSON text as its bytes arrive, escapes honoured across chunk
+ * boundaries. Eight 2.4 MB bodies of 200,000 keys, sent again and again, cost a neighbour's `1+1`
+ * 15 times its latency when each was received whole, copied into one string and scanned
+ * (allocation and GC of 19 MB/s on the main thread); the count stops a body in its first 150 KB,
+ * and the rest is drained unread. A byte at a time outside strings and in a string's first
+ * `shortStringBytes`, then a jump from quote to quote (memchr) through a longer one: it hopped
+ * from quote to quote and from comma to comma by Buffer.indexOf, one native call per key and
+ * per comma, ≈ 2.9 ms of main thread per refused body of keys (bench/RESULTS.md).
  */
 export class StringCounter {
   private strings = 0;
   private inString = false;
-  /** Backslashes that ended the chunks before, inside a string. */
-  private carry = 0;
+  /** In a string, the byte before was a backslash that escapes the next one. */
+  private escaped = false;
   /** Commas, '[' and '{' seen outside strings (bodyValuesMax). */
   private values = 0;
-  /** In the chunk being counted, where the next of each of valueBytes is (-1: none left; -2: not looked for yet). */
-  private readonly next = [-2, -2, -2];
   /** Which bound the text passed, once add() has answered false. */
   refusal: McpV8Error | null = null;
 
   /** False once the text holds more than bodyStringsMax strings or bodyValuesMax values (`refusal` says which). */
   add(chunk: Buffer): boolean {
-    this.next.fill(-2);
-    let outsideFrom = 0;
-    let at = chunk.indexOf(34);
-    while (at !== -1) {
+    let at = 0;
+    while (at < chunk.length) {
       if (this.inString) {
-        let before = at - 1;
-        while (before >= 0 && chunk[before] === 92) before--;
-        const backslashes = at - 1 - before + (before < 0 ? this.carry : 0);
-        // A quote after an odd number of backslashes is inside the string.
-        if (backslashes % 2 === 1) { at = chunk.indexOf(34, at + 1); continue; }
-      } else if (!this.countValues(chunk, outsideFrom, at)) {
-        return false;
+        at = this.stringEnd(chunk, at);
+        if (this.inString) return true;
+        if (++this.strings > bodyStringsMax) { this.refusal = tooManyStrings(); return false; }
+        continue;
       }
-      this.inString = !this.inString;
-      outsideFrom = at + 1;
-      if (!this.inString && ++this.strings > bodyStringsMax) { this.refusal = tooManyStrings(); return false; }
-      at = chunk.indexOf(34, at + 1);
+      const byte = chunk[at++]!;
+      if (byte === 34) this.inString = true;
+      else if ((byte === 44 || byte === 91 || byte === 123) && ++this.values > bodyValuesMax) { this.refusal = tooManyValues(); return false; }
     }
-    if (!this.inString && !this.countValues(chunk, outsideFrom, chunk.length)) return false;
-    let last = chunk.length - 1;
-    while (last >= 0 && chunk[last] === 92) last--;
-    this.carry = last < 0 ? this.carry + chunk.length : chunk.length - 1 - last;
     return true;
   }
 
-  /**
-   * Counts valueBytes in chunk[from, to), a stretch outside strings. Each byte's next place only
-   * moves forward (memchr, jumping over strings), so a chunk costs a scan per byte kind plus one
-   * step per byte counted, and counting stops at the bound.
-   */
-  private countValues(chunk: Buffer, from: number, to: number): boolean {
-    for (let kind = 0; kind < valueBytes.length; kind++) {
-      let next = this.next[kind]!;
-      if (next === -2 || (next !== -1 && next < from)) next = chunk.indexOf(valueBytes[kind]!, from);
-      while (next !== -1 && next < to) {
-        if (++this.values > bodyValuesMax) { this.refusal = tooManyValues(); return false; }
-        next = chunk.indexOf(valueBytes[kind]!, next + 1);
-      }
-      this.next[kind] = next;
+  /** In a string from `from`: where the byte after its closing quote is (inString false), or the chunk's end (still in it). */
+  private stringEnd(chunk: Buffer, from: number): number {
+    const shortEnd = Math.min(chunk.length, from + shortStringBytes);
+    let at = from;
+    for (; at < shortEnd; at++) {
+      const byte = chunk[at]!;
+      if (this.escaped) this.escaped = false;
+      else if (byte === 92) this.escaped = true;
+      else if (byte === 34) { this.inString = false; return at + 1; }
     }
-    return true;
+    for (;;) {
+      const quote = chunk.indexOf(34, at);
+      const end = quote === -1 ? chunk.length : quote;
+      // The backslashes right before the quote (or the chunk's end) from `at` on; if they reach
+      // back to `at`, one that escaped the byte at `at` counts too.
+      let before = end - 1;
+      while (before >= at && chunk[before] === 92) before--;
+      const escaping = (end - 1 - before + (before < at && this.escaped ? 1 : 0)) % 2 === 1;
+      if (quote === -1) { this.escaped = escaping; return chunk.length; }
+      this.escaped = false;
+      if (!escaping) { this.inString = false; return quote + 1; }
+      at = quote + 1;
+    }
   }
 }
 

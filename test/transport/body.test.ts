@@ -49,6 +49,29 @@ describe('StringCounter', () => {
     for (const size of [1, 7, 65_536]) assert.equal(accepts(code, size), true, `code full of , [ { in pieces of ${size}`);
   });
 
+  test('random strings of quotes, backslashes and letters, short and long, in random pieces: counted as JSON.parse sees them', () => {
+    // A seeded generator: the same cases on every run.
+    let seed = 18;
+    const random = (below: number) => { seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31; return seed % below; };
+    const alphabet = ['\\', '"', 'a', '\\\\', 'é', ',', '[', '{'];
+    const text = (length: number) => Array.from({ length }, () => alphabet[random(alphabet.length)]).join('');
+    for (let round = 0; round < 6; round++) {
+      // Keys and values: bodyStringsMax strings; a pair more passes the bound by strings, not values.
+      const pairs = Array.from({ length: bodyStringsMax / 2 }, () => [text(random(3) === 0 ? 40 + random(200) : random(40)), text(random(40))] as const);
+      const exact = JSON.stringify(Object.fromEntries(pairs.map(([key, value], index) => [`${index}${key}`, value])));
+      assert.equal(Object.keys(JSON.parse(exact) as object).length * 2, bodyStringsMax);
+      const over = `${exact.slice(0, -1)},"x":"y"}`;
+      const bytes = Buffer.from(over);
+      const size = 1 + random(100);
+      assert.equal(accepts(exact, size), true, `round ${round}: pieces of ${size}`);
+      const counter = new StringCounter();
+      let accepted = true;
+      for (let at = 0; at < bytes.length && accepted; at += size) accepted = counter.add(bytes.subarray(at, at + size));
+      assert.equal(accepted, false, `round ${round}: two strings more, pieces of ${size}`);
+      assert.match(counter.refusal!.message, /strings/);
+    }
+  });
+
   test('a body read whole (a cluster peer\'s) is counted the same, with a message naming the bound', () => {
     const body = Buffer.from(JSON.stringify({ code: '1', x: Array.from({ length: bodyValuesMax }, () => 0) }));
     assert.throws(() => parseJsonBody(body), new RegExp(`request body holds more than ${bodyValuesMax} values`));
