@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     await client.close();
     await child.stop();
   }
-  const trace = JSON.parse(readFileSync(traceFile, 'utf8')) as { requests: Stamps[]; gcs: Array<{ at: number; ms: number }>; clockPair: { hrUs: number; wallUs: number } };
+  const trace = JSON.parse(readFileSync(traceFile, 'utf8')) as { requests: Stamps[]; gcs: Array<{ at: number; ms: number; kind: number }>; clockPair: { hrUs: number; wallUs: number } };
   rmSync(dir, { recursive: true, force: true });
   if (trace.requests.length !== sent.length) throw new Error(`the server saw ${trace.requests.length} POSTs, the client sent ${sent.length}`);
   const rows = sent.map((s, i) => ({ ...trace.requests[i]!, send: s.send, receive: s.receive, status: s.status })).slice(warmup);
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ rows, gcs: trace.gcs }));
 }
 
-function report(rows: Stamps[], trace: { gcs: Array<{ at: number; ms: number }>; clockPair: { hrUs: number; wallUs: number } }, load0: number): void {
+function report(rows: Stamps[], trace: { gcs: Array<{ at: number; ms: number; kind: number }>; clockPair: { hrUs: number; wallUs: number } }, load0: number): void {
   const total = rows.map((row) => row.receive! - row.send!);
   const sorted = [...total].sort((a, b) => a - b);
   const p95 = percentile(sorted, 95);
@@ -110,6 +110,13 @@ function report(rows: Stamps[], trace: { gcs: Array<{ at: number; ms: number }>;
   const toHr = (wallUs: number) => wallUs - trace.clockPair.wallUs + trace.clockPair.hrUs;
   const gcIn = (row: Stamps) => trace.gcs.filter((gc) => toHr(gc.at) >= row.send! && toHr(gc.at) <= row.receive!);
   const withGc = rows.filter((row) => gcIn(row).length > 0);
+  const inSpan = (row: Stamps, phase: string) => Object.keys(row).some((key) => (key === phase || key.startsWith(`${phase}#`)) && row[key]! <= row.receive!);
+  for (const phase of ['niceTick', 'batchStart']) {
+    out.push(`requests with a ${phase} before their reply reached the client: ${rows.filter((row) => inSpan(row, phase)).length} (of the slowest 5 %: ${slow.filter((row) => inSpan(row, phase)).length})`);
+  }
+  const kinds = new Map<number, number>();
+  for (const row of withGc) for (const gc of gcIn(row)) kinds.set(gc.kind, (kinds.get(gc.kind) ?? 0) + 1);
+  out.push(`GC kinds inside requests (1 scavenge, 2 mark-compact, 4 incremental, 8 weak callbacks): ${JSON.stringify([...kinds])}`);
   out.push('', `store batch started before the reply: ${batchBefore} of ${rows.length}; requests with a main-thread GC inside: ${withGc.length} (of the slowest 5 %: ${slow.filter((row) => gcIn(row).length > 0).length} of ${slow.length}); GC ms in them: p50 ${percentile(withGc.map((row) => gcIn(row).reduce((a, g) => a + g.ms, 0)).sort((a, b) => a - b), 50).toFixed(2)}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }

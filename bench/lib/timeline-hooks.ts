@@ -13,6 +13,7 @@ import { IsolatePool } from '../../src/exec/isolate-pool.ts';
 import { Scheduler } from '../../src/exec/scheduler.ts';
 import { SourcePrep } from '../../src/exec/source-prep.ts';
 import { Run } from '../../src/exec/run.ts';
+import { ThreadNice } from '../../src/exec/thread-nice.ts';
 
 type Stamps = Record<string, number>;
 const out = process.env.TIMELINE_OUT;
@@ -99,6 +100,7 @@ wrap(ExecutionStore.prototype, 'finish', 'storeFinish');
 wrap(ExecutionStore.prototype, 'writeBatch', 'batchStart');
 wrap(ExecutionStore.prototype, 'batchDone', 'batchDone');
 wrap(ExecutionStore.prototype, 'readOutput', 'readOutput');
+wrap(ThreadNice.prototype, 'tick', 'niceTick');
 
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {

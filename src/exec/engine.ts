@@ -18,6 +18,7 @@ import type { LiveContextHandle, LiveHeapCache } from './live-heaps.ts';
 import { Scheduler, type Ticket } from './scheduler.ts';
 import { isolateThreadsSettled, ThreadNice, type RunsCpu } from './thread-nice.ts';
 import { IdleGroup } from './idle-group.ts';
+import { LoopAwake } from './loop-awake.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
 import { ErrorTexts, type CheckpointStart, type Engine, type LiveHeaps, type ReplayStart, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
@@ -129,6 +130,8 @@ export interface EngineOptions {
   stuckRssBytesMax?: number;
   /** Runs in flight, busy or awaiting a timer (default slots × `inFlightPerSlot`). */
   inFlightMax?: number;
+  /** What keeps the event loop awake while a lone run's isolate works (loop-awake.ts); false: nothing (benchmarks compare both). */
+  loopAwake?: LoopAwake | false;
 }
 
 class IsolateEngine implements Engine {
@@ -174,9 +177,12 @@ class IsolateEngine implements Engine {
     // after its run ended (with no long run, every thread would get its priority back).
     this.threadNice = new ThreadNice({ runsCpu: (longMs) => this.runsCpu(longMs), stuck: () => this.stuck.size > 0 }, this.logger ?? null, IdleGroup.open(this.logger ?? null));
     this.threadNice.start();
+    this.awake = options.loopAwake === false ? new LoopAwake({ enabled: false }) : options.loopAwake ?? new LoopAwake();
   }
 
   private readonly threadNice: ThreadNice;
+  /** Keeps the event loop from sleeping while a lone run's isolate works (loop-awake.ts). */
+  private readonly awake: LoopAwake;
   /** The isolate of each run executing now, with its CPU time (ns) when the run began (thread-nice.ts). */
   private readonly runCpuStart = new Map<ivm.Isolate, bigint>();
 
@@ -477,6 +483,7 @@ class IsolateEngine implements Engine {
     }
     const onAbort = () => run.stop('cancelled');
     request.signal.addEventListener('abort', onAbort, { once: true });
+    const asleep = this.awake.hold(this.running);
     // Aborted or closed while the isolate was being prepared: too late to have heard it.
     if (request.signal.aborted || this.closed) run.stop('cancelled');
     try {
@@ -493,6 +500,7 @@ class IsolateEngine implements Engine {
       const outcome = error instanceof SourceError ? failed(error.message) : outcomeOfError(error, run.stopped, prepared.isolate, run.limits);
       return { outcome, clean: error instanceof SourceError || (outcome.status === 'failed' && !prepared.isolate.isDisposed && run.stopped === null) };
     } finally {
+      asleep();
       run.clearDeadline();
       request.signal.removeEventListener('abort', onAbort);
       this.active.delete(run);
