@@ -130,8 +130,8 @@ export interface EngineOptions {
   stuckRssBytesMax?: number;
   /** Runs in flight, busy or awaiting a timer (default slots × `inFlightPerSlot`). */
   inFlightMax?: number;
-  /** What keeps the event loop awake while a lone run's isolate works (loop-awake.ts); false: nothing (benchmarks compare both). */
-  loopAwake?: LoopAwake | false;
+  /** What keeps the event loop awake while a lone run's isolate works (loop-awake.ts); absent: nothing (off until measured on a quiet machine). */
+  loopAwake?: LoopAwake;
 }
 
 class IsolateEngine implements Engine {
@@ -177,11 +177,11 @@ class IsolateEngine implements Engine {
     // after its run ended (with no long run, every thread would get its priority back).
     this.threadNice = new ThreadNice({ runsCpu: (longMs) => this.runsCpu(longMs), stuck: () => this.stuck.size > 0 }, this.logger ?? null, IdleGroup.open(this.logger ?? null));
     this.threadNice.start();
-    this.awake = options.loopAwake === false ? new LoopAwake({ enabled: false }) : options.loopAwake ?? new LoopAwake();
+    this.awake = options.loopAwake ?? new LoopAwake({ enabled: false });
   }
 
   private readonly threadNice: ThreadNice;
-  /** Keeps the event loop from sleeping while a lone run's isolate works (loop-awake.ts). */
+  /** Keeps the event loop from sleeping while a lone run's isolate works (loop-awake.ts), when given one. */
   private readonly awake: LoopAwake;
   /** The isolate of each run executing now, with its CPU time (ns) when the run began (thread-nice.ts). */
   private readonly runCpuStart = new Map<ivm.Isolate, bigint>();

@@ -13,8 +13,13 @@
 //   `loadSpareMin` (read at most once per `loadReadMs`). On a busy machine there are no halted
 //   CPUs to wake, and a spinning loop took CPU from the run's own isolate thread: at load 15 on
 //   2 cores the run's isolate time doubled (bench/RESULTS.md);
+// - only for a run that starts after the engine was idle `idleBeforeUsMin` (no run executing):
+//   the low-rate case it is for; at 500 runs/s the threads are awake anyway, and spinning
+//   between close runs would only add CPU per run;
 // - a turn that came `preemptedUsMin` or more after the last one means the thread was not on a
 //   CPU meanwhile: the chain stops until the next hold.
+// Off unless the engine is given one (EngineOptions.loopAwake): its gain on a quiet machine is
+// not measured yet (bench/RESULTS.md, issue 23's low-rate section; bench/engine-awake.ts).
 // It never delays work: a setImmediate callback runs only once the loop has done everything due.
 import os from 'node:os';
 
@@ -22,6 +27,8 @@ import os from 'node:os';
 export const awakeUsMax = 3_000;
 /** A gap between two turns of the chain this long means the thread was descheduled (µs). */
 export const preemptedUsMin = 500;
+/** A run gets the loop kept awake only if no run executed in the last this long (µs). */
+export const idleBeforeUsMin = 5_000;
 /** The load average must leave this much of a CPU spare (beyond the runs') for the loop to spin. */
 export const loadSpareMin = 0.5;
 /** How often the load average is read, at most (ms; os.loadavg is a syscall of ≈ 5–25 µs). */
@@ -42,6 +49,9 @@ export class LoopAwake {
   private readonly nowUs: () => number;
   private quiet = false;
   private loadReadAtUs = -Infinity;
+  /** Runs executing (every `hold` counts, spinning or not), and when the last one ended (µs). */
+  private executing = 0;
+  private lastEndUs = -Infinity;
 
   /** `enabled` false: never holds (benchmarks compare both). `loadAverage`, `nowUs` (a monotonic clock): tests give their own. */
   constructor(options: { cpus?: number; enabled?: boolean; loadAverage?: () => number; nowUs?: () => number } = {}) {
@@ -61,23 +71,32 @@ export class LoopAwake {
   }
 
   /**
-   * Keeps the loop awake until the answer `release` is called (at most `awakeUsMax`), if
-   * `running` runs (this one included) leave a CPU spare. Returns the release; call it once.
+   * A run begins: keeps the loop awake until the release it answers is called (at most
+   * `awakeUsMax`), if the engine was idle before it, `running` runs (this one included) leave a
+   * CPU spare and the machine is quiet. Call the release when the run ends, spinning or not.
    */
   hold(running: number): () => void {
-    if (running >= this.cpus || !this.machineQuiet()) return noop;
-    this.holders++;
     const now = this.nowUs();
+    const idleBefore = this.executing === 0 && now - this.lastEndUs >= idleBeforeUsMin;
+    this.executing++;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      this.executing--;
+      this.lastEndUs = this.nowUs();
+    };
+    if (running >= this.cpus || !idleBefore || !this.machineQuiet()) return end;
+    this.holders++;
     this.untilUs = now + awakeUsMax;
     if (this.chain === null) {
       // The first turn comes after whatever the loop is doing now: not a sign of a busy machine.
       this.lastTurnUs = 0;
       this.chain = setImmediate(this.turn);
     }
-    let released = false;
     return () => {
-      if (released) return;
-      released = true;
+      if (ended) return;
+      end();
       this.holders--;
       if (this.holders === 0) this.stop();
     };
@@ -98,5 +117,3 @@ export class LoopAwake {
     this.chain = null;
   }
 }
-
-function noop(): void {}

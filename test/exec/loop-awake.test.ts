@@ -3,7 +3,7 @@
 // load average are the test's own, so nothing here depends on how fast the machine is.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { LoopAwake, awakeUsMax, loadReadMs, preemptedUsMin } from '../../src/exec/loop-awake.ts';
+import { LoopAwake, awakeUsMax, idleBeforeUsMin, loadReadMs, preemptedUsMin } from '../../src/exec/loop-awake.ts';
 
 /** Lets the loop make `count` turns (each setImmediate runs one turn after the chain's). */
 async function turns(count: number): Promise<void> {
@@ -52,6 +52,7 @@ describe('keeping the event loop awake', () => {
     assert.ok(awake.turns <= atBound + 1, 'held, but past its bound: the loop sleeps again');
     release();
 
+    clock.advance(idleBeforeUsMin);
     const again = awake.hold(1);
     await turns(5);
     const before = awake.turns;
@@ -62,19 +63,46 @@ describe('keeping the event loop awake', () => {
     again();
   });
 
+  test('only a run that starts after the engine was idle idleBeforeUsMin gets the loop kept awake', async () => {
+    const clock = fakeClock();
+    const awake = new LoopAwake({ cpus: 4, loadAverage: () => 0, nowUs: clock.nowUs });
+    const first = awake.hold(1);
+    const beside = awake.hold(2);
+    first();
+    await turns(5);
+    const afterFirst = awake.turns;
+    await turns(10);
+    assert.ok(awake.turns <= afterFirst + 1, 'a run that began beside another keeps nothing awake');
+    beside();
+    clock.advance(idleBeforeUsMin - 1);
+    const soon = awake.hold(1);
+    await turns(10);
+    assert.ok(awake.turns <= afterFirst + 1, 'a run that began right after another ended keeps nothing awake');
+    soon();
+    clock.advance(idleBeforeUsMin);
+    const idle = awake.hold(1);
+    await turns(10);
+    assert.ok(awake.turns > afterFirst + 5, 'after an idle gap it does');
+    idle();
+  });
+
   test('the load average is read at most once per loadReadMs, and a busy reading holds until the next read', async () => {
     const clock = fakeClock();
     let reads = 0;
     let load = 5;
     const awake = new LoopAwake({ cpus: 2, loadAverage: () => { reads++; return load; }, nowUs: clock.nowUs });
-    for (let index = 0; index < 100; index++) awake.hold(1)();
+    for (let index = 0; index < 100; index++) {
+      awake.hold(1)();
+      clock.advance(idleBeforeUsMin);
+    }
+    // 100 holds over 0.5 s of the test's clock: one reading.
     assert.equal(reads, 1);
     load = 0.2;
-    clock.advance(loadReadMs * 1000 - 1);
+    clock.advance(loadReadMs * 1000 - 1 - 100 * idleBeforeUsMin);
     awake.hold(1)();
     assert.equal(reads, 1, 'not read again within loadReadMs: still busy');
     assert.equal(awake.turns, 0);
-    clock.advance(1);
+    clock.advance(idleBeforeUsMin);
     const release = awake.hold(1);
     assert.equal(reads, 2);
     await turns(5);
