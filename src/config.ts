@@ -5,15 +5,15 @@ import os from 'node:os';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { checkNetworkExposure, clusterSecretCharsMin, isLoopbackName, parseAuthConfig, type AuthConfig } from './auth-config.ts';
 import { McpV8Error } from './errors.ts';
+import { liveHeapBytesMaxDefault, liveHeapsMaxDefault } from './exec/live-heaps.ts';
 import { buildPolicyCapabilities, type PolicyCapabilities } from './policy/capabilities.ts';
 import { heapMemoryMbDefault } from './model.ts';
 import { parseWasmFlags, type WasmModuleConfig } from './wasm-config.ts';
 
 /** --retire-rss-mb's default: the engine's `stuckRssBytesMax` (4 GiB; not imported, which would load isolated-vm). */
 export const retireRssMbDefault = 4096;
-/** --live-heaps-max's and --live-heaps-memory-mb's defaults (src/exec/live-heaps.ts holds the same; not imported, for the same reason). */
-export const liveHeapsMaxDefault = 1024;
-export const liveHeapsMemoryMbDefault = 1024;
+/** --live-heaps-memory-mb's default, in MiB. */
+export const liveHeapsMemoryMbDefault = liveHeapBytesMaxDefault / 2 ** 20;
 
 export type HeapStoreConfig =
   | { kind: 'none' }
