@@ -124,7 +124,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'client-code-max-mb': { kind: 'int', min: 1, max: 1048576, help: 'Per client (principal; anonymous callers are one): Mi characters of code its executions in flight may hold; past it 429 LIMIT_EXCEEDED (default 64).' },
   'client-output-max-mb': { kind: 'int', min: 1, max: 1048576, help: 'Per client: MiB of console output its running executions may hold; past it their further lines are dropped after one that says so (default 256).' },
   'live-heaps-max': { kind: 'int', min: 0, max: 100000, help: 'Stateful mode: heaps kept live in memory for instant resume, at most (default 1024; --live-heaps-memory-mb is the bound that usually binds; others are rebuilt from storage).' },
-  'live-heaps-memory-mb': { kind: 'int', min: 1, max: 1048576, help: 'Stateful mode: MiB the live heaps may hold together, as measured per isolate (heap pages, malloc, ArrayBuffers); past it the least recently used are released (default 1024).' },
+  'live-heaps-memory-mb': { kind: 'int', min: 1, max: 1048576, help: 'Stateful mode: MiB the live heaps may hold together, as measured per isolate (heap pages, malloc, ArrayBuffers); past it the least recently used are released (default 1536).' },
   'log-level': { kind: 'string', help: 'fatal|error|warn|info|debug|trace|silent (default info); logs go to stderr.' },
   'cluster-port': { kind: 'int', min: 0, max: 65535, help: 'Serve the Raft cluster transport (/raft/*) on this port: cluster mode (requires --http-port or --sse-port; 0: any free port).' },
   'node-id': { kind: 'string', help: 'Node identifier, unique in the cluster (default node1).' },

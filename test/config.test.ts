@@ -57,7 +57,7 @@ describe('flags', () => {
     rejects(['--live-heaps-max', '-1'], /--live-heaps-max must be/);
     rejects(['--stateless', '--live-heaps-memory-mb', '64'], /--stateless conflicts with --live-heaps-memory-mb/);
     rejects(['--live-heaps-memory-mb', '0'], /--live-heaps-memory-mb must be from 1 to 1048576, got 0/);
-    assert.equal(config([]).liveHeapsMemoryMb, 1024);
+    assert.equal(config([]).liveHeapsMemoryMb, 1536);
     assert.equal(config([]).liveHeapsMax, 1024);
     assert.equal(config(['--live-heaps-memory-mb', '64']).liveHeapsMemoryMb, 64);
     rejects(['--retire-rss-mb', '0'], /--retire-rss-mb must be/);
