@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { exec } from '../support/hostile.ts';
 import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
 
 const boundMb = 24;
@@ -16,12 +17,11 @@ const server: ServerProcess = await startServerProcess(['--http-port', '0', '--d
   '--execution-db-path', join(root, 'executions'), '--live-heaps-memory-mb', String(boundMb)]);
 after(() => server.stop('SIGKILL'));
 
-/** One POST /api/exec answered with its result; asserts it completed. */
-async function exec(body: Record<string, unknown>): Promise<{ heap: string; result: string }> {
-  const response = await fetch(`${server.baseUrl}/api/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, wait_ms: 50_000 }) });
-  const value = (await response.json()) as Record<string, unknown>;
-  assert.equal(value.status, 'completed', `${String(body.code)}: ${JSON.stringify(value)}`);
-  return { heap: value.heap as string, result: value.result as string };
+/** One POST /api/exec answered with its result (test/support/hostile.ts); asserts it completed. */
+async function completed(body: Record<string, unknown>): Promise<{ heap: string; result: string }> {
+  const answer = await exec(server, body);
+  assert.equal(answer.status, 'completed', `${String(body.code)}: ${JSON.stringify(answer)}`);
+  return { heap: answer.heap as string, result: answer.result as string };
 }
 
 /** What /metrics says of the live heaps, the resumes from storage and the process's memory. */
@@ -50,7 +50,7 @@ const expected = (session: number): string => JSON.stringify([[0, 1, 2].map((run
 describe('live heaps bounded by memory (a real server, --live-heaps-memory-mb 24)', () => {
   test('sessions past the bound are evicted least recently used first; the newest resumes live, an evicted one from storage to the same state', async () => {
     for (let session = 0; session < sessions; session++) {
-      for (let run = 0; run < 3; run++) await exec({ code: step(session, run), session: `s${session}` });
+      for (let run = 0; run < 3; run++) await completed({ code: step(session, run), session: `s${session}` });
     }
     const filled = await stats();
     assert.equal(filled.bytesMax, boundMb * 2 ** 20);
@@ -59,11 +59,11 @@ describe('live heaps bounded by memory (a real server, --live-heaps-memory-mb 24
     assert.ok(filled.evictions >= sessions - filled.live, `evictions counted: ${filled.evictions}`);
     assert.equal(filled.fromStorage, 0, 'every run so far resumed its session live');
 
-    const newest = await exec({ code: probe, session: `s${sessions - 1}` });
+    const newest = await completed({ code: probe, session: `s${sessions - 1}` });
     assert.equal(newest.result, expected(sessions - 1));
     assert.equal((await stats()).fromStorage, 0, 'the most recently used session was still live');
 
-    const oldest = await exec({ code: probe, session: 's0' });
+    const oldest = await completed({ code: probe, session: 's0' });
     assert.equal(oldest.result, expected(0), 'an evicted session resumes to the state it had');
     assert.equal((await stats()).fromStorage, 1, 'the least recently used session was evicted: rebuilt from storage');
   });
@@ -72,7 +72,7 @@ describe('live heaps bounded by memory (a real server, --live-heaps-memory-mb 24
     const heaps = 300;
     const parallel = 6;
     for (let index = 0; index < heaps; index += parallel) {
-      await Promise.all(Array.from({ length: parallel }, (_, offset) => exec({ code: `var made = ${index + offset}; [made, Math.random() < 2].join()` })));
+      await Promise.all(Array.from({ length: parallel }, (_, offset) => completed({ code: `var made = ${index + offset}; [made, Math.random() < 2].join()` })));
     }
     const after = await stats();
     assert.ok(after.bytes <= boundMb * 2 ** 20, `live heaps hold ${after.bytes} bytes, within ${boundMb} MiB`);
