@@ -5,12 +5,15 @@ import os from 'node:os';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { checkNetworkExposure, clusterSecretCharsMin, isLoopbackName, parseAuthConfig, type AuthConfig } from './auth-config.ts';
 import { McpV8Error } from './errors.ts';
+import { liveHeapBytesMaxDefault, liveHeapsMaxDefault } from './exec/live-heaps.ts';
 import { buildPolicyCapabilities, type PolicyCapabilities } from './policy/capabilities.ts';
 import { heapMemoryMbDefault } from './model.ts';
 import { parseWasmFlags, type WasmModuleConfig } from './wasm-config.ts';
 
 /** --retire-rss-mb's default: the engine's `stuckRssBytesMax` (4 GiB; not imported, which would load isolated-vm). */
 export const retireRssMbDefault = 4096;
+/** --live-heaps-memory-mb's default, in MiB. */
+export const liveHeapsMemoryMbDefault = liveHeapBytesMaxDefault / 2 ** 20;
 
 export type HeapStoreConfig =
   | { kind: 'none' }
@@ -35,6 +38,8 @@ export interface Config {
   clientOutputMaxMb: number;
   /** Stateful mode: contexts kept alive for instant resume (each holds an isolate). */
   liveHeapsMax: number;
+  /** MiB the live heaps' isolates may hold together (src/exec/live-heaps.ts). */
+  liveHeapsMemoryMb: number;
   sessionDbPath: string;
   executionDbPath: string;
   /** Console output kept across all stored executions, in MiB; past it the oldest finished go. */
@@ -118,7 +123,8 @@ const flagSpecs: Record<string, FlagSpec> = {
   'retire-rss-mb': { kind: 'int', min: 1, max: 1048576, help: 'With any isolate thread V8 cannot stop, past this process RSS in MiB the node takes no more runs and exits for its supervisor (default 4096).' },
   'client-code-max-mb': { kind: 'int', min: 1, max: 1048576, help: 'Per client (principal; anonymous callers are one): Mi characters of code its executions in flight may hold; past it 429 LIMIT_EXCEEDED (default 64).' },
   'client-output-max-mb': { kind: 'int', min: 1, max: 1048576, help: 'Per client: MiB of console output its running executions may hold; past it their further lines are dropped after one that says so (default 256).' },
-  'live-heaps-max': { kind: 'int', min: 0, max: 100000, help: 'Stateful mode: heaps kept live in memory for instant resume (default 128; others are rebuilt from storage).' },
+  'live-heaps-max': { kind: 'int', min: 0, max: 100000, help: 'Stateful mode: heaps kept live in memory for instant resume, at most (default 1024; --live-heaps-memory-mb is the bound that usually binds; others are rebuilt from storage).' },
+  'live-heaps-memory-mb': { kind: 'int', min: 1, max: 1048576, help: 'Stateful mode: MiB the live heaps may hold together, as measured per isolate (heap pages, malloc, ArrayBuffers); past it the least recently used are released (default 1536).' },
   'log-level': { kind: 'string', help: 'fatal|error|warn|info|debug|trace|silent (default info); logs go to stderr.' },
   'cluster-port': { kind: 'int', min: 0, max: 65535, help: 'Serve the Raft cluster transport (/raft/*) on this port: cluster mode (requires --http-port or --sse-port; 0: any free port).' },
   'node-id': { kind: 'string', help: 'Node identifier, unique in the cluster (default node1).' },
@@ -256,7 +262,7 @@ function resolveAliases(raw: RawFlags): void {
 function checkConflicts(raw: RawFlags): void {
   const conflicts: Array<[string, string]> = [
     ['stateless', 's3-bucket'], ['stateless', 'directory-path'], ['s3-bucket', 'directory-path'],
-    ['stateless', 'session-db-path'], ['stateless', 'cache-dir'], ['stateless', 'live-heaps-max'], ['http-port', 'sse-port'],
+    ['stateless', 'session-db-path'], ['stateless', 'cache-dir'], ['stateless', 'live-heaps-max'], ['stateless', 'live-heaps-memory-mb'], ['http-port', 'sse-port'],
   ];
   for (const [first, second] of conflicts) {
     if (raw.has(first) && raw.has(second)) throw flagError(`--${first} conflicts with --${second}`);
@@ -336,7 +342,8 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       retireRssMb: intFlag(raw, 'retire-rss-mb') ?? retireRssMbDefault,
       clientCodeMaxMb: intFlag(raw, 'client-code-max-mb') ?? 64,
       clientOutputMaxMb: intFlag(raw, 'client-output-max-mb') ?? 256,
-      liveHeapsMax: intFlag(raw, 'live-heaps-max') ?? 128,
+      liveHeapsMax: intFlag(raw, 'live-heaps-max') ?? liveHeapsMaxDefault,
+      liveHeapsMemoryMb: intFlag(raw, 'live-heaps-memory-mb') ?? liveHeapsMemoryMbDefault,
       sessionDbPath: stringFlag(raw, 'session-db-path') ?? '/tmp/mcp-v8-sessions',
       executionDbPath: stringFlag(raw, 'execution-db-path') ?? '/tmp/mcp-v8-executions',
       executionDbPathExplicit: raw.has('execution-db-path'),

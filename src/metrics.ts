@@ -6,6 +6,9 @@ const latencyBucketsSeconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 export const refusalReasons = ['host', 'origin', 'unauthorized', 'rate_limited'] as const;
 export type RefusalReason = (typeof refusalReasons)[number];
 
+/** What the live-heap cache reports to /metrics. */
+export interface LiveHeapStats { count: number; bytes: number; bytesMax: number; evictions: number }
+
 export class Metrics {
   private readonly executionsByStatus = new Map<FinalStatus, number>(finalStatuses.map((status) => [status, 0]));
   private readonly latencyBucketCounts: number[] = latencyBucketsSeconds.map(() => 0);
@@ -19,6 +22,14 @@ export class Metrics {
 
   /** The directory heap store's group commits (heap-journal.ts), when it has a journal. */
   private heapJournal: (() => { groups: number; heaps: number }) | null = null;
+
+  /** The engine's live-heap cache (src/exec/live-heaps.ts), when the node is stateful. */
+  private liveHeaps: (() => LiveHeapStats) | null = null;
+
+  /** Reports the live heaps: how many, the resident bytes they hold, the bound, and evictions. */
+  countLiveHeaps(read: () => LiveHeapStats): void {
+    this.liveHeaps = read;
+  }
 
   /** Reports the heap journal's fdatasyncs and the heaps they carried. */
   countHeapJournal(read: () => { groups: number; heaps: number }): void {
@@ -75,6 +86,13 @@ export class Metrics {
       metric('mcp_v8_heap_resumes_from_storage_total', 'counter', 'Heaps rebuilt from storage (not a live context): from a checkpoint and the runs after it, or by replaying the whole history (docs/stateful.md, "Checkpoints").',
         [['{from="checkpoint"}', resumes.checkpoint], ['{from="history"}', resumes.history]]);
       metric('mcp_v8_heap_checkpoint_fallbacks_total', 'counter', 'Checkpoints refused by the sandbox or whose later runs diverged: the whole history was replayed instead (each also logged).', [['', resumes.checkpointFallbacks]]);
+    }
+    if (this.liveHeaps !== null) {
+      const live = this.liveHeaps();
+      metric('mcp_v8_live_heaps', 'gauge', 'Heaps whose context is kept live for an instant resume (--live-heaps-max).', [['', live.count]]);
+      metric('mcp_v8_live_heap_bytes', 'gauge', "Resident bytes the live heaps' isolates held when kept (heap pages, malloc, ArrayBuffers), bounded by --live-heaps-memory-mb.", [['', live.bytes]]);
+      metric('mcp_v8_live_heap_bytes_max', 'gauge', 'The bound on mcp_v8_live_heap_bytes (--live-heaps-memory-mb).', [['', live.bytesMax]]);
+      metric('mcp_v8_live_heap_evictions_total', 'counter', 'Live heaps released to stay within the bounds (least recently used first): their next resume rebuilds them from storage.', [['', live.evictions]]);
     }
     if (this.heapJournal !== null) {
       const journal = this.heapJournal();

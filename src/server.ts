@@ -187,7 +187,7 @@ function warnIfUnpatched(logger: Logger): void {
 /** The engine with what the sandbox may reach (policies, imports) as the flags configure it. */
 async function startEngine(config: Config, logger: Logger, onRetire: () => void): Promise<Engine> {
   const modules = new ModuleLoader({ ...config.modules, ...(config.capabilities?.modules === undefined ? {} : { modulePolicy: config.capabilities.modules }) });
-  const engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, stuckRssBytesMax: config.retireRssMb * 2 ** 20, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire, liveHeapsMax: config.liveHeapsMax, capabilities: config.capabilities, modules, wasmModules: config.wasmModules });
+  const engine = await createEngine({ maxConcurrentExecutions: config.maxConcurrentExecutions, stuckRssBytesMax: config.retireRssMb * 2 ** 20, logger, warmMemoryMb: config.heapMemoryMaxMb, onRetire, liveHeapsMax: config.liveHeapsMax, liveHeapBytesMax: config.liveHeapsMemoryMb * 2 ** 20, capabilities: config.capabilities, modules, wasmModules: config.wasmModules });
   if (config.capabilities !== null) logger.info({ policies: config.capabilities.summary }, 'sandbox capabilities: fetch/fs/imports gated by these policies (header values redacted)');
   return engine;
 }
@@ -231,6 +231,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }
   const metrics = new Metrics();
   if (heaps !== null) metrics.countHeapResumes(() => heaps.resumes);
+  if (heaps !== null) metrics.countLiveHeaps(() => ({ count: engine.live.size, bytes: engine.live.heapBytes, bytesMax: engine.live.bytesMax, evictions: engine.live.evictions }));
   const journal = heaps !== null && heaps.store instanceof DirectoryHeapStore ? heaps.store.journal : null;
   if (journal !== null) metrics.countHeapJournal(() => journal.stats);
   const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps, logger, clientCodeCharsMax: config.clientCodeMaxMb * 2 ** 20, clientOutputCharsMax: config.clientOutputMaxMb * 2 ** 20 });

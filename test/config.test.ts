@@ -55,6 +55,11 @@ describe('flags', () => {
     rejects(['--stateless', '--session-db-path', '/s'], /--stateless conflicts with --session-db-path/);
     rejects(['--stateless', '--live-heaps-max', '4'], /--stateless conflicts with --live-heaps-max/);
     rejects(['--live-heaps-max', '-1'], /--live-heaps-max must be/);
+    rejects(['--stateless', '--live-heaps-memory-mb', '64'], /--stateless conflicts with --live-heaps-memory-mb/);
+    rejects(['--live-heaps-memory-mb', '0'], /--live-heaps-memory-mb must be from 1 to 1048576, got 0/);
+    assert.equal(config([]).liveHeapsMemoryMb, 1536);
+    assert.equal(config([]).liveHeapsMax, 1024);
+    assert.equal(config(['--live-heaps-memory-mb', '64']).liveHeapsMemoryMb, 64);
     rejects(['--retire-rss-mb', '0'], /--retire-rss-mb must be/);
   });
 

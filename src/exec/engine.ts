@@ -10,7 +10,7 @@ import type { PolicyCapabilities } from '../policy/capabilities.ts';
 import type ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import type { WasmModuleConfig } from '../wasm-config.ts';
-import { IsolatePool, IsolateUnresponsive, heapBytesOf, isolateMemoryMb, sandboxGlobalNames, type PreparedContext } from './isolate-pool.ts';
+import { IsolatePool, IsolateUnresponsive, isolateMemoryMb, residentBytesOf, sandboxGlobalNames, type PreparedContext } from './isolate-pool.ts';
 import { ConsoleBudget, ReplayFailed, failed, outcomeOfError, type Settled } from './outcome.ts';
 import { droppedBatchesLine } from './console-queue.ts';
 import { ModuleLoader } from './modules.ts';
@@ -116,7 +116,7 @@ export interface EngineOptions {
   stuckIsolatesMax?: number;
   /** Live contexts of stateful runs kept, at most (live-heaps.ts, `liveHeapsMaxDefault`); 0: none. */
   liveHeapsMax?: number;
-  /** V8 heap bytes the live contexts may hold together (`liveHeapBytesMaxDefault`). */
+  /** Resident bytes the live contexts may hold together (`liveHeapBytesMaxDefault`, --live-heaps-memory-mb). */
   liveHeapBytesMax?: number;
   /**
    * What the sandbox may reach outside (src/policy/capabilities.ts): fetch() with a fetch policy,
@@ -539,7 +539,7 @@ class IsolateEngine implements Engine {
     // Async work still pending when the run ended would complete in this context later, before
     // anything the next run asks, so the context is not kept: a resume replays the history,
     // where that work never reaches user code. The heap itself is saved as for any run.
-    const heapBytes = left.pendingWorkLeft > 0 ? null : await heapBytesOf(prepared.isolate);
+    const heapBytes = left.pendingWorkLeft > 0 ? null : await residentBytesOf(prepared.isolate);
     if (heapBytes === null) {
       this.pool.dropDetached(prepared);
       return { ...ended, kept: null };

@@ -180,6 +180,17 @@ export function isolateMemoryMb(heapMemoryMaxMb: number): number {
 export const retireHeapShare = 0.8;
 /** A stateful run taking an isolate triggers a replacement only when the pool is left with fewer idle than this (none). */
 export const detachReplenishBelow = 1;
+/**
+ * A live context's isolate that held more than this (`residentBytesOf`) is disposed once the
+ * context goes, not reused: ≈ 2.5× a fresh context (3.2 MiB). Fresh heaps made at a stream,
+ * 64 kept live (bench/RESULTS.md): reusing every isolate, 12 MiB per live context and 3.3–3.7 ms
+ * of CPU per run; with this bound 5.4 MiB and 3.8 ms; with 5 MiB, 4.5 MiB and 5.4 ms; never
+ * reusing one (an isolate costs ≈ 4 ms of CPU to make), 4 MiB and 7.6–9 ms. Within a 256 MiB
+ * bound at load 30: 43 live contexts and 4.6 ms per run against 20 and 3.7 ms. Runs that resume
+ * a live context never pay it (no eviction, no new context); a stream of one-run heaps pays the
+ * CPU, and gets 2.2× the live heaps per MiB.
+ */
+export const liveIsolateReuseBytesMax = 8 * 1024 * 1024;
 /** Isolates being created in the background to replace disposed ones, at most. */
 export const replenishInFlightMax = 4;
 /** An isolate is also retired after this many contexts, whatever its heap says. */
@@ -201,6 +212,22 @@ export async function heapBytesOf(isolate: ivm.Isolate): Promise<number | null> 
   try {
     const heap = await within(isolate.getHeapStatistics(), isolateAnswerMsMax, 'heap statistics');
     return heap.used_heap_size + heap.externally_allocated_size;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Memory an isolate holds in the process, asked asynchronously like `heapBytesOf`: its heap's
+ * pages (used or not: V8 keeps pages it collected into, and a young generation that grew, until
+ * the isolate is gone), what V8 malloc'd for it and what ArrayBuffers hold. This, not the used
+ * heap, is what a live context costs the resident set: 3.2 MiB for a fresh context, 12.5 MiB on
+ * average for one made on an isolate that earlier contexts had used (bench/RESULTS.md).
+ */
+export async function residentBytesOf(isolate: ivm.Isolate): Promise<number | null> {
+  try {
+    const heap = await within(isolate.getHeapStatistics(), isolateAnswerMsMax, 'heap statistics');
+    return heap.total_physical_size + heap.malloced_memory + heap.externally_allocated_size;
   } catch {
     return null;
   }
@@ -577,7 +604,26 @@ export class IsolatePool {
   keepLive(prepared: PreparedContext, memoryMb: number, heapBytes: number): number {
     this.handedOut.delete(prepared);
     prepared.route.sink = null;
-    return this.live.hold(new LiveContext(prepared, memoryMb, heapBytes, (retired) => this.release(retired, memoryMb)));
+    return this.live.hold(new LiveContext(prepared, memoryMb, heapBytes, (retired) => this.releaseLive(retired, memoryMb, heapBytes)));
+  }
+
+  /**
+   * Gives back the isolate of a live context no longer wanted. One that held more than
+   * `liveIsolateReuseBytesMax` is disposed (and replaced in the background) rather than reused:
+   * V8 keeps the pages its heap grew to, so a context made on it later and kept live would pin
+   * them too, and the live contexts' memory would be mostly what earlier contexts left.
+   */
+  private releaseLive(prepared: PreparedContext, memoryMb: number, residentBytes: number): void {
+    if (residentBytes <= liveIsolateReuseBytesMax) {
+      this.release(prepared, memoryMb);
+      return;
+    }
+    this.handedOut.delete(prepared);
+    prepared.route.sink = null;
+    prepared.context.release();
+    prepared.control?.release();
+    void disposeWhenIdle(prepared.isolate, null);
+    this.replenishSoon(memoryMb);
   }
 
   /** The context of a live heap, taken by the run that resumes it (from then on the run's). */

@@ -69,8 +69,12 @@ export interface ReplayStep {
  */
 export interface LiveHeaps {
   readonly size: number;
-  /** V8 heap bytes the live contexts held when they were kept. */
+  /** Resident bytes the live contexts' isolates held when they were kept (the memory bound counts these). */
   readonly heapBytes: number;
+  /** The bound on `heapBytes` (--live-heaps-memory-mb). */
+  readonly bytesMax: number;
+  /** Contexts released to stay within the bounds, since start. */
+  readonly evictions: number;
   /** Contexts runs left that no commit has named or released yet. */
   readonly unnamed: number;
   /** Whether `heap` is live here; with `heapMemoryMaxMb`, for a run of that limit (a resume can take it). */

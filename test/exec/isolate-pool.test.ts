@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import ivm from 'isolated-vm';
-import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, idleIsolatesPerLimitMin, idleToTake } from '../../src/exec/isolate-pool.ts';
+import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, idleIsolatesPerLimitMin, idleToTake, liveIsolateReuseBytesMax, residentBytesOf } from '../../src/exec/isolate-pool.ts';
 
 /** Nothing these tests run can make V8 fail beyond recovery: hearing of it fails the run. */
 const onCatastrophicError = (_isolate: ivm.Isolate, message: string) => assert.fail(`no isolate fails in V8: ${message}`);
@@ -110,6 +110,28 @@ describe('isolate pool', () => {
     assert.ok(prepared.isolate.isDisposed, 'the looping isolate is disposed');
     pool.discard(prepared, 8);
     await pool.whenReplenished();
+  });
+
+  test('a live context\'s isolate goes back to the pool when the context goes, unless it held more than the reuse bound', async () => {
+    const fresh = await pool.acquire(24);
+    const resident = await residentBytesOf(fresh.isolate);
+    assert.ok(resident !== null && resident > 1024 * 1024 && resident <= liveIsolateReuseBytesMax, `a fresh context's isolate holds ${resident} bytes, within the bound`);
+    pool.live.keep(pool.keepLive(fresh, 24, resident), 'small');
+    await pool.whenReplenished();
+    const idleBefore = pool.idleFor(24);
+    pool.live.drop('small');
+    await pool.whenReplenished();
+    assert.equal(fresh.isolate.isDisposed, false, 'reused');
+    assert.equal(pool.idleFor(24), idleBefore + 1, 'parked for the next run');
+
+    const big = await pool.acquire(24);
+    pool.live.keep(pool.keepLive(big, 24, liveIsolateReuseBytesMax + 1), 'big');
+    await pool.whenReplenished();
+    const idleWhileLive = pool.idleFor(24);
+    pool.live.drop('big');
+    assert.equal(big.isolate.isDisposed, true, 'its pages are not pinned again by a later live context');
+    await pool.whenReplenished();
+    assert.equal(pool.idleFor(24), idleWhileLive + 1, 'replaced in the background');
   });
 
   test('close disposes every idle isolate, after the context each was making', async () => {

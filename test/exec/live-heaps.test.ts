@@ -19,6 +19,7 @@ describe('live-heap cache', () => {
     assert.deepEqual([cache.has('a'), cache.has('b'), cache.has('c')], [false, true, true]);
     assert.deepEqual([a.freed, b.freed, c.freed], [true, false, false]);
     assert.equal(cache.heapBytes, 20);
+    assert.equal(cache.evictions, 1);
   });
 
   test('bounded by heap bytes; a context larger than the bound is not kept', () => {
@@ -29,6 +30,7 @@ describe('live-heap cache', () => {
     cache.put('other', other);
     assert.equal(big.freed, true);
     assert.equal(cache.heapBytes, 50);
+    assert.equal(cache.evictions, 1);
     const huge = fakeLive(101);
     cache.put('huge', huge);
     assert.equal(huge.freed, true);
