@@ -51,7 +51,7 @@ let preludeSnapshot: ivm.ExternalCopy<ArrayBuffer> | null = null;
 /** The prelude's startup snapshot, made on first use (≈ 20 ms, once per process), marked not to be rehashed. */
 function snapshotOfPrelude(): ivm.ExternalCopy<ArrayBuffer> {
   if (preludeSnapshot === null) {
-    const made = ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }]);
+    const made = ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }], preludeWarmUpSource);
     const bytes = new Uint8Array(made.copy() as ArrayBuffer);
     made.release();
     preludeSnapshot = new ivm.ExternalCopy(withoutRehash(bytes).buffer as ArrayBuffer);
@@ -59,6 +59,27 @@ function snapshotOfPrelude(): ivm.ExternalCopy<ArrayBuffer> {
   return preludeSnapshot;
 }
 
+/**
+ * Run once by V8's snapshot creator in a context of its own that is then thrown away (isolated-vm's
+ * `warmup_script`): a stateless run's path through the prelude (attach, run, a console line, an
+ * object result, a thrown Error and its stack, the state), so that the snapshot keeps those
+ * functions compiled. Without it V8 compiled them again, lazily, in every new context (≈ 10 % of
+ * an isolate thread's CPU per run in the engine, bench/RESULTS.md). The snapshot holds the other,
+ * untouched context: nothing this does is in any run's context, only the functions' bytecode.
+ */
+export const preludeWarmUpSource = `(() => {
+  const features = { fetch: false, fs: false, fetchRequestBytesMax: 0, fsWriteBytesMax: 0 };
+  const control = globalThis.__mcpv8_attach(() => undefined, 1, 8 * 1024 * 1024, undefined, features, undefined, undefined, undefined, 'warm-up');
+  control('run', 'console.log("warm", 1, { up: [true] }); [1, 2].map((n) => ({ n }))\\n//# sourceURL=main.js');
+  const first = globalThis.__mcpv8_state('warm-up');
+  control('begin', { seed: 2 });
+  try {
+    control('run', 'throw new TypeError("warm-up")\\n//# sourceURL=main.js');
+  } catch (error) {
+    void error.stack;
+  }
+  return [first, globalThis.__mcpv8_state('warm-up')];
+})()`;
 /** V8's snapshot header (src/snapshot/snapshot.cc): u32 contexts, u32 rehashability, two checksums, then the version string. */
 const snapshotRehashOffset = 4;
 const snapshotVersionOffset = 16;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import ivm from 'isolated-vm';
 import { Worker } from 'node:worker_threads';
-import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, idleIsolatesPerLimitMin, idleToTake, preludeSnapshotRehashes, withoutRehash } from '../../src/exec/isolate-pool.ts';
+import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, idleIsolatesPerLimitMin, idleToTake, preludeSnapshotRehashes, preludeWarmUpSource, withoutRehash } from '../../src/exec/isolate-pool.ts';
 
 /** Nothing these tests run can make V8 fail beyond recovery: hearing of it fails the run. */
 const onCatastrophicError = (_isolate: ivm.Isolate, message: string) => assert.fail(`no isolate fails in V8: ${message}`);
@@ -160,6 +160,18 @@ describe('isolate pool', () => {
     assert.equal(rehashWord(withoutRehash(header('12.4.254.21-node.33', 1))), 1, 'another V8: untouched');
     assert.equal(rehashWord(withoutRehash(header(process.versions.v8, 7))), 7, 'not a flag where it is expected: untouched');
     assert.equal(withoutRehash(new Uint8Array(10)).length, 10, 'too short for a header: untouched');
+  });
+
+  test('the snapshot\'s warm-up takes a stateless run\'s path through the prelude, in a context of its own', async () => {
+    // The snapshot's contexts were never attached (the warm-up ran in another): this one attaches.
+    const prepared = await pool.acquire(8);
+    const [first, second] = await prepared.context.eval(preludeWarmUpSource, { copy: true }) as Array<{ outcome: { ok: boolean; value: string } | null; batchesSent: number; record: { seed: number } }>;
+    assert.deepEqual(first!.outcome, { ok: true, value: '[ { n: 1 }, { n: 2 } ]', type: 'object' }, 'the run, its object result');
+    assert.equal(first!.batchesSent, 1, 'its console line');
+    assert.equal(second!.record.seed, 2, 'a second run, whose top-level throw went out as a script\'s');
+    assert.equal(await prepared.context.eval('typeof __mcpv8_attach', { copy: true }), 'undefined', 'attach deleted its own name, as in every context');
+    pool.discard(prepared, 8);
+    await pool.whenReplenished();
   });
 
   test('close disposes every idle isolate, after the context each was making', async () => {
