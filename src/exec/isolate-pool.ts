@@ -49,10 +49,65 @@ export const preludeSource = sandboxFiles
 const attachSource = 'return globalThis.__mcpv8_attach($0, $1, $2, $3, $4, $5, $6, $7);';
 
 let preludeSnapshot: ivm.ExternalCopy<ArrayBuffer> | null = null;
-/** The prelude's startup snapshot, made on first use (≈ 20 ms, once per process). */
+/** The prelude's startup snapshot, made on first use (≈ 20 ms, once per process), marked not to be rehashed. */
 function snapshotOfPrelude(): ivm.ExternalCopy<ArrayBuffer> {
-  preludeSnapshot ??= ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }]);
+  if (preludeSnapshot === null) {
+    const made = ivm.Isolate.createSnapshot([{ code: preludeSource, filename: 'mcp-v8:prelude' }], preludeWarmUpSource);
+    const bytes = new Uint8Array(made.copy() as ArrayBuffer);
+    made.release();
+    preludeSnapshot = new ivm.ExternalCopy(withoutRehash(bytes).buffer as ArrayBuffer);
+  }
   return preludeSnapshot;
+}
+
+/**
+ * Run once by V8's snapshot creator in a context of its own that is then thrown away (isolated-vm's
+ * `warmup_script`): a stateless run's path through the prelude (attach, run, a console line, an
+ * object result, a thrown Error and its stack, the state), so that the snapshot keeps those
+ * functions compiled. Without it V8 compiled them again, lazily, in every new context (≈ 10 % of
+ * an isolate thread's CPU per run in the engine, bench/RESULTS.md). The snapshot holds the other,
+ * untouched context: nothing this does is in any run's context, only the functions' bytecode.
+ */
+export const preludeWarmUpSource = `(() => {
+  const features = { fetch: false, fs: false, fetchRequestBytesMax: 0, fsWriteBytesMax: 0 };
+  const control = globalThis.__mcpv8_attach(() => undefined, 1, 8 * 1024 * 1024, undefined, features, undefined, undefined, undefined, 'warm-up');
+  control('run', 'console.log("warm", 1, { up: [true] }); [1, 2].map((n) => ({ n }))\\n//# sourceURL=main.js');
+  const first = globalThis.__mcpv8_state('warm-up');
+  control('begin', { seed: 2 });
+  try {
+    control('run', 'throw new TypeError("warm-up")\\n//# sourceURL=main.js');
+  } catch (error) {
+    void error.stack;
+  }
+  return [first, globalThis.__mcpv8_state('warm-up')];
+})()`;
+/** V8's snapshot header (src/snapshot/snapshot.cc): u32 contexts, u32 rehashability, two checksums, then the version string. */
+const snapshotRehashOffset = 4;
+const snapshotVersionOffset = 16;
+const snapshotVersionBytes = 64;
+/**
+ * The snapshot with its "can be rehashed" word cleared, so that V8 does not rehash every
+ * dictionary and re-sort every descriptor array of each context made from it (≈ 6 % of an isolate
+ * thread's CPU per stateless run, bench/RESULTS.md). The rehash re-sorts them by the isolate's hash
+ * seed; the seed is the process's own (one read-only heap per process), the one this snapshot was
+ * just made with, so it changes no order: the work is wasted. V8's process-wide flag
+ * `--no-rehash-snapshot` would do the same, but for every snapshot, and V8's built-in one (a
+ * worker thread's, a plain isolate's) was made with another seed: the process aborts. Only a
+ * header of the layout this was written for is changed (the version string of the running V8 in
+ * its place); any other is returned as it is, and V8 rehashes as before.
+ */
+export function withoutRehash(bytes: Uint8Array): Uint8Array {
+  if (bytes.length < snapshotVersionOffset + snapshotVersionBytes) return bytes;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = Buffer.from(bytes.subarray(snapshotVersionOffset, snapshotVersionOffset + snapshotVersionBytes)).toString('latin1').replace(/\0+$/, '');
+  if (version !== process.versions.v8 || view.getUint32(snapshotRehashOffset, true) > 1) return bytes;
+  view.setUint32(snapshotRehashOffset, 0, true);
+  return bytes;
+}
+
+/** Whether V8 rehashes what it makes from this snapshot (tests). */
+export function preludeSnapshotRehashes(): boolean {
+  return new DataView(snapshotOfPrelude().copy() as ArrayBuffer).getUint32(snapshotRehashOffset, true) !== 0;
 }
 
 /** The names of a fresh context's globals (before attach): what a pre-loaded module's name must not shadow. */

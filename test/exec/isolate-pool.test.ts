@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import ivm from 'isolated-vm';
-import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, idleIsolatesPerLimitMin, idleToTake, liveIsolateReuseBytesMax, residentBytesOf } from '../../src/exec/isolate-pool.ts';
+import { Worker } from 'node:worker_threads';
+import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, idleIsolatesPerLimitMin, idleToTake, liveIsolateReuseBytesMax, preludeSnapshotRehashes, preludeWarmUpSource, residentBytesOf, withoutRehash } from '../../src/exec/isolate-pool.ts';
 
 /** Nothing these tests run can make V8 fail beyond recovery: hearing of it fails the run. */
 const onCatastrophicError = (_isolate: ivm.Isolate, message: string) => assert.fail(`no isolate fails in V8: ${message}`);
@@ -132,6 +133,67 @@ describe('isolate pool', () => {
     assert.equal(big.isolate.isDisposed, true, 'its pages are not pinned again by a later live context');
     await pool.whenReplenished();
     assert.equal(pool.idleFor(24), idleWhileLive + 1, 'replaced in the background');
+  });
+
+  test('contexts from the prelude\'s snapshot are not rehashed, and find every name by its hash', async () => {
+    assert.equal(preludeSnapshotRehashes(), false, 'the header says: no rehash');
+    const prepared = await pool.acquire(8);
+    // Every global (the global object is a hash table), a dictionary-mode object the code makes,
+    // and the prelude's own lookups (console, URL, structuredClone) answer as with a rehash.
+    const found = await prepared.context.eval(`(() => {
+      const names = Object.getOwnPropertyNames(globalThis);
+      const lost = names.filter((name) => !(name in globalThis) || Object.getOwnPropertyDescriptor(globalThis, name) === undefined);
+      const dictionary = {};
+      for (let index = 0; index < 500; index++) dictionary['key' + index] = index;
+      delete dictionary.key7;
+      return JSON.stringify({ names: names.length, lost, key321: dictionary.key321, keys: Object.keys(dictionary).length, url: new URL('https://a.example/x?y=1').searchParams.get('y'), clone: structuredClone(new Map([['k', 2]])).get('k') });
+    })()`, { copy: true });
+    const { names, ...lookups } = JSON.parse(found as string) as { names: number };
+    assert.deepEqual(lookups, { lost: [], key321: 321, keys: 499, url: '1', clone: 2 });
+    assert.ok(names > 100, 'the prelude\'s globals are there');
+    pool.release(prepared, 8);
+    await pool.whenReplenished();
+  });
+
+  test('isolates and threads made from V8\'s own snapshot after the prelude\'s still rehash and start', async () => {
+    // V8's flag --no-rehash-snapshot would abort the process here: its built-in snapshot has another seed.
+    assert.equal(preludeSnapshotRehashes(), false);
+    const plain = new ivm.Isolate({ memoryLimit: 8 });
+    try {
+      assert.equal(await (await plain.createContext()).eval('Object.getOwnPropertyNames(globalThis).every((name) => name in globalThis)', { copy: true }), true);
+    } finally {
+      plain.dispose();
+    }
+    const worker = new Worker("require('node:worker_threads').parentPort.postMessage(Object.getOwnPropertyNames(globalThis).every((name) => name in globalThis))", { eval: true });
+    const answer = await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
+    await worker.terminate();
+    assert.equal(answer, true);
+  });
+
+  test('a snapshot header of another layout or V8 version is left as it is', () => {
+    const header = (version: string, rehash: number) => {
+      const bytes = new Uint8Array(200);
+      new DataView(bytes.buffer).setUint32(4, rehash, true);
+      bytes.set(Buffer.from(version, 'latin1'), 16);
+      return bytes;
+    };
+    const rehashWord = (bytes: Uint8Array) => new DataView(bytes.buffer).getUint32(4, true);
+    assert.equal(rehashWord(withoutRehash(header(process.versions.v8, 1))), 0, 'this V8\'s layout: cleared');
+    assert.equal(rehashWord(withoutRehash(header('12.4.254.21-node.33', 1))), 1, 'another V8: untouched');
+    assert.equal(rehashWord(withoutRehash(header(process.versions.v8, 7))), 7, 'not a flag where it is expected: untouched');
+    assert.equal(withoutRehash(new Uint8Array(10)).length, 10, 'too short for a header: untouched');
+  });
+
+  test('the snapshot\'s warm-up takes a stateless run\'s path through the prelude, in a context of its own', async () => {
+    // The snapshot's contexts were never attached (the warm-up ran in another): this one attaches.
+    const prepared = await pool.acquire(8);
+    const [first, second] = await prepared.context.eval(preludeWarmUpSource, { copy: true }) as Array<{ outcome: { ok: boolean; value: string } | null; batchesSent: number; record: { seed: number } }>;
+    assert.deepEqual(first!.outcome, { ok: true, value: '[ { n: 1 }, { n: 2 } ]', type: 'object' }, 'the run, its object result');
+    assert.equal(first!.batchesSent, 1, 'its console line');
+    assert.equal(second!.record.seed, 2, 'a second run, whose top-level throw went out as a script\'s');
+    assert.equal(await prepared.context.eval('typeof __mcpv8_attach', { copy: true }), 'undefined', 'attach deleted its own name, as in every context');
+    pool.discard(prepared, 8);
+    await pool.whenReplenished();
   });
 
   test('close disposes every idle isolate, after the context each was making', async () => {
