@@ -55,11 +55,12 @@ export interface SimNode {
   /** A LevelStorage write or reopen under way: the node takes no input until it settles. */
   busy: Promise<void> | null;
   /**
-   * A leader's Ready whose write spans into the next tick (writeSpanProbability): meanwhile its
+   * A leader's Ready whose write lasts until `doneAtTick` (writeSpanProbability): meanwhile its
    * acknowledgements are stepped and what they commit applied (RaftDriver.stepDuringWrite); other
-   * messages wait, and it takes no ticks, proposals or reads until the write completes.
+   * messages wait, its ticks are owed (RaftDriver queues them) and it takes no proposals or reads
+   * until the write completes, or it crashes first (then the write never happened).
    */
-  writing: { readonly ready: Ready; readonly crashAt: ReadyCrashPoint | null } | null;
+  writing: { readonly ready: Ready; readonly crashAt: ReadyCrashPoint | null; readonly doneAtTick: number } | null;
   /** Ticks of this node's clock per cluster tick (clock skew), and the fraction owed. */
   readonly clockRate: number;
   clockOwed: number;
@@ -135,7 +136,7 @@ export interface ClusterOptions {
   readonly clockSkew?: number;
   /** Probability that a node crashes while handling a Ready: before its save, after it, or after sending. */
   readonly readyCrashProbability?: number;
-  /** Probability that a leader's Ready with entries is written over a tick, acknowledgements stepped meanwhile (see SimNode.writing). */
+  /** Probability that a leader's Ready with entries is written over 1-3 ticks, acknowledgements stepped meanwhile (see SimNode.writing). */
   readonly writeSpanProbability?: number;
 }
 
@@ -189,6 +190,12 @@ export class SimCluster {
       node.storage = new LevelSimStorage(await LevelStorage.open(`node-${node.id}`, this.bootstrap, store), store);
       node.raft = this.makeRaft(node.id, node.storage);
     }
+  }
+
+  /** No more crashes inside a Ready, including those drawn for writes still under way (SimNode.writing). */
+  disableReadyCrashes(): void {
+    this.readyCrashProbability = 0;
+    for (const node of this.nodes.values()) if (node.writing !== null) node.writing = { ...node.writing, crashAt: null };
   }
 
   /** Wait for every LevelStorage write and reopen under way (none with MemoryStorage). */
@@ -326,8 +333,17 @@ export class SimCluster {
     for (const node of this.nodes.values()) {
       if (!node.alive || node.busy !== null) continue;
       if (node.writing !== null) {
-        const { ready, crashAt } = node.writing;
+        const { ready, crashAt, doneAtTick } = node.writing;
+        if (this.nowTick < doneAtTick) {
+          node.clockOwed += node.clockRate;
+          continue;
+        }
         node.writing = null;
+        // A crash before the save falls after the acknowledgements stepped during the write.
+        if (crashAt === 'beforeSave') {
+          this.crashInReady(node, crashAt);
+          continue;
+        }
         this.saveAndFinish(node, ready, crashAt);
         if (!node.alive || node.busy !== null) continue;
       }
@@ -351,12 +367,12 @@ export class SimCluster {
     for (const message of ready.messages) if (sendableBeforePersist(message)) this.sendMessage(raft, message);
     // As RaftDriver does: committed entries are applied (their writers answered) before the write.
     if (ready.snapshot === null) this.applyEntries(node, ready.committedEntries);
-    if (crashAt === 'beforeSave') return this.crashInReady(node, crashAt);
     const spanProbability = this.options.writeSpanProbability ?? 0;
     if (spanProbability > 0 && raft.role === 'leader' && ready.entries.length > 0 && this.random.chance(spanProbability)) {
-      node.writing = { ready, crashAt };
+      node.writing = { ready, crashAt, doneAtTick: this.nowTick + 1 + this.random.nextInt(3) };
       return;
     }
+    if (crashAt === 'beforeSave') return this.crashInReady(node, crashAt);
     this.saveAndFinish(node, ready, crashAt);
   }
 

@@ -193,7 +193,7 @@ async function runLivenessPhase(scenario: Scenario, livenessTicksMax: number): P
   cluster.network.heal();
   cluster.network.faults = reliableNetwork;
   cluster.readyProbability = 1;
-  cluster.readyCrashProbability = 0;
+  cluster.disableReadyCrashes();
   for (const id of allIds) if (!cluster.node(id).alive) cluster.restart(id);
   let markerIndex = 0;
   let markerTerm = 0;
@@ -201,8 +201,9 @@ async function runLivenessPhase(scenario: Scenario, livenessTicksMax: number): P
     clients.tick(0);
     await tickAndSettle(cluster);
     const leader = cluster.leader();
-    if (leader === null || leader.writing !== null) continue;
+    if (leader === null) continue;
     if (markerTerm !== leader.raft.term) {
+      if (leader.writing !== null) continue; // it takes no input until its write completes
       const proposal = leader.raft.propose(JSON.stringify({ op: 'put', key: 'liveness', value: String(tick) }));
       cluster.safety.check(leader.raft);
       if (!proposal.accepted) continue;
