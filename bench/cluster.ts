@@ -125,9 +125,19 @@ async function firstWriteAckedMs(survivors: readonly TestNode[], since: number):
   }
 }
 
-async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; writeMs: number; readMs: number }> {
+/** The survivors' role changes after the kill, from their logs ("raft role changed", seen at tick granularity): where the failover's time went. */
+function electionSteps(survivors: readonly TestNode[], killedAtEpochMs: number): string {
+  return survivors.map((node) => {
+    const steps = node.process!.stderr().split('\n').filter((line) => line.includes('"msg":"raft role changed"')).map((line) => JSON.parse(line) as { time: number; role: string; term: number })
+      .filter((step) => step.time >= killedAtEpochMs).map((step) => `${step.role}@${step.term} +${step.time - killedAtEpochMs}`);
+    return `${node.name}: ${steps.join(', ') || 'no change'}`;
+  }).join('; ');
+}
+
+async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; writeMs: number; readMs: number; steps: string }> {
   const leader = await waitForLeader(nodes);
   const survivors = nodes.filter((node) => node !== leader);
+  const killedAtEpochMs = Date.now();
   const killedAt = performance.now();
   await leader.process!.stop('SIGKILL');
   const writeAcked = firstWriteAckedMs(survivors, killedAt);
@@ -143,10 +153,11 @@ async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; wr
   await heapless.text();
   const readMs = performance.now() - killedAt;
   const writeMs = await writeAcked;
+  const steps = electionSteps(survivors, killedAtEpochMs);
   await launch(leader);
   const status = await raftStatus(await waitForLeader(nodes));
   await waitForApplied(nodes, status.commit);
-  return { electedMs, writeMs, readMs };
+  return { electedMs, writeMs, readMs, steps };
 }
 
 type Timings = NonNullable<DriverTimings>;
@@ -272,7 +283,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < failovers; round++) {
       const result = await failoverRound(nodes);
       failoverRounds.push(result);
-      process.stdout.write(`failover round ${round + 1}: new leader agreed ${result.electedMs.toFixed(0)} ms after SIGKILL, first write acknowledged by it ${result.writeMs.toFixed(0)} ms, first read through a survivor ${result.readMs.toFixed(0)} ms\n`);
+      process.stdout.write(`failover round ${round + 1}: new leader agreed ${result.electedMs.toFixed(0)} ms after SIGKILL, first write acknowledged by it ${result.writeMs.toFixed(0)} ms, first read through a survivor ${result.readMs.toFixed(0)} ms (ms after the kill: ${result.steps})\n`);
     }
     if (failoverRounds.length > 0) {
       process.stdout.write(`failover median: new leader ${median(failoverRounds.map((r) => r.electedMs)).toFixed(0)} ms, max ${Math.max(...failoverRounds.map((r) => r.electedMs)).toFixed(0)} ms; first write acknowledged ${median(failoverRounds.map((r) => r.writeMs)).toFixed(0)} ms, max ${Math.max(...failoverRounds.map((r) => r.writeMs)).toFixed(0)} ms\n`);

@@ -218,10 +218,22 @@ export class ClusterNode {
       return;
     }
     driver.tick();
+    this.logRoleChange();
     // A leader's late ticks are owed, and paid by catchUpTicks; a follower's are not counted.
     if (this.config.leaseReads && this.raft!.role === 'leader') this.tickedAtMs += this.ticks.tickMs;
     else this.tickedAtMs = performance.now();
     if (this.raft!.role === 'leader' && this.raft!.config.learners.length > 0) this.promoteLearners();
+  }
+
+  private loggedRole = '';
+
+  /** An election's steps in the log (seen at tick granularity): what a failover's time went to (bench/cluster.ts). */
+  private logRoleChange(): void {
+    const raft = this.raft!;
+    const role = `${raft.role}@${raft.term}`;
+    if (role === this.loggedRole) return;
+    this.loggedRole = role;
+    this.logger.info({ role: raft.role, term: raft.term, leader: this.memberOf(raft.lead)?.name ?? null }, 'raft role changed');
   }
 
   /** performance.now() of the last tick counted (lease reads: catchUpTicks). */
