@@ -41,6 +41,13 @@ export const mutants: readonly Mutant[] = [
     breaks: 'nothing is stepped while a Ready applies a membership change (a read confirmed under the old one)',
   },
   {
+    id: 'apply-past-own-log-during-write',
+    file: 'src/raft/raft.ts',
+    find: 'const through = Math.min(this.log.committed, this.writingThroughIndex);',
+    replace: 'const through = this.log.committed;',
+    breaks: 'a leader applies during its write only entries it holds once that write ends (a compaction at the applied index stays within its log; seed 749)',
+  },
+  {
     id: 'config-entry-applied-during-write',
     file: 'src/raft/raft.ts',
     find: 'const committedEntries = configAt === -1 ? committed : committed.slice(0, configAt);',

@@ -177,7 +177,7 @@ export class RaftDriver<Result> {
   private stepDuringWrite(messages: readonly Message[]): readonly Message[] {
     if (!this.writing) return messages;
     const queued = messages.filter((message) => !this.raft.steppableDuringWrite(message));
-    if (queued.length === messages.length) return messages;
+    if (queued.length === messages.length && messages.length > 0) return messages;
     try {
       for (const message of messages) if (this.raft.steppableDuringWrite(message)) this.raft.step(message);
       const early = this.raft.readyDuringWrite();
@@ -195,7 +195,7 @@ export class RaftDriver<Result> {
   propose(data: string): Promise<ProposeOutcome<Result>> {
     const calledAtMs = performance.now();
     return new Promise((resolve) => {
-      const queued = this.enqueue(() => {
+      const take = () => {
         const result = this.proposals.hasRoom() ? this.raft.propose(data) : { accepted: false as const, reason: 'overloaded' as const, leaderHint: this.raft.id };
         if (!result.accepted) {
           resolve({ status: 'rejected', reason: result.reason, leaderHint: result.leaderHint });
@@ -208,8 +208,28 @@ export class RaftDriver<Result> {
         this.appendedAtMs.set(token, appendedAtMs);
         const superseded = this.proposals.replace(result.index, result.term, token);
         if (superseded !== null) this.settle(superseded);
-      });
-      if (!queued) resolve({ status: 'rejected', reason: 'queueFull', leaderHint: this.raft.lead });
+      };
+      // A leader writing a Ready takes the proposal now (Raft.proposableDuringWrite), unless inputs
+      // wait before it; its appends leave at the end of this turn of the loop, with those of every
+      // proposal taken in the same turn (one batch, as a Ready's).
+      if (this.writing && this.inputs.length === 0 && this.failure === null && this.raft.proposableDuringWrite()) {
+        take();
+        this.flushSoon();
+        return;
+      }
+      if (!this.enqueue(take)) resolve({ status: 'rejected', reason: 'queueFull', leaderHint: this.raft.lead });
+    });
+  }
+
+  private flushScheduled = false;
+
+  /** readyDuringWrite() once this turn's proposals are in the log, if the write still runs (else the pass's next Ready sends them). */
+  private flushSoon(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.writing && this.failure === null) this.stepDuringWrite([]);
     });
   }
 

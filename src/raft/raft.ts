@@ -59,6 +59,13 @@ export class Raft {
   private handedOutIndex = 0;
   /** The outstanding Ready applies a config entry at advance(): nothing is stepped before that (steppableDuringWrite). */
   private readyChangesConfig = false;
+  /**
+   * The last index stable once the outstanding Ready is written: readyDuringWrite() hands out no
+   * committed entry past it. An entry proposed during the write may commit on a quorum of
+   * followers before this leader wrote it; applied now, a compaction at the applied index would
+   * reach past this node's own log (the sweep found it, seed 749). It is applied from the next Ready.
+   */
+  private writingThroughIndex = 0;
 
   constructor(options: RaftOptions, boot: RaftBoot) {
     assert(options.id !== nodeNone, 'node id is not the none id');
@@ -211,6 +218,16 @@ export class Raft {
       && (message.type === 'appendResponse' || message.type === 'heartbeatResponse') && this.progress.has(message.from);
   }
 
+  /**
+   * A leader may also take proposals while it writes an outstanding Ready: each is appended after
+   * the entries being written (a leader's log only grows), its appends leave with the next
+   * readyDuringWrite(), and it is written by the next Ready; the leader counts it once that write
+   * is advanced. Not while the Ready applies a config entry (as steppableDuringWrite).
+   */
+  proposableDuringWrite(): boolean {
+    return this.readyOutstanding && !this.readyChangesConfig && this.role === 'leader';
+  }
+
   step(message: Message): void {
     assert(!this.readyOutstanding || this.steppableDuringWrite(message), 'no input between ready() and advance() but a leader\'s acknowledgements');
     assert(message.to === this.id, 'message addressed to this node');
@@ -273,7 +290,7 @@ export class Raft {
   }
 
   refuseProposal(): ProposalResult | null {
-    assert(!this.readyOutstanding, 'no input between ready() and advance()');
+    assert(!this.readyOutstanding || this.proposableDuringWrite(), 'no input between ready() and advance() but a leader\'s acknowledgements and proposals');
     if (this.role !== 'leader') return { accepted: false, reason: 'notLeader', leaderHint: this.lead };
     if (this.leadTransferee !== nodeNone) return { accepted: false, reason: 'transferring', leaderHint: this.leadTransferee };
     if (this.log.lastIndex() - this.log.committed >= this.options.uncommittedEntriesMax) {
@@ -283,6 +300,7 @@ export class Raft {
   }
 
   proposeConfigChange(change: ConfigChange): ProposalResult {
+    assert(!this.readyOutstanding, 'no input between ready() and advance()');
     const refusal = this.refuseProposal() ?? this.refuseConfigChange(change);
     if (refusal !== null) return refusal;
     this.appendEntries([{ term: 0, index: 0, kind: 'config', data: JSON.stringify(change) }]);
@@ -344,18 +362,21 @@ export class Raft {
   }
 
   /**
-   * While the outstanding Ready is written: the appends and heartbeats that acknowledgements
-   * stepped meanwhile left (sendable before any write, as a Ready's), and the entries committed
+   * While the outstanding Ready is written: the appends and heartbeats that acknowledgements and
+   * proposals taken meanwhile left (sendable before any write, as a Ready's), and the entries committed
    * since, up to the first config entry (applied by advance(), which changes the membership). The
    * caller sends the messages and applies the entries now, in order, before the next input; the
    * other messages and read states wait for the next Ready.
    */
   readyDuringWrite(): { readonly messages: readonly Message[]; readonly committedEntries: readonly Entry[] } {
     assert(this.readyOutstanding, 'readyDuringWrite runs between ready() and advance()');
+    if (this.role === 'leader' && this.appendPending) broadcastAppend(this);
+    this.appendPending = false;
     const messages = this.outbox.filter(sendableBeforePersist);
     if (messages.length > 0) this.outbox = this.outbox.filter((message) => !sendableBeforePersist(message));
-    if (this.log.pendingSnapshot !== null || this.handedOutIndex >= this.log.committed) return { messages, committedEntries: [] };
-    const committed = this.log.slice(this.handedOutIndex + 1, this.log.committed, committedEntriesPerReadyMax);
+    const through = Math.min(this.log.committed, this.writingThroughIndex);
+    if (this.log.pendingSnapshot !== null || this.handedOutIndex >= through) return { messages, committedEntries: [] };
+    const committed = this.log.slice(this.handedOutIndex + 1, through, committedEntriesPerReadyMax);
     const configAt = committed.findIndex((entry) => entry.kind === 'config');
     const committedEntries = configAt === -1 ? committed : committed.slice(0, configAt);
     const last = committedEntries.at(-1);
@@ -390,6 +411,7 @@ export class Raft {
     this.readyOutstanding = true;
     this.handedOutIndex = ready.committedEntries.at(-1)?.index ?? this.log.applied;
     this.readyChangesConfig = ready.committedEntries.some((entry) => entry.kind === 'config');
+    this.writingThroughIndex = Math.max(this.log.stableIndex, ready.entries.at(-1)?.index ?? 0);
     return ready;
   }
 

@@ -67,24 +67,35 @@ test('a leader steps acknowledgements while it writes: an entry it had written c
   leader.advance(next);
 });
 
-test('while a Ready is under write, a leader takes no other input, and a follower takes none', () => {
+test('while a Ready is under write, a leader takes proposals (written by the next Ready) and no other input, and a follower takes none', () => {
   const harness = leaderOfThree();
   const leader = harness.raft(1);
   leader.propose(put('a'));
   const underWrite = leader.ready();
+  const during = leader.propose(put('b'));
+  assert.ok(during.accepted && during.index === underWrite.entries.at(-1)!.index + 1, 'appended after the entries being written');
+  const early = leader.readyDuringWrite();
+  assert.ok(early.messages.some((message) => message.type === 'append' && message.entries.some((entry) => entry.index === during.index)), 'its appends leave during the write');
+  assert.throws(() => leader.proposeConfigChange({ kind: 'addLearner', nodeId: 9 }), /no input between ready\(\) and advance\(\)/);
   const vote: Message = { ...leader.message('vote', 1), from: 2, to: 1 };
   const staleAck: Message = { ...leader.message('appendResponse', 1), from: 2, to: 1, term: leader.term - 1 };
   assert.equal(leader.steppableDuringWrite(vote), false);
   assert.equal(leader.steppableDuringWrite(staleAck), false);
   assert.throws(() => leader.step(vote), /no input between ready\(\) and advance\(\)/);
-  assert.throws(() => leader.propose(put('b')), /no input between ready\(\) and advance\(\)/);
+  harness.node(1).storage.save(underWrite);
   leader.advance(underWrite);
+  const next = leader.ready();
+  assert.deepEqual(next.entries.map((entry) => entry.index), [during.index], 'the next Ready writes the proposal taken during the write');
+  assert.equal(leader.log.committed < during.index, true);
+  leader.advance(next);
   const ack: Message = { ...leader.message('appendResponse', 1), from: 2, to: 1 };
   assert.equal(leader.steppableDuringWrite(ack), false, 'no Ready is outstanding: step() takes it as usual');
   const follower = harness.raft(2);
   follower.tick();
   const followerReady = follower.ready();
   assert.equal(follower.steppableDuringWrite({ ...ack, from: 1, to: 2 }), false);
+  assert.equal(follower.proposableDuringWrite(), false);
+  assert.throws(() => follower.propose(put('c')), /no input between ready\(\) and advance\(\)/);
   follower.advance(followerReady);
 });
 
@@ -103,5 +114,28 @@ test('a Ready that applies a membership change takes no acknowledgement during i
   const ack: Message = { ...leader.message('heartbeatResponse', 2), from: 2, to: 1 };
   assert.equal(leader.steppableDuringWrite(ack), false);
   leader.advance(underWrite);
+  assert.deepEqual(leader.config.learners, [4]);
+});
+
+test('a config entry committed during a write is not handed out early: the next Ready applies it, and the membership changes', () => {
+  const harness = new Harness({ voters: [1, 2, 3], others: [4] });
+  harness.campaign(1);
+  harness.stabilize();
+  harness.isolate(3);
+  const leader = harness.raft(1);
+  assert.ok(leader.proposeConfigChange({ kind: 'addLearner', nodeId: 4 }).accepted);
+  harness.process(1); // the config entry is written by the leader and sent
+  const configIndex = leader.log.lastIndex();
+  leader.propose(put('b'));
+  const underWrite = leader.ready();
+  for (const message of underWrite.messages) harness.queue.push(message);
+  for (const message of followersAnswer(harness)) leader.step(message);
+  assert.ok(leader.log.committed >= configIndex, 'node 2 and the leader hold the config entry: committed during the write');
+  assert.deepEqual(leader.readyDuringWrite().committedEntries.map((entry) => entry.index), [], 'nothing from the config entry on');
+  harness.node(1).storage.save(underWrite);
+  leader.advance(underWrite);
+  const next = leader.ready();
+  assert.ok(next.committedEntries.some((entry) => entry.index === configIndex && entry.kind === 'config'));
+  leader.advance(next);
   assert.deepEqual(leader.config.learners, [4]);
 });

@@ -57,7 +57,8 @@ export interface SimNode {
   /**
    * A leader's Ready whose write lasts until `doneAtTick` (writeSpanProbability): meanwhile its
    * acknowledgements are stepped and what they commit applied (RaftDriver.stepDuringWrite); other
-   * messages wait, its ticks are owed (RaftDriver queues them) and it takes no proposals or reads
+   * messages wait, its ticks are owed (RaftDriver queues them), proposals are taken (appended
+   * after the entries being written, their appends sent at once), and it takes no reads
    * until the write completes, or it crashes first (then the write never happened).
    */
   writing: { readonly ready: Ready; readonly crashAt: ReadyCrashPoint | null; readonly doneAtTick: number } | null;
@@ -287,7 +288,8 @@ export class SimCluster {
 
   propose(id: NodeId, command: KvCommand, done: (outcome: CommandOutcome) => void): { accepted: boolean; leaderHint: NodeId } {
     const node = this.node(id);
-    if (!node.alive || node.busy !== null || node.writing !== null || !node.proposals.hasRoom()) return { accepted: false, leaderHint: 0 };
+    const duringWrite = node.writing !== null;
+    if (!node.alive || node.busy !== null || (duringWrite && !node.raft.proposableDuringWrite()) || !node.proposals.hasRoom()) return { accepted: false, leaderHint: 0 };
     const result = node.raft.propose(JSON.stringify(command));
     this.safety.check(node.raft);
     if (!result.accepted) return { accepted: false, leaderHint: result.leaderHint };
@@ -295,6 +297,7 @@ export class SimCluster {
     this.commandOutcomes.set(token, done);
     const superseded = node.proposals.replace(result.index, result.term, token);
     if (superseded !== null) this.settle(superseded);
+    if (duringWrite) this.flushDuringWrite(node); // RaftDriver batches a turn's proposals; one at a time is the harder case
     return { accepted: true, leaderHint: id };
   }
 
@@ -383,6 +386,12 @@ export class SimCluster {
     this.readRule.delivered(raft, message);
     raft.step(message);
     this.safety.check(raft);
+    this.flushDuringWrite(node);
+  }
+
+  /** What stepping or proposing during a write left: its appends sent, its committed entries applied (RaftDriver.stepDuringWrite). */
+  private flushDuringWrite(node: SimNode): void {
+    const raft = node.raft;
     const early = raft.readyDuringWrite();
     for (const sent of early.messages) this.sendMessage(raft, sent);
     this.applyEntries(node, early.committedEntries);
