@@ -36,8 +36,8 @@ export const mutants: readonly Mutant[] = [
   {
     id: 'ack-during-config-apply',
     file: 'src/raft/raft.ts',
-    find: 'return this.readyOutstanding && !this.readyChangesConfig && this.role',
-    replace: 'return this.readyOutstanding && this.role',
+    find: "return this.readyOutstanding && !this.readyChangesConfig && this.role === 'leader' && message.term",
+    replace: "return this.readyOutstanding && this.role === 'leader' && message.term",
     breaks: 'nothing is stepped while a Ready applies a membership change (a read confirmed under the old one)',
   },
   {

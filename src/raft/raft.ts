@@ -370,8 +370,10 @@ export class Raft {
    */
   readyDuringWrite(): { readonly messages: readonly Message[]; readonly committedEntries: readonly Entry[] } {
     assert(this.readyOutstanding, 'readyDuringWrite runs between ready() and advance()');
-    if (this.role === 'leader' && this.appendPending) broadcastAppend(this);
-    this.appendPending = false;
+    if (this.appendPending) { // proposals taken during the write
+      this.appendPending = false;
+      if (this.role === 'leader') broadcastAppend(this);
+    }
     const messages = this.outbox.filter(sendableBeforePersist);
     if (messages.length > 0) this.outbox = this.outbox.filter((message) => !sendableBeforePersist(message));
     const through = Math.min(this.log.committed, this.writingThroughIndex);
