@@ -15,8 +15,12 @@
 //   is node n1 (a real ClusterNode with its cluster port, src/cluster/start.ts), n2 and n3 are node
 //   processes with a longer election timeout, so n1 leads. No client HTTP request per append, so
 //   the figure is Raft's own (replication over HTTP, fsync, apply), not the loopback HTTP floor
-//   that one request per append meets (`npm run bench:raft-floor`). A 1-writer round follows each
-//   64-writer round: commit latency without queueing. No failover rounds in this mode. Also
+//   that one request per append meets (`npm run bench:raft-floor`). Each round runs every count of
+//   `--writer-counts` (default 64,8,1; 1: commit latency without queueing). No failover rounds in
+//   this mode. The split of a write's time comes from the nodes' RaftDriver.timings (means over
+//   the round): the leader's input-queue wait (propose -> appended to its log), appended -> applied
+//   on the leader (replicated, durable on a quorum, committed, applied), and each node's
+//   storage.save (the fsync'd LevelDB batch); acknowledgements stepped while the leader wrote. Also
 //   reported per round: the leader's event-loop delay (max and p99; a compaction that serialised
 //   the machine on the loop showed here as a stall) and the log's snapshot index at the end.
 // `--profile DIR`: the nodes write V8 CPU profiles (--cpu-prof) into DIR, stopped with SIGTERM at the end.
@@ -31,6 +35,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { parseConfig } from '../src/config.ts';
 import { startCluster as startClusterHere, type RunningCluster } from '../src/cluster/start.ts';
+import type { DriverTimings, TimingHistogram } from '../src/raft/driver.ts';
 import { freePort, launch, nodeArgs, raftStatus, signedAs, startCluster, stopAll, waitForApplied, waitForLeader, waitUntil, type TestNode } from '../test/support/cluster.ts';
 import { tempDir } from '../test/support/server-process.ts';
 
@@ -43,6 +48,8 @@ const writers = option('writers', 64);
 const rounds = option('rounds', 3);
 const seconds = option('seconds', 10);
 const failovers = option('failovers', 5);
+const writerCountsAt = process.argv.indexOf('--writer-counts');
+const writerCounts = writerCountsAt === -1 ? [writers, 8, 1] : process.argv[writerCountsAt + 1]!.split(',').map(Number);
 const signed = process.argv.includes('--secret');
 const inProcess = process.argv.includes('--in-process');
 const profileAt = process.argv.indexOf('--profile');
@@ -118,9 +125,19 @@ async function firstWriteAckedMs(survivors: readonly TestNode[], since: number):
   }
 }
 
-async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; writeMs: number; readMs: number }> {
+/** The survivors' role changes after the kill, from their logs ("raft role changed", seen at tick granularity): where the failover's time went. */
+function electionSteps(survivors: readonly TestNode[], killedAtEpochMs: number): string {
+  return survivors.map((node) => {
+    const steps = node.process!.stderr().split('\n').filter((line) => line.includes('"msg":"raft role changed"')).map((line) => JSON.parse(line) as { time: number; role: string; term: number })
+      .filter((step) => step.time >= killedAtEpochMs).map((step) => `${step.role}@${step.term} +${step.time - killedAtEpochMs}`);
+    return `${node.name}: ${steps.join(', ') || 'no change'}`;
+  }).join('; ');
+}
+
+async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; writeMs: number; readMs: number; steps: string }> {
   const leader = await waitForLeader(nodes);
   const survivors = nodes.filter((node) => node !== leader);
+  const killedAtEpochMs = Date.now();
   const killedAt = performance.now();
   await leader.process!.stop('SIGKILL');
   const writeAcked = firstWriteAckedMs(survivors, killedAt);
@@ -136,14 +153,43 @@ async function failoverRound(nodes: TestNode[]): Promise<{ electedMs: number; wr
   await heapless.text();
   const readMs = performance.now() - killedAt;
   const writeMs = await writeAcked;
+  const steps = electionSteps(survivors, killedAtEpochMs);
   await launch(leader);
   const status = await raftStatus(await waitForLeader(nodes));
   await waitForApplied(nodes, status.commit);
-  return { electedMs, writeMs, readMs };
+  return { electedMs, writeMs, readMs, steps };
+}
+
+type Timings = NonNullable<DriverTimings>;
+
+/** The mean of a histogram's durations between two readings, ms, and their count. */
+function meanBetween(before: TimingHistogram, after: TimingHistogram): { meanMs: number; count: number } {
+  const count = after.counts.reduce((a, b) => a + b, 0) - before.counts.reduce((a, b) => a + b, 0);
+  return { meanMs: count === 0 ? NaN : (after.totalMs - before.totalMs) / count, count };
+}
+
+/** null on a build without RaftDriver.timings (an A/B base). */
+async function timingsOf(here: RunningCluster, followers: readonly TestNode[]): Promise<{ leader: Timings; followers: Timings[] } | null> {
+  const statuses = await Promise.all(followers.map((node) => raftStatus(node) as Promise<unknown>));
+  const leader = (here.node.status() as { timings?: Timings }).timings;
+  if (leader === undefined) return null;
+  return { leader: structuredClone(leader), followers: statuses.map((status) => (status as { timings: Timings }).timings) };
+}
+
+/** What the round's writes spent where: means over the round (see the header). */
+function timeSplit(before: Awaited<ReturnType<typeof timingsOf>>, after: Awaited<ReturnType<typeof timingsOf>>): string {
+  if (before === null || after === null) return 'no time split (a build without RaftDriver.timings)';
+  const leaderSave = meanBetween(before.leader.saveMs, after.leader.saveMs);
+  const followerSaves = after.followers.map((timings, i) => meanBetween(before.followers[i]!.saveMs, timings.saveMs));
+  const queued = meanBetween(before.leader.queuedMs, after.leader.queuedMs);
+  const toApplied = meanBetween(before.leader.appendedToAppliedMs, after.leader.appendedToAppliedMs);
+  const steps = after.leader.stepsDuringWrite - before.leader.stepsDuringWrite;
+  const applied = after.leader.appliedDuringWrite - before.leader.appliedDuringWrite;
+  return `queued ${queued.meanMs.toFixed(2)} ms, appended->applied ${toApplied.meanMs.toFixed(2)} ms; save: leader ${leaderSave.meanMs.toFixed(2)} ms x ${leaderSave.count}, followers ${followerSaves.map((save) => `${save.meanMs.toFixed(2)} ms x ${save.count}`).join(', ')}; during the leader's writes: ${steps} acks stepped, ${applied} entries applied`;
 }
 
 /** Appends from `count` writers inside the leader (n1, this process): what a node's own session appends cost. */
-async function inProcessRound(here: RunningCluster, followers: readonly TestNode[], count: number): Promise<{ perS: number; p50: number; p95: number; p99: number; errors: number; leaderUsPerAppend: number; followerUsPerAppend: number; loopMaxMs: number; loopP99Ms: number }> {
+async function inProcessRound(here: RunningCluster, followers: readonly TestNode[], count: number): Promise<{ perS: number; p50: number; p95: number; p99: number; errors: number; leaderUsPerAppend: number; followerUsPerAppend: number; loopMaxMs: number; loopP99Ms: number; split: string }> {
   const cpuBefore = followers.map((node) => cpuMs(node.process!.child.pid!));
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
@@ -162,10 +208,12 @@ async function inProcessRound(here: RunningCluster, followers: readonly TestNode
       }
     }
   };
+  const timingsBefore = await timingsOf(here, followers);
   const startedAt = performance.now();
   await Promise.all(Array.from({ length: count }, (_, id) => writer(id)));
   const elapsedS = (performance.now() - startedAt) / 1000;
   const own = process.cpuUsage(ownBefore);
+  const split = timeSplit(timingsBefore, await timingsOf(here, followers));
   loop.disable();
   const followerMs = followers.map((node, i) => cpuMs(node.process!.child.pid!) - cpuBefore[i]!);
   const perAppendUs = (ms: number) => (ms * 1000) / Math.max(1, latencies.length);
@@ -173,12 +221,12 @@ async function inProcessRound(here: RunningCluster, followers: readonly TestNode
   return {
     perS: latencies.length / elapsedS, p50: quantile(latencies, 0.5), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99), errors,
     leaderUsPerAppend: (own.user + own.system) / Math.max(1, latencies.length), followerUsPerAppend: perAppendUs(followerMs.reduce((a, b) => a + b, 0) / followerMs.length),
-    loopMaxMs: loop.max / 1e6, loopP99Ms: loop.percentile(99) / 1e6,
+    loopMaxMs: loop.max / 1e6, loopP99Ms: loop.percentile(99) / 1e6, split,
   };
 }
 
-function printRound(label: string, result: Awaited<ReturnType<typeof appendRound>> & { loopMaxMs?: number; loopP99Ms?: number }, snapshotIndex?: number): void {
-  const loop = result.loopMaxMs === undefined ? '' : `; leader loop delay max ${result.loopMaxMs.toFixed(1)} ms p99 ${result.loopP99Ms!.toFixed(1)} ms, snapshot index ${snapshotIndex}`;
+function printRound(label: string, result: Awaited<ReturnType<typeof appendRound>> & { loopMaxMs?: number; loopP99Ms?: number; split?: string }, snapshotIndex?: number): void {
+  const loop = result.loopMaxMs === undefined ? '' : `; leader loop delay max ${result.loopMaxMs.toFixed(1)} ms p99 ${result.loopP99Ms!.toFixed(1)} ms, snapshot index ${snapshotIndex}; ${result.split}`;
   process.stdout.write(`${label}: ${result.perS.toFixed(0)}/s, commit p50 ${result.p50.toFixed(2)} ms p95 ${result.p95.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms, ${result.errors} errors; CPU per append: leader ${result.leaderUsPerAppend.toFixed(0)} us${inProcess ? ' (with its writers)' : ''}, follower ${result.followerUsPerAppend.toFixed(0)} us${loop}\n`);
 }
 
@@ -201,16 +249,15 @@ async function inProcessMain(): Promise<void> {
   ]);
   try {
     await waitUntil('n1 (this process) to lead', async () => (here.node.isLeader ? true : undefined));
-    process.stdout.write(`cluster bench, writers inside the leader: ${cpus().length} cores, load ${loadavg().map((value) => value.toFixed(1)).join(' ')}; ${writers} writers, ${rounds} x ${seconds} s, then 1 writer\n`);
-    const many = [];
-    const one = [];
+    process.stdout.write(`cluster bench, writers inside the leader: ${cpus().length} cores, load ${loadavg().map((value) => value.toFixed(1)).join(' ')}; ${writerCounts.join(', ')} writers, ${rounds} x ${seconds} s each\n`);
+    const byCount = writerCounts.map(() => [] as Awaited<ReturnType<typeof inProcessRound>>[]);
     for (let round = 0; round < rounds; round++) {
-      many.push(await inProcessRound(here, followers, writers));
-      printRound(`appends round ${round + 1}, ${writers} writers`, many.at(-1)!, here.node.status().snapshot_index);
-      one.push(await inProcessRound(here, followers, 1));
-      printRound(`appends round ${round + 1}, 1 writer`, one.at(-1)!, here.node.status().snapshot_index);
+      for (const [i, count] of writerCounts.entries()) {
+        byCount[i]!.push(await inProcessRound(here, followers, count));
+        printRound(`appends round ${round + 1}, ${count} writer${count === 1 ? '' : 's'}`, byCount[i]!.at(-1)!, here.node.status().snapshot_index);
+      }
     }
-    for (const [label, list] of [[`${writers} writers`, many], ['1 writer', one]] as const) {
+    for (const [label, list] of writerCounts.map((count, i) => [`${count} writer${count === 1 ? '' : 's'}`, byCount[i]!] as const)) {
       process.stdout.write(`median, ${label}: ${median(list.map((r) => r.perS)).toFixed(0)}/s, commit p50 ${median(list.map((r) => r.p50)).toFixed(2)} ms, p95 ${median(list.map((r) => r.p95)).toFixed(2)} ms, p99 ${median(list.map((r) => r.p99)).toFixed(2)} ms; CPU per append leader ${median(list.map((r) => r.leaderUsPerAppend)).toFixed(0)} us, follower ${median(list.map((r) => r.followerUsPerAppend)).toFixed(0)} us; leader loop delay max ${Math.max(...list.map((r) => r.loopMaxMs)).toFixed(1)} ms\n`);
     }
   } finally {
@@ -236,7 +283,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < failovers; round++) {
       const result = await failoverRound(nodes);
       failoverRounds.push(result);
-      process.stdout.write(`failover round ${round + 1}: new leader agreed ${result.electedMs.toFixed(0)} ms after SIGKILL, first write acknowledged by it ${result.writeMs.toFixed(0)} ms, first read through a survivor ${result.readMs.toFixed(0)} ms\n`);
+      process.stdout.write(`failover round ${round + 1}: new leader agreed ${result.electedMs.toFixed(0)} ms after SIGKILL, first write acknowledged by it ${result.writeMs.toFixed(0)} ms, first read through a survivor ${result.readMs.toFixed(0)} ms (ms after the kill: ${result.steps})\n`);
     }
     if (failoverRounds.length > 0) {
       process.stdout.write(`failover median: new leader ${median(failoverRounds.map((r) => r.electedMs)).toFixed(0)} ms, max ${Math.max(...failoverRounds.map((r) => r.electedMs)).toFixed(0)} ms; first write acknowledged ${median(failoverRounds.map((r) => r.writeMs)).toFixed(0)} ms, max ${Math.max(...failoverRounds.map((r) => r.writeMs)).toFixed(0)} ms\n`);

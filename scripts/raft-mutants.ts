@@ -27,6 +27,34 @@ export interface Mutant {
 
 export const mutants: readonly Mutant[] = [
   {
+    id: 'leader-counts-unwritten-entries',
+    file: 'src/raft/replication.ts',
+    find: 'matches.push(voter === raft.id ? raft.log.stableIndex : (raft.progress.get(voter)?.match ?? 0));',
+    replace: 'matches.push(voter === raft.id ? raft.log.lastIndex() : (raft.progress.get(voter)?.match ?? 0));',
+    breaks: 'a leader counts itself towards a commit only up to what it has written (its acknowledgements are stepped while it writes)',
+  },
+  {
+    id: 'ack-during-config-apply',
+    file: 'src/raft/raft.ts',
+    find: "return this.readyOutstanding && !this.readyChangesConfig && this.role === 'leader' && message.term",
+    replace: "return this.readyOutstanding && this.role === 'leader' && message.term",
+    breaks: 'nothing is stepped while a Ready applies a membership change (a read confirmed under the old one)',
+  },
+  {
+    id: 'apply-past-own-log-during-write',
+    file: 'src/raft/raft.ts',
+    find: 'const through = Math.min(this.log.committed, this.writingThroughIndex);',
+    replace: 'const through = this.log.committed;',
+    breaks: 'a leader applies during its write only entries it holds once that write ends (a compaction at the applied index stays within its log; seed 749)',
+  },
+  {
+    id: 'config-entry-applied-during-write',
+    file: 'src/raft/raft.ts',
+    find: 'const committedEntries = configAt === -1 ? committed : committed.slice(0, configAt);',
+    replace: 'const committedEntries = committed;',
+    breaks: 'entries handed out while the leader writes stop before a config entry (advance applies it to the membership)',
+  },
+  {
     id: 'follower-commit-past-last-new',
     file: 'src/raft/replication.ts',
     find: 'log.commitTo(Math.min(message.commit, lastNewIndex));',
@@ -261,7 +289,7 @@ export const mutants: readonly Mutant[] = [
 
 /** The raft files `npm test` runs, cheapest first; a mutant stops at the first that fails. */
 const testFiles = [
-  'log.test.ts', 'progress.test.ts', 'proposals.test.ts', 'election.test.ts', 'replication.test.ts', 'rules.test.ts',
+  'log.test.ts', 'progress.test.ts', 'proposals.test.ts', 'election.test.ts', 'replication.test.ts', 'rules.test.ts', 'pipelined.test.ts',
   'interaction.test.ts', 'linearizability.test.ts', 'storage-contract.test.ts', 'level-storage.test.ts',
   'driver.test.ts', 'driver-reply.test.ts', 'simulation.test.ts',
 ].map((name) => `test/raft/${name}`);

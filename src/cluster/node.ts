@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { McpV8Error } from '../errors.ts';
 import { nodeHash } from '../exec/ids.ts';
-import { RaftDriver, type ProposeOutcome, type ReadOutcome } from '../raft/driver.ts';
+import { RaftDriver, type DriverTimings, type ProposeOutcome, type ReadOutcome } from '../raft/driver.ts';
 import { LevelStorage } from '../raft/level-storage.ts';
 import { Raft } from '../raft/raft.ts';
 import { leaseTicks } from '../raft/reads.ts';
@@ -79,6 +79,8 @@ export interface NodeStatus {
   failure: string | null;
   /** Characters of a snapshot this node is receiving in chunks (0: none in assembly). */
   snapshot_receiving_chars: number;
+  /** Where writes spend their time here (RaftDriver.timings; histograms by timingBucketsMs), null while starting. */
+  timings?: DriverTimings | null;
 }
 
 export class ClusterNode {
@@ -216,10 +218,22 @@ export class ClusterNode {
       return;
     }
     driver.tick();
+    this.logRoleChange();
     // A leader's late ticks are owed, and paid by catchUpTicks; a follower's are not counted.
     if (this.config.leaseReads && this.raft!.role === 'leader') this.tickedAtMs += this.ticks.tickMs;
     else this.tickedAtMs = performance.now();
     if (this.raft!.role === 'leader' && this.raft!.config.learners.length > 0) this.promoteLearners();
+  }
+
+  private loggedRole = '';
+
+  /** An election's steps in the log (seen at tick granularity): what a failover's time went to (bench/cluster.ts). */
+  private logRoleChange(): void {
+    const raft = this.raft!;
+    const role = `${raft.role}@${raft.term}`;
+    if (role === this.loggedRole) return;
+    this.loggedRole = role;
+    this.logger.info({ role: raft.role, term: raft.term, leader: this.memberOf(raft.lead)?.name ?? null }, 'raft role changed');
   }
 
   /** performance.now() of the last tick counted (lease reads: catchUpTicks). */
@@ -579,6 +593,7 @@ export class ClusterNode {
       members: [...voters.map((id) => member(id, 'voter')), ...learners.map((id) => member(id, 'learner'))],
       failure: this.driver?.failure === null || this.driver === null ? null : String((this.driver.failure as Error).message),
       snapshot_receiving_chars: this.snapshots.heldChars(),
+      timings: this.driver?.timings ?? null,
     };
   }
 

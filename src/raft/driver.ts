@@ -11,7 +11,7 @@ import type { Raft } from './raft.ts';
 import type { StateMachine } from './state-machine.ts';
 import { isApplicable } from './state-machine.ts';
 import { sendableBeforePersist } from './types.ts';
-import type { Config, ConfigChange, Message, NodeId, ProposalRejectReason, ProposalResult, Ready, Snapshot } from './types.ts';
+import type { Config, ConfigChange, Entry, Message, NodeId, ProposalRejectReason, ProposalResult, Ready, Snapshot } from './types.ts';
 
 /** What the driver needs from storage; LevelStorage and MemoryStorage-like stores provide it. */
 export interface DurableLog {
@@ -54,6 +54,37 @@ export const compactLogShareMin = 0.5;
 /** Characters of a snapshot serialised between two turns of the event loop (snapshotParts). */
 export const snapshotCharsPerTurn = 256 * 1024;
 
+/** Upper bounds (ms) of the buckets of DriverTimings' histograms; the last is unbounded. */
+export const timingBucketsMs = [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256, Infinity] as const;
+
+/** Counts of durations by timingBucketsMs; cumulative since start, so two readings subtract. */
+export class TimingHistogram {
+  readonly counts: number[] = timingBucketsMs.map(() => 0);
+  totalMs = 0;
+
+  add(ms: number): void {
+    let bucket = 0;
+    while (ms > timingBucketsMs[bucket]!) bucket++;
+    this.counts[bucket]!++;
+    this.totalMs += ms;
+  }
+}
+
+/**
+ * Where a write's time goes on this node (bench/cluster.ts reads them through GET /raft/status):
+ * each storage.save (the fsync'd LevelDB batch) on every node; on a leader, a proposal's wait in
+ * the input queue (propose() called -> appended to the core's log) and from there until it is
+ * applied (replicated to a quorum, durable, committed, applied). Counts of acknowledgements stepped
+ * and entries applied while a write ran (pipelined Readies).
+ */
+export interface DriverTimings {
+  readonly saveMs: TimingHistogram;
+  readonly queuedMs: TimingHistogram;
+  readonly appendedToAppliedMs: TimingHistogram;
+  stepsDuringWrite: number;
+  appliedDuringWrite: number;
+}
+
 /** A machine's snapshot serialised in the background, to be stored as the log's at `index`. */
 type SerialisedSnapshot = { readonly index: number; readonly config: Config; readonly data: string; readonly charsAt: number } | { readonly error: unknown };
 
@@ -67,12 +98,17 @@ export class RaftDriver<Result> {
   private readonly raft: Raft;
   private readonly proposals: ProposalTracker<number, Result>;
   private readonly waiting = new Map<number, (outcome: ProposeOutcome<Result>) => void>();
+  /** performance.now() when each waiting proposal was appended to the core's log (DriverTimings). */
+  private readonly appendedAtMs = new Map<number, number>();
+  readonly timings: DriverTimings = { saveMs: new TimingHistogram(), queuedMs: new TimingHistogram(), appendedToAppliedMs: new TimingHistogram(), stepsDuringWrite: 0, appliedDuringWrite: 0 };
   private readonly reads = new Map<number, PendingRead>();
   private inputs: (() => void)[] = [];
   /** Resolved when the pass that takes the queued inputs has handled its Ready (receiveAll); one per queued request. */
   private passWaiters: (() => void)[] = [];
   private nextToken = 1;
   private running = false;
+  /** A Ready's storage.save is under way (acknowledgements may be stepped meanwhile: stepDuringWrite). */
+  private writing = false;
   /** Characters of entry data applied since start, and that count when the last snapshot's view was taken. */
   private appliedChars = 0;
   private appliedCharsAtSnapshot = 0;
@@ -120,7 +156,9 @@ export class RaftDriver<Result> {
   receiveAll(messages: readonly Message[]): Promise<void> {
     return new Promise((resolve) => {
       if (this.failure !== null) return resolve();
-      for (const message of messages) {
+      const queued = this.stepDuringWrite(messages);
+      if (queued.length === 0) return resolve(); // all stepped: what they led to is sent already
+      for (const message of queued) {
         if (this.inputs.length >= this.options.inputsQueuedMax) break;
         this.inputs.push(() => this.raft.step(message));
       }
@@ -129,9 +167,35 @@ export class RaftDriver<Result> {
     });
   }
 
+  /**
+   * While this node (a leader) writes a Ready, its followers' acknowledgements are stepped at once
+   * rather than after the write (Raft.steppableDuringWrite): an entry a quorum of followers holds,
+   * written here by an earlier Ready, commits and is applied (its writer answered) without waiting
+   * for this write, and the next appends leave as soon as a follower has answered. Returns the
+   * messages that must wait for the pass.
+   */
+  private stepDuringWrite(messages: readonly Message[]): readonly Message[] {
+    if (!this.writing) return messages;
+    const queued = messages.filter((message) => !this.raft.steppableDuringWrite(message));
+    if (queued.length === messages.length && messages.length > 0) return messages;
+    try {
+      for (const message of messages) if (this.raft.steppableDuringWrite(message)) this.raft.step(message);
+      const early = this.raft.readyDuringWrite();
+      if (early.messages.length > 0) this.options.send(early.messages);
+      this.applyEntries(early.committedEntries);
+      this.timings.stepsDuringWrite += messages.length - queued.length;
+      this.timings.appliedDuringWrite += early.committedEntries.length;
+    } catch (error) {
+      this.failure = error; // as a failed pass: the node stops
+      return [];
+    }
+    return queued;
+  }
+
   propose(data: string): Promise<ProposeOutcome<Result>> {
+    const calledAtMs = performance.now();
     return new Promise((resolve) => {
-      const queued = this.enqueue(() => {
+      const take = () => {
         const result = this.proposals.hasRoom() ? this.raft.propose(data) : { accepted: false as const, reason: 'overloaded' as const, leaderHint: this.raft.id };
         if (!result.accepted) {
           resolve({ status: 'rejected', reason: result.reason, leaderHint: result.leaderHint });
@@ -139,10 +203,33 @@ export class RaftDriver<Result> {
         }
         const token = this.nextToken++;
         this.waiting.set(token, resolve);
+        const appendedAtMs = performance.now();
+        this.timings.queuedMs.add(appendedAtMs - calledAtMs);
+        this.appendedAtMs.set(token, appendedAtMs);
         const superseded = this.proposals.replace(result.index, result.term, token);
         if (superseded !== null) this.settle(superseded);
-      });
-      if (!queued) resolve({ status: 'rejected', reason: 'queueFull', leaderHint: this.raft.lead });
+      };
+      // A leader writing a Ready takes the proposal now (Raft.proposableDuringWrite), unless inputs
+      // wait before it; its appends leave at the end of this turn of the loop, with those of every
+      // proposal taken in the same turn (one batch, as a Ready's).
+      if (this.writing && this.inputs.length === 0 && this.failure === null && this.raft.proposableDuringWrite()) {
+        take();
+        this.flushSoon();
+        return;
+      }
+      if (!this.enqueue(take)) resolve({ status: 'rejected', reason: 'queueFull', leaderHint: this.raft.lead });
+    });
+  }
+
+  private flushScheduled = false;
+
+  /** readyDuringWrite() once this turn's proposals are in the log, if the write still runs (else the pass's next Ready sends them). */
+  private flushSoon(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.writing && this.failure === null) this.stepDuringWrite([]);
     });
   }
 
@@ -221,14 +308,21 @@ export class RaftDriver<Result> {
     // rather than one fsync later: that write holds new entries, which these do not depend on.
     // Applying changes nothing durable (the machine is rebuilt from the log after a crash), and a
     // read waits for the read index to be applied either way. After a snapshot, the order stays.
-    if (ready.snapshot === null) this.applyCommitted(ready);
-    await this.options.storage.save(ready);
+    if (ready.snapshot === null) this.applyEntries(ready.committedEntries);
+    this.writing = true;
+    const saveStartedMs = performance.now();
+    try {
+      await this.options.storage.save(ready);
+    } finally {
+      this.writing = false;
+    }
+    this.timings.saveMs.add(performance.now() - saveStartedMs);
     if (early.length < ready.messages.length) this.options.send(early.length === 0 ? ready.messages : ready.messages.filter((message) => !sendableBeforePersist(message)));
     if (ready.snapshot !== null) {
       this.options.machine.restore(ready.snapshot.data);
       this.appliedCharsAtSnapshot = this.appliedChars;
       for (const outcome of this.proposals.snapshotRestored(ready.snapshot.index)) this.settle(outcome);
-      this.applyCommitted(ready);
+      this.applyEntries(ready.committedEntries);
     }
     for (const state of ready.readStates) {
       const read = this.reads.get(state.readContext);
@@ -243,8 +337,8 @@ export class RaftDriver<Result> {
     await this.maybeCompact();
   }
 
-  private applyCommitted(ready: Ready): void {
-    for (const entry of ready.committedEntries) {
+  private applyEntries(entries: readonly Entry[]): void {
+    for (const entry of entries) {
       const result = isApplicable(entry) ? this.options.machine.apply(entry) : null;
       this.appliedChars += entry.data.length;
       const outcome = this.proposals.applied(entry, result);
@@ -299,6 +393,9 @@ export class RaftDriver<Result> {
   private settle(outcome: ProposalOutcome<number, Result>): void {
     const resolve = this.waiting.get(outcome.token);
     this.waiting.delete(outcome.token);
+    const appendedAtMs = this.appendedAtMs.get(outcome.token);
+    this.appendedAtMs.delete(outcome.token);
+    if (appendedAtMs !== undefined && outcome.outcome === 'applied') this.timings.appendedToAppliedMs.add(performance.now() - appendedAtMs);
     if (resolve === undefined) return;
     if (outcome.outcome === 'applied') resolve({ status: 'applied', result: outcome.result });
     else resolve({ status: outcome.outcome });

@@ -10,7 +10,7 @@ import { campaign, handleVoteRequest, hasUnappliedConfigChange, isPromotable, st
 import { broadcastAppend, maybeCommit, stepFollower, stepLeader, tickLeader } from './replication.ts';
 import { leaseTicks, ReadTracker } from './reads.ts';
 import { applyConfigChange, resetProgress } from './membership.ts';
-import { emptyMessage, nodeNone } from './types.ts';
+import { emptyMessage, nodeNone, sendableBeforePersist } from './types.ts';
 import type { Config, ConfigChange, Entry, HardState, Message, MessageType, NodeId, ProposalResult, RaftBoot, RaftOptions, Ready, Role, Snapshot } from './types.ts';
 
 /** Committed entries handed out per Ready, so one Ready's apply work stays bounded. */
@@ -52,6 +52,20 @@ export class Raft {
   outbox: Message[] = [];
   private persistedHardState: HardState;
   private readyOutstanding = false;
+  /**
+   * The last committed index handed to the caller, by ready() or readyDuringWrite(); advance()
+   * marks it applied. Above log.applied only while a Ready is outstanding.
+   */
+  private handedOutIndex = 0;
+  /** The outstanding Ready applies a config entry at advance(): nothing is stepped before that (steppableDuringWrite). */
+  private readyChangesConfig = false;
+  /**
+   * The last index stable once the outstanding Ready is written: readyDuringWrite() hands out no
+   * committed entry past it. An entry proposed during the write may commit on a quorum of
+   * followers before this leader wrote it; applied now, a compaction at the applied index would
+   * reach past this node's own log (the sweep found it, seed 749). It is applied from the next Ready.
+   */
+  private writingThroughIndex = 0;
 
   constructor(options: RaftOptions, boot: RaftBoot) {
     assert(options.id !== nodeNone, 'node id is not the none id');
@@ -190,8 +204,32 @@ export class Raft {
     return !this.config.voters.includes(message.from) && !this.config.learners.includes(message.from);
   }
 
+  /**
+   * What may be stepped while the caller writes an outstanding Ready (pipelined Readies, as etcd's
+   * asynchronous storage writes): a leader's acknowledgements of its own term. Stepping one only
+   * moves a follower's progress and the commit index (the leader still counts itself only up to
+   * log.stableIndex, which the outstanding write's advance() moves), and leaves appends to send and
+   * entries to apply: readyDuringWrite() hands them out. Anything else waits for advance(), and so
+   * does everything while the outstanding Ready applies a config entry: a read confirmed by a
+   * quorum of the old membership would be answered under the new one (the read rule's checker).
+   */
+  steppableDuringWrite(message: Message): boolean {
+    return this.readyOutstanding && !this.readyChangesConfig && this.role === 'leader' && message.term === this.term && message.to === this.id
+      && (message.type === 'appendResponse' || message.type === 'heartbeatResponse') && this.progress.has(message.from);
+  }
+
+  /**
+   * A leader may also take proposals while it writes an outstanding Ready: each is appended after
+   * the entries being written (a leader's log only grows), its appends leave with the next
+   * readyDuringWrite(), and it is written by the next Ready; the leader counts it once that write
+   * is advanced. Not while the Ready applies a config entry (as steppableDuringWrite).
+   */
+  proposableDuringWrite(): boolean {
+    return this.readyOutstanding && !this.readyChangesConfig && this.role === 'leader';
+  }
+
   step(message: Message): void {
-    assert(!this.readyOutstanding, 'no input between ready() and advance()');
+    assert(!this.readyOutstanding || this.steppableDuringWrite(message), 'no input between ready() and advance() but a leader\'s acknowledgements');
     assert(message.to === this.id, 'message addressed to this node');
     if (message.term > this.term) {
       const isVoteRequest = message.type === 'vote' || message.type === 'preVote';
@@ -252,7 +290,7 @@ export class Raft {
   }
 
   refuseProposal(): ProposalResult | null {
-    assert(!this.readyOutstanding, 'no input between ready() and advance()');
+    assert(!this.readyOutstanding || this.proposableDuringWrite(), 'no input between ready() and advance() but a leader\'s acknowledgements and proposals');
     if (this.role !== 'leader') return { accepted: false, reason: 'notLeader', leaderHint: this.lead };
     if (this.leadTransferee !== nodeNone) return { accepted: false, reason: 'transferring', leaderHint: this.leadTransferee };
     if (this.log.lastIndex() - this.log.committed >= this.options.uncommittedEntriesMax) {
@@ -262,6 +300,7 @@ export class Raft {
   }
 
   proposeConfigChange(change: ConfigChange): ProposalResult {
+    assert(!this.readyOutstanding, 'no input between ready() and advance()');
     const refusal = this.refuseProposal() ?? this.refuseConfigChange(change);
     if (refusal !== null) return refusal;
     this.appendEntries([{ term: 0, index: 0, kind: 'config', data: JSON.stringify(change) }]);
@@ -322,6 +361,31 @@ export class Raft {
     return this.log.compact(index, config, data);
   }
 
+  /**
+   * While the outstanding Ready is written: the appends and heartbeats that acknowledgements and
+   * proposals taken meanwhile left (sendable before any write, as a Ready's), and the entries committed
+   * since, up to the first config entry (applied by advance(), which changes the membership). The
+   * caller sends the messages and applies the entries now, in order, before the next input; the
+   * other messages and read states wait for the next Ready.
+   */
+  readyDuringWrite(): { readonly messages: readonly Message[]; readonly committedEntries: readonly Entry[] } {
+    assert(this.readyOutstanding, 'readyDuringWrite runs between ready() and advance()');
+    if (this.appendPending) { // proposals taken during the write
+      this.appendPending = false;
+      if (this.role === 'leader') broadcastAppend(this);
+    }
+    const messages = this.outbox.filter(sendableBeforePersist);
+    if (messages.length > 0) this.outbox = this.outbox.filter((message) => !sendableBeforePersist(message));
+    const through = Math.min(this.log.committed, this.writingThroughIndex);
+    if (this.log.pendingSnapshot !== null || this.handedOutIndex >= through) return { messages, committedEntries: [] };
+    const committed = this.log.slice(this.handedOutIndex + 1, through, committedEntriesPerReadyMax);
+    const configAt = committed.findIndex((entry) => entry.kind === 'config');
+    const committedEntries = configAt === -1 ? committed : committed.slice(0, configAt);
+    const last = committedEntries.at(-1);
+    if (last !== undefined) this.handedOutIndex = last.index;
+    return { messages, committedEntries };
+  }
+
   hasReady(): boolean {
     const hardState = this.hardState();
     const persisted = this.persistedHardState;
@@ -347,6 +411,9 @@ export class Raft {
     };
     this.outbox = [];
     this.readyOutstanding = true;
+    this.handedOutIndex = ready.committedEntries.at(-1)?.index ?? this.log.applied;
+    this.readyChangesConfig = ready.committedEntries.some((entry) => entry.kind === 'config');
+    this.writingThroughIndex = Math.max(this.log.stableIndex, ready.entries.at(-1)?.index ?? 0);
     return ready;
   }
 
@@ -365,6 +432,8 @@ export class Raft {
       this.log.appliedTo(entry.index);
       if (entry.kind === 'config') applyConfigChange(this, JSON.parse(entry.data) as ConfigChange);
     }
+    // Entries handed out by readyDuringWrite() follow the Ready's own (never a config entry).
+    if (this.handedOutIndex > this.log.applied) this.log.appliedTo(this.handedOutIndex);
     if (this.role === 'leader' && maybeCommit(this)) broadcastAppend(this);
     if (this.role === 'leader') this.reads.releaseAwaitingCommit(this);
   }

@@ -63,6 +63,10 @@ export class Harness {
     this.cut.add(`${from}>${to}`);
   }
 
+  isCut(from: NodeId, to: NodeId): boolean {
+    return this.cut.has(`${from}>${to}`);
+  }
+
   heal(): void {
     this.cut.clear();
   }

@@ -13,7 +13,7 @@ import { ProposalTracker } from '../../../src/raft/proposals.ts';
 import type { ProposalOutcome } from '../../../src/raft/proposals.ts';
 import { Raft } from '../../../src/raft/raft.ts';
 import { isApplicable } from '../../../src/raft/state-machine.ts';
-import type { Config, Message, NodeId, RaftOptions, Ready, Snapshot } from '../../../src/raft/types.ts';
+import type { Config, Entry, Message, NodeId, RaftOptions, Ready, Snapshot } from '../../../src/raft/types.ts';
 import { defaultRaftOptions, sendableBeforePersist } from '../../../src/raft/types.ts';
 import { decodeRecord, entryKey, LevelStorage } from '../../../src/raft/level-storage.ts';
 import type { HardState, RaftBoot } from '../../../src/raft/types.ts';
@@ -54,6 +54,14 @@ export interface SimNode {
   alive: boolean;
   /** A LevelStorage write or reopen under way: the node takes no input until it settles. */
   busy: Promise<void> | null;
+  /**
+   * A leader's Ready whose write lasts until `doneAtTick` (writeSpanProbability): meanwhile its
+   * acknowledgements are stepped and what they commit applied (RaftDriver.stepDuringWrite); other
+   * messages wait, its ticks are owed (RaftDriver queues them), proposals are taken (appended
+   * after the entries being written, their appends sent at once), and it takes no reads
+   * until the write completes, or it crashes first (then the write never happened).
+   */
+  writing: { readonly ready: Ready; readonly crashAt: ReadyCrashPoint | null; readonly doneAtTick: number } | null;
   /** Ticks of this node's clock per cluster tick (clock skew), and the fraction owed. */
   readonly clockRate: number;
   clockOwed: number;
@@ -129,6 +137,8 @@ export interface ClusterOptions {
   readonly clockSkew?: number;
   /** Probability that a node crashes while handling a Ready: before its save, after it, or after sending. */
   readonly readyCrashProbability?: number;
+  /** Probability that a leader's Ready with entries is written over 1-3 ticks, acknowledgements stepped meanwhile (see SimNode.writing). */
+  readonly writeSpanProbability?: number;
 }
 
 /** Where in the handling of a Ready a crash falls (the persistence windows). */
@@ -163,7 +173,7 @@ export class SimCluster {
     this.bootstrap = { index: 0, term: 0, config, data: '' };
     for (const id of options.nodeIds) {
       const storage = new MemoryStorage(this.bootstrap);
-      const node: SimNode = { id, raft: this.makeRaft(id, storage), storage, machine: new KvMachine(), alive: true, busy: null, clockRate: this.clockRate(), clockOwed: 0, proposals: new ProposalTracker(proposalsPerNodeMax), reads: new Map(), deferredSnapshot: null };
+      const node: SimNode = { id, raft: this.makeRaft(id, storage), storage, machine: new KvMachine(), alive: true, busy: null, writing: null, clockRate: this.clockRate(), clockOwed: 0, proposals: new ProposalTracker(proposalsPerNodeMax), reads: new Map(), deferredSnapshot: null };
       this.nodes.set(id, node);
     }
   }
@@ -181,6 +191,12 @@ export class SimCluster {
       node.storage = new LevelSimStorage(await LevelStorage.open(`node-${node.id}`, this.bootstrap, store), store);
       node.raft = this.makeRaft(node.id, node.storage);
     }
+  }
+
+  /** No more crashes inside a Ready, including those drawn for writes still under way (SimNode.writing). */
+  disableReadyCrashes(): void {
+    this.readyCrashProbability = 0;
+    for (const node of this.nodes.values()) if (node.writing !== null) node.writing = { ...node.writing, crashAt: null };
   }
 
   /** Wait for every LevelStorage write and reopen under way (none with MemoryStorage). */
@@ -236,6 +252,7 @@ export class SimCluster {
     const node = this.node(id);
     node.alive = false;
     node.busy = null; // a write in flight never completes: the process is gone
+    node.writing = null;
     if (node.storage instanceof LevelSimStorage) node.storage.store.crash();
     for (const read of node.reads.values()) read.done({ ok: false });
     node.reads.clear();
@@ -271,7 +288,8 @@ export class SimCluster {
 
   propose(id: NodeId, command: KvCommand, done: (outcome: CommandOutcome) => void): { accepted: boolean; leaderHint: NodeId } {
     const node = this.node(id);
-    if (!node.alive || node.busy !== null || !node.proposals.hasRoom()) return { accepted: false, leaderHint: 0 };
+    const duringWrite = node.writing !== null;
+    if (!node.alive || node.busy !== null || (duringWrite && !node.raft.proposableDuringWrite()) || !node.proposals.hasRoom()) return { accepted: false, leaderHint: 0 };
     const result = node.raft.propose(JSON.stringify(command));
     this.safety.check(node.raft);
     if (!result.accepted) return { accepted: false, leaderHint: result.leaderHint };
@@ -279,12 +297,13 @@ export class SimCluster {
     this.commandOutcomes.set(token, done);
     const superseded = node.proposals.replace(result.index, result.term, token);
     if (superseded !== null) this.settle(superseded);
+    if (duringWrite) this.flushDuringWrite(node); // RaftDriver batches a turn's proposals; one at a time is the harder case
     return { accepted: true, leaderHint: id };
   }
 
   read(id: NodeId, key: string, done: (outcome: ReadOutcome) => void): void {
     const node = this.node(id);
-    if (!node.alive || node.busy !== null || node.reads.size >= waitingReadsPerNodeMax) {
+    if (!node.alive || node.busy !== null || node.writing !== null || node.reads.size >= waitingReadsPerNodeMax) {
       done({ ok: false });
       return;
     }
@@ -306,12 +325,31 @@ export class SimCluster {
     for (const message of this.network.deliver(this.nowTick)) {
       const node = this.node(message.to);
       if (!node.alive || node.busy !== null) continue;
+      if (node.writing !== null) {
+        this.stepDuringWrite(node, message);
+        continue;
+      }
       this.readRule.delivered(node.raft, message);
       node.raft.step(message);
       this.safety.check(node.raft);
     }
     for (const node of this.nodes.values()) {
       if (!node.alive || node.busy !== null) continue;
+      if (node.writing !== null) {
+        const { ready, crashAt, doneAtTick } = node.writing;
+        if (this.nowTick < doneAtTick) {
+          node.clockOwed += node.clockRate;
+          continue;
+        }
+        node.writing = null;
+        // A crash before the save falls after the acknowledgements stepped during the write.
+        if (crashAt === 'beforeSave') {
+          this.crashInReady(node, crashAt);
+          continue;
+        }
+        this.saveAndFinish(node, ready, crashAt);
+        if (!node.alive || node.busy !== null) continue;
+      }
       this.expireReads(node);
       node.clockOwed += node.clockRate;
       for (; node.clockOwed >= 1; node.clockOwed--) node.raft.tick();
@@ -331,8 +369,35 @@ export class SimCluster {
     // before or during the save falls after they were sent (what the leader had not written is lost).
     for (const message of ready.messages) if (sendableBeforePersist(message)) this.sendMessage(raft, message);
     // As RaftDriver does: committed entries are applied (their writers answered) before the write.
-    if (ready.snapshot === null) this.applyCommitted(node, ready);
+    if (ready.snapshot === null) this.applyEntries(node, ready.committedEntries);
+    const spanProbability = this.options.writeSpanProbability ?? 0;
+    if (spanProbability > 0 && raft.role === 'leader' && ready.entries.length > 0 && this.random.chance(spanProbability)) {
+      node.writing = { ready, crashAt, doneAtTick: this.nowTick + 1 + this.random.nextInt(3) };
+      return;
+    }
     if (crashAt === 'beforeSave') return this.crashInReady(node, crashAt);
+    this.saveAndFinish(node, ready, crashAt);
+  }
+
+  /** A leader's acknowledgement stepped while its write is under way, or any other message held until it completes. */
+  private stepDuringWrite(node: SimNode, message: Message): void {
+    const raft = node.raft;
+    if (!raft.steppableDuringWrite(message)) return this.network.hold(message, this.nowTick);
+    this.readRule.delivered(raft, message);
+    raft.step(message);
+    this.safety.check(raft);
+    this.flushDuringWrite(node);
+  }
+
+  /** What stepping or proposing during a write left: its appends sent, its committed entries applied (RaftDriver.stepDuringWrite). */
+  private flushDuringWrite(node: SimNode): void {
+    const raft = node.raft;
+    const early = raft.readyDuringWrite();
+    for (const sent of early.messages) this.sendMessage(raft, sent);
+    this.applyEntries(node, early.committedEntries);
+  }
+
+  private saveAndFinish(node: SimNode, ready: Ready, crashAt: ReadyCrashPoint | null): void {
     const saved = node.storage.save(ready);
     if (crashAt === 'duringSave') return this.crashInReady(node, crashAt);
     if (saved instanceof Promise) this.whenSettled(node, saved, () => this.finishReady(node, ready, crashAt));
@@ -349,7 +414,7 @@ export class SimCluster {
     if (ready.snapshot !== null) {
       node.machine.restore(ready.snapshot.data);
       for (const outcome of node.proposals.snapshotRestored(ready.snapshot.index)) this.settle(outcome);
-      this.applyCommitted(node, ready);
+      this.applyEntries(node, ready.committedEntries);
     }
     this.applyReady(node, ready);
     raft.advance(ready);
@@ -374,8 +439,8 @@ export class SimCluster {
     this.crash(node.id);
   }
 
-  private applyCommitted(node: SimNode, ready: Ready): void {
-    for (const entry of ready.committedEntries) {
+  private applyEntries(node: SimNode, entries: readonly Entry[]): void {
+    for (const entry of entries) {
       this.safety.checkApplied(entry);
       const result = isApplicable(entry) ? node.machine.apply(entry) : null;
       const outcome = node.proposals.applied(entry, result);

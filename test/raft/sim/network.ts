@@ -76,6 +76,17 @@ export class SimNetwork {
     }
   }
 
+  /** A message its receiver cannot take yet (a write under way, as RaftDriver queues it): delivered again next tick, no fault drawn. */
+  hold(message: Message, nowTick: number): void {
+    let bucket = this.queue.get(nowTick + 1);
+    if (bucket === undefined) {
+      bucket = [];
+      this.queue.set(nowTick + 1, bucket);
+    }
+    bucket.push(message);
+    this.inFlightCount++;
+  }
+
   /** Messages due at `nowTick`; a partition in place at delivery time drops them. */
   deliver(nowTick: number): Message[] {
     const bucket = this.queue.get(nowTick);
