@@ -1,0 +1,205 @@
+// Resumable Streamable HTTP streams: the SDK's EventStore, kept in this node's memory. Every SSE
+// event a session's stream carries (the priming event, notifications, the answer) is kept here
+// with an id `<stream id>.<sequence>`, so a client whose stream was cut (a proxy's timeout, a
+// network change, the node that forwarded it died) reconnects with `Last-Event-ID` and gets what
+// it missed; an answer still being computed then comes on the new stream. Bounded: per stream and
+// per node, in events and in characters of JSON, the oldest dropped first (logged); a replay that
+// would skip dropped events is refused, never served with a hole. Events live on the node that
+// holds the session: another node forwards the reconnection there (src/cluster/mcp-sessions.ts);
+// a node that took the session over after its holder died has none of them and says so.
+import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import { assert } from '../errors.ts';
+
+export interface McpEventBounds {
+  /** Events kept per stream; the oldest go first. */
+  streamEventsMax: number;
+  /** Characters of JSON kept per stream. */
+  streamCharsMax: number;
+  /** Events kept on this node over all sessions. */
+  nodeEventsMax: number;
+  /** Characters of JSON kept on this node over all sessions. */
+  nodeCharsMax: number;
+}
+
+/** Hundreds of notifications and an answer of up to 4 Mi characters per stream; 32 Mi characters (at most 64 MiB of strings) per node. */
+export const defaultMcpEventBounds: McpEventBounds = { streamEventsMax: 1_000, streamCharsMax: 4 * 1024 * 1024, nodeEventsMax: 50_000, nodeCharsMax: 32 * 1024 * 1024 };
+
+interface StoredEvent {
+  seq: number;
+  json: string;
+}
+
+interface Stream {
+  sessionId: string;
+  streamId: string;
+  /** Oldest kept first. */
+  events: StoredEvent[];
+  /** Index of the oldest kept event in `events` (dropping from the front without copying). */
+  head: number;
+  /** The sequence the next event gets; events below `events[head].seq` were dropped. */
+  nextSeq: number;
+  chars: number;
+}
+
+/** Why a `Last-Event-ID` cannot be replayed: sent to the client as the reconnection's error. */
+export type ReplayRefusal = string;
+
+const eventIdCharsMax = 200;
+
+function parseEventId(eventId: string): { streamId: string; seq: number } | null {
+  if (eventId.length > eventIdCharsMax) return null;
+  const dot = eventId.lastIndexOf('.');
+  if (dot <= 0) return null;
+  const digits = eventId.slice(dot + 1);
+  if (!/^\d{1,15}$/.test(digits)) return null;
+  return { streamId: eventId.slice(0, dot), seq: Number(digits) };
+}
+
+function streamKey(sessionId: string, streamId: string): string {
+  return `${sessionId}\n${streamId}`;
+}
+
+/** The events of every session this node holds; `forSession` gives a session's transport its EventStore. */
+export class McpEventStore {
+  private readonly streams = new Map<string, Stream>();
+  /** Every kept event in the order stored (`<stream key>\n<seq>` → its stream): the node-wide bound drops from the front. */
+  private readonly order = new Map<string, Stream>();
+  private readonly sessionStreams = new Map<string, Set<string>>();
+  private chars = 0;
+  private readonly bounds: McpEventBounds;
+  private readonly logger: Logger;
+
+  constructor(logger: Logger, bounds: McpEventBounds = defaultMcpEventBounds) {
+    this.logger = logger;
+    this.bounds = bounds;
+  }
+
+  /** Events and characters kept now (/healthz, tests). */
+  get size(): { events: number; chars: number } {
+    return { events: this.order.size, chars: this.chars };
+  }
+
+  forSession(sessionIdOf: () => string | undefined): EventStore {
+    const sessionOf = (): string => {
+      const sessionId = sessionIdOf();
+      assert(sessionId !== undefined, 'an MCP event stored before its session has an id');
+      return sessionId;
+    };
+    return {
+      storeEvent: (streamId: StreamId, message: JSONRPCMessage) => Promise.resolve(this.store(sessionOf(), streamId, message)),
+      getStreamIdForEventId: (eventId: EventId) => Promise.resolve(this.refusal(sessionOf(), eventId) === null ? parseEventId(eventId)!.streamId : undefined),
+      replayEventsAfter: (eventId: EventId, { send }) => this.replay(sessionOf(), eventId, send),
+    };
+  }
+
+  /** Null when `eventId` can be replayed in `sessionId`; else why not, in words for the client. */
+  refusal(sessionId: string, eventId: string): ReplayRefusal | null {
+    const parsed = parseEventId(eventId);
+    if (parsed === null) return `Last-Event-ID '${eventId.slice(0, 80)}' is not an event id of this server (<stream>.<sequence>)`;
+    const stream = this.streams.get(streamKey(sessionId, parsed.streamId));
+    if (stream === undefined) {
+      return `this node has no events of stream '${parsed.streamId.slice(0, 80)}' of this session: they were dropped (the stream ended long ago or the event bound was reached), or the node that held the session stopped and its events went with it; an answer in flight then is lost (find a run with list_executions / get_execution)`;
+    }
+    if (parsed.seq >= stream.nextSeq) return `Last-Event-ID '${eventId.slice(0, 80)}' is ahead of stream '${parsed.streamId.slice(0, 80)}' (its last event is ${stream.nextSeq - 1})`;
+    const oldest = stream.head < stream.events.length ? stream.events[stream.head]!.seq : stream.nextSeq;
+    if (parsed.seq + 1 < oldest) return `events ${parsed.seq + 1}..${oldest - 1} of stream '${parsed.streamId.slice(0, 80)}' were dropped (bound: ${this.bounds.streamEventsMax} events / ${this.bounds.streamCharsMax} characters per stream, ${this.bounds.nodeEventsMax} / ${this.bounds.nodeCharsMax} per node); they cannot be replayed`;
+    return null;
+  }
+
+  /** Drops every event of a session (it ended, or this node let it go). */
+  endSession(sessionId: string): void {
+    const keys = this.sessionStreams.get(sessionId);
+    if (keys === undefined) return;
+    this.sessionStreams.delete(sessionId);
+    for (const key of keys) {
+      const stream = this.streams.get(key)!;
+      while (stream.head < stream.events.length) this.dropOldest(stream);
+      this.streams.delete(key);
+    }
+  }
+
+  private store(sessionId: string, streamId: string, message: JSONRPCMessage): EventId {
+    const key = streamKey(sessionId, streamId);
+    let stream = this.streams.get(key);
+    if (stream === undefined) {
+      stream = { sessionId, streamId, events: [], head: 0, nextSeq: 0, chars: 0 };
+      this.streams.set(key, stream);
+      let keys = this.sessionStreams.get(sessionId);
+      if (keys === undefined) this.sessionStreams.set(sessionId, keys = new Set());
+      keys.add(key);
+    }
+    const seq = stream.nextSeq++;
+    const eventId = `${streamId}.${seq}`;
+    const json = JSON.stringify(message);
+    if (json.length > this.bounds.streamCharsMax) {
+      // Sent live, never kept: a replay past it is refused as a drop.
+      this.dropAll(stream, `an event of ${json.length} characters is over the per-stream bound: not kept`);
+      return eventId;
+    }
+    stream.events.push({ seq, json });
+    stream.chars += json.length;
+    this.chars += json.length;
+    this.order.set(`${key}\n${seq}`, stream);
+    this.enforce(stream);
+    return eventId;
+  }
+
+  private enforce(stream: Stream): void {
+    let dropped = 0;
+    while (stream.events.length - stream.head > this.bounds.streamEventsMax || stream.chars > this.bounds.streamCharsMax) {
+      this.dropOldest(stream);
+      dropped++;
+    }
+    if (dropped > 0) this.logger.warn({ sessionId: stream.sessionId, streamId: stream.streamId, dropped, bounds: this.bounds }, 'dropped the oldest events of an MCP stream (per-stream bound): a reconnection from before them is refused');
+    const bySession = new Map<string, number>();
+    while (this.order.size > this.bounds.nodeEventsMax || this.chars > this.bounds.nodeCharsMax) {
+      const oldest = this.order.values().next().value!;
+      this.dropOldest(oldest);
+      bySession.set(oldest.sessionId, (bySession.get(oldest.sessionId) ?? 0) + 1);
+    }
+    for (const [sessionId, count] of bySession) this.logger.warn({ sessionId, dropped: count, bounds: this.bounds }, 'dropped the oldest events of an MCP session (per-node bound): a reconnection from before them is refused');
+  }
+
+  private dropAll(stream: Stream, why: string): void {
+    const count = stream.events.length - stream.head;
+    while (stream.head < stream.events.length) this.dropOldest(stream);
+    this.logger.warn({ sessionId: stream.sessionId, streamId: stream.streamId, dropped: count, bounds: this.bounds }, why);
+  }
+
+  private dropOldest(stream: Stream): void {
+    const event = stream.events[stream.head]!;
+    stream.events[stream.head] = undefined as unknown as StoredEvent;
+    stream.head++;
+    stream.chars -= event.json.length;
+    this.chars -= event.json.length;
+    this.order.delete(`${streamKey(stream.sessionId, stream.streamId)}\n${event.seq}`);
+    // Compact once half the array is dropped entries: amortised O(1) per event.
+    if (stream.head > 64 && stream.head * 2 > stream.events.length) {
+      stream.events = stream.events.slice(stream.head);
+      stream.head = 0;
+    }
+  }
+
+  private async replay(sessionId: string, eventId: string, send: (eventId: EventId, message: JSONRPCMessage) => Promise<void>): Promise<StreamId> {
+    const refusal = this.refusal(sessionId, eventId);
+    if (refusal !== null) throw new Error(refusal);
+    const { streamId, seq } = parseEventId(eventId)!;
+    const stream = this.streams.get(streamKey(sessionId, streamId))!;
+    // Live, not a copy: events stored while a send awaits go out on this replay too (the SDK skips
+    // those it replayed when it sends them itself).
+    let next = seq + 1;
+    for (;;) {
+      // Kept events have consecutive sequences from the head on (a drop always takes the oldest).
+      if (stream.head >= stream.events.length) break;
+      const first = stream.events[stream.head]!.seq;
+      if (next < first) throw new Error(`events ${next}..${first - 1} of stream '${streamId.slice(0, 80)}' were dropped while they were replayed (event bound)`);
+      const event = stream.events[stream.head + next - first];
+      if (event === undefined) break;
+      next = event.seq + 1;
+      await send(`${streamId}.${event.seq}`, JSON.parse(event.json) as JSONRPCMessage);
+    }
+    return streamId;
+  }
+}

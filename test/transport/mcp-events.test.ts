@@ -1,0 +1,141 @@
+// Resumable Streamable HTTP streams (src/transport/mcp-events.ts): the store's bounds and refusals,
+// and a real server process with the SDK's own Client, whose tool call's SSE stream is cut after
+// the priming event: the client reconnects with Last-Event-ID and still gets its answer, whether the
+// answer was ready before the reconnection (replayed) or came after it (sent on the new stream).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { pino, type Logger } from 'pino';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { McpEventStore } from '../../src/transport/mcp-events.ts';
+import { cuttingClient, runningId } from '../support/cut-stream.ts';
+import { callTool } from '../support/mcp-client.ts';
+import { startServerProcess, tempDir, type ServerProcess } from '../support/server-process.ts';
+
+function logged(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { logger: pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } }), lines };
+}
+
+async function replayed(store: McpEventStore, sessionId: string, eventId: string): Promise<Array<[string, JSONRPCMessage]>> {
+  const sent: Array<[string, JSONRPCMessage]> = [];
+  await store.forSession(() => sessionId).replayEventsAfter(eventId, { send: async (id, message) => { sent.push([id, message]); } });
+  return sent;
+}
+
+const note = (n: number): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'notifications/message', params: { n } });
+
+describe('the MCP event store', () => {
+  test('replays what came after an event, per session and stream, and refuses what it does not have', async () => {
+    const store = new McpEventStore(logged().logger);
+    const a = store.forSession(() => 'session-a');
+    const ids = [await a.storeEvent('s1', {} as JSONRPCMessage), await a.storeEvent('s1', note(1)), await a.storeEvent('s2', note(9)), await a.storeEvent('s1', note(2))];
+    assert.deepEqual(ids, ['s1.0', 's1.1', 's2.0', 's1.2']);
+    assert.deepEqual(await replayed(store, 'session-a', 's1.0'), [['s1.1', note(1)], ['s1.2', note(2)]]);
+    assert.deepEqual(await replayed(store, 'session-a', 's1.2'), []);
+    assert.equal(await a.getStreamIdForEventId!('s2.0'), 's2');
+    // Another session's id names nothing here, though the stream id is the same.
+    assert.match(store.refusal('session-b', 's1.0')!, /no events of stream 's1' of this session/);
+    await assert.rejects(replayed(store, 'session-b', 's1.0'), /no events of stream/);
+    assert.match(store.refusal('session-a', 's1.7')!, /ahead of stream 's1'/);
+    for (const bad of ['', 's1', 's1.', '.3', 's1.-1', 's1.1e3', `${'x'.repeat(300)}.1`]) assert.match(store.refusal('session-a', bad)!, /not an event id of this server/, bad);
+    store.endSession('session-a');
+    assert.deepEqual(store.size, { events: 0, chars: 0 });
+    assert.match(store.refusal('session-a', 's1.0')!, /no events of stream/);
+  });
+
+  test('per-stream bounds drop the oldest, say so in the log, and refuse a replay across the hole', async () => {
+    const { logger, lines } = logged();
+    const store = new McpEventStore(logger, { streamEventsMax: 3, streamCharsMax: 1_000, nodeEventsMax: 100, nodeCharsMax: 100_000 });
+    const a = store.forSession(() => 'a');
+    for (let n = 0; n < 5; n++) await a.storeEvent('s', note(n));
+    assert.equal(store.size.events, 3);
+    assert.match(store.refusal('a', 's.0')!, /events 1\.\.1 of stream 's' were dropped/);
+    assert.equal(store.refusal('a', 's.1'), null, 'the event right before the oldest kept one is a valid cursor');
+    assert.deepEqual((await replayed(store, 'a', 's.1')).map(([id]) => id), ['s.2', 's.3', 's.4']);
+    assert.ok(lines.some((line) => line.includes('per-stream bound') && line.includes('"dropped":1')), lines.join(''));
+    // An event over the character bound goes out live but is not kept: no replay across it.
+    await a.storeEvent('s', { jsonrpc: '2.0', id: 1, result: { text: 'x'.repeat(2_000) } });
+    await a.storeEvent('s', note(6));
+    assert.match(store.refusal('a', 's.4')!, /were dropped/);
+    assert.deepEqual((await replayed(store, 'a', 's.5')).map(([id]) => id), ['s.6']);
+    assert.ok(lines.some((line) => line.includes('over the per-stream bound')));
+  });
+
+  test('the per-node bound drops the oldest events of any session first', async () => {
+    const { logger, lines } = logged();
+    const store = new McpEventStore(logger, { streamEventsMax: 100, streamCharsMax: 100_000, nodeEventsMax: 4, nodeCharsMax: 100_000 });
+    const old = store.forSession(() => 'old');
+    const young = store.forSession(() => 'young');
+    await old.storeEvent('s', note(0));
+    await old.storeEvent('s', note(1));
+    for (let n = 0; n < 3; n++) await young.storeEvent('s', note(n));
+    assert.deepEqual(store.size.events, 4);
+    assert.equal(store.refusal('old', 's.0'), null, 'the oldest event of the node went; a cursor on it still replays all that followed');
+    assert.deepEqual((await replayed(store, 'old', 's.0')).map(([id]) => id), ['s.1']);
+    await young.storeEvent('s', note(3));
+    assert.match(store.refusal('old', 's.0')!, /events 1\.\.1 of stream 's' were dropped/);
+    assert.equal(store.refusal('old', 's.1'), null, 'nothing followed s.1');
+    assert.equal(store.refusal('young', 's.0'), null);
+    assert.ok(lines.some((line) => line.includes('per-node bound') && line.includes('"sessionId":"old"')));
+    // Thousands of events through a small bound: the kept count stays at the bound, and a stream's tail replays in order.
+    for (let n = 0; n < 5_000; n++) await young.storeEvent('t', note(n));
+    assert.equal(store.size.events, 4);
+    assert.deepEqual((await replayed(store, 'young', 't.4996')).map(([, message]) => (message as unknown as { params: { n: number } }).params.n), [4997, 4998, 4999]);
+  });
+});
+
+describe('a tool call whose SSE stream is cut mid-answer, against a real server', () => {
+  let server: ServerProcess;
+  let observer: Client;
+  before(async () => {
+    server = await startServerProcess(['--stateless', '--http-port', '0', '--execution-db-path', tempDir('mcp-events')]);
+    observer = new Client({ name: 'observer', version: '1.0.0' });
+    await observer.connect(new StreamableHTTPClientTransport(new URL(`${server.baseUrl}/mcp`)));
+  });
+  after(async () => {
+    await observer.close();
+    await server.stop();
+  });
+
+  test('the answer comes after the reconnection: sent live on the resumed stream', async () => {
+    const { client, resumedFrom, reconnected } = await cuttingClient(server.baseUrl, Promise.resolve());
+    const answer = callTool(client, 'run_js', { code: 'await new Promise((resolve) => setTimeout(resolve, 600_000))', wait_ms: 50_000 });
+    const id = await runningId(observer);
+    await reconnected;
+    assert.equal((await callTool(observer, 'cancel_execution', { execution_id: id })).value.ok, true);
+    const outcome = await answer;
+    assert.equal(outcome.value.status, 'cancelled', outcome.text);
+    assert.equal(resumedFrom.length, 1, 'one reconnection');
+    assert.match(resumedFrom[0]!, /\.0$/, 'from the priming event');
+    await client.close();
+  });
+
+  test('the run ended before the reconnection: the answer is replayed from the store', async () => {
+    let release = (): void => {};
+    const { client, resumedFrom } = await cuttingClient(server.baseUrl, new Promise<void>((resolve) => { release = resolve; }));
+    const answer = callTool(client, 'run_js', { code: 'await new Promise((resolve) => setTimeout(resolve, 600_000))', wait_ms: 50_000 });
+    const id = await runningId(observer);
+    assert.equal((await callTool(observer, 'cancel_execution', { execution_id: id })).value.ok, true);
+    // The answer is stored as it is sent, with no stream to carry it; the reconnection waits until the run has ended.
+    assert.equal((await callTool(observer, 'get_execution', { execution_id: id, wait_ms: 30_000 })).value.status, 'cancelled');
+    release();
+    const outcome = await answer;
+    assert.equal(outcome.value.status, 'cancelled', outcome.text);
+    assert.ok(resumedFrom.length >= 1);
+    await client.close();
+  });
+
+  test('a Last-Event-ID the node does not have is refused with the reason, not replayed with a hole', async () => {
+    const { client } = await cuttingClient(server.baseUrl, Promise.resolve());
+    const transport = (client as unknown as { _transport: StreamableHTTPClientTransport })._transport;
+    const headers = { accept: 'text/event-stream', 'mcp-session-id': transport.sessionId!, 'mcp-protocol-version': transport.protocolVersion! };
+    const unknown = await fetch(`${server.baseUrl}/mcp`, { headers: { ...headers, 'last-event-id': 'no-such-stream.3' } });
+    assert.equal(unknown.status, 400);
+    assert.match(((await unknown.json()) as { error: { message: string } }).error.message, /cannot resume from Last-Event-ID: this node has no events of stream 'no-such-stream'/);
+    const malformed = await fetch(`${server.baseUrl}/mcp`, { headers: { ...headers, 'last-event-id': 'garbage' } });
+    assert.match(((await malformed.json()) as { error: { message: string } }).error.message, /not an event id of this server/);
+    await client.close();
+  });
+});
