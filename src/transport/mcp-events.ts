@@ -47,6 +47,8 @@ interface Stream {
 export type ReplayRefusal = string;
 
 const eventIdCharsMax = 200;
+/** Drops by the per-node bound are logged at most this often (with their count). */
+const nodeDropLogIntervalMs = 10_000;
 
 function parseEventId(eventId: string): { streamId: string; seq: number } | null {
   if (eventId.length > eventIdCharsMax) return null;
@@ -64,8 +66,17 @@ function streamKey(sessionId: string, streamId: string): string {
 /** The events of every session this node holds; `forSession` gives a session's transport its EventStore. */
 export class McpEventStore {
   private readonly streams = new Map<string, Stream>();
-  /** Every kept event in the order stored (`<stream key>\n<seq>` → its stream): the node-wide bound drops from the front. */
-  private readonly order = new Map<string, Stream>();
+  /**
+   * Every event in the order stored: the node-wide bound drops from the front. An entry whose event
+   * went another way (the stream's bound, its session ended) is skipped there, and the queue is
+   * compacted once such entries outnumber the kept events (amortised O(1) per event).
+   */
+  private queue: Array<{ stream: Stream; seq: number }> = [];
+  private queueHead = 0;
+  private events = 0;
+  private nodeDropsUnlogged = 0;
+  private nodeDropsLoggedAtMs = -Infinity;
+  private lastDroppedSession = '';
   private readonly sessionStreams = new Map<string, Set<string>>();
   private chars = 0;
   private readonly bounds: McpEventBounds;
@@ -78,7 +89,7 @@ export class McpEventStore {
 
   /** Events and characters kept now (/healthz, tests). */
   get size(): { events: number; chars: number } {
-    return { events: this.order.size, chars: this.chars };
+    return { events: this.events, chars: this.chars };
   }
 
   forSession(sessionIdOf: () => string | undefined): EventStore {
@@ -141,7 +152,8 @@ export class McpEventStore {
     stream.events.push({ seq, json });
     stream.chars += json.length;
     this.chars += json.length;
-    this.order.set(`${key}\n${seq}`, stream);
+    this.events++;
+    this.queue.push({ stream, seq });
     this.enforce(stream);
     return eventId;
   }
@@ -153,13 +165,38 @@ export class McpEventStore {
       dropped++;
     }
     if (dropped > 0) this.logger.warn({ sessionId: stream.sessionId, streamId: stream.streamId, dropped, bounds: this.bounds }, 'dropped the oldest events of an MCP stream (per-stream bound): a reconnection from before them is refused');
-    const bySession = new Map<string, number>();
-    while (this.order.size > this.bounds.nodeEventsMax || this.chars > this.bounds.nodeCharsMax) {
-      const oldest = this.order.values().next().value!;
+    this.compactQueue();
+    if (this.events <= this.bounds.nodeEventsMax && this.chars <= this.bounds.nodeCharsMax) return;
+    let nodeDropped = 0;
+    while (this.events > this.bounds.nodeEventsMax || this.chars > this.bounds.nodeCharsMax) {
+      assert(this.queueHead < this.queue.length, 'every kept MCP event is in the queue');
+      const { stream: oldest, seq } = this.queue[this.queueHead++]!;
+      // Kept events are in the queue in the order stored, so a kept one here is its stream's oldest.
+      if (oldest.head >= oldest.events.length || oldest.events[oldest.head]!.seq !== seq || this.streams.get(streamKey(oldest.sessionId, oldest.streamId)) !== oldest) continue;
       this.dropOldest(oldest);
-      bySession.set(oldest.sessionId, (bySession.get(oldest.sessionId) ?? 0) + 1);
+      nodeDropped++;
+      this.lastDroppedSession = oldest.sessionId;
     }
-    for (const [sessionId, count] of bySession) this.logger.warn({ sessionId, dropped: count, bounds: this.bounds }, 'dropped the oldest events of an MCP session (per-node bound): a reconnection from before them is refused');
+    // Once the node is full every event drops one: said at most once per interval, with the count since.
+    this.nodeDropsUnlogged += nodeDropped;
+    const now = Date.now();
+    if (now - this.nodeDropsLoggedAtMs >= nodeDropLogIntervalMs) {
+      this.logger.warn({ dropped: this.nodeDropsUnlogged, lastSessionId: this.lastDroppedSession, bounds: this.bounds }, 'dropped the oldest events of MCP sessions (per-node bound): a reconnection from before them is refused');
+      this.nodeDropsLoggedAtMs = now;
+      this.nodeDropsUnlogged = 0;
+    }
+  }
+
+  /** Drops the queue's entries of events that went another way once they outnumber the kept ones. */
+  private compactQueue(): void {
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+    if (this.queue.length - this.queueHead <= 2 * this.events + 1024) return;
+    this.queue = this.queue.slice(this.queueHead).filter(({ stream, seq }) => this.streams.get(streamKey(stream.sessionId, stream.streamId)) === stream
+      && stream.head < stream.events.length && seq >= stream.events[stream.head]!.seq);
+    this.queueHead = 0;
   }
 
   private dropAll(stream: Stream, why: string): void {
@@ -174,7 +211,7 @@ export class McpEventStore {
     stream.head++;
     stream.chars -= event.json.length;
     this.chars -= event.json.length;
-    this.order.delete(`${streamKey(stream.sessionId, stream.streamId)}\n${event.seq}`);
+    this.events--;
     // Compact once half the array is dropped entries: amortised O(1) per event.
     if (stream.head > 64 && stream.head * 2 > stream.events.length) {
       stream.events = stream.events.slice(stream.head);

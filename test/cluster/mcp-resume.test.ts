@@ -43,7 +43,7 @@ describe('a cut SSE stream resumed through another node of a cluster', () => {
     assert.equal((await callTool(observer, 'cancel_execution', { execution_id: id })).value.ok, true);
     const outcome = await answer;
     assert.equal(outcome.value.status, 'cancelled', outcome.text);
-    assert.equal(resumedFrom.length, 1);
+    assert.ok(resumedFrom.length >= 1, 'the client reconnected');
     // nodes[1] served the reconnection by forwarding (it has no events of its own and did not take the session over).
     assert.ok(!nodes[1]!.process!.stderr().split('\n').some((line) => line.includes(sessionId) && /took over|restored/.test(line)), nodes[1]!.process!.stderr().slice(-2000));
     await client.close();
