@@ -74,6 +74,8 @@ export class McpEventStore {
   private queue: Array<{ stream: Stream; seq: number }> = [];
   private queueHead = 0;
   private events = 0;
+  /** Events ever stored on this node (the start of a new stream's sequences). */
+  private stored = 0;
   private nodeDropsUnlogged = 0;
   private nodeDropsLoggedAtMs = -Infinity;
   private lastDroppedSession = '';
@@ -123,25 +125,29 @@ export class McpEventStore {
   endSession(sessionId: string): void {
     const keys = this.sessionStreams.get(sessionId);
     if (keys === undefined) return;
-    this.sessionStreams.delete(sessionId);
-    for (const key of keys) {
+    // A stream goes with its last event (dropOldest), and the session's entry with its last stream.
+    for (const key of [...keys]) {
       const stream = this.streams.get(key)!;
       while (stream.head < stream.events.length) this.dropOldest(stream);
-      this.streams.delete(key);
     }
+    assert(!this.sessionStreams.has(sessionId), 'an ended MCP session keeps no stream');
   }
 
   private store(sessionId: string, streamId: string, message: JSONRPCMessage): EventId {
     const key = streamKey(sessionId, streamId);
     let stream = this.streams.get(key);
     if (stream === undefined) {
-      stream = { sessionId, streamId, events: [], head: 0, nextSeq: 0, chars: 0 };
+      // Sequences start at the node's count of events stored, not at 0: a stream whose events all
+      // went, and whose record with them, may get more (an answer after its priming event was
+      // dropped), and its new ids must never repeat one a client already holds.
+      stream = { sessionId, streamId, events: [], head: 0, nextSeq: this.stored, chars: 0 };
       this.streams.set(key, stream);
       let keys = this.sessionStreams.get(sessionId);
       if (keys === undefined) this.sessionStreams.set(sessionId, keys = new Set());
       keys.add(key);
     }
     const seq = stream.nextSeq++;
+    this.stored++;
     const eventId = `${streamId}.${seq}`;
     const json = JSON.stringify(message);
     if (json.length > this.bounds.streamCharsMax) {
@@ -199,9 +205,20 @@ export class McpEventStore {
     this.queueHead = 0;
   }
 
+  /** Its last event gone, a stream's record goes too: records never outnumber kept events. */
+  private forget(stream: Stream): void {
+    const key = streamKey(stream.sessionId, stream.streamId);
+    if (this.streams.get(key) !== stream) return;
+    this.streams.delete(key);
+    const keys = this.sessionStreams.get(stream.sessionId)!;
+    keys.delete(key);
+    if (keys.size === 0) this.sessionStreams.delete(stream.sessionId);
+  }
+
   private dropAll(stream: Stream, why: string): void {
     const count = stream.events.length - stream.head;
     while (stream.head < stream.events.length) this.dropOldest(stream);
+    this.forget(stream);
     this.logger.warn({ sessionId: stream.sessionId, streamId: stream.streamId, dropped: count, bounds: this.bounds }, why);
   }
 
@@ -212,6 +229,7 @@ export class McpEventStore {
     stream.chars -= event.json.length;
     this.chars -= event.json.length;
     this.events--;
+    if (stream.head >= stream.events.length) return this.forget(stream);
     // Compact once half the array is dropped entries: amortised O(1) per event.
     if (stream.head > 64 && stream.head * 2 > stream.events.length) {
       stream.events = stream.events.slice(stream.head);
