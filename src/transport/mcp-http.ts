@@ -15,6 +15,7 @@ import { readJsonBody } from './body.ts';
 import type { McpExtras } from './mcp-extras.ts';
 import { createMcpServer } from './mcp-server.ts';
 import { initializeOf, replayInitialize, type RestorableSession } from './mcp-restore.ts';
+import { McpEventStore, type McpEventBounds } from './mcp-events.ts';
 
 interface McpHttpOptions {
   tools: readonly ToolDefinition[];
@@ -30,6 +31,8 @@ interface McpHttpOptions {
   extras?: McpExtras | undefined;
   /** Cluster mode: sessions whose id names another node are served there (src/cluster/mcp-sessions.ts). */
   peers?: McpSessionPeers | undefined;
+  /** Bounds of the events kept for resumable streams (src/transport/mcp-events.ts); its defaults when absent. */
+  eventBounds?: McpEventBounds | undefined;
 }
 
 /**
@@ -102,6 +105,8 @@ function hasInitialize(body: unknown): boolean {
 export function createStreamableHttpHandler(options: McpHttpOptions): { handle: (ctx: Context) => Promise<void>; serveForwarded: ForwardedMcpHandler; close: () => Promise<void> } {
   // In the order of last use: the first idle entry is the least recently used one.
   const sessions = new Map<string, Session>();
+  // What a session's SSE streams carried, for clients that reconnect with Last-Event-ID.
+  const events = new McpEventStore(options.logger, options.eventBounds);
   // `connection`: the scheduler's key for an anonymous caller; the session's own for a session.
   const makeServer = (principal: string, connection: string) => createMcpServer({ tools: options.tools, context: { principal, transport: 'http', connection }, logger: options.logger, extras: options.extras });
 
@@ -186,9 +191,11 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
       onsessioninitialized: initialized,
       // DELETE: the client ended it, for every node; answered once no node would bring it back.
       onsessionclosed: (sessionId) => options.peers?.closed(sessionId),
+      eventStore: events.forSession(() => transport.sessionId),
     });
     transport.onclose = () => {
       const sessionId = transport.sessionId;
+      if (sessionId !== undefined) events.endSession(sessionId);
       if (sessionId !== undefined && sessions.get(sessionId)?.transport === transport) sessions.delete(sessionId);
     };
     return transport;
@@ -236,6 +243,14 @@ export function createStreamableHttpHandler(options: McpHttpOptions): { handle: 
     // Another principal's session reads as no session at all: its id tells them nothing.
     if (session === undefined || session.principal !== principal) {
       jsonRpcError(response, 404, -32001, 'Session not found: initialize a new session');
+      return Promise.resolve();
+    }
+    // The SDK would answer a Last-Event-ID it cannot replay with "Invalid event ID format"; say why.
+    const lastEventId = request.method === 'GET' ? request.headers['last-event-id'] : undefined;
+    const refusal = typeof lastEventId === 'string' && lastEventId !== '' ? events.refusal(sessionId, lastEventId) : null;
+    if (refusal !== null) {
+      options.logger.info({ sessionId, lastEventId: lastEventId!.slice(0, 200), refusal }, 'refused to resume an MCP stream');
+      jsonRpcError(response, 400, -32000, `cannot resume from Last-Event-ID: ${refusal}`);
       return Promise.resolve();
     }
     use(sessionId, session, response);

@@ -5,7 +5,8 @@
 //   not answered 404 (the client would have had to initialize again);
 // - an owner cut off while its session is taken over elsewhere, then caught up from a snapshot
 //   (the log compacted past the adoption), lets its live copy go: its open GET stream ends, and the
-//   client's new GET stream on another node (with a Last-Event-ID) is served by the new owner.
+//   client's new GET stream on another node is served by the new owner (a Last-Event-ID of the old
+//   owner's events is refused there with the reason: it has none of them).
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -120,11 +121,16 @@ describe('MCP sessions that moved while a node was cut off', () => {
     const stillOpen = new Promise((resolve) => { timer = setTimeout(resolve, clusterWaitMs, 'still open'); });
     assert.equal(await Promise.race([streamEnded, stillOpen]).finally(() => clearTimeout(timer)), 'ended');
     // The client opens its GET stream again, on another node: the new owner serves it (forwarded).
-    // With a Last-Event-ID, as a client resuming would send: no event store, so a new stream, nothing replayed.
-    const reopened = await fetch(`${stale.baseUrl}/mcp`, { headers: { ...headers(second), 'last-event-id': 'an-event-on-the-old-owner' } });
+    const reopened = await fetch(`${stale.baseUrl}/mcp`, { headers: headers(second) });
     assert.equal(reopened.status, 200, await (reopened.status === 200 ? Promise.resolve('') : reopened.text()));
     assert.match(reopened.headers.get('content-type') ?? '', /text\/event-stream/);
     await reopened.body?.cancel();
+    // A Last-Event-ID of events the old owner kept (src/transport/mcp-events.ts) reaches the new owner, which
+    // has none of them: refused with the reason, never served as if nothing had been missed.
+    const resumed = await fetch(`${stale.baseUrl}/mcp`, { headers: { ...headers(second), 'last-event-id': 'a-stream-on-the-old-owner.3' } });
+    const refusal = await resumed.text();
+    assert.equal(resumed.status, 400, refusal);
+    assert.match(refusal, /cannot resume from Last-Event-ID: this node has no events of stream 'a-stream-on-the-old-owner'/);
     // And through the old owner, its requests go to the new one.
     const throughOwner = await listTools(owner, second);
     assert.ok(throughOwner.listed, throughOwner.text);

@@ -55,6 +55,16 @@ describe('snapshots in chunks', () => {
     const sent = chunkCounts(leader);
     assert.ok(sent.some((chunks) => chunks > 100), `the snapshot went in many chunks of ${chunkChars} characters: ${JSON.stringify(sent)}`);
     assert.equal((await run(joiner, 'k', { heap })).result, '25', 'the heap resumes through the joiner');
+    // The installed snapshot is kept as a file its log record names, not inside the record: SIGKILLed, n4 boots from it.
+    const files = readdirSync(join(dir, 'n4-raft', 'log-snapshots'));
+    assert.equal(files.length, 1, files.join(', '));
+    assert.match(files[0]!, /^snapshot-(\d+)-\d+\.json$/);
+    assert.ok(Number(/^snapshot-(\d+)-/.exec(files[0]!)![1]) >= joined.snapshot_index, `${files[0]} holds the installed snapshot (index ${joined.snapshot_index}) or a later one`);
+    await joiner.process!.stop('SIGKILL');
+    await launch(joiner);
+    await waitForApplied([joiner], (await raftStatus(leader)).commit);
+    assert.ok((await raftStatus(joiner)).snapshot_index >= joined.snapshot_index);
+    assert.equal((await run(joiner, 'k', { heap })).result, '25', 'the heap resumes through the restarted joiner');
 
     // A follower goes down; the log moves on and is compacted past it; it restarts and a snapshot starts arriving.
     const follower = nodes.find((node) => node !== leader && node !== joiner)!;

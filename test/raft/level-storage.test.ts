@@ -85,13 +85,25 @@ test('a staged snapshot is stored as a file the record names (checked on open); 
     // A crash between staging and compacting leaves a file the next open removes.
     await reopened.stageSnapshot({ index: 9, term: 1, config: bootstrap.config, data: 'state@9' });
     await reopened.close();
-    const again = await LevelStorage.open(path, bootstrap);
+    let again = await LevelStorage.open(path, bootstrap);
     assert.deepEqual(await files(), ['snapshot-8-1.json']);
-    // An installed snapshot is stored inside the record, and the file it replaced is removed.
-    const installed: Snapshot = { index: 20, term: 3, config: bootstrap.config, data: 'state@20' };
+    // An installed snapshot is stored in a file of its own too, and the file it replaced is removed.
+    const installed: Snapshot = { index: 20, term: 3, config: bootstrap.config, data: `state@20 ${data}` };
     await again.save({ hardState: { term: 3, vote: 0, commit: 20 }, entries: [], snapshot: installed });
-    assert.deepEqual(await files(), []);
-    await again.save({ hardState: { term: 3, vote: 0, commit: 22 }, entries: entries(21, 22, 3), snapshot: null });
+    assert.deepEqual(await files(), ['snapshot-20-3.json']);
+    await again.close();
+    const afterInstall = await LevelStorage.open(path, bootstrap);
+    assert.deepEqual(afterInstall.boot().snapshot, installed);
+    // An install that replaces the log with no entry to delete and no new term still writes its record.
+    const second: Snapshot = { index: 21, term: 3, config: bootstrap.config, data: 'state@21' };
+    await afterInstall.save({ hardState: null, entries: [], snapshot: second });
+    await afterInstall.close();
+    const again2 = await LevelStorage.open(path, bootstrap);
+    assert.deepEqual(again2.boot().snapshot, second);
+    assert.deepEqual(await files(), ['snapshot-21-3.json']);
+    await again2.close();
+    again = await LevelStorage.open(path, bootstrap);
+    await again.save({ hardState: { term: 3, vote: 0, commit: 23 }, entries: entries(22, 23, 3), snapshot: null });
     const last: Snapshot = { index: 22, term: 3, config: bootstrap.config, data };
     await again.stageSnapshot(last);
     await again.compact(last);
@@ -104,6 +116,21 @@ test('a staged snapshot is stored as a file the record names (checked on open); 
     await assert.rejects(LevelStorage.open(path, bootstrap), /raft snapshot file .*snapshot-22-3\.json is damaged/);
     await rm(join(`${path}-snapshots`, 'snapshot-22-3.json'));
     await assert.rejects(LevelStorage.open(path, bootstrap), /raft snapshot 22 names its data file .*cannot be read/);
+  });
+});
+
+test('a snapshot stored inside its record (the format before snapshot files, installs until 2026-12-07) still loads', async () => {
+  await withDirectory(async (path) => {
+    const storage = await LevelStorage.open(path, bootstrap);
+    await storage.save({ hardState: { term: 2, vote: 1, commit: 12 }, entries: entries(1, 12, 2), snapshot: null });
+    const inline: Snapshot = { index: 10, term: 2, config: bootstrap.config, data: '{"quoted":"\\"x\\"","é":1}' };
+    await storage.writeRawForTest('s', encodeRecord(inline));
+    await storage.close();
+    const reopened = await LevelStorage.open(path, bootstrap);
+    assert.deepEqual(reopened.boot().snapshot, inline);
+    assert.deepEqual(reopened.boot().entries.map((entry) => entry.index), [11, 12]);
+    assert.deepEqual(await readdir(`${path}-snapshots`), []);
+    await reopened.close();
   });
 });
 
