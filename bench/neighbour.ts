@@ -1,11 +1,17 @@
 // The neighbour benchmark (issue 18): the latency of a benign `1+1` beside each hostile run of
 // the issue, against its latency on the same server with nothing else running. In turns, quiet
-// and hostile (A B A B), on a fresh server per attack (some attacks leave parked isolates). What
-// it measures: the wall time of POST /api/exec {"code":"1+1"} answered with its outcome, from
-// this client on loopback, one request at a time, while the attack runs (each attack is started,
-// then the neighbours are sent at once; an attack that ends early, say out of memory, leaves them
-// measuring its aftermath). Figures: p50 and p95 of each phase, and p95 hostile / p95 quiet.
-//   npm run bench:neighbour [-- --samples 40 --rounds 2 --only flood --cpu-prof DIR --threads]
+// and hostile (quiet, beside, quiet, … quiet), on a fresh server per attack (some attacks leave
+// parked isolates), so every beside phase has a quiet phase of the same minute on both sides.
+// What it measures: the wall time of POST /api/exec {"code":"1+1"} answered with its outcome,
+// from this client on loopback, one request at a time, while the attack runs (each attack is
+// started, then the neighbours are sent at once; an attack that ends early, say out of memory,
+// leaves them measuring its aftermath: the "in flight" column counts the neighbours of phases
+// that ended with the attack's request still open). Figures: p50 and p95 of all quiet and all
+// beside samples, p95 beside / p95 quiet, and the same ratio per round (each beside phase against
+// the two quiet phases around it) as min / median / max: the spread says how far one ratio is to
+// be trusted. 200 samples per phase by default: with 40, a p95 is the 2nd-highest sample, and the
+// quiet p95 of one server varied 3.1–18.8 ms between passes.
+//   npm run bench:neighbour [-- --samples 200 --rounds 3 --only flood --cpu-prof DIR --threads]
 // (--cpu-prof DIR: the server writes a CPU profile of its main thread there when it stops.
 // --threads: also where the server's time went per neighbour, by thread kind, quiet and beside:
 // ms on a CPU and ms waiting for one (/proc/<pid>/task/*/schedstat), and how many neighbours were
@@ -20,7 +26,7 @@ import { percentile } from './lib/stats.ts';
 import { loweredTids, taskDelta, taskSnapshots } from './lib/task-stats.ts';
 import { waitMsMax } from '../src/tools/execution-tools.ts';
 
-const { values } = parseArgs({ options: { samples: { type: 'string', default: '40' }, rounds: { type: 'string', default: '2' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, threads: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { samples: { type: 'string', default: '200' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, threads: { type: 'boolean', default: false } } });
 const samples = Number(values.samples);
 const rounds = Number(values.rounds);
 
@@ -91,21 +97,24 @@ if (!isMainThread) {
 } else {
   const sorted = (values: number[]) => Float64Array.from(values).sort();
   const ms = (value: number) => value.toFixed(1);
+  const p95 = (values: number[]) => percentile(sorted(values), 95);
 
-  console.log(`# neighbour benchmark: ${samples} sequential 1+1 per phase, ${rounds} rounds of quiet/hostile per attack, fresh server per attack`);
+  console.log(`# neighbour benchmark: ${samples} sequential 1+1 per phase, quiet and beside in turns (quiet, beside, quiet, … quiet: ${rounds} beside phases, ${rounds + 1} quiet), fresh server per attack`);
   const m = machine();
   console.log(`# ${m.date}, ${m.nproc} CPUs, ${m.cpuModel}, node ${m.node}, load average ${os.loadavg().map((load) => load.toFixed(1)).join(' ')}`);
-  console.log('| attack | quiet p50 ms | quiet p95 ms | beside p50 ms | beside p95 ms | p95 ratio |');
-  console.log('|---|---|---|---|---|---|');
+  console.log('# ratio: p95 beside ÷ p95 quiet over all phases; per round: p95 of that beside phase ÷ p95 of the two quiet phases around it (min / median / max over rounds); in flight: neighbours answered while the attack\'s own request was still open');
+  console.log('| attack | quiet p50 ms | quiet p95 ms | beside p50 ms | beside p95 ms | p95 ratio | per round min / median / max | in flight |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const attack of attacks) {
     if (values.only !== undefined && !attack.name.includes(values.only)) continue;
     const child = await spawnTarget({ target: 'server', mode: 'stateless', ...(values['cpu-prof'] === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] }) });
     try {
       await neighbours(child); // warm-up, not counted
-      const quiet: number[] = [];
-      const beside: number[] = [];
+      const quiet: number[][] = [];
+      const beside: number[][] = [];
       const threadTimes = { quiet: new Map<string, { runMs: number; waitMs: number }>(), beside: new Map<string, { runMs: number; waitMs: number }>() };
       let sentBeforeLowered = 0;
+      let inFlight = 0;
       /** One phase of neighbours, with (--threads) the server's thread times added to `into`. */
       const phase = async (into: Map<string, { runMs: number; waitMs: number }>, watch: boolean) => {
         if (!values.threads) return neighbours(child);
@@ -123,29 +132,36 @@ if (!isMainThread) {
         return times;
       };
       for (let round = 0; round < rounds; round++) {
-        quiet.push(...await phase(threadTimes.quiet, false));
+        quiet.push(await phase(threadTimes.quiet, false));
         // The attacker is another client: a thread of its own, so that sending its bodies does not
         // hold this thread's event loop, which times the neighbours (it still shares the cores).
         const attacker = new Worker(new URL(import.meta.url), { workerData: { attack: attack.name, baseUrl: child.baseUrl } });
         const next = () => new Promise((resolve) => { attacker.once('message', resolve); attacker.once('error', resolve); });
         await next(); // ready
-        const attacking = next();
+        let attackOpen = true;
+        const attacking = next().finally(() => { attackOpen = false; });
         attacker.postMessage('go');
         // Let the attack reach the server and start before the first neighbour.
         await new Promise((resolve) => setTimeout(resolve, 100));
-        beside.push(...await phase(threadTimes.beside, true));
+        const times = await phase(threadTimes.beside, true);
+        // Counted at the phase's end: a once-only attack still open then was open throughout.
+        if (attackOpen) inFlight += times.length;
+        beside.push(times);
         attacker.postMessage('stop');
         await attacking;
         await attacker.terminate();
       }
-      const q = sorted(quiet);
-      const b = sorted(beside);
+      quiet.push(await phase(threadTimes.quiet, false));
+      const q = sorted(quiet.flat());
+      const b = sorted(beside.flat());
       const ratio = percentile(b, 95) / percentile(q, 95);
-      console.log(`| ${attack.name} | ${ms(percentile(q, 50))} | ${ms(percentile(q, 95))} | ${ms(percentile(b, 50))} | ${ms(percentile(b, 95))} | ${ratio.toFixed(2)} |`);
+      const perRound = beside.map((times, round) => p95(times) / p95([...quiet[round]!, ...quiet[round + 1]!])).sort((x, y) => x - y);
+      const spread = `${perRound[0]!.toFixed(2)} / ${percentile(Float64Array.from(perRound), 50).toFixed(2)} / ${perRound.at(-1)!.toFixed(2)}`;
+      console.log(`| ${attack.name} | ${ms(percentile(q, 50))} | ${ms(percentile(q, 95))} | ${ms(percentile(b, 50))} | ${ms(percentile(b, 95))} | ${ratio.toFixed(2)} | ${spread} | ${inFlight} of ${b.length} |`);
       if (values.threads) {
-        const perRun = (times: Map<string, { runMs: number; waitMs: number }>) => [...times].filter(([, t]) => t.runMs + t.waitMs >= 0.05 * quiet.length)
-          .map(([kind, t]) => `${kind} ${(t.runMs / quiet.length).toFixed(2)}+${(t.waitMs / quiet.length).toFixed(2)}`).join(', ');
-        console.log(`|   threads, ms on a CPU + ms waiting per neighbour: quiet: ${perRun(threadTimes.quiet)}; beside: ${perRun(threadTimes.beside)}; neighbours sent before the attacker was lowered: ${sentBeforeLowered} of ${beside.length} |`);
+        const perRun = (times: Map<string, { runMs: number; waitMs: number }>, count: number) => [...times].filter(([, t]) => t.runMs + t.waitMs >= 0.05 * count)
+          .map(([kind, t]) => `${kind} ${(t.runMs / count).toFixed(2)}+${(t.waitMs / count).toFixed(2)}`).join(', ');
+        console.log(`|   threads, ms on a CPU + ms waiting per neighbour: quiet: ${perRun(threadTimes.quiet, q.length)}; beside: ${perRun(threadTimes.beside, b.length)}; neighbours sent before the attacker was lowered: ${sentBeforeLowered} of ${b.length} |`);
       }
     } finally {
       await child.stop();
