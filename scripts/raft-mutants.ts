@@ -92,8 +92,8 @@ export const mutants: readonly Mutant[] = [
   {
     id: 'level-storage-entries-unsynced',
     file: 'src/raft/level-storage.ts',
-    find: 'let sync = operations.length > 0;',
-    replace: 'let sync = ready.snapshot !== null;',
+    find: 'let sync = operations.length > 0 || installed !== null;',
+    replace: 'let sync = installed !== null;',
     breaks: 'new entries are on disk (fsync) before they are acknowledged; only a commit-index-only Ready may skip the write',
   },
   {
