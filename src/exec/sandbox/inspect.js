@@ -67,6 +67,7 @@
     if (descriptor !== undefined && descriptor.get !== undefined) regExpFlagGetters[regExpFlagGetters.length] = [regExpFlags[index][0], descriptor.get];
   }
   const prototypes = {
+    __proto__: null,
     Map: Map.prototype, Set: Set.prototype, ArrayBuffer: ArrayBuffer.prototype, DataView: DataView.prototype, Date: Date.prototype, RegExp: RegExp.prototype, Error: Error.prototype,
     Promise: Promise.prototype, WeakMap: WeakMap.prototype, WeakSet: WeakSet.prototype, Number: Number.prototype, String: String.prototype, Boolean: Boolean.prototype,
   };
