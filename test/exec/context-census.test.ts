@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { preludeSource, preludeWarmUpSource, withoutRehash } from '../../src/exec/isolate-pool.ts';
 import { contextCensus, preludeSnapshotLikeThePool } from '../../bench/lib/context-census.ts';
+import { format, inspect } from 'node:util';
 import { engineForFile } from './harness.ts';
+import { vandalSource } from './vandal.ts';
 
-const { result } = await engineForFile(1);
+const { result, run } = await engineForFile(1);
 
 describe('what a new context holds', () => {
   test('the prelude adds few maps to a plain context (internal objects are dictionaries)', async () => {
@@ -18,6 +20,23 @@ describe('what a new context holds', () => {
     const ours = await contextCensus(preludeSnapshotLikeThePool(preludeSource, preludeWarmUpSource, withoutRehash));
     // 353 maps plain and 416 ours when the first objects were made dictionaries (530 before the dictionaries, 399 after); the bound leaves room for a few objects more.
     assert.ok(ours.maps - plain.maps <= 100, `a new context holds ${ours.maps} maps, a plain one ${plain.maps}: an object literal with a prototype and many properties in the prelude? (bench/context-census.ts --maps)`);
+    // 774 closures plain, 1,269 ours before inspect's formatting functions were made on first use, 1,250 after.
+    assert.ok(ours.closures - plain.closures <= 520, `a new context holds ${ours.closures} closures, a plain one ${plain.closures} (bench/context-census.ts)`);
+  });
+
+  test('primitive results and string-only console lines, made without the formatting functions, read as Node prints them', async () => {
+    for (const value of ['1 + 1', '-0', 'NaN', '-Infinity', '0.1 + 0.2', 'true', 'null', 'undefined', '2n ** 70n', "'text'"]) {
+      const expected = eval(value) as unknown;
+      assert.equal(await result(value), typeof expected === 'string' ? expected : inspect(expected), value);
+    }
+    const lists = [`'a'`, `'a', 'b c', ''`, `'100%'`, `'100%', 'x'`, `'%s!', 'x'`, `'%d', '7'`, `'a', 1`, `'a', -0, 'b'`, ``];
+    const code = lists.map((list) => `console.log(${list});`).join('\n');
+    const expected = lists.map((list) => format(...(new Function(`return [${list}]`)() as unknown[])));
+    assert.deepEqual((await run(code)).lines, expected);
+    // The same after a run replaced every builtin: the first format that needs the functions makes them then.
+    const vandal = await run(`const ReflectApply = Reflect.apply;\nconst lists = [${lists.map((list) => `[${list}]`).join(', ')}];\n${vandalSource}\nfor (let i = 0; i < lists.length; i++) ReflectApply(console.log, console, lists[i]);\nconsole.log({ a: [1, { b: 2 }] });`);
+    assert.equal(vandal.status, 'completed', vandal.error ?? '');
+    assert.deepEqual(vandal.lines, [...expected, format({ a: [1, { b: 2 }] })]);
   });
 
   test('console is an ordinary object of Object.prototype with its methods as own properties, in order', async () => {
