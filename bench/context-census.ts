@@ -61,9 +61,13 @@ for (let at = 0; at < after.nodes.length; at += width) {
   total += bytes; count++;
   add(byType, type, bytes);
   const line = lineOf.get(at);
-  if (type === 'closure') add(byKey, `closure in ${line === undefined ? '(V8)' : fileOf(line)}`, bytes);
-  if (type === 'closure' && values.closures !== undefined && line !== undefined && fileOf(line) === values.closures) process.stdout.write(`closure ${name} (line ${line})\n`);
-  else add(byKey, `${type} ${name.slice(0, 60)}`, bytes);
+  if (type !== 'closure') {
+    add(byKey, `${type} ${name.slice(0, 60)}`, bytes);
+    continue;
+  }
+  // Closures with no script position are V8's own, or bound functions (`native_bind`).
+  add(byKey, line === undefined ? `closure ${name === 'native_bind' ? 'bound' : 'of V8'}` : `closure in ${fileOf(line)}`, bytes);
+  if (values.closures !== undefined && line !== undefined && fileOf(line) === values.closures) process.stdout.write(`closure ${name} (line ${line})\n`);
 }
 const show = (title: string, map: Map<string, { count: number; bytes: number }>, top: number): void => {
   process.stdout.write(`\n${title}\n`);
