@@ -15,10 +15,10 @@ import { vandalSource } from './vandal.ts';
 const { result, run } = await engineForFile(1);
 
 describe('what a new context holds', () => {
-  test('the prelude adds few maps to a plain context (internal objects are dictionaries)', async () => {
+  test('the prelude adds few maps and functions to a plain context (internal objects are dictionaries)', async () => {
     const plain = await contextCensus();
     const ours = await contextCensus(preludeSnapshotLikeThePool(preludeSource, preludeWarmUpSource, withoutRehash));
-    // 353 maps plain and 416 ours when the first objects were made dictionaries (530 before the dictionaries, 399 after); the bound leaves room for a few objects more.
+    // When written: 353 maps plain; ours 530 before the prelude's literals were dictionaries, 399 after. The bound leaves room for a few objects more.
     assert.ok(ours.maps - plain.maps <= 100, `a new context holds ${ours.maps} maps, a plain one ${plain.maps}: an object literal with a prototype and many properties in the prelude? (bench/context-census.ts --maps)`);
     // 774 closures plain, 1,269 ours before inspect's formatting functions were made on first use, 1,250 after.
     assert.ok(ours.closures - plain.closures <= 520, `a new context holds ${ours.closures} closures, a plain one ${plain.closures} (bench/context-census.ts)`);
