@@ -18,13 +18,18 @@
   /** @type {(prototype: object, name: string) => Function} */
   const getter = (prototype, name) => /** @type {Function} */ (/** @type {PropertyDescriptor} */ (Reflect.getOwnPropertyDescriptor(prototype, name)).get);
   const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
-  const typedArrayView = { buffer: getter(TypedArrayPrototype, 'buffer'), offset: getter(TypedArrayPrototype, 'byteOffset'), bytes: getter(TypedArrayPrototype, 'byteLength') };
-  const dataViewView = { buffer: getter(DataView.prototype, 'buffer'), offset: getter(DataView.prototype, 'byteOffset'), bytes: getter(DataView.prototype, 'byteLength') };
+  const typedArrayView = { __proto__: null, buffer: getter(TypedArrayPrototype, 'buffer'), offset: getter(TypedArrayPrototype, 'byteOffset'), bytes: getter(TypedArrayPrototype, 'byteLength') };
+  const dataViewView = { __proto__: null, buffer: getter(DataView.prototype, 'buffer'), offset: getter(DataView.prototype, 'byteOffset'), bytes: getter(DataView.prototype, 'byteLength') };
   const typedArrayLength = getter(TypedArrayPrototype, 'length');
   const arrayBufferBytes = getter(ArrayBuffer.prototype, 'byteLength');
-  /** One character for each byte value, made before any run: base64 then calls nothing a run can replace. */
-  const byteChars = /** @type {string[]} */ ([]);
-  for (let value = 0; value < 256; value++) byteChars[value] = fromCharCode(value);
+  /**
+   * One character for each byte value, made before any run: base64 then calls nothing a run can
+   * replace (a primitive string's index within its length reads no prototype). One flat string,
+   * which the contexts of an isolate share, not a list of 256 copied into each.
+   */
+  const byteCodes = /** @type {number[]} */ ([]);
+  for (let value = 0; value < 256; value++) byteCodes[value] = value;
+  const byteChars = /** @type {string} */ (apply(fromCharCode, undefined, byteCodes));
   /** @param {Uint8Array} bytes @returns {number} */
   const lengthOf = (bytes) => apply(typedArrayLength, bytes, []);
   /**

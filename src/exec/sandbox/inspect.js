@@ -67,6 +67,7 @@
     if (descriptor !== undefined && descriptor.get !== undefined) regExpFlagGetters[regExpFlagGetters.length] = [regExpFlags[index][0], descriptor.get];
   }
   const prototypes = {
+    __proto__: null,
     Map: Map.prototype, Set: Set.prototype, ArrayBuffer: ArrayBuffer.prototype, DataView: DataView.prototype, Date: Date.prototype, RegExp: RegExp.prototype, Error: Error.prototype,
     Promise: Promise.prototype, WeakMap: WeakMap.prototype, WeakSet: WeakSet.prototype, Number: Number.prototype, String: String.prototype, Boolean: Boolean.prototype,
   };
@@ -159,6 +160,13 @@
   const escapes = /** @type {Record<string, string>} */ (/** @type {unknown} */ ({ __proto__: null, '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' }));
 /** @typedef {{ depth: number, seen: unknown[], circular: Map<unknown, number>, indentation: number, currentDepth: number, valuesLeft: number }} InspectContext */
 
+  // The formatting functions from here on are made in a context on its first inspect or format
+  // of something other than strings and primitives (`formatting`, below): every function the
+  // snapshot's context holds is copied into each new context, and most runs print no object
+  // (docs/exec.md, "The prelude's functions made on first use"). They capture nothing new: what
+  // they call was captured above, at start-up.
+  /** @returns {{ inspect: (value: unknown, options?: { depth?: unknown }) => string, formatWithOptions: (args: any[]) => string }} */
+  function formattingFunctions() {
   /** Node's choice of quote: single, else double if the text has single quotes, else backtick. */
   /** @param {string} text @returns {string} */
   function quote(text) {
@@ -566,5 +574,35 @@
     return text;
   }
 
-  defineProperty(globalThis, '__mcpv8_inspect', { value: { inspect, format: formatWithOptions }, configurable: true });
+  return /** @type {any} */ ({ __proto__: null, inspect, formatWithOptions });
+  }
+  /** @type {ReturnType<typeof formattingFunctions> | null} */
+  let formatting = null;
+  /** @returns {ReturnType<typeof formattingFunctions>} */
+  const formattingMade = () => formatting ??= formattingFunctions();
+  /**
+   * inspect, a primitive other than a string without the formatting functions (formatPrimitive's
+   * text: a result of `1 + 1` makes none of them).
+   * @param {unknown} value @param {{ depth?: unknown }} [options] @returns {string}
+   */
+  const inspectFirst = (value, options) => {
+    if (typeof value === 'number') return objectIs(value, -0) ? '-0' : StringConstructor(value);
+    if (typeof value === 'boolean' || value === undefined || value === null) return StringConstructor(value);
+    return formattingMade().inspect(value, options);
+  };
+  /**
+   * util.format; strings alone (no `%` directive) without the formatting functions: joined by spaces.
+   * @param {any[]} args @returns {string}
+   */
+  const formatFirst = (args) => {
+    if (args.length > 1 && typeof args[0] === 'string' && includes(args[0], '%')) return formattingMade().formatWithOptions(args);
+    let text = '';
+    for (let index = 0; index < args.length; index++) {
+      const argument = args[index];
+      if (typeof argument !== 'string') return formattingMade().formatWithOptions(args);
+      text = index === 0 ? argument : text + ' ' + argument;
+    }
+    return text;
+  };
+  defineProperty(globalThis, '__mcpv8_inspect', { value: { inspect: inspectFirst, format: formatFirst }, configurable: true });
 })();

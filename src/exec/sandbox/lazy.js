@@ -146,5 +146,5 @@
     buildObserver = observe;
   }
 
-  defineProperty(globalThis, '__mcpv8_lazy', { value: { defineLazy, buildWith, setPresenter, buildGroup, builtGroups, hasGroup, setBuildObserver }, configurable: true });
+  defineProperty(globalThis, '__mcpv8_lazy', { value: { __proto__: null, defineLazy, buildWith, setPresenter, buildGroup, builtGroups, hasGroup, setBuildObserver }, configurable: true });
 })();

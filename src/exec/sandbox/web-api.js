@@ -11,6 +11,7 @@
   const { bytesOf, inherits, put, typedArrayLength, typedArrayBuffer } = /** @type {NonNullable<typeof __mcpv8_webBytes>} */ (globalThis.__mcpv8_webBytes);
   delete globalThis.__mcpv8_webBytes;
   const captured = {
+    __proto__: null,
     apply: Reflect.apply, isArray: Array.isArray, hasOwn: Object.hasOwn, keys: Object.keys, Map, String, Number, BigInt, Uint8Array, ArrayBuffer, DataView, BigUint64Array, Error, TypeError, Promise,
     Uint32Array, cbrt: Math.cbrt, dateNow: Date.now, trunc: Math.trunc, ceil: Math.ceil, floor: Math.floor, max: Math.max, min: Math.min,
     encode: TextEncoder.prototype.encode, decode: /** @type {any} */ (globalThis).TextDecoder.prototype.decode,

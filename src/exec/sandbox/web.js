@@ -70,7 +70,7 @@
     const constructor = /** @type {any} */ (globalThis)[name];
     if (typeof constructor === 'function') typedArrays[name] = constructor;
   }
-  const prototypes = { Date: Date.prototype, RegExp: RegExp.prototype, ArrayBuffer: ArrayBuffer.prototype, Map: Map.prototype, Set: Set.prototype, Error: Error.prototype };
+  const prototypes = { __proto__: null, Date: Date.prototype, RegExp: RegExp.prototype, ArrayBuffer: ArrayBuffer.prototype, Map: Map.prototype, Set: Set.prototype, Error: Error.prototype };
   /** Code points per String.fromCodePoint call while decoding (the template below: 8 KiB in a context that decodes). */
   const decodeChunk = 1024;
   /**

@@ -419,7 +419,8 @@ function captureSnapshotBuiltins() {
   const record = recordOf(walkBuiltins([globalThis, ...unreachableBuiltins()], new Set()));
   // Lists of their exact length (slice): a list grown by push keeps up to half again as many
   // empty slots, which every context made from the snapshot would copy.
-  snapshotRecord = { ...record, objects: record.objects.slice(), others: record.others.slice() };
+  // Without a prototype (as the global record below): a dictionary, not a map per property in every context.
+  snapshotRecord = /** @type {BuiltinRecord} */ (/** @type {unknown} */ ({ __proto__: null, ...record, objects: record.objects.slice(), others: record.others.slice() }));
   const keys = reflectOwnKeys(globalThis);
   /** @type {GlobalRecord} */
   const global = { keys, pieces: [], refs: [], refEnds: [] };
@@ -427,7 +428,7 @@ function captureSnapshotBuiltins() {
     global.pieces.push(describeProperty(globalThis, key, global.refs));
     global.refEnds.push(global.refs.length);
   }
-  snapshotGlobal = { keys, pieces: global.pieces.slice(), refs: global.refs.slice(), refEnds: global.refEnds.slice() };
+  snapshotGlobal = /** @type {GlobalRecord} */ (/** @type {unknown} */ ({ __proto__: null, keys, pieces: global.pieces.slice(), refs: global.refs.slice(), refEnds: global.refEnds.slice() }));
 }
 
 /**

@@ -224,8 +224,8 @@ function settleCompletion(value) {
   return value === null || (typeof value !== 'object' && typeof value !== 'function');
 }
 
-/** @type {Record<string, (argument?: any) => unknown>} */
-const control = {
+const control = /** @type {Record<string, (argument?: any) => unknown>} */ (/** @type {Record<string, ((argument?: any) => unknown) | null>} */ ({
+  __proto__: null,
   /** @param {any} value (user code's completion value) */
   settle(value) {
     return state(settleCompletion(value));
@@ -316,7 +316,7 @@ const control = {
   restore: (text) => { restoreCheckpoint(text); return null; },
   /** The host, once per process, in a context of its own (isolate-pool.ts). */
   builtinDelta: () => builtinDelta(),
-};
+}));
 /**
  * @param {(text: string) => void} log @param {number} seed @param {number} memoryBytes
  * @param {any} host (the host's effect Reference) @param {any} features (which of fetch/fs exist)

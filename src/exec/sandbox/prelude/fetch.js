@@ -77,7 +77,7 @@ const stringOfUnits = (buffer, n) => {
 let hostEffects = /** @type {any} */ (null);
 let hostEffectsApply = /** @type {any} */ (null);
 /** What the host offers this context (src/exec/effects.ts, EffectFeatures). */
-let effectFeatures = { fetch: false, fs: false, fetchRequestBytesMax: 0, fsWriteBytesMax: 0 };
+let effectFeatures = { __proto__: null, fetch: false, fs: false, fetchRequestBytesMax: 0, fsWriteBytesMax: 0 };
 /**
  * Calls of the current run not answered yet: the run goes on until they are (as Node's event loop
  * waits for a pending request). Calls of an earlier run never complete (work.js, `generation`).
@@ -125,7 +125,7 @@ function installEffects(host, features) {
   if (host === undefined || host === null) return;
   hostEffects = host;
   hostEffectsApply = host.apply;
-  effectFeatures = { fetch: features.fetch === true, fs: features.fs === true, fetchRequestBytesMax: features.fetchRequestBytesMax, fsWriteBytesMax: features.fsWriteBytesMax };
+  effectFeatures = { __proto__: null, fetch: features.fetch === true, fs: features.fs === true, fetchRequestBytesMax: features.fetchRequestBytesMax, fsWriteBytesMax: features.fsWriteBytesMax };
   if (effectFeatures.fetch) {
     defineBuiltin(globalThis, 'fetch', fetchFunction);
     presentTreeAsNative(fetchFunction, 'fetch', 0);

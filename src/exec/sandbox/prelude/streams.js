@@ -1277,12 +1277,13 @@ let streamsApi = /** @type {any} */ (null);
     abortControllerAbort = StreamAbortController.prototype.abort;
     defineBuiltin(values.Blob.prototype, 'stream', { stream() { return ensureBuilt().blobStream(this); } }.stream);
   });
-  streamsApi = {
-    isReadableStream: (value) => built !== null && built.api.isReadableStream(value),
-    isUnusable: (value) => ensureBuilt().api.isUnusable(value),
-    isDisturbed: (value) => ensureBuilt().api.isDisturbed(value),
-    streamOf: (bytes) => ensureBuilt().api.streamOf(bytes),
-    readAll: (value) => ensureBuilt().api.readAll(value),
-    tee: (value) => ensureBuilt().api.tee(value),
-  };
+  streamsApi = /** @type {typeof streamsApi} */ (/** @type {unknown} */ ({
+    __proto__: null,
+    isReadableStream: (/** @type {unknown} */ value) => built !== null && built.api.isReadableStream(value),
+    isUnusable: (/** @type {unknown} */ value) => ensureBuilt().api.isUnusable(value),
+    isDisturbed: (/** @type {unknown} */ value) => ensureBuilt().api.isDisturbed(value),
+    streamOf: (/** @type {Uint8Array} */ bytes) => ensureBuilt().api.streamOf(bytes),
+    readAll: (/** @type {unknown} */ value) => ensureBuilt().api.readAll(value),
+    tee: (/** @type {unknown} */ value) => ensureBuilt().api.tee(value),
+  }));
 })();
