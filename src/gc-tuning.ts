@@ -5,11 +5,13 @@
 // into tasks for its platform's worker threads and waits for them before the event loop goes on.
 // That helps only when a core is idle. Under load this server has none: it runs one isolate thread
 // per execution slot (one slot per core by default) beside the event loop, so a helper task waits
-// for a core while the event loop waits for the helper. Measured on 2 cores at 300 runs/s, default
-// against this flag in turns: scavenge pauses of the event loop totalled 816 ms against 415 ms
-// over the same number of collections (median 26 ms against 14 ms). The same flag also applies to
-// the sandbox isolates, whose scavenges run on their isolate threads; there, too, a helper would
-// only take a core from another run.
+// for a core while the event loop waits for the helper. On the shared 2-core machine at load 24-32
+// (bench/RESULTS.md, "Event loop at 1000/s"), the same build with and without this flag in turns at
+// 1000/s offered completed a median 172 against 115 runs/s, and 5 of 6 paired rounds favoured it,
+// but the event loop's scavenge pause per run did not separate (0.26 against 0.19 ms, 0.17 against
+// 0.19 ms at 300/s): a quiet machine decides, and removing the call in cli.ts undoes it. The flag
+// also applies to the sandbox isolates, whose scavenges run on their isolate threads; there, too,
+// a helper would only take a core from another run.
 import v8 from 'node:v8';
 
 /** The V8 flags the server process sets at its start (read by V8 at each collection). */
