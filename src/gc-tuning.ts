@@ -7,8 +7,8 @@
 // per execution slot (one slot per core by default) beside the event loop, so a helper task waits
 // for a core while the event loop waits for the helper. On the shared 2-core machine at load 24-32
 // (bench/RESULTS.md, "Event loop at 1000/s"), the same build with and without this flag in turns at
-// 1000/s offered completed a median 172 against 115 runs/s, and 5 of 6 paired rounds favoured it,
-// but the event loop's scavenge pause per run did not separate (0.26 against 0.19 ms, 0.17 against
+// 1000/s offered completed a median 172 against 115 runs/s (more in 2 of 3 rounds; this branch
+// against main: more in 3 of 3), but the event loop's scavenge pause per run did not separate (0.26 against 0.19 ms, 0.17 against
 // 0.19 ms at 300/s): a quiet machine decides, and removing the call in cli.ts undoes it. The flag
 // also applies to the sandbox isolates, whose scavenges run on their isolate threads; there, too,
 // a helper would only take a core from another run.
