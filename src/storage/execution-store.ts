@@ -34,7 +34,7 @@ import { z } from 'zod';
 import { executionStatuses, heapIdPattern, type ExecutionRecord, type ExecutionStatus, type FinalStatus } from '../model.ts';
 import { openLevel } from './level.ts';
 import { parseStored } from './stored-json.ts';
-import { OutputIndexCache, pageByBytes, pageByLines, type LineSource } from './output-pages.ts';
+import { OutputIndexCache, pageByBytes, pageByLines, type LineSource, type OutputIndex } from './output-pages.ts';
 
 export type { ExecutionRecord } from '../model.ts';
 
@@ -140,6 +140,13 @@ const runningKey = (id: string) => `u!${id}`;
 /** Output bytes of a finished record, written with its final fields when it printed anything. */
 const bytesKey = (id: string) => `b!${id}`;
 const lineKey = (id: string, line: number) => `o!${id}!${String(line).padStart(lineKeyDigits, '0')}`;
+/** The output of an execution that printed nothing: what `readOutput` pages when no line exists (pages of it read no line). */
+const emptyIndex: OutputIndex = Object.freeze({ lineStartBytes: Object.freeze([]) as unknown as number[], totalBytes: 0 });
+const noLines: LineSource = {
+  read: async () => { throw new Error('no line to read in an empty output'); },
+  readAll: async () => [],
+  liveLineCount: () => 0,
+};
 /** A record's keys as created: the record, running, and the marker a restart finds it by. */
 function createOperations(record: ExecutionRecord): BatchOperation[] {
   return [
@@ -570,6 +577,12 @@ export class ExecutionStore {
   async readOutput(id: string, query: OutputQuery): Promise<OutputPage> {
     const record = await this.get(id);
     if (record === undefined) throw executionNotFound(id);
+    // Nothing printed so far, known from memory (every wait_ms reply of a run without console
+    // output asks): the page of an empty output, without a line source or the index cache.
+    if (this.outputs.get(id)?.bytes === 0) {
+      const page = query.mode === 'line' ? await pageByLines(emptyIndex, noLines, query.lineOffset, query.lineLimit, query.bytesMax) : await pageByBytes(emptyIndex, noLines, query.byteOffset, query.byteLimit);
+      return { execution_id: id, ...page, status: record.status };
+    }
     const source = this.lineSource(id);
     const index = await this.indexes.load(id, source);
     const page = query.mode === 'line'
