@@ -2,6 +2,7 @@
 import { raftCommand } from './cluster/operator.ts';
 import { parseConfig } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
+import { tuneGarbageCollection } from './gc-tuning.ts';
 import { closeAndExit, createLogger, startServer } from './server.ts';
 import { version } from './version.ts';
 
@@ -28,6 +29,8 @@ async function main(): Promise<void> {
     return;
   }
   const logger = createLogger(parsed.config);
+  // The event loop's collections under load (src/gc-tuning.ts).
+  tuneGarbageCollection();
   let server;
   try {
     server = await startServer(parsed.config, logger);

@@ -171,14 +171,15 @@ export class Scheduler {
     if (this.waitingCount === 0 || !this.laneFree(nowMs)) return null;
     let best: Waiter | null = null;
     let bestBusy = Infinity;
-    for (const [client, queue] of this.waiting) {
+    // forEach, not for-of over entries: no [client, queue] pair allocated per waiting client.
+    this.waiting.forEach((queue, client) => {
       const busy = this.busyByClient.get(client) ?? 0;
       const head = queue[0]!;
-      if (busy > bestBusy || (busy === bestBusy && best !== null && head.order > best.order)) continue;
-      if (busy >= this.clientLanes) continue;
+      if (busy > bestBusy || (busy === bestBusy && best !== null && head.order > best.order)) return;
+      if (busy >= this.clientLanes) return;
       best = head;
       bestBusy = busy;
-    }
+    });
     return best;
   }
 

@@ -95,6 +95,8 @@ interface LiveExecution {
   created: Promise<void>;
   /** Set when the create's write failed: the run was cancelled for it, and fails with this. */
   createFailed: Error | null;
+  /** Its record's code_snippet, made once for the record's create and its finish. */
+  snippet: string;
 }
 
 /** Characters of code kept with each record for list_executions (its first line or so). */
@@ -279,15 +281,16 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     });
     const executionId = newExecutionId(this.nodeId);
     const startedAt = new Date();
+    const snippet = codeSnippet(request.code);
     // Readable (running) at once; written in the next batch.
     const created = this.store.create({
       execution_id: executionId, status: 'running', result: null, heap: null, error: null,
-      started_at: null, completed_at: null, code_snippet: codeSnippet(request.code),
+      started_at: null, completed_at: null, code_snippet: snippet,
       ...(request.owner == null ? {} : { owner: request.owner }),
     }, request.awaited !== true);
     this.metrics.executionSubmitted();
     const abort = new AbortController();
-    const live = { abort, startedAt: null, waiters: 0, created, createFailed: null } as Partial<LiveExecution> as LiveExecution;
+    const live = { abort, startedAt: null, waiters: 0, created, createFailed: null, snippet } as Partial<LiveExecution> as LiveExecution;
     let failSettled: (error: unknown) => void = () => undefined;
     live.settled = new Promise((resolve, reject) => { live.settle = resolve; failSettled = reject; });
     live.done = this.runToRecord(executionId, request, stateful, live, startedAt);
@@ -334,7 +337,7 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     const completedAt = new Date();
     const record: ExecutionRecord = {
       execution_id: executionId, status: outcome.status, result: outcome.result, ...(outcome.resultType === undefined ? {} : { result_type: outcome.resultType }), heap, error: explainFailure(outcome.status === 'failed' ? originalPositions(outcome.error, request.code) : outcome.error, request.code),
-      started_at: live.startedAt, completed_at: completedAt.toISOString(), code_snippet: codeSnippet(request.code),
+      started_at: live.startedAt, completed_at: completedAt.toISOString(), code_snippet: live.snippet,
     };
     // Final in the store's memory at once; written in its next batch (at once when somebody waits).
     let written: Promise<void>;

@@ -18,7 +18,8 @@
 //   when somebody waits for it; each resolves only when its batch is written. Under load many executions' creates and finishes share one batch and one
 //   trip to LevelDB's thread (a batch costs ~50 us of main thread whatever its size), while alone
 //   a create costs what a direct write did.
-// A record's two keys always go in the same batch (atomic), and a batch holds everything queued
+// A record's two keys always go in the same batch (atomic; a create whose finish joins its batch is
+// not written at all: the final record alone, no running marker), and a batch holds everything queued
 // before it, so an execution's lines reach the OS before or with its final status: a kill -9 keeps
 // every line of a finished execution (LevelDB's log is in the page cache). A record is visible to
 // `get` as finished as soon as `finish` is called, before that write is done: a reply with the
@@ -33,7 +34,7 @@ import { z } from 'zod';
 import { executionStatuses, heapIdPattern, type ExecutionRecord, type ExecutionStatus, type FinalStatus } from '../model.ts';
 import { openLevel } from './level.ts';
 import { parseStored } from './stored-json.ts';
-import { OutputIndexCache, pageByBytes, pageByLines, type LineSource } from './output-pages.ts';
+import { OutputIndexCache, pageByBytes, pageByLines, type LineSource, type OutputIndex } from './output-pages.ts';
 
 export type { ExecutionRecord } from '../model.ts';
 
@@ -139,6 +140,20 @@ const runningKey = (id: string) => `u!${id}`;
 /** Output bytes of a finished record, written with its final fields when it printed anything. */
 const bytesKey = (id: string) => `b!${id}`;
 const lineKey = (id: string, line: number) => `o!${id}!${String(line).padStart(lineKeyDigits, '0')}`;
+/** The output of an execution that printed nothing: what `readOutput` pages when no line exists (pages of it read no line). */
+const emptyIndex: OutputIndex = Object.freeze({ lineStartBytes: Object.freeze([]) as unknown as number[], totalBytes: 0 });
+const noLines: LineSource = {
+  read: async () => { throw new Error('no line to read in an empty output'); },
+  readAll: async () => [],
+  liveLineCount: () => 0,
+};
+/** A record's keys as created: the record, running, and the marker a restart finds it by. */
+function createOperations(record: ExecutionRecord): BatchOperation[] {
+  return [
+    { type: 'put', key: recordKey(record.execution_id), value: JSON.stringify(record) },
+    { type: 'put', key: runningKey(record.execution_id), value: '' },
+  ];
+}
 const chunkKey = (id: string, firstLine: number) => `k!${id}!${String(firstLine).padStart(lineKeyDigits, '0')}`;
 /** A chunk takes lines until it holds this many, or this many characters (a longer line is a chunk of its own). */
 export const chunkLinesMax = 1_000;
@@ -162,7 +177,7 @@ type WriteWhen = 'now' | 'soon' | 'lazy';
 /** One entry of the write queue: a chunk of console lines, a record's keys (atomic), or a flush barrier. */
 type QueuedWrite =
   | QueuedChunk
-  | { kind: 'record'; id: string; when: WriteWhen; operations: BatchOperation[]; resolve: () => void; reject: (error: unknown) => void }
+  | { kind: 'record'; id: string; when: WriteWhen; operations: BatchOperation[]; resolve: () => void; reject: (error: unknown) => void; stage?: 'create' | 'finish' }
   | { kind: 'barrier'; resolve: () => void };
 
 /** A batch stops taking queue entries once it holds this many operations (bounds one write's main-thread cost). */
@@ -294,10 +309,9 @@ export class ExecutionStore {
     this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], bytes: 0, open: null, created: record });
     this.indexes.track(record.execution_id);
     this.remember(record);
-    await this.writeRecord(record.execution_id, urgent ? 'now' : 'lazy', [
-      { type: 'put', key: recordKey(record.execution_id), value: JSON.stringify(record) },
-      { type: 'put', key: runningKey(record.execution_id), value: '' },
-    ]);
+    // Its keys are made when a batch takes it (`takeBatch`): a create that shares its batch with its
+    // finish (a wait_ms run's, usually) is then not written at all.
+    await this.writeRecord(record.execution_id, urgent ? 'now' : 'lazy', [], 'create');
     this.recordCount++;
     this.evictIfOver();
   }
@@ -385,9 +399,8 @@ export class ExecutionStore {
     // its unwritten lines stay readable from `outputs`.
     const written = this.writeRecord(id, urgent ? 'now' : 'soon', [
       { type: 'put', key: recordKey(id), value: JSON.stringify(finished) },
-      { type: 'del', key: runningKey(id) },
       ...(bytes > 0 ? [{ type: 'put' as const, key: bytesKey(id), value: String(bytes) }] : []),
-    ]);
+    ], 'finish');
     return written.then(() => {
       this.outputs.delete(id);
       if (bytes > 0) this.evictIfOver();
@@ -397,9 +410,9 @@ export class ExecutionStore {
     });
   }
 
-  private writeRecord(id: string, when: WriteWhen, operations: BatchOperation[]): Promise<void> {
+  private writeRecord(id: string, when: WriteWhen, operations: BatchOperation[], stage?: 'create' | 'finish'): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind: 'record', id, when, operations, resolve, reject });
+      this.queue.push({ kind: 'record', id, when, operations, resolve, reject, ...(stage === undefined ? {} : { stage }) });
       this.countQueued(when, 1);
       this.scheduleWrite();
     });
@@ -451,8 +464,10 @@ export class ExecutionStore {
     const lineCounts = new Map<string, number>();
     /** Executions with an entry left in the queue: their later entries stay behind it. */
     const waiting = new Set<string>();
+    /** Creates taken into this batch, whose keys go in at its end unless their finish joins it too. */
+    const creates = new Set<string>();
     for (const entry of this.queue) {
-      const full = operations.length >= batchOperationsMax;
+      const full = operations.length + 2 * creates.size >= batchOperationsMax;
       const take = entry.kind === 'barrier' ? kept.length === 0 : !full && !waiting.has(entry.id) && (entry.kind === 'record' || chars < batchCharsMax);
       if (!take) {
         kept.push(entry);
@@ -461,7 +476,7 @@ export class ExecutionStore {
       }
       entries.push(entry);
       if (entry.kind === 'record') {
-        operations.push(...entry.operations);
+        this.takeRecord(entry, operations, creates);
         this.countQueued(entry.when, -1);
       } else if (entry.kind === 'barrier') {
         this.queuedUrgent--;
@@ -476,7 +491,23 @@ export class ExecutionStore {
       }
     }
     this.queue = kept;
+    for (const id of creates) operations.push(...createOperations(this.outputs.get(id)!.created));
     return { operations, entries, lineCounts };
+  }
+
+  /**
+   * A record's keys into the batch being taken. A create waits in `creates` for the end of the
+   * batch; its finish, if it comes in the same batch, replaces it: one put of the final record,
+   * and no running marker to put and delete (the batch is atomic, so disk sees the same states).
+   * A finish whose create went in an earlier batch deletes that marker.
+   */
+  private takeRecord(entry: QueuedWrite & { kind: 'record' }, operations: BatchOperation[], creates: Set<string>): void {
+    if (entry.stage === 'create') {
+      creates.add(entry.id);
+      return;
+    }
+    operations.push(...entry.operations);
+    if (entry.stage === 'finish' && !creates.delete(entry.id)) operations.push({ type: 'del', key: runningKey(entry.id) });
   }
 
   private batchDone(entries: QueuedWrite[], lineCounts: Map<string, number>, outcome: { ok: true } | { ok: false; error: unknown }): void {
@@ -546,6 +577,12 @@ export class ExecutionStore {
   async readOutput(id: string, query: OutputQuery): Promise<OutputPage> {
     const record = await this.get(id);
     if (record === undefined) throw executionNotFound(id);
+    // Nothing printed so far, known from memory (every wait_ms reply of a run without console
+    // output asks): the page of an empty output, without a line source or the index cache.
+    if (this.outputs.get(id)?.bytes === 0) {
+      const page = query.mode === 'line' ? await pageByLines(emptyIndex, noLines, query.lineOffset, query.lineLimit, query.bytesMax) : await pageByBytes(emptyIndex, noLines, query.byteOffset, query.byteLimit);
+      return { execution_id: id, ...page, status: record.status };
+    }
     const source = this.lineSource(id);
     const index = await this.indexes.load(id, source);
     const page = query.mode === 'line'

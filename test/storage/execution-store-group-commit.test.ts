@@ -136,6 +136,42 @@ describe('execution store group commit', () => {
     }
   });
 
+  test('a create that shares its batch with its finish is not written: one put of the final record, no running marker; a create written earlier has its marker deleted by the finish', { timeout: 60_000 }, async (t) => {
+    const path = tempDir('gc-coalesce');
+    const store = await ExecutionStore.open({ path });
+    const batches: Array<Array<{ type: string; key: string; value?: unknown }>> = [];
+    (store as unknown as { db: { on: (event: 'write', listener: (operations: Array<{ type: string; key: string; value?: unknown }>) => void) => void } }).db
+      .on('write', (operations) => batches.push(operations.map(({ type, key, value }) => ({ type, key, ...(value === undefined ? {} : { value }) }))));
+    const [awaited, polled] = [running(), running()];
+    const fields = completed('1');
+    try {
+      t.mock.timers.enable({ apis: ['setTimeout'] });
+      // A wait_ms run: its lazy create waits, and its urgent finish takes it along.
+      const created = store.create(awaited, false);
+      await store.finish(awaited.execution_id, fields, true);
+      await created;
+      assert.deepEqual(batches, [[{ type: 'put', key: `r!${awaited.execution_id}`, value: JSON.stringify({ ...awaited, ...fields }) }]]);
+      // A polled run: its create is written at once, on its own; the finish deletes its marker.
+      batches.length = 0;
+      await store.create(polled);
+      await store.finish(polled.execution_id, completed('2'), true);
+      assert.deepEqual(batches.map((batch) => batch.map(({ type, key }) => `${type} ${key}`)), [
+        [`put r!${polled.execution_id}`, `put u!${polled.execution_id}`],
+        [`put r!${polled.execution_id}`, `del u!${polled.execution_id}`],
+      ]);
+    } finally {
+      t.mock.timers.reset();
+      await store.close();
+    }
+    const reopened = await ExecutionStore.open({ path });
+    try {
+      assert.deepEqual(await reopened.get(awaited.execution_id), { ...awaited, ...fields });
+      assert.equal((await reopened.get(polled.execution_id))?.status, 'completed', 'finished, not marked interrupted');
+    } finally {
+      await reopened.close();
+    }
+  });
+
   test('list_executions shows a record whose lazy create is not written yet (a wait_ms run answered from memory)', { timeout: 60_000 }, async (t) => {
     const store = await ExecutionStore.open({ path: tempDir('gc-lazy-list') });
     const [older, newer] = [running(), running()];

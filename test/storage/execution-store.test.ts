@@ -121,6 +121,16 @@ describe('execution store', () => {
       const bytes = await store.readOutput(record.execution_id, { mode: 'byte', byteOffset: 0, byteLimit: 10 });
       assert.equal(bytes.data, '');
       assert.equal(bytes.has_more, false);
+      // Answered from memory while the store holds the run's output state, from the output index
+      // once its finish is written: the same pages either way, whatever the query.
+      const queries = [
+        { mode: 'line', lineOffset: 1, lineLimit: 100 }, { mode: 'line', lineOffset: 5, lineLimit: 3, bytesMax: 10 },
+        { mode: 'byte', byteOffset: 0, byteLimit: 10 }, { mode: 'byte', byteOffset: 7, byteLimit: 1 },
+      ] as const;
+      const fromMemory = await Promise.all(queries.map((query) => store.readOutput(record.execution_id, query)));
+      await store.finish(record.execution_id, finished, true);
+      const fromIndex = await Promise.all(queries.map((query) => store.readOutput(record.execution_id, query)));
+      assert.deepEqual(fromIndex, fromMemory.map((page) => ({ ...page, status: 'completed' })));
     });
   });
 
