@@ -354,7 +354,7 @@ export class SimCluster {
       const node = this.node(message.to);
       if (!node.alive || node.busy !== null) continue;
       if (node.stalledUntilTick + 1 >= this.nowTick) {
-        // Waits in its socket; for a tick after waking, clients' requests are taken before it.
+        // Waits in its socket; for two ticks after it wakes, clients' requests are taken before it (a delay, as the network may add).
         this.network.hold(message, this.nowTick);
         continue;
       }
