@@ -9,7 +9,6 @@ import { liveHeapBytesMaxDefault, liveHeapsMaxDefault } from './exec/live-heaps.
 import { buildPolicyCapabilities, type PolicyCapabilities } from './policy/capabilities.ts';
 import { heapMemoryMbDefault } from './model.ts';
 import { parseWasmFlags, type WasmModuleConfig } from './wasm-config.ts';
-import { defaultMcpEventBounds, type McpEventBounds } from './transport/mcp-events.ts';
 
 /** --retire-rss-mb's default: the engine's `stuckRssBytesMax` (4 GiB; not imported, which would load isolated-vm). */
 export const retireRssMbDefault = 4096;
@@ -371,6 +370,21 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
     },
   };
 }
+
+/** The bounds of the events kept for resumable Streamable HTTP streams (src/transport/mcp-events.ts). */
+export interface McpEventBounds {
+  /** Events kept per stream; the oldest go first. */
+  streamEventsMax: number;
+  /** Characters of JSON kept per stream. */
+  streamCharsMax: number;
+  /** Events kept on this node over all sessions. */
+  nodeEventsMax: number;
+  /** Characters of JSON kept on this node over all sessions. */
+  nodeCharsMax: number;
+}
+
+/** Hundreds of notifications and an answer of up to 4 Mi characters per stream; 32 Mi characters (at most 64 MiB of strings) per node. */
+export const defaultMcpEventBounds: McpEventBounds = { streamEventsMax: 1_000, streamCharsMax: 4 * 1024 * 1024, nodeEventsMax: 50_000, nodeCharsMax: 32 * 1024 * 1024 };
 
 const mcpEventFlags = ['mcp-events-per-stream', 'mcp-events-per-stream-mb', 'mcp-events-per-node', 'mcp-events-per-node-mb'] as const;
 
