@@ -54,6 +54,8 @@ export interface Config {
   mcpSessionsMax: number;
   /** A Streamable HTTP session unused for this long is closed. */
   mcpSessionIdleSecs: number;
+  /** Events kept for resumable Streamable HTTP streams, per stream and per node (--mcp-events-*). */
+  mcpEventBounds: McpEventBounds;
   /** Host/Origin checks, tokens, JWT, tenants (src/auth). */
   auth: AuthConfig;
   /** Cluster mode (--cluster-port), or null for a single node. */
@@ -102,6 +104,10 @@ const flagSpecs: Record<string, FlagSpec> = {
   'stateless-http': { kind: 'bool', help: 'Streamable HTTP without sessions: any request may go to any node.' },
   'mcp-sessions-max': { kind: 'int', min: 1, max: 1000000, help: 'Open MCP sessions on /mcp (or /sse) at most (default 10000); at the bound the least recently used idle one is closed.' },
   'mcp-session-idle-timeout': { kind: 'int', min: 1, max: 604800, help: 'Close a Streamable HTTP session after this many seconds with no request or stream open (default 3600).' },
+  'mcp-events-per-stream': { kind: 'int', min: 1, max: 10000000, help: 'Streamable HTTP: SSE events kept per stream for clients that reconnect with Last-Event-ID (default 1000); the oldest go first.' },
+  'mcp-events-per-stream-mb': { kind: 'int', min: 1, max: 4096, help: 'Streamable HTTP: Mi characters of JSON kept per stream for reconnections (default 4; an answer longer than this cannot be replayed).' },
+  'mcp-events-per-node': { kind: 'int', min: 1, max: 100000000, help: 'Streamable HTTP: SSE events kept over all sessions of this node (default 50000); the oldest go first.' },
+  'mcp-events-per-node-mb': { kind: 'int', min: 1, max: 65536, help: 'Streamable HTTP: Mi characters of JSON kept over all sessions of this node (default 32: at most 64 MiB of strings).' },
   'allowed-hosts': { kind: 'list', help: 'Host header values accepted beside loopback names and the bind address (name or name:port, comma list or repeated; * for any).' },
   'trusted-proxy': { kind: 'list', help: 'Address or CIDR of a reverse proxy in front (repeatable): from such a peer, the client for fair CPU shares is the rightmost X-Forwarded-For address not itself a trusted proxy; from any other peer X-Forwarded-For is ignored.' },
   'allowed-origins': { kind: 'list', help: 'Browser origins accepted beside same-origin requests (https://app.example.com, comma list or repeated; * for any).' },
@@ -308,6 +314,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
   const { transport, port } = chooseTransport(raw, environment);
   if (transport !== 'http' && raw.has('mcp-session-idle-timeout')) throw flagError('--mcp-session-idle-timeout applies to Streamable HTTP sessions: it requires --http-port');
   if (transport === 'stdio' && raw.has('mcp-sessions-max')) throw flagError('--mcp-sessions-max requires --http-port or --sse-port');
+  const mcpEventBounds = parseMcpEventBounds(raw, transport);
   const logLevel = stringFlag(raw, 'log-level') ?? 'info';
   if (!(logLevels as readonly string[]).includes(logLevel)) throw flagError(`--log-level must be one of ${logLevels.join(', ')}, got '${logLevel}'`);
   const heapStore = chooseHeapStore(raw);
@@ -354,6 +361,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       httpBodyBytesMax: defaultHttpBodyBytesMax,
       mcpSessionsMax: intFlag(raw, 'mcp-sessions-max') ?? 10_000,
       mcpSessionIdleSecs: intFlag(raw, 'mcp-session-idle-timeout') ?? 3600,
+      mcpEventBounds,
       auth,
       cluster,
       capabilities: readPolicyFlags(raw),
@@ -361,6 +369,45 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       wasmModules: parseWasmFlags(listFlag(raw, 'wasm-module'), stringFlag(raw, 'wasm-config')),
     },
   };
+}
+
+/** The bounds of the events kept for resumable Streamable HTTP streams (src/transport/mcp-events.ts). */
+export interface McpEventBounds {
+  /** Events kept per stream; the oldest go first. */
+  streamEventsMax: number;
+  /** Characters of JSON kept per stream. */
+  streamCharsMax: number;
+  /** Events kept on this node over all sessions. */
+  nodeEventsMax: number;
+  /** Characters of JSON kept on this node over all sessions. */
+  nodeCharsMax: number;
+}
+
+/** Hundreds of notifications and an answer of up to 4 Mi characters per stream; 32 Mi characters (at most 64 MiB of strings) per node. */
+export const defaultMcpEventBounds: McpEventBounds = { streamEventsMax: 1_000, streamCharsMax: 4 * 1024 * 1024, nodeEventsMax: 50_000, nodeCharsMax: 32 * 1024 * 1024 };
+
+const mcpEventFlags = ['mcp-events-per-stream', 'mcp-events-per-stream-mb', 'mcp-events-per-node', 'mcp-events-per-node-mb'] as const;
+
+/** --mcp-events-*: the bounds of src/transport/mcp-events.ts; a stream's may not exceed the node's. */
+function parseMcpEventBounds(raw: RawFlags, transport: Config['transport']): McpEventBounds {
+  const given = mcpEventFlags.find((name) => raw.has(name));
+  if (given !== undefined && transport !== 'http') throw flagError(`--${given} applies to Streamable HTTP streams: it requires --http-port`);
+  if (given !== undefined && raw.has('stateless-http')) throw flagError(`--${given} conflicts with --stateless-http: without sessions no stream can be resumed, so no event is kept`);
+  const miChars = 1024 * 1024;
+  const mbOf = (name: string, chars: number): number => (intFlag(raw, name) ?? chars / miChars) * miChars;
+  const bounds: McpEventBounds = {
+    streamEventsMax: intFlag(raw, 'mcp-events-per-stream') ?? defaultMcpEventBounds.streamEventsMax,
+    streamCharsMax: mbOf('mcp-events-per-stream-mb', defaultMcpEventBounds.streamCharsMax),
+    nodeEventsMax: intFlag(raw, 'mcp-events-per-node') ?? defaultMcpEventBounds.nodeEventsMax,
+    nodeCharsMax: mbOf('mcp-events-per-node-mb', defaultMcpEventBounds.nodeCharsMax),
+  };
+  if (bounds.streamEventsMax > bounds.nodeEventsMax) {
+    throw flagError(`--mcp-events-per-stream (${bounds.streamEventsMax}) may be at most --mcp-events-per-node (${bounds.nodeEventsMax}): one stream cannot keep more than the node`);
+  }
+  if (bounds.streamCharsMax > bounds.nodeCharsMax) {
+    throw flagError(`--mcp-events-per-stream-mb (${bounds.streamCharsMax / miChars}) may be at most --mcp-events-per-node-mb (${bounds.nodeCharsMax / miChars}): one stream cannot keep more than the node`);
+  }
+  return bounds;
 }
 
 /** The policy flags (src/policy/capabilities.ts): rules and policies loaded now, so a bad one stops start-up with INVALID_FLAG. */

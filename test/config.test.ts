@@ -76,6 +76,20 @@ describe('flags', () => {
     rejects(['--sse-port', '0', '--mcp-session-idle-timeout', '60'], /--mcp-session-idle-timeout applies to Streamable HTTP sessions: it requires --http-port/);
   });
 
+  test('MCP event bounds (--mcp-events-*): defaults, ranges, a stream within the node, only with Streamable HTTP sessions', () => {
+    assert.deepEqual(config(['--http-port', '0']).mcpEventBounds, { streamEventsMax: 1000, streamCharsMax: 4 * 1024 * 1024, nodeEventsMax: 50_000, nodeCharsMax: 32 * 1024 * 1024 });
+    const c = config(['--http-port', '0', '--mcp-events-per-stream', '10', '--mcp-events-per-stream-mb', '2', '--mcp-events-per-node', '100', '--mcp-events-per-node-mb', '8']);
+    assert.deepEqual(c.mcpEventBounds, { streamEventsMax: 10, streamCharsMax: 2 * 1024 * 1024, nodeEventsMax: 100, nodeCharsMax: 8 * 1024 * 1024 });
+    assert.equal(config(['--mcp-events-per-node', '2000'], { MCP_V8_MCP_EVENTS_PER_STREAM: '2000', PORT: '8080' }).mcpEventBounds.streamEventsMax, 2000);
+    rejects(['--http-port', '0', '--mcp-events-per-stream', '0'], /--mcp-events-per-stream must be from 1 to 10000000, got 0/);
+    rejects(['--http-port', '0', '--mcp-events-per-node-mb', '65537'], /--mcp-events-per-node-mb must be from 1 to 65536/);
+    rejects(['--http-port', '0', '--mcp-events-per-stream', '60000'], /--mcp-events-per-stream \(60000\) may be at most --mcp-events-per-node \(50000\)/);
+    rejects(['--http-port', '0', '--mcp-events-per-node-mb', '2'], /--mcp-events-per-stream-mb \(4\) may be at most --mcp-events-per-node-mb \(2\)/);
+    rejects(['--mcp-events-per-stream', '5'], /--mcp-events-per-stream applies to Streamable HTTP streams: it requires --http-port/);
+    rejects(['--sse-port', '0', '--mcp-events-per-node-mb', '5'], /--mcp-events-per-node-mb applies to Streamable HTTP streams: it requires --http-port/);
+    rejects(['--http-port', '0', '--stateless-http', '--mcp-events-per-node', '5'], /--mcp-events-per-node conflicts with --stateless-http/);
+  });
+
   test('unknown, repeated, valueless and stray arguments are refused', () => {
     rejects(['--heap-memory'], /unknown flag --heap-memory/);
     rejects(['--http-port'], /--http-port needs a value/);

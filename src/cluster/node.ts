@@ -14,7 +14,6 @@ import { nodeHash } from '../exec/ids.ts';
 import { RaftDriver, type DriverTimings, type ProposeOutcome, type ReadOutcome } from '../raft/driver.ts';
 import { LevelStorage } from '../raft/level-storage.ts';
 import { Raft } from '../raft/raft.ts';
-import { leaseTicks } from '../raft/reads.ts';
 import { defaultRaftOptions, type ConfigChange, type Message, type NodeId, type RandomSource } from '../raft/types.ts';
 import type { ClusterConfig } from '../config.ts';
 import { clusterTicks } from './ticks.ts';
@@ -240,38 +239,32 @@ export class ClusterNode {
   private tickedAtMs = 0;
 
   /**
-   * Lease reads, on the leader: the ticks the monotonic clock owes the core. A busy or stalled
-   * event loop fires setInterval late and never twice, so a leader counting its lease in timer
-   * callbacks would serve reads past it in real time while its followers, whose timers run on other
-   * loops, may already have elected another (a leader stopped with SIGSTOP for seconds woke with its
-   * lease a tick older: test/cluster/lease.test.ts). Paid before every read barrier and every
-   * forwarded read (readIndex), the lease is the stated number of ticks of real time; after the
-   * other messages of a batch (the answers that waited in its socket while it stalled count for
-   * check-quorum first). At most the lease and one tick at once: that ends every lease given before
-   * the stall, and a longer catch-up would only feed check-quorum a stall's worth of silence (the
-   * leader's heartbeats, not its followers, were stopped), deposing a leader whose followers, on
-   * the same loaded machine, had not timed out (two of three loaded turns with twice the election
-   * timeout caught up, bench/RESULTS.md). A follower's ticks stay one per
-   * timer callback, as without lease reads: late ticks only make its election timeout longer, the
-   * safe side of the lease, and caught up after a stall of its own they would start an election
-   * before it read the leader's messages waiting in its socket.
+   * Lease reads, on the leader: the ticks the monotonic clock owes the core's lease clock. A busy or
+   * stalled event loop fires setInterval late and never twice, so a leader counting its lease in
+   * timer callbacks would serve reads past it in real time while its followers, whose timers run on
+   * other loops, may already have elected another (a leader stopped with SIGSTOP for seconds woke
+   * with its lease a tick older: test/cluster/lease.test.ts). Paid before every read barrier and
+   * every forwarded read (readIndex), the lease is the stated number of ticks of real time. Only the
+   * lease's clock is paid (Raft.elapseLeaseClock), however long the stall: elections, heartbeats and
+   * check-quorum stay one tick per timer callback, so a stall feeds check-quorum no silence (ticking
+   * the whole core instead deposed leaders whose followers, on the same loaded machine, had not
+   * timed out: bench/RESULTS.md). A follower's ticks stay one per timer callback: late ticks only
+   * make its election timeout longer, the safe side of the lease.
    */
   private catchUpTicks(): void {
     if (!this.config.leaseReads || this.driver === null || this.raft?.role !== 'leader') return;
     const due = Math.floor((performance.now() - this.tickedAtMs) / this.ticks.tickMs);
     if (due <= 0) return;
     this.tickedAtMs += due * this.ticks.tickMs;
-    for (let i = Math.min(due, leaseTicks(this.raft.options) + 1); i > 0; i--) this.driver.tick();
+    this.raft.elapseLeaseClock(due);
   }
 
   /** Raft messages from a peer (the answers a peer sent back on a request of ours), stepped in one pass. */
   receive(messages: readonly Message[]): void {
     if (this.driver === null) return; // still starting: Raft retries
     const mine = messages.filter((message) => message.to === this.id);
-    const reads = mine.some((message) => message.type === 'readIndex');
-    if (reads) this.catchUpTicks();
+    this.catchUpTicks();
     void this.driver.receiveAll(mine);
-    if (!reads) this.catchUpTicks();
   }
 
   /**
@@ -296,10 +289,8 @@ export class ClusterNode {
     if (open === undefined) this.replyTo.set(from, (open = []));
     open.push(replies);
     try {
-      const reads = mine.some((message) => message.type === 'readIndex');
-      if (reads) this.catchUpTicks();
+      this.catchUpTicks();
       const handled = this.driver.receiveAll(mine);
-      if (!reads) this.catchUpTicks();
       await withinMs(handled, replyWaitMaxMs);
     } finally {
       open.splice(open.indexOf(replies), 1);

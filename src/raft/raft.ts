@@ -34,7 +34,10 @@ export class Raft {
   leadTransferee: NodeId = nodeNone;
   /** Index of the last config entry this leader proposed; another waits until it is applied. */
   pendingConfigIndex = 0;
-  /** Ticks this node has led in its current term (the clock of its lease). */
+  /**
+   * The clock of its lease: ticks this node has led in its current term, counted by tick() and by
+   * elapseLeaseClock() (the ticks of real time its tick() calls missed).
+   */
   leaderTicks = 0;
   /** This leader sent TimeoutNow in its term: the target may win without waiting out leases. */
   transferStarted = false;
@@ -180,6 +183,19 @@ export class Raft {
       this.leaseAfterBoot = false;
       if (isPromotable(this) && !hasUnappliedConfigChange(this)) campaign(this, { transfer: false, stage: 'preVote' });
     }
+  }
+
+  /**
+   * Lease reads: `ticks` of the caller's monotonic clock that its tick() calls did not count (a
+   * timer callback late or lost behind a busy or stopped event loop). Only the lease's clock moves:
+   * the lease of heartbeats sent before them runs out as in real time, while elections, heartbeats
+   * and check-quorum stay on tick() (a late tick only makes a timeout longer; fed a stall's worth of
+   * ticks at once, check-quorum would depose a leader before it read the answers waiting for it).
+   * Any time, even while a Ready is outstanding: it only shortens a lease.
+   */
+  elapseLeaseClock(ticks: number): void {
+    assert(Number.isSafeInteger(ticks) && ticks >= 0, 'elapsed lease ticks are a whole number');
+    this.leaderTicks += ticks;
   }
 
   /**

@@ -10,7 +10,9 @@
 // on receipt and will not vote for anyone else for an election timeout of its own clock (check-
 // quorum's leader lease); leaseTicks leaves room for clocks that run up to clockRateRatioMax
 // faster. A restarted node keeps that promise too (Raft.leaseAfterBoot). A transfer ends the lease:
-// its target is elected without waiting for leases to run out.
+// its target is elected without waiting for leases to run out. The lease is counted on the
+// leader's own lease clock (Raft.leaderTicks): its ticks, plus the ticks of real time a late or
+// lost timer missed (Raft.elapseLeaseClock), so a stalled leader wakes with its lease run out.
 import { assert } from '../errors.ts';
 import type { Raft } from './raft.ts';
 import { broadcastHeartbeat } from './replication.ts';

@@ -150,7 +150,7 @@ export function createHttpApp(options: HttpAppOptions): { app: ApiApp; close: ()
   let serveForwardedMcp: ForwardedMcpHandler | null = null;
   const mcpOptions = { tools: options.tools, logger, bodyBytesMax: config.httpBodyBytesMax, sessionsMax: config.mcpSessionsMax, extras: options.extras };
   if (config.transport === 'http') {
-    const streamable = createStreamableHttpHandler({ ...mcpOptions, statelessHttp: config.statelessHttp, sessionIdleMs: config.mcpSessionIdleSecs * 1000, peers: options.mcpPeers });
+    const streamable = createStreamableHttpHandler({ ...mcpOptions, statelessHttp: config.statelessHttp, sessionIdleMs: config.mcpSessionIdleSecs * 1000, peers: options.mcpPeers, eventBounds: config.mcpEventBounds });
     router.all('/mcp', streamable.handle);
     serveForwardedMcp = streamable.serveForwarded;
     closers.push(streamable.close);

@@ -11,20 +11,10 @@ import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/se
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { assert } from '../errors.ts';
+// The bounds are flags (--mcp-events-*), so they are defined beside the other flags.
+import { defaultMcpEventBounds, type McpEventBounds } from '../config.ts';
 
-export interface McpEventBounds {
-  /** Events kept per stream; the oldest go first. */
-  streamEventsMax: number;
-  /** Characters of JSON kept per stream. */
-  streamCharsMax: number;
-  /** Events kept on this node over all sessions. */
-  nodeEventsMax: number;
-  /** Characters of JSON kept on this node over all sessions. */
-  nodeCharsMax: number;
-}
-
-/** Hundreds of notifications and an answer of up to 4 Mi characters per stream; 32 Mi characters (at most 64 MiB of strings) per node. */
-export const defaultMcpEventBounds: McpEventBounds = { streamEventsMax: 1_000, streamCharsMax: 4 * 1024 * 1024, nodeEventsMax: 50_000, nodeCharsMax: 32 * 1024 * 1024 };
+export { defaultMcpEventBounds, type McpEventBounds };
 
 interface StoredEvent {
   seq: number;

@@ -244,6 +244,62 @@ test('thesis §6.4.1 lease reads: answered at once while a quorum answered a rec
   assert.equal(readReleased(4), false, 'no lease: the read waits for a heartbeat round that cannot complete');
 });
 
+test('lease reads: ticks of real time the timer missed (elapseLeaseClock) end the lease, and only the lease: the leader keeps its office', () => {
+  const { harness, leader, readReleased } = leaseGroup();
+  const term = leader.term;
+  // A stalled leader wakes: its timer fired no tick for far longer than an election timeout.
+  leader.elapseLeaseClock(leaseTicks(leader.options));
+  leader.requestRead(6);
+  harness.processAll();
+  assert.equal(readReleased(6), false, 'the lease ran out in real time: the read waits for a heartbeat round');
+  assert.equal(leader.role, 'leader');
+  assert.equal(leader.term, term);
+  harness.stabilize();
+  assert.equal(readReleased(6), true, 'served after the heartbeat round');
+  leader.elapseLeaseClock(100 * leader.options.electionTimeoutTicks);
+  harness.tick(1);
+  assert.equal(leader.role, 'leader', 'check-quorum counts tick() only, so a stall does not depose a leader whose followers answer');
+});
+
+test('lease reads: the lease runs from when the heartbeat was sent, not from when its answer arrived', () => {
+  const { harness, leader, readReleased } = leaseGroup();
+  const others = voters.filter((id) => id !== leader.id);
+  // One heartbeat round whose answers are held back while the leader's lease clock runs on.
+  harness.queue = [];
+  leader.tick();
+  harness.process(leader.id);
+  const heartbeats = harness.queue.filter((sent) => sent.type === 'heartbeat');
+  assert.equal(heartbeats.length, others.length);
+  harness.queue = [];
+  for (const heartbeat of heartbeats) harness.raft(heartbeat.to).step(heartbeat);
+  for (const id of others) harness.process(id);
+  const answers = harness.queue.filter((sent) => sent.type === 'heartbeatResponse' && sent.to === leader.id);
+  assert.equal(answers.length, others.length);
+  harness.queue = [];
+  leader.elapseLeaseClock(leaseTicks(leader.options));
+  for (const answer of answers) leader.step(answer);
+  leader.requestRead(7);
+  harness.process(leader.id);
+  assert.equal(readReleased(7), false, 'answers to a heartbeat sent a lease ago give no lease, however late they arrive');
+});
+
+test('lease reads: the lease ends before a voter whose clock runs clockRateRatioMax times faster may vote for another', () => {
+  // A read at lease clock t0 + L - 1 happens before real time t0 + L + 1 in the leader's ticks (its
+  // clock lags real time by under a tick); the voter reset its timer at or after t0 (the heartbeat
+  // left then) and has since counted at most (L + 1) * ratio whole ticks, plus one for the tick
+  // boundary right after its reset. It ignores vote requests while it counted fewer than
+  // electionTimeoutTicks (Raft.inLease), so the lease must keep (L + 1) * ratio + 1 <= that.
+  for (let electionTimeoutTicks = 2; electionTimeoutTicks <= 60; electionTimeoutTicks++) {
+    for (const clockRateRatioMax of [1, 1.01, 1.1, 1.2, 1.5, 2, 3]) {
+      const lease = leaseTicks({ electionTimeoutTicks, clockRateRatioMax });
+      if (lease < 1) continue; // no lease: Raft refuses such options with lease reads on
+      assert.ok((lease + 1) * clockRateRatioMax + 1 <= electionTimeoutTicks,
+        `a lease of ${lease} ticks outlives a ${electionTimeoutTicks}-tick election timeout at clock ratio ${clockRateRatioMax}`);
+    }
+  }
+  assert.equal(leaseTicks({ electionTimeoutTicks: 10, clockRateRatioMax: 1.2 }), 6, 'the default options keep a lease');
+});
+
 test('thesis §3.10 with lease reads: a leader that sent TimeoutNow serves no more lease reads (its target skips the leases)', () => {
   const { harness, leader, readReleased } = leaseGroup();
   const target = voters.find((id) => id !== leader.id)!;

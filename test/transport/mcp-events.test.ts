@@ -166,3 +166,54 @@ describe('a tool call whose SSE stream is cut mid-answer, against a real server'
     await client.close();
   });
 });
+
+/** A tool call POSTed on an SDK client's session and read to its end: the ids of its SSE events. */
+async function postedCallIds(baseUrl: string, client: Client, code: string): Promise<{ ids: string[]; text: string; headers: Record<string, string> }> {
+  const transport = (client as unknown as { _transport: StreamableHTTPClientTransport })._transport;
+  const headers = { 'mcp-session-id': transport.sessionId!, 'mcp-protocol-version': transport.protocolVersion! };
+  const call = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'run_js', arguments: { code, wait_ms: 30_000 } } };
+  const response = await fetch(`${baseUrl}/mcp`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify(call) });
+  assert.equal(response.status, 200);
+  const text = await response.text();
+  return { ids: [...text.matchAll(/^id: ?(.+)$/gm)].map((match) => match[1]!.trim()), text, headers };
+}
+
+describe('--mcp-events-per-node and --mcp-events-per-stream reach the event store of a real server', () => {
+  const servers: ServerProcess[] = [];
+  after(async () => {
+    for (const server of servers) await server.stop();
+  });
+
+  // Two calls, each a stream of two events (its priming event and its answer); then a reconnection
+  // from the first call's priming event. Kept by default; at 2 events per node the second call's
+  // stream pushed the first one's out.
+  for (const { flags, kept } of [{ flags: [], kept: true }, { flags: ['--mcp-events-per-node', '2', '--mcp-events-per-stream', '2'], kept: false }]) {
+    test(`an earlier call's answer ${kept ? 'is replayed with the default bounds' : 'is refused at 2 events per node, with the reason'}`, async () => {
+      const server = await startServerProcess(['--stateless', '--http-port', '0', '--execution-db-path', tempDir('mcp-events-flags'), ...flags]);
+      servers.push(server);
+      const client = new Client({ name: 'events-flags', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${server.baseUrl}/mcp`)));
+      const first = await postedCallIds(server.baseUrl, client, "'first answer'");
+      const second = await postedCallIds(server.baseUrl, client, "'second answer'");
+      assert.equal(first.ids.length, 2, `a priming event and the answer: ${first.ids.join(', ')}`);
+      assert.ok(first.text.includes('first answer') && second.text.includes('second answer'));
+      const resumed = await fetch(`${server.baseUrl}/mcp`, { headers: { ...first.headers, accept: 'text/event-stream', 'last-event-id': first.ids[0]! } });
+      if (kept) {
+        assert.equal(resumed.status, 200);
+        const reader = resumed.body!.getReader();
+        let replayed = '';
+        while (!replayed.includes('first answer')) {
+          const { value, done } = await reader.read();
+          assert.ok(!done, `the replay carries the first answer before it ends: ${replayed}`);
+          replayed += new TextDecoder().decode(value);
+        }
+        await reader.cancel();
+        assert.ok(replayed.includes(first.ids[1]!), 'with its own event id');
+      } else {
+        assert.equal(resumed.status, 400);
+        assert.match(((await resumed.json()) as { error: { message: string } }).error.message, /cannot resume from Last-Event-ID: this node has no events of stream '[^']+' of this session: they were dropped/);
+      }
+      await client.close();
+    });
+  }
+});

@@ -65,6 +65,14 @@ export interface SimNode {
   /** Ticks of this node's clock per cluster tick (clock skew), and the fraction owed. */
   readonly clockRate: number;
   clockOwed: number;
+  /**
+   * A stalled process (a busy or stopped event loop) until this tick: it takes no input, its
+   * messages wait (held by the network), and its timer's ticks are lost, not owed; the real time
+   * they stood for (`stallOwed`, in its own ticks) is paid to its lease clock when it wakes
+   * (Raft.elapseLeaseClock), as ClusterNode.catchUpTicks pays what the monotonic clock counted.
+   */
+  stalledUntilTick: number;
+  stallOwed: number;
   proposals: ProposalTracker<number, KvResult>;
   reads: Map<number, WaitingRead>;
   /** A compaction whose view was taken at `index` and is stored once `dueApplied` is applied (as RaftDriver serialises in the background). */
@@ -173,7 +181,7 @@ export class SimCluster {
     this.bootstrap = { index: 0, term: 0, config, data: '' };
     for (const id of options.nodeIds) {
       const storage = new MemoryStorage(this.bootstrap);
-      const node: SimNode = { id, raft: this.makeRaft(id, storage), storage, machine: new KvMachine(), alive: true, busy: null, writing: null, clockRate: this.clockRate(), clockOwed: 0, proposals: new ProposalTracker(proposalsPerNodeMax), reads: new Map(), deferredSnapshot: null };
+      const node: SimNode = { id, raft: this.makeRaft(id, storage), storage, machine: new KvMachine(), alive: true, busy: null, writing: null, clockRate: this.clockRate(), clockOwed: 0, stalledUntilTick: 0, stallOwed: 0, proposals: new ProposalTracker(proposalsPerNodeMax), reads: new Map(), deferredSnapshot: null };
       this.nodes.set(id, node);
     }
   }
@@ -239,11 +247,11 @@ export class SimCluster {
     return node;
   }
 
-  /** The live leader with the highest term, if any. */
+  /** The live leader with the highest term that takes input (is not stalled), if any. */
   leader(): SimNode | null {
     let best: SimNode | null = null;
     for (const node of this.nodes.values()) {
-      if (node.alive && node.raft.role === 'leader' && (best === null || node.raft.term > best.raft.term)) best = node;
+      if (node.alive && node.stalledUntilTick <= this.nowTick && node.raft.role === 'leader' && (best === null || node.raft.term > best.raft.term)) best = node;
     }
     return best;
   }
@@ -253,9 +261,28 @@ export class SimCluster {
     node.alive = false;
     node.busy = null; // a write in flight never completes: the process is gone
     node.writing = null;
+    node.stalledUntilTick = 0;
+    node.stallOwed = 0;
     if (node.storage instanceof LevelSimStorage) node.storage.store.crash();
     for (const read of node.reads.values()) read.done({ ok: false });
     node.reads.clear();
+  }
+
+  /** Stall a live node's process for `ticks` cluster ticks (SimNode.stalledUntilTick). */
+  stall(id: NodeId, ticks: number): void {
+    const node = this.node(id);
+    if (node.alive) node.stalledUntilTick = Math.max(node.stalledUntilTick, this.nowTick + ticks);
+  }
+
+  /** A stall ends this tick: the lease clock is paid the real time the lost timer ticks stood for. */
+  private wakeStalled(): void {
+    for (const node of this.nodes.values()) {
+      if (!node.alive || node.stalledUntilTick !== this.nowTick) continue;
+      const ticks = Math.floor(node.stallOwed);
+      node.clockOwed += node.stallOwed - ticks;
+      node.stallOwed = 0;
+      node.raft.elapseLeaseClock(ticks);
+    }
   }
 
   restart(id: NodeId): void {
@@ -289,7 +316,7 @@ export class SimCluster {
   propose(id: NodeId, command: KvCommand, done: (outcome: CommandOutcome) => void): { accepted: boolean; leaderHint: NodeId } {
     const node = this.node(id);
     const duringWrite = node.writing !== null;
-    if (!node.alive || node.busy !== null || (duringWrite && !node.raft.proposableDuringWrite()) || !node.proposals.hasRoom()) return { accepted: false, leaderHint: 0 };
+    if (!node.alive || node.busy !== null || node.stalledUntilTick > this.nowTick || (duringWrite && !node.raft.proposableDuringWrite()) || !node.proposals.hasRoom()) return { accepted: false, leaderHint: 0 };
     const result = node.raft.propose(JSON.stringify(command));
     this.safety.check(node.raft);
     if (!result.accepted) return { accepted: false, leaderHint: result.leaderHint };
@@ -303,7 +330,7 @@ export class SimCluster {
 
   read(id: NodeId, key: string, done: (outcome: ReadOutcome) => void): void {
     const node = this.node(id);
-    if (!node.alive || node.busy !== null || node.writing !== null || node.reads.size >= waitingReadsPerNodeMax) {
+    if (!node.alive || node.busy !== null || node.stalledUntilTick > this.nowTick || node.writing !== null || node.reads.size >= waitingReadsPerNodeMax) {
       done({ ok: false });
       return;
     }
@@ -322,9 +349,15 @@ export class SimCluster {
 
   tick(): void {
     this.nowTick++;
+    this.wakeStalled();
     for (const message of this.network.deliver(this.nowTick)) {
       const node = this.node(message.to);
       if (!node.alive || node.busy !== null) continue;
+      if (node.stalledUntilTick + 1 >= this.nowTick) {
+        // Waits in its socket; for two ticks after it wakes, clients' requests are taken before it (a delay, as the network may add).
+        this.network.hold(message, this.nowTick);
+        continue;
+      }
       if (node.writing !== null) {
         this.stepDuringWrite(node, message);
         continue;
@@ -335,6 +368,10 @@ export class SimCluster {
     }
     for (const node of this.nodes.values()) {
       if (!node.alive || node.busy !== null) continue;
+      if (node.stalledUntilTick > this.nowTick) {
+        node.stallOwed += node.clockRate;
+        continue;
+      }
       if (node.writing !== null) {
         const { ready, crashAt, doneAtTick } = node.writing;
         if (this.nowTick < doneAtTick) {

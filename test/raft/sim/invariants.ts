@@ -31,6 +31,12 @@ export class SafetyChecker {
   /** committedTermByIndex[i]: the term of the entry committed at index i, as first observed. */
   private readonly committedTermByIndex: number[] = [0];
   private readonly committedDataByIndex: string[] = [''];
+  /**
+   * committedInTermByIndex[i]: the term of the node that first observed index i committed, which is
+   * the term of the leader that committed it (the commit index travels only in that leader's
+   * messages, and a node takes their term before it takes their commit).
+   */
+  private readonly committedInTermByIndex: number[] = [0];
   /** The highest commit index checked per node, reset when the node restarts. */
   private readonly checkedCommitByNode = new Map<NodeId, number>();
   private readonly leaderTermChecked = new Map<NodeId, number>();
@@ -69,9 +75,12 @@ export class SafetyChecker {
     this.checkAppendOnly(raft);
     if (this.leaderTermChecked.get(raft.id) === raft.term) return;
     this.leaderTermChecked.set(raft.id, raft.term);
-    // Leader completeness: every entry committed so far is in the new leader's log.
+    // Leader completeness: every entry committed before its term is in the new leader's log. Not
+    // those committed in a later term: a candidate stalled in an older term may win with the votes
+    // it finds waiting when it wakes, after a later leader committed (it then commits nothing).
     const log = raft.log;
-    const committedMax = this.committedIndexMax();
+    let committedMax = this.committedIndexMax();
+    while (committedMax > 0 && this.committedInTermByIndex[committedMax]! >= raft.term) committedMax--;
     assert(log.lastIndex() >= committedMax, `leader completeness: leader ${raft.id} of term ${raft.term} ends at ${log.lastIndex()} < committed ${committedMax}`);
     for (let index = log.snapshot.index + 1; index <= committedMax; index++) {
       assert(log.term(index) === this.committedTermByIndex[index], `leader completeness: leader ${raft.id} term ${raft.term} index ${index}`);
@@ -99,6 +108,7 @@ export class SafetyChecker {
         assert(index === this.committedTermByIndex.length, `commit index ${index} leaves no gap`);
         this.committedTermByIndex.push(entry.term);
         this.committedDataByIndex.push(entry.data);
+        this.committedInTermByIndex.push(raft.term);
       } else {
         assert(knownTerm === entry.term && this.committedDataByIndex[index] === entry.data, `state machine safety: node ${raft.id} committed a different entry at ${index}`);
       }

@@ -170,6 +170,12 @@ function injectFault(scenario: Scenario): void {
   } else if (roll < 52) {
     const leader = cluster.leader();
     if (leader !== null && leader.writing === null) leader.raft.transferLeadership(random.pick(leader.raft.config.voters));
+  } else if (roll < 60) {
+    // A stalled process (a busy or stopped event loop), the leader more often: its timer loses
+    // ticks while real time runs, now and then past an election timeout (lease reads must end).
+    const leader = cluster.leader();
+    const id = leader !== null && random.chance(0.8) ? leader.id : random.pick(allIds);
+    cluster.stall(id, 1 + random.nextInt(3 * defaultRaftOptions.electionTimeoutTicks));
   }
 }
 
