@@ -200,7 +200,9 @@ edits.push(
     // the loop often slept again between the two (the second is ≈ 30 µs behind). A call made with
     // the option `answerWithNext` answers without waking its caller: the next answer to the same
     // caller wakes it for both, in order, or the callee's thread does when it runs out of tasks.
-    // Without the option (and without this patch) every answer wakes its caller, as before.
+    // Nor does it wake its callee (below): it runs when the next call to that isolate is sent,
+    // which the caller must send (a run sends the state call right behind it).
+    // Without the option (and without this patch) every call and answer wakes, as before.
     file: 'src/isolate/three_phase_task.h',
     before: `		virtual void Phase2() = 0;`,
     after: `		// mcp-v8 patch: the answer waits for the next answer's wake (the option \`answerWithNext\`).
@@ -292,6 +294,30 @@ void IsolateEnvironment::AsyncEntry() {
 
 		void Phase2() final {
 			// Setup isolate's context`,
+  },
+  {
+    // The call made with \`answerWithNext\` does not wake its callee either: the call sent right
+    // behind it does, so the callee's thread finds both in one batch. Else, with the caller's thread
+    // descheduled between its two sends (a busy machine), the callee could finish the first before
+    // the second came, run out of tasks and wake the caller for the first answer alone.
+    file: 'src/isolate/three_phase_task.h',
+    before: `					// Schedule Phase2 async
+					second_isolate.ScheduleTask(
+						std::make_unique<Phase2Runner>(
+							std::make_unique<T>(std::forward<Args>(args)...), // <-- Phase1 / ctor called here
+							CalleeInfo{promise_local, context_local, stack_trace}
+						), false, true
+					);`,
+    after: `					// Schedule Phase2 async
+					// mcp-v8 patch: a call made with \`answerWithNext\` waits for the next call's wake of the callee.
+					auto phase1 = std::make_unique<T>(std::forward<Args>(args)...); // <-- Phase1 / ctor called here
+					const bool wake_callee = !phase1->answer_with_next;
+					second_isolate.ScheduleTask(
+						std::make_unique<Phase2Runner>(
+							std::move(phase1),
+							CalleeInfo{promise_local, context_local, stack_trace}
+						), false, wake_callee
+					);`,
   },
   {
     // Every asynchronous call recorded the caller's stack, 10 frames (4.6 % of the event loop's
