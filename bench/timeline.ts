@@ -105,6 +105,11 @@ function report(rows: Stamps[], trace: { gcs: Array<{ at: number; ms: number; ki
   const hop = (row: Stamps) => row['oneCall.done']! - row.oneCall! - (row.isolateWallUs ?? 0);
   const withCall = rows.filter((row) => row.oneCall !== undefined && row['oneCall.done'] !== undefined);
   out.push(line('one call: host wait − isolate wall (hops)', withCall.map(hop), slow.filter((row) => withCall.includes(row)).map(hop)));
+  // The turns of the event loop that brought the one call's two answers (timeline-hooks.ts stamps
+  // the attach-and-run's and the state's with libuv's iteration count).
+  const both = withCall.filter((row) => row.oneCallAttachLoop !== undefined && row.oneCallStateLoop !== undefined);
+  const oneTurn = both.filter((row) => row.oneCallAttachLoop === row.oneCallStateLoop).length;
+  out.push(`one call: its two answers came in one turn of the event loop in ${oneTurn} of ${both.length} requests (in two: ${both.length - oneTurn})`);
   // Store batches and GCs that began inside a request's span, before its reply.
   const batchBefore = rows.filter((row) => row.batchStart !== undefined && row.replyEnd !== undefined && row.batchStart < row.replyEnd).length;
   const toHr = (wallUs: number) => wallUs - trace.clockPair.wallUs + trace.clockPair.hrUs;

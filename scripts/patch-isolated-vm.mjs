@@ -191,6 +191,161 @@ static void name_isolate_thread() {
   },
 ];
 
+// ---- mcp-v8 patch, issue 23: one answer per run, and no host stack where none is read ----
+// (A block of its own: others patch isolated-vm too. Each `after` keeps its `before`'s text.)
+edits.push(
+  {
+    // A stateless run is two calls sent together (src/exec/isolate-pool.ts, `attachAndRun`): the
+    // attach-and-run, then the state after its microtasks. Each answer woke the event loop, and
+    // the loop often slept again between the two (the second is ≈ 30 µs behind). A call made with
+    // the option `answerWithNext` answers without waking its caller: the next answer to the same
+    // caller wakes it for both, in order, or the callee's thread does when it runs out of tasks.
+    // Nor does it wake its callee (below): it runs when the next call to that isolate is sent,
+    // which the caller must send (a run sends the state call right behind it).
+    // Without the option (and without this patch) every call and answer wakes, as before.
+    file: 'src/isolate/three_phase_task.h',
+    before: `		virtual void Phase2() = 0;`,
+    after: `		// mcp-v8 patch: the answer waits for the next answer's wake (the option \`answerWithNext\`).
+		bool answer_with_next = false;
+
+		virtual void Phase2() = 0;`,
+  },
+  {
+    file: 'src/isolate/three_phase_task.cc',
+    before: `	did_run = true;
+	auto schedule_error = [&](std::unique_ptr<ExternalCopy> error) {
+		// Schedule a task to enter the first isolate so we can throw the error at the promise
+		auto* holder = info.remotes.GetIsolateHolder();
+		holder->ScheduleTask(std::make_unique<Phase3Failure>(std::move(self), std::move(info), std::move(error)), false, true);
+	};`,
+    after: `	did_run = true;
+	// mcp-v8 patch: an answer of a call made with \`answerWithNext\` is queued for its caller
+	// without a wake, owed by this isolate; the next answer to that caller wakes it for both, or
+	// IsolateEnvironment::AsyncEntry does when this thread runs out of tasks.
+	const bool wake_caller = !self->answer_with_next;
+	auto caller = info.remotes.GetSharedIsolateHolder();
+	auto answer_to_caller = [&](std::unique_ptr<Runnable> answer) {
+		auto& callee = IsolateEnvironment::GetCurrent();
+		if (wake_caller) {
+			if (callee.owed_wake == caller) {
+				callee.owed_wake = {};
+			}
+		} else {
+			callee.PayOwedWake();
+			callee.owed_wake = caller;
+		}
+		caller->ScheduleTask(std::move(answer), false, wake_caller);
+	};
+	auto schedule_error = [&](std::unique_ptr<ExternalCopy> error) {
+		// Schedule a task to enter the first isolate so we can throw the error at the promise
+		answer_to_caller(std::make_unique<Phase3Failure>(std::move(self), std::move(info), std::move(error)));
+	};`,
+  },
+  {
+    file: 'src/isolate/three_phase_task.cc',
+    before: `			auto* holder = info.remotes.GetIsolateHolder();
+			holder->ScheduleTask(std::make_unique<Phase3Success>(std::move(self), std::move(info)), false, true);`,
+    after: `			// mcp-v8 patch: see \`answer_to_caller\` above.
+			answer_to_caller(std::make_unique<Phase3Success>(std::move(self), std::move(info)));`,
+  },
+  {
+    file: 'src/isolate/environment.h',
+    before: `		std::atomic<bool> terminated { false };`,
+    after: `		std::atomic<bool> terminated { false };
+		// mcp-v8 patch: the caller an answer was queued for without a wake (three_phase_task.cc);
+		// touched only by the thread that holds this isolate.
+		std::shared_ptr<IsolateHolder> owed_wake;
+		void PayOwedWake();`,
+  },
+  {
+    file: 'src/isolate/environment.cc',
+    before: `void IsolateEnvironment::AsyncEntry() {
+	Executor::Lock lock(*this);`,
+    after: `// mcp-v8 patch: wakes the caller an answer was queued for without a wake (three_phase_task.cc).
+void IsolateEnvironment::PayOwedWake() {
+	struct Wake final : Runnable {
+		void Run() final {}
+	};
+	auto caller = std::exchange(owed_wake, {});
+	if (caller) {
+		caller->ScheduleTask(std::make_unique<Wake>(), false, true);
+	}
+}
+
+void IsolateEnvironment::AsyncEntry() {
+	Executor::Lock lock(*this);
+	// mcp-v8 patch: whatever way this returns, an answer still owed its wake gets it.
+	struct PayOnReturn {
+		IsolateEnvironment& env;
+		~PayOnReturn() { env.PayOwedWake(); }
+	} pay_on_return{*this};`,
+  },
+  {
+    file: 'src/module/context_handle.cc',
+    before: `			timeout_ms = ReadOption<int32_t>(maybe_options, StringTable::Get().timeout, timeout_ms);
+		}
+
+		void Phase2() final {
+			// Setup isolate's context`,
+    after: `			timeout_ms = ReadOption<int32_t>(maybe_options, StringTable::Get().timeout, timeout_ms);
+			// mcp-v8 patch: evalClosure(…, { answerWithNext: true }) (three_phase_task.cc).
+			answer_with_next = ReadOption<bool>(maybe_options, "answerWithNext", false);
+		}
+
+		void Phase2() final {
+			// Setup isolate's context`,
+  },
+  {
+    // The call made with \`answerWithNext\` does not wake its callee either: the call sent right
+    // behind it does, so the callee's thread finds both in one batch. Else, with the caller's thread
+    // descheduled between its two sends (a busy machine), the callee could finish the first before
+    // the second came, run out of tasks and wake the caller for the first answer alone.
+    file: 'src/isolate/three_phase_task.h',
+    before: `					// Schedule Phase2 async
+					second_isolate.ScheduleTask(
+						std::make_unique<Phase2Runner>(
+							std::make_unique<T>(std::forward<Args>(args)...), // <-- Phase1 / ctor called here
+							CalleeInfo{promise_local, context_local, stack_trace}
+						), false, true
+					);`,
+    after: `					// Schedule Phase2 async
+					// mcp-v8 patch: a call made with \`answerWithNext\` waits for the next call's wake of the callee.
+					auto phase1 = std::make_unique<T>(std::forward<Args>(args)...); // <-- Phase1 / ctor called here
+					const bool wake_callee = !phase1->answer_with_next;
+					second_isolate.ScheduleTask(
+						std::make_unique<Phase2Runner>(
+							std::move(phase1),
+							CalleeInfo{promise_local, context_local, stack_trace}
+						), false, wake_callee
+					);`,
+  },
+  {
+    // Every asynchronous call recorded the caller's stack, 10 frames (4.6 % of the event loop's
+    // CPU at 1000 runs/s, bench/RESULTS.md), for the stack of an error it may reject with. The
+    // server reads none of it (src/exec/outcome.ts drops the host's frames): with
+    // MCP_V8_IVM_HOST_STACK_FRAMES set (src/exec/isolate-pool.ts sets 0), that many are recorded.
+    file: 'src/isolate/three_phase_task.h',
+    before: `				auto stack_trace = v8::StackTrace::CurrentStackTrace(isolate, 10);`,
+    after: `				// mcp-v8 patch: the caller's stack, as many frames as MCP_V8_IVM_HOST_STACK_FRAMES says (10 unset).
+				static const int host_stack_frames = [] {
+					const char* frames = std::getenv("MCP_V8_IVM_HOST_STACK_FRAMES");
+					return frames == nullptr ? 10 : std::max(0, std::atoi(frames));
+				}();
+				auto stack_trace = v8::StackTrace::CurrentStackTrace(isolate, host_stack_frames);`,
+  },
+  {
+    file: 'src/isolate/three_phase_task.h',
+    before: `#include <memory>
+
+namespace ivm {`,
+    after: `#include <memory>
+#include <algorithm> // mcp-v8 patch: std::max
+#include <cstdlib> // mcp-v8 patch: std::getenv, std::atoi
+
+namespace ivm {`,
+  },
+);
+
 function fail(message) {
   process.stderr.write(`mcp-v8: isolated-vm not patched: ${message}\n`);
   if (strict) process.exit(1);
@@ -245,7 +400,8 @@ if (existsSync(markerPath) && existsSync(binaryPath)) {
 const nodedir = nodeHeadersDir();
 if (nodedir === undefined) fail('no headers of Node 24 found (set MCP_V8_NODEDIR to a Node 24 install)');
 // isolateThreadName: what the patch names the threads that run isolates (src/exec/isolated-vm-build.ts).
-const marker = { patch: patchId, isolatedVm: version, nodedir, isolateThreadName: 'ivm-isolate' };
+// answerWithNext: the build has the option (src/exec/isolated-vm-build.ts, issue 23's block above).
+const marker = { patch: patchId, isolatedVm: version, nodedir, isolateThreadName: 'ivm-isolate', answerWithNext: true };
 const gyp = nodeGyp();
 if (gyp === undefined) fail('node-gyp not found (it comes with npm)');
 

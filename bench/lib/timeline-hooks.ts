@@ -6,7 +6,8 @@
 // and the next belongs to the first (the pool's work after the reply included).
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { createHook } from 'node:async_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { ExecutionService } from '../../src/service/executions.ts';
 import { ExecutionStore } from '../../src/storage/execution-store.ts';
 import { IsolatePool } from '../../src/exec/isolate-pool.ts';
@@ -101,6 +102,30 @@ wrap(ExecutionStore.prototype, 'writeBatch', 'batchStart');
 wrap(ExecutionStore.prototype, 'batchDone', 'batchDone');
 wrap(ExecutionStore.prototype, 'readOutput', 'readOutput');
 wrap(ThreadNice.prototype, 'tick', 'niceTick');
+
+// The one call's two answers (the attach-and-run's and the state's: the first two isolated-vm calls
+// a request makes once its one call began), each with the turn of the event loop it came in
+// (libuv's iteration count): answers that came in one wake, or each in a wake of its own
+// (bench/timeline.ts, "turns that brought the one call's answers").
+const oneCallAnswers = new Map<number, string>();
+createHook({
+  init(asyncId, type) {
+    if (type !== 'isolated-vm' || current === null || current.oneCall === undefined || current['oneCall.done'] !== undefined) return;
+    const made = current.oneCallCalls ?? 0;
+    if (made >= 2) return;
+    current.oneCallCalls = made + 1;
+    oneCallAnswers.set(asyncId, made === 0 ? 'oneCallAttachLoop' : 'oneCallStateLoop');
+  },
+  before(asyncId) {
+    const name = oneCallAnswers.get(asyncId);
+    if (name === undefined) return;
+    oneCallAnswers.delete(asyncId);
+    mark(name, performance.nodeTiming.uvMetricsInfo.loopCount);
+  },
+  destroy(asyncId) {
+    oneCallAnswers.delete(asyncId);
+  },
+}).enable();
 
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {

@@ -19,7 +19,6 @@ import type { LiveContextHandle, LiveHeapCache } from './live-heaps.ts';
 import { Scheduler, type Ticket } from './scheduler.ts';
 import { isolateThreadsSettled, ThreadNice, type RunsCpu } from './thread-nice.ts';
 import { IdleGroup } from './idle-group.ts';
-import { LoopAwake } from './loop-awake.ts';
 import { type PreparedSource, SourcePrep } from './source-prep.ts';
 import { SourceError } from './typescript.ts';
 import { ErrorTexts, type CheckpointStart, type Engine, type LiveHeaps, type ReplayStart, type ReplayStep, type RunOutcome, type RunRequest } from './types.ts';
@@ -131,8 +130,6 @@ export interface EngineOptions {
   stuckRssBytesMax?: number;
   /** Runs in flight, busy or awaiting a timer (default slots × `inFlightPerSlot`). */
   inFlightMax?: number;
-  /** What keeps the event loop awake while a lone run's isolate works (loop-awake.ts); absent: nothing (off until measured on a quiet machine). */
-  loopAwake?: LoopAwake;
 }
 
 class IsolateEngine implements Engine {
@@ -178,12 +175,9 @@ class IsolateEngine implements Engine {
     // after its run ended (with no long run, every thread would get its priority back).
     this.threadNice = new ThreadNice({ runsCpu: (longMs) => this.runsCpu(longMs), stuck: () => this.stuck.size > 0 }, this.logger ?? null, IdleGroup.open(this.logger ?? null));
     this.threadNice.start();
-    this.awake = options.loopAwake ?? new LoopAwake({ enabled: false });
   }
 
   private readonly threadNice: ThreadNice;
-  /** Keeps the event loop from sleeping while a lone run's isolate works (loop-awake.ts), when given one. */
-  private readonly awake: LoopAwake;
   /** The isolate of each run executing now, with its CPU time (ns) when the run began (thread-nice.ts). */
   private readonly runCpuStart = new Map<ivm.Isolate, bigint>();
 
@@ -484,7 +478,6 @@ class IsolateEngine implements Engine {
     }
     const onAbort = () => run.stop('cancelled');
     request.signal.addEventListener('abort', onAbort, { once: true });
-    const asleep = this.awake.hold(this.running);
     // Aborted or closed while the isolate was being prepared: too late to have heard it.
     if (request.signal.aborted || this.closed) run.stop('cancelled');
     try {
@@ -504,8 +497,6 @@ class IsolateEngine implements Engine {
       // A stopped run's batches still queued on the host (console-queue.ts) go no further: its output says so.
       const dropped = prepared.route.dropQueued?.() ?? 0;
       if (dropped > 0) prepared.route.sink?.(droppedBatchesLine(dropped));
-
-      asleep();
       run.clearDeadline();
       request.signal.removeEventListener('abort', onAbort);
       this.active.delete(run);

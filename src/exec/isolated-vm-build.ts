@@ -15,26 +15,34 @@ export interface IsolatedVmBuild {
    * one of an older patch) leaves them named after the main thread, "MainThread".
    */
   isolateThreadName: string;
+  /** The build has evalClosure's `answerWithNext` (one event-loop wake for two answers; its marker says so). */
+  answerWithNext: boolean;
 }
 
 const unnamedIsolateThreads = 'MainThread';
 
-/** The thread name the build's marker records, or the unnamed threads' when it records none. */
-function markedThreadName(markerPath: string): string {
+/** The build's marker (scripts/patch-isolated-vm.mjs writes it), or an empty one if it does not read as JSON. */
+function readMarker(markerPath: string): { isolateThreadName?: unknown; answerWithNext?: unknown } {
   try {
-    const marker = JSON.parse(readFileSync(markerPath, 'utf8')) as { isolateThreadName?: unknown };
-    return typeof marker.isolateThreadName === 'string' && /^[\w-]{1,15}$/.test(marker.isolateThreadName) ? marker.isolateThreadName : unnamedIsolateThreads;
+    const marker = JSON.parse(readFileSync(markerPath, 'utf8')) as unknown;
+    return marker !== null && typeof marker === 'object' ? marker : {};
   } catch {
-    return unnamedIsolateThreads;
+    return {};
   }
+}
+
+/** The thread name the build's marker records, or the unnamed threads' when it records none. */
+function markedThreadName(marker: { isolateThreadName?: unknown }): string {
+  return typeof marker.isolateThreadName === 'string' && /^[\w-]{1,15}$/.test(marker.isolateThreadName) ? marker.isolateThreadName : unnamedIsolateThreads;
 }
 
 export function isolatedVmBuild(): IsolatedVmBuild {
   const release = join(dirname(createRequire(import.meta.url).resolve('isolated-vm/package.json')), 'build', 'Release');
   // node-gyp-build, which loads isolated-vm, skips build/ when PREBUILDS_ONLY is set.
-  if (process.env.PREBUILDS_ONLY) return { patched: false, why: 'PREBUILDS_ONLY is set, so the prebuilt isolated-vm is loaded', isolateThreadName: unnamedIsolateThreads };
+  if (process.env.PREBUILDS_ONLY) return { patched: false, why: 'PREBUILDS_ONLY is set, so the prebuilt isolated-vm is loaded', isolateThreadName: unnamedIsolateThreads, answerWithNext: false };
   if (!existsSync(join(release, 'isolated_vm.node')) || !existsSync(join(release, 'mcp-v8-patch.json'))) {
-    return { isolateThreadName: unnamedIsolateThreads, patched: false, why: 'the patched build is missing: with g++, make and python3 installed, run `node scripts/patch-isolated-vm.mjs` in the mcp-v8 package (npm runs it on install)' };
+    return { isolateThreadName: unnamedIsolateThreads, answerWithNext: false, patched: false, why: 'the patched build is missing: with g++, make and python3 installed, run `node scripts/patch-isolated-vm.mjs` in the mcp-v8 package (npm runs it on install)' };
   }
-  return { patched: true, why: null, isolateThreadName: markedThreadName(join(release, 'mcp-v8-patch.json')) };
+  const marker = readMarker(join(release, 'mcp-v8-patch.json'));
+  return { patched: true, why: null, isolateThreadName: markedThreadName(marker), answerWithNext: marker.answerWithNext === true };
 }
