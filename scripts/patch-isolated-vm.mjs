@@ -346,6 +346,24 @@ namespace ivm {`,
   },
 );
 
+// Issue 18: a sandbox isolate's garbage collection runs on its own thread. V8 marks and sweeps a
+// heap on the process's shared platform workers (node's pool, at normal priority) unless the
+// isolate is not "user blocking": then V8 runs in efficiency mode for it (Heap::
+// ShouldUseBackgroundThreads) and keeps its GC on the isolate's thread, which the server lowers
+// when busy (src/exec/thread-nice.ts). A memory bomb's marking took 80 ms of worker CPU per run
+// beside 50 ms of its own, on threads no lowering reaches. Process flags set by
+// src/exec/isolate-pool.ts keep the atomic pause single-threaded too and leave tier-up as it
+// was (V8 delays Turbofan in efficiency mode). Node's own isolate stays user blocking.
+edits.push({
+  file: 'src/isolate/environment.cc',
+  before: `	isolate->SetOOMErrorHandler(OOMErrorCallback);
+`,
+  after: `	isolate->SetOOMErrorHandler(OOMErrorCallback);
+	// mcp-v8 patch: GC on this isolate's own thread (efficiency mode), not the shared workers.
+	isolate->SetPriority(Isolate::Priority::kUserVisible);
+`,
+});
+
 function fail(message) {
   process.stderr.write(`mcp-v8: isolated-vm not patched: ${message}\n`);
   if (strict) process.exit(1);

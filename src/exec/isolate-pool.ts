@@ -28,8 +28,15 @@ import { ConsoleQueue } from './console-queue.ts';
  * memory limit (20 of 20 tries here, every variant of issue 18; 0 of 20 before). Set before any
  * isolate exists; it applies to the whole process (the host's own long loops are OSR-compiled on
  * the main thread too, a one-off pause of a few milliseconds per loop). docs/exec.md, "Safety".
+ *
+ * Our isolated-vm patch runs every sandbox isolate in V8's efficiency mode (not "user blocking"),
+ * where V8 does its GC on the isolate's own thread instead of the process's shared workers (a
+ * memory bomb's marking took 80 ms of worker CPU per run beside 50 ms of its own thread, at a
+ * priority the server cannot lower). These two flags concern only such isolates, never Node's:
+ * the atomic pause stays on the isolate's thread too, and tier-up is as outside efficiency mode
+ * (V8 would delay Turbofan to 15,000 calls there).
  */
-export const v8FlagsForSandbox = '--no-concurrent-osr';
+export const v8FlagsForSandbox = '--no-concurrent-osr --no-parallel-pause-for-gc-in-background --no-efficiency-mode-for-tiering-heuristics';
 v8.setFlagsFromString(v8FlagsForSandbox);
 /**
  * isolated-vm records the caller's stack (10 frames) at every asynchronous call, for the stack of
