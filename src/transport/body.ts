@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { McpV8Error } from '../errors.ts';
 import type { BodyShape, KeyKinds } from './body-shape.ts';
+import { parseInWorker, workerParseBytesMin } from './body-parse.ts';
 
 /**
  * How long the connection of a refused body stays open, unread, after the answer and our FIN.
@@ -289,7 +290,12 @@ export async function readJsonBody(request: IncomingMessage, bodyBytesMax: numbe
     stopReading(request);
     throw new McpV8Error('BODY_TOO_LARGE', `request body is ${declared} bytes; the limit is ${bodyBytesMax}`, { closeConnection: true });
   }
-  return parseJsonBody(await readBody(request, bodyBytesMax, new StringCounter(shape, requestBounds)), true);
+  const body = await readBody(request, bodyBytesMax, new StringCounter(shape, requestBounds));
+  if (body.length < workerParseBytesMin) return parseJsonBody(body, true);
+  // A big body (a long `code`) is decoded and parsed off the main thread (body-parse.ts).
+  const value = await parseInWorker(body);
+  checkKeyCount(value);
+  return value;
 }
 
 /** A body already read (readBody), parsed with the same checks as readJsonBody (`counted`: its strings and values were counted as it arrived). */

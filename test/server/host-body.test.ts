@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import { bodyKeysMax, requestStringsMax, requestValuesMax } from '../../src/transport/body.ts';
+import { workerParseBytesMin } from '../../src/transport/body-parse.ts';
+import { codeCharsMax, waitMsMax } from '../../src/tools/execution-tools.ts';
 import { exec, serverForSuite } from '../support/hostile.ts';
 
 interface Unfinished {
@@ -145,6 +147,25 @@ describe('bodies of many unknown keys', () => {
     const twice = await fetch(`${server().baseUrl}/api/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"code":"1","code":"2"}' });
     assert.equal(twice.status, 400);
     assert.match(await twice.text(), /run_js: input: the key \\"code\\" is given twice/);
+  });
+
+  test('a legal code of the full 1,000,000 characters (2 MB of JSON escapes) still runs, eight at once beside neighbours, and over MCP (parsed on the body worker)', async () => {
+    const code = `${'\n'.repeat(codeCharsMax - 3)}1+1`;
+    const [answers, neighbours] = await Promise.all([
+      Promise.all(Array.from({ length: 8 }, () => exec(server(), { code, execution_timeout_secs: 60 }))),
+      Promise.all(Array.from({ length: 8 }, () => exec(server(), { code: '1+1', execution_timeout_secs: 30 }))),
+    ]);
+    assert.ok(JSON.stringify({ code }).length >= 2 * workerParseBytesMin);
+    assert.deepEqual(new Set([...answers, ...neighbours].map((answer) => `${answer.status} ${answer.result}`)), new Set(['completed 2']));
+    const call = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'run_js', arguments: { code, wait_ms: waitMsMax } } };
+    const response = await fetch(`${server().baseUrl}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify(call), signal: AbortSignal.timeout(120_000) });
+    const text = await response.text();
+    assert.equal(response.status, 200, text.slice(0, 300));
+    assert.match(text, /\\"result\\":\s*\\"2\\"|"result":\s*"2"/, text.slice(0, 500));
+    // One character more is refused by the schema, after the worker's parse, with its reason.
+    const over = await fetch(`${server().baseUrl}/api/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: `${code}1` }) });
+    assert.equal(over.status, 400);
+    assert.match(await over.text(), /run_js: code: /);
   });
 
   test('a long code string full of escaped quotes is not miscounted', async () => {
