@@ -120,7 +120,7 @@ const keyBytesMax = 256;
 
 /** How many strings and values (see bodyStringsMax, bodyValuesMax) a counter lets through. */
 export interface CountBounds { stringsMax: number; valuesMax: number }
-const peerBounds: CountBounds = { stringsMax: bodyStringsMax, valuesMax: bodyValuesMax };
+export const peerBounds: CountBounds = { stringsMax: bodyStringsMax, valuesMax: bodyValuesMax };
 export const requestBounds: CountBounds = { stringsMax: requestStringsMax, valuesMax: requestValuesMax };
 
 const tooManyStrings = (max: number) => new McpV8Error('INVALID_ARGUMENT', `request body holds more than ${max} strings (keys and values); no request takes that many`);
@@ -281,17 +281,19 @@ function checkKeyCount(value: unknown): void {
 }
 
 /**
- * A client's JSON body, counted as it arrives with requestBounds; `shape`: the tool whose
- * arguments it is, to refuse its first key the tool does not take (src/transport/body-shape.ts).
+ * A client's JSON body, counted as it arrives with requestBounds (a cluster peer's: peerBounds);
+ * `shape`: the tool whose arguments it is, to refuse its first key the tool does not take
+ * (src/transport/body-shape.ts).
  */
-export async function readJsonBody(request: IncomingMessage, bodyBytesMax: number, shape: BodyShape | null = null): Promise<unknown> {
+export async function readJsonBody(request: IncomingMessage, bodyBytesMax: number, shape: BodyShape | null = null, bounds: CountBounds = requestBounds): Promise<unknown> {
   const declared = Number(request.headers['content-length'] ?? 0);
   if (declared > bodyBytesMax) {
     stopReading(request);
     throw new McpV8Error('BODY_TOO_LARGE', `request body is ${declared} bytes; the limit is ${bodyBytesMax}`, { closeConnection: true });
   }
-  const body = await readBody(request, bodyBytesMax, new StringCounter(shape, requestBounds));
-  if (body.length < workerParseBytesMin) return parseJsonBody(body, true);
+  const body = await readBody(request, bodyBytesMax, new StringCounter(shape, bounds));
+  // A peer's body (peerBounds: an unsigned cluster's Raft messages) is parsed here, as its signed twin is (parseJsonBody).
+  if (body.length < workerParseBytesMin || bounds !== requestBounds) return parseJsonBody(body, true);
   // A big body (a long `code`) is decoded and parsed off the main thread (body-parse.ts).
   const value = await parseInWorker(body);
   checkKeyCount(value);
