@@ -153,15 +153,15 @@ export class StringCounter {
   /** The bytes of the top-level key being read (null outside one), and how many. */
   private keyParts: Buffer[] | null = null;
   private keyBytes = 0;
-  /** The kinds the current top-level key's value may be; the keys seen. */
+  /** The kinds the current top-level key's value may be. */
   private kinds: KeyKinds | undefined;
-  private readonly seen = new Set<string>();
   private readonly shape: BodyShape | null;
   private readonly bounds: CountBounds;
 
   /**
-   * `shape`: a tool's arguments are read: its first key the tool does not take (or a key given
-   * twice), or an array or object where the tool takes neither, refuses the body at once.
+   * `shape`: a tool's arguments are read: its first key the tool does not take, or an array or
+   * object where the tool takes neither, refuses the body at once. (A key given twice is left to
+   * JSON.parse, which keeps the last, as it does over MCP: the counts bound how many.)
    */
   constructor(shape: BodyShape | null = null, bounds: CountBounds = peerBounds) {
     this.shape = shape;
@@ -213,7 +213,7 @@ export class StringCounter {
     this.keyBytes += bytes.length;
   }
 
-  /** A top-level key has ended: false (`refusal`) if the tool does not take it or it came before. */
+  /** A top-level key has ended: false (`refusal`) if the tool does not take it. */
   private keyEnded(): boolean {
     const raw = Buffer.concat(this.keyParts!).toString('utf8');
     this.keyParts = null;
@@ -228,11 +228,6 @@ export class StringCounter {
       this.refusal = new McpV8Error('INVALID_ARGUMENT', `${tool}: input: Unrecognized key: ${keyName(key)}`);
       return false;
     }
-    if (this.seen.has(key)) {
-      this.refusal = new McpV8Error('INVALID_ARGUMENT', `${tool}: input: the key ${keyName(key)} is given twice`);
-      return false;
-    }
-    this.seen.add(key);
     return true;
   }
 

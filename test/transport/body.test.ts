@@ -133,9 +133,9 @@ describe('StringCounter with a tool\'s shape (the first key a tool does not take
   });
 
   test('keys are read as JSON.parse reads them: escapes, split pieces, long and repeated keys', () => {
-    // "\u0063ode" is `code`; a key given twice is refused (JSON.parse would keep the last silently).
+    // "\u0063ode" is `code`; a key given twice is read (JSON.parse keeps the last, as over MCP).
     assert.equal(shaped('{"\\u0063ode":"1","wait\\u005fms":1}', 1), null);
-    assert.equal(shaped('{"code":"1","code":"2"}', 3)?.message, 'try_it: input: the key "code" is given twice');
+    assert.equal(shaped('{"code":"1","code":"2"}', 3), null);
     const long = `c${'o'.repeat(5_000)}de`;
     assert.equal(shaped(JSON.stringify({ [long]: 1 }), 7)?.message, `try_it: input: Unrecognized key: ${JSON.stringify(`${long.slice(0, 40)}…`)}`);
     assert.match(shaped('{"__proto__":{}}', 4)!.message, /Unrecognized key: "__proto__"/);
