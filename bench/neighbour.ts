@@ -24,7 +24,7 @@ import { machine } from './lib/report.ts';
 import { spawnTarget } from './lib/processes.ts';
 import { percentile } from './lib/stats.ts';
 import { loweredTids, taskDelta, taskSnapshots } from './lib/task-stats.ts';
-import { waitMsMax } from '../src/tools/execution-tools.ts';
+import { codeCharsMax, waitMsMax } from '../src/tools/execution-tools.ts';
 
 const { values } = parseArgs({ options: { samples: { type: 'string', default: '200' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, threads: { type: 'boolean', default: false } } });
 const samples = Number(values.samples);
@@ -50,6 +50,8 @@ const repeated = (attack: (child: Target) => Promise<unknown>): Attack['start'] 
 
 const manyKeys = JSON.stringify(Object.fromEntries([['code', '1'], ...Array.from({ length: 200_000 }, (_, index) => [`k${index}`, 1])]));
 const manyNumbers = JSON.stringify({ code: '1', x: Array.from({ length: 1_200_000 }, () => 1) });
+/** The longest code run_js takes, as `\n` escapes: a legal body of 2 MB, parsed and run. */
+const legalBigCode = JSON.stringify({ code: `${'\n'.repeat(codeCharsMax - 3)}1+1`, wait_ms: waitMsMax });
 
 const attacks: Attack[] = [
   { name: '1 memory bomb, push(new Array(1000)), 64 MiB', start: repeated(run('const a=[]; for(;;) a.push(new Array(1000))')) },
@@ -62,6 +64,7 @@ const attacks: Attack[] = [
   { name: '5 normalize in a loop', start: once(run("const s='\\u1e9b\\u0323'.repeat(1e6); let n=0; for(let i=0;i<1000;i++) n+=s.normalize('NFKD').length; n", 64, 5)) },
   { name: '6 8 × 200,000 unknown keys', start: repeated((child: Target) => Promise.all(Array.from({ length: 8 }, () => post(child, '/api/exec', manyKeys)))) },
   { name: '6 8 × 1,200,000 numbers (2.4 MB)', start: repeated((child: Target) => Promise.all(Array.from({ length: 8 }, () => post(child, '/api/exec', manyNumbers)))) },
+  { name: '6 8 × a legal 1,000,000-character code (2 MB)', start: repeated((child: Target) => Promise.all(Array.from({ length: 8 }, () => post(child, '/api/exec', legalBigCode)))) },
   { name: '9 two for(;;){}', start: (child: Target) => Promise.all([run('for(;;){}', 64, 10)(child), run('for(;;){}', 64, 10)(child)]) },
 ];
 

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { McpV8Error, isMcpV8Error } from '../errors.ts';
 import { executionStatuses, type ExecutionStatus } from '../model.ts';
 import { errorAnswer } from '../transport/api-fast-path.ts';
-import { parseJsonBody, readBody, readJsonBody } from '../transport/body.ts';
+import { parseJsonBody, peerBounds, readBody, readJsonBody } from '../transport/body.ts';
 import { checkHostPort } from '../config.ts';
 import { clusterHeaders, createClusterVerifier, replayWindowMsDefault } from '../auth/cluster.ts';
 import { createHostOriginPolicy } from '../auth/host-origin.ts';
@@ -119,7 +119,7 @@ const authorized = new WeakMap<IncomingMessage, Authorized>();
 /** The JSON body of an authorized request (already read when it was signed), within `bytesMax`. */
 async function bodyOf(request: IncomingMessage, bytesMax: number): Promise<unknown> {
   const body = authorized.get(request)?.body ?? null;
-  if (body === null) return readJsonBody(request, bytesMax);
+  if (body === null) return readJsonBody(request, bytesMax, null, peerBounds);
   if (body.length > bytesMax) throw new McpV8Error('BODY_TOO_LARGE', `request body exceeds the limit of ${bytesMax} bytes`);
   return parseJsonBody(body);
 }

@@ -314,8 +314,8 @@ export class ExecutionService extends EventEmitter<ExecutionServiceEvents> {
     const onConsoleLine = (line: string) => {
       if (!output.take(line)) return;
       const stored = this.images.take(executionId, line);
-      this.store.appendOutput(executionId, stored);
-      this.emit('output', executionId, stored);
+      // Not sent live either when the store drops it (it is behind: its output says so).
+      if (this.store.appendOutput(executionId, stored)) this.emit('output', executionId, stored);
     };
     const onStarted = () => { live.startedAt ??= new Date().toISOString(); };
     let outcome: RunOutcome;

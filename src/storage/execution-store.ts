@@ -93,6 +93,18 @@ export const outputFlushDelayMs = 5;
 export const finishFlushDelayMs = 2;
 export const outputFlushLinesMax = 2_000;
 /**
+ * Characters of console lines not yet written (queued, or in the batch being written), over all
+ * executions. Lines enter at most at the console queue's rate (src/exec/console-queue.ts, 16 MiB/s
+ * after a 4 MiB burst); a store whose disk falls behind that held every line in memory, with no
+ * bound. Past this, an execution's lines are dropped until the writes catch up, and its output
+ * says so where it happened (`droppedOutputLine`, then `resumedOutputLine` with the count).
+ */
+export const unwrittenCharsMaxDefault = 64 * 1024 * 1024;
+/** The line an execution's output gets where its lines start to be dropped (the store is behind). */
+export const droppedOutputLine = (charsMax: number) => `[output truncated: the server's execution store holds ${charsMax % 2 ** 20 === 0 ? `${charsMax / 2 ** 20} MiB` : `${charsMax} characters`} of console output not yet written to disk, its bound; lines printed until it catches up are dropped]`;
+/** The line that follows once lines are taken again, or at the execution's end. */
+export const resumedOutputLine = (lines: number) => `[${lines} console line${lines === 1 ? '' : 's'} dropped here while the execution store caught up]`;
+/**
  * A create nobody is told of before its run's outcome (wait_ms) waits this long for company: a
  * short run's finish takes it along (one batch, one trip to LevelDB's thread, per run), and a
  * longer run's record is on disk within this bound all the same. 2 ms was too short on a busy
@@ -194,6 +206,8 @@ interface OutputCounters {
   open: QueuedChunk | null;
   /** The record as created (running): what `finish` completes without a read. */
   created: ExecutionRecord;
+  /** Lines dropped since the store went past unwrittenCharsMax (0: none being dropped). */
+  droppedLines: number;
 }
 
 /** What an eviction must free at least. */
@@ -220,6 +234,9 @@ export class ExecutionStore {
   /** Lazy creates in `queue`: the next batch starts within lazyCreateDelayMs. */
   private queuedLazy = 0;
   private queuedLines = 0;
+  /** Characters of lines not yet written (see unwrittenCharsMaxDefault), and the bound. */
+  private unwrittenChars = 0;
+  private readonly unwrittenCharsMax: number;
   private writing = false;
   private flushTimer: NodeJS.Timeout | null = null;
   private flushTimerDelayMs = 0;
@@ -241,16 +258,17 @@ export class ExecutionStore {
    */
   private evictedThrough = 'r!';
 
-  private constructor(db: Level<string, string>, logger: Logger | undefined, bounds: { recordsMax: number; outputBytesMax: number }) {
+  private constructor(db: Level<string, string>, logger: Logger | undefined, bounds: { recordsMax: number; outputBytesMax: number; unwrittenCharsMax: number }) {
     this.db = db;
     this.logger = logger;
     this.recordsMax = bounds.recordsMax;
     this.outputBytesMax = bounds.outputBytesMax;
+    this.unwrittenCharsMax = bounds.unwrittenCharsMax;
   }
 
-  /** `recordsMax`: records kept; `outputBytesMax`: their console output (tests use small bounds). */
-  static async open(options: { path: string; logger?: Logger; recordsMax?: number; outputBytesMax?: number }): Promise<ExecutionStore> {
-    const bounds = { recordsMax: options.recordsMax ?? recordsMax, outputBytesMax: options.outputBytesMax ?? outputBytesMaxDefault };
+  /** `recordsMax`: records kept; `outputBytesMax`: their console output; `unwrittenCharsMax`: lines not yet written (tests use small bounds). */
+  static async open(options: { path: string; logger?: Logger; recordsMax?: number; outputBytesMax?: number; unwrittenCharsMax?: number }): Promise<ExecutionStore> {
+    const bounds = { recordsMax: options.recordsMax ?? recordsMax, outputBytesMax: options.outputBytesMax ?? outputBytesMaxDefault, unwrittenCharsMax: options.unwrittenCharsMax ?? unwrittenCharsMaxDefault };
     assert(Number.isInteger(bounds.recordsMax) && bounds.recordsMax >= 1, 'the record bound is a positive integer');
     assert(Number.isInteger(bounds.outputBytesMax) && bounds.outputBytesMax >= 1, 'the output bound is a positive integer');
     const db = await openLevel(options.path, { what: 'execution database', flag: '--execution-db-path' });
@@ -306,7 +324,7 @@ export class ExecutionStore {
    */
   async create(record: ExecutionRecord, urgent = true): Promise<void> {
     assert(record.status === 'running', 'a record is created running');
-    this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], bytes: 0, open: null, created: record });
+    this.outputs.set(record.execution_id, { flushedLines: 0, pending: [], bytes: 0, open: null, created: record, droppedLines: 0 });
     this.indexes.track(record.execution_id);
     this.remember(record);
     // Its keys are made when a batch takes it (`takeBatch`): a create that shares its batch with its
@@ -343,7 +361,8 @@ export class ExecutionStore {
       });
   }
 
-  appendOutput(id: string, line: string): void {
+  /** Queues one console line of a running execution; false if it was dropped (the store is past unwrittenCharsMax). */
+  appendOutput(id: string, line: string): boolean {
     // Checked here, per execution, before the line joins the batch that every execution's writes
     // share: a value LevelDB refuses (null) failed whole batches, other runs' records with them.
     if (typeof line !== 'string') throw new TypeError(`console output of execution ${id} must be text, not ${line === null ? 'null' : typeof line}`);
@@ -351,6 +370,27 @@ export class ExecutionStore {
     assert(output !== undefined, `output appended to a running execution (${id})`);
     // Chunks are stored joined by newlines; ConsoleBudget splits the sandbox's batches on them.
     assert(!line.includes('\n'), 'a console line holds no newline');
+    if (this.unwrittenChars + line.length + 1 > this.unwrittenCharsMax) {
+      if (output.droppedLines++ === 0) {
+        this.logger?.warn({ executionId: id, unwrittenChars: this.unwrittenChars }, 'the execution store is behind: console lines are dropped until its writes catch up');
+        this.queueLine(id, output, droppedOutputLine(this.unwrittenCharsMax));
+      }
+      return false;
+    }
+    this.endDropped(id, output);
+    this.queueLine(id, output, line);
+    return true;
+  }
+
+  /** If lines of `id` were being dropped: the line saying how many, before whatever comes next. */
+  private endDropped(id: string, output: OutputCounters): void {
+    if (output.droppedLines === 0) return;
+    this.queueLine(id, output, resumedOutputLine(output.droppedLines));
+    output.droppedLines = 0;
+  }
+
+  private queueLine(id: string, output: OutputCounters, line: string): void {
+    this.unwrittenChars += line.length + 1;
     output.pending.push(line);
     let chunk = output.open;
     if (chunk === null || chunk.lines.length >= chunkLinesMax || chunk.chars + line.length > chunkCharsMax) {
@@ -390,6 +430,7 @@ export class ExecutionStore {
     const output = this.outputs.get(id);
     assert(output !== undefined, `finish of an execution created by this store and not yet finished (${id})`);
     const finished: ExecutionRecord = { ...output.created, ...final };
+    this.endDropped(id, output);
     const bytes = output.bytes;
     // Finished in memory even when the write fails: a poll must not see "running" for ever.
     // On disk the record keeps its running marker, and the next start marks it interrupted.
@@ -522,7 +563,8 @@ export class ExecutionStore {
       output.pending.splice(0, count);
     }
     for (const entry of entries) {
-      if (entry.kind === 'barrier') entry.resolve();
+      if (entry.kind === 'chunk') this.unwrittenChars -= entry.chars;
+      else if (entry.kind === 'barrier') entry.resolve();
       else if (entry.kind === 'record') {
         if (outcome.ok) entry.resolve();
         else entry.reject(outcome.error);

@@ -13,6 +13,7 @@ import { isMcpV8Error } from '../errors.ts';
 import { codeCharsMax, waitMsMax } from '../tools/execution-tools.ts';
 import { parseToolArguments, type ToolContext, type ToolDefinition } from '../tools/tool.ts';
 import { readJsonBody } from './body.ts';
+import { bodyShapeOf } from './body-shape.ts';
 import { principalOf } from '../auth/gate.ts';
 import { connectionOf } from '../principal.ts';
 
@@ -104,9 +105,10 @@ export function createFastPath(options: FastPathOptions): FastHandler {
   const bareCodeUnchanged = Object.keys(probe).length === 2 && probe.code === '1' && probe.wait_ms === 1
     && Object.keys(parseToolArguments(runJs, { code: '1' }) as object).length === 1;
 
+  const runJsShape = bodyShapeOf(runJs);
   const exec = async (request: IncomingMessage, response: ServerResponse) => {
     try {
-      const body = await readJsonBody(request, bodyBytesMax);
+      const body = await readJsonBody(request, bodyBytesMax, runJsShape);
       const args = bareCodeUnchanged && isPlainCodeBody(body) ? body : parseToolArguments(runJs, body);
       const result = await runJs.handler(args as never, apiContext(request));
       sendJson(response, execStatus(result), result);

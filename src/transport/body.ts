@@ -4,6 +4,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { McpV8Error } from '../errors.ts';
+import type { BodyShape, KeyKinds } from './body-shape.ts';
+import { parseInWorker, workerParseBytesMin } from './body-parse.ts';
 
 /**
  * How long the connection of a refused body stays open, unread, after the answer and our FIN.
@@ -101,11 +103,30 @@ export const bodyStringsMax = 10_000;
  * string in them. No request needs a thousandth of this.
  */
 export const bodyValuesMax = 10_000;
+/**
+ * The same two bounds for a body a client sends (a tool's arguments, an MCP message), counted as
+ * it arrives: a tool takes at most 64 tags and a few scalars, an MCP message as much plus its
+ * envelope. At 10,000, a body of 200,000 `"k":1,` members nested where the reader does not check
+ * keys (an MCP message's arguments, a tool's `tags`) was scanned for ≈ 100 KB, ≈ 1.5 ms of the
+ * main thread per body; at 1,000, ≈ 10 KB. Peers' bodies (src/cluster, Raft's entries) keep the
+ * larger bounds.
+ */
+export const requestStringsMax = 1_000;
+export const requestValuesMax = 1_000;
 /** Bytes of a string read one at a time before its closing quote is looked for by memchr. */
 const shortStringBytes = 32;
+/** Bytes of a top-level key kept to name it; a longer one is no key a tool takes. */
+const keyBytesMax = 256;
 
-const tooManyStrings = () => new McpV8Error('INVALID_ARGUMENT', `request body holds more than ${bodyStringsMax} strings (keys and values); no request takes that many`);
-const tooManyValues = () => new McpV8Error('INVALID_ARGUMENT', `request body holds more than ${bodyValuesMax} values (array items, objects, members); no request takes that many`);
+/** How many strings and values (see bodyStringsMax, bodyValuesMax) a counter lets through. */
+export interface CountBounds { stringsMax: number; valuesMax: number }
+export const peerBounds: CountBounds = { stringsMax: bodyStringsMax, valuesMax: bodyValuesMax };
+export const requestBounds: CountBounds = { stringsMax: requestStringsMax, valuesMax: requestValuesMax };
+
+const tooManyStrings = (max: number) => new McpV8Error('INVALID_ARGUMENT', `request body holds more than ${max} strings (keys and values); no request takes that many`);
+const tooManyValues = (max: number) => new McpV8Error('INVALID_ARGUMENT', `request body holds more than ${max} values (array items, objects, members); no request takes that many`);
+/** A key's name in a message: JSON-quoted, cut at 40 characters. */
+const keyName = (key: string) => JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key);
 
 /**
  * Counts the strings of a JSON text as its bytes arrive, escapes honoured across chunk
@@ -126,20 +147,86 @@ export class StringCounter {
   private values = 0;
   /** Which bound the text passed, once add() has answered false. */
   refusal: McpV8Error | null = null;
+  /** With a shape: nesting depth outside strings, and where the top-level object's scan is. */
+  private depth = 0;
+  private role: 'key' | 'colon' | 'value' | 'after' | 'none' = 'none';
+  /** The bytes of the top-level key being read (null outside one), and how many. */
+  private keyParts: Buffer[] | null = null;
+  private keyBytes = 0;
+  /** The kinds the current top-level key's value may be. */
+  private kinds: KeyKinds | undefined;
+  private readonly shape: BodyShape | null;
+  private readonly bounds: CountBounds;
+
+  /**
+   * `shape`: a tool's arguments are read: its first key the tool does not take, or an array or
+   * object where the tool takes neither, refuses the body at once. (A key given twice is left to
+   * JSON.parse, which keeps the last, as it does over MCP: the counts bound how many.)
+   */
+  constructor(shape: BodyShape | null = null, bounds: CountBounds = peerBounds) {
+    this.shape = shape;
+    this.bounds = bounds;
+  }
 
   /** False once the text holds more than bodyStringsMax strings or bodyValuesMax values (`refusal` says which). */
   add(chunk: Buffer): boolean {
     let at = 0;
     while (at < chunk.length) {
       if (this.inString) {
+        const from = at;
         at = this.stringEnd(chunk, at);
+        if (this.keyParts !== null) this.keyPart(chunk.subarray(from, this.inString ? at : at - 1));
         if (this.inString) return true;
-        if (++this.strings > bodyStringsMax) { this.refusal = tooManyStrings(); return false; }
+        if (++this.strings > this.bounds.stringsMax) { this.refusal = tooManyStrings(this.bounds.stringsMax); return false; }
+        if (this.keyParts !== null && !this.keyEnded()) return false;
         continue;
       }
       const byte = chunk[at++]!;
+      if (this.shape !== null && !this.shaped(byte)) return false;
       if (byte === 34) this.inString = true;
-      else if ((byte === 44 || byte === 91 || byte === 123) && ++this.values > bodyValuesMax) { this.refusal = tooManyValues(); return false; }
+      else if ((byte === 44 || byte === 91 || byte === 123) && ++this.values > this.bounds.valuesMax) { this.refusal = tooManyValues(this.bounds.valuesMax); return false; }
+    }
+    return true;
+  }
+
+  /** Where `byte` (outside strings) puts the top-level object's scan; false (`refusal`) on an array or object its key takes neither of. */
+  private shaped(byte: number): boolean {
+    if (byte === 32 || byte === 10 || byte === 13 || byte === 9) return true;
+    if (this.depth === 1 && this.role !== 'none') {
+      if (this.role === 'value') {
+        this.role = 'after';
+        const refusal = byte === 91 ? this.kinds!.array : byte === 123 ? this.kinds!.object : null;
+        if (refusal !== null) { this.refusal = new McpV8Error('INVALID_ARGUMENT', refusal); return false; }
+      } else if (byte === 58) this.role = 'value';
+      else if (byte === 44) this.role = 'key';
+      else if (byte === 34 && this.role === 'key') { this.keyParts = []; this.keyBytes = 0; }
+    }
+    if (byte === 91 || byte === 123) {
+      // A top-level array: no tool takes one (the schema says so); only the counts apply.
+      if (this.depth++ === 0) this.role = byte === 123 ? 'key' : 'none';
+    } else if (byte === 93 || byte === 125) this.depth--;
+    return true;
+  }
+
+  private keyPart(bytes: Buffer): void {
+    if (this.keyBytes < keyBytesMax) this.keyParts!.push(bytes.subarray(0, keyBytesMax - this.keyBytes));
+    this.keyBytes += bytes.length;
+  }
+
+  /** A top-level key has ended: false (`refusal`) if the tool does not take it. */
+  private keyEnded(): boolean {
+    const raw = Buffer.concat(this.keyParts!).toString('utf8');
+    this.keyParts = null;
+    this.role = 'colon';
+    let key = raw;
+    // Escapes are decoded as JSON.parse will; a bad one is left to it (its error says where).
+    if (raw.includes('\\')) try { key = JSON.parse(`"${raw}"`) as string; } catch { key = raw; }
+    const { tool, keys } = this.shape!;
+    this.kinds = this.keyBytes > keyBytesMax ? undefined : keys.get(key);
+    if (this.kinds === undefined) {
+      // zod's words for one unknown key: the same answer as over MCP, where the schema finds it.
+      this.refusal = new McpV8Error('INVALID_ARGUMENT', `${tool}: input: Unrecognized key: ${keyName(key)}`);
+      return false;
     }
     return true;
   }
@@ -188,13 +275,24 @@ function checkKeyCount(value: unknown): void {
   throw new McpV8Error('INVALID_ARGUMENT', `request body has ${keys.length} keys, more than any request takes (at most ${bodyKeysMax}); the first: ${named.join(', ')}, …`);
 }
 
-export async function readJsonBody(request: IncomingMessage, bodyBytesMax: number): Promise<unknown> {
+/**
+ * A client's JSON body, counted as it arrives with requestBounds (a cluster peer's: peerBounds);
+ * `shape`: the tool whose arguments it is, to refuse its first key the tool does not take
+ * (src/transport/body-shape.ts).
+ */
+export async function readJsonBody(request: IncomingMessage, bodyBytesMax: number, shape: BodyShape | null = null, bounds: CountBounds = requestBounds): Promise<unknown> {
   const declared = Number(request.headers['content-length'] ?? 0);
   if (declared > bodyBytesMax) {
     stopReading(request);
     throw new McpV8Error('BODY_TOO_LARGE', `request body is ${declared} bytes; the limit is ${bodyBytesMax}`, { closeConnection: true });
   }
-  return parseJsonBody(await readBody(request, bodyBytesMax, new StringCounter()), true);
+  const body = await readBody(request, bodyBytesMax, new StringCounter(shape, bounds));
+  // A peer's body (peerBounds: an unsigned cluster's Raft messages) is parsed here, as its signed twin is (parseJsonBody).
+  if (body.length < workerParseBytesMin || bounds !== requestBounds) return parseJsonBody(body, true);
+  // A big body (a long `code`) is decoded and parsed off the main thread (body-parse.ts).
+  const value = await parseInWorker(body);
+  checkKeyCount(value);
+  return value;
 }
 
 /** A body already read (readBody), parsed with the same checks as readJsonBody (`counted`: its strings and values were counted as it arrived). */

@@ -15,6 +15,7 @@ import { createGate, principalOf, type Gate } from '../auth/gate.ts';
 import { connectionOf } from '../principal.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
+import { bodyShapeOf } from './body-shape.ts';
 import { createSseHandler, createStreamableHttpHandler, type ForwardedMcpHandler, type McpSessionPeers } from './mcp-http.ts';
 import { guideRoute, type McpExtras } from './mcp-extras.ts';
 
@@ -68,8 +69,13 @@ function numericQuery(ctx: Context, names: readonly string[]): Record<string, un
 function apiRoutes(router: Router, options: HttpAppOptions): void {
   const { tools, config } = options;
   const call = (ctx: Context, name: string, args: unknown) => callTool(tools, name, args, { principal: principalOf(ctx.req), transport: 'api', connection: connectionOf(ctx.req) });
+  /** A tool's body is refused at its first key the tool does not take (none if no such tool: the call says so). */
+  const toolBody = (ctx: Context, name: string) => {
+    const tool = tools.find((candidate) => candidate.name === name);
+    return readJsonBody(ctx.req, config.httpBodyBytesMax, tool === undefined ? null : bodyShapeOf(tool));
+  };
   router.post('/api/exec', async (ctx) => {
-    const result = await call(ctx, 'run_js', await readJsonBody(ctx.req, config.httpBodyBytesMax));
+    const result = await call(ctx, 'run_js', await toolBody(ctx, 'run_js'));
     ctx.status = execStatus(result);
     ctx.body = result;
   });
@@ -80,7 +86,7 @@ function apiRoutes(router: Router, options: HttpAppOptions): void {
   });
   router.post('/api/executions/:id/cancel', async (ctx) => { ctx.body = await call(ctx, 'cancel_execution', { execution_id: ctx.params.id }); });
   // Every tool, by name, with its arguments as the JSON body: the same definitions MCP serves.
-  router.post('/api/tools/:name', async (ctx) => { ctx.body = await call(ctx, ctx.params.name!, await readJsonBody(ctx.req, config.httpBodyBytesMax)); });
+  router.post('/api/tools/:name', async (ctx) => { ctx.body = await call(ctx, ctx.params.name!, await toolBody(ctx, ctx.params.name!)); });
   router.get('/api/tools', (ctx) => { ctx.body = { tools: tools.map(({ name, title, description }) => ({ name, title, description })) }; });
 }
 

@@ -3,7 +3,8 @@
 // write; and a reopen finds every finished record and its lines.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ExecutionStore, finishFlushDelayMs, lazyCreateDelayMs, type ExecutionRecord } from '../../src/storage/execution-store.ts';
+import { Level } from 'level';
+import { ExecutionStore, droppedOutputLine, finishFlushDelayMs, lazyCreateDelayMs, resumedOutputLine, type ExecutionRecord } from '../../src/storage/execution-store.ts';
 import { newExecutionId } from '../../src/exec/ids.ts';
 import { tempDir } from '../support/server-process.ts';
 
@@ -53,10 +54,12 @@ describe('execution store group commit', () => {
     const record = running();
     try {
       await store.create(record);
-      store.appendOutput(record.execution_id, 'out');
       // The group-commit delay is a setTimeout: frozen, so the reads below meet the finish unwritten
       // however slow the machine is (2 ms of wall time passed between them under npm test's load).
+      // Frozen before the line too: its own 5 ms timer, left running, fired at load 25 between the
+      // finish and the check below and took the finish along.
       t.mock.timers.enable({ apis: ['setTimeout'] });
+      store.appendOutput(record.execution_id, 'out');
       let written = false;
       const finishing = store.finish(record.execution_id, completed('1')).then(() => { written = true; });
       // What a reply from memory says, get_execution says too, before LevelDB has it.
@@ -227,6 +230,53 @@ describe('execution store group commit', () => {
     try {
       assert.equal((await reopened.get(done.execution_id))?.status, 'completed');
       assert.equal((await reopened.get(left.execution_id))?.status, 'failed');
+    } finally {
+      await reopened.close();
+    }
+  });
+});
+
+describe('lines not yet written are bounded', () => {
+  type Batch = (this: Level<string, string>, ...args: unknown[]) => Promise<void>;
+
+  test('while LevelDB holds every write, lines past unwrittenCharsMax are dropped with a line saying so, and the count once taken again; other runs\' records still complete', { timeout: 60_000 }, async () => {
+    const path = tempDir('gc-unwritten');
+    const unwrittenCharsMax = 1_000;
+    const store = await ExecutionStore.open({ path, unwrittenCharsMax });
+    const original = Level.prototype.batch as unknown as Batch;
+    const held: Array<() => void> = [];
+    const flood = running();
+    const quiet = running();
+    const line = (index: number) => `${index}`.padEnd(99, '.');
+    try {
+      await store.create(flood);
+      await store.create(quiet);
+      (Level.prototype as unknown as { batch: Batch }).batch = function heldBatch(this: Level<string, string>, ...args: unknown[]) {
+        return new Promise<void>((resolve, reject) => held.push(() => { original.apply(this, args).then(resolve, reject); }));
+      };
+      // Ten lines of 100 characters (the newline counted) reach the bound; the next are dropped.
+      const taken = Array.from({ length: 13 }, (_, index) => store.appendOutput(flood.execution_id, line(index)));
+      assert.deepEqual(taken, [...Array.from({ length: 10 }, () => true), false, false, false]);
+      assert.equal(store.appendOutput(quiet.execution_id, 'also dropped'), false);
+      // What the runs hold is not lost: the writes go on once LevelDB takes them.
+      (Level.prototype as unknown as { batch: Batch }).batch = original;
+      while (held.length > 0) held.shift()!();
+      await store.flush();
+      assert.equal(store.appendOutput(flood.execution_id, 'after'), true);
+      await store.finish(flood.execution_id, completed('1'));
+      await store.finish(quiet.execution_id, completed('2'));
+    } finally {
+      (Level.prototype as unknown as { batch: Batch }).batch = original;
+      while (held.length > 0) held.shift()!();
+      await store.close();
+    }
+    const reopened = await ExecutionStore.open({ path });
+    try {
+      const lines = async (id: string) => (await reopened.readOutput(id, { mode: 'line', lineOffset: 1, lineLimit: 100 })).data.split('\n').slice(0, -1);
+      assert.deepEqual(await lines(flood.execution_id), [...Array.from({ length: 10 }, (_, index) => line(index)), droppedOutputLine(unwrittenCharsMax), resumedOutputLine(3), 'after']);
+      assert.match(droppedOutputLine(unwrittenCharsMax), /holds 1000 characters of console output not yet written to disk/);
+      assert.deepEqual(await lines(quiet.execution_id), [droppedOutputLine(unwrittenCharsMax), resumedOutputLine(1)]);
+      assert.equal((await reopened.get(quiet.execution_id))?.result, '2');
     } finally {
       await reopened.close();
     }

@@ -4,7 +4,11 @@
 // outside strings), refused past bodyValuesMax.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { StringCounter, bodyStringsMax, bodyValuesMax, parseJsonBody } from '../../src/transport/body.ts';
+import { z } from 'zod';
+import { StringCounter, bodyStringsMax, bodyValuesMax, parseJsonBody, requestBounds, requestStringsMax, requestValuesMax } from '../../src/transport/body.ts';
+import { bodyShapeOf } from '../../src/transport/body-shape.ts';
+import { tagMapArgument } from '../../src/tools/tags-argument.ts';
+import { defineTool, parseToolArguments, type ToolDefinition } from '../../src/tools/tool.ts';
 
 /** Whether the counter accepts `text` cut into pieces of `size` bytes. */
 function accepts(text: string, size: number): boolean {
@@ -76,5 +80,75 @@ describe('StringCounter', () => {
     const body = Buffer.from(JSON.stringify({ code: '1', x: Array.from({ length: bodyValuesMax }, () => 0) }));
     assert.throws(() => parseJsonBody(body), new RegExp(`request body holds more than ${bodyValuesMax} values`));
     assert.deepEqual(parseJsonBody(Buffer.from('{"code":"[1,2,3]"}')), { code: '[1,2,3]' });
+  });
+});
+
+describe('StringCounter with a tool\'s shape (the first key a tool does not take refuses the body as it arrives)', () => {
+  const tool = defineTool({
+    name: 'try_it',
+    title: 'Try it',
+    description: 'A tool of the test.',
+    input: { code: z.string(), wait_ms: z.number().int().optional(), tags: tagMapArgument.optional(), keys: z.union([z.string(), z.array(z.string())]).optional(), hidden: z.string().optional() },
+    output: {},
+    annotations: {},
+    unadvertised: ['hidden'],
+    handler: async () => ({}),
+  });
+  const shape = bodyShapeOf(tool as unknown as ToolDefinition);
+
+  /** The counter's answer for `text` in pieces of `size` bytes: null if accepted, else its refusal and the bytes given until then. */
+  function shaped(text: string, size: number): { message: string; bytes: number } | null {
+    const counter = new StringCounter(shape, requestBounds);
+    const bytes = Buffer.from(text);
+    for (let at = 0; at < bytes.length; at += size) {
+      if (!counter.add(bytes.subarray(at, at + size))) return { message: counter.refusal!.message, bytes: Math.min(at + size, bytes.length) };
+    }
+    return null;
+  }
+  /** zod's message for the same body (what the tool's schema says once the body is parsed). */
+  const zodSays = (text: string) => assert.throws(() => parseToolArguments(tool as unknown as ToolDefinition, JSON.parse(text)), (error: Error) => { said = error.message; return true; });
+  let said = '';
+
+  test('200,000 unknown keys are refused at the first, in its first bytes, with zod\'s message', () => {
+    const text = JSON.stringify(Object.fromEntries([['code', '1'], ...Array.from({ length: 200_000 }, (_, index) => [`k${index}`, 1])]));
+    zodSays('{"code":"1","k0":1}');
+    for (const size of [1, 2, 5, 16, 65_536]) {
+      const refused = shaped(text, size);
+      assert.ok(refused !== null, `pieces of ${size}`);
+      assert.equal(refused.message, said);
+      assert.ok(refused.bytes <= Math.max(size, 20), `pieces of ${size}: refused after ${refused.bytes} bytes`);
+    }
+    // One unknown key holding 1,200,000 numbers: refused at its name, before the numbers.
+    assert.match(shaped(JSON.stringify({ code: '1', x: Array.from({ length: 1_200_000 }, () => 1) }), 65_536)!.message, /^try_it: input: Unrecognized key: "x"$/);
+  });
+
+  test('an array or object where the tool takes neither is refused at its bracket with zod\'s message; where it takes one, it is read', () => {
+    for (const text of ['{"code":[1,2,3]}', '{"code":{"a":1}}', '{"code":"1","wait_ms":[5]}', '{"code":"1","tags":["a"]}', '{"code":"1","keys":{"a":"b"}}']) {
+      zodSays(text);
+      for (const size of [1, 3, 65_536]) assert.equal(shaped(text, size)?.message, said, `${text} in pieces of ${size}`);
+    }
+    for (const text of ['{"code":"1","tags":{"a":"[","b":"{"}}', '{"keys":["a","b"],"code":"x"}', '{ "code" : "{[,:\\"]}" , "wait_ms" : 5 , "hidden" : "h" }', '{"code":"1","tags":{"k0":{"x":[1]}}}']) {
+      for (const size of [1, 2, 65_536]) assert.equal(shaped(text, size), null, `${text} in pieces of ${size}`);
+    }
+  });
+
+  test('keys are read as JSON.parse reads them: escapes, split pieces, long and repeated keys', () => {
+    // "\u0063ode" is `code`; a key given twice is read (JSON.parse keeps the last, as over MCP).
+    assert.equal(shaped('{"\\u0063ode":"1","wait\\u005fms":1}', 1), null);
+    assert.equal(shaped('{"code":"1","code":"2"}', 3), null);
+    const long = `c${'o'.repeat(5_000)}de`;
+    assert.equal(shaped(JSON.stringify({ [long]: 1 }), 7)?.message, `try_it: input: Unrecognized key: ${JSON.stringify(`${long.slice(0, 40)}…`)}`);
+    assert.match(shaped('{"__proto__":{}}', 4)!.message, /Unrecognized key: "__proto__"/);
+    // A top-level array or scalar is no tool's arguments: the schema says so once parsed; only the counts apply here.
+    assert.equal(shaped('["a","b",{"c":1}]', 2), null);
+    assert.equal(shaped('"k0"', 1), null);
+  });
+
+  test('the counts a client\'s body may hold are requestBounds: tags with 200,000 members are refused by the count', () => {
+    const tags = JSON.stringify({ code: '1', tags: Object.fromEntries(Array.from({ length: 200_000 }, (_, index) => [`t${index}`, '1'])) });
+    const refused = shaped(tags, 65_536)!;
+    assert.match(refused.message, new RegExp(`request body holds more than ${requestStringsMax} strings`));
+    assert.ok(refused.bytes <= 65_536, `${refused.bytes} bytes read`);
+    assert.match(shaped(JSON.stringify({ code: '1', tags: { a: Array.from({ length: requestValuesMax }, () => 1) } }), 4096)!.message, new RegExp(`more than ${requestValuesMax} values`));
   });
 });
