@@ -66,11 +66,19 @@ export const composeNodeEnvironment = {
   MCP_V8_CLUSTER_SECRET: '${MCP_V8_CLUSTER_SECRET:?set MCP_V8_CLUSTER_SECRET to one secret of 32+ characters for every node, e.g. openssl rand -hex 32}',
 } as const;
 
-/** nginx in front of the nodes: round-robin over /mcp, /api and /healthz, no session affinity. */
+/**
+ * nginx in front of the nodes: round-robin over /mcp, /api and /healthz, no affinity needed. A
+ * request with the `Mcp-V8-Session` header (a run that names its session) goes by nginx's `hash` of
+ * it to the session's home node (src/cluster/session-home.ts computes the same), which runs it
+ * without a forward; the upstreams are listed in the order of their node ids, as the nodes order
+ * the voters. A node nginx finds down is skipped (its sessions' runs reach another node, which
+ * forwards them or runs them, as without the header).
+ */
 export function nginxConfig(options: { listenPort: number; upstreams: readonly string[]; prefix: string | null }): string {
   const logs = options.prefix === null
     ? ['  access_log off;', '  error_log stderr warn;']
     : [`  access_log off;`, `  error_log ${options.prefix}/error.log warn;`];
+  const servers = options.upstreams.map((upstream) => `    server ${upstream} max_fails=1 fail_timeout=2s;`);
   return [
     'worker_processes 1;',
     ...(options.prefix === null ? [] : [`pid ${options.prefix}/nginx.pid;`]),
@@ -79,14 +87,23 @@ export function nginxConfig(options: { listenPort: number; upstreams: readonly s
     ...logs,
     ...(options.prefix === null ? [] : [`  client_body_temp_path ${options.prefix}/body;`, `  proxy_temp_path ${options.prefix}/proxy;`]),
     '  upstream mcp_v8 {',
-    ...options.upstreams.map((upstream) => `    server ${upstream} max_fails=1 fail_timeout=2s;`),
+    ...servers,
     '    keepalive 64;',
+    '  }',
+    '  upstream mcp_v8_by_session {',
+    '    hash $http_mcp_v8_session;',
+    ...servers,
+    '    keepalive 64;',
+    '  }',
+    '  map $http_mcp_v8_session $mcp_v8_upstream {',
+    '    "" mcp_v8;',
+    '    default mcp_v8_by_session;',
     '  }',
     '  server {',
     `    listen ${options.listenPort};`,
     '    client_max_body_size 8m;',
     '    location ~ ^/(mcp|api/|healthz) {',
-    '      proxy_pass http://mcp_v8;',
+    '      proxy_pass http://$mcp_v8_upstream;',
     '      proxy_http_version 1.1;',
     '      proxy_set_header Connection "";',
     '      proxy_set_header Host $host;',

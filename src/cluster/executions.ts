@@ -2,7 +2,7 @@
 // (src/exec/ids.ts), which is that node's Raft id, so get_execution, get_execution_output and
 // cancel_execution on another node's id go to that node's cluster port (/raft/executions), and
 // its answer (or its coded error) comes back unchanged.
-import { executionNodeHash, nodeHash } from '../exec/ids.ts';
+import { executionNodeHash } from '../exec/ids.ts';
 import { McpV8Error } from '../errors.ts';
 import { listLimitDefault, type ExecutionRecord, type ExecutionStatus } from '../model.ts';
 import type { ExecutionService, ListOptions, ListPage, RemoteExecutions, SubmitRequest } from '../service/executions.ts';
@@ -10,6 +10,7 @@ import { executionNotFound, type OutputPage, type OutputQuery } from '../storage
 import { forwardedPrincipal } from '../principal-scope.ts';
 import { firstPageQuery } from '../tools/replies.ts';
 import type { ClusterNode } from './node.ts';
+import { homeAmong } from './session-home.ts';
 
 export type ExecutionCall =
   | { op: 'get'; execution_id: string }
@@ -183,18 +184,15 @@ export class ForwardedExecutions implements RemoteExecutions {
   }
 
   /**
-   * A session's home: the voter with the highest hash of (its node id, the session), so every node
-   * picks the same one while the membership holds, and a membership change moves few sessions.
-   * Its runs go there: they queue in order behind each other, and each resumes its parent's live
-   * context instead of replaying the history.
+   * A session's home (session-home.ts: the hash nginx computes from the Mcp-V8-Session header, over
+   * the voters in the order of their node ids), so every node picks the same one while the
+   * membership holds. Its runs go there: they queue in order behind each other, and each resumes
+   * its parent's live context instead of replaying the history.
    */
   homeOf(session: string): string | null {
-    let best: { name: string; addr: string; score: number } | null = null;
-    for (const voter of this.node.voters()) {
-      const score = nodeHash(`${voter.name}\u0000${session}`);
-      if (best === null || score > best.score || (score === best.score && voter.name < best.name)) best = { ...voter, score };
-    }
-    return best === null || best.name === this.node.name ? null : best.addr;
+    const voters = this.node.voters();
+    const home = homeAmong(session, voters.map((voter) => voter.name));
+    return home === null || home === this.node.name ? null : voters.find((voter) => voter.name === home)!.addr;
   }
 
   /**

@@ -15,6 +15,7 @@ import { parseToolArguments, type ToolContext, type ToolDefinition } from '../to
 import { readJsonBody } from './body.ts';
 import { principalOf } from '../auth/gate.ts';
 import { connectionOf } from '../principal.ts';
+import { checkSessionHeader, sessionHeader } from '../cluster/session-home.ts';
 
 const execPath = '/api/exec';
 const executionPrefix = '/api/executions/';
@@ -107,6 +108,8 @@ export function createFastPath(options: FastPathOptions): FastHandler {
   const exec = async (request: IncomingMessage, response: ServerResponse) => {
     try {
       const body = await readJsonBody(request, bodyBytesMax);
+      // Before the schema, as the Koa route does: both answer a request the same.
+      checkSessionHeader(request.headers[sessionHeader], body);
       const args = bareCodeUnchanged && isPlainCodeBody(body) ? body : parseToolArguments(runJs, body);
       const result = await runJs.handler(args as never, apiContext(request));
       sendJson(response, execStatus(result), result);

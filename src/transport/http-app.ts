@@ -15,6 +15,7 @@ import { createGate, principalOf, type Gate } from '../auth/gate.ts';
 import { connectionOf } from '../principal.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
+import { checkSessionHeader, sessionHeader } from '../cluster/session-home.ts';
 import { createSseHandler, createStreamableHttpHandler, type ForwardedMcpHandler, type McpSessionPeers } from './mcp-http.ts';
 import { guideRoute, type McpExtras } from './mcp-extras.ts';
 
@@ -69,7 +70,9 @@ function apiRoutes(router: Router, options: HttpAppOptions): void {
   const { tools, config } = options;
   const call = (ctx: Context, name: string, args: unknown) => callTool(tools, name, args, { principal: principalOf(ctx.req), transport: 'api', connection: connectionOf(ctx.req) });
   router.post('/api/exec', async (ctx) => {
-    const result = await call(ctx, 'run_js', await readJsonBody(ctx.req, config.httpBodyBytesMax));
+    const body = await readJsonBody(ctx.req, config.httpBodyBytesMax);
+    checkSessionHeader(ctx.req.headers[sessionHeader], body);
+    const result = await call(ctx, 'run_js', body);
     ctx.status = execStatus(result);
     ctx.body = result;
   });
