@@ -100,6 +100,19 @@ describe('runs that name their session in the header reach its home through ngin
     assert.ok(await forwardedRuns() - forwardedBefore > 0, 'runs without the header were forwarded');
   });
 
+  test('a run forwarded to its home that outlasts wait_ms is answered 202 running, and its record read later through the node asked', async () => {
+    const voters = nodes.map((node) => node.name);
+    const asked = nodes.find((node) => node.name !== homeAmong('slow', voters))!;
+    const response = await post(asked.baseUrl, { code: 'await new Promise((resolve) => setTimeout(resolve, 1500)); 7', session: 'slow', wait_ms: 100 });
+    const reply = (await response.json()) as { execution_id: string; status: string };
+    assert.equal(response.status, 202, JSON.stringify(reply));
+    assert.equal(reply.status, 'running');
+    assert.equal(executionNodeHash(reply.execution_id), nodeHash(homeAmong('slow', voters)!), 'it ran on the home');
+    const later = await fetch(`${asked.baseUrl}/api/executions/${reply.execution_id}?wait_ms=20000`, { signal: AbortSignal.timeout(30_000) });
+    const record = (await later.json()) as { status: string; result: string };
+    assert.deepEqual([record.status, record.result], ['completed', '7']);
+  });
+
   test('a header that does not name the body\'s session is refused, saying what differs', async () => {
     const other = await post(nodes[0]!.baseUrl, { code: '1', session: 'alpha' }, 'beta');
     assert.equal(other.status, 400);
