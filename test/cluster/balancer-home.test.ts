@@ -10,6 +10,8 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { executionNodeHash, nodeHash } from '../../src/exec/ids.ts';
 import { homeAmong, homeIndex, sessionHeader, sessionRoutingKey } from '../../src/cluster/session-home.ts';
+import { mcpSessionNodeHash } from '../../src/cluster/mcp-sessions.ts';
+import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { raftStatus, startCluster, stopAll, waitForLeader, type TestNode } from '../support/cluster.ts';
 import { startNginx, type Nginx } from '../support/nginx.ts';
 import { tempDir } from '../support/server-process.ts';
@@ -69,7 +71,11 @@ describe('runs that name their session in the header reach its home through ngin
     const dir = tempDir('balancer-home-cluster');
     nodes.push(...await startCluster({ size: 3, dir }));
     await waitForLeader(nodes);
-    nginx = await startNginx({ dir, upstreams: nodes.map((node) => `127.0.0.1:${node.process!.port}`) });
+    // The deployment's configuration, with the upstream that answered added to each answer.
+    nginx = await startNginx({
+      dir, upstreams: nodes.map((node) => `127.0.0.1:${node.process!.port}`), holders: nodes.map((node) => node.name),
+      edit: (config) => config.replace('      proxy_buffering off;', '      proxy_buffering off;\n      add_header x-upstream $upstream_addr always;'),
+    });
   });
   after(async () => {
     await nginx?.stop();
@@ -111,6 +117,34 @@ describe('runs that name their session in the header reach its home through ngin
     const later = await fetch(`${asked.baseUrl}/api/executions/${reply.execution_id}?wait_ms=20000`, { signal: AbortSignal.timeout(30_000) });
     const record = (await later.json()) as { status: string; result: string };
     assert.deepEqual([record.status, record.result], ['completed', '7']);
+  });
+
+  test('a Streamable HTTP session\'s requests through nginx reach the node that holds it (its id names it), none forwarded', async () => {
+    const headers = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
+    const init = await fetch(`${nginx!.url}/mcp`, {
+      method: 'POST', headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+    });
+    assert.equal(init.status, 200, await init.clone().text());
+    await init.text();
+    const sessionId = init.headers.get('mcp-session-id')!;
+    const holder = nodes.find((node) => nodeHash(node.name) === mcpSessionNodeHash(sessionId))!;
+    assert.equal(init.headers.get('x-upstream'), `127.0.0.1:${holder.process!.port}`, 'initialize was answered by the node the id names');
+    const session = { ...headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': LATEST_PROTOCOL_VERSION };
+    const initialized = await fetch(`${nginx!.url}/mcp`, { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+    assert.equal(initialized.status, 202, await initialized.text());
+    for (let id = 2; id < 8; id++) {
+      const ping = await fetch(`${nginx!.url}/mcp`, { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' }) });
+      const text = await ping.text();
+      assert.equal(ping.status, 200, text);
+      assert.match(text, new RegExp(`"id":${id}`));
+      assert.equal(ping.headers.get('x-upstream'), `127.0.0.1:${holder.process!.port}`, `ping ${id} went to the holder`);
+    }
+    // Without the routing (another node asked directly) the request is forwarded to the holder, as before.
+    const other = nodes.find((node) => node !== holder)!;
+    const forwarded = await fetch(`${other.baseUrl}/mcp`, { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'ping' }) });
+    assert.equal(forwarded.status, 200, await forwarded.clone().text());
+    assert.match(await forwarded.text(), /"id":9/);
   });
 
   test('a header that does not name the body\'s session is refused, saying what differs', async () => {
