@@ -8,7 +8,7 @@
 //   before each poll); its POST duration is the time to accept a run, not to run it.
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sessionHeader, sessionRoutingKey } from '../../src/cluster/session-home.ts';
+import { sessionHeader, sessionRoutingKey } from '../../src/transport/session-header.ts';
 import { Http1Client, RoundRobinClient, UndiciClient, type HttpClient } from './http1.ts';
 import { dueCount, dueNs, makeSchedule, type Schedule } from './schedule.ts';
 import { snippetBodies, snippets } from './snippets.ts';

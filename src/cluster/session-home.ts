@@ -6,15 +6,7 @@
 // (deploy/topology.ts, `nginxConfig`). A balancer that disagrees (another order, a node it marked
 // down) costs a forward, never an answer: the node a run reaches still forwards it to the home.
 import { crc32 } from 'node:zlib';
-import { McpV8Error } from '../errors.ts';
-
-/** The request header that names a run's session for the load balancer (percent-encoded, as `sessionRoutingKey`). */
-export const sessionHeader = 'mcp-v8-session';
-
-/** The session's name as the header carries it: percent-encoded UTF-8, so any name travels in a header as ASCII. */
-export function sessionRoutingKey(session: string): string {
-  return encodeURIComponent(session);
-}
+import { sessionRoutingKey } from '../transport/session-header.ts';
 
 /**
  * Which of `count` voters (in the order of their node ids) is the home of `session`: nginx's
@@ -32,23 +24,4 @@ export function homeAmong(session: string, voters: readonly string[]): string | 
   if (voters.length === 0) return null;
   const ordered = [...voters].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return ordered[homeIndex(session, ordered.length)]!;
-}
-
-/**
- * POST /api/exec with the `Mcp-V8-Session` header: it must name the body's session (a balancer
- * routes by the header, the node runs by the body; a header that names another session would send
- * every run to the wrong node). Absent, nothing is checked.
- */
-export function checkSessionHeader(header: string | string[] | undefined, args: unknown): void {
-  if (header === undefined) return;
-  const session = args !== null && typeof args === 'object' ? (args as { session?: unknown }).session : undefined;
-  const value = Array.isArray(header) ? header.join(', ') : header;
-  let named: string | null = null;
-  try {
-    named = decodeURIComponent(value);
-  } catch {
-    throw new McpV8Error('INVALID_ARGUMENT', `the ${sessionHeader} header must be the session's name percent-encoded (encodeURIComponent); got '${value.slice(0, 80)}'`);
-  }
-  if (typeof session !== 'string') throw new McpV8Error('INVALID_ARGUMENT', `the ${sessionHeader} header names session '${named.slice(0, 80)}', but the body has no session: send the header only with the body's session`);
-  if (named !== session) throw new McpV8Error('INVALID_ARGUMENT', `the ${sessionHeader} header names session '${named.slice(0, 80)}', but the body's session is '${session.slice(0, 80)}': they must be the same (the header is the body's session, percent-encoded)`);
 }

@@ -15,7 +15,7 @@ import { parseToolArguments, type ToolContext, type ToolDefinition } from '../to
 import { readJsonBody } from './body.ts';
 import { principalOf } from '../auth/gate.ts';
 import { connectionOf } from '../principal.ts';
-import { checkSessionHeader, sessionHeader } from '../cluster/session-home.ts';
+import { checkSessionHeader, sessionHeader } from './session-header.ts';
 
 const execPath = '/api/exec';
 const executionPrefix = '/api/executions/';

@@ -15,7 +15,7 @@ import { createGate, principalOf, type Gate } from '../auth/gate.ts';
 import { connectionOf } from '../principal.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
-import { checkSessionHeader, sessionHeader } from '../cluster/session-home.ts';
+import { checkSessionHeader, sessionHeader } from './session-header.ts';
 import { createSseHandler, createStreamableHttpHandler, type ForwardedMcpHandler, type McpSessionPeers } from './mcp-http.ts';
 import { guideRoute, type McpExtras } from './mcp-extras.ts';
 
