@@ -14,6 +14,12 @@
 //   --share-machine             `npm run cluster -- --share-machine`: each node keeps a third of the live heaps
 //   --lease-reads               `npm run cluster -- --lease-reads`: reads served under the leader's lease (--raft-lease-reads)
 //   --loop-delay                each node reports its event loop's longest delay per second (bench/lib/loop-delay-preload.ts)
+//   --session-header            with --sessions: each run also names its session in the Mcp-V8-Session header, so nginx
+//                               sends it to the session's home node (deploy/topology.ts); round-robin ignores it
+// Each cluster row (nginx, round-robin) runs on a cluster of its own, started for it: the first row on
+// a cluster pays for filling the nodes' live heaps (an isolate made per fresh stateful run until the
+// memory bound), which the rows after it did not, and that, not the route, made the nginx row (then
+// always first) cost twice the round-robin's CPU per run (bench/RESULTS.md, "Routing a session").
 // Besides the runner's figures it prints the CPU the three nodes (and nginx) used per run, from /proc,
 // each process's by kind of thread, the log entries committed per run and the Raft requests (and
 // their bytes) each node took per run (GET /raft/status `requests_in`).
@@ -39,7 +45,7 @@ function parse() {
     options: {
       modes: { type: 'string' }, 'rates-stateless': { type: 'string' }, 'rates-stateful': { type: 'string' },
       targets: { type: 'string' }, duration: { type: 'string' }, warmup: { type: 'string' }, rounds: { type: 'string' },
-      chained: { type: 'boolean' }, sessions: { type: 'string' }, profile: { type: 'string' }, out: { type: 'string' }, 'share-machine': { type: 'boolean' }, 'lease-reads': { type: 'boolean' }, 'loop-delay': { type: 'boolean' },
+      chained: { type: 'boolean' }, sessions: { type: 'string' }, profile: { type: 'string' }, out: { type: 'string' }, 'share-machine': { type: 'boolean' }, 'lease-reads': { type: 'boolean' }, 'loop-delay': { type: 'boolean' }, 'session-header': { type: 'boolean' },
     },
     strict: true,
   });
@@ -50,11 +56,12 @@ function parse() {
   const modes = list(values.modes, 'stateful,stateless');
   for (const mode of modes) if (mode !== 'stateful' && mode !== 'stateless') throw new Error(`--modes: '${mode}' is not stateful or stateless`);
   if (values.sessions !== undefined && modes.includes('stateless')) throw new Error('--sessions: stateful runs only; add --modes stateful');
+  if (values['session-header'] === true && values.sessions === undefined) throw new Error('--session-header: runs in sessions only; add --sessions N');
   return {
     modes: modes as Mode[], targets: targets as Target[],
     rates: { stateless: rates('rates-stateless', values['rates-stateless'], '100,200,500,1000'), stateful: rates('rates-stateful', values['rates-stateful'], '100,200') },
     durationS: numberArg('duration', values.duration, 20, 0.1), warmupS: numberArg('warmup', values.warmup, 2, 0),
-    rounds: numberArg('rounds', values.rounds, 1, 1), chained: values.chained === true, sessions: Math.floor(numberArg('sessions', values.sessions, 0, 1)), profile: values.profile, out: values.out, shareMachine: values['share-machine'] === true, leaseReads: values['lease-reads'] === true, loopDelay: values['loop-delay'] === true,
+    rounds: numberArg('rounds', values.rounds, 1, 1), chained: values.chained === true, sessions: Math.floor(numberArg('sessions', values.sessions, 0, 1)), profile: values.profile, out: values.out, shareMachine: values['share-machine'] === true, leaseReads: values['lease-reads'] === true, loopDelay: values['loop-delay'] === true, sessionHeader: values['session-header'] === true,
   };
 }
 
@@ -157,7 +164,7 @@ function runOptions(args: Args, ratePerS: number, baseUrl: string, serverPid: nu
   const maxVUs = Math.max(10, Math.ceil(ratePerS / 2));
   return {
     baseUrl, ratePerS, durationS: args.durationS, warmupS: args.warmupS, maxVUs, preAllocatedVUs: Math.ceil(maxVUs / 10), chained: args.chained, sessions: args.sessions,
-    pollMs: defaultPoll.pollMs, pollsMax: defaultPoll.pollsMax, pollCapMs: defaultPoll.pollCapMs, serverPid, client: 'raw', scenario: 'result', waitMs: defaultWaitMs,
+    pollMs: defaultPoll.pollMs, pollsMax: defaultPoll.pollsMax, pollCapMs: defaultPoll.pollCapMs, serverPid, client: 'raw', scenario: 'result', waitMs: defaultWaitMs, sessionHeader: args.sessionHeader,
   };
 }
 
@@ -257,8 +264,8 @@ async function runSingle(args: Args, mode: Mode, rate: number): Promise<{ report
 }
 
 /**
- * The rows of one mode: per round and rate, the cluster rows on a cluster started for them and
- * stopped before the single node's row. A cluster left up beside the single node (as before)
+ * The rows of one mode: per round and rate, each cluster row on a cluster started for it and
+ * stopped before the next row. A cluster left up beside the single node (as before)
  * took the machine's cores from it: after a stateful row its three idle nodes still used a core's
  * 12 % (timers, heartbeats, what the load left them), and the single row fell from 200/s alone to
  * 33–58/s (bench/RESULTS.md, "The stateful cluster at 200/s").
@@ -273,14 +280,12 @@ async function runMode(args: Args, mode: Mode, records: RunRecord[], notes: stri
   };
   for (let round = 1; round <= args.rounds; round++) {
     for (const rate of args.rates[mode]) {
-      if (clusterTargets.length > 0) {
+      for (const target of clusterTargets) {
         const cluster = await startLocalCluster(mode, args);
         try {
-          for (const target of clusterTargets) {
-            const { report, cpuMsPerRun, costs } = await runCluster(args, cluster, target as 'nginx' | 'rr', rate);
-            const record: RunRecord = { target: 'mcp-v8', topology: `cluster-${mode}${chained} (${target === 'nginx' ? 'nginx' : 'round-robin'})`, round, command: null, report };
-            add(record, `${record.topology} ${rate}/s round ${round}: nodes + nginx ${cpuMsPerRun.toFixed(2)} ms CPU per run`, costs);
-          }
+          const { report, cpuMsPerRun, costs } = await runCluster(args, cluster, target as 'nginx' | 'rr', rate);
+          const record: RunRecord = { target: 'mcp-v8', topology: `cluster-${mode}${chained}${args.sessionHeader ? '-header' : ''} (${target === 'nginx' ? 'nginx' : 'round-robin'})`, round, command: null, report };
+          add(record, `${record.topology} ${rate}/s round ${round}: nodes + nginx ${cpuMsPerRun.toFixed(2)} ms CPU per run`, costs);
         } finally {
           await cluster.stop();
         }

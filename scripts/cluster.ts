@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   const nginxDir = join(dataDir, 'nginx');
   mkdirSync(nginxDir, { recursive: true });
   const lbPort = topology.loadBalancerPort + offset;
-  writeFileSync(join(nginxDir, 'nginx.conf'), nginxConfig({ listenPort: lbPort, upstreams: nodes.map((node) => `127.0.0.1:${node.httpPort}`), prefix: nginxDir }));
+  writeFileSync(join(nginxDir, 'nginx.conf'), nginxConfig({ listenPort: lbPort, upstreams: nodes.map((node) => `127.0.0.1:${node.httpPort}`), holders: nodes.map((node) => node.name), prefix: nginxDir }));
   start('nginx', 'nginx', ['-p', nginxDir, '-c', join(nginxDir, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off;']);
   process.stderr.write(`[cluster] nodes ${nodes.map((node) => `${node.name} http://127.0.0.1:${node.httpPort} (raft ${node.clusterPort})`).join(', ')}; data in ${dataDir}\n`);
   process.stderr.write(`[cluster] load balancer http://127.0.0.1:${lbPort}/mcp and /api (nginx)\n`);

@@ -13,7 +13,8 @@ export interface HttpResponse {
 }
 
 export interface HttpClient {
-  request(method: 'GET' | 'POST', path: string, body?: string): Promise<HttpResponse>;
+  /** `headers`: more request headers (names in lower case, values ASCII), e.g. the session a load balancer routes by. */
+  request(method: 'GET' | 'POST', path: string, body?: string, headers?: Readonly<Record<string, string>>): Promise<HttpResponse>;
   close(): Promise<void>;
 }
 
@@ -177,8 +178,8 @@ export class UndiciClient implements HttpClient {
     this.authorization = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
   }
 
-  async request(method: 'GET' | 'POST', path: string, body?: string): Promise<HttpResponse> {
-    const response = await this.pool.request(body === undefined ? { path, method, headers: this.authorization } : { path, method, headers: { ...jsonHeaders, ...this.authorization }, body });
+  async request(method: 'GET' | 'POST', path: string, body?: string, headers: Readonly<Record<string, string>> = {}): Promise<HttpResponse> {
+    const response = await this.pool.request(body === undefined ? { path, method, headers: { ...headers, ...this.authorization } } : { path, method, headers: { ...jsonHeaders, ...headers, ...this.authorization }, body });
     return { status: response.statusCode, text: await response.body.text() };
   }
 
@@ -188,6 +189,8 @@ export class UndiciClient implements HttpClient {
 }
 
 const jsonHeaders = { 'content-type': 'application/json' };
+/** Whole POST requests kept for reuse: the eight snippets in up to 64 sessions. */
+const postHeadsKeptMax = 512;
 
 export class Http1Client implements HttpClient {
   private readonly host: string;
@@ -211,15 +214,17 @@ export class Http1Client implements HttpClient {
     this.connectionsMax = options.connectionsMax;
   }
 
-  private requestBytes(method: 'GET' | 'POST', path: string, body: string | undefined): string | Buffer {
-    if (body === undefined) return `${method} ${path} HTTP/1.1\r\n${this.headLines}\r\n`;
+  private requestBytes(method: 'GET' | 'POST', path: string, body: string | undefined, headers: Readonly<Record<string, string>>): string | Buffer {
+    let extra = '';
+    for (const name in headers) extra += `${name}: ${headers[name]}\r\n`;
+    if (body === undefined) return `${method} ${path} HTTP/1.1\r\n${this.headLines}${extra}\r\n`;
     // POST bodies repeat (the eight snippets): keep each whole request once.
-    const key = `${path}\n${body}`;
+    const key = `${path}\n${extra}\n${body}`;
     let bytes = this.postHeads.get(key);
     if (bytes === undefined) {
       const payload = Buffer.from(body, 'utf8');
-      bytes = Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\n${this.headLines}content-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`, 'latin1'), payload]);
-      if (this.postHeads.size < 64) this.postHeads.set(key, bytes);
+      bytes = Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\n${this.headLines}${extra}content-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`, 'latin1'), payload]);
+      if (this.postHeads.size < postHeadsKeptMax) this.postHeads.set(key, bytes);
     }
     return bytes;
   }
@@ -258,9 +263,9 @@ export class Http1Client implements HttpClient {
     this.waiting.shift()?.();
   }
 
-  async request(method: 'GET' | 'POST', path: string, body?: string): Promise<HttpResponse> {
+  async request(method: 'GET' | 'POST', path: string, body?: string, headers: Readonly<Record<string, string>> = {}): Promise<HttpResponse> {
     const connection = await this.connection();
-    return new Promise((resolve, reject) => connection.send(this.requestBytes(method, path, body), { resolve, reject }));
+    return new Promise((resolve, reject) => connection.send(this.requestBytes(method, path, body, headers), { resolve, reject }));
   }
 
   async close(): Promise<void> {
@@ -282,10 +287,10 @@ export class RoundRobinClient implements HttpClient {
     this.clients = clients;
   }
 
-  request(method: 'GET' | 'POST', path: string, body?: string): Promise<HttpResponse> {
+  request(method: 'GET' | 'POST', path: string, body?: string, headers?: Readonly<Record<string, string>>): Promise<HttpResponse> {
     const client = this.clients[this.next]!;
     this.next = (this.next + 1) % this.clients.length;
-    return client.request(method, path, body);
+    return client.request(method, path, body, headers);
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,7 @@
 //   before each poll); its POST duration is the time to accept a run, not to run it.
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sessionHeader, sessionRoutingKey } from '../../src/transport/session-header.ts';
 import { Http1Client, RoundRobinClient, UndiciClient, type HttpClient } from './http1.ts';
 import { dueCount, dueNs, makeSchedule, type Schedule } from './schedule.ts';
 import { snippetBodies, snippets } from './snippets.ts';
@@ -28,6 +29,8 @@ export interface RunOptions {
   chained: boolean;
   /** Each iteration runs in one of this many sessions (`bench-<run id>-<i % sessions>`), continuing its latest heap (stateful servers only). */
   sessions?: number;
+  /** With `sessions`: each run also names its session in the Mcp-V8-Session header, which nginx routes by (deploy/topology.ts). */
+  sessionHeader?: boolean;
   pollMs: number;
   pollsMax: number;
   pollCapMs: number;
@@ -139,12 +142,23 @@ function postBody(options: RunOptions, vu: Vu, index: number): string {
   const snippetIndex = index % snippets.length;
   const wait = options.scenario === undefined || options.scenario === 'result';
   if (options.sessions !== undefined && options.sessions > 0) {
-    return JSON.stringify({ code: snippets[snippetIndex], session: `bench-${sessionRunId}-${index % options.sessions}`, ...(wait ? { wait_ms: options.waitMs ?? defaultWaitMs } : {}) });
+    return JSON.stringify({ code: snippets[snippetIndex], session: sessionName(options.sessions, index), ...(wait ? { wait_ms: options.waitMs ?? defaultWaitMs } : {}) });
   }
   if (options.chained && vu.heap !== null) {
     return JSON.stringify({ code: snippets[snippetIndex], heap: vu.heap, ...(wait ? { wait_ms: options.waitMs ?? defaultWaitMs } : {}) });
   }
   return wait ? resultBodies(options.waitMs ?? defaultWaitMs)[snippetIndex]! : snippetBodies[snippetIndex]!;
+}
+
+/** The Mcp-V8-Session header of a run in a session, when asked for (`sessionHeader`). */
+function postHeaders(options: RunOptions, index: number): Record<string, string> | undefined {
+  if (options.sessionHeader !== true || options.sessions === undefined || options.sessions <= 0) return undefined;
+  return { [sessionHeader]: sessionRoutingKey(sessionName(options.sessions, index)) };
+}
+
+/** The session of iteration `index` in `sessions` sessions. */
+function sessionName(sessions: number, index: number): string {
+  return `bench-${sessionRunId}-${index % sessions}`;
 }
 
 /** Session names differ between bench processes, so a run of the bench never continues an earlier one's sessions. */
@@ -174,7 +188,7 @@ async function iterate(ctx: Context, phase: Phase, vu: Vu, index: number): Promi
   let id: string;
   try {
     const sentNs = process.hrtime.bigint();
-    const response = await client.request('POST', '/api/exec', postBody(options, vu, index));
+    const response = await client.request('POST', '/api/exec', postBody(options, vu, index), postHeaders(options, index));
     const text = response.text;
     const endNs = process.hrtime.bigint();
     phase.exec.add(Number(endNs - sentNs) / 1e6);

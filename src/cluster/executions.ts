@@ -2,7 +2,7 @@
 // (src/exec/ids.ts), which is that node's Raft id, so get_execution, get_execution_output and
 // cancel_execution on another node's id go to that node's cluster port (/raft/executions), and
 // its answer (or its coded error) comes back unchanged.
-import { executionNodeHash, nodeHash } from '../exec/ids.ts';
+import { executionNodeHash } from '../exec/ids.ts';
 import { McpV8Error } from '../errors.ts';
 import { listLimitDefault, type ExecutionRecord, type ExecutionStatus } from '../model.ts';
 import type { ExecutionService, ListOptions, ListPage, RemoteExecutions, SubmitRequest } from '../service/executions.ts';
@@ -10,6 +10,7 @@ import { executionNotFound, type OutputPage, type OutputQuery } from '../storage
 import { forwardedPrincipal } from '../principal-scope.ts';
 import { firstPageQuery } from '../tools/replies.ts';
 import type { ClusterNode } from './node.ts';
+import { homeAmong } from './session-home.ts';
 
 export type ExecutionCall =
   | { op: 'get'; execution_id: string }
@@ -17,7 +18,11 @@ export type ExecutionCall =
   | { op: 'wait'; execution_id: string; wait_ms?: number; first_page?: boolean }
   | { op: 'cancel'; execution_id: string }
   | { op: 'output'; execution_id: string; query?: OutputQuery }
-  | { op: 'submit'; request: SubmitRequest }
+  /**
+   * `wait_ms`: the home waits for the run as run_js would and answers `{execution_id, record,
+   * output}` (a SubmitAnswer): submit, wait and first console page in one call.
+   */
+  | { op: 'submit'; request: SubmitRequest; wait_ms?: number }
   | { op: 'list'; limit: number; status?: ExecutionStatus }
   | { op: 'holds'; heap: string };
 
@@ -60,7 +65,12 @@ export class LocalExecutions {
   async call(call: ExecutionCall, principal?: string | null): Promise<unknown> {
     if (call.op === 'submit') {
       const owner = principal === undefined ? call.request.owner ?? null : principal;
-      return { execution_id: await this.service.submit({ ...call.request, owner, forwarded: true }) };
+      const waitMs = call.wait_ms ?? 0;
+      // Waited for here: its id goes out with its outcome, as on the node the client asked (`awaited`).
+      const executionId = await this.service.submit({ ...call.request, owner, forwarded: true, ...(waitMs > 0 ? { awaited: true } : {}) });
+      if (waitMs <= 0) return { execution_id: executionId };
+      const record = await this.service.wait(executionId, waitMs);
+      return { execution_id: executionId, record, output: record.status === 'running' ? null : await this.service.output(executionId, firstPageQuery) } satisfies SubmitAnswer;
     }
     if (call.op === 'holds') return { live: this.service.holdsLive(call.heap) };
     if (call.op === 'list') {
@@ -90,6 +100,13 @@ interface WaitAnswer {
   output: OutputPage | null;
 }
 
+/** A forwarded submit with `wait_ms`: the run's id, its record as the wait left it, and the first console page of a finished run. */
+interface SubmitAnswer {
+  execution_id: string;
+  record?: ExecutionRecord;
+  output?: OutputPage | null;
+}
+
 /** Forwarded runs whose first page is wanted, and first pages brought back and not yet asked for, at most each (oldest dropped). */
 export const firstPagesMax = 1024;
 
@@ -110,6 +127,11 @@ export class ForwardedExecutions implements RemoteExecutions {
    */
   private readonly firstPageWanted = new Set<string>();
   private readonly firstPages = new Map<string, OutputPage>();
+  /**
+   * Records a forwarded submit with wait_ms brought back (the home waited), for the wait run_js
+   * sends right after: answered from here, once, so the run costs one call to its home.
+   */
+  private readonly waited = new Map<string, ExecutionRecord>();
 
   constructor(node: ClusterNode) {
     this.node = node;
@@ -163,6 +185,11 @@ export class ForwardedExecutions implements RemoteExecutions {
   }
 
   async wait(addr: string, executionId: string, waitMs: number): Promise<ExecutionRecord> {
+    const waited = this.waited.get(executionId);
+    if (waited !== undefined) {
+      this.waited.delete(executionId);
+      return waited;
+    }
     if (!this.firstPageWanted.delete(executionId)) return this.forward(addr, { op: 'wait', execution_id: executionId, wait_ms: waitMs }, waitMs);
     const answer = await this.forward<WaitAnswer | ExecutionRecord>(addr, { op: 'wait', execution_id: executionId, wait_ms: waitMs, first_page: true }, waitMs);
     // A node of an earlier version answers the record alone.
@@ -183,18 +210,15 @@ export class ForwardedExecutions implements RemoteExecutions {
   }
 
   /**
-   * A session's home: the voter with the highest hash of (its node id, the session), so every node
-   * picks the same one while the membership holds, and a membership change moves few sessions.
-   * Its runs go there: they queue in order behind each other, and each resumes its parent's live
-   * context instead of replaying the history.
+   * A session's home (session-home.ts: the hash nginx computes from the Mcp-V8-Session header, over
+   * the voters in the order of their node ids), so every node picks the same one while the
+   * membership holds. Its runs go there: they queue in order behind each other, and each resumes
+   * its parent's live context instead of replaying the history.
    */
   homeOf(session: string): string | null {
-    let best: { name: string; addr: string; score: number } | null = null;
-    for (const voter of this.node.voters()) {
-      const score = nodeHash(`${voter.name}\u0000${session}`);
-      if (best === null || score > best.score || (score === best.score && voter.name < best.name)) best = { ...voter, score };
-    }
-    return best === null || best.name === this.node.name ? null : best.addr;
+    const voters = this.node.voters();
+    const home = homeAmong(session, voters.map((voter) => voter.name));
+    return home === null || home === this.node.name ? null : voters.find((voter) => voter.name === home)!.addr;
   }
 
   /**
@@ -211,13 +235,24 @@ export class ForwardedExecutions implements RemoteExecutions {
     return firstTrue(peers.map(async (peer) => ((await this.forward<{ live: boolean }>(peer.addr, { op: 'holds', heap }, 0, heapHolderTimeoutMs)).live ? peer.addr : null)));
   }
 
+  /**
+   * With wait_ms the home submits and waits in one call, and answers the record and first page
+   * with the id (`SubmitAnswer`); `wait` and `output` then answer from here. A home of an earlier
+   * version answers the id alone: the wait goes to it then, with `first_page`.
+   */
   async submit(addr: string, request: SubmitRequest): Promise<string> {
     const { waitMs, ...rest } = request;
-    const executionId = (await this.forward<{ execution_id: string }>(addr, { op: 'submit', request: rest })).execution_id;
-    if (waitMs !== undefined && waitMs > 0) {
-      if (this.firstPageWanted.size >= firstPagesMax) this.firstPageWanted.delete(this.firstPageWanted.values().next().value!);
-      this.firstPageWanted.add(executionId);
+    const waiting = waitMs !== undefined && waitMs > 0;
+    const answer = await this.forward<SubmitAnswer>(addr, { op: 'submit', request: rest, ...(waiting ? { wait_ms: waitMs } : {}) }, waiting ? waitMs : 0);
+    const executionId = answer.execution_id;
+    if (!waiting) return executionId;
+    if (answer.record !== undefined) {
+      remember(this.waited, executionId, answer.record);
+      if (answer.output !== undefined && answer.output !== null) remember(this.firstPages, executionId, answer.output);
+      return executionId;
     }
+    if (this.firstPageWanted.size >= firstPagesMax) this.firstPageWanted.delete(this.firstPageWanted.values().next().value!);
+    this.firstPageWanted.add(executionId);
     return executionId;
   }
 }

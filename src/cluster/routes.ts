@@ -52,6 +52,8 @@ const submitBody = z.object({
     // Unsigned clusters (loopback) carry the client's principal here; a signed request's own wins.
     owner: z.string().max(1024).nullable().optional(),
   }),
+  // The home waits this long and answers the record and first console page with the id (src/cluster/executions.ts).
+  wait_ms: z.number().int().min(0).max(600_000).optional(),
 });
 const listBody = z.object({
   op: z.literal('list'),

@@ -16,6 +16,7 @@ import { readJsonBody } from './body.ts';
 import { bodyShapeOf } from './body-shape.ts';
 import { principalOf } from '../auth/gate.ts';
 import { connectionOf } from '../principal.ts';
+import { checkSessionHeader, sessionHeader } from './session-header.ts';
 
 const execPath = '/api/exec';
 const executionPrefix = '/api/executions/';
@@ -109,6 +110,8 @@ export function createFastPath(options: FastPathOptions): FastHandler {
   const exec = async (request: IncomingMessage, response: ServerResponse) => {
     try {
       const body = await readJsonBody(request, bodyBytesMax, runJsShape);
+      // Before the schema, as the Koa route does: both answer a request the same.
+      checkSessionHeader(request.headers[sessionHeader], body);
       const args = bareCodeUnchanged && isPlainCodeBody(body) ? body : parseToolArguments(runJs, body);
       const result = await runJs.handler(args as never, apiContext(request));
       sendJson(response, execStatus(result), result);

@@ -16,6 +16,7 @@ import { connectionOf } from '../principal.ts';
 import { createFastPath, errorAnswer, execStatus, type FastHandler } from './api-fast-path.ts';
 import { readJsonBody } from './body.ts';
 import { bodyShapeOf } from './body-shape.ts';
+import { checkSessionHeader, sessionHeader } from './session-header.ts';
 import { createSseHandler, createStreamableHttpHandler, type ForwardedMcpHandler, type McpSessionPeers } from './mcp-http.ts';
 import { guideRoute, type McpExtras } from './mcp-extras.ts';
 
@@ -75,7 +76,9 @@ function apiRoutes(router: Router, options: HttpAppOptions): void {
     return readJsonBody(ctx.req, config.httpBodyBytesMax, tool === undefined ? null : bodyShapeOf(tool));
   };
   router.post('/api/exec', async (ctx) => {
-    const result = await call(ctx, 'run_js', await toolBody(ctx, 'run_js'));
+    const body = await toolBody(ctx, 'run_js');
+    checkSessionHeader(ctx.req.headers[sessionHeader], body);
+    const result = await call(ctx, 'run_js', body);
     ctx.status = execStatus(result);
     ctx.body = result;
   });

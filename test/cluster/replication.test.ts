@@ -158,7 +158,7 @@ describe('a three-node cluster', () => {
     entries.forEach((entry, i) => assert.equal(entry.input_heap, i === 0 ? null : entries[i - 1]!.output_heap, 'the session log is one chain'));
   });
 
-  test('run_js with wait_ms on a node that is not the session\'s home: two calls to the home (submit, then its wait bringing the first console page), the same reply', async () => {
+  test('run_js with wait_ms on a node that is not the session\'s home: one call to the home (submit, its wait and the first console page together), the same reply', async () => {
     const made = await run(nodes[0]!, 'globalThis.n = 1; n', { session: 'first-page' });
     assert.equal(made.status, 'completed', JSON.stringify(made));
     const homeHash = (made.execution_id as string).slice(-8);
@@ -174,12 +174,12 @@ describe('a three-node cluster', () => {
       assert.deepEqual(reply.output, { data, total_lines: 3, total_bytes: data.length, next_line_offset: 4, has_more: false }, node.name);
       calls.push(after.reduce((sum, status, i) => sum + status.requests_in['/raft/executions'].requests - before[i]!.requests_in['/raft/executions'].requests, 0));
     }
-    // The home node runs it without a call; each other node makes two (were three: submit, wait, output).
-    assert.deepEqual([...calls].sort(), [0, 2, 2], JSON.stringify(calls));
+    // The home node runs it without a call; each other node makes one (were two: submit, then wait with the page; before that three).
+    assert.deepEqual([...calls].sort(), [0, 1, 1], JSON.stringify(calls));
     // A later page of a forwarded run is still asked of its home node.
-    const later = await run(nodes[(nodes.findIndex((_, i) => calls[i] === 2))]!, 'for (let i = 0; i < 150; i++) console.log(i); n', { session: 'first-page' });
+    const later = await run(nodes[(nodes.findIndex((_, i) => calls[i] === 1))]!, 'for (let i = 0; i < 150; i++) console.log(i); n', { session: 'first-page' });
     assert.equal((later.output as { has_more: boolean; next_line_offset: number }).has_more, true);
-    const rest = await api(nodes[(nodes.findIndex((_, i) => calls[i] === 2))]!, `/api/executions/${later.execution_id as string}/output?line_offset=101`);
+    const rest = await api(nodes[(nodes.findIndex((_, i) => calls[i] === 1))]!, `/api/executions/${later.execution_id as string}/output?line_offset=101`);
     assert.equal(rest.status, 200, JSON.stringify(rest.body));
     assert.equal((rest.body.data as string).split('\n')[0], '100');
   });

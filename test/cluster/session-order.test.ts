@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { freePort, launch, nodeArgs, raftStatus, run, startCluster, stopAll, waitForLeader, waitUntil, api, type TestNode } from '../support/cluster.ts';
-import { nodeHash } from '../../src/exec/ids.ts';
+import { homeAmong } from '../../src/cluster/session-home.ts';
 import { startNginx, type Nginx } from '../support/nginx.ts';
 import { tempDir } from '../support/server-process.ts';
 
@@ -16,9 +16,9 @@ const clientsPerSession = 4;
 /** Each run adds one to the session's counter: in a one-line history, the run at index i answers i + 1. */
 const step = 'globalThis.n = (globalThis.n ?? 0) + 1; n';
 
-/** A session's home among `voters`, as src/cluster/executions.ts picks it (rendezvous hashing). */
+/** A session's home among `voters`, as src/cluster/executions.ts picks it (session-home.ts, the balancer's hash). */
 function homeOf(session: string, voters: readonly string[]): string {
-  return [...voters].sort((a, b) => nodeHash(`${b}\u0000${session}`) - nodeHash(`${a}\u0000${session}`) || (a < b ? -1 : 1))[0]!;
+  return homeAmong(session, voters)!;
 }
 
 /** The first session name of `prefix-<i>` whose home moves as `moves` says: so the test always moves homes. */

@@ -36,7 +36,7 @@ describe('deployment topology', () => {
     assert.deepEqual(compose.services.nginx!.ports, [`${topology.loadBalancerPort}:${topology.loadBalancerPort}`]);
     assert.ok(compose.services.nginx!.volumes!.includes('./deploy/nginx.conf:/etc/nginx/nginx.conf:ro'));
     const upstreams = topology.nodes.map((node) => `${node.name}:${node.httpPort}`);
-    assert.equal(readFileSync(join(repoRoot, 'deploy', 'nginx.conf'), 'utf8'), nginxConfig({ listenPort: topology.loadBalancerPort, upstreams, prefix: null }));
+    assert.equal(readFileSync(join(repoRoot, 'deploy', 'nginx.conf'), 'utf8'), nginxConfig({ listenPort: topology.loadBalancerPort, upstreams, holders: topology.nodes.map((node) => node.name), prefix: null }));
   });
 
   test('npm run cluster -- --share-machine gives each node its share of the one machine\'s live heaps', () => {

@@ -15,11 +15,12 @@ export interface Nginx {
 }
 
 /** Starts nginx in `dir`; `edit` may change the configuration text. Resolves once it answers /healthz. */
-export async function startNginx(options: { dir: string; upstreams: readonly string[]; edit?: (config: string) => string }): Promise<Nginx> {
+/** `holders`: the upstreams' node ids, for the routing of Streamable HTTP sessions to the node that holds them (nginxConfig). */
+export async function startNginx(options: { dir: string; upstreams: readonly string[]; holders?: readonly string[]; edit?: (config: string) => string }): Promise<Nginx> {
   const nginxDir = join(options.dir, 'nginx');
   mkdirSync(nginxDir, { recursive: true });
   const port = await freePort();
-  const config = nginxConfig({ listenPort: port, upstreams: options.upstreams, prefix: nginxDir });
+  const config = nginxConfig({ listenPort: port, upstreams: options.upstreams, ...(options.holders === undefined ? {} : { holders: options.holders }), prefix: nginxDir });
   writeFileSync(join(nginxDir, 'nginx.conf'), options.edit === undefined ? config : options.edit(config));
   const child: ChildProcess = spawn('nginx', ['-p', nginxDir, '-c', join(nginxDir, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
