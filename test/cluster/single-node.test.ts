@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { freePort, launch, nodeArgs, raftStatus, waitForLeader, type TestNode } from '../support/cluster.ts';
+import { freePort, launch, nodeArgs, raftStatus, waitForLeader, waitUntil, type TestNode } from '../support/cluster.ts';
 import { callTool, runAndWait } from '../support/mcp-client.ts';
 import { tempDir } from '../support/server-process.ts';
 
@@ -33,10 +33,14 @@ describe('a cluster of one node', () => {
     await withClient(node, async (client) => {
       for (let i = 1; i <= 4; i++) assert.equal((await runAndWait(client, `globalThis.n = (globalThis.n ?? 0) + 1; n`, { session: 'solo' })).result, String(i));
     });
+    // The snapshot is taken after the entries apply, in the background: wait for it (the check
+    // below is that it survived the kill), or a fast kill races it (seen under load).
+    const solo = node;
+    await waitUntil('the log compacted', async () => ((await raftStatus(solo)).snapshot_index > 0 ? true : undefined));
     await node.process!.stop('SIGKILL');
     await launch(node);
     await waitForLeader([node]);
-    assert.ok((await raftStatus(node)).snapshot_index > 0, 'the log was compacted before the kill');
+    assert.ok((await raftStatus(node)).snapshot_index > 0, 'the compacted log survived the kill');
     await withClient(node, async (client) => {
       const entries = (await callTool(client, 'list_session_snapshots', { session: 'solo', fields: 'index' })).value.entries;
       assert.deepEqual(entries, [0, 1, 2, 3].map((index) => ({ index })));
