@@ -285,6 +285,20 @@ export const mutants: readonly Mutant[] = [
     replace: "    if (message.type === 'append' || message.type === 'heartbeat') {\n      if (this.options.checkQuorum || this.options.preVote) this.send(this.message('appendResponse', message.from));",
     breaks: 'a stale leader is told the higher term of a member that moved on (votes are ignored in the lease)',
   },
+  {
+    id: 'pre-vote-never-asked-again',
+    file: 'src/raft/raft.ts',
+    find: "} else if (this.role === 'preCandidate' && this.electionElapsedTicks % this.options.heartbeatIntervalTicks === 0) {",
+    replace: "} else if (this.role === 'preCandidate' && this.electionElapsedTicks % this.options.heartbeatIntervalTicks === 0 && this.term < 0) {",
+    breaks: 'a pre-candidate asks an unanswered voter again every heartbeat interval (one that ignored it in its lease grants once the lease ran out)',
+  },
+  {
+    id: 'pre-vote-asked-again-of-refusers',
+    file: 'src/raft/election.ts',
+    find: 'if (voter !== raft.id && !raft.votes.has(voter)) requestVote(',
+    replace: 'if (voter !== raft.id && raft.votes.get(voter) !== true) requestVote(',
+    breaks: 'only voters that have not answered are asked again (a refusal stands for the round)',
+  },
 ];
 
 /** The raft files `npm test` runs, cheapest first; a mutant stops at the first that fails. */

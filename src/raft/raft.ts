@@ -6,7 +6,7 @@
 import { assert } from '../errors.ts';
 import { RaftLog } from './log.ts';
 import type { Progress } from './progress.ts';
-import { campaign, handleVoteRequest, hasUnappliedConfigChange, isPromotable, stepCandidate } from './election.ts';
+import { campaign, handleVoteRequest, hasUnappliedConfigChange, isPromotable, reaskPreVotes, stepCandidate } from './election.ts';
 import { broadcastAppend, maybeCommit, stepFollower, stepLeader, tickLeader } from './replication.ts';
 import { leaseTicks, ReadTracker } from './reads.ts';
 import { applyConfigChange, resetProgress } from './membership.ts';
@@ -179,6 +179,8 @@ export class Raft {
       this.electionElapsedTicks = 0;
       this.leaseAfterBoot = false;
       if (isPromotable(this) && !hasUnappliedConfigChange(this)) campaign(this, { transfer: false, stage: 'preVote' });
+    } else if (this.role === 'preCandidate' && this.electionElapsedTicks % this.options.heartbeatIntervalTicks === 0) {
+      reaskPreVotes(this);
     }
   }
 
