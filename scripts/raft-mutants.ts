@@ -299,6 +299,13 @@ export const mutants: readonly Mutant[] = [
     replace: 'if (voter !== raft.id && raft.votes.get(voter) !== true) requestVote(',
     breaks: 'only voters that have not answered are asked again (a refusal stands for the round)',
   },
+  {
+    id: 'stale-rejection-demotes-pipeline',
+    file: 'src/raft/progress.ts',
+    find: '      if (rejectedIndex <= this.match) return false;',
+    replace: '      if (rejectedIndex < 0) return false;',
+    breaks: 'a rejection of a pipelined append the follower has since caught up past is stale: progress stays (replicate, same match and next)',
+  },
 ];
 
 /** The raft files `npm test` runs, cheapest first; a mutant stops at the first that fails. */
