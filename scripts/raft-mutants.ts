@@ -288,8 +288,8 @@ export const mutants: readonly Mutant[] = [
   {
     id: 'pre-vote-never-asked-again',
     file: 'src/raft/raft.ts',
-    find: "} else if (this.role === 'preCandidate' && this.electionElapsedTicks % this.options.heartbeatIntervalTicks === 0) {",
-    replace: "} else if (this.role === 'preCandidate' && this.electionElapsedTicks % this.options.heartbeatIntervalTicks === 0 && this.term < 0) {",
+    find: "} else if (this.role === 'preCandidate' && !this.grantedPreVoteAsPreCandidate && this.electionElapsedTicks % this.options.heartbeatIntervalTicks === 0) {",
+    replace: "} else if (this.role === 'preCandidate' && !this.grantedPreVoteAsPreCandidate && this.electionElapsedTicks % this.options.heartbeatIntervalTicks === 0 && this.term < 0) {",
     breaks: 'a pre-candidate asks an unanswered voter again every heartbeat interval (one that ignored it in its lease grants once the lease ran out)',
   },
   {
@@ -305,6 +305,13 @@ export const mutants: readonly Mutant[] = [
     find: '      if (rejectedIndex <= this.match) return false;',
     replace: '      if (rejectedIndex < 0) return false;',
     breaks: 'a rejection of a pipelined append the follower has since caught up past is stale: progress stays (replicate, same match and next)',
+  },
+  {
+    id: 'pre-candidate-that-granted-asks-again',
+    file: 'src/raft/election.ts',
+    find: "if (isPreVote && raft.role === 'preCandidate') raft.grantedPreVoteAsPreCandidate = true;",
+    replace: '',
+    breaks: 'a pre-candidate that granted another\'s pre-vote asks no one again in its round (both would stand, a split vote)',
   },
 ];
 

@@ -55,7 +55,10 @@ function requestVote(raft: Raft, type: 'preVote' | 'vote', voter: NodeId, term: 
  * different times): the first to time out was ignored by the other, and waited a whole new
  * randomized timeout, often past the other's own, before asking again. Asked again, the other
  * grants once its lease has run out. Asking again is safe: a pre-vote changes no one's term or
- * vote, and the pre-candidate's log and term are those of its first request.
+ * vote, and the pre-candidate's log and term are those of its first request. A pre-candidate
+ * that has granted another's pre-vote in this round asks no one again: asked while it is a
+ * pre-candidate too, the other would grant it back, both would stand in the next term, and the
+ * split vote would cost an election timeout (the other wins alone: its vote request is granted).
  */
 export function reaskPreVotes(raft: Raft): void {
   assert(raft.role === 'preCandidate', 'only a pre-candidate asks again');
@@ -91,6 +94,7 @@ export function handleVoteRequest(raft: Raft, request: Message): void {
   if (canVote && raft.log.isUpToDate(request.index, request.logTerm)) {
     // A granted pre-vote answers with the asked-for term so the pre-candidate counts it.
     raft.send({ ...raft.message(responseType, request.from), term: request.term });
+    if (isPreVote && raft.role === 'preCandidate') raft.grantedPreVoteAsPreCandidate = true;
     if (!isPreVote) {
       assert(request.term === raft.term, 'a real vote is cast in the current term');
       raft.vote = request.from;

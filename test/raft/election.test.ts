@@ -240,3 +240,42 @@ test('a pre-candidate does not ask again a voter that refused it (a longer log),
   assert.deepEqual(asked, [1], 'only the dead leader, which never answered, is asked again');
   assert.equal(two.role, 'preCandidate');
 });
+
+test('a pre-candidate that granted another pre-candidate\'s pre-vote asks no one again in its round: the other wins alone, no split vote', () => {
+  const heartbeatIntervalTicks = 2;
+  const harness = new Harness({ voters: [1, 2, 3], raft: { heartbeatIntervalTicks } });
+  harness.campaign(1);
+  harness.stabilize();
+  const term = harness.raft(1).term;
+  harness.isolate(1);
+  const two = harness.raft(2);
+  const three = harness.raft(3);
+  // Node 2 times out first and is ignored by node 3 (in its lease).
+  while (two.role === 'follower') {
+    two.tick();
+    harness.processAll();
+  }
+  harness.stabilize();
+  assert.equal(two.role, 'preCandidate');
+  // Node 3's own timer fires before node 2 asks again: it asks node 2, which grants (its log is no longer).
+  while (three.role === 'follower') {
+    three.tick();
+    harness.processAll();
+  }
+  assert.equal(three.role, 'preCandidate');
+  const toTwo = harness.queue.filter((message) => message.type === 'preVote' && message.to === 2);
+  harness.queue = harness.queue.filter((message) => !toTwo.includes(message));
+  for (const message of toTwo) two.step(message);
+  harness.process(2);
+  assert.equal(two.role, 'preCandidate');
+  // Node 2's heartbeat interval comes before node 3's answers are delivered: it asks no one again.
+  const sentBefore = harness.sent.length;
+  while (two.electionElapsedTicks % heartbeatIntervalTicks !== heartbeatIntervalTicks - 1) two.tick();
+  two.tick();
+  harness.process(2);
+  assert.deepEqual(harness.sent.slice(sentBefore).filter((sent) => sent.type === 'preVote'), [], 'node 2 asked no one again');
+  harness.stabilize();
+  assert.equal(three.role, 'leader');
+  assert.equal(three.term, term + 1, 'won in the first term asked for: no split vote');
+  assert.equal(two.lead, 3);
+});
