@@ -1,6 +1,7 @@
 // Election scenarios, each named after the sentence of the Raft paper or thesis it proves.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Raft } from '../../src/raft/raft.ts';
 import { emptyMessage } from '../../src/raft/types.ts';
 import { Harness } from './harness.ts';
 
@@ -176,14 +177,15 @@ test('a proposal to a follower is refused with the leader as a hint', () => {
   assert.deepEqual(harness.raft(2).propose('{}'), { accepted: false, reason: 'notLeader', leaderHint: 1 });
 });
 
-test('a pre-candidate asks a voter that ignored it (in its leader lease) again every heartbeat interval, and wins once that lease ran out, before its own timer starts a new round', () => {
-  const heartbeatIntervalTicks = 3;
+/**
+ * Node 1 leads, then dies; node 2 times out first and asks for pre-votes, and node 3, whose ticks
+ * are late (a loaded machine), still counts itself in the dead leader's lease and ignores it.
+ */
+function leaderDiesAndNodeTwoStands(heartbeatIntervalTicks: number): { harness: Harness; term: number; two: Raft; three: Raft } {
   const harness = new Harness({ voters: [1, 2, 3], raft: { heartbeatIntervalTicks } });
   harness.campaign(1);
   harness.stabilize();
   const term = harness.raft(1).term;
-  // The leader dies. Node 2 times out first; node 3's ticks are late (a loaded machine), so it
-  // still counts itself within the dead leader's lease and ignores node 2's pre-vote.
   harness.isolate(1);
   const two = harness.raft(2);
   const three = harness.raft(3);
@@ -191,11 +193,16 @@ test('a pre-candidate asks a voter that ignored it (in its leader lease) again e
     two.tick();
     harness.processAll();
   }
-  assert.equal(two.role, 'preCandidate');
   harness.stabilize();
   assert.equal(two.role, 'preCandidate', 'node 3 ignored the pre-vote: no answer came');
   assert.equal(three.lead, 1);
   assert.equal(three.term, term);
+  return { harness, term, two, three };
+}
+
+test('a pre-candidate asks a voter that ignored it (in its leader lease) again every heartbeat interval, and wins once that lease ran out, before its own timer starts a new round', () => {
+  const heartbeatIntervalTicks = 3;
+  const { harness, term, two, three } = leaderDiesAndNodeTwoStands(heartbeatIntervalTicks);
   const asked = () => harness.sent.filter((sent) => sent.type === 'preVote' && sent.from === 2 && sent.to === 3).length;
   assert.equal(asked(), 1);
   // Ticks short of a heartbeat interval ask no one again.
@@ -243,20 +250,7 @@ test('a pre-candidate does not ask again a voter that refused it (a longer log),
 
 test('a pre-candidate that granted another pre-candidate\'s pre-vote asks no one again in its round: the other wins alone, no split vote', () => {
   const heartbeatIntervalTicks = 2;
-  const harness = new Harness({ voters: [1, 2, 3], raft: { heartbeatIntervalTicks } });
-  harness.campaign(1);
-  harness.stabilize();
-  const term = harness.raft(1).term;
-  harness.isolate(1);
-  const two = harness.raft(2);
-  const three = harness.raft(3);
-  // Node 2 times out first and is ignored by node 3 (in its lease).
-  while (two.role === 'follower') {
-    two.tick();
-    harness.processAll();
-  }
-  harness.stabilize();
-  assert.equal(two.role, 'preCandidate');
+  const { harness, term, two, three } = leaderDiesAndNodeTwoStands(heartbeatIntervalTicks);
   // Node 3's own timer fires before node 2 asks again: it asks node 2, which grants (its log is no longer).
   while (three.role === 'follower') {
     three.tick();
