@@ -23,7 +23,8 @@
 //   storage.save (the fsync'd LevelDB batch); acknowledgements stepped while the leader wrote. Also
 //   reported per round: the leader's event-loop delay (max and p99; a compaction that serialised
 //   the machine on the loop showed here as a stall) and the log's snapshot index at the end.
-// `--profile DIR`: the nodes write V8 CPU profiles (--cpu-prof) into DIR, stopped with SIGTERM at the end.
+// `--profile DIR`: the node processes write V8 CPU profiles (--cpu-prof) into DIR, stopped with SIGTERM at the end
+//   (with --in-process, the followers; profile the leader by starting this script with node --cpu-prof).
 // `--secret`: the nodes run with --cluster-secret and the writers sign each propose as a member
 // does (src/auth/cluster.ts), to measure what signed cluster traffic costs (compare in turns).
 import { randomUUID } from 'node:crypto';
@@ -232,6 +233,8 @@ function printRound(label: string, result: Awaited<ReturnType<typeof appendRound
 
 /** `--in-process`: this process is n1 and leads; n2 and n3 are node processes. */
 async function inProcessMain(): Promise<void> {
+  // The followers inherit this environment; profile the leader (this process) with node --cpu-prof.
+  if (profileDir !== null) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}`;
   const dir = tempDir('bench-cluster-here');
   const ports = [await freePort(), await freePort(), await freePort()];
   const peersOf = (i: number) => ports.flatMap((port, j) => (j === i ? [] : [`n${j + 1}@127.0.0.1:${port}`]));
@@ -261,6 +264,7 @@ async function inProcessMain(): Promise<void> {
       process.stdout.write(`median, ${label}: ${median(list.map((r) => r.perS)).toFixed(0)}/s, commit p50 ${median(list.map((r) => r.p50)).toFixed(2)} ms, p95 ${median(list.map((r) => r.p95)).toFixed(2)} ms, p99 ${median(list.map((r) => r.p99)).toFixed(2)} ms; CPU per append leader ${median(list.map((r) => r.leaderUsPerAppend)).toFixed(0)} us, follower ${median(list.map((r) => r.followerUsPerAppend)).toFixed(0)} us; leader loop delay max ${Math.max(...list.map((r) => r.loopMaxMs)).toFixed(1)} ms\n`);
     }
   } finally {
+    if (profileDir !== null) await Promise.all(followers.map((node) => node.process?.stop('SIGTERM')));
     await stopAll(followers);
     await here.close();
   }

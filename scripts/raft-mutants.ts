@@ -313,6 +313,34 @@ export const mutants: readonly Mutant[] = [
     replace: "    if (message.type === 'append' || message.type === 'heartbeat') {\n      if (this.options.checkQuorum || this.options.preVote) this.send(this.message('appendResponse', message.from));",
     breaks: 'a stale leader is told the higher term of a member that moved on (votes are ignored in the lease)',
   },
+  {
+    id: 'pre-vote-never-asked-again',
+    file: 'src/raft/raft.ts',
+    find: "} else if (this.role === 'preCandidate' && !this.grantedPreVoteAsPreCandidate && this.electionElapsedTicks % this.options.heartbeatIntervalTicks === 0) {",
+    replace: "} else if (this.role === 'preCandidate' && !this.grantedPreVoteAsPreCandidate && this.electionElapsedTicks % this.options.heartbeatIntervalTicks === 0 && this.term < 0) {",
+    breaks: 'a pre-candidate asks an unanswered voter again every heartbeat interval (one that ignored it in its lease grants once the lease ran out)',
+  },
+  {
+    id: 'pre-vote-asked-again-of-refusers',
+    file: 'src/raft/election.ts',
+    find: 'if (voter !== raft.id && !raft.votes.has(voter)) requestVote(',
+    replace: 'if (voter !== raft.id && raft.votes.get(voter) !== true) requestVote(',
+    breaks: 'only voters that have not answered are asked again (a refusal stands for the round)',
+  },
+  {
+    id: 'stale-rejection-demotes-pipeline',
+    file: 'src/raft/progress.ts',
+    find: '      if (rejectedIndex <= this.match) return false;',
+    replace: '      if (rejectedIndex < 0) return false;',
+    breaks: 'a rejection of a pipelined append the follower has since caught up past is stale: progress stays (replicate, same match and next)',
+  },
+  {
+    id: 'pre-candidate-that-granted-asks-again',
+    file: 'src/raft/election.ts',
+    find: "if (isPreVote && raft.role === 'preCandidate') raft.grantedPreVoteAsPreCandidate = true;",
+    replace: '',
+    breaks: 'a pre-candidate that granted another\'s pre-vote asks no one again in its round (both would stand, a split vote)',
+  },
 ];
 
 /** The raft files `npm test` runs, cheapest first; a mutant stops at the first that fails. */

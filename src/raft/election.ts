@@ -4,7 +4,7 @@
 import { assert } from '../errors.ts';
 import type { Raft } from './raft.ts';
 import { stepFollower } from './replication.ts';
-import type { Message } from './types.ts';
+import type { Message, NodeId } from './types.ts';
 import { nodeNone } from './types.ts';
 
 /** How far past the applied index a node looks for an unapplied config entry before campaigning. */
@@ -38,10 +38,32 @@ export function campaign(raft: Raft, options: { transfer: boolean; stage: 'preVo
     return;
   }
   for (const voter of raft.config.voters) {
-    if (voter === raft.id) continue;
-    raft.send({
-      ...raft.message(type, voter), term, index: raft.log.lastIndex(), logTerm: raft.log.lastTerm(), transfer: options.transfer,
-    });
+    if (voter !== raft.id) requestVote(raft, type, voter, term, options.transfer);
+  }
+}
+
+/** Ask `voter` for its (pre-)vote in `term` for this node's log. */
+function requestVote(raft: Raft, type: 'preVote' | 'vote', voter: NodeId, term: number, transfer: boolean): void {
+  raft.send({ ...raft.message(type, voter), term, index: raft.log.lastIndex(), logTerm: raft.log.lastTerm(), transfer });
+}
+
+/**
+ * A pre-candidate asks the voters that have not answered again, every heartbeat interval, until
+ * its election timer starts a new round. A pre-vote is silently ignored by a voter that heard a
+ * leader within the minimum election timeout (thesis §4.2.3), and after a leader dies the
+ * survivors' timers drift apart (late ticks on a loaded machine, a last heartbeat heard at
+ * different times): the first to time out was ignored by the other, and waited a whole new
+ * randomized timeout, often past the other's own, before asking again. Asked again, the other
+ * grants once its lease has run out. Asking again is safe: a pre-vote changes no one's term or
+ * vote, and the pre-candidate's log and term are those of its first request. A pre-candidate
+ * that has granted another's pre-vote in this round asks no one again: asked while it is a
+ * pre-candidate too, the other would grant it back, both would stand in the next term, and the
+ * split vote would cost an election timeout (the other wins alone: its vote request is granted).
+ */
+export function reaskPreVotes(raft: Raft): void {
+  assert(raft.role === 'preCandidate', 'only a pre-candidate asks again');
+  for (const voter of raft.config.voters) {
+    if (voter !== raft.id && !raft.votes.has(voter)) requestVote(raft, 'preVote', voter, raft.term + 1, false);
   }
 }
 
@@ -72,6 +94,7 @@ export function handleVoteRequest(raft: Raft, request: Message): void {
   if (canVote && raft.log.isUpToDate(request.index, request.logTerm)) {
     // A granted pre-vote answers with the asked-for term so the pre-candidate counts it.
     raft.send({ ...raft.message(responseType, request.from), term: request.term });
+    if (isPreVote && raft.role === 'preCandidate') raft.grantedPreVoteAsPreCandidate = true;
     if (!isPreVote) {
       assert(request.term === raft.term, 'a real vote is cast in the current term');
       raft.vote = request.from;

@@ -6,7 +6,7 @@
 import { assert } from '../errors.ts';
 import { RaftLog } from './log.ts';
 import type { Progress } from './progress.ts';
-import { campaign, handleVoteRequest, hasUnappliedConfigChange, isPromotable, stepCandidate } from './election.ts';
+import { campaign, handleVoteRequest, hasUnappliedConfigChange, isPromotable, reaskPreVotes, stepCandidate } from './election.ts';
 import { broadcastAppend, maybeCommit, stepFollower, stepLeader, tickLeader } from './replication.ts';
 import { leaseTicks, ReadTracker } from './reads.ts';
 import { applyConfigChange, resetProgress } from './membership.ts';
@@ -41,6 +41,8 @@ export class Raft {
   leaderTicks = 0;
   /** This leader sent TimeoutNow in its term: the target may win without waiting out leases. */
   transferStarted = false;
+  /** Pre-candidate: it granted another pre-candidate's pre-vote in this round, so it asks no one again (reaskPreVotes). */
+  grantedPreVoteAsPreCandidate = false;
   /** Leader: a quorum answered within the last election timeout (checked as check-quorum does, with or without it). */
   leaderQuorumHeard = false;
   /**
@@ -137,6 +139,7 @@ export class Raft {
     // Pre-vote asks for the next term without taking it: a partitioned node does not inflate terms.
     this.votes.clear();
     this.resetElectionTimer();
+    this.grantedPreVoteAsPreCandidate = false;
     this.role = 'preCandidate';
     this.lead = nodeNone;
   }
@@ -182,6 +185,8 @@ export class Raft {
       this.electionElapsedTicks = 0;
       this.leaseAfterBoot = false;
       if (isPromotable(this) && !hasUnappliedConfigChange(this)) campaign(this, { transfer: false, stage: 'preVote' });
+    } else if (this.role === 'preCandidate' && !this.grantedPreVoteAsPreCandidate && this.electionElapsedTicks % this.options.heartbeatIntervalTicks === 0) {
+      reaskPreVotes(this);
     }
   }
 

@@ -1,6 +1,7 @@
 // Election scenarios, each named after the sentence of the Raft paper or thesis it proves.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Raft } from '../../src/raft/raft.ts';
 import { emptyMessage } from '../../src/raft/types.ts';
 import { Harness } from './harness.ts';
 
@@ -174,4 +175,101 @@ test('a proposal to a follower is refused with the leader as a hint', () => {
   const harness = new Harness({ voters: [1, 2, 3] });
   harness.campaign(1);
   assert.deepEqual(harness.raft(2).propose('{}'), { accepted: false, reason: 'notLeader', leaderHint: 1 });
+});
+
+/**
+ * Node 1 leads, then dies; node 2 times out first and asks for pre-votes, and node 3, whose ticks
+ * are late (a loaded machine), still counts itself in the dead leader's lease and ignores it.
+ */
+function leaderDiesAndNodeTwoStands(heartbeatIntervalTicks: number): { harness: Harness; term: number; two: Raft; three: Raft } {
+  const harness = new Harness({ voters: [1, 2, 3], raft: { heartbeatIntervalTicks } });
+  harness.campaign(1);
+  harness.stabilize();
+  const term = harness.raft(1).term;
+  harness.isolate(1);
+  const two = harness.raft(2);
+  const three = harness.raft(3);
+  while (two.role === 'follower') {
+    two.tick();
+    harness.processAll();
+  }
+  harness.stabilize();
+  assert.equal(two.role, 'preCandidate', 'node 3 ignored the pre-vote: no answer came');
+  assert.equal(three.lead, 1);
+  assert.equal(three.term, term);
+  return { harness, term, two, three };
+}
+
+test('a pre-candidate asks a voter that ignored it (in its leader lease) again every heartbeat interval, and wins once that lease ran out, before its own timer starts a new round', () => {
+  const heartbeatIntervalTicks = 3;
+  const { harness, term, two, three } = leaderDiesAndNodeTwoStands(heartbeatIntervalTicks);
+  const asked = () => harness.sent.filter((sent) => sent.type === 'preVote' && sent.from === 2 && sent.to === 3).length;
+  assert.equal(asked(), 1);
+  // Ticks short of a heartbeat interval ask no one again.
+  for (let tick = 1; tick < heartbeatIntervalTicks; tick++) two.tick();
+  harness.stabilize();
+  assert.equal(asked(), 1);
+  // Node 3's lease runs out (its own election timer has not fired: it does not campaign).
+  three.electionElapsedTicks = three.options.electionTimeoutTicks;
+  assert.ok(three.electionElapsedTicks < three.randomizedElectionTimeoutTicks);
+  assert.ok(two.electionElapsedTicks + 1 < two.randomizedElectionTimeoutTicks, 'node 2\'s next tick is not its election timeout');
+  two.tick();
+  harness.stabilize();
+  assert.equal(asked(), 2, 'asked again at the heartbeat interval');
+  assert.equal(two.role, 'leader');
+  assert.equal(two.term, term + 1);
+  assert.equal(three.lead, 2);
+});
+
+test('a pre-candidate does not ask again a voter that refused it (a longer log), only the one that has not answered', () => {
+  const harness = new Harness({ voters: [1, 2, 3], raft: { heartbeatIntervalTicks: 1 } });
+  harness.campaign(1);
+  // Node 2 misses an entry that node 3 holds, then the leader dies: node 3 refuses node 2's pre-vote.
+  harness.isolate(2);
+  harness.put(1, 'k', 'v');
+  harness.stabilize();
+  harness.heal();
+  harness.isolate(1);
+  const two = harness.raft(2);
+  assert.ok(two.log.lastIndex() < harness.raft(3).log.lastIndex());
+  harness.raft(3).electionElapsedTicks = harness.raft(3).options.electionTimeoutTicks; // out of its lease, its timer not fired
+  while (two.role === 'follower') {
+    two.tick();
+    harness.processAll();
+  }
+  harness.stabilize();
+  assert.equal(two.role, 'preCandidate');
+  assert.equal(two.votes.get(3), false, 'node 3 refused');
+  const sentBefore = harness.sent.length;
+  two.tick();
+  harness.stabilize();
+  const asked = harness.sent.slice(sentBefore).filter((sent) => sent.type === 'preVote').map((sent) => sent.to);
+  assert.deepEqual(asked, [1], 'only the dead leader, which never answered, is asked again');
+  assert.equal(two.role, 'preCandidate');
+});
+
+test('a pre-candidate that granted another pre-candidate\'s pre-vote asks no one again in its round: the other wins alone, no split vote', () => {
+  const heartbeatIntervalTicks = 2;
+  const { harness, term, two, three } = leaderDiesAndNodeTwoStands(heartbeatIntervalTicks);
+  // Node 3's own timer fires before node 2 asks again: it asks node 2, which grants (its log is no longer).
+  while (three.role === 'follower') {
+    three.tick();
+    harness.processAll();
+  }
+  assert.equal(three.role, 'preCandidate');
+  const toTwo = harness.queue.filter((message) => message.type === 'preVote' && message.to === 2);
+  harness.queue = harness.queue.filter((message) => !toTwo.includes(message));
+  for (const message of toTwo) two.step(message);
+  harness.process(2);
+  assert.equal(two.role, 'preCandidate');
+  // Node 2's heartbeat interval comes before node 3's answers are delivered: it asks no one again.
+  const sentBefore = harness.sent.length;
+  while (two.electionElapsedTicks % heartbeatIntervalTicks !== heartbeatIntervalTicks - 1) two.tick();
+  two.tick();
+  harness.process(2);
+  assert.deepEqual(harness.sent.slice(sentBefore).filter((sent) => sent.type === 'preVote'), [], 'node 2 asked no one again');
+  harness.stabilize();
+  assert.equal(three.role, 'leader');
+  assert.equal(three.term, term + 1, 'won in the first term asked for: no split vote');
+  assert.equal(two.lead, 3);
 });

@@ -243,3 +243,41 @@ test('pipelined appends that reach a follower out of order, answered out of orde
   assert.equal(harness.raft(1).progress.get(2)?.state, 'replicate', 'back to pipelining once the follower agrees');
   for (let i = 0; i < 3; i++) assert.equal(harness.node(2).machine.get(`k${i}`), `v${i}`);
 });
+
+test('pipelined appends whose first is lost: the later ones are rejected, the leader probes from the follower\'s match and resends; a rejection that arrives again after it caught up changes nothing', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  harness.stabilize();
+  const leader = harness.raft(1);
+  for (let i = 0; i < 3; i++) {
+    harness.put(1, `k${i}`, `v${i}`);
+    harness.process(1);
+  }
+  const appends = harness.queue.filter((message) => message.to === 2 && message.type === 'append' && message.entries.length > 0);
+  assert.equal(appends.length, 3, 'three appends in flight to node 2');
+  assert.equal(leader.progress.get(2)?.next, leader.log.lastIndex() + 1, 'optimistic: next is past everything sent');
+  harness.queue = harness.queue.filter((message) => !appends.includes(message));
+  // The first is lost; the other two reach node 2 and are rejected (their previous entry is missing).
+  for (const message of appends.slice(1)) harness.raft(2).step(message);
+  harness.process(2);
+  const rejections = harness.queue.filter((message) => message.from === 2 && message.type === 'appendResponse');
+  assert.deepEqual(rejections.map((message) => message.reject), [true, true]);
+  harness.queue = harness.queue.filter((message) => !rejections.includes(message));
+  const match = leader.progress.get(2)!.match;
+  leader.step(rejections[0]!);
+  assert.equal(leader.progress.get(2)?.state, 'probe');
+  assert.equal(leader.progress.get(2)?.next, match + 1, 'back to the follower\'s match');
+  harness.process(1);
+  const probe = harness.queue.find((message) => message.to === 2 && message.type === 'append');
+  assert.equal(probe?.index, match, 'the probe resends from the follower\'s match');
+  harness.stabilize();
+  assert.equal(harness.raft(2).log.lastIndex(), leader.log.lastIndex());
+  assert.equal(leader.progress.get(2)?.state, 'replicate');
+  // The second rejection, late (or duplicated by the transport), is stale: progress stays.
+  const progress = { match: leader.progress.get(2)!.match, next: leader.progress.get(2)!.next };
+  leader.step(rejections[1]!);
+  assert.equal(leader.progress.get(2)?.state, 'replicate');
+  assert.deepEqual({ match: leader.progress.get(2)!.match, next: leader.progress.get(2)!.next }, progress);
+  harness.tick(1); // a heartbeat carries the commit index
+  for (let i = 0; i < 3; i++) assert.equal(harness.node(2).machine.get(`k${i}`), `v${i}`);
+});
