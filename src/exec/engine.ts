@@ -418,11 +418,12 @@ class IsolateEngine implements Engine {
   private async runIn(prepared: PreparedContext, request: RunRequest, code: Settled<PreparedSource>, memoryMb: number, ticket: Ticket): Promise<RunOutcome> {
     this.routeConsole(prepared, request);
     const stateless = request.stateful === undefined;
-    // A stateless run's isolate gets its heap reading and next context with the settle call.
+    // A stateless run's isolate gets its heap reading and next context with the settle call
+    // while other runs wait (they will want it soon), else after the reply (pool.release).
     const run = new Run({
       prepared, request, memoryMb, now: this.clock, sources: this.sources, code, lane: ticket, capabilities: this.capabilities, modules: this.modules, wasm: this.wasm,
       onEffectError: (error) => this.logger?.error({ err: error }, 'a fetch/fs call of the sandbox failed in the host'),
-      ...(stateless ? { onSettleSent: () => this.pool.sendSuccessor(prepared) } : {}),
+      ...(stateless ? { onSettleSent: () => { if (this.queue.size > 0 || this.preparing.size > 0) this.pool.sendSuccessor(prepared); } } : {}),
     });
     const { outcome, clean } = await this.execute(run, prepared, request);
     if (run.abandoned) this.noteAbandoned(run, prepared.isolate);

@@ -560,7 +560,9 @@ export class IsolatePool {
   /**
    * Sends the heap reading and the next context of a stateless run's isolate now, while the run
    * finishes: called right after the run's settle call, they share its thread wake, and `release`
-   * uses them. (A run that goes on, with timers, gets a fresh heap reading at release.)
+   * uses them. (A run that goes on, with timers, gets a fresh heap reading at release.) The engine
+   * sends it only while runs wait for a lane: then the context is wanted soon and the wake is
+   * worth sharing; otherwise `release` asks for it after the reply.
    */
   sendSuccessor(prepared: PreparedContext): void {
     assert(prepared.successor === null, 'one successor per context');
@@ -570,12 +572,29 @@ export class IsolatePool {
   /**
    * Gives back the isolate of a run that ended cleanly; anything in doubt must be disposed instead.
    * `heapChanged`: user code ran after the successor was sent, so its heap reading is stale.
+   * Without a successor sent (no run was waiting: engine.ts, `runIn`), the next context is asked
+   * for in a later turn of the event loop, after the turn that answers the run's caller: made
+   * now, its ≈ 0.5 ms of the isolate's thread took a core from the reply and its client
+   * (bench/RESULTS.md, "The next context after the reply").
    */
   release(prepared: PreparedContext, memoryMb: number, heapChanged = false): void {
     this.handedOut.delete(prepared);
     prepared.route.sink = null;
     prepared.context.release();
     prepared.control?.release();
+    if (prepared.successor !== null) return this.giveBack(prepared, memoryMb, heapChanged);
+    const later = new Promise<void>((resolve) => {
+      setImmediate(() => {
+        this.giveBack(prepared, memoryMb, heapChanged);
+        resolve();
+      });
+    });
+    this.returning.add(later);
+    void later.then(() => { this.returning.delete(later); });
+  }
+
+  /** The released isolate back to the pool with its next context, or disposed (`release`). */
+  private giveBack(prepared: PreparedContext, memoryMb: number, heapChanged: boolean): void {
     const { isolate } = prepared;
     if (isolate.isDisposed) return;
     if (!this.hasRoom(memoryMb)) {
