@@ -394,7 +394,10 @@ class IsolateEngine implements Engine {
       .finally(() => {
         this.running--;
         assert(this.running >= 0, 'running count never negative');
-        if (this.running === 0) this.onIdle?.();
+        if (this.running === 0) {
+          this.threadNice.idle();
+          this.onIdle?.();
+        }
         ticket.end();
       });
   }

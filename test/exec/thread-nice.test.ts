@@ -165,3 +165,29 @@ test('only isolate threads are lowered: a busy thread of another kind named "Mai
     await worker.terminate();
   }
 });
+
+test('idle: a look armed for a run that ended short is cancelled (no timer wake of the event loop per short run)', async () => {
+  let asked = 0;
+  let runningMs = 1;
+  const nice = new ThreadNice(source(() => { asked++; return runningMs; }));
+  /** Resolves after the look armed at lookAfterMs would have come (Node runs timers in order of expiry). */
+  const pastLook = () => new Promise((resolve) => setTimeout(resolve, lookAfterMs + 5));
+  try {
+    nice.start(); // a run started: a look is armed for when it may have used lookAfterMs
+    await pastLook();
+    assert.ok(asked >= 1, 'without idle the armed look comes');
+    nice.wake();
+    runningMs = 0;
+    const before = asked;
+    nice.idle(); // the engine's last run ended
+    await pastLook();
+    assert.equal(asked, before, 'no look after idle');
+    assert.equal(nice.looks, 0);
+    runningMs = 1;
+    nice.wake(); // the next run arms it again
+    await pastLook();
+    assert.ok(asked > before, 'the next run is looked at again');
+  } finally {
+    await nice.stop();
+  }
+});
