@@ -13,7 +13,8 @@
 // held their lanes past 20 ms waiting for a core, the looks lowered their threads, and the
 // server finished 12–27 % fewer `1+1` at 400/s than with the 500 ms rule. No look is made
 // while no run has used `lookAfterMs`: a stream of `1+1` costs one timer per run that starts
-// while none is armed and a read of the runs' CPU times, no /proc read.
+// while none is armed (cancelled when the engine's last run ends, so it seldom fires: `idle`)
+// and a read of the runs' CPU times, no /proc read.
 // Isolate threads are told apart by name: our isolated-vm patch names them `ivm-isolate`
 // (isolateThreadName). A lowered thread gets its priority back at the first look that finds
 // it asleep, or when no run has used `lookAfterMs` of CPU any more. While an isolate is stuck
