@@ -2,7 +2,7 @@
 // one `POST /api/exec {code, wait_ms}` at a time goes to A, then B, then A… (the order flips each
 // pair), so every pair of samples meets the same machine. On a machine shared with other work,
 // where runs of a minute each see different loads, the ratio of the two medians stays readable.
-//   node bench/interleave.ts --a /path/to/checkout-A [--b /path/to/checkout-B] [--requests 2000]
+//   node bench/interleave.ts --a /path/to/checkout-A [--b /path/to/checkout-B] [--requests 2000] [--gap-ms 0]
 // --b defaults to this checkout. Each checkout needs its node_modules (a symlink is enough).
 // --session NAME (stateful servers, --server-args=""): every run continues that session, so each
 // resumes the live context its previous run left and saves a heap and a session entry.
@@ -21,11 +21,17 @@ import { mainThreadCpuS, processCpuS, repoRoot } from './lib/processes.ts';
 import { snippets } from './lib/snippets.ts';
 import { summarize } from './lib/stats.ts';
 
-const { values } = parseArgs({ options: { a: { type: 'string' }, b: { type: 'string' }, requests: { type: 'string' }, 'server-args': { type: 'string' }, session: { type: 'string' } }, strict: true });
+const { values } = parseArgs({ options: { a: { type: 'string' }, b: { type: 'string' }, requests: { type: 'string' }, 'server-args': { type: 'string' }, session: { type: 'string' }, 'gap-ms': { type: 'string' } }, strict: true });
 if (values.a === undefined) throw new Error('usage: node bench/interleave.ts --a CHECKOUT [--b CHECKOUT] [--requests N] [--server-args="…"]');
 const requests = numberArg('requests', values.requests, 2000, 10);
 const serverArgs = (values['server-args'] ?? '--stateless').split(' ').filter((arg) => arg !== '');
 const startTimeoutMs = 60_000;
+/**
+ * --gap-ms: a pause after every request, so that what a server does after its answer (the next
+ * context, the record's write) is over before either server's next request, as at a low rate.
+ * 0 (back to back): that work overlaps the other server's request and is charged to it.
+ */
+const gapMs = numberArg('gap-ms', values['gap-ms'], 0, 0);
 
 interface Started { baseUrl: string; pid: number; stop: () => void }
 
@@ -80,7 +86,10 @@ try {
   before.B = spent(servers.B.pid);
   for (let index = 0; index < requests; index++) {
     const order = index % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const);
-    for (const side of order) samples[side].push(await timed(clients[side], index));
+    for (const side of order) {
+      samples[side].push(await timed(clients[side], index));
+      if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+    }
   }
   after.A = spent(servers.A.pid);
   after.B = spent(servers.B.pid);
