@@ -166,6 +166,17 @@ function wrappedOf(answer: WrapAnswer): Promise<string> {
   return wrapped;
 }
 
+type PrepareAnswer = Extract<SourceAnswer, { code: string }>;
+
+/** The answer with the strings the worker left out because this thread has them (source-worker.ts, `lean`). */
+function withSameStrings(answer: PrepareAnswer, input: string): PrepareAnswer {
+  const same = answer.same;
+  if (same === undefined) return answer;
+  const code = same.code ? input : answer.code;
+  const strip = answer.strip === null || same.strip === null ? answer.strip : { ...answer.strip, value: same.strip === 'input' ? input : code };
+  return { ...answer, code, strip };
+}
+
 /** Beside this file: source-worker.ts when run from src, source-worker.js in the built package. */
 const sourceWorkerUrl = new URL(`./source-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
@@ -210,9 +221,10 @@ export class SourcePrep {
     const known = importKey === null ? undefined : this.importing.get(importKey);
     if (known !== undefined) return { code: known.code, wrapped: known.wrap === null ? null : wrappedOf(known.wrap), imports: known.imports };
     const input = stripped ?? code;
-    return this.laneOf(input).ask({ op: 'prepare', code: input, stripped: stripped !== undefined, globalize }).then((answer) => {
-      if (!answer.ok) throw errorOf(answer);
-      assert('code' in answer, 'a prepare ask gets a prepare answer');
+    return this.laneOf(input).ask({ op: 'prepare', code: input, stripped: stripped !== undefined, globalize }).then((leanAnswer) => {
+      if (!leanAnswer.ok) throw errorOf(leanAnswer);
+      assert('code' in leanAnswer, 'a prepare ask gets a prepare answer');
+      const answer = withSameStrings(leanAnswer, input);
       if (answer.strip !== null && answer.strip.cacheable) rememberStrip(code, answer.strip.value);
       // A rewrite that failed for a reason of ours (not the code's) is not kept: it may not recur.
       const keep = answer.wrap === null || answer.wrap.ok || answer.wrap.sourceError;
