@@ -29,7 +29,7 @@ export type WrapAnswer = { ok: true; value: string } | SourceFailure;
  */
 export interface SameStrings { code: boolean; strip: 'input' | 'code' | null }
 export type SourceAnswer =
-  | { id: number; ok: true; code: string; strip: { value: string; cacheable: boolean } | null; wrap: WrapAnswer | null; imports: ImportRequest[]; same?: SameStrings }
+  | { id: number; ok: true; code: string; strip: { value: string; cacheable: boolean } | null; wrap: WrapAnswer | null; imports: ImportRequest[]; awaits: boolean; same?: SameStrings }
   | { id: number; ok: true; wrapped: string }
   | ({ id: number } & SourceFailure);
 
@@ -89,7 +89,8 @@ function prepare(ask: Extract<SourceAsk, { op: 'prepare' }>): SourceAnswer {
       // Code swc cannot parse runs as written: V8 reports its error.
     }
   }
-  return { id: ask.id, ok: true, code, strip, wrap, imports };
+  // `awaits`: the word's scan done here, not again on the main thread by the run (run.ts).
+  return { id: ask.id, ok: true, code, strip, wrap, imports, awaits: mayAwait.test(code) };
 }
 
 /**

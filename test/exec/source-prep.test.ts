@@ -135,7 +135,7 @@ describe('source preparation', () => {
 
   test('strings the main thread has are not sent back, and come out the same as before', async () => {
     const plain = 'const p = 6 * 7;\np';
-    const answer = { id: 1, ok: true as const, code: plain, strip: { value: plain, cacheable: true }, wrap: null, imports: [] };
+    const answer = { id: 1, ok: true as const, code: plain, strip: { value: plain, cacheable: true }, wrap: null, imports: [], awaits: false };
     assert.deepEqual(lean({ ...answer, code: plain.slice(0) }, plain), { ...answer, code: '', strip: { value: '', cacheable: true }, same: { code: true, strip: 'input' } });
     const typed = 'const t: number = 6;\nt';
     const sameOf = (leaned: SourceAnswer) => 'code' in leaned ? leaned.same : undefined;
@@ -157,6 +157,8 @@ describe('source preparation', () => {
       assert.equal((await sources.prepare(input, globalize)).code, expected, 'the same from the caches');
     }
     assert.equal((await sources.prepare('const r: number = 6;\nr', true)).code, 'var   r         = 6;\nr', "the strip kept was the typed code's strip");
+    // Whether the code has the word await comes with the answer: the run does not scan it again.
+    assert.deepEqual([(await sources.prepare('const a = 1;\na', false)).awaits, (await sources.prepare('async function f() { await 1 }\nf', false)).awaits], [false, true]);
   });
 
   test('inputs past the caches go to a lane of their own, whose worker closes when idle', async () => {
