@@ -7,7 +7,7 @@
 // not swamped by the machine's other load. "1 unknown key" is a small body refused the same way:
 // the floor of a refused request (a connection, its headers, a 400, the close); the legal code
 // is run (its CPU includes the run's).
-//   node bench/body-cost.ts [--bursts 10] [--rounds 3] [checkout …]   (default: this checkout)
+//   node bench/body-cost.ts [--bursts 10] [--rounds 3] [--only legal] [checkout …]   (default: this checkout)
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -16,7 +16,7 @@ import { startCheckoutServer } from './lib/checkout-server.ts';
 import { repoRoot } from './lib/processes.ts';
 import { percentile } from './lib/stats.ts';
 
-const { values, positionals } = parseArgs({ options: { bursts: { type: 'string' }, rounds: { type: 'string' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({ options: { bursts: { type: 'string' }, rounds: { type: 'string' }, only: { type: 'string' } }, allowPositionals: true });
 const bursts = numberArg('bursts', values.bursts, 10, 1);
 const rounds = numberArg('rounds', values.rounds, 3, 1);
 const checkouts = positionals.length > 0 ? positionals : [repoRoot];
@@ -45,6 +45,7 @@ const servers = await Promise.all(checkouts.map(startCheckoutServer));
 console.log(`# server CPU ms per body, ${bursts} bursts of 8 per round, median of ${rounds} rounds in turns; load average ${os.loadavg()[0]!.toFixed(1)}`);
 try {
   for (const [name, body] of Object.entries(bodies)) {
+    if (values.only !== undefined && !name.includes(values.only)) continue;
     const perBody = checkouts.map((): number[] => []);
     const mainPerBody = checkouts.map((): number[] => []);
     const clientPerBody = checkouts.map((): number[] => []);

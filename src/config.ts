@@ -44,6 +44,8 @@ export interface Config {
   executionDbPath: string;
   /** Console output kept across all stored executions, in MiB; past it the oldest finished go. */
   executionOutputMaxMb: number;
+  /** Mi characters of console lines not yet written to the execution database at most (storage/execution-store.ts). */
+  executionUnwrittenOutputMaxMb: number;
   /** False when the path is the default, which several local servers may share (see server.ts). */
   executionDbPathExplicit: boolean;
   sessionDbPathExplicit: boolean;
@@ -98,6 +100,7 @@ const flagSpecs: Record<string, FlagSpec> = {
   'session-db-path': { kind: 'string', help: 'LevelDB path of the session log and tag index (default /tmp/mcp-v8-sessions).' },
   'execution-db-path': { kind: 'string', help: 'LevelDB path of execution records and console output (default /tmp/mcp-v8-executions).' },
   'execution-output-max': { kind: 'int', min: 64, max: 1048576, help: 'Console output kept across all stored executions, in MiB (64-1048576, default 1024); past it the oldest finished executions are deleted with their output.' },
+  'execution-unwritten-output-max-mb': { kind: 'int', min: 1, max: 1024, help: 'Mi characters of console output of running executions held in memory before it is written to the execution database (1-1024, default 64: at most 128 MiB); past it lines are dropped until the writes catch up, and the output says where and how many.' },
   'http-port': { kind: 'int', min: 0, max: 65535, help: 'Serve Streamable HTTP MCP at /mcp and the plain API on this port (0: any free port, logged).' },
   'sse-port': { kind: 'int', min: 0, max: 65535, help: 'Serve the SSE transport (/sse, /message) and the plain API on this port (0: any free port).' },
   'bind-host': { kind: 'string', help: 'Address to listen on (default 127.0.0.1; anything wider is an open code runner).' },
@@ -355,6 +358,7 @@ export function parseConfig(argv: readonly string[], environment: NodeJS.Process
       executionDbPath: stringFlag(raw, 'execution-db-path') ?? '/tmp/mcp-v8-executions',
       executionDbPathExplicit: raw.has('execution-db-path'),
       executionOutputMaxMb: intFlag(raw, 'execution-output-max') ?? 1024,
+      executionUnwrittenOutputMaxMb: intFlag(raw, 'execution-unwritten-output-max-mb') ?? 64, // storage/execution-store.ts, unwrittenCharsMaxDefault
       sessionDbPathExplicit: raw.has('session-db-path'),
       nodeId,
       logLevel: logLevel as Config['logLevel'],

@@ -107,7 +107,7 @@ async function removeOwnPaths(ownPaths: readonly string[], logger: Logger): Prom
 function openExecutionStore(config: Config, logger: Logger, ownPaths: string[]): Promise<ExecutionStore> {
   return openDefaultOrOwn(
     { path: config.executionDbPath, explicit: config.executionDbPathExplicit, what: 'execution database', flag: '--execution-db-path' },
-    (path) => ExecutionStore.open({ path, logger, outputBytesMax: config.executionOutputMaxMb * 1024 * 1024 }),
+    (path) => ExecutionStore.open({ path, logger, outputBytesMax: config.executionOutputMaxMb * 1024 * 1024, unwrittenCharsMax: config.executionUnwrittenOutputMaxMb * 2 ** 20 }),
     logger,
     ownPaths,
   );

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { parseConfig, type Config } from '../src/config.ts';
 import { McpV8Error } from '../src/errors.ts';
+import { unwrittenCharsMaxDefault } from '../src/storage/execution-store.ts';
 
 function config(argv: string[], environment: NodeJS.ProcessEnv = {}): Config {
   const parsed = parseConfig(argv, environment);
@@ -44,6 +45,10 @@ describe('flags', () => {
     rejects(['--http-port', '70000'], /--http-port must be from 0 to 65535/);
     assert.equal(config(['--execution-output-max', '64']).executionOutputMaxMb, 64);
     rejects(['--execution-output-max', '63'], /--execution-output-max must be from 64 to 1048576, got 63/);
+    assert.equal(config([]).executionUnwrittenOutputMaxMb * 2 ** 20, unwrittenCharsMaxDefault, "the store's own default");
+    assert.equal(config(['--execution-unwritten-output-max-mb', '8']).executionUnwrittenOutputMaxMb, 8);
+    rejects(['--execution-unwritten-output-max-mb', '0'], /--execution-unwritten-output-max-mb must be from 1 to 1024, got 0/);
+    rejects(['--execution-unwritten-output-max-mb', '2048'], /--execution-unwritten-output-max-mb must be from 1 to 1024, got 2048/);
   });
 
   test('conflicts name both flags', () => {

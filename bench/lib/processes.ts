@@ -22,6 +22,8 @@ export interface SpawnOptions {
   nodeArgs?: readonly string[];
   /** Extra server flags, e.g. ['--max-concurrent-executions', '4']. */
   serverArgs?: readonly string[];
+  /** Another checkout's server (its src/cli.ts, run by this Node), for builds compared in turns. */
+  root?: string;
 }
 
 export interface Child {
@@ -39,7 +41,7 @@ export function childCommand(options: SpawnOptions, dataDir: string): string[] {
   const storage = options.mode === 'stateless'
     ? ['--stateless']
     : ['--directory-path', join(dataDir, 'heaps'), '--session-db-path', join(dataDir, 'sessions')];
-  return [...node, join(repoRoot, 'src', 'cli.ts'), ...storage, '--http-port', '0',
+  return [...node, join(options.root ?? repoRoot, 'src', 'cli.ts'), ...storage, '--http-port', '0',
     '--execution-db-path', join(dataDir, 'executions'), ...(options.serverArgs ?? [])];
 }
 
@@ -48,7 +50,7 @@ const listeningLine = /"port":(\d+)[^\n]*"msg":"[^"]*listening"/;
 export function spawnTarget(options: SpawnOptions): Promise<Child> {
   const dataDir = mkdtempSync(join(tmpdir(), `mcp-v8-load-${options.target}-`));
   const args = childCommand(options, dataDir);
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: repoRoot });
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: options.root ?? repoRoot });
   let stderr = '';
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code ?? -1)));
   const cleanup = () => rmSync(dataDir, { recursive: true, force: true });

@@ -14,8 +14,8 @@ import type { PolicyCapabilities } from '../policy/capabilities.ts';
 import { linkImports } from './module-link.ts';
 import { journaling, replaying, type ModuleJournal, type ModuleLoader } from './modules.ts';
 import { replayHistory, type ReplayHost } from './replay.ts';
-import { type PreparedSource, SourcePrep } from './source-prep.ts';
-import { mayAwait, originOf } from './top-level-await.ts';
+import { type PreparedSource, SourcePrep, awaitsIn } from './source-prep.ts';
+import { originOf } from './top-level-await.ts';
 import type { Ticket } from './scheduler.ts';
 import { SourceError } from './typescript.ts';
 import type { CheckpointStart, DeterminismRecord, ReplayStep, RunModules, RunOutcome, RunRequest } from './types.ts';
@@ -59,8 +59,8 @@ export const checkpointRunsEvery = 32;
 const oneCallSourceUrl = '\n//# sourceURL=main.js';
 
 /** Code that needs nothing before it runs (no import, no top-level await rewrite): one call can run it. */
-function runsInOneCall({ code, wrapped, imports }: PreparedSource): boolean {
-  return wrapped === null && imports.length === 0 && !mayAwait.test(code);
+function runsInOneCall(prepared: PreparedSource): boolean {
+  return prepared.wrapped === null && prepared.imports.length === 0 && !awaitsIn(prepared);
 }
 const awaitRequired = /await is only valid|Cannot use import statement|Unexpected reserved word/;
 export const scriptFilename = 'main.js';
@@ -371,7 +371,8 @@ export class Run {
    * cannot contain top-level await is compiled and run in one call, sent right after the attach
    * call of a fresh context: one thread wake for both.
    */
-  private async evaluate({ code, wrapped, imports }: PreparedSource, attaching: Promise<ControlFunction> | null): Promise<ivm.Reference<unknown>> {
+  private async evaluate(prepared: PreparedSource, attaching: Promise<ControlFunction> | null): Promise<ivm.Reference<unknown>> {
+    const { code, wrapped, imports } = prepared;
     if (imports.length > 0) {
       if (attaching !== null) await attaching;
       attaching = null;
@@ -383,7 +384,7 @@ export class Run {
       await linkImports(this.prepared.isolate, this.prepared.context, imports, journaling(this.modules, journal), () => { this.left.source = code; });
       this.checkDeadline();
     }
-    if (wrapped === null && !mayAwait.test(code)) {
+    if (wrapped === null && !awaitsIn(prepared)) {
       const source = catchThrown(code);
       this.left.source = source;
       this.checkDeadline();

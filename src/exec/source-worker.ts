@@ -22,8 +22,14 @@ export type SourceAsk =
 /** A failure: a SourceError (the code's own fault, its text for the user) or ours. */
 export interface SourceFailure { ok: false; sourceError: boolean; message: string }
 export type WrapAnswer = { ok: true; value: string } | SourceFailure;
+/**
+ * `same`: which of `code` and `strip.value` are sent empty because they equal the ask's code
+ * ('input') or, for the strip, the answer's `code` ('code'): the main thread has that string
+ * already (see `lean`).
+ */
+export interface SameStrings { code: boolean; strip: 'input' | 'code' | null }
 export type SourceAnswer =
-  | { id: number; ok: true; code: string; strip: { value: string; cacheable: boolean } | null; wrap: WrapAnswer | null; imports: ImportRequest[] }
+  | { id: number; ok: true; code: string; strip: { value: string; cacheable: boolean } | null; wrap: WrapAnswer | null; imports: ImportRequest[]; awaits: boolean; same?: SameStrings }
   | { id: number; ok: true; wrapped: string }
   | ({ id: number } & SourceFailure);
 
@@ -83,11 +89,26 @@ function prepare(ask: Extract<SourceAsk, { op: 'prepare' }>): SourceAnswer {
       // Code swc cannot parse runs as written: V8 reports its error.
     }
   }
-  return { id: ask.id, ok: true, code, strip, wrap, imports };
+  // `awaits`: the word's scan done here, not again on the main thread by the run (run.ts).
+  return { id: ask.id, ok: true, code, strip, wrap, imports, awaits: mayAwait.test(code) };
+}
+
+/**
+ * Strings of the answer the main thread already has are sent empty (`same`): a legal
+ * 1,000,000-character code of plain JavaScript came back twice (as `code` and as its strip), each
+ * copied in on the main thread (≈ 1 ms with the page faults of a fresh 1 MB string) that every
+ * other request waits for (issue 18). Compared here, off the main thread.
+ */
+export function lean(answer: SourceAnswer, input: string): SourceAnswer {
+  if (!answer.ok || !('code' in answer)) return answer;
+  const code = answer.code === input;
+  const strip = answer.strip === null ? null : answer.strip.value === input ? 'input' : answer.strip.value === answer.code ? 'code' : null;
+  if (!code && strip === null) return answer;
+  return { ...answer, code: code ? '' : answer.code, strip: answer.strip === null || strip === null ? answer.strip : { ...answer.strip, value: '' }, same: { code, strip } };
 }
 
 function answer(ask: SourceAsk): SourceAnswer {
-  if (ask.op === 'prepare') return prepare(ask);
+  if (ask.op === 'prepare') return lean(prepare(ask), ask.code);
   try {
     return { id: ask.id, ok: true, wrapped: wrapTopLevelAwait(ask.code) };
   } catch (error) {

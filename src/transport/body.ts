@@ -43,7 +43,13 @@ function stopReading(request: IncomingMessage): void {
  * the chunks arrive and refuses the body past `bodyStringsMax` at once. A refused body's rest is
  * not read (stopReading).
  */
-export function readBody(request: IncomingMessage, bodyBytesMax: number, strings: StringCounter | null = null): Promise<Buffer> {
+export async function readBody(request: IncomingMessage, bodyBytesMax: number, strings: StringCounter | null = null): Promise<Buffer> {
+  const chunks = await readChunks(request, bodyBytesMax, strings);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/** The body's chunks as they came (readBody, which joins them). */
+function readChunks(request: IncomingMessage, bodyBytesMax: number, strings: StringCounter | null): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -61,7 +67,7 @@ export function readBody(request: IncomingMessage, bodyBytesMax: number, strings
     };
     const onEnd = () => {
       cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
+      resolve(chunks);
     };
     const onError = (error: Error) => {
       cleanup();
@@ -286,11 +292,13 @@ export async function readJsonBody(request: IncomingMessage, bodyBytesMax: numbe
     stopReading(request);
     throw new McpV8Error('BODY_TOO_LARGE', `request body is ${declared} bytes; the limit is ${bodyBytesMax}`, { closeConnection: true });
   }
-  const body = await readBody(request, bodyBytesMax, new StringCounter(shape, bounds));
+  const chunks = await readChunks(request, bodyBytesMax, new StringCounter(shape, bounds));
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
   // A peer's body (peerBounds: an unsigned cluster's Raft messages) is parsed here, as its signed twin is (parseJsonBody).
-  if (body.length < workerParseBytesMin || bounds !== requestBounds) return parseJsonBody(body, true);
-  // A big body (a long `code`) is decoded and parsed off the main thread (body-parse.ts).
-  const value = await parseInWorker(body);
+  if (length < workerParseBytesMin || bounds !== requestBounds) return parseJsonBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length), true);
+  // A big body (a long `code`) is joined, decoded and parsed off the main thread (body-parse.ts).
+  const value = await parseInWorker(chunks);
   checkKeyCount(value);
   return value;
 }

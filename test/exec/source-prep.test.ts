@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { createEngine } from '../../src/exec/engine.ts';
 import { SourcePrep } from '../../src/exec/source-prep.ts';
+import { type SourceAnswer, lean } from '../../src/exec/source-worker.ts';
 import { routedCodeCharsMax } from '../../src/exec/top-level-await.ts';
 import { SourceError, strippedCacheInputCharsMax } from '../../src/exec/typescript.ts';
 import { collectBeforeExit, engineForFile } from './harness.ts';
@@ -130,6 +131,34 @@ describe('source preparation', () => {
     for (const outcome of settled.slice(0, 2)) assert.match(String((outcome as PromiseRejectedResult).reason), /preparing the code failed: the source worker exited with code 3/);
     assert.equal((settled[3] as PromiseFulfilledResult<{ code: string }>).value.code, 'let waited2         = 3');
     assert.equal((await sources.prepare('let later: number = 4', false)).code, 'let later         = 4');
+  });
+
+  test('strings the main thread has are not sent back, and come out the same as before', async () => {
+    const plain = 'const p = 6 * 7;\np';
+    const answer = { id: 1, ok: true as const, code: plain, strip: { value: plain, cacheable: true }, wrap: null, imports: [], awaits: false };
+    assert.deepEqual(lean({ ...answer, code: plain.slice(0) }, plain), { ...answer, code: '', strip: { value: '', cacheable: true }, same: { code: true, strip: 'input' } });
+    const typed = 'const t: number = 6;\nt';
+    const sameOf = (leaned: SourceAnswer) => 'code' in leaned ? leaned.same : undefined;
+    assert.deepEqual(sameOf(lean({ ...answer, code: 'const t         = 6;\nt', strip: { value: 'const t         = 6;\nt', cacheable: true } }, typed)), { code: false, strip: 'code' });
+    assert.deepEqual(sameOf(lean({ ...answer, code: 'var   t         = 6;\nt', strip: { value: 'const t         = 6;\nt', cacheable: true } }, typed)), undefined, 'three different strings are all sent');
+
+    const sources = new SourcePrep();
+    after(() => sources.close());
+    // Plain code (code, strip and input one string), typed code (code and strip one string), and
+    // stateful mode (code made global: three strings); each again from the caches.
+    const cases: [string, boolean, string][] = [
+      ['const q = 6 * 7;\nq', false, 'const q = 6 * 7;\nq'],
+      ['const r: number = 6;\nr', false, 'const r         = 6;\nr'],
+      ['const u: number = 6;\nu', true, 'var   u         = 6;\nu'],
+      ['let w = 6;\nw', true, 'var w = 6;\nw'],
+    ];
+    for (const [input, globalize, expected] of cases) {
+      assert.equal((await sources.prepare(input, globalize)).code, expected);
+      assert.equal((await sources.prepare(input, globalize)).code, expected, 'the same from the caches');
+    }
+    assert.equal((await sources.prepare('const r: number = 6;\nr', true)).code, 'var   r         = 6;\nr', "the strip kept was the typed code's strip");
+    // Whether the code has the word await comes with the answer: the run does not scan it again.
+    assert.deepEqual([(await sources.prepare('const a = 1;\na', false)).awaits, (await sources.prepare('async function f() { await 1 }\nf', false)).awaits], [false, true]);
   });
 
   test('inputs past the caches go to a lane of their own, whose worker closes when idle', async () => {

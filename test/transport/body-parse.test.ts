@@ -27,6 +27,20 @@ describe('big bodies parsed on a worker thread', () => {
     assert.equal(shared.toString('utf8', 0, 8), '{"code":');
   });
 
+  test('a body in chunks, as they came off the socket, is joined on the worker: owned chunks moved, a view copied, a character split between chunks whole', async () => {
+    const text = bigBody(2 * workerParseBytesMin);
+    const bytes = Buffer.from(text);
+    // Cut inside the 4-byte emoji's UTF-8 and elsewhere; the middle chunk a view into a larger buffer.
+    const emoji = bytes.indexOf(Buffer.from('😀'), 100_000);
+    const cuts = [0, emoji + 2, emoji + 100_000, bytes.length];
+    const chunks = cuts.slice(0, -1).map((from, index) => Buffer.concat([bytes.subarray(from, cuts[index + 1])]));
+    chunks[1] = Buffer.from(Buffer.concat([Buffer.from('ab'), chunks[1]!, Buffer.from('cd')])).subarray(2, -2);
+    const owned = [chunks[0]!, chunks[2]!];
+    assert.deepEqual(await parseInWorker(chunks), JSON.parse(text));
+    assert.deepEqual(owned.map((chunk) => chunk.byteLength), [0, 0], 'the chunks owning their memory were moved');
+    assert.ok(chunks[1]!.byteLength > 0, 'the view was copied');
+  });
+
   test('the errors the main thread\'s parse gives: not JSON (with JSON.parse\'s words), empty', async () => {
     const broken = Buffer.from(`${bigBody(workerParseBytesMin).slice(0, -1)},}`);
     const onMain = (() => { try { parseJsonBody(Buffer.from(broken)); } catch (error) { return (error as Error).message; } return ''; })();
