@@ -536,7 +536,7 @@ class IsolateEngine implements Engine {
       return outcome;
     }
     const left = run.leftover;
-    // What the run cost its isolate: the service keeps a fresh heap live only if replaying it would cost more (heaps.ts).
+    // What the run cost its isolate: the service keeps a fresh heap live only when a replay would cost more than 100 ms (heaps.ts, `keptLive`).
     const cpuEndNs = cpuTimeNs(prepared.isolate);
     const cpuMs = cpuStartNs === null || cpuEndNs === null ? {} : { cpuMs: Number(cpuEndNs - cpuStartNs) / 1e6 };
     const ended = { ...outcome, source: left.source, timersLeft: left.timersLeft, pendingWorkLeft: left.pendingWorkLeft, modules: left.modules, ...cpuMs };
