@@ -20,31 +20,26 @@ describe('fresh heaps on a cluster with the records in the log', () => {
     nodes.push(...await startCluster({ size: 3, dir: tempDir('cluster-fresh') }));
     await waitForLeader(nodes);
     const [n1, n2, n3] = nodes as [TestNode, TestNode, TestNode];
-    const cheap = await run(n1, 'globalThis.rows = [1, 2]; rows.length');
-    assert.equal(cheap.status, 'completed', JSON.stringify(cheap));
-    assert.equal(ranOn(nodes, cheap), 'n1');
-    const made = await run(n1, costly);
-    assert.equal(made.status, 'completed', JSON.stringify(made));
+    /** Runs `code` asked on `asked` and checks its result and the node that ran it; answers the record. */
+    const ranAs = async (asked: TestNode, code: string, extra: Record<string, unknown>, expected: { result: string; on: string; why: string }) => {
+      const record = await run(asked, code, extra);
+      assert.equal(record.result, expected.result, JSON.stringify(record));
+      assert.equal(ranOn(nodes, record), expected.on, expected.why);
+      return record;
+    };
+    const cheap = await ranAs(n1, 'globalThis.rows = [1, 2]; rows.length', {}, { result: '2', on: 'n1', why: 'made on n1' });
+    const made = await ranAs(n1, costly, {}, { result: '1', on: 'n1', why: 'made on n1' });
 
     // Nobody holds the cheap heap live: asked on n2, the run replays it on n2.
-    const fromCheap = await run(n2, 'rows.push(3); rows.join()', { heap: cheap.heap });
-    assert.equal(fromCheap.result, '1,2,3', JSON.stringify(fromCheap));
-    assert.equal(ranOn(nodes, fromCheap), 'n2', 'no hop to n1, which did not keep the heap');
+    await ranAs(n2, 'rows.push(3); rows.join()', { heap: cheap.heap }, { result: '1,2,3', on: 'n2', why: 'no hop to n1, which did not keep the heap' });
     // n1 holds the costly heap live: asked on n3, the run goes there.
-    const fromCostly = await run(n3, 'rows.push(4); rows.length', { heap: made.heap });
-    assert.equal(fromCostly.result, '2', JSON.stringify(fromCostly));
-    assert.equal(ranOn(nodes, fromCostly), 'n1', 'n3 sent the run to n1, which holds the heap live');
+    const fromCostly = await ranAs(n3, 'rows.push(4); rows.length', { heap: made.heap }, { result: '2', on: 'n1', why: 'n3 sent the run to n1, which holds the heap live' });
 
     // A cheap fresh heap saved on n1, then n1 dies: the survivors resume it and n1's live heap from the log.
-    const saved = await run(n1, "globalThis.note = 'saved on n1'; note");
-    assert.equal(saved.status, 'completed', JSON.stringify(saved));
+    const saved = await ranAs(n1, "globalThis.note = 'saved on n1'; note", {}, { result: 'saved on n1', on: 'n1', why: 'made on n1' });
     await n1.process!.stop('SIGKILL');
     await waitForLeader([n2, n3]);
-    const resumed = await run(n2, "note + ', resumed'", { heap: saved.heap });
-    assert.equal(resumed.result, 'saved on n1, resumed', JSON.stringify(resumed));
-    assert.equal(ranOn(nodes, resumed), 'n2');
-    const replayed = await run(n3, "[rows.length, rows[0] === sum, rows[1]].join()", { heap: fromCostly.heap });
-    assert.equal(replayed.result, '2,true,4', JSON.stringify(replayed));
-    assert.equal(ranOn(nodes, replayed), 'n3', 'its node dead, the heap is replayed where it was asked for');
+    await ranAs(n2, "note + ', resumed'", { heap: saved.heap }, { result: 'saved on n1, resumed', on: 'n2', why: 'its node dead, resumed where asked' });
+    await ranAs(n3, '[rows.length, rows[0] === sum, rows[1]].join()', { heap: fromCostly.heap }, { result: '2,true,4', on: 'n3', why: 'its node dead, the heap is replayed where it was asked for' });
   });
 });
