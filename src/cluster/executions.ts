@@ -223,14 +223,17 @@ export class ForwardedExecutions implements RemoteExecutions {
 
   /**
    * Where a run from `heap` (outside a session) goes: the node that ran it, as the log records
-   * (`heap.put`), which keeps its context live unless it was resumed or evicted since; when the log
-   * does not say (with --s3-bucket the records go to S3), the first other voter that answers that
+   * (`heap.put`), which keeps its context live unless it was resumed or evicted since (a record with
+   * no node was kept live by none: here); with --s3-bucket (the records go to S3), the first other voter that answers that
    * it holds the heap live. Null: here (this node ran it, or nobody holds it: a replay here).
    */
   async heapHomeOf(heap: string): Promise<string | null> {
     const creator = this.node.machine.heapCreator(heap);
     if (creator === this.node.name) return null;
     if (creator !== undefined) return this.node.voters().find((member) => member.name === creator)?.addr ?? null;
+    // A record the log carries without a node: the node that ran it kept it live nowhere (a cheap
+    // fresh heap, service/heaps.ts `keptLive`), so a replay here, without asking anyone.
+    if (this.node.machine.heapRecord(heap) !== undefined) return null;
     const peers = this.node.voters().filter((member) => member.name !== this.node.name);
     return firstTrue(peers.map(async (peer) => ((await this.forward<{ live: boolean }>(peer.addr, { op: 'holds', heap }, 0, heapHolderTimeoutMs)).live ? peer.addr : null)));
   }

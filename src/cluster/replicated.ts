@@ -62,15 +62,27 @@ function recordText(bytes: Uint8Array): string {
  */
 export class ReplicatedHeapStore implements HeapStore {
   private readonly node: ClusterNode;
+  /**
+   * Whether this node holds `heap` live (its run named the context before the write): only then
+   * does the record name this node, where a run from the heap is sent. A heap kept by nobody (a
+   * cheap fresh one, service/heaps.ts `keptLive`) is replayed where it is asked for.
+   */
+  private readonly holdsLive: (heap: string) => boolean;
 
-  constructor(node: ClusterNode) {
+  constructor(node: ClusterNode, holdsLive: (heap: string) => boolean = () => true) {
     this.node = node;
+    this.holdsLive = holdsLive;
+  }
+
+  /** The `node` field of a record's command: this node, if it holds the heap live. */
+  private creator(heap: string): { node?: string } {
+    return this.holdsLive(heap) ? { node: this.node.name } : {};
   }
 
   async put(bytes: Uint8Array): Promise<string> {
     const heap = heapIdOf(bytes);
     if (this.node.machine.heapRecord(heap) !== undefined) return heap;
-    await this.node.write({ type: 'heap.put', heap, record: recordText(bytes), node: this.node.name });
+    await this.node.write({ type: 'heap.put', heap, record: recordText(bytes), ...this.creator(heap) });
     return heap;
   }
 
@@ -79,7 +91,7 @@ export class ReplicatedHeapStore implements HeapStore {
     const heap = heapIdOf(bytes);
     if (heap !== commit.heap) throw new McpV8Error('INVALID_ARGUMENT', 'a heap is committed with its own record');
     if (this.node.machine.heapRecord(heap) !== undefined) return this.node.write(commit);
-    return this.node.write({ type: 'heap.save', record: recordText(bytes), node: this.node.name, commit });
+    return this.node.write({ type: 'heap.save', record: recordText(bytes), ...this.creator(heap), commit });
   }
 
   private async find(id: string): Promise<string | undefined> {

@@ -55,6 +55,8 @@ export async function startCluster(config: ClusterStart, logger: Logger): Promis
   const clusterConfig = config.cluster;
   let local: LocalExecutions | null = null;
   let mcp: ForwardedMcpHandler | null = null;
+  /** Whether this node's engine holds a heap live (the service's, once attached; until then, as before: yes). */
+  let holdsLive: (heap: string) => boolean = () => true;
   // The address is known once the port is bound (--cluster-port 0 in a single-node cluster).
   const node = new ClusterNode({ name: config.nodeId, config: clusterConfig, addr: clusterConfig.advertiseAddr ?? '', logger });
   const server = createServer(clusterHandler({ node, counts: newRequestCounts(), executions: () => local, mcp: () => mcp, logger, allowedHosts: config.allowedHosts, bindHost: config.bindHost }));
@@ -78,10 +80,11 @@ export async function startCluster(config: ClusterStart, logger: Logger): Promis
     node, port, sessions,
     openHeapStore: async () => {
       if (config.s3 !== null) return openHeapStore({ kind: 's3', bucket: config.s3.bucket, cacheDir: config.s3.cacheDir });
-      return new ReplicatedHeapStore(node);
+      return new ReplicatedHeapStore(node, (heap) => holdsLive(heap));
     },
     attach: (service) => {
       local = new LocalExecutions(service);
+      holdsLive = (heap) => service.holdsLive(heap);
       service.remote = new ForwardedExecutions(node);
     },
     mcpPeers: new McpSessionForwarder(node, logger),

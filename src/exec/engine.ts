@@ -71,6 +71,15 @@ function cancelledBeforeStart(live: LiveHeapCache, resumed: Resumed | null): Run
   return { status: 'cancelled', result: null, error: ErrorTexts.cancelled, record: null };
 }
 
+/** The CPU time (ns) an isolate has used so far; null once it is disposed. */
+function cpuTimeNs(isolate: ivm.Isolate): bigint | null {
+  try {
+    return isolate.cpuTime;
+  } catch {
+    return null;
+  }
+}
+
 /** Isolates made at start for the server's default memory limit, at most (≈ 1.5 MiB and 2 ms each). */
 export const prewarmIsolatesMax = 8;
 /**
@@ -428,9 +437,10 @@ class IsolateEngine implements Engine {
       onEffectError: (error) => this.logger?.error({ err: error }, 'a fetch/fs call of the sandbox failed in the host'),
       ...(stateless ? { onSettleSent: () => { if (this.queue.size > 0 || this.preparing.size > 0) this.pool.sendSuccessor(prepared); } } : {}),
     });
+    const cpuStartNs = stateless ? null : cpuTimeNs(prepared.isolate);
     const { outcome, clean } = await this.execute(run, prepared, request);
     if (run.abandoned) this.noteAbandoned(run, prepared.isolate);
-    if (!stateless) return this.keepStateful(run, prepared, memoryMb, outcome, clean);
+    if (!stateless) return this.keepStateful(run, prepared, memoryMb, outcome, clean, cpuStartNs);
     // An isolate whose run left async work pending would run that work's user code during the
     // next execution that uses it: it is discarded, as after a timeout. So is one whose run made
     // much outside the V8 heap (offHeapReuseBytesMax): disposing frees it now.
@@ -524,13 +534,16 @@ class IsolateEngine implements Engine {
    * Stateful: a run that ended cleanly leaves its context alive for the next run; the source it
    * ran goes with the outcome, for the record a replay runs again.
    */
-  private async keepStateful(run: Run, prepared: PreparedContext, memoryMb: number, outcome: RunOutcome, clean: boolean): Promise<RunOutcome> {
+  private async keepStateful(run: Run, prepared: PreparedContext, memoryMb: number, outcome: RunOutcome, clean: boolean, cpuStartNs: bigint | null): Promise<RunOutcome> {
     if (!clean) {
       this.pool.dropDetached(prepared);
       return outcome;
     }
     const left = run.leftover;
-    const ended = { ...outcome, source: left.source, timersLeft: left.timersLeft, pendingWorkLeft: left.pendingWorkLeft, modules: left.modules };
+    // What the run cost its isolate: the service keeps a fresh heap live only when a replay would cost more than 100 ms (heaps.ts, `keptLive`).
+    const cpuEndNs = cpuTimeNs(prepared.isolate);
+    const cpuMs = cpuStartNs === null || cpuEndNs === null ? {} : { cpuMs: Number(cpuEndNs - cpuStartNs) / 1e6 };
+    const ended = { ...outcome, source: left.source, timersLeft: left.timersLeft, pendingWorkLeft: left.pendingWorkLeft, modules: left.modules, ...cpuMs };
     // Async work still pending when the run ended would complete in this context later, before
     // anything the next run asks, so the context is not kept: a resume replays the history,
     // where that work never reaches user code. The heap itself is saved as for any run.

@@ -130,6 +130,8 @@ export interface RunOutcome {
    * With `record` null (a source error: no code ran) it still holds the state the run started from.
    */
   kept?: number | null;
+  /** Stateful runs that ended cleanly: the CPU its isolate used for the run, in ms (about what a replay of it costs). */
+  cpuMs?: number;
   /** Stateful runs: the source that ran (types stripped, rewritten), what a replay runs again. */
   source?: string | null;
   /** Stateful runs: what the run imported, and the sources, which its heap keeps. */

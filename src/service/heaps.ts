@@ -23,6 +23,25 @@ export const recordsCachedMax = 10_000;
 /** The longest history a heap may have: a resume replays at most this many runs. */
 export const historyRunsMax = 10_000;
 
+/**
+ * A fresh heap (no parent, no session) whose run used less CPU than this is not kept live: its
+ * context is released and its isolate goes back to the pool. Kept, it would hold an isolate that
+ * the pool then makes again on the event loop (≈ 4 ms there, which every run waits behind), and a
+ * stream of fresh heaps fills the live heaps and then evicts one per run (most of those isolates
+ * disposed and made again: isolate-pool.ts, `liveIsolateReuseBytesMax`); a resume of such a heap,
+ * if one ever comes, replays its one run on its own isolate's thread instead (a trivial stateful
+ * run: 1–14 ms of its isolate's CPU, median 2.9 ms, six at once; a collection of the isolate's
+ * heap during the run counts too, and passed 20 ms once in 30). A session's heap, a heap made from
+ * another heap (a chain) and a costly fresh one stay live: their next run is expected, or a replay
+ * would delay the resume by more than a tenth of a second.
+ */
+export const freshHeapLiveCpuMsMin = 100;
+
+/** Whether a heap is worth its live context (see `freshHeapLiveCpuMsMin`). */
+export function keptLive(request: { parent: string | null; session: string | null; outcome: { cpuMs?: number } }): boolean {
+  return request.parent !== null || request.session !== null || (request.outcome.cpuMs ?? Number.POSITIVE_INFINITY) >= freshHeapLiveCpuMsMin;
+}
+
 export interface CommitRequest {
   parent: string | null;
   /** The code as the user wrote it (the session log's), and the source that ran (the record's). */
@@ -212,9 +231,11 @@ export class HeapService {
   async commit(request: CommitRequest): Promise<CommitResult> {
     const kept = request.outcome.kept ?? null;
     let named = false;
-    const name = (heap: string) => {
+    const name = (heap: string, live = true) => {
       named = true;
-      if (kept !== null) request.live.keep(kept, heap);
+      if (kept === null) return;
+      if (live) request.live.keep(kept, heap);
+      else request.live.release(kept);
     };
     try {
       return await this.save(request, name);
@@ -223,8 +244,8 @@ export class HeapService {
     }
   }
 
-  /** `commit`, with the run's context named by `name` (else released by the caller). */
-  private async save(request: CommitRequest, name: (heap: string) => void): Promise<CommitResult> {
+  /** `commit`, with the run's context named by `name` (or released by it, `live` false; else released by the caller). */
+  private async save(request: CommitRequest, name: (heap: string, live?: boolean) => void): Promise<CommitResult> {
     const { outcome } = request;
     const record = outcome.record ?? null;
     if (outcome.status !== 'completed' && outcome.status !== 'failed') return { heap: null, note: null };
@@ -256,8 +277,9 @@ export class HeapService {
     // The context joins the cache now, not after the writes: under load the writes queue behind
     // other fsyncs, and a context waiting there would hold its isolate out of the pool. Nobody
     // can resume the heap before it is acknowledged (its id is not out yet, and the next run of
-    // its session waits for this one), and a failed write takes it out again.
-    name(heap);
+    // its session waits for this one), and a failed write takes it out again. A cheap fresh heap
+    // is not kept at all (`keptLive`): its isolate goes back to the pool now.
+    name(heap, keptLive(request));
     try {
       const entry: Omit<SessionEntry, 'index'> | null = request.session === null ? null : {
         input_heap: request.parent, output_heap: heap, code: request.code, timestamp: request.completedAt.toISOString(),

@@ -93,9 +93,10 @@ describe('stateful fidelity', () => {
   before(async () => { stack = await openStack(); });
   after(() => stack.close());
 
-  for (const item of cases) {
+  for (const [index, item] of cases.entries()) {
     test(`resumed live: ${item.name}`, async () => {
-      const made = await heapOf(stack, item.build);
+      // In a session: a cheap fresh heap outside one is not kept live (service/heaps.ts, `keptLive`).
+      const made = await heapOf(stack, item.build, { session: `fidelity-${index}` });
       built.set(item.name, made);
       assert.ok(stack.live.has(made.heap), 'the context is kept live');
       const probed = await heapOf(stack, item.probe, { heap: made.heap });

@@ -68,16 +68,30 @@ describe('live heaps bounded by memory (a real server, --live-heaps-memory-mb 24
     assert.equal((await stats()).fromStorage, 1, 'the least recently used session was evicted: rebuilt from storage');
   });
 
-  test('after 300 fresh heaps the live heaps stay within their bound and the process within the stated one', async () => {
+  test('after 300 heaps made from another the live heaps stay within their bound and the process within the stated one', async () => {
     const heaps = 300;
     const parallel = 6;
+    // Each made from a base heap, so each is kept live (a cheap fresh heap is not: below).
+    const base = await completed({ code: 'var base = 1' });
     for (let index = 0; index < heaps; index += parallel) {
-      await Promise.all(Array.from({ length: parallel }, (_, offset) => completed({ code: `var made = ${index + offset}; [made, Math.random() < 2].join()` })));
+      await Promise.all(Array.from({ length: parallel }, (_, offset) => completed({ code: `var made = ${index + offset}; [made, Math.random() < 2].join()`, heap: base.heap })));
     }
     const after = await stats();
     assert.ok(after.bytes <= boundMb * 2 ** 20, `live heaps hold ${after.bytes} bytes, within ${boundMb} MiB`);
     assert.ok(after.evictions >= heaps - after.live, `the older heaps were evicted: ${after.evictions}`);
     // Generous: a reused isolate per live heap pinned ≈ 12 MiB, and 128 of them were ≈ 1.9 GB.
     assert.ok(after.rss <= (boundMb + restOfProcessMb) * 2 ** 20, `RSS ${Math.round(after.rss / 2 ** 20)} MiB within ${boundMb} + ${restOfProcessMb} MiB`);
+  });
+
+  test('cheap fresh heaps are not kept live: the live heaps and evictions do not move, and each resumes by replay to its state', async () => {
+    const before = await stats();
+    const made: Array<{ heap: string }> = [];
+    for (let index = 0; index < 30; index++) made.push(await completed({ code: `var fresh = ${index}; fresh` }));
+    const after = await stats();
+    assert.equal(after.live, before.live, 'no fresh heap joined the live heaps');
+    assert.equal(after.evictions, before.evictions, 'and none was evicted for one');
+    const resumed = await completed({ code: 'fresh * 2', heap: made[7]!.heap });
+    assert.equal(resumed.result, '14');
+    assert.equal((await stats()).fromStorage, after.fromStorage + 1, 'rebuilt from its record');
   });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { startServerProcess, type ServerProcess } from './server-process.ts';
 import { signClusterRequest } from '../../src/auth/cluster.ts';
+import { executionNodeHash, nodeHash } from '../../src/exec/ids.ts';
 
 /**
  * Ports a test hands to nodes that start later must not be ones the kernel hands out meanwhile,
@@ -194,4 +195,10 @@ export async function api(node: TestNode, path: string, body?: unknown, timeoutM
 /** Runs code on `node` and waits for the record (wait_ms); the record is asserted by the caller. */
 export async function run(node: TestNode, code: string, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
   return (await api(node, '/api/exec', { code, wait_ms: 20_000, ...extra })).body;
+}
+
+/** The node whose hash a run's execution id carries (src/exec/ids.ts), as a client could read it. */
+export function ranOn(nodes: readonly TestNode[], record: Record<string, unknown>): string {
+  const hash = executionNodeHash(record.execution_id as string);
+  return nodes.find((node) => nodeHash(node.name) === hash)?.name ?? `unknown (${String(hash)})`;
 }
