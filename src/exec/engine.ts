@@ -214,6 +214,11 @@ class IsolateEngine implements Engine {
     return this.pool.contextsInUse;
   }
 
+  /** Warm isolates disposed after clean runs, by why (isolate-pool.ts, `release`): /metrics. */
+  get isolatesRetired(): Readonly<Record<'heap' | 'contexts' | 'unanswered', number>> {
+    return this.pool.isolatesRetired;
+  }
+
   get retiring(): string | null {
     return this.retiringReason;
   }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import ivm from 'isolated-vm';
 import { Worker } from 'node:worker_threads';
-import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, idleIsolatesPerLimitMin, idleToTake, liveIsolateReuseBytesMax, preludeSnapshotRehashes, preludeWarmUpSource, residentBytesOf, withoutRehash } from '../../src/exec/isolate-pool.ts';
+import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, heapBytesOf, idleIsolatesPerLimitMin, idleToTake, liveIsolateReuseBytesMax, preludeSnapshotRehashes, preludeWarmUpSource, residentBytesOf, retireHeapShare, withoutRehash } from '../../src/exec/isolate-pool.ts';
 
 /** Nothing these tests run can make V8 fail beyond recovery: hearing of it fails the run. */
 const onCatastrophicError = (_isolate: ivm.Isolate, message: string) => assert.fail(`no isolate fails in V8: ${message}`);
@@ -65,6 +65,54 @@ describe('isolate pool', () => {
     const replacement = await pool.acquire(16);
     assert.notEqual(replacement.isolate, doomed.isolate);
     pool.release(replacement, 16);
+  });
+
+  test('the heap rule: one reading past the retire share keeps the isolate; memory that survives retires it at the next release', async () => {
+    const own = new IsolatePool({ slots: 2, onCatastrophicError });
+    const limitMb = 8;
+    const shareBytes = retireHeapShare * limitMb * 1024 * 1024;
+    // Arrays of 12,000 doubles (≈ 94 KiB each) held by `held` until the heap reads 0.4 MiB past the share.
+    const fill = async (prepared: { isolate: ivm.Isolate; context: ivm.Context }) => {
+      const arrays = Math.ceil((shareBytes + 0.4 * 1024 * 1024 - (await heapBytesOf(prepared.isolate))!) / (12_000 * 8));
+      await prepared.context.eval(`globalThis.held = Array.from({ length: ${arrays} }, () => new Array(12000).fill(0.5)); undefined`);
+    };
+    // A full collection, provoked: isolated-vm's allocator and V8 collect all they can before they
+    // refuse an ArrayBuffer past the limit (a test's tool only: it costs 17–254 ms of CPU).
+    const collect = 'try { new ArrayBuffer(2 ** 30); } catch {}';
+    const retiredForHeap = () => own.isolatesRetired.heap;
+    try {
+      // Garbage: the run's own arrays, alive at its reading, gone at the next full collection.
+      const first = await own.acquire(limitMb);
+      await fill(first);
+      assert.ok((await heapBytesOf(first.isolate))! > shareBytes, 'the run reads past the share');
+      own.release(first, limitMb);
+      await own.whenReplenished();
+      assert.deepEqual([first.isolate.isDisposed, own.idleFor(limitMb), retiredForHeap()], [false, 1, 0], 'kept after one reading past the share');
+      const second = await own.acquire(limitMb);
+      assert.equal(second.isolate, first.isolate);
+      await second.context.eval(collect);
+      own.release(second, limitMb);
+      await own.whenReplenished();
+      assert.deepEqual([first.isolate.isDisposed, retiredForHeap()], [false, 0], 'the garbage was collected: kept');
+      // Memory that survives: a reference held on the host keeps the run's arrays (and its context) alive.
+      const third = await own.acquire(limitMb);
+      assert.equal(third.isolate, first.isolate);
+      await fill(third);
+      const survivor = await third.context.global.get('held', { reference: true }) as ivm.Reference<unknown>;
+      own.release(third, limitMb);
+      await own.whenReplenished();
+      assert.deepEqual([first.isolate.isDisposed, retiredForHeap()], [false, 0], 'one reading past the share: kept');
+      const fourth = await own.acquire(limitMb);
+      assert.equal(fourth.isolate, first.isolate);
+      await fourth.context.eval(collect);
+      own.release(fourth, limitMb);
+      await own.whenReplenished();
+      assert.deepEqual([first.isolate.isDisposed, retiredForHeap()], [true, 1], 'past the share after a collection too: retired');
+      survivor.release();
+    } finally {
+      await own.close();
+      await own.whenReplenished();
+    }
   });
 
   test('idle isolates per memory limit are bounded; extras are disposed', async () => {
