@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import ivm from 'isolated-vm';
 import { Worker } from 'node:worker_threads';
-import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, heapBytesOf, idleIsolatesPerLimitMin, idleToTake, liveIsolateReuseBytesMax, preludeSnapshotRehashes, preludeWarmUpSource, residentBytesOf, retireHeapShare, withoutRehash } from '../../src/exec/isolate-pool.ts';
+import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, heapBytesOf, idleIsolatesPerLimitMin, idleToTake, liveIsolateReuseBytesMax, preludeSnapshotRehashes, preludeWarmUpSource, residentBytesOf, retireHeapShare, withoutRehash, type PreparedContext } from '../../src/exec/isolate-pool.ts';
 
 /** Nothing these tests run can make V8 fail beyond recovery: hearing of it fails the run. */
 const onCatastrophicError = (_isolate: ivm.Isolate, message: string) => assert.fail(`no isolate fails in V8: ${message}`);
@@ -79,37 +79,33 @@ describe('isolate pool', () => {
     // A full collection, provoked: isolated-vm's allocator and V8 collect all they can before they
     // refuse an ArrayBuffer past the limit (a test's tool only: it costs 17–254 ms of CPU).
     const collect = 'try { new ArrayBuffer(2 ** 30); } catch {}';
-    const retiredForHeap = () => own.isolatesRetired.heap;
+    /** A run on the pool's one isolate of this limit (`step` does its work), released; what is then seen of the isolate. */
+    const runOn = async (isolate: ivm.Isolate | null, step: (prepared: PreparedContext) => Promise<unknown>) => {
+      const prepared = await own.acquire(limitMb);
+      if (isolate !== null) assert.equal(prepared.isolate, isolate, 'the same isolate');
+      await step(prepared);
+      own.release(prepared, limitMb);
+      await own.whenReplenished();
+      return { isolate: prepared.isolate, seen: [prepared.isolate.isDisposed, own.isolatesRetired.heap] };
+    };
+    let survivor: ivm.Reference<unknown> | null = null;
     try {
       // Garbage: the run's own arrays, alive at its reading, gone at the next full collection.
-      const first = await own.acquire(limitMb);
-      await fill(first);
-      assert.ok((await heapBytesOf(first.isolate))! > shareBytes, 'the run reads past the share');
-      own.release(first, limitMb);
-      await own.whenReplenished();
-      assert.deepEqual([first.isolate.isDisposed, own.idleFor(limitMb), retiredForHeap()], [false, 1, 0], 'kept after one reading past the share');
-      const second = await own.acquire(limitMb);
-      assert.equal(second.isolate, first.isolate);
-      await second.context.eval(collect);
-      own.release(second, limitMb);
-      await own.whenReplenished();
-      assert.deepEqual([first.isolate.isDisposed, retiredForHeap()], [false, 0], 'the garbage was collected: kept');
+      const { isolate, seen } = await runOn(null, async (prepared) => {
+        await fill(prepared);
+        assert.ok((await heapBytesOf(prepared.isolate))! > shareBytes, 'the run reads past the share');
+      });
+      assert.deepEqual(seen, [false, 0], 'kept after one reading past the share');
+      assert.deepEqual((await runOn(isolate, (prepared) => prepared.context.eval(collect))).seen, [false, 0], 'the garbage was collected: kept');
       // Memory that survives: a reference held on the host keeps the run's arrays (and its context) alive.
-      const third = await own.acquire(limitMb);
-      assert.equal(third.isolate, first.isolate);
-      await fill(third);
-      const survivor = await third.context.global.get('held', { reference: true }) as ivm.Reference<unknown>;
-      own.release(third, limitMb);
-      await own.whenReplenished();
-      assert.deepEqual([first.isolate.isDisposed, retiredForHeap()], [false, 0], 'one reading past the share: kept');
-      const fourth = await own.acquire(limitMb);
-      assert.equal(fourth.isolate, first.isolate);
-      await fourth.context.eval(collect);
-      own.release(fourth, limitMb);
-      await own.whenReplenished();
-      assert.deepEqual([first.isolate.isDisposed, retiredForHeap()], [true, 1], 'past the share after a collection too: retired');
-      survivor.release();
+      const third = await runOn(isolate, async (prepared) => {
+        await fill(prepared);
+        survivor = await prepared.context.global.get('held', { reference: true }) as ivm.Reference<unknown>;
+      });
+      assert.deepEqual(third.seen, [false, 0], 'one reading past the share: kept');
+      assert.deepEqual((await runOn(isolate, (prepared) => prepared.context.eval(collect))).seen, [true, 1], 'past the share after a collection too: retired');
     } finally {
+      (survivor as ivm.Reference<unknown> | null)?.release();
       await own.close();
       await own.whenReplenished();
     }
