@@ -103,7 +103,7 @@ export class Metrics {
       metric('mcp_v8_live_heap_evictions_total', 'counter', 'Live heaps released to stay within the bounds (least recently used first): their next resume rebuilds them from storage.', [['', live.evictions]]);
     }
     if (this.isolatesRetired !== null) {
-      metric('mcp_v8_isolates_retired_total', 'counter', 'Warm isolates disposed after a clean run and made again: heap = past 80 % of its limit at two releases in a row (or past the limit at one), contexts = 1,000 contexts made, unanswered = no heap reading in time.',
+      metric('mcp_v8_isolates_retired_total', 'counter', 'Warm isolates disposed after a clean run and made again: heap = past 80 % of its limit after a run, contexts = 1,000 contexts made, unanswered = no heap reading in time.',
         Object.entries(this.isolatesRetired()).map(([reason, count]) => [`{reason="${reason}"}`, count]));
     }
     if (this.heapJournal !== null) {

@@ -244,15 +244,14 @@ export function isolateMemoryMb(heapMemoryMaxMb: number): number {
  * Released contexts are only freed by a full collection (V8 runs one when the heap nears its
  * limit; each context leaves ~20 KiB until then), and a tight loop of contexts can hit the limit
  * first (isolated-vm issue #42): an isolate whose used heap is past this share of its limit after
- * two runs in a row (or past the limit itself after one) is retired, so that leftovers of earlier
- * runs never pile up past one run. One reading past it is not enough: the reading, taken with the
- * run's settle, counts the run's own context, alive then and garbage once released, and garbage
- * goes at the next full collection, which the next run's allocations bring (isolated-vm collects
- * everything before it fails a run for memory). 8,192 pending timers at 8 MiB read 4.7–7.0 MB
- * against 6.7 and retired an isolate every third run, made again on the event loop each time;
- * a full collection left 2.2 MB (bench/RESULTS.md). Memory that survives collections shows at
- * every reading. (Provoking the collection instead, by an ArrayBuffer V8 and isolated-vm
- * collect everything for before refusing, cost the isolate 17–254 ms of CPU per such release.)
+ * a run is retired, so that leftovers of earlier runs never make a small run fail. The reading,
+ * taken with the run's settle, also counts the run's own context (garbage once released), yet
+ * retiring on it is the cheaper choice, measured: 60,000 timers at 8 MiB retire an isolate in
+ * about one run of three; keeping it until a second reading past the share cost each such run
+ * 4–6 ms more of its isolate thread (the next run collects the garbage) and 1–3 ms more of the
+ * event loop, and provoking a full collection to read again (an ArrayBuffer past the limit, which
+ * isolated-vm and V8 collect everything for before refusing) 17–254 ms of the isolate thread
+ * (bench/RESULTS.md, "60,000 timers").
  */
 export const retireHeapShare = 0.8;
 /** A stateful run taking an isolate triggers a replacement only when the pool is left with fewer idle than this (none). */
@@ -595,7 +594,7 @@ export class IsolatePool {
     const { warm, bytes, next } = successor;
     const returning = bytes.then(async (used) => {
       if (isolate.isDisposed) return;
-      if (this.retires(isolate, memoryMb, used)) {
+      if (used === null || used > retireHeapShare * memoryMb * 1024 * 1024) {
         this.isolatesRetired[prepared.contextsCreated >= contextsPerIsolateMax ? 'contexts' : used === null ? 'unanswered' : 'heap']++;
         this.replenishSoon(memoryMb);
         await disposeWhenIdle(isolate, next);
@@ -610,24 +609,6 @@ export class IsolatePool {
 
   /** Isolates disposed after a clean run (`release`), by why: the heap, the contexts made, no answer. */
   readonly isolatesRetired = { heap: 0, contexts: 0, unanswered: 0 };
-
-  /** Isolates whose last heap reading was past the retire share (`retires`). */
-  private readonly pastShare = new WeakSet<ivm.Isolate>();
-
-  /**
-   * Whether a released isolate goes, by its heap reading (`retireHeapShare`): none, or past its
-   * memory limit, or past the share at this release and at the one before.
-   */
-  private retires(isolate: ivm.Isolate, memoryMb: number, used: number | null): boolean {
-    if (used === null || used > memoryMb * 1024 * 1024) return true;
-    if (used <= retireHeapShare * memoryMb * 1024 * 1024) {
-      this.pastShare.delete(isolate);
-      return false;
-    }
-    if (this.pastShare.has(isolate)) return true;
-    this.pastShare.add(isolate);
-    return false;
-  }
 
   /** Isolates on their way back to the pool (their heap is being measured). */
   private readonly returning = new Set<Promise<void>>();
