@@ -7,8 +7,9 @@
 //          1,200,000 numbers): per body.
 //   timers: `for(let i=0;i<60000;i++) setTimeout(()=>{},1e6)` at 8 MiB (8,192 timers, then the
 //          RangeError), one run after the other for `--seconds`: per run, as flood.
+//   waiting: 50 ms busy, then 8,000 pending timers held to the run's 5 s timeout: per run.
 // CPU time, unlike a neighbour's latency, is not swamped by the machine's other load.
-//   node bench/attack-cpu.ts [--attack flood|keys|numbers|timers] [--seconds 10] [--bursts 20] [--rounds 2] [checkout …]
+//   node bench/attack-cpu.ts [--attack flood|keys|numbers|timers|waiting] [--seconds 10] [--bursts 20] [--rounds 2] [checkout …]
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { numberArg } from './lib/args.ts';
@@ -28,9 +29,10 @@ const bodies: Record<string, () => string> = {
 const runAttacks: Record<string, { body: string; ended: string }> = {
   flood: { body: JSON.stringify({ code: floodCode, heap_memory_max_mb: 64, execution_timeout_secs: 30, wait_ms: 50_000 }), ended: '"status":"completed"' },
   timers: { body: JSON.stringify({ code: 'for(let i=0;i<60000;i++) setTimeout(()=>{},1e6)', heap_memory_max_mb: 8, execution_timeout_secs: 5, wait_ms: 50_000 }), ended: 'RangeError: too many pending timers' },
+  waiting: { body: JSON.stringify({ code: 'const t=Date.now(); while(Date.now()<t+50); for(let i=0;i<8000;i++) setTimeout(()=>{},1e6)', heap_memory_max_mb: 8, execution_timeout_secs: 5, wait_ms: 50_000 }), ended: '"status":"timed_out"' },
 };
 const runAttack = runAttacks[values.attack!];
-if (runAttack === undefined && bodies[values.attack!] === undefined) throw new Error(`--attack: flood, keys, numbers or timers, not ${values.attack}`);
+if (runAttack === undefined && bodies[values.attack!] === undefined) throw new Error(`--attack: flood, keys, numbers, timers or waiting, not ${values.attack}`);
 const body = runAttack !== undefined ? '' : bodies[values.attack!]!();
 
 type Times = Map<string, { runMs: number }>;
