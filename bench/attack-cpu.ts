@@ -5,8 +5,11 @@
 //          and per second of the attack;
 //   keys, numbers: `--bursts` bursts of 8 refused 2.4 MB bodies (200,000 unknown keys,
 //          1,200,000 numbers): per body.
+//   timers: `for(let i=0;i<60000;i++) setTimeout(()=>{},1e6)` at 8 MiB (8,192 timers, then the
+//          RangeError), one run after the other for `--seconds`: per run, as flood.
+//   waiting: 50 ms busy, then 8,000 pending timers held to the run's 5 s timeout: per run.
 // CPU time, unlike a neighbour's latency, is not swamped by the machine's other load.
-//   node bench/attack-cpu.ts [--attack flood|keys|numbers] [--seconds 10] [--bursts 20] [--rounds 2] [checkout …]
+//   node bench/attack-cpu.ts [--attack flood|keys|numbers|timers|waiting] [--seconds 10] [--bursts 20] [--rounds 2] [checkout …]
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { numberArg } from './lib/args.ts';
@@ -22,8 +25,15 @@ const bodies: Record<string, () => string> = {
   keys: () => JSON.stringify(Object.fromEntries([['code', '1'], ...Array.from({ length: 200_000 }, (_, index) => [`k${index}`, 1])])),
   numbers: () => JSON.stringify({ code: '1', x: Array.from({ length: 1_200_000 }, () => 1) }),
 };
-if (values.attack !== 'flood' && bodies[values.attack!] === undefined) throw new Error(`--attack: flood, keys or numbers, not ${values.attack}`);
-const body = values.attack === 'flood' ? '' : bodies[values.attack!]!();
+/** The attacks made of runs one after the other: the run's body, and what its answer says when it ended as the attack should. */
+const runAttacks: Record<string, { body: string; ended: string }> = {
+  flood: { body: JSON.stringify({ code: floodCode, heap_memory_max_mb: 64, execution_timeout_secs: 30, wait_ms: 50_000 }), ended: '"status":"completed"' },
+  timers: { body: JSON.stringify({ code: 'for(let i=0;i<60000;i++) setTimeout(()=>{},1e6)', heap_memory_max_mb: 8, execution_timeout_secs: 5, wait_ms: 50_000 }), ended: 'RangeError: too many pending timers' },
+  waiting: { body: JSON.stringify({ code: 'const t=Date.now(); while(Date.now()<t+50); for(let i=0;i<8000;i++) setTimeout(()=>{},1e6)', heap_memory_max_mb: 8, execution_timeout_secs: 5, wait_ms: 50_000 }), ended: '"status":"timed_out"' },
+};
+const runAttack = runAttacks[values.attack!];
+if (runAttack === undefined && bodies[values.attack!] === undefined) throw new Error(`--attack: flood, keys, numbers, timers or waiting, not ${values.attack}`);
+const body = runAttack !== undefined ? '' : bodies[values.attack!]!();
 
 type Times = Map<string, { runMs: number }>;
 const perUnit = (times: Times, units: number) => [...times].filter(([, t]) => t.runMs / units >= 0.05).map(([kind, t]) => `${kind} ${(t.runMs / units).toFixed(2)}`).join(', ');
@@ -43,9 +53,8 @@ for (let round = 0; round < rounds; round++) {
       const before = taskSnapshots(child.pid);
       const started = performance.now();
       let units = 0;
-      if (values.attack === 'flood') {
-        const run = JSON.stringify({ code: floodCode, heap_memory_max_mb: 64, execution_timeout_secs: 30, wait_ms: 50_000 });
-        while (performance.now() - started < seconds * 1000) if ((await post(run)).text.includes('"status":"completed"')) units++;
+      if (runAttack !== undefined) {
+        while (performance.now() - started < seconds * 1000) if ((await post(runAttack.body)).text.includes(runAttack.ended)) units++;
       } else {
         for (let burst = 0; burst < bursts; burst++) units += (await Promise.all(Array.from({ length: 8 }, () => post(body)))).filter((answer) => answer.status === 400).length;
       }
@@ -61,9 +70,9 @@ for (let round = 0; round < rounds; round++) {
       }
       const idleS = (performance.now() - started) / 1000 - attackS;
       const total = taskDelta(child.pid, before, taskSnapshots(child.pid), new Set());
-      const what = values.attack === 'flood' ? 'flood run' : 'refused body';
+      const what = runAttack !== undefined ? `${values.attack} run` : 'refused body';
       console.log(`${checkout} round ${round + 1} (load ${os.loadavg()[0]!.toFixed(1)}): ${units} × ${what} in ${attackS.toFixed(1)} s, idle ${idleS.toFixed(1)} s later; ms of CPU per ${what}, until idle: ${perUnit(total, units)}`);
-      if (values.attack === 'flood') console.log(`  ms of CPU per second of the attack, during it: ${perUnit(during, attackS)}`);
+      if (runAttack !== undefined) console.log(`  ms of CPU per second of the attack, during it: ${perUnit(during, attackS)}`);
     } finally {
       await child.stop();
     }

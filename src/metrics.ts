@@ -31,6 +31,14 @@ export class Metrics {
     this.liveHeaps = read;
   }
 
+  /** The engine's warm isolates disposed after clean runs, by why (src/exec/isolate-pool.ts, `release`). */
+  private isolatesRetired: (() => Readonly<Record<string, number>>) | null = null;
+
+  /** Reports the isolates the engine retired after clean runs, by reason. */
+  countIsolatesRetired(read: () => Readonly<Record<string, number>>): void {
+    this.isolatesRetired = read;
+  }
+
   /** Reports the heap journal's fdatasyncs and the heaps they carried. */
   countHeapJournal(read: () => { groups: number; heaps: number }): void {
     this.heapJournal = read;
@@ -93,6 +101,10 @@ export class Metrics {
       metric('mcp_v8_live_heap_bytes', 'gauge', "Resident bytes the live heaps' isolates held when kept (heap pages, malloc, ArrayBuffers), bounded by --live-heaps-memory-mb.", [['', live.bytes]]);
       metric('mcp_v8_live_heap_bytes_max', 'gauge', 'The bound on mcp_v8_live_heap_bytes (--live-heaps-memory-mb).', [['', live.bytesMax]]);
       metric('mcp_v8_live_heap_evictions_total', 'counter', 'Live heaps released to stay within the bounds (least recently used first): their next resume rebuilds them from storage.', [['', live.evictions]]);
+    }
+    if (this.isolatesRetired !== null) {
+      metric('mcp_v8_isolates_retired_total', 'counter', 'Warm isolates disposed after a clean run and made again: heap = past 80 % of its limit after a run, contexts = 1,000 contexts made, unanswered = no heap reading in time.',
+        Object.entries(this.isolatesRetired()).map(([reason, count]) => [`{reason="${reason}"}`, count]));
     }
     if (this.heapJournal !== null) {
       const journal = this.heapJournal();

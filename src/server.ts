@@ -234,6 +234,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   if (heaps !== null) metrics.countLiveHeaps(() => ({ count: engine.live.size, bytes: engine.live.heapBytes, bytesMax: engine.live.bytesMax, evictions: engine.live.evictions }));
   const journal = heaps !== null && heaps.store instanceof DirectoryHeapStore ? heaps.store.journal : null;
   if (journal !== null) metrics.countHeapJournal(() => journal.stats);
+  metrics.countIsolatesRetired(() => engine.isolatesRetired);
   const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps, logger, clientCodeCharsMax: config.clientCodeMaxMb * 2 ** 20, clientOutputCharsMax: config.clientOutputMaxMb * 2 ** 20 });
   cluster?.attach(service);
   const ownTools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : [...heapTools(heaps), describeHeapTool(new HeapDescriber(service, heaps))])];

@@ -189,12 +189,35 @@ class IsolateEngine implements Engine {
   private readonly threadNice: ThreadNice;
   /** The isolate of each run executing now, with its CPU time (ns) when the run began (thread-nice.ts). */
   private readonly runCpuStart = new Map<ivm.Isolate, bigint>();
+  /**
+   * Runs that only await a timer now (their lane given back): not executing, so no reason for
+   * the looks (a run of 8,000 timers held to its timeout cost 115 ms of event loop, 45 % of it
+   * in looks every 10 ms while it only waited, bench/RESULTS.md). Taking its lane back wakes them.
+   */
+  private readonly runsAwaiting = new Set<ivm.Isolate>();
+
+  /** The run's lane (scheduler.ts), with the looks told when it only awaits and when it runs again. */
+  private laneOf(ticket: Ticket, isolate: ivm.Isolate): Pick<Ticket, 'idle' | 'busy'> {
+    return {
+      idle: () => {
+        this.runsAwaiting.add(isolate);
+        ticket.idle();
+      },
+      busy: async () => {
+        await ticket.busy();
+        if (this.runsAwaiting.delete(isolate)) this.threadNice.wake();
+      },
+    };
+  }
 
   /** Runs executing now, the most CPU time (ms) one has used since it began, and how many have used `longMs` or more. */
   private runsCpu(longMs: number): RunsCpu {
     let mostMs = 0;
     let long = 0;
+    let running = 0;
     for (const [isolate, startNs] of this.runCpuStart) {
+      if (this.runsAwaiting.has(isolate)) continue;
+      running++;
       let usedMs: number;
       try {
         usedMs = Number(isolate.cpuTime - startNs) / 1e6;
@@ -204,7 +227,7 @@ class IsolateEngine implements Engine {
       mostMs = Math.max(mostMs, usedMs);
       if (usedMs >= longMs) long++;
     }
-    return { running: this.runCpuStart.size, mostMs, long };
+    return { running, mostMs, long };
   }
 
   private readonly stuckRssMax: number;
@@ -221,6 +244,16 @@ class IsolateEngine implements Engine {
 
   get contextsInUse(): number {
     return this.pool.contextsInUse;
+  }
+
+  /** The priority looks made so far (thread-nice.ts; tests count them, never wall time). */
+  get priorityLooks(): number {
+    return this.threadNice.looks;
+  }
+
+  /** Warm isolates disposed after clean runs, by why (isolate-pool.ts, `release`): /metrics. */
+  get isolatesRetired(): Readonly<Record<'heap' | 'contexts' | 'unanswered', number>> {
+    return this.pool.isolatesRetired;
   }
 
   get retiring(): string | null {
@@ -433,7 +466,7 @@ class IsolateEngine implements Engine {
     // A stateless run's isolate gets its heap reading and next context with the settle call
     // while other runs wait (they will want it soon), else after the reply (pool.release).
     const run = new Run({
-      prepared, request, memoryMb, now: this.clock, sources: this.sources, code, lane: ticket, capabilities: this.capabilities, modules: this.modules, wasm: this.wasm,
+      prepared, request, memoryMb, now: this.clock, sources: this.sources, code, lane: this.laneOf(ticket, prepared.isolate), capabilities: this.capabilities, modules: this.modules, wasm: this.wasm,
       onEffectError: (error) => this.logger?.error({ err: error }, 'a fetch/fs call of the sandbox failed in the host'),
       ...(stateless ? { onSettleSent: () => { if (this.queue.size > 0 || this.preparing.size > 0) this.pool.sendSuccessor(prepared); } } : {}),
     });
@@ -515,6 +548,7 @@ class IsolateEngine implements Engine {
       request.signal.removeEventListener('abort', onAbort);
       this.active.delete(run);
       this.runCpuStart.delete(prepared.isolate);
+      this.runsAwaiting.delete(prepared.isolate);
     }
   }
 

@@ -244,7 +244,14 @@ export function isolateMemoryMb(heapMemoryMaxMb: number): number {
  * Released contexts are only freed by a full collection (V8 runs one when the heap nears its
  * limit; each context leaves ~20 KiB until then), and a tight loop of contexts can hit the limit
  * first (isolated-vm issue #42): an isolate whose used heap is past this share of its limit after
- * a run is retired, so that leftovers of earlier runs never make a small run fail.
+ * a run is retired, so that leftovers of earlier runs never make a small run fail. The reading,
+ * taken with the run's settle, also counts the run's own context (garbage once released), yet
+ * retiring on it is the cheaper choice, measured: 60,000 timers at 8 MiB retire an isolate in
+ * about one run of three; keeping it until a second reading past the share cost each such run
+ * 4–6 ms more of its isolate thread (the next run collects the garbage) and 1–3 ms more of the
+ * event loop, and provoking a full collection to read again (an ArrayBuffer past the limit, which
+ * isolated-vm and V8 collect everything for before refusing) 17–254 ms of the isolate thread
+ * (bench/RESULTS.md, "60,000 timers").
  */
 export const retireHeapShare = 0.8;
 /** A stateful run taking an isolate triggers a replacement only when the pool is left with fewer idle than this (none). */
@@ -607,6 +614,7 @@ export class IsolatePool {
     const returning = bytes.then(async (used) => {
       if (isolate.isDisposed) return;
       if (used === null || used > retireHeapShare * memoryMb * 1024 * 1024) {
+        this.isolatesRetired[prepared.contextsCreated >= contextsPerIsolateMax ? 'contexts' : used === null ? 'unanswered' : 'heap']++;
         this.replenishSoon(memoryMb);
         await disposeWhenIdle(isolate, next);
       } else if (this.hasRoom(memoryMb)) {
@@ -617,6 +625,9 @@ export class IsolatePool {
     }).finally(() => { this.returning.delete(returning); });
     this.returning.add(returning);
   }
+
+  /** Isolates disposed after a clean run (`release`), by why: the heap, the contexts made, no answer. */
+  readonly isolatesRetired = { heap: 0, contexts: 0, unanswered: 0 };
 
   /** Isolates on their way back to the pool (their heap is being measured). */
   private readonly returning = new Set<Promise<void>>();

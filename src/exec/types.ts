@@ -152,6 +152,8 @@ export interface Engine {
   readonly live: LiveHeaps;
   /** Contexts runs hold now (each with its isolate): none once every run has ended (tests). */
   readonly contextsInUse: number;
+  /** Warm isolates disposed after clean runs, by why (src/exec/isolate-pool.ts, `release`; /metrics). */
+  readonly isolatesRetired: Readonly<Record<'heap' | 'contexts' | 'unanswered', number>>;
   /** Executions waiting to start: for their code to be made ready, or for a free slot (queue depth, for /metrics). */
   readonly queuedCount: number;
   readonly runningCount: number;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import ivm from 'isolated-vm';
 import { Worker } from 'node:worker_threads';
-import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, idleIsolatesPerLimitMin, idleToTake, liveIsolateReuseBytesMax, preludeSnapshotRehashes, preludeWarmUpSource, residentBytesOf, withoutRehash } from '../../src/exec/isolate-pool.ts';
+import { IsolatePool, IsolateUnresponsive, attachContext, disposeWhenIdle, heapBytesOf, idleIsolatesPerLimitMin, idleToTake, liveIsolateReuseBytesMax, preludeSnapshotRehashes, preludeWarmUpSource, residentBytesOf, retireHeapShare, withoutRehash, type PreparedContext } from '../../src/exec/isolate-pool.ts';
 
 /** Nothing these tests run can make V8 fail beyond recovery: hearing of it fails the run. */
 const onCatastrophicError = (_isolate: ivm.Isolate, message: string) => assert.fail(`no isolate fails in V8: ${message}`);
@@ -65,6 +65,35 @@ describe('isolate pool', () => {
     const replacement = await pool.acquire(16);
     assert.notEqual(replacement.isolate, doomed.isolate);
     pool.release(replacement, 16);
+  });
+
+  test('the heap rule: an isolate whose heap reads past the retire share after a run is retired, and counted; one below is kept', async () => {
+    const own = new IsolatePool({ slots: 2, onCatastrophicError });
+    const limitMb = 8;
+    const shareBytes = retireHeapShare * limitMb * 1024 * 1024;
+    /** A run on the pool's one isolate of this limit (`code` is run), released; what is then seen of the isolate. */
+    const runOn = async (isolate: ivm.Isolate | null, code: (prepared: PreparedContext) => Promise<string>) => {
+      const prepared = await own.acquire(limitMb);
+      if (isolate !== null) assert.equal(prepared.isolate, isolate, 'the same isolate');
+      await prepared.context.eval(await code(prepared));
+      own.release(prepared, limitMb);
+      await own.whenReplenished();
+      return { isolate: prepared.isolate, seen: [prepared.isolate.isDisposed, own.isolatesRetired.heap] };
+    };
+    try {
+      const { isolate, seen } = await runOn(null, async () => 'globalThis.small = [1, 2, 3]; undefined');
+      assert.deepEqual(seen, [false, 0], 'kept');
+      // Arrays of 12,000 doubles (≈ 94 KiB each), until the heap reads 0.4 MiB past the share.
+      const filled = await runOn(isolate, async (prepared) => {
+        const arrays = Math.ceil((shareBytes + 0.4 * 1024 * 1024 - (await heapBytesOf(prepared.isolate))!) / (12_000 * 8));
+        return `globalThis.held = Array.from({ length: ${arrays} }, () => new Array(12000).fill(0.5)); undefined`;
+      });
+      assert.deepEqual(filled.seen, [true, 1], 'past the share: retired, and counted');
+      assert.deepEqual([own.isolatesRetired.contexts, own.isolatesRetired.unanswered], [0, 0]);
+    } finally {
+      await own.close();
+      await own.whenReplenished();
+    }
   });
 
   test('idle isolates per memory limit are bounded; extras are disposed', async () => {

@@ -119,6 +119,7 @@ describe('host faults', () => {
       get stuckIsolates() { return engine.stuckIsolates; }
       get live() { return engine.live; }
       get contextsInUse() { return engine.contextsInUse; }
+      get isolatesRetired() { return engine.isolatesRetired; }
       close() { return Promise.resolve(); }
     }
     const store = await ExecutionStore.open({ path: join(tempDir('host-fault-assert'), 'executions') });
