@@ -3,8 +3,8 @@
 // A heap saved alone costs two fsyncs (its file, then its folder), 3–4 ms each on this kind of
 // disk, on the libuv pool that LevelDB shares. Instead, the heaps saved within one fsync of each
 // other are appended together to a journal segment and made durable by one fdatasync; then each
-// is written to its own file (temporary name and rename, not synced) on libuv's pool, off the
-// event loop, and its put answered once its file is there, so another process reading the folder
+// is written to its own file (temporary name and rename, not synced), all of it on the journal's
+// own thread (journal-writer.ts), and its put answered once its file is there, so another process reading the folder
 // finds every answered heap whole. Every heap file on disk is either synced or listed in a durable
 // segment: a segment is deleted only after its files and folders were synced (in the background,
 // once the kernel has written them back anyway), and opening the store replays what any segment
@@ -13,17 +13,16 @@
 // Frame: magic (4 bytes) | length (u32 BE) | sha256 (32 bytes) | bytes. A segment is read up to
 // its first bad frame: a write that failed or was torn by a crash ends it (the segment is sealed
 // then, so nothing is ever appended after a torn frame), and none of its frames was answered.
-import { closeSync, fdatasync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { McpV8Error, assert } from '../errors.ts';
 import { heapIdOf } from './heap-store.ts';
 import { syncPath } from './sync-path.ts';
+import { JournalWriter, type GroupAnswer, type GroupFile } from './journal-writer.ts';
 
-const fdatasyncAsync = promisify(fdatasync);
 const frameMagic = 0x4d563848; // 'MV8H'
 const frameHeaderBytes = 4 + 4 + 32;
 /** `journal-<pid of the writer>-<sequence>.log`: another running process's segments are left alone. */
@@ -100,16 +99,16 @@ export class HeapJournal {
   private readonly retireTimer: NodeJS.Timeout;
   private readonly timings: JournalTimings;
   private retiredWaiters: Array<() => void> = [];
-  /** Heaps durable in the journal whose files are not written yet: served from here until they are. */
+  /** Heaps durable in the journal whose files could not be written yet: served from here until they are. */
   private readonly unwritten = new Map<string, Uint8Array>();
   private unwrittenBytes = 0;
-  /** Ids whose files are to be written, in order; and those whose write failed, tried again at the next look. */
+  /** Ids whose files are to be written again, in order; and those whose write failed, tried again at the next look. */
   private fileQueue: string[] = [];
   private fileRetries: string[] = [];
   private fileWriters = 0;
   private drainedWaiters: Array<() => void> = [];
-  /** The puts waiting for their heap's file, by id. */
-  private readonly fileAnswers = new Map<string, { resolve: () => void; reject: (error: unknown) => void }>();
+  /** The thread that appends, syncs and writes the files of each group (journal-writer.ts). */
+  private readonly writer = new JournalWriter();
   /** Group commits made, heaps they carried, segments retired (tests, bench). */
   readonly stats = { groups: 0, heaps: 0, retired: 0 };
 
@@ -201,40 +200,65 @@ export class HeapJournal {
     this.flushing = false;
   }
 
+  /**
+   * Appends the group's frames, makes them durable and writes each heap's file, on the journal's
+   * own thread (journal-writer.ts), then answers the group's puts: each once its file is there;
+   * one whose file could not be written fails, its file tried again at the next look.
+   */
   private async commit(group: Waiting[]): Promise<void> {
     let segment: Segment;
     let data: Buffer;
+    let answer: GroupAnswer;
     try {
       segment = this.currentSegment();
       data = Buffer.concat(group.map(({ id, bytes }) => frameOf(id, bytes)));
-      for (let written = 0; written < data.length;) written += writeSync(segment.fd, data, written, data.length - written);
-      segment.bytes += data.length;
-      await fdatasyncAsync(segment.fd);
-      if (!segment.folderSynced) {
-        // The segment's own name must be durable too, once.
-        await syncPath(this.root);
-        segment.folderSynced = true;
-      }
+      answer = await this.writer.write({ fd: segment.fd, frames: data, syncFolder: segment.folderSynced ? null : this.root, files: this.filesOf(group) });
     } catch (error) {
+      answer = { ok: false, message: (error as Error).message };
+    }
+    if (!answer.ok) {
       // A failed or partial write: nothing more goes after it in this segment.
       this.seal();
-      const failure = new McpV8Error('STORAGE_UNAVAILABLE', `cannot write the heap journal in ${this.root}: ${(error as Error).message}`, { cause: error });
+      const failure = new McpV8Error('STORAGE_UNAVAILABLE', `cannot write the heap journal in ${this.root}: ${answer.message}`);
       for (const waiting of group) waiting.reject(failure);
       return;
     }
+    segment!.folderSynced = true;
+    segment!.bytes += data!.length;
     this.stats.groups++;
     this.stats.heaps += group.length;
+    const failed = new Map(answer.failed.map(({ index, message }) => [index, message]));
     let at = 0;
-    for (const { id, bytes, resolve, reject } of group) {
-      segment.ids.push(id);
-      // Our own copy (the frame's payload), not the caller's buffer.
-      this.unwritten.set(id, data.subarray(at + frameHeaderBytes, at + frameHeaderBytes + bytes.length));
-      this.unwrittenBytes += bytes.length;
+    for (const [index, { id, bytes, resolve, reject }] of group.entries()) {
+      segment!.ids.push(id);
+      const message = failed.get(index);
+      if (message === undefined) {
+        this.folders.add(heapFile(this.root, id).directory);
+        resolve();
+      } else {
+        // Durable in the journal (its segment is kept while the file is missing, and the next
+        // open writes it), but not readable by other processes: the put fails; tried again later.
+        this.unwritten.set(id, data!.subarray(at + frameHeaderBytes, at + frameHeaderBytes + bytes.length));
+        this.unwrittenBytes += bytes.length;
+        this.fileRetries.push(id);
+        reject(new McpV8Error('STORAGE_UNAVAILABLE', `cannot write heap ${id}: ${message}`));
+      }
       at += frameHeaderBytes + bytes.length;
-      this.fileQueue.push(id);
-      this.fileAnswers.set(id, { resolve, reject });
     }
-    this.writeFiles();
+  }
+
+  /** Where each heap of a group goes, and its bytes' place among the group's frames. */
+  private filesOf(group: Waiting[]): GroupFile[] {
+    let at = 0;
+    const made = new Set<string>();
+    return group.map(({ id, bytes }) => {
+      const { directory, file } = heapFile(this.root, id);
+      const makeDirectory = !this.folders.has(directory) && !made.has(directory);
+      made.add(directory);
+      const entry = { directory, file, offset: at + frameHeaderBytes, length: bytes.length, makeDirectory };
+      at += frameHeaderBytes + bytes.length;
+      return entry;
+    });
   }
 
   /** Starts writing queued heap files, `fileWritersMax` at a time. */
@@ -251,15 +275,13 @@ export class HeapJournal {
   }
 
   /**
-   * Writes a heap durable in the journal to its file, not synced (the journal holds it), through
-   * a temporary name (a reader sees the whole file or none), then answers its put.
+   * Writes again a heap durable in the journal whose file could not be written with its group,
+   * not synced (the journal holds it), through a temporary name (a reader sees the whole file or none).
    */
   private async writeFile(id: string): Promise<void> {
     const bytes = this.unwritten.get(id);
     if (bytes === undefined) return;
     const { directory, file } = heapFile(this.root, id);
-    const answer = this.fileAnswers.get(id);
-    this.fileAnswers.delete(id);
     try {
       if (!this.folders.has(directory)) {
         await mkdir(directory, { recursive: true });
@@ -268,16 +290,12 @@ export class HeapJournal {
       const temporary = join(directory, `.tmp-${randomBytes(8).toString('hex')}`);
       await writeFile(temporary, bytes, { flag: 'wx' });
       await rename(temporary, file);
-    } catch (error) {
-      // Durable in the journal (its segment is kept while the file is missing, and the next open
-      // writes it), but not readable by other processes: the put fails; tried again at the next look.
-      this.fileRetries.push(id);
-      answer?.reject(new McpV8Error('STORAGE_UNAVAILABLE', `cannot write heap ${id}: ${(error as Error).message}`, { cause: error }));
+    } catch {
+      this.fileRetries.push(id); // Tried again at the next look.
       return;
     }
     this.unwritten.delete(id);
     this.unwrittenBytes -= bytes.length;
-    answer?.resolve();
   }
 
   /** The segment frames go to now: a new one when there is none or the current one is old or big. */
@@ -344,6 +362,7 @@ export class HeapJournal {
     await this.whenWritten();
     this.closed = true;
     this.seal();
+    await this.writer.close();
   }
 }
 
