@@ -18,6 +18,7 @@ import { Run } from '../../src/exec/run.ts';
 import { HeapService } from '../../src/service/heaps.ts';
 import { ExecutionStore } from '../../src/storage/execution-store.ts';
 import { HeapJournal } from '../../src/storage/heap-journal.ts';
+import { JournalWriter } from '../../src/storage/journal-writer.ts';
 import { DirectoryHeapStore } from '../../src/storage/directory-heap-store.ts';
 
 const out = process.env.STATEFUL_TRACE_OUT;
@@ -70,6 +71,23 @@ wrap(HeapJournal.prototype, 'put', 'journalPut');
 wrap(HeapJournal.prototype, 'writeFile', 'heapFileWrite');
 wrap(DirectoryHeapStore.prototype, 'put', 'heapStorePut');
 wrap(Run.prototype, 'execute', 'run');
+
+// The journal threads' own times: append and fdatasync of a group, then its heap files.
+const writerSync = JournalWriter.prototype.sync;
+JournalWriter.prototype.sync = function sync(this: JournalWriter, ...args: Parameters<JournalWriter['sync']>) {
+  const start = nowUs();
+  const answer = writerSync.apply(this, args);
+  void answer.then((result) => { if (result.ok) record('journalSync', { start, end: start + result.syncUs, syncUs: 0 }); });
+  return answer;
+};
+const writerFiles = JournalWriter.prototype.files;
+JournalWriter.prototype.files = function files(this: JournalWriter, ...args: Parameters<JournalWriter['files']>) {
+  const start = nowUs();
+  const answer = writerFiles.apply(this, args);
+  void answer.then((result) => record('journalFiles', { start, end: start + result.filesUs, syncUs: 0, n: args[1].length }));
+  void answer.then(() => record('journalFilesAnswered', { start, end: nowUs(), syncUs: 0, n: args[1].length }));
+  return answer;
+};
 
 const serverEmit = http.Server.prototype.emit as AnyFunction;
 http.Server.prototype.emit = function emit(this: http.Server, event: string, ...args: unknown[]) {

@@ -4,7 +4,7 @@
 // disk, on the libuv pool that LevelDB shares. Instead, the heaps saved within one fsync of each
 // other are appended together to a journal segment and made durable by one fdatasync; then each
 // is written to its own file (temporary name and rename, not synced), all of it on the journal's
-// own thread (journal-writer.ts), and its put answered once its file is there, so another process reading the folder
+// own two threads (journal-writer.ts), and its put answered once its file is there, so another process reading the folder
 // finds every answered heap whole. Every heap file on disk is either synced or listed in a durable
 // segment: a segment is deleted only after its files and folders were synced (in the background,
 // once the kernel has written them back anyway), and opening the store replays what any segment
@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { McpV8Error, assert } from '../errors.ts';
 import { heapIdOf } from './heap-store.ts';
 import { syncPath } from './sync-path.ts';
-import { JournalWriter, type GroupAnswer, type GroupFile } from './journal-writer.ts';
+import { JournalWriter, type GroupFile, type SyncAnswer } from './journal-writer.ts';
 
 const frameMagic = 0x4d563848; // 'MV8H'
 const frameHeaderBytes = 4 + 4 + 32;
@@ -99,15 +99,17 @@ export class HeapJournal {
   private readonly retireTimer: NodeJS.Timeout;
   private readonly timings: JournalTimings;
   private retiredWaiters: Array<() => void> = [];
-  /** Heaps durable in the journal whose files could not be written yet: served from here until they are. */
+  /** Heaps durable in the journal whose files are not written yet: served from here until they are. */
   private readonly unwritten = new Map<string, Uint8Array>();
   private unwrittenBytes = 0;
-  /** Ids whose files are to be written again, in order; and those whose write failed, tried again at the next look. */
+  /** Ids whose files are to be written again (their group's write failed), in order; and those whose write failed, tried again at the next look. */
   private fileQueue: string[] = [];
   private fileRetries: string[] = [];
   private fileWriters = 0;
+  /** Synced groups whose files the files thread is writing. */
+  private fileGroups = 0;
   private drainedWaiters: Array<() => void> = [];
-  /** The thread that appends, syncs and writes the files of each group (journal-writer.ts). */
+  /** The threads that append and sync each group, and write its files (journal-writer.ts). */
   private readonly writer = new JournalWriter();
   /** Group commits made, heaps they carried, segments retired (tests, bench). */
   readonly stats = { groups: 0, heaps: 0, retired: 0 };
@@ -160,7 +162,7 @@ export class HeapJournal {
 
   /** Resolves once every answered heap is in its file (tests). */
   whenWritten(): Promise<void> {
-    if (this.fileWriters === 0 && this.fileQueue.length === 0) return Promise.resolve();
+    if (this.fileWriters === 0 && this.fileQueue.length === 0 && this.fileGroups === 0) return Promise.resolve();
     return new Promise((resolve) => this.drainedWaiters.push(resolve));
   }
 
@@ -201,18 +203,18 @@ export class HeapJournal {
   }
 
   /**
-   * Appends the group's frames, makes them durable and writes each heap's file, on the journal's
-   * own thread (journal-writer.ts), then answers the group's puts: each once its file is there;
-   * one whose file could not be written fails, its file tried again at the next look.
+   * Appends the group's frames and makes them durable on the journal's sync thread
+   * (journal-writer.ts), then hands the group's files to its files thread and returns: the next
+   * group's fdatasync runs while these files are written.
    */
   private async commit(group: Waiting[]): Promise<void> {
     let segment: Segment;
     let data: Buffer;
-    let answer: GroupAnswer;
+    let answer: SyncAnswer;
     try {
       segment = this.currentSegment();
       data = Buffer.concat(group.map(({ id, bytes }) => frameOf(id, bytes)));
-      answer = await this.writer.write({ fd: segment.fd, frames: data, syncFolder: segment.folderSynced ? null : this.root, files: this.filesOf(group) });
+      answer = await this.writer.sync(segment.fd, data, segment.folderSynced ? null : this.root);
     } catch (error) {
       answer = { ok: false, message: (error as Error).message };
     }
@@ -223,28 +225,59 @@ export class HeapJournal {
       for (const waiting of group) waiting.reject(failure);
       return;
     }
+    // The segment's own name is durable once its first group's answer says so.
     segment!.folderSynced = true;
     segment!.bytes += data!.length;
     this.stats.groups++;
     this.stats.heaps += group.length;
-    const failed = new Map(answer.failed.map(({ index, message }) => [index, message]));
     let at = 0;
-    for (const [index, { id, bytes, resolve, reject }] of group.entries()) {
+    for (const { id, bytes } of group) {
       segment!.ids.push(id);
-      const message = failed.get(index);
+      // Our own copy (the frame's payload), not the caller's buffer: served from here until its file is there.
+      this.unwritten.set(id, data!.subarray(at + frameHeaderBytes, at + frameHeaderBytes + bytes.length));
+      this.unwrittenBytes += bytes.length;
+      at += frameHeaderBytes + bytes.length;
+    }
+    this.fileGroups++;
+    void this.writeGroupFiles(group, data!).finally(() => {
+      this.fileGroups--;
+      this.drained();
+    });
+  }
+
+  /**
+   * Writes a synced group's heaps to their files on the files thread, then answers each put: once
+   * its file is there, or (durable in the journal all the same: its segment is kept while the file
+   * is missing, and the next open writes it; served from memory here) with the failure, its file
+   * tried again at the next look.
+   */
+  private async writeGroupFiles(group: Waiting[], data: Buffer): Promise<void> {
+    const answer = await this.writer.files(data, this.filesOf(group));
+    const failed = new Map(answer.failed.map(({ index, message }) => [index, message]));
+    for (const [index, { id, resolve, reject }] of group.entries()) {
+      const message = failed.get(index) ?? failed.get(-1);
       if (message === undefined) {
         this.folders.add(heapFile(this.root, id).directory);
+        this.written(id);
         resolve();
       } else {
-        // Durable in the journal (its segment is kept while the file is missing, and the next
-        // open writes it), but not readable by other processes: the put fails; tried again later.
-        this.unwritten.set(id, data!.subarray(at + frameHeaderBytes, at + frameHeaderBytes + bytes.length));
-        this.unwrittenBytes += bytes.length;
         this.fileRetries.push(id);
         reject(new McpV8Error('STORAGE_UNAVAILABLE', `cannot write heap ${id}: ${message}`));
       }
-      at += frameHeaderBytes + bytes.length;
     }
+  }
+
+  /** A heap's file is there: it is no longer served from memory. */
+  private written(id: string): void {
+    const bytes = this.unwritten.get(id);
+    if (bytes === undefined) return;
+    this.unwritten.delete(id);
+    this.unwrittenBytes -= bytes.length;
+  }
+
+  /** Answers `whenWritten` once no file is being written. */
+  private drained(): void {
+    if (this.fileWriters === 0 && this.fileQueue.length === 0 && this.fileGroups === 0) for (const resolve of this.drainedWaiters.splice(0)) resolve();
   }
 
   /** Where each heap of a group goes, and its bytes' place among the group's frames. */
@@ -269,7 +302,7 @@ export class HeapJournal {
       void this.writeFile(id).finally(() => {
         this.fileWriters--;
         this.writeFiles();
-        if (this.fileWriters === 0 && this.fileQueue.length === 0) for (const resolve of this.drainedWaiters.splice(0)) resolve();
+        this.drained();
       });
     }
   }
@@ -294,8 +327,7 @@ export class HeapJournal {
       this.fileRetries.push(id); // Tried again at the next look.
       return;
     }
-    this.unwritten.delete(id);
-    this.unwrittenBytes -= bytes.length;
+    this.written(id);
   }
 
   /** The segment frames go to now: a new one when there is none or the current one is old or big. */
