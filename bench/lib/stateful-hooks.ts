@@ -18,7 +18,6 @@ import { Run } from '../../src/exec/run.ts';
 import { HeapService } from '../../src/service/heaps.ts';
 import { ExecutionStore } from '../../src/storage/execution-store.ts';
 import { HeapJournal } from '../../src/storage/heap-journal.ts';
-import { JournalWriter } from '../../src/storage/journal-writer.ts';
 import { DirectoryHeapStore } from '../../src/storage/directory-heap-store.ts';
 
 const out = process.env.STATEFUL_TRACE_OUT;
@@ -72,22 +71,27 @@ wrap(HeapJournal.prototype, 'writeFile', 'heapFileWrite');
 wrap(DirectoryHeapStore.prototype, 'put', 'heapStorePut');
 wrap(Run.prototype, 'execute', 'run');
 
-// The journal threads' own times: append and fdatasync of a group, then its heap files.
-const writerSync = JournalWriter.prototype.sync;
-JournalWriter.prototype.sync = function sync(this: JournalWriter, ...args: Parameters<JournalWriter['sync']>) {
-  const start = nowUs();
-  const answer = writerSync.apply(this, args);
-  void answer.then((result) => { if (result.ok) record('journalSync', { start, end: start + result.syncUs, syncUs: 0 }); });
-  return answer;
-};
-const writerFiles = JournalWriter.prototype.files;
-JournalWriter.prototype.files = function files(this: JournalWriter, ...args: Parameters<JournalWriter['files']>) {
-  const start = nowUs();
-  const answer = writerFiles.apply(this, args);
-  void answer.then((result) => record('journalFiles', { start, end: start + result.filesUs, syncUs: 0, n: args[1].length }));
-  void answer.then(() => record('journalFilesAnswered', { start, end: nowUs(), syncUs: 0, n: args[1].length }));
-  return answer;
-};
+// The journal threads' own times: append and fdatasync of a group, then its heap files (a
+// checkout without journal threads, the base of an A/B, has none).
+const writerModule = await import('../../src/storage/journal-writer.ts').catch(() => null);
+if (writerModule !== null) {
+  const { JournalWriter } = writerModule;
+  const writerSync = JournalWriter.prototype.sync;
+  JournalWriter.prototype.sync = function sync(this: InstanceType<typeof JournalWriter>, ...args: Parameters<typeof writerSync>) {
+    const start = nowUs();
+    const answer = writerSync.apply(this, args);
+    void answer.then((result) => { if (result.ok) record('journalSync', { start, end: start + result.syncUs, syncUs: 0 }); });
+    return answer;
+  };
+  const writerFiles = JournalWriter.prototype.files;
+  JournalWriter.prototype.files = function files(this: InstanceType<typeof JournalWriter>, ...args: Parameters<typeof writerFiles>) {
+    const start = nowUs();
+    const answer = writerFiles.apply(this, args);
+    void answer.then((result) => record('journalFiles', { start, end: start + result.filesUs, syncUs: 0, n: args[1].length }));
+    void answer.then(() => record('journalFilesAnswered', { start, end: nowUs(), syncUs: 0, n: args[1].length }));
+    return answer;
+  };
+}
 
 const serverEmit = http.Server.prototype.emit as AnyFunction;
 http.Server.prototype.emit = function emit(this: http.Server, event: string, ...args: unknown[]) {
