@@ -60,16 +60,16 @@ const poolCreate = (IsolatePool.prototype as unknown as Record<string, AnyFuncti
   pool = this as IsolatePool;
   return poolCreate.apply(this, args);
 };
-wrap(IsolatePool.prototype, 'create', 'isolateCreate');
 wrap(HeapJournal.prototype, 'commit', 'journalCommit', (args) => (args[0] as unknown[]).length);
-wrap(ExecutionStore.prototype, 'writeBatch', 'storeBatch');
-wrap(Run.prototype, 'checkpoint', 'checkpoint');
-wrap(HeapService.prototype, 'replayFrom', 'replayFrom');
-wrap(HeapService.prototype, 'commit', 'heapCommit');
-wrap(HeapJournal.prototype, 'put', 'journalPut');
-wrap(HeapJournal.prototype, 'writeFile', 'heapFileWrite');
-wrap(DirectoryHeapStore.prototype, 'put', 'heapStorePut');
-wrap(Run.prototype, 'execute', 'run');
+// [prototype, method, span kind]
+const wrapped: Array<[object, string, string]> = [
+  [IsolatePool.prototype, 'create', 'isolateCreate'], [ExecutionStore.prototype, 'writeBatch', 'storeBatch'],
+  [Run.prototype, 'checkpoint', 'checkpoint'], [Run.prototype, 'execute', 'run'],
+  [HeapService.prototype, 'replayFrom', 'replayFrom'], [HeapService.prototype, 'commit', 'heapCommit'],
+  [HeapJournal.prototype, 'put', 'journalPut'], [HeapJournal.prototype, 'writeFile', 'heapFileWrite'],
+  [DirectoryHeapStore.prototype, 'put', 'heapStorePut'],
+];
+for (const [proto, name, kind] of wrapped) wrap(proto, name, kind);
 
 // The journal threads' own times: append and fdatasync of a group, then its heap files (a
 // checkout without journal threads, the base of an A/B, has none).
