@@ -6,7 +6,7 @@
 // fdatasync hop and four libuv hops per heap file (open, write, close, rename, four files at a
 // time, on the four threads LevelDB also waits for). At 400 stateful runs/s on a busy machine
 // those hops, each waiting for the loop's turn, made a put wait a median ≈ 0.5 s for its file
-// while its fdatasync took 5 ms (bench/RESULTS.md, "Stateful 400/s held"). Creating a file
+// while its fdatasync took 5 ms (bench/RESULTS.md, "Stateful 400/s held?"). Creating a file
 // blocks behind ext4's journal commits, which fdatasyncs force: on its own thread it blocks
 // neither the event loop nor the next group's fdatasync.
 import { Worker } from 'node:worker_threads';
