@@ -68,6 +68,7 @@ const wrapped: Array<[object, string, string]> = [
   [HeapService.prototype, 'replayFrom', 'replayFrom'], [HeapService.prototype, 'commit', 'heapCommit'],
   [HeapJournal.prototype, 'put', 'journalPut'], [HeapJournal.prototype, 'writeFile', 'heapFileWrite'],
   [DirectoryHeapStore.prototype, 'put', 'heapStorePut'],
+  [HeapJournal.prototype, 'currentSegment', 'journalSegment'], [HeapJournal.prototype, 'seal', 'journalSeal'],
 ];
 for (const [proto, name, kind] of wrapped) wrap(proto, name, kind);
 
