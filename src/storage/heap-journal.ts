@@ -3,8 +3,8 @@
 // A heap saved alone costs two fsyncs (its file, then its folder), 3–4 ms each on this kind of
 // disk, on the libuv pool that LevelDB shares. Instead, the heaps saved within one fsync of each
 // other are appended together to a journal segment and made durable by one fdatasync; then each
-// is written to its own file (temporary name and rename, not synced) on libuv's pool, off the
-// event loop, and its put answered once its file is there, so another process reading the folder
+// is written to its own file (temporary name and rename, not synced), all of it on the journal's
+// own two threads (journal-writer.ts), and its put answered once its file is there, so another process reading the folder
 // finds every answered heap whole. Every heap file on disk is either synced or listed in a durable
 // segment: a segment is deleted only after its files and folders were synced (in the background,
 // once the kernel has written them back anyway), and opening the store replays what any segment
@@ -13,17 +13,16 @@
 // Frame: magic (4 bytes) | length (u32 BE) | sha256 (32 bytes) | bytes. A segment is read up to
 // its first bad frame: a write that failed or was torn by a crash ends it (the segment is sealed
 // then, so nothing is ever appended after a torn frame), and none of its frames was answered.
-import { closeSync, fdatasync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { McpV8Error, assert } from '../errors.ts';
 import { heapIdOf } from './heap-store.ts';
 import { syncPath } from './sync-path.ts';
+import { JournalWriter, type GroupFile, type SyncAnswer } from './journal-writer.ts';
 
-const fdatasyncAsync = promisify(fdatasync);
 const frameMagic = 0x4d563848; // 'MV8H'
 const frameHeaderBytes = 4 + 4 + 32;
 /** `journal-<pid of the writer>-<sequence>.log`: another running process's segments are left alone. */
@@ -103,13 +102,15 @@ export class HeapJournal {
   /** Heaps durable in the journal whose files are not written yet: served from here until they are. */
   private readonly unwritten = new Map<string, Uint8Array>();
   private unwrittenBytes = 0;
-  /** Ids whose files are to be written, in order; and those whose write failed, tried again at the next look. */
+  /** Ids whose files are to be written again (their group's write failed), in order; and those whose write failed, tried again at the next look. */
   private fileQueue: string[] = [];
   private fileRetries: string[] = [];
   private fileWriters = 0;
+  /** Synced groups whose files the files thread is writing. */
+  private fileGroups = 0;
   private drainedWaiters: Array<() => void> = [];
-  /** The puts waiting for their heap's file, by id. */
-  private readonly fileAnswers = new Map<string, { resolve: () => void; reject: (error: unknown) => void }>();
+  /** The threads that append and sync each group, and write its files (journal-writer.ts). */
+  private readonly writer = new JournalWriter();
   /** Group commits made, heaps they carried, segments retired (tests, bench). */
   readonly stats = { groups: 0, heaps: 0, retired: 0 };
 
@@ -161,7 +162,7 @@ export class HeapJournal {
 
   /** Resolves once every answered heap is in its file (tests). */
   whenWritten(): Promise<void> {
-    if (this.fileWriters === 0 && this.fileQueue.length === 0) return Promise.resolve();
+    if (this.fileWriters === 0 && this.fileQueue.length === 0 && this.fileGroups === 0) return Promise.resolve();
     return new Promise((resolve) => this.drainedWaiters.push(resolve));
   }
 
@@ -201,40 +202,96 @@ export class HeapJournal {
     this.flushing = false;
   }
 
+  /**
+   * Appends the group's frames and makes them durable on the journal's sync thread
+   * (journal-writer.ts), then hands the group's files to its files thread and returns: the next
+   * group's fdatasync runs while these files are written.
+   */
   private async commit(group: Waiting[]): Promise<void> {
     let segment: Segment;
     let data: Buffer;
+    let answer: SyncAnswer;
     try {
       segment = this.currentSegment();
       data = Buffer.concat(group.map(({ id, bytes }) => frameOf(id, bytes)));
-      for (let written = 0; written < data.length;) written += writeSync(segment.fd, data, written, data.length - written);
-      segment.bytes += data.length;
-      await fdatasyncAsync(segment.fd);
-      if (!segment.folderSynced) {
-        // The segment's own name must be durable too, once.
-        await syncPath(this.root);
-        segment.folderSynced = true;
-      }
+      answer = await this.writer.sync(segment.fd, data, segment.folderSynced ? null : this.root);
     } catch (error) {
+      answer = { ok: false, message: (error as Error).message };
+    }
+    if (!answer.ok) {
       // A failed or partial write: nothing more goes after it in this segment.
       this.seal();
-      const failure = new McpV8Error('STORAGE_UNAVAILABLE', `cannot write the heap journal in ${this.root}: ${(error as Error).message}`, { cause: error });
+      const failure = new McpV8Error('STORAGE_UNAVAILABLE', `cannot write the heap journal in ${this.root}: ${answer.message}`);
       for (const waiting of group) waiting.reject(failure);
       return;
     }
+    // The segment's own name is durable once its first group's answer says so.
+    segment!.folderSynced = true;
+    segment!.bytes += data!.length;
     this.stats.groups++;
     this.stats.heaps += group.length;
     let at = 0;
-    for (const { id, bytes, resolve, reject } of group) {
-      segment.ids.push(id);
-      // Our own copy (the frame's payload), not the caller's buffer.
-      this.unwritten.set(id, data.subarray(at + frameHeaderBytes, at + frameHeaderBytes + bytes.length));
+    for (const { id, bytes } of group) {
+      segment!.ids.push(id);
+      // Our own copy (the frame's payload), not the caller's buffer: served from here until its file is there.
+      this.unwritten.set(id, data!.subarray(at + frameHeaderBytes, at + frameHeaderBytes + bytes.length));
       this.unwrittenBytes += bytes.length;
       at += frameHeaderBytes + bytes.length;
-      this.fileQueue.push(id);
-      this.fileAnswers.set(id, { resolve, reject });
     }
-    this.writeFiles();
+    this.fileGroups++;
+    void this.writeGroupFiles(group, data!).finally(() => {
+      this.fileGroups--;
+      this.drained();
+    });
+  }
+
+  /**
+   * Writes a synced group's heaps to their files on the files thread, then answers each put: once
+   * its file is there, or (durable in the journal all the same: its segment is kept while the file
+   * is missing, and the next open writes it; served from memory here) with the failure, its file
+   * tried again at the next look.
+   */
+  private async writeGroupFiles(group: Waiting[], data: Buffer): Promise<void> {
+    const answer = await this.writer.files(data, this.filesOf(group));
+    const failed = new Map(answer.failed.map(({ index, message }) => [index, message]));
+    for (const [index, { id, resolve, reject }] of group.entries()) {
+      const message = failed.get(index) ?? failed.get(-1);
+      if (message === undefined) {
+        this.folders.add(heapFile(this.root, id).directory);
+        this.written(id);
+        resolve();
+      } else {
+        this.fileRetries.push(id);
+        reject(new McpV8Error('STORAGE_UNAVAILABLE', `cannot write heap ${id}: ${message}`));
+      }
+    }
+  }
+
+  /** A heap's file is there: it is no longer served from memory. */
+  private written(id: string): void {
+    const bytes = this.unwritten.get(id);
+    if (bytes === undefined) return;
+    this.unwritten.delete(id);
+    this.unwrittenBytes -= bytes.length;
+  }
+
+  /** Answers `whenWritten` once no file is being written. */
+  private drained(): void {
+    if (this.fileWriters === 0 && this.fileQueue.length === 0 && this.fileGroups === 0) for (const resolve of this.drainedWaiters.splice(0)) resolve();
+  }
+
+  /** Where each heap of a group goes, and its bytes' place among the group's frames. */
+  private filesOf(group: Waiting[]): GroupFile[] {
+    let at = 0;
+    const made = new Set<string>();
+    return group.map(({ id, bytes }) => {
+      const { directory, file } = heapFile(this.root, id);
+      const makeDirectory = !this.folders.has(directory) && !made.has(directory);
+      made.add(directory);
+      const entry = { directory, file, offset: at + frameHeaderBytes, length: bytes.length, makeDirectory };
+      at += frameHeaderBytes + bytes.length;
+      return entry;
+    });
   }
 
   /** Starts writing queued heap files, `fileWritersMax` at a time. */
@@ -245,21 +302,19 @@ export class HeapJournal {
       void this.writeFile(id).finally(() => {
         this.fileWriters--;
         this.writeFiles();
-        if (this.fileWriters === 0 && this.fileQueue.length === 0) for (const resolve of this.drainedWaiters.splice(0)) resolve();
+        this.drained();
       });
     }
   }
 
   /**
-   * Writes a heap durable in the journal to its file, not synced (the journal holds it), through
-   * a temporary name (a reader sees the whole file or none), then answers its put.
+   * Writes again a heap durable in the journal whose file could not be written with its group,
+   * not synced (the journal holds it), through a temporary name (a reader sees the whole file or none).
    */
   private async writeFile(id: string): Promise<void> {
     const bytes = this.unwritten.get(id);
     if (bytes === undefined) return;
     const { directory, file } = heapFile(this.root, id);
-    const answer = this.fileAnswers.get(id);
-    this.fileAnswers.delete(id);
     try {
       if (!this.folders.has(directory)) {
         await mkdir(directory, { recursive: true });
@@ -268,16 +323,11 @@ export class HeapJournal {
       const temporary = join(directory, `.tmp-${randomBytes(8).toString('hex')}`);
       await writeFile(temporary, bytes, { flag: 'wx' });
       await rename(temporary, file);
-    } catch (error) {
-      // Durable in the journal (its segment is kept while the file is missing, and the next open
-      // writes it), but not readable by other processes: the put fails; tried again at the next look.
-      this.fileRetries.push(id);
-      answer?.reject(new McpV8Error('STORAGE_UNAVAILABLE', `cannot write heap ${id}: ${(error as Error).message}`, { cause: error }));
+    } catch {
+      this.fileRetries.push(id); // Tried again at the next look.
       return;
     }
-    this.unwritten.delete(id);
-    this.unwrittenBytes -= bytes.length;
-    answer?.resolve();
+    this.written(id);
   }
 
   /** The segment frames go to now: a new one when there is none or the current one is old or big. */
@@ -344,6 +394,7 @@ export class HeapJournal {
     await this.whenWritten();
     this.closed = true;
     this.seal();
+    await this.writer.close();
   }
 }
 

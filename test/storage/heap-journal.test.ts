@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, readdirSync, readFileSync, truncateSync, unlinkSync } from 'node:fs';
+import { appendFileSync, copyFileSync, readdirSync, readFileSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DirectoryHeapStore } from '../../src/storage/directory-heap-store.ts';
@@ -97,6 +97,32 @@ describe('heap journal', () => {
     await store.put(Buffer.from('mine'));
     assert.ok(segments(path).includes(`journal-${process.pid}-000000000009.log`));
     await Promise.all([store.close(), writer.close()]);
+  });
+
+  test("a heap whose file cannot be written fails its put, stays readable here from the journal, and is written once it can be", async () => {
+    const path = tempDir('journal-file-fails');
+    const store = await DirectoryHeapStore.open(path, { timings: { segmentAgeMaxMs: 20, retireAfterMs: 0 } });
+    const retired = store.journal!.whenRetired();
+    const blocked = Buffer.from('its shard folder is a file');
+    const id = heapIdOf(blocked);
+    // Its shard folder's name taken by a file: the journal's thread cannot make the folder or the file.
+    writeFileSync(join(path, id.slice(0, 2)), 'in the way');
+    const other = Buffer.from('a heap of the same group, in another shard');
+    const [failed, fine] = await Promise.allSettled([store.put(blocked), store.put(other)]);
+    assert.equal(store.journal!.stats.groups, 1, 'one group commit carried both');
+    assert.equal(failed.status, 'rejected');
+    assert.match(String((failed as PromiseRejectedResult).reason), /STORAGE_UNAVAILABLE|cannot write heap/);
+    assert.equal(fine.status, 'fulfilled');
+    assert.deepEqual(readFileSync(fileOf(path, heapIdOf(other))), other);
+    // Durable in the journal: served from it here, and listed in the segment.
+    assert.deepEqual(Buffer.from(await store.get(id)), blocked);
+    assert.ok(framesOf(readFileSync(join(path, segments(path)[0]!))).some((frame) => frame.id === id));
+    unlinkSync(join(path, id.slice(0, 2)));
+    // The segment is retired only once every heap it lists is in its file.
+    await retired;
+    assert.deepEqual(segments(path), []);
+    assert.deepEqual(readFileSync(fileOf(path, id)), blocked);
+    await store.close();
   });
 
   for (const wholeFilesystemSync of [true, false]) {
