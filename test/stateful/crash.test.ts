@@ -24,24 +24,32 @@ describe('stateful durability under kill -9', () => {
     let run = 0;
     for (let round = 0; round < 3; round++) {
       const server: ServerProcess = await startServerProcess(args);
-      const ids: Array<{ id: string; run: number }> = [];
-      for (let index = 0; index < 25; index++, run++) {
-        const code = `/* run ${run} */ var c = (typeof c === 'undefined' ? 0 : c) + 1; for (let i = 0; i < 200000; i++); c`;
-        const created = await post(server.baseUrl, '/api/exec', { code, session: 'crash', tags: { run: String(run) } });
-        ids.push({ id: created.execution_id as string, run });
+      let killed = false;
+      try {
+        const ids: Array<{ id: string; run: number }> = [];
+        for (let index = 0; index < 25; index++, run++) {
+          const code = `/* run ${run} */ var c = (typeof c === 'undefined' ? 0 : c) + 1; for (let i = 0; i < 200000; i++); c`;
+          const created = await post(server.baseUrl, '/api/exec', { code, session: 'crash', tags: { run: String(run) } });
+          ids.push({ id: created.execution_id as string, run });
+        }
+        // Kill once a few runs of this round are acknowledged (their heap is in get_execution),
+        // while the rest are queued or running.
+        const needed = 3 + round * 2;
+        let acked = 0;
+        for (const { id, run: runNumber } of ids) {
+          if (acked >= needed) break;
+          const record = await tool(server.baseUrl, 'get_execution', { execution_id: id, wait_ms: 20_000 });
+          assert.equal(record.status, 'completed', String(record.error));
+          acknowledged.push({ heap: record.heap as string, run: runNumber, count: record.result as string });
+          acked++;
+        }
+        assert.equal(await server.stop('SIGKILL'), 'SIGKILL');
+        killed = true;
+      } finally {
+        // A failed assertion above must not leave this round's server running (the test
+        // process would wait on it for ever).
+        if (!killed) await server.stop('SIGKILL');
       }
-      // Kill once a few runs of this round are acknowledged (their heap is in get_execution),
-      // while the rest are queued or running.
-      const needed = 3 + round * 2;
-      let acked = 0;
-      for (const { id, run: runNumber } of ids) {
-        if (acked >= needed) break;
-        const record = await tool(server.baseUrl, 'get_execution', { execution_id: id, wait_ms: 20_000 });
-        assert.equal(record.status, 'completed', String(record.error));
-        acknowledged.push({ heap: record.heap as string, run: runNumber, count: record.result as string });
-        acked++;
-      }
-      assert.equal(await server.stop('SIGKILL'), 'SIGKILL');
     }
 
     const server = await startServerProcess(args);
