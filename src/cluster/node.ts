@@ -76,6 +76,11 @@ function expireRaces(): void {
   if (nextMs !== Infinity) armRaceTimer(nextMs);
 }
 
+/** Races under way and whether the shared timer is armed (tests: none is left behind). */
+export function racesUnderWay(): { races: number; timerArmed: boolean } {
+  return { races: races.size, timerArmed: raceTimer !== null };
+}
+
 function endRace(race: Race): boolean {
   if (!races.delete(race)) return false;
   if (races.size === 0 && raceTimer !== null) {
@@ -86,8 +91,8 @@ function endRace(race: Race): boolean {
   return true;
 }
 
-/** `promise`, or 'timeout' after `timeoutMs` (whichever comes first; the other is ignored). */
-function withinMs<Value>(promise: Promise<Value>, timeoutMs: number): Promise<Value | 'timeout'> {
+/** `promise`, or 'timeout' after `timeoutMs` (whichever comes first; the other is ignored). Exported for its test. */
+export function withinMs<Value>(promise: Promise<Value>, timeoutMs: number): Promise<Value | 'timeout'> {
   return new Promise((resolve, reject) => {
     const race: Race = { deadlineMs: performance.now() + timeoutMs, expire: () => resolve('timeout') };
     races.add(race);
