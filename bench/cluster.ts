@@ -26,6 +26,8 @@
 // `--profile DIR`: the node processes write V8 CPU profiles (--cpu-prof) into DIR, stopped with SIGTERM at the end
 //   (with --in-process, the followers; profile the leader by starting this script with node --cpu-prof);
 //   with --in-process each round prints its window for bench/lib/raft-profile-split.ts (CPU per append by part).
+// `--rate N` (with --in-process): the writers together offer N appends a second, so two builds are
+//   compared for CPU per append at the same rate (batches per request and per fsync follow the rate).
 // `--secret`: the nodes run with --cluster-secret and the writers sign each propose as a member
 // does (src/auth/cluster.ts), to measure what signed cluster traffic costs (compare in turns).
 import { randomUUID } from 'node:crypto';
@@ -53,6 +55,8 @@ const failovers = option('failovers', 5);
 const writerCountsAt = process.argv.indexOf('--writer-counts');
 const writerCounts = writerCountsAt === -1 ? [writers, 8, 1] : process.argv[writerCountsAt + 1]!.split(',').map(Number);
 const signed = process.argv.includes('--secret');
+/** --rate N (--in-process): appends a second the writers offer together (0: as fast as they can). */
+const rate = option('rate', 0);
 const inProcess = process.argv.includes('--in-process');
 const profileAt = process.argv.indexOf('--profile');
 const profileDir = profileAt === -1 ? null : process.argv[profileAt + 1]!;
@@ -204,8 +208,18 @@ async function inProcessRound(here: RunningCluster, followers: readonly TestNode
   const latencies: number[] = [];
   let errors = 0;
   const endAt = performance.now() + seconds * 1000;
+  // --rate: the writers together offer that many appends a second (each waits for its turn), so two
+  // builds compare CPU per append at the same batch sizes; without it each writes as fast as it can.
+  const intervalMs = rate > 0 ? (count * 1000) / rate : 0;
   const writer = async (id: number) => {
+    let turnAt = performance.now() + (intervalMs * id) / count;
     for (let seq = 0; performance.now() < endAt; seq++) {
+      if (intervalMs > 0) {
+        const waitMs = turnAt - performance.now();
+        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+        turnAt += intervalMs;
+        if (performance.now() >= endAt) break;
+      }
       const started = performance.now();
       try {
         await here.sessions.apply({ type: 'session.append', session: `bench-${id}`, entry: { input_heap: null, output_heap: 'a'.repeat(64), code: `step ${seq}`, timestamp: new Date().toISOString() } });
