@@ -37,72 +37,17 @@ export interface JoinAnswer {
 
 const bootstrapSchema = z.object({ voters: z.array(z.number().int().positive()), members: z.array(z.tuple([z.number().int(), z.object({ name: z.string(), addr: z.string() })])) });
 
-/** A promise racing its deadline (withinMs); `expire` answers 'timeout'. */
-interface Race {
-  readonly deadlineMs: number;
-  readonly expire: () => void;
-}
-
-/**
- * Every race under way, and one timer for all of them, armed for the earliest deadline: a timer
- * per write (set, then cleared when the write was applied a few ms later) cost a busy leader 2-3 %
- * of its CPU in the timer list's insert and unenroll (profile, bench/RESULTS.md "Raft appends: CPU
- * per append"). A write applied in time costs a Set insert and delete; the timer fires only at a
- * deadline, rescans, and is cleared once no race is left.
- */
-const races = new Set<Race>();
-let raceTimer: NodeJS.Timeout | null = null;
-let raceTimerAtMs = Infinity;
-
-function armRaceTimer(atMs: number): void {
-  if (atMs >= raceTimerAtMs) return;
-  if (raceTimer !== null) clearTimeout(raceTimer);
-  raceTimerAtMs = atMs;
-  raceTimer = setTimeout(expireRaces, Math.max(1, Math.ceil(atMs - performance.now())));
-}
-
-function expireRaces(): void {
-  raceTimer = null;
-  raceTimerAtMs = Infinity;
-  const nowMs = performance.now();
-  let nextMs = Infinity;
-  for (const race of races) {
-    if (race.deadlineMs > nowMs) nextMs = Math.min(nextMs, race.deadlineMs);
-    else {
-      races.delete(race);
-      race.expire();
-    }
+/** `promise`, or 'timeout' after `timeoutMs`; the timer is cleared either way (thousands of writes a second each race one). */
+async function withinMs<Value>(promise: Promise<Value>, timeoutMs: number): Promise<Value | 'timeout'> {
+  // A plain timer, not timers/promises' delay with an AbortSignal: aborting that builds an
+  // AbortError (a DOMException with a stack) per write, 2-4 % of a busy leader's CPU (profile).
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(resolve, timeoutMs, 'timeout'); });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
-  if (nextMs !== Infinity) armRaceTimer(nextMs);
-}
-
-/** Races under way and whether the shared timer is armed (tests: none is left behind). */
-export function racesUnderWay(): { races: number; timerArmed: boolean } {
-  return { races: races.size, timerArmed: raceTimer !== null };
-}
-
-function endRace(race: Race): boolean {
-  if (!races.delete(race)) return false;
-  if (races.size === 0 && raceTimer !== null) {
-    clearTimeout(raceTimer);
-    raceTimer = null;
-    raceTimerAtMs = Infinity;
-  }
-  return true;
-}
-
-/** `promise`, or 'timeout' after `timeoutMs` (whichever comes first; the other is ignored). Exported for its test. */
-export function withinMs<Value>(promise: Promise<Value>, timeoutMs: number): Promise<Value | 'timeout'> {
-  return new Promise((resolve, reject) => {
-    const race: Race = { deadlineMs: performance.now() + timeoutMs, expire: () => resolve('timeout') };
-    races.add(race);
-    armRaceTimer(race.deadlineMs);
-    promise.then((value) => {
-      if (endRace(race)) resolve(value);
-    }, (error: unknown) => {
-      if (endRace(race)) reject(error);
-    });
-  });
 }
 
 /** Node ids in Raft are numbers: the FNV-1a hash of the --node-id, the same hash execution ids carry. */

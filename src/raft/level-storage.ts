@@ -77,17 +77,23 @@ export function encodeRecord(value: unknown): string {
 /**
  * An entry's JSON text, made once per entry object: the leader writes the same text into its log
  * record and into each follower's append body (src/cluster/wire.ts encodeMessages), where it once
- * escaped an entry's data three times (profile, bench/RESULTS.md "Raft appends: CPU per append").
- * Entries are immutable, and the core hands the same objects to storage and to its messages.
+ * escaped an entry's data three times (bench/RESULTS.md "Raft appends: CPU per append"). Entries
+ * are immutable, and the core hands the same objects to storage and to its messages. Only the
+ * latest entryJsonCachedMax are kept (a Ready's record and its bodies are made within a turn or
+ * two): the log's entries are not held twice in memory; an older entry sent again (a follower
+ * that lagged) is encoded again.
  */
-const entryJsonCache = new WeakMap<Entry, string>();
+export const entryJsonCachedMax = 8192;
+/** A ring by log index (entryJsonCachedMax is a power of two): slot index & (max - 1) holds the entry last encoded there and its text. */
+const cachedEntries: Array<Entry | undefined> = new Array<Entry | undefined>(entryJsonCachedMax).fill(undefined);
+const cachedTexts: string[] = new Array<string>(entryJsonCachedMax).fill('');
 
 export function entryJson(entry: Entry): string {
-  let json = entryJsonCache.get(entry);
-  if (json === undefined) {
-    json = JSON.stringify(entry);
-    entryJsonCache.set(entry, json);
-  }
+  const slot = entry.index & (entryJsonCachedMax - 1);
+  if (cachedEntries[slot] === entry) return cachedTexts[slot]!;
+  const json = JSON.stringify(entry);
+  cachedEntries[slot] = entry;
+  cachedTexts[slot] = json;
   return json;
 }
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeMessages, parseMessages, parseSnapshotChunk, messagesPerBodyMax } from '../../src/cluster/wire.ts';
-import { decodeRecord, encodeEntryRecord, encodeRecord, entryJson } from '../../src/raft/level-storage.ts';
+import { decodeRecord, encodeEntryRecord, encodeRecord, entryJson, entryJsonCachedMax } from '../../src/raft/level-storage.ts';
 import type { Message } from '../../src/raft/types.ts';
 import { isMcpV8Error } from '../../src/errors.ts';
 
@@ -47,6 +47,10 @@ test('an entry is encoded once: its log record and every body carry the same tex
   assert.deepEqual(decodeRecord(encodeEntryRecord(entry)), entry);
   const body = encodeMessages([{ ...base, entries: [entry] } as Message]);
   assert.ok(body.includes(json), 'the body carries the cached text');
+  // The cache keeps the latest entries only; an evicted one is encoded again, to the same text.
+  for (let i = 0; i <= entryJsonCachedMax; i++) entryJson({ ...entry, index: 100 + i });
+  assert.equal(entryJson(entry), json);
+  assert.equal(encodeEntryRecord(entry), encodeRecord(entry));
 });
 
 test('a body damaged on the way is refused naming the bad field (a cut, a wrong type)', () => {
