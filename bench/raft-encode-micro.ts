@@ -7,10 +7,11 @@
 //      both bodies (encodeMessages). CPU µs per entry.
 //   2. write deadlines: 64 writes in flight, each raced against what is left of its own deadline
 //      (5,000 or 4,999 ms, as proposeHere's are), settled a turn later. A: a setTimeout per write,
-//      Promise.race, clearTimeout (main's withinMs, kept); B: one shared deadline timer (tried and
+//      Promise.race, clearTimeout (src/cluster/node.ts withinMs, kept); B: one shared deadline timer (tried and
 //      dropped: it cost as much or more, see withinMsShared). CPU µs per write.
 // Options: --rounds N (default 7).
 import { randomUUID } from 'node:crypto';
+import { withinMs as withinMsBefore } from '../src/cluster/node.ts';
 import { encodeMessages } from '../src/cluster/wire.ts';
 import { encodeEntryRecord, encodeRecord } from '../src/raft/level-storage.ts';
 import type { Entry, Message } from '../src/raft/types.ts';
@@ -105,17 +106,6 @@ function withinMsShared<Value>(promise: Promise<Value>, timeoutMs: number): Prom
       if (endRace(race)) reject(error);
     });
   });
-}
-
-/** main's withinMs (src/cluster/node.ts), as it is. */
-async function withinMsBefore<Value>(promise: Promise<Value>, timeoutMs: number): Promise<Value | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(resolve, timeoutMs, 'timeout'); });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** CPU µs per write: `waves` of 64 writes raced against a 5 s deadline, each settled on the next turn of the loop. */
