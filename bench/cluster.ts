@@ -24,7 +24,10 @@
 //   reported per round: the leader's event-loop delay (max and p99; a compaction that serialised
 //   the machine on the loop showed here as a stall) and the log's snapshot index at the end.
 // `--profile DIR`: the node processes write V8 CPU profiles (--cpu-prof) into DIR, stopped with SIGTERM at the end
-//   (with --in-process, the followers; profile the leader by starting this script with node --cpu-prof).
+//   (with --in-process, the followers; profile the leader by starting this script with node --cpu-prof);
+//   with --in-process each round prints its window for bench/lib/raft-profile-split.ts (CPU per append by part).
+// `--rate N` (with --in-process): the writers together offer N appends a second, so two builds are
+//   compared for CPU per append at the same rate (batches per request and per fsync follow the rate).
 // `--secret`: the nodes run with --cluster-secret and the writers sign each propose as a member
 // does (src/auth/cluster.ts), to measure what signed cluster traffic costs (compare in turns).
 import { randomUUID } from 'node:crypto';
@@ -52,6 +55,8 @@ const failovers = option('failovers', 5);
 const writerCountsAt = process.argv.indexOf('--writer-counts');
 const writerCounts = writerCountsAt === -1 ? [writers, 8, 1] : process.argv[writerCountsAt + 1]!.split(',').map(Number);
 const signed = process.argv.includes('--secret');
+/** --rate N (--in-process): appends a second the writers offer together (0: as fast as they can). */
+const rate = option('rate', 0);
 const inProcess = process.argv.includes('--in-process');
 const profileAt = process.argv.indexOf('--profile');
 const profileDir = profileAt === -1 ? null : process.argv[profileAt + 1]!;
@@ -169,12 +174,17 @@ function meanBetween(before: TimingHistogram, after: TimingHistogram): { meanMs:
   return { meanMs: count === 0 ? NaN : (after.totalMs - before.totalMs) / count, count };
 }
 
-/** null on a build without RaftDriver.timings (an A/B base). */
-async function timingsOf(here: RunningCluster, followers: readonly TestNode[]): Promise<{ leader: Timings; followers: Timings[] } | null> {
-  const statuses = await Promise.all(followers.map((node) => raftStatus(node) as Promise<unknown>));
+/** null on a build without RaftDriver.timings (an A/B base). `appendsIn`: the followers' /raft/append requests and body bytes, summed. */
+async function timingsOf(here: RunningCluster, followers: readonly TestNode[]): Promise<{ leader: Timings; followers: Timings[]; appendsIn: { requests: number; bytes: number } } | null> {
+  const statuses = await Promise.all(followers.map((node) => raftStatus(node)));
   const leader = (here.node.status() as { timings?: Timings }).timings;
   if (leader === undefined) return null;
-  return { leader: structuredClone(leader), followers: statuses.map((status) => (status as { timings: Timings }).timings) };
+  const appendsIn = { requests: 0, bytes: 0 };
+  for (const status of statuses) {
+    appendsIn.requests += status.requests_in['/raft/append'].requests;
+    appendsIn.bytes += status.requests_in['/raft/append'].bytes;
+  }
+  return { leader: structuredClone(leader), followers: statuses.map((status) => (status as unknown as { timings: Timings }).timings), appendsIn };
 }
 
 /** What the round's writes spent where: means over the round (see the header). */
@@ -198,8 +208,18 @@ async function inProcessRound(here: RunningCluster, followers: readonly TestNode
   const latencies: number[] = [];
   let errors = 0;
   const endAt = performance.now() + seconds * 1000;
+  // --rate: the writers together offer that many appends a second (each waits for its turn), so two
+  // builds compare CPU per append at the same batch sizes; without it each writes as fast as it can.
+  const intervalMs = rate > 0 ? (count * 1000) / rate : 0;
   const writer = async (id: number) => {
+    let turnAt = performance.now() + (intervalMs * id) / count;
     for (let seq = 0; performance.now() < endAt; seq++) {
+      if (intervalMs > 0) {
+        const waitMs = turnAt - performance.now();
+        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+        turnAt += intervalMs;
+        if (performance.now() >= endAt) break;
+      }
       const started = performance.now();
       try {
         await here.sessions.apply({ type: 'session.append', session: `bench-${id}`, entry: { input_heap: null, output_heap: 'a'.repeat(64), code: `step ${seq}`, timestamp: new Date().toISOString() } });
@@ -211,10 +231,15 @@ async function inProcessRound(here: RunningCluster, followers: readonly TestNode
   };
   const timingsBefore = await timingsOf(here, followers);
   const startedAt = performance.now();
+  const windowFromUs = process.hrtime.bigint() / 1000n;
   await Promise.all(Array.from({ length: count }, (_, id) => writer(id)));
   const elapsedS = (performance.now() - startedAt) / 1000;
+  // The round's samples in the profiles (V8 keeps them on this clock): bench/lib/raft-profile-split.ts.
+  if (profileDir !== null) process.stdout.write(`profile window, ${count} writers: --from ${windowFromUs} --to ${process.hrtime.bigint() / 1000n} --appends ${latencies.length}\n`);
   const own = process.cpuUsage(ownBefore);
-  const split = timeSplit(timingsBefore, await timingsOf(here, followers));
+  const timingsAfter = await timingsOf(here, followers);
+  const traffic = timingsBefore === null || timingsAfter === null ? '' : `; to the followers per append: ${((timingsAfter.appendsIn.requests - timingsBefore.appendsIn.requests) / Math.max(1, latencies.length)).toFixed(3)} append requests, ${((timingsAfter.appendsIn.bytes - timingsBefore.appendsIn.bytes) / Math.max(1, latencies.length)).toFixed(0)} body bytes`;
+  const split = timeSplit(timingsBefore, timingsAfter) + traffic;
   loop.disable();
   const followerMs = followers.map((node, i) => cpuMs(node.process!.child.pid!) - cpuBefore[i]!);
   const perAppendUs = (ms: number) => (ms * 1000) / Math.max(1, latencies.length);

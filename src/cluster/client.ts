@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { McpV8Error, isMcpV8Error, type ErrorCode, ErrorCodes } from '../errors.ts';
 import type { Message } from '../raft/types.ts';
 import { clusterHeaders, signClusterRequest } from '../auth/cluster.ts';
-import { parseMessages } from './wire.ts';
+import { encodeMessages, JsonText, parseMessages } from './wire.ts';
 import { SnapshotSender, snapshotChunkCharsDefault, type SnapshotChunk } from './snapshot-transfer.ts';
 
 const clusterPrincipalHeader = clusterHeaders.principal;
@@ -151,7 +151,7 @@ export class PeerClient {
         queue.queued = [];
         try {
           // The peer answers with its own messages for this node (votes, append answers), or 204.
-          const answer = await this.request<unknown>(addr, route === 'append' ? 'appends' : 'messages', 'POST', `/raft/${route}`, { messages: batch }, messageRequestTimeoutMs);
+          const answer = await this.request<unknown>(addr, route === 'append' ? 'appends' : 'messages', 'POST', `/raft/${route}`, new JsonText(encodeMessages(batch)), messageRequestTimeoutMs);
           if (answer !== null) this.onReply(parseMessages(answer, `the answer of cluster peer ${addr}`));
           if (this.unreachable.delete(addr)) this.logger.info({ peer: addr }, 'cluster peer reachable again');
         } catch (error) {
@@ -196,7 +196,7 @@ export class PeerClient {
 
   private async request<Answer>(addr: string, kind: PoolKind, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, principal: string | null = null): Promise<Answer> {
     if (this.closed) throw new McpV8Error('STOPPING', 'this node is stopping');
-    const text = body === undefined ? undefined : JSON.stringify(body);
+    const text = body === undefined ? undefined : body instanceof JsonText ? body.text : JSON.stringify(body);
     let response;
     try {
       response = await this.pool(addr, kind).request({

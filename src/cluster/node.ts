@@ -38,7 +38,7 @@ export interface JoinAnswer {
 const bootstrapSchema = z.object({ voters: z.array(z.number().int().positive()), members: z.array(z.tuple([z.number().int(), z.object({ name: z.string(), addr: z.string() })])) });
 
 /** `promise`, or 'timeout' after `timeoutMs`; the timer is cleared either way (thousands of writes a second each race one). */
-async function withinMs<Value>(promise: Promise<Value>, timeoutMs: number): Promise<Value | 'timeout'> {
+export async function withinMs<Value>(promise: Promise<Value>, timeoutMs: number): Promise<Value | 'timeout'> {
   // A plain timer, not timers/promises' delay with an AbortSignal: aborting that builds an
   // AbortError (a DOMException with a stack) per write, 2-4 % of a busy leader's CPU (profile).
   let timer: NodeJS.Timeout | undefined;

@@ -23,7 +23,7 @@ import type { ForwardedMcpHandler } from '../transport/mcp-http.ts';
 import { anonymousPrincipal } from '../principal.ts';
 import { clusterListDepthMax, type ExecutionCall, type LocalExecutions } from './executions.ts';
 import { forwardedMcpPath } from './mcp-sessions.ts';
-import { parseMessages, parseSnapshotChunk } from './wire.ts';
+import { encodeMessages, JsonText, parseMessages, parseSnapshotChunk } from './wire.ts';
 import { answerBatch, parseProposeBody } from './propose-batch.ts';
 import type { ClusterNode } from './node.ts';
 import { snapshotChunkCharsMax } from './snapshot-transfer.ts';
@@ -188,7 +188,7 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
   // Answered with this node's messages for the sender once they are handled (receiveAndReply), or 204.
   const messages = (bytesMax: number) => async (request: IncomingMessage) => {
     const replies = await node.receiveAndReply(parseMessages(await bodyOf(request, bytesMax), 'raft messages'));
-    return replies.length === 0 ? null : { messages: replies };
+    return replies.length === 0 ? null : new JsonText(encodeMessages(replies));
   };
   const hot = new Map<string, (request: IncomingMessage) => Promise<unknown>>([
     ['/raft/vote', messages(messageBodyBytesMax)],
@@ -239,7 +239,7 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
         response.writeHead(204).end();
         return;
       }
-      const text = JSON.stringify(answer);
+      const text = answer instanceof JsonText ? answer.text : JSON.stringify(answer);
       response.writeHead(200, { 'content-type': jsonType, 'content-length': Buffer.byteLength(text) }).end(text);
     }, (error: unknown) => {
       const { status, body, headers } = errorAnswer(error, logger, request.url ?? '');

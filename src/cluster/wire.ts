@@ -3,6 +3,7 @@
 // check rather than zod: it runs on every append and every answer, thousands a second, and
 // zod's generic walk cost as much as the rest of the route (profile, bench/RESULTS.md).
 import { McpV8Error } from '../errors.ts';
+import { entryJson } from '../raft/level-storage.ts';
 import type { Entry, Message, MessageType, Snapshot } from '../raft/types.ts';
 import { version } from '../version.ts';
 import { snapshotChunkFormat, type SnapshotChunk } from './snapshot-transfer.ts';
@@ -84,6 +85,35 @@ export function parseMessages(body: unknown, what: string): Message[] {
     if (error instanceof WireError) throw new McpV8Error('INVALID_ARGUMENT', `${what}: ${error.message}`);
     throw error;
   }
+}
+
+/**
+ * One message as JSON text, fields in the order of Message (what JSON.stringify gave, so the
+ * receiver's parseMessages reads it as before). Entries go as their cached JSON text (entryJson):
+ * encoded once on the leader for its log record and every follower's body, however many followers
+ * and retries, instead of once per body. A message carrying a snapshot goes through JSON.stringify.
+ */
+function encodeMessage(message: Message): string {
+  if (message.snapshot !== null) return JSON.stringify(message);
+  let entries = '';
+  for (let i = 0; i < message.entries.length; i++) entries += (i === 0 ? '' : ',') + entryJson(message.entries[i]!);
+  return `{"type":"${message.type}","from":${message.from},"to":${message.to},"term":${message.term},"logTerm":${message.logTerm},"index":${message.index},"entries":[${entries}],"commit":${message.commit},"reject":${message.reject},"rejectHintIndex":${message.rejectHintIndex},"rejectHintTerm":${message.rejectHintTerm},"readContext":${message.readContext},"heartbeatTick":${message.heartbeatTick},"transfer":${message.transfer},"snapshot":null}`;
+}
+
+/** A body already encoded as JSON text: sent and answered as it is (PeerClient.request, the hot routes). */
+export class JsonText {
+  readonly text: string;
+
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
+/** A body of Raft messages (`{ messages: [...] }`) as JSON text: what parseMessages reads. */
+export function encodeMessages(messages: readonly Message[]): string {
+  let text = '{"messages":[';
+  for (let i = 0; i < messages.length; i++) text += (i === 0 ? '' : ',') + encodeMessage(messages[i]!);
+  return `${text}]}`;
 }
 
 /** One chunk of a snapshot transfer (`{ chunk: {message, total, offset, data} }`), checked like messages. */

@@ -74,6 +74,35 @@ export function encodeRecord(value: unknown): string {
   return crc32(json).toString(16).padStart(8, '0') + json;
 }
 
+/**
+ * An entry's JSON text, made once per entry object: the leader writes the same text into its log
+ * record and into each follower's append body (src/cluster/wire.ts encodeMessages), where it once
+ * escaped an entry's data three times (bench/RESULTS.md "Raft appends: CPU per append"). Entries
+ * are immutable, and the core hands the same objects to storage and to its messages. Only the
+ * latest entryJsonCachedMax are kept (a Ready's record and its bodies are made within a turn or
+ * two): the log's entries are not held twice in memory; an older entry sent again (a follower
+ * that lagged) is encoded again.
+ */
+export const entryJsonCachedMax = 8192;
+/** A ring by log index (entryJsonCachedMax is a power of two): slot index & (max - 1) holds the entry last encoded there and its text. */
+const cachedEntries: Array<Entry | undefined> = new Array<Entry | undefined>(entryJsonCachedMax).fill(undefined);
+const cachedTexts: string[] = new Array<string>(entryJsonCachedMax).fill('');
+
+export function entryJson(entry: Entry): string {
+  const slot = entry.index & (entryJsonCachedMax - 1);
+  if (cachedEntries[slot] === entry) return cachedTexts[slot]!;
+  const json = JSON.stringify(entry);
+  cachedEntries[slot] = entry;
+  cachedTexts[slot] = json;
+  return json;
+}
+
+/** encodeRecord(entry), from the entry's cached JSON text (the same record). */
+export function encodeEntryRecord(entry: Entry): string {
+  const json = entryJson(entry);
+  return crc32(json).toString(16).padStart(8, '0') + json;
+}
+
 /** The decoded value, or null when the checksum does not match (a torn or corrupt record). */
 export function decodeRecord(record: string): unknown {
   if (record.length < 8) return null;
@@ -242,7 +271,7 @@ export class LevelStorage {
       for (let index = newLast + 1; index <= this.lastIndex(); index++) operations.push({ type: 'del', key: entryKey(index) });
       this.entries.length = first.index - this.snapshot.index - 1;
       for (const entry of ready.entries) {
-        operations.push({ type: 'put', key: entryKey(entry.index), value: encodeRecord(entry) });
+        operations.push({ type: 'put', key: entryKey(entry.index), value: encodeEntryRecord(entry) });
         this.entries.push(entry);
       }
     }

@@ -2,7 +2,9 @@
 // each kind of bad field is refused with INVALID_ARGUMENT naming its path.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseMessages, parseSnapshotChunk, messagesPerBodyMax } from '../../src/cluster/wire.ts';
+import { encodeMessages, parseMessages, parseSnapshotChunk, messagesPerBodyMax } from '../../src/cluster/wire.ts';
+import { decodeRecord, encodeEntryRecord, encodeRecord, entryJson, entryJsonCachedMax } from '../../src/raft/level-storage.ts';
+import type { Message } from '../../src/raft/types.ts';
 import { isMcpV8Error } from '../../src/errors.ts';
 
 const base = { type: 'append', from: 1, to: 2, term: 3, logTerm: 2, index: 7, entries: [{ term: 3, index: 8, kind: 'normal', data: 'x' }], commit: 6, reject: false, rejectHintIndex: 0, rejectHintTerm: 0, readContext: 0, heartbeatTick: 0, transfer: false, snapshot: null };
@@ -21,6 +23,41 @@ function refusal(body: unknown): string {
 test('well-formed messages pass unchanged, a snapshot included', () => {
   const messages = [base, { ...base, type: 'snapshot', entries: [], snapshot }];
   assert.deepEqual(parseMessages(JSON.parse(JSON.stringify({ messages })), 'raft messages'), messages);
+});
+
+test('encodeMessages: the text JSON.stringify gave, read back unchanged by parseMessages (entries with hostile data, a snapshot, every type)', () => {
+  const data = ['', 'x', '{"rid":"a","command":{"type":"session.append"}}', 'quote " backslash \\ newline \n tab \t nul \u0000 line sep \u2028', 'é ✓ 😀 lone \ud800 half', '</script>'];
+  const entries = data.map((text, i) => ({ term: 3, index: 8 + i, kind: i === 2 ? 'config' as const : 'normal' as const, data: text }));
+  const messages = [
+    { ...base, entries }, { ...base, type: 'heartbeat', entries: [], reject: true, transfer: true, readContext: 9, heartbeatTick: 4 },
+    { ...base, type: 'snapshot', entries: [], snapshot: { ...snapshot, data: 'a "snapshot" \\' } }, { ...base, type: 'appendResponse', entries: [], rejectHintIndex: 5, rejectHintTerm: 2 },
+  ] as Message[];
+  const text = encodeMessages(messages);
+  assert.equal(text, JSON.stringify({ messages }));
+  assert.deepEqual(parseMessages(JSON.parse(text), 'raft messages'), messages);
+  assert.equal(encodeMessages([]), '{"messages":[]}');
+});
+
+test('an entry is encoded once: its log record and every body carry the same text, the record as encodeRecord made it', () => {
+  const entry = { term: 2, index: 41, kind: 'normal' as const, data: '{"a":"b \\"}' };
+  const json = entryJson(entry);
+  assert.equal(json, JSON.stringify(entry));
+  assert.equal(entryJson(entry), json, 'the same text again');
+  assert.equal(encodeEntryRecord(entry), encodeRecord(entry));
+  assert.deepEqual(decodeRecord(encodeEntryRecord(entry)), entry);
+  const body = encodeMessages([{ ...base, entries: [entry] } as Message]);
+  assert.ok(body.includes(json), 'the body carries the cached text');
+  // The cache keeps the latest entries only; an evicted one is encoded again, to the same text.
+  for (let i = 0; i <= entryJsonCachedMax; i++) entryJson({ ...entry, index: 100 + i });
+  assert.equal(entryJson(entry), json);
+  assert.equal(encodeEntryRecord(entry), encodeRecord(entry));
+});
+
+test('a body damaged on the way is refused naming the bad field (a cut, a wrong type)', () => {
+  const good = encodeMessages([base as Message]);
+  assert.throws(() => JSON.parse(good.slice(0, -5)), SyntaxError, 'a cut body is not JSON (the route answers its own parse error)');
+  assert.equal(refusal(JSON.parse(good.replace('"index":8', '"index":"8"'))), 'raft messages: messages.0.entries.0.index: expected a non-negative integer');
+  assert.equal(refusal(JSON.parse(good.replace('"kind":"normal"', '"kind":null'))), "raft messages: messages.0.entries.0.kind: expected 'normal' or 'config'");
 });
 
 test('each bad field is named by its path', () => {
