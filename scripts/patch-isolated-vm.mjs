@@ -561,9 +561,9 @@ auto IsolateHandle::TransferOut() -> unique_ptr<Transferable> {`,
     before: `#include <cstring>
 #include <deque>`,
     after: `#include <cstring>
+#include <deque>
 #include <functional> // mcp-v8 patch: RunOffLoop
-#include <uv.h> // mcp-v8 patch: RunOffLoop
-#include <deque>`,
+#include <uv.h> // mcp-v8 patch: RunOffLoop`,
   },
 );
 
