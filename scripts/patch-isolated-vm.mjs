@@ -364,6 +364,209 @@ edits.push({
 `,
 });
 
+// ---- mcp-v8 patch, issues 18/21/23: isolates made and disposed off the event loop ----
+// (A block of its own: others patch isolated-vm too. Each `after` keeps its `before`'s text.)
+// `new ivm.Isolate({ memoryLimit, snapshot })` builds the V8 isolate (heap set-up and the
+// snapshot's deserialization) on the calling thread: 2–3.5 ms of the event loop per isolate
+// (bench/isolate-lifecycle.ts, bench/RESULTS.md), paid whenever the pool retires one and makes
+// its replacement. `ivm.Isolate.createAsync(options)` reads the same options on the loop, makes the
+// environment and its holder there (their executor and scheduler belong to the loop's thread),
+// builds the V8 isolate on libuv's thread pool, and resolves with the Isolate on the loop.
+// `isolate.disposeAsync()` disposes as `dispose()` does (the isolate is disposed from then on), but
+// V8's teardown of an idle isolate's heap, which `dispose()` ran on the loop, runs on the pool;
+// it resolves when the isolate's last reference is dropped there (an isolate busy on its own
+// thread is torn down by that thread, as with `dispose()`). While the work is under way the
+// loop's own isolate holds a reference on its libuv handle, so that a task scheduled to it from
+// the pool thread (a RemoteHandle freed with the isolate) may wake it.
+edits.push(
+  {
+    file: 'src/isolate/environment.h',
+    before: `		static auto New(size_t memory_limit_in_mb, std::shared_ptr<v8::BackingStore> snapshot_blob, size_t snapshot_length) -> std::shared_ptr<IsolateHolder> {`,
+    after: `		// mcp-v8 patch: New in two halves, so that the V8 work may run on another thread. NewUnbuilt
+		// makes the environment and its holder, on the default thread (their executor and scheduler
+		// are that thread's); Build makes the V8 isolate in it, on any thread, once.
+		static auto NewUnbuilt() -> std::shared_ptr<IsolateHolder> {
+			auto env = std::make_shared<IsolateEnvironment>(static_cast<UvScheduler&>(*Executor::GetDefaultEnvironment().scheduler));
+			auto holder = std::make_shared<IsolateHolder>(env);
+			env->holder = holder;
+			return holder;
+		}
+		static void Build(const std::shared_ptr<IsolateHolder>& holder, size_t memory_limit_in_mb, std::shared_ptr<v8::BackingStore> snapshot_blob, size_t snapshot_length);
+
+		static auto New(size_t memory_limit_in_mb, std::shared_ptr<v8::BackingStore> snapshot_blob, size_t snapshot_length) -> std::shared_ptr<IsolateHolder> {`,
+  },
+  {
+    file: 'src/isolate/environment.cc',
+    before: `IsolateEnvironment::~IsolateEnvironment() {`,
+    after: `// mcp-v8 patch: the V8 half of New (environment.h, NewUnbuilt). This thread stands for the new
+// isolate's own while V8 builds it: IsolateEnvironment::GetCurrent() is the new environment and
+// Executor::GetDefaultEnvironment() the loop's, as on an isolate's thread.
+void IsolateEnvironment::Build(const std::shared_ptr<IsolateHolder>& holder, size_t memory_limit_in_mb, std::shared_ptr<v8::BackingStore> snapshot_blob, size_t snapshot_length) {
+	auto env = holder->GetIsolate();
+	assert(env && env->isolate == nullptr);
+	Executor::Scope scope{*env};
+	env->IsolateCtor(memory_limit_in_mb, std::move(snapshot_blob), snapshot_length);
+}
+
+IsolateEnvironment::~IsolateEnvironment() {`,
+  },
+  {
+    file: 'src/module/isolate_handle.h',
+    before: `		static auto CreateSnapshot(ArrayRange script_handles, v8::MaybeLocal<v8::String> warmup_handle) -> v8::Local<v8::Value>;`,
+    after: `		static auto CreateSnapshot(ArrayRange script_handles, v8::MaybeLocal<v8::String> warmup_handle) -> v8::Local<v8::Value>;
+		// mcp-v8 patch: an isolate made and disposed with V8's work on libuv's thread pool.
+		static auto CreateAsync(v8::MaybeLocal<v8::Object> maybe_options) -> v8::Local<v8::Value>;
+		auto DisposeAsync() -> v8::Local<v8::Value>;`,
+  },
+  {
+    file: 'src/module/isolate_handle.cc',
+    before: `		"createSnapshot", FreeFunction<decltype(&CreateSnapshot), &CreateSnapshot>{},`,
+    after: `		"createSnapshot", FreeFunction<decltype(&CreateSnapshot), &CreateSnapshot>{},
+		"createAsync", FreeFunction<decltype(&CreateAsync), &CreateAsync>{}, // mcp-v8 patch`,
+  },
+  {
+    file: 'src/module/isolate_handle.cc',
+    before: `		"dispose", MemberFunction<decltype(&IsolateHandle::Dispose), &IsolateHandle::Dispose>{},`,
+    after: `		"dispose", MemberFunction<decltype(&IsolateHandle::Dispose), &IsolateHandle::Dispose>{},
+		"disposeAsync", MemberFunction<decltype(&IsolateHandle::DisposeAsync), &IsolateHandle::DisposeAsync>{}, // mcp-v8 patch`,
+  },
+  {
+    file: 'src/module/isolate_handle.cc',
+    before: `auto IsolateHandle::New(MaybeLocal<Object> maybe_options) -> unique_ptr<ClassHandle> {`,
+    after: `// mcp-v8 patch: New's options, as New read them, for CreateAsync: while it points somewhere,
+// New stops after reading them and leaves them there (this thread's, never another's).
+struct IsolateOptions {
+	shared_ptr<v8::BackingStore> snapshot_blob;
+	RemoteHandle<Function> error_handler;
+	size_t snapshot_blob_length = 0;
+	size_t memory_limit = 128;
+	bool inspector = false;
+};
+static thread_local IsolateOptions* options_only = nullptr;
+
+auto IsolateHandle::New(MaybeLocal<Object> maybe_options) -> unique_ptr<ClassHandle> {`,
+  },
+  {
+    file: 'src/module/isolate_handle.cc',
+    before: `	// Return isolate handle
+	auto holder = IsolateEnvironment::New(memory_limit, std::move(snapshot_blob), snapshot_blob_length);`,
+    after: `	// mcp-v8 patch: CreateAsync asked for the options only.
+	if (options_only != nullptr) {
+		*options_only = IsolateOptions{std::move(snapshot_blob), std::move(error_handler), snapshot_blob_length, memory_limit, inspector};
+		return {};
+	}
+
+	// Return isolate handle
+	auto holder = IsolateEnvironment::New(memory_limit, std::move(snapshot_blob), snapshot_blob_length);`,
+  },
+  {
+    file: 'src/module/isolate_handle.cc',
+    before: `auto IsolateHandle::TransferOut() -> unique_ptr<Transferable> {`,
+    after: `// mcp-v8 patch: \`work\` on libuv's thread pool, then \`done\` on the loop, whose value resolves the
+// promise answered (in a node::CallbackScope: microtasks and async hooks run as for any callback).
+namespace {
+struct OffLoopWork {
+	uv_work_t request{};
+	v8::Isolate* isolate = nullptr;
+	v8::Global<v8::Context> context;
+	v8::Global<v8::Promise::Resolver> resolver;
+	node::async_context async{0, 0};
+	shared_ptr<IsolateHolder> default_holder;
+	std::function<void()> work;
+	std::function<Local<Value>()> done;
+};
+}
+
+static auto RunOffLoop(std::function<void()> work, std::function<Local<Value>()> done) -> Local<Value> {
+	auto* isolate = Isolate::GetCurrent();
+	auto context = isolate->GetCurrentContext();
+	auto resolver = Unmaybe(Promise::Resolver::New(context));
+	auto job = std::make_unique<OffLoopWork>();
+	job->isolate = isolate;
+	job->context.Reset(isolate, context);
+	job->resolver.Reset(isolate, resolver);
+	job->async = node::EmitAsyncInit(isolate, resolver->GetPromise(), "isolated-vm:off-loop");
+	job->default_holder = Executor::GetDefaultEnvironment().GetHolder().lock();
+	job->work = std::move(work);
+	job->done = std::move(done);
+	job->request.data = job.get();
+	LockedScheduler::IncrementUvRefForIsolate(job->default_holder);
+	int queued = uv_queue_work(node::GetCurrentEventLoop(isolate), &job->request, [](uv_work_t* request) {
+		static_cast<OffLoopWork*>(request->data)->work();
+	}, [](uv_work_t* request, int /*status*/) {
+		unique_ptr<OffLoopWork> job{static_cast<OffLoopWork*>(request->data)};
+		auto* isolate = job->isolate;
+		HandleScope handle_scope{isolate};
+		auto context = job->context.Get(isolate);
+		Context::Scope context_scope{context};
+		auto resolver = job->resolver.Get(isolate);
+		{
+			node::CallbackScope callback_scope{isolate, resolver->GetPromise(), job->async};
+			Unmaybe(resolver->Resolve(context, job->done()));
+		}
+		node::EmitAsyncDestroy(isolate, job->async);
+		LockedScheduler::DecrementUvRefForIsolate(job->default_holder);
+	});
+	if (queued != 0) {
+		LockedScheduler::DecrementUvRefForIsolate(job->default_holder);
+		node::EmitAsyncDestroy(isolate, job->async);
+		throw RuntimeGenericError("libuv refused the work");
+	}
+	job.release(); // the after-work callback owns it now
+	return resolver->GetPromise();
+}
+
+auto IsolateHandle::CreateAsync(MaybeLocal<Object> maybe_options) -> Local<Value> {
+	auto options = std::make_shared<IsolateOptions>();
+	options_only = options.get();
+	try {
+		New(maybe_options);
+	} catch (...) {
+		options_only = nullptr;
+		throw;
+	}
+	options_only = nullptr;
+	auto holder = IsolateEnvironment::NewUnbuilt();
+	return RunOffLoop([holder, options]() {
+		IsolateEnvironment::Build(holder, options->memory_limit, std::move(options->snapshot_blob), options->snapshot_blob_length);
+	}, [holder, options]() -> Local<Value> {
+		// As New does after building the isolate, on this thread.
+		auto env = holder->GetIsolate();
+		env->GetIsolate()->SetHostInitializeImportMetaObjectCallback(ModuleHandle::InitializeImportMeta);
+		env->error_handler = options->error_handler;
+		if (options->inspector) {
+			env->EnableInspectorAgent();
+		}
+		return ClassHandle::NewInstance<IsolateHandle>(holder);
+	});
+}
+
+auto IsolateHandle::DisposeAsync() -> Local<Value> {
+	// Held past Dispose, so that the last reference, and with it V8's teardown, goes to the pool.
+	auto env = std::make_shared<shared_ptr<IsolateEnvironment>>(isolate->GetIsolate());
+	if (!*env || !isolate->Dispose()) {
+		throw RuntimeGenericError("Isolate is already disposed");
+	}
+	return RunOffLoop([env]() {
+		env->reset();
+	}, []() -> Local<Value> {
+		return Undefined(Isolate::GetCurrent());
+	});
+}
+
+auto IsolateHandle::TransferOut() -> unique_ptr<Transferable> {`,
+  },
+  {
+    file: 'src/module/isolate_handle.cc',
+    before: `#include <cstring>
+#include <deque>`,
+    after: `#include <cstring>
+#include <deque>
+#include <functional> // mcp-v8 patch: RunOffLoop
+#include <uv.h> // mcp-v8 patch: RunOffLoop`,
+  },
+);
+
 function fail(message) {
   process.stderr.write(`mcp-v8: isolated-vm not patched: ${message}\n`);
   if (strict) process.exit(1);
@@ -419,7 +622,8 @@ const nodedir = nodeHeadersDir();
 if (nodedir === undefined) fail('no headers of Node 24 found (set MCP_V8_NODEDIR to a Node 24 install)');
 // isolateThreadName: what the patch names the threads that run isolates (src/exec/isolated-vm-build.ts).
 // answerWithNext: the build has the option (src/exec/isolated-vm-build.ts, issue 23's block above).
-const marker = { patch: patchId, isolatedVm: version, nodedir, isolateThreadName: 'ivm-isolate', answerWithNext: true };
+// offLoopIsolates: the build has Isolate.createAsync and disposeAsync (the block above).
+const marker = { patch: patchId, isolatedVm: version, nodedir, isolateThreadName: 'ivm-isolate', answerWithNext: true, offLoopIsolates: true };
 const gyp = nodeGyp();
 if (gyp === undefined) fail('node-gyp not found (it comes with npm)');
 

@@ -18,6 +18,7 @@ import { assert } from '../errors.ts';
 import { LiveHeapCache, liveHeapBytesMaxDefault, liveHeapsMaxDefault, type LiveContextHandle } from './live-heaps.ts';
 import type { EffectFeatures, EffectHandler } from './effects.ts';
 import { ConsoleQueue } from './console-queue.ts';
+import { disposeIsolate, isolatesSettled, newIsolate } from './isolate-lifecycle.ts';
 
 /**
  * V8's concurrent on-stack replacement left some loops with no interrupt check: the optimized
@@ -126,13 +127,13 @@ export function preludeSnapshotRehashes(): boolean {
 
 /** The names of a fresh context's globals (before attach): what a pre-loaded module's name must not shadow. */
 export async function sandboxGlobalNames(): Promise<Set<string>> {
-  const isolate = new ivm.Isolate({ memoryLimit: isolateMemoryMbMin, snapshot: snapshotOfPrelude() });
+  const isolate = await newIsolate({ memoryLimit: isolateMemoryMbMin, snapshot: snapshotOfPrelude() });
   try {
     const context = await isolate.createContext();
     const names = await context.eval("Reflect.ownKeys(globalThis).filter((key) => typeof key === 'string')", { copy: true, timeout: preludeTimeoutMs }) as string[];
     return new Set(names);
   } finally {
-    isolate.dispose();
+    void disposeIsolate(isolate);
   }
 }
 
@@ -143,14 +144,14 @@ export async function sandboxGlobalNames(): Promise<Set<string>> {
  */
 export async function compilePreloadedWasm(memoryMb: number, payload: ivm.ExternalCopy<unknown>): Promise<ivm.ExternalCopy<unknown>> {
   // Room for the modules' bytes, their rewritten copies and the ballast the constructor counts.
-  const isolate = new ivm.Isolate({ memoryLimit: 1024, snapshot: snapshotOfPrelude() });
+  const isolate = await newIsolate({ memoryLimit: 1024, snapshot: snapshotOfPrelude() });
   try {
     const context = await isolate.createContext();
     const log = new ivm.Callback(() => undefined, { ignored: true });
     const control = await context.evalClosure(attachSource, [log, 0, memoryMb * 1024 * 1024, undefined, new ivm.ExternalCopy(noFeatures).copyInto({ release: true }), undefined, undefined, undefined], { result: { reference: true } }) as ControlFunction;
     return await control.apply(undefined, ['compilePreloaded', payload], { result: { externalCopy: true }, timeout: 120_000 }) as ivm.ExternalCopy<unknown>;
   } finally {
-    isolate.dispose();
+    void disposeIsolate(isolate);
   }
 }
 
@@ -164,7 +165,7 @@ let builtinDelta: Promise<string | null> | null = null;
  */
 export function builtinDeltaOfPrelude(): Promise<string | null> {
   builtinDelta ??= (async () => {
-    const isolate = new ivm.Isolate({ memoryLimit: isolateMemoryMbMin, snapshot: snapshotOfPrelude() });
+    const isolate = await newIsolate({ memoryLimit: isolateMemoryMbMin, snapshot: snapshotOfPrelude() });
     try {
       const context = await isolate.createContext();
       const log = new ivm.Callback(() => undefined, { ignored: true });
@@ -174,7 +175,7 @@ export function builtinDeltaOfPrelude(): Promise<string | null> {
     } catch {
       return null;
     } finally {
-      isolate.dispose();
+      void disposeIsolate(isolate);
     }
   })();
   return builtinDelta;
@@ -318,7 +319,7 @@ export async function residentBytesOf(isolate: ivm.Isolate): Promise<number | nu
  */
 export async function disposeWhenIdle(isolate: ivm.Isolate, pending: Promise<unknown> | null): Promise<void> {
   if (pending !== null) await within(pending, isolateAnswerMsMax, 'the call under way').catch(() => undefined);
-  if (!isolate.isDisposed) isolate.dispose();
+  await disposeIsolate(isolate);
 }
 
 /** An isolate did not answer a call of ours in time: it is given up (a fault of ours, never of user code). */
@@ -376,7 +377,7 @@ export function attachContext(prepared: PreparedContext, seed: number, memoryMb:
   // does not answer in time has its isolate disposed, which ends whatever it was doing.
   const attaching = prepared.context.evalClosure(attachSource, attachArguments(prepared, seed, memoryMb, features, wasm, builtinDelta), { result: { reference: true } });
   return within(attaching, answerMsMax, 'attaching the prelude').then((control) => controlAttached(prepared, control), (error: unknown) => {
-    if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
+    void disposeIsolate(prepared.isolate);
     throw error;
   });
 }
@@ -473,11 +474,14 @@ export class IsolatePool {
   private closed = false;
 
   private async create(memoryMb: number): Promise<WarmIsolate> {
-    const isolate: ivm.Isolate = new ivm.Isolate({
+    // Built off the event loop (isolate-lifecycle.ts); V8 calls the handler only once code runs.
+    const made: { isolate?: ivm.Isolate } = {};
+    const isolate = await newIsolate({
       memoryLimit: memoryMb,
       snapshot: snapshotOfPrelude(),
-      onCatastrophicError: (message) => this.onCatastrophicError(isolate, message),
+      onCatastrophicError: (message) => this.onCatastrophicError(made.isolate!, message),
     });
+    made.isolate = isolate;
     return { isolate, contextsCreated: 0, next: null, ready: false };
   }
 
@@ -510,7 +514,7 @@ export class IsolatePool {
       return this.handOut(await prepared);
     } catch (error) {
       // A warm isolate that cannot make a context is broken: replace it with a fresh one once.
-      if (!chosen.isolate.isDisposed) chosen.isolate.dispose();
+      void disposeIsolate(chosen.isolate);
       if (warm === undefined) throw error;
       return this.handOut(await prepareContext(await this.create(memoryMb)));
     }
@@ -605,7 +609,7 @@ export class IsolatePool {
     const { isolate } = prepared;
     if (isolate.isDisposed) return;
     if (!this.hasRoom(memoryMb)) {
-      isolate.dispose();
+      void disposeIsolate(isolate);
       return;
     }
     let successor = prepared.successor ?? this.successorOf(prepared);
@@ -637,12 +641,13 @@ export class IsolatePool {
     return this.idle.get(memoryMb)?.length ?? 0;
   }
 
-  /** Resolves when no isolate is on its way back and none is being created (tests, and the engine's close). */
+  /** Resolves when no isolate is on its way back and none is being created or torn down (tests, and the engine's close). */
   async whenReplenished(): Promise<void> {
     while (this.returning.size > 0 || this.replenishing > 0) {
       await Promise.all(this.returning);
       if (this.replenishing > 0) await new Promise<void>((resolve) => { this.replenishWaiters.push(resolve); });
     }
+    await isolatesSettled();
   }
 
   private hasRoom(memoryMb: number): boolean {
@@ -656,7 +661,7 @@ export class IsolatePool {
     const { isolate } = warm;
     warm.next = next ?? prepareContext(warm);
     warm.ready = false;
-    warm.next.then(() => { warm.ready = true; }, () => { if (!isolate.isDisposed) isolate.dispose(); });
+    warm.next.then(() => { warm.ready = true; }, () => { void disposeIsolate(isolate); });
     const list = this.idle.get(memoryMb) ?? [];
     list.push(warm);
     this.idle.set(memoryMb, list);
@@ -675,7 +680,7 @@ export class IsolatePool {
       created.then((warm) => {
         if (warm === null) return;
         if (this.hasRoom(memoryMb)) this.park(warm, memoryMb);
-        else warm.isolate.dispose();
+        else void disposeIsolate(warm.isolate);
       }, () => undefined).finally(() => {
         this.replenishing--;
         if (this.replenishing === 0) for (const resolve of this.replenishWaiters.splice(0)) resolve();
@@ -698,7 +703,7 @@ export class IsolatePool {
   discard(prepared: PreparedContext, memoryMb: number): void {
     this.handedOut.delete(prepared);
     prepared.route.sink = null;
-    if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
+    void disposeIsolate(prepared.isolate);
     this.replenishSoon(memoryMb);
   }
 
@@ -743,7 +748,7 @@ export class IsolatePool {
   dropDetached(prepared: PreparedContext): void {
     this.handedOut.delete(prepared);
     prepared.route.sink = null;
-    if (!prepared.isolate.isDisposed) prepared.isolate.dispose();
+    void disposeIsolate(prepared.isolate);
   }
 
   /** Disposes the idle isolates, each once its next context is made (see `disposeWhenIdle`). */

@@ -7,6 +7,7 @@ import ivm from 'isolated-vm';
 import { assert } from '../errors.ts';
 import { textFormatCurrent } from '../model.ts';
 import { attachAndRun, attachContext, builtinDeltaOfPrelude, seedLimit, type ControlFunction, type ControlName, type PreparedContext } from './isolate-pool.ts';
+import { disposeIsolate } from './isolate-lifecycle.ts';
 import { ReplayFailed, RunStopped, describeThrownValue, endOf, explainLimits, errorCharsMax, failed, sandboxText, stuckError, thrownByCode, type LimitsContext, type SandboxState, type Settled, type StopReason } from './outcome.ts';
 import { catchThrown } from './catch-thrown.ts';
 import { EffectsJournal, ReplayedEffects, featuresOf, liveEffects, type EffectFeatures } from './effects.ts';
@@ -213,7 +214,8 @@ export class Run {
   stop(reason: StopReason): void {
     if (this.stopReason !== null) return;
     this.stopReason = reason;
-    if (!this.prepared.isolate.isDisposed) this.prepared.isolate.dispose();
+    // Disposed at once (every call into it now fails); V8's teardown runs off the loop (isolate-lifecycle.ts).
+    void disposeIsolate(this.prepared.isolate);
     this.wake?.();
     this.abandonTimer = setTimeout(() => this.abandon?.(), stoppedAnswerMsMax);
   }
