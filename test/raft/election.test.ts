@@ -391,3 +391,40 @@ test('leaderLooksGone is ignored for a node that is not this follower\'s leader,
     assert.equal(harness.raft(1).role, 'leader', why);
   }
 });
+
+test('leaderLooksGone: the higher id told first is asked by the lower once that is told; it refuses, asks the lower again at once and wins with no tick', () => {
+  const { harness, term } = leaderDied();
+  const two = harness.raft(2);
+  const three = harness.raft(3);
+  assert.equal(three.leaderLooksGone(1), true);
+  harness.processAll();
+  harness.stabilize();
+  assert.equal(three.role, 'preCandidate', 'node 2 still counts the dead leader\'s lease: it ignored the pre-vote');
+  const sentBefore = harness.sent.length;
+  assert.equal(two.leaderLooksGone(1), true);
+  harness.processAll();
+  harness.stabilize();
+  const reasked = harness.sent.slice(sentBefore).filter((sent) => sent.type === 'preVote' && sent.from === 3 && sent.to === 2);
+  assert.equal(reasked.length, 1, 'node 3 asked node 2 again on its refusal');
+  assert.equal(three.role, 'leader');
+  assert.equal(three.term, term + 1);
+  assert.equal(two.lead, 3);
+});
+
+test('in a round its election timer started, a pre-candidate grants a lower id\'s pre-vote as usual (the hint round\'s rule stays in hint rounds)', () => {
+  const { harness, term } = leaderDied();
+  const two = harness.raft(2);
+  const three = harness.raft(3);
+  while (three.role === 'follower') three.tick();
+  harness.process(3);
+  harness.stabilize();
+  assert.equal(three.role, 'preCandidate', 'node 2 ignored the pre-vote in its lease');
+  assert.equal(three.preVoteOnLeaderGone, false);
+  // Node 2's lease runs out and its own timer fires; node 3 does not tick (it does not ask again).
+  while (two.role === 'follower') two.tick();
+  harness.process(2);
+  harness.stabilize();
+  assert.equal(two.role, 'leader', 'node 3 granted the lower id');
+  assert.equal(two.term, term + 1);
+  assert.equal(three.lead, 2);
+});
