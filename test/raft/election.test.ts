@@ -277,23 +277,26 @@ test('a pre-candidate that granted another pre-candidate\'s pre-vote asks no one
 // ---- leaderLooksGone: the transport's sign of a dead leader starts a pre-vote at once ----
 
 /** Node 1 leads three voters, then dies (isolated); no node has ticked since its last heartbeat. */
-function leaderDied(raft: Partial<Raft['options']> = {}): { harness: Harness; term: number } {
+function leaderDied(raft: Partial<Raft['options']> = {}): { harness: Harness; term: number; two: Raft; three: Raft } {
   const harness = new Harness({ voters: [1, 2, 3], raft });
   harness.campaign(1);
   harness.stabilize();
   const term = harness.raft(1).term;
   harness.isolate(1);
-  return { harness, term };
+  return { harness, term, two: harness.raft(2), three: harness.raft(3) };
+}
+
+/** `node` is told its leader (node 1) looks gone; the pre-vote it starts and all that follows is delivered. */
+function tellLeaderGone(harness: Harness, node: Raft): void {
+  assert.equal(node.leaderLooksGone(1), true);
+  harness.processAll();
+  harness.stabilize();
 }
 
 test('leaderLooksGone: both survivors told at once elect one leader in the next term without a tick (no election timeout waited out, no split vote: the higher id wins)', () => {
-  const { harness, term } = leaderDied();
-  const two = harness.raft(2);
-  const three = harness.raft(3);
+  const { harness, term, two, three } = leaderDied();
   assert.equal(two.leaderLooksGone(1), true);
-  assert.equal(three.leaderLooksGone(1), true);
-  harness.processAll();
-  harness.stabilize();
+  tellLeaderGone(harness, three);
   assert.equal(three.role, 'leader');
   assert.equal(three.term, term + 1, 'won in the first term asked for');
   assert.equal(two.role, 'follower');
@@ -306,29 +309,19 @@ test('leaderLooksGone: both survivors told at once elect one leader in the next 
 });
 
 test('leaderLooksGone: told first, the lower id stands and is granted once the higher is told too, with no tick', () => {
-  const { harness, term } = leaderDied();
-  const two = harness.raft(2);
-  const three = harness.raft(3);
-  assert.equal(two.leaderLooksGone(1), true);
-  harness.processAll();
-  harness.stabilize();
+  const { harness, term, two, three } = leaderDied();
+  tellLeaderGone(harness, two);
   assert.equal(two.role, 'preCandidate', 'node 3 still counts the dead leader\'s lease: it ignored the pre-vote');
   assert.equal(three.lead, 1);
-  assert.equal(three.leaderLooksGone(1), true);
-  harness.processAll();
-  harness.stabilize();
+  tellLeaderGone(harness, three);
   assert.equal(harness.leaderId(), 3);
   assert.equal(three.term, term + 1);
   assert.equal(two.lead, 3);
 });
 
 test('leaderLooksGone: told first, a survivor wins as soon as the other\'s lease runs out (asked again every heartbeat), before either election timer fires', () => {
-  const { harness, term } = leaderDied({ heartbeatIntervalTicks: 1 });
-  const two = harness.raft(2);
-  const three = harness.raft(3);
-  assert.equal(three.leaderLooksGone(1), true);
-  harness.processAll();
-  harness.stabilize();
+  const { harness, term, two, three } = leaderDied({ heartbeatIntervalTicks: 1 });
+  tellLeaderGone(harness, three);
   assert.equal(three.role, 'preCandidate');
   while ((three.role as string) !== 'leader') {
     assert.equal(two.campaigns.electionTimeout, 0, 'node 2 did not time out first');
@@ -393,17 +386,11 @@ test('leaderLooksGone is ignored for a node that is not this follower\'s leader,
 });
 
 test('leaderLooksGone: the higher id told first is asked by the lower once that is told; it refuses, asks the lower again at once and wins with no tick', () => {
-  const { harness, term } = leaderDied();
-  const two = harness.raft(2);
-  const three = harness.raft(3);
-  assert.equal(three.leaderLooksGone(1), true);
-  harness.processAll();
-  harness.stabilize();
+  const { harness, term, two, three } = leaderDied();
+  tellLeaderGone(harness, three);
   assert.equal(three.role, 'preCandidate', 'node 2 still counts the dead leader\'s lease: it ignored the pre-vote');
   const sentBefore = harness.sent.length;
-  assert.equal(two.leaderLooksGone(1), true);
-  harness.processAll();
-  harness.stabilize();
+  tellLeaderGone(harness, two);
   const reasked = harness.sent.slice(sentBefore).filter((sent) => sent.type === 'preVote' && sent.from === 3 && sent.to === 2);
   assert.equal(reasked.length, 1, 'node 3 asked node 2 again on its refusal');
   assert.equal(three.role, 'leader');
@@ -412,9 +399,7 @@ test('leaderLooksGone: the higher id told first is asked by the lower once that 
 });
 
 test('in a round its election timer started, a pre-candidate grants a lower id\'s pre-vote as usual (the hint round\'s rule stays in hint rounds)', () => {
-  const { harness, term } = leaderDied();
-  const two = harness.raft(2);
-  const three = harness.raft(3);
+  const { harness, term, two, three } = leaderDied();
   while (three.role === 'follower') three.tick();
   harness.process(3);
   harness.stabilize();
