@@ -7,7 +7,9 @@
 //   2. Failover: SIGKILL of the leader, then the time until the survivors agree on a new leader
 //      (status polled every 10 ms), until a write (a session.append posted to each survivor's
 //      /raft/propose every 10 ms, answered once committed and applied) is acknowledged by the new
-//      leader, and until a linearizable read (list_sessions, ReadIndex) through a survivor is answered. The
+//      leader, and until a linearizable read (list_sessions, ReadIndex) through a survivor is answered
+//      (with each survivor's steps from its log: role changes, and "hint" when a sign of the dead
+//      leader started its pre-vote, src/cluster/node.ts leaderGoneHint). The
 //      killed node is restarted (on its data) before the next round. Timings are the reference's
 //      defaults: heartbeat 100 ms, election timeout 300-500 ms.
 // `--in-process`: the writers run inside the leader, as a node's own session appends do
@@ -134,8 +136,9 @@ async function firstWriteAckedMs(survivors: readonly TestNode[], since: number):
 /** The survivors' role changes after the kill, from their logs ("raft role changed", seen at tick granularity): where the failover's time went. */
 function electionSteps(survivors: readonly TestNode[], killedAtEpochMs: number): string {
   return survivors.map((node) => {
-    const steps = node.process!.stderr().split('\n').filter((line) => line.includes('"msg":"raft role changed"')).map((line) => JSON.parse(line) as { time: number; role: string; term: number })
-      .filter((step) => step.time >= killedAtEpochMs).map((step) => `${step.role}@${step.term} +${step.time - killedAtEpochMs}`);
+    // A build with leader-gone hints also logs when a sign of the dead leader started a pre-vote ("hint").
+    const steps = node.process!.stderr().split('\n').filter((line) => line.includes('"msg":"raft role changed"') || line.includes('"msg":"the leader looks gone')).map((line) => JSON.parse(line) as { time: number; role?: string; term?: number; why?: string })
+      .filter((step) => step.time >= killedAtEpochMs).map((step) => `${step.role === undefined ? `hint (${step.why})` : `${step.role}@${step.term}`} +${step.time - killedAtEpochMs}`);
     return `${node.name}: ${steps.join(', ') || 'no change'}`;
   }).join('; ');
 }

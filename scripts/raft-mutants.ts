@@ -341,6 +341,55 @@ export const mutants: readonly Mutant[] = [
     replace: '',
     breaks: 'a pre-candidate that granted another\'s pre-vote asks no one again in its round (both would stand, a split vote)',
   },
+  {
+    id: 'leader-gone-without-pre-vote',
+    file: 'src/raft/raft.ts',
+    find: 'if (!this.options.preVote || this.options.readLease) return false;',
+    replace: 'if (this.options.readLease) return false;',
+    breaks: 'a leader-gone hint starts nothing without pre-vote (a campaign would raise the term and depose a live leader)',
+  },
+  {
+    id: 'leader-gone-under-lease-reads',
+    file: 'src/raft/raft.ts',
+    find: 'if (!this.options.preVote || this.options.readLease) return false;',
+    replace: 'if (!this.options.preVote) return false;',
+    breaks: 'with lease reads a leader-gone hint is ignored (the follower promised its leader no vote for an election timeout)',
+  },
+  {
+    id: 'leader-gone-about-any-node',
+    file: 'src/raft/raft.ts',
+    find: "if (this.role !== 'follower' || suspect === nodeNone || this.lead !== suspect) return false;",
+    replace: "if (this.role !== 'follower' || suspect === nodeNone) return false;",
+    breaks: 'only a hint about this follower\'s own leader starts a pre-vote',
+  },
+  {
+    id: 'leader-gone-round-not-marked',
+    file: 'src/raft/raft.ts',
+    find: "if ((this.role as Role) === 'preCandidate') this.preVoteOnLeaderGone = true;",
+    replace: '',
+    breaks: 'a round started on a hint refuses a lower id\'s pre-vote (two survivors told at once would both stand: a split vote)',
+  },
+  {
+    id: 'leader-gone-lower-id-wins',
+    file: 'src/raft/election.ts',
+    find: 'request.term === raft.term + 1 && request.from < raft.id',
+    replace: 'request.term === raft.term + 1 && request.from > raft.id',
+    breaks: 'in a hint round the higher id is granted, the lower refused (flipped, both refuse each other until a timer fires)',
+  },
+  {
+    id: 'leader-gone-refusal-without-asking-again',
+    file: 'src/raft/election.ts',
+    find: "if (!raft.votes.has(request.from) && !raft.grantedPreVoteAsPreCandidate) requestVote(raft, 'preVote', request.from, raft.term + 1, false);",
+    replace: '',
+    breaks: 'a hint round\'s pre-candidate that refuses a lower pre-candidate asks it again at once (it grants now)',
+  },
+  {
+    id: 'leader-gone-rule-in-timer-rounds',
+    file: 'src/raft/election.ts',
+    find: "return raft.role === 'preCandidate' && raft.preVoteOnLeaderGone && request.term",
+    replace: "return raft.role === 'preCandidate' && request.term",
+    breaks: 'a round the election timer started grants a lower id\'s pre-vote as usual (an odd partition where only it can win would last)',
+  },
 ];
 
 /** The raft files `npm test` runs, cheapest first; a mutant stops at the first that fails. */

@@ -6,7 +6,8 @@
 // real LevelStorage over CrashStore (test/raft/sim/crash-store.ts), `--lease-reads` makes every
 // seed use lease reads with check-quorum (under the same clock skew), `--bare` makes every seed run
 // with neither pre-vote nor check-quorum (the leader lease of thesis §4.2.3 alone keeps a removed
-// voter from deposing the leader; the seeds' own draws never pick that variant). Exits 1 when any seed fails.
+// voter from deposing the leader; the seeds' own draws never pick that variant), `--leader-hints` tells
+// every seed's nodes of dead peers (Raft.leaderLooksGone; by default every fourth seed). Exits 1 when any seed fails.
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -26,7 +27,7 @@ const progressSeedsPerMessage = 200;
 
 function failureText(report: RunReport, runOptions: RunOptions): string {
   const faultTicks = runOptions.faultTicks === defaultRunOptions.faultTicks ? '' : ` --fault-ticks ${runOptions.faultTicks}`;
-  const storage = (runOptions.storage === defaultRunOptions.storage ? '' : ` --storage ${runOptions.storage}`) + (runOptions.raft?.readLease === true ? ' --lease-reads' : '') + (runOptions.raft?.checkQuorum === false ? ' --bare' : '');
+  const storage = (runOptions.storage === defaultRunOptions.storage ? '' : ` --storage ${runOptions.storage}`) + (runOptions.raft?.readLease === true ? ' --lease-reads' : '') + (runOptions.raft?.checkQuorum === false ? ' --bare' : '') + (runOptions.leaderHints === true ? ' --leader-hints' : '');
   return `FAIL seed ${report.seed} (${report.clusterSize} nodes, tick ${report.ticks})\n${report.error}\nreplay: npm run raft:sweep -- --seed ${report.seed}${faultTicks}${storage}\n`;
 }
 
@@ -112,6 +113,7 @@ if (!isMainThread) {
       storage: { type: 'string', default: 'memory' },
       'lease-reads': { type: 'boolean', default: false },
       bare: { type: 'boolean', default: false },
+      'leader-hints': { type: 'boolean', default: false },
     },
   });
   const faultTicks = Number(values['fault-ticks']);
@@ -130,7 +132,7 @@ if (!isMainThread) {
     process.exit(2);
   }
   const bare = values.bare ? { raft: { preVote: false, checkQuorum: false } } : {};
-  const runOptions: RunOptions = { ...defaultRunOptions, faultTicks, storage, ...(leaseReads ? { raft: { readLease: true, checkQuorum: true } } : bare) };
+  const runOptions: RunOptions = { ...defaultRunOptions, faultTicks, storage, ...(leaseReads ? { raft: { readLease: true, checkQuorum: true } } : bare), ...(values['leader-hints'] ? { leaderHints: true } : {}) };
   if (values.seed !== undefined) await replay(Number(values.seed), runOptions);
   const seedCount = Number(values.seeds);
   const firstSeed = Number(values.start);

@@ -90,6 +90,12 @@ export class PeerClient {
   /** Failures logged per peer, so an unreachable peer is logged once per outage, not per heartbeat. */
   private readonly unreachable = new Set<string>();
 
+  /**
+   * Told when a request to `addr` fails as one to a dead process does: the connection refused
+   * (nothing listens there) or closed or reset by the peer's end mid-request (ClusterNode.leaderGoneHint).
+   */
+  onPeerGone: ((addr: string, why: string) => void) | null = null;
+
   /** Where the messages a peer answers a Raft request with go (the node's input). */
   private readonly onReply: (messages: readonly Message[]) => void;
 
@@ -207,6 +213,8 @@ export class PeerClient {
         headersTimeout: timeoutMs, bodyTimeout: timeoutMs, ...(kind === 'messages' || kind === 'appends' ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
       });
     } catch (error) {
+      const code = peerGoneCode(error);
+      if (code !== null && !this.closed) this.onPeerGone?.(addr, `${method} ${path}: ${code}`);
       throw new McpV8Error('NO_QUORUM', `cluster peer ${addr} did not answer ${method} ${path}: ${(error as Error).message}`, { cause: error });
     }
     const answer = response.statusCode === 204 ? null : await response.body.json().catch(() => null);
@@ -220,6 +228,18 @@ export class PeerClient {
     await Promise.allSettled([...this.pools.values()].map((pool) => pool.destroy()));
     this.pools.clear();
   }
+}
+
+/** Error codes of a request to a process that is gone: refused, reset, or closed by its end ('other side closed'). */
+const peerGoneCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET']);
+
+/** The code of `error` (or of its cause) when it says the peer's process is gone, else null. */
+export function peerGoneCode(error: unknown): string | null {
+  for (let at: unknown = error, depth = 0; at instanceof Error && depth < 3; at = at.cause, depth++) {
+    const code = (at as Error & { code?: unknown }).code;
+    if (typeof code === 'string' && peerGoneCodes.has(code)) return code;
+  }
+  return null;
 }
 
 /** A peer's coded error answer, as our own error again (so a forwarded call fails the way a local one would). */

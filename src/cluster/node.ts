@@ -4,6 +4,7 @@
 // leads, within a deadline), `read` (a ReadIndex barrier, then the local machine), membership
 // (join, leave, promotion of caught-up learners) and a status report.
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -80,6 +81,11 @@ export interface NodeStatus {
   snapshot_receiving_chars: number;
   /** Where writes spend their time here (RaftDriver.timings; histograms by timingBucketsMs), null while starting. */
   timings?: DriverTimings | null;
+  /**
+   * Campaigns this node started since it started, by cause: its election timer, or a sign that its
+   * leader is gone (leaderGoneHint); `leader_gone_hints`: such signs seen about its leader.
+   */
+  elections?: { on_timeout: number; on_leader_gone: number; leader_gone_hints: number };
 }
 
 export class ClusterNode {
@@ -106,6 +112,10 @@ export class ClusterNode {
    * (receiveAndReply). A leader pipelines appends (client.ts), so several may be open at once.
    */
   private readonly replyTo = new Map<NodeId, Message[][]>();
+  /** Signs that this node's leader is gone, seen since start (leaderGoneHint). */
+  private leaderGoneHints = 0;
+  /** Sockets a leader's appends arrive on, by the leader's id (watchLeaderSocket). */
+  private readonly leaderSockets = new WeakMap<Socket, NodeId>();
 
   constructor(options: { name: string; config: ClusterConfig; addr: string; logger: Logger }) {
     this.name = options.name;
@@ -118,6 +128,7 @@ export class ClusterNode {
       (messages) => this.receive(messages), options.config.snapshotChunkBytes,
     );
     this.ticks = clusterTicks(options.config);
+    this.client.onPeerGone = (addr, why) => this.peerAtAddrLooksGone(addr, why);
   }
 
   /** Snapshots arriving in chunks (/raft/snapshot), handed to the core whole. */
@@ -334,6 +345,51 @@ export class ClusterNode {
 
   get isLeader(): boolean {
     return this.raft?.role === 'leader';
+  }
+
+  // ---- a dead leader noticed before the election timeout (issue 21) ----
+
+  /**
+   * A sign that member `id` is gone: when it is this follower's leader, the core starts a pre-vote
+   * at once (Raft.leaderLooksGone) instead of waiting out its election timeout, 300-500 ms plus
+   * late ticks by default. A SIGKILLed process's sockets are closed by the kernel, so its followers
+   * see that within a turn of their event loops. A wrong sign (a connection closed for another
+   * reason) costs a pre-vote round that a live leader's voters ignore.
+   */
+  leaderGoneHint(id: NodeId, why: string): void {
+    const raft = this.raft;
+    const driver = this.driver;
+    if (raft === null || driver === null || this.closed || id === this.id || raft.role !== 'follower' || raft.lead !== id) return;
+    this.leaderGoneHints++;
+    void driver.leaderLooksGone(id).then((started) => {
+      if (started) this.logger.info({ leader: this.memberOf(id)?.name ?? id, why }, 'the leader looks gone: pre-vote started without waiting for the election timeout');
+    });
+  }
+
+  /** A request of ours to `addr` failed as one to a dead process does (PeerClient.onPeerGone). */
+  private peerAtAddrLooksGone(addr: string, why: string): void {
+    const lead = this.raft?.lead ?? 0;
+    if (lead !== 0 && this.memberOf(lead)?.addr === addr) this.leaderGoneHint(lead, why);
+  }
+
+  /**
+   * The connection a leader's appends and heartbeats arrive on (the /raft/append route): when the
+   * leader's end closes it (FIN) or resets it, the leader looks gone. Only append connections, which
+   * carry a heartbeat every interval and so are never closed idle by a live leader's pool; this
+   * node's own closes (destroy) emit neither 'end' nor an error.
+   */
+  watchLeaderSocket(socket: Socket, messages: readonly Message[]): void {
+    const leader = messages.find((message) => message.type === 'append' || message.type === 'heartbeat')?.from;
+    if (leader === undefined || this.leaderSockets.get(socket) === leader) return;
+    const first = !this.leaderSockets.has(socket);
+    this.leaderSockets.set(socket, leader);
+    if (!first) return;
+    const gone = (why: string) => {
+      const id = this.leaderSockets.get(socket);
+      if (id !== undefined) this.leaderGoneHint(id, why);
+    };
+    socket.once('end', () => gone('its append connection was closed by its end'));
+    socket.once('error', (error: Error & { code?: string }) => gone(`its append connection failed (${error.code ?? error.message})`));
   }
 
   // ---- writes and reads ----
@@ -585,6 +641,7 @@ export class ClusterNode {
       failure: this.driver?.failure === null || this.driver === null ? null : String((this.driver.failure as Error).message),
       snapshot_receiving_chars: this.snapshots.heldChars(),
       timings: this.driver?.timings ?? null,
+      elections: { on_timeout: raft.campaigns.electionTimeout, on_leader_gone: raft.campaigns.leaderGone, leader_gone_hints: this.leaderGoneHints },
     };
   }
 

@@ -186,13 +186,16 @@ export function clusterHandler(options: ClusterAppOptions): (request: IncomingMe
   const koa = clusterApp(options).callback();
   let olderSendersLogged = 0;
   // Answered with this node's messages for the sender once they are handled (receiveAndReply), or 204.
-  const messages = (bytesMax: number) => async (request: IncomingMessage) => {
-    const replies = await node.receiveAndReply(parseMessages(await bodyOf(request, bytesMax), 'raft messages'));
+  const messages = (bytesMax: number, fromLeader = false) => async (request: IncomingMessage) => {
+    const received = parseMessages(await bodyOf(request, bytesMax), 'raft messages');
+    // The connection a leader's appends come on: its close by the leader's end is a sign of death (issue 21).
+    if (fromLeader) node.watchLeaderSocket(request.socket, received);
+    const replies = await node.receiveAndReply(received);
     return replies.length === 0 ? null : new JsonText(encodeMessages(replies));
   };
   const hot = new Map<string, (request: IncomingMessage) => Promise<unknown>>([
     ['/raft/vote', messages(messageBodyBytesMax)],
-    ['/raft/append', messages(messageBodyBytesMax)],
+    ['/raft/append', messages(messageBodyBytesMax, true)],
     ['/raft/snapshot', async (request: IncomingMessage) => {
       const body = await bodyOf(request, snapshotBodyBytesMax);
       let chunk;

@@ -244,6 +244,16 @@ export class RaftDriver<Result> {
     });
   }
 
+  /**
+   * The transport's sign that `suspect` is gone (Raft.leaderLooksGone), through the input queue;
+   * resolves with whether this node started a pre-vote on it (false too when the queue is full).
+   */
+  leaderLooksGone(suspect: NodeId): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (!this.enqueue(() => resolve(this.raft.leaderLooksGone(suspect)))) resolve(false);
+    });
+  }
+
   /** Hand leadership to `target`, through the input queue (a leader leaving does this first). */
   transferLeadership(target: NodeId): void {
     this.enqueue(() => this.raft.transferLeadership(target));

@@ -91,6 +91,12 @@ export function handleVoteRequest(raft: Raft, request: Message): void {
     || (raft.vote === nodeNone && raft.lead === nodeNone)
     || (isPreVote && request.term > raft.term);
   const responseType = isPreVote ? 'preVoteResponse' : 'voteResponse';
+  if (isPreVote && yieldsToNoLowerPreCandidate(raft, request)) {
+    raft.send({ ...raft.message(responseType, request.from), reject: true });
+    // The other is a pre-candidate too: asked (again) now, it grants this node's higher id.
+    if (!raft.votes.has(request.from) && !raft.grantedPreVoteAsPreCandidate) requestVote(raft, 'preVote', request.from, raft.term + 1, false);
+    return;
+  }
   if (canVote && raft.log.isUpToDate(request.index, request.logTerm)) {
     // A granted pre-vote answers with the asked-for term so the pre-candidate counts it.
     raft.send({ ...raft.message(responseType, request.from), term: request.term });
@@ -103,6 +109,20 @@ export function handleVoteRequest(raft: Raft, request: Message): void {
   } else {
     raft.send({ ...raft.message(responseType, request.from), reject: true });
   }
+}
+
+/**
+ * In a pre-vote round started because the leader looked gone (Raft.leaderLooksGone), a pre-vote
+ * of the same round from a lower id with an equal log is refused: the survivors are told of a
+ * dead leader at the same moment, and two pre-candidates granting each other would both stand in
+ * the next term and split the vote (an election timeout lost). The higher id wins; the lower
+ * grants it (its own rule is the usual one for a higher id). Only in such a round: a round the
+ * timer started grants as usual, so an odd partition where only the lower id could win costs at
+ * most one election timeout.
+ */
+function yieldsToNoLowerPreCandidate(raft: Raft, request: Message): boolean {
+  return raft.role === 'preCandidate' && raft.preVoteOnLeaderGone && request.term === raft.term + 1 && request.from < raft.id
+    && request.index === raft.log.lastIndex() && request.logTerm === raft.log.lastTerm();
 }
 
 export function stepCandidate(raft: Raft, message: Message): void {

@@ -43,6 +43,15 @@ export class Raft {
   transferStarted = false;
   /** Pre-candidate: it granted another pre-candidate's pre-vote in this round, so it asks no one again (reaskPreVotes). */
   grantedPreVoteAsPreCandidate = false;
+  /**
+   * Pre-candidate: this round was started by leaderLooksGone(), not by the election timer. Two
+   * survivors told of a dead leader at the same moment stand together; in such a round a
+   * pre-candidate grants another's pre-vote only to a higher id when the logs are equal (see
+   * handleVoteRequest), so exactly one of them wins instead of both splitting the vote.
+   */
+  preVoteOnLeaderGone = false;
+  /** Campaigns this node started, by cause (pre-vote or vote rounds; shown by the cluster's /raft/status). */
+  readonly campaigns = { electionTimeout: 0, leaderGone: 0 };
   /** Leader: a quorum answered within the last election timeout (checked as check-quorum does, with or without it). */
   leaderQuorumHeard = false;
   /**
@@ -140,6 +149,7 @@ export class Raft {
     this.votes.clear();
     this.resetElectionTimer();
     this.grantedPreVoteAsPreCandidate = false;
+    this.preVoteOnLeaderGone = false;
     this.role = 'preCandidate';
     this.lead = nodeNone;
   }
@@ -184,10 +194,37 @@ export class Raft {
     if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks) {
       this.electionElapsedTicks = 0;
       this.leaseAfterBoot = false;
-      if (isPromotable(this) && !hasUnappliedConfigChange(this)) campaign(this, { transfer: false, stage: 'preVote' });
+      if (isPromotable(this) && !hasUnappliedConfigChange(this)) {
+        this.campaigns.electionTimeout++;
+        campaign(this, { transfer: false, stage: 'preVote' });
+      }
     } else if (this.role === 'preCandidate' && !this.grantedPreVoteAsPreCandidate && this.electionElapsedTicks % this.options.heartbeatIntervalTicks === 0) {
       reaskPreVotes(this);
     }
+  }
+
+  /**
+   * The caller saw signs that `suspect` is gone (its connections to this node were reset or closed
+   * by its end, a connection to it was refused): when it is this follower's leader, the follower
+   * starts a pre-vote at once instead of waiting out its election timeout. Only a hint, safe even
+   * when wrong: a pre-vote changes no term and no vote, and every voter that still hears a live
+   * leader ignores it (inLease), as does the leader, so a live leader is not deposed; the follower
+   * takes the leader back at its next heartbeat. The follower itself stops counting the leader's
+   * lease, so it grants the other survivor's pre-vote and vote (a survivor told too becomes a
+   * pre-candidate, out of its lease). Ignored without pre-vote (a campaign would raise the term
+   * and depose a live leader) and with lease reads (this follower promised its leader no vote for
+   * an election timeout after its last heartbeat; a wrong hint would let another leader serve
+   * writes while the old one still serves reads under its lease). Returns whether a pre-vote began.
+   */
+  leaderLooksGone(suspect: NodeId): boolean {
+    assert(!this.readyOutstanding, 'no input between ready() and advance()');
+    if (this.role !== 'follower' || suspect === nodeNone || this.lead !== suspect) return false;
+    if (!this.options.preVote || this.options.readLease) return false;
+    if (!isPromotable(this) || hasUnappliedConfigChange(this)) return false;
+    this.campaigns.leaderGone++;
+    campaign(this, { transfer: false, stage: 'preVote' });
+    if ((this.role as Role) === 'preCandidate') this.preVoteOnLeaderGone = true; // campaign() may have won outright (one voter)
+    return true;
   }
 
   /**

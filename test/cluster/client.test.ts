@@ -94,3 +94,40 @@ test('votes to a peer stay one request at a time: the next waits for the answer'
     await peer.close();
   }
 });
+
+test('a request to a peer whose process is gone tells onPeerGone: refused (nothing listens), and closed by the peer mid-request; a peer that answers an error does not', async () => {
+  const client = new PeerClient(pino({ level: 'silent' }), { node: 'n1', secret: null });
+  const gone: Array<{ addr: string; why: string }> = [];
+  client.onPeerGone = (addr, why) => gone.push({ addr, why });
+  // A port nothing listens on: bound, then closed.
+  const closed = createServer();
+  closed.listen(0, '127.0.0.1');
+  await once(closed, 'listening');
+  const refusedAddr = `127.0.0.1:${(closed.address() as AddressInfo).port}`;
+  await new Promise((resolve) => closed.close(resolve));
+  await assert.rejects(client.post(refusedAddr, '/raft/propose', {}, 2_000), /did not answer/);
+  assert.deepEqual(gone, [{ addr: refusedAddr, why: 'POST /raft/propose: ECONNREFUSED' }]);
+  // A peer that reads the request and drops the connection without an answer (as a process killed mid-request).
+  const dropping = createServer((request) => {
+    request.resume();
+    request.on('end', () => request.socket.destroy());
+  });
+  dropping.listen(0, '127.0.0.1');
+  await once(dropping, 'listening');
+  const droppingAddr = `127.0.0.1:${(dropping.address() as AddressInfo).port}`;
+  await assert.rejects(client.post(droppingAddr, '/raft/propose', {}, 2_000), /did not answer/);
+  assert.equal(gone.length, 2);
+  assert.equal(gone[1]!.addr, droppingAddr);
+  assert.match(gone[1]!.why, /^POST \/raft\/propose: (UND_ERR_SOCKET|ECONNRESET)$/);
+  // A live peer answering an error is not gone.
+  const failing = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => response.writeHead(503, { 'content-type': 'application/json' }).end('{"code":"NO_QUORUM","error":"no quorum"}'));
+  });
+  failing.listen(0, '127.0.0.1');
+  await once(failing, 'listening');
+  await assert.rejects(client.post(`127.0.0.1:${(failing.address() as AddressInfo).port}`, '/raft/propose', {}, 2_000), /no quorum/);
+  assert.equal(gone.length, 2);
+  await client.close();
+  await Promise.all([dropping, failing].map((server) => new Promise((resolve) => server.close(resolve))));
+});

@@ -273,3 +273,143 @@ test('a pre-candidate that granted another pre-candidate\'s pre-vote asks no one
   assert.equal(three.term, term + 1, 'won in the first term asked for: no split vote');
   assert.equal(two.lead, 3);
 });
+
+// ---- leaderLooksGone: the transport's sign of a dead leader starts a pre-vote at once ----
+
+/** Node 1 leads three voters, then dies (isolated); no node has ticked since its last heartbeat. */
+function leaderDied(raft: Partial<Raft['options']> = {}): { harness: Harness; term: number; two: Raft; three: Raft } {
+  const harness = new Harness({ voters: [1, 2, 3], raft });
+  harness.campaign(1);
+  harness.stabilize();
+  const term = harness.raft(1).term;
+  harness.isolate(1);
+  return { harness, term, two: harness.raft(2), three: harness.raft(3) };
+}
+
+/** `node` is told its leader (node 1) looks gone; the pre-vote it starts and all that follows is delivered. */
+function tellLeaderGone(harness: Harness, node: Raft): void {
+  assert.equal(node.leaderLooksGone(1), true);
+  harness.processAll();
+  harness.stabilize();
+}
+
+test('leaderLooksGone: both survivors told at once elect one leader in the next term without a tick (no election timeout waited out, no split vote: the higher id wins)', () => {
+  const { harness, term, two, three } = leaderDied();
+  assert.equal(two.leaderLooksGone(1), true);
+  tellLeaderGone(harness, three);
+  assert.equal(three.role, 'leader');
+  assert.equal(three.term, term + 1, 'won in the first term asked for');
+  assert.equal(two.role, 'follower');
+  assert.equal(two.lead, 3);
+  assert.equal(two.term, term + 1);
+  assert.deepEqual(two.campaigns, { electionTimeout: 0, leaderGone: 1 });
+  assert.deepEqual(three.campaigns, { electionTimeout: 0, leaderGone: 1 });
+  // Either order of delivery: node 2's pre-vote reached node 3 first here; it was refused and asked again.
+  assert.ok(harness.sent.some((sent) => sent.type === 'preVoteResponse' && sent.from === 3 && sent.to === 2 && sent.reject), 'node 3 refused the lower id in a round started on the hint');
+});
+
+test('leaderLooksGone: told first, the lower id stands and is granted once the higher is told too, with no tick', () => {
+  const { harness, term, two, three } = leaderDied();
+  tellLeaderGone(harness, two);
+  assert.equal(two.role, 'preCandidate', 'node 3 still counts the dead leader\'s lease: it ignored the pre-vote');
+  assert.equal(three.lead, 1);
+  tellLeaderGone(harness, three);
+  assert.equal(harness.leaderId(), 3);
+  assert.equal(three.term, term + 1);
+  assert.equal(two.lead, 3);
+});
+
+test('leaderLooksGone: told first, a survivor wins as soon as the other\'s lease runs out (asked again every heartbeat), before either election timer fires', () => {
+  const { harness, term, two, three } = leaderDied({ heartbeatIntervalTicks: 1 });
+  tellLeaderGone(harness, three);
+  assert.equal(three.role, 'preCandidate');
+  while ((three.role as string) !== 'leader') {
+    assert.equal(two.campaigns.electionTimeout, 0, 'node 2 did not time out first');
+    two.tick();
+    three.tick();
+    harness.processAll();
+    harness.stabilize();
+  }
+  assert.equal(three.term, term + 1);
+  assert.equal(three.campaigns.electionTimeout, 0, 'node 3 won in the round the hint started');
+  assert.equal(two.lead, 3);
+});
+
+test('leaderLooksGone on a live leader (a wrong hint) deposes no one: the leader keeps its term, the follower takes it back at the next heartbeat', () => {
+  const harness = new Harness({ voters: [1, 2, 3] });
+  harness.campaign(1);
+  harness.stabilize();
+  const term = harness.raft(1).term;
+  const two = harness.raft(2);
+  assert.equal(two.leaderLooksGone(1), true);
+  assert.equal(two.role, 'preCandidate');
+  harness.processAll();
+  harness.stabilize();
+  assert.equal(harness.raft(1).role, 'leader');
+  assert.equal(harness.raft(1).term, term);
+  assert.equal(harness.raft(3).lead, 1);
+  while ((two.role as string) !== 'follower') {
+    harness.raft(1).tick();
+    harness.processAll();
+    harness.stabilize();
+  }
+  assert.equal(two.lead, 1);
+  assert.equal(two.term, term);
+  harness.put(1, 'k', 'v');
+  harness.stabilize();
+  harness.tick(1); // the heartbeat that carries the commit index
+  assert.equal(harness.node(2).machine.get('k'), 'v', 'the leader still commits through node 2');
+});
+
+test('leaderLooksGone is ignored for a node that is not this follower\'s leader, by the leader, without pre-vote, and with lease reads', () => {
+  const cases: Array<{ raft: Partial<Raft['options']>; at: number; suspect: number; why: string }> = [
+    { raft: {}, at: 2, suspect: 3, why: 'not the leader' },
+    { raft: {}, at: 2, suspect: 0, why: 'no node' },
+    { raft: {}, at: 1, suspect: 1, why: 'the leader itself' },
+    { raft: { preVote: false }, at: 2, suspect: 1, why: 'without pre-vote a campaign raises the term' },
+    { raft: { readLease: true }, at: 2, suspect: 1, why: 'with lease reads the follower promised no vote for an election timeout' },
+  ];
+  for (const { raft, at, suspect, why } of cases) {
+    const harness = new Harness({ voters: [1, 2, 3], raft });
+    // With lease reads a node just started refuses votes for its first election timeout.
+    if (raft.readLease === true) harness.tick(harness.raft(2).options.electionTimeoutTicks, [1]);
+    harness.campaign(1);
+    harness.stabilize();
+    assert.equal(harness.raft(1).role, 'leader', why);
+    const node = harness.raft(at);
+    const role = node.role;
+    assert.equal(node.leaderLooksGone(suspect), false, why);
+    assert.equal(node.role, role, why);
+    assert.equal(node.campaigns.leaderGone, 0, why);
+    assert.equal(harness.raft(1).role, 'leader', why);
+  }
+});
+
+test('leaderLooksGone: the higher id told first is asked by the lower once that is told; it refuses, asks the lower again at once and wins with no tick', () => {
+  const { harness, term, two, three } = leaderDied();
+  tellLeaderGone(harness, three);
+  assert.equal(three.role, 'preCandidate', 'node 2 still counts the dead leader\'s lease: it ignored the pre-vote');
+  const sentBefore = harness.sent.length;
+  tellLeaderGone(harness, two);
+  const reasked = harness.sent.slice(sentBefore).filter((sent) => sent.type === 'preVote' && sent.from === 3 && sent.to === 2);
+  assert.equal(reasked.length, 1, 'node 3 asked node 2 again on its refusal');
+  assert.equal(three.role, 'leader');
+  assert.equal(three.term, term + 1);
+  assert.equal(two.lead, 3);
+});
+
+test('in a round its election timer started, a pre-candidate grants a lower id\'s pre-vote as usual (the hint round\'s rule stays in hint rounds)', () => {
+  const { harness, term, two, three } = leaderDied();
+  while (three.role === 'follower') three.tick();
+  harness.process(3);
+  harness.stabilize();
+  assert.equal(three.role, 'preCandidate', 'node 2 ignored the pre-vote in its lease');
+  assert.equal(three.preVoteOnLeaderGone, false);
+  // Node 2's lease runs out and its own timer fires; node 3 does not tick (it does not ask again).
+  while (two.role === 'follower') two.tick();
+  harness.process(2);
+  harness.stabilize();
+  assert.equal(two.role, 'leader', 'node 3 granted the lower id');
+  assert.equal(two.term, term + 1);
+  assert.equal(three.lead, 2);
+});

@@ -16,15 +16,19 @@ test(`quick sweep: ${quickSweepSeeds} seeds keep election safety, log matching, 
   const failures: string[] = [];
   let operationCount = 0;
   let fiveNodeCount = 0;
+  let hintCampaigns = 0;
   for (let seed = 1; seed <= quickSweepSeeds; seed++) {
     const report = await runSeed(seed);
     operationCount += report.historyOperations;
+    hintCampaigns += report.hintCampaigns;
     if (report.clusterSize === 5) fiveNodeCount++;
     if (!report.ok) failures.push(`seed ${seed}: ${report.error}\nreplay: npm run raft:sweep -- --seed ${seed}`);
   }
   assert.deepEqual(failures, []);
   assert.ok(fiveNodeCount > quickSweepSeeds / 4 && fiveNodeCount < (quickSweepSeeds * 3) / 4, 'both cluster sizes are swept');
   assert.ok(operationCount > quickSweepSeeds * 50, 'clients completed operations that the checker verified');
+  // Every fourth seed tells nodes of dead (and, wrongly, of live) peers: those hints start pre-votes.
+  assert.ok(hintCampaigns > quickSweepSeeds / 4, `leader-gone hints started pre-votes (${hintCampaigns})`);
 });
 
 test(`${levelSweepSeeds} seeds with every node on the real LevelStorage over CrashStore (unsynced writes lost at a crash)`, async () => {

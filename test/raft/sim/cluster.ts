@@ -147,7 +147,15 @@ export interface ClusterOptions {
   readonly readyCrashProbability?: number;
   /** Probability that a leader's Ready with entries is written over 1-3 ticks, acknowledgements stepped meanwhile (see SimNode.writing). */
   readonly writeSpanProbability?: number;
+  /**
+   * The transport's sign of a dead peer (Raft.leaderLooksGone): a crashed node's peers are told
+   * 1-3 ticks later, as a killed process's sockets close; run.ts adds wrong hints about live nodes.
+   */
+  readonly leaderHints?: boolean;
 }
+
+/** Hints waiting for their node (a busy, stalled or writing node takes them later, as RaftDriver queues input), at most. */
+const hintsPendingMax = 64;
 
 /** Where in the handling of a Ready a crash falls (the persistence windows). */
 export type ReadyCrashPoint = 'beforeSave' | 'duringSave' | 'afterSave' | 'afterSend';
@@ -169,6 +177,10 @@ export class SimCluster {
   /** The first error thrown after a LevelStorage write settled, rethrown by settleStorage. */
   private storageFailure: unknown = null;
   private readonly commandOutcomes = new Map<number, (outcome: CommandOutcome) => void>();
+  /** Leader-gone hints on their way (leaderHints). */
+  private hints: Array<{ readonly to: NodeId; readonly suspect: NodeId; readonly atTick: number }> = [];
+  /** Hints a node acted on (it started a pre-vote): the sweep shows the path is taken. */
+  hintCampaigns = 0;
   private nextToken = 1;
 
   constructor(options: ClusterOptions) {
@@ -258,6 +270,10 @@ export class SimCluster {
 
   crash(id: NodeId): void {
     const node = this.node(id);
+    // Its peers see its sockets close (a live peer's connections to it reset) a little later.
+    if (this.options.leaderHints === true && node.alive) {
+      for (const other of this.nodes.values()) if (other.id !== id && other.alive) this.hint(other.id, id, this.nowTick + 1 + this.random.nextInt(3));
+    }
     node.alive = false;
     node.busy = null; // a write in flight never completes: the process is gone
     node.writing = null;
@@ -266,6 +282,27 @@ export class SimCluster {
     if (node.storage instanceof LevelSimStorage) node.storage.store.crash();
     for (const read of node.reads.values()) read.done({ ok: false });
     node.reads.clear();
+  }
+
+  /** `to` will be told at `atTick` that `suspect` looks gone (true after a crash, or a wrong hint). */
+  hint(to: NodeId, suspect: NodeId, atTick: number): void {
+    if (this.hints.length < hintsPendingMax) this.hints.push({ to, suspect, atTick });
+  }
+
+  /** Hints due now, to every node that takes input; the rest wait (a dead node's are dropped). */
+  private deliverHints(): void {
+    const waiting: typeof this.hints = [];
+    for (const hint of this.hints) {
+      const node = this.node(hint.to);
+      if (!node.alive) continue;
+      if (hint.atTick > this.nowTick || node.busy !== null || node.writing !== null || node.stalledUntilTick > this.nowTick) {
+        waiting.push(hint);
+        continue;
+      }
+      if (node.raft.leaderLooksGone(hint.suspect)) this.hintCampaigns++;
+      this.safety.check(node.raft);
+    }
+    this.hints = waiting;
   }
 
   /** Stall a live node's process for `ticks` cluster ticks (SimNode.stalledUntilTick). */
@@ -366,6 +403,7 @@ export class SimCluster {
       node.raft.step(message);
       this.safety.check(node.raft);
     }
+    if (this.hints.length > 0) this.deliverHints();
     for (const node of this.nodes.values()) {
       if (!node.alive || node.busy !== null) continue;
       if (node.stalledUntilTick > this.nowTick) {
