@@ -39,6 +39,14 @@ export class Metrics {
     this.isolatesRetired = read;
   }
 
+  /** Isolates made and disposed on the event loop or off it (src/exec/isolate-lifecycle.ts). */
+  private isolateLifecycle: (() => Readonly<{ createdOnLoop: number; createdOffLoop: number; disposedOnLoop: number; disposedOffLoop: number }>) | null = null;
+
+  /** Reports where the engine's isolates were made and disposed. */
+  countIsolateLifecycle(read: NonNullable<Metrics['isolateLifecycle']>): void {
+    this.isolateLifecycle = read;
+  }
+
   /** Reports the heap journal's fdatasyncs and the heaps they carried. */
   countHeapJournal(read: () => { groups: number; heaps: number }): void {
     this.heapJournal = read;
@@ -105,6 +113,11 @@ export class Metrics {
     if (this.isolatesRetired !== null) {
       metric('mcp_v8_isolates_retired_total', 'counter', 'Warm isolates disposed after a clean run and made again: heap = past 80 % of its limit after a run, contexts = 1,000 contexts made, unanswered = no heap reading in time.',
         Object.entries(this.isolatesRetired()).map(([reason, count]) => [`{reason="${reason}"}`, count]));
+    }
+    if (this.isolateLifecycle !== null) {
+      const counts = this.isolateLifecycle();
+      metric('mcp_v8_isolates_made_total', 'counter', "Isolates made, by where V8 built them: off_loop on libuv's pool (the patched isolated-vm), event_loop on the event loop (a build without the patch).", [['{where="off_loop"}', counts.createdOffLoop], ['{where="event_loop"}', counts.createdOnLoop]]);
+      metric('mcp_v8_isolates_disposed_total', 'counter', 'Isolates disposed, by where V8 tore them down (as mcp_v8_isolates_made_total).', [['{where="off_loop"}', counts.disposedOffLoop], ['{where="event_loop"}', counts.disposedOnLoop]]);
     }
     if (this.heapJournal !== null) {
       const journal = this.heapJournal();

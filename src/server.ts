@@ -11,6 +11,7 @@ import type { Config } from './config.ts';
 import { isMcpV8Error } from './errors.ts';
 import { createEngine } from './exec/engine.ts';
 import { isolatedVmBuild } from './exec/isolated-vm-build.ts';
+import { isolateCounts, isolatesOffLoop } from './exec/isolate-lifecycle.ts';
 import { ModuleLoader } from './exec/modules.ts';
 import { HeapService } from './service/heaps.ts';
 import { ExecutionService } from './service/executions.ts';
@@ -95,6 +96,17 @@ async function openDefaultOrOwn<Database>(
     ownPaths.push(path);
     return database;
   }
+}
+
+/** What /metrics reads of the engine and the heaps; a warning when V8 builds isolates on the event loop. */
+function countForMetrics(metrics: Metrics, engine: Engine, heaps: HeapService | null, logger: Logger): void {
+  if (heaps !== null) metrics.countHeapResumes(() => heaps.resumes);
+  if (heaps !== null) metrics.countLiveHeaps(() => ({ count: engine.live.size, bytes: engine.live.heapBytes, bytesMax: engine.live.bytesMax, evictions: engine.live.evictions }));
+  const journal = heaps !== null && heaps.store instanceof DirectoryHeapStore ? heaps.store.journal : null;
+  if (journal !== null) metrics.countHeapJournal(() => journal.stats);
+  metrics.countIsolatesRetired(() => engine.isolatesRetired);
+  metrics.countIsolateLifecycle(() => isolateCounts);
+  if (!isolatesOffLoop) logger.warn('isolated-vm is not the patched build: isolates are made and disposed on the event loop (≈ 3 ms of it each; npm rebuild isolated-vm, docs/exec.md "Isolates made and disposed off the event loop")');
 }
 
 /** Deletes the databases of this process only (see openDefaultOrOwn), once they are closed. */
@@ -230,11 +242,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     throw error;
   }
   const metrics = new Metrics();
-  if (heaps !== null) metrics.countHeapResumes(() => heaps.resumes);
-  if (heaps !== null) metrics.countLiveHeaps(() => ({ count: engine.live.size, bytes: engine.live.heapBytes, bytesMax: engine.live.bytesMax, evictions: engine.live.evictions }));
-  const journal = heaps !== null && heaps.store instanceof DirectoryHeapStore ? heaps.store.journal : null;
-  if (journal !== null) metrics.countHeapJournal(() => journal.stats);
-  metrics.countIsolatesRetired(() => engine.isolatesRetired);
+  countForMetrics(metrics, engine, heaps, logger);
   const service = new ExecutionService({ engine, store, metrics, nodeId: config.nodeId, heaps, logger, clientCodeCharsMax: config.clientCodeMaxMb * 2 ** 20, clientOutputCharsMax: config.clientOutputMaxMb * 2 ** 20 });
   cluster?.attach(service);
   const ownTools: ToolDefinition[] = [...executionTools(service, config), ...(heaps === null ? [] : [...heapTools(heaps), describeHeapTool(new HeapDescriber(service, heaps))])];

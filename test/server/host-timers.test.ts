@@ -45,5 +45,18 @@ describe('60,000 timers beside a neighbour', () => {
     }
     const now = await health(server());
     assert.deepEqual([now.status, now.stuck_isolates], ['ok', 0], JSON.stringify(now));
+    // The retires' replacements were made, and the retired isolates torn down, off the event loop
+    // (the patched isolated-vm: src/exec/isolate-lifecycle.ts), as /metrics tells an operator.
+    const lifecycle = await where(server());
+    assert.equal(lifecycle.made.event_loop, 0, JSON.stringify(lifecycle));
+    assert.equal(lifecycle.disposed.event_loop, 0, JSON.stringify(lifecycle));
+    assert.ok(lifecycle.made.off_loop! >= 2 && lifecycle.disposed.off_loop! >= 1, JSON.stringify(lifecycle));
   });
 });
+
+/** The server's `mcp_v8_isolates_made_total` and `mcp_v8_isolates_disposed_total`, by where. */
+async function where(server: ServerProcess): Promise<{ made: Record<string, number>; disposed: Record<string, number> }> {
+  const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+  const samples = (name: string) => Object.fromEntries([...text.matchAll(new RegExp(`^${name}\\{where="(\\w+)"\\} (\\d+)$`, 'gm'))].map((match) => [match[1]!, Number(match[2])]));
+  return { made: samples('mcp_v8_isolates_made_total'), disposed: samples('mcp_v8_isolates_disposed_total') };
+}
