@@ -598,9 +598,12 @@ export class ExecutionStore {
     // Without a filter LevelDB stops after the page; with one, the scan is bounded by recordsMax.
     const scanLimit = options.status === undefined ? skip + limit : -1;
     // A wait_ms run's create may wait for its finish, so its record is in memory only; the page is
-    // read from LevelDB, so such creates (and what was queued before them) are written first. A
-    // record whose create is written is found and then read from memory as it is now.
-    if (this.queuedLazy > 0) await this.flush();
+    // read from LevelDB, so such creates (and what was queued before them) are written first, and
+    // so is a batch being written (a run answered a moment ago may have its one batch in flight:
+    // with only queued lazy creates flushed, such a run was missing from the page). A finish alone
+    // still waits for company: a record whose create is written is found and then read from memory
+    // as it is now.
+    if (this.queuedLazy > 0 || this.writing) await this.flush();
     for await (const value of this.db.values({ gt: 'r!', lt: 'r~', reverse: true, limit: scanLimit })) {
       const record = parseRecord(value);
       if (record === null) {

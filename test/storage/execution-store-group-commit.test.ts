@@ -239,6 +239,34 @@ describe('execution store group commit', () => {
 describe('lines not yet written are bounded', () => {
   type Batch = (this: Level<string, string>, ...args: unknown[]) => Promise<void>;
 
+  test('a wait_ms run whose one batch (create and finish together) is still being written is on the list', { timeout: 60_000 }, async () => {
+    const store = await ExecutionStore.open({ path: tempDir('gc-list-in-flight') });
+    const original = Level.prototype.batch as unknown as Batch;
+    const held: Array<() => void> = [];
+    const earlier = running();
+    const run = running();
+    try {
+      await store.create(earlier);
+      await store.finish(earlier.execution_id, completed('0'), true);
+      (Level.prototype as unknown as { batch: Batch }).batch = function heldBatch(this: Level<string, string>, ...args: unknown[]) {
+        return new Promise<void>((resolve, reject) => held.push(() => { original.apply(this, args).then(resolve, reject); }));
+      };
+      const created = store.create(run, false);
+      const finished = store.finish(run.execution_id, completed('1'), true);
+      // The batch with the run's record is taken and in LevelDB's hands, not yet written.
+      while (held.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      const listing = store.list();
+      (Level.prototype as unknown as { batch: Batch }).batch = original;
+      while (held.length > 0) held.shift()!();
+      await Promise.all([created, finished]);
+      assert.deepEqual((await listing).map((record) => [record.execution_id, record.result]), [[run.execution_id, '1'], [earlier.execution_id, '0']]);
+    } finally {
+      (Level.prototype as unknown as { batch: Batch }).batch = original;
+      while (held.length > 0) held.shift()!();
+      await store.close();
+    }
+  });
+
   test('while LevelDB holds every write, lines past unwrittenCharsMax are dropped with a line saying so, and the count once taken again; other runs\' records still complete', { timeout: 60_000 }, async () => {
     const path = tempDir('gc-unwritten');
     const unwrittenCharsMax = 1_000;
