@@ -218,12 +218,9 @@ class IsolateEngine implements Engine {
     for (const [isolate, startNs] of this.runCpuStart) {
       if (this.runsAwaiting.has(isolate)) continue;
       running++;
-      let usedMs: number;
-      try {
-        usedMs = Number(isolate.cpuTime - startNs) / 1e6;
-      } catch {
-        continue; // disposed meanwhile
-      }
+      const nowNs = cpuTimeNs(isolate);
+      if (nowNs === null) continue; // disposed meanwhile
+      const usedMs = Number(nowNs - startNs) / 1e6;
       mostMs = Math.max(mostMs, usedMs);
       if (usedMs >= longMs) long++;
     }
